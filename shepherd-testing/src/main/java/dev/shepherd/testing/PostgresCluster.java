@@ -1,0 +1,415 @@
+package dev.shepherd.testing;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * A real PostgreSQL primary and, unless made with {@link #primaryOnly()}, one streaming replica, on
+ * free ports of 127.0.0.1 in a temporary directory.
+ *
+ * <p>The binaries come from the newest {@code /usr/lib/postgresql/<version>/bin} (Debian package
+ * {@code postgresql}). The primary is made with {@code initdb} (trust authentication, user
+ * {@code postgres}); the replica with {@code pg_basebackup -R -X stream}, so it streams WAL from the
+ * primary and is a hot standby. When the JVM runs as root, every PostgreSQL command runs as the
+ * {@code postgres} OS user through {@code runuser}, since PostgreSQL refuses to run as root.
+ * {@code fsync} is off: the fixture is for tests, and a crash of the machine loses nothing worth
+ * keeping.
+ *
+ * <pre>{@code
+ * @RegisterExtension static final PostgresCluster pg = PostgresCluster.create();
+ * try (Connection c = DriverManager.getConnection(pg.primaryJdbcUrl())) { ... }
+ * }</pre>
+ *
+ * <p>Fault controls for tests: {@link #stopReplica()}, {@link #startReplica()},
+ * {@link #pauseReplay()}, {@link #resumeReplay()}, {@link #promoteReplica()},
+ * {@link #rebuildReplica()}, {@link #stopPrimary()}, {@link #startPrimary()}. Thread-safe.
+ */
+public final class PostgresCluster extends ServerFixture {
+
+  private static final String USER = "postgres";
+
+  private final Path binDirectory;
+  private final boolean withReplica;
+  private final Optional<String> osUser;
+  private @Nullable Path base;
+  private int primaryPort;
+  private int replicaPort;
+
+  private PostgresCluster(Path binDirectory, boolean withReplica) {
+    this.binDirectory = binDirectory;
+    this.withReplica = withReplica;
+    this.osUser = ServerSupport.isRoot() ? Optional.of(USER) : Optional.empty();
+  }
+
+  /**
+   * Returns a fixture for a primary and one streaming replica, not yet started.
+   *
+   * @return the fixture
+   * @throws IllegalStateException if PostgreSQL is not installed; the message says how to install it
+   */
+  public static PostgresCluster create() {
+    return new PostgresCluster(findBinaries(), true);
+  }
+
+  /**
+   * Returns a fixture for a primary alone (faster to start), not yet started.
+   *
+   * @return the fixture
+   * @throws IllegalStateException if PostgreSQL is not installed; the message says how to install it
+   */
+  public static PostgresCluster primaryOnly() {
+    return new PostgresCluster(findBinaries(), false);
+  }
+
+  private static Path findBinaries() {
+    Path root = Path.of("/usr/lib/postgresql");
+    if (Files.isDirectory(root)) {
+      try (Stream<Path> versions = Files.list(root)) {
+        Optional<Path> newest = versions
+            .filter(v -> v.getFileName().toString().matches("\\d+(\\.\\d+)?"))
+            .filter(v -> Files.isExecutable(v.resolve("bin/initdb")))
+            .max(Comparator.comparingDouble(v -> Double.parseDouble(v.getFileName().toString())));
+        if (newest.isPresent()) {
+          return newest.get().resolve("bin");
+        }
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot list " + root, e);
+      }
+    }
+    throw new IllegalStateException(ServerSupport.missing("PostgreSQL (initdb under /usr/lib/postgresql/*/bin)", "postgresql"));
+  }
+
+  /**
+   * Returns the PostgreSQL major version of the binaries, for example 15.
+   *
+   * @return the major version
+   */
+  public int majorVersion() {
+    return (int) Double.parseDouble(binDirectory.getParent().getFileName().toString());
+  }
+
+  /**
+   * Returns the database user, {@code postgres} (trust authentication, no password).
+   *
+   * @return the user name
+   */
+  public String user() {
+    return USER;
+  }
+
+  /**
+   * Returns the primary's port on 127.0.0.1.
+   *
+   * @return the port
+   */
+  public synchronized int primaryPort() {
+    return primaryPort;
+  }
+
+  /**
+   * Returns the replica's port on 127.0.0.1.
+   *
+   * @return the port
+   * @throws IllegalStateException if the fixture has no replica
+   */
+  public synchronized int replicaPort() {
+    requireReplica();
+    return replicaPort;
+  }
+
+  /**
+   * Returns the JDBC URL of the primary's {@code postgres} database.
+   *
+   * @return {@code jdbc:postgresql://127.0.0.1:<port>/postgres?user=postgres}
+   */
+  public String primaryJdbcUrl() {
+    return jdbcUrl(primaryPort());
+  }
+
+  /**
+   * Returns the JDBC URL of the replica's {@code postgres} database.
+   *
+   * @return {@code jdbc:postgresql://127.0.0.1:<port>/postgres?user=postgres}
+   * @throws IllegalStateException if the fixture has no replica
+   */
+  public String replicaJdbcUrl() {
+    return jdbcUrl(replicaPort());
+  }
+
+  private static String jdbcUrl(int port) {
+    return "jdbc:postgresql://127.0.0.1:" + port + "/postgres?user=" + USER + "&connectTimeout=5";
+  }
+
+  /**
+   * Opens a new connection to the primary.
+   *
+   * @return a connection the caller closes
+   * @throws SQLException if the primary does not answer
+   */
+  public Connection primaryConnection() throws SQLException {
+    return DriverManager.getConnection(primaryJdbcUrl());
+  }
+
+  /**
+   * Opens a new connection to the replica.
+   *
+   * @return a connection the caller closes
+   * @throws SQLException if the replica does not answer
+   */
+  public Connection replicaConnection() throws SQLException {
+    return DriverManager.getConnection(replicaJdbcUrl());
+  }
+
+  /**
+   * Returns the temporary directory that holds both data directories and their logs.
+   *
+   * @return the directory, deleted on close
+   * @throws IllegalStateException if not started
+   */
+  public synchronized Path baseDirectory() {
+    if (base == null) {
+      throw new IllegalStateException("PostgresCluster is not started");
+    }
+    return base;
+  }
+
+  /** Stops the replica (fast shutdown); connections to it fail until {@link #startReplica()}. */
+  public synchronized void stopReplica() {
+    requireReplica();
+    pgCtlStop(replicaDirectory());
+  }
+
+  /** Starts the replica again after {@link #stopReplica()} and waits until it streams. */
+  public synchronized void startReplica() {
+    requireReplica();
+    pgCtlStart(replicaDirectory(), "replica");
+    awaitStreaming();
+  }
+
+  /** Stops the primary (fast shutdown), for tests of a database going down mid-request. */
+  public synchronized void stopPrimary() {
+    pgCtlStop(primaryDirectory());
+  }
+
+  /** Starts the primary again after {@link #stopPrimary()}. */
+  public synchronized void startPrimary() {
+    pgCtlStart(primaryDirectory(), "primary");
+  }
+
+  /** Pauses WAL replay on the replica ({@code pg_wal_replay_pause()}): writes stop showing up there. */
+  public void pauseReplay() {
+    requireReplica();
+    executeOnReplica("SELECT pg_wal_replay_pause()");
+  }
+
+  /** Resumes WAL replay on the replica ({@code pg_wal_replay_resume()}). */
+  public void resumeReplay() {
+    requireReplica();
+    executeOnReplica("SELECT pg_wal_replay_resume()");
+  }
+
+  /**
+   * Promotes the replica to a primary ({@code pg_promote(true, 60)}); it leaves recovery and stops
+   * streaming. Use {@link #rebuildReplica()} to get a streaming replica back.
+   */
+  public void promoteReplica() {
+    requireReplica();
+    executeOnReplica("SELECT pg_promote(true, 60)");
+  }
+
+  /** Throws the replica away and makes a new one from the primary with {@code pg_basebackup}. */
+  public synchronized void rebuildReplica() {
+    requireReplica();
+    pgCtlStop(replicaDirectory());
+    ServerSupport.deleteRecursively(replicaDirectory());
+    makeReplica();
+  }
+
+  /**
+   * Waits until the replica has replayed everything the primary had written when called.
+   *
+   * @param timeout how long to wait at most
+   * @throws IllegalStateException if it has not caught up in time
+   */
+  public void awaitReplicaCaughtUp(Duration timeout) {
+    requireReplica();
+    String target = queryPrimary("SELECT pg_current_wal_lsn()::text");
+    ServerSupport.await("replica replay of " + target, timeout, () -> {
+      try (Connection c = replicaConnection(); Statement s = c.createStatement();
+          ResultSet rs = s.executeQuery("SELECT pg_last_wal_replay_lsn() >= '" + target + "'::pg_lsn")) {
+        return rs.next() && rs.getBoolean(1);
+      } catch (SQLException e) {
+        return false;
+      }
+    });
+  }
+
+  @Override
+  protected synchronized void doStart() {
+    base = ServerSupport.tempDirectory("shepherd-pg-", osUser);
+    Path primary = primaryDirectory();
+    asPostgres(List.of(bin("initdb"), "-D", primary.toString(), "-U", USER, "-A", "trust",
+        "-E", "UTF8", "--locale=C", "--no-sync"), Duration.ofMinutes(2));
+    IllegalStateException last = null;
+    for (int attempt = 0; attempt < 3; attempt++) {
+      primaryPort = ServerSupport.freePort();
+      appendConfig(primary, """
+          listen_addresses = '127.0.0.1'
+          port = %d
+          unix_socket_directories = '%s'
+          fsync = off
+          wal_level = replica
+          max_wal_senders = 10
+          max_replication_slots = 10
+          wal_keep_size = '512MB'
+          hot_standby = on
+          max_connections = 300
+          shared_buffers = '64MB'
+          wal_receiver_status_interval = '1s'
+          """.formatted(primaryPort, baseDirectory()));
+      try {
+        pgCtlStart(primary, "primary");
+        last = null;
+        break;
+      } catch (IllegalStateException e) {
+        last = e; // most likely the port was taken: the later "port =" line wins on the next try
+      }
+    }
+    if (last != null) {
+      throw last;
+    }
+    if (withReplica) {
+      replicaPort = ServerSupport.freePort();
+      makeReplica();
+    }
+  }
+
+  private void makeReplica() {
+    Path replica = replicaDirectory();
+    asPostgres(List.of(bin("pg_basebackup"), "-h", "127.0.0.1", "-p", Integer.toString(primaryPort),
+        "-U", USER, "-D", replica.toString(), "-R", "-X", "stream", "-c", "fast", "--no-sync"),
+        Duration.ofMinutes(2));
+    appendConfig(replica, "port = %d%n".formatted(replicaPort));
+    pgCtlStart(replica, "replica");
+    awaitStreaming();
+  }
+
+  private void awaitStreaming() {
+    ServerSupport.await("the replica to stream from the primary", Duration.ofSeconds(60), () -> {
+      try {
+        return Integer.parseInt(queryPrimary(
+            "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) > 0;
+      } catch (IllegalStateException e) {
+        return false;
+      }
+    });
+  }
+
+  @Override
+  protected synchronized void doClose() {
+    if (base == null) {
+      return;
+    }
+    RuntimeException failure = null;
+    for (Path directory : List.of(replicaDirectory(), primaryDirectory())) {
+      try {
+        pgCtlStop(directory);
+      } catch (RuntimeException e) {
+        failure = e;
+      }
+    }
+    ServerSupport.deleteRecursively(base);
+    base = null;
+    if (failure != null) {
+      throw failure;
+    }
+  }
+
+  private Path primaryDirectory() {
+    return baseDirectory().resolve("primary");
+  }
+
+  private Path replicaDirectory() {
+    return baseDirectory().resolve("replica");
+  }
+
+  private void requireReplica() {
+    if (!withReplica) {
+      throw new IllegalStateException("this PostgresCluster was made with primaryOnly() and has no replica");
+    }
+  }
+
+  private String bin(String name) {
+    return binDirectory.resolve(name).toString();
+  }
+
+  private void pgCtlStart(Path dataDirectory, String role) {
+    Path log = baseDirectory().resolve(role + ".log");
+    try {
+      asPostgres(List.of(bin("pg_ctl"), "-D", dataDirectory.toString(), "-l", log.toString(),
+          "-w", "-t", "60", "start"), Duration.ofSeconds(90));
+    } catch (IllegalStateException e) {
+      throw new IllegalStateException("PostgreSQL " + role + " did not start: " + e.getMessage()
+          + "\nserver log:\n" + ServerSupport.tail(log), e);
+    }
+  }
+
+  private void pgCtlStop(Path dataDirectory) {
+    if (!Files.exists(dataDirectory.resolve("postmaster.pid"))) {
+      return; // not running (or never made)
+    }
+    asPostgres(List.of(bin("pg_ctl"), "-D", dataDirectory.toString(), "-m", "fast", "-w", "-t", "60", "stop"),
+        Duration.ofSeconds(90));
+  }
+
+  private void appendConfig(Path dataDirectory, String lines) {
+    try {
+      Files.writeString(dataDirectory.resolve("postgresql.conf"), "\n" + lines,
+          StandardCharsets.UTF_8, StandardOpenOption.APPEND);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write the configuration of " + dataDirectory, e);
+    }
+  }
+
+  private void asPostgres(List<String> command, Duration timeout) {
+    List<String> full = new ArrayList<>();
+    if (osUser.isPresent()) {
+      full.addAll(List.of("runuser", "-u", osUser.get(), "--"));
+    }
+    full.addAll(command);
+    ServerSupport.run(full, timeout);
+  }
+
+  private void executeOnReplica(String sql) {
+    try (Connection c = replicaConnection(); Statement s = c.createStatement()) {
+      s.execute(sql);
+    } catch (SQLException e) {
+      throw new IllegalStateException("replica on port " + replicaPort() + " failed `" + sql + "`: " + e.getMessage(), e);
+    }
+  }
+
+  private String queryPrimary(String sql) {
+    try (Connection c = primaryConnection(); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
+      rs.next();
+      return rs.getString(1);
+    } catch (SQLException e) {
+      throw new IllegalStateException("primary on port " + primaryPort() + " failed `" + sql + "`: " + e.getMessage(), e);
+    }
+  }
+}
