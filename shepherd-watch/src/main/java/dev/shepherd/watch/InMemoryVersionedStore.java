@@ -1,0 +1,358 @@
+package dev.shepherd.watch;
+
+import dev.shepherd.core.Require;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * A key-value store in memory whose reads can block until a key changes, versioned like Consul's
+ * KV store; it is a {@link WatchSource} of {@code Optional<V>} (empty when the key is absent).
+ *
+ * <pre>{@code
+ * InMemoryVersionedStore<String> store = InMemoryVersionedStore.create();
+ * long index = store.put("db/url", "jdbc:postgresql://10.0.0.1/app");
+ * Versioned<Optional<String>> now = store.fetch("db/url", 0, Duration.ofSeconds(1));   // at once
+ * // blocks up to 5 s until db/url is written again:
+ * Versioned<Optional<String>> next = store.fetch("db/url", now.index(), Duration.ofSeconds(5));
+ * }</pre>
+ *
+ * <h2>Indexes</h2>
+ *
+ * <ul>
+ *   <li>The store has one write counter that starts at 1; every {@link #put} and {@link #delete}
+ *       increments it and stamps the key with the new value (its modify index), so indexes only
+ *       grow and a key's index is the index of its last write.
+ *   <li>A key that was never written has index 1; a deleted key keeps its delete index (a
+ *       tombstone), so a watcher of an absent key is woken only by a write of that key.
+ *   <li>{@link #wipe()} forgets everything and restarts the counter at 1: every watcher then sees
+ *       its index go backwards, as after a Consul data loss, and starts again from 0.
+ * </ul>
+ *
+ * <p>{@code fetch(key, minIndex, maxWait)} answers at once when the key's index differs from
+ * {@code minIndex} (greater: a change; smaller: the store was wiped), and otherwise blocks until
+ * the key is written or {@code maxWait} passes. {@link #whenChanged(String, long)} is the
+ * non-blocking form used by {@link BlockingQueryServlet}.
+ *
+ * <p>Thread-safe; writes are serialised by one lock and wake only the waiters of the written key.
+ *
+ * @param <V> the type of values
+ */
+public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>> {
+
+  private final ReentrantLock lock = new ReentrantLock();
+  // Guarded by lock.
+  private final HashMap<String, Entry<V>> entries = new HashMap<>();
+  private final HashMap<String, List<Waiter<V>>> waiters = new HashMap<>();
+  private long index = 1L;
+  private final AtomicLong reads = new AtomicLong();
+
+  private InMemoryVersionedStore() {}
+
+  /**
+   * Creates an empty store, at index 1.
+   *
+   * @param <V> the type of values
+   * @return a new store
+   */
+  public static <V> InMemoryVersionedStore<V> create() {
+    return new InMemoryVersionedStore<>();
+  }
+
+  /**
+   * Sets the value of a key and wakes its waiters.
+   *
+   * @param key the key, not empty
+   * @param value the value
+   * @return the new index of the key (and of the store)
+   * @throws NullPointerException if an argument is null
+   * @throws IllegalArgumentException if {@code key} is empty
+   */
+  public long put(String key, V value) {
+    Require.notEmpty(key, "key");
+    Require.nonNull(value, "value");
+    return write(key, value);
+  }
+
+  /**
+   * Deletes a key and wakes its waiters; the key keeps the delete index.
+   *
+   * @param key the key, not empty
+   * @return the new index of the key (and of the store)
+   * @throws NullPointerException if {@code key} is null
+   * @throws IllegalArgumentException if {@code key} is empty
+   */
+  public long delete(String key) {
+    Require.notEmpty(key, "key");
+    return write(key, null);
+  }
+
+  private long write(String key, @Nullable V value) {
+    List<Waiter<V>> woken;
+    Versioned<Optional<V>> answer;
+    lock.lock();
+    try {
+      long next = ++index;
+      Entry<V> previous = entries.get(key);
+      long createIndex = value == null ? 0L
+          : previous != null && previous.value() != null ? previous.createIndex() : next;
+      entries.put(key, new Entry<>(value, next, createIndex));
+      answer = new Versioned<>(Optional.ofNullable(value), next);
+      woken = waiters.remove(key);
+    } finally {
+      lock.unlock();
+    }
+    complete(woken, answer);
+    return answer.index();
+  }
+
+  /**
+   * Forgets every key and restarts the index at 1, like a Consul cluster that lost its data;
+   * every waiter is woken with its key's new (lower) index.
+   */
+  public void wipe() {
+    Map<String, List<Waiter<V>>> woken;
+    lock.lock();
+    try {
+      entries.clear();
+      index = 1L;
+      woken = new LinkedHashMap<>(waiters);
+      waiters.clear();
+    } finally {
+      lock.unlock();
+    }
+    Versioned<Optional<V>> absent = new Versioned<>(Optional.empty(), 1L);
+    for (List<Waiter<V>> list : woken.values()) {
+      complete(list, absent);
+    }
+  }
+
+  /**
+   * Returns the current value of a key and its index, without blocking.
+   *
+   * @param key the key, not empty
+   * @return the value (empty if absent) and the key's index
+   * @throws NullPointerException if {@code key} is null
+   * @throws IllegalArgumentException if {@code key} is empty
+   */
+  public Versioned<Optional<V>> get(String key) {
+    Require.notEmpty(key, "key");
+    lock.lock();
+    try {
+      return current(key);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Returns the index at which the key was created (first written after being absent), or zero if
+   * it is absent; Consul's {@code CreateIndex}.
+   *
+   * @param key the key, not empty
+   * @return the create index, zero if absent
+   * @throws NullPointerException if {@code key} is null
+   * @throws IllegalArgumentException if {@code key} is empty
+   */
+  public long createIndex(String key) {
+    Require.notEmpty(key, "key");
+    lock.lock();
+    try {
+      Entry<V> entry = entries.get(key);
+      return entry == null ? 0L : entry.createIndex();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Returns the store's index: the index of its last write, 1 when empty.
+   *
+   * @return the store index
+   */
+  public long index() {
+    lock.lock();
+    try {
+      return index;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Returns the keys currently present (not deleted), in no particular order.
+   *
+   * @return a snapshot of the keys
+   */
+  public List<String> keys() {
+    lock.lock();
+    try {
+      List<String> keys = new ArrayList<>();
+      entries.forEach((k, e) -> {
+        if (e.value() != null) {
+          keys.add(k);
+        }
+      });
+      return keys;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Returns how many fetches and {@code whenChanged} calls this store has answered or accepted;
+   * lets tests and benchmarks count upstream queries at the source.
+   *
+   * @return the number of queries
+   */
+  public long queryCount() {
+    return reads.get();
+  }
+
+  /**
+   * Returns how many blocking queries are waiting right now, over all keys.
+   *
+   * @return the number of waiting queries
+   */
+  public int waitingQueries() {
+    lock.lock();
+    try {
+      int n = 0;
+      for (List<Waiter<V>> list : waiters.values()) {
+        n += list.size();
+      }
+      return n;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Returns a future completed with the key's value as soon as its index differs from
+   * {@code minIndex}; completed already if it differs now. Cancel the future to stop waiting (the
+   * waiter is then removed).
+   *
+   * @param key the key, not empty
+   * @param minIndex the index the caller has, zero or more
+   * @return the future value and index
+   * @throws NullPointerException if {@code key} is null
+   * @throws IllegalArgumentException if {@code key} is empty or {@code minIndex} negative
+   */
+  public CompletableFuture<Versioned<Optional<V>>> whenChanged(String key, long minIndex) {
+    Require.notEmpty(key, "key");
+    Require.atLeast(minIndex, 0L, "minIndex");
+    reads.incrementAndGet();
+    Waiter<V> waiter;
+    lock.lock();
+    try {
+      Versioned<Optional<V>> now = current(key);
+      if (now.index() != minIndex) {
+        return CompletableFuture.completedFuture(now);
+      }
+      waiter = new Waiter<>(key, this);
+      waiters.computeIfAbsent(key, k -> new ArrayList<>(2)).add(waiter);
+    } finally {
+      lock.unlock();
+    }
+    return waiter;
+  }
+
+  /**
+   * Returns the key's value once its index differs from {@code minIndex}, or its current value
+   * after {@code maxWait}.
+   *
+   * @param key the key, not empty
+   * @param minIndex the index the caller has; zero answers at once
+   * @param maxWait how long to block at most, zero or more
+   * @return the value (empty if absent) and the key's index
+   * @throws NullPointerException if {@code key} or {@code maxWait} is null
+   * @throws IllegalArgumentException if {@code key} is empty, {@code minIndex} or {@code maxWait}
+   *     negative
+   * @throws InterruptedException if interrupted while waiting
+   */
+  @Override
+  public Versioned<Optional<V>> fetch(String key, long minIndex, Duration maxWait)
+      throws InterruptedException {
+    Require.nonNegative(maxWait, "maxWait");
+    CompletableFuture<Versioned<Optional<V>>> future = whenChanged(key, minIndex);
+    try {
+      return future.get(dev.shepherd.core.Durations.toNanosSaturated(maxWait),
+          TimeUnit.NANOSECONDS);
+    } catch (TimeoutException e) {
+      future.cancel(false);
+      return get(key);
+    } catch (InterruptedException e) {
+      future.cancel(false);
+      throw e;
+    } catch (ExecutionException e) {
+      throw new IllegalStateException("unreachable: store futures never fail", e);
+    }
+  }
+
+  /** Under lock. */
+  private Versioned<Optional<V>> current(String key) {
+    Entry<V> entry = entries.get(key);
+    if (entry == null) {
+      return new Versioned<>(Optional.empty(), 1L);
+    }
+    return new Versioned<>(Optional.ofNullable(entry.value()), entry.modifyIndex());
+  }
+
+  private static <V> void complete(@Nullable List<Waiter<V>> woken, Versioned<Optional<V>> answer) {
+    if (woken != null) {
+      for (Waiter<V> waiter : woken) {
+        waiter.complete(answer);
+      }
+    }
+  }
+
+  private void removeWaiter(Waiter<V> waiter) {
+    lock.lock();
+    try {
+      List<Waiter<V>> list = waiters.get(waiter.key);
+      if (list != null && list.remove(waiter) && list.isEmpty()) {
+        waiters.remove(waiter.key);
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "InMemoryVersionedStore[index=" + index() + "]";
+  }
+
+  private record Entry<V>(@Nullable V value, long modifyIndex, long createIndex) {}
+
+  /** A pending blocking read; cancelling it removes it from the store. */
+  private static final class Waiter<V> extends CompletableFuture<Versioned<Optional<V>>> {
+    private final String key;
+    private final InMemoryVersionedStore<V> store;
+
+    Waiter(String key, InMemoryVersionedStore<V> store) {
+      this.key = key;
+      this.store = store;
+    }
+
+    @Override
+    public boolean cancel(boolean mayInterruptIfRunning) {
+      boolean cancelled = super.cancel(mayInterruptIfRunning);
+      if (cancelled) {
+        store.removeWaiter(this);
+      }
+      return cancelled;
+    }
+  }
+}
