@@ -1,0 +1,757 @@
+package dev.shepherd.idempotency;
+
+import dev.shepherd.core.Deadline;
+import dev.shepherd.core.Durations;
+import dev.shepherd.core.Require;
+import dev.shepherd.core.Ticker;
+import java.lang.System.Logger.Level;
+import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Tracks idempotency keys so that a request runs at most once per key, across threads and, with a
+ * shared {@link IdempotencyStore}, across JVMs.
+ *
+ * <pre>{@code
+ * IdempotencyTracker tracker = IdempotencyTracker.builder()
+ *     .store(JdbcIdempotencyStore.builder(dataSource).createSchema(true).build())
+ *     .lease(Duration.ofSeconds(60))
+ *     .retention(Duration.ofHours(24))
+ *     .build();
+ *
+ * switch (tracker.track(key, fingerprint)) {
+ *   case Tracked.Claimed claim -> {
+ *     StoredResponse response;
+ *     try {
+ *       response = handle(request);
+ *     } catch (RuntimeException e) {
+ *       tracker.fail(claim, e);       // Halted by default; FailurePolicy.RELEASE runs it again
+ *       throw e;
+ *     }
+ *     tracker.complete(claim, response);
+ *   }
+ *   case Tracked.Completed done -> replay(done.response());
+ *   case Tracked.InProgress busy -> conflict(busy.leaseRemaining());
+ *   case Tracked.Halted halted -> failed(halted.reason());
+ *   case Tracked.Mismatch mismatch -> unprocessable();
+ * }
+ * }</pre>
+ *
+ * <h2>Keys and fingerprints</h2>
+ *
+ * The key is an already-scoped string (an HTTP filter builds it from the principal, the method,
+ * the path and the {@code Idempotency-Key} header): 1 to {@value #MAX_KEY_LENGTH} characters, no
+ * U+0000 and no unpaired surrogate, so that it is stored unchanged by every store. The fingerprint
+ * is an opaque string the caller computes (for example a hex SHA-256 of the request), with the same
+ * rules and at most {@value #MAX_FINGERPRINT_LENGTH} characters.
+ *
+ * <h2>Lifecycle of a key's record (in the store)</h2>
+ *
+ * <pre>
+ *   ABSENT ──track──▶ IN_PROGRESS(token t, lease) ──complete(t)──▶ COMPLETED(response) ─┐
+ *                       │  ▲ heartbeat renew(t)     ──fail(t)/halt(t)──▶ HALTED(reason) ─┤
+ *                       │  └──┘                     ──release(t)/fail(t) RELEASE──▶ ABSENT
+ *                       │ lease ran out, then track:                                     │
+ *                       ├─ TAKE_OVER ──▶ IN_PROGRESS(token t' &gt; t, tookOver)           │
+ *                       └─ HALT ──────▶ HALTED("owner vanished")                       │
+ *   retention ran out (COMPLETED, HALTED, or IN_PROGRESS whose lease ran out) ─▶ ABSENT ◀┘
+ * </pre>
+ *
+ * An operation with a token that is no longer the record's changes nothing: a former owner never
+ * overwrites its successor. Every transition is one atomic store operation; the tracker holds no
+ * lock across a store call, and two trackers that share a store need no other coordination.
+ *
+ * <h2>Two lifetimes</h2>
+ *
+ * A claim holds for {@link Builder#lease(Duration) lease} (default 60 s); while the claim is
+ * held, a heartbeat in this tracker renews it every {@link Builder#heartbeatInterval(Duration)
+ * heartbeat interval} (default a third of the lease). If this JVM dies, renewals stop and the key
+ * can be taken over once the lease runs out, not after retention. Completed and halted records are
+ * kept for {@link Builder#retention(Duration) retention} (default 24 h) and then pruned in the
+ * background every {@link Builder#pruneInterval(Duration) prune interval} (default 60 s), at most
+ * {@link Builder#pruneBatchSize(int) batch size} (default 1,000) records per store call, never on
+ * the caller's thread.
+ *
+ * <p>Thread-safe. {@link #close()} stops the heartbeat and pruning; it does not close the store.
+ */
+public final class IdempotencyTracker implements AutoCloseable {
+
+  /*
+   * Who wakes whom. The tracker keeps, per held claim, nothing but membership in `held`: the
+   * heartbeat (one timer thread that hands renewals to the executor) renews every member, and
+   * complete/release/fail/halt remove the claim from `held` BEFORE their store call, so a renewal
+   * racing with them is either before the transition (harmless) or after it (the store rejects the
+   * token). A renewal that finds the token gone drops the claim and logs it: the owner learns at
+   * complete() through ClaimLostException.
+   *
+   * Waiters in track(key, fp, maxWait) poll the store with growing pauses (a store shared across
+   * JVMs cannot notify us); an owner in this JVM that finishes a claim signals `finished`, so a
+   * local waiter re-polls at once instead of after its pause.
+   *
+   * Pruning runs on the executor, one run at a time (`pruning`), in batches of pruneBatchSize,
+   * so no store call holds a table or a lock for long and track() never waits for it.
+   */
+
+  /** The longest key accepted, in characters. */
+  public static final int MAX_KEY_LENGTH = 1024;
+
+  /** The longest fingerprint accepted, in characters. */
+  public static final int MAX_FINGERPRINT_LENGTH = 1024;
+
+  /** The longest halted reason stored, in characters; longer reasons are cut. */
+  public static final int MAX_REASON_LENGTH = 1024;
+
+  /** The reason of a record halted because its owner vanished under {@link OrphanPolicy#HALT}. */
+  public static final String OWNER_VANISHED =
+      "owner vanished: its lease ran out without a response";
+
+  private static final System.Logger LOG = System.getLogger(IdempotencyTracker.class.getName());
+  private static final int MAX_PRUNE_BATCHES_PER_RUN = 1000;
+  private static final long MIN_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
+  private static final long MAX_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
+
+  private final IdempotencyStore store;
+  private final Duration lease;
+  private final Duration retention;
+  private final Duration heartbeatInterval;
+  private final Duration pruneInterval;
+  private final int pruneBatchSize;
+  private final OrphanPolicy orphanPolicy;
+  private final FailurePolicy failurePolicy;
+  private final Executor executor;
+  private final @Nullable ExecutorService ownedExecutor;
+  private final Ticker ticker;
+  private final ScheduledExecutorService timer;
+
+  private final Set<Tracked.Claimed> held = ConcurrentHashMap.newKeySet();
+  private final AtomicBoolean pruning = new AtomicBoolean();
+  private final AtomicBoolean closed = new AtomicBoolean();
+  private final AtomicLong renewals = new AtomicLong();
+  private final ReentrantLock finishedLock = new ReentrantLock();
+  private final Condition finished = finishedLock.newCondition();
+
+  private IdempotencyTracker(Builder b, IdempotencyStore store) {
+    this.store = store;
+    this.lease = b.lease;
+    this.retention = b.retention;
+    this.heartbeatInterval =
+        b.heartbeatInterval != null ? b.heartbeatInterval : b.lease.dividedBy(3);
+    this.pruneInterval = b.pruneInterval;
+    this.pruneBatchSize = b.pruneBatchSize;
+    this.orphanPolicy = b.orphanPolicy;
+    this.failurePolicy = b.failurePolicy;
+    this.ticker = b.ticker;
+    if (b.executor != null) {
+      this.executor = b.executor;
+      this.ownedExecutor = null;
+    } else {
+      ExecutorService virtual =
+          Executors.newThreadPerTaskExecutor(
+              Thread.ofVirtual().name("shepherd-idempotency-", 0).factory());
+      this.executor = virtual;
+      this.ownedExecutor = virtual;
+    }
+    this.timer =
+        Executors.newSingleThreadScheduledExecutor(
+            Thread.ofPlatform().daemon().name("shepherd-idempotency-timer").factory());
+  }
+
+  private void start() {
+    long beat = Math.max(1, Durations.toNanosSaturated(heartbeatInterval));
+    timer.scheduleWithFixedDelay(this::heartbeat, beat, beat, TimeUnit.NANOSECONDS);
+    long prune = Durations.toNanosSaturated(pruneInterval);
+    timer.scheduleWithFixedDelay(this::schedulePrune, prune, prune, TimeUnit.NANOSECONDS);
+  }
+
+  /**
+   * Returns a builder with every default.
+   *
+   * @return a new builder
+   */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /**
+   * Claims a key, or reports what became of the request that owns it.
+   *
+   * <p>On {@link Tracked.Claimed} the caller owns the key: this tracker renews its lease until
+   * {@link #complete}, {@link #release}, {@link #fail} or {@link #halt} is called with the claim,
+   * and the caller must call one of them (in a {@code finally}).
+   *
+   * @param key the already-scoped key, 1 to {@value #MAX_KEY_LENGTH} characters
+   * @param fingerprint the request's fingerprint, 1 to {@value #MAX_FINGERPRINT_LENGTH} characters
+   * @return the key's state for this caller
+   * @throws NullPointerException if an argument is null
+   * @throws IllegalArgumentException if the key or fingerprint is empty, too long, or holds U+0000
+   *     or an unpaired surrogate
+   * @throws IllegalStateException if the tracker is closed
+   * @throws IdempotencyStoreException if the store fails
+   */
+  public Tracked track(String key, String fingerprint) {
+    checkText(key, "key", MAX_KEY_LENGTH);
+    checkText(fingerprint, "fingerprint", MAX_FINGERPRINT_LENGTH);
+    Require.state(!closed.get(), "tracker is closed");
+    Tracked tracked = storeCall("claim", key, () -> store.claim(key, fingerprint, lease, retention,
+        orphanPolicy));
+    if (tracked instanceof Tracked.Claimed claim) {
+      held.add(claim);
+    }
+    return tracked;
+  }
+
+  /**
+   * Claims a key like {@link #track(String, String)}, and while another owner holds it, waits up
+   * to {@code maxWait} for that owner to finish; then returns what it finished with (or
+   * {@link Tracked.Claimed} if it released the key or vanished and this caller took it over).
+   *
+   * @param key the already-scoped key
+   * @param fingerprint the request's fingerprint
+   * @param maxWait how long to wait at most; zero means do not wait
+   * @return the key's state; {@link Tracked.InProgress} only if {@code maxWait} ran out
+   * @throws NullPointerException if an argument is null
+   * @throws IllegalArgumentException if the key or fingerprint is invalid, or {@code maxWait} is
+   *     negative
+   * @throws IllegalStateException if the tracker is closed
+   * @throws IdempotencyStoreException if the store fails
+   * @throws InterruptedException if the thread is interrupted while waiting
+   */
+  public Tracked track(String key, String fingerprint, Duration maxWait)
+      throws InterruptedException {
+    Require.nonNegative(maxWait, "maxWait");
+    Deadline deadline = Deadline.after(maxWait, ticker);
+    long pause = MIN_POLL_NANOS;
+    while (true) {
+      Tracked tracked = track(key, fingerprint);
+      long remaining = deadline.remainingNanos();
+      if (!(tracked instanceof Tracked.InProgress busy) || remaining <= 0) {
+        return tracked;
+      }
+      long leaseLeft = Math.max(MIN_POLL_NANOS, Durations.toNanosSaturated(busy.leaseRemaining()));
+      long wait = Math.min(remaining, Math.min(pause, leaseLeft));
+      finishedLock.lockInterruptibly();
+      try {
+        finished.awaitNanos(wait);
+      } finally {
+        finishedLock.unlock();
+      }
+      pause = Math.min(MAX_POLL_NANOS, pause * 2);
+    }
+  }
+
+  /**
+   * Stores the response of a claimed request, once: later calls to {@link #track} with the key
+   * and the same fingerprint return {@link Tracked.Completed} with it until retention ends.
+   *
+   * @param claim the claim returned by {@link #track}
+   * @param response the response to store
+   * @throws NullPointerException if an argument is null
+   * @throws ClaimLostException if the claim's fencing token is no longer current (its lease ran out
+   *     and another request took the key over, or it was already completed, halted or released);
+   *     nothing was written
+   * @throws IdempotencyStoreException if the store fails; the outcome is unknown, and if the
+   *     response was not stored the claim's lease runs out (it is no longer renewed)
+   */
+  public void complete(Tracked.Claimed claim, StoredResponse response) {
+    Require.nonNull(claim, "claim");
+    Require.nonNull(response, "response");
+    held.remove(claim);
+    try {
+      boolean done =
+          storeCall(
+              "complete",
+              claim.key(),
+              () -> store.complete(claim.key(), claim.fencingToken(), response, retention));
+      if (!done) {
+        throw new ClaimLostException(claim.key(), claim.fencingToken(), "complete");
+      }
+    } finally {
+      signalFinished();
+    }
+  }
+
+  /**
+   * Drops a claim so that the next request with the key runs again, for example when the request
+   * failed before its handler started.
+   *
+   * @param claim the claim returned by {@link #track}
+   * @return true if the claim was released; false if it was no longer current (nothing to undo)
+   * @throws NullPointerException if {@code claim} is null
+   * @throws IdempotencyStoreException if the store fails; the claim's lease then runs out
+   */
+  public boolean release(Tracked.Claimed claim) {
+    Require.nonNull(claim, "claim");
+    held.remove(claim);
+    try {
+      return storeCall(
+          "release", claim.key(), () -> store.release(claim.key(), claim.fencingToken()));
+    } finally {
+      signalFinished();
+    }
+  }
+
+  /**
+   * Marks a claim {@link Tracked.Halted} with a reason: its request will not run again until
+   * retention ends.
+   *
+   * @param claim the claim returned by {@link #track}
+   * @param reason why; cut to {@value #MAX_REASON_LENGTH} characters
+   * @return true if the claim is now halted; false if it was no longer current
+   * @throws NullPointerException if an argument is null
+   * @throws IdempotencyStoreException if the store fails; the claim's lease then runs out
+   */
+  public boolean halt(Tracked.Claimed claim, String reason) {
+    Require.nonNull(claim, "claim");
+    String text = sanitizeReason(Require.nonNull(reason, "reason"));
+    held.remove(claim);
+    try {
+      return storeCall(
+          "halt",
+          claim.key(),
+          () -> store.halt(claim.key(), claim.fencingToken(), text, retention));
+    } finally {
+      signalFinished();
+    }
+  }
+
+  /**
+   * Records that a claimed request failed with an exception, under the
+   * {@link Builder#failurePolicy(FailurePolicy) failure policy}: {@link FailurePolicy#HALT}
+   * (default) marks the key halted with the exception's class and message as reason;
+   * {@link FailurePolicy#RELEASE} releases it.
+   *
+   * @param claim the claim returned by {@link #track}
+   * @param failure what the request threw
+   * @return true if the claim was halted or released; false if it was no longer current
+   * @throws NullPointerException if an argument is null
+   * @throws IdempotencyStoreException if the store fails; the claim's lease then runs out
+   */
+  public boolean fail(Tracked.Claimed claim, Throwable failure) {
+    Require.nonNull(claim, "claim");
+    Require.nonNull(failure, "failure");
+    return switch (failurePolicy) {
+      case HALT -> halt(claim, describe(failure));
+      case RELEASE -> release(claim);
+    };
+  }
+
+  /**
+   * Prunes expired records now, in batches, on the calling thread; the background pruning does
+   * the same every prune interval.
+   *
+   * @return how many records were deleted
+   * @throws IdempotencyStoreException if the store fails
+   */
+  public int pruneNow() {
+    int total = 0;
+    for (int batch = 0; batch < MAX_PRUNE_BATCHES_PER_RUN; batch++) {
+      int deleted = storeCall("prune", "*", () -> store.prune(pruneBatchSize));
+      total += deleted;
+      if (deleted < pruneBatchSize) {
+        break;
+      }
+    }
+    return total;
+  }
+
+  /**
+   * Returns the store.
+   *
+   * @return the store this tracker uses
+   */
+  public IdempotencyStore store() {
+    return store;
+  }
+
+  /**
+   * Returns the lease of a claim.
+   *
+   * @return the lease
+   */
+  public Duration lease() {
+    return lease;
+  }
+
+  /**
+   * Returns how long finished records are kept.
+   *
+   * @return the retention
+   */
+  public Duration retention() {
+    return retention;
+  }
+
+  /**
+   * Returns how many claims this tracker currently holds and renews.
+   *
+   * @return the number of held claims
+   */
+  public int heldClaims() {
+    return held.size();
+  }
+
+  /**
+   * Returns how many lease renewals have succeeded since the tracker was built.
+   *
+   * @return the count of successful renewals
+   */
+  public long renewals() {
+    return renewals.get();
+  }
+
+  /**
+   * Stops the heartbeat and pruning, and the executor if the tracker made it. Claims still held
+   * are not released: their leases run out. Idempotent.
+   */
+  @Override
+  public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    timer.shutdownNow();
+    if (ownedExecutor != null) {
+      ownedExecutor.shutdown();
+    }
+  }
+
+  /** Renews every held claim; runs on the timer thread, the renewals on the executor. */
+  void heartbeat() {
+    for (Tracked.Claimed claim : held) {
+      try {
+        executor.execute(() -> renew(claim));
+      } catch (RejectedExecutionException e) {
+        LOG.log(Level.DEBUG, "heartbeat not run, executor rejected it", e);
+        return;
+      }
+    }
+  }
+
+  private void renew(Tracked.Claimed claim) {
+    if (!held.contains(claim)) {
+      return;
+    }
+    try {
+      if (store.renew(claim.key(), claim.fencingToken(), lease, retention)) {
+        renewals.incrementAndGet();
+      } else if (held.remove(claim)) {
+        LOG.log(
+            Level.WARNING,
+            "idempotency key ''{0}'': lease of fencing token {1} was lost (it ran out and the key"
+                + " was taken over, or it expired); the owner's complete() will fail",
+            claim.key(),
+            claim.fencingToken());
+      }
+    } catch (RuntimeException e) {
+      LOG.log(
+          Level.WARNING,
+          "idempotency key '" + claim.key() + "': renewing the lease failed, will retry",
+          e);
+    }
+  }
+
+  private void schedulePrune() {
+    if (!pruning.compareAndSet(false, true)) {
+      return;
+    }
+    try {
+      executor.execute(
+          () -> {
+            try {
+              int deleted = pruneNow();
+              LOG.log(Level.DEBUG, "pruned {0} expired idempotency records", deleted);
+            } catch (RuntimeException e) {
+              LOG.log(Level.WARNING, "pruning idempotency records failed, will retry", e);
+            } finally {
+              pruning.set(false);
+            }
+          });
+    } catch (RejectedExecutionException e) {
+      pruning.set(false);
+    }
+  }
+
+  private void signalFinished() {
+    finishedLock.lock();
+    try {
+      finished.signalAll();
+    } finally {
+      finishedLock.unlock();
+    }
+  }
+
+  private interface StoreCall<T> {
+    T call();
+  }
+
+  private static <T> T storeCall(String operation, String key, StoreCall<T> call) {
+    try {
+      return call.call();
+    } catch (IdempotencyException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      throw new IdempotencyStoreException(
+          "idempotency store failed to " + operation + " key '" + key + "': " + e, e);
+    }
+  }
+
+  static String describe(Throwable failure) {
+    String message = failure.getMessage();
+    return failure.getClass().getName() + (message == null ? "" : ": " + message);
+  }
+
+  static String sanitizeReason(String reason) {
+    StringBuilder out = new StringBuilder(Math.min(reason.length(), MAX_REASON_LENGTH));
+    for (int i = 0; i < reason.length() && out.length() < MAX_REASON_LENGTH; i++) {
+      char c = reason.charAt(i);
+      if (c == 0) {
+        out.append('?');
+      } else if (Character.isHighSurrogate(c)
+          && i + 1 < reason.length()
+          && Character.isLowSurrogate(reason.charAt(i + 1))) {
+        if (out.length() + 2 > MAX_REASON_LENGTH) {
+          break;
+        }
+        out.append(c).append(reason.charAt(++i));
+      } else if (Character.isSurrogate(c)) {
+        out.append('?');
+      } else {
+        out.append(c);
+      }
+    }
+    return out.toString();
+  }
+
+  /**
+   * Checks a key or fingerprint: 1 to max characters, no U+0000, no unpaired surrogate.
+   *
+   * @param value the key or fingerprint
+   * @param name "key" or "fingerprint"
+   * @param max the longest allowed
+   */
+  static void checkText(@Nullable String value, String name, int max) {
+    Require.notEmpty(value, name);
+    if (value.length() > max) {
+      throw new IllegalArgumentException(
+          name + " must be at most " + max + " characters, was " + value.length());
+    }
+    for (int i = 0; i < value.length(); i++) {
+      char c = value.charAt(i);
+      if (c == 0) {
+        throw new IllegalArgumentException(name + " must not contain U+0000, found at index " + i);
+      }
+      if (Character.isHighSurrogate(c)
+          && i + 1 < value.length()
+          && Character.isLowSurrogate(value.charAt(i + 1))) {
+        i++;
+      } else if (Character.isSurrogate(c)) {
+        throw new IllegalArgumentException(
+            name + " must not contain an unpaired surrogate, found at index " + i);
+      }
+    }
+  }
+
+  /**
+   * Validates a key as {@link #track} does, so a caller (an HTTP filter) can reject it early.
+   *
+   * @param key the key
+   * @return the key
+   * @throws NullPointerException if {@code key} is null
+   * @throws IllegalArgumentException if it is empty, longer than {@value #MAX_KEY_LENGTH}
+   *     characters, or holds U+0000 or an unpaired surrogate
+   */
+  public static String checkKey(String key) {
+    checkText(key, "key", MAX_KEY_LENGTH);
+    return key;
+  }
+
+  @Override
+  public String toString() {
+    return "IdempotencyTracker[store=" + store + ", lease=" + lease + ", retention=" + retention
+        + ", held=" + held.size() + "]";
+  }
+
+  /**
+   * Builds an {@link IdempotencyTracker}. Not thread-safe; {@link #build()} copies the settings.
+   */
+  public static final class Builder {
+    private @Nullable IdempotencyStore store;
+    private Duration lease = Duration.ofSeconds(60);
+    private Duration retention = Duration.ofHours(24);
+    private @Nullable Duration heartbeatInterval;
+    private Duration pruneInterval = Duration.ofSeconds(60);
+    private int pruneBatchSize = 1000;
+    private OrphanPolicy orphanPolicy = OrphanPolicy.TAKE_OVER;
+    private FailurePolicy failurePolicy = FailurePolicy.HALT;
+    private @Nullable Executor executor;
+    private Ticker ticker = Ticker.system();
+
+    private Builder() {}
+
+    /**
+     * Sets the store (required).
+     *
+     * @param store the store; the tracker does not close it
+     * @return this builder
+     * @throws NullPointerException if {@code store} is null
+     */
+    public Builder store(IdempotencyStore store) {
+      this.store = Require.nonNull(store, "store");
+      return this;
+    }
+
+    /**
+     * Sets how long a claim holds without renewal: the longest a key stays blocked after its
+     * owner's JVM died. Default 60 s.
+     *
+     * @param lease the lease, positive
+     * @return this builder
+     * @throws NullPointerException if {@code lease} is null
+     * @throws IllegalArgumentException if it is not positive or under 1 ms
+     */
+    public Builder lease(Duration lease) {
+      Require.positive(lease, "lease");
+      Require.argument(
+          lease.compareTo(Duration.ofMillis(1)) >= 0, "lease must be at least 1 ms, was " + lease);
+      this.lease = lease;
+      return this;
+    }
+
+    /**
+     * Sets how long completed and halted records are kept for replay. Default 24 h.
+     *
+     * @param retention the retention, positive
+     * @return this builder
+     * @throws NullPointerException if {@code retention} is null
+     * @throws IllegalArgumentException if it is not positive or under 1 ms
+     */
+    public Builder retention(Duration retention) {
+      Require.positive(retention, "retention");
+      Require.argument(
+          retention.compareTo(Duration.ofMillis(1)) >= 0,
+          "retention must be at least 1 ms, was " + retention);
+      this.retention = retention;
+      return this;
+    }
+
+    /**
+     * Sets how often held claims are renewed. Default a third of the lease; must be shorter than
+     * the lease.
+     *
+     * @param interval the interval, positive
+     * @return this builder
+     * @throws NullPointerException if {@code interval} is null
+     * @throws IllegalArgumentException if it is not positive
+     */
+    public Builder heartbeatInterval(Duration interval) {
+      this.heartbeatInterval = Require.positive(interval, "heartbeatInterval");
+      return this;
+    }
+
+    /**
+     * Sets how often expired records are pruned in the background. Default 60 s.
+     *
+     * @param interval the interval, positive
+     * @return this builder
+     * @throws NullPointerException if {@code interval} is null
+     * @throws IllegalArgumentException if it is not positive
+     */
+    public Builder pruneInterval(Duration interval) {
+      this.pruneInterval = Require.positive(interval, "pruneInterval");
+      return this;
+    }
+
+    /**
+     * Sets the most records one prune batch deletes (one store call). Default 1,000.
+     *
+     * @param size the batch size, at least 1
+     * @return this builder
+     * @throws IllegalArgumentException if it is below 1
+     */
+    public Builder pruneBatchSize(int size) {
+      this.pruneBatchSize = Require.atLeast(size, 1, "pruneBatchSize");
+      return this;
+    }
+
+    /**
+     * Sets what happens to a key whose owner vanished (lease ran out without a response).
+     * Default {@link OrphanPolicy#TAKE_OVER}.
+     *
+     * @param policy the policy
+     * @return this builder
+     * @throws NullPointerException if {@code policy} is null
+     */
+    public Builder orphanPolicy(OrphanPolicy policy) {
+      this.orphanPolicy = Require.nonNull(policy, "orphanPolicy");
+      return this;
+    }
+
+    /**
+     * Sets what {@link IdempotencyTracker#fail} does. Default {@link FailurePolicy#HALT}.
+     *
+     * @param policy the policy
+     * @return this builder
+     * @throws NullPointerException if {@code policy} is null
+     */
+    public Builder failurePolicy(FailurePolicy policy) {
+      this.failurePolicy = Require.nonNull(policy, "failurePolicy");
+      return this;
+    }
+
+    /**
+     * Sets the executor that runs lease renewals and pruning (store calls that block). Default:
+     * a virtual thread per task, shut down by {@link IdempotencyTracker#close()}.
+     *
+     * @param executor the executor; the tracker does not shut it down
+     * @return this builder
+     * @throws NullPointerException if {@code executor} is null
+     */
+    public Builder executor(Executor executor) {
+      this.executor = Require.nonNull(executor, "executor");
+      return this;
+    }
+
+    /**
+     * Sets the ticker that measures waits in {@link IdempotencyTracker#track(String, String,
+     * Duration)} (a test seam). Default {@link Ticker#system()}. Leases and retention are measured
+     * by the store's clock.
+     *
+     * @param ticker the ticker
+     * @return this builder
+     * @throws NullPointerException if {@code ticker} is null
+     */
+    public Builder ticker(Ticker ticker) {
+      this.ticker = Require.nonNull(ticker, "ticker");
+      return this;
+    }
+
+    /**
+     * Builds the tracker and starts its heartbeat and pruning.
+     *
+     * @return a new tracker
+     * @throws IllegalStateException if no store was set, or the heartbeat interval is not shorter
+     *     than the lease
+     */
+    public IdempotencyTracker build() {
+      Require.state(store != null, "store must be set");
+      Require.state(
+          heartbeatInterval == null || heartbeatInterval.compareTo(lease) < 0,
+          "heartbeatInterval must be shorter than the lease " + lease + ", was "
+              + heartbeatInterval);
+      IdempotencyTracker tracker = new IdempotencyTracker(this, store);
+      tracker.start();
+      return tracker;
+    }
+  }
+}

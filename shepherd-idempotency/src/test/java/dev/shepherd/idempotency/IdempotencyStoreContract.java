@@ -1,0 +1,613 @@
+package dev.shepherd.idempotency;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The contract every {@link IdempotencyStore} passes, run against the real store (in memory, a
+ * real PostgreSQL, a real Redis). Subclasses say how to make the store.
+ *
+ * <p>Leases and retention in these tests are real time measured by the store's own clock (the
+ * database server's), so the tests use short leases and await the outcome with Awaitility; they
+ * never sleep.
+ */
+public abstract class IdempotencyStoreContract {
+
+  /** A lease long enough never to run out during a test. */
+  protected static final Duration LONG = Duration.ofMinutes(10);
+
+  /** A lease or retention that runs out quickly. */
+  protected static final Duration SHORT = Duration.ofMillis(300);
+
+  protected IdempotencyStore store;
+  private final List<IdempotencyTracker> trackers = new ArrayList<>();
+
+  /**
+   * Makes the store under test; called before each test.
+   *
+   * @return a store
+   */
+  protected abstract IdempotencyStore newStore();
+
+  /**
+   * Makes a store whose server cannot be reached (a closed port), to show that failures are
+   * exceptions.
+   *
+   * @return a store that fails every call
+   */
+  protected abstract IdempotencyStore unreachableStore();
+
+  /**
+   * Whether a record for the key is still stored (pruned or expired records are not).
+   *
+   * @param key the key
+   * @return true if the store still holds it
+   */
+  protected abstract boolean isStored(String key);
+
+  /**
+   * Whether {@link IdempotencyStore#prune} deletes records (false where the server expires them).
+   *
+   * @return true if prune deletes
+   */
+  protected boolean prunes() {
+    return true;
+  }
+
+  @BeforeEach
+  void openStore() {
+    store = newStore();
+  }
+
+  @AfterEach
+  void closeStore() {
+    trackers.forEach(IdempotencyTracker::close);
+    store.close();
+  }
+
+  protected IdempotencyTracker tracker(Duration lease, Duration retention) {
+    return tracker(IdempotencyTracker.builder().store(store).lease(lease).retention(retention));
+  }
+
+  protected IdempotencyTracker tracker(IdempotencyTracker.Builder builder) {
+    IdempotencyTracker tracker = builder.build();
+    trackers.add(tracker);
+    return tracker;
+  }
+
+  protected static String key(String name) {
+    return name + ":" + UUID.randomUUID();
+  }
+
+  protected static StoredResponse response(String body) {
+    return new StoredResponse(
+        201,
+        List.of(
+            new StoredResponse.Header("Content-Type", "application/json"),
+            new StoredResponse.Header("X-Trace", "a"),
+            new StoredResponse.Header("x-TRACE", "b")),
+        body.getBytes(UTF_8),
+        Instant.parse("2026-01-02T03:04:05.123456789Z"));
+  }
+
+  @Test
+  void firstTrackClaimsTheKey() {
+    String key = key("first");
+
+    Tracked tracked = store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+
+    assertThat(tracked).isInstanceOfSatisfying(Tracked.Claimed.class, claim -> {
+      assertThat(claim.key()).isEqualTo(key);
+      assertThat(claim.fencingToken()).isPositive();
+      assertThat(claim.tookOver()).isFalse();
+    });
+  }
+
+  @Test
+  void secondTrackWhileLeaseLivesIsInProgressSinceTheClaim() {
+    String key = key("busy");
+    Tracked.Claimed claim =
+        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+
+    Tracked tracked = store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+
+    assertThat(tracked).isInstanceOfSatisfying(Tracked.InProgress.class, busy -> {
+      assertThat(busy.since()).isEqualTo(claim.since());
+      assertThat(busy.leaseRemaining()).isPositive().isLessThanOrEqualTo(LONG);
+    });
+  }
+
+  @Test
+  void completedKeyReplaysTheResponseByteForByte() {
+    String key = key("done");
+    Tracked.Claimed claim =
+        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    byte[] body = new byte[256];
+    for (int i = 0; i < body.length; i++) {
+      body[i] = (byte) i;
+    }
+    StoredResponse response =
+        new StoredResponse(
+            500,
+            List.of(
+                new StoredResponse.Header("X-Odd", "caf\u00e9 \ud83d\ude00 \ud800 tab\tend"),
+                new StoredResponse.Header("Content-Length", "256"),
+                new StoredResponse.Header("x-odd", "")),
+            body,
+            Instant.parse("2026-11-24T01:02:03.000000007Z"));
+
+    assertThat(store.complete(key, claim.fencingToken(), response, LONG)).isTrue();
+    Tracked tracked = store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+
+    assertThat(tracked).isInstanceOfSatisfying(Tracked.Completed.class, done -> {
+      assertThat(done.response()).isEqualTo(response);
+      assertThat(done.response().body()).isEqualTo(body);
+      assertThat(done.response().headers()).isEqualTo(response.headers());
+      assertThat(done.expiresAt()).isAfter(Instant.now().plus(LONG).minusSeconds(60));
+    });
+  }
+
+  @Test
+  void anotherFingerprintIsMismatchWhileInProgressAndAfterCompletion() {
+    String key = key("mismatch");
+    Tracked.Claimed claim =
+        (Tracked.Claimed) store.claim(key, "fp-a", LONG, LONG, OrphanPolicy.TAKE_OVER);
+
+    assertThat(store.claim(key, "fp-b", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.Mismatch.class);
+    store.complete(key, claim.fencingToken(), response("x"), LONG);
+    assertThat(store.claim(key, "fp-b", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.Mismatch.class);
+    assertThat(store.claim(key, "fp-a", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.Completed.class);
+  }
+
+  @Test
+  void haltedKeyReportsItsReason() {
+    String key = key("halt");
+    Tracked.Claimed claim =
+        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+
+    assertThat(store.halt(key, claim.fencingToken(), "boom: it broke", LONG)).isTrue();
+
+    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOfSatisfying(
+            Tracked.Halted.class, h -> assertThat(h.reason()).isEqualTo("boom: it broke"));
+  }
+
+  @Test
+  void releasedKeyIsClaimedAgainWithALargerToken() {
+    String key = key("release");
+    Tracked.Claimed first =
+        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+
+    assertThat(store.release(key, first.fencingToken())).isTrue();
+    Tracked again = store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+
+    assertThat(again).isInstanceOfSatisfying(Tracked.Claimed.class, c -> {
+      assertThat(c.fencingToken()).isGreaterThan(first.fencingToken());
+      assertThat(c.tookOver()).isFalse();
+    });
+  }
+
+  @Test
+  void releasedTokenCanNeitherCompleteNorReleaseTheNextOwnersClaim() {
+    String key = key("release-fence");
+    Tracked.Claimed first =
+        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    store.release(key, first.fencingToken());
+    Tracked.Claimed second =
+        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+
+    assertThat(store.complete(key, first.fencingToken(), response("stale"), LONG)).isFalse();
+    assertThat(store.release(key, first.fencingToken())).isFalse();
+    assertThat(store.halt(key, first.fencingToken(), "stale", LONG)).isFalse();
+    assertThat(store.renew(key, first.fencingToken(), LONG, LONG)).isFalse();
+
+    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.InProgress.class);
+    assertThat(store.complete(key, second.fencingToken(), response("fresh"), LONG)).isTrue();
+  }
+
+  @Test
+  void aCompletedClaimCannotCompleteTwiceNorBeReleased() {
+    String key = key("twice");
+    Tracked.Claimed claim =
+        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+
+    assertThat(store.complete(key, claim.fencingToken(), response("one"), LONG)).isTrue();
+    assertThat(store.complete(key, claim.fencingToken(), response("two"), LONG)).isFalse();
+    assertThat(store.release(key, claim.fencingToken())).isFalse();
+    assertThat(store.halt(key, claim.fencingToken(), "late", LONG)).isFalse();
+
+    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOfSatisfying(
+            Tracked.Completed.class,
+            done -> assertThat(done.response().body()).isEqualTo("one".getBytes(UTF_8)));
+  }
+
+  @Test
+  void keyWhoseLeaseRanOutIsTakenOverWithALargerToken() {
+    String key = key("orphan");
+    Tracked.Claimed first =
+        (Tracked.Claimed) store.claim(key, "fp", SHORT, LONG, OrphanPolicy.TAKE_OVER);
+
+    Tracked.Claimed second = awaitClaim(key, "fp", OrphanPolicy.TAKE_OVER);
+
+    assertThat(second.tookOver()).isTrue();
+    assertThat(second.fencingToken()).isGreaterThan(first.fencingToken());
+  }
+
+  @Test
+  void formerOwnerCannotOverwriteTheResultOfTheOwnerThatTookOver() {
+    String key = key("fence");
+    Tracked.Claimed first =
+        (Tracked.Claimed) store.claim(key, "fp", SHORT, LONG, OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed second = awaitClaim(key, "fp", OrphanPolicy.TAKE_OVER);
+    assertThat(store.complete(key, second.fencingToken(), response("new owner"), LONG)).isTrue();
+
+    assertThat(store.complete(key, first.fencingToken(), response("old owner"), LONG)).isFalse();
+    assertThat(store.halt(key, first.fencingToken(), "old owner", LONG)).isFalse();
+    assertThat(store.release(key, first.fencingToken())).isFalse();
+
+    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOfSatisfying(
+            Tracked.Completed.class,
+            done -> assertThat(done.response().body()).isEqualTo("new owner".getBytes(UTF_8)));
+  }
+
+  @Test
+  void formerOwnerWhoseLeaseRanOutCanStillCompleteIfNobodyTookOver() {
+    String key = key("late");
+    Tracked.Claimed claim =
+        (Tracked.Claimed) store.claim(key, "fp", Duration.ofMillis(50), LONG,
+            OrphanPolicy.TAKE_OVER);
+    awaitLeaseOver(Duration.ofMillis(50));
+
+    assertThat(store.complete(key, claim.fencingToken(), response("late"), LONG)).isTrue();
+    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.Completed.class);
+  }
+
+  /**
+   * Returns once a lease of this length, claimed before this call, has run out by the store's
+   * clock: it claims a probe key with the same lease and waits until the probe can be taken over.
+   * Probing the key under test would take it over.
+   */
+  protected void awaitLeaseOver(Duration lease) {
+    String probe = key("probe");
+    store.claim(probe, "fp", lease, LONG, OrphanPolicy.TAKE_OVER);
+    awaitClaim(probe, "fp", OrphanPolicy.TAKE_OVER);
+  }
+
+  @Test
+  void orphanUnderHaltPolicyIsHaltedInsteadOfTakenOver() {
+    String key = key("orphan-halt");
+    store.claim(key, "fp", SHORT, LONG, OrphanPolicy.HALT);
+
+    Tracked tracked =
+        await()
+            .until(
+                () -> store.claim(key, "fp", LONG, LONG, OrphanPolicy.HALT),
+                t -> !(t instanceof Tracked.InProgress));
+
+    assertThat(tracked).isInstanceOfSatisfying(
+        Tracked.Halted.class,
+        h -> assertThat(h.reason()).isEqualTo(IdempotencyTracker.OWNER_VANISHED));
+    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.Halted.class);
+  }
+
+  @Test
+  void orphanWithAnotherFingerprintIsMismatchNotTakenOver() {
+    String key = key("orphan-mismatch");
+    store.claim(key, "fp-a", SHORT, LONG, OrphanPolicy.TAKE_OVER);
+    awaitLeaseOver(SHORT);
+
+    assertThat(store.claim(key, "fp-b", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.Mismatch.class);
+    assertThat(store.claim(key, "fp-a", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOfSatisfying(Tracked.Claimed.class, c -> assertThat(c.tookOver()).isTrue());
+  }
+
+  @Test
+  void renewKeepsTheLeaseAlivePastItsFirstEnd() {
+    String key = key("renew");
+    Tracked.Claimed claim =
+        (Tracked.Claimed) store.claim(key, "fp", SHORT, LONG, OrphanPolicy.TAKE_OVER);
+    Instant end = Instant.now().plus(SHORT).plus(SHORT);
+
+    // Renew until well past the first lease's end; the key must stay in progress throughout.
+    await().until(() -> {
+      assertThat(store.renew(key, claim.fencingToken(), SHORT, LONG)).isTrue();
+      assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+          .isInstanceOf(Tracked.InProgress.class);
+      return Instant.now().isAfter(end);
+    });
+  }
+
+  @Test
+  void finishedRecordIsForgottenAfterRetention() {
+    String key = key("retention");
+    Tracked.Claimed claim =
+        (Tracked.Claimed) store.claim(key, "fp", LONG, SHORT, OrphanPolicy.TAKE_OVER);
+    store.complete(key, claim.fencingToken(), response("x"), SHORT);
+
+    Tracked.Claimed again = awaitClaim(key, "other-fp", OrphanPolicy.TAKE_OVER);
+
+    assertThat(again.tookOver()).isFalse();
+    assertThat(again.fencingToken()).isGreaterThan(claim.fencingToken());
+  }
+
+  @Test
+  void pruneDeletesExpiredRecordsInBoundedBatches() {
+    List<String> keys = new ArrayList<>();
+    for (int i = 0; i < 25; i++) {
+      String key = key("prune-" + i);
+      keys.add(key);
+      Tracked.Claimed claim =
+          (Tracked.Claimed) store.claim(key, "fp", LONG, SHORT, OrphanPolicy.TAKE_OVER);
+      store.complete(key, claim.fencingToken(), response("x"), Duration.ofMillis(50));
+    }
+    String live = key("prune-live");
+    Tracked.Claimed liveClaim =
+        (Tracked.Claimed) store.claim(live, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+
+    await().until(() -> {
+      int deleted = store.prune(10);
+      assertThat(deleted).isBetween(0, 10);
+      return keys.stream().noneMatch(this::isStored);
+    });
+
+    assertThat(isStored(live)).isTrue();
+    assertThat(store.claim(live, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.InProgress.class);
+    assertThat(store.complete(live, liveClaim.fencingToken(), response("y"), LONG)).isTrue();
+  }
+
+  @Test
+  void tokensOfOneKeyOnlyGrow() {
+    String key = key("grow");
+    long last = 0;
+    for (int i = 0; i < 20; i++) {
+      Tracked.Claimed claim =
+          (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+      assertThat(claim.fencingToken()).isGreaterThan(last);
+      last = claim.fencingToken();
+      store.release(key, claim.fencingToken());
+    }
+  }
+
+  @Test
+  void concurrentClaimsOfOneKeyHaveExactlyOneWinner() throws Exception {
+    int rounds = 30;
+    int threads = 32;
+    try (ExecutorService pool = Executors.newFixedThreadPool(threads)) {
+      for (int round = 0; round < rounds; round++) {
+        String key = key("race-" + round);
+        CountDownLatch start = new CountDownLatch(1);
+        List<Future<Tracked>> results = new ArrayList<>();
+        for (int t = 0; t < threads; t++) {
+          results.add(pool.submit(() -> {
+            start.await();
+            return store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+          }));
+        }
+        start.countDown();
+        int claimed = 0;
+        for (Future<Tracked> result : results) {
+          Tracked tracked = result.get();
+          if (tracked instanceof Tracked.Claimed) {
+            claimed++;
+          } else {
+            assertThat(tracked).isInstanceOf(Tracked.InProgress.class);
+          }
+        }
+        assertThat(claimed).as("claims in round %d", round).isEqualTo(1);
+      }
+    }
+  }
+
+  @Test
+  void concurrentTakeOversOfAnOrphanHaveExactlyOneWinner() throws Exception {
+    int rounds = 5;
+    int threads = 16;
+    try (ExecutorService pool = Executors.newFixedThreadPool(threads)) {
+      for (int round = 0; round < rounds; round++) {
+        String key = key("takeover-race-" + round);
+        store.claim(key, "fp", Duration.ofMillis(100), LONG, OrphanPolicy.TAKE_OVER);
+        awaitLeaseOver(Duration.ofMillis(100));
+        CountDownLatch start = new CountDownLatch(1);
+        List<Future<Tracked>> results = new ArrayList<>();
+        for (int t = 0; t < threads; t++) {
+          results.add(pool.submit(() -> {
+            start.await();
+            return store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+          }));
+        }
+        start.countDown();
+        ConcurrentLinkedQueue<Tracked.Claimed> winners = new ConcurrentLinkedQueue<>();
+        for (Future<Tracked> result : results) {
+          Tracked tracked = result.get();
+          if (tracked instanceof Tracked.Claimed c) {
+            winners.add(c);
+          } else {
+            assertThat(tracked).isInstanceOf(Tracked.InProgress.class);
+          }
+        }
+        assertThat(winners).hasSize(1);
+        assertThat(winners.peek().tookOver()).isTrue();
+      }
+    }
+  }
+
+  @Test
+  void unreachableStoreFailsWithIdempotencyStoreException() {
+    try (IdempotencyStore broken = unreachableStore();
+        IdempotencyTracker tracker =
+            IdempotencyTracker.builder().store(broken).lease(LONG).build()) {
+      assertThatThrownBy(() -> tracker.track("k", "fp"))
+          .isInstanceOf(IdempotencyStoreException.class)
+          .hasMessageContaining("'k'");
+      Tracked.Claimed claim = new Tracked.Claimed("k", 1, Instant.now(), false);
+      assertThatThrownBy(() -> tracker.complete(claim, response("x")))
+          .isInstanceOf(IdempotencyStoreException.class);
+      assertThatThrownBy(() -> tracker.release(claim))
+          .isInstanceOf(IdempotencyStoreException.class);
+      assertThatThrownBy(() -> tracker.fail(claim, new RuntimeException("x")))
+          .isInstanceOf(IdempotencyStoreException.class);
+      if (prunes()) {
+        assertThatThrownBy(tracker::pruneNow).isInstanceOf(IdempotencyStoreException.class);
+      }
+    }
+  }
+
+  // ---- the tracker over this store ----
+
+  @Test
+  void trackerCompleteStoresTheResponseAndStaleCompleteFailsWithClaimLost() {
+    IdempotencyTracker tracker = tracker(LONG, LONG);
+    String key = key("tracker-complete");
+    Tracked.Claimed claim = (Tracked.Claimed) tracker.track(key, "fp");
+
+    tracker.complete(claim, response("once"));
+
+    assertThatThrownBy(() -> tracker.complete(claim, response("twice")))
+        .isInstanceOf(ClaimLostException.class)
+        .hasMessageContaining(key)
+        .hasMessageContaining("fencing token " + claim.fencingToken());
+    assertThat(tracker.track(key, "fp"))
+        .isInstanceOfSatisfying(
+            Tracked.Completed.class,
+            done -> assertThat(done.response().body()).isEqualTo("once".getBytes(UTF_8)));
+  }
+
+  @Test
+  void trackerFailHaltsByDefaultWithTheExceptionAsReason() {
+    IdempotencyTracker tracker = tracker(LONG, LONG);
+    String key = key("tracker-fail");
+    Tracked.Claimed claim = (Tracked.Claimed) tracker.track(key, "fp");
+
+    assertThat(tracker.fail(claim, new IllegalStateException("db down"))).isTrue();
+
+    assertThat(tracker.track(key, "fp"))
+        .isInstanceOfSatisfying(
+            Tracked.Halted.class,
+            h -> assertThat(h.reason()).isEqualTo("java.lang.IllegalStateException: db down"));
+    assertThat(tracker.heldClaims()).isZero();
+  }
+
+  @Test
+  void trackerFailUnderReleasePolicyLetsTheNextRequestRun() {
+    IdempotencyTracker tracker =
+        tracker(IdempotencyTracker.builder().store(store).lease(LONG)
+            .failurePolicy(FailurePolicy.RELEASE));
+    String key = key("tracker-release");
+    Tracked.Claimed claim = (Tracked.Claimed) tracker.track(key, "fp");
+
+    assertThat(tracker.fail(claim, new RuntimeException("x"))).isTrue();
+
+    assertThat(tracker.track(key, "fp")).isInstanceOf(Tracked.Claimed.class);
+  }
+
+  @Test
+  void trackerHeartbeatRenewsTheLeaseWhileTheOwnerLives() {
+    IdempotencyTracker owner =
+        tracker(IdempotencyTracker.builder().store(store).lease(SHORT)
+            .heartbeatInterval(Duration.ofMillis(50)));
+    String key = key("heartbeat");
+    Tracked.Claimed claim = (Tracked.Claimed) owner.track(key, "fp");
+
+    // 12 renewals 50 ms apart take at least 550 ms, well past the first 300 ms lease.
+    await().until(() -> owner.renewals() >= 12);
+
+    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.InProgress.class);
+    owner.complete(claim, response("alive"));
+  }
+
+  @Test
+  void trackerCompleteAfterTakeOverFailsWithClaimLostAndKeepsTheSuccessorsClaim() {
+    IdempotencyTracker tracker = tracker(LONG, LONG);
+    String key = key("taken-over");
+    Tracked.Claimed stale =
+        (Tracked.Claimed) store.claim(key, "fp", SHORT, LONG, OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed successor = awaitClaim(key, "fp", OrphanPolicy.TAKE_OVER);
+
+    assertThatThrownBy(() -> tracker.complete(stale, response("stale")))
+        .isInstanceOf(ClaimLostException.class)
+        .hasMessageContaining("no longer current");
+    assertThat(tracker.release(stale)).isFalse();
+    assertThat(tracker.fail(stale, new RuntimeException("stale"))).isFalse();
+    assertThat(store.complete(key, successor.fencingToken(), response("ok"), LONG)).isTrue();
+  }
+
+  @Test
+  void trackerWaitReturnsTheResponseOnceTheOwnerCompletes() throws Exception {
+    IdempotencyTracker tracker = tracker(LONG, LONG);
+    String key = key("wait");
+    Tracked.Claimed claim = (Tracked.Claimed) tracker.track(key, "fp");
+    CountDownLatch waiting = new CountDownLatch(1);
+    try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+      Future<Tracked> waiter = pool.submit(() -> {
+        waiting.countDown();
+        return tracker.track(key, "fp", Duration.ofMinutes(1));
+      });
+      waiting.await();
+      tracker.complete(claim, response("waited"));
+
+      assertThat(waiter.get()).isInstanceOfSatisfying(
+          Tracked.Completed.class,
+          done -> assertThat(done.response().body()).isEqualTo("waited".getBytes(UTF_8)));
+    }
+  }
+
+  @Test
+  void trackerWaitOfZeroAnswersInProgressAtOnce() throws Exception {
+    IdempotencyTracker tracker = tracker(LONG, LONG);
+    String key = key("nowait");
+    tracker.track(key, "fp");
+
+    assertThat(tracker.track(key, "fp", Duration.ZERO)).isInstanceOf(Tracked.InProgress.class);
+  }
+
+  @Test
+  void trackerPruneNowDeletesExpiredRecords() {
+    IdempotencyTracker tracker =
+        tracker(IdempotencyTracker.builder().store(store).lease(LONG)
+            .retention(Duration.ofMillis(50)).pruneBatchSize(3));
+    List<String> keys = new ArrayList<>();
+    for (int i = 0; i < 7; i++) {
+      String key = key("tracker-prune-" + i);
+      keys.add(key);
+      tracker.complete((Tracked.Claimed) tracker.track(key, "fp"), response("x"));
+    }
+
+    await().until(() -> {
+      tracker.pruneNow();
+      return keys.stream().noneMatch(this::isStored);
+    });
+  }
+
+  protected Tracked.Claimed awaitClaim(String key, String fp, OrphanPolicy policy) {
+    return (Tracked.Claimed) await()
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> store.claim(key, fp, LONG, LONG, policy), t -> t instanceof Tracked.Claimed);
+  }
+}

@@ -1,0 +1,281 @@
+package dev.shepherd.idempotency;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.shepherd.testing.FakeTicker;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** The tracker over the in-memory store with a fake ticker: lifetimes are exact, nothing waits. */
+class IdempotencyTrackerTest {
+
+  private final FakeTicker ticker = new FakeTicker();
+  private final Clock clock = Clock.fixed(Instant.parse("2026-11-24T00:00:00Z"), ZoneOffset.UTC);
+  private final InMemoryIdempotencyStore store = InMemoryIdempotencyStore.create(ticker, clock);
+  private final IdempotencyTracker tracker =
+      IdempotencyTracker.builder()
+          .store(store)
+          .executor(Runnable::run)
+          .ticker(ticker)
+          .pruneInterval(Duration.ofDays(1))
+          .heartbeatInterval(Duration.ofDays(1).minusSeconds(1))
+          .lease(Duration.ofDays(1))
+          .build();
+
+  private final IdempotencyTracker defaults =
+      IdempotencyTracker.builder().store(store).executor(Runnable::run).ticker(ticker).build();
+
+  @AfterEach
+  void close() {
+    tracker.close();
+    defaults.close();
+  }
+
+  private static StoredResponse ok() {
+    return new StoredResponse(200, List.of(), new byte[] {1, 2, 3}, Instant.EPOCH);
+  }
+
+  @Test
+  void defaultsAreSixtySecondLeaseAndTwentyFourHourRetention() {
+    assertThat(defaults.lease()).isEqualTo(Duration.ofSeconds(60));
+    assertThat(defaults.retention()).isEqualTo(Duration.ofHours(24));
+  }
+
+  @Test
+  void keyWithoutHeartbeatIsTakenOverExactlyWhenTheLeaseRunsOut() {
+    Tracked.Claimed first = (Tracked.Claimed) defaults.track("k", "fp");
+    defaults.store().renew("k", first.fencingToken(), Duration.ofSeconds(60), Duration.ofHours(24));
+
+    ticker.advance(Duration.ofSeconds(60).minusNanos(1));
+    assertThat(defaults.track("k", "fp")).isInstanceOfSatisfying(
+        Tracked.InProgress.class,
+        busy -> assertThat(busy.leaseRemaining()).isEqualTo(Duration.ofNanos(1)));
+    ticker.advanceNanos(1);
+
+    assertThat(defaults.track("k", "fp")).isInstanceOfSatisfying(Tracked.Claimed.class, c -> {
+      assertThat(c.tookOver()).isTrue();
+      assertThat(c.fencingToken()).isGreaterThan(first.fencingToken());
+    });
+  }
+
+  @Test
+  void heartbeatKeepsTheKeyPastManyLeases() {
+    Tracked.Claimed claim = (Tracked.Claimed) defaults.track("k", "fp");
+
+    for (int i = 0; i < 10; i++) {
+      ticker.advance(Duration.ofSeconds(40));
+      defaults.heartbeat();
+      assertThat(defaults.track("k", "fp")).isInstanceOf(Tracked.InProgress.class);
+    }
+
+    assertThat(defaults.renewals()).isEqualTo(10);
+    defaults.complete(claim, ok());
+    assertThat(defaults.track("k", "fp")).isInstanceOf(Tracked.Completed.class);
+  }
+
+  @Test
+  void heartbeatStopsRenewingOnceTheClaimIsFinished() {
+    Tracked.Claimed claim = (Tracked.Claimed) defaults.track("k", "fp");
+    defaults.complete(claim, ok());
+
+    defaults.heartbeat();
+
+    assertThat(defaults.renewals()).isZero();
+    assertThat(defaults.heldClaims()).isZero();
+  }
+
+  @Test
+  void heartbeatDropsAClaimThatWasTakenOver() {
+    Tracked.Claimed claim = (Tracked.Claimed) defaults.track("k", "fp");
+    ticker.advance(Duration.ofSeconds(61));
+    assertThat(store.claim("k", "fp", Duration.ofSeconds(60), Duration.ofHours(1),
+        OrphanPolicy.TAKE_OVER)).isInstanceOf(Tracked.Claimed.class);
+
+    defaults.heartbeat();
+
+    assertThat(defaults.heldClaims()).isZero();
+    assertThatThrownBy(() -> defaults.complete(claim, ok()))
+        .isInstanceOf(ClaimLostException.class);
+  }
+
+  @Test
+  void completedRecordIsReplayedUntilRetentionEndsThenForgotten() {
+    Tracked.Claimed claim = (Tracked.Claimed) defaults.track("k", "fp");
+    defaults.complete(claim, ok());
+
+    ticker.advance(Duration.ofHours(24).minusNanos(1));
+    assertThat(defaults.track("k", "fp")).isInstanceOfSatisfying(
+        Tracked.Completed.class,
+        done -> assertThat(done.expiresAt()).isEqualTo(clock.instant().plusNanos(1)));
+    ticker.advanceNanos(1);
+
+    assertThat(defaults.track("k", "fp")).isInstanceOfSatisfying(
+        Tracked.Claimed.class, c -> assertThat(c.tookOver()).isFalse());
+  }
+
+  @Test
+  void haltPolicyMarksAVanishedOwnersKeyHalted() {
+    try (IdempotencyTracker halting =
+        IdempotencyTracker.builder().store(store).executor(Runnable::run)
+            .orphanPolicy(OrphanPolicy.HALT).build()) {
+      halting.track("k", "fp");
+      ticker.advance(Duration.ofSeconds(60));
+
+      assertThat(halting.track("k", "fp")).isInstanceOfSatisfying(
+          Tracked.Halted.class,
+          h -> assertThat(h.reason()).isEqualTo(IdempotencyTracker.OWNER_VANISHED));
+    }
+  }
+
+  @Test
+  void backgroundPruneNowDeletesOnlyExpiredRecordsInBatches() {
+    try (IdempotencyTracker pruning =
+        IdempotencyTracker.builder().store(store).executor(Runnable::run).pruneBatchSize(4)
+            .build()) {
+      for (int i = 0; i < 10; i++) {
+        pruning.complete((Tracked.Claimed) pruning.track("done-" + i, "fp"), ok());
+      }
+      pruning.track("live", "fp");
+      ticker.advance(Duration.ofHours(24));
+
+      assertThat(store.prune(4)).isEqualTo(4);
+      assertThat(pruning.pruneNow()).isEqualTo(6);
+
+      assertThat(store.size()).isEqualTo(1);
+      assertThat(store.containsKey("live")).isTrue();
+    }
+  }
+
+  @Test
+  void backgroundPruningRunsOnItsIntervalOnTheExecutor() {
+    CountingExecutor executor = new CountingExecutor();
+    try (IdempotencyTracker pruning =
+        IdempotencyTracker.builder().store(store).executor(executor)
+            .pruneInterval(Duration.ofMillis(10)).retention(Duration.ofMillis(1)).build()) {
+      pruning.complete((Tracked.Claimed) pruning.track("old", "fp"), ok());
+      ticker.advance(Duration.ofSeconds(1));
+
+      org.awaitility.Awaitility.await().until(() -> store.size() == 0);
+      assertThat(executor.tasks.get()).isPositive();
+    }
+  }
+
+  private static final class CountingExecutor implements java.util.concurrent.Executor {
+    final AtomicInteger tasks = new AtomicInteger();
+
+    @Override
+    public void execute(Runnable command) {
+      tasks.incrementAndGet();
+      command.run();
+    }
+  }
+
+  @Test
+  void keyOfMaximumLengthIsAcceptedAndOneLongerRejected() {
+    String max = "k".repeat(IdempotencyTracker.MAX_KEY_LENGTH);
+
+    assertThat(defaults.track(max, "fp")).isInstanceOf(Tracked.Claimed.class);
+    assertThatThrownBy(() -> defaults.track(max + "k", "fp"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("key must be at most 1024 characters, was 1025");
+  }
+
+  @Test
+  void invalidKeysAndFingerprintsAreRejectedWithMessagesNamingTheProblem() {
+    assertThatThrownBy(() -> defaults.track("", "fp"))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("key must not be empty");
+    assertThatThrownBy(() -> defaults.track(null, "fp"))
+        .isInstanceOf(NullPointerException.class).hasMessage("key must not be null");
+    assertThatThrownBy(() -> defaults.track("a\u0000b", "fp"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("key must not contain U+0000, found at index 1");
+    assertThatThrownBy(() -> defaults.track("a\ud800", "fp"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("key must not contain an unpaired surrogate, found at index 1");
+    assertThatThrownBy(() -> defaults.track("k", "f".repeat(1025)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("fingerprint must be at most 1024 characters, was 1025");
+    assertThat(defaults.track("\ud83d\ude00 ok", "fp")).isInstanceOf(Tracked.Claimed.class);
+    assertThat(IdempotencyTracker.checkKey("user:42 POST /orders \"abc\"")).isNotEmpty();
+  }
+
+  @Test
+  void longHaltReasonIsCut() {
+    Tracked.Claimed claim = (Tracked.Claimed) defaults.track("k", "fp");
+
+    defaults.halt(claim, "x".repeat(5000) + "\u0000");
+
+    assertThat(defaults.track("k", "fp")).isInstanceOfSatisfying(
+        Tracked.Halted.class,
+        h -> assertThat(h.reason()).hasSize(IdempotencyTracker.MAX_REASON_LENGTH));
+  }
+
+  @Test
+  void builderRejectsBadSettings() {
+    assertThatThrownBy(() -> IdempotencyTracker.builder().build())
+        .isInstanceOf(IllegalStateException.class).hasMessage("store must be set");
+    assertThatThrownBy(() -> IdempotencyTracker.builder().lease(Duration.ZERO))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("lease must be positive, was PT0S");
+    assertThatThrownBy(() -> IdempotencyTracker.builder().pruneBatchSize(0))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("pruneBatchSize must be at least 1, was 0");
+    assertThatThrownBy(() -> IdempotencyTracker.builder().store(store)
+        .lease(Duration.ofSeconds(1)).heartbeatInterval(Duration.ofSeconds(1)).build())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("heartbeatInterval must be shorter than the lease");
+  }
+
+  @Test
+  void closedTrackerRejectsTrack() {
+    defaults.close();
+
+    assertThatThrownBy(() -> defaults.track("k", "fp"))
+        .isInstanceOf(IllegalStateException.class).hasMessage("tracker is closed");
+  }
+
+  @Test
+  void manyThreadsOnManyKeysGetExactlyOneClaimPerKey() throws Exception {
+    int keys = 200;
+    int perKey = 20;
+    ConcurrentLinkedQueue<Tracked.Claimed> claims = new ConcurrentLinkedQueue<>();
+    AtomicInteger others = new AtomicInteger();
+    CountDownLatch start = new CountDownLatch(1);
+    try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+      for (int k = 0; k < keys; k++) {
+        String key = "key-" + k;
+        for (int i = 0; i < perKey; i++) {
+          pool.execute(() -> {
+            try {
+              start.await();
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+              return;
+            }
+            if (tracker.track(key, "fp") instanceof Tracked.Claimed c) {
+              claims.add(c);
+              tracker.complete(c, ok());
+            } else {
+              others.incrementAndGet();
+            }
+          });
+        }
+      }
+      start.countDown();
+    }
+
+    assertThat(claims).hasSize(keys);
+    assertThat(claims.stream().map(Tracked.Claimed::key).distinct()).hasSize(keys);
+    assertThat(others.get()).isEqualTo(keys * (perKey - 1));
+  }
+}
