@@ -1,0 +1,393 @@
+package dev.shepherd.replica;
+
+import dev.shepherd.core.Deadline;
+import dev.shepherd.core.Require;
+import dev.shepherd.core.Ticker;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAccumulator;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Consumer;
+import javax.sql.DataSource;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Routes reads to a replica that has replayed the position they must see, the least lagging of
+ * several, and falls back to the primary, recording why, when none has within a bound.
+ *
+ * <pre>{@code
+ * ReplicaRouter router = ReplicaRouter.builder(primary)
+ *     .replica(tracker1).replica(tracker2)
+ *     .maxWait(Duration.ofMillis(200))
+ *     .build();
+ * String name = router.read(token.lsn(), c -> ...query...);
+ * }</pre>
+ *
+ * <p>For a required position, {@link #route(Lsn)} first looks at each tracker's cached replay
+ * position: if some replica has replayed it, the one furthest ahead is chosen without a query.
+ * Otherwise it waits on every replica at once (each through its tracker's single poller) and takes
+ * the first that replays it; when every replica has failed (unavailable, promoted, not replicating)
+ * it falls back at once, and when {@link Builder#maxWait(Duration)} passes, it falls back with
+ * {@link Route.FallbackReason#TIMED_OUT}. Without a required position, the replica furthest ahead
+ * that is not known to be failing is chosen. No connection, transaction or snapshot is held on any
+ * replica while waiting: the read's own transaction starts after the replica has replayed.
+ *
+ * <p>Every decision is counted ({@link #stats()}) and given to the
+ * {@linkplain Builder#listener(Consumer) listener}, for metrics and logs.
+ *
+ * <p>Thread-safe.
+ */
+public final class ReplicaRouter {
+
+  private final DataSource primary;
+  private final List<ReplicaTracker> replicas;
+  private final Duration maxWait;
+  private final Ticker ticker;
+  private final Consumer<Route> listener;
+
+  private final LongAdder replicaReads = new LongAdder();
+  private final Map<Route.FallbackReason, LongAdder> fallbacks = new EnumMap<>(Route.FallbackReason.class);
+  private final LongAdder waitNanos = new LongAdder();
+  private final LongAccumulator maxWaitNanos = new LongAccumulator(Math::max, 0L);
+
+  private ReplicaRouter(Builder builder) {
+    this.primary = builder.primary;
+    this.replicas = List.copyOf(builder.replicas);
+    this.maxWait = builder.maxWait;
+    this.ticker = builder.ticker;
+    this.listener = builder.listener;
+    for (Route.FallbackReason reason : Route.FallbackReason.values()) {
+      fallbacks.put(reason, new LongAdder());
+    }
+  }
+
+  /**
+   * Returns a builder for a router whose fallback is {@code primary}.
+   *
+   * @param primary the primary's data source
+   * @return the builder
+   * @throws NullPointerException if {@code primary} is null
+   */
+  public static Builder builder(DataSource primary) {
+    return new Builder(Require.nonNull(primary, "primary"));
+  }
+
+  /**
+   * A unit of JDBC work on a connection the router chose.
+   *
+   * @param <T> the result type
+   */
+  @FunctionalInterface
+  public interface SqlWork<T> {
+    /**
+     * Runs the work.
+     *
+     * @param connection the connection, closed by the router afterwards
+     * @return the result
+     * @throws SQLException if the work fails
+     */
+    T apply(Connection connection) throws SQLException;
+  }
+
+  /**
+   * Chooses where a read that must see {@code required} goes, waiting up to the maximum wait.
+   *
+   * @param required the position the read must see (from a {@link ConsistencyToken}), or null for
+   *     any replica
+   * @return the route
+   * @throws InterruptedException if interrupted while waiting
+   */
+  public Route route(@Nullable Lsn required) throws InterruptedException {
+    long start = ticker.read();
+    Route route = required == null ? routeAny() : routeFor(required, Deadline.after(maxWait, ticker), start);
+    record(route);
+    return route;
+  }
+
+  /**
+   * Routes a read with {@link #route(Lsn)}, then runs {@code work} on a connection from the chosen
+   * data source. When the chosen replica's pool cannot hand out a connection, the read goes to the
+   * primary instead (recorded as {@link Route.FallbackReason#REPLICA_UNAVAILABLE}); a failure of
+   * the work itself is not retried.
+   *
+   * @param required the position the read must see, or null
+   * @param work the read
+   * @param <T> the result type
+   * @return what {@code work} returned
+   * @throws NullPointerException if {@code work} is null
+   * @throws SQLException if the primary cannot be reached or the work fails
+   * @throws InterruptedException if interrupted while waiting for a replica
+   */
+  public <T> T read(@Nullable Lsn required, SqlWork<T> work) throws SQLException, InterruptedException {
+    Require.nonNull(work, "work");
+    Route route = route(required);
+    if (route instanceof Route.ToReplica toReplica) {
+      Connection connection;
+      try {
+        connection = toReplica.dataSource().getConnection();
+      } catch (SQLException e) {
+        replicaReads.decrement();
+        Route fallback = new Route.ToPrimary(primary, Route.FallbackReason.REPLICA_UNAVAILABLE,
+            "replica " + toReplica.replica().name() + " gave no connection: " + e.getMessage(), required,
+            List.of(), toReplica.waited());
+        record(fallback);
+        route = fallback;
+        connection = primary.getConnection();
+      }
+      try (Connection c = connection) {
+        return work.apply(c);
+      }
+    }
+    try (Connection c = route.dataSource().getConnection()) {
+      return work.apply(c);
+    }
+  }
+
+  private Route routeAny() {
+    ReplicaTracker best = null;
+    Lsn bestLsn = null;
+    for (ReplicaTracker replica : replicas) {
+      ReplicaTracker.Status status = replica.status();
+      if (status != ReplicaTracker.Status.STREAMING && status != ReplicaTracker.Status.UNKNOWN) {
+        continue;
+      }
+      Lsn lsn = replica.lastReplayed().orElse(null);
+      if (best == null || (lsn != null && (bestLsn == null || lsn.compareTo(bestLsn) > 0))) {
+        best = replica;
+        bestLsn = lsn;
+      }
+    }
+    if (best != null) {
+      return new Route.ToReplica(best.dataSource(), best, null, bestLsn, Duration.ZERO);
+    }
+    return replicas.isEmpty()
+        ? new Route.ToPrimary(primary, Route.FallbackReason.NO_REPLICAS, "no replica configured", null, List.of(), Duration.ZERO)
+        : new Route.ToPrimary(primary, Route.FallbackReason.REPLICA_UNAVAILABLE,
+            "every replica is failing: " + replicas, null, List.of(), Duration.ZERO);
+  }
+
+  private Route routeFor(Lsn required, Deadline deadline, long start) throws InterruptedException {
+    if (replicas.isEmpty()) {
+      return new Route.ToPrimary(primary, Route.FallbackReason.NO_REPLICAS, "no replica configured", required, List.of(), Duration.ZERO);
+    }
+    int n = replicas.size();
+    ReplayResult[] results = new ReplayResult[n];
+    ReplicaTracker.Waiter[] waiting = new ReplicaTracker.Waiter[n];
+    Semaphore completions = new Semaphore(0);
+    int pending = 0;
+    for (int i = 0; i < n; i++) {
+      Object started = replicas.get(i).begin(required, deadline);
+      if (started instanceof ReplayResult result) {
+        results[i] = result;
+      } else {
+        waiting[i] = (ReplicaTracker.Waiter) started;
+        waiting[i].result.whenComplete((r, e) -> completions.release());
+        pending++;
+      }
+    }
+    try {
+      while (true) {
+        int best = -1;
+        for (int i = 0; i < n; i++) {
+          if (results[i] == null && waiting[i] != null && waiting[i].result.isDone()) {
+            results[i] = waiting[i].result.join();
+            waiting[i] = null;
+            pending--;
+          }
+          if (results[i] instanceof ReplayResult.Replayed replayed
+              && (best == -1 || replayed.replayed().compareTo(((ReplayResult.Replayed) results[best]).replayed()) > 0)) {
+            best = i;
+          }
+        }
+        if (best >= 0) {
+          ReplicaTracker chosen = replicas.get(best);
+          return new Route.ToReplica(chosen.dataSource(), chosen, required,
+              ((ReplayResult.Replayed) results[best]).replayed(), elapsed(start));
+        }
+        if (pending == 0) {
+          return fallback(required, results, start);
+        }
+        long remaining = deadline.remainingNanos();
+        if (remaining == 0L) {
+          for (int i = 0; i < n; i++) {
+            if (waiting[i] != null) {
+              replicas.get(i).expire(waiting[i]);
+            }
+          }
+          continue; // collect the TimedOut (or a Replayed that won the race) on the next pass
+        }
+        if (!completions.tryAcquire(remaining, TimeUnit.NANOSECONDS)) {
+          continue;
+        }
+        completions.drainPermits();
+      }
+    } finally {
+      for (int i = 0; i < n; i++) {
+        if (waiting[i] != null) {
+          replicas.get(i).expire(waiting[i]);
+        }
+      }
+    }
+  }
+
+  private Route fallback(Lsn required, ReplayResult[] results, long start) {
+    Route.FallbackReason reason = null;
+    StringBuilder detail = new StringBuilder("no replica has replayed ").append(required).append(':');
+    for (int i = 0; i < results.length; i++) {
+      ReplayResult result = results[i];
+      Route.FallbackReason own = switch (result) {
+        case ReplayResult.TimedOut t -> Route.FallbackReason.TIMED_OUT;
+        case ReplayResult.ReplicaUnavailable u -> Route.FallbackReason.REPLICA_UNAVAILABLE;
+        case ReplayResult.Promoted p -> Route.FallbackReason.PROMOTED;
+        case ReplayResult.NotReplicating x -> Route.FallbackReason.NOT_REPLICATING;
+        case ReplayResult.Replayed r -> throw new IllegalStateException("fallback with a replayed replica");
+      };
+      // A timeout says the replicas are merely behind: that is the most useful reason to report.
+      if (reason == null || own == Route.FallbackReason.TIMED_OUT) {
+        reason = own;
+      }
+      detail.append(' ').append(replicas.get(i).name()).append(' ').append(describe(result));
+      if (i < results.length - 1) {
+        detail.append(';');
+      }
+    }
+    return new Route.ToPrimary(primary, reason, detail.toString(), required, List.of(results), elapsed(start));
+  }
+
+  private static String describe(ReplayResult result) {
+    return switch (result) {
+      case ReplayResult.TimedOut t -> "timed out after " + t.waited() + " at " + t.lastReplayed();
+      case ReplayResult.ReplicaUnavailable u -> "unavailable (" + u.cause().getMessage() + ")";
+      case ReplayResult.Promoted p -> "promoted";
+      case ReplayResult.NotReplicating x -> "not replicating (" + x.reason() + ")";
+      case ReplayResult.Replayed r -> "replayed " + r.replayed();
+    };
+  }
+
+  private Duration elapsed(long start) {
+    return Duration.ofNanos(Math.max(0L, ticker.read() - start));
+  }
+
+  private void record(Route route) {
+    long nanos = route.waited().toNanos();
+    waitNanos.add(nanos);
+    maxWaitNanos.accumulate(nanos);
+    switch (route) {
+      case Route.ToReplica r -> replicaReads.increment();
+      case Route.ToPrimary p -> fallbacks.get(p.reason()).increment();
+    }
+    listener.accept(route);
+  }
+
+  /**
+   * Returns counters of the routing decisions so far.
+   *
+   * @return a snapshot
+   */
+  public Stats stats() {
+    Map<Route.FallbackReason, Long> counts = new EnumMap<>(Route.FallbackReason.class);
+    fallbacks.forEach((reason, count) -> counts.put(reason, count.sum()));
+    return new Stats(replicaReads.sum(), Map.copyOf(counts), Duration.ofNanos(waitNanos.sum()),
+        Duration.ofNanos(maxWaitNanos.get()));
+  }
+
+  /**
+   * Counters of routing decisions.
+   *
+   * @param replicaReads reads routed to a replica
+   * @param fallbacks reads routed to the primary, by reason
+   * @param totalWait the time spent waiting for replicas, summed
+   * @param maxWait the longest single wait
+   */
+  public record Stats(long replicaReads, Map<Route.FallbackReason, Long> fallbacks, Duration totalWait, Duration maxWait) {
+
+    /**
+     * Returns the number of reads routed to the primary, for every reason.
+     *
+     * @return the sum of {@link #fallbacks()}
+     */
+    public long primaryReads() {
+      return fallbacks.values().stream().mapToLong(Long::longValue).sum();
+    }
+  }
+
+  /** Builds a {@link ReplicaRouter}. Not thread-safe; {@link #build()} copies the settings. */
+  public static final class Builder {
+    private final DataSource primary;
+    private final List<ReplicaTracker> replicas = new ArrayList<>();
+    private Duration maxWait = Duration.ofMillis(500);
+    private Ticker ticker = Ticker.system();
+    private Consumer<Route> listener = route -> {};
+
+    private Builder(DataSource primary) {
+      this.primary = primary;
+    }
+
+    /**
+     * Adds a replica.
+     *
+     * @param tracker the replica's tracker
+     * @return this builder
+     * @throws NullPointerException if {@code tracker} is null
+     */
+    public Builder replica(ReplicaTracker tracker) {
+      replicas.add(Require.nonNull(tracker, "tracker"));
+      return this;
+    }
+
+    /**
+     * Sets how long a read waits for some replica to replay its position before it goes to the
+     * primary. Default 500 ms; zero never waits (replicas that have it per their cache, or the
+     * primary).
+     *
+     * @param maxWait the bound
+     * @return this builder
+     * @throws NullPointerException if {@code maxWait} is null
+     * @throws IllegalArgumentException if it is negative
+     */
+    public Builder maxWait(Duration maxWait) {
+      this.maxWait = Require.nonNegative(maxWait, "maxWait");
+      return this;
+    }
+
+    /**
+     * Sets a listener told of every routing decision, on the routing thread (keep it quick).
+     *
+     * @param listener the listener
+     * @return this builder
+     * @throws NullPointerException if {@code listener} is null
+     */
+    public Builder listener(Consumer<Route> listener) {
+      this.listener = Require.nonNull(listener, "listener");
+      return this;
+    }
+
+    /**
+     * Sets the time source for waits. Default {@link Ticker#system()}.
+     *
+     * @param ticker the ticker
+     * @return this builder
+     * @throws NullPointerException if {@code ticker} is null
+     */
+    public Builder ticker(Ticker ticker) {
+      this.ticker = Require.nonNull(ticker, "ticker");
+      return this;
+    }
+
+    /**
+     * Builds the router.
+     *
+     * @return the router
+     */
+    public ReplicaRouter build() {
+      return new ReplicaRouter(this);
+    }
+  }
+}
