@@ -1,0 +1,18 @@
+package dev.shepherd.pool;
+
+/**
+ * An extra condition for retiring a runner that has been idle past {@code idleShutdownAfter}: the
+ * runner retires only if this also says it is idle (the seed's {@code {10_000, fn -> ... end}}).
+ * Runs in the parent, outside the pool's lock, on the housekeeping thread.
+ */
+@FunctionalInterface
+public interface IdleCheck {
+
+  /**
+   * Returns whether the runner may retire.
+   *
+   * @param runnerId the runner's id
+   * @return true to retire it now, false to check again later
+   */
+  boolean isIdle(String runnerId);
+}

@@ -1,0 +1,22 @@
+package dev.shepherd.pool;
+
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * What a {@link RunnerLauncher} started: a process, a Pod. Part of the remote backend service
+ * provider interface.
+ */
+public interface LaunchedRunner {
+
+  /**
+   * Returns a future completed when what was started has ended (a process exited, a Pod failed or
+   * was deleted); exceptionally with a cause describing why, if known. {@link RemoteBackend} treats
+   * its completion as the runner's death, even if the connection is still open.
+   *
+   * @return the future of the end
+   */
+  CompletableFuture<Void> exited();
+
+  /** Ends it at once (destroy the process, delete the Pod). Idempotent; returns without waiting. */
+  void kill();
+}

@@ -1,0 +1,184 @@
+package dev.shepherd.pool;
+
+import dev.shepherd.core.Require;
+import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * A {@link Backend} whose runners live in this JVM: each runner runs every call on a virtual
+ * thread of its own, so a pool on this backend bounds the concurrency of in-process work
+ * (maxConcurrency per runner, max runners) with the pool's deadlines, queueing and cancellation.
+ * Useful in tests of code that uses a remote backend in production.
+ *
+ * <p>Arguments and results are passed as they are, not copied or encoded. Booting is immediate.
+ * Cancelling a call interrupts its thread. Thread-safe.
+ */
+public final class LocalBackend implements Backend {
+
+  private final FunctionRegistry functions;
+  private final ThreadFactory threads;
+
+  private LocalBackend(FunctionRegistry functions) {
+    this.functions = functions;
+    this.threads = Thread.ofVirtual().name("shepherd-pool-local-", 0).factory();
+  }
+
+  /**
+   * Returns a local backend running the given functions.
+   *
+   * @param functions the registry
+   * @return the backend
+   * @throws NullPointerException if {@code functions} is null
+   */
+  public static LocalBackend of(FunctionRegistry functions) {
+    return new LocalBackend(Require.nonNull(functions, "functions"));
+  }
+
+  @Override
+  public FunctionRegistry functions() {
+    return functions;
+  }
+
+  @Override
+  public @Nullable Object prepare(String function, @Nullable Object argument) {
+    return argument;
+  }
+
+  @Override
+  public RunnerHandle boot(RunnerSpec spec, RunnerListener listener) {
+    return new LocalRunner(spec.runnerId(), listener);
+  }
+
+  @Override
+  public String toString() {
+    return "LocalBackend" + functions.names();
+  }
+
+  private final class LocalRunner implements RunnerHandle {
+    private final String id;
+    private final RunnerListener listener;
+    private final Set<LocalCall> calls = ConcurrentHashMap.newKeySet();
+    private final AtomicBoolean ended = new AtomicBoolean();
+    private volatile boolean stopping;
+
+    LocalRunner(String id, RunnerListener listener) {
+      this.id = id;
+      this.listener = listener;
+    }
+
+    @Override
+    public String id() {
+      return id;
+    }
+
+    @Override
+    public RunningCall start(String function, @Nullable Object argument, Duration timeout) {
+      if (stopping) {
+        throw new RunnerDiedException(id, "runner " + id + " is shutting down", null);
+      }
+      RunnerFunction fn = functions.get(function);
+      LocalCall call = new LocalCall(function, fn, argument);
+      calls.add(call);
+      call.result.whenComplete((r, t) -> calls.remove(call));
+      Thread thread = threads.newThread(call);
+      call.thread = thread;
+      thread.start();
+      return call;
+    }
+
+    @Override
+    public void shutdown(Duration timeout) {
+      stopping = true;
+      Thread.ofVirtual()
+          .name("shepherd-pool-local-shutdown-" + id)
+          .start(
+              () -> {
+                long deadline = System.nanoTime() + timeout.toNanos();
+                for (LocalCall call : calls) {
+                  long left = deadline - System.nanoTime();
+                  try {
+                    call.result.handle((r, t) -> null).get(Math.max(0, left), TimeUnit.NANOSECONDS);
+                  } catch (Exception e) {
+                    break;
+                  }
+                }
+                end(new IllegalStateException("runner " + id + " shut down"));
+              });
+    }
+
+    @Override
+    public void kill() {
+      stopping = true;
+      end(new IllegalStateException("runner " + id + " killed"));
+    }
+
+    private void end(Throwable cause) {
+      if (ended.compareAndSet(false, true)) {
+        for (LocalCall call : calls) {
+          call.cancel();
+        }
+        listener.runnerDied(cause);
+      }
+    }
+
+    private final class LocalCall implements RunningCall, Runnable {
+      private final String function;
+      private final RunnerFunction fn;
+      private final @Nullable Object argument;
+      private final CompletableFuture<@Nullable Object> result = new CompletableFuture<>();
+      private volatile @Nullable Thread thread;
+      private volatile boolean cancelled;
+
+      LocalCall(String function, RunnerFunction fn, @Nullable Object argument) {
+        this.function = function;
+        this.fn = fn;
+        this.argument = argument;
+      }
+
+      @Override
+      public void run() {
+        if (cancelled) {
+          result.completeExceptionally(new CancellationException());
+          return;
+        }
+        try {
+          Object value = fn.apply(argument);
+          if (cancelled) {
+            result.completeExceptionally(new CancellationException());
+          } else {
+            result.complete(value);
+          }
+        } catch (Throwable t) {
+          if (cancelled) {
+            result.completeExceptionally(new CancellationException());
+          } else {
+            result.completeExceptionally(
+                new CallFailedException(
+                    "function \"" + function + "\" threw on runner " + id + ": " + t, t));
+          }
+        }
+      }
+
+      @Override
+      public CompletableFuture<@Nullable Object> result() {
+        return result;
+      }
+
+      @Override
+      public void cancel() {
+        cancelled = true;
+        Thread t = thread;
+        if (t != null) {
+          t.interrupt();
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,155 @@
+package dev.shepherd.pool;
+
+import dev.shepherd.core.Require;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * A {@link Backend} whose runners are child JVMs started from the same {@code java} binary and
+ * classpath as this one, running {@link RunnerMain}. A child connects back to this JVM over
+ * 127.0.0.1 only, proves the random per-runner secret it was given in its environment, and runs
+ * functions of the registry built by the {@link FunctionRegistryFactory} class named here;
+ * arguments and results go through {@link PayloadCodec} (never Java serialization).
+ *
+ * <p>A child exits by itself when its parent is gone (its connection closes, or the parent
+ * process id dies: after {@code kill -9} of the parent, children are gone within about a
+ * second), when idle past its backstop limit, and when the pool retires it; one that does not
+ * connect within the boot timeout is killed. Its stdout and stderr reach this JVM's {@link
+ * System.Logger} ({@code dev.shepherd.pool.ProcessBackend}), each line tagged with the runner id.
+ *
+ * <p>Boot time is dominated by JVM start-up; by default children start with class-data sharing
+ * (an archive created on first use under {@code java.io.tmpdir}), C1 only and the serial GC, which
+ * suits short-lived workers; {@link Builder#jvmOptions} replaces these. Thread-safe.
+ */
+public final class ProcessBackend implements Backend {
+
+  private final RemoteBackend remote;
+
+  private ProcessBackend(RemoteBackend remote) {
+    this.remote = remote;
+  }
+
+  /**
+   * Returns a builder of a process backend.
+   *
+   * @return a new builder
+   */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  @Override
+  public FunctionRegistry functions() {
+    return remote.functions();
+  }
+
+  @Override
+  public @Nullable Object prepare(String function, @Nullable Object argument) {
+    return remote.prepare(function, argument);
+  }
+
+  @Override
+  public RunnerHandle boot(RunnerSpec spec, RunnerListener listener) throws Exception {
+    return remote.boot(spec, listener);
+  }
+
+  @Override
+  public void close() {
+    remote.close();
+  }
+
+  @Override
+  public String toString() {
+    return "ProcessBackend[" + remote.advertisedAddress() + "]";
+  }
+
+  /** Builds a {@link ProcessBackend}. Not thread-safe. */
+  public static final class Builder {
+    private @Nullable Class<? extends FunctionRegistryFactory> functions;
+    private @Nullable List<String> jvmOptions;
+    private @Nullable String classpath;
+    private @Nullable Path javaExecutable;
+
+    private Builder() {}
+
+    /**
+     * Sets the class that builds the function registry, here and in every child. Required.
+     *
+     * @param factory a public class with a public no-argument constructor, on the classpath
+     * @return this builder
+     * @throws NullPointerException if null
+     */
+    public Builder functions(Class<? extends FunctionRegistryFactory> factory) {
+      this.functions = Require.nonNull(factory, "functions");
+      return this;
+    }
+
+    /**
+     * Replaces the children's JVM options. Default: {@link #defaultJvmOptions()}.
+     *
+     * @param options the options, for example {@code List.of("-Xmx256m")}
+     * @return this builder
+     * @throws NullPointerException if null or containing null
+     */
+    public Builder jvmOptions(List<String> options) {
+      this.jvmOptions = List.copyOf(options);
+      return this;
+    }
+
+    /**
+     * Sets the children's classpath. Default: this JVM's {@code java.class.path}.
+     *
+     * @param classpath the classpath
+     * @return this builder
+     * @throws NullPointerException if null
+     */
+    public Builder classpath(String classpath) {
+      this.classpath = Require.nonNull(classpath, "classpath");
+      return this;
+    }
+
+    /**
+     * Sets the {@code java} binary. Default: the one running this JVM.
+     *
+     * @param javaExecutable the path of the binary
+     * @return this builder
+     * @throws NullPointerException if null
+     */
+    public Builder javaExecutable(Path javaExecutable) {
+      this.javaExecutable = Require.nonNull(javaExecutable, "javaExecutable");
+      return this;
+    }
+
+    /**
+     * Returns the default JVM options of children: a class-data sharing archive, C1 only, the
+     * serial GC and a small heap reservation.
+     *
+     * @return the options
+     */
+    public static List<String> defaultJvmOptions() {
+      return ProcessLauncher.defaultJvmOptions();
+    }
+
+    /**
+     * Builds the backend and starts its loopback server.
+     *
+     * @return the backend
+     * @throws NullPointerException if the functions class was not set
+     * @throws IllegalArgumentException if the functions class cannot be instantiated
+     * @throws java.io.UncheckedIOException if the server cannot listen
+     */
+    public ProcessBackend build() {
+      Class<? extends FunctionRegistryFactory> f = Require.nonNull(functions, "functions");
+      List<String> options = jvmOptions != null ? jvmOptions : defaultJvmOptions();
+      String cp = classpath != null ? classpath : System.getProperty("java.class.path", "");
+      Path java =
+          javaExecutable != null
+              ? javaExecutable
+              : Path.of(System.getProperty("java.home"), "bin", "java");
+      ProcessLauncher launcher = new ProcessLauncher(java, new ArrayList<>(options), cp);
+      return new ProcessBackend(RemoteBackend.builder().launcher(launcher).functions(f).build());
+    }
+  }
+}
