@@ -1,0 +1,745 @@
+package dev.shepherd.idempotency.servlet;
+
+import dev.shepherd.core.Require;
+import dev.shepherd.idempotency.ClaimLostException;
+import dev.shepherd.idempotency.IdempotencyStoreException;
+import dev.shepherd.idempotency.IdempotencyTracker;
+import dev.shepherd.idempotency.StoredResponse;
+import dev.shepherd.idempotency.Tracked;
+import jakarta.servlet.Filter;
+import jakarta.servlet.FilterChain;
+import jakarta.servlet.ServletException;
+import jakarta.servlet.ServletRequest;
+import jakarta.servlet.ServletResponse;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * A Jakarta Servlet filter that makes {@code POST} and {@code PATCH} requests idempotent with the
+ * {@code Idempotency-Key} header of the IETF draft "The Idempotency-Key HTTP Header Field": the
+ * first request with a key runs, its response is stored in an {@link IdempotencyTracker}, and every
+ * retry with the same key gets that response replayed byte for byte instead of running again.
+ *
+ * <pre>{@code
+ * IdempotencyTracker tracker = IdempotencyTracker.builder()
+ *     .store(InMemoryIdempotencyStore.create()) // one JVM; JdbcIdempotencyStore across JVMs
+ *     .build();
+ * IdempotencyFilter filter = IdempotencyFilter.builder(tracker)
+ *     .principalResolver(PrincipalResolver.header("X-Api-Key"))
+ *     .path("/webhooks", KeyPolicy.OPTIONAL)
+ *     .build();
+ * servletContext.addFilter("idempotency", filter).addMappingForUrlPatterns(null, false, "/*");
+ * }</pre>
+ *
+ * <h2>What a request gets</h2>
+ *
+ * <table>
+ *   <caption>Answers of the filter</caption>
+ *   <tr><th>Situation</th><th>Answer</th></tr>
+ *   <tr><td>method/path not covered ({@link KeyPolicy#IGNORED}), or no key under
+ *       {@link KeyPolicy#OPTIONAL}</td><td>runs untouched</td></tr>
+ *   <tr><td>no key under {@link KeyPolicy#REQUIRED}</td><td>400 {@code key-missing}</td></tr>
+ *   <tr><td>several {@code Idempotency-Key} lines</td><td>400 {@code key-several}</td></tr>
+ *   <tr><td>not an sf-string of 1 to 255 printable ASCII characters (or, lenient, a bare
+ *       token)</td><td>400 {@code key-malformed}</td></tr>
+ *   <tr><td>body longer than {@link Builder#maxBodySize(int)}</td><td>413
+ *       {@code body-too-large}, nothing stored</td></tr>
+ *   <tr><td>first use of the key</td><td>runs; the response is stored, then sent</td></tr>
+ *   <tr><td>the key's first request still runs</td><td>409 {@code in-progress} with
+ *       {@code Retry-After}; or, with {@link Builder#waitForInFlight(Duration)}, waits and
+ *       replays</td></tr>
+ *   <tr><td>the key's first request finished</td><td>its response, plus
+ *       {@code Idempotent-Replayed: true}</td></tr>
+ *   <tr><td>the key's first request threw</td><td>500 {@code request-failed} (tracker's
+ *       {@code FailurePolicy.HALT}; under {@code RELEASE} it runs again)</td></tr>
+ *   <tr><td>the key was used with another request (fingerprint)</td><td>422
+ *       {@code key-reused}</td></tr>
+ *   <tr><td>the store fails (before or after the handler)</td><td>503
+ *       {@code store-unavailable} with {@code Retry-After}</td></tr>
+ * </table>
+ *
+ * <p>Every error is {@code application/problem+json} (RFC 9457) with {@code type} (the
+ * {@link Builder#problemTypeBase(URI) base} plus the slug above), {@code title}, {@code status} and
+ * {@code detail}; none is stored, so a corrected retry with the same key works.
+ *
+ * <h2>Life of a tracked request (the owner)</h2>
+ *
+ * <pre>
+ *   parse key ─▶ read body (≤ limit) ─▶ fingerprint ─▶ track(scope(principal, key), fingerprint)
+ *     Claimed ─▶ chain runs on a CapturingResponse that HOLDS the body (nothing reaches the client)
+ *       ├─ throws ───────────────▶ tracker.fail(claim) (HALT by default), body dropped, rethrown
+ *       ├─ async started ────────▶ release(claim), body passed through uncaptured
+ *       ├─ body over storage limit ▶ switched to streaming at once; release(claim) at the end
+ *       ├─ 5xx and !store5xx ────▶ release(claim), body sent
+ *       └─ otherwise ─▶ complete(claim, response)
+ *              ├─ ok ─────────────────────────▶ body sent
+ *              ├─ ClaimLostException ─────────▶ body sent (the work was done), warning logged
+ *              └─ IdempotencyStoreException ──▶ body dropped, 503 (the lease runs out: a retry
+ *                                               after it runs the request again)
+ * </pre>
+ *
+ * Holding the body until it is stored is what makes "sent" imply "replayable": a client never
+ * receives a response that a retry could not reproduce, except a response larger than the storage
+ * limit or a {@code sendRedirect}, which are sent as they are produced. Consequently
+ * {@code flushBuffer()} and {@code flush()} do not reach the client while holding; streaming
+ * endpoints should be mapped {@link KeyPolicy#IGNORED}.
+ *
+ * <h2>Replays</h2>
+ *
+ * A replay writes the stored status, headers (in order, names as stored) and body bytes, minus the
+ * {@link Builder#replayDenyList(Collection) deny-list} (by default {@code Set-Cookie},
+ * {@code Set-Cookie2} and the hop-by-hop headers of RFC 9110 section 7.6.1, plus any header named
+ * in {@code Connection}), plus {@code Idempotent-Replayed: true}. Denied headers are dropped before
+ * storing too, so cookies never reach the store. A response the application ended with
+ * {@code sendError} is stored as its status and message and replayed with {@code sendError}, so the
+ * container renders the same error page.
+ *
+ * <h2>Scope of keys</h2>
+ *
+ * The store key is a SHA-256 of the {@link PrincipalResolver principal} and the header's key: two
+ * principals never share a record. Method and path are in the default fingerprint, so a key reused
+ * on another endpoint is a 422, as the draft asks.
+ *
+ * <h2>Limits</h2>
+ *
+ * Async requests ({@code startAsync()}) are out of scope: their claim is released and their
+ * response passes through uncaptured, so a retry runs again. Multipart bodies are not re-parsed
+ * after the filter read them ({@code getParts()} sees an empty body); map such paths
+ * {@link KeyPolicy#IGNORED}. Trailers are not stored.
+ *
+ * <p>Thread-safe: one instance serves every request.
+ */
+public final class IdempotencyFilter implements Filter {
+
+  /** The request header carrying the key. */
+  public static final String KEY_HEADER = "Idempotency-Key";
+
+  /** The header added to every replayed response, with the value {@code true}. */
+  public static final String REPLAYED_HEADER = "Idempotent-Replayed";
+
+  /** The default request body limit: 1 MiB. */
+  public static final int DEFAULT_MAX_BODY_SIZE = 1 << 20;
+
+  /** The default limit of a stored response body: 1 MiB. */
+  public static final int DEFAULT_MAX_STORED_RESPONSE_SIZE = 1 << 20;
+
+  /** The default {@link Builder#problemTypeBase(URI) problem type base}. */
+  public static final URI DEFAULT_PROBLEM_TYPE_BASE =
+      URI.create("https://shepherd.dev/problems/idempotency/");
+
+  /** The default deny-list of headers never stored nor replayed (lower case). */
+  public static final Set<String> DEFAULT_REPLAY_DENY_LIST =
+      Set.of(
+          "set-cookie",
+          "set-cookie2",
+          "connection",
+          "keep-alive",
+          "proxy-authenticate",
+          "proxy-authorization",
+          "proxy-connection",
+          "te",
+          "trailer",
+          "transfer-encoding",
+          "upgrade");
+
+  /** Internal header of a stored response that ended with sendError; never sent. */
+  static final String SEND_ERROR_HEADER = "Shepherd-Send-Error";
+
+  private static final Logger LOG = System.getLogger(IdempotencyFilter.class.getName());
+
+  private final IdempotencyTracker tracker;
+  private final Set<String> methods;
+  private final KeyPolicy defaultPolicy;
+  private final List<PathRule> pathRules;
+  private final KeyHeaderParser parser;
+  private final int maxBodySize;
+  private final int maxStoredResponseSize;
+  private final boolean store5xx;
+  private final Set<String> denyList;
+  private final RequestFingerprinter fingerprinter;
+  private final PrincipalResolver principalResolver;
+  private final String retryAfterSeconds;
+  private final Duration waitForInFlight;
+  private final URI problemTypeBase;
+  private final Clock clock;
+
+  private IdempotencyFilter(Builder b) {
+    this.tracker = b.tracker;
+    this.methods = Set.copyOf(b.methods);
+    this.defaultPolicy = b.defaultPolicy;
+    List<PathRule> rules = new ArrayList<>(b.pathRules);
+    // Longest prefix first; among equal prefixes, the rule added last wins.
+    Collections.reverse(rules);
+    rules.sort(Comparator.comparingInt((PathRule r) -> r.prefix.length()).reversed());
+    this.pathRules = List.copyOf(rules);
+    this.parser = new KeyHeaderParser(b.lenient);
+    this.maxBodySize = b.maxBodySize;
+    this.maxStoredResponseSize = b.maxStoredResponseSize;
+    this.store5xx = b.store5xx;
+    this.denyList = Set.copyOf(b.denyList);
+    this.fingerprinter = b.fingerprinter;
+    this.principalResolver = b.principalResolver;
+    long seconds = b.retryAfter.getSeconds() + (b.retryAfter.getNano() > 0 ? 1 : 0);
+    this.retryAfterSeconds = Long.toString(seconds);
+    this.waitForInFlight = b.waitForInFlight;
+    this.problemTypeBase = b.problemTypeBase;
+    this.clock = b.clock;
+  }
+
+  /**
+   * Returns a builder for a filter over a tracker, with every other setting at its default.
+   *
+   * @param tracker the tracker that stores keys and responses; the filter does not close it
+   * @return a new builder
+   * @throws NullPointerException if {@code tracker} is null
+   */
+  public static Builder builder(IdempotencyTracker tracker) {
+    return new Builder(Require.nonNull(tracker, "tracker"));
+  }
+
+  /**
+   * Returns the policy that applies to a method and a path within the application.
+   *
+   * @param method the HTTP method, for example {@code POST}
+   * @param path the path without the context path, for example {@code /orders/7}
+   * @return the policy
+   */
+  public KeyPolicy policyFor(String method, String path) {
+    String m = method.toUpperCase(Locale.ROOT);
+    for (PathRule rule : pathRules) {
+      if (rule.matches(path) && (rule.methods.isEmpty() ? methods : rule.methods).contains(m)) {
+        return rule.policy;
+      }
+    }
+    return methods.contains(m) ? defaultPolicy : KeyPolicy.IGNORED;
+  }
+
+  @Override
+  public void doFilter(ServletRequest req, ServletResponse res, FilterChain chain)
+      throws IOException, ServletException {
+    if (!(req instanceof HttpServletRequest request)
+        || !(res instanceof HttpServletResponse response)) {
+      chain.doFilter(req, res);
+      return;
+    }
+    KeyPolicy policy = policyFor(request.getMethod(), pathWithinApplication(request));
+    if (policy == KeyPolicy.IGNORED) {
+      chain.doFilter(request, response);
+      return;
+    }
+    String key;
+    switch (parser.parse(Collections.list(request.getHeaders(KEY_HEADER)))) {
+      case KeyHeaderParser.Missing missing -> {
+        if (policy == KeyPolicy.OPTIONAL) {
+          chain.doFilter(request, response);
+        } else {
+          send(response, new Problem(Problem.Kind.KEY_MISSING,
+              "This endpoint requires an Idempotency-Key header, for example "
+                  + "Idempotency-Key: \"8e03978e-40d5-43e8-bc93-6894a57f9324\"."));
+        }
+        return;
+      }
+      case KeyHeaderParser.Several several -> {
+        send(response, new Problem(Problem.Kind.KEY_SEVERAL,
+            "The request has " + several.count() + " Idempotency-Key headers; send exactly one."));
+        return;
+      }
+      case KeyHeaderParser.Malformed malformed -> {
+        send(response, new Problem(Problem.Kind.KEY_MALFORMED,
+            "The Idempotency-Key header is malformed: " + malformed.reason() + "."));
+        return;
+      }
+      case KeyHeaderParser.Key k -> key = k.value();
+    }
+    byte[] body;
+    switch (CachedBodyRequest.read(request, maxBodySize)) {
+      case CachedBodyRequest.TooLarge tooLarge -> {
+        send(response, new Problem(Problem.Kind.BODY_TOO_LARGE,
+            "The request body is larger than " + maxBodySize + " bytes"
+                + (tooLarge.declared() > 0 ? " (Content-Length " + tooLarge.declared() + ")" : "")
+                + ", the most this endpoint accepts with an Idempotency-Key."));
+        return;
+      }
+      case CachedBodyRequest.Read read -> body = read.bytes();
+    }
+    CachedBodyRequest cached = new CachedBodyRequest(request, body);
+    String scopedKey = scope(principalResolver.resolve(request), key);
+    String fingerprint = fingerprinter.fingerprint(cached, body);
+    Tracked tracked;
+    try {
+      tracked = waitForInFlight.isZero()
+          ? tracker.track(scopedKey, fingerprint)
+          : tracker.track(scopedKey, fingerprint, waitForInFlight);
+    } catch (IdempotencyStoreException e) {
+      LOG.log(Level.WARNING, "idempotency store failed; answering 503", e);
+      send(response, storeUnavailable());
+      return;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      send(response, inProgress());
+      return;
+    }
+    switch (tracked) {
+      case Tracked.Claimed claim -> run(claim, cached, response, chain);
+      case Tracked.Completed completed -> replay(completed.response(), response);
+      case Tracked.InProgress busy -> send(response, inProgress());
+      case Tracked.Halted halted -> send(response, new Problem(Problem.Kind.REQUEST_FAILED,
+          "The first request with this Idempotency-Key failed, and it will not run again until"
+              + " the key expires at " + halted.expiresAt() + "; send a new key to try again."));
+      case Tracked.Mismatch mismatch -> send(response, new Problem(Problem.Kind.KEY_REUSED,
+          "This Idempotency-Key was first used with another request (method, path, query,"
+              + " content type or body differ); send a new key for a new request."));
+    }
+  }
+
+  private Problem inProgress() {
+    return new Problem(Problem.Kind.IN_PROGRESS,
+        "A request with this Idempotency-Key is still being processed; retry after "
+            + retryAfterSeconds + " s to get its response.", retryAfterSeconds);
+  }
+
+  private Problem storeUnavailable() {
+    return new Problem(Problem.Kind.STORE_UNAVAILABLE,
+        "The idempotency store cannot be reached, so the request cannot be tracked; retry with"
+            + " the same Idempotency-Key later.", retryAfterSeconds);
+  }
+
+  /** Runs the chain as the key's owner; see the class comment for every outcome. */
+  private void run(Tracked.Claimed claim, CachedBodyRequest request, HttpServletResponse response,
+      FilterChain chain) throws IOException, ServletException {
+    CapturingResponse capture = new CapturingResponse(response, maxStoredResponseSize);
+    try {
+      chain.doFilter(request, capture);
+    } catch (IOException | ServletException | RuntimeException | Error e) {
+      capture.discard();
+      try {
+        tracker.fail(claim, e);
+      } catch (IdempotencyStoreException storeFailure) {
+        e.addSuppressed(storeFailure);
+      }
+      throw e;
+    }
+    if (request.isAsyncStarted()) {
+      releaseQuietly(claim, "the request went async (async is out of scope)");
+      capture.passThrough();
+      return;
+    }
+    if (capture.overflowed()) {
+      releaseQuietly(claim, "the response exceeded the storage limit of "
+          + maxStoredResponseSize + " bytes");
+      return;
+    }
+    int status = capture.status();
+    if (status >= 500 && !store5xx) {
+      releaseQuietly(claim, "the response is a " + status + " and 5xx answers are not stored");
+      capture.deliver();
+      return;
+    }
+    StoredResponse stored = toStored(capture, status);
+    try {
+      tracker.complete(claim, stored);
+    } catch (ClaimLostException e) {
+      LOG.log(Level.WARNING, "response not stored, the key was taken over meanwhile; sending it"
+          + " anyway since the request ran", e);
+    } catch (IdempotencyStoreException e) {
+      if (capture.holding()) {
+        LOG.log(Level.WARNING, "idempotency store failed storing a response; answering 503", e);
+        capture.discard();
+        send(response, storeUnavailable());
+        return;
+      }
+      LOG.log(Level.WARNING, "idempotency store failed storing a response already sent", e);
+    }
+    capture.deliver();
+  }
+
+  private void releaseQuietly(Tracked.Claimed claim, String why) {
+    try {
+      tracker.release(claim);
+      LOG.log(Level.DEBUG, "released idempotency claim: {0}", why);
+    } catch (IdempotencyStoreException e) {
+      LOG.log(Level.WARNING, "could not release an idempotency claim (" + why
+          + "); its lease will run out", e);
+    }
+  }
+
+  private StoredResponse toStored(CapturingResponse capture, int status) {
+    List<StoredResponse.Header> headers = new ArrayList<>();
+    Set<String> denied = deniedFor(capture.headers());
+    for (String[] header : capture.headers()) {
+      if (!denied.contains(header[0].toLowerCase(Locale.ROOT))) {
+        headers.add(new StoredResponse.Header(header[0], header[1]));
+      }
+    }
+    byte[] body;
+    if (capture.sentError()) {
+      String message = capture.errorMessage();
+      headers.add(new StoredResponse.Header(SEND_ERROR_HEADER, message == null ? "" : message));
+      body = new byte[0];
+    } else {
+      body = capture.holding() ? capture.body() : new byte[0];
+    }
+    return new StoredResponse(status, headers, body, clock.instant());
+  }
+
+  /** The deny-list plus the names a {@code Connection} header lists (RFC 9110 7.6.1). */
+  private Set<String> deniedFor(List<String[]> headers) {
+    Set<String> denied = denyList;
+    for (String[] header : headers) {
+      if (header[0].equalsIgnoreCase("Connection")) {
+        if (denied == denyList) {
+          denied = new HashSet<>(denyList);
+        }
+        for (String option : header[1].split(",")) {
+          denied.add(option.trim().toLowerCase(Locale.ROOT));
+        }
+      }
+    }
+    return denied;
+  }
+
+  private void replay(StoredResponse stored, HttpServletResponse response) throws IOException {
+    List<String[]> headers = new ArrayList<>();
+    for (StoredResponse.Header h : stored.headers()) {
+      headers.add(new String[] {h.name(), h.value()});
+    }
+    Set<String> denied = deniedFor(headers);
+    response.setStatus(stored.status());
+    Set<String> seen = new HashSet<>();
+    String errorMessage = null;
+    for (StoredResponse.Header h : stored.headers()) {
+      String lower = h.name().toLowerCase(Locale.ROOT);
+      if (lower.equals(SEND_ERROR_HEADER.toLowerCase(Locale.ROOT))) {
+        errorMessage = h.value();
+      } else if (!denied.contains(lower)) {
+        if (seen.add(lower)) {
+          response.setHeader(h.name(), h.value());
+        } else {
+          response.addHeader(h.name(), h.value());
+        }
+      }
+    }
+    response.setHeader(REPLAYED_HEADER, "true");
+    if (errorMessage != null) {
+      if (errorMessage.isEmpty()) {
+        response.sendError(stored.status());
+      } else {
+        response.sendError(stored.status(), errorMessage);
+      }
+      return;
+    }
+    if (stored.bodyLength() > 0) {
+      OutputStream out = response.getOutputStream();
+      stored.writeBodyTo(out);
+    }
+  }
+
+  private void send(HttpServletResponse response, Problem problem) throws IOException {
+    if (response.isCommitted()) {
+      LOG.log(Level.WARNING, "cannot send problem {0}: the response is already committed",
+          problem.kind());
+      return;
+    }
+    problem.send(response, problemTypeBase);
+  }
+
+  /** SHA-256 of the length-prefixed principal and key: fixed length, unambiguous, no raw data. */
+  static String scope(String principal, String key) {
+    MessageDigest digest = Sha256Fingerprinter.sha256();
+    byte[] p = principal.getBytes(StandardCharsets.UTF_8);
+    digest.update(Integer.toString(p.length).getBytes(StandardCharsets.US_ASCII));
+    digest.update((byte) ':');
+    digest.update(p);
+    digest.update(key.getBytes(StandardCharsets.UTF_8));
+    return "idem:" + HexFormat.of().formatHex(digest.digest());
+  }
+
+  private static String pathWithinApplication(HttpServletRequest request) {
+    String uri = request.getRequestURI();
+    String context = request.getContextPath();
+    return context != null && !context.isEmpty() && uri.startsWith(context)
+        ? uri.substring(context.length())
+        : uri;
+  }
+
+  @Override
+  public String toString() {
+    return "IdempotencyFilter[methods=" + methods + ", policy=" + defaultPolicy + ", paths="
+        + pathRules + ", tracker=" + tracker + "]";
+  }
+
+  /** A per-path override of the policy. */
+  private record PathRule(String prefix, KeyPolicy policy, Set<String> methods) {
+    boolean matches(String path) {
+      if (prefix.equals("/")) {
+        return true;
+      }
+      String p = prefix.endsWith("/") ? prefix.substring(0, prefix.length() - 1) : prefix;
+      return path.equals(p) || path.startsWith(p + "/");
+    }
+  }
+
+  /**
+   * Builds an {@link IdempotencyFilter}. Not thread-safe; {@link #build()} copies the settings
+   * into an immutable filter.
+   */
+  public static final class Builder {
+    private final IdempotencyTracker tracker;
+    private Set<String> methods = Set.of("POST", "PATCH");
+    private KeyPolicy defaultPolicy = KeyPolicy.REQUIRED;
+    private final List<PathRule> pathRules = new ArrayList<>();
+    private boolean lenient;
+    private int maxBodySize = DEFAULT_MAX_BODY_SIZE;
+    private int maxStoredResponseSize = DEFAULT_MAX_STORED_RESPONSE_SIZE;
+    private boolean store5xx = true;
+    private Set<String> denyList = DEFAULT_REPLAY_DENY_LIST;
+    private RequestFingerprinter fingerprinter = RequestFingerprinter.defaults();
+    private PrincipalResolver principalResolver = PrincipalResolver.userPrincipal();
+    private Duration retryAfter = Duration.ofSeconds(1);
+    private Duration waitForInFlight = Duration.ZERO;
+    private URI problemTypeBase = DEFAULT_PROBLEM_TYPE_BASE;
+    private Clock clock = Clock.systemUTC();
+
+    private Builder(IdempotencyTracker tracker) {
+      this.tracker = tracker;
+    }
+
+    /**
+     * Sets the methods the filter covers (default {@code POST} and {@code PATCH}); other methods
+     * pass untouched unless a {@link #path(String, KeyPolicy, String...) path rule} names them.
+     *
+     * @param methods the methods, case-insensitive
+     * @return this builder
+     * @throws NullPointerException if an argument is null
+     * @throws IllegalArgumentException if {@code methods} is empty
+     */
+    public Builder methods(String... methods) {
+      Require.argument(Require.nonNull(methods, "methods").length > 0,
+          "methods must name at least one method, was empty");
+      this.methods = upper(methods);
+      return this;
+    }
+
+    /**
+     * Sets the policy of covered methods outside every path rule (default
+     * {@link KeyPolicy#REQUIRED}).
+     *
+     * @param policy the policy
+     * @return this builder
+     * @throws NullPointerException if {@code policy} is null
+     */
+    public Builder keyPolicy(KeyPolicy policy) {
+      this.defaultPolicy = Require.nonNull(policy, "policy");
+      return this;
+    }
+
+    /**
+     * Sets the policy of a path and everything below it ({@code /orders} covers {@code /orders}
+     * and {@code /orders/7}, not {@code /ordersx}) for the given methods, or for the filter's
+     * {@link #methods(String...) methods} if none are given. The longest matching prefix wins;
+     * among equal prefixes, the rule added last. Paths exclude the context path.
+     *
+     * @param pathPrefix the path prefix, starting with {@code /}
+     * @param policy the policy
+     * @param methods the methods the rule covers; none means the filter's methods
+     * @return this builder
+     * @throws NullPointerException if an argument is null
+     * @throws IllegalArgumentException if {@code pathPrefix} does not start with {@code /}
+     */
+    public Builder path(String pathPrefix, KeyPolicy policy, String... methods) {
+      Require.nonNull(pathPrefix, "pathPrefix");
+      Require.argument(pathPrefix.startsWith("/"),
+          "pathPrefix must start with /, was '" + pathPrefix + "'");
+      pathRules.add(new PathRule(pathPrefix, Require.nonNull(policy, "policy"),
+          upper(Require.nonNull(methods, "methods"))));
+      return this;
+    }
+
+    /**
+     * Also accepts a bare token ({@code Idempotency-Key: 8e03978e-40d5}) besides the sf-string the
+     * draft requires (default false: strict).
+     *
+     * @param lenient true to accept bare tokens
+     * @return this builder
+     */
+    public Builder lenient(boolean lenient) {
+      this.lenient = lenient;
+      return this;
+    }
+
+    /**
+     * Sets the largest request body a tracked request may have (default 1 MiB); a larger one is
+     * answered 413 before anything is stored. The body is held in memory to fingerprint it.
+     *
+     * @param bytes the limit in bytes, at least 0
+     * @return this builder
+     * @throws IllegalArgumentException if {@code bytes} is negative or above 2^31-9
+     */
+    public Builder maxBodySize(int bytes) {
+      this.maxBodySize = Require.inRange(bytes, 0, Integer.MAX_VALUE - 8, "maxBodySize");
+      return this;
+    }
+
+    /**
+     * Sets the largest response body that is stored (default 1 MiB). A larger response is sent
+     * to the client as it is produced, not stored, and its claim released, so a retry runs the
+     * request again.
+     *
+     * @param bytes the limit in bytes, at least 0
+     * @return this builder
+     * @throws IllegalArgumentException if {@code bytes} is negative or above 2^31-9
+     */
+    public Builder maxStoredResponseSize(int bytes) {
+      this.maxStoredResponseSize =
+          Require.inRange(bytes, 0, Integer.MAX_VALUE - 8, "maxStoredResponseSize");
+      return this;
+    }
+
+    /**
+     * Sets whether 5xx responses of the application are stored and replayed (default true, as
+     * Stripe does: the request did run). When false, a 5xx is sent and its claim released, so a
+     * retry runs again.
+     *
+     * @param store5xx true to store 5xx responses
+     * @return this builder
+     */
+    public Builder store5xx(boolean store5xx) {
+      this.store5xx = store5xx;
+      return this;
+    }
+
+    /**
+     * Sets the response headers never stored nor replayed, replacing the
+     * {@link #DEFAULT_REPLAY_DENY_LIST default}. Headers named in a {@code Connection} header are
+     * always dropped too.
+     *
+     * @param headerNames the names, case-insensitive
+     * @return this builder
+     * @throws NullPointerException if an argument or element is null
+     */
+    public Builder replayDenyList(Collection<String> headerNames) {
+      Set<String> lower = new LinkedHashSet<>();
+      for (String name : Require.nonNull(headerNames, "headerNames")) {
+        lower.add(Require.nonNull(name, "header name").toLowerCase(Locale.ROOT));
+      }
+      this.denyList = lower;
+      return this;
+    }
+
+    /**
+     * Sets the fingerprinter (default {@link RequestFingerprinter#defaults()}).
+     *
+     * @param fingerprinter the fingerprinter
+     * @return this builder
+     * @throws NullPointerException if {@code fingerprinter} is null
+     */
+    public Builder fingerprinter(RequestFingerprinter fingerprinter) {
+      this.fingerprinter = Require.nonNull(fingerprinter, "fingerprinter");
+      return this;
+    }
+
+    /**
+     * Sets the principal resolver that scopes keys (default
+     * {@link PrincipalResolver#userPrincipal()}).
+     *
+     * @param resolver the resolver
+     * @return this builder
+     * @throws NullPointerException if {@code resolver} is null
+     */
+    public Builder principalResolver(PrincipalResolver resolver) {
+      this.principalResolver = Require.nonNull(resolver, "resolver");
+      return this;
+    }
+
+    /**
+     * Sets the {@code Retry-After} of 409 and 503 answers (default 1 s; rounded up to seconds).
+     *
+     * @param retryAfter the delay, zero or positive
+     * @return this builder
+     * @throws NullPointerException if {@code retryAfter} is null
+     * @throws IllegalArgumentException if it is negative
+     */
+    public Builder retryAfter(Duration retryAfter) {
+      this.retryAfter = Require.nonNegative(retryAfter, "retryAfter");
+      return this;
+    }
+
+    /**
+     * Makes a duplicate that arrives while the key's first request runs wait up to
+     * {@code maxWait} for it and replay its response, instead of answering 409 at once (default
+     * zero: no waiting). If the first request is still running after {@code maxWait}, the
+     * duplicate gets the 409. The wait holds the request's thread (cheap on virtual threads).
+     *
+     * @param maxWait the longest wait, zero or positive
+     * @return this builder
+     * @throws NullPointerException if {@code maxWait} is null
+     * @throws IllegalArgumentException if it is negative
+     */
+    public Builder waitForInFlight(Duration maxWait) {
+      this.waitForInFlight = Require.nonNegative(maxWait, "maxWait");
+      return this;
+    }
+
+    /**
+     * Sets the base URI that problem types are resolved against (default
+     * {@code https://shepherd.dev/problems/idempotency/}); a type is the base plus a slug such as
+     * {@code key-missing}.
+     *
+     * @param base the base URI, ending with {@code /} to append slugs
+     * @return this builder
+     * @throws NullPointerException if {@code base} is null
+     */
+    public Builder problemTypeBase(URI base) {
+      this.problemTypeBase = Require.nonNull(base, "base");
+      return this;
+    }
+
+    /**
+     * Sets the wall clock that stamps stored responses (default UTC system clock); a test seam.
+     *
+     * @param clock the clock
+     * @return this builder
+     * @throws NullPointerException if {@code clock} is null
+     */
+    public Builder clock(Clock clock) {
+      this.clock = Require.nonNull(clock, "clock");
+      return this;
+    }
+
+    /**
+     * Builds the filter.
+     *
+     * @return a new filter
+     */
+    public IdempotencyFilter build() {
+      return new IdempotencyFilter(this);
+    }
+
+    private static Set<String> upper(String[] methods) {
+      Set<String> set = new LinkedHashSet<>();
+      for (String method : methods) {
+        set.add(Require.notEmpty(method, "method").toUpperCase(Locale.ROOT));
+      }
+      return set;
+    }
+  }
+}

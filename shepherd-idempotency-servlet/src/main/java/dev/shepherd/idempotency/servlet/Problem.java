@@ -1,0 +1,106 @@
+package dev.shepherd.idempotency.servlet;
+
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * An RFC 9457 problem detail that the filter answers with, written as
+ * {@code application/problem+json} with {@code type}, {@code title}, {@code status} and
+ * {@code detail}.
+ *
+ * <p>Each kind has a stable {@code type} URI (the base configured with
+ * {@link IdempotencyFilter.Builder#problemTypeBase(URI)} plus the kind's slug) and a fixed title, so
+ * a client can switch on {@code type} and show {@code detail} to a human. Immutable.
+ */
+record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds) {
+
+  /** The problems the filter answers with. */
+  enum Kind {
+    KEY_MISSING(400, "key-missing", "Idempotency-Key header missing"),
+    KEY_SEVERAL(400, "key-several", "Several Idempotency-Key headers"),
+    KEY_MALFORMED(400, "key-malformed", "Malformed Idempotency-Key header"),
+    REQUEST_FAILED(500, "request-failed", "The original request failed"),
+    IN_PROGRESS(409, "in-progress", "A request with this Idempotency-Key is in progress"),
+    KEY_REUSED(422, "key-reused", "Idempotency-Key reused with another request"),
+    BODY_TOO_LARGE(413, "body-too-large", "Request body too large for an idempotent request"),
+    STORE_UNAVAILABLE(503, "store-unavailable", "Idempotency store unavailable");
+
+    final int status;
+    final String slug;
+    final String title;
+
+    Kind(int status, String slug, String title) {
+      this.status = status;
+      this.slug = slug;
+      this.title = title;
+    }
+  }
+
+  static final String CONTENT_TYPE = "application/problem+json";
+
+  Problem(Kind kind, String detail) {
+    this(kind, detail, null);
+  }
+
+  /** Renders the JSON document. */
+  byte[] toJson(URI typeBase) {
+    StringBuilder json = new StringBuilder(256);
+    json.append("{\"type\":");
+    quote(json, typeBase.resolve(kind.slug).toString());
+    json.append(",\"title\":");
+    quote(json, kind.title);
+    json.append(",\"status\":").append(kind.status);
+    json.append(",\"detail\":");
+    quote(json, detail);
+    json.append('}');
+    return json.toString().getBytes(StandardCharsets.UTF_8);
+  }
+
+  /**
+   * Writes the problem as the whole response: resets whatever the response held, sets status,
+   * content type, length, {@code Retry-After} when given, and the body.
+   *
+   * @throws IOException if the client connection fails
+   * @throws IllegalStateException if the response is already committed
+   */
+  void send(HttpServletResponse response, URI typeBase) throws IOException {
+    byte[] body = toJson(typeBase);
+    response.reset();
+    response.setStatus(kind.status);
+    response.setContentType(CONTENT_TYPE);
+    response.setHeader("Cache-Control", "no-store");
+    if (retryAfterSeconds != null) {
+      response.setHeader("Retry-After", retryAfterSeconds);
+    }
+    response.setContentLength(body.length);
+    try (OutputStream out = response.getOutputStream()) {
+      out.write(body);
+    }
+  }
+
+  static void quote(StringBuilder json, String value) {
+    json.append('"');
+    for (int i = 0; i < value.length(); i++) {
+      char c = value.charAt(i);
+      switch (c) {
+        case '"' -> json.append("\\\"");
+        case '\\' -> json.append("\\\\");
+        case '\n' -> json.append("\\n");
+        case '\r' -> json.append("\\r");
+        case '\t' -> json.append("\\t");
+        default -> {
+          if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == '\u2028' || c == '\u2029') {
+            json.append(String.format("\\u%04x", (int) c));
+          } else {
+            json.append(c);
+          }
+        }
+      }
+    }
+    json.append('"');
+  }
+}

@@ -1,0 +1,445 @@
+package dev.shepherd.idempotency.servlet;
+
+import static dev.shepherd.idempotency.servlet.Http.ascii;
+import static dev.shepherd.idempotency.servlet.Http.assertProblem;
+import static dev.shepherd.idempotency.servlet.Http.concat;
+import static dev.shepherd.idempotency.servlet.Http.headersWithout;
+import static dev.shepherd.idempotency.servlet.Http.text;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.shepherd.idempotency.FailurePolicy;
+import dev.shepherd.idempotency.IdempotencyTracker;
+import dev.shepherd.idempotency.InMemoryIdempotencyStore;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** The filter on a real Jetty 12 with java.net.http, one behaviour per test. */
+class IdempotencyFilterTest {
+
+  private static final String KEY = "\"8e03978e-40d5-43e8-bc93-6894a57f9324\"";
+
+  private final TestServlet servlet = new TestServlet();
+  private IdempotencyTracker tracker;
+  private JettyApp app;
+
+  private JettyApp start(Consumer<IdempotencyFilter.Builder> configure) throws Exception {
+    return start(FailurePolicy.HALT, configure);
+  }
+
+  private JettyApp start(FailurePolicy failurePolicy, Consumer<IdempotencyFilter.Builder> configure)
+      throws Exception {
+    tracker = IdempotencyTracker.builder()
+        .store(InMemoryIdempotencyStore.create())
+        .failurePolicy(failurePolicy)
+        .build();
+    IdempotencyFilter.Builder builder = IdempotencyFilter.builder(tracker);
+    configure.accept(builder);
+    app = new JettyApp(builder.build(), servlet);
+    return app;
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    servlet.gate.countDown();
+    if (app != null) {
+      app.close();
+    }
+    if (tracker != null) {
+      tracker.close();
+    }
+  }
+
+  // ---- the first request and its replay -----------------------------------------------------
+
+  @Test
+  void replayCarriesOriginalStatusHeadersAndBodyWithoutSetCookie() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> first = app.send(app.post("/orders", KEY, "{\"qty\":3}").build());
+    HttpResponse<byte[]> replay = app.send(app.post("/orders", KEY, "{\"qty\":3}").build());
+
+    assertThat(first.statusCode()).isEqualTo(201);
+    assertThat(first.headers().allValues("Set-Cookie")).hasSize(1);
+    assertThat(first.headers().firstValue("Idempotent-Replayed")).isEmpty();
+    assertThat(replay.statusCode()).isEqualTo(201);
+    assertThat(replay.body()).isEqualTo(first.body());
+    assertThat(text(replay)).isEqualTo("{\"run\":1,\"echo\":9}");
+    assertThat(replay.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+    assertThat(replay.headers().allValues("Set-Cookie")).isEmpty();
+    assertThat(replay.headers().allValues("X-Multi")).containsExactly("a", "b");
+    assertThat(headersWithout(replay, "Idempotent-Replayed"))
+        .isEqualTo(headersWithout(first, "Set-Cookie"));
+    assertThat(servlet.runs("/orders")).isEqualTo(1);
+  }
+
+  @Test
+  void writerResponseIsReplayedByteForByteWithItsCharset() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> first = app.send(app.post("/writer", KEY, "x").build());
+    HttpResponse<byte[]> replay = app.send(app.post("/writer", KEY, "x").build());
+
+    assertThat(first.statusCode()).isEqualTo(200);
+    assertThat(text(first)).isEqualTo("grüße, run 1 — ünïcødé ✓");
+    assertThat(first.headers().firstValue("Content-Type").orElseThrow())
+        .containsIgnoringCase("charset=utf-8");
+    assertThat(replay.body()).isEqualTo(first.body());
+    assertThat(headersWithout(replay, "Idempotent-Replayed")).isEqualTo(headersWithout(first));
+    assertThat(servlet.runs("/writer")).isEqualTo(1);
+  }
+
+  @Test
+  void sendErrorIsReplayedAsTheSameErrorPage() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> first = app.send(app.post("/teapot", KEY, "x").build());
+    HttpResponse<byte[]> replay = app.send(app.post("/teapot", KEY, "x").build());
+
+    assertThat(first.statusCode()).isEqualTo(418);
+    assertThat(text(first)).contains("short and stout 1");
+    assertThat(replay.statusCode()).isEqualTo(418);
+    assertThat(replay.body()).isEqualTo(first.body());
+    assertThat(replay.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+    assertThat(servlet.runs("/teapot")).isEqualTo(1);
+  }
+
+  @Test
+  void formParametersReachTheApplicationAfterTheFilterReadTheBody() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> response = app.send(HttpRequest.newBuilder(app.uri("/form?b=2"))
+        .header("Idempotency-Key", KEY)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .POST(HttpRequest.BodyPublishers.ofString("a=1%2B1"))
+        .build());
+
+    assertThat(text(response)).isEqualTo("a=1+1 b=2");
+  }
+
+  // ---- 5xx and exceptions -----------------------------------------------------------------------
+
+  @Test
+  void applicationFiveHundredIsStoredAndReplayedByDefault() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> first = app.send(app.post("/unavailable", KEY, "x").build());
+    HttpResponse<byte[]> replay = app.send(app.post("/unavailable", KEY, "x").build());
+
+    assertThat(first.statusCode()).isEqualTo(503);
+    assertThat(replay.statusCode()).isEqualTo(503);
+    assertThat(text(replay)).isEqualTo("down on run 1");
+    assertThat(replay.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+    assertThat(servlet.runs("/unavailable")).isEqualTo(1);
+  }
+
+  @Test
+  void applicationFiveHundredIsReleasedWhenNotStored() throws Exception {
+    start(b -> b.store5xx(false));
+    HttpResponse<byte[]> first = app.send(app.post("/unavailable", KEY, "x").build());
+    HttpResponse<byte[]> second = app.send(app.post("/unavailable", KEY, "x").build());
+
+    assertThat(text(first)).isEqualTo("down on run 1");
+    assertThat(text(second)).isEqualTo("down on run 2");
+    assertThat(second.headers().firstValue("Idempotent-Replayed")).isEmpty();
+  }
+
+  @Test
+  void handlerExceptionHaltsTheKeyAndRetriesGetProblem500() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> first = app.send(app.post("/boom", KEY, "x").build());
+    HttpResponse<byte[]> retry = app.send(app.post("/boom", KEY, "x").build());
+
+    assertThat(first.statusCode()).isEqualTo(500);
+    assertProblem(retry, 500, "request-failed");
+    assertThat(text(retry)).doesNotContain("handler failed");
+    assertThat(servlet.runs("/boom")).isEqualTo(1);
+  }
+
+  @Test
+  void handlerExceptionUnderReleasePolicyRunsAgain() throws Exception {
+    start(FailurePolicy.RELEASE, b -> {});
+    app.send(app.post("/boom", KEY, "x").build());
+    HttpResponse<byte[]> retry = app.send(app.post("/boom", KEY, "x").build());
+
+    assertThat(retry.statusCode()).isEqualTo(500);
+    assertThat(servlet.runs("/boom")).isEqualTo(2);
+  }
+
+  // ---- 400 --------------------------------------------------------------------------------------
+
+  @Test
+  void missingKeyIs400WhereRequired() throws Exception {
+    start(b -> {});
+    assertProblem(app.send(app.post("/orders", null, "x").build()), 400, "key-missing");
+    assertThat(servlet.runs("/orders")).isZero();
+  }
+
+  @Test
+  void severalKeyHeadersAre400() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> response = app.send(app.post("/orders", "\"a\"", "x")
+        .header("Idempotency-Key", "\"b\"").build());
+    assertProblem(response, 400, "key-several");
+  }
+
+  @Test
+  void listInOneHeaderIs400() throws Exception {
+    start(b -> {});
+    assertProblem(app.send(app.post("/orders", "\"a\", \"b\"", "x").build()), 400,
+        "key-malformed");
+  }
+
+  @Test
+  void unquotedKeyIs400InStrictMode() throws Exception {
+    start(b -> {});
+    assertProblem(app.send(app.post("/orders", "8e03978e-40d5", "x").build()), 400,
+        "key-malformed");
+  }
+
+  @Test
+  void unquotedKeyIsAcceptedInLenientModeAndEqualsItsQuotedForm() throws Exception {
+    start(b -> b.lenient(true));
+    HttpResponse<byte[]> bare = app.send(app.post("/orders", "8e03978e-40d5", "x").build());
+    HttpResponse<byte[]> quoted = app.send(app.post("/orders", "\"8e03978e-40d5\"", "x").build());
+
+    assertThat(bare.statusCode()).isEqualTo(201);
+    assertThat(quoted.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+  }
+
+  @Test
+  void emptyKeyIs400() throws Exception {
+    start(b -> {});
+    assertProblem(app.send(app.post("/orders", "\"\"", "x").build()), 400, "key-malformed");
+  }
+
+  @Test
+  void tenKilobyteKeyIs400() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> response =
+        app.send(app.post("/orders", "\"" + "k".repeat(10_240) + "\"", "x").build());
+    assertProblem(response, 400, "key-malformed");
+    assertThat(text(response)).contains("10240 characters");
+  }
+
+  @Test
+  void nonAsciiKeyBytesAre400() throws Exception {
+    start(b -> {});
+    byte[] request = concat(
+        ascii("POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+            + "Content-Length: 1\r\nConnection: close\r\nIdempotency-Key: \"k"),
+        new byte[] {(byte) 0xC3, (byte) 0x28, (byte) 0xFF, (byte) 0x80},
+        ascii("\"\r\n\r\nx"));
+    String response = Http.raw(app.port(), request);
+
+    assertThat(response).startsWith("HTTP/1.1 400");
+    assertThat(response).contains("application/problem+json").contains("key-malformed");
+    assertThat(servlet.runs("/orders")).isZero();
+  }
+
+  @Test
+  void invalidEscapeIs400() throws Exception {
+    start(b -> {});
+    assertProblem(app.send(app.post("/orders", "\"a\\nb\"", "x").build()), 400, "key-malformed");
+  }
+
+  // ---- 413 --------------------------------------------------------------------------------------
+
+  @Test
+  void bodyOverTheLimitIs413AndNothingIsStored() throws Exception {
+    start(b -> b.maxBodySize(1024));
+    HttpResponse<byte[]> tooLarge = app.send(app.post("/orders", KEY, "x".repeat(1025)).build());
+    assertProblem(tooLarge, 413, "body-too-large");
+    assertThat(servlet.runs("/orders")).isZero();
+
+    HttpResponse<byte[]> fits = app.send(app.post("/orders", KEY, "x".repeat(1024)).build());
+    assertThat(fits.statusCode()).isEqualTo(201);
+    assertThat(fits.headers().firstValue("Idempotent-Replayed")).isEmpty();
+  }
+
+  @Test
+  void chunkedBodyOverTheLimitIs413() throws Exception {
+    start(b -> b.maxBodySize(1024));
+    byte[] chunk = "y".repeat(600).getBytes(StandardCharsets.US_ASCII);
+    HttpResponse<byte[]> response = app.send(HttpRequest.newBuilder(app.uri("/orders"))
+        .header("Idempotency-Key", KEY)
+        .POST(HttpRequest.BodyPublishers.ofByteArrays(List.of(chunk, chunk)))
+        .build());
+    assertProblem(response, 413, "body-too-large");
+    assertThat(servlet.runs("/orders")).isZero();
+  }
+
+  @Test
+  void responseOverTheStorageLimitIsPassedThroughAndReleased() throws Exception {
+    start(b -> b.maxStoredResponseSize(100_000));
+    HttpResponse<byte[]> first = app.send(app.post("/big", KEY, "x").build());
+    HttpResponse<byte[]> second = app.send(app.post("/big", KEY, "x").build());
+
+    assertThat(first.body()).hasSize(64 * 8192);
+    assertThat(first.body()[63 * 8192]).isEqualTo((byte) 63);
+    assertThat(second.body()).hasSize(64 * 8192);
+    assertThat(second.headers().firstValue("Idempotent-Replayed")).isEmpty();
+    assertThat(servlet.runs("/big")).isEqualTo(2);
+  }
+
+  // ---- 409, 422, waiting ------------------------------------------------------------------------
+
+  @Test
+  void duplicateWhileInProgressIs409WithRetryAfter() throws Exception {
+    start(b -> b.retryAfter(Duration.ofMillis(1500)));
+    CompletableFuture<HttpResponse<byte[]>> first =
+        app.client.sendAsync(app.post("/slow", KEY, "x").build(),
+            HttpResponse.BodyHandlers.ofByteArray());
+    servlet.entered.await();
+
+    HttpResponse<byte[]> duplicate = app.send(app.post("/slow", KEY, "x").build());
+    assertProblem(duplicate, 409, "in-progress");
+    assertThat(duplicate.headers().firstValue("Retry-After")).hasValue("2");
+
+    servlet.gate.countDown();
+    assertThat(first.get().statusCode()).isEqualTo(201);
+    assertThat(servlet.runs("/slow")).isEqualTo(1);
+  }
+
+  @Test
+  void waitModeReplaysTheInFlightResponseInsteadOf409() throws Exception {
+    start(b -> b.waitForInFlight(Duration.ofSeconds(30)));
+    CompletableFuture<HttpResponse<byte[]>> first =
+        app.client.sendAsync(app.post("/slow", KEY, "x").build(),
+            HttpResponse.BodyHandlers.ofByteArray());
+    servlet.entered.await();
+    CompletableFuture<HttpResponse<byte[]>> duplicate =
+        app.client.sendAsync(app.post("/slow", KEY, "x").build(),
+            HttpResponse.BodyHandlers.ofByteArray());
+
+    servlet.gate.countDown();
+    assertThat(text(first.get())).isEqualTo("slow run 1");
+    assertThat(duplicate.get().statusCode()).isEqualTo(201);
+    assertThat(text(duplicate.get())).isEqualTo("slow run 1");
+    assertThat(duplicate.get().headers().firstValue("Idempotent-Replayed")).hasValue("true");
+    assertThat(servlet.runs("/slow")).isEqualTo(1);
+  }
+
+  @Test
+  void waitModeGives409WhenTheWaitRunsOut() throws Exception {
+    start(b -> b.waitForInFlight(Duration.ofMillis(50)));
+    app.client.sendAsync(app.post("/slow", KEY, "x").build(),
+        HttpResponse.BodyHandlers.ofByteArray());
+    servlet.entered.await();
+
+    assertProblem(app.send(app.post("/slow", KEY, "x").build()), 409, "in-progress");
+  }
+
+  @Test
+  void sameKeyWithAnotherBodyIs422() throws Exception {
+    start(b -> {});
+    app.send(app.post("/orders", KEY, "{\"qty\":3}").build());
+    assertProblem(app.send(app.post("/orders", KEY, "{\"qty\":4}").build()), 422, "key-reused");
+  }
+
+  @Test
+  void sameKeyOnAnotherPathIs422() throws Exception {
+    start(b -> {});
+    app.send(app.post("/orders", KEY, "x").build());
+    assertProblem(app.send(app.post("/other", KEY, "x").build()), 422, "key-reused");
+  }
+
+  @Test
+  void sameKeyWithAnotherQueryOrContentTypeIs422() throws Exception {
+    start(b -> {});
+    app.send(app.post("/orders", KEY, "x").build());
+    assertProblem(app.send(app.post("/orders?dry=1", KEY, "x").build()), 422, "key-reused");
+    assertProblem(app.send(app.post("/orders", KEY, "x").setHeader("Content-Type", "text/plain")
+        .build()), 422, "key-reused");
+  }
+
+  @Test
+  void fingerprintWithoutBodyReplaysAnotherBody() throws Exception {
+    start(b -> b.fingerprinter(RequestFingerprinter.of(
+        EnumSet.of(FingerprintPart.METHOD, FingerprintPart.PATH))));
+    app.send(app.post("/orders", KEY, "{\"qty\":3}").build());
+    HttpResponse<byte[]> replay = app.send(app.post("/orders", KEY, "{\"qty\":4}").build());
+
+    assertThat(replay.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+  }
+
+  // ---- scoping, methods and paths ---------------------------------------------------------------
+
+  @Test
+  void oneUsersKeyNeverReplaysAnotherUsersResponse() throws Exception {
+    start(b -> b.principalResolver(PrincipalResolver.header("X-User")));
+    HttpResponse<byte[]> alice = app.send(app.post("/orders", KEY, "x").header("X-User", "alice")
+        .build());
+    HttpResponse<byte[]> bob = app.send(app.post("/orders", KEY, "x").header("X-User", "bob")
+        .build());
+    HttpResponse<byte[]> aliceAgain = app.send(app.post("/orders", KEY, "x")
+        .header("X-User", "alice").build());
+
+    assertThat(text(alice)).contains("\"run\":1");
+    assertThat(text(bob)).contains("\"run\":2");
+    assertThat(bob.headers().firstValue("Idempotent-Replayed")).isEmpty();
+    assertThat(text(aliceAgain)).contains("\"run\":1");
+    assertThat(aliceAgain.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+  }
+
+  @Test
+  void otherMethodsPassUntouched() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> put = app.send(HttpRequest.newBuilder(app.uri("/things"))
+        .PUT(HttpRequest.BodyPublishers.ofString("x")).build());
+    HttpResponse<byte[]> get = app.send(HttpRequest.newBuilder(app.uri("/things")).build());
+
+    assertThat(text(put)).isEqualTo("ok PUT run 1");
+    assertThat(text(get)).isEqualTo("ok GET run 2");
+  }
+
+  @Test
+  void patchIsCoveredByDefault() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> patch = app.send(HttpRequest.newBuilder(app.uri("/things"))
+        .method("PATCH", HttpRequest.BodyPublishers.ofString("x")).build());
+    assertProblem(patch, 400, "key-missing");
+  }
+
+  @Test
+  void pathRulesOverrideThePolicyPerPathAndMethod() throws Exception {
+    start(b -> b.path("/webhooks", KeyPolicy.OPTIONAL)
+        .path("/public", KeyPolicy.IGNORED)
+        .path("/uploads", KeyPolicy.REQUIRED, "PUT"));
+    assertThat(app.send(app.post("/webhooks/stripe", null, "x").build()).statusCode())
+        .isEqualTo(200);
+    assertThat(app.send(app.post("/public", "not a key", "x").build()).statusCode())
+        .isEqualTo(200);
+    assertProblem(app.send(app.post("/publicity", null, "x").build()), 400, "key-missing");
+    assertProblem(app.send(HttpRequest.newBuilder(app.uri("/uploads/1"))
+        .PUT(HttpRequest.BodyPublishers.ofString("x")).build()), 400, "key-missing");
+  }
+
+  @Test
+  void optionalKeyIsStillTrackedWhenSent() throws Exception {
+    start(b -> b.keyPolicy(KeyPolicy.OPTIONAL));
+    app.send(app.post("/orders", KEY, "x").build());
+    HttpResponse<byte[]> replay = app.send(app.post("/orders", KEY, "x").build());
+    assertThat(replay.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+  }
+
+  @Test
+  void problemsAreNotStoredSoACorrectedRetryWorks() throws Exception {
+    start(b -> b.maxBodySize(10));
+    assertProblem(app.send(app.post("/orders", KEY, "x".repeat(11)).build()), 413,
+        "body-too-large");
+    assertThat(app.send(app.post("/orders", KEY, "x").build()).statusCode()).isEqualTo(201);
+  }
+
+  @Test
+  void differentKeysRunSeparately() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> a = app.send(app.post("/orders", "\"a\"", "x").build());
+    HttpResponse<byte[]> b = app.send(app.post("/orders", "\"b\"", "x").build());
+    assertThat(a.headers().firstValue("Idempotent-Replayed")).isEmpty();
+    assertThat(b.headers().firstValue("Idempotent-Replayed")).isEmpty();
+    assertThat(servlet.runs("/orders")).isEqualTo(2);
+  }
+}

@@ -1,0 +1,105 @@
+package dev.shepherd.idempotency.servlet;
+
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.Serial;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The application behind the filter in the tests: one route per response shape the filter must
+ * capture and replay, and a count of how often each route really ran.
+ */
+final class TestServlet extends HttpServlet {
+
+  @Serial private static final long serialVersionUID = 1L;
+
+  /** How often each path ran. */
+  final transient Map<String, AtomicInteger> runs = new ConcurrentHashMap<>();
+
+  /** Opened by a test to let requests to {@code /slow} finish. */
+  transient volatile CountDownLatch gate = new CountDownLatch(1);
+
+  /** Counts down when a request to {@code /slow} entered the handler. */
+  transient volatile CountDownLatch entered = new CountDownLatch(1);
+
+  int runs(String path) {
+    AtomicInteger n = runs.get(path);
+    return n == null ? 0 : n.get();
+  }
+
+  @Override
+  protected void service(HttpServletRequest req, HttpServletResponse res) throws IOException {
+    String path = req.getRequestURI();
+    int run = runs.computeIfAbsent(path, p -> new AtomicInteger()).incrementAndGet();
+    byte[] body = req.getInputStream().readAllBytes();
+    switch (path) {
+      case "/orders", "/other" -> {
+        res.setStatus(201);
+        res.setContentType("application/json");
+        res.addHeader("X-Order-Id", "order-" + run);
+        res.addHeader("X-Multi", "a");
+        res.addHeader("X-Multi", "b");
+        res.addHeader("Set-Cookie", "session=s" + run + "; HttpOnly");
+        byte[] out = ("{\"run\":" + run + ",\"echo\":" + body.length + "}")
+            .getBytes(StandardCharsets.UTF_8);
+        res.setContentLength(out.length);
+        res.getOutputStream().write(out);
+      }
+      case "/writer" -> {
+        res.setContentType("text/plain; charset=UTF-8");
+        PrintWriter w = res.getWriter();
+        w.print("grüße, run " + run + " — ");
+        w.flush();
+        res.flushBuffer();
+        w.print("ünïcødé ✓");
+      }
+      case "/boom" -> throw new IllegalStateException("handler failed on run " + run);
+      case "/unavailable" -> {
+        res.setStatus(503);
+        res.setContentType("text/plain");
+        res.getOutputStream().write(("down on run " + run).getBytes(StandardCharsets.UTF_8));
+      }
+      case "/teapot" -> res.sendError(418, "short and stout " + run);
+      case "/big" -> {
+        res.setContentType("application/octet-stream");
+        byte[] chunk = new byte[8192];
+        for (int i = 0; i < 64; i++) {
+          chunk[0] = (byte) i;
+          res.getOutputStream().write(chunk);
+        }
+      }
+      case "/form" -> {
+        res.setContentType("text/plain");
+        res.getWriter().print("a=" + req.getParameter("a") + " b=" + req.getParameter("b"));
+      }
+      case "/slow" -> {
+        entered.countDown();
+        try {
+          if (!gate.await(60, TimeUnit.SECONDS)) {
+            throw new IllegalStateException("the test never opened the gate");
+          }
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IllegalStateException(e);
+        }
+        res.setStatus(201);
+        res.setContentType("text/plain");
+        res.getOutputStream().write(("slow run " + run).getBytes(StandardCharsets.UTF_8));
+      }
+      default -> {
+        res.setStatus(200);
+        res.setContentType("text/plain");
+        res.getOutputStream().write(("ok " + req.getMethod() + " run " + run)
+            .getBytes(StandardCharsets.UTF_8));
+      }
+    }
+  }
+}
