@@ -1,0 +1,875 @@
+package dev.shepherd.cache;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.Expiry;
+import dev.shepherd.core.Durations;
+import dev.shepherd.core.Require;
+import dev.shepherd.core.Ticker;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.ToIntBiFunction;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * A cache that runs at most one load per missing key at a time and hands its result to every caller
+ * that asked for that key meanwhile: Cachex's {@code fetch} with its Courier, on Caffeine storage.
+ *
+ * <pre>{@code
+ * CoalescingCache<Long, User> users = CoalescingCache.<Long, User>builder()
+ *     .maximumSize(10_000)
+ *     .timeToLive(Duration.ofMinutes(5))
+ *     .cacheFailuresFor(Duration.ofSeconds(2))
+ *     .build();
+ *
+ * Fetched<User> fetched = users.fetch(42L, id -> Load.commit(repository.find(id)), Duration.ofSeconds(1));
+ * User user = fetched.value();   // fetched.source(): HIT, LOADED, JOINED or STALE
+ * }</pre>
+ *
+ * <h2>What a fetch does</h2>
+ *
+ * <ul>
+ *   <li><b>Hit</b>: a fresh stored value is returned as it is stored, without a lock and without
+ *       allocating beyond Caffeine's own {@code getIfPresent}.
+ *   <li><b>Miss</b>: the first caller of a missing key starts a load (the leader, answered
+ *       {@link Fetched.Source#LOADED}); every caller of that key until the load ends joins it
+ *       ({@link Fetched.Source#JOINED}). The loader runs once, on the {@link Builder#executor
+ *       executor}, after the {@link Courier} checked storage once more. Each caller waits with its
+ *       own timeout; the load itself is bounded by the {@link Builder#loadTimeout load timeout}.
+ *   <li><b>Failure</b>: shared, never repeated per caller. Each waiter gets its own
+ *       {@link LoadFailedException} (own stack trace, the loader's error as cause). With
+ *       {@link Builder#cacheFailuresFor} the failure is kept and answers callers without a load;
+ *       with {@link Builder#serveStaleOnError} an expired value is answered
+ *       {@link Fetched.Source#STALE} instead of the failure.
+ *   <li><b>Leaving</b>: a waiter whose timeout passes, whose thread is interrupted, or whose async
+ *       future is cancelled leaves alone; the load goes on and is stored. With
+ *       {@link Builder#cancelWhenAbandoned(boolean)}, when the last waiter leaves the loader is
+ *       interrupted and nothing is stored.
+ * </ul>
+ *
+ * <h2>Invalidation during a load</h2>
+ *
+ * The rule: <b>{@link #invalidate} of a key whose load is running lets that load answer the callers
+ * already waiting on it, but never stores its result</b> (neither value nor kept failure), and
+ * detaches it from the key: a fetch that starts after {@code invalidate} returned does not join it
+ * but starts a new load. The reason: the running load may have read the source before the change
+ * that prompted the invalidation, so storing it, or handing it to callers who came after the
+ * invalidation, would bring back the data the invalidation removed; answering the callers that were
+ * already waiting is what they would have got just before the invalidation. So a caller that writes
+ * the source, invalidates, then fetches always sees a value loaded after its write (the cache is
+ * linearizable for fetch and invalidate, and a test checks this). This is the one case where two
+ * loads of a key may run at once: the detached one, which can no longer store, and the new one
+ * (Caffeine's {@code AsyncCache} does the same).
+ *
+ * <h2>Threads and time</h2>
+ *
+ * All methods are thread-safe. Time comes from the {@link Builder#ticker ticker} (expiry, timeouts,
+ * load timeouts); with a fake ticker, call {@link #cleanUp()} after advancing it so parked callers
+ * read it again. Async futures are completed in the thread that ends the load: dependent stages
+ * without an executor run there.
+ *
+ * @param <K> the key's type
+ * @param <V> the value's type
+ */
+public final class CoalescingCache<K, V> {
+
+  /*
+   * Why the hit path is a plain getIfPresent: the fresh check needs no ticker read unless stale
+   * grace is on (Caffeine drops entries at exactly their logical expiry otherwise), and the answer
+   * object lives in the entry, so a hit is one Caffeine read, a field test and a LongAdder
+   * increment (striped, so two threads do not contend on it).
+   *
+   * Coalescing lives in a separate map (key -> Flight) instead of Caffeine's compute: compute holds
+   * a bin lock for the whole load, so nobody can time out, be interrupted or leave, and a failure is
+   * seen only by the thread that ran it while every blocked thread runs the loader again.
+   *
+   * Ordering that makes "one load per missing key" hold: a flight stores its result before it
+   * leaves the map, and the courier of a new flight reads storage again before loading. A caller
+   * who missed storage either finds the old flight (and joins it) or creates a new one whose courier
+   * then sees the stored value.
+   */
+
+  private static final System.Logger LOG = System.getLogger(CoalescingCache.class.getName());
+
+  private final Cache<K, Entry<V>> storage;
+  private final ConcurrentHashMap<K, Flight<K, V>> flights = new ConcurrentHashMap<>();
+  final Ticker ticker;
+  private final Courier courier;
+  private final long defaultTtlNanos;
+  private final long graceNanos;
+  private final long failureTtlNanos;
+  final long loadTimeoutNanos;
+  final Duration loadTimeout;
+  final boolean cancelWhenAbandoned;
+
+  private final LongAdder hits = new LongAdder();
+  private final LongAdder loads = new LongAdder();
+  private final LongAdder joins = new LongAdder();
+  private final LongAdder failures = new LongAdder();
+  private final LongAdder cachedFailures = new LongAdder();
+  private final LongAdder timeouts = new LongAdder();
+  private final LongAdder abandoned = new LongAdder();
+  private final LongAdder staleAnswers = new LongAdder();
+
+  private CoalescingCache(Builder<K, V> b) {
+    this.ticker = b.ticker;
+    this.courier = b.courier != null ? b.courier : Courier.local(b.executor);
+    this.defaultTtlNanos = Durations.toNanosSaturated(b.timeToLive);
+    this.graceNanos = b.staleGrace == null ? 0L : Durations.toNanosSaturated(b.staleGrace);
+    this.failureTtlNanos =
+        b.failureTtl == null ? 0L : Durations.toNanosSaturated(b.failureTtl);
+    this.loadTimeout = b.loadTimeout;
+    this.loadTimeoutNanos = Durations.toNanosSaturated(b.loadTimeout);
+    this.cancelWhenAbandoned = b.cancelWhenAbandoned;
+    this.storage = buildStorage(b);
+  }
+
+  private static <K, V> Cache<K, Entry<V>> buildStorage(Builder<K, V> b) {
+    Ticker t = b.ticker;
+    Caffeine<Object, Object> caffeine = Caffeine.newBuilder().ticker(t::read);
+    if (b.maximumSize >= 0L) {
+      caffeine.maximumSize(b.maximumSize);
+    }
+    ToIntBiFunction<? super K, ? super V> weigher = b.weigher;
+    if (weigher != null) {
+      return caffeine
+          .maximumWeight(b.maximumWeight)
+          .weigher(
+              (K key, Entry<V> entry) ->
+                  entry.value == null || entry.failure != null
+                      ? 1
+                      : weigher.applyAsInt(key, entry.value))
+          .expireAfter(new EntryExpiry<K, V>())
+          .build();
+    }
+    return caffeine.expireAfter(new EntryExpiry<K, V>()).build();
+  }
+
+  /** Tells Caffeine how long each entry lives: its value's time to live plus grace, or its failure's. */
+  private static final class EntryExpiry<K, V> implements Expiry<K, Entry<V>> {
+    @Override
+    public long expireAfterCreate(K key, Entry<V> entry, long currentTime) {
+      return entry.storageRemainingAt(currentTime);
+    }
+
+    @Override
+    public long expireAfterUpdate(K key, Entry<V> entry, long currentTime, long currentDuration) {
+      return entry.storageRemainingAt(currentTime);
+    }
+
+    @Override
+    public long expireAfterRead(K key, Entry<V> entry, long currentTime, long currentDuration) {
+      return currentDuration;
+    }
+  }
+
+  /**
+   * Returns a builder with the defaults: unbounded size, values never expire, system ticker, a new
+   * virtual thread per load, no negative caching, no stale serving, loads not cancelled when
+   * abandoned, load timeout of one minute.
+   *
+   * @param <K> the key's type
+   * @param <V> the value's type
+   * @return a new builder
+   */
+  public static <K, V> Builder<K, V> builder() {
+    return new Builder<>();
+  }
+
+  /**
+   * Returns the value of {@code key}, loading it with {@code loader} if it is missing, and waiting at
+   * most until the load ends (bounded by the {@link Builder#loadTimeout load timeout}).
+   *
+   * @param key the key
+   * @param loader loads the value if the key is missing and no load is running for it
+   * @return the value and its source
+   * @throws NullPointerException if an argument is null
+   * @throws LoadFailedException if the load this call waited on failed (or timed out), or a kept
+   *     failure answered it
+   * @throws InterruptedException if the thread was interrupted while waiting; only this caller
+   *     leaves the load
+   */
+  public Fetched<V> fetch(K key, Loader<? super K, ? extends V> loader) throws InterruptedException {
+    Entry<V> entry = storage.getIfPresent(Require.nonNull(key, "key"));
+    Require.nonNull(loader, "loader");
+    if (entry != null) {
+      Fetched<V> hit = entry.hit;
+      if (hit != null && (graceNanos == 0L || entry.isFreshAt(ticker.read()))) {
+        hits.increment();
+        return hit;
+      }
+    }
+    return miss(key, loader, entry, null);
+  }
+
+  /**
+   * Returns the value of {@code key}, loading it with {@code loader} if it is missing, waiting at
+   * most {@code timeout}. When the timeout passes this caller leaves; the load goes on for the
+   * others and is stored when it ends.
+   *
+   * @param key the key
+   * @param loader loads the value if the key is missing and no load is running for it
+   * @param timeout how long this caller waits for a load
+   * @return the value and its source
+   * @throws NullPointerException if an argument is null
+   * @throws IllegalArgumentException if {@code timeout} is zero or negative
+   * @throws FetchTimeoutException if the timeout passed before the load ended
+   * @throws LoadFailedException if the load failed (or timed out), or a kept failure answered it
+   * @throws InterruptedException if the thread was interrupted while waiting; only this caller
+   *     leaves the load
+   */
+  public Fetched<V> fetch(K key, Loader<? super K, ? extends V> loader, Duration timeout)
+      throws InterruptedException {
+    Entry<V> entry = storage.getIfPresent(Require.nonNull(key, "key"));
+    Require.nonNull(loader, "loader");
+    Require.positive(timeout, "timeout");
+    if (entry != null) {
+      Fetched<V> hit = entry.hit;
+      if (hit != null && (graceNanos == 0L || entry.isFreshAt(ticker.read()))) {
+        hits.increment();
+        return hit;
+      }
+    }
+    return miss(key, loader, entry, timeout);
+  }
+
+  /**
+   * Returns a future of the value of {@code key}, loading it with {@code loader} if it is missing.
+   * The future is already complete on a hit. Cancelling it (or completing it, or {@code orTimeout})
+   * makes this caller, and only this caller, leave the load.
+   *
+   * @param key the key
+   * @param loader loads the value if the key is missing and no load is running for it
+   * @return a future of the value and its source; it fails with {@link LoadFailedException} if the
+   *     load fails
+   * @throws NullPointerException if an argument is null
+   */
+  public CompletableFuture<Fetched<V>> fetchAsync(K key, Loader<? super K, ? extends V> loader) {
+    Entry<V> entry = storage.getIfPresent(Require.nonNull(key, "key"));
+    Require.nonNull(loader, "loader");
+    if (entry != null) {
+      Fetched<V> hit = entry.hit;
+      if (hit != null && (graceNanos == 0L || entry.isFreshAt(ticker.read()))) {
+        hits.increment();
+        return CompletableFuture.completedFuture(hit);
+      }
+      if (entry.failure != null) {
+        try {
+          return CompletableFuture.completedFuture(answerFromKeptFailure(key, entry));
+        } catch (LoadFailedException e) {
+          return CompletableFuture.failedFuture(e);
+        }
+      }
+    }
+    return joinAsync(key, loader, false);
+  }
+
+  /**
+   * Loads {@code key} again in the background while callers keep getting the stored value; if a load
+   * of the key is already running, joins it instead of starting another.
+   *
+   * <p>A failed refresh leaves a fresh stored value in place (and fails the returned future).
+   * Cancelling the future makes this refresh leave the load like any other waiter.
+   *
+   * @param key the key
+   * @param loader loads the new value
+   * @return a future of the new value ({@link Fetched.Source#LOADED} if this call started the load,
+   *     {@link Fetched.Source#JOINED} if it joined one)
+   * @throws NullPointerException if an argument is null
+   */
+  public CompletableFuture<Fetched<V>> refresh(K key, Loader<? super K, ? extends V> loader) {
+    Require.nonNull(key, "key");
+    Require.nonNull(loader, "loader");
+    return joinAsync(key, loader, true);
+  }
+
+  /**
+   * Returns the fresh stored value of {@code key} without loading.
+   *
+   * @param key the key
+   * @return the value, or null if it is missing, expired or a kept failure
+   * @throws NullPointerException if {@code key} is null
+   */
+  public @Nullable V getIfPresent(K key) {
+    return freshValue(Require.nonNull(key, "key"));
+  }
+
+  /**
+   * Stores a value with the default time to live, as a load would. A running load of the key is not
+   * affected and will overwrite it when it ends (use {@link #invalidate} first to prevent that).
+   *
+   * @param key the key
+   * @param value the value
+   * @throws NullPointerException if an argument is null
+   */
+  public void put(K key, V value) {
+    Require.nonNull(key, "key");
+    Require.nonNull(value, "value");
+    storage.put(key, Entry.value(value, ticker.read(), defaultTtlNanos, graceNanos));
+  }
+
+  /**
+   * Removes the stored value or kept failure of {@code key}. If a load of the key is running, its
+   * waiters still get its result but it is not stored (see the class comment for why).
+   *
+   * @param key the key
+   * @throws NullPointerException if {@code key} is null
+   */
+  public void invalidate(K key) {
+    Require.nonNull(key, "key");
+    storage
+        .asMap()
+        .compute(
+            key,
+            (k, old) -> {
+              Flight<K, V> flight = flights.get(k);
+              if (flight != null) {
+                flight.markInvalidated();
+                flights.remove(k, flight);
+              }
+              return null;
+            });
+  }
+
+  /**
+   * Removes every stored value and kept failure; every load running at the time of the call answers
+   * its waiters but does not store.
+   */
+  public void invalidateAll() {
+    flights.forEach(
+        (key, flight) -> {
+          flight.markInvalidated();
+          flights.remove(key, flight);
+        });
+    storage.invalidateAll();
+  }
+
+  /**
+   * Returns the approximate number of stored entries (values and kept failures).
+   *
+   * @return the estimated size
+   */
+  public long estimatedSize() {
+    return storage.estimatedSize();
+  }
+
+  /**
+   * Returns the number of callers waiting on the running load of {@code key}.
+   *
+   * @param key the key
+   * @return the waiter count, 0 if no load is running
+   * @throws NullPointerException if {@code key} is null
+   */
+  public int waitingCallers(K key) {
+    Flight<K, V> flight = flights.get(Require.nonNull(key, "key"));
+    return flight == null ? 0 : flight.waiterCount();
+  }
+
+  /**
+   * Returns a snapshot of the counters.
+   *
+   * @return the statistics since the cache was built
+   */
+  public CacheStats stats() {
+    return new CacheStats(
+        hits.sum(),
+        loads.sum(),
+        joins.sum(),
+        failures.sum(),
+        cachedFailures.sum(),
+        timeouts.sum(),
+        abandoned.sum(),
+        staleAnswers.sum());
+  }
+
+  /**
+   * Performs pending maintenance now: Caffeine's expiry and eviction, loads past the load timeout,
+   * and a wake-up of every parked caller so it reads the ticker again. Never needed with the system
+   * ticker; tests call it after advancing a fake ticker.
+   */
+  public void cleanUp() {
+    storage.cleanUp();
+    flights.values().forEach(Flight::wakeWaiters);
+  }
+
+  @Override
+  public String toString() {
+    return "CoalescingCache[size=" + storage.estimatedSize() + ", loading=" + flights.size() + "]";
+  }
+
+  // ---- miss path ----
+
+  private Fetched<V> miss(
+      K key,
+      Loader<? super K, ? extends V> loader,
+      @Nullable Entry<V> entry,
+      @Nullable Duration timeout)
+      throws InterruptedException {
+    if (entry != null && entry.failure != null) {
+      return answerFromKeptFailure(key, entry);
+    }
+    long start = ticker.read();
+    long timeoutNanos = timeout == null ? Long.MAX_VALUE : Durations.toNanosSaturated(timeout);
+    Thread me = Thread.currentThread();
+    for (; ; ) {
+      Flight<K, V> flight = flights.get(key);
+      Flight.Waiter<V> node = null;
+      if (flight == null) {
+        Flight.Waiter<V> leader = new Flight.Waiter<>(me, null, true);
+        Flight<K, V> created = new Flight<>(this, key, loader, false, leader);
+        flight = flights.putIfAbsent(key, created);
+        if (flight == null) {
+          flight = created;
+          node = leader;
+          dispatch(created);
+        }
+      }
+      if (node == null) {
+        node = new Flight.Waiter<>(me, null, false);
+        if (!flight.join(node)) {
+          Flight.Outcome<V> ended = Require.nonNull(flight.outcome(), "outcome");
+          if (ended instanceof Flight.Abandoned<V>) {
+            flights.remove(key, flight);
+            continue;
+          }
+          return Require.nonNull(resolve(key, ended, false), "answer");
+        }
+        joins.increment();
+      }
+      Fetched<V> answer = await(key, flight, node, start, timeoutNanos, timeout);
+      if (answer != null) {
+        return answer;
+      }
+    }
+  }
+
+  private @Nullable Fetched<V> await(
+      K key,
+      Flight<K, V> flight,
+      Flight.Waiter<V> node,
+      long start,
+      long timeoutNanos,
+      @Nullable Duration timeout)
+      throws InterruptedException {
+    boolean interrupted = false;
+    try {
+      for (; ; ) {
+        Flight.Outcome<V> ended = flight.outcome();
+        if (ended != null) {
+          return resolve(key, ended, node.leader);
+        }
+        long remaining =
+            timeoutNanos == Long.MAX_VALUE
+                ? Long.MAX_VALUE
+                : timeoutNanos - Math.max(0L, ticker.read() - start);
+        if (remaining <= 0L) {
+          if (flight.leave(node)) {
+            timeouts.increment();
+            throw new FetchTimeoutException(key, Require.nonNull(timeout, "timeout"));
+          }
+          continue;
+        }
+        long loadRemaining = flight.loadRemainingNanos();
+        if (loadRemaining == 0L) {
+          flight.expireIfOverdue();
+          continue;
+        }
+        LockSupport.parkNanos(flight, Math.min(remaining, loadRemaining));
+        if (Thread.interrupted()) {
+          if (flight.leave(node)) {
+            throw new InterruptedException("interrupted while waiting for the load of key " + key);
+          }
+          interrupted = true;
+        }
+      }
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  private CompletableFuture<Fetched<V>> joinAsync(
+      K key, Loader<? super K, ? extends V> loader, boolean refresh) {
+    for (; ; ) {
+      WaiterFuture<V> future = new WaiterFuture<>();
+      Flight<K, V> flight = flights.get(key);
+      if (flight == null) {
+        Flight.Waiter<V> leader = new Flight.Waiter<>(null, future, true);
+        Flight<K, V> created = new Flight<>(this, key, loader, refresh, leader);
+        future.attach(created, leader);
+        flight = flights.putIfAbsent(key, created);
+        if (flight == null) {
+          created.armTimer();
+          dispatch(created);
+          return future;
+        }
+      }
+      Flight.Waiter<V> node = new Flight.Waiter<>(null, future, false);
+      future.attach(flight, node);
+      if (flight.join(node)) {
+        joins.increment();
+        return future;
+      }
+      Flight.Outcome<V> ended = Require.nonNull(flight.outcome(), "outcome");
+      if (ended instanceof Flight.Abandoned<V>) {
+        flights.remove(key, flight);
+        continue;
+      }
+      deliver(future, ended, false, key);
+      return future;
+    }
+  }
+
+  private void dispatch(Flight<K, V> flight) {
+    try {
+      courier.dispatch(flight);
+    } catch (RuntimeException | Error e) {
+      flight.complete(Load.fail(e));
+    }
+  }
+
+  private Fetched<V> answerFromKeptFailure(K key, Entry<V> entry) {
+    V stale = entry.staleValueAt(ticker.read());
+    if (stale != null) {
+      staleAnswers.increment();
+      return new Fetched<>(stale, Fetched.Source.STALE);
+    }
+    cachedFailures.increment();
+    throw new LoadFailedException(key, Require.nonNull(entry.failure, "failure"));
+  }
+
+  /** The answer for one waiter; null for an abandoned flight (the caller starts over). */
+  private @Nullable Fetched<V> resolve(K key, Flight.Outcome<V> outcome, boolean leader) {
+    return switch (outcome) {
+      case Flight.Value<V> value -> {
+        Fetched.Source source = leader ? value.leaderSource() : value.joinerSource();
+        if (source == Fetched.Source.STALE) {
+          staleAnswers.increment();
+        }
+        yield new Fetched<>(value.value(), source);
+      }
+      case Flight.Failure<V> failure -> throw new LoadFailedException(key, failure.error());
+      case Flight.Abandoned<V> ignored -> null;
+    };
+  }
+
+  // ---- called by Flight ----
+
+  void deliver(WaiterFuture<V> future, Flight.Outcome<V> outcome, boolean leader, K key) {
+    try {
+      Fetched<V> answer = resolve(key, outcome, leader);
+      if (answer != null) {
+        future.deliver(answer);
+      }
+    } catch (LoadFailedException e) {
+      future.deliverFailure(e);
+    }
+  }
+
+  void countLoad() {
+    loads.increment();
+  }
+
+  @Nullable V freshValue(K key) {
+    Entry<V> entry = storage.getIfPresent(key);
+    if (entry != null && entry.hit != null && entry.isFreshAt(ticker.read())) {
+      return entry.value;
+    }
+    return null;
+  }
+
+  void flightDone(Flight<K, V> flight) {
+    flights.remove(flight.key(), flight);
+  }
+
+  void flightAbandoned(Flight<K, V> flight) {
+    abandoned.increment();
+    flights.remove(flight.key(), flight);
+  }
+
+  ScheduledFuture<?> scheduleLoadTimeout(Flight<K, V> flight, long delayNanos) {
+    return Timer.INSTANCE.schedule(
+        () -> {
+          if (!flight.expireIfOverdue() && !flight.isDone()) {
+            // The ticker is not the clock (a fake one in a test): check again later.
+            flight.armTimer();
+          }
+        },
+        Math.max(1L, delayNanos),
+        TimeUnit.NANOSECONDS);
+  }
+
+  /**
+   * Turns the loader's instruction into the flight's outcome, writing storage. Runs under the
+   * flight's lock, exactly once per flight.
+   */
+  Flight.Outcome<V> settle(Flight<K, V> flight, Load<? extends V> load) {
+    K key = flight.key();
+    long now = ticker.read();
+    Load<? extends V> instruction = load;
+    V value =
+        switch (instruction) {
+          case Load.Commit<? extends V> commit -> commit.value();
+          case Load.Ignore<? extends V> ignore -> ignore.value();
+          case Load.Fail<? extends V> fail -> null;
+        };
+    if (value == null && !(instruction instanceof Load.Fail<? extends V>)) {
+      instruction =
+          Load.fail(new NullPointerException("loader returned a null value for key " + key));
+    }
+    switch (instruction) {
+      case Load.Commit<? extends V> commit -> {
+        V committed = Require.nonNull(value, "value");
+        Duration ttl = commit.ttl();
+        long ttlNanos = ttl == null ? defaultTtlNanos : Durations.toNanosSaturated(ttl);
+        Entry<V> stored = Entry.value(committed, now, ttlNanos, graceNanos);
+        storage.asMap().compute(key, (k, old) -> flight.isInvalidated() ? old : stored);
+        return new Flight.Value<>(committed, Fetched.Source.LOADED, Fetched.Source.JOINED);
+      }
+      case Load.Ignore<? extends V> ignore -> {
+        return new Flight.Value<>(
+            Require.nonNull(value, "value"), Fetched.Source.LOADED, Fetched.Source.JOINED);
+      }
+      case Load.Fail<? extends V> fail -> {
+        failures.increment();
+        Throwable error = fail.error();
+        if (LOG.isLoggable(System.Logger.Level.DEBUG)) {
+          LOG.log(System.Logger.Level.DEBUG, "load of key " + key + " failed", error);
+        }
+        List<V> stale = new ArrayList<>(1);
+        storage
+            .asMap()
+            .compute(
+                key,
+                (k, old) -> {
+                  if (old != null && graceNanos > 0L && !old.isFreshAt(now)) {
+                    V staleValue = old.staleValueAt(now);
+                    if (staleValue != null) {
+                      stale.add(staleValue);
+                    }
+                  }
+                  if (flight.isInvalidated() || failureTtlNanos == 0L) {
+                    return old;
+                  }
+                  if (old != null && old.failure == null && old.isFreshAt(now)) {
+                    return old; // a failed refresh leaves a fresh value in place
+                  }
+                  return Entry.failure(error, graceNanos > 0L ? old : null, now, failureTtlNanos);
+                });
+        if (!stale.isEmpty()) {
+          return new Flight.Value<>(stale.get(0), Fetched.Source.STALE, Fetched.Source.STALE);
+        }
+        return new Flight.Failure<>(error);
+      }
+    }
+  }
+  /** The shared daemon timer for load timeouts of flights with async waiters. */
+  private static final class Timer {
+    static final ScheduledThreadPoolExecutor INSTANCE = create();
+
+    private static ScheduledThreadPoolExecutor create() {
+      ThreadFactory factory =
+          Thread.ofPlatform().daemon().name("shepherd-cache-timer").factory();
+      ScheduledThreadPoolExecutor timer = new ScheduledThreadPoolExecutor(1, factory);
+      timer.setRemoveOnCancelPolicy(true);
+      return timer;
+    }
+  }
+
+  /**
+   * Builds a {@link CoalescingCache}. Not thread-safe; {@link #build()} copies the settings, so a
+   * builder may be reused.
+   *
+   * @param <K> the key's type
+   * @param <V> the value's type
+   */
+  public static final class Builder<K, V> {
+
+    private long maximumSize = -1L;
+    private long maximumWeight = -1L;
+    private @Nullable ToIntBiFunction<? super K, ? super V> weigher;
+    private Duration timeToLive = Durations.MAX_NANOS;
+    private Ticker ticker = Ticker.system();
+    private Executor executor = CoalescingCache::startVirtualThread;
+    private @Nullable Courier courier;
+    private @Nullable Duration failureTtl;
+    private @Nullable Duration staleGrace;
+    private boolean cancelWhenAbandoned;
+    private Duration loadTimeout = Duration.ofMinutes(1);
+
+    private Builder() {}
+
+    /**
+     * Bounds the number of stored entries (values and kept failures); Caffeine evicts by its
+     * W-TinyLFU policy beyond it. Default: unbounded. Exclusive with {@link #weigher}.
+     *
+     * @param maximumSize the bound, zero or more
+     * @return this builder
+     * @throws IllegalArgumentException if negative
+     * @throws IllegalStateException if a weigher is set
+     */
+    public Builder<K, V> maximumSize(long maximumSize) {
+      Require.atLeast(maximumSize, 0L, "maximumSize");
+      Require.state(weigher == null, "maximumSize cannot be combined with a weigher");
+      this.maximumSize = maximumSize;
+      return this;
+    }
+
+    /**
+     * Bounds the total weight of stored values; a kept failure weighs 1. Default: unbounded.
+     * Exclusive with {@link #maximumSize}.
+     *
+     * @param maximumWeight the bound, zero or more
+     * @param weigher the weight of one value, zero or more, computed once when it is stored
+     * @return this builder
+     * @throws NullPointerException if {@code weigher} is null
+     * @throws IllegalArgumentException if {@code maximumWeight} is negative
+     * @throws IllegalStateException if a maximum size is set
+     */
+    public Builder<K, V> weigher(long maximumWeight, ToIntBiFunction<? super K, ? super V> weigher) {
+      Require.atLeast(maximumWeight, 0L, "maximumWeight");
+      Require.nonNull(weigher, "weigher");
+      Require.state(maximumSize < 0L, "a weigher cannot be combined with maximumSize");
+      this.maximumWeight = maximumWeight;
+      this.weigher = weigher;
+      return this;
+    }
+
+    /**
+     * Sets how long a loaded value stays fresh, unless its loader returned
+     * {@link Load#commit(Object, Duration)}. Default: forever.
+     *
+     * @param timeToLive the time to live
+     * @return this builder
+     * @throws NullPointerException if null
+     * @throws IllegalArgumentException if zero or negative
+     */
+    public Builder<K, V> timeToLive(Duration timeToLive) {
+      this.timeToLive = Require.positive(timeToLive, "timeToLive");
+      return this;
+    }
+
+    /**
+     * Sets the time source for expiry, timeouts and load timeouts. Default: {@link Ticker#system()}.
+     * A test passes a fake ticker, advances it and calls {@link CoalescingCache#cleanUp()}.
+     *
+     * @param ticker the ticker
+     * @return this builder
+     * @throws NullPointerException if null
+     */
+    public Builder<K, V> ticker(Ticker ticker) {
+      this.ticker = Require.nonNull(ticker, "ticker");
+      return this;
+    }
+
+    /**
+     * Sets where loaders run (through {@link Courier#local(Executor)}). Default: a new virtual
+     * thread per load. Ignored if a {@link #courier} is set.
+     *
+     * @param executor the executor
+     * @return this builder
+     * @throws NullPointerException if null
+     */
+    public Builder<K, V> executor(Executor executor) {
+      this.executor = Require.nonNull(executor, "executor");
+      return this;
+    }
+
+    /**
+     * Sets the courier that carries out each load. Default: {@link Courier#local(Executor)} on the
+     * {@link #executor}.
+     *
+     * @param courier the courier
+     * @return this builder
+     * @throws NullPointerException if null
+     */
+    public Builder<K, V> courier(Courier courier) {
+      this.courier = Require.nonNull(courier, "courier");
+      return this;
+    }
+
+    /**
+     * Keeps a failed load's failure for {@code ttl}: fetches within it get the failure (or a stale
+     * value, see {@link #serveStaleOnError}) without a load. Default: failures are not kept.
+     *
+     * @param ttl how long a failure is kept
+     * @return this builder
+     * @throws NullPointerException if null
+     * @throws IllegalArgumentException if zero or negative
+     */
+    public Builder<K, V> cacheFailuresFor(Duration ttl) {
+      this.failureTtl = Require.positive(ttl, "cacheFailuresFor");
+      return this;
+    }
+
+    /**
+     * Keeps each value for {@code grace} after it expires; when a load of its key fails (or times
+     * out) within that time, every waiter gets the old value marked {@link Fetched.Source#STALE}
+     * instead of the failure. An expired value is never answered as a hit: it triggers a load.
+     * Default: off.
+     *
+     * @param grace how long after expiry a value may still be served on error
+     * @return this builder
+     * @throws NullPointerException if null
+     * @throws IllegalArgumentException if zero or negative
+     */
+    public Builder<K, V> serveStaleOnError(Duration grace) {
+      this.staleGrace = Require.positive(grace, "serveStaleOnError");
+      return this;
+    }
+
+    /**
+     * When on, a load whose waiters all left (timeout, interrupt, cancelled future) is cancelled:
+     * its loader thread is interrupted and nothing is stored. Default: off, so a load whose callers
+     * gave up still fills the cache for the next ones.
+     *
+     * @param cancel whether to cancel abandoned loads
+     * @return this builder
+     */
+    public Builder<K, V> cancelWhenAbandoned(boolean cancel) {
+      this.cancelWhenAbandoned = cancel;
+      return this;
+    }
+
+    /**
+     * Bounds how long one load may run: past it every waiter gets a {@link LoadFailedException}
+     * caused by a {@link java.util.concurrent.TimeoutException}, the loader is interrupted, the
+     * failure is handled like any other (kept, or answered stale) and the next fetch loads again.
+     * This is what keeps a loader that never returns from holding its key forever. Default: one
+     * minute.
+     *
+     * @param timeout the longest a load may run
+     * @return this builder
+     * @throws NullPointerException if null
+     * @throws IllegalArgumentException if zero or negative
+     */
+    public Builder<K, V> loadTimeout(Duration timeout) {
+      this.loadTimeout = Require.positive(timeout, "loadTimeout");
+      return this;
+    }
+
+    /**
+     * Builds the cache.
+     *
+     * @return a new cache
+     */
+    public CoalescingCache<K, V> build() {
+      return new CoalescingCache<>(this);
+    }
+  }
+
+  private static void startVirtualThread(Runnable task) {
+    Thread.ofVirtual().name("shepherd-cache-loader").start(task);
+  }
+}

@@ -1,0 +1,124 @@
+package dev.shepherd.cache;
+
+import dev.shepherd.core.Require;
+import java.util.concurrent.Executor;
+
+/**
+ * Decides where and when the load of a missing key runs, once the cache has made sure that exactly
+ * one {@link Job} exists for that key in this JVM.
+ *
+ * <p>The cache does the local coalescing itself: every caller of the same missing key waits on one
+ * job, with its own timeout. The courier only carries the job out. The default,
+ * {@link #local(Executor)}, checks storage once more (a value stored by a load that finished in the
+ * meantime is taken instead of loading again: Cachex's fix for a double load) and otherwise runs the
+ * loader on the executor. A courier that coordinates several JVMs (for example through a Redis lock
+ * and a channel) would run the loader only in the JVM that wins the key and {@link Job#complete
+ * complete} the job with the winner's published result elsewhere; the cache's API does not change.
+ *
+ * <p>Implementations must be thread-safe and must not block in {@link #dispatch}: block in the
+ * thread they hand the job to.
+ */
+@FunctionalInterface
+public interface Courier {
+
+  /**
+   * Carries out a job: eventually calls {@link Job#run()} or {@link Job#complete(Load)} (calls after
+   * the first completion, or after the job was abandoned, are ignored).
+   *
+   * @param job the load to carry out
+   * @param <K> the key's type
+   * @param <V> the value's type
+   */
+  <K, V> void dispatch(Job<K, V> job);
+
+  /**
+   * Returns the courier that runs each job on {@code executor}, after checking storage once more.
+   * If the executor rejects the job, the job fails with the rejection as cause.
+   *
+   * @param executor where loaders run
+   * @return the courier
+   * @throws NullPointerException if {@code executor} is null
+   */
+  static Courier local(Executor executor) {
+    Require.nonNull(executor, "executor");
+    return new Courier() {
+      @Override
+      public <K, V> void dispatch(Job<K, V> job) {
+        try {
+          executor.execute(
+              () -> {
+                if (!job.completeFromStorage()) {
+                  job.run();
+                }
+              });
+        } catch (RuntimeException rejected) {
+          job.complete(Load.fail(rejected));
+        }
+      }
+
+      @Override
+      public String toString() {
+        return "Courier.local(" + executor + ")";
+      }
+    };
+  }
+
+  /**
+   * The one load of one key that every local waiter of that key shares.
+   *
+   * <p>Completion is once only and thread-safe: the first of {@link #run()}, {@link #complete},
+   * {@link #completeFromStorage()} (when it finds a value), the load timeout, or abandonment wins.
+   *
+   * @param <K> the key's type
+   * @param <V> the value's type
+   */
+  interface Job<K, V> {
+
+    /**
+     * Returns the key being loaded.
+     *
+     * @return the key
+     */
+    K key();
+
+    /**
+     * Returns whether this job is a {@link CoalescingCache#refresh refresh}, which loads even though
+     * a fresh value is stored (and so {@link #completeFromStorage()} never takes a fresh value).
+     *
+     * @return true for a refresh
+     */
+    boolean isRefresh();
+
+    /**
+     * Checks storage once more and, if a fresh value is there now, completes the job with it
+     * without running the loader.
+     *
+     * @return true if the job is now complete (by this call or an earlier completion)
+     */
+    boolean completeFromStorage();
+
+    /**
+     * Runs the loader in the calling thread and completes the job with its outcome, storing it
+     * according to the cache's rules. The thread is interrupted if the job is abandoned or times
+     * out while the loader runs. Does nothing if the job is already complete.
+     */
+    void run();
+
+    /**
+     * Completes the job with an outcome obtained elsewhere (for example another JVM's load),
+     * storing it according to the cache's rules.
+     *
+     * @param outcome the outcome
+     * @return true if this call completed the job
+     * @throws NullPointerException if {@code outcome} is null
+     */
+    boolean complete(Load<? extends V> outcome);
+
+    /**
+     * Returns whether the job is complete or abandoned.
+     *
+     * @return true once no waiter waits on it any more
+     */
+    boolean isDone();
+  }
+}

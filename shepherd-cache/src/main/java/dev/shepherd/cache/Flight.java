@@ -1,0 +1,380 @@
+package dev.shepherd.cache;
+
+import dev.shepherd.core.Require;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The one load of one missing key and the callers waiting on it (the seed's per-key list of
+ * references in the Courier's map).
+ *
+ * <h2>State machine</h2>
+ *
+ * <pre>
+ *   RUNNING --finish(load)-------------------> DONE(value | failure)   [stored per the rules]
+ *   RUNNING --load timeout-------------------> DONE(failure)           [loader interrupted]
+ *   RUNNING --last waiter leaves, cancel on--> ABANDONED               [loader interrupted,
+ *                                                                        nothing stored]
+ * </pre>
+ *
+ * <p>{@link #outcome} is null while RUNNING and is written exactly once, under {@link #lock}, by
+ * whichever transition comes first; every later attempt sees it set and does nothing. Also under the
+ * lock: the waiter list, the waiter count, the loader's thread and the timer. The list is doubly
+ * linked so a leaving waiter unlinks itself in O(1) and no longer costs memory.
+ *
+ * <p>Who wakes whom: the thread that writes the outcome detaches the whole list under the lock,
+ * removes the flight from the cache's map, then, outside the lock, unparks every blocking waiter and
+ * completes every async waiter's future. A blocking waiter parks until its own deadline or the load
+ * deadline, whichever is first; on waking it reads {@link #outcome} (volatile). If its deadline
+ * passed or it was interrupted it calls {@link #leave}: under the lock, if the outcome is already set
+ * it has lost the race and takes the outcome instead; otherwise it unlinks itself and goes. A joiner
+ * that finds the outcome set ({@link #join} returns false) takes it at once; if that outcome is
+ * ABANDONED it starts over with a new flight.
+ *
+ * <p>Storage is written inside the transition to DONE, while the lock is held, through a Caffeine
+ * {@code compute} on the key: abandonment (under the same lock) and {@code invalidate} (which marks
+ * the flight inside a {@code compute} on the same key) are therefore ordered with the write, so an
+ * abandoned load never stores and a load invalidated while it ran never stores. Lock order is always
+ * flight lock, then Caffeine's bin lock; {@code invalidate} takes only the bin lock.
+ *
+ * <p>The loader's thread is recorded under the lock while the loader runs, so an interrupt is only
+ * ever sent while our loader runs; if one arrives just as the loader returns, {@link #run} clears it.
+ */
+final class Flight<K, V> implements Courier.Job<K, V> {
+
+  /** A caller waiting on this flight: a parked thread or an async future. */
+  static final class Waiter<V> {
+    @Nullable Waiter<V> prev;
+    @Nullable Waiter<V> next;
+    final @Nullable Thread thread;
+    final @Nullable WaiterFuture<V> future;
+    /** Whether this caller started the flight (its answer is LOADED rather than JOINED). */
+    final boolean leader;
+
+    Waiter(@Nullable Thread thread, @Nullable WaiterFuture<V> future, boolean leader) {
+      this.thread = thread;
+      this.future = future;
+      this.leader = leader;
+    }
+  }
+
+  /** How a flight ended. */
+  sealed interface Outcome<V> {}
+
+  /** A value for every waiter; the leader and the joiners may see different sources. */
+  record Value<V>(V value, Fetched.Source leaderSource, Fetched.Source joinerSource)
+      implements Outcome<V> {}
+
+  /** A failure for every waiter. */
+  record Failure<V>(Throwable error) implements Outcome<V> {}
+
+  /** Every waiter left and the load was cancelled; a late joiner starts a new flight. */
+  record Abandoned<V>() implements Outcome<V> {}
+
+  private final CoalescingCache<K, V> cache;
+  private final K key;
+  private final Loader<? super K, ? extends V> loader;
+  private final boolean refresh;
+  private final long startedAt;
+  private final ReentrantLock lock = new ReentrantLock();
+
+  // Guarded by lock.
+  private @Nullable Waiter<V> head;
+  private int waiters;
+  private @Nullable Thread loaderThread;
+  private @Nullable ScheduledFuture<?> timer;
+
+  private volatile boolean invalidated;
+  private volatile @Nullable Outcome<V> outcome;
+
+  Flight(
+      CoalescingCache<K, V> cache,
+      K key,
+      Loader<? super K, ? extends V> loader,
+      boolean refresh,
+      Waiter<V> first) {
+    this.cache = cache;
+    this.key = key;
+    this.loader = loader;
+    this.refresh = refresh;
+    this.startedAt = cache.ticker.read();
+    this.head = first;
+    this.waiters = 1;
+  }
+
+  @Nullable Outcome<V> outcome() {
+    return outcome;
+  }
+
+  boolean isInvalidated() {
+    return invalidated;
+  }
+
+  /** Marks that {@code invalidate} ran during this flight: its result is handed out, not stored. */
+  void markInvalidated() {
+    invalidated = true;
+  }
+
+  /**
+   * Adds a waiter.
+   *
+   * @return false if the flight has already ended (read {@link #outcome()} instead)
+   */
+  boolean join(Waiter<V> node) {
+    lock.lock();
+    try {
+      if (outcome != null) {
+        return false;
+      }
+      node.next = head;
+      if (head != null) {
+        head.prev = node;
+      }
+      head = node;
+      waiters++;
+      if (node.future != null) {
+        armTimerLocked();
+      }
+      return true;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Starts the load-timeout timer for flights with async waiters (blocking ones time it themselves). */
+  void armTimer() {
+    lock.lock();
+    try {
+      if (outcome == null) {
+        armTimerLocked();
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private void armTimerLocked() {
+    if (timer == null && cache.loadTimeoutNanos != Long.MAX_VALUE) {
+      timer = cache.scheduleLoadTimeout(this, loadRemainingNanos());
+    }
+  }
+
+  /**
+   * Removes a waiter that gave up (timeout, interrupt, cancelled future).
+   *
+   * @return true if it left; false if the flight had already ended, so the waiter takes the outcome
+   */
+  boolean leave(Waiter<V> node) {
+    boolean abandoned = false;
+    lock.lock();
+    try {
+      if (outcome != null) {
+        return false;
+      }
+      Waiter<V> prev = node.prev;
+      Waiter<V> next = node.next;
+      if (prev == null) {
+        head = next;
+      } else {
+        prev.next = next;
+      }
+      if (next != null) {
+        next.prev = prev;
+      }
+      node.prev = null;
+      node.next = null;
+      waiters--;
+      if (waiters == 0 && cache.cancelWhenAbandoned) {
+        abandoned = true;
+        outcome = new Abandoned<>();
+        interruptLoaderLocked();
+        cancelTimerLocked();
+      }
+    } finally {
+      lock.unlock();
+    }
+    if (abandoned) {
+      cache.flightAbandoned(this);
+    }
+    return true;
+  }
+
+  int waiterCount() {
+    lock.lock();
+    try {
+      return waiters;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Nanoseconds until the load deadline, by the cache's ticker; 0 once passed. */
+  long loadRemainingNanos() {
+    long limit = cache.loadTimeoutNanos;
+    if (limit == Long.MAX_VALUE) {
+      return Long.MAX_VALUE;
+    }
+    return Math.max(0L, limit - (cache.ticker.read() - startedAt));
+  }
+
+  /** Fails the flight if the loader has outlived the load timeout; returns whether it is done. */
+  boolean expireIfOverdue() {
+    if (outcome == null && loadRemainingNanos() == 0L) {
+      TimeoutException timeout =
+          new TimeoutException(
+              "loader of key " + key + " did not finish within " + cache.loadTimeout);
+      finish(Load.fail(timeout), null, true);
+    }
+    return outcome != null;
+  }
+
+  /** Unparks every blocking waiter so it reads the ticker again (see CoalescingCache.cleanUp). */
+  void wakeWaiters() {
+    if (expireIfOverdue()) {
+      return;
+    }
+    lock.lock();
+    try {
+      for (Waiter<V> w = head; w != null; w = w.next) {
+        if (w.thread != null) {
+          LockSupport.unpark(w.thread);
+        }
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  // ---- Courier.Job ----
+
+  @Override
+  public K key() {
+    return key;
+  }
+
+  @Override
+  public boolean isRefresh() {
+    return refresh;
+  }
+
+  @Override
+  public boolean completeFromStorage() {
+    if (refresh || outcome != null) {
+      return outcome != null;
+    }
+    V fresh = cache.freshValue(key);
+    if (fresh == null) {
+      return outcome != null;
+    }
+    finish(null, new Value<>(fresh, Fetched.Source.HIT, Fetched.Source.JOINED), false);
+    return true;
+  }
+
+  @Override
+  public void run() {
+    lock.lock();
+    try {
+      if (outcome != null) {
+        return;
+      }
+      loaderThread = Thread.currentThread();
+    } finally {
+      lock.unlock();
+    }
+    cache.countLoad();
+    Load<? extends V> result;
+    try {
+      result = loader.load(key);
+      if (result == null) {
+        result = Load.fail(new NullPointerException("loader returned null for key " + key));
+      }
+    } catch (Throwable error) {
+      result = Load.fail(error);
+    }
+    boolean lost;
+    lock.lock();
+    try {
+      loaderThread = null;
+      lost = outcome != null;
+    } finally {
+      lock.unlock();
+    }
+    if (lost) {
+      // Abandoned or timed out while the loader ran: we may have interrupted this very thread.
+      Thread.interrupted();
+      return;
+    }
+    finish(result, null, false);
+  }
+
+  @Override
+  public boolean complete(Load<? extends V> load) {
+    Require.nonNull(load, "outcome");
+    return finish(load, null, false);
+  }
+
+  @Override
+  public boolean isDone() {
+    return outcome != null;
+  }
+
+  /**
+   * Ends the flight once: settles {@code load} into storage and an outcome (or takes {@code ready}),
+   * detaches the waiters, removes the flight from the map and wakes the waiters.
+   */
+  private boolean finish(
+      @Nullable Load<? extends V> load, @Nullable Outcome<V> ready, boolean interruptLoader) {
+    Waiter<V> detached;
+    Outcome<V> result;
+    lock.lock();
+    try {
+      if (outcome != null) {
+        return false;
+      }
+      result = ready != null ? ready : cache.settle(this, Require.nonNull(load, "load"));
+      outcome = result;
+      if (interruptLoader) {
+        interruptLoaderLocked();
+      }
+      cancelTimerLocked();
+      detached = head;
+      head = null;
+      waiters = 0;
+    } finally {
+      lock.unlock();
+    }
+    cache.flightDone(this);
+    for (Waiter<V> w = detached; w != null; ) {
+      Waiter<V> next = w.next;
+      if (w.thread != null) {
+        LockSupport.unpark(w.thread);
+      } else if (w.future != null) {
+        cache.deliver(w.future, result, w.leader, key);
+      }
+      w = next;
+    }
+    return true;
+  }
+
+  private void interruptLoaderLocked() {
+    if (loaderThread != null) {
+      loaderThread.interrupt();
+    }
+  }
+
+  private void cancelTimerLocked() {
+    if (timer != null) {
+      timer.cancel(false);
+      timer = null;
+    }
+  }
+
+  @Override
+  public String toString() {
+    Outcome<V> o = outcome;
+    return "Flight[key=" + key + (o == null ? ", running" : ", " + o.getClass().getSimpleName()) + "]";
+  }
+}

@@ -1,0 +1,773 @@
+package dev.shepherd.cache;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import dev.shepherd.testing.FakeTicker;
+import java.time.Duration;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+class CoalescingCacheTest {
+
+  private final FakeTicker ticker = new FakeTicker();
+
+  private CoalescingCache.Builder<String, String> builder() {
+    return CoalescingCache.<String, String>builder().ticker(ticker);
+  }
+
+  private static Throwable failureOf(Caller<?> caller) {
+    try {
+      caller.result.get(30, TimeUnit.SECONDS);
+    } catch (ExecutionException e) {
+      return e.getCause();
+    } catch (InterruptedException | TimeoutException e) {
+      throw new AssertionError(e);
+    }
+    throw new AssertionError("expected a failure");
+  }
+
+  private static <T> T valueOf(Caller<T> caller) throws Exception {
+    return caller.result.get(30, TimeUnit.SECONDS);
+  }
+
+  @Test
+  void firstFetchLoadsAndTheNextIsAHitReturningTheStoredInstance() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    AtomicInteger runs = new AtomicInteger();
+    Loader<String, String> loader = k -> Load.commit(k + "-" + runs.incrementAndGet());
+
+    Fetched<String> first = cache.fetch("a", loader);
+    Fetched<String> second = cache.fetch("a", loader);
+    Fetched<String> third = cache.fetch("a", loader, Duration.ofSeconds(1));
+
+    assertThat(first).isEqualTo(new Fetched<>("a-1", Fetched.Source.LOADED));
+    assertThat(second).isEqualTo(new Fetched<>("a-1", Fetched.Source.HIT));
+    assertThat(third).isSameAs(second);
+    assertThat(runs).hasValue(1);
+    assertThat(cache.stats().hits()).isEqualTo(2);
+    assertThat(cache.stats().loads()).isEqualTo(1);
+  }
+
+  @Test
+  void callersOfAKeyBeingLoadedJoinTheLoadAndTheLoaderRunsOnce() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    Gate gate = new Gate();
+    Loader<String, String> loader =
+        k -> {
+          gate.pass();
+          return Load.commit("v");
+        };
+    Caller<Fetched<String>> leader = Caller.start(() -> cache.fetch("k", loader));
+    gate.awaitStarted();
+    Caller<Fetched<String>> joiner = Caller.start(() -> cache.fetch("k", loader));
+    await().until(() -> cache.waitingCallers("k") == 2);
+    gate.open();
+
+    assertThat(valueOf(leader).source()).isEqualTo(Fetched.Source.LOADED);
+    assertThat(valueOf(joiner)).isEqualTo(new Fetched<>("v", Fetched.Source.JOINED));
+    assertThat(gate.runs).hasValue(1);
+    assertThat(cache.stats().joins()).isEqualTo(1);
+  }
+
+  @Test
+  void valueExpiresAfterTheDefaultTimeToLive() throws Exception {
+    CoalescingCache<String, String> cache = builder().timeToLive(Duration.ofMinutes(5)).build();
+    AtomicInteger runs = new AtomicInteger();
+    Loader<String, String> loader = k -> Load.commit("v" + runs.incrementAndGet());
+    cache.fetch("k", loader);
+
+    ticker.advance(Duration.ofMinutes(5).minusNanos(1));
+    assertThat(cache.fetch("k", loader).source()).isEqualTo(Fetched.Source.HIT);
+    ticker.advance(Duration.ofNanos(1));
+    assertThat(cache.fetch("k", loader)).isEqualTo(new Fetched<>("v2", Fetched.Source.LOADED));
+  }
+
+  @Test
+  void commitWithTtlOverridesTheDefaultForThatEntry() throws Exception {
+    CoalescingCache<String, String> cache = builder().timeToLive(Duration.ofHours(1)).build();
+    cache.fetch("short", k -> Load.commit("s", Duration.ofSeconds(10)));
+    cache.fetch("long", k -> Load.commit("l"));
+
+    ticker.advance(Duration.ofSeconds(10));
+
+    assertThat(cache.getIfPresent("short")).isNull();
+    assertThat(cache.getIfPresent("long")).isEqualTo("l");
+  }
+
+  @Test
+  void ignoreHandsTheValueToEveryWaiterWithoutStoringIt() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    Gate gate = new Gate();
+    Loader<String, String> loader =
+        k -> {
+          gate.pass();
+          return Load.ignore("once");
+        };
+    Caller<Fetched<String>> leader = Caller.start(() -> cache.fetch("k", loader));
+    gate.awaitStarted();
+    Caller<Fetched<String>> joiner = Caller.start(() -> cache.fetch("k", loader));
+    await().until(() -> cache.waitingCallers("k") == 2);
+    gate.open();
+
+    assertThat(valueOf(leader).value()).isEqualTo("once");
+    assertThat(valueOf(joiner).value()).isEqualTo("once");
+    assertThat(cache.getIfPresent("k")).isNull();
+    assertThat(cache.estimatedSize()).isZero();
+  }
+
+  @Test
+  void nullValueFailsTheLoadWithAMessageNamingTheKey() {
+    CoalescingCache<String, String> cache = builder().build();
+
+    assertThatThrownBy(() -> cache.fetch("user-7", k -> Load.commit(null)))
+        .isInstanceOf(LoadFailedException.class)
+        .hasMessageContaining("user-7")
+        .cause()
+        .isInstanceOf(NullPointerException.class)
+        .hasMessageContaining("user-7");
+    assertThatThrownBy(() -> cache.fetch("user-8", k -> null))
+        .isInstanceOf(LoadFailedException.class)
+        .cause()
+        .hasMessageContaining("user-8");
+  }
+
+  @Test
+  void thrownExceptionIsTheSameAsFail() {
+    CoalescingCache<String, String> cache = builder().build();
+    IllegalStateException boom = new IllegalStateException("db down");
+
+    assertThatThrownBy(
+            () ->
+                cache.fetch(
+                    "k",
+                    k -> {
+                      throw boom;
+                    }))
+        .isInstanceOf(LoadFailedException.class)
+        .hasMessageContaining("k")
+        .hasCause(boom);
+    assertThatThrownBy(() -> cache.fetch("k", k -> Load.fail(boom)))
+        .isInstanceOf(LoadFailedException.class)
+        .hasCause(boom);
+  }
+
+  @Test
+  void loaderThrowingAnErrorFailsEveryWaiterInsteadOfHangingThem() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    Gate gate = new Gate();
+    StackOverflowError error = new StackOverflowError("deep");
+    Loader<String, String> loader =
+        k -> {
+          gate.pass();
+          throw error;
+        };
+    Caller<Fetched<String>> leader = Caller.start(() -> cache.fetch("k", loader));
+    gate.awaitStarted();
+    Caller<Fetched<String>> joiner = Caller.start(() -> cache.fetch("k", loader));
+    await().until(() -> cache.waitingCallers("k") == 2);
+    gate.open();
+
+    assertThat(failureOf(leader)).isInstanceOf(LoadFailedException.class).hasCause(error);
+    assertThat(failureOf(joiner)).isInstanceOf(LoadFailedException.class).hasCause(error);
+  }
+
+  @Test
+  void aFailureIsSharedByEveryWaiterEachWithItsOwnExceptionAndStack() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    Gate gate = new Gate();
+    RuntimeException boom = new RuntimeException("boom");
+    Loader<String, String> loader =
+        k -> {
+          gate.pass();
+          throw boom;
+        };
+    Caller<Fetched<String>> leader = Caller.start(() -> cache.fetch("k", loader));
+    gate.awaitStarted();
+    Caller<Fetched<String>> joiner = Caller.start(() -> cache.fetch("k", loader));
+    await().until(() -> cache.waitingCallers("k") == 2);
+    gate.open();
+
+    Throwable a = failureOf(leader);
+    Throwable b = failureOf(joiner);
+    assertThat(a).isNotSameAs(b).hasCause(boom);
+    assertThat(b).hasCause(boom);
+    assertThat(a.getStackTrace()).isNotEmpty();
+    assertThat(a.getStackTrace()[0].getClassName()).isEqualTo(CoalescingCache.class.getName());
+    assertThat(gate.runs).hasValue(1);
+    assertThat(cache.stats().failures()).isEqualTo(1);
+  }
+
+  @Test
+  void withoutNegativeCachingTheNextFetchAfterAFailureLoadsAgain() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    AtomicInteger runs = new AtomicInteger();
+    Loader<String, String> failing =
+        k -> {
+          runs.incrementAndGet();
+          throw new RuntimeException("no");
+        };
+    assertThatThrownBy(() -> cache.fetch("k", failing)).isInstanceOf(LoadFailedException.class);
+    assertThatThrownBy(() -> cache.fetch("k", failing)).isInstanceOf(LoadFailedException.class);
+    assertThat(runs).hasValue(2);
+  }
+
+  @Test
+  void cacheFailuresForKeepsTheFailureAndAnswersWithoutALoadUntilItExpires() throws Exception {
+    CoalescingCache<String, String> cache =
+        builder().cacheFailuresFor(Duration.ofSeconds(5)).build();
+    AtomicInteger runs = new AtomicInteger();
+    RuntimeException boom = new RuntimeException("no");
+    Loader<String, String> failing =
+        k -> {
+          runs.incrementAndGet();
+          throw boom;
+        };
+    assertThatThrownBy(() -> cache.fetch("k", failing)).hasCause(boom);
+    ticker.advance(Duration.ofSeconds(4));
+    assertThatThrownBy(() -> cache.fetch("k", failing))
+        .isInstanceOf(LoadFailedException.class)
+        .hasCause(boom);
+    assertThat(cache.fetchAsync("k", failing))
+        .failsWithin(Duration.ofSeconds(5))
+        .withThrowableOfType(ExecutionException.class)
+        .havingCause()
+        .isInstanceOf(LoadFailedException.class);
+    assertThat(runs).hasValue(1);
+    assertThat(cache.stats().cachedFailures()).isEqualTo(2);
+
+    ticker.advance(Duration.ofSeconds(1));
+    assertThat(cache.fetch("k", k -> Load.commit("ok")).source()).isEqualTo(Fetched.Source.LOADED);
+  }
+
+  @Test
+  void aWaiterWhoseTimeoutPassesLeavesAndTheLoadIsStillStored() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    Gate gate = new Gate();
+    Loader<String, String> loader =
+        k -> {
+          gate.pass();
+          return Load.commit("v");
+        };
+    Caller<Fetched<String>> patient = Caller.start(() -> cache.fetch("k", loader));
+    gate.awaitStarted();
+    Caller<Fetched<String>> hasty =
+        Caller.start(() -> cache.fetch("k", loader, Duration.ofMillis(100)));
+    await().until(() -> cache.waitingCallers("k") == 2);
+
+    ticker.advance(Duration.ofMillis(100));
+    cache.cleanUp();
+
+    assertThat(failureOf(hasty))
+        .isInstanceOf(FetchTimeoutException.class)
+        .hasMessageContaining("k")
+        .hasMessageContaining("PT0.1S");
+    assertThat(cache.waitingCallers("k")).isEqualTo(1);
+    gate.open();
+    assertThat(valueOf(patient).value()).isEqualTo("v");
+    assertThat(cache.getIfPresent("k")).isEqualTo("v");
+    assertThat(cache.stats().timeouts()).isEqualTo(1);
+  }
+
+  @Test
+  void interruptingAWaitingThreadRemovesThatWaiterOnly() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    Gate gate = new Gate();
+    Loader<String, String> loader =
+        k -> {
+          gate.pass();
+          return Load.commit("v");
+        };
+    Caller<Fetched<String>> leader = Caller.start(() -> cache.fetch("k", loader));
+    gate.awaitStarted();
+    Caller<Fetched<String>> other = Caller.start(() -> cache.fetch("k", loader));
+    await().until(() -> cache.waitingCallers("k") == 2);
+
+    other.thread.interrupt();
+
+    assertThat(failureOf(other)).isInstanceOf(InterruptedException.class).hasMessageContaining("k");
+    assertThat(cache.waitingCallers("k")).isEqualTo(1);
+    gate.open();
+    assertThat(valueOf(leader).value()).isEqualTo("v");
+    assertThat(gate.runs).hasValue(1);
+  }
+
+  @Test
+  void cancelWhenAbandonedInterruptsTheLoaderWhenTheLastWaiterLeavesAndStoresNothing()
+      throws Exception {
+    CoalescingCache<String, String> cache = builder().cancelWhenAbandoned(true).build();
+    Gate gate = new Gate();
+    AtomicBoolean loaderInterrupted = new AtomicBoolean();
+    Loader<String, String> loader =
+        k -> {
+          try {
+            gate.pass();
+          } catch (InterruptedException e) {
+            loaderInterrupted.set(true);
+            throw e;
+          }
+          return Load.commit("v");
+        };
+    Caller<Fetched<String>> a = Caller.start(() -> cache.fetch("k", loader, Duration.ofSeconds(1)));
+    gate.awaitStarted();
+    Caller<Fetched<String>> b = Caller.start(() -> cache.fetch("k", loader, Duration.ofSeconds(2)));
+    await().until(() -> cache.waitingCallers("k") == 2);
+
+    ticker.advance(Duration.ofSeconds(1));
+    cache.cleanUp();
+    assertThat(failureOf(a)).isInstanceOf(FetchTimeoutException.class);
+    assertThat(loaderInterrupted).isFalse();
+    b.thread.interrupt();
+    assertThat(failureOf(b)).isInstanceOf(InterruptedException.class);
+
+    await().untilTrue(loaderInterrupted);
+    assertThat(cache.getIfPresent("k")).isNull();
+    assertThat(cache.stats().abandonedLoads()).isEqualTo(1);
+    assertThat(cache.fetch("k", k -> Load.commit("fresh")).source())
+        .isEqualTo(Fetched.Source.LOADED);
+  }
+
+  @Test
+  void withoutCancelWhenAbandonedALoadWhoseWaitersAllLeftIsStillStored() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    Gate gate = new Gate();
+    Loader<String, String> loader =
+        k -> {
+          gate.pass();
+          return Load.commit("v");
+        };
+    Caller<Fetched<String>> only = Caller.start(() -> cache.fetch("k", loader));
+    gate.awaitStarted();
+    only.thread.interrupt();
+    assertThat(failureOf(only)).isInstanceOf(InterruptedException.class);
+
+    gate.open();
+    await().until(() -> "v".equals(cache.getIfPresent("k")));
+    assertThat(cache.stats().abandonedLoads()).isZero();
+  }
+
+  @Test
+  void serveStaleOnErrorAnswersTheExpiredValueMarkedStaleWhenTheLoadFails() throws Exception {
+    CoalescingCache<String, String> cache =
+        builder().timeToLive(Duration.ofMinutes(1)).serveStaleOnError(Duration.ofMinutes(10)).build();
+    cache.fetch("k", k -> Load.commit("old"));
+    ticker.advance(Duration.ofMinutes(2));
+    AtomicInteger runs = new AtomicInteger();
+
+    Fetched<String> answer =
+        cache.fetch(
+            "k",
+            k -> {
+              runs.incrementAndGet();
+              throw new RuntimeException("source down");
+            });
+
+    assertThat(answer).isEqualTo(new Fetched<>("old", Fetched.Source.STALE));
+    assertThat(runs).hasValue(1);
+    assertThat(cache.stats().staleAnswers()).isEqualTo(1);
+    assertThat(cache.getIfPresent("k")).isNull();
+  }
+
+  @Test
+  void anExpiredValueIsNeverAHitEvenWithinTheStaleGrace() throws Exception {
+    CoalescingCache<String, String> cache =
+        builder().timeToLive(Duration.ofMinutes(1)).serveStaleOnError(Duration.ofMinutes(10)).build();
+    cache.fetch("k", k -> Load.commit("old"));
+    ticker.advance(Duration.ofMinutes(1));
+
+    assertThat(cache.fetch("k", k -> Load.commit("new")))
+        .isEqualTo(new Fetched<>("new", Fetched.Source.LOADED));
+  }
+
+  @Test
+  void staleValueIsGoneAfterTheGraceAndTheFailureReachesTheCaller() throws Exception {
+    CoalescingCache<String, String> cache =
+        builder().timeToLive(Duration.ofMinutes(1)).serveStaleOnError(Duration.ofMinutes(10)).build();
+    cache.fetch("k", k -> Load.commit("old"));
+    ticker.advance(Duration.ofMinutes(11));
+
+    assertThatThrownBy(() -> cache.fetch("k", k -> Load.fail(new RuntimeException("down"))))
+        .isInstanceOf(LoadFailedException.class);
+  }
+
+  @Test
+  void keptFailureAnswersWithTheStaleValueWithoutALoad() throws Exception {
+    CoalescingCache<String, String> cache =
+        builder()
+            .timeToLive(Duration.ofMinutes(1))
+            .serveStaleOnError(Duration.ofMinutes(10))
+            .cacheFailuresFor(Duration.ofSeconds(30))
+            .build();
+    cache.fetch("k", k -> Load.commit("old"));
+    ticker.advance(Duration.ofMinutes(2));
+    AtomicInteger runs = new AtomicInteger();
+    Loader<String, String> failing =
+        k -> {
+          runs.incrementAndGet();
+          throw new RuntimeException("down");
+        };
+
+    assertThat(cache.fetch("k", failing).source()).isEqualTo(Fetched.Source.STALE);
+    assertThat(cache.fetch("k", failing)).isEqualTo(new Fetched<>("old", Fetched.Source.STALE));
+    assertThat(runs).hasValue(1);
+  }
+
+  @Test
+  void refreshReloadsInTheBackgroundWhileCallersGetTheOldValue() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    cache.fetch("k", k -> Load.commit("old"));
+    Gate gate = new Gate();
+    Loader<String, String> reloader =
+        k -> {
+          gate.pass();
+          return Load.commit("new");
+        };
+
+    CompletableFuture<Fetched<String>> refreshed = cache.refresh("k", reloader);
+    gate.awaitStarted();
+    assertThat(cache.fetch("k", reloader)).isEqualTo(new Fetched<>("old", Fetched.Source.HIT));
+    gate.open();
+
+    assertThat(refreshed.get(30, TimeUnit.SECONDS))
+        .isEqualTo(new Fetched<>("new", Fetched.Source.LOADED));
+    assertThat(cache.fetch("k", reloader).value()).isEqualTo("new");
+    assertThat(gate.runs).hasValue(1);
+  }
+
+  @Test
+  void refreshJoinsALoadThatIsAlreadyRunning() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    Gate gate = new Gate();
+    Loader<String, String> loader =
+        k -> {
+          gate.pass();
+          return Load.commit("v");
+        };
+    Caller<Fetched<String>> fetcher = Caller.start(() -> cache.fetch("k", loader));
+    gate.awaitStarted();
+
+    CompletableFuture<Fetched<String>> refreshed = cache.refresh("k", loader);
+    assertThat(cache.waitingCallers("k")).isEqualTo(2);
+    gate.open();
+
+    assertThat(refreshed.get(30, TimeUnit.SECONDS))
+        .isEqualTo(new Fetched<>("v", Fetched.Source.JOINED));
+    assertThat(valueOf(fetcher).source()).isEqualTo(Fetched.Source.LOADED);
+    assertThat(gate.runs).hasValue(1);
+  }
+
+  @Test
+  void failedRefreshLeavesTheFreshValueInPlace() throws Exception {
+    CoalescingCache<String, String> cache =
+        builder().cacheFailuresFor(Duration.ofMinutes(1)).build();
+    cache.fetch("k", k -> Load.commit("old"));
+
+    CompletableFuture<Fetched<String>> refreshed =
+        cache.refresh("k", k -> Load.fail(new RuntimeException("down")));
+
+    assertThat(refreshed)
+        .failsWithin(Duration.ofSeconds(30))
+        .withThrowableOfType(ExecutionException.class)
+        .havingCause()
+        .isInstanceOf(LoadFailedException.class);
+    assertThat(cache.getIfPresent("k")).isEqualTo("old");
+  }
+
+  @Test
+  void invalidateDuringALoadHandsItsResultToItsWaitersButDoesNotStoreIt() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    Gate gate = new Gate();
+    Loader<String, String> loader =
+        k -> {
+          gate.pass();
+          return Load.commit("before-write");
+        };
+    Caller<Fetched<String>> waiter = Caller.start(() -> cache.fetch("k", loader));
+    gate.awaitStarted();
+
+    cache.invalidate("k");
+    Fetched<String> afterInvalidate = cache.fetch("k", k -> Load.commit("after-write"));
+    gate.open();
+
+    assertThat(valueOf(waiter)).isEqualTo(new Fetched<>("before-write", Fetched.Source.LOADED));
+    assertThat(afterInvalidate).isEqualTo(new Fetched<>("after-write", Fetched.Source.LOADED));
+    await().until(() -> cache.waitingCallers("k") == 0);
+    assertThat(cache.getIfPresent("k")).isEqualTo("after-write");
+  }
+
+  @Test
+  void invalidateAllDuringALoadDoesNotLetItStore() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    Gate gate = new Gate();
+    Caller<Fetched<String>> waiter =
+        Caller.start(
+            () ->
+                cache.fetch(
+                    "k",
+                    k -> {
+                      gate.pass();
+                      return Load.commit("v");
+                    }));
+    gate.awaitStarted();
+    cache.put("other", "x");
+
+    cache.invalidateAll();
+    gate.open();
+
+    assertThat(valueOf(waiter).value()).isEqualTo("v");
+    assertThat(cache.getIfPresent("k")).isNull();
+    assertThat(cache.getIfPresent("other")).isNull();
+  }
+
+  @Test
+  void cancellingAnAsyncFetchRemovesThatCallerOnly() throws Exception {
+    CoalescingCache<String, String> cache = builder().cancelWhenAbandoned(true).build();
+    Gate gate = new Gate();
+    Loader<String, String> loader =
+        k -> {
+          gate.pass();
+          return Load.commit("v");
+        };
+    CompletableFuture<Fetched<String>> first = cache.fetchAsync("k", loader);
+    CompletableFuture<Fetched<String>> second = cache.fetchAsync("k", loader);
+    gate.awaitStarted();
+    assertThat(cache.waitingCallers("k")).isEqualTo(2);
+
+    assertThat(first.cancel(true)).isTrue();
+
+    assertThat(cache.waitingCallers("k")).isEqualTo(1);
+    gate.open();
+    assertThat(second.get(30, TimeUnit.SECONDS))
+        .isEqualTo(new Fetched<>("v", Fetched.Source.JOINED));
+    assertThatThrownBy(first::join).isInstanceOf(CancellationException.class);
+    assertThat(cache.getIfPresent("k")).isEqualTo("v");
+  }
+
+  @Test
+  void fetchAsyncOnAHitIsAlreadyComplete() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    cache.put("k", "v");
+
+    CompletableFuture<Fetched<String>> future = cache.fetchAsync("k", k -> Load.commit("other"));
+
+    assertThat(future).isCompletedWithValue(new Fetched<>("v", Fetched.Source.HIT));
+  }
+
+  @Test
+  void cancellingTheLastAsyncCallerAbandonsTheLoad() throws Exception {
+    CoalescingCache<String, String> cache = builder().cancelWhenAbandoned(true).build();
+    Gate gate = new Gate();
+    AtomicBoolean interrupted = new AtomicBoolean();
+    CompletableFuture<Fetched<String>> only =
+        cache.fetchAsync(
+            "k",
+            k -> {
+              try {
+                gate.pass();
+              } catch (InterruptedException e) {
+                interrupted.set(true);
+                throw e;
+              }
+              return Load.commit("v");
+            });
+    gate.awaitStarted();
+
+    only.cancel(false);
+
+    await().untilTrue(interrupted);
+    assertThat(cache.getIfPresent("k")).isNull();
+    assertThat(cache.stats().abandonedLoads()).isEqualTo(1);
+  }
+
+  @Test
+  void aLoaderThatNeverReturnsFailsItsWaitersAtTheLoadTimeout() throws Exception {
+    CoalescingCache<String, String> cache = builder().loadTimeout(Duration.ofSeconds(10)).build();
+    Gate gate = new Gate();
+    Loader<String, String> stuck =
+        k -> {
+          gate.pass();
+          return Load.commit("never");
+        };
+    Caller<Fetched<String>> blocking = Caller.start(() -> cache.fetch("k", stuck));
+    gate.awaitStarted();
+    CompletableFuture<Fetched<String>> async = cache.fetchAsync("k", stuck);
+    await().until(() -> cache.waitingCallers("k") == 2);
+
+    ticker.advance(Duration.ofSeconds(10));
+    cache.cleanUp();
+
+    assertThat(failureOf(blocking))
+        .isInstanceOf(LoadFailedException.class)
+        .cause()
+        .isInstanceOf(TimeoutException.class)
+        .hasMessageContaining("PT10S");
+    assertThat(async)
+        .failsWithin(Duration.ofSeconds(30))
+        .withThrowableOfType(ExecutionException.class)
+        .havingCause()
+        .isInstanceOf(LoadFailedException.class);
+    assertThat(cache.fetch("k", k -> Load.commit("next")).source())
+        .isEqualTo(Fetched.Source.LOADED);
+  }
+
+  @Test
+  void aBlockingWaiterEnforcesTheLoadTimeoutItselfWithoutCleanUp() throws Exception {
+    CoalescingCache<String, String> cache = builder().loadTimeout(Duration.ofSeconds(10)).build();
+    Gate gate = new Gate();
+    Loader<String, String> stuck =
+        k -> {
+          gate.pass();
+          return Load.commit("never");
+        };
+    Caller<Fetched<String>> first = Caller.start(() -> cache.fetch("k", stuck));
+    gate.awaitStarted();
+    ticker.advance(Duration.ofSeconds(10));
+
+    // A caller arriving after the deadline finds the load overdue and fails it.
+    assertThatThrownBy(() -> cache.fetch("k", stuck)).isInstanceOf(LoadFailedException.class);
+    assertThat(failureOf(first)).isInstanceOf(LoadFailedException.class);
+  }
+
+  @Test
+  void theCourierTakesAValueStoredMeanwhileInsteadOfLoadingAgain() throws Exception {
+    AtomicInteger runs = new AtomicInteger();
+    CoalescingCache<String, String>[] holder = newArray();
+    Courier storesFirst =
+        new Courier() {
+          @Override
+          public <K, V> void dispatch(Courier.Job<K, V> job) {
+            // A load that finished between this caller's miss and its flight: simulate with put.
+            holder[0].put("k", "stored-meanwhile");
+            Courier.local(Runnable::run).dispatch(job);
+          }
+        };
+    CoalescingCache<String, String> cache = builder().courier(storesFirst).build();
+    holder[0] = cache;
+
+    Fetched<String> fetched =
+        cache.fetch(
+            "k",
+            k -> {
+              runs.incrementAndGet();
+              return Load.commit("loaded");
+            });
+
+    assertThat(fetched).isEqualTo(new Fetched<>("stored-meanwhile", Fetched.Source.HIT));
+    assertThat(runs).hasValue(0);
+  }
+
+  @Test
+  void aCourierMayCompleteAJobWithAResultObtainedElsewhere() throws Exception {
+    Courier remote =
+        new Courier() {
+          @Override
+          @SuppressWarnings("unchecked") // this test's cache holds strings
+          public <K, V> void dispatch(Courier.Job<K, V> job) {
+            assertThat(job.isRefresh()).isFalse();
+            job.complete((Load<V>) Load.commit("from-another-jvm:" + job.key()));
+          }
+        };
+    CoalescingCache<String, String> cache = builder().courier(remote).build();
+
+    assertThat(cache.fetch("k", k -> Load.commit("local")))
+        .isEqualTo(new Fetched<>("from-another-jvm:k", Fetched.Source.LOADED));
+    assertThat(cache.getIfPresent("k")).isEqualTo("from-another-jvm:k");
+  }
+
+  @Test
+  void aCourierThatThrowsFailsTheLoadInsteadOfHangingTheCaller() {
+    Courier broken =
+        new Courier() {
+          @Override
+          public <K, V> void dispatch(Courier.Job<K, V> job) {
+            throw new IllegalStateException("no capacity");
+          }
+        };
+    CoalescingCache<String, String> cache = builder().courier(broken).build();
+
+    assertThatThrownBy(() -> cache.fetch("k", k -> Load.commit("v")))
+        .isInstanceOf(LoadFailedException.class)
+        .hasRootCauseMessage("no capacity");
+  }
+
+  @Test
+  void statsCountEachKindOfAnswer() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    cache.fetch("a", k -> Load.commit("1"));
+    cache.fetch("a", k -> Load.commit("1"));
+    assertThatThrownBy(() -> cache.fetch("b", k -> Load.fail(new RuntimeException())))
+        .isInstanceOf(LoadFailedException.class);
+
+    assertThat(cache.stats()).isEqualTo(new CacheStats(1, 2, 0, 1, 0, 0, 0, 0));
+  }
+
+  @Test
+  void weigherBoundsTheTotalWeight() throws Exception {
+    CoalescingCache<String, String> cache =
+        CoalescingCache.<String, String>builder()
+            .weigher(10, (k, v) -> v.length())
+            .executor(Runnable::run)
+            .build();
+    for (int i = 0; i < 20; i++) {
+      cache.fetch("k" + i, k -> Load.commit("12345"));
+    }
+    cache.cleanUp();
+    assertThat(cache.estimatedSize()).isLessThanOrEqualTo(2);
+  }
+
+  @Test
+  void nullKeyOrLoaderIsANullPointerException() {
+    CoalescingCache<String, String> cache = builder().build();
+    Loader<String, String> loader = k -> Load.commit("v");
+
+    assertThatThrownBy(() -> cache.fetch(null, loader)).isInstanceOf(NullPointerException.class).hasMessageContaining("key");
+    assertThatThrownBy(() -> cache.fetch("k", null)).isInstanceOf(NullPointerException.class).hasMessageContaining("loader");
+    assertThatThrownBy(() -> cache.fetchAsync(null, loader)).isInstanceOf(NullPointerException.class);
+    assertThatThrownBy(() -> cache.fetchAsync("k", null)).isInstanceOf(NullPointerException.class);
+    assertThatThrownBy(() -> cache.refresh("k", null)).isInstanceOf(NullPointerException.class);
+    assertThatThrownBy(() -> cache.invalidate(null)).isInstanceOf(NullPointerException.class);
+  }
+
+  @Test
+  void zeroOrNegativeTimeoutOrTtlIsAnIllegalArgumentNamingTheValue() {
+    CoalescingCache<String, String> cache = builder().build();
+    Loader<String, String> loader = k -> Load.commit("v");
+
+    assertThatThrownBy(() -> cache.fetch("k", loader, Duration.ZERO))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("timeout must be positive, was PT0S");
+    assertThatThrownBy(() -> cache.fetch("k", loader, Duration.ofSeconds(-1)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("timeout must be positive, was PT-1S");
+    assertThatThrownBy(() -> Load.commit("v", Duration.ZERO))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("ttl must be positive, was PT0S");
+    assertThatThrownBy(() -> builder().timeToLive(Duration.ofMillis(-5)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("timeToLive must be positive, was PT-0.005S");
+    assertThatThrownBy(() -> builder().cacheFailuresFor(Duration.ZERO))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("cacheFailuresFor");
+    assertThatThrownBy(() -> builder().serveStaleOnError(Duration.ZERO))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("serveStaleOnError");
+    assertThatThrownBy(() -> builder().loadTimeout(Duration.ZERO))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("loadTimeout");
+    assertThatThrownBy(() -> builder().maximumSize(-1))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("maximumSize must be at least 0, was -1");
+  }
+
+  @SuppressWarnings("unchecked") // a one-slot holder for a cache referenced by its own courier
+  private static CoalescingCache<String, String>[] newArray() {
+    return (CoalescingCache<String, String>[]) new CoalescingCache<?, ?>[1];
+  }
+}
