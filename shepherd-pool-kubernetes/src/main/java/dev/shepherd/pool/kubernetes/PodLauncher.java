@@ -1,0 +1,261 @@
+package dev.shepherd.pool.kubernetes;
+
+import dev.shepherd.pool.LaunchedRunner;
+import dev.shepherd.pool.RunnerLauncher;
+import dev.shepherd.pool.RunnerSpec;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodTemplateSpec;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import java.lang.System.Logger.Level;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Launches runners as Pods: the part of the Kubernetes backend that the shared remote backend
+ * plugs in. Creating the Pod is the launch; the runner in it connects back by itself.
+ *
+ * <p>Thread-safe: runners are launched concurrently.
+ */
+final class PodLauncher implements RunnerLauncher {
+
+  /*
+   * Lifecycle of the launcher: UNRESOLVED -> RESOLVED (parent Pod read, runner template fixed,
+   * informer listing and watching) -> CLOSED. Resolution happens on the first launch, under the
+   * lock, bounded by that runner's boot timeout; if it fails the launch fails and the next launch
+   * (the pool retries a failed boot after 1 s) tries again, so a slow API server at start-up is
+   * not fatal.
+   *
+   * Lifecycle of one launched Pod: SUBSCRIBED (before the create, so no event is missed) ->
+   * CREATED -> (Pending -> Running)* -> ENDED. ENDED is reached once, by whichever comes first:
+   * the Pod cannot start, its runner container ended, it is being deleted or is gone, or kill().
+   * On ENDED the exited() future completes (exceptionally, with the reason) and the Pod is deleted
+   * on the executor: never on the informer's event thread, which must not block.
+   */
+
+  private static final System.Logger LOG = System.getLogger(PodLauncher.class.getName());
+  private static final SecureRandom RANDOM = new SecureRandom();
+  private static final char[] ALPHABET = "bcdfghjklmnpqrstvwxz2456789".toCharArray();
+  private static final int SUFFIX = 6;
+
+  private final KubernetesSettings settings;
+  private final KubernetesClient client;
+  private final String backendId;
+  private @Nullable Resolved resolved;
+  private boolean closed;
+
+  PodLauncher(KubernetesSettings settings) {
+    this.settings = settings;
+    this.client = settings.client();
+    this.backendId = randomSuffix(10);
+  }
+
+  /** The id that labels every Pod of this launcher ({@value RunnerPodFactory#LABEL_BACKEND}). */
+  String backendId() {
+    return backendId;
+  }
+
+  @Override
+  public LaunchedRunner launch(RunnerSpec spec, Map<String, String> environment) throws Exception {
+    Resolved r = resolve(spec);
+    String podName = podName(spec.runnerId());
+    LaunchedPod launched = new LaunchedPod(r, podName, spec.runnerId());
+    AutoCloseable subscription = r.watcher.subscribe(podName, launched::onState);
+    launched.subscription = subscription;
+    Pod pod = r.factory.create(podName, spec.runnerId(), environment);
+    try {
+      client.pods().inNamespace(r.factory.namespace()).resource(pod).create();
+    } catch (KubernetesClientException e) {
+      subscription.close();
+      // The request may have reached the server: delete by name, which is harmless if it did not.
+      launched.deleteQuietly();
+      throw new KubernetesApiException(
+          "cannot create Pod "
+              + r.factory.namespace()
+              + "/"
+              + podName
+              + " for runner "
+              + spec.runnerId()
+              + " of pool "
+              + spec.poolName()
+              + ": HTTP "
+              + e.getCode()
+              + " "
+              + e.getMessage(),
+          e);
+    }
+    LOG.log(Level.DEBUG, () -> "created runner Pod " + r.factory.namespace() + "/" + podName);
+    return launched;
+  }
+
+  private synchronized Resolved resolve(RunnerSpec spec) throws InterruptedException {
+    if (closed) {
+      throw new IllegalStateException("the Kubernetes launcher is closed");
+    }
+    if (resolved != null) {
+      return resolved;
+    }
+    Duration timeout = spec.bootTimeout();
+    ParentPod parent = settings.resolveParent();
+    PodTemplateSpec template = settings.template();
+    Pod parentPod = parent == null ? null : parent.pod();
+    String container = settings.containerName();
+    if (template == null) {
+      // The builder allows no template only with an owner, and then the parent Pod is read.
+      Pod p = Objects.requireNonNull(parentPod, "parent Pod");
+      if (container == null) {
+        container = p.getSpec().getContainers().get(0).getName();
+      }
+      template = RunnerPodFactory.fromParent(p, container);
+    } else if (container == null) {
+      container = template.getSpec().getContainers().get(0).getName();
+    }
+    String image = settings.image();
+    if (image == null) {
+      image = RunnerPodFactory.container(template.getSpec(), container, "the Pod template").getImage();
+    }
+    if (image == null && parentPod != null) {
+      image = RunnerPodFactory.container(parentPod.getSpec(), container, "the parent Pod " + parent.name()).getImage();
+    }
+    if (image == null) {
+      throw new IllegalStateException("no image for container \"" + container + "\": set image(..)");
+    }
+    Map<String, String> labels = new LinkedHashMap<>(settings.labels());
+    labels.put(RunnerPodFactory.LABEL_MANAGED_BY, RunnerPodFactory.MANAGED_BY);
+    labels.put(RunnerPodFactory.LABEL_POOL, KubernetesNames.toLabelValue(spec.poolName()));
+    labels.put(RunnerPodFactory.LABEL_BACKEND, backendId);
+    Map<String, String> annotations = new LinkedHashMap<>(settings.annotations());
+    if (parent != null) {
+      annotations.put(RunnerPodFactory.ANNOTATION_PARENT, parent.namespace() + "/" + parent.name());
+    }
+    RunnerPodFactory factory =
+        new RunnerPodFactory(
+            template,
+            container,
+            image,
+            settings.namespace(),
+            parent == null ? null : parent.ownerReference(),
+            labels,
+            annotations,
+            settings.command(),
+            settings.args());
+    RunnerPodWatcher watcher =
+        new RunnerPodWatcher(
+            client, settings.namespace(), Map.of(RunnerPodFactory.LABEL_BACKEND, backendId), container);
+    watcher.start(timeout);
+    resolved = new Resolved(factory, watcher);
+    return resolved;
+  }
+
+  @Override
+  public void close() {
+    Resolved r;
+    synchronized (this) {
+      closed = true;
+      r = resolved;
+    }
+    if (r == null) {
+      return;
+    }
+    r.watcher.close();
+    try {
+      // Pods whose create answer was lost, or whose delete failed: one call by label.
+      client.pods().inNamespace(settings.namespace()).withLabel(RunnerPodFactory.LABEL_BACKEND, backendId).delete();
+    } catch (KubernetesClientException e) {
+      LOG.log(Level.WARNING, "cannot delete the remaining runner Pods labelled " + RunnerPodFactory.LABEL_BACKEND + "=" + backendId, e);
+    }
+  }
+
+  private static String podName(String runnerId) {
+    String base = KubernetesNames.toDnsLabel(runnerId, KubernetesNames.MAX_POD_NAME - SUFFIX - 1);
+    return base + "-" + randomSuffix(SUFFIX);
+  }
+
+  private static String randomSuffix(int length) {
+    char[] out = new char[length];
+    for (int i = 0; i < length; i++) {
+      out[i] = ALPHABET[RANDOM.nextInt(ALPHABET.length)];
+    }
+    return new String(out);
+  }
+
+  private record Resolved(RunnerPodFactory factory, RunnerPodWatcher watcher) {}
+
+  /** One runner Pod. */
+  private final class LaunchedPod implements LaunchedRunner {
+
+    private final Resolved resolved;
+    private final String podName;
+    private final String runnerId;
+    private final CompletableFuture<Void> exited = new CompletableFuture<>();
+    private final AtomicBoolean ended = new AtomicBoolean();
+    private final AtomicBoolean deleted = new AtomicBoolean();
+    private volatile @Nullable AutoCloseable subscription;
+    private volatile String lastState = "not created yet";
+
+    LaunchedPod(Resolved resolved, String podName, String runnerId) {
+      this.resolved = resolved;
+      this.podName = podName;
+      this.runnerId = runnerId;
+    }
+
+    @Override
+    public CompletableFuture<Void> exited() {
+      return exited;
+    }
+
+    @Override
+    public void kill() {
+      end("runner Pod " + where() + " was deleted by the pool", true);
+    }
+
+    void onState(PodState state) {
+      switch (state) {
+        case PodState.Pending p -> lastState = p.detail();
+        case PodState.Running r -> lastState = "Pod Running";
+        case PodState.CannotStart c -> end("runner Pod " + where() + ": " + c.reason(), true);
+        case PodState.Ended e -> end("runner Pod " + where() + " ended: " + e.reason(), true);
+        case PodState.Gone g -> end("runner Pod " + where() + " was deleted", false);
+      }
+    }
+
+    private void end(String reason, boolean delete) {
+      if (!ended.compareAndSet(false, true)) {
+        return;
+      }
+      AutoCloseable s = subscription;
+      if (s != null) {
+        try {
+          s.close();
+        } catch (Exception e) {
+          // unsubscribing only removes a map entry
+        }
+      }
+      if (delete) {
+        settings.executor().execute(this::deleteQuietly);
+      }
+      exited.completeExceptionally(new RunnerPodException(runnerId, resolved.factory.namespace(), podName, reason + " (last seen: " + lastState + ")"));
+    }
+
+    void deleteQuietly() {
+      if (!deleted.compareAndSet(false, true)) {
+        return;
+      }
+      try {
+        client.pods().inNamespace(resolved.factory.namespace()).withName(podName).withGracePeriod(0).delete();
+      } catch (KubernetesClientException e) {
+        LOG.log(Level.WARNING, "cannot delete runner Pod " + where() + "; it goes with its owner", e);
+      }
+    }
+
+    private String where() {
+      return resolved.factory.namespace() + "/" + podName;
+    }
+  }
+}

@@ -1,0 +1,177 @@
+package dev.shepherd.pool.kubernetes;
+
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodStatus;
+import io.fabric8.kubernetes.api.model.PodStatusBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
+import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Predicate;
+
+/**
+ * Plays the kubelet for the mock API server, which stores Pods but runs nothing: when a runner Pod
+ * appears, it starts the runner container's entrypoint as a real child JVM with the environment
+ * from the Pod's spec (literal values only) and marks the Pod Running; when the JVM exits it marks
+ * the Pod Succeeded or Failed with the exit code; when the Pod is deleted it kills the JVM.
+ *
+ * <p>Test code, written here because no kubelet runs against the mock server.
+ */
+final class FakeKubelet implements AutoCloseable {
+
+  private final KubernetesClient client;
+  private final String namespace;
+  private final String mainClass;
+  private final Map<String, Process> processes = new ConcurrentHashMap<>();
+  private final List<Pod> seen = new CopyOnWriteArrayList<>();
+  private final List<Process> all = new CopyOnWriteArrayList<>();
+  private volatile Predicate<Pod> start = pod -> true;
+  private final SharedIndexInformer<Pod> informer;
+
+  FakeKubelet(KubernetesClient client, String namespace, String mainClass) {
+    this.client = client;
+    this.namespace = namespace;
+    this.mainClass = mainClass;
+    this.informer =
+        client
+            .pods()
+            .inNamespace(namespace)
+            .withLabel(RunnerPodFactory.LABEL_MANAGED_BY, RunnerPodFactory.MANAGED_BY)
+            .inform(
+                new ResourceEventHandler<>() {
+                  @Override
+                  public void onAdd(Pod pod) {
+                    seen.add(pod);
+                    if (start.test(pod)) {
+                      Thread.ofVirtual().start(() -> run(pod));
+                    }
+                  }
+
+                  @Override
+                  public void onUpdate(Pod oldPod, Pod newPod) {}
+
+                  @Override
+                  public void onDelete(Pod pod, boolean unknown) {
+                    Process p = processes.remove(pod.getMetadata().getName());
+                    if (p != null) {
+                      p.destroyForcibly();
+                    }
+                  }
+                });
+  }
+
+  /** Only Pods matching this are started; the others stay Pending, as if never scheduled. */
+  void startOnly(Predicate<Pod> filter) {
+    this.start = filter;
+  }
+
+  /** Every runner Pod the kubelet saw created, in order. */
+  List<Pod> seen() {
+    return seen;
+  }
+
+  /** The runner JVM of a Pod, if running. */
+  Process process(String podName) {
+    return processes.get(podName);
+  }
+
+  private void run(Pod pod) {
+    String name = pod.getMetadata().getName();
+    Container c = pod.getSpec().getContainers().get(0);
+    List<String> command = new ArrayList<>();
+    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    command.add("-cp");
+    command.add(System.getProperty("java.class.path"));
+    command.add(mainClass);
+    ProcessBuilder pb = new ProcessBuilder(command).inheritIO();
+    Map<String, String> env = pb.environment();
+    for (EnvVar v : c.getEnv()) {
+      if (v.getValue() != null) {
+        env.put(v.getName(), v.getValue());
+      }
+    }
+    Process process;
+    try {
+      process = pb.start();
+    } catch (IOException e) {
+      setStatus(name, new PodStatusBuilder().withPhase("Failed").withMessage(e.toString()).build());
+      return;
+    }
+    all.add(process);
+    processes.put(name, process);
+    setStatus(
+        name,
+        new PodStatusBuilder()
+            .withPhase("Running")
+            .withPodIP("127.0.0.1")
+            .addNewContainerStatus()
+            .withName(c.getName())
+            .withNewState()
+            .withNewRunning()
+            .endRunning()
+            .endState()
+            .endContainerStatus()
+            .build());
+    int code;
+    try {
+      code = process.waitFor();
+    } catch (InterruptedException e) {
+      process.destroyForcibly();
+      return;
+    }
+    if (processes.remove(name, process)) {
+      setStatus(
+          name,
+          new PodStatusBuilder()
+              .withPhase(code == 0 ? "Succeeded" : "Failed")
+              .addNewContainerStatus()
+              .withName(c.getName())
+              .withNewState()
+              .withNewTerminated()
+              .withExitCode(code)
+              .withReason(code == 0 ? "Completed" : "Error")
+              .endTerminated()
+              .endState()
+              .endContainerStatus()
+              .build());
+    }
+  }
+
+  /** Sets a Pod's status as the kubelet would; ignores a Pod deleted meanwhile. */
+  void setStatus(String podName, PodStatus status) {
+    try {
+      Pod current = client.pods().inNamespace(namespace).withName(podName).get();
+      if (current == null) {
+        return;
+      }
+      current.setStatus(status);
+      client.pods().inNamespace(namespace).resource(current).updateStatus();
+    } catch (KubernetesClientException e) {
+      if (e.getCode() != 404 && e.getCode() != 409) {
+        throw e;
+      }
+    }
+  }
+
+  /** Whether every runner JVM it started has exited. */
+  boolean allExited() {
+    return all.stream().noneMatch(Process::isAlive);
+  }
+
+  @Override
+  public void close() {
+    informer.close();
+    for (Process p : all) {
+      p.destroyForcibly();
+    }
+  }
+}

@@ -1,0 +1,288 @@
+package dev.shepherd.pool.kubernetes;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import dev.shepherd.pool.CallTimeoutException;
+import dev.shepherd.pool.ElasticPool;
+import dev.shepherd.pool.PoolEvent;
+import dev.shepherd.pool.RunnerBootException;
+import dev.shepherd.pool.RunnerDiedException;
+import dev.shepherd.pool.RunnerEnvironment;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.OwnerReference;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.PodStatusBuilder;
+import io.fabric8.kubernetes.api.model.Quantity;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * The Kubernetes backend end to end: the pool boots a runner by creating a Pod on the mock API
+ * server; {@link FakeKubelet} starts the runner JVM the Pod describes, which connects back to the
+ * parent with the address and secret from the Pod's environment; calls go through it.
+ */
+class KubernetesBackendTest {
+
+  private static final String RUNNER_MAIN = "dev.shepherd.pool.RunnerMain";
+
+  @RegisterExtension final KubernetesApiServer api = new KubernetesApiServer();
+
+  private Pod parent;
+  private FakeKubelet kubelet;
+  private KubernetesBackend backend;
+  private ElasticPool pool;
+
+  @BeforeEach
+  void startKubelet() {
+    parent = api.createParent();
+    kubelet = new FakeKubelet(api.client(), KubernetesApiServer.NAMESPACE, RUNNER_MAIN);
+  }
+
+  @AfterEach
+  void stop() {
+    if (pool != null) {
+      pool.close();
+    }
+    kubelet.close();
+  }
+
+  private Map<String, String> downwardApi() {
+    return Map.of(
+        "POD_NAME", KubernetesApiServer.PARENT_NAME,
+        "POD_NAMESPACE", KubernetesApiServer.NAMESPACE,
+        "POD_UID", parent.getMetadata().getUid(),
+        "POD_IP", "127.0.0.1");
+  }
+
+  private KubernetesBackend.Builder backendBuilder() {
+    return KubernetesBackend.builder()
+        .client(api.client())
+        .environment(downwardApi())
+        .containerName("web")
+        .functions(TestFunctions.class);
+  }
+
+  private ElasticPool.Builder poolBuilder(KubernetesBackend b) {
+    this.backend = b;
+    return ElasticPool.builder()
+        .name("reports")
+        .backend(b)
+        .min(0)
+        .max(2)
+        .maxConcurrency(4)
+        .bootTimeout(Duration.ofSeconds(60));
+  }
+
+  private List<Pod> runnerPods() {
+    return api.client().pods().inNamespace(KubernetesApiServer.NAMESPACE)
+        .withLabel(RunnerPodFactory.LABEL_BACKEND, backend.backendId()).list().getItems();
+  }
+
+  private static Map<String, String> env(Container c) {
+    return c.getEnv().stream()
+        .filter(v -> v.getValue() != null)
+        .collect(Collectors.toMap(EnvVar::getName, EnvVar::getValue));
+  }
+
+  @Test
+  void callRunsInARunnerPodThatConnectsBackWithTheAddressAndSecretFromItsSpec() throws Exception {
+    pool = poolBuilder(backendBuilder().build()).build();
+
+    Object result = pool.call("echo", "hello", Duration.ofSeconds(60));
+
+    assertThat(result).isEqualTo("hello");
+    assertThat(kubelet.seen()).hasSize(1);
+    Container c = kubelet.seen().get(0).getSpec().getContainers().get(0);
+    assertThat(env(c))
+        .containsEntry(RunnerEnvironment.PARENT, backend.advertisedAddress())
+        .containsKey(RunnerEnvironment.SECRET)
+        .containsKey(RunnerEnvironment.RUNNER_ID);
+    assertThat(backend.advertisedAddress()).startsWith("127.0.0.1:");
+    assertThat(backend.address().getAddress().isLoopbackAddress()).isTrue();
+  }
+
+  @Test
+  void runnerPodIsTheParentsImageOwnedByTheParentWithPoolLabelsAndRestartNever() throws Exception {
+    pool = poolBuilder(backendBuilder().build()).build();
+    pool.call("echo", 1L, Duration.ofSeconds(60));
+
+    Pod pod = kubelet.seen().get(0);
+
+    assertThat(pod.getMetadata().getNamespace()).isEqualTo(KubernetesApiServer.NAMESPACE);
+    assertThat(pod.getMetadata().getLabels())
+        .containsEntry("app.kubernetes.io/managed-by", "shepherd")
+        .containsEntry("shepherd.dev/pool", "reports")
+        .containsEntry("shepherd.dev/backend", backend.backendId())
+        .containsKey("shepherd.dev/runner")
+        .doesNotContainKey("app")
+        .doesNotContainKey("pod-template-hash");
+    OwnerReference owner = pod.getMetadata().getOwnerReferences().get(0);
+    assertThat(owner.getKind()).isEqualTo("Pod");
+    assertThat(owner.getName()).isEqualTo(KubernetesApiServer.PARENT_NAME);
+    assertThat(owner.getUid()).isEqualTo(parent.getMetadata().getUid());
+    assertThat(owner.getController()).isTrue();
+    assertThat(owner.getBlockOwnerDeletion()).isTrue();
+    assertThat(pod.getSpec().getRestartPolicy()).isEqualTo("Never");
+    assertThat(pod.getSpec().getContainers()).singleElement().satisfies(c -> {
+      assertThat(c.getName()).isEqualTo("web");
+      assertThat(c.getImage()).isEqualTo(KubernetesApiServer.PARENT_IMAGE);
+      assertThat(c.getResources().getRequests()).containsEntry("cpu", new Quantity("500m"));
+      assertThat(c.getReadinessProbe()).isNull();
+    });
+    assertThat(pod.getSpec().getInitContainers()).isEmpty();
+  }
+
+  @Test
+  void runnerPodFollowsTheTemplateWithItsResourcesLabelsAndImage() throws Exception {
+    Pod template =
+        new PodBuilder()
+            .withNewMetadata()
+            .addToLabels("team", "reports")
+            .endMetadata()
+            .withNewSpec()
+            .withServiceAccountName("runner")
+            .addNewContainer()
+            .withName("runner")
+            .withImage("registry.example.com/reports-runner:7")
+            .withNewResources()
+            .addToLimits("memory", new Quantity("1Gi"))
+            .addToRequests("cpu", new Quantity("2"))
+            .endResources()
+            .endContainer()
+            .endSpec()
+            .build();
+    pool = poolBuilder(backendBuilder().podTemplate(template).containerName("runner").label("tier", "batch").build()).build();
+    pool.call("echo", 1L, Duration.ofSeconds(60));
+
+    Pod pod = kubelet.seen().get(0);
+
+    assertThat(pod.getMetadata().getLabels()).containsEntry("team", "reports").containsEntry("tier", "batch");
+    assertThat(pod.getSpec().getServiceAccountName()).isEqualTo("runner");
+    Container c = pod.getSpec().getContainers().get(0);
+    assertThat(c.getImage()).isEqualTo("registry.example.com/reports-runner:7");
+    assertThat(c.getResources().getLimits()).containsEntry("memory", new Quantity("1Gi"));
+    assertThat(c.getResources().getRequests()).containsEntry("cpu", new Quantity("2"));
+  }
+
+  @Test
+  void imageSetOnTheBuilderWinsOverTheParents() throws Exception {
+    pool = poolBuilder(backendBuilder().image("registry.example.com/web:1.5.0").build()).build();
+    pool.call("echo", 1L, Duration.ofSeconds(60));
+
+    assertThat(kubelet.seen().get(0).getSpec().getContainers().get(0).getImage())
+        .isEqualTo("registry.example.com/web:1.5.0");
+  }
+
+  @Test
+  void failedPodIsARunnerDeathForTheCallsOnIt() throws Exception {
+    pool = poolBuilder(backendBuilder().build()).build();
+    pool.call("echo", 1L, Duration.ofSeconds(60));
+    String podName = kubelet.seen().get(0).getMetadata().getName();
+    CompletableFuture<Object> call = pool.callAsync("sleep", 600_000L, Duration.ofSeconds(600));
+    await().until(() -> pool.snapshot().busySlots() == 1);
+
+    // The runner JVM keeps running: only the Pod's status says it failed.
+    kubelet.setStatus(podName, new PodStatusBuilder().withPhase("Failed").withReason("Evicted")
+        .withMessage("The node was low on resource: memory.").build());
+
+    assertThatThrownBy(() -> call.get())
+        .isInstanceOf(ExecutionException.class)
+        .cause()
+        .isInstanceOf(RunnerDiedException.class)
+        .hasRootCauseInstanceOf(RunnerPodException.class)
+        .rootCause()
+        .hasMessageContaining("Evicted");
+    await().until(() -> runnerPods().stream().noneMatch(p -> p.getMetadata().getName().equals(podName)));
+  }
+
+  @Test
+  void podDeletedByOthersIsARunnerDeathAndThePoolBootsAnother() throws Exception {
+    pool = poolBuilder(backendBuilder().build()).build();
+    pool.call("echo", 1L, Duration.ofSeconds(60));
+    String podName = kubelet.seen().get(0).getMetadata().getName();
+    CompletableFuture<Object> call = pool.callAsync("sleep", 600_000L, Duration.ofSeconds(600));
+
+    api.client().pods().inNamespace(KubernetesApiServer.NAMESPACE).withName(podName).delete();
+
+    assertThatThrownBy(() -> call.get())
+        .isInstanceOf(ExecutionException.class)
+        .cause()
+        .isInstanceOf(RunnerDiedException.class);
+    assertThat(pool.call("echo", "again", Duration.ofSeconds(60))).isEqualTo("again");
+    assertThat(kubelet.seen()).hasSize(2);
+  }
+
+  @Test
+  void idleRunnerIsRetiredAndItsPodDeleted() throws Exception {
+    pool = poolBuilder(backendBuilder().build()).idleShutdownAfter(Duration.ofMillis(200)).build();
+    pool.call("echo", 1L, Duration.ofSeconds(60));
+    assertThat(runnerPods()).hasSize(1);
+
+    await().atMost(Duration.ofSeconds(60)).until(() -> runnerPods().isEmpty());
+  }
+
+  @Test
+  void closeDeletesEveryRunnerPod() throws Exception {
+    pool = poolBuilder(backendBuilder().build()).min(2).build();
+    await().atMost(Duration.ofSeconds(60)).until(() -> pool.snapshot().ready() == 2);
+    pool.call("echo", 1L, Duration.ofSeconds(60));
+
+    pool.close();
+
+    await().atMost(Duration.ofSeconds(60)).until(() -> runnerPods().isEmpty());
+    await().atMost(Duration.ofSeconds(60)).until(kubelet::allExited);
+  }
+
+  @Test
+  void podThatNeverConnectsIsDeletedAndTheBootFails() {
+    kubelet.startOnly(p -> false);
+    pool = poolBuilder(backendBuilder().build()).bootTimeout(Duration.ofSeconds(2)).build();
+
+    assertThatThrownBy(() -> pool.call("echo", 1L, Duration.ofSeconds(5)))
+        .isInstanceOf(CallTimeoutException.class)
+        .cause()
+        .isInstanceOf(RunnerBootException.class);
+    pool.close();
+
+    await().atMost(Duration.ofSeconds(60)).until(() -> runnerPods().isEmpty());
+    assertThat(kubelet.seen()).isNotEmpty();
+  }
+
+  @Test
+  void imageThatCannotBePulledFailsTheBootWithTheReason() {
+    kubelet.startOnly(p -> false);
+    List<Throwable> bootFailures = new java.util.concurrent.CopyOnWriteArrayList<>();
+    pool =
+        poolBuilder(backendBuilder().build())
+            .onGrowEnd(r -> {
+              if (r instanceof PoolEvent.BootFailed f) {
+                bootFailures.add(f.cause());
+              }
+            })
+            .build();
+    CompletableFuture<Object> call = pool.callAsync("echo", 1L, Duration.ofSeconds(60));
+    await().until(() -> !kubelet.seen().isEmpty());
+    String podName = kubelet.seen().get(0).getMetadata().getName();
+
+    kubelet.setStatus(podName, new PodStatusBuilder().withPhase("Pending").addNewContainerStatus()
+        .withName("web").withNewState().withNewWaiting().withReason("ImagePullBackOff")
+        .withMessage("Back-off pulling image").endWaiting().endState().endContainerStatus().build());
+
+    await().until(() -> !bootFailures.isEmpty());
+    assertThat(bootFailures.get(0)).hasStackTraceContaining("ImagePullBackOff");
+    await().until(() -> runnerPods().stream().noneMatch(p -> p.getMetadata().getName().equals(podName)));
+    call.cancel(true);
+  }
+}
