@@ -221,6 +221,11 @@ public final class ReplicaTracker implements AutoCloseable {
     return new Stats(queries.sum(), pollerStarts.sum(), cacheHits.sum(), waiters.size(), maxActivePollers);
   }
 
+  /** Returns whether a poller is running (someone waits); for tests. */
+  boolean isPolling() {
+    return polling.get();
+  }
+
   /**
    * Counters of a tracker's work.
    *
@@ -355,7 +360,7 @@ public final class ReplicaTracker implements AutoCloseable {
     pollerThread = Thread.currentThread();
     Session session = new Session();
     try {
-      long interval = minIntervalNanos;
+      PollInterval interval = new PollInterval(minIntervalNanos, maxIntervalNanos);
       @Nullable Lsn previous = null;
       long lastMove = ticker.read();
       long lastReceiverCheck = ticker.read();
@@ -405,10 +410,10 @@ public final class ReplicaTracker implements AutoCloseable {
         boolean moved = previous == null || !previous.equals(replayed);
         previous = replayed;
         if (moved) {
-          interval = minIntervalNanos;
+          interval.reset();
           lastMove = now;
         } else {
-          interval = Math.min(maxIntervalNanos, Durations.saturatedMultiply(interval, 2));
+          interval.backOff();
         }
         if (!moved && now - lastMove >= stallNanos && now - lastReceiverCheck >= stallNanos && !waiters.isEmpty()) {
           lastReceiverCheck = now;
@@ -431,7 +436,7 @@ public final class ReplicaTracker implements AutoCloseable {
           continue;
         }
         if (urgent.getAndSet(false)) {
-          interval = minIntervalNanos;
+          interval.reset();
         }
         Waiter lowest = firstOrNull();
         if (session.strategy == ReplayStrategy.WAIT_FOR_LSN && lowest != null) {
@@ -443,8 +448,8 @@ public final class ReplicaTracker implements AutoCloseable {
             failAll(health(Status.UNAVAILABLE, e, null));
           }
         } else {
-          sleepingNanos = interval;
-          LockSupport.parkNanos(this, interval);
+          sleepingNanos = interval.nanos();
+          LockSupport.parkNanos(this, interval.nanos());
           sleepingNanos = 0L;
         }
       }

@@ -1,0 +1,241 @@
+package dev.shepherd.replica;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import com.zaxxer.hikari.HikariDataSource;
+import dev.shepherd.testing.PostgresCluster;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** The tracker against a real primary and streaming replica whose topology these tests keep intact. */
+class ReplicaTrackerTest {
+
+  @RegisterExtension static final PostgresCluster pg = PostgresCluster.create();
+
+  static HikariDataSource primary;
+  static HikariDataSource replica;
+
+  @BeforeAll
+  static void pools() throws Exception {
+    primary = Pools.pool(pg.primaryJdbcUrl(), "primary");
+    replica = Pools.pool(pg.replicaJdbcUrl(), "replica");
+    Pools.execute(primary, "CREATE TABLE items (id bigint PRIMARY KEY, v text)");
+    pg.awaitReplicaCaughtUp(Duration.ofSeconds(30));
+  }
+
+  @AfterAll
+  static void close() {
+    replica.close();
+    primary.close();
+  }
+
+  @Test
+  void writeThenWaitThenReadOnTheReplicaNeverReadsStale() throws Exception {
+    try (ReplicaTracker tracker = ReplicaTracker.builder(replica).name("r1").build()) {
+      int stale = 0;
+      for (int i = 0; i < 1_000; i++) {
+        long id = 1_000_000 + i;
+        Lsn lsn = Pools.insert(primary, "items", id);
+        ReplayResult result = tracker.awaitReplay(lsn, Duration.ofSeconds(10));
+        assertThat(result).as("iteration %d", i).isInstanceOf(ReplayResult.Replayed.class);
+        if (!Pools.exists(replica, "items", id)) {
+          stale++;
+        }
+      }
+      assertThat(stale).isZero();
+      assertThat(tracker.stats().maxConcurrentPollers()).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void alreadyReplayedPositionReturnsFromTheCacheWithoutAQuery() throws Exception {
+    try (ReplicaTracker tracker = ReplicaTracker.builder(replica).build()) {
+      Lsn lsn = Pools.insert(primary, "items", 2_000_001);
+      assertThat(tracker.awaitReplay(lsn, Duration.ofSeconds(10))).isInstanceOf(ReplayResult.Replayed.class);
+      long queries = tracker.stats().queries();
+      for (int i = 0; i < 100; i++) {
+        ReplayResult again = tracker.awaitReplay(lsn, Duration.ofSeconds(10));
+        assertThat(again).isInstanceOf(ReplayResult.Replayed.class);
+        assertThat(again.waited()).isZero();
+      }
+      assertThat(tracker.stats().queries()).isEqualTo(queries);
+      assertThat(tracker.stats().cacheHits()).isEqualTo(100);
+    }
+  }
+
+  @Test
+  void idleTrackerSendsNoQuery() throws Exception {
+    try (ReplicaTracker tracker = ReplicaTracker.builder(replica).build()) {
+      assertThat(tracker.stats().queries()).isZero();
+      Lsn lsn = Pools.insert(primary, "items", 3_000_001);
+      assertThat(tracker.awaitReplay(lsn, Duration.ofSeconds(10))).isInstanceOf(ReplayResult.Replayed.class);
+      await().until(() -> !tracker.isPolling());
+      long queries = tracker.stats().queries();
+      // Writes keep arriving on the replica, but nobody waits: the tracker must stay silent.
+      for (int i = 0; i < 20; i++) {
+        Pools.insert(primary, "items", 3_000_100 + i);
+      }
+      pg.awaitReplicaCaughtUp(Duration.ofSeconds(30));
+      assertThat(tracker.stats().queries()).isEqualTo(queries);
+      assertThat(tracker.stats().pollerStarts()).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void aThousandConcurrentWaitersShareOnePollerAndAreAllReleased() throws Exception {
+    try (ReplicaTracker tracker = ReplicaTracker.builder(replica).name("crowd").build()) {
+      pg.pauseReplay();
+      Lsn lsn;
+      List<Future<ReplayResult>> results = new ArrayList<>();
+      long startsBefore = tracker.stats().pollerStarts();
+      try (ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor()) {
+        try {
+          lsn = Pools.insert(primary, "items", 4_000_001);
+          for (int i = 0; i < 1_000; i++) {
+            Lsn target = lsn;
+            results.add(threads.submit(() -> tracker.awaitReplay(target, Duration.ofSeconds(60))));
+          }
+          await().atMost(Duration.ofSeconds(30)).until(() -> tracker.stats().waiting() == 1_000);
+        } finally {
+          pg.resumeReplay();
+        }
+        long queriesBefore = tracker.stats().queries();
+        for (Future<ReplayResult> result : results) {
+          assertThat(result.get()).isInstanceOf(ReplayResult.Replayed.class);
+        }
+        long releaseQueries = tracker.stats().queries() - queriesBefore;
+        // Releasing 1,000 waiters took a handful of polls, not one query per waiter.
+        assertThat(releaseQueries).isLessThan(100);
+      }
+      assertThat(tracker.stats().pollerStarts() - startsBefore).isEqualTo(1);
+      assertThat(tracker.stats().maxConcurrentPollers()).isEqualTo(1);
+      assertThat(Pools.exists(replica, "items", 4_000_001)).isTrue();
+    }
+  }
+
+  @Test
+  void pausedReplayTimesOutAndTheFallbackReadOnThePrimarySeesTheRow() throws Exception {
+    try (ReplicaTracker tracker = ReplicaTracker.builder(replica).name("paused").build()) {
+      ReplicaRouter router = ReplicaRouter.builder(primary).replica(tracker).maxWait(Duration.ofMillis(300)).build();
+      pg.pauseReplay();
+      try {
+        Lsn lsn = Pools.insert(primary, "items", 5_000_001);
+        ReplayResult result = tracker.awaitReplay(lsn, Duration.ofMillis(300));
+        assertThat(result).isInstanceOf(ReplayResult.TimedOut.class);
+        assertThat(((ReplayResult.TimedOut) result).lastReplayed()).isNotNull().isLessThan(lsn);
+
+        Route route = router.route(lsn);
+        assertThat(route).isInstanceOf(Route.ToPrimary.class);
+        assertThat(((Route.ToPrimary) route).reason()).isEqualTo(Route.FallbackReason.TIMED_OUT);
+        assertThat(((Route.ToPrimary) route).detail()).contains("paused").contains("timed out");
+        boolean seen = router.read(lsn, c -> Pools.exists(c, "items", 5_000_001));
+        assertThat(seen).isTrue();
+        assertThat(router.stats().fallbacks().get(Route.FallbackReason.TIMED_OUT)).isEqualTo(2);
+        assertThat(Pools.exists(replica, "items", 5_000_001)).isFalse();
+      } finally {
+        pg.resumeReplay();
+      }
+    }
+  }
+
+  @Test
+  void pausedReplayBacksThePollerOffInsteadOfSpinning() throws Exception {
+    try (ReplicaTracker tracker = ReplicaTracker.builder(replica).build()) {
+      pg.pauseReplay();
+      try {
+        Lsn lsn = Pools.insert(primary, "items", 6_000_001);
+        assertThat(tracker.awaitReplay(lsn, Duration.ofSeconds(1))).isInstanceOf(ReplayResult.TimedOut.class);
+        // At the 0.5 ms minimum a second of polling would be ~2,000 queries; backing off to 50 ms
+        // gives a ramp of 7 and then at most 20 a second, plus one receiver check.
+        assertThat(tracker.stats().queries()).isLessThan(100);
+      } finally {
+        pg.resumeReplay();
+      }
+    }
+  }
+
+  @Test
+  void routerPicksTheReplicaThatHasReplayedAndCountsIt() throws Exception {
+    try (ReplicaTracker tracker = ReplicaTracker.builder(replica).name("r").build()) {
+      ReplicaRouter router = ReplicaRouter.builder(primary).replica(tracker).build();
+      Lsn lsn = Pools.insert(primary, "items", 7_000_001);
+      boolean seen = router.read(lsn, c -> Pools.exists(c, "items", 7_000_001));
+      assertThat(seen).isTrue();
+      assertThat(router.stats().replicaReads()).isEqualTo(1);
+      assertThat(router.stats().primaryReads()).isZero();
+      Route any = router.route(null);
+      assertThat(any).isInstanceOf(Route.ToReplica.class);
+    }
+  }
+
+  @Test
+  void routerPrefersTheLeastLaggingOfSeveralReplicas() throws Exception {
+    // Two trackers: "ahead" follows the real replica, "behind" is paused at an older position.
+    try (ReplicaTracker ahead = ReplicaTracker.builder(replica).name("ahead").build();
+        ReplicaTracker behind = ReplicaTracker.builder(replica).name("behind").build()) {
+      Lsn first = Pools.insert(primary, "items", 8_000_001);
+      assertThat(behind.awaitReplay(first, Duration.ofSeconds(10)).isReplayed()).isTrue();
+      Lsn second = Pools.insert(primary, "items", 8_000_002);
+      assertThat(ahead.awaitReplay(second, Duration.ofSeconds(10)).isReplayed()).isTrue();
+      // Caches now: behind at >= first, ahead at >= second. A read needing `first` goes to the one further ahead.
+      ReplicaRouter router = ReplicaRouter.builder(primary).replica(behind).replica(ahead).build();
+      Route route = router.route(first);
+      assertThat(route).isInstanceOf(Route.ToReplica.class);
+      // behind's poller stopped before `second` was written, so its cache is older than ahead's.
+      assertThat(behind.lastReplayed().orElseThrow()).isLessThan(second);
+      assertThat(((Route.ToReplica) route).replica().name()).isEqualTo("ahead");
+      assertThat(router.route(null)).isInstanceOf(Route.ToReplica.class);
+    }
+  }
+
+  @Test
+  void pollingIsChosenOnPostgres15() throws Exception {
+    assertThat(pg.majorVersion()).isLessThan(19);
+    try (ReplicaTracker tracker = ReplicaTracker.builder(replica).build()) {
+      assertThat(tracker.strategy()).isEqualTo(ReplayStrategy.AUTO);
+      tracker.awaitReplay(Pools.insert(primary, "items", 9_000_001), Duration.ofSeconds(10));
+      assertThat(tracker.strategy()).isEqualTo(ReplayStrategy.POLLING);
+    }
+  }
+
+  @Test
+  void aPrimaryUsedAsReplicaIsReportedNotReplicatingAtOnce() throws Exception {
+    try (ReplicaTracker tracker = ReplicaTracker.builder(primary).name("oops").build()) {
+      Lsn lsn = Pools.insert(primary, "items", 10_000_001);
+      ReplayResult result = tracker.awaitReplay(lsn, Duration.ofSeconds(60));
+      assertThat(result).isInstanceOf(ReplayResult.NotReplicating.class);
+      assertThat(((ReplayResult.NotReplicating) result).reason()).contains("pg_is_in_recovery() is false").contains("primary");
+      assertThat(tracker.status()).isEqualTo(ReplicaTracker.Status.NOT_REPLICATING);
+      long queries = tracker.stats().queries();
+      assertThat(tracker.awaitReplay(lsn, Duration.ofSeconds(60))).isInstanceOf(ReplayResult.NotReplicating.class);
+      assertThat(tracker.stats().queries()).as("reported from the health, not polled again").isEqualTo(queries);
+    }
+  }
+
+  @Test
+  void closedTrackerRefusesWaits() {
+    ReplicaTracker tracker = ReplicaTracker.builder(replica).build();
+    tracker.close();
+    assertThatThrownBy(() -> tracker.awaitReplay(Lsn.ZERO, Duration.ofSeconds(1)))
+        .isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
+  }
+
+  @Test
+  void zeroTimeoutChecksTheCacheOnly() throws Exception {
+    try (ReplicaTracker tracker = ReplicaTracker.builder(replica).build()) {
+      ReplayResult result = tracker.awaitReplay(Lsn.parse("FFFFFFFF/0"), Duration.ZERO);
+      assertThat(result).isInstanceOf(ReplayResult.TimedOut.class);
+      assertThat(tracker.stats().queries()).isZero();
+    }
+  }
+}
