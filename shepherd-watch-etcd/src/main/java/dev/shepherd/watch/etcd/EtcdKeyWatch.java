@@ -1,0 +1,610 @@
+package dev.shepherd.watch.etcd;
+
+import dev.shepherd.core.Backoff;
+import dev.shepherd.core.Durations;
+import dev.shepherd.core.ShepherdException;
+import dev.shepherd.core.Ticker;
+import io.etcd.jetcd.ByteSequence;
+import io.etcd.jetcd.KV;
+import io.etcd.jetcd.Watch;
+import io.etcd.jetcd.common.exception.CompactedException;
+import io.etcd.jetcd.common.exception.ErrorCode;
+import io.etcd.jetcd.common.exception.EtcdException;
+import io.etcd.jetcd.kv.GetResponse;
+import io.etcd.jetcd.options.WatchOption;
+import io.etcd.jetcd.watch.WatchEvent;
+import io.etcd.jetcd.watch.WatchResponse;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The one etcd watch of one key, shared by every {@code fetch} of that key: it reads the key, keeps
+ * a jetcd watch open from the next revision, and publishes the latest value with its revision to
+ * the threads waiting in {@link #await(long, long)}.
+ *
+ * <h2>State machine</h2>
+ *
+ * <pre>
+ *   NEW ──start()──▶ READING        a Get of the key is in flight
+ *   READING  ──Get ok──────────────▶ WATCHING   (snapshot published; watch from header + 1)
+ *   READING  ──Get failed──────────▶ BACKOFF
+ *   WATCHING ──created, header ≥ seen──▶ LIVE   (failure cleared)
+ *   WATCHING/LIVE ──created, header &lt; seen (data wiped)──▶ READING   (reset)
+ *   WATCHING/LIVE ──compacted / "future revision"──────────▶ READING   (re-read, go on)
+ *   WATCHING/LIVE ──other error, unexpected completion─────▶ BACKOFF   (failure recorded)
+ *   LIVE     ──events──▶ LIVE       (snapshot advanced by mod revision, duplicates dropped)
+ *   BACKOFF  ──timer──▶ WATCHING from resumeRevision (or READING if never read)
+ *   any      ──close()──▶ CLOSED    (terminal; waiters wake and fail)
+ * </pre>
+ *
+ * <p>Who wakes whom: every change of the snapshot, of the failure or of the state to CLOSED
+ * signals {@code changed}; fetching threads wait on it. Every transition that abandons an attempt
+ * (a Get or a jetcd watcher) increments {@code generation}; callbacks carry the generation they
+ * were started for and are ignored once it moved on, so a late event of an abandoned watcher can
+ * never overwrite the state of its successor.
+ *
+ * <p>Lock rule: no jetcd method (watch, close, get) is called while {@code lock} is held. jetcd
+ * calls our listener while holding its own lock, so calling into jetcd under ours could deadlock.
+ * An abandoned watcher is closed from another thread, never from inside its own callback: jetcd's
+ * error path ends the stream itself right after calling us.
+ *
+ * <p>Revisions: {@code snapshot.revision} is the key's mod revision (the revision of the put or of
+ * the delete); after a Get that finds no key it is the Get's header revision, unless the key was
+ * already known to be absent. {@code resumeRevision} is the first revision the next watch must
+ * start from: one past the newest revision whose events for this key we have seen (or one past a
+ * Get's header). {@code seenRevision} is the newest store revision observed at all; an answer
+ * whose header is older means the store was wiped (an index reset).
+ */
+final class EtcdKeyWatch {
+
+  private static final System.Logger LOG = System.getLogger(EtcdKeyWatch.class.getName());
+
+  /** The lifecycle states; see the class comment. */
+  enum State { NEW, READING, WATCHING, LIVE, BACKOFF, CLOSED }
+
+  /**
+   * The latest known state of the key.
+   *
+   * @param value the value, or null if the key is absent
+   * @param revision the mod revision of the value (see the class comment), at least 1
+   */
+  record Snapshot(@Nullable ByteSequence value, long revision) {}
+
+  private final String name;
+  private final ByteSequence key;
+  private final KV kv;
+  private final Watch watch;
+  private final Backoff backoff;
+  private final Duration requestTimeout;
+  private final Ticker ticker;
+  private final WatchCounter counter;
+
+  private final ReentrantLock lock = new ReentrantLock();
+  private final Condition changed = lock.newCondition();
+
+  // All guarded by lock.
+  private State state = State.NEW;
+  private long generation;
+  private @Nullable Snapshot snapshot;
+  private long resumeRevision;
+  private long seenRevision;
+  private int failures;
+  private @Nullable Throwable failure;
+  private long failingSinceNanos;
+  private @Nullable Attempt attempt;
+  private int activeFetches;
+  private long idleSinceNanos;
+  private long resets;
+  private long compactions;
+  private long reads;
+
+  EtcdKeyWatch(String name, ByteSequence key, KV kv, Watch watch, Backoff backoff,
+      Duration requestTimeout, Ticker ticker, WatchCounter counter) {
+    this.name = name;
+    this.key = key;
+    this.kv = kv;
+    this.watch = watch;
+    this.backoff = backoff;
+    this.requestTimeout = requestTimeout;
+    this.ticker = ticker;
+    this.counter = counter;
+    this.idleSinceNanos = ticker.read();
+  }
+
+  /** Counts the jetcd watchers open at once, across keys. */
+  interface WatchCounter {
+    void opened();
+
+    void closed();
+  }
+
+  // ---------------------------------------------------------------- fetch side
+
+  /** Starts reading the key if nobody did yet; idempotent. */
+  void start() {
+    long gen;
+    lock.lock();
+    try {
+      if (state != State.NEW) {
+        return;
+      }
+      gen = ++generation;
+      state = State.READING;
+    } finally {
+      lock.unlock();
+    }
+    read(gen);
+  }
+
+  /**
+   * Waits until the snapshot's revision differs from {@code minIndex}, the watch is failing, or
+   * {@code maxWaitNanos} passed.
+   *
+   * <p>The first answer (no snapshot yet) waits for the initial read whatever {@code maxWaitNanos}
+   * says; that read is bounded by the request timeout, after which the watch is failing.
+   *
+   * @return the snapshot, newer than (or, after a reset, older than) {@code minIndex}, or the same
+   *     one when nothing changed within {@code maxWaitNanos}
+   * @throws EtcdUnavailableException if the watch is failing and has nothing newer to offer
+   * @throws IllegalStateException if closed
+   * @throws InterruptedException if interrupted while waiting
+   */
+  Snapshot await(long minIndex, long maxWaitNanos) throws InterruptedException {
+    long remaining = maxWaitNanos;
+    lock.lockInterruptibly();
+    try {
+      while (true) {
+        if (state == State.CLOSED) {
+          throw new IllegalStateException("the etcd watch of key '" + name + "' is closed");
+        }
+        Snapshot current = snapshot;
+        if (current != null && current.revision() != minIndex) {
+          return current;
+        }
+        Throwable cause = failure;
+        if (cause != null) {
+          throw new EtcdUnavailableException(name, failures,
+              Duration.ofNanos(Math.max(0, ticker.read() - failingSinceNanos)), cause);
+        }
+        if (current != null && remaining <= 0) {
+          return current;
+        }
+        remaining = current == null ? changed.awaitNanos(Long.MAX_VALUE) : changed.awaitNanos(remaining);
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Counts a fetch in progress, so idle eviction leaves the watch alone. */
+  void enter() {
+    lock.lock();
+    try {
+      activeFetches++;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Counts the end of a fetch.
+   *
+   * @return true if no fetch is in progress any more
+   */
+  boolean exit() {
+    lock.lock();
+    try {
+      activeFetches--;
+      if (activeFetches == 0) {
+        idleSinceNanos = ticker.read();
+        return true;
+      }
+      return false;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Returns whether no fetch is in progress and none ended within {@code idleNanos}.
+   *
+   * @param idleNanos the idle time required; zero means "no fetch in progress"
+   */
+  boolean isIdle(long idleNanos) {
+    lock.lock();
+    try {
+      return activeFetches == 0 && ticker.read() - idleSinceNanos >= idleNanos;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Closes the etcd watch and wakes every waiter; idempotent. */
+  void close() {
+    Attempt abandoned;
+    lock.lock();
+    try {
+      if (state == State.CLOSED) {
+        return;
+      }
+      state = State.CLOSED;
+      generation++;
+      abandoned = attempt;
+      attempt = null;
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+    if (abandoned != null) {
+      abandoned.abandon();
+    }
+  }
+
+  // ---------------------------------------------------------------- etcd side
+
+  private void read(long gen) {
+    lock.lock();
+    try {
+      reads++;
+    } finally {
+      lock.unlock();
+    }
+    CompletableFuture<GetResponse> get;
+    try {
+      get = kv.get(key);
+    } catch (RuntimeException e) {
+      onRead(gen, null, e);
+      return;
+    }
+    get.orTimeout(Durations.toNanosSaturated(requestTimeout), TimeUnit.NANOSECONDS)
+        .whenComplete((response, error) -> onRead(gen, response, error));
+  }
+
+  private void onRead(long gen, @Nullable GetResponse response, @Nullable Throwable error) {
+    Attempt next;
+    long from;
+    lock.lock();
+    try {
+      if (gen != generation) {
+        return;
+      }
+      if (error != null || response == null) {
+        Throwable cause = error != null ? error : new ShepherdException("etcd answered no response");
+        scheduleRetry(recordFailure(unwrap(cause)));
+        return;
+      }
+      long header = response.getHeader().getRevision();
+      boolean reset = seenRevision > 0 && header < seenRevision;
+      if (reset) {
+        resets++;
+        LOG.log(System.Logger.Level.INFO, "etcd revision went back from {0} to {1}: store was reset;"
+            + " key ''{2}'' re-read", seenRevision, header, name);
+      }
+      Snapshot read = response.getKvs().isEmpty()
+          ? absentAt(header, reset)
+          : new Snapshot(response.getKvs().get(0).getValue(), response.getKvs().get(0).getModRevision());
+      if (reset || snapshot == null || read.revision() > snapshot.revision()) {
+        snapshot = read;
+      }
+      seenRevision = reset ? header : Math.max(seenRevision, header);
+      resumeRevision = header + 1;
+      clearFailure();
+      next = newAttempt(State.WATCHING);
+      from = resumeRevision;
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+    open(next, from);
+  }
+
+  /** An absent key keeps the index it was deleted at, so a re-read of it delivers nothing new. */
+  private Snapshot absentAt(long header, boolean reset) {
+    Snapshot known = snapshot;
+    if (!reset && known != null && known.value() == null) {
+      return known;
+    }
+    return new Snapshot(null, header);
+  }
+
+  private void open(Attempt next, long fromRevision) {
+    Watch.Watcher watcher;
+    try {
+      watcher = watch.watch(key,
+          WatchOption.builder().withRevision(fromRevision).withCreateNotify(true).build(), next);
+    } catch (RuntimeException e) {
+      next.onError(e);
+      return;
+    }
+    next.attach(watcher);
+  }
+
+  private void onResponse(Attempt from, WatchResponse response) {
+    long gen;
+    lock.lock();
+    try {
+      if (from.generation != generation) {
+        return;
+      }
+      long header = response.getHeader().getRevision();
+      if (response.isCreatedNotify()) {
+        if (header < seenRevision) {
+          resets++;
+          LOG.log(System.Logger.Level.INFO, "etcd revision went back from {0} to {1}: store was"
+              + " reset; key ''{2}'' re-read", seenRevision, header, name);
+          gen = ++generation;
+          state = State.READING;
+          attempt = null;
+        } else {
+          seenRevision = Math.max(seenRevision, header);
+          state = State.LIVE;
+          clearFailure();
+          changed.signalAll();
+          return;
+        }
+      } else {
+        boolean advanced = false;
+        for (WatchEvent event : response.getEvents()) {
+          long revision = event.getKeyValue().getModRevision();
+          seenRevision = Math.max(seenRevision, revision);
+          resumeRevision = Math.max(resumeRevision, revision + 1);
+          Snapshot current = snapshot;
+          if (current == null || revision > current.revision()) {
+            snapshot = new Snapshot(
+                event.getEventType() == WatchEvent.EventType.DELETE ? null : event.getKeyValue().getValue(),
+                revision);
+            advanced = true;
+          }
+        }
+        seenRevision = Math.max(seenRevision, header);
+        if (advanced) {
+          changed.signalAll();
+        }
+        return;
+      }
+    } finally {
+      lock.unlock();
+    }
+    from.abandonLater();
+    read(gen);
+  }
+
+  private void onError(Attempt from, Throwable error) {
+    Throwable cause = unwrap(error);
+    long gen = -1;
+    lock.lock();
+    try {
+      if (from.generation != generation) {
+        return;
+      }
+      attempt = null;
+      if (cause instanceof CompactedException compacted) {
+        compactions++;
+        LOG.log(System.Logger.Level.DEBUG, "etcd compacted revision {0} of key ''{1}''; re-read",
+            compacted.getCompactedRevision(), name);
+        gen = ++generation;
+        state = State.READING;
+      } else if (isFutureRevision(cause)) {
+        resets++;
+        LOG.log(System.Logger.Level.INFO, "etcd has no revision {0} any more: store was reset;"
+            + " key ''{1}'' re-read", resumeRevision, name);
+        gen = ++generation;
+        state = State.READING;
+      } else {
+        scheduleRetry(recordFailure(cause));
+      }
+    } finally {
+      lock.unlock();
+    }
+    from.abandonLater();
+    if (gen >= 0) {
+      read(gen);
+    }
+  }
+
+  private void onCompleted(Attempt from) {
+    lock.lock();
+    try {
+      if (from.generation != generation) {
+        return;
+      }
+      attempt = null;
+      scheduleRetry(recordFailure(new ShepherdException("etcd ended the watch of key '" + name + "'")));
+    } finally {
+      lock.unlock();
+    }
+    from.abandonLater();
+  }
+
+  private static boolean isFutureRevision(Throwable cause) {
+    return cause instanceof EtcdException etcd
+        && (etcd.getErrorCode() == ErrorCode.OUT_OF_RANGE
+            || String.valueOf(etcd.getMessage()).contains("future revision"));
+  }
+
+  private static Throwable unwrap(Throwable error) {
+    Throwable cause = error;
+    while (cause instanceof java.util.concurrent.CompletionException && cause.getCause() != null) {
+      cause = cause.getCause();
+    }
+    return cause;
+  }
+
+  /** Records a failure and moves to BACKOFF; returns the generation the retry belongs to. */
+  private long recordFailure(Throwable cause) {
+    if (failure == null) {
+      failingSinceNanos = ticker.read();
+    }
+    failure = cause;
+    failures = failures == Integer.MAX_VALUE ? failures : failures + 1;
+    state = State.BACKOFF;
+    changed.signalAll();
+    LOG.log(System.Logger.Level.DEBUG, "etcd watch of key ''{0}'' failed ({1} in a row): {2}",
+        name, failures, cause);
+    return ++generation;
+  }
+
+  private void clearFailure() {
+    if (failure != null) {
+      LOG.log(System.Logger.Level.DEBUG, "etcd watch of key ''{0}'' recovered after {1} failures",
+          name, failures);
+    }
+    failure = null;
+    failures = 0;
+  }
+
+  private void scheduleRetry(long gen) {
+    long delay = Durations.toNanosSaturated(backoff.delay(failures));
+    CompletableFuture.delayedExecutor(delay, TimeUnit.NANOSECONDS).execute(() -> retry(gen));
+  }
+
+  private void retry(long gen) {
+    Attempt next;
+    long from;
+    lock.lock();
+    try {
+      if (gen != generation) {
+        return;
+      }
+      if (snapshot == null) {
+        state = State.READING;
+        next = null;
+        from = 0;
+      } else {
+        next = newAttempt(State.WATCHING);
+        from = resumeRevision;
+      }
+    } finally {
+      lock.unlock();
+    }
+    if (next == null) {
+      read(gen);
+    } else {
+      open(next, from);
+    }
+  }
+
+  private Attempt newAttempt(State watching) {
+    Attempt next = new Attempt(++generation);
+    attempt = next;
+    state = watching;
+    return next;
+  }
+
+  // ---------------------------------------------------------------- introspection
+
+  State state() {
+    lock.lock();
+    try {
+      return state;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  long resets() {
+    lock.lock();
+    try {
+      return resets;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  long reads() {
+    lock.lock();
+    try {
+      return reads;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  long compactions() {
+    lock.lock();
+    try {
+      return compactions;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  @Override
+  public String toString() {
+    lock.lock();
+    try {
+      return "EtcdKeyWatch{key=" + name + ", state=" + state + ", revision="
+          + (snapshot == null ? "none" : snapshot.revision()) + ", resumeRevision=" + resumeRevision
+          + ", failures=" + failures + "}";
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** One jetcd watcher and the listener that reports to this key watch under its generation. */
+  private final class Attempt implements Watch.Listener {
+    final long generation;
+    private volatile Watch.@Nullable Watcher watcher;
+    private volatile boolean abandoned;
+    private final AtomicBoolean counted = new AtomicBoolean();
+
+    Attempt(long generation) {
+      this.generation = generation;
+    }
+
+    void attach(Watch.Watcher opened) {
+      watcher = opened;
+      counter.opened();
+      counted.set(true);
+      if (abandoned) {
+        closeWatcher();
+      }
+    }
+
+    /** Closes the jetcd watcher on this thread; never call from a jetcd callback. */
+    void abandon() {
+      abandoned = true;
+      closeWatcher();
+    }
+
+    /** Closes the jetcd watcher from another thread (we may be inside its callback). */
+    void abandonLater() {
+      abandoned = true;
+      CompletableFuture.runAsync(this::closeWatcher);
+    }
+
+    private void closeWatcher() {
+      Watch.Watcher opened = watcher;
+      if (opened != null) {
+        try {
+          opened.close();
+        } catch (RuntimeException e) {
+          LOG.log(System.Logger.Level.DEBUG, "closing an etcd watcher failed", e);
+        }
+        if (counted.compareAndSet(true, false)) {
+          counter.closed();
+        }
+      }
+    }
+
+    @Override
+    public void onNext(WatchResponse response) {
+      onResponse(this, response);
+    }
+
+    @Override
+    public void onError(Throwable error) {
+      EtcdKeyWatch.this.onError(this, error);
+    }
+
+    @Override
+    public void onCompleted() {
+      EtcdKeyWatch.this.onCompleted(this);
+    }
+  }
+}

@@ -1,0 +1,417 @@
+package dev.shepherd.watch.etcd;
+
+import dev.shepherd.core.Backoff;
+import dev.shepherd.core.Durations;
+import dev.shepherd.core.Require;
+import dev.shepherd.core.Ticker;
+import dev.shepherd.watch.Versioned;
+import dev.shepherd.watch.WatchSource;
+import io.etcd.jetcd.ByteSequence;
+import io.etcd.jetcd.Client;
+import io.etcd.jetcd.KV;
+import io.etcd.jetcd.Watch;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * A {@link WatchSource} over etcd through jetcd that keeps exactly one etcd watch per key, however
+ * many watch loops, {@code Watcher}s or threads fetch that key.
+ *
+ * <pre>{@code
+ * try (Client client = Client.builder().endpoints("http://127.0.0.1:2379").build();
+ *      EtcdWatchSource<String> source = EtcdWatchSource.builder(client).build()) {
+ *   Versioned<Optional<String>> first = source.fetch("config/flag", 0, Duration.ofSeconds(5));
+ *   // blocks until the key changes, or 5 s passed
+ *   Versioned<Optional<String>> next = source.fetch("config/flag", first.index(), Duration.ofSeconds(5));
+ * }
+ * }</pre>
+ *
+ * <h2>What a fetch returns</h2>
+ *
+ * <ul>
+ *   <li>The value is {@code Optional.of(decoded bytes)} while the key exists and
+ *       {@code Optional.empty()} when it does not: a deletion is delivered as an absent value.
+ *   <li>The index is the key's <em>mod revision</em>: the etcd revision of the put or delete that
+ *       produced the value. A key that is absent when first read gets the read's header revision;
+ *       re-reading a key that is still absent keeps the index it had, so it is not delivered again.
+ *   <li>{@code fetch(key, 0, wait)} reads the key and answers at once; {@code fetch(key, i, wait)}
+ *       answers as soon as the index differs from {@code i}, or after {@code wait} with the same
+ *       value and index. It throws {@link EtcdUnavailableException} while the key's watch is
+ *       failing and nothing newer is known.
+ * </ul>
+ *
+ * <h2>How the watch follows etcd</h2>
+ *
+ * <ul>
+ *   <li>The first fetch of a key reads it (a Get) and opens a jetcd watch from the read's header
+ *       revision + 1, so no change between the read and the watch is lost. Later fetches of the key
+ *       wait on that watch; they never query etcd themselves.
+ *   <li>After a disconnect (etcd restarted, network error) the watch is reopened, with
+ *       {@linkplain Builder#reconnectBackoff(Backoff) backoff}, from the revision after the last
+ *       event seen: no change is skipped and none is delivered twice (events are de-duplicated by
+ *       mod revision).
+ *   <li>When etcd has compacted that revision, the key is read again and the watch goes on from the
+ *       new read: the current value is delivered, the versions in between are gone.
+ *   <li>When etcd's revision went backwards (its data was wiped or an older snapshot restored),
+ *       the key is read again and its index goes backwards with it; the watch loop then delivers
+ *       the value from scratch. A reset is recognised when etcd answers with a header revision
+ *       below the newest one already seen for the key; a store wiped and then written past that
+ *       revision before this source reconnects cannot be told apart from a restart.
+ *   <li>A key's watch is closed by {@link #release(String)} (the {@code Watcher} calls it when the
+ *       last subscription of the key closes), and also when no fetch of the key has run for the
+ *       {@linkplain Builder#idleTimeout(Duration) idle timeout}.
+ * </ul>
+ *
+ * <p>Thread-safe. All work is asynchronous: fetching threads only wait; jetcd's callbacks update
+ * the state and wake them; retries run on the JDK's delayed executor. The source does not own
+ * the jetcd {@link Client}: {@link #close()} closes every watch it opened, not the client.
+ *
+ * @param <V> the type of decoded values
+ */
+public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoCloseable {
+
+  /*
+   * Why one jetcd watcher per key rather than per fetch: jetcd opens one gRPC stream and one etcd
+   * watcher per Watch.watch call, so a thousand subscribers watching directly cost a thousand
+   * watchers on the server. Here a fetch only waits on the key's shared state (EtcdKeyWatch).
+   *
+   * Why the source reconnects itself instead of letting jetcd resume: jetcd retries every 500 ms
+   * without backoff from its own idea of the revision (which it advances to the creation header,
+   * so a stream cut before its backlog arrived skips events), and after a wipe it resumes from a
+   * revision the new store reaches only much later, silently missing every write until then. The
+   * source closes a failed jetcd watcher and reopens from the revision after the last event it saw,
+   * asking for the creation notice, whose header revision tells whether the store was reset.
+   */
+
+  private final Function<? super ByteSequence, ? extends V> decoder;
+  private final KV kv;
+  private final Watch watch;
+  private final Backoff reconnectBackoff;
+  private final Duration requestTimeout;
+  private final Duration idleTimeout;
+  private final Ticker ticker;
+  private final ConcurrentHashMap<String, EtcdKeyWatch> keys = new ConcurrentHashMap<>();
+  private final AtomicInteger openWatches = new AtomicInteger();
+  private final AtomicLong watchesOpened = new AtomicLong();
+  private final EtcdKeyWatch.WatchCounter counter = new EtcdKeyWatch.WatchCounter() {
+    @Override
+    public void opened() {
+      openWatches.incrementAndGet();
+      watchesOpened.incrementAndGet();
+    }
+
+    @Override
+    public void closed() {
+      openWatches.decrementAndGet();
+    }
+  };
+  private volatile boolean closed;
+
+  private EtcdWatchSource(Builder<V> builder) {
+    this.decoder = builder.decoder;
+    this.kv = builder.client.getKVClient();
+    this.watch = builder.watch != null ? builder.watch : builder.client.getWatchClient();
+    this.reconnectBackoff = builder.reconnectBackoff;
+    this.requestTimeout = builder.requestTimeout;
+    this.idleTimeout = builder.idleTimeout;
+    this.ticker = builder.ticker;
+  }
+
+  /**
+   * Returns a builder of a source over {@code client} whose values are the keys' bytes decoded as
+   * UTF-8; change the type with {@link Builder#decoder(Function)}.
+   *
+   * @param client the jetcd client; the source uses its KV and Watch clients and does not close it
+   * @return a new builder
+   * @throws NullPointerException if {@code client} is null
+   */
+  public static Builder<String> builder(Client client) {
+    Require.nonNull(client, "client");
+    return new Builder<>(client, bytes -> bytes.toString(StandardCharsets.UTF_8));
+  }
+
+  /**
+   * Returns the value of {@code key} once its index (mod revision) differs from {@code minIndex},
+   * or after {@code maxWait} with the current one.
+   *
+   * <p>The first fetch of a key starts its etcd watch and waits for the initial read whatever
+   * {@code maxWait} says (the read is bounded by the request timeout).
+   *
+   * @param key the etcd key, as UTF-8
+   * @param minIndex the index the caller has; zero answers at once with the current value
+   * @param maxWait the longest wait when nothing changes; zero answers at once
+   * @return the value ({@code Optional.empty()} when the key is absent) and its mod revision
+   * @throws NullPointerException if {@code key} or {@code maxWait} is null, or the decoder returned
+   *     null
+   * @throws IllegalArgumentException if {@code key} is empty, {@code minIndex} or {@code maxWait}
+   *     negative
+   * @throws IllegalStateException if the source is closed
+   * @throws EtcdUnavailableException if the key's watch is failing and nothing newer is known
+   * @throws InterruptedException if the calling thread is interrupted while waiting
+   */
+  @Override
+  public Versioned<Optional<V>> fetch(String key, long minIndex, Duration maxWait)
+      throws InterruptedException {
+    Require.notEmpty(key, "key");
+    Require.atLeast(minIndex, 0L, "minIndex");
+    long waitNanos = Durations.toNanosSaturated(Require.nonNegative(maxWait, "maxWait"));
+    EtcdKeyWatch entry = acquire(key);
+    try {
+      EtcdKeyWatch.Snapshot snapshot = entry.await(minIndex, waitNanos);
+      ByteSequence bytes = snapshot.value();
+      Optional<V> value = bytes == null
+          ? Optional.empty()
+          : Optional.of(Require.nonNull(decoder.apply(bytes), "the decoded value of key '" + key + "'"));
+      return Versioned.of(value, snapshot.revision());
+    } finally {
+      if (entry.exit()) {
+        scheduleIdleCheck(key, entry);
+      }
+    }
+  }
+
+  /**
+   * Closes the etcd watch of {@code key} unless a fetch of it is in progress; a later fetch opens
+   * it again with a fresh read. Does nothing for a key that is not watched.
+   *
+   * @param key the key
+   * @throws NullPointerException if {@code key} is null
+   */
+  @Override
+  public void release(String key) {
+    Require.nonNull(key, "key");
+    evictIf(key, null, 0);
+  }
+
+  /**
+   * Returns {@code true}: this source keeps one etcd watch per key and serves every concurrent
+   * fetch of the key from it.
+   *
+   * @return true
+   */
+  @Override
+  public boolean multiplexesPerKey() {
+    return true;
+  }
+
+  /**
+   * Returns the number of jetcd watchers (etcd watches) open now, one per watched key once each
+   * key's watch is established; a key being read or backing off after a failure has none.
+   *
+   * @return the open etcd watches
+   */
+  public int openEtcdWatches() {
+    return openWatches.get();
+  }
+
+  /**
+   * Returns how many etcd watches this source has opened since it was built, including reopenings
+   * after disconnects, compactions and resets.
+   *
+   * @return the watches opened
+   */
+  public long etcdWatchesOpened() {
+    return watchesOpened.get();
+  }
+
+  /**
+   * Returns the number of keys with a watch (open, connecting or backing off).
+   *
+   * @return the watched keys
+   */
+  public int watchedKeys() {
+    return keys.size();
+  }
+
+  /**
+   * Closes every etcd watch of this source; fetches in progress and later ones throw
+   * {@link IllegalStateException}. Idempotent. The jetcd client stays open.
+   */
+  @Override
+  public void close() {
+    closed = true;
+    for (String key : keys.keySet()) {
+      EtcdKeyWatch removed = keys.remove(key);
+      if (removed != null) {
+        removed.close();
+      }
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "EtcdWatchSource{keys=" + keys.size() + ", openEtcdWatches=" + openWatches.get()
+        + ", closed=" + closed + "}";
+  }
+
+  /** Returns the key's watch (for tests). */
+  @Nullable EtcdKeyWatch keyWatch(String key) {
+    return keys.get(key);
+  }
+
+  private EtcdKeyWatch acquire(String key) {
+    Require.state(!closed, "the EtcdWatchSource is closed");
+    EtcdKeyWatch entry = keys.compute(key, (k, existing) -> {
+      EtcdKeyWatch watch = existing != null ? existing : newKeyWatch(k);
+      watch.enter();
+      return watch;
+    });
+    if (closed) {
+      // close() may have swept the map before we inserted: close what we added ourselves
+      keys.remove(key, entry);
+      entry.close();
+      entry.exit();
+      throw new IllegalStateException("the EtcdWatchSource is closed");
+    }
+    entry.start();
+    return entry;
+  }
+
+  private EtcdKeyWatch newKeyWatch(String key) {
+    return new EtcdKeyWatch(key, ByteSequence.from(key, StandardCharsets.UTF_8), kv, watch,
+        reconnectBackoff, requestTimeout, ticker, counter);
+  }
+
+  private void scheduleIdleCheck(String key, EtcdKeyWatch entry) {
+    long idleNanos = Durations.toNanosSaturated(idleTimeout);
+    CompletableFuture.delayedExecutor(idleNanos, TimeUnit.NANOSECONDS)
+        .execute(() -> evictIf(key, entry, idleNanos));
+  }
+
+  private void evictIf(String key, @Nullable EtcdKeyWatch expected, long idleNanos) {
+    EtcdKeyWatch[] evicted = new EtcdKeyWatch[1];
+    keys.computeIfPresent(key, (k, existing) -> {
+      if ((expected == null || existing == expected) && existing.isIdle(idleNanos)) {
+        evicted[0] = existing;
+        return null;
+      }
+      return existing;
+    });
+    if (evicted[0] != null) {
+      evicted[0].close();
+    }
+  }
+
+  /**
+   * Builds an {@link EtcdWatchSource}; obtained from {@link EtcdWatchSource#builder(Client)}. Not
+   * thread-safe; {@link #build()} copies the settings, so a builder can be reused.
+   *
+   * @param <V> the type of decoded values
+   */
+  public static final class Builder<V> {
+    private final Client client;
+    private final Function<? super ByteSequence, ? extends V> decoder;
+    private Backoff reconnectBackoff = Backoff.exponential()
+        .initial(Duration.ofMillis(200)).multiplier(2).max(Duration.ofSeconds(5)).jitter(0.5).build();
+    private Duration requestTimeout = Duration.ofSeconds(5);
+    private Duration idleTimeout = Duration.ofMinutes(5);
+    private Ticker ticker = Ticker.system();
+    private @Nullable Watch watch;
+
+    private Builder(Client client, Function<? super ByteSequence, ? extends V> decoder) {
+      this.client = client;
+      this.decoder = decoder;
+    }
+
+    private Builder(Builder<?> from, Function<? super ByteSequence, ? extends V> decoder) {
+      this(from.client, decoder);
+      this.reconnectBackoff = from.reconnectBackoff;
+      this.requestTimeout = from.requestTimeout;
+      this.idleTimeout = from.idleTimeout;
+      this.ticker = from.ticker;
+      this.watch = from.watch;
+    }
+
+    /**
+     * Sets how a key's bytes become a value; the default decodes UTF-8 text. The decoder runs on
+     * the fetching thread, once per answer; it must not return null.
+     *
+     * @param decoder the decoder
+     * @param <W> the new value type
+     * @return a builder of the new value type, with the other settings of this one
+     * @throws NullPointerException if {@code decoder} is null
+     */
+    public <W> Builder<W> decoder(Function<? super ByteSequence, ? extends W> decoder) {
+      return new Builder<W>(this, Require.nonNull(decoder, "decoder"));
+    }
+
+    /**
+     * Sets the wait before reopening a key's watch after consecutive failures; the default is
+     * exponential from 200 ms, doubling up to 5 s, plus up to 50 % jitter. Compaction and resets
+     * are not failures: they re-read at once.
+     *
+     * @param backoff the backoff
+     * @return this builder
+     * @throws NullPointerException if {@code backoff} is null
+     */
+    public Builder<V> reconnectBackoff(Backoff backoff) {
+      this.reconnectBackoff = Require.nonNull(backoff, "backoff");
+      return this;
+    }
+
+    /**
+     * Sets the timeout of a read (Get) of a key; a read that takes longer is a failure. Default
+     * 5 s.
+     *
+     * @param timeout the timeout, positive
+     * @return this builder
+     * @throws NullPointerException if {@code timeout} is null
+     * @throws IllegalArgumentException if {@code timeout} is zero or negative
+     */
+    public Builder<V> requestTimeout(Duration timeout) {
+      this.requestTimeout = Require.positive(timeout, "requestTimeout");
+      return this;
+    }
+
+    /**
+     * Sets how long a key's watch stays open with no fetch of it in progress before it is closed;
+     * default 5 minutes. The watch loop keeps a fetch in progress while anyone watches, so this
+     * only frees keys whose callers stopped without {@link EtcdWatchSource#release(String)}.
+     *
+     * @param timeout the idle timeout, positive
+     * @return this builder
+     * @throws NullPointerException if {@code timeout} is null
+     * @throws IllegalArgumentException if {@code timeout} is zero or negative
+     */
+    public Builder<V> idleTimeout(Duration timeout) {
+      this.idleTimeout = Require.positive(timeout, "idleTimeout");
+      return this;
+    }
+
+    /**
+     * Sets the ticker that measures idle time and how long a watch has been failing; the test
+     * seam for time. Default {@link Ticker#system()}.
+     *
+     * @param ticker the ticker
+     * @return this builder
+     * @throws NullPointerException if {@code ticker} is null
+     */
+    public Builder<V> ticker(Ticker ticker) {
+      this.ticker = Require.nonNull(ticker, "ticker");
+      return this;
+    }
+
+    /** Replaces the client's Watch (tests count watch calls through a wrapper). */
+    Builder<V> watchClient(Watch watch) {
+      this.watch = Require.nonNull(watch, "watch");
+      return this;
+    }
+
+    /**
+     * Builds the source. No etcd request is made until the first fetch.
+     *
+     * @return a new source
+     */
+    public EtcdWatchSource<V> build() {
+      return new EtcdWatchSource<>(this);
+    }
+  }
+}

@@ -1,0 +1,91 @@
+package dev.shepherd.watch.etcd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.shepherd.testing.EtcdServer;
+import io.etcd.jetcd.ByteSequence;
+import io.etcd.jetcd.Client;
+import io.etcd.jetcd.Watch;
+import io.etcd.jetcd.common.exception.CompactedException;
+import io.etcd.jetcd.options.WatchOption;
+import io.etcd.jetcd.watch.WatchResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * What jetcd 0.8 itself does, which the source's design relies on (so an upgrade that changes it
+ * fails here first): the creation notice carries the header revision, a watch from a compacted
+ * revision ends with {@link CompactedException} then completion.
+ */
+class JetcdBehaviourTest {
+
+  @RegisterExtension static final EtcdServer etcd = EtcdServer.create();
+
+  static ByteSequence bytes(String s) {
+    return ByteSequence.from(s, StandardCharsets.UTF_8);
+  }
+
+  /** Records what a listener is told. */
+  static final class Recorder implements Watch.Listener {
+    final List<WatchResponse> responses = new CopyOnWriteArrayList<>();
+    final List<Throwable> errors = new CopyOnWriteArrayList<>();
+    volatile boolean completed;
+
+    @Override
+    public void onNext(WatchResponse response) {
+      responses.add(response);
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      errors.add(t);
+    }
+
+    @Override
+    public void onCompleted() {
+      completed = true;
+    }
+  }
+
+  @Test
+  void theCreationNoticeCarriesTheHeaderRevisionAndEventsTheirModRevision() throws Exception {
+    try (Client client = Client.builder().endpoints(etcd.endpoint()).build()) {
+      long revision = client.getKVClient().put(bytes("created"), bytes("v1")).get(10, TimeUnit.SECONDS)
+          .getHeader().getRevision();
+      Recorder recorder = new Recorder();
+      try (Watch.Watcher watcher = client.getWatchClient().watch(bytes("created"),
+          WatchOption.builder().withRevision(revision + 1).withCreateNotify(true).build(), recorder)) {
+        await().until(() -> !recorder.responses.isEmpty());
+        assertThat(recorder.responses.get(0).isCreatedNotify()).isTrue();
+        assertThat(recorder.responses.get(0).getHeader().getRevision()).isEqualTo(revision);
+        long next = client.getKVClient().put(bytes("created"), bytes("v2")).get(10, TimeUnit.SECONDS)
+            .getHeader().getRevision();
+        await().until(() -> recorder.responses.size() == 2);
+        assertThat(recorder.responses.get(1).getEvents().get(0).getKeyValue().getModRevision()).isEqualTo(next);
+        assertThat(watcher.isClosed()).isFalse();
+      }
+    }
+  }
+
+  @Test
+  void aWatchFromACompactedRevisionEndsWithCompactedExceptionThenCompletes() throws Exception {
+    try (Client client = Client.builder().endpoints(etcd.endpoint()).build()) {
+      long old = client.getKVClient().put(bytes("compacted"), bytes("v1")).get(10, TimeUnit.SECONDS)
+          .getHeader().getRevision();
+      long now = client.getKVClient().put(bytes("compacted"), bytes("v2")).get(10, TimeUnit.SECONDS)
+          .getHeader().getRevision();
+      client.getKVClient().compact(now).get(10, TimeUnit.SECONDS);
+      Recorder recorder = new Recorder();
+      client.getWatchClient().watch(bytes("compacted"),
+          WatchOption.builder().withRevision(old).withCreateNotify(true).build(), recorder);
+      await().until(() -> recorder.completed);
+      assertThat(recorder.errors).singleElement().isInstanceOfSatisfying(CompactedException.class,
+          e -> assertThat(e.getCompactedRevision()).isEqualTo(now));
+    }
+  }
+}
