@@ -1,11 +1,27 @@
 package dev.shepherd.pool;
 
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 
-/** Starts runners as child JVMs; see {@link ProcessBackend}. */
+/**
+ * Starts runners as child JVMs; see {@link ProcessBackend}.
+ *
+ * <p>The child's stdin stays an open pipe it never reads; stdout and stderr are pumped, line by
+ * line, to this JVM's logger, tagged with the runner id. The child gets {@link
+ * RunnerEnvironment#PARENT_PID} so it exits when this process is gone, however it died.
+ */
 final class ProcessLauncher implements RunnerLauncher {
+
+  private static final System.Logger LOG = System.getLogger(ProcessBackend.class.getName());
 
   private final Path java;
   private final List<String> jvmOptions;
@@ -18,11 +34,108 @@ final class ProcessLauncher implements RunnerLauncher {
   }
 
   static List<String> defaultJvmOptions() {
-    return List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto");
+    String cp = System.getProperty("java.class.path", "");
+    String key = System.getProperty("java.vm.version", "") + "|" + cp;
+    String hash = HexFormat.of().toHexDigits(key.hashCode());
+    Path archive =
+        Path.of(System.getProperty("java.io.tmpdir"), "shepherd-pool-" + hash + ".jsa");
+    List<String> options = new ArrayList<>();
+    options.add("-XX:TieredStopAtLevel=1");
+    options.add("-XX:+UseSerialGC");
+    options.add("-XX:-UsePerfData");
+    options.add("-Xshare:auto");
+    if (Runtime.version().feature() >= 19) {
+      options.add("-XX:+AutoCreateSharedArchive");
+      options.add("-XX:SharedArchiveFile=" + archive);
+      options.add("-Xlog:cds=off");
+      options.add("-Xlog:cds+dynamic=off");
+    }
+    return List.copyOf(options);
   }
 
   @Override
-  public LaunchedRunner launch(RunnerSpec spec, Map<String, String> environment) {
-    throw new UnsupportedOperationException("not yet " + java + jvmOptions + classpath);
+  public LaunchedRunner launch(RunnerSpec spec, Map<String, String> environment)
+      throws IOException {
+    List<String> command = new ArrayList<>();
+    command.add(java.toString());
+    command.addAll(jvmOptions);
+    command.add("-cp");
+    command.add(classpath);
+    command.add(RunnerMain.class.getName());
+    ProcessBuilder builder = new ProcessBuilder(command);
+    builder.environment().putAll(environment);
+    builder.environment().put(
+        RunnerEnvironment.PARENT_PID, Long.toString(ProcessHandle.current().pid()));
+    builder.redirectInput(ProcessBuilder.Redirect.PIPE);
+    Process process = builder.start();
+    String id = spec.runnerId();
+    pump(process.getInputStream(), id, "stdout", System.Logger.Level.INFO);
+    pump(process.getErrorStream(), id, "stderr", System.Logger.Level.INFO);
+    return new ChildProcess(id, process);
+  }
+
+  private static void pump(InputStream stream, String id, String name, System.Logger.Level level) {
+    Thread.ofVirtual()
+        .name("shepherd-pool-" + id + "-" + name)
+        .start(
+            () -> {
+              try (BufferedReader reader =
+                  new BufferedReader(new InputStreamReader(stream, StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = reader.readLine()) != null) {
+                  LOG.log(level, "[" + id + "] " + line);
+                }
+              } catch (IOException e) {
+                // the child is gone
+              }
+            });
+  }
+
+  @Override
+  public String toString() {
+    return "ProcessLauncher[" + java + "]";
+  }
+
+  /** A child JVM. */
+  static final class ChildProcess implements LaunchedRunner {
+    private final String id;
+    private final Process process;
+    private final CompletableFuture<Void> exited;
+
+    ChildProcess(String id, Process process) {
+      this.id = id;
+      this.process = process;
+      this.exited =
+          process
+              .onExit()
+              .thenApply(
+                  p -> {
+                    int status = p.exitValue();
+                    if (status != 0) {
+                      throw new IllegalStateException(
+                          "runner " + id + " (pid " + p.pid() + ") exited with status " + status);
+                    }
+                    return null;
+                  });
+    }
+
+    @Override
+    public CompletableFuture<Void> exited() {
+      return exited;
+    }
+
+    @Override
+    public void kill() {
+      process.destroyForcibly();
+    }
+
+    long pid() {
+      return process.pid();
+    }
+
+    @Override
+    public String toString() {
+      return "ChildProcess[" + id + ", pid " + process.pid() + "]";
+    }
   }
 }

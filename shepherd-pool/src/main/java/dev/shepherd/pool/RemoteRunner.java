@@ -1,13 +1,329 @@
 package dev.shepherd.pool;
 
+import java.io.BufferedInputStream;
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.util.Base64;
 import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantLock;
 
-/** The runner side of the remote protocol (see {@link RemoteBackend}). */
+/**
+ * The runner side of the remote protocol (see {@link RemoteBackend} and {@link RemoteProtocol}).
+ *
+ * <p>It ends, and {@link #run} returns, when: the connection closes (the parent is gone or retired
+ * it); the parent process id (if given) is no longer alive; a SHUTDOWN frame's grace has passed
+ * or its calls are done; it has been idle past the WELCOME's backstop. Each call runs on its own
+ * virtual thread; CANCEL interrupts it.
+ */
 final class RemoteRunner {
 
-  private RemoteRunner() {}
+  private static final int CONNECT_TIMEOUT_MILLIS = 10_000;
+  private static final long WATCH_INTERVAL_MILLIS = 200;
 
+  private final String id;
+  private final Socket socket;
+  private final OutputStream out;
+  private final DataInputStream in;
+  private final FunctionRegistry functions;
+  private final ReentrantLock writeLock = new ReentrantLock();
+  private final Map<Long, Thread> running = new ConcurrentHashMap<>();
+  private final AtomicInteger active = new AtomicInteger();
+  private final CountDownLatch ended = new CountDownLatch(1);
+  private volatile long lastActivityNanos = System.nanoTime();
+  private volatile boolean shuttingDown;
+  private volatile String endReason = "";
+
+  private RemoteRunner(String id, Socket socket, FunctionRegistry functions) throws IOException {
+    this.id = id;
+    this.socket = socket;
+    this.functions = functions;
+    this.out = socket.getOutputStream();
+    this.in = new DataInputStream(new BufferedInputStream(socket.getInputStream(), 64 * 1024));
+  }
+
+  /** Runs a runner from its environment; returns the exit status. */
   static int run(Map<String, String> env) {
-    throw new UnsupportedOperationException("not yet");
+    String parent = env.get(RunnerEnvironment.PARENT);
+    String id = env.get(RunnerEnvironment.RUNNER_ID);
+    String secretText = env.get(RunnerEnvironment.SECRET);
+    String functionsClass = env.get(RunnerEnvironment.FUNCTIONS);
+    if (parent == null || id == null || secretText == null || functionsClass == null) {
+      System.err.println(
+          "shepherd runner: missing environment; need "
+              + RunnerEnvironment.PARENT
+              + ", "
+              + RunnerEnvironment.RUNNER_ID
+              + ", "
+              + RunnerEnvironment.SECRET
+              + ", "
+              + RunnerEnvironment.FUNCTIONS);
+      return 2;
+    }
+    int colon = parent.lastIndexOf(':');
+    if (colon <= 0) {
+      System.err.println("shepherd runner: " + RunnerEnvironment.PARENT + " must be host:port");
+      return 2;
+    }
+    byte[] secret;
+    FunctionRegistry functions;
+    try {
+      secret = Base64.getUrlDecoder().decode(secretText);
+      functions = FunctionRegistries.instantiate(functionsClass);
+    } catch (IllegalArgumentException e) {
+      System.err.println("shepherd runner " + id + ": " + e.getMessage());
+      return 2;
+    }
+    String parentPid = env.get(RunnerEnvironment.PARENT_PID);
+    if (parentPid != null) {
+      watchParentProcess(parentPid);
+    }
+    Socket socket = new Socket();
+    RemoteRunner runner;
+    long idleBackstopMillis;
+    try {
+      socket.setTcpNoDelay(true);
+      socket.connect(
+          new InetSocketAddress(parent.substring(0, colon), Integer.parseInt(parent.substring(colon + 1))),
+          CONNECT_TIMEOUT_MILLIS);
+      runner = new RemoteRunner(id, socket, functions);
+      idleBackstopMillis = runner.handshake(secret);
+    } catch (IOException | RuntimeException e) {
+      System.err.println("shepherd runner " + id + ": cannot connect to parent " + parent + ": " + e);
+      RemoteRunnerServer.closeQuietly(socket);
+      return 3;
+    }
+    return runner.serve(idleBackstopMillis);
+  }
+
+  /** Exits the JVM as soon as the parent process is gone, even if the socket lingers. */
+  private static void watchParentProcess(String pidText) {
+    long pid;
+    try {
+      pid = Long.parseLong(pidText);
+    } catch (NumberFormatException e) {
+      return;
+    }
+    Optional<ProcessHandle> parent = ProcessHandle.of(pid);
+    if (parent.isEmpty()) {
+      System.exit(0);
+    }
+    ProcessHandle handle = parent.get();
+    Thread.ofPlatform()
+        .daemon()
+        .name("shepherd-runner-parent-watch")
+        .start(
+            () -> {
+              while (true) {
+                if (!handle.isAlive()) {
+                  Runtime.getRuntime().halt(0);
+                }
+                try {
+                  Thread.sleep(WATCH_INTERVAL_MILLIS);
+                } catch (InterruptedException e) {
+                  return;
+                }
+              }
+            });
+  }
+
+  private long handshake(byte[] secret) throws IOException {
+    socket.setSoTimeout(CONNECT_TIMEOUT_MILLIS);
+    RemoteProtocol.Frame challengeFrame = RemoteProtocol.read(in);
+    if (challengeFrame.type() != RemoteProtocol.CHALLENGE) {
+      throw new IOException("expected CHALLENGE, got " + challengeFrame.type());
+    }
+    byte[] challenge = new byte[RemoteProtocol.CHALLENGE_BYTES];
+    challengeFrame.body().readFully(challenge);
+    RemoteProtocol.FrameWriter hello = new RemoteProtocol.FrameWriter(RemoteProtocol.HELLO);
+    RemoteProtocol.writeString(hello.out, id);
+    hello.out.write(RemoteProtocol.proof(secret, challenge, id));
+    write(hello.toBytes());
+    RemoteProtocol.Frame welcome = RemoteProtocol.read(in);
+    if (welcome.type() != RemoteProtocol.WELCOME) {
+      throw new IOException("expected WELCOME, got " + welcome.type());
+    }
+    long idleMillis = welcome.body().readLong();
+    socket.setSoTimeout(0);
+    return idleMillis;
+  }
+
+  private int serve(long idleBackstopMillis) {
+    if (idleBackstopMillis >= 0) {
+      Thread.ofPlatform().daemon().name("shepherd-runner-idle-watch").start(
+          () -> watchIdle(idleBackstopMillis));
+    }
+    Thread reader = Thread.ofPlatform().daemon().name("shepherd-runner-reader").start(this::readLoop);
+    try {
+      ended.await();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    reader.interrupt();
+    System.err.println("shepherd runner " + id + " exiting: " + endReason);
+    return 0;
+  }
+
+  private void end(String reason) {
+    if (ended.getCount() > 0) {
+      endReason = reason;
+      RemoteRunnerServer.closeQuietly(socket);
+      ended.countDown();
+    }
+  }
+
+  private void watchIdle(long idleMillis) {
+    long idleNanos = TimeUnit.MILLISECONDS.toNanos(idleMillis);
+    long interval = Math.max(10, Math.min(1000, idleMillis / 4));
+    while (ended.getCount() > 0) {
+      if (active.get() == 0 && System.nanoTime() - lastActivityNanos >= idleNanos) {
+        end("idle for " + idleMillis + " ms");
+        return;
+      }
+      try {
+        Thread.sleep(interval);
+      } catch (InterruptedException e) {
+        return;
+      }
+    }
+  }
+
+  private void readLoop() {
+    try {
+      while (true) {
+        RemoteProtocol.Frame frame = RemoteProtocol.read(in);
+        DataInputStream body = frame.body();
+        switch (frame.type()) {
+          case RemoteProtocol.CALL -> {
+            long callId = body.readLong();
+            String function = RemoteProtocol.readString(body);
+            byte[] payload = RemoteProtocol.readBytes(body);
+            startCall(callId, function, payload);
+          }
+          case RemoteProtocol.CANCEL -> {
+            Thread thread = running.get(body.readLong());
+            if (thread != null) {
+              thread.interrupt();
+            }
+          }
+          case RemoteProtocol.SHUTDOWN -> {
+            long graceMillis = body.readLong();
+            shutdown(graceMillis);
+          }
+          default -> throw new IOException("unexpected frame type " + frame.type());
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      end(shuttingDown ? "shut down" : "connection to parent closed (" + e + ")");
+    }
+  }
+
+  private void shutdown(long graceMillis) {
+    shuttingDown = true;
+    Thread.ofPlatform().daemon().name("shepherd-runner-shutdown").start(() -> {
+      long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
+      while (active.get() > 0 && System.nanoTime() - deadline < 0) {
+        try {
+          Thread.sleep(10);
+        } catch (InterruptedException e) {
+          break;
+        }
+      }
+      end("shutdown requested");
+    });
+  }
+
+  private void startCall(long callId, String function, byte[] payload) {
+    active.incrementAndGet();
+    lastActivityNanos = System.nanoTime();
+    Thread thread =
+        Thread.ofVirtual().name("shepherd-runner-call-" + callId).unstarted(
+            () -> runCall(callId, function, payload));
+    running.put(callId, thread);
+    thread.start();
+  }
+
+  private void runCall(long callId, String function, byte[] payload) {
+    byte[] frame;
+    try {
+      if (shuttingDown) {
+        frame = failure(callId, RemoteProtocol.FAILURE_REJECTED,
+            new IllegalStateException("runner " + id + " is shutting down"));
+      } else if (!functions.contains(function)) {
+        frame = failure(callId, RemoteProtocol.FAILURE_REJECTED, functions.unknown(function));
+      } else {
+        frame = execute(callId, functions.get(function), payload);
+      }
+    } finally {
+      running.remove(callId);
+    }
+    try {
+      write(frame);
+    } catch (IOException e) {
+      end("cannot write to parent (" + e + ")");
+    } finally {
+      lastActivityNanos = System.nanoTime();
+      active.decrementAndGet();
+    }
+  }
+
+  private byte[] execute(long callId, RunnerFunction fn, byte[] payload) {
+    Object result;
+    try {
+      Object argument = PayloadCodec.decode(payload);
+      result = fn.apply(argument);
+    } catch (Throwable t) {
+      boolean cancelled = Thread.interrupted();
+      return failure(callId, cancelled ? RemoteProtocol.FAILURE_CANCELLED : RemoteProtocol.FAILURE_THREW, t);
+    }
+    if (Thread.interrupted()) {
+      return failure(callId, RemoteProtocol.FAILURE_CANCELLED, new InterruptedException("cancelled"));
+    }
+    try {
+      byte[] encoded = PayloadCodec.encode(result);
+      RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.RESULT);
+      frame.out.writeLong(callId);
+      RemoteProtocol.writeBytes(frame.out, encoded);
+      return frame.toBytes();
+    } catch (IllegalArgumentException e) {
+      return failure(callId, RemoteProtocol.FAILURE_THREW,
+          new IllegalArgumentException("cannot return the result: " + e.getMessage(), e));
+    } catch (IOException e) {
+      return failure(callId, RemoteProtocol.FAILURE_THREW, e);
+    }
+  }
+
+  private static byte[] failure(long callId, byte kind, Throwable t) {
+    try {
+      RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.FAILURE);
+      frame.out.writeLong(callId);
+      frame.out.writeByte(kind);
+      RemoteProtocol.writeException(frame.out, t, 0);
+      return frame.toBytes();
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot encode a failure in memory", e);
+    }
+  }
+
+  private void write(byte[] frame) throws IOException {
+    writeLock.lock();
+    try {
+      out.write(frame);
+      out.flush();
+    } finally {
+      writeLock.unlock();
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "RemoteRunner[" + id + "]";
   }
 }

@@ -1,0 +1,267 @@
+package dev.shepherd.pool;
+
+import dev.shepherd.core.Durations;
+import java.io.BufferedInputStream;
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * One authenticated runner connection, parent side: the {@link RunnerHandle} of a remote runner.
+ *
+ * <p>Writes are whole frames under a lock; one platform thread reads frames and completes calls.
+ * The runner is dead when the connection ends, when what was launched ends, or when a write fails;
+ * whichever comes first fails every open call with {@link RunnerDiedException}, kills what was
+ * launched, and reports to the pool once.
+ */
+final class RemoteConnection implements RunnerHandle {
+
+  private static final System.Logger LOG = System.getLogger(RemoteBackend.class.getName());
+
+  private final String id;
+  private final Socket socket;
+  private final @Nullable LaunchedRunner launched;
+  private final RunnerListener listener;
+  private final OutputStream out;
+  private final DataInputStream in;
+  private final ReentrantLock writeLock = new ReentrantLock();
+  private final Map<Long, RemoteCall> calls = new ConcurrentHashMap<>();
+  private final AtomicLong callIds = new AtomicLong();
+  private final AtomicBoolean dead = new AtomicBoolean();
+  private volatile boolean shutdownRequested;
+
+  RemoteConnection(
+      String id, Socket socket, @Nullable LaunchedRunner launched, RunnerListener listener)
+      throws IOException {
+    this.id = id;
+    this.socket = socket;
+    this.launched = launched;
+    this.listener = listener;
+    this.out = socket.getOutputStream();
+    this.in = new DataInputStream(new BufferedInputStream(socket.getInputStream(), 64 * 1024));
+  }
+
+  void welcome(RunnerSpec spec) throws IOException {
+    RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.WELCOME);
+    long idle = Durations.toNanosSaturated(spec.idleShutdownAfter());
+    frame.out.writeLong(idle == Long.MAX_VALUE ? -1 : TimeUnit.NANOSECONDS.toMillis(idle));
+    frame.out.writeInt(spec.maxConcurrency());
+    RemoteProtocol.writeString(frame.out, spec.poolName());
+    write(frame.toBytes());
+  }
+
+  void startReading() {
+    Thread.ofPlatform().daemon().name("shepherd-pool-remote-" + id).start(this::readLoop);
+    LaunchedRunner l = launched;
+    if (l != null) {
+      l.exited()
+          .whenComplete(
+              (v, t) ->
+                  died(
+                      new IllegalStateException(
+                          "runner " + id + " ended" + (t == null ? "" : ": " + t), t)));
+    }
+  }
+
+  @Override
+  public String id() {
+    return id;
+  }
+
+  @Override
+  public RunningCall start(String function, @Nullable Object preparedArgument, Duration timeout) {
+    if (dead.get()) {
+      throw new RunnerDiedException(id, "runner " + id + " is gone", null);
+    }
+    byte[] payload = (byte[]) preparedArgument;
+    long callId = callIds.incrementAndGet();
+    RemoteCall call = new RemoteCall(callId);
+    calls.put(callId, call);
+    try {
+      RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.CALL);
+      frame.out.writeLong(callId);
+      RemoteProtocol.writeString(frame.out, function);
+      RemoteProtocol.writeBytes(frame.out, payload == null ? PayloadCodec.encode(null) : payload);
+      write(frame.toBytes());
+    } catch (IOException e) {
+      calls.remove(callId);
+      died(e);
+      throw new RunnerDiedException(id, "could not send \"" + function + "\" to runner " + id, e);
+    }
+    if (dead.get() && calls.remove(callId) != null) {
+      // died() ran between put and its sweep; fail it here so it is never left open
+      call.result.completeExceptionally(
+          new RunnerDiedException(id, "runner " + id + " died", null));
+    }
+    return call;
+  }
+
+  @Override
+  public void shutdown(Duration timeout) {
+    shutdownRequested = true;
+    try {
+      RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.SHUTDOWN);
+      frame.out.writeLong(TimeUnit.NANOSECONDS.toMillis(Durations.toNanosSaturated(timeout)));
+      write(frame.toBytes());
+    } catch (IOException e) {
+      kill();
+      return;
+    }
+    // If it does not exit in time (plus a margin for the JVM to stop), kill it.
+    long killAfter = Durations.saturatedAdd(Durations.toNanosSaturated(timeout), 5_000_000_000L);
+    Thread.ofVirtual()
+        .name("shepherd-pool-remote-reaper-" + id)
+        .start(
+            () -> {
+              try {
+                LaunchedRunner l = launched;
+                if (l != null) {
+                  l.exited().get(killAfter, TimeUnit.NANOSECONDS);
+                }
+              } catch (Exception e) {
+                kill();
+              }
+            });
+  }
+
+  @Override
+  public void kill() {
+    LaunchedRunner l = launched;
+    if (l != null) {
+      try {
+        l.kill();
+      } catch (RuntimeException e) {
+        LOG.log(System.Logger.Level.WARNING, "killing runner " + id + " failed", e);
+      }
+    }
+    RemoteRunnerServer.closeQuietly(socket);
+    died(new IllegalStateException("runner " + id + " killed"));
+  }
+
+  private void write(byte[] frame) throws IOException {
+    writeLock.lock();
+    try {
+      out.write(frame);
+      out.flush();
+    } finally {
+      writeLock.unlock();
+    }
+  }
+
+  private void readLoop() {
+    Throwable cause;
+    try {
+      while (true) {
+        RemoteProtocol.Frame frame = RemoteProtocol.read(in);
+        DataInputStream body = frame.body();
+        switch (frame.type()) {
+          case RemoteProtocol.RESULT -> {
+            long callId = body.readLong();
+            byte[] payload = RemoteProtocol.readBytes(body);
+            RemoteCall call = calls.remove(callId);
+            if (call != null) {
+              try {
+                call.result.complete(PayloadCodec.decode(payload));
+              } catch (IllegalArgumentException e) {
+                call.result.completeExceptionally(
+                    new CallFailedException("runner " + id + " sent a malformed result", e));
+              }
+            }
+          }
+          case RemoteProtocol.FAILURE -> {
+            long callId = body.readLong();
+            byte kind = body.readByte();
+            RemoteException remote = RemoteProtocol.readException(body, 0);
+            RemoteCall call = calls.remove(callId);
+            if (call != null) {
+              if (kind == RemoteProtocol.FAILURE_CANCELLED) {
+                call.result.completeExceptionally(new CancellationException("cancelled on " + id));
+              } else {
+                call.result.completeExceptionally(
+                    new CallFailedException(
+                        "function threw on runner " + id + ": " + remote, remote));
+              }
+            }
+          }
+          default -> throw new IOException("unexpected frame type " + frame.type());
+        }
+      }
+    } catch (IOException e) {
+      cause = e;
+    } catch (RuntimeException e) {
+      cause = e;
+    }
+    died(
+        shutdownRequested
+            ? new IllegalStateException("runner " + id + " shut down")
+            : new IllegalStateException("connection to runner " + id + " lost: " + cause, cause));
+  }
+
+  private void died(Throwable cause) {
+    if (!dead.compareAndSet(false, true)) {
+      return;
+    }
+    RemoteRunnerServer.closeQuietly(socket);
+    LaunchedRunner l = launched;
+    if (l != null && !shutdownRequested) {
+      try {
+        l.kill();
+      } catch (RuntimeException e) {
+        LOG.log(System.Logger.Level.WARNING, "killing runner " + id + " failed", e);
+      }
+    }
+    for (Long callId : calls.keySet()) {
+      RemoteCall call = calls.remove(callId);
+      if (call != null) {
+        call.result.completeExceptionally(
+            new RunnerDiedException(id, "runner " + id + " died", cause));
+      }
+    }
+    listener.runnerDied(cause);
+  }
+
+  @Override
+  public String toString() {
+    return "RemoteRunner[" + id + "]";
+  }
+
+  private final class RemoteCall implements RunningCall {
+    private final long callId;
+    final CompletableFuture<@Nullable Object> result = new CompletableFuture<>();
+    private final AtomicBoolean cancelSent = new AtomicBoolean();
+
+    RemoteCall(long callId) {
+      this.callId = callId;
+    }
+
+    @Override
+    public CompletableFuture<@Nullable Object> result() {
+      return result;
+    }
+
+    @Override
+    public void cancel() {
+      if (result.isDone() || !cancelSent.compareAndSet(false, true)) {
+        return;
+      }
+      try {
+        RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.CANCEL);
+        frame.out.writeLong(callId);
+        write(frame.toBytes());
+      } catch (IOException e) {
+        died(e);
+      }
+    }
+  }
+}
