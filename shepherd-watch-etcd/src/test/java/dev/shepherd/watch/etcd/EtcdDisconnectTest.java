@@ -1,0 +1,150 @@
+package dev.shepherd.watch.etcd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import dev.shepherd.core.Backoff;
+import dev.shepherd.testing.EtcdServer;
+import dev.shepherd.watch.Versioned;
+import io.etcd.jetcd.ByteSequence;
+import io.etcd.jetcd.Client;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * Network failures between the source and a running etcd: the test cuts a TCP proxy, writes and
+ * compacts through a direct client meanwhile, and restores the proxy.
+ */
+class EtcdDisconnectTest {
+
+  @RegisterExtension static final EtcdServer etcd = EtcdServer.create();
+
+  static Client direct;
+
+  @BeforeAll
+  static void connect() {
+    direct = Client.builder().endpoints(etcd.endpoint()).build();
+  }
+
+  @AfterAll
+  static void disconnect() {
+    direct.close();
+  }
+
+  static ByteSequence bytes(String s) {
+    return ByteSequence.from(s, StandardCharsets.UTF_8);
+  }
+
+  static long put(String key, String value) throws Exception {
+    return direct.getKVClient().put(bytes(key), bytes(value)).get(10, TimeUnit.SECONDS).getHeader().getRevision();
+  }
+
+  static EtcdWatchSource<String> source(Client client, CountingWatch counting) {
+    return EtcdWatchSource.builder(client).watchClient(counting)
+        .reconnectBackoff(Backoff.fixed(Duration.ofMillis(100))).build();
+  }
+
+  /** Fetches until the answer's index differs from {@code index}, riding out failures. */
+  static Versioned<Optional<String>> nextAfter(EtcdWatchSource<String> source, String key, long index) {
+    AtomicReference<Versioned<Optional<String>>> answer = new AtomicReference<>();
+    await().atMost(Duration.ofSeconds(60)).ignoreException(EtcdUnavailableException.class).until(() -> {
+      answer.set(source.fetch(key, index, Duration.ofMillis(200)));
+      return answer.get().index() != index;
+    });
+    return answer.get();
+  }
+
+  @Test
+  void afterADisconnectTheWatchResumesFromTheRevisionAfterTheLastEvent() throws Exception {
+    try (TcpProxy proxy = TcpProxy.to(etcd.port());
+        Client client = Client.builder().endpoints(proxy.endpoint()).build()) {
+      CountingWatch counting = new CountingWatch(client.getWatchClient());
+      try (EtcdWatchSource<String> source = source(client, counting)) {
+        put("resume", "v1");
+        long first = source.fetch("resume", 0, Duration.ofMinutes(1)).index();
+        await().until(() -> source.keyWatch("resume").state() == EtcdKeyWatch.State.LIVE);
+        long seen = put("resume", "v2");
+        assertThat(nextAfter(source, "resume", first).index()).isEqualTo(seen);
+
+        proxy.cut();
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+            assertThatThrownBy(() -> source.fetch("resume", seen, Duration.ofMillis(100)))
+                .isInstanceOf(EtcdUnavailableException.class)
+                .hasMessageContaining("'resume'"));
+        long third = put("resume", "v3");
+        long fourth = put("resume", "v4");
+        proxy.restore();
+
+        Versioned<Optional<String>> answer = nextAfter(source, "resume", seen);
+        if (answer.index() == third) { // the two events may arrive in separate responses
+          answer = nextAfter(source, "resume", third);
+        }
+        assertThat(answer).isEqualTo(Versioned.of(Optional.of("v4"), fourth));
+        assertThat(counting.startRevisions).last().isEqualTo(seen + 1);
+        assertThat(source.keyWatch("resume").reads()).as("no re-read: the watch resumed").isEqualTo(1);
+      }
+    }
+  }
+
+  @Test
+  void whenTheResumeRevisionWasCompactedTheKeyIsReadAgainAndTheWatchGoesOn() throws Exception {
+    try (TcpProxy proxy = TcpProxy.to(etcd.port());
+        Client client = Client.builder().endpoints(proxy.endpoint()).build()) {
+      CountingWatch counting = new CountingWatch(client.getWatchClient());
+      try (EtcdWatchSource<String> source = source(client, counting)) {
+        put("compact", "v1");
+        long first = source.fetch("compact", 0, Duration.ofMinutes(1)).index();
+        await().until(() -> source.keyWatch("compact").state() == EtcdKeyWatch.State.LIVE);
+
+        proxy.cut();
+        await().atMost(Duration.ofSeconds(30)).until(() -> source.keyWatch("compact").state() != EtcdKeyWatch.State.LIVE);
+        put("compact", "v2");
+        long third = put("compact", "v3");
+        long now = put("compact-neighbour", "x");
+        direct.getKVClient().compact(now).get(10, TimeUnit.SECONDS);
+        proxy.restore();
+
+        assertThat(nextAfter(source, "compact", first)).isEqualTo(Versioned.of(Optional.of("v3"), third));
+        EtcdKeyWatch watch = source.keyWatch("compact");
+        assertThat(watch.compactions()).isEqualTo(1);
+        assertThat(watch.reads()).isEqualTo(2);
+
+        long fourth = put("compact", "v4");
+        assertThat(nextAfter(source, "compact", third)).isEqualTo(Versioned.of(Optional.of("v4"), fourth));
+        assertThat(counting.startRevisions).last().isEqualTo(now + 1);
+      }
+    }
+  }
+
+  @Test
+  void aKeyDeletedAndCompactedAwayWhileDisconnectedIsDeliveredAsAbsent() throws Exception {
+    try (TcpProxy proxy = TcpProxy.to(etcd.port());
+        Client client = Client.builder().endpoints(proxy.endpoint()).build()) {
+      try (EtcdWatchSource<String> source = source(client, new CountingWatch(client.getWatchClient()))) {
+        put("gone", "v1");
+        long first = source.fetch("gone", 0, Duration.ofMinutes(1)).index();
+        await().until(() -> source.keyWatch("gone").state() == EtcdKeyWatch.State.LIVE);
+        proxy.cut();
+        await().atMost(Duration.ofSeconds(30)).until(() -> source.keyWatch("gone").state() != EtcdKeyWatch.State.LIVE);
+        direct.getKVClient().delete(bytes("gone")).get(10, TimeUnit.SECONDS);
+        long now = put("gone-neighbour", "x");
+        direct.getKVClient().compact(now).get(10, TimeUnit.SECONDS);
+        proxy.restore();
+
+        Versioned<Optional<String>> answer = nextAfter(source, "gone", first);
+        assertThat(answer.value()).isEmpty();
+        assertThat(answer.index()).isEqualTo(now);
+        // a re-read of a key that stays absent keeps its index: nothing new to deliver
+        assertThat(source.fetch("gone", now, Duration.ofMillis(100)).index()).isEqualTo(now);
+      }
+    }
+  }
+}
