@@ -78,7 +78,9 @@ public abstract class IdempotencyStoreContract {
   @AfterEach
   void closeStore() {
     trackers.forEach(IdempotencyTracker::close);
-    store.close();
+    if (store != null) {
+      store.close();
+    }
   }
 
   protected IdempotencyTracker tracker(Duration lease, Duration retention) {

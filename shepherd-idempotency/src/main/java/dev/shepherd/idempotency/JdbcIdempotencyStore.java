@@ -1,0 +1,511 @@
+package dev.shepherd.idempotency;
+
+import dev.shepherd.core.Require;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.util.regex.Pattern;
+import javax.sql.DataSource;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * An {@link IdempotencyStore} in a PostgreSQL table, reached through any {@link DataSource}
+ * (HikariCP, a container's pool, PGSimpleDataSource): trackers in many JVMs that share the table
+ * share the keys.
+ *
+ * <pre>{@code
+ * JdbcIdempotencyStore store = JdbcIdempotencyStore.builder(dataSource)
+ *     .tableName("shepherd_idempotency")   // the default
+ *     .createSchema(true)                  // run the schema file at build(); default false
+ *     .build();
+ * }</pre>
+ *
+ * <h2>Schema</h2>
+ *
+ * The schema ships in this jar as {@value #SCHEMA_RESOURCE} (a table, a sequence for fencing
+ * tokens, an index on expiry); {@link #schemaSql(String)} returns it for a migration tool (Flyway,
+ * Liquibase). With {@link Builder#createSchema(boolean) createSchema(true)} the store runs it at
+ * {@link Builder#build()}, under an advisory lock so that JVMs starting together do not collide.
+ *
+ * <h2>Atomicity</h2>
+ *
+ * A claim is one statement, {@code INSERT ... ON CONFLICT DO NOTHING}, that also reads the
+ * existing record in the same round trip; a take-over of an expired or orphaned record is one
+ * conditional {@code UPDATE} that names the fencing token it saw, so of two JVMs racing for an
+ * orphan exactly one wins (the other sees the winner's claim). Fencing tokens come from a sequence
+ * and never shrink for a key: a take-over takes {@code greatest(nextval, token + 1)}, and a
+ * released record is kept (state {@code R}) so the key's next token is still larger. Complete,
+ * halt, release and renew are single {@code UPDATE}s conditioned on the token. Leases and
+ * retention are measured by the database server's clock ({@code statement_timestamp()}).
+ *
+ * <p>Statements run in auto-commit; a connection handed out with auto-commit off is committed
+ * after each statement. Thread-safe.
+ */
+public final class JdbcIdempotencyStore implements IdempotencyStore {
+
+  /** The class-path resource holding the schema. */
+  public static final String SCHEMA_RESOURCE = "dev/shepherd/idempotency/postgresql-schema.sql";
+
+  /** The default table name. */
+  public static final String DEFAULT_TABLE = "shepherd_idempotency";
+
+  private static final Pattern IDENTIFIER =
+      Pattern.compile("([a-z_][a-z0-9_]{0,62}\\.)?[a-z_][a-z0-9_]{0,40}");
+  private static final long MAX_MICROS = Duration.ofDays(365L * 100).toNanos() / 1000;
+  private static final int MAX_CLAIM_ATTEMPTS = 16;
+
+  private final DataSource dataSource;
+  private final String table;
+  private final String claimSql;
+  private final String takeOverSql;
+  private final String haltOrphanSql;
+  private final String renewSql;
+  private final String completeSql;
+  private final String haltSql;
+  private final String releaseSql;
+  private final String pruneSql;
+
+  private JdbcIdempotencyStore(DataSource dataSource, String table) {
+    this.dataSource = dataSource;
+    this.table = table;
+    String seq = table + "_token_seq";
+    String now = "statement_timestamp()";
+    String plus = " + (?::bigint * interval '1 microsecond')";
+    this.claimSql =
+        "WITH ins AS (INSERT INTO " + table + " (idempotency_key, fingerprint, state,"
+            + " fencing_token, took_over, claimed_at, lease_until, expires_at)"
+            + " VALUES (?, ?, 'P', nextval('" + seq + "'), false, " + now + ", " + now + plus
+            + ", " + now + plus + ")"
+            + " ON CONFLICT (idempotency_key) DO NOTHING RETURNING fencing_token, claimed_at)"
+            + " SELECT true, i.fencing_token, i.claimed_at, NULL::text, NULL::char(1),"
+            + " NULL::timestamptz, NULL::timestamptz, NULL::bytea, NULL::text, " + now
+            + " FROM ins i"
+            + " UNION ALL SELECT false, r.fencing_token, r.claimed_at, r.fingerprint, r.state,"
+            + " r.lease_until, r.expires_at, r.response, r.reason, " + now
+            + " FROM " + table + " r WHERE r.idempotency_key = ? AND NOT EXISTS (SELECT 1 FROM ins)";
+    this.takeOverSql =
+        "UPDATE " + table + " SET fingerprint = ?, state = 'P',"
+            + " fencing_token = greatest(nextval('" + seq + "'), fencing_token + 1),"
+            + " took_over = (expires_at > " + now + "), claimed_at = " + now + ","
+            + " lease_until = " + now + plus + ", expires_at = " + now + plus + ","
+            + " response = NULL, reason = NULL"
+            + " WHERE idempotency_key = ? AND fencing_token = ? AND (expires_at <= " + now
+            + " OR (state = 'P' AND lease_until <= " + now + " AND fingerprint = ?))"
+            + " RETURNING fencing_token, claimed_at, took_over";
+    this.haltOrphanSql =
+        "UPDATE " + table + " SET state = 'H', reason = ?, expires_at = " + now + plus
+            + " WHERE idempotency_key = ? AND fencing_token = ? AND state = 'P'"
+            + " AND lease_until <= " + now + " AND expires_at > " + now
+            + " RETURNING expires_at";
+    String owned =
+        " WHERE idempotency_key = ? AND fencing_token = ? AND state = 'P' AND expires_at > "
+            + now;
+    this.renewSql =
+        "UPDATE " + table + " SET lease_until = " + now + plus + ", expires_at = " + now + plus
+            + owned;
+    this.completeSql =
+        "UPDATE " + table + " SET state = 'C', response = ?, expires_at = " + now + plus + owned;
+    this.haltSql =
+        "UPDATE " + table + " SET state = 'H', reason = ?, expires_at = " + now + plus + owned;
+    this.releaseSql =
+        "UPDATE " + table + " SET state = 'R', expires_at = " + now + ", response = NULL,"
+            + " reason = NULL" + owned;
+    this.pruneSql =
+        "DELETE FROM " + table + " WHERE idempotency_key IN (SELECT idempotency_key FROM "
+            + table + " WHERE expires_at <= " + now
+            + " ORDER BY expires_at LIMIT ? FOR UPDATE SKIP LOCKED) AND expires_at <= " + now;
+  }
+
+  /**
+   * Returns a builder for a store over a data source.
+   *
+   * @param dataSource where connections come from; the store does not close it
+   * @return a new builder
+   * @throws NullPointerException if {@code dataSource} is null
+   */
+  public static Builder builder(DataSource dataSource) {
+    return new Builder(Require.nonNull(dataSource, "dataSource"));
+  }
+
+  /**
+   * Returns the schema for a table name: the contents of {@value #SCHEMA_RESOURCE} with
+   * {@value #DEFAULT_TABLE} replaced by {@code tableName}.
+   *
+   * @param tableName the table name, as for {@link Builder#tableName(String)}
+   * @return the SQL statements, separated by semicolons
+   * @throws IllegalArgumentException if the table name is not a plain lower-case identifier
+   */
+  public static String schemaSql(String tableName) {
+    checkTable(tableName);
+    try (InputStream in =
+        JdbcIdempotencyStore.class.getClassLoader().getResourceAsStream(SCHEMA_RESOURCE)) {
+      if (in == null) {
+        throw new IllegalStateException("schema resource missing from the jar: " + SCHEMA_RESOURCE);
+      }
+      String sql = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+      // An index takes its table's schema: its name must not be qualified.
+      String bareName = tableName.substring(tableName.indexOf('.') + 1);
+      return sql.replace(DEFAULT_TABLE + "_expires_at_idx", bareName + "_expires_at_idx")
+          .replace(DEFAULT_TABLE, tableName);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + SCHEMA_RESOURCE, e);
+    }
+  }
+
+  private static String checkTable(String tableName) {
+    Require.notEmpty(tableName, "tableName");
+    Require.argument(
+        IDENTIFIER.matcher(tableName).matches(),
+        "tableName must be a lower-case SQL identifier, optionally schema-qualified (at most 40"
+            + " characters, so the sequence and index names derived from it fit), was '"
+            + tableName + "'");
+    return tableName;
+  }
+
+  /**
+   * Returns the table name.
+   *
+   * @return the table
+   */
+  public String tableName() {
+    return table;
+  }
+
+  private void createSchema() {
+    String sql = schemaSql(table);
+    withConnection("create the schema of table " + table, c -> {
+      boolean auto = c.getAutoCommit();
+      c.setAutoCommit(false);
+      try (Statement s = c.createStatement()) {
+        // Serializes concurrent creators: CREATE ... IF NOT EXISTS alone can race in the catalog.
+        s.execute("SELECT pg_advisory_xact_lock(hashtext('" + table + "'))");
+        String code = sql.lines()
+            .filter(line -> !line.strip().startsWith("--"))
+            .reduce("", (a, b) -> a + "\n" + b);
+        for (String statement : code.split(";")) {
+          if (!statement.isBlank()) {
+            s.execute(statement.strip());
+          }
+        }
+        c.commit();
+      } catch (SQLException e) {
+        c.rollback();
+        throw e;
+      } finally {
+        c.setAutoCommit(auto);
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public Tracked claim(
+      String key, String fingerprint, Duration lease, Duration retention, OrphanPolicy policy) {
+    long leaseMicros = micros(lease);
+    long expiryMicros = Math.min(MAX_MICROS, leaseMicros + micros(retention));
+    return withConnection(describe("claim", key), c -> {
+      for (int attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
+        Tracked tracked = claimOnce(c, key, fingerprint, leaseMicros, expiryMicros, retention,
+            policy);
+        if (tracked != null) {
+          return tracked;
+        }
+      }
+      throw new IdempotencyStoreException(
+          "idempotency key '" + key + "' changed under " + MAX_CLAIM_ATTEMPTS
+              + " claim attempts in a row (heavy contention); try again", null);
+    });
+  }
+
+  /** One attempt; null when the record changed under it and the claim must be tried again. */
+  private @Nullable Tracked claimOnce(
+      Connection c,
+      String key,
+      String fingerprint,
+      long leaseMicros,
+      long expiryMicros,
+      Duration retention,
+      OrphanPolicy policy)
+      throws SQLException {
+    long token;
+    Instant claimedAt;
+    String storedFingerprint;
+    String state;
+    Instant leaseUntil;
+    Instant expiresAt;
+    byte @Nullable [] response;
+    @Nullable String reason;
+    Instant now;
+    try (PreparedStatement ps = c.prepareStatement(claimSql)) {
+      ps.setString(1, key);
+      ps.setString(2, fingerprint);
+      ps.setLong(3, leaseMicros);
+      ps.setLong(4, expiryMicros);
+      ps.setString(5, key);
+      try (ResultSet rs = ps.executeQuery()) {
+        commitIfNeeded(c);
+        if (!rs.next()) {
+          return null; // inserted and committed by another session after our snapshot: look again
+        }
+        token = rs.getLong(2);
+        claimedAt = instant(rs, 3);
+        if (rs.getBoolean(1)) {
+          return new Tracked.Claimed(key, token, claimedAt, false);
+        }
+        storedFingerprint = rs.getString(4);
+        state = rs.getString(5);
+        leaseUntil = instant(rs, 6);
+        expiresAt = instant(rs, 7);
+        response = rs.getBytes(8);
+        reason = rs.getString(9);
+        now = instant(rs, 10);
+      }
+    }
+    if (!expiresAt.isAfter(now)) {
+      return takeOver(c, key, fingerprint, token, leaseMicros, expiryMicros);
+    }
+    if (!storedFingerprint.equals(fingerprint)) {
+      return new Tracked.Mismatch(expiresAt);
+    }
+    switch (state) {
+      case "C" -> {
+        return new Tracked.Completed(decode(key, response), expiresAt);
+      }
+      case "H" -> {
+        return new Tracked.Halted(reason == null ? "" : reason, expiresAt);
+      }
+      case "P" -> {
+        if (leaseUntil.isAfter(now)) {
+          return new Tracked.InProgress(claimedAt, Duration.between(now, leaseUntil));
+        }
+        if (policy == OrphanPolicy.TAKE_OVER) {
+          return takeOver(c, key, fingerprint, token, leaseMicros, expiryMicros);
+        }
+        return haltOrphan(c, key, token, retention);
+      }
+      default -> throw new IdempotencyStoreException(
+          "idempotency key '" + key + "' has an unknown state '" + state + "' in table " + table,
+          null);
+    }
+  }
+
+  private Tracked.@Nullable Claimed takeOver(
+      Connection c, String key, String fingerprint, long seenToken, long leaseMicros,
+      long expiryMicros) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(takeOverSql)) {
+      ps.setString(1, fingerprint);
+      ps.setLong(2, leaseMicros);
+      ps.setLong(3, expiryMicros);
+      ps.setString(4, key);
+      ps.setLong(5, seenToken);
+      ps.setString(6, fingerprint);
+      try (ResultSet rs = ps.executeQuery()) {
+        commitIfNeeded(c);
+        if (!rs.next()) {
+          return null; // someone else changed it first: look again
+        }
+        return new Tracked.Claimed(key, rs.getLong(1), instant(rs, 2), rs.getBoolean(3));
+      }
+    }
+  }
+
+  private Tracked.@Nullable Halted haltOrphan(
+      Connection c, String key, long seenToken, Duration retention) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(haltOrphanSql)) {
+      ps.setString(1, IdempotencyTracker.OWNER_VANISHED);
+      ps.setLong(2, micros(retention));
+      ps.setString(3, key);
+      ps.setLong(4, seenToken);
+      try (ResultSet rs = ps.executeQuery()) {
+        commitIfNeeded(c);
+        if (!rs.next()) {
+          return null;
+        }
+        return new Tracked.Halted(IdempotencyTracker.OWNER_VANISHED, instant(rs, 1));
+      }
+    }
+  }
+
+  @Override
+  public boolean renew(String key, long fencingToken, Duration lease, Duration retention) {
+    long leaseMicros = micros(lease);
+    long expiryMicros = Math.min(MAX_MICROS, leaseMicros + micros(retention));
+    return update("renew", renewSql, key, fencingToken, ps -> {
+      ps.setLong(1, leaseMicros);
+      ps.setLong(2, expiryMicros);
+      return 3;
+    });
+  }
+
+  @Override
+  public boolean complete(
+      String key, long fencingToken, StoredResponse response, Duration retention) {
+    byte[] bytes = response.toBytes();
+    return update("complete", completeSql, key, fencingToken, ps -> {
+      ps.setBytes(1, bytes);
+      ps.setLong(2, micros(retention));
+      return 3;
+    });
+  }
+
+  @Override
+  public boolean halt(String key, long fencingToken, String reason, Duration retention) {
+    return update("halt", haltSql, key, fencingToken, ps -> {
+      ps.setString(1, reason);
+      ps.setLong(2, micros(retention));
+      return 3;
+    });
+  }
+
+  @Override
+  public boolean release(String key, long fencingToken) {
+    return update("release", releaseSql, key, fencingToken, ps -> 1);
+  }
+
+  @Override
+  public int prune(int limit) {
+    Require.atLeast(limit, 1, "limit");
+    return withConnection("prune expired records of table " + table, c -> {
+      try (PreparedStatement ps = c.prepareStatement(pruneSql)) {
+        ps.setInt(1, limit);
+        int deleted = ps.executeUpdate();
+        commitIfNeeded(c);
+        return deleted;
+      }
+    });
+  }
+
+  private interface Binder {
+    /** Binds the leading parameters and returns the index of the key's parameter. */
+    int bind(PreparedStatement ps) throws SQLException;
+  }
+
+  private boolean update(
+      String operation, String sql, String key, long fencingToken, Binder binder) {
+    return withConnection(describe(operation, key), c -> {
+      try (PreparedStatement ps = c.prepareStatement(sql)) {
+        int next = binder.bind(ps);
+        ps.setString(next, key);
+        ps.setLong(next + 1, fencingToken);
+        int rows = ps.executeUpdate();
+        commitIfNeeded(c);
+        return rows == 1;
+      }
+    });
+  }
+
+  private interface SqlWork<T> {
+    T run(Connection c) throws SQLException;
+  }
+
+  private String describe(String operation, String key) {
+    return operation + " idempotency key '" + key + "' in table " + table;
+  }
+
+  private <T> T withConnection(String what, SqlWork<T> work) {
+    try (Connection c = dataSource.getConnection()) {
+      return work.run(c);
+    } catch (SQLException e) {
+      throw new IdempotencyStoreException(
+          "PostgreSQL failed to " + what + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static void commitIfNeeded(Connection c) throws SQLException {
+    if (!c.getAutoCommit()) {
+      c.commit();
+    }
+  }
+
+  private StoredResponse decode(String key, byte @Nullable [] bytes) {
+    if (bytes == null) {
+      throw new IdempotencyStoreException(
+          "idempotency key '" + key + "' is completed without a response in table " + table,
+          null);
+    }
+    try {
+      return StoredResponse.fromBytes(bytes);
+    } catch (IllegalArgumentException e) {
+      throw new IdempotencyStoreException(
+          "stored response of idempotency key '" + key + "' is unreadable: " + e.getMessage(), e);
+    }
+  }
+
+  private static Instant instant(ResultSet rs, int column) throws SQLException {
+    return rs.getObject(column, OffsetDateTime.class).toInstant();
+  }
+
+  private static long micros(Duration d) {
+    long seconds = d.getSeconds();
+    if (seconds >= MAX_MICROS / 1_000_000) {
+      return MAX_MICROS;
+    }
+    return Math.max(1, seconds * 1_000_000 + d.getNano() / 1000);
+  }
+
+  @Override
+  public String toString() {
+    return "JdbcIdempotencyStore[" + table + "]";
+  }
+
+  /** Builds a {@link JdbcIdempotencyStore}. Not thread-safe. */
+  public static final class Builder {
+    private final DataSource dataSource;
+    private String tableName = DEFAULT_TABLE;
+    private boolean createSchema;
+
+    private Builder(DataSource dataSource) {
+      this.dataSource = dataSource;
+    }
+
+    /**
+     * Sets the table name: a lower-case identifier, optionally schema-qualified
+     * ({@code myschema.idempotency}). The sequence is named {@code <table>_token_seq}. Default
+     * {@value JdbcIdempotencyStore#DEFAULT_TABLE}.
+     *
+     * @param tableName the table name
+     * @return this builder
+     * @throws NullPointerException if {@code tableName} is null
+     * @throws IllegalArgumentException if it is not such an identifier
+     */
+    public Builder tableName(String tableName) {
+      this.tableName = checkTable(tableName);
+      return this;
+    }
+
+    /**
+     * Sets whether {@link #build()} creates the table, sequence and index if they are missing.
+     * Default false (the schema is left to migrations; see {@link #schemaSql(String)}).
+     *
+     * @param createSchema true to create the schema at build
+     * @return this builder
+     */
+    public Builder createSchema(boolean createSchema) {
+      this.createSchema = createSchema;
+      return this;
+    }
+
+    /**
+     * Builds the store, creating the schema first if asked to.
+     *
+     * @return the store
+     * @throws IdempotencyStoreException if the schema could not be created
+     */
+    public JdbcIdempotencyStore build() {
+      JdbcIdempotencyStore store = new JdbcIdempotencyStore(dataSource, tableName);
+      if (createSchema) {
+        store.createSchema();
+      }
+      return store;
+    }
+  }
+}

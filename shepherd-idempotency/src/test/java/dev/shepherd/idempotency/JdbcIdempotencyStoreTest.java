@@ -1,0 +1,205 @@
+package dev.shepherd.idempotency;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import dev.shepherd.testing.PostgresCluster;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.postgresql.ds.PGSimpleDataSource;
+
+/** The store contract and the JDBC specifics against a real PostgreSQL. */
+class JdbcIdempotencyStoreTest extends IdempotencyStoreContract {
+
+  @RegisterExtension static final PostgresCluster pg = PostgresCluster.primaryOnly();
+
+  private static HikariDataSource dataSource;
+
+  @BeforeAll
+  static void pool() {
+    HikariConfig config = new HikariConfig();
+    config.setJdbcUrl(pg.primaryJdbcUrl());
+    config.setMaximumPoolSize(40);
+    config.setConnectionTimeout(2000);
+    dataSource = new HikariDataSource(config);
+  }
+
+  @AfterAll
+  static void closePool() {
+    dataSource.close();
+  }
+
+  @Override
+  protected IdempotencyStore newStore() {
+    return JdbcIdempotencyStore.builder(dataSource).createSchema(true).build();
+  }
+
+  @Override
+  protected IdempotencyStore unreachableStore() {
+    PGSimpleDataSource closed = new PGSimpleDataSource();
+    closed.setURL("jdbc:postgresql://127.0.0.1:" + closedPort() + "/postgres");
+    closed.setConnectTimeout(2);
+    return JdbcIdempotencyStore.builder(closed).build();
+  }
+
+  static int closedPort() {
+    try (ServerSocket socket = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      return socket.getLocalPort();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  @Override
+  protected boolean isStored(String key) {
+    try (Connection c = dataSource.getConnection();
+        PreparedStatement ps = c.prepareStatement(
+            "SELECT 1 FROM shepherd_idempotency WHERE idempotency_key = ?")) {
+      ps.setString(1, key);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next();
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  @Test
+  void schemaShipsInTheJarAndNamesTheTable() {
+    String sql = JdbcIdempotencyStore.schemaSql("orders_idem");
+
+    assertThat(sql)
+        .contains("CREATE TABLE IF NOT EXISTS orders_idem (")
+        .contains("CREATE SEQUENCE IF NOT EXISTS orders_idem_token_seq")
+        .doesNotContain("shepherd_idempotency");
+  }
+
+  @Test
+  void customTableIsCreatedAndUsed() throws Exception {
+    try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+      s.execute("CREATE SCHEMA IF NOT EXISTS billing");
+    }
+    JdbcIdempotencyStore custom =
+        JdbcIdempotencyStore.builder(dataSource).tableName("billing.idem").createSchema(true)
+            .build();
+
+    assertThat(custom.claim("k", "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.Claimed.class);
+    try (Connection c = dataSource.getConnection(); Statement s = c.createStatement();
+        ResultSet rs = s.executeQuery("SELECT count(*) FROM billing.idem")) {
+      rs.next();
+      assertThat(rs.getInt(1)).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void schemaCreationIsSafeFromManyJvmsAtOnce() throws Exception {
+    String table = "race_" + Long.toHexString(System.nanoTime());
+    CountDownLatch start = new CountDownLatch(1);
+    try (ExecutorService pool = Executors.newFixedThreadPool(8)) {
+      List<Future<JdbcIdempotencyStore>> stores = new ArrayList<>();
+      for (int i = 0; i < 8; i++) {
+        stores.add(pool.submit(() -> {
+          start.await();
+          return JdbcIdempotencyStore.builder(dataSource).tableName(table).createSchema(true)
+              .build();
+        }));
+      }
+      start.countDown();
+      for (Future<JdbcIdempotencyStore> store : stores) {
+        assertThat(store.get().tableName()).isEqualTo(table);
+      }
+    }
+  }
+
+  @Test
+  void withoutCreateSchemaAMissingTableIsAStoreError() {
+    JdbcIdempotencyStore missing =
+        JdbcIdempotencyStore.builder(dataSource).tableName("no_such_table").build();
+
+    assertThatThrownBy(() -> missing.claim("k", "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(IdempotencyStoreException.class)
+        .hasMessageContaining("no_such_table")
+        .hasMessageContaining("'k'");
+  }
+
+  @Test
+  void tableNamesThatAreNotPlainIdentifiersAreRejected() {
+    assertThatThrownBy(() -> JdbcIdempotencyStore.builder(dataSource).tableName("x; DROP TABLE y"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("tableName must be a lower-case SQL identifier");
+  }
+
+  @Test
+  void worksWithConnectionsHandedOutWithoutAutoCommit() {
+    HikariConfig config = new HikariConfig();
+    config.setJdbcUrl(pg.primaryJdbcUrl());
+    config.setAutoCommit(false);
+    config.setMaximumPoolSize(2);
+    try (HikariDataSource manual = new HikariDataSource(config)) {
+      JdbcIdempotencyStore s = JdbcIdempotencyStore.builder(manual).createSchema(true).build();
+      String key = key("manual-commit");
+      Tracked.Claimed claim = (Tracked.Claimed) s.claim(key, "fp", LONG, LONG,
+          OrphanPolicy.TAKE_OVER);
+      assertThat(s.complete(key, claim.fencingToken(), response("x"), LONG)).isTrue();
+
+      assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+          .isInstanceOf(Tracked.Completed.class);
+    }
+  }
+
+  @Test
+  void storeErrorWhenTheDatabaseStopsAndRecoveryWhenItReturns() {
+    IdempotencyTracker tracker = tracker(LONG, LONG);
+    String key = key("db-down");
+    Tracked.Claimed claim = (Tracked.Claimed) tracker.track(key, "fp");
+    pg.stopPrimary();
+    try {
+      assertThatThrownBy(() -> tracker.track(key("other"), "fp"))
+          .isInstanceOf(IdempotencyStoreException.class);
+      assertThatThrownBy(() -> tracker.complete(claim, response("x")))
+          .isInstanceOf(IdempotencyStoreException.class);
+    } finally {
+      pg.startPrimary();
+    }
+    org.awaitility.Awaitility.await().ignoreExceptions().until(
+        () -> tracker.track(key, "fp") instanceof Tracked.InProgress);
+    tracker.complete(claim, response("after restart"));
+    assertThat(tracker.track(key, "fp")).isInstanceOf(Tracked.Completed.class);
+  }
+
+  @Test
+  void releasedKeyKeepsItsRowSoTheNextTokenIsLarger() throws Exception {
+    String key = key("released-row");
+    Tracked.Claimed first =
+        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    store.release(key, first.fencingToken());
+
+    assertThat(isStored(key)).isTrue();
+    try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+      // Simulate a sequence that lags (restored from a backup): the key's token must still grow.
+      s.execute("SELECT setval('shepherd_idempotency_token_seq', 1)");
+    }
+    Tracked.Claimed second =
+        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    assertThat(second.fencingToken()).isGreaterThan(first.fencingToken());
+  }
+}
