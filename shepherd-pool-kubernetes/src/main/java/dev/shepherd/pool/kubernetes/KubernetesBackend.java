@@ -20,6 +20,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
@@ -30,7 +31,33 @@ import org.jspecify.annotations.Nullable;
  * environment tells it where the parent listens and carries its secret, and whose controlling
  * owner is the parent Pod, so that Kubernetes deletes the runners when the parent Pod goes.
  *
- * <p>TODO(remote backend) javadoc sample.
+ * <pre>{@code
+ * KubernetesBackend backend = KubernetesBackend.builder()
+ *     .client(client)                      // in a Pod: new KubernetesClientBuilder().build()
+ *     .functions(ReportFunctions.class)    // the same class in the parent and every runner
+ *     .build();                            // parent Pod, namespace and IP: downward API
+ * try (ElasticPool pool = ElasticPool.builder()
+ *     .name("reports")
+ *     .backend(backend)
+ *     .min(0)
+ *     .max(10)
+ *     .maxConcurrency(4)
+ *     .build()) {
+ *   report = pool.call("render", "2026-Q3", Duration.ofMinutes(2));
+ * }
+ * }</pre>
+ *
+ * <p>The parent finds its own Pod through the downward API variables {@code POD_NAME}, {@code
+ * POD_NAMESPACE}, {@code POD_UID} and {@code POD_IP} (names configurable), reads it once from the
+ * API on the first boot (for its image and spec), and watches its runner Pods with one informer.
+ * A runner Pod that fails, whose runner container exits, that is deleted by anyone, or whose image
+ * cannot be pulled, ends its runner: a ready runner dies ({@code RunnerDiedException} with a
+ * {@link RunnerPodException} cause), a booting one fails its boot. A Pod that does not connect
+ * back within the boot timeout is deleted. Every runner Pod that ends is deleted; {@link #close()}
+ * deletes any left.
+ *
+ * <p>The service account needs {@code get, list, watch, create, delete} on {@code pods} in the
+ * namespace.
  *
  * <p>Thread-safe. One backend serves one pool.
  */
@@ -48,13 +75,16 @@ public final class KubernetesBackend implements Backend {
   private final KubernetesSettings settings;
   private final PodLauncher launcher;
   private final RemoteBackend remote;
+  private final @Nullable ExecutorService ownedExecutor;
 
   private KubernetesBackend(
       KubernetesSettings settings,
+      @Nullable ExecutorService ownedExecutor,
       Class<? extends FunctionRegistryFactory> functions,
       InetAddress bindAddress,
       int port) {
     this.settings = settings;
+    this.ownedExecutor = ownedExecutor;
     this.launcher = new PodLauncher(settings);
     this.remote =
         RemoteBackend.builder()
@@ -140,6 +170,9 @@ public final class KubernetesBackend implements Backend {
   @Override
   public void close() {
     remote.close();
+    if (ownedExecutor != null) {
+      ownedExecutor.shutdown();
+    }
   }
 
   @Override
@@ -552,10 +585,11 @@ public final class KubernetesBackend implements Backend {
      *     found in the environment, or nothing names the image without an owner
      */
     public KubernetesBackend build() {
-      KubernetesSettings s = settings();
       Class<? extends FunctionRegistryFactory> f = Require.nonNull(functions, "functions");
+      ExecutorService owned = executor == null ? Executors.newVirtualThreadPerTaskExecutor() : null;
+      KubernetesSettings s = settings(owned != null ? owned : executor);
       InetAddress bind = bindAddress != null ? bindAddress : defaultBindAddress(s.parentHost());
-      return new KubernetesBackend(s, f, bind, port);
+      return new KubernetesBackend(s, owned, f, bind, port);
     }
 
     private static InetAddress defaultBindAddress(String host) {
@@ -569,6 +603,10 @@ public final class KubernetesBackend implements Backend {
     }
 
     KubernetesSettings settings() {
+      return settings(executor != null ? executor : Runnable::run);
+    }
+
+    private KubernetesSettings settings(Executor exec) {
       KubernetesClient c = Require.nonNull(client, "client");
       Map<String, String> env = environment != null ? environment : System.getenv();
       PodTemplateSpec t = template == null ? null : new PodTemplateSpecBuilder(template).build();
@@ -625,7 +663,7 @@ public final class KubernetesBackend implements Backend {
           host,
           labels,
           annotations,
-          executor != null ? executor : Executors.newVirtualThreadPerTaskExecutor());
+          exec);
     }
 
     private boolean hasImage(PodTemplateSpec t) {
