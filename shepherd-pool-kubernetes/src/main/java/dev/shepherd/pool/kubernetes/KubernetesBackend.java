@@ -19,6 +19,7 @@ import java.net.UnknownHostException;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -579,17 +580,26 @@ public final class KubernetesBackend implements Backend {
      *
      * @return the backend
      * @throws NullPointerException if no client or functions class was set
+     * @throws java.io.UncheckedIOException if the parent's server cannot listen
      * @throws IllegalArgumentException if the container name is not in the template, or the
      *     namespace is not the parent's
      * @throws IllegalStateException if the parent Pod or the host runners connect to cannot be
      *     found in the environment, or nothing names the image without an owner
      */
     public KubernetesBackend build() {
+      settings(); // every check, before anything is started
       Class<? extends FunctionRegistryFactory> f = Require.nonNull(functions, "functions");
       ExecutorService owned = executor == null ? Executors.newVirtualThreadPerTaskExecutor() : null;
-      KubernetesSettings s = settings(owned != null ? owned : executor);
-      InetAddress bind = bindAddress != null ? bindAddress : defaultBindAddress(s.parentHost());
-      return new KubernetesBackend(s, owned, f, bind, port);
+      try {
+        KubernetesSettings s = settings(owned != null ? owned : Objects.requireNonNull(executor));
+        InetAddress bind = bindAddress != null ? bindAddress : defaultBindAddress(s.parentHost());
+        return new KubernetesBackend(s, owned, f, bind, port);
+      } catch (RuntimeException e) {
+        if (owned != null) {
+          owned.shutdown();
+        }
+        throw e;
+      }
     }
 
     private static InetAddress defaultBindAddress(String host) {

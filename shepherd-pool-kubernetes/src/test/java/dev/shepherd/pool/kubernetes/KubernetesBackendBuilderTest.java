@@ -80,6 +80,21 @@ class KubernetesBackendBuilderTest {
   }
 
   @Test
+  void missingFunctionsClassIsNamed() {
+    assertThatThrownBy(() -> builder().build())
+        .isInstanceOf(NullPointerException.class)
+        .hasMessage("functions must not be null");
+  }
+
+  @Test
+  void portOutOfRangeIsNamed() {
+    assertThatThrownBy(() -> builder().port(70_000))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("port")
+        .hasMessageContaining("70000");
+  }
+
+  @Test
   void missingPodNameVariableIsNamedWithTheWaysOut() {
     assertThatThrownBy(() -> builder().environment(Map.of("POD_IP", "10.0.0.1")).build())
         .isInstanceOf(IllegalStateException.class)
