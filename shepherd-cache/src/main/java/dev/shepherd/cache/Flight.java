@@ -37,8 +37,11 @@ import org.jspecify.annotations.Nullable;
  * <p>Storage is written inside the transition to DONE, while the lock is held, through a Caffeine
  * {@code compute} on the key: abandonment (under the same lock) and {@code invalidate} (which marks
  * the flight inside a {@code compute} on the same key) are therefore ordered with the write, so an
- * abandoned load never stores and a load invalidated while it ran never stores. Lock order is always
- * flight lock, then Caffeine's bin lock; {@code invalidate} takes only the bin lock.
+ * abandoned load never stores and a load invalidated while it ran never stores. {@code invalidate}
+ * also removes the flight from the map (a detached flight: it still answers the waiters it has, and
+ * a caller that had already read it from the map may still join it, but no caller that starts after
+ * the invalidate finds it). Lock order is always flight lock, then Caffeine's bin lock;
+ * {@code invalidate} takes only the bin lock.
  *
  * <p>The loader's thread is recorded under the lock while the loader runs, so an interrupt is only
  * ever sent while our loader runs; if one arrives just as the loader returns, {@link #run} clears it.
