@@ -11,7 +11,6 @@ import java.nio.charset.Charset;
 import java.nio.charset.IllegalCharsetNameException;
 import java.nio.charset.StandardCharsets;
 import java.nio.charset.UnsupportedCharsetException;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
@@ -114,13 +113,7 @@ final class CapturingResponse extends HttpServletResponseWrapper {
 
   /** The response headers as set so far, in order, names as the container reports them. */
   List<String[]> headers() {
-    List<String[]> headers = new ArrayList<>();
-    for (String name : real().getHeaderNames()) {
-      for (String value : real().getHeaders(name)) {
-        headers.add(new String[] {name, value});
-      }
-    }
-    return headers;
+    return IdempotencyFilter.headersOf(real());
   }
 
   /**

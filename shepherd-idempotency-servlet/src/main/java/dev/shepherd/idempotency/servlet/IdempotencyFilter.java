@@ -26,6 +26,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.Comparator;
+import java.util.Enumeration;
 import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.LinkedHashSet;
@@ -44,10 +45,12 @@ import java.util.Set;
  *     .store(InMemoryIdempotencyStore.create()) // one JVM; JdbcIdempotencyStore across JVMs
  *     .build();
  * IdempotencyFilter filter = IdempotencyFilter.builder(tracker)
- *     .principalResolver(PrincipalResolver.header("X-Api-Key"))
- *     .path("/webhooks", KeyPolicy.OPTIONAL)
+ *     .principalResolver(PrincipalResolver.header("X-Api-Key")) // scope keys per client
+ *     .path("/webhooks", KeyPolicy.OPTIONAL)                     // key optional there
+ *     .waitForInFlight(Duration.ofSeconds(5))                    // wait, then replay, not 409
  *     .build();
- * servletContext.addFilter("idempotency", filter).addMappingForUrlPatterns(null, false, "/*");
+ * servletContext.addFilter("idempotency", filter)
+ *     .addMappingForUrlPatterns(EnumSet.of(DispatcherType.REQUEST), false, "/*");
  * }</pre>
  *
  * <h2>What a request gets</h2>
@@ -247,7 +250,8 @@ public final class IdempotencyFilter implements Filter {
       return;
     }
     String key;
-    switch (parser.parse(Collections.list(request.getHeaders(KEY_HEADER)))) {
+    Enumeration<String> lines = request.getHeaders(KEY_HEADER);
+    switch (parser.parse(lines == null ? List.of() : Collections.list(lines))) {
       case KeyHeaderParser.Missing missing -> {
         if (policy == KeyPolicy.OPTIONAL) {
           chain.doFilter(request, response);
@@ -282,7 +286,9 @@ public final class IdempotencyFilter implements Filter {
       case CachedBodyRequest.Read read -> body = read.bytes();
     }
     CachedBodyRequest cached = new CachedBodyRequest(request, body);
-    String scopedKey = scope(principalResolver.resolve(request), key);
+    String principal = Require.nonNull(principalResolver.resolve(request),
+        "principal returned by " + principalResolver);
+    String scopedKey = scope(principal, key);
     String fingerprint = fingerprinter.fingerprint(cached, body);
     Tracked tracked;
     try {
@@ -326,6 +332,9 @@ public final class IdempotencyFilter implements Filter {
   /** Runs the chain as the key's owner; see the class comment for every outcome. */
   private void run(Tracked.Claimed claim, CachedBodyRequest request, HttpServletResponse response,
       FilterChain chain) throws IOException, ServletException {
+    // What earlier filters set (CORS, tracing): restored if the answer becomes a 503 after all.
+    int statusBefore = response.getStatus();
+    List<String[]> headersBefore = headersOf(response);
     CapturingResponse capture = new CapturingResponse(response, maxStoredResponseSize);
     try {
       chain.doFilter(request, capture);
@@ -364,12 +373,27 @@ public final class IdempotencyFilter implements Filter {
       if (capture.holding()) {
         LOG.log(Level.WARNING, "idempotency store failed storing a response; answering 503", e);
         capture.discard();
+        response.reset();
+        response.setStatus(statusBefore);
+        for (String[] header : headersBefore) {
+          response.addHeader(header[0], header[1]);
+        }
         send(response, storeUnavailable());
         return;
       }
       LOG.log(Level.WARNING, "idempotency store failed storing a response already sent", e);
     }
     capture.deliver();
+  }
+
+  static List<String[]> headersOf(HttpServletResponse response) {
+    List<String[]> headers = new ArrayList<>();
+    for (String name : response.getHeaderNames()) {
+      for (String value : response.getHeaders(name)) {
+        headers.add(new String[] {name, value});
+      }
+    }
+    return headers;
   }
 
   private void releaseQuietly(Tracked.Claimed claim, String why) {
@@ -384,8 +408,9 @@ public final class IdempotencyFilter implements Filter {
 
   private StoredResponse toStored(CapturingResponse capture, int status) {
     List<StoredResponse.Header> headers = new ArrayList<>();
-    Set<String> denied = deniedFor(capture.headers());
-    for (String[] header : capture.headers()) {
+    List<String[]> captured = capture.headers();
+    Set<String> denied = deniedFor(captured);
+    for (String[] header : captured) {
       if (!denied.contains(header[0].toLowerCase(Locale.ROOT))) {
         headers.add(new StoredResponse.Header(header[0], header[1]));
       }

@@ -61,15 +61,16 @@ record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds) {
   }
 
   /**
-   * Writes the problem as the whole response: resets whatever the response held, sets status,
-   * content type, length, {@code Retry-After} when given, and the body.
+   * Writes the problem as the whole response: sets status, content type, length,
+   * {@code Retry-After} when given, and the body. Headers set before (for example CORS headers of
+   * an earlier filter) are kept.
    *
    * @throws IOException if the client connection fails
    * @throws IllegalStateException if the response is already committed
    */
   void send(HttpServletResponse response, URI typeBase) throws IOException {
     byte[] body = toJson(typeBase);
-    response.reset();
+    response.resetBuffer();
     response.setStatus(kind.status);
     response.setContentType(CONTENT_TYPE);
     response.setHeader("Cache-Control", "no-store");

@@ -109,6 +109,41 @@ class IdempotencyFilterTest {
   }
 
   @Test
+  void redirectIsStoredAndReplayed() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> first = app.send(app.post("/redirect", KEY, "x").build());
+    HttpResponse<byte[]> replay = app.send(app.post("/redirect", KEY, "x").build());
+
+    assertThat(first.statusCode()).isEqualTo(302);
+    assertThat(first.headers().firstValue("Location").orElseThrow()).endsWith("/orders/1");
+    assertThat(replay.statusCode()).isEqualTo(302);
+    assertThat(replay.headers().firstValue("Location")).isEqualTo(
+        first.headers().firstValue("Location"));
+    assertThat(servlet.runs("/redirect")).isEqualTo(1);
+  }
+
+  @Test
+  void resetDiscardsWhatWasWrittenBeforeIt() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> first = app.send(app.post("/reset", KEY, "x").build());
+    HttpResponse<byte[]> replay = app.send(app.post("/reset", KEY, "x").build());
+
+    assertThat(first.statusCode()).isEqualTo(202);
+    assertThat(text(first)).isEqualTo("kept 1");
+    assertThat(first.headers().firstValue("X-Discarded")).isEmpty();
+    assertThat(replay.statusCode()).isEqualTo(202);
+    assertThat(replay.body()).isEqualTo(first.body());
+  }
+
+  @Test
+  void writerAfterOutputStreamIsRefusedAsByTheContainer() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> response = app.send(app.post("/mixed", KEY, "x").build());
+    assertThat(response.statusCode()).isEqualTo(200);
+    assertThat(text(response)).isEqualTo("ab");
+  }
+
+  @Test
   void formParametersReachTheApplicationAfterTheFilterReadTheBody() throws Exception {
     start(b -> {});
     HttpResponse<byte[]> response = app.send(HttpRequest.newBuilder(app.uri("/form?b=2"))

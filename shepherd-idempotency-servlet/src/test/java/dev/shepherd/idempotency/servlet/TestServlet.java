@@ -76,6 +76,26 @@ final class TestServlet extends HttpServlet {
           res.getOutputStream().write(chunk);
         }
       }
+      case "/redirect" -> res.sendRedirect("/orders/" + run);
+      case "/reset" -> {
+        res.setHeader("X-Discarded", "yes");
+        res.getWriter().print("discarded");
+        res.reset();
+        res.setStatus(202);
+        res.setContentType("text/plain");
+        res.getOutputStream().write(("kept " + run).getBytes(StandardCharsets.UTF_8));
+        res.getOutputStream().close();
+      }
+      case "/mixed" -> {
+        res.getOutputStream().write('a');
+        try {
+          res.getWriter();
+          res.setStatus(500);
+        } catch (IllegalStateException expected) {
+          res.setStatus(200);
+          res.getOutputStream().write('b');
+        }
+      }
       case "/form" -> {
         res.setContentType("text/plain");
         res.getWriter().print("a=" + req.getParameter("a") + " b=" + req.getParameter("b"));
