@@ -103,6 +103,21 @@ class CoalescingCacheTest {
   }
 
   @Test
+  void commitWithTtlExpiresEvenWhenTheCacheHasNoDefaultTimeToLive() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    cache.fetch("k", k -> Load.commit("first", Duration.ofSeconds(10)));
+    ticker.advance(Duration.ofSeconds(9));
+    assertThat(cache.fetch("k", k -> Load.commit("second")).source()).isEqualTo(Fetched.Source.HIT);
+
+    ticker.advance(Duration.ofSeconds(1));
+
+    assertThat(cache.getIfPresent("k")).isNull();
+    assertThat(cache.fetch("k", k -> Load.commit("second")))
+        .isEqualTo(new Fetched<>("second", Fetched.Source.LOADED));
+    assertThat(cache.fetch("k", k -> Load.commit("third")).source()).isEqualTo(Fetched.Source.HIT);
+  }
+
+  @Test
   void ignoreHandsTheValueToEveryWaiterWithoutStoringIt() throws Exception {
     CoalescingCache<String, String> cache = builder().build();
     Gate gate = new Gate();
