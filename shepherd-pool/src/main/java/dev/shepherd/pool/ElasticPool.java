@@ -147,6 +147,8 @@ public final class ElasticPool implements AutoCloseable {
   private long bootFailureCount;
   private long deathCount;
   private int runnerSequence;
+  /** Min runners retired after minIdleShutdownAfter: not re-booted until demand boots them. */
+  private int idledOutMin;
   private boolean closed;
   private boolean terminated;
   // ---- end guarded ----
@@ -510,11 +512,12 @@ public final class ElasticPool implements AutoCloseable {
       lock.unlock();
     }
     effects.run();
-    if (toCancel != null) {
-      toCancel.cancel();
-    }
+    // The caller's outcome first: the cancel may complete the runner's result at once.
     if (failure != null) {
       call.fail(failure);
+    }
+    if (toCancel != null) {
+      toCancel.cancel();
     }
   }
 
@@ -542,10 +545,10 @@ public final class ElasticPool implements AutoCloseable {
     } finally {
       lock.unlock();
     }
+    call.fail(new CancellationException("call of \"" + call.function + "\" cancelled"));
     if (toCancel != null) {
       toCancel.cancel();
     }
-    call.fail(new CancellationException("call of \"" + call.function + "\" cancelled"));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -643,7 +646,7 @@ public final class ElasticPool implements AutoCloseable {
     int perRunner = config.singleUse ? 1 : config.maxConcurrency;
     while (runners.size() + boots.size() < max) {
       int ready = countReady();
-      boolean belowMin = ready + boots.size() < min;
+      boolean belowMin = ready + boots.size() + idledOutMin < min;
       boolean demand = (long) boots.size() * perRunner < waiting;
       if (!belowMin && !demand) {
         break;
@@ -872,6 +875,9 @@ public final class ElasticPool implements AutoCloseable {
       } else {
         bootCount++;
         lastBootFailure = null;
+        if (idledOutMin > 0) {
+          idledOutMin--; // a runner booted for demand takes the place of an idled-out min runner
+        }
         runner.state = RunnerState.READY;
         runner.idleSinceNanos = ticker.read();
         runners.add(runner);
@@ -997,7 +1003,8 @@ public final class ElasticPool implements AutoCloseable {
           if (call.state != CallState.WAITING) {
             it.remove();
           } else if (call.deadline.isExpired()) {
-            effects.add(() -> expire(call));
+            it.remove();
+            timeOutWaiterLocked(call, effects);
           }
         }
         planBoots(effects);
@@ -1065,9 +1072,11 @@ public final class ElasticPool implements AutoCloseable {
       }
       // Re-check the bound under the lock: another runner may have retired meanwhile.
       long minIdleNanos = Durations.toNanosSaturated(config.minIdleShutdownAfter);
-      if (countReady() <= min
-          && (minIdleNanos == Long.MAX_VALUE || ticker.read() - runner.idleSinceNanos < minIdleNanos)) {
-        return;
+      if (countReady() <= min) {
+        if (minIdleNanos == Long.MAX_VALUE || ticker.read() - runner.idleSinceNanos < minIdleNanos) {
+          return;
+        }
+        idledOutMin++;
       }
       runner.retireReason = PoolEvent.RetireReason.IDLE;
       retireNowLocked(runner, effects);
@@ -1098,6 +1107,7 @@ public final class ElasticPool implements AutoCloseable {
       Require.state(!closed, "pool " + config.name + " is closed");
       this.min = config.isRunner ? 0 : min;
       this.max = max;
+      idledOutMin = 0;
       int excess = countReady() + boots.size() - max;
       if (excess > 0) {
         // Idle runners first (longest idle first), then the least busy.

@@ -121,10 +121,11 @@ public final class LocalBackend implements Backend {
 
     private void end(Throwable cause) {
       if (ended.compareAndSet(false, true)) {
+        // The pool hears of the death first, so callers see RunnerDiedException, not the cancel.
+        listener.runnerDied(cause);
         for (LocalCall call : calls) {
           call.cancel();
         }
-        listener.runnerDied(cause);
       }
     }
 
@@ -144,6 +145,22 @@ public final class LocalBackend implements Backend {
 
       @Override
       public void run() {
+        try {
+          runFunction();
+        } finally {
+          if (ended.get() && !result.isDone()) {
+            result.completeExceptionally(
+                new RunnerDiedException(id, "runner " + id + " ended during the call", null));
+          }
+        }
+      }
+
+      private void runFunction() {
+        if (ended.get()) {
+          result.completeExceptionally(
+              new RunnerDiedException(id, "runner " + id + " ended during the call", null));
+          return;
+        }
         if (cancelled) {
           result.completeExceptionally(new CancellationException());
           return;

@@ -1,0 +1,98 @@
+package dev.shepherd.pool;
+
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/** The functions every pool test registers; public so child JVMs can instantiate it. */
+public final class TestFunctions implements FunctionRegistryFactory {
+
+  /** In-process state for local-backend tests (unused in child JVMs). */
+  static final AtomicInteger RUNNING = new AtomicInteger();
+
+  static final AtomicInteger MAX_RUNNING = new AtomicInteger();
+  static final Map<String, CountDownLatch> GATES = new ConcurrentHashMap<>();
+  static final List<Object> ORDER = new java.util.concurrent.CopyOnWriteArrayList<>();
+  static final Map<String, CountDownLatch> INTERRUPTED = new ConcurrentHashMap<>();
+
+  /** Creates the factory. */
+  public TestFunctions() {}
+
+  static CountDownLatch gate(String name) {
+    return GATES.computeIfAbsent(name, k -> new CountDownLatch(1));
+  }
+
+  static CountDownLatch interrupted(String name) {
+    return INTERRUPTED.computeIfAbsent(name, k -> new CountDownLatch(1));
+  }
+
+  @Override
+  public FunctionRegistry create() {
+    return FunctionRegistry.builder()
+        .register("echo", arg -> arg)
+        .register("square", arg -> (Long) arg * (Long) arg)
+        .register("pid", arg -> ProcessHandle.current().pid())
+        .register(
+            "fail",
+            arg -> {
+              throw new IllegalStateException("no such report: " + arg);
+            })
+        .register(
+            "sleep",
+            arg -> {
+              Thread.sleep((Long) arg);
+              return "slept";
+            })
+        .register(
+            "print",
+            arg -> {
+              System.out.println(arg);
+              return null;
+            })
+        .register(
+            "record",
+            arg -> {
+              ORDER.add(arg);
+              return arg;
+            })
+        .register(
+            "gate",
+            arg -> {
+              // Blocks until the named gate opens; reports an interrupt to the test.
+              String name = (String) arg;
+              try {
+                gate(name).await();
+              } catch (InterruptedException e) {
+                interrupted(name).countDown();
+                throw e;
+              }
+              return name;
+            })
+        .register(
+            "count",
+            arg -> {
+              int now = RUNNING.incrementAndGet();
+              MAX_RUNNING.accumulateAndGet(now, Math::max);
+              try {
+                Thread.sleep((Long) arg);
+              } finally {
+                RUNNING.decrementAndGet();
+              }
+              return now;
+            })
+        .register(
+            "badResult",
+            arg -> new Object())
+        .build();
+  }
+
+  static void reset() {
+    RUNNING.set(0);
+    MAX_RUNNING.set(0);
+    GATES.clear();
+    ORDER.clear();
+    INTERRUPTED.clear();
+  }
+}
