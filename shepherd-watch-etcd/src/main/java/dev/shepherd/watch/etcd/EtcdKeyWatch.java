@@ -102,6 +102,7 @@ final class EtcdKeyWatch {
   private long resets;
   private long compactions;
   private long reads;
+  private boolean resetPending;
 
   EtcdKeyWatch(String name, ByteSequence key, KV kv, Watch watch, Backoff backoff,
       Duration requestTimeout, Ticker ticker, WatchCounter counter) {
@@ -279,11 +280,12 @@ final class EtcdKeyWatch {
         return;
       }
       long header = response.getHeader().getRevision();
-      boolean reset = seenRevision > 0 && header < seenRevision;
+      boolean reset = resetPending || (seenRevision > 0 && header < seenRevision);
+      resetPending = false;
       if (reset) {
         resets++;
-        LOG.log(System.Logger.Level.INFO, "etcd revision went back from {0} to {1}: store was reset;"
-            + " key ''{2}'' re-read", seenRevision, header, name);
+        LOG.log(System.Logger.Level.INFO, "etcd was reset (revision {0} seen, {1} now): key ''{2}''"
+            + " read again", seenRevision, header, name);
       }
       Snapshot read = response.getKvs().isEmpty()
           ? absentAt(header, reset)
@@ -334,9 +336,7 @@ final class EtcdKeyWatch {
       long header = response.getHeader().getRevision();
       if (response.isCreatedNotify()) {
         if (header < seenRevision) {
-          resets++;
-          LOG.log(System.Logger.Level.INFO, "etcd revision went back from {0} to {1}: store was"
-              + " reset; key ''{2}'' re-read", seenRevision, header, name);
+          resetPending = true; // counted and logged by the read that follows
           gen = ++generation;
           state = State.READING;
           attempt = null;
@@ -390,9 +390,7 @@ final class EtcdKeyWatch {
         gen = ++generation;
         state = State.READING;
       } else if (isFutureRevision(cause)) {
-        resets++;
-        LOG.log(System.Logger.Level.INFO, "etcd has no revision {0} any more: store was reset;"
-            + " key ''{1}'' re-read", resumeRevision, name);
+        resetPending = true; // counted and logged by the read that follows
         gen = ++generation;
         state = State.READING;
       } else {
@@ -471,7 +469,7 @@ final class EtcdKeyWatch {
       if (gen != generation) {
         return;
       }
-      if (snapshot == null) {
+      if (snapshot == null || resetPending) {
         state = State.READING;
         next = null;
         from = 0;
