@@ -14,6 +14,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.jspecify.annotations.Nullable;
 
@@ -221,10 +222,17 @@ final class PodLauncher implements RunnerLauncher {
         case PodState.Running r -> lastState = "Pod Running";
         case PodState.CannotStart c -> end("runner Pod " + where() + ": " + c.reason(), true);
         case PodState.Ended e -> end("runner Pod " + where() + " ended: " + e.reason(), true);
+        // Someone else is deleting it, with their grace period: let it run out.
+        case PodState.Terminating t -> end("runner Pod " + where() + " is being deleted", false);
         case PodState.Gone g -> end("runner Pod " + where() + " was deleted", false);
       }
     }
 
+    /**
+     * Ends the runner once: stops listening, then, on the executor (this may be the informer's
+     * thread, which must not block or run the pool's death handling), completes exited() and
+     * deletes the Pod if asked.
+     */
     private void end(String reason, boolean delete) {
       if (!ended.compareAndSet(false, true)) {
         return;
@@ -237,10 +245,24 @@ final class PodLauncher implements RunnerLauncher {
           // unsubscribing only removes a map entry
         }
       }
-      if (delete) {
-        settings.executor().execute(this::deleteQuietly);
+      RunnerPodException cause =
+          new RunnerPodException(
+              runnerId,
+              resolved.factory.namespace(),
+              podName,
+              reason + " (last seen: " + lastState + ")");
+      Runnable finish =
+          () -> {
+            exited.completeExceptionally(cause);
+            if (delete) {
+              deleteQuietly();
+            }
+          };
+      try {
+        settings.executor().execute(finish);
+      } catch (RejectedExecutionException e) {
+        finish.run();
       }
-      exited.completeExceptionally(new RunnerPodException(runnerId, resolved.factory.namespace(), podName, reason + " (last seen: " + lastState + ")"));
     }
 
     void deleteQuietly() {

@@ -7,7 +7,9 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodCondition;
 import io.fabric8.kubernetes.api.model.PodStatus;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
+import org.jspecify.annotations.Nullable;
 
 /**
  * What the Kubernetes API says about a runner Pod, reduced to what the backend acts on: waiting to
@@ -17,7 +19,7 @@ sealed interface PodState {
 
   /** Whether the runner in this Pod is over for good. */
   default boolean isFinal() {
-    return this instanceof Ended || this instanceof Gone;
+    return this instanceof Ended || this instanceof Terminating || this instanceof Gone;
   }
 
   /** Scheduled or not, containers not running yet; {@code detail} says why, for boot errors. */
@@ -29,8 +31,11 @@ sealed interface PodState {
   /** The runner container cannot start without outside help (bad image, missing secret). */
   record CannotStart(String reason) implements PodState {}
 
-  /** The Pod failed or succeeded, the runner container terminated, or the Pod is being deleted. */
+  /** The Pod failed or succeeded, or the runner container terminated. */
   record Ended(String reason) implements PodState {}
+
+  /** The Pod is being deleted (it has a deletion timestamp): its runner is as good as gone. */
+  record Terminating() implements PodState {}
 
   /** The Pod is no longer in the API (deleted). */
   record Gone() implements PodState {}
@@ -55,7 +60,7 @@ sealed interface PodState {
    */
   static PodState of(Pod pod, String containerName) {
     if (pod.getMetadata() != null && pod.getMetadata().getDeletionTimestamp() != null) {
-      return new Ended("Pod is being deleted");
+      return new Terminating();
     }
     PodStatus status = pod.getStatus();
     String phase = status == null || status.getPhase() == null ? "Pending" : status.getPhase();
@@ -67,8 +72,8 @@ sealed interface PodState {
         }
       }
     }
-    if (phase.equals("Failed") || phase.equals("Succeeded")) {
-      StringBuilder why = new StringBuilder("Pod ").append(phase.toLowerCase(java.util.Locale.ROOT));
+    if (status != null && (phase.equals("Failed") || phase.equals("Succeeded"))) {
+      StringBuilder why = new StringBuilder("Pod ").append(phase.toLowerCase(Locale.ROOT));
       append(why, status.getReason(), status.getMessage());
       if (cs != null && cs.getState() != null && cs.getState().getTerminated() != null) {
         why.append("; ").append(terminated(cs.getState().getTerminated()));
@@ -115,7 +120,7 @@ sealed interface PodState {
     return why.toString();
   }
 
-  private static void append(StringBuilder why, String reason, String message) {
+  private static void append(StringBuilder why, @Nullable String reason, @Nullable String message) {
     if (reason != null && !reason.isEmpty()) {
       why.append(": ").append(reason);
     }

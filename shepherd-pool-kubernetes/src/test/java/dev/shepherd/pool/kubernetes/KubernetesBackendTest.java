@@ -204,6 +204,7 @@ class KubernetesBackendTest {
         .hasRootCauseInstanceOf(RunnerPodException.class)
         .rootCause()
         .hasMessageContaining("Evicted");
+    assertThat(pool.snapshot().deaths()).isEqualTo(1);
     await().until(() -> runnerPods().stream().noneMatch(p -> p.getMetadata().getName().equals(podName)));
   }
 
@@ -253,11 +254,23 @@ class KubernetesBackendTest {
     assertThatThrownBy(() -> pool.call("echo", 1L, Duration.ofSeconds(5)))
         .isInstanceOf(CallTimeoutException.class)
         .cause()
-        .isInstanceOf(RunnerBootException.class);
-    pool.close();
+        .isInstanceOf(RunnerBootException.class)
+        .hasMessageContaining("bootTimeout");
 
-    await().atMost(Duration.ofSeconds(60)).until(() -> runnerPods().isEmpty());
+    // Without close(): every Pod that timed out was deleted by its boot.
+    await().atMost(Duration.ofSeconds(60)).until(() -> pool.snapshot().booting() == 0 && runnerPods().isEmpty());
     assertThat(kubelet.seen()).isNotEmpty();
+  }
+
+  @Test
+  void resizeDownRetiresARunnerAndDeletesItsPod() throws Exception {
+    pool = poolBuilder(backendBuilder().build()).min(2).build();
+    await().atMost(Duration.ofSeconds(60)).until(() -> pool.snapshot().ready() == 2);
+
+    pool.resize(0, 1);
+
+    await().atMost(Duration.ofSeconds(60)).until(() -> runnerPods().size() == 1);
+    assertThat(pool.call("echo", "still", Duration.ofSeconds(60))).isEqualTo("still");
   }
 
   @Test

@@ -155,9 +155,9 @@ class PodStateTest {
   }
 
   @Test
-  void podBeingDeletedIsEnded() {
+  void podBeingDeletedIsTerminating() {
     Pod pod = pod("Running").editMetadata().withDeletionTimestamp("2026-11-24T01:00:00Z").endMetadata().build();
 
-    assertThat(PodState.of(pod, "runner")).isEqualTo(new PodState.Ended("Pod is being deleted"));
+    assertThat(PodState.of(pod, "runner")).isEqualTo(new PodState.Terminating());
   }
 }
