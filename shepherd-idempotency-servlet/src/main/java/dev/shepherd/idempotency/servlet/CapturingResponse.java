@@ -46,8 +46,9 @@ import org.jspecify.annotations.Nullable;
  * then fixes that encoding ({@code setCharacterEncoding}) so the {@code Content-Type} names it, and
  * later attempts to change it are ignored, as the Servlet specification says.
  *
- * <p>Confined to the request's thread (the application must not write from other threads without
- * synchronising, as with any response). Async responses are out of scope: see
+ * <p>The byte path and the delivery transitions are synchronized, so a write from another thread
+ * (an async handler racing the filter's {@code passThrough()}) is never torn; everything else is
+ * confined to the request's thread, as with any response. Async responses are out of scope: see
  * {@link IdempotencyFilter}.
  */
 final class CapturingResponse extends HttpServletResponseWrapper {
@@ -122,7 +123,7 @@ final class CapturingResponse extends HttpServletResponseWrapper {
    *
    * @throws IOException if the client connection fails
    */
-  void deliver() throws IOException {
+  synchronized void deliver() throws IOException {
     if (delivery != Delivery.HOLDING) {
       return;
     }
@@ -147,7 +148,7 @@ final class CapturingResponse extends HttpServletResponseWrapper {
   }
 
   /** Drops the held body: the filter answers with something else (a 503), or an exception flies. */
-  void discard() {
+  synchronized void discard() {
     if (delivery == Delivery.HOLDING) {
       delivery = Delivery.DISCARDED;
       buffer = new byte[0];
@@ -156,7 +157,7 @@ final class CapturingResponse extends HttpServletResponseWrapper {
   }
 
   /** Sends what is held and lets every later write through, uncaptured (async requests). */
-  void passThrough() throws IOException {
+  synchronized void passThrough() throws IOException {
     if (delivery != Delivery.HOLDING) {
       return;
     }
@@ -188,7 +189,7 @@ final class CapturingResponse extends HttpServletResponseWrapper {
 
   // ---- the byte path -----------------------------------------------------------------------------
 
-  private void write(byte[] b, int off, int len) throws IOException {
+  private synchronized void write(byte[] b, int off, int len) throws IOException {
     switch (delivery) {
       case HOLDING -> {
         if (closed || errorStatus >= 0) {
@@ -213,13 +214,13 @@ final class CapturingResponse extends HttpServletResponseWrapper {
     }
   }
 
-  private void flushBytes() throws IOException {
+  private synchronized void flushBytes() throws IOException {
     if (delivery == Delivery.STREAMING) {
       real().getOutputStream().flush();
     }
   }
 
-  private void closeBytes() throws IOException {
+  private synchronized void closeBytes() throws IOException {
     if (delivery == Delivery.STREAMING) {
       real().getOutputStream().close();
     } else {

@@ -80,6 +80,16 @@ class IdempotencyFilterTest {
   }
 
   @Test
+  void customDenyListReplacesTheDefault() throws Exception {
+    start(b -> b.replayDenyList(List.of("x-order-id")));
+    app.send(app.post("/orders", KEY, "x").build());
+    HttpResponse<byte[]> replay = app.send(app.post("/orders", KEY, "x").build());
+
+    assertThat(replay.headers().firstValue("X-Order-Id")).isEmpty();
+    assertThat(replay.headers().allValues("Set-Cookie")).containsExactly("session=s1; HttpOnly");
+  }
+
+  @Test
   void writerResponseIsReplayedByteForByteWithItsCharset() throws Exception {
     start(b -> {});
     HttpResponse<byte[]> first = app.send(app.post("/writer", KEY, "x").build());

@@ -1,0 +1,5 @@
+/** Benchmarks of the idempotency HTTP filter through a real Jetty. */
+@NullMarked
+package dev.shepherd.benchmarks.idempotencyfilter;
+
+import org.jspecify.annotations.NullMarked;
