@@ -310,7 +310,7 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
     private final Client client;
     private final Function<? super ByteSequence, ? extends V> decoder;
     private Backoff reconnectBackoff = Backoff.exponential()
-        .initial(Duration.ofMillis(200)).multiplier(2).max(Duration.ofSeconds(5)).jitter(0.5).build();
+        .initial(Duration.ofMillis(200)).multiplier(2).max(Duration.ofSeconds(2)).jitter(0.5).build();
     private Duration requestTimeout = Duration.ofSeconds(5);
     private Duration idleTimeout = Duration.ofMinutes(5);
     private Ticker ticker = Ticker.system();
@@ -345,7 +345,7 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
 
     /**
      * Sets the wait before reopening a key's watch after consecutive failures; the default is
-     * exponential from 200 ms, doubling up to 5 s, plus up to 50 % jitter. Compaction and resets
+     * exponential from 200 ms, doubling up to 2 s, plus up to 50 % jitter. Compaction and resets
      * are not failures: they re-read at once.
      *
      * @param backoff the backoff

@@ -22,6 +22,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
@@ -29,11 +31,14 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * (an index reset), under the Watcher hub with many subscribers.
  *
  * <p>The 30 seconds are measured by the hub: the test waits until every subscription reports
- * failing with a 30 s threshold, so the outage lasts at least that long without a sleep.
+ * failing with a 30 s threshold, so the outage lasts at least that long without a sleep. The two
+ * scenarios run at the same time, each on its own etcd, to keep the suite short.
  */
+@Execution(ExecutionMode.CONCURRENT)
 class EtcdOutageTest {
 
-  @RegisterExtension static final EtcdServer etcd = EtcdServer.create();
+  @RegisterExtension static final EtcdServer restarted = EtcdServer.create();
+  @RegisterExtension static final EtcdServer wiped = EtcdServer.create();
 
   static final int KEYS = 4;
   static final int SUBSCRIBERS = 200;
@@ -73,6 +78,7 @@ class EtcdOutageTest {
 
   @Test
   void afterEtcdIsDownFor30SecondsEverySubscriberEndsWithTheLatestValueAndSeesNoIndexTwice() throws Exception {
+    EtcdServer etcd = restarted;
     try (Client client = Client.builder().endpoints(etcd.endpoint()).build()) {
       long[] before = new long[KEYS];
       long[] changed = new long[KEYS];
@@ -116,6 +122,7 @@ class EtcdOutageTest {
 
   @Test
   void afterEtcdIsWipedAndDownFor30SecondsEverySubscriberGetsTheNewStoresValues() throws Exception {
+    EtcdServer etcd = wiped;
     try (Client client = Client.builder().endpoints(etcd.endpoint()).build()) {
       long[] before = new long[KEYS];
       long[] fresh = new long[KEYS];
