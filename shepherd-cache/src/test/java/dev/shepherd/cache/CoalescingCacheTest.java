@@ -57,6 +57,30 @@ class CoalescingCacheTest {
   }
 
   @Test
+  void aHitAllocatesNothing() throws Exception {
+    CoalescingCache<String, String> cache =
+        CoalescingCache.<String, String>builder().maximumSize(100).build();
+    Loader<String, String> loader = k -> Load.commit("v");
+    String key = "hot";
+    cache.fetch(key, loader);
+    com.sun.management.ThreadMXBean threads =
+        (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+    long self = Thread.currentThread().threadId();
+    for (int i = 0; i < 20_000; i++) {
+      cache.fetch(key, loader);
+    }
+
+    long before = threads.getThreadAllocatedBytes(self);
+    for (int i = 0; i < 10_000; i++) {
+      cache.fetch(key, loader);
+    }
+    long allocated = threads.getThreadAllocatedBytes(self) - before;
+
+    // 10,000 hits; a single allocated object per hit would be at least 160,000 bytes.
+    assertThat(allocated).isLessThan(1_000);
+  }
+
+  @Test
   void callersOfAKeyBeingLoadedJoinTheLoadAndTheLoaderRunsOnce() throws Exception {
     CoalescingCache<String, String> cache = builder().build();
     Gate gate = new Gate();

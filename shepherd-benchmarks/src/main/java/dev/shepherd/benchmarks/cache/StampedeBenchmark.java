@@ -1,0 +1,177 @@
+package dev.shepherd.benchmarks.cache;
+
+import com.github.benmanes.caffeine.cache.AsyncCache;
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import com.google.common.cache.CacheBuilder;
+import com.google.common.cache.CacheLoader;
+import com.google.common.cache.LoadingCache;
+import dev.shepherd.cache.CoalescingCache;
+import dev.shepherd.cache.Load;
+import dev.shepherd.cache.Loader;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.openjdk.jmh.annotations.AuxCounters;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * Stampede: 10,000 virtual threads ask for one cold key at once; the loader takes 20 ms. Each
+ * invocation is one stampede on fresh caches; its time is until the last caller is answered, and the
+ * {@code loaderRuns} counter is how many times the loader ran. Side by side: Shepherd's fetch,
+ * Caffeine's synchronous {@code get(k, fn)}, Caffeine's {@code AsyncCache.get(k, fn).join()} and
+ * Guava's {@code LoadingCache.get}.
+ *
+ * <p>{@code outcome=fail}: the loader throws after 20 ms. Caffeine's synchronous get runs it again
+ * in every blocked thread, one after another (about 200 s for 10,000 callers), so that pair runs
+ * once with no warm-up ({@link #caffeineSyncFailing}); everything else uses the class settings.
+ * Run without {@code -wi}/{@code -i} on the command line so the annotations apply.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.SingleShotTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 2)
+@Measurement(iterations = 5)
+@Fork(value = 1, jvmArgsAppend = "-Xmx4g")
+public class StampedeBenchmark {
+
+  static final int CALLERS = 10_000;
+  static final long LOAD_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+
+  /** How many times the loader ran in the measured invocation, reported beside the time. */
+  @State(Scope.Thread)
+  @AuxCounters(AuxCounters.Type.EVENTS)
+  public static class Runs {
+    public long loaderRuns;
+    public long callersAnswered;
+  }
+
+  private final AtomicInteger runs = new AtomicInteger();
+  private final AtomicLong answered = new AtomicLong();
+
+  private CoalescingCache<String, String> shepherd;
+  private Cache<String, String> caffeine;
+  private AsyncCache<String, String> caffeineAsync;
+  private LoadingCache<String, String> guava;
+  private LoadingCache<String, String> guavaFailing;
+
+  @Setup(Level.Invocation)
+  public void freshCaches() {
+    runs.set(0);
+    answered.set(0);
+    shepherd = CoalescingCache.<String, String>builder().build();
+    caffeine = Caffeine.newBuilder().build();
+    caffeineAsync = Caffeine.newBuilder().buildAsync();
+    guava = CacheBuilder.newBuilder().build(CacheLoader.from(k -> load(k)));
+    guavaFailing = CacheBuilder.newBuilder().build(CacheLoader.from(k -> fail(k)));
+  }
+
+  String load(String key) {
+    runs.incrementAndGet();
+    sleep();
+    return "value-of-" + key;
+  }
+
+  String fail(String key) {
+    runs.incrementAndGet();
+    sleep();
+    throw new IllegalStateException("source down for " + key);
+  }
+
+  private static void sleep() {
+    try {
+      TimeUnit.NANOSECONDS.sleep(LOAD_NANOS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** Runs {@code call} in 10,000 virtual threads at once and waits for every one of them. */
+  private void stampede(Runs counters, ThrowingRunnable call) throws InterruptedException {
+    List<Thread> threads = new ArrayList<>(CALLERS);
+    for (int i = 0; i < CALLERS; i++) {
+      threads.add(
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    try {
+                      call.run();
+                    } catch (Exception expectedWhenFailing) {
+                      // A failure is an answer too.
+                    }
+                    answered.incrementAndGet();
+                  }));
+    }
+    for (Thread t : threads) {
+      t.join();
+    }
+    counters.loaderRuns = runs.get();
+    counters.callersAnswered = answered.get();
+  }
+
+  @FunctionalInterface
+  interface ThrowingRunnable {
+    void run() throws Exception;
+  }
+
+  // ---- loader succeeds ----
+
+  @Benchmark
+  public void shepherd(Runs counters) throws InterruptedException {
+    Loader<String, String> loader = k -> Load.commit(load(k));
+    stampede(counters, () -> shepherd.fetch("cold", loader));
+  }
+
+  @Benchmark
+  public void caffeineSync(Runs counters) throws InterruptedException {
+    stampede(counters, () -> caffeine.get("cold", this::load));
+  }
+
+  @Benchmark
+  public void caffeineAsync(Runs counters) throws InterruptedException {
+    stampede(counters, () -> caffeineAsync.get("cold", this::load).join());
+  }
+
+  @Benchmark
+  public void guava(Runs counters) throws InterruptedException {
+    stampede(counters, () -> guava.get("cold"));
+  }
+
+  // ---- loader fails ----
+
+  @Benchmark
+  public void shepherdFailing(Runs counters) throws InterruptedException {
+    Loader<String, String> loader = k -> Load.commit(fail(k));
+    stampede(counters, () -> shepherd.fetch("cold", loader));
+  }
+
+  @Benchmark
+  @Warmup(iterations = 0)
+  @Measurement(iterations = 1)
+  public void caffeineSyncFailing(Runs counters) throws InterruptedException {
+    stampede(counters, () -> caffeine.get("cold", this::fail));
+  }
+
+  @Benchmark
+  public void caffeineAsyncFailing(Runs counters) throws InterruptedException {
+    stampede(counters, () -> caffeineAsync.get("cold", this::fail).join());
+  }
+
+  @Benchmark
+  public void guavaFailing(Runs counters) throws InterruptedException {
+    stampede(counters, () -> guavaFailing.get("cold"));
+  }
+}
