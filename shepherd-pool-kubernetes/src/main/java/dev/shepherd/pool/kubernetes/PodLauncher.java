@@ -16,6 +16,7 @@ import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -48,8 +49,9 @@ final class PodLauncher implements RunnerLauncher {
   private final KubernetesSettings settings;
   private final KubernetesClient client;
   private final String backendId;
-  private @Nullable Resolved resolved;
-  private boolean closed;
+  private final ReentrantLock lock = new ReentrantLock();
+  private @Nullable Resolved resolved; // guarded by lock
+  private boolean closed; // guarded by lock
 
   PodLauncher(KubernetesSettings settings) {
     this.settings = settings;
@@ -95,7 +97,16 @@ final class PodLauncher implements RunnerLauncher {
     return launched;
   }
 
-  private synchronized Resolved resolve(RunnerSpec spec) throws InterruptedException {
+  private Resolved resolve(RunnerSpec spec) throws InterruptedException {
+    lock.lockInterruptibly();
+    try {
+      return resolveLocked(spec);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private Resolved resolveLocked(RunnerSpec spec) throws InterruptedException {
     if (closed) {
       throw new IllegalStateException("the Kubernetes launcher is closed");
     }
@@ -157,9 +168,12 @@ final class PodLauncher implements RunnerLauncher {
   @Override
   public void close() {
     Resolved r;
-    synchronized (this) {
+    lock.lock();
+    try {
       closed = true;
       r = resolved;
+    } finally {
+      lock.unlock();
     }
     if (r == null) {
       return;

@@ -42,6 +42,7 @@ final class KubernetesApiServer implements BeforeEachCallback, AfterEachCallback
             .withNamespace(NAMESPACE)
             .withRequestTimeout(10_000)
             .withConnectionTimeout(10_000)
+            .withRequestRetryBackoffLimit(0) // the mock server has no transient failures
             .build();
     client = new KubernetesClientBuilder().withConfig(config).build();
   }
@@ -54,6 +55,11 @@ final class KubernetesApiServer implements BeforeEachCallback, AfterEachCallback
 
   KubernetesClient client() {
     return client;
+  }
+
+  /** Stops the API server (requests fail with a connection error); the client stays open. */
+  void stopServer() {
+    server.destroy();
   }
 
   /** Creates the parent Pod (the one this JVM pretends to run in) and returns it as stored. */

@@ -1,0 +1,216 @@
+package dev.shepherd.pool.kubernetes;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import dev.shepherd.pool.LaunchedRunner;
+import dev.shepherd.pool.RunnerSpec;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodStatusBuilder;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** The Pod launcher alone (no runner connects): Pod ends, kills and their races. */
+class PodLauncherTest {
+
+  @RegisterExtension final KubernetesApiServer api = new KubernetesApiServer();
+
+  private ExecutorService executor;
+  private PodLauncher launcher;
+
+  @BeforeEach
+  void create() {
+    api.createParent();
+    executor = Executors.newVirtualThreadPerTaskExecutor();
+    KubernetesSettings settings =
+        KubernetesBackend.builder()
+            .client(api.client())
+            .environment(
+                Map.of(
+                    "POD_NAME", KubernetesApiServer.PARENT_NAME,
+                    "POD_NAMESPACE", KubernetesApiServer.NAMESPACE,
+                    "POD_IP", "127.0.0.1"))
+            .executor(executor)
+            .settings();
+    launcher = new PodLauncher(settings);
+  }
+
+  @AfterEach
+  void close() {
+    launcher.close();
+    executor.shutdownNow();
+  }
+
+  private static RunnerSpec spec(String id) {
+    Duration d = Duration.ofSeconds(30);
+    return new RunnerSpec("reports", id, d, d, d, 1);
+  }
+
+  private List<Pod> pods() {
+    return api.client().pods().inNamespace(KubernetesApiServer.NAMESPACE)
+        .withLabel(RunnerPodFactory.LABEL_BACKEND, launcher.backendId()).list().getItems();
+  }
+
+  private void setPhase(String podName, String phase) {
+    Pod p = api.client().pods().inNamespace(KubernetesApiServer.NAMESPACE).withName(podName).get();
+    if (p != null) {
+      p.setStatus(new PodStatusBuilder().withPhase(phase).build());
+      try {
+        api.client().pods().inNamespace(KubernetesApiServer.NAMESPACE).resource(p).updateStatus();
+      } catch (RuntimeException e) {
+        // deleted meanwhile: the race this test is about
+      }
+    }
+  }
+
+  private static Throwable endOf(LaunchedRunner r) {
+    assertThat(r.exited()).isCompletedExceptionally();
+    try {
+      r.exited().join();
+      throw new AssertionError("completed normally");
+    } catch (CompletionException e) {
+      return e.getCause();
+    }
+  }
+
+  @Test
+  void killDeletesThePodAndEndsTheRunner() throws Exception {
+    LaunchedRunner r = launcher.launch(spec("reports-1"), Map.of("SHEPHERD_POOL_SECRET", "s"));
+    assertThat(pods()).hasSize(1);
+
+    r.kill();
+    r.kill();
+
+    await().until(() -> r.exited().isDone() && pods().isEmpty());
+    assertThat(endOf(r)).isInstanceOf(RunnerPodException.class).hasMessageContaining("deleted by the pool");
+  }
+
+  @Test
+  void podThatSucceedsEndsTheRunnerAndIsDeleted() throws Exception {
+    LaunchedRunner r = launcher.launch(spec("reports-1"), Map.of());
+    String name = pods().get(0).getMetadata().getName();
+
+    setPhase(name, "Succeeded");
+
+    await().until(() -> r.exited().isDone() && pods().isEmpty());
+    assertThat(endOf(r))
+        .isInstanceOfSatisfying(RunnerPodException.class, e -> {
+          assertThat(e.podName()).isEqualTo(name);
+          assertThat(e.namespace()).isEqualTo(KubernetesApiServer.NAMESPACE);
+          assertThat(e.runnerId()).isEqualTo("reports-1");
+        })
+        .hasMessageContaining("Pod succeeded");
+  }
+
+  @Test
+  void podNamesAreDnsLabelsFromTheRunnerIdWithARandomSuffix() throws Exception {
+    launcher.launch(spec("Reports_Pool/7"), Map.of());
+    launcher.launch(spec("Reports_Pool/7"), Map.of());
+
+    List<String> names = pods().stream().map(p -> p.getMetadata().getName()).toList();
+
+    assertThat(names).hasSize(2).doesNotHaveDuplicates();
+    assertThat(names).allSatisfy(n -> {
+      assertThat(n).startsWith("reports-pool-7-");
+      assertThat(KubernetesNames.isDnsLabel(n)).isTrue();
+    });
+  }
+
+  @Test
+  void createFailureNamesThePodAndRunner() throws Exception {
+    launcher.launch(spec("reports-1"), Map.of()); // resolves the parent and starts the watch
+    api.stopServer();
+
+    assertThatThrownBy(() -> launcher.launch(spec("reports-2"), Map.of()))
+        .isInstanceOf(KubernetesApiException.class)
+        .hasMessageContaining("cannot create Pod " + KubernetesApiServer.NAMESPACE + "/reports-2-")
+        .hasMessageContaining("runner reports-2 of pool reports");
+  }
+
+  @Test
+  void launchAfterCloseIsRejected() {
+    launcher.close();
+
+    assertThatThrownBy(() -> launcher.launch(spec("reports-1"), Map.of()))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("closed");
+  }
+
+  @Test
+  void closeDeletesPodsLeftBehind() throws Exception {
+    launcher.launch(spec("reports-1"), Map.of());
+    launcher.launch(spec("reports-2"), Map.of());
+
+    launcher.close();
+
+    assertThat(pods()).isEmpty();
+  }
+
+  /**
+   * Many runners launched at once, each ended by a race of the pool's kill, the Pod failing and
+   * the Pod being deleted by someone else: each runner ends exactly once, and no Pod is left.
+   */
+  @Test
+  void concurrentLaunchesAndRacingEndsEndEachRunnerOnceAndLeaveNoPod() throws Exception {
+    int runners = 24;
+    List<Future<LaunchedRunner>> launches = new ArrayList<>();
+    CountDownLatch go = new CountDownLatch(1);
+    for (int i = 0; i < runners; i++) {
+      String id = "reports-" + i;
+      launches.add(executor.submit(() -> {
+        go.await();
+        return launcher.launch(spec(id), Map.of());
+      }));
+    }
+    go.countDown();
+    List<LaunchedRunner> launched = new ArrayList<>();
+    for (Future<LaunchedRunner> f : launches) {
+      launched.add(f.get());
+    }
+    assertThat(pods()).hasSize(runners);
+    Map<LaunchedRunner, AtomicInteger> ends = new ConcurrentHashMap<>();
+    for (LaunchedRunner r : launched) {
+      AtomicInteger count = new AtomicInteger();
+      ends.put(r, count);
+      r.exited().whenComplete((v, t) -> count.incrementAndGet());
+    }
+    List<String> names = pods().stream().map(p -> p.getMetadata().getName()).sorted().toList();
+
+    CountDownLatch race = new CountDownLatch(1);
+    List<Future<?>> racers = new ArrayList<>();
+    for (int i = 0; i < runners; i++) {
+      LaunchedRunner r = launched.get(i);
+      String name = names.get(i);
+      racers.add(executor.submit(() -> { race.await(); r.kill(); return null; }));
+      racers.add(executor.submit(() -> { race.await(); setPhase(name, "Failed"); return null; }));
+      racers.add(executor.submit(() -> {
+        race.await();
+        api.client().pods().inNamespace(KubernetesApiServer.NAMESPACE).withName(name).delete();
+        return null;
+      }));
+    }
+    race.countDown();
+    for (Future<?> f : racers) {
+      f.get();
+    }
+
+    await().atMost(Duration.ofSeconds(60)).until(() -> launched.stream().allMatch(r -> r.exited().isDone()));
+    await().atMost(Duration.ofSeconds(60)).until(() -> pods().isEmpty());
+    assertThat(launched).allSatisfy(r -> assertThat(endOf(r)).isInstanceOf(RunnerPodException.class));
+    assertThat(ends.values()).allSatisfy(c -> assertThat(c.get()).isEqualTo(1));
+  }
+}
