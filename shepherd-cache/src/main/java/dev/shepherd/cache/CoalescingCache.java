@@ -153,7 +153,13 @@ public final class CoalescingCache<K, V> {
 
   private static <K, V> Cache<K, Entry<V>> buildStorage(Builder<K, V> b) {
     Ticker t = b.ticker;
-    Caffeine<Object, Object> caffeine = Caffeine.newBuilder().ticker(t::read);
+    // Caffeine's own system ticker when ours is the system one: a call it can inline.
+    Caffeine<Object, Object> caffeine =
+        Caffeine.newBuilder()
+            .ticker(
+                t == Ticker.system()
+                    ? com.github.benmanes.caffeine.cache.Ticker.systemTicker()
+                    : t::read);
     if (b.maximumSize >= 0L) {
       caffeine.maximumSize(b.maximumSize);
     }

@@ -102,6 +102,27 @@ class CoalescingCacheTest {
   }
 
   @Test
+  void loadersRunOnANewVirtualThreadByDefaultAndOnTheGivenExecutorOtherwise() throws Exception {
+    CoalescingCache<String, Boolean> byDefault = CoalescingCache.<String, Boolean>builder().build();
+    Thread caller = Thread.currentThread();
+    assertThat(byDefault.fetch("k", k -> Load.commit(Thread.currentThread().isVirtual())).value())
+        .isTrue();
+
+    AtomicInteger executed = new AtomicInteger();
+    CoalescingCache<String, Boolean> custom =
+        CoalescingCache.<String, Boolean>builder()
+            .executor(
+                task -> {
+                  executed.incrementAndGet();
+                  Thread.ofPlatform().start(task);
+                })
+            .build();
+    assertThat(custom.fetch("k", k -> Load.commit(Thread.currentThread() != caller)).value())
+        .isTrue();
+    assertThat(executed).hasValue(1);
+  }
+
+  @Test
   void valueExpiresAfterTheDefaultTimeToLive() throws Exception {
     CoalescingCache<String, String> cache = builder().timeToLive(Duration.ofMinutes(5)).build();
     AtomicInteger runs = new AtomicInteger();
