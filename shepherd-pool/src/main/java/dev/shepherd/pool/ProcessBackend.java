@@ -123,8 +123,10 @@ public final class ProcessBackend implements Backend {
     }
 
     /**
-     * Returns the default JVM options of children: a class-data sharing archive, C1 only, the
-     * serial GC and a small heap reservation.
+     * Returns the default JVM options of children on this JVM's classpath: C1 only, the serial
+     * GC, no perf data file, and class-data sharing: the JDK's archive always, plus an archive of
+     * the application's classes (created by the first child, under {@code java.io.tmpdir}) when
+     * the classpath holds only jar files.
      *
      * @return the options
      */
@@ -142,8 +144,9 @@ public final class ProcessBackend implements Backend {
      */
     public ProcessBackend build() {
       Class<? extends FunctionRegistryFactory> f = Require.nonNull(functions, "functions");
-      List<String> options = jvmOptions != null ? jvmOptions : defaultJvmOptions();
       String cp = classpath != null ? classpath : System.getProperty("java.class.path", "");
+      List<String> options =
+          jvmOptions != null ? jvmOptions : ProcessLauncher.defaultJvmOptions(cp);
       Path java =
           javaExecutable != null
               ? javaExecutable

@@ -1,10 +1,12 @@
 package dev.shepherd.pool;
 
 import java.io.BufferedReader;
+import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -34,23 +36,47 @@ final class ProcessLauncher implements RunnerLauncher {
   }
 
   static List<String> defaultJvmOptions() {
-    String cp = System.getProperty("java.class.path", "");
-    String key = System.getProperty("java.vm.version", "") + "|" + cp;
-    String hash = HexFormat.of().toHexDigits(key.hashCode());
-    Path archive =
-        Path.of(System.getProperty("java.io.tmpdir"), "shepherd-pool-" + hash + ".jsa");
+    return defaultJvmOptions(System.getProperty("java.class.path", ""));
+  }
+
+  /**
+   * The default options for children on a classpath. A dynamic class-data sharing archive can only
+   * be made for a classpath of jar files; with a directory on it (as in a build's test run), the
+   * JVM would try, fail and spend a second at every exit, so then only the JDK's own archive is
+   * used.
+   */
+  static List<String> defaultJvmOptions(String classpath) {
     List<String> options = new ArrayList<>();
     options.add("-XX:TieredStopAtLevel=1");
     options.add("-XX:+UseSerialGC");
     options.add("-XX:-UsePerfData");
     options.add("-Xshare:auto");
-    if (Runtime.version().feature() >= 19) {
+    if (Runtime.version().feature() >= 19 && onlyJars(classpath)) {
+      String key = System.getProperty("java.vm.version", "") + "|" + classpath;
+      String hash = HexFormat.of().toHexDigits(key.hashCode());
+      Path archive =
+          Path.of(System.getProperty("java.io.tmpdir"), "shepherd-pool-" + hash + ".jsa");
       options.add("-XX:+AutoCreateSharedArchive");
       options.add("-XX:SharedArchiveFile=" + archive);
       options.add("-Xlog:cds=off");
       options.add("-Xlog:cds+dynamic=off");
     }
     return List.copyOf(options);
+  }
+
+  private static boolean onlyJars(String classpath) {
+    if (classpath.isEmpty()) {
+      return false;
+    }
+    for (String entry : classpath.split(File.pathSeparator)) {
+      if (!entry.endsWith(".jar") || !Files.isRegularFile(Path.of(entry))) {
+        return false;
+      }
+      if (entry.contains("surefire")) {
+        return false; // a manifest-only jar pointing at directories
+      }
+    }
+    return true;
   }
 
   @Override

@@ -40,6 +40,8 @@ final class RemoteRunner {
   private volatile long lastActivityNanos = System.nanoTime();
   private volatile boolean shuttingDown;
   private volatile String endReason = "";
+  /** Whether losing the parent halts the JVM at once (true for {@link RunnerMain}). */
+  private volatile boolean exitOnParentLoss;
 
   private RemoteRunner(String id, Socket socket, FunctionRegistry functions) throws IOException {
     this.id = id;
@@ -51,6 +53,16 @@ final class RemoteRunner {
 
   /** Runs a runner from its environment; returns the exit status. */
   static int run(Map<String, String> env) {
+    return run(env, false);
+  }
+
+  /**
+   * Runs a runner from its environment; returns the exit status.
+   *
+   * @param haltOnParentLoss whether to halt the JVM at once when the parent is gone (only for a
+   *     JVM that is nothing but this runner)
+   */
+  static int run(Map<String, String> env, boolean haltOnParentLoss) {
     String parent = env.get(RunnerEnvironment.PARENT);
     String id = env.get(RunnerEnvironment.RUNNER_ID);
     String secretText = env.get(RunnerEnvironment.SECRET);
@@ -94,6 +106,7 @@ final class RemoteRunner {
           new InetSocketAddress(parent.substring(0, colon), Integer.parseInt(parent.substring(colon + 1))),
           CONNECT_TIMEOUT_MILLIS);
       runner = new RemoteRunner(id, socket, functions);
+      runner.exitOnParentLoss = haltOnParentLoss;
       idleBackstopMillis = runner.handshake(secret);
     } catch (IOException | RuntimeException e) {
       System.err.println("shepherd runner " + id + ": cannot connect to parent " + parent + ": " + e);
@@ -122,7 +135,7 @@ final class RemoteRunner {
         .start(
             () -> {
               while (true) {
-                if (!handle.isAlive()) {
+                if (!isRunning(handle)) {
                   Runtime.getRuntime().halt(0);
                 }
                 try {
@@ -132,6 +145,24 @@ final class RemoteRunner {
                 }
               }
             });
+  }
+
+  /**
+   * Returns whether a process is alive and not a zombie ({@link ProcessHandle#isAlive()} counts a
+   * killed process that its own parent has not reaped yet as alive).
+   */
+  static boolean isRunning(ProcessHandle process) {
+    if (!process.isAlive()) {
+      return false;
+    }
+    try {
+      String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/" + process.pid() + "/stat"));
+      int end = stat.lastIndexOf(')');
+      char state = end >= 0 && end + 2 < stat.length() ? stat.charAt(end + 2) : 'R';
+      return state != 'Z' && state != 'X';
+    } catch (IOException | RuntimeException e) {
+      return process.isAlive(); // no /proc (not Linux): trust isAlive
+    }
   }
 
   private long handshake(byte[] secret) throws IOException {
@@ -221,6 +252,11 @@ final class RemoteRunner {
         }
       }
     } catch (IOException | RuntimeException e) {
+      if (!shuttingDown && exitOnParentLoss) {
+        // The parent is gone (or dropped us): no orphan may linger, so skip the orderly exit
+        // (shutdown hooks, logging to a closed pipe) and stop the JVM now.
+        Runtime.getRuntime().halt(0);
+      }
       end(shuttingDown ? "shut down" : "connection to parent closed (" + e + ")");
     }
   }

@@ -25,7 +25,7 @@ public final class RunnerMain {
    * @param args ignored; everything comes from the environment
    */
   public static void main(String[] args) {
-    int status = RemoteRunner.run(System.getenv());
+    int status = RemoteRunner.run(System.getenv(), true);
     System.exit(status);
   }
 }
