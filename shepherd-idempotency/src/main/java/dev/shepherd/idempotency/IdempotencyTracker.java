@@ -26,28 +26,35 @@ import org.jspecify.annotations.Nullable;
  *
  * <pre>{@code
  * IdempotencyTracker tracker = IdempotencyTracker.builder()
- *     .store(JdbcIdempotencyStore.builder(dataSource).createSchema(true).build())
- *     .lease(Duration.ofSeconds(60))
- *     .retention(Duration.ofHours(24))
+ *     .store(InMemoryIdempotencyStore.create()) // or JdbcIdempotencyStore, RedisIdempotencyStore
+ *     .lease(Duration.ofSeconds(60))            // default 60 s
+ *     .retention(Duration.ofHours(24))          // default 24 h
  *     .build();
  *
- * switch (tracker.track(key, fingerprint)) {
- *   case Tracked.Claimed claim -> {
- *     StoredResponse response;
- *     try {
- *       response = handle(request);
- *     } catch (RuntimeException e) {
- *       tracker.fail(claim, e);       // Halted by default; FailurePolicy.RELEASE runs it again
- *       throw e;
+ * static StoredResponse handle(
+ *     IdempotencyTracker tracker, String key, String fingerprint, Supplier<StoredResponse> handler) {
+ *   return switch (tracker.track(key, fingerprint)) {
+ *     case Tracked.Claimed claim -> {
+ *       StoredResponse response;
+ *       try {
+ *         response = handler.get();
+ *       } catch (RuntimeException e) {
+ *         tracker.fail(claim, e); // Halted by default; FailurePolicy.RELEASE lets a retry run
+ *         throw e;
+ *       }
+ *       tracker.complete(claim, response); // ClaimLostException if the key was taken over
+ *       yield response;
  *     }
- *     tracker.complete(claim, response);
- *   }
- *   case Tracked.Completed done -> replay(done.response());
- *   case Tracked.InProgress busy -> conflict(busy.leaseRemaining());
- *   case Tracked.Halted halted -> failed(halted.reason());
- *   case Tracked.Mismatch mismatch -> unprocessable();
+ *     case Tracked.Completed done -> done.response(); // replay, byte for byte
+ *     case Tracked.InProgress busy ->
+ *         problem(409, "in progress; retry in " + busy.leaseRemaining().toSeconds() + " s");
+ *     case Tracked.Halted halted -> problem(500, "the first attempt failed: " + halted.reason());
+ *     case Tracked.Mismatch mismatch -> problem(422, "key reused with another payload");
+ *   };
  * }
  * }</pre>
+ *
+ * (This sample runs in the module's {@code UsageSampleTest}.)
  *
  * <h2>Keys and fingerprints</h2>
  *

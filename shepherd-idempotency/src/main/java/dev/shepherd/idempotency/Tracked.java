@@ -10,17 +10,10 @@ import java.time.Instant;
  * it ({@link InProgress}, {@link Completed}, {@link Halted}) or that the key belongs to another
  * payload ({@link Mismatch}).
  *
- * <p>Callers switch over it:
- *
- * <pre>{@code
- * switch (tracker.track(key, fingerprint)) {
- *   case Tracked.Claimed claim -> run the request, then tracker.complete(claim, response)
- *   case Tracked.InProgress p -> 409 (or wait)
- *   case Tracked.Completed c -> replay c.response()
- *   case Tracked.Halted h -> 500, the first attempt failed: h.reason()
- *   case Tracked.Mismatch m -> 422
- * }
- * }</pre>
+ * <p>Callers switch over it (see the sample in {@link IdempotencyTracker}): on {@link Claimed}
+ * run the request and complete the claim; on {@link InProgress} answer 409 or wait; on
+ * {@link Completed} replay the response; on {@link Halted} answer that the first attempt failed;
+ * on {@link Mismatch} answer 422.
  *
  * <p>All implementations are immutable records.
  */
