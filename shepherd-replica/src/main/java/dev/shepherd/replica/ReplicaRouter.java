@@ -182,17 +182,17 @@ public final class ReplicaRouter {
     ReplicaTracker.Waiter[] waiting = new ReplicaTracker.Waiter[n];
     Semaphore completions = new Semaphore(0);
     int pending = 0;
-    for (int i = 0; i < n; i++) {
-      Object started = replicas.get(i).begin(required, deadline);
-      if (started instanceof ReplayResult result) {
-        results[i] = result;
-      } else {
-        waiting[i] = (ReplicaTracker.Waiter) started;
-        waiting[i].result.whenComplete((r, e) -> completions.release());
-        pending++;
-      }
-    }
     try {
+      for (int i = 0; i < n; i++) {
+        Object started = replicas.get(i).begin(required, deadline);
+        if (started instanceof ReplayResult result) {
+          results[i] = result;
+        } else {
+          waiting[i] = (ReplicaTracker.Waiter) started;
+          waiting[i].result.whenComplete((r, e) -> completions.release());
+          pending++;
+        }
+      }
       while (true) {
         int best = -1;
         for (int i = 0; i < n; i++) {

@@ -285,6 +285,10 @@ public final class ReplicaTracker implements AutoCloseable {
     }
     Waiter waiter = new Waiter(target, sequence.incrementAndGet(), ticker.read(), ticker);
     waiters.add(waiter);
+    if (closed) { // close() ran between the check above and the add: it may have missed this waiter
+      waiters.remove(waiter);
+      throw new IllegalStateException("ReplicaTracker " + name + " is closed");
+    }
     urgent.set(true);
     if (polling.compareAndSet(false, true)) {
       startPoller();

@@ -7,6 +7,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import javax.sql.DataSource;
 
 /** HikariCP pools and small SQL helpers for the tests. */
@@ -14,14 +15,23 @@ final class Pools {
 
   private Pools() {}
 
+  /** A pool with a generous connection timeout: the test machine's 2 cores are shared and loaded. */
   static HikariDataSource pool(String jdbcUrl, String name) {
+    return pool(jdbcUrl, name, Duration.ofSeconds(10));
+  }
+
+  /**
+   * A pool whose connection timeout decides how fast a replica that refuses connections is reported
+   * (HikariCP's minimum is 250 ms). Built only once the server answers.
+   */
+  static HikariDataSource pool(String jdbcUrl, String name, Duration connectionTimeout) {
     HikariConfig config = new HikariConfig();
     config.setJdbcUrl(jdbcUrl);
     config.setPoolName(name);
     config.setMaximumPoolSize(8);
     config.setMinimumIdle(1);
-    config.setConnectionTimeout(250); // HikariCP's minimum: a replica that refuses connections is reported fast
-    config.setInitializationFailTimeout(-1);
+    config.setConnectionTimeout(connectionTimeout.toMillis());
+    config.setInitializationFailTimeout(Duration.ofSeconds(30).toMillis());
     return new HikariDataSource(config);
   }
 

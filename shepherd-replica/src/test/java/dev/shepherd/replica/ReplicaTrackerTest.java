@@ -136,6 +136,7 @@ class ReplicaTrackerTest {
         ReplayResult result = tracker.awaitReplay(lsn, Duration.ofMillis(300));
         assertThat(result).isInstanceOf(ReplayResult.TimedOut.class);
         assertThat(((ReplayResult.TimedOut) result).lastReplayed()).isNotNull().isLessThan(lsn);
+        assertThat(tracker.stats().waiting()).as("a timed-out registration does not leak").isZero();
 
         Route route = router.route(lsn);
         assertThat(route).isInstanceOf(Route.ToPrimary.class);

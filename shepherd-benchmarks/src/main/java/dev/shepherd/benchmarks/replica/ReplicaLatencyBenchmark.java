@@ -5,6 +5,7 @@ import dev.shepherd.replica.ReplayResult;
 import dev.shepherd.replica.ReplicaTracker;
 import java.sql.Connection;
 import java.time.Duration;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -18,6 +19,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
  * Latency from a committed write to reading it, as the caller sees it: a row is committed on the
@@ -26,7 +28,8 @@ import org.openjdk.jmh.annotations.Warmup;
  *
  * <ul>
  *   <li>{@code shepherd}: {@link ReplicaTracker} (adaptive single poller) then a read on the replica.
- *   <li>{@code fixedPoller100ms}: the seed's design, a 100 ms background poller, then a replica read.
+ *   <li>{@code fixedPoller100ms}: the seed's design, a 100 ms background poller, then a replica read
+ *       (writes arrive at a random phase of the poller's period).
  *   <li>{@code primaryRead}: the read on the primary, no wait: the floor to compare with.
  *   <li>{@code replicaRetryRead}: re-running the read on the replica until the row shows (busy
  *       polling by the reader itself): the replication lag plus one read, a lower bound no tracker
@@ -66,9 +69,17 @@ public class ReplicaLatencyBenchmark {
     fixture.close();
   }
 
-  /** Commits the row the next call must read; not part of the timing. */
+  /**
+   * Commits the row the next call must read; not part of the timing. For the fixed poller, first
+   * waits a random 0-100 ms: a closed loop would otherwise start every write just after the tick
+   * that released the previous one and always wait almost a whole period (phase locking), which
+   * is not how independent requests arrive.
+   */
   @Setup(Level.Invocation)
-  public void write() throws Exception {
+  public void write(BenchmarkParams params) throws Exception {
+    if (params.getBenchmark().endsWith("fixedPoller100ms")) {
+      Thread.sleep(Duration.ofNanos(ThreadLocalRandom.current().nextLong(100_000_000L)));
+    }
     id = fixture.write();
   }
 
