@@ -178,13 +178,31 @@ final class PodLauncher implements RunnerLauncher {
     if (r == null) {
       return;
     }
-    r.watcher.close();
-    try {
-      // Pods whose create answer was lost, or whose delete failed: one call by label.
-      client.pods().inNamespace(settings.namespace()).withLabel(RunnerPodFactory.LABEL_BACKEND, backendId).delete();
-    } catch (KubernetesClientException e) {
-      LOG.log(Level.WARNING, "cannot delete the remaining runner Pods labelled " + RunnerPodFactory.LABEL_BACKEND + "=" + backendId, e);
+    // Pods whose create answer was lost, or whose delete failed: one call by label, retried once.
+    // Deleted while the watch still runs, so their runners end as "deleted".
+    for (int attempt = 1; attempt <= 2; attempt++) {
+      try {
+        client
+            .pods()
+            .inNamespace(settings.namespace())
+            .withLabel(RunnerPodFactory.LABEL_BACKEND, backendId)
+            .withGracePeriod(0)
+            .delete();
+        break;
+      } catch (KubernetesClientException e) {
+        LOG.log(
+            attempt == 1 ? Level.DEBUG : Level.WARNING,
+            "cannot delete the remaining runner Pods labelled "
+                + RunnerPodFactory.LABEL_BACKEND
+                + "="
+                + backendId
+                + " (attempt "
+                + attempt
+                + " of 2); they go with their owner",
+            e);
+      }
     }
+    r.watcher.close();
   }
 
   private static String podName(String runnerId) {
