@@ -63,7 +63,7 @@ import org.jspecify.annotations.Nullable;
  *       that from one process only after raising it.
  * </ul>
  *
- * <p>Thread-safe. {@link #close()} closes the {@code HttpClient} if this client created it.
+ * <p>Thread-safe. {@link #close()} shuts down the {@code HttpClient} if this client created it.
  *
  * <p>No Consul server can be installed where this module is built: it is tested against
  * {@link BlockingQueryServlet} on a real Jetty and against recorded Consul responses.
@@ -249,11 +249,14 @@ public final class ConsulClient implements AutoCloseable {
     return inFlight.get();
   }
 
-  /** Closes the {@code HttpClient} if this client created it. */
+  /**
+   * Shuts the {@code HttpClient} down if this client created it, aborting requests in flight
+   * (held blocking queries fail with a {@link ConsulException}).
+   */
   @Override
   public void close() {
     if (ownsHttp) {
-      http.close();
+      http.shutdownNow();
     }
   }
 

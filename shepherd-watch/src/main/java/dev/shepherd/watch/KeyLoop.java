@@ -216,7 +216,10 @@ final class KeyLoop<V> {
         Versioned<V> result = null;
         Throwable error = null;
         try {
-          result = source.fetch(key, index, config.maxWait());
+          // After a failure, block only briefly: an upstream that is back but unchanged would
+          // otherwise hold the query for a whole maxWait before we could call it recovered.
+          Duration wait = consecutiveFailures == 0 ? config.maxWait() : config.recoveryWait();
+          result = source.fetch(key, index, wait);
           if (result == null) { // a source written without the null checker
             error = new NullPointerException("source " + source + " returned null for key '" + key + "'");
           }

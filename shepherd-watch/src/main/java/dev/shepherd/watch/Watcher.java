@@ -56,7 +56,8 @@ import java.util.concurrent.ThreadFactory;
  *       A sink that throws is logged (through {@code System.Logger}) and skipped.
  * </ul>
  *
- * <p>Defaults: {@code maxWait} 5 minutes (Consul's default wait), backoff {@link Backoff#consul()},
+ * <p>Defaults: {@code maxWait} 5 minutes (Consul's default wait), {@code recoveryWait} 1 second
+ * (the wait of fetches after a failure), backoff {@link Backoff#consul()},
  * {@code failingThreshold} 30 seconds, buffer {@link BufferPolicy#latestOnly()}, loops and
  * deliveries on virtual threads, {@link Ticker#system()}.
  *
@@ -87,7 +88,9 @@ public final class Watcher<V> implements AutoCloseable {
   private Watcher(Builder<V> builder) {
     this.source = builder.source;
     this.config = new Config(
-        Durations.toNanosSaturated(builder.maxWait), builder.maxWait, builder.backoff,
+        Durations.toNanosSaturated(builder.maxWait), builder.maxWait,
+        builder.recoveryWait.compareTo(builder.maxWait) < 0 ? builder.recoveryWait : builder.maxWait,
+        builder.backoff,
         Durations.toNanosSaturated(builder.failingThreshold), builder.bufferPolicy,
         builder.executor != null ? builder.executor : virtualThreadExecutor(builder.name),
         builder.ticker, builder.name);
@@ -229,7 +232,8 @@ public final class Watcher<V> implements AutoCloseable {
 
   /** The immutable configuration shared by a watcher's loops and subscriptions. */
   record Config(
-      long maxWaitNanos, Duration maxWait, Backoff backoff, long failingThresholdNanos,
+      long maxWaitNanos, Duration maxWait, Duration recoveryWait, Backoff backoff,
+      long failingThresholdNanos,
       BufferPolicy bufferPolicy, Executor executor, Ticker ticker, String name) {}
 
   /**
@@ -240,6 +244,7 @@ public final class Watcher<V> implements AutoCloseable {
   public static final class Builder<V> {
     private final WatchSource<V> source;
     private Duration maxWait = Duration.ofMinutes(5);
+    private Duration recoveryWait = Duration.ofSeconds(1);
     private Backoff backoff = Backoff.consul();
     private Duration failingThreshold = Duration.ofSeconds(30);
     private BufferPolicy bufferPolicy = BufferPolicy.latestOnly();
@@ -262,6 +267,23 @@ public final class Watcher<V> implements AutoCloseable {
      */
     public Builder<V> maxWait(Duration maxWait) {
       this.maxWait = Require.positive(maxWait, "maxWait");
+      return this;
+    }
+
+    /**
+     * Sets how long the first fetches after a failure may block (default 1 second, never more
+     * than {@code maxWait}). They still pass the last index, so they block as the seed's loop
+     * does, but briefly: an upstream that came back without a change then answers within this
+     * time, the failure count resets and {@link WatchEvent.Recovered} is sent, instead of after a
+     * whole {@code maxWait}.
+     *
+     * @param recoveryWait a positive duration
+     * @return this builder
+     * @throws NullPointerException if {@code recoveryWait} is null
+     * @throws IllegalArgumentException if it is zero or negative
+     */
+    public Builder<V> recoveryWait(Duration recoveryWait) {
+      this.recoveryWait = Require.positive(recoveryWait, "recoveryWait");
       return this;
     }
 

@@ -34,7 +34,7 @@ class BlockingQueryServletTest {
   @AfterEach
   void stop() {
     consul.close();
-    http.close();
+    http.shutdownNow();
     server.close();
   }
 

@@ -39,6 +39,7 @@ final class JettyKvServer implements AutoCloseable {
     QueuedThreadPool threads = new QueuedThreadPool(64, 4);
     threads.setName("jetty-kv");
     Server s = new Server(threads);
+    s.setStopTimeout(0); // an outage is abrupt: do not wait for held blocking queries
     ServerConnector connector = new ServerConnector(s);
     connector.setHost("127.0.0.1");
     connector.setPort(requestedPort);

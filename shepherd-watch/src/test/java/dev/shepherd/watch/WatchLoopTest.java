@@ -72,6 +72,24 @@ class WatchLoopTest {
   }
 
   @Test
+  void afterAFailureTheNextFetchStillBlocksButOnlyForTheRecoveryWait() {
+    watcher.close();
+    watcher = Watcher.builder(source).backoff(f -> Duration.ZERO)
+        .maxWait(Duration.ofMinutes(5)).recoveryWait(Duration.ofSeconds(2)).build();
+    watcher.watch("k", "c", sink);
+    awaitFetches(1);
+    source.answer("v1", 4);
+    awaitFetches(2);
+    source.fail(new IOException("down"));
+    awaitFetches(3);
+    source.answer("v1", 4);
+    awaitFetches(4);
+    assertThat(source.calls).extracting(ScriptedSource.Call::maxWait).containsExactly(
+        Duration.ofMinutes(5), Duration.ofMinutes(5), Duration.ofSeconds(2), Duration.ofMinutes(5));
+    assertThat(source.calls.get(2).minIndex()).isEqualTo(4L);
+  }
+
+  @Test
   void keepsTheIndexAtLeastOneSoEveryLaterFetchBlocks() {
     watcher.watch("k", "c", sink);
     awaitFetches(1);
