@@ -38,7 +38,9 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * Requests per second through a real Jetty 12 on loopback, with and without
- * {@link IdempotencyFilter} (in-memory store), driven by java.net.http clients on the same machine.
+ * {@link IdempotencyFilter} (in-memory store), driven by clients on the same machine: a minimal
+ * keep-alive HTTP/1.1 client ({@link RawHttpConnection}, so the server's cost dominates) and, in
+ * the {@code sideBySideHttpClient} group, java.net.http as an application would use it.
  *
  * <ul>
  *   <li>{@code withoutFilter}: the same POST (with its Idempotency-Key header) to a Jetty that has
@@ -63,10 +65,12 @@ public class IdempotencyFilterBenchmark {
 
   private Server plain;
   private Server filtered;
+  private Server filteredReplay;
   private IdempotencyTracker tracker;
   private HttpClient client;
   private URI plainUri;
   private URI filteredUri;
+  private URI filteredReplayUri;
   private final AtomicLong keys = new AtomicLong();
 
   /** The application: reads the body, answers a small JSON document. */
@@ -91,10 +95,14 @@ public class IdempotencyFilterBenchmark {
     tracker = IdempotencyTracker.builder().store(InMemoryIdempotencyStore.create()).build();
     plain = jetty(null);
     filtered = jetty(IdempotencyFilter.builder(tracker).build());
+    // A server of its own for replays, so that in the side-by-side group each variant has its
+    // own acceptor and selector threads, as the baseline does.
+    filteredReplay = jetty(IdempotencyFilter.builder(tracker).build());
     plainUri = URI.create("http://127.0.0.1:" + port(plain) + "/orders");
     filteredUri = URI.create("http://127.0.0.1:" + port(filtered) + "/orders");
+    filteredReplayUri = URI.create("http://127.0.0.1:" + port(filteredReplay) + "/orders");
     client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-    post(filteredUri, REPLAYED_KEY); // the first use; every later one replays
+    post(filteredReplayUri, REPLAYED_KEY); // the first use; every later one replays
   }
 
   private static Server jetty(@Nullable IdempotencyFilter filter) throws Exception {
@@ -123,6 +131,7 @@ public class IdempotencyFilterBenchmark {
     client.close();
     plain.stop();
     filtered.stop();
+    filteredReplay.stop();
     tracker.close();
   }
 
@@ -139,45 +148,103 @@ public class IdempotencyFilterBenchmark {
     return response.body().length;
   }
 
+  /** One keep-alive connection per benchmark thread to each server. */
+  @State(Scope.Thread)
+  public static class Connections {
+    RawHttpConnection plain;
+    RawHttpConnection filtered;
+    RawHttpConnection filteredReplay;
+
+    @Setup(Level.Trial)
+    public void open(IdempotencyFilterBenchmark servers) throws IOException {
+      plain = new RawHttpConnection(port(servers.plain));
+      filtered = new RawHttpConnection(port(servers.filtered));
+      filteredReplay = new RawHttpConnection(port(servers.filteredReplay));
+    }
+
+    @TearDown(Level.Trial)
+    public void close() throws IOException {
+      plain.close();
+      filtered.close();
+      filteredReplay.close();
+    }
+  }
+
+  private static int check(int status) {
+    if (status != 201) {
+      throw new IllegalStateException("expected 201, got " + status);
+    }
+    return status;
+  }
+
+  private String newKey() {
+    return "\"k-" + keys.incrementAndGet() + "\"";
+  }
+
+  // ---- raw keep-alive client: the server's cost dominates ----------------------------------------
+
   @Benchmark
-  public int withoutFilter() throws Exception {
-    return post(plainUri, "\"k-" + keys.incrementAndGet() + "\"");
+  public int withoutFilter(Connections c) throws IOException {
+    return check(c.plain.post("/orders", newKey(), BODY));
   }
 
   @Benchmark
-  public int withFilterNewKey() throws Exception {
-    return post(filteredUri, "\"k-" + keys.incrementAndGet() + "\"");
+  public int withFilterNewKey(Connections c) throws IOException {
+    return check(c.filtered.post("/orders", newKey(), BODY));
   }
 
   @Benchmark
-  public int withFilterReplay() throws Exception {
-    return post(filteredUri, REPLAYED_KEY);
+  public int withFilterReplay(Connections c) throws IOException {
+    return check(c.filteredReplay.post("/orders", REPLAYED_KEY, BODY));
   }
 
   /*
-   * The same three, run at the same time in one group (two client threads each): on a shared,
-   * noisy machine, load changes hit all three alike, so their ratio is steadier than the ratio of
-   * two benchmarks run one after the other.
+   * The same three at the same time in one group (two client threads each), each against its own
+   * Jetty: on a shared, noisy machine, load changes hit all three alike, so their ratio is steadier
+   * than the ratio of benchmarks run one after the other.
    */
 
   @Benchmark
   @Group("sideBySide")
   @GroupThreads(2)
-  public int sideBySideWithoutFilter() throws Exception {
-    return withoutFilter();
+  public int sideBySideWithoutFilter(Connections c) throws IOException {
+    return withoutFilter(c);
   }
 
   @Benchmark
   @Group("sideBySide")
   @GroupThreads(2)
-  public int sideBySideWithFilterNewKey() throws Exception {
-    return withFilterNewKey();
+  public int sideBySideWithFilterNewKey(Connections c) throws IOException {
+    return withFilterNewKey(c);
   }
 
   @Benchmark
   @Group("sideBySide")
   @GroupThreads(2)
-  public int sideBySideWithFilterReplay() throws Exception {
-    return withFilterReplay();
+  public int sideBySideWithFilterReplay(Connections c) throws IOException {
+    return withFilterReplay(c);
+  }
+
+  // ---- java.net.http client, as an application would call: the client's cost is included --------
+
+  @Benchmark
+  @Group("sideBySideHttpClient")
+  @GroupThreads(2)
+  public int httpClientWithoutFilter() throws Exception {
+    return post(plainUri, newKey());
+  }
+
+  @Benchmark
+  @Group("sideBySideHttpClient")
+  @GroupThreads(2)
+  public int httpClientWithFilterNewKey() throws Exception {
+    return post(filteredUri, newKey());
+  }
+
+  @Benchmark
+  @Group("sideBySideHttpClient")
+  @GroupThreads(2)
+  public int httpClientWithFilterReplay() throws Exception {
+    return post(filteredReplayUri, REPLAYED_KEY);
   }
 }
