@@ -140,6 +140,7 @@ public abstract class CrossJvmContract {
     Path log = Files.createTempFile("idempotency-child-", ".log");
     ProcessBuilder builder = new ProcessBuilder(
         java,
+        "-Dio.lettuce.core.jfr=" + System.getProperty("io.lettuce.core.jfr", "true"),
         "-cp",
         System.getProperty("java.class.path"),
         TrackerChildMain.class.getName(),
