@@ -15,6 +15,8 @@ import io.etcd.jetcd.options.WatchOption;
 import io.etcd.jetcd.watch.WatchEvent;
 import io.etcd.jetcd.watch.WatchResponse;
 import java.time.Duration;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -47,6 +49,11 @@ import org.jspecify.annotations.Nullable;
  * (a Get or a jetcd watcher) increments {@code generation}; callbacks carry the generation they
  * were started for and are ignored once it moved on, so a late event of an abandoned watcher can
  * never overwrite the state of its successor.
+ *
+ * <p>Recovery is reported: a fetch that threw "failing" is remembered by its thread (a watch
+ * loop runs on one thread); once the watch is healthy again, that thread's next fetch answers at
+ * once with the current value, even if unchanged, so the loop records a success and its
+ * subscribers stop being stale without waiting for the next change or {@code maxWait}.
  *
  * <p>Lock rule: no jetcd method (watch, close, get) is called while {@code lock} is held. jetcd
  * calls our listener while holding its own lock, so calling into jetcd under ours could deadlock.
@@ -103,6 +110,10 @@ final class EtcdKeyWatch {
   private long compactions;
   private long reads;
   private boolean resetPending;
+  /** Threads that a fetch told "failing" during the current failure episode. */
+  private final Set<Thread> toldFailing = new HashSet<>();
+  /** Threads told "failing" whose next fetch must answer at once: the watch recovered. */
+  private final Set<Thread> owedRecovery = new HashSet<>();
 
   EtcdKeyWatch(String name, ByteSequence key, KV kv, Watch watch, Backoff backoff,
       Duration requestTimeout, Ticker ticker, WatchCounter counter) {
@@ -165,10 +176,15 @@ final class EtcdKeyWatch {
         }
         Snapshot current = snapshot;
         if (current != null && current.revision() != minIndex) {
+          owedRecovery.remove(Thread.currentThread());
           return current;
         }
         Throwable cause = failure;
+        if (current != null && cause == null && owedRecovery.remove(Thread.currentThread())) {
+          return current; // this caller was told "failing": tell it at once that etcd is back
+        }
         if (cause != null) {
+          toldFailing.add(Thread.currentThread());
           throw new EtcdUnavailableException(name, failures,
               Duration.ofNanos(Math.max(0, ticker.read() - failingSinceNanos)), cause);
         }
@@ -451,6 +467,9 @@ final class EtcdKeyWatch {
     if (failure != null) {
       LOG.log(System.Logger.Level.DEBUG, "etcd watch of key ''{0}'' recovered after {1} failures",
           name, failures);
+      owedRecovery.addAll(toldFailing);
+      toldFailing.clear();
+      changed.signalAll();
     }
     failure = null;
     failures = 0;

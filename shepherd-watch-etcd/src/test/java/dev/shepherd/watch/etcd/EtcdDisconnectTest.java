@@ -12,6 +12,10 @@ import io.etcd.jetcd.Client;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterAll;
@@ -144,6 +148,41 @@ class EtcdDisconnectTest {
         assertThat(answer.index()).isEqualTo(now);
         // a re-read of a key that stays absent keeps its index: nothing new to deliver
         assertThat(source.fetch("gone", now, Duration.ofMillis(100)).index()).isEqualTo(now);
+      }
+    }
+  }
+
+  @Test
+  void aLoopToldFailingIsAnsweredAtOnceWhenTheWatchRecoversEvenWithoutAChange() throws Exception {
+    try (TcpProxy proxy = TcpProxy.to(etcd.port());
+        Client client = Client.builder().endpoints(proxy.endpoint()).build();
+        ExecutorService loop = Executors.newSingleThreadExecutor()) { // a watch loop: one thread
+      try (EtcdWatchSource<String> source = source(client, new CountingWatch(client.getWatchClient()))) {
+        put("recovered", "v1");
+        long first = source.fetch("recovered", 0, Duration.ofMinutes(1)).index();
+        await().until(() -> source.keyWatch("recovered").state() == EtcdKeyWatch.State.LIVE);
+        proxy.cut();
+        await().atMost(Duration.ofSeconds(30)).until(() -> {
+          try {
+            loop.submit(() -> source.fetch("recovered", first, Duration.ofMillis(100))).get();
+            return false;
+          } catch (ExecutionException e) {
+            return e.getCause() instanceof EtcdUnavailableException;
+          }
+        });
+        proxy.restore();
+        // nothing changed: without the recovery report this fetch would block for 10 minutes
+        await().atMost(Duration.ofSeconds(60)).until(() -> {
+          try {
+            return loop.submit(() -> source.fetch("recovered", first, Duration.ofMinutes(10))).get().index() == first;
+          } catch (ExecutionException e) {
+            return false; // still failing
+          }
+        });
+        // the report is given once: the next fetch blocks again until a change
+        Future<Versioned<Optional<String>>> next = loop.submit(() -> source.fetch("recovered", first, Duration.ofMinutes(10)));
+        long second = put("recovered", "v2");
+        assertThat(next.get(30, TimeUnit.SECONDS)).isEqualTo(Versioned.of(Optional.of("v2"), second));
       }
     }
   }
