@@ -16,6 +16,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -95,6 +96,7 @@ public final class KubernetesBackend implements Backend {
             .port(port)
             .advertisedHost(settings.parentHost())
             .build();
+    launcher.startWatching();
   }
 
   /**
@@ -141,6 +143,11 @@ public final class KubernetesBackend implements Backend {
    */
   public String backendId() {
     return launcher.backendId();
+  }
+
+  /** Waits until runner Pods are listed and watched; a test seam (the first boot waits anyway). */
+  void awaitWatching(Duration timeout) throws InterruptedException {
+    launcher.awaitWatching(timeout);
   }
 
   @Override
@@ -575,8 +582,9 @@ public final class KubernetesBackend implements Backend {
     }
 
     /**
-     * Builds the backend. Reads the downward API variables but does not call the Kubernetes API:
-     * the parent Pod is read, and runner Pods are watched, on the first boot.
+     * Builds the backend: reads the downward API variables, starts the server runners connect
+     * back to, and starts listing and watching runner Pods in the background (errors surface on
+     * the first boot). The parent Pod is read on the first boot.
      *
      * @return the backend
      * @throws NullPointerException if no client or functions class was set

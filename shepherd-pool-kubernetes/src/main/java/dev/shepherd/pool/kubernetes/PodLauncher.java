@@ -28,11 +28,12 @@ import org.jspecify.annotations.Nullable;
 final class PodLauncher implements RunnerLauncher {
 
   /*
-   * Lifecycle of the launcher: UNRESOLVED -> RESOLVED (parent Pod read, runner template fixed,
-   * informer listing and watching) -> CLOSED. Resolution happens on the first launch, under the
-   * lock, bounded by that runner's boot timeout; if it fails the launch fails and the next launch
-   * (the pool retries a failed boot after 1 s) tries again, so a slow API server at start-up is
-   * not fatal.
+   * Lifecycle of the launcher: NEW -> WATCHING (startWatching(), from the backend's build: the
+   * informer lists in the background) -> RESOLVED (first launch: parent Pod read, runner template
+   * fixed, informer listed) -> CLOSED. Resolution happens under the lock, bounded by that runner's
+   * boot timeout; if it fails, the launch fails and the next launch (the pool retries a failed
+   * boot after 1 s) tries again, with a new informer if the old one's first list failed, so a slow
+   * or briefly unavailable API server at start-up is not fatal.
    *
    * Lifecycle of one launched Pod: SUBSCRIBED (before the create, so no event is missed) ->
    * CREATED -> (Pending -> Running)* -> ENDED. ENDED is reached once, by whichever comes first:
@@ -51,6 +52,7 @@ final class PodLauncher implements RunnerLauncher {
   private final String backendId;
   private final ReentrantLock lock = new ReentrantLock();
   private @Nullable Resolved resolved; // guarded by lock
+  private @Nullable RunnerPodWatcher watcher; // guarded by lock; replaced if its first list failed
   private boolean closed; // guarded by lock
 
   PodLauncher(KubernetesSettings settings) {
@@ -69,7 +71,7 @@ final class PodLauncher implements RunnerLauncher {
     Resolved r = resolve(spec);
     String podName = podName(spec.runnerId());
     LaunchedPod launched = new LaunchedPod(r, podName, spec.runnerId());
-    AutoCloseable subscription = r.watcher.subscribe(podName, launched::onState);
+    AutoCloseable subscription = r.watcher.subscribe(podName, r.containerName, launched::onState);
     launched.subscription = subscription;
     Pod pod = r.factory.create(podName, spec.runnerId(), environment);
     try {
@@ -95,6 +97,49 @@ final class PodLauncher implements RunnerLauncher {
     }
     LOG.log(Level.DEBUG, () -> "created runner Pod " + r.factory.namespace() + "/" + podName);
     return launched;
+  }
+
+  /**
+   * Starts listing and watching this launcher's Pods in the background, so that the first boot
+   * need not wait for it. Errors surface on the first boot.
+   */
+  void startWatching() {
+    lock.lock();
+    try {
+      if (!closed) {
+        watcher();
+      }
+    } catch (RuntimeException e) {
+      LOG.log(Level.DEBUG, "watching runner Pods failed to start; the first boot retries", e);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Waits until runner Pods are listed and watched (a test seam: boots wait for it anyway). */
+  void awaitWatching(Duration timeout) throws InterruptedException {
+    RunnerPodWatcher w;
+    lock.lockInterruptibly();
+    try {
+      w = watcher();
+    } finally {
+      lock.unlock();
+    }
+    w.awaitStarted(timeout);
+  }
+
+  /** The watcher, started; a new one if the last one's first list failed. Needs the lock. */
+  private RunnerPodWatcher watcher() {
+    RunnerPodWatcher w = watcher;
+    if (w == null || w.hasFailed()) {
+      if (w != null) {
+        w.close();
+      }
+      w = new RunnerPodWatcher(client, settings.namespace(), Map.of(RunnerPodFactory.LABEL_BACKEND, backendId));
+      watcher = w;
+    }
+    w.start();
+    return w;
   }
 
   private Resolved resolve(RunnerSpec spec) throws InterruptedException {
@@ -157,25 +202,23 @@ final class PodLauncher implements RunnerLauncher {
             annotations,
             settings.command(),
             settings.args());
-    RunnerPodWatcher watcher =
-        new RunnerPodWatcher(
-            client, settings.namespace(), Map.of(RunnerPodFactory.LABEL_BACKEND, backendId), container);
-    watcher.start(timeout);
-    resolved = new Resolved(factory, watcher);
+    RunnerPodWatcher w = watcher();
+    w.awaitStarted(timeout);
+    resolved = new Resolved(factory, w, container);
     return resolved;
   }
 
   @Override
   public void close() {
-    Resolved r;
+    RunnerPodWatcher w;
     lock.lock();
     try {
       closed = true;
-      r = resolved;
+      w = watcher;
     } finally {
       lock.unlock();
     }
-    if (r == null) {
+    if (w == null) {
       return;
     }
     // Pods whose create answer was lost, or whose delete failed: one call by label, retried once.
@@ -202,7 +245,7 @@ final class PodLauncher implements RunnerLauncher {
             e);
       }
     }
-    r.watcher.close();
+    w.close();
   }
 
   private static String podName(String runnerId) {
@@ -218,7 +261,7 @@ final class PodLauncher implements RunnerLauncher {
     return new String(out);
   }
 
-  private record Resolved(RunnerPodFactory factory, RunnerPodWatcher watcher) {}
+  private record Resolved(RunnerPodFactory factory, RunnerPodWatcher watcher, String containerName) {}
 
   /** One runner Pod. */
   private final class LaunchedPod implements LaunchedRunner {

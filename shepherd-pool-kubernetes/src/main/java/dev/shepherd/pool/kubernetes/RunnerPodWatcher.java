@@ -1,5 +1,6 @@
 package dev.shepherd.pool.kubernetes;
 
+import dev.shepherd.core.Durations;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
@@ -7,6 +8,8 @@ import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
 import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -24,11 +27,14 @@ import org.jspecify.annotations.Nullable;
 final class RunnerPodWatcher implements AutoCloseable {
 
   /*
-   * States: NEW -> STARTED (informer listed and is watching) -> CLOSED. start() is idempotent and
-   * synchronized; a subscriber registers before its Pod is created, so the Pod's first event (an
-   * add from the watch or from a relist after a reconnect) cannot be missed. An informer replays a
-   * delete it missed while disconnected as onDelete(pod, true), so Gone is always reported.
-   * Subscribers are keyed by Pod name: the backend label selects the Pods, names identify them.
+   * States: NEW -> STARTING (start(): informer created, first list in flight) -> STARTED (listed
+   * and watching) -> CLOSED; STARTING -> FAILED if the first list fails (the owner then replaces
+   * the watcher). start() returns at once so a backend can begin listing when it is built;
+   * awaitStarted() is what a boot waits on. A subscriber registers before its Pod is created, so
+   * the Pod's first event (an add from the watch, or from a relist after a reconnect) cannot be
+   * missed. An informer replays a delete it missed while disconnected as onDelete(pod, true), so
+   * Gone is always reported. Subscribers are keyed by Pod name: the backend label selects the
+   * Pods, names identify them.
    */
 
   private static final System.Logger LOG = System.getLogger(RunnerPodWatcher.class.getName());
@@ -36,53 +42,70 @@ final class RunnerPodWatcher implements AutoCloseable {
   private final KubernetesClient client;
   private final String namespace;
   private final Map<String, String> selector;
-  private final String containerName;
-  private final Map<String, Consumer<PodState>> subscribers = new ConcurrentHashMap<>();
-  private @Nullable SharedIndexInformer<Pod> informer;
-  private boolean closed;
+  private final Map<String, Subscriber> subscribers = new ConcurrentHashMap<>();
+  private @Nullable SharedIndexInformer<Pod> informer; // guarded by this
+  private @Nullable CompletableFuture<Void> started; // guarded by this
+  private boolean closed; // guarded by this
 
-  RunnerPodWatcher(
-      KubernetesClient client, String namespace, Map<String, String> selector, String containerName) {
+  RunnerPodWatcher(KubernetesClient client, String namespace, Map<String, String> selector) {
     this.client = client;
     this.namespace = namespace;
     this.selector = Map.copyOf(selector);
-    this.containerName = containerName;
   }
 
   /**
-   * Starts the informer and waits until it has listed the current Pods; does nothing if started.
+   * Starts the informer without waiting for its first list; does nothing if already started.
    *
-   * @param timeout how long to wait for the first list
-   * @throws InterruptedException if interrupted while waiting
    * @throws IllegalStateException if closed
-   * @throws KubernetesApiException if the list failed or did not finish in time
    */
-  synchronized void start(Duration timeout) throws InterruptedException {
+  synchronized void start() {
     if (closed) {
       throw new IllegalStateException("the runner Pod watcher is closed");
     }
-    if (informer != null) {
+    if (started != null) {
       return;
     }
     SharedIndexInformer<Pod> inf =
         client.pods().inNamespace(namespace).withLabels(selector).runnableInformer(0);
     inf.addEventHandler(new Handler());
+    informer = inf;
+    started = inf.start().toCompletableFuture();
+  }
+
+  /**
+   * Starts the informer if needed and waits until it has listed the current Pods.
+   *
+   * @param timeout how long to wait
+   * @throws InterruptedException if interrupted while waiting
+   * @throws IllegalStateException if closed
+   * @throws KubernetesApiException if the list failed (the watcher is then useless: replace it)
+   *     or did not finish in time (it may still: wait again)
+   */
+  void awaitStarted(Duration timeout) throws InterruptedException {
+    CompletableFuture<Void> f;
+    synchronized (this) {
+      start();
+      f = Objects.requireNonNull(started);
+    }
     try {
-      inf.start().toCompletableFuture().get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+      f.get(Durations.toNanosSaturated(timeout), TimeUnit.NANOSECONDS);
     } catch (ExecutionException e) {
-      inf.stop();
       throw new KubernetesApiException(
-          "cannot watch runner Pods in namespace " + namespace + " with labels " + selector,
+          "cannot list and watch runner Pods in namespace "
+              + namespace
+              + " with labels "
+              + selector
+              + " (the service account needs list and watch on pods)",
           e.getCause());
     } catch (TimeoutException e) {
-      inf.stop();
       throw new KubernetesApiException(
           "listing runner Pods in namespace " + namespace + " took longer than " + timeout, e);
-    } catch (InterruptedException e) {
-      inf.stop();
-      throw e;
     }
-    informer = inf;
+  }
+
+  /** Whether the first list failed: the watcher will never report anything. */
+  synchronized boolean hasFailed() {
+    return started != null && started.isCompletedExceptionally();
   }
 
   /**
@@ -90,11 +113,13 @@ final class RunnerPodWatcher implements AutoCloseable {
    * its current state (on the calling thread).
    *
    * @param podName the Pod's name
+   * @param containerName the runner container, whose state decides the Pod's
    * @param subscriber called with every new state of the Pod
    * @return a handle that unsubscribes when closed
    */
-  AutoCloseable subscribe(String podName, Consumer<PodState> subscriber) {
-    subscribers.put(podName, subscriber);
+  AutoCloseable subscribe(String podName, String containerName, Consumer<PodState> subscriber) {
+    Subscriber sub = new Subscriber(containerName, subscriber);
+    subscribers.put(podName, sub);
     SharedIndexInformer<Pod> inf;
     synchronized (this) {
       inf = informer;
@@ -105,7 +130,7 @@ final class RunnerPodWatcher implements AutoCloseable {
         subscriber.accept(PodState.of(known, containerName));
       }
     }
-    return () -> subscribers.remove(podName, subscriber);
+    return () -> subscribers.remove(podName, sub);
   }
 
   /** Whether the informer is watching (false before start, after close, and while reconnecting). */
@@ -127,33 +152,35 @@ final class RunnerPodWatcher implements AutoCloseable {
     subscribers.clear();
   }
 
-  private void deliver(Pod pod, PodState state) {
+  private void deliver(Pod pod, boolean gone) {
     String name = pod.getMetadata() == null ? null : pod.getMetadata().getName();
-    Consumer<PodState> s = name == null ? null : subscribers.get(name);
+    Subscriber s = name == null ? null : subscribers.get(name);
     if (s == null) {
       return;
     }
     try {
-      s.accept(state);
+      s.consumer.accept(gone ? new PodState.Gone() : PodState.of(pod, s.containerName));
     } catch (RuntimeException e) {
       LOG.log(Level.WARNING, "runner Pod subscriber for " + name + " failed", e);
     }
   }
 
+  private record Subscriber(String containerName, Consumer<PodState> consumer) {}
+
   private final class Handler implements ResourceEventHandler<Pod> {
     @Override
     public void onAdd(Pod pod) {
-      deliver(pod, PodState.of(pod, containerName));
+      deliver(pod, false);
     }
 
     @Override
     public void onUpdate(Pod oldPod, Pod newPod) {
-      deliver(newPod, PodState.of(newPod, containerName));
+      deliver(newPod, false);
     }
 
     @Override
     public void onDelete(Pod pod, boolean deletedFinalStateUnknown) {
-      deliver(pod, new PodState.Gone());
+      deliver(pod, true);
     }
   }
 }

@@ -247,9 +247,11 @@ class KubernetesBackendTest {
   }
 
   @Test
-  void podThatNeverConnectsIsDeletedAndTheBootFails() {
+  void podThatNeverConnectsIsDeletedAndTheBootFails() throws Exception {
     kubelet.startOnly(p -> false);
-    pool = poolBuilder(backendBuilder().build()).bootTimeout(Duration.ofSeconds(2)).build();
+    KubernetesBackend b = backendBuilder().build();
+    b.awaitWatching(Duration.ofSeconds(120)); // so that the short boot timeout is all Pod
+    pool = poolBuilder(b).bootTimeout(Duration.ofSeconds(2)).build();
 
     assertThatThrownBy(() -> pool.call("echo", 1L, Duration.ofSeconds(5)))
         .isInstanceOf(CallTimeoutException.class)

@@ -27,8 +27,9 @@ class RunnerPodWatcherTest {
 
   @BeforeEach
   void start() throws InterruptedException {
-    watcher = new RunnerPodWatcher(api.client(), KubernetesApiServer.NAMESPACE, SELECTOR, "runner");
-    watcher.start(Duration.ofSeconds(10));
+    watcher = new RunnerPodWatcher(api.client(), KubernetesApiServer.NAMESPACE, SELECTOR);
+    // Generous: the first informer of a JVM loads many classes, on a machine shared with builds.
+    watcher.awaitStarted(Duration.ofSeconds(120));
   }
 
   @AfterEach
@@ -63,7 +64,7 @@ class RunnerPodWatcherTest {
 
   @Test
   void failedPodIsReportedAsEnded() {
-    watcher.subscribe("r1", states::add);
+    watcher.subscribe("r1", "runner", states::add);
     Pod pod = create("r1", SELECTOR);
 
     setStatus(pod, "Failed");
@@ -74,7 +75,7 @@ class RunnerPodWatcherTest {
 
   @Test
   void podDeletedByOthersIsReportedAsGone() {
-    watcher.subscribe("r1", states::add);
+    watcher.subscribe("r1", "runner", states::add);
     create("r1", SELECTOR);
     await().until(() -> !states.isEmpty());
 
@@ -85,8 +86,8 @@ class RunnerPodWatcherTest {
 
   @Test
   void podsWithoutTheBackendLabelAreIgnored() {
-    watcher.subscribe("other", states::add);
-    watcher.subscribe("r1", states::add);
+    watcher.subscribe("other", "runner", states::add);
+    watcher.subscribe("r1", "runner", states::add);
     Pod other = create("other", Map.of(RunnerPodFactory.LABEL_BACKEND, "b2"));
     setStatus(other, "Failed");
     create("r1", SELECTOR);
@@ -99,27 +100,27 @@ class RunnerPodWatcherTest {
   @Test
   void subscriberOfAKnownPodFirstGetsItsCurrentState() throws Exception {
     List<PodState> early = new CopyOnWriteArrayList<>();
-    watcher.subscribe("r1", early::add);
+    watcher.subscribe("r1", "runner", early::add);
     Pod pod = create("r1", SELECTOR);
     setStatus(pod, "Running");
     await().until(() -> early.contains(new PodState.Running()));
 
     List<PodState> late = new CopyOnWriteArrayList<>();
-    watcher.subscribe("r1", late::add);
+    watcher.subscribe("r1", "runner", late::add);
 
     assertThat(late).containsExactly(new PodState.Running());
   }
 
   @Test
   void unsubscribedSubscriberHearsNothingMore() throws Exception {
-    AutoCloseable subscription = watcher.subscribe("r1", states::add);
+    AutoCloseable subscription = watcher.subscribe("r1", "runner", states::add);
     Pod pod = create("r1", SELECTOR);
     await().until(() -> !states.isEmpty());
 
     subscription.close();
     setStatus(pod, "Failed");
     List<PodState> later = new CopyOnWriteArrayList<>();
-    watcher.subscribe("r2", later::add);
+    watcher.subscribe("r2", "runner", later::add);
     create("r2", SELECTOR);
     await().until(() -> !later.isEmpty());
 
