@@ -25,9 +25,12 @@ import org.jspecify.annotations.Nullable;
  * A {@link WatchSource} over etcd through jetcd that keeps exactly one etcd watch per key, however
  * many watch loops, {@code Watcher}s or threads fetch that key.
  *
+ * <p>Normally a {@link dev.shepherd.watch.Watcher} calls {@code fetch} (see the module README); a
+ * direct use looks like this:
+ *
  * <pre>{@code
- * try (Client client = Client.builder().endpoints("http://127.0.0.1:2379").build();
- *      EtcdWatchSource<String> source = EtcdWatchSource.builder(client).build()) {
+ * try (Client client = Client.builder().endpoints(endpoint).build();
+ *     EtcdWatchSource<String> source = EtcdWatchSource.builder(client).build()) {
  *   Versioned<Optional<String>> first = source.fetch("config/flag", 0, Duration.ofSeconds(5));
  *   // blocks until the key changes, or 5 s passed
  *   Versioned<Optional<String>> next = source.fetch("config/flag", first.index(), Duration.ofSeconds(5));
