@@ -243,6 +243,28 @@ class ReplicaTrackerTest {
     }
   }
 
+  @Test
+  void waitingHoldsNoTransactionOrSnapshotOnTheReplica() throws Exception {
+    try (ReplicaTracker tracker = ReplicaTracker.builder(replica).name("snapshot").build();
+        ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor()) {
+      pg.pauseReplay();
+      try {
+        Lsn lsn = Pools.insert(primary, "items", 11_000_001);
+        Future<ReplayResult> waiting = threads.submit(() -> tracker.awaitReplay(lsn, Duration.ofSeconds(60)));
+        await().until(() -> tracker.stats().waiting() == 1 && tracker.stats().queries() >= 3);
+        // While the poller polls, no other session on the replica is inside a transaction or holds
+        // a snapshot (backend_xmin), which would hold back cleanup and cause recovery conflicts.
+        String holders = Pools.queryString(replica, "SELECT count(*) FROM pg_stat_activity "
+            + "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' "
+            + "AND (state LIKE 'idle in transaction%' OR backend_xmin IS NOT NULL)");
+        assertThat(holders).isEqualTo("0");
+        assertThat(waiting.isDone()).isFalse();
+      } finally {
+        pg.resumeReplay();
+      }
+    }
+  }
+
   /** The README's sample, verbatim between the markers. */
   @Test
   void readmeSampleRunsAsWritten() throws Exception {
