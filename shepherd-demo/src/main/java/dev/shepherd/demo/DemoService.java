@@ -1,0 +1,352 @@
+package dev.shepherd.demo;
+
+import dev.shepherd.cache.CoalescingCache;
+import dev.shepherd.cache.Load;
+import dev.shepherd.idempotency.IdempotencyTracker;
+import dev.shepherd.idempotency.JdbcIdempotencyStore;
+import dev.shepherd.idempotency.servlet.IdempotencyFilter;
+import dev.shepherd.micrometer.ShepherdMetrics;
+import dev.shepherd.pool.Backend;
+import dev.shepherd.pool.ElasticPool;
+import dev.shepherd.pool.LocalBackend;
+import dev.shepherd.pool.ProcessBackend;
+import dev.shepherd.replica.ConsistencyTokenCodec;
+import dev.shepherd.replica.ConsistencyTokenFilter;
+import dev.shepherd.replica.ReplicaRouter;
+import dev.shepherd.replica.ReplicaTracker;
+import dev.shepherd.watch.BlockingQueryServlet;
+import dev.shepherd.watch.InMemoryVersionedStore;
+import dev.shepherd.watch.Watcher;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.distribution.ValueAtPercentile;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import jakarta.servlet.DispatcherType;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.BindException;
+import java.security.SecureRandom;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.EnumSet;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.eclipse.jetty.ee10.servlet.FilterHolder;
+import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
+import org.eclipse.jetty.ee10.servlet.ServletHolder;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The reference service: an order service on Jetty 12 that uses every Shepherd capability the way a
+ * user would. {@link #start} wires it; {@link #close} stops everything it started, the embedded
+ * PostgreSQL servers and their temporary directory included.
+ *
+ * <ul>
+ *   <li>{@code POST /orders}: idempotent through {@link IdempotencyFilter} with the JDBC store on the
+ *       primary; the answer carries a signed consistency token for the write.
+ *   <li>{@code GET /orders/{id}}: read on the replica once it has replayed the caller's write (the
+ *       token), falling back to the primary after 500 ms.
+ *   <li>{@code GET /products/{id}}: through a {@link CoalescingCache} over a 200 ms catalog.
+ *   <li>{@code GET /config/{key}} as a Consul-style blocking query, or as server-sent events with
+ *       {@code Accept: text/event-stream}; {@code PUT /config/{key}} changes it.
+ *   <li>{@code POST /reports}: counts primes on the {@link ElasticPool} (child-JVM runners).
+ *   <li>{@code GET /metrics} (Prometheus), {@code GET /api/stats} and the dashboard at {@code /}.
+ * </ul>
+ */
+final class DemoService implements AutoCloseable {
+
+  private final Database database;
+  private final PrometheusMeterRegistry registry;
+  private final IdempotencyTracker tracker;
+  private final ReplicaTracker replicaTracker;
+  private final ReplicaRouter router;
+  private final CoalescingCache<String, Catalog.Product> products;
+  private final Catalog catalog;
+  private final InMemoryVersionedStore<String> config;
+  private final Watcher<Optional<String>> watcher;
+  private final ElasticPool pool;
+  private final Server server;
+  private final Figures figures;
+  private final long startedNanos = System.nanoTime();
+  private final AtomicLong replicaLagBytes = new AtomicLong(-1);
+  private final Thread lagSampler;
+
+  private DemoService(DemoOptions options, Database database) throws Exception {
+    this.database = database;
+    this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+
+    database.createSchema();
+    JdbcIdempotencyStore store = JdbcIdempotencyStore.builder(database.primary()).createSchema(true).build();
+    this.tracker = IdempotencyTracker.builder()
+        .store(ShepherdMetrics.meteredStore(registry, "orders", store))
+        .lease(Duration.ofSeconds(30))
+        .build();
+
+    this.replicaTracker = ReplicaTracker.builder(database.replica()).name("replica-1").build();
+    ShepherdMetrics.bindReplicaTracker(registry, replicaTracker);
+    this.router = ReplicaRouter.builder(database.primary())
+        .replica(replicaTracker)
+        .maxWait(Duration.ofMillis(500))
+        .listener(ShepherdMetrics.routeListener(registry, "orders"))
+        .build();
+    byte[] secret = new byte[32];
+    new SecureRandom().nextBytes(secret);
+    ConsistencyTokenCodec codec = ConsistencyTokenCodec.builder().signingKey("demo-1", secret).build();
+
+    this.catalog = new Catalog();
+    this.products = CoalescingCache.<String, Catalog.Product>builder()
+        .maximumSize(10_000)
+        .timeToLive(Duration.ofSeconds(20))
+        .build();
+    ShepherdMetrics.bindCache(registry, "products", products);
+
+    this.config = InMemoryVersionedStore.create();
+    config.put("feature-flags", "{\"checkout-v2\":false}");
+    this.watcher = Watcher.builder(config).name("config").build();
+    ShepherdMetrics.bindWatcher(registry, "config", watcher);
+    ShepherdMetrics.bindVersionedStore(registry, "config", config);
+
+    Backend backend = options.poolBackend().equals("local")
+        ? LocalBackend.of(new DemoFunctions().create())
+        : ProcessBackend.builder().functions(DemoFunctions.class).build();
+    this.pool = ElasticPool.builder()
+        .name("reports")
+        .backend(backend)
+        .min(0)
+        .max(2)
+        .maxConcurrency(2)
+        .idleShutdownAfter(Duration.ofSeconds(30))
+        .callTimeout(Duration.ofSeconds(30))
+        .build();
+    ShepherdMetrics.bindPool(registry, pool);
+    Gauge.builder("demo.replica.lag.bytes", replicaLagBytes, AtomicLong::get)
+        .description("primary WAL position minus the replica's replay position").register(registry);
+
+    this.figures = dashboardFigures();
+    this.server = jetty(options, codec);
+    this.lagSampler = Thread.ofVirtual().name("replica-lag-sampler").start(this::sampleLag);
+  }
+
+  /**
+   * Starts the service.
+   *
+   * @throws PortInUseException if the port is taken
+   */
+  static DemoService start(DemoOptions options, PrintStream out) throws Exception {
+    // Fail on a taken port before starting PostgreSQL; Jetty's own bind below still reports a race.
+    if (options.port() != 0) {
+      try (java.net.ServerSocket probe = new java.net.ServerSocket()) {
+        probe.setReuseAddress(true);
+        probe.bind(new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), options.port()));
+      } catch (IOException e) {
+        throw new PortInUseException(options.port(), e);
+      }
+    }
+    Database database = Database.open(options, out);
+    DemoService service = null;
+    try {
+      service = new DemoService(options, database);
+      service.server.start();
+      return service;
+    } catch (IOException e) {
+      if (service != null) {
+        service.close();
+      } else {
+        database.close();
+      }
+      if (e instanceof BindException || e.getCause() instanceof BindException) {
+        throw new PortInUseException(options.port(), e);
+      }
+      throw e;
+    } catch (Exception | Error e) {
+      if (service != null) {
+        service.close();
+      } else {
+        database.close();
+      }
+      throw e;
+    }
+  }
+
+  int port() {
+    return ((ServerConnector) server.getConnectors()[0]).getLocalPort();
+  }
+
+  void printWelcome(PrintStream out) {
+    String base = "http://127.0.0.1:" + port();
+    out.println("""
+
+        Shepherd reference service is up.
+          dashboard   %1$s/
+          metrics     %1$s/metrics
+          PostgreSQL  primary %2$s, replica %3$s
+
+        Try:
+          curl -i -X POST %1$s/orders -H 'Content-Type: application/json' \\
+               -H 'Idempotency-Key: "order-1"' -d '{"customer":"ada","product":"p1","quantity":2}'
+            (run it again: the same answer, replayed; change the body: 422)
+          curl -i %1$s/orders/1 -H 'Shepherd-Consistency-Token: <token from the POST>'
+          curl -i %1$s/products/7            (first call loads for 200 ms, then hits)
+          curl -i '%1$s/config/feature-flags?index=1&wait=30s'   (blocks until a change)
+          curl -N -H 'Accept: text/event-stream' %1$s/config/feature-flags
+          curl -X PUT %1$s/config/feature-flags -d '{"checkout-v2":true}'
+          curl -X POST %1$s/reports -H 'Content-Type: application/json' -d '{"upTo":2000000}'
+          ./shepherd demo --load %1$s/        (drives traffic so the dashboard moves)
+
+        Ctrl-C stops the service and everything it started.
+        """.formatted(base, database.primaryDescription(), database.replicaDescription()));
+  }
+
+  private Server jetty(DemoOptions options, ConsistencyTokenCodec codec) {
+    QueuedThreadPool threads = new QueuedThreadPool(400, 8);
+    threads.setName("demo-http");
+    threads.setVirtualThreadsExecutor(java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor());
+    Server jetty = new Server(threads);
+    ServerConnector connector = new ServerConnector(jetty);
+    connector.setHost("127.0.0.1");
+    connector.setPort(options.port());
+    jetty.addConnector(connector);
+
+    ServletContextHandler context = new ServletContextHandler();
+    context.setContextPath("/");
+    EnumSet<DispatcherType> request = EnumSet.of(DispatcherType.REQUEST);
+    // Idempotency outside, consistency inside: a replayed answer carries the original token.
+    // "/orders/*" also matches "/orders" itself: map each filter once, or it runs twice.
+    IdempotencyFilter idempotency = IdempotencyFilter.builder(tracker).build();
+    context.addFilter(new FilterHolder(idempotency), "/orders/*", request);
+    ConsistencyTokenFilter consistency = ConsistencyTokenFilter.builder(codec).secureCookie(false).build();
+    context.addFilter(new FilterHolder(consistency), "/orders/*", request);
+
+    context.addServlet(new ServletHolder(new OrdersServlet(database.primary(), router)), "/orders/*");
+    context.addServlet(new ServletHolder(new ProductsServlet(products, catalog)), "/products/*");
+    ServletHolder configHolder = new ServletHolder(new ConfigServlet(BlockingQueryServlet.ofStrings(config), watcher));
+    configHolder.setAsyncSupported(true);
+    context.addServlet(configHolder, "/config/*");
+    context.addServlet(new ServletHolder(new ReportsServlet(pool)), "/reports");
+    context.addServlet(new ServletHolder(new TextServlet("text/plain; version=0.0.4; charset=utf-8",
+        registry::scrape)), "/metrics");
+    context.addServlet(new ServletHolder(new TextServlet("application/json",
+        () -> figures.toJson(TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - startedNanos)))), "/api/stats");
+    context.addServlet(new ServletHolder(TextServlet.resource("text/html; charset=utf-8", "dashboard.html")), "");
+    jetty.setHandler(context);
+    jetty.setStopTimeout(5_000);
+    return jetty;
+  }
+
+  /** Samples replica lag once a second, for the dashboard (never while the replica is down). */
+  private void sampleLag() {
+    while (!Thread.currentThread().isInterrupted()) {
+      try (Connection p = database.primary().getConnection(); Connection r = database.replica().getConnection();
+          Statement ps = p.createStatement(); Statement rs = r.createStatement();
+          ResultSet current = ps.executeQuery("SELECT pg_current_wal_lsn()::text");
+          ResultSet replayed = rs.executeQuery("SELECT pg_last_wal_replay_lsn()::text")) {
+        current.next();
+        replayed.next();
+        String replayedText = replayed.getString(1);
+        if (replayedText != null) {
+          long lag = dev.shepherd.replica.Lsn.parse(current.getString(1))
+              .bytesSince(dev.shepherd.replica.Lsn.parse(replayedText));
+          replicaLagBytes.set(Math.max(0, lag));
+        }
+      } catch (SQLException | RuntimeException e) {
+        replicaLagBytes.set(-1);
+      }
+      try {
+        Thread.sleep(1_000);
+      } catch (InterruptedException e) {
+        return;
+      }
+    }
+  }
+
+  private Figures dashboardFigures() {
+    Figures f = new Figures();
+    f.group("cache", "Coalescing cache: GET /products/{id}");
+    f.counter("cache", "cache-hits", "hits", () -> sum("shepherd.cache.requests", "result", "hit"));
+    f.counter("cache", "cache-loads", "loads (catalog calls)", () -> sum("shepherd.cache.requests", "result", "loaded"));
+    f.counter("cache", "cache-joins", "joined a running load", () -> sum("shepherd.cache.requests", "result", "joined"));
+    f.gauge("cache", "cache-size", "entries", "", () -> sum("shepherd.cache.size", null, null));
+
+    f.group("idempotency", "Idempotent requests: POST /orders");
+    f.counter("idempotency", "idem-claims", "claims (handler ran)", () -> sum("shepherd.idempotency.claims", "outcome", "claimed")
+        + sum("shepherd.idempotency.claims", "outcome", "took_over"));
+    f.counter("idempotency", "idem-replays", "replays", () -> sum("shepherd.idempotency.claims", "outcome", "completed"));
+    f.counter("idempotency", "idem-conflicts", "conflicts (409)", () -> sum("shepherd.idempotency.claims", "outcome", "in_progress"));
+    f.counter("idempotency", "idem-mismatches", "other payload (422)", () -> sum("shepherd.idempotency.claims", "outcome", "mismatch"));
+
+    f.group("watch", "Watches: GET /config/{key}");
+    f.gauge("watch", "watch-subscribers", "SSE subscribers", "", () -> sum("shepherd.watch.subscribers", null, null));
+    f.gauge("watch", "watch-blocked", "blocking queries waiting", "", () -> sum("shepherd.watch.upstream.waiting", null, null));
+    f.counter("watch", "watch-queries", "upstream queries", () -> sum("shepherd.watch.upstream.queries", null, null));
+    f.gauge("watch", "watch-index", "config index", "", config::index);
+
+    f.group("replica", "Replica consistency: GET /orders/{id}");
+    f.gauge("replica", "replica-lag", "replica lag", "bytes", () -> replicaLagBytes.get());
+    f.gauge("replica", "replica-wait-p50", "wait p50", "ms", () -> waitPercentile(0.5));
+    f.gauge("replica", "replica-wait-p99", "wait p99", "ms", () -> waitPercentile(0.99));
+    f.counter("replica", "replica-reads", "reads on the replica", () -> sum("shepherd.replica.reads", "target", "replica"));
+    f.counter("replica", "replica-fallbacks", "fallbacks to the primary", () -> sum("shepherd.replica.reads", "target", "primary"));
+    f.counter("replica", "replica-queries", "poller queries", () -> sum("shepherd.replica.poller.queries", null, null));
+
+    f.group("pool", "Elastic pool: POST /reports");
+    f.gauge("pool", "pool-runners", "runners", "", () -> sum("shepherd.pool.runners", "state", "ready"));
+    f.gauge("pool", "pool-booting", "booting", "", () -> sum("shepherd.pool.runners", "state", "booting"));
+    f.gauge("pool", "pool-busy", "busy slots", "", () -> sum("shepherd.pool.busy.slots", null, null));
+    f.gauge("pool", "pool-waiters", "waiters", "", () -> sum("shepherd.pool.waiters", null, null));
+    f.counter("pool", "pool-boots", "boots", () -> sum("shepherd.pool.boots", "result", "ok"));
+    return f;
+  }
+
+  /** Sums every meter of that name (and tag, when given), counters and gauges alike. */
+  private double sum(String name, @Nullable String tag, @Nullable String value) {
+    double total = 0;
+    var search = registry.find(name);
+    if (tag != null && value != null) {
+      search = search.tag(tag, value);
+    }
+    for (Meter meter : search.meters()) {
+      for (var measurement : meter.measure()) {
+        total += measurement.getValue();
+      }
+    }
+    return total;
+  }
+
+  private double waitPercentile(double percentile) {
+    Timer timer = registry.find("shepherd.replica.wait").timer();
+    if (timer == null) {
+      return 0;
+    }
+    for (ValueAtPercentile v : timer.takeSnapshot().percentileValues()) {
+      if (v.percentile() == percentile) {
+        return v.value(TimeUnit.MILLISECONDS);
+      }
+    }
+    return 0;
+  }
+
+  @Override
+  public void close() {
+    lagSampler.interrupt();
+    try {
+      server.stop();
+    } catch (Exception e) {
+      System.err.println("shepherd demo: stopping Jetty failed: " + e);
+    }
+    watcher.close();
+    pool.close();
+    tracker.close();
+    replicaTracker.close();
+    registry.close();
+    database.close();
+  }
+}
