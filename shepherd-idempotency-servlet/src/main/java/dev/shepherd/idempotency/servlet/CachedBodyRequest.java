@@ -69,6 +69,10 @@ final class CachedBodyRequest extends HttpServletRequestWrapper {
       return new Read(new byte[0]);
     }
     InputStream in = request.getInputStream();
+    if (declared > 0) {
+      // Known length within the limit: read exactly that much (the container enforces it).
+      return new Read(in.readNBytes((int) declared));
+    }
     byte[] bytes = in.readNBytes(limit);
     if (bytes.length == limit && in.read() >= 0) {
       return new TooLarge(declared);
