@@ -8,13 +8,13 @@ import org.jspecify.annotations.Nullable;
  * replayed a WAL position, and if not, why.
  *
  * <pre>{@code
- * switch (tracker.awaitReplay(lsn, Duration.ofSeconds(1))) {
- *   case ReplayResult.Replayed r -> readFromReplica();
- *   case ReplayResult.TimedOut t -> readFromPrimary();            // replica lags
- *   case ReplayResult.ReplicaUnavailable u -> readFromPrimary();  // replica down: u.cause()
- *   case ReplayResult.Promoted p -> readFromPrimary();            // it left recovery
- *   case ReplayResult.NotReplicating n -> readFromPrimary();      // n.reason()
- * }
+ * String where = switch (tracker.awaitReplay(lsn, Duration.ofSeconds(1))) {
+ *   case ReplayResult.Replayed r -> "replica";                  // it has the write
+ *   case ReplayResult.TimedOut t -> "primary: lagging";         // or its replay is paused
+ *   case ReplayResult.ReplicaUnavailable u -> "primary: down";  // u.cause() says why
+ *   case ReplayResult.Promoted p -> "primary: promoted";        // pg_is_in_recovery() is false now
+ *   case ReplayResult.NotReplicating n -> "primary: " + n.reason();
+ * };
  * }</pre>
  *
  * <p>Every outcome carries the position waited for and how long the caller waited.

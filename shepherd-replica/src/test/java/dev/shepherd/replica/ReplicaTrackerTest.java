@@ -265,6 +265,24 @@ class ReplicaTrackerTest {
     }
   }
 
+  /** The README's (and ReplayResult's javadoc) switch sample, verbatim between the markers. */
+  @Test
+  void readmeSwitchSampleRunsAsWritten() throws Exception {
+    try (ReplicaTracker tracker = ReplicaTracker.builder(replica).build()) {
+      Lsn lsn = Pools.insert(primary, "items", 12_000_001);
+      // README switch begin
+      String where = switch (tracker.awaitReplay(lsn, Duration.ofSeconds(1))) {
+        case ReplayResult.Replayed r -> "replica";                  // it has the write
+        case ReplayResult.TimedOut t -> "primary: lagging";         // or its replay is paused
+        case ReplayResult.ReplicaUnavailable u -> "primary: down";  // u.cause() says why
+        case ReplayResult.Promoted p -> "primary: promoted";        // pg_is_in_recovery() is false now
+        case ReplayResult.NotReplicating n -> "primary: " + n.reason();
+      };
+      // README switch end
+      assertThat(where).isEqualTo("replica");
+    }
+  }
+
   /** The README's sample, verbatim between the markers. */
   @Test
   void readmeSampleRunsAsWritten() throws Exception {
