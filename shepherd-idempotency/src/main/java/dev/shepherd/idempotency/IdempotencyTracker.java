@@ -6,7 +6,6 @@ import dev.shepherd.core.Require;
 import dev.shepherd.core.Ticker;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
@@ -142,7 +141,9 @@ public final class IdempotencyTracker implements AutoCloseable {
   private final Ticker ticker;
   private final ScheduledExecutorService timer;
 
-  private final Set<Tracked.Claimed> held = ConcurrentHashMap.newKeySet();
+  /** Held claims and the fingerprint each was claimed with (for the replay cache). */
+  private final ConcurrentHashMap<Tracked.Claimed, String> held = new ConcurrentHashMap<>();
+  private final @Nullable ReplayCache replayCache;
   private final AtomicBoolean pruning = new AtomicBoolean();
   private final AtomicBoolean closed = new AtomicBoolean();
   private final AtomicLong renewals = new AtomicLong();
@@ -160,6 +161,13 @@ public final class IdempotencyTracker implements AutoCloseable {
     this.orphanPolicy = b.orphanPolicy;
     this.failurePolicy = b.failurePolicy;
     this.ticker = b.ticker;
+    this.replayCache =
+        b.replayCacheSize > 0
+            ? new ReplayCache(
+                b.replayCacheSize,
+                Durations.toNanosSaturated(
+                    b.replayCacheTtl.compareTo(b.retention) < 0 ? b.replayCacheTtl : b.retention))
+            : null;
     if (b.executor != null) {
       this.executor = b.executor;
       this.ownedExecutor = null;
@@ -211,10 +219,19 @@ public final class IdempotencyTracker implements AutoCloseable {
     checkText(key, "key", MAX_KEY_LENGTH);
     checkText(fingerprint, "fingerprint", MAX_FINGERPRINT_LENGTH);
     Require.state(!closed.get(), "tracker is closed");
+    long start = ticker.read();
+    if (replayCache != null) {
+      Tracked.Completed cached = replayCache.get(key, fingerprint, start);
+      if (cached != null) {
+        return cached;
+      }
+    }
     Tracked tracked = storeCall("claim", key, () -> store.claim(key, fingerprint, lease, retention,
         orphanPolicy));
     if (tracked instanceof Tracked.Claimed claim) {
-      held.add(claim);
+      held.put(claim, fingerprint);
+    } else if (replayCache != null && tracked instanceof Tracked.Completed done) {
+      replayCache.put(key, fingerprint, done, start);
     }
     return tracked;
   }
@@ -274,7 +291,8 @@ public final class IdempotencyTracker implements AutoCloseable {
   public void complete(Tracked.Claimed claim, StoredResponse response) {
     Require.nonNull(claim, "claim");
     Require.nonNull(response, "response");
-    held.remove(claim);
+    String fingerprint = held.remove(claim);
+    long start = ticker.read();
     try {
       boolean done =
           storeCall(
@@ -283,6 +301,11 @@ public final class IdempotencyTracker implements AutoCloseable {
               () -> store.complete(claim.key(), claim.fencingToken(), response, retention));
       if (!done) {
         throw new ClaimLostException(claim.key(), claim.fencingToken(), "complete");
+      }
+      if (replayCache != null && fingerprint != null) {
+        // The store's expiry is later than start + retention by its own clock: a lower bound.
+        replayCache.put(claim.key(), fingerprint,
+            new Tracked.Completed(response, claim.since().plus(retention)), start);
       }
     } finally {
       signalFinished();
@@ -435,7 +458,7 @@ public final class IdempotencyTracker implements AutoCloseable {
 
   /** Renews every held claim; runs on the timer thread, the renewals on the executor. */
   void heartbeat() {
-    for (Tracked.Claimed claim : held) {
+    for (Tracked.Claimed claim : held.keySet()) {
       try {
         executor.execute(() -> renew(claim));
       } catch (RejectedExecutionException e) {
@@ -446,13 +469,13 @@ public final class IdempotencyTracker implements AutoCloseable {
   }
 
   private void renew(Tracked.Claimed claim) {
-    if (!held.contains(claim)) {
+    if (!held.containsKey(claim)) {
       return;
     }
     try {
       if (store.renew(claim.key(), claim.fencingToken(), lease, retention)) {
         renewals.incrementAndGet();
-      } else if (held.remove(claim)) {
+      } else if (held.remove(claim) != null) {
         LOG.log(
             Level.WARNING,
             "idempotency key ''{0}'': lease of fencing token {1} was lost (it ran out and the key"
@@ -603,8 +626,33 @@ public final class IdempotencyTracker implements AutoCloseable {
     private FailurePolicy failurePolicy = FailurePolicy.HALT;
     private @Nullable Executor executor;
     private Ticker ticker = Ticker.system();
+    private int replayCacheSize;
+    private Duration replayCacheTtl = Duration.ofMinutes(1);
 
     private Builder() {}
+
+    /**
+     * Keeps up to {@code maxEntries} completed responses in this JVM for up to {@code ttl}
+     * (capped at the retention), so a replay on this JVM answers without a store round trip, as
+     * AWS Powertools' local cache does. Default off (0).
+     *
+     * <p>A cached replay is served only for the same fingerprint (another fingerprint asks the
+     * store, which answers {@link Tracked.Mismatch}). A completed record never changes in the
+     * store until its retention ends, so the cache is never wrong, with one exception: a record
+     * an operator deletes by hand is still replayed here for up to {@code ttl}.
+     *
+     * @param maxEntries the most responses kept; 0 turns the cache off
+     * @param ttl how long one response is kept, positive
+     * @return this builder
+     * @throws NullPointerException if {@code ttl} is null
+     * @throws IllegalArgumentException if {@code maxEntries} is negative or {@code ttl} is not
+     *     positive
+     */
+    public Builder localReplayCache(int maxEntries, Duration ttl) {
+      this.replayCacheSize = Require.atLeast(maxEntries, 0, "maxEntries");
+      this.replayCacheTtl = Require.positive(ttl, "ttl");
+      return this;
+    }
 
     /**
      * Sets the store (required).
