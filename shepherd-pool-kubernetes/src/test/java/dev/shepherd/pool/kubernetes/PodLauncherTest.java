@@ -142,6 +142,37 @@ class PodLauncherTest {
   }
 
   @Test
+  void templateContainerWithoutImageGetsTheParentContainersImage() throws Exception {
+    KubernetesSettings settings =
+        KubernetesBackend.builder()
+            .client(api.client())
+            .parentPod(KubernetesApiServer.PARENT_NAME, null)
+            .parentHost("127.0.0.1")
+            .podTemplate(
+                new io.fabric8.kubernetes.api.model.PodBuilder()
+                    .withNewSpec()
+                    .addNewContainer()
+                    .withName("web")
+                    .withCommand("java", "-cp", "/app/lib/*", "dev.shepherd.pool.RunnerMain")
+                    .endContainer()
+                    .endSpec()
+                    .build())
+            .executor(executor)
+            .settings();
+    PodLauncher own = new PodLauncher(settings);
+    try {
+      own.launch(spec("reports-1"), Map.of());
+
+      Pod pod = api.client().pods().inNamespace(KubernetesApiServer.NAMESPACE)
+          .withLabel(RunnerPodFactory.LABEL_BACKEND, own.backendId()).list().getItems().get(0);
+      assertThat(pod.getSpec().getContainers().get(0).getImage()).isEqualTo(KubernetesApiServer.PARENT_IMAGE);
+      assertThat(pod.getSpec().getContainers().get(0).getCommand()).contains("dev.shepherd.pool.RunnerMain");
+    } finally {
+      own.close();
+    }
+  }
+
+  @Test
   void launchAfterCloseIsRejected() {
     launcher.close();
 
