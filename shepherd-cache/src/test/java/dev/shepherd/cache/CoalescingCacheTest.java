@@ -6,6 +6,8 @@ import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.testing.FakeTicker;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -78,6 +80,37 @@ class CoalescingCacheTest {
 
     // 10,000 hits; a single allocated object per hit would be at least 160,000 bytes.
     assertThat(allocated).isLessThan(1_000);
+  }
+
+  @Test
+  void hitsFromManyThreadsAreCountedWithoutAtomicsAndAtMostRarelyLost() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    cache.fetch("k", k -> Load.commit("v"));
+    int threads = 8;
+    int perThread = 50_000;
+    List<Thread> started = new ArrayList<>();
+    for (int t = 0; t < threads; t++) {
+      started.add(
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    for (int i = 0; i < perThread; i++) {
+                      cache.getIfPresent("k");
+                      try {
+                        cache.fetch("k", k -> Load.commit("other"));
+                      } catch (InterruptedException e) {
+                        throw new AssertionError(e);
+                      }
+                    }
+                  }));
+    }
+    for (Thread t : started) {
+      t.join();
+    }
+
+    long expected = (long) threads * perThread;
+    assertThat(cache.stats().hits()).isBetween(expected * 95 / 100, expected);
+    assertThat(cache.stats().loads()).isEqualTo(1);
   }
 
   @Test

@@ -9,8 +9,10 @@ import com.google.common.cache.LoadingCache;
 import dev.shepherd.cache.CoalescingCache;
 import dev.shepherd.cache.Load;
 import dev.shepherd.cache.Loader;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -30,11 +32,15 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * Stampede: 10,000 virtual threads ask for one cold key at once; the loader takes 20 ms. Each
  * invocation is one stampede on fresh caches; its time is until the last caller is answered, and the
- * {@code loaderRuns} counter is how many times the loader ran. Side by side: Shepherd's fetch,
+ * {@code loaderRuns} counter is how many times the loader ran, {@code msToLastAnswer} the time from
+ * releasing the callers (all started and parked on one latch) to the last answer. Side by side: Shepherd's fetch,
  * Caffeine's synchronous {@code get(k, fn)}, Caffeine's {@code AsyncCache.get(k, fn).join()} and
  * Guava's {@code LoadingCache.get}.
  *
- * <p>{@code outcome=fail}: the loader throws after 20 ms. Caffeine's synchronous get runs it again
+ * <p>The {@code ...Failing} methods: the loader throws after 20 ms. Callers that reach the cache
+ * after a failed load ended start a new one unless failures are kept (Shepherd's
+ * {@code cacheFailuresFor}, in {@link #shepherdFailingCached}); 10,000 callers released at once on
+ * two cores take longer than 20 ms to all arrive. Caffeine's synchronous get runs it again
  * in every blocked thread, one after another (about 200 s for 10,000 callers), so that pair runs
  * once with no warm-up ({@link #caffeineSyncFailing}); everything else uses the class settings.
  * Run without {@code -wi}/{@code -i} on the command line so the annotations apply.
@@ -56,12 +62,15 @@ public class StampedeBenchmark {
   public static class Runs {
     public long loaderRuns;
     public long callersAnswered;
+    /** Milliseconds from the release of the callers to the last answer. */
+    public double msToLastAnswer;
   }
 
   private final AtomicInteger runs = new AtomicInteger();
   private final AtomicLong answered = new AtomicLong();
 
   private CoalescingCache<String, String> shepherd;
+  private CoalescingCache<String, String> shepherdCachingFailures;
   private Cache<String, String> caffeine;
   private AsyncCache<String, String> caffeineAsync;
   private LoadingCache<String, String> guava;
@@ -72,6 +81,8 @@ public class StampedeBenchmark {
     runs.set(0);
     answered.set(0);
     shepherd = CoalescingCache.<String, String>builder().build();
+    shepherdCachingFailures =
+        CoalescingCache.<String, String>builder().cacheFailuresFor(Duration.ofSeconds(10)).build();
     caffeine = Caffeine.newBuilder().build();
     caffeineAsync = Caffeine.newBuilder().buildAsync();
     guava = CacheBuilder.newBuilder().build(CacheLoader.from(k -> load(k)));
@@ -99,8 +110,13 @@ public class StampedeBenchmark {
     }
   }
 
-  /** Runs {@code call} in 10,000 virtual threads at once and waits for every one of them. */
+  /**
+   * Starts 10,000 virtual threads parked on one latch, releases them together, and waits for every
+   * one of them; the time from the release to the last answer goes into {@code msToLastAnswer}.
+   */
   private void stampede(Runs counters, ThrowingRunnable call) throws InterruptedException {
+    CountDownLatch go = new CountDownLatch(1);
+    AtomicLong lastAnswer = new AtomicLong();
     List<Thread> threads = new ArrayList<>(CALLERS);
     for (int i = 0; i < CALLERS; i++) {
       threads.add(
@@ -108,18 +124,23 @@ public class StampedeBenchmark {
               .start(
                   () -> {
                     try {
+                      go.await();
                       call.run();
                     } catch (Exception expectedWhenFailing) {
                       // A failure is an answer too.
                     }
                     answered.incrementAndGet();
+                    lastAnswer.accumulateAndGet(System.nanoTime(), Math::max);
                   }));
     }
+    long released = System.nanoTime();
+    go.countDown();
     for (Thread t : threads) {
       t.join();
     }
     counters.loaderRuns = runs.get();
     counters.callersAnswered = answered.get();
+    counters.msToLastAnswer = (lastAnswer.get() - released) / 1e6;
   }
 
   @FunctionalInterface
@@ -156,6 +177,13 @@ public class StampedeBenchmark {
   public void shepherdFailing(Runs counters) throws InterruptedException {
     Loader<String, String> loader = k -> Load.commit(fail(k));
     stampede(counters, () -> shepherd.fetch("cold", loader));
+  }
+
+  /** The same with negative caching on: late callers get the kept failure instead of a new load. */
+  @Benchmark
+  public void shepherdFailingCached(Runs counters) throws InterruptedException {
+    Loader<String, String> loader = k -> Load.commit(fail(k));
+    stampede(counters, () -> shepherdCachingFailures.fetch("cold", loader));
   }
 
   @Benchmark
