@@ -58,7 +58,7 @@ import org.jspecify.annotations.Nullable;
  * back within the boot timeout is deleted. Every runner Pod that ends is deleted; {@link #close()}
  * deletes any left.
  *
- * <p>The service account needs {@code get, list, watch, create, delete} on {@code pods} in the
+ * <p>The service account needs {@code get, list, watch, create, delete, deletecollection} on {@code pods} in the
  * namespace.
  *
  * <p>Thread-safe. One backend serves one pool.
@@ -235,7 +235,7 @@ public final class KubernetesBackend implements Backend {
 
     /**
      * Sets the client that creates, watches and deletes runner Pods. Required. The backend never
-     * closes it. Its service account needs {@code get, list, watch, create, delete} on
+     * closes it. Its service account needs {@code get, list, watch, create, delete, deletecollection} on
      * {@code pods} in the namespace.
      *
      * @param client the client

@@ -82,7 +82,7 @@ record KubernetesSettings(
               + parentName
               + " (HTTP "
               + e.getCode()
-              + "; the service account needs get, list, watch, create and delete on pods): "
+              + "; the service account needs get, list, watch, create, delete and deletecollection on pods): "
               + e.getMessage(),
           e);
     }
