@@ -90,7 +90,7 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
           + "    token = oldToken + 1\n"
           + "    redis.call('SET', KEYS[2], string.format('%d', token))\n"
           + "  end\n"
-          + "  redis.call('DEL', KEYS[1])\n"
+          + "  if oldToken ~= nil then redis.call('HDEL', KEYS[1], 'r', 'h') end\n"
           + "  redis.call('HSET', KEYS[1], 's', 'P', 't', string.format('%d', token), 'f', ARGV[1],"
           + " 'c', string.format('%d', now), 'l', string.format('%d', now + lease))\n"
           + "  redis.call('PEXPIRE', KEYS[1], string.format('%d', lease + retention))\n"
