@@ -242,7 +242,7 @@ final class DemoService implements AutoCloseable {
     return jetty;
   }
 
-  /** Samples replica lag once a second, for the dashboard (never while the replica is down). */
+  /** Samples replica lag, then every dashboard figure, once a second. */
   private void sampleLag() {
     while (!Thread.currentThread().isInterrupted()) {
       try (Connection p = database.primary().getConnection(); Connection r = database.replica().getConnection();
@@ -260,6 +260,7 @@ final class DemoService implements AutoCloseable {
       } catch (SQLException | RuntimeException e) {
         replicaLagBytes.set(-1);
       }
+      figures.sample();
       try {
         Thread.sleep(1_000);
       } catch (InterruptedException e) {

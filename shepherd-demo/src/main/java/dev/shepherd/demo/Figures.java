@@ -11,9 +11,16 @@ import java.util.function.DoubleSupplier;
  * The figures the dashboard shows, grouped by capability: each is a live reading of a counter or
  * gauge. The dashboard charts a counter as its rate per second and a gauge as it is.
  *
+ * <p>{@link #sample()} runs once a second and keeps the last {@value #HISTORY} readings of every
+ * figure (a counter's as its increase over that second), so a freshly opened dashboard draws its
+ * charts over the last five minutes at once.
+ *
  * <p>Thread-safe: figures are registered at start-up and read by every {@code /api/stats} request.
  */
 final class Figures {
+
+  /** Seconds of history kept per figure. */
+  static final int HISTORY = 300;
 
   /** How a figure is charted. */
   enum Kind {
@@ -25,6 +32,44 @@ final class Figures {
 
   private final List<Figure> figures = new CopyOnWriteArrayList<>();
   private final Map<String, String> groupTitles = new LinkedHashMap<>();
+  private final Map<String, double[]> history = new java.util.HashMap<>();
+  private final Map<String, Double> lastTotal = new java.util.HashMap<>();
+  private int samples;
+
+  /** Records one reading of every figure; call once a second. */
+  synchronized void sample() {
+    int slot = samples % HISTORY;
+    for (Figure f : figures) {
+      double v = read(f);
+      if (f.kind() == Kind.COUNTER) {
+        Double previous = lastTotal.put(f.key(), v);
+        v = previous == null || !Double.isFinite(v) ? 0 : Math.max(0, v - previous);
+      }
+      history.computeIfAbsent(f.key(), k -> new double[HISTORY])[slot] = Double.isFinite(v) ? v : 0;
+    }
+    samples++;
+  }
+
+  private static double read(Figure f) {
+    try {
+      return f.value().getAsDouble();
+    } catch (RuntimeException e) {
+      return Double.NaN;
+    }
+  }
+
+  private synchronized void appendHistory(StringBuilder json, String key) {
+    double[] ring = history.get(key);
+    json.append('[');
+    int count = Math.min(samples, HISTORY);
+    for (int i = 0; i < count && ring != null; i++) {
+      if (i > 0) {
+        json.append(',');
+      }
+      json.append(number(ring[(samples - count + i) % HISTORY]));
+    }
+    json.append(']');
+  }
 
   synchronized void group(String id, String title) {
     groupTitles.put(id, title);
@@ -63,12 +108,7 @@ final class Figures {
           .append(",\"figures\":[");
       for (int i = 0; i < members.size(); i++) {
         Figure f = members.get(i);
-        double v;
-        try {
-          v = f.value().getAsDouble();
-        } catch (RuntimeException e) {
-          v = Double.NaN;
-        }
+        double v = read(f);
         if (i > 0) {
           json.append(',');
         }
@@ -77,7 +117,9 @@ final class Figures {
             .append(",\"unit\":").append(quote(f.unit()))
             .append(",\"kind\":").append(quote(f.kind().name().toLowerCase(java.util.Locale.ROOT)))
             .append(",\"value\":").append(Double.isFinite(v) ? number(v) : "null")
-            .append('}');
+            .append(",\"history\":");
+        appendHistory(json, f.key());
+        json.append('}');
       }
       json.append("]}");
     }

@@ -269,7 +269,7 @@ class DemoEndToEndIT {
         run(flags, "--screenshot=" + Path.of("target", "dashboard.png").toAbsolutePath(), base + "/");
       }
       Map<String, Double> figures = new java.util.TreeMap<>();
-      Matcher m = Pattern.compile("id=\"(fig-[^\"]+)\"><span class=\"label\">[^<]*</span><span class=\"value\">([^<]*)</span>")
+      Matcher m = Pattern.compile("id=\"(fig-[^\"]+)\"[^>]*><span class=\"label\">[^<]*</span><span class=\"value\">([^<]*)</span>")
           .matcher(dom);
       while (m.find()) {
         figures.put(m.group(1), parse(m.group(2)));

@@ -65,8 +65,27 @@ class DemoOptionsTest {
       throw new IllegalStateException("no");
     });
     assertThat(figures.toJson(7)).isEqualTo("{\"uptimeSeconds\":7,\"groups\":[{\"id\":\"cache\",\"title\":\"Coalescing \\\"cache\\\"\","
-        + "\"figures\":[{\"key\":\"cache-hits\",\"label\":\"hits\",\"unit\":\"\",\"kind\":\"counter\",\"value\":42},"
-        + "{\"key\":\"cache-size\",\"label\":\"entries\",\"unit\":\"\",\"kind\":\"gauge\",\"value\":1.500},"
-        + "{\"key\":\"broken\",\"label\":\"broken\",\"unit\":\"\",\"kind\":\"gauge\",\"value\":null}]}]}");
+        + "\"figures\":[{\"key\":\"cache-hits\",\"label\":\"hits\",\"unit\":\"\",\"kind\":\"counter\",\"value\":42,\"history\":[]},"
+        + "{\"key\":\"cache-size\",\"label\":\"entries\",\"unit\":\"\",\"kind\":\"gauge\",\"value\":1.500,\"history\":[]},"
+        + "{\"key\":\"broken\",\"label\":\"broken\",\"unit\":\"\",\"kind\":\"gauge\",\"value\":null,\"history\":[]}]}]}");
+  }
+
+  @Test
+  void historyKeepsCounterRatesAndGaugeValuesForFiveMinutes() {
+    Figures figures = new Figures();
+    figures.group("g", "G");
+    java.util.concurrent.atomic.AtomicLong total = new java.util.concurrent.atomic.AtomicLong();
+    figures.counter("g", "c", "c", total::get);
+    figures.gauge("g", "v", "v", "", () -> 7);
+    for (int second = 0; second < Figures.HISTORY + 5; second++) {
+      total.addAndGet(second < 3 ? 10 : 2);
+      figures.sample();
+    }
+    String json = figures.toJson(1);
+    assertThat(json).contains("\"key\":\"c\",\"label\":\"c\",\"unit\":\"\",\"kind\":\"counter\",\"value\":" + total.get()
+        + ",\"history\":[2,2,");
+    String gaugeHistory = json.substring(json.indexOf("\"key\":\"v\""));
+    assertThat(gaugeHistory.substring(gaugeHistory.indexOf('[') + 1, gaugeHistory.indexOf(']')).split(","))
+        .hasSize(Figures.HISTORY).containsOnly("7");
   }
 }
