@@ -401,14 +401,15 @@ public final class ElasticPool implements AutoCloseable {
             kind,
             Durations.toNanosSaturated(timeout));
     Effects effects = new Effects();
+    Runner runner;
     lock.lock();
     try {
       if (closed) {
         throw closedError();
       }
-      Runner runner = leastLoaded();
+      runner = leastLoaded();
       if (runner != null) {
-        assign(call, runner, effects);
+        assign(call, runner);
       } else {
         call.state = CallState.WAITING;
         call.enqueuedAt = ticker.read();
@@ -419,7 +420,11 @@ public final class ElasticPool implements AutoCloseable {
     } finally {
       lock.unlock();
     }
-    effects.run();
+    if (runner != null) {
+      startOnRunner(call, runner); // the fast path: no effect list
+    } else {
+      effects.run();
+    }
     return call;
   }
 
@@ -569,7 +574,7 @@ public final class ElasticPool implements AutoCloseable {
     return best;
   }
 
-  private void assign(Call call, Runner runner, Effects effects) {
+  private void assign(Call call, Runner runner) {
     call.state = CallState.RUNNING;
     call.runner = runner;
     runner.active++;
@@ -579,7 +584,6 @@ public final class ElasticPool implements AutoCloseable {
       runner.state = RunnerState.DRAINING;
       runner.retireReason = PoolEvent.RetireReason.SINGLE_USE;
     }
-    effects.add(() -> startOnRunner(call, runner));
   }
 
   /** Hands free slots of ready runners to waiters, head first. */
@@ -605,7 +609,8 @@ public final class ElasticPool implements AutoCloseable {
       }
       waiters.pollFirst();
       waiting--;
-      assign(head, runner, effects);
+      assign(head, runner);
+      effects.add(() -> startOnRunner(head, runner));
     }
   }
 
@@ -866,11 +871,15 @@ public final class ElasticPool implements AutoCloseable {
   private void booted(BootAttempt boot, Runner runner, Duration took) {
     Effects effects = new Effects();
     boolean killNow = false;
+    Throwable diedEarly;
     int count;
     lock.lock();
     try {
-      boots.remove(boot);
-      if (terminated || runner.diedDuringBoot != null) {
+      diedEarly = runner.diedDuringBoot;
+      if (diedEarly == null) {
+        boots.remove(boot);
+      }
+      if (terminated || diedEarly != null) {
         killNow = true;
       } else {
         bootCount++;
@@ -895,6 +904,14 @@ public final class ElasticPool implements AutoCloseable {
     }
     if (killNow) {
       runner.handle.kill();
+      if (diedEarly != null) {
+        // It died between the backend's "ready" and the pool taking it: a failed boot.
+        bootFailed(
+            boot,
+            new RunnerBootException(
+                "pool " + config.name + ": runner " + runner.id + " died right after booting",
+                diedEarly));
+      }
       return;
     }
     emit(new PoolEvent.BootSucceeded(config.name, runner.id, count, took), config.onGrowEnd);

@@ -86,7 +86,6 @@ public final class LocalBackend implements Backend {
       RunnerFunction fn = functions.get(function);
       LocalCall call = new LocalCall(function, fn, argument);
       calls.add(call);
-      call.result.whenComplete((r, t) -> calls.remove(call));
       Thread thread = threads.newThread(call);
       call.thread = thread;
       thread.start();
@@ -148,6 +147,7 @@ public final class LocalBackend implements Backend {
         try {
           runFunction();
         } finally {
+          calls.remove(this);
           if (ended.get() && !result.isDone()) {
             result.completeExceptionally(
                 new RunnerDiedException(id, "runner " + id + " ended during the call", null));
