@@ -52,6 +52,16 @@ import org.jspecify.annotations.Nullable;
  */
 public final class JdbcIdempotencyStore implements IdempotencyStore {
 
+  /*
+   * Why the take-over is a second statement and not the WHERE of ON CONFLICT DO UPDATE: DO UPDATE
+   * locks the conflicting row before it evaluates its WHERE, so every replay and every duplicate
+   * would take a row lock, get a transaction id and write WAL. With DO NOTHING plus a read of the
+   * existing row in the same statement, a replay is read-only; the rare take-over (a lease that
+   * ran out, a record past retention) is one UPDATE conditioned on the fencing token it saw, so
+   * it is as atomic as the single statement would be: of two racers, the second one's UPDATE
+   * matches no row and it reads again.
+   */
+
   /** The class-path resource holding the schema. */
   public static final String SCHEMA_RESOURCE = "dev/shepherd/idempotency/postgresql-schema.sql";
 

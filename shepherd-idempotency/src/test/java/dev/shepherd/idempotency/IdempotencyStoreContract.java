@@ -54,10 +54,10 @@ public abstract class IdempotencyStoreContract {
   protected abstract IdempotencyStore unreachableStore();
 
   /**
-   * Whether a record for the key is still stored (pruned or expired records are not).
+   * Whether a record for the key is still stored (deleted by pruning or by the server: not).
    *
    * @param key the key
-   * @return true if the store still holds it
+   * @return true if the store still holds it (expired but not yet deleted counts as held)
    */
   protected abstract boolean isStored(String key);
 
