@@ -563,11 +563,20 @@ final class EtcdKeyWatch {
     }
   }
 
-  /** One jetcd watcher and the listener that reports to this key watch under its generation. */
+  /**
+   * One jetcd watcher and the listener that reports to this key watch under its generation.
+   *
+   * <p>A watcher is closed only once etcd has confirmed its creation, or once its stream failed:
+   * jetcd 0.8 closes a watcher whose creation notice has not arrived by ending the stream without
+   * a cancel request, and etcd then creates the watcher anyway and keeps it until the connection
+   * closes (measured: {@code JetcdBehaviourTest}). An abandoned attempt therefore waits for its
+   * notice (or its error) and closes then.
+   */
   private final class Attempt implements Watch.Listener {
     final long generation;
     private volatile Watch.@Nullable Watcher watcher;
     private volatile boolean abandoned;
+    private volatile boolean closable;
     private final AtomicBoolean counted = new AtomicBoolean();
 
     Attempt(long generation) {
@@ -575,9 +584,9 @@ final class EtcdKeyWatch {
     }
 
     void attach(Watch.Watcher opened) {
-      watcher = opened;
       counter.opened();
       counted.set(true);
+      watcher = opened;
       if (abandoned) {
         closeWatcher();
       }
@@ -595,32 +604,47 @@ final class EtcdKeyWatch {
       CompletableFuture.runAsync(this::closeWatcher);
     }
 
+    /** Closes the watcher if it is attached and closable; else its notice or error will. */
     private void closeWatcher() {
       Watch.Watcher opened = watcher;
-      if (opened != null) {
-        try {
-          opened.close();
-        } catch (RuntimeException e) {
-          LOG.log(System.Logger.Level.DEBUG, "closing an etcd watcher failed", e);
-        }
-        if (counted.compareAndSet(true, false)) {
-          counter.closed();
-        }
+      if (opened == null || !closable) {
+        return;
+      }
+      try {
+        opened.close();
+      } catch (RuntimeException e) {
+        LOG.log(System.Logger.Level.DEBUG, "closing an etcd watcher failed", e);
+      }
+      if (counted.compareAndSet(true, false)) {
+        counter.closed();
+      }
+    }
+
+    /** The watcher may be closed from now on; closes it (off this callback) if abandoned. */
+    private void becomeClosable() {
+      closable = true;
+      if (abandoned) {
+        CompletableFuture.runAsync(this::closeWatcher);
       }
     }
 
     @Override
     public void onNext(WatchResponse response) {
+      if (response.isCreatedNotify()) {
+        becomeClosable();
+      }
       onResponse(this, response);
     }
 
     @Override
     public void onError(Throwable error) {
+      becomeClosable();
       EtcdKeyWatch.this.onError(this, error);
     }
 
     @Override
     public void onCompleted() {
+      becomeClosable();
       EtcdKeyWatch.this.onCompleted(this);
     }
   }

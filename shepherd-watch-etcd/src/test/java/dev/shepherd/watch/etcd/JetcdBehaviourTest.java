@@ -20,7 +20,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * What jetcd 0.8 itself does, which the source's design relies on (so an upgrade that changes it
  * fails here first): the creation notice carries the header revision, a watch from a compacted
- * revision ends with {@link CompactedException} then completion.
+ * revision ends with {@link CompactedException} then completion, and closing a watcher cancels
+ * it on the server only once its creation notice has arrived.
  */
 class JetcdBehaviourTest {
 
@@ -87,5 +88,34 @@ class JetcdBehaviourTest {
       assertThat(recorder.errors).singleElement().isInstanceOfSatisfying(CompactedException.class,
           e -> assertThat(e.getCompactedRevision()).isEqualTo(now));
     }
+  }
+
+  @Test
+  void aWatcherClosedBeforeItsCreationNoticeIsCreatedOnTheServerAnyway() throws Exception {
+    try (Client client = Client.builder().endpoints(etcd.endpoint()).build()) {
+      long before = EtcdMetrics.watchers(etcd.endpoint());
+      for (int i = 0; i < 10; i++) {
+        client.getWatchClient().watch(bytes("closed-early"),
+            WatchOption.builder().withCreateNotify(true).build(), response -> { }).close();
+      }
+      // jetcd ends the stream without a cancel request: etcd keeps all ten until the client closes
+      await().until(() -> EtcdMetrics.watchers(etcd.endpoint()) == before + 10);
+    }
+    await().until(() -> EtcdMetrics.watchers(etcd.endpoint()) == 0);
+  }
+
+  @Test
+  void aWatcherClosedAfterItsCreationNoticeIsCancelledButItsStreamStaysOpen() throws Exception {
+    try (Client client = Client.builder().endpoints(etcd.endpoint()).build()) {
+      Recorder recorder = new Recorder();
+      Watch.Watcher watcher = client.getWatchClient().watch(bytes("closed-late"),
+          WatchOption.builder().withCreateNotify(true).build(), recorder);
+      await().until(() -> !recorder.responses.isEmpty());
+      long streams = EtcdMetrics.watchStreams(etcd.endpoint());
+      watcher.close();
+      await().until(() -> EtcdMetrics.watchers(etcd.endpoint()) == 0);
+      assertThat(EtcdMetrics.watchStreams(etcd.endpoint())).isEqualTo(streams);
+    }
+    await().until(() -> EtcdMetrics.watchStreams(etcd.endpoint()) == 0);
   }
 }
