@@ -48,8 +48,13 @@ import org.openjdk.jmh.annotations.Warmup;
  * {@code etcdWatchers} is etcd's own gauge {@code etcd_debugging_mvcc_watcher_total} (watchers the
  * server holds), {@code etcdWatchStreams} its gauge {@code etcd_debugging_mvcc_watch_stream_total}
  * (gRPC watch streams; jetcd opens one per watcher), {@code watchCalls} the {@code Watch.watch}
- * calls the client made. After each invocation everything is closed and the test waits until etcd
- * reports zero watchers, so invocations do not see each other's watches.
+ * calls the client made. The counters are summed over the measured iterations (one invocation
+ * each), so divide by the iteration count; each invocation also prints its own figures.
+ *
+ * <p>Each invocation uses a new jetcd {@link Client}, closed afterwards, and waits until etcd
+ * reports zero watchers and zero streams: jetcd 0.8 closes a watcher by half-closing its gRPC
+ * stream, and etcd keeps such a stream until the connection closes, so with one long-lived client
+ * the stream gauge would also count the streams of earlier invocations.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SingleShotTime)
@@ -91,17 +96,16 @@ public class EtcdWatchCountBenchmark {
   public void start() {
     etcd = EtcdServer.create();
     etcd.start();
-    client = Client.builder().endpoints(etcd.endpoint()).build();
   }
 
   @TearDown(Level.Trial)
   public void stop() {
-    client.close();
     etcd.close();
   }
 
   @Setup(Level.Invocation)
   public void writeKeys() throws Exception {
+    client = Client.builder().endpoints(etcd.endpoint()).build();
     round++;
     for (int k = 0; k < KEYS; k++) {
       put("bench/" + k, "a" + round);
@@ -114,8 +118,10 @@ public class EtcdWatchCountBenchmark {
       closeable.close();
     }
     opened.clear();
+    client.close();
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-    while (gauge("etcd_debugging_mvcc_watcher_total") != 0) {
+    while (gauge("etcd_debugging_mvcc_watcher_total") != 0
+        || gauge("etcd_debugging_mvcc_watch_stream_total") != 0) {
       if (System.nanoTime() > deadline) {
         throw new IllegalStateException("etcd still holds watchers after closing everything");
       }
@@ -154,6 +160,7 @@ public class EtcdWatchCountBenchmark {
     counters.etcdWatchers = gauge("etcd_debugging_mvcc_watcher_total");
     counters.etcdWatchStreams = gauge("etcd_debugging_mvcc_watch_stream_total");
     counters.watchCalls = source.etcdWatchesOpened();
+    report("shepherd", counters);
   }
 
   @Benchmark
@@ -187,6 +194,12 @@ public class EtcdWatchCountBenchmark {
     counters.etcdWatchers = gauge("etcd_debugging_mvcc_watcher_total");
     counters.etcdWatchStreams = gauge("etcd_debugging_mvcc_watch_stream_total");
     counters.watchCalls = calls.get();
+    report("jetcdDirect", counters);
+  }
+
+  private static void report(String peer, Counters counters) {
+    System.out.println(peer + ": etcdWatchers=" + counters.etcdWatchers + " etcdWatchStreams="
+        + counters.etcdWatchStreams + " watchCalls=" + counters.watchCalls);
   }
 
   private static void await(CountDownLatch latch, String what) throws InterruptedException {
