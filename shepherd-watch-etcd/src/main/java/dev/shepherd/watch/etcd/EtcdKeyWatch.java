@@ -71,6 +71,9 @@ final class EtcdKeyWatch {
 
   private static final System.Logger LOG = System.getLogger(EtcdKeyWatch.class.getName());
 
+  /** The most threads remembered for the recovery report (see {@link #rememberToldFailing}). */
+  static final int MAX_REMEMBERED = 1024;
+
   /** The lifecycle states; see the class comment. */
   enum State { NEW, READING, WATCHING, LIVE, BACKOFF, CLOSED }
 
@@ -184,7 +187,7 @@ final class EtcdKeyWatch {
           return current; // this caller was told "failing": tell it at once that etcd is back
         }
         if (cause != null) {
-          toldFailing.add(Thread.currentThread());
+          rememberToldFailing(Thread.currentThread());
           throw new EtcdUnavailableException(name, failures,
               Duration.ofNanos(Math.max(0, ticker.read() - failingSinceNanos)), cause);
         }
@@ -195,6 +198,20 @@ final class EtcdKeyWatch {
       }
     } finally {
       lock.unlock();
+    }
+  }
+
+  /**
+   * Remembers a thread told "failing", at most {@link #MAX_REMEMBERED} of them: watch loops are
+   * few per key, while direct callers on short-lived threads could otherwise pile up here.
+   */
+  private void rememberToldFailing(Thread thread) {
+    if (toldFailing.size() >= MAX_REMEMBERED) {
+      toldFailing.removeIf(told -> !told.isAlive());
+      owedRecovery.removeIf(owed -> !owed.isAlive());
+    }
+    if (toldFailing.size() + owedRecovery.size() < MAX_REMEMBERED) {
+      toldFailing.add(thread);
     }
   }
 
