@@ -58,17 +58,14 @@ final class Figures {
     }
   }
 
-  private synchronized void appendHistory(StringBuilder json, String key) {
+  private synchronized double[] history(String key) {
     double[] ring = history.get(key);
-    json.append('[');
     int count = Math.min(samples, HISTORY);
-    for (int i = 0; i < count && ring != null; i++) {
-      if (i > 0) {
-        json.append(',');
-      }
-      json.append(number(ring[(samples - count + i) % HISTORY]));
+    double[] ordered = new double[ring == null ? 0 : count];
+    for (int i = 0; i < ordered.length; i++) {
+      ordered[i] = ring[(samples - count + i) % HISTORY];
     }
-    json.append(']');
+    return ordered;
   }
 
   synchronized void group(String id, String title) {
@@ -89,66 +86,35 @@ final class Figures {
     synchronized (this) {
       titles = new LinkedHashMap<>(groupTitles);
     }
-    StringBuilder json = new StringBuilder(4_096);
-    json.append("{\"uptimeSeconds\":").append(uptimeSeconds).append(",\"groups\":[");
-    boolean firstGroup = true;
+    List<Map<String, Object>> groups = new ArrayList<>();
     for (Map.Entry<String, String> group : titles.entrySet()) {
-      List<Figure> members = new ArrayList<>();
+      List<Map<String, Object>> members = new ArrayList<>();
       for (Figure f : figures) {
         if (f.group().equals(group.getKey())) {
-          members.add(f);
+          double v = read(f);
+          Map<String, Object> figure = new LinkedHashMap<>();
+          figure.put("key", f.key());
+          figure.put("label", f.label());
+          figure.put("unit", f.unit());
+          figure.put("kind", f.kind().name().toLowerCase(java.util.Locale.ROOT));
+          figure.put("value", Double.isFinite(v) ? v : null);
+          figure.put("history", history(f.key()));
+          members.add(figure);
         }
       }
-      if (!firstGroup) {
-        json.append(',');
-      }
-      firstGroup = false;
-      json.append("{\"id\":").append(quote(group.getKey()))
-          .append(",\"title\":").append(quote(group.getValue()))
-          .append(",\"figures\":[");
-      for (int i = 0; i < members.size(); i++) {
-        Figure f = members.get(i);
-        double v = read(f);
-        if (i > 0) {
-          json.append(',');
-        }
-        json.append("{\"key\":").append(quote(f.key()))
-            .append(",\"label\":").append(quote(f.label()))
-            .append(",\"unit\":").append(quote(f.unit()))
-            .append(",\"kind\":").append(quote(f.kind().name().toLowerCase(java.util.Locale.ROOT)))
-            .append(",\"value\":").append(Double.isFinite(v) ? number(v) : "null")
-            .append(",\"history\":");
-        appendHistory(json, f.key());
-        json.append('}');
-      }
-      json.append("]}");
+      Map<String, Object> entry = new LinkedHashMap<>();
+      entry.put("id", group.getKey());
+      entry.put("title", group.getValue());
+      entry.put("figures", members);
+      groups.add(entry);
     }
-    return json.append("]}").toString();
-  }
-
-  private static String number(double v) {
-    return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : String.format(java.util.Locale.ROOT, "%.3f", v);
-  }
-
-  static String quote(String s) {
-    StringBuilder out = new StringBuilder(s.length() + 2).append('"');
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      switch (c) {
-        case '"' -> out.append("\\\"");
-        case '\\' -> out.append("\\\\");
-        case '\n' -> out.append("\\n");
-        case '\r' -> out.append("\\r");
-        case '\t' -> out.append("\\t");
-        default -> {
-          if (c < 0x20) {
-            out.append(String.format("\\u%04x", (int) c));
-          } else {
-            out.append(c);
-          }
-        }
-      }
+    Map<String, Object> document = new LinkedHashMap<>();
+    document.put("uptimeSeconds", uptimeSeconds);
+    document.put("groups", groups);
+    try {
+      return Json.MAPPER.writeValueAsString(document);
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalStateException("cannot render the dashboard figures", e);
     }
-    return out.append('"').toString();
   }
 }

@@ -65,8 +65,8 @@ class DemoOptionsTest {
       throw new IllegalStateException("no");
     });
     assertThat(figures.toJson(7)).isEqualTo("{\"uptimeSeconds\":7,\"groups\":[{\"id\":\"cache\",\"title\":\"Coalescing \\\"cache\\\"\","
-        + "\"figures\":[{\"key\":\"cache-hits\",\"label\":\"hits\",\"unit\":\"\",\"kind\":\"counter\",\"value\":42,\"history\":[]},"
-        + "{\"key\":\"cache-size\",\"label\":\"entries\",\"unit\":\"\",\"kind\":\"gauge\",\"value\":1.500,\"history\":[]},"
+        + "\"figures\":[{\"key\":\"cache-hits\",\"label\":\"hits\",\"unit\":\"\",\"kind\":\"counter\",\"value\":42.0,\"history\":[]},"
+        + "{\"key\":\"cache-size\",\"label\":\"entries\",\"unit\":\"\",\"kind\":\"gauge\",\"value\":1.5,\"history\":[]},"
         + "{\"key\":\"broken\",\"label\":\"broken\",\"unit\":\"\",\"kind\":\"gauge\",\"value\":null,\"history\":[]}]}]}");
   }
 
@@ -82,10 +82,10 @@ class DemoOptionsTest {
       figures.sample();
     }
     String json = figures.toJson(1);
-    assertThat(json).contains("\"key\":\"c\",\"label\":\"c\",\"unit\":\"\",\"kind\":\"counter\",\"value\":" + total.get()
-        + ",\"history\":[2,2,");
+    assertThat(json).contains("\"key\":\"c\",\"label\":\"c\",\"unit\":\"\",\"kind\":\"counter\",\"value\":" + (double) total.get()
+        + ",\"history\":[2.0,2.0,");
     String gaugeHistory = json.substring(json.indexOf("\"key\":\"v\""));
     assertThat(gaugeHistory.substring(gaugeHistory.indexOf('[') + 1, gaugeHistory.indexOf(']')).split(","))
-        .hasSize(Figures.HISTORY).containsOnly("7");
+        .hasSize(Figures.HISTORY).containsOnly("7.0");
   }
 }
