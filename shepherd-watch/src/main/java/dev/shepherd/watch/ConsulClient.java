@@ -32,7 +32,7 @@ import org.jspecify.annotations.Nullable;
  *     .token(System.getenv("CONSUL_HTTP_TOKEN"))
  *     .build();
  * Watcher<Optional<KvEntry>> config = Watcher.builder(consul.kvSource()).build();
- * config.watch("service/api/config", "api-config", event -> { ... });
+ * config.watch("service/api/config", "api-config", event -> System.out.println(event));
  * }</pre>
  *
  * <h2>Blocking queries</h2>

@@ -23,8 +23,9 @@ import java.util.concurrent.ThreadFactory;
  * BlockingQueue<WatchEvent<Optional<String>>> events = new LinkedBlockingQueue<>();
  * try (Watcher<Optional<String>> watcher = Watcher.builder(store).build();
  *     Subscription<Optional<String>> sub = watcher.watch("feature/checkout", "checkout", events::add)) {
+ *   events.take();                          // Update(value=Optional[on]): the current value
  *   store.put("feature/checkout", "off");
- *   // events receives Update(value=Optional[on]) then Update(value=Optional[off])
+ *   events.take();                          // Update(value=Optional[off])
  * }
  * }</pre>
  *
