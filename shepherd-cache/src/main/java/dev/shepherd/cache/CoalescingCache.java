@@ -516,7 +516,12 @@ public final class CoalescingCache<K, V> {
           flight.expireIfOverdue();
           continue;
         }
-        LockSupport.parkNanos(flight, Math.min(remaining, loadRemaining));
+        if (remaining == Long.MAX_VALUE) {
+          // Untimed: the flight's timer enforces the load timeout, so no timer task per waiter.
+          LockSupport.park(flight);
+        } else {
+          LockSupport.parkNanos(flight, Math.min(remaining, loadRemaining));
+        }
         if (Thread.interrupted()) {
           if (flight.leave(node)) {
             throw new InterruptedException("interrupted while waiting for the load of key " + key);
@@ -542,7 +547,6 @@ public final class CoalescingCache<K, V> {
         future.attach(created, leader);
         flight = flights.putIfAbsent(key, created);
         if (flight == null) {
-          created.armTimer();
           dispatch(created);
           return future;
         }
@@ -564,6 +568,7 @@ public final class CoalescingCache<K, V> {
   }
 
   private void dispatch(Flight<K, V> flight) {
+    flight.armTimer();
     try {
       courier.dispatch(flight);
     } catch (RuntimeException | Error e) {
@@ -635,7 +640,7 @@ public final class CoalescingCache<K, V> {
         () -> {
           if (!flight.expireIfOverdue() && !flight.isDone()) {
             // The ticker is not the clock (a fake one in a test): check again later.
-            flight.armTimer();
+            flight.armTimer(true);
           }
         },
         Math.max(1L, delayNanos),
@@ -706,7 +711,10 @@ public final class CoalescingCache<K, V> {
       }
     }
   }
-  /** The shared daemon timer for load timeouts of flights with async waiters. */
+  /**
+   * The shared daemon timer for load timeouts: one task per running load (not per waiter), cancelled
+   * when the load ends.
+   */
   private static final class Timer {
     static final ScheduledThreadPoolExecutor INSTANCE = create();
 

@@ -27,8 +27,9 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Who wakes whom: the thread that writes the outcome detaches the whole list under the lock,
  * removes the flight from the cache's map, then, outside the lock, unparks every blocking waiter and
- * completes every async waiter's future. A blocking waiter parks until its own deadline or the load
- * deadline, whichever is first; on waking it reads {@link #outcome} (volatile). If its deadline
+ * completes every async waiter's future. A blocking waiter with a timeout parks until its own deadline
+ * or the load deadline, whichever is first; one without parks untimed, and the flight's single timer
+ * task (armed at dispatch, cancelled at the end) fails the flight at the load deadline. On waking it reads {@link #outcome} (volatile). If its deadline
  * passed or it was interrupted it calls {@link #leave}: under the lock, if the outcome is already set
  * it has lost the race and takes the outcome instead; otherwise it unlinks itself and goes. A joiner
  * that finds the outcome set ({@link #join} returns false) takes it at once; if that outcome is
@@ -138,20 +139,25 @@ final class Flight<K, V> implements Courier.Job<K, V> {
       }
       head = node;
       waiters++;
-      if (node.future != null) {
-        armTimerLocked();
-      }
       return true;
     } finally {
       lock.unlock();
     }
   }
 
-  /** Starts the load-timeout timer for flights with async waiters (blocking ones time it themselves). */
+  /** Starts the load-timeout timer of this flight, once (untimed waiters park without a timer). */
   void armTimer() {
+    armTimer(false);
+  }
+
+  /** Arms the timer; {@code again} replaces a timer that fired early by the ticker (a fake one). */
+  void armTimer(boolean again) {
     lock.lock();
     try {
       if (outcome == null) {
+        if (again) {
+          timer = null;
+        }
         armTimerLocked();
       }
     } finally {

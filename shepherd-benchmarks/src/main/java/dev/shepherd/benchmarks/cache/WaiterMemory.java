@@ -7,6 +7,7 @@ import dev.shepherd.cache.Loader;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -27,9 +28,12 @@ import java.util.function.Supplier;
  *       the cache's own cost per waiter (the future the caller holds, the waiter node).
  *   <li>{@code blockingWaiter}: 1,000 virtual threads blocked in {@code fetch}: the cache's cost plus
  *       each virtual thread and its parked stack.
+ *   <li>{@code timedBlockingWaiter}: the same with {@code fetch(key, loader, timeout)}: a timed park
+ *       also holds the JDK's timer task for that thread.
  *   <li>{@code parkedThreadBaseline}: 1,000 virtual threads blocked on a plain
  *       {@code CountDownLatch.await()}, no cache: the cost of a parked virtual thread by itself. The
- *       cache's share for a blocking caller is {@code blockingWaiter - parkedThreadBaseline}.
+ *       cache's share for a blocking caller is {@code blockingWaiter - parkedThreadBaseline}; the
+ *       timed baseline uses {@code await(5, MINUTES)} and pairs with {@code timedBlockingWaiter}.
  * </ul>
  *
  * <p>Run: {@code java -cp shepherd-benchmarks/target/benchmarks.jar
@@ -51,24 +55,32 @@ public final class WaiterMemory {
    */
   public static void main(String[] args) throws Exception {
     double async = median(WaiterMemory::asyncRound);
-    double blocking = median(WaiterMemory::blockingRound);
-    double baseline = median(WaiterMemory::parkedThreadRound);
+    double blocking = median(() -> blockingRound(false));
+    double blockingTimed = median(() -> blockingRound(true));
+    double baseline = median(() -> parkedThreadRound(false));
+    double timedBaseline = median(() -> parkedThreadRound(true));
     String json =
         String.format(
             Locale.ROOT,
             "{%n  \"benchmark\": \"dev.shepherd.benchmarks.cache.WaiterMemory\",%n"
                 + "  \"when\": \"%s\",%n  \"jvm\": \"%s\",%n  \"waiters\": %d,%n  \"rounds\": %d,%n"
                 + "  \"bytesPerAsyncWaiter\": %.1f,%n  \"bytesPerBlockingWaiter\": %.1f,%n"
+                + "  \"bytesPerTimedBlockingWaiter\": %.1f,%n"
                 + "  \"bytesPerParkedVirtualThreadBaseline\": %.1f,%n"
-                + "  \"cacheSharePerBlockingWaiter\": %.1f%n}%n",
+                + "  \"bytesPerTimedParkedVirtualThreadBaseline\": %.1f,%n"
+                + "  \"cacheSharePerBlockingWaiter\": %.1f,%n"
+                + "  \"cacheSharePerTimedBlockingWaiter\": %.1f%n}%n",
             Instant.now(),
             System.getProperty("java.vm.version"),
             WAITERS,
             ROUNDS,
             async,
             blocking,
+            blockingTimed,
             baseline,
-            blocking - baseline);
+            timedBaseline,
+            blocking - baseline,
+            blockingTimed - timedBaseline);
     System.out.print(json);
     if (args.length > 0) {
       Files.writeString(Path.of(args[0]), json);
@@ -130,7 +142,7 @@ public final class WaiterMemory {
     return (after - before) / (double) WAITERS;
   }
 
-  private static double blockingRound() {
+  private static double blockingRound(boolean timed) {
     CountDownLatch release = new CountDownLatch(1);
     Loader<String, String>[] loader = slot();
     CoalescingCache<String, String> cache = loadingCache(release, loader);
@@ -142,7 +154,11 @@ public final class WaiterMemory {
               .start(
                   () -> {
                     try {
-                      cache.fetch("k", loader[0]);
+                      if (timed) {
+                        cache.fetch("k", loader[0], Duration.ofMinutes(5));
+                      } else {
+                        cache.fetch("k", loader[0]);
+                      }
                     } catch (InterruptedException e) {
                       Thread.currentThread().interrupt();
                     }
@@ -156,7 +172,7 @@ public final class WaiterMemory {
     return (after - before) / (double) WAITERS;
   }
 
-  private static double parkedThreadRound() {
+  private static double parkedThreadRound(boolean timed) {
     CountDownLatch release = new CountDownLatch(1);
     List<Thread> threads = new ArrayList<>(WAITERS);
     long before = usedAfterGc();
@@ -166,7 +182,11 @@ public final class WaiterMemory {
               .start(
                   () -> {
                     try {
-                      release.await();
+                      if (timed) {
+                        release.await(5, java.util.concurrent.TimeUnit.MINUTES);
+                      } else {
+                        release.await();
+                      }
                     } catch (InterruptedException e) {
                       Thread.currentThread().interrupt();
                     }
