@@ -14,6 +14,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -149,6 +150,8 @@ public final class IdempotencyTracker implements AutoCloseable {
   private final AtomicLong renewals = new AtomicLong();
   private final ReentrantLock finishedLock = new ReentrantLock();
   private final Condition finished = finishedLock.newCondition();
+  /** Threads in track(key, fp, maxWait); owners take finishedLock only when it is positive. */
+  private final AtomicInteger waiters = new AtomicInteger();
 
   private IdempotencyTracker(Builder b, IdempotencyStore store) {
     this.store = store;
@@ -257,6 +260,17 @@ public final class IdempotencyTracker implements AutoCloseable {
     Require.nonNegative(maxWait, "maxWait");
     Deadline deadline = Deadline.after(maxWait, ticker);
     long pause = MIN_POLL_NANOS;
+    waiters.incrementAndGet();
+    try {
+      return awaitOutcome(key, fingerprint, deadline, pause);
+    } finally {
+      waiters.decrementAndGet();
+    }
+  }
+
+  private Tracked awaitOutcome(String key, String fingerprint, Deadline deadline, long firstPause)
+      throws InterruptedException {
+    long pause = firstPause;
     while (true) {
       Tracked tracked = track(key, fingerprint);
       long remaining = deadline.remainingNanos();
@@ -513,6 +527,9 @@ public final class IdempotencyTracker implements AutoCloseable {
   }
 
   private void signalFinished() {
+    if (waiters.get() == 0) {
+      return; // nobody waits: owners never contend on the lock
+    }
     finishedLock.lock();
     try {
       finished.signalAll();
