@@ -6,9 +6,7 @@ package dev.shepherd.cache;
  * <p>Each counter is read separately without a lock, so a snapshot taken while callers are active
  * may be off by the operations in progress; every counter only grows.
  *
- * @param hits fetches answered from storage with a fresh value ({@link Fetched.Source#HIT}); counted
- *     without an atomic instruction so that a hit stays as cheap as Caffeine's read, which makes it
- *     a close lower bound under heavy contention (two threads on one stripe may lose an increment)
+ * @param hits fetches answered from storage with a fresh value ({@link Fetched.Source#HIT})
  * @param loads loader runs
  * @param joins fetches that waited on a load another caller had started
  * @param failures loader runs that failed (a thrown error, {@link Load#fail}, a null value, or a load

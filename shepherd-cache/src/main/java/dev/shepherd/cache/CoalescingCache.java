@@ -87,7 +87,8 @@ public final class CoalescingCache<K, V> {
    * Why the hit path is a plain getIfPresent: the fresh check needs no ticker read unless stale
    * grace is on or Caffeine's expiry is off (Caffeine drops entries at exactly their logical expiry
    * otherwise), and the answer object lives in the entry, so a hit is one Caffeine read, a field
-   * test and a hit count without an atomic instruction (HitCounter).
+   * test and a LongAdder increment (exact; a plain striped counter was tried and measured no
+   * faster single-threaded, see benchmarks/sections/cache.md).
    *
    * Coalescing lives in a separate map (key -> Flight) instead of Caffeine's compute: compute holds
    * a bin lock for the whole load, so nobody can time out, be interrupted or leave, and a failure is
@@ -117,7 +118,7 @@ public final class CoalescingCache<K, V> {
    */
   private final boolean checkOnRead;
 
-  private final HitCounter hits = new HitCounter();
+  private final LongAdder hits = new LongAdder();
   private final LongAdder loads = new LongAdder();
   private final LongAdder joins = new LongAdder();
   private final LongAdder failures = new LongAdder();
