@@ -331,7 +331,10 @@ class ElasticPoolTest {
     try (ElasticPool pool = ElasticPool.builder().backend(local()).max(1).maxConcurrency(1).build()) {
       assertThatThrownBy(() -> pool.call("gate", "slow", Duration.ofMillis(100)))
           .isInstanceOfSatisfying(CallTimeoutException.class, e -> assertThat(e.started()).isTrue());
-      await().until(() -> TestFunctions.interrupted("slow").getCount() == 0);
+      // Cancelled either while running (interrupted) or before its thread entered the function
+      // (then it never runs): both mean the work on the runner was cancelled.
+      await().until(() -> TestFunctions.interrupted("slow").getCount() == 0
+          || TestFunctions.started("slow").getCount() == 1 && pool.snapshot().busySlots() == 0);
       await().until(() -> pool.snapshot().busySlots() == 0);
     }
   }
@@ -356,6 +359,9 @@ class ElasticPoolTest {
             .idleShutdownAfter(Duration.ofSeconds(1)).housekeepingInterval(MANUAL).build()) {
       PlacedChild child = pool.placeChild("gate", "child");
       assertThat(child.runnerId()).isEqualTo("pool-1");
+      // Cancel only once the child runs: a child cancelled before its thread starts is never run,
+      // and would never report the interrupt this test waits for.
+      assertThat(TestFunctions.started("child").await(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
       ticker.advance(Duration.ofSeconds(10));
       pool.housekeep();
       assertThat(pool.snapshot().ready()).isEqualTo(1);

@@ -16,6 +16,7 @@ public final class TestFunctions implements FunctionRegistryFactory {
   static final Map<String, CountDownLatch> GATES = new ConcurrentHashMap<>();
   static final List<Object> ORDER = new java.util.concurrent.CopyOnWriteArrayList<>();
   static final Map<String, CountDownLatch> INTERRUPTED = new ConcurrentHashMap<>();
+  static final Map<String, CountDownLatch> STARTED = new ConcurrentHashMap<>();
 
   /** Creates the factory. */
   public TestFunctions() {}
@@ -26,6 +27,11 @@ public final class TestFunctions implements FunctionRegistryFactory {
 
   static CountDownLatch interrupted(String name) {
     return INTERRUPTED.computeIfAbsent(name, k -> new CountDownLatch(1));
+  }
+
+  /** Counted down when a "gate" call enters the function (a call cancelled earlier never does). */
+  static CountDownLatch started(String name) {
+    return STARTED.computeIfAbsent(name, k -> new CountDownLatch(1));
   }
 
   @Override
@@ -62,6 +68,7 @@ public final class TestFunctions implements FunctionRegistryFactory {
             arg -> {
               // Blocks until the named gate opens; reports an interrupt to the test.
               String name = (String) arg;
+              started(name).countDown();
               try {
                 gate(name).await();
               } catch (InterruptedException e) {
