@@ -802,6 +802,55 @@ class CoalescingCacheTest {
   }
 
   @Test
+  void withStatsOffNothingIsCounted() throws Exception {
+    CoalescingCache<String, String> cache = builder().recordStats(false).build();
+    cache.fetch("a", k -> Load.commit("1"));
+    Fetched<String> hit = cache.fetch("a", k -> Load.commit("1"));
+    cache.fetchAsync("a", k -> Load.commit("1")).join();
+    assertThatThrownBy(() -> cache.fetch("b", k -> Load.fail(new RuntimeException())))
+        .isInstanceOf(LoadFailedException.class);
+
+    assertThat(hit).isEqualTo(new Fetched<>("1", Fetched.Source.HIT));
+    assertThat(cache.stats()).isEqualTo(new CacheStats(0, 0, 0, 0, 0, 0, 0, 0));
+  }
+
+  @Test
+  void withStatsOnEveryHitIsCounted() throws Exception {
+    CoalescingCache<String, String> cache = builder().recordStats(true).build();
+    cache.fetch("a", k -> Load.commit("1"));
+    for (int i = 0; i < 1_000; i++) {
+      cache.fetch("a", k -> Load.commit("1"));
+      cache.fetch("a", k -> Load.commit("1"), Duration.ofSeconds(1));
+      cache.fetchAsync("a", k -> Load.commit("1")).join();
+    }
+
+    assertThat(cache.stats().hits()).isEqualTo(3_000);
+    assertThat(cache.stats().loads()).isEqualTo(1);
+  }
+
+  @Test
+  void aHitWithStatsOffAllocatesNothing() throws Exception {
+    CoalescingCache<String, String> cache =
+        CoalescingCache.<String, String>builder().maximumSize(100).recordStats(false).build();
+    Loader<String, String> loader = k -> Load.commit("v");
+    cache.fetch("hot", loader);
+    com.sun.management.ThreadMXBean threads =
+        (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+    long self = Thread.currentThread().threadId();
+    for (int i = 0; i < 20_000; i++) {
+      cache.fetch("hot", loader);
+    }
+
+    long before = threads.getThreadAllocatedBytes(self);
+    for (int i = 0; i < 10_000; i++) {
+      cache.fetch("hot", loader);
+    }
+    long allocated = threads.getThreadAllocatedBytes(self) - before;
+
+    assertThat(allocated).isLessThan(1_000);
+  }
+
+  @Test
   void weigherBoundsTheTotalWeight() throws Exception {
     CoalescingCache<String, String> cache =
         CoalescingCache.<String, String>builder()
