@@ -108,6 +108,7 @@ final class EtcdKeyWatch {
   private long failingSinceNanos;
   private @Nullable Attempt attempt;
   private int activeFetches;
+  private boolean idleCheckPending;
   private long idleSinceNanos;
   private long resets;
   private long compactions;
@@ -171,6 +172,10 @@ final class EtcdKeyWatch {
    */
   Snapshot await(long minIndex, long maxWaitNanos) throws InterruptedException {
     long remaining = maxWaitNanos;
+    // Safety net: a first read that neither answered nor failed within twice its timeout is
+    // declared failed here, which also starts a new read (a late answer of the old one is ignored).
+    long firstReadNanos = Durations.saturatedAdd(Durations.toNanosSaturated(requestTimeout),
+        Durations.toNanosSaturated(requestTimeout));
     lock.lockInterruptibly();
     try {
       while (true) {
@@ -194,7 +199,16 @@ final class EtcdKeyWatch {
         if (current != null && remaining <= 0) {
           return current;
         }
-        remaining = current == null ? changed.awaitNanos(Long.MAX_VALUE) : changed.awaitNanos(remaining);
+        if (current == null) {
+          if (firstReadNanos <= 0) {
+            scheduleRetry(recordFailure(new java.util.concurrent.TimeoutException(
+                "etcd did not answer the read of key '" + name + "' within " + requestTimeout)));
+            continue;
+          }
+          firstReadNanos = changed.awaitNanos(firstReadNanos);
+        } else {
+          remaining = changed.awaitNanos(remaining);
+        }
       }
     } finally {
       lock.unlock();
@@ -228,7 +242,8 @@ final class EtcdKeyWatch {
   /**
    * Counts the end of a fetch.
    *
-   * @return true if no fetch is in progress any more
+   * @return true if no fetch is in progress any more and no idle check is pending: the caller
+   *     schedules one (so there is at most one per key, however many fetches end)
    */
   boolean exit() {
     lock.lock();
@@ -236,9 +251,32 @@ final class EtcdKeyWatch {
       activeFetches--;
       if (activeFetches == 0) {
         idleSinceNanos = ticker.read();
-        return true;
+        if (!idleCheckPending && state != State.CLOSED) {
+          idleCheckPending = true;
+          return true;
+        }
       }
       return false;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * After an idle check that did not evict this watch: returns in how many nanoseconds to check
+   * again, or -1 if no check is needed now (closed, or a fetch is in progress: its exit schedules
+   * the next one).
+   *
+   * @param idleNanos the idle timeout
+   */
+  long nextIdleCheck(long idleNanos) {
+    lock.lock();
+    try {
+      if (state == State.CLOSED || activeFetches > 0) {
+        idleCheckPending = false;
+        return -1;
+      }
+      return Math.max(idleNanos - (ticker.read() - idleSinceNanos), TimeUnit.MILLISECONDS.toNanos(1));
     } finally {
       lock.unlock();
     }
@@ -281,6 +319,32 @@ final class EtcdKeyWatch {
 
   // ---------------------------------------------------------------- etcd side
 
+  /** Runs a callback; an unexpected exception is logged and handled as a failure, never lost. */
+  private void guarded(String what, Runnable callback) {
+    try {
+      callback.run();
+    } catch (RuntimeException | Error e) {
+      LOG.log(System.Logger.Level.WARNING, "etcd watch of key '" + name + "': " + what + " failed", e);
+      Attempt abandoned = null;
+      lock.lock();
+      try {
+        if (state != State.CLOSED) {
+          abandoned = attempt;
+          attempt = null;
+          scheduleRetry(recordFailure(e));
+        }
+      } finally {
+        lock.unlock();
+      }
+      if (abandoned != null) {
+        abandoned.abandonLater();
+      }
+      if (e instanceof Error error) {
+        throw error;
+      }
+    }
+  }
+
   private void read(long gen) {
     lock.lock();
     try {
@@ -296,7 +360,7 @@ final class EtcdKeyWatch {
       return;
     }
     get.orTimeout(Durations.toNanosSaturated(requestTimeout), TimeUnit.NANOSECONDS)
-        .whenComplete((response, error) -> onRead(gen, response, error));
+        .whenComplete((response, error) -> guarded("a read", () -> onRead(gen, response, error)));
   }
 
   private void onRead(long gen, @Nullable GetResponse response, @Nullable Throwable error) {
@@ -494,7 +558,8 @@ final class EtcdKeyWatch {
 
   private void scheduleRetry(long gen) {
     long delay = Durations.toNanosSaturated(backoff.delay(failures));
-    CompletableFuture.delayedExecutor(delay, TimeUnit.NANOSECONDS).execute(() -> retry(gen));
+    CompletableFuture.delayedExecutor(delay, TimeUnit.NANOSECONDS)
+        .execute(() -> guarded("a retry", () -> retry(gen)));
   }
 
   private void retry(long gen) {
@@ -650,19 +715,19 @@ final class EtcdKeyWatch {
       if (response.isCreatedNotify()) {
         becomeClosable();
       }
-      onResponse(this, response);
+      guarded("an event", () -> onResponse(this, response));
     }
 
     @Override
     public void onError(Throwable error) {
       becomeClosable();
-      EtcdKeyWatch.this.onError(this, error);
+      guarded("an error", () -> EtcdKeyWatch.this.onError(this, error));
     }
 
     @Override
     public void onCompleted() {
       becomeClosable();
-      EtcdKeyWatch.this.onCompleted(this);
+      guarded("a completion", () -> EtcdKeyWatch.this.onCompleted(this));
     }
   }
 }

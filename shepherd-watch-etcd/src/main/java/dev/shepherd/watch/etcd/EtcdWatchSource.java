@@ -68,6 +68,10 @@ import org.jspecify.annotations.Nullable;
  *       the value from scratch. A reset is recognised when etcd answers with a header revision
  *       below the newest one already seen for the key; a store wiped and then written past that
  *       revision before this source reconnects cannot be told apart from a restart.
+ *   <li>While a key's watch is failing, a fetch with nothing newer throws
+ *       {@link EtcdUnavailableException}; a watch loop (a thread) told so is answered at once,
+ *       with the current value, as soon as the watch is healthy again, so it records a success
+ *       without waiting for a change or for {@code maxWait}.
  *   <li>A key's watch is closed by {@link #release(String)} (the {@code Watcher} calls it when the
  *       last subscription of the key closes), and also when no fetch of the key has run for the
  *       {@linkplain Builder#idleTimeout(Duration) idle timeout}.
@@ -82,6 +86,10 @@ import org.jspecify.annotations.Nullable;
 public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoCloseable {
 
   /*
+   * Idle eviction: at most one delayed check per key is pending (EtcdKeyWatch.exit), so a high
+   * fetch rate does not pile up timers; a check that finds the key busy leaves the next one to the
+   * fetch that ends last, one that finds it idle but not for long enough re-arms itself.
+   *
    * Why one jetcd watcher per key rather than per fetch: jetcd opens one gRPC stream and one etcd
    * watcher per Watch.watch call, so a thousand subscribers watching directly cost a thousand
    * watchers on the server. Here a fetch only waits on the key's shared state (EtcdKeyWatch).
@@ -284,9 +292,18 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
   }
 
   private void scheduleIdleCheck(String key, EtcdKeyWatch entry) {
+    scheduleIdleCheck(key, entry, Durations.toNanosSaturated(idleTimeout));
+  }
+
+  private void scheduleIdleCheck(String key, EtcdKeyWatch entry, long delayNanos) {
     long idleNanos = Durations.toNanosSaturated(idleTimeout);
-    CompletableFuture.delayedExecutor(idleNanos, TimeUnit.NANOSECONDS)
-        .execute(() -> evictIf(key, entry, idleNanos));
+    CompletableFuture.delayedExecutor(delayNanos, TimeUnit.NANOSECONDS).execute(() -> {
+      evictIf(key, entry, idleNanos);
+      long again = entry.nextIdleCheck(idleNanos);
+      if (again > 0) {
+        scheduleIdleCheck(key, entry, again);
+      }
+    });
   }
 
   private void evictIf(String key, @Nullable EtcdKeyWatch expected, long idleNanos) {

@@ -181,6 +181,19 @@ class EtcdWatchSourceTest {
   }
 
   @Test
+  void aKeyFetchedManyTimesIsClosedOnceIdleForTheTimeout() throws Exception {
+    long revision = put("busy-then-idle", "v1");
+    try (EtcdWatchSource<String> source =
+        EtcdWatchSource.builder(client).idleTimeout(Duration.ofMillis(200)).build()) {
+      for (int i = 0; i < 2_000; i++) { // one pending idle check at a time, re-armed while busy
+        assertThat(source.fetch("busy-then-idle", revision, Duration.ZERO).index()).isEqualTo(revision);
+      }
+      await().atMost(Duration.ofSeconds(10)).until(() -> source.watchedKeys() == 0 && source.openEtcdWatches() == 0);
+      assertThat(source.fetch("busy-then-idle", 0, Duration.ZERO).index()).isEqualTo(revision);
+    }
+  }
+
+  @Test
   void theDecoderTurnsBytesIntoValues() throws Exception {
     long revision = put("number", "42");
     try (EtcdWatchSource<Integer> source =
