@@ -69,11 +69,13 @@ public final class ReplicaTracker implements AutoCloseable {
    * State machine.
    *
    * Poller: IDLE --(a waiter registers, CAS polling false->true)--> RUNNING
-   *         RUNNING --(waiter set empty; polling := false; re-check empty, CAS fails or set empty)--> IDLE
+   *         RUNNING --(waiter set empty or closed; polling := false; re-check empty, CAS fails or set empty)--> IDLE
    * Only the thread that wins the CAS on `polling` starts a poller, and a poller exits only after
    * clearing `polling` and re-checking the waiter set, so a waiter that registers at any moment is
    * seen either by the running poller or by the CAS it then wins itself: no lost wake-up, never two
-   * pollers querying at once.
+   * pollers querying at once. A stopping poller gives back its connection, `pollerThread` and its
+   * count in `activePollers` BEFORE it clears `polling` (and takes them again if it wins the CAS
+   * back), so the next poller never overlaps it.
    *
    * Waiter: PENDING --(poller: replay >= target)--> Replayed
    *         PENDING --(poller: query failed / not in recovery / no WAL receiver)--> failure result
@@ -357,11 +359,8 @@ public final class ReplicaTracker implements AutoCloseable {
 
   /** The poller: runs while waiters exist; see the state machine above. */
   private void pollLoop() {
-    int active = activePollers.incrementAndGet();
-    if (active > maxActivePollers) {
-      maxActivePollers = active;
-    }
-    pollerThread = Thread.currentThread();
+    claimPoller();
+    boolean owning = true;
     Session session = new Session();
     try {
       PollInterval interval = new PollInterval(minIntervalNanos, maxIntervalNanos);
@@ -370,10 +369,18 @@ public final class ReplicaTracker implements AutoCloseable {
       long lastReceiverCheck = ticker.read();
       while (true) {
         if (waiters.isEmpty() || closed) {
+          // Give back the connection, the thread slot and the count BEFORE `polling`: once it is
+          // false, a new waiter may start the next poller, which must find none of them still held
+          // (this poller clearing pollerThread after the next one set it left that one unwakeable).
+          session.close();
+          owning = false;
+          unclaimPoller();
           polling.set(false);
           if (closed || waiters.isEmpty() || !polling.compareAndSet(false, true)) {
             return;
           }
+          claimPoller();
+          owning = true;
         }
         Health current = health;
         if (failureOf(current, Lsn.ZERO, Duration.ZERO) != null && ticker.read() - current.sinceNanos < retryNanos) {
@@ -458,10 +465,24 @@ public final class ReplicaTracker implements AutoCloseable {
         }
       }
     } finally {
-      session.close();
-      pollerThread = null;
-      activePollers.decrementAndGet();
+      if (owning) {
+        session.close();
+        unclaimPoller();
+      }
     }
+  }
+
+  private void claimPoller() {
+    int active = activePollers.incrementAndGet();
+    if (active > maxActivePollers) {
+      maxActivePollers = active;
+    }
+    pollerThread = Thread.currentThread();
+  }
+
+  private void unclaimPoller() {
+    pollerThread = null;
+    activePollers.decrementAndGet();
   }
 
   private @Nullable Waiter firstOrNull() {

@@ -1,0 +1,79 @@
+package dev.shepherd.replica;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The tracker's scheduling (one poller, who wakes whom, hand-over between pollers) against a
+ * scripted {@link FakeReplica}: the point is the interleaving, not SQL, so each test can hold the
+ * poller at the exact moment a race needs.
+ */
+class ReplicaTrackerSchedulingTest {
+
+  private static final Lsn FIRST = Lsn.parse("0/1000");
+  private static final Lsn SECOND = Lsn.parse("0/2000");
+
+  /**
+   * A poller that has decided to stop but is still closing its connection, while a new waiter
+   * arrives: the new waiter must not start a second poller that the old one then unregisters (it
+   * used to clear {@code pollerThread} after the new poller had set it, so nobody could unpark the
+   * new poller, not even {@link ReplicaTracker#close()}, and both counted as running at once).
+   */
+  @Test
+  void aStoppingPollerHandsOverWithoutOverlappingTheNextOne() throws Exception {
+    FakeReplica fake = new FakeReplica();
+    fake.replayed = FIRST;
+    CountDownLatch closing = new CountDownLatch(1);
+    CountDownLatch secondConnection = new CountDownLatch(1);
+    fake.onConnect = n -> {
+      if (n == 2) {
+        secondConnection.countDown();
+      }
+    };
+    fake.onClose = n -> {
+      if (n == 1) {
+        closing.countDown();
+        // Hold the stopping poller in close() until a second poller connects; with a correct
+        // hand-over none does, and the bound lets the stopping poller go on by itself.
+        awaitQuietly(secondConnection, Duration.ofSeconds(2));
+      }
+    };
+    // Long sleeps: a poller that nobody can unpark stays parked for the rest of the test.
+    ReplicaTracker tracker = ReplicaTracker.builder(fake).strategy(ReplayStrategy.POLLING)
+        .minPollInterval(Duration.ofMinutes(10)).maxPollInterval(Duration.ofMinutes(20))
+        .stallCheckAfter(Duration.ofHours(1)).build();
+    ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
+    try {
+      assertThat(tracker.awaitReplay(FIRST, Duration.ofSeconds(30))).isInstanceOf(ReplayResult.Replayed.class);
+      assertThat(closing.await(30, TimeUnit.SECONDS)).as("the first poller stops and closes its connection").isTrue();
+      Future<ReplayResult> second = threads.submit(() -> tracker.awaitReplay(SECOND, Duration.ofMinutes(5)));
+      await().atMost(Duration.ofSeconds(30)).until(() -> fake.polls.get() == 2 && tracker.stats().waiting() == 1);
+
+      assertThat(tracker.stats().maxConcurrentPollers()).isEqualTo(1);
+      tracker.close();
+      assertThat(second.get(30, TimeUnit.SECONDS)).isInstanceOf(ReplayResult.ReplicaUnavailable.class);
+      // close() woke the sleeping poller, which stopped and gave its connection back.
+      await().atMost(Duration.ofSeconds(30)).until(() -> fake.closes.get() == fake.connections.get());
+      await().atMost(Duration.ofSeconds(30)).until(() -> !tracker.isPolling());
+    } finally {
+      tracker.close(); // before the executor's close, which waits for the waiter
+      threads.close();
+    }
+  }
+
+  private static void awaitQuietly(CountDownLatch latch, Duration bound) {
+    try {
+      latch.await(bound.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}
