@@ -70,6 +70,7 @@ public final class ReplicaTracker implements AutoCloseable {
    *
    * Poller: IDLE --(a waiter registers, CAS polling false->true)--> RUNNING
    *         RUNNING --(waiter set empty or closed; polling := false; re-check empty, CAS fails or set empty)--> IDLE
+   *         RUNNING --(poller thread interrupted: fail every waiter Unavailable, then as above)--> IDLE
    * Only the thread that wins the CAS on `polling` starts a poller, and a poller exits only after
    * clearing `polling` and re-checking the waiter set, so a waiter that registers at any moment is
    * seen either by the running poller or by the CAS it then wins itself: no lost wake-up, never two
@@ -368,7 +369,16 @@ public final class ReplicaTracker implements AutoCloseable {
       long lastMove = ticker.read();
       long lastReceiverCheck = ticker.read();
       while (true) {
-        if (waiters.isEmpty() || closed) {
+        boolean interrupted = Thread.currentThread().isInterrupted();
+        if (waiters.isEmpty() || closed || interrupted) {
+          if (interrupted) {
+            // The executor cancels its task (shutdownNow): park would return at once from now on
+            // and the poller would query without pause. Stop, answer the waiters now rather than
+            // at their timeouts, leave the replica's health alone (it did nothing wrong) and the
+            // interrupt status set; the next wait starts a new poller.
+            failAll(new Health(Status.UNAVAILABLE, ticker.read(),
+                new InterruptedException("the poller of replica " + name + " was interrupted"), null));
+          }
           // Give back the connection, the thread slot and the count BEFORE `polling`: once it is
           // false, a new waiter may start the next poller, which must find none of them still held
           // (this poller clearing pollerThread after the next one set it left that one unwakeable).

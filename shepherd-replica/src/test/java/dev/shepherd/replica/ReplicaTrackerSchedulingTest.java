@@ -5,10 +5,12 @@ import static org.awaitility.Awaitility.await;
 
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -65,6 +67,44 @@ class ReplicaTrackerSchedulingTest {
       await().atMost(Duration.ofSeconds(30)).until(() -> !tracker.isPolling());
     } finally {
       tracker.close(); // before the executor's close, which waits for the waiter
+      threads.close();
+    }
+  }
+
+  /**
+   * The executor running the poller interrupts it (as {@code shutdownNow} does): the poller used to
+   * keep going with the interrupt status set, so every park returned at once and it queried the
+   * replica without pause until its waiters timed out. It must stop and answer them now.
+   */
+  @Test
+  void anInterruptedPollerStopsAndAnswersItsWaitersInsteadOfSpinning() throws Exception {
+    FakeReplica fake = new FakeReplica();
+    fake.replayed = FIRST;
+    AtomicReference<Thread> poller = new AtomicReference<>();
+    Executor executor = task -> poller.set(Thread.ofVirtual().name("test-poller").start(task));
+    ReplicaTracker tracker = ReplicaTracker.builder(fake).strategy(ReplayStrategy.POLLING).executor(executor)
+        .minPollInterval(Duration.ofMillis(1)).maxPollInterval(Duration.ofMinutes(10))
+        .stallCheckAfter(Duration.ofHours(1)).build();
+    ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
+    try {
+      Future<ReplayResult> waiting = threads.submit(() -> tracker.awaitReplay(SECOND, Duration.ofSeconds(20)));
+      await().atMost(Duration.ofSeconds(30)).until(() -> fake.polls.get() >= 3 && poller.get() != null);
+      poller.get().interrupt();
+
+      ReplayResult result = waiting.get(60, TimeUnit.SECONDS);
+      assertThat(result).isInstanceOf(ReplayResult.ReplicaUnavailable.class);
+      assertThat(((ReplayResult.ReplicaUnavailable) result).cause()).isInstanceOf(InterruptedException.class);
+      await().atMost(Duration.ofSeconds(30)).until(() -> !tracker.isPolling());
+      poller.get().join();
+      assertThat(tracker.status()).as("the replica did nothing wrong").isEqualTo(ReplicaTracker.Status.STREAMING);
+
+      // The next wait starts a fresh poller.
+      fake.replayed = SECOND;
+      assertThat(tracker.awaitReplay(SECOND, Duration.ofSeconds(30))).isInstanceOf(ReplayResult.Replayed.class);
+      assertThat(tracker.stats().pollerStarts()).isEqualTo(2);
+      assertThat(tracker.stats().maxConcurrentPollers()).isEqualTo(1);
+    } finally {
+      tracker.close();
       threads.close();
     }
   }
