@@ -890,10 +890,13 @@ public final class ElasticPool implements AutoCloseable {
         runner.state = RunnerState.READY;
         runner.idleSinceNanos = ticker.read();
         runners.add(runner);
-        drainWaitersLocked(effects);
-        if (runners.size() > max && runner.active == 0) {
+        if (runners.size() > max) {
+          // resize() lowered max while this boot ran: retire it before it takes any call, or the
+          // waiters would pin it and the pool would stay above max.
           runner.retireReason = PoolEvent.RetireReason.RESIZE;
           retireNowLocked(runner, effects);
+        } else {
+          drainWaitersLocked(effects);
         }
         planBoots(effects);
       }
