@@ -21,7 +21,8 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * {@code /config/{key}}: Consul's blocking-query protocol ({@code ?index=&wait=}, {@code PUT},
- * {@code DELETE}) through Shepherd's {@link BlockingQueryServlet}, or, with
+ * {@code DELETE}) through Shepherd's {@link BlockingQueryServlet} (or {@link EtcdConfig} with
+ * {@code --etcd}), or, with
  * {@code Accept: text/event-stream}, a server-sent event stream fed by a {@link Watcher}
  * subscription: every stream of one key shares one upstream loop.
  */
@@ -29,11 +30,11 @@ final class ConfigServlet extends HttpServlet {
 
   @Serial private static final long serialVersionUID = 1L;
 
-  private final BlockingQueryServlet<String> blocking;
+  private final HttpServlet blocking;
   private final transient Watcher<Optional<String>> watcher;
   private final AtomicLong streams = new AtomicLong();
 
-  ConfigServlet(BlockingQueryServlet<String> blocking, Watcher<Optional<String>> watcher) {
+  ConfigServlet(HttpServlet blocking, Watcher<Optional<String>> watcher) {
     this.blocking = blocking;
     this.watcher = watcher;
   }

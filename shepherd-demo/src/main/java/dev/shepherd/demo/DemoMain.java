@@ -21,6 +21,10 @@ public final class DemoMain {
       System.out.print(DemoOptions.USAGE);
       return;
     }
+    if (System.getProperty("io.lettuce.core.jfr") == null) {
+      // Lettuce's per-connection Flight Recorder events start JFR, which takes seconds here.
+      System.setProperty("io.lettuce.core.jfr", "false");
+    }
     DemoOptions options;
     try {
       options = DemoOptions.parse(args, System.getenv());

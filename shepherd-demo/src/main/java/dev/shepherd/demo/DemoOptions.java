@@ -16,7 +16,7 @@ import org.jspecify.annotations.Nullable;
  *   <tr><td>{@code --port N}</td><td>{@code SHEPHERD_DEMO_PORT}</td><td>8080 on 127.0.0.1</td></tr>
  *   <tr><td>{@code --primary-url JDBC}</td><td>{@code SHEPHERD_PRIMARY_URL}</td><td>an embedded primary</td></tr>
  *   <tr><td>{@code --replica-url JDBC}</td><td>{@code SHEPHERD_REPLICA_URL}</td><td>an embedded streaming replica</td></tr>
- *   <tr><td>{@code --redis URI}</td><td>{@code SHEPHERD_REDIS_URI}</td><td>none: idempotency on PostgreSQL</td></tr>
+ *   <tr><td>{@code --redis URI}</td><td>{@code SHEPHERD_REDIS_URI}</td><td>none: idempotency on PostgreSQL (JDBC store)</td></tr>
  *   <tr><td>{@code --etcd URL}</td><td>{@code SHEPHERD_ETCD_ENDPOINT}</td><td>none: in-memory config store</td></tr>
  *   <tr><td>{@code --pool local|process}</td><td>{@code SHEPHERD_POOL_BACKEND}</td><td>process (child JVMs)</td></tr>
  *   <tr><td>{@code --load [URL]}</td><td></td><td>drive traffic at a running service instead of serving</td></tr>

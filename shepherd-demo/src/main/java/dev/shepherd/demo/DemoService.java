@@ -2,7 +2,13 @@ package dev.shepherd.demo;
 
 import dev.shepherd.cache.CoalescingCache;
 import dev.shepherd.cache.Load;
+import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.idempotency.IdempotencyTracker;
+import dev.shepherd.idempotency.redis.RedisIdempotencyStore;
+import dev.shepherd.watch.etcd.EtcdWatchSource;
+import io.etcd.jetcd.Client;
+import io.lettuce.core.RedisClient;
+import jakarta.servlet.http.HttpServlet;
 import dev.shepherd.idempotency.JdbcIdempotencyStore;
 import dev.shepherd.idempotency.servlet.IdempotencyFilter;
 import dev.shepherd.micrometer.ShepherdMetrics;
@@ -72,6 +78,9 @@ final class DemoService implements AutoCloseable {
   private final CoalescingCache<String, Catalog.Product> products;
   private final Catalog catalog;
   private final InMemoryVersionedStore<String> config;
+  private final @Nullable RedisClient redis;
+  private final @Nullable Client etcd;
+  private final @Nullable EtcdWatchSource<String> etcdSource;
   private final Watcher<Optional<String>> watcher;
   private final ElasticPool pool;
   private final Server server;
@@ -85,7 +94,14 @@ final class DemoService implements AutoCloseable {
     this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
 
     database.createSchema();
-    JdbcIdempotencyStore store = JdbcIdempotencyStore.builder(database.primary()).createSchema(true).build();
+    IdempotencyStore store;
+    if (options.redisUri().isPresent()) {
+      this.redis = RedisClient.create(options.redisUri().get());
+      store = RedisIdempotencyStore.builder(redis).build();
+    } else {
+      this.redis = null;
+      store = JdbcIdempotencyStore.builder(database.primary()).createSchema(true).build();
+    }
     this.tracker = IdempotencyTracker.builder()
         .store(ShepherdMetrics.meteredStore(registry, "orders", store))
         .lease(Duration.ofSeconds(30))
@@ -110,10 +126,19 @@ final class DemoService implements AutoCloseable {
     ShepherdMetrics.bindCache(registry, "products", products);
 
     this.config = InMemoryVersionedStore.create();
-    config.put("feature-flags", "{\"checkout-v2\":false}");
-    this.watcher = Watcher.builder(config).name("config").build();
+    if (options.etcdEndpoint().isPresent()) {
+      this.etcd = Client.builder().endpoints(options.etcdEndpoint().get()).build();
+      this.etcdSource = EtcdWatchSource.builder(etcd).build();
+      this.watcher = Watcher.builder(etcdSource).name("config")
+          .backoff(dev.shepherd.core.Backoff.exponential().max(Duration.ofSeconds(5)).build()).build();
+    } else {
+      this.etcd = null;
+      this.etcdSource = null;
+      config.put("feature-flags", "{\"checkout-v2\":false}");
+      this.watcher = Watcher.builder(config).name("config").build();
+      ShepherdMetrics.bindVersionedStore(registry, "config", config);
+    }
     ShepherdMetrics.bindWatcher(registry, "config", watcher);
-    ShepherdMetrics.bindVersionedStore(registry, "config", config);
 
     Backend backend = options.poolBackend().equals("local")
         ? LocalBackend.of(new DemoFunctions().create())
@@ -189,6 +214,7 @@ final class DemoService implements AutoCloseable {
           dashboard   %1$s/
           metrics     %1$s/metrics
           PostgreSQL  primary %2$s, replica %3$s
+          %4$s
 
         Try:
           curl -i -X POST %1$s/orders -H 'Content-Type: application/json' \\
@@ -203,7 +229,9 @@ final class DemoService implements AutoCloseable {
           ./shepherd demo --load %1$s/        (drives traffic so the dashboard moves)
 
         Ctrl-C stops the service and everything it started.
-        """.formatted(base, database.primaryDescription(), database.replicaDescription()));
+        """.formatted(base, database.primaryDescription(), database.replicaDescription(),
+            (redis != null ? "idempotency on Redis" : "idempotency on PostgreSQL (JDBC store)")
+                + (etcd != null ? ", config on etcd" : ", config in memory")));
   }
 
   private Server jetty(DemoOptions options, ConsistencyTokenCodec codec) {
@@ -228,7 +256,9 @@ final class DemoService implements AutoCloseable {
 
     context.addServlet(new ServletHolder(new OrdersServlet(database.primary(), router)), "/orders/*");
     context.addServlet(new ServletHolder(new ProductsServlet(products, catalog)), "/products/*");
-    ServletHolder configHolder = new ServletHolder(new ConfigServlet(BlockingQueryServlet.ofStrings(config), watcher));
+    HttpServlet configQueries = etcd != null && etcdSource != null
+        ? new EtcdConfig(etcd, etcdSource) : BlockingQueryServlet.ofStrings(config);
+    ServletHolder configHolder = new ServletHolder(new ConfigServlet(configQueries, watcher));
     configHolder.setAsyncSupported(true);
     context.addServlet(configHolder, "/config/*");
     context.addServlet(new ServletHolder(new ReportsServlet(pool)), "/reports");
@@ -288,7 +318,12 @@ final class DemoService implements AutoCloseable {
     f.gauge("watch", "watch-subscribers", "SSE subscribers", "", () -> sum("shepherd.watch.subscribers", null, null));
     f.gauge("watch", "watch-blocked", "blocking queries waiting", "", () -> sum("shepherd.watch.upstream.waiting", null, null));
     f.counter("watch", "watch-queries", "upstream queries", () -> sum("shepherd.watch.upstream.queries", null, null));
-    f.gauge("watch", "watch-index", "config index", "", config::index);
+    if (etcdSource != null) {
+      EtcdWatchSource<String> source = etcdSource;
+      f.gauge("watch", "watch-etcd", "etcd watches", "", source::openEtcdWatches);
+    } else {
+      f.gauge("watch", "watch-index", "config index", "", config::index);
+    }
 
     f.group("replica", "Replica consistency: GET /orders/{id}");
     f.gauge("replica", "replica-lag", "replica lag", "bytes", () -> replicaLagBytes.get());
@@ -344,8 +379,17 @@ final class DemoService implements AutoCloseable {
       System.err.println("shepherd demo: stopping Jetty failed: " + e);
     }
     watcher.close();
+    if (etcdSource != null) {
+      etcdSource.close();
+    }
+    if (etcd != null) {
+      etcd.close();
+    }
     pool.close();
     tracker.close();
+    if (redis != null) {
+      redis.shutdown();
+    }
     replicaTracker.close();
     registry.close();
     database.close();
