@@ -703,12 +703,16 @@ public final class ElasticPool implements AutoCloseable {
       Duration runFor =
           call.kind == Kind.CHILD ? Durations.MAX_NANOS : call.deadline.remaining();
       remote = runner.handle.start(call.function, call.prepared, runFor);
+    } catch (RunnerDiedException e) {
+      // The runner is gone though its listener may not have said so yet: take it out of service
+      // now, or its freed slot would go to the next waiter, fail the same way, and so on down the
+      // whole queue.
+      runnerGone(runner, e);
+      return;
     } catch (RuntimeException e) {
       RunnerDiedException failure =
-          e instanceof RunnerDiedException died
-              ? died
-              : new RunnerDiedException(
-                  runner.id, "could not send \"" + call.function + "\" to runner " + runner.id, e);
+          new RunnerDiedException(
+              runner.id, "could not send \"" + call.function + "\" to runner " + runner.id, e);
       finished(call, runner, null, failure);
       return;
     }
@@ -722,6 +726,13 @@ public final class ElasticPool implements AutoCloseable {
   /** A call ended on its runner (or could not be sent): free the slot, complete the caller. */
   private void finished(
       Call call, Runner runner, @Nullable Object result, @Nullable Throwable failure) {
+    if (failure != null && unwrap(failure) instanceof RunnerDiedException died) {
+      // A backend may fail a dead runner's calls before its listener reports the death (the
+      // remote connection does): the runner leaves the pool first, so no waiter is handed a slot
+      // on it.
+      runnerGone(runner, died);
+      return;
+    }
     Effects effects = new Effects();
     lock.lock();
     try {
@@ -951,6 +962,16 @@ public final class ElasticPool implements AutoCloseable {
 
   // ------------------------------------------------------------------------------------------
   // Death
+
+  /** The backend said, through a call, that a runner is gone: as if its listener had reported. */
+  private void runnerGone(Runner runner, RunnerDiedException cause) {
+    runnerDied(runner, cause);
+    try {
+      runner.handle.kill(); // the listener will follow (and be ignored); make sure nothing lingers
+    } catch (RuntimeException e) {
+      LOG.log(System.Logger.Level.WARNING, "killing runner " + runner.id + " failed", e);
+    }
+  }
 
   private void runnerDied(Runner runner, Throwable cause) {
     Effects effects = new Effects();

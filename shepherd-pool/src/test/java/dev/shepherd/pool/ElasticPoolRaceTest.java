@@ -7,6 +7,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -50,6 +52,68 @@ class ElasticPoolRaceTest {
         call.get(10, TimeUnit.SECONDS);
       }
       assertThat(pool.snapshot().ready() + pool.snapshot().draining()).isLessThanOrEqualTo(1);
+    }
+  }
+
+  @Test
+  void waitersQueuedBehindARunnerThatDiesAreServedByItsReplacementNotFailed() throws Exception {
+    // A remote runner's connection fails its open calls before it tells the pool of the death:
+    // the freed slot must not be handed to waiters, each of which would then fail to start on the
+    // dead runner and hand its slot on to the next.
+    List<InProcessRunner> launched = new CopyOnWriteArrayList<>();
+    RunnerLauncher inProcess =
+        (spec, env) -> {
+          Thread.ofVirtual().start(() -> RemoteRunner.run(env));
+          InProcessRunner runner = new InProcessRunner();
+          launched.add(runner);
+          return runner;
+        };
+    try (ElasticPool pool =
+        ElasticPool.builder()
+            .backend(RemoteBackend.builder().functions(TestFunctions.class).launcher(inProcess).build())
+            .min(1).max(1).maxConcurrency(1).housekeepingInterval(MANUAL).build()) {
+      await().until(() -> pool.snapshot().ready() == 1);
+      CompletableFuture<Object> held = pool.callAsync("gate", "held", LONG);
+      await().until(() -> pool.snapshot().busySlots() == 1);
+      List<CompletableFuture<Object>> queued = new ArrayList<>();
+      for (int i = 0; i < 20; i++) {
+        queued.add(pool.callAsync("echo", "q" + i, LONG));
+      }
+      assertThat(pool.snapshot().waiters()).isEqualTo(20);
+      try {
+        launched.get(0).exited.complete(null); // the child process "exits"
+        assertThat(failureOf(held)).isInstanceOf(RunnerDiedException.class);
+        for (int i = 0; i < 20; i++) {
+          assertThat(queued.get(i).get(10, TimeUnit.SECONDS)).isEqualTo("q" + i);
+        }
+        assertThat(pool.snapshot().deaths()).isEqualTo(1);
+      } finally {
+        TestFunctions.gate("held").countDown();
+      }
+    }
+  }
+
+  private static Throwable failureOf(CompletableFuture<?> future) {
+    try {
+      future.join();
+    } catch (CompletionException e) {
+      return e.getCause();
+    }
+    throw new AssertionError("expected " + future + " to fail");
+  }
+
+  /** A runner launched on a thread of this JVM; completing {@code exited} plays its exit. */
+  private static final class InProcessRunner implements LaunchedRunner {
+    final CompletableFuture<Void> exited = new CompletableFuture<>();
+
+    @Override
+    public CompletableFuture<Void> exited() {
+      return exited;
+    }
+
+    @Override
+    public void kill() {
+      exited.complete(null);
     }
   }
 }
