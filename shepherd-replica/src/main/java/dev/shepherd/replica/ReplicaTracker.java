@@ -91,6 +91,8 @@ public final class ReplicaTracker implements AutoCloseable {
    *
    * Who wakes whom: a caller that registers a target beyond the cached replay position unparks the
    * poller if it is sleeping longer than the minimum interval and asks it to reset the interval.
+   * The caller writes `urgent` then reads `sleepingNanos`; the poller writes `sleepingNanos` then
+   * reads (and clears) `urgent`, once per pause: one of the two always sees the other.
    * The poller completes futures; callers block in future.get(remaining).
    */
 
@@ -140,6 +142,7 @@ public final class ReplicaTracker implements AutoCloseable {
   private volatile Health health;
   private volatile @Nullable Thread pollerThread;
   private volatile long sleepingNanos;
+  private volatile long lastPauseNanos;
   private volatile @Nullable ReplayStrategy resolvedStrategy;
   private volatile boolean closed;
 
@@ -227,6 +230,11 @@ public final class ReplicaTracker implements AutoCloseable {
   /** Returns whether a poller is running (someone waits); for tests. */
   boolean isPolling() {
     return polling.get();
+  }
+
+  /** Returns the poller's current or last pause between two polls, in nanoseconds; for tests. */
+  long lastPauseNanos() {
+    return lastPauseNanos;
   }
 
   /**
@@ -397,7 +405,6 @@ public final class ReplicaTracker implements AutoCloseable {
           failAll(current); // racing waiters that registered before they could see the failure
           continue;
         }
-        urgent.set(false);
         Sample sample;
         try {
           sample = session.poll();
@@ -456,9 +463,6 @@ public final class ReplicaTracker implements AutoCloseable {
         if (waiters.isEmpty()) {
           continue;
         }
-        if (urgent.getAndSet(false)) {
-          interval.reset();
-        }
         Waiter lowest = firstOrNull();
         if (session.strategy == ReplayStrategy.WAIT_FOR_LSN && lowest != null) {
           try {
@@ -469,7 +473,16 @@ public final class ReplicaTracker implements AutoCloseable {
             failAll(health(Status.UNAVAILABLE, e, null));
           }
         } else {
+          // Publish the pause BEFORE reading `urgent`, which begin() sets BEFORE reading the pause:
+          // either this poller sees a new waiter's flag and pauses only the minimum, or the waiter
+          // sees the pause and unparks it. The flag is read here only, never cleared before a poll:
+          // a waiter that arrived during the last pause (and unparked it) still resets the interval.
           sleepingNanos = interval.nanos();
+          if (urgent.getAndSet(false)) {
+            interval.reset();
+            sleepingNanos = interval.nanos();
+          }
+          lastPauseNanos = interval.nanos();
           LockSupport.parkNanos(this, interval.nanos());
           sleepingNanos = 0L;
         }

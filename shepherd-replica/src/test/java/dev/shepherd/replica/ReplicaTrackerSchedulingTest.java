@@ -10,6 +10,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
@@ -103,6 +105,46 @@ class ReplicaTrackerSchedulingTest {
       assertThat(tracker.awaitReplay(SECOND, Duration.ofSeconds(30))).isInstanceOf(ReplayResult.Replayed.class);
       assertThat(tracker.stats().pollerStarts()).isEqualTo(2);
       assertThat(tracker.stats().maxConcurrentPollers()).isEqualTo(1);
+    } finally {
+      tracker.close();
+      threads.close();
+    }
+  }
+
+  /**
+   * A waiter for a fresh write arrives while the poller pauses long (an older waiter's target is not
+   * being replayed): it unparks the poller, and when that poll does not see its target yet, the
+   * next pause is the minimum again, because replay is about to move. The flag that asks for it used
+   * to be cleared before the poll, so the poller backed off further and the new waiter waited for
+   * the long pause instead of its replication lag.
+   */
+  @Test
+  void aWaiterArrivingDuringALongPauseBringsThePollIntervalBackToTheMinimum() throws Exception {
+    FakeReplica fake = new FakeReplica();
+    fake.replayed = FIRST;
+    long min = Duration.ofMillis(1).toNanos();
+    ReplicaTracker tracker = ReplicaTracker.builder(fake).strategy(ReplayStrategy.POLLING)
+        .minPollInterval(Duration.ofNanos(min)).maxPollInterval(Duration.ofMinutes(10))
+        .stallCheckAfter(Duration.ofHours(1)).build();
+    ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
+    try {
+      Future<ReplayResult> old = threads.submit(() -> tracker.awaitReplay(Lsn.parse("FF/0"), Duration.ofMinutes(5)));
+      // The poller doubles its pause while nothing moves: 1, 2, 4 ... ms.
+      await().atMost(Duration.ofSeconds(30)).until(() -> tracker.lastPauseNanos() >= Duration.ofMillis(256).toNanos());
+
+      AtomicInteger pollsSinceFresh = new AtomicInteger();
+      AtomicLong pauseBeforeSecondPoll = new AtomicLong(-1);
+      fake.onPoll = n -> {
+        if (tracker.stats().waiting() == 2 && pollsSinceFresh.incrementAndGet() == 2) {
+          pauseBeforeSecondPoll.set(tracker.lastPauseNanos());
+          fake.replayed = SECOND; // replay moved just after the first poll that followed the write
+        }
+      };
+      ReplayResult fresh = tracker.awaitReplay(SECOND, Duration.ofMinutes(5));
+
+      assertThat(fresh).isInstanceOf(ReplayResult.Replayed.class);
+      assertThat(pauseBeforeSecondPoll.get()).as("pause after the first poll that saw the fresh waiter").isEqualTo(min);
+      assertThat(old.isDone()).isFalse();
     } finally {
       tracker.close();
       threads.close();
