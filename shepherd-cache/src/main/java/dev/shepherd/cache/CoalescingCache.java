@@ -103,7 +103,12 @@ public final class CoalescingCache<K, V> {
 
   private static final System.Logger LOG = System.getLogger(CoalescingCache.class.getName());
 
-  private final Cache<K, Entry<V>> storage;
+  /**
+   * Each value is either the {@link Fetched} a hit answers (a value with the default time to live
+   * and no stale grace: nothing to check on read) or an {@link Entry} (a kept failure, a value with
+   * its own time to live or with stale grace).
+   */
+  private final Cache<K, Object> storage;
   private final ConcurrentHashMap<K, Flight<K, V>> flights = new ConcurrentHashMap<>();
   final Ticker ticker;
   private final Courier courier;
@@ -144,7 +149,7 @@ public final class CoalescingCache<K, V> {
     this.cancelWhenAbandoned = b.cancelWhenAbandoned;
     this.checkOnRead = graceNanos > 0L || !usesCaffeineExpiry(b);
     this.recordStats = b.recordStats;
-    this.storage = buildStorage(b);
+    this.storage = buildStorage(b, defaultTtlNanos);
   }
 
   /*
@@ -157,7 +162,7 @@ public final class CoalescingCache<K, V> {
     return b.timeToLive != null || b.failureTtl != null || b.staleGrace != null;
   }
 
-  private static <K, V> Cache<K, Entry<V>> buildStorage(Builder<K, V> b) {
+  private static <K, V> Cache<K, Object> buildStorage(Builder<K, V> b, long defaultTtlNanos) {
     Ticker t = b.ticker;
     // Caffeine's own system ticker when ours is the system one: a call it can inline.
     Caffeine<Object, Object> caffeine =
@@ -171,39 +176,82 @@ public final class CoalescingCache<K, V> {
     }
     ToIntBiFunction<? super K, ? super V> weigher = b.weigher;
     if (weigher != null) {
-      Caffeine<K, Entry<V>> weighed =
+      Caffeine<K, Object> weighed =
           caffeine
-          .maximumWeight(b.maximumWeight)
-          .weigher(
-              (K key, Entry<V> entry) ->
-                  entry.value == null || entry.failure != null
-                      ? 1
-                      : weigher.applyAsInt(key, entry.value));
+              .maximumWeight(b.maximumWeight)
+              .weigher(
+                  (K key, Object stored) -> {
+                    if (stored instanceof Fetched<?>) {
+                      return weigher.applyAsInt(key, CoalescingCache.<V>asHit(stored).value());
+                    }
+                    Entry<V> entry = Require.nonNull(entryOf(stored), "entry");
+                    return entry.value == null || entry.failure != null
+                        ? 1
+                        : weigher.applyAsInt(key, entry.value);
+                  });
       if (!usesCaffeineExpiry(b)) {
         return weighed.build();
       }
-      return weighed.expireAfter(new EntryExpiry<K, V>()).build();
+      return weighed.expireAfter(new EntryExpiry<K>(defaultTtlNanos)).build();
     }
     if (!usesCaffeineExpiry(b)) {
       return caffeine.build();
     }
-    return caffeine.expireAfter(new EntryExpiry<K, V>()).build();
+    return caffeine.expireAfter(new EntryExpiry<K>(defaultTtlNanos)).build();
   }
 
-  /** Tells Caffeine how long each entry lives: its value's time to live plus grace, or its failure's. */
-  private static final class EntryExpiry<K, V> implements Expiry<K, Entry<V>> {
-    @Override
-    public long expireAfterCreate(K key, Entry<V> entry, long currentTime) {
-      return entry.storageRemainingAt(currentTime);
+  /** A stored object known to be a {@link Fetched}, as this cache's type. */
+  @SuppressWarnings("unchecked") // storage holds only this cache's Fetched<V> and Entry<V>
+  private static <V> Fetched<V> asHit(Object stored) {
+    return (Fetched<V>) stored;
+  }
+
+  /** The stored object if it is an {@link Entry}; null if it is a {@link Fetched} or null. */
+  @SuppressWarnings("unchecked") // storage holds only this cache's Fetched<V> and Entry<V>
+  private static <V> @Nullable Entry<V> entryOf(@Nullable Object stored) {
+    return stored instanceof Entry<?> entry ? (Entry<V>) entry : null;
+  }
+
+  /** What storage keeps for a value stored at {@code now}: the hit answer itself when it can. */
+  private Object stored(V value, long now, long ttlNanos) {
+    return graceNanos == 0L && ttlNanos == defaultTtlNanos
+        ? new Fetched<>(value, Fetched.Source.HIT)
+        : Entry.value(value, now, ttlNanos, graceNanos);
+  }
+
+  /** Whether a stored object is a value still fresh at {@code now} (a stored hit always is). */
+  private static boolean isFreshValue(Object stored, long now) {
+    if (stored instanceof Entry<?> entry) {
+      return entry.failure == null && entry.isFreshAt(now);
+    }
+    return true;
+  }
+
+  /**
+   * Tells Caffeine how long each entry lives: its value's time to live plus grace, or its failure's;
+   * a stored hit lives the default time to live (it is stored only when that is its time to live).
+   */
+  private static final class EntryExpiry<K> implements Expiry<K, Object> {
+    private final long defaultTtlNanos;
+
+    EntryExpiry(long defaultTtlNanos) {
+      this.defaultTtlNanos = defaultTtlNanos;
     }
 
     @Override
-    public long expireAfterUpdate(K key, Entry<V> entry, long currentTime, long currentDuration) {
-      return entry.storageRemainingAt(currentTime);
+    public long expireAfterCreate(K key, Object stored, long currentTime) {
+      return stored instanceof Entry<?> entry
+          ? entry.storageRemainingAt(currentTime)
+          : defaultTtlNanos;
     }
 
     @Override
-    public long expireAfterRead(K key, Entry<V> entry, long currentTime, long currentDuration) {
+    public long expireAfterUpdate(K key, Object stored, long currentTime, long currentDuration) {
+      return expireAfterCreate(key, stored, currentTime);
+    }
+
+    @Override
+    public long expireAfterRead(K key, Object stored, long currentTime, long currentDuration) {
       return currentDuration;
     }
   }
@@ -235,19 +283,15 @@ public final class CoalescingCache<K, V> {
    *     leaves the load
    */
   public Fetched<V> fetch(K key, Loader<? super K, ? extends V> loader) throws InterruptedException {
-    Entry<V> entry = storage.getIfPresent(Require.nonNull(key, "key"));
+    Object stored = storage.getIfPresent(Require.nonNull(key, "key"));
     Require.nonNull(loader, "loader");
-    if (entry != null) {
-      Fetched<V> hit = entry.hit;
-      if (hit != null
-          && (!checkOnRead || entry.ttlNanos == Long.MAX_VALUE || entry.isFreshAt(ticker.read()))) {
-        if (recordStats) {
-          hits.increment();
-        }
-        return hit;
+    if (stored instanceof Fetched<?>) {
+      if (recordStats) {
+        hits.increment();
       }
+      return asHit(stored);
     }
-    return miss(key, loader, entry, null);
+    return entryHitOrMiss(key, loader, entryOf(stored), null);
   }
 
   /**
@@ -268,20 +312,16 @@ public final class CoalescingCache<K, V> {
    */
   public Fetched<V> fetch(K key, Loader<? super K, ? extends V> loader, Duration timeout)
       throws InterruptedException {
-    Entry<V> entry = storage.getIfPresent(Require.nonNull(key, "key"));
+    Object stored = storage.getIfPresent(Require.nonNull(key, "key"));
     Require.nonNull(loader, "loader");
     Require.positive(timeout, "timeout");
-    if (entry != null) {
-      Fetched<V> hit = entry.hit;
-      if (hit != null
-          && (!checkOnRead || entry.ttlNanos == Long.MAX_VALUE || entry.isFreshAt(ticker.read()))) {
-        if (recordStats) {
-          hits.increment();
-        }
-        return hit;
+    if (stored instanceof Fetched<?>) {
+      if (recordStats) {
+        hits.increment();
       }
+      return asHit(stored);
     }
-    return miss(key, loader, entry, timeout);
+    return entryHitOrMiss(key, loader, entryOf(stored), timeout);
   }
 
   /**
@@ -296,15 +336,18 @@ public final class CoalescingCache<K, V> {
    * @throws NullPointerException if an argument is null
    */
   public CompletableFuture<Fetched<V>> fetchAsync(K key, Loader<? super K, ? extends V> loader) {
-    Entry<V> entry = storage.getIfPresent(Require.nonNull(key, "key"));
+    Object stored = storage.getIfPresent(Require.nonNull(key, "key"));
     Require.nonNull(loader, "loader");
+    if (stored instanceof Fetched<?>) {
+      if (recordStats) {
+        hits.increment();
+      }
+      return CompletableFuture.completedFuture(asHit(stored));
+    }
+    Entry<V> entry = entryOf(stored);
     if (entry != null) {
-      Fetched<V> hit = entry.hit;
-      if (hit != null
-          && (!checkOnRead || entry.ttlNanos == Long.MAX_VALUE || entry.isFreshAt(ticker.read()))) {
-        if (recordStats) {
-          hits.increment();
-        }
+      Fetched<V> hit = entryHit(entry);
+      if (hit != null) {
         return CompletableFuture.completedFuture(hit);
       }
       if (entry.failure != null) {
@@ -359,7 +402,7 @@ public final class CoalescingCache<K, V> {
   public void put(K key, V value) {
     Require.nonNull(key, "key");
     Require.nonNull(value, "value");
-    storage.put(key, Entry.value(value, ticker.read(), defaultTtlNanos, graceNanos));
+    storage.put(key, stored(value, ticker.read(), defaultTtlNanos));
   }
 
   /**
@@ -459,6 +502,32 @@ public final class CoalescingCache<K, V> {
   }
 
   // ---- miss path ----
+
+  /** The answer of a stored entry that is a hit (counted), or null if it is not one. */
+  private @Nullable Fetched<V> entryHit(Entry<V> entry) {
+    Fetched<V> hit = entry.hit;
+    if (hit != null
+        && (!checkOnRead || entry.ttlNanos == Long.MAX_VALUE || entry.isFreshAt(ticker.read()))) {
+      count(hits);
+      return hit;
+    }
+    return null;
+  }
+
+  private Fetched<V> entryHitOrMiss(
+      K key,
+      Loader<? super K, ? extends V> loader,
+      @Nullable Entry<V> entry,
+      @Nullable Duration timeout)
+      throws InterruptedException {
+    if (entry != null) {
+      Fetched<V> hit = entryHit(entry);
+      if (hit != null) {
+        return hit;
+      }
+    }
+    return miss(key, loader, entry, timeout);
+  }
 
   private Fetched<V> miss(
       K key,
@@ -638,7 +707,11 @@ public final class CoalescingCache<K, V> {
   }
 
   @Nullable V freshValue(K key) {
-    Entry<V> entry = storage.getIfPresent(key);
+    Object stored = storage.getIfPresent(key);
+    if (stored instanceof Fetched<?>) {
+      return CoalescingCache.<V>asHit(stored).value();
+    }
+    Entry<V> entry = entryOf(stored);
     if (entry != null && entry.hit != null && entry.isFreshAt(ticker.read())) {
       return entry.value;
     }
@@ -689,7 +762,7 @@ public final class CoalescingCache<K, V> {
         V committed = Require.nonNull(value, "value");
         Duration ttl = commit.ttl();
         long ttlNanos = ttl == null ? defaultTtlNanos : Durations.toNanosSaturated(ttl);
-        Entry<V> stored = Entry.value(committed, now, ttlNanos, graceNanos);
+        Object stored = stored(committed, now, ttlNanos);
         storage.asMap().compute(key, (k, old) -> flight.isInvalidated() ? old : stored);
         return new Flight.Value<>(committed, Fetched.Source.LOADED, Fetched.Source.JOINED);
       }
@@ -709,8 +782,9 @@ public final class CoalescingCache<K, V> {
             .compute(
                 key,
                 (k, old) -> {
-                  if (old != null && graceNanos > 0L && !old.isFreshAt(now)) {
-                    V staleValue = old.staleValueAt(now);
+                  Entry<V> oldEntry = entryOf(old);
+                  if (oldEntry != null && graceNanos > 0L && !oldEntry.isFreshAt(now)) {
+                    V staleValue = oldEntry.staleValueAt(now);
                     if (staleValue != null) {
                       stale.add(staleValue);
                     }
@@ -718,10 +792,11 @@ public final class CoalescingCache<K, V> {
                   if (flight.isInvalidated() || failureTtlNanos == 0L) {
                     return old;
                   }
-                  if (old != null && old.failure == null && old.isFreshAt(now)) {
+                  if (old != null && isFreshValue(old, now)) {
                     return old; // a failed refresh leaves a fresh value in place
                   }
-                  return Entry.failure(error, graceNanos > 0L ? old : null, now, failureTtlNanos);
+                  return Entry.failure(
+                      error, graceNanos > 0L ? oldEntry : null, now, failureTtlNanos);
                 });
         if (!stale.isEmpty()) {
           return new Flight.Value<>(stale.get(0), Fetched.Source.STALE, Fetched.Source.STALE);
