@@ -86,9 +86,11 @@ public final class CoalescingCache<K, V> {
   /*
    * Why the hit path is a plain getIfPresent: the fresh check needs no ticker read unless stale
    * grace is on or Caffeine's expiry is off (Caffeine drops entries at exactly their logical expiry
-   * otherwise), and the answer object lives in the entry, so a hit is one Caffeine read, a field
-   * test and, unless statistics are off, a LongAdder increment (exact; a plain striped counter was
-   * tried and measured no faster single-threaded, see benchmarks/sections/cache.md). The increment
+   * otherwise), and a value that needs no check on read is stored as its answer object itself
+   * (Fetched(value, HIT)), so a hit is one Caffeine read, a type test and, unless statistics are
+   * off, a LongAdder increment. Wrapping the answer in an Entry cost a second, larger object per
+   * key and its cache lines on every hit. The LongAdder is exact (a plain striped counter was
+   * tried and measured no faster single-threaded, see benchmarks/sections/cache.md); its increment
    * is an atomic instruction on a shared line, a large share of a 5 ns read: hence recordStats.
    *
    * Coalescing lives in a separate map (key -> Flight) instead of Caffeine's compute: compute holds

@@ -4,9 +4,13 @@ import dev.shepherd.core.Durations;
 import org.jspecify.annotations.Nullable;
 
 /**
- * What the cache keeps in Caffeine for one key: a value (with the {@link Fetched} a hit returns,
- * made once here so a hit allocates nothing), or a failure kept by negative caching (possibly with
+ * What the cache keeps in Caffeine for one key when a read must check it: a value with its own time
+ * to live or with stale grace (with the {@link Fetched} a hit returns, made once here so a hit
+ * allocates nothing), or a failure kept by negative caching (possibly with
  * the stale value that it answers with).
+ *
+ * <p>A value with the default time to live and no stale grace is not wrapped: Caffeine keeps its
+ * {@code Fetched} alone (see {@code CoalescingCache.stored}).
  *
  * <p>Times are ticker readings compared by subtraction. {@link #storageNanos} is how long Caffeine
  * keeps the entry: the value's time to live plus the stale grace, or the failure's time to live.
