@@ -71,6 +71,7 @@ public final class ReplicaTracker implements AutoCloseable {
    * Poller: IDLE --(a waiter registers, CAS polling false->true)--> RUNNING
    *         RUNNING --(waiter set empty or closed; polling := false; re-check empty, CAS fails or set empty)--> IDLE
    *         RUNNING --(poller thread interrupted: fail every waiter Unavailable, then as above)--> IDLE
+   *         RUNNING --(unexpected throwable in the poller: polling := false, fail every waiter Unavailable)--> IDLE
    * Only the thread that wins the CAS on `polling` starts a poller, and a poller exits only after
    * clearing `polling` and re-checking the waiter set, so a waiter that registers at any moment is
    * seen either by the running poller or by the CAS it then wins itself: no lost wake-up, never two
@@ -487,6 +488,19 @@ public final class ReplicaTracker implements AutoCloseable {
           sleepingNanos = 0L;
         }
       }
+    } catch (RuntimeException | Error e) {
+      if (owning) {
+        // Only a bug or an Error gets here (every query failure is handled above). Still holding
+        // `polling`, the tracker would never start a poller again and every later wait would run
+        // to its timeout: let go of it and answer the current waiters now.
+        session.close();
+        owning = false;
+        unclaimPoller();
+        polling.set(false);
+        failAll(new Health(Status.UNAVAILABLE, 0L,
+            new IllegalStateException("the poller of replica " + name + " failed: " + e, e), null));
+      }
+      throw e;
     } finally {
       if (owning) {
         session.close();

@@ -3,6 +3,7 @@ package dev.shepherd.replica;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.shepherd.core.Ticker;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
@@ -10,6 +11,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -145,6 +147,45 @@ class ReplicaTrackerSchedulingTest {
       assertThat(fresh).isInstanceOf(ReplayResult.Replayed.class);
       assertThat(pauseBeforeSecondPoll.get()).as("pause after the first poll that saw the fresh waiter").isEqualTo(min);
       assertThat(old.isDone()).isFalse();
+    } finally {
+      tracker.close();
+      threads.close();
+    }
+  }
+
+  /**
+   * Something unexpected is thrown in the poller (here an Error from the ticker): the tracker used
+   * to keep its "a poller runs" flag set, so no poller ever started again and every wait, then and
+   * later, ran to its timeout. The current waiters are answered at once and the next wait polls.
+   */
+  @Test
+  void aPollerDyingUnexpectedlyDoesNotLeaveTheTrackerWithoutAPoller() throws Exception {
+    FakeReplica fake = new FakeReplica();
+    fake.replayed = FIRST;
+    AtomicBoolean armed = new AtomicBoolean();
+    Ticker ticker = () -> {
+      if (Thread.currentThread().getName().startsWith("shepherd-replica-poller") && armed.getAndSet(false)) {
+        throw new AssertionError("simulated failure in the poller");
+      }
+      return System.nanoTime();
+    };
+    ReplicaTracker tracker = ReplicaTracker.builder(fake).strategy(ReplayStrategy.POLLING).ticker(ticker)
+        .minPollInterval(Duration.ofMillis(1)).maxPollInterval(Duration.ofMillis(10))
+        .stallCheckAfter(Duration.ofHours(1)).build();
+    ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
+    try {
+      Future<ReplayResult> waiting = threads.submit(() -> tracker.awaitReplay(SECOND, Duration.ofSeconds(20)));
+      await().atMost(Duration.ofSeconds(30)).until(() -> fake.polls.get() >= 2);
+      armed.set(true);
+
+      ReplayResult result = waiting.get(60, TimeUnit.SECONDS);
+      assertThat(result).isInstanceOf(ReplayResult.ReplicaUnavailable.class);
+      assertThat(((ReplayResult.ReplicaUnavailable) result).cause()).hasMessageContaining("simulated failure");
+      await().atMost(Duration.ofSeconds(30)).until(() -> !tracker.isPolling());
+
+      fake.replayed = SECOND;
+      assertThat(tracker.awaitReplay(SECOND, Duration.ofSeconds(30))).isInstanceOf(ReplayResult.Replayed.class);
+      assertThat(tracker.stats().pollerStarts()).isEqualTo(2);
     } finally {
       tracker.close();
       threads.close();
