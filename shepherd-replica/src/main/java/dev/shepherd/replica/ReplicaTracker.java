@@ -500,7 +500,10 @@ public final class ReplicaTracker implements AutoCloseable {
         failAll(new Health(Status.UNAVAILABLE, 0L,
             new IllegalStateException("the poller of replica " + name + " failed: " + e, e), null));
       }
-      throw e;
+      if (e instanceof VirtualMachineError) {
+        throw e;
+      }
+      LOG.log(Level.ERROR, "the poller of replica " + name + " failed; the next wait starts a new one", e);
     } finally {
       if (owning) {
         session.close();

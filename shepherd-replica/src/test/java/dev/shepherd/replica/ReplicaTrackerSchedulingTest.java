@@ -154,7 +154,7 @@ class ReplicaTrackerSchedulingTest {
   }
 
   /**
-   * Something unexpected is thrown in the poller (here an Error from the ticker): the tracker used
+   * Something unexpected is thrown in the poller (here by the ticker, user code): the tracker used
    * to keep its "a poller runs" flag set, so no poller ever started again and every wait, then and
    * later, ran to its timeout. The current waiters are answered at once and the next wait polls.
    */
@@ -165,7 +165,7 @@ class ReplicaTrackerSchedulingTest {
     AtomicBoolean armed = new AtomicBoolean();
     Ticker ticker = () -> {
       if (Thread.currentThread().getName().startsWith("shepherd-replica-poller") && armed.getAndSet(false)) {
-        throw new AssertionError("simulated failure in the poller");
+        throw new IllegalStateException("simulated failure in the poller");
       }
       return System.nanoTime();
     };
