@@ -93,12 +93,16 @@ public final class ElasticPool implements AutoCloseable {
    * after unlocking.
    *
    * Runner (class Runner):
-   *   BOOTING --boot ok-------------------> READY   (added to `runners`; takes waiters at once)
+   *   BOOTING --boot ok-------------------> READY   (added to `runners`; takes waiters at once;
+   *                                                  retired at once instead if a resize() left
+   *                                                  the pool at max meanwhile)
    *   BOOTING --boot failed / timed out---> gone    (bootFailures++, retry in 1 s while needed)
    *   READY   --retire (idle, resize,
    *             single-use, close)--------> DRAINING (no new calls; shutdown when active == 0)
    *   DRAINING --active reaches 0---------> DEAD    (removed; backend.shutdown)
    *   READY|DRAINING --backend death------> DEAD    (removed; its calls fail RunnerDiedException)
+   *     (reported by the listener, or by a call failing with RunnerDiedException, whichever
+   *     comes first: the freed slots must not go to waiters)
    *   A DEAD runner stays dead: a late death report or a late call result is ignored.
    *
    * Call (class Call), for call, callAsync, cast and placeChild alike:
