@@ -5,6 +5,8 @@ import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.core.Ticker;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
@@ -190,6 +192,61 @@ class ReplicaTrackerSchedulingTest {
       tracker.close();
       threads.close();
     }
+  }
+
+  /**
+   * Waiters come and go from many threads, so the poller stops and restarts all the time: every
+   * reachable wait is released, unreachable ones time out, none is left registered, and no two
+   * pollers ever run at once (the stop/start hand-over is where a lost wake-up would hide).
+   */
+  @Test
+  void churningWaitersAreAllAnsweredByOnePollerAtATime() throws Exception {
+    FakeReplica fake = new FakeReplica();
+    AtomicLong written = new AtomicLong(0x1000);
+    fake.onPoll = n -> fake.replayed = Lsn.of(written.get()); // a replica that is always caught up
+    ReplicaTracker tracker = ReplicaTracker.builder(fake).strategy(ReplayStrategy.POLLING)
+        .minPollInterval(Duration.ofNanos(100_000)).maxPollInterval(Duration.ofMillis(5))
+        .stallCheckAfter(Duration.ofHours(1)).build();
+    int threadsCount = 16;
+    int iterations = 500;
+    AtomicInteger wrong = new AtomicInteger();
+    AtomicInteger timedOut = new AtomicInteger();
+    try (ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor()) {
+      List<Future<?>> runs = new ArrayList<>();
+      for (int t = 0; t < threadsCount; t++) {
+        int thread = t;
+        runs.add(threads.submit(() -> {
+          for (int i = 0; i < iterations; i++) {
+            if ((i + thread) % 10 == 0) {
+              // A position nobody will write: must time out, and must not stay registered.
+              ReplayResult r = tracker.awaitReplay(Lsn.parse("FF/0"), Duration.ofMillis(1));
+              if (r instanceof ReplayResult.TimedOut) {
+                timedOut.incrementAndGet();
+              } else {
+                wrong.incrementAndGet();
+              }
+            } else {
+              Lsn target = Lsn.of(written.incrementAndGet());
+              if (!(tracker.awaitReplay(target, Duration.ofMinutes(1)) instanceof ReplayResult.Replayed)) {
+                wrong.incrementAndGet();
+              }
+            }
+          }
+          return null;
+        }));
+      }
+      for (Future<?> run : runs) {
+        run.get(5, TimeUnit.MINUTES);
+      }
+    } finally {
+      tracker.close();
+    }
+    assertThat(wrong.get()).isZero();
+    assertThat(timedOut.get()).isEqualTo(threadsCount * iterations / 10);
+    assertThat(tracker.stats().waiting()).isZero();
+    assertThat(tracker.stats().maxConcurrentPollers()).isEqualTo(1);
+    assertThat(tracker.stats().pollerStarts()).isGreaterThan(1);
+    await().atMost(Duration.ofSeconds(30)).until(() -> !tracker.isPolling() && fake.closes.get() == fake.connections.get());
   }
 
   private static void awaitQuietly(CountDownLatch latch, Duration bound) {
