@@ -708,9 +708,11 @@ public final class ElasticPool implements AutoCloseable {
           call.kind == Kind.CHILD ? Durations.MAX_NANOS : call.deadline.remaining();
       remote = runner.handle.start(call.function, call.prepared, runFor);
     } catch (RunnerDiedException e) {
-      // The runner is gone though its listener may not have said so yet: take it out of service
-      // now, or its freed slot would go to the next waiter, fail the same way, and so on down the
-      // whole queue.
+      // The runner is gone though its listener may not have said so yet. The call was never sent,
+      // so it ran nowhere: it goes back to the head of the queue for the replacement instead of
+      // failing. Then the runner is taken out of service now, or its freed slot would go to the
+      // next waiter, fail the same way, and so on down the whole queue.
+      requeueUnsent(call, runner);
       runnerGone(runner, e);
       return;
     } catch (RuntimeException e) {
@@ -966,6 +968,33 @@ public final class ElasticPool implements AutoCloseable {
 
   // ------------------------------------------------------------------------------------------
   // Death
+
+  /**
+   * Puts a call that could not be sent to its (dead) runner back at the head of the queue, so the
+   * runner's death does not fail it: it never ran. Placed children are not re-queued (their
+   * placement already named the runner), nor is anything once the pool is closed; those fail with
+   * the runner's death as before.
+   */
+  private void requeueUnsent(Call call, Runner runner) {
+    if (call.kind == Kind.CHILD) {
+      return;
+    }
+    lock.lock();
+    try {
+      if (closed || call.state != CallState.RUNNING || call.runner != runner || !runner.calls.remove(call)) {
+        return;
+      }
+      runner.active--;
+      busy--;
+      call.runner = null;
+      call.state = CallState.WAITING;
+      call.enqueuedAt = ticker.read();
+      waiters.addFirst(call);
+      waiting++;
+    } finally {
+      lock.unlock();
+    }
+  }
 
   /** The backend said, through a call, that a runner is gone: as if its listener had reported. */
   private void runnerGone(Runner runner, RunnerDiedException cause) {
