@@ -249,6 +249,57 @@ class ReplicaTrackerSchedulingTest {
     await().atMost(Duration.ofSeconds(30)).until(() -> !tracker.isPolling() && fake.closes.get() == fake.connections.get());
   }
 
+  /**
+   * close() races waiters that are registering: each one is answered ReplicaUnavailable or refused
+   * with IllegalStateException, none waits for its timeout, none stays registered, and the poller
+   * stops and gives its connection back.
+   */
+  @Test
+  void closeRacingRegisteringWaitersAnswersEveryOne() throws Exception {
+    for (int iteration = 0; iteration < 100; iteration++) {
+      FakeReplica fake = new FakeReplica();
+      ReplicaTracker tracker = ReplicaTracker.builder(fake).strategy(ReplayStrategy.POLLING)
+          .minPollInterval(Duration.ofNanos(100_000)).maxPollInterval(Duration.ofMillis(5))
+          .stallCheckAfter(Duration.ofHours(1)).build();
+      AtomicInteger answered = new AtomicInteger();
+      AtomicInteger refused = new AtomicInteger();
+      AtomicInteger wrong = new AtomicInteger();
+      try (ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor()) {
+        List<Future<?>> runs = new ArrayList<>();
+        for (int t = 0; t < 20; t++) {
+          runs.add(threads.submit(() -> {
+            try {
+              if (tracker.awaitReplay(Lsn.parse("FF/0"), Duration.ofMinutes(5)) instanceof ReplayResult.ReplicaUnavailable) {
+                answered.incrementAndGet();
+              } else {
+                wrong.incrementAndGet();
+              }
+            } catch (IllegalStateException e) {
+              refused.incrementAndGet();
+            }
+            return null;
+          }));
+          if (t == 5) {
+            int registeredBefore = t;
+            await().pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(1)).atMost(Duration.ofSeconds(30))
+                .until(() -> tracker.stats().waiting() + refused.get() >= registeredBefore);
+            threads.submit(tracker::close);
+          }
+        }
+        for (Future<?> run : runs) {
+          run.get(60, TimeUnit.SECONDS);
+        }
+      } finally {
+        tracker.close();
+      }
+      assertThat(wrong.get()).as("iteration %d", iteration).isZero();
+      assertThat(answered.get() + refused.get()).isEqualTo(20);
+      assertThat(tracker.stats().waiting()).isZero();
+      await().pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(1)).atMost(Duration.ofSeconds(30))
+          .until(() -> !tracker.isPolling() && fake.closes.get() == fake.connections.get());
+    }
+  }
+
   private static void awaitQuietly(CountDownLatch latch, Duration bound) {
     try {
       latch.await(bound.toMillis(), TimeUnit.MILLISECONDS);
