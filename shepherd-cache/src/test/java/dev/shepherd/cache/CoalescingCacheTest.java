@@ -181,6 +181,21 @@ class CoalescingCacheTest {
   }
 
   @Test
+  void aValueWithItsOwnTtlIsAHitCountedLikeAnyOther() throws Exception {
+    CoalescingCache<String, String> cache = builder().timeToLive(Duration.ofHours(1)).build();
+    cache.fetch("own", k -> Load.commit("o", Duration.ofMinutes(10)));
+    cache.fetch("default", k -> Load.commit("d"));
+
+    Fetched<String> own = cache.fetch("own", k -> Load.commit("x"));
+    Fetched<String> ownAgain = cache.fetch("own", k -> Load.commit("x"), Duration.ofSeconds(1));
+    Fetched<String> byDefault = cache.fetch("default", k -> Load.commit("x"));
+
+    assertThat(own).isEqualTo(new Fetched<>("o", Fetched.Source.HIT)).isSameAs(ownAgain);
+    assertThat(byDefault).isEqualTo(new Fetched<>("d", Fetched.Source.HIT));
+    assertThat(cache.stats().hits()).isEqualTo(3);
+  }
+
+  @Test
   void commitWithTtlExpiresEvenWhenTheCacheHasNoDefaultTimeToLive() throws Exception {
     CoalescingCache<String, String> cache = builder().build();
     cache.fetch("k", k -> Load.commit("first", Duration.ofSeconds(10)));
