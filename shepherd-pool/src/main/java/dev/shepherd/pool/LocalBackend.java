@@ -6,17 +6,13 @@ import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.jspecify.annotations.Nullable;
 
 /**
- * A {@link Backend} whose runners live in this JVM: each runner runs its calls on a few reusable
- * daemon platform threads of its own and, when those are all busy, each further call on a virtual
+ * A {@link Backend} whose runners live in this JVM: each runner runs every call on a virtual
  * thread of its own, so a pool on this backend bounds the concurrency of in-process work
  * (maxConcurrency per runner, max runners) with the pool's deadlines, queueing and cancellation.
  * Useful in tests of code that uses a remote backend in production.
@@ -26,30 +22,12 @@ import org.jspecify.annotations.Nullable;
  */
 public final class LocalBackend implements Backend {
 
-  /*
-   * Why reusable threads first: starting a virtual thread per call costs a thread start and a
-   * ForkJoinPool carrier wake-up on top of the two hand-offs any executor does (caller -> worker,
-   * worker -> caller); handing a short call to a parked platform thread is the cheaper hand-off
-   * (LocalCallBenchmark). A runner keeps at most REUSED of them (fewer if its maxConcurrency is
-   * lower), idle ones end after KEEP_ALIVE, and calls beyond them spill to virtual threads, so
-   * long-blocking calls never pin more than REUSED platform threads per runner. The pool, not the
-   * runner, enforces maxConcurrency.
-   *
-   * Per call, guarded by the call's monitor: thread is set when the call starts and cleared when
-   * it ends, so cancel() interrupts only while this call runs, never the next call on the same
-   * reused thread; the interrupt status is cleared when the call ends.
-   */
-  private static final int REUSED = Math.max(4, Runtime.getRuntime().availableProcessors());
-  private static final long KEEP_ALIVE_SECONDS = 30;
-
   private final FunctionRegistry functions;
-  private final ThreadFactory virtualThreads;
-  private final ThreadFactory platformThreads;
+  private final ThreadFactory threads;
 
   private LocalBackend(FunctionRegistry functions) {
     this.functions = functions;
-    this.virtualThreads = Thread.ofVirtual().name("shepherd-pool-local-", 0).factory();
-    this.platformThreads = Thread.ofPlatform().daemon().name("shepherd-pool-local-p-", 0).factory();
+    this.threads = Thread.ofVirtual().name("shepherd-pool-local-", 0).factory();
   }
 
   /**
@@ -75,7 +53,7 @@ public final class LocalBackend implements Backend {
 
   @Override
   public RunnerHandle boot(RunnerSpec spec, RunnerListener listener) {
-    return new LocalRunner(spec.runnerId(), listener, Math.min(REUSED, spec.maxConcurrency()));
+    return new LocalRunner(spec.runnerId(), listener);
   }
 
   @Override
@@ -88,26 +66,11 @@ public final class LocalBackend implements Backend {
     private final RunnerListener listener;
     private final Set<LocalCall> calls = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean ended = new AtomicBoolean();
-    private final ThreadPoolExecutor executor;
     private volatile boolean stopping;
 
-    LocalRunner(String id, RunnerListener listener, int reused) {
+    LocalRunner(String id, RunnerListener listener) {
       this.id = id;
       this.listener = listener;
-      this.executor =
-          new ThreadPoolExecutor(
-              0,
-              Math.max(1, reused),
-              KEEP_ALIVE_SECONDS,
-              TimeUnit.SECONDS,
-              new SynchronousQueue<>(),
-              platformThreads,
-              (task, pool) -> {
-                if (pool.isShutdown()) {
-                  throw new RejectedExecutionException("runner " + id + " has ended");
-                }
-                virtualThreads.newThread(task).start(); // every reusable thread is busy
-              });
     }
 
     @Override
@@ -123,12 +86,9 @@ public final class LocalBackend implements Backend {
       RunnerFunction fn = functions.get(function);
       LocalCall call = new LocalCall(function, fn, argument);
       calls.add(call);
-      try {
-        executor.execute(call);
-      } catch (RejectedExecutionException e) {
-        calls.remove(call);
-        throw new RunnerDiedException(id, "runner " + id + " has ended", e);
-      }
+      Thread thread = threads.newThread(call);
+      call.thread = thread;
+      thread.start();
       return call;
     }
 
@@ -165,7 +125,6 @@ public final class LocalBackend implements Backend {
         for (LocalCall call : calls) {
           call.cancel();
         }
-        executor.shutdown(); // idle reusable threads end; running calls were interrupted above
       }
     }
 
@@ -174,7 +133,7 @@ public final class LocalBackend implements Backend {
       private final RunnerFunction fn;
       private final @Nullable Object argument;
       private final CompletableFuture<@Nullable Object> result = new CompletableFuture<>();
-      private @Nullable Thread thread; // guarded by this; non-null only while the call runs
+      private volatile @Nullable Thread thread;
       private volatile boolean cancelled;
 
       LocalCall(String function, RunnerFunction fn, @Nullable Object argument) {
@@ -185,16 +144,9 @@ public final class LocalBackend implements Backend {
 
       @Override
       public void run() {
-        synchronized (this) {
-          thread = Thread.currentThread();
-        }
         try {
           runFunction();
         } finally {
-          synchronized (this) {
-            thread = null;
-          }
-          Thread.interrupted(); // a cancel's interrupt must not reach the next call on this thread
           calls.remove(this);
           if (ended.get() && !result.isDone()) {
             result.completeExceptionally(
@@ -216,19 +168,26 @@ public final class LocalBackend implements Backend {
         try {
           Object value = fn.apply(argument);
           if (cancelled) {
-            result.completeExceptionally(new CancellationException());
+            completeCancelled();
           } else {
             result.complete(value);
           }
         } catch (Throwable t) {
           if (cancelled) {
-            result.completeExceptionally(new CancellationException());
+            completeCancelled();
           } else {
             result.completeExceptionally(
                 new CallFailedException(
                     "function \"" + function + "\" threw on runner " + id + ": " + t, t));
           }
         }
+      }
+
+      /** A call stopped by its runner's end reports the death; one stopped by a cancel, the cancel. */
+      private void completeCancelled() {
+        result.completeExceptionally(ended.get()
+            ? new RunnerDiedException(id, "runner " + id + " ended during the call", null)
+            : new CancellationException());
       }
 
       @Override
@@ -239,10 +198,9 @@ public final class LocalBackend implements Backend {
       @Override
       public void cancel() {
         cancelled = true;
-        synchronized (this) {
-          if (thread != null) {
-            thread.interrupt();
-          }
+        Thread t = thread;
+        if (t != null) {
+          t.interrupt();
         }
       }
     }

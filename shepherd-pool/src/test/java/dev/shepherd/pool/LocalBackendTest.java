@@ -9,7 +9,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
-/** The local backend's runners on their own: reused threads, cancellation, death. */
+/** The local backend's runners on their own: concurrency, cancellation, death. */
 class LocalBackendTest {
 
   private static final Duration LONG = Duration.ofSeconds(30);
@@ -33,7 +33,7 @@ class LocalBackendTest {
   }
 
   @Test
-  void aCancelRacingTheEndOfACallNeverInterruptsTheNextCallOnTheReusedThread() throws Exception {
+  void aCancelRacingTheEndOfACallNeverInterruptsTheNextCall() throws Exception {
     RunnerHandle runner = backend().boot(spec(1), cause -> {});
     try {
       for (int i = 0; i < 3_000; i++) {
@@ -49,7 +49,7 @@ class LocalBackendTest {
   }
 
   @Test
-  void callsBeyondTheReusedThreadsStillRunAtOnce() throws Exception {
+  void manyBlockedCallsStillLetNewCallsRunAtOnce() throws Exception {
     RunnerHandle runner = backend().boot(spec(64), cause -> {});
     try {
       CountDownLatch gate = new CountDownLatch(1);
