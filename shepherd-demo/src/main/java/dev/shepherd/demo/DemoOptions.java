@@ -77,7 +77,7 @@ public record DemoOptions(
         case "--redis" -> redis = value(args, ++i, flag);
         case "--etcd" -> etcd = value(args, ++i, flag);
         case "--pool" -> pool = value(args, ++i, flag);
-        case "--duration" -> duration = parseDuration(value(args, ++i, flag));
+        case "--duration" -> duration = parseDuration(value(args, ++i, flag), flag);
         case "--load" -> {
           if (i + 1 < args.length && !args[i + 1].startsWith("--")) {
             load = parseUri(args[++i]);
@@ -119,21 +119,34 @@ public record DemoOptions(
     }
   }
 
-  private static Duration parseDuration(String text) {
+  /**
+   * Parses {@code 500ms}, {@code 60s}, {@code 5m} or {@code 1h}: the flag's values and the
+   * {@code wait} of a blocking query.
+   *
+   * @throws IllegalArgumentException naming {@code name} when the text is not of that form or negative
+   */
+  static Duration parseDuration(String text, String name) {
     try {
       if (text.endsWith("ms")) {
-        return Duration.ofMillis(Long.parseLong(text.substring(0, text.length() - 2)));
+        return nonNegative(Duration.ofMillis(Long.parseLong(text.substring(0, text.length() - 2))));
       }
       long amount = Long.parseLong(text.substring(0, text.length() - 1));
-      return switch (text.charAt(text.length() - 1)) {
+      return nonNegative(switch (text.charAt(text.length() - 1)) {
         case 's' -> Duration.ofSeconds(amount);
         case 'm' -> Duration.ofMinutes(amount);
         case 'h' -> Duration.ofHours(amount);
         default -> throw new NumberFormatException();
-      };
+      });
     } catch (NumberFormatException | StringIndexOutOfBoundsException e) {
-      throw new IllegalArgumentException("--duration must look like 500ms, 60s, 5m or 1h, was '" + text + "'", e);
+      throw new IllegalArgumentException(name + " must look like 500ms, 60s, 5m or 1h, was '" + text + "'", e);
     }
+  }
+
+  private static Duration nonNegative(Duration duration) {
+    if (duration.isNegative()) {
+      throw new NumberFormatException();
+    }
+    return duration;
   }
 
   private static URI parseUri(String text) {

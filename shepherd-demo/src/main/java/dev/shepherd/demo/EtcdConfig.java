@@ -107,13 +107,8 @@ final class EtcdConfig extends HttpServlet {
     if (text == null || text.isEmpty()) {
       return Duration.ofMinutes(5);
     }
-    Duration wait = text.endsWith("ms") ? Duration.ofMillis(Long.parseLong(text.substring(0, text.length() - 2)))
-        : text.endsWith("s") ? Duration.ofSeconds(Long.parseLong(text.substring(0, text.length() - 1)))
-        : text.endsWith("m") ? Duration.ofMinutes(Long.parseLong(text.substring(0, text.length() - 1)))
-        : Duration.ofSeconds(Long.parseLong(text));
-    if (wait.isNegative()) {
-      throw new IllegalArgumentException("negative wait");
-    }
+    Duration wait = DemoOptions.parseDuration(text, "wait");
     return wait.compareTo(MAX_WAIT) > 0 ? MAX_WAIT : wait;
   }
+
 }
