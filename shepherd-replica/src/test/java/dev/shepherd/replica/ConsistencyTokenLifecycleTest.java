@@ -4,12 +4,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.zaxxer.hikari.HikariDataSource;
+import dev.shepherd.testing.FakeTicker;
 import dev.shepherd.testing.PostgresCluster;
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -19,6 +22,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import javax.sql.DataSource;
 import org.eclipse.jetty.ee10.servlet.FilterHolder;
@@ -167,6 +171,44 @@ class ConsistencyTokenLifecycleTest {
     assertThat(DatabaseIdentity.of(other).systemIdentifier()).isNotEqualTo(identity.systemIdentifier());
     assertThatThrownBy(() -> DatabaseIdentity.of(replica))
         .isInstanceOf(IllegalStateException.class).hasMessageContaining("standby");
+  }
+
+  @Test
+  void thePrimaryIdentityIsCachedForItsIntervalAndKeptWhileThePrimaryIsDown() throws Exception {
+    FakeTicker ticker = new FakeTicker();
+    AtomicInteger connections = new AtomicInteger();
+    // The real pool, counting the connections asked of it.
+    DataSource counted = (DataSource) Proxy.newProxyInstance(DataSource.class.getClassLoader(),
+        new Class<?>[] {DataSource.class}, (proxy, method, args) -> {
+          if (method.getName().equals("getConnection")) {
+            connections.incrementAndGet();
+          }
+          try {
+            return method.invoke(other, args);
+          } catch (InvocationTargetException e) {
+            throw e.getCause();
+          }
+        });
+    PrimaryIdentity identity = PrimaryIdentity.builder(counted).refreshInterval(Duration.ofSeconds(5)).ticker(ticker).build();
+    DatabaseIdentity expected = DatabaseIdentity.of(other);
+    assertThat(identity.current()).contains(expected);
+    assertThat(connections).hasValue(1);
+    ticker.advance(Duration.ofMillis(4_999));
+    assertThat(identity.current()).contains(expected);
+    assertThat(connections).hasValue(1); // within the interval: no query
+    otherCluster.stopPrimary();
+    try {
+      ticker.advance(Duration.ofMillis(1));
+      assertThat(identity.current()).contains(expected); // the read fails: the last identity is kept
+      assertThat(connections).hasValue(2);
+    } finally {
+      otherCluster.startPrimary();
+    }
+    ticker.advance(Duration.ofSeconds(5));
+    assertThat(identity.current()).contains(expected);
+    assertThat(connections).hasValue(3);
+    PrimaryIdentity neverRead = PrimaryIdentity.builder(replica).build(); // a standby has no identity to give
+    assertThat(neverRead.current()).isEmpty();
   }
 
   @Test
