@@ -262,6 +262,11 @@ class ConsistencyTokenLifecycleTest {
       String onTimeline2 = write(failedOver);
       ConsistencyToken t2 = CODEC.decode(onTimeline2);
       assertThat(t2.database()).isEqualTo(promoted);
+      try (var c = replica.getConnection()) {
+        ConsistencyToken exact = WritePosition.tokenAfterCommit(c);
+        assertThat(exact.database()).isEqualTo(promoted);
+        assertThat(exact.lsn().compareTo(t2.lsn())).isNotNegative();
+      }
       assertThat(read(failedOver, onTimeline2)).isEqualTo(t2.lsn() + " primary:NO_REPLICAS");
 
       // The failover is undone: the replica is rebuilt from the original primary (timeline 1). The
