@@ -68,13 +68,13 @@ final class ReplicaPoller implements Runnable {
         if (tracker.waiters.isEmpty() || tracker.closed || interrupted) {
           if (interrupted) {
             // The executor cancels its task (shutdownNow): park would return at once from now on
-            // and the poller would query without pause. Stop, answer the tracker.waiters now rather than
-            // at their timeouts, leave the replica's tracker.health alone (it did nothing wrong) and the
+            // and the poller would query without pause. Stop, answer the waiters now rather than
+            // at their timeouts, leave the replica's health alone (it did nothing wrong) and the
             // interrupt status set; the next wait starts a new poller.
             tracker.failAll(new ReplicaTracker.Health(ReplicaTracker.Status.UNAVAILABLE, tracker.ticker.read(),
                 new InterruptedException("the poller of replica " + tracker.name + " was interrupted"), null));
           }
-          // Give back the connection, the thread slot and the count BEFORE `tracker.polling`: once it is
+          // Give back the connection, the thread slot and the count BEFORE `polling`: once it is
           // false, a new waiter may start the next poller, which must find none of them still held
           // (this poller clearing pollerThread after the next one set it left that one unwakeable).
           session.close();
@@ -89,7 +89,7 @@ final class ReplicaPoller implements Runnable {
         }
         ReplicaTracker.Health current = tracker.health;
         if (tracker.failureOf(current, Lsn.ZERO, Duration.ZERO) != null && tracker.ticker.read() - current.sinceNanos() < tracker.retryNanos) {
-          tracker.failAll(current); // racing tracker.waiters that registered before they could see the failure
+          tracker.failAll(current); // racing waiters that registered before they could see the failure
           continue;
         }
         Sample sample;
@@ -160,7 +160,7 @@ final class ReplicaPoller implements Runnable {
             tracker.failAll(tracker.health(ReplicaTracker.Status.UNAVAILABLE, e, null));
           }
         } else {
-          // Publish the pause BEFORE reading `tracker.urgent`, which begin() sets BEFORE reading the pause:
+          // Publish the pause BEFORE reading `urgent`, which begin() sets BEFORE reading the pause:
           // either this poller sees a new waiter's flag and pauses only the minimum, or the waiter
           // sees the pause and unparks it. The flag is read here only, never cleared before a poll:
           // a waiter that arrived during the last pause (and unparked it) still resets the interval.
@@ -177,8 +177,8 @@ final class ReplicaPoller implements Runnable {
     } catch (RuntimeException | Error e) {
       if (owning) {
         // Only a bug or an Error gets here (every query failure is handled above). Still holding
-        // `tracker.polling`, the tracker would never start a poller again and every later wait would run
-        // to its timeout: let go of it and answer the current tracker.waiters now.
+        // `polling`, the tracker would never start a poller again and every later wait would run
+        // to its timeout: let go of it and answer the current waiters now.
         session.close();
         owning = false;
         tracker.unclaimPoller();
@@ -201,7 +201,7 @@ final class ReplicaPoller implements Runnable {
 
   private record Sample(boolean inRecovery, @Nullable Lsn replayed) {}
 
-  /** The poller's connection, opened lazily and tracker.closed when the poller stops or a query fails. */
+  /** The poller's connection, opened lazily and closed when the poller stops or a query fails. */
   private final class Session {
     private @Nullable Connection connection;
     private @Nullable PreparedStatement poll;
