@@ -91,7 +91,7 @@ public final class ReplicaRouter {
      * @throws IllegalArgumentException if {@code maxWait} is negative
      */
     public Config {
-      replicas = List.copyOf(replicas);
+      replicas = List.copyOf(Require.nonNull(replicas, "replicas"));
       Require.nonNegative(maxWait, "maxWait");
       Require.nonNull(listener, "listener");
       Require.nonNull(ticker, "ticker");
