@@ -228,13 +228,14 @@ public abstract class IdempotencyStoreContract {
   }
 
   @Test
-  void aCompletedClaimCannotCompleteTwiceNorBeReleased() {
+  void aSecondCompleteWithTheSameTokenIsANoOpSuccessAndTheClaimCannotBeReleasedNorHalted() {
     String key = key("twice");
     Tracked.Claimed claim =
         (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
 
     assertThat(store.complete(key, claim.fencingToken(), response("one"), LONG)).isTrue();
-    assertThat(store.complete(key, claim.fencingToken(), response("two"), LONG)).isFalse();
+    // A retry of a complete whose reply was lost: success, and the first response stays.
+    assertThat(store.complete(key, claim.fencingToken(), response("two"), LONG)).isTrue();
     assertThat(store.release(key, claim.fencingToken())).isFalse();
     assertThat(store.halt(key, claim.fencingToken(), "late", LONG)).isFalse();
 
@@ -459,6 +460,43 @@ public abstract class IdempotencyStoreContract {
     }
   }
 
+  /** Lets the store's clock move on, so an expiry computed afresh per answer would differ. */
+  private static void letTimePass() {
+    long start = System.nanoTime();
+    while (System.nanoTime() - start < 5_000_000) {
+      Thread.onSpinWait();
+    }
+  }
+
+  @Test
+  void everyAnswerAboutARecordReportsTheSameExpiry() {
+    String done = key("expiry-completed");
+    Tracked.Claimed claim =
+        (Tracked.Claimed) store.claim(done, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    store.complete(done, claim.fencingToken(), response("x"), LONG);
+    String halted = key("expiry-halted");
+    Tracked.Claimed other =
+        (Tracked.Claimed) store.claim(halted, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    store.halt(halted, other.fencingToken(), "r", LONG);
+
+    List<Instant> completed = new ArrayList<>();
+    List<Instant> mismatched = new ArrayList<>();
+    List<Instant> haltedAnswers = new ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      letTimePass();
+      completed.add(((Tracked.Completed) store.claim(done, "fp", LONG, LONG,
+          OrphanPolicy.TAKE_OVER)).expiresAt());
+      mismatched.add(((Tracked.Mismatch) store.claim(done, "other", LONG, LONG,
+          OrphanPolicy.TAKE_OVER)).expiresAt());
+      haltedAnswers.add(((Tracked.Halted) store.claim(halted, "fp", LONG, LONG,
+          OrphanPolicy.TAKE_OVER)).expiresAt());
+    }
+
+    assertThat(completed).containsOnly(completed.get(0));
+    assertThat(mismatched).containsOnly(completed.get(0));
+    assertThat(haltedAnswers).containsOnly(haltedAnswers.get(0));
+  }
+
   @Test
   void unreachableStoreFailsWithIdempotencyStoreException() {
     try (IdempotencyStore broken = unreachableStore();
@@ -483,17 +521,15 @@ public abstract class IdempotencyStoreContract {
   // ---- the tracker over this store ----
 
   @Test
-  void trackerCompleteStoresTheResponseAndStaleCompleteFailsWithClaimLost() {
+  void trackerCompleteStoresTheResponseAndAHaltedClaimCannotCompleteNorBeCompletedTwice() {
     IdempotencyTracker tracker = tracker(LONG, LONG);
     String key = key("tracker-complete");
     Tracked.Claimed claim = (Tracked.Claimed) tracker.track(key, "fp");
 
     tracker.complete(claim, response("once"));
+    tracker.complete(claim, response("twice")); // a retry: no-op, the first response stays
 
-    assertThatThrownBy(() -> tracker.complete(claim, response("twice")))
-        .isInstanceOf(ClaimLostException.class)
-        .hasMessageContaining(key)
-        .hasMessageContaining("fencing token " + claim.fencingToken());
+    assertThat(tracker.halt(claim, "late")).isFalse();
     assertThat(tracker.track(key, "fp"))
         .isInstanceOfSatisfying(
             Tracked.Completed.class,
