@@ -502,10 +502,10 @@ public final class IdempotencyTracker implements AutoCloseable {
           }
           held.remove(claim);
           throw new ClaimLostException(claim.key(), claim.fencingToken(), operation);
-        } catch (IdempotencyException e) {
+        } catch (ClaimLostException e) {
           throw e;
         } catch (RuntimeException e) {
-          failure = e;
+          failure = e; // IdempotencyStoreException included: the store may answer next time
         }
         long left = giveUpAt - System.nanoTime();
         if (holding == null || !held.containsKey(claim) || left <= 0

@@ -23,7 +23,7 @@ final class FlakyStore implements IdempotencyStore {
   }
 
   private static RuntimeException failure() {
-    return new IllegalStateException("connection reset");
+    return new IdempotencyStoreException("connection reset", null);
   }
 
   @Override

@@ -16,7 +16,7 @@ import org.jspecify.annotations.Nullable;
  * {@link IdempotencyFilter.Builder#problemTypeBase(URI)} plus the kind's slug) and a fixed title, so
  * a client can switch on {@code type} and show {@code detail} to a human. Immutable.
  */
-record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds) {
+record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds, int status) {
 
   /** The problems the filter answers with. */
   enum Kind {
@@ -27,7 +27,11 @@ record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds) {
     IN_PROGRESS(409, "in-progress", "A request with this Idempotency-Key is in progress"),
     KEY_REUSED(422, "key-reused", "Idempotency-Key reused with another request"),
     BODY_TOO_LARGE(413, "body-too-large", "Request body too large for an idempotent request"),
-    STORE_UNAVAILABLE(503, "store-unavailable", "Idempotency store unavailable");
+    STORE_UNAVAILABLE(503, "store-unavailable", "Idempotency store unavailable"),
+    PRINCIPAL_MISSING(400, "principal-missing", "No caller to scope the Idempotency-Key to"),
+    LEASE_LOST(409, "lease-lost", "The request lost its Idempotency-Key while it ran"),
+    /** Sent with the original request's status, which varies. */
+    RESPONSE_NOT_KEPT(200, "response-not-kept", "The original response was not kept");
 
     final int status;
     final String slug;
@@ -43,7 +47,11 @@ record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds) {
   static final String CONTENT_TYPE = "application/problem+json";
 
   Problem(Kind kind, String detail) {
-    this(kind, detail, null);
+    this(kind, detail, null, kind.status);
+  }
+
+  Problem(Kind kind, String detail, @Nullable String retryAfterSeconds) {
+    this(kind, detail, retryAfterSeconds, kind.status);
   }
 
   /** Renders the JSON document. */
@@ -53,7 +61,7 @@ record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds) {
     quote(json, typeBase.resolve(kind.slug).toString());
     json.append(",\"title\":");
     quote(json, kind.title);
-    json.append(",\"status\":").append(kind.status);
+    json.append(",\"status\":").append(status);
     json.append(",\"detail\":");
     quote(json, detail);
     json.append('}');
@@ -71,7 +79,7 @@ record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds) {
   void send(HttpServletResponse response, URI typeBase) throws IOException {
     byte[] body = toJson(typeBase);
     response.resetBuffer();
-    response.setStatus(kind.status);
+    response.setStatus(status);
     response.setContentType(CONTENT_TYPE);
     response.setHeader("Cache-Control", "no-store");
     if (retryAfterSeconds != null) {
