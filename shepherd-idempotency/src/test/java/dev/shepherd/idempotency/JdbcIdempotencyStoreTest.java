@@ -82,6 +82,47 @@ class JdbcIdempotencyStoreTest extends IdempotencyStoreContract {
     }
   }
 
+  /**
+   * The fencing pattern of {@link Tracked.Claimed#fencingToken()}: a write elsewhere carries the
+   * token and is conditioned on no larger token having written before.
+   */
+  private static int fencedWrite(long token, long balance) throws SQLException {
+    try (Connection c = dataSource.getConnection();
+        PreparedStatement ps = c.prepareStatement(
+            "UPDATE fenced_accounts SET balance = ?, fence = ? WHERE id = 'a' AND fence <= ?")) {
+      ps.setLong(1, balance);
+      ps.setLong(2, token);
+      ps.setLong(3, token);
+      return ps.executeUpdate();
+    }
+  }
+
+  @Test
+  void afterATakeOverTheStaleOwnersFencedWriteIsRefused() throws Exception {
+    try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+      s.execute("CREATE TABLE IF NOT EXISTS fenced_accounts"
+          + " (id text PRIMARY KEY, balance bigint NOT NULL, fence bigint NOT NULL)");
+      s.execute("INSERT INTO fenced_accounts VALUES ('a', 0, 0)"
+          + " ON CONFLICT (id) DO UPDATE SET balance = 0, fence = 0");
+    }
+    String key = key("fenced");
+    Tracked.Claimed stale =
+        (Tracked.Claimed) store.claim(key, "fp", SHORT, LONG, OrphanPolicy.TAKE_OVER);
+    awaitLeaseOver(SHORT);
+    Tracked.Claimed successor =
+        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+
+    assertThat(fencedWrite(successor.fencingToken(), 200)).isEqualTo(1);
+    assertThat(fencedWrite(stale.fencingToken(), 100)).isZero(); // the stale owner is refused
+    assertThat(store.complete(key, stale.fencingToken(), response("stale"), LONG)).isFalse();
+    try (Connection c = dataSource.getConnection(); Statement s = c.createStatement();
+        ResultSet rs = s.executeQuery("SELECT balance, fence FROM fenced_accounts")) {
+      rs.next();
+      assertThat(rs.getLong(1)).isEqualTo(200);
+      assertThat(rs.getLong(2)).isEqualTo(successor.fencingToken());
+    }
+  }
+
   @Test
   void schemaShipsInTheJarAndNamesTheTable() {
     String sql = JdbcIdempotencyStore.schemaSql("orders_idem");
