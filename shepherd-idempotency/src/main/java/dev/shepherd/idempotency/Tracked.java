@@ -33,9 +33,7 @@ public sealed interface Tracked
    * one store and larger than the token of any earlier claim of the same key, so a former owner
    * whose lease ran out can never complete, halt or release the key over its new owner.
    *
-   * <p><b>Fencing the request's own writes.</b>
-   *
-   * A lease can lapse while its owner still runs (a long pause, a store that stopped answering),
+   * <p><b>Fencing the request's own writes.</b> A lease can lapse while its owner still runs (a long pause, a store that stopped answering),
    * and then a successor runs the same request. The store refuses the former owner's outcome, and
    * the same token can guard the request's writes elsewhere: store it with the data it protects and
    * make every write conditional on no larger token having written before, for example

@@ -42,17 +42,22 @@ import org.jspecify.annotations.Nullable;
  * {@link StoredResponse#toBytes()} form). Every operation is one Lua script, so it is atomic on
  * the server: the claim reads the record, decides (claim, in progress, take over, halt,
  * completed, halted, mismatch) and writes in one step, with the lease measured by Redis's own
- * clock ({@code TIME}). Expiry is Redis's: each write sets the hash's time to live in
- * milliseconds ({@code PEXPIRE}): the lease plus retention while in progress, retention once
- * completed or halted; so {@link #prune(int)} has nothing to do. Fencing tokens come from one
+ * clock ({@code TIME}). Expiry is Redis's: each write stores the record's expiry instant in the
+ * hash and sets it with {@code PEXPIREAT} (the lease plus retention while in progress, retention
+ * once completed or halted), so every answer reports the same instant and {@link #prune(int)} has
+ * nothing to do. Fencing tokens come from one
  * counter ({@code keyPrefix + "token-seq"}, {@code INCR}), and a take-over never takes a token
  * below the old one plus one. A counter that is missing (first use, or Redis lost its data) starts
  * at the Redis clock in microseconds, so tokens handed out before a data loss are not handed out
  * again unless claims averaged over a million per second.
  *
  * <p>Requirements on the server: Redis 5 or newer (scripts replicated by effects, so {@code TIME}
- * is allowed before writes); an eviction policy that does not evict the token counter
- * ({@code noeviction}, the default, or a {@code volatile-*} policy). On Redis Cluster, give the
+ * is allowed before writes); {@code maxmemory-policy noeviction}, Redis's default, which the store
+ * checks at its first connection (see {@link Builder#allowEviction(boolean)}): every record has a
+ * time to live, so a {@code volatile-*} policy can evict live records, and an {@code allkeys-*}
+ * policy also the token counter. Records survive a restart only as far as Redis persisted them
+ * (AOF with {@code appendfsync always} keeps every acknowledged write), and a failover only as far
+ * as they had replicated ({@link Builder#waitForReplicas(int, Duration)} narrows that window). On Redis Cluster, give the
  * prefix a hash tag ({@code "{idem}:"}) so a record and the counter share a slot.
  *
  * <p>The store opens one connection from the client on first use (so a service may start while

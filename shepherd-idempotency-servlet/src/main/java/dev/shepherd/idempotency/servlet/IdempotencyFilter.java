@@ -72,6 +72,13 @@ import org.jspecify.annotations.Nullable;
  *       token)</td><td>400 {@code key-malformed}</td></tr>
  *   <tr><td>body longer than {@link Builder#maxBodySize(int)}</td><td>413
  *       {@code body-too-large}, nothing stored</td></tr>
+ *   <tr><td>no principal, and {@link Builder#allowAnonymous(boolean)} not set</td><td>400
+ *       {@code principal-missing}, nothing stored</td></tr>
+ *   <tr><td>the key's first request finished, but its response was not kept (too large, or a
+ *       5xx under {@code store5xx(false)})</td><td>its original status with a
+ *       {@code response-not-kept} problem; it does not run again</td></tr>
+ *   <tr><td>the owner's lease lapsed and the key was taken over while it ran</td><td>409
+ *       {@code lease-lost} to that owner's client</td></tr>
  *   <tr><td>first use of the key</td><td>runs; the response is stored, then sent</td></tr>
  *   <tr><td>the key's first request still runs</td><td>409 {@code in-progress} with
  *       {@code Retry-After}; or, with {@link Builder#waitForInFlight(Duration)}, waits and
@@ -97,18 +104,22 @@ import org.jspecify.annotations.Nullable;
  *     Claimed ─▶ chain runs on a CapturingResponse that HOLDS the body (nothing reaches the client)
  *       ├─ throws ───────────────▶ tracker.fail(claim) (HALT by default), body dropped, rethrown
  *       ├─ async started ────────▶ release(claim), body passed through uncaptured
- *       ├─ body over storage limit ▶ switched to streaming at once; release(claim) at the end
- *       ├─ 5xx and !store5xx ────▶ release(claim), body sent
- *       └─ otherwise ─▶ complete(claim, response)
+ *       ├─ body over storage limit ▶ switched to streaming at once; complete(claim, not-kept
+ *       │                             marker) at the end
+ *       ├─ 5xx and !store5xx ────▶ complete(claim, not-kept marker), body sent
+ *       │                          (releaseUnstored: release(claim) instead)
+ *       └─ otherwise ─▶ complete(claim, response)  (transactional: in the request's transaction)
  *              ├─ ok ─────────────────────────▶ body sent
- *              ├─ ClaimLostException ─────────▶ body sent (the work was done), warning logged
- *              └─ IdempotencyStoreException ──▶ body dropped, 503 (the lease runs out: a retry
- *                                               after it runs the request again)
+ *              ├─ ClaimLostException ─────────▶ body dropped, 409 lease-lost (the key was taken
+ *                                               over; a retry gets the key's outcome)
+ *              └─ IdempotencyStoreException ──▶ body dropped, 503; the tracker keeps the claim
+ *                                               and keeps storing the response, so a retry gets
+ *                                               409 in-progress and then this response
  * </pre>
  *
- * Holding the body until it is stored is what makes "sent" imply "replayable": a client never
- * receives a response that a retry could not reproduce, except a response larger than the storage
- * limit or a {@code sendRedirect}, which are sent as they are produced. Consequently
+ * Holding the body until it is stored is what makes "sent" imply "stored as the key's outcome":
+ * a client never receives a response that a retry could not reproduce, except a response larger
+ * than the storage limit or a {@code sendRedirect}, which are sent as they are produced. Consequently
  * {@code flushBuffer()} and {@code flush()} do not reach the client while holding; streaming
  * endpoints should be mapped {@link KeyPolicy#IGNORED}.
  *
@@ -125,7 +136,8 @@ import org.jspecify.annotations.Nullable;
  * <h2>Scope of keys</h2>
  *
  * The store key is a SHA-256 of the {@link PrincipalResolver principal} and the header's key: two
- * principals never share a record. Method and path are in the default fingerprint, so a key reused
+ * principals never share a record. A request without a principal is refused unless
+ * {@link Builder#allowAnonymous(boolean)} puts all such requests in one shared scope. Method and path are in the default fingerprint, so a key reused
  * on another endpoint is a 422, as the draft asks.
  *
  * <h2>Limits</h2>
