@@ -1,10 +1,14 @@
 package dev.shepherd.idempotency.servlet;
 
+import com.fasterxml.jackson.core.JsonEncoding;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
 import jakarta.servlet.http.HttpServletResponse;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -54,18 +58,22 @@ record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds, int
     this(kind, detail, retryAfterSeconds, kind.status);
   }
 
-  /** Renders the JSON document. */
+  private static final JsonFactory JSON = JsonFactory.builder().build();
+
+  /** Renders the JSON document with Jackson's streaming generator (escaping included). */
   byte[] toJson(URI typeBase) {
-    StringBuilder json = new StringBuilder(256);
-    json.append("{\"type\":");
-    quote(json, typeBase.resolve(kind.slug).toString());
-    json.append(",\"title\":");
-    quote(json, kind.title);
-    json.append(",\"status\":").append(status);
-    json.append(",\"detail\":");
-    quote(json, detail);
-    json.append('}');
-    return json.toString().getBytes(StandardCharsets.UTF_8);
+    ByteArrayOutputStream out = new ByteArrayOutputStream(256);
+    try (JsonGenerator json = JSON.createGenerator(out, JsonEncoding.UTF8)) {
+      json.writeStartObject();
+      json.writeStringField("type", typeBase.resolve(kind.slug).toString());
+      json.writeStringField("title", kind.title);
+      json.writeNumberField("status", status);
+      json.writeStringField("detail", detail);
+      json.writeEndObject();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot happen: writing JSON to memory", e);
+    }
+    return out.toByteArray();
   }
 
   /**
@@ -89,27 +97,5 @@ record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds, int
     try (OutputStream out = response.getOutputStream()) {
       out.write(body);
     }
-  }
-
-  static void quote(StringBuilder json, String value) {
-    json.append('"');
-    for (int i = 0; i < value.length(); i++) {
-      char c = value.charAt(i);
-      switch (c) {
-        case '"' -> json.append("\\\"");
-        case '\\' -> json.append("\\\\");
-        case '\n' -> json.append("\\n");
-        case '\r' -> json.append("\\r");
-        case '\t' -> json.append("\\t");
-        default -> {
-          if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == '\u2028' || c == '\u2029') {
-            json.append(String.format("\\u%04x", (int) c));
-          } else {
-            json.append(c);
-          }
-        }
-      }
-    }
-    json.append('"');
   }
 }
