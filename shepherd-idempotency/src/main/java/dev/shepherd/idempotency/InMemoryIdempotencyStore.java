@@ -90,8 +90,13 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
     return records.size();
   }
 
-  /** Whether a record for the key is held, expired or not (for tests). */
-  boolean containsKey(String key) {
+  /**
+   * Returns whether the store holds a record for the key, expired records not yet pruned included.
+   *
+   * @param key the key
+   * @return true if a record is held
+   */
+  public boolean containsKey(String key) {
     return records.containsKey(key);
   }
 

@@ -11,6 +11,7 @@ import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.OrphanPolicy;
 import dev.shepherd.idempotency.StoredResponse;
 import dev.shepherd.idempotency.Tracked;
+import dev.shepherd.idempotency.testkit.ForwardingIdempotencyStore;
 import dev.shepherd.testing.FaultProxy;
 import dev.shepherd.testing.RedisServer;
 import io.lettuce.core.RedisClient;
@@ -171,21 +172,14 @@ class RedisIdempotencyFaultTest {
   }
 
   /** Counts failed completes and renewals in flight at once. */
-  private static final class Counting implements IdempotencyStore {
-    final IdempotencyStore delegate;
+  private static final class Counting extends ForwardingIdempotencyStore {
     final AtomicInteger failedCompletes = new AtomicInteger();
     final AtomicInteger renewCalls = new AtomicInteger();
     final AtomicInteger renewing = new AtomicInteger();
     final AtomicInteger maxConcurrentRenewals = new AtomicInteger();
 
     Counting(IdempotencyStore delegate) {
-      this.delegate = delegate;
-    }
-
-    @Override
-    public Tracked claim(String key, String fingerprint, Duration lease, Duration retention,
-        OrphanPolicy policy) {
-      return delegate.claim(key, fingerprint, lease, retention, policy);
+      super(delegate);
     }
 
     @Override
@@ -193,7 +187,7 @@ class RedisIdempotencyFaultTest {
       renewCalls.incrementAndGet();
       maxConcurrentRenewals.accumulateAndGet(renewing.incrementAndGet(), Math::max);
       try {
-        return delegate.renew(key, token, lease, retention);
+        return super.renew(key, token, lease, retention);
       } finally {
         renewing.decrementAndGet();
       }
@@ -203,26 +197,11 @@ class RedisIdempotencyFaultTest {
     public boolean complete(String key, long token, StoredResponse response,
         Duration retention) {
       try {
-        return delegate.complete(key, token, response, retention);
+        return super.complete(key, token, response, retention);
       } catch (RuntimeException e) {
         failedCompletes.incrementAndGet();
         throw e;
       }
-    }
-
-    @Override
-    public boolean halt(String key, long token, String reason, Duration retention) {
-      return delegate.halt(key, token, reason, retention);
-    }
-
-    @Override
-    public boolean release(String key, long token) {
-      return delegate.release(key, token);
-    }
-
-    @Override
-    public int prune(int limit) {
-      return delegate.prune(limit);
     }
   }
 }

@@ -9,8 +9,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.idempotency.FailurePolicy;
+import dev.shepherd.idempotency.IdempotencyStoreException;
 import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.InMemoryIdempotencyStore;
+import dev.shepherd.idempotency.testkit.ForwardingIdempotencyStore;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -514,47 +516,19 @@ class IdempotencyFilterTest {
   }
 
   /** A store whose renewals fail while {@code failing} is set, as when it stops answering. */
-  private static final class RenewalSwitch implements dev.shepherd.idempotency.IdempotencyStore {
-    final dev.shepherd.idempotency.IdempotencyStore delegate;
+  private static final class RenewalSwitch extends ForwardingIdempotencyStore {
     volatile boolean failing;
 
     RenewalSwitch(dev.shepherd.idempotency.IdempotencyStore delegate) {
-      this.delegate = delegate;
-    }
-
-    @Override
-    public dev.shepherd.idempotency.Tracked claim(String key, String fingerprint, Duration lease,
-        Duration retention, dev.shepherd.idempotency.OrphanPolicy policy) {
-      return delegate.claim(key, fingerprint, lease, retention, policy);
+      super(delegate);
     }
 
     @Override
     public boolean renew(String key, long token, Duration lease, Duration retention) {
       if (failing) {
-        throw new IllegalStateException("store does not answer");
+        throw new IdempotencyStoreException("store does not answer", null);
       }
-      return delegate.renew(key, token, lease, retention);
-    }
-
-    @Override
-    public boolean complete(String key, long token,
-        dev.shepherd.idempotency.StoredResponse response, Duration retention) {
-      return delegate.complete(key, token, response, retention);
-    }
-
-    @Override
-    public boolean halt(String key, long token, String reason, Duration retention) {
-      return delegate.halt(key, token, reason, retention);
-    }
-
-    @Override
-    public boolean release(String key, long token) {
-      return delegate.release(key, token);
-    }
-
-    @Override
-    public int prune(int limit) {
-      return delegate.prune(limit);
+      return super.renew(key, token, lease, retention);
     }
   }
 

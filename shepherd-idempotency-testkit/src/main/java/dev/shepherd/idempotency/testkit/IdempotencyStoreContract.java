@@ -1,10 +1,18 @@
-package dev.shepherd.idempotency;
+package dev.shepherd.idempotency.testkit;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.shepherd.idempotency.ClaimLostException;
+import dev.shepherd.idempotency.FailurePolicy;
+import dev.shepherd.idempotency.IdempotencyStore;
+import dev.shepherd.idempotency.IdempotencyStoreException;
+import dev.shepherd.idempotency.IdempotencyTracker;
+import dev.shepherd.idempotency.OrphanPolicy;
+import dev.shepherd.idempotency.StoredResponse;
+import dev.shepherd.idempotency.Tracked;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -20,8 +28,17 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The contract every {@link IdempotencyStore} passes, run against the real store (in memory, a
- * real PostgreSQL, a real Redis). Subclasses say how to make the store.
+ * The contract every {@link IdempotencyStore} passes, as an abstract JUnit 5 test: extend it to run
+ * the whole contract against your own store. Shepherd runs it against its in-memory store, a real
+ * PostgreSQL and a real Redis. Subclasses say how to make the store.
+ *
+ * <pre>{@code
+ * class MyStoreContractTest extends IdempotencyStoreContract {
+ *   protected IdempotencyStore newStore() { return new MyStore(...); }
+ *   protected IdempotencyStore unreachableStore() { return new MyStore(closedPort); }
+ *   protected boolean isStored(String key) { ... }  // does the backend still hold the record?
+ * }
+ * }</pre>
  *
  * <p>Leases and retention in these tests are real time measured by the store's own clock (the
  * database server's), so the tests use short leases and await the outcome with Awaitility; they
