@@ -508,8 +508,9 @@ public final class IdempotencyTracker implements AutoCloseable {
           failure = e; // IdempotencyStoreException included: the store may answer next time
         }
         long left = giveUpAt - System.nanoTime();
-        if (holding == null || !held.containsKey(claim) || left <= 0
-            || Thread.currentThread().isInterrupted()) {
+        // A claim a renewal found lost meanwhile is tried once more: the store then answers
+        // false, and the caller gets ClaimLostException rather than a store failure.
+        if (holding == null || left <= 0 || Thread.currentThread().isInterrupted()) {
           if (holding != null && held.containsKey(claim)) {
             holding.pending = outcome; // the heartbeat keeps trying
           }

@@ -48,6 +48,8 @@ import java.sql.SQLException;
  * <pre>
  *   OPEN ──commit(response) ok──▶ COMMITTED (the tracker stops renewing; replays from now on)
  *     │  ──commit: token not current──▶ ROLLED_BACK, ClaimLostException
+ *     │  ──commit: UPDATE failed──────▶ ROLLED_BACK, IdempotencyStoreException (the tracker stops
+ *     │                                 renewing: the key is claimable when the lease runs out)
  *     │  ──commit: COMMIT failed──────▶ UNKNOWN, IdempotencyStoreException (the tracker stops
  *     │                                 renewing: if the COMMIT did not happen, the key becomes
  *     │                                 claimable when the lease runs out, with nothing written)
@@ -158,9 +160,11 @@ public final class JdbcClaimTransaction implements AutoCloseable {
           tracker.retention());
     } catch (SQLException e) {
       rollbackQuietly();
+      tracker.abandon(claim); // nothing was committed: the key is claimable once the lease ends
       throw new IdempotencyStoreException(
           "PostgreSQL failed to complete idempotency key '" + claim.key() + "' in the request's"
-              + " transaction (rolled back): " + e.getMessage(), e);
+              + " transaction (rolled back; the key is claimable again once its lease runs out): "
+              + e.getMessage(), e);
     }
     if (!completed) {
       rollbackQuietly();

@@ -9,6 +9,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.SQLFeatureNotSupportedException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
@@ -47,8 +48,18 @@ import org.jspecify.annotations.Nullable;
  * halt, release and renew are single {@code UPDATE}s conditioned on the token. Leases and
  * retention are measured by the database server's clock ({@code statement_timestamp()}).
  *
+ * <h2>Timeouts</h2>
+ *
+ * Every statement has a query timeout ({@link Builder#queryTimeout(Duration)}, default 5 s: the
+ * driver cancels it on the server) and every connection the store uses a network timeout
+ * ({@link Builder#networkTimeout(Duration)}, default the query timeout plus 1 s: a database or
+ * network that stops answering fails the call, where a cancel could not get through either).
+ * Getting a connection is bounded by the {@code DataSource} (HikariCP's
+ * {@code connectionTimeout}, pgjdbc's {@code connectTimeout}).
+ *
  * <p>Statements run in auto-commit; a connection handed out with auto-commit off is committed
- * after each statement. Thread-safe.
+ * after each statement. {@link JdbcClaimTransaction} completes a claim inside the request's own
+ * transaction instead. Thread-safe.
  */
 public final class JdbcIdempotencyStore implements IdempotencyStore {
 
@@ -72,11 +83,13 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
       Pattern.compile("([a-z_][a-z0-9_]{0,62}\\.)?[a-z_][a-z0-9_]{0,40}");
   private static final long MAX_MICROS = Duration.ofDays(365L * 100).toNanos() / 1000;
   private static final int MAX_CLAIM_ATTEMPTS = 16;
+  private static final System.Logger LOG = System.getLogger(JdbcIdempotencyStore.class.getName());
 
   private final DataSource dataSource;
   private final String table;
   private final int queryTimeoutSeconds;
   private final int networkTimeoutMillis;
+  private volatile boolean networkTimeoutUnsupported;
   private final String claimSql;
   private final String takeOverSql;
   private final String haltOrphanSql;
@@ -470,7 +483,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
 
   private <T> T withConnection(String what, SqlWork<T> work) {
     try (Connection c = dataSource.getConnection()) {
-      c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
+      setNetworkTimeout(c);
       return work.run(c);
     } catch (SQLException e) {
       throw new IdempotencyStoreException(
@@ -482,11 +495,28 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   Connection openConnection() throws SQLException {
     Connection c = dataSource.getConnection();
     try {
-      c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
+      setNetworkTimeout(c);
       return c;
     } catch (SQLException | RuntimeException e) {
       c.close();
       throw e;
+    }
+  }
+
+  /**
+   * Sets the network timeout; a driver without it (SQLFeatureNotSupportedException) keeps only the
+   * query timeout, and the store says so once.
+   */
+  private void setNetworkTimeout(Connection c) throws SQLException {
+    if (networkTimeoutUnsupported) {
+      return;
+    }
+    try {
+      c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
+    } catch (SQLFeatureNotSupportedException e) {
+      networkTimeoutUnsupported = true;
+      LOG.log(System.Logger.Level.WARNING, "the JDBC driver has no network timeout: a database"
+          + " that stops answering is bounded by the query timeout only", e);
     }
   }
 

@@ -256,7 +256,7 @@ public final class IdempotencyFilter implements Filter {
     this.allowAnonymous = b.allowAnonymous;
     this.releaseUnstored = b.releaseUnstored;
     this.transactional = b.transactional;
-    this.config = new Config(List.copyOf(methods), defaultPolicy, b.lenient, maxBodySize,
+    this.config = new Config(List.copyOf(new TreeSet<>(methods)), defaultPolicy, b.lenient, maxBodySize,
         maxStoredResponseSize, store5xx, List.copyOf(new TreeSet<>(denyList)),
         b.retryAfter, waitForInFlight, problemTypeBase, allowAnonymous, releaseUnstored,
         transactional);
@@ -688,7 +688,7 @@ public final class IdempotencyFilter implements Filter {
    * fingerprinter, the principal resolver and the clock are behaviour, not settings, and are not
    * listed.
    *
-   * @param methods the covered methods, upper case
+   * @param methods the covered methods, upper case, sorted
    * @param keyPolicy the policy outside every path rule
    * @param lenient whether bare-token keys are accepted
    * @param maxBodySize the largest request body, in bytes
