@@ -8,7 +8,8 @@ import java.time.Duration;
  *
  * <p>Shepherd ships {@link InMemoryIdempotencyStore} (one JVM), {@link JdbcIdempotencyStore}
  * (PostgreSQL) and {@code RedisIdempotencyStore} (module shepherd-idempotency-redis). Each passes
- * the same contract tests.
+ * the same contract tests, {@code IdempotencyStoreContract} in module
+ * shepherd-idempotency-testkit: extend it to check a store of your own.
  *
  * <h2>Contract</h2>
  *
