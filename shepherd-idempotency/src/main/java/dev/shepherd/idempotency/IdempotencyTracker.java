@@ -92,7 +92,22 @@ import org.jspecify.annotations.Nullable;
  * {@link Builder#pruneBatchSize(int) batch size} (default 1,000) records per store call, never on
  * the caller's thread.
  *
+ * <h2>When the store fails</h2>
+ *
+ * A claim is never given back because storing its outcome failed: {@link #complete} and
+ * {@link #halt} keep the claim held and renewed while they retry for
+ * {@link Builder#completionRetry(Duration) completionRetry} (default 5 s), and after that the
+ * heartbeat keeps trying until the outcome is stored or the claim is lost. Renewals run at most a
+ * third of the lease apart, one per claim at a time, each bounded by the store's timeouts; if none
+ * confirms the lease in time, {@link #isHeld} turns false and the
+ * {@link Builder#claimListener(ClaimListener) listener} is told, no later than the moment another
+ * owner could claim the key. Only a store unreachable for longer than the lease (or a dead JVM)
+ * lets the key change hands; {@link Tracked.Claimed#fencingToken()} then keeps the former owner's
+ * writes out, and {@link JdbcClaimTransaction} makes writes to the same PostgreSQL database
+ * exactly once.
+ *
  * <p>Thread-safe. {@link #close()} stops the heartbeat and pruning; it does not close the store.
+ * Outcomes still waiting to be stored when it is called are not stored: their leases run out.
  */
 public final class IdempotencyTracker implements AutoCloseable {
 

@@ -100,7 +100,7 @@ class RedisIdempotencyFaultTest {
 
     assertThat(store.renewCalls.get()).isGreaterThanOrEqualTo(2);
     assertThat(store.maxConcurrentRenewals.get()).isEqualTo(1);
-    assertThat(threadsAfter - threadsBefore).isLessThan(20);
+    assertThat(threadsAfter - threadsBefore).isLessThan(50);
     // Redis answers again and nobody took the key: a renewal confirms the claim once more.
     await().atMost(LEASE.multipliedBy(5)).until(() -> tracker.isHeld(owner));
   }
