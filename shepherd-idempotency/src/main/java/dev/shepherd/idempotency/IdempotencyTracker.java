@@ -275,9 +275,13 @@ public final class IdempotencyTracker implements AutoCloseable {
 
   private void start() {
     long beat = Math.max(1, Durations.toNanosSaturated(config.heartbeatInterval()));
-    timer.scheduleWithFixedDelay(this::heartbeat, beat, beat, TimeUnit.NANOSECONDS);
+    // The futures are not kept: both tasks run until the timer is shut down, and each catches
+    // its own failures.
+    var unusedHeartbeat =
+        timer.scheduleWithFixedDelay(this::heartbeat, beat, beat, TimeUnit.NANOSECONDS);
     long prune = Durations.toNanosSaturated(config.pruneInterval());
-    timer.scheduleWithFixedDelay(this::schedulePrune, prune, prune, TimeUnit.NANOSECONDS);
+    var unusedPrune =
+        timer.scheduleWithFixedDelay(this::schedulePrune, prune, prune, TimeUnit.NANOSECONDS);
   }
 
   /**
@@ -832,19 +836,19 @@ public final class IdempotencyTracker implements AutoCloseable {
    * @param max the longest allowed
    */
   static void checkText(@Nullable String value, String name, int max) {
-    Require.notEmpty(value, name);
-    if (value.length() > max) {
+    String checked = Require.notEmpty(value, name);
+    if (checked.length() > max) {
       throw new IllegalArgumentException(
-          name + " must be at most " + max + " characters, was " + value.length());
+          name + " must be at most " + max + " characters, was " + checked.length());
     }
-    for (int i = 0; i < value.length(); i++) {
-      char c = value.charAt(i);
+    for (int i = 0; i < checked.length(); i++) {
+      char c = checked.charAt(i);
       if (c == 0) {
         throw new IllegalArgumentException(name + " must not contain U+0000, found at index " + i);
       }
       if (Character.isHighSurrogate(c)
-          && i + 1 < value.length()
-          && Character.isLowSurrogate(value.charAt(i + 1))) {
+          && i + 1 < checked.length()
+          && Character.isLowSurrogate(checked.charAt(i + 1))) {
         i++;
       } else if (Character.isSurrogate(c)) {
         throw new IllegalArgumentException(
@@ -1153,14 +1157,16 @@ public final class IdempotencyTracker implements AutoCloseable {
      *     a third of the lease
      */
     public IdempotencyTracker build() {
-      Require.state(store != null, "store must be set");
+      IdempotencyStore chosen = store;
+      Require.state(chosen != null, "store must be set");
       Duration beat = heartbeatInterval != null ? heartbeatInterval : lease.dividedBy(3);
       Require.state(
           beat.multipliedBy(3).compareTo(lease) <= 0,
           "heartbeatInterval must be at most a third of the lease " + lease + ", was " + beat);
       Config config = new Config(lease, retention, beat, pruneInterval, pruneBatchSize,
           orphanPolicy, failurePolicy, completionRetry, replayCacheSize, replayCacheTtl);
-      IdempotencyTracker tracker = new IdempotencyTracker(this, store, config);
+      IdempotencyTracker tracker =
+          new IdempotencyTracker(this, Require.nonNull(chosen, "store"), config);
       tracker.start();
       return tracker;
     }

@@ -121,11 +121,12 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
           }
           switch (e.state()) {
             case COMPLETED -> {
-              outcome[0] = new Tracked.Completed(e.response(), e.expiresAt());
+              outcome[0] = new Tracked.Completed(
+                  Require.nonNull(e.response(), "response"), e.expiresAt());
               return e;
             }
             case HALTED -> {
-              outcome[0] = new Tracked.Halted(e.reason(), e.expiresAt());
+              outcome[0] = new Tracked.Halted(Require.nonNull(e.reason(), "reason"), e.expiresAt());
               return e;
             }
             case IN_PROGRESS -> {
@@ -151,7 +152,7 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
                       wallTime(expiry, now),
                       null,
                       IdempotencyTracker.OWNER_VANISHED);
-              outcome[0] = new Tracked.Halted(halted.reason(), halted.expiresAt());
+              outcome[0] = new Tracked.Halted(IdempotencyTracker.OWNER_VANISHED, halted.expiresAt());
               return halted;
             }
           }

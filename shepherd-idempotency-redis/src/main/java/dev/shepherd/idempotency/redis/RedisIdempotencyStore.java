@@ -289,8 +289,9 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
     try {
       acknowledged = await(connection(key).async().waitForReplication(replicas, replicaTimeoutMillis));
     } catch (ExecutionException e) {
+      Throwable cause = e.getCause() == null ? e : e.getCause();
       throw new IdempotencyStoreException("Redis WAIT after " + operation + " of idempotency key '"
-          + key + "' failed: " + e.getCause().getMessage(), e.getCause());
+          + key + "' failed: " + cause.getMessage(), cause);
     } catch (TimeoutException e) {
       throw new IdempotencyStoreException("Redis WAIT after " + operation + " of idempotency key '"
           + key + "' did not answer within " + Duration.ofNanos(timeoutNanos), e);
@@ -429,9 +430,10 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
       }
       return List.of(reply);
     } catch (ExecutionException e) {
+      Throwable cause = e.getCause() == null ? e : e.getCause();
       throw new IdempotencyStoreException(
           "Redis failed to " + operation + " idempotency key '" + key + "': "
-              + e.getCause().getMessage(), e.getCause());
+              + cause.getMessage(), cause);
     } catch (TimeoutException e) {
       throw new IdempotencyStoreException(
           "Redis did not answer within " + Duration.ofNanos(timeoutNanos) + " to " + operation

@@ -46,12 +46,16 @@ import org.junit.jupiter.api.Test;
  */
 public abstract class IdempotencyStoreContract {
 
+  /** For subclasses. */
+  protected IdempotencyStoreContract() {}
+
   /** A lease long enough never to run out during a test. */
   protected static final Duration LONG = Duration.ofMinutes(10);
 
   /** A lease or retention that runs out quickly. */
   protected static final Duration SHORT = Duration.ofMillis(300);
 
+  /** The store under test, made by {@link #newStore()} before each test. */
   protected IdempotencyStore store;
   private final List<IdempotencyTracker> trackers = new ArrayList<>();
 
@@ -100,20 +104,45 @@ public abstract class IdempotencyStoreContract {
     }
   }
 
+  /**
+   * Makes a tracker over the store under test, closed after the test.
+   *
+   * @param lease the tracker's lease
+   * @param retention the tracker's retention
+   * @return the tracker
+   */
   protected IdempotencyTracker tracker(Duration lease, Duration retention) {
     return tracker(IdempotencyTracker.builder().store(store).lease(lease).retention(retention));
   }
 
+  /**
+   * Builds a tracker, closed after the test.
+   *
+   * @param builder the tracker's settings, with the store under test
+   * @return the tracker
+   */
   protected IdempotencyTracker tracker(IdempotencyTracker.Builder builder) {
     IdempotencyTracker tracker = builder.build();
     trackers.add(tracker);
     return tracker;
   }
 
+  /**
+   * Returns a key no other test uses.
+   *
+   * @param name a readable part
+   * @return the name plus a random UUID
+   */
   protected static String key(String name) {
     return name + ":" + UUID.randomUUID();
   }
 
+  /**
+   * Returns a response with repeated headers of mixed case and the given body.
+   *
+   * @param body the body, as UTF-8
+   * @return the response
+   */
   protected static StoredResponse response(String body) {
     return new StoredResponse(
         201,
@@ -309,6 +338,8 @@ public abstract class IdempotencyStoreContract {
    * Returns once a lease of this length, claimed before this call, has run out by the store's
    * clock: it claims a probe key with the same lease and waits until the probe can be taken over.
    * Probing the key under test would take it over.
+   *
+   * @param lease the lease to wait out
    */
   protected void awaitLeaseOver(Duration lease) {
     String probe = key("probe");
@@ -660,6 +691,14 @@ public abstract class IdempotencyStoreContract {
     });
   }
 
+  /**
+   * Claims a key as soon as the store lets this caller, awaiting its current owner's lease.
+   *
+   * @param key the key
+   * @param fp the fingerprint
+   * @param policy the orphan policy
+   * @return the claim
+   */
   protected Tracked.Claimed awaitClaim(String key, String fp, OrphanPolicy policy) {
     return (Tracked.Claimed) await()
         .atMost(Duration.ofSeconds(10))
