@@ -104,6 +104,77 @@ class JdbcIdempotencyStoreTest {
     }
   }
 
+  // --- README.md: "Exactly once with PostgreSQL" (the case, verbatim) ---
+  static StoredResponse handleOrder(IdempotencyTracker tracker, String key) throws SQLException {
+    return switch (tracker.track(key, "fp")) {
+      case Tracked.Claimed claim -> {
+        try (JdbcClaimTransaction tx = JdbcClaimTransaction.begin(tracker, claim)) {
+          insertOrder(tx.connection(), claim.key());      // the request's own writes
+          insertOrderLine(tx.connection(), claim.key());
+          StoredResponse response = created(claim.key());
+          tx.commit(response);  // UPDATE of the key's record (fenced by its token), then COMMIT
+          yield response;
+        } catch (SQLException | RuntimeException e) {
+          tracker.fail(claim, e);  // nothing of the request was committed
+          throw e;
+        }
+      }
+      // --- end of sample ---
+      case Tracked.Completed done -> done.response();
+      default -> throw new IllegalStateException("unexpected state of " + key);
+    };
+  }
+
+  private static void insertOrder(Connection c, String key) throws SQLException {
+    insertInto(c, "readme_orders", key);
+  }
+
+  private static void insertOrderLine(Connection c, String key) throws SQLException {
+    insertInto(c, "readme_order_lines", key);
+  }
+
+  private static void insertInto(Connection c, String table, String key) throws SQLException {
+    try (PreparedStatement ps =
+        c.prepareStatement("INSERT INTO " + table + " (idempotency_key) VALUES (?)")) {
+      ps.setString(1, key);
+      ps.executeUpdate();
+    }
+  }
+
+  private static StoredResponse created(String key) {
+    return new StoredResponse(201, List.of(new StoredResponse.Header("Location", "/orders/" + key)),
+        new byte[0], Instant.parse("2026-01-02T03:04:05Z"));
+  }
+
+  private static int count(String table, String key) throws SQLException {
+    try (Connection c = dataSource.getConnection();
+        PreparedStatement ps =
+            c.prepareStatement("SELECT count(*) FROM " + table + " WHERE idempotency_key = ?")) {
+      ps.setString(1, key);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        return rs.getInt(1);
+      }
+    }
+  }
+
+  @Test
+  void readmeTransactionSampleCommitsTheWritesWithTheResponseAndReplays() throws Exception {
+    try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+      s.execute("CREATE TABLE IF NOT EXISTS readme_orders (idempotency_key text NOT NULL)");
+      s.execute("CREATE TABLE IF NOT EXISTS readme_order_lines (idempotency_key text NOT NULL)");
+    }
+    IdempotencyTracker tracker = tracker(LONG, LONG);
+    String key = key("readme-tx");
+
+    StoredResponse first = handleOrder(tracker, key);
+    StoredResponse replay = handleOrder(tracker, key);
+
+    assertThat(replay).isEqualTo(first);
+    assertThat(count("readme_orders", key)).isEqualTo(1);
+    assertThat(count("readme_order_lines", key)).isEqualTo(1);
+  }
+
   /**
    * The fencing pattern of {@link Tracked.Claimed#fencingToken()}: a write elsewhere carries the
    * token and is conditioned on no larger token having written before.
