@@ -152,6 +152,38 @@ public final class CoalescingCache<K, V> {
     this.checkOnRead = graceNanos > 0L || !usesCaffeineExpiry(b);
     this.recordStats = b.recordStats;
     this.storage = buildStorage(b, defaultTtlNanos);
+    this.courier.attach(new CourierHost(b.timeToLive, b.failureTtl));
+  }
+
+  /** The cache's side of its link with the courier. */
+  private final class CourierHost implements Courier.Host<K, V> {
+    private final @Nullable Duration timeToLive;
+    private final @Nullable Duration failureTtl;
+
+    CourierHost(@Nullable Duration timeToLive, @Nullable Duration failureTtl) {
+      this.timeToLive = timeToLive;
+      this.failureTtl = failureTtl;
+    }
+
+    @Override
+    public void invalidateLocally(K key) {
+      removeLocally(Require.nonNull(key, "key"));
+    }
+
+    @Override
+    public void invalidateAllLocally() {
+      removeAllLocally();
+    }
+
+    @Override
+    public @Nullable Duration timeToLive() {
+      return timeToLive;
+    }
+
+    @Override
+    public @Nullable Duration cacheFailuresFor() {
+      return failureTtl;
+    }
   }
 
   /*
@@ -409,13 +441,19 @@ public final class CoalescingCache<K, V> {
 
   /**
    * Removes the stored value or kept failure of {@code key}. If a load of the key is running, its
-   * waiters still get its result but it is not stored (see the class comment for why).
+   * waiters still get its result but it is not stored (see the class comment for why). Then the
+   * courier hears of it ({@link Courier#invalidated}): one shared with other JVMs removes the key
+   * there too before this method returns.
    *
    * @param key the key
    * @throws NullPointerException if {@code key} is null
    */
   public void invalidate(K key) {
-    Require.nonNull(key, "key");
+    removeLocally(Require.nonNull(key, "key"));
+    courier.invalidated(key);
+  }
+
+  private void removeLocally(K key) {
     storage
         .asMap()
         .compute(
@@ -435,6 +473,11 @@ public final class CoalescingCache<K, V> {
    * its waiters but does not store.
    */
   public void invalidateAll() {
+    removeAllLocally();
+    courier.invalidatedAll();
+  }
+
+  private void removeAllLocally() {
     flights.forEach(
         (key, flight) -> {
           flight.markInvalidated();

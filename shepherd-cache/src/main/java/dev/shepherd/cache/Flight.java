@@ -284,10 +284,18 @@ final class Flight<K, V> implements Courier.Job<K, V> {
 
   @Override
   public void run() {
+    Load<? extends V> result = runLoader();
+    if (result != null) {
+      finish(result, null, false);
+    }
+  }
+
+  @Override
+  public @Nullable Load<? extends V> runLoader() {
     lock.lock();
     try {
       if (outcome != null) {
-        return;
+        return null;
       }
       loaderThread = Thread.currentThread();
     } finally {
@@ -314,9 +322,9 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     if (lost) {
       // Abandoned or timed out while the loader ran: we may have interrupted this very thread.
       Thread.interrupted();
-      return;
+      return null;
     }
-    finish(result, null, false);
+    return result;
   }
 
   @Override
