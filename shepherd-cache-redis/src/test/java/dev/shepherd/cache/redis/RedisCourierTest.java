@@ -218,6 +218,9 @@ class RedisCourierTest {
       }
       long during = processed() - before;
       assertThat(during).isEqualTo(-idle);
+      // Stored as its hit answer, as a local-only cache stores it: a hit allocates nothing.
+      assertThat(a.cache().fetch("hot", k -> Load.commit("other")))
+          .isSameAs(a.cache().fetch("hot", k -> Load.commit("other")));
     }
   }
 
