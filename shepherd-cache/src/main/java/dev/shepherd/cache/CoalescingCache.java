@@ -23,7 +23,10 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * A cache that runs at most one load per missing key at a time and hands its result to every caller
- * that asked for that key meanwhile: Cachex's {@code fetch} with its Courier, on Caffeine storage.
+ * that asked for that key meanwhile, on Caffeine storage. The load is carried out by a
+ * {@link Courier}: the part of the cache that decides where and when a loader runs (in this JVM by
+ * default, or coordinated across JVMs); the name comes from Cachex, the Elixir cache whose
+ * {@code fetch} this follows.
  *
  * <pre>{@code
  * CoalescingCache<Long, User> users = CoalescingCache.<Long, User>builder()
@@ -44,7 +47,7 @@ import org.jspecify.annotations.Nullable;
  *   <li><b>Miss</b>: the first caller of a missing key starts a load (the leader, answered
  *       {@link Fetched.Source#LOADED}); every caller of that key until the load ends joins it
  *       ({@link Fetched.Source#JOINED}). The loader runs once, on the {@link Builder#executor
- *       executor}, after the {@link Courier} checked storage once more. Each caller waits with its
+ *       executor}, after the courier checked storage once more. Each caller waits with its
  *       own timeout; the load itself is bounded by the {@link Builder#loadTimeout load timeout}.
  *   <li><b>Failure</b>: shared, never repeated per caller. Each waiter gets its own
  *       {@link LoadFailedException} (own stack trace, the loader's error as cause). With
@@ -1048,7 +1051,7 @@ public final class CoalescingCache<K, V> {
 
     /**
      * Whether the cache keeps the counters of {@link CoalescingCache#stats()}. Default: on, as
-     * requirement 11 wants hit counts without setup. Off, nothing is counted and every counter of a
+     * so that hit counts are there without setup. Off, nothing is counted and every counter of a
      * snapshot stays zero; that saves the hit counter's atomic increment (a {@code LongAdder}), which
      * is measurable on a hit of a few nanoseconds. Caffeine's equivalent is its opt-in
      * {@code recordStats()}: compare a cache with statistics off against a Caffeine cache without

@@ -6,8 +6,9 @@ import java.util.concurrent.Executor;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Decides where and when the load of a missing key runs, once the cache has made sure that exactly
- * one {@link Job} exists for that key in this JVM.
+ * The courier of a {@link CoalescingCache}: the part that decides where and when the load of a
+ * missing key runs, once the cache has made sure that exactly one {@link Job} exists for that key in
+ * this JVM. (The name is Cachex's, the Elixir cache whose coalescing this follows.)
  *
  * <p>The cache does the local coalescing itself: every caller of the same missing key waits on one
  * job, with its own timeout. The courier only carries the job out. The default,

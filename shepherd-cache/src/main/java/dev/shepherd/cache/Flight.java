@@ -8,8 +8,11 @@ import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The one load of one missing key and the callers waiting on it (the seed's per-key list of
- * references in the Courier's map).
+ * The one load of one missing key and the callers waiting on it: the unit of coalescing. Every
+ * caller that misses the key while the flight runs waits on it; the cache's {@link Courier} (the
+ * part that decides where and when the loader runs) carries the flight out as a
+ * {@link Courier.Job}. Cachex keeps the same thing as a per-key list of waiting callers in its
+ * courier process's map.
  *
  * <h2>State machine</h2>
  *
