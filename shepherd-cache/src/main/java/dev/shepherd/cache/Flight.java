@@ -81,7 +81,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
   /** Every waiter left and the load was cancelled; a late joiner starts a new flight. */
   record Abandoned<V>() implements Outcome<V> {}
 
-  private final CoalescingCache<K, V> cache;
+  private final FlightOwner<K, V> cache;
   private final K key;
   private final Loader<? super K, ? extends V> loader;
   private final boolean refresh;
@@ -98,7 +98,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
   private volatile @Nullable Outcome<V> outcome;
 
   Flight(
-      CoalescingCache<K, V> cache,
+      FlightOwner<K, V> cache,
       K key,
       Loader<? super K, ? extends V> loader,
       boolean refresh,
@@ -107,7 +107,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     this.key = key;
     this.loader = loader;
     this.refresh = refresh;
-    this.startedAt = cache.ticker.read();
+    this.startedAt = cache.now();
     this.head = first;
     this.waiters = 1;
   }
@@ -169,7 +169,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
   }
 
   private void armTimerLocked() {
-    if (timer == null && cache.loadTimeoutNanos != Long.MAX_VALUE) {
+    if (timer == null && cache.loadTimeoutNanos() != Long.MAX_VALUE) {
       timer = cache.scheduleLoadTimeout(this, loadRemainingNanos());
     }
   }
@@ -199,7 +199,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
       node.prev = null;
       node.next = null;
       waiters--;
-      if (waiters == 0 && cache.cancelWhenAbandoned) {
+      if (waiters == 0 && cache.cancelWhenAbandoned()) {
         abandoned = true;
         outcome = new Abandoned<>();
         interruptLoaderLocked();
@@ -209,7 +209,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
       lock.unlock();
     }
     if (abandoned) {
-      cache.flightAbandoned(this);
+      cache.ended(this, true);
     }
     return true;
   }
@@ -225,11 +225,11 @@ final class Flight<K, V> implements Courier.Job<K, V> {
 
   /** Nanoseconds until the load deadline, by the cache's ticker; 0 once passed. */
   long loadRemainingNanos() {
-    long limit = cache.loadTimeoutNanos;
+    long limit = cache.loadTimeoutNanos();
     if (limit == Long.MAX_VALUE) {
       return Long.MAX_VALUE;
     }
-    return Math.max(0L, limit - (cache.ticker.read() - startedAt));
+    return Math.max(0L, limit - (cache.now() - startedAt));
   }
 
   /** Fails the flight if the loader has outlived the load timeout; returns whether it is done. */
@@ -237,7 +237,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     if (outcome == null && loadRemainingNanos() == 0L) {
       TimeoutException timeout =
           new TimeoutException(
-              "loader of key " + key + " did not finish within " + cache.loadTimeout);
+              "loader of key " + key + " did not finish within " + cache.loadTimeout());
       finish(Load.fail(timeout), null, true);
     }
     return outcome != null;
@@ -304,7 +304,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     } finally {
       lock.unlock();
     }
-    cache.countLoad();
+    cache.loadStarted();
     Load<? extends V> result;
     try {
       result = loader.load(key);
@@ -366,7 +366,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     } finally {
       lock.unlock();
     }
-    cache.flightDone(this);
+    cache.ended(this, false);
     for (Waiter<V> w = detached; w != null; ) {
       Waiter<V> next = w.next;
       if (w.thread != null) {
