@@ -174,6 +174,23 @@ class RedisCourierTest {
         Member a = Member.join("redis://127.0.0.1:" + proxy.port(), name,
             c -> c.commandTimeout(Duration.ofMillis(300)), c -> c.cancelWhenAbandoned(true));
         Member b = Member.join(redis.uri(), name)) {
+      List<String> warnings = new java.util.concurrent.CopyOnWriteArrayList<>();
+      java.util.logging.Logger log = java.util.logging.Logger.getLogger(RedisCourier.class.getName());
+      java.util.logging.Handler handler = new java.util.logging.Handler() {
+        @Override
+        public void publish(java.util.logging.LogRecord r) {
+          if (r.getLevel() == java.util.logging.Level.WARNING) {
+            warnings.add(r.getMessage());
+          }
+        }
+
+        @Override
+        public void flush() {}
+
+        @Override
+        public void close() {}
+      };
+      log.addHandler(handler);
       proxy.delay(Duration.ofSeconds(3));
 
       Fetched<String> local = a.cache().fetch("slow", k -> Load.commit("loaded-here"));
@@ -195,6 +212,11 @@ class RedisCourierTest {
       }, Duration.ofMillis(200))).isInstanceOf(FetchTimeoutException.class);
       // cancelWhenAbandoned: the last waiter left, so the local loader was interrupted.
       assertThat(interrupted.await(30, TimeUnit.SECONDS)).isTrue();
+
+      assertThat(a.cache().fetch("slow-2", k -> Load.commit("also-here")).value()).isEqualTo("also-here");
+      log.removeHandler(handler);
+      assertThat(warnings).as("one warning for the outage, however many commands failed")
+          .hasSize(1).allSatisfy(m -> assertThat(m).contains("unreachable or slow"));
 
       proxy.restore();
       await().atMost(30, TimeUnit.SECONDS).until(() -> a.courier().isClustered());
