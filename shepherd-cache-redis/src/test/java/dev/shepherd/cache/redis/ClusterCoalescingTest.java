@@ -125,7 +125,7 @@ class ClusterCoalescingTest {
       node.send(command);
     }
     Nodes.Node leader = await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(20))
-        .until(() -> nodes.nodes.stream().filter(n -> n.hasLine("LOADING")).findFirst().orElse(null),
+        .until(() -> nodes.nodes.stream().filter(n -> n.said("LOADING " + key)).findFirst().orElse(null),
             n -> n != null);
     leader.process.destroyForcibly(); // kill -9
     assertThat(leader.process.waitFor(30, TimeUnit.SECONDS)).isTrue();

@@ -71,8 +71,9 @@ final class Nodes implements AutoCloseable {
       return next(kind, Duration.ofSeconds(120));
     }
 
-    boolean hasLine(String kind) {
-      return !queue(kind).isEmpty();
+    /** Whether this exact line has come (it stays queued). */
+    boolean said(String line) {
+      return queue(line.split(" ", 2)[0]).contains(line);
     }
 
     /** The {@code name=value} fields of a line. */

@@ -38,7 +38,7 @@ class RedisStoppedMidLoadTest {
         node.send(command);
       }
       await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(20))
-          .until(() -> nodes.nodes.stream().anyMatch(n -> n.hasLine("LOADING")));
+          .until(() -> nodes.nodes.stream().anyMatch(n -> n.said("LOADING " + key)));
       redis.stop();
 
       List<String> done = nodes.nodes.stream().map(n -> {
