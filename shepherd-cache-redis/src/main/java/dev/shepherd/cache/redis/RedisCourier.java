@@ -224,6 +224,9 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private final RedisConnectionStateListener connectionListener = new ConnectionListener();
 
   private final Object lock = new Object();
+  /** Held while connecting (which may take the client's connect timeout), never with {@link #lock}. */
+  private final java.util.concurrent.locks.ReentrantLock connectLock =
+      new java.util.concurrent.locks.ReentrantLock();
   private volatile Courier.@Nullable Host<K, V> host;
   private volatile boolean clustered;
   private volatile boolean closed;
@@ -663,9 +666,18 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     }
   }
 
+  /** The largest record this courier reads: a value of {@code maxValueBytes} and its header. */
+  private int maxRecordBytes() {
+    return maxValueBytes > Integer.MAX_VALUE - 9 ? Integer.MAX_VALUE : maxValueBytes + 9;
+  }
+
   private void complete(Courier.Job<K, V> job, String text, byte[] record, long pttl) {
     Load<V> load;
     try {
+      if (record.length > maxRecordBytes()) {
+        throw new IllegalArgumentException(
+            "shared record of " + record.length + " bytes exceeds maxValueBytes " + maxValueBytes);
+      }
       load = decode(record, pttl);
     } catch (Exception e) {
       LOG.log(System.Logger.Level.WARNING,
@@ -707,7 +719,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   // ---- messages ----
 
   private void onMessage(byte[] message) {
-    if (message.length < HEADER) {
+    if (message.length < HEADER || message.length - HEADER > MAX_KEY_BYTES + maxRecordBytes()) {
+      LOG.log(System.Logger.Level.DEBUG, "message of " + message.length + " bytes ignored");
       return;
     }
     ByteBuffer in = ByteBuffer.wrap(message);
@@ -1053,7 +1066,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   // ---- connections ----
 
   private void connect() throws RedisTrouble {
-    synchronized (lock) {
+    connectLock.lock();
+    try {
       if (closed) {
         throw new RedisTrouble("closed", null);
       }
@@ -1093,6 +1107,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       } catch (RuntimeException e) {
         throw new RedisTrouble("cannot connect: " + e.getMessage(), e);
       }
+    } finally {
+      connectLock.unlock();
     }
   }
 

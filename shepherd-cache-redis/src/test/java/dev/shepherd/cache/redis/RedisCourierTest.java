@@ -316,6 +316,26 @@ class RedisCourierTest {
   }
 
   @Test
+  void bytesFromRedisAreBoundedBeforeTheyAreTrusted() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name);
+        Member b = Member.join(redis.uri(), name, c -> c.maxValueBytes(16), c -> {})) {
+      String big = "y".repeat(100);
+      assertThat(a.cache().fetch("big", k -> Load.commit(big)).value()).isEqualTo(big);
+      // B's limit is smaller than what A stored: B does not decode it, it loads the key itself.
+      assertThat(b.cache().fetch("big", k -> Load.commit("b-loaded")).value()).isEqualTo("b-loaded");
+
+      // Garbage on the channel (short, a lying key length, an unknown kind) is ignored.
+      String channel = RedisCourier.DEFAULT_PREFIX + name + ":events";
+      redis().publish(channel, "R");
+      redis().publish(channel, "R12345678" + "\u007f\u007f\u007f\u007f" + "k");
+      redis().publish(channel, "Z123456780000");
+      assertThat(b.cache().fetch("after", k -> Load.commit("fine")).value()).isEqualTo("fine");
+      assertThat(a.cache().fetch("after", k -> Load.commit("other")).value()).isEqualTo("fine");
+    }
+  }
+
+  @Test
   void codecsRoundTripStringsBytesAndJackson() throws Exception {
     assertThat(ValueCodec.string().decode(ValueCodec.string().encode("héllo"))).isEqualTo("héllo");
     assertThat(ValueCodec.bytes().decode(ValueCodec.bytes().encode(new byte[] {1, 2, 3})))
