@@ -227,6 +227,39 @@ class RedisCourierTest {
   }
 
   @Test
+  void aLeaderWhoseCallersAllLeftWithCancelWhenAbandonedHandsTheLoadToAWaitingJvm()
+      throws Exception {
+    String name = name();
+    // A lease far longer than the waits below: B can only load this soon if A gives the lease back.
+    Duration lease = Duration.ofMinutes(5);
+    try (Member a = Member.join(redis.uri(), name, c -> c.lease(lease), c -> c.cancelWhenAbandoned(true));
+        Member b = Member.join(redis.uri(), name, c -> c.lease(lease), c -> {})) {
+      CountDownLatch started = new CountDownLatch(1);
+      CountDownLatch interrupted = new CountDownLatch(1);
+      CompletableFuture<Fetched<String>> onlyCaller = a.cache().fetchAsync("k", k -> {
+        started.countDown();
+        try {
+          new CountDownLatch(1).await();
+        } catch (InterruptedException e) {
+          interrupted.countDown();
+          throw e;
+        }
+        return Load.commit("never");
+      });
+      assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+      CompletableFuture<Fetched<String>> waiting = fetchInThread(b.cache(), "k", k -> Load.commit("from-b"));
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers("k") == 1);
+
+      onlyCaller.cancel(false); // A's last caller leaves: A's loader is interrupted ...
+      assertThat(interrupted.await(30, TimeUnit.SECONDS)).isTrue();
+      // ... and its lease given back, so B loads now instead of when the lease would lapse.
+      assertThat(waiting.get(30, TimeUnit.SECONDS)).isEqualTo(new Fetched<>("from-b", Fetched.Source.LOADED));
+      assertThat(b.courier().stats().takeovers()).isEqualTo(1);
+      assertThat(a.courier().stats().refusedWrites()).isZero();
+    }
+  }
+
+  @Test
   void aLocalHitSendsNothingToRedis() throws Exception {
     String name = name();
     try (Member a = Member.join(redis.uri(), name)) {
