@@ -47,6 +47,11 @@ import org.jspecify.annotations.Nullable;
  * the invalidate finds it). Lock order is always flight lock, then Caffeine's bin lock;
  * {@code invalidate} takes only the bin lock.
  *
+ * <p>A flight sees its cache only through {@link FlightOwner} (time, load settings, storage, the
+ * end of the flight). A courier either calls {@link #run} (load and finish here) or
+ * {@link #runLoader} and then {@link #complete} (load, share the outcome elsewhere, then finish), or
+ * only {@link #complete} with an outcome from elsewhere; whichever finishes first wins.
+ *
  * <p>The loader's thread is recorded under the lock while the loader runs, so an interrupt is only
  * ever sent while our loader runs; if one arrives just as the loader returns, {@link #run} clears it.
  */

@@ -78,6 +78,27 @@ import org.jspecify.annotations.Nullable;
  * <p>Failures travel as the error's class name and message: each waiter of every JVM gets its own
  * {@link dev.shepherd.cache.LoadFailedException} whose cause is a {@link RemoteLoadException}.
  *
+ * <h2>State machines</h2>
+ *
+ * <pre>
+ * mode:  LOCAL --probe: connected, own message echoed, missed invalidations replayed,
+ *                local storage cleared--------------------------------------------> CLUSTERED
+ *        CLUSTERED --a command failed or was late, a connection dropped-----------> LOCAL
+ *                                                         [counted; one WARNING per outage]
+ * job:   ASKING --value or kept failure in the shared tier----------------------> DONE
+ *        ASKING --lease free: token = INCR---------------------------------------> LEADING
+ *        ASKING --lease held by another JVM--------------------------------------> WAITING
+ *        WAITING --result message-------------------------------------------------> DONE
+ *        WAITING --lease would lapse, invalidation, lease given back--------------> ASKING
+ *        WAITING --"not shared" message (too large)-------------------------------> LOCAL LOAD
+ *        LEADING --loader returned: fenced write, publish, complete here----------> DONE
+ *        LEADING --abandoned or timed out here: lease given back, waiters ask again-> DONE
+ *        ASKING, WAITING --mode falls to LOCAL------------------------------------> LOCAL LOAD
+ * </pre>
+ *
+ * A job taken over after a lapse counts in {@link Stats#takeovers}; a fenced write refused counts
+ * in {@link Stats#refusedWrites}.
+ *
  * <h2>Invalidation</h2>
  *
  * {@link dev.shepherd.cache.CoalescingCache#invalidate} removes the key locally, then (before it
