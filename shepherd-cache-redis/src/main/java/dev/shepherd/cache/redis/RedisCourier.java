@@ -1017,7 +1017,19 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
         LOG.log(System.Logger.Level.INFO, "Redis is back: cache " + namespace + " coalesces across JVMs again");
       }
     } catch (RedisTrouble | TimeoutException | ExecutionException | RuntimeException e) {
-      LOG.log(System.Logger.Level.DEBUG, "probe of Redis for cache " + namespace + " failed", e);
+      boolean first;
+      synchronized (lock) {
+        first = !outageLogged;
+        outageLogged = true;
+      }
+      if (first) {
+        // Never reached at start-up: say so once, as a fall back from cluster mode does.
+        LOG.log(System.Logger.Level.WARNING,
+            "cannot reach Redis for cache " + namespace
+                + "; coalescing in this JVM only until it can: " + e.getMessage());
+      } else {
+        LOG.log(System.Logger.Level.DEBUG, "probe of Redis for cache " + namespace + " failed", e);
+      }
       scheduleProbe(probeIntervalMillis);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();

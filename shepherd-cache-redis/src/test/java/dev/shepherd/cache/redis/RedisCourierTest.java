@@ -260,6 +260,33 @@ class RedisCourierTest {
   }
 
   @Test
+  void aCacheBuiltWhileRedisIsUnreachableAnswersLocallyAndJoinsTheClusterLater() throws Exception {
+    String name = name();
+    try (FaultProxy proxy = FaultProxy.to(redis.port());
+        Member b = Member.join(redis.uri(), name)) {
+      proxy.refuseConnections();
+      RedisClient client = RedisClient.create("redis://127.0.0.1:" + proxy.port());
+      try (RedisCourier<String, String> courier =
+          RedisCourier.builder(client, KeyCodec.string(), ValueCodec.string())
+              .name(name).probeInterval(Duration.ofMillis(100)).build()) {
+        CoalescingCache<String, String> cache =
+            CoalescingCache.<String, String>builder().courier(courier).build();
+        assertThat(cache.fetch("k", k -> Load.commit("local")).value()).isEqualTo("local");
+        assertThat(courier.isClustered()).isFalse();
+        assertThat(courier.stats().localLoads()).isEqualTo(1);
+
+        proxy.restore();
+        await().atMost(60, TimeUnit.SECONDS).until(courier::isClustered);
+        // Joining cleared what was loaded alone; the key now comes from the cluster.
+        assertThat(b.cache().fetch("k", k -> Load.commit("shared")).value()).isEqualTo("shared");
+        assertThat(cache.fetch("k", k -> Load.commit("other")).value()).isEqualTo("shared");
+      } finally {
+        client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+      }
+    }
+  }
+
+  @Test
   void aLocalHitSendsNothingToRedis() throws Exception {
     String name = name();
     try (Member a = Member.join(redis.uri(), name)) {
