@@ -14,9 +14,12 @@ import org.jspecify.annotations.Nullable;
  * job, with its own timeout. The courier only carries the job out. The default,
  * {@link #local(Executor)}, checks storage once more (a value stored by a load that finished in the
  * meantime is taken instead of loading again: Cachex's fix for a double load) and otherwise runs the
- * loader on the executor. A courier that coordinates several JVMs (for example through a Redis lock
- * and a channel) would run the loader only in the JVM that wins the key and {@link Job#complete
- * complete} the job with the winner's published result elsewhere; the cache's API does not change.
+ * loader on the executor. A courier that coordinates several JVMs ({@code RedisCourier} in
+ * shepherd-cache-redis, through a Redis lease and channel) runs the loader only in the JVM that wins
+ * the key ({@link Job#runLoader()}, then shares the outcome) and {@link Job#complete complete}s the
+ * job with the winner's published outcome elsewhere; it learns of invalidations through
+ * {@link #invalidated} and removes other JVMs' invalidated keys through the {@link Host} it is
+ * {@link #attach attached} to. The cache's API does not change.
  *
  * <p>Implementations must be thread-safe and must not block in {@link #dispatch}: block in the
  * thread they hand the job to.
@@ -25,8 +28,9 @@ import org.jspecify.annotations.Nullable;
 public interface Courier {
 
   /**
-   * Carries out a job: eventually calls {@link Job#run()} or {@link Job#complete(Load)} (calls after
-   * the first completion, or after the job was abandoned, are ignored).
+   * Carries out a job: eventually calls {@link Job#run()}, {@link Job#runLoader()} then
+   * {@link Job#complete(Load)}, or {@link Job#complete(Load)} alone (calls after the first
+   * completion, or after the job was abandoned, are ignored).
    *
    * @param job the load to carry out
    * @param <K> the key's type

@@ -11,7 +11,10 @@ public final class RemoteLoadException extends ShepherdException {
 
   private static final long serialVersionUID = 1L;
 
+  /** The class name of the loader's error in the JVM that ran the load. */
   private final String remoteClass;
+
+  /** The loader's error message, empty if none. */
   private final String remoteMessage;
 
   RemoteLoadException(String remoteClass, String remoteMessage) {
