@@ -96,7 +96,7 @@ import org.jspecify.annotations.Nullable;
  *        ASKING, WAITING --mode falls to LOCAL------------------------------------> LOCAL LOAD
  * </pre>
  *
- * A job taken over after a lapse counts in {@link Stats#takeovers}; a fenced write refused counts
+ * A job that leads after waiting counts in {@link Stats#takeovers}; a fenced write refused counts
  * in {@link Stats#refusedWrites}.
  *
  * <h2>Invalidation</h2>
@@ -342,7 +342,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
    * The courier's counters; each only grows.
    *
    * @param leads loads this JVM ran holding the cluster's lease of the key
-   * @param takeovers of those, loads taken over after another JVM's lease lapsed
+   * @param takeovers of those, loads this JVM took over after waiting on another JVM's lease (which
+   *     lapsed, was given back, or was deleted by an invalidation)
    * @param sharedAnswers jobs completed with an outcome from the shared tier or another JVM's load
    * @param localLoads loads run without the cluster (local mode, or a key whose waiters fell back)
    * @param fallbacks times the courier fell back from cluster to local mode

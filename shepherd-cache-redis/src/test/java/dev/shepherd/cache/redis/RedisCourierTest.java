@@ -133,6 +133,36 @@ class RedisCourierTest {
   }
 
   @Test
+  void aLiveLeaderRenewsItsLeaseSoALoaderLongerThanTheLeaseIsNotTakenOver() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name);
+        Member b = Member.join(redis.uri(), name)) {
+      CountDownLatch started = new CountDownLatch(1);
+      CountDownLatch finish = new CountDownLatch(1);
+      CompletableFuture<Fetched<String>> first = fetchInThread(a.cache(), "k", k -> {
+        started.countDown();
+        finish.await();
+        return Load.commit("from-a");
+      });
+      assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+      CompletableFuture<Fetched<String>> second = fetchInThread(b.cache(), "k", k -> Load.commit("from-b"));
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers("k") == 1);
+
+      // The lease is 1 s: held for three times that, it must have been renewed.
+      String token = redis().get(leaseKey(name, "k"));
+      await().during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(30))
+          .until(() -> token.equals(redis().get(leaseKey(name, "k"))));
+      assertThat(second).isNotDone();
+      finish.countDown();
+
+      assertThat(first.get(30, TimeUnit.SECONDS).value()).isEqualTo("from-a");
+      assertThat(second.get(30, TimeUnit.SECONDS).value()).isEqualTo("from-a");
+      assertThat(b.courier().stats().leads()).isZero();
+      assertThat(b.courier().stats().takeovers()).isZero();
+    }
+  }
+
+  @Test
   void aLateWriteFromALeaderWhoseLeaseLapsedIsRefusedByItsFencingToken() throws Exception {
     String name = name();
     try (FaultProxy proxy = FaultProxy.to(redis.port());
