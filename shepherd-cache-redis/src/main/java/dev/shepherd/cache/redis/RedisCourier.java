@@ -4,11 +4,13 @@ import dev.shepherd.cache.Courier;
 import dev.shepherd.cache.Load;
 import dev.shepherd.core.Durations;
 import dev.shepherd.core.Require;
+import io.lettuce.core.KeyScanCursor;
 import io.lettuce.core.RedisChannelHandler;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisConnectionStateListener;
 import io.lettuce.core.RedisFuture;
 import io.lettuce.core.RedisNoScriptException;
+import io.lettuce.core.ScanArgs;
 import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.async.RedisAsyncCommands;
@@ -22,6 +24,7 @@ import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.LinkedHashSet;
@@ -40,6 +43,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 
@@ -246,8 +250,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
   private final Object lock = new Object();
   /** Held while connecting (which may take the client's connect timeout), never with {@link #lock}. */
-  private final java.util.concurrent.locks.ReentrantLock connectLock =
-      new java.util.concurrent.locks.ReentrantLock();
+  private final ReentrantLock connectLock = new ReentrantLock();
   private volatile Courier.@Nullable Host<K, V> host;
   private volatile boolean clustered;
   private volatile boolean closed;
@@ -767,7 +770,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
         if (jobs.isEmpty()) {
           return;
         }
-        byte[] record = java.util.Arrays.copyOfRange(message, bodyAt, message.length);
+        byte[] record = Arrays.copyOfRange(message, bodyAt, message.length);
         for (Courier.Job<K, V> job : jobs) {
           sharedAnswers.increment();
           execute(() -> complete(job, text, record, -1L));
@@ -881,7 +884,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     byte kind = record[0];
     switch (kind) {
       case VALUE -> {
-        return Load.commit(values.decode(java.util.Arrays.copyOfRange(record, 1, record.length)));
+        return Load.commit(values.decode(Arrays.copyOfRange(record, 1, record.length)));
       }
       case VALUE_TTL -> {
         if (record.length < 9) {
@@ -893,11 +896,11 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
         }
         long left = pttl > 0L ? Math.min(ttl, pttl) : ttl;
         return Load.commit(
-            values.decode(java.util.Arrays.copyOfRange(record, 9, record.length)),
+            values.decode(Arrays.copyOfRange(record, 9, record.length)),
             Duration.ofMillis(left));
       }
       case IGNORED -> {
-        return Load.ignore(values.decode(java.util.Arrays.copyOfRange(record, 1, record.length)));
+        return Load.ignore(values.decode(Arrays.copyOfRange(record, 1, record.length)));
       }
       case FAILURE -> {
         String text = new String(record, 1, record.length - 1, StandardCharsets.UTF_8);
@@ -1067,9 +1070,9 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private void clearSharedTier() throws RedisTrouble {
     StatefulRedisConnection<byte[], byte[]> c = connection();
     for (String kind : List.of("v:", "l:")) {
-      io.lettuce.core.ScanArgs args =
-          io.lettuce.core.ScanArgs.Builder.matches(utf8(glob(namespace) + kind + "*")).limit(500);
-      io.lettuce.core.KeyScanCursor<byte[]> cursor = await("clear", "*", c.async().scan(args));
+      ScanArgs args =
+          ScanArgs.Builder.matches(utf8(glob(namespace) + kind + "*")).limit(500);
+      KeyScanCursor<byte[]> cursor = await("clear", "*", c.async().scan(args));
       while (true) {
         if (!cursor.getKeys().isEmpty()) {
           await("clear", "*", c.async().unlink(cursor.getKeys().toArray(new byte[0][])));
