@@ -35,6 +35,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
@@ -388,7 +389,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
   @Override
   public void invalidated(Object key) {
-    K typed = this.<K>castKey(key);
+    K typed = castKey(key);
     String text = keys.encode(typed);
     if (clustered) {
       try {
@@ -634,7 +635,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private void scheduleRecheck(String text, Courier.Job<K, V> job, long pttl) {
     long delay = Math.max(1L, pttl) + RECHECK_MARGIN_MILLIS;
     try {
-      timer.schedule(
+      // Nothing to wait for: the task hands itself to the executor and reports nothing.
+      discard(timer.schedule(
           () -> execute(() -> {
             if (!unregister(text, job)) {
               return; // a message or another path owns it now
@@ -649,7 +651,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
             }
           }),
           delay,
-          TimeUnit.MILLISECONDS);
+          TimeUnit.MILLISECONDS));
     } catch (RejectedExecutionException closing) {
       if (unregister(text, job)) {
         runLocally(job);
@@ -979,13 +981,13 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       return;
     }
     try {
-      timer.schedule(
+      discard(timer.schedule(
           () -> execute(() -> {
             probeScheduled.set(false);
             probe();
           }),
           delayMillis,
-          TimeUnit.MILLISECONDS);
+          TimeUnit.MILLISECONDS));
     } catch (RejectedExecutionException closing) {
       probeScheduled.set(false);
     }
@@ -1087,7 +1089,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
   private static String glob(String literal) {
     StringBuilder out = new StringBuilder(literal.length());
-    for (char ch : literal.toCharArray()) {
+    for (int i = 0; i < literal.length(); i++) {
+      char ch = literal.charAt(i);
       if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\') {
         out.append('\\');
       }
@@ -1112,7 +1115,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
         StatefulRedisConnection<byte[], byte[]> c = commands;
         if (c == null || !c.isOpen()) {
           if (c != null) {
-            c.closeAsync();
+            discard(c.closeAsync());
           }
           commands = null;
           StatefulRedisConnection<byte[], byte[]> opened = client.connect(ByteArrayCodec.INSTANCE);
@@ -1122,7 +1125,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
         StatefulRedisPubSubConnection<byte[], byte[]> p = events;
         if (p == null || !p.isOpen()) {
           if (p != null) {
-            p.closeAsync();
+            discard(p.closeAsync());
           }
           events = null;
           StatefulRedisPubSubConnection<byte[], byte[]> opened =
@@ -1163,16 +1166,17 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     commands = null;
     events = null;
     if (c != null) {
-      c.closeAsync();
+      discard(c.closeAsync());
     }
     if (p != null) {
-      p.closeAsync();
+      discard(p.closeAsync());
     }
   }
 
   /** Falls back as soon as one of our connections drops, instead of at the next command. */
   private final class ConnectionListener implements RedisConnectionStateListener {
     @Override
+    @SuppressWarnings("ReferenceEquality") // identity: is it one of our own two connections?
     public void onRedisDisconnected(RedisChannelHandler<?, ?> connection) {
       if (!closed && (connection == commands || connection == events)) {
         execute(() -> fallBack(new RedisTrouble("connection to Redis lost", null)));
@@ -1255,8 +1259,17 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   }
 
   @SuppressWarnings("unchecked") // the cache passes its own keys
-  private <T> T castKey(Object key) {
-    return (T) Require.nonNull(key, "key");
+  private K castKey(Object key) {
+    return (K) Require.nonNull(key, "key");
+  }
+
+  /**
+   * Drops a future on purpose: a timer task that reports nothing, or a close whose completion
+   * nobody waits for (Lettuce logs its failures).
+   */
+  @SuppressWarnings("unused") // the point is not to use it
+  private static void discard(Future<?> future) {
+    // deliberately unused
   }
 
   /** A probe waiting for its own message to come back through the subscription. */

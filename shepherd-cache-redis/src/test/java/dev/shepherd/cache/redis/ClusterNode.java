@@ -129,7 +129,8 @@ public final class ClusterNode {
               throw new IOException("database down for " + k);
             }
             case "hang-first" -> {
-              boolean first = Boolean.TRUE.equals(side.sync().setnx("test:first:" + k, "1"));
+              boolean first = "OK".equals(
+                  side.sync().set("test:first:" + k, "1", io.lettuce.core.SetArgs.Builder.nx()));
               say("LOADING " + k); // after the SETNX, so a kill after this line leaves it set
               if (first) {
                 Thread.sleep(Long.MAX_VALUE);
