@@ -86,6 +86,12 @@ public class ClusterHitBenchmark {
 
   @TearDown
   public void tearDown() {
+    // Every hit must have been local: no load, no answer from the cluster after setUp, no fall back.
+    RedisCourier.Stats stats = courier.stats();
+    if (stats.leads() != KEYS || stats.sharedAnswers() != 0 || stats.fallbacks() != 0
+        || cluster.stats().loads() != KEYS) {
+      throw new IllegalStateException("hits left the JVM: " + stats + ", " + cluster.stats());
+    }
     courier.close();
     client.shutdown();
     redis.close();

@@ -112,7 +112,10 @@ public class ClusterStampedeBenchmark {
       if (line == null || !line.startsWith("DONE ")) {
         throw new IllegalStateException("a node failed: " + line);
       }
-      String[] w = line.split(" ");
+      String[] w = line.split(" ", -1);
+      if (!w[3].equals("0")) {
+        throw new IllegalStateException("callers failed in a node: " + line);
+      }
       runs += Long.parseLong(w[1]);
       last = Math.max(last, Long.parseLong(w[2]));
     }

@@ -23,7 +23,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * One JVM of {@link ClusterStampedeBenchmark}: a cache in cluster mode (Redis) or local-only.
  * Arguments: {@code cluster|local}, Redis URI, callers per stampede. On {@code GO key startAtMillis}
  * it releases its callers at that wall-clock millisecond on one cold key (loader: 20 ms) and answers
- * {@code DONE runs lastAnswerEpochMicros}.
+ * {@code DONE runs lastAnswerEpochMicros failedCallers}.
  */
 public final class StampedeNode {
 
@@ -61,7 +61,7 @@ public final class StampedeNode {
     out.println("READY");
     BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     for (String line = in.readLine(); line != null; line = in.readLine()) {
-      String[] w = line.split(" ");
+      String[] w = line.split(" ", -1);
       if (!w[0].equals("GO")) {
         break;
       }
@@ -69,6 +69,7 @@ public final class StampedeNode {
       long startAt = Long.parseLong(w[2]);
       runs.set(0);
       AtomicLong last = new AtomicLong();
+      AtomicInteger failed = new AtomicInteger();
       CountDownLatch go = new CountDownLatch(1);
       CountDownLatch done = new CountDownLatch(callers);
       for (int i = 0; i < callers; i++) {
@@ -79,7 +80,7 @@ public final class StampedeNode {
             long now = ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now());
             last.accumulateAndGet(now, Math::max);
           } catch (Exception e) {
-            e.printStackTrace();
+            failed.incrementAndGet(); // reported in the DONE line; the benchmark refuses the run
           } finally {
             done.countDown();
           }
@@ -90,7 +91,7 @@ public final class StampedeNode {
       }
       go.countDown();
       done.await();
-      out.println("DONE " + runs.get() + " " + last.get());
+      out.println("DONE " + runs.get() + " " + last.get() + " " + failed.get());
     }
     System.exit(0);
   }
