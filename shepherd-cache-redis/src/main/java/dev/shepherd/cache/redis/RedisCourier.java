@@ -4,6 +4,7 @@ import dev.shepherd.cache.Courier;
 import dev.shepherd.cache.Load;
 import dev.shepherd.core.Durations;
 import dev.shepherd.core.Require;
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.lettuce.core.KeyScanCursor;
 import io.lettuce.core.RedisChannelHandler;
 import io.lettuce.core.RedisClient;
@@ -259,11 +260,14 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private volatile @Nullable StatefulRedisPubSubConnection<byte[], byte[]> events;
   private final AtomicBoolean probeScheduled = new AtomicBoolean();
   private volatile @Nullable Echo echo;
-  /** Keys invalidated while Redis was unreachable; guarded by {@link #lock}. */
+  /** Keys invalidated while Redis was unreachable. */
+  @GuardedBy("lock")
   private final Set<String> missedInvalidations = new LinkedHashSet<>();
-  /** Whether an invalidateAll, or too many invalidations, were missed; guarded by {@link #lock}. */
+  /** Whether an invalidateAll, or too many invalidations, were missed. */
+  @GuardedBy("lock")
   private boolean missedAll;
-  /** Whether the warning of the current outage was logged; guarded by {@link #lock}. */
+  /** Whether the warning of the current outage was logged. */
+  @GuardedBy("lock")
   private boolean outageLogged;
 
   private final LongAdder leads = new LongAdder();
