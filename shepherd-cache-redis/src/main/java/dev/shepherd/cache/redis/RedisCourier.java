@@ -113,9 +113,9 @@ import org.jspecify.annotations.Nullable;
  * answers its waiters but stores nothing). Deleting the lease makes a running leader's write
  * refused by its token, so a load that may have read the source before the write is stored
  * nowhere. The window: between {@code invalidate} returning and the last JVM removing the key, a
- * hit in another JVM can still answer the old value; it is one pub/sub delivery (well under a
- * millisecond on a LAN when Redis is healthy; {@code ClusterInvalidationTest} measures it), and
- * unbounded while Redis is unreachable (see below).
+ * hit in another JVM can still answer the old value; it is one pub/sub delivery plus the scheduling
+ * of that JVM's message thread ({@code ClusterCoalescingTest} measures it; the module README has
+ * figures), and unbounded while Redis is unreachable (see below).
  *
  * <h2>When Redis is down or slow</h2>
  *
