@@ -113,7 +113,14 @@ public final class ElasticPool implements AutoCloseable {
    *                                          lazily, so no other waiter is touched)
    *   RUNNING --result from runner-> DONE   (runner.active--, slot to the head waiter)
    *   RUNNING --deadline/cancel---> RUNNING (caller's future fails now, runner cancels the work;
-   *                                          the slot is freed when the runner reports the end)
+   *                                          the slot is freed when the runner reports the end;
+   *                                          a grace timer of cancelGrace starts)
+   *   RUNNING --grace passed, still running--> DONE, and either
+   *                                          the runner is killed (its other calls fail with
+   *                                          RunnerDiedException; a replacement boots if needed), or,
+   *                                          if the backend wrote the call off (abandon(): local
+   *                                          threads cannot be killed), the slot is freed and the
+   *                                          call counts in `stuck` until its work ends
    *   RUNNING --runner died-------> DONE    (RunnerDiedException)
    *
    * Who wakes whom: a caller blocks only on its own future. Whoever frees a slot (a result, a
@@ -151,6 +158,7 @@ public final class ElasticPool implements AutoCloseable {
   private long bootFailureCount;
   private long deathCount;
   private int runnerSequence;
+  private int stuck;
   /** Min runners retired after minIdleShutdownAfter: not re-booted until demand boots them. */
   private int idledOutMin;
   private boolean closed;
@@ -524,10 +532,79 @@ public final class ElasticPool implements AutoCloseable {
     // The caller's outcome first: the cancel may complete the runner's result at once.
     if (failure != null) {
       call.fail(failure);
+      armGrace(call);
     }
     if (toCancel != null) {
       toCancel.cancel();
     }
+  }
+
+  /** Starts the cancel grace of a running call, once. */
+  private void armGrace(Call call) {
+    if (call.graceArmed.compareAndSet(false, true)) {
+      try {
+        scheduler.schedule(
+            () -> graceExpired(call),
+            Durations.toNanosSaturated(config.cancelGrace),
+            TimeUnit.NANOSECONDS);
+      } catch (java.util.concurrent.RejectedExecutionException e) {
+        // closed: close() kills busy runners anyway
+      }
+    }
+  }
+
+  /**
+   * A cancelled call is still running past its grace: write it off if the backend can, or stop the
+   * runner that holds it, which frees the slot and fails the runner's other calls.
+   */
+  private void graceExpired(Call call) {
+    Runner runner;
+    RunningCall remote;
+    lock.lock();
+    try {
+      if (call.state != CallState.RUNNING || call.runner == null) {
+        return;
+      }
+      runner = call.runner;
+      remote = call.remote;
+    } finally {
+      lock.unlock();
+    }
+    if (remote != null && remote.abandon()) {
+      Effects effects = new Effects();
+      lock.lock();
+      try {
+        if (call.state != CallState.RUNNING) {
+          return;
+        }
+        call.stuck = true;
+        stuck++;
+        releaseLocked(call, runner, effects);
+      } finally {
+        lock.unlock();
+      }
+      LOG.log(
+          System.Logger.Level.WARNING,
+          "pool " + config.name + ": \"" + call.function + "\" on runner " + runner.id
+              + " ignored its cancel for " + config.cancelGrace
+              + "; its slot is freed, its thread still runs");
+      effects.run();
+      call.fail(new CancellationException("call of \"" + call.function + "\" cancelled"));
+      return;
+    }
+    RunnerDiedException cause =
+        new RunnerDiedException(
+            runner.id,
+            "runner "
+                + runner.id
+                + " of pool "
+                + config.name
+                + " stopped: \""
+                + call.function
+                + "\" ignored its cancel for "
+                + config.cancelGrace,
+            null);
+    runnerGone(runner, cause);
   }
 
   /** The caller gave up (interrupt or cancelled future). */
@@ -556,6 +633,7 @@ public final class ElasticPool implements AutoCloseable {
     }
     call.fail(new CancellationException("call of \"" + call.function + "\" cancelled"));
     if (toCancel != null) {
+      armGrace(call);
       toCancel.cancel();
     }
   }
@@ -732,6 +810,18 @@ public final class ElasticPool implements AutoCloseable {
   /** A call ended on its runner (or could not be sent): free the slot, complete the caller. */
   private void finished(
       Call call, Runner runner, @Nullable Object result, @Nullable Throwable failure) {
+    if (call.stuck) {
+      lock.lock();
+      try {
+        if (call.stuck) {
+          call.stuck = false; // written off after its grace; its work has ended now
+          stuck--;
+        }
+      } finally {
+        lock.unlock();
+      }
+      return;
+    }
     if (failure != null && unwrap(failure) instanceof RunnerDiedException died) {
       // A backend may fail a dead runner's calls before its listener reports the death (the
       // remote connection does): the runner leaves the pool first, so no waiter is handed a slot
@@ -745,22 +835,7 @@ public final class ElasticPool implements AutoCloseable {
       if (call.state != CallState.RUNNING) {
         return; // the runner died first and already failed it
       }
-      call.state = CallState.DONE;
-      runner.calls.remove(call);
-      runner.active--;
-      busy--;
-      if (runner.active == 0) {
-        runner.idleSinceNanos = ticker.read();
-        runner.idleGeneration++;
-      }
-      if (runner.state == RunnerState.DRAINING && runner.active == 0) {
-        retireNowLocked(runner, effects);
-      } else if (runner.state == RunnerState.READY) {
-        drainWaitersLocked(effects);
-      }
-      if (closed) {
-        changed.signalAll();
-      }
+      releaseLocked(call, runner, effects);
     } finally {
       lock.unlock();
     }
@@ -774,6 +849,26 @@ public final class ElasticPool implements AutoCloseable {
       } else {
         call.fail(cause);
       }
+    }
+  }
+
+  /** A running call is done with its slot: free it, hand it on or retire the runner. */
+  private void releaseLocked(Call call, Runner runner, Effects effects) {
+    call.state = CallState.DONE;
+    runner.calls.remove(call);
+    runner.active--;
+    busy--;
+    if (runner.active == 0) {
+      runner.idleSinceNanos = ticker.read();
+      runner.idleGeneration++;
+    }
+    if (runner.state == RunnerState.DRAINING && runner.active == 0) {
+      retireNowLocked(runner, effects);
+    } else if (runner.state == RunnerState.READY) {
+      drainWaitersLocked(effects);
+    }
+    if (closed) {
+      changed.signalAll();
     }
   }
 
@@ -1253,7 +1348,8 @@ public final class ElasticPool implements AutoCloseable {
           bootCount,
           bootFailureCount,
           deathCount,
-          infos);
+          infos,
+          stuck);
     } finally {
       lock.unlock();
     }
@@ -1420,6 +1516,10 @@ public final class ElasticPool implements AutoCloseable {
     // set outside the lock; see startOnRunner / expire
     volatile @Nullable RunningCall remote;
     volatile boolean cancelRequested;
+    final java.util.concurrent.atomic.AtomicBoolean graceArmed =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    /** Written off after its cancel grace; written under the pool's lock. */
+    volatile boolean stuck;
 
     Call(String function, @Nullable Object prepared, Deadline deadline, Kind kind, long timeoutNanos) {
       this.function = function;
@@ -1497,7 +1597,7 @@ public final class ElasticPool implements AutoCloseable {
     }
   }
 
-  private static final class Child implements PlacedChild {
+  private final class Child implements PlacedChild {
     private final Call call;
     private final String runnerId;
 
@@ -1521,6 +1621,7 @@ public final class ElasticPool implements AutoCloseable {
       call.cancelRequested = true;
       RunningCall remote = call.remote;
       if (remote != null) {
+        armGrace(call);
         remote.cancel();
       }
     }
@@ -1569,6 +1670,7 @@ public final class ElasticPool implements AutoCloseable {
     final @Nullable IdleCheck idleCheck;
     final Duration minIdleShutdownAfter;
     final Duration housekeepingInterval;
+    final Duration cancelGrace;
     final boolean isRunner;
     final @Nullable Consumer<PoolEvent.BootStarted> onGrowStart;
     final @Nullable Consumer<PoolEvent.GrowResult> onGrowEnd;
@@ -1589,6 +1691,7 @@ public final class ElasticPool implements AutoCloseable {
       this.idleCheck = b.idleCheck;
       this.minIdleShutdownAfter = b.minIdleShutdownAfter;
       this.housekeepingInterval = b.housekeepingInterval;
+      this.cancelGrace = b.cancelGrace;
       this.isRunner = isRunner;
       this.onGrowStart = b.onGrowStart;
       this.onGrowEnd = b.onGrowEnd;
@@ -1616,6 +1719,7 @@ public final class ElasticPool implements AutoCloseable {
     private @Nullable IdleCheck idleCheck;
     private Duration minIdleShutdownAfter = Durations.MAX_NANOS;
     private Duration housekeepingInterval = Duration.ofMillis(250);
+    private Duration cancelGrace = Duration.ofSeconds(10);
     private @Nullable Map<String, String> environment;
     private @Nullable Consumer<PoolEvent.BootStarted> onGrowStart;
     private @Nullable Consumer<PoolEvent.GrowResult> onGrowEnd;
@@ -1811,6 +1915,24 @@ public final class ElasticPool implements AutoCloseable {
      */
     public Builder housekeepingInterval(Duration interval) {
       this.housekeepingInterval = Require.positive(interval, "housekeepingInterval");
+      return this;
+    }
+
+    /**
+     * Sets how long a call may keep running after its deadline passed or it was cancelled (a
+     * function that ignores interrupts) before the pool gives up on it. Then a remote runner that
+     * holds it is killed and replaced (its other calls fail with {@link RunnerDiedException}); on
+     * the local backend, whose threads cannot be killed, the call is written off instead: its
+     * slot is freed and it counts in {@link PoolSnapshot#stuckCalls()} until it returns. Default
+     * 10 s.
+     *
+     * @param cancelGrace positive
+     * @return this builder
+     * @throws NullPointerException if null
+     * @throws IllegalArgumentException if not positive
+     */
+    public Builder cancelGrace(Duration cancelGrace) {
+      this.cancelGrace = Require.positive(cancelGrace, "cancelGrace");
       return this;
     }
 

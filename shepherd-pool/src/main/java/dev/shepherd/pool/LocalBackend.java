@@ -18,7 +18,11 @@ import org.jspecify.annotations.Nullable;
  * Useful in tests of code that uses a remote backend in production.
  *
  * <p>Arguments and results are passed as they are, not copied or encoded. Booting is immediate.
- * Cancelling a call interrupts its thread. Thread-safe.
+ * Cancelling a call interrupts its thread. A thread cannot be killed, so a call that ignores the
+ * interrupt past the pool's cancel grace is written off instead ({@link RunningCall#abandon()}):
+ * its slot is freed, its thread keeps running until the function returns, and the pool counts it
+ * in {@link PoolSnapshot#stuckCalls()}; the runner and its other calls are not disturbed.
+ * Thread-safe.
  */
 public final class LocalBackend implements Backend {
 
@@ -193,6 +197,11 @@ public final class LocalBackend implements Backend {
       @Override
       public CompletableFuture<@Nullable Object> result() {
         return result;
+      }
+
+      @Override
+      public boolean abandon() {
+        return true;
       }
 
       @Override

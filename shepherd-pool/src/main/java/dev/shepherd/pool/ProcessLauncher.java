@@ -109,7 +109,7 @@ final class ProcessLauncher implements RunnerLauncher {
                   new BufferedReader(new InputStreamReader(stream, StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = reader.readLine()) != null) {
-                  LOG.log(level, "[" + id + "] " + line);
+                  LOG.log(level, "[" + id + "] " + RemoteProtocol.printable(line, 8192));
                 }
               } catch (IOException e) {
                 // the child is gone

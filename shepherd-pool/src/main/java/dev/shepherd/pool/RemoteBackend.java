@@ -4,6 +4,7 @@ import dev.shepherd.core.Require;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
@@ -13,15 +14,24 @@ import org.jspecify.annotations.Nullable;
  * supplies the other half, starting "something that runs {@code RunnerMain} with these environment
  * variables" (a child process for {@link ProcessBackend}, a Pod for the Kubernetes backend).
  *
- * <p>Protocol, in brief (see {@code RemoteProtocol} for the frames): the runner connects to {@link
- * RunnerEnvironment#PARENT}; the server sends a random 32-byte challenge; the runner answers with
- * its id and HMAC-SHA256(secret, challenge || id), where the secret is the random 256-bit value
- * this backend generated for that runner id and passed in {@link RunnerEnvironment#SECRET}; a
- * wrong proof, an unknown or already connected id, or silence past the boot timeout closes the
- * connection. Then calls flow as frames carrying a call id, the function name and a {@link
- * PayloadCodec} payload; results and failures ({@link RemoteException} data) flow back; a cancel
- * frame interrupts the call's thread on the runner. The runner exits when its connection closes,
- * when asked to shut down, and when idle past its limit.
+ * <p>Protocol, in brief: the runner connects to {@link RunnerEnvironment#PARENT}; both ends
+ * exchange random nonces; the runner proves the random 256-bit secret this backend generated for
+ * it (passed in {@link RunnerEnvironment#SECRET}, never sent) with an HMAC-SHA256 over both nonces
+ * and its id; both derive session keys from the secret and the nonces, and the parent proves
+ * itself with a first frame sealed under them, so a runner never talks to a listener that does not
+ * know its secret. From then on every frame is encrypted and authenticated with AES-GCM and
+ * numbered in order; an altered, replayed, reordered or injected frame closes the connection and
+ * the runner's calls fail with {@link RunnerDiedException}. Calls carry a call id, the function
+ * name and a {@link PayloadCodec} payload; results and failures ({@link RemoteException} data)
+ * flow back; a cancel frame interrupts the call's thread on the runner. The runner exits when its
+ * connection closes, when asked to shut down, and when idle past its limit.
+ *
+ * <p>Bounds: before authentication a connection may send at most 1 KiB and must finish the
+ * handshake within {@link Builder#handshakeTimeout} (default 5 s), and at most {@link
+ * Builder#maxHandshakes} (default 64) handshakes run at once; after it, frames are limited to
+ * {@link Builder#maxFrameBytes} (default 16 MiB) and payloads to the codec's {@link
+ * PayloadCodec.Limits}. A wrong proof, an unknown or already connected id, a frame too large, or
+ * silence past the deadline closes the connection.
  *
  * <p>By default the server listens on 127.0.0.1 only. Thread-safe.
  */
@@ -37,7 +47,15 @@ public final class RemoteBackend implements Backend {
     this.launcher = launcher;
     this.functionsClass = factory.getName();
     this.functions = FunctionRegistries.instantiate(factory);
-    this.server = new RemoteRunnerServer(builder.bindAddress, builder.port, builder.advertisedHost);
+    this.server =
+        new RemoteRunnerServer(
+            builder.bindAddress,
+            builder.port,
+            builder.advertisedHost,
+            builder.handshakeTimeout,
+            builder.maxHandshakes,
+            builder.maxFrameBytes,
+            builder.codecLimits);
   }
 
   /**
@@ -74,7 +92,15 @@ public final class RemoteBackend implements Backend {
 
   @Override
   public @Nullable Object prepare(String function, @Nullable Object argument) {
-    return PayloadCodec.encode(argument);
+    byte[] encoded = PayloadCodec.encode(argument, server.codecLimits());
+    long frame = 1L + 8 + 4 + function.length() * 3L + 4 + encoded.length;
+    int limit = server.maxFrameBytes();
+    if (frame > limit) {
+      throw new IllegalArgumentException(
+          "the argument of \"" + function + "\" encodes to " + encoded.length
+              + " bytes, more than a frame carries: maxFrameBytes=" + limit);
+    }
+    return encoded;
   }
 
   @Override
@@ -100,8 +126,70 @@ public final class RemoteBackend implements Backend {
     private InetAddress bindAddress = InetAddress.getLoopbackAddress();
     private int port;
     private @Nullable String advertisedHost;
+    private Duration handshakeTimeout = Duration.ofSeconds(5);
+    private int maxHandshakes = 64;
+    private int maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
+    private PayloadCodec.Limits codecLimits = PayloadCodec.Limits.defaults();
+
+    /** Default of {@link #maxFrameBytes(int)}: 16 MiB. */
+    public static final int DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
     private Builder() {}
+
+    /**
+     * Sets how long a connecting runner has, in total, to complete the handshake (send its proof)
+     * before the connection is closed. Default 5 s.
+     *
+     * @param timeout positive
+     * @return this builder
+     * @throws NullPointerException if null
+     * @throws IllegalArgumentException if not positive
+     */
+    public Builder handshakeTimeout(Duration timeout) {
+      this.handshakeTimeout = Require.positive(timeout, "handshakeTimeout");
+      return this;
+    }
+
+    /**
+     * Sets how many unauthenticated connections are handled at once; further ones wait in the
+     * listen backlog until a handshake ends. Default 64.
+     *
+     * @param max 1 or more
+     * @return this builder
+     * @throws IllegalArgumentException if below 1
+     */
+    public Builder maxHandshakes(int max) {
+      this.maxHandshakes = Require.atLeast(max, 1, "maxHandshakes");
+      return this;
+    }
+
+    /**
+     * Sets the largest frame (a call with its argument, a result, a failure) either end accepts
+     * after the handshake. A larger argument fails before it is sent; a larger result fails the
+     * call; a larger frame from the peer closes the connection. Default 16 MiB.
+     *
+     * @param bytes from 4 KiB to 1 GiB
+     * @return this builder
+     * @throws IllegalArgumentException if out of range
+     */
+    public Builder maxFrameBytes(int bytes) {
+      this.maxFrameBytes = Require.inRange(bytes, 4096, 1 << 30, "maxFrameBytes");
+      return this;
+    }
+
+    /**
+     * Sets the payload codec's limits (nesting depth, elements per collection, bytes per string),
+     * applied to arguments and results at both ends. Default {@link
+     * PayloadCodec.Limits#defaults()}.
+     *
+     * @param limits the limits
+     * @return this builder
+     * @throws NullPointerException if null
+     */
+    public Builder codecLimits(PayloadCodec.Limits limits) {
+      this.codecLimits = Require.nonNull(limits, "codecLimits");
+      return this;
+    }
 
     /**
      * Sets what starts runners. Required.

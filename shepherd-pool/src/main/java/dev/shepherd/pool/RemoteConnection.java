@@ -1,11 +1,8 @@
 package dev.shepherd.pool;
 
 import dev.shepherd.core.Durations;
-import java.io.BufferedInputStream;
 import java.io.DataInputStream;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.net.Socket;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
@@ -14,7 +11,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -30,35 +26,36 @@ final class RemoteConnection implements RunnerHandle {
   private static final System.Logger LOG = System.getLogger(RemoteBackend.class.getName());
 
   private final String id;
-  private final Socket socket;
+  private final FrameChannel channel;
   private final @Nullable LaunchedRunner launched;
   private final RunnerListener listener;
-  private final OutputStream out;
-  private final DataInputStream in;
-  private final ReentrantLock writeLock = new ReentrantLock();
+  private volatile PayloadCodec.Limits codecLimits = PayloadCodec.Limits.defaults();
   private final Map<Long, RemoteCall> calls = new ConcurrentHashMap<>();
   private final AtomicLong callIds = new AtomicLong();
   private final AtomicBoolean dead = new AtomicBoolean();
   private volatile boolean shutdownRequested;
 
   RemoteConnection(
-      String id, Socket socket, @Nullable LaunchedRunner launched, RunnerListener listener)
-      throws IOException {
+      String id, FrameChannel channel, @Nullable LaunchedRunner launched, RunnerListener listener) {
     this.id = id;
-    this.socket = socket;
+    this.channel = channel;
     this.launched = launched;
     this.listener = listener;
-    this.out = socket.getOutputStream();
-    this.in = new DataInputStream(new BufferedInputStream(socket.getInputStream(), 64 * 1024));
   }
 
-  void welcome(RunnerSpec spec) throws IOException {
-    RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.WELCOME);
+  /** Sends the first sealed frame, which proves the parent to the runner, with the limits. */
+  void welcome(RunnerSpec spec, int maxFrameBytes, PayloadCodec.Limits limits) throws IOException {
+    this.codecLimits = limits;
+    FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.WELCOME);
     long idle = Durations.toNanosSaturated(spec.idleShutdownAfter());
     frame.out.writeLong(idle == Long.MAX_VALUE ? -1 : TimeUnit.NANOSECONDS.toMillis(idle));
     frame.out.writeInt(spec.maxConcurrency());
     RemoteProtocol.writeString(frame.out, spec.poolName());
-    write(frame.toBytes());
+    frame.out.writeInt(maxFrameBytes);
+    frame.out.writeInt(limits.maxDepth());
+    frame.out.writeInt(limits.maxCollectionSize());
+    frame.out.writeInt(limits.maxStringBytes());
+    channel.send(frame);
   }
 
   void startReading() {
@@ -89,11 +86,11 @@ final class RemoteConnection implements RunnerHandle {
     RemoteCall call = new RemoteCall(callId);
     calls.put(callId, call);
     try {
-      RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.CALL);
+      FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.CALL);
       frame.out.writeLong(callId);
       RemoteProtocol.writeString(frame.out, function);
       RemoteProtocol.writeBytes(frame.out, payload == null ? PayloadCodec.encode(null) : payload);
-      write(frame.toBytes());
+      channel.send(frame);
     } catch (IOException e) {
       calls.remove(callId);
       died(e);
@@ -111,9 +108,9 @@ final class RemoteConnection implements RunnerHandle {
   public void shutdown(Duration timeout) {
     shutdownRequested = true;
     try {
-      RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.SHUTDOWN);
+      FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.SHUTDOWN);
       frame.out.writeLong(TimeUnit.NANOSECONDS.toMillis(Durations.toNanosSaturated(timeout)));
-      write(frame.toBytes());
+      channel.send(frame);
     } catch (IOException e) {
       kill();
       return;
@@ -145,25 +142,15 @@ final class RemoteConnection implements RunnerHandle {
         LOG.log(System.Logger.Level.WARNING, "killing runner " + id + " failed", e);
       }
     }
-    RemoteRunnerServer.closeQuietly(socket);
+    channel.close();
     died(new IllegalStateException("runner " + id + " killed"));
-  }
-
-  private void write(byte[] frame) throws IOException {
-    writeLock.lock();
-    try {
-      out.write(frame);
-      out.flush();
-    } finally {
-      writeLock.unlock();
-    }
   }
 
   private void readLoop() {
     Throwable cause;
     try {
       while (true) {
-        RemoteProtocol.Frame frame = RemoteProtocol.read(in);
+        FrameChannel.Frame frame = channel.receive();
         DataInputStream body = frame.body();
         switch (frame.type()) {
           case RemoteProtocol.RESULT -> {
@@ -172,7 +159,7 @@ final class RemoteConnection implements RunnerHandle {
             RemoteCall call = calls.remove(callId);
             if (call != null) {
               try {
-                call.result.complete(PayloadCodec.decode(payload));
+                call.result.complete(PayloadCodec.decode(payload, codecLimits));
               } catch (IllegalArgumentException e) {
                 call.result.completeExceptionally(
                     new CallFailedException("runner " + id + " sent a malformed result", e));
@@ -212,7 +199,7 @@ final class RemoteConnection implements RunnerHandle {
     if (!dead.compareAndSet(false, true)) {
       return;
     }
-    RemoteRunnerServer.closeQuietly(socket);
+    channel.close();
     LaunchedRunner l = launched;
     if (l != null && !shutdownRequested) {
       try {
@@ -256,9 +243,9 @@ final class RemoteConnection implements RunnerHandle {
         return;
       }
       try {
-        RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.CANCEL);
+        FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.CANCEL);
         frame.out.writeLong(callId);
-        write(frame.toBytes());
+        channel.send(frame);
       } catch (IOException e) {
         died(e);
       }

@@ -11,23 +11,34 @@ import javax.crypto.spec.SecretKeySpec;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The frames of the remote runner protocol. Every frame is {@code int length} (of what follows),
- * {@code byte type}, body; strings are {@code int length} + UTF-8; integers big-endian.
+ * The frames of the remote runner protocol and its handshake. Frames travel through a {@link
+ * FrameChannel}: plain and at most {@value FrameChannel#MAX_PLAIN_FRAME} bytes until both ends
+ * are authenticated, sealed (encrypted and authenticated, in order) after. Strings are {@code int
+ * length} + UTF-8; integers big-endian.
  *
  * <pre>
- * CHALLENGE  parent→runner  32 random bytes
- * HELLO      runner→parent  string runnerId, 32 bytes HMAC-SHA256(secret, challenge || runnerId)
- * WELCOME    parent→runner  long idleBackstopMillis (-1 never), int maxConcurrency, string pool
- * CALL       parent→runner  long callId, string function, bytes payload
- * CANCEL     parent→runner  long callId
- * SHUTDOWN   parent→runner  long graceMillis
- * RESULT     runner→parent  long callId, bytes payload
- * FAILURE    runner→parent  long callId, byte kind (0 threw, 1 cancelled, 2 rejected), exception
+ * CHALLENGE  parent→runner  plain   byte version, 32 random bytes (the parent's nonce)
+ * HELLO      runner→parent  plain   string runnerId, 32 random bytes (the runner's nonce),
+ *                                   32 bytes HMAC-SHA256(secret, "runner" || nonces || runnerId)
+ * WELCOME    parent→runner  sealed  long idleBackstopMillis (-1 never), int maxConcurrency,
+ *                                   string pool, int maxFrameBytes, codec limits (3 ints)
+ * CALL       parent→runner  sealed  long callId, string function, bytes payload
+ * CANCEL     parent→runner  sealed  long callId
+ * SHUTDOWN   parent→runner  sealed  long graceMillis
+ * RESULT     runner→parent  sealed  long callId, bytes payload
+ * FAILURE    runner→parent  sealed  long callId, byte kind (0 threw, 1 cancelled, 2 rejected),
+ *                                   exception
  * </pre>
  *
- * An exception is: string className, boolean hasMessage [string message], int frames, each frame
+ * <p>Mutual authentication: the runner proves the per-runner secret in HELLO (bound to both
+ * nonces, so a recorded HELLO is worthless on another connection); the parent proves it by
+ * sending a WELCOME that opens under a key derived from the secret. Both ends derive the session
+ * keys with HKDF-SHA256 (salt: both nonces; input: the secret; info: direction and runner id). A
+ * runner runs nothing before the WELCOME opens; a parent hands out no call before the proof checks.
+ *
+ * <p>An exception is: string className, boolean hasMessage [string message], int frames, each frame
  * (string declaringClass, string methodName, boolean hasFile [string fileName], int line), boolean
- * hasCause [exception]. Frames larger than {@link #MAX_FRAME} close the connection.
+ * hasCause [exception].
  */
 final class RemoteProtocol {
 
@@ -44,59 +55,92 @@ final class RemoteProtocol {
   static final byte FAILURE_CANCELLED = 1;
   static final byte FAILURE_REJECTED = 2;
 
-  static final int CHALLENGE_BYTES = 32;
-  static final int MAX_FRAME = 256 * 1024 * 1024;
+  /** The handshake's version; a runner of another version refuses the parent. */
+  static final byte VERSION = 2;
+
+  static final int NONCE_BYTES = 32;
+  static final int MAX_RUNNER_ID_BYTES = 253;
   static final int MAX_STACK_FRAMES = 256;
+  /** Bytes of a RESULT frame besides its payload: type, call id, payload length. */
+  static final int RESULT_OVERHEAD = 1 + 8 + 4;
+  /** Longest text from the wire kept in an exception or a log line. */
+  static final int MAX_TEXT = 1024;
 
   private RemoteProtocol() {}
 
-  static byte[] proof(byte[] secret, byte[] challenge, String runnerId) {
+  /** The runner's proof of the secret, bound to both nonces and its id. */
+  static byte[] runnerProof(byte[] secret, byte[] parentNonce, byte[] runnerNonce, String runnerId) {
+    Mac mac = hmac(secret);
+    mac.update("shepherd-pool runner proof".getBytes(StandardCharsets.US_ASCII));
+    mac.update(parentNonce);
+    mac.update(runnerNonce);
+    return mac.doFinal(runnerId.getBytes(StandardCharsets.UTF_8));
+  }
+
+  /** The two session keys, parent-to-runner first, by HKDF-SHA256 (RFC 5869). */
+  static byte[][] sessionKeys(
+      byte[] secret, byte[] parentNonce, byte[] runnerNonce, String runnerId) {
+    byte[] salt = new byte[parentNonce.length + runnerNonce.length];
+    System.arraycopy(parentNonce, 0, salt, 0, parentNonce.length);
+    System.arraycopy(runnerNonce, 0, salt, parentNonce.length, runnerNonce.length);
+    byte[] prk = hmac(salt).doFinal(secret);
+    return new byte[][] {expand(prk, "parent to runner", runnerId), expand(prk, "runner to parent", runnerId)};
+  }
+
+  private static byte[] expand(byte[] prk, String direction, String runnerId) {
+    Mac mac = hmac(prk);
+    mac.update(("shepherd-pool v2 " + direction + " ").getBytes(StandardCharsets.US_ASCII));
+    mac.update(runnerId.getBytes(StandardCharsets.UTF_8));
+    mac.update((byte) 1);
+    return mac.doFinal();
+  }
+
+  private static Mac hmac(byte[] key) {
     try {
       Mac mac = Mac.getInstance("HmacSHA256");
-      mac.init(new SecretKeySpec(secret, "HmacSHA256"));
-      mac.update(challenge);
-      return mac.doFinal(runnerId.getBytes(StandardCharsets.UTF_8));
+      mac.init(new SecretKeySpec(key, "HmacSHA256"));
+      return mac;
     } catch (GeneralSecurityException e) {
       throw new IllegalStateException("HmacSHA256 unavailable", e);
     }
   }
 
-  /** A frame read from a stream: its type and a stream over its body. */
-  record Frame(byte type, DataInputStream body) {}
-
-  static Frame read(DataInputStream in) throws IOException {
-    int length = in.readInt();
-    if (length < 1 || length > MAX_FRAME) {
-      throw new IOException("bad frame length " + length);
+  /**
+   * Makes text from the wire safe for a log line or an exception message: control and format
+   * characters (line breaks, terminal escapes, bidirectional overrides) become backslash-u
+   * escapes, and anything past {@code max} characters is cut and marked.
+   */
+  static String printable(@Nullable String text, int max) {
+    if (text == null) {
+      return "null";
     }
-    byte[] bytes = new byte[length];
-    in.readFully(bytes);
-    return new Frame(
-        bytes[0], new DataInputStream(new java.io.ByteArrayInputStream(bytes, 1, length - 1)));
+    StringBuilder b = new StringBuilder(Math.min(text.length(), max) + 16);
+    int i = 0;
+    for (; i < text.length() && b.length() < max; i++) {
+      char c = text.charAt(i);
+      int type = Character.getType(c);
+      if (Character.isISOControl(c)
+          || type == Character.FORMAT
+          || type == Character.LINE_SEPARATOR
+          || type == Character.PARAGRAPH_SEPARATOR
+          || type == Character.SURROGATE && !validSurrogateAt(text, i)) {
+        b.append(String.format("\\u%04x", (int) c));
+      } else {
+        b.append(c);
+      }
+    }
+    if (i < text.length()) {
+      b.append("...(").append(text.length() - i).append(" more chars)");
+    }
+    return b.toString();
   }
 
-  /** Builds one frame in memory, then writes it in one go. */
-  static final class FrameWriter {
-    private final java.io.ByteArrayOutputStream buffer = new java.io.ByteArrayOutputStream(128);
-    final DataOutputStream out = new DataOutputStream(buffer);
-
-    FrameWriter(byte type) {
-      buffer.write(0);
-      buffer.write(0);
-      buffer.write(0);
-      buffer.write(0);
-      buffer.write(type);
+  private static boolean validSurrogateAt(String s, int i) {
+    char c = s.charAt(i);
+    if (Character.isHighSurrogate(c)) {
+      return i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1));
     }
-
-    byte[] toBytes() {
-      byte[] bytes = buffer.toByteArray();
-      int length = bytes.length - 4;
-      bytes[0] = (byte) (length >>> 24);
-      bytes[1] = (byte) (length >>> 16);
-      bytes[2] = (byte) (length >>> 8);
-      bytes[3] = (byte) length;
-      return bytes;
-    }
+    return i > 0 && Character.isHighSurrogate(s.charAt(i - 1));
   }
 
   static void writeString(DataOutputStream out, String s) throws IOException {
@@ -132,7 +176,8 @@ final class RemoteProtocol {
 
   static void writeException(DataOutputStream out, Throwable t, int depth) throws IOException {
     writeString(out, t instanceof RemoteException r ? r.remoteClassName() : t.getClass().getName());
-    String message = t instanceof RemoteException r ? r.remoteMessage() : t.getMessage();
+    String raw = t instanceof RemoteException r ? r.remoteMessage() : t.getMessage();
+    String message = raw == null ? null : printable(raw, MAX_TEXT);
     out.writeBoolean(message != null);
     if (message != null) {
       writeString(out, message);
@@ -163,17 +208,17 @@ final class RemoteProtocol {
     if (depth > 16) {
       throw new IOException("exception chain too deep");
     }
-    String className = readString(in);
-    @Nullable String message = in.readBoolean() ? readString(in) : null;
+    String className = printable(readString(in), 256);
+    @Nullable String message = in.readBoolean() ? printable(readString(in), MAX_TEXT) : null;
     int count = in.readInt();
     if (count < 0 || count > MAX_STACK_FRAMES) {
       throw new IOException("bad stack frame count " + count);
     }
     StackTraceElement[] frames = new StackTraceElement[count];
     for (int i = 0; i < count; i++) {
-      String declaring = readString(in);
-      String method = readString(in);
-      String file = in.readBoolean() ? readString(in) : null;
+      String declaring = printable(readString(in), 256);
+      String method = printable(readString(in), 256);
+      String file = in.readBoolean() ? printable(readString(in), 256) : null;
       int line = in.readInt();
       frames[i] = new StackTraceElement(declaring, method, file, line);
     }

@@ -1,9 +1,7 @@
 package dev.shepherd.pool;
 
-import java.io.BufferedInputStream;
 import java.io.DataInputStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.util.Base64;
@@ -13,7 +11,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The runner side of the remote protocol (see {@link RemoteBackend} and {@link RemoteProtocol}).
@@ -30,10 +27,9 @@ final class RemoteRunner {
 
   private final String id;
   private final Socket socket;
-  private final OutputStream out;
-  private final DataInputStream in;
+  private final FrameChannel channel;
   private final FunctionRegistry functions;
-  private final ReentrantLock writeLock = new ReentrantLock();
+  private volatile PayloadCodec.Limits codecLimits = PayloadCodec.Limits.defaults();
   private final Map<Long, Thread> running = new ConcurrentHashMap<>();
   private final AtomicInteger active = new AtomicInteger();
   private final CountDownLatch ended = new CountDownLatch(1);
@@ -47,8 +43,7 @@ final class RemoteRunner {
     this.id = id;
     this.socket = socket;
     this.functions = functions;
-    this.out = socket.getOutputStream();
-    this.in = new DataInputStream(new BufferedInputStream(socket.getInputStream(), 64 * 1024));
+    this.channel = new FrameChannel(socket);
   }
 
   /** Runs a runner from its environment; returns the exit status. */
@@ -109,7 +104,7 @@ final class RemoteRunner {
       runner.exitOnParentLoss = haltOnParentLoss;
       idleBackstopMillis = runner.handshake(secret);
     } catch (IOException | RuntimeException e) {
-      System.err.println("shepherd runner " + id + ": cannot connect to parent " + parent + ": " + e);
+      System.err.println("shepherd runner " + id + ": refusing parent " + parent + ": " + e);
       RemoteRunnerServer.closeQuietly(socket);
       return 3;
     }
@@ -165,23 +160,49 @@ final class RemoteRunner {
     }
   }
 
+  /**
+   * Proves the secret to the parent and checks the parent's proof: the WELCOME must open under the
+   * session key derived from the secret, so a listener that does not know it is refused before
+   * this runner reads a single call.
+   */
   private long handshake(byte[] secret) throws IOException {
     socket.setSoTimeout(CONNECT_TIMEOUT_MILLIS);
-    RemoteProtocol.Frame challengeFrame = RemoteProtocol.read(in);
+    FrameChannel.Frame challengeFrame = channel.readPlain();
     if (challengeFrame.type() != RemoteProtocol.CHALLENGE) {
-      throw new IOException("expected CHALLENGE, got " + challengeFrame.type());
+      throw new IOException("expected CHALLENGE, got frame type " + challengeFrame.type());
     }
-    byte[] challenge = new byte[RemoteProtocol.CHALLENGE_BYTES];
-    challengeFrame.body().readFully(challenge);
-    RemoteProtocol.FrameWriter hello = new RemoteProtocol.FrameWriter(RemoteProtocol.HELLO);
+    byte version = challengeFrame.body().readByte();
+    if (version != RemoteProtocol.VERSION) {
+      throw new IOException(
+          "the parent speaks protocol version " + version + ", this runner " + RemoteProtocol.VERSION);
+    }
+    byte[] parentNonce = new byte[RemoteProtocol.NONCE_BYTES];
+    challengeFrame.body().readFully(parentNonce);
+    byte[] runnerNonce = new byte[RemoteProtocol.NONCE_BYTES];
+    new java.security.SecureRandom().nextBytes(runnerNonce);
+    FrameChannel.FrameWriter hello = new FrameChannel.FrameWriter(RemoteProtocol.HELLO);
     RemoteProtocol.writeString(hello.out, id);
-    hello.out.write(RemoteProtocol.proof(secret, challenge, id));
-    write(hello.toBytes());
-    RemoteProtocol.Frame welcome = RemoteProtocol.read(in);
-    if (welcome.type() != RemoteProtocol.WELCOME) {
-      throw new IOException("expected WELCOME, got " + welcome.type());
+    hello.out.write(runnerNonce);
+    hello.out.write(RemoteProtocol.runnerProof(secret, parentNonce, runnerNonce, id));
+    channel.writePlain(hello);
+    byte[][] keys = RemoteProtocol.sessionKeys(secret, parentNonce, runnerNonce, id);
+    channel.seal(keys[1], keys[0], FrameChannel.MAX_PLAIN_FRAME);
+    FrameChannel.Frame welcome;
+    try {
+      welcome = channel.receive();
+    } catch (IOException e) {
+      throw new IOException("the parent did not prove the secret (" + e.getMessage() + ")", e);
     }
-    long idleMillis = welcome.body().readLong();
+    if (welcome.type() != RemoteProtocol.WELCOME) {
+      throw new IOException("expected WELCOME, got frame type " + welcome.type());
+    }
+    DataInputStream body = welcome.body();
+    long idleMillis = body.readLong();
+    body.readInt(); // maxConcurrency: the parent enforces it
+    RemoteProtocol.readString(body); // the pool's name
+    int maxFrameBytes = body.readInt();
+    codecLimits = new PayloadCodec.Limits(body.readInt(), body.readInt(), body.readInt());
+    channel.maxFrameBytes(maxFrameBytes);
     socket.setSoTimeout(0);
     return idleMillis;
   }
@@ -229,7 +250,7 @@ final class RemoteRunner {
   private void readLoop() {
     try {
       while (true) {
-        RemoteProtocol.Frame frame = RemoteProtocol.read(in);
+        FrameChannel.Frame frame = channel.receive();
         DataInputStream body = frame.body();
         switch (frame.type()) {
           case RemoteProtocol.CALL -> {
@@ -287,7 +308,7 @@ final class RemoteRunner {
   }
 
   private void runCall(long callId, String function, byte[] payload) {
-    byte[] frame;
+    FrameChannel.FrameWriter frame;
     try {
       if (shuttingDown) {
         frame = failure(callId, RemoteProtocol.FAILURE_REJECTED,
@@ -301,7 +322,7 @@ final class RemoteRunner {
       running.remove(callId);
     }
     try {
-      write(frame);
+      channel.send(frame);
     } catch (IOException e) {
       end("cannot write to parent (" + e + ")");
     } finally {
@@ -310,10 +331,10 @@ final class RemoteRunner {
     }
   }
 
-  private byte[] execute(long callId, RunnerFunction fn, byte[] payload) {
+  private FrameChannel.FrameWriter execute(long callId, RunnerFunction fn, byte[] payload) {
     Object result;
     try {
-      Object argument = PayloadCodec.decode(payload);
+      Object argument = PayloadCodec.decode(payload, codecLimits);
       result = fn.apply(argument);
     } catch (Throwable t) {
       boolean cancelled = Thread.interrupted();
@@ -323,11 +344,18 @@ final class RemoteRunner {
       return failure(callId, RemoteProtocol.FAILURE_CANCELLED, new InterruptedException("cancelled"));
     }
     try {
-      byte[] encoded = PayloadCodec.encode(result);
-      RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.RESULT);
+      byte[] encoded = PayloadCodec.encode(result, codecLimits);
+      int limit = channel.maxFrameBytes();
+      if ((long) encoded.length + RemoteProtocol.RESULT_OVERHEAD > limit) {
+        return failure(callId, RemoteProtocol.FAILURE_THREW,
+            new IllegalArgumentException(
+                "cannot return the result: " + encoded.length + " bytes encoded exceed the frame"
+                    + " limit maxFrameBytes=" + limit));
+      }
+      FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.RESULT);
       frame.out.writeLong(callId);
       RemoteProtocol.writeBytes(frame.out, encoded);
-      return frame.toBytes();
+      return frame;
     } catch (IllegalArgumentException e) {
       return failure(callId, RemoteProtocol.FAILURE_THREW,
           new IllegalArgumentException("cannot return the result: " + e.getMessage(), e));
@@ -336,25 +364,15 @@ final class RemoteRunner {
     }
   }
 
-  private static byte[] failure(long callId, byte kind, Throwable t) {
+  private static FrameChannel.FrameWriter failure(long callId, byte kind, Throwable t) {
     try {
-      RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.FAILURE);
+      FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.FAILURE);
       frame.out.writeLong(callId);
       frame.out.writeByte(kind);
       RemoteProtocol.writeException(frame.out, t, 0);
-      return frame.toBytes();
+      return frame;
     } catch (IOException e) {
       throw new IllegalStateException("cannot encode a failure in memory", e);
-    }
-  }
-
-  private void write(byte[] frame) throws IOException {
-    writeLock.lock();
-    try {
-      out.write(frame);
-      out.flush();
-    } finally {
-      writeLock.unlock();
     }
   }
 

@@ -1,50 +1,84 @@
 package dev.shepherd.pool;
 
 import dev.shepherd.core.Durations;
-import java.io.BufferedInputStream;
-import java.io.DataInputStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.security.MessageDigest;
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.util.Base64;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The parent side of the remote protocol: accepts runners, checks their proof, and hands each
- * authenticated connection to the boot waiting for that runner id.
+ * The parent side of the remote protocol: accepts runners, runs the handshake, and hands each
+ * authenticated, sealed channel to the boot waiting for that runner id.
  *
- * <p>Threads: one platform acceptor thread; one virtual thread per handshake (bounded by a 10 s
- * socket timeout); one platform reader thread per connection (see {@link RemoteConnection}).
+ * <p>What an unauthenticated peer can cost, and why it is bounded: a connection holds one of
+ * {@code maxHandshakes} permits (the acceptor stops accepting while none is free, so further
+ * connections wait in the kernel's backlog instead of holding threads), a virtual thread, and at
+ * most {@value FrameChannel#MAX_PLAIN_FRAME} bytes of frame; the whole handshake has one deadline,
+ * {@code handshakeTimeout}, at which the socket is closed whatever the peer is sending; and any
+ * failure, {@link Error}s included, closes the socket. Text the peer sent (its runner id) reaches
+ * logs only escaped and bounded.
+ *
+ * <p>Threads: one platform acceptor thread; one virtual thread per handshake; one platform
+ * timer thread that cuts handshakes at their deadline; one platform reader thread per connection
+ * (see {@link RemoteConnection}).
  */
 final class RemoteRunnerServer implements AutoCloseable {
 
   private static final System.Logger LOG = System.getLogger(RemoteBackend.class.getName());
-  private static final int HANDSHAKE_TIMEOUT_MILLIS = 10_000;
 
   private final ServerSocket serverSocket;
   private final String advertisedAddress;
   private final SecureRandom random = new SecureRandom();
   private final Map<String, Pending> pending = new ConcurrentHashMap<>();
   private final Thread acceptor;
+  private final Semaphore handshakes;
+  private final long handshakeTimeoutNanos;
+  private final int maxFrameBytes;
+  private final PayloadCodec.Limits codecLimits;
+  private final ScheduledThreadPoolExecutor deadlines;
   private volatile boolean closed;
 
-  RemoteRunnerServer(InetAddress bindAddress, int port, @Nullable String advertisedHost)
+  RemoteRunnerServer(
+      InetAddress bindAddress,
+      int port,
+      @Nullable String advertisedHost,
+      Duration handshakeTimeout,
+      int maxHandshakes,
+      int maxFrameBytes,
+      PayloadCodec.Limits codecLimits)
       throws IOException {
     this.serverSocket = new ServerSocket(port, 128, bindAddress);
+    this.handshakes = new Semaphore(maxHandshakes);
+    this.handshakeTimeoutNanos = Durations.toNanosSaturated(handshakeTimeout);
+    this.maxFrameBytes = maxFrameBytes;
+    this.codecLimits = codecLimits;
     String host = advertisedHost != null ? advertisedHost : bindAddress.getHostAddress();
     this.advertisedAddress = host + ":" + serverSocket.getLocalPort();
+    this.deadlines =
+        new ScheduledThreadPoolExecutor(
+            1,
+            r -> {
+              Thread t = new Thread(r, "shepherd-pool-remote-handshake-deadline-" + serverSocket.getLocalPort());
+              t.setDaemon(true);
+              return t;
+            });
+    deadlines.setRemoveOnCancelPolicy(true);
     this.acceptor =
         Thread.ofPlatform()
             .daemon()
@@ -61,10 +95,18 @@ final class RemoteRunnerServer implements AutoCloseable {
     return advertisedAddress;
   }
 
+  int maxFrameBytes() {
+    return maxFrameBytes;
+  }
+
+  PayloadCodec.Limits codecLimits() {
+    return codecLimits;
+  }
+
   /** A boot waiting for its runner to connect. */
   private static final class Pending {
     final byte[] secret;
-    final CompletableFuture<Socket> connected = new CompletableFuture<>();
+    final CompletableFuture<FrameChannel> connected = new CompletableFuture<>();
 
     Pending(byte[] secret) {
       this.secret = secret;
@@ -90,7 +132,8 @@ final class RemoteRunnerServer implements AutoCloseable {
     env.put(RunnerEnvironment.SECRET, Base64.getUrlEncoder().withoutPadding().encodeToString(secret));
     env.put(RunnerEnvironment.FUNCTIONS, functionsClass);
     LaunchedRunner launched = null;
-    Socket socket;
+    FrameChannel channel;
+    boolean got = false;
     try {
       launched = launcher.launch(spec, Map.copyOf(env));
       LaunchedRunner started = launched;
@@ -104,7 +147,8 @@ final class RemoteRunnerServer implements AutoCloseable {
                               + (t == null ? "" : ": " + t),
                           t)));
       long timeout = Durations.toNanosSaturated(spec.bootTimeout());
-      socket = wait.connected.get(timeout, TimeUnit.NANOSECONDS);
+      channel = wait.connected.get(timeout, TimeUnit.NANOSECONDS);
+      got = true;
     } catch (TimeoutException e) {
       kill(launched);
       throw new RunnerBootException(
@@ -122,14 +166,22 @@ final class RemoteRunnerServer implements AutoCloseable {
       throw e;
     } finally {
       pending.remove(id, wait);
+      // A channel that arrives after the boot gave up is closed, never left open.
+      if (!got
+          && !wait.connected.completeExceptionally(new IllegalStateException("boot of " + id + " ended"))) {
+        wait.connected.thenAccept(FrameChannel::close);
+      }
     }
     try {
-      RemoteConnection connection = new RemoteConnection(id, socket, launched, listener);
-      connection.welcome(spec);
+      if (launched != null) {
+        launched.connected();
+      }
+      RemoteConnection connection = new RemoteConnection(id, channel, launched, listener);
+      connection.welcome(spec, maxFrameBytes, codecLimits);
       connection.startReading();
       return connection;
     } catch (IOException | RuntimeException e) {
-      closeQuietly(socket);
+      channel.close();
       kill(launched);
       throw new RunnerBootException("runner " + id + " connected but the welcome failed", e);
     }
@@ -149,67 +201,103 @@ final class RemoteRunnerServer implements AutoCloseable {
     while (!closed) {
       Socket socket;
       try {
+        handshakes.acquire();
+      } catch (InterruptedException e) {
+        return;
+      }
+      try {
         socket = serverSocket.accept();
-      } catch (IOException e) {
+      } catch (IOException | RuntimeException e) {
+        handshakes.release();
         if (!closed) {
           LOG.log(System.Logger.Level.WARNING, "accepting runners failed", e);
         }
         return;
       }
-      Thread.ofVirtual().name("shepherd-pool-remote-handshake").start(() -> handshake(socket));
+      try {
+        Thread.ofVirtual().name("shepherd-pool-remote-handshake").start(() -> handshake(socket));
+      } catch (Throwable t) {
+        handshakes.release();
+        closeQuietly(socket);
+        if (t instanceof Error error) {
+          throw error;
+        }
+      }
     }
   }
 
   private void handshake(Socket socket) {
+    ScheduledFuture<?> cut = null;
+    boolean handedOver = false;
+    String peer = String.valueOf(socket.getRemoteSocketAddress());
     try {
+      cut = deadlines.schedule(() -> closeQuietly(socket), handshakeTimeoutNanos, TimeUnit.NANOSECONDS);
       socket.setTcpNoDelay(true);
-      socket.setSoTimeout(HANDSHAKE_TIMEOUT_MILLIS);
-      byte[] challenge = new byte[RemoteProtocol.CHALLENGE_BYTES];
-      random.nextBytes(challenge);
-      RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.CHALLENGE);
-      frame.out.write(challenge);
-      OutputStream out = socket.getOutputStream();
-      out.write(frame.toBytes());
-      out.flush();
-      DataInputStream in = new DataInputStream(new BufferedInputStream(socket.getInputStream()));
-      RemoteProtocol.Frame hello = RemoteProtocol.read(in);
+      socket.setSoTimeout((int) Math.max(1, Math.min(Integer.MAX_VALUE, TimeUnit.NANOSECONDS.toMillis(handshakeTimeoutNanos))));
+      FrameChannel channel = new FrameChannel(socket);
+      byte[] parentNonce = new byte[RemoteProtocol.NONCE_BYTES];
+      random.nextBytes(parentNonce);
+      FrameChannel.FrameWriter challenge = new FrameChannel.FrameWriter(RemoteProtocol.CHALLENGE);
+      challenge.out.writeByte(RemoteProtocol.VERSION);
+      challenge.out.write(parentNonce);
+      channel.writePlain(challenge);
+      FrameChannel.Frame hello = channel.readPlain();
       if (hello.type() != RemoteProtocol.HELLO) {
         throw new IOException("expected HELLO, got frame type " + hello.type());
       }
       String id = RemoteProtocol.readString(hello.body());
+      byte[] runnerNonce = new byte[RemoteProtocol.NONCE_BYTES];
+      hello.body().readFully(runnerNonce);
       byte[] proof = new byte[32];
       hello.body().readFully(proof);
       Pending wait = pending.get(id);
       if (wait == null) {
-        throw new IOException("no runner " + id + " is booting");
+        throw new IOException("no runner \"" + RemoteProtocol.printable(id, 64) + "\" is booting");
       }
-      byte[] expected = RemoteProtocol.proof(wait.secret, challenge, id);
+      byte[] expected = RemoteProtocol.runnerProof(wait.secret, parentNonce, runnerNonce, id);
       if (!MessageDigest.isEqual(expected, proof)) {
-        throw new IOException("runner " + id + " failed to prove its secret");
+        throw new IOException("runner \"" + RemoteProtocol.printable(id, 64) + "\" failed to prove its secret");
+      }
+      byte[][] keys = RemoteProtocol.sessionKeys(wait.secret, parentNonce, runnerNonce, id);
+      channel.seal(keys[0], keys[1], maxFrameBytes);
+      if (!cut.cancel(false) || socket.isClosed()) {
+        throw new IOException("handshake deadline passed");
       }
       socket.setSoTimeout(0);
-      if (!wait.connected.complete(socket)) {
-        throw new IOException("runner " + id + " already connected or gave up");
+      if (!wait.connected.complete(channel)) {
+        throw new IOException("runner \"" + RemoteProtocol.printable(id, 64) + "\" already connected or its boot gave up");
       }
-    } catch (IOException | RuntimeException e) {
+      handedOver = true;
+    } catch (Throwable e) {
       LOG.log(
           System.Logger.Level.WARNING,
-          "rejected a runner connection from " + socket.getRemoteSocketAddress() + ": " + e);
-      closeQuietly(socket);
+          "rejected a runner connection from "
+              + peer
+              + ": "
+              + RemoteProtocol.printable(String.valueOf(e), RemoteProtocol.MAX_TEXT));
+      if (e instanceof Error error && !(e instanceof OutOfMemoryError)) {
+        closeQuietly(socket);
+        throw error;
+      }
+    } finally {
+      if (cut != null) {
+        cut.cancel(false);
+      }
+      if (!handedOver) {
+        closeQuietly(socket);
+      }
+      handshakes.release();
     }
   }
 
   static void closeQuietly(Socket socket) {
-    try {
-      socket.close();
-    } catch (IOException e) {
-      // closing anyway
-    }
+    FrameChannel.closeQuietly(socket);
   }
 
   @Override
   public void close() {
     closed = true;
+    deadlines.shutdownNow();
     try {
       serverSocket.close();
     } catch (IOException e) {

@@ -93,7 +93,7 @@ class ProcessBackendTest {
   void anUnknownFunctionIsNamedAndTheRegisteredOnesListed() {
     assertThatThrownBy(() -> shared.call("nope", 1, LONG))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageStartingWith("unknown function \"nope\"; registered functions are [badResult, count, echo");
+        .hasMessageStartingWith("unknown function \"nope\"; registered functions are [badResult, bytes, count, echo");
   }
 
   @Test
