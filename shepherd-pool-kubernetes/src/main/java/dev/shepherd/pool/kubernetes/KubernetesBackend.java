@@ -30,7 +30,7 @@ import org.jspecify.annotations.Nullable;
 /**
  * A pool backend whose runners are Kubernetes Pods: each runner is a Pod built from a template
  * (by default a copy of the parent Pod's runner container, with the parent's image), whose
- * environment tells it where the parent listens and carries its secret, and whose controlling
+ * environment tells it where the parent listens and refers to its secret, and whose controlling
  * owner is the parent Pod, so that Kubernetes deletes the runners when the parent Pod goes.
  *
  * <pre>{@code
@@ -58,8 +58,16 @@ import org.jspecify.annotations.Nullable;
  * back within the boot timeout is deleted. Every runner Pod that ends is deleted; {@link #close()}
  * deletes any left.
  *
- * <p>The service account needs {@code get, list, watch, create, delete, deletecollection} on {@code pods} in the
- * namespace.
+ * <p>Each runner's secret reaches its Pod through a Kubernetes {@code Secret} named like the Pod
+ * (an environment variable from a {@code secretKeyRef}, never a literal value in the Pod spec,
+ * which anyone allowed to read Pods could see). The Secret is created just before its Pod, owned
+ * by the Pod once it exists (so that Kubernetes collects it with the Pod), and deleted as soon as
+ * the runner has connected and proved the secret, or has ended. The parent listens on the Pod's
+ * own IP only, never on every interface.
+ *
+ * <p>The service account needs {@code get, list, watch, create, delete, deletecollection} on
+ * {@code pods} and {@code get, create, patch, delete, deletecollection} on {@code secrets} in the
+ * namespace (the README shows the Role, and a NetworkPolicy that admits only the pool's runners).
  *
  * <p>Thread-safe. One backend serves one pool.
  */
@@ -234,9 +242,10 @@ public final class KubernetesBackend implements Backend {
     private Builder() {}
 
     /**
-     * Sets the client that creates, watches and deletes runner Pods. Required. The backend never
-     * closes it. Its service account needs {@code get, list, watch, create, delete, deletecollection} on
-     * {@code pods} in the namespace.
+     * Sets the client that creates, watches and deletes runner Pods and their Secrets. Required.
+     * The backend never closes it. Its service account needs {@code get, list, watch, create,
+     * delete, deletecollection} on {@code pods} and {@code get, create, patch, delete,
+     * deletecollection} on {@code secrets} in the namespace.
      *
      * @param client the client
      * @return this builder
@@ -556,8 +565,9 @@ public final class KubernetesBackend implements Backend {
 
     /**
      * Sets the address the parent's server listens on for runners. Defaults to the parent host
-     * when it is an IP address (the Pod's own address: reachable from other Pods, nothing else),
-     * else every interface.
+     * when it is an IP address, else the Pod IP from the downward API ({@code POD_IP}): the Pod's
+     * own address, reachable from other Pods, nothing else. The wildcard address (every
+     * interface) is refused.
      *
      * @param bindAddress the address
      * @return this builder
@@ -592,7 +602,8 @@ public final class KubernetesBackend implements Backend {
      * @throws IllegalArgumentException if the container name is not in the template, or the
      *     namespace is not the parent's
      * @throws IllegalStateException if the parent Pod or the host runners connect to cannot be
-     *     found in the environment, or nothing names the image without an owner
+     *     found in the environment, nothing names the image without an owner, or no IP address to
+     *     listen on is known (see {@link #bindAddress})
      */
     public KubernetesBackend build() {
       settings(); // every check, before anything is started
@@ -601,6 +612,9 @@ public final class KubernetesBackend implements Backend {
       try {
         KubernetesSettings s = settings(owned != null ? owned : Objects.requireNonNull(executor));
         InetAddress bind = bindAddress != null ? bindAddress : defaultBindAddress(s.parentHost());
+        Require.argument(
+            !bind.isAnyLocalAddress(),
+            "bindAddress " + bind.getHostAddress() + " is every interface; bind the Pod's IP");
         return new KubernetesBackend(s, owned, f, bind, port);
       } catch (RuntimeException e) {
         if (owned != null) {
@@ -610,14 +624,32 @@ public final class KubernetesBackend implements Backend {
       }
     }
 
-    private static InetAddress defaultBindAddress(String host) {
-      boolean literal = IPV4.matcher(host).matches() || host.indexOf(':') >= 0;
+    /**
+     * The Pod's own address: the parent host if it is an IP literal, else the Pod IP from the
+     * downward API; never every interface, so that only the Pod network reaches the listener.
+     */
+    private InetAddress defaultBindAddress(String host) {
+      Map<String, String> env = environment != null ? environment : System.getenv();
+      String podIp = blankToNull(env.get(podIpVariable));
+      String address = isIpLiteral(host) ? host : podIp;
+      Require.state(
+          address != null && isIpLiteral(address),
+          "cannot choose the address to listen on: the parent host \""
+              + host
+              + "\" is not an IP address and the environment variable "
+              + podIpVariable
+              + " (downward API status.podIP) is "
+              + (podIp == null ? "not set" : "not an IP address")
+              + "; call bindAddress(..) with the Pod's address");
       try {
-        // A literal is parsed, not looked up; anything else binds every interface.
-        return literal ? InetAddress.getByName(host) : new InetSocketAddress(0).getAddress();
+        return InetAddress.getByName(address); // a literal is parsed, not looked up
       } catch (UnknownHostException e) {
-        throw new IllegalArgumentException("parent host is not an IP address, was \"" + host + "\"", e);
+        throw new IllegalArgumentException("not an IP address: \"" + address + "\"", e);
       }
+    }
+
+    private static boolean isIpLiteral(String host) {
+      return IPV4.matcher(host).matches() || host.indexOf(':') >= 0;
     }
 
     KubernetesSettings settings() {

@@ -5,13 +5,17 @@ import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodStatus;
 import io.fabric8.kubernetes.api.model.PodStatusBuilder;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.SecretKeySelector;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -21,7 +25,8 @@ import java.util.function.Predicate;
 /**
  * Plays the kubelet for the mock API server, which stores Pods but runs nothing: when a runner Pod
  * appears, it starts the runner container's entrypoint as a real child JVM with the environment
- * from the Pod's spec (literal values only) and marks the Pod Running; when the JVM exits it marks
+ * from the Pod's spec (literal values, and {@code secretKeyRef}s read from the Secret as a kubelet
+ * does; a missing Secret fails the Pod) and marks the Pod Running; when the JVM exits it marks
  * the Pod Succeeded or Failed with the exit code; when the Pod is deleted it kills the JVM.
  *
  * <p>Test code, written here because no kubelet runs against the mock server.
@@ -34,6 +39,7 @@ final class FakeKubelet implements AutoCloseable {
   private final Map<String, Process> processes = new ConcurrentHashMap<>();
   private final List<Pod> seen = new CopyOnWriteArrayList<>();
   private final List<Process> all = new CopyOnWriteArrayList<>();
+  private final List<String> secretValues = new CopyOnWriteArrayList<>();
   private volatile Predicate<Pod> start = pod -> true;
   private final SharedIndexInformer<Pod> informer;
 
@@ -79,6 +85,11 @@ final class FakeKubelet implements AutoCloseable {
     return seen;
   }
 
+  /** Every secret value the kubelet read from a Secret for a runner container, in order. */
+  List<String> secretValues() {
+    return secretValues;
+  }
+
   /** The runner JVM of a Pod, if running. */
   Process process(String podName) {
     return processes.get(podName);
@@ -97,6 +108,18 @@ final class FakeKubelet implements AutoCloseable {
     for (EnvVar v : c.getEnv()) {
       if (v.getValue() != null) {
         env.put(v.getName(), v.getValue());
+      } else if (v.getValueFrom() != null && v.getValueFrom().getSecretKeyRef() != null) {
+        SecretKeySelector ref = v.getValueFrom().getSecretKeyRef();
+        Secret secret = client.secrets().inNamespace(namespace).withName(ref.getName()).get();
+        String encoded = secret == null || secret.getData() == null ? null : secret.getData().get(ref.getKey());
+        if (encoded == null) {
+          setStatus(name, new PodStatusBuilder().withPhase("Failed")
+              .withMessage("CreateContainerConfigError: secret \"" + ref.getName() + "\" not found").build());
+          return;
+        }
+        String value = new String(Base64.getDecoder().decode(encoded), StandardCharsets.UTF_8);
+        secretValues.add(value);
+        env.put(v.getName(), value);
       }
     }
     Process process;
