@@ -26,8 +26,24 @@ import org.openjdk.jmh.annotations.Threads;
 /**
  * The process backend: cold boot of a child-JVM runner (to ready, connected and authenticated),
  * against the floor of starting a bare JVM on the same classpath; the warm round trip of a small
- * call, against the same call on the local backend; and the throughput of small calls on two
- * runners from eight caller threads.
+ * call (9-byte payload) and of a 1 KiB one on a pool of two child runners, against the same call
+ * on the local backend; and the throughput of small calls on two runners from eight caller
+ * threads.
+ *
+ * <p>This file uses only API that existed before the runner channel was sealed (AES-GCM frames,
+ * handshake with mutual proof), so the same source builds against the commit before that change
+ * and after it: build both jars and run the warm and throughput benchmarks of each, one after the
+ * other, on a quiet machine to see what the sealed channel costs:
+ *
+ * <pre>
+ * git worktree add /tmp/pool-before 7b1f755        # the last commit before the sealed channel
+ * cp ProcessRunnerBenchmark.java /tmp/pool-before/shepherd-benchmarks/src/main/java/dev/shepherd/benchmarks/pool/
+ * (cd /tmp/pool-before; ./mvnw -B -ntp -q -pl shepherd-benchmarks -am install -DskipTests)
+ * ./mvnw -B -ntp -q -pl shepherd-benchmarks -am install -DskipTests
+ * for v in /tmp/pool-before .; do java -jar $v/shepherd-benchmarks/target/benchmarks.jar \
+ *   'pool.ProcessRunnerBenchmark.(warmCallProcessRunner|warmCallProcessRunner1KiB|throughputTwoProcessRunners)$' \
+ *   -f 1 -wi 2 -i 4 -w 2 -r 3; done
+ * </pre>
  */
 public class ProcessRunnerBenchmark {
 
@@ -97,6 +113,7 @@ public class ProcessRunnerBenchmark {
     ElasticPool process;
     ElasticPool local;
     final Long small = 42L;
+    final byte[] kib = new byte[1024];
 
     @Setup(Level.Trial)
     public void setUp() throws Exception {
@@ -138,6 +155,13 @@ public class ProcessRunnerBenchmark {
   @OutputTimeUnit(TimeUnit.MICROSECONDS)
   public Object warmCallProcessRunner(Warm warm) throws Exception {
     return warm.process.call("echo", warm.small, Duration.ofSeconds(30));
+  }
+
+  @Benchmark
+  @BenchmarkMode(Mode.SampleTime)
+  @OutputTimeUnit(TimeUnit.MICROSECONDS)
+  public Object warmCallProcessRunner1KiB(Warm warm) throws Exception {
+    return warm.process.call("echo", warm.kib, Duration.ofSeconds(30));
   }
 
   @Benchmark
