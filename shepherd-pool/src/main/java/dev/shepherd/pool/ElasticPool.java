@@ -1,5 +1,9 @@
 package dev.shepherd.pool;
 
+import dev.shepherd.pool.spi.Backend;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerSpec;
+import dev.shepherd.pool.spi.RunningCall;
 import dev.shepherd.core.Deadline;
 import dev.shepherd.core.Durations;
 import dev.shepherd.core.Require;

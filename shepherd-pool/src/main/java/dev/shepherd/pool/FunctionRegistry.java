@@ -67,7 +67,7 @@ public final class FunctionRegistry {
     return function;
   }
 
-  IllegalArgumentException unknown(String name) {
+  public IllegalArgumentException unknown(String name) {
     return new IllegalArgumentException(
         "unknown function \"" + name + "\"; registered functions are " + names());
   }

@@ -1,5 +1,9 @@
 package dev.shepherd.pool;
 
+import dev.shepherd.pool.internal.RemoteProtocol;
+import dev.shepherd.pool.spi.LaunchedRunner;
+import dev.shepherd.pool.spi.RunnerLauncher;
+import dev.shepherd.pool.spi.RunnerSpec;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;

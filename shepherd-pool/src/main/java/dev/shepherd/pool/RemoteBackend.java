@@ -1,5 +1,13 @@
 package dev.shepherd.pool;
 
+import dev.shepherd.pool.internal.FunctionRegistries;
+import dev.shepherd.pool.internal.PayloadCodec;
+import dev.shepherd.pool.internal.RemoteRunnerServer;
+import dev.shepherd.pool.spi.Backend;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerLauncher;
+import dev.shepherd.pool.spi.RunnerListener;
+import dev.shepherd.pool.spi.RunnerSpec;
 import dev.shepherd.core.Require;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -30,7 +38,7 @@ import org.jspecify.annotations.Nullable;
  * handshake within {@link Builder#handshakeTimeout} (default 5 s), and at most {@link
  * Builder#maxHandshakes} (default 64) handshakes run at once; after it, frames are limited to
  * {@link Builder#maxFrameBytes} (default 16 MiB) and payloads to the codec's {@link
- * PayloadCodec.Limits}. A wrong proof, an unknown or already connected id, a frame too large, or
+ * CodecLimits}. A wrong proof, an unknown or already connected id, a frame too large, or
  * silence past the deadline closes the connection.
  *
  * <p>By default the server listens on 127.0.0.1 only. Thread-safe.
@@ -129,7 +137,7 @@ public final class RemoteBackend implements Backend {
     private Duration handshakeTimeout = Duration.ofSeconds(5);
     private int maxHandshakes = 64;
     private int maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
-    private PayloadCodec.Limits codecLimits = PayloadCodec.Limits.defaults();
+    private CodecLimits codecLimits = CodecLimits.defaults();
 
     /** Default of {@link #maxFrameBytes(int)}: 16 MiB. */
     public static final int DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
@@ -180,13 +188,13 @@ public final class RemoteBackend implements Backend {
     /**
      * Sets the payload codec's limits (nesting depth, elements per collection, bytes per string),
      * applied to arguments and results at both ends. Default {@link
-     * PayloadCodec.Limits#defaults()}.
+     * CodecLimits#defaults()}.
      *
      * @param limits the limits
      * @return this builder
      * @throws NullPointerException if null
      */
-    public Builder codecLimits(PayloadCodec.Limits limits) {
+    public Builder codecLimits(CodecLimits limits) {
       this.codecLimits = Require.nonNull(limits, "codecLimits");
       return this;
     }

@@ -1,5 +1,6 @@
 package dev.shepherd.pool;
 
+import dev.shepherd.pool.spi.RunnerLauncher;
 import java.util.Map;
 
 /**

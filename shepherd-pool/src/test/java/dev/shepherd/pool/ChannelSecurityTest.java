@@ -1,5 +1,11 @@
 package dev.shepherd.pool;
 
+import dev.shepherd.pool.internal.FrameChannel;
+import dev.shepherd.pool.internal.PayloadCodec;
+import dev.shepherd.pool.internal.RemoteProtocol;
+import dev.shepherd.pool.spi.LaunchedRunner;
+import dev.shepherd.pool.spi.RunnerLauncher;
+import dev.shepherd.pool.spi.RunnerSpec;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -357,7 +363,7 @@ class ChannelSecurityTest {
             .functions(TestFunctions.class)
             .launcher(new Launcher())
             .maxFrameBytes(64 * 1024)
-            .codecLimits(new PayloadCodec.Limits(8, 100, 1024 * 1024))
+            .codecLimits(new CodecLimits(8, 100, 1024 * 1024))
             .build();
     try (ElasticPool pool = ElasticPool.builder().backend(backend).bootTimeout(LONG).build()) {
       assertThatThrownBy(() -> pool.call("bytes", 100_000, LONG))

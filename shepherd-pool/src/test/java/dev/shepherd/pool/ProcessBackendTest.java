@@ -1,5 +1,11 @@
 package dev.shepherd.pool;
 
+import dev.shepherd.pool.internal.PayloadCodec;
+import dev.shepherd.pool.internal.RemoteRunner;
+import dev.shepherd.pool.spi.LaunchedRunner;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerLauncher;
+import dev.shepherd.pool.spi.RunnerSpec;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;

@@ -1,13 +1,17 @@
 package dev.shepherd.pool.kubernetes;
 
+import dev.shepherd.pool.ElasticPool;
+import dev.shepherd.pool.RunnerDiedException;
+import dev.shepherd.pool.RunnerEnvironment;
+import dev.shepherd.pool.RunnerMain;
+import dev.shepherd.pool.spi.Backend;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerListener;
+import dev.shepherd.pool.spi.RunnerSpec;
 import dev.shepherd.core.Require;
-import dev.shepherd.pool.Backend;
 import dev.shepherd.pool.FunctionRegistry;
 import dev.shepherd.pool.FunctionRegistryFactory;
 import dev.shepherd.pool.RemoteBackend;
-import dev.shepherd.pool.RunnerHandle;
-import dev.shepherd.pool.RunnerListener;
-import dev.shepherd.pool.RunnerSpec;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;

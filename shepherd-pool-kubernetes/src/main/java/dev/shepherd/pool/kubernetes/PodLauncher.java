@@ -1,9 +1,9 @@
 package dev.shepherd.pool.kubernetes;
 
-import dev.shepherd.pool.LaunchedRunner;
+import dev.shepherd.pool.spi.LaunchedRunner;
+import dev.shepherd.pool.spi.RunnerLauncher;
+import dev.shepherd.pool.spi.RunnerSpec;
 import dev.shepherd.pool.RunnerEnvironment;
-import dev.shepherd.pool.RunnerLauncher;
-import dev.shepherd.pool.RunnerSpec;
 import io.fabric8.kubernetes.api.model.OwnerReference;
 import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;

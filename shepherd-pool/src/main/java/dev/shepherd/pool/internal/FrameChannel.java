@@ -1,4 +1,4 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.internal;
 
 import java.io.BufferedInputStream;
 import java.io.ByteArrayInputStream;
@@ -38,10 +38,10 @@ import org.jspecify.annotations.Nullable;
  * whole under one lock, which also orders the sequence numbers); {@link #receive} and {@link
  * #readPlain} from one reader thread only.
  */
-final class FrameChannel implements AutoCloseable {
+public final class FrameChannel implements AutoCloseable {
 
   /** The largest plain frame (type and body) accepted before authentication. */
-  static final int MAX_PLAIN_FRAME = 1024;
+  public static final int MAX_PLAIN_FRAME = 1024;
 
   private static final int TAG_BITS = 128;
   private static final int TAG_BYTES = TAG_BITS / 8;
@@ -62,25 +62,25 @@ final class FrameChannel implements AutoCloseable {
   private long receiveSequence; // reader thread only
   private volatile int maxFrameBytes = MAX_PLAIN_FRAME;
 
-  FrameChannel(Socket socket) throws IOException {
+  public FrameChannel(Socket socket) throws IOException {
     this.socket = socket;
     this.in = new DataInputStream(new BufferedInputStream(socket.getInputStream(), 64 * 1024));
     this.out = socket.getOutputStream();
   }
 
-  Socket socket() {
+  public Socket socket() {
     return socket;
   }
 
   /** A frame read from the channel: its type and a stream over its body. */
-  record Frame(byte type, DataInputStream body) {}
+  public record Frame(byte type, DataInputStream body) {}
 
   /** Builds the type and body of one frame in memory. */
-  static final class FrameWriter {
+  public static final class FrameWriter {
     private final Buffer buffer = new Buffer();
-    final DataOutputStream out = new DataOutputStream(buffer);
+    public final DataOutputStream out = new DataOutputStream(buffer);
 
-    FrameWriter(byte type) {
+    public FrameWriter(byte type) {
       buffer.write(0);
       buffer.write(0);
       buffer.write(0);
@@ -89,7 +89,7 @@ final class FrameChannel implements AutoCloseable {
     }
 
     /** The frame's type and body, after the four bytes reserved for the length. */
-    int plainLength() {
+    public int plainLength() {
       return buffer.size() - 4;
     }
   }
@@ -105,7 +105,7 @@ final class FrameChannel implements AutoCloseable {
   }
 
   /** Writes a plain frame (handshake only). */
-  void writePlain(FrameWriter frame) throws IOException {
+  public void writePlain(FrameWriter frame) throws IOException {
     byte[] bytes = frame.buffer.toByteArray();
     int length = bytes.length - 4;
     if (length > MAX_PLAIN_FRAME) {
@@ -127,7 +127,7 @@ final class FrameChannel implements AutoCloseable {
    * @throws IOException if the connection ends, or the frame is empty or larger than {@value
    *     #MAX_PLAIN_FRAME} bytes (nothing is allocated for it)
    */
-  Frame readPlain() throws IOException {
+  public Frame readPlain() throws IOException {
     int length = in.readInt();
     if (length < 1 || length > MAX_PLAIN_FRAME) {
       throw new IOException(
@@ -149,7 +149,7 @@ final class FrameChannel implements AutoCloseable {
    * @param receiveKey the 32-byte key of frames this end receives
    * @param maxFrameBytes the largest frame (type and body) received; see {@link #maxFrameBytes(int)}
    */
-  void seal(byte[] sendKey, byte[] receiveKey, int maxFrameBytes) {
+  public void seal(byte[] sendKey, byte[] receiveKey, int maxFrameBytes) {
     try {
       this.sendCipher = Cipher.getInstance("AES/GCM/NoPadding");
       this.receiveCipher = Cipher.getInstance("AES/GCM/NoPadding");
@@ -163,11 +163,11 @@ final class FrameChannel implements AutoCloseable {
   }
 
   /** Sets the largest frame (type and body) this end accepts from now on. */
-  void maxFrameBytes(int maxFrameBytes) {
+  public void maxFrameBytes(int maxFrameBytes) {
     this.maxFrameBytes = maxFrameBytes;
   }
 
-  int maxFrameBytes() {
+  public int maxFrameBytes() {
     return maxFrameBytes;
   }
 
@@ -176,7 +176,7 @@ final class FrameChannel implements AutoCloseable {
    *
    * @throws IOException if the write fails (the caller treats the connection as lost)
    */
-  void send(FrameWriter frame) throws IOException {
+  public void send(FrameWriter frame) throws IOException {
     if (!sealed) {
       throw new IllegalStateException("the channel is not sealed yet");
     }
@@ -207,7 +207,7 @@ final class FrameChannel implements AutoCloseable {
    * @throws IOException if the connection ends, the frame is larger than the limit (named in the
    *     message), or it fails authentication (altered, replayed, reordered or not from the peer)
    */
-  Frame receive() throws IOException {
+  public Frame receive() throws IOException {
     int length = in.readInt();
     int limit = maxFrameBytes;
     if (length < 1 + TAG_BYTES || length - TAG_BYTES > limit) {
@@ -263,7 +263,7 @@ final class FrameChannel implements AutoCloseable {
     closeQuietly(socket);
   }
 
-  static void closeQuietly(Socket socket) {
+  public static void closeQuietly(Socket socket) {
     try {
       socket.close();
     } catch (IOException e) {

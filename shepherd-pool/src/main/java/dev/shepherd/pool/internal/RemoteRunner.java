@@ -1,5 +1,11 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.internal;
 
+import dev.shepherd.pool.CodecLimits;
+import dev.shepherd.pool.FunctionRegistry;
+import dev.shepherd.pool.RemoteBackend;
+import dev.shepherd.pool.RunnerEnvironment;
+import dev.shepherd.pool.RunnerFunction;
+import dev.shepherd.pool.RunnerMain;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -20,7 +26,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * or its calls are done; it has been idle past the WELCOME's backstop. Each call runs on its own
  * virtual thread; CANCEL interrupts it.
  */
-final class RemoteRunner {
+public final class RemoteRunner {
 
   private static final int CONNECT_TIMEOUT_MILLIS = 10_000;
   private static final long WATCH_INTERVAL_MILLIS = 200;
@@ -29,7 +35,7 @@ final class RemoteRunner {
   private final Socket socket;
   private final FrameChannel channel;
   private final FunctionRegistry functions;
-  private volatile PayloadCodec.Limits codecLimits = PayloadCodec.Limits.defaults();
+  private volatile CodecLimits codecLimits = CodecLimits.defaults();
   private final Map<Long, Thread> running = new ConcurrentHashMap<>();
   private final AtomicInteger active = new AtomicInteger();
   private final CountDownLatch ended = new CountDownLatch(1);
@@ -47,7 +53,7 @@ final class RemoteRunner {
   }
 
   /** Runs a runner from its environment; returns the exit status. */
-  static int run(Map<String, String> env) {
+  public static int run(Map<String, String> env) {
     return run(env, false);
   }
 
@@ -57,7 +63,7 @@ final class RemoteRunner {
    * @param haltOnParentLoss whether to halt the JVM at once when the parent is gone (only for a
    *     JVM that is nothing but this runner)
    */
-  static int run(Map<String, String> env, boolean haltOnParentLoss) {
+  public static int run(Map<String, String> env, boolean haltOnParentLoss) {
     String parent = env.get(RunnerEnvironment.PARENT);
     String id = env.get(RunnerEnvironment.RUNNER_ID);
     String secretText = env.get(RunnerEnvironment.SECRET);
@@ -146,7 +152,7 @@ final class RemoteRunner {
    * Returns whether a process is alive and not a zombie ({@link ProcessHandle#isAlive()} counts a
    * killed process that its own parent has not reaped yet as alive).
    */
-  static boolean isRunning(ProcessHandle process) {
+  public static boolean isRunning(ProcessHandle process) {
     if (!process.isAlive()) {
       return false;
     }
@@ -201,7 +207,7 @@ final class RemoteRunner {
     body.readInt(); // maxConcurrency: the parent enforces it
     RemoteProtocol.readString(body); // the pool's name
     int maxFrameBytes = body.readInt();
-    codecLimits = new PayloadCodec.Limits(body.readInt(), body.readInt(), body.readInt());
+    codecLimits = new CodecLimits(body.readInt(), body.readInt(), body.readInt());
     channel.maxFrameBytes(maxFrameBytes);
     socket.setSoTimeout(0);
     return idleMillis;

@@ -1,14 +1,16 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.internal;
 
+import dev.shepherd.pool.FunctionRegistry;
+import dev.shepherd.pool.FunctionRegistryFactory;
 import java.lang.reflect.Constructor;
 import java.lang.reflect.Modifier;
 
 /** Instantiates {@link FunctionRegistryFactory} classes, in the parent and in runners. */
-final class FunctionRegistries {
+public final class FunctionRegistries {
 
   private FunctionRegistries() {}
 
-  static FunctionRegistry instantiate(Class<? extends FunctionRegistryFactory> factory) {
+  public static FunctionRegistry instantiate(Class<? extends FunctionRegistryFactory> factory) {
     try {
       requirePublic(factory);
       Constructor<? extends FunctionRegistryFactory> constructor = factory.getConstructor();
@@ -29,7 +31,7 @@ final class FunctionRegistries {
     }
   }
 
-  static FunctionRegistry instantiate(String className) {
+  public static FunctionRegistry instantiate(String className) {
     Class<?> type;
     try {
       type = Class.forName(className, true, Thread.currentThread().getContextClassLoader());

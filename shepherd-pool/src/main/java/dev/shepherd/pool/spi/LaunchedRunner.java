@@ -1,5 +1,6 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.spi;
 
+import dev.shepherd.pool.RemoteBackend;
 import java.util.concurrent.CompletableFuture;
 
 /**

@@ -1,6 +1,6 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.internal;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.pool.CodecLimits;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -32,10 +32,10 @@ import org.jspecify.annotations.Nullable;
  * </table>
  *
  * <p>Decoding gives the same types back, with lists as unmodifiable {@link ArrayList}-backed lists
- * and maps as unmodifiable insertion-ordered maps. Both directions enforce {@link Limits}: nesting
+ * and maps as unmodifiable insertion-ordered maps. Both directions enforce {@link CodecLimits}: nesting
  * depth, elements per list or map, bytes per string or byte array (by default {@value #MAX_DEPTH}
- * levels, {@value Limits#DEFAULT_MAX_COLLECTION_SIZE} elements, {@value
- * Limits#DEFAULT_MAX_STRING_BYTES} bytes); a value beyond one is rejected with an {@link
+ * levels, {@value CodecLimits#DEFAULT_MAX_COLLECTION_SIZE} elements, {@value
+ * CodecLimits#DEFAULT_MAX_STRING_BYTES} bytes); a value beyond one is rejected with an {@link
  * IllegalArgumentException} naming the limit, before anything is allocated for it. Any other type (including {@code Short}, {@code Float}, records and arrays other than
  * {@code byte[]}) is rejected by {@link #encode(Object)} with an {@link IllegalArgumentException}
  * naming the type and where in the value it sits, for example {@code $.items[2]}.
@@ -45,7 +45,7 @@ import org.jspecify.annotations.Nullable;
 public final class PayloadCodec {
 
   /** The deepest nesting of lists and maps accepted. */
-  public static final int MAX_DEPTH = 64;
+  public static final int MAX_DEPTH = CodecLimits.DEFAULT_MAX_DEPTH;
 
   private static final byte NULL = 0;
   private static final byte FALSE = 1;
@@ -64,46 +64,6 @@ public final class PayloadCodec {
   private PayloadCodec() {}
 
   /**
-   * How large a value the codec accepts, in both directions.
-   *
-   * @param maxDepth the deepest nesting of lists and maps
-   * @param maxCollectionSize the most elements in one list, or entries in one map
-   * @param maxStringBytes the most bytes in one string (UTF-8) or byte array
-   */
-  public record Limits(int maxDepth, int maxCollectionSize, int maxStringBytes) {
-
-    /** Default of {@link #maxCollectionSize()}. */
-    public static final int DEFAULT_MAX_COLLECTION_SIZE = 1_000_000;
-
-    /** Default of {@link #maxStringBytes()}: 16 MiB. */
-    public static final int DEFAULT_MAX_STRING_BYTES = 16 * 1024 * 1024;
-
-    private static final Limits DEFAULTS =
-        new Limits(MAX_DEPTH, DEFAULT_MAX_COLLECTION_SIZE, DEFAULT_MAX_STRING_BYTES);
-
-    /**
-     * Checks the limits.
-     *
-     * @throws IllegalArgumentException if a limit is below 1 (or maxDepth above 1,000)
-     */
-    public Limits {
-      Require.inRange(maxDepth, 1, 1000, "maxDepth");
-      Require.atLeast(maxCollectionSize, 1, "maxCollectionSize");
-      Require.atLeast(maxStringBytes, 1, "maxStringBytes");
-    }
-
-    /**
-     * Returns the default limits.
-     *
-     * @return {@value PayloadCodec#MAX_DEPTH} levels, {@value #DEFAULT_MAX_COLLECTION_SIZE}
-     *     elements, {@value #DEFAULT_MAX_STRING_BYTES} bytes
-     */
-    public static Limits defaults() {
-      return DEFAULTS;
-    }
-  }
-
-  /**
    * Encodes a value within the default limits.
    *
    * @param value the value, possibly null
@@ -112,7 +72,7 @@ public final class PayloadCodec {
    *     type, or exceeds a limit; the message names the type or the limit, and the path
    */
   public static byte[] encode(@Nullable Object value) {
-    return encode(value, Limits.DEFAULTS);
+    return encode(value, CodecLimits.defaults());
   }
 
   /**
@@ -124,7 +84,7 @@ public final class PayloadCodec {
    * @throws IllegalArgumentException if the value, or anything inside it, is not of a supported
    *     type, or exceeds a limit; the message names the type or the limit, and the path
    */
-  public static byte[] encode(@Nullable Object value, Limits limits) {
+  public static byte[] encode(@Nullable Object value, CodecLimits limits) {
     Out out = new Out();
     write(out, value, "$", 0, limits);
     return out.toByteArray();
@@ -139,7 +99,7 @@ public final class PayloadCodec {
    *     exceed a limit (the message names it)
    */
   public static @Nullable Object decode(byte[] bytes) {
-    return decode(bytes, Limits.DEFAULTS);
+    return decode(bytes, CodecLimits.defaults());
   }
 
   /**
@@ -151,7 +111,7 @@ public final class PayloadCodec {
    * @throws IllegalArgumentException if the bytes are not a well-formed encoding of one value, or
    *     exceed a limit (the message names it)
    */
-  public static @Nullable Object decode(byte[] bytes, Limits limits) {
+  public static @Nullable Object decode(byte[] bytes, CodecLimits limits) {
     ByteBuffer in = ByteBuffer.wrap(bytes);
     try {
       Object value = read(in, 0, limits);
@@ -165,7 +125,7 @@ public final class PayloadCodec {
     }
   }
 
-  private static void write(Out out, @Nullable Object value, String path, int depth, Limits limits) {
+  private static void write(Out out, @Nullable Object value, String path, int depth, CodecLimits limits) {
     if (value == null) {
       out.write(NULL);
     } else if (value instanceof Boolean b) {
@@ -220,7 +180,7 @@ public final class PayloadCodec {
     }
   }
 
-  private static void checkDepth(String path, int depth, Limits limits) {
+  private static void checkDepth(String path, int depth, CodecLimits limits) {
     if (depth >= limits.maxDepth()) {
       throw new IllegalArgumentException(
           "cannot encode value nested deeper than " + limits.maxDepth() + " levels (maxDepth) at " + path);
@@ -235,7 +195,7 @@ public final class PayloadCodec {
     }
   }
 
-  private static @Nullable Object read(ByteBuffer in, int depth, Limits limits) {
+  private static @Nullable Object read(ByteBuffer in, int depth, CodecLimits limits) {
     byte tag = in.get();
     switch (tag) {
       case NULL:
@@ -290,7 +250,7 @@ public final class PayloadCodec {
     }
   }
 
-  private static void checkReadDepth(int depth, Limits limits) {
+  private static void checkReadDepth(int depth, CodecLimits limits) {
     if (depth >= limits.maxDepth()) {
       throw new IllegalArgumentException(
           "malformed payload: nested deeper than maxDepth=" + limits.maxDepth());

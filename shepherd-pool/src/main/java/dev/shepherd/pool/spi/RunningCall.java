@@ -1,4 +1,4 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.spi;
 
 import java.util.concurrent.CompletableFuture;
 import org.jspecify.annotations.Nullable;

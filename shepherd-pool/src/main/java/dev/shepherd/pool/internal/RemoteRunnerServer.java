@@ -1,5 +1,14 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.internal;
 
+import dev.shepherd.pool.CodecLimits;
+import dev.shepherd.pool.RemoteBackend;
+import dev.shepherd.pool.RunnerBootException;
+import dev.shepherd.pool.RunnerEnvironment;
+import dev.shepherd.pool.spi.LaunchedRunner;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerLauncher;
+import dev.shepherd.pool.spi.RunnerListener;
+import dev.shepherd.pool.spi.RunnerSpec;
 import dev.shepherd.core.Durations;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -38,7 +47,7 @@ import org.jspecify.annotations.Nullable;
  * timer thread that cuts handshakes at their deadline; one platform reader thread per connection
  * (see {@link RemoteConnection}).
  */
-final class RemoteRunnerServer implements AutoCloseable {
+public final class RemoteRunnerServer implements AutoCloseable {
 
   private static final System.Logger LOG = System.getLogger(RemoteBackend.class.getName());
 
@@ -50,18 +59,18 @@ final class RemoteRunnerServer implements AutoCloseable {
   private final Semaphore handshakes;
   private final long handshakeTimeoutNanos;
   private final int maxFrameBytes;
-  private final PayloadCodec.Limits codecLimits;
+  private final CodecLimits codecLimits;
   private final ScheduledThreadPoolExecutor deadlines;
   private volatile boolean closed;
 
-  RemoteRunnerServer(
+  public RemoteRunnerServer(
       InetAddress bindAddress,
       int port,
       @Nullable String advertisedHost,
       Duration handshakeTimeout,
       int maxHandshakes,
       int maxFrameBytes,
-      PayloadCodec.Limits codecLimits)
+      CodecLimits codecLimits)
       throws IOException {
     this.serverSocket = new ServerSocket(port, 128, bindAddress);
     this.handshakes = new Semaphore(maxHandshakes);
@@ -87,19 +96,19 @@ final class RemoteRunnerServer implements AutoCloseable {
     acceptor.start();
   }
 
-  InetSocketAddress address() {
+  public InetSocketAddress address() {
     return (InetSocketAddress) serverSocket.getLocalSocketAddress();
   }
 
-  String advertisedAddress() {
+  public String advertisedAddress() {
     return advertisedAddress;
   }
 
-  int maxFrameBytes() {
+  public int maxFrameBytes() {
     return maxFrameBytes;
   }
 
-  PayloadCodec.Limits codecLimits() {
+  public CodecLimits codecLimits() {
     return codecLimits;
   }
 
@@ -113,7 +122,7 @@ final class RemoteRunnerServer implements AutoCloseable {
     }
   }
 
-  RunnerHandle boot(
+  public RunnerHandle boot(
       RunnerSpec spec, RunnerListener listener, RunnerLauncher launcher, String functionsClass)
       throws Exception {
     if (closed) {
@@ -290,7 +299,7 @@ final class RemoteRunnerServer implements AutoCloseable {
     }
   }
 
-  static void closeQuietly(Socket socket) {
+  public static void closeQuietly(Socket socket) {
     FrameChannel.closeQuietly(socket);
   }
 

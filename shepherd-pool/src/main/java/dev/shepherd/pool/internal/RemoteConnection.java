@@ -1,5 +1,15 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.internal;
 
+import dev.shepherd.pool.CodecLimits;
+import dev.shepherd.pool.CallFailedException;
+import dev.shepherd.pool.RemoteBackend;
+import dev.shepherd.pool.RemoteException;
+import dev.shepherd.pool.RunnerDiedException;
+import dev.shepherd.pool.spi.LaunchedRunner;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerListener;
+import dev.shepherd.pool.spi.RunnerSpec;
+import dev.shepherd.pool.spi.RunningCall;
 import dev.shepherd.core.Durations;
 import java.io.DataInputStream;
 import java.io.IOException;
@@ -21,7 +31,7 @@ import org.jspecify.annotations.Nullable;
  * whichever comes first fails every open call with {@link RunnerDiedException}, kills what was
  * launched, and reports to the pool once.
  */
-final class RemoteConnection implements RunnerHandle {
+public final class RemoteConnection implements RunnerHandle {
 
   private static final System.Logger LOG = System.getLogger(RemoteBackend.class.getName());
 
@@ -29,13 +39,13 @@ final class RemoteConnection implements RunnerHandle {
   private final FrameChannel channel;
   private final @Nullable LaunchedRunner launched;
   private final RunnerListener listener;
-  private volatile PayloadCodec.Limits codecLimits = PayloadCodec.Limits.defaults();
+  private volatile CodecLimits codecLimits = CodecLimits.defaults();
   private final Map<Long, RemoteCall> calls = new ConcurrentHashMap<>();
   private final AtomicLong callIds = new AtomicLong();
   private final AtomicBoolean dead = new AtomicBoolean();
   private volatile boolean shutdownRequested;
 
-  RemoteConnection(
+  public RemoteConnection(
       String id, FrameChannel channel, @Nullable LaunchedRunner launched, RunnerListener listener) {
     this.id = id;
     this.channel = channel;
@@ -44,7 +54,7 @@ final class RemoteConnection implements RunnerHandle {
   }
 
   /** Sends the first sealed frame, which proves the parent to the runner, with the limits. */
-  void welcome(RunnerSpec spec, int maxFrameBytes, PayloadCodec.Limits limits) throws IOException {
+  public void welcome(RunnerSpec spec, int maxFrameBytes, CodecLimits limits) throws IOException {
     this.codecLimits = limits;
     FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.WELCOME);
     long idle = Durations.toNanosSaturated(spec.idleShutdownAfter());
@@ -58,7 +68,7 @@ final class RemoteConnection implements RunnerHandle {
     channel.send(frame);
   }
 
-  void startReading() {
+  public void startReading() {
     Thread.ofPlatform().daemon().name("shepherd-pool-remote-" + id).start(this::readLoop);
     LaunchedRunner l = launched;
     if (l != null) {

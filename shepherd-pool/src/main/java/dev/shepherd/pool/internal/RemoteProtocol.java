@@ -1,5 +1,6 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.internal;
 
+import dev.shepherd.pool.RemoteException;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.EOFException;
@@ -40,36 +41,36 @@ import org.jspecify.annotations.Nullable;
  * (string declaringClass, string methodName, boolean hasFile [string fileName], int line), boolean
  * hasCause [exception].
  */
-final class RemoteProtocol {
+public final class RemoteProtocol {
 
-  static final byte CHALLENGE = 1;
-  static final byte HELLO = 2;
-  static final byte WELCOME = 3;
-  static final byte CALL = 4;
-  static final byte CANCEL = 5;
-  static final byte SHUTDOWN = 6;
-  static final byte RESULT = 7;
-  static final byte FAILURE = 8;
+  public static final byte CHALLENGE = 1;
+  public static final byte HELLO = 2;
+  public static final byte WELCOME = 3;
+  public static final byte CALL = 4;
+  public static final byte CANCEL = 5;
+  public static final byte SHUTDOWN = 6;
+  public static final byte RESULT = 7;
+  public static final byte FAILURE = 8;
 
-  static final byte FAILURE_THREW = 0;
-  static final byte FAILURE_CANCELLED = 1;
-  static final byte FAILURE_REJECTED = 2;
+  public static final byte FAILURE_THREW = 0;
+  public static final byte FAILURE_CANCELLED = 1;
+  public static final byte FAILURE_REJECTED = 2;
 
   /** The handshake's version; a runner of another version refuses the parent. */
-  static final byte VERSION = 2;
+  public static final byte VERSION = 2;
 
-  static final int NONCE_BYTES = 32;
-  static final int MAX_RUNNER_ID_BYTES = 253;
-  static final int MAX_STACK_FRAMES = 256;
+  public static final int NONCE_BYTES = 32;
+  public static final int MAX_RUNNER_ID_BYTES = 253;
+  public static final int MAX_STACK_FRAMES = 256;
   /** Bytes of a RESULT frame besides its payload: type, call id, payload length. */
-  static final int RESULT_OVERHEAD = 1 + 8 + 4;
+  public static final int RESULT_OVERHEAD = 1 + 8 + 4;
   /** Longest text from the wire kept in an exception or a log line. */
-  static final int MAX_TEXT = 1024;
+  public static final int MAX_TEXT = 1024;
 
   private RemoteProtocol() {}
 
   /** The runner's proof of the secret, bound to both nonces and its id. */
-  static byte[] runnerProof(byte[] secret, byte[] parentNonce, byte[] runnerNonce, String runnerId) {
+  public static byte[] runnerProof(byte[] secret, byte[] parentNonce, byte[] runnerNonce, String runnerId) {
     Mac mac = hmac(secret);
     mac.update("shepherd-pool runner proof".getBytes(StandardCharsets.US_ASCII));
     mac.update(parentNonce);
@@ -78,7 +79,7 @@ final class RemoteProtocol {
   }
 
   /** The two session keys, parent-to-runner first, by HKDF-SHA256 (RFC 5869). */
-  static byte[][] sessionKeys(
+  public static byte[][] sessionKeys(
       byte[] secret, byte[] parentNonce, byte[] runnerNonce, String runnerId) {
     byte[] salt = new byte[parentNonce.length + runnerNonce.length];
     System.arraycopy(parentNonce, 0, salt, 0, parentNonce.length);
@@ -110,7 +111,7 @@ final class RemoteProtocol {
    * characters (line breaks, terminal escapes, bidirectional overrides) become backslash-u
    * escapes, and anything past {@code max} characters is cut and marked.
    */
-  static String printable(@Nullable String text, int max) {
+  public static String printable(@Nullable String text, int max) {
     if (text == null) {
       return "null";
     }
@@ -143,13 +144,13 @@ final class RemoteProtocol {
     return i > 0 && Character.isHighSurrogate(s.charAt(i - 1));
   }
 
-  static void writeString(DataOutputStream out, String s) throws IOException {
+  public static void writeString(DataOutputStream out, String s) throws IOException {
     byte[] utf8 = s.getBytes(StandardCharsets.UTF_8);
     out.writeInt(utf8.length);
     out.write(utf8);
   }
 
-  static String readString(DataInputStream in) throws IOException {
+  public static String readString(DataInputStream in) throws IOException {
     int length = in.readInt();
     if (length < 0 || length > in.available()) {
       throw new EOFException("bad string length " + length);
@@ -159,12 +160,12 @@ final class RemoteProtocol {
     return new String(utf8, StandardCharsets.UTF_8);
   }
 
-  static void writeBytes(DataOutputStream out, byte[] bytes) throws IOException {
+  public static void writeBytes(DataOutputStream out, byte[] bytes) throws IOException {
     out.writeInt(bytes.length);
     out.write(bytes);
   }
 
-  static byte[] readBytes(DataInputStream in) throws IOException {
+  public static byte[] readBytes(DataInputStream in) throws IOException {
     int length = in.readInt();
     if (length < 0 || length > in.available()) {
       throw new EOFException("bad byte array length " + length);
@@ -174,7 +175,7 @@ final class RemoteProtocol {
     return bytes;
   }
 
-  static void writeException(DataOutputStream out, Throwable t, int depth) throws IOException {
+  public static void writeException(DataOutputStream out, Throwable t, int depth) throws IOException {
     writeString(out, t instanceof RemoteException r ? r.remoteClassName() : t.getClass().getName());
     String raw = t instanceof RemoteException r ? r.remoteMessage() : t.getMessage();
     String message = raw == null ? null : printable(raw, MAX_TEXT);
@@ -204,7 +205,7 @@ final class RemoteProtocol {
     }
   }
 
-  static RemoteException readException(DataInputStream in, int depth) throws IOException {
+  public static RemoteException readException(DataInputStream in, int depth) throws IOException {
     if (depth > 16) {
       throw new IOException("exception chain too deep");
     }
