@@ -8,7 +8,7 @@ import org.junit.jupiter.api.Test;
 /** Bad input is refused with a message naming the value and the limit. */
 class BadInputTest {
 
-  private static ElasticPool.Builder builder() {
+  private static ElasticPoolBuilder builder() {
     return ElasticPool.builder().backend(LocalBackend.of(new TestFunctions().create()));
   }
 

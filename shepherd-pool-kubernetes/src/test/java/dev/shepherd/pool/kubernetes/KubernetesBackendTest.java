@@ -7,6 +7,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.pool.CallTimeoutException;
 import dev.shepherd.pool.ElasticPool;
+import dev.shepherd.pool.ElasticPoolBuilder;
 import dev.shepherd.pool.PoolEvent;
 import dev.shepherd.pool.RunnerBootException;
 import dev.shepherd.pool.RunnerDiedException;
@@ -77,7 +78,7 @@ class KubernetesBackendTest {
         .functions(TestFunctions.class);
   }
 
-  private ElasticPool.Builder poolBuilder(KubernetesBackend b) {
+  private ElasticPoolBuilder poolBuilder(KubernetesBackend b) {
     this.backend = b;
     return ElasticPool.builder()
         .name("reports")
