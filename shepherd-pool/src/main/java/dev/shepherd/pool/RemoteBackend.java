@@ -35,9 +35,9 @@ import org.jspecify.annotations.Nullable;
  * connection closes, when asked to shut down, and when idle past its limit.
  *
  * <p>Bounds: before authentication a connection may send at most 1 KiB and must finish the
- * handshake within {@link Builder#handshakeTimeout} (default 5 s), and at most {@link
- * Builder#maxHandshakes} (default 64) handshakes run at once; after it, frames are limited to
- * {@link Builder#maxFrameBytes} (default 16 MiB) and payloads to the codec's {@link
+ * handshake within {@link RemoteBackendBuilder#handshakeTimeout} (default 5 s), and at most {@link
+ * RemoteBackendBuilder#maxHandshakes} (default 64) handshakes run at once; after it, frames are limited to
+ * {@link RemoteBackendBuilder#maxFrameBytes} (default 16 MiB) and payloads to the codec's {@link
  * CodecLimits}. A wrong proof, an unknown or already connected id, a frame too large, or
  * silence past the deadline closes the connection.
  *
@@ -50,20 +50,29 @@ public final class RemoteBackend implements Backend {
   private final FunctionRegistry functions;
   private final String functionsClass;
 
-  private RemoteBackend(Builder builder, RunnerLauncher launcher, Class<? extends FunctionRegistryFactory> factory)
+  RemoteBackend(
+      RunnerLauncher launcher,
+      Class<? extends FunctionRegistryFactory> factory,
+      InetAddress bindAddress,
+      int port,
+      @Nullable String advertisedHost,
+      Duration handshakeTimeout,
+      int maxHandshakes,
+      int maxFrameBytes,
+      CodecLimits codecLimits)
       throws IOException {
     this.launcher = launcher;
     this.functionsClass = factory.getName();
     this.functions = FunctionRegistries.instantiate(factory);
     this.server =
         new RemoteRunnerServer(
-            builder.bindAddress,
-            builder.port,
-            builder.advertisedHost,
-            builder.handshakeTimeout,
-            builder.maxHandshakes,
-            builder.maxFrameBytes,
-            builder.codecLimits);
+            bindAddress,
+            port,
+            advertisedHost,
+            handshakeTimeout,
+            maxHandshakes,
+            maxFrameBytes,
+            codecLimits);
   }
 
   /**
@@ -127,75 +136,17 @@ public final class RemoteBackend implements Backend {
     return "RemoteBackend[" + server.advertisedAddress() + ", " + launcher + "]";
   }
 
-  /** Builds a {@link RemoteBackend}. Not thread-safe. */
-  public static final class Builder {
+  /**
+   * Builds a {@link RemoteBackend} from a launcher and the shared options of {@link
+   * RemoteBackendBuilder}. Not thread-safe.
+   */
+  public static final class Builder extends RemoteBackendBuilder<Builder> {
     private @Nullable RunnerLauncher launcher;
-    private @Nullable Class<? extends FunctionRegistryFactory> functions;
-    private InetAddress bindAddress = InetAddress.getLoopbackAddress();
-    private int port;
-    private @Nullable String advertisedHost;
-    private Duration handshakeTimeout = Duration.ofSeconds(5);
-    private int maxHandshakes = 64;
-    private int maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
-    private CodecLimits codecLimits = CodecLimits.defaults();
-
-    /** Default of {@link #maxFrameBytes(int)}: 16 MiB. */
-    public static final int DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
     private Builder() {}
 
-    /**
-     * Sets how long a connecting runner has, in total, to complete the handshake (send its proof)
-     * before the connection is closed. Default 5 s.
-     *
-     * @param timeout positive
-     * @return this builder
-     * @throws NullPointerException if null
-     * @throws IllegalArgumentException if not positive
-     */
-    public Builder handshakeTimeout(Duration timeout) {
-      this.handshakeTimeout = Require.positive(timeout, "handshakeTimeout");
-      return this;
-    }
-
-    /**
-     * Sets how many unauthenticated connections are handled at once; further ones wait in the
-     * listen backlog until a handshake ends. Default 64.
-     *
-     * @param max 1 or more
-     * @return this builder
-     * @throws IllegalArgumentException if below 1
-     */
-    public Builder maxHandshakes(int max) {
-      this.maxHandshakes = Require.atLeast(max, 1, "maxHandshakes");
-      return this;
-    }
-
-    /**
-     * Sets the largest frame (a call with its argument, a result, a failure) either end accepts
-     * after the handshake. A larger argument fails before it is sent; a larger result fails the
-     * call; a larger frame from the peer closes the connection. Default 16 MiB.
-     *
-     * @param bytes from 4 KiB to 1 GiB
-     * @return this builder
-     * @throws IllegalArgumentException if out of range
-     */
-    public Builder maxFrameBytes(int bytes) {
-      this.maxFrameBytes = Require.inRange(bytes, 4096, 1 << 30, "maxFrameBytes");
-      return this;
-    }
-
-    /**
-     * Sets the payload codec's limits (nesting depth, elements per collection, bytes per string),
-     * applied to arguments and results at both ends. Default {@link
-     * CodecLimits#defaults()}.
-     *
-     * @param limits the limits
-     * @return this builder
-     * @throws NullPointerException if null
-     */
-    public Builder codecLimits(CodecLimits limits) {
-      this.codecLimits = Require.nonNull(limits, "codecLimits");
+    @Override
+    protected Builder self() {
       return this;
     }
 
@@ -212,58 +163,8 @@ public final class RemoteBackend implements Backend {
     }
 
     /**
-     * Sets the class that builds the function registry, in this JVM and in every runner. Required.
-     *
-     * @param factory a public class with a public no-argument constructor
-     * @return this builder
-     * @throws NullPointerException if null
-     */
-    public Builder functions(Class<? extends FunctionRegistryFactory> factory) {
-      this.functions = Require.nonNull(factory, "functions");
-      return this;
-    }
-
-    /**
-     * Sets the address the server listens on. Default 127.0.0.1 (loopback only); a backend whose
-     * runners are on other hosts (Pods) must bind a reachable address.
-     *
-     * @param bindAddress the address
-     * @return this builder
-     * @throws NullPointerException if null
-     */
-    public Builder bindAddress(InetAddress bindAddress) {
-      this.bindAddress = Require.nonNull(bindAddress, "bindAddress");
-      return this;
-    }
-
-    /**
-     * Sets the port the server listens on. Default 0 (any free port).
-     *
-     * @param port 0 to 65535
-     * @return this builder
-     * @throws IllegalArgumentException if out of range
-     */
-    public Builder port(int port) {
-      this.port = Require.inRange(port, 0, 65535, "port");
-      return this;
-    }
-
-    /**
-     * Sets the host runners are told to connect to, if not the bind address (for example the
-     * parent Pod's IP from the downward API). Default: the bind address.
-     *
-     * @param host a host name or IP literal
-     * @return this builder
-     * @throws NullPointerException if null
-     * @throws IllegalArgumentException if empty
-     */
-    public Builder advertisedHost(String host) {
-      this.advertisedHost = Require.notEmpty(host, "advertisedHost");
-      return this;
-    }
-
-    /**
-     * Builds the backend and starts its server.
+     * Builds the backend and starts its server, on 127.0.0.1 unless {@link #bindAddress} says
+     * otherwise.
      *
      * @return the backend
      * @throws NullPointerException if the launcher or the functions class was not set
@@ -272,12 +173,7 @@ public final class RemoteBackend implements Backend {
      */
     public RemoteBackend build() {
       RunnerLauncher l = Require.nonNull(launcher, "launcher");
-      Class<? extends FunctionRegistryFactory> f = Require.nonNull(functions, "functions");
-      try {
-        return new RemoteBackend(this, l, f);
-      } catch (IOException e) {
-        throw new java.io.UncheckedIOException("cannot listen on " + bindAddress + ":" + port, e);
-      }
+      return buildRemote(l, InetAddress.getLoopbackAddress(), null);
     }
   }
 }

@@ -12,6 +12,7 @@ import dev.shepherd.core.Require;
 import dev.shepherd.pool.FunctionRegistry;
 import dev.shepherd.pool.FunctionRegistryFactory;
 import dev.shepherd.pool.RemoteBackend;
+import dev.shepherd.pool.RemoteBackendBuilder;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;
@@ -94,20 +95,12 @@ public final class KubernetesBackend implements Backend {
   private KubernetesBackend(
       KubernetesSettings settings,
       @Nullable ExecutorService ownedExecutor,
-      Class<? extends FunctionRegistryFactory> functions,
-      InetAddress bindAddress,
-      int port) {
+      PodLauncher launcher,
+      RemoteBackend remote) {
     this.settings = settings;
     this.ownedExecutor = ownedExecutor;
-    this.launcher = new PodLauncher(settings);
-    this.remote =
-        RemoteBackend.builder()
-            .launcher(launcher)
-            .functions(functions)
-            .bindAddress(bindAddress)
-            .port(port)
-            .advertisedHost(settings.parentHost())
-            .build();
+    this.launcher = launcher;
+    this.remote = remote;
     launcher.startWatching();
   }
 
@@ -204,7 +197,7 @@ public final class KubernetesBackend implements Backend {
    * Builds a {@link KubernetesBackend}. Not thread-safe; {@link #build()} copies everything, so a
    * builder can be reused.
    */
-  public static final class Builder {
+  public static final class Builder extends RemoteBackendBuilder<Builder> {
 
     /** Default name of the variable holding the parent Pod's name (downward API metadata.name). */
     public static final String DEFAULT_POD_NAME_VARIABLE = "POD_NAME";
@@ -230,7 +223,6 @@ public final class KubernetesBackend implements Backend {
     private @Nullable String parentName;
     private @Nullable String parentUid;
     private boolean withoutOwner;
-    private @Nullable String parentHost;
     private String podNameVariable = DEFAULT_POD_NAME_VARIABLE;
     private String podNamespaceVariable = DEFAULT_POD_NAMESPACE_VARIABLE;
     private String podUidVariable = DEFAULT_POD_UID_VARIABLE;
@@ -239,11 +231,13 @@ public final class KubernetesBackend implements Backend {
     private final Map<String, String> annotations = new LinkedHashMap<>();
     private @Nullable Map<String, String> environment;
     private @Nullable Executor executor;
-    private @Nullable Class<? extends FunctionRegistryFactory> functions;
-    private @Nullable InetAddress bindAddress;
-    private int port;
 
     private Builder() {}
+
+    @Override
+    protected Builder self() {
+      return this;
+    }
 
     /**
      * Sets the client that creates, watches and deletes runner Pods and their Secrets. Required.
@@ -460,8 +454,7 @@ public final class KubernetesBackend implements Backend {
     public Builder parentHost(String host) {
       Require.nonNull(host, "parentHost");
       Require.argument(!host.isBlank(), "parentHost must not be blank, was \"" + host + "\"");
-      this.parentHost = host;
-      return this;
+      return advertisedHost(host);
     }
 
     /**
@@ -555,47 +548,6 @@ public final class KubernetesBackend implements Backend {
     }
 
     /**
-     * Sets the class that builds the function registry, in this JVM and in every runner (which
-     * must have it on its class path: the same image). Required.
-     *
-     * @param factory a public class with a public no-argument constructor
-     * @return this builder
-     * @throws NullPointerException if {@code factory} is null
-     */
-    public Builder functions(Class<? extends FunctionRegistryFactory> factory) {
-      this.functions = Require.nonNull(factory, "functions");
-      return this;
-    }
-
-    /**
-     * Sets the address the parent's server listens on for runners. Defaults to the parent host
-     * when it is an IP address, else the Pod IP from the downward API ({@code POD_IP}): the Pod's
-     * own address, reachable from other Pods, nothing else. The wildcard address (every
-     * interface) is refused.
-     *
-     * @param bindAddress the address
-     * @return this builder
-     * @throws NullPointerException if {@code bindAddress} is null
-     */
-    public Builder bindAddress(InetAddress bindAddress) {
-      this.bindAddress = Require.nonNull(bindAddress, "bindAddress");
-      return this;
-    }
-
-    /**
-     * Sets the port the parent's server listens on, for network policies that need a fixed one.
-     * Defaults to 0: any free port.
-     *
-     * @param port 0 to 65535
-     * @return this builder
-     * @throws IllegalArgumentException if out of range, naming the value
-     */
-    public Builder port(int port) {
-      this.port = Require.inRange(port, 0, 65535, "port");
-      return this;
-    }
-
-    /**
      * Builds the backend: reads the downward API variables, starts the server runners connect
      * back to, and starts listing and watching runner Pods in the background (errors surface on
      * the first boot). The parent Pod is read on the first boot.
@@ -611,15 +563,16 @@ public final class KubernetesBackend implements Backend {
      */
     public KubernetesBackend build() {
       settings(); // every check, before anything is started
-      Class<? extends FunctionRegistryFactory> f = Require.nonNull(functions, "functions");
       ExecutorService owned = executor == null ? Executors.newVirtualThreadPerTaskExecutor() : null;
       try {
         KubernetesSettings s = settings(owned != null ? owned : Objects.requireNonNull(executor));
-        InetAddress bind = bindAddress != null ? bindAddress : defaultBindAddress(s.parentHost());
+        InetAddress bind = bindAddress() != null ? bindAddress() : defaultBindAddress(s.parentHost());
         Require.argument(
             !bind.isAnyLocalAddress(),
             "bindAddress " + bind.getHostAddress() + " is every interface; bind the Pod's IP");
-        return new KubernetesBackend(s, owned, f, bind, port);
+        PodLauncher launcher = new PodLauncher(s);
+        RemoteBackend remote = buildRemote(launcher, bind, s.parentHost());
+        return new KubernetesBackend(s, owned, launcher, remote);
       } catch (RuntimeException e) {
         if (owned != null) {
           owned.shutdown();
@@ -697,7 +650,7 @@ public final class KubernetesBackend implements Backend {
                 + "\": an owner reference cannot cross namespaces (use withoutOwner() to give up the"
                 + " owner)");
       }
-      String host = parentHost != null ? parentHost : blankToNull(env.get(podIpVariable));
+      String host = advertisedHost() != null ? advertisedHost() : blankToNull(env.get(podIpVariable));
       Require.state(
           host != null,
           "cannot tell runner Pods where to connect back: the environment variable "
