@@ -1,5 +1,6 @@
 package dev.shepherd.pool.kubernetes;
 
+import dev.shepherd.testing.FakeKubelet;
 import dev.shepherd.pool.RunnerMain;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -51,7 +52,8 @@ class KubernetesBackendTest {
   @BeforeEach
   void startKubelet() {
     parent = api.createParent();
-    kubelet = new FakeKubelet(api.client(), KubernetesApiServer.NAMESPACE, RUNNER_MAIN);
+    kubelet = new FakeKubelet(api.client(), KubernetesApiServer.NAMESPACE,
+        RunnerPodFactory.LABEL_MANAGED_BY, RunnerPodFactory.MANAGED_BY, RUNNER_MAIN);
   }
 
   @AfterEach
