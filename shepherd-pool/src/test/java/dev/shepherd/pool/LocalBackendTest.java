@@ -71,6 +71,27 @@ class LocalBackendTest {
   }
 
   @Test
+  void poolCallsThatBlockEveryReusedThreadDoNotStarveTheNextCall() throws Exception {
+    CountDownLatch gate = new CountDownLatch(1);
+    try (ElasticPool pool =
+        ElasticPool.builder().name("starve").backend(backend()).max(1).maxConcurrency(64).build()) {
+      java.util.List<java.util.concurrent.CompletableFuture<Object>> blocked = new java.util.ArrayList<>();
+      for (int i = 0; i < 40; i++) {
+        blocked.add(pool.callAsync("block", gate, LONG));
+      }
+      // 40 calls hold every reusable platform thread of the runner and more; this one still runs.
+      assertThat(pool.call("echo", "through", LONG)).isEqualTo("through");
+      assertThat(pool.snapshot().busySlots()).isEqualTo(40);
+      gate.countDown();
+      for (var call : blocked) {
+        call.get(30, TimeUnit.SECONDS);
+      }
+    } finally {
+      gate.countDown();
+    }
+  }
+
+  @Test
   void aKilledRunnerFailsItsRunningCallsAndRefusesNewOnes() throws Exception {
     AtomicInteger deaths = new AtomicInteger();
     RunnerHandle runner = backend().boot(spec(4), cause -> deaths.incrementAndGet());
