@@ -255,6 +255,11 @@ public final class RemoteRunnerServer implements AutoCloseable {
         throw new IOException("expected HELLO, got frame type " + hello.type());
       }
       String id = RemoteProtocol.readString(hello.body());
+      if (id.length() > RemoteProtocol.MAX_RUNNER_ID_BYTES) {
+        throw new IOException(
+            "runner id \"" + RemoteProtocol.printable(id, 64) + "\" of " + id.length()
+                + " chars is longer than " + RemoteProtocol.MAX_RUNNER_ID_BYTES);
+      }
       byte[] runnerNonce = new byte[RemoteProtocol.NONCE_BYTES];
       hello.body().readFully(runnerNonce);
       byte[] proof = new byte[32];
