@@ -214,7 +214,7 @@ abstract class PoolCheckout extends PoolRetirement {
 
   /** Starts the cancel grace of a running call, once. */
   void armGrace(Call call) {
-    if (call.graceArmed.compareAndSet(false, true)) {
+    if (Call.GRACE_ARMED.compareAndSet(call, 0, 1)) {
       try {
         scheduler.schedule(
             () -> graceExpired(call),

@@ -198,8 +198,12 @@ abstract class PoolState {
     // set outside the lock; see startOnRunner / expire
     volatile @Nullable RunningCall remote;
     volatile boolean cancelRequested;
-    final java.util.concurrent.atomic.AtomicBoolean graceArmed =
-        new java.util.concurrent.atomic.AtomicBoolean();
+    /** 1 once the cancel grace timer is armed; set through {@link #GRACE_ARMED}. */
+    volatile int graceArmed;
+
+    /** Arms the grace once without an object per call (most calls never need it). */
+    static final java.util.concurrent.atomic.AtomicIntegerFieldUpdater<Call> GRACE_ARMED =
+        java.util.concurrent.atomic.AtomicIntegerFieldUpdater.newUpdater(Call.class, "graceArmed");
     /** Written off after its cancel grace; written under the pool's lock. */
     volatile boolean stuck;
 
