@@ -31,7 +31,7 @@ import org.jspecify.annotations.Nullable;
  * }
  * }</pre>
  *
- * <p>A runner is whatever the {@link Backend} boots: virtual threads in this JVM ({@link
+ * <p>A runner is whatever the {@link dev.shepherd.pool.spi.Backend} boots: virtual threads in this JVM ({@link
  * LocalBackend}), a child JVM ({@link ProcessBackend}), a Kubernetes Pod. A call names a function
  * registered in the backend's {@link FunctionRegistry} and passes one argument.
  *
@@ -89,7 +89,9 @@ public final class ElasticPool extends PoolCheckout implements AutoCloseable {
     }
     effects.run();
     long interval = Durations.toNanosSaturated(config.housekeepingInterval());
-    scheduler.scheduleWithFixedDelay(this::housekeep, interval, interval, TimeUnit.NANOSECONDS);
+    // Runs until the scheduler shuts down; housekeep() catches its own failures.
+    var unusedHousekeeping =
+        scheduler.scheduleWithFixedDelay(this::housekeep, interval, interval, TimeUnit.NANOSECONDS);
   }
 
   /**
@@ -219,7 +221,7 @@ public final class ElasticPool extends PoolCheckout implements AutoCloseable {
   public void cast(String function, @Nullable Object argument) {
     Call call = submit(function, argument, config.callTimeout(), Kind.CAST);
     armAsync(call);
-    call.future.whenComplete(
+    var unusedCompletion = call.future.whenComplete(
         (result, failure) -> {
           if (failure != null) {
             LOG.log(

@@ -239,7 +239,7 @@ abstract class PoolBoots extends PoolEvents {
     LOG.log(System.Logger.Level.WARNING, cause.getMessage(), cause);
     emit(new PoolEvent.BootFailed(config.name(), boot.runnerId, count, cause), config.onGrowEnd());
     if (scheduleRetry) {
-      scheduler.schedule(
+      var unused7 = scheduler.schedule(
           this::housekeep, Durations.toNanosSaturated(BOOT_RETRY_DELAY), TimeUnit.NANOSECONDS);
     }
     effects.run();

@@ -160,9 +160,9 @@ abstract class PoolCheckout extends PoolRetirement {
     if (remaining != Long.MAX_VALUE && !call.future.isDone()) {
       ScheduledFuture<?> timer =
           scheduler.schedule(() -> expire(call), remaining, TimeUnit.NANOSECONDS);
-      call.future.whenComplete((r, t) -> timer.cancel(false));
+      var unused2 = call.future.whenComplete((r, t) -> timer.cancel(false));
     }
-    call.future.whenComplete(
+    var unused3 = call.future.whenComplete(
         (r, t) -> {
           if (t instanceof CancellationException) {
             cancel(call);
@@ -216,7 +216,7 @@ abstract class PoolCheckout extends PoolRetirement {
   void armGrace(Call call) {
     if (Call.GRACE_ARMED.compareAndSet(call, 0, 1)) {
       try {
-        scheduler.schedule(
+        var unused4 = scheduler.schedule(
             () -> graceExpired(call),
             Durations.toNanosSaturated(config.cancelGrace()),
             TimeUnit.NANOSECONDS);
@@ -342,6 +342,7 @@ abstract class PoolCheckout extends PoolRetirement {
   }
 
   /** Hands free slots of ready runners to waiters, head first. */
+  @Override
   void drainWaitersLocked(Effects effects) {
     while (waiting > 0) {
       Call head = waiters.peekFirst();
@@ -370,6 +371,7 @@ abstract class PoolCheckout extends PoolRetirement {
   }
 
   /** A waiter's deadline passed: it leaves (its deque entry is skipped later) with a timeout. */
+  @Override
   void timeOutWaiterLocked(Call call, Effects effects) {
     call.state = CallState.DONE;
     waiting--;
@@ -423,7 +425,7 @@ abstract class PoolCheckout extends PoolRetirement {
     if (call.cancelRequested) {
       remote.cancel();
     }
-    remote.result().whenComplete((result, failure) -> finished(call, runner, result, failure));
+    var unused5 = remote.result().whenComplete((result, failure) -> finished(call, runner, result, failure));
   }
 
   /** A call ended on its runner (or could not be sent): free the slot, complete the caller. */

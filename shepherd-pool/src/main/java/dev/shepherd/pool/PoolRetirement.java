@@ -56,6 +56,7 @@ abstract class PoolRetirement extends PoolBoots {
 
 
   /** Removes an idle runner being retired, shuts it down and reports it to onShrink. */
+  @Override
   void retireNowLocked(Runner runner, Effects effects) {
     runner.state = RunnerState.DEAD;
     runner.shutdownRequested = true;
@@ -111,6 +112,7 @@ abstract class PoolRetirement extends PoolBoots {
     }
   }
 
+  @Override
   void runnerDied(Runner runner, Throwable cause) {
     Effects effects = new Effects();
     List<Call> victims;
@@ -170,6 +172,7 @@ abstract class PoolRetirement extends PoolBoots {
   // ------------------------------------------------------------------------------------------
   // Housekeeping: expiry by ticker, boot retries, idle retirement
 
+  @Override
   void housekeep() {
     try {
       Effects effects = new Effects();

@@ -21,6 +21,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Predicate;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Plays the kubelet for the mock API server ({@link MockKubernetes}), which stores Pods but runs
@@ -119,7 +120,7 @@ public final class FakeKubelet implements AutoCloseable {
    * @param podName the Pod's name
    * @return the process, or null
    */
-  public Process process(String podName) {
+  public @Nullable Process process(String podName) {
     return processes.get(podName);
   }
 

@@ -7,10 +7,11 @@ import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
 import java.net.InetAddress;
 import java.util.HashMap;
 import java.util.Objects;
-import okhttp3.mockwebserver.MockWebServer;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
@@ -32,8 +33,8 @@ import org.junit.jupiter.api.extension.ExtensionContext;
 public class MockKubernetes implements BeforeEachCallback, AfterEachCallback {
 
   private final String namespace;
-  private KubernetesMockServer server;
-  private KubernetesClient client;
+  private @Nullable KubernetesMockServer server;
+  private @Nullable KubernetesClient client;
 
   /**
    * Creates the extension.
@@ -49,7 +50,7 @@ public class MockKubernetes implements BeforeEachCallback, AfterEachCallback {
     server =
         new KubernetesMockServer(
             new Context(), new MockWebServer(), new HashMap<>(), new KubernetesCrudDispatcher(), false);
-    server.start(InetAddress.getByName("127.0.0.1"), 0);
+    server.start(InetAddress.getLoopbackAddress(), 0);
     Config config =
         new ConfigBuilder(Config.empty())
             .withMasterUrl("http://127.0.0.1:" + server.getPort())
@@ -63,8 +64,12 @@ public class MockKubernetes implements BeforeEachCallback, AfterEachCallback {
 
   @Override
   public void afterEach(ExtensionContext context) {
-    client.close();
-    server.destroy();
+    if (client != null) {
+      client.close();
+    }
+    if (server != null) {
+      server.destroy();
+    }
   }
 
   /**
@@ -73,7 +78,7 @@ public class MockKubernetes implements BeforeEachCallback, AfterEachCallback {
    * @return the client, closed after the test
    */
   public KubernetesClient client() {
-    return client;
+    return Objects.requireNonNull(client, "the mock API server runs only during a test");
   }
 
   /**
@@ -87,6 +92,6 @@ public class MockKubernetes implements BeforeEachCallback, AfterEachCallback {
 
   /** Stops the API server (requests fail with a connection error); the client stays open. */
   public void stopServer() {
-    server.destroy();
+    Objects.requireNonNull(server, "the mock API server runs only during a test").destroy();
   }
 }

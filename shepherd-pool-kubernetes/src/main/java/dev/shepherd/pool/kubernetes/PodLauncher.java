@@ -1,9 +1,10 @@
 package dev.shepherd.pool.kubernetes;
 
+import dev.shepherd.core.Require;
+import dev.shepherd.pool.RunnerEnvironment;
 import dev.shepherd.pool.spi.LaunchedRunner;
 import dev.shepherd.pool.spi.RunnerLauncher;
 import dev.shepherd.pool.spi.RunnerSpec;
-import dev.shepherd.pool.RunnerEnvironment;
 import io.fabric8.kubernetes.api.model.OwnerReference;
 import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -239,7 +240,7 @@ final class PodLauncher implements RunnerLauncher {
       image = RunnerPodFactory.container(template.getSpec(), container, "the Pod template").getImage();
     }
     if (image == null && parentPod != null) {
-      image = RunnerPodFactory.container(parentPod.getSpec(), container, "the parent Pod " + parent.name()).getImage();
+      image = RunnerPodFactory.container(parentPod.getSpec(), container, "the parent Pod " + Require.nonNull(parent, "parent").name()).getImage();
     }
     if (image == null) {
       throw new IllegalStateException("no image for container \"" + container + "\": set image(..)");

@@ -52,34 +52,55 @@ public final class FrameChannel implements AutoCloseable {
   private final OutputStream out;
   private final ReentrantLock writeLock = new ReentrantLock();
 
-  // sealed mode; written once by seal() before any send/receive of sealed frames
-  private volatile boolean sealed;
-  private @Nullable Cipher sendCipher; // guarded by writeLock
-  private @Nullable SecretKeySpec sendKey;
+  /** The sealed state: set once by {@link #seal}, before any sealed frame. */
+  private volatile @Nullable Sealed sealed;
   private long sendSequence; // guarded by writeLock
-  private @Nullable Cipher receiveCipher; // reader thread only
-  private @Nullable SecretKeySpec receiveKey;
   private long receiveSequence; // reader thread only
   private volatile int maxFrameBytes = MAX_PLAIN_FRAME;
 
+  /** One cipher per direction: sending under the write lock, receiving on the reader thread. */
+  private record Sealed(Cipher send, SecretKeySpec sendKey, Cipher receive, SecretKeySpec receiveKey) {}
+
+  /**
+   * Wraps a connected socket; the channel starts plain.
+   *
+   * @param socket the connection, closed by {@link #close()}
+   * @throws IOException if the socket's streams cannot be opened
+   */
   public FrameChannel(Socket socket) throws IOException {
     this.socket = socket;
     this.in = new DataInputStream(new BufferedInputStream(socket.getInputStream(), 64 * 1024));
     this.out = socket.getOutputStream();
   }
 
+  /**
+   * Returns the underlying socket.
+   *
+   * @return the socket
+   */
   public Socket socket() {
     return socket;
   }
 
-  /** A frame read from the channel: its type and a stream over its body. */
+  /**
+   * A frame read from the channel.
+   *
+   * @param type its type, one of {@link RemoteProtocol}'s frame constants
+   * @param body a stream over its body, in memory
+   */
   public record Frame(byte type, DataInputStream body) {}
 
   /** Builds the type and body of one frame in memory. */
   public static final class FrameWriter {
     private final Buffer buffer = new Buffer();
+    /** Where the body is written. */
     public final DataOutputStream out = new DataOutputStream(buffer);
 
+    /**
+     * Starts a frame.
+     *
+     * @param type its type, one of {@link RemoteProtocol}'s frame constants
+     */
     public FrameWriter(byte type) {
       buffer.write(0);
       buffer.write(0);
@@ -88,7 +109,11 @@ public final class FrameChannel implements AutoCloseable {
       buffer.write(type);
     }
 
-    /** The frame's type and body, after the four bytes reserved for the length. */
+    /**
+     * Returns the size of the frame's type and body, not counting the length prefix.
+     *
+     * @return the size in bytes
+     */
     public int plainLength() {
       return buffer.size() - 4;
     }
@@ -104,7 +129,12 @@ public final class FrameChannel implements AutoCloseable {
     }
   }
 
-  /** Writes a plain frame (handshake only). */
+  /**
+   * Writes a plain frame (handshake only).
+   *
+   * @param frame the frame, at most {@value #MAX_PLAIN_FRAME} bytes
+   * @throws IOException if it is too large or the write fails
+   */
   public void writePlain(FrameWriter frame) throws IOException {
     byte[] bytes = frame.buffer.toByteArray();
     int length = bytes.length - 4;
@@ -124,6 +154,7 @@ public final class FrameChannel implements AutoCloseable {
   /**
    * Reads a plain frame (handshake only).
    *
+   * @return the frame
    * @throws IOException if the connection ends, or the frame is empty or larger than {@value
    *     #MAX_PLAIN_FRAME} bytes (nothing is allocated for it)
    */
@@ -150,23 +181,35 @@ public final class FrameChannel implements AutoCloseable {
    * @param maxFrameBytes the largest frame (type and body) received; see {@link #maxFrameBytes(int)}
    */
   public void seal(byte[] sendKey, byte[] receiveKey, int maxFrameBytes) {
+    Sealed state;
     try {
-      this.sendCipher = Cipher.getInstance("AES/GCM/NoPadding");
-      this.receiveCipher = Cipher.getInstance("AES/GCM/NoPadding");
+      state =
+          new Sealed(
+              Cipher.getInstance("AES/GCM/NoPadding"),
+              new SecretKeySpec(sendKey, "AES"),
+              Cipher.getInstance("AES/GCM/NoPadding"),
+              new SecretKeySpec(receiveKey, "AES"));
     } catch (GeneralSecurityException e) {
       throw new IllegalStateException("AES/GCM unavailable", e);
     }
-    this.sendKey = new SecretKeySpec(sendKey, "AES");
-    this.receiveKey = new SecretKeySpec(receiveKey, "AES");
     this.maxFrameBytes = maxFrameBytes;
-    this.sealed = true;
+    this.sealed = state;
   }
 
-  /** Sets the largest frame (type and body) this end accepts from now on. */
+  /**
+   * Sets the largest frame (type and body) this end accepts from now on.
+   *
+   * @param maxFrameBytes the limit in bytes
+   */
   public void maxFrameBytes(int maxFrameBytes) {
     this.maxFrameBytes = maxFrameBytes;
   }
 
+  /**
+   * Returns the largest frame (type and body) this end accepts.
+   *
+   * @return the limit in bytes
+   */
   public int maxFrameBytes() {
     return maxFrameBytes;
   }
@@ -174,10 +217,12 @@ public final class FrameChannel implements AutoCloseable {
   /**
    * Seals and writes one frame.
    *
+   * @param frame the frame
    * @throws IOException if the write fails (the caller treats the connection as lost)
    */
   public void send(FrameWriter frame) throws IOException {
-    if (!sealed) {
+    Sealed state = sealed;
+    if (state == null) {
       throw new IllegalStateException("the channel is not sealed yet");
     }
     int plainLength = frame.plainLength();
@@ -186,9 +231,9 @@ public final class FrameChannel implements AutoCloseable {
     putInt(wire, 0, plainLength + TAG_BYTES);
     writeLock.lock();
     try {
-      Cipher cipher = sendCipher;
+      Cipher cipher = state.send();
       try {
-        cipher.init(Cipher.ENCRYPT_MODE, sendKey, nonce(sendSequence++));
+        cipher.init(Cipher.ENCRYPT_MODE, state.sendKey(), nonce(sendSequence++));
         cipher.updateAAD(wire, 0, 4);
         cipher.doFinal(plain, 4, plainLength, wire, 4);
       } catch (GeneralSecurityException e) {
@@ -204,10 +249,15 @@ public final class FrameChannel implements AutoCloseable {
   /**
    * Reads and opens one sealed frame.
    *
+   * @return the frame
    * @throws IOException if the connection ends, the frame is larger than the limit (named in the
    *     message), or it fails authentication (altered, replayed, reordered or not from the peer)
    */
   public Frame receive() throws IOException {
+    Sealed state = sealed;
+    if (state == null) {
+      throw new IllegalStateException("the channel is not sealed yet");
+    }
     int length = in.readInt();
     int limit = maxFrameBytes;
     if (length < 1 + TAG_BYTES || length - TAG_BYTES > limit) {
@@ -225,9 +275,9 @@ public final class FrameChannel implements AutoCloseable {
     byte[] header = new byte[4];
     putInt(header, 0, length);
     byte[] plain;
-    Cipher cipher = receiveCipher;
+    Cipher cipher = state.receive();
     try {
-      cipher.init(Cipher.DECRYPT_MODE, receiveKey, nonce(receiveSequence++));
+      cipher.init(Cipher.DECRYPT_MODE, state.receiveKey(), nonce(receiveSequence++));
       cipher.updateAAD(header);
       plain = cipher.doFinal(wire);
     } catch (javax.crypto.AEADBadTagException e) {
@@ -263,6 +313,11 @@ public final class FrameChannel implements AutoCloseable {
     closeQuietly(socket);
   }
 
+  /**
+   * Closes a socket, ignoring a failure to close.
+   *
+   * @param socket the socket
+   */
   public static void closeQuietly(Socket socket) {
     try {
       socket.close();

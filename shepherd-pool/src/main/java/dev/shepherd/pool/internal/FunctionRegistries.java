@@ -10,6 +10,13 @@ public final class FunctionRegistries {
 
   private FunctionRegistries() {}
 
+  /**
+   * Builds the registry of a factory class.
+   *
+   * @param factory a public class with a public no-argument constructor
+   * @return the registry it creates
+   * @throws IllegalArgumentException if it cannot be instantiated or returns null
+   */
   public static FunctionRegistry instantiate(Class<? extends FunctionRegistryFactory> factory) {
     try {
       requirePublic(factory);
@@ -31,6 +38,14 @@ public final class FunctionRegistries {
     }
   }
 
+  /**
+   * Builds the registry of a factory class named in a runner's environment.
+   *
+   * @param className the binary name of the factory class
+   * @return the registry it creates
+   * @throws IllegalArgumentException if the class is missing, not a factory, or cannot be
+   *     instantiated
+   */
   public static FunctionRegistry instantiate(String className) {
     Class<?> type;
     try {

@@ -14,6 +14,7 @@ import dev.shepherd.core.Durations;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.Iterator;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -31,7 +32,7 @@ import org.jspecify.annotations.Nullable;
  * whichever comes first fails every open call with {@link RunnerDiedException}, kills what was
  * launched, and reports to the pool once.
  */
-public final class RemoteConnection implements RunnerHandle {
+final class RemoteConnection implements RunnerHandle {
 
   private static final System.Logger LOG = System.getLogger(RemoteBackend.class.getName());
 
@@ -45,7 +46,7 @@ public final class RemoteConnection implements RunnerHandle {
   private final AtomicBoolean dead = new AtomicBoolean();
   private volatile boolean shutdownRequested;
 
-  public RemoteConnection(
+  RemoteConnection(
       String id, FrameChannel channel, @Nullable LaunchedRunner launched, RunnerListener listener) {
     this.id = id;
     this.channel = channel;
@@ -54,7 +55,7 @@ public final class RemoteConnection implements RunnerHandle {
   }
 
   /** Sends the first sealed frame, which proves the parent to the runner, with the limits. */
-  public void welcome(RunnerSpec spec, int maxFrameBytes, CodecLimits limits) throws IOException {
+  void welcome(RunnerSpec spec, int maxFrameBytes, CodecLimits limits) throws IOException {
     this.codecLimits = limits;
     FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.WELCOME);
     long idle = Durations.toNanosSaturated(spec.idleShutdownAfter());
@@ -68,11 +69,11 @@ public final class RemoteConnection implements RunnerHandle {
     channel.send(frame);
   }
 
-  public void startReading() {
+  void startReading() {
     Thread.ofPlatform().daemon().name("shepherd-pool-remote-" + id).start(this::readLoop);
     LaunchedRunner l = launched;
     if (l != null) {
-      l.exited()
+      var unusedExitHook = l.exited()
           .whenComplete(
               (v, t) ->
                   died(
@@ -218,7 +219,9 @@ public final class RemoteConnection implements RunnerHandle {
         LOG.log(System.Logger.Level.WARNING, "killing runner " + id + " failed", e);
       }
     }
-    for (Long callId : calls.keySet()) {
+    // Drain the map entry by entry: a call registered meanwhile is failed too or sees 'dead'.
+    for (Iterator<Long> ids = calls.keySet().iterator(); ids.hasNext(); ) {
+      Long callId = ids.next();
       RemoteCall call = calls.remove(callId);
       if (call != null) {
         call.result.completeExceptionally(

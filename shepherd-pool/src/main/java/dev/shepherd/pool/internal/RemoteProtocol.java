@@ -43,24 +43,38 @@ import org.jspecify.annotations.Nullable;
  */
 public final class RemoteProtocol {
 
+  /** Parent to runner, plain: the protocol version and the parent's nonce. */
   public static final byte CHALLENGE = 1;
+  /** Runner to parent, plain: runner id, the runner's nonce and its proof of the secret. */
   public static final byte HELLO = 2;
+  /** Parent to runner, the first sealed frame: limits and the idle backstop. */
   public static final byte WELCOME = 3;
+  /** Parent to runner: call id, function name, payload. */
   public static final byte CALL = 4;
+  /** Parent to runner: the call id to interrupt. */
   public static final byte CANCEL = 5;
+  /** Parent to runner: the grace in milliseconds before the runner exits. */
   public static final byte SHUTDOWN = 6;
+  /** Runner to parent: call id and the result's payload. */
   public static final byte RESULT = 7;
+  /** Runner to parent: call id, kind and the exception. */
   public static final byte FAILURE = 8;
 
+  /** Failure kind: the function threw. */
   public static final byte FAILURE_THREW = 0;
+  /** Failure kind: the call stopped after a cancel. */
   public static final byte FAILURE_CANCELLED = 1;
+  /** Failure kind: the runner refused the call (unknown function, shutting down). */
   public static final byte FAILURE_REJECTED = 2;
 
   /** The handshake's version; a runner of another version refuses the parent. */
   public static final byte VERSION = 2;
 
+  /** Bytes of each side's handshake nonce. */
   public static final int NONCE_BYTES = 32;
+  /** The longest runner id accepted in a HELLO, in characters. */
   public static final int MAX_RUNNER_ID_BYTES = 253;
+  /** The most stack frames carried per exception. */
   public static final int MAX_STACK_FRAMES = 256;
   /** Bytes of a RESULT frame besides its payload: type, call id, payload length. */
   public static final int RESULT_OVERHEAD = 1 + 8 + 4;
@@ -69,7 +83,15 @@ public final class RemoteProtocol {
 
   private RemoteProtocol() {}
 
-  /** The runner's proof of the secret, bound to both nonces and its id. */
+  /**
+   * Computes the runner's proof of the secret, bound to both nonces and its id.
+   *
+   * @param secret the per-runner secret
+   * @param parentNonce the parent's nonce from CHALLENGE
+   * @param runnerNonce the runner's nonce from HELLO
+   * @param runnerId the runner's id
+   * @return HMAC-SHA256 over a label, both nonces and the id, keyed by the secret
+   */
   public static byte[] runnerProof(byte[] secret, byte[] parentNonce, byte[] runnerNonce, String runnerId) {
     Mac mac = hmac(secret);
     mac.update("shepherd-pool runner proof".getBytes(StandardCharsets.US_ASCII));
@@ -78,7 +100,16 @@ public final class RemoteProtocol {
     return mac.doFinal(runnerId.getBytes(StandardCharsets.UTF_8));
   }
 
-  /** The two session keys, parent-to-runner first, by HKDF-SHA256 (RFC 5869). */
+  /**
+   * Derives the two session keys by HKDF-SHA256 (RFC 5869): extract with both nonces as salt and
+   * the secret as input, expand once per direction with the runner id.
+   *
+   * @param secret the per-runner secret
+   * @param parentNonce the parent's nonce
+   * @param runnerNonce the runner's nonce
+   * @param runnerId the runner's id
+   * @return the parent-to-runner key, then the runner-to-parent key, 32 bytes each
+   */
   public static byte[][] sessionKeys(
       byte[] secret, byte[] parentNonce, byte[] runnerNonce, String runnerId) {
     byte[] salt = new byte[parentNonce.length + runnerNonce.length];
@@ -110,6 +141,10 @@ public final class RemoteProtocol {
    * Makes text from the wire safe for a log line or an exception message: control and format
    * characters (line breaks, terminal escapes, bidirectional overrides) become backslash-u
    * escapes, and anything past {@code max} characters is cut and marked.
+   *
+   * @param text the text, possibly null
+   * @param max how many characters to keep
+   * @return the printable text
    */
   public static String printable(@Nullable String text, int max) {
     if (text == null) {
@@ -124,7 +159,7 @@ public final class RemoteProtocol {
           || type == Character.FORMAT
           || type == Character.LINE_SEPARATOR
           || type == Character.PARAGRAPH_SEPARATOR
-          || type == Character.SURROGATE && !validSurrogateAt(text, i)) {
+          || (type == Character.SURROGATE && !validSurrogateAt(text, i))) {
         b.append(String.format("\\u%04x", (int) c));
       } else {
         b.append(c);
@@ -144,12 +179,26 @@ public final class RemoteProtocol {
     return i > 0 && Character.isHighSurrogate(s.charAt(i - 1));
   }
 
+  /**
+   * Writes a string as length and UTF-8 bytes.
+   *
+   * @param out the frame body
+   * @param s the string
+   * @throws IOException if the write fails
+   */
   public static void writeString(DataOutputStream out, String s) throws IOException {
     byte[] utf8 = s.getBytes(StandardCharsets.UTF_8);
     out.writeInt(utf8.length);
     out.write(utf8);
   }
 
+  /**
+   * Reads a string written by {@link #writeString}, bounded by what the frame holds.
+   *
+   * @param in the frame body
+   * @return the string
+   * @throws IOException if the length is negative or beyond the frame
+   */
   public static String readString(DataInputStream in) throws IOException {
     int length = in.readInt();
     if (length < 0 || length > in.available()) {
@@ -160,11 +209,25 @@ public final class RemoteProtocol {
     return new String(utf8, StandardCharsets.UTF_8);
   }
 
+  /**
+   * Writes bytes as length and content.
+   *
+   * @param out the frame body
+   * @param bytes the bytes
+   * @throws IOException if the write fails
+   */
   public static void writeBytes(DataOutputStream out, byte[] bytes) throws IOException {
     out.writeInt(bytes.length);
     out.write(bytes);
   }
 
+  /**
+   * Reads bytes written by {@link #writeBytes}, bounded by what the frame holds.
+   *
+   * @param in the frame body
+   * @return the bytes
+   * @throws IOException if the length is negative or beyond the frame
+   */
   public static byte[] readBytes(DataInputStream in) throws IOException {
     int length = in.readInt();
     if (length < 0 || length > in.available()) {
@@ -175,6 +238,14 @@ public final class RemoteProtocol {
     return bytes;
   }
 
+  /**
+   * Writes an exception and its causes as data (class name, bounded message, stack frames).
+   *
+   * @param out the frame body
+   * @param t the exception
+   * @param depth how many causes deep this one is (the chain stops at 16)
+   * @throws IOException if the write fails
+   */
   public static void writeException(DataOutputStream out, Throwable t, int depth) throws IOException {
     writeString(out, t instanceof RemoteException r ? r.remoteClassName() : t.getClass().getName());
     String raw = t instanceof RemoteException r ? r.remoteMessage() : t.getMessage();
@@ -198,13 +269,24 @@ public final class RemoteProtocol {
       out.writeInt(frame.getLineNumber());
     }
     Throwable cause = t.getCause();
+    // identity: a throwable that is its own cause ends the chain
+    @SuppressWarnings("ReferenceEquality")
     boolean hasCause = cause != null && cause != t && depth < 16;
     out.writeBoolean(hasCause);
-    if (hasCause) {
+    if (hasCause && cause != null) {
       writeException(out, cause, depth + 1);
     }
   }
 
+  /**
+   * Reads an exception written by {@link #writeException}, with its text made printable and
+   * bounded.
+   *
+   * @param in the frame body
+   * @param depth how many causes deep this one is
+   * @return the exception as a {@link RemoteException}
+   * @throws IOException if the data is malformed, too deep or has too many frames
+   */
   public static RemoteException readException(DataInputStream in, int depth) throws IOException {
     if (depth > 16) {
       throw new IOException("exception chain too deep");

@@ -52,16 +52,24 @@ public final class RemoteRunner {
     this.channel = new FrameChannel(socket);
   }
 
-  /** Runs a runner from its environment; returns the exit status. */
+  /**
+   * Runs a runner from its environment until it ends.
+   *
+   * @param env the variables of {@link RunnerEnvironment}
+   * @return the exit status: 0 after a normal end, 2 for a bad environment, 3 if the connection or
+   *     the handshake failed (including a parent that did not prove the secret)
+   */
   public static int run(Map<String, String> env) {
     return run(env, false);
   }
 
   /**
-   * Runs a runner from its environment; returns the exit status.
+   * Runs a runner from its environment until it ends.
    *
+   * @param env the variables of {@link RunnerEnvironment}
    * @param haltOnParentLoss whether to halt the JVM at once when the parent is gone (only for a
    *     JVM that is nothing but this runner)
+   * @return the exit status, as {@link #run(Map)}
    */
   public static int run(Map<String, String> env, boolean haltOnParentLoss) {
     String parent = env.get(RunnerEnvironment.PARENT);
@@ -151,6 +159,9 @@ public final class RemoteRunner {
   /**
    * Returns whether a process is alive and not a zombie ({@link ProcessHandle#isAlive()} counts a
    * killed process that its own parent has not reaped yet as alive).
+   *
+   * @param process the process
+   * @return true if it runs
    */
   public static boolean isRunning(ProcessHandle process) {
     if (!process.isAlive()) {

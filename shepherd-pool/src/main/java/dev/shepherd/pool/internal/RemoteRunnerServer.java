@@ -63,6 +63,18 @@ public final class RemoteRunnerServer implements AutoCloseable {
   private final ScheduledThreadPoolExecutor deadlines;
   private volatile boolean closed;
 
+  /**
+   * Opens the server and starts accepting runners.
+   *
+   * @param bindAddress where to listen
+   * @param port the port, 0 for any free one
+   * @param advertisedHost the host runners are told to connect to, or null for the bind address
+   * @param handshakeTimeout the deadline of a whole handshake
+   * @param maxHandshakes how many handshakes run at once
+   * @param maxFrameBytes the largest frame after the handshake
+   * @param codecLimits the payload limits, sent to runners
+   * @throws IOException if it cannot listen
+   */
   public RemoteRunnerServer(
       InetAddress bindAddress,
       int port,
@@ -96,18 +108,38 @@ public final class RemoteRunnerServer implements AutoCloseable {
     acceptor.start();
   }
 
+  /**
+   * Returns the address the server listens on.
+   *
+   * @return the bound address and port
+   */
   public InetSocketAddress address() {
     return (InetSocketAddress) serverSocket.getLocalSocketAddress();
   }
 
+  /**
+   * Returns the {@code host:port} runners are told to connect to.
+   *
+   * @return the advertised address
+   */
   public String advertisedAddress() {
     return advertisedAddress;
   }
 
+  /**
+   * Returns the largest frame after the handshake.
+   *
+   * @return the limit in bytes
+   */
   public int maxFrameBytes() {
     return maxFrameBytes;
   }
 
+  /**
+   * Returns the payload limits both ends apply.
+   *
+   * @return the limits
+   */
   public CodecLimits codecLimits() {
     return codecLimits;
   }
@@ -122,6 +154,18 @@ public final class RemoteRunnerServer implements AutoCloseable {
     }
   }
 
+  /**
+   * Launches one runner and waits, at most its boot timeout, until it connects, proves its secret
+   * and has been welcomed.
+   *
+   * @param spec the runner's id and limits
+   * @param listener where its death is reported
+   * @param launcher what starts it
+   * @param functionsClass the binary name of its function registry factory
+   * @return the connected runner
+   * @throws Exception if it could not be launched, ended first, or did not connect in time (what
+   *     was launched is killed)
+   */
   public RunnerHandle boot(
       RunnerSpec spec, RunnerListener listener, RunnerLauncher launcher, String functionsClass)
       throws Exception {
@@ -146,7 +190,7 @@ public final class RemoteRunnerServer implements AutoCloseable {
     try {
       launched = launcher.launch(spec, Map.copyOf(env));
       LaunchedRunner started = launched;
-      started
+      var unusedExitHook = started
           .exited()
           .whenComplete(
               (v, t) ->
@@ -178,7 +222,7 @@ public final class RemoteRunnerServer implements AutoCloseable {
       // A channel that arrives after the boot gave up is closed, never left open.
       if (!got
           && !wait.connected.completeExceptionally(new IllegalStateException("boot of " + id + " ended"))) {
-        wait.connected.thenAccept(FrameChannel::close);
+        var unusedClose = wait.connected.thenAccept(FrameChannel::close);
       }
     }
     try {
@@ -304,6 +348,11 @@ public final class RemoteRunnerServer implements AutoCloseable {
     }
   }
 
+  /**
+   * Closes a socket, ignoring a failure to close.
+   *
+   * @param socket the socket
+   */
   public static void closeQuietly(Socket socket) {
     FrameChannel.closeQuietly(socket);
   }
