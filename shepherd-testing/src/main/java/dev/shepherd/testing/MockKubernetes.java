@@ -68,7 +68,17 @@ public class MockKubernetes implements BeforeEachCallback, AfterEachCallback {
       client.close();
     }
     if (server != null) {
-      server.destroy();
+      try {
+        server.destroy();
+      } catch (IllegalStateException e) {
+        // fabric8's server waits a bounded time for its Vert.x server to close; on a loaded
+        // machine that wait can run out after the test has passed. The port is released anyway;
+        // say so instead of failing a test whose assertions all held.
+        if (!(e.getCause() instanceof java.util.concurrent.TimeoutException)) {
+          throw e;
+        }
+        System.err.println("MockKubernetes: the mock API server was slow to close: " + e);
+      }
     }
   }
 
