@@ -1,14 +1,23 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.internal;
 
+import dev.shepherd.pool.FunctionRegistry;
+import dev.shepherd.pool.FunctionRegistryFactory;
 import java.lang.reflect.Constructor;
 import java.lang.reflect.Modifier;
 
 /** Instantiates {@link FunctionRegistryFactory} classes, in the parent and in runners. */
-final class FunctionRegistries {
+public final class FunctionRegistries {
 
   private FunctionRegistries() {}
 
-  static FunctionRegistry instantiate(Class<? extends FunctionRegistryFactory> factory) {
+  /**
+   * Builds the registry of a factory class.
+   *
+   * @param factory a public class with a public no-argument constructor
+   * @return the registry it creates
+   * @throws IllegalArgumentException if it cannot be instantiated or returns null
+   */
+  public static FunctionRegistry instantiate(Class<? extends FunctionRegistryFactory> factory) {
     try {
       requirePublic(factory);
       Constructor<? extends FunctionRegistryFactory> constructor = factory.getConstructor();
@@ -29,7 +38,15 @@ final class FunctionRegistries {
     }
   }
 
-  static FunctionRegistry instantiate(String className) {
+  /**
+   * Builds the registry of a factory class named in a runner's environment.
+   *
+   * @param className the binary name of the factory class
+   * @return the registry it creates
+   * @throws IllegalArgumentException if the class is missing, not a factory, or cannot be
+   *     instantiated
+   */
+  public static FunctionRegistry instantiate(String className) {
     Class<?> type;
     try {
       type = Class.forName(className, true, Thread.currentThread().getContextClassLoader());

@@ -1,32 +1,39 @@
-package dev.shepherd.pool.kubernetes;
+package dev.shepherd.testing;
 
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodStatus;
 import io.fabric8.kubernetes.api.model.PodStatusBuilder;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.SecretKeySelector;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Predicate;
+import org.jspecify.annotations.Nullable;
 
 /**
- * Plays the kubelet for the mock API server, which stores Pods but runs nothing: when a runner Pod
- * appears, it starts the runner container's entrypoint as a real child JVM with the environment
- * from the Pod's spec (literal values only) and marks the Pod Running; when the JVM exits it marks
+ * Plays the kubelet for the mock API server ({@link MockKubernetes}), which stores Pods but runs
+ * nothing: when a Pod with the given label appears, it starts the runner container's entrypoint as a real child JVM with the environment
+ * from the Pod's spec (literal values, and {@code secretKeyRef}s read from the Secret as a kubelet
+ * does; a missing Secret fails the Pod) and marks the Pod Running; when the JVM exits it marks
  * the Pod Succeeded or Failed with the exit code; when the Pod is deleted it kills the JVM.
  *
- * <p>Test code, written here because no kubelet runs against the mock server.
+ * <p>Every Pod's first container is started as {@code java -cp <this JVM's class path> <mainClass>}
+ * whatever its image and command: the test decides what "the image" runs. Thread-safe.
  */
-final class FakeKubelet implements AutoCloseable {
+public final class FakeKubelet implements AutoCloseable {
 
   private final KubernetesClient client;
   private final String namespace;
@@ -34,10 +41,21 @@ final class FakeKubelet implements AutoCloseable {
   private final Map<String, Process> processes = new ConcurrentHashMap<>();
   private final List<Pod> seen = new CopyOnWriteArrayList<>();
   private final List<Process> all = new CopyOnWriteArrayList<>();
+  private final List<String> secretValues = new CopyOnWriteArrayList<>();
   private volatile Predicate<Pod> start = pod -> true;
   private final SharedIndexInformer<Pod> informer;
 
-  FakeKubelet(KubernetesClient client, String namespace, String mainClass) {
+  /**
+   * Starts watching for Pods.
+   *
+   * @param client a client of the mock API server
+   * @param namespace where the Pods are
+   * @param labelKey the label that marks the Pods to run
+   * @param labelValue its value
+   * @param mainClass the main class every such Pod's container runs
+   */
+  public FakeKubelet(
+      KubernetesClient client, String namespace, String labelKey, String labelValue, String mainClass) {
     this.client = client;
     this.namespace = namespace;
     this.mainClass = mainClass;
@@ -45,7 +63,7 @@ final class FakeKubelet implements AutoCloseable {
         client
             .pods()
             .inNamespace(namespace)
-            .withLabel(RunnerPodFactory.LABEL_MANAGED_BY, RunnerPodFactory.MANAGED_BY)
+            .withLabel(labelKey, labelValue)
             .inform(
                 new ResourceEventHandler<>() {
                   @Override
@@ -69,18 +87,40 @@ final class FakeKubelet implements AutoCloseable {
                 });
   }
 
-  /** Only Pods matching this are started; the others stay Pending, as if never scheduled. */
-  void startOnly(Predicate<Pod> filter) {
+  /**
+   * Starts only Pods matching a filter; the others stay Pending, as if never scheduled.
+   *
+   * @param filter the filter
+   */
+  public void startOnly(Predicate<Pod> filter) {
     this.start = filter;
   }
 
-  /** Every runner Pod the kubelet saw created, in order. */
-  List<Pod> seen() {
+  /**
+   * Returns every Pod the kubelet saw created, in order.
+   *
+   * @return the Pods, as first seen
+   */
+  public List<Pod> seen() {
     return seen;
   }
 
-  /** The runner JVM of a Pod, if running. */
-  Process process(String podName) {
+  /**
+   * Returns every value the kubelet read from a Secret for a container, in order.
+   *
+   * @return the values
+   */
+  public List<String> secretValues() {
+    return secretValues;
+  }
+
+  /**
+   * Returns the JVM of a Pod, if running.
+   *
+   * @param podName the Pod's name
+   * @return the process, or null
+   */
+  public @Nullable Process process(String podName) {
     return processes.get(podName);
   }
 
@@ -97,6 +137,18 @@ final class FakeKubelet implements AutoCloseable {
     for (EnvVar v : c.getEnv()) {
       if (v.getValue() != null) {
         env.put(v.getName(), v.getValue());
+      } else if (v.getValueFrom() != null && v.getValueFrom().getSecretKeyRef() != null) {
+        SecretKeySelector ref = v.getValueFrom().getSecretKeyRef();
+        Secret secret = client.secrets().inNamespace(namespace).withName(ref.getName()).get();
+        String encoded = secret == null || secret.getData() == null ? null : secret.getData().get(ref.getKey());
+        if (encoded == null) {
+          setStatus(name, new PodStatusBuilder().withPhase("Failed")
+              .withMessage("CreateContainerConfigError: secret \"" + ref.getName() + "\" not found").build());
+          return;
+        }
+        String value = new String(Base64.getDecoder().decode(encoded), StandardCharsets.UTF_8);
+        secretValues.add(value);
+        env.put(v.getName(), value);
       }
     }
     Process process;
@@ -146,8 +198,13 @@ final class FakeKubelet implements AutoCloseable {
     }
   }
 
-  /** Sets a Pod's status as the kubelet would; ignores a Pod deleted meanwhile. */
-  void setStatus(String podName, PodStatus status) {
+  /**
+   * Sets a Pod's status as the kubelet would; ignores a Pod deleted meanwhile.
+   *
+   * @param podName the Pod's name
+   * @param status the status
+   */
+  public void setStatus(String podName, PodStatus status) {
     try {
       Pod current = client.pods().inNamespace(namespace).withName(podName).get();
       if (current == null) {
@@ -162,8 +219,12 @@ final class FakeKubelet implements AutoCloseable {
     }
   }
 
-  /** Whether every runner JVM it started has exited. */
-  boolean allExited() {
+  /**
+   * Returns whether every JVM it started has exited.
+   *
+   * @return true if none is alive
+   */
+  public boolean allExited() {
     return all.stream().noneMatch(Process::isAlive);
   }
 

@@ -1,5 +1,8 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.spi;
 
+import dev.shepherd.pool.ElasticPool;
+import dev.shepherd.pool.FunctionRegistry;
+import dev.shepherd.pool.RunnerDiedException;
 import org.jspecify.annotations.Nullable;
 
 /**

@@ -1,5 +1,6 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.spi;
 
+import dev.shepherd.pool.RemoteBackend;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -16,6 +17,13 @@ public interface LaunchedRunner {
    * @return the future of the end
    */
   CompletableFuture<Void> exited();
+
+  /**
+   * Tells the launcher that the runner has connected back and proved its secret, so that whatever
+   * carried the secret to it (a Kubernetes Secret, a file) can be removed now. Called at most once,
+   * before the runner takes calls. The default does nothing.
+   */
+  default void connected() {}
 
   /** Ends it at once (destroy the process, delete the Pod). Idempotent; returns without waiting. */
   void kill();

@@ -1,5 +1,7 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.spi;
 
+import dev.shepherd.pool.CallFailedException;
+import dev.shepherd.pool.RunnerDiedException;
 import java.time.Duration;
 import org.jspecify.annotations.Nullable;
 

@@ -1,5 +1,8 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.spi;
 
+import dev.shepherd.pool.RemoteBackend;
+import dev.shepherd.pool.RunnerEnvironment;
+import dev.shepherd.pool.RunnerMain;
 import java.util.Map;
 
 /**

@@ -1,5 +1,6 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.internal;
 
+import dev.shepherd.pool.CodecLimits;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -31,8 +32,11 @@ import org.jspecify.annotations.Nullable;
  * </table>
  *
  * <p>Decoding gives the same types back, with lists as unmodifiable {@link ArrayList}-backed lists
- * and maps as unmodifiable insertion-ordered maps. Nesting is limited to {@value #MAX_DEPTH} levels.
- * Any other type (including {@code Short}, {@code Float}, records and arrays other than
+ * and maps as unmodifiable insertion-ordered maps. Both directions enforce {@link CodecLimits}: nesting
+ * depth, elements per list or map, bytes per string or byte array (by default {@value #MAX_DEPTH}
+ * levels, {@value CodecLimits#DEFAULT_MAX_COLLECTION_SIZE} elements, {@value
+ * CodecLimits#DEFAULT_MAX_STRING_BYTES} bytes); a value beyond one is rejected with an {@link
+ * IllegalArgumentException} naming the limit, before anything is allocated for it. Any other type (including {@code Short}, {@code Float}, records and arrays other than
  * {@code byte[]}) is rejected by {@link #encode(Object)} with an {@link IllegalArgumentException}
  * naming the type and where in the value it sits, for example {@code $.items[2]}.
  *
@@ -41,7 +45,7 @@ import org.jspecify.annotations.Nullable;
 public final class PayloadCodec {
 
   /** The deepest nesting of lists and maps accepted. */
-  public static final int MAX_DEPTH = 64;
+  public static final int MAX_DEPTH = CodecLimits.DEFAULT_MAX_DEPTH;
 
   private static final byte NULL = 0;
   private static final byte FALSE = 1;
@@ -60,30 +64,57 @@ public final class PayloadCodec {
   private PayloadCodec() {}
 
   /**
-   * Encodes a value.
+   * Encodes a value within the default limits.
    *
    * @param value the value, possibly null
    * @return its encoding
    * @throws IllegalArgumentException if the value, or anything inside it, is not of a supported
-   *     type, or nests deeper than {@value #MAX_DEPTH}; the message names the type and its path
+   *     type, or exceeds a limit; the message names the type or the limit, and the path
    */
   public static byte[] encode(@Nullable Object value) {
+    return encode(value, CodecLimits.defaults());
+  }
+
+  /**
+   * Encodes a value within the given limits.
+   *
+   * @param value the value, possibly null
+   * @param limits the limits
+   * @return its encoding
+   * @throws IllegalArgumentException if the value, or anything inside it, is not of a supported
+   *     type, or exceeds a limit; the message names the type or the limit, and the path
+   */
+  public static byte[] encode(@Nullable Object value, CodecLimits limits) {
     Out out = new Out();
-    write(out, value, "$", 0);
+    write(out, value, "$", 0, limits);
     return out.toByteArray();
   }
 
   /**
-   * Decodes a value encoded by {@link #encode(Object)}.
+   * Decodes a value encoded by {@link #encode(Object)}, within the default limits.
    *
    * @param bytes the encoding
    * @return the value, possibly null
-   * @throws IllegalArgumentException if the bytes are not a well-formed encoding of one value
+   * @throws IllegalArgumentException if the bytes are not a well-formed encoding of one value, or
+   *     exceed a limit (the message names it)
    */
   public static @Nullable Object decode(byte[] bytes) {
+    return decode(bytes, CodecLimits.defaults());
+  }
+
+  /**
+   * Decodes a value within the given limits.
+   *
+   * @param bytes the encoding
+   * @param limits the limits
+   * @return the value, possibly null
+   * @throws IllegalArgumentException if the bytes are not a well-formed encoding of one value, or
+   *     exceed a limit (the message names it)
+   */
+  public static @Nullable Object decode(byte[] bytes, CodecLimits limits) {
     ByteBuffer in = ByteBuffer.wrap(bytes);
     try {
-      Object value = read(in, 0);
+      Object value = read(in, 0, limits);
       if (in.hasRemaining()) {
         throw new IllegalArgumentException(
             "malformed payload: " + in.remaining() + " bytes after the value");
@@ -94,7 +125,7 @@ public final class PayloadCodec {
     }
   }
 
-  private static void write(Out out, @Nullable Object value, String path, int depth) {
+  private static void write(Out out, @Nullable Object value, String path, int depth, CodecLimits limits) {
     if (value == null) {
       out.write(NULL);
     } else if (value instanceof Boolean b) {
@@ -110,29 +141,33 @@ public final class PayloadCodec {
       out.writeLong(Double.doubleToRawLongBits(d));
     } else if (value instanceof String s) {
       byte[] utf8 = s.getBytes(StandardCharsets.UTF_8);
+      checkSize(utf8.length, limits.maxStringBytes(), "maxStringBytes", "string of", " bytes", path);
       out.write(STRING);
       out.writeInt(utf8.length);
       out.write(utf8, 0, utf8.length);
     } else if (value instanceof byte[] bytes) {
+      checkSize(bytes.length, limits.maxStringBytes(), "maxStringBytes", "byte[] of", " bytes", path);
       out.write(BYTES);
       out.writeInt(bytes.length);
       out.write(bytes, 0, bytes.length);
     } else if (value instanceof List<?> list) {
-      checkDepth(path, depth);
+      checkDepth(path, depth, limits);
+      checkSize(list.size(), limits.maxCollectionSize(), "maxCollectionSize", "list of", " elements", path);
       out.write(LIST);
       out.writeInt(list.size());
       int index = 0;
       for (Object item : list) {
-        write(out, item, path + "[" + index++ + "]", depth + 1);
+        write(out, item, path + "[" + index++ + "]", depth + 1, limits);
       }
     } else if (value instanceof Map<?, ?> map) {
-      checkDepth(path, depth);
+      checkDepth(path, depth, limits);
+      checkSize(map.size(), limits.maxCollectionSize(), "maxCollectionSize", "map of", " entries", path);
       out.write(MAP);
       out.writeInt(map.size());
       for (Map.Entry<?, ?> entry : map.entrySet()) {
         String keyPath = path + "{" + entry.getKey() + "}";
-        write(out, entry.getKey(), keyPath + "(key)", depth + 1);
-        write(out, entry.getValue(), keyPath, depth + 1);
+        write(out, entry.getKey(), keyPath + "(key)", depth + 1, limits);
+        write(out, entry.getValue(), keyPath, depth + 1, limits);
       }
     } else {
       throw new IllegalArgumentException(
@@ -145,14 +180,22 @@ public final class PayloadCodec {
     }
   }
 
-  private static void checkDepth(String path, int depth) {
-    if (depth >= MAX_DEPTH) {
+  private static void checkDepth(String path, int depth, CodecLimits limits) {
+    if (depth >= limits.maxDepth()) {
       throw new IllegalArgumentException(
-          "cannot encode value nested deeper than " + MAX_DEPTH + " levels at " + path);
+          "cannot encode value nested deeper than " + limits.maxDepth() + " levels (maxDepth) at " + path);
     }
   }
 
-  private static @Nullable Object read(ByteBuffer in, int depth) {
+  private static void checkSize(
+      int size, int limit, String name, String what, String unit, String path) {
+    if (size > limit) {
+      throw new IllegalArgumentException(
+          "cannot encode " + what + " " + size + unit + " at " + path + ": exceeds " + name + "=" + limit);
+    }
+  }
+
+  private static @Nullable Object read(ByteBuffer in, int depth, CodecLimits limits) {
     byte tag = in.get();
     switch (tag) {
       case NULL:
@@ -169,7 +212,7 @@ public final class PayloadCodec {
         return Double.longBitsToDouble(in.getLong());
       case STRING:
         {
-          int length = length(in, 1);
+          int length = bounded(length(in, 1), limits.maxStringBytes(), "maxStringBytes", "string of", " bytes");
           String s = new String(in.array(), in.arrayOffset() + in.position(), length,
               StandardCharsets.UTF_8);
           in.position(in.position() + length);
@@ -177,38 +220,49 @@ public final class PayloadCodec {
         }
       case BYTES:
         {
-          byte[] bytes = new byte[length(in, 1)];
+          byte[] bytes = new byte[bounded(length(in, 1), limits.maxStringBytes(), "maxStringBytes", "byte[] of", " bytes")];
           in.get(bytes);
           return bytes;
         }
       case LIST:
         {
-          if (depth >= MAX_DEPTH) {
-            throw new IllegalArgumentException("malformed payload: nested too deep");
-          }
-          int count = length(in, 1);
+          checkReadDepth(depth, limits);
+          int count = bounded(length(in, 1), limits.maxCollectionSize(), "maxCollectionSize", "list of", " elements");
           List<@Nullable Object> list = new ArrayList<>(count);
           for (int i = 0; i < count; i++) {
-            list.add(read(in, depth + 1));
+            list.add(read(in, depth + 1, limits));
           }
           return Collections.unmodifiableList(list);
         }
       case MAP:
         {
-          if (depth >= MAX_DEPTH) {
-            throw new IllegalArgumentException("malformed payload: nested too deep");
-          }
-          int count = length(in, 2);
+          checkReadDepth(depth, limits);
+          int count = bounded(length(in, 2), limits.maxCollectionSize(), "maxCollectionSize", "map of", " entries");
           Map<@Nullable Object, @Nullable Object> map = new LinkedHashMap<>();
           for (int i = 0; i < count; i++) {
-            Object key = read(in, depth + 1);
-            map.put(key, read(in, depth + 1));
+            Object key = read(in, depth + 1, limits);
+            map.put(key, read(in, depth + 1, limits));
           }
           return Collections.unmodifiableMap(map);
         }
       default:
         throw new IllegalArgumentException("malformed payload: unknown tag " + tag);
     }
+  }
+
+  private static void checkReadDepth(int depth, CodecLimits limits) {
+    if (depth >= limits.maxDepth()) {
+      throw new IllegalArgumentException(
+          "malformed payload: nested deeper than maxDepth=" + limits.maxDepth());
+    }
+  }
+
+  private static int bounded(int size, int limit, String name, String what, String unit) {
+    if (size > limit) {
+      throw new IllegalArgumentException(
+          "payload rejected: " + what + " " + size + unit + " exceeds " + name + "=" + limit);
+    }
+    return size;
   }
 
   /** Reads a length and checks that at least {@code length * minBytesEach} bytes remain. */

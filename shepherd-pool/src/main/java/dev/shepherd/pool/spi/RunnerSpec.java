@@ -1,4 +1,4 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.spi;
 
 import dev.shepherd.core.Require;
 import java.time.Duration;

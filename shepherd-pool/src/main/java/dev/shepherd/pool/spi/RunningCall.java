@@ -1,4 +1,4 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.spi;
 
 import java.util.concurrent.CompletableFuture;
 import org.jspecify.annotations.Nullable;
@@ -23,4 +23,17 @@ public interface RunningCall {
    * waiting. {@link #result()} completes when the work has actually stopped.
    */
   void cancel();
+
+  /**
+   * Gives up on a call that was cancelled and has not stopped within the pool's grace period
+   * (it ignores interrupts). Returns true if the backend writes the call off: its slot may be
+   * reused while the work still runs, and {@link #result()} completes whenever it ends; the pool
+   * then counts it as stuck. Returns false (the default) if only stopping the whole runner ends
+   * the work; the pool then kills the runner and replaces it.
+   *
+   * @return whether the call was written off
+   */
+  default boolean abandon() {
+    return false;
+  }
 }

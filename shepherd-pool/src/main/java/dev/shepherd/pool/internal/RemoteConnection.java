@@ -1,11 +1,18 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.internal;
 
+import dev.shepherd.pool.CodecLimits;
+import dev.shepherd.pool.CallFailedException;
+import dev.shepherd.pool.RemoteBackend;
+import dev.shepherd.pool.RemoteException;
+import dev.shepherd.pool.RunnerDiedException;
+import dev.shepherd.pool.spi.LaunchedRunner;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerListener;
+import dev.shepherd.pool.spi.RunnerSpec;
+import dev.shepherd.pool.spi.RunningCall;
 import dev.shepherd.core.Durations;
-import java.io.BufferedInputStream;
 import java.io.DataInputStream;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.net.Socket;
 import java.time.Duration;
 import java.util.Iterator;
 import java.util.Map;
@@ -15,7 +22,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -31,35 +37,36 @@ final class RemoteConnection implements RunnerHandle {
   private static final System.Logger LOG = System.getLogger(RemoteBackend.class.getName());
 
   private final String id;
-  private final Socket socket;
+  private final FrameChannel channel;
   private final @Nullable LaunchedRunner launched;
   private final RunnerListener listener;
-  private final OutputStream out;
-  private final DataInputStream in;
-  private final ReentrantLock writeLock = new ReentrantLock();
+  private volatile CodecLimits codecLimits = CodecLimits.defaults();
   private final Map<Long, RemoteCall> calls = new ConcurrentHashMap<>();
   private final AtomicLong callIds = new AtomicLong();
   private final AtomicBoolean dead = new AtomicBoolean();
   private volatile boolean shutdownRequested;
 
   RemoteConnection(
-      String id, Socket socket, @Nullable LaunchedRunner launched, RunnerListener listener)
-      throws IOException {
+      String id, FrameChannel channel, @Nullable LaunchedRunner launched, RunnerListener listener) {
     this.id = id;
-    this.socket = socket;
+    this.channel = channel;
     this.launched = launched;
     this.listener = listener;
-    this.out = socket.getOutputStream();
-    this.in = new DataInputStream(new BufferedInputStream(socket.getInputStream(), 64 * 1024));
   }
 
-  void welcome(RunnerSpec spec) throws IOException {
-    RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.WELCOME);
+  /** Sends the first sealed frame, which proves the parent to the runner, with the limits. */
+  void welcome(RunnerSpec spec, int maxFrameBytes, CodecLimits limits) throws IOException {
+    this.codecLimits = limits;
+    FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.WELCOME);
     long idle = Durations.toNanosSaturated(spec.idleShutdownAfter());
     frame.out.writeLong(idle == Long.MAX_VALUE ? -1 : TimeUnit.NANOSECONDS.toMillis(idle));
     frame.out.writeInt(spec.maxConcurrency());
     RemoteProtocol.writeString(frame.out, spec.poolName());
-    write(frame.toBytes());
+    frame.out.writeInt(maxFrameBytes);
+    frame.out.writeInt(limits.maxDepth());
+    frame.out.writeInt(limits.maxCollectionSize());
+    frame.out.writeInt(limits.maxStringBytes());
+    channel.send(frame);
   }
 
   void startReading() {
@@ -90,11 +97,11 @@ final class RemoteConnection implements RunnerHandle {
     RemoteCall call = new RemoteCall(callId);
     calls.put(callId, call);
     try {
-      RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.CALL);
+      FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.CALL);
       frame.out.writeLong(callId);
       RemoteProtocol.writeString(frame.out, function);
       RemoteProtocol.writeBytes(frame.out, payload == null ? PayloadCodec.encode(null) : payload);
-      write(frame.toBytes());
+      channel.send(frame);
     } catch (IOException e) {
       calls.remove(callId);
       died(e);
@@ -112,9 +119,9 @@ final class RemoteConnection implements RunnerHandle {
   public void shutdown(Duration timeout) {
     shutdownRequested = true;
     try {
-      RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.SHUTDOWN);
+      FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.SHUTDOWN);
       frame.out.writeLong(TimeUnit.NANOSECONDS.toMillis(Durations.toNanosSaturated(timeout)));
-      write(frame.toBytes());
+      channel.send(frame);
     } catch (IOException e) {
       kill();
       return;
@@ -146,25 +153,15 @@ final class RemoteConnection implements RunnerHandle {
         LOG.log(System.Logger.Level.WARNING, "killing runner " + id + " failed", e);
       }
     }
-    RemoteRunnerServer.closeQuietly(socket);
+    channel.close();
     died(new IllegalStateException("runner " + id + " killed"));
-  }
-
-  private void write(byte[] frame) throws IOException {
-    writeLock.lock();
-    try {
-      out.write(frame);
-      out.flush();
-    } finally {
-      writeLock.unlock();
-    }
   }
 
   private void readLoop() {
     Throwable cause;
     try {
       while (true) {
-        RemoteProtocol.Frame frame = RemoteProtocol.read(in);
+        FrameChannel.Frame frame = channel.receive();
         DataInputStream body = frame.body();
         switch (frame.type()) {
           case RemoteProtocol.RESULT -> {
@@ -173,7 +170,7 @@ final class RemoteConnection implements RunnerHandle {
             RemoteCall call = calls.remove(callId);
             if (call != null) {
               try {
-                call.result.complete(PayloadCodec.decode(payload));
+                call.result.complete(PayloadCodec.decode(payload, codecLimits));
               } catch (IllegalArgumentException e) {
                 call.result.completeExceptionally(
                     new CallFailedException("runner " + id + " sent a malformed result", e));
@@ -213,7 +210,7 @@ final class RemoteConnection implements RunnerHandle {
     if (!dead.compareAndSet(false, true)) {
       return;
     }
-    RemoteRunnerServer.closeQuietly(socket);
+    channel.close();
     LaunchedRunner l = launched;
     if (l != null && !shutdownRequested) {
       try {
@@ -259,9 +256,9 @@ final class RemoteConnection implements RunnerHandle {
         return;
       }
       try {
-        RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.CANCEL);
+        FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.CANCEL);
         frame.out.writeLong(callId);
-        write(frame.toBytes());
+        channel.send(frame);
       } catch (IOException e) {
         died(e);
       }

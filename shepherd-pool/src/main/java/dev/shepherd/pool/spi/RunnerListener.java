@@ -1,4 +1,4 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.spi;
 
 /**
  * Where a {@link Backend} reports that a runner has ended: part of the backend service provider

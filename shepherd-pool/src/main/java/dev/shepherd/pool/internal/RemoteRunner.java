@@ -1,9 +1,13 @@
-package dev.shepherd.pool;
+package dev.shepherd.pool.internal;
 
-import java.io.BufferedInputStream;
+import dev.shepherd.pool.CodecLimits;
+import dev.shepherd.pool.FunctionRegistry;
+import dev.shepherd.pool.RemoteBackend;
+import dev.shepherd.pool.RunnerEnvironment;
+import dev.shepherd.pool.RunnerFunction;
+import dev.shepherd.pool.RunnerMain;
 import java.io.DataInputStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.util.Base64;
@@ -13,7 +17,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The runner side of the remote protocol (see {@link RemoteBackend} and {@link RemoteProtocol}).
@@ -23,17 +26,16 @@ import java.util.concurrent.locks.ReentrantLock;
  * or its calls are done; it has been idle past the WELCOME's backstop. Each call runs on its own
  * virtual thread; CANCEL interrupts it.
  */
-final class RemoteRunner {
+public final class RemoteRunner {
 
   private static final int CONNECT_TIMEOUT_MILLIS = 10_000;
   private static final long WATCH_INTERVAL_MILLIS = 200;
 
   private final String id;
   private final Socket socket;
-  private final OutputStream out;
-  private final DataInputStream in;
+  private final FrameChannel channel;
   private final FunctionRegistry functions;
-  private final ReentrantLock writeLock = new ReentrantLock();
+  private volatile CodecLimits codecLimits = CodecLimits.defaults();
   private final Map<Long, Thread> running = new ConcurrentHashMap<>();
   private final AtomicInteger active = new AtomicInteger();
   private final CountDownLatch ended = new CountDownLatch(1);
@@ -47,22 +49,29 @@ final class RemoteRunner {
     this.id = id;
     this.socket = socket;
     this.functions = functions;
-    this.out = socket.getOutputStream();
-    this.in = new DataInputStream(new BufferedInputStream(socket.getInputStream(), 64 * 1024));
+    this.channel = new FrameChannel(socket);
   }
 
-  /** Runs a runner from its environment; returns the exit status. */
-  static int run(Map<String, String> env) {
+  /**
+   * Runs a runner from its environment until it ends.
+   *
+   * @param env the variables of {@link RunnerEnvironment}
+   * @return the exit status: 0 after a normal end, 2 for a bad environment, 3 if the connection or
+   *     the handshake failed (including a parent that did not prove the secret)
+   */
+  public static int run(Map<String, String> env) {
     return run(env, false);
   }
 
   /**
-   * Runs a runner from its environment; returns the exit status.
+   * Runs a runner from its environment until it ends.
    *
+   * @param env the variables of {@link RunnerEnvironment}
    * @param haltOnParentLoss whether to halt the JVM at once when the parent is gone (only for a
    *     JVM that is nothing but this runner)
+   * @return the exit status, as {@link #run(Map)}
    */
-  static int run(Map<String, String> env, boolean haltOnParentLoss) {
+  public static int run(Map<String, String> env, boolean haltOnParentLoss) {
     String parent = env.get(RunnerEnvironment.PARENT);
     String id = env.get(RunnerEnvironment.RUNNER_ID);
     String secretText = env.get(RunnerEnvironment.SECRET);
@@ -109,7 +118,7 @@ final class RemoteRunner {
       runner.exitOnParentLoss = haltOnParentLoss;
       idleBackstopMillis = runner.handshake(secret);
     } catch (IOException | RuntimeException e) {
-      System.err.println("shepherd runner " + id + ": cannot connect to parent " + parent + ": " + e);
+      System.err.println("shepherd runner " + id + ": refusing parent " + parent + ": " + e);
       RemoteRunnerServer.closeQuietly(socket);
       return 3;
     }
@@ -150,8 +159,11 @@ final class RemoteRunner {
   /**
    * Returns whether a process is alive and not a zombie ({@link ProcessHandle#isAlive()} counts a
    * killed process that its own parent has not reaped yet as alive).
+   *
+   * @param process the process
+   * @return true if it runs
    */
-  static boolean isRunning(ProcessHandle process) {
+  public static boolean isRunning(ProcessHandle process) {
     if (!process.isAlive()) {
       return false;
     }
@@ -165,23 +177,49 @@ final class RemoteRunner {
     }
   }
 
+  /**
+   * Proves the secret to the parent and checks the parent's proof: the WELCOME must open under the
+   * session key derived from the secret, so a listener that does not know it is refused before
+   * this runner reads a single call.
+   */
   private long handshake(byte[] secret) throws IOException {
     socket.setSoTimeout(CONNECT_TIMEOUT_MILLIS);
-    RemoteProtocol.Frame challengeFrame = RemoteProtocol.read(in);
+    FrameChannel.Frame challengeFrame = channel.readPlain();
     if (challengeFrame.type() != RemoteProtocol.CHALLENGE) {
-      throw new IOException("expected CHALLENGE, got " + challengeFrame.type());
+      throw new IOException("expected CHALLENGE, got frame type " + challengeFrame.type());
     }
-    byte[] challenge = new byte[RemoteProtocol.CHALLENGE_BYTES];
-    challengeFrame.body().readFully(challenge);
-    RemoteProtocol.FrameWriter hello = new RemoteProtocol.FrameWriter(RemoteProtocol.HELLO);
+    byte version = challengeFrame.body().readByte();
+    if (version != RemoteProtocol.VERSION) {
+      throw new IOException(
+          "the parent speaks protocol version " + version + ", this runner " + RemoteProtocol.VERSION);
+    }
+    byte[] parentNonce = new byte[RemoteProtocol.NONCE_BYTES];
+    challengeFrame.body().readFully(parentNonce);
+    byte[] runnerNonce = new byte[RemoteProtocol.NONCE_BYTES];
+    new java.security.SecureRandom().nextBytes(runnerNonce);
+    FrameChannel.FrameWriter hello = new FrameChannel.FrameWriter(RemoteProtocol.HELLO);
     RemoteProtocol.writeString(hello.out, id);
-    hello.out.write(RemoteProtocol.proof(secret, challenge, id));
-    write(hello.toBytes());
-    RemoteProtocol.Frame welcome = RemoteProtocol.read(in);
-    if (welcome.type() != RemoteProtocol.WELCOME) {
-      throw new IOException("expected WELCOME, got " + welcome.type());
+    hello.out.write(runnerNonce);
+    hello.out.write(RemoteProtocol.runnerProof(secret, parentNonce, runnerNonce, id));
+    channel.writePlain(hello);
+    byte[][] keys = RemoteProtocol.sessionKeys(secret, parentNonce, runnerNonce, id);
+    channel.seal(keys[1], keys[0], FrameChannel.MAX_PLAIN_FRAME);
+    FrameChannel.Frame welcome;
+    try {
+      welcome = channel.receive();
+    } catch (IOException e) {
+      throw new IOException("the parent did not prove the secret (" + e.getMessage() + ")", e);
     }
-    long idleMillis = welcome.body().readLong();
+    if (welcome.type() != RemoteProtocol.WELCOME) {
+      throw new IOException("expected WELCOME, got frame type " + welcome.type());
+    }
+    DataInputStream body = welcome.body();
+    long idleMillis = body.readLong();
+    body.readInt(); // maxConcurrency: the parent enforces it
+    RemoteProtocol.readString(body); // the pool's name
+    int maxFrameBytes = body.readInt();
+    codecLimits = new CodecLimits(body.readInt(), body.readInt(), body.readInt());
+    channel.maxFrameBytes(maxFrameBytes);
     socket.setSoTimeout(0);
     return idleMillis;
   }
@@ -229,7 +267,7 @@ final class RemoteRunner {
   private void readLoop() {
     try {
       while (true) {
-        RemoteProtocol.Frame frame = RemoteProtocol.read(in);
+        FrameChannel.Frame frame = channel.receive();
         DataInputStream body = frame.body();
         switch (frame.type()) {
           case RemoteProtocol.CALL -> {
@@ -287,7 +325,7 @@ final class RemoteRunner {
   }
 
   private void runCall(long callId, String function, byte[] payload) {
-    byte[] frame;
+    FrameChannel.FrameWriter frame;
     try {
       if (shuttingDown) {
         frame = failure(callId, RemoteProtocol.FAILURE_REJECTED,
@@ -301,7 +339,7 @@ final class RemoteRunner {
       running.remove(callId);
     }
     try {
-      write(frame);
+      channel.send(frame);
     } catch (IOException e) {
       end("cannot write to parent (" + e + ")");
     } finally {
@@ -310,10 +348,10 @@ final class RemoteRunner {
     }
   }
 
-  private byte[] execute(long callId, RunnerFunction fn, byte[] payload) {
+  private FrameChannel.FrameWriter execute(long callId, RunnerFunction fn, byte[] payload) {
     Object result;
     try {
-      Object argument = PayloadCodec.decode(payload);
+      Object argument = PayloadCodec.decode(payload, codecLimits);
       result = fn.apply(argument);
     } catch (Throwable t) {
       boolean cancelled = Thread.interrupted();
@@ -323,11 +361,18 @@ final class RemoteRunner {
       return failure(callId, RemoteProtocol.FAILURE_CANCELLED, new InterruptedException("cancelled"));
     }
     try {
-      byte[] encoded = PayloadCodec.encode(result);
-      RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.RESULT);
+      byte[] encoded = PayloadCodec.encode(result, codecLimits);
+      int limit = channel.maxFrameBytes();
+      if ((long) encoded.length + RemoteProtocol.RESULT_OVERHEAD > limit) {
+        return failure(callId, RemoteProtocol.FAILURE_THREW,
+            new IllegalArgumentException(
+                "cannot return the result: " + encoded.length + " bytes encoded exceed the frame"
+                    + " limit maxFrameBytes=" + limit));
+      }
+      FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.RESULT);
       frame.out.writeLong(callId);
       RemoteProtocol.writeBytes(frame.out, encoded);
-      return frame.toBytes();
+      return frame;
     } catch (IllegalArgumentException e) {
       return failure(callId, RemoteProtocol.FAILURE_THREW,
           new IllegalArgumentException("cannot return the result: " + e.getMessage(), e));
@@ -336,25 +381,15 @@ final class RemoteRunner {
     }
   }
 
-  private static byte[] failure(long callId, byte kind, Throwable t) {
+  private static FrameChannel.FrameWriter failure(long callId, byte kind, Throwable t) {
     try {
-      RemoteProtocol.FrameWriter frame = new RemoteProtocol.FrameWriter(RemoteProtocol.FAILURE);
+      FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.FAILURE);
       frame.out.writeLong(callId);
       frame.out.writeByte(kind);
       RemoteProtocol.writeException(frame.out, t, 0);
-      return frame.toBytes();
+      return frame;
     } catch (IOException e) {
       throw new IllegalStateException("cannot encode a failure in memory", e);
-    }
-  }
-
-  private void write(byte[] frame) throws IOException {
-    writeLock.lock();
-    try {
-      out.write(frame);
-      out.flush();
-    } finally {
-      writeLock.unlock();
     }
   }
 
