@@ -2,6 +2,7 @@ package dev.shepherd.watch;
 
 import dev.shepherd.core.Durations;
 import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.GoDuration;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;

@@ -4,6 +4,9 @@ import jakarta.servlet.http.HttpServlet;
 import java.net.URI;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
+import org.eclipse.jetty.http.UriCompliance;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
@@ -17,16 +20,28 @@ final class JettyKvServer implements AutoCloseable {
 
   private final HttpServlet servlet;
   private final String mapping;
+  private final UriCompliance compliance;
   private Server server;
   private int port;
 
-  private JettyKvServer(HttpServlet servlet, String mapping) {
+  private JettyKvServer(HttpServlet servlet, String mapping, UriCompliance compliance) {
     this.servlet = servlet;
     this.mapping = mapping;
+    this.compliance = compliance;
   }
 
+  /** Jetty as the module README sets it up: keys with an encoded '/' reach the servlet. */
   static JettyKvServer start(HttpServlet servlet, String mapping) throws Exception {
-    JettyKvServer s = new JettyKvServer(servlet, mapping);
+    return start(servlet, mapping, CONSUL_KEYS);
+  }
+
+  /** The URI compliance of the README: Jetty's default plus encoded '/' in paths. */
+  static final UriCompliance CONSUL_KEYS =
+      UriCompliance.DEFAULT.with("CONSUL_KEYS", UriCompliance.Violation.AMBIGUOUS_PATH_SEPARATOR);
+
+  static JettyKvServer start(HttpServlet servlet, String mapping, UriCompliance compliance)
+      throws Exception {
+    JettyKvServer s = new JettyKvServer(servlet, mapping, compliance);
     s.startOn(0);
     return s;
   }
@@ -40,7 +55,9 @@ final class JettyKvServer implements AutoCloseable {
     threads.setName("jetty-kv");
     Server s = new Server(threads);
     s.setStopTimeout(0); // an outage is abrupt: do not wait for held blocking queries
-    ServerConnector connector = new ServerConnector(s);
+    HttpConfiguration http = new HttpConfiguration();
+    http.setUriCompliance(compliance);
+    ServerConnector connector = new ServerConnector(s, new HttpConnectionFactory(http));
     connector.setHost("127.0.0.1");
     connector.setPort(requestedPort);
     connector.setReuseAddress(true);
