@@ -81,6 +81,9 @@ public final class Watcher<V> implements AutoCloseable {
    * race on the map.
    */
 
+  /** The default least time between two fetch starts of one key. */
+  public static final Duration DEFAULT_MIN_FETCH_INTERVAL = Duration.ofMillis(50);
+
   private final WatchSource<V> source;
   private final Config config;
   private final ConcurrentHashMap<String, KeyLoop<V>> loops = new ConcurrentHashMap<>();
@@ -88,11 +91,9 @@ public final class Watcher<V> implements AutoCloseable {
 
   private Watcher(Builder<V> builder) {
     this.source = builder.source;
-    this.config = new Config(
-        Durations.toNanosSaturated(builder.maxWait), builder.maxWait,
+    this.config = new Config(builder.maxWait,
         builder.recoveryWait.compareTo(builder.maxWait) < 0 ? builder.recoveryWait : builder.maxWait,
-        builder.backoff,
-        Durations.toNanosSaturated(builder.failingThreshold), builder.bufferPolicy,
+        builder.backoff, builder.failingThreshold, builder.minFetchInterval, builder.bufferPolicy,
         builder.executor != null ? builder.executor : virtualThreadExecutor(builder.name),
         builder.ticker, builder.name);
   }
@@ -231,11 +232,62 @@ public final class Watcher<V> implements AutoCloseable {
     return task -> factory.newThread(task).start();
   }
 
-  /** The immutable configuration shared by a watcher's loops and subscriptions. */
-  record Config(
-      long maxWaitNanos, Duration maxWait, Duration recoveryWait, Backoff backoff,
-      long failingThresholdNanos,
-      BufferPolicy bufferPolicy, Executor executor, Ticker ticker, String name) {}
+  /**
+   * Returns this watcher's settings, as built (the recovery wait already capped at the maximum
+   * wait): for logging, metrics and tests.
+   *
+   * @return the immutable configuration
+   */
+  public Config config() {
+    return config;
+  }
+
+  /**
+   * The immutable settings of a {@link Watcher}, produced by {@link Builder#build()} and read
+   * through {@link Watcher#config()}; the builder's javadoc explains each one.
+   *
+   * @param maxWait how long one fetch may block
+   * @param recoveryWait how long fetches after a failure may block, at most {@code maxWait}
+   * @param backoff the wait after consecutive failures
+   * @param failingThreshold how long a key may fail before subscriptions report it failing
+   * @param minFetchInterval the least time between two fetch starts of one key
+   * @param bufferPolicy the default buffer of each subscription
+   * @param executor runs the loops and the deliveries
+   * @param ticker the time source
+   * @param name the name in thread names and logs
+   */
+  public record Config(
+      Duration maxWait, Duration recoveryWait, Backoff backoff, Duration failingThreshold,
+      Duration minFetchInterval, BufferPolicy bufferPolicy, Executor executor, Ticker ticker,
+      String name) {
+
+    /**
+     * Checks the settings.
+     *
+     * @throws NullPointerException if a setting is null
+     * @throws IllegalArgumentException if a duration is negative, or {@code maxWait} or
+     *     {@code recoveryWait} is zero
+     */
+    public Config {
+      Require.positive(maxWait, "maxWait");
+      Require.positive(recoveryWait, "recoveryWait");
+      Require.nonNull(backoff, "backoff");
+      Require.nonNegative(failingThreshold, "failingThreshold");
+      Require.nonNegative(minFetchInterval, "minFetchInterval");
+      Require.nonNull(bufferPolicy, "bufferPolicy");
+      Require.nonNull(executor, "executor");
+      Require.nonNull(ticker, "ticker");
+      Require.notEmpty(name, "name");
+    }
+
+    long failingThresholdNanos() {
+      return Durations.toNanosSaturated(failingThreshold);
+    }
+
+    long minFetchIntervalNanos() {
+      return Durations.toNanosSaturated(minFetchInterval);
+    }
+  }
 
   /**
    * Builder of {@link Watcher}; not thread-safe.
@@ -248,6 +300,7 @@ public final class Watcher<V> implements AutoCloseable {
     private Duration recoveryWait = Duration.ofSeconds(1);
     private Backoff backoff = Backoff.consul();
     private Duration failingThreshold = Duration.ofSeconds(30);
+    private Duration minFetchInterval = DEFAULT_MIN_FETCH_INTERVAL;
     private BufferPolicy bufferPolicy = BufferPolicy.latestOnly();
     private @org.jspecify.annotations.Nullable Executor executor;
     private Ticker ticker = Ticker.system();
@@ -311,6 +364,24 @@ public final class Watcher<V> implements AutoCloseable {
      */
     public Builder<V> failingThreshold(Duration threshold) {
       this.failingThreshold = Require.nonNegative(threshold, "failingThreshold");
+      return this;
+    }
+
+    /**
+     * Sets the least time between the starts of two successful fetches of one key (default
+     * 50 ms). A blocking upstream that held the previous fetch for longer is asked again at once,
+     * so the delivery of a change after a quiet period is not delayed; only an upstream that
+     * answers at once (a misbehaving server, a source that cannot block, a burst of writes) is
+     * paced, instead of being called in a hot loop. Failures are paced by {@link #backoff}
+     * instead. Zero turns pacing off.
+     *
+     * @param interval zero or more
+     * @return this builder
+     * @throws NullPointerException if {@code interval} is null
+     * @throws IllegalArgumentException if it is negative
+     */
+    public Builder<V> minFetchInterval(Duration interval) {
+      this.minFetchInterval = Require.nonNegative(interval, "minFetchInterval");
       return this;
     }
 

@@ -81,7 +81,7 @@ class FaultsTest {
     FakeTicker ticker = new FakeTicker();
     writeAll(store, "before");
     try (Watcher<Optional<String>> watcher = Watcher.builder(source)
-        .ticker(ticker).backoff(Backoff.consul()).failingThreshold(Duration.ofSeconds(10))
+        .ticker(ticker).minFetchInterval(Duration.ZERO).backoff(Backoff.consul()).failingThreshold(Duration.ofSeconds(10))
         .build()) {
       subscribe(watcher, 250);
       awaitEverySubscriberHas(store);

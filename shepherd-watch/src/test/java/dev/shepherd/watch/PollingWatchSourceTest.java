@@ -74,7 +74,7 @@ class PollingWatchSourceTest {
   void underAWatcherOnlyChangesAreDelivered() throws Exception {
     PollingWatchSource<String> source = source(0);
     RecordingSink<String> sink = new RecordingSink<>();
-    try (Watcher<String> watcher = Watcher.builder(source).ticker(ticker).build()) {
+    try (Watcher<String> watcher = Watcher.builder(source).ticker(ticker).minFetchInterval(Duration.ZERO).build()) {
       watcher.watch("k", "c", sink);
       await().until(() -> sink.values().size() == 1);
       for (int i = 0; i < 3; i++) { // three polls, no change
