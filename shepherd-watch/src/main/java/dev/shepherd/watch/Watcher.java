@@ -29,7 +29,7 @@ import java.util.concurrent.ThreadFactory;
  * }
  * }</pre>
  *
- * <h2>The loop (Consul's {@code Notify}, seed 002)</h2>
+ * <h2>The loop (after the {@code Notify} loop of Consul's agent cache)</h2>
  *
  * For each watched key one loop calls {@code fetch(key, index, maxWait)}: the first time with
  * index 0, which answers the current value at once; the value is delivered only when the returned
@@ -42,6 +42,13 @@ import java.util.concurrent.ThreadFactory;
  * <h2>What the hub adds</h2>
  *
  * <ul>
+ *   <li>Pacing: two fetches of one key start at least {@code minFetchInterval} apart (default
+ *       50 ms), so an upstream that answers at once (ignores the index, cannot block) is not
+ *       called in a hot loop; a fetch that blocked longer than that is followed at once, so a
+ *       change after a quiet period is delivered as fast as without pacing.
+ *   <li>Order after an outage: the fetch that succeeds first records the success before it
+ *       publishes, so sinks receive {@link WatchEvent.Recovered} before that fetch's
+ *       {@link WatchEvent.Update}, whose staleness is measured from that fetch.
  *   <li>One loop per key: it starts with the key's first subscription and stops when the last one
  *       closes, cancelling a blocking fetch or a backoff wait promptly (by interrupting the loop's
  *       thread). A subscription to a key that is already watched receives the latest value at
@@ -58,7 +65,8 @@ import java.util.concurrent.ThreadFactory;
  * </ul>
  *
  * <p>Defaults: {@code maxWait} 5 minutes (Consul's default wait), {@code recoveryWait} 1 second
- * (the wait of fetches after a failure), backoff {@link Backoff#consul()},
+ * (the wait of fetches after a failure), {@code minFetchInterval} 50 ms, backoff
+ * {@link Backoff#consul()},
  * {@code failingThreshold} 30 seconds, buffer {@link BufferPolicy#latestOnly()}, loops and
  * deliveries on virtual threads, {@link Ticker#system()}.
  *
@@ -326,7 +334,7 @@ public final class Watcher<V> implements AutoCloseable {
 
     /**
      * Sets how long the first fetches after a failure may block (default 1 second, never more
-     * than {@code maxWait}). They still pass the last index, so they block as the seed's loop
+     * than {@code maxWait}). They still pass the last index, so they block as Consul's loop
      * does, but briefly: an upstream that came back without a change then answers within this
      * time, the failure count resets and {@link WatchEvent.Recovered} is sent, instead of after a
      * whole {@code maxWait}.

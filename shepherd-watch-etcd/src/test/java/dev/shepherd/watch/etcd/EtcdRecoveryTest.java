@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.core.Backoff;
 import dev.shepherd.testing.EtcdServer;
+import dev.shepherd.testing.FaultProxy;
 import dev.shepherd.watch.Subscription;
 import dev.shepherd.watch.Watcher;
 import io.etcd.jetcd.ByteSequence;
@@ -121,8 +122,8 @@ class EtcdRecoveryTest {
     long[] before = new long[KEYS];
     long[] latest = new long[KEYS];
     Recording sink = new Recording();
-    try (TcpProxy proxy = TcpProxy.to(etcd.port());
-        Client client = Client.builder().endpoints(proxy.endpoint()).build();
+    try (FaultProxy proxy = FaultProxy.to(etcd.port());
+        Client client = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port()).build();
         Client direct = Client.builder().endpoints(etcd.endpoint()).build();
         EtcdWatchSource<String> source = EtcdWatchSource.builder(client).build();
         Watcher<Optional<String>> watcher = watcher(source)) {
@@ -132,7 +133,9 @@ class EtcdRecoveryTest {
       List<Subscription<Optional<String>>> subscriptions = subscribe(watcher, "cut/", sink);
       await().atMost(Duration.ofSeconds(60)).until(() -> everyoneHas(sink, before));
 
-      proxy.cut();
+      proxy.refuseConnections();
+
+      proxy.cutConnections();
       await().atMost(Duration.ofSeconds(90)).until(
           () -> subscriptions.stream().allMatch(Subscription::isFailing));
       long revision = 0;
