@@ -2,7 +2,9 @@ package dev.shepherd.watch;
 
 import dev.shepherd.core.Durations;
 import dev.shepherd.core.Require;
+import com.fasterxml.jackson.jr.ob.JSON;
 import dev.shepherd.core.internal.GoDuration;
+import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -343,12 +345,14 @@ public final class ConsulClient implements AutoCloseable {
 
   // ------------------------------------------------------------------------------ parsing
 
+  /** Jackson jr: maps, lists, strings, numbers, booleans and nulls, within Jackson's limits. */
+  private static final JSON JSON_READER = JSON.std;
+
   private static List<@Nullable Object> parseArray(HttpResponse<byte[]> response) {
-    String body = new String(response.body(), StandardCharsets.UTF_8);
     Object parsed;
     try {
-      parsed = Json.parse(body);
-    } catch (IllegalArgumentException e) {
+      parsed = JSON_READER.anyFrom(response.body());
+    } catch (IOException | RuntimeException e) {
       throw new ConsulException(response.request().uri().getRawPath() + " answered malformed JSON: "
           + e.getMessage(), response.statusCode(), e);
     }
