@@ -4,6 +4,7 @@ import static dev.shepherd.watch.TestAwait.await;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.shepherd.testing.ServletServer;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -21,13 +22,13 @@ import org.junit.jupiter.api.Test;
 class BlockingQueryServletTest {
 
   private final InMemoryVersionedStore<String> store = InMemoryVersionedStore.create();
-  private JettyKvServer server;
+  private ServletServer server;
   private ConsulClient consul;
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
   @BeforeEach
   void start() throws Exception {
-    server = JettyKvServer.serving(store);
+    server = KvServers.serving(store);
     consul = ConsulClient.builder().baseUri(server.uri()).build();
   }
 

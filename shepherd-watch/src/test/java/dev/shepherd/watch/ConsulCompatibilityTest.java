@@ -3,6 +3,7 @@ package dev.shepherd.watch;
 import static dev.shepherd.watch.TestAwait.await;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.shepherd.testing.ServletServer;
 import com.ecwid.consul.v1.QueryParams;
 import com.ecwid.consul.v1.Response;
 import com.ecwid.consul.v1.kv.model.GetValue;
@@ -37,11 +38,11 @@ class ConsulCompatibilityTest {
 
   private final InMemoryVersionedStore<String> store = InMemoryVersionedStore.create();
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-  private JettyKvServer server;
+  private ServletServer server;
 
   @BeforeEach
   void start() throws Exception {
-    server = JettyKvServer.serving(store);
+    server = KvServers.serving(store);
   }
 
   @AfterEach
@@ -74,7 +75,7 @@ class ConsulCompatibilityTest {
   void jettysDefaultUriComplianceRefusesAnEncodedSlashBeforeAnyServletSeesIt() throws Exception {
     // Pins the fact the README's setup answers: Jetty 12's connector refuses %2F with its default
     // compliance (400, connection closed), so no servlet can serve such keys without it.
-    try (JettyKvServer strict = JettyKvServer.start(BlockingQueryServlet.ofStrings(store),
+    try (ServletServer strict = KvServers.start(BlockingQueryServlet.ofStrings(store),
         "/v1/kv/*", org.eclipse.jetty.http.UriCompliance.DEFAULT)) {
       HttpResponse<String> put = http.send(HttpRequest.newBuilder(
           URI.create(strict.uri() + "/v1/kv/cfg%2Fdb")).PUT(HttpRequest.BodyPublishers.ofString("x"))

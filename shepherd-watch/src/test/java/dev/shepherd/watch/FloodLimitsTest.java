@@ -3,6 +3,7 @@ package dev.shepherd.watch;
 import static dev.shepherd.watch.TestAwait.await;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.shepherd.testing.ServletServer;
 import java.io.ByteArrayInputStream;
 import java.net.URI;
 import java.net.http.HttpRequest;
@@ -208,7 +209,7 @@ class FloodLimitsTest {
     BlockingQueryServlet<String> servlet = BlockingQueryServlet.builder(store,
         s -> s.getBytes(StandardCharsets.UTF_8), b -> new String(b, StandardCharsets.UTF_8))
         .maxBodyBytes(1024).authorizer(WriteAuthorizer.consulToken("s3cret")).build();
-    try (JettyKvServer jetty = JettyKvServer.start(servlet, "/v1/kv/*");
+    try (ServletServer jetty = KvServers.start(servlet, "/v1/kv/*");
         java.net.http.HttpClient http = java.net.http.HttpClient.newBuilder()
             .version(java.net.http.HttpClient.Version.HTTP_1_1).build()) {
       URI k = URI.create(jetty.uri() + "/v1/kv/k");
@@ -242,7 +243,7 @@ class FloodLimitsTest {
   void aReadOnlyServletOverASourceRefusesWritesWith405() throws Exception {
     BlockingQueryServlet<String> readOnly = BlockingQueryServlet.<String>builder(store,
         s -> s.getBytes(StandardCharsets.UTF_8)).build();
-    try (JettyKvServer jetty = JettyKvServer.start(readOnly, "/v1/kv/*");
+    try (ServletServer jetty = KvServers.start(readOnly, "/v1/kv/*");
         java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient()) {
       HttpResponse<String> put = http.send(HttpRequest.newBuilder(URI.create(jetty.uri() + "/v1/kv/k"))
           .PUT(HttpRequest.BodyPublishers.ofString("v")).build(), HttpResponse.BodyHandlers.ofString());
