@@ -103,6 +103,7 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
   private final Function<? super ByteSequence, ? extends V> decoder;
   private final KV kv;
   private final Watch watch;
+  private final Config config;
   private final Backoff reconnectBackoff;
   private final Duration requestTimeout;
   private final Duration idleTimeout;
@@ -116,13 +117,15 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
     this.decoder = builder.decoder;
     this.kv = builder.client.getKVClient();
     this.watch = builder.watch != null ? builder.watch : builder.client.getWatchClient();
-    this.reconnectBackoff = builder.reconnectBackoff;
-    this.requestTimeout = builder.requestTimeout;
-    this.idleTimeout = builder.idleTimeout;
-    this.ticker = builder.ticker;
+    this.config = new Config(builder.reconnectBackoff, builder.reconnectProbe,
+        builder.requestTimeout, builder.idleTimeout, builder.ticker);
+    this.reconnectBackoff = config.reconnectBackoff();
+    this.requestTimeout = config.requestTimeout();
+    this.idleTimeout = config.idleTimeout();
+    this.ticker = config.ticker();
     this.reconnector = new Reconnector(
         builder.reconnect != null ? builder.reconnect : ChannelReconnect.of(builder.client),
-        Durations.toNanosSaturated(builder.reconnectProbe));
+        Durations.toNanosSaturated(config.reconnectProbe()));
   }
 
   /**
@@ -200,6 +203,43 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
   @Override
   public boolean multiplexesPerKey() {
     return true;
+  }
+
+  /**
+   * Returns this source's settings, as built.
+   *
+   * @return the immutable configuration
+   */
+  public Config config() {
+    return config;
+  }
+
+  /**
+   * The immutable settings of an {@link EtcdWatchSource}, produced by {@link Builder#build()} and
+   * read through {@link EtcdWatchSource#config()}; the builder's javadoc explains each one.
+   *
+   * @param reconnectBackoff the wait before reopening a failed watch
+   * @param reconnectProbe how often jetcd's channel is asked to reconnect while a watch fails
+   * @param requestTimeout the bound on one read of a key
+   * @param idleTimeout how long a key's watch stays open with no fetch
+   * @param ticker the time source
+   */
+  public record Config(Backoff reconnectBackoff, Duration reconnectProbe, Duration requestTimeout,
+      Duration idleTimeout, Ticker ticker) {
+
+    /**
+     * Checks the settings.
+     *
+     * @throws NullPointerException if a setting is null
+     * @throws IllegalArgumentException if a duration is not positive
+     */
+    public Config {
+      Require.nonNull(reconnectBackoff, "reconnectBackoff");
+      Require.positive(reconnectProbe, "reconnectProbe");
+      Require.positive(requestTimeout, "requestTimeout");
+      Require.positive(idleTimeout, "idleTimeout");
+      Require.nonNull(ticker, "ticker");
+    }
   }
 
   /**

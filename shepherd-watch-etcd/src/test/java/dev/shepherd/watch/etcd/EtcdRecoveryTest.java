@@ -77,6 +77,10 @@ class EtcdRecoveryTest {
     try (Client client = Client.builder().endpoints(stopped.endpoint()).build()) {
       // Pins the jetcd internals the probe needs; a jetcd upgrade that moves them fails here.
       assertThat(ChannelReconnect.of(client)).isInstanceOf(ChannelReconnect.class);
+      try (EtcdWatchSource<String> source = EtcdWatchSource.builder(client).build()) {
+        assertThat(source.config().reconnectProbe()).isEqualTo(Duration.ofMillis(250));
+        assertThat(source.config().reconnectBackoff().delay(10)).isLessThanOrEqualTo(Duration.ofMillis(1200));
+      }
     }
   }
 
