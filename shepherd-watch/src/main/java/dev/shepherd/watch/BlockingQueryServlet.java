@@ -129,6 +129,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
   private final transient ConcurrentHashMap<String, Integer> heldPerKey = new ConcurrentHashMap<>();
   private transient @Nullable ScheduledThreadPoolExecutor timer;
   private final transient Builder<V> builder;
+  private final transient Config config;
 
   private BlockingQueryServlet(Builder<V> b, DoubleSupplier random) {
     this.store = b.store;
@@ -144,6 +145,47 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     this.random = random;
     this.responders = task -> Thread.ofVirtual().name("shepherd-kv-response").start(task);
     this.builder = b;
+    this.config = new Config(b.maxHeld, b.maxHeldPerKey, b.maxBodyBytes, b.retryAfter,
+        b.authorizer, b.writer != null, b.store != null);
+  }
+
+  /**
+   * Returns this servlet's settings, as built.
+   *
+   * @return the immutable configuration
+   */
+  public Config config() {
+    return config;
+  }
+
+  /**
+   * The immutable settings of a {@link BlockingQueryServlet}, produced by {@link Builder#build()}
+   * and read through {@link BlockingQueryServlet#config()}; the builder explains each one.
+   *
+   * @param maxHeldQueries blocking queries held at once in total
+   * @param maxHeldQueriesPerKey blocking queries held at once on one key or prefix
+   * @param maxBodyBytes the largest {@code PUT} body
+   * @param retryAfter the {@code Retry-After} of a 429
+   * @param authorizer who may write
+   * @param writable whether {@code PUT} and {@code DELETE} have a writer
+   * @param lists whether {@code ?recurse} and {@code ?keys} are served (an in-memory store)
+   */
+  public record Config(int maxHeldQueries, int maxHeldQueriesPerKey, int maxBodyBytes,
+      Duration retryAfter, WriteAuthorizer authorizer, boolean writable, boolean lists) {
+
+    /**
+     * Checks the settings.
+     *
+     * @throws NullPointerException if {@code retryAfter} or {@code authorizer} is null
+     * @throws IllegalArgumentException if a limit is out of range
+     */
+    public Config {
+      Require.atLeast(maxHeldQueries, 1, "maxHeldQueries");
+      Require.atLeast(maxHeldQueriesPerKey, 1, "maxHeldQueriesPerKey");
+      Require.atLeast(maxBodyBytes, 0, "maxBodyBytes");
+      Require.positive(retryAfter, "retryAfter");
+      Require.nonNull(authorizer, "authorizer");
+    }
   }
 
   /**

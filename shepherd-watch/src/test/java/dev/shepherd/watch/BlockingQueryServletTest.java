@@ -56,6 +56,17 @@ class BlockingQueryServletTest {
   }
 
   @Test
+  void theClientRefusesAResponseBodyOverItsLimit() throws Exception {
+    store.put("big", "x".repeat(4_000));
+    try (ConsulClient small = ConsulClient.builder().baseUri(server.uri()).maxResponseBytes(1_000).build()) {
+      assertThatThrownBy(() -> small.kvGet("big", 0, Duration.ofSeconds(1)))
+          .isInstanceOf(ConsulException.class).hasMessageContaining("exceeds 1000 bytes");
+      store.put("small", "y");
+      assertThat(small.kvGet("small", 0, Duration.ofSeconds(1)).value()).isPresent();
+    }
+  }
+
+  @Test
   void anAbsentKeyIs404WithAnIndex() throws Exception {
     HttpResponse<String> response = get("/v1/kv/absent");
     assertThat(response.statusCode()).isEqualTo(404);

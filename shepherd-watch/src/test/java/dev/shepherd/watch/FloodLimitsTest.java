@@ -162,6 +162,9 @@ class FloodLimitsTest {
     BlockingQueryServlet<String> servlet = BlockingQueryServlet.builder(store,
         s -> s.getBytes(StandardCharsets.UTF_8), b -> new String(b, StandardCharsets.UTF_8))
         .maxHeldQueriesPerKey(3).retryAfter(Duration.ofSeconds(7)).build();
+    assertThat(servlet.config().maxHeldQueriesPerKey()).isEqualTo(3);
+    assertThat(servlet.config().maxHeldQueries()).isEqualTo(BlockingQueryServlet.DEFAULT_MAX_HELD_QUERIES);
+    assertThat(servlet.config().writable()).isTrue();
     URI uri = start(servlet);
     List<CountDownLatch> held = new ArrayList<>();
     for (int i = 0; i < 3; i++) {
