@@ -358,7 +358,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
         if (minIndex == 0L || now != minIndex) {
           answer.write(resp, null); // needs no hold: never refused
         } else {
-          tooMany(resp, permitKey);
+          tooMany(resp);
         }
         return;
       }
@@ -369,7 +369,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
         answer.write(resp, null);
         return;
       }
-      holdAcquired(req, resp, permitKey, wake, effectiveWait(wait), answer);
+      holdAcquired(req, permitKey, wake, effectiveWait(wait), answer);
     } else {
       WatchSource<Optional<V>> src = Require.nonNull(source, "source");
       if (minIndex == 0L) {
@@ -386,7 +386,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       Duration effective = effectiveWait(wait);
       CompletableFuture<Versioned<Optional<V>>> fetch = new CompletableFuture<>();
       if (!acquire(key)) {
-        tooMany(resp, key);
+        tooMany(resp);
         return;
       }
       Thread fetcher = Thread.ofVirtual().name("shepherd-kv-fetch").unstarted(() -> {
@@ -398,12 +398,12 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
           fetch.completeExceptionally(e);
         }
       });
-      fetch.whenComplete((v, e) -> {
+      var unusedInterrupt = fetch.whenComplete((v, e) -> {
         if (e instanceof CancellationException) {
           fetcher.interrupt();
         }
       });
-      holdAcquired(req, resp, key, fetch, null, answer);
+      holdAcquired(req, key, fetch, null, answer);
       fetcher.start();
     }
   }
@@ -418,7 +418,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
    * Holds an acquired query until {@code wake} completes, or {@code wait} passes (null: the wake
    * future ends the wait itself), or the client goes away; the permit is released exactly once.
    */
-  private void holdAcquired(HttpServletRequest req, HttpServletResponse resp, String permitKey,
+  private void holdAcquired(HttpServletRequest req, String permitKey,
       CompletableFuture<?> wake, @Nullable Duration wait, Answer answer) {
     AsyncContext async = req.startAsync();
     async.setTimeout(0);
@@ -454,7 +454,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       @Override
       public void onStartAsync(AsyncEvent event) {}
     });
-    wake.whenCompleteAsync((value, error) -> {
+    var unusedAnswer = wake.whenCompleteAsync((value, error) -> {
       if (error instanceof CancellationException) {
         return;
       }
@@ -515,7 +515,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     held.decrementAndGet();
   }
 
-  private void tooMany(HttpServletResponse resp, String key) throws IOException {
+  private void tooMany(HttpServletResponse resp) throws IOException {
     long seconds = Math.max(1L, (retryAfter.toMillis() + 999L) / 1000L);
     resp.setHeader("Retry-After", Long.toString(seconds));
     problem(resp, 429, "Too Many Requests", "too many blocking queries held (at most " + maxHeld

@@ -194,7 +194,7 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
       if (expectedIndex >= 0L) {
         boolean present = previous != null && previous.value() != null;
         boolean matches = expectedIndex == 0L ? !present
-            : present && previous.modifyIndex() == expectedIndex;
+            : previous != null && present && previous.modifyIndex() == expectedIndex;
         if (!matches) {
           return OptionalLong.empty();
         }

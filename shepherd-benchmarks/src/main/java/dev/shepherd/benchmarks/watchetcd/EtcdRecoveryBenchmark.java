@@ -145,7 +145,8 @@ public class EtcdRecoveryBenchmark {
     etcd.restart();
     long[] written;
     try (Client writer = Client.builder().endpoints(etcd.endpoint()).build()) {
-      written = writeAll(writer, "v" + (++round));
+      round++;
+      written = writeAll(writer, "v" + round);
     }
     long accepted = System.nanoTime();
     awaitEveryone(written, TimeUnit.MINUTES.toNanos(5));
