@@ -23,6 +23,13 @@ class PollingWatchSourceTest {
   }
 
   @Test
+  void itsConfigResolvesTheStaggerFromTheMaximumAge() {
+    PollingWatchSource.Config config = source(0).config();
+    assertThat(config.maxAge()).isEqualTo(Duration.ofSeconds(16));
+    assertThat(config.maxStagger()).isEqualTo(Duration.ofSeconds(1));
+  }
+
+  @Test
   void theFirstFetchReadsAtOnceWithAPositiveIndex() throws Exception {
     Versioned<String> first = source(0).fetch("k", 0, Duration.ofMinutes(5));
     assertThat(first.value()).isEqualTo("v1");
