@@ -1,5 +1,6 @@
 package dev.shepherd.cache;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.shepherd.core.Require;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeoutException;
@@ -94,10 +95,10 @@ final class Flight<K, V> implements Courier.Job<K, V> {
   private final ReentrantLock lock = new ReentrantLock();
 
   // Guarded by lock.
-  private @Nullable Waiter<V> head;
-  private int waiters;
-  private @Nullable Thread loaderThread;
-  private @Nullable ScheduledFuture<?> timer;
+  @GuardedBy("lock") private @Nullable Waiter<V> head;
+  @GuardedBy("lock") private int waiters;
+  @GuardedBy("lock") private @Nullable Thread loaderThread;
+  @GuardedBy("lock") private @Nullable ScheduledFuture<?> timer;
 
   private volatile boolean invalidated;
   private volatile @Nullable Outcome<V> outcome;
@@ -173,6 +174,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     }
   }
 
+  @GuardedBy("lock")
   private void armTimerLocked() {
     if (timer == null && cache.loadTimeoutNanos() != Long.MAX_VALUE) {
       timer = cache.scheduleLoadTimeout(this, loadRemainingNanos());
@@ -384,12 +386,14 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     return true;
   }
 
+  @GuardedBy("lock")
   private void interruptLoaderLocked() {
     if (loaderThread != null) {
       loaderThread.interrupt();
     }
   }
 
+  @GuardedBy("lock")
   private void cancelTimerLocked() {
     if (timer != null) {
       timer.cancel(false);

@@ -1,5 +1,6 @@
 package dev.shepherd.watch;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.shepherd.core.Require;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -55,10 +56,10 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
 
   private final ReentrantLock lock = new ReentrantLock();
   // Guarded by lock.
-  private final TreeMap<String, Entry<V>> entries = new TreeMap<>();
-  private final HashMap<String, List<Waiter<V>>> waiters = new HashMap<>();
-  private final HashMap<String, List<PrefixWaiter>> prefixWaiters = new HashMap<>();
-  private long index = 1L;
+  @GuardedBy("lock") private final TreeMap<String, Entry<V>> entries = new TreeMap<>();
+  @GuardedBy("lock") private final HashMap<String, List<Waiter<V>>> waiters = new HashMap<>();
+  @GuardedBy("lock") private final HashMap<String, List<PrefixWaiter>> prefixWaiters = new HashMap<>();
+  @GuardedBy("lock") private long index = 1L;
   private final AtomicLong reads = new AtomicLong();
 
   private InMemoryVersionedStore() {}
@@ -215,6 +216,7 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
   }
 
   /** Under lock: removes the prefix waiters {@code key} wakes; their completion goes to the list. */
+  @GuardedBy("lock")
   private void collectPrefixWaiters(String key, long newIndex, List<Runnable> wakeups) {
     if (prefixWaiters.isEmpty()) {
       return;
@@ -520,6 +522,7 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
   }
 
   /** Under lock. */
+  @GuardedBy("lock")
   private Versioned<Optional<V>> current(String key) {
     Entry<V> entry = entries.get(key);
     if (entry == null) {

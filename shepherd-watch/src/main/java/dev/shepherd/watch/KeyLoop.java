@@ -1,5 +1,6 @@
 package dev.shepherd.watch;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.shepherd.core.Durations;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
@@ -60,9 +61,9 @@ final class KeyLoop<V> {
 
   // Guarded by lock.
   private volatile State state = State.NEW;
-  private @Nullable Thread runner;
-  private @Nullable Versioned<V> latest;
-  private long publishSequence;
+  @GuardedBy("lock") private @Nullable Thread runner;
+  @GuardedBy("lock") private @Nullable Versioned<V> latest;
+  @GuardedBy("lock") private long publishSequence;
 
   // Written by the loop thread, read by anyone.
   private volatile long lastSuccessNanos;
@@ -337,6 +338,7 @@ final class KeyLoop<V> {
   }
 
   /** Under the lock: terminate if nobody subscribes, else clear a stale interrupt. */
+  @GuardedBy("lock")
   private boolean keepRunning() {
     if (subscriptions.isEmpty()) {
       state = State.TERMINATED;

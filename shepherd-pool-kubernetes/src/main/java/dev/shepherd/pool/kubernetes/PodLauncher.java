@@ -1,5 +1,6 @@
 package dev.shepherd.pool.kubernetes;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.shepherd.core.Require;
 import dev.shepherd.pool.RunnerEnvironment;
 import dev.shepherd.pool.spi.LaunchedRunner;
@@ -59,9 +60,10 @@ final class PodLauncher implements RunnerLauncher {
   private final KubernetesClient client;
   private final String backendId;
   private final ReentrantLock lock = new ReentrantLock();
-  private @Nullable Resolved resolved; // guarded by lock
-  private @Nullable RunnerPodWatcher watcher; // guarded by lock; replaced if its first list failed
-  private boolean closed; // guarded by lock
+  @GuardedBy("lock") private @Nullable Resolved resolved;
+  // replaced if its first list failed
+  @GuardedBy("lock") private @Nullable RunnerPodWatcher watcher;
+  @GuardedBy("lock") private boolean closed;
 
   PodLauncher(KubernetesSettings settings) {
     this.settings = settings;
@@ -191,6 +193,7 @@ final class PodLauncher implements RunnerLauncher {
   }
 
   /** The watcher, started; a new one if the last one's first list failed. Needs the lock. */
+  @GuardedBy("lock")
   private RunnerPodWatcher watcher() {
     RunnerPodWatcher w = watcher;
     if (w == null || w.hasFailed()) {
@@ -213,6 +216,7 @@ final class PodLauncher implements RunnerLauncher {
     }
   }
 
+  @GuardedBy("lock")
   private Resolved resolveLocked(RunnerSpec spec) throws InterruptedException {
     if (closed) {
       throw new IllegalStateException("the Kubernetes launcher is closed");

@@ -1,5 +1,6 @@
 package dev.shepherd.watch.etcd;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.shepherd.core.Backoff;
 import dev.shepherd.core.Durations;
 import dev.shepherd.core.ShepherdException;
@@ -99,26 +100,26 @@ final class EtcdKeyWatch {
   private final Condition changed = lock.newCondition();
 
   // All guarded by lock.
-  private State state = State.NEW;
-  private long generation;
-  private @Nullable Snapshot snapshot;
-  private long resumeRevision;
-  private long seenRevision;
-  private int failures;
-  private @Nullable Throwable failure;
-  private long failingSinceNanos;
-  private @Nullable Attempt attempt;
-  private int activeFetches;
-  private boolean idleCheckPending;
-  private long idleSinceNanos;
-  private long resets;
-  private long compactions;
-  private long reads;
-  private boolean resetPending;
+  @GuardedBy("lock") private State state = State.NEW;
+  @GuardedBy("lock") private long generation;
+  @GuardedBy("lock") private @Nullable Snapshot snapshot;
+  @GuardedBy("lock") private long resumeRevision;
+  @GuardedBy("lock") private long seenRevision;
+  @GuardedBy("lock") private int failures;
+  @GuardedBy("lock") private @Nullable Throwable failure;
+  @GuardedBy("lock") private long failingSinceNanos;
+  @GuardedBy("lock") private @Nullable Attempt attempt;
+  @GuardedBy("lock") private int activeFetches;
+  @GuardedBy("lock") private boolean idleCheckPending;
+  @GuardedBy("lock") private long idleSinceNanos;
+  @GuardedBy("lock") private long resets;
+  @GuardedBy("lock") private long compactions;
+  @GuardedBy("lock") private long reads;
+  @GuardedBy("lock") private boolean resetPending;
   /** Threads that a fetch told "failing" during the current failure episode. */
-  private final Set<Thread> toldFailing = new HashSet<>();
+  @GuardedBy("lock") private final Set<Thread> toldFailing = new HashSet<>();
   /** Threads told "failing" whose next fetch must answer at once: the watch recovered. */
-  private final Set<Thread> owedRecovery = new HashSet<>();
+  @GuardedBy("lock") private final Set<Thread> owedRecovery = new HashSet<>();
 
   EtcdKeyWatch(String name, ByteSequence key, KV kv, Watch watch, Backoff backoff,
       Duration requestTimeout, Ticker ticker, WatchCounts counter, Reconnector reconnector) {
@@ -220,6 +221,7 @@ final class EtcdKeyWatch {
    * Remembers a thread told "failing", at most {@link #MAX_REMEMBERED} of them: watch loops are
    * few per key, while direct callers on short-lived threads could otherwise pile up here.
    */
+  @GuardedBy("lock") // callers hold it
   private void rememberToldFailing(Thread thread) {
     if (toldFailing.size() >= MAX_REMEMBERED) {
       toldFailing.removeIf(told -> !told.isAlive());
@@ -405,6 +407,7 @@ final class EtcdKeyWatch {
   }
 
   /** An absent key keeps the index it was deleted at, so a re-read of it delivers nothing new. */
+  @GuardedBy("lock") // callers hold it
   private Snapshot absentAt(long header, boolean reset) {
     Snapshot known = snapshot;
     if (!reset && known != null && known.value() == null) {
@@ -533,6 +536,7 @@ final class EtcdKeyWatch {
   }
 
   /** Records a failure and moves to BACKOFF; returns the generation the retry belongs to. */
+  @GuardedBy("lock") // callers hold it
   private long recordFailure(Throwable cause) {
     if (failure == null) {
       failingSinceNanos = ticker.read();
@@ -547,6 +551,7 @@ final class EtcdKeyWatch {
     return ++generation;
   }
 
+  @GuardedBy("lock") // callers hold it
   private void clearFailure() {
     if (failure != null) {
       LOG.log(System.Logger.Level.DEBUG, "etcd watch of key ''{0}'' recovered after {1} failures",
@@ -560,6 +565,7 @@ final class EtcdKeyWatch {
     reconnector.healthy(this);
   }
 
+  @GuardedBy("lock") // callers hold it
   private void scheduleRetry(long gen) {
     long delay = Durations.toNanosSaturated(backoff.delay(failures));
     CompletableFuture.delayedExecutor(delay, TimeUnit.NANOSECONDS)
@@ -592,6 +598,7 @@ final class EtcdKeyWatch {
     }
   }
 
+  @GuardedBy("lock") // callers hold it
   private Attempt newAttempt(State watching) {
     Attempt next = new Attempt(++generation);
     attempt = next;
