@@ -2,6 +2,7 @@ package dev.shepherd.spring.boot.autoconfigure.cache;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.shepherd.spring.boot.autoconfigure.Failures;
 import dev.shepherd.cache.CoalescingCache;
 import org.junit.jupiter.api.Test;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
@@ -77,7 +78,6 @@ class ShepherdCacheAutoConfigurationTest {
   @Test
   void misconfiguredFailsAtStartNamingTheProperty() {
     runner.withUserConfiguration(Caching.class).withPropertyValues("shepherd.cache.caches.products.time-to-live=0s")
-        .run(context -> assertThat(context).hasFailed().getFailure()
-            .rootCause().hasMessageContaining("shepherd.cache.caches.products.time-to-live"));
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.cache.caches.products.time-to-live"));
   }
 }

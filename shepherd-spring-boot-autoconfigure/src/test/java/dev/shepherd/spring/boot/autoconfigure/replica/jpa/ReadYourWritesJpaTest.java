@@ -41,6 +41,8 @@ class ReadYourWritesJpaTest {
         "spring.datasource.username=" + pg.user(),
         "spring.jpa.hibernate.ddl-auto=create",
         "spring.jpa.open-in-view=true",
+        "shepherd.idempotency.store=jdbc",
+        "shepherd.idempotency.jdbc.create-schema=true",
         "shepherd.replica.replicas.r1.url=" + pg.replicaJdbcUrl(),
         "shepherd.replica.replicas.r1.username=" + pg.user(),
         // generous: on this loaded machine a replica is always given the time to replay
