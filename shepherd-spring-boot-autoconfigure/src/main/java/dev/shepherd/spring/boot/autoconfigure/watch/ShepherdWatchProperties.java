@@ -24,7 +24,7 @@ public class ShepherdWatchProperties {
     CONSUL
   }
 
-  /** Where the keys live; required when keys are configured. */
+  /** Where the keys live. Required when keys are configured. */
   private @Nullable SourceType source;
 
   /** Longest a blocking query waits upstream before it is sent again. */
