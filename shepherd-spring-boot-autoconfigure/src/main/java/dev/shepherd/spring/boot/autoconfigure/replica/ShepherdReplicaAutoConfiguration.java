@@ -11,6 +11,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import javax.sql.DataSource;
+import org.springframework.beans.factory.ListableBeanFactory;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
@@ -29,7 +31,7 @@ import org.springframework.core.env.Environment;
 /**
  * Read-your-writes on PostgreSQL replicas with no code change. For the replicas under {@code
  * shepherd.replica.replicas}: a connection pool and a {@link ReplicaTracker} each
- * ({@link ShepherdReplicas}), the application's primary {@code DataSource} wrapped in a routing one
+ * ({@link ShepherdReplicas}) and a tracker for each {@link ReplicaDataSource} bean, the application's primary {@code DataSource} wrapped in a routing one
  * ({@link ReplicaRoutingPostProcessor}), a {@link ConsistencyTokenCodec} and, in a Servlet web
  * application, the {@link ConsistencyTokenFilter} on every request.
  *
@@ -45,16 +47,19 @@ import org.springframework.core.env.Environment;
 public final class ShepherdReplicaAutoConfiguration {
 
   /**
-   * The replicas: a pool and a tracker for each configured one, plus the application's trackers.
+   * The replicas: a pool and a tracker for each configured one, a tracker for each
+   * {@link ReplicaDataSource} bean, plus the application's own {@code ReplicaTracker} beans.
    *
    * @param properties {@code shepherd.replica.*}
    * @param applicationTrackers {@code ReplicaTracker} beans of the application
+   * @param beanFactory where {@link ReplicaDataSource} beans are found
    * @return the replicas
    * @throws InvalidConfigurationPropertyValueException when a replica has no URL or a bad setting
    */
   @Bean
   @ConditionalOnMissingBean
-  public ShepherdReplicas shepherdReplicas(ShepherdReplicaProperties properties, ObjectProvider<ReplicaTracker> applicationTrackers) {
+  public ShepherdReplicas shepherdReplicas(ShepherdReplicaProperties properties, ObjectProvider<ReplicaTracker> applicationTrackers,
+      ListableBeanFactory beanFactory) {
     List<ReplicaTracker> trackers = new ArrayList<>();
     List<AutoCloseable> owned = new ArrayList<>();
     List<HikariDataSource> pools = new ArrayList<>();
@@ -81,6 +86,11 @@ public final class ShepherdReplicaAutoConfiguration {
       owned.forEach(ShepherdReplicaAutoConfiguration::closeQuietly);
       pools.forEach(HikariDataSource::close);
       throw e;
+    }
+    for (String name : beanFactory.getBeanNamesForAnnotation(ReplicaDataSource.class)) {
+      ReplicaTracker tracker = ReplicaTracker.builder(beanFactory.getBean(name, DataSource.class)).name(name).build();
+      trackers.add(tracker);
+      owned.add(tracker); // the tracker, not the application's data source
     }
     owned.addAll(pools); // trackers first, then their pools
     applicationTrackers.orderedStream().forEach(trackers::add);

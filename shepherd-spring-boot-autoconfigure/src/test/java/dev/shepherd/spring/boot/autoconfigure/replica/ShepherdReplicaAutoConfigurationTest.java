@@ -25,6 +25,7 @@ import org.springframework.boot.test.context.runner.WebApplicationContextRunner;
 import org.springframework.boot.web.servlet.FilterRegistrationBean;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.context.annotation.Primary;
 
 /** The replica auto-configuration: present, absent, backed off, misconfigured, closed on shutdown. */
 class ShepherdReplicaAutoConfigurationTest {
@@ -60,6 +61,39 @@ class ShepherdReplicaAutoConfigurationTest {
       assertThat(context.getBean(DataSource.class).unwrap(ReplicaRoutingDataSource.class).router().toString()).isNotEmpty();
       assertThat(context).hasSingleBean(ConsistencyTokenCodec.class).doesNotHaveBean("shepherdConsistencyTokenFilter");
     });
+  }
+
+  @Configuration(proxyBeanMethods = false)
+  static class QualifiedReplica {
+    @Bean(destroyMethod = "close")
+    @Primary
+    HikariDataSource dataSource() {
+      HikariDataSource primary = new HikariDataSource();
+      primary.setJdbcUrl(pg.primaryJdbcUrl());
+      primary.setUsername(pg.user());
+      return primary;
+    }
+
+    @Bean(destroyMethod = "close")
+    @ReplicaDataSource
+    HikariDataSource reportingReplica() {
+      HikariDataSource replica = new HikariDataSource();
+      replica.setJdbcUrl(pg.replicaJdbcUrl());
+      replica.setUsername(pg.user());
+      return replica;
+    }
+  }
+
+  @Test
+  void aDataSourceBeanMarkedAsReplicaGetsATrackerAndThePrimaryIsRouted() {
+    runner().withUserConfiguration(QualifiedReplica.class)
+        .withPropertyValues("shepherd.replica.token.signing-secret=0123456789abcdef0123456789abcdef")
+        .run(context -> {
+          assertThat(context.getBean(ShepherdReplicas.class).trackers()).extracting(ReplicaTracker::name)
+              .containsExactly("reportingReplica");
+          assertThat(context.getBean("dataSource")).isInstanceOf(ReplicaRoutingDataSource.class);
+          assertThat(context.getBean("reportingReplica")).isInstanceOf(HikariDataSource.class);
+        });
   }
 
   @Test
