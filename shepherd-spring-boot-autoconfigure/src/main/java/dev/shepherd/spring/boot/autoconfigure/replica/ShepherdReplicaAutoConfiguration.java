@@ -4,9 +4,12 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.shepherd.replica.ConsistencyTokenCodec;
 import dev.shepherd.replica.ConsistencyTokenFilter;
+import dev.shepherd.replica.ReplicaRouter;
+import dev.shepherd.replica.ReplicaRoutingDataSource;
 import dev.shepherd.replica.ReplicaTracker;
 import jakarta.servlet.Filter;
 import java.nio.charset.StandardCharsets;
+import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -169,6 +172,37 @@ public final class ShepherdReplicaAutoConfiguration {
     return new ReplicaRoutingPostProcessor(
         environment.getProperty("shepherd.replica.routing.data-source-bean-name", "dataSource"),
         environment.getProperty("shepherd.replica.routing.record-writes", Boolean.class, true));
+  }
+
+  /**
+   * The router of the routing data source, for code that routes reads itself
+   * ({@code router.read(ConsistencyContext.requiredLsn(), c -> ...)}).
+   *
+   * @param properties {@code shepherd.replica.*}
+   * @param beanFactory where the wrapped data source is found
+   * @return the router
+   * @throws InvalidConfigurationPropertyValueException when no bean of the configured name was wrapped
+   */
+  @Bean
+  @ConditionalOnMissingBean
+  @ConditionalOnProperty(prefix = "shepherd.replica.routing", name = "enabled", havingValue = "true", matchIfMissing = true)
+  public ReplicaRouter shepherdReplicaRouter(ShepherdReplicaProperties properties, ListableBeanFactory beanFactory) {
+    String name = properties.getRouting().getDataSourceBeanName();
+    String problem;
+    if (!beanFactory.containsBean(name)) {
+      problem = "there is no bean of that name to route; name the application's primary DataSource bean";
+    } else {
+      Object bean = beanFactory.getBean(name);
+      try {
+        if (bean instanceof DataSource dataSource && dataSource.isWrapperFor(ReplicaRoutingDataSource.class)) {
+          return dataSource.unwrap(ReplicaRoutingDataSource.class).router();
+        }
+        problem = "the bean is a " + bean.getClass().getName() + ", not a DataSource";
+      } catch (SQLException e) {
+        problem = "the bean cannot be unwrapped: " + e.getMessage();
+      }
+    }
+    throw new InvalidConfigurationPropertyValueException("shepherd.replica.routing.data-source-bean-name", name, problem);
   }
 
   /** The token filter of a Servlet web application. */

@@ -7,6 +7,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import dev.shepherd.replica.ConsistencyTokenCodec;
 import dev.shepherd.replica.ConsistencyTokenFilter;
 import dev.shepherd.replica.Lsn;
+import dev.shepherd.replica.ReplicaRouter;
 import dev.shepherd.replica.ReplicaRoutingDataSource;
 import dev.shepherd.replica.ReplicaTracker;
 import dev.shepherd.spring.boot.autoconfigure.Failures;
@@ -58,7 +59,8 @@ class ShepherdReplicaAutoConfigurationTest {
       assertThat(context.getBean(DataSource.class)).isInstanceOf(ReplicaRoutingDataSource.class);
       List<ReplicaTracker> trackers = context.getBean(ShepherdReplicas.class).trackers();
       assertThat(trackers).extracting(ReplicaTracker::name).containsExactly("r1");
-      assertThat(context.getBean(DataSource.class).unwrap(ReplicaRoutingDataSource.class).router().toString()).isNotEmpty();
+      assertThat(context.getBean(ReplicaRouter.class))
+          .isSameAs(context.getBean(DataSource.class).unwrap(ReplicaRoutingDataSource.class).router());
       assertThat(context).hasSingleBean(ConsistencyTokenCodec.class).doesNotHaveBean("shepherdConsistencyTokenFilter");
     });
   }
@@ -134,6 +136,8 @@ class ShepherdReplicaAutoConfigurationTest {
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.replica.token.signing-secret"));
     withReplica().withPropertyValues("shepherd.replica.token.signing-secret=too-short")
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.replica.token.signing-secret"));
+    withReplica().withPropertyValues("shepherd.replica.routing.data-source-bean-name=primaryDataSource")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.replica.routing.data-source-bean-name"));
     withReplica().withPropertyValues("shepherd.replica.replicas.r1.max-poll-interval=-1s")
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.replica.replicas.r1.max-poll-interval"));
   }
