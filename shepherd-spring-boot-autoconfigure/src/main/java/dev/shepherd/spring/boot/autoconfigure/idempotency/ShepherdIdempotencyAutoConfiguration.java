@@ -24,6 +24,7 @@ import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnWebApplication;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
+import org.springframework.boot.sql.init.dependency.DependsOnDatabaseInitialization;
 import org.springframework.boot.web.servlet.FilterRegistrationBean;
 import org.springframework.context.annotation.Bean;
 import org.springframework.util.ClassUtils;
@@ -69,6 +70,7 @@ public final class ShepherdIdempotencyAutoConfiguration {
    */
   @Bean
   @ConditionalOnMissingBean
+  @DependsOnDatabaseInitialization // after Flyway or Liquibase, so create-schema never races a migration
   public IdempotencyStore shepherdIdempotencyStore(ShepherdIdempotencyProperties properties, BeanFactory beanFactory) {
     ShepherdIdempotencyProperties.StoreType type = properties.getStore();
     ClassLoader loader = ShepherdIdempotencyAutoConfiguration.class.getClassLoader();

@@ -36,10 +36,14 @@ public class ShepherdIdempotencyProperties {
   /** HTTP methods the filter tracks. */
   private List<String> methods = new ArrayList<>(List.of("POST", "PATCH"));
 
-  /** Whether tracked requests must carry the key (REQUIRED: 400 without), may (OPTIONAL) or are left alone (IGNORED). */
-  private KeyPolicy keyPolicy = KeyPolicy.REQUIRED;
+  /**
+   * Default for tracked methods outside shepherd.idempotency.paths: OPTIONAL (a request with the key
+   * runs at most once, one without runs as before, so adding the starter breaks no client), REQUIRED
+   * (400 without the key) or IGNORED.
+   */
+  private KeyPolicy keyPolicy = KeyPolicy.OPTIONAL;
 
-  /** Key policy per path prefix (longest prefix wins, segment-wise), for example shepherd.idempotency.paths[/webhooks]=optional. */
+  /** Key policy per path prefix (longest prefix wins, segment-wise), for example shepherd.idempotency.paths[/orders]=required. */
   private Map<String, KeyPolicy> paths = new LinkedHashMap<>();
 
   /** How long a claim holds without renewal: the longest a key stays blocked after its owner died. */
