@@ -11,6 +11,7 @@ import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import java.util.logging.Logger;
 import javax.sql.DataSource;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A {@link DataSource} that sends read-only work to a replica that has replayed what the current
@@ -38,11 +39,13 @@ import javax.sql.DataSource;
  *
  * <p>After a commit on the primary of a connection that ran statements since the last commit, and
  * when a primary connection used in auto-commit mode is closed, the connection asks the primary for
- * {@link WritePosition#afterCommit its written position} (one query) and hands it to the
- * {@linkplain Builder#onWrite(Consumer) write listener}; the default records it in the current
+ * {@link WritePosition#afterCommit its written position} (one query) and records it: in the current
  * {@link ConsistencyContext} when there is one (under {@link ConsistencyTokenFilter}, the response
  * then carries the token), so the next read of the same request or of the next request that sends
- * the token sees the write. A rollback records nothing.
+ * the token sees the write; outside any scope (a scheduled job, a message listener) for the current
+ * thread, so that the thread's later read-only work sees it
+ * ({@linkplain Builder#rememberWritesPerThread(boolean) unless turned off}). The
+ * {@linkplain Builder#onWrite(Consumer) write listener} is told too. A rollback records nothing.
  *
  * <p>A connection that a framework keeps across transactions (Hibernate holds one per session) is
  * routed again at each transaction boundary: when its read-only setting changes while no
@@ -67,6 +70,9 @@ public final class ReplicaRoutingDataSource implements DataSource {
   private final BooleanSupplier readOnlyWhen;
   private final Consumer<Lsn> onWrite;
   private final boolean recordWrites;
+  private final boolean perThread;
+  /** The newest write of each thread made outside any consistency scope. */
+  private final ThreadLocal<Lsn> lastWriteOutsideScope = new ThreadLocal<>();
   private volatile ConnectionDefaults defaults;
 
   final LongAdder replicaConnections = new LongAdder();
@@ -82,6 +88,7 @@ public final class ReplicaRoutingDataSource implements DataSource {
     this.readOnlyWhen = builder.readOnlyWhen;
     this.onWrite = builder.onWrite;
     this.recordWrites = builder.recordWrites;
+    this.perThread = builder.perThread;
   }
 
   /**
@@ -179,21 +186,30 @@ public final class ReplicaRoutingDataSource implements DataSource {
 
   void written(Lsn lsn) {
     writesRecorded.increment();
+    boolean inScope;
+    try {
+      ConsistencyContext.recordWrite(lsn);
+      inScope = true;
+    } catch (IllegalStateException outsideAScope) {
+      inScope = false; // no filter and no callWith around this work
+    }
+    if (!inScope && perThread) {
+      Lsn previous = lastWriteOutsideScope.get();
+      if (previous == null || lsn.compareTo(previous) > 0) {
+        lastWriteOutsideScope.set(lsn);
+      }
+    }
     onWrite.accept(lsn);
   }
 
-  /**
-   * Records {@code lsn} in the current {@link ConsistencyContext}, when there is one; the default
-   * write listener.
-   *
-   * @param lsn the committed write's position
-   */
-  public static void recordInCurrentContext(Lsn lsn) {
-    try {
-      ConsistencyContext.recordWrite(lsn);
-    } catch (IllegalStateException outsideAScope) {
-      // No filter and no callWith around this work: nobody will read with a token, nothing to do.
+  /** The position read-only work on this thread must see: the scope's, or this thread's own last write. */
+  @Nullable Lsn requiredLsn() {
+    Lsn scoped = ConsistencyContext.requiredLsn();
+    Lsn own = perThread ? lastWriteOutsideScope.get() : null;
+    if (scoped == null) {
+      return own;
     }
+    return own == null || scoped.compareTo(own) >= 0 ? scoped : own;
   }
 
   @Override
@@ -256,8 +272,9 @@ public final class ReplicaRoutingDataSource implements DataSource {
     private final DataSource primary;
     private final ReplicaRouter router;
     private BooleanSupplier readOnlyWhen = () -> false;
-    private Consumer<Lsn> onWrite = ReplicaRoutingDataSource::recordInCurrentContext;
+    private Consumer<Lsn> onWrite = lsn -> {};
     private boolean recordWrites = true;
+    private boolean perThread = true;
 
     private Builder(DataSource primary, ReplicaRouter router) {
       this.primary = primary;
@@ -279,8 +296,8 @@ public final class ReplicaRoutingDataSource implements DataSource {
     }
 
     /**
-     * Sets who is told the position of each committed write. Default
-     * {@link ReplicaRoutingDataSource#recordInCurrentContext(Lsn)}.
+     * Sets who else is told the position of each committed write, after it was recorded in the
+     * current {@link ConsistencyContext} (or for the thread). Default: nobody.
      *
      * @param listener called on the committing thread, right after the commit
      * @return this builder
@@ -300,6 +317,19 @@ public final class ReplicaRoutingDataSource implements DataSource {
      */
     public Builder recordWrites(boolean record) {
       this.recordWrites = record;
+      return this;
+    }
+
+    /**
+     * Sets whether a write made outside any {@link ConsistencyContext} scope is remembered for its
+     * thread, so that the thread's later read-only work waits for it. Default true: waiting for an
+     * old position costs nothing once replicas have it; false leaves such work to read any replica.
+     *
+     * @param remember whether to remember writes per thread
+     * @return this builder
+     */
+    public Builder rememberWritesPerThread(boolean remember) {
+      this.perThread = remember;
       return this;
     }
 

@@ -69,6 +69,13 @@ final class RoutingConnection implements InvocationHandler {
       case "close":
         close();
         return null;
+      case "abort":
+        closed = true;
+        if (target != null) {
+          target.abort((java.util.concurrent.Executor) args[0]);
+          target = null;
+        }
+        return null;
       default:
         break;
     }
@@ -175,7 +182,7 @@ final class RoutingConnection implements InvocationHandler {
     if (readOnlyWork) {
       Route route;
       try {
-        route = owner.router().route(ConsistencyContext.requiredLsn());
+        route = owner.router().route(owner.requiredLsn());
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new SQLException("interrupted while waiting for a replica to replay the required position", "57014", e);

@@ -103,6 +103,27 @@ class ReplicaRoutingDataSourceTest {
   }
 
   @Test
+  void outsideAnyScopeAThreadsReadOnlyWorkWaitsForThatThreadsOwnLastWrite() throws Exception {
+    List<Route> routes = new java.util.concurrent.CopyOnWriteArrayList<>();
+    ReplicaRouter router = ReplicaRouter.builder(primary).replica(tracker).maxWait(Duration.ofSeconds(10)).listener(routes::add).build();
+    List<Lsn> writes = new ArrayList<>();
+    ReplicaRoutingDataSource ds = ReplicaRoutingDataSource.builder(primary, router).onWrite(writes::add).build();
+    List<String> servedBy = new ArrayList<>();
+    for (int i = 0; i < 100; i++) {
+      long id = 50_000 + i;
+      insertInTransaction(ds, id);
+      assertThat(readInReadOnlyTransaction(ds, id, servedBy)).as("iteration %d", i).isEqualTo("v" + id);
+      assertThat(routes.get(routes.size() - 1).required()).as("the read waited for the thread's write")
+          .isEqualTo(writes.get(writes.size() - 1));
+    }
+    assertThat(servedBy).containsOnly("replica");
+    Lsn[] seenByAnotherThread = new Lsn[1];
+    Thread other = Thread.ofVirtual().start(() -> seenByAnotherThread[0] = ds.requiredLsn());
+    other.join();
+    assertThat(seenByAnotherThread[0]).as("another thread does not wait for this thread's writes").isNull();
+  }
+
+  @Test
   void withReplayPausedTheReadFallsBackToThePrimaryAndStillSeesTheWrite() throws Exception {
     ReplicaRoutingDataSource ds = ReplicaRoutingDataSource.builder(primary, router(Duration.ofMillis(300))).build();
     pg.pauseReplay();

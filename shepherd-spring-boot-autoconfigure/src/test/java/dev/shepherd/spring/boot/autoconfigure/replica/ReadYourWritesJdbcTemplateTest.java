@@ -58,29 +58,46 @@ class ReadYourWritesJdbcTemplateTest {
     }
   }
 
-  @Test
-  void aReadOnlyTransactionAfterAWriteIsServedByTheReplicaAndSeesIt() {
-    new ApplicationContextRunner()
+  private static ApplicationContextRunner runner() {
+    return new ApplicationContextRunner()
         .withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class, DataSourceTransactionManagerAutoConfiguration.class,
             JdbcTemplateAutoConfiguration.class, TransactionAutoConfiguration.class, ShepherdReplicaAutoConfiguration.class))
         .withUserConfiguration(App.class)
         .withPropertyValues("spring.datasource.url=" + pg.primaryJdbcUrl(), "spring.datasource.username=" + pg.user(),
             "shepherd.replica.replicas.r1.url=" + pg.replicaJdbcUrl(), "shepherd.replica.replicas.r1.username=" + pg.user(),
             "shepherd.replica.max-wait=10s",
-            "shepherd.replica.token.signing-secret=0123456789abcdef0123456789abcdef")
-        .run(context -> {
-          pg.awaitReplicaCaughtUp(Duration.ofSeconds(30));
-          Notes notes = context.getBean(Notes.class);
-          ReplicaRouter router = context.getBean(ReplicaRouter.class);
-          for (int i = 0; i < 200; i++) {
-            long id = i;
-            String[] found = ConsistencyContext.callWith(null, () -> {
-              notes.add(id, "note " + id);
-              return notes.find(id);
-            });
-            assertThat(found).as("iteration %d", i).containsExactly("note " + id, "replica");
-          }
-          assertThat(router.stats().primaryReads()).isZero();
+            "shepherd.replica.token.signing-secret=0123456789abcdef0123456789abcdef");
+  }
+
+  @Test
+  void aReadOnlyTransactionAfterAWriteIsServedByTheReplicaAndSeesIt() {
+    runner().run(context -> {
+      pg.awaitReplicaCaughtUp(Duration.ofSeconds(30));
+      Notes notes = context.getBean(Notes.class);
+      ReplicaRouter router = context.getBean(ReplicaRouter.class);
+      for (int i = 0; i < 200; i++) {
+        long id = i;
+        String[] found = ConsistencyContext.callWith(null, () -> {
+          notes.add(id, "note " + id);
+          return notes.find(id);
         });
+        assertThat(found).as("iteration %d", i).containsExactly("note " + id, "replica");
+      }
+      assertThat(router.stats().primaryReads()).isZero();
+    });
+  }
+
+  @Test
+  void withoutAnyScopeTheSameThreadStillReadsItsOwnWritesOnTheReplica() {
+    runner().run(context -> {
+      pg.awaitReplicaCaughtUp(Duration.ofSeconds(30));
+      Notes notes = context.getBean(Notes.class);
+      for (int i = 0; i < 200; i++) {
+        long id = 10_000 + i;
+        notes.add(id, "job note " + id);
+        assertThat(notes.find(id)).as("iteration %d", i).containsExactly("job note " + id, "replica");
+      }
+      assertThat(context.getBean(ReplicaRouter.class).stats().primaryReads()).isZero();
+    });
   }
 }
