@@ -1,6 +1,8 @@
 package dev.shepherd.spring.boot.autoconfigure.watch;
 
+import dev.shepherd.core.Backoff;
 import dev.shepherd.watch.ConsulClient;
+import java.time.Duration;
 import dev.shepherd.watch.Watcher;
 import java.util.List;
 import java.util.Map;
@@ -71,6 +73,11 @@ public final class ShepherdWatchAutoConfiguration {
     Watcher.Builder<Optional<String>> watcher = Watcher.builder(opened.source());
     try {
       set("shepherd.watch.max-wait", properties.getMaxWait(), () -> watcher.maxWait(properties.getMaxWait()));
+      Duration initial = properties.getBackoffInitial();
+      if (initial != null) {
+        set("shepherd.watch.backoff-initial", initial, () -> watcher.backoff(
+            Backoff.exponential().initial(initial).max(properties.getBackoffMax()).build()));
+      }
       set("shepherd.watch.failing-threshold", properties.getFailingThreshold(),
           () -> watcher.failingThreshold(properties.getFailingThreshold()));
       return new ShepherdWatches(properties, watcher.build(), opened.closeables(), context, environment);

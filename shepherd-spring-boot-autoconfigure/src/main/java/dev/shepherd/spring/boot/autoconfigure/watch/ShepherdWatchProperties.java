@@ -36,6 +36,16 @@ public class ShepherdWatchProperties {
   /** How long the start waits for each key's current value, so live configuration is bound before the application serves. */
   private Duration initialWait = Duration.ofSeconds(5);
 
+  /**
+   * Wait before the watch loop asks again after a failure, doubling from this (with jitter) up to
+   * backoff-max; Consul's preset when unset (0 for three failures, then 1 s doubling, up to 60 s,
+   * plus up to 100 % stagger). With etcd, 100ms notices a recovered server sooner.
+   */
+  private @Nullable Duration backoffInitial;
+
+  /** Longest wait between attempts after failures, when backoff-initial is set. */
+  private Duration backoffMax = Duration.ofSeconds(60);
+
   /** The etcd source. */
   private Etcd etcd = new Etcd();
 
@@ -75,6 +85,22 @@ public class ShepherdWatchProperties {
 
   public void setInitialWait(Duration initialWait) {
     this.initialWait = initialWait;
+  }
+
+  public @Nullable Duration getBackoffInitial() {
+    return backoffInitial;
+  }
+
+  public void setBackoffInitial(@Nullable Duration backoffInitial) {
+    this.backoffInitial = backoffInitial;
+  }
+
+  public Duration getBackoffMax() {
+    return backoffMax;
+  }
+
+  public void setBackoffMax(Duration backoffMax) {
+    this.backoffMax = backoffMax;
   }
 
   public Etcd getEtcd() {
