@@ -7,6 +7,9 @@ import dev.shepherd.cache.Load;
 import dev.shepherd.cache.LoadFailedException;
 import java.time.Duration;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 import org.springframework.cache.support.AbstractValueAdaptingCache;
 
@@ -86,6 +89,49 @@ public final class CoalescingSpringCache extends AbstractValueAdaptingCache {
       Thread.currentThread().interrupt();
       throw new ValueRetrievalException(key, valueLoader, e);
     }
+  }
+
+  /**
+   * Returns the stored value of {@code key} as a completed future, without loading.
+   *
+   * @return the value (a {@code ValueWrapper} when null values are allowed), or null on a miss
+   */
+  @Override
+  public @Nullable CompletableFuture<?> retrieve(Object key) {
+    Object stored = lookup(key);
+    if (stored == null) {
+      return null;
+    }
+    return CompletableFuture.completedFuture(isAllowNullValues() ? toValueWrapper(stored) : fromStoreValue(stored));
+  }
+
+  /**
+   * Returns the value of {@code key}, loading it with {@code valueLoader} once for every caller that
+   * misses it at the same time ({@code @Cacheable(sync = true)} on a method returning a
+   * {@code CompletableFuture}). The loader's future is awaited on the cache's loader thread (a
+   * virtual thread by default).
+   *
+   * @return a future of the value; it fails with the loader's exception, shared by every caller
+   */
+  @Override
+  @SuppressWarnings("unchecked")
+  public <T> CompletableFuture<T> retrieve(Object key, Supplier<CompletableFuture<T>> valueLoader) {
+    return cache.fetchAsync(key, k -> {
+      try {
+        return Load.commit(toStoreValue(valueLoader.get().join()));
+      } catch (CompletionException e) {
+        throw e.getCause() instanceof Exception cause ? cause : e;
+      }
+    }).handle((fetched, failure) -> {
+      if (failure == null) {
+        return (T) fromStoreValue(fetched.value());
+      }
+      Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+      if (cause instanceof LoadFailedException && cause.getCause() != null) {
+        cause = cause.getCause();
+      }
+      throw cause instanceof RuntimeException runtime ? runtime : new CompletionException(cause);
+    });
   }
 
   @Override

@@ -58,6 +58,13 @@ class CacheableStampedeTest {
     }
 
     @Cacheable(cacheNames = "prices", sync = true)
+    public java.util.concurrent.CompletableFuture<Long> asyncPrice(String product) throws InterruptedException {
+      invocations.incrementAndGet();
+      awaitAllCallers(product);
+      return java.util.concurrent.CompletableFuture.supplyAsync(() -> 7L);
+    }
+
+    @Cacheable(cacheNames = "prices", sync = true)
     public Long failingPrice(String product) throws InterruptedException {
       invocations.incrementAndGet();
       awaitAllCallers(product);
@@ -125,6 +132,16 @@ class CacheableStampedeTest {
       assertThat(outcomes).hasSize(CALLERS).allSatisfy(o -> assertThat(o)
           .isInstanceOf(IllegalStateException.class)
           .hasFieldOrPropertyWithValue("message", "catalog down for p2"));
+    });
+  }
+
+  @Test
+  void aThousandConcurrentCallsOfAnAsyncMethodInvokeItOnce() {
+    runner.run(context -> {
+      Prices prices = context.getBean(Prices.class);
+      List<Object> outcomes = stampede(() -> prices.asyncPrice("p4").get(2, TimeUnit.MINUTES));
+      assertThat(prices.invocations()).isEqualTo(1);
+      assertThat(outcomes).hasSize(CALLERS).containsOnly(7L);
     });
   }
 
