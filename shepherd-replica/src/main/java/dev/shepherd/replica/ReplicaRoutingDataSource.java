@@ -39,7 +39,7 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>After a commit on the primary of a connection that ran statements since the last commit, and
  * when a primary connection used in auto-commit mode is closed, the connection asks the primary for
- * {@link WritePosition#afterCommit its written position} (one query) and records it: in the current
+ * {@link WritePosition#tokenAfterCommit its written position and identity} (one query) and records it: in the current
  * {@link ConsistencyContext} when there is one (under {@link ConsistencyTokenFilter}, the response
  * then carries the token), so the next read of the same request or of the next request that sends
  * the token sees the write; outside any scope (a scheduled job, a message listener) for the current
@@ -71,9 +71,13 @@ public final class ReplicaRoutingDataSource implements DataSource {
   private final Consumer<Lsn> onWrite;
   private final boolean recordWrites;
   private final boolean perThread;
-  /** The newest write of each thread made outside any consistency scope. */
+  /**
+   * The newest write of each thread made outside any consistency scope. Per instance on purpose: a
+   * write through one routing data source says nothing about the replicas of another.
+   */
+  @SuppressWarnings("ThreadLocalUsage")
   private final ThreadLocal<Lsn> lastWriteOutsideScope = new ThreadLocal<>();
-  private volatile ConnectionDefaults defaults;
+  private volatile @Nullable ConnectionDefaults defaults;
 
   final LongAdder replicaConnections = new LongAdder();
   final LongAdder primaryConnections = new LongAdder();
@@ -184,11 +188,12 @@ public final class ReplicaRoutingDataSource implements DataSource {
     return recordWrites;
   }
 
-  void written(Lsn lsn) {
+  void written(ConsistencyToken written) {
     writesRecorded.increment();
+    Lsn lsn = written.lsn();
     boolean inScope;
     try {
-      ConsistencyContext.recordWrite(lsn);
+      ConsistencyContext.recordWrite(written);
       inScope = true;
     } catch (IllegalStateException outsideAScope) {
       inScope = false; // no filter and no callWith around this work
@@ -264,7 +269,7 @@ public final class ReplicaRoutingDataSource implements DataSource {
 
   @Override
   public String toString() {
-    return "ReplicaRoutingDataSource[primary=" + primary + ", router=" + router + "]";
+    return "ReplicaRoutingDataSource[primary=" + primary + "]";
   }
 
   /** Builds a {@link ReplicaRoutingDataSource}. Not thread-safe; {@link #build()} copies the settings. */

@@ -53,9 +53,11 @@ final class RoutingConnection implements InvocationHandler {
   }
 
   @Override
-  public @Nullable Object invoke(Object proxy, Method method, Object @Nullable [] args) throws Throwable {
+  @SuppressWarnings("ReferenceEquality") // a proxy equals only itself, as a Connection does
+  public @Nullable Object invoke(Object proxy, Method method, Object @Nullable [] arguments) throws Throwable {
     String name = method.getName();
-    int arity = args == null ? 0 : args.length;
+    Object[] args = arguments == null ? new Object[0] : arguments;
+    int arity = args.length;
     switch (name) {
       case "equals":
         return arity == 1 && proxy == args[0];
@@ -164,7 +166,7 @@ final class RoutingConnection implements InvocationHandler {
     return invokeOn(bound, method, args);
   }
 
-  private static @Nullable Object invokeOn(Connection target, Method method, Object @Nullable [] args) throws Throwable {
+  private static @Nullable Object invokeOn(Connection target, Method method, Object[] args) throws Throwable {
     try {
       return method.invoke(target, args);
     } catch (InvocationTargetException e) {
@@ -240,9 +242,9 @@ final class RoutingConnection implements InvocationHandler {
   }
 
   private void record(Connection bound) {
-    Lsn lsn;
+    ConsistencyToken written;
     try {
-      lsn = WritePosition.afterCommit(bound);
+      written = WritePosition.tokenAfterCommit(bound);
     } catch (SQLException | RuntimeException e) {
       // The commit happened: failing it now would tell the caller it did not. Later reads of this
       // work may then miss the write on a replica, which the warning says.
@@ -250,7 +252,7 @@ final class RoutingConnection implements InvocationHandler {
           + "reads that follow may not see this write on a replica: " + e);
       return;
     }
-    owner.written(lsn);
+    owner.written(written);
   }
 
   private void release() throws SQLException {

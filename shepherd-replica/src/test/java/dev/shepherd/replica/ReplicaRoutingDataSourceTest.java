@@ -27,8 +27,8 @@ class ReplicaRoutingDataSourceTest {
 
   @BeforeAll
   static void pools() throws Exception {
-    primary = Pools.pool(pg.primaryJdbcUrl(), "primary");
-    replica = Pools.pool(pg.replicaJdbcUrl(), "replica");
+    primary = pg.primaryDataSource();
+    replica = pg.replicaDataSource();
     Pools.execute(primary, "CREATE TABLE routed (id bigint PRIMARY KEY, v text)");
     pg.awaitReplicaCaughtUp(Duration.ofSeconds(30));
     tracker = ReplicaTracker.builder(replica).name("r1").build();

@@ -39,6 +39,9 @@ import org.springframework.context.annotation.Configuration;
     ShepherdWatchAutoConfiguration.class, ShepherdIdempotencyAutoConfiguration.class})
 @ConditionalOnClass(HealthIndicator.class)
 public final class ShepherdHealthAutoConfiguration {
+  /** Creates the configuration; used by Spring. */
+  public ShepherdHealthAutoConfiguration() {}
+
 
   @Configuration(proxyBeanMethods = false)
   @ConditionalOnClass(ReplicaTracker.class)

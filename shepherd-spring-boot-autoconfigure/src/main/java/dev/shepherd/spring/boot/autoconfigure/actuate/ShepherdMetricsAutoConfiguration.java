@@ -33,6 +33,9 @@ import org.springframework.context.annotation.Configuration;
 @ConditionalOnClass({ShepherdMetrics.class, MeterRegistry.class})
 @ConditionalOnBean(MeterRegistry.class)
 public final class ShepherdMetricsAutoConfiguration {
+  /** Creates the configuration; used by Spring. */
+  public ShepherdMetricsAutoConfiguration() {}
+
 
   @Configuration(proxyBeanMethods = false)
   @ConditionalOnClass(CoalescingCache.class)

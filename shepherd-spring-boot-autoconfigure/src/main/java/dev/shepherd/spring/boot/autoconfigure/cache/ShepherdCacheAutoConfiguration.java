@@ -25,6 +25,9 @@ import org.springframework.context.annotation.Bean;
 @ConditionalOnProperty(prefix = "shepherd.cache", name = "enabled", havingValue = "true", matchIfMissing = true)
 @EnableConfigurationProperties(ShepherdCacheProperties.class)
 public final class ShepherdCacheAutoConfiguration {
+  /** Creates the configuration; used by Spring. */
+  public ShepherdCacheAutoConfiguration() {}
+
 
   /**
    * The coalescing cache manager.

@@ -49,6 +49,9 @@ import org.springframework.util.ClassUtils;
 @ConditionalOnProperty(prefix = "shepherd.idempotency", name = "enabled", havingValue = "true", matchIfMissing = true)
 @EnableConfigurationProperties(ShepherdIdempotencyProperties.class)
 public final class ShepherdIdempotencyAutoConfiguration {
+  /** Creates the configuration; used by Spring. */
+  public ShepherdIdempotencyAutoConfiguration() {}
+
 
   private static final System.Logger LOG = System.getLogger(ShepherdIdempotencyAutoConfiguration.class.getName());
 

@@ -13,6 +13,9 @@ import org.springframework.security.core.context.SecurityContextHolder;
  * is known.
  */
 public final class SpringSecurityPrincipalResolver implements PrincipalResolver {
+  /** Creates the configuration; used by Spring. */
+  public SpringSecurityPrincipalResolver() {}
+
 
   @Override
   public String resolve(HttpServletRequest request) {

@@ -15,4 +15,8 @@ import org.springframework.context.annotation.Import;
 @ConditionalOnClass(ElasticPool.class)
 @EnableConfigurationProperties(ShepherdPoolProperties.class)
 @Import(ShepherdPoolRegistrar.class)
-public final class ShepherdPoolAutoConfiguration {}
+public final class ShepherdPoolAutoConfiguration {
+
+  /** Creates the configuration; used by Spring. */
+  public ShepherdPoolAutoConfiguration() {}
+}

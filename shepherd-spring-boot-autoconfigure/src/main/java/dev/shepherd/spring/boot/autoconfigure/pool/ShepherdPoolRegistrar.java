@@ -28,7 +28,10 @@ import org.springframework.util.ClassUtils;
  */
 final class ShepherdPoolRegistrar implements ImportBeanDefinitionRegistrar, EnvironmentAware, BeanFactoryAware {
 
+  @SuppressWarnings("NullAway.Init") // set through EnvironmentAware before registerBeanDefinitions
   private Environment environment;
+
+  @SuppressWarnings("NullAway.Init") // set through BeanFactoryAware before registerBeanDefinitions
   private BeanFactory beanFactory;
 
   @Override

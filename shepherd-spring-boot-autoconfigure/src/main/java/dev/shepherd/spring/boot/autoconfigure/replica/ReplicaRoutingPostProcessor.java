@@ -4,7 +4,6 @@ import dev.shepherd.replica.ReplicaRouter;
 import dev.shepherd.replica.ReplicaRoutingDataSource;
 import dev.shepherd.replica.ReplicaTracker;
 import java.sql.SQLException;
-import java.util.function.BooleanSupplier;
 import javax.sql.DataSource;
 import org.springframework.beans.BeansException;
 import org.springframework.beans.factory.BeanFactory;
@@ -33,6 +32,7 @@ final class ReplicaRoutingPostProcessor implements BeanPostProcessor, BeanFactor
 
   private final String beanName;
   private final boolean recordWrites;
+  @SuppressWarnings("NullAway.Init") // set through BeanFactoryAware before any bean is processed
   private BeanFactory beanFactory;
 
   ReplicaRoutingPostProcessor(String beanName, boolean recordWrites) {
@@ -71,13 +71,13 @@ final class ReplicaRoutingPostProcessor implements BeanPostProcessor, BeanFactor
     ReplicaRoutingDataSource.Builder routing = ReplicaRoutingDataSource.builder(primary, router.build())
         .recordWrites(recordWrites);
     if (SPRING_TX) {
-      routing.readOnlyWhen(readOnlyTransaction());
+      routing.readOnlyWhen(ReplicaRoutingPostProcessor::inReadOnlyTransaction);
     }
     return routing.build();
   }
 
-  private static BooleanSupplier readOnlyTransaction() {
-    return () -> TransactionSynchronizationManager.isActualTransactionActive()
+  private static boolean inReadOnlyTransaction() {
+    return TransactionSynchronizationManager.isActualTransactionActive()
         && TransactionSynchronizationManager.isCurrentTransactionReadOnly();
   }
 }

@@ -48,6 +48,9 @@ import org.springframework.core.env.Environment;
 @Conditional(OnReplicasConfiguredCondition.class)
 @EnableConfigurationProperties(ShepherdReplicaProperties.class)
 public final class ShepherdReplicaAutoConfiguration {
+  /** Creates the configuration; used by Spring. */
+  public ShepherdReplicaAutoConfiguration() {}
+
 
   /**
    * The replicas: a pool and a tracker for each configured one, a tracker for each

@@ -28,6 +28,9 @@ import org.springframework.util.ClassUtils;
 @Conditional(OnWatchKeysConfiguredCondition.class)
 @EnableConfigurationProperties(ShepherdWatchProperties.class)
 public final class ShepherdWatchAutoConfiguration {
+  /** Creates the configuration; used by Spring. */
+  public ShepherdWatchAutoConfiguration() {}
+
 
   /**
    * The watches.

@@ -101,7 +101,8 @@ public final class ShepherdWatches implements SmartInitializingSingleton, Dispos
     synchronized (this) {
       properties.getKeys().forEach((name, key) -> {
         boolean[] seen = {false};
-        subscriptions.put(name, watcher.watch(key.getKey(), name, event -> {
+        String watched = java.util.Objects.requireNonNull(key.getKey(), () -> "shepherd.watch.keys." + name + ".key is not set");
+        subscriptions.put(name, watcher.watch(watched, name, event -> {
           deliver(name, key, event);
           if (!seen[0] && event instanceof WatchEvent.Update) {
             seen[0] = true;
@@ -140,8 +141,12 @@ public final class ShepherdWatches implements SmartInitializingSingleton, Dispos
       if (!property.startsWith(prefix + ".") || bean.asBindTarget().getBindMethod() != BindMethod.JAVA_BEAN) {
         continue;
       }
+      Object instance = bean.getInstance();
+      if (instance == null) {
+        continue;
+      }
       try {
-        binder.bind(prefix, Bindable.ofInstance(bean.getInstance()));
+        binder.bind(prefix, Bindable.ofInstance(instance));
       } catch (RuntimeException e) {
         LOG.log(System.Logger.Level.WARNING, "shepherd.watch: binding " + prefix + " again after " + property
             + " changed failed; the bean keeps its former values", e);
