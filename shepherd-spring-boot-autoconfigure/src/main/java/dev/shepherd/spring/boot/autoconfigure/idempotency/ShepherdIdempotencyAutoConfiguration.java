@@ -207,7 +207,8 @@ public final class ShepherdIdempotencyAutoConfiguration {
   public FilterRegistrationBean<IdempotencyFilter> shepherdIdempotencyFilter(IdempotencyTracker tracker,
       ShepherdIdempotencyProperties properties) {
     IdempotencyFilter.Builder filter = IdempotencyFilter.builder(tracker)
-        .principalResolver(principalResolver(properties));
+        .principalResolver(principalResolver(properties))
+        .allowAnonymous(properties.isAllowAnonymous());
     set("shepherd.idempotency.methods", properties.getMethods(), () -> filter.methods(properties.getMethods().toArray(String[]::new)));
     filter.keyPolicy(properties.getKeyPolicy());
     for (Map.Entry<String, dev.shepherd.idempotency.servlet.KeyPolicy> path : properties.getPaths().entrySet()) {
@@ -225,6 +226,10 @@ public final class ShepherdIdempotencyAutoConfiguration {
   }
 
   private static PrincipalResolver principalResolver(ShepherdIdempotencyProperties properties) {
+    String header = properties.getPrincipalHeader();
+    if (header != null && !header.isBlank()) {
+      return PrincipalResolver.header(header);
+    }
     @Nullable ClassLoader loader = ShepherdIdempotencyAutoConfiguration.class.getClassLoader();
     if (properties.isSpringSecurityPrincipal()
         && ClassUtils.isPresent("org.springframework.security.core.context.SecurityContextHolder", loader)) {

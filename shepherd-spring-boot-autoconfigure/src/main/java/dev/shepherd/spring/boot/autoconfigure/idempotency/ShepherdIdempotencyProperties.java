@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.jspecify.annotations.Nullable;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
 /** Settings of the Idempotency-Key filter and its tracker, under {@code shepherd.idempotency}. */
@@ -66,6 +67,15 @@ public class ShepherdIdempotencyProperties {
 
   /** Whether the principal of a request comes from Spring Security's Authentication when Spring Security is present. */
   private boolean springSecurityPrincipal = true;
+
+  /**
+   * Whether requests without a principal share one anonymous scope of keys (true) or are answered
+   * 400 when they send a key (false: an anonymous caller could otherwise replay another's answer).
+   */
+  private boolean allowAnonymous = false;
+
+  /** A request header that names the caller (an API key a gateway checked), used instead of the authenticated principal; none when unset. */
+  private @Nullable String principalHeader;
 
   /** The JDBC store. */
   private Jdbc jdbc = new Jdbc();
@@ -303,6 +313,42 @@ public class ShepherdIdempotencyProperties {
    */
   public void setSpringSecurityPrincipal(boolean springSecurityPrincipal) {
     this.springSecurityPrincipal = springSecurityPrincipal;
+  }
+
+  /**
+   * Returns the setting: whether requests without a principal share one anonymous scope.
+   *
+   * @return the allow-anonymous setting
+   */
+  public boolean isAllowAnonymous() {
+    return allowAnonymous;
+  }
+
+  /**
+   * Sets the setting: whether requests without a principal share one anonymous scope.
+   *
+   * @param allowAnonymous the allow-anonymous setting
+   */
+  public void setAllowAnonymous(boolean allowAnonymous) {
+    this.allowAnonymous = allowAnonymous;
+  }
+
+  /**
+   * Returns the setting: the request header that names the caller, if any.
+   *
+   * @return the principal-header setting
+   */
+  public @Nullable String getPrincipalHeader() {
+    return principalHeader;
+  }
+
+  /**
+   * Sets the setting: the request header that names the caller, if any.
+   *
+   * @param principalHeader the principal-header setting
+   */
+  public void setPrincipalHeader(@Nullable String principalHeader) {
+    this.principalHeader = principalHeader;
   }
 
   /**

@@ -50,6 +50,7 @@ class ShopApplicationTest {
         "management.endpoint.health.show-details=always",
         // idempotency: Redis, found through Spring Data Redis's connection factory
         "shepherd.idempotency.paths[/orders]=required",
+        "shepherd.idempotency.principal-header=X-Api-Key",
         // replica
         "shepherd.replica.replicas.replica-1.url=" + pg.replicaJdbcUrl(),
         "shepherd.replica.replicas.replica-1.username=" + pg.user(),
@@ -93,7 +94,7 @@ class ShopApplicationTest {
     // Idempotency, on Redis: the retry is a replay, the handler ran once.
     assertThat(app.getBean(IdempotencyStore.class)).isInstanceOf(RedisIdempotencyStore.class);
     HttpRequest.Builder post = HttpRequest.newBuilder(base.resolve("/orders"))
-        .header("Idempotency-Key", "\"order-1\"").POST(HttpRequest.BodyPublishers.ofString("book"));
+        .header("Idempotency-Key", "\"order-1\"").header("X-Api-Key", "shop-client").POST(HttpRequest.BodyPublishers.ofString("book"));
     HttpResponse<String> first = send(post);
     HttpResponse<String> retry = send(post);
     assertThat(first.statusCode()).isEqualTo(200);
@@ -134,7 +135,7 @@ class ShopApplicationTest {
     // Traffic, so that the meters registered on first use exist.
     get("/products/p2");
     HttpResponse<String> created = send(HttpRequest.newBuilder(base.resolve("/orders"))
-        .header("Idempotency-Key", "\"metrics-1\"").POST(HttpRequest.BodyPublishers.ofString("pen")));
+        .header("Idempotency-Key", "\"metrics-1\"").header("X-Api-Key", "shop-client").POST(HttpRequest.BodyPublishers.ofString("pen")));
     send(HttpRequest.newBuilder(base.resolve("/orders/" + created.body()))
         .header("Shepherd-Consistency-Token", created.headers().firstValue("Shepherd-Consistency-Token").orElseThrow()).GET());
     for (String meter : new String[] {"shepherd.cache.requests", "shepherd.replica.reads", "shepherd.replica.wait",
