@@ -12,10 +12,10 @@ import jakarta.servlet.http.HttpServlet;
 import dev.shepherd.idempotency.JdbcIdempotencyStore;
 import dev.shepherd.idempotency.servlet.IdempotencyFilter;
 import dev.shepherd.micrometer.ShepherdMetrics;
-import dev.shepherd.pool.Backend;
 import dev.shepherd.pool.ElasticPool;
 import dev.shepherd.pool.LocalBackend;
 import dev.shepherd.pool.ProcessBackend;
+import dev.shepherd.pool.spi.Backend;
 import dev.shepherd.replica.ConsistencyTokenCodec;
 import dev.shepherd.replica.ConsistencyTokenFilter;
 import dev.shepherd.replica.ReplicaRouter;
@@ -253,7 +253,9 @@ final class DemoService implements AutoCloseable {
     EnumSet<DispatcherType> request = EnumSet.of(DispatcherType.REQUEST);
     // Idempotency outside, consistency inside: a replayed answer carries the original token.
     // "/orders/*" also matches "/orders" itself: map each filter once, or it runs twice.
-    IdempotencyFilter idempotency = IdempotencyFilter.builder(tracker).build();
+    // The demo has no login: its callers share one anonymous scope, an explicit opt-in (a real
+    // service scopes keys per user with principalResolver).
+    IdempotencyFilter idempotency = IdempotencyFilter.builder(tracker).allowAnonymous(true).build();
     context.addFilter(new FilterHolder(idempotency), "/orders/*", request);
     ConsistencyTokenFilter consistency = ConsistencyTokenFilter.builder(codec).secureCookie(false).build();
     context.addFilter(new FilterHolder(consistency), "/orders/*", request);
