@@ -1,12 +1,13 @@
 package dev.shepherd.spring.boot.autoconfigure.pool;
 
-import dev.shepherd.pool.Backend;
 import dev.shepherd.pool.ElasticPool;
+import dev.shepherd.pool.ElasticPoolBuilder;
 import dev.shepherd.pool.FunctionRegistry;
 import dev.shepherd.pool.FunctionRegistryFactory;
 import dev.shepherd.pool.LocalBackend;
 import dev.shepherd.pool.ProcessBackend;
 import dev.shepherd.pool.RunnerFunction;
+import dev.shepherd.pool.spi.Backend;
 import java.util.Map;
 import org.springframework.beans.factory.BeanFactory;
 import org.springframework.beans.factory.BeanFactoryAware;
@@ -65,7 +66,7 @@ final class ShepherdPoolRegistrar implements ImportBeanDefinitionRegistrar, Envi
       case LOCAL -> LocalBackend.of(functions(prefix, pool));
       case PROCESS -> ProcessBackend.builder().functions(factory(prefix, pool)).build();
     };
-    ElasticPool.Builder builder = ElasticPool.builder().name(name).backend(backend);
+    ElasticPoolBuilder builder = ElasticPool.builder().name(name).backend(backend);
     set(prefix + "max", pool.getMax(), () -> builder.max(pool.getMax()));
     set(prefix + "min", pool.getMin(), () -> builder.min(pool.getMin()));
     set(prefix + "max-concurrency", pool.getMaxConcurrency(), () -> builder.maxConcurrency(pool.getMaxConcurrency()));
