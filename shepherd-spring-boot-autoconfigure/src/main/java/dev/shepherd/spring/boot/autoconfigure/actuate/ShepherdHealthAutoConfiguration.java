@@ -1,0 +1,135 @@
+package dev.shepherd.spring.boot.autoconfigure.actuate;
+
+import dev.shepherd.idempotency.IdempotencyStore;
+import dev.shepherd.pool.ElasticPool;
+import dev.shepherd.pool.PoolSnapshot;
+import dev.shepherd.replica.ReplicaTracker;
+import dev.shepherd.spring.boot.autoconfigure.idempotency.ShepherdIdempotencyAutoConfiguration;
+import dev.shepherd.spring.boot.autoconfigure.pool.ShepherdPoolAutoConfiguration;
+import dev.shepherd.spring.boot.autoconfigure.replica.ShepherdReplicaAutoConfiguration;
+import dev.shepherd.spring.boot.autoconfigure.replica.ShepherdReplicas;
+import dev.shepherd.spring.boot.autoconfigure.watch.ShepherdWatchAutoConfiguration;
+import dev.shepherd.spring.boot.autoconfigure.watch.ShepherdWatches;
+import dev.shepherd.watch.Subscription;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import org.springframework.beans.factory.ListableBeanFactory;
+import org.springframework.boot.autoconfigure.AutoConfiguration;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.health.autoconfigure.contributor.ConditionalOnEnabledHealthIndicator;
+import org.springframework.boot.health.contributor.CompositeHealthContributor;
+import org.springframework.boot.health.contributor.Health;
+import org.springframework.boot.health.contributor.HealthContributor;
+import org.springframework.boot.health.contributor.HealthIndicator;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+/**
+ * Actuator health contributors: {@code shepherdReplica} (one per replica, see
+ * {@link ReplicaHealthIndicator}), {@code shepherdPool} (one per pool), {@code shepherdWatch} (one
+ * per watched key: DOWN while failing past {@code shepherd.watch.failing-threshold}) and {@code
+ * shepherdIdempotency} (the store answers one harmless call). Each can be turned off with
+ * {@code management.health.<name>.enabled=false} and backs off for a bean of the same name.
+ */
+@AutoConfiguration(after = {ShepherdReplicaAutoConfiguration.class, ShepherdPoolAutoConfiguration.class,
+    ShepherdWatchAutoConfiguration.class, ShepherdIdempotencyAutoConfiguration.class})
+@ConditionalOnClass(HealthIndicator.class)
+public final class ShepherdHealthAutoConfiguration {
+  /** Creates the configuration; used by Spring. */
+  public ShepherdHealthAutoConfiguration() {}
+
+
+  @Configuration(proxyBeanMethods = false)
+  @ConditionalOnClass(ReplicaTracker.class)
+  @ConditionalOnBean(ShepherdReplicas.class)
+  @ConditionalOnEnabledHealthIndicator("shepherdReplica")
+  static final class ReplicaHealth {
+    @Bean
+    @ConditionalOnMissingBean(name = "shepherdReplicaHealthContributor")
+    HealthContributor shepherdReplicaHealthContributor(ShepherdReplicas replicas) {
+      Map<String, HealthContributor> byName = new LinkedHashMap<>();
+      replicas.trackers().forEach(t -> byName.put(t.name(), new ReplicaHealthIndicator(t)));
+      return CompositeHealthContributor.fromMap(byName);
+    }
+  }
+
+  @Configuration(proxyBeanMethods = false)
+  @ConditionalOnClass(ElasticPool.class)
+  @ConditionalOnBean(ElasticPool.class)
+  @ConditionalOnEnabledHealthIndicator("shepherdPool")
+  static final class PoolHealth {
+    @Bean
+    @ConditionalOnMissingBean(name = "shepherdPoolHealthContributor")
+    HealthContributor shepherdPoolHealthContributor(ListableBeanFactory beans) {
+      Map<String, HealthContributor> byName = new LinkedHashMap<>();
+      for (String name : beans.getBeanNamesForType(ElasticPool.class)) {
+        byName.put(name, (HealthIndicator) () -> pool(beans.getBean(name, ElasticPool.class)));
+      }
+      return CompositeHealthContributor.fromMap(byName);
+    }
+
+    /** UP unless callers wait while no runner is ready or booting (the pool cannot serve them). */
+    private static Health pool(ElasticPool pool) {
+      PoolSnapshot s = pool.snapshot();
+      Health.Builder health = s.waiters() > 0 && s.ready() == 0 && s.booting() == 0 ? Health.down() : Health.up();
+      return health.withDetail("ready", s.ready()).withDetail("booting", s.booting()).withDetail("draining", s.draining())
+          .withDetail("busySlots", s.busySlots()).withDetail("waiters", s.waiters()).withDetail("max", s.max())
+          .withDetail("boots", s.boots()).withDetail("bootFailures", s.bootFailures()).withDetail("deaths", s.deaths())
+          .build();
+    }
+  }
+
+  @Configuration(proxyBeanMethods = false)
+  @ConditionalOnClass(Subscription.class)
+  @ConditionalOnBean(ShepherdWatches.class)
+  @ConditionalOnEnabledHealthIndicator("shepherdWatch")
+  static final class WatchHealth {
+    @Bean
+    @ConditionalOnMissingBean(name = "shepherdWatchHealthContributor")
+    HealthContributor shepherdWatchHealthContributor(ShepherdWatches watches) {
+      return (HealthIndicator) () -> {
+        Map<String, Subscription<Optional<String>>> subscriptions = watches.subscriptions();
+        Health.Builder health = Health.up();
+        for (Map.Entry<String, Subscription<Optional<String>>> entry : subscriptions.entrySet()) {
+          Subscription<Optional<String>> s = entry.getValue();
+          Map<String, Object> detail = new LinkedHashMap<>();
+          detail.put("key", s.key());
+          detail.put("failing", s.isFailing());
+          detail.put("sinceLastSuccess", s.sinceLastSuccess().truncatedTo(java.time.temporal.ChronoUnit.MILLIS).toString());
+          detail.put("consecutiveFailures", s.consecutiveFailures());
+          s.latest().ifPresent(v -> detail.put("index", v.index()));
+          s.lastError().ifPresent(e -> detail.put("lastError", String.valueOf(e)));
+          if (s.isFailing()) {
+            health.down();
+          }
+          health.withDetail(entry.getKey(), detail);
+        }
+        return health.build();
+      };
+    }
+  }
+
+  @Configuration(proxyBeanMethods = false)
+  @ConditionalOnClass(IdempotencyStore.class)
+  @ConditionalOnBean(IdempotencyStore.class)
+  @ConditionalOnEnabledHealthIndicator("shepherdIdempotency")
+  static final class IdempotencyHealth {
+    @Bean
+    @ConditionalOnMissingBean(name = "shepherdIdempotencyHealthContributor")
+    HealthContributor shepherdIdempotencyHealthContributor(IdempotencyStore store) {
+      return (HealthIndicator) () -> {
+        try {
+          // Renewing a claim nobody holds changes nothing and answers false: one round trip to the store.
+          store.renew("shepherd-health-check", 0L, Duration.ofSeconds(1), Duration.ofSeconds(1));
+          return Health.up().withDetail("store", store.getClass().getSimpleName()).build();
+        } catch (RuntimeException e) {
+          return Health.down(e).withDetail("store", store.getClass().getSimpleName()).build();
+        }
+      };
+    }
+  }
+}

@@ -1,0 +1,43 @@
+package dev.shepherd.spring.boot.autoconfigure.cache;
+
+import dev.shepherd.cache.CoalescingCache;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.boot.autoconfigure.AutoConfiguration;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.cache.CacheManager;
+import org.springframework.context.annotation.Bean;
+
+/**
+ * Installs a {@link CoalescingCacheManager} when the application enables caching
+ * ({@code @EnableCaching}) and defines no {@link CacheManager} of its own; it runs before Spring
+ * Boot's cache auto-configuration, which then backs off. Every {@link CoalescingCacheListener} bean
+ * is told of each cache created.
+ */
+@AutoConfiguration(
+    beforeName = "org.springframework.boot.cache.autoconfigure.CacheAutoConfiguration")
+@ConditionalOnClass({CoalescingCache.class, CacheManager.class})
+@ConditionalOnBean(type = "org.springframework.cache.interceptor.CacheAspectSupport")
+@ConditionalOnMissingBean(CacheManager.class)
+@ConditionalOnProperty(prefix = "shepherd.cache", name = "enabled", havingValue = "true", matchIfMissing = true)
+@EnableConfigurationProperties(ShepherdCacheProperties.class)
+public final class ShepherdCacheAutoConfiguration {
+  /** Creates the configuration; used by Spring. */
+  public ShepherdCacheAutoConfiguration() {}
+
+
+  /**
+   * The coalescing cache manager.
+   *
+   * @param properties {@code shepherd.cache.*}
+   * @param listeners told of each cache created
+   * @return the manager
+   */
+  @Bean
+  public CoalescingCacheManager cacheManager(ShepherdCacheProperties properties, ObjectProvider<CoalescingCacheListener> listeners) {
+    return new CoalescingCacheManager(properties, cache -> listeners.orderedStream().forEach(l -> l.created(cache)));
+  }
+}

@@ -1,0 +1,240 @@
+package dev.shepherd.spring.boot.autoconfigure.idempotency;
+
+import dev.shepherd.idempotency.IdempotencyStore;
+import dev.shepherd.idempotency.IdempotencyTracker;
+import dev.shepherd.idempotency.InMemoryIdempotencyStore;
+import dev.shepherd.idempotency.JdbcIdempotencyStore;
+import dev.shepherd.idempotency.servlet.IdempotencyFilter;
+import dev.shepherd.idempotency.servlet.PrincipalResolver;
+import io.lettuce.core.RedisClient;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.Map;
+import javax.sql.DataSource;
+import org.jspecify.annotations.Nullable;
+import org.springframework.beans.factory.BeanFactory;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.beans.factory.SmartInitializingSingleton;
+import org.springframework.boot.autoconfigure.AutoConfiguration;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnWebApplication;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
+import org.springframework.boot.sql.init.dependency.DependsOnDatabaseInitialization;
+import org.springframework.boot.web.servlet.FilterRegistrationBean;
+import org.springframework.context.annotation.Bean;
+import org.springframework.util.ClassUtils;
+
+/**
+ * Idempotent POST and PATCH requests in a Servlet web application: an {@link IdempotencyFilter}
+ * registered after Spring Security's filter chain, an {@link IdempotencyTracker} and its store,
+ * chosen from what the application has ({@code shepherd.idempotency.store=auto}): Redis when
+ * {@code shepherd-idempotency-redis} is on the class path and the application has a Lettuce
+ * {@code RedisClient} or a Spring Data Redis Lettuce connection factory; else PostgreSQL on its
+ * {@code DataSource} (the primary, when replicas are routed), whose table is never created
+ * silently: a missing table stops the start with the ways to create it; else in memory, with a
+ * warning. Each bean backs off when the application defines its own.
+ */
+@AutoConfiguration(afterName = {
+    "org.springframework.boot.jdbc.autoconfigure.DataSourceAutoConfiguration",
+    "org.springframework.boot.data.redis.autoconfigure.DataRedisAutoConfiguration",
+    "org.springframework.boot.flyway.autoconfigure.FlywayAutoConfiguration",
+    "org.springframework.boot.liquibase.autoconfigure.LiquibaseAutoConfiguration"})
+@ConditionalOnClass({IdempotencyTracker.class, IdempotencyFilter.class})
+@ConditionalOnWebApplication(type = ConditionalOnWebApplication.Type.SERVLET)
+@ConditionalOnProperty(prefix = "shepherd.idempotency", name = "enabled", havingValue = "true", matchIfMissing = true)
+@EnableConfigurationProperties(ShepherdIdempotencyProperties.class)
+public final class ShepherdIdempotencyAutoConfiguration {
+  /** Creates the configuration; used by Spring. */
+  public ShepherdIdempotencyAutoConfiguration() {}
+
+
+  private static final System.Logger LOG = System.getLogger(ShepherdIdempotencyAutoConfiguration.class.getName());
+
+  /** Filter order: right after Spring Security's filter chain (-100), so the principal is known. */
+  public static final int FILTER_ORDER = -90;
+
+  private static final String REDIS_STORE = "dev.shepherd.idempotency.redis.RedisIdempotencyStore";
+
+  /** The data source of the JDBC store this configuration built, for the table check; null for other stores. */
+  private volatile @Nullable DataSource jdbcStoreDataSource;
+
+  /**
+   * The store, as {@code shepherd.idempotency.store} says.
+   *
+   * @param properties {@code shepherd.idempotency.*}
+   * @param beanFactory where the Redis client and the DataSource are looked up
+   * @return the store
+   * @throws InvalidConfigurationPropertyValueException when the chosen store's dependency is missing
+   */
+  @Bean
+  @ConditionalOnMissingBean
+  @DependsOnDatabaseInitialization // after Flyway or Liquibase, so create-schema never races a migration
+  public IdempotencyStore shepherdIdempotencyStore(ShepherdIdempotencyProperties properties, BeanFactory beanFactory) {
+    ShepherdIdempotencyProperties.StoreType type = properties.getStore();
+    ClassLoader loader = ShepherdIdempotencyAutoConfiguration.class.getClassLoader();
+    boolean redisPossible = ClassUtils.isPresent(REDIS_STORE, loader) && ClassUtils.isPresent("io.lettuce.core.RedisClient", loader);
+    if (type == ShepherdIdempotencyProperties.StoreType.REDIS || (type == ShepherdIdempotencyProperties.StoreType.AUTO && redisPossible)) {
+      if (!redisPossible) {
+        throw new InvalidConfigurationPropertyValueException("shepherd.idempotency.store", type,
+            "the Redis store needs dev.shepherd:shepherd-idempotency-redis and io.lettuce:lettuce-core on the class path");
+      }
+      RedisClient client = RedisStores.client(beanFactory);
+      if (client != null) {
+        return RedisStores.store(client, properties.getRedis());
+      }
+      if (type == ShepherdIdempotencyProperties.StoreType.REDIS) {
+        throw new InvalidConfigurationPropertyValueException("shepherd.idempotency.store", type,
+            "no Lettuce RedisClient bean and no Spring Data Redis LettuceConnectionFactory bean to reach Redis with");
+      }
+    }
+    if (type == ShepherdIdempotencyProperties.StoreType.JDBC || type == ShepherdIdempotencyProperties.StoreType.AUTO) {
+      DataSource dataSource = beanFactory.getBeanProvider(DataSource.class).getIfUnique();
+      if (dataSource != null) {
+        DataSource primary = primaryOf(dataSource);
+        jdbcStoreDataSource = primary;
+        return JdbcIdempotencyStore.builder(primary)
+            .tableName(properties.getJdbc().getTableName())
+            .createSchema(properties.getJdbc().isCreateSchema())
+            .build();
+      }
+      if (type == ShepherdIdempotencyProperties.StoreType.JDBC) {
+        throw new InvalidConfigurationPropertyValueException("shepherd.idempotency.store", type,
+            "the JDBC store needs one DataSource bean, and there is none (or several without a primary)");
+      }
+    }
+    if (type == ShepherdIdempotencyProperties.StoreType.AUTO) {
+      LOG.log(System.Logger.Level.WARNING, "Idempotency-Key records are kept in memory: a retry that reaches another "
+          + "instance, or this one after a restart, runs again. Give the application a DataSource or a Redis client, "
+          + "or set shepherd.idempotency.store=memory to say this is intended.");
+    }
+    return InMemoryIdempotencyStore.create();
+  }
+
+  /** The routing data source's primary, or the data source itself: records are written, never read from a replica. */
+  private static DataSource primaryOf(DataSource dataSource) {
+    try {
+      Class<?> routing = ClassUtils.forName("dev.shepherd.replica.ReplicaRoutingDataSource", ShepherdIdempotencyAutoConfiguration.class.getClassLoader());
+      if (dataSource.isWrapperFor(routing)) {
+        return ((dev.shepherd.replica.ReplicaRoutingDataSource) dataSource.unwrap(routing)).primary();
+      }
+    } catch (ClassNotFoundException | LinkageError | SQLException notRouted) {
+      // shepherd-replica absent, or a data source that cannot tell: use it as it is.
+    }
+    return dataSource;
+  }
+
+  /**
+   * The tracker, over the store (decorated by every {@link IdempotencyStoreDecorator}).
+   *
+   * @param properties {@code shepherd.idempotency.*}
+   * @param store the store
+   * @param decorators store decorators, in order
+   * @return the tracker, closed on shutdown
+   * @throws InvalidConfigurationPropertyValueException for a bad lease or retention
+   */
+  @Bean
+  @ConditionalOnMissingBean
+  public IdempotencyTracker shepherdIdempotencyTracker(ShepherdIdempotencyProperties properties, IdempotencyStore store,
+      ObjectProvider<IdempotencyStoreDecorator> decorators) {
+    IdempotencyStore decorated = store;
+    for (IdempotencyStoreDecorator decorator : decorators.orderedStream().toList()) {
+      decorated = decorator.decorate(decorated);
+    }
+    IdempotencyTracker.Builder tracker = IdempotencyTracker.builder().store(decorated);
+    set("shepherd.idempotency.lease", properties.getLease(), () -> tracker.lease(properties.getLease()));
+    set("shepherd.idempotency.retention", properties.getRetention(), () -> tracker.retention(properties.getRetention()));
+    return tracker.build();
+  }
+
+  /**
+   * Checks, once every bean is created (so after Flyway or Liquibase ran), that the JDBC store's
+   * table exists; stops the start with the ways to create it when it does not.
+   *
+   * @param properties {@code shepherd.idempotency.*}
+   * @return the check
+   */
+  @Bean
+  SmartInitializingSingleton shepherdIdempotencySchemaCheck(ShepherdIdempotencyProperties properties) {
+    return () -> {
+      DataSource dataSource = jdbcStoreDataSource;
+      if (dataSource != null && !properties.getJdbc().isCreateSchema()) {
+        checkTable(dataSource, properties.getJdbc().getTableName());
+      }
+    };
+  }
+
+  private static void checkTable(DataSource dataSource, String table) {
+    boolean exists;
+    try (Connection c = dataSource.getConnection(); PreparedStatement s = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
+      s.setString(1, table);
+      try (ResultSet rs = s.executeQuery()) {
+        exists = rs.next() && rs.getBoolean(1);
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException("shepherd.idempotency: cannot check that the table " + table + " exists: " + e.getMessage(), e);
+    }
+    if (!exists) {
+      throw new InvalidConfigurationPropertyValueException("shepherd.idempotency.jdbc.table-name", table,
+          "the table does not exist, and Shepherd does not create it silently. Apply the schema with Flyway "
+              + "(add classpath:dev/shepherd/idempotency/flyway to spring.flyway.locations), with Liquibase (include "
+              + "classpath:dev/shepherd/idempotency/liquibase/changelog.yaml), or by hand (classpath:"
+              + JdbcIdempotencyStore.SCHEMA_RESOURCE + "), or set shepherd.idempotency.jdbc.create-schema=true");
+    }
+  }
+
+  private static void set(String property, Object value, Runnable apply) {
+    try {
+      apply.run();
+    } catch (IllegalArgumentException e) {
+      throw new InvalidConfigurationPropertyValueException(property, value, e.getMessage());
+    }
+  }
+
+  /**
+   * The filter, on {@code shepherd.idempotency.url-patterns}.
+   *
+   * @param tracker the tracker
+   * @param properties {@code shepherd.idempotency.*}
+   * @return the registration
+   */
+  @Bean
+  @ConditionalOnMissingBean(name = "shepherdIdempotencyFilter")
+  public FilterRegistrationBean<IdempotencyFilter> shepherdIdempotencyFilter(IdempotencyTracker tracker,
+      ShepherdIdempotencyProperties properties) {
+    IdempotencyFilter.Builder filter = IdempotencyFilter.builder(tracker)
+        .principalResolver(principalResolver(properties))
+        .allowAnonymous(properties.isAllowAnonymous());
+    set("shepherd.idempotency.methods", properties.getMethods(), () -> filter.methods(properties.getMethods().toArray(String[]::new)));
+    filter.keyPolicy(properties.getKeyPolicy());
+    for (Map.Entry<String, dev.shepherd.idempotency.servlet.KeyPolicy> path : properties.getPaths().entrySet()) {
+      set("shepherd.idempotency.paths[" + path.getKey() + "]", path.getValue(), () -> filter.path(path.getKey(), path.getValue()));
+    }
+    set("shepherd.idempotency.wait-for-in-flight", properties.getWaitForInFlight(), () -> filter.waitForInFlight(properties.getWaitForInFlight()));
+    set("shepherd.idempotency.max-body-size", properties.getMaxBodySize(), () -> filter.maxBodySize(properties.getMaxBodySize()));
+    set("shepherd.idempotency.max-stored-response-size", properties.getMaxStoredResponseSize(),
+        () -> filter.maxStoredResponseSize(properties.getMaxStoredResponseSize()));
+    FilterRegistrationBean<IdempotencyFilter> registration = new FilterRegistrationBean<>(filter.build());
+    registration.setName("shepherdIdempotencyFilter");
+    registration.setUrlPatterns(properties.getUrlPatterns());
+    registration.setOrder(FILTER_ORDER);
+    return registration;
+  }
+
+  private static PrincipalResolver principalResolver(ShepherdIdempotencyProperties properties) {
+    String header = properties.getPrincipalHeader();
+    if (header != null && !header.isBlank()) {
+      return PrincipalResolver.header(header);
+    }
+    @Nullable ClassLoader loader = ShepherdIdempotencyAutoConfiguration.class.getClassLoader();
+    if (properties.isSpringSecurityPrincipal()
+        && ClassUtils.isPresent("org.springframework.security.core.context.SecurityContextHolder", loader)) {
+      return new SpringSecurityPrincipalResolver();
+    }
+    return PrincipalResolver.userPrincipal();
+  }
+}

@@ -1,0 +1,22 @@
+package dev.shepherd.spring.boot.autoconfigure.pool;
+
+import dev.shepherd.pool.ElasticPool;
+import org.springframework.boot.autoconfigure.AutoConfiguration;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.context.annotation.Import;
+
+/**
+ * {@link ElasticPool} beans from {@code shepherd.pool.pools.<name>}, named after each pool, their
+ * functions from the application's {@code RunnerFunction} beans; a bean of the same name defined by
+ * the application wins. Pools are closed on shutdown.
+ */
+@AutoConfiguration
+@ConditionalOnClass(ElasticPool.class)
+@EnableConfigurationProperties(ShepherdPoolProperties.class)
+@Import(ShepherdPoolRegistrar.class)
+public final class ShepherdPoolAutoConfiguration {
+
+  /** Creates the configuration; used by Spring. */
+  public ShepherdPoolAutoConfiguration() {}
+}

@@ -1,0 +1,127 @@
+package dev.shepherd.spring.boot.autoconfigure.pool;
+
+import dev.shepherd.pool.ElasticPool;
+import dev.shepherd.pool.ElasticPoolBuilder;
+import dev.shepherd.pool.FunctionRegistry;
+import dev.shepherd.pool.FunctionRegistryFactory;
+import dev.shepherd.pool.LocalBackend;
+import dev.shepherd.pool.ProcessBackend;
+import dev.shepherd.pool.RunnerFunction;
+import dev.shepherd.pool.spi.Backend;
+import java.util.Map;
+import org.springframework.beans.factory.BeanFactory;
+import org.springframework.beans.factory.BeanFactoryAware;
+import org.springframework.beans.factory.ListableBeanFactory;
+import org.springframework.beans.factory.support.BeanDefinitionRegistry;
+import org.springframework.beans.factory.support.RootBeanDefinition;
+import org.springframework.boot.context.properties.bind.Bindable;
+import org.springframework.boot.context.properties.bind.Binder;
+import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
+import org.springframework.context.EnvironmentAware;
+import org.springframework.context.annotation.ImportBeanDefinitionRegistrar;
+import org.springframework.core.env.Environment;
+import org.springframework.core.type.AnnotationMetadata;
+import org.springframework.util.ClassUtils;
+
+/**
+ * Registers an {@link ElasticPool} bean per pool under {@code shepherd.pool.pools}, named after the
+ * pool, unless the application already has a bean of that name. Each pool is closed on shutdown.
+ */
+final class ShepherdPoolRegistrar implements ImportBeanDefinitionRegistrar, EnvironmentAware, BeanFactoryAware {
+
+  @SuppressWarnings("NullAway.Init") // set through EnvironmentAware before registerBeanDefinitions
+  private Environment environment;
+
+  @SuppressWarnings("NullAway.Init") // set through BeanFactoryAware before registerBeanDefinitions
+  private BeanFactory beanFactory;
+
+  @Override
+  public void setEnvironment(Environment environment) {
+    this.environment = environment;
+  }
+
+  @Override
+  public void setBeanFactory(BeanFactory beanFactory) {
+    this.beanFactory = beanFactory;
+  }
+
+  @Override
+  public void registerBeanDefinitions(AnnotationMetadata metadata, BeanDefinitionRegistry registry) {
+    Map<String, ShepherdPoolProperties.Pool> pools = Binder.get(environment)
+        .bind("shepherd.pool.pools", Bindable.mapOf(String.class, ShepherdPoolProperties.Pool.class))
+        .orElse(Map.of());
+    pools.forEach((name, pool) -> {
+      if (registry.containsBeanDefinition(name)) {
+        return; // the application's own bean of that name wins
+      }
+      RootBeanDefinition definition = new RootBeanDefinition(ElasticPool.class, () -> build(name, pool));
+      definition.setDestroyMethodName("close");
+      registry.registerBeanDefinition(name, definition);
+    });
+  }
+
+  private ElasticPool build(String name, ShepherdPoolProperties.Pool pool) {
+    String prefix = "shepherd.pool.pools." + name + ".";
+    Backend backend = switch (pool.getBackend()) {
+      case LOCAL -> LocalBackend.of(functions(prefix, pool));
+      case PROCESS -> ProcessBackend.builder().functions(factory(prefix, pool)).build();
+    };
+    ElasticPoolBuilder builder = ElasticPool.builder().name(name).backend(backend);
+    set(prefix + "max", pool.getMax(), () -> builder.max(pool.getMax()));
+    set(prefix + "min", pool.getMin(), () -> builder.min(pool.getMin()));
+    set(prefix + "max-concurrency", pool.getMaxConcurrency(), () -> builder.maxConcurrency(pool.getMaxConcurrency()));
+    set(prefix + "call-timeout", pool.getCallTimeout(), () -> builder.callTimeout(pool.getCallTimeout()));
+    set(prefix + "boot-timeout", pool.getBootTimeout(), () -> builder.bootTimeout(pool.getBootTimeout()));
+    set(prefix + "shutdown-timeout", pool.getShutdownTimeout(), () -> builder.shutdownTimeout(pool.getShutdownTimeout()));
+    set(prefix + "idle-shutdown-after", pool.getIdleShutdownAfter(), () -> builder.idleShutdownAfter(pool.getIdleShutdownAfter()));
+    try {
+      return builder.build();
+    } catch (IllegalArgumentException | IllegalStateException e) {
+      throw new InvalidConfigurationPropertyValueException(prefix + "*", name, e.getMessage());
+    }
+  }
+
+  private FunctionRegistry functions(String prefix, ShepherdPoolProperties.Pool pool) {
+    Map<String, RunnerFunction> beans = ((ListableBeanFactory) beanFactory).getBeansOfType(RunnerFunction.class);
+    FunctionRegistry.Builder registry = FunctionRegistry.builder();
+    if (pool.getFunctions().isEmpty()) {
+      beans.forEach(registry::register);
+    } else {
+      for (String function : pool.getFunctions()) {
+        RunnerFunction bean = beans.get(function);
+        if (bean == null) {
+          throw new InvalidConfigurationPropertyValueException(prefix + "functions", pool.getFunctions(),
+              "no RunnerFunction bean named " + function + " (there are " + beans.keySet() + ")");
+        }
+        registry.register(function, bean);
+      }
+    }
+    return registry.build();
+  }
+
+  private static Class<? extends FunctionRegistryFactory> factory(String prefix, ShepherdPoolProperties.Pool pool) {
+    String name = pool.getFunctionsFactory();
+    if (name == null || name.isBlank()) {
+      throw new InvalidConfigurationPropertyValueException(prefix + "functions-factory", name,
+          "a PROCESS pool needs a public FunctionRegistryFactory class that every child JVM instantiates");
+    }
+    try {
+      Class<?> type = ClassUtils.forName(name, ShepherdPoolRegistrar.class.getClassLoader());
+      if (!FunctionRegistryFactory.class.isAssignableFrom(type)) {
+        throw new InvalidConfigurationPropertyValueException(prefix + "functions-factory", name,
+            "the class does not implement dev.shepherd.pool.FunctionRegistryFactory");
+      }
+      return type.asSubclass(FunctionRegistryFactory.class);
+    } catch (ClassNotFoundException | LinkageError e) {
+      throw new InvalidConfigurationPropertyValueException(prefix + "functions-factory", name, "no such class: " + e);
+    }
+  }
+
+  private static void set(String property, Object value, Runnable apply) {
+    try {
+      apply.run();
+    } catch (IllegalArgumentException e) {
+      throw new InvalidConfigurationPropertyValueException(property, value, e.getMessage());
+    }
+  }
+}

@@ -1,0 +1,241 @@
+package dev.shepherd.spring.boot.autoconfigure.replica;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import dev.shepherd.replica.ConsistencyTokenCodec;
+import dev.shepherd.replica.ConsistencyTokenFilter;
+import dev.shepherd.replica.ReplicaRouter;
+import dev.shepherd.replica.ReplicaRoutingDataSource;
+import dev.shepherd.replica.ReplicaTracker;
+import jakarta.servlet.Filter;
+import java.nio.charset.StandardCharsets;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import javax.sql.DataSource;
+import org.springframework.beans.factory.ListableBeanFactory;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.boot.autoconfigure.AutoConfiguration;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnWebApplication;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
+import org.springframework.boot.web.servlet.FilterRegistrationBean;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Conditional;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.core.Ordered;
+import org.springframework.core.env.Environment;
+
+/**
+ * Read-your-writes on PostgreSQL replicas with no code change. For the replicas under {@code
+ * shepherd.replica.replicas}: a connection pool and a {@link ReplicaTracker} each
+ * ({@link ShepherdReplicas}) and a tracker for each {@link ReplicaDataSource} bean, the application's primary {@code DataSource} wrapped in a routing one
+ * ({@link ReplicaRoutingPostProcessor}), a {@link ConsistencyTokenCodec} and, in a Servlet web
+ * application, the {@link ConsistencyTokenFilter} on every request.
+ *
+ * <p>Every bean backs off when the application defines its own of the same type (the filter: of the
+ * same name, {@code shepherdConsistencyTokenFilter}); {@code ReplicaTracker} beans of the
+ * application are added to the configured replicas.
+ */
+@AutoConfiguration(afterName = "org.springframework.boot.jdbc.autoconfigure.DataSourceAutoConfiguration")
+@ConditionalOnClass({ReplicaTracker.class, HikariDataSource.class})
+@ConditionalOnProperty(prefix = "shepherd.replica", name = "enabled", havingValue = "true", matchIfMissing = true)
+@Conditional(OnReplicasConfiguredCondition.class)
+@EnableConfigurationProperties(ShepherdReplicaProperties.class)
+public final class ShepherdReplicaAutoConfiguration {
+  /** Creates the configuration; used by Spring. */
+  public ShepherdReplicaAutoConfiguration() {}
+
+
+  /**
+   * The replicas: a pool and a tracker for each configured one, a tracker for each
+   * {@link ReplicaDataSource} bean, plus the application's own {@code ReplicaTracker} beans.
+   *
+   * @param properties {@code shepherd.replica.*}
+   * @param applicationTrackers {@code ReplicaTracker} beans of the application
+   * @param beanFactory where {@link ReplicaDataSource} beans are found
+   * @return the replicas
+   * @throws InvalidConfigurationPropertyValueException when a replica has no URL or a bad setting
+   */
+  @Bean
+  @ConditionalOnMissingBean
+  public ShepherdReplicas shepherdReplicas(ShepherdReplicaProperties properties, ObjectProvider<ReplicaTracker> applicationTrackers,
+      ListableBeanFactory beanFactory) {
+    List<ReplicaTracker> trackers = new ArrayList<>();
+    List<AutoCloseable> owned = new ArrayList<>();
+    List<HikariDataSource> pools = new ArrayList<>();
+    try {
+      for (Map.Entry<String, ShepherdReplicaProperties.Replica> entry : properties.getReplicas().entrySet()) {
+        String name = entry.getKey();
+        ShepherdReplicaProperties.Replica replica = entry.getValue();
+        String prefix = "shepherd.replica.replicas." + name + ".";
+        if (replica.getUrl() == null || replica.getUrl().isBlank()) {
+          throw new InvalidConfigurationPropertyValueException(prefix + "url", replica.getUrl(),
+              "every replica needs a JDBC URL, for example jdbc:postgresql://replica-1:5432/app");
+        }
+        HikariDataSource pool = pool(name, replica, prefix);
+        pools.add(pool);
+        ReplicaTracker.Builder tracker = ReplicaTracker.builder(pool).name(name);
+        set(prefix + "min-poll-interval", replica.getMinPollInterval(), () -> tracker.minPollInterval(replica.getMinPollInterval()));
+        set(prefix + "max-poll-interval", replica.getMaxPollInterval(), () -> tracker.maxPollInterval(replica.getMaxPollInterval()));
+        set(prefix + "query-timeout", replica.getQueryTimeout(), () -> tracker.queryTimeout(replica.getQueryTimeout()));
+        ReplicaTracker built = tracker.build();
+        trackers.add(built);
+        owned.add(built);
+      }
+    } catch (RuntimeException e) {
+      owned.forEach(ShepherdReplicaAutoConfiguration::closeQuietly);
+      pools.forEach(HikariDataSource::close);
+      throw e;
+    }
+    for (String name : beanFactory.getBeanNamesForAnnotation(ReplicaDataSource.class)) {
+      ReplicaTracker tracker = ReplicaTracker.builder(beanFactory.getBean(name, DataSource.class)).name(name).build();
+      trackers.add(tracker);
+      owned.add(tracker); // the tracker, not the application's data source
+    }
+    owned.addAll(pools); // trackers first, then their pools
+    applicationTrackers.orderedStream().forEach(trackers::add);
+    return new ShepherdReplicas(trackers, owned);
+  }
+
+  private static HikariDataSource pool(String name, ShepherdReplicaProperties.Replica replica, String prefix) {
+    HikariConfig config = new HikariConfig();
+    config.setPoolName("shepherd-replica-" + name);
+    config.setJdbcUrl(replica.getUrl());
+    if (replica.getUsername() != null) {
+      config.setUsername(replica.getUsername());
+    }
+    if (replica.getPassword() != null) {
+      config.setPassword(replica.getPassword());
+    }
+    set(prefix + "maximum-pool-size", replica.getMaximumPoolSize(), () -> config.setMaximumPoolSize(replica.getMaximumPoolSize()));
+    set(prefix + "connection-timeout", replica.getConnectionTimeout(), () -> config.setConnectionTimeout(replica.getConnectionTimeout().toMillis()));
+    config.setReadOnly(true);
+    // Start even while the replica is down: the tracker reports it unavailable and reads go to the primary.
+    config.setInitializationFailTimeout(-1);
+    return new HikariDataSource(config);
+  }
+
+  private static void set(String property, Object value, Runnable apply) {
+    try {
+      apply.run();
+    } catch (IllegalArgumentException e) {
+      throw new InvalidConfigurationPropertyValueException(property, value, e.getMessage());
+    }
+  }
+
+  private static void closeQuietly(AutoCloseable closeable) {
+    try {
+      closeable.close();
+    } catch (Exception ignored) {
+      // Start-up already failed; that failure is the one to report.
+    }
+  }
+
+  /**
+   * The codec that signs and checks consistency tokens.
+   *
+   * @param properties {@code shepherd.replica.token.*}
+   * @return the codec
+   * @throws InvalidConfigurationPropertyValueException when the signing secret is missing or short
+   */
+  @Bean
+  @ConditionalOnMissingBean
+  public ConsistencyTokenCodec consistencyTokenCodec(ShepherdReplicaProperties properties) {
+    ShepherdReplicaProperties.Token token = properties.getToken();
+    String secret = token.getSigningSecret();
+    if (secret == null || secret.getBytes(StandardCharsets.UTF_8).length < 32) {
+      throw new InvalidConfigurationPropertyValueException("shepherd.replica.token.signing-secret",
+          secret == null ? null : "(" + secret.length() + " characters, hidden)",
+          "a secret of at least 32 bytes is needed to sign consistency tokens; set it from a secret store, "
+              + "the same on every instance of the application");
+    }
+    ConsistencyTokenCodec.Builder codec = ConsistencyTokenCodec.builder();
+    set("shepherd.replica.token.signing-key-id", token.getSigningKeyId(),
+        () -> codec.signingKey(token.getSigningKeyId(), secret.getBytes(StandardCharsets.UTF_8)));
+    token.getVerificationKeys().forEach((id, old) -> set("shepherd.replica.token.verification-keys." + id, "(hidden)",
+        () -> codec.verificationKey(id, old.getBytes(StandardCharsets.UTF_8))));
+    return codec.build();
+  }
+
+  /**
+   * The post-processor that wraps the primary {@code DataSource} bean.
+   *
+   * @param environment the environment, read for {@code shepherd.replica.routing.*}
+   * @return the post-processor
+   */
+  @Bean
+  @ConditionalOnProperty(prefix = "shepherd.replica.routing", name = "enabled", havingValue = "true", matchIfMissing = true)
+  static ReplicaRoutingPostProcessor shepherdReplicaRoutingPostProcessor(Environment environment) {
+    return new ReplicaRoutingPostProcessor(
+        environment.getProperty("shepherd.replica.routing.data-source-bean-name", "dataSource"),
+        environment.getProperty("shepherd.replica.routing.record-writes", Boolean.class, true));
+  }
+
+  /**
+   * The router of the routing data source, for code that routes reads itself
+   * ({@code router.read(ConsistencyContext.requiredLsn(), c -> ...)}).
+   *
+   * @param properties {@code shepherd.replica.*}
+   * @param beanFactory where the wrapped data source is found
+   * @return the router
+   * @throws InvalidConfigurationPropertyValueException when no bean of the configured name was wrapped
+   */
+  @Bean
+  @ConditionalOnMissingBean
+  @ConditionalOnProperty(prefix = "shepherd.replica.routing", name = "enabled", havingValue = "true", matchIfMissing = true)
+  public ReplicaRouter shepherdReplicaRouter(ShepherdReplicaProperties properties, ListableBeanFactory beanFactory) {
+    String name = properties.getRouting().getDataSourceBeanName();
+    String problem;
+    if (!beanFactory.containsBean(name)) {
+      problem = "there is no bean of that name to route; name the application's primary DataSource bean";
+    } else {
+      Object bean = beanFactory.getBean(name);
+      try {
+        if (bean instanceof DataSource dataSource && dataSource.isWrapperFor(ReplicaRoutingDataSource.class)) {
+          return dataSource.unwrap(ReplicaRoutingDataSource.class).router();
+        }
+        problem = "the bean is a " + bean.getClass().getName() + ", not a DataSource";
+      } catch (SQLException e) {
+        problem = "the bean cannot be unwrapped: " + e.getMessage();
+      }
+    }
+    throw new InvalidConfigurationPropertyValueException("shepherd.replica.routing.data-source-bean-name", name, problem);
+  }
+
+  /** The token filter of a Servlet web application. */
+  @Configuration(proxyBeanMethods = false)
+  @ConditionalOnWebApplication(type = ConditionalOnWebApplication.Type.SERVLET)
+  @ConditionalOnClass(Filter.class)
+  static final class TokenFilterConfiguration {
+
+    /** Order of the token filter: early, so every later filter and handler runs inside its scope. */
+    static final int ORDER = Ordered.HIGHEST_PRECEDENCE + 50;
+
+    @Bean
+    @ConditionalOnMissingBean(name = "shepherdConsistencyTokenFilter")
+    FilterRegistrationBean<ConsistencyTokenFilter> shepherdConsistencyTokenFilter(
+        ConsistencyTokenCodec codec, ShepherdReplicaProperties properties) {
+      ShepherdReplicaProperties.Token token = properties.getToken();
+      ConsistencyTokenFilter.Builder filter = ConsistencyTokenFilter.builder(codec)
+          .header(token.getHeader().isEmpty() ? null : token.getHeader())
+          .cookie(token.getCookie().isEmpty() ? null : token.getCookie())
+          .secureCookie(token.isSecureCookie());
+      Duration maxAge = token.getCookieMaxAge();
+      set("shepherd.replica.token.cookie-max-age", maxAge, () -> filter.cookieMaxAge(maxAge));
+      if (token.isIgnoreInvalid()) {
+        filter.ignoreInvalidTokens();
+      }
+      FilterRegistrationBean<ConsistencyTokenFilter> registration = new FilterRegistrationBean<>(filter.build());
+      registration.setName("shepherdConsistencyTokenFilter");
+      registration.setUrlPatterns(token.getUrlPatterns());
+      registration.setOrder(ORDER);
+      return registration;
+    }
+  }
+}

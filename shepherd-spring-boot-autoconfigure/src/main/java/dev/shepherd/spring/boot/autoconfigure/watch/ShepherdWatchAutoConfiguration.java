@@ -1,0 +1,106 @@
+package dev.shepherd.spring.boot.autoconfigure.watch;
+
+import dev.shepherd.core.Backoff;
+import dev.shepherd.watch.ConsulClient;
+import java.time.Duration;
+import dev.shepherd.watch.Watcher;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.springframework.boot.autoconfigure.AutoConfiguration;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
+import org.springframework.context.ApplicationContext;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Conditional;
+import org.springframework.core.env.ConfigurableEnvironment;
+import org.springframework.util.ClassUtils;
+
+/**
+ * Watched keys from {@code shepherd.watch.keys}, on etcd or Consul: their changes as
+ * {@link ShepherdWatchEvent}s and, for keys with a {@code property}, as live configuration (see
+ * {@link ShepherdWatches}). Backs off when the application defines a {@link ShepherdWatches}.
+ */
+@AutoConfiguration
+@ConditionalOnClass(Watcher.class)
+@Conditional(OnWatchKeysConfiguredCondition.class)
+@EnableConfigurationProperties(ShepherdWatchProperties.class)
+public final class ShepherdWatchAutoConfiguration {
+  /** Creates the configuration; used by Spring. */
+  public ShepherdWatchAutoConfiguration() {}
+
+
+  /**
+   * The watches.
+   *
+   * @param properties {@code shepherd.watch.*}
+   * @param context where events are published and beans bound again
+   * @param environment where the watched values become properties
+   * @return the watches, started once every bean exists and closed on shutdown
+   * @throws InvalidConfigurationPropertyValueException for a missing source or key, or a bad setting
+   */
+  @Bean
+  @ConditionalOnMissingBean
+  public ShepherdWatches shepherdWatches(ShepherdWatchProperties properties, ApplicationContext context,
+      ConfigurableEnvironment environment) {
+    for (Map.Entry<String, ShepherdWatchProperties.Key> key : properties.getKeys().entrySet()) {
+      if (key.getValue().getKey() == null || key.getValue().getKey().isBlank()) {
+        throw new InvalidConfigurationPropertyValueException("shepherd.watch.keys." + key.getKey() + ".key",
+            key.getValue().getKey(), "every watched key needs the key to watch in the source, for example config/checkout-v2");
+      }
+    }
+    ShepherdWatchProperties.SourceType type = properties.getSource();
+    if (type == null) {
+      throw new InvalidConfigurationPropertyValueException("shepherd.watch.source", null,
+          "keys are configured under shepherd.watch.keys; say where they live: etcd or consul");
+    }
+    ShepherdWatches.Opened opened = switch (type) {
+      case ETCD -> {
+        if (!ClassUtils.isPresent("dev.shepherd.watch.etcd.EtcdWatchSource", ShepherdWatchAutoConfiguration.class.getClassLoader())) {
+          throw new InvalidConfigurationPropertyValueException("shepherd.watch.source", type,
+              "the etcd source needs dev.shepherd:shepherd-watch-etcd on the class path");
+        }
+        yield EtcdSources.open(properties.getEtcd());
+      }
+      case CONSUL -> {
+        ConsulClient.Builder builder = ConsulClient.builder().baseUri(properties.getConsul().getBaseUri());
+        if (properties.getConsul().getToken() != null) {
+          builder.token(properties.getConsul().getToken());
+        }
+        ConsulClient consul = builder.build();
+        yield new ShepherdWatches.Opened(new KvStrings(consul.kvSource()), List.of(consul));
+      }
+    };
+    Watcher.Builder<Optional<String>> watcher = Watcher.builder(opened.source());
+    try {
+      set("shepherd.watch.max-wait", properties.getMaxWait(), () -> watcher.maxWait(properties.getMaxWait()));
+      Duration initial = properties.getBackoffInitial();
+      if (initial != null) {
+        set("shepherd.watch.backoff-initial", initial, () -> watcher.backoff(
+            Backoff.exponential().initial(initial).max(properties.getBackoffMax()).build()));
+      }
+      set("shepherd.watch.failing-threshold", properties.getFailingThreshold(),
+          () -> watcher.failingThreshold(properties.getFailingThreshold()));
+      return new ShepherdWatches(properties, watcher.build(), opened.closeables(), context, environment);
+    } catch (RuntimeException e) {
+      for (AutoCloseable closeable : opened.closeables()) {
+        try {
+          closeable.close();
+        } catch (Exception suppressed) {
+          e.addSuppressed(suppressed);
+        }
+      }
+      throw e;
+    }
+  }
+
+  private static void set(String property, Object value, Runnable apply) {
+    try {
+      apply.run();
+    } catch (IllegalArgumentException e) {
+      throw new InvalidConfigurationPropertyValueException(property, value, e.getMessage());
+    }
+  }
+}

@@ -1,0 +1,166 @@
+package dev.shepherd.spring.boot.autoconfigure.idempotency;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.shepherd.spring.boot.autoconfigure.Failures;
+import dev.shepherd.idempotency.IdempotencyStore;
+import dev.shepherd.idempotency.IdempotencyTracker;
+import dev.shepherd.idempotency.InMemoryIdempotencyStore;
+import dev.shepherd.idempotency.JdbcIdempotencyStore;
+import dev.shepherd.idempotency.Tracked;
+import dev.shepherd.idempotency.redis.RedisIdempotencyStore;
+import dev.shepherd.testing.PostgresCluster;
+import dev.shepherd.testing.RedisServer;
+import io.lettuce.core.RedisClient;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.flyway.autoconfigure.FlywayAutoConfiguration;
+import org.springframework.boot.jdbc.autoconfigure.DataSourceAutoConfiguration;
+import org.springframework.boot.test.context.runner.ApplicationContextRunner;
+import org.springframework.boot.test.context.runner.WebApplicationContextRunner;
+import org.springframework.boot.web.servlet.FilterRegistrationBean;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.mock.web.MockHttpServletRequest;
+import org.springframework.security.authentication.AnonymousAuthenticationToken;
+import org.springframework.security.authentication.UsernamePasswordAuthenticationToken;
+import org.springframework.security.core.authority.AuthorityUtils;
+import org.springframework.security.core.context.SecurityContextHolder;
+
+/** The idempotency auto-configuration: store choice, schema handling, back-off, misconfiguration, principal. */
+class ShepherdIdempotencyAutoConfigurationTest {
+
+  @RegisterExtension static final PostgresCluster pg = PostgresCluster.primaryOnly();
+  @RegisterExtension static final RedisServer redis = RedisServer.create();
+
+  private final WebApplicationContextRunner runner = new WebApplicationContextRunner()
+      .withConfiguration(AutoConfigurations.of(ShepherdIdempotencyAutoConfiguration.class));
+
+  private WebApplicationContextRunner withPostgres() {
+    return runner.withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class))
+        .withPropertyValues("spring.datasource.url=" + pg.primaryJdbcUrl(), "spring.datasource.username=" + pg.user());
+  }
+
+  @Configuration(proxyBeanMethods = false)
+  static class LettuceClient {
+    @Bean(destroyMethod = "shutdown")
+    RedisClient redisClient() {
+      return RedisClient.create(redis.uri());
+    }
+  }
+
+  @Configuration(proxyBeanMethods = false)
+  static class OwnStore {
+    @Bean
+    IdempotencyStore ownStore() {
+      return InMemoryIdempotencyStore.create();
+    }
+  }
+
+  @AfterEach
+  void clearSecurity() {
+    SecurityContextHolder.clearContext();
+  }
+
+  @Test
+  void withNothingTheStoreIsInMemoryAndTheFilterIsRegistered() {
+    runner.run(context -> {
+      assertThat(context).hasSingleBean(IdempotencyTracker.class);
+      assertThat(context.getBean(IdempotencyStore.class)).isInstanceOf(InMemoryIdempotencyStore.class);
+      FilterRegistrationBean<?> filter = context.getBean("shepherdIdempotencyFilter", FilterRegistrationBean.class);
+      assertThat(filter.getUrlPatterns()).containsExactly("/*");
+      assertThat(filter.getFilter()).isInstanceOf(dev.shepherd.idempotency.servlet.IdempotencyFilter.class);
+    });
+  }
+
+  @Test
+  void absentOutsideAWebApplicationAndWhenDisabled() {
+    new ApplicationContextRunner().withConfiguration(AutoConfigurations.of(ShepherdIdempotencyAutoConfiguration.class))
+        .run(context -> assertThat(context).doesNotHaveBean(IdempotencyTracker.class));
+    runner.withPropertyValues("shepherd.idempotency.enabled=false")
+        .run(context -> assertThat(context).doesNotHaveBean(IdempotencyTracker.class).doesNotHaveBean("shepherdIdempotencyFilter"));
+  }
+
+  @Test
+  void aLettuceClientMakesItRedis() {
+    runner.withUserConfiguration(LettuceClient.class).run(context -> {
+      assertThat(context.getBean(IdempotencyStore.class)).isInstanceOf(RedisIdempotencyStore.class);
+      IdempotencyTracker tracker = context.getBean(IdempotencyTracker.class);
+      assertThat(tracker.track("redis-key-1", "fp")).isInstanceOf(Tracked.Claimed.class);
+      assertThat(tracker.track("redis-key-1", "fp")).isInstanceOf(Tracked.InProgress.class);
+    });
+  }
+
+  @Test
+  void aDataSourceMakesItJdbcAndAMissingTableStopsTheStartNamingTheProperty() {
+    withPostgres().withPropertyValues("shepherd.idempotency.jdbc.table-name=idem_missing").run(context -> assertThat(Failures.of(context))
+        .contains("shepherd.idempotency.jdbc.table-name")
+        .contains("spring.flyway.locations")
+        .contains("create-schema"));
+  }
+
+  @Test
+  void createSchemaTrueCreatesTheTable() {
+    withPostgres().withPropertyValues("shepherd.idempotency.jdbc.table-name=idem_created", "shepherd.idempotency.jdbc.create-schema=true")
+        .run(context -> {
+          assertThat(context.getBean(IdempotencyStore.class)).isInstanceOf(JdbcIdempotencyStore.class);
+          assertThat(context.getBean(IdempotencyTracker.class).track("jdbc-key-1", "fp")).isInstanceOf(Tracked.Claimed.class);
+        });
+  }
+
+  @Test
+  void theShippedFlywayMigrationCreatesTheTable() {
+    withPostgres().withConfiguration(AutoConfigurations.of(FlywayAutoConfiguration.class))
+        .withPropertyValues("spring.flyway.locations=classpath:dev/shepherd/idempotency/flyway")
+        .run(context -> {
+          assertThat(context).hasNotFailed();
+          assertThat(context.getBean(IdempotencyTracker.class).track("flyway-key-1", "fp")).isInstanceOf(Tracked.Claimed.class);
+        });
+  }
+
+  @Test
+  void theFlywayAndLiquibaseFilesShipTheSameSchemaAsTheStore() throws Exception {
+    assertThat(resource("dev/shepherd/idempotency/flyway/R__shepherd_idempotency.sql"))
+        .isEqualTo(JdbcIdempotencyStore.schemaSql(JdbcIdempotencyStore.DEFAULT_TABLE));
+    assertThat(resource("dev/shepherd/idempotency/liquibase/changelog.yaml"))
+        .contains("path: " + JdbcIdempotencyStore.SCHEMA_RESOURCE);
+    assertThat(resource(JdbcIdempotencyStore.SCHEMA_RESOURCE)).contains("CREATE TABLE IF NOT EXISTS shepherd_idempotency");
+  }
+
+  private static String resource(String name) throws Exception {
+    try (InputStream in = ShepherdIdempotencyAutoConfigurationTest.class.getClassLoader().getResourceAsStream(name)) {
+      assertThat(in).as(name).isNotNull();
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    }
+  }
+
+  @Test
+  void backsOffForTheApplicationsStoreAndTracker() {
+    runner.withUserConfiguration(OwnStore.class, LettuceClient.class)
+        .run(context -> assertThat(context).hasSingleBean(IdempotencyStore.class).hasBean("ownStore"));
+  }
+
+  @Test
+  void misconfiguredStoresAndDurationsStopTheStartNamingTheProperty() {
+    runner.withPropertyValues("shepherd.idempotency.store=jdbc").run(context -> assertThat(Failures.of(context)).contains("shepherd.idempotency.store"));
+    runner.withPropertyValues("shepherd.idempotency.store=redis").run(context -> assertThat(Failures.of(context)).contains("shepherd.idempotency.store"));
+    runner.withPropertyValues("shepherd.idempotency.lease=0s").run(context -> assertThat(Failures.of(context)).contains("shepherd.idempotency.lease"));
+  }
+
+  @Test
+  void thePrincipalComesFromSpringSecuritysAuthentication() {
+    SpringSecurityPrincipalResolver resolver = new SpringSecurityPrincipalResolver();
+    MockHttpServletRequest request = new MockHttpServletRequest("POST", "/orders");
+    assertThat(resolver.resolve(request)).isEmpty();
+    SecurityContextHolder.getContext().setAuthentication(new AnonymousAuthenticationToken("key", "anonymousUser",
+        AuthorityUtils.createAuthorityList("ROLE_ANONYMOUS")));
+    assertThat(resolver.resolve(request)).as("anonymous is the shared scope").isEmpty();
+    SecurityContextHolder.getContext().setAuthentication(UsernamePasswordAuthenticationToken.authenticated("ada", null,
+        AuthorityUtils.createAuthorityList("ROLE_USER")));
+    assertThat(resolver.resolve(request)).isEqualTo("ada");
+  }
+}
