@@ -68,6 +68,8 @@ import org.jspecify.annotations.Nullable;
  *       {@code Accept: text/event-stream}; {@code PUT /config/{key}} changes it.
  *   <li>{@code POST /reports}: counts primes on the {@link ElasticPool} (child-JVM runners).
  *   <li>{@code GET /metrics} (Prometheus), {@code GET /api/stats} and the dashboard at {@code /}.
+ *   <li>The playground under {@code /playground/} ({@link Playground}): each capability's scenario
+ *       beside its naive baseline, results at {@code /api/playground/{name}}.
  * </ul>
  */
 final class DemoService implements AutoCloseable {
@@ -224,6 +226,7 @@ final class DemoService implements AutoCloseable {
 
         Shepherd reference service is up.
           dashboard   %1$s/
+          playground  %1$s/playground/   (each guarantee at a click, beside the naive baseline)
           metrics     %1$s/metrics
           PostgreSQL  primary %2$s, replica %3$s
           %4$s

@@ -165,7 +165,7 @@ final class PlaygroundServlet extends HttpServlet {
       }
       case Playground.Start.Busy b -> {
         resp.setHeader("Retry-After", "1");
-        Json.problem(resp, 409, "Conflict", "a " + name + " scenario is already running (run " + b.running().id
+        Json.problem(resp, 409, "Conflict", "the " + name + " scenario is already running (run " + b.running().id
             + ", for " + b.running().runningForMs() + " ms); one at a time per capability, wait for it to finish");
       }
     }

@@ -171,7 +171,8 @@ final class ReplicaScenario implements Scenario {
         new ScenarioReport.Series("read without the token: answer time", "baseline", naiveWaits))));
     report.caption("With replay paused " + pauseMs + " ms per write, " + staleWithout + " of " + writes
         + " reads without the token missed the write; with the token " + staleWithToken
-        + " did: each read waited about as long as the lag (" + onReplica + " on the replica, " + fallbacks + " on the primary).");
+        + " did: " + (fallbacks == 0 ? "each read waited about as long as the lag, then read on the replica."
+            : onReplica + " waited for the replica, " + fallbacks + " waited the 500 ms bound and read on the primary."));
   }
 
   private static double mean(List<Double> values) {

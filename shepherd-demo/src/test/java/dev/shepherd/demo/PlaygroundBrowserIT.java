@@ -125,7 +125,11 @@ class PlaygroundBrowserIT {
 
   @Test
   @Order(1)
-  void thePageLoadsItsChartingLibraryFromTheServiceItself() {
+  void theDashboardLeadsToThePageWhichLoadsItsChartingLibraryFromTheServiceItself() {
+    browser.get(base + "/");
+    browser.findElement(By.id("playground-link")).click();
+    await().atMost(Duration.ofSeconds(10)).until(() -> browser.getCurrentUrl().equals(base + "/playground/"));
+    await().atMost(Duration.ofSeconds(10)).until(() -> browser.findElements(By.cssSelector("main > section")).size() == 5);
     assertThat(((JavascriptExecutor) browser).executeScript("return typeof uPlot")).isEqualTo("function");
     @SuppressWarnings("unchecked")
     List<String> sources = (List<String>) ((JavascriptExecutor) browser).executeScript(
