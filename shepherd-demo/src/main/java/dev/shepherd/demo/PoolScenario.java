@@ -125,7 +125,13 @@ final class PoolScenario implements Scenario {
             }));
       }
       if (kill) {
-        await("a runner is busy", () -> pool.snapshot().busySlots() > 0);
+        // Kill only once no runner is booting and every runner has a report, so whichever runner JVM
+        // is found below is one with callers to fail.
+        await("every runner busy, none booting", () -> {
+          PoolSnapshot s = pool.snapshot();
+          return s.booting() == 0 && !s.runners().isEmpty()
+              && s.runners().stream().allMatch(r -> r.busySlots() > 0);
+        });
         sleep(holdMs / 3);
         Optional<ProcessHandle> runner = ProcessHandle.current().children()
             .filter(p -> p.info().commandLine().orElse("").contains(marker)).findFirst();

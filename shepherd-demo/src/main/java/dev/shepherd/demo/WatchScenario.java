@@ -160,6 +160,7 @@ final class WatchScenario implements Scenario, AutoCloseable {
     volatile long index;
     volatile double changeSeenMs = -1;
     volatile boolean failing;
+    volatile double failingMs = -1;
     volatile boolean recovered;
     volatile double recoveredMs = -1;
     volatile int errors;
@@ -225,6 +226,7 @@ final class WatchScenario implements Scenario, AutoCloseable {
       long shepherdChangeQueries = shepherdView.total.get() - shepherdBeforeChange;
       long naiveChangeQueries = naiveView.total.get() - naiveBeforeChange;
 
+      double outageStart = ScenarioReport.msSince(origin);
       long shepherdBeforeOutage = shepherdView.total.get();
       long naiveBeforeOutage = naiveView.total.get();
       outage.start();
@@ -235,9 +237,13 @@ final class WatchScenario implements Scenario, AutoCloseable {
       double outageEnd = ScenarioReport.msSince(origin);
       outage.end();
       report.event(Side.RUN, "recovery", "the config source is back");
-      long toldFailing = streams.stream().filter(s -> s.failing).count();
-      report.event(Side.SHEPHERD, "failing", toldFailing + " of " + m + " streams got 'event: failing' during the outage");
       await("every stream hears of the recovery", () -> all(streams, s -> s.recovered) && all(loops, s -> s.recoveredMs >= 0));
+      // Read after the recovery: a stream gets 'failing' before 'recovered', so none is still on its way.
+      long toldFailing = streams.stream().filter(s -> s.failing).count();
+      double originOffsetMs = (origin - report.startNanos()) / 1e6;
+      double lastFailingMs = streams.stream().mapToDouble(s -> s.failingMs).max().orElse(outageEnd);
+      report.event(originOffsetMs + lastFailingMs, Side.SHEPHERD, "failing", toldFailing + " of " + m
+          + " streams got 'event: failing', the last " + Math.round(lastFailingMs - outageStart) + " ms into the outage");
       double shepherdRecovered = streams.stream().mapToDouble(s -> s.recoveredMs).max().orElse(0) - outageEnd;
       double naiveRecovered = loops.stream().mapToDouble(s -> s.recoveredMs).max().orElse(0) - outageEnd;
       report.event(Side.SHEPHERD, "recovered", "all " + m + " streams got 'event: recovered', the last "
@@ -264,7 +270,7 @@ final class WatchScenario implements Scenario, AutoCloseable {
         shepherdSeries.add((double) shepherdView.perBucket.get(b));
         naiveSeries.add((double) naiveView.perBucket.get(b));
       }
-      report.chart(new ScenarioReport.Chart("time since the subscribers connected", "s", "upstream queries",
+      report.chart(new ScenarioReport.Chart("time since the subscribers connected", "s", "queries",
           "per " + BUCKET_MS + " ms", xs, List.of(
               new ScenarioReport.Series("Shepherd Watcher (one loop for all streams)", "shepherd", shepherdSeries),
               new ScenarioReport.Series("one loop per subscriber", "baseline", naiveSeries))));
@@ -297,6 +303,7 @@ final class WatchScenario implements Scenario, AutoCloseable {
           }
           s.index = index;
         } else if (line.equals("event: failing")) {
+          s.failingMs = ScenarioReport.msSince(origin);
           s.failing = true;
         } else if (line.equals("event: recovered")) {
           s.recoveredMs = ScenarioReport.msSince(origin);
