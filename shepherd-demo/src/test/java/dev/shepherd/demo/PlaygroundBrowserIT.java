@@ -214,7 +214,19 @@ class PlaygroundBrowserIT {
     assertThat(post("/playground/naive/orders", "application/json",
         "{\"customer\":\"x\",\"product\":\"p\",\"quantity\":1}").statusCode())
         .as("the unfiltered baseline only opens during a storm").isEqualTo(409);
-    assertThat(output).noneMatch(l -> l.contains("0.0.0.0"));
+    int port = URI.create(base).getPort();
+    for (var nic : java.util.Collections.list(java.net.NetworkInterface.getNetworkInterfaces())) {
+      for (InetAddress address : java.util.Collections.list(nic.getInetAddresses())) {
+        if (!address.isLoopbackAddress() && address instanceof java.net.Inet4Address) {
+          try (java.net.Socket socket = new java.net.Socket()) {
+            socket.connect(new java.net.InetSocketAddress(address, port), 2_000);
+            throw new AssertionError("the service answers on " + address + ", not only on 127.0.0.1");
+          } catch (java.net.ConnectException | java.net.SocketTimeoutException expected) {
+            // refused: the service listens on loopback only
+          }
+        }
+      }
+    }
   }
 
   @Test
