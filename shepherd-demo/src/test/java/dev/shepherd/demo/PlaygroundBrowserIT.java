@@ -127,6 +127,8 @@ class PlaygroundBrowserIT {
   @Order(1)
   void theDashboardLeadsToThePageWhichLoadsItsChartingLibraryFromTheServiceItself() {
     browser.get(base + "/");
+    await().atMost(Duration.ofSeconds(10)).until(() -> browser.findElements(By.cssSelector("a.try")).size() == 5);
+    assertThat(browser.findElement(By.id("try-cache")).getDomAttribute("href")).isEqualTo("/playground/#pg-cache");
     browser.findElement(By.id("playground-link")).click();
     await().atMost(Duration.ofSeconds(10)).until(() -> browser.getCurrentUrl().equals(base + "/playground/"));
     await().atMost(Duration.ofSeconds(10)).until(() -> browser.findElements(By.cssSelector("main > section")).size() == 5);
