@@ -17,6 +17,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A burst of reports on an {@link ElasticPool} that starts with no runner: it boots child JVMs on
@@ -239,8 +240,8 @@ final class PoolScenario implements Scenario {
     return side;
   }
 
-  private static List<Double> padded(List<Double> values, int size) {
-    List<Double> out = new ArrayList<>(values);
+  private static List<@Nullable Double> padded(List<Double> values, int size) {
+    List<@Nullable Double> out = new ArrayList<>(values);
     while (out.size() < size) {
       out.add(null);
     }

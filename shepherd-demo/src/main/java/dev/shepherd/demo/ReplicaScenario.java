@@ -20,6 +20,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import javax.sql.DataSource;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Read-your-writes under visible lag: for each write, WAL replay on the replica is paused for a
@@ -76,9 +77,9 @@ final class ReplicaScenario implements Scenario {
     int pauseMs = Scenario.integer(parameters, "pauseMs");
     report.baselineName("the same read without the token");
     String run = Long.toHexString(System.nanoTime());
-    List<Double> lags = new ArrayList<>();
-    List<Double> waits = new ArrayList<>();
-    List<Double> naiveWaits = new ArrayList<>();
+    List<@Nullable Double> lags = new ArrayList<>();
+    List<@Nullable Double> waits = new ArrayList<>();
+    List<@Nullable Double> naiveWaits = new ArrayList<>();
     int staleWithToken = 0;
     int staleWithout = 0;
     int onReplica = 0;
@@ -175,7 +176,7 @@ final class ReplicaScenario implements Scenario {
             : onReplica + " waited for the replica, " + fallbacks + " waited the 500 ms bound and read on the primary."));
   }
 
-  private static double mean(List<Double> values) {
+  private static double mean(List<@Nullable Double> values) {
     return values.stream().filter(java.util.Objects::nonNull).mapToDouble(Double::doubleValue).average().orElse(0);
   }
 

@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.jspecify.annotations.Nullable;
 
 /**
  * What one playground scenario found, as the page and {@code /api/playground/{name}} show it: rows
@@ -25,8 +26,8 @@ final class ScenarioReport {
   /** One comparison row: a figure measured with Shepherd and without it. */
   record Row(String key, String label, String unit, double shepherd, double baseline) {}
 
-  /** One line of a chart: a label and one value (or null) per x. */
-  record Series(String label, String side, List<Double> values) {}
+  /** One line of a chart: a label and one value per x, null where the line has no point. */
+  record Series(String label, String side, List<@Nullable Double> values) {}
 
   /** A time series or per-item chart with labelled axes and units. */
   record Chart(String xLabel, String xUnit, String yLabel, String yUnit, List<Double> xs, List<Series> series) {}
@@ -133,7 +134,7 @@ final class ScenarioReport {
     for (Map.Entry<String, List<Double>> e : timesBySeries.entrySet()) {
       List<Double> times = new ArrayList<>(e.getValue());
       times.sort(null);
-      List<Double> values = new ArrayList<>(xs.size());
+      List<@Nullable Double> values = new ArrayList<>(xs.size());
       int i = 0;
       for (double x : xs) {
         while (i < times.size() && times.get(i) <= x) {
