@@ -97,7 +97,7 @@ class PlaygroundBrowserIT {
     options.setBinary(CHROMIUM.toFile());
     options.addArguments("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--user-data-dir=" + profile, "--window-size=1400,1000");
+        "--user-data-dir=" + profile, "--window-size=1400,1100");
     // The driver's path is given, so Selenium Manager never runs (it would try to download one).
     ChromeDriverService driverService = new ChromeDriverService.Builder()
         .usingDriverExecutable(CHROMEDRIVER.toFile()).usingAnyFreePort().build();
@@ -262,7 +262,7 @@ class PlaygroundBrowserIT {
     Files.copy(shot, Path.of("docs", "playground.png"), StandardCopyOption.REPLACE_EXISTING);
     Files.copy(shot, Path.of("target", "playground.png"), StandardCopyOption.REPLACE_EXISTING);
     assertThat(Path.of("docs", "playground.png")).isNotEmptyFile();
-    browser.manage().window().setSize(new Dimension(1400, 1000));
+    browser.manage().window().setSize(new Dimension(1400, 1100));
   }
 
   /** Clicks Run, waits for the run, checks the page against the API and saves the scenario's screenshot. */
@@ -312,6 +312,7 @@ class PlaygroundBrowserIT {
     assertThat(browser.findElements(By.cssSelector("#pg-" + name + "-timeline li")))
         .hasSizeGreaterThanOrEqualTo(Math.min(result.path("timeline").size(), 3));
     assertThat(browser.findElements(By.cssSelector("#pg-" + name + "-strip rect"))).hasSize(result.path("timeline").size());
+    ((JavascriptExecutor) browser).executeScript("arguments[0].scrollIntoView()", section);
     Files.write(Path.of("target", "playground-" + name + ".png"), section.getScreenshotAs(OutputType.BYTES));
     return result;
   }
