@@ -166,11 +166,13 @@ public final class CoalescingCache<K, V> {
 
   private static <K, V> Cache<K, Object> buildStorage(Builder<K, V> b, long defaultTtlNanos) {
     Ticker t = b.ticker;
+    @SuppressWarnings("ReferenceEquality") // identity: is it the system ticker itself?
+    boolean systemTicker = t == Ticker.system();
     // Caffeine's own system ticker when ours is the system one: a call it can inline.
     Caffeine<Object, Object> caffeine =
         Caffeine.newBuilder()
             .ticker(
-                t == Ticker.system()
+                systemTicker
                     ? com.github.benmanes.caffeine.cache.Ticker.systemTicker()
                     : t::read);
     if (b.maximumSize >= 0L) {

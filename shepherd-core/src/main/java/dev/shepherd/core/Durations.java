@@ -26,7 +26,7 @@ public final class Durations {
    * @throws NullPointerException if {@code duration} is null
    */
   public static long toNanosSaturated(Duration duration) {
-    long seconds = duration.getSeconds();
+    long seconds = duration.toSeconds();
     // 9_223_372_035 s is the largest whole second count whose nanos (plus up to 999_999_999) fit.
     if (seconds < 9_223_372_035L && seconds > -9_223_372_035L) {
       return duration.toNanos();

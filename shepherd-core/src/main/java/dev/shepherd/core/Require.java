@@ -45,11 +45,11 @@ public final class Require {
    * @throws IllegalArgumentException if it is zero or negative
    */
   public static Duration positive(@Nullable Duration value, String name) {
-    nonNull(value, name);
-    if (value.isZero() || value.isNegative()) {
-      throw new IllegalArgumentException(name + " must be positive, was " + value);
+    Duration checked = nonNull(value, name);
+    if (checked.isZero() || checked.isNegative()) {
+      throw new IllegalArgumentException(name + " must be positive, was " + checked);
     }
-    return value;
+    return checked;
   }
 
   /**
@@ -62,11 +62,11 @@ public final class Require {
    * @throws IllegalArgumentException if it is negative
    */
   public static Duration nonNegative(@Nullable Duration value, String name) {
-    nonNull(value, name);
-    if (value.isNegative()) {
-      throw new IllegalArgumentException(name + " must not be negative, was " + value);
+    Duration checked = nonNull(value, name);
+    if (checked.isNegative()) {
+      throw new IllegalArgumentException(name + " must not be negative, was " + checked);
     }
-    return value;
+    return checked;
   }
 
   /**
@@ -147,11 +147,11 @@ public final class Require {
    * @throws IllegalArgumentException if it is empty
    */
   public static String notEmpty(@Nullable String value, String name) {
-    nonNull(value, name);
-    if (value.isEmpty()) {
+    String checked = nonNull(value, name);
+    if (checked.isEmpty()) {
       throw new IllegalArgumentException(name + " must not be empty");
     }
-    return value;
+    return checked;
   }
 
   /**

@@ -4,6 +4,7 @@ import dev.shepherd.pool.FunctionRegistry;
 import dev.shepherd.pool.FunctionRegistryFactory;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The functions the reference service runs on its elastic pool. Runners (child JVMs) build the
@@ -53,7 +54,7 @@ public final class DemoFunctions implements FunctionRegistryFactory {
    * @param argument a map with a Long {@code upTo} (at most 50,000,000)
    * @return a map with {@code upTo}, {@code primes}, {@code largest} and {@code pid}
    */
-  static Object primes(Object argument) {
+  static Object primes(@Nullable Object argument) {
     if (!(argument instanceof Map<?, ?> map) || !(map.get("upTo") instanceof Long upTo)) {
       throw new IllegalArgumentException("primes expects {upTo: Long}, got " + argument);
     }

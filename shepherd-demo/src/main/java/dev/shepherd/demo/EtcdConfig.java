@@ -18,6 +18,7 @@ import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import org.jspecify.annotations.Nullable;
 
 /**
  * {@code /config/{key}} when the service runs with {@code --etcd}: the same Consul-style blocking
@@ -98,7 +99,7 @@ final class EtcdConfig extends HttpServlet {
     }
   }
 
-  private static String key(HttpServletRequest req) {
+  private static @Nullable String key(HttpServletRequest req) {
     String path = req.getPathInfo();
     return path == null || path.length() <= 1 ? null : path.substring(1);
   }

@@ -61,7 +61,10 @@ final class Figures {
   private synchronized double[] history(String key) {
     double[] ring = history.get(key);
     int count = Math.min(samples, HISTORY);
-    double[] ordered = new double[ring == null ? 0 : count];
+    if (ring == null) {
+      return new double[0];
+    }
+    double[] ordered = new double[count];
     for (int i = 0; i < ordered.length; i++) {
       ordered[i] = ring[(samples - count + i) % HISTORY];
     }

@@ -61,7 +61,7 @@ final class LoadGenerator {
     actors.add(load::analyst);
     try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
       for (Runnable actor : actors) {
-        executor.submit(() -> {
+        executor.execute(() -> {
           while (System.nanoTime() - end < 0 && !Thread.currentThread().isInterrupted()) {
             try {
               actor.run();

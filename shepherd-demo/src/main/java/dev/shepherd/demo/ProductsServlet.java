@@ -46,7 +46,7 @@ final class ProductsServlet extends HttpServlet {
       body.put("source", fetched.source().name());
       Json.write(resp, 200, body);
     } catch (ShepherdException e) {
-      Json.problem(resp, 503, "Service Unavailable", e.getMessage());
+      Json.problem(resp, 503, "Service Unavailable", String.valueOf(e.getMessage()));
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       Json.problem(resp, 503, "Service Unavailable", "interrupted");

@@ -46,7 +46,7 @@ final class ReportsServlet extends HttpServlet {
       answer.put("tookMs", (System.nanoTime() - start) / 1_000_000);
       Json.write(resp, 200, answer);
     } catch (ShepherdException e) {
-      Json.problem(resp, 503, "Service Unavailable", e.getMessage());
+      Json.problem(resp, 503, "Service Unavailable", String.valueOf(e.getMessage()));
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       Json.problem(resp, 503, "Service Unavailable", "interrupted");

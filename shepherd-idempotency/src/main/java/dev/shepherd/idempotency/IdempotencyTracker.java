@@ -188,9 +188,13 @@ public final class IdempotencyTracker implements AutoCloseable {
 
   private void start() {
     long beat = Math.max(1, Durations.toNanosSaturated(heartbeatInterval));
-    timer.scheduleWithFixedDelay(this::heartbeat, beat, beat, TimeUnit.NANOSECONDS);
+    // The futures are not kept: both tasks run until the timer is shut down, and each catches
+    // its own failures.
+    var unusedHeartbeat =
+        timer.scheduleWithFixedDelay(this::heartbeat, beat, beat, TimeUnit.NANOSECONDS);
     long prune = Durations.toNanosSaturated(pruneInterval);
-    timer.scheduleWithFixedDelay(this::schedulePrune, prune, prune, TimeUnit.NANOSECONDS);
+    var unusedPrune =
+        timer.scheduleWithFixedDelay(this::schedulePrune, prune, prune, TimeUnit.NANOSECONDS);
   }
 
   /**
@@ -588,19 +592,19 @@ public final class IdempotencyTracker implements AutoCloseable {
    * @param max the longest allowed
    */
   static void checkText(@Nullable String value, String name, int max) {
-    Require.notEmpty(value, name);
-    if (value.length() > max) {
+    String checked = Require.notEmpty(value, name);
+    if (checked.length() > max) {
       throw new IllegalArgumentException(
-          name + " must be at most " + max + " characters, was " + value.length());
+          name + " must be at most " + max + " characters, was " + checked.length());
     }
-    for (int i = 0; i < value.length(); i++) {
-      char c = value.charAt(i);
+    for (int i = 0; i < checked.length(); i++) {
+      char c = checked.charAt(i);
       if (c == 0) {
         throw new IllegalArgumentException(name + " must not contain U+0000, found at index " + i);
       }
       if (Character.isHighSurrogate(c)
-          && i + 1 < value.length()
-          && Character.isLowSurrogate(value.charAt(i + 1))) {
+          && i + 1 < checked.length()
+          && Character.isLowSurrogate(checked.charAt(i + 1))) {
         i++;
       } else if (Character.isSurrogate(c)) {
         throw new IllegalArgumentException(
@@ -816,12 +820,13 @@ public final class IdempotencyTracker implements AutoCloseable {
      *     than the lease
      */
     public IdempotencyTracker build() {
-      Require.state(store != null, "store must be set");
+      IdempotencyStore chosen = store;
+      Require.state(chosen != null, "store must be set");
       Require.state(
           heartbeatInterval == null || heartbeatInterval.compareTo(lease) < 0,
           "heartbeatInterval must be shorter than the lease " + lease + ", was "
               + heartbeatInterval);
-      IdempotencyTracker tracker = new IdempotencyTracker(this, store);
+      IdempotencyTracker tracker = new IdempotencyTracker(this, Require.nonNull(chosen, "store"));
       tracker.start();
       return tracker;
     }

@@ -114,11 +114,13 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
           }
           switch (e.state()) {
             case COMPLETED -> {
-              outcome[0] = new Tracked.Completed(e.response(), wallTime(e.expiryNanos(), now));
+              outcome[0] = new Tracked.Completed(
+                  Require.nonNull(e.response(), "response"), wallTime(e.expiryNanos(), now));
               return e;
             }
             case HALTED -> {
-              outcome[0] = new Tracked.Halted(e.reason(), wallTime(e.expiryNanos(), now));
+              outcome[0] = new Tracked.Halted(
+                  Require.nonNull(e.reason(), "reason"), wallTime(e.expiryNanos(), now));
               return e;
             }
             case IN_PROGRESS -> {
@@ -143,7 +145,7 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
                       expiry,
                       null,
                       IdempotencyTracker.OWNER_VANISHED);
-              outcome[0] = new Tracked.Halted(halted.reason(), wallTime(expiry, now));
+              outcome[0] = new Tracked.Halted(IdempotencyTracker.OWNER_VANISHED, wallTime(expiry, now));
               return halted;
             }
           }

@@ -201,7 +201,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
         String code = sql.lines()
             .filter(line -> !line.strip().startsWith("--"))
             .reduce("", (a, b) -> a + "\n" + b);
-        for (String statement : code.split(";")) {
+        for (String statement : code.split(";", -1)) {
           if (!statement.isBlank()) {
             s.execute(statement.strip());
           }
@@ -213,7 +213,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
       } finally {
         c.setAutoCommit(auto);
       }
-      return null;
+      return Boolean.TRUE;
     });
   }
 

@@ -31,6 +31,7 @@ import java.util.List;
  * @param body the body's bytes
  * @param storedAt when the response was stored (wall clock of the tracker that stored it)
  */
+@SuppressWarnings("ArrayRecordComponent") // the body is copied in and out; equals compares contents
 public record StoredResponse(int status, List<Header> headers, byte[] body, Instant storedAt) {
 
   /*

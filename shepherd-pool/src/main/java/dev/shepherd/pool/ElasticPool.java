@@ -196,7 +196,9 @@ public final class ElasticPool implements AutoCloseable {
     }
     effects.run();
     long interval = Durations.toNanosSaturated(config.housekeepingInterval);
-    scheduler.scheduleWithFixedDelay(this::housekeep, interval, interval, TimeUnit.NANOSECONDS);
+    // Runs until the scheduler shuts down; housekeep() catches its own failures.
+    var unusedHousekeeping =
+        scheduler.scheduleWithFixedDelay(this::housekeep, interval, interval, TimeUnit.NANOSECONDS);
   }
 
   /**
@@ -306,7 +308,7 @@ public final class ElasticPool implements AutoCloseable {
   public void cast(String function, @Nullable Object argument) {
     Call call = submit(function, argument, config.callTimeout, Kind.CAST);
     armAsync(call);
-    call.future.whenComplete(
+    var unusedCompletion = call.future.whenComplete(
         (result, failure) -> {
           if (failure != null) {
             LOG.log(
@@ -416,7 +418,6 @@ public final class ElasticPool implements AutoCloseable {
         assign(call, runner);
       } else {
         call.state = CallState.WAITING;
-        call.enqueuedAt = ticker.read();
         waiters.addLast(call);
         waiting++;
         planBoots(effects);
@@ -479,9 +480,9 @@ public final class ElasticPool implements AutoCloseable {
     if (remaining != Long.MAX_VALUE && !call.future.isDone()) {
       ScheduledFuture<?> timer =
           scheduler.schedule(() -> expire(call), remaining, TimeUnit.NANOSECONDS);
-      call.future.whenComplete((r, t) -> timer.cancel(false));
+      var unusedTimerCancel = call.future.whenComplete((r, t) -> timer.cancel(false));
     }
-    call.future.whenComplete(
+    var unusedCancelHook = call.future.whenComplete(
         (r, t) -> {
           if (t instanceof CancellationException) {
             cancel(call);
@@ -726,7 +727,8 @@ public final class ElasticPool implements AutoCloseable {
     if (call.cancelRequested) {
       remote.cancel();
     }
-    remote.result().whenComplete((result, failure) -> finished(call, runner, result, failure));
+    var unusedFinish =
+        remote.result().whenComplete((result, failure) -> finished(call, runner, result, failure));
   }
 
   /** A call ended on its runner (or could not be sent): free the slot, complete the caller. */
@@ -960,7 +962,7 @@ public final class ElasticPool implements AutoCloseable {
     LOG.log(System.Logger.Level.WARNING, cause.getMessage(), cause);
     emit(new PoolEvent.BootFailed(config.name, boot.runnerId, count, cause), config.onGrowEnd);
     if (scheduleRetry) {
-      scheduler.schedule(
+      var unusedRetry = scheduler.schedule(
           this::housekeep, Durations.toNanosSaturated(BOOT_RETRY_DELAY), TimeUnit.NANOSECONDS);
     }
     effects.run();
@@ -988,7 +990,6 @@ public final class ElasticPool implements AutoCloseable {
       busy--;
       call.runner = null;
       call.state = CallState.WAITING;
-      call.enqueuedAt = ticker.read();
       waiters.addFirst(call);
       waiting++;
     } finally {
@@ -1416,7 +1417,6 @@ public final class ElasticPool implements AutoCloseable {
     // guarded by the pool's lock
     CallState state = CallState.NEW;
     @Nullable Runner runner;
-    long enqueuedAt;
     // set outside the lock; see startOnRunner / expire
     volatile @Nullable RunningCall remote;
     volatile boolean cancelRequested;

@@ -68,7 +68,7 @@ final class ProcessLauncher implements RunnerLauncher {
     if (classpath.isEmpty()) {
       return false;
     }
-    for (String entry : classpath.split(File.pathSeparator)) {
+    for (String entry : classpath.split(File.pathSeparator, -1)) {
       if (!entry.endsWith(".jar") || !Files.isRegularFile(Path.of(entry))) {
         return false;
       }

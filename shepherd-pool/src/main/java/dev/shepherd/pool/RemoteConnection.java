@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.time.Duration;
+import java.util.Iterator;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -65,7 +66,7 @@ final class RemoteConnection implements RunnerHandle {
     Thread.ofPlatform().daemon().name("shepherd-pool-remote-" + id).start(this::readLoop);
     LaunchedRunner l = launched;
     if (l != null) {
-      l.exited()
+      var unusedExitHook = l.exited()
           .whenComplete(
               (v, t) ->
                   died(
@@ -221,7 +222,9 @@ final class RemoteConnection implements RunnerHandle {
         LOG.log(System.Logger.Level.WARNING, "killing runner " + id + " failed", e);
       }
     }
-    for (Long callId : calls.keySet()) {
+    // Drain the map entry by entry: a call registered meanwhile is failed too or sees 'dead'.
+    for (Iterator<Long> ids = calls.keySet().iterator(); ids.hasNext(); ) {
+      Long callId = ids.next();
       RemoteCall call = calls.remove(callId);
       if (call != null) {
         call.result.completeExceptionally(

@@ -49,6 +49,7 @@ public final class RemoteException extends ShepherdException {
     return of(throwable, 0);
   }
 
+  @SuppressWarnings("ReferenceEquality") // identity: a throwable that is its own cause ends the chain
   private static RemoteException of(Throwable throwable, int depth) {
     if (throwable instanceof RemoteException remote) {
       return remote;
@@ -81,6 +82,9 @@ public final class RemoteException extends ShepherdException {
     return remoteMessage;
   }
 
+  // The remote class name must show instead of RemoteException's own: getMessage() stays the
+  // remote message, so that callers reading it get exactly what was thrown on the runner.
+  @SuppressWarnings("OverrideThrowableToString")
   @Override
   public String toString() {
     return remoteClassName + (remoteMessage == null ? "" : ": " + remoteMessage) + " (remote)";

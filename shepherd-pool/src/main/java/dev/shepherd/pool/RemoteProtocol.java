@@ -152,9 +152,11 @@ final class RemoteProtocol {
       out.writeInt(frame.getLineNumber());
     }
     Throwable cause = t.getCause();
+    // identity: a throwable that is its own cause ends the chain
+    @SuppressWarnings("ReferenceEquality")
     boolean hasCause = cause != null && cause != t && depth < 16;
     out.writeBoolean(hasCause);
-    if (hasCause) {
+    if (hasCause && cause != null) {
       writeException(out, cause, depth + 1);
     }
   }

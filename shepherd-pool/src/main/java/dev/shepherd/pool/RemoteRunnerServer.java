@@ -94,7 +94,7 @@ final class RemoteRunnerServer implements AutoCloseable {
     try {
       launched = launcher.launch(spec, Map.copyOf(env));
       LaunchedRunner started = launched;
-      started
+      var unusedExitHook = started
           .exited()
           .whenComplete(
               (v, t) ->

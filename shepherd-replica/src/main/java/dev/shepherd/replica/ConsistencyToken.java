@@ -46,6 +46,8 @@ public record ConsistencyToken(Lsn lsn) {
    * @param other another token, or null
    * @return this token if {@code other} is null or not later, else {@code other}
    */
+  // Same name as the static two-token merge on purpose: both merge by the later position.
+  @SuppressWarnings("AmbiguousMethodReference")
   public ConsistencyToken merge(@Nullable ConsistencyToken other) {
     return other == null || lsn.isAtLeast(other.lsn) ? this : other;
   }
@@ -57,6 +59,7 @@ public record ConsistencyToken(Lsn lsn) {
    * @param b a token, or null
    * @return the one with the greater position; null if both are null
    */
+  @SuppressWarnings("AmbiguousMethodReference") // see the instance merge
   public static @Nullable ConsistencyToken merge(@Nullable ConsistencyToken a, @Nullable ConsistencyToken b) {
     return a == null ? b : a.merge(b);
   }

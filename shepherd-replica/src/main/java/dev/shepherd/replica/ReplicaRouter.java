@@ -173,6 +173,9 @@ public final class ReplicaRouter {
             "every replica is failing: " + replicas, null, List.of(), Duration.ZERO);
   }
 
+  // NullAway cannot follow the two arrays: a slot of 'results' is read only once set, and a slot
+  // of 'waiting' is cleared only after its result was taken.
+  @SuppressWarnings("NullAway")
   private Route routeFor(Lsn required, Deadline deadline, long start) throws InterruptedException {
     if (replicas.isEmpty()) {
       return new Route.ToPrimary(primary, Route.FallbackReason.NO_REPLICAS, "no replica configured", required, List.of(), Duration.ZERO);
@@ -189,7 +192,7 @@ public final class ReplicaRouter {
           results[i] = result;
         } else {
           waiting[i] = (ReplicaTracker.Waiter) started;
-          waiting[i].result.whenComplete((r, e) -> completions.release());
+          var unusedRelease = waiting[i].result.whenComplete((r, e) -> completions.release());
           pending++;
         }
       }
@@ -258,13 +261,15 @@ public final class ReplicaRouter {
         detail.append(';');
       }
     }
-    return new Route.ToPrimary(primary, reason, detail.toString(), required, List.of(results), elapsed(start));
+    return new Route.ToPrimary(
+        primary, Require.nonNull(reason, "reason"), detail.toString(), required, List.of(results),
+        elapsed(start));
   }
 
   private static String describe(ReplayResult result) {
     return switch (result) {
       case ReplayResult.TimedOut t -> "timed out after " + t.waited() + " at " + t.lastReplayed();
-      case ReplayResult.ReplicaUnavailable u -> "unavailable (" + u.cause().getMessage() + ")";
+      case ReplayResult.ReplicaUnavailable u -> "unavailable (" + u.cause() + ")";
       case ReplayResult.Promoted p -> "promoted";
       case ReplayResult.NotReplicating x -> "not replicating (" + x.reason() + ")";
       case ReplayResult.Replayed r -> "replayed " + r.replayed();
@@ -281,7 +286,7 @@ public final class ReplicaRouter {
     maxWaitNanos.accumulate(nanos);
     switch (route) {
       case Route.ToReplica r -> replicaReads.increment();
-      case Route.ToPrimary p -> fallbacks.get(p.reason()).increment();
+      case Route.ToPrimary p -> Require.nonNull(fallbacks.get(p.reason()), "fallback counter").increment();
     }
     listener.accept(route);
   }

@@ -72,6 +72,10 @@ public final class FaultProxy implements AutoCloseable {
   /**
    * Starts a proxy on a free loopback port that forwards to {@code host:port}.
    *
+   * @param host the server's host
+   * @param port the server's port
+   * @return the running proxy; close it after the test
+   * @throws IllegalArgumentException if {@code port} is not in 1..65535
    * @throws UncheckedIOException if no listening socket can be opened
    */
   public static FaultProxy to(String host, int port) {
@@ -86,32 +90,58 @@ public final class FaultProxy implements AutoCloseable {
     }
   }
 
-  /** Starts a proxy on a free loopback port that forwards to {@code 127.0.0.1:port}. */
+  /**
+   * Starts a proxy on a free loopback port that forwards to {@code 127.0.0.1:port}.
+   *
+   * @param port the server's port on 127.0.0.1
+   * @return the running proxy; close it after the test
+   */
   public static FaultProxy to(int port) {
     return to(InetAddress.getLoopbackAddress().getHostAddress(), port);
   }
 
-  /** The loopback host clients connect to ({@code 127.0.0.1}). */
+  /**
+   * Returns the loopback host clients connect to.
+   *
+   * @return {@code 127.0.0.1}
+   */
   public String host() {
     return server.getInetAddress().getHostAddress();
   }
 
-  /** The port clients connect to instead of the server's. */
+  /**
+   * Returns the port clients connect to instead of the server's.
+   *
+   * @return the proxy's listening port
+   */
   public int port() {
     return server.getLocalPort();
   }
 
-  /** Connections currently open through the proxy (client side). */
+  /**
+   * Returns how many connections are open through the proxy now.
+   *
+   * @return open client connections
+   */
   public int openConnections() {
     return sockets.size() / 2;
   }
 
-  /** Connections accepted since start, including refused ones. */
+  /**
+   * Returns how many connections the proxy accepted since it started, refused ones included.
+   *
+   * @return accepted connections
+   */
   public long acceptedConnections() {
     return accepted.get();
   }
 
-  /** Holds every chunk for {@code delay} before forwarding it (zero: no delay). */
+  /**
+   * Holds every chunk for {@code delay} before forwarding it.
+   *
+   * @param delay how long each chunk waits; zero for none
+   * @throws IllegalArgumentException if {@code delay} is negative
+   */
   public void delay(Duration delay) {
     Objects.requireNonNull(delay, "delay");
     if (delay.isNegative()) {

@@ -101,7 +101,11 @@ public final class PostgresCluster extends ServerFixture {
    * @return the major version
    */
   public int majorVersion() {
-    return (int) Double.parseDouble(binDirectory.getParent().getFileName().toString());
+    Path version = binDirectory.getParent();
+    if (version == null || version.getFileName() == null) {
+      throw new IllegalStateException("cannot read the major version from " + binDirectory);
+    }
+    return (int) Double.parseDouble(version.getFileName().toString());
   }
 
   /**

@@ -67,7 +67,7 @@ final class ServerSupport {
     }
     String path = System.getenv("PATH");
     if (path != null) {
-      for (String directory : path.split(":")) {
+      for (String directory : path.split(":", -1)) {
         if (!directory.isEmpty()) {
           candidates.add(Path.of(directory, name));
         }

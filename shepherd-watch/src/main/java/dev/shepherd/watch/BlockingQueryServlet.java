@@ -200,7 +200,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       @Override
       public void onStartAsync(AsyncEvent event) {}
     });
-    change.whenCompleteAsync((value, error) -> {
+    var unusedAnswer = change.whenCompleteAsync((value, error) -> {
       if (error instanceof CancellationException || value == null) {
         return;
       }

@@ -260,9 +260,8 @@ final class KeyLoop<V> {
         }
         recordFailure(error, consecutiveFailures, now - firstFailureNanos);
         long backoffNanos = Durations.toNanosSaturated(config.backoff().delay(consecutiveFailures));
-        if (!backoffWait(backoffNanos, firstFailureNanos, consecutiveFailures)) {
-          continue; // interrupted: the check point decides
-        }
+        // false: interrupted while backing off; the check point at the top of the loop decides
+        boolean unusedCompleted = backoffWait(backoffNanos, firstFailureNanos, consecutiveFailures);
       }
     } finally {
       Thread.interrupted(); // never leak our interrupt into an executor's pooled thread

@@ -18,6 +18,7 @@ import org.jspecify.annotations.Nullable;
  * @param lockIndex how many times a lock on the key was acquired
  * @param session the session holding a lock on the key, or null
  */
+@SuppressWarnings("ArrayRecordComponent") // the value is copied in and out; equals compares contents
 public record KvEntry(
     String key, byte @Nullable [] value, long flags, long createIndex, long modifyIndex,
     long lockIndex, @Nullable String session) {

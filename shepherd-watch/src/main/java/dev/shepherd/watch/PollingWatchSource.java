@@ -39,7 +39,11 @@ import java.util.function.DoubleSupplier;
  */
 public final class PollingWatchSource<V> implements WatchSource<V> {
 
-  /** Reads the current value of a key from an upstream that cannot block. */
+  /**
+   * Reads the current value of a key from an upstream that cannot block.
+   *
+   * @param <V> the value's type
+   */
   @FunctionalInterface
   public interface Reader<V> {
 

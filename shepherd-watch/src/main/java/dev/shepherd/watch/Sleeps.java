@@ -27,6 +27,7 @@ final class Sleeps {
       if (remaining <= 0L) {
         return;
       }
+      @SuppressWarnings("ReferenceEquality") // identity: only the system ticker sleeps in one go
       long slice = ticker == Ticker.system() ? remaining : Math.min(remaining, SLICE_NANOS);
       TimeUnit.NANOSECONDS.sleep(slice);
     }

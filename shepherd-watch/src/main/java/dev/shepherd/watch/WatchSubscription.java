@@ -304,7 +304,11 @@ final class WatchSubscription<V> implements Subscription<V> {
     }
     loop().unsubscribe(this);
     deliveryLock.lock(); // wait for a sink call in progress on another thread
-    deliveryLock.unlock();
+    try {
+      // nothing: taking the lock was the point
+    } finally {
+      deliveryLock.unlock();
+    }
   }
 
   @Override

@@ -158,7 +158,9 @@ public class StampedeBenchmark {
 
   @Benchmark
   public void caffeineSync(Runs counters) throws InterruptedException {
-    stampede(counters, () -> caffeine.get("cold", this::load));
+    stampede(counters, () -> {
+      String unused = caffeine.get("cold", this::load);
+    });
   }
 
   @Benchmark
@@ -190,7 +192,9 @@ public class StampedeBenchmark {
   @Warmup(iterations = 0)
   @Measurement(iterations = 1)
   public void caffeineSyncFailing(Runs counters) throws InterruptedException {
-    stampede(counters, () -> caffeine.get("cold", this::fail));
+    stampede(counters, () -> {
+      String unused = caffeine.get("cold", this::fail);
+    });
   }
 
   @Benchmark

@@ -89,7 +89,7 @@ public final class WaiterMemory {
 
   private static double median(Supplier<Double> round) {
     double[] samples = new double[ROUNDS];
-    round.get(); // warm-up: class loading, JIT, thread pools
+    double unusedWarmUp = round.get(); // warm-up: class loading, JIT, thread pools
     for (int i = 0; i < ROUNDS; i++) {
       samples[i] = round.get();
     }
@@ -116,7 +116,7 @@ public final class WaiterMemory {
           return Load.commit("v");
         };
     loaderOut[0] = loader;
-    cache.fetchAsync("k", loader); // the leader
+    var unusedLeader = cache.fetchAsync("k", loader); // the leader
     awaitTrue(() -> cache.waitingCallers("k") == 1);
     return cache;
   }

@@ -46,8 +46,7 @@ final class RawHttpConnection implements AutoCloseable {
     String statusLine = readLine();
     int status = Integer.parseInt(statusLine.substring(9, 12));
     int length = -1;
-    String line;
-    while (!(line = readLine()).isEmpty()) {
+    for (String line = readLine(); !line.isEmpty(); line = readLine()) {
       int colon = line.indexOf(':');
       if (colon > 0 && line.substring(0, colon).trim().toLowerCase(Locale.ROOT)
           .equals("content-length")) {

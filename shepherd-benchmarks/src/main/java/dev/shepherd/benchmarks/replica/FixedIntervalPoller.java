@@ -39,7 +39,8 @@ final class FixedIntervalPoller {
 
   static FixedIntervalPoller start(DataSource replica, long periodMillis) throws SQLException {
     FixedIntervalPoller poller = new FixedIntervalPoller(replica.getConnection());
-    poller.scheduler.scheduleWithFixedDelay(poller::tick, 0, periodMillis, TimeUnit.MILLISECONDS);
+    var unusedTicks =
+        poller.scheduler.scheduleWithFixedDelay(poller::tick, 0, periodMillis, TimeUnit.MILLISECONDS);
     return poller;
   }
 

@@ -169,14 +169,14 @@ public class EtcdWatchCountBenchmark {
     String changed = "b" + round;
     CountDownLatch first = new CountDownLatch(SUBSCRIBERS);
     CountDownLatch second = new CountDownLatch(SUBSCRIBERS);
-    AtomicInteger calls = new AtomicInteger();
+    int calls = 0;
     for (int i = 0; i < SUBSCRIBERS; i++) {
       ByteSequence key = bytes("bench/" + (i % KEYS));
       GetResponse read = client.getKVClient().get(key).get(30, TimeUnit.SECONDS);
       if (read.getKvs().get(0).getValue().toString(StandardCharsets.UTF_8).equals(initial)) {
         first.countDown();
       }
-      calls.incrementAndGet();
+      calls++;
       Watch.Watcher watcher = client.getWatchClient().watch(key,
           WatchOption.builder().withRevision(read.getHeader().getRevision() + 1).build(),
           response -> response.getEvents().forEach(event -> {
@@ -193,7 +193,7 @@ public class EtcdWatchCountBenchmark {
     await(second, "changed values");
     counters.etcdWatchers = gauge("etcd_debugging_mvcc_watcher_total");
     counters.etcdWatchStreams = gauge("etcd_debugging_mvcc_watch_stream_total");
-    counters.watchCalls = calls.get();
+    counters.watchCalls = calls;
     report("jetcdDirect", counters);
   }
 
@@ -219,7 +219,7 @@ public class EtcdWatchCountBenchmark {
   private long gauge(String name) throws IOException, InterruptedException {
     String body = http.send(HttpRequest.newBuilder(URI.create(etcd.endpoint() + "/metrics"))
         .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString()).body();
-    for (String line : body.split("\n")) {
+    for (String line : body.split("\n", -1)) {
       if (line.startsWith(name + " ")) {
         return (long) Double.parseDouble(line.substring(name.length() + 1).trim());
       }

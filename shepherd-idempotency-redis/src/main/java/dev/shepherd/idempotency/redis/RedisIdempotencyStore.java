@@ -337,9 +337,10 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
       }
       return List.of(reply);
     } catch (ExecutionException e) {
+      Throwable cause = e.getCause() == null ? e : e.getCause();
       throw new IdempotencyStoreException(
           "Redis failed to " + operation + " idempotency key '" + key + "': "
-              + e.getCause().getMessage(), e.getCause());
+              + cause.getMessage(), cause);
     } catch (TimeoutException e) {
       throw new IdempotencyStoreException(
           "Redis did not answer within " + Duration.ofNanos(timeoutNanos) + " to " + operation

@@ -39,6 +39,7 @@ final class CachedBodyRequest extends HttpServletRequestWrapper {
   sealed interface Body {}
 
   /** The whole body, at most the limit. */
+  @SuppressWarnings("ArrayRecordComponent") // private hand-off of the bytes just read, never compared
   record Read(byte[] bytes) implements Body {}
 
   /** The body is larger than the limit; {@code declared} is Content-Length, or -1 if unknown. */
@@ -158,7 +159,7 @@ final class CachedBodyRequest extends HttpServletRequestWrapper {
   }
 
   private static void parse(String encoded, Charset charset, Map<String, List<String>> into) {
-    for (String pair : encoded.split("&")) {
+    for (String pair : encoded.split("&", -1)) {
       if (pair.isEmpty()) {
         continue;
       }

@@ -427,6 +427,7 @@ public final class IdempotencyFilter implements Filter {
   }
 
   /** The deny-list plus the names a {@code Connection} header lists (RFC 9110 7.6.1). */
+  @SuppressWarnings("ReferenceEquality") // identity: has the shared deny-list been copied yet?
   private Set<String> deniedFor(List<String[]> headers) {
     Set<String> denied = denyList;
     for (String[] header : headers) {
@@ -434,7 +435,7 @@ public final class IdempotencyFilter implements Filter {
         if (denied == denyList) {
           denied = new HashSet<>(denyList);
         }
-        for (String option : header[1].split(",")) {
+        for (String option : header[1].split(",", -1)) {
           denied.add(option.trim().toLowerCase(Locale.ROOT));
         }
       }

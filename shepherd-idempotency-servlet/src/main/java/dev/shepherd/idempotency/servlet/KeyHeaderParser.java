@@ -83,7 +83,7 @@ final class KeyHeaderParser {
                 : "unexpected character at position " + in.position() + " after the key");
       }
     } catch (SyntaxException e) {
-      return new Malformed(e.getMessage());
+      return new Malformed(String.valueOf(e.getMessage()));
     }
     if (key.isEmpty()) {
       return new Malformed("the key is empty; it must have 1 to " + MAX_KEY_LENGTH + " characters");

@@ -668,6 +668,7 @@ public final class KubernetesBackend implements Backend {
               + podIpVariable
               + " is not set. Set it from the downward API (fieldRef status.podIP) or call"
               + " parentHost(..)");
+      host = Require.nonNull(host, "host");
       return new KubernetesSettings(
           c,
           ns,

@@ -1,5 +1,6 @@
 package dev.shepherd.pool.kubernetes;
 
+import dev.shepherd.core.Require;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -69,7 +70,7 @@ record KubernetesSettings(
       return null;
     }
     if (!needsParentPod()) {
-      return new ParentPod(namespace, parentName, parentUid, null);
+      return new ParentPod(namespace, parentName, Require.nonNull(parentUid, "parentUid"), null);
     }
     Pod pod;
     try {

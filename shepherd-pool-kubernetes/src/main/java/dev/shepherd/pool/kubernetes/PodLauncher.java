@@ -1,5 +1,6 @@
 package dev.shepherd.pool.kubernetes;
 
+import dev.shepherd.core.Require;
 import dev.shepherd.pool.LaunchedRunner;
 import dev.shepherd.pool.RunnerLauncher;
 import dev.shepherd.pool.RunnerSpec;
@@ -178,7 +179,7 @@ final class PodLauncher implements RunnerLauncher {
       image = RunnerPodFactory.container(template.getSpec(), container, "the Pod template").getImage();
     }
     if (image == null && parentPod != null) {
-      image = RunnerPodFactory.container(parentPod.getSpec(), container, "the parent Pod " + parent.name()).getImage();
+      image = RunnerPodFactory.container(parentPod.getSpec(), container, "the parent Pod " + Require.nonNull(parent, "parent").name()).getImage();
     }
     if (image == null) {
       throw new IllegalStateException("no image for container \"" + container + "\": set image(..)");

@@ -359,7 +359,7 @@ final class EtcdKeyWatch {
       onRead(gen, null, e);
       return;
     }
-    get.orTimeout(Durations.toNanosSaturated(requestTimeout), TimeUnit.NANOSECONDS)
+    var unusedRead = get.orTimeout(Durations.toNanosSaturated(requestTimeout), TimeUnit.NANOSECONDS)
         .whenComplete((response, error) -> guarded("a read", () -> onRead(gen, response, error)));
   }
 
@@ -683,7 +683,7 @@ final class EtcdKeyWatch {
     /** Closes the jetcd watcher from another thread (we may be inside its callback). */
     void abandonLater() {
       abandoned = true;
-      CompletableFuture.runAsync(this::closeWatcher);
+      var unusedClose = CompletableFuture.runAsync(this::closeWatcher);
     }
 
     /** Closes the watcher if it is attached and closable; else its notice or error will. */
@@ -706,7 +706,7 @@ final class EtcdKeyWatch {
     private void becomeClosable() {
       closable = true;
       if (abandoned) {
-        CompletableFuture.runAsync(this::closeWatcher);
+        var unusedClose = CompletableFuture.runAsync(this::closeWatcher);
       }
     }
 
