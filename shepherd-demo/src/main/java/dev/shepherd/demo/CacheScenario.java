@@ -96,7 +96,7 @@ final class CacheScenario implements Scenario {
   @Override
   public void run(Map<String, Object> parameters, ScenarioReport report) throws Exception {
     int callers = Scenario.integer(parameters, "callers");
-    boolean failing = parameters.get("catalog").equals("failing");
+    boolean failing = Scenario.text(parameters, "catalog").equals("failing");
     String key = "cold-" + System.nanoTime();
     report.baselineName("ConcurrentHashMap.computeIfAbsent");
 

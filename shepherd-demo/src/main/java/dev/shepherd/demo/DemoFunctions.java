@@ -31,7 +31,7 @@ public final class DemoFunctions implements FunctionRegistryFactory {
    *     (0 to 5,000)
    * @return what {@link #primes} returns
    */
-  static Object report(Object argument) {
+  static Object report(@Nullable Object argument) {
     if (!(argument instanceof Map<?, ?> map) || !(map.get("holdMs") instanceof Long holdMs)) {
       throw new IllegalArgumentException("report expects {upTo: Long, holdMs: Long}, got " + argument);
     }

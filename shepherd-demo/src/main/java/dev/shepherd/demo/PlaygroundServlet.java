@@ -149,7 +149,7 @@ final class PlaygroundServlet extends HttpServlet {
       start = playground.start(name, parameters);
     } catch (IllegalArgumentException e) {
       Json.problem(resp, playground.scenario(name) == null ? 404 : 400,
-          playground.scenario(name) == null ? "Not Found" : "Bad Request", e.getMessage());
+          playground.scenario(name) == null ? "Not Found" : "Bad Request", String.valueOf(e.getMessage()));
       return;
     }
     switch (start) {

@@ -47,7 +47,7 @@ final class PoolScenario implements Scenario {
 
   @Override
   public Duration bound() {
-    return Duration.ofSeconds(120);
+    return Duration.ofMinutes(2);
   }
 
   @Override
@@ -75,7 +75,7 @@ final class PoolScenario implements Scenario {
   public void run(Map<String, Object> parameters, ScenarioReport report) throws Exception {
     int reports = Scenario.integer(parameters, "reports");
     int holdMs = Scenario.integer(parameters, "holdMs");
-    boolean kill = parameters.get("kill").equals("yes");
+    boolean kill = Scenario.text(parameters, "kill").equals("yes");
     report.baselineName("one JVM per report");
     String marker = "-Dshepherd.playground.runner=" + Long.toHexString(System.nanoTime());
 
@@ -196,9 +196,10 @@ final class PoolScenario implements Scenario {
             OneShotReport.class.getName(), Long.toString(UP_TO), Integer.toString(holdMs))
             .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start());
       }
+      List<CompletableFuture<Void>> exits = new ArrayList<>();
       for (int i = 0; i < processes.size(); i++) {
         int n = i + 1;
-        processes.get(i).onExit().thenAccept(p -> {
+        exits.add(processes.get(i).onExit().thenAccept(p -> {
           double at = ScenarioReport.msSince(start);
           if (p.exitValue() == 0) {
             side.done.incrementAndGet();
@@ -209,10 +210,11 @@ final class PoolScenario implements Scenario {
             report.event(Side.BASELINE, "failure", "report " + n + " failed: its JVM ended with " + p.exitValue());
           }
           side.lastMs = Math.max(side.lastMs, at);
-        });
+        }));
       }
+      CompletableFuture<Void> allExited = CompletableFuture.allOf(exits.toArray(CompletableFuture[]::new));
       boolean killed = killAfterMs < 0;
-      while (processes.stream().anyMatch(Process::isAlive) || side.done.get() + side.failed.get() < reports) {
+      while (!allExited.isDone()) {
         long alive = processes.stream().filter(Process::isAlive).count();
         side.jvms.add((double) alive);
         side.busy.add((double) alive);

@@ -84,7 +84,17 @@ interface Scenario {
   }
 
   static int integer(Map<String, Object> parameters, String name) {
-    return (Integer) parameters.get(name);
+    if (!(parameters.get(name) instanceof Integer value)) {
+      throw new IllegalStateException("parameter " + name + " was not read as a whole number");
+    }
+    return value;
+  }
+
+  static String text(Map<String, Object> parameters, String name) {
+    if (!(parameters.get(name) instanceof String value)) {
+      throw new IllegalStateException("parameter " + name + " was not read as a choice");
+    }
+    return value;
   }
 
   static Duration millis(Map<String, Object> parameters, String name) {

@@ -98,7 +98,7 @@ final class ScenarioClient {
     for (JsonNode e : result.path("timeline")) {
       out.printf(Locale.ROOT, "  %9.1f  %-8s %s%n", e.path("atMs").asDouble(), e.path("side").asText(), e.path("text").asText());
     }
-    result.path("timelineOmitted").fields().forEachRemaining(f ->
+    result.path("timelineOmitted").properties().forEach(f ->
         out.println("             ... and " + f.getValue().asInt() + " more " + f.getKey() + " events"));
   }
 

@@ -75,6 +75,11 @@ final class ScenarioReport {
     rows.add(new Row(key, label, unit, shepherd, baseline));
   }
 
+  /** A row of counts. */
+  void row(String key, String label, String unit, long shepherd, long baseline) {
+    row(key, label, unit, (double) shepherd, (double) baseline);
+  }
+
   synchronized void chart(Chart chart) {
     this.chart = chart;
   }

@@ -31,6 +31,7 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A config change reaching M subscribers, then an outage of the config source and its recovery.
@@ -163,7 +164,6 @@ final class WatchScenario implements Scenario, AutoCloseable {
     volatile double failingMs = -1;
     volatile boolean recovered;
     volatile double recoveredMs = -1;
-    volatile int errors;
   }
 
   /** When the change was made, in ms since the subscribers connected; read by every subscriber thread. */
@@ -263,8 +263,8 @@ final class WatchScenario implements Scenario, AutoCloseable {
       report.note("allHadTheChangeAtMs=" + Math.round(allHadIt));
 
       List<Double> xs = new ArrayList<>();
-      List<Double> shepherdSeries = new ArrayList<>();
-      List<Double> naiveSeries = new ArrayList<>();
+      List<@Nullable Double> shepherdSeries = new ArrayList<>();
+      List<@Nullable Double> naiveSeries = new ArrayList<>();
       for (int b = 0; b * BUCKET_MS < end && b < BUCKETS; b++) {
         xs.add(b * BUCKET_MS / 1000.0);
         shepherdSeries.add((double) shepherdView.perBucket.get(b));
@@ -337,7 +337,6 @@ final class WatchScenario implements Scenario, AutoCloseable {
         return;
       } catch (Exception e) {
         failed = true;
-        s.errors++;
         try {
           Thread.sleep(NAIVE_RETRY_MS);
         } catch (InterruptedException stop) {
