@@ -34,7 +34,6 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.net.BindException;
 import java.net.URI;
-import java.security.SecureRandom;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -120,8 +119,13 @@ final class DemoService implements AutoCloseable {
         .maxWait(Duration.ofMillis(500))
         .listener(ShepherdMetrics.routeListener(registry, "orders"))
         .build();
-    byte[] secret = new byte[32];
-    new SecureRandom().nextBytes(secret);
+    // The signing key survives restarts, so browsers' consistency cookies stay valid: it lives in
+    // $XDG_STATE_HOME/shepherd-demo/consistency-token.key (default ~/.local/state/...), made 0600.
+    String stateHome = System.getenv("XDG_STATE_HOME");
+    java.nio.file.Path keyFile = (stateHome != null && !stateHome.isBlank()
+        ? java.nio.file.Path.of(stateHome) : java.nio.file.Path.of(System.getProperty("user.home"), ".local", "state"))
+        .resolve("shepherd-demo").resolve("consistency-token.key");
+    byte[] secret = dev.shepherd.replica.SigningKeyFile.loadOrCreate(keyFile);
     ConsistencyTokenCodec codec = ConsistencyTokenCodec.builder().signingKey("demo-1", secret).build();
 
     this.catalog = new Catalog();

@@ -4,6 +4,7 @@ import dev.shepherd.core.Require;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -34,11 +35,17 @@ public final class ConsistencyContext {
   /** One unit of work's token; the filter listens to updates to write them to the response. */
   static final class Scope {
     private volatile @Nullable ConsistencyToken token;
+    private final Function<Lsn, ConsistencyToken> stamp;
     private final Consumer<ConsistencyToken> onWrite;
 
-    Scope(@Nullable ConsistencyToken token, Consumer<ConsistencyToken> onWrite) {
+    Scope(@Nullable ConsistencyToken token, Function<Lsn, ConsistencyToken> stamp, Consumer<ConsistencyToken> onWrite) {
       this.token = token;
+      this.stamp = stamp;
       this.onWrite = onWrite;
+    }
+
+    static Scope detached(@Nullable ConsistencyToken token) {
+      return new Scope(token, ConsistencyToken::of, t -> {});
     }
 
     @Nullable ConsistencyToken token() {
@@ -46,7 +53,11 @@ public final class ConsistencyContext {
     }
 
     synchronized ConsistencyToken record(Lsn lsn) {
-      ConsistencyToken merged = ConsistencyToken.of(lsn).merge(token);
+      return record(stamp.apply(lsn));
+    }
+
+    synchronized ConsistencyToken record(ConsistencyToken written) {
+      ConsistencyToken merged = written.merge(token);
       token = merged;
       onWrite.accept(merged);
       return merged;
@@ -73,7 +84,8 @@ public final class ConsistencyContext {
   }
 
   /**
-   * Records a committed write: merges its position into the current token and, under
+   * Records a committed write: merges its position into the current token (stamped now, with the
+   * current primary's history when the filter's {@link ConsistencyTokenPolicy} knows it) and, under
    * {@link ConsistencyTokenFilter}, sets the response header or cookie at once (so call it before
    * the response is committed, that is before writing the body).
    *
@@ -91,6 +103,23 @@ public final class ConsistencyContext {
   }
 
   /**
+   * Records a committed write whose token the caller made (with its own issue time and history),
+   * as {@link #recordWrite(Lsn)} does for a bare position.
+   *
+   * @param written the write's token
+   * @return the merged token
+   * @throws NullPointerException if {@code written} is null
+   * @throws IllegalStateException outside a scope (no filter, no {@link #callWith})
+   */
+  public static ConsistencyToken recordWrite(ConsistencyToken written) {
+    Require.nonNull(written, "written");
+    Scope scope = CURRENT.get();
+    Require.state(scope != null, "ConsistencyContext.recordWrite outside a scope: install "
+        + "ConsistencyTokenFilter or run the work with ConsistencyContext.callWith");
+    return scope.record(written);
+  }
+
+  /**
    * Runs {@code work} in a scope that starts with {@code token}: the way to carry a request's
    * position into an asynchronous job.
    *
@@ -104,7 +133,7 @@ public final class ConsistencyContext {
   public static <T> T callWith(@Nullable ConsistencyToken token, Callable<T> work) throws Exception {
     Require.nonNull(work, "work");
     Scope previous = CURRENT.get();
-    CURRENT.set(new Scope(token, t -> {}));
+    CURRENT.set(Scope.detached(token));
     try {
       return work.call();
     } finally {
@@ -122,7 +151,7 @@ public final class ConsistencyContext {
   public static void runWith(@Nullable ConsistencyToken token, Runnable work) {
     Require.nonNull(work, "work");
     Scope previous = CURRENT.get();
-    CURRENT.set(new Scope(token, t -> {}));
+    CURRENT.set(Scope.detached(token));
     try {
       work.run();
     } finally {

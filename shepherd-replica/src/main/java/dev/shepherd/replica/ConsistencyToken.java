@@ -1,12 +1,20 @@
 package dev.shepherd.replica;
 
 import dev.shepherd.core.Require;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import org.jspecify.annotations.Nullable;
 
 /**
  * The write position a client (a browser session, a job, a downstream call) has caused or seen,
  * which its later reads must see: read-your-writes carried between requests and into asynchronous
  * work.
+ *
+ * <p>A token also says when it was issued and, when known, which database history its position
+ * belongs to ({@link DatabaseIdentity}: the cluster's system identifier and the primary's
+ * timeline). A {@link ConsistencyTokenPolicy} uses both to ignore tokens that no longer mean
+ * anything: too old to matter, or from another cluster or an older timeline, whose positions a
+ * replica of the current primary may never reach.
  *
  * <p>On the wire a token is signed by a {@link ConsistencyTokenCodec}, so a client cannot forge a
  * position (which could make every read of its wait, or go to the primary). Two tokens
@@ -16,40 +24,73 @@ import org.jspecify.annotations.Nullable;
  * <p>Immutable and thread-safe.
  *
  * @param lsn the position a read must see
+ * @param issuedAt when the position was recorded, to the millisecond (finer parts are dropped, as
+ *     the wire form keeps milliseconds)
+ * @param database the history the position belongs to, or null if unknown (then it is not checked)
  */
-public record ConsistencyToken(Lsn lsn) {
+public record ConsistencyToken(Lsn lsn, Instant issuedAt, @Nullable DatabaseIdentity database) {
 
   /**
-   * Checks the position.
+   * Checks the position and time.
    *
    * @param lsn the position a read must see
-   * @throws NullPointerException if {@code lsn} is null
+   * @param issuedAt when it was recorded
+   * @param database its history, or null if unknown
+   * @throws NullPointerException if {@code lsn} or {@code issuedAt} is null
    */
   public ConsistencyToken {
     Require.nonNull(lsn, "lsn");
+    issuedAt = Require.nonNull(issuedAt, "issuedAt").truncatedTo(ChronoUnit.MILLIS);
   }
 
   /**
-   * Returns a token for a position.
+   * Returns a token for a position issued now, of an unknown history.
    *
    * @param lsn the position
    * @return the token
    * @throws NullPointerException if {@code lsn} is null
    */
   public static ConsistencyToken of(Lsn lsn) {
-    return new ConsistencyToken(lsn);
+    return new ConsistencyToken(lsn, Instant.now(), null);
   }
 
   /**
-   * Returns the token with the greater position of this one and {@code other}.
+   * Returns a token for a position of a known history.
+   *
+   * @param lsn the position
+   * @param database the history it belongs to
+   * @param issuedAt when it was recorded
+   * @return the token
+   * @throws NullPointerException if an argument is null
+   */
+  public static ConsistencyToken of(Lsn lsn, DatabaseIdentity database, Instant issuedAt) {
+    return new ConsistencyToken(lsn, issuedAt, Require.nonNull(database, "database"));
+  }
+
+  /**
+   * Returns the token that covers this one and {@code other}.
+   *
+   * <p>Of the same history (or when either history is unknown): the greater position, the later
+   * issue time (so the merged token lives as long as the younger one) and the known history. Of
+   * two different histories: the token issued later, whole, since the earlier one belongs to a
+   * history that the later write has left behind.
    *
    * @param other another token, or null
-   * @return this token if {@code other} is null or not later, else {@code other}
+   * @return the merged token; this one if {@code other} is null
    */
   // Same name as the static two-token merge on purpose: both merge by the later position.
   @SuppressWarnings("AmbiguousMethodReference")
   public ConsistencyToken merge(@Nullable ConsistencyToken other) {
-    return other == null || lsn.isAtLeast(other.lsn) ? this : other;
+    if (other == null) {
+      return this;
+    }
+    if (database != null && other.database != null && !database.equals(other.database)) {
+      return other.issuedAt.isAfter(issuedAt) ? other : this;
+    }
+    Lsn position = lsn.isAtLeast(other.lsn) ? lsn : other.lsn;
+    Instant issued = issuedAt.isAfter(other.issuedAt) ? issuedAt : other.issuedAt;
+    DatabaseIdentity history = database != null ? database : other.database;
+    return new ConsistencyToken(position, issued, history);
   }
 
   /**
@@ -57,7 +98,7 @@ public record ConsistencyToken(Lsn lsn) {
    *
    * @param a a token, or null
    * @param b a token, or null
-   * @return the one with the greater position; null if both are null
+   * @return as {@link #merge(ConsistencyToken)}; null if both are null
    */
   @SuppressWarnings("AmbiguousMethodReference") // see the instance merge
   public static @Nullable ConsistencyToken merge(@Nullable ConsistencyToken a, @Nullable ConsistencyToken b) {

@@ -4,8 +4,10 @@ import dev.shepherd.core.Require;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
+import java.time.Instant;
 import java.util.Base64;
 import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.Map;
 import java.util.regex.Pattern;
 import javax.crypto.Mac;
@@ -21,29 +23,35 @@ import org.jspecify.annotations.Nullable;
  *     .signingKey("2026-11", newSecret)        // signs new tokens
  *     .verificationKey("2026-10", oldSecret)   // still accepted during a rotation
  *     .build();
- * String text = codec.encode(ConsistencyToken.of(lsn));   // "v1.2026-11.0000001600B374D8.Qm9..."
+ * String text = codec.encode(ConsistencyToken.of(lsn));   // "v2.2026-11.0000001600B374D8.19..."
  * ConsistencyToken token = codec.decode(text);
  * }</pre>
  *
- * <p>Format: {@code v1.<key id>.<16 hex digits of the LSN>.<base64url HMAC-SHA256 of the first three
- * parts>}, at most {@value #MAX_LENGTH} characters, safe in a cookie value and a header. The key id
- * names the key that signed it, so keys can be rotated: add the new key as signing key and keep the
- * old one as verification key until tokens signed with it no longer matter (a token's position is
- * usually replayed everywhere within seconds). Signatures are compared in constant time.
+ * <p>Format: {@code v2.<key id>.<16 hex digits of the LSN>.<issue time, hex milliseconds since
+ * the epoch>.<16 hex digits of the system identifier>.<8 hex digits of the timeline>.<base64url
+ * HMAC-SHA256 of everything before it>}, where the two history fields are both empty when the
+ * history is unknown; at most {@value #MAX_LENGTH} characters, safe in a cookie value and a header.
+ * The key id names the key that signed it, so keys can be rotated: add the new key as signing key
+ * and keep the old one as verification key until tokens signed with it no longer matter (no longer
+ * than the {@linkplain ConsistencyTokenPolicy#maxAge() maximum token age}). Signatures are compared
+ * in constant time. Tokens of the older {@code v1} form (no issue time, no history) are refused as
+ * invalid, which the filter answers by clearing the cookie.
  *
  * <p>Immutable and thread-safe.
  */
 public final class ConsistencyTokenCodec {
 
   /** The longest text {@link #decode} looks at. */
-  public static final int MAX_LENGTH = 128;
+  public static final int MAX_LENGTH = 192;
   /** The shortest secret accepted: 32 bytes, the HMAC-SHA256 block strength. */
   public static final int MIN_SECRET_BYTES = 32;
 
-  private static final String VERSION = "v1";
+  private static final String VERSION = "v2";
   private static final String ALGORITHM = "HmacSHA256";
   private static final Pattern KEY_ID = Pattern.compile("[A-Za-z0-9_-]{1,32}");
   private static final Pattern LSN_HEX = Pattern.compile("[0-9A-F]{16}");
+  private static final Pattern TIME_HEX = Pattern.compile("[0-9A-F]{1,16}");
+  private static final Pattern TIMELINE_HEX = Pattern.compile("[0-9A-F]{8}");
   private static final Base64.Encoder BASE64 = Base64.getUrlEncoder().withoutPadding();
 
   private final String signingKeyId;
@@ -72,7 +80,10 @@ public final class ConsistencyTokenCodec {
    */
   public String encode(ConsistencyToken token) {
     Require.nonNull(token, "token");
-    String payload = VERSION + "." + signingKeyId + "." + String.format("%016X", token.lsn().value());
+    DatabaseIdentity database = token.database();
+    String payload = VERSION + "." + signingKeyId + "." + String.format("%016X", token.lsn().value())
+        + "." + Long.toHexString(token.issuedAt().toEpochMilli()).toUpperCase(Locale.ROOT)
+        + (database == null ? ".." : String.format(".%016X.%08X", database.systemIdentifier(), database.timeline()));
     return payload + "." + BASE64.encodeToString(mac(keys.get(signingKeyId), payload));
   }
 
@@ -91,31 +102,59 @@ public final class ConsistencyTokenCodec {
       throw invalid(text, "longer than " + MAX_LENGTH + " characters");
     }
     String[] parts = text.split("\\.", -1);
-    if (parts.length != 4 || !VERSION.equals(parts[0])) {
-      throw invalid(text, "expected v1.<key id>.<lsn>.<signature>");
+    if (parts.length != 7 || !VERSION.equals(parts[0])) {
+      throw invalid(text, "expected " + VERSION + ".<key id>.<lsn>.<issued>.<system id>.<timeline>.<signature>");
     }
-    SecretKeySpec key = KEY_ID.matcher(parts[1]).matches() ? keys.get(parts[1]) : null;
+    if (!KEY_ID.matcher(parts[1]).matches()) {
+      throw invalid(text, "the key id is not 1 to 32 of A-Z a-z 0-9 _ -");
+    }
+    SecretKeySpec key = keys.get(parts[1]);
     if (key == null) {
       throw invalid(text, "signed with unknown key id \"" + parts[1] + "\"");
     }
     if (!LSN_HEX.matcher(parts[2]).matches()) {
       throw invalid(text, "the position is not 16 upper-case hexadecimal digits");
     }
+    if (!TIME_HEX.matcher(parts[3]).matches()) {
+      throw invalid(text, "the issue time is not 1 to 16 upper-case hexadecimal digits");
+    }
+    boolean noHistory = parts[4].isEmpty() && parts[5].isEmpty();
+    if (!noHistory && (!LSN_HEX.matcher(parts[4]).matches() || !TIMELINE_HEX.matcher(parts[5]).matches())) {
+      throw invalid(text, "the history is not 16 and 8 upper-case hexadecimal digits, nor empty");
+    }
     byte[] signature;
     try {
-      signature = Base64.getUrlDecoder().decode(parts[3]);
+      signature = Base64.getUrlDecoder().decode(parts[6]);
     } catch (IllegalArgumentException e) {
       throw invalid(text, "the signature is not base64url");
     }
-    byte[] expected = mac(key, parts[0] + "." + parts[1] + "." + parts[2]);
+    int end = text.length() - parts[6].length() - 1;
+    byte[] expected = mac(key, text.substring(0, end));
     if (!MessageDigest.isEqual(expected, signature)) {
       throw invalid(text, "the signature does not match (forged or altered)");
     }
-    return ConsistencyToken.of(Lsn.of(Long.parseUnsignedLong(parts[2], 16)));
+    DatabaseIdentity database = null;
+    if (!noHistory) {
+      int timeline = Integer.parseUnsignedInt(parts[5], 16);
+      if (timeline <= 0) {
+        throw invalid(text, "the timeline is not positive");
+      }
+      database = new DatabaseIdentity(Long.parseUnsignedLong(parts[4], 16), timeline);
+    }
+    return new ConsistencyToken(Lsn.of(Long.parseUnsignedLong(parts[2], 16)),
+        Instant.ofEpochMilli(Long.parseUnsignedLong(parts[3], 16)), database);
   }
 
   private static InvalidConsistencyTokenException invalid(String text, String why) {
-    String shown = text.length() > 48 ? text.substring(0, 48) + "..." : text;
+    // Bounded, and printable ASCII only: the message goes to logs and problem details.
+    StringBuilder shown = new StringBuilder();
+    for (int i = 0; i < Math.min(48, text.length()); i++) {
+      char c = text.charAt(i);
+      shown.append(c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? c : '?');
+    }
+    if (text.length() > 48) {
+      shown.append("...");
+    }
     return new InvalidConsistencyTokenException("invalid consistency token \"" + shown + "\": " + why);
   }
 

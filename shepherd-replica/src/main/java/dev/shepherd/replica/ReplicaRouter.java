@@ -46,6 +46,7 @@ import org.jspecify.annotations.Nullable;
  */
 public final class ReplicaRouter {
 
+  private final Config config;
   private final DataSource primary;
   private final List<ReplicaTracker> replicas;
   private final Duration maxWait;
@@ -57,15 +58,53 @@ public final class ReplicaRouter {
   private final LongAdder waitNanos = new LongAdder();
   private final LongAccumulator maxWaitNanos = new LongAccumulator(Math::max, 0L);
 
-  private ReplicaRouter(Builder builder) {
-    this.primary = builder.primary;
-    this.replicas = List.copyOf(builder.replicas);
-    this.maxWait = builder.maxWait;
-    this.ticker = builder.ticker;
-    this.listener = builder.listener;
+  private ReplicaRouter(DataSource primary, Config config) {
+    this.config = config;
+    this.primary = primary;
+    this.replicas = config.replicas();
+    this.maxWait = config.maxWait();
+    this.ticker = config.ticker();
+    this.listener = config.listener();
     for (Route.FallbackReason reason : Route.FallbackReason.values()) {
       fallbacks.put(reason, new LongAdder());
     }
+  }
+
+  /**
+   * The settings of a router, as its {@link Builder} left them: immutable, for logging and metrics.
+   *
+   * @param replicas the replicas' trackers, in the order added
+   * @param maxWait how long a read waits for some replica before it goes to the primary
+   * @param listener the listener told of every routing decision
+   * @param ticker the time source
+   */
+  public record Config(List<ReplicaTracker> replicas, Duration maxWait, Consumer<Route> listener, Ticker ticker) {
+
+    /**
+     * Copies the replicas and checks the settings.
+     *
+     * @param replicas the trackers
+     * @param maxWait the bound
+     * @param listener the listener
+     * @param ticker the ticker
+     * @throws NullPointerException if an argument is null
+     * @throws IllegalArgumentException if {@code maxWait} is negative
+     */
+    public Config {
+      replicas = List.copyOf(Require.nonNull(replicas, "replicas"));
+      Require.nonNegative(maxWait, "maxWait");
+      Require.nonNull(listener, "listener");
+      Require.nonNull(ticker, "ticker");
+    }
+  }
+
+  /**
+   * Returns the router's settings.
+   *
+   * @return the immutable config its builder produced
+   */
+  public Config config() {
+    return config;
   }
 
   /**
@@ -187,13 +226,13 @@ public final class ReplicaRouter {
     int pending = 0;
     try {
       for (int i = 0; i < n; i++) {
-        Object started = replicas.get(i).begin(required, deadline);
-        if (started instanceof ReplayResult result) {
-          results[i] = result;
-        } else {
-          waiting[i] = (ReplicaTracker.Waiter) started;
-          var unusedRelease = waiting[i].result.whenComplete((r, e) -> completions.release());
-          pending++;
+        switch (replicas.get(i).begin(required, deadline)) {
+          case ReplicaTracker.Start.Answered answered -> results[i] = answered.result();
+          case ReplicaTracker.Waiter waiter -> {
+            waiting[i] = waiter;
+            var unusedRelease = waiter.result.whenComplete((r, e) -> completions.release());
+            pending++;
+          }
         }
       }
       while (true) {
@@ -392,7 +431,7 @@ public final class ReplicaRouter {
      * @return the router
      */
     public ReplicaRouter build() {
-      return new ReplicaRouter(this);
+      return new ReplicaRouter(primary, new Config(replicas, maxWait, listener, ticker));
     }
   }
 }

@@ -5,11 +5,7 @@ import dev.shepherd.core.Durations;
 import dev.shepherd.core.Require;
 import dev.shepherd.core.Ticker;
 import java.lang.System.Logger.Level;
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.Optional;
@@ -68,16 +64,8 @@ public final class ReplicaTracker implements AutoCloseable {
   /*
    * State machine.
    *
-   * Poller: IDLE --(a waiter registers, CAS polling false->true)--> RUNNING
-   *         RUNNING --(waiter set empty or closed; polling := false; re-check empty, CAS fails or set empty)--> IDLE
-   *         RUNNING --(poller thread interrupted: fail every waiter Unavailable, then as above)--> IDLE
-   *         RUNNING --(unexpected throwable in the poller: polling := false, fail every waiter Unavailable)--> IDLE
-   * Only the thread that wins the CAS on `polling` starts a poller, and a poller exits only after
-   * clearing `polling` and re-checking the waiter set, so a waiter that registers at any moment is
-   * seen either by the running poller or by the CAS it then wins itself: no lost wake-up, never two
-   * pollers querying at once. A stopping poller gives back its connection, `pollerThread` and its
-   * count in `activePollers` BEFORE it clears `polling` (and takes them again if it wins the CAS
-   * back), so the next poller never overlaps it.
+   * Poller: IDLE <-> RUNNING, one at a time, started here by the caller that wins the CAS on
+   * `polling`; its transitions and why no wake-up is lost are in ReplicaPoller's class comment.
    *
    * Waiter: PENDING --(poller: replay >= target)--> Replayed
    *         PENDING --(poller: query failed / not in recovery / no WAL receiver)--> failure result
@@ -97,7 +85,7 @@ public final class ReplicaTracker implements AutoCloseable {
    * The poller completes futures; callers block in future.get(remaining).
    */
 
-  private static final System.Logger LOG = System.getLogger(ReplicaTracker.class.getName());
+  static final System.Logger LOG = System.getLogger(ReplicaTracker.class.getName());
   static final String POLL_QUERY = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text";
   static final String RECEIVER_QUERY = "SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver)";
   static final String VERSION_QUERY = "SELECT current_setting('server_version_num')";
@@ -116,49 +104,108 @@ public final class ReplicaTracker implements AutoCloseable {
     NOT_REPLICATING
   }
 
-  private record Health(Status status, long sinceNanos, @Nullable Exception cause, @Nullable String reason) {}
+  record Health(Status status, long sinceNanos, @Nullable Exception cause, @Nullable String reason) {}
 
-  private final String name;
-  private final DataSource dataSource;
-  private final Ticker ticker;
-  private final long minIntervalNanos;
-  private final long maxIntervalNanos;
-  private final long retryNanos;
-  private final long stallNanos;
-  private final int networkTimeoutMillis;
+  private final Config config;
+  final String name;
+  final DataSource dataSource;
+  final Ticker ticker;
+  final long minIntervalNanos;
+  final long maxIntervalNanos;
+  final long retryNanos;
+  final long stallNanos;
+  final int networkTimeoutMillis;
   private final @Nullable Executor executor;
-  private final ReplayStrategy configuredStrategy;
+  final ReplayStrategy configuredStrategy;
 
-  private final ConcurrentSkipListSet<Waiter> waiters = new ConcurrentSkipListSet<>(
+  final ConcurrentSkipListSet<Waiter> waiters = new ConcurrentSkipListSet<>(
       Comparator.comparing((Waiter w) -> w.target).thenComparingLong(w -> w.sequence));
   private final AtomicLong sequence = new AtomicLong();
-  private final AtomicBoolean polling = new AtomicBoolean();
-  private final AtomicBoolean urgent = new AtomicBoolean();
+  final AtomicBoolean polling = new AtomicBoolean();
+  final AtomicBoolean urgent = new AtomicBoolean();
   private final AtomicInteger activePollers = new AtomicInteger();
-  private final LongAdder queries = new LongAdder();
+  final LongAdder queries = new LongAdder();
   private final LongAdder pollerStarts = new LongAdder();
   private final LongAdder cacheHits = new LongAdder();
   private volatile int maxActivePollers;
-  private volatile @Nullable Lsn lastReplayed;
-  private volatile Health health;
+  volatile @Nullable Lsn lastReplayed;
+  volatile Health health;
   private volatile @Nullable Thread pollerThread;
-  private volatile long sleepingNanos;
-  private volatile long lastPauseNanos;
-  private volatile @Nullable ReplayStrategy resolvedStrategy;
-  private volatile boolean closed;
+  volatile long sleepingNanos;
+  volatile long lastPauseNanos;
+  volatile @Nullable ReplayStrategy resolvedStrategy;
+  volatile boolean closed;
 
-  private ReplicaTracker(Builder builder) {
-    this.name = builder.name;
-    this.dataSource = builder.dataSource;
-    this.ticker = builder.ticker;
-    this.minIntervalNanos = Durations.toNanosSaturated(builder.minPollInterval);
-    this.maxIntervalNanos = Durations.toNanosSaturated(builder.maxPollInterval);
-    this.retryNanos = Durations.toNanosSaturated(builder.retryInterval);
-    this.stallNanos = Durations.toNanosSaturated(builder.stallCheckAfter);
-    this.networkTimeoutMillis = (int) Math.min(Integer.MAX_VALUE, Math.max(1L, builder.queryTimeout.toMillis()));
-    this.executor = builder.executor;
-    this.configuredStrategy = builder.strategy;
+  private ReplicaTracker(DataSource dataSource, Config config) {
+    this.config = config;
+    this.name = config.name();
+    this.dataSource = dataSource;
+    this.ticker = config.ticker();
+    this.minIntervalNanos = Durations.toNanosSaturated(config.minPollInterval());
+    this.maxIntervalNanos = Durations.toNanosSaturated(config.maxPollInterval());
+    this.retryNanos = Durations.toNanosSaturated(config.retryInterval());
+    this.stallNanos = Durations.toNanosSaturated(config.stallCheckAfter());
+    this.networkTimeoutMillis = (int) Math.min(Integer.MAX_VALUE, Math.max(1L, config.queryTimeout().toMillis()));
+    this.executor = config.executor();
+    this.configuredStrategy = config.strategy();
     this.health = new Health(Status.UNKNOWN, ticker.read(), null, null);
+  }
+
+  /**
+   * The settings of a tracker, as its {@link Builder} left them: immutable, for logging, metrics
+   * and building a like tracker. Defaults are listed on the builder's methods.
+   *
+   * @param name the name used in logs, results and the poller thread's name
+   * @param minPollInterval the pause after progress and when a new write is awaited
+   * @param maxPollInterval the longest pause, reached by doubling while replay does not move
+   * @param retryInterval how long a failure is answered at once before the replica is tried again
+   * @param stallCheckAfter how long without progress before checking for a WAL receiver
+   * @param queryTimeout the network timeout of the poller's connection
+   * @param strategy how replay is detected
+   * @param executor the executor that runs the poller, or null for a virtual thread per period
+   * @param ticker the time source
+   */
+  public record Config(String name, Duration minPollInterval, Duration maxPollInterval, Duration retryInterval,
+      Duration stallCheckAfter, Duration queryTimeout, ReplayStrategy strategy, @Nullable Executor executor,
+      Ticker ticker) {
+
+    /**
+     * Checks the settings as the builder does.
+     *
+     * @param name the name
+     * @param minPollInterval the shortest pause
+     * @param maxPollInterval the longest pause
+     * @param retryInterval the retry interval
+     * @param stallCheckAfter the stall period
+     * @param queryTimeout the network timeout
+     * @param strategy the strategy
+     * @param executor the executor, or null
+     * @param ticker the ticker
+     * @throws NullPointerException if an argument other than {@code executor} is null
+     * @throws IllegalArgumentException if a duration is out of range, the name is empty, or
+     *     {@code minPollInterval > maxPollInterval}
+     */
+    public Config {
+      Require.notEmpty(name, "name");
+      Require.positive(minPollInterval, "minPollInterval");
+      Require.positive(maxPollInterval, "maxPollInterval");
+      Require.nonNegative(retryInterval, "retryInterval");
+      Require.positive(stallCheckAfter, "stallCheckAfter");
+      Require.positive(queryTimeout, "queryTimeout");
+      Require.nonNull(strategy, "strategy");
+      Require.nonNull(ticker, "ticker");
+      Require.argument(minPollInterval.compareTo(maxPollInterval) <= 0,
+          "minPollInterval must be at most maxPollInterval " + maxPollInterval + ", was " + minPollInterval);
+    }
+  }
+
+  /**
+   * Returns the tracker's settings.
+   *
+   * @return the immutable config its builder produced
+   */
+  public Config config() {
+    return config;
   }
 
   /**
@@ -269,31 +316,45 @@ public final class ReplicaTracker implements AutoCloseable {
     Require.nonNull(target, "target");
     Require.nonNegative(timeout, "timeout");
     Deadline deadline = Deadline.after(timeout, ticker);
-    Object started = begin(target, deadline);
-    if (started instanceof ReplayResult immediate) {
-      return immediate;
-    }
-    return finish((Waiter) started, deadline);
+    return switch (begin(target, deadline)) {
+      case Start.Answered answered -> answered.result();
+      case Waiter waiter -> finish(waiter, deadline);
+    };
+  }
+
+  /**
+   * What starting a wait gave: an answer at once (from the cache, the health, or an expired
+   * deadline), or a registered {@link Waiter} the caller then {@linkplain #finish finishes} (or
+   * {@linkplain #expire expires}).
+   */
+  sealed interface Start permits Start.Answered, Waiter {
+
+    /**
+     * Answered without a wait.
+     *
+     * @param result the answer
+     */
+    record Answered(ReplayResult result) implements Start {}
   }
 
   /**
    * Starts a wait: returns a result at once when the cache or the health answers, else a
    * registered waiter. Shared by {@link #awaitReplay} and the router.
    */
-  Object begin(Lsn target, Deadline deadline) {
+  Start begin(Lsn target, Deadline deadline) {
     Require.state(!closed, "ReplicaTracker " + name + " is closed");
     Health current = health;
     Lsn cached = lastReplayed;
     if (current.status == Status.STREAMING && cached != null && cached.isAtLeast(target)) {
       cacheHits.increment();
-      return new ReplayResult.Replayed(target, cached, Duration.ZERO);
+      return new Start.Answered(new ReplayResult.Replayed(target, cached, Duration.ZERO));
     }
     ReplayResult failure = failureOf(current, target, Duration.ZERO);
     if (failure != null && ticker.read() - current.sinceNanos < retryNanos) {
-      return failure;
+      return new Start.Answered(failure);
     }
     if (deadline.isExpired()) {
-      return new ReplayResult.TimedOut(target, cached, Duration.ZERO);
+      return new Start.Answered(new ReplayResult.TimedOut(target, cached, Duration.ZERO));
     }
     Waiter waiter = new Waiter(target, sequence.incrementAndGet(), ticker.read(), ticker);
     waiters.add(waiter);
@@ -341,7 +402,7 @@ public final class ReplicaTracker implements AutoCloseable {
     waiter.result.complete(new ReplayResult.TimedOut(waiter.target, lastReplayed, waiter.waited()));
   }
 
-  private @Nullable ReplayResult failureOf(Health current, Lsn target, Duration waited) {
+  @Nullable ReplayResult failureOf(Health current, Lsn target, Duration waited) {
     return switch (current.status) {
       case UNAVAILABLE -> new ReplayResult.ReplicaUnavailable(target,
           current.cause != null ? current.cause : new SQLException("replica " + name + " unavailable"), waited);
@@ -356,163 +417,22 @@ public final class ReplicaTracker implements AutoCloseable {
     pollerStarts.increment();
     try {
       if (executor != null) {
-        executor.execute(this::pollLoop);
+        executor.execute(new ReplicaPoller(this));
       } else {
-        Thread.ofVirtual().name("shepherd-replica-poller-" + name).start(this::pollLoop);
+        Thread.ofVirtual().name("shepherd-replica-poller-" + name).start(new ReplicaPoller(this));
       }
     } catch (RuntimeException e) {
+      // The executor refused the poller (RejectedExecutionException: saturated or shut down).
+      // Nobody will poll for the waiters registered so far, this caller's included: answer them
+      // now, naming the rejection, rather than throw out of awaitReplay or leave them to their
+      // timeouts. The replica did nothing wrong, so its health stays; the next wait tries again.
       polling.set(false);
-      failAll(health(Status.UNAVAILABLE, e, null));
-      throw e;
+      LOG.log(Level.WARNING, "the executor of replica " + name + " refused its poller: " + e);
+      failAll(new Health(Status.UNAVAILABLE, ticker.read(), e, null));
     }
   }
 
-  /** The poller: runs while waiters exist; see the state machine above. */
-  private void pollLoop() {
-    claimPoller();
-    boolean owning = true;
-    Session session = new Session();
-    try {
-      PollInterval interval = new PollInterval(minIntervalNanos, maxIntervalNanos);
-      @Nullable Lsn previous = null;
-      long lastMove = ticker.read();
-      long lastReceiverCheck = ticker.read();
-      while (true) {
-        boolean interrupted = Thread.currentThread().isInterrupted();
-        if (waiters.isEmpty() || closed || interrupted) {
-          if (interrupted) {
-            // The executor cancels its task (shutdownNow): park would return at once from now on
-            // and the poller would query without pause. Stop, answer the waiters now rather than
-            // at their timeouts, leave the replica's health alone (it did nothing wrong) and the
-            // interrupt status set; the next wait starts a new poller.
-            failAll(new Health(Status.UNAVAILABLE, ticker.read(),
-                new InterruptedException("the poller of replica " + name + " was interrupted"), null));
-          }
-          // Give back the connection, the thread slot and the count BEFORE `polling`: once it is
-          // false, a new waiter may start the next poller, which must find none of them still held
-          // (this poller clearing pollerThread after the next one set it left that one unwakeable).
-          session.close();
-          owning = false;
-          unclaimPoller();
-          polling.set(false);
-          if (closed || waiters.isEmpty() || !polling.compareAndSet(false, true)) {
-            return;
-          }
-          claimPoller();
-          owning = true;
-        }
-        Health current = health;
-        if (failureOf(current, Lsn.ZERO, Duration.ZERO) != null && ticker.read() - current.sinceNanos < retryNanos) {
-          failAll(current); // racing waiters that registered before they could see the failure
-          continue;
-        }
-        Sample sample;
-        try {
-          sample = session.poll();
-        } catch (SQLException | RuntimeException e) {
-          session.close();
-          session = new Session();
-          LOG.log(Level.WARNING, "replica " + name + " did not answer: " + e);
-          failAll(health(Status.UNAVAILABLE, e, null));
-          continue;
-        }
-        if (!sample.inRecovery) {
-          Health terminal = sample.replayed != null
-              ? health(Status.PROMOTED, null, "pg_is_in_recovery() is false: the server was promoted")
-              : health(Status.NOT_REPLICATING, null,
-                  "pg_is_in_recovery() is false and it never replayed WAL: the server is a primary, not a replica");
-          LOG.log(Level.WARNING, "replica " + name + ": " + terminal.reason);
-          lastReplayed = sample.replayed;
-          failAll(terminal);
-          continue;
-        }
-        Lsn replayed = sample.replayed != null ? sample.replayed : Lsn.ZERO;
-        lastReplayed = replayed;
-        if (health.status != Status.STREAMING) {
-          if (health.status != Status.UNKNOWN) {
-            LOG.log(Level.INFO, "replica " + name + " is streaming again at " + replayed);
-          }
-          health = health(Status.STREAMING, null, null);
-        }
-        release(replayed);
-        long now = ticker.read();
-        boolean moved = previous == null || !previous.equals(replayed);
-        previous = replayed;
-        if (moved) {
-          interval.reset();
-          lastMove = now;
-        } else {
-          interval.backOff();
-        }
-        if (!moved && now - lastMove >= stallNanos && now - lastReceiverCheck >= stallNanos && !waiters.isEmpty()) {
-          lastReceiverCheck = now;
-          try {
-            if (!session.hasWalReceiver()) {
-              Health stalled = health(Status.NOT_REPLICATING, null, "in recovery at " + replayed
-                  + " but no WAL receiver is running (primary_conninfo unset or the primary unreachable)");
-              LOG.log(Level.WARNING, "replica " + name + ": " + stalled.reason);
-              failAll(stalled);
-              continue;
-            }
-          } catch (SQLException | RuntimeException e) {
-            session.close();
-            session = new Session();
-            failAll(health(Status.UNAVAILABLE, e, null));
-            continue;
-          }
-        }
-        if (waiters.isEmpty()) {
-          continue;
-        }
-        Waiter lowest = firstOrNull();
-        if (session.strategy == ReplayStrategy.WAIT_FOR_LSN && lowest != null) {
-          try {
-            session.waitFor(lowest.target, maxIntervalNanos);
-          } catch (SQLException | RuntimeException e) {
-            session.close();
-            session = new Session();
-            failAll(health(Status.UNAVAILABLE, e, null));
-          }
-        } else {
-          // Publish the pause BEFORE reading `urgent`, which begin() sets BEFORE reading the pause:
-          // either this poller sees a new waiter's flag and pauses only the minimum, or the waiter
-          // sees the pause and unparks it. The flag is read here only, never cleared before a poll:
-          // a waiter that arrived during the last pause (and unparked it) still resets the interval.
-          sleepingNanos = interval.nanos();
-          if (urgent.getAndSet(false)) {
-            interval.reset();
-            sleepingNanos = interval.nanos();
-          }
-          lastPauseNanos = interval.nanos();
-          LockSupport.parkNanos(this, interval.nanos());
-          sleepingNanos = 0L;
-        }
-      }
-    } catch (RuntimeException | Error e) {
-      if (owning) {
-        // Only a bug or an Error gets here (every query failure is handled above). Still holding
-        // `polling`, the tracker would never start a poller again and every later wait would run
-        // to its timeout: let go of it and answer the current waiters now.
-        session.close();
-        owning = false;
-        unclaimPoller();
-        polling.set(false);
-        failAll(new Health(Status.UNAVAILABLE, 0L,
-            new IllegalStateException("the poller of replica " + name + " failed: " + e, e), null));
-      }
-      if (e instanceof VirtualMachineError) {
-        throw e;
-      }
-      LOG.log(Level.ERROR, "the poller of replica " + name + " failed; the next wait starts a new one", e);
-    } finally {
-      if (owning) {
-        session.close();
-        unclaimPoller();
-      }
-    }
-  }
-
-  private void claimPoller() {
+  void claimPoller() {
     int active = activePollers.incrementAndGet();
     if (active > maxActivePollers) {
       maxActivePollers = active;
@@ -520,12 +440,12 @@ public final class ReplicaTracker implements AutoCloseable {
     pollerThread = Thread.currentThread();
   }
 
-  private void unclaimPoller() {
+  void unclaimPoller() {
     pollerThread = null;
     activePollers.decrementAndGet();
   }
 
-  private @Nullable Waiter firstOrNull() {
+  @Nullable Waiter firstOrNull() {
     try {
       return waiters.first();
     } catch (java.util.NoSuchElementException e) {
@@ -533,14 +453,14 @@ public final class ReplicaTracker implements AutoCloseable {
     }
   }
 
-  private Health health(Status status, @Nullable Exception cause, @Nullable String reason) {
+  Health health(Status status, @Nullable Exception cause, @Nullable String reason) {
     Health next = new Health(status, ticker.read(), cause, reason);
     health = next;
     return next;
   }
 
   /** Completes every waiter whose target is at or before {@code replayed}, in one pass. */
-  private void release(Lsn replayed) {
+  void release(Lsn replayed) {
     for (Waiter waiter : waiters) {
       if (!replayed.isAtLeast(waiter.target)) {
         break; // ordered by target: the rest are later
@@ -552,7 +472,7 @@ public final class ReplicaTracker implements AutoCloseable {
   }
 
   /** Completes every current waiter with the failure {@code current} stands for. */
-  private void failAll(Health current) {
+  void failAll(Health current) {
     Waiter waiter;
     while ((waiter = waiters.pollFirst()) != null) {
       ReplayResult failure = failureOf(current, waiter.target, waiter.waited());
@@ -582,12 +502,12 @@ public final class ReplicaTracker implements AutoCloseable {
   }
 
   /** One caller's wait. */
-  static final class Waiter {
+  static final class Waiter implements Start {
     final Lsn target;
     final long sequence;
     final long startNanos;
     final CompletableFuture<ReplayResult> result = new CompletableFuture<>();
-    private final Ticker ticker;
+    final Ticker ticker;
 
     Waiter(Lsn target, long sequence, long startNanos, Ticker ticker) {
       this.target = target;
@@ -601,100 +521,11 @@ public final class ReplicaTracker implements AutoCloseable {
     }
   }
 
-  private record Sample(boolean inRecovery, @Nullable Lsn replayed) {}
-
-  /** The poller's connection, opened lazily and closed when the poller stops or a query fails. */
-  private final class Session {
-    private @Nullable Connection connection;
-    private @Nullable PreparedStatement poll;
-    ReplayStrategy strategy = ReplayStrategy.POLLING;
-
-    private Connection connection() throws SQLException {
-      Connection c = connection;
-      if (c != null) {
-        return c;
-      }
-      c = dataSource.getConnection();
-      try {
-        c.setAutoCommit(true); // no transaction, so no snapshot, is held between polls
-        c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
-        ReplayStrategy resolved = resolvedStrategy;
-        if (resolved == null) {
-          resolved = configuredStrategy;
-          if (resolved == ReplayStrategy.AUTO) {
-            try (Statement s = c.createStatement(); ResultSet row = s.executeQuery(VERSION_QUERY)) {
-              queries.increment();
-              row.next();
-              resolved = ReplayStrategy.AUTO.resolve(ReplayStrategy.parseServerVersionNum(row.getString(1)));
-            }
-          }
-          resolvedStrategy = resolved;
-        }
-        strategy = resolved;
-        poll = c.prepareStatement(POLL_QUERY);
-      } catch (SQLException | RuntimeException e) {
-        try {
-          c.close();
-        } catch (SQLException suppressed) {
-          e.addSuppressed(suppressed);
-        }
-        throw e;
-      }
-      connection = c;
-      return c;
-    }
-
-    Sample poll() throws SQLException {
-      connection();
-      PreparedStatement statement = poll;
-      if (statement == null) {
-        throw new IllegalStateException("poll statement missing");
-      }
-      queries.increment();
-      try (ResultSet row = statement.executeQuery()) {
-        if (!row.next()) {
-          throw new SQLException("no row from " + POLL_QUERY);
-        }
-        boolean inRecovery = row.getBoolean(1);
-        String text = row.getString(2);
-        return new Sample(inRecovery, text == null ? null : Lsn.parse(text));
-      }
-    }
-
-    boolean hasWalReceiver() throws SQLException {
-      queries.increment();
-      try (Statement s = connection().createStatement(); ResultSet row = s.executeQuery(RECEIVER_QUERY)) {
-        return row.next() && row.getBoolean(1);
-      }
-    }
-
-    void waitFor(Lsn target, long timeoutNanos) throws SQLException {
-      queries.increment();
-      try (Statement s = connection().createStatement()) {
-        // The status row (success, timeout, not in recovery) is not needed: the next poll reads the truth.
-        s.execute(ReplayStrategy.waitForLsnSql(target, TimeUnit.NANOSECONDS.toMillis(timeoutNanos)));
-      }
-    }
-
-    void close() {
-      Connection c = connection;
-      connection = null;
-      poll = null;
-      if (c != null) {
-        try {
-          c.close();
-        } catch (SQLException e) {
-          LOG.log(Level.DEBUG, "closing the poll connection of replica " + name + ": " + e);
-        }
-      }
-    }
-  }
-
   /**
    * Builds a {@link ReplicaTracker}. Not thread-safe; {@link #build()} copies the settings.
    */
   public static final class Builder {
-    private final DataSource dataSource;
+    final DataSource dataSource;
     private String name = "replica";
     private Ticker ticker = Ticker.system();
     private Duration minPollInterval = Duration.ofNanos(500_000);
@@ -779,7 +610,7 @@ public final class ReplicaTracker implements AutoCloseable {
     }
 
     /**
-     * Sets the network timeout of the poller's connection ({@link Connection#setNetworkTimeout}): a
+     * Sets the network timeout of the poller's connection ({@link java.sql.Connection#setNetworkTimeout}): a
      * replica that stops answering mid-query is reported unavailable after this. Default 2 s. Also
      * bound your pool's connection timeout (HikariCP {@code connectionTimeout}, at least 250 ms),
      * which decides how fast a replica that refuses connections is reported.
@@ -839,9 +670,8 @@ public final class ReplicaTracker implements AutoCloseable {
      * @throws IllegalArgumentException if {@code minPollInterval > maxPollInterval}
      */
     public ReplicaTracker build() {
-      Require.argument(minPollInterval.compareTo(maxPollInterval) <= 0,
-          "minPollInterval must be at most maxPollInterval " + maxPollInterval + ", was " + minPollInterval);
-      return new ReplicaTracker(this);
+      return new ReplicaTracker(dataSource, new Config(name, minPollInterval, maxPollInterval, retryInterval,
+          stallCheckAfter, queryTimeout, strategy, executor, ticker));
     }
   }
 }

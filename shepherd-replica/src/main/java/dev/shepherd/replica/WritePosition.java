@@ -5,8 +5,10 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.time.Instant;
 import java.util.Locale;
 import javax.sql.DataSource;
+import org.jspecify.annotations.Nullable;
 import org.postgresql.core.BaseConnection;
 import org.postgresql.core.TransactionState;
 
@@ -56,6 +58,8 @@ import org.postgresql.core.TransactionState;
 public final class WritePosition {
 
   static final String QUERY = "SELECT pg_current_wal_lsn()::text, current_setting('synchronous_commit')";
+  static final String TOKEN_QUERY = "SELECT pg_current_wal_lsn()::text, current_setting('synchronous_commit'),"
+      + " system_identifier::text, pg_walfile_name(pg_current_wal_lsn()) FROM pg_control_system()";
 
   private WritePosition() {}
 
@@ -74,6 +78,30 @@ public final class WritePosition {
    * @throws SQLException if the query fails
    */
   public static Lsn afterCommit(Connection primary) throws SQLException {
+    return read(primary, false).lsn;
+  }
+
+  /**
+   * Returns the token of every transaction this connection has committed: the position of
+   * {@link #afterCommit(Connection)}, issued now, with the primary's {@link DatabaseIdentity}
+   * read in the same statement (so it is exact even right after a failover, where a cached
+   * identity may lag). Record it with {@link ConsistencyContext#recordWrite(ConsistencyToken)}.
+   *
+   * @param primary a connection to the primary, with no transaction open
+   * @return the token
+   * @throws NullPointerException if {@code primary} is null
+   * @throws IllegalStateException as {@link #afterCommit(Connection)}
+   * @throws SQLException if the query fails
+   */
+  public static ConsistencyToken tokenAfterCommit(Connection primary) throws SQLException {
+    Written written = read(primary, true);
+    return new ConsistencyToken(written.lsn, Instant.now(), written.database);
+  }
+
+  private record Written(Lsn lsn, @Nullable DatabaseIdentity database) {}
+
+  /** Runs the query; with {@code identity}, also reads the primary's history. */
+  private static Written read(Connection primary, boolean identity) throws SQLException {
     Require.nonNull(primary, "primary");
     if (primary.isWrapperFor(BaseConnection.class)) {
       TransactionState state = primary.unwrap(BaseConnection.class).getTransactionState();
@@ -86,11 +114,15 @@ public final class WritePosition {
     boolean autoCommit = primary.getAutoCommit();
     String text;
     String synchronousCommit;
-    try (PreparedStatement statement = primary.prepareStatement(QUERY);
+    DatabaseIdentity database = null;
+    try (PreparedStatement statement = primary.prepareStatement(identity ? TOKEN_QUERY : QUERY);
         ResultSet row = statement.executeQuery()) {
       row.next();
       text = row.getString(1);
       synchronousCommit = row.getString(2);
+      if (identity) {
+        database = DatabaseIdentity.parse(row.getString(3), row.getString(4));
+      }
     } catch (SQLException e) {
       if ("55000".equals(e.getSQLState())) { // object_not_in_prerequisite_state: recovery is in progress
         throw new IllegalStateException("WritePosition.afterCommit needs the primary, but the server is a "
@@ -107,7 +139,7 @@ public final class WritePosition {
           + "before its WAL is written, so no position read afterwards is sure to cover it; "
           + "set synchronous_commit to on or local for transactions that need read-your-writes");
     }
-    return Lsn.parse(text);
+    return new Written(Lsn.parse(text), database);
   }
 
   /**

@@ -3,6 +3,7 @@ package dev.shepherd.replica;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.time.Instant;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -28,6 +29,18 @@ class ConsistencyContextTest {
       return null;
     });
     assertThat(ConsistencyContext.current()).isEmpty();
+  }
+
+  @Test
+  void aRecordedTokenKeepsItsIssueTimeAndHistory() throws Exception {
+    DatabaseIdentity db = new DatabaseIdentity(42L, 2);
+    Instant issued = Instant.parse("2026-12-04T21:00:00Z");
+    ConsistencyToken written = ConsistencyToken.of(Lsn.parse("0/500"), db, issued);
+    ConsistencyContext.callWith(null, () -> {
+      assertThat(ConsistencyContext.recordWrite(written)).isEqualTo(written);
+      assertThat(ConsistencyContext.current()).contains(written);
+      return null;
+    });
   }
 
   @Test

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
@@ -18,8 +19,52 @@ class ConsistencyTokenCodecTest {
   void encodedTokenDecodesToTheSamePosition() {
     ConsistencyToken token = ConsistencyToken.of(Lsn.parse("16/B374D848"));
     String text = codec.encode(token);
-    assertThat(text).startsWith("v1.k1.00000016B374D848.").doesNotContain("=", "/", "+", ";", ",", " ");
+    assertThat(text).startsWith("v2.k1.00000016B374D848.").doesNotContain("=", "/", "+", ";", ",", " ");
     assertThat(codec.decode(text)).isEqualTo(token);
+    assertThat(codec.decode(text).database()).isNull();
+  }
+
+  @Test
+  void issueTimeAndHistoryTravelSigned() {
+    DatabaseIdentity database = new DatabaseIdentity(7_400_000_000_000_000_123L, 3);
+    Instant issued = Instant.parse("2026-12-04T20:15:30.123456Z");
+    ConsistencyToken token = ConsistencyToken.of(Lsn.parse("16/B374D848"), database, issued);
+    String text = codec.encode(token);
+    assertThat(text.length()).isLessThanOrEqualTo(ConsistencyTokenCodec.MAX_LENGTH);
+    ConsistencyToken decoded = codec.decode(text);
+    assertThat(decoded).isEqualTo(token);
+    assertThat(decoded.issuedAt()).isEqualTo(Instant.parse("2026-12-04T20:15:30.123Z"));
+    assertThat(decoded.database()).isEqualTo(database);
+    // A longest key id with the greatest values still fits.
+    ConsistencyTokenCodec longId = ConsistencyTokenCodec.builder().signingKey("k".repeat(32), SECRET).build();
+    String longest = longId.encode(ConsistencyToken.of(Lsn.of(-1L), new DatabaseIdentity(-1L, Integer.MAX_VALUE),
+        Instant.ofEpochMilli(Long.MAX_VALUE)));
+    assertThat(longest.length()).isLessThanOrEqualTo(ConsistencyTokenCodec.MAX_LENGTH);
+    assertThat(longId.decode(longest).database()).isEqualTo(new DatabaseIdentity(-1L, Integer.MAX_VALUE));
+
+    String[] parts = text.split("\\.");
+    String otherTimeline = String.join(".", parts[0], parts[1], parts[2], parts[3], parts[4], "00000004", parts[6]);
+    assertThatThrownBy(() -> codec.decode(otherTimeline))
+        .isInstanceOf(InvalidConsistencyTokenException.class).hasMessageContaining("signature does not match");
+    String withoutHistory = String.join(".", parts[0], parts[1], parts[2], parts[3], "", "", parts[6]);
+    assertThatThrownBy(() -> codec.decode(withoutHistory))
+        .isInstanceOf(InvalidConsistencyTokenException.class).hasMessageContaining("signature does not match");
+    String older = String.join(".", parts[0], parts[1], parts[2], "1", parts[4], parts[5], parts[6]);
+    assertThatThrownBy(() -> codec.decode(older))
+        .isInstanceOf(InvalidConsistencyTokenException.class).hasMessageContaining("signature does not match");
+  }
+
+  @Test
+  void tokensOfTheFormerFormatAreInvalid() {
+    assertThatThrownBy(() -> codec.decode("v1.k1.0000000000000100.c2lnbmF0dXJl"))
+        .isInstanceOf(InvalidConsistencyTokenException.class).hasMessageContaining("expected v2.");
+  }
+
+  @Test
+  void theQuotedTokenInTheMessageIsPrintableAscii() {
+    assertThatThrownBy(() -> codec.decode("v2.\nINFO forged log line\u0000\"\\"))
+        .isInstanceOf(InvalidConsistencyTokenException.class)
+        .message().doesNotContain("\n", "\u0000", "\\").contains("?INFO forged log line???");
   }
 
   @Test
@@ -29,7 +74,7 @@ class ConsistencyTokenCodecTest {
     assertThatThrownBy(() -> codec.decode(forged))
         .isInstanceOf(InvalidConsistencyTokenException.class)
         .hasMessageContaining("signature does not match")
-        .hasMessageContaining("v1.k1.");
+        .hasMessageContaining("v2.k1.");
   }
 
   @Test
@@ -44,17 +89,22 @@ class ConsistencyTokenCodecTest {
   void malformedTokensAreRejectedWithAClearMessage() {
     String good = codec.encode(ConsistencyToken.of(Lsn.parse("0/100")));
     String[] parts = good.split("\\.");
+    String sig = parts[parts.length - 1];
     assertThatThrownBy(() -> codec.decode("garbage")).isInstanceOf(InvalidConsistencyTokenException.class)
-        .hasMessageContaining("\"garbage\"").hasMessageContaining("expected v1.");
-    assertThatThrownBy(() -> codec.decode("v2.k1.0000000000000100." + parts[3]))
+        .hasMessageContaining("\"garbage\"").hasMessageContaining("expected v2.");
+    assertThatThrownBy(() -> codec.decode("v3.k1.0000000000000100.1...." + sig))
         .isInstanceOf(InvalidConsistencyTokenException.class);
-    assertThatThrownBy(() -> codec.decode("v1.k1.0/100." + parts[3]))
+    assertThatThrownBy(() -> codec.decode("v2.k1.0/100.1..." + sig))
         .isInstanceOf(InvalidConsistencyTokenException.class).hasMessageContaining("16 upper-case hexadecimal");
-    assertThatThrownBy(() -> codec.decode("v1.k1.0000000000000100.***"))
+    assertThatThrownBy(() -> codec.decode("v2.k1.0000000000000100.1...***"))
         .isInstanceOf(InvalidConsistencyTokenException.class).hasMessageContaining("base64url");
-    assertThatThrownBy(() -> codec.decode("v1.nope.0000000000000100." + parts[3]))
+    assertThatThrownBy(() -> codec.decode("v2.k1.0000000000000100.xyz..." + sig))
+        .isInstanceOf(InvalidConsistencyTokenException.class).hasMessageContaining("issue time");
+    assertThatThrownBy(() -> codec.decode("v2.k1.0000000000000100.1.0000000000000001.." + sig))
+        .isInstanceOf(InvalidConsistencyTokenException.class).hasMessageContaining("history");
+    assertThatThrownBy(() -> codec.decode("v2.nope.0000000000000100.1..." + sig))
         .isInstanceOf(InvalidConsistencyTokenException.class).hasMessageContaining("unknown key id \"nope\"");
-    assertThatThrownBy(() -> codec.decode("v1.k1.0000000000000100." + "A".repeat(200)))
+    assertThatThrownBy(() -> codec.decode("v2.k1.0000000000000100.1..." + "A".repeat(200)))
         .isInstanceOf(InvalidConsistencyTokenException.class).hasMessageContaining("longer than");
     assertThatThrownBy(() -> codec.decode(good.substring(0, good.length() - 2)))
         .isInstanceOf(InvalidConsistencyTokenException.class);
@@ -67,7 +117,7 @@ class ConsistencyTokenCodecTest {
         .signingKey("k2", OTHER).verificationKey("k1", SECRET).build();
     assertThat(rotated.decode(old).lsn()).isEqualTo(Lsn.parse("0/100"));
     String fresh = rotated.encode(ConsistencyToken.of(Lsn.parse("0/200")));
-    assertThat(fresh).startsWith("v1.k2.");
+    assertThat(fresh).startsWith("v2.k2.");
     assertThatThrownBy(() -> codec.decode(fresh)).isInstanceOf(InvalidConsistencyTokenException.class)
         .hasMessageContaining("unknown key id \"k2\"");
   }
@@ -87,13 +137,26 @@ class ConsistencyTokenCodecTest {
   }
 
   @Test
-  void mergeKeepsTheGreaterPosition() {
-    ConsistencyToken a = ConsistencyToken.of(Lsn.parse("0/100"));
-    ConsistencyToken b = ConsistencyToken.of(Lsn.parse("0/200"));
-    assertThat(a.merge(b)).isEqualTo(b);
-    assertThat(b.merge(a)).isEqualTo(b);
+  void mergeKeepsTheGreaterPositionAndTheLaterIssueTime() {
+    Instant t0 = Instant.parse("2026-12-04T20:00:00Z");
+    Instant t1 = t0.plusSeconds(10);
+    DatabaseIdentity db = new DatabaseIdentity(42L, 1);
+    ConsistencyToken a = ConsistencyToken.of(Lsn.parse("0/100"), db, t1);
+    ConsistencyToken b = new ConsistencyToken(Lsn.parse("0/200"), t0, null);
+    ConsistencyToken expected = ConsistencyToken.of(Lsn.parse("0/200"), db, t1);
+    assertThat(a.merge(b)).isEqualTo(expected);
+    assertThat(b.merge(a)).isEqualTo(expected);
     assertThat(a.merge(null)).isEqualTo(a);
     assertThat(ConsistencyToken.merge(null, a)).isEqualTo(a);
     assertThat(ConsistencyToken.merge(null, null)).isNull();
+  }
+
+  @Test
+  void mergeOfTwoHistoriesKeepsTheLaterIssuedTokenWhole() {
+    Instant t0 = Instant.parse("2026-12-04T20:00:00Z");
+    ConsistencyToken oldTimeline = ConsistencyToken.of(Lsn.parse("5/0"), new DatabaseIdentity(42L, 1), t0);
+    ConsistencyToken newTimeline = ConsistencyToken.of(Lsn.parse("4/0"), new DatabaseIdentity(42L, 2), t0.plusMillis(1));
+    assertThat(oldTimeline.merge(newTimeline)).isEqualTo(newTimeline);
+    assertThat(newTimeline.merge(oldTimeline)).isEqualTo(newTimeline);
   }
 }

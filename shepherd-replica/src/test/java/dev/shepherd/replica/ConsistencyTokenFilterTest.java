@@ -3,6 +3,7 @@ package dev.shepherd.replica;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import jakarta.servlet.DispatcherType;
+import jakarta.servlet.http.Cookie;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -11,6 +12,10 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
 import java.util.EnumSet;
 import java.util.List;
 import org.eclipse.jetty.ee10.servlet.FilterHolder;
@@ -37,7 +42,12 @@ class ConsistencyTokenFilterTest {
 
     @Override
     protected void doPost(HttpServletRequest request, HttpServletResponse response) throws IOException {
-      ConsistencyContext.recordWrite(Lsn.parse(request.getParameter("lsn")));
+      if (request.getParameter("appCookie") != null) {
+        response.addCookie(new Cookie("app", request.getParameter("appCookie")));
+      }
+      for (String lsn : request.getParameterValues("lsn")) {
+        ConsistencyContext.recordWrite(Lsn.parse(lsn));
+      }
       response.getWriter().print("written");
     }
 
@@ -120,14 +130,97 @@ class ConsistencyTokenFilterTest {
 
   @Test
   void aForgedTokenIsRejectedWith400NamingTheProblem() throws Exception {
-    start(ConsistencyTokenFilter.builder(CODEC).build());
+    ConsistencyTokenFilter filter = ConsistencyTokenFilter.builder(CODEC).build();
+    start(filter);
     ConsistencyTokenCodec attacker = ConsistencyTokenCodec.builder().signingKey("k1", ConsistencyTokenCodecTest.OTHER).build();
     String forged = attacker.encode(ConsistencyToken.of(Lsn.parse("FFFF/0")));
     HttpResponse<String> response = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, forged));
     assertThat(response.statusCode()).isEqualTo(400);
-    assertThat(response.body()).contains("signature does not match");
-    HttpResponse<String> malformed = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, "hello"));
+    assertThat(response.headers().firstValue("Content-Type").orElseThrow()).startsWith("application/problem+json");
+    assertThat(response.body())
+        .startsWith("{\"type\":\"about:blank\",\"title\":\"Invalid consistency token\",\"status\":400,\"detail\":\"")
+        .contains("signature does not match").endsWith("\"}");
+    HttpResponse<String> malformed = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, "hello\"\\"));
     assertThat(malformed.statusCode()).isEqualTo(400);
+    assertThat(malformed.body()).contains("\\\"hello??\\\"");
+    assertThat(filter.stats().invalidHeaders()).isEqualTo(2);
+  }
+
+  @Test
+  void anInvalidCookieIsClearedAndIgnoredInsteadOfLockingTheClientOut() throws Exception {
+    ConsistencyTokenFilter filter = ConsistencyTokenFilter.builder(CODEC).secureCookie(false).build();
+    start(filter);
+    ConsistencyTokenCodec attacker = ConsistencyTokenCodec.builder().signingKey("k1", ConsistencyTokenCodecTest.OTHER).build();
+    ConsistencyTokenCodec retired = ConsistencyTokenCodec.builder().signingKey("k0", ConsistencyTokenCodecTest.OTHER).build();
+    for (String bad : List.of(attacker.encode(ConsistencyToken.of(Lsn.parse("FFFF/0"))),
+        retired.encode(ConsistencyToken.of(Lsn.parse("1/0"))), "garbage")) {
+      HttpResponse<String> response = send(get("/read").header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=" + bad));
+      assertThat(response.statusCode()).isEqualTo(200);
+      assertThat(response.body()).isEqualTo("null");
+      assertThat(response.headers().allValues("Set-Cookie"))
+          .containsExactly(ConsistencyTokenFilter.DEFAULT_COOKIE + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+    }
+    assertThat(filter.stats().invalidCookies()).isEqualTo(3);
+    assertThat(filter.stats().accepted()).isZero();
+  }
+
+  @Test
+  void anInvalidCookieWithAWriteGetsOnlyTheNewToken() throws Exception {
+    start(ConsistencyTokenFilter.builder(CODEC).secureCookie(false).build());
+    HttpResponse<String> response = send(get("/write?lsn=0/500").POST(HttpRequest.BodyPublishers.noBody())
+        .header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=garbage"));
+    List<String> cookies = response.headers().allValues("Set-Cookie");
+    assertThat(cookies).hasSize(1);
+    String value = cookies.get(0).substring(ConsistencyTokenFilter.DEFAULT_COOKIE.length() + 1, cookies.get(0).indexOf(';'));
+    assertThat(CODEC.decode(value).lsn()).isEqualTo(Lsn.parse("0/500"));
+    assertThat(cookies.get(0)).contains("Max-Age=3600");
+  }
+
+  @Test
+  void severalWritesInOneRequestSendOneCookieWithTheGreatestPosition() throws Exception {
+    start(ConsistencyTokenFilter.builder(CODEC).secureCookie(false).build());
+    HttpResponse<String> response = send(get("/write?appCookie=x&lsn=0/300&lsn=0/900&lsn=0/600")
+        .POST(HttpRequest.BodyPublishers.noBody()));
+    List<String> ours = response.headers().allValues("Set-Cookie").stream()
+        .filter(c -> c.startsWith(ConsistencyTokenFilter.DEFAULT_COOKIE + "=")).toList();
+    assertThat(ours).hasSize(1);
+    String value = ours.get(0).substring(ConsistencyTokenFilter.DEFAULT_COOKIE.length() + 1, ours.get(0).indexOf(';'));
+    assertThat(CODEC.decode(value).lsn()).isEqualTo(Lsn.parse("0/900"));
+    assertThat(response.headers().allValues(ConsistencyTokenFilter.DEFAULT_HEADER)).hasSize(1);
+    assertThat(response.headers().allValues("Set-Cookie")).anySatisfy(c -> assertThat(c).startsWith("app=x"));
+  }
+
+  @Test
+  void anExpiredTokenIsIgnoredAndItsCookieCleared() throws Exception {
+    Instant now = Instant.parse("2026-12-04T21:00:00Z");
+    ConsistencyTokenFilter filter = ConsistencyTokenFilter.builder(CODEC).secureCookie(false)
+        .policy(ConsistencyTokenPolicy.builder().maxAge(Duration.ofMinutes(5)).clock(Clock.fixed(now, ZoneOffset.UTC)).build())
+        .build();
+    start(filter);
+    String old = CODEC.encode(new ConsistencyToken(Lsn.parse("0/100"), now.minus(Duration.ofMinutes(6)), null));
+    String fresh = CODEC.encode(new ConsistencyToken(Lsn.parse("0/80"), now.minus(Duration.ofMinutes(4)), null));
+    HttpResponse<String> viaCookie = send(get("/read").header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=" + old));
+    assertThat(viaCookie.statusCode()).isEqualTo(200);
+    assertThat(viaCookie.body()).isEqualTo("null");
+    assertThat(viaCookie.headers().allValues("Set-Cookie")).singleElement().asString().contains("Max-Age=0");
+    HttpResponse<String> viaHeader = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, old)
+        .header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=" + fresh));
+    assertThat(viaHeader.body()).isEqualTo("0/80");
+    assertThat(viaHeader.headers().allValues("Set-Cookie")).isEmpty();
+    assertThat(filter.stats()).isEqualTo(new ConsistencyTokenFilter.Stats(1, 2, 0, 0, 0));
+  }
+
+  @Test
+  void aRotatedCodecAcceptsTokensOfTheOldKeyAndSignsWithTheNewOne() throws Exception {
+    ConsistencyTokenCodec rotated = ConsistencyTokenCodec.builder()
+        .signingKey("k2", ConsistencyTokenCodecTest.OTHER).verificationKey("k1", ConsistencyTokenCodecTest.SECRET).build();
+    start(ConsistencyTokenFilter.builder(rotated).secureCookie(false).build());
+    String old = CODEC.encode(ConsistencyToken.of(Lsn.parse("0/700")));
+    HttpResponse<String> read = send(get("/read").header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=" + old));
+    assertThat(read.body()).isEqualTo("0/700");
+    HttpResponse<String> write = send(get("/write?lsn=0/800").POST(HttpRequest.BodyPublishers.noBody())
+        .header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=" + old));
+    assertThat(write.headers().firstValue(ConsistencyTokenFilter.DEFAULT_HEADER).orElseThrow()).startsWith("v2.k2.");
   }
 
   @Test

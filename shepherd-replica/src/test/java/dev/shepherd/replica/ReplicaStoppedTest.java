@@ -28,8 +28,8 @@ class ReplicaStoppedTest {
 
   @BeforeAll
   static void pools() throws Exception {
-    primary = Pools.pool(pg.primaryJdbcUrl(), "primary");
-    replica = Pools.pool(pg.replicaJdbcUrl(), "replica", Duration.ofMillis(250));
+    primary = pg.primaryDataSource();
+    replica = pg.replicaDataSource(Duration.ofMillis(250));
     Pools.execute(primary, "CREATE TABLE things (id bigint PRIMARY KEY, v text)");
     pg.awaitReplicaCaughtUp(Duration.ofSeconds(30));
   }

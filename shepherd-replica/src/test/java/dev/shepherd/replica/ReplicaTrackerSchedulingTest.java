@@ -11,6 +11,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -191,6 +192,38 @@ class ReplicaTrackerSchedulingTest {
     } finally {
       tracker.close();
       threads.close();
+    }
+  }
+
+  /**
+   * An executor that refuses the poller (saturated, or shut down): the wait is answered
+   * {@code ReplicaUnavailable} naming the rejection, as any other reason the replica cannot be
+   * polled, instead of throwing {@link RejectedExecutionException} out of {@code awaitReplay}; the
+   * replica's health is not blamed, and the next wait starts a poller once the executor accepts.
+   */
+  @Test
+  void anExecutorRejectingThePollerAnswersTheWaitInsteadOfThrowing() throws Exception {
+    FakeReplica fake = new FakeReplica();
+    fake.replayed = FIRST;
+    AtomicBoolean reject = new AtomicBoolean(true);
+    Executor executor = task -> {
+      if (reject.get()) {
+        throw new RejectedExecutionException("executor saturated");
+      }
+      Thread.ofVirtual().start(task);
+    };
+    try (ReplicaTracker tracker = ReplicaTracker.builder(fake).strategy(ReplayStrategy.POLLING).executor(executor).build()) {
+      ReplayResult rejected = tracker.awaitReplay(SECOND, Duration.ofSeconds(30));
+      assertThat(rejected).isInstanceOf(ReplayResult.ReplicaUnavailable.class);
+      assertThat(((ReplayResult.ReplicaUnavailable) rejected).cause())
+          .isInstanceOf(RejectedExecutionException.class).hasMessage("executor saturated");
+      assertThat(tracker.isPolling()).isFalse();
+      assertThat(tracker.stats().waiting()).isZero();
+      assertThat(tracker.status()).isEqualTo(ReplicaTracker.Status.UNKNOWN);
+
+      reject.set(false);
+      fake.replayed = SECOND;
+      assertThat(tracker.awaitReplay(SECOND, Duration.ofSeconds(30))).isInstanceOf(ReplayResult.Replayed.class);
     }
   }
 

@@ -30,8 +30,8 @@ class ReplicaTrackerTest {
 
   @BeforeAll
   static void pools() throws Exception {
-    primary = Pools.pool(pg.primaryJdbcUrl(), "primary");
-    replica = Pools.pool(pg.replicaJdbcUrl(), "replica");
+    primary = pg.primaryDataSource();
+    replica = pg.replicaDataSource();
     Pools.execute(primary, "CREATE TABLE items (id bigint PRIMARY KEY, v text)");
     pg.awaitReplicaCaughtUp(Duration.ofSeconds(30));
   }

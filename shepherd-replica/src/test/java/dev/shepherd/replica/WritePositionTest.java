@@ -31,8 +31,8 @@ class WritePositionTest {
 
   @BeforeAll
   static void pools() throws Exception {
-    primary = Pools.pool(pg.primaryJdbcUrl(), "primary");
-    replica = Pools.pool(pg.replicaJdbcUrl(), "replica");
+    primary = pg.primaryDataSource();
+    replica = pg.replicaDataSource();
     Pools.execute(primary, "CREATE TABLE notes (id bigint PRIMARY KEY, v text)");
     pg.awaitReplicaCaughtUp(Duration.ofSeconds(30));
   }

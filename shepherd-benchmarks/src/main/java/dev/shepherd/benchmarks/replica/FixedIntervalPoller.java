@@ -16,7 +16,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import javax.sql.DataSource;
 
 /**
- * The peer: the seed's fly_postgres LSN Tracker in Java. A background task queries
+ * The peer: fly_postgres's LSN Tracker in Java. A background task queries
  * {@code pg_last_wal_replay_lsn()} every 100 ms (also when nobody waits), caches it, and notifies
  * every registered waiter whose position was reached, one map scan per tick.
  */
@@ -61,7 +61,7 @@ final class FixedIntervalPoller {
     }
   }
 
-  /** The seed's request_and_await_notification: cache first, else register and wait. */
+  /** fly_postgres's request_and_await_notification: cache first, else register and wait. */
   boolean await(Lsn lsn, long timeoutMillis) throws Exception {
     Lsn cached = lastReplay.get();
     if (cached != null && cached.isAtLeast(lsn)) {

@@ -1,6 +1,5 @@
 package dev.shepherd.benchmarks.replica;
 
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.shepherd.replica.Lsn;
 import dev.shepherd.replica.WritePosition;
@@ -24,8 +23,8 @@ final class ReplicaFixture implements AutoCloseable {
 
   ReplicaFixture() throws SQLException {
     pg.start();
-    primary = pool(pg.primaryJdbcUrl(), "primary");
-    replica = pool(pg.replicaJdbcUrl(), "replica");
+    primary = pg.primaryDataSource(Duration.ofMillis(250));
+    replica = pg.replicaDataSource(Duration.ofMillis(250));
     try (Connection c = primary.getConnection(); Statement s = c.createStatement()) {
       s.execute("CREATE TABLE bench (id bigint PRIMARY KEY, v text)");
     }
@@ -33,16 +32,6 @@ final class ReplicaFixture implements AutoCloseable {
     writer = primary.getConnection();
     writer.setAutoCommit(true);
     insert = writer.prepareStatement("INSERT INTO bench(id, v) VALUES (?, 'x')");
-  }
-
-  private static HikariDataSource pool(String url, String name) {
-    HikariConfig config = new HikariConfig();
-    config.setJdbcUrl(url);
-    config.setPoolName(name);
-    config.setMaximumPoolSize(8);
-    config.setMinimumIdle(4);
-    config.setConnectionTimeout(250);
-    return new HikariDataSource(config);
   }
 
   /** Commits one row (autocommit) and returns its id. */

@@ -28,7 +28,7 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  *
  * <ul>
  *   <li>{@code shepherd}: {@link ReplicaTracker} (adaptive single poller) then a read on the replica.
- *   <li>{@code fixedPoller100ms}: the seed's design, a 100 ms background poller, then a replica read
+ *   <li>{@code fixedPoller100ms}: fly_postgres's design, a 100 ms background poller, then a replica read
  *       (writes arrive at a random phase of the poller's period).
  *   <li>{@code primaryRead}: the read on the primary, no wait: the floor to compare with.
  *   <li>{@code replicaRetryRead}: re-running the read on the replica until the row shows (busy

@@ -27,13 +27,13 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * How many queries per second the poller sends to the replica: with 1 and with 1,000 waiters, and
- * when nobody waits (next to the seed's fixed 100 ms poller, which polls regardless).
+ * when nobody waits (next to fly_postgres's fixed 100 ms poller, which polls regardless).
  *
  * <p>{@code round}: one write, then {@code waiters} virtual threads wait for its position at once
  * and all read as released; rounds run back to back. The counters are reported per second:
  * {@code trackerQueries} (statements the tracker sent), {@code released} (waits that returned
  * Replayed). {@code idle}: nobody waits for 10 ms at a time; {@code trackerQueries} should be 0 and
- * {@code seedPollerQueries} about 10 a second.
+ * {@code fixedPollerQueries} about 10 a second.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -48,7 +48,7 @@ public class ReplicaPollerBenchmark {
 
   private ReplicaFixture fixture;
   private ReplicaTracker tracker;
-  private FixedIntervalPoller seed;
+  private FixedIntervalPoller fixedPoller;
   private ExecutorService threads;
 
   /** Per-second counters. */
@@ -59,14 +59,14 @@ public class ReplicaPollerBenchmark {
     public long trackerQueries;
     /** Waits released as Replayed. */
     public long released;
-    /** Statements the seed's fixed poller sent. */
-    public long seedPollerQueries;
+    /** Statements the fixed 100 ms poller sent. */
+    public long fixedPollerQueries;
 
     @Setup(Level.Iteration)
     public void reset() {
       trackerQueries = 0;
       released = 0;
-      seedPollerQueries = 0;
+      fixedPollerQueries = 0;
     }
   }
 
@@ -74,7 +74,7 @@ public class ReplicaPollerBenchmark {
   public void start() throws Exception {
     fixture = new ReplicaFixture();
     tracker = ReplicaTracker.builder(fixture.replica).name("bench").build();
-    seed = FixedIntervalPoller.start(fixture.replica, 100);
+    fixedPoller = FixedIntervalPoller.start(fixture.replica, 100);
     threads = Executors.newVirtualThreadPerTaskExecutor();
     tracker.awaitReplay(fixture.commitLsn(), Duration.ofSeconds(5));
   }
@@ -82,7 +82,7 @@ public class ReplicaPollerBenchmark {
   @TearDown(Level.Trial)
   public void stop() throws Exception {
     threads.close();
-    seed.close();
+    fixedPoller.close();
     tracker.close();
     fixture.close();
   }
@@ -108,9 +108,9 @@ public class ReplicaPollerBenchmark {
   @Benchmark
   public void idle(Counters counters) throws Exception {
     long before = tracker.stats().queries();
-    long seedBefore = seed.queries();
+    long fixedBefore = fixedPoller.queries();
     Thread.sleep(10);
     counters.trackerQueries += tracker.stats().queries() - before;
-    counters.seedPollerQueries += seed.queries() - seedBefore;
+    counters.fixedPollerQueries += fixedPoller.queries() - fixedBefore;
   }
 }
