@@ -8,7 +8,8 @@ import java.time.Duration;
  *
  * <p>Shepherd ships {@link InMemoryIdempotencyStore} (one JVM), {@link JdbcIdempotencyStore}
  * (PostgreSQL) and {@code RedisIdempotencyStore} (module shepherd-idempotency-redis). Each passes
- * the same contract tests.
+ * the same contract tests, {@code IdempotencyStoreContract} in module
+ * shepherd-idempotency-testkit: extend it to check a store of your own.
  *
  * <h2>Contract</h2>
  *
@@ -28,7 +29,11 @@ import java.time.Duration;
  *       {@link Tracked.Mismatch} (before any other answer).
  *   <li>{@link #renew}, {@link #complete}, {@link #halt}, {@link #release}: act only if the
  *       record is in progress with exactly that token (even if its lease ran out, as long as no
- *       one took it over), and return whether they did.
+ *       one took it over), and return whether they did. {@link #complete} and {@link #halt} on a
+ *       record already completed (halted) with that same token change nothing and return true,
+ *       so that a caller may retry one whose reply was lost.
+ *   <li>Every answer about a record reports the same {@code expiresAt}: the expiry is fixed when
+ *       the record is written, not computed afresh per answer.
  *   <li>{@link #prune}: delete records whose retention ran out, at most {@code limit} of them.
  * </ul>
  *

@@ -17,6 +17,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 
@@ -91,17 +92,50 @@ import org.jspecify.annotations.Nullable;
  * {@link Builder#pruneBatchSize(int) batch size} (default 1,000) records per store call, never on
  * the caller's thread.
  *
+ * <h2>When the store fails</h2>
+ *
+ * A claim is never given back because storing its outcome failed: {@link #complete} and
+ * {@link #halt} keep the claim held and renewed while they retry for
+ * {@link Builder#completionRetry(Duration) completionRetry} (default 5 s), and after that the
+ * heartbeat keeps trying until the outcome is stored or the claim is lost. Renewals run at most a
+ * third of the lease apart, one per claim at a time, each bounded by the store's timeouts; if none
+ * confirms the lease in time, {@link #isHeld} turns false and the
+ * {@link Builder#claimListener(ClaimListener) listener} is told, no later than the moment another
+ * owner could claim the key. Only a store unreachable for longer than the lease (or a dead JVM)
+ * lets the key change hands; {@link Tracked.Claimed#fencingToken()} then keeps the former owner's
+ * writes out, and {@link JdbcClaimTransaction} makes writes to the same PostgreSQL database
+ * exactly once.
+ *
  * <p>Thread-safe. {@link #close()} stops the heartbeat and pruning; it does not close the store.
+ * Outcomes still waiting to be stored when it is called are not stored: their leases run out.
  */
 public final class IdempotencyTracker implements AutoCloseable {
 
   /*
-   * Who wakes whom. The tracker keeps, per held claim, nothing but membership in `held`: the
-   * heartbeat (one timer thread that hands renewals to the executor) renews every member, and
-   * complete/release/fail/halt remove the claim from `held` BEFORE their store call, so a renewal
-   * racing with them is either before the transition (harmless) or after it (the store rejects the
-   * token). A renewal that finds the token gone drops the claim and logs it: the owner learns at
-   * complete() through ClaimLostException.
+   * State of a claim this tracker holds (one Holding per claim in `held`):
+   *
+   *   CONFIRMED ──renew ok──▶ CONFIRMED (confirmedUntil moves forward)
+   *     │  no renewal confirmed before confirmedUntil ──▶ UNCONFIRMED (isHeld() false; listener
+   *     │                                                  told once; renewals go on, and a later
+   *     │                                                  successful renewal confirms it again)
+   *     │  renew answered "not yours" ──────────────────▶ LOST (removed; listener told)
+   *     │  complete/halt stored ─────────────────────────▶ FINISHED (removed)
+   *     └  complete/halt failed past completionRetry ─────▶ PENDING (still held and renewed; each
+   *                                                         heartbeat tries the outcome again until
+   *                                                         it is stored or the claim is LOST)
+   *
+   * confirmedUntil is a ticker reading: the instant a renewal (or the claim) was SENT plus the
+   * lease. The store starts the lease when it executes the call, which is after it was sent, so
+   * no other owner can claim the key before confirmedUntil (clocks running at the same rate):
+   * isHeld() turns false before anyone else can hold the key.
+   *
+   * Who wakes whom. One timer thread ticks the heartbeat every heartbeatInterval (at most a third
+   * of the lease) and hands each held claim's renewal to the executor, unless that claim's previous
+   * renewal is still in flight (`Holding.busy`): a hung store never piles up renewals, threads or
+   * connections, and every renewal is bounded by the store's own timeouts. complete/halt keep the
+   * claim in `held` while they retry, so it is renewed throughout; release removes it first (a
+   * release that fails is harmless: the key becomes claimable when the lease runs out, which is what
+   * release asked for).
    *
    * Waiters in track(key, fp, maxWait) poll the store with growing pauses (a store shared across
    * JVMs cannot notify us); an owner in this JVM that finishes a claim signals `finished`, so a
@@ -128,22 +162,25 @@ public final class IdempotencyTracker implements AutoCloseable {
   private static final int MAX_PRUNE_BATCHES_PER_RUN = 1000;
   private static final long MIN_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
   private static final long MAX_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
+  private static final long FIRST_RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+  private static final long MAX_RETRY_NANOS = TimeUnit.SECONDS.toNanos(1);
 
+  private final Config config;
   private final IdempotencyStore store;
   private final Duration lease;
+  private final long leaseNanos;
   private final Duration retention;
-  private final Duration heartbeatInterval;
-  private final Duration pruneInterval;
-  private final int pruneBatchSize;
   private final OrphanPolicy orphanPolicy;
   private final FailurePolicy failurePolicy;
+  private final long completionRetryNanos;
   private final Executor executor;
   private final @Nullable ExecutorService ownedExecutor;
   private final Ticker ticker;
+  private final ClaimListener listener;
   private final ScheduledExecutorService timer;
 
-  /** Held claims and the fingerprint each was claimed with (for the replay cache). */
-  private final ConcurrentHashMap<Tracked.Claimed, String> held = new ConcurrentHashMap<>();
+  /** Held claims; see the state machine above. */
+  private final ConcurrentHashMap<Tracked.Claimed, Holding> held = new ConcurrentHashMap<>();
   private final @Nullable ReplayCache replayCache;
   private final AtomicBoolean pruning = new AtomicBoolean();
   private final AtomicBoolean closed = new AtomicBoolean();
@@ -153,23 +190,73 @@ public final class IdempotencyTracker implements AutoCloseable {
   /** Threads in track(key, fp, maxWait); owners take finishedLock only when it is positive. */
   private final AtomicInteger waiters = new AtomicInteger();
 
-  private IdempotencyTracker(Builder b, IdempotencyStore store) {
+  /** The outcome a claim is to be finished with once the store takes it. */
+  private sealed interface Outcome {
+    record Complete(StoredResponse response) implements Outcome {}
+
+    record Halt(String reason) implements Outcome {}
+  }
+
+  /** A claim this tracker holds and renews. */
+  private static final class Holding {
+    final Tracked.Claimed claim;
+    final String fingerprint;
+    /** A renewal or a pending outcome's store call is in flight: never start a second one. */
+    final AtomicBoolean busy = new AtomicBoolean();
+    /** Told the listener that the lease is unconfirmed; reset when a renewal confirms it. */
+    final AtomicBoolean reportedUnconfirmed = new AtomicBoolean();
+    volatile long confirmedUntil;
+    volatile @Nullable Outcome pending;
+
+    Holding(Tracked.Claimed claim, String fingerprint, long confirmedUntil) {
+      this.claim = claim;
+      this.fingerprint = fingerprint;
+      this.confirmedUntil = confirmedUntil;
+    }
+
+    void confirm(long until) {
+      // Only forward: a slow renewal answered after a faster later one must not shorten it.
+      long current;
+      do {
+        current = confirmedUntil;
+        if (until - current <= 0) {
+          return;
+        }
+      } while (!CONFIRMED.compareAndSet(this, current, until));
+      reportedUnconfirmed.set(false);
+    }
+
+    private static final java.lang.invoke.VarHandle CONFIRMED;
+
+    static {
+      try {
+        CONFIRMED = java.lang.invoke.MethodHandles.lookup()
+            .findVarHandle(Holding.class, "confirmedUntil", long.class);
+      } catch (ReflectiveOperationException e) {
+        throw new ExceptionInInitializerError(e);
+      }
+    }
+  }
+
+  private IdempotencyTracker(Builder b, IdempotencyStore store, Config config) {
+    this.config = config;
     this.store = store;
-    this.lease = b.lease;
-    this.retention = b.retention;
-    this.heartbeatInterval =
-        b.heartbeatInterval != null ? b.heartbeatInterval : b.lease.dividedBy(3);
-    this.pruneInterval = b.pruneInterval;
-    this.pruneBatchSize = b.pruneBatchSize;
-    this.orphanPolicy = b.orphanPolicy;
-    this.failurePolicy = b.failurePolicy;
+    this.lease = config.lease();
+    this.leaseNanos = Durations.toNanosSaturated(lease);
+    this.retention = config.retention();
+    this.orphanPolicy = config.orphanPolicy();
+    this.failurePolicy = config.failurePolicy();
+    this.completionRetryNanos = Durations.toNanosSaturated(config.completionRetry());
     this.ticker = b.ticker;
+    this.listener = b.listener;
     this.replayCache =
-        b.replayCacheSize > 0
+        config.replayCacheSize() > 0
             ? new ReplayCache(
-                b.replayCacheSize,
+                config.replayCacheSize(),
                 Durations.toNanosSaturated(
-                    b.replayCacheTtl.compareTo(b.retention) < 0 ? b.replayCacheTtl : b.retention))
+                    config.replayCacheTtl().compareTo(retention) < 0
+                        ? config.replayCacheTtl()
+                        : retention))
             : null;
     if (b.executor != null) {
       this.executor = b.executor;
@@ -187,12 +274,12 @@ public final class IdempotencyTracker implements AutoCloseable {
   }
 
   private void start() {
-    long beat = Math.max(1, Durations.toNanosSaturated(heartbeatInterval));
+    long beat = Math.max(1, Durations.toNanosSaturated(config.heartbeatInterval()));
     // The futures are not kept: both tasks run until the timer is shut down, and each catches
     // its own failures.
     var unusedHeartbeat =
         timer.scheduleWithFixedDelay(this::heartbeat, beat, beat, TimeUnit.NANOSECONDS);
-    long prune = Durations.toNanosSaturated(pruneInterval);
+    long prune = Durations.toNanosSaturated(config.pruneInterval());
     var unusedPrune =
         timer.scheduleWithFixedDelay(this::schedulePrune, prune, prune, TimeUnit.NANOSECONDS);
   }
@@ -204,6 +291,15 @@ public final class IdempotencyTracker implements AutoCloseable {
    */
   public static Builder builder() {
     return new Builder();
+  }
+
+  /**
+   * Returns the settings this tracker was built with.
+   *
+   * @return the immutable settings
+   */
+  public Config config() {
+    return config;
   }
 
   /**
@@ -236,7 +332,7 @@ public final class IdempotencyTracker implements AutoCloseable {
     Tracked tracked = storeCall("claim", key, () -> store.claim(key, fingerprint, lease, retention,
         orphanPolicy));
     if (tracked instanceof Tracked.Claimed claim) {
-      held.put(claim, fingerprint);
+      held.put(claim, new Holding(claim, fingerprint, start + leaseNanos));
     } else if (replayCache != null && tracked instanceof Tracked.Completed done) {
       replayCache.put(key, fingerprint, done, start);
     }
@@ -294,40 +390,56 @@ public final class IdempotencyTracker implements AutoCloseable {
   }
 
   /**
+   * Whether this tracker still holds a claim with a confirmed lease: true from {@link #track}
+   * until the claim is finished, its lease could not be confirmed in time (the store did not
+   * answer renewals), or a renewal found that the key was taken over. It turns false no later than
+   * the moment another owner could claim the key (the lease is counted from when the last
+   * successful renewal was sent), so a handler that checks it right before an external side effect
+   * never overlaps with a successor that the store already admitted. It may turn true again if a
+   * delayed renewal then succeeds (nobody took the key over meanwhile).
+   *
+   * <p>For writes that must be refused once the key is lost even if this check raced, fence them
+   * with {@link Tracked.Claimed#fencingToken()} (see there).
+   *
+   * @param claim a claim returned by {@link #track}
+   * @return true if the claim is held and its lease confirmed right now
+   * @throws NullPointerException if {@code claim} is null
+   */
+  public boolean isHeld(Tracked.Claimed claim) {
+    Holding h = held.get(Require.nonNull(claim, "claim"));
+    return h != null && ticker.read() - h.confirmedUntil < 0;
+  }
+
+  /**
    * Stores the response of a claimed request, once: later calls to {@link #track} with the key
    * and the same fingerprint return {@link Tracked.Completed} with it until retention ends.
+   *
+   * <p>If the store fails, the claim stays held (and renewed) and the call retries with backoff
+   * (20 ms doubling to 1 s) for up to {@link Builder#completionRetry(Duration) completionRetry}
+   * (default 5 s). The claim is never given back because storing failed after the request ran. If
+   * the response is still not stored then, this method throws {@link IdempotencyStoreException}
+   * but the tracker keeps the claim held and renewed and tries again on every heartbeat, until the
+   * response is stored or the claim is lost: meanwhile another request with the key sees
+   * {@link Tracked.InProgress}, and after that the stored response. Only if the store stays
+   * unreachable for longer than the lease can the key change hands: under
+   * {@link OrphanPolicy#TAKE_OVER} the next request then runs again, under
+   * {@link OrphanPolicy#HALT} it is halted.
+   *
+   * <p>A store call that failed but did store the response (the reply was lost) is retried
+   * safely: completing again with the same token is a no-op that reports success.
    *
    * @param claim the claim returned by {@link #track}
    * @param response the response to store
    * @throws NullPointerException if an argument is null
    * @throws ClaimLostException if the claim's fencing token is no longer current (its lease ran out
-   *     and another request took the key over, or it was already completed, halted or released);
-   *     nothing was written
-   * @throws IdempotencyStoreException if the store fails; the outcome is unknown, and if the
-   *     response was not stored the claim's lease runs out (it is no longer renewed)
+   *     and another request took the key over, or it was halted or released); nothing was written
+   * @throws IdempotencyStoreException if the response could not be stored within
+   *     {@code completionRetry}; the tracker keeps trying in the background
    */
   public void complete(Tracked.Claimed claim, StoredResponse response) {
     Require.nonNull(claim, "claim");
     Require.nonNull(response, "response");
-    String fingerprint = held.remove(claim);
-    long start = ticker.read();
-    try {
-      boolean done =
-          storeCall(
-              "complete",
-              claim.key(),
-              () -> store.complete(claim.key(), claim.fencingToken(), response, retention));
-      if (!done) {
-        throw new ClaimLostException(claim.key(), claim.fencingToken(), "complete");
-      }
-      if (replayCache != null && fingerprint != null) {
-        // The store's expiry is later than start + retention by its own clock: a lower bound.
-        replayCache.put(claim.key(), fingerprint,
-            new Tracked.Completed(response, claim.since().plus(retention)), start);
-      }
-    } finally {
-      signalFinished();
-    }
+    finish(claim, new Outcome.Complete(response), "complete");
   }
 
   /**
@@ -352,25 +464,23 @@ public final class IdempotencyTracker implements AutoCloseable {
 
   /**
    * Marks a claim {@link Tracked.Halted} with a reason: its request will not run again until
-   * retention ends.
+   * retention ends. Store failures are retried as {@link #complete} retries them.
    *
    * @param claim the claim returned by {@link #track}
    * @param reason why; cut to {@value #MAX_REASON_LENGTH} characters
    * @return true if the claim is now halted; false if it was no longer current
    * @throws NullPointerException if an argument is null
-   * @throws IdempotencyStoreException if the store fails; the claim's lease then runs out
+   * @throws IdempotencyStoreException if the store failed for {@code completionRetry}; the tracker
+   *     keeps trying in the background, as for {@link #complete}
    */
   public boolean halt(Tracked.Claimed claim, String reason) {
     Require.nonNull(claim, "claim");
     String text = sanitizeReason(Require.nonNull(reason, "reason"));
-    held.remove(claim);
     try {
-      return storeCall(
-          "halt",
-          claim.key(),
-          () -> store.halt(claim.key(), claim.fencingToken(), text, retention));
-    } finally {
-      signalFinished();
+      finish(claim, new Outcome.Halt(text), "halt");
+      return true;
+    } catch (ClaimLostException e) {
+      return false;
     }
   }
 
@@ -384,7 +494,7 @@ public final class IdempotencyTracker implements AutoCloseable {
    * @param failure what the request threw
    * @return true if the claim was halted or released; false if it was no longer current
    * @throws NullPointerException if an argument is null
-   * @throws IdempotencyStoreException if the store fails; the claim's lease then runs out
+   * @throws IdempotencyStoreException if the store fails (see {@link #halt} and {@link #release})
    */
   public boolean fail(Tracked.Claimed claim, Throwable failure) {
     Require.nonNull(claim, "claim");
@@ -394,6 +504,89 @@ public final class IdempotencyTracker implements AutoCloseable {
       case RELEASE -> release(claim);
     };
   }
+
+  /** Stores an outcome with retries; see {@link #complete}. */
+  private void finish(Tracked.Claimed claim, Outcome outcome, String operation) {
+    Holding holding = held.get(claim);
+    long start = ticker.read();
+    long giveUpAt = System.nanoTime() + completionRetryNanos;
+    long pause = FIRST_RETRY_NANOS;
+    try {
+      while (true) {
+        RuntimeException failure;
+        try {
+          if (storeOutcome(claim, outcome)) {
+            finished(claim, holding, outcome, start);
+            return;
+          }
+          held.remove(claim);
+          throw new ClaimLostException(claim.key(), claim.fencingToken(), operation);
+        } catch (ClaimLostException e) {
+          throw e;
+        } catch (RuntimeException e) {
+          failure = e; // IdempotencyStoreException included: the store may answer next time
+        }
+        long left = giveUpAt - System.nanoTime();
+        // A claim a renewal found lost meanwhile is tried once more: the store then answers
+        // false, and the caller gets ClaimLostException rather than a store failure.
+        if (holding == null || left <= 0 || Thread.currentThread().isInterrupted()) {
+          if (holding != null && held.containsKey(claim)) {
+            holding.pending = outcome; // the heartbeat keeps trying
+          }
+          throw new IdempotencyStoreException(
+              "idempotency store failed to " + operation + " key '" + claim.key() + "' for "
+                  + Duration.ofNanos(completionRetryNanos)
+                  + (holding != null
+                      ? "; the claim stays held and the tracker keeps trying on every heartbeat"
+                      : "")
+                  + ": " + failure, failure);
+        }
+        LockSupport.parkNanos(Math.min(pause, left));
+        pause = Math.min(MAX_RETRY_NANOS, pause * 2);
+      }
+    } finally {
+      signalFinished();
+    }
+  }
+
+  private boolean storeOutcome(Tracked.Claimed claim, Outcome outcome) {
+    return switch (outcome) {
+      case Outcome.Complete c ->
+          store.complete(claim.key(), claim.fencingToken(), c.response(), retention);
+      case Outcome.Halt h -> store.halt(claim.key(), claim.fencingToken(), h.reason(), retention);
+    };
+  }
+
+  private void finished(
+      Tracked.Claimed claim, @Nullable Holding holding, Outcome outcome, long start) {
+    held.remove(claim);
+    if (replayCache != null && holding != null && outcome instanceof Outcome.Complete c) {
+      // The store's expiry is later than start + retention by its own clock: a lower bound.
+      replayCache.put(claim.key(), holding.fingerprint,
+          new Tracked.Completed(c.response(), claim.since().plus(retention)), start);
+    }
+  }
+
+  /**
+   * Finishes a claim whose outcome a caller stored itself in its own transaction (see
+   * {@link JdbcClaimTransaction}): stops renewing it and caches the response.
+   */
+  void completedElsewhere(Tracked.Claimed claim, StoredResponse response, long start) {
+    finished(claim, held.get(claim), new Outcome.Complete(response), start);
+    signalFinished();
+  }
+
+  /** Stops renewing a claim whose outcome is unknown; its lease runs out if it was not stored. */
+  void abandon(Tracked.Claimed claim) {
+    held.remove(claim);
+    signalFinished();
+  }
+
+  /** Reads the tracker's ticker (for helpers in this package). */
+  long tickerRead() {
+    return ticker.read();
+  }
+
 
   /**
    * Prunes expired records now, in batches, on the calling thread; the background pruning does
@@ -405,9 +598,9 @@ public final class IdempotencyTracker implements AutoCloseable {
   public int pruneNow() {
     int total = 0;
     for (int batch = 0; batch < MAX_PRUNE_BATCHES_PER_RUN; batch++) {
-      int deleted = storeCall("prune", "*", () -> store.prune(pruneBatchSize));
+      int deleted = storeCall("prune", "*", () -> store.prune(config.pruneBatchSize()));
       total += deleted;
-      if (deleted < pruneBatchSize) {
+      if (deleted < config.pruneBatchSize()) {
         break;
       }
     }
@@ -474,38 +667,89 @@ public final class IdempotencyTracker implements AutoCloseable {
     }
   }
 
-  /** Renews every held claim; runs on the timer thread, the renewals on the executor. */
+  /**
+   * Renews every held claim whose previous renewal is not still in flight, and reports claims
+   * whose lease could not be confirmed in time; runs on the timer thread, store calls on the
+   * executor.
+   */
   void heartbeat() {
-    for (Tracked.Claimed claim : held.keySet()) {
+    long now = ticker.read();
+    for (Holding h : held.values()) {
+      if (now - h.confirmedUntil >= 0 && h.reportedUnconfirmed.compareAndSet(false, true)) {
+        LOG.log(Level.WARNING,
+            "idempotency key ''{0}'': the lease of fencing token {1} could not be confirmed in"
+                + " time (the store did not answer renewals); isHeld() is false",
+            h.claim.key(), h.claim.fencingToken());
+        notifyLost(h.claim, false);
+      }
+      if (!h.busy.compareAndSet(false, true)) {
+        continue; // the previous renewal is still in flight: never two at once
+      }
       try {
-        executor.execute(() -> renew(claim));
+        executor.execute(() -> renew(h));
       } catch (RejectedExecutionException e) {
+        h.busy.set(false);
         LOG.log(Level.DEBUG, "heartbeat not run, executor rejected it", e);
         return;
       }
     }
   }
 
-  private void renew(Tracked.Claimed claim) {
-    if (!held.containsKey(claim)) {
-      return;
-    }
+  private void renew(Holding h) {
     try {
-      if (store.renew(claim.key(), claim.fencingToken(), lease, retention)) {
+      if (held.get(h.claim) != h) {
+        return;
+      }
+      long sent = ticker.read();
+      Outcome pending = h.pending;
+      if (pending != null) {
+        try {
+          if (storeOutcome(h.claim, pending)) {
+            finished(h.claim, h, pending, sent);
+            signalFinished();
+          } else {
+            lost(h);
+          }
+          return;
+        } catch (RuntimeException e) {
+          LOG.log(Level.WARNING, "idempotency key '" + h.claim.key()
+              + "': storing the outcome failed again, will retry", e);
+        }
+      }
+      if (store.renew(h.claim.key(), h.claim.fencingToken(), lease, retention)) {
         renewals.incrementAndGet();
-      } else if (held.remove(claim) != null) {
-        LOG.log(
-            Level.WARNING,
-            "idempotency key ''{0}'': lease of fencing token {1} was lost (it ran out and the key"
-                + " was taken over, or it expired); the owner's complete() will fail",
-            claim.key(),
-            claim.fencingToken());
+        h.confirm(sent + leaseNanos);
+      } else {
+        lost(h);
       }
     } catch (RuntimeException e) {
       LOG.log(
           Level.WARNING,
-          "idempotency key '" + claim.key() + "': renewing the lease failed, will retry",
+          "idempotency key '" + h.claim.key() + "': renewing the lease failed, will retry",
           e);
+    } finally {
+      h.busy.set(false);
+    }
+  }
+
+  private void lost(Holding h) {
+    if (held.remove(h.claim, h)) {
+      LOG.log(
+          Level.WARNING,
+          "idempotency key ''{0}'': lease of fencing token {1} was lost (it ran out and the key"
+              + " was taken over, or it expired); the owner's complete() will fail",
+          h.claim.key(),
+          h.claim.fencingToken());
+      notifyLost(h.claim, true);
+      signalFinished();
+    }
+  }
+
+  private void notifyLost(Tracked.Claimed claim, boolean definitely) {
+    try {
+      listener.leaseLost(claim, definitely);
+    } catch (RuntimeException e) {
+      LOG.log(Level.WARNING, "claim listener threw", e);
     }
   }
 
@@ -634,6 +878,67 @@ public final class IdempotencyTracker implements AutoCloseable {
   }
 
   /**
+   * The settings of a tracker, copied by {@link Builder#build()}: immutable.
+   *
+   * @param lease how long a claim holds without renewal
+   * @param retention how long completed and halted records are kept
+   * @param heartbeatInterval how often held claims are renewed (at most a third of the lease)
+   * @param pruneInterval how often expired records are pruned
+   * @param pruneBatchSize the most records one prune call deletes
+   * @param orphanPolicy what happens to a key whose owner vanished
+   * @param failurePolicy what {@link IdempotencyTracker#fail} does
+   * @param completionRetry how long storing an outcome is retried on the caller's thread
+   * @param replayCacheSize the local replay cache's size; 0 when it is off
+   * @param replayCacheTtl how long the local replay cache keeps a response
+   */
+  public record Config(
+      Duration lease,
+      Duration retention,
+      Duration heartbeatInterval,
+      Duration pruneInterval,
+      int pruneBatchSize,
+      OrphanPolicy orphanPolicy,
+      FailurePolicy failurePolicy,
+      Duration completionRetry,
+      int replayCacheSize,
+      Duration replayCacheTtl) {
+
+    /**
+     * Checks the components.
+     *
+     * @throws NullPointerException if a component is null
+     */
+    public Config {
+      Require.nonNull(lease, "lease");
+      Require.nonNull(retention, "retention");
+      Require.nonNull(heartbeatInterval, "heartbeatInterval");
+      Require.nonNull(pruneInterval, "pruneInterval");
+      Require.nonNull(orphanPolicy, "orphanPolicy");
+      Require.nonNull(failurePolicy, "failurePolicy");
+      Require.nonNull(completionRetry, "completionRetry");
+      Require.nonNull(replayCacheTtl, "replayCacheTtl");
+    }
+  }
+
+  /**
+   * Told when a claim this tracker holds can no longer be counted on. Implementations must be
+   * thread-safe and must not block.
+   */
+  @FunctionalInterface
+  public interface ClaimListener {
+    /**
+     * Called once when a claim's lease could not be confirmed before it would run out
+     * ({@code definitely} false: the store did not answer renewals; another owner may claim the
+     * key from now on, and {@link IdempotencyTracker#isHeld} is false), and when a renewal found the
+     * key taken over or expired ({@code definitely} true).
+     *
+     * @param claim the claim
+     * @param definitely true if the store said the claim is gone, false if it is only unconfirmed
+     */
+    void leaseLost(Tracked.Claimed claim, boolean definitely);
+  }
+
+  /**
    * Builds an {@link IdempotencyTracker}. Not thread-safe; {@link #build()} copies the settings.
    */
   public static final class Builder {
@@ -649,8 +954,40 @@ public final class IdempotencyTracker implements AutoCloseable {
     private Ticker ticker = Ticker.system();
     private int replayCacheSize;
     private Duration replayCacheTtl = Duration.ofMinutes(1);
+    private Duration completionRetry = Duration.ofSeconds(5);
+    private ClaimListener listener = (claim, definitely) -> {};
 
     private Builder() {}
+
+    /**
+     * Sets how long {@link IdempotencyTracker#complete} and {@link IdempotencyTracker#halt} retry
+     * a failing store, with backoff, before they throw; the claim stays held and renewed
+     * meanwhile, and after that the tracker keeps trying on every heartbeat. Default 5 s; zero
+     * means one attempt on the caller's thread.
+     *
+     * @param completionRetry the bound, zero or positive
+     * @return this builder
+     * @throws NullPointerException if {@code completionRetry} is null
+     * @throws IllegalArgumentException if it is negative
+     */
+    public Builder completionRetry(Duration completionRetry) {
+      this.completionRetry = Require.nonNegative(completionRetry, "completionRetry");
+      return this;
+    }
+
+    /**
+     * Sets the listener told when a held claim's lease can no longer be confirmed or is lost.
+     * Default: none (the tracker logs a warning either way).
+     *
+     * @param listener the listener; called on the tracker's timer or executor thread, must not
+     *     block
+     * @return this builder
+     * @throws NullPointerException if {@code listener} is null
+     */
+    public Builder claimListener(ClaimListener listener) {
+      this.listener = Require.nonNull(listener, "listener");
+      return this;
+    }
 
     /**
      * Keeps up to {@code maxEntries} completed responses in this JVM for up to {@code ttl}
@@ -722,8 +1059,8 @@ public final class IdempotencyTracker implements AutoCloseable {
     }
 
     /**
-     * Sets how often held claims are renewed. Default a third of the lease; must be shorter than
-     * the lease.
+     * Sets how often held claims are renewed. Default a third of the lease; at most a third of the
+     * lease, so that two renewals can fail (or time out) before the lease is at risk.
      *
      * @param interval the interval, positive
      * @return this builder
@@ -816,17 +1153,20 @@ public final class IdempotencyTracker implements AutoCloseable {
      * Builds the tracker and starts its heartbeat and pruning.
      *
      * @return a new tracker
-     * @throws IllegalStateException if no store was set, or the heartbeat interval is not shorter
-     *     than the lease
+     * @throws IllegalStateException if no store was set, or the heartbeat interval is longer than
+     *     a third of the lease
      */
     public IdempotencyTracker build() {
       IdempotencyStore chosen = store;
       Require.state(chosen != null, "store must be set");
+      Duration beat = heartbeatInterval != null ? heartbeatInterval : lease.dividedBy(3);
       Require.state(
-          heartbeatInterval == null || heartbeatInterval.compareTo(lease) < 0,
-          "heartbeatInterval must be shorter than the lease " + lease + ", was "
-              + heartbeatInterval);
-      IdempotencyTracker tracker = new IdempotencyTracker(this, Require.nonNull(chosen, "store"));
+          beat.multipliedBy(3).compareTo(lease) <= 0,
+          "heartbeatInterval must be at most a third of the lease " + lease + ", was " + beat);
+      Config config = new Config(lease, retention, beat, pruneInterval, pruneBatchSize,
+          orphanPolicy, failurePolicy, completionRetry, replayCacheSize, replayCacheTtl);
+      IdempotencyTracker tracker =
+          new IdempotencyTracker(this, Require.nonNull(chosen, "store"), config);
       tracker.start();
       return tracker;
     }

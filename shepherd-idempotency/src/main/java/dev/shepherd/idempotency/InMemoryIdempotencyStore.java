@@ -20,7 +20,8 @@ import org.jspecify.annotations.Nullable;
  * {@code compute} on the key, so it is linearizable per key. Leases and retention are measured
  * with the {@link Ticker} (default {@link Ticker#system()}), and the wall-clock times it reports
  * ({@code since}, {@code expiresAt}) come from the {@link Clock} (default
- * {@link Clock#systemUTC()}); both are test seams. Fencing tokens come from one counter that only
+ * {@link Clock#systemUTC()}); both are test seams. A record's expiry instant is computed once,
+ * when the record is written, so every answer about it reports the same {@code expiresAt}. Fencing tokens come from one counter that only
  * grows. Records are lost when the JVM exits.
  *
  * <p>Thread-safe.
@@ -44,6 +45,7 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
       Instant since,
       long leaseEndNanos,
       long expiryNanos,
+      Instant expiresAt,
       @Nullable StoredResponse response,
       @Nullable String reason) {}
 
@@ -88,8 +90,13 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
     return records.size();
   }
 
-  /** Whether a record for the key is held, expired or not (for tests). */
-  boolean containsKey(String key) {
+  /**
+   * Returns whether the store holds a record for the key, expired records not yet pruned included.
+   *
+   * @param key the key
+   * @return true if a record is held
+   */
+  public boolean containsKey(String key) {
     return records.containsKey(key);
   }
 
@@ -109,18 +116,17 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
             return claimed;
           }
           if (!e.fingerprint().equals(fingerprint)) {
-            outcome[0] = new Tracked.Mismatch(wallTime(e.expiryNanos(), now));
+            outcome[0] = new Tracked.Mismatch(e.expiresAt());
             return e;
           }
           switch (e.state()) {
             case COMPLETED -> {
               outcome[0] = new Tracked.Completed(
-                  Require.nonNull(e.response(), "response"), wallTime(e.expiryNanos(), now));
+                  Require.nonNull(e.response(), "response"), e.expiresAt());
               return e;
             }
             case HALTED -> {
-              outcome[0] = new Tracked.Halted(
-                  Require.nonNull(e.reason(), "reason"), wallTime(e.expiryNanos(), now));
+              outcome[0] = new Tracked.Halted(Require.nonNull(e.reason(), "reason"), e.expiresAt());
               return e;
             }
             case IN_PROGRESS -> {
@@ -143,9 +149,10 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
                       e.since(),
                       e.leaseEndNanos(),
                       expiry,
+                      wallTime(expiry, now),
                       null,
                       IdempotencyTracker.OWNER_VANISHED);
-              outcome[0] = new Tracked.Halted(IdempotencyTracker.OWNER_VANISHED, wallTime(expiry, now));
+              outcome[0] = new Tracked.Halted(IdempotencyTracker.OWNER_VANISHED, halted.expiresAt());
               return halted;
             }
           }
@@ -156,13 +163,15 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
 
   private Entry newClaim(String fingerprint, long now, long leaseNanos, long retentionNanos) {
     long leaseEnd = Durations.saturatedAdd(now, leaseNanos);
+    long expiry = Durations.saturatedAdd(leaseEnd, retentionNanos);
     return new Entry(
         State.IN_PROGRESS,
         tokens.incrementAndGet(),
         fingerprint,
         clock.instant(),
         leaseEnd,
-        Durations.saturatedAdd(leaseEnd, retentionNanos),
+        expiry,
+        wallTime(expiry, now),
         null,
         null);
   }
@@ -181,10 +190,11 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
             return e;
           }
           done[0] = true;
-          long leaseEnd = Durations.saturatedAdd(ticker.read(), Durations.toNanosSaturated(lease));
+          long now = ticker.read();
+          long leaseEnd = Durations.saturatedAdd(now, Durations.toNanosSaturated(lease));
           long expiry = Durations.saturatedAdd(leaseEnd, Durations.toNanosSaturated(retention));
-          return new Entry(
-              e.state(), e.token(), e.fingerprint(), e.since(), leaseEnd, expiry, null, null);
+          return new Entry(e.state(), e.token(), e.fingerprint(), e.since(), leaseEnd, expiry,
+              wallTime(expiry, now), null, null);
         });
     return done[0];
   }
@@ -212,14 +222,17 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
         key,
         (k, e) -> {
           if (!owned(e, fencingToken)) {
+            // Finishing again with the same token and outcome (a retry whose first reply was
+            // lost) reports success and changes nothing: the first stored outcome stays.
+            done[0] = e.state() == state && e.token() == fencingToken
+                && ticker.read() - e.expiryNanos() < 0;
             return e;
           }
           done[0] = true;
-          long expiry =
-              Durations.saturatedAdd(ticker.read(), Durations.toNanosSaturated(retention));
-          return new Entry(
-              state, e.token(), e.fingerprint(), e.since(), e.leaseEndNanos(), expiry, response,
-              reason);
+          long now = ticker.read();
+          long expiry = Durations.saturatedAdd(now, Durations.toNanosSaturated(retention));
+          return new Entry(state, e.token(), e.fingerprint(), e.since(), e.leaseEndNanos(), expiry,
+              wallTime(expiry, now), response, reason);
         });
     return done[0];
   }

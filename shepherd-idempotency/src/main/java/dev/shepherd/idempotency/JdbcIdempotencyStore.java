@@ -9,6 +9,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.SQLFeatureNotSupportedException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
@@ -47,8 +48,18 @@ import org.jspecify.annotations.Nullable;
  * halt, release and renew are single {@code UPDATE}s conditioned on the token. Leases and
  * retention are measured by the database server's clock ({@code statement_timestamp()}).
  *
+ * <h2>Timeouts</h2>
+ *
+ * Every statement has a query timeout ({@link Builder#queryTimeout(Duration)}, default 5 s: the
+ * driver cancels it on the server) and every connection the store uses a network timeout
+ * ({@link Builder#networkTimeout(Duration)}, default the query timeout plus 1 s: a database or
+ * network that stops answering fails the call, where a cancel could not get through either).
+ * Getting a connection is bounded by the {@code DataSource} (HikariCP's
+ * {@code connectionTimeout}, pgjdbc's {@code connectTimeout}).
+ *
  * <p>Statements run in auto-commit; a connection handed out with auto-commit off is committed
- * after each statement. Thread-safe.
+ * after each statement. {@link JdbcClaimTransaction} completes a claim inside the request's own
+ * transaction instead. Thread-safe.
  */
 public final class JdbcIdempotencyStore implements IdempotencyStore {
 
@@ -72,9 +83,13 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
       Pattern.compile("([a-z_][a-z0-9_]{0,62}\\.)?[a-z_][a-z0-9_]{0,40}");
   private static final long MAX_MICROS = Duration.ofDays(365L * 100).toNanos() / 1000;
   private static final int MAX_CLAIM_ATTEMPTS = 16;
+  private static final System.Logger LOG = System.getLogger(JdbcIdempotencyStore.class.getName());
 
   private final DataSource dataSource;
   private final String table;
+  private final int queryTimeoutSeconds;
+  private final int networkTimeoutMillis;
+  private volatile boolean networkTimeoutUnsupported;
   private final String claimSql;
   private final String takeOverSql;
   private final String haltOrphanSql;
@@ -82,11 +97,16 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   private final String completeSql;
   private final String haltSql;
   private final String releaseSql;
+  private final String finishedSql;
   private final String pruneSql;
 
-  private JdbcIdempotencyStore(DataSource dataSource, String table) {
+  private JdbcIdempotencyStore(DataSource dataSource, String table, Duration queryTimeout,
+      Duration networkTimeout) {
     this.dataSource = dataSource;
     this.table = table;
+    this.queryTimeoutSeconds = (int) Math.min(Integer.MAX_VALUE,
+        queryTimeout.getSeconds() + (queryTimeout.getNano() > 0 ? 1 : 0));
+    this.networkTimeoutMillis = (int) Math.min(Integer.MAX_VALUE, networkTimeout.toMillis());
     String seq = table + "_token_seq";
     String now = "statement_timestamp()";
     String plus = " + (?::bigint * interval '1 microsecond')";
@@ -126,6 +146,9 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
         "UPDATE " + table + " SET state = 'C', response = ?, expires_at = " + now + plus + owned;
     this.haltSql =
         "UPDATE " + table + " SET state = 'H', reason = ?, expires_at = " + now + plus + owned;
+    this.finishedSql =
+        "SELECT state FROM " + table + " WHERE idempotency_key = ? AND fencing_token = ?"
+            + " AND expires_at > " + now;
     this.releaseSql =
         "UPDATE " + table + " SET state = 'R', expires_at = " + now + ", response = NULL,"
             + " reason = NULL" + owned;
@@ -255,7 +278,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     byte @Nullable [] response;
     @Nullable String reason;
     Instant now;
-    try (PreparedStatement ps = c.prepareStatement(claimSql)) {
+    try (PreparedStatement ps = prepare(c, claimSql)) {
       ps.setString(1, key);
       ps.setString(2, fingerprint);
       ps.setLong(3, leaseMicros);
@@ -311,7 +334,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   private Tracked.@Nullable Claimed takeOver(
       Connection c, String key, String fingerprint, long seenToken, long leaseMicros,
       long expiryMicros) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(takeOverSql)) {
+    try (PreparedStatement ps = prepare(c, takeOverSql)) {
       ps.setString(1, fingerprint);
       ps.setLong(2, leaseMicros);
       ps.setLong(3, expiryMicros);
@@ -330,7 +353,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
 
   private Tracked.@Nullable Halted haltOrphan(
       Connection c, String key, long seenToken, Duration retention) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(haltOrphanSql)) {
+    try (PreparedStatement ps = prepare(c, haltOrphanSql)) {
       ps.setString(1, IdempotencyTracker.OWNER_VANISHED);
       ps.setLong(2, micros(retention));
       ps.setString(3, key);
@@ -359,21 +382,58 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   @Override
   public boolean complete(
       String key, long fencingToken, StoredResponse response, Duration retention) {
+    return withConnection(describe("complete", key), c -> {
+      boolean done = complete(c, key, fencingToken, response, retention);
+      commitIfNeeded(c);
+      return done;
+    });
+  }
+
+  /**
+   * Completes a claim on the caller's connection, inside the caller's transaction: the record
+   * becomes completed only if the transaction commits. Nothing is committed here.
+   */
+  boolean complete(
+      Connection c, String key, long fencingToken, StoredResponse response, Duration retention)
+      throws SQLException {
     byte[] bytes = response.toBytes();
-    return update("complete", completeSql, key, fencingToken, ps -> {
+    try (PreparedStatement ps = prepare(c, completeSql)) {
       ps.setBytes(1, bytes);
       ps.setLong(2, micros(retention));
-      return 3;
-    });
+      ps.setString(3, key);
+      ps.setLong(4, fencingToken);
+      return ps.executeUpdate() == 1 || alreadyFinished(c, key, fencingToken, "C");
+    }
   }
 
   @Override
   public boolean halt(String key, long fencingToken, String reason, Duration retention) {
-    return update("halt", haltSql, key, fencingToken, ps -> {
-      ps.setString(1, reason);
-      ps.setLong(2, micros(retention));
-      return 3;
+    return withConnection(describe("halt", key), c -> {
+      try (PreparedStatement ps = prepare(c, haltSql)) {
+        ps.setString(1, reason);
+        ps.setLong(2, micros(retention));
+        ps.setString(3, key);
+        ps.setLong(4, fencingToken);
+        boolean done = ps.executeUpdate() == 1 || alreadyFinished(c, key, fencingToken, "H");
+        commitIfNeeded(c);
+        return done;
+      }
     });
+  }
+
+  /**
+   * Whether the record was already finished with this token in this state: a retry of a
+   * complete or halt whose first reply was lost reports success and changes nothing.
+   */
+  private boolean alreadyFinished(Connection c, String key, long fencingToken, String state)
+      throws SQLException {
+    try (PreparedStatement ps = prepare(c, finishedSql)) {
+      ps.setString(1, key);
+      ps.setLong(2, fencingToken);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next() && state.equals(rs.getString(1));
+      }
+    }
   }
 
   @Override
@@ -385,7 +445,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   public int prune(int limit) {
     Require.atLeast(limit, 1, "limit");
     return withConnection("prune expired records of table " + table, c -> {
-      try (PreparedStatement ps = c.prepareStatement(pruneSql)) {
+      try (PreparedStatement ps = prepare(c, pruneSql)) {
         ps.setInt(1, limit);
         int deleted = ps.executeUpdate();
         commitIfNeeded(c);
@@ -402,7 +462,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   private boolean update(
       String operation, String sql, String key, long fencingToken, Binder binder) {
     return withConnection(describe(operation, key), c -> {
-      try (PreparedStatement ps = c.prepareStatement(sql)) {
+      try (PreparedStatement ps = prepare(c, sql)) {
         int next = binder.bind(ps);
         ps.setString(next, key);
         ps.setLong(next + 1, fencingToken);
@@ -423,11 +483,48 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
 
   private <T> T withConnection(String what, SqlWork<T> work) {
     try (Connection c = dataSource.getConnection()) {
+      setNetworkTimeout(c);
       return work.run(c);
     } catch (SQLException e) {
       throw new IdempotencyStoreException(
           "PostgreSQL failed to " + what + ": " + e.getMessage(), e);
     }
+  }
+
+  /** Opens a connection for a caller's transaction, with this store's network timeout. */
+  Connection openConnection() throws SQLException {
+    Connection c = dataSource.getConnection();
+    try {
+      setNetworkTimeout(c);
+      return c;
+    } catch (SQLException | RuntimeException e) {
+      c.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Sets the network timeout; a driver without it (SQLFeatureNotSupportedException) keeps only the
+   * query timeout, and the store says so once.
+   */
+  private void setNetworkTimeout(Connection c) throws SQLException {
+    if (networkTimeoutUnsupported) {
+      return;
+    }
+    try {
+      c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
+    } catch (SQLFeatureNotSupportedException e) {
+      networkTimeoutUnsupported = true;
+      LOG.log(System.Logger.Level.WARNING, "the JDBC driver has no network timeout: a database"
+          + " that stops answering is bounded by the query timeout only", e);
+    }
+  }
+
+  /** Prepares a statement with this store's query timeout. */
+  private PreparedStatement prepare(Connection c, String sql) throws SQLException {
+    PreparedStatement ps = c.prepareStatement(sql);
+    ps.setQueryTimeout(queryTimeoutSeconds);
+    return ps;
   }
 
   private static void commitIfNeeded(Connection c) throws SQLException {
@@ -472,6 +569,8 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     private final DataSource dataSource;
     private String tableName = DEFAULT_TABLE;
     private boolean createSchema;
+    private Duration queryTimeout = Duration.ofSeconds(5);
+    private @Nullable Duration networkTimeout;
 
     private Builder(DataSource dataSource) {
       this.dataSource = dataSource;
@@ -505,13 +604,47 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     }
 
     /**
+     * Sets the most a statement may run on the server before the driver cancels it
+     * ({@code Statement.setQueryTimeout}, whole seconds, rounded up). Default 5 s.
+     *
+     * @param timeout the timeout, at least 1 s after rounding
+     * @return this builder
+     * @throws NullPointerException if {@code timeout} is null
+     * @throws IllegalArgumentException if it is not positive
+     */
+    public Builder queryTimeout(Duration timeout) {
+      this.queryTimeout = Require.positive(timeout, "queryTimeout");
+      return this;
+    }
+
+    /**
+     * Sets the most the driver waits for the database's next bytes on a socket
+     * ({@code Connection.setNetworkTimeout}): a database or network that stops answering fails the
+     * call with an exception and the connection is closed, where a query timeout alone would wait
+     * for a cancel that cannot get through either. Default: the query timeout plus 1 s.
+     *
+     * @param timeout the timeout, at least 1 ms
+     * @return this builder
+     * @throws NullPointerException if {@code timeout} is null
+     * @throws IllegalArgumentException if it is under 1 ms
+     */
+    public Builder networkTimeout(Duration timeout) {
+      Require.positive(timeout, "networkTimeout");
+      Require.argument(timeout.toMillis() >= 1, "networkTimeout must be at least 1 ms, was "
+          + timeout);
+      this.networkTimeout = timeout;
+      return this;
+    }
+
+    /**
      * Builds the store, creating the schema first if asked to.
      *
      * @return the store
      * @throws IdempotencyStoreException if the schema could not be created
      */
     public JdbcIdempotencyStore build() {
-      JdbcIdempotencyStore store = new JdbcIdempotencyStore(dataSource, tableName);
+      JdbcIdempotencyStore store = new JdbcIdempotencyStore(dataSource, tableName, queryTimeout,
+          networkTimeout != null ? networkTimeout : queryTimeout.plusSeconds(1));
       if (createSchema) {
         store.createSchema();
       }

@@ -33,6 +33,21 @@ public sealed interface Tracked
    * one store and larger than the token of any earlier claim of the same key, so a former owner
    * whose lease ran out can never complete, halt or release the key over its new owner.
    *
+   * <p><b>Fencing the request's own writes.</b> A lease can lapse while its owner still runs (a long pause, a store that stopped answering),
+   * and then a successor runs the same request. The store refuses the former owner's outcome, and
+   * the same token can guard the request's writes elsewhere: store it with the data it protects and
+   * make every write conditional on no larger token having written before, for example
+   *
+   * <pre>{@code
+   * UPDATE accounts SET balance = ?, fence = ?   -- fence = claim.fencingToken()
+   *  WHERE id = ? AND fence <= ?                 -- 0 rows: a newer owner wrote; stop
+   * }</pre>
+   *
+   * or a compare-and-set on the token in any store that has one. Writes to the same PostgreSQL
+   * database as a {@link JdbcIdempotencyStore} need no fence of their own: commit them with the
+   * response through {@link JdbcClaimTransaction}. {@link IdempotencyTracker#isHeld} tells the
+   * owner, without a store call, whether its lease is still confirmed.
+   *
    * @param key the key
    * @param fencingToken this claim's token, positive
    * @param since when the claim was made (the store's wall clock)

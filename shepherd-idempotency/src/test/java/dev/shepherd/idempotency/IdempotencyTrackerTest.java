@@ -29,7 +29,7 @@ class IdempotencyTrackerTest {
           .executor(Runnable::run)
           .ticker(ticker)
           .pruneInterval(Duration.ofDays(1))
-          .heartbeatInterval(Duration.ofDays(1).minusSeconds(1))
+          .heartbeatInterval(Duration.ofHours(8))
           .lease(Duration.ofDays(1))
           .build();
 
@@ -117,7 +117,8 @@ class IdempotencyTrackerTest {
     ticker.advance(Duration.ofHours(24).minusNanos(1));
     assertThat(defaults.track("k", "fp")).isInstanceOfSatisfying(
         Tracked.Completed.class,
-        done -> assertThat(done.expiresAt()).isEqualTo(clock.instant().plusNanos(1)));
+        // Computed once when the record was written: the same instant on every answer.
+        done -> assertThat(done.expiresAt()).isEqualTo(clock.instant().plus(Duration.ofHours(24))));
     ticker.advanceNanos(1);
 
     assertThat(defaults.track("k", "fp")).isInstanceOfSatisfying(
@@ -233,7 +234,143 @@ class IdempotencyTrackerTest {
     assertThatThrownBy(() -> IdempotencyTracker.builder().store(store)
         .lease(Duration.ofSeconds(1)).heartbeatInterval(Duration.ofSeconds(1)).build())
         .isInstanceOf(IllegalStateException.class)
-        .hasMessageContaining("heartbeatInterval must be shorter than the lease");
+        .hasMessageContaining("heartbeatInterval must be at most a third of the lease");
+    assertThatThrownBy(() -> IdempotencyTracker.builder().store(store)
+        .lease(Duration.ofSeconds(3)).heartbeatInterval(Duration.ofMillis(1001)).build())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("heartbeatInterval must be at most a third of the lease");
+    assertThat(IdempotencyTracker.builder().store(store).executor(Runnable::run)
+        .lease(Duration.ofSeconds(3)).build().config().heartbeatInterval())
+        .isEqualTo(Duration.ofSeconds(1));
+  }
+
+  // ---- the owner knows when it lost the key; renewals never pile up -------------------------
+
+  @Test
+  void atMostOneRenewalPerClaimIsInFlight() {
+    java.util.List<Runnable> queued = new java.util.ArrayList<>();
+    try (IdempotencyTracker queueing = IdempotencyTracker.builder().store(store)
+        .executor(queued::add).ticker(ticker).build()) {
+      queueing.track("a", "fp");
+      queueing.track("b", "fp");
+
+      queueing.heartbeat();
+      queueing.heartbeat(); // the first renewals have not run (a hung store): none is added
+      queueing.heartbeat();
+      assertThat(queued).hasSize(2);
+
+      queued.removeFirst().run();
+      queueing.heartbeat();
+      assertThat(queued).hasSize(2); // "a" again, "b" still in flight
+      assertThat(queueing.renewals()).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void isHeldTurnsFalseWhenRenewalsFailAtTheLatestWhenAnotherOwnerCanClaim() {
+    FlakyStore flaky = new FlakyStore(store);
+    java.util.List<String> told = new java.util.concurrent.CopyOnWriteArrayList<>();
+    try (IdempotencyTracker owner = IdempotencyTracker.builder().store(flaky)
+        .executor(Runnable::run).ticker(ticker)
+        .claimListener((claim, definitely) -> told.add(claim.key() + " " + definitely))
+        .build()) {
+      Tracked.Claimed claim = (Tracked.Claimed) owner.track("k", "fp");
+      flaky.failRenew.set(true);
+      for (int i = 0; i < 2; i++) {
+        ticker.advance(Duration.ofSeconds(20));
+        owner.heartbeat(); // fails: nothing confirmed
+        assertThat(owner.isHeld(claim)).isTrue();
+      }
+      ticker.advance(Duration.ofSeconds(20).minusNanos(1));
+      assertThat(owner.isHeld(claim)).isTrue();
+      assertThat(store.claim("k", "fp", Duration.ofSeconds(60), Duration.ofHours(1),
+          OrphanPolicy.TAKE_OVER)).isInstanceOf(Tracked.InProgress.class);
+
+      ticker.advanceNanos(1); // the lease as counted from the claim's sending has run out
+      assertThat(owner.isHeld(claim)).isFalse();
+      owner.heartbeat();
+      assertThat(told).containsExactly("k false");
+
+      assertThat(store.claim("k", "fp", Duration.ofSeconds(60), Duration.ofHours(1),
+          OrphanPolicy.TAKE_OVER)).isInstanceOf(Tracked.Claimed.class);
+      flaky.failRenew.set(false);
+      owner.heartbeat(); // the store now says the key is someone else's
+      assertThat(told).containsExactly("k false", "k true");
+      assertThat(owner.heldClaims()).isZero();
+    }
+  }
+
+  @Test
+  void aSuccessfulRenewalConfirmsTheLeaseFromWhenItWasSent() {
+    Tracked.Claimed claim = (Tracked.Claimed) defaults.track("k", "fp");
+    ticker.advance(Duration.ofSeconds(50));
+    defaults.heartbeat();
+
+    ticker.advance(Duration.ofSeconds(60).minusNanos(1));
+    assertThat(defaults.isHeld(claim)).isTrue();
+    ticker.advanceNanos(1);
+    assertThat(defaults.isHeld(claim)).isFalse();
+  }
+
+  // ---- completion survives store hiccups ------------------------------------------------------
+
+  @Test
+  void completeRetriesAFailingStoreWhileTheClaimStaysHeld() {
+    FlakyStore flaky = new FlakyStore(store);
+    flaky.failNextCompletes.set(3);
+    try (IdempotencyTracker owner = IdempotencyTracker.builder().store(flaky)
+        .executor(Runnable::run).ticker(ticker).build()) {
+      Tracked.Claimed claim = (Tracked.Claimed) owner.track("k", "fp");
+
+      owner.complete(claim, ok());
+
+      assertThat(flaky.completeCalls.get()).isEqualTo(4);
+      assertThat(owner.heldClaims()).isZero();
+      assertThat(owner.track("k", "fp")).isInstanceOf(Tracked.Completed.class);
+    }
+  }
+
+  @Test
+  void completeThatFailsPastItsBoundKeepsTheClaimAndStoresTheResponseLaterNeverRunningTwice() {
+    FlakyStore flaky = new FlakyStore(store);
+    flaky.failComplete.set(true);
+    try (IdempotencyTracker owner = IdempotencyTracker.builder().store(flaky)
+        .executor(Runnable::run).ticker(ticker).completionRetry(Duration.ZERO).build()) {
+      Tracked.Claimed claim = (Tracked.Claimed) owner.track("k", "fp");
+
+      assertThatThrownBy(() -> owner.complete(claim, ok()))
+          .isInstanceOf(IdempotencyStoreException.class)
+          .hasMessageContaining("the claim stays held");
+
+      // The claim is still held and renewed: for many leases, a retry sees it in progress.
+      for (int i = 0; i < 9; i++) {
+        ticker.advance(Duration.ofSeconds(20));
+        owner.heartbeat();
+        assertThat(owner.isHeld(claim)).isTrue();
+        assertThat(owner.track("k", "fp")).isInstanceOf(Tracked.InProgress.class);
+      }
+      flaky.failComplete.set(false);
+      owner.heartbeat(); // the pending response is stored now
+
+      assertThat(owner.heldClaims()).isZero();
+      assertThat(owner.track("k", "fp")).isInstanceOfSatisfying(Tracked.Completed.class,
+          done -> assertThat(done.response()).isEqualTo(ok()));
+    }
+  }
+
+  @Test
+  void completeAfterTheClaimWasTakenOverFailsWithClaimLostAtOnceWithoutRetrying() {
+    FlakyStore flaky = new FlakyStore(store);
+    try (IdempotencyTracker owner = IdempotencyTracker.builder().store(flaky)
+        .executor(Runnable::run).ticker(ticker).build()) {
+      Tracked.Claimed claim = (Tracked.Claimed) owner.track("k", "fp");
+      ticker.advance(Duration.ofSeconds(60));
+      store.claim("k", "fp", Duration.ofSeconds(60), Duration.ofHours(1), OrphanPolicy.TAKE_OVER);
+
+      assertThatThrownBy(() -> owner.complete(claim, ok())).isInstanceOf(ClaimLostException.class);
+      assertThat(flaky.completeCalls.get()).isEqualTo(1);
+      assertThat(owner.heldClaims()).isZero();
+    }
   }
 
   @Test

@@ -6,32 +6,42 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.shepherd.testing.PostgresCluster;
-import java.io.IOException;
-import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.postgresql.ds.PGSimpleDataSource;
 
-/** The store contract and the JDBC specifics against a real PostgreSQL. */
-class JdbcIdempotencyStoreTest extends IdempotencyStoreContract {
+/**
+ * The JDBC specifics against a real PostgreSQL. (The store contract itself runs against the JDBC
+ * store in shepherd-idempotency-testkit, {@code JdbcStoreContractTest}.)
+ */
+class JdbcIdempotencyStoreTest {
 
   @RegisterExtension static final PostgresCluster pg = PostgresCluster.primaryOnly();
 
+  private static final Duration LONG = Duration.ofMinutes(10);
+  private static final Duration SHORT = Duration.ofMillis(300);
+
   private static HikariDataSource dataSource;
+  private JdbcIdempotencyStore store;
+  private final List<IdempotencyTracker> trackers = new ArrayList<>();
 
   @BeforeAll
   static void pool() {
@@ -47,29 +57,41 @@ class JdbcIdempotencyStoreTest extends IdempotencyStoreContract {
     dataSource.close();
   }
 
-  @Override
-  protected IdempotencyStore newStore() {
-    return JdbcIdempotencyStore.builder(dataSource).createSchema(true).build();
+  @BeforeEach
+  void openStore() {
+    store = JdbcIdempotencyStore.builder(dataSource).createSchema(true).build();
   }
 
-  @Override
-  protected IdempotencyStore unreachableStore() {
-    PGSimpleDataSource closed = new PGSimpleDataSource();
-    closed.setURL("jdbc:postgresql://127.0.0.1:" + closedPort() + "/postgres");
-    closed.setConnectTimeout(2);
-    return JdbcIdempotencyStore.builder(closed).build();
+  @AfterEach
+  void closeTrackers() {
+    trackers.forEach(IdempotencyTracker::close);
   }
 
-  static int closedPort() {
-    try (ServerSocket socket = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      return socket.getLocalPort();
-    } catch (IOException e) {
-      throw new java.io.UncheckedIOException(e);
-    }
+  private IdempotencyTracker tracker(Duration lease, Duration retention) {
+    IdempotencyTracker tracker =
+        IdempotencyTracker.builder().store(store).lease(lease).retention(retention).build();
+    trackers.add(tracker);
+    return tracker;
   }
 
-  @Override
-  protected boolean isStored(String key) {
+  private static String key(String name) {
+    return name + ":" + UUID.randomUUID();
+  }
+
+  private static StoredResponse response(String body) {
+    return new StoredResponse(201, List.of(), body.getBytes(StandardCharsets.UTF_8),
+        Instant.parse("2026-01-02T03:04:05Z"));
+  }
+
+  /** Returns once a lease of this length, claimed before, ran out by the database's clock. */
+  private void awaitLeaseOver(Duration lease) {
+    String probe = key("probe");
+    store.claim(probe, "fp", lease, LONG, OrphanPolicy.TAKE_OVER);
+    org.awaitility.Awaitility.await().until(() -> store.claim(probe, "fp", lease, LONG,
+        OrphanPolicy.TAKE_OVER) instanceof Tracked.Claimed);
+  }
+
+  private boolean isStored(String key) {
     try (Connection c = dataSource.getConnection();
         PreparedStatement ps = c.prepareStatement(
             "SELECT 1 FROM shepherd_idempotency WHERE idempotency_key = ?")) {
@@ -79,6 +101,118 @@ class JdbcIdempotencyStoreTest extends IdempotencyStoreContract {
       }
     } catch (SQLException e) {
       throw new IllegalStateException(e);
+    }
+  }
+
+  // --- README.md: "Exactly once with PostgreSQL" (the case, verbatim) ---
+  static StoredResponse handleOrder(IdempotencyTracker tracker, String key) throws SQLException {
+    return switch (tracker.track(key, "fp")) {
+      case Tracked.Claimed claim -> {
+        try (JdbcClaimTransaction tx = JdbcClaimTransaction.begin(tracker, claim)) {
+          insertOrder(tx.connection(), claim.key());      // the request's own writes
+          insertOrderLine(tx.connection(), claim.key());
+          StoredResponse response = created(claim.key());
+          tx.commit(response);  // UPDATE of the key's record (fenced by its token), then COMMIT
+          yield response;
+        } catch (SQLException | RuntimeException e) {
+          tracker.fail(claim, e);  // nothing of the request was committed
+          throw e;
+        }
+      }
+      // --- end of sample ---
+      case Tracked.Completed done -> done.response();
+      default -> throw new IllegalStateException("unexpected state of " + key);
+    };
+  }
+
+  private static void insertOrder(Connection c, String key) throws SQLException {
+    insertInto(c, "readme_orders", key);
+  }
+
+  private static void insertOrderLine(Connection c, String key) throws SQLException {
+    insertInto(c, "readme_order_lines", key);
+  }
+
+  private static void insertInto(Connection c, String table, String key) throws SQLException {
+    try (PreparedStatement ps =
+        c.prepareStatement("INSERT INTO " + table + " (idempotency_key) VALUES (?)")) {
+      ps.setString(1, key);
+      ps.executeUpdate();
+    }
+  }
+
+  private static StoredResponse created(String key) {
+    return new StoredResponse(201, List.of(new StoredResponse.Header("Location", "/orders/" + key)),
+        new byte[0], Instant.parse("2026-01-02T03:04:05Z"));
+  }
+
+  private static int count(String table, String key) throws SQLException {
+    try (Connection c = dataSource.getConnection();
+        PreparedStatement ps =
+            c.prepareStatement("SELECT count(*) FROM " + table + " WHERE idempotency_key = ?")) {
+      ps.setString(1, key);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        return rs.getInt(1);
+      }
+    }
+  }
+
+  @Test
+  void readmeTransactionSampleCommitsTheWritesWithTheResponseAndReplays() throws Exception {
+    try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+      s.execute("CREATE TABLE IF NOT EXISTS readme_orders (idempotency_key text NOT NULL)");
+      s.execute("CREATE TABLE IF NOT EXISTS readme_order_lines (idempotency_key text NOT NULL)");
+    }
+    IdempotencyTracker tracker = tracker(LONG, LONG);
+    String key = key("readme-tx");
+
+    StoredResponse first = handleOrder(tracker, key);
+    StoredResponse replay = handleOrder(tracker, key);
+
+    assertThat(replay).isEqualTo(first);
+    assertThat(count("readme_orders", key)).isEqualTo(1);
+    assertThat(count("readme_order_lines", key)).isEqualTo(1);
+  }
+
+  /**
+   * The fencing pattern of {@link Tracked.Claimed#fencingToken()}: a write elsewhere carries the
+   * token and is conditioned on no larger token having written before.
+   */
+  private static int fencedWrite(long token, long balance) throws SQLException {
+    try (Connection c = dataSource.getConnection();
+        PreparedStatement ps = c.prepareStatement(
+            "UPDATE fenced_accounts SET balance = ?, fence = ? WHERE id = 'a' AND fence <= ?")) {
+      ps.setLong(1, balance);
+      ps.setLong(2, token);
+      ps.setLong(3, token);
+      return ps.executeUpdate();
+    }
+  }
+
+  @Test
+  void afterATakeOverTheStaleOwnersFencedWriteIsRefused() throws Exception {
+    try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
+      s.execute("CREATE TABLE IF NOT EXISTS fenced_accounts"
+          + " (id text PRIMARY KEY, balance bigint NOT NULL, fence bigint NOT NULL)");
+      s.execute("INSERT INTO fenced_accounts VALUES ('a', 0, 0)"
+          + " ON CONFLICT (id) DO UPDATE SET balance = 0, fence = 0");
+    }
+    String key = key("fenced");
+    Tracked.Claimed stale =
+        (Tracked.Claimed) store.claim(key, "fp", SHORT, LONG, OrphanPolicy.TAKE_OVER);
+    awaitLeaseOver(SHORT);
+    Tracked.Claimed successor =
+        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+
+    assertThat(fencedWrite(successor.fencingToken(), 200)).isEqualTo(1);
+    assertThat(fencedWrite(stale.fencingToken(), 100)).isZero(); // the stale owner is refused
+    assertThat(store.complete(key, stale.fencingToken(), response("stale"), LONG)).isFalse();
+    try (Connection c = dataSource.getConnection(); Statement s = c.createStatement();
+        ResultSet rs = s.executeQuery("SELECT balance, fence FROM fenced_accounts")) {
+      rs.next();
+      assertThat(rs.getLong(1)).isEqualTo(200);
+      assertThat(rs.getLong(2)).isEqualTo(successor.fencingToken());
     }
   }
 

@@ -1,5 +1,6 @@
 package dev.shepherd.watch;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -48,17 +49,16 @@ final class WatchSubscription<V> implements Subscription<V> {
   private final ReentrantLock deliveryLock = new ReentrantLock();
   private @Nullable KeyLoop<V> loop;
 
-  // Guarded by this.
-  private @Nullable Versioned<V> pendingValue; // capacity 1
-  private long pendingReplaced;
-  private long pendingSequence;
-  private @Nullable ArrayDeque<Pending<V>> pendingQueue; // capacity > 1, created on demand
-  private byte pendingStatus = STATUS_NONE;
-  private long statusSequence;
-  private @Nullable Throwable statusError;
-  private int statusFailures;
-  private boolean sinkToldFailing;
-  private boolean scheduled;
+  @GuardedBy("this") private @Nullable Versioned<V> pendingValue; // capacity 1
+  @GuardedBy("this") private long pendingReplaced;
+  @GuardedBy("this") private long pendingSequence;
+  @GuardedBy("this") private @Nullable ArrayDeque<Pending<V>> pendingQueue; // capacity > 1, on demand
+  @GuardedBy("this") private byte pendingStatus = STATUS_NONE;
+  @GuardedBy("this") private long statusSequence;
+  @GuardedBy("this") private @Nullable Throwable statusError;
+  @GuardedBy("this") private int statusFailures;
+  @GuardedBy("this") private boolean sinkToldFailing;
+  @GuardedBy("this") private boolean scheduled;
   private volatile boolean closed;
 
   WatchSubscription(String correlationId, WatchSink<V> sink, int capacity, Watcher.Config config) {
@@ -141,6 +141,7 @@ final class WatchSubscription<V> implements Subscription<V> {
   }
 
   /** Under this: a sequence strictly after every pending value, so the status comes after them. */
+  @GuardedBy("this")
   private long pendingSequenceNow() {
     long max = pendingSequence;
     ArrayDeque<Pending<V>> queue = pendingQueue;
@@ -151,6 +152,7 @@ final class WatchSubscription<V> implements Subscription<V> {
   }
 
   /** Under this: returns true if the caller must submit a drain task. */
+  @GuardedBy("this")
   private boolean schedule() {
     if (scheduled) {
       return false;
@@ -200,6 +202,7 @@ final class WatchSubscription<V> implements Subscription<V> {
   }
 
   /** Under this: the next event in order, or null if nothing is pending. */
+  @GuardedBy("this")
   private @Nullable WatchEvent<V> takeNext() {
     long valueSequence;
     Versioned<V> value;

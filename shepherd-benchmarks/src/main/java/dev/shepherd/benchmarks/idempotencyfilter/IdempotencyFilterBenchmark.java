@@ -94,10 +94,11 @@ public class IdempotencyFilterBenchmark {
   public void start() throws Exception {
     tracker = IdempotencyTracker.builder().store(InMemoryIdempotencyStore.create()).build();
     plain = jetty(null);
-    filtered = jetty(IdempotencyFilter.builder(tracker).build());
+    // The benchmark's clients are anonymous: they share one scope, as allowAnonymous says.
+    filtered = jetty(IdempotencyFilter.builder(tracker).allowAnonymous(true).build());
     // A server of its own for replays, so that in the side-by-side group each variant has its
     // own acceptor and selector threads, as the baseline does.
-    filteredReplay = jetty(IdempotencyFilter.builder(tracker).build());
+    filteredReplay = jetty(IdempotencyFilter.builder(tracker).allowAnonymous(true).build());
     plainUri = URI.create("http://127.0.0.1:" + port(plain) + "/orders");
     filteredUri = URI.create("http://127.0.0.1:" + port(filtered) + "/orders");
     filteredReplayUri = URI.create("http://127.0.0.1:" + port(filteredReplay) + "/orders");

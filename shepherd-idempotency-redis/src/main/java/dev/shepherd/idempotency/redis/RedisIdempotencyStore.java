@@ -42,17 +42,22 @@ import org.jspecify.annotations.Nullable;
  * {@link StoredResponse#toBytes()} form). Every operation is one Lua script, so it is atomic on
  * the server: the claim reads the record, decides (claim, in progress, take over, halt,
  * completed, halted, mismatch) and writes in one step, with the lease measured by Redis's own
- * clock ({@code TIME}). Expiry is Redis's: each write sets the hash's time to live in
- * milliseconds ({@code PEXPIRE}): the lease plus retention while in progress, retention once
- * completed or halted; so {@link #prune(int)} has nothing to do. Fencing tokens come from one
+ * clock ({@code TIME}). Expiry is Redis's: each write stores the record's expiry instant in the
+ * hash and sets it with {@code PEXPIREAT} (the lease plus retention while in progress, retention
+ * once completed or halted), so every answer reports the same instant and {@link #prune(int)} has
+ * nothing to do. Fencing tokens come from one
  * counter ({@code keyPrefix + "token-seq"}, {@code INCR}), and a take-over never takes a token
  * below the old one plus one. A counter that is missing (first use, or Redis lost its data) starts
  * at the Redis clock in microseconds, so tokens handed out before a data loss are not handed out
  * again unless claims averaged over a million per second.
  *
  * <p>Requirements on the server: Redis 5 or newer (scripts replicated by effects, so {@code TIME}
- * is allowed before writes); an eviction policy that does not evict the token counter
- * ({@code noeviction}, the default, or a {@code volatile-*} policy). On Redis Cluster, give the
+ * is allowed before writes); {@code maxmemory-policy noeviction}, Redis's default, which the store
+ * checks at its first connection (see {@link Builder#allowEviction(boolean)}): every record has a
+ * time to live, so a {@code volatile-*} policy can evict live records, and an {@code allkeys-*}
+ * policy also the token counter. Records survive a restart only as far as Redis persisted them
+ * (AOF with {@code appendfsync always} keeps every acknowledged write), and a failover only as far
+ * as they had replicated ({@link Builder#waitForReplicas(int, Duration)} narrows that window). On Redis Cluster, give the
  * prefix a hash tag ({@code "{idem}:"}) so a record and the counter share a slot.
  *
  * <p>The store opens one connection from the client on first use (so a service may start while
@@ -68,9 +73,10 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
 
   /*
    * Hash fields: s state (P in progress, C completed, H halted), t token, f fingerprint,
-   * c claimed at (ms since the epoch, Redis clock), l lease until (ms), r response bytes,
-   * h halted reason. Numbers are written with string.format('%d') so they compare as strings and
-   * never turn into Lua's 1.7e+12 notation.
+   * c claimed at (ms since the epoch, Redis clock), l lease until (ms), e expires at (ms: the
+   * record's one expiry, also set with PEXPIREAT, so every answer reports the same instant),
+   * r response bytes, h halted reason. Numbers are written with string.format('%d') so they
+   * compare as strings and never turn into Lua's 1.7e+12 notation.
    */
   private static final String NOW =
       "local tm = redis.call('TIME')\n"
@@ -91,47 +97,57 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
           + "    redis.call('SET', KEYS[2], string.format('%d', token))\n"
           + "  end\n"
           + "  if oldToken ~= nil then redis.call('HDEL', KEYS[1], 'r', 'h') end\n"
+          + "  local e = now + lease + retention\n"
           + "  redis.call('HSET', KEYS[1], 's', 'P', 't', string.format('%d', token), 'f', ARGV[1],"
-          + " 'c', string.format('%d', now), 'l', string.format('%d', now + lease))\n"
-          + "  redis.call('PEXPIRE', KEYS[1], string.format('%d', lease + retention))\n"
+          + " 'c', string.format('%d', now), 'l', string.format('%d', now + lease),"
+          + " 'e', string.format('%d', e))\n"
+          + "  redis.call('PEXPIREAT', KEYS[1], string.format('%d', e))\n"
           + "  return {'C', token, now, tookOver}\n"
           + "end\n"
-          + "local r = redis.call('HMGET', KEYS[1], 's', 't', 'f', 'c', 'l')\n"
+          + "local r = redis.call('HMGET', KEYS[1], 's', 't', 'f', 'c', 'l', 'e')\n"
           + "if not r[1] then return claim(0, nil) end\n"
-          + "local pttl = redis.call('PTTL', KEYS[1])\n"
-          + "if r[3] ~= ARGV[1] then return {'M', pttl, now} end\n"
-          + "if r[1] == 'C' then return {'D', pttl, now, redis.call('HGET', KEYS[1], 'r')} end\n"
-          + "if r[1] == 'H' then return {'H', pttl, now, redis.call('HGET', KEYS[1], 'h')} end\n"
+          + "local e = tonumber(r[6])\n"
+          + "if e == nil then e = now + redis.call('PTTL', KEYS[1]) end\n"
+          + "if r[3] ~= ARGV[1] then return {'M', e} end\n"
+          + "if r[1] == 'C' then return {'D', e, redis.call('HGET', KEYS[1], 'r')} end\n"
+          + "if r[1] == 'H' then return {'H', e, redis.call('HGET', KEYS[1], 'h')} end\n"
           + "local leaseUntil = tonumber(r[5])\n"
           + "if leaseUntil > now then return {'P', tonumber(r[4]), leaseUntil - now} end\n"
           + "if ARGV[4] == 'T' then return claim(1, tonumber(r[2])) end\n"
-          + "redis.call('HSET', KEYS[1], 's', 'H', 'h', ARGV[5])\n"
-          + "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
-          + "return {'H', retention, now, ARGV[5]}\n";
+          + "local halted = now + retention\n"
+          + "redis.call('HSET', KEYS[1], 's', 'H', 'h', ARGV[5], 'e', string.format('%d', halted))\n"
+          + "redis.call('PEXPIREAT', KEYS[1], string.format('%d', halted))\n"
+          + "return {'H', halted, ARGV[5]}\n";
 
   private static final String OWNED =
       "local r = redis.call('HMGET', KEYS[1], 's', 't')\n"
           + "if r[1] ~= 'P' or r[2] ~= ARGV[1] then return 0 end\n";
 
+  /** Finishing again with the same token and outcome (a retry whose reply was lost) is a no-op. */
+  private static String finish(String state) {
+    return NOW
+        + "local r = redis.call('HMGET', KEYS[1], 's', 't')\n"
+        + "if r[1] == '" + state + "' and r[2] == ARGV[1] then return 1 end\n"
+        + "if r[1] ~= 'P' or r[2] ~= ARGV[1] then return 0 end\n"
+        + "local e = now + tonumber(ARGV[3])\n"
+        + "redis.call('HSET', KEYS[1], 's', '" + state + "', '" + (state.equals("C") ? "r" : "h")
+        + "', ARGV[2], 'e', string.format('%d', e))\n"
+        + "redis.call('PEXPIREAT', KEYS[1], string.format('%d', e))\n"
+        + "return 1\n";
+  }
+
   static final String RENEW_SCRIPT =
       NOW
           + OWNED
-          + "redis.call('HSET', KEYS[1], 'l', string.format('%d', now + tonumber(ARGV[2])))\n"
-          + "redis.call('PEXPIRE', KEYS[1], string.format('%d', tonumber(ARGV[2])"
-          + " + tonumber(ARGV[3])))\n"
+          + "local e = now + tonumber(ARGV[2]) + tonumber(ARGV[3])\n"
+          + "redis.call('HSET', KEYS[1], 'l', string.format('%d', now + tonumber(ARGV[2])),"
+          + " 'e', string.format('%d', e))\n"
+          + "redis.call('PEXPIREAT', KEYS[1], string.format('%d', e))\n"
           + "return 1\n";
 
-  static final String COMPLETE_SCRIPT =
-      OWNED
-          + "redis.call('HSET', KEYS[1], 's', 'C', 'r', ARGV[2])\n"
-          + "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
-          + "return 1\n";
+  static final String COMPLETE_SCRIPT = finish("C");
 
-  static final String HALT_SCRIPT =
-      OWNED
-          + "redis.call('HSET', KEYS[1], 's', 'H', 'h', ARGV[2])\n"
-          + "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
-          + "return 1\n";
+  static final String HALT_SCRIPT = finish("H");
 
   static final String RELEASE_SCRIPT = OWNED + "redis.call('DEL', KEYS[1])\nreturn 1\n";
 
@@ -139,6 +155,9 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
   private final String prefix;
   private final byte[] tokenCounter;
   private final long timeoutNanos;
+  private final boolean allowEviction;
+  private final int replicas;
+  private final long replicaTimeoutMillis;
   private final Script claim = new Script(CLAIM_SCRIPT);
   private final Script renew = new Script(RENEW_SCRIPT);
   private final Script complete = new Script(COMPLETE_SCRIPT);
@@ -154,6 +173,9 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
     this.prefix = b.prefix;
     this.tokenCounter = bytes(b.prefix + "token-seq");
     this.timeoutNanos = Durations.toNanosSaturated(b.commandTimeout);
+    this.allowEviction = b.allowEviction;
+    this.replicas = b.replicas;
+    this.replicaTimeoutMillis = b.replicaTimeout.toMillis();
   }
 
   /**
@@ -212,9 +234,9 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
             Instant.ofEpochMilli((Long) reply.get(1)), Duration.ofMillis((Long) reply.get(2)));
         case "M" -> new Tracked.Mismatch(expiresAt(reply));
         case "D" -> new Tracked.Completed(
-            StoredResponse.fromBytes((byte[]) reply.get(3)), expiresAt(reply));
+            StoredResponse.fromBytes((byte[]) reply.get(2)), expiresAt(reply));
         case "H" -> new Tracked.Halted(
-            new String((byte[]) reply.get(3), StandardCharsets.UTF_8), expiresAt(reply));
+            new String((byte[]) reply.get(2), StandardCharsets.UTF_8), expiresAt(reply));
         default -> throw new IllegalArgumentException("unknown reply kind " + kind);
       };
     } catch (RuntimeException e) {
@@ -224,8 +246,7 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
   }
 
   private static Instant expiresAt(List<Object> reply) {
-    long pttl = (Long) reply.get(1);
-    return Instant.ofEpochMilli((Long) reply.get(2) + Math.max(0, pttl));
+    return Instant.ofEpochMilli((Long) reply.get(1));
   }
 
   @Override
@@ -237,14 +258,53 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
   @Override
   public boolean complete(
       String key, long fencingToken, StoredResponse response, Duration retention) {
-    return isOne(call("complete", key, complete, keys(key), token(fencingToken),
+    boolean done = isOne(call("complete", key, complete, keys(key), token(fencingToken),
         response.toBytes(), millis(retention)));
+    if (done) {
+      awaitReplicas("complete", key);
+    }
+    return done;
   }
 
   @Override
   public boolean halt(String key, long fencingToken, String reason, Duration retention) {
-    return isOne(call("halt", key, halt, keys(key), token(fencingToken), bytes(reason),
+    boolean done = isOne(call("halt", key, halt, keys(key), token(fencingToken), bytes(reason),
         millis(retention)));
+    if (done) {
+      awaitReplicas("halt", key);
+    }
+    return done;
+  }
+
+  /**
+   * With {@link Builder#waitForReplicas(int, Duration)}, waits until that many replicas have the
+   * write ({@code WAIT}); fewer is an {@link IdempotencyStoreException}. The tracker then retries
+   * the complete, which is a no-op for a record already completed with the token, and waits again.
+   */
+  private void awaitReplicas(String operation, String key) {
+    if (replicas == 0) {
+      return;
+    }
+    long acknowledged;
+    try {
+      acknowledged = await(connection(key).async().waitForReplication(replicas, replicaTimeoutMillis));
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause() == null ? e : e.getCause();
+      throw new IdempotencyStoreException("Redis WAIT after " + operation + " of idempotency key '"
+          + key + "' failed: " + cause.getMessage(), cause);
+    } catch (TimeoutException e) {
+      throw new IdempotencyStoreException("Redis WAIT after " + operation + " of idempotency key '"
+          + key + "' did not answer within " + Duration.ofNanos(timeoutNanos), e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IdempotencyStoreException("interrupted in Redis WAIT for idempotency key '" + key
+          + "'", e);
+    }
+    if (acknowledged < replicas) {
+      throw new IdempotencyStoreException("the " + operation + " of idempotency key '" + key
+          + "' reached " + acknowledged + " of the " + replicas + " replicas asked for within "
+          + replicaTimeoutMillis + " ms; it may be lost in a failover", null);
+    }
   }
 
   @Override
@@ -306,6 +366,12 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
         try {
           StatefulRedisConnection<byte[], byte[]> opened = client.connect(ByteArrayCodec.INSTANCE);
           opened.setTimeout(Duration.ofNanos(timeoutNanos));
+          try {
+            checkEvictionPolicy(opened);
+          } catch (RuntimeException e) {
+            opened.close();
+            throw e;
+          }
           connection = opened;
         } catch (RuntimeException e) {
           throw new IdempotencyStoreException(
@@ -313,6 +379,33 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
         }
       }
       return connection;
+    }
+  }
+
+  /**
+   * Refuses a server whose {@code maxmemory-policy} can evict this store's records: every record
+   * has a time to live, so every {@code volatile-*} policy can evict live ones, and every
+   * {@code allkeys-*} policy can evict them and the token counter. Only {@code noeviction} keeps
+   * them (writes then fail when memory is full, which the tracker reports as store failures).
+   */
+  private void checkEvictionPolicy(StatefulRedisConnection<byte[], byte[]> opened) {
+    if (allowEviction) {
+      return;
+    }
+    String policy;
+    try {
+      policy = opened.sync().configGet("maxmemory-policy").get("maxmemory-policy");
+    } catch (RuntimeException e) {
+      throw new IdempotencyStoreException("cannot read Redis's maxmemory-policy (" + e.getMessage()
+          + "); the idempotency store needs noeviction so that Redis never evicts a live record."
+          + " If the server does allow CONFIG GET but is known to be safe, build the store with"
+          + " allowEviction(true)", e);
+    }
+    if (!"noeviction".equals(policy)) {
+      throw new IdempotencyStoreException("Redis maxmemory-policy is '" + policy + "', under which"
+          + " Redis may evict idempotency records that are still live (a completed request would"
+          + " then run again); set maxmemory-policy noeviction, or build the store with"
+          + " allowEviction(true) to accept that risk", null);
     }
   }
 
@@ -395,9 +488,46 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
     private final RedisClient client;
     private String prefix = DEFAULT_PREFIX;
     private Duration commandTimeout = Duration.ofSeconds(5);
+    private boolean allowEviction;
+    private int replicas;
+    private Duration replicaTimeout = Duration.ofSeconds(1);
 
     private Builder(RedisClient client) {
       this.client = client;
+    }
+
+    /**
+     * Accepts a server whose {@code maxmemory-policy} is not {@code noeviction} (or that does not
+     * allow {@code CONFIG GET}). Default false: on its first connection the store reads the policy
+     * and refuses, with an {@link IdempotencyStoreException} on every call, any policy that can
+     * evict its records, because an evicted completed record lets its request run again.
+     *
+     * @param allow true to skip the check and accept the risk
+     * @return this builder
+     */
+    public Builder allowEviction(boolean allow) {
+      this.allowEviction = allow;
+      return this;
+    }
+
+    /**
+     * After every complete and halt, waits with {@code WAIT} until {@code replicas} replicas
+     * acknowledged the write, up to {@code timeout}; fewer is an
+     * {@link IdempotencyStoreException} (the tracker retries). This narrows, but does not close,
+     * the window in which a failover loses a completed record: Redis replication stays
+     * asynchronous. Default 0 (no waiting).
+     *
+     * @param replicas how many replicas must acknowledge, 0 to turn it off
+     * @param timeout the longest {@code WAIT}, positive and shorter than the command timeout
+     * @return this builder
+     * @throws NullPointerException if {@code timeout} is null
+     * @throws IllegalArgumentException if {@code replicas} is negative or {@code timeout} is not
+     *     positive
+     */
+    public Builder waitForReplicas(int replicas, Duration timeout) {
+      this.replicas = Require.atLeast(replicas, 0, "replicas");
+      this.replicaTimeout = Require.positive(timeout, "timeout");
+      return this;
     }
 
     /**

@@ -4,11 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.shepherd.idempotency.IdempotencyStore;
-import dev.shepherd.idempotency.IdempotencyStoreContract;
 import dev.shepherd.idempotency.IdempotencyStoreException;
 import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.OrphanPolicy;
 import dev.shepherd.idempotency.Tracked;
+import dev.shepherd.idempotency.testkit.IdempotencyStoreContract;
 import dev.shepherd.testing.RedisServer;
 import io.lettuce.core.ClientOptions;
 import io.lettuce.core.RedisClient;

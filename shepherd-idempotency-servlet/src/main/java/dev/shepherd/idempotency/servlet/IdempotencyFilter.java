@@ -4,6 +4,8 @@ import dev.shepherd.core.Require;
 import dev.shepherd.idempotency.ClaimLostException;
 import dev.shepherd.idempotency.IdempotencyStoreException;
 import dev.shepherd.idempotency.IdempotencyTracker;
+import dev.shepherd.idempotency.JdbcClaimTransaction;
+import dev.shepherd.idempotency.JdbcIdempotencyStore;
 import dev.shepherd.idempotency.StoredResponse;
 import dev.shepherd.idempotency.Tracked;
 import jakarta.servlet.Filter;
@@ -20,6 +22,7 @@ import java.lang.System.Logger.Level;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.sql.Connection;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -32,7 +35,10 @@ import java.util.HexFormat;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.Set;
+import java.util.TreeSet;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A Jakarta Servlet filter that makes {@code POST} and {@code PATCH} requests idempotent with the
@@ -66,6 +72,13 @@ import java.util.Set;
  *       token)</td><td>400 {@code key-malformed}</td></tr>
  *   <tr><td>body longer than {@link Builder#maxBodySize(int)}</td><td>413
  *       {@code body-too-large}, nothing stored</td></tr>
+ *   <tr><td>no principal, and {@link Builder#allowAnonymous(boolean)} not set</td><td>400
+ *       {@code principal-missing}, nothing stored</td></tr>
+ *   <tr><td>the key's first request finished, but its response was not kept (too large, or a
+ *       5xx under {@code store5xx(false)})</td><td>its original status with a
+ *       {@code response-not-kept} problem; it does not run again</td></tr>
+ *   <tr><td>the owner's lease lapsed and the key was taken over while it ran</td><td>409
+ *       {@code lease-lost} to that owner's client</td></tr>
  *   <tr><td>first use of the key</td><td>runs; the response is stored, then sent</td></tr>
  *   <tr><td>the key's first request still runs</td><td>409 {@code in-progress} with
  *       {@code Retry-After}; or, with {@link Builder#waitForInFlight(Duration)}, waits and
@@ -91,18 +104,22 @@ import java.util.Set;
  *     Claimed ─▶ chain runs on a CapturingResponse that HOLDS the body (nothing reaches the client)
  *       ├─ throws ───────────────▶ tracker.fail(claim) (HALT by default), body dropped, rethrown
  *       ├─ async started ────────▶ release(claim), body passed through uncaptured
- *       ├─ body over storage limit ▶ switched to streaming at once; release(claim) at the end
- *       ├─ 5xx and !store5xx ────▶ release(claim), body sent
- *       └─ otherwise ─▶ complete(claim, response)
+ *       ├─ body over storage limit ▶ switched to streaming at once; complete(claim, not-kept
+ *       │                             marker) at the end
+ *       ├─ 5xx and !store5xx ────▶ complete(claim, not-kept marker), body sent
+ *       │                          (releaseUnstored: release(claim) instead)
+ *       └─ otherwise ─▶ complete(claim, response)  (transactional: in the request's transaction)
  *              ├─ ok ─────────────────────────▶ body sent
- *              ├─ ClaimLostException ─────────▶ body sent (the work was done), warning logged
- *              └─ IdempotencyStoreException ──▶ body dropped, 503 (the lease runs out: a retry
- *                                               after it runs the request again)
+ *              ├─ ClaimLostException ─────────▶ body dropped, 409 lease-lost (the key was taken
+ *                                               over; a retry gets the key's outcome)
+ *              └─ IdempotencyStoreException ──▶ body dropped, 503; the tracker keeps the claim
+ *                                               and keeps storing the response, so a retry gets
+ *                                               409 in-progress and then this response
  * </pre>
  *
- * Holding the body until it is stored is what makes "sent" imply "replayable": a client never
- * receives a response that a retry could not reproduce, except a response larger than the storage
- * limit or a {@code sendRedirect}, which are sent as they are produced. Consequently
+ * Holding the body until it is stored is what makes "sent" imply "stored as the key's outcome":
+ * a client never receives a response that a retry could not reproduce, except a response larger
+ * than the storage limit or a {@code sendRedirect}, which are sent as they are produced. Consequently
  * {@code flushBuffer()} and {@code flush()} do not reach the client while holding; streaming
  * endpoints should be mapped {@link KeyPolicy#IGNORED}.
  *
@@ -119,7 +136,8 @@ import java.util.Set;
  * <h2>Scope of keys</h2>
  *
  * The store key is a SHA-256 of the {@link PrincipalResolver principal} and the header's key: two
- * principals never share a record. Method and path are in the default fingerprint, so a key reused
+ * principals never share a record. A request without a principal is refused unless
+ * {@link Builder#allowAnonymous(boolean)} puts all such requests in one shared scope. Method and path are in the default fingerprint, so a key reused
  * on another endpoint is a 422, as the draft asks.
  *
  * <h2>Limits</h2>
@@ -167,6 +185,31 @@ public final class IdempotencyFilter implements Filter {
   /** Internal header of a stored response that ended with sendError; never sent. */
   static final String SEND_ERROR_HEADER = "Shepherd-Send-Error";
 
+  /**
+   * Internal header of the marker stored in place of a response that was not kept (too large, or
+   * a 5xx under {@code store5xx(false)}); its value says why. Never sent.
+   */
+  static final String NOT_KEPT_HEADER = "Shepherd-Not-Kept";
+
+  /**
+   * The request attribute holding the owner's {@link Tracked.Claimed} while the handler runs, for
+   * {@link IdempotencyTracker#isHeld(Tracked.Claimed)} checks before external side effects.
+   */
+  public static final String CLAIM_ATTRIBUTE = "dev.shepherd.idempotency.claim";
+
+  /**
+   * The request attribute holding the claim's fencing token (a {@link Long}) while the handler
+   * runs: guard writes to other systems with it (see {@link Tracked.Claimed#fencingToken()}).
+   */
+  public static final String FENCING_TOKEN_ATTRIBUTE = "dev.shepherd.idempotency.fencingToken";
+
+  /**
+   * The request attribute holding the {@link java.sql.Connection} of the request's transaction
+   * under {@link Builder#transactional(boolean)}: the handler's writes through it commit together
+   * with the stored response. The handler must not commit, roll back or close it.
+   */
+  public static final String CONNECTION_ATTRIBUTE = "dev.shepherd.idempotency.connection";
+
   private static final Logger LOG = System.getLogger(IdempotencyFilter.class.getName());
 
   private final IdempotencyTracker tracker;
@@ -184,6 +227,10 @@ public final class IdempotencyFilter implements Filter {
   private final Duration waitForInFlight;
   private final URI problemTypeBase;
   private final Clock clock;
+  private final boolean allowAnonymous;
+  private final boolean releaseUnstored;
+  private final boolean transactional;
+  private final Config config;
 
   private IdempotencyFilter(Builder b) {
     this.tracker = b.tracker;
@@ -206,6 +253,48 @@ public final class IdempotencyFilter implements Filter {
     this.waitForInFlight = b.waitForInFlight;
     this.problemTypeBase = b.problemTypeBase;
     this.clock = b.clock;
+    this.allowAnonymous = b.allowAnonymous;
+    this.releaseUnstored = b.releaseUnstored;
+    this.transactional = b.transactional;
+    this.config = new Config(List.copyOf(new TreeSet<>(methods)), defaultPolicy, b.lenient, maxBodySize,
+        maxStoredResponseSize, store5xx, List.copyOf(new TreeSet<>(denyList)),
+        b.retryAfter, waitForInFlight, problemTypeBase, allowAnonymous, releaseUnstored,
+        transactional);
+  }
+
+  /**
+   * Returns the settings this filter was built with.
+   *
+   * @return the immutable settings
+   */
+  public Config config() {
+    return config;
+  }
+
+  /**
+   * Returns the claim of the request the handler is running for, set by the filter while the
+   * request owns its key.
+   *
+   * @param request the request
+   * @return the claim, or empty if the request is not a tracked owner
+   * @throws NullPointerException if {@code request} is null
+   */
+  public static Optional<Tracked.Claimed> claim(ServletRequest request) {
+    return Require.nonNull(request, "request").getAttribute(CLAIM_ATTRIBUTE)
+        instanceof Tracked.Claimed claim ? Optional.of(claim) : Optional.empty();
+  }
+
+  /**
+   * Returns the connection of the request's transaction under
+   * {@link Builder#transactional(boolean)}.
+   *
+   * @param request the request
+   * @return the connection, or empty if the request is not a tracked owner in transactional mode
+   * @throws NullPointerException if {@code request} is null
+   */
+  public static Optional<Connection> connection(ServletRequest request) {
+    return Require.nonNull(request, "request").getAttribute(CONNECTION_ATTRIBUTE)
+        instanceof Connection c ? Optional.of(c) : Optional.empty();
   }
 
   /**
@@ -288,6 +377,12 @@ public final class IdempotencyFilter implements Filter {
     CachedBodyRequest cached = new CachedBodyRequest(request, body);
     String principal = Require.nonNull(principalResolver.resolve(request),
         "principal returned by " + principalResolver);
+    if (principal.isEmpty() && !allowAnonymous) {
+      send(response, new Problem(Problem.Kind.PRINCIPAL_MISSING,
+          "Idempotency-Keys are kept per caller, and this request names none (it is not"
+              + " authenticated), so its key could collide with another caller's."));
+      return;
+    }
     String scopedKey = scope(principal, key);
     String fingerprint = fingerprinter.fingerprint(cached, body);
     Tracked tracked;
@@ -332,7 +427,34 @@ public final class IdempotencyFilter implements Filter {
   /** Runs the chain as the key's owner; see the class comment for every outcome. */
   private void run(Tracked.Claimed claim, CachedBodyRequest request, HttpServletResponse response,
       FilterChain chain) throws IOException, ServletException {
-    // What earlier filters set (CORS, tracing): restored if the answer becomes a 503 after all.
+    request.setAttribute(CLAIM_ATTRIBUTE, claim);
+    request.setAttribute(FENCING_TOKEN_ATTRIBUTE, claim.fencingToken());
+    JdbcClaimTransaction tx = null;
+    if (transactional) {
+      try {
+        tx = JdbcClaimTransaction.begin(tracker, claim);
+      } catch (IdempotencyStoreException e) {
+        LOG.log(Level.WARNING, "no transaction could be opened for a claimed request; 503", e);
+        releaseQuietly(claim, "no transaction could be opened");
+        send(response, storeUnavailable());
+        return;
+      }
+      request.setAttribute(CONNECTION_ATTRIBUTE, tx.connection());
+    }
+    try {
+      runOwned(claim, tx, request, response, chain);
+    } finally {
+      if (tx != null) {
+        request.removeAttribute(CONNECTION_ATTRIBUTE);
+        tx.close();
+      }
+    }
+  }
+
+  private void runOwned(Tracked.Claimed claim, @Nullable JdbcClaimTransaction tx,
+      CachedBodyRequest request, HttpServletResponse response, FilterChain chain)
+      throws IOException, ServletException {
+    // What earlier filters set (CORS, tracing): restored if the answer becomes a problem after all.
     int statusBefore = response.getStatus();
     List<String[]> headersBefore = headersOf(response);
     CapturingResponse capture = new CapturingResponse(response, maxStoredResponseSize);
@@ -340,6 +462,9 @@ public final class IdempotencyFilter implements Filter {
       chain.doFilter(request, capture);
     } catch (IOException | ServletException | RuntimeException | Error e) {
       capture.discard();
+      if (tx != null) {
+        tx.close(); // rolls the request's writes back before the key is halted
+      }
       try {
         tracker.fail(claim, e);
       } catch (IdempotencyStoreException storeFailure) {
@@ -348,42 +473,68 @@ public final class IdempotencyFilter implements Filter {
       throw e;
     }
     if (request.isAsyncStarted()) {
+      if (tx != null) {
+        tx.close();
+      }
       releaseQuietly(claim, "the request went async (async is out of scope)");
       capture.passThrough();
       return;
     }
-    if (capture.overflowed()) {
-      releaseQuietly(claim, "the response exceeded the storage limit of "
-          + maxStoredResponseSize + " bytes");
-      return;
-    }
     int status = capture.status();
-    if (status >= 500 && !store5xx) {
-      releaseQuietly(claim, "the response is a " + status + " and 5xx answers are not stored");
-      capture.deliver();
+    String notKept = capture.overflowed()
+        ? "the response was larger than the storage limit of " + maxStoredResponseSize + " bytes"
+        : status >= 500 && !store5xx ? "5xx responses are not stored" : null;
+    if (notKept != null && releaseUnstored) {
+      releaseQuietly(claim, notKept);
+      capture.deliver(); // a no-op for an overflowed response: it was streamed already
       return;
     }
-    StoredResponse stored = toStored(capture, status);
+    StoredResponse stored = notKept != null
+        ? new StoredResponse(status, List.of(new StoredResponse.Header(NOT_KEPT_HEADER, notKept)),
+            new byte[0], clock.instant())
+        : toStored(capture, status);
     try {
-      tracker.complete(claim, stored);
+      if (tx != null) {
+        tx.commit(stored);
+      } else {
+        tracker.complete(claim, stored);
+      }
     } catch (ClaimLostException e) {
-      LOG.log(Level.WARNING, "response not stored, the key was taken over meanwhile; sending it"
-          + " anyway since the request ran", e);
+      if (capture.holding()) {
+        LOG.log(Level.WARNING, "the key was taken over while its request ran; answering 409", e);
+        answerInstead(capture, response, statusBefore, headersBefore, leaseLost());
+        return;
+      }
+      LOG.log(Level.WARNING, "the key was taken over while its request ran; its response"
+          + " had been streamed already", e);
     } catch (IdempotencyStoreException e) {
       if (capture.holding()) {
         LOG.log(Level.WARNING, "idempotency store failed storing a response; answering 503", e);
-        capture.discard();
-        response.reset();
-        response.setStatus(statusBefore);
-        for (String[] header : headersBefore) {
-          response.addHeader(header[0], header[1]);
-        }
-        send(response, storeUnavailable());
+        answerInstead(capture, response, statusBefore, headersBefore, storeUnavailable());
         return;
       }
       LOG.log(Level.WARNING, "idempotency store failed storing a response already sent", e);
     }
     capture.deliver();
+  }
+
+  /** Drops the held response and sends a problem, with what earlier filters had set. */
+  private void answerInstead(CapturingResponse capture, HttpServletResponse response,
+      int statusBefore, List<String[]> headersBefore, Problem problem) throws IOException {
+    capture.discard();
+    response.reset();
+    response.setStatus(statusBefore);
+    for (String[] header : headersBefore) {
+      response.addHeader(header[0], header[1]);
+    }
+    send(response, problem);
+  }
+
+  private Problem leaseLost() {
+    return new Problem(Problem.Kind.LEASE_LOST,
+        "The request's hold on this Idempotency-Key lapsed while it ran and another request now"
+            + " owns the key, so this response was not kept; retry with the same key to get the"
+            + " key's outcome.", retryAfterSeconds);
   }
 
   static List<String[]> headersOf(HttpServletResponse response) {
@@ -447,6 +598,15 @@ public final class IdempotencyFilter implements Filter {
     List<String[]> headers = new ArrayList<>();
     for (StoredResponse.Header h : stored.headers()) {
       headers.add(new String[] {h.name(), h.value()});
+    }
+    List<String> notKept = stored.headerValues(NOT_KEPT_HEADER);
+    if (!notKept.isEmpty()) {
+      response.setHeader(REPLAYED_HEADER, "true");
+      send(response, new Problem(Problem.Kind.RESPONSE_NOT_KEPT,
+          "The first request with this Idempotency-Key ran and answered " + stored.status()
+              + ", but its response was not kept (" + notKept.get(0) + "); it will not run again."
+              + " Send a new key to run a new request.", null, stored.status()));
+      return;
     }
     Set<String> denied = deniedFor(headers);
     response.setStatus(stored.status());
@@ -525,6 +685,55 @@ public final class IdempotencyFilter implements Filter {
   }
 
   /**
+   * The settings of a filter, copied by {@link Builder#build()}: immutable. Path rules, the
+   * fingerprinter, the principal resolver and the clock are behaviour, not settings, and are not
+   * listed.
+   *
+   * @param methods the covered methods, upper case, sorted
+   * @param keyPolicy the policy outside every path rule
+   * @param lenient whether bare-token keys are accepted
+   * @param maxBodySize the largest request body, in bytes
+   * @param maxStoredResponseSize the largest stored response body, in bytes
+   * @param store5xx whether 5xx responses are stored
+   * @param replayDenyList the header names never stored nor replayed, lower case, sorted
+   * @param retryAfter the {@code Retry-After} of 409 and 503 answers
+   * @param waitForInFlight how long a duplicate waits for the first request
+   * @param problemTypeBase the base of problem type URIs
+   * @param allowAnonymous whether anonymous requests share one scope
+   * @param releaseUnstored whether a response that is not kept releases its key
+   * @param transactional whether owned requests run in a transaction bound to their claim
+   */
+  public record Config(
+      List<String> methods,
+      KeyPolicy keyPolicy,
+      boolean lenient,
+      int maxBodySize,
+      int maxStoredResponseSize,
+      boolean store5xx,
+      List<String> replayDenyList,
+      Duration retryAfter,
+      Duration waitForInFlight,
+      URI problemTypeBase,
+      boolean allowAnonymous,
+      boolean releaseUnstored,
+      boolean transactional) {
+
+    /**
+     * Checks and copies the components.
+     *
+     * @throws NullPointerException if a component is null
+     */
+    public Config {
+      methods = List.copyOf(methods);
+      Require.nonNull(keyPolicy, "keyPolicy");
+      replayDenyList = List.copyOf(replayDenyList);
+      Require.nonNull(retryAfter, "retryAfter");
+      Require.nonNull(waitForInFlight, "waitForInFlight");
+      Require.nonNull(problemTypeBase, "problemTypeBase");
+    }
+  }
+
+  /**
    * Builds an {@link IdempotencyFilter}. Not thread-safe; {@link #build()} copies the settings
    * into an immutable filter.
    */
@@ -544,6 +753,9 @@ public final class IdempotencyFilter implements Filter {
     private Duration waitForInFlight = Duration.ZERO;
     private URI problemTypeBase = DEFAULT_PROBLEM_TYPE_BASE;
     private Clock clock = Clock.systemUTC();
+    private boolean allowAnonymous;
+    private boolean releaseUnstored;
+    private boolean transactional;
 
     private Builder(IdempotencyTracker tracker) {
       this.tracker = tracker;
@@ -752,13 +964,66 @@ public final class IdempotencyFilter implements Filter {
     }
 
     /**
+     * Lets requests without a principal (the {@link PrincipalResolver} answers the empty string)
+     * share one anonymous scope of keys. Default false: such a request is answered 400
+     * {@code principal-missing}, because in a shared scope one caller could replay another's
+     * response, or block or mismatch its key, by sending the same key. Turn it on only where
+     * anonymous callers are trusted with each other's answers.
+     *
+     * @param allow true to let anonymous requests share one scope
+     * @return this builder
+     */
+    public Builder allowAnonymous(boolean allow) {
+      this.allowAnonymous = allow;
+      return this;
+    }
+
+    /**
+     * Releases the claim of a response that is not kept (larger than
+     * {@link #maxStoredResponseSize(int)}, or a 5xx under {@code store5xx(false)}), so that a
+     * retry runs the request again. Default false: the key is completed with a marker, and a retry
+     * gets the original status with a {@code response-not-kept} problem, never a second run.
+     *
+     * @param release true to let a retry run such a request again
+     * @return this builder
+     */
+    public Builder releaseUnstored(boolean release) {
+      this.releaseUnstored = release;
+      return this;
+    }
+
+    /**
+     * Runs each owned request in a database transaction bound to its claim: the handler writes
+     * through the connection in the {@link #CONNECTION_ATTRIBUTE} request attribute, and the
+     * filter stores the response in the same transaction and commits both at once (see
+     * {@link JdbcClaimTransaction}). Requires a tracker over a {@link JdbcIdempotencyStore}.
+     * Default false.
+     *
+     * @param transactional true to bind a transaction to each owned request
+     * @return this builder
+     */
+    public Builder transactional(boolean transactional) {
+      this.transactional = transactional;
+      return this;
+    }
+
+    /**
      * Builds the filter.
      *
      * @return a new filter
+     * @throws IllegalStateException if {@code transactional} is set without a
+     *     {@link JdbcIdempotencyStore}, or together with {@code releaseUnstored}
      */
     public IdempotencyFilter build() {
+      Require.state(!transactional || tracker.store() instanceof JdbcIdempotencyStore,
+          "transactional(true) needs a tracker over a JdbcIdempotencyStore, was "
+              + tracker.store());
+      Require.state(!(transactional && releaseUnstored),
+          "transactional(true) cannot be combined with releaseUnstored(true): a released"
+              + " request's writes would stay committed while a retry runs it again");
       return new IdempotencyFilter(this);
     }
+
 
     private static Set<String> upper(String[] methods) {
       Set<String> set = new LinkedHashSet<>();

@@ -9,9 +9,11 @@ import java.security.Principal;
  * sent by one principal never replays, blocks or mismatches another principal's request, even when
  * both send the same key.
  *
- * <p>The default, {@link #userPrincipal()}, uses the container's authenticated user. Requests
- * without one share the anonymous scope (the empty string), so a service whose clients authenticate
- * in another way (an API key, a token checked by another filter) should resolve from that. The
+ * <p>The default, {@link #userPrincipal()}, uses the container's authenticated user. A request
+ * without one resolves to the empty string, which the filter refuses (400
+ * {@code principal-missing}) unless {@code allowAnonymous(true)} lets all such requests share one
+ * scope; a service whose clients authenticate in another way (an API key, a token checked by
+ * another filter) should resolve from that. The
  * name is hashed before it reaches the store. Implementations must be thread-safe.
  */
 @FunctionalInterface

@@ -1,10 +1,14 @@
 package dev.shepherd.idempotency.servlet;
 
+import com.fasterxml.jackson.core.JsonEncoding;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
 import jakarta.servlet.http.HttpServletResponse;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -16,7 +20,7 @@ import org.jspecify.annotations.Nullable;
  * {@link IdempotencyFilter.Builder#problemTypeBase(URI)} plus the kind's slug) and a fixed title, so
  * a client can switch on {@code type} and show {@code detail} to a human. Immutable.
  */
-record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds) {
+record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds, int status) {
 
   /** The problems the filter answers with. */
   enum Kind {
@@ -27,7 +31,11 @@ record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds) {
     IN_PROGRESS(409, "in-progress", "A request with this Idempotency-Key is in progress"),
     KEY_REUSED(422, "key-reused", "Idempotency-Key reused with another request"),
     BODY_TOO_LARGE(413, "body-too-large", "Request body too large for an idempotent request"),
-    STORE_UNAVAILABLE(503, "store-unavailable", "Idempotency store unavailable");
+    STORE_UNAVAILABLE(503, "store-unavailable", "Idempotency store unavailable"),
+    PRINCIPAL_MISSING(400, "principal-missing", "No caller to scope the Idempotency-Key to"),
+    LEASE_LOST(409, "lease-lost", "The request lost its Idempotency-Key while it ran"),
+    /** Sent with the original request's status, which varies. */
+    RESPONSE_NOT_KEPT(200, "response-not-kept", "The original response was not kept");
 
     final int status;
     final String slug;
@@ -43,21 +51,29 @@ record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds) {
   static final String CONTENT_TYPE = "application/problem+json";
 
   Problem(Kind kind, String detail) {
-    this(kind, detail, null);
+    this(kind, detail, null, kind.status);
   }
 
-  /** Renders the JSON document. */
+  Problem(Kind kind, String detail, @Nullable String retryAfterSeconds) {
+    this(kind, detail, retryAfterSeconds, kind.status);
+  }
+
+  private static final JsonFactory JSON = JsonFactory.builder().build();
+
+  /** Renders the JSON document with Jackson's streaming generator (escaping included). */
   byte[] toJson(URI typeBase) {
-    StringBuilder json = new StringBuilder(256);
-    json.append("{\"type\":");
-    quote(json, typeBase.resolve(kind.slug).toString());
-    json.append(",\"title\":");
-    quote(json, kind.title);
-    json.append(",\"status\":").append(kind.status);
-    json.append(",\"detail\":");
-    quote(json, detail);
-    json.append('}');
-    return json.toString().getBytes(StandardCharsets.UTF_8);
+    ByteArrayOutputStream out = new ByteArrayOutputStream(256);
+    try (JsonGenerator json = JSON.createGenerator(out, JsonEncoding.UTF8)) {
+      json.writeStartObject();
+      json.writeStringField("type", typeBase.resolve(kind.slug).toString());
+      json.writeStringField("title", kind.title);
+      json.writeNumberField("status", status);
+      json.writeStringField("detail", detail);
+      json.writeEndObject();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot happen: writing JSON to memory", e);
+    }
+    return out.toByteArray();
   }
 
   /**
@@ -71,7 +87,7 @@ record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds) {
   void send(HttpServletResponse response, URI typeBase) throws IOException {
     byte[] body = toJson(typeBase);
     response.resetBuffer();
-    response.setStatus(kind.status);
+    response.setStatus(status);
     response.setContentType(CONTENT_TYPE);
     response.setHeader("Cache-Control", "no-store");
     if (retryAfterSeconds != null) {
@@ -81,27 +97,5 @@ record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds) {
     try (OutputStream out = response.getOutputStream()) {
       out.write(body);
     }
-  }
-
-  static void quote(StringBuilder json, String value) {
-    json.append('"');
-    for (int i = 0; i < value.length(); i++) {
-      char c = value.charAt(i);
-      switch (c) {
-        case '"' -> json.append("\\\"");
-        case '\\' -> json.append("\\\\");
-        case '\n' -> json.append("\\n");
-        case '\r' -> json.append("\\r");
-        case '\t' -> json.append("\\t");
-        default -> {
-          if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == '\u2028' || c == '\u2029') {
-            json.append(String.format("\\u%04x", (int) c));
-          } else {
-            json.append(c);
-          }
-        }
-      }
-    }
-    json.append('"');
   }
 }

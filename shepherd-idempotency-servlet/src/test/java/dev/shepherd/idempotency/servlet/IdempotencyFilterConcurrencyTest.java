@@ -33,7 +33,7 @@ class IdempotencyFilterConcurrencyTest {
   @BeforeEach
   void start() throws Exception {
     tracker = IdempotencyTracker.builder().store(InMemoryIdempotencyStore.create()).build();
-    app = new JettyApp(IdempotencyFilter.builder(tracker).build(), servlet);
+    app = new JettyApp(IdempotencyFilter.builder(tracker).allowAnonymous(true).build(), servlet);
   }
 
   @AfterEach

@@ -7,67 +7,104 @@ import static org.awaitility.Awaitility.await;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
+import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.JdbcIdempotencyStore;
+import dev.shepherd.idempotency.StoredResponse;
+import dev.shepherd.idempotency.testkit.ForwardingIdempotencyStore;
+import dev.shepherd.testing.FaultProxy;
 import dev.shepherd.testing.PostgresCluster;
+import java.lang.management.ManagementFactory;
 import java.net.http.HttpResponse;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * The filter over the JDBC store on a real PostgreSQL, and PostgreSQL stopped while a request runs:
- * 503, no key claimed forever, and the key works again once PostgreSQL is back.
+ * The filter over the JDBC store on a real PostgreSQL reached through a {@link FaultProxy}, so the
+ * database can be made to hang (stop forwarding) or vanish (cut and refuse connections) while
+ * requests run: what each client then sees, that a response is never given up because storing it
+ * failed, and that a hung database bounds every request with no pile-up.
  */
 class IdempotencyFilterPostgresTest {
 
   @RegisterExtension static final PostgresCluster pg = PostgresCluster.primaryOnly();
 
-  private static final Duration LEASE = Duration.ofSeconds(2);
+  private static final int POOL = 8;
 
   private final TestServlet servlet = new TestServlet();
+  private FaultProxy proxy;
   private HikariDataSource dataSource;
+  private CountingStore store;
   private IdempotencyTracker tracker;
   private JettyApp app;
 
-  @BeforeEach
-  void start() throws Exception {
+  private void start(Consumer<IdempotencyTracker.Builder> trackerSettings,
+      Consumer<IdempotencyFilter.Builder> filterSettings, boolean wrap) throws Exception {
+    proxy = FaultProxy.to(pg.primaryPort());
     HikariConfig config = new HikariConfig();
-    config.setJdbcUrl(pg.primaryJdbcUrl());
+    config.setJdbcUrl("jdbc:postgresql://127.0.0.1:" + proxy.port() + "/postgres");
     config.setUsername(pg.user());
-    config.setMaximumPoolSize(8);
-    // Fail fast while PostgreSQL is down: a store call gives up after seconds, not thirty, yet
-    // leaves room for a slow connection set-up on a busy two-core machine.
-    config.setConnectionTimeout(5000);
+    config.setMaximumPoolSize(POOL);
+    config.setConnectionTimeout(1000);
     config.setValidationTimeout(500);
     config.setInitializationFailTimeout(-1);
+    config.setPoolName("idem-filter-test");
     dataSource = new HikariDataSource(config);
-    tracker = IdempotencyTracker.builder()
-        .store(JdbcIdempotencyStore.builder(dataSource).createSchema(true).build())
-        .lease(LEASE)
-        .heartbeatInterval(Duration.ofMillis(500))
-        .build();
-    app = new JettyApp(IdempotencyFilter.builder(tracker).build(), servlet);
+    JdbcIdempotencyStore jdbc = JdbcIdempotencyStore.builder(dataSource).createSchema(true)
+        .queryTimeout(Duration.ofSeconds(1)).networkTimeout(Duration.ofMillis(700)).build();
+    store = new CountingStore(jdbc);
+    IdempotencyTracker.Builder trackerBuilder = IdempotencyTracker.builder()
+        .store(wrap ? store : jdbc).lease(Duration.ofSeconds(30))
+        .heartbeatInterval(Duration.ofMillis(300));
+    trackerSettings.accept(trackerBuilder);
+    tracker = trackerBuilder.build();
+    IdempotencyFilter.Builder filter = IdempotencyFilter.builder(tracker).allowAnonymous(true);
+    filterSettings.accept(filter);
+    app = new JettyApp(filter.build(), servlet);
   }
 
   @AfterEach
   void stop() {
     servlet.gate.countDown();
+    if (proxy != null) {
+      proxy.restore();
+    }
     if (app != null) {
       app.close();
     }
     if (tracker != null) {
       tracker.close();
     }
-    dataSource.close();
+    if (dataSource != null) {
+      dataSource.close();
+    }
+    if (proxy != null) {
+      proxy.close();
+    }
+  }
+
+  /** Makes the database unreachable: open connections reset, new ones refused. */
+  private void databaseDown() {
+    proxy.refuseConnections();
+    proxy.cutConnections();
   }
 
   @Test
   void replaysFromPostgres() throws Exception {
+    start(t -> {}, f -> {}, false);
     HttpResponse<byte[]> first = app.send(app.post("/orders", "\"pg-1\"", "{}").build());
     HttpResponse<byte[]> replay = app.send(app.post("/orders", "\"pg-1\"", "{}").build());
 
@@ -80,43 +117,162 @@ class IdempotencyFilterPostgresTest {
   }
 
   @Test
-  void postgresStoppedMidRequestGives503AndTheKeyWorksOnceItIsBack() throws Exception {
+  void databaseHiccupWhileStoringIsRetriedAndTheClientGetsItsStoredSuccess() throws Exception {
+    start(t -> t.completionRetry(Duration.ofSeconds(60)), f -> {}, true);
+    CompletableFuture<HttpResponse<byte[]>> inFlight = app.client.sendAsync(
+        app.post("/slow", "\"hiccup\"", "{}").build(), HttpResponse.BodyHandlers.ofByteArray());
+    assertThat(servlet.entered.await(30, TimeUnit.SECONDS)).isTrue();
+
+    databaseDown();
+    servlet.gate.countDown();
+    await().atMost(Duration.ofSeconds(60)).until(() -> store.failedCompletes.get() >= 2);
+    proxy.restore();
+
+    HttpResponse<byte[]> response = inFlight.get(60, TimeUnit.SECONDS);
+    assertThat(response.statusCode()).isEqualTo(201);
+    assertThat(text(response)).isEqualTo("slow run 1");
+    HttpResponse<byte[]> replay = app.send(app.post("/slow", "\"hiccup\"", "{}").build());
+    assertThat(text(replay)).isEqualTo("slow run 1");
+    assertThat(servlet.runs("/slow")).isEqualTo(1);
+  }
+
+  @Test
+  void databaseDownPastTheCompletionBoundGives503ThenTheStoredResponseNeverASecondRun()
+      throws Exception {
+    start(t -> t.completionRetry(Duration.ofMillis(500)), f -> {}, false);
     String key = "\"pg-down\"";
     CompletableFuture<HttpResponse<byte[]>> inFlight = app.client.sendAsync(
         app.post("/slow", key, "{}").build(), HttpResponse.BodyHandlers.ofByteArray());
     assertThat(servlet.entered.await(30, TimeUnit.SECONDS)).isTrue();
 
-    pg.stopPrimary();
+    databaseDown();
     try {
       servlet.gate.countDown();
       HttpResponse<byte[]> response = inFlight.get(60, TimeUnit.SECONDS);
       assertProblem(response, 503, "store-unavailable");
       assertThat(response.headers().firstValue("Retry-After")).hasValue("1");
-      assertThat(servlet.runs("/slow")).isEqualTo(1);
 
-      // While PostgreSQL is down, a new request cannot be tracked either: 503, handler not run.
+      // While the database is away, no request can be tracked: 503, handler not run.
+      assertProblem(app.send(app.post("/slow", key, "{}").build()), 503, "store-unavailable");
       assertProblem(app.send(app.post("/orders", "\"pg-new\"", "{}").build()), 503,
           "store-unavailable");
       assertThat(servlet.runs("/orders")).isZero();
     } finally {
-      pg.startPrimary();
+      proxy.restore();
     }
 
-    // The claim made before the outage is no longer renewed: once its lease runs out the key is
-    // taken over, so it never stays claimed. Until then a retry may see 409.
-    await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200)).until(() -> {
+    // The tracker kept the claim and stores the response once the database is back (within the
+    // lease): a retry sees 409 until then, and the first run's response after; never a 2nd run.
+    await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100)).until(() -> {
       HttpResponse<byte[]> retry = app.send(app.post("/slow", key, "{}").build());
       if (retry.statusCode() == 409 || retry.statusCode() == 503) {
         return false;
       }
-      assertThat(retry.statusCode()).isEqualTo(201);
-      assertThat(text(retry)).isEqualTo("slow run 2");
+      assertThat(text(retry)).isEqualTo("slow run 1");
+      assertThat(retry.headers().firstValue("Idempotent-Replayed")).hasValue("true");
       return true;
     });
-    HttpResponse<byte[]> replay = app.send(app.post("/slow", key, "{}").build());
-    assertThat(text(replay)).isEqualTo("slow run 2");
-    assertThat(replay.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+    assertThat(servlet.runs("/slow")).isEqualTo(1);
     assertThat(app.send(app.post("/orders", "\"pg-new\"", "{}").build()).statusCode())
         .isEqualTo(201);
+  }
+
+  @Test
+  void hungDatabaseAnswersTwoHundredRequests503WithoutPilingUpThreadsConnectionsOrRenewals()
+      throws Exception {
+    start(t -> {}, f -> {}, true);
+    app.send(app.post("/orders", "\"warm\"", "{}").build()); // connections and classes warm
+    CompletableFuture<HttpResponse<byte[]>> owner = app.client.sendAsync(
+        app.post("/slow", "\"owner\"", "{}").build(), HttpResponse.BodyHandlers.ofByteArray());
+    assertThat(servlet.entered.await(30, TimeUnit.SECONDS)).isTrue();
+    int platformThreadsBefore = ManagementFactory.getThreadMXBean().getThreadCount();
+
+    proxy.stopForwarding();
+    List<CompletableFuture<HttpResponse<byte[]>>> responses = new ArrayList<>();
+    for (int i = 0; i < 200; i++) {
+      responses.add(app.client.sendAsync(
+          app.post("/orders", "\"hung-" + i + "\"", "{}").timeout(Duration.ofSeconds(60)).build(),
+          HttpResponse.BodyHandlers.ofByteArray()));
+    }
+    for (CompletableFuture<HttpResponse<byte[]>> response : responses) {
+      assertProblem(response.get(90, TimeUnit.SECONDS), 503, "store-unavailable");
+    }
+    // The owner's claim was due for many renewals meanwhile; never more than one at a time.
+    await().atMost(Duration.ofSeconds(30)).until(() -> store.renewCalls.get() >= 3);
+    int platformThreadsAfter = ManagementFactory.getThreadMXBean().getThreadCount();
+    int poolConnections = dataSource.getHikariPoolMXBean().getTotalConnections();
+    proxy.restore();
+    servlet.gate.countDown();
+
+    assertThat(servlet.runs("/orders")).isEqualTo(1); // only the warm-up ran
+    assertThat(store.maxConcurrentRenewals.get()).isEqualTo(1);
+    assertThat(poolConnections).isLessThanOrEqualTo(POOL);
+    assertThat(platformThreadsAfter - platformThreadsBefore).isLessThan(50);
+    assertThat(owner.get(60, TimeUnit.SECONDS).statusCode()).isIn(201, 503);
+  }
+
+  @Test
+  void transactionalModeCommitsTheHandlersWritesWithTheResponseOrNeither() throws Exception {
+    try (Connection c = DriverManager.getConnection(pg.primaryJdbcUrl());
+        Statement s = c.createStatement()) {
+      s.execute("CREATE TABLE IF NOT EXISTS tx_orders (idempotency_key text NOT NULL)");
+    }
+    start(t -> {}, f -> f.transactional(true), false);
+
+    HttpResponse<byte[]> first = app.send(app.post("/tx-order", "\"tx-1\"", "{}").build());
+    HttpResponse<byte[]> replay = app.send(app.post("/tx-order", "\"tx-1\"", "{}").build());
+    HttpResponse<byte[]> failed = app.send(app.post("/tx-order-fails", "\"tx-2\"", "{}").build());
+
+    assertThat(first.statusCode()).isEqualTo(201);
+    assertThat(text(replay)).isEqualTo(text(first));
+    assertThat(replay.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+    assertThat(servlet.runs("/tx-order")).isEqualTo(1);
+    assertThat(rows("\"tx-1\"")).isEqualTo(1);
+    assertThat(failed.statusCode()).isEqualTo(500);
+    assertThat(rows("\"tx-2\"")).isZero(); // inserted, then the handler threw: rolled back
+  }
+
+  private static int rows(String key) throws SQLException {
+    try (Connection c = DriverManager.getConnection(pg.primaryJdbcUrl());
+        Statement s = c.createStatement();
+        ResultSet rs = s.executeQuery(
+            "SELECT count(*) FROM tx_orders WHERE idempotency_key = '" + key + "'")) {
+      rs.next();
+      return rs.getInt(1);
+    }
+  }
+
+  /** Counts the store's failed completes and the renewals in flight at once. */
+  private static final class CountingStore extends ForwardingIdempotencyStore {
+    final AtomicInteger failedCompletes = new AtomicInteger();
+    final AtomicInteger renewCalls = new AtomicInteger();
+    final AtomicInteger renewing = new AtomicInteger();
+    final AtomicInteger maxConcurrentRenewals = new AtomicInteger();
+
+    CountingStore(IdempotencyStore delegate) {
+      super(delegate);
+    }
+
+    @Override
+    public boolean renew(String key, long token, Duration lease, Duration retention) {
+      renewCalls.incrementAndGet();
+      maxConcurrentRenewals.accumulateAndGet(renewing.incrementAndGet(), Math::max);
+      try {
+        return super.renew(key, token, lease, retention);
+      } finally {
+        renewing.decrementAndGet();
+      }
+    }
+
+    @Override
+    public boolean complete(String key, long token, StoredResponse response,
+        Duration retention) {
+      try {
+        return super.complete(key, token, response, retention);
+      } catch (RuntimeException e) {
+        failedCompletes.incrementAndGet();
+        throw e;
+      }
+    }
   }
 }

@@ -6,10 +6,13 @@ import static dev.shepherd.idempotency.servlet.Http.concat;
 import static dev.shepherd.idempotency.servlet.Http.headersWithout;
 import static dev.shepherd.idempotency.servlet.Http.text;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.idempotency.FailurePolicy;
+import dev.shepherd.idempotency.IdempotencyStoreException;
 import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.InMemoryIdempotencyStore;
+import dev.shepherd.idempotency.testkit.ForwardingIdempotencyStore;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -36,11 +39,17 @@ class IdempotencyFilterTest {
 
   private JettyApp start(FailurePolicy failurePolicy, Consumer<IdempotencyFilter.Builder> configure)
       throws Exception {
-    tracker = IdempotencyTracker.builder()
+    return start(IdempotencyTracker.builder()
         .store(InMemoryIdempotencyStore.create())
-        .failurePolicy(failurePolicy)
-        .build();
-    IdempotencyFilter.Builder builder = IdempotencyFilter.builder(tracker);
+        .failurePolicy(failurePolicy), configure);
+  }
+
+  /** Most tests send anonymous requests: they opt into the shared anonymous scope. */
+  private JettyApp start(IdempotencyTracker.Builder trackerBuilder,
+      Consumer<IdempotencyFilter.Builder> configure) throws Exception {
+    tracker = trackerBuilder.build();
+    servlet.tracker = tracker;
+    IdempotencyFilter.Builder builder = IdempotencyFilter.builder(tracker).allowAnonymous(true);
     configure.accept(builder);
     app = new JettyApp(builder.build(), servlet);
     return app;
@@ -181,8 +190,22 @@ class IdempotencyFilterTest {
   }
 
   @Test
-  void applicationFiveHundredIsReleasedWhenNotStored() throws Exception {
+  void applicationFiveHundredThatIsNotStoredCompletesTheKeyWithANotKeptMarker() throws Exception {
     start(b -> b.store5xx(false));
+    HttpResponse<byte[]> first = app.send(app.post("/unavailable", KEY, "x").build());
+    HttpResponse<byte[]> second = app.send(app.post("/unavailable", KEY, "x").build());
+
+    assertThat(text(first)).isEqualTo("down on run 1");
+    assertProblem(second, 503, "response-not-kept");
+    assertThat(text(second)).contains("answered 503").contains("5xx responses are not stored")
+        .contains("\"status\":503");
+    assertThat(second.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+    assertThat(servlet.runs("/unavailable")).isEqualTo(1);
+  }
+
+  @Test
+  void applicationFiveHundredIsReleasedWhenNotStoredAndReleaseIsOptedInto() throws Exception {
+    start(b -> b.store5xx(false).releaseUnstored(true));
     HttpResponse<byte[]> first = app.send(app.post("/unavailable", KEY, "x").build());
     HttpResponse<byte[]> second = app.send(app.post("/unavailable", KEY, "x").build());
 
@@ -317,13 +340,26 @@ class IdempotencyFilterTest {
   }
 
   @Test
-  void responseOverTheStorageLimitIsPassedThroughAndReleased() throws Exception {
+  void responseOverTheStorageLimitIsPassedThroughAndARetryLearnsItWasNotKeptWithoutARun()
+      throws Exception {
     start(b -> b.maxStoredResponseSize(100_000));
     HttpResponse<byte[]> first = app.send(app.post("/big", KEY, "x").build());
     HttpResponse<byte[]> second = app.send(app.post("/big", KEY, "x").build());
 
     assertThat(first.body()).hasSize(64 * 8192);
     assertThat(first.body()[63 * 8192]).isEqualTo((byte) 63);
+    assertProblem(second, 200, "response-not-kept");
+    assertThat(text(second)).contains("larger than the storage limit of 100000 bytes");
+    assertThat(second.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+    assertThat(servlet.runs("/big")).isEqualTo(1);
+  }
+
+  @Test
+  void responseOverTheStorageLimitIsReleasedWhenReleaseIsOptedInto() throws Exception {
+    start(b -> b.maxStoredResponseSize(100_000).releaseUnstored(true));
+    app.send(app.post("/big", KEY, "x").build());
+    HttpResponse<byte[]> second = app.send(app.post("/big", KEY, "x").build());
+
     assertThat(second.body()).hasSize(64 * 8192);
     assertThat(second.headers().firstValue("Idempotent-Replayed")).isEmpty();
     assertThat(servlet.runs("/big")).isEqualTo(2);
@@ -411,6 +447,90 @@ class IdempotencyFilterTest {
   }
 
   // ---- scoping, methods and paths ---------------------------------------------------------------
+
+  @Test
+  void anonymousRequestIsRefusedUnlessSharingTheAnonymousScopeIsOptedInto() throws Exception {
+    start(b -> b.allowAnonymous(false));
+    HttpResponse<byte[]> anonymous = app.send(app.post("/orders", KEY, "x").build());
+
+    assertProblem(anonymous, 400, "principal-missing");
+    assertThat(servlet.runs("/orders")).isZero();
+  }
+
+  @Test
+  void byDefaultUserBCannotReplayUserAsResponseNorIsAnonymousAccepted() throws Exception {
+    start(b -> b.allowAnonymous(false).principalResolver(PrincipalResolver.header("X-User")));
+    HttpResponse<byte[]> alice = app.send(app.post("/orders", KEY, "x").header("X-User", "alice")
+        .build());
+    HttpResponse<byte[]> bob = app.send(app.post("/orders", KEY, "x").header("X-User", "bob")
+        .build());
+    HttpResponse<byte[]> nobody = app.send(app.post("/orders", KEY, "x").build());
+
+    assertThat(text(alice)).contains("\"run\":1");
+    assertThat(text(bob)).contains("\"run\":2");
+    assertThat(bob.headers().firstValue("Idempotent-Replayed")).isEmpty();
+    assertProblem(nobody, 400, "principal-missing");
+  }
+
+  // ---- the handler sees its claim; a lost claim never sends a success -------------------------
+
+  @Test
+  void handlerSeesItsClaimAndFencingTokenAsRequestAttributes() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> response = app.send(app.post("/token", KEY, "x").build());
+
+    String[] parts = text(response).split(" ");
+    assertThat(Long.parseLong(parts[0])).isPositive();
+    assertThat(parts[1]).isEqualTo(parts[0]); // the claim's token is the attribute's
+    assertThat(parts[2]).isEqualTo("held");
+  }
+
+  @Test
+  void ownerWhoseLeaseLapsedAndWasTakenOverAnswers409LeaseLostNotItsSuccess() throws Exception {
+    RenewalSwitch renewals = new RenewalSwitch(InMemoryIdempotencyStore.create());
+    start(IdempotencyTracker.builder().store(renewals).lease(Duration.ofMillis(300)), b -> {});
+    CompletableFuture<HttpResponse<byte[]>> first = app.client.sendAsync(
+        app.post("/slow", KEY, "x").build(), HttpResponse.BodyHandlers.ofByteArray());
+    servlet.entered.await();
+    renewals.failing = true; // the store stops confirming the first owner's lease
+
+    // A retry is told 409 until the lease lapses, then takes the key over and runs.
+    CompletableFuture<HttpResponse<byte[]>> second = null;
+    while (servlet.runs("/slow") < 2) {
+      CompletableFuture<HttpResponse<byte[]>> attempt = app.client.sendAsync(
+          app.post("/slow", KEY, "x").build(), HttpResponse.BodyHandlers.ofByteArray());
+      await().until(() -> attempt.isDone() || servlet.runs("/slow") == 2);
+      if (attempt.isDone()) {
+        assertProblem(attempt.get(), 409, "in-progress");
+      } else {
+        second = attempt;
+      }
+    }
+    renewals.failing = false;
+    servlet.gate.countDown();
+
+    assertProblem(first.get(), 409, "lease-lost");
+    assertThat(text(second.get())).isEqualTo("slow run 2");
+    HttpResponse<byte[]> replay = app.send(app.post("/slow", KEY, "x").build());
+    assertThat(text(replay)).isEqualTo("slow run 2");
+  }
+
+  /** A store whose renewals fail while {@code failing} is set, as when it stops answering. */
+  private static final class RenewalSwitch extends ForwardingIdempotencyStore {
+    volatile boolean failing;
+
+    RenewalSwitch(dev.shepherd.idempotency.IdempotencyStore delegate) {
+      super(delegate);
+    }
+
+    @Override
+    public boolean renew(String key, long token, Duration lease, Duration retention) {
+      if (failing) {
+        throw new IdempotencyStoreException("store does not answer", null);
+      }
+      return super.renew(key, token, lease, retention);
+    }
+  }
 
   @Test
   void oneUsersKeyNeverReplaysAnotherUsersResponse() throws Exception {

@@ -30,6 +30,10 @@ final class TestServlet extends HttpServlet {
   /** Counts down when a request to {@code /slow} entered the handler. */
   transient volatile CountDownLatch entered = new CountDownLatch(1);
 
+  /** The tracker behind the filter, for {@code /token}'s isHeld check. */
+  transient volatile dev.shepherd.idempotency.@org.jspecify.annotations.Nullable IdempotencyTracker
+      tracker;
+
   int runs(String path) {
     AtomicInteger n = runs.get(path);
     return n == null ? 0 : n.get();
@@ -77,6 +81,29 @@ final class TestServlet extends HttpServlet {
         }
       }
       case "/redirect" -> res.sendRedirect("/orders/" + run);
+      case "/tx-order", "/tx-order-fails" -> {
+        java.sql.Connection c = IdempotencyFilter.connection(req).orElseThrow();
+        try (java.sql.PreparedStatement insert =
+            c.prepareStatement("INSERT INTO tx_orders (idempotency_key) VALUES (?)")) {
+          insert.setString(1, req.getHeader("Idempotency-Key"));
+          insert.executeUpdate();
+        } catch (java.sql.SQLException e) {
+          throw new IOException(e);
+        }
+        if (path.equals("/tx-order-fails")) {
+          throw new IllegalStateException("failed after its insert, run " + run);
+        }
+        res.setStatus(201);
+        res.setContentType("text/plain");
+        res.getOutputStream().write(("order run " + run).getBytes(StandardCharsets.UTF_8));
+      }
+      case "/token" -> {
+        Object token = req.getAttribute(IdempotencyFilter.FENCING_TOKEN_ATTRIBUTE);
+        dev.shepherd.idempotency.Tracked.Claimed claim = IdempotencyFilter.claim(req).orElseThrow();
+        res.setContentType("text/plain");
+        res.getWriter().print(token + " " + claim.fencingToken() + " "
+            + (tracker != null && tracker.isHeld(claim) ? "held" : "not-held"));
+      }
       case "/reset" -> {
         res.setHeader("X-Discarded", "yes");
         res.getWriter().print("discarded");

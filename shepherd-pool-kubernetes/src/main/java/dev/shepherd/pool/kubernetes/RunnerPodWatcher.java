@@ -1,5 +1,6 @@
 package dev.shepherd.pool.kubernetes;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.shepherd.core.Durations;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -43,9 +44,9 @@ final class RunnerPodWatcher implements AutoCloseable {
   private final String namespace;
   private final Map<String, String> selector;
   private final Map<String, Subscriber> subscribers = new ConcurrentHashMap<>();
-  private @Nullable SharedIndexInformer<Pod> informer; // guarded by this
-  private @Nullable CompletableFuture<Void> started; // guarded by this
-  private boolean closed; // guarded by this
+  @GuardedBy("this") private @Nullable SharedIndexInformer<Pod> informer;
+  @GuardedBy("this") private @Nullable CompletableFuture<Void> started;
+  @GuardedBy("this") private boolean closed;
 
   RunnerPodWatcher(KubernetesClient client, String namespace, Map<String, String> selector) {
     this.client = client;

@@ -1,10 +1,18 @@
-package dev.shepherd.idempotency;
+package dev.shepherd.idempotency.testkit;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.shepherd.idempotency.ClaimLostException;
+import dev.shepherd.idempotency.FailurePolicy;
+import dev.shepherd.idempotency.IdempotencyStore;
+import dev.shepherd.idempotency.IdempotencyStoreException;
+import dev.shepherd.idempotency.IdempotencyTracker;
+import dev.shepherd.idempotency.OrphanPolicy;
+import dev.shepherd.idempotency.StoredResponse;
+import dev.shepherd.idempotency.Tracked;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -20,8 +28,17 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The contract every {@link IdempotencyStore} passes, run against the real store (in memory, a
- * real PostgreSQL, a real Redis). Subclasses say how to make the store.
+ * The contract every {@link IdempotencyStore} passes, as an abstract JUnit 5 test: extend it to run
+ * the whole contract against your own store. Shepherd runs it against its in-memory store, a real
+ * PostgreSQL and a real Redis. Subclasses say how to make the store.
+ *
+ * <pre>{@code
+ * class MyStoreContractTest extends IdempotencyStoreContract {
+ *   protected IdempotencyStore newStore() { return new MyStore(...); }
+ *   protected IdempotencyStore unreachableStore() { return new MyStore(closedPort); }
+ *   protected boolean isStored(String key) { ... }  // does the backend still hold the record?
+ * }
+ * }</pre>
  *
  * <p>Leases and retention in these tests are real time measured by the store's own clock (the
  * database server's), so the tests use short leases and await the outcome with Awaitility; they
@@ -29,12 +46,16 @@ import org.junit.jupiter.api.Test;
  */
 public abstract class IdempotencyStoreContract {
 
+  /** For subclasses. */
+  protected IdempotencyStoreContract() {}
+
   /** A lease long enough never to run out during a test. */
   protected static final Duration LONG = Duration.ofMinutes(10);
 
   /** A lease or retention that runs out quickly. */
   protected static final Duration SHORT = Duration.ofMillis(300);
 
+  /** The store under test, made by {@link #newStore()} before each test. */
   protected IdempotencyStore store;
   private final List<IdempotencyTracker> trackers = new ArrayList<>();
 
@@ -83,20 +104,45 @@ public abstract class IdempotencyStoreContract {
     }
   }
 
+  /**
+   * Makes a tracker over the store under test, closed after the test.
+   *
+   * @param lease the tracker's lease
+   * @param retention the tracker's retention
+   * @return the tracker
+   */
   protected IdempotencyTracker tracker(Duration lease, Duration retention) {
     return tracker(IdempotencyTracker.builder().store(store).lease(lease).retention(retention));
   }
 
+  /**
+   * Builds a tracker, closed after the test.
+   *
+   * @param builder the tracker's settings, with the store under test
+   * @return the tracker
+   */
   protected IdempotencyTracker tracker(IdempotencyTracker.Builder builder) {
     IdempotencyTracker tracker = builder.build();
     trackers.add(tracker);
     return tracker;
   }
 
+  /**
+   * Returns a key no other test uses.
+   *
+   * @param name a readable part
+   * @return the name plus a random UUID
+   */
   protected static String key(String name) {
     return name + ":" + UUID.randomUUID();
   }
 
+  /**
+   * Returns a response with repeated headers of mixed case and the given body.
+   *
+   * @param body the body, as UTF-8
+   * @return the response
+   */
   protected static StoredResponse response(String body) {
     return new StoredResponse(
         201,
@@ -228,13 +274,14 @@ public abstract class IdempotencyStoreContract {
   }
 
   @Test
-  void aCompletedClaimCannotCompleteTwiceNorBeReleased() {
+  void aSecondCompleteWithTheSameTokenIsANoOpSuccessAndTheClaimCannotBeReleasedNorHalted() {
     String key = key("twice");
     Tracked.Claimed claim =
         (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
 
     assertThat(store.complete(key, claim.fencingToken(), response("one"), LONG)).isTrue();
-    assertThat(store.complete(key, claim.fencingToken(), response("two"), LONG)).isFalse();
+    // A retry of a complete whose reply was lost: success, and the first response stays.
+    assertThat(store.complete(key, claim.fencingToken(), response("two"), LONG)).isTrue();
     assertThat(store.release(key, claim.fencingToken())).isFalse();
     assertThat(store.halt(key, claim.fencingToken(), "late", LONG)).isFalse();
 
@@ -291,6 +338,8 @@ public abstract class IdempotencyStoreContract {
    * Returns once a lease of this length, claimed before this call, has run out by the store's
    * clock: it claims a probe key with the same lease and waits until the probe can be taken over.
    * Probing the key under test would take it over.
+   *
+   * @param lease the lease to wait out
    */
   protected void awaitLeaseOver(Duration lease) {
     String probe = key("probe");
@@ -459,6 +508,43 @@ public abstract class IdempotencyStoreContract {
     }
   }
 
+  /** Lets the store's clock move on, so an expiry computed afresh per answer would differ. */
+  private static void letTimePass() {
+    long start = System.nanoTime();
+    while (System.nanoTime() - start < 5_000_000) {
+      Thread.onSpinWait();
+    }
+  }
+
+  @Test
+  void everyAnswerAboutARecordReportsTheSameExpiry() {
+    String done = key("expiry-completed");
+    Tracked.Claimed claim =
+        (Tracked.Claimed) store.claim(done, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    store.complete(done, claim.fencingToken(), response("x"), LONG);
+    String halted = key("expiry-halted");
+    Tracked.Claimed other =
+        (Tracked.Claimed) store.claim(halted, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    store.halt(halted, other.fencingToken(), "r", LONG);
+
+    List<Instant> completed = new ArrayList<>();
+    List<Instant> mismatched = new ArrayList<>();
+    List<Instant> haltedAnswers = new ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      letTimePass();
+      completed.add(((Tracked.Completed) store.claim(done, "fp", LONG, LONG,
+          OrphanPolicy.TAKE_OVER)).expiresAt());
+      mismatched.add(((Tracked.Mismatch) store.claim(done, "other", LONG, LONG,
+          OrphanPolicy.TAKE_OVER)).expiresAt());
+      haltedAnswers.add(((Tracked.Halted) store.claim(halted, "fp", LONG, LONG,
+          OrphanPolicy.TAKE_OVER)).expiresAt());
+    }
+
+    assertThat(completed).containsOnly(completed.get(0));
+    assertThat(mismatched).containsOnly(completed.get(0));
+    assertThat(haltedAnswers).containsOnly(haltedAnswers.get(0));
+  }
+
   @Test
   void unreachableStoreFailsWithIdempotencyStoreException() {
     try (IdempotencyStore broken = unreachableStore();
@@ -483,17 +569,15 @@ public abstract class IdempotencyStoreContract {
   // ---- the tracker over this store ----
 
   @Test
-  void trackerCompleteStoresTheResponseAndStaleCompleteFailsWithClaimLost() {
+  void trackerCompleteStoresTheResponseAndAHaltedClaimCannotCompleteNorBeCompletedTwice() {
     IdempotencyTracker tracker = tracker(LONG, LONG);
     String key = key("tracker-complete");
     Tracked.Claimed claim = (Tracked.Claimed) tracker.track(key, "fp");
 
     tracker.complete(claim, response("once"));
+    tracker.complete(claim, response("twice")); // a retry: no-op, the first response stays
 
-    assertThatThrownBy(() -> tracker.complete(claim, response("twice")))
-        .isInstanceOf(ClaimLostException.class)
-        .hasMessageContaining(key)
-        .hasMessageContaining("fencing token " + claim.fencingToken());
+    assertThat(tracker.halt(claim, "late")).isFalse();
     assertThat(tracker.track(key, "fp"))
         .isInstanceOfSatisfying(
             Tracked.Completed.class,
@@ -607,6 +691,14 @@ public abstract class IdempotencyStoreContract {
     });
   }
 
+  /**
+   * Claims a key as soon as the store lets this caller, awaiting its current owner's lease.
+   *
+   * @param key the key
+   * @param fp the fingerprint
+   * @param policy the orphan policy
+   * @return the claim
+   */
   protected Tracked.Claimed awaitClaim(String key, String fp, OrphanPolicy policy) {
     return (Tracked.Claimed) await()
         .atMost(Duration.ofSeconds(10))
