@@ -268,7 +268,8 @@ final class DemoService implements AutoCloseable {
     EnumSet<DispatcherType> request = EnumSet.of(DispatcherType.REQUEST);
     // Idempotency outside, consistency inside: a replayed answer carries the original token.
     // "/orders/*" also matches "/orders" itself: map each filter once, or it runs twice.
-    IdempotencyFilter idempotency = IdempotencyFilter.builder(tracker).build();
+    // The demo has no authentication: every caller is anonymous and shares one scope of keys.
+    IdempotencyFilter idempotency = IdempotencyFilter.builder(tracker).allowAnonymous(true).build();
     context.addFilter(new FilterHolder(idempotency), "/orders/*", request);
     ConsistencyTokenFilter consistency = ConsistencyTokenFilter.builder(codec).secureCookie(false).build();
     context.addFilter(new FilterHolder(consistency), "/orders/*", request);
