@@ -23,7 +23,10 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * A cache that runs at most one load per missing key at a time and hands its result to every caller
- * that asked for that key meanwhile: Cachex's {@code fetch} with its Courier, on Caffeine storage.
+ * that asked for that key meanwhile, on Caffeine storage. The load is carried out by a
+ * {@link Courier}: the part of the cache that decides where and when a loader runs (in this JVM by
+ * default, or coordinated across JVMs); the name comes from Cachex, the Elixir cache whose
+ * {@code fetch} this follows.
  *
  * <pre>{@code
  * CoalescingCache<Long, User> users = CoalescingCache.<Long, User>builder()
@@ -44,7 +47,7 @@ import org.jspecify.annotations.Nullable;
  *   <li><b>Miss</b>: the first caller of a missing key starts a load (the leader, answered
  *       {@link Fetched.Source#LOADED}); every caller of that key until the load ends joins it
  *       ({@link Fetched.Source#JOINED}). The loader runs once, on the {@link Builder#executor
- *       executor}, after the {@link Courier} checked storage once more. Each caller waits with its
+ *       executor}, after the courier checked storage once more. Each caller waits with its
  *       own timeout; the load itself is bounded by the {@link Builder#loadTimeout load timeout}.
  *   <li><b>Failure</b>: shared, never repeated per caller. Each waiter gets its own
  *       {@link LoadFailedException} (own stack trace, the loader's error as cause). With
@@ -112,14 +115,16 @@ public final class CoalescingCache<K, V> {
    */
   private final Cache<K, Object> storage;
   private final ConcurrentHashMap<K, Flight<K, V>> flights = new ConcurrentHashMap<>();
-  final Ticker ticker;
+  private final Ticker ticker;
+  private final CacheConfig<K, V> config;
   private final Courier courier;
   private final long defaultTtlNanos;
   private final long graceNanos;
   private final long failureTtlNanos;
-  final long loadTimeoutNanos;
-  final Duration loadTimeout;
-  final boolean cancelWhenAbandoned;
+  private final long loadTimeoutNanos;
+  private final Duration loadTimeout;
+  private final boolean cancelWhenAbandoned;
+  private final FlightOwner<K, V> owner = new Owner();
   /**
    * Whether a hit must check the entry's time to live itself: when stale grace keeps expired values
    * in storage, or when Caffeine's expiry is off (see buildStorage).
@@ -138,20 +143,63 @@ public final class CoalescingCache<K, V> {
   private final LongAdder abandoned = new LongAdder();
   private final LongAdder staleAnswers = new LongAdder();
 
-  private CoalescingCache(Builder<K, V> b) {
-    this.ticker = b.ticker;
-    this.courier = b.courier != null ? b.courier : Courier.local(b.executor);
-    this.defaultTtlNanos =
-        b.timeToLive == null ? Long.MAX_VALUE : Durations.toNanosSaturated(b.timeToLive);
-    this.graceNanos = b.staleGrace == null ? 0L : Durations.toNanosSaturated(b.staleGrace);
-    this.failureTtlNanos =
-        b.failureTtl == null ? 0L : Durations.toNanosSaturated(b.failureTtl);
-    this.loadTimeout = b.loadTimeout;
-    this.loadTimeoutNanos = Durations.toNanosSaturated(b.loadTimeout);
-    this.cancelWhenAbandoned = b.cancelWhenAbandoned;
+  private CoalescingCache(CacheConfig<K, V> b) {
+    this.config = b;
+    this.ticker = b.ticker();
+    this.courier = b.courier();
+    Duration ttl = b.timeToLive();
+    this.defaultTtlNanos = ttl == null ? Long.MAX_VALUE : Durations.toNanosSaturated(ttl);
+    Duration grace = b.serveStaleOnError();
+    this.graceNanos = grace == null ? 0L : Durations.toNanosSaturated(grace);
+    Duration failureTtl = b.cacheFailuresFor();
+    this.failureTtlNanos = failureTtl == null ? 0L : Durations.toNanosSaturated(failureTtl);
+    this.loadTimeout = b.loadTimeout();
+    this.loadTimeoutNanos = Durations.toNanosSaturated(b.loadTimeout());
+    this.cancelWhenAbandoned = b.cancelWhenAbandoned();
     this.checkOnRead = graceNanos > 0L || !usesCaffeineExpiry(b);
-    this.recordStats = b.recordStats;
+    this.recordStats = b.recordStats();
     this.storage = buildStorage(b, defaultTtlNanos);
+    this.courier.attach(new CourierHost(ttl, failureTtl));
+  }
+
+  /**
+   * Returns the settings this cache was built with.
+   *
+   * @return the immutable configuration
+   */
+  public CacheConfig<K, V> config() {
+    return config;
+  }
+
+  /** The cache's side of its link with the courier. */
+  private final class CourierHost implements Courier.Host<K, V> {
+    private final @Nullable Duration timeToLive;
+    private final @Nullable Duration failureTtl;
+
+    CourierHost(@Nullable Duration timeToLive, @Nullable Duration failureTtl) {
+      this.timeToLive = timeToLive;
+      this.failureTtl = failureTtl;
+    }
+
+    @Override
+    public void invalidateLocally(K key) {
+      removeLocally(Require.nonNull(key, "key"));
+    }
+
+    @Override
+    public void invalidateAllLocally() {
+      removeAllLocally();
+    }
+
+    @Override
+    public @Nullable Duration timeToLive() {
+      return timeToLive;
+    }
+
+    @Override
+    public @Nullable Duration cacheFailuresFor() {
+      return failureTtl;
+    }
   }
 
   /*
@@ -160,12 +208,12 @@ public final class CoalescingCache<K, V> {
    * negative caching or stale grace. Without it, a value committed with its own time to live is
    * checked on read (a field test for every other entry) and replaced by the next load.
    */
-  private static boolean usesCaffeineExpiry(Builder<?, ?> b) {
-    return b.timeToLive != null || b.failureTtl != null || b.staleGrace != null;
+  private static boolean usesCaffeineExpiry(CacheConfig<?, ?> b) {
+    return b.timeToLive() != null || b.cacheFailuresFor() != null || b.serveStaleOnError() != null;
   }
 
-  private static <K, V> Cache<K, Object> buildStorage(Builder<K, V> b, long defaultTtlNanos) {
-    Ticker t = b.ticker;
+  private static <K, V> Cache<K, Object> buildStorage(CacheConfig<K, V> b, long defaultTtlNanos) {
+    Ticker t = b.ticker();
     @SuppressWarnings("ReferenceEquality") // identity: is it the system ticker itself?
     boolean systemTicker = t == Ticker.system();
     // Caffeine's own system ticker when ours is the system one: a call it can inline.
@@ -175,14 +223,14 @@ public final class CoalescingCache<K, V> {
                 systemTicker
                     ? com.github.benmanes.caffeine.cache.Ticker.systemTicker()
                     : t::read);
-    if (b.maximumSize >= 0L) {
-      caffeine.maximumSize(b.maximumSize);
+    if (b.maximumSize() >= 0L) {
+      caffeine.maximumSize(b.maximumSize());
     }
-    ToIntBiFunction<? super K, ? super V> weigher = b.weigher;
+    ToIntBiFunction<? super K, ? super V> weigher = b.weigher();
     if (weigher != null) {
       Caffeine<K, Object> weighed =
           caffeine
-              .maximumWeight(b.maximumWeight)
+              .maximumWeight(b.maximumWeight())
               .weigher(
                   (K key, Object stored) -> {
                     if (stored instanceof Fetched<?>) {
@@ -411,13 +459,19 @@ public final class CoalescingCache<K, V> {
 
   /**
    * Removes the stored value or kept failure of {@code key}. If a load of the key is running, its
-   * waiters still get its result but it is not stored (see the class comment for why).
+   * waiters still get its result but it is not stored (see the class comment for why). Then the
+   * courier hears of it ({@link Courier#invalidated}): one shared with other JVMs removes the key
+   * there too before this method returns.
    *
    * @param key the key
    * @throws NullPointerException if {@code key} is null
    */
   public void invalidate(K key) {
-    Require.nonNull(key, "key");
+    removeLocally(Require.nonNull(key, "key"));
+    courier.invalidated(key);
+  }
+
+  private void removeLocally(K key) {
     storage
         .asMap()
         .compute(
@@ -437,6 +491,11 @@ public final class CoalescingCache<K, V> {
    * its waiters but does not store.
    */
   public void invalidateAll() {
+    removeAllLocally();
+    courier.invalidatedAll();
+  }
+
+  private void removeAllLocally() {
     flights.forEach(
         (key, flight) -> {
           flight.markInvalidated();
@@ -550,7 +609,7 @@ public final class CoalescingCache<K, V> {
       Flight.Waiter<V> node = null;
       if (flight == null) {
         Flight.Waiter<V> leader = new Flight.Waiter<>(me, null, true);
-        Flight<K, V> created = new Flight<>(this, key, loader, false, leader);
+        Flight<K, V> created = new Flight<>(owner, key, loader, false, leader);
         flight = flights.putIfAbsent(key, created);
         if (flight == null) {
           flight = created;
@@ -635,7 +694,7 @@ public final class CoalescingCache<K, V> {
       Flight<K, V> flight = flights.get(key);
       if (flight == null) {
         Flight.Waiter<V> leader = new Flight.Waiter<>(null, future, true);
-        Flight<K, V> created = new Flight<>(this, key, loader, refresh, leader);
+        Flight<K, V> created = new Flight<>(owner, key, loader, refresh, leader);
         future.attach(created, leader);
         flight = flights.putIfAbsent(key, created);
         if (flight == null) {
@@ -693,9 +752,73 @@ public final class CoalescingCache<K, V> {
     };
   }
 
-  // ---- called by Flight ----
+  // ---- what a Flight may ask of its cache ----
 
-  void deliver(WaiterFuture<V> future, Flight.Outcome<V> outcome, boolean leader, K key) {
+  /** The cache's side of the seam with its flights (see {@link FlightOwner}). */
+  private final class Owner implements FlightOwner<K, V> {
+    @Override
+    public long now() {
+      return ticker.read();
+    }
+
+    @Override
+    public long loadTimeoutNanos() {
+      return loadTimeoutNanos;
+    }
+
+    @Override
+    public Duration loadTimeout() {
+      return loadTimeout;
+    }
+
+    @Override
+    public boolean cancelWhenAbandoned() {
+      return cancelWhenAbandoned;
+    }
+
+    @Override
+    public @Nullable V freshValue(K key) {
+      return CoalescingCache.this.freshValue(key);
+    }
+
+    @Override
+    public void loadStarted() {
+      count(loads);
+    }
+
+    @Override
+    public Flight.Outcome<V> settle(Flight<K, V> flight, Load<? extends V> load) {
+      return CoalescingCache.this.settle(flight, load);
+    }
+
+    @Override
+    public void ended(Flight<K, V> flight, boolean abandoned) {
+      if (abandoned) {
+        count(CoalescingCache.this.abandoned);
+      }
+      flights.remove(flight.key(), flight);
+    }
+
+    @Override
+    public ScheduledFuture<?> scheduleLoadTimeout(Flight<K, V> flight, long delayNanos) {
+      return Timer.INSTANCE.schedule(
+          () -> {
+            if (!flight.expireIfOverdue() && !flight.isDone()) {
+              // The ticker is not the clock (a fake one in a test): check again later.
+              flight.armTimer(true);
+            }
+          },
+          Math.max(1L, delayNanos),
+          TimeUnit.NANOSECONDS);
+    }
+
+    @Override
+    public void deliver(WaiterFuture<V> future, Flight.Outcome<V> outcome, boolean leader, K key) {
+      CoalescingCache.this.deliver(future, outcome, leader, key);
+    }
+  }
+
+  private void deliver(WaiterFuture<V> future, Flight.Outcome<V> outcome, boolean leader, K key) {
     try {
       Fetched<V> answer = resolve(key, outcome, leader);
       if (answer != null) {
@@ -706,11 +829,7 @@ public final class CoalescingCache<K, V> {
     }
   }
 
-  void countLoad() {
-    count(loads);
-  }
-
-  @Nullable V freshValue(K key) {
+  private @Nullable V freshValue(K key) {
     Object stored = storage.getIfPresent(key);
     if (stored instanceof Fetched<?>) {
       return CoalescingCache.<V>asHit(stored).value();
@@ -722,32 +841,11 @@ public final class CoalescingCache<K, V> {
     return null;
   }
 
-  void flightDone(Flight<K, V> flight) {
-    flights.remove(flight.key(), flight);
-  }
-
-  void flightAbandoned(Flight<K, V> flight) {
-    count(abandoned);
-    flights.remove(flight.key(), flight);
-  }
-
-  ScheduledFuture<?> scheduleLoadTimeout(Flight<K, V> flight, long delayNanos) {
-    return Timer.INSTANCE.schedule(
-        () -> {
-          if (!flight.expireIfOverdue() && !flight.isDone()) {
-            // The ticker is not the clock (a fake one in a test): check again later.
-            flight.armTimer(true);
-          }
-        },
-        Math.max(1L, delayNanos),
-        TimeUnit.NANOSECONDS);
-  }
-
   /**
    * Turns the loader's instruction into the flight's outcome, writing storage. Runs under the
    * flight's lock, exactly once per flight.
    */
-  Flight.Outcome<V> settle(Flight<K, V> flight, Load<? extends V> load) {
+  private Flight.Outcome<V> settle(Flight<K, V> flight, Load<? extends V> load) {
     K key = flight.key();
     long now = ticker.read();
     Load<? extends V> instruction = load;
@@ -1007,7 +1105,7 @@ public final class CoalescingCache<K, V> {
 
     /**
      * Whether the cache keeps the counters of {@link CoalescingCache#stats()}. Default: on, as
-     * requirement 11 wants hit counts without setup. Off, nothing is counted and every counter of a
+     * so that hit counts are there without setup. Off, nothing is counted and every counter of a
      * snapshot stays zero; that saves the hit counter's atomic increment (a {@code LongAdder}), which
      * is measurable on a hit of a few nanoseconds. Caffeine's equivalent is its opt-in
      * {@code recordStats()}: compare a cache with statistics off against a Caffeine cache without
@@ -1022,12 +1120,34 @@ public final class CoalescingCache<K, V> {
     }
 
     /**
-     * Builds the cache.
+     * Returns the settings so far as an immutable configuration, as {@link #build()} would use them
+     * (the local courier on the executor unless a courier was set).
+     *
+     * @return the configuration
+     */
+    public CacheConfig<K, V> config() {
+      return new CacheConfig<>(
+          maximumSize,
+          maximumWeight,
+          weigher,
+          timeToLive,
+          ticker,
+          executor,
+          courier != null ? courier : Courier.local(executor),
+          failureTtl,
+          staleGrace,
+          cancelWhenAbandoned,
+          loadTimeout,
+          recordStats);
+    }
+
+    /**
+     * Builds the cache from {@link #config()}.
      *
      * @return a new cache
      */
     public CoalescingCache<K, V> build() {
-      return new CoalescingCache<>(this);
+      return new CoalescingCache<>(config());
     }
   }
 

@@ -1,19 +1,25 @@
 package dev.shepherd.cache;
 
 import dev.shepherd.core.Require;
+import java.time.Duration;
 import java.util.concurrent.Executor;
+import org.jspecify.annotations.Nullable;
 
 /**
- * Decides where and when the load of a missing key runs, once the cache has made sure that exactly
- * one {@link Job} exists for that key in this JVM.
+ * The courier of a {@link CoalescingCache}: the part that decides where and when the load of a
+ * missing key runs, once the cache has made sure that exactly one {@link Job} exists for that key in
+ * this JVM. (The name is Cachex's, the Elixir cache whose coalescing this follows.)
  *
  * <p>The cache does the local coalescing itself: every caller of the same missing key waits on one
  * job, with its own timeout. The courier only carries the job out. The default,
  * {@link #local(Executor)}, checks storage once more (a value stored by a load that finished in the
  * meantime is taken instead of loading again: Cachex's fix for a double load) and otherwise runs the
- * loader on the executor. A courier that coordinates several JVMs (for example through a Redis lock
- * and a channel) would run the loader only in the JVM that wins the key and {@link Job#complete
- * complete} the job with the winner's published result elsewhere; the cache's API does not change.
+ * loader on the executor. A courier that coordinates several JVMs ({@code RedisCourier} in
+ * shepherd-cache-redis, through a Redis lease and channel) runs the loader only in the JVM that wins
+ * the key ({@link Job#runLoader()}, then shares the outcome) and {@link Job#complete complete}s the
+ * job with the winner's published outcome elsewhere; it learns of invalidations through
+ * {@link #invalidated} and removes other JVMs' invalidated keys through the {@link Host} it is
+ * {@link #attach attached} to. The cache's API does not change.
  *
  * <p>Implementations must be thread-safe and must not block in {@link #dispatch}: block in the
  * thread they hand the job to.
@@ -22,14 +28,76 @@ import java.util.concurrent.Executor;
 public interface Courier {
 
   /**
-   * Carries out a job: eventually calls {@link Job#run()} or {@link Job#complete(Load)} (calls after
-   * the first completion, or after the job was abandoned, are ignored).
+   * Carries out a job: eventually calls {@link Job#run()}, {@link Job#runLoader()} then
+   * {@link Job#complete(Load)}, or {@link Job#complete(Load)} alone (calls after the first
+   * completion, or after the job was abandoned, are ignored).
    *
    * @param job the load to carry out
    * @param <K> the key's type
    * @param <V> the value's type
    */
   <K, V> void dispatch(Job<K, V> job);
+
+  /**
+   * Called once by the cache this courier serves, at the end of {@code build()}, with what the
+   * courier may ask of the cache. A courier that shares loads and invalidations with other JVMs
+   * keeps it to remove keys that another JVM invalidated. The default does nothing.
+   *
+   * @param host the cache's side of the link
+   * @param <K> the key's type
+   * @param <V> the value's type
+   * @throws IllegalStateException if the courier cannot serve one more cache
+   */
+  default <K, V> void attach(Host<K, V> host) {}
+
+  /**
+   * Called by {@link CoalescingCache#invalidate} after the key was removed from this JVM's storage,
+   * in the caller's thread, before {@code invalidate} returns; a courier shared with other JVMs
+   * removes the key from the shared tier and tells the other JVMs. The default does nothing.
+   *
+   * @param key the invalidated key
+   */
+  default void invalidated(Object key) {}
+
+  /**
+   * Called by {@link CoalescingCache#invalidateAll} after this JVM's storage was cleared, in the
+   * caller's thread. The default does nothing.
+   */
+  default void invalidatedAll() {}
+
+  /**
+   * What a cache offers the courier it was built with (see {@link #attach}). Thread-safe.
+   *
+   * @param <K> the key's type
+   * @param <V> the value's type
+   */
+  interface Host<K, V> {
+
+    /**
+     * Removes a key from this JVM's storage only, with the rule of
+     * {@link CoalescingCache#invalidate} for a running load, without calling the courier back.
+     *
+     * @param key the key
+     */
+    void invalidateLocally(K key);
+
+    /** Clears this JVM's storage only, without calling the courier back. */
+    void invalidateAllLocally();
+
+    /**
+     * Returns the cache's default time to live.
+     *
+     * @return the time to live, or null if values never expire
+     */
+    @Nullable Duration timeToLive();
+
+    /**
+     * Returns how long the cache keeps a failure.
+     *
+     * @return the time, or null if failures are not kept
+     */
+    @Nullable Duration cacheFailuresFor();
+  }
 
   /**
    * Returns the courier that runs each job on {@code executor}, after checking storage once more.
@@ -103,6 +171,17 @@ public interface Courier {
      * out while the loader runs. Does nothing if the job is already complete.
      */
     void run();
+
+    /**
+     * Runs the loader in the calling thread like {@link #run()} but returns its outcome instead of
+     * completing the job, so the courier can share the outcome before or after it calls
+     * {@link #complete}. A thrown error is returned as {@link Load#fail}, a null result as a failure
+     * naming the key.
+     *
+     * @return the loader's outcome, or null if the job ended before or while the loader ran
+     *     (abandoned, timed out or completed otherwise); then nothing is to be completed
+     */
+    @Nullable Load<? extends V> runLoader();
 
     /**
      * Completes the job with an outcome obtained elsewhere (for example another JVM's load),

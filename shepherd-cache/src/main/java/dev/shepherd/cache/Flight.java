@@ -8,8 +8,11 @@ import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The one load of one missing key and the callers waiting on it (the seed's per-key list of
- * references in the Courier's map).
+ * The one load of one missing key and the callers waiting on it: the unit of coalescing. Every
+ * caller that misses the key while the flight runs waits on it; the cache's {@link Courier} (the
+ * part that decides where and when the loader runs) carries the flight out as a
+ * {@link Courier.Job}. Cachex keeps the same thing as a per-key list of waiting callers in its
+ * courier process's map.
  *
  * <h2>State machine</h2>
  *
@@ -43,6 +46,11 @@ import org.jspecify.annotations.Nullable;
  * a caller that had already read it from the map may still join it, but no caller that starts after
  * the invalidate finds it). Lock order is always flight lock, then Caffeine's bin lock;
  * {@code invalidate} takes only the bin lock.
+ *
+ * <p>A flight sees its cache only through {@link FlightOwner} (time, load settings, storage, the
+ * end of the flight). A courier either calls {@link #run} (load and finish here) or
+ * {@link #runLoader} and then {@link #complete} (load, share the outcome elsewhere, then finish), or
+ * only {@link #complete} with an outcome from elsewhere; whichever finishes first wins.
  *
  * <p>The loader's thread is recorded under the lock while the loader runs, so an interrupt is only
  * ever sent while our loader runs; if one arrives just as the loader returns, {@link #run} clears it.
@@ -78,7 +86,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
   /** Every waiter left and the load was cancelled; a late joiner starts a new flight. */
   record Abandoned<V>() implements Outcome<V> {}
 
-  private final CoalescingCache<K, V> cache;
+  private final FlightOwner<K, V> cache;
   private final K key;
   private final Loader<? super K, ? extends V> loader;
   private final boolean refresh;
@@ -95,7 +103,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
   private volatile @Nullable Outcome<V> outcome;
 
   Flight(
-      CoalescingCache<K, V> cache,
+      FlightOwner<K, V> cache,
       K key,
       Loader<? super K, ? extends V> loader,
       boolean refresh,
@@ -104,7 +112,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     this.key = key;
     this.loader = loader;
     this.refresh = refresh;
-    this.startedAt = cache.ticker.read();
+    this.startedAt = cache.now();
     this.head = first;
     this.waiters = 1;
   }
@@ -166,7 +174,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
   }
 
   private void armTimerLocked() {
-    if (timer == null && cache.loadTimeoutNanos != Long.MAX_VALUE) {
+    if (timer == null && cache.loadTimeoutNanos() != Long.MAX_VALUE) {
       timer = cache.scheduleLoadTimeout(this, loadRemainingNanos());
     }
   }
@@ -196,7 +204,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
       node.prev = null;
       node.next = null;
       waiters--;
-      if (waiters == 0 && cache.cancelWhenAbandoned) {
+      if (waiters == 0 && cache.cancelWhenAbandoned()) {
         abandoned = true;
         outcome = new Abandoned<>();
         interruptLoaderLocked();
@@ -206,7 +214,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
       lock.unlock();
     }
     if (abandoned) {
-      cache.flightAbandoned(this);
+      cache.ended(this, true);
     }
     return true;
   }
@@ -222,11 +230,11 @@ final class Flight<K, V> implements Courier.Job<K, V> {
 
   /** Nanoseconds until the load deadline, by the cache's ticker; 0 once passed. */
   long loadRemainingNanos() {
-    long limit = cache.loadTimeoutNanos;
+    long limit = cache.loadTimeoutNanos();
     if (limit == Long.MAX_VALUE) {
       return Long.MAX_VALUE;
     }
-    return Math.max(0L, limit - (cache.ticker.read() - startedAt));
+    return Math.max(0L, limit - (cache.now() - startedAt));
   }
 
   /** Fails the flight if the loader has outlived the load timeout; returns whether it is done. */
@@ -234,7 +242,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     if (outcome == null && loadRemainingNanos() == 0L) {
       TimeoutException timeout =
           new TimeoutException(
-              "loader of key " + key + " did not finish within " + cache.loadTimeout);
+              "loader of key " + key + " did not finish within " + cache.loadTimeout());
       finish(Load.fail(timeout), null, true);
     }
     return outcome != null;
@@ -284,16 +292,24 @@ final class Flight<K, V> implements Courier.Job<K, V> {
 
   @Override
   public void run() {
+    Load<? extends V> result = runLoader();
+    if (result != null) {
+      finish(result, null, false);
+    }
+  }
+
+  @Override
+  public @Nullable Load<? extends V> runLoader() {
     lock.lock();
     try {
       if (outcome != null) {
-        return;
+        return null;
       }
       loaderThread = Thread.currentThread();
     } finally {
       lock.unlock();
     }
-    cache.countLoad();
+    cache.loadStarted();
     Load<? extends V> result;
     try {
       result = loader.load(key);
@@ -314,9 +330,9 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     if (lost) {
       // Abandoned or timed out while the loader ran: we may have interrupted this very thread.
       Thread.interrupted();
-      return;
+      return null;
     }
-    finish(result, null, false);
+    return result;
   }
 
   @Override
@@ -355,7 +371,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     } finally {
       lock.unlock();
     }
-    cache.flightDone(this);
+    cache.ended(this, false);
     for (Waiter<V> w = detached; w != null; ) {
       Waiter<V> next = w.next;
       if (w.thread != null) {

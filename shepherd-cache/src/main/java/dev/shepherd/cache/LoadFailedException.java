@@ -10,7 +10,7 @@ import dev.shepherd.core.ShepherdException;
  * <p>One load failure reaches every waiter, each as its own instance: the {@linkplain #getCause()
  * cause} is the loader's error (the same object for every waiter), and the stack trace is the
  * waiting caller's own, so a log shows where each caller was when the load it depended on failed
- * (the seed's {@code ExecutionError} carries the caller's stack the same way). For
+ * (Cachex's {@code ExecutionError} carries the caller's stack the same way). For
  * {@link CoalescingCache#fetchAsync fetchAsync} the stack is that of the thread that completed the
  * future.
  */

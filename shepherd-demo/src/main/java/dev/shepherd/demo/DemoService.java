@@ -268,7 +268,8 @@ final class DemoService implements AutoCloseable {
     EnumSet<DispatcherType> request = EnumSet.of(DispatcherType.REQUEST);
     // Idempotency outside, consistency inside: a replayed answer carries the original token.
     // "/orders/*" also matches "/orders" itself: map each filter once, or it runs twice.
-    // The demo has no authentication: every caller is anonymous and shares one scope of keys.
+    // The demo has no login: its callers share one anonymous scope, an explicit opt-in (a real
+    // service scopes keys per user with principalResolver).
     IdempotencyFilter idempotency = IdempotencyFilter.builder(tracker).allowAnonymous(true).build();
     context.addFilter(new FilterHolder(idempotency), "/orders/*", request);
     ConsistencyTokenFilter consistency = ConsistencyTokenFilter.builder(codec).secureCookie(false).build();

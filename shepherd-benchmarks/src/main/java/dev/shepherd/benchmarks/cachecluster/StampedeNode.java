@@ -1,0 +1,98 @@
+package dev.shepherd.benchmarks.cachecluster;
+
+import dev.shepherd.cache.CoalescingCache;
+import dev.shepherd.cache.Load;
+import dev.shepherd.cache.Loader;
+import dev.shepherd.cache.redis.KeyCodec;
+import dev.shepherd.cache.redis.RedisCourier;
+import dev.shepherd.cache.redis.ValueCodec;
+import io.lettuce.core.RedisClient;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One JVM of {@link ClusterStampedeBenchmark}: a cache in cluster mode (Redis) or local-only.
+ * Arguments: {@code cluster|local}, Redis URI, callers per stampede. On {@code GO key startAtMillis}
+ * it releases its callers at that wall-clock millisecond on one cold key (loader: 20 ms) and answers
+ * {@code DONE runs lastAnswerEpochMicros failedCallers}.
+ */
+public final class StampedeNode {
+
+  private StampedeNode() {}
+
+  public static void main(String[] args) throws Exception {
+    PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+    boolean cluster = args[0].equals("cluster");
+    int callers = Integer.parseInt(args[2]);
+    CoalescingCache.Builder<String, String> builder = CoalescingCache.<String, String>builder()
+        .timeToLive(Duration.ofMinutes(10));
+    RedisCourier<String, String> courier = null;
+    if (cluster) {
+      RedisClient client = RedisClient.create(args[1]);
+      courier = RedisCourier.builder(client, KeyCodec.string(), ValueCodec.string())
+          .name("bench").build();
+      builder.courier(courier);
+    }
+    CoalescingCache<String, String> cache = builder.build();
+    if (courier != null) {
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+      while (!courier.isClustered() && System.nanoTime() < deadline) {
+        Thread.sleep(10);
+      }
+      if (!courier.isClustered()) {
+        throw new IllegalStateException("no cluster mode within 60 s: is Redis at " + args[1] + "?");
+      }
+    }
+    AtomicInteger runs = new AtomicInteger();
+    Loader<String, String> loader = k -> {
+      runs.incrementAndGet();
+      Thread.sleep(20);
+      return Load.commit("v-" + k);
+    };
+    out.println("READY");
+    BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+    for (String line = in.readLine(); line != null; line = in.readLine()) {
+      String[] w = line.split(" ", -1);
+      if (!w[0].equals("GO")) {
+        break;
+      }
+      String key = w[1];
+      long startAt = Long.parseLong(w[2]);
+      runs.set(0);
+      AtomicLong last = new AtomicLong();
+      AtomicInteger failed = new AtomicInteger();
+      CountDownLatch go = new CountDownLatch(1);
+      CountDownLatch done = new CountDownLatch(callers);
+      for (int i = 0; i < callers; i++) {
+        Thread.ofVirtual().start(() -> {
+          try {
+            go.await();
+            cache.fetch(key, loader);
+            long now = ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now());
+            last.accumulateAndGet(now, Math::max);
+          } catch (Exception e) {
+            failed.incrementAndGet(); // reported in the DONE line; the benchmark refuses the run
+          } finally {
+            done.countDown();
+          }
+        });
+      }
+      while (System.currentTimeMillis() < startAt) {
+        Thread.onSpinWait();
+      }
+      go.countDown();
+      done.await();
+      out.println("DONE " + runs.get() + " " + last.get() + " " + failed.get());
+    }
+    System.exit(0);
+  }
+}

@@ -1,0 +1,1459 @@
+package dev.shepherd.cache.redis;
+
+import dev.shepherd.cache.Courier;
+import dev.shepherd.cache.Load;
+import dev.shepherd.core.Durations;
+import dev.shepherd.core.Require;
+import com.google.errorprone.annotations.concurrent.GuardedBy;
+import io.lettuce.core.KeyScanCursor;
+import io.lettuce.core.RedisChannelHandler;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisConnectionStateListener;
+import io.lettuce.core.RedisFuture;
+import io.lettuce.core.RedisNoScriptException;
+import io.lettuce.core.ScanArgs;
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.async.RedisAsyncCommands;
+import io.lettuce.core.codec.ByteArrayCodec;
+import io.lettuce.core.pubsub.RedisPubSubAdapter;
+import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * A {@link Courier} (the part of a {@link dev.shepherd.cache.CoalescingCache} that carries out the
+ * one load of a missing key) that coalesces across every JVM sharing one Redis: one load per key for
+ * the whole cluster, its value or failure handed to the waiters of every JVM, and invalidations
+ * that reach every JVM. The cache's API does not change; local hits never touch Redis.
+ *
+ * <pre>{@code
+ * RedisCourier<Long, String> courier = RedisCourier.builder(redisClient, KeyCodec.longs(), ValueCodec.string())
+ *     .name("products")                       // the cache's name in Redis, the same in every JVM
+ *     .lease(Duration.ofSeconds(10))          // the default
+ *     .build();
+ * CoalescingCache<Long, String> products = CoalescingCache.<Long, String>builder()
+ *     .courier(courier)
+ *     .timeToLive(Duration.ofMinutes(5))
+ *     .build();
+ * }</pre>
+ *
+ * <h2>What happens on a local miss</h2>
+ *
+ * The cache coalesces the callers of this JVM into one job; this courier then, in one Lua script:
+ * returns the key's value (or kept failure) from the shared tier if it is there (the job completes
+ * with it, no load); else, if another JVM holds the key's <em>load lease</em>, this JVM waits; else
+ * it takes the lease with a new <em>fencing token</em> ({@code INCR} of a counter) and runs the
+ * loader, renewing the lease every third of its length while the loader runs. The leader writes its
+ * outcome with a second script that checks the token is still the lease's (a leader whose lease
+ * lapsed or was invalidated is refused), stores it for the cache's time to live (a failure for
+ * {@code cacheFailuresFor}, an {@link Load#ignore ignored} value not at all), deletes the lease and
+ * publishes the outcome on the cache's channel. The waiting JVMs, subscribed to that channel, take
+ * the outcome from the message: no polling. A waiting JVM looks at the lease again only when it
+ * would lapse: if the leader died ({@code kill -9}) the lease is gone and one waiting JVM takes the
+ * load over with a new token; if the leader renewed it, it waits for the new expiry.
+ *
+ * <p>Failures travel as the error's class name and message: each waiter of every JVM gets its own
+ * {@link dev.shepherd.cache.LoadFailedException} whose cause is a {@link RemoteLoadException}.
+ *
+ * <h2>State machines</h2>
+ *
+ * <pre>
+ * mode:  LOCAL --probe: connected, own message echoed, missed invalidations replayed,
+ *                local storage cleared--------------------------------------------> CLUSTERED
+ *        CLUSTERED --a command failed or was late, a connection dropped-----------> LOCAL
+ *                                                         [counted; one WARNING per outage]
+ * job:   ASKING --value or kept failure in the shared tier----------------------> DONE
+ *        ASKING --lease free: token = INCR---------------------------------------> LEADING
+ *        ASKING --lease held by another JVM--------------------------------------> WAITING
+ *        WAITING --result message-------------------------------------------------> DONE
+ *        WAITING --lease would lapse, invalidation, lease given back--------------> ASKING
+ *        WAITING --"not shared" message (too large)-------------------------------> LOCAL LOAD
+ *        LEADING --loader returned: fenced write, publish, complete here----------> DONE
+ *        LEADING --abandoned or timed out here: lease given back, waiters ask again-> DONE
+ *        ASKING, WAITING --mode falls to LOCAL------------------------------------> LOCAL LOAD
+ * </pre>
+ *
+ * A job that leads after waiting counts in {@link Stats#takeovers}; a fenced write refused counts
+ * in {@link Stats#refusedWrites}.
+ *
+ * <h2>Invalidation</h2>
+ *
+ * {@link dev.shepherd.cache.CoalescingCache#invalidate} removes the key locally, then (before it
+ * returns) deletes the key's value and lease in Redis and publishes the invalidation; every other
+ * JVM removes the key from its storage with the same rule as a local invalidate (a running load
+ * answers its waiters but stores nothing). Deleting the lease makes a running leader's write
+ * refused by its token, so a load that may have read the source before the write is stored
+ * nowhere. The window: between {@code invalidate} returning and the last JVM removing the key, a
+ * hit in another JVM can still answer the old value; it is one pub/sub delivery plus the scheduling
+ * of that JVM's message thread ({@code ClusterCoalescingTest} measures it; the module README has
+ * figures), and unbounded while Redis is unreachable (see below).
+ *
+ * <h2>When Redis is down or slow</h2>
+ *
+ * Every Redis command is bounded by {@link Builder#commandTimeout}; loads never wait for a
+ * connection (connections are opened by a background probe). On a failed or late command, or when
+ * a connection drops, the courier falls back to local coalescing: every job then loads in its own
+ * JVM (one load per key per JVM), jobs that were waiting on another JVM load at once, the fall back
+ * is counted ({@link Stats#fallbacks}) and logged once (a WARNING per outage). A probe every
+ * {@link Builder#probeInterval} reconnects, checks that a message published on the channel comes
+ * back through the subscription, replays the invalidations made meanwhile (the keys, up to 10,000;
+ * more clears the shared tier of this cache), clears this JVM's local storage (invalidations of
+ * other JVMs may have been missed) and returns to cluster mode. The cache starts in local mode and
+ * joins the cluster when the first probe succeeds ({@link #isClustered()}). Per-waiter timeouts,
+ * interrupts and {@code cancelWhenAbandoned} are the cache's and keep working in both modes.
+ *
+ * <h2>Limits</h2>
+ *
+ * A value whose encoding is larger than {@link Builder#maxValueBytes} (1 MiB by default), or that
+ * the codec cannot encode, is not shared: the leader answers its own JVM, and every JVM that waited
+ * loads the key itself (counted in {@link Stats#notShared}). The shared tier keeps values for the
+ * cache's time to live (forever without one: set one, or a Redis {@code maxmemory} policy); a JVM
+ * that takes a value from the shared tier keeps it locally for the cache's time to live from then
+ * (a value committed with its own time to live, for what is left of it). Keys are
+ * {@code keyPrefix + name + ":v:" + key} (values), {@code ":l:"} (leases), {@code ":seq"} (the
+ * token counter) and the channel {@code ":events"}; on Redis Cluster put a hash tag in the name.
+ * The courier opens two connections from the client (commands, pub/sub) and adds a connection
+ * listener to it; {@link #close()} removes both, not the client. One courier serves one cache.
+ * Thread-safe.
+ *
+ * @param <K> the key's type
+ * @param <V> the value's type
+ */
+public final class RedisCourier<K, V> implements Courier, AutoCloseable {
+
+  /*
+   * Who owns a job: a job waiting on another JVM's lease sits in `waiting` under its key's text.
+   * Whoever removes it from there (a message, its lease re-check, an invalidation, a fall back)
+   * owns it and is the only one to act on it; acquire() puts it back before asking Redis, so a
+   * result published between the question and the answer still finds it. A leader's job is never in
+   * `waiting`. Messages are handled in order on one thread (inbox); loads and Redis calls run on
+   * the loader executor (virtual threads), never on Lettuce's event loop.
+   */
+
+  private static final System.Logger LOG = System.getLogger(RedisCourier.class.getName());
+
+  /** The default prefix of every Redis key and channel of a cache. */
+  public static final String DEFAULT_PREFIX = "shepherd:cache:";
+
+  private static final long RECHECK_MARGIN_MILLIS = 20L;
+  private static final int MAX_FAILURE_MESSAGE = 1_000;
+  private static final int MAX_KEY_BYTES = 64 * 1024;
+  private static final int MAX_MISSED_INVALIDATIONS = 10_000;
+  private static final byte[] ZERO = {'0'};
+  private static final byte[] ONE = {'1'};
+
+  // Message kinds (first byte of a message on the channel).
+  private static final byte RESULT = 'R';
+  private static final byte INVALIDATE = 'I';
+  private static final byte INVALIDATE_ALL = 'A';
+  private static final byte RETRY = 'X';
+  private static final byte NOT_SHARED = 'B';
+  private static final byte PROBE = 'P';
+  private static final int HEADER = 1 + 8 + 4;
+
+  // Record kinds (first byte of a stored or published outcome).
+  private static final byte VALUE = 'V';
+  private static final byte VALUE_TTL = 'T';
+  private static final byte IGNORED = 'I';
+  private static final byte FAILURE = 'F';
+
+  static final String ACQUIRE_SCRIPT =
+      "if ARGV[2] ~= '1' then\n"
+          + "  local v = redis.call('GET', KEYS[1])\n"
+          + "  if v then return {'V', v, redis.call('PTTL', KEYS[1])} end\n"
+          + "end\n"
+          + "local t = redis.call('GET', KEYS[2])\n"
+          + "if t then return {'W', t, redis.call('PTTL', KEYS[2])} end\n"
+          + "local token = redis.call('INCR', KEYS[3])\n"
+          + "redis.call('SET', KEYS[2], tostring(token), 'PX', ARGV[1])\n"
+          + "return {'L', tostring(token)}\n";
+
+  static final String RENEW_SCRIPT =
+      "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+          + "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+          + "return 1\n";
+
+  /** The fenced write: only the lease's current token may store and publish. */
+  static final String COMMIT_SCRIPT =
+      "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+          + "redis.call('DEL', KEYS[1])\n"
+          + "local ttl = tonumber(ARGV[3])\n"
+          + "if ttl > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)\n"
+          + "elseif ttl < 0 then redis.call('SET', KEYS[2], ARGV[2]) end\n"
+          + "redis.call('PUBLISH', ARGV[4], ARGV[5] .. ARGV[2])\n"
+          + "return 1\n";
+
+  static final String RELEASE_SCRIPT =
+      "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+          + "redis.call('DEL', KEYS[1])\n"
+          + "redis.call('PUBLISH', ARGV[2], ARGV[3])\n"
+          + "return 1\n";
+
+  static final String INVALIDATE_SCRIPT =
+      "redis.call('DEL', KEYS[1], KEYS[2])\n"
+          + "redis.call('PUBLISH', ARGV[1], ARGV[2])\n"
+          + "return 1\n";
+
+  private final RedisClient client;
+  private final KeyCodec<K> keys;
+  private final ValueCodec<V> values;
+  private final String namespace;
+  private final long leaseMillis;
+  private final byte[] leaseArg;
+  private final Duration commandTimeout;
+  private final long commandTimeoutNanos;
+  private final int maxValueBytes;
+  private final long probeIntervalMillis;
+  private final Executor loaders;
+  private final @Nullable Consumer<? super K> onRemoteInvalidation;
+  private final byte[] seqKey;
+  private final byte[] channel;
+  private final long nodeId = new SecureRandom().nextLong();
+
+  private final Script acquire = new Script(ACQUIRE_SCRIPT);
+  private final Script renew = new Script(RENEW_SCRIPT);
+  private final Script commit = new Script(COMMIT_SCRIPT);
+  private final Script release = new Script(RELEASE_SCRIPT);
+  private final Script invalidate = new Script(INVALIDATE_SCRIPT);
+
+  private final ConcurrentHashMap<String, Set<Courier.Job<K, V>>> waiting = new ConcurrentHashMap<>();
+  private final ExecutorService inbox;
+  private final ScheduledThreadPoolExecutor timer;
+  private final RedisConnectionStateListener connectionListener = new ConnectionListener();
+
+  private final Object lock = new Object();
+  /** Held while connecting (which may take the client's connect timeout), never with {@link #lock}. */
+  private final ReentrantLock connectLock = new ReentrantLock();
+  private volatile Courier.@Nullable Host<K, V> host;
+  private volatile boolean clustered;
+  private volatile boolean closed;
+  private volatile @Nullable StatefulRedisConnection<byte[], byte[]> commands;
+  private volatile @Nullable StatefulRedisPubSubConnection<byte[], byte[]> events;
+  private final AtomicBoolean probeScheduled = new AtomicBoolean();
+  private volatile @Nullable Echo echo;
+  /** Keys invalidated while Redis was unreachable. */
+  @GuardedBy("lock")
+  private final Set<String> missedInvalidations = new LinkedHashSet<>();
+  /** Whether an invalidateAll, or too many invalidations, were missed. */
+  @GuardedBy("lock")
+  private boolean missedAll;
+  /** Whether the warning of the current outage was logged. */
+  @GuardedBy("lock")
+  private boolean outageLogged;
+
+  private final LongAdder leads = new LongAdder();
+  private final LongAdder takeovers = new LongAdder();
+  private final LongAdder sharedAnswers = new LongAdder();
+  private final LongAdder localLoads = new LongAdder();
+  private final LongAdder fallbacks = new LongAdder();
+  private final LongAdder refusedWrites = new LongAdder();
+  private final LongAdder notShared = new LongAdder();
+  private final LongAdder invalidationsSent = new LongAdder();
+  private final LongAdder invalidationsReceived = new LongAdder();
+
+  private RedisCourier(Builder<K, V> b) {
+    this.client = b.client;
+    this.keys = b.keys;
+    this.values = b.values;
+    this.namespace = b.prefix + b.name + ":";
+    this.leaseMillis = Math.max(1L, b.lease.toMillis());
+    this.leaseArg = ascii(Long.toString(leaseMillis));
+    this.commandTimeout = b.commandTimeout;
+    this.commandTimeoutNanos = Durations.toNanosSaturated(b.commandTimeout);
+    this.maxValueBytes = b.maxValueBytes;
+    this.probeIntervalMillis = Math.max(1L, b.probeInterval.toMillis());
+    this.loaders = b.executor;
+    this.onRemoteInvalidation = b.onRemoteInvalidation;
+    this.seqKey = utf8(namespace + "seq");
+    this.channel = utf8(namespace + "events");
+    this.inbox =
+        Executors.newSingleThreadExecutor(
+            Thread.ofPlatform().daemon().name("shepherd-cache-redis-inbox-" + b.name).factory());
+    this.timer =
+        new ScheduledThreadPoolExecutor(
+            1, Thread.ofPlatform().daemon().name("shepherd-cache-redis-timer-" + b.name).factory());
+    this.timer.setRemoveOnCancelPolicy(true);
+  }
+
+  /**
+   * Returns a builder. Defaults: name {@code "default"}, key prefix {@value #DEFAULT_PREFIX}, lease
+   * 10 s, command timeout 500 ms, values up to 1 MiB shared, probe every second, loaders on a new
+   * virtual thread each.
+   *
+   * @param client the Lettuce client; the courier opens two connections from it
+   * @param keys turns keys into text and back
+   * @param values turns values into bytes and back
+   * @param <K> the key's type
+   * @param <V> the value's type
+   * @return a new builder
+   * @throws NullPointerException if an argument is null
+   */
+  public static <K, V> Builder<K, V> builder(
+      RedisClient client, KeyCodec<K> keys, ValueCodec<V> values) {
+    return new Builder<>(
+        Require.nonNull(client, "client"), Require.nonNull(keys, "keys"),
+        Require.nonNull(values, "values"));
+  }
+
+  /**
+   * Returns whether the courier coalesces across JVMs now (false before the first successful probe,
+   * while Redis is unreachable, and after {@link #close()}).
+   *
+   * @return true in cluster mode
+   */
+  public boolean isClustered() {
+    return clustered;
+  }
+
+  /**
+   * Returns a snapshot of the counters since the courier was built.
+   *
+   * @return the counters
+   */
+  public Stats stats() {
+    return new Stats(
+        leads.sum(), takeovers.sum(), sharedAnswers.sum(), localLoads.sum(), fallbacks.sum(),
+        refusedWrites.sum(), notShared.sum(), invalidationsSent.sum(),
+        invalidationsReceived.sum());
+  }
+
+  /**
+   * The courier's counters; each only grows.
+   *
+   * @param leads loads this JVM ran holding the cluster's lease of the key
+   * @param takeovers of those, loads this JVM took over after waiting on another JVM's lease (which
+   *     lapsed, was given back, or was deleted by an invalidation)
+   * @param sharedAnswers jobs completed with an outcome from the shared tier or another JVM's load
+   * @param localLoads loads run without the cluster (local mode, or a key whose waiters fell back)
+   * @param fallbacks times the courier fell back from cluster to local mode
+   * @param refusedWrites outcomes of this JVM refused because its lease lapsed or was invalidated
+   * @param notShared outcomes too large for the shared tier or that the codec could not encode
+   * @param invalidationsSent invalidations published to the other JVMs
+   * @param invalidationsReceived invalidations of other JVMs applied to this JVM's storage
+   */
+  public record Stats(
+      long leads,
+      long takeovers,
+      long sharedAnswers,
+      long localLoads,
+      long fallbacks,
+      long refusedWrites,
+      long notShared,
+      long invalidationsSent,
+      long invalidationsReceived) {}
+
+  // ---- Courier ----
+
+  @Override
+  public <K2, V2> void attach(Courier.Host<K2, V2> cacheHost) {
+    Require.nonNull(cacheHost, "host");
+    synchronized (lock) {
+      Require.state(host == null, "a RedisCourier serves one cache; build another for this one");
+      Require.state(!closed, "the RedisCourier is closed");
+      host = cast(cacheHost);
+    }
+    client.addListener(connectionListener);
+    scheduleProbe(0L);
+  }
+
+  @Override
+  public <K2, V2> void dispatch(Courier.Job<K2, V2> job) {
+    Courier.Job<K, V> typed = cast(job);
+    loaders.execute(() -> begin(typed));
+  }
+
+  @Override
+  public void invalidated(Object key) {
+    K typed = castKey(key);
+    String text = keys.encode(typed);
+    if (clustered) {
+      try {
+        eval(
+            "invalidate",
+            text,
+            invalidate,
+            new byte[][] {valueKey(text), leaseKey(text)},
+            channel,
+            message(INVALIDATE, text));
+        invalidationsSent.increment();
+      } catch (RedisTrouble e) {
+        fallBack(e);
+        rememberMissed(text);
+      }
+    } else {
+      rememberMissed(text);
+    }
+    // Our own jobs waiting on the key's lease: it was just deleted.
+    retry(takeWaiting(text));
+  }
+
+  @Override
+  public void invalidatedAll() {
+    if (clustered) {
+      try {
+        clearSharedTier();
+        publish(message(INVALIDATE_ALL, ""));
+        invalidationsSent.increment();
+      } catch (RedisTrouble e) {
+        fallBack(e);
+        synchronized (lock) {
+          missedAll = true;
+        }
+      }
+    } else {
+      synchronized (lock) {
+        missedAll = true;
+      }
+    }
+    for (String text : List.copyOf(waiting.keySet())) {
+      retry(takeWaiting(text));
+    }
+  }
+
+  /**
+   * Stops coalescing across JVMs: closes the courier's connections and threads (not the client) and
+   * hands every job still waiting on another JVM to a local load. Jobs dispatched afterwards load
+   * locally. Idempotent.
+   */
+  @Override
+  public void close() {
+    synchronized (lock) {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      clustered = false;
+    }
+    client.removeListener(connectionListener);
+    closeConnections();
+    timer.shutdownNow();
+    inbox.shutdownNow();
+    for (String text : List.copyOf(waiting.keySet())) {
+      runLocally(takeWaiting(text));
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "RedisCourier[" + namespace + (clustered ? ", clustered" : ", local") + "]";
+  }
+
+  // ---- a job's life ----
+
+  private void begin(Courier.Job<K, V> job) {
+    if (job.completeFromStorage()) {
+      return;
+    }
+    if (!clustered) {
+      runLocally(job);
+      return;
+    }
+    acquire(job, false);
+  }
+
+  private void acquire(Courier.Job<K, V> job, boolean waitedBefore) {
+    if (job.isDone()) {
+      return;
+    }
+    String text;
+    try {
+      text = keys.encode(job.key());
+    } catch (RuntimeException e) {
+      job.complete(Load.fail(e));
+      return;
+    }
+    register(text, job);
+    List<Object> reply;
+    try {
+      reply =
+          eval(
+              "acquire",
+              text,
+              acquire,
+              new byte[][] {valueKey(text), leaseKey(text), seqKey},
+              leaseArg,
+              job.isRefresh() ? ONE : ZERO);
+    } catch (RedisTrouble e) {
+      fallBack(e); // hands every waiting job, this one too if still registered, to a local load
+      if (unregister(text, job)) {
+        runLocally(job);
+      }
+      return;
+    }
+    try {
+      String kind = ascii((byte[]) reply.get(0));
+      switch (kind) {
+        case "V" -> {
+          unregister(text, job);
+          sharedAnswers.increment();
+          complete(job, text, (byte[]) reply.get(1), (Long) reply.get(2));
+        }
+        case "W" -> {
+          long pttl = (Long) reply.get(2);
+          if (!clustered) {
+            if (unregister(text, job)) {
+              runLocally(job);
+            }
+          } else {
+            scheduleRecheck(text, job, pttl);
+          }
+        }
+        case "L" -> {
+          long token = Long.parseLong(ascii((byte[]) reply.get(1)));
+          if (!unregister(text, job)) {
+            // Someone else took the job meanwhile (a result arrived): give the lease back.
+            releaseQuietly(text, token, RETRY);
+            return;
+          }
+          lead(job, text, token, waitedBefore);
+        }
+        default -> throw new IllegalStateException("unknown reply " + kind);
+      }
+    } catch (RuntimeException e) {
+      LOG.log(System.Logger.Level.WARNING, "unreadable reply from Redis for key " + text, e);
+      if (unregister(text, job)) {
+        runLocally(job);
+      }
+    }
+  }
+
+  private void lead(Courier.Job<K, V> job, String text, long token, boolean takeover) {
+    leads.increment();
+    if (takeover) {
+      takeovers.increment();
+    }
+    long every = Math.max(1L, leaseMillis / 3);
+    AtomicBoolean lost = new AtomicBoolean();
+    ScheduledFuture<?> renewal =
+        timer.scheduleAtFixedRate(
+            () -> execute(() -> renewLease(text, token, lost)), every, every, TimeUnit.MILLISECONDS);
+    Load<? extends V> load;
+    try {
+      load = job.runLoader();
+    } finally {
+      renewal.cancel(false);
+    }
+    if (load == null) {
+      // Abandoned or timed out here: let a waiting JVM load instead.
+      releaseQuietly(text, token, RETRY);
+      return;
+    }
+    Load<? extends V> outcome = withoutNull(load, job.key());
+    share(text, token, outcome);
+    job.complete(outcome);
+  }
+
+  private void renewLease(String text, long token, AtomicBoolean lost) {
+    if (lost.get() || closed) {
+      return;
+    }
+    try {
+      List<Object> reply =
+          eval("renew the lease of", text, renew, new byte[][] {leaseKey(text)},
+              ascii(Long.toString(token)), leaseArg);
+      if (Long.valueOf(0L).equals(reply.get(0))) {
+        lost.set(true); // lapsed or invalidated: our write will be refused
+      }
+    } catch (RedisTrouble e) {
+      lost.set(true);
+      fallBack(e);
+    }
+  }
+
+  /** Writes the leader's outcome with its fencing token, or tells the waiters to load themselves. */
+  private void share(String text, long token, Load<? extends V> outcome) {
+    byte[] record;
+    long ttlMillis;
+    try {
+      record = record(outcome);
+      ttlMillis = storeMillis(outcome);
+    } catch (Exception e) {
+      LOG.log(System.Logger.Level.WARNING,
+          "the value of key " + text + " cannot be encoded; each JVM loads it itself", e);
+      record = null;
+      ttlMillis = 0L;
+    }
+    if (record == null || record.length > maxValueBytes) {
+      notShared.increment();
+      releaseQuietly(text, token, NOT_SHARED);
+      return;
+    }
+    try {
+      List<Object> reply =
+          eval(
+              "store the outcome of",
+              text,
+              commit,
+              new byte[][] {leaseKey(text), valueKey(text)},
+              ascii(Long.toString(token)),
+              record,
+              ascii(Long.toString(ttlMillis)),
+              channel,
+              message(RESULT, text));
+      if (Long.valueOf(0L).equals(reply.get(0))) {
+        refusedWrites.increment();
+      }
+    } catch (RedisTrouble e) {
+      fallBack(e);
+    }
+  }
+
+  private void releaseQuietly(String text, long token, byte kind) {
+    try {
+      eval("release the lease of", text, release, new byte[][] {leaseKey(text)},
+          ascii(Long.toString(token)), channel, message(kind, text));
+    } catch (RedisTrouble e) {
+      fallBack(e);
+    }
+  }
+
+  private void scheduleRecheck(String text, Courier.Job<K, V> job, long pttl) {
+    long delay = Math.max(1L, pttl) + RECHECK_MARGIN_MILLIS;
+    try {
+      // Nothing to wait for: the task hands itself to the executor and reports nothing.
+      discard(timer.schedule(
+          () -> execute(() -> {
+            if (!unregister(text, job)) {
+              return; // a message or another path owns it now
+            }
+            if (job.isDone()) {
+              return;
+            }
+            if (clustered) {
+              acquire(job, true);
+            } else {
+              runLocally(job);
+            }
+          }),
+          delay,
+          TimeUnit.MILLISECONDS));
+    } catch (RejectedExecutionException closing) {
+      if (unregister(text, job)) {
+        runLocally(job);
+      }
+    }
+  }
+
+  private void runLocally(Courier.Job<K, V> job) {
+    if (job.isDone() || job.completeFromStorage()) {
+      return;
+    }
+    localLoads.increment();
+    job.run();
+  }
+
+  private void runLocally(Set<Courier.Job<K, V>> jobs) {
+    for (Courier.Job<K, V> job : jobs) {
+      execute(() -> runLocally(job));
+    }
+  }
+
+  private void retry(Set<Courier.Job<K, V>> jobs) {
+    for (Courier.Job<K, V> job : jobs) {
+      execute(() -> {
+        if (clustered) {
+          acquire(job, true);
+        } else {
+          runLocally(job);
+        }
+      });
+    }
+  }
+
+  private void execute(Runnable task) {
+    try {
+      loaders.execute(task);
+    } catch (RejectedExecutionException e) {
+      LOG.log(System.Logger.Level.WARNING, "loader executor rejected a task of " + this, e);
+    }
+  }
+
+  /** The largest record this courier reads: a value of {@code maxValueBytes} and its header. */
+  private int maxRecordBytes() {
+    return maxValueBytes > Integer.MAX_VALUE - 9 ? Integer.MAX_VALUE : maxValueBytes + 9;
+  }
+
+  private void complete(Courier.Job<K, V> job, String text, byte[] record, long pttl) {
+    Load<V> load;
+    try {
+      if (record.length > maxRecordBytes()) {
+        throw new IllegalArgumentException(
+            "shared record of " + record.length + " bytes exceeds maxValueBytes " + maxValueBytes);
+      }
+      load = decode(record, pttl);
+    } catch (Exception e) {
+      LOG.log(System.Logger.Level.WARNING,
+          "unreadable shared outcome of key " + text + "; loading it in this JVM", e);
+      runLocally(job);
+      return;
+    }
+    job.complete(load);
+  }
+
+  // ---- waiting jobs ----
+
+  private void register(String text, Courier.Job<K, V> job) {
+    waiting.compute(
+        text,
+        (k, set) -> {
+          Set<Courier.Job<K, V>> jobs = set == null ? new HashSet<>(2) : set;
+          jobs.add(job);
+          return jobs;
+        });
+  }
+
+  private boolean unregister(String text, Courier.Job<K, V> job) {
+    boolean[] removed = new boolean[1];
+    waiting.computeIfPresent(
+        text,
+        (k, set) -> {
+          removed[0] = set.remove(job);
+          return set.isEmpty() ? null : set;
+        });
+    return removed[0];
+  }
+
+  private Set<Courier.Job<K, V>> takeWaiting(String text) {
+    Set<Courier.Job<K, V>> jobs = waiting.remove(text);
+    return jobs == null ? Set.of() : jobs;
+  }
+
+  // ---- messages ----
+
+  private void onMessage(byte[] message) {
+    if (message.length < HEADER || message.length - HEADER > MAX_KEY_BYTES + maxRecordBytes()) {
+      LOG.log(System.Logger.Level.DEBUG, "message of " + message.length + " bytes ignored");
+      return;
+    }
+    ByteBuffer in = ByteBuffer.wrap(message);
+    byte kind = in.get();
+    long sender = in.getLong();
+    int keyLength = in.getInt();
+    if (keyLength < 0 || keyLength > MAX_KEY_BYTES || keyLength > in.remaining()) {
+      LOG.log(System.Logger.Level.DEBUG, "malformed message on " + ascii(channel) + " ignored");
+      return;
+    }
+    String text = new String(message, HEADER, keyLength, StandardCharsets.UTF_8);
+    int bodyAt = HEADER + keyLength;
+    switch (kind) {
+      case PROBE -> {
+        Echo expected = echo;
+        if (sender == nodeId && expected != null && expected.nonce.equals(text)) {
+          expected.future.complete(null);
+        }
+      }
+      case RESULT -> {
+        Set<Courier.Job<K, V>> jobs = takeWaiting(text);
+        if (jobs.isEmpty()) {
+          return;
+        }
+        byte[] record = Arrays.copyOfRange(message, bodyAt, message.length);
+        for (Courier.Job<K, V> job : jobs) {
+          sharedAnswers.increment();
+          execute(() -> complete(job, text, record, -1L));
+        }
+      }
+      case INVALIDATE -> {
+        if (sender != nodeId) {
+          applyRemoteInvalidation(text);
+        }
+        retry(takeWaiting(text));
+      }
+      case INVALIDATE_ALL -> {
+        Courier.Host<K, V> h = host;
+        if (sender != nodeId && h != null) {
+          h.invalidateAllLocally();
+          invalidationsReceived.increment();
+        }
+        for (String waitingKey : List.copyOf(waiting.keySet())) {
+          retry(takeWaiting(waitingKey));
+        }
+      }
+      case RETRY -> retry(takeWaiting(text));
+      case NOT_SHARED -> runLocally(takeWaiting(text));
+      default -> LOG.log(System.Logger.Level.DEBUG, "unknown message kind " + kind + " ignored");
+    }
+  }
+
+  private void applyRemoteInvalidation(String text) {
+    Courier.Host<K, V> h = host;
+    if (h == null) {
+      return;
+    }
+    K key;
+    try {
+      key = keys.decode(text);
+    } catch (RuntimeException e) {
+      LOG.log(System.Logger.Level.WARNING, "invalidation of an undecodable key " + text, e);
+      return;
+    }
+    h.invalidateLocally(key);
+    invalidationsReceived.increment();
+    Consumer<? super K> listener = onRemoteInvalidation;
+    if (listener != null) {
+      try {
+        listener.accept(key);
+      } catch (RuntimeException e) {
+        LOG.log(System.Logger.Level.WARNING, "onRemoteInvalidation listener failed", e);
+      }
+    }
+  }
+
+  private byte[] message(byte kind, String text) {
+    byte[] key = utf8(text);
+    return ByteBuffer.allocate(HEADER + key.length)
+        .put(kind)
+        .putLong(nodeId)
+        .putInt(key.length)
+        .put(key)
+        .array();
+  }
+
+  // ---- records ----
+
+  private byte[] record(Load<? extends V> outcome) throws Exception {
+    return switch (outcome) {
+      case Load.Commit<? extends V> c when c.ttl() == null ->
+          prefixed(VALUE, values.encode(Require.nonNull(c.value(), "value")));
+      case Load.Commit<? extends V> c -> {
+        byte[] body = values.encode(Require.nonNull(c.value(), "value"));
+        yield ByteBuffer.allocate(1 + 8 + body.length)
+            .put(VALUE_TTL)
+            .putLong(Require.nonNull(c.ttl(), "ttl").toMillis())
+            .put(body)
+            .array();
+      }
+      case Load.Ignore<? extends V> i ->
+          prefixed(IGNORED, values.encode(Require.nonNull(i.value(), "value")));
+      case Load.Fail<? extends V> f -> {
+        Throwable error = f.error();
+        String message = error.getMessage() == null ? "" : error.getMessage();
+        if (message.length() > MAX_FAILURE_MESSAGE) {
+          message = message.substring(0, MAX_FAILURE_MESSAGE);
+        }
+        yield prefixed(FAILURE, utf8(error.getClass().getName() + "\n" + message));
+      }
+    };
+  }
+
+  /** How long the shared tier keeps an outcome: ms, 0 not at all, -1 without expiry. */
+  private long storeMillis(Load<? extends V> outcome) {
+    Courier.Host<K, V> h = Require.nonNull(host, "host");
+    return switch (outcome) {
+      case Load.Commit<? extends V> c when c.ttl() != null ->
+          Math.max(1L, Require.nonNull(c.ttl(), "ttl").toMillis());
+      case Load.Commit<? extends V> c -> {
+        Duration ttl = h.timeToLive();
+        yield ttl == null ? -1L : Math.max(1L, ttl.toMillis());
+      }
+      case Load.Ignore<? extends V> i -> 0L;
+      case Load.Fail<? extends V> f -> {
+        Duration keep = h.cacheFailuresFor();
+        yield keep == null ? 0L : Math.max(1L, keep.toMillis());
+      }
+    };
+  }
+
+  private Load<V> decode(byte[] record, long pttl) throws Exception {
+    if (record.length < 1) {
+      throw new IllegalArgumentException("empty record");
+    }
+    byte kind = record[0];
+    switch (kind) {
+      case VALUE -> {
+        return Load.commit(values.decode(Arrays.copyOfRange(record, 1, record.length)));
+      }
+      case VALUE_TTL -> {
+        if (record.length < 9) {
+          throw new IllegalArgumentException("short record");
+        }
+        long ttl = ByteBuffer.wrap(record, 1, 8).getLong();
+        if (ttl <= 0L) {
+          throw new IllegalArgumentException("time to live " + ttl + " ms");
+        }
+        long left = pttl > 0L ? Math.min(ttl, pttl) : ttl;
+        return Load.commit(
+            values.decode(Arrays.copyOfRange(record, 9, record.length)),
+            Duration.ofMillis(left));
+      }
+      case IGNORED -> {
+        return Load.ignore(values.decode(Arrays.copyOfRange(record, 1, record.length)));
+      }
+      case FAILURE -> {
+        String text = new String(record, 1, record.length - 1, StandardCharsets.UTF_8);
+        int newline = text.indexOf('\n');
+        if (newline < 0) {
+          throw new IllegalArgumentException("failure record without a class name");
+        }
+        return Load.fail(
+            new RemoteLoadException(text.substring(0, newline), text.substring(newline + 1)));
+      }
+      default -> throw new IllegalArgumentException("unknown record kind " + kind);
+    }
+  }
+
+  private static <V> Load<? extends V> withoutNull(Load<? extends V> load, Object key) {
+    V value =
+        switch (load) {
+          case Load.Commit<? extends V> c -> c.value();
+          case Load.Ignore<? extends V> i -> i.value();
+          case Load.Fail<? extends V> f -> null;
+        };
+    if (value == null && !(load instanceof Load.Fail<? extends V>)) {
+      return Load.fail(new NullPointerException("loader returned a null value for key " + key));
+    }
+    return load;
+  }
+
+  private static byte[] prefixed(byte kind, byte[] body) {
+    byte[] out = new byte[body.length + 1];
+    out[0] = kind;
+    System.arraycopy(body, 0, out, 1, body.length);
+    return out;
+  }
+
+  // ---- modes ----
+
+  private void fallBack(Throwable cause) {
+    boolean log = false;
+    synchronized (lock) {
+      if (clustered) {
+        clustered = false;
+        fallbacks.increment();
+        if (!outageLogged) {
+          outageLogged = true;
+          log = true;
+        }
+      }
+    }
+    if (log) {
+      LOG.log(System.Logger.Level.WARNING,
+          "Redis is unreachable or slow for cache " + namespace
+              + "; coalescing in this JVM only until it is back: " + cause.getMessage());
+    }
+    for (String text : List.copyOf(waiting.keySet())) {
+      runLocally(takeWaiting(text));
+    }
+    if (!closed) {
+      scheduleProbe(probeIntervalMillis);
+    }
+  }
+
+  private void rememberMissed(String text) {
+    synchronized (lock) {
+      if (!missedAll) {
+        missedInvalidations.add(text);
+        if (missedInvalidations.size() > MAX_MISSED_INVALIDATIONS) {
+          missedInvalidations.clear();
+          missedAll = true;
+        }
+      }
+    }
+  }
+
+  private void scheduleProbe(long delayMillis) {
+    if (closed || !probeScheduled.compareAndSet(false, true)) {
+      return;
+    }
+    try {
+      discard(timer.schedule(
+          () -> execute(() -> {
+            probeScheduled.set(false);
+            probe();
+          }),
+          delayMillis,
+          TimeUnit.MILLISECONDS));
+    } catch (RejectedExecutionException closing) {
+      probeScheduled.set(false);
+    }
+  }
+
+  /** Connects, checks the channel end to end, replays missed invalidations, then clusters. */
+  private void probe() {
+    if (closed || clustered) {
+      return;
+    }
+    try {
+      connect();
+      Echo expected = new Echo(Long.toHexString(new SecureRandom().nextLong()));
+      echo = expected;
+      publish(message(PROBE, expected.nonce));
+      expected.future.get(commandTimeoutNanos, TimeUnit.NANOSECONDS);
+      replayMissedInvalidations();
+      Courier.Host<K, V> h = host;
+      boolean wasDown;
+      synchronized (lock) {
+        if (closed) {
+          return;
+        }
+        // Invalidations of the other JVMs may have been missed while we were away.
+        if (h != null) {
+          h.invalidateAllLocally();
+        }
+        clustered = true;
+        wasDown = outageLogged;
+        outageLogged = false;
+      }
+      if (wasDown) {
+        LOG.log(System.Logger.Level.INFO, "Redis is back: cache " + namespace + " coalesces across JVMs again");
+      }
+    } catch (RedisTrouble | TimeoutException | ExecutionException | RuntimeException e) {
+      boolean first;
+      synchronized (lock) {
+        first = !outageLogged;
+        outageLogged = true;
+      }
+      if (first) {
+        // Never reached at start-up: say so once, as a fall back from cluster mode does.
+        LOG.log(System.Logger.Level.WARNING,
+            "cannot reach Redis for cache " + namespace
+                + "; coalescing in this JVM only until it can: " + e.getMessage());
+      } else {
+        LOG.log(System.Logger.Level.DEBUG, "probe of Redis for cache " + namespace + " failed", e);
+      }
+      scheduleProbe(probeIntervalMillis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } finally {
+      echo = null;
+    }
+  }
+
+  private void replayMissedInvalidations() throws RedisTrouble {
+    List<String> missed;
+    boolean all;
+    synchronized (lock) {
+      missed = new ArrayList<>(missedInvalidations);
+      all = missedAll;
+    }
+    if (all) {
+      clearSharedTier();
+      publish(message(INVALIDATE_ALL, ""));
+    } else {
+      for (String text : missed) {
+        eval("invalidate", text, invalidate, new byte[][] {valueKey(text), leaseKey(text)},
+            channel, message(INVALIDATE, text));
+      }
+    }
+    synchronized (lock) {
+      missed.forEach(missedInvalidations::remove);
+      if (all) {
+        missedAll = false;
+      }
+    }
+  }
+
+  /** Deletes every value and lease of this cache in Redis (SCAN and UNLINK, not atomic). */
+  private void clearSharedTier() throws RedisTrouble {
+    StatefulRedisConnection<byte[], byte[]> c = connection();
+    for (String kind : List.of("v:", "l:")) {
+      ScanArgs args =
+          ScanArgs.Builder.matches(utf8(glob(namespace) + kind + "*")).limit(500);
+      KeyScanCursor<byte[]> cursor = await("clear", "*", c.async().scan(args));
+      while (true) {
+        if (!cursor.getKeys().isEmpty()) {
+          await("clear", "*", c.async().unlink(cursor.getKeys().toArray(new byte[0][])));
+        }
+        if (cursor.isFinished()) {
+          break;
+        }
+        cursor = await("clear", "*", c.async().scan(cursor, args));
+      }
+    }
+  }
+
+  private static String glob(String literal) {
+    StringBuilder out = new StringBuilder(literal.length());
+    for (int i = 0; i < literal.length(); i++) {
+      char ch = literal.charAt(i);
+      if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\') {
+        out.append('\\');
+      }
+      out.append(ch);
+    }
+    return out.toString();
+  }
+
+  private void publish(byte[] message) throws RedisTrouble {
+    await("publish", "*", connection().async().publish(channel, message));
+  }
+
+  // ---- connections ----
+
+  private void connect() throws RedisTrouble {
+    connectLock.lock();
+    try {
+      if (closed) {
+        throw new RedisTrouble("closed", null);
+      }
+      try {
+        StatefulRedisConnection<byte[], byte[]> c = commands;
+        if (c == null || !c.isOpen()) {
+          if (c != null) {
+            discard(c.closeAsync());
+          }
+          commands = null;
+          StatefulRedisConnection<byte[], byte[]> opened = client.connect(ByteArrayCodec.INSTANCE);
+          opened.setTimeout(commandTimeout);
+          commands = opened;
+        }
+        StatefulRedisPubSubConnection<byte[], byte[]> p = events;
+        if (p == null || !p.isOpen()) {
+          if (p != null) {
+            discard(p.closeAsync());
+          }
+          events = null;
+          StatefulRedisPubSubConnection<byte[], byte[]> opened =
+              client.connectPubSub(ByteArrayCodec.INSTANCE);
+          opened.addListener(
+              new RedisPubSubAdapter<>() {
+                @Override
+                public void message(byte[] from, byte[] message) {
+                  try {
+                    inbox.execute(() -> onMessage(message));
+                  } catch (RejectedExecutionException closing) {
+                    // closed: nothing to do
+                  }
+                }
+              });
+          events = opened;
+          await("subscribe", "*", opened.async().subscribe(channel));
+        }
+      } catch (RuntimeException e) {
+        throw new RedisTrouble("cannot connect: " + e.getMessage(), e);
+      }
+    } finally {
+      connectLock.unlock();
+    }
+  }
+
+  private StatefulRedisConnection<byte[], byte[]> connection() throws RedisTrouble {
+    StatefulRedisConnection<byte[], byte[]> c = commands;
+    if (c == null || closed) {
+      throw new RedisTrouble("not connected", null);
+    }
+    return c;
+  }
+
+  private void closeConnections() {
+    StatefulRedisConnection<byte[], byte[]> c = commands;
+    StatefulRedisPubSubConnection<byte[], byte[]> p = events;
+    commands = null;
+    events = null;
+    if (c != null) {
+      discard(c.closeAsync());
+    }
+    if (p != null) {
+      discard(p.closeAsync());
+    }
+  }
+
+  /** Falls back as soon as one of our connections drops, instead of at the next command. */
+  private final class ConnectionListener implements RedisConnectionStateListener {
+    @Override
+    @SuppressWarnings("ReferenceEquality") // identity: is it one of our own two connections?
+    public void onRedisDisconnected(RedisChannelHandler<?, ?> connection) {
+      if (!closed && (connection == commands || connection == events)) {
+        execute(() -> fallBack(new RedisTrouble("connection to Redis lost", null)));
+      }
+    }
+  }
+
+  /** Runs a script by its SHA, loading it again if Redis lost it (restart, SCRIPT FLUSH). */
+  private List<Object> eval(
+      String operation, String key, Script script, byte[][] scriptKeys, byte[]... args)
+      throws RedisTrouble {
+    RedisAsyncCommands<byte[], byte[]> redis = connection().async();
+    Object reply;
+    try {
+      reply = await(operation, key, redis.evalsha(script.sha, ScriptOutputType.MULTI, scriptKeys, args));
+    } catch (RedisTrouble e) {
+      if (!(e.getCause() instanceof RedisNoScriptException)) {
+        throw e;
+      }
+      reply = await(operation, key, redis.eval(script.source, ScriptOutputType.MULTI, scriptKeys, args));
+    }
+    if (reply instanceof List<?> list) {
+      @SuppressWarnings("unchecked") // Lettuce's MULTI output is a List<Object>.
+      List<Object> objects = (List<Object>) list;
+      return objects;
+    }
+    List<Object> one = new ArrayList<>(1);
+    one.add(reply);
+    return one;
+  }
+
+  private <T> T await(String operation, String key, RedisFuture<T> future) throws RedisTrouble {
+    try {
+      return future.get(commandTimeoutNanos, TimeUnit.NANOSECONDS);
+    } catch (TimeoutException e) {
+      future.cancel(false);
+      throw new RedisTrouble(
+          "Redis did not answer within " + commandTimeout + " to " + operation + " key " + key, e);
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause() == null ? e : e.getCause();
+      throw new RedisTrouble(
+          "Redis failed to " + operation + " key " + key + ": " + cause.getMessage(), cause);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      future.cancel(false);
+      throw new RedisTrouble("interrupted while Redis was to " + operation + " key " + key, e);
+    } catch (RuntimeException e) {
+      throw new RedisTrouble("Redis failed to " + operation + " key " + key + ": " + e, e);
+    }
+  }
+
+  private byte[] valueKey(String text) {
+    return utf8(namespace + "v:" + text);
+  }
+
+  private byte[] leaseKey(String text) {
+    return utf8(namespace + "l:" + text);
+  }
+
+  private static byte[] utf8(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  private static byte[] ascii(String s) {
+    return s.getBytes(StandardCharsets.US_ASCII);
+  }
+
+  private static String ascii(byte[] b) {
+    return new String(b, StandardCharsets.US_ASCII);
+  }
+
+  @SuppressWarnings("unchecked") // one courier serves one cache of matching types (documented)
+  private static <K, V> Courier.Job<K, V> cast(Courier.Job<?, ?> job) {
+    return (Courier.Job<K, V>) job;
+  }
+
+  @SuppressWarnings("unchecked") // one courier serves one cache of matching types (documented)
+  private static <K, V> Courier.Host<K, V> cast(Courier.Host<?, ?> host) {
+    return (Courier.Host<K, V>) host;
+  }
+
+  @SuppressWarnings("unchecked") // the cache passes its own keys
+  private K castKey(Object key) {
+    return (K) Require.nonNull(key, "key");
+  }
+
+  /**
+   * Drops a future on purpose: a timer task that reports nothing, or a close whose completion
+   * nobody waits for (Lettuce logs its failures).
+   */
+  @SuppressWarnings("unused") // the point is not to use it
+  private static void discard(Future<?> future) {
+    // deliberately unused
+  }
+
+  /** A probe waiting for its own message to come back through the subscription. */
+  private static final class Echo {
+    final String nonce;
+    final CompletableFuture<@Nullable Void> future = new CompletableFuture<>();
+
+    Echo(String nonce) {
+      this.nonce = nonce;
+    }
+  }
+
+  /** A Redis command that failed, timed out or could not be sent. */
+  private static final class RedisTrouble extends Exception {
+    private static final long serialVersionUID = 1L;
+
+    RedisTrouble(String message, @Nullable Throwable cause) {
+      super(message, cause);
+    }
+  }
+
+  /** A Lua script with its SHA-1, for EVALSHA. */
+  private static final class Script {
+    final byte[] source;
+    final String sha;
+
+    Script(String source) {
+      this.source = utf8(source);
+      try {
+        this.sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-1").digest(this.source));
+      } catch (NoSuchAlgorithmException e) {
+        throw new IllegalStateException("every JVM has SHA-1", e);
+      }
+    }
+  }
+
+  /**
+   * Builds a {@link RedisCourier}. Not thread-safe.
+   *
+   * @param <K> the key's type
+   * @param <V> the value's type
+   */
+  public static final class Builder<K, V> {
+    private final RedisClient client;
+    private final KeyCodec<K> keys;
+    private final ValueCodec<V> values;
+    private String prefix = DEFAULT_PREFIX;
+    private String name = "default";
+    private Duration lease = Duration.ofSeconds(10);
+    private Duration commandTimeout = Duration.ofMillis(500);
+    private int maxValueBytes = 1 << 20;
+    private Duration probeInterval = Duration.ofSeconds(1);
+    private Executor executor = task -> Thread.ofVirtual().name("shepherd-cache-redis").start(task);
+    private @Nullable Consumer<? super K> onRemoteInvalidation;
+
+    private Builder(RedisClient client, KeyCodec<K> keys, ValueCodec<V> values) {
+      this.client = client;
+      this.keys = keys;
+      this.values = values;
+    }
+
+    /**
+     * Sets the cache's name: JVMs whose couriers have the same prefix and name share loads,
+     * values and invalidations. Default {@code "default"}.
+     *
+     * @param name the name, not empty
+     * @return this builder
+     * @throws NullPointerException if null
+     * @throws IllegalArgumentException if empty
+     */
+    public Builder<K, V> name(String name) {
+      this.name = Require.notEmpty(name, "name");
+      return this;
+    }
+
+    /**
+     * Sets the prefix of every Redis key and channel. Default {@value RedisCourier#DEFAULT_PREFIX}.
+     *
+     * @param prefix the prefix, not empty
+     * @return this builder
+     * @throws NullPointerException if null
+     * @throws IllegalArgumentException if empty
+     */
+    public Builder<K, V> keyPrefix(String prefix) {
+      this.prefix = Require.notEmpty(prefix, "keyPrefix");
+      return this;
+    }
+
+    /**
+     * Sets the load lease: how long after its leader's last renewal a load may be taken over by
+     * another JVM. The leader renews every third of it while its loader runs; a shorter lease
+     * takes over sooner after a crash but costs more renewals and risks a take-over during a long
+     * pause (garbage collection) of a live leader, whose result is then refused. Default 10 s.
+     *
+     * @param lease the lease, at least 100 ms
+     * @return this builder
+     * @throws NullPointerException if null
+     * @throws IllegalArgumentException if shorter than 100 ms
+     */
+    public Builder<K, V> lease(Duration lease) {
+      Require.positive(lease, "lease");
+      Require.argument(lease.toMillis() >= 100, "lease must be at least 100 ms, was " + lease);
+      this.lease = lease;
+      return this;
+    }
+
+    /**
+     * Sets how long any Redis command may take before the courier falls back to local
+     * coalescing. Default 500 ms.
+     *
+     * @param timeout the timeout, positive
+     * @return this builder
+     * @throws NullPointerException if null
+     * @throws IllegalArgumentException if not positive
+     */
+    public Builder<K, V> commandTimeout(Duration timeout) {
+      this.commandTimeout = Require.positive(timeout, "commandTimeout");
+      return this;
+    }
+
+    /**
+     * Sets the largest encoded value the shared tier keeps and publishes; larger values are
+     * loaded by each JVM itself. Default 1 MiB.
+     *
+     * @param bytes the limit, at least 1
+     * @return this builder
+     * @throws IllegalArgumentException if less than 1
+     */
+    public Builder<K, V> maxValueBytes(int bytes) {
+      this.maxValueBytes = Require.atLeast(bytes, 1, "maxValueBytes");
+      return this;
+    }
+
+    /**
+     * Sets how often the courier tries Redis again while in local mode (and how soon after
+     * {@code build()} it first tries). Default 1 s.
+     *
+     * @param interval the interval, positive
+     * @return this builder
+     * @throws NullPointerException if null
+     * @throws IllegalArgumentException if not positive
+     */
+    public Builder<K, V> probeInterval(Duration interval) {
+      this.probeInterval = Require.positive(interval, "probeInterval");
+      return this;
+    }
+
+    /**
+     * Sets where loaders and Redis calls run (this replaces the cache builder's executor). Default:
+     * a new virtual thread per task.
+     *
+     * @param executor the executor
+     * @return this builder
+     * @throws NullPointerException if null
+     */
+    public Builder<K, V> executor(Executor executor) {
+      this.executor = Require.nonNull(executor, "executor");
+      return this;
+    }
+
+    /**
+     * Sets a listener told of every key another JVM invalidated, after it was removed here (for
+     * metrics or tests). It runs on the courier's message thread and must not block.
+     *
+     * @param listener the listener
+     * @return this builder
+     * @throws NullPointerException if null
+     */
+    public Builder<K, V> onRemoteInvalidation(Consumer<? super K> listener) {
+      this.onRemoteInvalidation = Require.nonNull(listener, "listener");
+      return this;
+    }
+
+    /**
+     * Builds the courier; it connects when the cache it is given to is built.
+     *
+     * @return the courier
+     */
+    public RedisCourier<K, V> build() {
+      return new RedisCourier<>(this);
+    }
+  }
+}

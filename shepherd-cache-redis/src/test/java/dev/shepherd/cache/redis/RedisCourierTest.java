@@ -1,0 +1,443 @@
+package dev.shepherd.cache.redis;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import dev.shepherd.cache.CoalescingCache;
+import dev.shepherd.cache.FetchTimeoutException;
+import dev.shepherd.cache.Fetched;
+import dev.shepherd.cache.Load;
+import dev.shepherd.cache.LoadFailedException;
+import dev.shepherd.testing.FaultProxy;
+import dev.shepherd.testing.RedisServer;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.sync.RedisCommands;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** Two or three members (each a courier and cache of its own, as separate JVMs are) on one real Redis. */
+class RedisCourierTest {
+
+  @RegisterExtension static final RedisServer redis = RedisServer.create();
+
+  private static RedisClient rawClient;
+  private static StatefulRedisConnection<String, String> raw;
+
+  @BeforeAll
+  static void connect() {
+    rawClient = RedisClient.create(redis.uri());
+    raw = rawClient.connect();
+  }
+
+  @AfterAll
+  static void disconnect() {
+    raw.close();
+    rawClient.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+  }
+
+  private static RedisCommands<String, String> redis() {
+    return raw.sync();
+  }
+
+  private static String name() {
+    return "t" + UUID.randomUUID();
+  }
+
+  private static String leaseKey(String name, String key) {
+    return RedisCourier.DEFAULT_PREFIX + name + ":l:" + key;
+  }
+
+  private static String valueKey(String name, String key) {
+    return RedisCourier.DEFAULT_PREFIX + name + ":v:" + key;
+  }
+
+  /** Starts a fetch on a virtual thread; the future holds its answer or its exception. */
+  private static CompletableFuture<Fetched<String>> fetchInThread(
+      CoalescingCache<String, String> cache, String key, dev.shepherd.cache.Loader<String, String> loader) {
+    CompletableFuture<Fetched<String>> answer = new CompletableFuture<>();
+    Thread.ofVirtual().start(() -> {
+      try {
+        answer.complete(cache.fetch(key, loader));
+      } catch (Throwable t) {
+        answer.completeExceptionally(t);
+      }
+    });
+    return answer;
+  }
+
+  @Test
+  void eachWaiterOfAnotherJvmGetsItsOwnLoadFailedExceptionCausedByTheRemoteErrorsClassAndMessage()
+      throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name, c -> {}, c -> c.cacheFailuresFor(Duration.ofMinutes(1)));
+        Member b = Member.join(redis.uri(), name, c -> {}, c -> c.cacheFailuresFor(Duration.ofMinutes(1)));
+        Member c = Member.join(redis.uri(), name, x -> {}, x -> x.cacheFailuresFor(Duration.ofMinutes(1)))) {
+      CountDownLatch started = new CountDownLatch(1);
+      CountDownLatch fail = new CountDownLatch(1);
+      AtomicInteger runs = new AtomicInteger();
+      dev.shepherd.cache.Loader<String, String> loader = k -> {
+        runs.incrementAndGet();
+        started.countDown();
+        fail.await();
+        throw new IOException("disk on fire");
+      };
+      CompletableFuture<Fetched<String>> leader = fetchInThread(a.cache(), "k", loader);
+      assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+      List<CompletableFuture<Fetched<String>>> remote = new ArrayList<>();
+      for (int i = 0; i < 3; i++) {
+        remote.add(fetchInThread(b.cache(), "k", loader));
+      }
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers("k") == 3);
+      fail.countDown();
+
+      assertThatThrownBy(leader::join).hasCauseInstanceOf(LoadFailedException.class)
+          .hasRootCauseInstanceOf(IOException.class);
+      List<Throwable> failures = new ArrayList<>();
+      for (CompletableFuture<Fetched<String>> f : remote) {
+        ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(
+            ExecutionException.class, () -> f.get(30, TimeUnit.SECONDS));
+        failures.add(e.getCause());
+      }
+      assertThat(failures).allSatisfy(e -> {
+        assertThat(e).isInstanceOf(LoadFailedException.class);
+        assertThat(e.getCause()).isInstanceOf(RemoteLoadException.class);
+        RemoteLoadException cause = (RemoteLoadException) e.getCause();
+        assertThat(cause.remoteClass()).isEqualTo("java.io.IOException");
+        assertThat(cause.remoteMessage()).isEqualTo("disk on fire");
+        assertThat(e.getStackTrace()).isNotEmpty();
+      });
+      assertThat(failures).doesNotHaveDuplicates(); // one exception per waiter
+      assertThat(runs).hasValue(1);
+
+      // cacheFailuresFor applies across the cluster: a third JVM gets the failure without loading.
+      assertThatThrownBy(() -> c.cache().fetch("k", loader))
+          .isInstanceOf(LoadFailedException.class)
+          .hasCauseInstanceOf(RemoteLoadException.class);
+      assertThat(runs).hasValue(1);
+      assertThat(b.courier().stats().sharedAnswers()).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void aLiveLeaderRenewsItsLeaseSoALoaderLongerThanTheLeaseIsNotTakenOver() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name);
+        Member b = Member.join(redis.uri(), name)) {
+      CountDownLatch started = new CountDownLatch(1);
+      CountDownLatch finish = new CountDownLatch(1);
+      CompletableFuture<Fetched<String>> first = fetchInThread(a.cache(), "k", k -> {
+        started.countDown();
+        finish.await();
+        return Load.commit("from-a");
+      });
+      assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+      CompletableFuture<Fetched<String>> second = fetchInThread(b.cache(), "k", k -> Load.commit("from-b"));
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers("k") == 1);
+
+      // The lease is 1 s: held for three times that, it must have been renewed.
+      String token = redis().get(leaseKey(name, "k"));
+      await().during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(30))
+          .until(() -> token.equals(redis().get(leaseKey(name, "k"))));
+      assertThat(second).isNotDone();
+      finish.countDown();
+
+      assertThat(first.get(30, TimeUnit.SECONDS).value()).isEqualTo("from-a");
+      assertThat(second.get(30, TimeUnit.SECONDS).value()).isEqualTo("from-a");
+      assertThat(b.courier().stats().leads()).isZero();
+      assertThat(b.courier().stats().takeovers()).isZero();
+    }
+  }
+
+  @Test
+  void aLateWriteFromALeaderWhoseLeaseLapsedIsRefusedByItsFencingToken() throws Exception {
+    String name = name();
+    try (FaultProxy proxy = FaultProxy.to(redis.port());
+        Member a = Member.join("redis://127.0.0.1:" + proxy.port(), name);
+        Member b = Member.join(redis.uri(), name)) {
+      CountDownLatch started = new CountDownLatch(1);
+      CountDownLatch finish = new CountDownLatch(1);
+      CompletableFuture<Fetched<String>> stale = fetchInThread(a.cache(), "k", k -> {
+        started.countDown();
+        finish.await();
+        return Load.commit("stale");
+      });
+      assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+      String firstToken = redis().get(leaseKey(name, "k"));
+      assertThat(firstToken).isNotNull();
+
+      // A is cut off from Redis while its loader runs (a partition or a long pause): it cannot
+      // renew, its lease lapses, and B takes the key with a new token.
+      proxy.stopForwarding();
+      await().atMost(30, TimeUnit.SECONDS).until(() -> redis().exists(leaseKey(name, "k")) == 0);
+      Fetched<String> fresh = b.cache().fetch("k", k -> Load.commit("fresh"));
+      assertThat(fresh).isEqualTo(new Fetched<>("fresh", Fetched.Source.LOADED));
+
+      proxy.restore();
+      await().atMost(30, TimeUnit.SECONDS).until(() -> a.courier().isClustered());
+      finish.countDown();
+      assertThat(stale.get(30, TimeUnit.SECONDS).value()).isEqualTo("stale"); // its own caller
+      await().atMost(30, TimeUnit.SECONDS).until(() -> a.courier().stats().refusedWrites() == 1);
+      assertThat(redis().get(valueKey(name, "k"))).isEqualTo("Vfresh");
+      assertThat(a.courier().stats().fallbacks()).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void withRedisSlowAJvmFallsBackToLocalLoadsKeepsPerWaiterTimeoutsAndCancellationAndReturns()
+      throws Exception {
+    String name = name();
+    try (FaultProxy proxy = FaultProxy.to(redis.port());
+        Member a = Member.join("redis://127.0.0.1:" + proxy.port(), name,
+            c -> c.commandTimeout(Duration.ofMillis(300)), c -> c.cancelWhenAbandoned(true));
+        Member b = Member.join(redis.uri(), name)) {
+      List<String> warnings = new java.util.concurrent.CopyOnWriteArrayList<>();
+      java.util.logging.Logger log = java.util.logging.Logger.getLogger(RedisCourier.class.getName());
+      java.util.logging.Handler handler = new java.util.logging.Handler() {
+        @Override
+        public void publish(java.util.logging.LogRecord r) {
+          if (r.getLevel() == java.util.logging.Level.WARNING) {
+            warnings.add(r.getMessage());
+          }
+        }
+
+        @Override
+        public void flush() {}
+
+        @Override
+        public void close() {}
+      };
+      log.addHandler(handler);
+      proxy.delay(Duration.ofSeconds(3));
+
+      Fetched<String> local = a.cache().fetch("slow", k -> Load.commit("loaded-here"));
+      assertThat(local).isEqualTo(new Fetched<>("loaded-here", Fetched.Source.LOADED));
+      assertThat(a.courier().isClustered()).isFalse();
+      assertThat(a.courier().stats().fallbacks()).isEqualTo(1);
+      assertThat(a.courier().stats().localLoads()).isEqualTo(1);
+
+      CountDownLatch never = new CountDownLatch(1);
+      CountDownLatch interrupted = new CountDownLatch(1);
+      assertThatThrownBy(() -> a.cache().fetch("stuck", k -> {
+        try {
+          never.await();
+        } catch (InterruptedException e) {
+          interrupted.countDown();
+          throw e;
+        }
+        return Load.commit("never");
+      }, Duration.ofMillis(200))).isInstanceOf(FetchTimeoutException.class);
+      // cancelWhenAbandoned: the last waiter left, so the local loader was interrupted.
+      assertThat(interrupted.await(30, TimeUnit.SECONDS)).isTrue();
+
+      assertThat(a.cache().fetch("slow-2", k -> Load.commit("also-here")).value()).isEqualTo("also-here");
+      log.removeHandler(handler);
+      assertThat(warnings).as("one warning for the outage, however many commands failed")
+          .hasSize(1).allSatisfy(m -> assertThat(m).contains("unreachable or slow"));
+
+      proxy.restore();
+      await().atMost(30, TimeUnit.SECONDS).until(() -> a.courier().isClustered());
+      assertThat(a.cache().fetch("back", k -> Load.commit("one")).value()).isEqualTo("one");
+      assertThat(b.cache().fetch("back", k -> Load.commit("two")).value())
+          .as("loaded once for the cluster again").isEqualTo("one");
+    }
+  }
+
+  @Test
+  void aLeaderWhoseCallersAllLeftWithCancelWhenAbandonedHandsTheLoadToAWaitingJvm()
+      throws Exception {
+    String name = name();
+    // A lease far longer than the waits below: B can only load this soon if A gives the lease back.
+    Duration lease = Duration.ofMinutes(5);
+    try (Member a = Member.join(redis.uri(), name, c -> c.lease(lease), c -> c.cancelWhenAbandoned(true));
+        Member b = Member.join(redis.uri(), name, c -> c.lease(lease), c -> {})) {
+      CountDownLatch started = new CountDownLatch(1);
+      CountDownLatch interrupted = new CountDownLatch(1);
+      CompletableFuture<Fetched<String>> onlyCaller = a.cache().fetchAsync("k", k -> {
+        started.countDown();
+        try {
+          new CountDownLatch(1).await();
+        } catch (InterruptedException e) {
+          interrupted.countDown();
+          throw e;
+        }
+        return Load.commit("never");
+      });
+      assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+      CompletableFuture<Fetched<String>> waiting = fetchInThread(b.cache(), "k", k -> Load.commit("from-b"));
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers("k") == 1);
+
+      onlyCaller.cancel(false); // A's last caller leaves: A's loader is interrupted ...
+      assertThat(interrupted.await(30, TimeUnit.SECONDS)).isTrue();
+      // ... and its lease given back, so B loads now instead of when the lease would lapse.
+      assertThat(waiting.get(30, TimeUnit.SECONDS)).isEqualTo(new Fetched<>("from-b", Fetched.Source.LOADED));
+      assertThat(b.courier().stats().takeovers()).isEqualTo(1);
+      assertThat(a.courier().stats().refusedWrites()).isZero();
+    }
+  }
+
+  @Test
+  void aCacheBuiltWhileRedisIsUnreachableAnswersLocallyAndJoinsTheClusterLater() throws Exception {
+    String name = name();
+    try (FaultProxy proxy = FaultProxy.to(redis.port());
+        Member b = Member.join(redis.uri(), name)) {
+      proxy.refuseConnections();
+      RedisClient client = RedisClient.create("redis://127.0.0.1:" + proxy.port());
+      try (RedisCourier<String, String> courier =
+          RedisCourier.builder(client, KeyCodec.string(), ValueCodec.string())
+              .name(name).probeInterval(Duration.ofMillis(100)).build()) {
+        CoalescingCache<String, String> cache =
+            CoalescingCache.<String, String>builder().courier(courier).build();
+        assertThat(cache.fetch("k", k -> Load.commit("local")).value()).isEqualTo("local");
+        assertThat(courier.isClustered()).isFalse();
+        assertThat(courier.stats().localLoads()).isEqualTo(1);
+
+        proxy.restore();
+        await().atMost(60, TimeUnit.SECONDS).until(courier::isClustered);
+        // Joining cleared what was loaded alone; the key now comes from the cluster.
+        assertThat(b.cache().fetch("k", k -> Load.commit("shared")).value()).isEqualTo("shared");
+        assertThat(cache.fetch("k", k -> Load.commit("other")).value()).isEqualTo("shared");
+      } finally {
+        client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+      }
+    }
+  }
+
+  @Test
+  void aLocalHitSendsNothingToRedis() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name)) {
+      Fetched<String> loaded = a.cache().fetch("hot", k -> Load.commit("v"));
+      assertThat(loaded.source()).isEqualTo(Fetched.Source.LOADED);
+      long idle = processed() - processed(); // INFO itself, measured the same way
+      long before = processed();
+      for (int i = 0; i < 10_000; i++) {
+        assertThat(a.cache().fetch("hot", k -> Load.commit("other")).source())
+            .isEqualTo(Fetched.Source.HIT);
+      }
+      long during = processed() - before;
+      assertThat(during).isEqualTo(-idle);
+      // Stored as its hit answer, as a local-only cache stores it: a hit allocates nothing.
+      assertThat(a.cache().fetch("hot", k -> Load.commit("other")))
+          .isSameAs(a.cache().fetch("hot", k -> Load.commit("other")));
+    }
+  }
+
+  private static long processed() {
+    String info = redis().info("stats");
+    for (String line : info.split("\r\n")) {
+      if (line.startsWith("total_commands_processed:")) {
+        return Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
+      }
+    }
+    throw new AssertionError("no total_commands_processed in INFO: " + info);
+  }
+
+  @Test
+  void anInvalidationDuringAClusterLoadKeepsItsResultOutOfEveryJvmAndTheSharedTier()
+      throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name);
+        Member b = Member.join(redis.uri(), name)) {
+      CountDownLatch started = new CountDownLatch(1);
+      CountDownLatch finish = new CountDownLatch(1);
+      CompletableFuture<Fetched<String>> old = fetchInThread(a.cache(), "k", k -> {
+        started.countDown();
+        finish.await();
+        return Load.commit("old");
+      });
+      assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+
+      b.cache().invalidate("k"); // the source changed after A's loader read it
+      await().atMost(30, TimeUnit.SECONDS).until(() -> a.courier().stats().invalidationsReceived() == 1);
+      Fetched<String> fresh = b.cache().fetch("k", k -> Load.commit("new"));
+      assertThat(fresh).isEqualTo(new Fetched<>("new", Fetched.Source.LOADED));
+
+      finish.countDown();
+      assertThat(old.get(30, TimeUnit.SECONDS).value()).as("its waiter still gets it").isEqualTo("old");
+      await().atMost(30, TimeUnit.SECONDS).until(() -> a.courier().stats().refusedWrites() == 1);
+      assertThat(redis().get(valueKey(name, "k"))).isEqualTo("Vnew");
+      assertThat(a.cache().getIfPresent("k")).isNull();
+      assertThat(a.cache().fetch("k", k -> Load.commit("third")).value()).isEqualTo("new");
+    }
+  }
+
+  @Test
+  void aValueTooLargeForTheSharedTierIsLoadedByEachWaitingJvmItself() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name, c -> c.maxValueBytes(16), c -> {});
+        Member b = Member.join(redis.uri(), name, c -> c.maxValueBytes(16), c -> {})) {
+      CountDownLatch started = new CountDownLatch(1);
+      CountDownLatch finish = new CountDownLatch(1);
+      AtomicInteger runs = new AtomicInteger();
+      String big = "x".repeat(100);
+      CompletableFuture<Fetched<String>> first = fetchInThread(a.cache(), "big", k -> {
+        runs.incrementAndGet();
+        started.countDown();
+        finish.await();
+        return Load.commit(big);
+      });
+      assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+      CompletableFuture<Fetched<String>> second = fetchInThread(b.cache(), "big", k -> {
+        runs.incrementAndGet();
+        return Load.commit(big);
+      });
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers("big") == 1);
+      finish.countDown();
+      assertThat(first.get(30, TimeUnit.SECONDS).value()).isEqualTo(big);
+      assertThat(second.get(30, TimeUnit.SECONDS).value()).isEqualTo(big);
+      assertThat(runs).hasValue(2);
+      assertThat(a.courier().stats().notShared()).isEqualTo(1);
+      assertThat(redis().exists(valueKey(name, "big"))).isZero();
+    }
+  }
+
+  @Test
+  void bytesFromRedisAreBoundedBeforeTheyAreTrusted() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name);
+        Member b = Member.join(redis.uri(), name, c -> c.maxValueBytes(16), c -> {})) {
+      String big = "y".repeat(100);
+      assertThat(a.cache().fetch("big", k -> Load.commit(big)).value()).isEqualTo(big);
+      // B's limit is smaller than what A stored: B does not decode it, it loads the key itself.
+      assertThat(b.cache().fetch("big", k -> Load.commit("b-loaded")).value()).isEqualTo("b-loaded");
+
+      // Garbage on the channel (short, a lying key length, an unknown kind) is ignored.
+      String channel = RedisCourier.DEFAULT_PREFIX + name + ":events";
+      redis().publish(channel, "R");
+      redis().publish(channel, "R12345678" + "\u007f\u007f\u007f\u007f" + "k");
+      redis().publish(channel, "Z123456780000");
+      assertThat(b.cache().fetch("after", k -> Load.commit("fine")).value()).isEqualTo("fine");
+      assertThat(a.cache().fetch("after", k -> Load.commit("other")).value()).isEqualTo("fine");
+    }
+  }
+
+  @Test
+  void codecsRoundTripStringsBytesAndJackson() throws Exception {
+    assertThat(ValueCodec.string().decode(ValueCodec.string().encode("héllo"))).isEqualTo("héllo");
+    assertThat(ValueCodec.bytes().decode(ValueCodec.bytes().encode(new byte[] {1, 2, 3})))
+        .containsExactly(1, 2, 3);
+    JacksonValueCodec<Product> json =
+        JacksonValueCodec.of(new com.fasterxml.jackson.databind.ObjectMapper(), Product.class);
+    Product p = new Product("p1", 885);
+    assertThat(json.decode(json.encode(p))).isEqualTo(p);
+    assertThatThrownBy(() -> json.decode("null".getBytes(java.nio.charset.StandardCharsets.UTF_8)))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("JSON null");
+    assertThat(KeyCodec.longs().decode(KeyCodec.longs().encode(42L))).isEqualTo(42L);
+  }
+
+  record Product(String id, int priceCents) {}
+}
