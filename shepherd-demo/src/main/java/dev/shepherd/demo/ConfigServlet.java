@@ -21,8 +21,8 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * {@code /config/{key}}: Consul's blocking-query protocol ({@code ?index=&wait=}, {@code PUT},
- * {@code DELETE}) through Shepherd's {@link BlockingQueryServlet} (or {@link EtcdConfig} with
- * {@code --etcd}), or, with
+ * {@code DELETE}) through Shepherd's {@link BlockingQueryServlet} (over the in-memory store, or
+ * over etcd with {@code --etcd}), or, with
  * {@code Accept: text/event-stream}, a server-sent event stream fed by a {@link Watcher}
  * subscription: every stream of one key shares one upstream loop.
  */

@@ -5,6 +5,7 @@ import dev.shepherd.cache.Load;
 import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.redis.RedisIdempotencyStore;
+import dev.shepherd.watch.etcd.EtcdKvWriter;
 import dev.shepherd.watch.etcd.EtcdWatchSource;
 import io.etcd.jetcd.Client;
 import io.lettuce.core.RedisClient;
@@ -12,10 +13,10 @@ import jakarta.servlet.http.HttpServlet;
 import dev.shepherd.idempotency.JdbcIdempotencyStore;
 import dev.shepherd.idempotency.servlet.IdempotencyFilter;
 import dev.shepherd.micrometer.ShepherdMetrics;
-import dev.shepherd.pool.Backend;
 import dev.shepherd.pool.ElasticPool;
 import dev.shepherd.pool.LocalBackend;
 import dev.shepherd.pool.ProcessBackend;
+import dev.shepherd.pool.spi.Backend;
 import dev.shepherd.replica.ConsistencyTokenCodec;
 import dev.shepherd.replica.ConsistencyTokenFilter;
 import dev.shepherd.replica.ReplicaRouter;
@@ -38,6 +39,7 @@ import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.EnumSet;
 import java.util.List;
@@ -140,7 +142,7 @@ final class DemoService implements AutoCloseable {
       this.etcd = Client.builder().endpoints(options.etcdEndpoint().get()).build();
       this.etcdSource = EtcdWatchSource.builder(etcd).build();
       this.watcher = Watcher.builder(etcdSource).name("config")
-          .backoff(dev.shepherd.core.Backoff.exponential().max(Duration.ofSeconds(5)).build()).build();
+          .backoff(dev.shepherd.core.Backoff.exponential().max(Duration.ofSeconds(1)).build()).build();
     } else {
       this.etcd = null;
       this.etcdSource = null;
@@ -277,8 +279,11 @@ final class DemoService implements AutoCloseable {
 
     context.addServlet(new ServletHolder(new OrdersServlet(database.primary(), router)), "/orders/*");
     context.addServlet(new ServletHolder(new ProductsServlet(products, catalog)), "/products/*");
+    // One servlet over either source: the in-memory store, or etcd with writes through etcd.
     HttpServlet configQueries = etcd != null && etcdSource != null
-        ? new EtcdConfig(etcd, etcdSource) : BlockingQueryServlet.ofStrings(config);
+        ? BlockingQueryServlet.builder(etcdSource, (String s) -> s.getBytes(StandardCharsets.UTF_8))
+            .writer(EtcdKvWriter.utf8(etcd), b -> new String(b, StandardCharsets.UTF_8)).build()
+        : BlockingQueryServlet.ofStrings(config);
     ServletHolder configHolder = new ServletHolder(new ConfigServlet(configQueries, watcher));
     configHolder.setAsyncSupported(true);
     context.addServlet(configHolder, "/config/*");

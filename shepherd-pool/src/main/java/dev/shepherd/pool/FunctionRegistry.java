@@ -67,7 +67,13 @@ public final class FunctionRegistry {
     return function;
   }
 
-  IllegalArgumentException unknown(String name) {
+  /**
+   * Returns the error for a name that is not registered, listing the names that are.
+   *
+   * @param name the unknown name
+   * @return the exception, for the caller to throw
+   */
+  public IllegalArgumentException unknown(String name) {
     return new IllegalArgumentException(
         "unknown function \"" + name + "\"; registered functions are " + names());
   }

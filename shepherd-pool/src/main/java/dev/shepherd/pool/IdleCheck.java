@@ -2,7 +2,8 @@ package dev.shepherd.pool;
 
 /**
  * An extra condition for retiring a runner that has been idle past {@code idleShutdownAfter}: the
- * runner retires only if this also says it is idle (the seed's {@code {10_000, fn -> ... end}}).
+ * runner retires only if this also says it is idle (for example, while it holds no open files or
+ * no placed child of its own).
  * Runs in the parent, outside the pool's lock, on the housekeeping thread.
  */
 @FunctionalInterface

@@ -4,7 +4,7 @@ import java.time.Duration;
 
 /**
  * Something that happened to an {@link ElasticPool}'s runners, delivered to the listener given to
- * {@link ElasticPool.Builder#eventListener} (and, for growth and shrinking, to the seed's hooks
+ * {@link ElasticPoolBuilder#eventListener} (and, for growth and shrinking, to the hooks
  * {@code onGrowStart}, {@code onGrowEnd} and {@code onShrink}). Switch over it:
  *
  * <pre>{@code

@@ -18,6 +18,8 @@ import java.util.List;
  * @param bootFailures boots that failed since the pool started
  * @param deaths runners that died without being retired by the pool since it started
  * @param runners every ready and draining runner
+ * @param stuckCalls calls that ignored their cancel past the grace period on a backend that cannot
+ *     stop them (the local backend): their slots were freed, their threads still run
  */
 public record PoolSnapshot(
     String name,
@@ -32,7 +34,8 @@ public record PoolSnapshot(
     long boots,
     long bootFailures,
     long deaths,
-    List<RunnerInfo> runners) {
+    List<RunnerInfo> runners,
+    int stuckCalls) {
 
   /**
    * Copies the runner list.

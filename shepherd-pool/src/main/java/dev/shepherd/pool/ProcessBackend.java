@@ -1,6 +1,12 @@
 package dev.shepherd.pool;
 
+import dev.shepherd.pool.internal.PayloadCodec;
+import dev.shepherd.pool.spi.Backend;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerListener;
+import dev.shepherd.pool.spi.RunnerSpec;
 import dev.shepherd.core.Require;
+import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -65,24 +71,20 @@ public final class ProcessBackend implements Backend {
     return "ProcessBackend[" + remote.advertisedAddress() + "]";
   }
 
-  /** Builds a {@link ProcessBackend}. Not thread-safe. */
-  public static final class Builder {
-    private @Nullable Class<? extends FunctionRegistryFactory> functions;
+  /**
+   * Builds a {@link ProcessBackend}: the shared options of every remote backend ({@link
+   * RemoteBackendBuilder}: functions, channel bounds) plus how to start the child JVMs. The
+   * server listens on 127.0.0.1 only. Not thread-safe.
+   */
+  public static final class Builder extends RemoteBackendBuilder<Builder> {
     private @Nullable List<String> jvmOptions;
     private @Nullable String classpath;
     private @Nullable Path javaExecutable;
 
     private Builder() {}
 
-    /**
-     * Sets the class that builds the function registry, here and in every child. Required.
-     *
-     * @param factory a public class with a public no-argument constructor, on the classpath
-     * @return this builder
-     * @throws NullPointerException if null
-     */
-    public Builder functions(Class<? extends FunctionRegistryFactory> factory) {
-      this.functions = Require.nonNull(factory, "functions");
+    @Override
+    protected Builder self() {
       return this;
     }
 
@@ -139,11 +141,16 @@ public final class ProcessBackend implements Backend {
      *
      * @return the backend
      * @throws NullPointerException if the functions class was not set
-     * @throws IllegalArgumentException if the functions class cannot be instantiated
+     * @throws IllegalArgumentException if the functions class cannot be instantiated, or the
+     *     bind address is not a loopback address (children run on this host)
      * @throws java.io.UncheckedIOException if the server cannot listen
      */
     public ProcessBackend build() {
-      Class<? extends FunctionRegistryFactory> f = Require.nonNull(functions, "functions");
+      InetAddress bind = bindAddress();
+      Require.argument(
+          bind == null || bind.isLoopbackAddress(),
+          "a process backend's children run on this host: bindAddress must be a loopback address,"
+              + " was " + bind);
       String cp = classpath != null ? classpath : System.getProperty("java.class.path", "");
       List<String> options =
           jvmOptions != null ? jvmOptions : ProcessLauncher.defaultJvmOptions(cp);
@@ -152,7 +159,7 @@ public final class ProcessBackend implements Backend {
               ? javaExecutable
               : Path.of(System.getProperty("java.home"), "bin", "java");
       ProcessLauncher launcher = new ProcessLauncher(java, new ArrayList<>(options), cp);
-      return new ProcessBackend(RemoteBackend.builder().launcher(launcher).functions(f).build());
+      return new ProcessBackend(buildRemote(launcher, InetAddress.getLoopbackAddress(), null));
     }
   }
 }

@@ -1,5 +1,9 @@
 package dev.shepherd.pool;
 
+import dev.shepherd.pool.internal.RemoteProtocol;
+import dev.shepherd.pool.spi.LaunchedRunner;
+import dev.shepherd.pool.spi.RunnerLauncher;
+import dev.shepherd.pool.spi.RunnerSpec;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
@@ -109,7 +113,7 @@ final class ProcessLauncher implements RunnerLauncher {
                   new BufferedReader(new InputStreamReader(stream, StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = reader.readLine()) != null) {
-                  LOG.log(level, "[" + id + "] " + line);
+                  LOG.log(level, "[" + id + "] " + RemoteProtocol.printable(line, 8192));
                 }
               } catch (IOException e) {
                 // the child is gone

@@ -1,9 +1,18 @@
 package dev.shepherd.pool;
 
+import dev.shepherd.pool.internal.FunctionRegistries;
+import dev.shepherd.pool.internal.PayloadCodec;
+import dev.shepherd.pool.internal.RemoteRunnerServer;
+import dev.shepherd.pool.spi.Backend;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerLauncher;
+import dev.shepherd.pool.spi.RunnerListener;
+import dev.shepherd.pool.spi.RunnerSpec;
 import dev.shepherd.core.Require;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
@@ -13,15 +22,24 @@ import org.jspecify.annotations.Nullable;
  * supplies the other half, starting "something that runs {@code RunnerMain} with these environment
  * variables" (a child process for {@link ProcessBackend}, a Pod for the Kubernetes backend).
  *
- * <p>Protocol, in brief (see {@code RemoteProtocol} for the frames): the runner connects to {@link
- * RunnerEnvironment#PARENT}; the server sends a random 32-byte challenge; the runner answers with
- * its id and HMAC-SHA256(secret, challenge || id), where the secret is the random 256-bit value
- * this backend generated for that runner id and passed in {@link RunnerEnvironment#SECRET}; a
- * wrong proof, an unknown or already connected id, or silence past the boot timeout closes the
- * connection. Then calls flow as frames carrying a call id, the function name and a {@link
- * PayloadCodec} payload; results and failures ({@link RemoteException} data) flow back; a cancel
- * frame interrupts the call's thread on the runner. The runner exits when its connection closes,
- * when asked to shut down, and when idle past its limit.
+ * <p>Protocol, in brief: the runner connects to {@link RunnerEnvironment#PARENT}; both ends
+ * exchange random nonces; the runner proves the random 256-bit secret this backend generated for
+ * it (passed in {@link RunnerEnvironment#SECRET}, never sent) with an HMAC-SHA256 over both nonces
+ * and its id; both derive session keys from the secret and the nonces, and the parent proves
+ * itself with a first frame sealed under them, so a runner never talks to a listener that does not
+ * know its secret. From then on every frame is encrypted and authenticated with AES-GCM and
+ * numbered in order; an altered, replayed, reordered or injected frame closes the connection and
+ * the runner's calls fail with {@link RunnerDiedException}. Calls carry a call id, the function
+ * name and a {@link PayloadCodec} payload; results and failures ({@link RemoteException} data)
+ * flow back; a cancel frame interrupts the call's thread on the runner. The runner exits when its
+ * connection closes, when asked to shut down, and when idle past its limit.
+ *
+ * <p>Bounds: before authentication a connection may send at most 1 KiB and must finish the
+ * handshake within {@link RemoteBackendBuilder#handshakeTimeout} (default 5 s), and at most {@link
+ * RemoteBackendBuilder#maxHandshakes} (default 64) handshakes run at once; after it, frames are limited to
+ * {@link RemoteBackendBuilder#maxFrameBytes} (default 16 MiB) and payloads to the codec's {@link
+ * CodecLimits}. A wrong proof, an unknown or already connected id, a frame too large, or
+ * silence past the deadline closes the connection.
  *
  * <p>By default the server listens on 127.0.0.1 only. Thread-safe.
  */
@@ -32,12 +50,29 @@ public final class RemoteBackend implements Backend {
   private final FunctionRegistry functions;
   private final String functionsClass;
 
-  private RemoteBackend(Builder builder, RunnerLauncher launcher, Class<? extends FunctionRegistryFactory> factory)
+  RemoteBackend(
+      RunnerLauncher launcher,
+      Class<? extends FunctionRegistryFactory> factory,
+      InetAddress bindAddress,
+      int port,
+      @Nullable String advertisedHost,
+      Duration handshakeTimeout,
+      int maxHandshakes,
+      int maxFrameBytes,
+      CodecLimits codecLimits)
       throws IOException {
     this.launcher = launcher;
     this.functionsClass = factory.getName();
     this.functions = FunctionRegistries.instantiate(factory);
-    this.server = new RemoteRunnerServer(builder.bindAddress, builder.port, builder.advertisedHost);
+    this.server =
+        new RemoteRunnerServer(
+            bindAddress,
+            port,
+            advertisedHost,
+            handshakeTimeout,
+            maxHandshakes,
+            maxFrameBytes,
+            codecLimits);
   }
 
   /**
@@ -74,7 +109,15 @@ public final class RemoteBackend implements Backend {
 
   @Override
   public @Nullable Object prepare(String function, @Nullable Object argument) {
-    return PayloadCodec.encode(argument);
+    byte[] encoded = PayloadCodec.encode(argument, server.codecLimits());
+    long frame = 1L + 8 + 4 + function.length() * 3L + 4 + encoded.length;
+    int limit = server.maxFrameBytes();
+    if (frame > limit) {
+      throw new IllegalArgumentException(
+          "the argument of \"" + function + "\" encodes to " + encoded.length
+              + " bytes, more than a frame carries: maxFrameBytes=" + limit);
+    }
+    return encoded;
   }
 
   @Override
@@ -93,15 +136,19 @@ public final class RemoteBackend implements Backend {
     return "RemoteBackend[" + server.advertisedAddress() + ", " + launcher + "]";
   }
 
-  /** Builds a {@link RemoteBackend}. Not thread-safe. */
-  public static final class Builder {
+  /**
+   * Builds a {@link RemoteBackend} from a launcher and the shared options of {@link
+   * RemoteBackendBuilder}. Not thread-safe.
+   */
+  public static final class Builder extends RemoteBackendBuilder<Builder> {
     private @Nullable RunnerLauncher launcher;
-    private @Nullable Class<? extends FunctionRegistryFactory> functions;
-    private InetAddress bindAddress = InetAddress.getLoopbackAddress();
-    private int port;
-    private @Nullable String advertisedHost;
 
     private Builder() {}
+
+    @Override
+    protected Builder self() {
+      return this;
+    }
 
     /**
      * Sets what starts runners. Required.
@@ -116,58 +163,8 @@ public final class RemoteBackend implements Backend {
     }
 
     /**
-     * Sets the class that builds the function registry, in this JVM and in every runner. Required.
-     *
-     * @param factory a public class with a public no-argument constructor
-     * @return this builder
-     * @throws NullPointerException if null
-     */
-    public Builder functions(Class<? extends FunctionRegistryFactory> factory) {
-      this.functions = Require.nonNull(factory, "functions");
-      return this;
-    }
-
-    /**
-     * Sets the address the server listens on. Default 127.0.0.1 (loopback only); a backend whose
-     * runners are on other hosts (Pods) must bind a reachable address.
-     *
-     * @param bindAddress the address
-     * @return this builder
-     * @throws NullPointerException if null
-     */
-    public Builder bindAddress(InetAddress bindAddress) {
-      this.bindAddress = Require.nonNull(bindAddress, "bindAddress");
-      return this;
-    }
-
-    /**
-     * Sets the port the server listens on. Default 0 (any free port).
-     *
-     * @param port 0 to 65535
-     * @return this builder
-     * @throws IllegalArgumentException if out of range
-     */
-    public Builder port(int port) {
-      this.port = Require.inRange(port, 0, 65535, "port");
-      return this;
-    }
-
-    /**
-     * Sets the host runners are told to connect to, if not the bind address (for example the
-     * parent Pod's IP from the downward API). Default: the bind address.
-     *
-     * @param host a host name or IP literal
-     * @return this builder
-     * @throws NullPointerException if null
-     * @throws IllegalArgumentException if empty
-     */
-    public Builder advertisedHost(String host) {
-      this.advertisedHost = Require.notEmpty(host, "advertisedHost");
-      return this;
-    }
-
-    /**
-     * Builds the backend and starts its server.
+     * Builds the backend and starts its server, on 127.0.0.1 unless {@link #bindAddress} says
+     * otherwise.
      *
      * @return the backend
      * @throws NullPointerException if the launcher or the functions class was not set
@@ -176,12 +173,7 @@ public final class RemoteBackend implements Backend {
      */
     public RemoteBackend build() {
       RunnerLauncher l = Require.nonNull(launcher, "launcher");
-      Class<? extends FunctionRegistryFactory> f = Require.nonNull(functions, "functions");
-      try {
-        return new RemoteBackend(this, l, f);
-      } catch (IOException e) {
-        throw new java.io.UncheckedIOException("cannot listen on " + bindAddress + ":" + port, e);
-      }
+      return buildRemote(l, InetAddress.getLoopbackAddress(), null);
     }
   }
 }

@@ -1,5 +1,6 @@
 package dev.shepherd.pool;
 
+import dev.shepherd.pool.spi.RunnerLauncher;
 import java.util.Map;
 
 /**
@@ -19,8 +20,10 @@ public final class RunnerEnvironment {
   public static final String RUNNER_ID = "SHEPHERD_POOL_RUNNER_ID";
 
   /**
-   * A random per-runner secret (Base64url, 256 bits). The runner never sends it: it answers the
-   * parent's random challenge with an HMAC-SHA256 keyed by it.
+   * A random per-runner secret (Base64url, 256 bits). Neither side ever sends it: the runner proves
+   * it with an HMAC-SHA256 over both sides' random nonces, and both derive the session keys of the
+   * sealed channel from it. A Kubernetes runner gets it from a {@code Secret}, never from a value
+   * in its Pod spec.
    */
   public static final String SECRET = "SHEPHERD_POOL_SECRET";
 

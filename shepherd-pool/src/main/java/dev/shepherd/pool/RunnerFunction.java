@@ -1,5 +1,6 @@
 package dev.shepherd.pool;
 
+import dev.shepherd.pool.internal.PayloadCodec;
 import org.jspecify.annotations.Nullable;
 
 /**

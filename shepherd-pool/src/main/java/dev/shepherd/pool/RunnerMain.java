@@ -1,5 +1,9 @@
 package dev.shepherd.pool;
 
+import dev.shepherd.pool.internal.RemoteRunner;
+import dev.shepherd.pool.spi.RunnerLauncher;
+
+
 /**
  * The main class of a remote runner: run it with the variables of {@link RunnerEnvironment} set
  * (as a {@link RunnerLauncher} does) and it connects back to the parent, proves its secret, runs

@@ -8,7 +8,7 @@ import org.junit.jupiter.api.Test;
 /** Bad input is refused with a message naming the value and the limit. */
 class BadInputTest {
 
-  private static ElasticPool.Builder builder() {
+  private static ElasticPoolBuilder builder() {
     return ElasticPool.builder().backend(LocalBackend.of(new TestFunctions().create()));
   }
 
@@ -82,8 +82,8 @@ class BadInputTest {
       assertThatThrownBy(() -> pool.call("sqaure", 2L))
           .isInstanceOf(IllegalArgumentException.class)
           .hasMessage(
-              "unknown function \"sqaure\"; registered functions are [badResult, count, echo, fail,"
-                  + " gate, pid, print, record, sleep, square]");
+              "unknown function \"sqaure\"; registered functions are [badResult, bytes, count, echo,"
+                  + " fail, gate, pid, print, record, sleep, spin, square, touch]");
       assertThatThrownBy(() -> pool.callAsync("sqaure", 2L)).isInstanceOf(IllegalArgumentException.class);
     }
   }

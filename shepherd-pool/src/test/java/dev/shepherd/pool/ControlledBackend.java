@@ -1,5 +1,9 @@
 package dev.shepherd.pool;
 
+import dev.shepherd.pool.spi.Backend;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerListener;
+import dev.shepherd.pool.spi.RunnerSpec;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;

@@ -1,5 +1,8 @@
 package dev.shepherd.pool;
 
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerSpec;
+import dev.shepherd.pool.spi.RunningCall;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -64,6 +67,27 @@ class LocalBackendTest {
       }
     } finally {
       runner.kill();
+    }
+  }
+
+  @Test
+  void poolCallsThatBlockEveryReusedThreadDoNotStarveTheNextCall() throws Exception {
+    CountDownLatch gate = new CountDownLatch(1);
+    try (ElasticPool pool =
+        ElasticPool.builder().name("starve").backend(backend()).max(1).maxConcurrency(64).build()) {
+      java.util.List<java.util.concurrent.CompletableFuture<Object>> blocked = new java.util.ArrayList<>();
+      for (int i = 0; i < 40; i++) {
+        blocked.add(pool.callAsync("block", gate, LONG));
+      }
+      // 40 calls hold every reusable platform thread of the runner and more; this one still runs.
+      assertThat(pool.call("echo", "through", LONG)).isEqualTo("through");
+      assertThat(pool.snapshot().busySlots()).isEqualTo(40);
+      gate.countDown();
+      for (var call : blocked) {
+        call.get(30, TimeUnit.SECONDS);
+      }
+    } finally {
+      gate.countDown();
     }
   }
 

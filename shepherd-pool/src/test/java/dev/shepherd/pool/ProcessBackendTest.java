@@ -1,5 +1,11 @@
 package dev.shepherd.pool;
 
+import dev.shepherd.pool.internal.PayloadCodec;
+import dev.shepherd.pool.internal.RemoteRunner;
+import dev.shepherd.pool.spi.LaunchedRunner;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerLauncher;
+import dev.shepherd.pool.spi.RunnerSpec;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -93,7 +99,7 @@ class ProcessBackendTest {
   void anUnknownFunctionIsNamedAndTheRegisteredOnesListed() {
     assertThatThrownBy(() -> shared.call("nope", 1, LONG))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageStartingWith("unknown function \"nope\"; registered functions are [badResult, count, echo");
+        .hasMessageStartingWith("unknown function \"nope\"; registered functions are [badResult, bytes, count, echo");
   }
 
   @Test

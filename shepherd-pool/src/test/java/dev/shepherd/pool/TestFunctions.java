@@ -17,6 +17,9 @@ public final class TestFunctions implements FunctionRegistryFactory {
   static final List<Object> ORDER = new java.util.concurrent.CopyOnWriteArrayList<>();
   static final Map<String, CountDownLatch> INTERRUPTED = new ConcurrentHashMap<>();
   static final Map<String, CountDownLatch> STARTED = new ConcurrentHashMap<>();
+  /** Ends every "spin" call in this JVM (child JVMs never set it: their spins end with the JVM). */
+  static volatile boolean spinRelease;
+  static final AtomicInteger SPINNING = new AtomicInteger();
 
   /** Creates the factory. */
   public TestFunctions() {}
@@ -88,6 +91,28 @@ public final class TestFunctions implements FunctionRegistryFactory {
                 RUNNING.decrementAndGet();
               }
               return now;
+            })
+        .register(
+            "touch",
+            arg -> {
+              // Creates the file the argument names: proof, visible from outside, that it ran.
+              java.nio.file.Files.createFile(java.nio.file.Path.of((String) arg));
+              return arg;
+            })
+        .register("bytes", arg -> new byte[(Integer) arg])
+        .register(
+            "spin",
+            arg -> {
+              // Busy-loops, ignoring interrupts, until spinRelease (never, in a child JVM).
+              SPINNING.incrementAndGet();
+              try {
+                while (!spinRelease) {
+                  Thread.onSpinWait();
+                }
+              } finally {
+                SPINNING.decrementAndGet();
+              }
+              return "released";
             })
         .register(
             "badResult",

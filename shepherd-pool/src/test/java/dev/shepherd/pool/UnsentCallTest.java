@@ -1,5 +1,10 @@
 package dev.shepherd.pool;
 
+import dev.shepherd.pool.spi.Backend;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerListener;
+import dev.shepherd.pool.spi.RunnerSpec;
+import dev.shepherd.pool.spi.RunningCall;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.time.Duration;

@@ -1,5 +1,6 @@
 package dev.shepherd.testing;
 
+import com.fasterxml.jackson.jr.ob.JSON;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
@@ -11,9 +12,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -29,8 +29,6 @@ import org.jspecify.annotations.Nullable;
  * it while stopped, so the next start begins at revision 1 (an index reset).
  */
 public final class EtcdServer extends ServerFixture {
-
-  private static final Pattern VALUE = Pattern.compile("\"value\"\\s*:\\s*\"([^\"]*)\"");
 
   private final Path binary;
   private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
@@ -130,10 +128,19 @@ public final class EtcdServer extends ServerFixture {
    */
   public Optional<String> get(String key) {
     String body = post("/v3/kv/range", "{\"key\":\"" + b64(key) + "\"}");
-    Matcher matcher = VALUE.matcher(body);
-    return matcher.find()
-        ? Optional.of(new String(Base64.getDecoder().decode(matcher.group(1)), StandardCharsets.UTF_8))
-        : Optional.empty();
+    Map<String, Object> range;
+    try {
+      range = JSON.std.mapFrom(body);
+    } catch (IOException e) {
+      throw new IllegalStateException("etcd answered /v3/kv/range with malformed JSON: " + body, e);
+    }
+    if (!(range.get("kvs") instanceof List<?> kvs) || kvs.isEmpty()
+        || !(kvs.get(0) instanceof Map<?, ?> kv)) {
+      return Optional.empty();
+    }
+    Object value = kv.get("value");
+    return Optional.of(value instanceof String text
+        ? new String(Base64.getDecoder().decode(text), StandardCharsets.UTF_8) : "");
   }
 
   @Override

@@ -1,34 +1,49 @@
 package dev.shepherd.watch;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import dev.shepherd.core.Durations;
 import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.GoDuration;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.AsyncEvent;
 import jakarta.servlet.AsyncListener;
 import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletMapping;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.lang.System.Logger.Level;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.Base64;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.DoubleSupplier;
 import java.util.function.Function;
 import org.jspecify.annotations.Nullable;
 
 /**
- * A servlet that serves an {@link InMemoryVersionedStore} over HTTP with the protocol of Consul's
- * KV endpoint and blocking queries, so other processes (and {@link ConsulClient}) can watch it.
+ * A servlet that serves Consul's KV HTTP API with blocking queries, over an
+ * {@link InMemoryVersionedStore} or over any {@link WatchSource} (an etcd source, a Consul client),
+ * so that real Consul clients, and {@link ConsulClient}, can read, watch and write it.
  *
  * <pre>{@code
  * InMemoryVersionedStore<String> store = InMemoryVersionedStore.create();
@@ -36,71 +51,159 @@ import org.jspecify.annotations.Nullable;
  * context.addServlet(new ServletHolder(BlockingQueryServlet.ofStrings(store)), "/v1/kv/*");
  * }</pre>
  *
- * <h2>Protocol (mapped at {@code /v1/kv/*}; the key is the rest of the path)</h2>
+ * <h2>Protocol (mapped at a path ending in {@code /*}; the key is the rest of the path)</h2>
  *
  * <ul>
+ *   <li>The key is read from the raw request path and percent-decoded here (UTF-8), so a key with
+ *       an encoded {@code /} ({@code /v1/kv/cfg%2Fdb}) works under Jetty's default URI
+ *       compliance, which refuses such paths through {@code getPathInfo()}.
  *   <li>{@code GET /v1/kv/<key>?index=<n>&wait=<d>}: answers at once if the key's index differs
- *       from {@code n} (or {@code n} is 0 or absent); otherwise holds the request, without a
- *       thread (Servlet async), until the key is written or {@code wait} passes. {@code wait} is
- *       Go duration text ({@code 10s}, {@code 5m}), default 5 minutes, capped at 10 minutes; the
- *       server adds a random {@code [0, wait/16)} so that many clients spread out. The answer is
- *       Consul's JSON array with one entry ({@code Key, Value} in base64, {@code Flags},
- *       {@code CreateIndex, ModifyIndex, LockIndex}), or {@code 404} with an empty body when the
- *       key is absent; both carry the key's index in {@code X-Consul-Index}. {@code ?raw} answers
- *       the bare value.
- *   <li>{@code PUT /v1/kv/<key>} with the value as body: writes it, answers {@code true}.
- *   <li>{@code DELETE /v1/kv/<key>}: deletes it, answers {@code true}.
- *   <li>A malformed or negative {@code index} or {@code wait}: {@code 400} with a message naming
- *       the parameter and the value.
+ *       from {@code n} (or {@code n} is 0 or absent); otherwise holds the request without a thread
+ *       (Servlet async) until the key is written or {@code wait} passes. {@code wait} is Go
+ *       duration text ({@code 10s}, {@code 5m}), default 5 minutes, capped at 10; the server adds
+ *       a random {@code [0, wait/16)} so many clients spread out. Indexes are unsigned 64-bit as
+ *       in Consul. The answer is Consul's JSON array ({@code Key, Value} in base64, {@code Flags},
+ *       {@code CreateIndex, ModifyIndex, LockIndex}), or 404 with an empty body when absent; the
+ *       index is in {@code X-Consul-Index}. {@code ?raw} answers the bare value.
+ *   <li>{@code ?recurse}: every key under the prefix, in key order; the index is the highest
+ *       modify index under the prefix (deletes included), and a blocking query on it wakes on any
+ *       change below. {@code ?keys} lists the key names only, {@code ?separator=/} rolls them up at
+ *       the first separator after the prefix. Both need a store that lists by prefix (the
+ *       in-memory store); over a plain {@link WatchSource} they are a 400.
+ *   <li>{@code PUT /v1/kv/<key>} with the value as body (at most {@code maxBodyBytes}, 512 KiB as
+ *       in Consul, else 413): answers {@code true}, or {@code false} when {@code ?cas=<n>} did not
+ *       match ({@code cas=0}: only if absent). {@code DELETE} the same, {@code ?recurse} deletes a
+ *       prefix, {@code ?cas=0} never deletes. Both go through the {@link WriteAuthorizer} (default
+ *       {@link WriteAuthorizer#loopbackOnly()}, else 403) and need a {@link KvWriter} (else 405).
+ *   <li>Held queries are capped in total and per key; beyond a cap a query is answered at once
+ *       with 429 and {@code Retry-After}. Errors are {@code application/problem+json} with
+ *       Consul's statuses: 400 bad parameter, 403 denied, 404 absent, 405 read-only, 413 body too
+ *       large, 429 too many held queries, 503 the source failed.
  * </ul>
  *
  * <p>Thread-safe. {@link #destroy()} releases the timer thread; requests still held then end when
  * the container closes their connections (clients see a failure and retry).
  *
- * @param <V> the type of values in the store
+ * @param <V> the type of values
  */
 public final class BlockingQueryServlet<V> extends HttpServlet {
 
+  /*
+   * Why holds cost no thread over the in-memory store: a held query is an AsyncContext, a store
+   * waiter (a future) and one timer task, which is what the per-key and total caps bound. The
+   * timer removes cancelled tasks at once (removeOnCancel), so a query answered by a write frees
+   * its timer slot and AsyncContext immediately rather than at the end of its wait. Over a plain
+   * WatchSource a held query is a virtual thread blocked in fetch, bounded by the same caps.
+   */
+
   private static final long serialVersionUID = 1L;
   private static final System.Logger LOG = System.getLogger(BlockingQueryServlet.class.getName());
+  private static final JsonFactory JSON = new JsonFactory();
 
   /** Consul's default wait of a blocking query. */
   public static final Duration DEFAULT_WAIT = Duration.ofMinutes(5);
   /** Consul's longest wait of a blocking query. */
   public static final Duration MAX_WAIT = Duration.ofMinutes(10);
+  /** Default cap on held queries over all keys. */
+  public static final int DEFAULT_MAX_HELD_QUERIES = 10_000;
+  /** Default cap on held queries of one key (or one prefix). */
+  public static final int DEFAULT_MAX_HELD_QUERIES_PER_KEY = 5_000;
+  /** Default cap on a {@code PUT} body: Consul's 512 KiB. */
+  public static final int DEFAULT_MAX_BODY_BYTES = 512 * 1024;
 
-  // Servlets are Serializable by inheritance; this one is never serialised (its store is live
+  // Servlets are Serializable by inheritance; this one is never serialised (it serves live
   // memory), so its fields are transient.
-  private final transient InMemoryVersionedStore<V> store;
+  private final transient @Nullable InMemoryVersionedStore<V> store;
+  private final transient @Nullable WatchSource<Optional<V>> source;
   private final transient Function<? super V, byte[]> encoder;
-  private final transient Function<byte[], ? extends V> decoder;
+  private final transient @Nullable Function<byte[], ? extends V> decoder;
+  private final transient @Nullable KvWriter<V> writer;
+  private final transient WriteAuthorizer authorizer;
+  private final transient int maxHeld;
+  private final transient int maxHeldPerKey;
+  private final transient int maxBodyBytes;
+  private final transient Duration retryAfter;
   private final transient DoubleSupplier random;
   private final transient Executor responders;
-  private transient @Nullable ScheduledExecutorService timer;
+  private final transient AtomicInteger held = new AtomicInteger();
+  private final transient ConcurrentHashMap<String, Integer> heldPerKey = new ConcurrentHashMap<>();
+  private transient @Nullable ScheduledThreadPoolExecutor timer;
+  private final transient Builder<V> builder;
+  private final transient Config config;
 
-  private BlockingQueryServlet(InMemoryVersionedStore<V> store, Function<? super V, byte[]> encoder,
-      Function<byte[], ? extends V> decoder, DoubleSupplier random) {
-    this.store = store;
-    this.encoder = encoder;
-    this.decoder = decoder;
+  private BlockingQueryServlet(Builder<V> b, DoubleSupplier random) {
+    this.store = b.store;
+    this.source = b.source;
+    this.encoder = b.encoder;
+    this.decoder = b.decoder;
+    this.writer = b.writer;
+    this.authorizer = b.authorizer;
+    this.maxHeld = b.maxHeld;
+    this.maxHeldPerKey = b.maxHeldPerKey;
+    this.maxBodyBytes = b.maxBodyBytes;
+    this.retryAfter = b.retryAfter;
     this.random = random;
     this.responders = task -> Thread.ofVirtual().name("shepherd-kv-response").start(task);
+    this.builder = b;
+    this.config = new Config(b.maxHeld, b.maxHeldPerKey, b.maxBodyBytes, b.retryAfter,
+        b.authorizer, b.writer != null, b.store != null);
   }
 
   /**
-   * Returns a servlet serving a store of strings (UTF-8 on the wire).
+   * Returns this servlet's settings, as built.
+   *
+   * @return the immutable configuration
+   */
+  public Config config() {
+    return config;
+  }
+
+  /**
+   * The immutable settings of a {@link BlockingQueryServlet}, produced by {@link Builder#build()}
+   * and read through {@link BlockingQueryServlet#config()}; the builder explains each one.
+   *
+   * @param maxHeldQueries blocking queries held at once in total
+   * @param maxHeldQueriesPerKey blocking queries held at once on one key or prefix
+   * @param maxBodyBytes the largest {@code PUT} body
+   * @param retryAfter the {@code Retry-After} of a 429
+   * @param authorizer who may write
+   * @param writable whether {@code PUT} and {@code DELETE} have a writer
+   * @param lists whether {@code ?recurse} and {@code ?keys} are served (an in-memory store)
+   */
+  public record Config(int maxHeldQueries, int maxHeldQueriesPerKey, int maxBodyBytes,
+      Duration retryAfter, WriteAuthorizer authorizer, boolean writable, boolean lists) {
+
+    /**
+     * Checks the settings.
+     *
+     * @throws NullPointerException if {@code retryAfter} or {@code authorizer} is null
+     * @throws IllegalArgumentException if a limit is out of range
+     */
+    public Config {
+      Require.atLeast(maxHeldQueries, 1, "maxHeldQueries");
+      Require.atLeast(maxHeldQueriesPerKey, 1, "maxHeldQueriesPerKey");
+      Require.atLeast(maxBodyBytes, 0, "maxBodyBytes");
+      Require.positive(retryAfter, "retryAfter");
+      Require.nonNull(authorizer, "authorizer");
+    }
+  }
+
+  /**
+   * Returns a servlet serving a store of strings (UTF-8 on the wire), writable through
+   * {@code PUT}/{@code DELETE} from loopback addresses; {@link #builder(InMemoryVersionedStore,
+   * Function, Function)} sets the other options.
    *
    * @param store the store
    * @return the servlet
    * @throws NullPointerException if {@code store} is null
    */
   public static BlockingQueryServlet<String> ofStrings(InMemoryVersionedStore<String> store) {
-    return of(store, s -> s.getBytes(StandardCharsets.UTF_8),
-        b -> new String(b, StandardCharsets.UTF_8));
+    return builder(store, s -> s.getBytes(StandardCharsets.UTF_8),
+        b -> new String(b, StandardCharsets.UTF_8)).build();
   }
 
   /**
-   * Returns a servlet serving a store of any type, with its byte encoding.
+   * Returns a servlet serving a store of any type, with its byte encoding and the defaults.
    *
    * @param store the store
    * @param encoder turns a value into the bytes sent (base64 inside the JSON, as Consul does)
@@ -111,31 +214,81 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
    */
   public static <V> BlockingQueryServlet<V> of(InMemoryVersionedStore<V> store,
       Function<? super V, byte[]> encoder, Function<byte[], ? extends V> decoder) {
-    return new BlockingQueryServlet<>(Require.nonNull(store, "store"),
-        Require.nonNull(encoder, "encoder"), Require.nonNull(decoder, "decoder"),
-        () -> ThreadLocalRandom.current().nextDouble());
+    return builder(store, encoder, decoder).build();
+  }
+
+  /**
+   * Returns a builder of a servlet over an in-memory store: blocking queries on keys and prefixes,
+   * listings, and writes through the store.
+   *
+   * @param store the store
+   * @param encoder turns a value into the bytes sent
+   * @param decoder turns the body of a {@code PUT} into a value; may throw
+   *     {@link IllegalArgumentException} for a body it refuses (answered 400)
+   * @param <V> the type of values
+   * @return a new builder
+   * @throws NullPointerException if an argument is null
+   */
+  public static <V> Builder<V> builder(InMemoryVersionedStore<V> store,
+      Function<? super V, byte[]> encoder, Function<byte[], ? extends V> decoder) {
+    Require.nonNull(store, "store");
+    Builder<V> b = new Builder<>(store, null, Require.nonNull(encoder, "encoder"));
+    return b.writer(KvWriter.of(store), decoder);
+  }
+
+  /**
+   * Returns a builder of a servlet over any source of optional values (empty: the key is absent),
+   * such as an etcd source: blocking queries on single keys, read-only unless
+   * {@link Builder#writer(KvWriter, Function)} is set.
+   *
+   * @param source the source; the servlet calls {@code fetch} once per query
+   * @param encoder turns a value into the bytes sent
+   * @param <V> the type of values
+   * @return a new builder
+   * @throws NullPointerException if an argument is null
+   */
+  public static <V> Builder<V> builder(WatchSource<Optional<V>> source,
+      Function<? super V, byte[]> encoder) {
+    return new Builder<>(null, Require.nonNull(source, "source"), Require.nonNull(encoder, "encoder"));
   }
 
   /** Test seam: fixes the jitter's random source. */
   static <V> BlockingQueryServlet<V> withRandom(BlockingQueryServlet<V> s, DoubleSupplier random) {
-    return new BlockingQueryServlet<>(s.store, s.encoder, s.decoder, random);
+    return new BlockingQueryServlet<>(s.builder, random);
   }
 
   @Override
   public void init() {
-    timer = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, "shepherd-kv-wait-timer");
-      t.setDaemon(true);
-      return t;
+    ScheduledThreadPoolExecutor t = new ScheduledThreadPoolExecutor(1, r -> {
+      Thread thread = new Thread(r, "shepherd-kv-wait-timer");
+      thread.setDaemon(true);
+      return thread;
     });
+    t.setRemoveOnCancelPolicy(true);
+    timer = t;
   }
 
   @Override
   public void destroy() {
-    ScheduledExecutorService t = timer;
+    ScheduledThreadPoolExecutor t = timer;
     if (t != null) {
       t.shutdownNow();
     }
+  }
+
+  /**
+   * Returns how many blocking queries this servlet holds right now.
+   *
+   * @return the held queries
+   */
+  public int heldQueries() {
+    return held.get();
+  }
+
+  /** Returns the wait timers pending (for tests: cancelled ones must not stay). */
+  int pendingTimers() {
+    ScheduledThreadPoolExecutor t = timer;
+    return t == null ? 0 : t.getQueue().size();
   }
 
   /**
@@ -148,76 +301,186 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     return capped.plusNanos(jitterNanos);
   }
 
+  // ------------------------------------------------------------------------------------ GET
+
+  private enum Kind { KEY, RECURSE, KEYS }
+
   @Override
   protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-    String key = key(req);
-    if (key == null) {
-      badRequest(resp, "missing key: request /v1/kv/<key>");
-      return;
-    }
+    String key;
     long index;
     Duration wait;
+    Kind kind;
+    String separator;
     try {
+      key = key(req);
       index = parseIndex(req.getParameter("index"));
       wait = parseWait(req.getParameter("wait"));
+      kind = req.getParameter("keys") != null ? Kind.KEYS
+          : req.getParameter("recurse") != null ? Kind.RECURSE : Kind.KEY;
+      separator = req.getParameter("separator");
+      if (separator != null && kind != Kind.KEYS) {
+        throw new IllegalArgumentException("separator is only valid with ?keys");
+      }
+      if (kind == Kind.KEY && key.isEmpty()) {
+        throw new IllegalArgumentException("Missing key name: request /v1/kv/<key>");
+      }
+      if (kind != Kind.KEY && store == null) {
+        throw new IllegalArgumentException("?" + kind.name().toLowerCase(java.util.Locale.ROOT)
+            + " needs a store that lists keys by prefix; this servlet serves single keys of "
+            + source);
+      }
     } catch (IllegalArgumentException e) {
-      badRequest(resp, e.getMessage());
+      problem(resp, 400, "Bad Request", e.getMessage());
       return;
     }
     boolean raw = req.getParameter("raw") != null;
-    CompletableFuture<Versioned<Optional<V>>> change = store.whenChanged(key, index);
-    if (change.isDone()) {
-      write(resp, key, change.join(), raw);
-      return;
+    // An index beyond Long.MAX_VALUE (unsigned) differs from any index we have: answer at once.
+    long minIndex = index < 0 ? 0L : index;
+    Answer answer = switch (kind) {
+      case KEY -> (r, woken) -> writeKey(r, key, woken, raw);
+      case RECURSE -> (r, woken) -> writeRecurse(r, key);
+      case KEYS -> (r, woken) -> writeKeys(r, key, separator);
+    };
+    if (store != null) {
+      InMemoryVersionedStore<V> s = store;
+      String permitKey = kind == Kind.KEY ? key : "?prefix " + key;
+      // The permit comes first, so store waiters never outnumber the cap even for an instant.
+      if (minIndex == 0L || !acquire(permitKey)) {
+        // Index 0 always answers at once (counted as a query by the store); a full servlet still
+        // answers at once a query that needs no hold.
+        long now = minIndex == 0L ? -1L : kind == Kind.KEY ? s.get(key).index() : s.list(key).index();
+        if (minIndex == 0L) {
+          CompletableFuture<?> counted = kind == Kind.KEY
+              ? s.whenChanged(key, 0L) : s.whenPrefixChanged(key, 0L);
+          counted.cancel(false);
+        }
+        if (minIndex == 0L || now != minIndex) {
+          answer.write(resp, null); // needs no hold: never refused
+        } else {
+          tooMany(resp);
+        }
+        return;
+      }
+      CompletableFuture<?> wake = kind == Kind.KEY
+          ? s.whenChanged(key, minIndex) : s.whenPrefixChanged(key, minIndex);
+      if (wake.isDone()) {
+        release(permitKey);
+        answer.write(resp, null);
+        return;
+      }
+      holdAcquired(req, permitKey, wake, effectiveWait(wait), answer);
+    } else {
+      WatchSource<Optional<V>> src = Require.nonNull(source, "source");
+      if (minIndex == 0L) {
+        try {
+          answer.write(resp, src.fetch(key, 0L, Duration.ZERO));
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          problem(resp, 503, "Service Unavailable", "interrupted");
+        } catch (Exception e) {
+          sourceFailed(resp, key, e);
+        }
+        return;
+      }
+      Duration effective = effectiveWait(wait);
+      CompletableFuture<Versioned<Optional<V>>> fetch = new CompletableFuture<>();
+      if (!acquire(key)) {
+        tooMany(resp);
+        return;
+      }
+      Thread fetcher = Thread.ofVirtual().name("shepherd-kv-fetch").unstarted(() -> {
+        try {
+          fetch.complete(src.fetch(key, minIndex, effective));
+        } catch (InterruptedException e) {
+          fetch.cancel(false);
+        } catch (Exception | LinkageError e) {
+          fetch.completeExceptionally(e);
+        }
+      });
+      var unusedInterrupt = fetch.whenComplete((v, e) -> {
+        if (e instanceof CancellationException) {
+          fetcher.interrupt();
+        }
+      });
+      holdAcquired(req, key, fetch, null, answer);
+      fetcher.start();
     }
+  }
+
+  /** Writes the answer of a query; {@code woken} is what the source answered (null: read now). */
+  @FunctionalInterface
+  private interface Answer {
+    void write(HttpServletResponse resp, @Nullable Object woken) throws IOException;
+  }
+
+  /**
+   * Holds an acquired query until {@code wake} completes, or {@code wait} passes (null: the wake
+   * future ends the wait itself), or the client goes away; the permit is released exactly once.
+   */
+  private void holdAcquired(HttpServletRequest req, String permitKey,
+      CompletableFuture<?> wake, @Nullable Duration wait, Answer answer) {
     AsyncContext async = req.startAsync();
     async.setTimeout(0);
-    AtomicBoolean answered = new AtomicBoolean();
-    ScheduledExecutorService t = timer;
-    ScheduledFuture<?> timeout = t == null ? null : t.schedule(() -> {
-      if (answered.compareAndSet(false, true)) {
-        change.cancel(false);
-        responders.execute(() -> finish(async, key, store.get(key), raw));
+    AtomicBoolean done = new AtomicBoolean();
+    ScheduledThreadPoolExecutor t = timer;
+    ScheduledFuture<?> timeout = wait == null || t == null ? null : t.schedule(() -> {
+      if (done.compareAndSet(false, true)) {
+        wake.cancel(false);
+        release(permitKey);
+        responders.execute(() -> finish(async, answer, null, null));
       }
-    }, effectiveWait(wait).toNanos(), TimeUnit.NANOSECONDS);
+    }, Durations.toNanosSaturated(wait), TimeUnit.NANOSECONDS);
     async.addListener(new AsyncListener() {
       @Override
       public void onComplete(AsyncEvent event) {}
 
       @Override
-      public void onTimeout(AsyncEvent event) {}
+      public void onTimeout(AsyncEvent event) {
+        onError(event);
+      }
 
       @Override
-      public void onError(AsyncEvent event) { // client went away
-        if (answered.compareAndSet(false, true)) {
-          change.cancel(false);
+      public void onError(AsyncEvent event) { // the client went away
+        if (done.compareAndSet(false, true)) {
+          wake.cancel(false);
           if (timeout != null) {
             timeout.cancel(false);
           }
+          release(permitKey);
         }
       }
 
       @Override
       public void onStartAsync(AsyncEvent event) {}
     });
-    var unusedAnswer = change.whenCompleteAsync((value, error) -> {
-      if (error instanceof CancellationException || value == null) {
+    var unusedAnswer = wake.whenCompleteAsync((value, error) -> {
+      if (error instanceof CancellationException) {
         return;
       }
-      if (answered.compareAndSet(false, true)) {
+      if (done.compareAndSet(false, true)) {
         if (timeout != null) {
           timeout.cancel(false);
         }
-        finish(async, key, value, raw);
+        release(permitKey);
+        finish(async, answer, wait == null ? value : null, error);
       }
     }, responders);
   }
 
-  private void finish(AsyncContext async, String key, Versioned<Optional<V>> value, boolean raw) {
+  private void finish(AsyncContext async, Answer answer, @Nullable Object woken,
+      @Nullable Throwable error) {
     try {
-      write((HttpServletResponse) async.getResponse(), key, value, raw);
+      HttpServletResponse resp = (HttpServletResponse) async.getResponse();
+      if (error != null) {
+        Throwable cause = error instanceof CompletionException && error.getCause() != null
+            ? error.getCause() : error;
+        sourceFailed(resp, "", cause);
+      } else {
+        answer.write(resp, woken);
+      }
     } catch (IOException | RuntimeException e) {
-      LOG.log(Level.DEBUG, "could not answer a blocking query on '" + key + "'", e);
+      LOG.log(Level.DEBUG, "could not answer a blocking query", e);
     } finally {
       try {
         async.complete();
@@ -227,84 +490,411 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     }
   }
 
-  private void write(HttpServletResponse resp, String key, Versioned<Optional<V>> value,
-      boolean raw) throws IOException {
-    resp.setHeader("X-Consul-Index", Long.toString(value.index()));
-    resp.setHeader("X-Consul-KnownLeader", "true");
-    resp.setHeader("X-Consul-LastContact", "0");
-    if (value.value().isEmpty()) {
+  private boolean acquire(String permitKey) {
+    if (held.incrementAndGet() > maxHeld) {
+      held.decrementAndGet();
+      return false;
+    }
+    boolean[] granted = new boolean[1];
+    heldPerKey.compute(permitKey, (k, n) -> {
+      int count = n == null ? 0 : n;
+      if (count >= maxHeldPerKey) {
+        return n;
+      }
+      granted[0] = true;
+      return count + 1;
+    });
+    if (!granted[0]) {
+      held.decrementAndGet();
+    }
+    return granted[0];
+  }
+
+  private void release(String permitKey) {
+    heldPerKey.computeIfPresent(permitKey, (k, n) -> n <= 1 ? null : n - 1);
+    held.decrementAndGet();
+  }
+
+  private void tooMany(HttpServletResponse resp) throws IOException {
+    long seconds = Math.max(1L, (retryAfter.toMillis() + 999L) / 1000L);
+    resp.setHeader("Retry-After", Long.toString(seconds));
+    problem(resp, 429, "Too Many Requests", "too many blocking queries held (at most " + maxHeld
+        + " in total and " + maxHeldPerKey + " per key); retry after " + seconds + " s");
+  }
+
+  private void sourceFailed(HttpServletResponse resp, String key, Throwable e) throws IOException {
+    LOG.log(Level.DEBUG, "source failed for '" + key + "'", e);
+    resp.setHeader("Retry-After", "1");
+    problem(resp, 503, "Service Unavailable", "the source failed: " + e);
+  }
+
+  // ----------------------------------------------------------------------------- answers
+
+  @SuppressWarnings("unchecked") // woken is what this servlet's own source answered
+  private void writeKey(HttpServletResponse resp, String key, @Nullable Object woken, boolean raw)
+      throws IOException {
+    long index;
+    byte @Nullable [] bytes;
+    long createIndex;
+    InMemoryVersionedStore<V> s = store;
+    if (s != null) {
+      Versioned<Optional<InMemoryVersionedStore.Listed<V>>> entry = s.lookup(key);
+      index = entry.index();
+      bytes = entry.value().map(l -> encoder.apply(l.value())).orElse(null);
+      createIndex = entry.value().map(InMemoryVersionedStore.Listed::createIndex).orElse(0L);
+    } else {
+      Versioned<Optional<V>> value = (Versioned<Optional<V>>) Require.nonNull(woken, "woken");
+      index = value.index();
+      bytes = value.value().map(encoder).orElse(null);
+      createIndex = index; // a plain source knows only the modify index
+    }
+    consulHeaders(resp, index);
+    if (bytes == null) {
       resp.setStatus(HttpServletResponse.SC_NOT_FOUND);
       resp.setContentLength(0);
       return;
     }
-    byte[] bytes = encoder.apply(value.value().get());
-    byte[] body;
     if (raw) {
+      resp.setStatus(HttpServletResponse.SC_OK);
       resp.setContentType("application/octet-stream");
-      body = bytes;
-    } else {
-      StringBuilder json = new StringBuilder(64 + bytes.length * 4 / 3);
-      json.append("[{\"LockIndex\":0,\"Key\":");
-      Json.writeString(json, key);
-      json.append(",\"Flags\":0,\"Value\":\"").append(Base64.getEncoder().encodeToString(bytes))
-          .append("\",\"CreateIndex\":").append(store.createIndex(key))
-          .append(",\"ModifyIndex\":").append(value.index()).append("}]");
-      resp.setContentType("application/json");
-      body = json.toString().getBytes(StandardCharsets.UTF_8);
+      resp.setContentLength(bytes.length);
+      resp.getOutputStream().write(bytes);
+      return;
     }
-    resp.setStatus(HttpServletResponse.SC_OK);
-    resp.setContentLength(body.length);
-    resp.getOutputStream().write(body);
+    ByteArrayOutputStream body = new ByteArrayOutputStream(96 + key.length() + bytes.length * 4 / 3);
+    try (JsonGenerator json = JSON.createGenerator(body)) {
+      json.writeStartArray();
+      writeEntry(json, key, bytes, createIndex, index);
+      json.writeEndArray();
+    }
+    sendJson(resp, body);
   }
+
+  private void writeRecurse(HttpServletResponse resp, String prefix) throws IOException {
+    Versioned<List<InMemoryVersionedStore.Listed<V>>> listing = Require.nonNull(store, "store").list(prefix);
+    consulHeaders(resp, listing.index());
+    if (listing.value().isEmpty()) {
+      resp.setStatus(HttpServletResponse.SC_NOT_FOUND);
+      resp.setContentLength(0);
+      return;
+    }
+    ByteArrayOutputStream body = new ByteArrayOutputStream(256);
+    try (JsonGenerator json = JSON.createGenerator(body)) {
+      json.writeStartArray();
+      for (InMemoryVersionedStore.Listed<V> item : listing.value()) {
+        writeEntry(json, item.key(), encoder.apply(item.value()), item.createIndex(), item.modifyIndex());
+      }
+      json.writeEndArray();
+    }
+    sendJson(resp, body);
+  }
+
+  private void writeKeys(HttpServletResponse resp, String prefix, @Nullable String separator)
+      throws IOException {
+    Versioned<List<InMemoryVersionedStore.Listed<V>>> listing = Require.nonNull(store, "store").list(prefix);
+    consulHeaders(resp, listing.index());
+    List<String> names = new ArrayList<>();
+    for (InMemoryVersionedStore.Listed<V> item : listing.value()) {
+      String name = item.key();
+      if (separator != null && !separator.isEmpty()) {
+        int at = name.indexOf(separator, prefix.length());
+        if (at >= 0) {
+          name = name.substring(0, at + separator.length());
+        }
+      }
+      if (names.isEmpty() || !names.get(names.size() - 1).equals(name)) {
+        names.add(name); // the listing is sorted, so rolled-up names are adjacent
+      }
+    }
+    if (names.isEmpty()) {
+      resp.setStatus(HttpServletResponse.SC_NOT_FOUND);
+      resp.setContentLength(0);
+      return;
+    }
+    ByteArrayOutputStream body = new ByteArrayOutputStream(64 * names.size());
+    try (JsonGenerator json = JSON.createGenerator(body)) {
+      json.writeStartArray();
+      for (String name : names) {
+        json.writeString(name);
+      }
+      json.writeEndArray();
+    }
+    sendJson(resp, body);
+  }
+
+  private static void writeEntry(JsonGenerator json, String key, byte[] value, long createIndex,
+      long modifyIndex) throws IOException {
+    json.writeStartObject();
+    json.writeNumberField("LockIndex", 0);
+    json.writeStringField("Key", key);
+    json.writeNumberField("Flags", 0);
+    if (value.length == 0) {
+      json.writeNullField("Value"); // as Consul answers an empty value
+    } else {
+      json.writeFieldName("Value");
+      json.writeBinary(value);
+    }
+    json.writeNumberField("CreateIndex", createIndex);
+    json.writeNumberField("ModifyIndex", modifyIndex);
+    json.writeEndObject();
+  }
+
+  private static void consulHeaders(HttpServletResponse resp, long index) {
+    resp.setHeader("X-Consul-Index", Long.toUnsignedString(index));
+    resp.setHeader("X-Consul-KnownLeader", "true");
+    resp.setHeader("X-Consul-LastContact", "0");
+  }
+
+  private static void sendJson(HttpServletResponse resp, ByteArrayOutputStream body)
+      throws IOException {
+    resp.setStatus(HttpServletResponse.SC_OK);
+    resp.setContentType("application/json");
+    resp.setContentLength(body.size());
+    body.writeTo(resp.getOutputStream());
+  }
+
+  // ---------------------------------------------------------------------------- writes
 
   @Override
   protected void doPut(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-    String key = key(req);
-    if (key == null) {
-      badRequest(resp, "missing key: request /v1/kv/<key>");
+    KvWriter<V> w = writer;
+    Function<byte[], ? extends V> dec = decoder;
+    if (w == null || dec == null) {
+      readOnly(resp);
       return;
     }
-    byte[] body = req.getInputStream().readAllBytes();
-    long index = store.put(key, decoder.apply(body));
-    answerTrue(resp, index);
+    String key;
+    OptionalLong cas;
+    try {
+      key = key(req);
+      if (key.isEmpty()) {
+        throw new IllegalArgumentException("Missing key name: request /v1/kv/<key>");
+      }
+      cas = parseCas(req.getParameter("cas"));
+      refuseUnsupported(req);
+    } catch (IllegalArgumentException e) {
+      problem(resp, 400, "Bad Request", e.getMessage());
+      return;
+    }
+    if (!authorizer.allows(req, key)) {
+      problem(resp, 403, "Forbidden", "Permission denied: writes to '" + key + "' are not allowed");
+      return;
+    }
+    byte[] body = readBody(req, resp);
+    if (body == null) {
+      return;
+    }
+    V value;
+    try {
+      value = dec.apply(body);
+    } catch (IllegalArgumentException e) {
+      problem(resp, 400, "Bad Request", "value refused: " + e.getMessage());
+      return;
+    }
+    try {
+      answerBoolean(resp, w.put(key, value, cas));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      problem(resp, 503, "Service Unavailable", "interrupted");
+    } catch (Exception e) {
+      sourceFailed(resp, key, e);
+    }
   }
 
   @Override
   protected void doDelete(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-    String key = key(req);
-    if (key == null) {
-      badRequest(resp, "missing key: request /v1/kv/<key>");
+    KvWriter<V> w = writer;
+    if (w == null) {
+      readOnly(resp);
       return;
     }
-    answerTrue(resp, store.delete(key));
+    String key;
+    OptionalLong cas;
+    boolean recurse = req.getParameter("recurse") != null;
+    try {
+      key = key(req);
+      if (key.isEmpty() && !recurse) {
+        throw new IllegalArgumentException("Missing key name: request /v1/kv/<key>");
+      }
+      cas = parseCas(req.getParameter("cas"));
+      if (recurse && cas.isPresent()) {
+        throw new IllegalArgumentException("cas cannot be combined with recurse");
+      }
+      refuseUnsupported(req);
+    } catch (IllegalArgumentException e) {
+      problem(resp, 400, "Bad Request", e.getMessage());
+      return;
+    }
+    if (!authorizer.allows(req, key)) {
+      problem(resp, 403, "Forbidden", "Permission denied: deletes of '" + key + "' are not allowed");
+      return;
+    }
+    try {
+      answerBoolean(resp, recurse ? OptionalLong.of(w.deletePrefix(key)) : w.delete(key, cas));
+    } catch (UnsupportedOperationException e) {
+      problem(resp, 400, "Bad Request", "?recurse: " + e.getMessage());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      problem(resp, 503, "Service Unavailable", "interrupted");
+    } catch (Exception e) {
+      sourceFailed(resp, key, e);
+    }
   }
 
-  private static void answerTrue(HttpServletResponse resp, long index) throws IOException {
-    resp.setHeader("X-Consul-Index", Long.toString(index));
+  private static void refuseUnsupported(HttpServletRequest req) {
+    for (String name : new String[] {"acquire", "release"}) {
+      if (req.getParameter(name) != null) {
+        throw new IllegalArgumentException("?" + name + ": sessions and locks are not supported");
+      }
+    }
+    String flags = req.getParameter("flags");
+    if (flags != null && !flags.equals("0")) {
+      throw new IllegalArgumentException("?flags: only 0 is supported, was '" + flags + "'");
+    }
+  }
+
+  /** Reads a body of at most maxBodyBytes; answers 413 and returns null if it is longer. */
+  private byte @Nullable [] readBody(HttpServletRequest req, HttpServletResponse resp)
+      throws IOException {
+    long declared = req.getContentLengthLong();
+    if (declared > maxBodyBytes) {
+      tooLarge(resp, declared);
+      return null;
+    }
+    try (InputStream in = req.getInputStream()) {
+      byte[] body = in.readNBytes(maxBodyBytes + 1);
+      if (body.length > maxBodyBytes) {
+        tooLarge(resp, -1);
+        return null;
+      }
+      return body;
+    }
+  }
+
+  private void tooLarge(HttpServletResponse resp, long declared) throws IOException {
+    resp.setHeader("Connection", "close"); // the rest of the body is not read
+    problem(resp, 413, "Content Too Large", "Request body"
+        + (declared >= 0 ? "(" + declared + " bytes)" : "") + " too large, max size: "
+        + maxBodyBytes + " bytes");
+  }
+
+  private static void readOnly(HttpServletResponse resp) throws IOException {
+    resp.setHeader("Allow", "GET");
+    problem(resp, 405, "Method Not Allowed", "this KV endpoint is read-only (no writer configured)");
+  }
+
+  private static void answerBoolean(HttpServletResponse resp, OptionalLong written)
+      throws IOException {
+    if (written.isPresent()) {
+      resp.setHeader("X-Consul-Index", Long.toUnsignedString(written.getAsLong()));
+    }
+    byte[] body = (written.isPresent() ? "true" : "false").getBytes(StandardCharsets.US_ASCII);
+    resp.setStatus(HttpServletResponse.SC_OK);
     resp.setContentType("application/json");
-    byte[] body = "true".getBytes(StandardCharsets.US_ASCII);
     resp.setContentLength(body.length);
     resp.getOutputStream().write(body);
   }
 
-  private static @Nullable String key(HttpServletRequest req) {
-    String path = req.getPathInfo();
-    if (path == null || path.length() <= 1) {
-      return null;
+  // ---------------------------------------------------------------------------- parsing
+
+  /**
+   * Returns the decoded key: the raw request path after the servlet's mapping, percent-decoded
+   * here as UTF-8 (so {@code %2F} is a {@code /} inside the key), empty for the mapping itself.
+   */
+  static String key(HttpServletRequest req) {
+    String raw = req.getRequestURI();
+    String context = req.getContextPath();
+    if (context != null && !context.isEmpty() && raw.startsWith(context)) {
+      raw = raw.substring(context.length());
     }
-    return path.substring(1);
+    HttpServletMapping mapping = req.getHttpServletMapping();
+    String pattern = mapping == null ? null : mapping.getPattern();
+    if (pattern != null && pattern.endsWith("/*")) {
+      String prefix = pattern.substring(0, pattern.length() - 2);
+      if (!raw.startsWith(prefix)) {
+        throw new IllegalArgumentException("the path does not start with the servlet's mapping "
+            + prefix);
+      }
+      raw = raw.substring(prefix.length());
+    }
+    int semicolon = raw.indexOf(';');
+    if (semicolon >= 0) {
+      throw new IllegalArgumentException("path parameters (;) are not allowed in a key");
+    }
+    if (raw.isEmpty() || raw.equals("/")) {
+      return "";
+    }
+    if (raw.charAt(0) != '/') {
+      throw new IllegalArgumentException("the key must follow a '/'");
+    }
+    return percentDecode(raw.substring(1));
   }
 
+  /** Decodes %XX escapes to UTF-8 text, strictly: a bad escape or bad UTF-8 is an error. */
+  static String percentDecode(String text) {
+    if (text.indexOf('%') < 0) {
+      return text;
+    }
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream(text.length());
+    for (int i = 0; i < text.length(); i++) {
+      char c = text.charAt(i);
+      if (c == '%') {
+        int hi = i + 1 < text.length() ? Character.digit(text.charAt(i + 1), 16) : -1;
+        int lo = i + 2 < text.length() ? Character.digit(text.charAt(i + 2), 16) : -1;
+        if (hi < 0 || lo < 0) {
+          throw new IllegalArgumentException("bad percent-escape in the key at position " + i);
+        }
+        bytes.write(hi * 16 + lo);
+        i += 2;
+      } else {
+        byte[] utf8 = String.valueOf(c).getBytes(StandardCharsets.UTF_8);
+        if (Character.isHighSurrogate(c) && i + 1 < text.length()) {
+          utf8 = text.substring(i, i + 2).getBytes(StandardCharsets.UTF_8);
+          i++;
+        }
+        bytes.writeBytes(utf8);
+      }
+    }
+    try {
+      return StandardCharsets.UTF_8.newDecoder()
+          .onMalformedInput(CodingErrorAction.REPORT)
+          .onUnmappableCharacter(CodingErrorAction.REPORT)
+          .decode(ByteBuffer.wrap(bytes.toByteArray())).toString();
+    } catch (CharacterCodingException e) {
+      throw new IllegalArgumentException("the key is not UTF-8 once percent-decoded");
+    }
+  }
+
+  /**
+   * Parses an index as Consul does: an unsigned 64-bit decimal (returned as its two's-complement
+   * {@code long}); absent or empty is 0.
+   */
   static long parseIndex(@Nullable String text) {
     if (text == null || text.isEmpty()) {
       return 0L;
     }
+    return parseUnsigned(text, "index");
+  }
+
+  private static OptionalLong parseCas(@Nullable String text) {
+    if (text == null) {
+      return OptionalLong.empty();
+    }
+    long cas = parseUnsigned(text, "cas");
+    // A cas beyond Long.MAX_VALUE can never match one of our indexes.
+    return OptionalLong.of(cas < 0 ? Long.MAX_VALUE : cas);
+  }
+
+  private static long parseUnsigned(String text, String name) {
+    if (text.length() > 20 || !text.chars().allMatch(c -> c >= '0' && c <= '9')) {
+      throw new IllegalArgumentException(name + " must be an unsigned 64-bit integer, was '"
+          + (text.length() > 40 ? text.substring(0, 40) + "..." : text) + "'");
+    }
     try {
-      long index = Long.parseLong(text);
-      Require.argument(index >= 0, "index must not be negative, was " + text);
-      return index;
+      return Long.parseUnsignedLong(text);
     } catch (NumberFormatException e) {
-      throw new IllegalArgumentException("index must be a non-negative integer, was '" + text + "'");
+      throw new IllegalArgumentException(name + " must be an unsigned 64-bit integer, was '"
+          + text + "'");
     }
   }
 
@@ -312,22 +902,138 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     if (text == null || text.isEmpty()) {
       return DEFAULT_WAIT;
     }
-    Duration wait;
-    try {
-      wait = GoDuration.parse(text);
-    } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException("wait: " + e.getMessage());
-    }
-    Require.argument(!wait.isNegative(), "wait must not be negative, was '" + text + "'");
-    return wait;
+    return GoDuration.parseNonNegative(text, "wait");
   }
 
-  private static void badRequest(HttpServletResponse resp, @Nullable String message)
-      throws IOException {
-    byte[] body = String.valueOf(message).getBytes(StandardCharsets.UTF_8);
-    resp.setStatus(HttpServletResponse.SC_BAD_REQUEST);
-    resp.setContentType("text/plain;charset=utf-8");
-    resp.setContentLength(body.length);
-    resp.getOutputStream().write(body);
+  private static void problem(HttpServletResponse resp, int status, String title,
+      @Nullable String detail) throws IOException {
+    ByteArrayOutputStream body = new ByteArrayOutputStream(128);
+    try (JsonGenerator json = JSON.createGenerator(body)) {
+      json.writeStartObject();
+      json.writeStringField("type", "about:blank");
+      json.writeStringField("title", title);
+      json.writeNumberField("status", status);
+      json.writeStringField("detail", String.valueOf(detail));
+      json.writeEndObject();
+    }
+    resp.setStatus(status);
+    resp.setContentType("application/problem+json");
+    resp.setContentLength(body.size());
+    body.writeTo(resp.getOutputStream());
+  }
+
+  /**
+   * Builder of {@link BlockingQueryServlet}; not thread-safe.
+   *
+   * @param <V> the type of values
+   */
+  public static final class Builder<V> {
+    private final @Nullable InMemoryVersionedStore<V> store;
+    private final @Nullable WatchSource<Optional<V>> source;
+    private final Function<? super V, byte[]> encoder;
+    private @Nullable KvWriter<V> writer;
+    private @Nullable Function<byte[], ? extends V> decoder;
+    private WriteAuthorizer authorizer = WriteAuthorizer.loopbackOnly();
+    private int maxHeld = DEFAULT_MAX_HELD_QUERIES;
+    private int maxHeldPerKey = DEFAULT_MAX_HELD_QUERIES_PER_KEY;
+    private int maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
+    private Duration retryAfter = Duration.ofSeconds(1);
+
+    private Builder(@Nullable InMemoryVersionedStore<V> store,
+        @Nullable WatchSource<Optional<V>> source, Function<? super V, byte[]> encoder) {
+      this.store = store;
+      this.source = source;
+      this.encoder = encoder;
+    }
+
+    /**
+     * Makes the servlet writable: {@code PUT} decodes the body and calls {@code writer.put},
+     * {@code DELETE} calls {@code writer.delete} (after the {@link #authorizer}).
+     *
+     * @param writer the writer
+     * @param decoder turns a {@code PUT} body into a value; may throw
+     *     {@link IllegalArgumentException} (answered 400)
+     * @return this builder
+     * @throws NullPointerException if an argument is null
+     */
+    public Builder<V> writer(KvWriter<V> writer, Function<byte[], ? extends V> decoder) {
+      this.writer = Require.nonNull(writer, "writer");
+      this.decoder = Require.nonNull(decoder, "decoder");
+      return this;
+    }
+
+    /**
+     * Sets who may write (default {@link WriteAuthorizer#loopbackOnly()}).
+     *
+     * @param authorizer the authorizer
+     * @return this builder
+     * @throws NullPointerException if {@code authorizer} is null
+     */
+    public Builder<V> authorizer(WriteAuthorizer authorizer) {
+      this.authorizer = Require.nonNull(authorizer, "authorizer");
+      return this;
+    }
+
+    /**
+     * Sets the most blocking queries held at once over all keys (default
+     * 10,000); one more is answered 429 at once.
+     *
+     * @param max at least 1
+     * @return this builder
+     * @throws IllegalArgumentException if {@code max} is below 1
+     */
+    public Builder<V> maxHeldQueries(int max) {
+      this.maxHeld = Require.atLeast(max, 1, "maxHeldQueries");
+      return this;
+    }
+
+    /**
+     * Sets the most blocking queries held at once on one key or one prefix (default 5,000).
+     *
+     * @param max at least 1
+     * @return this builder
+     * @throws IllegalArgumentException if {@code max} is below 1
+     */
+    public Builder<V> maxHeldQueriesPerKey(int max) {
+      this.maxHeldPerKey = Require.atLeast(max, 1, "maxHeldQueriesPerKey");
+      return this;
+    }
+
+    /**
+     * Sets the largest {@code PUT} body accepted (default 512 KiB, Consul's limit); a larger one is
+     * answered 413 without being read.
+     *
+     * @param max at least 0
+     * @return this builder
+     * @throws IllegalArgumentException if {@code max} is negative or above
+     *     {@code Integer.MAX_VALUE - 1}
+     */
+    public Builder<V> maxBodyBytes(int max) {
+      Require.argument(max >= 0 && max < Integer.MAX_VALUE,
+          "maxBodyBytes must be in [0, Integer.MAX_VALUE), was " + max);
+      this.maxBodyBytes = max;
+      return this;
+    }
+
+    /**
+     * Sets the {@code Retry-After} of a 429 (default 1 s; sent in whole seconds, at least 1).
+     *
+     * @param retryAfter a positive duration
+     * @return this builder
+     * @throws IllegalArgumentException if it is not positive
+     */
+    public Builder<V> retryAfter(Duration retryAfter) {
+      this.retryAfter = Require.positive(retryAfter, "retryAfter");
+      return this;
+    }
+
+    /**
+     * Builds the servlet.
+     *
+     * @return a new servlet
+     */
+    public BlockingQueryServlet<V> build() {
+      return new BlockingQueryServlet<>(this, () -> ThreadLocalRandom.current().nextDouble());
+    }
   }
 }

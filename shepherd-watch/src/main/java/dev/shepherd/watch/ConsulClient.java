@@ -1,11 +1,16 @@
 package dev.shepherd.watch;
 
+import com.fasterxml.jackson.jr.ob.JSON;
 import dev.shepherd.core.Durations;
 import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.GoDuration;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -16,7 +21,11 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Flow;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jspecify.annotations.Nullable;
 
@@ -76,6 +85,7 @@ public final class ConsulClient implements AutoCloseable {
   private final HttpClient http;
   private final boolean ownsHttp;
   private final Duration readTimeoutMargin;
+  private final int maxResponseBytes;
   private final AtomicInteger inFlight = new AtomicInteger();
 
   private ConsulClient(Builder builder) {
@@ -84,6 +94,7 @@ public final class ConsulClient implements AutoCloseable {
     this.token = builder.token;
     this.datacenter = builder.datacenter;
     this.readTimeoutMargin = builder.readTimeoutMargin;
+    this.maxResponseBytes = builder.maxResponseBytes;
     if (builder.httpClient != null) {
       this.http = builder.httpClient;
       this.ownsHttp = false;
@@ -308,13 +319,19 @@ public final class ConsulClient implements AutoCloseable {
     String what = request.method() + " " + request.uri().getRawPath();
     inFlight.incrementAndGet();
     CompletableFuture<HttpResponse<byte[]>> future =
-        http.sendAsync(request, HttpResponse.BodyHandlers.ofByteArray());
+        http.sendAsync(request, info -> new LimitedBody(maxResponseBytes));
+    // The request's timeout bounds the wait for the headers; this bounds the body as well.
+    Duration bound = request.timeout().orElse(readTimeoutMargin).plus(readTimeoutMargin);
     HttpResponse<byte[]> response;
     try {
-      response = future.get();
+      response = future.get(Durations.toNanosSaturated(bound), TimeUnit.NANOSECONDS);
     } catch (InterruptedException e) {
       future.cancel(true);
       throw e;
+    } catch (TimeoutException e) {
+      future.cancel(true);
+      throw new ConsulException(what + " to " + baseUri + " got no complete answer within "
+          + bound, 0, e);
     } catch (ExecutionException e) {
       Throwable cause = e.getCause() != null ? e.getCause() : e;
       throw new ConsulException(what + " to " + baseUri + " failed: " + cause, 0, cause);
@@ -342,12 +359,14 @@ public final class ConsulClient implements AutoCloseable {
 
   // ------------------------------------------------------------------------------ parsing
 
+  /** Jackson jr: maps, lists, strings, numbers, booleans and nulls, within Jackson's limits. */
+  private static final JSON JSON_READER = JSON.std;
+
   private static List<@Nullable Object> parseArray(HttpResponse<byte[]> response) {
-    String body = new String(response.body(), StandardCharsets.UTF_8);
     Object parsed;
     try {
-      parsed = Json.parse(body);
-    } catch (IllegalArgumentException e) {
+      parsed = JSON_READER.anyFrom(response.body());
+    } catch (IOException | RuntimeException e) {
       throw new ConsulException(response.request().uri().getRawPath() + " answered malformed JSON: "
           + e.getMessage(), response.statusCode(), e);
     }
@@ -437,6 +456,59 @@ public final class ConsulClient implements AutoCloseable {
     return out.toString();
   }
 
+  /** Buffers a response body up to a limit; a longer body fails the request and is not read on. */
+  private static final class LimitedBody implements HttpResponse.BodySubscriber<byte[]> {
+    private final int max;
+    private final ByteArrayOutputStream buffer = new ByteArrayOutputStream();
+    private final CompletableFuture<byte[]> body = new CompletableFuture<>();
+    private volatile Flow.@Nullable Subscription subscription;
+
+    LimitedBody(int max) {
+      this.max = max;
+    }
+
+    @Override
+    public CompletionStage<byte[]> getBody() {
+      return body;
+    }
+
+    @Override
+    public void onSubscribe(Flow.Subscription s) {
+      subscription = s;
+      s.request(Long.MAX_VALUE);
+    }
+
+    @Override
+    public void onNext(List<ByteBuffer> items) {
+      if (body.isDone()) {
+        return;
+      }
+      for (ByteBuffer item : items) {
+        if (buffer.size() + (long) item.remaining() > max) {
+          Flow.Subscription s = subscription;
+          if (s != null) {
+            s.cancel();
+          }
+          body.completeExceptionally(new IOException("the response body exceeds " + max + " bytes"));
+          return;
+        }
+        byte[] chunk = new byte[item.remaining()];
+        item.get(chunk);
+        buffer.writeBytes(chunk);
+      }
+    }
+
+    @Override
+    public void onError(Throwable error) {
+      body.completeExceptionally(error);
+    }
+
+    @Override
+    public void onComplete() {
+      body.complete(buffer.toByteArray());
+    }
+  }
+
   /**
    * Builder of {@link ConsulClient}; not thread-safe.
    */
@@ -447,6 +519,7 @@ public final class ConsulClient implements AutoCloseable {
     private @Nullable HttpClient httpClient;
     private Duration connectTimeout = Duration.ofSeconds(5);
     private Duration readTimeoutMargin = Duration.ofSeconds(15);
+    private int maxResponseBytes = 32 * 1024 * 1024;
 
     private Builder() {}
 
@@ -528,6 +601,19 @@ public final class ConsulClient implements AutoCloseable {
      */
     public Builder readTimeoutMargin(Duration margin) {
       this.readTimeoutMargin = Require.positive(margin, "readTimeoutMargin");
+      return this;
+    }
+
+    /**
+     * Sets the largest response body read (default 32 MiB); a longer one fails the request with
+     * {@link ConsulException} without being buffered further.
+     *
+     * @param max at least 1
+     * @return this builder
+     * @throws IllegalArgumentException if {@code max} is below 1
+     */
+    public Builder maxResponseBytes(int max) {
+      this.maxResponseBytes = Require.atLeast(max, 1, "maxResponseBytes");
       return this;
     }
 

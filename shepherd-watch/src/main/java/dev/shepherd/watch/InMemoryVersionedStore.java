@@ -8,6 +8,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -53,8 +55,9 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
 
   private final ReentrantLock lock = new ReentrantLock();
   // Guarded by lock.
-  private final HashMap<String, Entry<V>> entries = new HashMap<>();
+  private final TreeMap<String, Entry<V>> entries = new TreeMap<>();
   private final HashMap<String, List<Waiter<V>>> waiters = new HashMap<>();
+  private final HashMap<String, List<PrefixWaiter>> prefixWaiters = new HashMap<>();
   private long index = 1L;
   private final AtomicLong reads = new AtomicLong();
 
@@ -99,22 +102,132 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
   }
 
   private long write(String key, @Nullable V value) {
-    List<Waiter<V>> woken;
-    Versioned<Optional<V>> answer;
+    return writeIf(key, value, -1L).orElseThrow();
+  }
+
+  /**
+   * Sets the value of a key only if its modify index is {@code expectedIndex}, Consul's
+   * check-and-set: {@code 0} means "only if the key is absent" (never written, or deleted).
+   *
+   * @param key the key, not empty
+   * @param value the value
+   * @param expectedIndex the modify index the key must have, or 0 for "absent"
+   * @return the new index if written, empty if the key's index was another
+   * @throws NullPointerException if an argument is null
+   * @throws IllegalArgumentException if {@code key} is empty or {@code expectedIndex} negative
+   */
+  public OptionalLong putIf(String key, V value, long expectedIndex) {
+    Require.notEmpty(key, "key");
+    Require.nonNull(value, "value");
+    Require.atLeast(expectedIndex, 0L, "expectedIndex");
+    return writeIf(key, value, expectedIndex);
+  }
+
+  /**
+   * Deletes a key only if its modify index is {@code expectedIndex}; as in Consul, an expected
+   * index of 0 never deletes.
+   *
+   * @param key the key, not empty
+   * @param expectedIndex the modify index the key must have
+   * @return the new index if deleted, empty otherwise
+   * @throws NullPointerException if {@code key} is null
+   * @throws IllegalArgumentException if {@code key} is empty or {@code expectedIndex} negative
+   */
+  public OptionalLong deleteIf(String key, long expectedIndex) {
+    Require.notEmpty(key, "key");
+    Require.atLeast(expectedIndex, 0L, "expectedIndex");
+    if (expectedIndex == 0L) {
+      return OptionalLong.empty();
+    }
+    return writeIf(key, null, expectedIndex);
+  }
+
+  /**
+   * Deletes every present key that starts with {@code prefix} (all keys for an empty prefix) in
+   * one write: they all get the same new index.
+   *
+   * @param prefix the prefix, possibly empty
+   * @return the new index, or the store's index if nothing was deleted
+   * @throws NullPointerException if {@code prefix} is null
+   */
+  public long deletePrefix(String prefix) {
+    Require.nonNull(prefix, "prefix");
+    List<Runnable> wakeups = new ArrayList<>();
+    long next;
     lock.lock();
     try {
-      long next = ++index;
+      List<String> present = new ArrayList<>();
+      for (Map.Entry<String, Entry<V>> e : entries.tailMap(prefix, true).entrySet()) {
+        if (!e.getKey().startsWith(prefix)) {
+          break;
+        }
+        if (e.getValue().value() != null) {
+          present.add(e.getKey());
+        }
+      }
+      if (present.isEmpty()) {
+        return index;
+      }
+      next = ++index;
+      Versioned<Optional<V>> absent = new Versioned<>(Optional.empty(), next);
+      for (String key : present) {
+        entries.put(key, new Entry<>(null, next, 0L));
+        List<Waiter<V>> woken = waiters.remove(key);
+        wakeups.add(() -> complete(woken, absent));
+        collectPrefixWaiters(key, next, wakeups);
+      }
+    } finally {
+      lock.unlock();
+    }
+    wakeups.forEach(Runnable::run);
+    return next;
+  }
+
+  /** Writes (value null: deletes) if the key's index is expected (-1: always). */
+  private OptionalLong writeIf(String key, @Nullable V value, long expectedIndex) {
+    List<Waiter<V>> woken;
+    Versioned<Optional<V>> answer;
+    List<Runnable> wakeups = new ArrayList<>(1);
+    lock.lock();
+    try {
       Entry<V> previous = entries.get(key);
+      if (expectedIndex >= 0L) {
+        boolean present = previous != null && previous.value() != null;
+        boolean matches = expectedIndex == 0L ? !present
+            : previous != null && present && previous.modifyIndex() == expectedIndex;
+        if (!matches) {
+          return OptionalLong.empty();
+        }
+      }
+      long next = ++index;
       long createIndex = value == null ? 0L
           : previous != null && previous.value() != null ? previous.createIndex() : next;
       entries.put(key, new Entry<>(value, next, createIndex));
       answer = new Versioned<>(Optional.ofNullable(value), next);
       woken = waiters.remove(key);
+      collectPrefixWaiters(key, next, wakeups);
     } finally {
       lock.unlock();
     }
     complete(woken, answer);
-    return answer.index();
+    wakeups.forEach(Runnable::run);
+    return OptionalLong.of(answer.index());
+  }
+
+  /** Under lock: removes the prefix waiters {@code key} wakes; their completion goes to the list. */
+  private void collectPrefixWaiters(String key, long newIndex, List<Runnable> wakeups) {
+    if (prefixWaiters.isEmpty()) {
+      return;
+    }
+    var it = prefixWaiters.entrySet().iterator();
+    while (it.hasNext()) {
+      var e = it.next();
+      if (key.startsWith(e.getKey())) {
+        List<PrefixWaiter> list = e.getValue();
+        it.remove();
+        wakeups.add(() -> list.forEach(w -> w.complete(newIndex)));
+      }
+    }
   }
 
   /**
@@ -123,18 +236,24 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
    */
   public void wipe() {
     Map<String, List<Waiter<V>>> woken;
+    List<List<PrefixWaiter>> prefixWoken;
     lock.lock();
     try {
       entries.clear();
       index = 1L;
       woken = new LinkedHashMap<>(waiters);
       waiters.clear();
+      prefixWoken = new ArrayList<>(prefixWaiters.values());
+      prefixWaiters.clear();
     } finally {
       lock.unlock();
     }
     Versioned<Optional<V>> absent = new Versioned<>(Optional.empty(), 1L);
     for (List<Waiter<V>> list : woken.values()) {
       complete(list, absent);
+    }
+    for (List<PrefixWaiter> list : prefixWoken) {
+      list.forEach(w -> w.complete(1L));
     }
   }
 
@@ -232,6 +351,9 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
       for (List<Waiter<V>> list : waiters.values()) {
         n += list.size();
       }
+      for (List<PrefixWaiter> list : prefixWaiters.values()) {
+        n += list.size();
+      }
       return n;
     } finally {
       lock.unlock();
@@ -266,6 +388,103 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
       lock.unlock();
     }
     return waiter;
+  }
+
+  /**
+   * Returns the present keys under {@code prefix} in key order, with the prefix's index: the
+   * highest modify index of any key under it, deleted ones included (so a delete moves it), or 1
+   * when no key under it was ever written.
+   */
+  Versioned<List<Listed<V>>> list(String prefix) {
+    lock.lock();
+    try {
+      List<Listed<V>> items = new ArrayList<>();
+      long max = 0L;
+      for (Map.Entry<String, Entry<V>> e : entries.tailMap(prefix, true).entrySet()) {
+        if (!e.getKey().startsWith(prefix)) {
+          break;
+        }
+        Entry<V> entry = e.getValue();
+        max = Math.max(max, entry.modifyIndex());
+        V value = entry.value();
+        if (value != null) {
+          items.add(new Listed<>(e.getKey(), value, entry.createIndex(), entry.modifyIndex()));
+        }
+      }
+      return new Versioned<>(List.copyOf(items), max == 0L ? 1L : max);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Returns a future completed with the prefix's new index (see {@link #list}) once it differs
+   * from {@code minIndex}: at once if it differs now, else at the next write of a key under the
+   * prefix (or a wipe). Cancel it to stop waiting.
+   */
+  CompletableFuture<Long> whenPrefixChanged(String prefix, long minIndex) {
+    reads.incrementAndGet();
+    lock.lock();
+    try {
+      long now = list(prefix).index();
+      if (now != minIndex) {
+        return CompletableFuture.completedFuture(now);
+      }
+      PrefixWaiter waiter = new PrefixWaiter(prefix);
+      prefixWaiters.computeIfAbsent(prefix, k -> new ArrayList<>(2)).add(waiter);
+      return waiter;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Returns a key's entry (empty if absent) with its index, read at once under one lock so the
+   * create and modify indexes belong to the same write.
+   */
+  Versioned<Optional<Listed<V>>> lookup(String key) {
+    lock.lock();
+    try {
+      Entry<V> entry = entries.get(key);
+      if (entry == null) {
+        return new Versioned<>(Optional.empty(), 1L);
+      }
+      V value = entry.value();
+      return new Versioned<>(value == null ? Optional.empty()
+          : Optional.of(new Listed<>(key, value, entry.createIndex(), entry.modifyIndex())),
+          entry.modifyIndex());
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** One present key under a listed prefix. */
+  record Listed<V>(String key, V value, long createIndex, long modifyIndex) {}
+
+  /** A pending prefix wait; cancelling it removes it from the store. */
+  private final class PrefixWaiter extends CompletableFuture<Long> {
+    private final String prefix;
+
+    PrefixWaiter(String prefix) {
+      this.prefix = prefix;
+    }
+
+    @Override
+    public boolean cancel(boolean mayInterruptIfRunning) {
+      boolean cancelled = super.cancel(mayInterruptIfRunning);
+      if (cancelled) {
+        lock.lock();
+        try {
+          List<PrefixWaiter> list = prefixWaiters.get(prefix);
+          if (list != null && list.remove(this) && list.isEmpty()) {
+            prefixWaiters.remove(prefix);
+          }
+        } finally {
+          lock.unlock();
+        }
+      }
+      return cancelled;
+    }
   }
 
   /**

@@ -211,10 +211,18 @@ final class KeyLoop<V> {
     long index = 0L;
     int consecutiveFailures = 0;
     long firstFailureNanos = 0L;
+    long lastFetchStart = 0L;
+    boolean fetchedBefore = false;
     try {
       while (checkPoint()) {
         Versioned<V> result = null;
         Throwable error = null;
+        if (fetchedBefore && consecutiveFailures == 0
+            && !paceWait(config.minFetchIntervalNanos() - (config.ticker().read() - lastFetchStart))) {
+          continue; // interrupted: the check point decides
+        }
+        lastFetchStart = config.ticker().read();
+        fetchedBefore = true;
         try {
           // After a failure, block only briefly: an upstream that is back but unchanged would
           // otherwise hold the query for a whole maxWait before we could call it recovered.
@@ -240,13 +248,17 @@ final class KeyLoop<V> {
                 + "upstream reset; restarting from 0");
             index = 0L;
           }
+          if (answered > 0L) {
+            // Success first: Recovered reaches the sinks before the update of this fetch, and
+            // that update's staleness is measured from this fetch, not from before the outage.
+            consecutiveFailures = 0;
+            recordSuccess();
+          }
           if (answered > index) {
             publishValue(result);
             index = answered;
           }
           if (answered > 0L) {
-            consecutiveFailures = 0;
-            recordSuccess();
             index = Math.max(index, 1L);
             continue;
           }
@@ -265,6 +277,23 @@ final class KeyLoop<V> {
       }
     } finally {
       Thread.interrupted(); // never leak our interrupt into an executor's pooled thread
+    }
+  }
+
+  /**
+   * Waits the rest of the minimum interval between two fetch starts (nothing if it has passed);
+   * returns false if interrupted. Only an upstream that answers at once is slowed by it: a fetch
+   * that blocked for longer than the interval starts the next one at once.
+   */
+  private boolean paceWait(long remainingNanos) {
+    if (remainingNanos <= 0L) {
+      return true;
+    }
+    try {
+      Sleeps.sleep(config.ticker(), remainingNanos);
+      return true;
+    } catch (InterruptedException e) {
+      return false;
     }
   }
 

@@ -66,6 +66,7 @@ public final class PollingWatchSource<V> implements WatchSource<V> {
   private final AtomicLong indexes = new AtomicLong();
   private final AtomicLong reads = new AtomicLong();
   private final ConcurrentHashMap<String, Polled<V>> polled = new ConcurrentHashMap<>();
+  private final Config config;
 
   private PollingWatchSource(Builder<V> builder) {
     this.reader = builder.reader;
@@ -75,6 +76,41 @@ public final class PollingWatchSource<V> implements WatchSource<V> {
     this.sameValue = builder.sameValue;
     this.ticker = builder.ticker;
     this.random = builder.random;
+    this.config = new Config(builder.maxAge, Duration.ofNanos(maxStaggerNanos), builder.ticker);
+  }
+
+  /**
+   * Returns this source's settings, as built (the stagger resolved from the maximum age when it
+   * was not set).
+   *
+   * @return the immutable configuration
+   */
+  public Config config() {
+    return config;
+  }
+
+  /**
+   * The immutable settings of a {@link PollingWatchSource}, read through
+   * {@link PollingWatchSource#config()}; the builder explains each one.
+   *
+   * @param maxAge how old a polled value may get
+   * @param maxStagger the most random time added to each poll
+   * @param ticker the time source
+   */
+  public record Config(Duration maxAge, Duration maxStagger, Ticker ticker) {
+
+    /**
+     * Checks the settings.
+     *
+     * @throws NullPointerException if a setting is null
+     * @throws IllegalArgumentException if {@code maxAge} is not positive or {@code maxStagger}
+     *     negative
+     */
+    public Config {
+      Require.positive(maxAge, "maxAge");
+      Require.nonNegative(maxStagger, "maxStagger");
+      Require.nonNull(ticker, "ticker");
+    }
   }
 
   /**

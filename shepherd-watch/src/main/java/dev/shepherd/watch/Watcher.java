@@ -29,7 +29,7 @@ import java.util.concurrent.ThreadFactory;
  * }
  * }</pre>
  *
- * <h2>The loop (Consul's {@code Notify}, seed 002)</h2>
+ * <h2>The loop (after the {@code Notify} loop of Consul's agent cache)</h2>
  *
  * For each watched key one loop calls {@code fetch(key, index, maxWait)}: the first time with
  * index 0, which answers the current value at once; the value is delivered only when the returned
@@ -42,6 +42,13 @@ import java.util.concurrent.ThreadFactory;
  * <h2>What the hub adds</h2>
  *
  * <ul>
+ *   <li>Pacing: two fetches of one key start at least {@code minFetchInterval} apart (default
+ *       50 ms), so an upstream that answers at once (ignores the index, cannot block) is not
+ *       called in a hot loop; a fetch that blocked longer than that is followed at once, so a
+ *       change after a quiet period is delivered as fast as without pacing.
+ *   <li>Order after an outage: the fetch that succeeds first records the success before it
+ *       publishes, so sinks receive {@link WatchEvent.Recovered} before that fetch's
+ *       {@link WatchEvent.Update}, whose staleness is measured from that fetch.
  *   <li>One loop per key: it starts with the key's first subscription and stops when the last one
  *       closes, cancelling a blocking fetch or a backoff wait promptly (by interrupting the loop's
  *       thread). A subscription to a key that is already watched receives the latest value at
@@ -58,7 +65,8 @@ import java.util.concurrent.ThreadFactory;
  * </ul>
  *
  * <p>Defaults: {@code maxWait} 5 minutes (Consul's default wait), {@code recoveryWait} 1 second
- * (the wait of fetches after a failure), backoff {@link Backoff#consul()},
+ * (the wait of fetches after a failure), {@code minFetchInterval} 50 ms, backoff
+ * {@link Backoff#consul()},
  * {@code failingThreshold} 30 seconds, buffer {@link BufferPolicy#latestOnly()}, loops and
  * deliveries on virtual threads, {@link Ticker#system()}.
  *
@@ -81,6 +89,9 @@ public final class Watcher<V> implements AutoCloseable {
    * race on the map.
    */
 
+  /** The default least time between two fetch starts of one key. */
+  public static final Duration DEFAULT_MIN_FETCH_INTERVAL = Duration.ofMillis(50);
+
   private final WatchSource<V> source;
   private final Config config;
   private final ConcurrentHashMap<String, KeyLoop<V>> loops = new ConcurrentHashMap<>();
@@ -88,11 +99,9 @@ public final class Watcher<V> implements AutoCloseable {
 
   private Watcher(Builder<V> builder) {
     this.source = builder.source;
-    this.config = new Config(
-        Durations.toNanosSaturated(builder.maxWait), builder.maxWait,
+    this.config = new Config(builder.maxWait,
         builder.recoveryWait.compareTo(builder.maxWait) < 0 ? builder.recoveryWait : builder.maxWait,
-        builder.backoff,
-        Durations.toNanosSaturated(builder.failingThreshold), builder.bufferPolicy,
+        builder.backoff, builder.failingThreshold, builder.minFetchInterval, builder.bufferPolicy,
         builder.executor != null ? builder.executor : virtualThreadExecutor(builder.name),
         builder.ticker, builder.name);
   }
@@ -231,11 +240,62 @@ public final class Watcher<V> implements AutoCloseable {
     return task -> factory.newThread(task).start();
   }
 
-  /** The immutable configuration shared by a watcher's loops and subscriptions. */
-  record Config(
-      long maxWaitNanos, Duration maxWait, Duration recoveryWait, Backoff backoff,
-      long failingThresholdNanos,
-      BufferPolicy bufferPolicy, Executor executor, Ticker ticker, String name) {}
+  /**
+   * Returns this watcher's settings, as built (the recovery wait already capped at the maximum
+   * wait): for logging, metrics and tests.
+   *
+   * @return the immutable configuration
+   */
+  public Config config() {
+    return config;
+  }
+
+  /**
+   * The immutable settings of a {@link Watcher}, produced by {@link Builder#build()} and read
+   * through {@link Watcher#config()}; the builder's javadoc explains each one.
+   *
+   * @param maxWait how long one fetch may block
+   * @param recoveryWait how long fetches after a failure may block, at most {@code maxWait}
+   * @param backoff the wait after consecutive failures
+   * @param failingThreshold how long a key may fail before subscriptions report it failing
+   * @param minFetchInterval the least time between two fetch starts of one key
+   * @param bufferPolicy the default buffer of each subscription
+   * @param executor runs the loops and the deliveries
+   * @param ticker the time source
+   * @param name the name in thread names and logs
+   */
+  public record Config(
+      Duration maxWait, Duration recoveryWait, Backoff backoff, Duration failingThreshold,
+      Duration minFetchInterval, BufferPolicy bufferPolicy, Executor executor, Ticker ticker,
+      String name) {
+
+    /**
+     * Checks the settings.
+     *
+     * @throws NullPointerException if a setting is null
+     * @throws IllegalArgumentException if a duration is negative, or {@code maxWait} or
+     *     {@code recoveryWait} is zero
+     */
+    public Config {
+      Require.positive(maxWait, "maxWait");
+      Require.positive(recoveryWait, "recoveryWait");
+      Require.nonNull(backoff, "backoff");
+      Require.nonNegative(failingThreshold, "failingThreshold");
+      Require.nonNegative(minFetchInterval, "minFetchInterval");
+      Require.nonNull(bufferPolicy, "bufferPolicy");
+      Require.nonNull(executor, "executor");
+      Require.nonNull(ticker, "ticker");
+      Require.notEmpty(name, "name");
+    }
+
+    long failingThresholdNanos() {
+      return Durations.toNanosSaturated(failingThreshold);
+    }
+
+    long minFetchIntervalNanos() {
+      return Durations.toNanosSaturated(minFetchInterval);
+    }
+  }
 
   /**
    * Builder of {@link Watcher}; not thread-safe.
@@ -248,6 +308,7 @@ public final class Watcher<V> implements AutoCloseable {
     private Duration recoveryWait = Duration.ofSeconds(1);
     private Backoff backoff = Backoff.consul();
     private Duration failingThreshold = Duration.ofSeconds(30);
+    private Duration minFetchInterval = DEFAULT_MIN_FETCH_INTERVAL;
     private BufferPolicy bufferPolicy = BufferPolicy.latestOnly();
     private @org.jspecify.annotations.Nullable Executor executor;
     private Ticker ticker = Ticker.system();
@@ -273,7 +334,7 @@ public final class Watcher<V> implements AutoCloseable {
 
     /**
      * Sets how long the first fetches after a failure may block (default 1 second, never more
-     * than {@code maxWait}). They still pass the last index, so they block as the seed's loop
+     * than {@code maxWait}). They still pass the last index, so they block as Consul's loop
      * does, but briefly: an upstream that came back without a change then answers within this
      * time, the failure count resets and {@link WatchEvent.Recovered} is sent, instead of after a
      * whole {@code maxWait}.
@@ -311,6 +372,24 @@ public final class Watcher<V> implements AutoCloseable {
      */
     public Builder<V> failingThreshold(Duration threshold) {
       this.failingThreshold = Require.nonNegative(threshold, "failingThreshold");
+      return this;
+    }
+
+    /**
+     * Sets the least time between the starts of two successful fetches of one key (default
+     * 50 ms). A blocking upstream that held the previous fetch for longer is asked again at once,
+     * so the delivery of a change after a quiet period is not delayed; only an upstream that
+     * answers at once (a misbehaving server, a source that cannot block, a burst of writes) is
+     * paced, instead of being called in a hot loop. Failures are paced by {@link #backoff}
+     * instead. Zero turns pacing off.
+     *
+     * @param interval zero or more
+     * @return this builder
+     * @throws NullPointerException if {@code interval} is null
+     * @throws IllegalArgumentException if it is negative
+     */
+    public Builder<V> minFetchInterval(Duration interval) {
+      this.minFetchInterval = Require.nonNegative(interval, "minFetchInterval");
       return this;
     }
 

@@ -4,6 +4,7 @@ import static dev.shepherd.watch.TestAwait.await;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.shepherd.testing.ServletServer;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -21,13 +22,13 @@ import org.junit.jupiter.api.Test;
 class BlockingQueryServletTest {
 
   private final InMemoryVersionedStore<String> store = InMemoryVersionedStore.create();
-  private JettyKvServer server;
+  private ServletServer server;
   private ConsulClient consul;
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
   @BeforeEach
   void start() throws Exception {
-    server = JettyKvServer.serving(store);
+    server = KvServers.serving(store);
     consul = ConsulClient.builder().baseUri(server.uri()).build();
   }
 
@@ -52,6 +53,17 @@ class BlockingQueryServletTest {
     assertThat(response.body()).isEqualTo("[{\"LockIndex\":0,\"Key\":\"app/config\",\"Flags\":0,"
         + "\"Value\":\"aGVsbG8=\",\"CreateIndex\":2,\"ModifyIndex\":2}]");
     assertThat(get("/v1/kv/app/config?raw").body()).isEqualTo("hello");
+  }
+
+  @Test
+  void theClientRefusesAResponseBodyOverItsLimit() throws Exception {
+    store.put("big", "x".repeat(4_000));
+    try (ConsulClient small = ConsulClient.builder().baseUri(server.uri()).maxResponseBytes(1_000).build()) {
+      assertThatThrownBy(() -> small.kvGet("big", 0, Duration.ofSeconds(1)))
+          .isInstanceOf(ConsulException.class).hasMessageContaining("exceeds 1000 bytes");
+      store.put("small", "y");
+      assertThat(small.kvGet("small", 0, Duration.ofSeconds(1)).value()).isPresent();
+    }
   }
 
   @Test
@@ -111,13 +123,13 @@ class BlockingQueryServletTest {
   void badIndexOrWaitIs400NamingTheParameterAndValue() throws Exception {
     HttpResponse<String> negativeWait = get("/v1/kv/k?index=3&wait=-5s");
     assertThat(negativeWait.statusCode()).isEqualTo(400);
-    assertThat(negativeWait.body()).isEqualTo("wait must not be negative, was '-5s'");
+    assertThat(negativeWait.body()).contains("\"detail\":\"wait must not be negative, was '-5s'\"");
     HttpResponse<String> badWait = get("/v1/kv/k?index=3&wait=soon");
     assertThat(badWait.statusCode()).isEqualTo(400);
     assertThat(badWait.body()).contains("wait: not a duration: 'soon'");
     HttpResponse<String> badIndex = get("/v1/kv/k?index=-1");
     assertThat(badIndex.statusCode()).isEqualTo(400);
-    assertThat(badIndex.body()).isEqualTo("index must not be negative, was -1");
+    assertThat(badIndex.body()).contains("index must be an unsigned 64-bit integer, was '-1'");
   }
 
   @Test

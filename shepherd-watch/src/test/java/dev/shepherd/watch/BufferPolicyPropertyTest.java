@@ -20,9 +20,9 @@ class BufferPolicyPropertyTest {
       @ForAll @IntRange(min = 1, max = 8) int capacity,
       @ForAll @IntRange(min = 1, max = 60) int offers) {
     List<Runnable> tasks = new ArrayList<>();
-    Watcher.Config config = new Watcher.Config(1L, Duration.ofNanos(1), Duration.ofNanos(1),
-        Backoff.fixed(Duration.ZERO), 0L, BufferPolicy.newest(capacity), tasks::add,
-        Ticker.system(), "test");
+    Watcher.Config config = new Watcher.Config(Duration.ofNanos(1), Duration.ofNanos(1),
+        Backoff.fixed(Duration.ZERO), Duration.ZERO, Duration.ZERO, BufferPolicy.newest(capacity),
+        tasks::add, Ticker.system(), "test");
     KeyLoop<String> loop = new KeyLoop<>("k", (k, i, w) -> new Versioned<>("x", 1), config,
         new ConcurrentHashMap<>());
     RecordingSink<String> sink = new RecordingSink<>();

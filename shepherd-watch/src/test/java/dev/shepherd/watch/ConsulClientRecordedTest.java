@@ -4,6 +4,7 @@ import static dev.shepherd.watch.TestAwait.await;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.shepherd.testing.ServletServer;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -18,12 +19,12 @@ import org.junit.jupiter.api.Test;
 class ConsulClientRecordedTest {
 
   private final ReplayConsulServlet replay = new ReplayConsulServlet();
-  private JettyKvServer server;
+  private ServletServer server;
   private ConsulClient consul;
 
   @BeforeEach
   void startServer() throws Exception {
-    server = JettyKvServer.start(replay, "/v1/*");
+    server = KvServers.start(replay, "/v1/*");
     consul = ConsulClient.builder().baseUri(server.uri()).token("s3cr3t-token").build();
   }
 

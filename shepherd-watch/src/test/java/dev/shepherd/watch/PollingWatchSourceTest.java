@@ -23,6 +23,13 @@ class PollingWatchSourceTest {
   }
 
   @Test
+  void itsConfigResolvesTheStaggerFromTheMaximumAge() {
+    PollingWatchSource.Config config = source(0).config();
+    assertThat(config.maxAge()).isEqualTo(Duration.ofSeconds(16));
+    assertThat(config.maxStagger()).isEqualTo(Duration.ofSeconds(1));
+  }
+
+  @Test
   void theFirstFetchReadsAtOnceWithAPositiveIndex() throws Exception {
     Versioned<String> first = source(0).fetch("k", 0, Duration.ofMinutes(5));
     assertThat(first.value()).isEqualTo("v1");
@@ -74,7 +81,7 @@ class PollingWatchSourceTest {
   void underAWatcherOnlyChangesAreDelivered() throws Exception {
     PollingWatchSource<String> source = source(0);
     RecordingSink<String> sink = new RecordingSink<>();
-    try (Watcher<String> watcher = Watcher.builder(source).ticker(ticker).build()) {
+    try (Watcher<String> watcher = Watcher.builder(source).ticker(ticker).minFetchInterval(Duration.ZERO).build()) {
       watcher.watch("k", "c", sink);
       await().until(() -> sink.values().size() == 1);
       for (int i = 0; i < 3; i++) { // three polls, no change

@@ -3,7 +3,6 @@ package dev.shepherd.watch;
 import static dev.shepherd.watch.TestAwait.await;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.net.InetSocketAddress;
 import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -13,7 +12,11 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
+import org.eclipse.jetty.http.UriCompliance;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
 import org.junit.jupiter.api.Test;
 
 /** Every code sample of the README and the javadoc, copied verbatim, compiled and run. */
@@ -49,9 +52,17 @@ class SamplesTest {
   @Test
   void readmeHttpSample() throws Exception {
     InMemoryVersionedStore<String> store = InMemoryVersionedStore.create();
-    Server server = new Server(new InetSocketAddress("127.0.0.1", 0));
+    Server server = new Server();
+    HttpConfiguration http = new HttpConfiguration();
+    http.setUriCompliance(UriCompliance.DEFAULT.with("CONSUL_KEYS",
+        UriCompliance.Violation.AMBIGUOUS_PATH_SEPARATOR));
+    ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
+    connector.setHost("127.0.0.1");
+    server.addConnector(connector);
     ServletContextHandler context = new ServletContextHandler();
-    context.addServlet(new ServletHolder(BlockingQueryServlet.ofStrings(store)), "/v1/kv/*");
+    ServletHolder holder = new ServletHolder(BlockingQueryServlet.ofStrings(store));
+    holder.setAsyncSupported(true);
+    context.addServlet(holder, "/v1/kv/*");
     server.setHandler(context);
     server.start();
     URI uri = server.getURI();
@@ -70,6 +81,12 @@ class SamplesTest {
         values.add(update.value().flatMap(KvEntry::valueAsString));
       }
       assertThat(values.get(values.size() - 1)).contains("jdbc:postgresql://10.0.0.7/app");
+      // An encoded '/' reaches the servlet with this setup, as Consul clients send it.
+      assertThat(consul.kvPut("cfg/db", "x".getBytes(java.nio.charset.StandardCharsets.UTF_8))).isTrue();
+      try (java.net.http.HttpClient raw = java.net.http.HttpClient.newHttpClient()) {
+        assertThat(raw.send(java.net.http.HttpRequest.newBuilder(uri.resolve("/v1/kv/cfg%2Fdb?raw")).build(),
+            java.net.http.HttpResponse.BodyHandlers.ofString()).body()).isEqualTo("x");
+      }
     } finally {
       server.stop();
     }

@@ -23,6 +23,7 @@ class WatcherHubTest {
   private Watcher<String> watcher = Watcher.builder(source)
       .backoff(failures -> Duration.ZERO)
       .ticker(ticker)
+      .minFetchInterval(Duration.ZERO) // pacing runs on the fake ticker; PacingAndOrderTest covers it
       .build();
 
   @AfterEach
@@ -205,7 +206,7 @@ class WatcherHubTest {
   @Test
   void theFailingSignalFiresDuringALongBackoffWait() {
     watcher.close();
-    watcher = Watcher.builder(source).ticker(ticker)
+    watcher = Watcher.builder(source).ticker(ticker).minFetchInterval(Duration.ZERO)
         .backoff(failures -> Duration.ofMinutes(10))
         .failingThreshold(Duration.ofSeconds(5))
         .build();
@@ -224,7 +225,7 @@ class WatcherHubTest {
   @Test
   void aSubscriberJoiningWhileFailingIsToldAtOnce() {
     watcher.close();
-    watcher = Watcher.builder(source).ticker(ticker).backoff(f -> Duration.ZERO)
+    watcher = Watcher.builder(source).ticker(ticker).minFetchInterval(Duration.ZERO).backoff(f -> Duration.ZERO)
         .failingThreshold(Duration.ZERO).build();
     watcher.watch("k", "first", new RecordingSink<>());
     awaitFetches(1);

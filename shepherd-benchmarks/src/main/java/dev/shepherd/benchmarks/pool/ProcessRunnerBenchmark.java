@@ -1,11 +1,8 @@
 package dev.shepherd.benchmarks.pool;
 
-import dev.shepherd.pool.ElasticPool;
-import dev.shepherd.pool.LocalBackend;
-import dev.shepherd.pool.PayloadCodec;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerSpec;
 import dev.shepherd.pool.ProcessBackend;
-import dev.shepherd.pool.RunnerHandle;
-import dev.shepherd.pool.RunnerSpec;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -21,13 +18,11 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
-import org.openjdk.jmh.annotations.Threads;
 
 /**
- * The process backend: cold boot of a child-JVM runner (to ready, connected and authenticated),
- * against the floor of starting a bare JVM on the same classpath; the warm round trip of a small
- * call, against the same call on the local backend; and the throughput of small calls on two
- * runners from eight caller threads.
+ * The process backend's cold boot of a child-JVM runner (to ready, connected and authenticated),
+ * against the floor of starting a bare JVM on the same classpath. Warm calls are measured by
+ * {@link ProcessCallBenchmark}.
  */
 public class ProcessRunnerBenchmark {
 
@@ -89,77 +84,5 @@ public class ProcessRunnerBenchmark {
     command.add(boot.classpath);
     command.add(EmptyMain.class.getName());
     return new ProcessBuilder(command).inheritIO().start().waitFor();
-  }
-
-  /** A pool of one warm child runner, and a local pool for comparison. */
-  @State(Scope.Benchmark)
-  public static class Warm {
-    ElasticPool process;
-    ElasticPool local;
-    final Long small = 42L;
-
-    @Setup(Level.Trial)
-    public void setUp() throws Exception {
-      process =
-          ElasticPool.builder()
-              .name("bench-process")
-              .backend(ProcessBackend.builder().functions(BenchFunctions.class).build())
-              .min(2)
-              .max(2)
-              .maxConcurrency(64)
-              .build();
-      local =
-          ElasticPool.builder()
-              .name("bench-local")
-              .backend(LocalBackend.of(new BenchFunctions().create()))
-              .min(2)
-              .max(2)
-              .maxConcurrency(64)
-              .build();
-      while (process.snapshot().ready() < 2 || local.snapshot().ready() < 2) {
-        Thread.sleep(10);
-      }
-      process.call("echo", small);
-      byte[] encoded = PayloadCodec.encode(small);
-      if (encoded.length != 9) {
-        throw new IllegalStateException("small payload is " + encoded.length + " bytes");
-      }
-    }
-
-    @TearDown(Level.Trial)
-    public void tearDown() {
-      process.close();
-      local.close();
-    }
-  }
-
-  @Benchmark
-  @BenchmarkMode(Mode.SampleTime)
-  @OutputTimeUnit(TimeUnit.MICROSECONDS)
-  public Object warmCallProcessRunner(Warm warm) throws Exception {
-    return warm.process.call("echo", warm.small, Duration.ofSeconds(30));
-  }
-
-  @Benchmark
-  @BenchmarkMode(Mode.SampleTime)
-  @OutputTimeUnit(TimeUnit.MICROSECONDS)
-  public Object warmCallLocalRunner(Warm warm) throws Exception {
-    return warm.local.call("echo", warm.small, Duration.ofSeconds(30));
-  }
-
-  @Benchmark
-  @BenchmarkMode(Mode.Throughput)
-  @OutputTimeUnit(TimeUnit.SECONDS)
-  @Threads(8)
-  public Object throughputTwoProcessRunners(Warm warm) throws Exception {
-    return warm.process.call("echo", warm.small, Duration.ofSeconds(30));
-  }
-
-  @Benchmark
-  @BenchmarkMode(Mode.Throughput)
-  @OutputTimeUnit(TimeUnit.SECONDS)
-  @Threads(8)
-  public Object throughputTwoLocalRunners(Warm warm) throws Exception {
-    return warm.local.call("echo", warm.small, Duration.ofSeconds(30));
   }
 }

@@ -3,6 +3,7 @@ package dev.shepherd.benchmarks.watch;
 import dev.shepherd.watch.Subscription;
 import dev.shepherd.watch.WatchEvent;
 import dev.shepherd.watch.Watcher;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -37,6 +38,9 @@ import org.openjdk.jmh.annotations.TearDown;
  *       source.
  * </ul>
  *
+ * <p>{@code minFetchInterval} compares the hub with pacing (the default 50 ms) against without it
+ * (0 ms): the write comes after the loop is back in a blocking fetch, so pacing must not show.
+ *
  * <p>Each subscriber's sink only counts; the work measured is the fan-out itself. The subscribers
  * are set up once per trial and the key is written only by the benchmark thread.
  */
@@ -51,6 +55,15 @@ public class WatchFanoutBenchmark {
 
   @Param({"shepherd", "loopPerSubscriber"})
   public String impl;
+
+  /**
+   * The hub's {@code minFetchInterval}: {@code 0ms} is the loop before pacing existed,
+   * {@code 50ms} the default. A change after a quiet period must reach the subscribers as fast
+   * with pacing as without (the loop paces only an upstream that answers at once). Ignored by
+   * {@code loopPerSubscriber}.
+   */
+  @Param({"0ms", "50ms"})
+  public String minFetchInterval;
 
   private CountingSource source;
   private Watcher<Optional<String>> watcher;
@@ -91,7 +104,9 @@ public class WatchFanoutBenchmark {
     target = source.store.put(KEY, "v0");
     remaining.set(subscribers);
     if (impl.equals("shepherd")) {
-      watcher = Watcher.builder(source).build();
+      watcher = Watcher.builder(source)
+          .minFetchInterval(Duration.ofMillis(Long.parseLong(minFetchInterval.replace("ms", ""))))
+          .build();
       for (int i = 0; i < subscribers; i++) {
         subscriptions.add(watcher.watch(KEY, "s" + i, event -> {
           if (event instanceof WatchEvent.Update<Optional<String>> u) {

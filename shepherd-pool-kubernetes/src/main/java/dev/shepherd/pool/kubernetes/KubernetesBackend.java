@@ -1,13 +1,18 @@
 package dev.shepherd.pool.kubernetes;
 
+import dev.shepherd.pool.ElasticPool;
+import dev.shepherd.pool.RunnerDiedException;
+import dev.shepherd.pool.RunnerEnvironment;
+import dev.shepherd.pool.RunnerMain;
+import dev.shepherd.pool.spi.Backend;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerListener;
+import dev.shepherd.pool.spi.RunnerSpec;
 import dev.shepherd.core.Require;
-import dev.shepherd.pool.Backend;
 import dev.shepherd.pool.FunctionRegistry;
 import dev.shepherd.pool.FunctionRegistryFactory;
 import dev.shepherd.pool.RemoteBackend;
-import dev.shepherd.pool.RunnerHandle;
-import dev.shepherd.pool.RunnerListener;
-import dev.shepherd.pool.RunnerSpec;
+import dev.shepherd.pool.RemoteBackendBuilder;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;
@@ -30,7 +35,7 @@ import org.jspecify.annotations.Nullable;
 /**
  * A pool backend whose runners are Kubernetes Pods: each runner is a Pod built from a template
  * (by default a copy of the parent Pod's runner container, with the parent's image), whose
- * environment tells it where the parent listens and carries its secret, and whose controlling
+ * environment tells it where the parent listens and refers to its secret, and whose controlling
  * owner is the parent Pod, so that Kubernetes deletes the runners when the parent Pod goes.
  *
  * <pre>{@code
@@ -58,8 +63,16 @@ import org.jspecify.annotations.Nullable;
  * back within the boot timeout is deleted. Every runner Pod that ends is deleted; {@link #close()}
  * deletes any left.
  *
- * <p>The service account needs {@code get, list, watch, create, delete, deletecollection} on {@code pods} in the
- * namespace.
+ * <p>Each runner's secret reaches its Pod through a Kubernetes {@code Secret} named like the Pod
+ * (an environment variable from a {@code secretKeyRef}, never a literal value in the Pod spec,
+ * which anyone allowed to read Pods could see). The Secret is created just before its Pod, owned
+ * by the Pod once it exists (so that Kubernetes collects it with the Pod), and deleted as soon as
+ * the runner has connected and proved the secret, or has ended. The parent listens on the Pod's
+ * own IP only, never on every interface.
+ *
+ * <p>The service account needs {@code get, list, watch, create, delete, deletecollection} on
+ * {@code pods} and {@code get, create, patch, delete, deletecollection} on {@code secrets} in the
+ * namespace (the README shows the Role, and a NetworkPolicy that admits only the pool's runners).
  *
  * <p>Thread-safe. One backend serves one pool.
  */
@@ -82,20 +95,12 @@ public final class KubernetesBackend implements Backend {
   private KubernetesBackend(
       KubernetesSettings settings,
       @Nullable ExecutorService ownedExecutor,
-      Class<? extends FunctionRegistryFactory> functions,
-      InetAddress bindAddress,
-      int port) {
+      PodLauncher launcher,
+      RemoteBackend remote) {
     this.settings = settings;
     this.ownedExecutor = ownedExecutor;
-    this.launcher = new PodLauncher(settings);
-    this.remote =
-        RemoteBackend.builder()
-            .launcher(launcher)
-            .functions(functions)
-            .bindAddress(bindAddress)
-            .port(port)
-            .advertisedHost(settings.parentHost())
-            .build();
+    this.launcher = launcher;
+    this.remote = remote;
     launcher.startWatching();
   }
 
@@ -192,7 +197,7 @@ public final class KubernetesBackend implements Backend {
    * Builds a {@link KubernetesBackend}. Not thread-safe; {@link #build()} copies everything, so a
    * builder can be reused.
    */
-  public static final class Builder {
+  public static final class Builder extends RemoteBackendBuilder<Builder> {
 
     /** Default name of the variable holding the parent Pod's name (downward API metadata.name). */
     public static final String DEFAULT_POD_NAME_VARIABLE = "POD_NAME";
@@ -218,7 +223,6 @@ public final class KubernetesBackend implements Backend {
     private @Nullable String parentName;
     private @Nullable String parentUid;
     private boolean withoutOwner;
-    private @Nullable String parentHost;
     private String podNameVariable = DEFAULT_POD_NAME_VARIABLE;
     private String podNamespaceVariable = DEFAULT_POD_NAMESPACE_VARIABLE;
     private String podUidVariable = DEFAULT_POD_UID_VARIABLE;
@@ -227,16 +231,19 @@ public final class KubernetesBackend implements Backend {
     private final Map<String, String> annotations = new LinkedHashMap<>();
     private @Nullable Map<String, String> environment;
     private @Nullable Executor executor;
-    private @Nullable Class<? extends FunctionRegistryFactory> functions;
-    private @Nullable InetAddress bindAddress;
-    private int port;
 
     private Builder() {}
 
+    @Override
+    protected Builder self() {
+      return this;
+    }
+
     /**
-     * Sets the client that creates, watches and deletes runner Pods. Required. The backend never
-     * closes it. Its service account needs {@code get, list, watch, create, delete, deletecollection} on
-     * {@code pods} in the namespace.
+     * Sets the client that creates, watches and deletes runner Pods and their Secrets. Required.
+     * The backend never closes it. Its service account needs {@code get, list, watch, create,
+     * delete, deletecollection} on {@code pods} and {@code get, create, patch, delete,
+     * deletecollection} on {@code secrets} in the namespace.
      *
      * @param client the client
      * @return this builder
@@ -447,8 +454,7 @@ public final class KubernetesBackend implements Backend {
     public Builder parentHost(String host) {
       Require.nonNull(host, "parentHost");
       Require.argument(!host.isBlank(), "parentHost must not be blank, was \"" + host + "\"");
-      this.parentHost = host;
-      return this;
+      return advertisedHost(host);
     }
 
     /**
@@ -542,46 +548,6 @@ public final class KubernetesBackend implements Backend {
     }
 
     /**
-     * Sets the class that builds the function registry, in this JVM and in every runner (which
-     * must have it on its class path: the same image). Required.
-     *
-     * @param factory a public class with a public no-argument constructor
-     * @return this builder
-     * @throws NullPointerException if {@code factory} is null
-     */
-    public Builder functions(Class<? extends FunctionRegistryFactory> factory) {
-      this.functions = Require.nonNull(factory, "functions");
-      return this;
-    }
-
-    /**
-     * Sets the address the parent's server listens on for runners. Defaults to the parent host
-     * when it is an IP address (the Pod's own address: reachable from other Pods, nothing else),
-     * else every interface.
-     *
-     * @param bindAddress the address
-     * @return this builder
-     * @throws NullPointerException if {@code bindAddress} is null
-     */
-    public Builder bindAddress(InetAddress bindAddress) {
-      this.bindAddress = Require.nonNull(bindAddress, "bindAddress");
-      return this;
-    }
-
-    /**
-     * Sets the port the parent's server listens on, for network policies that need a fixed one.
-     * Defaults to 0: any free port.
-     *
-     * @param port 0 to 65535
-     * @return this builder
-     * @throws IllegalArgumentException if out of range, naming the value
-     */
-    public Builder port(int port) {
-      this.port = Require.inRange(port, 0, 65535, "port");
-      return this;
-    }
-
-    /**
      * Builds the backend: reads the downward API variables, starts the server runners connect
      * back to, and starts listing and watching runner Pods in the background (errors surface on
      * the first boot). The parent Pod is read on the first boot.
@@ -592,16 +558,21 @@ public final class KubernetesBackend implements Backend {
      * @throws IllegalArgumentException if the container name is not in the template, or the
      *     namespace is not the parent's
      * @throws IllegalStateException if the parent Pod or the host runners connect to cannot be
-     *     found in the environment, or nothing names the image without an owner
+     *     found in the environment, nothing names the image without an owner, or no IP address to
+     *     listen on is known (see {@link #bindAddress})
      */
     public KubernetesBackend build() {
       settings(); // every check, before anything is started
-      Class<? extends FunctionRegistryFactory> f = Require.nonNull(functions, "functions");
       ExecutorService owned = executor == null ? Executors.newVirtualThreadPerTaskExecutor() : null;
       try {
         KubernetesSettings s = settings(owned != null ? owned : Objects.requireNonNull(executor));
-        InetAddress bind = bindAddress != null ? bindAddress : defaultBindAddress(s.parentHost());
-        return new KubernetesBackend(s, owned, f, bind, port);
+        InetAddress bind = bindAddress() != null ? bindAddress() : defaultBindAddress(s.parentHost());
+        Require.argument(
+            !bind.isAnyLocalAddress(),
+            "bindAddress " + bind.getHostAddress() + " is every interface; bind the Pod's IP");
+        PodLauncher launcher = new PodLauncher(s);
+        RemoteBackend remote = buildRemote(launcher, bind, s.parentHost());
+        return new KubernetesBackend(s, owned, launcher, remote);
       } catch (RuntimeException e) {
         if (owned != null) {
           owned.shutdown();
@@ -610,14 +581,32 @@ public final class KubernetesBackend implements Backend {
       }
     }
 
-    private static InetAddress defaultBindAddress(String host) {
-      boolean literal = IPV4.matcher(host).matches() || host.indexOf(':') >= 0;
+    /**
+     * The Pod's own address: the parent host if it is an IP literal, else the Pod IP from the
+     * downward API; never every interface, so that only the Pod network reaches the listener.
+     */
+    private InetAddress defaultBindAddress(String host) {
+      Map<String, String> env = environment != null ? environment : System.getenv();
+      String podIp = blankToNull(env.get(podIpVariable));
+      String address = isIpLiteral(host) ? host : podIp;
+      Require.state(
+          address != null && isIpLiteral(address),
+          "cannot choose the address to listen on: the parent host \""
+              + host
+              + "\" is not an IP address and the environment variable "
+              + podIpVariable
+              + " (downward API status.podIP) is "
+              + (podIp == null ? "not set" : "not an IP address")
+              + "; call bindAddress(..) with the Pod's address");
       try {
-        // A literal is parsed, not looked up; anything else binds every interface.
-        return literal ? InetAddress.getByName(host) : new InetSocketAddress(0).getAddress();
+        return InetAddress.getByName(address); // a literal is parsed, not looked up
       } catch (UnknownHostException e) {
-        throw new IllegalArgumentException("parent host is not an IP address, was \"" + host + "\"", e);
+        throw new IllegalArgumentException("not an IP address: \"" + address + "\"", e);
       }
+    }
+
+    private static boolean isIpLiteral(String host) {
+      return IPV4.matcher(host).matches() || host.indexOf(':') >= 0;
     }
 
     KubernetesSettings settings() {
@@ -661,7 +650,7 @@ public final class KubernetesBackend implements Backend {
                 + "\": an owner reference cannot cross namespaces (use withoutOwner() to give up the"
                 + " owner)");
       }
-      String host = parentHost != null ? parentHost : blankToNull(env.get(podIpVariable));
+      String host = advertisedHost() != null ? advertisedHost() : blankToNull(env.get(podIpVariable));
       Require.state(
           host != null,
           "cannot tell runner Pods where to connect back: the environment variable "

@@ -1,16 +1,23 @@
 package dev.shepherd.pool.kubernetes;
 
 import dev.shepherd.core.Require;
-import dev.shepherd.pool.LaunchedRunner;
-import dev.shepherd.pool.RunnerLauncher;
-import dev.shepherd.pool.RunnerSpec;
+import dev.shepherd.pool.RunnerEnvironment;
+import dev.shepherd.pool.spi.LaunchedRunner;
+import dev.shepherd.pool.spi.RunnerLauncher;
+import dev.shepherd.pool.spi.RunnerSpec;
+import io.fabric8.kubernetes.api.model.OwnerReference;
+import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import java.lang.System.Logger.Level;
+import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 import java.time.Duration;
+import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
@@ -71,19 +78,27 @@ final class PodLauncher implements RunnerLauncher {
   public LaunchedRunner launch(RunnerSpec spec, Map<String, String> environment) throws Exception {
     Resolved r = resolve(spec);
     String podName = podName(spec.runnerId());
-    LaunchedPod launched = new LaunchedPod(r, podName, spec.runnerId());
+    String secret = environment.get(RunnerEnvironment.SECRET);
+    LaunchedPod launched = new LaunchedPod(r, podName, spec.runnerId(), secret != null);
     AutoCloseable subscription = r.watcher.subscribe(podName, r.containerName, launched::onState);
     launched.subscription = subscription;
     Pod pod = r.factory.create(podName, spec.runnerId(), environment);
+    String ns = r.factory.namespace();
     try {
-      client.pods().inNamespace(r.factory.namespace()).resource(pod).create();
+      if (secret != null) {
+        // First the Secret (owned by the parent Pod until the runner Pod exists, so that a parent
+        // that dies in between leaves nothing behind), then the Pod that refers to it.
+        client.secrets().inNamespace(ns).resource(secretFor(r, podName, spec, secret)).create();
+      }
+      pod = client.pods().inNamespace(ns).resource(pod).create();
     } catch (KubernetesClientException e) {
       subscription.close();
       // The request may have reached the server: delete by name, which is harmless if it did not.
       launched.deleteQuietly();
+      launched.deleteSecretQuietly();
       throw new KubernetesApiException(
           "cannot create Pod "
-              + r.factory.namespace()
+              + ns
               + "/"
               + podName
               + " for runner "
@@ -96,8 +111,54 @@ final class PodLauncher implements RunnerLauncher {
               + e.getMessage(),
           e);
     }
-    LOG.log(Level.DEBUG, () -> "created runner Pod " + r.factory.namespace() + "/" + podName);
+    if (secret != null) {
+      // Now the runner Pod owns its Secret: Kubernetes collects it with the Pod.
+      OwnerReference podOwner =
+          new OwnerReferenceBuilder()
+              .withApiVersion("v1")
+              .withKind("Pod")
+              .withName(podName)
+              .withUid(pod.getMetadata().getUid())
+              .withController(true)
+              .withBlockOwnerDeletion(false)
+              .build();
+      try {
+        client.secrets().inNamespace(ns).withName(podName)
+            .edit(s -> new SecretBuilder(s).editMetadata().withOwnerReferences(podOwner).endMetadata().build());
+      } catch (KubernetesClientException e) {
+        LOG.log(
+            Level.WARNING,
+            "cannot hand the Secret of runner Pod " + ns + "/" + podName + " to the Pod; it is"
+                + " deleted when the runner connects or ends, else with the parent Pod",
+            e);
+      }
+    }
+    LOG.log(Level.DEBUG, () -> "created runner Pod " + ns + "/" + podName);
     return launched;
+  }
+
+  /** The Secret that carries a runner's secret to its container, named like its Pod. */
+  private static Secret secretFor(Resolved r, String podName, RunnerSpec spec, String secret) {
+    SecretBuilder b =
+        new SecretBuilder()
+            .withNewMetadata()
+            .withName(podName)
+            .withNamespace(r.factory.namespace())
+            .addToLabels(RunnerPodFactory.LABEL_MANAGED_BY, RunnerPodFactory.MANAGED_BY)
+            .addToLabels(RunnerPodFactory.LABEL_BACKEND, r.backendId)
+            .addToLabels(RunnerPodFactory.LABEL_RUNNER, KubernetesNames.toLabelValue(spec.runnerId()))
+            .endMetadata()
+            .withType("Opaque")
+            .withImmutable(true)
+            .addToData(
+                RunnerPodFactory.SECRET_KEY,
+                Base64.getEncoder().encodeToString(secret.getBytes(StandardCharsets.US_ASCII)));
+    if (r.parentOwner != null) {
+      OwnerReference parent =
+          new OwnerReferenceBuilder(r.parentOwner).withController(false).withBlockOwnerDeletion(false).build();
+      b.editMetadata().withOwnerReferences(parent).endMetadata();
+    }
+    return b.build();
   }
 
   /**
@@ -205,7 +266,7 @@ final class PodLauncher implements RunnerLauncher {
             settings.args());
     RunnerPodWatcher w = watcher();
     w.awaitStarted(timeout);
-    resolved = new Resolved(factory, w, container);
+    resolved = new Resolved(factory, w, container, parent == null ? null : parent.ownerReference(), backendId);
     return resolved;
   }
 
@@ -231,6 +292,11 @@ final class PodLauncher implements RunnerLauncher {
             .inNamespace(settings.namespace())
             .withLabel(RunnerPodFactory.LABEL_BACKEND, backendId)
             .withGracePeriod(0)
+            .delete();
+        client
+            .secrets()
+            .inNamespace(settings.namespace())
+            .withLabel(RunnerPodFactory.LABEL_BACKEND, backendId)
             .delete();
         break;
       } catch (KubernetesClientException e) {
@@ -262,7 +328,12 @@ final class PodLauncher implements RunnerLauncher {
     return new String(out);
   }
 
-  private record Resolved(RunnerPodFactory factory, RunnerPodWatcher watcher, String containerName) {}
+  private record Resolved(
+      RunnerPodFactory factory,
+      RunnerPodWatcher watcher,
+      String containerName,
+      @Nullable OwnerReference parentOwner,
+      String backendId) {}
 
   /** One runner Pod. */
   private final class LaunchedPod implements LaunchedRunner {
@@ -273,13 +344,32 @@ final class PodLauncher implements RunnerLauncher {
     private final CompletableFuture<Void> exited = new CompletableFuture<>();
     private final AtomicBoolean ended = new AtomicBoolean();
     private final AtomicBoolean deleted = new AtomicBoolean();
+    private final AtomicBoolean secretDeleted;
     private volatile @Nullable AutoCloseable subscription;
     private volatile String lastState = "not created yet";
 
-    LaunchedPod(Resolved resolved, String podName, String runnerId) {
+    LaunchedPod(Resolved resolved, String podName, String runnerId, boolean hasSecret) {
       this.resolved = resolved;
       this.podName = podName;
       this.runnerId = runnerId;
+      this.secretDeleted = new AtomicBoolean(!hasSecret);
+    }
+
+    /** The runner proved its secret: nothing needs the Secret any more. */
+    @Override
+    public void connected() {
+      deleteSecretQuietly();
+    }
+
+    void deleteSecretQuietly() {
+      if (!secretDeleted.compareAndSet(false, true)) {
+        return;
+      }
+      try {
+        client.secrets().inNamespace(resolved.factory.namespace()).withName(podName).delete();
+      } catch (KubernetesClientException e) {
+        LOG.log(Level.WARNING, "cannot delete the Secret of runner Pod " + where() + "; it goes with the Pod", e);
+      }
     }
 
     @Override
@@ -330,6 +420,7 @@ final class PodLauncher implements RunnerLauncher {
       Runnable finish =
           () -> {
             exited.completeExceptionally(cause);
+            deleteSecretQuietly();
             if (delete) {
               deleteQuietly();
             }

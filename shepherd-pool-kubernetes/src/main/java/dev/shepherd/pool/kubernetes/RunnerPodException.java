@@ -1,5 +1,7 @@
 package dev.shepherd.pool.kubernetes;
 
+import dev.shepherd.pool.RunnerBootException;
+import dev.shepherd.pool.RunnerDiedException;
 import dev.shepherd.core.ShepherdException;
 
 /**

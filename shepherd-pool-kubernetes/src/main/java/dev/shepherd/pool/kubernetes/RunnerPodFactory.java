@@ -1,5 +1,6 @@
 package dev.shepherd.pool.kubernetes;
 
+import dev.shepherd.pool.RunnerEnvironment;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.ContainerBuilder;
 import io.fabric8.kubernetes.api.model.EnvVar;
@@ -21,8 +22,9 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * Builds the Pod of one runner from a template: the runner container gets the image, the extra
- * environment (the parent's address and the runner's secret), the Pod gets the pool's labels, the
- * parent Pod as controlling owner, and restart policy {@code Never}.
+ * environment (the parent's address; the runner's secret only as a reference to a Kubernetes
+ * {@code Secret}, never as a value), the Pod gets the pool's labels, the parent Pod as
+ * controlling owner, and restart policy {@code Never}.
  *
  * <p>Immutable and thread-safe: {@link #create} copies the template every time.
  */
@@ -32,6 +34,11 @@ final class RunnerPodFactory {
    * Why restartPolicy is forced to Never: a runner that exits (idle, or parent gone) must stay
    * gone, and a runner that crashes must be reported as a death, not silently restarted by the
    * kubelet with a secret that has already been used.
+   *
+   * Why the secret is a secretKeyRef: a literal value in the Pod spec is readable by anyone who
+   * may read Pods (the built-in "view" role) and stays in the API server's storage and audit logs;
+   * whoever reads it could connect before the runner does. A Secret needs the secrets permission,
+   * and the launcher deletes it as soon as the runner has connected or died.
    *
    * Why the template is copied rather than the parent Pod: the parent's labels would put the
    * runner behind the parent's Services and selectors, its init containers may run migrations, its
@@ -45,6 +52,8 @@ final class RunnerPodFactory {
   static final String LABEL_RUNNER = "shepherd.dev/runner";
   static final String ANNOTATION_RUNNER_ID = "shepherd.dev/runner-id";
   static final String ANNOTATION_PARENT = "shepherd.dev/parent";
+  /** The key of the runner's secret in its Kubernetes Secret. */
+  static final String SECRET_KEY = "secret";
 
   private final PodTemplateSpec template;
   private final String containerName;
@@ -89,7 +98,8 @@ final class RunnerPodFactory {
    * @param runnerId the pool's id of the runner, kept exactly in an annotation and sanitised in a
    *     label
    * @param env environment variables set on the runner container, replacing any of the same name
-   *     in the template
+   *     in the template; {@code SHEPHERD_POOL_SECRET} becomes a reference to key {@value
+   *     #SECRET_KEY} of the Secret named {@code podName}, its value is dropped
    * @return a new Pod, ready to create
    */
   Pod create(String podName, String runnerId, Map<String, String> env) {
@@ -120,13 +130,13 @@ final class RunnerPodFactory {
     PodSpec spec = new PodSpecBuilder(template.getSpec()).build();
     List<Container> containers = new ArrayList<>();
     for (Container c : spec.getContainers()) {
-      containers.add(containerName.equals(c.getName()) ? runnerContainer(c, env) : c);
+      containers.add(containerName.equals(c.getName()) ? runnerContainer(c, env, podName) : c);
     }
     spec = new PodSpecBuilder(spec).withContainers(containers).withRestartPolicy("Never").build();
     return new PodBuilder().withMetadata(meta.build()).withSpec(spec).build();
   }
 
-  private Container runnerContainer(Container base, Map<String, String> env) {
+  private Container runnerContainer(Container base, Map<String, String> env, String secretName) {
     List<EnvVar> vars = new ArrayList<>();
     if (base.getEnv() != null) {
       for (EnvVar v : base.getEnv()) {
@@ -135,7 +145,21 @@ final class RunnerPodFactory {
         }
       }
     }
-    env.forEach((k, v) -> vars.add(new EnvVarBuilder().withName(k).withValue(v).build()));
+    env.forEach(
+        (k, v) ->
+            vars.add(
+                RunnerEnvironment.SECRET.equals(k)
+                    ? new EnvVarBuilder()
+                        .withName(k)
+                        .withNewValueFrom()
+                        .withNewSecretKeyRef()
+                        .withName(secretName)
+                        .withKey(SECRET_KEY)
+                        .withOptional(false)
+                        .endSecretKeyRef()
+                        .endValueFrom()
+                        .build()
+                    : new EnvVarBuilder().withName(k).withValue(v).build()));
     ContainerBuilder b = new ContainerBuilder(base).withImage(image).withEnv(vars);
     if (command != null) {
       b.withCommand(command);

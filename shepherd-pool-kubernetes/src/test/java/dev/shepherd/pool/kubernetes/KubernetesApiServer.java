@@ -1,65 +1,21 @@
 package dev.shepherd.pool.kubernetes;
 
+import dev.shepherd.testing.MockKubernetes;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
-import io.fabric8.kubernetes.client.Config;
-import io.fabric8.kubernetes.client.ConfigBuilder;
-import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientBuilder;
-import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
-import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
-import io.fabric8.mockwebserver.Context;
-import io.fabric8.mockwebserver.MockWebServer;
-import java.net.InetAddress;
-import java.util.HashMap;
-import org.junit.jupiter.api.extension.AfterEachCallback;
-import org.junit.jupiter.api.extension.BeforeEachCallback;
-import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
- * A JUnit 5 extension that runs fabric8's Kubernetes mock API server in CRUD mode (it stores what
- * is created and serves lists and watches of it) on 127.0.0.1 only, fresh for every test, with a
- * client pointed at it. Written here because shepherd-testing has no Kubernetes fixture.
+ * The mock API server of these tests ({@link MockKubernetes}, in namespace {@value #NAMESPACE}),
+ * plus the parent Pod this JVM pretends to run in.
  */
-final class KubernetesApiServer implements BeforeEachCallback, AfterEachCallback {
+final class KubernetesApiServer extends MockKubernetes {
 
   static final String NAMESPACE = "apps";
   static final String PARENT_NAME = "web-7d9f8-abcde";
   static final String PARENT_IMAGE = "registry.example.com/web:1.4.2";
 
-  private KubernetesMockServer server;
-  private KubernetesClient client;
-
-  @Override
-  public void beforeEach(ExtensionContext context) throws Exception {
-    server =
-        new KubernetesMockServer(
-            new Context(), new MockWebServer(), new HashMap<>(), new KubernetesCrudDispatcher(), false);
-    server.start(InetAddress.getByName("127.0.0.1"), 0);
-    Config config =
-        new ConfigBuilder(Config.empty())
-            .withMasterUrl("http://127.0.0.1:" + server.getPort())
-            .withNamespace(NAMESPACE)
-            .withRequestTimeout(10_000)
-            .withConnectionTimeout(10_000)
-            .withRequestRetryBackoffLimit(0) // the mock server has no transient failures
-            .build();
-    client = new KubernetesClientBuilder().withConfig(config).build();
-  }
-
-  @Override
-  public void afterEach(ExtensionContext context) {
-    client.close();
-    server.destroy();
-  }
-
-  KubernetesClient client() {
-    return client;
-  }
-
-  /** Stops the API server (requests fail with a connection error); the client stays open. */
-  void stopServer() {
-    server.destroy();
+  KubernetesApiServer() {
+    super(NAMESPACE);
   }
 
   /** Creates the parent Pod (the one this JVM pretends to run in) and returns it as stored. */
@@ -112,6 +68,6 @@ final class KubernetesApiServer implements BeforeEachCallback, AfterEachCallback
             .endContainer()
             .endSpec()
             .build();
-    return client.pods().inNamespace(NAMESPACE).resource(parent).create();
+    return client().pods().inNamespace(NAMESPACE).resource(parent).create();
   }
 }

@@ -39,6 +39,37 @@ class KubernetesBackendBuilderTest {
   }
 
   @Test
+  void theListenerBindsThePodIpWhenTheParentHostIsANameNeverEveryInterface() {
+    KubernetesBackend b =
+        builder()
+            .environment(Map.of("POD_NAME", KubernetesApiServer.PARENT_NAME, "POD_NAMESPACE",
+                KubernetesApiServer.NAMESPACE, "POD_IP", "127.0.0.1"))
+            .parentHost("web.apps.svc.cluster.local")
+            .functions(TestFunctions.class)
+            .build();
+    try (b) {
+      assertThat(b.address().getAddress().getHostAddress()).isEqualTo("127.0.0.1");
+      assertThat(b.advertisedAddress()).startsWith("web.apps.svc.cluster.local:");
+    }
+    assertThatThrownBy(() ->
+            builder()
+                .environment(Map.of("POD_NAME", KubernetesApiServer.PARENT_NAME))
+                .parentHost("web.apps.svc.cluster.local")
+                .functions(TestFunctions.class)
+                .build())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("POD_IP")
+        .hasMessageContaining("bindAddress(..)");
+    assertThatThrownBy(() ->
+            builder()
+                .bindAddress(new java.net.InetSocketAddress(0).getAddress())
+                .functions(TestFunctions.class)
+                .build())
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("every interface");
+  }
+
+  @Test
   void downwardApiVariablesNameTheParentNamespaceAndHost() {
     KubernetesSettings s =
         builder().environment(Map.of("POD_NAME", "web-1", "POD_NAMESPACE", "shop", "POD_UID", "u-1", "POD_IP", "10.0.0.9")).settings();

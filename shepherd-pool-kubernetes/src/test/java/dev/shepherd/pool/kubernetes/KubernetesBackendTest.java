@@ -1,11 +1,14 @@
 package dev.shepherd.pool.kubernetes;
 
+import dev.shepherd.testing.FakeKubelet;
+import dev.shepherd.pool.RunnerMain;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.pool.CallTimeoutException;
 import dev.shepherd.pool.ElasticPool;
+import dev.shepherd.pool.ElasticPoolBuilder;
 import dev.shepherd.pool.PoolEvent;
 import dev.shepherd.pool.RunnerBootException;
 import dev.shepherd.pool.RunnerDiedException;
@@ -17,6 +20,8 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.PodStatusBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -47,7 +52,8 @@ class KubernetesBackendTest {
   @BeforeEach
   void startKubelet() {
     parent = api.createParent();
-    kubelet = new FakeKubelet(api.client(), KubernetesApiServer.NAMESPACE, RUNNER_MAIN);
+    kubelet = new FakeKubelet(api.client(), KubernetesApiServer.NAMESPACE,
+        RunnerPodFactory.LABEL_MANAGED_BY, RunnerPodFactory.MANAGED_BY, RUNNER_MAIN);
   }
 
   @AfterEach
@@ -74,7 +80,7 @@ class KubernetesBackendTest {
         .functions(TestFunctions.class);
   }
 
-  private ElasticPool.Builder poolBuilder(KubernetesBackend b) {
+  private ElasticPoolBuilder poolBuilder(KubernetesBackend b) {
     this.backend = b;
     return ElasticPool.builder()
         .name("reports")
@@ -107,8 +113,12 @@ class KubernetesBackendTest {
     Container c = kubelet.seen().get(0).getSpec().getContainers().get(0);
     assertThat(env(c))
         .containsEntry(RunnerEnvironment.PARENT, backend.advertisedAddress())
-        .containsKey(RunnerEnvironment.SECRET)
         .containsKey(RunnerEnvironment.RUNNER_ID);
+    assertThat(c.getEnv())
+        .filteredOn(v -> v.getName().equals(RunnerEnvironment.SECRET))
+        .singleElement()
+        .satisfies(v -> assertThat(v.getValueFrom().getSecretKeyRef().getName())
+            .isEqualTo(kubelet.seen().get(0).getMetadata().getName()));
     assertThat(backend.advertisedAddress()).startsWith("127.0.0.1:");
     assertThat(backend.address().getAddress().isLoopbackAddress()).isTrue();
   }
@@ -183,6 +193,53 @@ class KubernetesBackendTest {
 
     assertThat(kubelet.seen().get(0).getSpec().getContainers().get(0).getImage())
         .isEqualTo("registry.example.com/web:1.5.0");
+  }
+
+  private List<Secret> runnerSecrets() {
+    return api.client().secrets().inNamespace(KubernetesApiServer.NAMESPACE)
+        .withLabel(RunnerPodFactory.LABEL_BACKEND, backend.backendId()).list().getItems();
+  }
+
+  @Test
+  void noPodSpecHoldsTheSecretAndItsSecretIsDeletedOnceTheRunnerConnected() throws Exception {
+    pool = poolBuilder(backendBuilder().build()).build();
+
+    assertThat(pool.call("echo", "hi", Duration.ofSeconds(60))).isEqualTo("hi");
+
+    // The kubelet read the runner's secret from its Secret; no Pod, as created or as stored, has it.
+    assertThat(kubelet.secretValues()).singleElement().asString().hasSizeGreaterThan(40);
+    String secret = kubelet.secretValues().get(0);
+    List<Pod> pods = new java.util.ArrayList<>(kubelet.seen());
+    pods.addAll(runnerPods());
+    assertThat(pods).hasSizeGreaterThanOrEqualTo(2).allSatisfy(p ->
+        assertThat(Serialization.asJson(p)).doesNotContain(secret));
+    // Connected: the Secret is gone at once (not only when the Pod goes).
+    await().atMost(Duration.ofSeconds(60)).until(() -> runnerSecrets().isEmpty());
+    assertThat(runnerPods()).hasSize(1);
+  }
+
+  @Test
+  void theSecretIsOwnedByItsPodAndDeletedWhenTheRunnerDiesBeforeConnecting() throws Exception {
+    kubelet.startOnly(p -> false);
+    pool = poolBuilder(backendBuilder().build()).build();
+    CompletableFuture<Object> call = pool.callAsync("echo", 1L, Duration.ofSeconds(60));
+    await().atMost(Duration.ofSeconds(60)).until(() -> !kubelet.seen().isEmpty());
+    Pod pod = kubelet.seen().get(0);
+    String podName = pod.getMetadata().getName();
+    await().atMost(Duration.ofSeconds(60)).untilAsserted(() ->
+        assertThat(runnerSecrets()).singleElement().satisfies(s -> {
+          assertThat(s.getMetadata().getName()).isEqualTo(podName);
+          assertThat(s.getMetadata().getOwnerReferences()).singleElement().satisfies(o -> {
+            assertThat(o.getKind()).isEqualTo("Pod");
+            assertThat(o.getName()).isEqualTo(podName);
+            assertThat(o.getUid()).isEqualTo(pod.getMetadata().getUid());
+          });
+        }));
+
+    kubelet.setStatus(podName, new PodStatusBuilder().withPhase("Failed").withReason("Evicted").build());
+
+    await().atMost(Duration.ofSeconds(60)).until(() -> runnerSecrets().isEmpty());
+    call.cancel(true);
   }
 
   @Test

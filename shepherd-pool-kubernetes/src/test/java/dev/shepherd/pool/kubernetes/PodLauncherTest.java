@@ -1,11 +1,12 @@
 package dev.shepherd.pool.kubernetes;
 
+import dev.shepherd.pool.RunnerMain;
+import dev.shepherd.pool.spi.LaunchedRunner;
+import dev.shepherd.pool.spi.RunnerSpec;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import dev.shepherd.pool.LaunchedRunner;
-import dev.shepherd.pool.RunnerSpec;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodStatusBuilder;
 import java.time.Duration;

@@ -1,5 +1,7 @@
 package dev.shepherd.pool.kubernetes;
 
+import dev.shepherd.testing.FakeKubelet;
+import dev.shepherd.pool.RunnerMain;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.shepherd.pool.ElasticPool;
@@ -22,7 +24,8 @@ class ReadmeSampleTest {
     api.createParent();
     Object report;
     try (FakeKubelet kubelet =
-        new FakeKubelet(api.client(), KubernetesApiServer.NAMESPACE, "dev.shepherd.pool.RunnerMain")) {
+        new FakeKubelet(api.client(), KubernetesApiServer.NAMESPACE,
+            RunnerPodFactory.LABEL_MANAGED_BY, RunnerPodFactory.MANAGED_BY, "dev.shepherd.pool.RunnerMain")) {
       KubernetesClient client = api.client();
       // --- README sample, verbatim ---
       KubernetesBackend backend = KubernetesBackend.builder()

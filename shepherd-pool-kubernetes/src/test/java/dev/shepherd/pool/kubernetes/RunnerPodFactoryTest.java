@@ -1,5 +1,6 @@
 package dev.shepherd.pool.kubernetes;
 
+import dev.shepherd.pool.RunnerMain;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -102,8 +103,13 @@ class RunnerPodFactoryTest {
         .extracting(EnvVar::getName, EnvVar::getValue)
         .containsExactlyInAnyOrder(
             org.assertj.core.groups.Tuple.tuple("JAVA_OPTS", "-Xmx256m"),
-            org.assertj.core.groups.Tuple.tuple("SHEPHERD_POOL_SECRET", "s3cret"),
+            org.assertj.core.groups.Tuple.tuple("SHEPHERD_POOL_SECRET", null),
             org.assertj.core.groups.Tuple.tuple("SHEPHERD_POOL_PARENT", "10.0.0.7:4100"));
+    // The secret is a reference to the Secret named like the Pod, never its value.
+    EnvVar secret = c.getEnv().stream().filter(v -> v.getName().equals("SHEPHERD_POOL_SECRET")).findFirst().orElseThrow();
+    assertThat(secret.getValueFrom().getSecretKeyRef().getName()).isEqualTo("p");
+    assertThat(secret.getValueFrom().getSecretKeyRef().getKey()).isEqualTo("secret");
+    assertThat(io.fabric8.kubernetes.client.utils.Serialization.asJson(pod)).doesNotContain("s3cret");
     assertThat(c.getResources().getLimits()).containsEntry("memory", new Quantity("512Mi"));
   }
 

@@ -92,7 +92,8 @@ final class EtcdKeyWatch {
   private final Backoff backoff;
   private final Duration requestTimeout;
   private final Ticker ticker;
-  private final WatchCounter counter;
+  private final WatchCounts counter;
+  private final Reconnector reconnector;
 
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
@@ -120,7 +121,7 @@ final class EtcdKeyWatch {
   private final Set<Thread> owedRecovery = new HashSet<>();
 
   EtcdKeyWatch(String name, ByteSequence key, KV kv, Watch watch, Backoff backoff,
-      Duration requestTimeout, Ticker ticker, WatchCounter counter) {
+      Duration requestTimeout, Ticker ticker, WatchCounts counter, Reconnector reconnector) {
     this.name = name;
     this.key = key;
     this.kv = kv;
@@ -129,14 +130,8 @@ final class EtcdKeyWatch {
     this.requestTimeout = requestTimeout;
     this.ticker = ticker;
     this.counter = counter;
+    this.reconnector = reconnector;
     this.idleSinceNanos = ticker.read();
-  }
-
-  /** Counts the jetcd watchers open at once, across keys. */
-  interface WatchCounter {
-    void opened();
-
-    void closed();
   }
 
   // ---------------------------------------------------------------- fetch side
@@ -192,6 +187,12 @@ final class EtcdKeyWatch {
           return current; // this caller was told "failing": tell it at once that etcd is back
         }
         if (cause != null) {
+          // A caller already told "failing" waits for the recovery (up to its maxWait), so a
+          // watch loop is inside fetch, and answered at once, when etcd comes back.
+          if (remaining > 0 && current != null && toldFailing.contains(Thread.currentThread())) {
+            remaining = changed.awaitNanos(remaining);
+            continue;
+          }
           rememberToldFailing(Thread.currentThread());
           throw new EtcdUnavailableException(name, failures,
               Duration.ofNanos(Math.max(0, ticker.read() - failingSinceNanos)), cause);
@@ -308,6 +309,7 @@ final class EtcdKeyWatch {
       generation++;
       abandoned = attempt;
       attempt = null;
+      reconnector.healthy(this);
       changed.signalAll();
     } finally {
       lock.unlock();
@@ -538,6 +540,7 @@ final class EtcdKeyWatch {
     failure = cause;
     failures = failures == Integer.MAX_VALUE ? failures : failures + 1;
     state = State.BACKOFF;
+    reconnector.failing(this);
     changed.signalAll();
     LOG.log(System.Logger.Level.DEBUG, "etcd watch of key ''{0}'' failed ({1} in a row): {2}",
         name, failures, cause);
@@ -554,6 +557,7 @@ final class EtcdKeyWatch {
     }
     failure = null;
     failures = 0;
+    reconnector.healthy(this);
   }
 
   private void scheduleRetry(long gen) {

@@ -16,8 +16,6 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import org.jspecify.annotations.Nullable;
 
@@ -105,35 +103,29 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
   private final Function<? super ByteSequence, ? extends V> decoder;
   private final KV kv;
   private final Watch watch;
+  private final Config config;
   private final Backoff reconnectBackoff;
   private final Duration requestTimeout;
   private final Duration idleTimeout;
   private final Ticker ticker;
   private final ConcurrentHashMap<String, EtcdKeyWatch> keys = new ConcurrentHashMap<>();
-  private final AtomicInteger openWatches = new AtomicInteger();
-  private final AtomicLong watchesOpened = new AtomicLong();
-  private final EtcdKeyWatch.WatchCounter counter = new EtcdKeyWatch.WatchCounter() {
-    @Override
-    public void opened() {
-      openWatches.incrementAndGet();
-      watchesOpened.incrementAndGet();
-    }
-
-    @Override
-    public void closed() {
-      openWatches.decrementAndGet();
-    }
-  };
+  private final WatchCounts counter = new WatchCounts();
+  private final Reconnector reconnector;
   private volatile boolean closed;
 
   private EtcdWatchSource(Builder<V> builder) {
     this.decoder = builder.decoder;
     this.kv = builder.client.getKVClient();
     this.watch = builder.watch != null ? builder.watch : builder.client.getWatchClient();
-    this.reconnectBackoff = builder.reconnectBackoff;
-    this.requestTimeout = builder.requestTimeout;
-    this.idleTimeout = builder.idleTimeout;
-    this.ticker = builder.ticker;
+    this.config = new Config(builder.reconnectBackoff, builder.reconnectProbe,
+        builder.requestTimeout, builder.idleTimeout, builder.ticker);
+    this.reconnectBackoff = config.reconnectBackoff();
+    this.requestTimeout = config.requestTimeout();
+    this.idleTimeout = config.idleTimeout();
+    this.ticker = config.ticker();
+    this.reconnector = new Reconnector(
+        builder.reconnect != null ? builder.reconnect : ChannelReconnect.of(builder.client),
+        Durations.toNanosSaturated(config.reconnectProbe()));
   }
 
   /**
@@ -214,13 +206,50 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
   }
 
   /**
+   * Returns this source's settings, as built.
+   *
+   * @return the immutable configuration
+   */
+  public Config config() {
+    return config;
+  }
+
+  /**
+   * The immutable settings of an {@link EtcdWatchSource}, produced by {@link Builder#build()} and
+   * read through {@link EtcdWatchSource#config()}; the builder's javadoc explains each one.
+   *
+   * @param reconnectBackoff the wait before reopening a failed watch
+   * @param reconnectProbe how often jetcd's channel is asked to reconnect while a watch fails
+   * @param requestTimeout the bound on one read of a key
+   * @param idleTimeout how long a key's watch stays open with no fetch
+   * @param ticker the time source
+   */
+  public record Config(Backoff reconnectBackoff, Duration reconnectProbe, Duration requestTimeout,
+      Duration idleTimeout, Ticker ticker) {
+
+    /**
+     * Checks the settings.
+     *
+     * @throws NullPointerException if a setting is null
+     * @throws IllegalArgumentException if a duration is not positive
+     */
+    public Config {
+      Require.nonNull(reconnectBackoff, "reconnectBackoff");
+      Require.positive(reconnectProbe, "reconnectProbe");
+      Require.positive(requestTimeout, "requestTimeout");
+      Require.positive(idleTimeout, "idleTimeout");
+      Require.nonNull(ticker, "ticker");
+    }
+  }
+
+  /**
    * Returns the number of jetcd watchers (etcd watches) open now, one per watched key once each
    * key's watch is established; a key being read or backing off after a failure has none.
    *
    * @return the open etcd watches
    */
   public int openEtcdWatches() {
-    return openWatches.get();
+    return counter.open();
   }
 
   /**
@@ -230,7 +259,7 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
    * @return the watches opened
    */
   public long etcdWatchesOpened() {
-    return watchesOpened.get();
+    return counter.openedSinceStart();
   }
 
   /**
@@ -249,6 +278,7 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
   @Override
   public void close() {
     closed = true;
+    reconnector.close();
     for (String key : keys.keySet()) {
       EtcdKeyWatch removed = keys.remove(key);
       if (removed != null) {
@@ -259,8 +289,8 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
 
   @Override
   public String toString() {
-    return "EtcdWatchSource{keys=" + keys.size() + ", openEtcdWatches=" + openWatches.get()
-        + ", closed=" + closed + "}";
+    return "EtcdWatchSource{keys=" + keys.size() + ", openEtcdWatches=" + counter.open()
+        + ", failingWatches=" + reconnector.failingWatches() + ", closed=" + closed + "}";
   }
 
   /** Returns the key's watch (for tests). */
@@ -288,7 +318,7 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
 
   private EtcdKeyWatch newKeyWatch(String key) {
     return new EtcdKeyWatch(key, ByteSequence.from(key, StandardCharsets.UTF_8), kv, watch,
-        reconnectBackoff, requestTimeout, ticker, counter);
+        reconnectBackoff, requestTimeout, ticker, counter, reconnector);
   }
 
   private void scheduleIdleCheck(String key, EtcdKeyWatch entry) {
@@ -330,7 +360,9 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
     private final Client client;
     private final Function<? super ByteSequence, ? extends V> decoder;
     private Backoff reconnectBackoff = Backoff.exponential()
-        .initial(Duration.ofMillis(200)).multiplier(2).max(Duration.ofSeconds(2)).jitter(0.5).build();
+        .initial(Duration.ofMillis(100)).multiplier(2).max(Duration.ofSeconds(1)).jitter(0.2).build();
+    private Duration reconnectProbe = Duration.ofMillis(250);
+    private @Nullable Runnable reconnect;
     private Duration requestTimeout = Duration.ofSeconds(5);
     private Duration idleTimeout = Duration.ofMinutes(5);
     private Ticker ticker = Ticker.system();
@@ -348,6 +380,8 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
       this.idleTimeout = from.idleTimeout;
       this.ticker = from.ticker;
       this.watch = from.watch;
+      this.reconnectProbe = from.reconnectProbe;
+      this.reconnect = from.reconnect;
     }
 
     /**
@@ -365,7 +399,7 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
 
     /**
      * Sets the wait before reopening a key's watch after consecutive failures; the default is
-     * exponential from 200 ms, doubling up to 2 s, plus up to 50 % jitter. Compaction and resets
+     * exponential from 100 ms, doubling up to 1 s, plus up to 20 % jitter. Compaction and resets
      * are not failures: they re-read at once.
      *
      * @param backoff the backoff
@@ -374,6 +408,29 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
      */
     public Builder<V> reconnectBackoff(Backoff backoff) {
       this.reconnectBackoff = Require.nonNull(backoff, "backoff");
+      return this;
+    }
+
+    /**
+     * Sets how often, while any key's watch is failing, the source asks jetcd's gRPC channel to
+     * try connecting again (default 250 ms). gRPC alone retries on a backoff that grows to
+     * 2 minutes, so after a long outage it would notice etcd's return 10 to 20 s late; with the
+     * probe, watches resume within about this interval of etcd answering again. A probe against
+     * a server still down costs one refused connection attempt.
+     *
+     * @param interval a positive duration
+     * @return this builder
+     * @throws NullPointerException if {@code interval} is null
+     * @throws IllegalArgumentException if it is zero or negative
+     */
+    public Builder<V> reconnectProbe(Duration interval) {
+      this.reconnectProbe = Require.positive(interval, "reconnectProbe");
+      return this;
+    }
+
+    /** Replaces the reconnect task (tests: a counting or no-op probe). */
+    Builder<V> reconnect(Runnable reconnect) {
+      this.reconnect = Require.nonNull(reconnect, "reconnect");
       return this;
     }
 

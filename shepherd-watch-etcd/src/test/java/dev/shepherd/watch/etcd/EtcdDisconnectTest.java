@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.core.Backoff;
 import dev.shepherd.testing.EtcdServer;
+import dev.shepherd.testing.FaultProxy;
 import dev.shepherd.watch.Versioned;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
@@ -68,8 +69,8 @@ class EtcdDisconnectTest {
 
   @Test
   void afterADisconnectTheWatchResumesFromTheRevisionAfterTheLastEvent() throws Exception {
-    try (TcpProxy proxy = TcpProxy.to(etcd.port());
-        Client client = Client.builder().endpoints(proxy.endpoint()).build()) {
+    try (FaultProxy proxy = FaultProxy.to(etcd.port());
+        Client client = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port()).build()) {
       CountingWatch counting = new CountingWatch(client.getWatchClient());
       try (EtcdWatchSource<String> source = source(client, counting)) {
         put("resume", "v1");
@@ -78,7 +79,9 @@ class EtcdDisconnectTest {
         long seen = put("resume", "v2");
         assertThat(nextAfter(source, "resume", first).index()).isEqualTo(seen);
 
-        proxy.cut();
+        proxy.refuseConnections();
+
+        proxy.cutConnections();
         await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
             assertThatThrownBy(() -> source.fetch("resume", seen, Duration.ofMillis(100)))
                 .isInstanceOf(EtcdUnavailableException.class)
@@ -100,15 +103,17 @@ class EtcdDisconnectTest {
 
   @Test
   void whenTheResumeRevisionWasCompactedTheKeyIsReadAgainAndTheWatchGoesOn() throws Exception {
-    try (TcpProxy proxy = TcpProxy.to(etcd.port());
-        Client client = Client.builder().endpoints(proxy.endpoint()).build()) {
+    try (FaultProxy proxy = FaultProxy.to(etcd.port());
+        Client client = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port()).build()) {
       CountingWatch counting = new CountingWatch(client.getWatchClient());
       try (EtcdWatchSource<String> source = source(client, counting)) {
         put("compact", "v1");
         long first = source.fetch("compact", 0, Duration.ofMinutes(1)).index();
         await().until(() -> source.keyWatch("compact").state() == EtcdKeyWatch.State.LIVE);
 
-        proxy.cut();
+        proxy.refuseConnections();
+
+        proxy.cutConnections();
         await().atMost(Duration.ofSeconds(30)).until(() -> source.keyWatch("compact").state() != EtcdKeyWatch.State.LIVE);
         put("compact", "v2");
         long third = put("compact", "v3");
@@ -130,13 +135,14 @@ class EtcdDisconnectTest {
 
   @Test
   void aKeyDeletedAndCompactedAwayWhileDisconnectedIsDeliveredAsAbsent() throws Exception {
-    try (TcpProxy proxy = TcpProxy.to(etcd.port());
-        Client client = Client.builder().endpoints(proxy.endpoint()).build()) {
+    try (FaultProxy proxy = FaultProxy.to(etcd.port());
+        Client client = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port()).build()) {
       try (EtcdWatchSource<String> source = source(client, new CountingWatch(client.getWatchClient()))) {
         put("gone", "v1");
         long first = source.fetch("gone", 0, Duration.ofMinutes(1)).index();
         await().until(() -> source.keyWatch("gone").state() == EtcdKeyWatch.State.LIVE);
-        proxy.cut();
+        proxy.refuseConnections();
+        proxy.cutConnections();
         await().atMost(Duration.ofSeconds(30)).until(() -> source.keyWatch("gone").state() != EtcdKeyWatch.State.LIVE);
         direct.getKVClient().delete(bytes("gone")).get(10, TimeUnit.SECONDS);
         long now = put("gone-neighbour", "x");
@@ -154,14 +160,15 @@ class EtcdDisconnectTest {
 
   @Test
   void aLoopToldFailingIsAnsweredAtOnceWhenTheWatchRecoversEvenWithoutAChange() throws Exception {
-    try (TcpProxy proxy = TcpProxy.to(etcd.port());
-        Client client = Client.builder().endpoints(proxy.endpoint()).build();
+    try (FaultProxy proxy = FaultProxy.to(etcd.port());
+        Client client = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port()).build();
         ExecutorService loop = Executors.newSingleThreadExecutor()) { // a watch loop: one thread
       try (EtcdWatchSource<String> source = source(client, new CountingWatch(client.getWatchClient()))) {
         put("recovered", "v1");
         long first = source.fetch("recovered", 0, Duration.ofMinutes(1)).index();
         await().until(() -> source.keyWatch("recovered").state() == EtcdKeyWatch.State.LIVE);
-        proxy.cut();
+        proxy.refuseConnections();
+        proxy.cutConnections();
         await().atMost(Duration.ofSeconds(30)).until(() -> {
           try {
             loop.submit(() -> source.fetch("recovered", first, Duration.ofMillis(100))).get();

@@ -1,0 +1,505 @@
+package dev.shepherd.pool;
+
+import dev.shepherd.core.Deadline;
+import dev.shepherd.core.Durations;
+import dev.shepherd.core.Require;
+import dev.shepherd.core.Ticker;
+import dev.shepherd.pool.spi.Backend;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerSpec;
+import dev.shepherd.pool.spi.RunningCall;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
+import org.jspecify.annotations.Nullable;
+
+/** Slots, waiters, deadlines and cancellation of the calls of an {@link ElasticPool}. */
+abstract class PoolCheckout extends PoolRetirement {
+
+  /*
+   * Call (class Call), for call, callAsync, cast and placeChild alike:
+   *   NEW --slot free-------------> RUNNING (runner.active++; started outside the lock)
+   *   NEW --no slot---------------> WAITING (in `waiters`, FIFO; boots planned for the demand)
+   *   WAITING --slot freed/booted-> RUNNING (head first; a freed slot is handed over directly)
+   *   WAITING --deadline/cancel---> DONE    (counted out of `waiting`; the deque entry is skipped
+   *                                          lazily, so no other waiter is touched)
+   *   RUNNING --result from runner-> DONE   (runner.active--, slot to the head waiter)
+   *   RUNNING --could not be sent--> WAITING (back at the head: it ran nowhere)
+   *   RUNNING --deadline/cancel---> RUNNING (caller's future fails now, runner cancels the work;
+   *                                          the slot is freed when the runner reports the end;
+   *                                          a grace timer of cancelGrace starts)
+   *   RUNNING --grace passed, still running--> DONE, and either the runner is killed (its other
+   *                                          calls fail with RunnerDiedException; a replacement
+   *                                          boots if needed), or, if the backend wrote the call
+   *                                          off (abandon(): local threads cannot be killed), the
+   *                                          slot is freed and the call counts in `stuck` until
+   *                                          its work ends
+   *   RUNNING --runner died-------> DONE    (RunnerDiedException)
+   *
+   * Who wakes whom: a caller blocks only on its own future. Whoever frees a slot (a result, a
+   * boot, a resize) pops the head waiter under the lock and starts its call after unlocking. Time
+   * is noticed three ways, all funnelled into expire(call): a blocked caller's own timed wait, a
+   * timer for async callers, and the housekeeping sweep, which reads the Ticker (so a FakeTicker
+   * drives expiry in tests without real waits).
+   */
+
+  PoolCheckout(ElasticPoolConfig config) {
+    super(config);
+  }
+
+
+  Runner awaitPlacement(Call call) throws InterruptedException {
+    try {
+      return call.placed.get();
+    } catch (ExecutionException e) {
+      throw rethrow(e.getCause());
+    }
+  }
+
+  Call submit(String function, @Nullable Object argument, Duration timeout, Kind kind) {
+    Require.nonNull(function, "function");
+    Require.positive(timeout, "timeout");
+    if (closedVolatile) {
+      throw closedError();
+    }
+    FunctionRegistry registry = backend.functions();
+    if (!registry.contains(function)) {
+      throw registry.unknown(function);
+    }
+    Object prepared = backend.prepare(function, argument);
+    Call call =
+        new Call(
+            function,
+            prepared,
+            Deadline.after(timeout, ticker),
+            kind,
+            Durations.toNanosSaturated(timeout));
+    Effects effects = new Effects();
+    Runner runner;
+    lock.lock();
+    try {
+      if (closed) {
+        throw closedError();
+      }
+      runner = leastLoaded();
+      if (runner != null) {
+        assign(call, runner);
+      } else {
+        call.state = CallState.WAITING;
+        call.enqueuedAt = ticker.read();
+        waiters.addLast(call);
+        waiting++;
+        planBoots(effects);
+      }
+    } finally {
+      lock.unlock();
+    }
+    if (runner != null) {
+      startOnRunner(call, runner); // the fast path: no effect list
+    } else {
+      effects.run();
+    }
+    return call;
+  }
+
+  /** Blocks for a call's outcome, expiring it when its deadline passes. */
+  @Nullable Object await(Call call) throws InterruptedException {
+    try {
+      long remaining = call.deadline.remainingNanos();
+      return call.future.get(remaining, TimeUnit.NANOSECONDS);
+    } catch (TimeoutException e) {
+      expire(call);
+      return awaitDone(call);
+    } catch (InterruptedException e) {
+      cancel(call);
+      throw e;
+    } catch (ExecutionException e) {
+      throw rethrow(e.getCause());
+    }
+  }
+
+  /** Waits for a future that expire() has already completed (or a result that won the race). */
+  @Nullable Object awaitDone(Call call) throws InterruptedException {
+    try {
+      return call.future.get();
+    } catch (ExecutionException e) {
+      throw rethrow(e.getCause());
+    }
+  }
+
+  static RuntimeException rethrow(@Nullable Throwable cause) {
+    if (cause instanceof RuntimeException runtime) {
+      return runtime;
+    }
+    if (cause instanceof Error error) {
+      throw error;
+    }
+    return new CallFailedException("call failed", cause == null ? new IllegalStateException() : cause);
+  }
+
+  /** Arms the deadline timer and cancellation of an async call. */
+  void armAsync(Call call) {
+    long remaining = call.deadline.remainingNanos();
+    if (remaining != Long.MAX_VALUE && !call.future.isDone()) {
+      ScheduledFuture<?> timer =
+          scheduler.schedule(() -> expire(call), remaining, TimeUnit.NANOSECONDS);
+      var unused2 = call.future.whenComplete((r, t) -> timer.cancel(false));
+    }
+    var unused3 = call.future.whenComplete(
+        (r, t) -> {
+          if (t instanceof CancellationException) {
+            cancel(call);
+          }
+        });
+  }
+
+  /** The deadline of a call passed: fail its future, leave the queue or cancel on the runner. */
+  void expire(Call call) {
+    Effects effects = new Effects();
+    RunningCall toCancel = null;
+    Throwable failure = null;
+    lock.lock();
+    try {
+      if (call.state == CallState.WAITING) {
+        timeOutWaiterLocked(call, effects);
+      } else if (call.state == CallState.RUNNING && call.kind != Kind.CHILD) {
+        call.cancelRequested = true;
+        toCancel = call.remote;
+        failure =
+            new CallTimeoutException(
+                "pool "
+                    + config.name()
+                    + ": \""
+                    + call.function
+                    + "\" did not finish on runner "
+                    + (call.runner == null ? "?" : call.runner.id)
+                    + " within "
+                    + Duration.ofNanos(call.timeoutNanos)
+                    + "; cancelled on the runner",
+                true,
+                null);
+      } else {
+        return;
+      }
+    } finally {
+      lock.unlock();
+    }
+    effects.run();
+    // The caller's outcome first: the cancel may complete the runner's result at once.
+    if (failure != null) {
+      call.fail(failure);
+      armGrace(call);
+    }
+    if (toCancel != null) {
+      toCancel.cancel();
+    }
+  }
+
+  /** Starts the cancel grace of a running call, once. */
+  void armGrace(Call call) {
+    if (Call.GRACE_ARMED.compareAndSet(call, 0, 1)) {
+      try {
+        var unused4 = scheduler.schedule(
+            () -> graceExpired(call),
+            Durations.toNanosSaturated(config.cancelGrace()),
+            TimeUnit.NANOSECONDS);
+      } catch (java.util.concurrent.RejectedExecutionException e) {
+        // closed: close() kills busy runners anyway
+      }
+    }
+  }
+
+  /**
+   * A cancelled call is still running past its grace: write it off if the backend can, or stop the
+   * runner that holds it, which frees the slot and fails the runner's other calls.
+   */
+  void graceExpired(Call call) {
+    Runner runner;
+    RunningCall remote;
+    lock.lock();
+    try {
+      if (call.state != CallState.RUNNING || call.runner == null) {
+        return;
+      }
+      runner = call.runner;
+      remote = call.remote;
+    } finally {
+      lock.unlock();
+    }
+    if (remote != null && remote.abandon()) {
+      Effects effects = new Effects();
+      lock.lock();
+      try {
+        if (call.state != CallState.RUNNING) {
+          return;
+        }
+        call.stuck = true;
+        stuck++;
+        releaseLocked(call, runner, effects);
+      } finally {
+        lock.unlock();
+      }
+      LOG.log(
+          System.Logger.Level.WARNING,
+          "pool " + config.name() + ": \"" + call.function + "\" on runner " + runner.id
+              + " ignored its cancel for " + config.cancelGrace()
+              + "; its slot is freed, its thread still runs");
+      effects.run();
+      call.fail(new CancellationException("call of \"" + call.function + "\" cancelled"));
+      return;
+    }
+    RunnerDiedException cause =
+        new RunnerDiedException(
+            runner.id,
+            "runner "
+                + runner.id
+                + " of pool "
+                + config.name()
+                + " stopped: \""
+                + call.function
+                + "\" ignored its cancel for "
+                + config.cancelGrace(),
+            null);
+    runnerGone(runner, cause);
+  }
+
+  /** The caller gave up (interrupt or cancelled future). */
+  void cancel(Call call) {
+    RunningCall toCancel = null;
+    lock.lock();
+    try {
+      switch (call.state) {
+        case WAITING -> {
+          call.state = CallState.DONE;
+          waiting--;
+          if (closed) {
+            changed.signalAll();
+          }
+        }
+        case RUNNING -> {
+          call.cancelRequested = true;
+          toCancel = call.remote;
+        }
+        default -> {
+          return;
+        }
+      }
+    } finally {
+      lock.unlock();
+    }
+    call.fail(new CancellationException("call of \"" + call.function + "\" cancelled"));
+    if (toCancel != null) {
+      armGrace(call);
+      toCancel.cancel();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Slots (all *Locked / assign / planBoots run under the lock)
+
+  @Nullable Runner leastLoaded() {
+    Runner best = null;
+    int limit = config.maxConcurrency();
+    for (int i = 0, n = runners.size(); i < n; i++) {
+      Runner r = runners.get(i);
+      if (r.state == RunnerState.READY && r.active < limit && (best == null || r.active < best.active)) {
+        best = r;
+        if (r.active == 0) {
+          break;
+        }
+      }
+    }
+    return best;
+  }
+
+  void assign(Call call, Runner runner) {
+    call.state = CallState.RUNNING;
+    call.runner = runner;
+    runner.active++;
+    busy++;
+    runner.calls.add(call);
+    if (config.singleUse()) {
+      runner.state = RunnerState.DRAINING;
+      runner.retireReason = PoolEvent.RetireReason.SINGLE_USE;
+    }
+  }
+
+  /** Hands free slots of ready runners to waiters, head first. */
+  @Override
+  void drainWaitersLocked(Effects effects) {
+    while (waiting > 0) {
+      Call head = waiters.peekFirst();
+      if (head == null) {
+        break;
+      }
+      if (head.state != CallState.WAITING) {
+        waiters.pollFirst();
+        continue;
+      }
+      if (head.deadline.isExpired()) {
+        // Noticed here (a fake ticker, or a caller not yet woken): it leaves, the slot moves on.
+        waiters.pollFirst();
+        timeOutWaiterLocked(head, effects);
+        continue;
+      }
+      Runner runner = leastLoaded();
+      if (runner == null) {
+        break;
+      }
+      waiters.pollFirst();
+      waiting--;
+      assign(head, runner);
+      effects.add(() -> startOnRunner(head, runner));
+    }
+  }
+
+  /** A waiter's deadline passed: it leaves (its deque entry is skipped later) with a timeout. */
+  @Override
+  void timeOutWaiterLocked(Call call, Effects effects) {
+    call.state = CallState.DONE;
+    waiting--;
+    CallTimeoutException failure =
+        new CallTimeoutException(
+            "pool "
+                + config.name()
+                + ": no runner slot for \""
+                + call.function
+                + "\" within "
+                + Duration.ofNanos(call.timeoutNanos)
+                + " ("
+                + describeLocked()
+                + ")",
+            false,
+            lastBootFailure);
+    effects.add(() -> call.fail(failure));
+    if (closed) {
+      changed.signalAll();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Running a call on a runner (outside the lock)
+
+  void startOnRunner(Call call, Runner runner) {
+    if (call.kind == Kind.CHILD) {
+      call.placed.complete(runner);
+    }
+    RunningCall remote;
+    try {
+      Duration runFor =
+          call.kind == Kind.CHILD ? Durations.MAX_NANOS : call.deadline.remaining();
+      remote = runner.handle.start(call.function, call.prepared, runFor);
+    } catch (RunnerDiedException e) {
+      // The runner is gone though its listener may not have said so yet. The call was never sent,
+      // so it ran nowhere: it goes back to the head of the queue for the replacement instead of
+      // failing. Then the runner is taken out of service now, or its freed slot would go to the
+      // next waiter, fail the same way, and so on down the whole queue.
+      requeueUnsent(call, runner);
+      runnerGone(runner, e);
+      return;
+    } catch (RuntimeException e) {
+      RunnerDiedException failure =
+          new RunnerDiedException(
+              runner.id, "could not send \"" + call.function + "\" to runner " + runner.id, e);
+      finished(call, runner, null, failure);
+      return;
+    }
+    call.remote = remote;
+    if (call.cancelRequested) {
+      remote.cancel();
+    }
+    var unused5 = remote.result().whenComplete((result, failure) -> finished(call, runner, result, failure));
+  }
+
+  /** A call ended on its runner (or could not be sent): free the slot, complete the caller. */
+  void finished(
+      Call call, Runner runner, @Nullable Object result, @Nullable Throwable failure) {
+    if (call.stuck) {
+      lock.lock();
+      try {
+        if (call.stuck) {
+          call.stuck = false; // written off after its grace; its work has ended now
+          stuck--;
+        }
+      } finally {
+        lock.unlock();
+      }
+      return;
+    }
+    if (failure != null && unwrap(failure) instanceof RunnerDiedException died) {
+      // A backend may fail a dead runner's calls before its listener reports the death (the
+      // remote connection does): the runner leaves the pool first, so no waiter is handed a slot
+      // on it.
+      runnerGone(runner, died);
+      return;
+    }
+    Effects effects = new Effects();
+    lock.lock();
+    try {
+      if (call.state != CallState.RUNNING) {
+        return; // the runner died first and already failed it
+      }
+      releaseLocked(call, runner, effects);
+    } finally {
+      lock.unlock();
+    }
+    effects.run();
+    if (failure == null) {
+      call.succeed(result);
+    } else {
+      Throwable cause = unwrap(failure);
+      if (cause instanceof CancellationException) {
+        call.fail(new CancellationException("call of \"" + call.function + "\" cancelled"));
+      } else {
+        call.fail(cause);
+      }
+    }
+  }
+
+  /** A running call is done with its slot: free it, hand it on or retire the runner. */
+  void releaseLocked(Call call, Runner runner, Effects effects) {
+    call.state = CallState.DONE;
+    runner.calls.remove(call);
+    runner.active--;
+    busy--;
+    if (runner.active == 0) {
+      runner.idleSinceNanos = ticker.read();
+      runner.idleGeneration++;
+    }
+    if (runner.state == RunnerState.DRAINING && runner.active == 0) {
+      retireNowLocked(runner, effects);
+    } else if (runner.state == RunnerState.READY) {
+      drainWaitersLocked(effects);
+    }
+    if (closed) {
+      changed.signalAll();
+    }
+  }
+
+  static Throwable unwrap(Throwable failure) {
+    Throwable t = failure;
+    while ((t instanceof java.util.concurrent.CompletionException
+            || t instanceof ExecutionException)
+        && t.getCause() != null) {
+      t = t.getCause();
+    }
+    return t;
+  }
+}

@@ -1,0 +1,90 @@
+package dev.shepherd.pool;
+
+import dev.shepherd.core.Deadline;
+import dev.shepherd.core.Durations;
+import dev.shepherd.core.Require;
+import dev.shepherd.core.Ticker;
+import dev.shepherd.pool.spi.Backend;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerSpec;
+import dev.shepherd.pool.spi.RunningCall;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
+import org.jspecify.annotations.Nullable;
+
+/** Hooks and the event listener of an {@link ElasticPool}. */
+abstract class PoolEvents extends PoolState {
+
+  /*
+   * Events: BootStarted when a boot begins, GrowResult (BootSucceeded | BootFailed) when it ends,
+   * Shrink (RunnerRetired | RunnerDied) when a runner leaves. They are emitted only from the
+   * effects run after the lock is released, on the thread that caused them; a hook or listener
+   * that throws is logged and ignored, never seen by the pool's state.
+   */
+
+  PoolEvents(ElasticPoolConfig config) {
+    super(config);
+  }
+
+
+  // ------------------------------------------------------------------------------------------
+  // Events
+
+  <E extends PoolEvent> void emit(E event, @Nullable Consumer<? super E> hook) {
+    if (hook != null) {
+      try {
+        hook.accept(event);
+      } catch (RuntimeException e) {
+        LOG.log(System.Logger.Level.WARNING, "pool " + config.name() + " hook threw", e);
+      }
+    }
+    Consumer<PoolEvent> listener = config.eventListener();
+    if (listener != null) {
+      try {
+        listener.accept(event);
+      } catch (RuntimeException e) {
+        LOG.log(System.Logger.Level.WARNING, "pool " + config.name() + " event listener threw", e);
+      }
+    }
+  }
+
+  void emitShrink(PoolEvent.@Nullable Shrink event) {
+    if (event == null) {
+      return;
+    }
+    Consumer<PoolEvent.Shrink> hook = config.onShrink();
+    if (hook != null) {
+      try {
+        hook.accept(event);
+      } catch (RuntimeException e) {
+        LOG.log(System.Logger.Level.WARNING, "pool " + config.name() + " onShrink hook threw", e);
+      }
+    }
+    Consumer<PoolEvent> listener = config.eventListener();
+    if (listener != null) {
+      try {
+        listener.accept(event);
+      } catch (RuntimeException e) {
+        LOG.log(System.Logger.Level.WARNING, "pool " + config.name() + " event listener threw", e);
+      }
+    }
+  }
+}

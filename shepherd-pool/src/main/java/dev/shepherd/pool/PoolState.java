@@ -1,0 +1,311 @@
+package dev.shepherd.pool;
+
+import dev.shepherd.core.Deadline;
+import dev.shepherd.core.Durations;
+import dev.shepherd.core.Require;
+import dev.shepherd.core.Ticker;
+import dev.shepherd.pool.spi.Backend;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerSpec;
+import dev.shepherd.pool.spi.RunningCall;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
+import org.jspecify.annotations.Nullable;
+
+/** The state of an {@link ElasticPool} and the lock that guards it; see the layers below. */
+abstract class PoolState {
+
+  /*
+   * The pool's state, and the rule every part follows. One ReentrantLock guards everything below
+   * marked "guarded by lock"; nothing under it calls user code, a backend, or completes a future:
+   * each operation collects its side effects (start a call, complete a future, fire an event,
+   * boot, shut a runner down) in an Effects list and runs them after unlocking.
+   *
+   * The pool is built in layers, each a package-private class that adds one part of the state
+   * machine and documents it in its own comment:
+   *   PoolEvents      hooks and listeners, never under the lock;
+   *   PoolBoots       Runner BOOTING -> READY | gone, boot retries;
+   *   PoolRetirement  Runner READY -> DRAINING -> DEAD (idle, resize, single use, close) and
+   *                   READY|DRAINING -> DEAD on death; the housekeeping sweep;
+   *   PoolCheckout    Call NEW -> WAITING -> RUNNING -> DONE: slots, waiters, deadlines, cancel;
+   *   ElasticPool     the public API over them.
+   * A layer calls a later one only through the abstract methods declared here.
+   *
+   * Runner (class Runner): BOOTING -> READY -> DRAINING -> DEAD; a failed or timed-out boot never
+   * becomes READY; a DEAD runner stays dead: a late death report or a late call result is ignored.
+   * Call (class Call): NEW -> RUNNING, or NEW -> WAITING -> RUNNING | DONE, RUNNING -> DONE.
+   */
+
+  static final System.Logger LOG = System.getLogger(ElasticPool.class.getName());
+
+
+  // ---- implemented by later layers ----
+
+  /** Hands free slots of ready runners to waiters, head first (PoolCheckout). */
+  abstract void drainWaitersLocked(Effects effects);
+
+  /** A waiter's deadline passed: it leaves with a timeout (PoolCheckout). */
+  abstract void timeOutWaiterLocked(Call call, Effects effects);
+
+  /** Removes an idle runner being retired and shuts it down (PoolRetirement). */
+  abstract void retireNowLocked(Runner runner, Effects effects);
+
+  /** A runner ended: fail its calls, boot a replacement if needed (PoolRetirement). */
+  abstract void runnerDied(Runner runner, Throwable cause);
+
+  /** The sweep for expired waiters, due boot retries and idle runners (PoolRetirement). */
+  abstract void housekeep();
+
+
+  static final Duration BOOT_RETRY_DELAY = Duration.ofSeconds(1);
+
+  final ElasticPoolConfig config;
+  final Backend backend;
+  final Ticker ticker;
+  final ScheduledExecutorService scheduler;
+  final ThreadFactory bootThreads;
+
+  final ReentrantLock lock = new ReentrantLock();
+  final Condition changed = lock.newCondition();
+  // ---- guarded by lock ----
+  // written under the lock; volatile so boot threads may read them without it
+  volatile int min;
+  volatile int max;
+  final List<Runner> runners = new ArrayList<>();
+  final Set<BootAttempt> boots = new LinkedHashSet<>();
+  final ArrayDeque<Call> waiters = new ArrayDeque<>();
+  int waiting;
+  int busy;
+  boolean retryPending;
+  long retryAtNanos;
+  @Nullable Throwable lastBootFailure;
+  long bootCount;
+  long bootFailureCount;
+  long deathCount;
+  int runnerSequence;
+  int stuck;
+  /** Min runners retired after minIdleShutdownAfter: not re-booted until demand boots them. */
+  int idledOutMin;
+  boolean closed;
+  boolean terminated;
+
+  enum Kind {
+    CALL,
+    CAST,
+    CHILD
+  }
+  // ---- end guarded ----
+
+  PoolState(ElasticPoolConfig config) {
+    this.config = config;
+    this.backend = config.backend();
+    this.ticker = config.ticker();
+    this.min = config.min();
+    this.max = config.max();
+    String name = config.name();
+    ScheduledThreadPoolExecutor executor =
+        new ScheduledThreadPoolExecutor(
+            1,
+            r -> {
+              Thread t = new Thread(r, "shepherd-pool-" + name + "-housekeeping");
+              t.setDaemon(true);
+              return t;
+            });
+    executor.setRemoveOnCancelPolicy(true);
+    this.scheduler = executor;
+    this.bootThreads = Thread.ofVirtual().name("shepherd-pool-" + name + "-boot-", 0).factory();
+  }
+
+  IllegalStateException closedError() {
+    return new IllegalStateException("pool " + config.name() + " is closed");
+  }
+
+  volatile boolean closedVolatile;
+
+  int countReady() {
+    int ready = 0;
+    for (int i = 0, n = runners.size(); i < n; i++) {
+      if (runners.get(i).state == RunnerState.READY) {
+        ready++;
+      }
+    }
+    return ready;
+  }
+
+  String describeLocked() {
+    return "runners="
+        + runners.size()
+        + ", booting="
+        + boots.size()
+        + ", busy="
+        + busy
+        + ", waiters="
+        + waiting
+        + ", max="
+        + max
+        + "x"
+        + config.maxConcurrency();
+  }
+
+  static void checkBounds(int min, int max) {
+    Require.atLeast(min, 0, "min");
+    Require.atLeast(max, 1, "max");
+    Require.argument(
+        min <= max, "min must be at most max (" + max + "), was " + min);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Internal state
+
+  enum CallState {
+    NEW,
+    WAITING,
+    RUNNING,
+    DONE
+  }
+
+  static final class Call {
+    final String function;
+    final @Nullable Object prepared;
+    final Deadline deadline;
+    final Kind kind;
+    final long timeoutNanos;
+    final CompletableFuture<@Nullable Object> future = new CompletableFuture<>();
+    /** For placeChild: completed with the runner once started. */
+    final CompletableFuture<Runner> placed;
+    // guarded by the pool's lock
+    CallState state = CallState.NEW;
+    @Nullable Runner runner;
+    long enqueuedAt;
+    // set outside the lock; see startOnRunner / expire
+    volatile @Nullable RunningCall remote;
+    volatile boolean cancelRequested;
+    /** 1 once the cancel grace timer is armed; set through {@link #GRACE_ARMED}. */
+    volatile int graceArmed;
+
+    /** Arms the grace once without an object per call (most calls never need it). */
+    static final java.util.concurrent.atomic.AtomicIntegerFieldUpdater<Call> GRACE_ARMED =
+        java.util.concurrent.atomic.AtomicIntegerFieldUpdater.newUpdater(Call.class, "graceArmed");
+    /** Written off after its cancel grace; written under the pool's lock. */
+    volatile boolean stuck;
+
+    Call(String function, @Nullable Object prepared, Deadline deadline, Kind kind, long timeoutNanos) {
+      this.function = function;
+      this.prepared = prepared;
+      this.deadline = deadline;
+      this.kind = kind;
+      this.timeoutNanos = timeoutNanos;
+      this.placed = kind == Kind.CHILD ? new CompletableFuture<>() : DONE_PLACEMENT;
+    }
+
+    void succeed(@Nullable Object result) {
+      future.complete(result);
+    }
+
+    void fail(Throwable failure) {
+      if (kind == Kind.CHILD) {
+        placed.completeExceptionally(failure);
+      }
+      future.completeExceptionally(failure);
+    }
+  }
+
+  static final CompletableFuture<Runner> DONE_PLACEMENT = new CompletableFuture<>();
+
+  static final class Runner {
+    final String id;
+    // assigned by the boot thread before the runner is published under the lock
+    RunnerHandle handle;
+    // guarded by the pool's lock
+    RunnerState state = RunnerState.BOOTING;
+    int active;
+    long idleSinceNanos;
+    long idleGeneration;
+    boolean shutdownRequested;
+    PoolEvent.@Nullable RetireReason retireReason;
+    @Nullable Throwable diedDuringBoot;
+    final Set<Call> calls = new LinkedHashSet<>();
+
+    Runner(String id) {
+      this.id = id;
+      this.handle = NO_HANDLE;
+    }
+  }
+
+  static final RunnerHandle NO_HANDLE =
+      new RunnerHandle() {
+        @Override
+        public String id() {
+          return "booting";
+        }
+
+        @Override
+        public RunningCall start(String function, @Nullable Object preparedArgument, Duration timeout) {
+          throw new IllegalStateException("runner not booted");
+        }
+
+        @Override
+        public void shutdown(Duration timeout) {}
+
+        @Override
+        public void kill() {}
+      };
+
+  static final class BootAttempt {
+    static final int RUNNING = 0;
+    static final int DONE = 1;
+    static final int TIMED_OUT = 2;
+    final String runnerId;
+    final AtomicInteger state = new AtomicInteger(RUNNING);
+    volatile @Nullable Thread thread;
+    volatile @Nullable ScheduledFuture<?> timer;
+
+    BootAttempt(String runnerId) {
+      this.runnerId = runnerId;
+    }
+  }
+
+  /** Side effects collected under the lock and run after it. */
+  static final class Effects {
+    private @Nullable ArrayList<Runnable> actions;
+
+    void add(Runnable action) {
+      if (actions == null) {
+        actions = new ArrayList<>(4);
+      }
+      actions.add(action);
+    }
+
+    void run() {
+      ArrayList<Runnable> list = actions;
+      if (list == null) {
+        return;
+      }
+      for (int i = 0; i < list.size(); i++) {
+        try {
+          list.get(i).run();
+        } catch (RuntimeException e) {
+          LOG.log(System.Logger.Level.ERROR, "pool action failed", e);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,192 @@
+package dev.shepherd.pool;
+
+import dev.shepherd.core.Require;
+import dev.shepherd.pool.spi.RunnerLauncher;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.time.Duration;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The options every remote backend shares: the function registry, where the parent listens for
+ * runners, and the bounds of the runner channel. {@link RemoteBackend.Builder}, {@link
+ * ProcessBackend.Builder} and the Kubernetes backend's builder extend it, each adding only what
+ * starts its runners, so a remote backend is one {@link RemoteBackend} configured with a
+ * launcher. Not thread-safe.
+ *
+ * @param <B> the concrete builder, returned by every option
+ */
+public abstract class RemoteBackendBuilder<B extends RemoteBackendBuilder<B>> {
+
+  /** Default of {@link #maxFrameBytes(int)}: 16 MiB. */
+  public static final int DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+  private @Nullable Class<? extends FunctionRegistryFactory> functions;
+  private @Nullable InetAddress bindAddress;
+  private int port;
+  private @Nullable String advertisedHost;
+  private Duration handshakeTimeout = Duration.ofSeconds(5);
+  private int maxHandshakes = 64;
+  private int maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
+  private CodecLimits codecLimits = CodecLimits.defaults();
+
+  /** For the builders of remote backends. */
+  protected RemoteBackendBuilder() {}
+
+  /**
+   * Returns this builder as its concrete type.
+   *
+   * @return this
+   */
+  protected abstract B self();
+
+  /**
+   * Sets the class that builds the function registry, in this JVM and in every runner. Required.
+   *
+   * @param factory a public class with a public no-argument constructor
+   * @return this builder
+   * @throws NullPointerException if null
+   */
+  public final B functions(Class<? extends FunctionRegistryFactory> factory) {
+    this.functions = Require.nonNull(factory, "functions");
+    return self();
+  }
+
+  /**
+   * Sets the address the server listens on. Default: the backend's (127.0.0.1 for the process
+   * and generic remote backends; the Pod IP for the Kubernetes one).
+   *
+   * @param bindAddress the address
+   * @return this builder
+   * @throws NullPointerException if null
+   */
+  public final B bindAddress(InetAddress bindAddress) {
+    this.bindAddress = Require.nonNull(bindAddress, "bindAddress");
+    return self();
+  }
+
+  /**
+   * Sets the port the server listens on. Default 0 (any free port).
+   *
+   * @param port 0 to 65535
+   * @return this builder
+   * @throws IllegalArgumentException if out of range
+   */
+  public final B port(int port) {
+    this.port = Require.inRange(port, 0, 65535, "port");
+    return self();
+  }
+
+  /**
+   * Sets the host runners are told to connect to, if not the bind address (for example the
+   * parent Pod's IP from the downward API). Default: the bind address.
+   *
+   * @param host a host name or IP literal
+   * @return this builder
+   * @throws NullPointerException if null
+   * @throws IllegalArgumentException if empty
+   */
+  public final B advertisedHost(String host) {
+    this.advertisedHost = Require.notEmpty(host, "advertisedHost");
+    return self();
+  }
+
+  /**
+   * Sets how long a connecting runner has, in total, to complete the handshake (send its proof)
+   * before the connection is closed. Default 5 s.
+   *
+   * @param timeout positive
+   * @return this builder
+   * @throws NullPointerException if null
+   * @throws IllegalArgumentException if not positive
+   */
+  public final B handshakeTimeout(Duration timeout) {
+    this.handshakeTimeout = Require.positive(timeout, "handshakeTimeout");
+    return self();
+  }
+
+  /**
+   * Sets how many unauthenticated connections are handled at once; further ones wait in the
+   * listen backlog until a handshake ends. Default 64.
+   *
+   * @param max 1 or more
+   * @return this builder
+   * @throws IllegalArgumentException if below 1
+   */
+  public final B maxHandshakes(int max) {
+    this.maxHandshakes = Require.atLeast(max, 1, "maxHandshakes");
+    return self();
+  }
+
+  /**
+   * Sets the largest frame (a call with its argument, a result, a failure) either end accepts
+   * after the handshake. A larger argument fails before it is sent; a larger result fails the
+   * call; a larger frame from the peer closes the connection. Default 16 MiB.
+   *
+   * @param bytes from 4 KiB to 1 GiB
+   * @return this builder
+   * @throws IllegalArgumentException if out of range
+   */
+  public final B maxFrameBytes(int bytes) {
+    this.maxFrameBytes = Require.inRange(bytes, 4096, 1 << 30, "maxFrameBytes");
+    return self();
+  }
+
+  /**
+   * Sets the payload codec's limits (nesting depth, elements per collection, bytes per string),
+   * applied to arguments and results at both ends. Default {@link
+   * CodecLimits#defaults()}.
+   *
+   * @param limits the limits
+   * @return this builder
+   * @throws NullPointerException if null
+   */
+  public final B codecLimits(CodecLimits limits) {
+    this.codecLimits = Require.nonNull(limits, "codecLimits");
+    return self();
+  }
+
+  /**
+   * Returns the address set with {@link #bindAddress}, if any.
+   *
+   * @return the address, or null for the backend's default
+   */
+  protected final @Nullable InetAddress bindAddress() {
+    return bindAddress;
+  }
+
+  /**
+   * Returns the host set with {@link #advertisedHost}, if any.
+   *
+   * @return the host, or null for the backend's default
+   */
+  protected final @Nullable String advertisedHost() {
+    return advertisedHost;
+  }
+
+  /**
+   * Starts the remote backend these options describe, with a launcher.
+   *
+   * @param launcher what starts runners
+   * @param defaultBindAddress the address to listen on if none was set
+   * @param defaultAdvertisedHost the host runners are told, if none was set (null: the bind
+   *     address)
+   * @return the backend, listening
+   * @throws NullPointerException if the functions class was not set
+   * @throws IllegalArgumentException if the functions class cannot be instantiated
+   * @throws UncheckedIOException if the server cannot listen
+   */
+  protected final RemoteBackend buildRemote(
+      RunnerLauncher launcher, InetAddress defaultBindAddress, @Nullable String defaultAdvertisedHost) {
+    Class<? extends FunctionRegistryFactory> f = Require.nonNull(functions, "functions");
+    InetAddress bind = bindAddress != null ? bindAddress : defaultBindAddress;
+    String host = advertisedHost != null ? advertisedHost : defaultAdvertisedHost;
+    try {
+      return new RemoteBackend(
+          launcher, f, bind, port, host, handshakeTimeout, maxHandshakes, maxFrameBytes, codecLimits);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot listen on " + bind + ":" + port, e);
+    }
+  }
+}

@@ -1,0 +1,328 @@
+package dev.shepherd.pool.internal;
+
+import java.io.BufferedInputStream;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.security.GeneralSecurityException;
+import java.util.concurrent.locks.ReentrantLock;
+import javax.crypto.Cipher;
+import javax.crypto.spec.GCMParameterSpec;
+import javax.crypto.spec.SecretKeySpec;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * One framed connection between a pool and a remote runner, used by both ends: small plain frames
+ * during the handshake, then frames sealed with the session keys the handshake derived.
+ *
+ * <p>Plain frame: {@code int length, byte type, body}, at most {@value #MAX_PLAIN_FRAME} bytes
+ * after the length; nothing larger is ever allocated before the peer is authenticated. Sealed
+ * frame: {@code int length, AES-256-GCM(type || body), 16-byte tag}, where the length is
+ * authenticated as associated data and the 12-byte nonce is the frame's sequence number in its
+ * direction (never sent). Each direction has its own key, so a frame cannot be reflected back to
+ * its sender; the implicit sequence number makes a dropped, replayed, reordered or altered frame
+ * fail its tag, and the connection is closed at the first failure.
+ *
+ * <p>Why sealed frames and not TLS: both ends already share a fresh 256-bit secret per runner,
+ * so the handshake can authenticate both sides and derive session keys from it (HKDF over both
+ * nonces, see {@link RemoteProtocol#sessionKeys}) without certificates, a key store or a CA per
+ * pool, and a sealed frame costs one AES-GCM pass over a few dozen bytes, with no record layer or
+ * extra round trips. AES-GCM rather than HMAC alone because it also keeps arguments and results
+ * unreadable to anyone watching the network, for the same cost.
+ *
+ * <p>Thread safety: {@link #send} may be called from many threads (frames are sealed and written
+ * whole under one lock, which also orders the sequence numbers); {@link #receive} and {@link
+ * #readPlain} from one reader thread only.
+ */
+public final class FrameChannel implements AutoCloseable {
+
+  /** The largest plain frame (type and body) accepted before authentication. */
+  public static final int MAX_PLAIN_FRAME = 1024;
+
+  private static final int TAG_BITS = 128;
+  private static final int TAG_BYTES = TAG_BITS / 8;
+  private static final int NONCE_BYTES = 12;
+
+  private final Socket socket;
+  private final DataInputStream in;
+  private final OutputStream out;
+  private final ReentrantLock writeLock = new ReentrantLock();
+
+  /** The sealed state: set once by {@link #seal}, before any sealed frame. */
+  private volatile @Nullable Sealed sealed;
+  private long sendSequence; // guarded by writeLock
+  private long receiveSequence; // reader thread only
+  private volatile int maxFrameBytes = MAX_PLAIN_FRAME;
+
+  /** One cipher per direction: sending under the write lock, receiving on the reader thread. */
+  private record Sealed(Cipher send, SecretKeySpec sendKey, Cipher receive, SecretKeySpec receiveKey) {}
+
+  /**
+   * Wraps a connected socket; the channel starts plain.
+   *
+   * @param socket the connection, closed by {@link #close()}
+   * @throws IOException if the socket's streams cannot be opened
+   */
+  public FrameChannel(Socket socket) throws IOException {
+    this.socket = socket;
+    this.in = new DataInputStream(new BufferedInputStream(socket.getInputStream(), 64 * 1024));
+    this.out = socket.getOutputStream();
+  }
+
+  /**
+   * Returns the underlying socket.
+   *
+   * @return the socket
+   */
+  public Socket socket() {
+    return socket;
+  }
+
+  /**
+   * A frame read from the channel.
+   *
+   * @param type its type, one of {@link RemoteProtocol}'s frame constants
+   * @param body a stream over its body, in memory
+   */
+  public record Frame(byte type, DataInputStream body) {}
+
+  /** Builds the type and body of one frame in memory. */
+  public static final class FrameWriter {
+    private final Buffer buffer = new Buffer();
+    /** Where the body is written. */
+    public final DataOutputStream out = new DataOutputStream(buffer);
+
+    /**
+     * Starts a frame.
+     *
+     * @param type its type, one of {@link RemoteProtocol}'s frame constants
+     */
+    public FrameWriter(byte type) {
+      buffer.write(0);
+      buffer.write(0);
+      buffer.write(0);
+      buffer.write(0);
+      buffer.write(type);
+    }
+
+    /**
+     * Returns the size of the frame's type and body, not counting the length prefix.
+     *
+     * @return the size in bytes
+     */
+    public int plainLength() {
+      return buffer.size() - 4;
+    }
+  }
+
+  private static final class Buffer extends ByteArrayOutputStream {
+    Buffer() {
+      super(128);
+    }
+
+    byte[] array() {
+      return buf;
+    }
+  }
+
+  /**
+   * Writes a plain frame (handshake only).
+   *
+   * @param frame the frame, at most {@value #MAX_PLAIN_FRAME} bytes
+   * @throws IOException if it is too large or the write fails
+   */
+  public void writePlain(FrameWriter frame) throws IOException {
+    byte[] bytes = frame.buffer.toByteArray();
+    int length = bytes.length - 4;
+    if (length > MAX_PLAIN_FRAME) {
+      throw new IOException("handshake frame of " + length + " bytes exceeds " + MAX_PLAIN_FRAME);
+    }
+    putInt(bytes, 0, length);
+    writeLock.lock();
+    try {
+      out.write(bytes);
+      out.flush();
+    } finally {
+      writeLock.unlock();
+    }
+  }
+
+  /**
+   * Reads a plain frame (handshake only).
+   *
+   * @return the frame
+   * @throws IOException if the connection ends, or the frame is empty or larger than {@value
+   *     #MAX_PLAIN_FRAME} bytes (nothing is allocated for it)
+   */
+  public Frame readPlain() throws IOException {
+    int length = in.readInt();
+    if (length < 1 || length > MAX_PLAIN_FRAME) {
+      throw new IOException(
+          "handshake frame of "
+              + length
+              + " bytes is outside 1.."
+              + MAX_PLAIN_FRAME
+              + " (nothing larger is read before authentication)");
+    }
+    byte[] bytes = new byte[length];
+    in.readFully(bytes);
+    return new Frame(bytes[0], new DataInputStream(new ByteArrayInputStream(bytes, 1, length - 1)));
+  }
+
+  /**
+   * Switches to sealed frames.
+   *
+   * @param sendKey the 32-byte key of frames this end sends
+   * @param receiveKey the 32-byte key of frames this end receives
+   * @param maxFrameBytes the largest frame (type and body) received; see {@link #maxFrameBytes(int)}
+   */
+  public void seal(byte[] sendKey, byte[] receiveKey, int maxFrameBytes) {
+    Sealed state;
+    try {
+      state =
+          new Sealed(
+              Cipher.getInstance("AES/GCM/NoPadding"),
+              new SecretKeySpec(sendKey, "AES"),
+              Cipher.getInstance("AES/GCM/NoPadding"),
+              new SecretKeySpec(receiveKey, "AES"));
+    } catch (GeneralSecurityException e) {
+      throw new IllegalStateException("AES/GCM unavailable", e);
+    }
+    this.maxFrameBytes = maxFrameBytes;
+    this.sealed = state;
+  }
+
+  /**
+   * Sets the largest frame (type and body) this end accepts from now on.
+   *
+   * @param maxFrameBytes the limit in bytes
+   */
+  public void maxFrameBytes(int maxFrameBytes) {
+    this.maxFrameBytes = maxFrameBytes;
+  }
+
+  /**
+   * Returns the largest frame (type and body) this end accepts.
+   *
+   * @return the limit in bytes
+   */
+  public int maxFrameBytes() {
+    return maxFrameBytes;
+  }
+
+  /**
+   * Seals and writes one frame.
+   *
+   * @param frame the frame
+   * @throws IOException if the write fails (the caller treats the connection as lost)
+   */
+  public void send(FrameWriter frame) throws IOException {
+    Sealed state = sealed;
+    if (state == null) {
+      throw new IllegalStateException("the channel is not sealed yet");
+    }
+    int plainLength = frame.plainLength();
+    byte[] plain = frame.buffer.array();
+    byte[] wire = new byte[4 + plainLength + TAG_BYTES];
+    putInt(wire, 0, plainLength + TAG_BYTES);
+    writeLock.lock();
+    try {
+      Cipher cipher = state.send();
+      try {
+        cipher.init(Cipher.ENCRYPT_MODE, state.sendKey(), nonce(sendSequence++));
+        cipher.updateAAD(wire, 0, 4);
+        cipher.doFinal(plain, 4, plainLength, wire, 4);
+      } catch (GeneralSecurityException e) {
+        throw new IllegalStateException("sealing a frame failed", e);
+      }
+      out.write(wire);
+      out.flush();
+    } finally {
+      writeLock.unlock();
+    }
+  }
+
+  /**
+   * Reads and opens one sealed frame.
+   *
+   * @return the frame
+   * @throws IOException if the connection ends, the frame is larger than the limit (named in the
+   *     message), or it fails authentication (altered, replayed, reordered or not from the peer)
+   */
+  public Frame receive() throws IOException {
+    Sealed state = sealed;
+    if (state == null) {
+      throw new IllegalStateException("the channel is not sealed yet");
+    }
+    int length = in.readInt();
+    int limit = maxFrameBytes;
+    if (length < 1 + TAG_BYTES || length - TAG_BYTES > limit) {
+      throw new IOException(
+          "frame of "
+              + (length - TAG_BYTES)
+              + " bytes is outside 1.."
+              + limit
+              + " (maxFrameBytes="
+              + limit
+              + ")");
+    }
+    byte[] wire = new byte[length];
+    in.readFully(wire);
+    byte[] header = new byte[4];
+    putInt(header, 0, length);
+    byte[] plain;
+    Cipher cipher = state.receive();
+    try {
+      cipher.init(Cipher.DECRYPT_MODE, state.receiveKey(), nonce(receiveSequence++));
+      cipher.updateAAD(header);
+      plain = cipher.doFinal(wire);
+    } catch (javax.crypto.AEADBadTagException e) {
+      throw new IOException(
+          "frame "
+              + (receiveSequence - 1)
+              + " failed authentication (altered, replayed, out of order, or not from the peer)",
+          e);
+    } catch (GeneralSecurityException e) {
+      throw new IOException("opening frame " + (receiveSequence - 1) + " failed", e);
+    }
+    return new Frame(
+        plain[0], new DataInputStream(new ByteArrayInputStream(plain, 1, plain.length - 1)));
+  }
+
+  private static GCMParameterSpec nonce(long sequence) {
+    byte[] nonce = new byte[NONCE_BYTES];
+    for (int i = 0; i < 8; i++) {
+      nonce[NONCE_BYTES - 1 - i] = (byte) (sequence >>> (8 * i));
+    }
+    return new GCMParameterSpec(TAG_BITS, nonce);
+  }
+
+  private static void putInt(byte[] bytes, int at, int value) {
+    bytes[at] = (byte) (value >>> 24);
+    bytes[at + 1] = (byte) (value >>> 16);
+    bytes[at + 2] = (byte) (value >>> 8);
+    bytes[at + 3] = (byte) value;
+  }
+
+  @Override
+  public void close() {
+    closeQuietly(socket);
+  }
+
+  /**
+   * Closes a socket, ignoring a failure to close.
+   *
+   * @param socket the socket
+   */
+  public static void closeQuietly(Socket socket) {
+    try {
+      socket.close();
+    } catch (IOException e) {
+      // closing anyway
+    }
+  }
+}

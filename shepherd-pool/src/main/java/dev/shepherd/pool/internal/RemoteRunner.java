@@ -1,0 +1,400 @@
+package dev.shepherd.pool.internal;
+
+import dev.shepherd.pool.CodecLimits;
+import dev.shepherd.pool.FunctionRegistry;
+import dev.shepherd.pool.RemoteBackend;
+import dev.shepherd.pool.RunnerEnvironment;
+import dev.shepherd.pool.RunnerFunction;
+import dev.shepherd.pool.RunnerMain;
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.util.Base64;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The runner side of the remote protocol (see {@link RemoteBackend} and {@link RemoteProtocol}).
+ *
+ * <p>It ends, and {@link #run} returns, when: the connection closes (the parent is gone or retired
+ * it); the parent process id (if given) is no longer alive; a SHUTDOWN frame's grace has passed
+ * or its calls are done; it has been idle past the WELCOME's backstop. Each call runs on its own
+ * virtual thread; CANCEL interrupts it.
+ */
+public final class RemoteRunner {
+
+  private static final int CONNECT_TIMEOUT_MILLIS = 10_000;
+  private static final long WATCH_INTERVAL_MILLIS = 200;
+
+  private final String id;
+  private final Socket socket;
+  private final FrameChannel channel;
+  private final FunctionRegistry functions;
+  private volatile CodecLimits codecLimits = CodecLimits.defaults();
+  private final Map<Long, Thread> running = new ConcurrentHashMap<>();
+  private final AtomicInteger active = new AtomicInteger();
+  private final CountDownLatch ended = new CountDownLatch(1);
+  private volatile long lastActivityNanos = System.nanoTime();
+  private volatile boolean shuttingDown;
+  private volatile String endReason = "";
+  /** Whether losing the parent halts the JVM at once (true for {@link RunnerMain}). */
+  private volatile boolean exitOnParentLoss;
+
+  private RemoteRunner(String id, Socket socket, FunctionRegistry functions) throws IOException {
+    this.id = id;
+    this.socket = socket;
+    this.functions = functions;
+    this.channel = new FrameChannel(socket);
+  }
+
+  /**
+   * Runs a runner from its environment until it ends.
+   *
+   * @param env the variables of {@link RunnerEnvironment}
+   * @return the exit status: 0 after a normal end, 2 for a bad environment, 3 if the connection or
+   *     the handshake failed (including a parent that did not prove the secret)
+   */
+  public static int run(Map<String, String> env) {
+    return run(env, false);
+  }
+
+  /**
+   * Runs a runner from its environment until it ends.
+   *
+   * @param env the variables of {@link RunnerEnvironment}
+   * @param haltOnParentLoss whether to halt the JVM at once when the parent is gone (only for a
+   *     JVM that is nothing but this runner)
+   * @return the exit status, as {@link #run(Map)}
+   */
+  public static int run(Map<String, String> env, boolean haltOnParentLoss) {
+    String parent = env.get(RunnerEnvironment.PARENT);
+    String id = env.get(RunnerEnvironment.RUNNER_ID);
+    String secretText = env.get(RunnerEnvironment.SECRET);
+    String functionsClass = env.get(RunnerEnvironment.FUNCTIONS);
+    if (parent == null || id == null || secretText == null || functionsClass == null) {
+      System.err.println(
+          "shepherd runner: missing environment; need "
+              + RunnerEnvironment.PARENT
+              + ", "
+              + RunnerEnvironment.RUNNER_ID
+              + ", "
+              + RunnerEnvironment.SECRET
+              + ", "
+              + RunnerEnvironment.FUNCTIONS);
+      return 2;
+    }
+    int colon = parent.lastIndexOf(':');
+    if (colon <= 0) {
+      System.err.println("shepherd runner: " + RunnerEnvironment.PARENT + " must be host:port");
+      return 2;
+    }
+    byte[] secret;
+    FunctionRegistry functions;
+    try {
+      secret = Base64.getUrlDecoder().decode(secretText);
+      functions = FunctionRegistries.instantiate(functionsClass);
+    } catch (IllegalArgumentException e) {
+      System.err.println("shepherd runner " + id + ": " + e.getMessage());
+      return 2;
+    }
+    String parentPid = env.get(RunnerEnvironment.PARENT_PID);
+    if (parentPid != null) {
+      watchParentProcess(parentPid);
+    }
+    Socket socket = new Socket();
+    RemoteRunner runner;
+    long idleBackstopMillis;
+    try {
+      socket.setTcpNoDelay(true);
+      socket.connect(
+          new InetSocketAddress(parent.substring(0, colon), Integer.parseInt(parent.substring(colon + 1))),
+          CONNECT_TIMEOUT_MILLIS);
+      runner = new RemoteRunner(id, socket, functions);
+      runner.exitOnParentLoss = haltOnParentLoss;
+      idleBackstopMillis = runner.handshake(secret);
+    } catch (IOException | RuntimeException e) {
+      System.err.println("shepherd runner " + id + ": refusing parent " + parent + ": " + e);
+      RemoteRunnerServer.closeQuietly(socket);
+      return 3;
+    }
+    return runner.serve(idleBackstopMillis);
+  }
+
+  /** Exits the JVM as soon as the parent process is gone, even if the socket lingers. */
+  private static void watchParentProcess(String pidText) {
+    long pid;
+    try {
+      pid = Long.parseLong(pidText);
+    } catch (NumberFormatException e) {
+      return;
+    }
+    Optional<ProcessHandle> parent = ProcessHandle.of(pid);
+    if (parent.isEmpty()) {
+      System.exit(0);
+    }
+    ProcessHandle handle = parent.get();
+    Thread.ofPlatform()
+        .daemon()
+        .name("shepherd-runner-parent-watch")
+        .start(
+            () -> {
+              while (true) {
+                if (!isRunning(handle)) {
+                  Runtime.getRuntime().halt(0);
+                }
+                try {
+                  Thread.sleep(WATCH_INTERVAL_MILLIS);
+                } catch (InterruptedException e) {
+                  return;
+                }
+              }
+            });
+  }
+
+  /**
+   * Returns whether a process is alive and not a zombie ({@link ProcessHandle#isAlive()} counts a
+   * killed process that its own parent has not reaped yet as alive).
+   *
+   * @param process the process
+   * @return true if it runs
+   */
+  public static boolean isRunning(ProcessHandle process) {
+    if (!process.isAlive()) {
+      return false;
+    }
+    try {
+      String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/" + process.pid() + "/stat"));
+      int end = stat.lastIndexOf(')');
+      char state = end >= 0 && end + 2 < stat.length() ? stat.charAt(end + 2) : 'R';
+      return state != 'Z' && state != 'X';
+    } catch (IOException | RuntimeException e) {
+      return process.isAlive(); // no /proc (not Linux): trust isAlive
+    }
+  }
+
+  /**
+   * Proves the secret to the parent and checks the parent's proof: the WELCOME must open under the
+   * session key derived from the secret, so a listener that does not know it is refused before
+   * this runner reads a single call.
+   */
+  private long handshake(byte[] secret) throws IOException {
+    socket.setSoTimeout(CONNECT_TIMEOUT_MILLIS);
+    FrameChannel.Frame challengeFrame = channel.readPlain();
+    if (challengeFrame.type() != RemoteProtocol.CHALLENGE) {
+      throw new IOException("expected CHALLENGE, got frame type " + challengeFrame.type());
+    }
+    byte version = challengeFrame.body().readByte();
+    if (version != RemoteProtocol.VERSION) {
+      throw new IOException(
+          "the parent speaks protocol version " + version + ", this runner " + RemoteProtocol.VERSION);
+    }
+    byte[] parentNonce = new byte[RemoteProtocol.NONCE_BYTES];
+    challengeFrame.body().readFully(parentNonce);
+    byte[] runnerNonce = new byte[RemoteProtocol.NONCE_BYTES];
+    new java.security.SecureRandom().nextBytes(runnerNonce);
+    FrameChannel.FrameWriter hello = new FrameChannel.FrameWriter(RemoteProtocol.HELLO);
+    RemoteProtocol.writeString(hello.out, id);
+    hello.out.write(runnerNonce);
+    hello.out.write(RemoteProtocol.runnerProof(secret, parentNonce, runnerNonce, id));
+    channel.writePlain(hello);
+    byte[][] keys = RemoteProtocol.sessionKeys(secret, parentNonce, runnerNonce, id);
+    channel.seal(keys[1], keys[0], FrameChannel.MAX_PLAIN_FRAME);
+    FrameChannel.Frame welcome;
+    try {
+      welcome = channel.receive();
+    } catch (IOException e) {
+      throw new IOException("the parent did not prove the secret (" + e.getMessage() + ")", e);
+    }
+    if (welcome.type() != RemoteProtocol.WELCOME) {
+      throw new IOException("expected WELCOME, got frame type " + welcome.type());
+    }
+    DataInputStream body = welcome.body();
+    long idleMillis = body.readLong();
+    body.readInt(); // maxConcurrency: the parent enforces it
+    RemoteProtocol.readString(body); // the pool's name
+    int maxFrameBytes = body.readInt();
+    codecLimits = new CodecLimits(body.readInt(), body.readInt(), body.readInt());
+    channel.maxFrameBytes(maxFrameBytes);
+    socket.setSoTimeout(0);
+    return idleMillis;
+  }
+
+  private int serve(long idleBackstopMillis) {
+    if (idleBackstopMillis >= 0) {
+      Thread.ofPlatform().daemon().name("shepherd-runner-idle-watch").start(
+          () -> watchIdle(idleBackstopMillis));
+    }
+    Thread reader = Thread.ofPlatform().daemon().name("shepherd-runner-reader").start(this::readLoop);
+    try {
+      ended.await();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    reader.interrupt();
+    System.err.println("shepherd runner " + id + " exiting: " + endReason);
+    return 0;
+  }
+
+  private void end(String reason) {
+    if (ended.getCount() > 0) {
+      endReason = reason;
+      RemoteRunnerServer.closeQuietly(socket);
+      ended.countDown();
+    }
+  }
+
+  private void watchIdle(long idleMillis) {
+    long idleNanos = TimeUnit.MILLISECONDS.toNanos(idleMillis);
+    long interval = Math.max(10, Math.min(1000, idleMillis / 4));
+    while (ended.getCount() > 0) {
+      if (active.get() == 0 && System.nanoTime() - lastActivityNanos >= idleNanos) {
+        end("idle for " + idleMillis + " ms");
+        return;
+      }
+      try {
+        Thread.sleep(interval);
+      } catch (InterruptedException e) {
+        return;
+      }
+    }
+  }
+
+  private void readLoop() {
+    try {
+      while (true) {
+        FrameChannel.Frame frame = channel.receive();
+        DataInputStream body = frame.body();
+        switch (frame.type()) {
+          case RemoteProtocol.CALL -> {
+            long callId = body.readLong();
+            String function = RemoteProtocol.readString(body);
+            byte[] payload = RemoteProtocol.readBytes(body);
+            startCall(callId, function, payload);
+          }
+          case RemoteProtocol.CANCEL -> {
+            Thread thread = running.get(body.readLong());
+            if (thread != null) {
+              thread.interrupt();
+            }
+          }
+          case RemoteProtocol.SHUTDOWN -> {
+            long graceMillis = body.readLong();
+            shutdown(graceMillis);
+          }
+          default -> throw new IOException("unexpected frame type " + frame.type());
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      if (!shuttingDown && exitOnParentLoss) {
+        // The parent is gone (or dropped us): no orphan may linger, so skip the orderly exit
+        // (shutdown hooks, logging to a closed pipe) and stop the JVM now.
+        Runtime.getRuntime().halt(0);
+      }
+      end(shuttingDown ? "shut down" : "connection to parent closed (" + e + ")");
+    }
+  }
+
+  private void shutdown(long graceMillis) {
+    shuttingDown = true;
+    Thread.ofPlatform().daemon().name("shepherd-runner-shutdown").start(() -> {
+      long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
+      while (active.get() > 0 && System.nanoTime() - deadline < 0) {
+        try {
+          Thread.sleep(10);
+        } catch (InterruptedException e) {
+          break;
+        }
+      }
+      end("shutdown requested");
+    });
+  }
+
+  private void startCall(long callId, String function, byte[] payload) {
+    active.incrementAndGet();
+    lastActivityNanos = System.nanoTime();
+    Thread thread =
+        Thread.ofVirtual().name("shepherd-runner-call-" + callId).unstarted(
+            () -> runCall(callId, function, payload));
+    running.put(callId, thread);
+    thread.start();
+  }
+
+  private void runCall(long callId, String function, byte[] payload) {
+    FrameChannel.FrameWriter frame;
+    try {
+      if (shuttingDown) {
+        frame = failure(callId, RemoteProtocol.FAILURE_REJECTED,
+            new IllegalStateException("runner " + id + " is shutting down"));
+      } else if (!functions.contains(function)) {
+        frame = failure(callId, RemoteProtocol.FAILURE_REJECTED, functions.unknown(function));
+      } else {
+        frame = execute(callId, functions.get(function), payload);
+      }
+    } finally {
+      running.remove(callId);
+    }
+    try {
+      channel.send(frame);
+    } catch (IOException e) {
+      end("cannot write to parent (" + e + ")");
+    } finally {
+      lastActivityNanos = System.nanoTime();
+      active.decrementAndGet();
+    }
+  }
+
+  private FrameChannel.FrameWriter execute(long callId, RunnerFunction fn, byte[] payload) {
+    Object result;
+    try {
+      Object argument = PayloadCodec.decode(payload, codecLimits);
+      result = fn.apply(argument);
+    } catch (Throwable t) {
+      boolean cancelled = Thread.interrupted();
+      return failure(callId, cancelled ? RemoteProtocol.FAILURE_CANCELLED : RemoteProtocol.FAILURE_THREW, t);
+    }
+    if (Thread.interrupted()) {
+      return failure(callId, RemoteProtocol.FAILURE_CANCELLED, new InterruptedException("cancelled"));
+    }
+    try {
+      byte[] encoded = PayloadCodec.encode(result, codecLimits);
+      int limit = channel.maxFrameBytes();
+      if ((long) encoded.length + RemoteProtocol.RESULT_OVERHEAD > limit) {
+        return failure(callId, RemoteProtocol.FAILURE_THREW,
+            new IllegalArgumentException(
+                "cannot return the result: " + encoded.length + " bytes encoded exceed the frame"
+                    + " limit maxFrameBytes=" + limit));
+      }
+      FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.RESULT);
+      frame.out.writeLong(callId);
+      RemoteProtocol.writeBytes(frame.out, encoded);
+      return frame;
+    } catch (IllegalArgumentException e) {
+      return failure(callId, RemoteProtocol.FAILURE_THREW,
+          new IllegalArgumentException("cannot return the result: " + e.getMessage(), e));
+    } catch (IOException e) {
+      return failure(callId, RemoteProtocol.FAILURE_THREW, e);
+    }
+  }
+
+  private static FrameChannel.FrameWriter failure(long callId, byte kind, Throwable t) {
+    try {
+      FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.FAILURE);
+      frame.out.writeLong(callId);
+      frame.out.writeByte(kind);
+      RemoteProtocol.writeException(frame.out, t, 0);
+      return frame;
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot encode a failure in memory", e);
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "RemoteRunner[" + id + "]";
+  }
+}

@@ -1,0 +1,551 @@
+package dev.shepherd.pool;
+
+import dev.shepherd.pool.internal.FrameChannel;
+import dev.shepherd.pool.internal.PayloadCodec;
+import dev.shepherd.pool.internal.RemoteProtocol;
+import dev.shepherd.pool.spi.LaunchedRunner;
+import dev.shepherd.pool.spi.RunnerLauncher;
+import dev.shepherd.pool.spi.RunnerSpec;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.lang.management.ManagementFactory;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Handler;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The runner channel against an attacker on the same host: floods before authentication, a proxy
+ * that alters a frame, a listener that does not know the secret, frames and payloads over their
+ * limits, and hostile text from the wire. Runners are real child JVMs.
+ */
+class ChannelSecurityTest {
+
+  private static final Duration LONG = Duration.ofSeconds(60);
+
+  /** Starts child JVMs like the process backend, optionally pointing them at another parent. */
+  private static final class Launcher implements RunnerLauncher {
+    private final ProcessLauncher processes =
+        new ProcessLauncher(
+            Path.of(System.getProperty("java.home"), "bin", "java"),
+            ProcessLauncher.defaultJvmOptions(System.getProperty("java.class.path")),
+            System.getProperty("java.class.path"));
+    volatile String parentOverride;
+    final List<LaunchedRunner> launched = new CopyOnWriteArrayList<>();
+
+    @Override
+    public LaunchedRunner launch(RunnerSpec spec, Map<String, String> environment) throws Exception {
+      Map<String, String> env = new HashMap<>(environment);
+      if (parentOverride != null) {
+        env.put(RunnerEnvironment.PARENT, parentOverride);
+      }
+      LaunchedRunner runner = processes.launch(spec, env);
+      launched.add(runner);
+      return runner;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 1. Bounded before authentication
+
+  @Test
+  void floodsBeforeAuthenticationPinNoMemoryAreCutAtTheDeadlineAndRunnersStillServe()
+      throws Exception {
+    RemoteBackend backend =
+        RemoteBackend.builder()
+            .functions(TestFunctions.class)
+            .launcher(new Launcher())
+            .handshakeTimeout(Duration.ofSeconds(1))
+            .build();
+    int port = backend.address().getPort();
+    AtomicBoolean stop = new AtomicBoolean();
+    int attackers = 16;
+    AtomicInteger[] cuts = new AtomicInteger[attackers];
+    CountDownLatch trickling = new CountDownLatch(attackers);
+    List<Thread> threads = new ArrayList<>();
+    long heapBefore = usedHeapAfterGc();
+    try (ElasticPool pool =
+        ElasticPool.builder().name("flood").backend(backend).min(2).max(2).bootTimeout(LONG).build()) {
+      for (int i = 0; i < attackers; i++) {
+        boolean announcesHugeFrame = i < 8;
+        AtomicInteger cut = cuts[i] = new AtomicInteger();
+        threads.add(
+            Thread.ofVirtual()
+                .start(() -> attack(port, announcesHugeFrame, stop, cut, trickling)));
+      }
+      // Every attacker has a connection open and has trickled bytes after its frame length.
+      assertThat(trickling.await(60, TimeUnit.SECONDS)).isTrue();
+      long heapDuring = usedHeapAfterGc();
+      assertThat(heapDuring - heapBefore)
+          .as("heap growth while 8 connections announce 256 MiB frames")
+          .isLessThan(16L * 1024 * 1024);
+
+      // Real runners boot (min 2) and serve calls while the attackers keep reconnecting.
+      await().atMost(LONG).until(() -> pool.snapshot().ready() == 2);
+      List<CompletableFuture<Object>> calls = new ArrayList<>();
+      for (int i = 0; i < 20; i++) {
+        calls.add(pool.callAsync("echo", (long) i, LONG));
+      }
+      for (int i = 0; i < 20; i++) {
+        assertThat(calls.get(i).get(60, TimeUnit.SECONDS)).isEqualTo((long) i);
+      }
+      // Each attacker's connection was closed by the parent while it was still sending.
+      await().atMost(LONG).untilAsserted(() -> {
+        for (AtomicInteger cut : cuts) {
+          assertThat(cut).hasPositiveValue();
+        }
+      });
+    } finally {
+      stop.set(true);
+      for (Thread t : threads) {
+        t.join();
+      }
+    }
+  }
+
+  /**
+   * Connects, reads nothing, announces a frame (256 MiB, or a plausible 100 bytes), then sends one
+   * byte every 100 ms; when the parent closes the connection, counts a cut and starts over.
+   */
+  private static void attack(
+      int port, boolean hugeFrame, AtomicBoolean stop, AtomicInteger cut, CountDownLatch trickling) {
+    boolean counted = false;
+    while (!stop.get()) {
+      try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
+        DataOutputStream out = new DataOutputStream(s.getOutputStream());
+        out.writeInt(hugeFrame ? 256 * 1024 * 1024 : 100);
+        out.writeByte(RemoteProtocol.HELLO);
+        out.flush();
+        int sent = 0;
+        while (!stop.get()) {
+          out.write(0);
+          out.flush();
+          if (++sent == 5 && !counted) {
+            counted = true;
+            trickling.countDown();
+          }
+          Thread.sleep(100);
+        }
+        return;
+      } catch (IOException e) {
+        // the parent closed it (a reset shows up on a later write)
+        cut.incrementAndGet();
+        if (!counted) {
+          counted = true;
+          trickling.countDown();
+        }
+      } catch (InterruptedException e) {
+        return;
+      }
+    }
+  }
+
+  private static long usedHeapAfterGc() throws InterruptedException {
+    for (int i = 0; i < 3; i++) {
+      System.gc();
+      Thread.sleep(50);
+    }
+    return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 2. Mutual authentication and integrity
+
+  @Test
+  void aProxyThatFlipsOneByteOfACallDropsTheConnectionAndTheFunctionNeverRuns(@TempDir Path dir)
+      throws Exception {
+    Launcher launcher = new Launcher();
+    RemoteBackend backend =
+        RemoteBackend.builder().functions(TestFunctions.class).launcher(launcher).build();
+    try (TamperingProxy proxy = new TamperingProxy(backend.address().getPort());
+        ElasticPool pool = ElasticPool.builder().name("tamper").backend(backend).bootTimeout(LONG).build()) {
+      launcher.parentOverride = "127.0.0.1:" + proxy.port();
+      String file = dir.resolve("written-by-the-call-a").toString();
+
+      assertThatThrownBy(() -> pool.call("touch", file, LONG))
+          .isInstanceOf(RunnerDiedException.class);
+
+      assertThat(proxy.flipped).isTrue();
+      for (LaunchedRunner r : launcher.launched) {
+        r.exited().handle((v, t) -> null).get(60, TimeUnit.SECONDS);
+      }
+      try (var files = Files.list(dir)) {
+        assertThat(files.toList()).as("files written by the function").isEmpty();
+      }
+    }
+  }
+
+  /**
+   * Forwards runner connections to the parent; in the parent-to-runner direction it flips the last
+   * byte before the tag of the third frame (after CHALLENGE and WELCOME: the first CALL), which is
+   * the last byte of the call's argument.
+   */
+  private static final class TamperingProxy implements AutoCloseable {
+    private final ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+    private final int target;
+    volatile boolean flipped;
+
+    TamperingProxy(int target) throws IOException {
+      this.target = target;
+      Thread.ofVirtual().start(this::accept);
+    }
+
+    int port() {
+      return server.getLocalPort();
+    }
+
+    private void accept() {
+      try {
+        while (true) {
+          Socket runner = server.accept();
+          Socket parent = new Socket(InetAddress.getLoopbackAddress(), target);
+          InputStream fromRunner = runner.getInputStream();
+          InputStream fromParent = parent.getInputStream();
+          Thread.ofVirtual().start(() -> pump(fromRunner, parent, false));
+          Thread.ofVirtual().start(() -> pump(fromParent, runner, true));
+        }
+      } catch (IOException e) {
+        // closed
+      }
+    }
+
+    private void pump(InputStream from, Socket to, boolean tamper) {
+      try (to) {
+        if (!tamper) {
+          from.transferTo(to.getOutputStream());
+          return;
+        }
+        DataInputStream in = new DataInputStream(from);
+        DataOutputStream out = new DataOutputStream(to.getOutputStream());
+        for (int frame = 0; ; frame++) {
+          int length = in.readInt();
+          byte[] body = new byte[length];
+          in.readFully(body);
+          if (frame == 2) {
+            body[length - 16 - 1] ^= 0x01;
+            flipped = true;
+          }
+          out.writeInt(length);
+          out.write(body);
+          out.flush();
+        }
+      } catch (IOException e) {
+        // either side closed
+      }
+    }
+
+    @Override
+    public void close() throws IOException {
+      server.close();
+    }
+  }
+
+  @Test
+  void aRunnerRefusesAListenerThatDoesNotKnowItsSecret(@TempDir Path dir) throws Exception {
+    byte[] secret = new byte[32];
+    new SecureRandom().nextBytes(secret);
+    Path file = dir.resolve("written-by-the-call");
+    try (ServerSocket impostor = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+      Process runner =
+          startRunner("127.0.0.1:" + impostor.getLocalPort(), "victim-1", secret);
+      try (Socket s = impostor.accept()) {
+        FrameChannel channel = new FrameChannel(s);
+        byte[] parentNonce = new byte[RemoteProtocol.NONCE_BYTES];
+        FrameChannel.FrameWriter challenge = new FrameChannel.FrameWriter(RemoteProtocol.CHALLENGE);
+        challenge.out.writeByte(RemoteProtocol.VERSION);
+        challenge.out.write(parentNonce);
+        channel.writePlain(challenge);
+        FrameChannel.Frame hello = channel.readPlain();
+        String id = RemoteProtocol.readString(hello.body());
+        byte[] runnerNonce = new byte[RemoteProtocol.NONCE_BYTES];
+        hello.body().readFully(runnerNonce);
+        // The impostor's best try: everything right but the secret, which it does not have.
+        byte[][] keys = RemoteProtocol.sessionKeys(new byte[32], parentNonce, runnerNonce, id);
+        channel.seal(keys[0], keys[1], FrameChannel.MAX_PLAIN_FRAME);
+        FrameChannel.FrameWriter welcome = new FrameChannel.FrameWriter(RemoteProtocol.WELCOME);
+        welcome.out.writeLong(-1);
+        welcome.out.writeInt(1);
+        RemoteProtocol.writeString(welcome.out, "impostor");
+        welcome.out.writeInt(1 << 20);
+        welcome.out.writeInt(64);
+        welcome.out.writeInt(1000);
+        welcome.out.writeInt(1000);
+        FrameChannel.FrameWriter call = new FrameChannel.FrameWriter(RemoteProtocol.CALL);
+        call.out.writeLong(1);
+        RemoteProtocol.writeString(call.out, "touch");
+        RemoteProtocol.writeBytes(call.out, PayloadCodec.encode(file.toString()));
+        try {
+          channel.send(welcome);
+          channel.send(call);
+        } catch (IOException e) {
+          // the runner may already have hung up
+        }
+        assertThat(runner.waitFor(60, TimeUnit.SECONDS)).isTrue();
+      }
+      String stderr = new String(runner.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertThat(runner.exitValue()).as(stderr).isEqualTo(3);
+      assertThat(stderr).contains("did not prove the secret");
+      assertThat(file).doesNotExist();
+    }
+  }
+
+  private static Process startRunner(String parent, String id, byte[] secret) throws IOException {
+    ProcessBuilder pb =
+        new ProcessBuilder(
+            Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+            "-cp",
+            System.getProperty("java.class.path"),
+            RunnerMain.class.getName());
+    pb.environment().put(RunnerEnvironment.PARENT, parent);
+    pb.environment().put(RunnerEnvironment.RUNNER_ID, id);
+    pb.environment()
+        .put(RunnerEnvironment.SECRET, Base64.getUrlEncoder().withoutPadding().encodeToString(secret));
+    pb.environment().put(RunnerEnvironment.FUNCTIONS, TestFunctions.class.getName());
+    pb.redirectOutput(ProcessBuilder.Redirect.DISCARD);
+    return pb.start();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 3. Bounded after authentication
+
+  @Test
+  void anArgumentOverTheFrameLimitFailsBeforeAnythingIsSentNamingTheLimit() {
+    AtomicInteger launches = new AtomicInteger();
+    RemoteBackend backend =
+        RemoteBackend.builder()
+            .functions(TestFunctions.class)
+            .maxFrameBytes(64 * 1024)
+            .launcher((spec, env) -> {
+              launches.incrementAndGet();
+              throw new IllegalStateException("must not launch");
+            })
+            .build();
+    try (ElasticPool pool = ElasticPool.builder().backend(backend).build()) {
+      assertThatThrownBy(() -> pool.call("echo", new byte[100_000], LONG))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("maxFrameBytes=65536");
+      assertThat(launches).hasValue(0);
+    }
+  }
+
+  @Test
+  void aResultOverTheFrameLimitOrACodecLimitFailsTheCallNamingTheLimitAndTheRunnerServesOn()
+      throws Exception {
+    RemoteBackend backend =
+        RemoteBackend.builder()
+            .functions(TestFunctions.class)
+            .launcher(new Launcher())
+            .maxFrameBytes(64 * 1024)
+            .codecLimits(new CodecLimits(8, 100, 1024 * 1024))
+            .build();
+    try (ElasticPool pool = ElasticPool.builder().backend(backend).bootTimeout(LONG).build()) {
+      assertThatThrownBy(() -> pool.call("bytes", 100_000, LONG))
+          .isInstanceOf(CallFailedException.class)
+          .cause()
+          .hasMessageContaining("maxFrameBytes=65536");
+      assertThatThrownBy(() -> pool.call("echo", List.of(new ArrayList<>(java.util.Collections.nCopies(101, 1))), LONG))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("exceeds maxCollectionSize=100");
+      assertThat(pool.call("echo", "still here", LONG)).isEqualTo("still here");
+      assertThat(pool.snapshot().deaths()).isZero();
+    }
+  }
+
+  @Test
+  void aSealedFrameOverTheLimitClosesTheChannelWithAnErrorNamingTheLimit() throws Exception {
+    try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+        Socket a = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
+        Socket b = server.accept()) {
+      byte[] k1 = new byte[32];
+      byte[] k2 = new byte[32];
+      k2[0] = 1;
+      FrameChannel sender = new FrameChannel(a);
+      FrameChannel receiver = new FrameChannel(b);
+      sender.seal(k1, k2, 1 << 20);
+      receiver.seal(k2, k1, 4096);
+      FrameChannel.FrameWriter small = new FrameChannel.FrameWriter(RemoteProtocol.RESULT);
+      small.out.writeLong(7);
+      sender.send(small);
+      assertThat(receiver.receive().body().readLong()).isEqualTo(7);
+      FrameChannel.FrameWriter big = new FrameChannel.FrameWriter(RemoteProtocol.RESULT);
+      big.out.write(new byte[10_000]);
+      sender.send(big);
+      assertThatThrownBy(receiver::receive)
+          .isInstanceOf(IOException.class)
+          .hasMessageContaining("maxFrameBytes=4096");
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 5. A call that ignores interrupts cannot wedge the pool
+
+  @Test
+  void aProcessRunnerHoldingACallThatIgnoresItsDeadlineIsStoppedAndReplaced() throws Exception {
+    ElasticPool pool =
+        ElasticPool.builder()
+            .name("wedge")
+            .backend(ProcessBackend.builder().functions(TestFunctions.class).build())
+            .min(1)
+            .max(1)
+            .maxConcurrency(2)
+            .bootTimeout(LONG)
+            .cancelGrace(Duration.ofMillis(500))
+            .build();
+    try (pool) {
+      await().atMost(LONG).until(() -> pool.snapshot().ready() == 1);
+      String first = pool.snapshot().runners().get(0).id();
+      CompletableFuture<Object> neighbour = pool.callAsync("sleep", 600_000L, Duration.ofMinutes(10));
+      await().atMost(LONG).until(() -> pool.snapshot().busySlots() == 1);
+
+      assertThatThrownBy(() -> pool.call("spin", null, Duration.ofMillis(300)))
+          .isInstanceOf(CallTimeoutException.class);
+
+      // The neighbour on the same runner learns of the stop; the slots are free again.
+      assertThatThrownBy(() -> neighbour.get(60, TimeUnit.SECONDS))
+          .hasCauseInstanceOf(RunnerDiedException.class)
+          .rootCause()
+          .hasMessageContaining("ignored its cancel");
+      await().atMost(LONG).until(() -> {
+        PoolSnapshot s = pool.snapshot();
+        return s.ready() == 1 && !s.runners().get(0).id().equals(first);
+      });
+      assertThat(pool.snapshot().busySlots()).isZero();
+      assertThat(pool.call("echo", "after", LONG)).isEqualTo("after");
+      assertThat(pool.snapshot().deaths()).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void aLocalCallThatIgnoresItsCancelIsWrittenOffAndCountedAsStuck() throws Exception {
+    TestFunctions.spinRelease = false;
+    ElasticPool pool =
+        ElasticPool.builder()
+            .name("wedge-local")
+            .backend(LocalBackend.of(new TestFunctions().create()))
+            .max(1)
+            .maxConcurrency(1)
+            .cancelGrace(Duration.ofMillis(200))
+            .build();
+    try (pool) {
+      CompletableFuture<Object> spinning = pool.callAsync("spin", null, LONG);
+      await().atMost(LONG).until(() -> TestFunctions.SPINNING.get() == 1);
+      spinning.cancel(true);
+      // One runner with one slot: this call only runs once the spinning call is written off.
+      assertThat(pool.call("echo", "next", LONG)).isEqualTo("next");
+      assertThat(pool.snapshot().stuckCalls()).isEqualTo(1);
+      assertThat(TestFunctions.SPINNING).hasValue(1);
+
+      TestFunctions.spinRelease = true;
+      await().atMost(LONG).until(() -> pool.snapshot().stuckCalls() == 0);
+      assertThat(TestFunctions.SPINNING).hasValue(0);
+
+      // A deadline, too (one spin at a time: a spinning virtual thread holds a carrier).
+      TestFunctions.spinRelease = false;
+      assertThatThrownBy(() -> pool.call("spin", null, Duration.ofMillis(200)))
+          .isInstanceOf(CallTimeoutException.class);
+      assertThat(pool.call("echo", "again", LONG)).isEqualTo("again");
+      assertThat(pool.snapshot().stuckCalls()).isEqualTo(1);
+      assertThat(pool.snapshot().deaths()).isZero();
+      TestFunctions.spinRelease = true;
+      await().atMost(LONG).until(() -> pool.snapshot().stuckCalls() == 0);
+    } finally {
+      TestFunctions.spinRelease = true;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 6. Clean logs
+
+  @Test
+  void aRunnerIdFromTheWireIsEscapedAndBoundedInTheLog() throws Exception {
+    Logger logger = Logger.getLogger(RemoteBackend.class.getName());
+    List<LogRecord> records = new CopyOnWriteArrayList<>();
+    Handler handler =
+        new Handler() {
+          @Override
+          public void publish(LogRecord record) {
+            records.add(record);
+          }
+
+          @Override
+          public void flush() {}
+
+          @Override
+          public void close() {}
+        };
+    logger.addHandler(handler);
+    RemoteBackend backend =
+        RemoteBackend.builder()
+            .functions(TestFunctions.class)
+            .launcher((spec, env) -> {
+              throw new IllegalStateException("not used");
+            })
+            .build();
+    try (backend;
+        Socket s = new Socket(InetAddress.getLoopbackAddress(), backend.address().getPort())) {
+      FrameChannel channel = new FrameChannel(s);
+      channel.readPlain();
+      FrameChannel.FrameWriter hello = new FrameChannel.FrameWriter(RemoteProtocol.HELLO);
+      String id = "x\n2026-12-04 SEVERE forged entry \u001b[2J\u202e" + "y".repeat(800);
+      RemoteProtocol.writeString(hello.out, id);
+      hello.out.write(new byte[64]);
+      channel.writePlain(hello);
+      await().atMost(LONG).until(() -> !records.isEmpty());
+      String message = records.get(0).getMessage();
+      assertThat(message)
+          .contains("x\\u000a2026-12-04 SEVERE forged entry \\u001b[2J\\u202e")
+          .doesNotContain("\n")
+          .doesNotContain("\u001b")
+          .doesNotContain("\u202e");
+      assertThat(message.length()).isLessThan(400);
+    } finally {
+      logger.removeHandler(handler);
+    }
+  }
+
+  @Test
+  void anExceptionMessageFromARunnerIsEscapedAndBounded() throws Exception {
+    RemoteBackend backend =
+        RemoteBackend.builder().functions(TestFunctions.class).launcher(new Launcher()).build();
+    try (ElasticPool pool = ElasticPool.builder().backend(backend).bootTimeout(LONG).build()) {
+      String hostile = "line\nforged\u001b[31m" + "z".repeat(100_000);
+      assertThatThrownBy(() -> pool.call("fail", hostile, LONG))
+          .isInstanceOf(CallFailedException.class)
+          .satisfies(e -> {
+            for (Throwable t = e; t != null; t = t.getCause()) {
+              assertThat(t.getMessage()).doesNotContain("\n").doesNotContain("\u001b");
+              assertThat(t.getMessage().length()).isLessThan(2 * RemoteProtocol.MAX_TEXT + 200);
+            }
+            assertThat(((RemoteException) e.getCause()).remoteMessage())
+                .startsWith("no such report: line\\u000aforged\\u001b[31m");
+          });
+    }
+  }
+}
