@@ -19,7 +19,33 @@ public final class DemoFunctions implements FunctionRegistryFactory {
   public FunctionRegistry create() {
     return FunctionRegistry.builder()
         .register("primes", DemoFunctions::primes)
+        .register("report", DemoFunctions::report)
         .build();
+  }
+
+  /**
+   * A report that counts primes, then holds its runner for a while (as if writing the result out):
+   * the playground's pool scenario uses it so a burst keeps runners busy long enough to watch.
+   *
+   * @param argument a map with a Long {@code upTo} (as for {@link #primes}) and a Long {@code holdMs}
+   *     (0 to 5,000)
+   * @return what {@link #primes} returns
+   */
+  static Object report(@Nullable Object argument) {
+    if (!(argument instanceof Map<?, ?> map) || !(map.get("holdMs") instanceof Long holdMs)) {
+      throw new IllegalArgumentException("report expects {upTo: Long, holdMs: Long}, got " + argument);
+    }
+    if (holdMs < 0 || holdMs > 5_000) {
+      throw new IllegalArgumentException("holdMs must be between 0 and 5000, was " + holdMs);
+    }
+    Object result = primes(argument);
+    try {
+      Thread.sleep(holdMs);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("report interrupted", e);
+    }
+    return result;
   }
 
   /**

@@ -34,6 +34,11 @@ public final class DemoMain {
       System.exit(2);
       return;
     }
+    if (options.scenario().isPresent()) {
+      System.exit(ScenarioClient.run(options.scenarioTarget(), options.scenario().get(), options.scenarioParameters(),
+          System.out));
+      return;
+    }
     if (options.loadTarget().isPresent()) {
       LoadGenerator.run(options.loadTarget().get(), options.loadDuration(), System.out);
       return;

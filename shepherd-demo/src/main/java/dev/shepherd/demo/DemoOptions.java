@@ -21,6 +21,8 @@ import org.jspecify.annotations.Nullable;
  *   <tr><td>{@code --pool local|process}</td><td>{@code SHEPHERD_POOL_BACKEND}</td><td>process (child JVMs)</td></tr>
  *   <tr><td>{@code --load [URL]}</td><td></td><td>drive traffic at a running service instead of serving</td></tr>
  *   <tr><td>{@code --duration D}</td><td></td><td>how long {@code --load} runs, e.g. 60s, 5m (default 60s)</td></tr>
+ *   <tr><td>{@code --scenario NAME [URL]}</td><td></td><td>run one playground scenario on a running service and print its figures</td></tr>
+ *   <tr><td>{@code --param KEY=VALUE}</td><td></td><td>a parameter of the scenario (repeatable), e.g. {@code callers=10000}</td></tr>
  * </table>
  *
  * @param port the HTTP port on 127.0.0.1 (0 picks a free one)
@@ -31,6 +33,9 @@ import org.jspecify.annotations.Nullable;
  * @param poolBackend {@code process} or {@code local}
  * @param loadTarget when present, run the load generator against this base URL instead of serving
  * @param loadDuration how long the load generator runs
+ * @param scenario when present, run this playground scenario on the service at {@code scenarioTarget}
+ * @param scenarioTarget the base URL of the running service the scenario runs on
+ * @param scenarioParameters the scenario's parameters from {@code --param}, as given
  */
 public record DemoOptions(
     int port,
@@ -40,15 +45,22 @@ public record DemoOptions(
     Optional<String> etcdEndpoint,
     String poolBackend,
     Optional<URI> loadTarget,
-    Duration loadDuration) {
+    Duration loadDuration,
+    Optional<String> scenario,
+    URI scenarioTarget,
+    Map<String, String> scenarioParameters) {
 
   /** The usage text printed by {@code --help} and on a bad flag. */
   public static final String USAGE = """
       Usage: ./shepherd demo [--port N] [--primary-url JDBC --replica-url JDBC] [--redis URI]
                              [--etcd URL] [--pool process|local]
              ./shepherd demo --load [http://127.0.0.1:8080] [--duration 60s]
+             ./shepherd demo --scenario cache|idempotency|replica|watch|pool [http://127.0.0.1:8080]
+                             [--param KEY=VALUE]...
       Without flags the service starts its own PostgreSQL primary and streaming replica in a
-      temporary directory and listens on http://127.0.0.1:8080/.
+      temporary directory and listens on http://127.0.0.1:8080/; the playground is at /playground/.
+      --scenario runs one playground scenario on a running service and prints Shepherd's figures
+      beside the naive baseline's, e.g. --scenario cache --param callers=10000 --param catalog=healthy.
       """;
 
   /**
@@ -68,6 +80,9 @@ public record DemoOptions(
     String pool = env.getOrDefault("SHEPHERD_POOL_BACKEND", "process");
     URI load = null;
     Duration duration = Duration.ofSeconds(60);
+    String scenario = null;
+    URI scenarioTarget = null;
+    Map<String, String> scenarioParameters = new java.util.LinkedHashMap<>();
     for (int i = 0; i < args.length; i++) {
       String flag = args[i];
       switch (flag) {
@@ -80,10 +95,28 @@ public record DemoOptions(
         case "--duration" -> duration = parseDuration(value(args, ++i, flag), flag);
         case "--load" -> {
           if (i + 1 < args.length && !args[i + 1].startsWith("--")) {
-            load = parseUri(args[++i]);
+            load = parseUri(args[++i], flag);
           } else {
             load = URI.create("http://127.0.0.1:" + port + "/");
           }
+        }
+        case "--scenario" -> {
+          scenario = value(args, ++i, flag);
+          if (!scenario.matches("[a-z]{1,20}")) {
+            throw new IllegalArgumentException("--scenario needs a scenario name (cache, idempotency, replica, watch, pool), was '"
+                + scenario + "'");
+          }
+          if (i + 1 < args.length && !args[i + 1].startsWith("--")) {
+            scenarioTarget = parseUri(args[++i], flag);
+          }
+        }
+        case "--param" -> {
+          String pair = value(args, ++i, flag);
+          int eq = pair.indexOf('=');
+          if (eq < 1 || !pair.substring(0, eq).matches("[A-Za-z]{1,30}")) {
+            throw new IllegalArgumentException("--param needs KEY=VALUE, e.g. callers=1000, was '" + pair + "'");
+          }
+          scenarioParameters.put(pair.substring(0, eq), pair.substring(eq + 1));
         }
         default -> throw new IllegalArgumentException("unknown flag '" + flag + "'");
       }
@@ -96,8 +129,14 @@ public record DemoOptions(
           "--primary-url and --replica-url go together (an external primary needs its replica), got only "
               + (primary == null ? "--replica-url" : "--primary-url"));
     }
+    if (!scenarioParameters.isEmpty() && scenario == null) {
+      throw new IllegalArgumentException("--param goes with --scenario NAME");
+    }
     return new DemoOptions(port, Optional.ofNullable(primary), Optional.ofNullable(replica),
-        Optional.ofNullable(redis), Optional.ofNullable(etcd), pool, Optional.ofNullable(load), duration);
+        Optional.ofNullable(redis), Optional.ofNullable(etcd), pool, Optional.ofNullable(load), duration,
+        Optional.ofNullable(scenario),
+        scenarioTarget != null ? scenarioTarget : URI.create("http://127.0.0.1:" + port + "/"),
+        Map.copyOf(scenarioParameters));
   }
 
   private static String value(String[] args, int index, String flag) {
@@ -149,10 +188,15 @@ public record DemoOptions(
     return duration;
   }
 
-  private static URI parseUri(String text) {
-    URI uri = URI.create(text.endsWith("/") ? text : text + "/");
+  private static URI parseUri(String text, String flag) {
+    URI uri;
+    try {
+      uri = URI.create(text.endsWith("/") ? text : text + "/");
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(flag + " needs an http://host:port URL, was '" + text + "'", e);
+    }
     if (!"http".equals(uri.getScheme()) || uri.getHost() == null) {
-      throw new IllegalArgumentException("--load needs an http://host:port URL, was '" + text + "'");
+      throw new IllegalArgumentException(flag + " needs an http://host:port URL, was '" + text + "'");
     }
     return uri;
   }

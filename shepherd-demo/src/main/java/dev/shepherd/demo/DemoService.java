@@ -34,6 +34,7 @@ import jakarta.servlet.DispatcherType;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.BindException;
+import java.net.URI;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -41,6 +42,7 @@ import java.sql.Statement;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -67,6 +69,8 @@ import org.jspecify.annotations.Nullable;
  *       {@code Accept: text/event-stream}; {@code PUT /config/{key}} changes it.
  *   <li>{@code POST /reports}: counts primes on the {@link ElasticPool} (child-JVM runners).
  *   <li>{@code GET /metrics} (Prometheus), {@code GET /api/stats} and the dashboard at {@code /}.
+ *   <li>The playground under {@code /playground/} ({@link Playground}): each capability's scenario
+ *       beside its naive baseline, results at {@code /api/playground/{name}}.
  * </ul>
  */
 final class DemoService implements AutoCloseable {
@@ -86,6 +90,8 @@ final class DemoService implements AutoCloseable {
   private final ElasticPool pool;
   private final Server server;
   private final Figures figures;
+  private final WatchScenario watchScenario;
+  private final Playground playground;
   private final long startedNanos = System.nanoTime();
   private final AtomicLong replicaLagBytes = new AtomicLong(-1);
   private final Thread lagSampler;
@@ -163,6 +169,10 @@ final class DemoService implements AutoCloseable {
         .description("primary WAL position minus the replica's replay position").register(registry);
 
     this.figures = dashboardFigures();
+    this.watchScenario = new WatchScenario(this::baseUri);
+    this.playground = new Playground(List.of(new CacheScenario(),
+        new IdempotencyScenario(this::baseUri, database.primary()),
+        new ReplicaScenario(this::baseUri, database.replica()), watchScenario, new PoolScenario()));
     this.server = jetty(options, codec);
     this.lagSampler = Thread.ofVirtual().name("replica-lag-sampler").start(this::sampleLag);
   }
@@ -208,6 +218,10 @@ final class DemoService implements AutoCloseable {
     }
   }
 
+  private URI baseUri() {
+    return URI.create("http://127.0.0.1:" + port() + "/");
+  }
+
   int port() {
     return ((ServerConnector) server.getConnectors()[0]).getLocalPort();
   }
@@ -218,6 +232,7 @@ final class DemoService implements AutoCloseable {
 
         Shepherd reference service is up.
           dashboard   %1$s/
+          playground  %1$s/playground/   (each guarantee at a click, beside the naive baseline)
           metrics     %1$s/metrics
           PostgreSQL  primary %2$s, replica %3$s
           %4$s
@@ -278,9 +293,26 @@ final class DemoService implements AutoCloseable {
     context.addServlet(new ServletHolder(new TextServlet("application/json",
         () -> figures.toJson(TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - startedNanos)))), "/api/stats");
     context.addServlet(new ServletHolder(TextServlet.resource("text/html; charset=utf-8", "dashboard.html")), "");
+    playground(context, consistency);
     jetty.setHandler(context);
     jetty.setStopTimeout(5_000);
     return jetty;
+  }
+
+  /**
+   * Maps the playground under {@code /playground/} (page, runs, the storm's unfiltered baseline and
+   * the watch scenario's streams) and its results under {@code /api/playground/}, apart from the
+   * service's ordinary endpoints.
+   */
+  private void playground(ServletContextHandler context, ConsistencyTokenFilter consistency) {
+    context.addFilter(new FilterHolder(consistency), "/playground/naive/orders", EnumSet.of(DispatcherType.REQUEST));
+    context.addServlet(new ServletHolder(new NaiveOrdersServlet(playground,
+        new OrdersServlet(database.primary(), router))), "/playground/naive/orders");
+    ServletHolder streams = new ServletHolder(watchScenario.servlet());
+    streams.setAsyncSupported(true);
+    context.addServlet(streams, "/playground/watch/config/*");
+    context.addServlet(new ServletHolder(new PlaygroundServlet(playground)), "/playground/*");
+    context.addServlet(new ServletHolder(new PlaygroundServlet(playground)), "/api/playground/*");
   }
 
   /** Samples replica lag, then every dashboard figure, once a second. */
@@ -384,6 +416,7 @@ final class DemoService implements AutoCloseable {
   @Override
   public void close() {
     lagSampler.interrupt();
+    playground.close();
     try {
       server.stop();
     } catch (Exception e) {

@@ -88,4 +88,32 @@ class DemoOptionsTest {
     assertThat(gaugeHistory.substring(gaugeHistory.indexOf('[') + 1, gaugeHistory.indexOf(']')).split(","))
         .hasSize(Figures.HISTORY).containsOnly("7.0");
   }
+
+  @Test
+  void scenarioTakesANameAnOptionalUrlAndParameters() {
+    DemoOptions options = DemoOptions.parse(new String[] {"--scenario", "cache", "--param", "callers=10000",
+        "--param", "catalog=healthy"}, Map.of());
+    assertThat(options.scenario()).contains("cache");
+    assertThat(options.scenarioTarget()).isEqualTo(URI.create("http://127.0.0.1:8080/"));
+    assertThat(options.scenarioParameters()).isEqualTo(Map.of("callers", "10000", "catalog", "healthy"));
+    assertThat(DemoOptions.parse(new String[] {"--scenario", "pool", "http://127.0.0.1:9000"}, Map.of()).scenarioTarget())
+        .isEqualTo(URI.create("http://127.0.0.1:9000/"));
+    assertThat(DemoOptions.parse(new String[] {"--port", "9001", "--scenario", "watch"}, Map.of()).scenarioTarget())
+        .isEqualTo(URI.create("http://127.0.0.1:9001/"));
+    assertThat(DemoOptions.parse(new String[0], Map.of()).scenario()).isEmpty();
+  }
+
+  @Test
+  void badScenarioFlagsAreNamed() {
+    assertThatThrownBy(() -> DemoOptions.parse(new String[] {"--param", "callers=1"}, Map.of()))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("--param goes with --scenario NAME");
+    assertThatThrownBy(() -> DemoOptions.parse(new String[] {"--scenario", "cache", "--param", "callers"}, Map.of()))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("--param needs KEY=VALUE, e.g. callers=1000, was 'callers'");
+    assertThatThrownBy(() -> DemoOptions.parse(new String[] {"--scenario", "Cache!"}, Map.of()))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("--scenario needs a scenario name");
+    assertThatThrownBy(() -> DemoOptions.parse(new String[] {"--scenario"}, Map.of()))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("--scenario needs a value");
+    assertThatThrownBy(() -> DemoOptions.parse(new String[] {"--scenario", "cache", "ftp://x"}, Map.of()))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("--scenario needs an http://host:port URL, was 'ftp://x'");
+  }
 }

@@ -1,0 +1,103 @@
+package dev.shepherd.demo;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * One playground scenario: a capability doing its job under a bounded burst, measured beside the
+ * naive code it replaces. {@link Playground} runs at most one of each at a time.
+ */
+interface Scenario {
+
+  /** The name in URLs and on the command line, e.g. {@code cache}. */
+  String name();
+
+  /** A one-line title for the page and the terminal. */
+  String title();
+
+  /** The hard bound of one run: the runner is interrupted after it. */
+  Duration bound();
+
+  /**
+   * Reads and checks the run's parameters, filling in defaults.
+   *
+   * @param body the JSON object posted by the page or the terminal (may be empty)
+   * @return the parameters the run uses, as shown with its result
+   * @throws IllegalArgumentException naming the parameter and its bounds when one is out of range
+   */
+  Map<String, Object> parameters(JsonNode body);
+
+  /**
+   * Runs the scenario, filling in the report as it goes.
+   *
+   * @param parameters what {@link #parameters} returned
+   * @param report where rows, the chart, the caption and events go
+   * @throws Exception if the run fails; the page shows the message
+   */
+  void run(Map<String, Object> parameters, ScenarioReport report) throws Exception;
+
+  /** Bounded parameter reading shared by the scenarios. */
+  final class Params {
+    private final JsonNode body;
+    private final Map<String, Object> read = new LinkedHashMap<>();
+
+    Params(JsonNode body) {
+      this.body = body;
+    }
+
+    int integer(String name, int fallback, int min, int max) {
+      JsonNode node = body.path(name);
+      long value;
+      if (node.isMissingNode() || node.isNull()) {
+        value = fallback;
+      } else if (node.isIntegralNumber() || (node.isTextual() && node.asText().matches("-?\\d{1,10}"))) {
+        value = node.asLong();
+      } else {
+        throw new IllegalArgumentException(name + " must be a whole number between " + min + " and " + max
+            + ", was " + node);
+      }
+      if (value < min || value > max) {
+        throw new IllegalArgumentException(name + " must be between " + min + " and " + max + ", was " + value);
+      }
+      read.put(name, (int) value);
+      return (int) value;
+    }
+
+    String choice(String name, String fallback, String... allowed) {
+      JsonNode node = body.path(name);
+      String value = node.isMissingNode() || node.isNull() ? fallback : node.asText();
+      for (String a : allowed) {
+        if (a.equals(value)) {
+          read.put(name, value);
+          return value;
+        }
+      }
+      throw new IllegalArgumentException(name + " must be one of " + String.join(", ", allowed)
+          + ", was '" + (value.length() > 40 ? value.substring(0, 40) + "..." : value) + "'");
+    }
+
+    Map<String, Object> values() {
+      return read;
+    }
+  }
+
+  static int integer(Map<String, Object> parameters, String name) {
+    if (!(parameters.get(name) instanceof Integer value)) {
+      throw new IllegalStateException("parameter " + name + " was not read as a whole number");
+    }
+    return value;
+  }
+
+  static String text(Map<String, Object> parameters, String name) {
+    if (!(parameters.get(name) instanceof String value)) {
+      throw new IllegalStateException("parameter " + name + " was not read as a choice");
+    }
+    return value;
+  }
+
+  static Duration millis(Map<String, Object> parameters, String name) {
+    return Duration.ofMillis(integer(parameters, name));
+  }
+}
