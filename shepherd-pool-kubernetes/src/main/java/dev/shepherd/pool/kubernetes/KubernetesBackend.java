@@ -559,7 +559,7 @@ public final class KubernetesBackend implements Backend {
      *     namespace is not the parent's
      * @throws IllegalStateException if the parent Pod or the host runners connect to cannot be
      *     found in the environment, nothing names the image without an owner, or no IP address to
-     *     listen on is known (see {@link #bindAddress})
+     *     listen on is known (see {@code bindAddress(..)})
      */
     public KubernetesBackend build() {
       settings(); // every check, before anything is started
