@@ -1,5 +1,6 @@
 package dev.shepherd.demo;
 
+import dev.shepherd.core.internal.GoDuration;
 import java.net.URI;
 import java.time.Duration;
 import java.util.Map;
@@ -159,33 +160,18 @@ public record DemoOptions(
   }
 
   /**
-   * Parses {@code 500ms}, {@code 60s}, {@code 5m} or {@code 1h}: the flag's values and the
-   * {@code wait} of a blocking query.
+   * Parses a Go-style duration ({@code 500ms}, {@code 60s}, {@code 5m}, {@code 1h30m}) with the one
+   * parser the watch servlet and the Consul client use for a blocking query's {@code wait}.
    *
    * @throws IllegalArgumentException naming {@code name} when the text is not of that form or negative
    */
   static Duration parseDuration(String text, String name) {
     try {
-      if (text.endsWith("ms")) {
-        return nonNegative(Duration.ofMillis(Long.parseLong(text.substring(0, text.length() - 2))));
-      }
-      long amount = Long.parseLong(text.substring(0, text.length() - 1));
-      return nonNegative(switch (text.charAt(text.length() - 1)) {
-        case 's' -> Duration.ofSeconds(amount);
-        case 'm' -> Duration.ofMinutes(amount);
-        case 'h' -> Duration.ofHours(amount);
-        default -> throw new NumberFormatException();
-      });
-    } catch (NumberFormatException | StringIndexOutOfBoundsException e) {
-      throw new IllegalArgumentException(name + " must look like 500ms, 60s, 5m or 1h, was '" + text + "'", e);
+      return GoDuration.parseNonNegative(text, name);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(
+          name + " must look like 500ms, 60s, 5m or 1h, was '" + text + "'", e);
     }
-  }
-
-  private static Duration nonNegative(Duration duration) {
-    if (duration.isNegative()) {
-      throw new NumberFormatException();
-    }
-    return duration;
   }
 
   private static URI parseUri(String text, String flag) {
