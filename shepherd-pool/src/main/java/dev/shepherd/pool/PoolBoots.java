@@ -1,5 +1,6 @@
 package dev.shepherd.pool;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.shepherd.core.Deadline;
 import dev.shepherd.core.Durations;
 import dev.shepherd.core.Require;
@@ -54,6 +55,7 @@ abstract class PoolBoots extends PoolEvents {
 
 
   /** Starts the boots the current demand needs. */
+  @GuardedBy("lock")
   void planBoots(Effects effects) {
     if (closed) {
       return;

@@ -1,5 +1,6 @@
 package dev.shepherd.pool;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.shepherd.core.Deadline;
 import dev.shepherd.core.Durations;
 import dev.shepherd.core.Require;
@@ -314,6 +315,7 @@ abstract class PoolCheckout extends PoolRetirement {
   // ------------------------------------------------------------------------------------------
   // Slots (all *Locked / assign / planBoots run under the lock)
 
+  @GuardedBy("lock")
   @Nullable Runner leastLoaded() {
     Runner best = null;
     int limit = config.maxConcurrency();
@@ -329,6 +331,7 @@ abstract class PoolCheckout extends PoolRetirement {
     return best;
   }
 
+  @GuardedBy("lock")
   void assign(Call call, Runner runner) {
     call.state = CallState.RUNNING;
     call.runner = runner;
@@ -343,6 +346,7 @@ abstract class PoolCheckout extends PoolRetirement {
 
   /** Hands free slots of ready runners to waiters, head first. */
   @Override
+  @GuardedBy("lock")
   void drainWaitersLocked(Effects effects) {
     while (waiting > 0) {
       Call head = waiters.peekFirst();
@@ -372,6 +376,7 @@ abstract class PoolCheckout extends PoolRetirement {
 
   /** A waiter's deadline passed: it leaves (its deque entry is skipped later) with a timeout. */
   @Override
+  @GuardedBy("lock")
   void timeOutWaiterLocked(Call call, Effects effects) {
     call.state = CallState.DONE;
     waiting--;
@@ -474,6 +479,7 @@ abstract class PoolCheckout extends PoolRetirement {
   }
 
   /** A running call is done with its slot: free it, hand it on or retire the runner. */
+  @GuardedBy("lock")
   void releaseLocked(Call call, Runner runner, Effects effects) {
     call.state = CallState.DONE;
     runner.calls.remove(call);

@@ -1,5 +1,6 @@
 package dev.shepherd.pool;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.shepherd.core.Deadline;
 import dev.shepherd.core.Durations;
 import dev.shepherd.core.Require;
@@ -57,6 +58,7 @@ abstract class PoolRetirement extends PoolBoots {
 
   /** Removes an idle runner being retired, shuts it down and reports it to onShrink. */
   @Override
+  @GuardedBy("lock")
   void retireNowLocked(Runner runner, Effects effects) {
     runner.state = RunnerState.DEAD;
     runner.shutdownRequested = true;
@@ -218,6 +220,7 @@ abstract class PoolRetirement extends PoolBoots {
     }
   }
 
+  @GuardedBy("lock")
   void collectIdleLocked(List<Runner> candidates, List<Long> generations) {
     long now = ticker.read();
     long idleNanos = Durations.toNanosSaturated(config.idleShutdownAfter());

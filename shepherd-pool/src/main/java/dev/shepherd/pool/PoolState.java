@@ -1,5 +1,6 @@
 package dev.shepherd.pool;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.shepherd.core.Deadline;
 import dev.shepherd.core.Durations;
 import dev.shepherd.core.Require;
@@ -89,23 +90,23 @@ abstract class PoolState {
   // written under the lock; volatile so boot threads may read them without it
   volatile int min;
   volatile int max;
-  final List<Runner> runners = new ArrayList<>();
-  final Set<BootAttempt> boots = new LinkedHashSet<>();
-  final ArrayDeque<Call> waiters = new ArrayDeque<>();
-  int waiting;
-  int busy;
-  boolean retryPending;
-  long retryAtNanos;
-  @Nullable Throwable lastBootFailure;
-  long bootCount;
-  long bootFailureCount;
-  long deathCount;
-  int runnerSequence;
-  int stuck;
+  @GuardedBy("lock") final List<Runner> runners = new ArrayList<>();
+  @GuardedBy("lock") final Set<BootAttempt> boots = new LinkedHashSet<>();
+  @GuardedBy("lock") final ArrayDeque<Call> waiters = new ArrayDeque<>();
+  @GuardedBy("lock") int waiting;
+  @GuardedBy("lock") int busy;
+  @GuardedBy("lock") boolean retryPending;
+  @GuardedBy("lock") long retryAtNanos;
+  @GuardedBy("lock") @Nullable Throwable lastBootFailure;
+  @GuardedBy("lock") long bootCount;
+  @GuardedBy("lock") long bootFailureCount;
+  @GuardedBy("lock") long deathCount;
+  @GuardedBy("lock") int runnerSequence;
+  @GuardedBy("lock") int stuck;
   /** Min runners retired after minIdleShutdownAfter: not re-booted until demand boots them. */
-  int idledOutMin;
-  boolean closed;
-  boolean terminated;
+  @GuardedBy("lock") int idledOutMin;
+  @GuardedBy("lock") boolean closed;
+  @GuardedBy("lock") boolean terminated;
 
   enum Kind {
     CALL,
@@ -140,6 +141,7 @@ abstract class PoolState {
 
   volatile boolean closedVolatile;
 
+  @GuardedBy("lock")
   int countReady() {
     int ready = 0;
     for (int i = 0, n = runners.size(); i < n; i++) {
@@ -150,6 +152,7 @@ abstract class PoolState {
     return ready;
   }
 
+  @GuardedBy("lock")
   String describeLocked() {
     return "runners="
         + runners.size()
