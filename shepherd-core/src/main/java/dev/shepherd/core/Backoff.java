@@ -13,7 +13,7 @@ import java.util.function.DoubleSupplier;
  * <ul>
  *   <li>{@link #exponential()}: {@code initial * multiplier^(n-1)}, capped at {@code max}, plus a
  *       random jitter of up to a fraction of that wait;
- *   <li>{@link #consul()}: the schedule of HashiCorp Consul's agent cache (see seed 002): no wait for
+ *   <li>{@link #consul()}: the schedule of HashiCorp Consul's agent cache: no wait for
  *       the first 3 consecutive failures, then {@code 2^(n-3)} seconds capped at 60 s, plus a random
  *       stagger of up to +100 % (so at most 120 s).
  * </ul>
