@@ -1,5 +1,6 @@
 package dev.shepherd.pool;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.shepherd.pool.spi.Backend;
 import dev.shepherd.pool.spi.RunnerHandle;
 import dev.shepherd.pool.spi.RunnerListener;
@@ -187,7 +188,7 @@ public final class LocalBackend implements Backend {
       private final RunnerFunction fn;
       private final @Nullable Object argument;
       private final CompletableFuture<@Nullable Object> result = new CompletableFuture<>();
-      private @Nullable Thread thread; // guarded by this; non-null only while the call runs
+      @GuardedBy("this") private @Nullable Thread thread; // non-null only while the call runs
       private volatile boolean cancelled;
 
       LocalCall(String function, RunnerFunction fn, @Nullable Object argument) {

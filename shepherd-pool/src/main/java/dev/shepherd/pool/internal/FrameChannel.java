@@ -1,5 +1,6 @@
 package dev.shepherd.pool.internal;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import java.io.BufferedInputStream;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -54,7 +55,7 @@ public final class FrameChannel implements AutoCloseable {
 
   /** The sealed state: set once by {@link #seal}, before any sealed frame. */
   private volatile @Nullable Sealed sealed;
-  private long sendSequence; // guarded by writeLock
+  @GuardedBy("writeLock") private long sendSequence;
   private long receiveSequence; // reader thread only
   private volatile int maxFrameBytes = MAX_PLAIN_FRAME;
 
