@@ -29,25 +29,14 @@ import org.jspecify.annotations.Nullable;
  * <p>Bounded: at most {@value #MAX_REPORTS} reports of at most 2 s each, every wait at most 40 s; the
  * pool is closed and every baseline JVM destroyed when the run ends.
  */
-final class PoolScenario implements Scenario {
+final class PoolScenario extends AbstractScenario {
 
   static final int MAX_REPORTS = 12;
   static final long UP_TO = 2_000_000L;
   static final int SAMPLE_MS = 50;
 
-  @Override
-  public String name() {
-    return "pool";
-  }
-
-  @Override
-  public String title() {
-    return "A burst of reports on runners booted from zero, one killed";
-  }
-
-  @Override
-  public Duration bound() {
-    return Duration.ofMinutes(2);
+  PoolScenario() {
+    super("pool", "A burst of reports on runners booted from zero, one killed", Duration.ofMinutes(2));
   }
 
   @Override

@@ -3,7 +3,6 @@ package dev.shepherd.demo;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.shepherd.demo.ScenarioReport.Side;
 import java.net.URI;
-import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.sql.Connection;
@@ -33,34 +32,16 @@ import org.jspecify.annotations.Nullable;
  * <p>Bounded: at most {@value #MAX_WRITES} writes, pauses of at most {@value #MAX_PAUSE_MS} ms; replay
  * is always resumed, also when the run fails.
  */
-final class ReplicaScenario implements Scenario {
+final class ReplicaScenario extends AbstractScenario.Http {
 
   static final int MAX_WRITES = 10;
   static final int MAX_PAUSE_MS = 1_500;
 
-  private final Supplier<URI> base;
   private final DataSource replica;
-  private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-      .connectTimeout(Duration.ofSeconds(5)).build();
 
   ReplicaScenario(Supplier<URI> base, DataSource replica) {
-    this.base = base;
+    super("replica", "Read your writes on a lagging replica", Duration.ofSeconds(60), base);
     this.replica = replica;
-  }
-
-  @Override
-  public String name() {
-    return "replica";
-  }
-
-  @Override
-  public String title() {
-    return "Read your writes on a lagging replica";
-  }
-
-  @Override
-  public Duration bound() {
-    return Duration.ofSeconds(60);
   }
 
   @Override

@@ -72,27 +72,23 @@ final class MeteredIdempotencyStore implements IdempotencyStore {
 
   @Override
   public boolean complete(String key, long fencingToken, StoredResponse response, Duration retention) {
-    boolean done = delegate.complete(key, fencingToken, response, retention);
-    if (done) {
-      completes.increment();
-    }
-    return done;
+    return counted(delegate.complete(key, fencingToken, response, retention), completes);
   }
 
   @Override
   public boolean halt(String key, long fencingToken, String reason, Duration retention) {
-    boolean done = delegate.halt(key, fencingToken, reason, retention);
-    if (done) {
-      halts.increment();
-    }
-    return done;
+    return counted(delegate.halt(key, fencingToken, reason, retention), halts);
   }
 
   @Override
   public boolean release(String key, long fencingToken) {
-    boolean done = delegate.release(key, fencingToken);
+    return counted(delegate.release(key, fencingToken), releases);
+  }
+
+  /** Counts a successful finish or release on {@code counter}; returns {@code done}. */
+  private static boolean counted(boolean done, Counter counter) {
     if (done) {
-      releases.increment();
+      counter.increment();
     }
     return done;
   }
