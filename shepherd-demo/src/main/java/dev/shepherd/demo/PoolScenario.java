@@ -84,7 +84,8 @@ final class PoolScenario extends AbstractScenario {
         .build();
     AtomicBoolean sampling = new AtomicBoolean(true);
     try {
-      report.event(Side.SHEPHERD, "start", reports + " reports submitted to a pool with no runner (max 2 runners x 2 reports)");
+      report.event(Side.SHEPHERD, "start", reports + " reports submitted to a pool with no runner (max "
+          + pool.config().max() + " runners x " + pool.config().maxConcurrency() + " reports)");
       shepherd.jvms.add(0.0); // the pool starts with no runner: the first sample, before any call
       shepherd.busy.add(0.0);
       Thread sampler = Thread.ofVirtual().start(() -> {

@@ -617,31 +617,28 @@ final class EtcdKeyWatch {
     }
   }
 
-  long resets() {
+  /** How often the key was reset, read in full, and found compacted; one consistent reading. */
+  record Counts(long resets, long reads, long compactions) {}
+
+  Counts counts() {
     lock.lock();
     try {
-      return resets;
+      return new Counts(resets, reads, compactions);
     } finally {
       lock.unlock();
     }
+  }
+
+  long resets() {
+    return counts().resets();
   }
 
   long reads() {
-    lock.lock();
-    try {
-      return reads;
-    } finally {
-      lock.unlock();
-    }
+    return counts().reads();
   }
 
   long compactions() {
-    lock.lock();
-    try {
-      return compactions;
-    } finally {
-      lock.unlock();
-    }
+    return counts().compactions();
   }
 
   @Override
