@@ -573,8 +573,8 @@ final class EtcdKeyWatch {
   }
 
   private void retry(long gen) {
-    Attempt next;
-    long from;
+    @Nullable Attempt next = null; // null: read the key again instead of resuming the watch
+    long from = 0;
     lock.lock();
     try {
       if (gen != generation) {
@@ -582,8 +582,6 @@ final class EtcdKeyWatch {
       }
       if (snapshot == null || resetPending) {
         state = State.READING;
-        next = null;
-        from = 0;
       } else {
         next = newAttempt(State.WATCHING);
         from = resumeRevision;
