@@ -11,6 +11,9 @@ module dev.shepherd.testing {
   requires org.postgresql.jdbc;
   requires transitive com.zaxxer.hikari;
   requires com.fasterxml.jackson.jr.ob;
+  // Eventually returns Awaitility's ConditionFactory. Awaitility declares no module name: this is
+  // the one derived from its jar's file name.
+  requires transitive awaitility;
   requires transitive org.eclipse.jetty.server;
   requires transitive org.eclipse.jetty.ee10.servlet;
   requires transitive jakarta.servlet;
