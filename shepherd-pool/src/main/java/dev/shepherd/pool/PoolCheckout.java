@@ -407,10 +407,17 @@ abstract class PoolCheckout extends PoolRetirement {
       call.placed.complete(runner);
     }
     RunningCall remote;
+    LocalBackend.@Nullable LocalRunner local =
+        runner.handle instanceof LocalBackend.LocalRunner l ? l : null;
     try {
-      Duration runFor =
-          call.kind == Kind.CHILD ? Durations.MAX_NANOS : call.deadline.remaining();
-      remote = runner.handle.start(call.function, call.prepared, runFor);
+      if (local != null) {
+        // In-process: the runner's thread calls finished() itself, with no future in between.
+        remote = local.startForPool(this, call, runner);
+      } else {
+        Duration runFor =
+            call.kind == Kind.CHILD ? Durations.MAX_NANOS : call.deadline.remaining();
+        remote = runner.handle.start(call.function, call.prepared, runFor);
+      }
     } catch (RunnerDiedException e) {
       // The runner is gone though its listener may not have said so yet. The call was never sent,
       // so it ran nowhere: it goes back to the head of the queue for the replacement instead of
@@ -430,7 +437,10 @@ abstract class PoolCheckout extends PoolRetirement {
     if (call.cancelRequested) {
       remote.cancel();
     }
-    var unused5 = remote.result().whenComplete((result, failure) -> finished(call, runner, result, failure));
+    if (local == null) {
+      var unused5 =
+          remote.result().whenComplete((result, failure) -> finished(call, runner, result, failure));
+    }
   }
 
   /** A call ended on its runner (or could not be sent): free the slot, complete the caller. */
