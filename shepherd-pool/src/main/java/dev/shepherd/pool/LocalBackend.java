@@ -79,6 +79,11 @@ public final class LocalBackend implements Backend {
    */
   private static final int REUSED = Math.max(4, Runtime.getRuntime().availableProcessors());
   private static final long KEEP_ALIVE_NANOS = TimeUnit.SECONDS.toNanos(30);
+  /**
+   * How long a waiting worker, and a platform caller waiting for a local call's result, spin
+   * before they park: about what one park and unpark cost (see the comment above).
+   */
+  static final long SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(10);
   private static final System.Logger LOG = System.getLogger(LocalBackend.class.getName());
 
   private final FunctionRegistry functions;
@@ -215,8 +220,8 @@ public final class LocalBackend implements Backend {
           }
           throw new RunnerDiedException(id, "runner " + id + " could not start a thread", e);
         }
-      } else {
-        LockSupport.unpark(worker.thread);
+      } else if (worker.parked) {
+        LockSupport.unpark(worker.thread); // a spinning worker sees `task` without it
       }
     }
 
@@ -288,6 +293,8 @@ public final class LocalBackend implements Backend {
       final Thread thread;
       /** The next call, written by the caller that popped this worker; read and cleared by it. */
       volatile @Nullable LocalCall task;
+      /** True while the worker parks (or is about to): only then does a caller unpark it. */
+      volatile boolean parked;
       /** The call running now, for kill and shutdown. */
       volatile @Nullable LocalCall current;
       /** On the idle stack; guarded by the runner's lock (which ErrorProne cannot name from here). */
@@ -327,14 +334,13 @@ public final class LocalBackend implements Backend {
 
       /** Waits for the next call; null if the worker leaves (keep-alive passed, runner ended). */
       private @Nullable LocalCall take() {
+        LocalCall next = spinForTask();
+        if (next != null) {
+          return next;
+        }
         long deadline = System.nanoTime() + KEEP_ALIVE_NANOS;
         boolean mayLeave = true;
         for (;;) {
-          LocalCall next = task;
-          if (next != null) {
-            task = null;
-            return next;
-          }
           Thread.interrupted(); // a stray interrupt must not turn the park into a spin
           long left = deadline - System.nanoTime();
           if (mayLeave && (left <= 0 || ended.get())) {
@@ -351,11 +357,37 @@ public final class LocalBackend implements Backend {
             }
             mayLeave = false; // popped by a caller: its call is on the way
           }
-          if (mayLeave) {
-            LockSupport.parkNanos(this, left);
-          } else {
-            LockSupport.park(this);
+          parked = true; // then re-check: a caller writes `task` before it reads `parked`
+          next = task;
+          if (next == null) {
+            if (mayLeave) {
+              LockSupport.parkNanos(this, left);
+            } else {
+              LockSupport.park(this);
+            }
+            next = task;
           }
+          parked = false;
+          if (next != null) {
+            task = null;
+            return next;
+          }
+        }
+      }
+
+      /** Waits for the next call for up to {@link #SPIN_NANOS} without parking. */
+      private @Nullable LocalCall spinForTask() {
+        long until = System.nanoTime() + SPIN_NANOS;
+        for (int i = 0; ; i++) {
+          LocalCall next = task;
+          if (next != null) {
+            task = null;
+            return next;
+          }
+          if ((i & 63) == 63 && (System.nanoTime() - until >= 0 || ended.get())) {
+            return null;
+          }
+          Thread.onSpinWait();
         }
       }
     }

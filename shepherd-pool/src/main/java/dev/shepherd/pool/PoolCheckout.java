@@ -122,6 +122,9 @@ abstract class PoolCheckout extends PoolRetirement {
 
   /** Blocks for a call's outcome, expiring it when its deadline passes. */
   @Nullable Object await(Call call) throws InterruptedException {
+    if (call.local && !Thread.currentThread().isVirtual()) {
+      spinForLocalResult(call);
+    }
     try {
       long remaining = call.deadline.remainingNanos();
       return call.future.get(remaining, TimeUnit.NANOSECONDS);
@@ -133,6 +136,23 @@ abstract class PoolCheckout extends PoolRetirement {
       throw e;
     } catch (ExecutionException e) {
       throw rethrow(e.getCause());
+    }
+  }
+
+  /**
+   * Waits briefly, without parking, for the result of a call on an in-process runner: a short
+   * function's result usually arrives sooner than a park and unpark would take, and the worker
+   * that completes it then has no thread to wake. Bounded by {@link LocalBackend#SPIN_NANOS}, about
+   * the cost of the park it may save, so a long call wastes at most that much. Not on virtual
+   * threads, which would hold their carrier.
+   */
+  private static void spinForLocalResult(Call call) {
+    long until = System.nanoTime() + LocalBackend.SPIN_NANOS;
+    for (int i = 0; !call.future.isDone(); i++) {
+      if ((i & 63) == 63 && System.nanoTime() - until >= 0) {
+        return;
+      }
+      Thread.onSpinWait();
     }
   }
 
@@ -412,6 +432,7 @@ abstract class PoolCheckout extends PoolRetirement {
     try {
       if (local != null) {
         // In-process: the runner's thread calls finished() itself, with no future in between.
+        call.local = true;
         remote = local.startForPool(this, call, runner);
       } else {
         Duration runFor =

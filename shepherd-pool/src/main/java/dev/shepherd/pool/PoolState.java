@@ -201,6 +201,8 @@ abstract class PoolState {
     // set outside the lock; see startOnRunner / expire
     volatile @Nullable RunningCall remote;
     volatile boolean cancelRequested;
+    /** Started on an in-process runner, whose result may be worth a short spin (await). */
+    volatile boolean local;
     /** 1 once the cancel grace timer is armed; set through {@link #GRACE_ARMED}. */
     volatile int graceArmed;
 
