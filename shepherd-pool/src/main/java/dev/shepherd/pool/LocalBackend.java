@@ -55,6 +55,14 @@ public final class LocalBackend implements Backend {
    *   and no completion stage chained to it. The future of RunningCall.result() is made only when
    *   someone asks for it (backend users outside the pool, tests).
    *
+   * - Both ends spin briefly before they park: a worker for its next call, a platform caller for
+   *   a local result (PoolCheckout.await), each for at most SPIN_NANOS, about the cost of the park
+   *   and unpark it may save, so a wait that ends up parking costs at most twice the best choice
+   *   made in hindsight (the classic spin-then-block bound). Back-to-back short calls then hand
+   *   off with no thread woken at all; a caller unparks a worker only if it has parked. On a
+   *   machine whose cores are all busy, spinning takes CPU from others: the SPIN_PROPERTY system
+   *   property turns it down or off.
+   *
    * Blocking calls stay safe: a runner keeps at most `reusable` workers (max(4, cores), fewer if
    * its maxConcurrency is lower); when none is idle the call gets a virtual thread of its own.
    * There is no queue, so a call that blocks never makes another wait (LocalBackendTest: 40
@@ -79,11 +87,16 @@ public final class LocalBackend implements Backend {
    */
   private static final int REUSED = Math.max(4, Runtime.getRuntime().availableProcessors());
   private static final long KEEP_ALIVE_NANOS = TimeUnit.SECONDS.toNanos(30);
+  /** The system property that sets how long local hand-offs spin, in microseconds. */
+  public static final String SPIN_PROPERTY = "dev.shepherd.pool.local.spinMicros";
   /**
    * How long a waiting worker, and a platform caller waiting for a local call's result, spin
-   * before they park: about what one park and unpark cost (see the comment above).
+   * before they park: by default 10 us, about what one park and unpark cost (see the comment
+   * above); the system property {@value #SPIN_PROPERTY} sets it in microseconds (0 to 1,000; 0
+   * never spins, for machines whose cores are all taken by other work).
    */
-  static final long SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(10);
+  static final long SPIN_NANOS =
+      TimeUnit.MICROSECONDS.toNanos(Math.clamp(Integer.getInteger(SPIN_PROPERTY, 10), 0, 1_000));
   private static final System.Logger LOG = System.getLogger(LocalBackend.class.getName());
 
   private final FunctionRegistry functions;
@@ -377,6 +390,9 @@ public final class LocalBackend implements Backend {
 
       /** Waits for the next call for up to {@link #SPIN_NANOS} without parking. */
       private @Nullable LocalCall spinForTask() {
+        if (SPIN_NANOS == 0) {
+          return null; // take() reads `task` before it parks
+        }
         long until = System.nanoTime() + SPIN_NANOS;
         for (int i = 0; ; i++) {
           LocalCall next = task;
