@@ -58,8 +58,10 @@ public final class LocalBackend implements Backend {
    * - Both ends spin briefly before they park: a worker for its next call, a platform caller for
    *   a local result (PoolCheckout.await), each for at most SPIN_NANOS, about the cost of the park
    *   and unpark it may save, so a wait that ends up parking costs at most twice the best choice
-   *   made in hindsight (the classic spin-then-block bound). Back-to-back short calls then hand
-   *   off with no thread woken at all; a caller unparks a worker only if it has parked. On a
+   *   made in hindsight (the classic spin-then-block bound); a worker whose spin found no call
+   *   parks at once for its next 15 idle periods, so rare calls cost one spin in 16. Back-to-back
+   *   short calls then hand off with no thread woken at all; a caller unparks a worker only if it
+   *   has parked. On a
    *   machine whose cores are all busy, spinning takes CPU from others: the SPIN_PROPERTY system
    *   property turns it down or off.
    *
@@ -87,6 +89,8 @@ public final class LocalBackend implements Backend {
    */
   private static final int REUSED = Math.max(4, Runtime.getRuntime().availableProcessors());
   private static final long KEEP_ALIVE_NANOS = TimeUnit.SECONDS.toNanos(30);
+  /** After a worker's spin found no call, the idle periods in which it parks at once. */
+  private static final int SPINS_SKIPPED_AFTER_A_MISS = 15;
   /** The system property that sets how long local hand-offs spin, in microseconds. */
   public static final String SPIN_PROPERTY = "dev.shepherd.pool.local.spinMicros";
   /**
@@ -306,6 +310,13 @@ public final class LocalBackend implements Backend {
       final Thread thread;
       /** The next call, written by the caller that popped this worker; read and cleared by it. */
       volatile @Nullable LocalCall task;
+      /**
+       * Idle periods in which this worker parks without spinning, after a spin that found no call:
+       * calls that come seldom, or a machine too busy to run the caller soon, cost no spinning
+       * beyond one probe in {@code SPINS_SKIPPED_AFTER_A_MISS + 1}. Read and written by the worker's
+       * own thread only.
+       */
+      private int skipSpins;
       /** True while the worker parks (or is about to): only then does a caller unpark it. */
       volatile boolean parked;
       /** The call running now, for kill and shutdown. */
@@ -393,6 +404,10 @@ public final class LocalBackend implements Backend {
         if (SPIN_NANOS == 0) {
           return null; // take() reads `task` before it parks
         }
+        if (skipSpins > 0) {
+          skipSpins--; // the last spin found no call: park at once for a while
+          return null;
+        }
         long until = System.nanoTime() + SPIN_NANOS;
         for (int i = 0; ; i++) {
           LocalCall next = task;
@@ -401,6 +416,7 @@ public final class LocalBackend implements Backend {
             return next;
           }
           if ((i & 63) == 63 && (System.nanoTime() - until >= 0 || ended.get())) {
+            skipSpins = SPINS_SKIPPED_AFTER_A_MISS;
             return null;
           }
           Thread.onSpinWait();
