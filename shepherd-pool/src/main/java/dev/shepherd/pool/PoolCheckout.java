@@ -182,7 +182,8 @@ abstract class PoolCheckout extends PoolRetirement {
    * Arms the deadline and cancellation of an async call. A timer is scheduled now only if the
    * deadline is within {@link #timerHorizonNanos()}; a call further from it gets none, and most
    * end long before it: the housekeeping sweep arms the timer once the deadline comes near
-   * (armNearTimersLocked), so the scheduler's queue is touched only by calls that may time out.
+   * (collectNearDeadlinesLocked, armNearTimers), so the scheduler's queue is touched only by
+   * calls that may time out.
    */
   void armAsync(Call call) {
     long remaining = call.deadline.remainingNanos();
