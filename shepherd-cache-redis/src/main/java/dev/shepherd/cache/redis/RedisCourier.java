@@ -70,7 +70,9 @@ import org.jspecify.annotations.Nullable;
  *
  * <h2>What happens on a local miss</h2>
  *
- * The cache coalesces the callers of this JVM into one job; this courier then, in one Lua script:
+ * The cache coalesces the callers of this JVM into one job; this courier then, in one Lua script
+ * (sent from the thread that dispatches the job, so its round trip overlaps the start of the thread
+ * that handles the answer):
  * returns the key's value (or kept failure) from the shared tier if it is there (the job completes
  * with it, no load); else, if another JVM holds the key's <em>load lease</em>, this JVM waits; else
  * it takes the lease with a new <em>fencing token</em> ({@code INCR} of a counter) and runs the
@@ -78,8 +80,13 @@ import org.jspecify.annotations.Nullable;
  * outcome with a second script that checks the token is still the lease's (a leader whose lease
  * lapsed or was invalidated is refused), stores it for the cache's time to live (a failure for
  * {@code cacheFailuresFor}, an {@link Load#ignore ignored} value not at all), deletes the lease and
- * publishes the outcome on the cache's channel. The waiting JVMs, subscribed to that channel, take
- * the outcome from the message: no polling. A waiting JVM looks at the lease again only when it
+ * publishes the outcome on the cache's channel with the lease's token; the leader answers its own
+ * JVM's callers while that write travels. The waiting JVMs, subscribed to that channel once (when
+ * they connect), take the outcome from the message: no polling, no further command. A waiting job
+ * takes only the result of the lease it waits on (the token its question saw), so a stale or
+ * forged result installs nothing. An outcome larger than {@link Builder#maxMessageValueBytes}
+ * (16 KiB) is stored but not broadcast: the message only names the lease, and each waiting JVM
+ * reads the value from the shared tier. A waiting JVM looks at the lease again only when it
  * would lapse: if the leader died ({@code kill -9}) the lease is gone and one waiting JVM takes the
  * load over with a new token; if the leader renewed it, it waits for the new expiry.
  *
@@ -96,7 +103,8 @@ import org.jspecify.annotations.Nullable;
  * job:   ASKING --value or kept failure in the shared tier----------------------> DONE
  *        ASKING --lease free: token = INCR---------------------------------------> LEADING
  *        ASKING --lease held by another JVM--------------------------------------> WAITING
- *        WAITING --result message-------------------------------------------------> DONE
+ *        WAITING --result message naming the awaited lease's token-----------------> DONE
+ *        WAITING --"stored" message (above maxMessageValueBytes): read the tier----> ASKING
  *        WAITING --lease would lapse, invalidation, lease given back--------------> ASKING
  *        WAITING --"not shared" message (too large)-------------------------------> LOCAL LOAD
  *        LEADING --loader returned: fenced write, publish, complete here----------> DONE
@@ -135,6 +143,9 @@ import org.jspecify.annotations.Nullable;
  *
  * <h2>Limits</h2>
  *
+ * An outcome whose encoding is at most {@link Builder#maxMessageValueBytes} (16 KiB by default)
+ * travels inside the result message, which every JVM subscribed to the cache receives; a larger
+ * one costs each waiting JVM one more round trip (a read of the shared tier) instead.
  * A value whose encoding is larger than {@link Builder#maxValueBytes} (1 MiB by default), or that
  * the codec cannot encode, is not shared: the leader answers its own JVM, and every JVM that waited
  * loads the key itself (counted in {@link Stats#notShared}). The shared tier keeps values for the
@@ -153,12 +164,16 @@ import org.jspecify.annotations.Nullable;
 public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
   /*
-   * Who owns a job: a job waiting on another JVM's lease sits in `waiting` under its key's text.
-   * Whoever removes it from there (a message, its lease re-check, an invalidation, a fall back)
-   * owns it and is the only one to act on it; acquire() puts it back before asking Redis, so a
-   * result published between the question and the answer still finds it. A leader's job is never in
-   * `waiting`. Messages are handled in order on one thread (inbox); loads and Redis calls run on
-   * the loader executor (virtual threads), never on Lettuce's event loop.
+   * Who owns a job: a job waiting on another JVM's lease sits in `waiting` under its key's text,
+   * with the token of the lease it waits on (UNKNOWN while its question is in flight). Whoever
+   * removes it from there (a result naming its token, its lease re-check, an invalidation, a
+   * retry or "stored" message, a fall back) owns it and is the only one to act on it; ask() puts it
+   * there before asking Redis. The answer and the messages travel on two connections, so a result
+   * can come before the answer that names its lease: a result that finds UNKNOWN jobs is kept
+   * (one per key) and the answer takes it if the tokens match. A leader's job is never in
+   * `waiting`. Messages are handled in order on one thread (inbox), which also decodes small
+   * results and completes their jobs (no loader runs there); loads and Redis calls run on the
+   * loader executor (virtual threads), never on Lettuce's event loop.
    */
 
   private static final System.Logger LOG = System.getLogger(RedisCourier.class.getName());
