@@ -420,7 +420,14 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     // handles the answer instead of following it. If the executor rejects that thread, a lease the
     // question took lapses and a waiting JVM takes the load over.
     Question asked = clustered ? ask(typed) : null;
-    loaders.execute(() -> begin(typed, asked));
+    try {
+      loaders.execute(() -> begin(typed, asked));
+    } catch (RuntimeException rejected) {
+      if (asked != null) {
+        unregister(asked.text(), typed);
+      }
+      throw rejected; // the cache fails the job with it
+    }
   }
 
   @Override
@@ -1024,8 +1031,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
           return;
         }
         long token = ByteBuffer.wrap(message, bodyAt, 8).getLong();
-        if (token <= 0L) {
-          return; // tokens come from INCR: never a leader's
+        if (token <= 0L || !waiting.containsKey(text)) {
+          return; // nobody here waits on the key (tokens come from INCR: a leader's is positive)
         }
         byte[] record = Arrays.copyOfRange(message, bodyAt + 8, message.length);
         // A small record is decoded and handed over right here (the callers wake without one more
