@@ -171,9 +171,9 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
    * there before asking Redis. The answer and the messages travel on two connections, so a result
    * can come before the answer that names its lease: a result that finds UNKNOWN jobs is kept
    * (one per key) and the answer takes it if the tokens match. A leader's job is never in
-   * `waiting`. Messages are handled in order on one thread (inbox), which also decodes small
-   * results and completes their jobs (no loader runs there); loads and Redis calls run on the
-   * loader executor (virtual threads), never on Lettuce's event loop.
+   * `waiting`. Messages are handled in order on one thread (inbox); jobs are completed, loads and
+   * Redis calls run on the loader executor (virtual threads), never on Lettuce's event loop nor
+   * on the inbox (a completion runs the dependent stages of callers' futures, which may block).
    */
 
   private static final System.Logger LOG = System.getLogger(RedisCourier.class.getName());
@@ -880,7 +880,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     } catch (Exception e) {
       LOG.log(System.Logger.Level.WARNING,
           "unreadable shared outcome of key " + text + "; loading it in this JVM", e);
-      execute(() -> runLocally(job)); // never a loader on the message thread
+      execute(() -> runLocally(job)); // the loader on its executor, whatever thread decoded
       return;
     }
     job.complete(load);
@@ -1035,16 +1035,12 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
           return; // nobody here waits on the key (tokens come from INCR: a leader's is positive)
         }
         byte[] record = Arrays.copyOfRange(message, bodyAt + 8, message.length);
-        // A small record is decoded and handed over right here (the callers wake without one more
-        // thread hand-off); a larger one on the loader executor, so this thread is never held up.
-        boolean here = record.length <= maxMessageValueBytes;
+        // Completed on the loader executor, not here: completing a job also completes the
+        // fetchAsync futures of its callers, whose dependent stages run on the completing thread
+        // and may block; this thread must stay free for the next message (an invalidation).
         for (Courier.Job<K, V> job : takeResult(text, token, record)) {
           sharedAnswers.increment();
-          if (here) {
-            complete(job, text, record, -1L);
-          } else {
-            execute(() -> complete(job, text, record, -1L));
-          }
+          execute(() -> complete(job, text, record, -1L));
         }
       }
       case STORED -> retry(takeWaiting(text), true); // too large for a message: read it in Redis
