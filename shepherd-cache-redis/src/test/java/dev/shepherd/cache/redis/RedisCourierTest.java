@@ -493,6 +493,45 @@ class RedisCourierTest {
   }
 
   @Test
+  void theLeaderAnswersItsOwnCallersWhileItsFencedWriteTravels() throws Exception {
+    String name = name();
+    // No renewal and no command timeout while the proxy holds A's bytes: nothing else can answer.
+    try (FaultProxy proxy = FaultProxy.to(redis.port());
+        Member a = Member.join("redis://127.0.0.1:" + proxy.port(), name,
+            c -> c.lease(Duration.ofSeconds(60)).commandTimeout(Duration.ofSeconds(60)), c -> {});
+        Member b = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {})) {
+      CountDownLatch started = new CountDownLatch(1);
+      CountDownLatch bWaits = new CountDownLatch(1);
+      AtomicInteger runs = new AtomicInteger();
+      CompletableFuture<Fetched<String>> leader = fetchInThread(a.cache(), "k", k -> {
+        runs.incrementAndGet();
+        started.countDown();
+        bWaits.await();
+        proxy.stopForwarding(); // the fenced write about to be sent stays in the proxy
+        return Load.commit("v");
+      });
+      assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+      CompletableFuture<Fetched<String>> waiter = fetchInThread(b.cache(), "k", k -> {
+        runs.incrementAndGet();
+        return Load.commit("loaded-by-b");
+      });
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers("k") == 1);
+      bWaits.countDown();
+
+      assertThat(leader.get(30, TimeUnit.SECONDS).value()).isEqualTo("v");
+      assertThat(redis().exists(valueKey(name, "k"))).as("the write is still held").isZero();
+      assertThat(waiter).isNotDone();
+
+      proxy.restore(); // held bytes are delivered: the write lands, B is answered from its message
+      assertThat(waiter.get(30, TimeUnit.SECONDS).value()).isEqualTo("v");
+      assertThat(redis().get(valueKey(name, "k"))).isEqualTo("Vv");
+      assertThat(runs).hasValue(1);
+      assertThat(a.courier().stats().fallbacks()).isZero();
+      assertThat(a.courier().stats().refusedWrites()).isZero();
+    }
+  }
+
+  @Test
   void aResultMessageNamingAnotherLeaseInstallsNothing() throws Exception {
     String name = name();
     try (Member a = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {});
