@@ -39,8 +39,9 @@ import org.jspecify.annotations.Nullable;
  *
  * <h2>Atomicity</h2>
  *
- * A claim is one statement, {@code INSERT ... ON CONFLICT DO NOTHING}, that also reads the
- * existing record in the same round trip; a take-over of an expired or orphaned record is one
+ * A claim is one statement that reads the existing record and, only if there is none, inserts
+ * it ({@code INSERT ... ON CONFLICT DO NOTHING}) in the same round trip, so a replay is one index
+ * lookup; a take-over of an expired or orphaned record is one
  * conditional {@code UPDATE} that names the fencing token it saw, so of two JVMs racing for an
  * orphan exactly one wins (the other sees the winner's claim). Fencing tokens come from a sequence
  * and never shrink for a key: a take-over takes {@code greatest(nextval, token + 1)}, and a
@@ -71,6 +72,15 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
    * ran out, a record past retention) is one UPDATE conditioned on the fencing token it saw, so
    * it is as atomic as the single statement would be: of two racers, the second one's UPDATE
    * matches no row and it reads again.
+   *
+   * Why the claim reads first (the CTE r) and inserts only WHERE NOT EXISTS (SELECT 1 FROM r):
+   * the values of an INSERT are computed before ON CONFLICT finds the existing row, so a plain
+   * INSERT ... VALUES would draw a fencing token from the sequence (and write its WAL every few
+   * dozen calls) and probe the index twice for every replay. Reading first makes a replay one
+   * index lookup, the same work as a raw SELECT of the record. Both parts see one snapshot: if
+   * another session inserts the key after that snapshot, r is empty, the INSERT meets the
+   * conflict and does nothing, the statement returns no row and the claim looks again (with a
+   * new snapshot) — the same as before.
    */
 
   /** The class-path resource holding the schema. */
@@ -111,17 +121,18 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     String now = "statement_timestamp()";
     String plus = " + (?::bigint * interval '1 microsecond')";
     this.claimSql =
-        "WITH ins AS (INSERT INTO " + table + " (idempotency_key, fingerprint, state,"
+        "WITH r AS (SELECT fencing_token, claimed_at, fingerprint, state, lease_until,"
+            + " expires_at, response, reason FROM " + table + " WHERE idempotency_key = ?),"
+            + " ins AS (INSERT INTO " + table + " (idempotency_key, fingerprint, state,"
             + " fencing_token, took_over, claimed_at, lease_until, expires_at)"
-            + " VALUES (?, ?, 'P', nextval('" + seq + "'), false, " + now + ", " + now + plus
-            + ", " + now + plus + ")"
+            + " SELECT ?, ?, 'P', nextval('" + seq + "'), false, " + now + ", " + now + plus
+            + ", " + now + plus + " WHERE NOT EXISTS (SELECT 1 FROM r)"
             + " ON CONFLICT (idempotency_key) DO NOTHING RETURNING fencing_token, claimed_at)"
             + " SELECT true, i.fencing_token, i.claimed_at, NULL::text, NULL::char(1),"
             + " NULL::timestamptz, NULL::timestamptz, NULL::bytea, NULL::text, " + now
             + " FROM ins i"
             + " UNION ALL SELECT false, r.fencing_token, r.claimed_at, r.fingerprint, r.state,"
-            + " r.lease_until, r.expires_at, r.response, r.reason, " + now
-            + " FROM " + table + " r WHERE r.idempotency_key = ? AND NOT EXISTS (SELECT 1 FROM ins)";
+            + " r.lease_until, r.expires_at, r.response, r.reason, " + now + " FROM r";
     this.takeOverSql =
         "UPDATE " + table + " SET fingerprint = ?, state = 'P',"
             + " fencing_token = greatest(nextval('" + seq + "'), fencing_token + 1),"
@@ -280,10 +291,10 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     Instant now;
     try (PreparedStatement ps = prepare(c, claimSql)) {
       ps.setString(1, key);
-      ps.setString(2, fingerprint);
-      ps.setLong(3, leaseMicros);
-      ps.setLong(4, expiryMicros);
-      ps.setString(5, key);
+      ps.setString(2, key);
+      ps.setString(3, fingerprint);
+      ps.setLong(4, leaseMicros);
+      ps.setLong(5, expiryMicros);
       try (ResultSet rs = ps.executeQuery()) {
         commitIfNeeded(c);
         if (!rs.next()) {
