@@ -3,8 +3,10 @@ package dev.shepherd.idempotency;
 import dev.shepherd.core.Require;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.BufferUnderflowException;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -41,6 +43,10 @@ public record StoredResponse(int status, List<Header> headers, byte[] body, Inst
    * surrogate or any other char survives unchanged, which UTF-8 encoding would not guarantee.
    */
   private static final byte FORMAT_VERSION = 1;
+  private static final VarHandle INT =
+      MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.BIG_ENDIAN);
+  private static final VarHandle LONG =
+      MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.BIG_ENDIAN);
 
   /**
    * One response header.
@@ -159,30 +165,38 @@ public record StoredResponse(int status, List<Header> headers, byte[] body, Inst
    */
   public static StoredResponse fromBytes(byte[] bytes) {
     Require.nonNull(bytes, "bytes");
-    ByteBuffer in = ByteBuffer.wrap(bytes);
+    // Big-endian reads straight from the array (no stream, no buffer object): a replay decodes
+    // one of these per request.
     try {
-      byte version = in.get();
+      byte version = bytes[0];
       Require.argument(
           version == FORMAT_VERSION,
           "stored response format version must be " + FORMAT_VERSION + ", was " + version);
-      int status = in.getInt();
-      Instant storedAt = Instant.ofEpochSecond(in.getLong(), in.getInt());
-      int count = in.getInt();
+      int status = (int) INT.get(bytes, 1);
+      Instant storedAt =
+          Instant.ofEpochSecond((long) LONG.get(bytes, 5), (int) INT.get(bytes, 13));
+      int count = (int) INT.get(bytes, 17);
       Require.argument(
           count >= 0 && count <= bytes.length / 8,
           "stored response header count is corrupt: " + count);
+      int at = 21;
       List<Header> headers = new ArrayList<>(count);
       for (int i = 0; i < count; i++) {
-        headers.add(new Header(getString(in), getString(in)));
+        String name = getString(bytes, at);
+        at += 4 + 2 * name.length();
+        String value = getString(bytes, at);
+        at += 4 + 2 * value.length();
+        headers.add(new Header(name, value));
       }
-      int length = in.getInt();
+      int length = (int) INT.get(bytes, at);
+      at += 4;
       Require.argument(
-          length >= 0 && length == in.remaining(),
-          "stored response body length is corrupt: " + length + ", bytes left " + in.remaining());
-      int from = in.position();
+          length >= 0 && length == bytes.length - at,
+          "stored response body length is corrupt: " + length + ", bytes left "
+              + (bytes.length - at));
       return new StoredResponse(
-          status, headers, Arrays.copyOfRange(bytes, from, from + length), storedAt);
-    } catch (BufferUnderflowException e) {
+          status, headers, Arrays.copyOfRange(bytes, at, bytes.length), storedAt);
+    } catch (IndexOutOfBoundsException e) {
       throw new IllegalArgumentException(
           "stored response is truncated: " + bytes.length + " bytes", e);
     } catch (java.time.DateTimeException e) {
@@ -190,23 +204,25 @@ public record StoredResponse(int status, List<Header> headers, byte[] body, Inst
     }
   }
 
+  /** Reads a length-prefixed string of big-endian chars at {@code at}. */
+  private static String getString(byte[] bytes, int at) {
+    int length = (int) INT.get(bytes, at);
+    Require.argument(
+        length >= 0 && length <= (bytes.length - at - 4) / 2,
+        "stored response string length is corrupt: " + length);
+    char[] chars = new char[length];
+    for (int i = 0, from = at + 4; i < length; i++, from += 2) {
+      // exact UTF-16 chars: an unpaired surrogate survives unchanged
+      chars[i] = (char) (((bytes[from] & 0xff) << 8) | (bytes[from + 1] & 0xff));
+    }
+    return new String(chars);
+  }
+
   private static void putString(ByteBuffer out, String value) {
     out.putInt(value.length());
     for (int i = 0; i < value.length(); i++) {
       out.putChar(value.charAt(i));
     }
-  }
-
-  private static String getString(ByteBuffer in) {
-    int length = in.getInt();
-    Require.argument(
-        length >= 0 && length <= in.remaining() / 2,
-        "stored response string length is corrupt: " + length);
-    char[] chars = new char[length];
-    for (int i = 0; i < length; i++) {
-      chars[i] = in.getChar(); // exact UTF-16 chars: an unpaired surrogate survives unchanged
-    }
-    return new String(chars);
   }
 
   @Override
