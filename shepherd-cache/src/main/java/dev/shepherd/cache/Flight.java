@@ -81,8 +81,11 @@ final class Flight<K, V> implements Courier.Job<K, V> {
   record Value<V>(V value, Fetched.Source leaderSource, Fetched.Source joinerSource)
       implements Outcome<V> {}
 
-  /** A failure for every waiter. */
-  record Failure<V>(Throwable error) implements Outcome<V> {}
+  /**
+   * A failure for every waiter, with the message of their exceptions, built once per failure: each
+   * waiter makes only its own exception object and stack trace.
+   */
+  record Failure<V>(Throwable error, String message) implements Outcome<V> {}
 
   /** Every waiter left and the load was cancelled; a late joiner starts a new flight. */
   record Abandoned<V>() implements Outcome<V> {}
