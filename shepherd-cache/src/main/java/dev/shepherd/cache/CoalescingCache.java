@@ -789,11 +789,11 @@ public final class CoalescingCache<K, V> {
   private @Nullable Object answer(Flight.Outcome<V> outcome, boolean leader) {
     return switch (outcome) {
       case Flight.Value<V> value -> {
-        Fetched.Source source = leader ? value.leaderSource() : value.joinerSource();
-        if (source == Fetched.Source.STALE) {
+        Fetched<V> answer = leader ? value.leaderAnswer() : value.joinerAnswer();
+        if (answer.source() == Fetched.Source.STALE) {
           count(staleAnswers);
         }
-        yield new Fetched<>(value.value(), source);
+        yield answer;
       }
       case Flight.Failure<V> failure -> failure;
       case Flight.Abandoned<V> ignored -> null;

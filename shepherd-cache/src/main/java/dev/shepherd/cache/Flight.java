@@ -77,9 +77,16 @@ final class Flight<K, V> implements Courier.Job<K, V> {
   /** How a flight ended. */
   sealed interface Outcome<V> {}
 
-  /** A value for every waiter; the leader and the joiners may see different sources. */
-  record Value<V>(V value, Fetched.Source leaderSource, Fetched.Source joinerSource)
-      implements Outcome<V> {}
+  /**
+   * A value for every waiter; the leader and the joiners may see different sources. The answers
+   * are made once: every joiner gets the same immutable {@link Fetched}, so waking thousands of
+   * waiters allocates nothing per waiter.
+   */
+  record Value<V>(Fetched<V> leaderAnswer, Fetched<V> joinerAnswer) implements Outcome<V> {
+    Value(V value, Fetched.Source leaderSource, Fetched.Source joinerSource) {
+      this(new Fetched<>(value, leaderSource), new Fetched<>(value, joinerSource));
+    }
+  }
 
   /**
    * A failure for every waiter, with the message of their exceptions, built once per failure: each
