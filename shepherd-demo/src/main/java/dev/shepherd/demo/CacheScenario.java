@@ -25,25 +25,14 @@ import java.util.concurrent.atomic.AtomicInteger;
  * the baseline's convoy is cut at {@value #BASELINE_BOUND_MS} ms: from then on its catalog fails
  * at once (still counted), so the run ends in seconds whatever N is.
  */
-final class CacheScenario implements Scenario {
+final class CacheScenario extends AbstractScenario {
 
   static final int MAX_CALLERS = 10_000;
   static final int LATENCY_MS = 200;
   static final int BASELINE_BOUND_MS = 3_000;
 
-  @Override
-  public String name() {
-    return "cache";
-  }
-
-  @Override
-  public String title() {
-    return "Stampede: N callers on a cold product";
-  }
-
-  @Override
-  public Duration bound() {
-    return Duration.ofSeconds(60);
+  CacheScenario() {
+    super("cache", "Stampede: N callers on a cold product", Duration.ofSeconds(60));
   }
 
   @Override

@@ -68,7 +68,8 @@ import org.jspecify.annotations.Nullable;
  *   <li>{@code GET /config/{key}} as a Consul-style blocking query, or as server-sent events with
  *       {@code Accept: text/event-stream}; {@code PUT /config/{key}} changes it.
  *   <li>{@code POST /reports}: counts primes on the {@link ElasticPool} (child-JVM runners).
- *   <li>{@code GET /metrics} (Prometheus), {@code GET /api/stats} and the dashboard at {@code /}.
+ *   <li>{@code GET /metrics} (Prometheus), {@code GET /api/stats} and the dashboard at {@code /};
+ *       {@code GET /api/settings}: each capability's settings, read from its {@code config()}.
  *   <li>The playground under {@code /playground/} ({@link Playground}): each capability's scenario
  *       beside its naive baseline, results at {@code /api/playground/{name}}.
  * </ul>
@@ -172,7 +173,8 @@ final class DemoService implements AutoCloseable {
     this.watchScenario = new WatchScenario(this::baseUri);
     this.playground = new Playground(List.of(new CacheScenario(),
         new IdempotencyScenario(this::baseUri, database.primary()),
-        new ReplicaScenario(this::baseUri, database.replica()), watchScenario, new PoolScenario()));
+        new ReplicaScenario(this::baseUri, database.replica(), router.config().maxWait()), watchScenario,
+        new PoolScenario()));
     this.server = jetty(options, codec);
     this.lagSampler = Thread.ofVirtual().name("replica-lag-sampler").start(this::sampleLag);
   }
@@ -292,6 +294,8 @@ final class DemoService implements AutoCloseable {
         registry::scrape)), "/metrics");
     context.addServlet(new ServletHolder(new TextServlet("application/json",
         () -> figures.toJson(TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - startedNanos)))), "/api/stats");
+    String settings = settingsJson();
+    context.addServlet(new ServletHolder(new TextServlet("application/json", () -> settings)), "/api/settings");
     context.addServlet(new ServletHolder(TextServlet.resource("text/html; charset=utf-8", "dashboard.html")), "");
     playground(context, consistency);
     jetty.setHandler(context);
@@ -339,6 +343,15 @@ final class DemoService implements AutoCloseable {
       } catch (InterruptedException e) {
         return;
       }
+    }
+  }
+
+  /** The JSON of {@code GET /api/settings}: the components' configs, which never change once built. */
+  private String settingsJson() {
+    try {
+      return Json.MAPPER.writeValueAsString(DemoSettings.of(products, tracker, router, watcher, pool));
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalStateException("cannot render the settings", e);
     }
   }
 

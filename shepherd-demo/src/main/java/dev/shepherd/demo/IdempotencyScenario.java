@@ -3,7 +3,6 @@ package dev.shepherd.demo;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.shepherd.demo.ScenarioReport.Side;
 import java.net.URI;
-import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.sql.Connection;
@@ -29,34 +28,16 @@ import javax.sql.DataSource;
  * <p>Bounded: at most {@value #MAX_PARALLEL} parallel and {@value #MAX_LATE} late requests, a payment
  * of at most 2 s; every request has a 20 s timeout.
  */
-final class IdempotencyScenario implements Scenario {
+final class IdempotencyScenario extends AbstractScenario.Http {
 
   static final int MAX_PARALLEL = 100;
   static final int MAX_LATE = 50;
 
-  private final Supplier<URI> base;
   private final DataSource primary;
-  private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-      .connectTimeout(Duration.ofSeconds(5)).build();
 
   IdempotencyScenario(Supplier<URI> base, DataSource primary) {
-    this.base = base;
+    super("idempotency", "Retry storm: one payment, many identical POSTs", Duration.ofSeconds(60), base);
     this.primary = primary;
-  }
-
-  @Override
-  public String name() {
-    return "idempotency";
-  }
-
-  @Override
-  public String title() {
-    return "Retry storm: one payment, many identical POSTs";
-  }
-
-  @Override
-  public Duration bound() {
-    return Duration.ofSeconds(60);
   }
 
   @Override

@@ -2,9 +2,11 @@ package dev.shepherd.demo;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import org.jspecify.annotations.Nullable;
 
 /** JSON in and out for the demo's servlets, and RFC 9457 problem answers. */
 final class Json {
@@ -33,5 +35,19 @@ final class Json {
 
   static JsonNode read(byte[] body) throws IOException {
     return MAPPER.readTree(body);
+  }
+
+  /**
+   * Reads the request's body as JSON, or answers 400 naming the parse error.
+   *
+   * @return the body, or null when it was not JSON and the 400 answer has been written
+   */
+  static @Nullable JsonNode readOr400(HttpServletRequest request, HttpServletResponse response) throws IOException {
+    try {
+      return read(request.getInputStream().readAllBytes());
+    } catch (IOException e) {
+      problem(response, 400, "Bad Request", "the body is not JSON: " + e.getMessage());
+      return null;
+    }
   }
 }

@@ -43,11 +43,8 @@ final class OrdersServlet extends HttpServlet {
       Json.problem(resp, 404, "Not Found", "POST goes to /orders");
       return;
     }
-    JsonNode body;
-    try {
-      body = Json.read(req.getInputStream().readAllBytes());
-    } catch (IOException e) {
-      Json.problem(resp, 400, "Bad Request", "the body is not JSON: " + e.getMessage());
+    JsonNode body = Json.readOr400(req, resp);
+    if (body == null) {
       return;
     }
     String customer = body.path("customer").asText("");

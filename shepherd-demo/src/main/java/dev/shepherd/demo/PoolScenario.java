@@ -29,25 +29,14 @@ import org.jspecify.annotations.Nullable;
  * <p>Bounded: at most {@value #MAX_REPORTS} reports of at most 2 s each, every wait at most 40 s; the
  * pool is closed and every baseline JVM destroyed when the run ends.
  */
-final class PoolScenario implements Scenario {
+final class PoolScenario extends AbstractScenario {
 
   static final int MAX_REPORTS = 12;
   static final long UP_TO = 2_000_000L;
   static final int SAMPLE_MS = 50;
 
-  @Override
-  public String name() {
-    return "pool";
-  }
-
-  @Override
-  public String title() {
-    return "A burst of reports on runners booted from zero, one killed";
-  }
-
-  @Override
-  public Duration bound() {
-    return Duration.ofMinutes(2);
+  PoolScenario() {
+    super("pool", "A burst of reports on runners booted from zero, one killed", Duration.ofMinutes(2));
   }
 
   @Override
@@ -95,7 +84,8 @@ final class PoolScenario implements Scenario {
         .build();
     AtomicBoolean sampling = new AtomicBoolean(true);
     try {
-      report.event(Side.SHEPHERD, "start", reports + " reports submitted to a pool with no runner (max 2 runners x 2 reports)");
+      report.event(Side.SHEPHERD, "start", reports + " reports submitted to a pool with no runner (max "
+          + pool.config().max() + " runners x " + pool.config().maxConcurrency() + " reports)");
       shepherd.jvms.add(0.0); // the pool starts with no runner: the first sample, before any call
       shepherd.busy.add(0.0);
       Thread sampler = Thread.ofVirtual().start(() -> {

@@ -3,7 +3,6 @@ package dev.shepherd.demo;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.shepherd.demo.ScenarioReport.Side;
 import java.net.URI;
-import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.sql.Connection;
@@ -27,40 +26,32 @@ import org.jspecify.annotations.Nullable;
  * chosen time ({@code pg_wal_replay_pause()}), an order is posted, and it is read back at once
  * twice through {@code GET /orders/{id}}: without the consistency token (the baseline: the read
  * goes to the replica and misses the write) and with it (the router waits until the replica has
- * replayed the write, or reads on the primary after its 500 ms bound). Each write's lag is measured
+ * replayed the write, or reads on the primary after its bound, the router's configured wait). Each write's lag is measured
  * on its own, by polling the replica's replay position.
  *
  * <p>Bounded: at most {@value #MAX_WRITES} writes, pauses of at most {@value #MAX_PAUSE_MS} ms; replay
  * is always resumed, also when the run fails.
  */
-final class ReplicaScenario implements Scenario {
+final class ReplicaScenario extends AbstractScenario.Http {
 
   static final int MAX_WRITES = 10;
   static final int MAX_PAUSE_MS = 1_500;
 
-  private final Supplier<URI> base;
   private final DataSource replica;
-  private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-      .connectTimeout(Duration.ofSeconds(5)).build();
+  private final long boundMs;
 
-  ReplicaScenario(Supplier<URI> base, DataSource replica) {
-    this.base = base;
+  /**
+   * Creates the scenario.
+   *
+   * @param base the service's base URI
+   * @param replica the replica, to pause and resume its WAL replay
+   * @param routerMaxWait how long the service's router waits for the replica before it reads on the
+   *     primary, from the router's config: the bound the report names
+   */
+  ReplicaScenario(Supplier<URI> base, DataSource replica, Duration routerMaxWait) {
+    super("replica", "Read your writes on a lagging replica", Duration.ofSeconds(60), base);
     this.replica = replica;
-  }
-
-  @Override
-  public String name() {
-    return "replica";
-  }
-
-  @Override
-  public String title() {
-    return "Read your writes on a lagging replica";
-  }
-
-  @Override
-  public Duration bound() {
-    return Duration.ofSeconds(60);
+    this.boundMs = routerMaxWait.toMillis();
   }
 
   @Override
@@ -158,7 +149,7 @@ final class ReplicaScenario implements Scenario {
     report.row("stale", "stale reads (the write not visible)", "", staleWithToken, staleWithout);
     report.row("reads", "reads", "", writes, writes);
     report.row("onReplica", "reads served by the replica", "", onReplica, writes - staleWithout);
-    report.row("fallbacks", "reads served by the primary after the 500 ms bound", "", fallbacks, 0);
+    report.row("fallbacks", "reads served by the primary after the " + boundMs + " ms bound", "", fallbacks, 0);
     report.row("meanWaitMs", "mean time to answer the read", "ms", mean(waits), mean(naiveWaits));
     report.row("meanLagMs", "mean measured replica lag of the write", "ms", mean(lags), mean(lags));
 
@@ -173,7 +164,7 @@ final class ReplicaScenario implements Scenario {
     report.caption("With replay paused " + pauseMs + " ms per write, " + staleWithout + " of " + writes
         + " reads without the token missed the write; with the token " + staleWithToken
         + " did: " + (fallbacks == 0 ? "each read waited about as long as the lag, then read on the replica."
-            : onReplica + " waited for the replica, " + fallbacks + " waited the 500 ms bound and read on the primary."));
+            : onReplica + " waited for the replica, " + fallbacks + " waited the " + boundMs + " ms bound and read on the primary."));
   }
 
   private static double mean(List<@Nullable Double> values) {

@@ -24,11 +24,8 @@ final class ReportsServlet extends HttpServlet {
 
   @Override
   protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-    JsonNode body;
-    try {
-      body = Json.read(req.getInputStream().readAllBytes());
-    } catch (IOException e) {
-      Json.problem(resp, 400, "Bad Request", "the body is not JSON: " + e.getMessage());
+    JsonNode body = Json.readOr400(req, resp);
+    if (body == null) {
       return;
     }
     long upTo = body.path("upTo").asLong(0);

@@ -14,7 +14,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.net.URI;
-import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -44,7 +43,7 @@ import org.jspecify.annotations.Nullable;
  * <p>Bounded: at most {@value #MAX_SUBSCRIBERS} subscribers per side, an outage of at most
  * {@value #MAX_OUTAGE_MS} ms, each phase waits at most 10 s.
  */
-final class WatchScenario implements Scenario, AutoCloseable {
+final class WatchScenario extends AbstractScenario.Http implements AutoCloseable {
 
   static final int MAX_SUBSCRIBERS = 200;
   static final int MAX_OUTAGE_MS = 3_000;
@@ -109,7 +108,6 @@ final class WatchScenario implements Scenario, AutoCloseable {
     }
   }
 
-  private final Supplier<URI> base;
   private final InMemoryVersionedStore<String> store = InMemoryVersionedStore.create();
   private final Outage outage = new Outage();
   private final CountingSource shepherdView = new CountingSource(store, outage);
@@ -121,31 +119,14 @@ final class WatchScenario implements Scenario, AutoCloseable {
       .failingThreshold(Duration.ofMillis(200))
       .backoff(Backoff.exponential().initial(Duration.ofMillis(100)).max(Duration.ofMillis(800)).build())
       .build();
-  private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-      .connectTimeout(Duration.ofSeconds(5)).build();
 
   WatchScenario(Supplier<URI> base) {
-    this.base = base;
+    super("watch", "A config change to M subscribers, then an outage", Duration.ofSeconds(60), base);
   }
 
   /** The servlet of {@code /playground/watch/config/*}: blocking queries and event streams of this scenario's store. */
   HttpServlet servlet() {
     return new ConfigServlet(BlockingQueryServlet.ofStrings(store), watcher);
-  }
-
-  @Override
-  public String name() {
-    return "watch";
-  }
-
-  @Override
-  public String title() {
-    return "A config change to M subscribers, then an outage";
-  }
-
-  @Override
-  public Duration bound() {
-    return Duration.ofSeconds(60);
   }
 
   @Override

@@ -226,6 +226,17 @@ class DemoEndToEndIT {
   }
 
   @Test
+  @Order(7)
+  void settingsAreTheComponentsConfigs() throws Exception {
+    HttpResponse<String> settings = get("/api/settings");
+    assertThat(settings.statusCode()).isEqualTo(200);
+    assertThat(settings.body())
+        .contains("\"maxWaitMs\":500")
+        .contains("\"maximumSize\":10000")
+        .contains("\"maxRunners\":2");
+  }
+
+  @Test
   @Order(8)
   void aSecondServiceOnTheSamePortFailsWithAClearError() throws Exception {
     int before = output.size();

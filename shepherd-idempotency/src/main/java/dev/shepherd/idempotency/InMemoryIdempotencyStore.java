@@ -10,6 +10,7 @@ import java.util.Iterator;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -182,21 +183,13 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
 
   @Override
   public boolean renew(String key, long fencingToken, Duration lease, Duration retention) {
-    boolean[] done = new boolean[1];
-    records.computeIfPresent(
-        key,
-        (k, e) -> {
-          if (!owned(e, fencingToken)) {
-            return e;
-          }
-          done[0] = true;
-          long now = ticker.read();
-          long leaseEnd = Durations.saturatedAdd(now, Durations.toNanosSaturated(lease));
-          long expiry = Durations.saturatedAdd(leaseEnd, Durations.toNanosSaturated(retention));
-          return new Entry(e.state(), e.token(), e.fingerprint(), e.since(), leaseEnd, expiry,
-              wallTime(expiry, now), null, null);
-        });
-    return done[0];
+    return ifOwned(key, fencingToken, e -> {
+      long now = ticker.read();
+      long leaseEnd = Durations.saturatedAdd(now, Durations.toNanosSaturated(lease));
+      long expiry = Durations.saturatedAdd(leaseEnd, Durations.toNanosSaturated(retention));
+      return new Entry(e.state(), e.token(), e.fingerprint(), e.since(), leaseEnd, expiry,
+          wallTime(expiry, now), null, null);
+    });
   }
 
   @Override
@@ -239,6 +232,16 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
 
   @Override
   public boolean release(String key, long fencingToken) {
+    return ifOwned(key, fencingToken, e -> null);
+  }
+
+  /**
+   * Replaces the record of {@code key}, if it is in progress with {@code fencingToken}, by what
+   * {@code change} makes of it (null removes it), atomically.
+   *
+   * @return whether the record was owned, so changed
+   */
+  private boolean ifOwned(String key, long fencingToken, Function<Entry, @Nullable Entry> change) {
     boolean[] done = new boolean[1];
     records.computeIfPresent(
         key,
@@ -247,7 +250,7 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
             return e;
           }
           done[0] = true;
-          return null;
+          return change.apply(e);
         });
     return done[0];
   }

@@ -1,5 +1,6 @@
 package dev.shepherd.micrometer;
 
+import dev.shepherd.idempotency.ForwardingIdempotencyStore;
 import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.idempotency.OrphanPolicy;
 import dev.shepherd.idempotency.StoredResponse;
@@ -9,10 +10,9 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
 import java.time.Duration;
 
-/** An {@link IdempotencyStore} that counts claims by outcome and finishes by kind, then delegates. */
-final class MeteredIdempotencyStore implements IdempotencyStore {
+/** An {@link IdempotencyStore} that counts claims by outcome and finishes by kind, and forwards every call. */
+final class MeteredIdempotencyStore extends ForwardingIdempotencyStore {
 
-  private final IdempotencyStore delegate;
   private final Counter claimed;
   private final Counter tookOver;
   private final Counter inProgress;
@@ -25,7 +25,7 @@ final class MeteredIdempotencyStore implements IdempotencyStore {
   private final Counter releases;
 
   MeteredIdempotencyStore(IdempotencyStore delegate, MeterRegistry registry, Tags tags) {
-    this.delegate = delegate;
+    super(delegate);
     this.claimed = claims(registry, tags, "claimed");
     this.tookOver = claims(registry, tags, "took_over");
     this.inProgress = claims(registry, tags, "in_progress");
@@ -50,7 +50,7 @@ final class MeteredIdempotencyStore implements IdempotencyStore {
   public Tracked claim(String key, String fingerprint, Duration lease, Duration retention, OrphanPolicy orphanPolicy) {
     Tracked tracked;
     try {
-      tracked = delegate.claim(key, fingerprint, lease, retention, orphanPolicy);
+      tracked = super.claim(key, fingerprint, lease, retention, orphanPolicy);
     } catch (RuntimeException e) {
       error.increment();
       throw e;
@@ -66,49 +66,30 @@ final class MeteredIdempotencyStore implements IdempotencyStore {
   }
 
   @Override
-  public boolean renew(String key, long fencingToken, Duration lease, Duration retention) {
-    return delegate.renew(key, fencingToken, lease, retention);
-  }
-
-  @Override
   public boolean complete(String key, long fencingToken, StoredResponse response, Duration retention) {
-    boolean done = delegate.complete(key, fencingToken, response, retention);
-    if (done) {
-      completes.increment();
-    }
-    return done;
+    return counted(super.complete(key, fencingToken, response, retention), completes);
   }
 
   @Override
   public boolean halt(String key, long fencingToken, String reason, Duration retention) {
-    boolean done = delegate.halt(key, fencingToken, reason, retention);
-    if (done) {
-      halts.increment();
-    }
-    return done;
+    return counted(super.halt(key, fencingToken, reason, retention), halts);
   }
 
   @Override
   public boolean release(String key, long fencingToken) {
-    boolean done = delegate.release(key, fencingToken);
+    return counted(super.release(key, fencingToken), releases);
+  }
+
+  /** Counts a successful finish or release on {@code counter}; returns {@code done}. */
+  private static boolean counted(boolean done, Counter counter) {
     if (done) {
-      releases.increment();
+      counter.increment();
     }
     return done;
   }
 
   @Override
-  public int prune(int limit) {
-    return delegate.prune(limit);
-  }
-
-  @Override
-  public void close() {
-    delegate.close();
-  }
-
-  @Override
   public String toString() {
-    return "Metered[" + delegate + "]";
+    return "Metered[" + delegate() + "]";
   }
 }

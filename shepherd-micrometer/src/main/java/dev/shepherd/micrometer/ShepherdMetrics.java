@@ -1,10 +1,12 @@
 package dev.shepherd.micrometer;
 
+import dev.shepherd.cache.CacheConfig;
 import dev.shepherd.cache.CacheStats;
 import dev.shepherd.cache.CoalescingCache;
 import dev.shepherd.core.Require;
 import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.pool.ElasticPool;
+import dev.shepherd.pool.ElasticPoolConfig;
 import dev.shepherd.pool.PoolSnapshot;
 import dev.shepherd.replica.ReplicaRouter;
 import dev.shepherd.replica.ReplicaTracker;
@@ -16,7 +18,10 @@ import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.TimeGauge;
 import io.micrometer.core.instrument.Timer;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.ToDoubleFunction;
 
@@ -32,6 +37,8 @@ import java.util.function.ToDoubleFunction;
  *   <tr><td>{@code shepherd.cache.failures}</td><td>function counter</td><td>cache, kind=load|cached|timeout|abandoned</td>
  *       <td>loads that failed, failures answered from the negative cache, waiter timeouts, abandoned loads</td></tr>
  *   <tr><td>{@code shepherd.cache.size}</td><td>gauge</td><td>cache</td><td>estimated entries</td></tr>
+ *   <tr><td>{@code shepherd.cache.max.size}, {@code shepherd.cache.max.weight}, {@code shepherd.cache.ttl}</td>
+ *       <td>gauge, time gauge</td><td>cache</td><td>the configured bounds (those set)</td></tr>
  *   <tr><td>{@code shepherd.idempotency.claims}</td><td>counter</td>
  *       <td>store, outcome=claimed|took_over|in_progress|completed|halted|mismatch|error</td>
  *       <td>{@code track} answers: a claim runs the request, completed is a replay, in_progress a conflict</td></tr>
@@ -39,12 +46,15 @@ import java.util.function.ToDoubleFunction;
  *       <td>claims finished, by how</td></tr>
  *   <tr><td>{@code shepherd.watch.keys}</td><td>gauge</td><td>watcher</td><td>keys with an upstream loop</td></tr>
  *   <tr><td>{@code shepherd.watch.subscribers}</td><td>gauge</td><td>watcher</td><td>open subscriptions</td></tr>
+ *   <tr><td>{@code shepherd.watch.max.wait}</td><td>time gauge</td><td>watcher</td><td>the configured wait of a blocking query</td></tr>
  *   <tr><td>{@code shepherd.watch.upstream.queries}</td><td>function counter</td><td>store</td>
  *       <td>blocking queries the in-memory store answered</td></tr>
  *   <tr><td>{@code shepherd.watch.upstream.waiting}</td><td>gauge</td><td>store</td><td>queries blocked right now</td></tr>
  *   <tr><td>{@code shepherd.replica.poller.queries}</td><td>function counter</td><td>replica</td>
  *       <td>replay-position queries sent to the replica</td></tr>
  *   <tr><td>{@code shepherd.replica.waiting}</td><td>gauge</td><td>replica</td><td>callers waiting for replay</td></tr>
+ *   <tr><td>{@code shepherd.replica.poll.interval.max}</td><td>time gauge</td><td>replica</td>
+ *       <td>the configured longest pause between replay-position queries</td></tr>
  *   <tr><td>{@code shepherd.replica.reads}</td><td>counter</td><td>router, target=replica|primary, reason</td>
  *       <td>routed reads; reason is the fallback reason for the primary, "none" for a replica</td></tr>
  *   <tr><td>{@code shepherd.replica.wait}</td><td>timer (p50, p99)</td><td>router</td>
@@ -54,7 +64,15 @@ import java.util.function.ToDoubleFunction;
  *   <tr><td>{@code shepherd.pool.waiters}</td><td>gauge</td><td>pool</td><td>callers queued for a slot</td></tr>
  *   <tr><td>{@code shepherd.pool.boots}</td><td>function counter</td><td>pool, result=ok|failed</td><td>runner boots</td></tr>
  *   <tr><td>{@code shepherd.pool.deaths}</td><td>function counter</td><td>pool</td><td>runners that died</td></tr>
+ *   <tr><td>{@code shepherd.pool.runners.min}, {@code shepherd.pool.runners.max}, {@code shepherd.pool.runner.slots},
+ *       {@code shepherd.pool.call.timeout}</td><td>gauge, time gauge</td><td>pool</td>
+ *       <td>the configured least and most runners, calls per runner, default call timeout</td></tr>
  * </table>
+ *
+ * <p>The configured bounds (a cache's maximum and time to live, a pool's runner limits, a watcher's
+ * wait) are read from the component's own immutable {@code config()}, the record its builder made,
+ * never copied from the application's settings, so the meters show what the component really runs
+ * with.
  *
  * <p>Gauges and function counters read the component when scraped; they hold it strongly, so a
  * component stays reachable as long as the registry does. Thread-safe.
@@ -86,6 +104,28 @@ public final class ShepherdMetrics {
     cacheCounter(registry, "shepherd.cache.failures", tags.and("kind", "abandoned"), cache, CacheStats::abandonedLoads);
     Gauge.builder("shepherd.cache.size", cache, CoalescingCache::estimatedSize)
         .tags(tags).strongReference(true).description("estimated entries").register(registry);
+    CacheConfig<?, ?> config = cache.config();
+    if (config.maximumSize() >= 0) {
+      setting(registry, "shepherd.cache.max.size", tags, config.maximumSize(), "the configured maximum of entries");
+    }
+    if (config.maximumWeight() >= 0) {
+      setting(registry, "shepherd.cache.max.weight", tags, config.maximumWeight(), "the configured maximum weight");
+    }
+    Duration ttl = config.timeToLive();
+    if (ttl != null) {
+      setting(registry, "shepherd.cache.ttl", tags, ttl, "the configured time to live of a value");
+    }
+  }
+
+  /** Registers a gauge of a configured number, read from a component's immutable config. */
+  private static void setting(MeterRegistry registry, String name, Tags tags, long value, String description) {
+    Gauge.builder(name, () -> value).tags(tags).description(description).register(registry);
+  }
+
+  /** Registers a time gauge of a configured duration, read from a component's immutable config. */
+  private static void setting(MeterRegistry registry, String name, Tags tags, Duration value, String description) {
+    TimeGauge.builder(name, () -> value.toNanos(), TimeUnit.NANOSECONDS).tags(tags).description(description)
+        .register(registry);
   }
 
   private static void cacheCounter(MeterRegistry registry, String name, Tags tags,
@@ -124,6 +164,8 @@ public final class ShepherdMetrics {
         .tags(tags).strongReference(true).register(registry);
     Gauge.builder("shepherd.watch.subscribers", watcher, ShepherdMetrics::subscribers)
         .tags(tags).strongReference(true).register(registry);
+    setting(registry, "shepherd.watch.max.wait", tags, watcher.config().maxWait(),
+        "the configured wait of one blocking query");
   }
 
   private static double subscribers(Watcher<?> watcher) {
@@ -156,17 +198,20 @@ public final class ShepherdMetrics {
    * Binds a replica tracker's poller figures.
    *
    * @param registry the registry
-   * @param tracker the tracker; its {@link ReplicaTracker#name()} is the {@code replica} tag
+   * @param tracker the tracker; the name of its {@link ReplicaTracker#config()} is the {@code replica} tag
    * @throws NullPointerException if an argument is null
    */
   public static void bindReplicaTracker(MeterRegistry registry, ReplicaTracker tracker) {
     Require.nonNull(registry, "registry");
     Require.nonNull(tracker, "tracker");
-    Tags tags = Tags.of("replica", tracker.name());
+    ReplicaTracker.Config config = tracker.config();
+    Tags tags = Tags.of("replica", config.name());
     FunctionCounter.builder("shepherd.replica.poller.queries", tracker, t -> t.stats().queries())
         .tags(tags).register(registry);
     Gauge.builder("shepherd.replica.waiting", tracker, t -> t.stats().waiting())
         .tags(tags).strongReference(true).register(registry);
+    setting(registry, "shepherd.replica.poll.interval.max", tags, config.maxPollInterval(),
+        "the configured longest pause between replay-position queries");
   }
 
   /**
@@ -198,13 +243,19 @@ public final class ShepherdMetrics {
    * Binds an elastic pool's snapshot figures.
    *
    * @param registry the registry
-   * @param pool the pool; its {@link ElasticPool#name()} is the {@code pool} tag
+   * @param pool the pool; the name of its {@link ElasticPool#config()} is the {@code pool} tag
    * @throws NullPointerException if an argument is null
    */
   public static void bindPool(MeterRegistry registry, ElasticPool pool) {
     Require.nonNull(registry, "registry");
     Require.nonNull(pool, "pool");
-    Tags tags = Tags.of("pool", pool.name());
+    ElasticPoolConfig config = pool.config();
+    Tags tags = Tags.of("pool", config.name());
+    setting(registry, "shepherd.pool.runners.min", tags, config.min(), "the configured least runners");
+    setting(registry, "shepherd.pool.runners.max", tags, config.max(), "the configured most runners");
+    setting(registry, "shepherd.pool.runner.slots", tags, config.maxConcurrency(),
+        "the configured calls one runner runs at once");
+    setting(registry, "shepherd.pool.call.timeout", tags, config.callTimeout(), "the configured default call timeout");
     poolGauge(registry, "shepherd.pool.runners", tags.and("state", "ready"), pool, PoolSnapshot::ready);
     poolGauge(registry, "shepherd.pool.runners", tags.and("state", "booting"), pool, PoolSnapshot::booting);
     poolGauge(registry, "shepherd.pool.runners", tags.and("state", "draining"), pool, PoolSnapshot::draining);

@@ -30,6 +30,7 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.postgresql.ds.PGSimpleDataSource;
@@ -54,6 +55,35 @@ class ShepherdMetricsTest {
     assertThat(counter("shepherd.cache.requests", "cache", "products", "result", "loaded")).isEqualTo(1);
     assertThat(counter("shepherd.cache.requests", "cache", "products", "result", "hit")).isEqualTo(2);
     assertThat(registry.get("shepherd.cache.size").tags("cache", "products").gauge().value()).isEqualTo(1);
+  }
+
+  @Test
+  void configuredBoundsAreTheOnesInEachComponentsConfig() throws Exception {
+    CoalescingCache<String, String> cache = CoalescingCache.<String, String>builder()
+        .maximumSize(123).timeToLive(Duration.ofSeconds(42)).build();
+    ShepherdMetrics.bindCache(registry, "bounded", cache);
+    assertThat(registry.get("shepherd.cache.max.size").tags("cache", "bounded").gauge().value()).isEqualTo(123);
+    assertThat(registry.get("shepherd.cache.ttl").tags("cache", "bounded").timeGauge().value(TimeUnit.SECONDS))
+        .isEqualTo(42);
+    assertThat(registry.find("shepherd.cache.max.weight").gauges()).as("no weight bound configured").isEmpty();
+
+    FunctionRegistry functions = FunctionRegistry.builder().register("double", x -> ((Long) x) * 2).build();
+    try (ElasticPool pool = ElasticPool.builder().name("limits").backend(LocalBackend.of(functions))
+        .min(0).max(3).maxConcurrency(4).callTimeout(Duration.ofSeconds(9)).build()) {
+      ShepherdMetrics.bindPool(registry, pool);
+      assertThat(registry.get("shepherd.pool.runners.min").tags("pool", "limits").gauge().value()).isZero();
+      assertThat(registry.get("shepherd.pool.runners.max").tags("pool", "limits").gauge().value()).isEqualTo(3);
+      assertThat(registry.get("shepherd.pool.runner.slots").tags("pool", "limits").gauge().value()).isEqualTo(4);
+      assertThat(registry.get("shepherd.pool.call.timeout").tags("pool", "limits").timeGauge().value(TimeUnit.SECONDS))
+          .isEqualTo(9);
+    }
+
+    try (Watcher<Optional<String>> watcher = Watcher.builder(InMemoryVersionedStore.<String>create())
+        .maxWait(Duration.ofSeconds(7)).build()) {
+      ShepherdMetrics.bindWatcher(registry, "flags", watcher);
+      assertThat(registry.get("shepherd.watch.max.wait").tags("watcher", "flags").timeGauge().value(TimeUnit.SECONDS))
+          .isEqualTo(7);
+    }
   }
 
   @Test
@@ -113,6 +143,8 @@ class ShepherdMetricsTest {
     replica.setURL(pg.replicaJdbcUrl());
     try (ReplicaTracker tracker = ReplicaTracker.builder(replica).name("replica-1").build()) {
       ShepherdMetrics.bindReplicaTracker(registry, tracker);
+      assertThat(registry.get("shepherd.replica.poll.interval.max").tags("replica", "replica-1").timeGauge()
+          .value(TimeUnit.NANOSECONDS)).isEqualTo(tracker.config().maxPollInterval().toNanos());
       ReplicaRouter router = ReplicaRouter.builder(primary).replica(tracker).maxWait(Duration.ofSeconds(5))
           .listener(ShepherdMetrics.routeListener(registry, "orders")).build();
       Lsn written;

@@ -49,41 +49,25 @@ abstract class PoolEvents extends PoolState {
   // Events
 
   <E extends PoolEvent> void emit(E event, @Nullable Consumer<? super E> hook) {
-    if (hook != null) {
-      try {
-        hook.accept(event);
-      } catch (RuntimeException e) {
-        LOG.log(System.Logger.Level.WARNING, "pool " + config.name() + " hook threw", e);
-      }
-    }
-    Consumer<PoolEvent> listener = config.eventListener();
-    if (listener != null) {
-      try {
-        listener.accept(event);
-      } catch (RuntimeException e) {
-        LOG.log(System.Logger.Level.WARNING, "pool " + config.name() + " event listener threw", e);
-      }
-    }
+    deliver(event, hook, "hook");
+    deliver(event, config.eventListener(), "event listener");
   }
 
   void emitShrink(PoolEvent.@Nullable Shrink event) {
     if (event == null) {
       return;
     }
-    Consumer<PoolEvent.Shrink> hook = config.onShrink();
-    if (hook != null) {
+    deliver(event, config.onShrink(), "onShrink hook");
+    deliver(event, config.eventListener(), "event listener");
+  }
+
+  /** Hands {@code event} to {@code consumer}, if any; logs what it throws and carries on. */
+  private <E extends PoolEvent> void deliver(E event, @Nullable Consumer<? super E> consumer, String what) {
+    if (consumer != null) {
       try {
-        hook.accept(event);
+        consumer.accept(event);
       } catch (RuntimeException e) {
-        LOG.log(System.Logger.Level.WARNING, "pool " + config.name() + " onShrink hook threw", e);
-      }
-    }
-    Consumer<PoolEvent> listener = config.eventListener();
-    if (listener != null) {
-      try {
-        listener.accept(event);
-      } catch (RuntimeException e) {
-        LOG.log(System.Logger.Level.WARNING, "pool " + config.name() + " event listener threw", e);
+        LOG.log(System.Logger.Level.WARNING, "pool " + config.name() + " " + what + " threw", e);
       }
     }
   }

@@ -149,18 +149,8 @@ abstract class PoolRetirement extends PoolBoots {
       lock.unlock();
     }
     for (Call call : victims) {
-      RunnerDiedException failure =
-          new RunnerDiedException(
-              runner.id,
-              "runner "
-                  + runner.id
-                  + " of pool "
-                  + config.name()
-                  + " died while running \""
-                  + call.function
-                  + "\"",
-              cause);
-      call.fail(failure);
+      String message = "runner " + runner.id + " of pool " + config.name() + " died while running \"" + call.function + "\"";
+      call.fail(new RunnerDiedException(runner.id, message, cause));
     }
     if (unexpected) {
       LOG.log(

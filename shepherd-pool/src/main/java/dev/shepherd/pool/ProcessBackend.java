@@ -2,9 +2,7 @@ package dev.shepherd.pool;
 
 import dev.shepherd.pool.internal.PayloadCodec;
 import dev.shepherd.pool.spi.Backend;
-import dev.shepherd.pool.spi.RunnerHandle;
-import dev.shepherd.pool.spi.RunnerListener;
-import dev.shepherd.pool.spi.RunnerSpec;
+import dev.shepherd.pool.spi.ForwardingBackend;
 import dev.shepherd.core.Require;
 import java.net.InetAddress;
 import java.nio.file.Path;
@@ -29,11 +27,12 @@ import org.jspecify.annotations.Nullable;
  * (an archive created on first use under {@code java.io.tmpdir}), C1 only and the serial GC, which
  * suits short-lived workers; {@link Builder#jvmOptions} replaces these. Thread-safe.
  */
-public final class ProcessBackend implements Backend {
+public final class ProcessBackend extends ForwardingBackend {
 
   private final RemoteBackend remote;
 
   private ProcessBackend(RemoteBackend remote) {
+    super(remote);
     this.remote = remote;
   }
 
@@ -44,26 +43,6 @@ public final class ProcessBackend implements Backend {
    */
   public static Builder builder() {
     return new Builder();
-  }
-
-  @Override
-  public FunctionRegistry functions() {
-    return remote.functions();
-  }
-
-  @Override
-  public @Nullable Object prepare(String function, @Nullable Object argument) {
-    return remote.prepare(function, argument);
-  }
-
-  @Override
-  public RunnerHandle boot(RunnerSpec spec, RunnerListener listener) throws Exception {
-    return remote.boot(spec, listener);
-  }
-
-  @Override
-  public void close() {
-    remote.close();
   }
 
   @Override

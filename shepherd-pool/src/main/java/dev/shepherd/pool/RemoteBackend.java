@@ -12,7 +12,6 @@ import dev.shepherd.core.Require;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.time.Duration;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
@@ -51,28 +50,12 @@ public final class RemoteBackend implements Backend {
   private final String functionsClass;
 
   RemoteBackend(
-      RunnerLauncher launcher,
-      Class<? extends FunctionRegistryFactory> factory,
-      InetAddress bindAddress,
-      int port,
-      @Nullable String advertisedHost,
-      Duration handshakeTimeout,
-      int maxHandshakes,
-      int maxFrameBytes,
-      CodecLimits codecLimits)
+      RunnerLauncher launcher, Class<? extends FunctionRegistryFactory> factory, RemoteRunnerServer.Options server)
       throws IOException {
     this.launcher = launcher;
     this.functionsClass = factory.getName();
     this.functions = FunctionRegistries.instantiate(factory);
-    this.server =
-        new RemoteRunnerServer(
-            bindAddress,
-            port,
-            advertisedHost,
-            handshakeTimeout,
-            maxHandshakes,
-            maxFrameBytes,
-            codecLimits);
+    this.server = new RemoteRunnerServer(server);
   }
 
   /**

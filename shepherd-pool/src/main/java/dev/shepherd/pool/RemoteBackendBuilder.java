@@ -1,6 +1,7 @@
 package dev.shepherd.pool;
 
 import dev.shepherd.core.Require;
+import dev.shepherd.pool.internal.RemoteRunnerServer;
 import dev.shepherd.pool.spi.RunnerLauncher;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -183,8 +184,8 @@ public abstract class RemoteBackendBuilder<B extends RemoteBackendBuilder<B>> {
     InetAddress bind = bindAddress != null ? bindAddress : defaultBindAddress;
     String host = advertisedHost != null ? advertisedHost : defaultAdvertisedHost;
     try {
-      return new RemoteBackend(
-          launcher, f, bind, port, host, handshakeTimeout, maxHandshakes, maxFrameBytes, codecLimits);
+      return new RemoteBackend(launcher, f, new RemoteRunnerServer.Options(
+          bind, port, host, handshakeTimeout, maxHandshakes, maxFrameBytes, codecLimits));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot listen on " + bind + ":" + port, e);
     }

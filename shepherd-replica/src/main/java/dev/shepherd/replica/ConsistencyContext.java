@@ -96,10 +96,7 @@ public final class ConsistencyContext {
    */
   public static ConsistencyToken recordWrite(Lsn lsn) {
     Require.nonNull(lsn, "lsn");
-    Scope scope = CURRENT.get();
-    Require.state(scope != null, "ConsistencyContext.recordWrite outside a scope: install "
-        + "ConsistencyTokenFilter or run the work with ConsistencyContext.callWith");
-    return scope.record(lsn);
+    return writeScope().record(lsn);
   }
 
   /**
@@ -113,10 +110,15 @@ public final class ConsistencyContext {
    */
   public static ConsistencyToken recordWrite(ConsistencyToken written) {
     Require.nonNull(written, "written");
+    return writeScope().record(written);
+  }
+
+  /** Returns this thread's scope, where a write is recorded; fails outside one. */
+  private static Scope writeScope() {
     Scope scope = CURRENT.get();
     Require.state(scope != null, "ConsistencyContext.recordWrite outside a scope: install "
         + "ConsistencyTokenFilter or run the work with ConsistencyContext.callWith");
-    return scope.record(written);
+    return scope;
   }
 
   /**

@@ -14,7 +14,6 @@ import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import org.jspecify.annotations.Nullable;
 
 /**
  * A real single-member {@code etcd} (Debian package {@code etcd-server}) on free ports of 127.0.0.1,
@@ -28,17 +27,14 @@ import org.jspecify.annotations.Nullable;
  * <p>{@link #stop()} and {@link #restart()} keep the data (a server restart); {@link #wipe()} deletes
  * it while stopped, so the next start begins at revision 1 (an index reset).
  */
-public final class EtcdServer extends ServerFixture {
+public final class EtcdServer extends ProcessServer {
 
-  private final Path binary;
   private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
   private int clientPort;
   private int peerPort;
-  private @Nullable Path directory;
-  private @Nullable Process process;
 
   private EtcdServer(Path binary) {
-    this.binary = binary;
+    super("etcd", binary, Duration.ofSeconds(30));
   }
 
   /**
@@ -75,26 +71,8 @@ public final class EtcdServer extends ServerFixture {
    * @return the directory
    * @throws IllegalStateException if not started
    */
-  public synchronized Path dataDirectory() {
-    if (directory == null) {
-      throw new IllegalStateException("etcd is not started");
-    }
-    return directory.resolve("data");
-  }
-
-  /** Stops the server (SIGTERM); the data stays for {@link #restart()}. */
-  public synchronized void stop() {
-    Process running = process;
-    if (running != null) {
-      ServerSupport.stop(running, Duration.ofSeconds(10));
-      process = null;
-    }
-  }
-
-  /** Starts the server again on the same ports, with the data it had. */
-  public synchronized void restart() {
-    stop();
-    launch();
+  public Path dataDirectory() {
+    return home().resolve("data");
   }
 
   /**
@@ -104,7 +82,7 @@ public final class EtcdServer extends ServerFixture {
    * @throws IllegalStateException if the server is running
    */
   public synchronized void wipe() {
-    if (process != null) {
+    if (processRunning()) {
       throw new IllegalStateException("stop etcd before wiping its data");
     }
     ServerSupport.deleteRecursively(dataDirectory());
@@ -144,58 +122,38 @@ public final class EtcdServer extends ServerFixture {
   }
 
   @Override
-  protected synchronized void doStart() {
-    directory = ServerSupport.tempDirectory("shepherd-etcd-", Optional.empty());
-    IllegalStateException last = null;
-    for (int attempt = 0; attempt < 3; attempt++) {
-      clientPort = ServerSupport.freePort();
-      peerPort = ServerSupport.freePort();
-      try {
-        launch();
-        return;
-      } catch (IllegalStateException e) {
-        last = e;
-        stop();
-        ServerSupport.deleteRecursively(dataDirectory());
-      }
-    }
-    throw last;
+  synchronized void choosePorts() {
+    clientPort = ServerSupport.freePort();
+    peerPort = ServerSupport.freePort();
   }
 
-  private void launch() {
-    Path dir = Optional.ofNullable(directory).orElseThrow();
-    Path log = dir.resolve("etcd.log");
-    String client = "http://127.0.0.1:" + clientPort;
+  @Override
+  synchronized List<String> command(Path binary, Path directory) {
+    // The data directory outlives a stop, so a restart keeps the data; wipe() deletes it.
+    String client = endpoint();
     String peer = "http://127.0.0.1:" + peerPort;
-    try {
-      process = new ProcessBuilder(List.of(binary.toString(),
-          "--name", "shepherd",
-          "--data-dir", dir.resolve("data").toString(),
-          "--listen-client-urls", client, "--advertise-client-urls", client,
-          "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-          "--initial-cluster", "shepherd=" + peer,
-          "--initial-cluster-state", "new",
-          "--logger", "zap", "--log-level", "warn"))
-          .redirectErrorStream(true)
-          .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
-          .start();
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot start " + binary, e);
-    }
-    Process started = process;
-    try {
-      ServerSupport.await("etcd on " + client, Duration.ofSeconds(30),
-          () -> !started.isAlive() || healthy());
-    } catch (IllegalStateException e) {
-      throw new IllegalStateException(e.getMessage() + "; log:\n" + ServerSupport.tail(log), e);
-    }
-    if (!started.isAlive()) {
-      process = null;
-      throw new IllegalStateException("etcd exited at start on " + client + "; log:\n" + ServerSupport.tail(log));
-    }
+    return List.of(binary.toString(),
+        "--name", "shepherd",
+        "--data-dir", directory.resolve("data").toString(),
+        "--listen-client-urls", client, "--advertise-client-urls", client,
+        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+        "--initial-cluster", "shepherd=" + peer,
+        "--initial-cluster-state", "new",
+        "--logger", "zap", "--log-level", "warn");
   }
 
-  private boolean healthy() {
+  @Override
+  String address() {
+    return endpoint();
+  }
+
+  @Override
+  void afterFailedStart() {
+    ServerSupport.deleteRecursively(dataDirectory());
+  }
+
+  @Override
+  boolean ready() {
     try {
       HttpResponse<String> response = http.send(
           HttpRequest.newBuilder(URI.create(endpoint() + "/health")).timeout(Duration.ofSeconds(2)).build(),
@@ -206,14 +164,6 @@ public final class EtcdServer extends ServerFixture {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       return false;
-    }
-  }
-
-  @Override
-  protected synchronized void doClose() {
-    stop();
-    if (directory != null) {
-      ServerSupport.deleteRecursively(directory);
     }
   }
 

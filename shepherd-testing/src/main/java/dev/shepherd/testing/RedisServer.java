@@ -10,8 +10,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Optional;
-import org.jspecify.annotations.Nullable;
 
 /**
  * A real {@code redis-server} (Debian package {@code redis-server}) on a free port of 127.0.0.1, with
@@ -25,15 +23,12 @@ import org.jspecify.annotations.Nullable;
  * <p>{@link #stop()} and {@link #restart()} take the server down and bring it back on the same port,
  * for fault tests; data does not survive a stop.
  */
-public final class RedisServer extends ServerFixture {
+public final class RedisServer extends ProcessServer {
 
-  private final Path binary;
   private int port;
-  private @Nullable Path directory;
-  private @Nullable Process process;
 
   private RedisServer(Path binary) {
-    this.binary = binary;
+    super("redis-server", binary, Duration.ofSeconds(20));
   }
 
   /**
@@ -70,11 +65,8 @@ public final class RedisServer extends ServerFixture {
    * @return the directory
    * @throws IllegalStateException if not started
    */
-  public synchronized Path directory() {
-    if (directory == null) {
-      throw new IllegalStateException("redis-server is not started");
-    }
-    return directory;
+  public Path directory() {
+    return home();
   }
 
   /**
@@ -87,69 +79,27 @@ public final class RedisServer extends ServerFixture {
     return command("PING");
   }
 
-  /** Stops the server (SIGTERM, no save); connections fail until {@link #restart()}. */
-  public synchronized void stop() {
-    Process running = process;
-    if (running != null) {
-      ServerSupport.stop(running, Duration.ofSeconds(10));
-      process = null;
-    }
-  }
-
-  /** Starts the server again on the same port after {@link #stop()}; the data is gone. */
-  public synchronized void restart() {
-    stop();
-    launch();
+  @Override
+  synchronized void choosePorts() {
+    port = ServerSupport.freePort();
   }
 
   @Override
-  protected synchronized void doStart() {
-    directory = ServerSupport.tempDirectory("shepherd-redis-", Optional.empty());
-    IllegalStateException last = null;
-    for (int attempt = 0; attempt < 3; attempt++) {
-      port = ServerSupport.freePort();
-      try {
-        launch();
-        return;
-      } catch (IllegalStateException e) {
-        last = e; // most likely the port was taken between freePort() and bind: try another
-      }
-    }
-    throw last;
-  }
-
-  private void launch() {
-    Path dir = directory();
-    Path log = dir.resolve("redis.log");
-    try {
-      process = new ProcessBuilder(List.of(binary.toString(),
-          "--port", Integer.toString(port), "--bind", "127.0.0.1", "--dir", dir.toString(),
-          "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes"))
-          .redirectErrorStream(true)
-          .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
-          .start();
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot start " + binary, e);
-    }
-    Process started = process;
-    try {
-      ServerSupport.await("redis-server on 127.0.0.1:" + port, Duration.ofSeconds(20),
-          () -> !started.isAlive() || ServerSupport.isListening(port));
-    } catch (IllegalStateException e) {
-      throw new IllegalStateException(e.getMessage() + "; log:\n" + ServerSupport.tail(log), e);
-    }
-    if (!started.isAlive()) {
-      process = null;
-      throw new IllegalStateException("redis-server exited at start on port " + port + "; log:\n" + ServerSupport.tail(log));
-    }
+  synchronized List<String> command(Path binary, Path directory) {
+    // No persistence: a stop (SIGTERM, no save) loses the data.
+    return List.of(binary.toString(),
+        "--port", Integer.toString(port), "--bind", "127.0.0.1", "--dir", directory.toString(),
+        "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes");
   }
 
   @Override
-  protected synchronized void doClose() {
-    stop();
-    if (directory != null) {
-      ServerSupport.deleteRecursively(directory);
-    }
+  synchronized String address() {
+    return "127.0.0.1:" + port;
+  }
+
+  @Override
+  boolean ready() {
+    return ServerSupport.isListening(port());
   }
 
   private String command(String name) {

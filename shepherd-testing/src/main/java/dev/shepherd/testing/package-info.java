@@ -11,6 +11,9 @@
  * @RegisterExtension static final RedisServer redis = RedisServer.create();
  * }</pre>
  *
+ * <p>{@link dev.shepherd.testing.Eventually} waits for what another thread, process or server makes
+ * true, with a name in the failure and one bound scale for slow machines.
+ *
  * <p>A launcher whose binary is missing fails with the command that installs it; it never skips.
  * Every server runs in its own temporary directory, which is deleted when it stops.
  */

@@ -11,7 +11,7 @@ import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.OrphanPolicy;
 import dev.shepherd.idempotency.StoredResponse;
 import dev.shepherd.idempotency.Tracked;
-import dev.shepherd.idempotency.testkit.ForwardingIdempotencyStore;
+import dev.shepherd.idempotency.ForwardingIdempotencyStore;
 import dev.shepherd.testing.FaultProxy;
 import dev.shepherd.testing.RedisServer;
 import io.lettuce.core.RedisClient;

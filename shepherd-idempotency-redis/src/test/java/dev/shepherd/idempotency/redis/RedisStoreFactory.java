@@ -2,7 +2,7 @@ package dev.shepherd.idempotency.redis;
 
 import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.idempotency.StoreFactory;
-import dev.shepherd.idempotency.testkit.ForwardingIdempotencyStore;
+import dev.shepherd.idempotency.ForwardingIdempotencyStore;
 import io.lettuce.core.RedisClient;
 
 /** Makes a Redis store over a Redis URI, in the child JVM; closing it shuts the client down. */

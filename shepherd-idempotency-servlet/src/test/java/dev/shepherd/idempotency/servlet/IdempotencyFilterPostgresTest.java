@@ -11,7 +11,7 @@ import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.JdbcIdempotencyStore;
 import dev.shepherd.idempotency.StoredResponse;
-import dev.shepherd.idempotency.testkit.ForwardingIdempotencyStore;
+import dev.shepherd.idempotency.ForwardingIdempotencyStore;
 import dev.shepherd.testing.FaultProxy;
 import dev.shepherd.testing.PostgresCluster;
 import java.lang.management.ManagementFactory;

@@ -12,7 +12,7 @@ import dev.shepherd.idempotency.FailurePolicy;
 import dev.shepherd.idempotency.IdempotencyStoreException;
 import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.InMemoryIdempotencyStore;
-import dev.shepherd.idempotency.testkit.ForwardingIdempotencyStore;
+import dev.shepherd.idempotency.ForwardingIdempotencyStore;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;

@@ -23,6 +23,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import org.assertj.core.api.ThrowingConsumer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -170,8 +171,7 @@ public abstract class IdempotencyStoreContract {
   @Test
   void secondTrackWhileLeaseLivesIsInProgressSinceTheClaim() {
     String key = key("busy");
-    Tracked.Claimed claim =
-        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed claim = claimed(key, LONG);
 
     Tracked tracked = store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
 
@@ -184,8 +184,7 @@ public abstract class IdempotencyStoreContract {
   @Test
   void completedKeyReplaysTheResponseByteForByte() {
     String key = key("done");
-    Tracked.Claimed claim =
-        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed claim = claimed(key, LONG);
     byte[] body = new byte[256];
     for (int i = 0; i < body.length; i++) {
       body[i] = (byte) i;
@@ -229,8 +228,7 @@ public abstract class IdempotencyStoreContract {
   @Test
   void haltedKeyReportsItsReason() {
     String key = key("halt");
-    Tracked.Claimed claim =
-        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed claim = claimed(key, LONG);
 
     assertThat(store.halt(key, claim.fencingToken(), "boom: it broke", LONG)).isTrue();
 
@@ -242,8 +240,7 @@ public abstract class IdempotencyStoreContract {
   @Test
   void releasedKeyIsClaimedAgainWithALargerToken() {
     String key = key("release");
-    Tracked.Claimed first =
-        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed first = claimed(key, LONG);
 
     assertThat(store.release(key, first.fencingToken())).isTrue();
     Tracked again = store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
@@ -257,11 +254,9 @@ public abstract class IdempotencyStoreContract {
   @Test
   void releasedTokenCanNeitherCompleteNorReleaseTheNextOwnersClaim() {
     String key = key("release-fence");
-    Tracked.Claimed first =
-        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed first = claimed(key, LONG);
     store.release(key, first.fencingToken());
-    Tracked.Claimed second =
-        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed second = claimed(key, LONG);
 
     assertThat(store.complete(key, first.fencingToken(), response("stale"), LONG)).isFalse();
     assertThat(store.release(key, first.fencingToken())).isFalse();
@@ -276,8 +271,7 @@ public abstract class IdempotencyStoreContract {
   @Test
   void aSecondCompleteWithTheSameTokenIsANoOpSuccessAndTheClaimCannotBeReleasedNorHalted() {
     String key = key("twice");
-    Tracked.Claimed claim =
-        (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed claim = claimed(key, LONG);
 
     assertThat(store.complete(key, claim.fencingToken(), response("one"), LONG)).isTrue();
     // A retry of a complete whose reply was lost: success, and the first response stays.
@@ -285,17 +279,13 @@ public abstract class IdempotencyStoreContract {
     assertThat(store.release(key, claim.fencingToken())).isFalse();
     assertThat(store.halt(key, claim.fencingToken(), "late", LONG)).isFalse();
 
-    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
-        .isInstanceOfSatisfying(
-            Tracked.Completed.class,
-            done -> assertThat(done.response().body()).isEqualTo("one".getBytes(UTF_8)));
+    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER)).satisfies(completedWith("one"));
   }
 
   @Test
   void keyWhoseLeaseRanOutIsTakenOverWithALargerToken() {
     String key = key("orphan");
-    Tracked.Claimed first =
-        (Tracked.Claimed) store.claim(key, "fp", SHORT, LONG, OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed first = claimed(key, SHORT);
 
     Tracked.Claimed second = awaitClaim(key, "fp", OrphanPolicy.TAKE_OVER);
 
@@ -306,8 +296,7 @@ public abstract class IdempotencyStoreContract {
   @Test
   void formerOwnerCannotOverwriteTheResultOfTheOwnerThatTookOver() {
     String key = key("fence");
-    Tracked.Claimed first =
-        (Tracked.Claimed) store.claim(key, "fp", SHORT, LONG, OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed first = claimed(key, SHORT);
     Tracked.Claimed second = awaitClaim(key, "fp", OrphanPolicy.TAKE_OVER);
     assertThat(store.complete(key, second.fencingToken(), response("new owner"), LONG)).isTrue();
 
@@ -315,18 +304,13 @@ public abstract class IdempotencyStoreContract {
     assertThat(store.halt(key, first.fencingToken(), "old owner", LONG)).isFalse();
     assertThat(store.release(key, first.fencingToken())).isFalse();
 
-    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
-        .isInstanceOfSatisfying(
-            Tracked.Completed.class,
-            done -> assertThat(done.response().body()).isEqualTo("new owner".getBytes(UTF_8)));
+    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER)).satisfies(completedWith("new owner"));
   }
 
   @Test
   void formerOwnerWhoseLeaseRanOutCanStillCompleteIfNobodyTookOver() {
     String key = key("late");
-    Tracked.Claimed claim =
-        (Tracked.Claimed) store.claim(key, "fp", Duration.ofMillis(50), LONG,
-            OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed claim = claimed(key, Duration.ofMillis(50));
     awaitLeaseOver(Duration.ofMillis(50));
 
     assertThat(store.complete(key, claim.fencingToken(), response("late"), LONG)).isTrue();
@@ -380,8 +364,7 @@ public abstract class IdempotencyStoreContract {
   @Test
   void renewKeepsTheLeaseAlivePastItsFirstEnd() {
     String key = key("renew");
-    Tracked.Claimed claim =
-        (Tracked.Claimed) store.claim(key, "fp", SHORT, LONG, OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed claim = claimed(key, SHORT);
     Instant end = Instant.now().plus(SHORT).plus(SHORT);
 
     // Renew until well past the first lease's end; the key must stay in progress throughout.
@@ -417,8 +400,7 @@ public abstract class IdempotencyStoreContract {
       store.complete(key, claim.fencingToken(), response("x"), Duration.ofMillis(50));
     }
     String live = key("prune-live");
-    Tracked.Claimed liveClaim =
-        (Tracked.Claimed) store.claim(live, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed liveClaim = claimed(live, LONG);
 
     await().until(() -> {
       int deleted = store.prune(10);
@@ -437,8 +419,7 @@ public abstract class IdempotencyStoreContract {
     String key = key("grow");
     long last = 0;
     for (int i = 0; i < 20; i++) {
-      Tracked.Claimed claim =
-          (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+      Tracked.Claimed claim = claimed(key, LONG);
       assertThat(claim.fencingToken()).isGreaterThan(last);
       last = claim.fencingToken();
       store.release(key, claim.fencingToken());
@@ -452,18 +433,8 @@ public abstract class IdempotencyStoreContract {
     try (ExecutorService pool = Executors.newFixedThreadPool(threads)) {
       for (int round = 0; round < rounds; round++) {
         String key = key("race-" + round);
-        CountDownLatch start = new CountDownLatch(1);
-        List<Future<Tracked>> results = new ArrayList<>();
-        for (int t = 0; t < threads; t++) {
-          results.add(pool.submit(() -> {
-            start.await();
-            return store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
-          }));
-        }
-        start.countDown();
         int claimed = 0;
-        for (Future<Tracked> result : results) {
-          Tracked tracked = result.get();
+        for (Tracked tracked : claimAtOnce(pool, threads, key)) {
           if (tracked instanceof Tracked.Claimed) {
             claimed++;
           } else {
@@ -484,18 +455,8 @@ public abstract class IdempotencyStoreContract {
         String key = key("takeover-race-" + round);
         store.claim(key, "fp", Duration.ofMillis(100), LONG, OrphanPolicy.TAKE_OVER);
         awaitLeaseOver(Duration.ofMillis(100));
-        CountDownLatch start = new CountDownLatch(1);
-        List<Future<Tracked>> results = new ArrayList<>();
-        for (int t = 0; t < threads; t++) {
-          results.add(pool.submit(() -> {
-            start.await();
-            return store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
-          }));
-        }
-        start.countDown();
         ConcurrentLinkedQueue<Tracked.Claimed> winners = new ConcurrentLinkedQueue<>();
-        for (Future<Tracked> result : results) {
-          Tracked tracked = result.get();
+        for (Tracked tracked : claimAtOnce(pool, threads, key)) {
           if (tracked instanceof Tracked.Claimed c) {
             winners.add(c);
           } else {
@@ -506,6 +467,24 @@ public abstract class IdempotencyStoreContract {
         assertThat(winners.peek().tookOver()).isTrue();
       }
     }
+  }
+
+  /** Claims {@code key} from {@code threads} tasks released at once; returns every answer. */
+  private List<Tracked> claimAtOnce(ExecutorService pool, int threads, String key) throws Exception {
+    CountDownLatch start = new CountDownLatch(1);
+    List<Future<Tracked>> results = new ArrayList<>();
+    for (int t = 0; t < threads; t++) {
+      results.add(pool.submit(() -> {
+        start.await();
+        return store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+      }));
+    }
+    start.countDown();
+    List<Tracked> answers = new ArrayList<>();
+    for (Future<Tracked> result : results) {
+      answers.add(result.get());
+    }
+    return answers;
   }
 
   /** Lets the store's clock move on, so an expiry computed afresh per answer would differ. */
@@ -519,12 +498,10 @@ public abstract class IdempotencyStoreContract {
   @Test
   void everyAnswerAboutARecordReportsTheSameExpiry() {
     String done = key("expiry-completed");
-    Tracked.Claimed claim =
-        (Tracked.Claimed) store.claim(done, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed claim = claimed(done, LONG);
     store.complete(done, claim.fencingToken(), response("x"), LONG);
     String halted = key("expiry-halted");
-    Tracked.Claimed other =
-        (Tracked.Claimed) store.claim(halted, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed other = claimed(halted, LONG);
     store.halt(halted, other.fencingToken(), "r", LONG);
 
     List<Instant> completed = new ArrayList<>();
@@ -578,10 +555,7 @@ public abstract class IdempotencyStoreContract {
     tracker.complete(claim, response("twice")); // a retry: no-op, the first response stays
 
     assertThat(tracker.halt(claim, "late")).isFalse();
-    assertThat(tracker.track(key, "fp"))
-        .isInstanceOfSatisfying(
-            Tracked.Completed.class,
-            done -> assertThat(done.response().body()).isEqualTo("once".getBytes(UTF_8)));
+    assertThat(tracker.track(key, "fp")).satisfies(completedWith("once"));
   }
 
   @Test
@@ -632,8 +606,7 @@ public abstract class IdempotencyStoreContract {
   void trackerCompleteAfterTakeOverFailsWithClaimLostAndKeepsTheSuccessorsClaim() {
     IdempotencyTracker tracker = tracker(LONG, LONG);
     String key = key("taken-over");
-    Tracked.Claimed stale =
-        (Tracked.Claimed) store.claim(key, "fp", SHORT, LONG, OrphanPolicy.TAKE_OVER);
+    Tracked.Claimed stale = claimed(key, SHORT);
     Tracked.Claimed successor = awaitClaim(key, "fp", OrphanPolicy.TAKE_OVER);
 
     assertThatThrownBy(() -> tracker.complete(stale, response("stale")))
@@ -658,9 +631,7 @@ public abstract class IdempotencyStoreContract {
       waiting.await();
       tracker.complete(claim, response("waited"));
 
-      assertThat(waiter.get()).isInstanceOfSatisfying(
-          Tracked.Completed.class,
-          done -> assertThat(done.response().body()).isEqualTo("waited".getBytes(UTF_8)));
+      assertThat(waiter.get()).satisfies(completedWith("waited"));
     }
   }
 
@@ -689,6 +660,17 @@ public abstract class IdempotencyStoreContract {
       tracker.pruneNow();
       return keys.stream().noneMatch(this::isStored);
     });
+  }
+
+  /** Claims a fresh (or orphaned) key with fingerprint {@code fp}, a long retention, taking over orphans. */
+  private Tracked.Claimed claimed(String key, Duration lease) {
+    return (Tracked.Claimed) store.claim(key, "fp", lease, LONG, OrphanPolicy.TAKE_OVER);
+  }
+
+  /** Checks that an answer is the stored response, with this body. */
+  private static ThrowingConsumer<Tracked> completedWith(String body) {
+    return tracked -> assertThat(tracked).isInstanceOfSatisfying(
+        Tracked.Completed.class, done -> assertThat(done.response().body()).isEqualTo(body.getBytes(UTF_8)));
   }
 
   /**

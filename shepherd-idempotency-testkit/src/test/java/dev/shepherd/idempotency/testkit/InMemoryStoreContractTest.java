@@ -1,5 +1,6 @@
 package dev.shepherd.idempotency.testkit;
 
+import dev.shepherd.idempotency.ForwardingIdempotencyStore;
 import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.idempotency.IdempotencyStoreException;
 import dev.shepherd.idempotency.InMemoryIdempotencyStore;

@@ -5,6 +5,7 @@ import dev.shepherd.pool.RunnerDiedException;
 import dev.shepherd.pool.RunnerEnvironment;
 import dev.shepherd.pool.RunnerMain;
 import dev.shepherd.pool.spi.Backend;
+import dev.shepherd.pool.spi.ForwardingBackend;
 import dev.shepherd.pool.spi.RunnerHandle;
 import dev.shepherd.pool.spi.RunnerListener;
 import dev.shepherd.pool.spi.RunnerSpec;
@@ -76,7 +77,7 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Thread-safe. One backend serves one pool.
  */
-public final class KubernetesBackend implements Backend {
+public final class KubernetesBackend extends ForwardingBackend {
 
   /*
    * Why a wrapper around RemoteBackend: everything after "start something that runs RunnerMain
@@ -97,6 +98,7 @@ public final class KubernetesBackend implements Backend {
       @Nullable ExecutorService ownedExecutor,
       PodLauncher launcher,
       RemoteBackend remote) {
+    super(remote);
     this.settings = settings;
     this.ownedExecutor = ownedExecutor;
     this.launcher = launcher;
@@ -155,16 +157,6 @@ public final class KubernetesBackend implements Backend {
     launcher.awaitWatching(timeout);
   }
 
-  @Override
-  public FunctionRegistry functions() {
-    return remote.functions();
-  }
-
-  @Override
-  public @Nullable Object prepare(String function, @Nullable Object argument) {
-    return remote.prepare(function, argument);
-  }
-
   /**
    * Boots one runner: creates its Pod (on the first boot, reads the parent Pod and starts watching
    * runner Pods) and waits until the runner in it connects back.
@@ -176,13 +168,13 @@ public final class KubernetesBackend implements Backend {
    */
   @Override
   public RunnerHandle boot(RunnerSpec spec, RunnerListener listener) throws Exception {
-    return remote.boot(spec, listener);
+    return super.boot(spec, listener);
   }
 
   /** Closes the server, stops watching, and deletes any runner Pod of this backend still there. */
   @Override
   public void close() {
-    remote.close();
+    super.close();
     if (ownedExecutor != null) {
       ownedExecutor.shutdown();
     }

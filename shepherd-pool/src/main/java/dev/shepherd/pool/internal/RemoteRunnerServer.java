@@ -64,7 +64,7 @@ public final class RemoteRunnerServer implements AutoCloseable {
   private volatile boolean closed;
 
   /**
-   * Opens the server and starts accepting runners.
+   * Where and how the server listens, as the remote backend's builder collected it.
    *
    * @param bindAddress where to listen
    * @param port the port, 0 for any free one
@@ -73,23 +73,30 @@ public final class RemoteRunnerServer implements AutoCloseable {
    * @param maxHandshakes how many handshakes run at once
    * @param maxFrameBytes the largest frame after the handshake
    * @param codecLimits the payload limits, sent to runners
-   * @throws IOException if it cannot listen
    */
-  public RemoteRunnerServer(
+  public record Options(
       InetAddress bindAddress,
       int port,
       @Nullable String advertisedHost,
       Duration handshakeTimeout,
       int maxHandshakes,
       int maxFrameBytes,
-      CodecLimits codecLimits)
-      throws IOException {
-    this.serverSocket = new ServerSocket(port, 128, bindAddress);
-    this.handshakes = new Semaphore(maxHandshakes);
-    this.handshakeTimeoutNanos = Durations.toNanosSaturated(handshakeTimeout);
-    this.maxFrameBytes = maxFrameBytes;
-    this.codecLimits = codecLimits;
-    String host = advertisedHost != null ? advertisedHost : bindAddress.getHostAddress();
+      CodecLimits codecLimits) {}
+
+  /**
+   * Opens the server and starts accepting runners.
+   *
+   * @param options where and how to listen
+   * @throws IOException if it cannot listen
+   */
+  public RemoteRunnerServer(Options options) throws IOException {
+    this.serverSocket = new ServerSocket(options.port(), 128, options.bindAddress());
+    this.handshakes = new Semaphore(options.maxHandshakes());
+    this.handshakeTimeoutNanos = Durations.toNanosSaturated(options.handshakeTimeout());
+    this.maxFrameBytes = options.maxFrameBytes();
+    this.codecLimits = options.codecLimits();
+    String advertisedHost = options.advertisedHost();
+    String host = advertisedHost != null ? advertisedHost : options.bindAddress().getHostAddress();
     this.advertisedAddress = host + ":" + serverSocket.getLocalPort();
     this.deadlines =
         new ScheduledThreadPoolExecutor(

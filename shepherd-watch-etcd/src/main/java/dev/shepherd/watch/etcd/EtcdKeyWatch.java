@@ -573,8 +573,8 @@ final class EtcdKeyWatch {
   }
 
   private void retry(long gen) {
-    Attempt next;
-    long from;
+    @Nullable Attempt next = null; // null: read the key again instead of resuming the watch
+    long from = 0;
     lock.lock();
     try {
       if (gen != generation) {
@@ -582,8 +582,6 @@ final class EtcdKeyWatch {
       }
       if (snapshot == null || resetPending) {
         state = State.READING;
-        next = null;
-        from = 0;
       } else {
         next = newAttempt(State.WATCHING);
         from = resumeRevision;
@@ -617,31 +615,28 @@ final class EtcdKeyWatch {
     }
   }
 
-  long resets() {
+  /** How often the key was reset, read in full, and found compacted; one consistent reading. */
+  record Counts(long resets, long reads, long compactions) {}
+
+  Counts counts() {
     lock.lock();
     try {
-      return resets;
+      return new Counts(resets, reads, compactions);
     } finally {
       lock.unlock();
     }
+  }
+
+  long resets() {
+    return counts().resets();
   }
 
   long reads() {
-    lock.lock();
-    try {
-      return reads;
-    } finally {
-      lock.unlock();
-    }
+    return counts().reads();
   }
 
   long compactions() {
-    lock.lock();
-    try {
-      return compactions;
-    } finally {
-      lock.unlock();
-    }
+    return counts().compactions();
   }
 
   @Override

@@ -1,10 +1,10 @@
 package dev.shepherd.watch.etcd;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.core.Backoff;
 import dev.shepherd.testing.EtcdServer;
+import dev.shepherd.testing.Eventually;
 import dev.shepherd.watch.Subscription;
 import dev.shepherd.watch.WatchEvent;
 import dev.shepherd.watch.Watcher;
@@ -70,8 +70,8 @@ class EtcdOutageTest {
     return subscriptions;
   }
 
-  static void awaitAll(Recording sink, java.util.function.IntPredicate condition) {
-    await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(50))
+  static void awaitAll(Recording sink, String what, java.util.function.IntPredicate condition) {
+    Eventually.await("every subscriber " + what, Duration.ofSeconds(90))
         .until(() -> IntStream.range(0, SUBSCRIBERS).allMatch(condition));
   }
 
@@ -90,22 +90,24 @@ class EtcdOutageTest {
       try (EtcdWatchSource<String> source = EtcdWatchSource.builder(client).watchClient(counting).build();
           Watcher<Optional<String>> watcher = watcher(source)) {
         List<Subscription<Optional<String>>> subscriptions = subscribe(watcher, "outage/", sink);
-        awaitAll(sink, i -> sink.last("s" + i).map(u -> u.index() == before[i % KEYS]).orElse(false));
+        awaitAll(sink, "has v1", i -> sink.last("s" + i).map(u -> u.index() == before[i % KEYS]).orElse(false));
         for (int k = 0; k < KEYS; k++) {
           changed[k] = put(client, "outage/" + k, "v2");
         }
-        awaitAll(sink, i -> sink.last("s" + i).map(u -> u.index() == changed[i % KEYS]).orElse(false));
+        awaitAll(sink, "has v2", i -> sink.last("s" + i).map(u -> u.index() == changed[i % KEYS]).orElse(false));
 
         etcd.stop();
-        await().atMost(Duration.ofSeconds(90)).until(() -> subscriptions.stream().allMatch(Subscription::isFailing));
+        Eventually.await("every subscription failing while etcd is down", Duration.ofSeconds(90))
+            .until(() -> subscriptions.stream().allMatch(Subscription::isFailing));
         etcd.restart();
         // nothing changed yet: the hub learns that etcd is back from the source, not from a change
-        await().atMost(Duration.ofSeconds(90)).until(() -> subscriptions.stream().noneMatch(Subscription::isFailing));
+        Eventually.await("no subscription failing once etcd is back", Duration.ofSeconds(90))
+            .until(() -> subscriptions.stream().noneMatch(Subscription::isFailing));
         for (int k = 0; k < KEYS; k++) {
           after[k] = put(client, "outage/" + k, "v3");
         }
 
-        awaitAll(sink, i -> sink.last("s" + i).map(u -> u.index() == after[i % KEYS]).orElse(false));
+        awaitAll(sink, "has v3 after the outage", i -> sink.last("s" + i).map(u -> u.index() == after[i % KEYS]).orElse(false));
         for (int i = 0; i < SUBSCRIBERS; i++) {
           int k = i % KEYS;
           assertThat(sink.last("s" + i).orElseThrow().value()).contains("v3");
@@ -145,19 +147,20 @@ class EtcdOutageTest {
       try (EtcdWatchSource<String> source = EtcdWatchSource.builder(client).build();
           Watcher<Optional<String>> watcher = watcher(source)) {
         List<Subscription<Optional<String>>> subscriptions = subscribe(watcher, "reset/", sink);
-        awaitAll(sink, i -> sink.last("s" + i).map(u -> u.index() == before[i % KEYS]).orElse(false));
+        awaitAll(sink, "has v1", i -> sink.last("s" + i).map(u -> u.index() == before[i % KEYS]).orElse(false));
 
         etcd.stop();
         etcd.wipe();
-        await().atMost(Duration.ofSeconds(90)).until(() -> subscriptions.stream().allMatch(Subscription::isFailing));
+        Eventually.await("every subscription failing while etcd is down", Duration.ofSeconds(90))
+            .until(() -> subscriptions.stream().allMatch(Subscription::isFailing));
         etcd.restart();
 
         // the keys do not exist in the new store: every subscriber is told so
-        awaitAll(sink, i -> sink.last("s" + i).map(u -> u.value().isEmpty()).orElse(false));
+        awaitAll(sink, "is told the key is gone", i -> sink.last("s" + i).map(u -> u.value().isEmpty()).orElse(false));
         for (int k = 0; k < KEYS; k++) {
           fresh[k] = put(client, "reset/" + k, "new");
         }
-        awaitAll(sink, i -> sink.last("s" + i).map(u -> u.index() == fresh[i % KEYS]).orElse(false));
+        awaitAll(sink, "has the value written after the wipe", i -> sink.last("s" + i).map(u -> u.index() == fresh[i % KEYS]).orElse(false));
         for (int i = 0; i < SUBSCRIBERS; i++) {
           int k = i % KEYS;
           List<WatchEvent.Update<Optional<String>>> updates = sink.updates.get("s" + i);
@@ -175,11 +178,8 @@ class EtcdOutageTest {
         int writes = 0;
         while (direct.isEmpty() && writes < 200) {
           put(client, "reset/0", "later-" + writes++);
-          if (writes % 10 == 0) {
-            await().pollDelay(Duration.ZERO).atMost(Duration.ofSeconds(5)).until(() -> true);
-          }
         }
-        await().atMost(Duration.ofSeconds(30)).until(() -> !direct.isEmpty());
+        Eventually.await("the direct jetcd watcher gets an event").until(() -> !direct.isEmpty());
         assertThat(direct.get(0).getEvents().get(0).getKeyValue().getValue().toString(StandardCharsets.UTF_8))
             .as("jetcd alone never delivered the value written right after the reset").startsWith("later-");
         assertThat(direct.get(0).getEvents().get(0).getKeyValue().getModRevision()).isGreaterThanOrEqualTo(resumeFrom);

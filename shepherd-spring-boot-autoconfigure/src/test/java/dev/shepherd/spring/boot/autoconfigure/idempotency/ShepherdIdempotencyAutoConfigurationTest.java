@@ -8,6 +8,7 @@ import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.InMemoryIdempotencyStore;
 import dev.shepherd.idempotency.JdbcIdempotencyStore;
 import dev.shepherd.idempotency.Tracked;
+import dev.shepherd.idempotency.flyway.ShepherdIdempotencyMigration;
 import dev.shepherd.idempotency.redis.RedisIdempotencyStore;
 import dev.shepherd.testing.PostgresCluster;
 import dev.shepherd.testing.RedisServer;
@@ -124,7 +125,7 @@ class ShepherdIdempotencyAutoConfigurationTest {
 
   @Test
   void theFlywayAndLiquibaseFilesShipTheSameSchemaAsTheStore() throws Exception {
-    assertThat(resource("dev/shepherd/idempotency/flyway/R__shepherd_idempotency.sql"))
+    assertThat(new ShepherdIdempotencyMigration().sql())
         .isEqualTo(JdbcIdempotencyStore.schemaSql(JdbcIdempotencyStore.DEFAULT_TABLE));
     assertThat(resource("dev/shepherd/idempotency/liquibase/changelog.yaml"))
         .contains("path: " + JdbcIdempotencyStore.SCHEMA_RESOURCE);

@@ -1,16 +1,14 @@
-package dev.shepherd.idempotency.testkit;
+package dev.shepherd.idempotency;
 
 import dev.shepherd.core.Require;
-import dev.shepherd.idempotency.IdempotencyStore;
-import dev.shepherd.idempotency.OrphanPolicy;
-import dev.shepherd.idempotency.StoredResponse;
-import dev.shepherd.idempotency.Tracked;
 import java.time.Duration;
 
 /**
  * An {@link IdempotencyStore} that forwards every call to another store: extend it and override
  * the calls to observe, slow down or fail (a store whose renewals fail, one that counts the
- * completes in flight), the way Guava's {@code ForwardingObject}s are used.
+ * completes in flight), the way Guava's {@code ForwardingObject}s are used. The metered store of
+ * {@code shepherd-micrometer} is one; the store contract's tests of {@code
+ * shepherd-idempotency-testkit} use it for faulty stores.
  *
  * <pre>{@code
  * IdempotencyStore failingRenewals = new ForwardingIdempotencyStore(realStore) {
