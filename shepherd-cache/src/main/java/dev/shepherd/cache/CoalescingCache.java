@@ -1072,6 +1072,12 @@ public final class CoalescingCache<K, V> {
      * Sets where loaders run (through {@link Courier#local(Executor)}). Default: a new virtual
      * thread per load. Ignored if a {@link #courier} is set.
      *
+     * <p>A virtual loader thread is scheduled like every other virtual thread: when thousands of
+     * callers on virtual threads miss one key at once, it waits for a carrier behind them, and
+     * every one of them waits for it. An executor of platform threads (for example
+     * {@code ForkJoinPool.commonPool()}, Caffeine's default) starts the load at once; loaders that
+     * block then hold a platform thread each.
+     *
      * @param executor the executor
      * @return this builder
      * @throws NullPointerException if null
