@@ -309,6 +309,12 @@ class CoalescingCacheTest {
     assertThat(b).hasCause(boom);
     assertThat(a.getStackTrace()).isNotEmpty();
     assertThat(a.getStackTrace()[0].getClassName()).isEqualTo(CoalescingCache.class.getName());
+    // Each stack starts at the caller's own fetch call (made there, not deep in the wait), and the
+    // message is the one built once for the failure.
+    assertThat(a.getStackTrace()[0].getMethodName()).isEqualTo("fetch");
+    assertThat(b.getStackTrace()[0].getMethodName()).isEqualTo("fetch");
+    assertThat(a).hasMessage("load of key k failed: " + boom);
+    assertThat(b.getMessage()).isSameAs(a.getMessage());
     assertThat(gate.runs).hasValue(1);
     assertThat(cache.stats().failures()).isEqualTo(1);
   }
