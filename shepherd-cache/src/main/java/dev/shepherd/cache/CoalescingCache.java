@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -87,14 +88,29 @@ import org.jspecify.annotations.Nullable;
 public final class CoalescingCache<K, V> {
 
   /*
-   * Why the hit path is a plain getIfPresent: the fresh check needs no ticker read unless stale
-   * grace is on or Caffeine's expiry is off (Caffeine drops entries at exactly their logical expiry
-   * otherwise), and a value that needs no check on read is stored as its answer object itself
-   * (Fetched(value, HIT)), so a hit is one Caffeine read, a type test and, unless statistics are
-   * off, a LongAdder increment. Wrapping the answer in an Entry cost a second, larger object per
-   * key and its cache lines on every hit. The LongAdder is exact (a plain striped counter was
-   * tried and measured no faster single-threaded, see benchmarks/sections/cache.md); its increment
-   * is an atomic instruction on a shared line, a large share of a 5 ns read: hence recordStats.
+   * What a hit costs, and why. A hit is map.get on Caffeine's own map (the bounded cache object
+   * itself, one call fewer than Cache.getIfPresent), then a type test on what it returns:
+   *   - Caffeine's part, the same as its getIfPresent: the key's hashCode, the hash table's slot, its
+   *     node, Caffeine's node (value; with expiry its expiry time and one clock read), and the read
+   *     recorded for W-TinyLFU eviction (a store into a striped ring buffer after a CAS on its
+   *     tail; a full buffer schedules a drain on the maintenance executor).
+   *   - Shepherd's part: two fields of this object (map, recordStats), and the header of the stored
+   *     answer for the type test Fetched-or-Entry. That header is the one cache line Caffeine's own
+   *     getIfPresent does not read (it returns the value's reference without touching it); the
+   *     answer is allocated inside Caffeine's compute, right before Caffeine's node, so it usually
+   *     shares or neighbours the node's line. With statistics, one LongAdder increment (a CAS on a
+   *     cell picked by the thread's probe), which is what Caffeine's recordStats() costs too.
+   *   - No clock read unless Caffeine's expiry is on (a default TTL, kept failures or stale grace);
+   *     no lock; no allocation: a value with the default time to live and no stale grace is stored
+   *     as its Fetched(value, HIT) answer itself, so the hit returns the stored object (JMH -prof gc:
+   *     0 B/op; aHitAllocatesNothing). A value with its own TTL or stale grace is an Entry checked
+   *     on read (a second object and, when Caffeine's expiry is off, a clock read).
+   * Wrapping every answer in an Entry cost a second, larger object per key and its cache lines on
+   * every hit. The LongAdder is exact (a plain striped counter was tried and measured no faster
+   * single-threaded, see benchmarks/sections/cache.md); its atomic increment is a large share of a
+   * 5 ns read: hence recordStats. Profiling here: JMH -prof gc works; this virtual machine exposes
+   * no hardware counters to perf (cycles "not supported") and has no hsdis, so -prof perfasm and
+   * perfnorm do not run; the attribution above is from the code of both and HitPathProbe.
    *
    * Coalescing lives in a separate map (key -> Flight) instead of Caffeine's compute: compute holds
    * a bin lock for the whole load, so nobody can time out, be interrupted or leave, and a failure is
@@ -114,6 +130,12 @@ public final class CoalescingCache<K, V> {
    * its own time to live or with stale grace).
    */
   private final Cache<K, Object> storage;
+  /**
+   * Caffeine's own map behind {@link #storage} (the cache object itself, not a view): a hit reads it
+   * directly, one call and one object fewer than {@code storage.getIfPresent}, with the same
+   * expiry check and the same read recorded for eviction.
+   */
+  private final ConcurrentMap<K, Object> map;
   private final ConcurrentHashMap<K, Flight<K, V>> flights = new ConcurrentHashMap<>();
   private final Ticker ticker;
   private final CacheConfig<K, V> config;
@@ -159,6 +181,7 @@ public final class CoalescingCache<K, V> {
     this.checkOnRead = graceNanos > 0L || !usesCaffeineExpiry(b);
     this.recordStats = b.recordStats();
     this.storage = buildStorage(b, defaultTtlNanos);
+    this.map = storage.asMap();
     this.courier.attach(new CourierHost(ttl, failureTtl));
   }
 
@@ -252,7 +275,7 @@ public final class CoalescingCache<K, V> {
     return caffeine.expireAfter(new EntryExpiry<K>(defaultTtlNanos)).build();
   }
 
-  /** A stored object known to be a {@link Fetched}, as this cache's type. */
+  /** A stored object or an answer known to be a {@link Fetched}, as this cache's type. */
   @SuppressWarnings("unchecked") // storage holds only this cache's Fetched<V> and Entry<V>
   private static <V> Fetched<V> asHit(Object stored) {
     return (Fetched<V>) stored;
@@ -309,8 +332,8 @@ public final class CoalescingCache<K, V> {
   }
 
   /**
-   * Returns a builder with the defaults: unbounded size, values never expire, system ticker, a new
-   * virtual thread per load, no negative caching, no stale serving, loads not cancelled when
+   * Returns a builder with the defaults: unbounded size, values never expire, system ticker, the
+   * JVM's shared loader threads (see {@link Builder#executor}), no negative caching, no stale serving, loads not cancelled when
    * abandoned, load timeout of one minute, statistics recorded.
    *
    * @param <K> the key's type
@@ -335,7 +358,7 @@ public final class CoalescingCache<K, V> {
    *     leaves the load
    */
   public Fetched<V> fetch(K key, Loader<? super K, ? extends V> loader) throws InterruptedException {
-    Object stored = storage.getIfPresent(Require.nonNull(key, "key"));
+    Object stored = map.get(Require.nonNull(key, "key"));
     Require.nonNull(loader, "loader");
     if (stored instanceof Fetched<?>) {
       if (recordStats) {
@@ -343,7 +366,12 @@ public final class CoalescingCache<K, V> {
       }
       return asHit(stored);
     }
-    return entryHitOrMiss(key, loader, entryOf(stored), null);
+    Object answer = entryHitOrMiss(key, loader, entryOf(stored), null);
+    if (answer instanceof Flight.Failure<?> failed) {
+      // Made here, in the caller's own frame, not deeper in the wait: see answer().
+      throw new LoadFailedException(failed.error(), failed.message());
+    }
+    return asHit(answer);
   }
 
   /**
@@ -364,7 +392,7 @@ public final class CoalescingCache<K, V> {
    */
   public Fetched<V> fetch(K key, Loader<? super K, ? extends V> loader, Duration timeout)
       throws InterruptedException {
-    Object stored = storage.getIfPresent(Require.nonNull(key, "key"));
+    Object stored = map.get(Require.nonNull(key, "key"));
     Require.nonNull(loader, "loader");
     Require.positive(timeout, "timeout");
     if (stored instanceof Fetched<?>) {
@@ -373,7 +401,11 @@ public final class CoalescingCache<K, V> {
       }
       return asHit(stored);
     }
-    return entryHitOrMiss(key, loader, entryOf(stored), timeout);
+    Object answer = entryHitOrMiss(key, loader, entryOf(stored), timeout);
+    if (answer instanceof Flight.Failure<?> failed) {
+      throw new LoadFailedException(failed.error(), failed.message());
+    }
+    return asHit(answer);
   }
 
   /**
@@ -388,7 +420,7 @@ public final class CoalescingCache<K, V> {
    * @throws NullPointerException if an argument is null
    */
   public CompletableFuture<Fetched<V>> fetchAsync(K key, Loader<? super K, ? extends V> loader) {
-    Object stored = storage.getIfPresent(Require.nonNull(key, "key"));
+    Object stored = map.get(Require.nonNull(key, "key"));
     Require.nonNull(loader, "loader");
     if (stored instanceof Fetched<?>) {
       if (recordStats) {
@@ -577,7 +609,8 @@ public final class CoalescingCache<K, V> {
     return null;
   }
 
-  private Fetched<V> entryHitOrMiss(
+  /** A {@link Fetched} answer, or the {@link Flight.Failure} the caller throws. */
+  private Object entryHitOrMiss(
       K key,
       Loader<? super K, ? extends V> loader,
       @Nullable Entry<V> entry,
@@ -592,7 +625,7 @@ public final class CoalescingCache<K, V> {
     return miss(key, loader, entry, timeout);
   }
 
-  private Fetched<V> miss(
+  private Object miss(
       K key,
       Loader<? super K, ? extends V> loader,
       @Nullable Entry<V> entry,
@@ -601,7 +634,8 @@ public final class CoalescingCache<K, V> {
     if (entry != null && entry.failure != null) {
       return answerFromKeptFailure(key, entry);
     }
-    long start = ticker.read();
+    // An untimed caller reads no clock for its own deadline.
+    long start = timeout == null ? 0L : ticker.read();
     long timeoutNanos = timeout == null ? Long.MAX_VALUE : Durations.toNanosSaturated(timeout);
     Thread me = Thread.currentThread();
     for (; ; ) {
@@ -625,18 +659,18 @@ public final class CoalescingCache<K, V> {
             flights.remove(key, flight);
             continue;
           }
-          return Require.nonNull(resolve(key, ended, false), "answer");
+          return Require.nonNull(answer(ended, false), "answer");
         }
         count(joins);
       }
-      Fetched<V> answer = await(key, flight, node, start, timeoutNanos, timeout);
+      Object answer = await(key, flight, node, start, timeoutNanos, timeout);
       if (answer != null) {
         return answer;
       }
     }
   }
 
-  private @Nullable Fetched<V> await(
+  private @Nullable Object await(
       K key,
       Flight<K, V> flight,
       Flight.Waiter<V> node,
@@ -649,7 +683,7 @@ public final class CoalescingCache<K, V> {
       for (; ; ) {
         Flight.Outcome<V> ended = flight.outcome();
         if (ended != null) {
-          return resolve(key, ended, node.leader);
+          return answer(ended, node.leader);
         }
         long remaining =
             timeoutNanos == Long.MAX_VALUE
@@ -713,7 +747,7 @@ public final class CoalescingCache<K, V> {
         flights.remove(key, flight);
         continue;
       }
-      deliver(future, ended, false, key);
+      deliver(future, ended, false);
       return future;
     }
   }
@@ -738,16 +772,30 @@ public final class CoalescingCache<K, V> {
   }
 
   /** The answer for one waiter; null for an abandoned flight (the caller starts over). */
-  private @Nullable Fetched<V> resolve(K key, Flight.Outcome<V> outcome, boolean leader) {
+  private @Nullable Fetched<V> resolve(Flight.Outcome<V> outcome, boolean leader) {
+    if (outcome instanceof Flight.Failure<V> failure) {
+      throw new LoadFailedException(failure.error(), failure.message());
+    }
+    Object answer = answer(outcome, leader);
+    return answer == null ? null : asHit(answer);
+  }
+
+  /**
+   * The answer for one blocking waiter: a {@link Fetched}, the {@link Flight.Failure} itself (the
+   * public {@code fetch} makes the waiter's exception from it, so that its stack trace starts at the
+   * caller's call and the throw does not unwind through the wait's frames), or null for an abandoned
+   * flight (the caller starts over).
+   */
+  private @Nullable Object answer(Flight.Outcome<V> outcome, boolean leader) {
     return switch (outcome) {
       case Flight.Value<V> value -> {
-        Fetched.Source source = leader ? value.leaderSource() : value.joinerSource();
-        if (source == Fetched.Source.STALE) {
+        Fetched<V> answer = leader ? value.leaderAnswer() : value.joinerAnswer();
+        if (answer.source() == Fetched.Source.STALE) {
           count(staleAnswers);
         }
-        yield new Fetched<>(value.value(), source);
+        yield answer;
       }
-      case Flight.Failure<V> failure -> throw new LoadFailedException(key, failure.error());
+      case Flight.Failure<V> failure -> failure;
       case Flight.Abandoned<V> ignored -> null;
     };
   }
@@ -814,13 +862,13 @@ public final class CoalescingCache<K, V> {
 
     @Override
     public void deliver(WaiterFuture<V> future, Flight.Outcome<V> outcome, boolean leader, K key) {
-      CoalescingCache.this.deliver(future, outcome, leader, key);
+      CoalescingCache.this.deliver(future, outcome, leader);
     }
   }
 
-  private void deliver(WaiterFuture<V> future, Flight.Outcome<V> outcome, boolean leader, K key) {
+  private void deliver(WaiterFuture<V> future, Flight.Outcome<V> outcome, boolean leader) {
     try {
-      Fetched<V> answer = resolve(key, outcome, leader);
+      Fetched<V> answer = resolve(outcome, leader);
       if (answer != null) {
         future.deliver(answer);
       }
@@ -830,7 +878,7 @@ public final class CoalescingCache<K, V> {
   }
 
   private @Nullable V freshValue(K key) {
-    Object stored = storage.getIfPresent(key);
+    Object stored = map.get(key);
     if (stored instanceof Fetched<?>) {
       return CoalescingCache.<V>asHit(stored).value();
     }
@@ -864,8 +912,11 @@ public final class CoalescingCache<K, V> {
         V committed = Require.nonNull(value, "value");
         Duration ttl = commit.ttl();
         long ttlNanos = ttl == null ? defaultTtlNanos : Durations.toNanosSaturated(ttl);
-        Object stored = stored(committed, now, ttlNanos);
-        storage.asMap().compute(key, (k, old) -> flight.isInvalidated() ? old : stored);
+        // The stored answer is made inside compute, right before Caffeine makes its node for a new
+        // key, so the two sit side by side in memory and a hit's read of the answer's header
+        // usually finds it in a cache line the lookup has just brought in.
+        map.compute(
+            key, (k, old) -> flight.isInvalidated() ? old : stored(committed, now, ttlNanos));
         return new Flight.Value<>(committed, Fetched.Source.LOADED, Fetched.Source.JOINED);
       }
       case Load.Ignore<? extends V> ignore -> {
@@ -903,7 +954,7 @@ public final class CoalescingCache<K, V> {
         if (!stale.isEmpty()) {
           return new Flight.Value<>(stale.get(0), Fetched.Source.STALE, Fetched.Source.STALE);
         }
-        return new Flight.Failure<>(error);
+        return new Flight.Failure<>(error, LoadFailedException.message(key, error));
       }
     }
   }
@@ -937,7 +988,7 @@ public final class CoalescingCache<K, V> {
     private @Nullable ToIntBiFunction<? super K, ? super V> weigher;
     private @Nullable Duration timeToLive;
     private Ticker ticker = Ticker.system();
-    private Executor executor = CoalescingCache::startVirtualThread;
+    private Executor executor = LoaderThreads.SHARED;
     private @Nullable Courier courier;
     private @Nullable Duration failureTtl;
     private @Nullable Duration staleGrace;
@@ -1018,8 +1069,20 @@ public final class CoalescingCache<K, V> {
     }
 
     /**
-     * Sets where loaders run (through {@link Courier#local(Executor)}). Default: a new virtual
-     * thread per load. Ignored if a {@link #courier} is set.
+     * Sets where loaders run (through {@link Courier#local(Executor)}). Ignored if a
+     * {@link #courier} is set.
+     *
+     * <p>Default: the JVM's shared loader threads. A load starts at once on a pooled daemon
+     * platform thread ({@code shepherd-cache-loader-N}) while fewer than 2 per core (at least 8)
+     * loads run on them, and on a new virtual thread beyond that; idle platform threads end after
+     * 30 s. Platform threads come first because a virtual loader thread is scheduled like every
+     * other virtual thread: when thousands of callers on virtual threads miss one key at once, it
+     * waits for a carrier behind them (about 10 ms for 10,000 callers on 2 cores, measured), and
+     * every one of them waits for it. Virtual threads take over past the bound so that loaders
+     * that block never need a platform thread each.
+     *
+     * <p>An executor of your own must start each task without waiting behind other loads (a
+     * queue of loads behind a busy thread delays every caller of every key in it).
      *
      * @param executor the executor
      * @return this builder
@@ -1151,7 +1214,4 @@ public final class CoalescingCache<K, V> {
     }
   }
 
-  private static void startVirtualThread(Runnable task) {
-    Thread.ofVirtual().name("shepherd-cache-loader").start(task);
-  }
 }

@@ -77,12 +77,22 @@ final class Flight<K, V> implements Courier.Job<K, V> {
   /** How a flight ended. */
   sealed interface Outcome<V> {}
 
-  /** A value for every waiter; the leader and the joiners may see different sources. */
-  record Value<V>(V value, Fetched.Source leaderSource, Fetched.Source joinerSource)
-      implements Outcome<V> {}
+  /**
+   * A value for every waiter; the leader and the joiners may see different sources. The answers
+   * are made once: every joiner gets the same immutable {@link Fetched}, so waking thousands of
+   * waiters allocates nothing per waiter.
+   */
+  record Value<V>(Fetched<V> leaderAnswer, Fetched<V> joinerAnswer) implements Outcome<V> {
+    Value(V value, Fetched.Source leaderSource, Fetched.Source joinerSource) {
+      this(new Fetched<>(value, leaderSource), new Fetched<>(value, joinerSource));
+    }
+  }
 
-  /** A failure for every waiter. */
-  record Failure<V>(Throwable error) implements Outcome<V> {}
+  /**
+   * A failure for every waiter, with the message of their exceptions, built once per failure: each
+   * waiter makes only its own exception object and stack trace.
+   */
+  record Failure<V>(Throwable error, String message) implements Outcome<V> {}
 
   /** Every waiter left and the load was cancelled; a late joiner starts a new flight. */
   record Abandoned<V>() implements Outcome<V> {}

@@ -19,6 +19,19 @@ public final class LoadFailedException extends ShepherdException {
   private static final long serialVersionUID = 1L;
 
   LoadFailedException(Object key, Throwable cause) {
-    super("load of key " + key + " failed: " + cause, cause);
+    super(message(key, cause), cause);
+  }
+
+  /**
+   * One waiter's exception with a message built once for the whole load: every waiter of a failed
+   * load gets the same text, so only the stack trace (the waiter's own) is made per waiter.
+   */
+  LoadFailedException(Throwable cause, String message) {
+    super(message, cause);
+  }
+
+  /** The message of every exception for one failure of {@code key}'s load. */
+  static String message(Object key, Throwable cause) {
+    return "load of key " + key + " failed: " + cause;
   }
 }

@@ -135,11 +135,11 @@ class CoalescingCacheTest {
   }
 
   @Test
-  void loadersRunOnANewVirtualThreadByDefaultAndOnTheGivenExecutorOtherwise() throws Exception {
-    CoalescingCache<String, Boolean> byDefault = CoalescingCache.<String, Boolean>builder().build();
+  void loadersRunOnTheSharedLoaderThreadsByDefaultAndOnTheGivenExecutorOtherwise() throws Exception {
+    CoalescingCache<String, String> byDefault = CoalescingCache.<String, String>builder().build();
     Thread caller = Thread.currentThread();
-    assertThat(byDefault.fetch("k", k -> Load.commit(Thread.currentThread().isVirtual())).value())
-        .isTrue();
+    assertThat(byDefault.fetch("k", k -> Load.commit(Thread.currentThread().getName())).value())
+        .startsWith("shepherd-cache-loader-");
 
     AtomicInteger executed = new AtomicInteger();
     CoalescingCache<String, Boolean> custom =
@@ -309,6 +309,12 @@ class CoalescingCacheTest {
     assertThat(b).hasCause(boom);
     assertThat(a.getStackTrace()).isNotEmpty();
     assertThat(a.getStackTrace()[0].getClassName()).isEqualTo(CoalescingCache.class.getName());
+    // Each stack starts at the caller's own fetch call (made there, not deep in the wait), and the
+    // message is the one built once for the failure.
+    assertThat(a.getStackTrace()[0].getMethodName()).isEqualTo("fetch");
+    assertThat(b.getStackTrace()[0].getMethodName()).isEqualTo("fetch");
+    assertThat(a).hasMessage("load of key k failed: " + boom);
+    assertThat(b.getMessage()).isSameAs(a.getMessage());
     assertThat(gate.runs).hasValue(1);
     assertThat(cache.stats().failures()).isEqualTo(1);
   }

@@ -1,5 +1,6 @@
 package dev.shepherd.idempotency;
 
+import dev.shepherd.core.Durations;
 import dev.shepherd.core.Require;
 import java.io.IOException;
 import java.io.InputStream;
@@ -39,8 +40,9 @@ import org.jspecify.annotations.Nullable;
  *
  * <h2>Atomicity</h2>
  *
- * A claim is one statement, {@code INSERT ... ON CONFLICT DO NOTHING}, that also reads the
- * existing record in the same round trip; a take-over of an expired or orphaned record is one
+ * A claim is one statement that reads the existing record and, only if there is none, inserts
+ * it ({@code INSERT ... ON CONFLICT DO NOTHING}) in the same round trip, so a replay is one index
+ * lookup; a take-over of an expired or orphaned record is one
  * conditional {@code UPDATE} that names the fencing token it saw, so of two JVMs racing for an
  * orphan exactly one wins (the other sees the winner's claim). Fencing tokens come from a sequence
  * and never shrink for a key: a take-over takes {@code greatest(nextval, token + 1)}, and a
@@ -51,7 +53,8 @@ import org.jspecify.annotations.Nullable;
  * <h2>Timeouts</h2>
  *
  * Every statement has a query timeout ({@link Builder#queryTimeout(Duration)}, default 5 s: the
- * driver cancels it on the server) and every connection the store uses a network timeout
+ * store cancels it on the server, from one watchdog thread rather than a timer task per
+ * statement) and every connection the store uses a network timeout
  * ({@link Builder#networkTimeout(Duration)}, default the query timeout plus 1 s: a database or
  * network that stops answering fails the call, where a cancel could not get through either).
  * Getting a connection is bounded by the {@code DataSource} (HikariCP's
@@ -71,6 +74,15 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
    * ran out, a record past retention) is one UPDATE conditioned on the fencing token it saw, so
    * it is as atomic as the single statement would be: of two racers, the second one's UPDATE
    * matches no row and it reads again.
+   *
+   * Why the claim reads first (the CTE r) and inserts only WHERE NOT EXISTS (SELECT 1 FROM r):
+   * the values of an INSERT are computed before ON CONFLICT finds the existing row, so a plain
+   * INSERT ... VALUES would draw a fencing token from the sequence (and write its WAL every few
+   * dozen calls) and probe the index twice for every replay. Reading first makes a replay one
+   * index lookup, the same work as a raw SELECT of the record. Both parts see one snapshot: if
+   * another session inserts the key after that snapshot, r is empty, the INSERT meets the
+   * conflict and does nothing, the statement returns no row and the claim looks again (with a
+   * new snapshot) — the same as before.
    */
 
   /** The class-path resource holding the schema. */
@@ -84,10 +96,11 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   private static final long MAX_MICROS = Duration.ofDays(365L * 100).toNanos() / 1000;
   private static final int MAX_CLAIM_ATTEMPTS = 16;
   private static final System.Logger LOG = System.getLogger(JdbcIdempotencyStore.class.getName());
+  private static final StatementWatchdog WATCHDOG = StatementWatchdog.SHARED;
 
   private final DataSource dataSource;
   private final String table;
-  private final int queryTimeoutSeconds;
+  private final long queryTimeoutNanos;
   private final int networkTimeoutMillis;
   private volatile boolean networkTimeoutUnsupported;
   private final String claimSql;
@@ -104,24 +117,24 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
       Duration networkTimeout) {
     this.dataSource = dataSource;
     this.table = table;
-    this.queryTimeoutSeconds = (int) Math.min(Integer.MAX_VALUE,
-        queryTimeout.getSeconds() + (queryTimeout.getNano() > 0 ? 1 : 0));
+    this.queryTimeoutNanos = Durations.toNanosSaturated(queryTimeout);
     this.networkTimeoutMillis = (int) Math.min(Integer.MAX_VALUE, networkTimeout.toMillis());
     String seq = table + "_token_seq";
     String now = "statement_timestamp()";
     String plus = " + (?::bigint * interval '1 microsecond')";
     this.claimSql =
-        "WITH ins AS (INSERT INTO " + table + " (idempotency_key, fingerprint, state,"
+        "WITH r AS (SELECT fencing_token, claimed_at, fingerprint, state, lease_until,"
+            + " expires_at, response, reason FROM " + table + " WHERE idempotency_key = ?),"
+            + " ins AS (INSERT INTO " + table + " (idempotency_key, fingerprint, state,"
             + " fencing_token, took_over, claimed_at, lease_until, expires_at)"
-            + " VALUES (?, ?, 'P', nextval('" + seq + "'), false, " + now + ", " + now + plus
-            + ", " + now + plus + ")"
+            + " SELECT ?, ?, 'P', nextval('" + seq + "'), false, " + now + ", " + now + plus
+            + ", " + now + plus + " WHERE NOT EXISTS (SELECT 1 FROM r)"
             + " ON CONFLICT (idempotency_key) DO NOTHING RETURNING fencing_token, claimed_at)"
             + " SELECT true, i.fencing_token, i.claimed_at, NULL::text, NULL::char(1),"
             + " NULL::timestamptz, NULL::timestamptz, NULL::bytea, NULL::text, " + now
             + " FROM ins i"
             + " UNION ALL SELECT false, r.fencing_token, r.claimed_at, r.fingerprint, r.state,"
-            + " r.lease_until, r.expires_at, r.response, r.reason, " + now
-            + " FROM " + table + " r WHERE r.idempotency_key = ? AND NOT EXISTS (SELECT 1 FROM ins)";
+            + " r.lease_until, r.expires_at, r.response, r.reason, " + now + " FROM r";
     this.takeOverSql =
         "UPDATE " + table + " SET fingerprint = ?, state = 'P',"
             + " fencing_token = greatest(nextval('" + seq + "'), fencing_token + 1),"
@@ -215,7 +228,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
 
   private void createSchema() {
     String sql = schemaSql(table);
-    withConnection("create the schema of table " + table, c -> {
+    withConnection("create the schema of", null, c -> {
       boolean auto = c.getAutoCommit();
       c.setAutoCommit(false);
       try (Statement s = c.createStatement()) {
@@ -245,7 +258,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
       String key, String fingerprint, Duration lease, Duration retention, OrphanPolicy policy) {
     long leaseMicros = micros(lease);
     long expiryMicros = Math.min(MAX_MICROS, leaseMicros + micros(retention));
-    return withConnection(describe("claim", key), c -> {
+    return withConnection("claim", key, c -> {
       for (int attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
         Tracked tracked = claimOnce(c, key, fingerprint, leaseMicros, expiryMicros, retention,
             policy);
@@ -280,11 +293,11 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     Instant now;
     try (PreparedStatement ps = prepare(c, claimSql)) {
       ps.setString(1, key);
-      ps.setString(2, fingerprint);
-      ps.setLong(3, leaseMicros);
-      ps.setLong(4, expiryMicros);
-      ps.setString(5, key);
-      try (ResultSet rs = ps.executeQuery()) {
+      ps.setString(2, key);
+      ps.setString(3, fingerprint);
+      ps.setLong(4, leaseMicros);
+      ps.setLong(5, expiryMicros);
+      try (ResultSet rs = WATCHDOG.executeQuery(ps, queryTimeoutNanos)) {
         commitIfNeeded(c);
         if (!rs.next()) {
           return null; // inserted and committed by another session after our snapshot: look again
@@ -341,7 +354,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
       ps.setString(4, key);
       ps.setLong(5, seenToken);
       ps.setString(6, fingerprint);
-      try (ResultSet rs = ps.executeQuery()) {
+      try (ResultSet rs = WATCHDOG.executeQuery(ps, queryTimeoutNanos)) {
         commitIfNeeded(c);
         if (!rs.next()) {
           return null; // someone else changed it first: look again
@@ -358,7 +371,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
       ps.setLong(2, micros(retention));
       ps.setString(3, key);
       ps.setLong(4, seenToken);
-      try (ResultSet rs = ps.executeQuery()) {
+      try (ResultSet rs = WATCHDOG.executeQuery(ps, queryTimeoutNanos)) {
         commitIfNeeded(c);
         if (!rs.next()) {
           return null;
@@ -382,7 +395,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   @Override
   public boolean complete(
       String key, long fencingToken, StoredResponse response, Duration retention) {
-    return withConnection(describe("complete", key), c -> {
+    return withConnection("complete", key, c -> {
       boolean done = complete(c, key, fencingToken, response, retention);
       commitIfNeeded(c);
       return done;
@@ -402,19 +415,21 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
       ps.setLong(2, micros(retention));
       ps.setString(3, key);
       ps.setLong(4, fencingToken);
-      return ps.executeUpdate() == 1 || alreadyFinished(c, key, fencingToken, "C");
+      return WATCHDOG.executeUpdate(ps, queryTimeoutNanos) == 1
+          || alreadyFinished(c, key, fencingToken, "C");
     }
   }
 
   @Override
   public boolean halt(String key, long fencingToken, String reason, Duration retention) {
-    return withConnection(describe("halt", key), c -> {
+    return withConnection("halt", key, c -> {
       try (PreparedStatement ps = prepare(c, haltSql)) {
         ps.setString(1, reason);
         ps.setLong(2, micros(retention));
         ps.setString(3, key);
         ps.setLong(4, fencingToken);
-        boolean done = ps.executeUpdate() == 1 || alreadyFinished(c, key, fencingToken, "H");
+        boolean done = WATCHDOG.executeUpdate(ps, queryTimeoutNanos) == 1
+            || alreadyFinished(c, key, fencingToken, "H");
         commitIfNeeded(c);
         return done;
       }
@@ -430,7 +445,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     try (PreparedStatement ps = prepare(c, finishedSql)) {
       ps.setString(1, key);
       ps.setLong(2, fencingToken);
-      try (ResultSet rs = ps.executeQuery()) {
+      try (ResultSet rs = WATCHDOG.executeQuery(ps, queryTimeoutNanos)) {
         return rs.next() && state.equals(rs.getString(1));
       }
     }
@@ -444,10 +459,10 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   @Override
   public int prune(int limit) {
     Require.atLeast(limit, 1, "limit");
-    return withConnection("prune expired records of table " + table, c -> {
+    return withConnection("prune expired records of", null, c -> {
       try (PreparedStatement ps = prepare(c, pruneSql)) {
         ps.setInt(1, limit);
-        int deleted = ps.executeUpdate();
+        int deleted = WATCHDOG.executeUpdate(ps, queryTimeoutNanos);
         commitIfNeeded(c);
         return deleted;
       }
@@ -461,12 +476,12 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
 
   private boolean update(
       String operation, String sql, String key, long fencingToken, Binder binder) {
-    return withConnection(describe(operation, key), c -> {
+    return withConnection(operation, key, c -> {
       try (PreparedStatement ps = prepare(c, sql)) {
         int next = binder.bind(ps);
         ps.setString(next, key);
         ps.setLong(next + 1, fencingToken);
-        int rows = ps.executeUpdate();
+        int rows = WATCHDOG.executeUpdate(ps, queryTimeoutNanos);
         commitIfNeeded(c);
         return rows == 1;
       }
@@ -477,15 +492,21 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     T run(Connection c) throws SQLException;
   }
 
-  private String describe(String operation, String key) {
-    return operation + " idempotency key '" + key + "' in table " + table;
-  }
-
-  private <T> T withConnection(String what, SqlWork<T> work) {
+  /**
+   * Runs work on a pooled connection. The failure message is built only on failure: a replay
+   * should not pay for formatting a message it never shows.
+   *
+   * @param operation what the work does ("claim"; or, without a key, "prune expired records of")
+   * @param key the idempotency key it works on, or null for work on the whole table
+   */
+  private <T> T withConnection(String operation, @Nullable String key, SqlWork<T> work) {
     try (Connection c = dataSource.getConnection()) {
       setNetworkTimeout(c);
       return work.run(c);
     } catch (SQLException e) {
+      String what = key == null
+          ? operation + " table " + table
+          : operation + " idempotency key '" + key + "' in table " + table;
       throw new IdempotencyStoreException(
           "PostgreSQL failed to " + what + ": " + e.getMessage(), e);
     }
@@ -520,11 +541,12 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     }
   }
 
-  /** Prepares a statement with this store's query timeout. */
-  private PreparedStatement prepare(Connection c, String sql) throws SQLException {
-    PreparedStatement ps = c.prepareStatement(sql);
-    ps.setQueryTimeout(queryTimeoutSeconds);
-    return ps;
+  /**
+   * Prepares a statement; its executions go through {@link #WATCHDOG}, which enforces the query
+   * timeout (the driver's own {@code setQueryTimeout} would schedule a timer task per execution).
+   */
+  private static PreparedStatement prepare(Connection c, String sql) throws SQLException {
+    return c.prepareStatement(sql);
   }
 
   private static void commitIfNeeded(Connection c) throws SQLException {
@@ -604,10 +626,11 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     }
 
     /**
-     * Sets the most a statement may run on the server before the driver cancels it
-     * ({@code Statement.setQueryTimeout}, whole seconds, rounded up). Default 5 s.
+     * Sets the most a statement may run before the store cancels it on the server
+     * ({@code Statement.cancel()}, sent by one watchdog thread for all stores that looks every
+     * 100 ms: the cancel comes between the timeout and 100 ms later). Default 5 s.
      *
-     * @param timeout the timeout, at least 1 s after rounding
+     * @param timeout the timeout, positive
      * @return this builder
      * @throws NullPointerException if {@code timeout} is null
      * @throws IllegalArgumentException if it is not positive

@@ -1,14 +1,12 @@
 package dev.shepherd.idempotency;
 
 import dev.shepherd.core.Require;
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.EOFException;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -35,7 +33,7 @@ import java.util.List;
 public record StoredResponse(int status, List<Header> headers, byte[] body, Instant storedAt) {
 
   /*
-   * Format of toBytes(), version 1, big-endian (DataOutputStream):
+   * Format of toBytes(), version 1, big-endian (as DataOutputStream writes it):
    *   byte   version (1)
    *   int    status
    *   long   storedAt epoch seconds, int nano adjustment
@@ -45,6 +43,10 @@ public record StoredResponse(int status, List<Header> headers, byte[] body, Inst
    * surrogate or any other char survives unchanged, which UTF-8 encoding would not guarantee.
    */
   private static final byte FORMAT_VERSION = 1;
+  private static final VarHandle INT =
+      MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.BIG_ENDIAN);
+  private static final VarHandle LONG =
+      MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.BIG_ENDIAN);
 
   /**
    * One response header.
@@ -128,29 +130,29 @@ public record StoredResponse(int status, List<Header> headers, byte[] body, Inst
    * Encodes this response in the stores' byte-exact format, read back by {@link #fromBytes}.
    *
    * @return the encoded bytes
+   * @throws IllegalArgumentException if the encoding would not fit in one array (2 GiB)
    */
   public byte[] toBytes() {
-    int size = 1 + 4 + 12 + 4 + 4 + body.length;
+    long size = 1 + 4 + 8 + 4 + 4 + 4 + (long) body.length;
     for (Header header : headers) {
-      size += 8 + 2 * (header.name().length() + header.value().length());
+      size += 8 + 2L * header.name().length() + 2L * header.value().length();
     }
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream(size);
-    try (DataOutputStream out = new DataOutputStream(bytes)) {
-      out.writeByte(FORMAT_VERSION);
-      out.writeInt(status);
-      out.writeLong(storedAt.getEpochSecond());
-      out.writeInt(storedAt.getNano());
-      out.writeInt(headers.size());
-      for (Header header : headers) {
-        writeString(out, header.name());
-        writeString(out, header.value());
-      }
-      out.writeInt(body.length);
-      out.write(body);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot happen: writing to memory", e);
+    Require.argument(size <= Integer.MAX_VALUE - 8,
+        "stored response is too large to encode: " + size + " bytes");
+    // One exact-size array, filled in place: no stream, no lock per char, no copy at the end.
+    ByteBuffer out = ByteBuffer.allocate((int) size);
+    out.put(FORMAT_VERSION);
+    out.putInt(status);
+    out.putLong(storedAt.getEpochSecond());
+    out.putInt(storedAt.getNano());
+    out.putInt(headers.size());
+    for (Header header : headers) {
+      putString(out, header.name());
+      putString(out, header.value());
     }
-    return bytes.toByteArray();
+    out.putInt(body.length);
+    out.put(body);
+    return out.array();
   }
 
   /**
@@ -163,48 +165,64 @@ public record StoredResponse(int status, List<Header> headers, byte[] body, Inst
    */
   public static StoredResponse fromBytes(byte[] bytes) {
     Require.nonNull(bytes, "bytes");
-    try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(bytes))) {
-      byte version = in.readByte();
+    // Big-endian reads straight from the array (no stream, no buffer object): a replay decodes
+    // one of these per request.
+    try {
+      byte version = bytes[0];
       Require.argument(
           version == FORMAT_VERSION,
           "stored response format version must be " + FORMAT_VERSION + ", was " + version);
-      int status = in.readInt();
-      Instant storedAt = Instant.ofEpochSecond(in.readLong(), in.readInt());
-      int count = in.readInt();
+      int status = (int) INT.get(bytes, 1);
+      Instant storedAt =
+          Instant.ofEpochSecond((long) LONG.get(bytes, 5), (int) INT.get(bytes, 13));
+      int count = (int) INT.get(bytes, 17);
       Require.argument(
           count >= 0 && count <= bytes.length / 8,
           "stored response header count is corrupt: " + count);
+      int at = 21;
       List<Header> headers = new ArrayList<>(count);
       for (int i = 0; i < count; i++) {
-        headers.add(new Header(readString(in, bytes.length), readString(in, bytes.length)));
+        String name = getString(bytes, at);
+        at += 4 + 2 * name.length();
+        String value = getString(bytes, at);
+        at += 4 + 2 * value.length();
+        headers.add(new Header(name, value));
       }
-      int length = in.readInt();
+      int length = (int) INT.get(bytes, at);
+      at += 4;
       Require.argument(
-          length >= 0 && length == in.available(),
-          "stored response body length is corrupt: " + length + ", bytes left " + in.available());
-      byte[] body = in.readNBytes(length);
-      return new StoredResponse(status, headers, body, storedAt);
-    } catch (EOFException e) {
-      throw new IllegalArgumentException("stored response is truncated: " + bytes.length + " bytes", e);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot happen: reading from memory", e);
+          length >= 0 && length == bytes.length - at,
+          "stored response body length is corrupt: " + length + ", bytes left "
+              + (bytes.length - at));
+      return new StoredResponse(
+          status, headers, Arrays.copyOfRange(bytes, at, bytes.length), storedAt);
+    } catch (IndexOutOfBoundsException e) {
+      throw new IllegalArgumentException(
+          "stored response is truncated: " + bytes.length + " bytes", e);
+    } catch (java.time.DateTimeException e) {
+      throw new IllegalArgumentException("stored response time is corrupt: " + e.getMessage(), e);
     }
   }
 
-  private static void writeString(DataOutputStream out, String value) throws IOException {
-    out.writeInt(value.length());
-    out.writeChars(value);
-  }
-
-  private static String readString(DataInputStream in, int total) throws IOException {
-    int length = in.readInt();
+  /** Reads a length-prefixed string of big-endian chars at {@code at}. */
+  private static String getString(byte[] bytes, int at) {
+    int length = (int) INT.get(bytes, at);
     Require.argument(
-        length >= 0 && length <= total / 2, "stored response string length is corrupt: " + length);
+        length >= 0 && length <= (bytes.length - at - 4) / 2,
+        "stored response string length is corrupt: " + length);
     char[] chars = new char[length];
-    for (int i = 0; i < length; i++) {
-      chars[i] = in.readChar();
+    for (int i = 0, from = at + 4; i < length; i++, from += 2) {
+      // exact UTF-16 chars: an unpaired surrogate survives unchanged
+      chars[i] = (char) (((bytes[from] & 0xff) << 8) | (bytes[from + 1] & 0xff));
     }
     return new String(chars);
+  }
+
+  private static void putString(ByteBuffer out, String value) {
+    out.putInt(value.length());
+    for (int i = 0; i < value.length(); i++) {
+      out.putChar(value.charAt(i));
+    }
   }
 
   @Override

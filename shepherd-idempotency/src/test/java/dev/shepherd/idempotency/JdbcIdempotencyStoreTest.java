@@ -159,6 +159,33 @@ class JdbcIdempotencyStoreTest {
   }
 
   @Test
+  void queryTimeoutCancelsAStatementStuckOnALock() throws SQLException {
+    // A network timeout far beyond the query timeout: only a cancel on the server ends the wait.
+    JdbcIdempotencyStore impatient = JdbcIdempotencyStore.builder(dataSource)
+        .queryTimeout(Duration.ofMillis(500)).networkTimeout(Duration.ofMinutes(5)).build();
+    String key = key("locked");
+    Tracked.Claimed claim =
+        (Tracked.Claimed) impatient.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+    try (Connection locker = dataSource.getConnection()) {
+      locker.setAutoCommit(false);
+      try (PreparedStatement lock = locker.prepareStatement(
+          "SELECT 1 FROM shepherd_idempotency WHERE idempotency_key = ? FOR UPDATE")) {
+        lock.setString(1, key);
+        lock.executeQuery().close();
+      }
+      // The UPDATE waits for the row lock until the watchdog cancels it on the server.
+      assertThatThrownBy(() -> impatient.complete(key, claim.fencingToken(), response("late"),
+          LONG))
+          .isInstanceOf(IdempotencyStoreException.class)
+          .cause().isInstanceOfSatisfying(SQLException.class,
+              e -> assertThat(e.getSQLState()).isEqualTo("57014")); // query_canceled
+      locker.rollback();
+    }
+    // The connection went back to the pool clean: the same claim completes now.
+    assertThat(impatient.complete(key, claim.fencingToken(), response("now"), LONG)).isTrue();
+  }
+
+  @Test
   void readmeTransactionSampleCommitsTheWritesWithTheResponseAndReplays() throws Exception {
     try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
       s.execute("CREATE TABLE IF NOT EXISTS readme_orders (idempotency_key text NOT NULL)");

@@ -38,6 +38,39 @@ class StoredResponseTest {
     assertThat(decoded.headers()).containsExactlyElementsOf(headers);
   }
 
+  /**
+   * Records already in a store were written by the DataOutputStream encoder: the format is that
+   * byte layout, read and written unchanged.
+   */
+  @Test
+  void theFormatIsTheDataOutputStreamLayoutOfVersionOne() throws java.io.IOException {
+    String lone = "a\ud800b"; // an unpaired surrogate must survive
+    Instant at = Instant.ofEpochSecond(1_700_000_000L, 123_456_789);
+    byte[] body = {0, 1, 2, (byte) 0xff};
+    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    try (java.io.DataOutputStream out = new java.io.DataOutputStream(bytes)) {
+      out.writeByte(1);
+      out.writeInt(201);
+      out.writeLong(at.getEpochSecond());
+      out.writeInt(at.getNano());
+      out.writeInt(2);
+      for (String text : List.of("Location", "/orders/1", "X-Lone", lone)) {
+        out.writeInt(text.length());
+        out.writeChars(text);
+      }
+      out.writeInt(body.length);
+      out.write(body);
+    }
+    StoredResponse response = new StoredResponse(201, List.of(
+        new StoredResponse.Header("Location", "/orders/1"),
+        new StoredResponse.Header("X-Lone", lone)), body, at);
+
+    assertThat(response.toBytes()).isEqualTo(bytes.toByteArray());
+    assertThat(StoredResponse.fromBytes(bytes.toByteArray())).isEqualTo(response);
+    assertThat(StoredResponse.fromBytes(bytes.toByteArray()).headerValues("x-lone"))
+        .containsExactly(lone);
+  }
+
   @Test
   void bodyIsCopiedInAndOut() {
     byte[] body = {1, 2, 3};

@@ -31,7 +31,7 @@ import org.jspecify.annotations.Nullable;
  * }
  * }</pre>
  *
- * <p>A runner is whatever the {@link dev.shepherd.pool.spi.Backend} boots: virtual threads in this JVM ({@link
+ * <p>A runner is whatever the {@link dev.shepherd.pool.spi.Backend} boots: threads in this JVM ({@link
  * LocalBackend}), a child JVM ({@link ProcessBackend}), a Kubernetes Pod. A call names a function
  * registered in the backend's {@link FunctionRegistry} and passes one argument.
  *

@@ -58,7 +58,10 @@ abstract class PoolCheckout extends PoolRetirement {
    * boot, a resize) pops the head waiter under the lock and starts its call after unlocking. Time
    * is noticed three ways, all funnelled into expire(call): a blocked caller's own timed wait, a
    * timer for async callers, and the housekeeping sweep, which reads the Ticker (so a FakeTicker
-   * drives expiry in tests without real waits).
+   * drives expiry in tests without real waits). An async call gets its timer only when its
+   * deadline is within two sweeps: at once if its timeout is that short, else from the sweep that
+   * finds it near (or passed: then the sweep expires it), so the many calls that end well before
+   * their deadline never touch the scheduler.
    */
 
   PoolCheckout(ElasticPoolConfig config) {
@@ -122,6 +125,9 @@ abstract class PoolCheckout extends PoolRetirement {
 
   /** Blocks for a call's outcome, expiring it when its deadline passes. */
   @Nullable Object await(Call call) throws InterruptedException {
+    if (call.local && LocalBackend.SPIN_NANOS > 0 && !Thread.currentThread().isVirtual()) {
+      spinForLocalResult(call);
+    }
     try {
       long remaining = call.deadline.remainingNanos();
       return call.future.get(remaining, TimeUnit.NANOSECONDS);
@@ -133,6 +139,23 @@ abstract class PoolCheckout extends PoolRetirement {
       throw e;
     } catch (ExecutionException e) {
       throw rethrow(e.getCause());
+    }
+  }
+
+  /**
+   * Waits briefly, without parking, for the result of a call on an in-process runner: a short
+   * function's result usually arrives sooner than a park and unpark would take, and the worker
+   * that completes it then has no thread to wake. Bounded by {@link LocalBackend#SPIN_NANOS}, about
+   * the cost of the park it may save, so a long call wastes at most that much. Not on virtual
+   * threads, which would hold their carrier.
+   */
+  private static void spinForLocalResult(Call call) {
+    long until = System.nanoTime() + LocalBackend.SPIN_NANOS;
+    for (int i = 0; !call.future.isDone(); i++) {
+      if ((i & 63) == 63 && System.nanoTime() - until >= 0) {
+        return;
+      }
+      Thread.onSpinWait();
     }
   }
 
@@ -155,13 +178,21 @@ abstract class PoolCheckout extends PoolRetirement {
     return new CallFailedException("call failed", cause == null ? new IllegalStateException() : cause);
   }
 
-  /** Arms the deadline timer and cancellation of an async call. */
+  /**
+   * Arms the deadline and cancellation of an async call. A timer is scheduled now only if the
+   * deadline is within {@link #timerHorizonNanos()}; a call further from it gets none, and most
+   * end long before it: the housekeeping sweep arms the timer once the deadline comes near
+   * (collectNearDeadlinesLocked, armNearTimers), so the scheduler's queue is touched only by
+   * calls that may time out.
+   */
   void armAsync(Call call) {
     long remaining = call.deadline.remainingNanos();
     if (remaining != Long.MAX_VALUE && !call.future.isDone()) {
-      ScheduledFuture<?> timer =
-          scheduler.schedule(() -> expire(call), remaining, TimeUnit.NANOSECONDS);
-      var unused2 = call.future.whenComplete((r, t) -> timer.cancel(false));
+      if (remaining <= timerHorizonNanos()) {
+        armTimer(call, remaining);
+      } else {
+        call.timerDeferred = true;
+      }
     }
     var unused3 = call.future.whenComplete(
         (r, t) -> {
@@ -169,6 +200,68 @@ abstract class PoolCheckout extends PoolRetirement {
             cancel(call);
           }
         });
+  }
+
+  /** Two sweeps: a deferred timer is armed at least one sweep before its deadline. */
+  long timerHorizonNanos() {
+    return Durations.saturatedMultiply(Durations.toNanosSaturated(config.housekeepingInterval()), 2);
+  }
+
+  private void armTimer(Call call, long remainingNanos) {
+    try {
+      ScheduledFuture<?> timer =
+          scheduler.schedule(() -> expire(call), remainingNanos, TimeUnit.NANOSECONDS);
+      var unused2 = call.future.whenComplete((r, t) -> timer.cancel(false));
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      // closed: close() fails or finishes every call within its shutdown timeout
+    }
+  }
+
+  /**
+   * Collects the async calls whose deferred timer is due (deadline within the horizon), and the
+   * running calls whose deadline has passed by the Ticker; the sweep arms or expires them after
+   * unlocking.
+   */
+  @Override
+  @GuardedBy("lock")
+  void collectNearDeadlinesLocked(List<Call> due) {
+    long horizon = timerHorizonNanos();
+    for (Call call : waiters) {
+      collectIfNear(call, horizon, due);
+    }
+    for (int i = 0, n = runners.size(); i < n; i++) {
+      for (Call call : runners.get(i).calls) {
+        collectIfNear(call, horizon, due);
+      }
+    }
+  }
+
+  /** Called under the pool's lock (collectNearDeadlinesLocked). */
+  private static void collectIfNear(Call call, long horizon, List<Call> due) {
+    if (call.state == CallState.DONE || call.future.isDone()) {
+      return;
+    }
+    long remaining = call.deadline.remainingNanos();
+    if (call.timerDeferred && remaining <= horizon) {
+      call.timerDeferred = false;
+      due.add(call);
+    } else if (remaining == 0 && call.state == CallState.RUNNING && call.kind != Kind.CHILD) {
+      due.add(call); // passed by the Ticker before its timer (real time) fired: expire it now
+    }
+  }
+
+  /** Arms the timers collectNearDeadlinesLocked found; a deadline already passed expires now. */
+  @Override
+  void armNearTimers(List<Call> due) {
+    for (int i = 0; i < due.size(); i++) {
+      Call call = due.get(i);
+      long remaining = call.deadline.remainingNanos();
+      if (remaining <= 0) {
+        expire(call);
+      } else if (!call.future.isDone()) {
+        armTimer(call, remaining);
+      }
+    }
   }
 
   /** The deadline of a call passed: fail its future, leave the queue or cancel on the runner. */
@@ -407,10 +500,18 @@ abstract class PoolCheckout extends PoolRetirement {
       call.placed.complete(runner);
     }
     RunningCall remote;
+    LocalBackend.@Nullable LocalRunner local =
+        runner.handle instanceof LocalBackend.LocalRunner l ? l : null;
     try {
-      Duration runFor =
-          call.kind == Kind.CHILD ? Durations.MAX_NANOS : call.deadline.remaining();
-      remote = runner.handle.start(call.function, call.prepared, runFor);
+      if (local != null) {
+        // In-process: the runner's thread calls finished() itself, with no future in between.
+        call.local = true;
+        remote = local.startForPool(this, call, runner);
+      } else {
+        Duration runFor =
+            call.kind == Kind.CHILD ? Durations.MAX_NANOS : call.deadline.remaining();
+        remote = runner.handle.start(call.function, call.prepared, runFor);
+      }
     } catch (RunnerDiedException e) {
       // The runner is gone though its listener may not have said so yet. The call was never sent,
       // so it ran nowhere: it goes back to the head of the queue for the replacement instead of
@@ -430,7 +531,10 @@ abstract class PoolCheckout extends PoolRetirement {
     if (call.cancelRequested) {
       remote.cancel();
     }
-    var unused5 = remote.result().whenComplete((result, failure) -> finished(call, runner, result, failure));
+    if (local == null) {
+      var unused5 =
+          remote.result().whenComplete((result, failure) -> finished(call, runner, result, failure));
+    }
   }
 
   /** A call ended on its runner (or could not be sent): free the slot, complete the caller. */

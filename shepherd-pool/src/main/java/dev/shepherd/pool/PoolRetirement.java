@@ -170,8 +170,10 @@ abstract class PoolRetirement extends PoolBoots {
       Effects effects = new Effects();
       List<Runner> idleCandidates = new ArrayList<>();
       List<Long> generations = new ArrayList<>();
+      List<Call> nearDeadline = new ArrayList<>();
       lock.lock();
       try {
+        collectNearDeadlinesLocked(nearDeadline);
         for (Iterator<Call> it = waiters.iterator(); it.hasNext(); ) {
           Call call = it.next();
           if (call.state != CallState.WAITING) {
@@ -189,6 +191,7 @@ abstract class PoolRetirement extends PoolBoots {
         lock.unlock();
       }
       effects.run();
+      armNearTimers(nearDeadline);
       for (int i = 0; i < idleCandidates.size(); i++) {
         Runner runner = idleCandidates.get(i);
         IdleCheck check = config.idleCheck();

@@ -75,6 +75,12 @@ abstract class PoolState {
   /** The sweep for expired waiters, due boot retries and idle runners (PoolRetirement). */
   abstract void housekeep();
 
+  /** Async calls whose deferred deadline timer is now due (PoolCheckout). */
+  abstract void collectNearDeadlinesLocked(List<Call> due);
+
+  /** Arms the timers collected by collectNearDeadlinesLocked, outside the lock (PoolCheckout). */
+  abstract void armNearTimers(List<Call> due);
+
 
   static final Duration BOOT_RETRY_DELAY = Duration.ofSeconds(1);
 
@@ -201,6 +207,10 @@ abstract class PoolState {
     // set outside the lock; see startOnRunner / expire
     volatile @Nullable RunningCall remote;
     volatile boolean cancelRequested;
+    /** An async call whose deadline timer waits for the sweep to find it near (armAsync). */
+    volatile boolean timerDeferred;
+    /** Started on an in-process runner, whose result may be worth a short spin (await). */
+    volatile boolean local;
     /** 1 once the cancel grace timer is armed; set through {@link #GRACE_ARMED}. */
     volatile int graceArmed;
 

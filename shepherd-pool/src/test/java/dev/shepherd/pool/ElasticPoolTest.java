@@ -340,6 +340,55 @@ class ElasticPoolTest {
   }
 
   @Test
+  void anAsyncCallFarFromItsDeadlineGetsNoTimerYetStillTimesOutAtItsDeadline() throws Exception {
+    FakeTicker ticker = new FakeTicker();
+    // Sweeps only when the test calls housekeep(): the sweep interval is far longer than the test.
+    try (ElasticPool pool =
+        ElasticPool.builder().backend(local()).max(1).maxConcurrency(1).ticker(ticker)
+            .housekeepingInterval(Duration.ofHours(1)).build()) {
+      var timers = ((java.util.concurrent.ScheduledThreadPoolExecutor) pool.scheduler).getQueue();
+      int housekeepingOnly = timers.size();
+      CompletableFuture<Object> call = pool.callAsync("gate", "far", Duration.ofHours(10));
+      assertThat(TestFunctions.started("far").await(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+      assertThat(timers).as("no timer while the deadline is 10 h away").hasSize(housekeepingOnly);
+
+      ticker.advance(Duration.ofHours(7));
+      pool.housekeep();
+      assertThat(timers).as("3 h left: still beyond two sweeps").hasSize(housekeepingOnly);
+      assertThat(call).isNotDone();
+
+      ticker.advance(Duration.ofHours(2));
+      pool.housekeep();
+      assertThat(timers).as("1 h left: the sweep armed its timer").hasSize(housekeepingOnly + 1);
+      assertThat(call).isNotDone();
+
+      ticker.advance(Duration.ofHours(1).plusNanos(1));
+      pool.housekeep(); // the deadline has passed: the sweep itself expires it
+      assertThat(failureOf(call)).isInstanceOfSatisfying(
+          CallTimeoutException.class, e -> assertThat(e.started()).isTrue());
+      // the work was cancelled on the runner
+      assertThat(TestFunctions.interrupted("far").await(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+      await().until(() -> pool.snapshot().busySlots() == 0);
+    }
+  }
+
+  @Test
+  void anAsyncCallWithATimeoutWithinTwoSweepsGetsItsTimerAtOnce() throws Exception {
+    FakeTicker ticker = new FakeTicker();
+    try (ElasticPool pool =
+        ElasticPool.builder().backend(local()).max(1).maxConcurrency(1).ticker(ticker)
+            .housekeepingInterval(Duration.ofHours(1)).build()) {
+      var timers = ((java.util.concurrent.ScheduledThreadPoolExecutor) pool.scheduler).getQueue();
+      int housekeepingOnly = timers.size();
+      CompletableFuture<Object> call = pool.callAsync("gate", "near", Duration.ofMinutes(90));
+      assertThat(timers).hasSize(housekeepingOnly + 1);
+      TestFunctions.gate("near").countDown();
+      assertThat(call.get(30, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo("near");
+      await().until(() -> timers.size() == housekeepingOnly); // cancelled with the call's end
+    }
+  }
+
+  @Test
   void castHoldsItsSlotUntilDone() throws Exception {
     try (ElasticPool pool = ElasticPool.builder().backend(local()).max(1).maxConcurrency(1).build()) {
       pool.cast("gate", "cast");

@@ -5,6 +5,7 @@ import dev.shepherd.pool.spi.RunnerSpec;
 import dev.shepherd.pool.spi.RunningCall;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
@@ -22,6 +23,7 @@ class LocalBackendTest {
         FunctionRegistry.builder()
             .register("echo", arg -> arg)
             .register("interruptedAtStart", arg -> Thread.currentThread().isInterrupted())
+            .register("thread", arg -> Thread.currentThread())
             .register(
                 "block",
                 arg -> {
@@ -101,5 +103,59 @@ class LocalBackendTest {
         .hasCauseInstanceOf(RunnerDiedException.class);
     assertThatThrownBy(() -> runner.start("echo", 1L, LONG)).isInstanceOf(RunnerDiedException.class);
     assertThat(deaths).hasValue(1);
+  }
+
+  @Test
+  void sequentialPoolCallsRunOnAFewReusedPlatformThreads() throws Exception {
+    try (ElasticPool pool =
+        ElasticPool.builder().name("reuse").backend(backend()).max(1).maxConcurrency(100).build()) {
+      java.util.Set<Thread> threads = new java.util.HashSet<>();
+      for (int i = 0; i < 2_000; i++) {
+        threads.add((Thread) pool.call("thread", null, LONG));
+      }
+      // One call at a time: each is handed to an idle worker, none spills to a virtual thread.
+      assertThat(threads).hasSizeLessThanOrEqualTo(Math.max(4, Runtime.getRuntime().availableProcessors()))
+          .noneMatch(Thread::isVirtual);
+      assertThat(pool.snapshot().busySlots()).isZero();
+    }
+  }
+
+  @Test
+  void aCallerDependentStageThatBlocksTheWorkerDoesNotDelayTheNextCall() throws Exception {
+    CountDownLatch release = new CountDownLatch(1);
+    CountDownLatch inStage = new CountDownLatch(1);
+    CountDownLatch leaveStage = new CountDownLatch(1);
+    try (ElasticPool pool =
+        ElasticPool.builder().name("stage").backend(backend()).max(1).maxConcurrency(8).build()) {
+      java.util.concurrent.CompletableFuture<Object> first = pool.callAsync("block", release, LONG);
+      // Registered while the function still blocks, so the worker that completes it runs it.
+      var blockedStage = first.whenComplete(
+          (r, t) -> {
+            inStage.countDown();
+            try {
+              leaveStage.await();
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+            }
+          });
+      release.countDown();
+      inStage.await();
+      // That worker is not back on the idle stack: the next call goes to another thread.
+      assertThat(pool.call("echo", "next", LONG)).isEqualTo("next");
+      leaveStage.countDown();
+      blockedStage.get(30, TimeUnit.SECONDS);
+    } finally {
+      leaveStage.countDown();
+    }
+  }
+
+  @Test
+  void theIdleWorkersOfAKilledRunnerEnd() throws Exception {
+    RunnerHandle runner = backend().boot(spec(4), cause -> {});
+    Thread worker = (Thread) runner.start("thread", null, LONG).result().get(30, TimeUnit.SECONDS);
+    assertThat(worker.isVirtual()).isFalse();
+    runner.kill();
+    await().until(() -> !worker.isAlive());
+    assertThatThrownBy(() -> runner.start("echo", 1L, LONG)).isInstanceOf(RunnerDiedException.class);
   }
 }

@@ -121,6 +121,12 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
   private final transient WriteAuthorizer authorizer;
   private final transient int maxHeld;
   private final transient int maxHeldPerKey;
+  /**
+   * How much of a streamed body beyond {@code maxBodyBytes} is read and dropped before answering
+   * 413, so that a client still sending gets the answer instead of a reset connection: 1 MiB.
+   */
+  static final long DRAIN_BYTES = 1L << 20;
+
   private final transient int maxBodyBytes;
   private final transient Duration retryAfter;
   private final transient DoubleSupplier random;
@@ -764,15 +770,39 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     try (InputStream in = req.getInputStream()) {
       byte[] body = in.readNBytes(maxBodyBytes + 1);
       if (body.length > maxBodyBytes) {
-        tooLarge(resp, -1);
+        // A client that streams its body only reads the answer once it has sent it all: closing
+        // now would reset its connection and lose the 413. Read on and drop up to DRAIN_BYTES, so
+        // a body that overshoots by that much gets its answer; a longer one is cut off.
+        boolean drained = drain(in, DRAIN_BYTES);
+        tooLarge(resp, -1, !drained);
         return null;
       }
       return body;
     }
   }
 
+  /** Reads and drops at most {@code limit} bytes; true if the stream ended within them. */
+  private static boolean drain(InputStream in, long limit) throws IOException {
+    byte[] scratch = new byte[8192];
+    long left = limit;
+    while (left > 0) {
+      int n = in.read(scratch, 0, (int) Math.min(scratch.length, left));
+      if (n < 0) {
+        return true;
+      }
+      left -= n;
+    }
+    return in.read() < 0;
+  }
+
   private void tooLarge(HttpServletResponse resp, long declared) throws IOException {
-    resp.setHeader("Connection", "close"); // the rest of the body is not read
+    tooLarge(resp, declared, true);
+  }
+
+  private void tooLarge(HttpServletResponse resp, long declared, boolean close) throws IOException {
+    if (close) {
+      resp.setHeader("Connection", "close"); // the rest of the body is not read
+    }
     problem(resp, 413, "Content Too Large", "Request body"
         + (declared >= 0 ? "(" + declared + " bytes)" : "") + " too large, max size: "
         + maxBodyBytes + " bytes");
@@ -1001,7 +1031,9 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
 
     /**
      * Sets the largest {@code PUT} body accepted (default 512 KiB, Consul's limit); a larger one is
-     * answered 413 without being read.
+     * answered 413 and never stored. A body declared larger by {@code Content-Length} is not read
+     * at all; a streamed (chunked) one is read and dropped for at most 1 MiB past the limit, so
+     * the client gets its 413 instead of a reset connection, and cut off beyond that.
      *
      * @param max at least 0
      * @return this builder

@@ -213,17 +213,19 @@ final class KeyLoop<V> {
     int consecutiveFailures = 0;
     long firstFailureNanos = 0L;
     long lastFetchStart = 0L;
-    boolean fetchedBefore = false;
+    // Whether the last fetch brought no new index (same index, an index that went backwards, a
+    // failure): only then is the next fetch paced. The first fetch is never paced.
+    boolean paceNext = false;
     try {
       while (checkPoint()) {
         Versioned<V> result = null;
         Throwable error = null;
-        if (fetchedBefore && consecutiveFailures == 0
+        if (paceNext
             && !paceWait(config.minFetchIntervalNanos() - (config.ticker().read() - lastFetchStart))) {
           continue; // interrupted: the check point decides
         }
         lastFetchStart = config.ticker().read();
-        fetchedBefore = true;
+        paceNext = true; // until this fetch proves progress
         try {
           // After a failure, block only briefly: an upstream that is back but unchanged would
           // otherwise hold the query for a whole maxWait before we could call it recovered.
@@ -244,6 +246,8 @@ final class KeyLoop<V> {
         }
         if (result != null) {
           long answered = result.index();
+          // Progress: a new index, beyond the last one. Only progress is followed at once.
+          paceNext = answered <= index;
           if (answered < index) {
             LOG.log(Level.INFO, () -> "watch of '" + key + "': index went backwards from "
                 + "upstream reset; restarting from 0");
@@ -282,9 +286,12 @@ final class KeyLoop<V> {
   }
 
   /**
-   * Waits the rest of the minimum interval between two fetch starts (nothing if it has passed);
-   * returns false if interrupted. Only an upstream that answers at once is slowed by it: a fetch
-   * that blocked for longer than the interval starts the next one at once.
+   * Waits the rest of the minimum interval since the last fetch started (nothing if it has
+   * passed); returns false if interrupted. Called only after a fetch that brought no new index, so
+   * a burst of real changes is followed fetch after fetch without a pause, while an upstream that
+   * answers at once without progress (it ignores the index, its index went backwards, it fails at
+   * once) is asked at most once per interval. A fetch that blocked for longer than the interval
+   * is followed at once either way.
    */
   private boolean paceWait(long remainingNanos) {
     if (remainingNanos <= 0L) {

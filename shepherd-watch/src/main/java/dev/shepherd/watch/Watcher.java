@@ -42,10 +42,12 @@ import java.util.concurrent.ThreadFactory;
  * <h2>What the hub adds</h2>
  *
  * <ul>
- *   <li>Pacing: two fetches of one key start at least {@code minFetchInterval} apart (default
- *       50 ms), so an upstream that answers at once (ignores the index, cannot block) is not
- *       called in a hot loop; a fetch that blocked longer than that is followed at once, so a
- *       change after a quiet period is delivered as fast as without pacing.
+ *   <li>Pacing: a fetch that brought no new index (the same index, an index that went
+ *       backwards, a failure) is followed no sooner than {@code minFetchInterval} (default
+ *       50 ms) after it started, so an upstream that answers at once without progress (it
+ *       ignores the index, cannot block, keeps resetting, fails at once) is not called in a hot
+ *       loop. A fetch that brought a new index is followed at once, so a burst of real changes
+ *       is delivered as fast as without pacing, and so is a change after a quiet period.
  *   <li>Order after an outage: the fetch that succeeds first records the success before it
  *       publishes, so sinks receive {@link WatchEvent.Recovered} before that fetch's
  *       {@link WatchEvent.Update}, whose staleness is measured from that fetch.
@@ -376,12 +378,15 @@ public final class Watcher<V> implements AutoCloseable {
     }
 
     /**
-     * Sets the least time between the starts of two successful fetches of one key (default
-     * 50 ms). A blocking upstream that held the previous fetch for longer is asked again at once,
-     * so the delivery of a change after a quiet period is not delayed; only an upstream that
-     * answers at once (a misbehaving server, a source that cannot block, a burst of writes) is
-     * paced, instead of being called in a hot loop. Failures are paced by {@link #backoff}
-     * instead. Zero turns pacing off.
+     * Sets the least time between the start of a fetch of one key that brought no new index
+     * (the same index, an index that went backwards, a failure) and the start of the next one
+     * (default 50 ms): an upstream that answers at once without progress (a server that ignores
+     * the index, a source that cannot block, an index that keeps resetting, a failure at once)
+     * is asked at most about once per interval instead of in a hot loop. A fetch that brought a
+     * new index is real progress and is followed at once, so neither a burst of changes nor a
+     * change after a quiet period is delayed; the fetch rate is then bounded by the rate of
+     * changes. After a failure the next fetch waits for the longer of the {@link #backoff} and
+     * this interval. Zero turns pacing off.
      *
      * @param interval zero or more
      * @return this builder

@@ -243,6 +243,57 @@ class FloodLimitsTest {
   }
 
   @Test
+  void aStreamedBodyTooLargeIsDrainedSoTheClientReadsIts413AndKeepsItsConnection() throws Exception {
+    BlockingQueryServlet<String> servlet = BlockingQueryServlet.builder(store,
+        s -> s.getBytes(StandardCharsets.UTF_8), b -> new String(b, StandardCharsets.UTF_8))
+        .maxBodyBytes(1024).build();
+    try (ServletServer jetty = KvServers.start(servlet, "/v1/kv/*");
+        java.net.Socket socket = new java.net.Socket(jetty.uri().getHost(), jetty.uri().getPort())) {
+      socket.setSoTimeout(30_000);
+      java.io.OutputStream out = socket.getOutputStream();
+      java.io.BufferedReader in = new java.io.BufferedReader(
+          new java.io.InputStreamReader(socket.getInputStream(), StandardCharsets.ISO_8859_1));
+      String host = "Host: 127.0.0.1\r\n";
+      out.write(("PUT /v1/kv/big HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n")
+          .getBytes(StandardCharsets.ISO_8859_1));
+      byte[] chunk = new byte[16 * 1024];
+      for (int i = 0; i < 16; i++) { // 256 KiB: far over the limit, well within the drain
+        out.write((Integer.toHexString(chunk.length) + "\r\n").getBytes(StandardCharsets.ISO_8859_1));
+        out.write(chunk);
+        out.write("\r\n".getBytes(StandardCharsets.ISO_8859_1));
+      }
+      out.write("0\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
+      out.flush();
+      List<String> head = readHead(in);
+      assertThat(head.get(0)).contains(" 413 ");
+      assertThat(head).noneMatch(line -> line.equalsIgnoreCase("Connection: close"));
+      skipBody(in, head);
+      // the same connection serves the next request: the refused body was read to its end
+      out.write(("PUT /v1/kv/small HTTP/1.1\r\n" + host + "Content-Length: 2\r\n\r\nok")
+          .getBytes(StandardCharsets.ISO_8859_1));
+      out.flush();
+      assertThat(readHead(in).get(0)).contains(" 200 ");
+      assertThat(store.get("small").value()).contains("ok");
+      assertThat(store.get("big").value()).isEmpty();
+    }
+  }
+
+  private static List<String> readHead(java.io.BufferedReader in) throws java.io.IOException {
+    List<String> lines = new ArrayList<>();
+    for (String line = in.readLine(); line != null && !line.isEmpty(); line = in.readLine()) {
+      lines.add(line);
+    }
+    assertThat(lines).as("a response head").isNotEmpty();
+    return lines;
+  }
+
+  private static void skipBody(java.io.BufferedReader in, List<String> head) throws java.io.IOException {
+    int length = head.stream().filter(l -> l.regionMatches(true, 0, "Content-Length:", 0, 15))
+        .map(l -> Integer.parseInt(l.substring(15).strip())).findFirst().orElseThrow();
+    assertThat(in.skip(length)).isEqualTo(length);
+  }
+
+  @Test
   void aReadOnlyServletOverASourceRefusesWritesWith405() throws Exception {
     BlockingQueryServlet<String> readOnly = BlockingQueryServlet.<String>builder(store,
         s -> s.getBytes(StandardCharsets.UTF_8)).build();

@@ -29,7 +29,7 @@ import org.openjdk.jmh.annotations.Warmup;
  *
  * <p>{@code ttl=none}: no expiry anywhere (the plain Caffeine cache; Shepherd then reads no clock).
  * {@code ttl=5m}: every cache expires values after five minutes (Caffeine then reads the clock on
- * every read, and so does Shepherd, through Caffeine). The target is Shepherd's fetch at least 0.9
+ * every read, and so does Shepherd, through Caffeine). The target is Shepherd's fetch at least 0.95
  * times Caffeine's getIfPresent in the same row.
  *
  * <p>Two fair pairs: Shepherd with {@code recordStats(false)} ({@code shepherdFetchNoStats}) against

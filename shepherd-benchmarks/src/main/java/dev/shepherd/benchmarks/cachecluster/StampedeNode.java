@@ -21,13 +21,28 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * One JVM of {@link ClusterStampedeBenchmark}: a cache in cluster mode (Redis) or local-only.
- * Arguments: {@code cluster|local}, Redis URI, callers per stampede. On {@code GO key startAtMillis}
+ * Arguments: {@code cluster|local}, Redis URI, callers per stampede, warm-up loads. On {@code GO key startAtMillis}
  * it releases its callers at that wall-clock millisecond on one cold key (loader: 20 ms) and answers
  * {@code DONE runs lastAnswerEpochMicros failedCallers}.
  */
 public final class StampedeNode {
 
   private StampedeNode() {}
+
+  /**
+   * Runs {@code loads} misses through the cache before the JVM says READY, the same key names in
+   * every JVM (so the JVMs also wait on each other's loads and take values from the shared tier),
+   * with a loader that answers at once. A service's JVM talks to its Redis all day: its Redis
+   * client and the courier's paths are compiled code, not the interpreter's first runs, and a
+   * single-shot stampede measured on a JVM that has run each of those paths a few times only would
+   * time the interpreter. Local mode runs the same warm-up through its own path.
+   */
+  static void warmUp(CoalescingCache<String, String> cache, int loads) throws Exception {
+    Loader<String, String> quick = k -> Load.commit("w-" + k);
+    for (int i = 0; i < loads; i++) {
+      cache.fetch("warm-up-" + i, quick);
+    }
+  }
 
   public static void main(String[] args) throws Exception {
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
@@ -58,6 +73,7 @@ public final class StampedeNode {
       Thread.sleep(20);
       return Load.commit("v-" + k);
     };
+    warmUp(cache, Integer.parseInt(args[3]));
     out.println("READY");
     BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     for (String line = in.readLine(); line != null; line = in.readLine()) {

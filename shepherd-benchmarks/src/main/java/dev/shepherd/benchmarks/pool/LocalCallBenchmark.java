@@ -19,13 +19,18 @@ import org.openjdk.jmh.annotations.TearDown;
 
 /**
  * Overhead of one blocking call through an {@link ElasticPool} on the local backend (checkout,
- * a hand-off to a reusable platform thread of the runner, result back to the caller) against the
- * JDK peer: {@code ThreadPoolExecutor.submit(task).get()}. Both run a task that returns its
- * argument. Target: the pool within 1.1 times the executor. {@code virtualThreadPerCallFloor} is
- * the floor of the earlier design (a virtual thread per call) without the pool, for comparison.
+ * a hand-off straight to an idle reusable platform thread of the runner, result back to the
+ * caller) against the JDK peer: {@code ThreadPoolExecutor.submit(task).get()}. Both run a task
+ * that returns its argument. Target: the pool within 1.1 times the executor. {@code
+ * virtualThreadPerCallFloor} is the floor of the earlier design (a virtual thread per call)
+ * without the pool, for comparison. The local hand-off spins briefly before parking (10 us by
+ * default); the second command measures it with the spin off, which leaves two parks and
+ * unparks per call, as the executor has.
  *
  * <pre>
- * java -jar shepherd-benchmarks/target/benchmarks.jar 'pool.LocalCallBenchmark' -f 1 -wi 3 -i 5 -w 2 -r 3
+ * java -jar shepherd-benchmarks/target/benchmarks.jar 'pool.LocalCallBenchmark' -f 1 -wi 3 -i 5 -w 2 -r 2
+ * java -jar shepherd-benchmarks/target/benchmarks.jar 'pool.LocalCallBenchmark' -f 1 -wi 3 -i 5 -w 2 -r 2 \
+ *     -jvmArgsAppend -Ddev.shepherd.pool.local.spinMicros=0
  * </pre>
  */
 @State(Scope.Benchmark)

@@ -26,10 +26,12 @@ import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashSet;
+import java.util.HashMap;
 import java.util.HexFormat;
+import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -68,7 +70,9 @@ import org.jspecify.annotations.Nullable;
  *
  * <h2>What happens on a local miss</h2>
  *
- * The cache coalesces the callers of this JVM into one job; this courier then, in one Lua script:
+ * The cache coalesces the callers of this JVM into one job; this courier then, in one Lua script
+ * (sent from the thread that dispatches the job, so its round trip overlaps the start of the thread
+ * that handles the answer):
  * returns the key's value (or kept failure) from the shared tier if it is there (the job completes
  * with it, no load); else, if another JVM holds the key's <em>load lease</em>, this JVM waits; else
  * it takes the lease with a new <em>fencing token</em> ({@code INCR} of a counter) and runs the
@@ -76,8 +80,13 @@ import org.jspecify.annotations.Nullable;
  * outcome with a second script that checks the token is still the lease's (a leader whose lease
  * lapsed or was invalidated is refused), stores it for the cache's time to live (a failure for
  * {@code cacheFailuresFor}, an {@link Load#ignore ignored} value not at all), deletes the lease and
- * publishes the outcome on the cache's channel. The waiting JVMs, subscribed to that channel, take
- * the outcome from the message: no polling. A waiting JVM looks at the lease again only when it
+ * publishes the outcome on the cache's channel with the lease's token; the leader answers its own
+ * JVM's callers while that write travels. The waiting JVMs, subscribed to that channel once (when
+ * they connect), take the outcome from the message: no polling, no further command. A waiting job
+ * takes only the result of the lease it waits on (the token its question saw), so a stale or
+ * forged result installs nothing. An outcome larger than {@link Builder#maxMessageValueBytes}
+ * (16 KiB) is stored but not broadcast: the message only names the lease, and each waiting JVM
+ * reads the value from the shared tier. A waiting JVM looks at the lease again only when it
  * would lapse: if the leader died ({@code kill -9}) the lease is gone and one waiting JVM takes the
  * load over with a new token; if the leader renewed it, it waits for the new expiry.
  *
@@ -94,7 +103,8 @@ import org.jspecify.annotations.Nullable;
  * job:   ASKING --value or kept failure in the shared tier----------------------> DONE
  *        ASKING --lease free: token = INCR---------------------------------------> LEADING
  *        ASKING --lease held by another JVM--------------------------------------> WAITING
- *        WAITING --result message-------------------------------------------------> DONE
+ *        WAITING --result message naming the awaited lease's token-----------------> DONE
+ *        WAITING --"stored" message (above maxMessageValueBytes): read the tier----> ASKING
  *        WAITING --lease would lapse, invalidation, lease given back--------------> ASKING
  *        WAITING --"not shared" message (too large)-------------------------------> LOCAL LOAD
  *        LEADING --loader returned: fenced write, publish, complete here----------> DONE
@@ -133,6 +143,9 @@ import org.jspecify.annotations.Nullable;
  *
  * <h2>Limits</h2>
  *
+ * An outcome whose encoding is at most {@link Builder#maxMessageValueBytes} (16 KiB by default)
+ * travels inside the result message, which every JVM subscribed to the cache receives; a larger
+ * one costs each waiting JVM one more round trip (a read of the shared tier) instead.
  * A value whose encoding is larger than {@link Builder#maxValueBytes} (1 MiB by default), or that
  * the codec cannot encode, is not shared: the leader answers its own JVM, and every JVM that waited
  * loads the key itself (counted in {@link Stats#notShared}). The shared tier keeps values for the
@@ -151,12 +164,16 @@ import org.jspecify.annotations.Nullable;
 public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
   /*
-   * Who owns a job: a job waiting on another JVM's lease sits in `waiting` under its key's text.
-   * Whoever removes it from there (a message, its lease re-check, an invalidation, a fall back)
-   * owns it and is the only one to act on it; acquire() puts it back before asking Redis, so a
-   * result published between the question and the answer still finds it. A leader's job is never in
-   * `waiting`. Messages are handled in order on one thread (inbox); loads and Redis calls run on
-   * the loader executor (virtual threads), never on Lettuce's event loop.
+   * Who owns a job: a job waiting on another JVM's lease sits in `waiting` under its key's text,
+   * with the token of the lease it waits on (UNKNOWN while its question is in flight). Whoever
+   * removes it from there (a result naming its token, its lease re-check, an invalidation, a
+   * retry or "stored" message, a fall back) owns it and is the only one to act on it; ask() puts it
+   * there before asking Redis. The answer and the messages travel on two connections, so a result
+   * can come before the answer that names its lease: a result that finds UNKNOWN jobs is kept
+   * (one per key) and the answer takes it if the tokens match. A leader's job is never in
+   * `waiting`. Messages are handled in order on one thread (inbox); jobs are completed, loads and
+   * Redis calls run on the loader executor (virtual threads), never on Lettuce's event loop nor
+   * on the inbox (a completion runs the dependent stages of callers' futures, which may block).
    */
 
   private static final System.Logger LOG = System.getLogger(RedisCourier.class.getName());
@@ -165,11 +182,14 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   public static final String DEFAULT_PREFIX = "shepherd:cache:";
 
   private static final long RECHECK_MARGIN_MILLIS = 20L;
+  private static final int DEFAULT_MAX_MESSAGE_VALUE_BYTES = 16 * 1024;
   private static final int MAX_FAILURE_MESSAGE = 1_000;
   private static final int MAX_KEY_BYTES = 64 * 1024;
   private static final int MAX_MISSED_INVALIDATIONS = 10_000;
   private static final byte[] ZERO = {'0'};
   private static final byte[] ONE = {'1'};
+  /** The awaited token of a job whose question to Redis is still in flight. */
+  private static final long UNKNOWN = Long.MIN_VALUE;
 
   // Message kinds (first byte of a message on the channel).
   private static final byte RESULT = 'R';
@@ -177,6 +197,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private static final byte INVALIDATE_ALL = 'A';
   private static final byte RETRY = 'X';
   private static final byte NOT_SHARED = 'B';
+  private static final byte STORED = 'S';
   private static final byte PROBE = 'P';
   private static final int HEADER = 1 + 8 + 4;
 
@@ -209,7 +230,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
           + "local ttl = tonumber(ARGV[3])\n"
           + "if ttl > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)\n"
           + "elseif ttl < 0 then redis.call('SET', KEYS[2], ARGV[2]) end\n"
-          + "redis.call('PUBLISH', ARGV[4], ARGV[5] .. ARGV[2])\n"
+          + "if ARGV[6] == '1' then redis.call('PUBLISH', ARGV[4], ARGV[5] .. ARGV[2])\n"
+          + "else redis.call('PUBLISH', ARGV[4], ARGV[5]) end\n"
           + "return 1\n";
 
   static final String RELEASE_SCRIPT =
@@ -232,6 +254,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private final Duration commandTimeout;
   private final long commandTimeoutNanos;
   private final int maxValueBytes;
+  private final int maxMessageValueBytes;
   private final long probeIntervalMillis;
   private final Executor loaders;
   private final @Nullable Consumer<? super K> onRemoteInvalidation;
@@ -245,7 +268,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private final Script release = new Script(RELEASE_SCRIPT);
   private final Script invalidate = new Script(INVALIDATE_SCRIPT);
 
-  private final ConcurrentHashMap<String, Set<Courier.Job<K, V>>> waiting = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<String, Waiters<K, V>> waiting = new ConcurrentHashMap<>();
   private final ExecutorService inbox;
   private final ScheduledThreadPoolExecutor timer;
   private final RedisConnectionStateListener connectionListener = new ConnectionListener();
@@ -290,6 +313,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     this.commandTimeout = b.commandTimeout;
     this.commandTimeoutNanos = Durations.toNanosSaturated(b.commandTimeout);
     this.maxValueBytes = b.maxValueBytes;
+    this.maxMessageValueBytes = Math.min(b.maxMessageValueBytes, b.maxValueBytes);
     this.probeIntervalMillis = Math.max(1L, b.probeInterval.toMillis());
     this.loaders = b.executor;
     this.onRemoteInvalidation = b.onRemoteInvalidation;
@@ -388,7 +412,22 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   @Override
   public <K2, V2> void dispatch(Courier.Job<K2, V2> job) {
     Courier.Job<K, V> typed = cast(job);
-    loaders.execute(() -> begin(typed));
+    if (typed.completeFromStorage()) {
+      return;
+    }
+    // The question goes to Redis from the caller's thread without waiting for the answer (Lettuce
+    // writes it from its event loop), so its round trip overlaps the start of the thread that
+    // handles the answer instead of following it. If the executor rejects that thread, a lease the
+    // question took lapses and a waiting JVM takes the load over.
+    Question asked = clustered ? ask(typed) : null;
+    try {
+      loaders.execute(() -> begin(typed, asked));
+    } catch (RuntimeException rejected) {
+      if (asked != null) {
+        unregister(asked.text(), typed);
+      }
+      throw rejected; // the cache fails the job with it
+    }
   }
 
   @Override
@@ -469,7 +508,11 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
   // ---- a job's life ----
 
-  private void begin(Courier.Job<K, V> job) {
+  private void begin(Courier.Job<K, V> job, @Nullable Question asked) {
+    if (asked != null) {
+      answered(job, asked, false);
+      return;
+    }
     if (job.completeFromStorage()) {
       return;
     }
@@ -477,10 +520,73 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       runLocally(job);
       return;
     }
-    acquire(job, false);
+    acquire(job, false, false);
   }
 
-  private void acquire(Courier.Job<K, V> job, boolean waitedBefore) {
+  /**
+   * The acquire script's question about a job's key, sent and not yet answered; kept whole so it
+   * can be sent again as EVAL when Redis lost the script.
+   */
+  private static final class Question {
+    private final String text;
+    private final byte[][] scriptKeys;
+    private final byte[][] args;
+    private final RedisFuture<Object> sent;
+
+    Question(String text, byte[][] scriptKeys, byte[][] args, RedisFuture<Object> sent) {
+      this.text = text;
+      this.scriptKeys = scriptKeys;
+      this.args = args;
+      this.sent = sent;
+    }
+
+    String text() {
+      return text;
+    }
+
+    byte[][] scriptKeys() {
+      return scriptKeys;
+    }
+
+    byte[][] args() {
+      return args;
+    }
+
+    RedisFuture<Object> sent() {
+      return sent;
+    }
+  }
+
+  /**
+   * Registers the job as waiting on its key, then sends the acquire script without waiting for its
+   * answer. Returns null, with the job not registered, if the key cannot be encoded or the
+   * question cannot be sent ({@link #acquire} then fails the job or falls back).
+   *
+   * @param takeStored read the shared tier even for a refresh (another JVM just stored the value)
+   */
+  private @Nullable Question ask(Courier.Job<K, V> job, boolean takeStored) {
+    String text;
+    try {
+      text = keys.encode(job.key());
+    } catch (RuntimeException e) {
+      return null;
+    }
+    register(text, job);
+    byte[][] scriptKeys = {valueKey(text), leaseKey(text), seqKey};
+    byte[][] args = {leaseArg, job.isRefresh() && !takeStored ? ONE : ZERO};
+    try {
+      return new Question(text, scriptKeys, args, send(acquire, scriptKeys, args));
+    } catch (RedisTrouble e) {
+      unregister(text, job);
+      return null;
+    }
+  }
+
+  private @Nullable Question ask(Courier.Job<K, V> job) {
+    return ask(job, false);
+  }
+
+  private void acquire(Courier.Job<K, V> job, boolean waitedBefore, boolean takeStored) {
     if (job.isDone()) {
       return;
     }
@@ -491,17 +597,20 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       job.complete(Load.fail(e));
       return;
     }
-    register(text, job);
+    Question asked = ask(job, takeStored);
+    if (asked == null) {
+      fallBack(new RedisTrouble("cannot send the acquire script of key " + text, null));
+      runLocally(job);
+      return;
+    }
+    answered(job, asked, waitedBefore);
+  }
+
+  private void answered(Courier.Job<K, V> job, Question asked, boolean waitedBefore) {
+    String text = asked.text();
     List<Object> reply;
     try {
-      reply =
-          eval(
-              "acquire",
-              text,
-              acquire,
-              new byte[][] {valueKey(text), leaseKey(text), seqKey},
-              leaseArg,
-              job.isRefresh() ? ONE : ZERO);
+      reply = reply("acquire", text, asked.sent(), acquire, asked.scriptKeys(), asked.args());
     } catch (RedisTrouble e) {
       fallBack(e); // hands every waiting job, this one too if still registered, to a local load
       if (unregister(text, job)) {
@@ -518,12 +627,21 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
           complete(job, text, (byte[]) reply.get(1), (Long) reply.get(2));
         }
         case "W" -> {
+          long token = Long.parseLong(ascii((byte[]) reply.get(1)));
           long pttl = (Long) reply.get(2);
           if (!clustered) {
             if (unregister(text, job)) {
               runLocally(job);
             }
-          } else {
+            return;
+          }
+          Awaited awaited = awaitToken(text, job, token);
+          byte[] early = awaited.record();
+          if (early != null) {
+            // The leader's result message came in before this answer.
+            sharedAnswers.increment();
+            complete(job, text, early, -1L);
+          } else if (awaited.mine()) {
             scheduleRecheck(text, job, pttl);
           }
         }
@@ -568,8 +686,32 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       return;
     }
     Load<? extends V> outcome = withoutNull(load, job.key());
-    share(text, token, outcome);
+    Encoded encoded = encode(text, outcome);
+    if (encoded == null) {
+      job.complete(outcome);
+      notShared.increment();
+      releaseQuietly(text, token, NOT_SHARED);
+      return;
+    }
+    // The fenced write goes out first; this JVM's callers are answered while it travels.
+    Question write = null;
+    try {
+      write = sendCommit(text, token, encoded);
+    } catch (RedisTrouble e) {
+      fallBack(e);
+    }
     job.complete(outcome);
+    if (write != null) {
+      try {
+        List<Object> reply =
+            reply("store the outcome of", text, write.sent(), commit, write.scriptKeys(), write.args());
+        if (Long.valueOf(0L).equals(reply.get(0))) {
+          refusedWrites.increment();
+        }
+      } catch (RedisTrouble e) {
+        fallBack(e);
+      }
+    }
   }
 
   private void renewLease(String text, long token, AtomicBoolean lost) {
@@ -589,8 +731,27 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     }
   }
 
-  /** Writes the leader's outcome with its fencing token, or tells the waiters to load themselves. */
-  private void share(String text, long token, Load<? extends V> outcome) {
+  /** An outcome as the shared tier keeps it: the record and how long to keep it. */
+  private static final class Encoded {
+    private final byte[] record;
+    private final long ttlMillis;
+
+    Encoded(byte[] record, long ttlMillis) {
+      this.record = record;
+      this.ttlMillis = ttlMillis;
+    }
+
+    byte[] record() {
+      return record;
+    }
+
+    long ttlMillis() {
+      return ttlMillis;
+    }
+  }
+
+  /** Encodes the outcome for the cluster, or returns null if it cannot be shared (too large). */
+  private @Nullable Encoded encode(String text, Load<? extends V> outcome) {
     byte[] record;
     long ttlMillis;
     try {
@@ -599,32 +760,29 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     } catch (Exception e) {
       LOG.log(System.Logger.Level.WARNING,
           "the value of key " + text + " cannot be encoded; each JVM loads it itself", e);
-      record = null;
-      ttlMillis = 0L;
+      return null;
     }
-    if (record == null || record.length > maxValueBytes) {
-      notShared.increment();
-      releaseQuietly(text, token, NOT_SHARED);
-      return;
-    }
-    try {
-      List<Object> reply =
-          eval(
-              "store the outcome of",
-              text,
-              commit,
-              new byte[][] {leaseKey(text), valueKey(text)},
-              ascii(Long.toString(token)),
-              record,
-              ascii(Long.toString(ttlMillis)),
-              channel,
-              message(RESULT, text));
-      if (Long.valueOf(0L).equals(reply.get(0))) {
-        refusedWrites.increment();
-      }
-    } catch (RedisTrouble e) {
-      fallBack(e);
-    }
+    return record.length > maxValueBytes ? null : new Encoded(record, ttlMillis);
+  }
+
+  /**
+   * Sends the fenced write of the leader's outcome without waiting for the answer. The script
+   * publishes the record inside the result message when it is at most
+   * {@link Builder#maxMessageValueBytes} (or is not stored at all); otherwise the message only says
+   * the value is stored, and each waiting JVM reads it from the shared tier.
+   */
+  private Question sendCommit(String text, long token, Encoded encoded) throws RedisTrouble {
+    boolean inline = encoded.record().length <= maxMessageValueBytes || encoded.ttlMillis() == 0L;
+    byte[][] scriptKeys = {leaseKey(text), valueKey(text)};
+    byte[][] args = {
+      ascii(Long.toString(token)),
+      encoded.record(),
+      ascii(Long.toString(encoded.ttlMillis())),
+      channel,
+      message(inline ? RESULT : STORED, text, token),
+      inline ? ONE : ZERO
+    };
+    return new Question(text, scriptKeys, args, send(commit, scriptKeys, args));
   }
 
   private void releaseQuietly(String text, long token, byte kind) {
@@ -649,7 +807,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
               return;
             }
             if (clustered) {
-              acquire(job, true);
+              acquire(job, true, false);
             } else {
               runLocally(job);
             }
@@ -678,10 +836,19 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   }
 
   private void retry(Set<Courier.Job<K, V>> jobs) {
+    retry(jobs, false);
+  }
+
+  /**
+   * Asks Redis again for each job (on the loader executor), or loads locally out of cluster mode.
+   *
+   * @param takeStored read the shared tier even for a refresh: another JVM just stored the value
+   */
+  private void retry(Set<Courier.Job<K, V>> jobs, boolean takeStored) {
     for (Courier.Job<K, V> job : jobs) {
       execute(() -> {
         if (clustered) {
-          acquire(job, true);
+          acquire(job, true, takeStored);
         } else {
           runLocally(job);
         }
@@ -713,7 +880,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     } catch (Exception e) {
       LOG.log(System.Logger.Level.WARNING,
           "unreadable shared outcome of key " + text + "; loading it in this JVM", e);
-      runLocally(job);
+      execute(() -> runLocally(job)); // the loader on its executor, whatever thread decoded
       return;
     }
     job.complete(load);
@@ -721,13 +888,44 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
   // ---- waiting jobs ----
 
+  /**
+   * The jobs of this JVM waiting on one key, each with the lease token it waits on ({@link #UNKNOWN}
+   * while its question to Redis is in flight), and the last result published while a question was
+   * in flight (its answer may name that very lease: the message and the answer travel on two
+   * connections, so the message can come first). Only touched inside {@code waiting.compute}.
+   */
+  private static final class Waiters<K, V> {
+    final Map<Courier.Job<K, V>, Long> tokens = new HashMap<>(2);
+    long earlyToken = UNKNOWN;
+    byte @Nullable [] earlyRecord;
+  }
+
+  /** What {@link #awaitToken} found: the job is no longer this path's, waits, or has its result. */
+  private static final class Awaited {
+    private final boolean mine;
+    private final byte @Nullable [] record;
+
+    Awaited(boolean mine, byte @Nullable [] record) {
+      this.mine = mine;
+      this.record = record;
+    }
+
+    boolean mine() {
+      return mine;
+    }
+
+    byte @Nullable [] record() {
+      return record;
+    }
+  }
+
   private void register(String text, Courier.Job<K, V> job) {
     waiting.compute(
         text,
-        (k, set) -> {
-          Set<Courier.Job<K, V>> jobs = set == null ? new HashSet<>(2) : set;
-          jobs.add(job);
-          return jobs;
+        (k, w) -> {
+          Waiters<K, V> ws = w == null ? new Waiters<>() : w;
+          ws.tokens.put(job, UNKNOWN);
+          return ws;
         });
   }
 
@@ -735,22 +933,78 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     boolean[] removed = new boolean[1];
     waiting.computeIfPresent(
         text,
-        (k, set) -> {
-          removed[0] = set.remove(job);
-          return set.isEmpty() ? null : set;
+        (k, w) -> {
+          removed[0] = w.tokens.remove(job) != null;
+          return w.tokens.isEmpty() ? null : w;
         });
     return removed[0];
   }
 
   private Set<Courier.Job<K, V>> takeWaiting(String text) {
-    Set<Courier.Job<K, V>> jobs = waiting.remove(text);
-    return jobs == null ? Set.of() : jobs;
+    Waiters<K, V> w = waiting.remove(text);
+    return w == null ? Set.of() : w.tokens.keySet();
+  }
+
+  /**
+   * Records that a registered job waits on the lease with this token; if the result of that lease
+   * already came in, takes the job out and returns the result instead.
+   */
+  private Awaited awaitToken(String text, Courier.Job<K, V> job, long token) {
+    Awaited[] out = {new Awaited(false, null)};
+    waiting.computeIfPresent(
+        text,
+        (k, w) -> {
+          if (!w.tokens.containsKey(job)) {
+            return w; // a message or another path owns it now
+          }
+          byte[] early = w.earlyRecord;
+          if (early != null && w.earlyToken == token) {
+            w.tokens.remove(job);
+            out[0] = new Awaited(true, early);
+            return w.tokens.isEmpty() ? null : w;
+          }
+          w.tokens.put(job, token);
+          out[0] = new Awaited(true, null);
+          return w;
+        });
+    return out[0];
+  }
+
+  /**
+   * Takes out the jobs waiting on the lease whose token the result names; a result naming another
+   * lease (stale, or not from a leader) answers nobody. Kept for jobs whose question is in flight.
+   */
+  private List<Courier.Job<K, V>> takeResult(String text, long token, byte[] record) {
+    List<Courier.Job<K, V>> taken = new ArrayList<>(2);
+    waiting.computeIfPresent(
+        text,
+        (k, w) -> {
+          boolean asking = false;
+          for (Iterator<Map.Entry<Courier.Job<K, V>, Long>> it = w.tokens.entrySet().iterator();
+              it.hasNext(); ) {
+            Map.Entry<Courier.Job<K, V>, Long> e = it.next();
+            long awaited = e.getValue();
+            if (awaited == token) {
+              taken.add(e.getKey());
+              it.remove();
+            } else if (awaited == UNKNOWN) {
+              asking = true;
+            }
+          }
+          if (asking) {
+            w.earlyToken = token;
+            w.earlyRecord = record;
+          }
+          return w.tokens.isEmpty() ? null : w;
+        });
+    return taken;
   }
 
   // ---- messages ----
 
   private void onMessage(byte[] message) {
-    if (message.length < HEADER || message.length - HEADER > MAX_KEY_BYTES + maxRecordBytes()) {
+    if (message.length < HEADER
+        || message.length - HEADER > MAX_KEY_BYTES + 8L + maxRecordBytes()) {
       LOG.log(System.Logger.Level.DEBUG, "message of " + message.length + " bytes ignored");
       return;
     }
@@ -772,16 +1026,24 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
         }
       }
       case RESULT -> {
-        Set<Courier.Job<K, V>> jobs = takeWaiting(text);
-        if (jobs.isEmpty()) {
+        if (message.length - bodyAt < 8) {
+          LOG.log(System.Logger.Level.DEBUG, "result message without a token ignored");
           return;
         }
-        byte[] record = Arrays.copyOfRange(message, bodyAt, message.length);
-        for (Courier.Job<K, V> job : jobs) {
+        long token = ByteBuffer.wrap(message, bodyAt, 8).getLong();
+        if (token <= 0L || !waiting.containsKey(text)) {
+          return; // nobody here waits on the key (tokens come from INCR: a leader's is positive)
+        }
+        byte[] record = Arrays.copyOfRange(message, bodyAt + 8, message.length);
+        // Completed on the loader executor, not here: completing a job also completes the
+        // fetchAsync futures of its callers, whose dependent stages run on the completing thread
+        // and may block; this thread must stay free for the next message (an invalidation).
+        for (Courier.Job<K, V> job : takeResult(text, token, record)) {
           sharedAnswers.increment();
           execute(() -> complete(job, text, record, -1L));
         }
       }
+      case STORED -> retry(takeWaiting(text), true); // too large for a message: read it in Redis
       case INVALIDATE -> {
         if (sender != nodeId) {
           applyRemoteInvalidation(text);
@@ -835,6 +1097,18 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
         .putLong(nodeId)
         .putInt(key.length)
         .put(key)
+        .array();
+  }
+
+  /** A message about one lease's outcome: the header, then the lease's token. */
+  private byte[] message(byte kind, String text, long token) {
+    byte[] key = utf8(text);
+    return ByteBuffer.allocate(HEADER + key.length + 8)
+        .put(kind)
+        .putLong(nodeId)
+        .putInt(key.length)
+        .put(key)
+        .putLong(token)
         .array();
   }
 
@@ -1192,14 +1466,36 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private List<Object> eval(
       String operation, String key, Script script, byte[][] scriptKeys, byte[]... args)
       throws RedisTrouble {
-    RedisAsyncCommands<byte[], byte[]> redis = connection().async();
+    return reply(operation, key, send(script, scriptKeys, args), script, scriptKeys, args);
+  }
+
+  /** Sends a script by its SHA without waiting for the answer. */
+  private RedisFuture<Object> send(Script script, byte[][] scriptKeys, byte[]... args)
+      throws RedisTrouble {
+    try {
+      return connection().async().evalsha(script.sha, ScriptOutputType.MULTI, scriptKeys, args);
+    } catch (RuntimeException e) {
+      throw new RedisTrouble("cannot send to Redis: " + e.getMessage(), e);
+    }
+  }
+
+  /** Waits for a script's answer, sending the script itself if Redis lost it. */
+  private List<Object> reply(
+      String operation,
+      String key,
+      RedisFuture<Object> sent,
+      Script script,
+      byte[][] scriptKeys,
+      byte[]... args)
+      throws RedisTrouble {
     Object reply;
     try {
-      reply = await(operation, key, redis.evalsha(script.sha, ScriptOutputType.MULTI, scriptKeys, args));
+      reply = await(operation, key, sent);
     } catch (RedisTrouble e) {
       if (!(e.getCause() instanceof RedisNoScriptException)) {
         throw e;
       }
+      RedisAsyncCommands<byte[], byte[]> redis = connection().async();
       reply = await(operation, key, redis.eval(script.source, ScriptOutputType.MULTI, scriptKeys, args));
     }
     if (reply instanceof List<?> list) {
@@ -1325,6 +1621,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     private Duration lease = Duration.ofSeconds(10);
     private Duration commandTimeout = Duration.ofMillis(500);
     private int maxValueBytes = 1 << 20;
+    private int maxMessageValueBytes = DEFAULT_MAX_MESSAGE_VALUE_BYTES;
     private Duration probeInterval = Duration.ofSeconds(1);
     private Executor executor = task -> Thread.ofVirtual().name("shepherd-cache-redis").start(task);
     private @Nullable Consumer<? super K> onRemoteInvalidation;
@@ -1404,6 +1701,23 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
      */
     public Builder<K, V> maxValueBytes(int bytes) {
       this.maxValueBytes = Require.atLeast(bytes, 1, "maxValueBytes");
+      return this;
+    }
+
+    /**
+     * Sets the largest encoded value the result message carries to the waiting JVMs. A value up to
+     * this size reaches them inside the message, with no further command; a larger one (up to
+     * {@link #maxValueBytes}) is only stored, the message says so, and each waiting JVM reads it
+     * from the shared tier (one more round trip per JVM, but the value is not broadcast to every
+     * JVM subscribed to the cache). 0 sends every value through the shared tier; a limit above
+     * {@code maxValueBytes} is lowered to it. Default 16 KiB.
+     *
+     * @param bytes the limit, at least 0
+     * @return this builder
+     * @throws IllegalArgumentException if negative
+     */
+    public Builder<K, V> maxMessageValueBytes(int bytes) {
+      this.maxMessageValueBytes = Require.atLeast(bytes, 0, "maxMessageValueBytes");
       return this;
     }
 

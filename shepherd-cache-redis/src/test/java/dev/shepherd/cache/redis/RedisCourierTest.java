@@ -1,5 +1,6 @@
 package dev.shepherd.cache.redis;
 
+import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -14,7 +15,9 @@ import dev.shepherd.testing.RedisServer;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.codec.ByteArrayCodec;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -403,6 +406,170 @@ class RedisCourierTest {
       assertThat(a.courier().stats().notShared()).isEqualTo(1);
       assertThat(redis().exists(valueKey(name, "big"))).isZero();
     }
+  }
+
+  /** Starts a load in A that waits for {@code finish}, and a caller in B waiting on A's lease. */
+  private static CompletableFuture<Fetched<String>> waitOnLeader(
+      Member a, Member b, String key, String value, CountDownLatch finish, AtomicInteger runs)
+      throws InterruptedException {
+    CountDownLatch started = new CountDownLatch(1);
+    fetchInThread(a.cache(), key, k -> {
+      runs.incrementAndGet();
+      started.countDown();
+      finish.await();
+      return Load.commit(value);
+    });
+    assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+    CompletableFuture<Fetched<String>> waiter = fetchInThread(b.cache(), key, k -> {
+      runs.incrementAndGet();
+      return Load.commit("loaded-by-b");
+    });
+    await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers(key) == 1);
+    return waiter;
+  }
+
+  /** How many times Redis ran {@code command} (scripts' own calls included) since the last reset. */
+  private static long calls(String command) {
+    String info = redis().info("commandstats");
+    String prefix = "cmdstat_" + command + ":calls=";
+    for (String line : info.split("\r\n")) {
+      if (line.startsWith(prefix)) {
+        return Long.parseLong(line.substring(prefix.length(), line.indexOf(',')));
+      }
+    }
+    return 0L;
+  }
+
+  @Test
+  void aSmallValueReachesTheWaitingJvmInsideTheResultMessageWithNoFurtherCommand() throws Exception {
+    String name = name();
+    // A long lease: no renewal or re-check runs during the test, so every command is counted.
+    try (Member a = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {});
+        Member b = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {})) {
+      CountDownLatch finish = new CountDownLatch(1);
+      AtomicInteger runs = new AtomicInteger();
+      redis().configResetstat();
+      CompletableFuture<Fetched<String>> waiter = waitOnLeader(a, b, "k", "small", finish, runs);
+      await().atMost(30, TimeUnit.SECONDS).until(() -> calls("evalsha") == 2); // both asked
+      redis().configResetstat();
+      finish.countDown();
+
+      assertThat(waiter.get(30, TimeUnit.SECONDS).value()).isEqualTo("small");
+      assertThat(runs).hasValue(1);
+      assertThat(b.courier().stats().sharedAnswers()).isEqualTo(1);
+      // The leader's fenced write (its script reads the lease: one GET) and nothing from B.
+      assertThat(calls("evalsha")).isEqualTo(1);
+      assertThat(calls("get")).isEqualTo(1);
+      assertThat(calls("publish")).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void aValueAboveTheMessageLimitIsStoredAndEachWaitingJvmReadsItFromTheSharedTier()
+      throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name,
+            c -> c.lease(Duration.ofSeconds(60)).maxMessageValueBytes(8), c -> {});
+        Member b = Member.join(redis.uri(), name,
+            c -> c.lease(Duration.ofSeconds(60)).maxMessageValueBytes(8), c -> {})) {
+      String big = "x".repeat(100);
+      CountDownLatch finish = new CountDownLatch(1);
+      AtomicInteger runs = new AtomicInteger();
+      redis().configResetstat();
+      CompletableFuture<Fetched<String>> waiter = waitOnLeader(a, b, "big", big, finish, runs);
+      await().atMost(30, TimeUnit.SECONDS).until(() -> calls("evalsha") == 2); // both asked
+      redis().configResetstat();
+      finish.countDown();
+
+      assertThat(waiter.get(30, TimeUnit.SECONDS).value()).isEqualTo(big);
+      assertThat(runs).hasValue(1);
+      assertThat(b.courier().stats().sharedAnswers()).isEqualTo(1);
+      assertThat(b.courier().stats().notShared()).isZero();
+      // The leader's write, then B's read of the shared tier (its acquire script finds the value).
+      assertThat(calls("evalsha")).isEqualTo(2);
+      assertThat(calls("get")).isEqualTo(2);
+      assertThat(redis().get(valueKey(name, "big"))).isEqualTo("V" + big);
+    }
+  }
+
+  @Test
+  void theLeaderAnswersItsOwnCallersWhileItsFencedWriteTravels() throws Exception {
+    String name = name();
+    // No renewal and no command timeout while the proxy holds A's bytes: nothing else can answer.
+    try (FaultProxy proxy = FaultProxy.to(redis.port());
+        Member a = Member.join("redis://127.0.0.1:" + proxy.port(), name,
+            c -> c.lease(Duration.ofSeconds(60)).commandTimeout(Duration.ofSeconds(60)), c -> {});
+        Member b = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {})) {
+      CountDownLatch started = new CountDownLatch(1);
+      CountDownLatch bWaits = new CountDownLatch(1);
+      AtomicInteger runs = new AtomicInteger();
+      CompletableFuture<Fetched<String>> leader = fetchInThread(a.cache(), "k", k -> {
+        runs.incrementAndGet();
+        started.countDown();
+        bWaits.await();
+        proxy.stopForwarding(); // the fenced write about to be sent stays in the proxy
+        return Load.commit("v");
+      });
+      assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+      CompletableFuture<Fetched<String>> waiter = fetchInThread(b.cache(), "k", k -> {
+        runs.incrementAndGet();
+        return Load.commit("loaded-by-b");
+      });
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers("k") == 1);
+      bWaits.countDown();
+
+      assertThat(leader.get(30, TimeUnit.SECONDS).value()).isEqualTo("v");
+      assertThat(redis().exists(valueKey(name, "k"))).as("the write is still held").isZero();
+      assertThat(waiter).isNotDone();
+
+      proxy.restore(); // held bytes are delivered: the write lands, B is answered from its message
+      assertThat(waiter.get(30, TimeUnit.SECONDS).value()).isEqualTo("v");
+      assertThat(redis().get(valueKey(name, "k"))).isEqualTo("Vv");
+      assertThat(runs).hasValue(1);
+      assertThat(a.courier().stats().fallbacks()).isZero();
+      assertThat(a.courier().stats().refusedWrites()).isZero();
+    }
+  }
+
+  @Test
+  void aResultMessageNamingAnotherLeaseInstallsNothing() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {});
+        Member b = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {});
+        StatefulRedisConnection<byte[], byte[]> bytes = rawClient.connect(ByteArrayCodec.INSTANCE)) {
+      CountDownLatch finish = new CountDownLatch(1);
+      AtomicInteger runs = new AtomicInteger();
+      CompletableFuture<Fetched<String>> waiter = waitOnLeader(a, b, "k", "real", finish, runs);
+      long token = Long.parseLong(redis().get(leaseKey(name, "k")));
+
+      // A stale result (the lease before) and a forged one (a lease nobody holds), then an
+      // invalidation of another key: messages are handled in order, so once B counted that
+      // invalidation it has handled both results.
+      byte[] channel = (RedisCourier.DEFAULT_PREFIX + name + ":events").getBytes(UTF_8);
+      bytes.sync().publish(channel, message('R', "k", token - 1, "Vstale"));
+      bytes.sync().publish(channel, message('R', "k", token + 1, "Vforged"));
+      bytes.sync().publish(channel, message('I', "other", -1, ""));
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.courier().stats().invalidationsReceived() == 1);
+      assertThat(waiter).isNotDone();
+      assertThat(b.cache().getIfPresent("k")).isNull();
+
+      finish.countDown();
+      assertThat(waiter.get(30, TimeUnit.SECONDS).value()).isEqualTo("real");
+      assertThat(b.cache().getIfPresent("k")).isEqualTo("real");
+      assertThat(runs).hasValue(1);
+    }
+  }
+
+  /** A channel message as another JVM would send it: kind, sender, key, then a token and record. */
+  private static byte[] message(char kind, String key, long token, String record) {
+    byte[] k = key.getBytes(UTF_8);
+    byte[] r = record.getBytes(UTF_8);
+    ByteBuffer out = ByteBuffer.allocate(1 + 8 + 4 + k.length + (token < 0 ? 0 : 8) + r.length);
+    out.put((byte) kind).putLong(42L).putInt(k.length).put(k);
+    if (token >= 0) {
+      out.putLong(token);
+    }
+    return out.put(r).array();
   }
 
   @Test

@@ -11,6 +11,9 @@ import org.jspecify.annotations.Nullable;
 /** The SHA-256 fingerprinter of {@link RequestFingerprinter#of}. Immutable. */
 final class Sha256Fingerprinter implements RequestFingerprinter {
 
+  /** Never updated: only cloned, see {@link #sha256()}. */
+  private static final MessageDigest PROTOTYPE = newSha256();
+
   private final EnumSet<FingerprintPart> parts;
 
   Sha256Fingerprinter(EnumSet<FingerprintPart> parts) {
@@ -35,7 +38,22 @@ final class Sha256Fingerprinter implements RequestFingerprinter {
     return HexFormat.of().formatHex(digest.digest());
   }
 
+  /**
+   * A fresh SHA-256 digest for one request. Cloned from a prototype that is never updated (so
+   * concurrent clones are safe), which skips the provider lookup and reflective construction of
+   * {@code MessageDigest.getInstance} on every request; falls back to {@code getInstance} on a
+   * platform whose SHA-256 cannot be cloned. Still SHA-256: the fingerprint must stay
+   * collision-resistant, since it is what stops a key from being reused with another payload.
+   */
   static MessageDigest sha256() {
+    try {
+      return (MessageDigest) PROTOTYPE.clone();
+    } catch (CloneNotSupportedException e) {
+      return newSha256(); // not expected of the JDK's SHA-256
+    }
+  }
+
+  private static MessageDigest newSha256() {
     try {
       return MessageDigest.getInstance("SHA-256");
     } catch (NoSuchAlgorithmException e) {

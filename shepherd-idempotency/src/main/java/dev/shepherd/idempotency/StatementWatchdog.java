@@ -1,0 +1,132 @@
+package dev.shepherd.idempotency;
+
+import java.lang.System.Logger.Level;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * Cancels statements that run past their query timeout, for every {@link JdbcIdempotencyStore}
+ * of the JVM, with one ticking thread instead of a timer task per statement.
+ *
+ * <p>Why not {@code Statement.setQueryTimeout}: pgjdbc implements it with a
+ * {@code java.util.Timer} task scheduled and cancelled around every execution, which locks the
+ * timer's queue twice and wakes its thread whenever the queue was empty; measured on the store's
+ * round trip it cost more client CPU than the rest of the call. Here a statement costs one entry
+ * added to and removed from a concurrent set.
+ *
+ * <h2>State machine</h2>
+ *
+ * <pre>
+ *   IDLE ──a statement is watched──▶ TICKING (one virtual thread: every TICK it cancels
+ *     ▲                                 watched statements past their deadline)
+ *     └──── a tick finds nothing watched, and nothing was added meanwhile ────┘
+ * </pre>
+ *
+ * {@code ticking} is true while a ticking thread exists. A watcher adds its entry and then starts
+ * a thread if {@code ticking} was false; the thread, finding the set empty, sets {@code ticking}
+ * false and looks again, so an entry added meanwhile is never left without a thread (either it
+ * sees the entry and claims {@code ticking} back, or the watcher does and starts a new thread).
+ *
+ * <p>A statement is cancelled between its deadline and one tick later
+ * ({@value #TICK_MILLIS} ms), through {@link Statement#cancel()} on a virtual thread of its own
+ * (the driver opens a connection to send the cancel, which must not hold up the tick). The driver
+ * makes a cancel that races with the statement's end harmless: it cancels only a statement still
+ * executing, and the executing thread waits for a cancel in progress before it goes on.
+ */
+final class StatementWatchdog {
+
+  static final long TICK_MILLIS = 100;
+
+  private static final System.Logger LOG = System.getLogger(StatementWatchdog.class.getName());
+  private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(TICK_MILLIS);
+
+  /** The JVM's watchdog, shared by every store (each entry carries its own deadline). */
+  static final StatementWatchdog SHARED = new StatementWatchdog();
+
+  /** A watched execution; identity, not the statement's equals. */
+  private static final class Watch {
+    final Statement statement;
+    final long deadline;
+
+    Watch(Statement statement, long deadline) {
+      this.statement = statement;
+      this.deadline = deadline;
+    }
+  }
+
+  private final Set<Watch> watched = ConcurrentHashMap.newKeySet();
+  private final AtomicBoolean ticking = new AtomicBoolean();
+
+  private StatementWatchdog() {}
+
+  /** Runs {@code executeQuery()}, cancelling it if it runs longer than {@code timeoutNanos}. */
+  ResultSet executeQuery(PreparedStatement ps, long timeoutNanos) throws SQLException {
+    Watch watch = watch(ps, timeoutNanos);
+    try {
+      return ps.executeQuery();
+    } finally {
+      watched.remove(watch);
+    }
+  }
+
+  /** Runs {@code executeUpdate()}, cancelling it if it runs longer than {@code timeoutNanos}. */
+  int executeUpdate(PreparedStatement ps, long timeoutNanos) throws SQLException {
+    Watch watch = watch(ps, timeoutNanos);
+    try {
+      return ps.executeUpdate();
+    } finally {
+      watched.remove(watch);
+    }
+  }
+
+  private Watch watch(Statement statement, long timeoutNanos) {
+    Watch watch = new Watch(statement, System.nanoTime() + timeoutNanos);
+    watched.add(watch);
+    if (!ticking.get() && ticking.compareAndSet(false, true)) {
+      Thread.ofVirtual().name("shepherd-idempotency-statement-watchdog").start(this::tick);
+    }
+    return watch;
+  }
+
+  private void tick() {
+    while (true) {
+      LockSupport.parkNanos(TICK_NANOS);
+      long now = System.nanoTime();
+      List<Watch> late = new ArrayList<>();
+      for (Watch watch : watched) { // weakly consistent: entries come and go meanwhile
+        if (now - watch.deadline >= 0) {
+          late.add(watch);
+        }
+      }
+      for (Watch watch : late) {
+        if (watched.remove(watch)) { // still executing: cancel it
+          Thread.ofVirtual().name("shepherd-idempotency-statement-cancel")
+              .start(() -> cancel(watch.statement));
+        }
+      }
+      if (watched.isEmpty()) {
+        ticking.set(false);
+        if (watched.isEmpty() || !ticking.compareAndSet(false, true)) {
+          return;
+        }
+      }
+    }
+  }
+
+  private static void cancel(Statement statement) {
+    try {
+      statement.cancel();
+    } catch (SQLException | RuntimeException e) {
+      LOG.log(Level.WARNING, "could not cancel a statement past its query timeout", e);
+    }
+  }
+}
