@@ -325,6 +325,10 @@ class RedisCourierTest {
     try (Member a = Member.join(redis.uri(), name)) {
       Fetched<String> loaded = a.cache().fetch("hot", k -> Load.commit("v"));
       assertThat(loaded.source()).isEqualTo(Fetched.Source.LOADED);
+      // The leader answers its callers while its fenced write travels: let the write land (its
+      // script stores the value and ends the lease in one step) before counting commands.
+      await().atMost(30, TimeUnit.SECONDS).until(() -> redis().exists(valueKey(name, "hot")) == 1
+          && redis().exists(leaseKey(name, "hot")) == 0);
       long idle = processed() - processed(); // INFO itself, measured the same way
       long before = processed();
       for (int i = 0; i < 10_000; i++) {
