@@ -4,6 +4,7 @@
 @SuppressWarnings({"requires-automatic", "requires-transitive-automatic"})
 module dev.shepherd.cache.redis {
   requires transitive dev.shepherd.cache;
+  requires dev.shepherd.core; // used directly, not only through the module above
   // Lettuce is an automatic module (no descriptor); its types (RedisClient) are in this API.
   requires transitive lettuce.core;
   // JacksonValueCodec only; the dependency is optional, so static and not transitive: an

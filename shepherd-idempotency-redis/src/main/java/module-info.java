@@ -4,6 +4,7 @@
 @SuppressWarnings({"requires-automatic", "requires-transitive-automatic"})
 module dev.shepherd.idempotency.redis {
   requires transitive dev.shepherd.idempotency;
+  requires dev.shepherd.core; // used directly, not only through the module above
   // Lettuce is an automatic module (no descriptor); its types (RedisClient) are in this API.
   requires transitive lettuce.core;
   // Type-use annotations (@Nullable) in the API; a compile-time dependency of every user anyway.

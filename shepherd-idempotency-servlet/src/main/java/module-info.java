@@ -1,6 +1,7 @@
 /** {@code IdempotencyFilter}: the Jakarta Servlet filter for Idempotency-Key requests. */
 module dev.shepherd.idempotency.servlet {
   requires transitive dev.shepherd.idempotency;
+  requires dev.shepherd.core; // used directly, not only through the module above
   // The filter's API is the Servlet API, which the container provides.
   requires transitive jakarta.servlet;
   requires com.fasterxml.jackson.core;

@@ -4,6 +4,7 @@
 @SuppressWarnings({"requires-automatic", "requires-transitive-automatic"})
 module dev.shepherd.pool.kubernetes {
   requires transitive dev.shepherd.pool;
+  requires dev.shepherd.core; // used directly, not only through the module above
   // fabric8 has no descriptors: these are its automatic module names. KubernetesClient and the
   // Pod model are in this API.
   requires transitive kubernetes.client.api;

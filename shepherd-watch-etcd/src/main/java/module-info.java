@@ -4,6 +4,7 @@
 @SuppressWarnings({"requires-automatic", "requires-transitive-automatic"})
 module dev.shepherd.watch.etcd {
   requires transitive dev.shepherd.watch;
+  requires dev.shepherd.core; // used directly, not only through the module above
   // jetcd and gRPC have no descriptors: these are their automatic module names. jetcd's Client
   // and ByteSequence are in this API; the rest of jetcd, gRPC and Netty stay on the class path
   // or resolve as automatic modules (no package of theirs is split between two of these).
