@@ -8,9 +8,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * A real store behind switches that make chosen operations fail as a broken connection would,
  * counting the calls, for tests of what the tracker does while its store misbehaves.
  */
-final class FlakyStore implements IdempotencyStore {
+final class FlakyStore extends ForwardingIdempotencyStore {
 
-  final IdempotencyStore delegate;
   final AtomicBoolean failRenew = new AtomicBoolean();
   final AtomicBoolean failComplete = new AtomicBoolean();
   /** Fails this many complete calls, then passes them (on top of failComplete). */
@@ -19,17 +18,11 @@ final class FlakyStore implements IdempotencyStore {
   final AtomicInteger renewCalls = new AtomicInteger();
 
   FlakyStore(IdempotencyStore delegate) {
-    this.delegate = delegate;
+    super(delegate);
   }
 
   private static RuntimeException failure() {
     return new IdempotencyStoreException("connection reset", null);
-  }
-
-  @Override
-  public Tracked claim(
-      String key, String fingerprint, Duration lease, Duration retention, OrphanPolicy policy) {
-    return delegate.claim(key, fingerprint, lease, retention, policy);
   }
 
   @Override
@@ -38,7 +31,7 @@ final class FlakyStore implements IdempotencyStore {
     if (failRenew.get()) {
       throw failure();
     }
-    return delegate.renew(key, fencingToken, lease, retention);
+    return super.renew(key, fencingToken, lease, retention);
   }
 
   @Override
@@ -48,7 +41,7 @@ final class FlakyStore implements IdempotencyStore {
     if (failComplete.get() || failNextCompletes.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
       throw failure();
     }
-    return delegate.complete(key, fencingToken, response, retention);
+    return super.complete(key, fencingToken, response, retention);
   }
 
   @Override
@@ -56,16 +49,6 @@ final class FlakyStore implements IdempotencyStore {
     if (failComplete.get()) {
       throw failure();
     }
-    return delegate.halt(key, fencingToken, reason, retention);
-  }
-
-  @Override
-  public boolean release(String key, long fencingToken) {
-    return delegate.release(key, fencingToken);
-  }
-
-  @Override
-  public int prune(int limit) {
-    return delegate.prune(limit);
+    return super.halt(key, fencingToken, reason, retention);
   }
 }
