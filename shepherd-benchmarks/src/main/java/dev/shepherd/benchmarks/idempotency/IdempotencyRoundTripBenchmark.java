@@ -1,19 +1,13 @@
 package dev.shepherd.benchmarks.idempotency;
 
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.JdbcIdempotencyStore;
 import dev.shepherd.idempotency.StoredResponse;
 import dev.shepherd.idempotency.Tracked;
 import dev.shepherd.idempotency.redis.RedisIdempotencyStore;
-import dev.shepherd.testing.PostgresCluster;
-import dev.shepherd.testing.RedisServer;
-import io.lettuce.core.RedisClient;
 import io.lettuce.core.SetArgs;
-import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.sync.RedisCommands;
-import io.lettuce.core.codec.ByteArrayCodec;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -21,8 +15,6 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
-import java.time.Instant;
-import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -71,14 +63,7 @@ public class IdempotencyRoundTripBenchmark {
   static final int REPLAY_KEYS = 2_000;
   private static final String FINGERPRINT = "fingerprint-sha256-hex";
 
-  private static final StoredResponse RESPONSE =
-      new StoredResponse(
-          201,
-          List.of(
-              new StoredResponse.Header("Content-Type", "application/json"),
-              new StoredResponse.Header("Location", "/orders/42")),
-          "{\"id\":42,\"status\":\"created\",\"total\":\"19.99\"}".getBytes(StandardCharsets.UTF_8),
-          Instant.parse("2026-11-24T00:00:00Z"));
+  private static final StoredResponse RESPONSE = StoreServers.RESPONSE;
 
   private static final byte[] RAW_VALUE = RESPONSE.toBytes();
   private static final byte[] RAW_CLAIM = FINGERPRINT.getBytes(StandardCharsets.UTF_8);
@@ -87,11 +72,8 @@ public class IdempotencyRoundTripBenchmark {
   /** The servers, clients and replay keys, shared by all threads. */
   @State(Scope.Benchmark)
   public static class Servers {
-    PostgresCluster pg;
-    RedisServer redis;
+    StoreServers servers;
     HikariDataSource dataSource;
-    RedisClient redisClient;
-    StatefulRedisConnection<byte[], byte[]> rawRedis;
     RedisCommands<byte[], byte[]> raw;
     RedisIdempotencyStore redisStore;
     IdempotencyTracker jdbcTracker;
@@ -102,14 +84,9 @@ public class IdempotencyRoundTripBenchmark {
 
     @Setup(Level.Trial)
     public void start() throws SQLException {
-      pg = PostgresCluster.primaryOnly();
-      pg.start();
-      redis = RedisServer.create();
-      redis.start();
-      HikariConfig config = new HikariConfig();
-      config.setJdbcUrl(pg.primaryJdbcUrl());
-      config.setMaximumPoolSize(8);
-      dataSource = new HikariDataSource(config);
+      servers = new StoreServers();
+      dataSource = servers.dataSource;
+      raw = servers.raw;
       try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
         // The tracker's row shape: the same columns, types and expiry index as its schema.
         s.execute("CREATE TABLE IF NOT EXISTS raw_round_trip (k text PRIMARY KEY, fingerprint text"
@@ -119,12 +96,9 @@ public class IdempotencyRoundTripBenchmark {
         s.execute("CREATE INDEX IF NOT EXISTS raw_round_trip_expires_at_idx"
             + " ON raw_round_trip (expires_at)");
       }
-      redisClient = RedisClient.create(redis.uri());
-      rawRedis = redisClient.connect(ByteArrayCodec.INSTANCE);
-      raw = rawRedis.sync();
       jdbcTracker = IdempotencyTracker.builder()
           .store(JdbcIdempotencyStore.builder(dataSource).createSchema(true).build()).build();
-      redisStore = RedisIdempotencyStore.builder(redisClient).build();
+      redisStore = RedisIdempotencyStore.builder(servers.redisClient).build();
       redisTracker = IdempotencyTracker.builder().store(redisStore).build();
       for (int i = 0; i < REPLAY_KEYS; i++) {
         String key = replayKey(i);
@@ -145,11 +119,7 @@ public class IdempotencyRoundTripBenchmark {
       jdbcTracker.close();
       redisTracker.close();
       redisStore.close();
-      rawRedis.close();
-      redisClient.shutdown();
-      dataSource.close();
-      redis.close();
-      pg.close();
+      servers.close();
     }
   }
 

@@ -1,6 +1,5 @@
 package dev.shepherd.benchmarks.idempotency;
 
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.InMemoryIdempotencyStore;
@@ -8,21 +7,14 @@ import dev.shepherd.idempotency.JdbcIdempotencyStore;
 import dev.shepherd.idempotency.StoredResponse;
 import dev.shepherd.idempotency.Tracked;
 import dev.shepherd.idempotency.redis.RedisIdempotencyStore;
-import dev.shepherd.testing.PostgresCluster;
-import dev.shepherd.testing.RedisServer;
-import io.lettuce.core.RedisClient;
 import io.lettuce.core.SetArgs;
-import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.sync.RedisCommands;
-import io.lettuce.core.codec.ByteArrayCodec;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
-import java.time.Instant;
-import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -55,25 +47,15 @@ import org.openjdk.jmh.infra.Blackhole;
 @OutputTimeUnit(TimeUnit.SECONDS)
 public class IdempotencyStoreBenchmark {
 
-  private static final StoredResponse RESPONSE =
-      new StoredResponse(
-          201,
-          List.of(
-              new StoredResponse.Header("Content-Type", "application/json"),
-              new StoredResponse.Header("Location", "/orders/42")),
-          "{\"id\":42,\"status\":\"created\",\"total\":\"19.99\"}".getBytes(StandardCharsets.UTF_8),
-          Instant.parse("2026-11-24T00:00:00Z"));
+  private static final StoredResponse RESPONSE = StoreServers.RESPONSE;
 
   private static final byte[] RAW_VALUE = RESPONSE.toBytes();
 
   /** The servers and clients, shared by all threads. */
   @State(Scope.Benchmark)
   public static class Servers {
-    PostgresCluster pg;
-    RedisServer redis;
+    StoreServers servers;
     HikariDataSource dataSource;
-    RedisClient redisClient;
-    StatefulRedisConnection<byte[], byte[]> rawRedis;
     RedisCommands<byte[], byte[]> rawRedisCommands;
     IdempotencyTracker memoryTracker;
     IdempotencyTracker jdbcTracker;
@@ -86,28 +68,20 @@ public class IdempotencyStoreBenchmark {
 
     @Setup(Level.Trial)
     public void start() throws SQLException {
-      pg = PostgresCluster.primaryOnly();
-      pg.start();
-      redis = RedisServer.create();
-      redis.start();
-      HikariConfig config = new HikariConfig();
-      config.setJdbcUrl(pg.primaryJdbcUrl());
-      config.setMaximumPoolSize(8);
-      dataSource = new HikariDataSource(config);
+      servers = new StoreServers();
+      dataSource = servers.dataSource;
+      rawRedisCommands = servers.raw;
       try (Connection c = dataSource.getConnection(); Statement s = c.createStatement()) {
         s.execute("CREATE TABLE IF NOT EXISTS raw_idempotency (k text PRIMARY KEY, v bytea NOT"
             + " NULL, expires_at timestamptz NOT NULL)");
       }
-      redisClient = RedisClient.create(redis.uri());
-      rawRedis = redisClient.connect(ByteArrayCodec.INSTANCE);
-      rawRedisCommands = rawRedis.sync();
       memoryTracker =
           IdempotencyTracker.builder().store(InMemoryIdempotencyStore.create()).build();
       jdbcTracker =
           IdempotencyTracker.builder()
               .store(JdbcIdempotencyStore.builder(dataSource).createSchema(true).build())
               .build();
-      redisStore = RedisIdempotencyStore.builder(redisClient).build();
+      redisStore = RedisIdempotencyStore.builder(servers.redisClient).build();
       redisTracker = IdempotencyTracker.builder().store(redisStore).build();
       jdbcCachedTracker =
           IdempotencyTracker.builder()
@@ -129,11 +103,7 @@ public class IdempotencyStoreBenchmark {
       jdbcCachedTracker.close();
       redisCachedTracker.close();
       redisStore.close();
-      rawRedis.close();
-      redisClient.shutdown();
-      dataSource.close();
-      redis.close();
-      pg.close();
+      servers.close();
     }
   }
 
