@@ -1,6 +1,6 @@
 package dev.shepherd.cache;
 
-import dev.shepherd.core.Durations;
+import dev.shepherd.core.internal.Durations;
 import org.jspecify.annotations.Nullable;
 
 /**

@@ -1,6 +1,6 @@
 package dev.shepherd.cache;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 
 /**
  * The answer to a {@link CoalescingCache#fetch fetch}: the value and where it came from.

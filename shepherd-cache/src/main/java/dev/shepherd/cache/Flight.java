@@ -1,7 +1,7 @@
 package dev.shepherd.cache;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.LockSupport;

@@ -1,6 +1,6 @@
 package dev.shepherd.cache;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import java.time.Duration;
 import org.jspecify.annotations.Nullable;
 

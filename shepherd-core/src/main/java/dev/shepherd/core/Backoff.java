@@ -1,5 +1,6 @@
 package dev.shepherd.core;
 
+import dev.shepherd.core.internal.Require;
 import java.time.Duration;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.DoubleSupplier;

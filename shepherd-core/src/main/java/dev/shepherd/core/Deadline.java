@@ -1,5 +1,7 @@
 package dev.shepherd.core;
 
+import dev.shepherd.core.internal.Durations;
+import dev.shepherd.core.internal.Require;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
@@ -31,7 +33,7 @@ public final class Deadline {
    * Returns a deadline that passes {@code timeout} after now, as read by {@code ticker}.
    *
    * @param timeout how long from now; zero or negative means already passed; values at or beyond
-   *     {@link Durations#MAX_NANOS} mean never
+   *     {@code Duration.ofNanos(Long.MAX_VALUE)} mean never
    * @param ticker the time source
    * @return the deadline
    * @throws NullPointerException if an argument is null

@@ -1,5 +1,6 @@
 package dev.shepherd.core;
 
+import dev.shepherd.core.internal.Durations;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.time.Duration;

@@ -1,8 +1,8 @@
 package dev.shepherd.idempotency;
 
 import dev.shepherd.core.Deadline;
-import dev.shepherd.core.Durations;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Durations;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.Ticker;
 import java.lang.System.Logger.Level;
 import java.time.Duration;

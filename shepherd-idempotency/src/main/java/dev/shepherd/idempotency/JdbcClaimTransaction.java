@@ -1,6 +1,6 @@
 package dev.shepherd.idempotency;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import java.lang.System.Logger.Level;
 import java.sql.Connection;
 import java.sql.SQLException;

@@ -1,7 +1,7 @@
 package dev.shepherd.idempotency;
 
-import dev.shepherd.core.Durations;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Durations;
+import dev.shepherd.core.internal.Require;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;

@@ -1,6 +1,6 @@
 package dev.shepherd.idempotency;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.lang.invoke.MethodHandles;

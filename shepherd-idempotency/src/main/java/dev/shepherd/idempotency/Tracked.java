@@ -1,6 +1,6 @@
 package dev.shepherd.idempotency;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import java.time.Duration;
 import java.time.Instant;
 

@@ -3,7 +3,7 @@ package dev.shepherd.micrometer;
 import dev.shepherd.cache.CacheConfig;
 import dev.shepherd.cache.CacheStats;
 import dev.shepherd.cache.CoalescingCache;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.pool.ElasticPool;
 import dev.shepherd.pool.ElasticPoolConfig;

@@ -1,6 +1,6 @@
 package dev.shepherd.pool;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 
 /**
  * How large a value the pool's codec carries between a pool and its remote runners, checked in

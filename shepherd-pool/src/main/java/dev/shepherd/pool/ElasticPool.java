@@ -1,6 +1,6 @@
 package dev.shepherd.pool;
 
-import dev.shepherd.core.Durations;
+import dev.shepherd.core.internal.Durations;
 import dev.shepherd.pool.spi.RunningCall;
 import java.time.Duration;
 import java.util.ArrayList;

@@ -1,7 +1,7 @@
 package dev.shepherd.pool;
 
-import dev.shepherd.core.Durations;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Durations;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.Ticker;
 import dev.shepherd.pool.spi.Backend;
 import java.time.Duration;
@@ -156,7 +156,7 @@ public final class ElasticPoolBuilder {
 
   /**
    * Sets how long a runner beyond {@code min} may sit without calls before it retires. Default
-   * 30 s; {@link Durations#MAX_NANOS} for never.
+   * 30 s; {@code Duration.ofNanos(Long.MAX_VALUE)} for never.
    *
    * @param idleShutdownAfter positive
    * @return this builder
@@ -187,7 +187,7 @@ public final class ElasticPoolBuilder {
 
   /**
    * Sets how long the last {@code min} runners may sit idle before they retire too. Default
-   * never ({@link Durations#MAX_NANOS}).
+   * never ({@code Duration.ofNanos(Long.MAX_VALUE)}).
    *
    * @param minIdleShutdownAfter positive
    * @return this builder

@@ -1,6 +1,6 @@
 package dev.shepherd.pool;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.Ticker;
 import dev.shepherd.pool.spi.Backend;
 import java.time.Duration;

@@ -1,6 +1,6 @@
 package dev.shepherd.pool;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;

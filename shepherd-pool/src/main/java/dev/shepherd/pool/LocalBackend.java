@@ -1,7 +1,7 @@
 package dev.shepherd.pool;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.pool.spi.Backend;
 import dev.shepherd.pool.spi.RunnerHandle;
 import dev.shepherd.pool.spi.RunnerListener;

@@ -2,8 +2,8 @@ package dev.shepherd.pool;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.shepherd.core.Deadline;
-import dev.shepherd.core.Durations;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Durations;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.Ticker;
 import dev.shepherd.pool.spi.Backend;
 import dev.shepherd.pool.spi.RunnerHandle;

@@ -3,7 +3,7 @@ package dev.shepherd.pool;
 import dev.shepherd.pool.internal.PayloadCodec;
 import dev.shepherd.pool.spi.Backend;
 import dev.shepherd.pool.spi.ForwardingBackend;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -1,6 +1,6 @@
 package dev.shepherd.pool;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.ShepherdException;
 import org.jspecify.annotations.Nullable;
 

@@ -1,6 +1,6 @@
 package dev.shepherd.replica;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.function.Consumer;

@@ -1,6 +1,6 @@
 package dev.shepherd.replica;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import org.jspecify.annotations.Nullable;

@@ -1,6 +1,6 @@
 package dev.shepherd.replica;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;

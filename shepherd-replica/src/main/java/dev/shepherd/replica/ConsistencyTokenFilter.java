@@ -1,6 +1,6 @@
 package dev.shepherd.replica;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import jakarta.servlet.Filter;
 import jakarta.servlet.FilterChain;
 import jakarta.servlet.ServletException;

@@ -1,7 +1,7 @@
 package dev.shepherd.replica;
 
 import dev.shepherd.core.Deadline;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.Ticker;
 import java.sql.Connection;
 import java.sql.SQLException;

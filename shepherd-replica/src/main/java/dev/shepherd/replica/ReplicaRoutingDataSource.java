@@ -1,6 +1,6 @@
 package dev.shepherd.replica;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import java.io.PrintWriter;
 import java.lang.reflect.Proxy;
 import java.sql.Connection;

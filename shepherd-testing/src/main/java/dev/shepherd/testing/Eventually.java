@@ -1,6 +1,6 @@
 package dev.shepherd.testing;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import java.time.Duration;
 import org.awaitility.Awaitility;
 import org.awaitility.core.ConditionFactory;

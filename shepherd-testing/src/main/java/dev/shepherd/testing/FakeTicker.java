@@ -1,7 +1,7 @@
 package dev.shepherd.testing;
 
-import dev.shepherd.core.Durations;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Durations;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.Ticker;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicLong;

@@ -1,6 +1,6 @@
 package dev.shepherd.testing;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import jakarta.servlet.http.HttpServlet;
 import java.net.URI;
 import java.util.LinkedHashMap;

@@ -2,8 +2,8 @@ package dev.shepherd.watch;
 
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
-import dev.shepherd.core.Durations;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Durations;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.internal.GoDuration;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.AsyncEvent;

@@ -1,6 +1,6 @@
 package dev.shepherd.watch;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 
 /**
  * How many undelivered updates a subscription keeps while its sink is busy: the newest

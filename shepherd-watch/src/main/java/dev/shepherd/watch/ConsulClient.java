@@ -1,8 +1,8 @@
 package dev.shepherd.watch;
 
 import com.fasterxml.jackson.jr.ob.JSON;
-import dev.shepherd.core.Durations;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Durations;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.internal.GoDuration;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;

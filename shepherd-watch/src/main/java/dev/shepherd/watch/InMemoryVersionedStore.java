@@ -1,7 +1,7 @@
 package dev.shepherd.watch;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -508,7 +508,7 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
     Require.nonNegative(maxWait, "maxWait");
     CompletableFuture<Versioned<Optional<V>>> future = whenChanged(key, minIndex);
     try {
-      return future.get(dev.shepherd.core.Durations.toNanosSaturated(maxWait),
+      return future.get(dev.shepherd.core.internal.Durations.toNanosSaturated(maxWait),
           TimeUnit.NANOSECONDS);
     } catch (TimeoutException e) {
       future.cancel(false);

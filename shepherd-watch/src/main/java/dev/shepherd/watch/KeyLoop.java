@@ -1,7 +1,7 @@
 package dev.shepherd.watch;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
-import dev.shepherd.core.Durations;
+import dev.shepherd.core.internal.Durations;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
 import java.util.ArrayList;

@@ -1,6 +1,6 @@
 package dev.shepherd.watch;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import java.util.List;
 import java.util.Map;
 

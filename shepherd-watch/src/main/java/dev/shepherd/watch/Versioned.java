@@ -1,6 +1,6 @@
 package dev.shepherd.watch;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 
 /**
  * A value together with the index (version) at which a source observed it, as answered by

@@ -1,8 +1,8 @@
 package dev.shepherd.watch;
 
 import dev.shepherd.core.Backoff;
-import dev.shepherd.core.Durations;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Durations;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.Ticker;
 import java.time.Duration;
 import java.util.ArrayList;

@@ -3,7 +3,7 @@ package dev.shepherd.cache.redis;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JavaType;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 
 /**
  * A {@link ValueCodec} that writes values as JSON with a Jackson {@link ObjectMapper}. Jackson

@@ -2,8 +2,8 @@ package dev.shepherd.cache.redis;
 
 import dev.shepherd.cache.Courier;
 import dev.shepherd.cache.Load;
-import dev.shepherd.core.Durations;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Durations;
+import dev.shepherd.core.internal.Require;
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.lettuce.core.KeyScanCursor;
 import io.lettuce.core.RedisChannelHandler;

@@ -1,6 +1,6 @@
 package dev.shepherd.cache.redis;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import java.nio.charset.StandardCharsets;
 
 /**

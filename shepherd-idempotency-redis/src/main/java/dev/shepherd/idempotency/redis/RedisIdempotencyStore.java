@@ -1,7 +1,7 @@
 package dev.shepherd.idempotency.redis;
 
-import dev.shepherd.core.Durations;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Durations;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.idempotency.IdempotencyStoreException;
 import dev.shepherd.idempotency.IdempotencyTracker;

@@ -1,6 +1,6 @@
 package dev.shepherd.idempotency.servlet;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.idempotency.ClaimLostException;
 import dev.shepherd.idempotency.IdempotencyStoreException;
 import dev.shepherd.idempotency.IdempotencyTracker;

@@ -1,6 +1,6 @@
 package dev.shepherd.idempotency.servlet;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import jakarta.servlet.http.HttpServletRequest;
 import java.security.Principal;
 

@@ -9,7 +9,7 @@ import dev.shepherd.pool.spi.ForwardingBackend;
 import dev.shepherd.pool.spi.RunnerHandle;
 import dev.shepherd.pool.spi.RunnerListener;
 import dev.shepherd.pool.spi.RunnerSpec;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.pool.FunctionRegistry;
 import dev.shepherd.pool.FunctionRegistryFactory;
 import dev.shepherd.pool.RemoteBackend;

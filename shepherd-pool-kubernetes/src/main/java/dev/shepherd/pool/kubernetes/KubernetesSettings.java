@@ -1,6 +1,6 @@
 package dev.shepherd.pool.kubernetes;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;
 import io.fabric8.kubernetes.client.KubernetesClient;

@@ -1,7 +1,7 @@
 package dev.shepherd.pool.kubernetes;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.pool.RunnerEnvironment;
 import dev.shepherd.pool.spi.LaunchedRunner;
 import dev.shepherd.pool.spi.RunnerLauncher;

@@ -1,7 +1,7 @@
 package dev.shepherd.pool.kubernetes;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
-import dev.shepherd.core.Durations;
+import dev.shepherd.core.internal.Durations;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;

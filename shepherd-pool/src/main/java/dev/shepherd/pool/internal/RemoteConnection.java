@@ -10,7 +10,7 @@ import dev.shepherd.pool.spi.RunnerHandle;
 import dev.shepherd.pool.spi.RunnerListener;
 import dev.shepherd.pool.spi.RunnerSpec;
 import dev.shepherd.pool.spi.RunningCall;
-import dev.shepherd.core.Durations;
+import dev.shepherd.core.internal.Durations;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.time.Duration;

@@ -9,7 +9,7 @@ import dev.shepherd.pool.spi.RunnerHandle;
 import dev.shepherd.pool.spi.RunnerLauncher;
 import dev.shepherd.pool.spi.RunnerListener;
 import dev.shepherd.pool.spi.RunnerSpec;
-import dev.shepherd.core.Durations;
+import dev.shepherd.core.internal.Durations;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;

@@ -31,8 +31,8 @@ public interface RunnerHandle {
    * @param function the registered name of the function
    * @param preparedArgument what {@link Backend#prepare(String, Object)} returned
    * @param timeout how long the call may run on the runner before the runner gives up by itself
-   *     (a backstop: the pool cancels it at the caller's deadline anyway); {@link
-   *     dev.shepherd.core.Durations#MAX_NANOS} or more for no limit
+   *     (a backstop: the pool cancels it at the caller's deadline anyway); {@code
+   *     Duration.ofNanos(Long.MAX_VALUE)} or more for no limit
    * @return the running call
    */
   RunningCall start(String function, @Nullable Object preparedArgument, Duration timeout);

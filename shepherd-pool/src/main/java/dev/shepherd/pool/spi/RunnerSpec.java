@@ -1,6 +1,6 @@
 package dev.shepherd.pool.spi;
 
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Require;
 import java.time.Duration;
 
 /**
@@ -12,8 +12,8 @@ import java.time.Duration;
  * @param bootTimeout how long the boot may take; a backend kills a runner that is not ready by then
  * @param shutdownTimeout how long a retiring runner may finish its calls
  * @param idleShutdownAfter how long a remote runner may sit without calls before it exits by itself
- *     (a backstop for a parent that can no longer tell it to stop); {@link
- *     dev.shepherd.core.Durations#MAX_NANOS} for never
+ *     (a backstop for a parent that can no longer tell it to stop); {@code
+ *     Duration.ofNanos(Long.MAX_VALUE)} for never
  * @param maxConcurrency how many calls the pool runs on it at once
  */
 public record RunnerSpec(

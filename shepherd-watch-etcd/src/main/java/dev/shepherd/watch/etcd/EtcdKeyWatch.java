@@ -2,7 +2,7 @@ package dev.shepherd.watch.etcd;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.shepherd.core.Backoff;
-import dev.shepherd.core.Durations;
+import dev.shepherd.core.internal.Durations;
 import dev.shepherd.core.ShepherdException;
 import dev.shepherd.core.Ticker;
 import io.etcd.jetcd.ByteSequence;

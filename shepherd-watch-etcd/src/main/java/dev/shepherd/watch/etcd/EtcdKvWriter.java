@@ -1,7 +1,7 @@
 package dev.shepherd.watch.etcd;
 
-import dev.shepherd.core.Durations;
-import dev.shepherd.core.Require;
+import dev.shepherd.core.internal.Durations;
+import dev.shepherd.core.internal.Require;
 import dev.shepherd.watch.KvWriter;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;

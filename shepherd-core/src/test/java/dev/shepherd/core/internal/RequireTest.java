@@ -1,5 +1,6 @@
-package dev.shepherd.core;
+package dev.shepherd.core.internal;
 
+import dev.shepherd.core.ShepherdException;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

@@ -1,4 +1,4 @@
-package dev.shepherd.core;
+package dev.shepherd.core.internal;
 
 import java.time.Duration;
 
