@@ -231,11 +231,7 @@ final class ReplicaPoller implements Runnable {
         strategy = resolved;
         poll = c.prepareStatement(ReplicaTracker.POLL_QUERY);
       } catch (SQLException | RuntimeException e) {
-        try {
-          c.close();
-        } catch (SQLException suppressed) {
-          e.addSuppressed(suppressed);
-        }
+        Jdbc.closeAfter(c, e);
         throw e;
       }
       connection = c;
