@@ -170,7 +170,8 @@ public final class ReplicaTracker implements AutoCloseable {
       Ticker ticker) {
 
     /**
-     * Checks the settings as the builder does.
+     * Checks the one rule that joins two settings; the builder has already checked each setting
+     * alone when it was set, naming it in the error.
      *
      * @param name the name
      * @param minPollInterval the shortest pause
@@ -181,19 +182,10 @@ public final class ReplicaTracker implements AutoCloseable {
      * @param strategy the strategy
      * @param executor the executor, or null
      * @param ticker the ticker
-     * @throws NullPointerException if an argument other than {@code executor} is null
-     * @throws IllegalArgumentException if a duration is out of range, the name is empty, or
-     *     {@code minPollInterval > maxPollInterval}
+     * @throws NullPointerException if {@code minPollInterval} or {@code maxPollInterval} is null
+     * @throws IllegalArgumentException if {@code minPollInterval > maxPollInterval}
      */
     public Config {
-      Require.notEmpty(name, "name");
-      Require.positive(minPollInterval, "minPollInterval");
-      Require.positive(maxPollInterval, "maxPollInterval");
-      Require.nonNegative(retryInterval, "retryInterval");
-      Require.positive(stallCheckAfter, "stallCheckAfter");
-      Require.positive(queryTimeout, "queryTimeout");
-      Require.nonNull(strategy, "strategy");
-      Require.nonNull(ticker, "ticker");
       Require.argument(minPollInterval.compareTo(maxPollInterval) <= 0,
           "minPollInterval must be at most maxPollInterval " + maxPollInterval + ", was " + minPollInterval);
     }
