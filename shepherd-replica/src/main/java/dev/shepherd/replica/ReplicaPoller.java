@@ -153,7 +153,7 @@ final class ReplicaPoller implements Runnable {
         ReplicaTracker.Waiter lowest = tracker.firstOrNull();
         if (session.strategy == ReplayStrategy.WAIT_FOR_LSN && lowest != null) {
           try {
-            session.waitFor(lowest.target, tracker.maxIntervalNanos);
+            session.waitFor(lowest.target(), tracker.maxIntervalNanos);
           } catch (SQLException | RuntimeException e) {
             session.close();
             session = new Session();

@@ -227,7 +227,7 @@ public final class ReplicaRouter {
           case ReplicaTracker.Start.Answered answered -> results[i] = answered.result();
           case ReplicaTracker.Waiter waiter -> {
             waiting[i] = waiter;
-            var unusedRelease = waiter.result.whenComplete((r, e) -> completions.release());
+            var unusedRelease = waiter.result().whenComplete((r, e) -> completions.release());
             pending++;
           }
         }
@@ -235,8 +235,8 @@ public final class ReplicaRouter {
       while (true) {
         int best = -1;
         for (int i = 0; i < n; i++) {
-          if (results[i] == null && waiting[i] != null && waiting[i].result.isDone()) {
-            results[i] = waiting[i].result.join();
+          if (results[i] == null && waiting[i] != null && waiting[i].result().isDone()) {
+            results[i] = waiting[i].result().join();
             waiting[i] = null;
             pending--;
           }
