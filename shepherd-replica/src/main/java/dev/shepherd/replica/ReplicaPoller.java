@@ -153,7 +153,7 @@ final class ReplicaPoller implements Runnable {
         ReplicaTracker.Waiter lowest = tracker.firstOrNull();
         if (session.strategy == ReplayStrategy.WAIT_FOR_LSN && lowest != null) {
           try {
-            session.waitFor(lowest.target, tracker.maxIntervalNanos);
+            session.waitFor(lowest.target(), tracker.maxIntervalNanos);
           } catch (SQLException | RuntimeException e) {
             session.close();
             session = new Session();
@@ -231,11 +231,7 @@ final class ReplicaPoller implements Runnable {
         strategy = resolved;
         poll = c.prepareStatement(ReplicaTracker.POLL_QUERY);
       } catch (SQLException | RuntimeException e) {
-        try {
-          c.close();
-        } catch (SQLException suppressed) {
-          e.addSuppressed(suppressed);
-        }
+        Jdbc.closeAfter(c, e);
         throw e;
       }
       connection = c;

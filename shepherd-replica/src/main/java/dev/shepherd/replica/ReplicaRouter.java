@@ -81,20 +81,17 @@ public final class ReplicaRouter {
   public record Config(List<ReplicaTracker> replicas, Duration maxWait, Consumer<Route> listener, Ticker ticker) {
 
     /**
-     * Copies the replicas and checks the settings.
+     * Copies the replicas, so that the config cannot change; the builder has already checked each
+     * setting when it was set, naming it in the error.
      *
      * @param replicas the trackers
      * @param maxWait the bound
      * @param listener the listener
      * @param ticker the ticker
-     * @throws NullPointerException if an argument is null
-     * @throws IllegalArgumentException if {@code maxWait} is negative
+     * @throws NullPointerException if {@code replicas} is or holds null
      */
     public Config {
-      replicas = List.copyOf(Require.nonNull(replicas, "replicas"));
-      Require.nonNegative(maxWait, "maxWait");
-      Require.nonNull(listener, "listener");
-      Require.nonNull(ticker, "ticker");
+      replicas = List.copyOf(replicas);
     }
   }
 
@@ -230,7 +227,7 @@ public final class ReplicaRouter {
           case ReplicaTracker.Start.Answered answered -> results[i] = answered.result();
           case ReplicaTracker.Waiter waiter -> {
             waiting[i] = waiter;
-            var unusedRelease = waiter.result.whenComplete((r, e) -> completions.release());
+            var unusedRelease = waiter.result().whenComplete((r, e) -> completions.release());
             pending++;
           }
         }
@@ -238,8 +235,8 @@ public final class ReplicaRouter {
       while (true) {
         int best = -1;
         for (int i = 0; i < n; i++) {
-          if (results[i] == null && waiting[i] != null && waiting[i].result.isDone()) {
-            results[i] = waiting[i].result.join();
+          if (results[i] == null && waiting[i] != null && waiting[i].result().isDone()) {
+            results[i] = waiting[i].result().join();
             waiting[i] = null;
             pending--;
           }

@@ -119,7 +119,7 @@ public final class ReplicaTracker implements AutoCloseable {
   final ReplayStrategy configuredStrategy;
 
   final ConcurrentSkipListSet<Waiter> waiters = new ConcurrentSkipListSet<>(
-      Comparator.comparing((Waiter w) -> w.target).thenComparingLong(w -> w.sequence));
+      Comparator.comparing(Waiter::target).thenComparingLong(Waiter::sequence));
   private final AtomicLong sequence = new AtomicLong();
   final AtomicBoolean polling = new AtomicBoolean();
   final AtomicBoolean urgent = new AtomicBoolean();
@@ -170,7 +170,8 @@ public final class ReplicaTracker implements AutoCloseable {
       Ticker ticker) {
 
     /**
-     * Checks the settings as the builder does.
+     * Checks the one rule that joins two settings; the builder has already checked each setting
+     * alone when it was set, naming it in the error.
      *
      * @param name the name
      * @param minPollInterval the shortest pause
@@ -181,19 +182,10 @@ public final class ReplicaTracker implements AutoCloseable {
      * @param strategy the strategy
      * @param executor the executor, or null
      * @param ticker the ticker
-     * @throws NullPointerException if an argument other than {@code executor} is null
-     * @throws IllegalArgumentException if a duration is out of range, the name is empty, or
-     *     {@code minPollInterval > maxPollInterval}
+     * @throws NullPointerException if {@code minPollInterval} or {@code maxPollInterval} is null
+     * @throws IllegalArgumentException if {@code minPollInterval > maxPollInterval}
      */
     public Config {
-      Require.notEmpty(name, "name");
-      Require.positive(minPollInterval, "minPollInterval");
-      Require.positive(maxPollInterval, "maxPollInterval");
-      Require.nonNegative(retryInterval, "retryInterval");
-      Require.positive(stallCheckAfter, "stallCheckAfter");
-      Require.positive(queryTimeout, "queryTimeout");
-      Require.nonNull(strategy, "strategy");
-      Require.nonNull(ticker, "ticker");
       Require.argument(minPollInterval.compareTo(maxPollInterval) <= 0,
           "minPollInterval must be at most maxPollInterval " + maxPollInterval + ", was " + minPollInterval);
     }
@@ -356,7 +348,7 @@ public final class ReplicaTracker implements AutoCloseable {
     if (deadline.isExpired()) {
       return new Start.Answered(new ReplayResult.TimedOut(target, cached, Duration.ZERO));
     }
-    Waiter waiter = new Waiter(target, sequence.incrementAndGet(), ticker.read(), ticker);
+    Waiter waiter = new Waiter(target, sequence.incrementAndGet(), ticker);
     waiters.add(waiter);
     if (closed) { // close() ran between the check above and the add: it may have missed this waiter
       waiters.remove(waiter);
@@ -381,10 +373,10 @@ public final class ReplicaTracker implements AutoCloseable {
         long remaining = deadline.remainingNanos();
         if (remaining == 0L) {
           expire(waiter);
-          return waiter.result.join();
+          return waiter.result().join();
         }
         try {
-          return waiter.result.get(remaining, TimeUnit.NANOSECONDS);
+          return waiter.result().get(remaining, TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
           // loop: the ticker decides whether the deadline has passed
         } catch (ExecutionException e) {
@@ -399,7 +391,7 @@ public final class ReplicaTracker implements AutoCloseable {
   /** Completes a waiter as timed out, unless the poller completed it first. */
   void expire(Waiter waiter) {
     waiters.remove(waiter);
-    waiter.result.complete(new ReplayResult.TimedOut(waiter.target, lastReplayed, waiter.waited()));
+    waiter.result().complete(new ReplayResult.TimedOut(waiter.target(), lastReplayed, waiter.waited()));
   }
 
   @Nullable ReplayResult failureOf(Health current, Lsn target, Duration waited) {
@@ -462,11 +454,11 @@ public final class ReplicaTracker implements AutoCloseable {
   /** Completes every waiter whose target is at or before {@code replayed}, in one pass. */
   void release(Lsn replayed) {
     for (Waiter waiter : waiters) {
-      if (!replayed.isAtLeast(waiter.target)) {
+      if (!replayed.isAtLeast(waiter.target())) {
         break; // ordered by target: the rest are later
       }
       if (waiters.remove(waiter)) {
-        waiter.result.complete(new ReplayResult.Replayed(waiter.target, replayed, waiter.waited()));
+        waiter.result().complete(new ReplayResult.Replayed(waiter.target(), replayed, waiter.waited()));
       }
     }
   }
@@ -475,9 +467,9 @@ public final class ReplicaTracker implements AutoCloseable {
   void failAll(Health current) {
     Waiter waiter;
     while ((waiter = waiters.pollFirst()) != null) {
-      ReplayResult failure = failureOf(current, waiter.target, waiter.waited());
-      waiter.result.complete(failure != null ? failure
-          : new ReplayResult.ReplicaUnavailable(waiter.target, new SQLException("replica " + name + " unavailable"), waiter.waited()));
+      ReplayResult failure = failureOf(current, waiter.target(), waiter.waited());
+      waiter.result().complete(failure != null ? failure
+          : new ReplayResult.ReplicaUnavailable(waiter.target(), new SQLException("replica " + name + " unavailable"), waiter.waited()));
     }
   }
 
@@ -501,19 +493,20 @@ public final class ReplicaTracker implements AutoCloseable {
     return "ReplicaTracker[" + name + ", " + health.status + ", lastReplayed=" + lastReplayed + "]";
   }
 
-  /** One caller's wait. */
-  static final class Waiter implements Start {
-    final Lsn target;
-    final long sequence;
-    final long startNanos;
-    final CompletableFuture<ReplayResult> result = new CompletableFuture<>();
-    final Ticker ticker;
+  /**
+   * One caller's wait.
+   *
+   * @param target the position waited for
+   * @param sequence the order of registration, which orders waiters for the same target
+   * @param startNanos when the wait began, by {@code ticker}
+   * @param ticker the time source
+   * @param result completed by the poller, the deadline or {@link #close()}
+   */
+  record Waiter(Lsn target, long sequence, long startNanos, Ticker ticker, CompletableFuture<ReplayResult> result)
+      implements Start {
 
-    Waiter(Lsn target, long sequence, long startNanos, Ticker ticker) {
-      this.target = target;
-      this.sequence = sequence;
-      this.startNanos = startNanos;
-      this.ticker = ticker;
+    Waiter(Lsn target, long sequence, Ticker ticker) {
+      this(target, sequence, ticker.read(), ticker, new CompletableFuture<>());
     }
 
     Duration waited() {

@@ -213,11 +213,7 @@ final class RoutingConnection implements InvocationHandler {
         bound.setTransactionIsolation(isolation);
       }
     } catch (SQLException | RuntimeException e) {
-      try {
-        bound.close();
-      } catch (SQLException suppressed) {
-        e.addSuppressed(suppressed);
-      }
+      Jdbc.closeAfter(bound, e);
       throw e;
     }
     if (chosen == Kind.REPLICA) {

@@ -166,7 +166,9 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
 
   /**
    * The immutable settings of a {@link BlockingQueryServlet}, produced by {@link Builder#build()}
-   * and read through {@link BlockingQueryServlet#config()}; the builder explains each one.
+   * and read through {@link BlockingQueryServlet#config()}; the builder explains each one. The
+   * builder checks each setting when it is set, naming it in the error, so the record does not
+   * check them again.
    *
    * @param maxHeldQueries blocking queries held at once in total
    * @param maxHeldQueriesPerKey blocking queries held at once on one key or prefix
@@ -177,22 +179,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
    * @param lists whether {@code ?recurse} and {@code ?keys} are served (an in-memory store)
    */
   public record Config(int maxHeldQueries, int maxHeldQueriesPerKey, int maxBodyBytes,
-      Duration retryAfter, WriteAuthorizer authorizer, boolean writable, boolean lists) {
-
-    /**
-     * Checks the settings.
-     *
-     * @throws NullPointerException if {@code retryAfter} or {@code authorizer} is null
-     * @throws IllegalArgumentException if a limit is out of range
-     */
-    public Config {
-      Require.atLeast(maxHeldQueries, 1, "maxHeldQueries");
-      Require.atLeast(maxHeldQueriesPerKey, 1, "maxHeldQueriesPerKey");
-      Require.atLeast(maxBodyBytes, 0, "maxBodyBytes");
-      Require.positive(retryAfter, "retryAfter");
-      Require.nonNull(authorizer, "authorizer");
-    }
-  }
+      Duration retryAfter, WriteAuthorizer authorizer, boolean writable, boolean lists) {}
 
   /**
    * Returns a servlet serving a store of strings (UTF-8 on the wire), writable through
@@ -381,11 +368,8 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       if (minIndex == 0L) {
         try {
           answer.write(resp, src.fetch(key, 0L, Duration.ZERO));
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          problem(resp, 503, "Service Unavailable", "interrupted");
         } catch (Exception e) {
-          sourceFailed(resp, key, e);
+          callFailed(resp, key, e);
         }
         return;
       }
@@ -528,6 +512,21 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
         + " in total and " + maxHeldPerKey + " per key); retry after " + seconds + " s");
   }
 
+  /**
+   * Answers the failure of a call this request thread made to the source or the writer: 503
+   * "interrupted" with the thread's interrupt flag set again when it was interrupted, else as
+   * {@link #sourceFailed}.
+   */
+  private void callFailed(HttpServletResponse resp, String key, Exception e) throws IOException {
+    if (e instanceof InterruptedException) {
+      Thread.currentThread().interrupt();
+      problem(resp, 503, "Service Unavailable", "interrupted");
+    } else {
+      sourceFailed(resp, key, e);
+    }
+  }
+
+
   private void sourceFailed(HttpServletResponse resp, String key, Throwable e) throws IOException {
     LOG.log(Level.DEBUG, "source failed for '" + key + "'", e);
     resp.setHeader("Retry-After", "1");
@@ -669,21 +668,8 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       readOnly(resp);
       return;
     }
-    String key;
-    OptionalLong cas;
-    try {
-      key = key(req);
-      if (key.isEmpty()) {
-        throw new IllegalArgumentException("Missing key name: request /v1/kv/<key>");
-      }
-      cas = parseCas(req.getParameter("cas"));
-      refuseUnsupported(req);
-    } catch (IllegalArgumentException e) {
-      problem(resp, 400, "Bad Request", e.getMessage());
-      return;
-    }
-    if (!authorizer.allows(req, key)) {
-      problem(resp, 403, "Forbidden", "Permission denied: writes to '" + key + "' are not allowed");
+    WriteTarget target = writeTarget(req, resp, false, "writes to");
+    if (target == null) {
       return;
     }
     byte[] body = readBody(req, resp);
@@ -698,12 +684,9 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       return;
     }
     try {
-      answerBoolean(resp, w.put(key, value, cas));
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      problem(resp, 503, "Service Unavailable", "interrupted");
+      answerBoolean(resp, w.put(target.key(), value, target.cas()));
     } catch (Exception e) {
-      sourceFailed(resp, key, e);
+      callFailed(resp, target.key(), e);
     }
   }
 
@@ -714,9 +697,36 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       readOnly(resp);
       return;
     }
+    boolean recurse = req.getParameter("recurse") != null;
+    WriteTarget target = writeTarget(req, resp, recurse, "deletes of");
+    if (target == null) {
+      return;
+    }
+    String key = target.key();
+    try {
+      answerBoolean(resp, recurse ? OptionalLong.of(w.deletePrefix(key)) : w.delete(key, target.cas()));
+    } catch (UnsupportedOperationException e) {
+      problem(resp, 400, "Bad Request", "?recurse: " + e.getMessage());
+    } catch (Exception e) {
+      callFailed(resp, key, e);
+    }
+  }
+
+  /** The key and {@code ?cas} of a {@code PUT} or {@code DELETE} that may go ahead. */
+  private record WriteTarget(String key, OptionalLong cas) {}
+
+  /**
+   * Reads and checks the key and {@code ?cas} of a {@code PUT} or {@code DELETE}, then asks the
+   * authorizer; answers 400 or 403 and returns null when the request may not go ahead.
+   *
+   * @param recurse whether the request is a {@code DELETE ?recurse} (its key may be empty, and it
+   *     takes no {@code ?cas})
+   * @param change what the request does to the key, for the 403 message ("writes to")
+   */
+  private @Nullable WriteTarget writeTarget(HttpServletRequest req, HttpServletResponse resp,
+      boolean recurse, String change) throws IOException {
     String key;
     OptionalLong cas;
-    boolean recurse = req.getParameter("recurse") != null;
     try {
       key = key(req);
       if (key.isEmpty() && !recurse) {
@@ -729,22 +739,13 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       refuseUnsupported(req);
     } catch (IllegalArgumentException e) {
       problem(resp, 400, "Bad Request", e.getMessage());
-      return;
+      return null;
     }
     if (!authorizer.allows(req, key)) {
-      problem(resp, 403, "Forbidden", "Permission denied: deletes of '" + key + "' are not allowed");
-      return;
+      problem(resp, 403, "Forbidden", "Permission denied: " + change + " '" + key + "' are not allowed");
+      return null;
     }
-    try {
-      answerBoolean(resp, recurse ? OptionalLong.of(w.deletePrefix(key)) : w.delete(key, cas));
-    } catch (UnsupportedOperationException e) {
-      problem(resp, 400, "Bad Request", "?recurse: " + e.getMessage());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      problem(resp, 503, "Service Unavailable", "interrupted");
-    } catch (Exception e) {
-      sourceFailed(resp, key, e);
-    }
+    return new WriteTarget(key, cas);
   }
 
   private static void refuseUnsupported(HttpServletRequest req) {

@@ -91,27 +91,14 @@ public final class PollingWatchSource<V> implements WatchSource<V> {
 
   /**
    * The immutable settings of a {@link PollingWatchSource}, read through
-   * {@link PollingWatchSource#config()}; the builder explains each one.
+   * {@link PollingWatchSource#config()}; the builder explains each one. The builder checks each
+   * setting when it is set, naming it in the error, so the record does not check them again.
    *
    * @param maxAge how old a polled value may get
    * @param maxStagger the most random time added to each poll
    * @param ticker the time source
    */
-  public record Config(Duration maxAge, Duration maxStagger, Ticker ticker) {
-
-    /**
-     * Checks the settings.
-     *
-     * @throws NullPointerException if a setting is null
-     * @throws IllegalArgumentException if {@code maxAge} is not positive or {@code maxStagger}
-     *     negative
-     */
-    public Config {
-      Require.positive(maxAge, "maxAge");
-      Require.nonNegative(maxStagger, "maxStagger");
-      Require.nonNull(ticker, "ticker");
-    }
-  }
+  public record Config(Duration maxAge, Duration maxStagger, Ticker ticker) {}
 
   /**
    * Returns a builder over a reader.

@@ -254,7 +254,8 @@ public final class Watcher<V> implements AutoCloseable {
 
   /**
    * The immutable settings of a {@link Watcher}, produced by {@link Builder#build()} and read
-   * through {@link Watcher#config()}; the builder's javadoc explains each one.
+   * through {@link Watcher#config()}; the builder's javadoc explains each one. The builder checks
+   * each setting when it is set, naming it in the error, so the record does not check them again.
    *
    * @param maxWait how long one fetch may block
    * @param recoveryWait how long fetches after a failure may block, at most {@code maxWait}
@@ -270,25 +271,6 @@ public final class Watcher<V> implements AutoCloseable {
       Duration maxWait, Duration recoveryWait, Backoff backoff, Duration failingThreshold,
       Duration minFetchInterval, BufferPolicy bufferPolicy, Executor executor, Ticker ticker,
       String name) {
-
-    /**
-     * Checks the settings.
-     *
-     * @throws NullPointerException if a setting is null
-     * @throws IllegalArgumentException if a duration is negative, or {@code maxWait} or
-     *     {@code recoveryWait} is zero
-     */
-    public Config {
-      Require.positive(maxWait, "maxWait");
-      Require.positive(recoveryWait, "recoveryWait");
-      Require.nonNull(backoff, "backoff");
-      Require.nonNegative(failingThreshold, "failingThreshold");
-      Require.nonNegative(minFetchInterval, "minFetchInterval");
-      Require.nonNull(bufferPolicy, "bufferPolicy");
-      Require.nonNull(executor, "executor");
-      Require.nonNull(ticker, "ticker");
-      Require.notEmpty(name, "name");
-    }
 
     long failingThresholdNanos() {
       return Durations.toNanosSaturated(failingThreshold);

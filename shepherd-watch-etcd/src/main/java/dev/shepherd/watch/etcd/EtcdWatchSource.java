@@ -216,7 +216,9 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
 
   /**
    * The immutable settings of an {@link EtcdWatchSource}, produced by {@link Builder#build()} and
-   * read through {@link EtcdWatchSource#config()}; the builder's javadoc explains each one.
+   * read through {@link EtcdWatchSource#config()}; the builder's javadoc explains each one. The
+   * builder checks each setting when it is set, naming it in the error, so the record does not
+   * check them again.
    *
    * @param reconnectBackoff the wait before reopening a failed watch
    * @param reconnectProbe how often jetcd's channel is asked to reconnect while a watch fails
@@ -225,22 +227,7 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
    * @param ticker the time source
    */
   public record Config(Backoff reconnectBackoff, Duration reconnectProbe, Duration requestTimeout,
-      Duration idleTimeout, Ticker ticker) {
-
-    /**
-     * Checks the settings.
-     *
-     * @throws NullPointerException if a setting is null
-     * @throws IllegalArgumentException if a duration is not positive
-     */
-    public Config {
-      Require.nonNull(reconnectBackoff, "reconnectBackoff");
-      Require.positive(reconnectProbe, "reconnectProbe");
-      Require.positive(requestTimeout, "requestTimeout");
-      Require.positive(idleTimeout, "idleTimeout");
-      Require.nonNull(ticker, "ticker");
-    }
-  }
+      Duration idleTimeout, Ticker ticker) {}
 
   /**
    * Returns the number of jetcd watchers (etcd watches) open now, one per watched key once each
