@@ -1,5 +1,7 @@
 package dev.shepherd.spring.boot.autoconfigure.cache;
 
+import static dev.shepherd.spring.boot.autoconfigure.internal.Settings.setIfPresent;
+
 import dev.shepherd.cache.CoalescingCache;
 import java.time.Duration;
 import java.util.Collection;
@@ -71,17 +73,5 @@ public final class CoalescingCacheManager implements CacheManager {
       throw new InvalidConfigurationPropertyValueException(prefix + "wait-timeout", wait, "must be positive");
     }
     return new CoalescingSpringCache(name, builder.build(), properties.allowNullValues(), wait);
-  }
-
-  /** Applies {@code value} when it is set; the builder's complaint about it names the property. */
-  private static <T> void setIfPresent(String property, @Nullable T value, Consumer<T> apply) {
-    if (value == null) {
-      return;
-    }
-    try {
-      apply.accept(value);
-    } catch (IllegalArgumentException e) {
-      throw new InvalidConfigurationPropertyValueException(property, value, e.getMessage());
-    }
   }
 }

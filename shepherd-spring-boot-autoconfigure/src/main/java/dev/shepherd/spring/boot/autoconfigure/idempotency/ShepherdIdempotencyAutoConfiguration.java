@@ -1,5 +1,7 @@
 package dev.shepherd.spring.boot.autoconfigure.idempotency;
 
+import static dev.shepherd.spring.boot.autoconfigure.internal.Settings.set;
+
 import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.InMemoryIdempotencyStore;
@@ -184,14 +186,6 @@ public final class ShepherdIdempotencyAutoConfiguration {
               + "(add classpath:dev/shepherd/idempotency/flyway to spring.flyway.locations), with Liquibase (include "
               + "classpath:dev/shepherd/idempotency/liquibase/changelog.yaml), or by hand (classpath:"
               + JdbcIdempotencyStore.SCHEMA_RESOURCE + "), or set shepherd.idempotency.jdbc.create-schema=true");
-    }
-  }
-
-  private static void set(String property, Object value, Runnable apply) {
-    try {
-      apply.run();
-    } catch (IllegalArgumentException e) {
-      throw new InvalidConfigurationPropertyValueException(property, value, e.getMessage());
     }
   }
 

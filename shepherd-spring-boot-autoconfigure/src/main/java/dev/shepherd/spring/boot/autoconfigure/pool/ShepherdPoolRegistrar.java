@@ -1,5 +1,7 @@
 package dev.shepherd.spring.boot.autoconfigure.pool;
 
+import static dev.shepherd.spring.boot.autoconfigure.internal.Settings.set;
+
 import dev.shepherd.pool.ElasticPool;
 import dev.shepherd.pool.ElasticPoolBuilder;
 import dev.shepherd.pool.FunctionRegistry;
@@ -114,14 +116,6 @@ final class ShepherdPoolRegistrar implements ImportBeanDefinitionRegistrar, Envi
       return type.asSubclass(FunctionRegistryFactory.class);
     } catch (ClassNotFoundException | LinkageError e) {
       throw new InvalidConfigurationPropertyValueException(prefix + "functions-factory", name, "no such class: " + e);
-    }
-  }
-
-  private static void set(String property, Object value, Runnable apply) {
-    try {
-      apply.run();
-    } catch (IllegalArgumentException e) {
-      throw new InvalidConfigurationPropertyValueException(property, value, e.getMessage());
     }
   }
 }

@@ -1,5 +1,7 @@
 package dev.shepherd.spring.boot.autoconfigure.replica;
 
+import static dev.shepherd.spring.boot.autoconfigure.internal.Settings.set;
+
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.shepherd.replica.ConsistencyTokenCodec;
@@ -119,14 +121,6 @@ public final class ShepherdReplicaAutoConfiguration {
     // Start even while the replica is down: the tracker reports it unavailable and reads go to the primary.
     config.setInitializationFailTimeout(-1);
     return new HikariDataSource(config);
-  }
-
-  private static void set(String property, Object value, Runnable apply) {
-    try {
-      apply.run();
-    } catch (IllegalArgumentException e) {
-      throw new InvalidConfigurationPropertyValueException(property, value, e.getMessage());
-    }
   }
 
   private static void closeQuietly(AutoCloseable closeable) {

@@ -1,5 +1,7 @@
 package dev.shepherd.spring.boot.autoconfigure.watch;
 
+import static dev.shepherd.spring.boot.autoconfigure.internal.Settings.set;
+
 import dev.shepherd.core.Backoff;
 import dev.shepherd.watch.ConsulClient;
 import java.time.Duration;
@@ -93,14 +95,6 @@ public final class ShepherdWatchAutoConfiguration {
         }
       }
       throw e;
-    }
-  }
-
-  private static void set(String property, Object value, Runnable apply) {
-    try {
-      apply.run();
-    } catch (IllegalArgumentException e) {
-      throw new InvalidConfigurationPropertyValueException(property, value, e.getMessage());
     }
   }
 }
