@@ -48,7 +48,17 @@ public record ShepherdReplicaProperties(
       @DefaultValue("1s") Duration connectionTimeout,
       @DefaultValue("500us") Duration minPollInterval,
       @DefaultValue("50ms") Duration maxPollInterval,
-      @DefaultValue("2s") Duration queryTimeout) {}
+      @DefaultValue("2s") Duration queryTimeout) {
+
+    /** Shows every setting but the password, so that logging the settings does not leak it. */
+    @Override
+    public String toString() {
+      return "Replica[url=" + url + ", username=" + username + ", password=" + (password == null ? null : "(hidden)")
+          + ", maximumPoolSize=" + maximumPoolSize + ", connectionTimeout=" + connectionTimeout
+          + ", minPollInterval=" + minPollInterval + ", maxPollInterval=" + maxPollInterval
+          + ", queryTimeout=" + queryTimeout + "]";
+    }
+  }
 
   /**
    * The routing DataSource.
@@ -88,5 +98,15 @@ public record ShepherdReplicaProperties(
       @DefaultValue("true") boolean secureCookie,
       @DefaultValue("1h") Duration cookieMaxAge,
       @DefaultValue("false") boolean ignoreInvalid,
-      @DefaultValue("/*") List<String> urlPatterns) {}
+      @DefaultValue("/*") List<String> urlPatterns) {
+
+    /** Shows every setting but the secrets, so that logging the settings does not leak them. */
+    @Override
+    public String toString() {
+      return "Token[signingKeyId=" + signingKeyId + ", signingSecret=" + (signingSecret == null ? null : "(hidden)")
+          + ", verificationKeys=" + verificationKeys.keySet() + " (secrets hidden), header=" + header
+          + ", cookie=" + cookie + ", secureCookie=" + secureCookie + ", cookieMaxAge=" + cookieMaxAge
+          + ", ignoreInvalid=" + ignoreInvalid + ", urlPatterns=" + urlPatterns + "]";
+    }
+  }
 }

@@ -73,5 +73,12 @@ public record ShepherdWatchProperties(
    * @param baseUri Base URI of the Consul agent (or compatible server).
    * @param token ACL token sent with every request; none when unset.
    */
-  public record Consul(@DefaultValue("http://127.0.0.1:8500") URI baseUri, @Nullable String token) {}
+  public record Consul(@DefaultValue("http://127.0.0.1:8500") URI baseUri, @Nullable String token) {
+
+    /** Shows the base URI but not the token, so that logging the settings does not leak it. */
+    @Override
+    public String toString() {
+      return "Consul[baseUri=" + baseUri + ", token=" + (token == null ? null : "(hidden)") + "]";
+    }
+  }
 }
