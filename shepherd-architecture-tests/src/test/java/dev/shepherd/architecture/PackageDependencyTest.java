@@ -1,7 +1,5 @@
 package dev.shepherd.architecture;
 
-import static com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAPackage;
-import static com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAnyPackage;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -56,22 +54,13 @@ class PackageDependencyTest {
   }
 
   /**
-   * Every package of every module, each a slice of its own.
-   *
-   * <p>One known exception, to be removed when the pool's packages are split along their roles:
-   * the pool's SPI and wire packages use types of the pool's API package ({@code FunctionRegistry},
-   * {@code FunctionRegistryFactory}, {@code RunnerFunction}, {@code CodecLimits},
-   * {@code RemoteException}) while that package uses them, so {@code pool -> pool.spi -> pool} and
-   * {@code pool -> pool.internal -> pool}. Only those edges, from {@code pool.spi} and
-   * {@code pool.internal} into {@code pool} itself, are ignored; any other cycle fails.
+   * Every package of every module, each a slice of its own: no package cycle, without exception.
+   * The pool's packages, for one, depend one way: {@code dev.shepherd.pool} on its SPI and on its
+   * wire format, and neither of those on anything else of the pool.
    */
   @Test
   void noPackageCycle() {
-    slices().matching("dev.shepherd.(**)").should().beFreeOfCycles()
-        .ignoreDependency(
-            resideInAnyPackage("dev.shepherd.pool.spi..", "dev.shepherd.pool.internal.."),
-            resideInAPackage("dev.shepherd.pool"))
-        .check(classes);
+    slices().matching("dev.shepherd.(**)").should().beFreeOfCycles().check(classes);
   }
 
   static Stream<String> capabilities() {

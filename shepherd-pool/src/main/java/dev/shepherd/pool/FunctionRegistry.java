@@ -16,9 +16,11 @@ import java.util.TreeSet;
 public final class FunctionRegistry {
 
   private final Map<String, RunnerFunction> functions;
+  private final SortedSet<String> names;
 
   private FunctionRegistry(Map<String, RunnerFunction> functions) {
     this.functions = Collections.unmodifiableMap(new LinkedHashMap<>(functions));
+    this.names = Collections.unmodifiableSortedSet(new TreeSet<>(functions.keySet()));
   }
 
   /**
@@ -36,7 +38,7 @@ public final class FunctionRegistry {
    * @return the names
    */
   public SortedSet<String> names() {
-    return Collections.unmodifiableSortedSet(new TreeSet<>(functions.keySet()));
+    return names;
   }
 
   /**
@@ -74,8 +76,19 @@ public final class FunctionRegistry {
    * @return the exception, for the caller to throw
    */
   public IllegalArgumentException unknown(String name) {
+    return unknown(name, names);
+  }
+
+  /**
+   * Returns the error for a name that is not among a backend's function names.
+   *
+   * @param name the unknown name
+   * @param names the registered names, sorted
+   * @return the exception, for the caller to throw
+   */
+  static IllegalArgumentException unknown(String name, SortedSet<String> names) {
     return new IllegalArgumentException(
-        "unknown function \"" + name + "\"; registered functions are " + names());
+        "unknown function \"" + name + "\"; registered functions are " + names);
   }
 
   @Override

@@ -12,6 +12,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.SortedSet;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -125,8 +126,8 @@ public final class LocalBackend implements Backend {
   }
 
   @Override
-  public FunctionRegistry functions() {
-    return functions;
+  public SortedSet<String> functionNames() {
+    return functions.names();
   }
 
   @Override

@@ -16,6 +16,7 @@ import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.SortedSet;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -83,9 +84,9 @@ abstract class PoolCheckout extends PoolRetirement {
     if (closedVolatile) {
       throw closedError();
     }
-    FunctionRegistry registry = backend.functions();
-    if (!registry.contains(function)) {
-      throw registry.unknown(function);
+    SortedSet<String> names = backend.functionNames();
+    if (!names.contains(function)) {
+      throw FunctionRegistry.unknown(function, names);
     }
     Object prepared = backend.prepare(function, argument);
     Call call =

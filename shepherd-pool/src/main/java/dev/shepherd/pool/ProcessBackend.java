@@ -1,6 +1,5 @@
 package dev.shepherd.pool;
 
-import dev.shepherd.pool.internal.PayloadCodec;
 import dev.shepherd.pool.spi.Backend;
 import dev.shepherd.pool.spi.ForwardingBackend;
 import dev.shepherd.core.internal.Require;
@@ -15,7 +14,7 @@ import org.jspecify.annotations.Nullable;
  * classpath as this one, running {@link RunnerMain}. A child connects back to this JVM over
  * 127.0.0.1 only, proves the random per-runner secret it was given in its environment, and runs
  * functions of the registry built by the {@link FunctionRegistryFactory} class named here;
- * arguments and results go through {@link PayloadCodec} (never Java serialization).
+ * arguments and results go through the pool's codec (never Java serialization).
  *
  * <p>A child exits by itself when its parent is gone (its connection closes, or the parent
  * process id dies: after {@code kill -9} of the parent, children are gone within about a

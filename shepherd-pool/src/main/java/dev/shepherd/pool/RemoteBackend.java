@@ -1,8 +1,5 @@
 package dev.shepherd.pool;
 
-import dev.shepherd.pool.internal.FunctionRegistries;
-import dev.shepherd.pool.internal.PayloadCodec;
-import dev.shepherd.pool.internal.RemoteRunnerServer;
 import dev.shepherd.pool.spi.Backend;
 import dev.shepherd.pool.spi.RunnerHandle;
 import dev.shepherd.pool.spi.RunnerLauncher;
@@ -13,6 +10,7 @@ import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.Map;
+import java.util.SortedSet;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -29,7 +27,7 @@ import org.jspecify.annotations.Nullable;
  * know its secret. From then on every frame is encrypted and authenticated with AES-GCM and
  * numbered in order; an altered, replayed, reordered or injected frame closes the connection and
  * the runner's calls fail with {@link RunnerDiedException}. Calls carry a call id, the function
- * name and a {@link PayloadCodec} payload; results and failures ({@link RemoteException} data)
+ * name and an encoded payload; results and failures ({@link RemoteException} data)
  * flow back; a cancel frame interrupts the call's thread on the runner. The runner exits when its
  * connection closes, when asked to shut down, and when idle past its limit.
  *
@@ -86,15 +84,16 @@ public final class RemoteBackend implements Backend {
   }
 
   @Override
-  public FunctionRegistry functions() {
-    return functions;
+  public SortedSet<String> functionNames() {
+    return functions.names();
   }
 
   @Override
   public @Nullable Object prepare(String function, @Nullable Object argument) {
-    byte[] encoded = PayloadCodec.encode(argument, server.codecLimits());
+    RemoteRunnerServer.Options options = server.options();
+    byte[] encoded = PayloadCodec.encode(argument, options.codecLimits());
     long frame = 1L + 8 + 4 + function.length() * 3L + 4 + encoded.length;
-    int limit = server.maxFrameBytes();
+    int limit = options.maxFrameBytes();
     if (frame > limit) {
       throw new IllegalArgumentException(
           "the argument of \"" + function + "\" encodes to " + encoded.length

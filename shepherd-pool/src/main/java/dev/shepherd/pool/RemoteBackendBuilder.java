@@ -1,7 +1,6 @@
 package dev.shepherd.pool;
 
 import dev.shepherd.core.internal.Require;
-import dev.shepherd.pool.internal.RemoteRunnerServer;
 import dev.shepherd.pool.spi.RunnerLauncher;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,7 +1,16 @@
 package dev.shepherd.pool;
 
+import static dev.shepherd.pool.internal.RemoteProtocol.MAX_STACK_FRAMES;
+import static dev.shepherd.pool.internal.RemoteProtocol.MAX_TEXT;
+import static dev.shepherd.pool.internal.RemoteProtocol.printable;
+import static dev.shepherd.pool.internal.RemoteProtocol.readString;
+import static dev.shepherd.pool.internal.RemoteProtocol.writeString;
+
 import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.ShepherdException;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -88,5 +97,76 @@ public final class RemoteException extends ShepherdException {
   @Override
   public String toString() {
     return remoteClassName + (remoteMessage == null ? "" : ": " + remoteMessage) + " (remote)";
+  }
+
+  /**
+   * Writes an exception and its causes as data (class name, bounded message, stack frames).
+   *
+   * @param out the frame body
+   * @param t the exception
+   * @param depth how many causes deep this one is (the chain stops at 16)
+   * @throws IOException if the write fails
+   */
+  static void write(DataOutputStream out, Throwable t, int depth) throws IOException {
+    writeString(out, t instanceof RemoteException r ? r.remoteClassName() : t.getClass().getName());
+    String raw = t instanceof RemoteException r ? r.remoteMessage() : t.getMessage();
+    String message = raw == null ? null : printable(raw, MAX_TEXT);
+    out.writeBoolean(message != null);
+    if (message != null) {
+      writeString(out, message);
+    }
+    StackTraceElement[] frames = t.getStackTrace();
+    int count = Math.min(frames.length, MAX_STACK_FRAMES);
+    out.writeInt(count);
+    for (int i = 0; i < count; i++) {
+      StackTraceElement frame = frames[i];
+      writeString(out, frame.getClassName());
+      writeString(out, frame.getMethodName());
+      String file = frame.getFileName();
+      out.writeBoolean(file != null);
+      if (file != null) {
+        writeString(out, file);
+      }
+      out.writeInt(frame.getLineNumber());
+    }
+    Throwable cause = t.getCause();
+    // identity: a throwable that is its own cause ends the chain
+    @SuppressWarnings("ReferenceEquality")
+    boolean hasCause = cause != null && cause != t && depth < 16;
+    out.writeBoolean(hasCause);
+    if (hasCause && cause != null) {
+      write(out, cause, depth + 1);
+    }
+  }
+
+  /**
+   * Reads an exception written by {@link #write}, with its text made printable and
+   * bounded.
+   *
+   * @param in the frame body
+   * @param depth how many causes deep this one is
+   * @return the exception as a {@link RemoteException}
+   * @throws IOException if the data is malformed, too deep or has too many frames
+   */
+  static RemoteException read(DataInputStream in, int depth) throws IOException {
+    if (depth > 16) {
+      throw new IOException("exception chain too deep");
+    }
+    String className = printable(readString(in), 256);
+    @Nullable String message = in.readBoolean() ? printable(readString(in), MAX_TEXT) : null;
+    int count = in.readInt();
+    if (count < 0 || count > MAX_STACK_FRAMES) {
+      throw new IOException("bad stack frame count " + count);
+    }
+    StackTraceElement[] frames = new StackTraceElement[count];
+    for (int i = 0; i < count; i++) {
+      String declaring = printable(readString(in), 256);
+      String method = printable(readString(in), 256);
+      String file = in.readBoolean() ? printable(readString(in), 256) : null;
+      int line = in.readInt();
+      frames[i] = new StackTraceElement(declaring, method, file, line);
+    }
+    RemoteException cause = in.readBoolean() ? read(in, depth + 1) : null;
+    return new RemoteException(className, message, frames, cause);
   }
 }

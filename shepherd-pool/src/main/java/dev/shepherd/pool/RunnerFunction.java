@@ -1,12 +1,11 @@
 package dev.shepherd.pool;
 
-import dev.shepherd.pool.internal.PayloadCodec;
 import org.jspecify.annotations.Nullable;
 
 /**
  * A function that runs on a runner, registered by name in a {@link FunctionRegistry}.
  *
- * <p>On a remote runner the argument and the result pass through {@link PayloadCodec}, so they are
+ * <p>On a remote runner the argument and the result pass through the pool's codec, so they are
  * limited to its types (null, Boolean, Integer, Long, Double, String, byte[], List, Map). The
  * function runs on a virtual thread of its own; when the caller's deadline passes or the caller
  * cancels, that thread is interrupted, so a long function should let {@link InterruptedException}

@@ -1,7 +1,6 @@
 package dev.shepherd.pool;
 
 import dev.shepherd.pool.internal.FrameChannel;
-import dev.shepherd.pool.internal.PayloadCodec;
 import dev.shepherd.pool.internal.RemoteProtocol;
 import dev.shepherd.pool.spi.LaunchedRunner;
 import dev.shepherd.pool.spi.RunnerLauncher;

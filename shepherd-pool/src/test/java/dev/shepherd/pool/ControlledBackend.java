@@ -6,6 +6,7 @@ import dev.shepherd.pool.spi.RunnerListener;
 import dev.shepherd.pool.spi.RunnerSpec;
 import java.time.Duration;
 import java.util.List;
+import java.util.SortedSet;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -32,8 +33,8 @@ final class ControlledBackend implements Backend {
   }
 
   @Override
-  public FunctionRegistry functions() {
-    return local.functions();
+  public SortedSet<String> functionNames() {
+    return local.functionNames();
   }
 
   @Override

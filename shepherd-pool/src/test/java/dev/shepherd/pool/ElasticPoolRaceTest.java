@@ -1,6 +1,5 @@
 package dev.shepherd.pool;
 
-import dev.shepherd.pool.internal.RemoteRunner;
 import dev.shepherd.pool.spi.LaunchedRunner;
 import dev.shepherd.pool.spi.RunnerLauncher;
 import static org.assertj.core.api.Assertions.assertThat;

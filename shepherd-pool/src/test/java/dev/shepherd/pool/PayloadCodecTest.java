@@ -1,6 +1,5 @@
 package dev.shepherd.pool;
 
-import dev.shepherd.pool.internal.PayloadCodec;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

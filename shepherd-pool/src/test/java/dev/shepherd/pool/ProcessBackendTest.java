@@ -1,7 +1,5 @@
 package dev.shepherd.pool;
 
-import dev.shepherd.pool.internal.PayloadCodec;
-import dev.shepherd.pool.internal.RemoteRunner;
 import dev.shepherd.pool.spi.LaunchedRunner;
 import dev.shepherd.pool.spi.RunnerHandle;
 import dev.shepherd.pool.spi.RunnerLauncher;

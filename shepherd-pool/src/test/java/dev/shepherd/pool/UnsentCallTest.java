@@ -8,6 +8,7 @@ import dev.shepherd.pool.spi.RunningCall;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.time.Duration;
+import java.util.SortedSet;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jspecify.annotations.Nullable;
@@ -27,8 +28,8 @@ class UnsentCallTest {
     final AtomicInteger boots = new AtomicInteger();
 
     @Override
-    public FunctionRegistry functions() {
-      return local.functions();
+    public SortedSet<String> functionNames() {
+      return local.functionNames();
     }
 
     @Override

@@ -4,13 +4,8 @@ import dev.shepherd.pool.ElasticPool;
 import dev.shepherd.pool.RunnerDiedException;
 import dev.shepherd.pool.RunnerEnvironment;
 import dev.shepherd.pool.RunnerMain;
-import dev.shepherd.pool.spi.Backend;
 import dev.shepherd.pool.spi.ForwardingBackend;
-import dev.shepherd.pool.spi.RunnerHandle;
-import dev.shepherd.pool.spi.RunnerListener;
-import dev.shepherd.pool.spi.RunnerSpec;
 import dev.shepherd.core.internal.Require;
-import dev.shepherd.pool.FunctionRegistry;
 import dev.shepherd.pool.FunctionRegistryFactory;
 import dev.shepherd.pool.RemoteBackend;
 import dev.shepherd.pool.RemoteBackendBuilder;
@@ -60,9 +55,11 @@ import org.jspecify.annotations.Nullable;
  * API on the first boot (for its image and spec), and watches its runner Pods with one informer.
  * A runner Pod that fails, whose runner container exits, that is deleted by anyone, or whose image
  * cannot be pulled, ends its runner: a ready runner dies ({@code RunnerDiedException} with a
- * {@link RunnerPodException} cause), a booting one fails its boot. A Pod that does not connect
- * back within the boot timeout is deleted. Every runner Pod that ends is deleted; {@link #close()}
- * deletes any left.
+ * {@link RunnerPodException} cause), a booting one fails its boot. A boot creates the runner's
+ * Pod and waits until the runner in it connects back; it fails if the Pod could not be created
+ * ({@link KubernetesApiException}), ended or cannot start ({@link RunnerPodException}), or did not
+ * connect back within the boot timeout, and the Pod is deleted in every case. Every runner Pod
+ * that ends is deleted; {@link #close()} deletes any left.
  *
  * <p>Each runner's secret reaches its Pod through a Kubernetes {@code Secret} named like the Pod
  * (an environment variable from a {@code secretKeyRef}, never a literal value in the Pod spec,
@@ -157,20 +154,6 @@ public final class KubernetesBackend extends ForwardingBackend {
     launcher.awaitWatching(timeout);
   }
 
-  /**
-   * Boots one runner: creates its Pod (on the first boot, reads the parent Pod and starts watching
-   * runner Pods) and waits until the runner in it connects back.
-   *
-   * @throws InterruptedException if interrupted while waiting
-   * @throws Exception if the Pod could not be created ({@link KubernetesApiException}), ended or
-   *     cannot start ({@link RunnerPodException}), or did not connect within the boot timeout; the
-   *     Pod is deleted in every case
-   */
-  @Override
-  public RunnerHandle boot(RunnerSpec spec, RunnerListener listener) throws Exception {
-    return super.boot(spec, listener);
-  }
-
   /** Closes the server, stops watching, and deletes any runner Pod of this backend still there. */
   @Override
   public void close() {
@@ -257,13 +240,7 @@ public final class KubernetesBackend extends ForwardingBackend {
      * @throws IllegalArgumentException if it is not a DNS-1123 label
      */
     public Builder namespace(String namespace) {
-      Require.nonNull(namespace, "namespace");
-      Require.argument(
-          KubernetesNames.isDnsLabel(namespace),
-          "namespace must be a DNS-1123 label (lower case alphanumerics and '-', at most 63), was \""
-              + namespace
-              + "\"");
-      this.namespace = namespace;
+      this.namespace = dnsLabel(namespace, "namespace");
       return this;
     }
 
@@ -318,11 +295,7 @@ public final class KubernetesBackend extends ForwardingBackend {
      * @throws IllegalArgumentException if it is not a DNS-1123 label
      */
     public Builder containerName(String containerName) {
-      Require.nonNull(containerName, "containerName");
-      Require.argument(
-          KubernetesNames.isDnsLabel(containerName),
-          "containerName must be a DNS-1123 label, was \"" + containerName + "\"");
-      this.containerName = containerName;
+      this.containerName = dnsLabel(containerName, "containerName");
       return this;
     }
 
@@ -337,9 +310,7 @@ public final class KubernetesBackend extends ForwardingBackend {
      * @throws IllegalArgumentException if it is empty or blank
      */
     public Builder image(String image) {
-      Require.nonNull(image, "image");
-      Require.argument(!image.isBlank(), "image must not be blank, was \"" + image + "\"");
-      this.image = image;
+      this.image = notBlank(image, "image");
       return this;
     }
 
@@ -444,9 +415,7 @@ public final class KubernetesBackend extends ForwardingBackend {
      * @throws IllegalArgumentException if it is blank
      */
     public Builder parentHost(String host) {
-      Require.nonNull(host, "parentHost");
-      Require.argument(!host.isBlank(), "parentHost must not be blank, was \"" + host + "\"");
-      return advertisedHost(host);
+      return advertisedHost(notBlank(host, "parentHost"));
     }
 
     /**
@@ -502,6 +471,23 @@ public final class KubernetesBackend extends ForwardingBackend {
       checkKey(key, "annotation");
       annotations.put(key, Require.nonNull(value, "annotation value"));
       return this;
+    }
+
+    private static String dnsLabel(String value, String setting) {
+      Require.nonNull(value, setting);
+      Require.argument(
+          KubernetesNames.isDnsLabel(value),
+          setting
+              + " must be a DNS-1123 label (lower case alphanumerics and '-', at most 63), was \""
+              + value
+              + "\"");
+      return value;
+    }
+
+    private static String notBlank(String value, String setting) {
+      Require.nonNull(value, setting);
+      Require.argument(!value.isBlank(), setting + " must not be blank, was \"" + value + "\"");
+      return value;
     }
 
     private static void checkKey(String key, String what) {

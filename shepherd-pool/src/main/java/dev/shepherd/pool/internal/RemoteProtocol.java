@@ -1,6 +1,5 @@
 package dev.shepherd.pool.internal;
 
-import dev.shepherd.pool.RemoteException;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.EOFException;
@@ -236,76 +235,5 @@ public final class RemoteProtocol {
     byte[] bytes = new byte[length];
     in.readFully(bytes);
     return bytes;
-  }
-
-  /**
-   * Writes an exception and its causes as data (class name, bounded message, stack frames).
-   *
-   * @param out the frame body
-   * @param t the exception
-   * @param depth how many causes deep this one is (the chain stops at 16)
-   * @throws IOException if the write fails
-   */
-  public static void writeException(DataOutputStream out, Throwable t, int depth) throws IOException {
-    writeString(out, t instanceof RemoteException r ? r.remoteClassName() : t.getClass().getName());
-    String raw = t instanceof RemoteException r ? r.remoteMessage() : t.getMessage();
-    String message = raw == null ? null : printable(raw, MAX_TEXT);
-    out.writeBoolean(message != null);
-    if (message != null) {
-      writeString(out, message);
-    }
-    StackTraceElement[] frames = t.getStackTrace();
-    int count = Math.min(frames.length, MAX_STACK_FRAMES);
-    out.writeInt(count);
-    for (int i = 0; i < count; i++) {
-      StackTraceElement frame = frames[i];
-      writeString(out, frame.getClassName());
-      writeString(out, frame.getMethodName());
-      String file = frame.getFileName();
-      out.writeBoolean(file != null);
-      if (file != null) {
-        writeString(out, file);
-      }
-      out.writeInt(frame.getLineNumber());
-    }
-    Throwable cause = t.getCause();
-    // identity: a throwable that is its own cause ends the chain
-    @SuppressWarnings("ReferenceEquality")
-    boolean hasCause = cause != null && cause != t && depth < 16;
-    out.writeBoolean(hasCause);
-    if (hasCause && cause != null) {
-      writeException(out, cause, depth + 1);
-    }
-  }
-
-  /**
-   * Reads an exception written by {@link #writeException}, with its text made printable and
-   * bounded.
-   *
-   * @param in the frame body
-   * @param depth how many causes deep this one is
-   * @return the exception as a {@link RemoteException}
-   * @throws IOException if the data is malformed, too deep or has too many frames
-   */
-  public static RemoteException readException(DataInputStream in, int depth) throws IOException {
-    if (depth > 16) {
-      throw new IOException("exception chain too deep");
-    }
-    String className = printable(readString(in), 256);
-    @Nullable String message = in.readBoolean() ? printable(readString(in), MAX_TEXT) : null;
-    int count = in.readInt();
-    if (count < 0 || count > MAX_STACK_FRAMES) {
-      throw new IOException("bad stack frame count " + count);
-    }
-    StackTraceElement[] frames = new StackTraceElement[count];
-    for (int i = 0; i < count; i++) {
-      String declaring = printable(readString(in), 256);
-      String method = printable(readString(in), 256);
-      String file = in.readBoolean() ? printable(readString(in), 256) : null;
-      int line = in.readInt();
-      frames[i] = new StackTraceElement(declaring, method, file, line);
-    }
-    RemoteException cause = in.readBoolean() ? readException(in, depth + 1) : null;
-    return new RemoteException(className, message, frames, cause);
   }
 }

@@ -1,21 +1,19 @@
 package dev.shepherd.pool.spi;
 
-import dev.shepherd.pool.ElasticPool;
-import dev.shepherd.pool.FunctionRegistry;
-import dev.shepherd.pool.RunnerDiedException;
+import java.util.SortedSet;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The service provider interface through which an {@link ElasticPool} boots runners and sends
- * calls to them: a backend knows how to make a runner (a set of virtual threads, a child JVM, a
- * Kubernetes Pod) and how to talk to it; the pool decides when to boot, where each call goes, when
- * a runner retires and what callers see.
+ * The service provider interface through which an {@link dev.shepherd.pool.ElasticPool ElasticPool}
+ * boots runners and sends calls to them: a backend knows how to make a runner (a set of virtual
+ * threads, a child JVM, a Kubernetes Pod) and how to talk to it; the pool decides when to boot,
+ * where each call goes, when a runner retires and what callers see.
  *
  * <p>The contract, in the order the pool uses it:
  *
  * <ol>
- *   <li>{@link #functions()} names the functions runners can run; the pool rejects an unknown name
- *       before it takes a slot.
+ *   <li>{@link #functionNames()} names the functions runners can run; the pool rejects an unknown
+ *       name before it takes a slot.
  *   <li>{@link #prepare(String, Object)} is called on the caller's thread before checkout; it turns
  *       the argument into what the runner accepts (encoded bytes for a remote backend) and throws
  *       {@link IllegalArgumentException} for an argument it cannot carry, so nothing is sent.
@@ -26,7 +24,7 @@ import org.jspecify.annotations.Nullable;
  *       until its {@link RunningCall#result()} completes.
  *   <li>When the runner dies (crash, kill, lost connection, failed Pod), the backend calls
  *       {@link RunnerListener#runnerDied(Throwable)} exactly once; the pool then fails every call
- *       still on it with {@link RunnerDiedException}.
+ *       still on it with {@link dev.shepherd.pool.RunnerDiedException RunnerDiedException}.
  *   <li>{@link RunnerHandle#shutdown(java.time.Duration)} retires a runner gracefully;
  *       {@link RunnerHandle#kill()} ends it at once.
  *   <li>{@link #close()} is called once, after every runner of the pool is gone.
@@ -38,11 +36,11 @@ import org.jspecify.annotations.Nullable;
 public interface Backend extends AutoCloseable {
 
   /**
-   * Returns the functions this backend's runners can run.
+   * Returns the names of the functions this backend's runners can run.
    *
-   * @return the registry, as seen in this (the parent) JVM
+   * @return the registered names, sorted, as seen in this (the parent) JVM
    */
-  FunctionRegistry functions();
+  SortedSet<String> functionNames();
 
   /**
    * Turns a call's argument into the form the runners accept, on the caller's thread, before

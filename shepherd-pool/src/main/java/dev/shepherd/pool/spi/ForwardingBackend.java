@@ -1,6 +1,6 @@
 package dev.shepherd.pool.spi;
 
-import dev.shepherd.pool.FunctionRegistry;
+import java.util.SortedSet;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -23,8 +23,8 @@ public abstract class ForwardingBackend implements Backend {
   }
 
   @Override
-  public FunctionRegistry functions() {
-    return delegate.functions();
+  public SortedSet<String> functionNames() {
+    return delegate.functionNames();
   }
 
   @Override

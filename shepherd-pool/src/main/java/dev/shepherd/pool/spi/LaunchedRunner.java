@@ -1,6 +1,5 @@
 package dev.shepherd.pool.spi;
 
-import dev.shepherd.pool.RemoteBackend;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -11,8 +10,9 @@ public interface LaunchedRunner {
 
   /**
    * Returns a future completed when what was started has ended (a process exited, a Pod failed or
-   * was deleted); exceptionally with a cause describing why, if known. {@link RemoteBackend} treats
-   * its completion as the runner's death, even if the connection is still open.
+   * was deleted); exceptionally with a cause describing why, if known. {@link
+   * dev.shepherd.pool.RemoteBackend RemoteBackend} treats its completion as the runner's death,
+   * even if the connection is still open.
    *
    * @return the future of the end
    */

@@ -1,7 +1,5 @@
 package dev.shepherd.pool.spi;
 
-import dev.shepherd.pool.CallFailedException;
-import dev.shepherd.pool.RunnerDiedException;
 import java.time.Duration;
 import org.jspecify.annotations.Nullable;
 
@@ -23,10 +21,11 @@ public interface RunnerHandle {
    * Starts one call on the runner.
    *
    * <p>The returned call's {@link RunningCall#result()} must complete only once the work has ended
-   * on the runner: with the function's result, with a {@link CallFailedException} whose cause
-   * describes the runner-side exception, with a {@link java.util.concurrent.CancellationException}
-   * once a cancelled call has stopped, or with a {@link RunnerDiedException}. The pool holds the
-   * call's slot until then.
+   * on the runner: with the function's result, with a {@link dev.shepherd.pool.CallFailedException
+   * CallFailedException} whose cause describes the runner-side exception, with a {@link
+   * java.util.concurrent.CancellationException} once a cancelled call has stopped, or with a {@link
+   * dev.shepherd.pool.RunnerDiedException RunnerDiedException}. The pool holds the call's slot
+   * until then.
    *
    * @param function the registered name of the function
    * @param preparedArgument what {@link Backend#prepare(String, Object)} returned

@@ -1,6 +1,5 @@
-package dev.shepherd.pool.internal;
+package dev.shepherd.pool;
 
-import dev.shepherd.pool.CodecLimits;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -42,7 +41,7 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Stateless and thread-safe.
  */
-public final class PayloadCodec {
+final class PayloadCodec {
 
   /** The deepest nesting of lists and maps accepted. */
   public static final int MAX_DEPTH = CodecLimits.DEFAULT_MAX_DEPTH;

@@ -1,12 +1,10 @@
-package dev.shepherd.pool.internal;
+package dev.shepherd.pool;
 
-import dev.shepherd.pool.FunctionRegistry;
-import dev.shepherd.pool.FunctionRegistryFactory;
 import java.lang.reflect.Constructor;
 import java.lang.reflect.Modifier;
 
 /** Instantiates {@link FunctionRegistryFactory} classes, in the parent and in runners. */
-public final class FunctionRegistries {
+final class FunctionRegistries {
 
   private FunctionRegistries() {}
 

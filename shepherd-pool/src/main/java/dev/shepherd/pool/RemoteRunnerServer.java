@@ -1,15 +1,14 @@
-package dev.shepherd.pool.internal;
+package dev.shepherd.pool;
 
-import dev.shepherd.pool.CodecLimits;
-import dev.shepherd.pool.RemoteBackend;
-import dev.shepherd.pool.RunnerBootException;
-import dev.shepherd.pool.RunnerEnvironment;
+import dev.shepherd.core.internal.Durations;
+import dev.shepherd.pool.internal.FrameChannel;
+import dev.shepherd.pool.internal.RemoteProtocol;
 import dev.shepherd.pool.spi.LaunchedRunner;
 import dev.shepherd.pool.spi.RunnerHandle;
 import dev.shepherd.pool.spi.RunnerLauncher;
 import dev.shepherd.pool.spi.RunnerListener;
 import dev.shepherd.pool.spi.RunnerSpec;
-import dev.shepherd.core.internal.Durations;
+import org.jspecify.annotations.Nullable;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -29,7 +28,6 @@ import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import org.jspecify.annotations.Nullable;
 
 /**
  * The parent side of the remote protocol: accepts runners, runs the handshake, and hands each
@@ -47,7 +45,7 @@ import org.jspecify.annotations.Nullable;
  * timer thread that cuts handshakes at their deadline; one platform reader thread per connection
  * (see {@link RemoteConnection}).
  */
-public final class RemoteRunnerServer implements AutoCloseable {
+final class RemoteRunnerServer implements AutoCloseable {
 
   private static final System.Logger LOG = System.getLogger(RemoteBackend.class.getName());
 
@@ -58,8 +56,7 @@ public final class RemoteRunnerServer implements AutoCloseable {
   private final Thread acceptor;
   private final Semaphore handshakes;
   private final long handshakeTimeoutNanos;
-  private final int maxFrameBytes;
-  private final CodecLimits codecLimits;
+  private final Options options;
   private final ScheduledThreadPoolExecutor deadlines;
   private volatile boolean closed;
 
@@ -93,8 +90,7 @@ public final class RemoteRunnerServer implements AutoCloseable {
     this.serverSocket = new ServerSocket(options.port(), 128, options.bindAddress());
     this.handshakes = new Semaphore(options.maxHandshakes());
     this.handshakeTimeoutNanos = Durations.toNanosSaturated(options.handshakeTimeout());
-    this.maxFrameBytes = options.maxFrameBytes();
-    this.codecLimits = options.codecLimits();
+    this.options = options;
     String advertisedHost = options.advertisedHost();
     String host = advertisedHost != null ? advertisedHost : options.bindAddress().getHostAddress();
     this.advertisedAddress = host + ":" + serverSocket.getLocalPort();
@@ -134,21 +130,13 @@ public final class RemoteRunnerServer implements AutoCloseable {
   }
 
   /**
-   * Returns the largest frame after the handshake.
+   * Returns the options the server was opened with, among them the largest frame after the
+   * handshake and the payload limits both ends apply.
    *
-   * @return the limit in bytes
+   * @return the options
    */
-  public int maxFrameBytes() {
-    return maxFrameBytes;
-  }
-
-  /**
-   * Returns the payload limits both ends apply.
-   *
-   * @return the limits
-   */
-  public CodecLimits codecLimits() {
-    return codecLimits;
+  public Options options() {
+    return options;
   }
 
   /** A boot waiting for its runner to connect. */
@@ -237,7 +225,7 @@ public final class RemoteRunnerServer implements AutoCloseable {
         launched.connected();
       }
       RemoteConnection connection = new RemoteConnection(id, channel, launched, listener);
-      connection.welcome(spec, maxFrameBytes, codecLimits);
+      connection.welcome(spec, options.maxFrameBytes(), options.codecLimits());
       connection.startReading();
       return connection;
     } catch (IOException | RuntimeException e) {
@@ -324,7 +312,7 @@ public final class RemoteRunnerServer implements AutoCloseable {
         throw new IOException("runner \"" + RemoteProtocol.printable(id, 64) + "\" failed to prove its secret");
       }
       byte[][] keys = RemoteProtocol.sessionKeys(wait.secret, parentNonce, runnerNonce, id);
-      channel.seal(keys[0], keys[1], maxFrameBytes);
+      channel.seal(keys[0], keys[1], options.maxFrameBytes());
       if (!cut.cancel(false) || socket.isClosed()) {
         throw new IOException("handshake deadline passed");
       }

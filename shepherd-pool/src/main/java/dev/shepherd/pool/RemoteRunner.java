@@ -1,11 +1,7 @@
-package dev.shepherd.pool.internal;
+package dev.shepherd.pool;
 
-import dev.shepherd.pool.CodecLimits;
-import dev.shepherd.pool.FunctionRegistry;
-import dev.shepherd.pool.RemoteBackend;
-import dev.shepherd.pool.RunnerEnvironment;
-import dev.shepherd.pool.RunnerFunction;
-import dev.shepherd.pool.RunnerMain;
+import dev.shepherd.pool.internal.FrameChannel;
+import dev.shepherd.pool.internal.RemoteProtocol;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -26,7 +22,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * or its calls are done; it has been idle past the WELCOME's backstop. Each call runs on its own
  * virtual thread; CANCEL interrupts it.
  */
-public final class RemoteRunner {
+final class RemoteRunner {
 
   private static final int CONNECT_TIMEOUT_MILLIS = 10_000;
   private static final long WATCH_INTERVAL_MILLIS = 200;
@@ -386,7 +382,7 @@ public final class RemoteRunner {
       FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.FAILURE);
       frame.out.writeLong(callId);
       frame.out.writeByte(kind);
-      RemoteProtocol.writeException(frame.out, t, 0);
+      RemoteException.write(frame.out, t, 0);
       return frame;
     } catch (IOException e) {
       throw new IllegalStateException("cannot encode a failure in memory", e);

@@ -1,16 +1,14 @@
-package dev.shepherd.pool.internal;
+package dev.shepherd.pool;
 
-import dev.shepherd.pool.CodecLimits;
-import dev.shepherd.pool.CallFailedException;
-import dev.shepherd.pool.RemoteBackend;
-import dev.shepherd.pool.RemoteException;
-import dev.shepherd.pool.RunnerDiedException;
+import dev.shepherd.core.internal.Durations;
+import dev.shepherd.pool.internal.FrameChannel;
+import dev.shepherd.pool.internal.RemoteProtocol;
 import dev.shepherd.pool.spi.LaunchedRunner;
 import dev.shepherd.pool.spi.RunnerHandle;
 import dev.shepherd.pool.spi.RunnerListener;
 import dev.shepherd.pool.spi.RunnerSpec;
 import dev.shepherd.pool.spi.RunningCall;
-import dev.shepherd.core.internal.Durations;
+import org.jspecify.annotations.Nullable;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.time.Duration;
@@ -22,7 +20,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import org.jspecify.annotations.Nullable;
 
 /**
  * One authenticated runner connection, parent side: the {@link RunnerHandle} of a remote runner.
@@ -180,7 +177,7 @@ final class RemoteConnection implements RunnerHandle {
           case RemoteProtocol.FAILURE -> {
             long callId = body.readLong();
             byte kind = body.readByte();
-            RemoteException remote = RemoteProtocol.readException(body, 0);
+            RemoteException remote = RemoteException.read(body, 0);
             RemoteCall call = calls.remove(callId);
             if (call != null) {
               if (kind == RemoteProtocol.FAILURE_CANCELLED) {
