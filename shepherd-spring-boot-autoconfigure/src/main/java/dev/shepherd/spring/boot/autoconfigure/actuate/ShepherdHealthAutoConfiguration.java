@@ -12,9 +12,12 @@ import dev.shepherd.spring.boot.autoconfigure.watch.ShepherdWatchAutoConfigurati
 import dev.shepherd.spring.boot.autoconfigure.watch.ShepherdWatches;
 import dev.shepherd.watch.Subscription;
 import java.time.Duration;
+import java.util.Collection;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Function;
 import org.springframework.beans.factory.ListableBeanFactory;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
@@ -42,6 +45,13 @@ public final class ShepherdHealthAutoConfiguration {
   /** Creates the configuration; used by Spring. */
   public ShepherdHealthAutoConfiguration() {}
 
+  /** One contributor per item, under the item's name, in the items' order. */
+  private static <T> HealthContributor composite(Collection<T> items, Function<T, String> name,
+      Function<T, HealthContributor> contributor) {
+    Map<String, HealthContributor> byName = new LinkedHashMap<>();
+    items.forEach(item -> byName.put(name.apply(item), contributor.apply(item)));
+    return CompositeHealthContributor.fromMap(byName);
+  }
 
   @Configuration(proxyBeanMethods = false)
   @ConditionalOnClass(ReplicaTracker.class)
@@ -51,9 +61,7 @@ public final class ShepherdHealthAutoConfiguration {
     @Bean
     @ConditionalOnMissingBean(name = "shepherdReplicaHealthContributor")
     HealthContributor shepherdReplicaHealthContributor(ShepherdReplicas replicas) {
-      Map<String, HealthContributor> byName = new LinkedHashMap<>();
-      replicas.trackers().forEach(t -> byName.put(t.name(), new ReplicaHealthIndicator(t)));
-      return CompositeHealthContributor.fromMap(byName);
+      return composite(replicas.trackers(), ReplicaTracker::name, ReplicaHealthIndicator::new);
     }
   }
 
@@ -65,11 +73,8 @@ public final class ShepherdHealthAutoConfiguration {
     @Bean
     @ConditionalOnMissingBean(name = "shepherdPoolHealthContributor")
     HealthContributor shepherdPoolHealthContributor(ListableBeanFactory beans) {
-      Map<String, HealthContributor> byName = new LinkedHashMap<>();
-      for (String name : beans.getBeanNamesForType(ElasticPool.class)) {
-        byName.put(name, (HealthIndicator) () -> pool(beans.getBean(name, ElasticPool.class)));
-      }
-      return CompositeHealthContributor.fromMap(byName);
+      return composite(List.of(beans.getBeanNamesForType(ElasticPool.class)), name -> name,
+          name -> (HealthIndicator) () -> pool(beans.getBean(name, ElasticPool.class)));
     }
 
     /** UP unless callers wait while no runner is ready or booting (the pool cannot serve them). */

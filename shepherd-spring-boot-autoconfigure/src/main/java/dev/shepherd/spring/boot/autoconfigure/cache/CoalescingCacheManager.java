@@ -1,5 +1,7 @@
 package dev.shepherd.spring.boot.autoconfigure.cache;
 
+import static dev.shepherd.spring.boot.autoconfigure.internal.Settings.setIfPresent;
+
 import dev.shepherd.cache.CoalescingCache;
 import java.time.Duration;
 import java.util.Collection;
@@ -33,7 +35,7 @@ public final class CoalescingCacheManager implements CacheManager {
   public CoalescingCacheManager(ShepherdCacheProperties properties, Consumer<CoalescingSpringCache> onCreate) {
     this.properties = properties;
     this.onCreate = onCreate;
-    properties.getCaches().keySet().forEach(this::getCache);
+    properties.caches().keySet().forEach(this::getCache);
   }
 
   @Override
@@ -42,12 +44,12 @@ public final class CoalescingCacheManager implements CacheManager {
     if (existing != null) {
       return existing;
     }
-    ShepherdCacheProperties.Spec own = properties.getCaches().get(name);
-    if (own == null && !properties.isDynamic()) {
+    ShepherdCacheProperties.Spec own = properties.caches().get(name);
+    if (own == null && !properties.dynamic()) {
       return null;
     }
     return caches.computeIfAbsent(name, n -> {
-      CoalescingSpringCache created = create(n, (own == null ? properties.getDefaults() : own.orElse(properties.getDefaults())));
+      CoalescingSpringCache created = create(n, (own == null ? properties.defaults() : own.orElse(properties.defaults())));
       onCreate.accept(created);
       return created;
     });
@@ -59,40 +61,17 @@ public final class CoalescingCacheManager implements CacheManager {
   }
 
   private CoalescingSpringCache create(String name, ShepherdCacheProperties.Spec spec) {
-    String prefix = properties.getCaches().containsKey(name) ? "shepherd.cache.caches." + name + "." : "shepherd.cache.defaults.";
+    String prefix = properties.caches().containsKey(name) ? "shepherd.cache.caches." + name + "." : "shepherd.cache.defaults.";
     CoalescingCache.Builder<Object, Object> builder = CoalescingCache.builder();
-    Long maximumSize = spec.getMaximumSize();
-    if (maximumSize != null) {
-      set(prefix + "maximum-size", maximumSize, () -> builder.maximumSize(maximumSize));
-    }
-    Duration ttl = spec.getTimeToLive();
-    if (ttl != null) {
-      set(prefix + "time-to-live", ttl, () -> builder.timeToLive(ttl));
-    }
-    Duration failures = spec.getCacheFailuresFor();
-    if (failures != null) {
-      set(prefix + "cache-failures-for", failures, () -> builder.cacheFailuresFor(failures));
-    }
-    Duration stale = spec.getServeStaleOnError();
-    if (stale != null) {
-      set(prefix + "serve-stale-on-error", stale, () -> builder.serveStaleOnError(stale));
-    }
-    Duration loadTimeout = spec.getLoadTimeout();
-    if (loadTimeout != null) {
-      set(prefix + "load-timeout", loadTimeout, () -> builder.loadTimeout(loadTimeout));
-    }
-    Duration wait = spec.getWaitTimeout();
+    setIfPresent(prefix + "maximum-size", spec.maximumSize(), builder::maximumSize);
+    setIfPresent(prefix + "time-to-live", spec.timeToLive(), builder::timeToLive);
+    setIfPresent(prefix + "cache-failures-for", spec.cacheFailuresFor(), builder::cacheFailuresFor);
+    setIfPresent(prefix + "serve-stale-on-error", spec.serveStaleOnError(), builder::serveStaleOnError);
+    setIfPresent(prefix + "load-timeout", spec.loadTimeout(), builder::loadTimeout);
+    Duration wait = spec.waitTimeout();
     if (wait != null && (wait.isZero() || wait.isNegative())) {
       throw new InvalidConfigurationPropertyValueException(prefix + "wait-timeout", wait, "must be positive");
     }
-    return new CoalescingSpringCache(name, builder.build(), properties.isAllowNullValues(), wait);
-  }
-
-  private static void set(String property, Object value, Runnable apply) {
-    try {
-      apply.run();
-    } catch (IllegalArgumentException e) {
-      throw new InvalidConfigurationPropertyValueException(property, value, e.getMessage());
-    }
+    return new CoalescingSpringCache(name, builder.build(), properties.allowNullValues(), wait);
   }
 }

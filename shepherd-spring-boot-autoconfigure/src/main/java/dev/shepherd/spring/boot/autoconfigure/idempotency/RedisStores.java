@@ -39,6 +39,6 @@ final class RedisStores {
   }
 
   static IdempotencyStore store(RedisClient client, ShepherdIdempotencyProperties.Redis redis) {
-    return RedisIdempotencyStore.builder(client).keyPrefix(redis.getKeyPrefix()).commandTimeout(redis.getCommandTimeout()).build();
+    return RedisIdempotencyStore.builder(client).keyPrefix(redis.keyPrefix()).commandTimeout(redis.commandTimeout()).build();
   }
 }

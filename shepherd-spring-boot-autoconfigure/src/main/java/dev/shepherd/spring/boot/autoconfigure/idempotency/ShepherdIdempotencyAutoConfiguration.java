@@ -1,5 +1,7 @@
 package dev.shepherd.spring.boot.autoconfigure.idempotency;
 
+import static dev.shepherd.spring.boot.autoconfigure.internal.Settings.set;
+
 import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.InMemoryIdempotencyStore;
@@ -75,7 +77,7 @@ public final class ShepherdIdempotencyAutoConfiguration {
   @ConditionalOnMissingBean
   @DependsOnDatabaseInitialization // after Flyway or Liquibase, so create-schema never races a migration
   public IdempotencyStore shepherdIdempotencyStore(ShepherdIdempotencyProperties properties, BeanFactory beanFactory) {
-    ShepherdIdempotencyProperties.StoreType type = properties.getStore();
+    ShepherdIdempotencyProperties.StoreType type = properties.store();
     ClassLoader loader = ShepherdIdempotencyAutoConfiguration.class.getClassLoader();
     boolean redisPossible = ClassUtils.isPresent(REDIS_STORE, loader) && ClassUtils.isPresent("io.lettuce.core.RedisClient", loader);
     if (type == ShepherdIdempotencyProperties.StoreType.REDIS || (type == ShepherdIdempotencyProperties.StoreType.AUTO && redisPossible)) {
@@ -85,7 +87,7 @@ public final class ShepherdIdempotencyAutoConfiguration {
       }
       RedisClient client = RedisStores.client(beanFactory);
       if (client != null) {
-        return RedisStores.store(client, properties.getRedis());
+        return RedisStores.store(client, properties.redis());
       }
       if (type == ShepherdIdempotencyProperties.StoreType.REDIS) {
         throw new InvalidConfigurationPropertyValueException("shepherd.idempotency.store", type,
@@ -98,8 +100,8 @@ public final class ShepherdIdempotencyAutoConfiguration {
         DataSource primary = primaryOf(dataSource);
         jdbcStoreDataSource = primary;
         return JdbcIdempotencyStore.builder(primary)
-            .tableName(properties.getJdbc().getTableName())
-            .createSchema(properties.getJdbc().isCreateSchema())
+            .tableName(properties.jdbc().tableName())
+            .createSchema(properties.jdbc().createSchema())
             .build();
       }
       if (type == ShepherdIdempotencyProperties.StoreType.JDBC) {
@@ -146,8 +148,8 @@ public final class ShepherdIdempotencyAutoConfiguration {
       decorated = decorator.decorate(decorated);
     }
     IdempotencyTracker.Builder tracker = IdempotencyTracker.builder().store(decorated);
-    set("shepherd.idempotency.lease", properties.getLease(), () -> tracker.lease(properties.getLease()));
-    set("shepherd.idempotency.retention", properties.getRetention(), () -> tracker.retention(properties.getRetention()));
+    set("shepherd.idempotency.lease", properties.lease(), () -> tracker.lease(properties.lease()));
+    set("shepherd.idempotency.retention", properties.retention(), () -> tracker.retention(properties.retention()));
     return tracker.build();
   }
 
@@ -162,8 +164,8 @@ public final class ShepherdIdempotencyAutoConfiguration {
   SmartInitializingSingleton shepherdIdempotencySchemaCheck(ShepherdIdempotencyProperties properties) {
     return () -> {
       DataSource dataSource = jdbcStoreDataSource;
-      if (dataSource != null && !properties.getJdbc().isCreateSchema()) {
-        checkTable(dataSource, properties.getJdbc().getTableName());
+      if (dataSource != null && !properties.jdbc().createSchema()) {
+        checkTable(dataSource, properties.jdbc().tableName());
       }
     };
   }
@@ -187,14 +189,6 @@ public final class ShepherdIdempotencyAutoConfiguration {
     }
   }
 
-  private static void set(String property, Object value, Runnable apply) {
-    try {
-      apply.run();
-    } catch (IllegalArgumentException e) {
-      throw new InvalidConfigurationPropertyValueException(property, value, e.getMessage());
-    }
-  }
-
   /**
    * The filter, on {@code shepherd.idempotency.url-patterns}.
    *
@@ -208,30 +202,30 @@ public final class ShepherdIdempotencyAutoConfiguration {
       ShepherdIdempotencyProperties properties) {
     IdempotencyFilter.Builder filter = IdempotencyFilter.builder(tracker)
         .principalResolver(principalResolver(properties))
-        .allowAnonymous(properties.isAllowAnonymous());
-    set("shepherd.idempotency.methods", properties.getMethods(), () -> filter.methods(properties.getMethods().toArray(String[]::new)));
-    filter.keyPolicy(properties.getKeyPolicy());
-    for (Map.Entry<String, dev.shepherd.idempotency.servlet.KeyPolicy> path : properties.getPaths().entrySet()) {
+        .allowAnonymous(properties.allowAnonymous());
+    set("shepherd.idempotency.methods", properties.methods(), () -> filter.methods(properties.methods().toArray(String[]::new)));
+    filter.keyPolicy(properties.keyPolicy());
+    for (Map.Entry<String, dev.shepherd.idempotency.servlet.KeyPolicy> path : properties.paths().entrySet()) {
       set("shepherd.idempotency.paths[" + path.getKey() + "]", path.getValue(), () -> filter.path(path.getKey(), path.getValue()));
     }
-    set("shepherd.idempotency.wait-for-in-flight", properties.getWaitForInFlight(), () -> filter.waitForInFlight(properties.getWaitForInFlight()));
-    set("shepherd.idempotency.max-body-size", properties.getMaxBodySize(), () -> filter.maxBodySize(properties.getMaxBodySize()));
-    set("shepherd.idempotency.max-stored-response-size", properties.getMaxStoredResponseSize(),
-        () -> filter.maxStoredResponseSize(properties.getMaxStoredResponseSize()));
+    set("shepherd.idempotency.wait-for-in-flight", properties.waitForInFlight(), () -> filter.waitForInFlight(properties.waitForInFlight()));
+    set("shepherd.idempotency.max-body-size", properties.maxBodySize(), () -> filter.maxBodySize(properties.maxBodySize()));
+    set("shepherd.idempotency.max-stored-response-size", properties.maxStoredResponseSize(),
+        () -> filter.maxStoredResponseSize(properties.maxStoredResponseSize()));
     FilterRegistrationBean<IdempotencyFilter> registration = new FilterRegistrationBean<>(filter.build());
     registration.setName("shepherdIdempotencyFilter");
-    registration.setUrlPatterns(properties.getUrlPatterns());
+    registration.setUrlPatterns(properties.urlPatterns());
     registration.setOrder(FILTER_ORDER);
     return registration;
   }
 
   private static PrincipalResolver principalResolver(ShepherdIdempotencyProperties properties) {
-    String header = properties.getPrincipalHeader();
+    String header = properties.principalHeader();
     if (header != null && !header.isBlank()) {
       return PrincipalResolver.header(header);
     }
     @Nullable ClassLoader loader = ShepherdIdempotencyAutoConfiguration.class.getClassLoader();
-    if (properties.isSpringSecurityPrincipal()
+    if (properties.springSecurityPrincipal()
         && ClassUtils.isPresent("org.springframework.security.core.context.SecurityContextHolder", loader)) {
       return new SpringSecurityPrincipalResolver();
     }

@@ -1,5 +1,7 @@
 package dev.shepherd.spring.boot.autoconfigure.pool;
 
+import static dev.shepherd.spring.boot.autoconfigure.internal.Settings.set;
+
 import dev.shepherd.pool.ElasticPool;
 import dev.shepherd.pool.ElasticPoolBuilder;
 import dev.shepherd.pool.FunctionRegistry;
@@ -62,18 +64,18 @@ final class ShepherdPoolRegistrar implements ImportBeanDefinitionRegistrar, Envi
 
   private ElasticPool build(String name, ShepherdPoolProperties.Pool pool) {
     String prefix = "shepherd.pool.pools." + name + ".";
-    Backend backend = switch (pool.getBackend()) {
+    Backend backend = switch (pool.backend()) {
       case LOCAL -> LocalBackend.of(functions(prefix, pool));
       case PROCESS -> ProcessBackend.builder().functions(factory(prefix, pool)).build();
     };
     ElasticPoolBuilder builder = ElasticPool.builder().name(name).backend(backend);
-    set(prefix + "max", pool.getMax(), () -> builder.max(pool.getMax()));
-    set(prefix + "min", pool.getMin(), () -> builder.min(pool.getMin()));
-    set(prefix + "max-concurrency", pool.getMaxConcurrency(), () -> builder.maxConcurrency(pool.getMaxConcurrency()));
-    set(prefix + "call-timeout", pool.getCallTimeout(), () -> builder.callTimeout(pool.getCallTimeout()));
-    set(prefix + "boot-timeout", pool.getBootTimeout(), () -> builder.bootTimeout(pool.getBootTimeout()));
-    set(prefix + "shutdown-timeout", pool.getShutdownTimeout(), () -> builder.shutdownTimeout(pool.getShutdownTimeout()));
-    set(prefix + "idle-shutdown-after", pool.getIdleShutdownAfter(), () -> builder.idleShutdownAfter(pool.getIdleShutdownAfter()));
+    set(prefix + "max", pool.max(), () -> builder.max(pool.max()));
+    set(prefix + "min", pool.min(), () -> builder.min(pool.min()));
+    set(prefix + "max-concurrency", pool.maxConcurrency(), () -> builder.maxConcurrency(pool.maxConcurrency()));
+    set(prefix + "call-timeout", pool.callTimeout(), () -> builder.callTimeout(pool.callTimeout()));
+    set(prefix + "boot-timeout", pool.bootTimeout(), () -> builder.bootTimeout(pool.bootTimeout()));
+    set(prefix + "shutdown-timeout", pool.shutdownTimeout(), () -> builder.shutdownTimeout(pool.shutdownTimeout()));
+    set(prefix + "idle-shutdown-after", pool.idleShutdownAfter(), () -> builder.idleShutdownAfter(pool.idleShutdownAfter()));
     try {
       return builder.build();
     } catch (IllegalArgumentException | IllegalStateException e) {
@@ -84,13 +86,13 @@ final class ShepherdPoolRegistrar implements ImportBeanDefinitionRegistrar, Envi
   private FunctionRegistry functions(String prefix, ShepherdPoolProperties.Pool pool) {
     Map<String, RunnerFunction> beans = ((ListableBeanFactory) beanFactory).getBeansOfType(RunnerFunction.class);
     FunctionRegistry.Builder registry = FunctionRegistry.builder();
-    if (pool.getFunctions().isEmpty()) {
+    if (pool.functions().isEmpty()) {
       beans.forEach(registry::register);
     } else {
-      for (String function : pool.getFunctions()) {
+      for (String function : pool.functions()) {
         RunnerFunction bean = beans.get(function);
         if (bean == null) {
-          throw new InvalidConfigurationPropertyValueException(prefix + "functions", pool.getFunctions(),
+          throw new InvalidConfigurationPropertyValueException(prefix + "functions", pool.functions(),
               "no RunnerFunction bean named " + function + " (there are " + beans.keySet() + ")");
         }
         registry.register(function, bean);
@@ -100,7 +102,7 @@ final class ShepherdPoolRegistrar implements ImportBeanDefinitionRegistrar, Envi
   }
 
   private static Class<? extends FunctionRegistryFactory> factory(String prefix, ShepherdPoolProperties.Pool pool) {
-    String name = pool.getFunctionsFactory();
+    String name = pool.functionsFactory();
     if (name == null || name.isBlank()) {
       throw new InvalidConfigurationPropertyValueException(prefix + "functions-factory", name,
           "a PROCESS pool needs a public FunctionRegistryFactory class that every child JVM instantiates");
@@ -114,14 +116,6 @@ final class ShepherdPoolRegistrar implements ImportBeanDefinitionRegistrar, Envi
       return type.asSubclass(FunctionRegistryFactory.class);
     } catch (ClassNotFoundException | LinkageError e) {
       throw new InvalidConfigurationPropertyValueException(prefix + "functions-factory", name, "no such class: " + e);
-    }
-  }
-
-  private static void set(String property, Object value, Runnable apply) {
-    try {
-      apply.run();
-    } catch (IllegalArgumentException e) {
-      throw new InvalidConfigurationPropertyValueException(property, value, e.getMessage());
     }
   }
 }

@@ -1,10 +1,8 @@
 package dev.shepherd.spring.boot.autoconfigure.replica;
 
-import java.util.Map;
+import dev.shepherd.spring.boot.autoconfigure.internal.ConfiguredEntries;
 import org.springframework.boot.autoconfigure.condition.ConditionOutcome;
 import org.springframework.boot.autoconfigure.condition.SpringBootCondition;
-import org.springframework.boot.context.properties.bind.Bindable;
-import org.springframework.boot.context.properties.bind.Binder;
 import org.springframework.context.annotation.ConditionContext;
 import org.springframework.context.annotation.ConfigurationCondition;
 import org.springframework.core.type.AnnotatedTypeMetadata;
@@ -27,11 +25,7 @@ final class OnReplicasConfiguredCondition extends SpringBootCondition implements
         && context.getBeanFactory().getBeanNamesForAnnotation(ReplicaDataSource.class).length > 0) {
       return ConditionOutcome.match("@ReplicaDataSource beans");
     }
-    Map<String, ShepherdReplicaProperties.Replica> replicas = Binder.get(context.getEnvironment())
-        .bind("shepherd.replica.replicas", Bindable.mapOf(String.class, ShepherdReplicaProperties.Replica.class))
-        .orElse(Map.of());
-    return replicas.isEmpty()
-        ? ConditionOutcome.noMatch("no replica under shepherd.replica.replicas")
-        : ConditionOutcome.match("replicas " + replicas.keySet() + " under shepherd.replica.replicas");
+    return ConfiguredEntries.outcome(context, "shepherd.replica.replicas", ShepherdReplicaProperties.Replica.class,
+        "replica", "replicas");
   }
 }

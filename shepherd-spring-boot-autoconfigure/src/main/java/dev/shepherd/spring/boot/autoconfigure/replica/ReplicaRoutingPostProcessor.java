@@ -63,7 +63,7 @@ final class ReplicaRoutingPostProcessor implements BeanPostProcessor, BeanFactor
       // A data source that cannot answer isWrapperFor is not a routing one.
     }
     ShepherdReplicaProperties properties = beanFactory.getBean(ShepherdReplicaProperties.class);
-    ReplicaRouter.Builder router = ReplicaRouter.builder(primary).maxWait(properties.getMaxWait());
+    ReplicaRouter.Builder router = ReplicaRouter.builder(primary).maxWait(properties.maxWait());
     for (ReplicaTracker tracker : beanFactory.getBean(ShepherdReplicas.class).trackers()) {
       router.replica(tracker);
     }

@@ -1,5 +1,7 @@
 package dev.shepherd.spring.boot.autoconfigure.replica;
 
+import static dev.shepherd.spring.boot.autoconfigure.internal.Settings.set;
+
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.shepherd.replica.ConsistencyTokenCodec;
@@ -70,20 +72,20 @@ public final class ShepherdReplicaAutoConfiguration {
     List<AutoCloseable> owned = new ArrayList<>();
     List<HikariDataSource> pools = new ArrayList<>();
     try {
-      for (Map.Entry<String, ShepherdReplicaProperties.Replica> entry : properties.getReplicas().entrySet()) {
+      for (Map.Entry<String, ShepherdReplicaProperties.Replica> entry : properties.replicas().entrySet()) {
         String name = entry.getKey();
         ShepherdReplicaProperties.Replica replica = entry.getValue();
         String prefix = "shepherd.replica.replicas." + name + ".";
-        if (replica.getUrl() == null || replica.getUrl().isBlank()) {
-          throw new InvalidConfigurationPropertyValueException(prefix + "url", replica.getUrl(),
+        if (replica.url() == null || replica.url().isBlank()) {
+          throw new InvalidConfigurationPropertyValueException(prefix + "url", replica.url(),
               "every replica needs a JDBC URL, for example jdbc:postgresql://replica-1:5432/app");
         }
         HikariDataSource pool = pool(name, replica, prefix);
         pools.add(pool);
         ReplicaTracker.Builder tracker = ReplicaTracker.builder(pool).name(name);
-        set(prefix + "min-poll-interval", replica.getMinPollInterval(), () -> tracker.minPollInterval(replica.getMinPollInterval()));
-        set(prefix + "max-poll-interval", replica.getMaxPollInterval(), () -> tracker.maxPollInterval(replica.getMaxPollInterval()));
-        set(prefix + "query-timeout", replica.getQueryTimeout(), () -> tracker.queryTimeout(replica.getQueryTimeout()));
+        set(prefix + "min-poll-interval", replica.minPollInterval(), () -> tracker.minPollInterval(replica.minPollInterval()));
+        set(prefix + "max-poll-interval", replica.maxPollInterval(), () -> tracker.maxPollInterval(replica.maxPollInterval()));
+        set(prefix + "query-timeout", replica.queryTimeout(), () -> tracker.queryTimeout(replica.queryTimeout()));
         ReplicaTracker built = tracker.build();
         trackers.add(built);
         owned.add(built);
@@ -106,27 +108,19 @@ public final class ShepherdReplicaAutoConfiguration {
   private static HikariDataSource pool(String name, ShepherdReplicaProperties.Replica replica, String prefix) {
     HikariConfig config = new HikariConfig();
     config.setPoolName("shepherd-replica-" + name);
-    config.setJdbcUrl(replica.getUrl());
-    if (replica.getUsername() != null) {
-      config.setUsername(replica.getUsername());
+    config.setJdbcUrl(replica.url());
+    if (replica.username() != null) {
+      config.setUsername(replica.username());
     }
-    if (replica.getPassword() != null) {
-      config.setPassword(replica.getPassword());
+    if (replica.password() != null) {
+      config.setPassword(replica.password());
     }
-    set(prefix + "maximum-pool-size", replica.getMaximumPoolSize(), () -> config.setMaximumPoolSize(replica.getMaximumPoolSize()));
-    set(prefix + "connection-timeout", replica.getConnectionTimeout(), () -> config.setConnectionTimeout(replica.getConnectionTimeout().toMillis()));
+    set(prefix + "maximum-pool-size", replica.maximumPoolSize(), () -> config.setMaximumPoolSize(replica.maximumPoolSize()));
+    set(prefix + "connection-timeout", replica.connectionTimeout(), () -> config.setConnectionTimeout(replica.connectionTimeout().toMillis()));
     config.setReadOnly(true);
     // Start even while the replica is down: the tracker reports it unavailable and reads go to the primary.
     config.setInitializationFailTimeout(-1);
     return new HikariDataSource(config);
-  }
-
-  private static void set(String property, Object value, Runnable apply) {
-    try {
-      apply.run();
-    } catch (IllegalArgumentException e) {
-      throw new InvalidConfigurationPropertyValueException(property, value, e.getMessage());
-    }
   }
 
   private static void closeQuietly(AutoCloseable closeable) {
@@ -147,8 +141,8 @@ public final class ShepherdReplicaAutoConfiguration {
   @Bean
   @ConditionalOnMissingBean
   public ConsistencyTokenCodec consistencyTokenCodec(ShepherdReplicaProperties properties) {
-    ShepherdReplicaProperties.Token token = properties.getToken();
-    String secret = token.getSigningSecret();
+    ShepherdReplicaProperties.Token token = properties.token();
+    String secret = token.signingSecret();
     if (secret == null || secret.getBytes(StandardCharsets.UTF_8).length < 32) {
       throw new InvalidConfigurationPropertyValueException("shepherd.replica.token.signing-secret",
           secret == null ? null : "(" + secret.length() + " characters, hidden)",
@@ -156,9 +150,9 @@ public final class ShepherdReplicaAutoConfiguration {
               + "the same on every instance of the application");
     }
     ConsistencyTokenCodec.Builder codec = ConsistencyTokenCodec.builder();
-    set("shepherd.replica.token.signing-key-id", token.getSigningKeyId(),
-        () -> codec.signingKey(token.getSigningKeyId(), secret.getBytes(StandardCharsets.UTF_8)));
-    token.getVerificationKeys().forEach((id, old) -> set("shepherd.replica.token.verification-keys." + id, "(hidden)",
+    set("shepherd.replica.token.signing-key-id", token.signingKeyId(),
+        () -> codec.signingKey(token.signingKeyId(), secret.getBytes(StandardCharsets.UTF_8)));
+    token.verificationKeys().forEach((id, old) -> set("shepherd.replica.token.verification-keys." + id, "(hidden)",
         () -> codec.verificationKey(id, old.getBytes(StandardCharsets.UTF_8))));
     return codec.build();
   }
@@ -190,7 +184,7 @@ public final class ShepherdReplicaAutoConfiguration {
   @ConditionalOnMissingBean
   @ConditionalOnProperty(prefix = "shepherd.replica.routing", name = "enabled", havingValue = "true", matchIfMissing = true)
   public ReplicaRouter shepherdReplicaRouter(ShepherdReplicaProperties properties, ListableBeanFactory beanFactory) {
-    String name = properties.getRouting().getDataSourceBeanName();
+    String name = properties.routing().dataSourceBeanName();
     String problem;
     if (!beanFactory.containsBean(name)) {
       problem = "there is no bean of that name to route; name the application's primary DataSource bean";
@@ -221,19 +215,19 @@ public final class ShepherdReplicaAutoConfiguration {
     @ConditionalOnMissingBean(name = "shepherdConsistencyTokenFilter")
     FilterRegistrationBean<ConsistencyTokenFilter> shepherdConsistencyTokenFilter(
         ConsistencyTokenCodec codec, ShepherdReplicaProperties properties) {
-      ShepherdReplicaProperties.Token token = properties.getToken();
+      ShepherdReplicaProperties.Token token = properties.token();
       ConsistencyTokenFilter.Builder filter = ConsistencyTokenFilter.builder(codec)
-          .header(token.getHeader().isEmpty() ? null : token.getHeader())
-          .cookie(token.getCookie().isEmpty() ? null : token.getCookie())
-          .secureCookie(token.isSecureCookie());
-      Duration maxAge = token.getCookieMaxAge();
+          .header(token.header().isEmpty() ? null : token.header())
+          .cookie(token.cookie().isEmpty() ? null : token.cookie())
+          .secureCookie(token.secureCookie());
+      Duration maxAge = token.cookieMaxAge();
       set("shepherd.replica.token.cookie-max-age", maxAge, () -> filter.cookieMaxAge(maxAge));
-      if (token.isIgnoreInvalid()) {
+      if (token.ignoreInvalid()) {
         filter.ignoreInvalidTokens();
       }
       FilterRegistrationBean<ConsistencyTokenFilter> registration = new FilterRegistrationBean<>(filter.build());
       registration.setName("shepherdConsistencyTokenFilter");
-      registration.setUrlPatterns(token.getUrlPatterns());
+      registration.setUrlPatterns(token.urlPatterns());
       registration.setOrder(ORDER);
       return registration;
     }

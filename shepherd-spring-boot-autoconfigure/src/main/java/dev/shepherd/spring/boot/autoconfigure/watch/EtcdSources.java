@@ -11,9 +11,9 @@ final class EtcdSources {
 
   /** Opens a jetcd client and a source over it; closing closes the source, then the client. */
   static ShepherdWatches.Opened open(ShepherdWatchProperties.Etcd etcd) {
-    Client client = Client.builder().endpoints(etcd.getEndpoints().toArray(String[]::new)).build();
+    Client client = Client.builder().endpoints(etcd.endpoints().toArray(String[]::new)).build();
     try {
-      EtcdWatchSource<String> source = EtcdWatchSource.builder(client).requestTimeout(etcd.getRequestTimeout()).build();
+      EtcdWatchSource<String> source = EtcdWatchSource.builder(client).requestTimeout(etcd.requestTimeout()).build();
       return new ShepherdWatches.Opened(source, List.of(source, client));
     } catch (RuntimeException e) {
       client.close();

@@ -1,10 +1,8 @@
 package dev.shepherd.spring.boot.autoconfigure.watch;
 
-import java.util.Map;
+import dev.shepherd.spring.boot.autoconfigure.internal.ConfiguredEntries;
 import org.springframework.boot.autoconfigure.condition.ConditionOutcome;
 import org.springframework.boot.autoconfigure.condition.SpringBootCondition;
-import org.springframework.boot.context.properties.bind.Bindable;
-import org.springframework.boot.context.properties.bind.Binder;
 import org.springframework.context.annotation.ConditionContext;
 import org.springframework.core.type.AnnotatedTypeMetadata;
 
@@ -13,11 +11,6 @@ final class OnWatchKeysConfiguredCondition extends SpringBootCondition {
 
   @Override
   public ConditionOutcome getMatchOutcome(ConditionContext context, AnnotatedTypeMetadata metadata) {
-    Map<String, ShepherdWatchProperties.Key> keys = Binder.get(context.getEnvironment())
-        .bind("shepherd.watch.keys", Bindable.mapOf(String.class, ShepherdWatchProperties.Key.class))
-        .orElse(Map.of());
-    return keys.isEmpty()
-        ? ConditionOutcome.noMatch("no key under shepherd.watch.keys")
-        : ConditionOutcome.match("keys " + keys.keySet() + " under shepherd.watch.keys");
+    return ConfiguredEntries.outcome(context, "shepherd.watch.keys", ShepherdWatchProperties.Key.class, "key", "keys");
   }
 }

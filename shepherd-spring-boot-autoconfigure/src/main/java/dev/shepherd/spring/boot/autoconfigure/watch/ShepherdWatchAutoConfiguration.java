@@ -1,5 +1,7 @@
 package dev.shepherd.spring.boot.autoconfigure.watch;
 
+import static dev.shepherd.spring.boot.autoconfigure.internal.Settings.set;
+
 import dev.shepherd.core.Backoff;
 import dev.shepherd.watch.ConsulClient;
 import java.time.Duration;
@@ -45,13 +47,13 @@ public final class ShepherdWatchAutoConfiguration {
   @ConditionalOnMissingBean
   public ShepherdWatches shepherdWatches(ShepherdWatchProperties properties, ApplicationContext context,
       ConfigurableEnvironment environment) {
-    for (Map.Entry<String, ShepherdWatchProperties.Key> key : properties.getKeys().entrySet()) {
-      if (key.getValue().getKey() == null || key.getValue().getKey().isBlank()) {
+    for (Map.Entry<String, ShepherdWatchProperties.Key> key : properties.keys().entrySet()) {
+      if (key.getValue().key() == null || key.getValue().key().isBlank()) {
         throw new InvalidConfigurationPropertyValueException("shepherd.watch.keys." + key.getKey() + ".key",
-            key.getValue().getKey(), "every watched key needs the key to watch in the source, for example config/checkout-v2");
+            key.getValue().key(), "every watched key needs the key to watch in the source, for example config/checkout-v2");
       }
     }
-    ShepherdWatchProperties.SourceType type = properties.getSource();
+    ShepherdWatchProperties.SourceType type = properties.source();
     if (type == null) {
       throw new InvalidConfigurationPropertyValueException("shepherd.watch.source", null,
           "keys are configured under shepherd.watch.keys; say where they live: etcd or consul");
@@ -62,12 +64,12 @@ public final class ShepherdWatchAutoConfiguration {
           throw new InvalidConfigurationPropertyValueException("shepherd.watch.source", type,
               "the etcd source needs dev.shepherd:shepherd-watch-etcd on the class path");
         }
-        yield EtcdSources.open(properties.getEtcd());
+        yield EtcdSources.open(properties.etcd());
       }
       case CONSUL -> {
-        ConsulClient.Builder builder = ConsulClient.builder().baseUri(properties.getConsul().getBaseUri());
-        if (properties.getConsul().getToken() != null) {
-          builder.token(properties.getConsul().getToken());
+        ConsulClient.Builder builder = ConsulClient.builder().baseUri(properties.consul().baseUri());
+        if (properties.consul().token() != null) {
+          builder.token(properties.consul().token());
         }
         ConsulClient consul = builder.build();
         yield new ShepherdWatches.Opened(new KvStrings(consul.kvSource()), List.of(consul));
@@ -75,14 +77,14 @@ public final class ShepherdWatchAutoConfiguration {
     };
     Watcher.Builder<Optional<String>> watcher = Watcher.builder(opened.source());
     try {
-      set("shepherd.watch.max-wait", properties.getMaxWait(), () -> watcher.maxWait(properties.getMaxWait()));
-      Duration initial = properties.getBackoffInitial();
+      set("shepherd.watch.max-wait", properties.maxWait(), () -> watcher.maxWait(properties.maxWait()));
+      Duration initial = properties.backoffInitial();
       if (initial != null) {
         set("shepherd.watch.backoff-initial", initial, () -> watcher.backoff(
-            Backoff.exponential().initial(initial).max(properties.getBackoffMax()).build()));
+            Backoff.exponential().initial(initial).max(properties.backoffMax()).build()));
       }
-      set("shepherd.watch.failing-threshold", properties.getFailingThreshold(),
-          () -> watcher.failingThreshold(properties.getFailingThreshold()));
+      set("shepherd.watch.failing-threshold", properties.failingThreshold(),
+          () -> watcher.failingThreshold(properties.failingThreshold()));
       return new ShepherdWatches(properties, watcher.build(), opened.closeables(), context, environment);
     } catch (RuntimeException e) {
       for (AutoCloseable closeable : opened.closeables()) {
@@ -93,14 +95,6 @@ public final class ShepherdWatchAutoConfiguration {
         }
       }
       throw e;
-    }
-  }
-
-  private static void set(String property, Object value, Runnable apply) {
-    try {
-      apply.run();
-    } catch (IllegalArgumentException e) {
-      throw new InvalidConfigurationPropertyValueException(property, value, e.getMessage());
     }
   }
 }

@@ -97,11 +97,11 @@ public final class ShepherdWatches implements SmartInitializingSingleton, Dispos
   /** Subscribes to every key, then waits up to the initial wait for their current values. */
   @Override
   public void afterSingletonsInstantiated() {
-    CountDownLatch first = new CountDownLatch(properties.getKeys().size());
+    CountDownLatch first = new CountDownLatch(properties.keys().size());
     synchronized (this) {
-      properties.getKeys().forEach((name, key) -> {
+      properties.keys().forEach((name, key) -> {
         boolean[] seen = {false};
-        String watched = java.util.Objects.requireNonNull(key.getKey(), () -> "shepherd.watch.keys." + name + ".key is not set");
+        String watched = java.util.Objects.requireNonNull(key.key(), () -> "shepherd.watch.keys." + name + ".key is not set");
         subscriptions.put(name, watcher.watch(watched, name, event -> {
           deliver(name, key, event);
           if (!seen[0] && event instanceof WatchEvent.Update) {
@@ -112,9 +112,9 @@ public final class ShepherdWatches implements SmartInitializingSingleton, Dispos
       });
     }
     try {
-      if (!first.await(properties.getInitialWait().toNanos(), TimeUnit.NANOSECONDS)) {
+      if (!first.await(properties.initialWait().toNanos(), TimeUnit.NANOSECONDS)) {
         LOG.log(System.Logger.Level.WARNING, "shepherd.watch: not every key's value arrived within shepherd.watch.initial-wait ("
-            + properties.getInitialWait() + "); they are bound when they arrive");
+            + properties.initialWait() + "); they are bound when they arrive");
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -122,7 +122,7 @@ public final class ShepherdWatches implements SmartInitializingSingleton, Dispos
   }
 
   private void deliver(String name, ShepherdWatchProperties.Key key, WatchEvent<Optional<String>> event) {
-    String property = key.getProperty();
+    String property = key.property();
     if (property != null && event instanceof WatchEvent.Update<Optional<String>> update) {
       if (update.value().isPresent()) {
         values.put(property, update.value().get());
@@ -187,6 +187,6 @@ public final class ShepherdWatches implements SmartInitializingSingleton, Dispos
 
   @Override
   public String toString() {
-    return "ShepherdWatches" + properties.getKeys().keySet();
+    return "ShepherdWatches" + properties.keys().keySet();
   }
 }

@@ -80,6 +80,6 @@ class ReadmeSamplesTest {
     assertThat(properties.keySet()).allMatch(k -> k.startsWith("management.")
         || prefixes.keySet().stream().anyMatch(p -> k.startsWith(p + ".")));
     ShepherdReplicaProperties replica = binder.bind("shepherd.replica", ShepherdReplicaProperties.class).get();
-    assertThat(replica.getReplicas().get("replica-1").getUrl()).isEqualTo("jdbc:postgresql://replica-1:5432/shop");
+    assertThat(replica.replicas().get("replica-1").url()).isEqualTo("jdbc:postgresql://replica-1:5432/shop");
   }
 }

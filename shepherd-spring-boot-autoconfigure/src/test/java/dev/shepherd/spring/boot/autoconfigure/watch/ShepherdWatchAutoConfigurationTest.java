@@ -18,6 +18,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.boot.context.properties.bind.Binder;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import org.springframework.context.ApplicationContext;
 import org.springframework.context.annotation.Bean;
@@ -68,7 +69,7 @@ class ShepherdWatchAutoConfigurationTest {
     @Bean
     ShepherdWatches ownWatches(ApplicationContext context, ConfigurableEnvironment environment) {
       InMemoryVersionedStore<String> store = InMemoryVersionedStore.create();
-      return new ShepherdWatches(new ShepherdWatchProperties(), Watcher.builder(store).build(), List.of(), context, environment);
+      return new ShepherdWatches(new Binder().bindOrCreate("shepherd.watch", ShepherdWatchProperties.class), Watcher.builder(store).build(), List.of(), context, environment);
     }
   }
 
