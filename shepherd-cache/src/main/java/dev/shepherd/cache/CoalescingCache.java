@@ -153,6 +153,13 @@ public final class CoalescingCache<K, V> {
    */
   private final boolean checkOnRead;
 
+  /**
+   * How long Caffeine's fixed expiry keeps any entry (the default time to live plus stale grace),
+   * or {@link Long#MAX_VALUE} when there is no default time to live and Caffeine's variable expiry
+   * (or none) is used instead: see {@link #expiry(CacheConfig)}.
+   */
+  private final long horizonNanos;
+
   /** Whether the counters of {@link #stats()} are kept ({@link Builder#recordStats}). */
   private final boolean recordStats;
 
@@ -178,9 +185,11 @@ public final class CoalescingCache<K, V> {
     this.loadTimeout = b.loadTimeout();
     this.loadTimeoutNanos = Durations.toNanosSaturated(b.loadTimeout());
     this.cancelWhenAbandoned = b.cancelWhenAbandoned();
-    this.checkOnRead = graceNanos > 0L || !usesCaffeineExpiry(b);
+    this.horizonNanos =
+        ttl == null ? Long.MAX_VALUE : Durations.saturatedAdd(defaultTtlNanos, graceNanos);
+    this.checkOnRead = expiry(b) != ExpiryPolicy.VARIABLE || graceNanos > 0L;
     this.recordStats = b.recordStats();
-    this.storage = buildStorage(b, defaultTtlNanos);
+    this.storage = buildStorage(b, defaultTtlNanos, horizonNanos);
     this.map = storage.asMap();
     this.courier.attach(new CourierHost(ttl, failureTtl));
   }
@@ -225,17 +234,45 @@ public final class CoalescingCache<K, V> {
     }
   }
 
+  /** Which of Caffeine's expiry policies storage uses. */
+  private enum ExpiryPolicy {
+    /** No expiry: hits read no clock; values with their own time to live are checked on read. */
+    NONE,
+    /**
+     * {@code expireAfterWrite(timeToLive + stale grace)}: one clock read per hit and nothing more,
+     * Caffeine's cheapest expiry. Entries that live shorter (their own time to live, kept
+     * failures) are checked on read; none lives longer.
+     */
+    FIXED,
+    /** {@code expireAfter}: each entry its own lifetime, at a cost on every read (see below). */
+    VARIABLE
+  }
+
   /*
    * Caffeine's expiry costs a clock read on every read (about 25 ns on a virtual machine, more than
    * the rest of a hit), so it is on only when the builder asks for expiry: a default time to live,
    * negative caching or stale grace. Without it, a value committed with its own time to live is
    * checked on read (a field test for every other entry) and replaced by the next load.
+   *
+   * With a default time to live, storage uses Caffeine's fixed expiry: every entry lives at most
+   * the default (plus stale grace), entries meant to live shorter are checked on read, and a hit on
+   * a value with the default time to live costs what Caffeine's own expireAfterWrite hit costs.
+   * Caffeine's variable expiry would let a value outlive the default, but it costs about twice as
+   * much per hit (its maintenance moves the read entry in a timer wheel, measured in
+   * CacheHitBenchmark as caffeineVariableGetIfPresent), so it is used only without a default time
+   * to live, when kept failures or stale values must expire on their own.
    */
-  private static boolean usesCaffeineExpiry(CacheConfig<?, ?> b) {
-    return b.timeToLive() != null || b.cacheFailuresFor() != null || b.serveStaleOnError() != null;
+  private static ExpiryPolicy expiry(CacheConfig<?, ?> b) {
+    if (b.timeToLive() != null) {
+      return ExpiryPolicy.FIXED;
+    }
+    return b.cacheFailuresFor() != null || b.serveStaleOnError() != null
+        ? ExpiryPolicy.VARIABLE
+        : ExpiryPolicy.NONE;
   }
 
-  private static <K, V> Cache<K, Object> buildStorage(CacheConfig<K, V> b, long defaultTtlNanos) {
+  private static <K, V> Cache<K, Object> buildStorage(
+      CacheConfig<K, V> b, long defaultTtlNanos, long horizonNanos) {
     Ticker t = b.ticker();
     @SuppressWarnings("ReferenceEquality") // identity: is it the system ticker itself?
     boolean systemTicker = t == Ticker.system();
@@ -264,15 +301,17 @@ public final class CoalescingCache<K, V> {
                         ? 1
                         : weigher.applyAsInt(key, entry.value);
                   });
-      if (!usesCaffeineExpiry(b)) {
-        return weighed.build();
-      }
-      return weighed.expireAfter(new EntryExpiry<K>(defaultTtlNanos)).build();
+      return switch (expiry(b)) {
+        case NONE -> weighed.build();
+        case FIXED -> weighed.expireAfterWrite(Duration.ofNanos(horizonNanos)).build();
+        case VARIABLE -> weighed.expireAfter(new EntryExpiry<K>(defaultTtlNanos)).build();
+      };
     }
-    if (!usesCaffeineExpiry(b)) {
-      return caffeine.build();
-    }
-    return caffeine.expireAfter(new EntryExpiry<K>(defaultTtlNanos)).build();
+    return switch (expiry(b)) {
+      case NONE -> caffeine.build();
+      case FIXED -> caffeine.expireAfterWrite(Duration.ofNanos(horizonNanos)).build();
+      case VARIABLE -> caffeine.expireAfter(new EntryExpiry<K>(defaultTtlNanos)).build();
+    };
   }
 
   /** A stored object or an answer known to be a {@link Fetched}, as this cache's type. */
@@ -287,11 +326,26 @@ public final class CoalescingCache<K, V> {
     return stored instanceof Entry<?> entry ? (Entry<V>) entry : null;
   }
 
-  /** What storage keeps for a value stored at {@code now}: the hit answer itself when it can. */
+  /**
+   * What storage keeps for a value stored at {@code now}: the hit answer itself when it can. A time
+   * to live longer than the default is cut to it (fixed expiry keeps nothing longer).
+   */
   private Object stored(V value, long now, long ttlNanos) {
-    return graceNanos == 0L && ttlNanos == defaultTtlNanos
+    long ttl = Math.min(ttlNanos, defaultTtlNanos);
+    return graceNanos == 0L && ttl == defaultTtlNanos
         ? new Fetched<>(value, Fetched.Source.HIT)
-        : Entry.value(value, now, ttlNanos, graceNanos);
+        : Entry.value(value, now, ttl, graceNanos);
+  }
+
+  /**
+   * The stored entry if it still counts at {@code now}: a kept failure is dropped once its own time
+   * is up (fixed expiry keeps it as long as a value), a value entry is returned as it is.
+   */
+  private @Nullable Entry<V> live(@Nullable Entry<V> entry) {
+    if (entry == null || entry.failure == null || horizonNanos == Long.MAX_VALUE) {
+      return entry;
+    }
+    return entry.storageRemainingAt(ticker.read()) > 0L ? entry : null;
   }
 
   /** Whether a stored object is a value still fresh at {@code now} (a stored hit always is). */
@@ -366,7 +420,7 @@ public final class CoalescingCache<K, V> {
       }
       return asHit(stored);
     }
-    Object answer = entryHitOrMiss(key, loader, entryOf(stored), null);
+    Object answer = entryHitOrMiss(key, loader, live(entryOf(stored)), null);
     if (answer instanceof Flight.Failure<?> failed) {
       // Made here, in the caller's own frame, not deeper in the wait: see answer().
       throw new LoadFailedException(failed.error(), failed.message());
@@ -401,7 +455,7 @@ public final class CoalescingCache<K, V> {
       }
       return asHit(stored);
     }
-    Object answer = entryHitOrMiss(key, loader, entryOf(stored), timeout);
+    Object answer = entryHitOrMiss(key, loader, live(entryOf(stored)), timeout);
     if (answer instanceof Flight.Failure<?> failed) {
       throw new LoadFailedException(failed.error(), failed.message());
     }
@@ -428,7 +482,7 @@ public final class CoalescingCache<K, V> {
       }
       return CompletableFuture.completedFuture(asHit(stored));
     }
-    Entry<V> entry = entryOf(stored);
+    Entry<V> entry = live(entryOf(stored));
     if (entry != null) {
       Fetched<V> hit = entryHit(entry);
       if (hit != null) {
@@ -1036,7 +1090,14 @@ public final class CoalescingCache<K, V> {
 
     /**
      * Sets how long a loaded value stays fresh, unless its loader returned
-     * {@link Load#commit(Object, Duration)}. Default: forever.
+     * {@link Load#commit(Object, Duration)} with a shorter time. Default: forever.
+     *
+     * <p>It is also the longest any entry is kept (plus the {@link #serveStaleOnError stale grace}):
+     * a loader's own time to live can shorten it but not lengthen it, and a failure kept by
+     * {@link #cacheFailuresFor} for longer is dropped at it. Set it to the longest time a value may
+     * live. This is Caffeine's fixed expiry ({@code expireAfterWrite}), whose hit costs one clock
+     * read; letting single entries outlive it would need Caffeine's variable expiry, which costs
+     * about twice as much on every hit.
      *
      * <p>Setting it (or {@link #cacheFailuresFor} or {@link #serveStaleOnError}) turns on Caffeine's
      * expiry, which removes expired entries on time and costs a clock read per hit. Without any of
@@ -1108,7 +1169,9 @@ public final class CoalescingCache<K, V> {
 
     /**
      * Keeps a failed load's failure for {@code ttl}: fetches within it get the failure (or a stale
-     * value, see {@link #serveStaleOnError}) without a load. Default: failures are not kept.
+     * value, see {@link #serveStaleOnError}) without a load. Default: failures are not kept. With a
+     * {@link #timeToLive default time to live}, a failure is kept at most that long (plus the stale
+     * grace).
      *
      * @param ttl how long a failure is kept
      * @return this builder

@@ -33,7 +33,9 @@ public sealed interface Load<V> {
    * Stores the value with its own time to live and hands it to every waiter.
    *
    * @param value the value (a null value fails the load)
-   * @param ttl how long the value stays fresh, replacing the cache's default for this entry
+   * @param ttl how long the value stays fresh, replacing the cache's default for this entry; a cache
+   *     with a default time to live keeps no entry longer than that default, so a longer {@code ttl}
+   *     is cut to it (see {@link CoalescingCache.Builder#timeToLive})
    * @param <V> the value's type
    * @return the instruction
    * @throws NullPointerException if {@code ttl} is null

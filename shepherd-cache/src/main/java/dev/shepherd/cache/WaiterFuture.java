@@ -35,29 +35,25 @@ final class WaiterFuture<V> extends CompletableFuture<Fetched<V>> {
 
   @Override
   public boolean cancel(boolean mayInterruptIfRunning) {
-    boolean cancelled = super.cancel(mayInterruptIfRunning);
-    if (cancelled) {
-      leave();
-    }
-    return cancelled;
+    return leftIf(super.cancel(mayInterruptIfRunning));
   }
 
   @Override
   public boolean complete(Fetched<V> value) {
-    boolean completed = super.complete(value);
-    if (completed) {
-      leave();
-    }
-    return completed;
+    return leftIf(super.complete(value));
   }
 
   @Override
   public boolean completeExceptionally(Throwable ex) {
-    boolean completed = super.completeExceptionally(ex);
-    if (completed) {
+    return leftIf(super.completeExceptionally(ex));
+  }
+
+  /** Leaves the flight if the caller's completion (or cancel) took effect; returns {@code done}. */
+  private boolean leftIf(boolean done) {
+    if (done) {
       leave();
     }
-    return completed;
+    return done;
   }
 
   private void leave() {

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.testing.FakeTicker;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -178,6 +179,53 @@ class CoalescingCacheTest {
 
     assertThat(cache.getIfPresent("short")).isNull();
     assertThat(cache.getIfPresent("long")).isEqualTo("l");
+  }
+
+  @Test
+  void aLoadersOwnTtlLongerThanTheDefaultIsCutToTheDefault() throws Exception {
+    CoalescingCache<String, String> cache = builder().timeToLive(Duration.ofMinutes(1)).build();
+    cache.fetch("long", k -> Load.commit("l", Duration.ofHours(1)));
+
+    ticker.advance(Duration.ofMinutes(1).minusNanos(1));
+    assertThat(cache.getIfPresent("long")).isEqualTo("l");
+    ticker.advance(Duration.ofNanos(1));
+
+    assertThat(cache.getIfPresent("long")).isNull();
+    assertThat(cache.fetch("long", k -> Load.commit("again")))
+        .isEqualTo(new Fetched<>("again", Fetched.Source.LOADED));
+  }
+
+  @Test
+  void aFailureKeptLongerThanTheDefaultTtlIsDroppedAtIt() throws Exception {
+    CoalescingCache<String, String> cache =
+        builder().timeToLive(Duration.ofSeconds(10)).cacheFailuresFor(Duration.ofMinutes(5)).build();
+    assertThatThrownBy(() -> cache.fetch("k", k -> Load.fail(new IOException("down"))))
+        .isInstanceOf(LoadFailedException.class);
+
+    ticker.advance(Duration.ofSeconds(10).minusNanos(1));
+    assertThatThrownBy(() -> cache.fetch("k", k -> Load.commit("unused")))
+        .isInstanceOf(LoadFailedException.class);
+    assertThat(cache.stats().cachedFailures()).isEqualTo(1);
+    ticker.advance(Duration.ofNanos(1));
+
+    assertThat(cache.fetch("k", k -> Load.commit("up")))
+        .isEqualTo(new Fetched<>("up", Fetched.Source.LOADED));
+  }
+
+  @Test
+  void aFailureKeptShorterThanTheDefaultTtlIsDroppedAtItsOwnTime() throws Exception {
+    CoalescingCache<String, String> cache =
+        builder().timeToLive(Duration.ofMinutes(5)).cacheFailuresFor(Duration.ofSeconds(2)).build();
+    assertThatThrownBy(() -> cache.fetch("k", k -> Load.fail(new IOException("down"))))
+        .isInstanceOf(LoadFailedException.class);
+
+    ticker.advance(Duration.ofSeconds(2).minusNanos(1));
+    assertThatThrownBy(() -> cache.fetchAsync("k", k -> Load.commit("unused")).join())
+        .hasCauseInstanceOf(LoadFailedException.class);
+    ticker.advance(Duration.ofNanos(1));
+
+    assertThat(cache.fetchAsync("k", k -> Load.commit("up")).get(30, TimeUnit.SECONDS))
+        .isEqualTo(new Fetched<>("up", Fetched.Source.LOADED));
   }
 
   @Test

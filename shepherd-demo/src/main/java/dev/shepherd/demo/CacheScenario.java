@@ -1,6 +1,5 @@
 package dev.shepherd.demo;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.shepherd.cache.CoalescingCache;
 import dev.shepherd.cache.Fetched;
 import dev.shepherd.cache.Load;
@@ -32,15 +31,10 @@ final class CacheScenario extends AbstractScenario {
   static final int BASELINE_BOUND_MS = 3_000;
 
   CacheScenario() {
-    super("cache", "Stampede: N callers on a cold product", Duration.ofSeconds(60));
-  }
-
-  @Override
-  public Map<String, Object> parameters(JsonNode body) {
-    Params p = new Params(body);
-    p.integer("callers", 1_000, 1, MAX_CALLERS);
-    p.choice("catalog", "failing", "failing", "healthy");
-    return p.values();
+    super(
+        "cache", "Stampede: N callers on a cold product", Duration.ofSeconds(60),
+        Param.whole("callers", 1_000, 1, MAX_CALLERS),
+        Param.choice("catalog", "failing", "failing", "healthy"));
   }
 
   /**

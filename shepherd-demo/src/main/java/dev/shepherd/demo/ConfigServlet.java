@@ -26,27 +26,16 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code Accept: text/event-stream}, a server-sent event stream fed by a {@link Watcher}
  * subscription: every stream of one key shares one upstream loop.
  */
-final class ConfigServlet extends HttpServlet {
+final class ConfigServlet extends WrappingServlet {
 
   @Serial private static final long serialVersionUID = 1L;
 
-  private final HttpServlet blocking;
   private final transient Watcher<Optional<String>> watcher;
   private final AtomicLong streams = new AtomicLong();
 
   ConfigServlet(HttpServlet blocking, Watcher<Optional<String>> watcher) {
-    this.blocking = blocking;
+    super(blocking);
     this.watcher = watcher;
-  }
-
-  @Override
-  public void init() throws ServletException {
-    blocking.init(getServletConfig());
-  }
-
-  @Override
-  public void destroy() {
-    blocking.destroy();
   }
 
   @Override
@@ -55,7 +44,7 @@ final class ConfigServlet extends HttpServlet {
     if ("GET".equals(req.getMethod()) && accept != null && accept.contains("text/event-stream")) {
       stream(req, resp);
     } else {
-      blocking.service(req, resp);
+      inner.service(req, resp);
     }
   }
 

@@ -1,6 +1,5 @@
 package dev.shepherd.demo;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.shepherd.demo.ScenarioReport.Side;
 import java.net.URI;
 import java.net.http.HttpRequest;
@@ -36,17 +35,12 @@ final class IdempotencyScenario extends AbstractScenario.Http {
   private final DataSource primary;
 
   IdempotencyScenario(Supplier<URI> base, DataSource primary) {
-    super("idempotency", "Retry storm: one payment, many identical POSTs", Duration.ofSeconds(60), base);
+    super(
+        "idempotency", "Retry storm: one payment, many identical POSTs", Duration.ofSeconds(60), base,
+        Param.whole("parallel", 50, 2, MAX_PARALLEL),
+        Param.whole("late", 10, 0, MAX_LATE),
+        Param.whole("paymentMs", 500, 50, 2_000));
     this.primary = primary;
-  }
-
-  @Override
-  public Map<String, Object> parameters(JsonNode body) {
-    Params p = new Params(body);
-    p.integer("parallel", 50, 2, MAX_PARALLEL);
-    p.integer("late", 10, 0, MAX_LATE);
-    p.integer("paymentMs", 500, 50, 2_000);
-    return p.values();
   }
 
   /** What one side's storm got back. */

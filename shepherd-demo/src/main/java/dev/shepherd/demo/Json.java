@@ -2,6 +2,7 @@ package dev.shepherd.demo;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.shepherd.core.ShepherdException;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -21,6 +22,31 @@ final class Json {
     response.setContentType("application/json");
     response.setContentLength(bytes.length);
     response.getOutputStream().write(bytes);
+  }
+
+  /** What a servlet computes for a 200 answer; it may fail as a Shepherd component fails. */
+  @FunctionalInterface
+  interface Answer {
+    Object body() throws ShepherdException, InterruptedException;
+  }
+
+  /**
+   * Answers 200 with the JSON of {@code answer}, or 503 problem+json with the failure's message when
+   * a Shepherd component fails (or the thread is interrupted, which it keeps set).
+   */
+  static void writeOr503(HttpServletResponse response, Answer answer) throws IOException {
+    Object body;
+    try {
+      body = answer.body();
+    } catch (ShepherdException e) {
+      problem(response, 503, "Service Unavailable", String.valueOf(e.getMessage()));
+      return;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      problem(response, 503, "Service Unavailable", "interrupted");
+      return;
+    }
+    write(response, 200, body);
   }
 
   static void problem(HttpServletResponse response, int status, String title, String detail) throws IOException {

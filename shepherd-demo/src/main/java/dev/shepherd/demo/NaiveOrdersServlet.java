@@ -12,21 +12,15 @@ import java.io.Serial;
  * retry storm's baseline. Open only while the playground's idempotency scenario runs, so it is no
  * second, unprotected way to create orders.
  */
-final class NaiveOrdersServlet extends HttpServlet {
+final class NaiveOrdersServlet extends WrappingServlet {
 
   @Serial private static final long serialVersionUID = 1L;
 
   private final transient Playground playground;
-  private final HttpServlet orders;
 
   NaiveOrdersServlet(Playground playground, HttpServlet orders) {
+    super(orders);
     this.playground = playground;
-    this.orders = orders;
-  }
-
-  @Override
-  public void init() throws ServletException {
-    orders.init(getServletConfig());
   }
 
   @Override
@@ -36,6 +30,6 @@ final class NaiveOrdersServlet extends HttpServlet {
           "this endpoint only takes the baseline storm of a running idempotency scenario (POST /playground/run/idempotency)");
       return;
     }
-    orders.service(req, resp);
+    inner.service(req, resp);
   }
 }

@@ -1,6 +1,5 @@
 package dev.shepherd.demo;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.shepherd.demo.ScenarioReport.Side;
 import dev.shepherd.pool.ElasticPool;
 import dev.shepherd.pool.PoolEvent;
@@ -36,16 +35,11 @@ final class PoolScenario extends AbstractScenario {
   static final int SAMPLE_MS = 50;
 
   PoolScenario() {
-    super("pool", "A burst of reports on runners booted from zero, one killed", Duration.ofMinutes(2));
-  }
-
-  @Override
-  public Map<String, Object> parameters(JsonNode body) {
-    Params p = new Params(body);
-    p.integer("reports", 6, 1, MAX_REPORTS);
-    p.integer("holdMs", 800, 100, 2_000);
-    p.choice("kill", "yes", "yes", "no");
-    return p.values();
+    super(
+        "pool", "A burst of reports on runners booted from zero, one killed", Duration.ofMinutes(2),
+        Param.whole("reports", 6, 1, MAX_REPORTS),
+        Param.whole("holdMs", 800, 100, 2_000),
+        Param.choice("kill", "yes", "yes", "no"));
   }
 
   /** What one side did: report outcomes, samples of JVMs and running reports, the kill's time. */

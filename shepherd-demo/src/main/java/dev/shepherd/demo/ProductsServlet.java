@@ -3,7 +3,6 @@ package dev.shepherd.demo;
 import dev.shepherd.cache.CoalescingCache;
 import dev.shepherd.cache.Fetched;
 import dev.shepherd.cache.Load;
-import dev.shepherd.core.ShepherdException;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -37,19 +36,14 @@ final class ProductsServlet extends HttpServlet {
       return;
     }
     String id = path.substring(1);
-    try {
+    Json.writeOr503(resp, () -> {
       Fetched<Catalog.Product> fetched = cache.fetch(id, key -> Load.commit(catalog.lookup(key)), Duration.ofSeconds(5));
       Map<String, Object> body = new LinkedHashMap<>();
       body.put("id", fetched.value().id());
       body.put("name", fetched.value().name());
       body.put("priceCents", fetched.value().priceCents());
       body.put("source", fetched.source().name());
-      Json.write(resp, 200, body);
-    } catch (ShepherdException e) {
-      Json.problem(resp, 503, "Service Unavailable", String.valueOf(e.getMessage()));
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      Json.problem(resp, 503, "Service Unavailable", "interrupted");
-    }
+      return body;
+    });
   }
 }

@@ -49,17 +49,12 @@ final class ReplicaScenario extends AbstractScenario.Http {
    *     primary, from the router's config: the bound the report names
    */
   ReplicaScenario(Supplier<URI> base, DataSource replica, Duration routerMaxWait) {
-    super("replica", "Read your writes on a lagging replica", Duration.ofSeconds(60), base);
+    super(
+        "replica", "Read your writes on a lagging replica", Duration.ofSeconds(60), base,
+        Param.whole("writes", 5, 1, MAX_WRITES),
+        Param.whole("pauseMs", 300, 0, MAX_PAUSE_MS));
     this.replica = replica;
     this.boundMs = routerMaxWait.toMillis();
-  }
-
-  @Override
-  public Map<String, Object> parameters(JsonNode body) {
-    Params p = new Params(body);
-    p.integer("writes", 5, 1, MAX_WRITES);
-    p.integer("pauseMs", 300, 0, MAX_PAUSE_MS);
-    return p.values();
   }
 
   @Override

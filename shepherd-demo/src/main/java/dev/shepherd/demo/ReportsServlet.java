@@ -1,7 +1,6 @@
 package dev.shepherd.demo;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.shepherd.core.ShepherdException;
 import dev.shepherd.pool.ElasticPool;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -34,19 +33,14 @@ final class ReportsServlet extends HttpServlet {
       return;
     }
     long start = System.nanoTime();
-    try {
+    Json.writeOr503(resp, () -> {
       Object result = pool.call("primes", Map.of("upTo", upTo), Duration.ofSeconds(30));
       Map<String, Object> answer = new java.util.LinkedHashMap<>();
       if (result instanceof Map<?, ?> map) {
         map.forEach((k, v) -> answer.put(String.valueOf(k), v));
       }
       answer.put("tookMs", (System.nanoTime() - start) / 1_000_000);
-      Json.write(resp, 200, answer);
-    } catch (ShepherdException e) {
-      Json.problem(resp, 503, "Service Unavailable", String.valueOf(e.getMessage()));
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      Json.problem(resp, 503, "Service Unavailable", "interrupted");
-    }
+      return answer;
+    });
   }
 }

@@ -3,6 +3,7 @@ package dev.shepherd.demo;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -38,17 +39,46 @@ interface Scenario {
    */
   void run(Map<String, Object> parameters, ScenarioReport report) throws Exception;
 
-  /** Bounded parameter reading shared by the scenarios. */
-  final class Params {
-    private final JsonNode body;
-    private final Map<String, Object> read = new LinkedHashMap<>();
+  /**
+   * Reads every parameter of {@code specs} from {@code body}, in order, filling in defaults.
+   *
+   * @param body the posted JSON object (may be empty)
+   * @param specs the scenario's parameters
+   * @return each parameter's name and value, in the order of {@code specs}
+   * @throws IllegalArgumentException naming the first parameter that is out of range
+   */
+  static Map<String, Object> read(JsonNode body, List<Param> specs) {
+    Map<String, Object> read = new LinkedHashMap<>();
+    for (Param spec : specs) {
+      read.put(spec.name(), spec.read(body.path(spec.name())));
+    }
+    return read;
+  }
 
-    Params(JsonNode body) {
-      this.body = body;
+  /** One bounded parameter of a scenario: its name, default and allowed values. */
+  sealed interface Param {
+
+    /** The name in the posted JSON and on the command line. */
+    String name();
+
+    /** Reads the value from its JSON node (missing or null: the default), checking its bounds. */
+    Object read(JsonNode node);
+
+    /** A whole number between {@code min} and {@code max}, {@code fallback} when absent. */
+    static Param whole(String name, int fallback, int min, int max) {
+      return new Whole(name, fallback, min, max);
     }
 
-    int integer(String name, int fallback, int min, int max) {
-      JsonNode node = body.path(name);
+    /** One of {@code allowed}, {@code fallback} when absent. */
+    static Param choice(String name, String fallback, String... allowed) {
+      return new Choice(name, fallback, List.of(allowed));
+    }
+  }
+
+  /** A whole-number parameter. */
+  record Whole(String name, int fallback, int min, int max) implements Param {
+    @Override
+    public Object read(JsonNode node) {
       long value;
       if (node.isMissingNode() || node.isNull()) {
         value = fallback;
@@ -61,25 +91,20 @@ interface Scenario {
       if (value < min || value > max) {
         throw new IllegalArgumentException(name + " must be between " + min + " and " + max + ", was " + value);
       }
-      read.put(name, (int) value);
       return (int) value;
     }
+  }
 
-    String choice(String name, String fallback, String... allowed) {
-      JsonNode node = body.path(name);
+  /** A parameter that takes one of a few words. */
+  record Choice(String name, String fallback, List<String> allowed) implements Param {
+    @Override
+    public Object read(JsonNode node) {
       String value = node.isMissingNode() || node.isNull() ? fallback : node.asText();
-      for (String a : allowed) {
-        if (a.equals(value)) {
-          read.put(name, value);
-          return value;
-        }
+      if (allowed.contains(value)) {
+        return value;
       }
       throw new IllegalArgumentException(name + " must be one of " + String.join(", ", allowed)
           + ", was '" + (value.length() > 40 ? value.substring(0, 40) + "..." : value) + "'");
-    }
-
-    Map<String, Object> values() {
-      return read;
     }
   }
 

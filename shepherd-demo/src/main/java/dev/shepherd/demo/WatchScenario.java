@@ -1,6 +1,5 @@
 package dev.shepherd.demo;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.shepherd.core.Backoff;
 import dev.shepherd.demo.ScenarioReport.Side;
 import dev.shepherd.watch.BlockingQueryServlet;
@@ -80,7 +79,6 @@ final class WatchScenario extends AbstractScenario.Http implements AutoCloseable
       this.outage = outage;
     }
 
-
     @Override
     public Versioned<Optional<String>> fetch(String key, long minIndex, Duration maxWait) throws Exception {
       int bucket = (int) Math.min(BUCKETS - 1, Math.max(0, (System.nanoTime() - originNanos) / 1_000_000 / BUCKET_MS));
@@ -121,20 +119,15 @@ final class WatchScenario extends AbstractScenario.Http implements AutoCloseable
       .build();
 
   WatchScenario(Supplier<URI> base) {
-    super("watch", "A config change to M subscribers, then an outage", Duration.ofSeconds(60), base);
+    super(
+        "watch", "A config change to M subscribers, then an outage", Duration.ofSeconds(60), base,
+        Param.whole("subscribers", 50, 1, MAX_SUBSCRIBERS),
+        Param.whole("outageMs", 1_500, 300, MAX_OUTAGE_MS));
   }
 
   /** The servlet of {@code /playground/watch/config/*}: blocking queries and event streams of this scenario's store. */
   HttpServlet servlet() {
     return new ConfigServlet(BlockingQueryServlet.ofStrings(store), watcher);
-  }
-
-  @Override
-  public Map<String, Object> parameters(JsonNode body) {
-    Params p = new Params(body);
-    p.integer("subscribers", 50, 1, MAX_SUBSCRIBERS);
-    p.integer("outageMs", 1_500, 300, MAX_OUTAGE_MS);
-    return p.values();
   }
 
   /** One subscriber's view: the newest index seen, and whether it heard of the outage and the recovery. */

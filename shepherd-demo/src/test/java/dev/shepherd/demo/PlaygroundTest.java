@@ -41,9 +41,7 @@ class PlaygroundTest {
 
     @Override
     public Map<String, Object> parameters(JsonNode body) {
-      Params p = new Params(body);
-      p.integer("n", 3, 1, 10);
-      return p.values();
+      return Scenario.read(body, List.of(Scenario.Param.whole("n", 3, 1, 10)));
     }
 
     @Override
