@@ -858,6 +858,22 @@ public final class IdempotencyTracker implements AutoCloseable {
   }
 
   /**
+   * Checks a duration setting that must be at least 1 ms: the Redis store sends leases and
+   * retention in milliseconds, and JDBC takes network timeouts in milliseconds, so a shorter one
+   * would round to zero.
+   *
+   * @param value the setting
+   * @param name the setting's name, for the message
+   * @return the setting
+   */
+  static Duration checkAtLeastOneMilli(Duration value, String name) {
+    Require.positive(value, name);
+    Require.argument(
+        value.compareTo(Duration.ofMillis(1)) >= 0, name + " must be at least 1 ms, was " + value);
+    return value;
+  }
+
+  /**
    * Validates a key as {@link #track} does, so a caller (an HTTP filter) can reject it early.
    *
    * @param key the key
@@ -878,7 +894,8 @@ public final class IdempotencyTracker implements AutoCloseable {
   }
 
   /**
-   * The settings of a tracker, copied by {@link Builder#build()}: immutable.
+   * The settings of a tracker, copied by {@link Builder#build()}: immutable. The builder checks
+   * each setting where it is set; this record only reports them.
    *
    * @param lease how long a claim holds without renewal
    * @param retention how long completed and halted records are kept
@@ -901,24 +918,7 @@ public final class IdempotencyTracker implements AutoCloseable {
       FailurePolicy failurePolicy,
       Duration completionRetry,
       int replayCacheSize,
-      Duration replayCacheTtl) {
-
-    /**
-     * Checks the components.
-     *
-     * @throws NullPointerException if a component is null
-     */
-    public Config {
-      Require.nonNull(lease, "lease");
-      Require.nonNull(retention, "retention");
-      Require.nonNull(heartbeatInterval, "heartbeatInterval");
-      Require.nonNull(pruneInterval, "pruneInterval");
-      Require.nonNull(orphanPolicy, "orphanPolicy");
-      Require.nonNull(failurePolicy, "failurePolicy");
-      Require.nonNull(completionRetry, "completionRetry");
-      Require.nonNull(replayCacheTtl, "replayCacheTtl");
-    }
-  }
+      Duration replayCacheTtl) {}
 
   /**
    * Told when a claim this tracker holds can no longer be counted on. Implementations must be
@@ -1034,10 +1034,7 @@ public final class IdempotencyTracker implements AutoCloseable {
      * @throws IllegalArgumentException if it is not positive or under 1 ms
      */
     public Builder lease(Duration lease) {
-      Require.positive(lease, "lease");
-      Require.argument(
-          lease.compareTo(Duration.ofMillis(1)) >= 0, "lease must be at least 1 ms, was " + lease);
-      this.lease = lease;
+      this.lease = checkAtLeastOneMilli(lease, "lease");
       return this;
     }
 
@@ -1050,11 +1047,7 @@ public final class IdempotencyTracker implements AutoCloseable {
      * @throws IllegalArgumentException if it is not positive or under 1 ms
      */
     public Builder retention(Duration retention) {
-      Require.positive(retention, "retention");
-      Require.argument(
-          retention.compareTo(Duration.ofMillis(1)) >= 0,
-          "retention must be at least 1 ms, was " + retention);
-      this.retention = retention;
+      this.retention = checkAtLeastOneMilli(retention, "retention");
       return this;
     }
 

@@ -282,101 +282,114 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
       Duration retention,
       OrphanPolicy policy)
       throws SQLException {
-    long token;
-    Instant claimedAt;
-    String storedFingerprint;
-    String state;
-    Instant leaseUntil;
-    Instant expiresAt;
-    byte @Nullable [] response;
-    @Nullable String reason;
-    Instant now;
-    try (PreparedStatement ps = prepare(c, claimSql)) {
-      ps.setString(1, key);
-      ps.setString(2, key);
-      ps.setString(3, fingerprint);
-      ps.setLong(4, leaseMicros);
-      ps.setLong(5, expiryMicros);
-      try (ResultSet rs = WATCHDOG.executeQuery(ps, queryTimeoutNanos)) {
-        commitIfNeeded(c);
-        if (!rs.next()) {
-          return null; // inserted and committed by another session after our snapshot: look again
-        }
-        token = rs.getLong(2);
-        claimedAt = instant(rs, 3);
-        if (rs.getBoolean(1)) {
-          return new Tracked.Claimed(key, token, claimedAt, false);
-        }
-        storedFingerprint = rs.getString(4);
-        state = rs.getString(5);
-        leaseUntil = instant(rs, 6);
-        expiresAt = instant(rs, 7);
-        response = rs.getBytes(8);
-        reason = rs.getString(9);
-        now = instant(rs, 10);
-      }
+    ClaimRow row = queryRow(c, claimSql, rs -> ClaimRow.read(rs, key),
+        key, key, fingerprint, leaseMicros, expiryMicros);
+    if (row == null) {
+      return null; // inserted and committed by another session after our snapshot: look again
     }
-    if (!expiresAt.isAfter(now)) {
-      return takeOver(c, key, fingerprint, token, leaseMicros, expiryMicros);
+    if (row instanceof ClaimRow.Inserted inserted) {
+      return inserted.claim();
     }
-    if (!storedFingerprint.equals(fingerprint)) {
-      return new Tracked.Mismatch(expiresAt);
+    ClaimRow.Existing seen = (ClaimRow.Existing) row;
+    if (!seen.expiresAt.isAfter(seen.now)) {
+      return takeOver(c, key, fingerprint, seen.token, leaseMicros, expiryMicros);
     }
-    switch (state) {
+    if (!seen.fingerprint.equals(fingerprint)) {
+      return new Tracked.Mismatch(seen.expiresAt);
+    }
+    switch (seen.state) {
       case "C" -> {
-        return new Tracked.Completed(decode(key, response), expiresAt);
+        return new Tracked.Completed(decode(key, seen.response), seen.expiresAt);
       }
       case "H" -> {
-        return new Tracked.Halted(reason == null ? "" : reason, expiresAt);
+        return new Tracked.Halted(seen.reason == null ? "" : seen.reason, seen.expiresAt);
       }
       case "P" -> {
-        if (leaseUntil.isAfter(now)) {
-          return new Tracked.InProgress(claimedAt, Duration.between(now, leaseUntil));
+        if (seen.leaseUntil.isAfter(seen.now)) {
+          return new Tracked.InProgress(
+              seen.claimedAt, Duration.between(seen.now, seen.leaseUntil));
         }
         if (policy == OrphanPolicy.TAKE_OVER) {
-          return takeOver(c, key, fingerprint, token, leaseMicros, expiryMicros);
+          return takeOver(c, key, fingerprint, seen.token, leaseMicros, expiryMicros);
         }
-        return haltOrphan(c, key, token, retention);
+        return haltOrphan(c, key, seen.token, retention);
       }
       default -> throw new IdempotencyStoreException(
-          "idempotency key '" + key + "' has an unknown state '" + state + "' in table " + table,
-          null);
+          "idempotency key '" + key + "' has an unknown state '" + seen.state + "' in table "
+              + table, null);
+    }
+  }
+
+  /** The row of the claim statement: the claim it inserted, or the record that was there. */
+  private sealed interface ClaimRow {
+    record Inserted(Tracked.Claimed claim) implements ClaimRow {}
+
+    /** The record that was there (a class, not a record: it holds the response's bytes). */
+    final class Existing implements ClaimRow {
+      final long token;
+      final Instant claimedAt;
+      final String fingerprint;
+      final String state;
+      final Instant leaseUntil;
+      final Instant expiresAt;
+      final byte @Nullable [] response;
+      final @Nullable String reason;
+      final Instant now;
+
+      Existing(ResultSet rs) throws SQLException {
+        this.token = rs.getLong(2);
+        this.claimedAt = instant(rs, 3);
+        this.fingerprint = rs.getString(4);
+        this.state = rs.getString(5);
+        this.leaseUntil = instant(rs, 6);
+        this.expiresAt = instant(rs, 7);
+        this.response = rs.getBytes(8);
+        this.reason = rs.getString(9);
+        this.now = instant(rs, 10);
+      }
+    }
+
+    static ClaimRow read(ResultSet rs, String key) throws SQLException {
+      return rs.getBoolean(1)
+          ? new Inserted(new Tracked.Claimed(key, rs.getLong(2), instant(rs, 3), false))
+          : new Existing(rs);
     }
   }
 
   private Tracked.@Nullable Claimed takeOver(
       Connection c, String key, String fingerprint, long seenToken, long leaseMicros,
       long expiryMicros) throws SQLException {
-    try (PreparedStatement ps = prepare(c, takeOverSql)) {
-      ps.setString(1, fingerprint);
-      ps.setLong(2, leaseMicros);
-      ps.setLong(3, expiryMicros);
-      ps.setString(4, key);
-      ps.setLong(5, seenToken);
-      ps.setString(6, fingerprint);
-      try (ResultSet rs = WATCHDOG.executeQuery(ps, queryTimeoutNanos)) {
-        commitIfNeeded(c);
-        if (!rs.next()) {
-          return null; // someone else changed it first: look again
-        }
-        return new Tracked.Claimed(key, rs.getLong(1), instant(rs, 2), rs.getBoolean(3));
-      }
-    }
+    // No row: someone else changed it first, look again.
+    return queryRow(c, takeOverSql,
+        rs -> new Tracked.Claimed(key, rs.getLong(1), instant(rs, 2), rs.getBoolean(3)),
+        fingerprint, leaseMicros, expiryMicros, key, seenToken, fingerprint);
   }
 
   private Tracked.@Nullable Halted haltOrphan(
       Connection c, String key, long seenToken, Duration retention) throws SQLException {
-    try (PreparedStatement ps = prepare(c, haltOrphanSql)) {
-      ps.setString(1, IdempotencyTracker.OWNER_VANISHED);
-      ps.setLong(2, micros(retention));
-      ps.setString(3, key);
-      ps.setLong(4, seenToken);
+    return queryRow(c, haltOrphanSql,
+        rs -> new Tracked.Halted(IdempotencyTracker.OWNER_VANISHED, instant(rs, 1)),
+        IdempotencyTracker.OWNER_VANISHED, micros(retention), key, seenToken);
+  }
+
+  /** Reads the current row of a result. */
+  private interface RowReader<T> {
+    T read(ResultSet rs) throws SQLException;
+  }
+
+  /**
+   * Runs a statement that returns at most one row and commits it (unless in auto-commit), then
+   * reads the row.
+   *
+   * @return what {@code reader} read, or null if the statement returned no row
+   */
+  private <T> @Nullable T queryRow(Connection c, String sql, RowReader<T> reader,
+      Object... parameters) throws SQLException {
+    try (PreparedStatement ps = prepare(c, sql)) {
+      bind(ps, parameters);
       try (ResultSet rs = WATCHDOG.executeQuery(ps, queryTimeoutNanos)) {
         commitIfNeeded(c);
-        if (!rs.next()) {
-          return null;
-        }
-        return new Tracked.Halted(IdempotencyTracker.OWNER_VANISHED, instant(rs, 1));
+        return rs.next() ? reader.read(rs) : null;
       }
     }
   }
@@ -385,11 +398,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   public boolean renew(String key, long fencingToken, Duration lease, Duration retention) {
     long leaseMicros = micros(lease);
     long expiryMicros = Math.min(MAX_MICROS, leaseMicros + micros(retention));
-    return update("renew", renewSql, key, fencingToken, ps -> {
-      ps.setLong(1, leaseMicros);
-      ps.setLong(2, expiryMicros);
-      return 3;
-    });
+    return update("renew", key, renewSql, leaseMicros, expiryMicros, key, fencingToken);
   }
 
   @Override
@@ -411,10 +420,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
       throws SQLException {
     byte[] bytes = response.toBytes();
     try (PreparedStatement ps = prepare(c, completeSql)) {
-      ps.setBytes(1, bytes);
-      ps.setLong(2, micros(retention));
-      ps.setString(3, key);
-      ps.setLong(4, fencingToken);
+      bind(ps, bytes, micros(retention), key, fencingToken);
       return WATCHDOG.executeUpdate(ps, queryTimeoutNanos) == 1
           || alreadyFinished(c, key, fencingToken, "C");
     }
@@ -424,10 +430,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   public boolean halt(String key, long fencingToken, String reason, Duration retention) {
     return withConnection("halt", key, c -> {
       try (PreparedStatement ps = prepare(c, haltSql)) {
-        ps.setString(1, reason);
-        ps.setLong(2, micros(retention));
-        ps.setString(3, key);
-        ps.setLong(4, fencingToken);
+        bind(ps, reason, micros(retention), key, fencingToken);
         boolean done = WATCHDOG.executeUpdate(ps, queryTimeoutNanos) == 1
             || alreadyFinished(c, key, fencingToken, "H");
         commitIfNeeded(c);
@@ -443,8 +446,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   private boolean alreadyFinished(Connection c, String key, long fencingToken, String state)
       throws SQLException {
     try (PreparedStatement ps = prepare(c, finishedSql)) {
-      ps.setString(1, key);
-      ps.setLong(2, fencingToken);
+      bind(ps, key, fencingToken);
       try (ResultSet rs = WATCHDOG.executeQuery(ps, queryTimeoutNanos)) {
         return rs.next() && state.equals(rs.getString(1));
       }
@@ -453,7 +455,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
 
   @Override
   public boolean release(String key, long fencingToken) {
-    return update("release", releaseSql, key, fencingToken, ps -> 1);
+    return update("release", key, releaseSql, key, fencingToken);
   }
 
   @Override
@@ -461,7 +463,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     Require.atLeast(limit, 1, "limit");
     return withConnection("prune expired records of", null, c -> {
       try (PreparedStatement ps = prepare(c, pruneSql)) {
-        ps.setInt(1, limit);
+        bind(ps, limit);
         int deleted = WATCHDOG.executeUpdate(ps, queryTimeoutNanos);
         commitIfNeeded(c);
         return deleted;
@@ -469,18 +471,11 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     });
   }
 
-  private interface Binder {
-    /** Binds the leading parameters and returns the index of the key's parameter. */
-    int bind(PreparedStatement ps) throws SQLException;
-  }
-
-  private boolean update(
-      String operation, String sql, String key, long fencingToken, Binder binder) {
+  /** Runs an update of one key's record; true if it changed the record. */
+  private boolean update(String operation, String key, String sql, Object... parameters) {
     return withConnection(operation, key, c -> {
       try (PreparedStatement ps = prepare(c, sql)) {
-        int next = binder.bind(ps);
-        ps.setString(next, key);
-        ps.setLong(next + 1, fencingToken);
+        bind(ps, parameters);
         int rows = WATCHDOG.executeUpdate(ps, queryTimeoutNanos);
         commitIfNeeded(c);
         return rows == 1;
@@ -547,6 +542,25 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
    */
   private static PreparedStatement prepare(Connection c, String sql) throws SQLException {
     return c.prepareStatement(sql);
+  }
+
+  /**
+   * Sets a statement's parameters, in order, each with its typed setter.
+   *
+   * @param parameters the values: {@code String}, {@code Long}, {@code Integer} or {@code byte[]}
+   */
+  private static void bind(PreparedStatement ps, Object... parameters) throws SQLException {
+    for (int i = 0; i < parameters.length; i++) {
+      int index = i + 1;
+      switch (parameters[i]) {
+        case String s -> ps.setString(index, s);
+        case Long l -> ps.setLong(index, l);
+        case Integer n -> ps.setInt(index, n);
+        case byte[] b -> ps.setBytes(index, b);
+        default -> throw new IllegalArgumentException(
+            "no setter for a parameter of " + parameters[i].getClass());
+      }
+    }
   }
 
   private static void commitIfNeeded(Connection c) throws SQLException {
@@ -652,10 +666,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
      * @throws IllegalArgumentException if it is under 1 ms
      */
     public Builder networkTimeout(Duration timeout) {
-      Require.positive(timeout, "networkTimeout");
-      Require.argument(timeout.toMillis() >= 1, "networkTimeout must be at least 1 ms, was "
-          + timeout);
-      this.networkTimeout = timeout;
+      this.networkTimeout = IdempotencyTracker.checkAtLeastOneMilli(timeout, "networkTimeout");
       return this;
     }
 

@@ -70,19 +70,24 @@ final class StatementWatchdog {
 
   /** Runs {@code executeQuery()}, cancelling it if it runs longer than {@code timeoutNanos}. */
   ResultSet executeQuery(PreparedStatement ps, long timeoutNanos) throws SQLException {
-    Watch watch = watch(ps, timeoutNanos);
-    try {
-      return ps.executeQuery();
-    } finally {
-      watched.remove(watch);
-    }
+    return execute(ps, timeoutNanos, PreparedStatement::executeQuery);
   }
 
   /** Runs {@code executeUpdate()}, cancelling it if it runs longer than {@code timeoutNanos}. */
   int executeUpdate(PreparedStatement ps, long timeoutNanos) throws SQLException {
+    return execute(ps, timeoutNanos, PreparedStatement::executeUpdate);
+  }
+
+  /** One execution of a prepared statement. */
+  private interface Execution<T> {
+    T run(PreparedStatement ps) throws SQLException;
+  }
+
+  private <T> T execute(PreparedStatement ps, long timeoutNanos, Execution<T> execution)
+      throws SQLException {
     Watch watch = watch(ps, timeoutNanos);
     try {
-      return ps.executeUpdate();
+      return execution.run(ps);
     } finally {
       watched.remove(watch);
     }

@@ -230,12 +230,22 @@ final class CapturingResponse extends HttpServletResponseWrapper {
 
   // ---- the Servlet API ---------------------------------------------------------------------------
 
+  /**
+   * Fixes how the body is written, at the first {@code getOutputStream()} or {@code getWriter()}:
+   * the Servlet API lets a response use one of them, never both.
+   */
+  private void useBody(BodyMode wanted) {
+    if (mode != BodyMode.UNDECIDED && mode != wanted) {
+      throw new IllegalStateException(
+          (mode == BodyMode.STREAM ? "getOutputStream()" : "getWriter()")
+              + " was already called on this response");
+    }
+    mode = wanted;
+  }
+
   @Override
   public ServletOutputStream getOutputStream() {
-    if (mode == BodyMode.WRITER) {
-      throw new IllegalStateException("getWriter() was already called on this response");
-    }
-    mode = BodyMode.STREAM;
+    useBody(BodyMode.STREAM);
     ServletOutputStream s = stream;
     if (s == null) {
       s = new CapturingStream();
@@ -246,10 +256,7 @@ final class CapturingResponse extends HttpServletResponseWrapper {
 
   @Override
   public PrintWriter getWriter() {
-    if (mode == BodyMode.STREAM) {
-      throw new IllegalStateException("getOutputStream() was already called on this response");
-    }
-    mode = BodyMode.WRITER;
+    useBody(BodyMode.WRITER);
     PrintWriter w = writer;
     if (w == null) {
       String name = real().getCharacterEncoding();
@@ -301,23 +308,24 @@ final class CapturingResponse extends HttpServletResponseWrapper {
     return closed || errorStatus >= 0 || delivery != Delivery.HOLDING || super.isCommitted();
   }
 
-  @Override
-  public void resetBuffer() {
+  /** Drops the body captured so far, as a reset does; refused once the response is committed. */
+  private void discardBody() {
     if (isCommitted()) {
       throw new IllegalStateException("the response is already committed");
     }
     flushEncoder();
     size = 0;
+  }
+
+  @Override
+  public void resetBuffer() {
+    discardBody();
     super.resetBuffer();
   }
 
   @Override
   public void reset() {
-    if (isCommitted()) {
-      throw new IllegalStateException("the response is already committed");
-    }
-    flushEncoder();
-    size = 0;
+    discardBody();
     super.reset();
     mode = BodyMode.UNDECIDED;
     writer = null;

@@ -213,53 +213,36 @@ public final class IdempotencyFilter implements Filter {
   private static final Logger LOG = System.getLogger(IdempotencyFilter.class.getName());
 
   private final IdempotencyTracker tracker;
+  /** The settings; the fields below hold what requests need in another form, or no setting. */
+  private final Config config;
   private final Set<String> methods;
-  private final KeyPolicy defaultPolicy;
   private final List<PathRule> pathRules;
   private final KeyHeaderParser parser;
-  private final int maxBodySize;
-  private final int maxStoredResponseSize;
-  private final boolean store5xx;
   private final Set<String> denyList;
   private final RequestFingerprinter fingerprinter;
   private final PrincipalResolver principalResolver;
   private final String retryAfterSeconds;
-  private final Duration waitForInFlight;
-  private final URI problemTypeBase;
   private final Clock clock;
-  private final boolean allowAnonymous;
-  private final boolean releaseUnstored;
-  private final boolean transactional;
-  private final Config config;
 
   private IdempotencyFilter(Builder b) {
     this.tracker = b.tracker;
     this.methods = Set.copyOf(b.methods);
-    this.defaultPolicy = b.defaultPolicy;
     List<PathRule> rules = new ArrayList<>(b.pathRules);
     // Longest prefix first; among equal prefixes, the rule added last wins.
     Collections.reverse(rules);
     rules.sort(Comparator.comparingInt((PathRule r) -> r.prefix.length()).reversed());
     this.pathRules = List.copyOf(rules);
     this.parser = new KeyHeaderParser(b.lenient);
-    this.maxBodySize = b.maxBodySize;
-    this.maxStoredResponseSize = b.maxStoredResponseSize;
-    this.store5xx = b.store5xx;
     this.denyList = Set.copyOf(b.denyList);
     this.fingerprinter = b.fingerprinter;
     this.principalResolver = b.principalResolver;
     long seconds = b.retryAfter.getSeconds() + (b.retryAfter.getNano() > 0 ? 1 : 0);
     this.retryAfterSeconds = Long.toString(seconds);
-    this.waitForInFlight = b.waitForInFlight;
-    this.problemTypeBase = b.problemTypeBase;
     this.clock = b.clock;
-    this.allowAnonymous = b.allowAnonymous;
-    this.releaseUnstored = b.releaseUnstored;
-    this.transactional = b.transactional;
-    this.config = new Config(List.copyOf(new TreeSet<>(methods)), defaultPolicy, b.lenient, maxBodySize,
-        maxStoredResponseSize, store5xx, List.copyOf(new TreeSet<>(denyList)),
-        b.retryAfter, waitForInFlight, problemTypeBase, allowAnonymous, releaseUnstored,
-        transactional);
+    this.config = new Config(List.copyOf(new TreeSet<>(methods)), b.defaultPolicy, b.lenient,
+        b.maxBodySize, b.maxStoredResponseSize, b.store5xx, List.copyOf(new TreeSet<>(denyList)),
+        b.retryAfter, b.waitForInFlight, b.problemTypeBase, b.allowAnonymous, b.releaseUnstored,
+        b.transactional);
   }
 
   /**
@@ -322,7 +305,7 @@ public final class IdempotencyFilter implements Filter {
         return rule.policy;
       }
     }
-    return methods.contains(m) ? defaultPolicy : KeyPolicy.IGNORED;
+    return methods.contains(m) ? config.keyPolicy() : KeyPolicy.IGNORED;
   }
 
   @Override
@@ -364,10 +347,10 @@ public final class IdempotencyFilter implements Filter {
       case KeyHeaderParser.Key k -> key = k.value();
     }
     byte[] body;
-    switch (CachedBodyRequest.read(request, maxBodySize)) {
+    switch (CachedBodyRequest.read(request, config.maxBodySize())) {
       case CachedBodyRequest.TooLarge tooLarge -> {
         send(response, new Problem(Problem.Kind.BODY_TOO_LARGE,
-            "The request body is larger than " + maxBodySize + " bytes"
+            "The request body is larger than " + config.maxBodySize() + " bytes"
                 + (tooLarge.declared() > 0 ? " (Content-Length " + tooLarge.declared() + ")" : "")
                 + ", the most this endpoint accepts with an Idempotency-Key."));
         return;
@@ -377,7 +360,7 @@ public final class IdempotencyFilter implements Filter {
     CachedBodyRequest cached = new CachedBodyRequest(request, body);
     String principal = Require.nonNull(principalResolver.resolve(request),
         "principal returned by " + principalResolver);
-    if (principal.isEmpty() && !allowAnonymous) {
+    if (principal.isEmpty() && !config.allowAnonymous()) {
       send(response, new Problem(Problem.Kind.PRINCIPAL_MISSING,
           "Idempotency-Keys are kept per caller, and this request names none (it is not"
               + " authenticated), so its key could collide with another caller's."));
@@ -387,9 +370,9 @@ public final class IdempotencyFilter implements Filter {
     String fingerprint = fingerprinter.fingerprint(cached, body);
     Tracked tracked;
     try {
-      tracked = waitForInFlight.isZero()
+      tracked = config.waitForInFlight().isZero()
           ? tracker.track(scopedKey, fingerprint)
-          : tracker.track(scopedKey, fingerprint, waitForInFlight);
+          : tracker.track(scopedKey, fingerprint, config.waitForInFlight());
     } catch (IdempotencyStoreException e) {
       LOG.log(Level.WARNING, "idempotency store failed; answering 503", e);
       send(response, storeUnavailable());
@@ -430,7 +413,7 @@ public final class IdempotencyFilter implements Filter {
     request.setAttribute(CLAIM_ATTRIBUTE, claim);
     request.setAttribute(FENCING_TOKEN_ATTRIBUTE, claim.fencingToken());
     JdbcClaimTransaction tx = null;
-    if (transactional) {
+    if (config.transactional()) {
       try {
         tx = JdbcClaimTransaction.begin(tracker, claim);
       } catch (IdempotencyStoreException e) {
@@ -457,7 +440,7 @@ public final class IdempotencyFilter implements Filter {
     // What earlier filters set (CORS, tracing): restored if the answer becomes a problem after all.
     int statusBefore = response.getStatus();
     List<String[]> headersBefore = headersOf(response);
-    CapturingResponse capture = new CapturingResponse(response, maxStoredResponseSize);
+    CapturingResponse capture = new CapturingResponse(response, config.maxStoredResponseSize());
     try {
       chain.doFilter(request, capture);
     } catch (IOException | ServletException | RuntimeException | Error e) {
@@ -482,9 +465,10 @@ public final class IdempotencyFilter implements Filter {
     }
     int status = capture.status();
     String notKept = capture.overflowed()
-        ? "the response was larger than the storage limit of " + maxStoredResponseSize + " bytes"
-        : status >= 500 && !store5xx ? "5xx responses are not stored" : null;
-    if (notKept != null && releaseUnstored) {
+        ? "the response was larger than the storage limit of " + config.maxStoredResponseSize()
+            + " bytes"
+        : status >= 500 && !config.store5xx() ? "5xx responses are not stored" : null;
+    if (notKept != null && config.releaseUnstored()) {
       releaseQuietly(claim, notKept);
       capture.deliver(); // a no-op for an overflowed response: it was streamed already
       return;
@@ -645,7 +629,7 @@ public final class IdempotencyFilter implements Filter {
           problem.kind());
       return;
     }
-    problem.send(response, problemTypeBase);
+    problem.send(response, config.problemTypeBase());
   }
 
   /** SHA-256 of the length-prefixed principal and key: fixed length, unambiguous, no raw data. */
@@ -669,7 +653,7 @@ public final class IdempotencyFilter implements Filter {
 
   @Override
   public String toString() {
-    return "IdempotencyFilter[methods=" + methods + ", policy=" + defaultPolicy + ", paths="
+    return "IdempotencyFilter[methods=" + methods + ", policy=" + config.keyPolicy() + ", paths="
         + pathRules + ", tracker=" + tracker + "]";
   }
 

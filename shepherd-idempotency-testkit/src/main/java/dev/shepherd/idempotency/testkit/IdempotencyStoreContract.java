@@ -18,11 +18,12 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 import org.assertj.core.api.ThrowingConsumer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -263,9 +264,7 @@ public abstract class IdempotencyStoreContract {
     assertThat(store.halt(key, first.fencingToken(), "stale", LONG)).isFalse();
     assertThat(store.renew(key, first.fencingToken(), LONG, LONG)).isFalse();
 
-    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
-        .isInstanceOf(Tracked.InProgress.class);
-    assertThat(store.complete(key, second.fencingToken(), response("fresh"), LONG)).isTrue();
+    assertStillOwnedBy(second, "fresh");
   }
 
   @Test
@@ -409,9 +408,7 @@ public abstract class IdempotencyStoreContract {
     });
 
     assertThat(isStored(live)).isTrue();
-    assertThat(store.claim(live, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
-        .isInstanceOf(Tracked.InProgress.class);
-    assertThat(store.complete(live, liveClaim.fencingToken(), response("y"), LONG)).isTrue();
+    assertStillOwnedBy(liveClaim, "y");
   }
 
   @Test
@@ -428,49 +425,43 @@ public abstract class IdempotencyStoreContract {
 
   @Test
   void concurrentClaimsOfOneKeyHaveExactlyOneWinner() throws Exception {
-    int rounds = 30;
-    int threads = 32;
-    try (ExecutorService pool = Executors.newFixedThreadPool(threads)) {
-      for (int round = 0; round < rounds; round++) {
-        String key = key("race-" + round);
-        int claimed = 0;
-        for (Tracked tracked : claimAtOnce(pool, threads, key)) {
-          if (tracked instanceof Tracked.Claimed) {
-            claimed++;
-          } else {
-            assertThat(tracked).isInstanceOf(Tracked.InProgress.class);
-          }
-        }
-        assertThat(claimed).as("claims in round %d", round).isEqualTo(1);
-      }
-    }
+    race(30, 32, "race", key -> {}, (round, claims) ->
+        assertThat(claims).as("claims in round %d", round).hasSize(1));
   }
 
   @Test
   void concurrentTakeOversOfAnOrphanHaveExactlyOneWinner() throws Exception {
-    int rounds = 5;
-    int threads = 16;
+    race(5, 16, "takeover-race", key -> {
+      store.claim(key, "fp", Duration.ofMillis(100), LONG, OrphanPolicy.TAKE_OVER);
+      awaitLeaseOver(Duration.ofMillis(100));
+    }, (round, winners) -> {
+      assertThat(winners).hasSize(1);
+      assertThat(winners.get(0).tookOver()).isTrue();
+    });
+  }
+
+  /**
+   * Runs {@code rounds} races, each on a fresh key {@code name-round} that {@code setUp} prepares
+   * and then {@code threads} tasks of one pool claim at once; {@code check} gets each round's
+   * claims (see {@link #claimAtOnce}).
+   */
+  private void race(int rounds, int threads, String name, Consumer<String> setUp,
+      BiConsumer<Integer, List<Tracked.Claimed>> check) throws Exception {
     try (ExecutorService pool = Executors.newFixedThreadPool(threads)) {
       for (int round = 0; round < rounds; round++) {
-        String key = key("takeover-race-" + round);
-        store.claim(key, "fp", Duration.ofMillis(100), LONG, OrphanPolicy.TAKE_OVER);
-        awaitLeaseOver(Duration.ofMillis(100));
-        ConcurrentLinkedQueue<Tracked.Claimed> winners = new ConcurrentLinkedQueue<>();
-        for (Tracked tracked : claimAtOnce(pool, threads, key)) {
-          if (tracked instanceof Tracked.Claimed c) {
-            winners.add(c);
-          } else {
-            assertThat(tracked).isInstanceOf(Tracked.InProgress.class);
-          }
-        }
-        assertThat(winners).hasSize(1);
-        assertThat(winners.peek().tookOver()).isTrue();
+        String key = key(name + "-" + round);
+        setUp.accept(key);
+        check.accept(round, claimAtOnce(pool, threads, key));
       }
     }
   }
 
-  /** Claims {@code key} from {@code threads} tasks released at once; returns every answer. */
-  private List<Tracked> claimAtOnce(ExecutorService pool, int threads, String key) throws Exception {
+  /**
+   * Claims {@code key} from {@code threads} tasks released at once; checks that every answer but
+   * the claims is {@link Tracked.InProgress}, and returns the claims.
+   */
+  private List<Tracked.Claimed> claimAtOnce(ExecutorService pool, int threads, String key)
+      throws Exception {
     CountDownLatch start = new CountDownLatch(1);
     List<Future<Tracked>> results = new ArrayList<>();
     for (int t = 0; t < threads; t++) {
@@ -480,11 +471,16 @@ public abstract class IdempotencyStoreContract {
       }));
     }
     start.countDown();
-    List<Tracked> answers = new ArrayList<>();
+    List<Tracked.Claimed> claims = new ArrayList<>();
     for (Future<Tracked> result : results) {
-      answers.add(result.get());
+      Tracked answer = result.get();
+      if (answer instanceof Tracked.Claimed claim) {
+        claims.add(claim);
+      } else {
+        assertThat(answer).isInstanceOf(Tracked.InProgress.class);
+      }
     }
-    return answers;
+    return claims;
   }
 
   /** Lets the store's clock move on, so an expiry computed afresh per answer would differ. */
@@ -665,6 +661,16 @@ public abstract class IdempotencyStoreContract {
   /** Claims a fresh (or orphaned) key with fingerprint {@code fp}, a long retention, taking over orphans. */
   private Tracked.Claimed claimed(String key, Duration lease) {
     return (Tracked.Claimed) store.claim(key, "fp", lease, LONG, OrphanPolicy.TAKE_OVER);
+  }
+
+  /**
+   * Checks that a claim still owns its key: another request sees it in progress, and the owner
+   * completes it with a response of this body.
+   */
+  private void assertStillOwnedBy(Tracked.Claimed owner, String body) {
+    assertThat(store.claim(owner.key(), "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.InProgress.class);
+    assertThat(store.complete(owner.key(), owner.fencingToken(), response(body), LONG)).isTrue();
   }
 
   /** Checks that an answer is the stored response, with this body. */
