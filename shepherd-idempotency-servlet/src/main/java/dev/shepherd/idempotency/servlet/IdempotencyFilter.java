@@ -328,19 +328,19 @@ public final class IdempotencyFilter implements Filter {
         if (policy == KeyPolicy.OPTIONAL) {
           chain.doFilter(request, response);
         } else {
-          send(response, new Problem(Problem.Kind.KEY_MISSING,
+          sendUnread(request, response, new Problem(Problem.Kind.KEY_MISSING,
               "This endpoint requires an Idempotency-Key header, for example "
                   + "Idempotency-Key: \"8e03978e-40d5-43e8-bc93-6894a57f9324\"."));
         }
         return;
       }
       case KeyHeaderParser.Several several -> {
-        send(response, new Problem(Problem.Kind.KEY_SEVERAL,
+        sendUnread(request, response, new Problem(Problem.Kind.KEY_SEVERAL,
             "The request has " + several.count() + " Idempotency-Key headers; send exactly one."));
         return;
       }
       case KeyHeaderParser.Malformed malformed -> {
-        send(response, new Problem(Problem.Kind.KEY_MALFORMED,
+        sendUnread(request, response, new Problem(Problem.Kind.KEY_MALFORMED,
             "The Idempotency-Key header is malformed: " + malformed.reason() + "."));
         return;
       }
@@ -349,7 +349,7 @@ public final class IdempotencyFilter implements Filter {
     byte[] body;
     switch (CachedBodyRequest.read(request, config.maxBodySize())) {
       case CachedBodyRequest.TooLarge tooLarge -> {
-        send(response, new Problem(Problem.Kind.BODY_TOO_LARGE,
+        sendUnread(request, response, new Problem(Problem.Kind.BODY_TOO_LARGE,
             "The request body is larger than " + config.maxBodySize() + " bytes"
                 + (tooLarge.declared() > 0 ? " (Content-Length " + tooLarge.declared() + ")" : "")
                 + ", the most this endpoint accepts with an Idempotency-Key."));
@@ -621,6 +621,21 @@ public final class IdempotencyFilter implements Filter {
       OutputStream out = response.getOutputStream();
       stored.writeBodyTo(out);
     }
+  }
+
+  /**
+   * Sends a problem for a request whose body was not read (or only in part), closing the
+   * connection on HTTP/1: the unread bytes would otherwise be taken as the start of the next
+   * request, or make the server close the connection after the answer without saying so, and a
+   * client that reuses it then finds it dead.
+   */
+  private void sendUnread(HttpServletRequest request, HttpServletResponse response, Problem problem)
+      throws IOException {
+    if (request.getContentLengthLong() != 0L && request.getProtocol().startsWith("HTTP/1")
+        && !response.isCommitted()) {
+      response.setHeader("Connection", "close");
+    }
+    send(response, problem);
   }
 
   private void send(HttpServletResponse response, Problem problem) throws IOException {

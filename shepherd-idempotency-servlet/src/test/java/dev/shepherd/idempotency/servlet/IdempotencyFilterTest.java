@@ -9,16 +9,22 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.idempotency.FailurePolicy;
+import dev.shepherd.idempotency.ForwardingIdempotencyStore;
 import dev.shepherd.idempotency.IdempotencyStoreException;
 import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.InMemoryIdempotencyStore;
-import dev.shepherd.idempotency.ForwardingIdempotencyStore;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.Socket;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterEach;
@@ -580,6 +586,32 @@ class IdempotencyFilterTest {
     assertProblem(app.send(app.post("/publicity", null, "x").build()), 400, "key-missing");
     assertProblem(app.send(HttpRequest.newBuilder(app.uri("/uploads/1"))
         .PUT(HttpRequest.BodyPublishers.ofString("x")).build()), 400, "key-missing");
+  }
+
+  /**
+   * A problem answered before the body is read closes the connection: the unread body would
+   * otherwise be parsed as the next request, or the server would drop the connection after the
+   * answer without saying so, and a client reusing it (the JDK's does) would fail its next request.
+   */
+  @Test
+  void aProblemSentBeforeTheBodyIsReadClosesTheConnection() throws Exception {
+    start(b -> {});
+    try (Socket socket = new Socket("127.0.0.1", app.port())) {
+      socket.setSoTimeout(30_000);
+      OutputStream out = socket.getOutputStream();
+      // Headers only: the body is held back, so the filter answers with it unread.
+      out.write(("POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+          + "Content-Length: 5\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      out.flush();
+      BufferedReader in = new BufferedReader(
+          new InputStreamReader(socket.getInputStream(), StandardCharsets.US_ASCII));
+      assertThat(in.readLine()).startsWith("HTTP/1.1 400");
+      List<String> headers = new ArrayList<>();
+      for (String line = in.readLine(); line != null && !line.isEmpty(); line = in.readLine()) {
+        headers.add(line.toLowerCase(Locale.ROOT));
+      }
+      assertThat(headers).contains("connection: close");
+    }
   }
 
   @Test
