@@ -1145,6 +1145,15 @@ public final class CoalescingCache<K, V> {
      * <p>An executor of your own must start each task without waiting behind other loads (a
      * queue of loads behind a busy thread delays every caller of every key in it).
      *
+     * <p>{@code Runnable::run} runs each load on the thread of the caller that starts it, as
+     * Guava's {@code LoadingCache} and Caffeine's synchronous {@code get} do. It starts the load
+     * soonest: in a stampede of 10,000 virtual threads on 2 cores, the default's platform thread
+     * starts about 2 ms after the first caller (it waits for the operating system to give it a
+     * core the busy carriers hold) and the last caller is answered about 14 % later than with
+     * Guava, while {@code Runnable::run} matches Guava (StampedeBenchmark). The price: that caller
+     * cannot leave its load. Its timeout is not honoured until the loader returns, and
+     * interrupting its thread interrupts the loader, whose failure then reaches every waiter.
+     *
      * @param executor the executor
      * @return this builder
      * @throws NullPointerException if null

@@ -384,10 +384,13 @@ final class Flight<K, V> implements Courier.Job<K, V> {
       lock.unlock();
     }
     cache.ended(this, false);
+    Thread self = Thread.currentThread();
     for (Waiter<V> w = detached; w != null; ) {
       Waiter<V> next = w.next;
       if (w.thread != null) {
-        LockSupport.unpark(w.thread);
+        if (w.thread != self) { // a caller that ran the loader itself is not parked
+          LockSupport.unpark(w.thread);
+        }
       } else if (w.future != null) {
         cache.deliver(w.future, result, w.leader, key);
       }

@@ -439,6 +439,20 @@ class CoalescingCacheTest {
   }
 
   @Test
+  void aDirectExecutorRunsTheLoadOnTheCallerThatStartsIt() throws Exception {
+    CoalescingCache<String, String> cache = builder().executor(Runnable::run).build();
+    List<Thread> loaderThreads = new ArrayList<>();
+    Fetched<String> fetched = cache.fetch("k", k -> {
+      loaderThreads.add(Thread.currentThread());
+      return Load.commit("v");
+    });
+
+    assertThat(fetched).isEqualTo(new Fetched<>("v", Fetched.Source.LOADED));
+    assertThat(loaderThreads).containsExactly(Thread.currentThread());
+    assertThat(cache.fetch("k", k -> Load.commit("again")).source()).isEqualTo(Fetched.Source.HIT);
+  }
+
+  @Test
   void interruptingAWaitingThreadRemovesThatWaiterOnly() throws Exception {
     CoalescingCache<String, String> cache = builder().build();
     Gate gate = new Gate();

@@ -36,7 +36,11 @@ import org.openjdk.jmh.annotations.Warmup;
  * {@code loaderRuns} counter is how many times the loader ran, {@code msToLastAnswer} the time from
  * releasing the callers (all started and parked on one latch) to the last answer. Side by side: Shepherd's fetch,
  * Caffeine's synchronous {@code get(k, fn)}, Caffeine's {@code AsyncCache.get(k, fn).join()} and
- * Guava's {@code LoadingCache.get}.
+ * Guava's {@code LoadingCache.get}. {@code msToLastCall}, {@code msToLoadStart} and
+ * {@code msToLoadEnd} split that time: arrival of the callers, the wait for the loader to start
+ * (Guava and Shepherd's {@code executor(Runnable::run)} run it on the first caller's thread; the
+ * others on a pooled platform thread, which must wait for a core held by the busy carriers), the
+ * load, and the wake-up of every waiter after it.
  *
  * <p>The {@code ...Failing} methods: the loader throws after 20 ms. Callers that reach the cache
  * after a failed load ended start a new one unless failures are kept (Shepherd's
@@ -71,14 +75,21 @@ public class StampedeBenchmark {
      * with a failing loader start a new load).
      */
     public double msToLastCall;
+    /** Milliseconds from the release of the callers to the (first) loader run starting. */
+    public double msToLoadStart;
+    /** Milliseconds from the release of the callers to the (last) loader run ending. */
+    public double msToLoadEnd;
   }
 
   private final AtomicInteger runs = new AtomicInteger();
   private final AtomicLong answered = new AtomicLong();
+  private final AtomicLong loadStarted = new AtomicLong();
+  private final AtomicLong loadEnded = new AtomicLong();
 
   private CoalescingCache<String, String> shepherd;
   private CoalescingCache<String, String> shepherdCachingFailures;
   private CoalescingCache<String, String> shepherdOnCommonPool;
+  private CoalescingCache<String, String> shepherdCallerRuns;
   private Cache<String, String> caffeine;
   private AsyncCache<String, String> caffeineAsync;
   private LoadingCache<String, String> guava;
@@ -88,11 +99,14 @@ public class StampedeBenchmark {
   public void freshCaches() {
     runs.set(0);
     answered.set(0);
+    loadStarted.set(0);
+    loadEnded.set(0);
     shepherd = CoalescingCache.<String, String>builder().build();
     shepherdCachingFailures =
         CoalescingCache.<String, String>builder().cacheFailuresFor(Duration.ofSeconds(10)).build();
     shepherdOnCommonPool =
         CoalescingCache.<String, String>builder().executor(ForkJoinPool.commonPool()).build();
+    shepherdCallerRuns = CoalescingCache.<String, String>builder().executor(Runnable::run).build();
     caffeine = Caffeine.newBuilder().build();
     caffeineAsync = Caffeine.newBuilder().buildAsync();
     guava = CacheBuilder.newBuilder().build(CacheLoader.from(k -> load(k)));
@@ -101,13 +115,17 @@ public class StampedeBenchmark {
 
   String load(String key) {
     runs.incrementAndGet();
+    loadStarted.compareAndSet(0L, System.nanoTime());
     sleep();
+    loadEnded.accumulateAndGet(System.nanoTime(), Math::max);
     return "value-of-" + key;
   }
 
   String fail(String key) {
     runs.incrementAndGet();
+    loadStarted.compareAndSet(0L, System.nanoTime());
     sleep();
+    loadEnded.accumulateAndGet(System.nanoTime(), Math::max);
     throw new IllegalStateException("source down for " + key);
   }
 
@@ -154,6 +172,8 @@ public class StampedeBenchmark {
     counters.callersAnswered = answered.get();
     counters.msToLastAnswer = (lastAnswer.get() - released) / 1e6;
     counters.msToLastCall = (lastCall.get() - released) / 1e6;
+    counters.msToLoadStart = (loadStarted.get() - released) / 1e6;
+    counters.msToLoadEnd = (loadEnded.get() - released) / 1e6;
   }
 
   @FunctionalInterface
@@ -179,6 +199,16 @@ public class StampedeBenchmark {
   public void shepherdCommonPool(Runs counters) throws InterruptedException {
     Loader<String, String> loader = k -> Load.commit(load(k));
     stampede(counters, () -> shepherdOnCommonPool.fetch("cold", loader));
+  }
+
+  /**
+   * Shepherd with {@code executor(Runnable::run)}: the caller that starts the load runs the loader
+   * on its own thread, as Guava does (like for like with {@link #guava}).
+   */
+  @Benchmark
+  public void shepherdCallerRuns(Runs counters) throws InterruptedException {
+    Loader<String, String> loader = k -> Load.commit(load(k));
+    stampede(counters, () -> shepherdCallerRuns.fetch("cold", loader));
   }
 
   @Benchmark
@@ -211,6 +241,13 @@ public class StampedeBenchmark {
   public void shepherdFailingCommonPool(Runs counters) throws InterruptedException {
     Loader<String, String> loader = k -> Load.commit(fail(k));
     stampede(counters, () -> shepherdOnCommonPool.fetch("cold", loader));
+  }
+
+  /** A failing loader run by the caller that starts the load, as {@link #guavaFailing}'s. */
+  @Benchmark
+  public void shepherdFailingCallerRuns(Runs counters) throws InterruptedException {
+    Loader<String, String> loader = k -> Load.commit(fail(k));
+    stampede(counters, () -> shepherdCallerRuns.fetch("cold", loader));
   }
 
   /** The same with negative caching on: late callers get the kept failure instead of a new load. */
