@@ -17,7 +17,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
+import java.util.function.IntFunction;
 import java.util.stream.Stream;
 import org.jspecify.annotations.Nullable;
 
@@ -341,36 +343,21 @@ public final class PostgresCluster extends ServerFixture {
     Path primary = primaryDirectory();
     asPostgres(List.of(bin("initdb"), "-D", primary.toString(), "-U", USER, "-A", "trust",
         "-E", "UTF8", "--locale=C", "--no-sync"), Duration.ofMinutes(2));
-    IllegalStateException last = null;
-    for (int attempt = 0; attempt < 3; attempt++) {
-      primaryPort = ServerSupport.freePort();
-      appendConfig(primary, """
-          listen_addresses = '127.0.0.1'
-          port = %d
-          unix_socket_directories = '%s'
-          fsync = off
-          wal_level = replica
-          max_wal_senders = 10
-          max_replication_slots = 10
-          wal_keep_size = '512MB'
-          hot_standby = on
-          max_connections = 300
-          shared_buffers = '64MB'
-          wal_receiver_status_interval = '1s'
-          """.formatted(primaryPort, baseDirectory()));
-      try {
-        pgCtlStart(primary, "primary");
-        last = null;
-        break;
-      } catch (IllegalStateException e) {
-        last = e; // most likely the port was taken: the later "port =" line wins on the next try
-      }
-    }
-    if (last != null) {
-      throw last;
-    }
+    primaryPort = startOnFreePort(primary, "primary", port -> """
+        listen_addresses = '127.0.0.1'
+        port = %d
+        unix_socket_directories = '%s'
+        fsync = off
+        wal_level = replica
+        max_wal_senders = 10
+        max_replication_slots = 10
+        wal_keep_size = '512MB'
+        hot_standby = on
+        max_connections = 300
+        shared_buffers = '64MB'
+        wal_receiver_status_interval = '1s'
+        """.formatted(port, baseDirectory()));
     if (withReplica) {
-      replicaPort = ServerSupport.freePort();
       makeReplica();
     }
   }
@@ -380,8 +367,7 @@ public final class PostgresCluster extends ServerFixture {
     asPostgres(List.of(bin("pg_basebackup"), "-h", "127.0.0.1", "-p", Integer.toString(primaryPort),
         "-U", USER, "-D", replica.toString(), "-R", "-X", "stream", "-c", "fast", "--no-sync"),
         Duration.ofMinutes(2));
-    appendConfig(replica, "port = %d%n".formatted(replicaPort));
-    pgCtlStart(replica, "replica");
+    replicaPort = startOnFreePort(replica, "replica", port -> "port = %d%n".formatted(port));
     awaitStreaming();
   }
 
@@ -432,6 +418,27 @@ public final class PostgresCluster extends ServerFixture {
 
   private String bin(String name) {
     return binDirectory.resolve(name).toString();
+  }
+
+  /**
+   * Starts the server of {@code dataDirectory} on a free port, with the configuration lines
+   * {@code config} makes for that port, and returns the port. A port is only free when chosen: any
+   * process, or an outgoing connection's ephemeral port, may take it before the server binds it, so
+   * a failed start tries a new port, three times in all (the later {@code port =} line wins).
+   */
+  private int startOnFreePort(Path dataDirectory, String role, IntFunction<String> config) {
+    IllegalStateException last = null;
+    for (int attempt = 0; attempt < 3; attempt++) {
+      int port = ServerSupport.freePort();
+      appendConfig(dataDirectory, config.apply(port));
+      try {
+        pgCtlStart(dataDirectory, role);
+        return port;
+      } catch (IllegalStateException e) {
+        last = e;
+      }
+    }
+    throw Objects.requireNonNull(last);
   }
 
   private void pgCtlStart(Path dataDirectory, String role) {
