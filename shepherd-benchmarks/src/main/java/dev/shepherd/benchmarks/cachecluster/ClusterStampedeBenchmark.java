@@ -64,6 +64,10 @@ public class ClusterStampedeBenchmark {
   public static class Result {
     public long loaderRuns;
     public double msToLastAnswer;
+    /** From the release to the first loader run starting in any JVM. */
+    public double msToLoadStart;
+    /** From the release to the last loader run ending in any JVM. */
+    public double msToLoadEnd;
   }
 
   private RedisServer redis;
@@ -114,6 +118,8 @@ public class ClusterStampedeBenchmark {
     }
     long runs = 0;
     long last = 0;
+    long loadStart = Long.MAX_VALUE;
+    long loadEnd = 0;
     for (BufferedReader out : outputs) {
       String line = out.readLine();
       if (line == null || !line.startsWith("DONE ")) {
@@ -125,8 +131,15 @@ public class ClusterStampedeBenchmark {
       }
       runs += Long.parseLong(w[1]);
       last = Math.max(last, Long.parseLong(w[2]));
+      long started = Long.parseLong(w[4]);
+      if (started != 0L) {
+        loadStart = Math.min(loadStart, started);
+      }
+      loadEnd = Math.max(loadEnd, Long.parseLong(w[5]));
     }
     result.loaderRuns = runs;
     result.msToLastAnswer = (last - startAt * 1000L) / 1000.0;
+    result.msToLoadStart = (loadStart - startAt * 1000L) / 1000.0;
+    result.msToLoadEnd = (loadEnd - startAt * 1000L) / 1000.0;
   }
 }

@@ -23,7 +23,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * One JVM of {@link ClusterStampedeBenchmark}: a cache in cluster mode (Redis) or local-only.
  * Arguments: {@code cluster|local}, Redis URI, callers per stampede, warm-up loads. On {@code GO key startAtMillis}
  * it releases its callers at that wall-clock millisecond on one cold key (loader: 20 ms) and answers
- * {@code DONE runs lastAnswerEpochMicros failedCallers}.
+ * {@code DONE runs lastAnswerEpochMicros failedCallers loadStartEpochMicros loadEndEpochMicros}
+ * (the load times are 0 in a JVM that did not load).
  */
 public final class StampedeNode {
 
@@ -42,6 +43,10 @@ public final class StampedeNode {
     for (int i = 0; i < loads; i++) {
       cache.fetch("warm-up-" + i, quick);
     }
+  }
+
+  private static long epochMicros() {
+    return ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now());
   }
 
   public static void main(String[] args) throws Exception {
@@ -68,9 +73,13 @@ public final class StampedeNode {
       }
     }
     AtomicInteger runs = new AtomicInteger();
+    AtomicLong loadStarted = new AtomicLong();
+    AtomicLong loadEnded = new AtomicLong();
     Loader<String, String> loader = k -> {
       runs.incrementAndGet();
+      loadStarted.compareAndSet(0L, epochMicros());
       Thread.sleep(20);
+      loadEnded.accumulateAndGet(epochMicros(), Math::max);
       return Load.commit("v-" + k);
     };
     warmUp(cache, Integer.parseInt(args[3]));
@@ -84,6 +93,8 @@ public final class StampedeNode {
       String key = w[1];
       long startAt = Long.parseLong(w[2]);
       runs.set(0);
+      loadStarted.set(0L);
+      loadEnded.set(0L);
       AtomicLong last = new AtomicLong();
       AtomicInteger failed = new AtomicInteger();
       CountDownLatch go = new CountDownLatch(1);
@@ -93,8 +104,7 @@ public final class StampedeNode {
           try {
             go.await();
             cache.fetch(key, loader);
-            long now = ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now());
-            last.accumulateAndGet(now, Math::max);
+            last.accumulateAndGet(epochMicros(), Math::max);
           } catch (Exception e) {
             failed.incrementAndGet(); // reported in the DONE line; the benchmark refuses the run
           } finally {
@@ -107,7 +117,8 @@ public final class StampedeNode {
       }
       go.countDown();
       done.await();
-      out.println("DONE " + runs.get() + " " + last.get() + " " + failed.get());
+      out.println("DONE " + runs.get() + " " + last.get() + " " + failed.get() + " "
+          + loadStarted.get() + " " + loadEnded.get());
     }
     System.exit(0);
   }
