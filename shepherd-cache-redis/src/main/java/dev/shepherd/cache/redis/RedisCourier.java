@@ -165,7 +165,10 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
   /*
    * Who owns a job: a job waiting on another JVM's lease sits in `waiting` under its key's text,
-   * with the token of the lease it waits on (UNKNOWN while its question is in flight). Whoever
+   * with the token of the lease it waits on (UNKNOWN while its question is in flight), held in the
+   * ticket of the question that registered it: only that question's answer may set the token (a
+   * job handed to a retry and asked again has a new ticket; the old answer, handled late, is
+   * stale). Whoever
    * removes it from there (a result naming its token, its lease re-check, an invalidation, a
    * retry or "stored" message, a fall back) owns it and is the only one to act on it; ask() puts it
    * there before asking Redis. The answer and the messages travel on two connections, so a result
@@ -532,12 +535,19 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     private final byte[][] scriptKeys;
     private final byte[][] args;
     private final RedisFuture<Object> sent;
+    private final @Nullable Ticket ticket;
 
-    Question(String text, byte[][] scriptKeys, byte[][] args, RedisFuture<Object> sent) {
+    Question(
+        String text,
+        byte[][] scriptKeys,
+        byte[][] args,
+        RedisFuture<Object> sent,
+        @Nullable Ticket ticket) {
       this.text = text;
       this.scriptKeys = scriptKeys;
       this.args = args;
       this.sent = sent;
+      this.ticket = ticket;
     }
 
     String text() {
@@ -555,6 +565,11 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     RedisFuture<Object> sent() {
       return sent;
     }
+
+    /** The job's registration in {@code waiting} made for this question (null for a write). */
+    @Nullable Ticket ticket() {
+      return ticket;
+    }
   }
 
   /**
@@ -571,11 +586,11 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     } catch (RuntimeException e) {
       return null;
     }
-    register(text, job);
+    Ticket ticket = register(text, job);
     byte[][] scriptKeys = {valueKey(text), leaseKey(text), seqKey};
     byte[][] args = {leaseArg, job.isRefresh() && !takeStored ? ONE : ZERO};
     try {
-      return new Question(text, scriptKeys, args, send(acquire, scriptKeys, args));
+      return new Question(text, scriptKeys, args, send(acquire, scriptKeys, args), ticket);
     } catch (RedisTrouble e) {
       unregister(text, job);
       return null;
@@ -635,7 +650,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
             }
             return;
           }
-          Awaited awaited = awaitToken(text, job, token);
+          Awaited awaited = awaitToken(text, job, asked.ticket(), token);
           byte[] early = awaited.record();
           if (early != null) {
             // The leader's result message came in before this answer.
@@ -782,7 +797,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       message(inline ? RESULT : STORED, text, token),
       inline ? ONE : ZERO
     };
-    return new Question(text, scriptKeys, args, send(commit, scriptKeys, args));
+    return new Question(text, scriptKeys, args, send(commit, scriptKeys, args), null);
   }
 
   private void releaseQuietly(String text, long token, byte kind) {
@@ -895,9 +910,20 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
    * connections, so the message can come first). Only touched inside {@code waiting.compute}.
    */
   private static final class Waiters<K, V> {
-    final Map<Courier.Job<K, V>, Long> tokens = new HashMap<>(2);
+    final Map<Courier.Job<K, V>, Ticket> tokens = new HashMap<>(2);
     long earlyToken = UNKNOWN;
     byte @Nullable [] earlyRecord;
+  }
+
+  /**
+   * One registration of a job in {@code waiting}, made by one question: the token of the lease its
+   * answer named ({@link #UNKNOWN} until then). A job taken out and asked again (a retry message
+   * came while its first answer was still to be handled) gets a new ticket, so that first answer,
+   * handled late on its own thread, cannot make the job await a lease older than the one its
+   * newer question saw. Only touched inside {@code waiting.compute}.
+   */
+  private static final class Ticket {
+    long token = UNKNOWN;
   }
 
   /** What {@link #awaitToken} found: the job is no longer this path's, waits, or has its result. */
@@ -919,14 +945,16 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     }
   }
 
-  private void register(String text, Courier.Job<K, V> job) {
+  private Ticket register(String text, Courier.Job<K, V> job) {
+    Ticket ticket = new Ticket();
     waiting.compute(
         text,
         (k, w) -> {
           Waiters<K, V> ws = w == null ? new Waiters<>() : w;
-          ws.tokens.put(job, UNKNOWN);
+          ws.tokens.put(job, ticket);
           return ws;
         });
+    return ticket;
   }
 
   private boolean unregister(String text, Courier.Job<K, V> job) {
@@ -947,15 +975,20 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
   /**
    * Records that a registered job waits on the lease with this token; if the result of that lease
-   * already came in, takes the job out and returns the result instead.
+   * already came in, takes the job out and returns the result instead. Does nothing unless the job
+   * is still registered with the ticket of the question that was answered.
    */
-  private Awaited awaitToken(String text, Courier.Job<K, V> job, long token) {
+  private Awaited awaitToken(
+      String text, Courier.Job<K, V> job, @Nullable Ticket ticket, long token) {
     Awaited[] out = {new Awaited(false, null)};
     waiting.computeIfPresent(
         text,
         (k, w) -> {
-          if (!w.tokens.containsKey(job)) {
-            return w; // a message or another path owns it now
+          Ticket current = w.tokens.get(job);
+          if (current == null || current != ticket || current.token != UNKNOWN) {
+            // A message or another path owns it now, or it was asked again: a newer question's
+            // answer decides what it waits on.
+            return w;
           }
           byte[] early = w.earlyRecord;
           if (early != null && w.earlyToken == token) {
@@ -963,7 +996,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
             out[0] = new Awaited(true, early);
             return w.tokens.isEmpty() ? null : w;
           }
-          w.tokens.put(job, token);
+          current.token = token;
           out[0] = new Awaited(true, null);
           return w;
         });
@@ -980,10 +1013,10 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
         text,
         (k, w) -> {
           boolean asking = false;
-          for (Iterator<Map.Entry<Courier.Job<K, V>, Long>> it = w.tokens.entrySet().iterator();
+          for (Iterator<Map.Entry<Courier.Job<K, V>, Ticket>> it = w.tokens.entrySet().iterator();
               it.hasNext(); ) {
-            Map.Entry<Courier.Job<K, V>, Long> e = it.next();
-            long awaited = e.getValue();
+            Map.Entry<Courier.Job<K, V>, Ticket> e = it.next();
+            long awaited = e.getValue().token;
             if (awaited == token) {
               taken.add(e.getKey());
               it.remove();
