@@ -110,6 +110,8 @@ import org.jspecify.annotations.Nullable;
  *        LEADING --loader returned: fenced write, publish, complete here----------> DONE
  *        LEADING --abandoned or timed out here: lease given back, waiters ask again-> DONE
  *        ASKING, WAITING --mode falls to LOCAL------------------------------------> LOCAL LOAD
+ *                 [an answer that comes after the fall back and names a lease the question
+ *                  took: the lease is given back, waiters ask again]
  * </pre>
  *
  * A job that leads after waiting counts in {@link Stats#takeovers}; a fenced write refused counts
@@ -133,7 +135,10 @@ import org.jspecify.annotations.Nullable;
  * connection (connections are opened by a background probe). On a failed or late command, or when
  * a connection drops, the courier falls back to local coalescing: every job then loads in its own
  * JVM (one load per key per JVM), jobs that were waiting on another JVM load at once, the fall back
- * is counted ({@link Stats#fallbacks}) and logged once (a WARNING per outage). A probe every
+ * is counted ({@link Stats#fallbacks}) and logged once (a WARNING per outage). A question whose
+ * answer came too late may still have taken the key's lease in Redis; when that answer arrives
+ * after all (within the lease), the lease is given back, so the JVMs waiting on it ask again at
+ * once instead of waiting for it to lapse. A probe every
  * {@link Builder#probeInterval} reconnects, checks that a message published on the channel comes
  * back through the subscription, replays the invalidations made meanwhile (the keys, up to 10,000;
  * more clears the shared tier of this cache), clears this JVM's local storage (invalidations of
@@ -625,8 +630,13 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     String text = asked.text();
     List<Object> reply;
     try {
-      reply = reply("acquire", text, asked.sent(), acquire, asked.scriptKeys(), asked.args());
+      reply =
+          reply("acquire", text, asked.sent(), acquire, asked.scriptKeys(), asked.args(), true);
     } catch (RedisTrouble e) {
+      RedisFuture<?> unanswered = e.unanswered();
+      if (unanswered != null) {
+        giveBackWhenAnswered(text, unanswered);
+      }
       fallBack(e); // hands every waiting job, this one too if still registered, to a local load
       if (unregister(text, job)) {
         runLocally(job);
@@ -807,6 +817,32 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     } catch (RedisTrouble e) {
       fallBack(e);
     }
+  }
+
+  /**
+   * An acquire question this JVM stopped waiting for (late answer, interrupt) still runs in Redis
+   * and may take the lease, which nobody here will load under: the job went to a local load. When
+   * its answer comes in after all and names a lease this question took, the lease is given back
+   * with RETRY, so the JVMs waiting on it ask again at once instead of waiting for it to lapse. A
+   * question that never lands leaves no lease; one whose connection drops leaves a lease that
+   * lapses.
+   */
+  private void giveBackWhenAnswered(String text, RedisFuture<?> unanswered) {
+    discard(unanswered.whenComplete((reply, error) -> {
+      if (error != null || !(reply instanceof List<?> list) || list.size() < 2
+          || !(list.get(0) instanceof byte[] kind) || !"L".equals(ascii(kind))
+          || !(list.get(1) instanceof byte[] leased)) {
+        return;
+      }
+      long token;
+      try {
+        token = Long.parseLong(ascii(leased));
+      } catch (NumberFormatException e) {
+        return; // unreadable: the lease lapses
+      }
+      // Not on Lettuce's event loop: the release waits for Redis.
+      execute(() -> releaseQuietly(text, token, RETRY));
+    }).toCompletableFuture());
   }
 
   private void scheduleRecheck(String text, Courier.Job<K, V> job, long pttl) {
@@ -1430,7 +1466,11 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
           }
           commands = null;
           StatefulRedisConnection<byte[], byte[]> opened = client.connect(ByteArrayCodec.INSTANCE);
-          opened.setTimeout(commandTimeout);
+          // Every wait of the courier is bounded by commandTimeout itself; Lettuce only drops a
+          // command after the lease, so a late acquire answer still arrives while the lease it may
+          // have taken could keep other JVMs waiting (see giveBackWhenAnswered).
+          Duration lease = Duration.ofMillis(leaseMillis);
+          opened.setTimeout(commandTimeout.compareTo(lease) > 0 ? commandTimeout : lease);
           commands = opened;
         }
         StatefulRedisPubSubConnection<byte[], byte[]> p = events;
@@ -1521,15 +1561,34 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       byte[][] scriptKeys,
       byte[]... args)
       throws RedisTrouble {
+    return reply(operation, key, sent, script, scriptKeys, args, false);
+  }
+
+  /**
+   * Waits for a script's answer, sending the script itself if Redis lost it.
+   *
+   * @param keepUnanswered on a late answer or an interrupt, leave the command to complete and
+   *     hand it over in {@link RedisTrouble#unanswered()} instead of cancelling it
+   */
+  private List<Object> reply(
+      String operation,
+      String key,
+      RedisFuture<Object> sent,
+      Script script,
+      byte[][] scriptKeys,
+      byte[][] args,
+      boolean keepUnanswered)
+      throws RedisTrouble {
     Object reply;
     try {
-      reply = await(operation, key, sent);
+      reply = await(operation, key, sent, keepUnanswered);
     } catch (RedisTrouble e) {
       if (!(e.getCause() instanceof RedisNoScriptException)) {
         throw e;
       }
       RedisAsyncCommands<byte[], byte[]> redis = connection().async();
-      reply = await(operation, key, redis.eval(script.source, ScriptOutputType.MULTI, scriptKeys, args));
+      reply = await(operation, key,
+          redis.eval(script.source, ScriptOutputType.MULTI, scriptKeys, args), keepUnanswered);
     }
     if (reply instanceof List<?> list) {
       @SuppressWarnings("unchecked") // Lettuce's MULTI output is a List<Object>.
@@ -1542,20 +1601,34 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   }
 
   private <T> T await(String operation, String key, RedisFuture<T> future) throws RedisTrouble {
+    return await(operation, key, future, false);
+  }
+
+  private <T> T await(
+      String operation, String key, RedisFuture<T> future, boolean keepUnanswered)
+      throws RedisTrouble {
     try {
       return future.get(commandTimeoutNanos, TimeUnit.NANOSECONDS);
     } catch (TimeoutException e) {
+      String message =
+          "Redis did not answer within " + commandTimeout + " to " + operation + " key " + key;
+      if (keepUnanswered) {
+        throw new RedisTrouble(message, e, future);
+      }
       future.cancel(false);
-      throw new RedisTrouble(
-          "Redis did not answer within " + commandTimeout + " to " + operation + " key " + key, e);
+      throw new RedisTrouble(message, e);
     } catch (ExecutionException e) {
       Throwable cause = e.getCause() == null ? e : e.getCause();
       throw new RedisTrouble(
           "Redis failed to " + operation + " key " + key + ": " + cause.getMessage(), cause);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+      String message = "interrupted while Redis was to " + operation + " key " + key;
+      if (keepUnanswered) {
+        throw new RedisTrouble(message, e, future);
+      }
       future.cancel(false);
-      throw new RedisTrouble("interrupted while Redis was to " + operation + " key " + key, e);
+      throw new RedisTrouble(message, e);
     } catch (RuntimeException e) {
       throw new RedisTrouble("Redis failed to " + operation + " key " + key + ": " + e, e);
     }
@@ -1619,8 +1692,20 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private static final class RedisTrouble extends Exception {
     private static final long serialVersionUID = 1L;
 
+    /** A command left to complete after this JVM stopped waiting for it; not serialized. */
+    private final transient @Nullable RedisFuture<?> unanswered;
+
     RedisTrouble(String message, @Nullable Throwable cause) {
+      this(message, cause, null);
+    }
+
+    RedisTrouble(String message, @Nullable Throwable cause, @Nullable RedisFuture<?> unanswered) {
       super(message, cause);
+      this.unanswered = unanswered;
+    }
+
+    @Nullable RedisFuture<?> unanswered() {
+      return unanswered;
     }
   }
 

@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.cache.Fetched;
 import dev.shepherd.cache.Load;
+import dev.shepherd.testing.FaultProxy;
 import dev.shepherd.testing.RedisServer;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
@@ -176,6 +177,54 @@ class LateAnswerTest {
       assertThat(raw.sync().get(RedisCourier.DEFAULT_PREFIX + name + ":v:k")).isEqualTo("Vfrom-c");
     } finally {
       gate.open();
+      rawClient.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+    }
+  }
+
+  @Test
+  void aLeaseTakenByAQuestionAnsweredTooLateIsGivenBackSoTheWaitingJvmsDoNotWaitForItToLapse()
+      throws Exception {
+    String name = "t" + UUID.randomUUID();
+    String leaseKey = RedisCourier.DEFAULT_PREFIX + name + ":l:k";
+    // A lease far longer than the test's waits: only the lease given back can wake B.
+    Duration lease = Duration.ofMinutes(10);
+    RedisClient rawClient = RedisClient.create(redis.uri());
+    try (StatefulRedisConnection<String, String> raw = rawClient.connect();
+        FaultProxy proxy = FaultProxy.to(redis.port());
+        Member a = Member.join("redis://127.0.0.1:" + proxy.port(), name,
+            c -> c.lease(lease).commandTimeout(Duration.ofSeconds(1)), c -> {});
+        Member b = Member.join(redis.uri(), name, c -> c.lease(lease), c -> {})) {
+      // Every chunk to and from A waits 3 s: A's question reaches Redis after A stopped waiting
+      // for its answer (1 s), takes the lease there, and its answer comes back 3 s later still.
+      proxy.delay(Duration.ofSeconds(3));
+      AtomicInteger aRuns = new AtomicInteger();
+      CompletableFuture<Fetched<String>> aAnswer = a.cache().fetchAsync("k", k -> {
+        aRuns.incrementAndGet();
+        return Load.commit("from-a");
+      });
+      assertThat(aAnswer.get(30, TimeUnit.SECONDS).value()).isEqualTo("from-a"); // fell back
+      assertThat(a.courier().stats().fallbacks()).isEqualTo(1);
+      await().atMost(30, TimeUnit.SECONDS).until(() -> raw.sync().exists(leaseKey) == 1);
+      long taken = Long.parseLong(raw.sync().get(leaseKey));
+      // Chunks read from now on pass at once (A's probes must not queue ahead of what A sends
+      // next); the answer already read from Redis still waits out its 3 s.
+      proxy.restore();
+
+      // B waits on the lease A's question took; nobody loads under it.
+      AtomicInteger bRuns = new AtomicInteger();
+      CompletableFuture<Fetched<String>> bAnswer = b.cache().fetchAsync("k", k -> {
+        bRuns.incrementAndGet();
+        return Load.commit("from-b");
+      });
+
+      // A's late answer names the lease: A gives it back, B asks again and loads.
+      assertThat(bAnswer.get(60, TimeUnit.SECONDS).value()).isEqualTo("from-b");
+      assertThat(bRuns).hasValue(1);
+      assertThat(aRuns).hasValue(1);
+      assertThat(b.courier().stats().takeovers()).isEqualTo(1);
+      assertThat(Long.parseLong(raw.sync().get(RedisCourier.DEFAULT_PREFIX + name + ":seq")))
+          .as("one lease after A's").isEqualTo(taken + 1);
+    } finally {
       rawClient.shutdown(Duration.ZERO, Duration.ofSeconds(2));
     }
   }
