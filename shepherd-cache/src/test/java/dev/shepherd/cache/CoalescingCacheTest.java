@@ -17,6 +17,8 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 class CoalescingCacheTest {
 
@@ -195,33 +197,24 @@ class CoalescingCacheTest {
         .isEqualTo(new Fetched<>("again", Fetched.Source.LOADED));
   }
 
-  @Test
-  void aFailureKeptLongerThanTheDefaultTtlIsDroppedAtIt() throws Exception {
-    CoalescingCache<String, String> cache =
-        builder().timeToLive(Duration.ofSeconds(10)).cacheFailuresFor(Duration.ofMinutes(5)).build();
+  /** With a default TTL (Caffeine's fixed expiry) a kept failure is checked on read. */
+  @ParameterizedTest(name = "time to live {0} s, failures kept {1} s: kept {2} s")
+  @CsvSource({"10, 300, 10", "300, 2, 2"})
+  void aKeptFailureIsDroppedAtItsOwnTimeOrAtTheDefaultTtlWhicheverComesFirst(
+      long ttlSeconds, long keepSeconds, long keptSeconds) throws Exception {
+    CoalescingCache<String, String> cache = builder()
+        .timeToLive(Duration.ofSeconds(ttlSeconds))
+        .cacheFailuresFor(Duration.ofSeconds(keepSeconds))
+        .build();
     assertThatThrownBy(() -> cache.fetch("k", k -> Load.fail(new IOException("down"))))
         .isInstanceOf(LoadFailedException.class);
 
-    ticker.advance(Duration.ofSeconds(10).minusNanos(1));
+    ticker.advance(Duration.ofSeconds(keptSeconds).minusNanos(1));
     assertThatThrownBy(() -> cache.fetch("k", k -> Load.commit("unused")))
         .isInstanceOf(LoadFailedException.class);
-    assertThat(cache.stats().cachedFailures()).isEqualTo(1);
-    ticker.advance(Duration.ofNanos(1));
-
-    assertThat(cache.fetch("k", k -> Load.commit("up")))
-        .isEqualTo(new Fetched<>("up", Fetched.Source.LOADED));
-  }
-
-  @Test
-  void aFailureKeptShorterThanTheDefaultTtlIsDroppedAtItsOwnTime() throws Exception {
-    CoalescingCache<String, String> cache =
-        builder().timeToLive(Duration.ofMinutes(5)).cacheFailuresFor(Duration.ofSeconds(2)).build();
-    assertThatThrownBy(() -> cache.fetch("k", k -> Load.fail(new IOException("down"))))
-        .isInstanceOf(LoadFailedException.class);
-
-    ticker.advance(Duration.ofSeconds(2).minusNanos(1));
     assertThatThrownBy(() -> cache.fetchAsync("k", k -> Load.commit("unused")).join())
         .hasCauseInstanceOf(LoadFailedException.class);
+    assertThat(cache.stats().cachedFailures()).isEqualTo(2);
     ticker.advance(Duration.ofNanos(1));
 
     assertThat(cache.fetchAsync("k", k -> Load.commit("up")).get(30, TimeUnit.SECONDS))
