@@ -12,8 +12,6 @@ import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -23,8 +21,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * One JVM of {@link ClusterStampedeBenchmark}: a cache in cluster mode (Redis) or local-only.
  * Arguments: {@code cluster|local}, Redis URI, callers per stampede, warm-up loads. On {@code GO key startAtMillis}
  * it releases its callers at that wall-clock millisecond on one cold key (loader: 20 ms) and answers
- * {@code DONE runs lastAnswerEpochMicros failedCallers loadStartEpochMicros loadEndEpochMicros}
- * (the load times are 0 in a JVM that did not load).
+ * {@code DONE runs lastAnswerMicros failedCallers loadStartMicros loadEndMicros}, each measured
+ * with {@link System#nanoTime()} from this JVM's own release (the load times are -1 in a JVM that
+ * did not load). The wall clock only schedules the release: it can jump (a 9 s jump once showed
+ * up as a 9 s stampede when these times were wall-clock differences).
  */
 public final class StampedeNode {
 
@@ -45,8 +45,9 @@ public final class StampedeNode {
     }
   }
 
-  private static long epochMicros() {
-    return ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now());
+  /** Microseconds from {@code released} to {@code nanos}, or -1 if {@code nanos} was never set. */
+  private static long micros(long nanos, long released) {
+    return nanos == 0L ? -1L : (nanos - released) / 1_000L;
   }
 
   public static void main(String[] args) throws Exception {
@@ -77,9 +78,9 @@ public final class StampedeNode {
     AtomicLong loadEnded = new AtomicLong();
     Loader<String, String> loader = k -> {
       runs.incrementAndGet();
-      loadStarted.compareAndSet(0L, epochMicros());
+      loadStarted.compareAndSet(0L, System.nanoTime());
       Thread.sleep(20);
-      loadEnded.accumulateAndGet(epochMicros(), Math::max);
+      loadEnded.accumulateAndGet(System.nanoTime(), Math::max);
       return Load.commit("v-" + k);
     };
     warmUp(cache, Integer.parseInt(args[3]));
@@ -104,7 +105,7 @@ public final class StampedeNode {
           try {
             go.await();
             cache.fetch(key, loader);
-            last.accumulateAndGet(epochMicros(), Math::max);
+            last.accumulateAndGet(System.nanoTime(), Math::max);
           } catch (Exception e) {
             failed.incrementAndGet(); // reported in the DONE line; the benchmark refuses the run
           } finally {
@@ -115,10 +116,11 @@ public final class StampedeNode {
       while (System.currentTimeMillis() < startAt) {
         Thread.onSpinWait();
       }
+      long released = System.nanoTime();
       go.countDown();
       done.await();
-      out.println("DONE " + runs.get() + " " + last.get() + " " + failed.get() + " "
-          + loadStarted.get() + " " + loadEnded.get());
+      out.println("DONE " + runs.get() + " " + micros(last.get(), released) + " " + failed.get()
+          + " " + micros(loadStarted.get(), released) + " " + micros(loadEnded.get(), released));
     }
     System.exit(0);
   }
