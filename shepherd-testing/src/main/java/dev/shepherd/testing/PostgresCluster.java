@@ -315,7 +315,7 @@ public final class PostgresCluster extends ServerFixture {
     requireReplica();
     pgCtlStop(replicaDirectory());
     ServerSupport.deleteRecursively(replicaDirectory());
-    makeReplica();
+    makeReplica(replicaPort); // the same port: callers keep the replica's URL
   }
 
   /**
@@ -358,16 +358,22 @@ public final class PostgresCluster extends ServerFixture {
         wal_receiver_status_interval = '1s'
         """.formatted(port, baseDirectory()));
     if (withReplica) {
-      makeReplica();
+      makeReplica(0);
     }
   }
 
-  private void makeReplica() {
+  /** Makes the replica from the primary, on {@code port}, or on a free port if it is 0. */
+  private void makeReplica(int port) {
     Path replica = replicaDirectory();
     asPostgres(List.of(bin("pg_basebackup"), "-h", "127.0.0.1", "-p", Integer.toString(primaryPort),
         "-U", USER, "-D", replica.toString(), "-R", "-X", "stream", "-c", "fast", "--no-sync"),
         Duration.ofMinutes(2));
-    replicaPort = startOnFreePort(replica, "replica", port -> "port = %d%n".formatted(port));
+    if (port == 0) {
+      replicaPort = startOnFreePort(replica, "replica", free -> "port = %d%n".formatted(free));
+    } else {
+      appendConfig(replica, "port = %d%n".formatted(port));
+      pgCtlStart(replica, "replica");
+    }
     awaitStreaming();
   }
 
