@@ -729,7 +729,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     if (write != null) {
       try {
         List<Object> reply =
-            reply("store the outcome of", text, write.sent(), commit, write.scriptKeys(), write.args());
+            reply("store the outcome of", text, write.sent(), commit, write.scriptKeys(),
+                write.args(), false);
         if (Long.valueOf(0L).equals(reply.get(0))) {
           refusedWrites.increment();
         }
@@ -1539,7 +1540,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private List<Object> eval(
       String operation, String key, Script script, byte[][] scriptKeys, byte[]... args)
       throws RedisTrouble {
-    return reply(operation, key, send(script, scriptKeys, args), script, scriptKeys, args);
+    return reply(operation, key, send(script, scriptKeys, args), script, scriptKeys, args, false);
   }
 
   /** Sends a script by its SHA without waiting for the answer. */
@@ -1550,18 +1551,6 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     } catch (RuntimeException e) {
       throw new RedisTrouble("cannot send to Redis: " + e.getMessage(), e);
     }
-  }
-
-  /** Waits for a script's answer, sending the script itself if Redis lost it. */
-  private List<Object> reply(
-      String operation,
-      String key,
-      RedisFuture<Object> sent,
-      Script script,
-      byte[][] scriptKeys,
-      byte[]... args)
-      throws RedisTrouble {
-    return reply(operation, key, sent, script, scriptKeys, args, false);
   }
 
   /**
