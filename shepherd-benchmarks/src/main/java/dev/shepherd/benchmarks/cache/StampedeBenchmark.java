@@ -113,6 +113,11 @@ public class StampedeBenchmark {
     guavaFailing = CacheBuilder.newBuilder().build(CacheLoader.from(k -> fail(k)));
   }
 
+  /** Shepherd's loaders: the shared {@link #load} and {@link #fail} as a {@link Loader}. */
+  private final Loader<String, String> loading = k -> Load.commit(load(k));
+
+  private final Loader<String, String> failing = k -> Load.commit(fail(k));
+
   String load(String key) {
     runs.incrementAndGet();
     loadStarted.compareAndSet(0L, System.nanoTime());
@@ -185,20 +190,17 @@ public class StampedeBenchmark {
 
   @Benchmark
   public void shepherd(Runs counters) throws InterruptedException {
-    Loader<String, String> loader = k -> Load.commit(load(k));
-    stampede(counters, () -> shepherd.fetch("cold", loader));
+    stampede(counters, () -> shepherd.fetch("cold", loading));
   }
 
   /**
    * Shepherd with its loaders on {@code ForkJoinPool.commonPool()}, Caffeine's default executor:
-   * like for like with {@link #caffeineAsync} on where the loader runs. Shepherd's default, a new
-   * virtual thread per load, waits for a carrier behind the stampede's own runnable virtual
-   * threads (measured about 10 ms at 10,000 callers on 2 cores), which a platform pool does not.
+   * like for like with {@link #caffeineAsync} on where the loader runs (Shepherd's default is its
+   * own pooled platform loader threads).
    */
   @Benchmark
   public void shepherdCommonPool(Runs counters) throws InterruptedException {
-    Loader<String, String> loader = k -> Load.commit(load(k));
-    stampede(counters, () -> shepherdOnCommonPool.fetch("cold", loader));
+    stampede(counters, () -> shepherdOnCommonPool.fetch("cold", loading));
   }
 
   /**
@@ -207,8 +209,7 @@ public class StampedeBenchmark {
    */
   @Benchmark
   public void shepherdCallerRuns(Runs counters) throws InterruptedException {
-    Loader<String, String> loader = k -> Load.commit(load(k));
-    stampede(counters, () -> shepherdCallerRuns.fetch("cold", loader));
+    stampede(counters, () -> shepherdCallerRuns.fetch("cold", loading));
   }
 
   @Benchmark
@@ -232,29 +233,25 @@ public class StampedeBenchmark {
 
   @Benchmark
   public void shepherdFailing(Runs counters) throws InterruptedException {
-    Loader<String, String> loader = k -> Load.commit(fail(k));
-    stampede(counters, () -> shepherd.fetch("cold", loader));
+    stampede(counters, () -> shepherd.fetch("cold", failing));
   }
 
   /** A failing loader on the common pool, as {@link #caffeineAsyncFailing}'s runs. */
   @Benchmark
   public void shepherdFailingCommonPool(Runs counters) throws InterruptedException {
-    Loader<String, String> loader = k -> Load.commit(fail(k));
-    stampede(counters, () -> shepherdOnCommonPool.fetch("cold", loader));
+    stampede(counters, () -> shepherdOnCommonPool.fetch("cold", failing));
   }
 
   /** A failing loader run by the caller that starts the load, as {@link #guavaFailing}'s. */
   @Benchmark
   public void shepherdFailingCallerRuns(Runs counters) throws InterruptedException {
-    Loader<String, String> loader = k -> Load.commit(fail(k));
-    stampede(counters, () -> shepherdCallerRuns.fetch("cold", loader));
+    stampede(counters, () -> shepherdCallerRuns.fetch("cold", failing));
   }
 
   /** The same with negative caching on: late callers get the kept failure instead of a new load. */
   @Benchmark
   public void shepherdFailingCached(Runs counters) throws InterruptedException {
-    Loader<String, String> loader = k -> Load.commit(fail(k));
-    stampede(counters, () -> shepherdCachingFailures.fetch("cold", loader));
+    stampede(counters, () -> shepherdCachingFailures.fetch("cold", failing));
   }
 
   @Benchmark

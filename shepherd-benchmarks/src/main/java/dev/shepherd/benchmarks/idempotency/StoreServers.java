@@ -1,6 +1,5 @@
 package dev.shepherd.benchmarks.idempotency;
 
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.shepherd.idempotency.StoredResponse;
 import dev.shepherd.testing.PostgresCluster;
@@ -42,10 +41,7 @@ final class StoreServers implements AutoCloseable {
     pg.start();
     redis = RedisServer.create();
     redis.start();
-    HikariConfig config = new HikariConfig();
-    config.setJdbcUrl(pg.primaryJdbcUrl());
-    config.setMaximumPoolSize(8);
-    dataSource = new HikariDataSource(config);
+    dataSource = pg.primaryDataSource();
     redisClient = RedisClient.create(redis.uri());
     rawRedis = redisClient.connect(ByteArrayCodec.INSTANCE);
     raw = rawRedis.sync();
