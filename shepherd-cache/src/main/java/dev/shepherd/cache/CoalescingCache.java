@@ -1136,12 +1136,16 @@ public final class CoalescingCache<K, V> {
      * <p>Default: the JVM's shared loader threads. A load starts at once on a pooled daemon
      * platform thread ({@code shepherd-cache-loader-N}) while fewer than 2 per core (at least 8)
      * loads run on them, and on a new virtual thread beyond that; idle platform threads end after
-     * 30 s. Platform threads come first because a virtual loader thread is scheduled like every
-     * other virtual thread: when thousands of callers on virtual threads miss one key at once, it
-     * waits for a carrier behind them (about 10 ms when 10,000 callers on 2 cores were all
-     * runnable at once; when a latch releases them one after another the platform thread is the
-     * slower one, 2.5 ms against 1.2 to 1.8), and every one of them waits for it. Virtual threads take over past the bound so that loaders
-     * that block never need a platform thread each.
+     * 30 s. Platform threads come first because a virtual thread is never preempted: while every
+     * carrier runs virtual threads that do not block, a virtual loader waits until one of them
+     * ends, and every caller of the key waits with it; the operating system gives a platform
+     * thread a core within its time slice (and before Java 24 a virtual loader that blocks inside
+     * {@code synchronized} pins its carrier). The price is start latency in some stampedes: in
+     * StampedeBenchmark (10,000 virtual callers, 2 cores, Java 25) the platform loader starts
+     * about 2.3 ms after the release and a virtual one about 1 ms, and the last caller is answered
+     * 1 to 3.6 ms later than with a virtual thread per load; when the callers had been parked long
+     * before the release, the platform thread started first. Virtual threads take over past the
+     * bound so that loaders that block never need a platform thread each.
      *
      * <p>An executor of your own must start each task without waiting behind other loads (a
      * queue of loads behind a busy thread delays every caller of every key in it).

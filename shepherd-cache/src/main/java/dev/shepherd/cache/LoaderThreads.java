@@ -13,14 +13,25 @@ import java.util.concurrent.atomic.AtomicInteger;
  * platform thread while fewer than {@link #PLATFORM_THREADS} loads run on them, and on a new
  * virtual thread beyond that.
  *
- * <p>Why not only virtual threads: a stampede is thousands of callers, often on virtual threads,
- * missing one key at once. A virtual loader thread is queued for a carrier behind every runnable
- * one of them (about 10 ms for 10,000 callers on 2 cores all runnable at once), and every caller
- * waits for that loader. A platform thread is scheduled by the operating system beside the
- * carriers: it waits for a core the busy carriers hold (about 2.5 ms in StampedeBenchmark, where a
- * latch releases the callers one after another and a virtual loader started after 1.2 to 1.8 ms),
- * but never behind the queue of virtual threads, however long it is.
- * Why not only platform threads: loaders block (a database call), so a JVM with many keys loading
+ * <p>Why not only virtual threads: a virtual thread is never preempted. While every carrier runs
+ * virtual threads that do not block (CPU-bound work), a virtual loader waits until one of them
+ * ends, however long, and every caller of the key waits for that loader. A platform thread is
+ * scheduled by the operating system beside the carriers and gets a core within its time slice
+ * whatever they run. (Before Java 24, a virtual loader that blocks inside {@code synchronized}
+ * also pins its carrier.) What it costs, measured on a quiet 2-core machine with Java 25 and
+ * 10,000 virtual callers of one cold key (BENCHMARKS.md): in StampedeBenchmark, whose callers are
+ * created and released at once, the platform loader started about 2.3 ms after the release, a
+ * virtual loader about 1 ms, and the last caller was answered 1 to 3.6 ms later than with a
+ * virtual thread per load in three runs; in benchmarks/adhoc/LoaderStart.java, whose callers are
+ * parked long before one latch releases them, the platform loader started first (0.3 ms against
+ * 1.4 to 1.8) and the stampede ended no later; with all 10,000 queued for a carrier at once the
+ * virtual loader started at 0.25 ms, the platform one at 2.8, and the ends differed by less than
+ * the runs' spread. An earlier note here said a virtual loader waited about 10 ms behind the
+ * callers; that did not reproduce. Starting each load on both and running it on whichever starts
+ * first was tried and not kept: the loader started sooner, but when the platform thread won,
+ * waking the callers from it took longer, and the stampede as a whole was no faster.
+ *
+ * <p>Why not only platform threads: loaders block (a database call), so a JVM with many keys loading
  * at once would need one platform thread each; past the bound, virtual threads take them, as
  * before.
  *

@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -92,6 +93,8 @@ public class StampedeBenchmark {
   private CoalescingCache<String, String> shepherdCallerRuns;
   private Cache<String, String> caffeine;
   private AsyncCache<String, String> caffeineAsync;
+  private CoalescingCache<String, String> shepherdVirtual;
+  private CoalescingCache<String, String> shepherdVirtualFailing;
   private LoadingCache<String, String> guava;
   private LoadingCache<String, String> guavaFailing;
 
@@ -107,11 +110,17 @@ public class StampedeBenchmark {
     shepherdOnCommonPool =
         CoalescingCache.<String, String>builder().executor(ForkJoinPool.commonPool()).build();
     shepherdCallerRuns = CoalescingCache.<String, String>builder().executor(Runnable::run).build();
+    shepherdVirtual = CoalescingCache.<String, String>builder().executor(VIRTUAL).build();
+    shepherdVirtualFailing = CoalescingCache.<String, String>builder().executor(VIRTUAL).build();
     caffeine = Caffeine.newBuilder().build();
     caffeineAsync = Caffeine.newBuilder().buildAsync();
     guava = CacheBuilder.newBuilder().build(CacheLoader.from(k -> load(k)));
     guavaFailing = CacheBuilder.newBuilder().build(CacheLoader.from(k -> fail(k)));
   }
+
+  /** A new virtual thread per load: the executor the default's platform threads stand in for. */
+  private static final Executor VIRTUAL =
+      task -> Thread.ofVirtual().name("stampede-loader").start(task);
 
   /** Shepherd's loaders: the shared {@link #load} and {@link #fail} as a {@link Loader}. */
   private final Loader<String, String> loading = k -> Load.commit(load(k));
@@ -201,6 +210,21 @@ public class StampedeBenchmark {
   @Benchmark
   public void shepherdCommonPool(Runs counters) throws InterruptedException {
     stampede(counters, () -> shepherdOnCommonPool.fetch("cold", loading));
+  }
+
+  /**
+   * Shepherd with a new virtual thread per load instead of its default pooled platform threads:
+   * what the default's start latency costs (see LoaderThreads for why it is not the default).
+   */
+  @Benchmark
+  public void shepherdVirtual(Runs counters) throws InterruptedException {
+    stampede(counters, () -> shepherdVirtual.fetch("cold", loading));
+  }
+
+  /** {@link #shepherdVirtual} with the failing loader. */
+  @Benchmark
+  public void shepherdFailingVirtual(Runs counters) throws InterruptedException {
+    stampede(counters, () -> shepherdVirtualFailing.fetch("cold", failing));
   }
 
   /**
