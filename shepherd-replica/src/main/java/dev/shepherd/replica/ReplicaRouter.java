@@ -88,10 +88,11 @@ public final class ReplicaRouter {
      * @param maxWait the bound
      * @param listener the listener
      * @param ticker the ticker
-     * @throws NullPointerException if {@code replicas} is or holds null
+     * @throws NullPointerException if {@code replicas} is or holds null (the message names
+     *     {@code replicas})
      */
     public Config {
-      replicas = List.copyOf(replicas);
+      replicas = List.copyOf(Require.nonNull(replicas, "replicas"));
     }
   }
 

@@ -59,4 +59,10 @@ class ReplicaConfigTest {
     assertThat(copied.replicas()).containsExactly(a);
     assertThat(ReplicaRouter.builder(primary).build().config().maxWait()).isEqualTo(Duration.ofMillis(500));
   }
+
+  @Test
+  void aRouterConfigBuiltByHandWithoutReplicasNamesTheMissingList() {
+    assertThatThrownBy(() -> new ReplicaRouter.Config(null, Duration.ZERO, route -> {}, new FakeTicker()))
+        .isInstanceOf(NullPointerException.class).hasMessageContaining("replicas");
+  }
 }
