@@ -1,7 +1,6 @@
 package dev.shepherd.demo;
 
 import dev.shepherd.cache.CoalescingCache;
-import dev.shepherd.cache.Load;
 import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.redis.RedisIdempotencyStore;

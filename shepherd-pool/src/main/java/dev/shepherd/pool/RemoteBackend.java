@@ -9,7 +9,6 @@ import dev.shepherd.core.internal.Require;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.util.Map;
 import java.util.SortedSet;
 import org.jspecify.annotations.Nullable;
 

@@ -1,12 +1,7 @@
 package dev.shepherd.pool.kubernetes;
 
-import dev.shepherd.pool.ElasticPool;
-import dev.shepherd.pool.RunnerDiedException;
-import dev.shepherd.pool.RunnerEnvironment;
-import dev.shepherd.pool.RunnerMain;
 import dev.shepherd.pool.spi.ForwardingBackend;
 import dev.shepherd.core.internal.Require;
-import dev.shepherd.pool.FunctionRegistryFactory;
 import dev.shepherd.pool.RemoteBackend;
 import dev.shepherd.pool.RemoteBackendBuilder;
 import io.fabric8.kubernetes.api.model.Container;

@@ -1,7 +1,5 @@
 package dev.shepherd.pool.kubernetes;
 
-import dev.shepherd.pool.RunnerBootException;
-import dev.shepherd.pool.RunnerDiedException;
 import dev.shepherd.core.ShepherdException;
 
 /**
