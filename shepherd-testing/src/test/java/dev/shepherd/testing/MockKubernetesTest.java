@@ -7,8 +7,6 @@ import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
 import io.fabric8.kubernetes.client.Watch;
 import io.fabric8.kubernetes.client.Watcher;
 import io.fabric8.kubernetes.client.WatcherException;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -39,11 +37,10 @@ class MockKubernetesTest {
         @Override
         public void onClose(WatcherException cause) {}
       });
-      List<ConfigMap> made = new ArrayList<>();
       for (int i = 0; i < 50; i++) {
-        made.add(api.client().configMaps().resource(new ConfigMapBuilder()
+        api.client().configMaps().resource(new ConfigMapBuilder()
             .withNewMetadata().withName(label + "-" + i).addToLabels("round", label).endMetadata()
-            .addToData("i", Integer.toString(i)).build()).create());
+            .addToData("i", Integer.toString(i)).build()).create();
       }
       assertThat(first.await(10, TimeUnit.SECONDS)).as("the watch saw an event").isTrue();
       api.client().configMaps().withLabel("round", label).delete();
@@ -51,7 +48,6 @@ class MockKubernetesTest {
       // Served by the same event loop as the closed watch: fails with the client's request
       // timeout if that loop is blocked.
       assertThat(api.client().configMaps().withLabel("round", label).list().getItems()).isEmpty();
-      assertThat(made).hasSize(50);
     }
   }
 }

@@ -94,7 +94,6 @@ public class StampedeBenchmark {
   private Cache<String, String> caffeine;
   private AsyncCache<String, String> caffeineAsync;
   private CoalescingCache<String, String> shepherdVirtual;
-  private CoalescingCache<String, String> shepherdVirtualFailing;
   private LoadingCache<String, String> guava;
   private LoadingCache<String, String> guavaFailing;
 
@@ -111,7 +110,6 @@ public class StampedeBenchmark {
         CoalescingCache.<String, String>builder().executor(ForkJoinPool.commonPool()).build();
     shepherdCallerRuns = CoalescingCache.<String, String>builder().executor(Runnable::run).build();
     shepherdVirtual = CoalescingCache.<String, String>builder().executor(VIRTUAL).build();
-    shepherdVirtualFailing = CoalescingCache.<String, String>builder().executor(VIRTUAL).build();
     caffeine = Caffeine.newBuilder().build();
     caffeineAsync = Caffeine.newBuilder().buildAsync();
     guava = CacheBuilder.newBuilder().build(CacheLoader.from(k -> load(k)));
@@ -224,7 +222,7 @@ public class StampedeBenchmark {
   /** {@link #shepherdVirtual} with the failing loader. */
   @Benchmark
   public void shepherdFailingVirtual(Runs counters) throws InterruptedException {
-    stampede(counters, () -> shepherdVirtualFailing.fetch("cold", failing));
+    stampede(counters, () -> shepherdVirtual.fetch("cold", failing));
   }
 
   /**
