@@ -23,8 +23,10 @@ import org.jspecify.annotations.Nullable;
  * System.Logger} ({@code dev.shepherd.pool.ProcessBackend}), each line tagged with the runner id.
  *
  * <p>Boot time is dominated by JVM start-up; by default children start with class-data sharing
- * (an archive created on first use under {@code java.io.tmpdir}), C1 only and the serial GC, which
- * suits short-lived workers; {@link Builder#jvmOptions} replaces these. Thread-safe.
+ * (an archive created on first use in this user's owner-only directory {@code
+ * shepherd-pool-cds-<user>} under {@code java.io.tmpdir}, not used if anyone else could write it),
+ * C1 only and the serial GC, which suits short-lived workers; {@link Builder#jvmOptions} replaces
+ * these. Thread-safe.
  */
 public final class ProcessBackend extends ForwardingBackend {
 
@@ -105,8 +107,10 @@ public final class ProcessBackend extends ForwardingBackend {
     /**
      * Returns the default JVM options of children on this JVM's classpath: C1 only, the serial
      * GC, no perf data file, and class-data sharing: the JDK's archive always, plus an archive of
-     * the application's classes (created by the first child, under {@code java.io.tmpdir}) when
-     * the classpath holds only jar files.
+     * the application's classes (created by the first child in this user's owner-only directory
+     * {@code shepherd-pool-cds-<user>} under {@code java.io.tmpdir}) when the classpath holds only
+     * jar files. A child trusts that archive's class data, so it is left out (with one warning)
+     * when that directory is a link, belongs to another user or is writable by others.
      *
      * @return the options
      */

@@ -10,13 +10,22 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFileAttributes;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.nio.file.attribute.UserPrincipal;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Starts runners as child JVMs; see {@link ProcessBackend}.
@@ -28,6 +37,7 @@ import java.util.concurrent.CompletableFuture;
 final class ProcessLauncher implements RunnerLauncher {
 
   private static final System.Logger LOG = System.getLogger(ProcessBackend.class.getName());
+  private static final AtomicBoolean ARCHIVE_WARNED = new AtomicBoolean();
 
   private final Path java;
   private final List<String> jvmOptions;
@@ -43,29 +53,108 @@ final class ProcessLauncher implements RunnerLauncher {
     return defaultJvmOptions(System.getProperty("java.class.path", ""));
   }
 
+  static List<String> defaultJvmOptions(String classpath) {
+    return defaultJvmOptions(
+        classpath,
+        Path.of(System.getProperty("java.io.tmpdir")),
+        System.getProperty("user.name", ""),
+        currentUser());
+  }
+
   /**
    * The default options for children on a classpath. A dynamic class-data sharing archive can only
    * be made for a classpath of jar files; with a directory on it (as in a build's test run), the
    * JVM would try, fail and spend a second at every exit, so then only the JDK's own archive is
    * used.
+   *
+   * <p>A child JVM maps that archive's class data without verifying it again, so whoever can write
+   * the file can run code in every child. It therefore lives in a directory of this user's own
+   * under {@code tmpDirectory} (often a shared {@code /tmp}): created owner-only, and used only
+   * when it is a real directory (not a link), owned by {@code owner}, and writable by nobody
+   * else. Otherwise (another user made it first, or loosened it) children start without the
+   * archive, which costs boot time and nothing else, and the reason is logged once.
    */
-  static List<String> defaultJvmOptions(String classpath) {
+  static List<String> defaultJvmOptions(
+      String classpath, Path tmpDirectory, String userName, @Nullable UserPrincipal owner) {
     List<String> options = new ArrayList<>();
     options.add("-XX:TieredStopAtLevel=1");
     options.add("-XX:+UseSerialGC");
     options.add("-XX:-UsePerfData");
     options.add("-Xshare:auto");
     if (Runtime.version().feature() >= 19 && onlyJars(classpath)) {
-      String key = System.getProperty("java.vm.version", "") + "|" + classpath;
-      String hash = HexFormat.of().toHexDigits(key.hashCode());
-      Path archive =
-          Path.of(System.getProperty("java.io.tmpdir"), "shepherd-pool-" + hash + ".jsa");
-      options.add("-XX:+AutoCreateSharedArchive");
-      options.add("-XX:SharedArchiveFile=" + archive);
-      options.add("-Xlog:cds=off");
-      options.add("-Xlog:cds+dynamic=off");
+      Path directory = archiveDirectory(tmpDirectory, userName, owner);
+      if (directory != null) {
+        String key = System.getProperty("java.vm.version", "") + "|" + classpath;
+        String hash = HexFormat.of().toHexDigits(key.hashCode());
+        options.add("-XX:+AutoCreateSharedArchive");
+        options.add("-XX:SharedArchiveFile=" + directory.resolve("pool-" + hash + ".jsa"));
+        options.add("-Xlog:cds=off");
+        options.add("-Xlog:cds+dynamic=off");
+      }
     }
     return List.copyOf(options);
+  }
+
+  /**
+   * This user's private directory for class-data sharing archives under {@code tmpDirectory},
+   * created if missing; null (with one log line) if it cannot be trusted or made.
+   */
+  static @Nullable Path archiveDirectory(
+      Path tmpDirectory, String userName, @Nullable UserPrincipal owner) {
+    Path directory =
+        tmpDirectory.resolve("shepherd-pool-cds-" + userName.replaceAll("[^A-Za-z0-9._-]", "_"));
+    if (!tmpDirectory.getFileSystem().supportedFileAttributeViews().contains("posix")) {
+      return tmpDirectory; // no POSIX permissions (Windows): java.io.tmpdir is per user there
+    }
+    try {
+      try {
+        Files.createDirectory(
+            directory,
+            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+      } catch (FileAlreadyExistsException e) {
+        // checked below like one we made
+      }
+      PosixFileAttributes attributes =
+          Files.readAttributes(directory, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+      String problem =
+          !attributes.isDirectory()
+              ? "is not a directory (a link or a file)"
+              : owner == null || !owner.equals(attributes.owner())
+                  ? "is owned by " + attributes.owner().getName() + ", not by "
+                      + (owner == null ? "this user (unknown)" : owner.getName())
+                  : attributes.permissions().contains(PosixFilePermission.GROUP_WRITE)
+                          || attributes.permissions().contains(PosixFilePermission.OTHERS_WRITE)
+                      ? "is writable by others ("
+                          + PosixFilePermissions.toString(attributes.permissions()) + ")"
+                      : null;
+      if (problem == null) {
+        return directory;
+      }
+      warnOnce(directory + " " + problem);
+    } catch (IOException | UnsupportedOperationException e) {
+      warnOnce(directory + " cannot be used: " + e);
+    }
+    return null;
+  }
+
+  private static void warnOnce(String problem) {
+    if (ARCHIVE_WARNED.compareAndSet(false, true)) {
+      LOG.log(
+          System.Logger.Level.WARNING,
+          "child JVMs start without a class-data sharing archive of their classes (slower boots):"
+              + " the archive directory "
+              + problem);
+    }
+  }
+
+  private static @Nullable UserPrincipal currentUser() {
+    try {
+      return FileSystems.getDefault()
+          .getUserPrincipalLookupService()
+          .lookupPrincipalByName(System.getProperty("user.name", ""));
+    } catch (IOException | UnsupportedOperationException e) {
+      return null;
+    }
   }
 
   private static boolean onlyJars(String classpath) {
