@@ -137,7 +137,9 @@ public abstract class CrossJvmContract {
 
   private Child startChild() throws IOException {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    Path log = Files.createTempFile("idempotency-child-", ".log");
+    // in the module's target directory, not the shared /tmp: kept for a failure's diagnosis
+    Path log = Files.createTempFile(
+        Files.createDirectories(Path.of("target", "child-logs")), "idempotency-child-", ".log");
     ProcessBuilder builder = new ProcessBuilder(
         java,
         "-Dio.lettuce.core.jfr=" + System.getProperty("io.lettuce.core.jfr", "true"),

@@ -109,7 +109,9 @@ class JdbcClaimTransactionKillTest {
 
   private static void runChildAndKillIt(Map<String, OrderHandler.Point> keys) throws Exception {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    Path log = Files.createTempFile("idempotency-kill-child-", ".log");
+    // in the module's target directory, not the shared /tmp: kept for a failure's diagnosis
+    Path log = Files.createTempFile(
+        Files.createDirectories(Path.of("target", "child-logs")), "idempotency-kill-child-", ".log");
     List<String> command = new ArrayList<>(List.of(java, "-cp",
         System.getProperty("java.class.path"), TransactionalChildMain.class.getName(),
         pg.primaryJdbcUrl(), Long.toString(CHILD_LEASE.toMillis())));

@@ -112,7 +112,9 @@ final class Nodes implements AutoCloseable {
   static Node launch(String redisUri, String name, Duration lease, Duration commandTimeout,
       Duration cacheFailures) throws IOException {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    Path log = Files.createTempFile("cache-node-", ".log");
+    // in the module's target directory, not the shared /tmp: kept for a failure's diagnosis
+    Path log = Files.createTempFile(
+        Files.createDirectories(Path.of("target", "child-logs")), "cache-node-", ".log");
     Process process = new ProcessBuilder(
         java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
         "-Dio.lettuce.core.jfr=false",

@@ -41,6 +41,7 @@ class ShopApplicationTest {
     etcd.put("config/checkout-v2", "false");
     app = new SpringApplicationBuilder(ShopApplication.class).properties(
         "server.port=0",
+        "server.tomcat.basedir=target/tomcat",
         "server.address=127.0.0.1",
         "spring.datasource.url=" + pg.primaryJdbcUrl(),
         "spring.datasource.username=" + pg.user(),

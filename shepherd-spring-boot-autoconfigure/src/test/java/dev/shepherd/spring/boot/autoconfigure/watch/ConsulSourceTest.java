@@ -39,7 +39,9 @@ class ConsulSourceTest {
   void aFlagChangedOnTheHttpSourceReachesTheBean() {
     STORE.put("config/checkout-v2", "false");
     try (ConfigurableApplicationContext server = new SpringApplicationBuilder(ConfigServer.class)
-        .properties("server.port=0", "server.address=127.0.0.1", "spring.autoconfigure.exclude="
+        .properties("server.port=0", "server.address=127.0.0.1",
+            "server.tomcat.basedir=target/tomcat",
+            "spring.autoconfigure.exclude="
             + "org.springframework.boot.jdbc.autoconfigure.DataSourceAutoConfiguration,"
             + "org.springframework.boot.hibernate.autoconfigure.HibernateJpaAutoConfiguration,"
             + "org.springframework.boot.data.redis.autoconfigure.DataRedisAutoConfiguration,"

@@ -36,6 +36,7 @@ class ReadYourWritesJpaTest {
   static void start() {
     app = new SpringApplicationBuilder(NotesApplication.class).properties(
         "server.port=0",
+        "server.tomcat.basedir=target/tomcat",
         "server.address=127.0.0.1",
         "spring.datasource.url=" + pg.primaryJdbcUrl(),
         "spring.datasource.username=" + pg.user(),
