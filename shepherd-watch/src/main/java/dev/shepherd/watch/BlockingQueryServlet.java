@@ -78,7 +78,9 @@ import org.jspecify.annotations.Nullable;
  *   <li>Held queries are capped in total and per key; beyond a cap a query is answered at once
  *       with 429 and {@code Retry-After}. Errors are {@code application/problem+json} with
  *       Consul's statuses: 400 bad parameter, 403 denied, 404 absent, 405 read-only, 413 body too
- *       large, 429 too many held queries, 503 the source failed.
+ *       large, 429 too many held queries, 503 the source failed. A 503 names no cause (an
+ *       upstream's error text may carry its address or ACL details); the cause is logged at
+ *       {@code WARNING} with the key.
  * </ul>
  *
  * <p>Thread-safe. {@link #destroy()} releases the timer thread; requests still held then end when
@@ -320,8 +322,8 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       }
       if (kind != Kind.KEY && store == null) {
         throw new IllegalArgumentException("?" + kind.name().toLowerCase(java.util.Locale.ROOT)
-            + " needs a store that lists keys by prefix; this servlet serves single keys of "
-            + source);
+            + " needs a store that lists keys by prefix; this servlet serves single keys of its "
+            + "source"); // not the source's own text, which may name the upstream's address
       }
     } catch (IllegalArgumentException e) {
       problem(resp, 400, "Bad Request", e.getMessage());
@@ -362,7 +364,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
         answer.write(resp, null);
         return;
       }
-      holdAcquired(req, permitKey, wake, effectiveWait(wait), answer);
+      holdAcquired(req, key, permitKey, wake, effectiveWait(wait), answer);
     } else {
       WatchSource<Optional<V>> src = Require.nonNull(source, "source");
       if (minIndex == 0L) {
@@ -393,7 +395,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
           fetcher.interrupt();
         }
       });
-      holdAcquired(req, key, fetch, null, answer);
+      holdAcquired(req, key, key, fetch, null, answer);
       fetcher.start();
     }
   }
@@ -408,7 +410,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
    * Holds an acquired query until {@code wake} completes, or {@code wait} passes (null: the wake
    * future ends the wait itself), or the client goes away; the permit is released exactly once.
    */
-  private void holdAcquired(HttpServletRequest req, String permitKey,
+  private void holdAcquired(HttpServletRequest req, String key, String permitKey,
       CompletableFuture<?> wake, @Nullable Duration wait, Answer answer) {
     AsyncContext async = req.startAsync();
     async.setTimeout(0);
@@ -418,7 +420,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       if (done.compareAndSet(false, true)) {
         wake.cancel(false);
         release(permitKey);
-        responders.execute(() -> finish(async, answer, null, null));
+        responders.execute(() -> finish(async, key, answer, null, null));
       }
     }, Durations.toNanosSaturated(wait), TimeUnit.NANOSECONDS);
     async.addListener(new AsyncListener() {
@@ -453,19 +455,19 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
           timeout.cancel(false);
         }
         release(permitKey);
-        finish(async, answer, wait == null ? value : null, error);
+        finish(async, key, answer, wait == null ? value : null, error);
       }
     }, responders);
   }
 
-  private void finish(AsyncContext async, Answer answer, @Nullable Object woken,
+  private void finish(AsyncContext async, String key, Answer answer, @Nullable Object woken,
       @Nullable Throwable error) {
     try {
       HttpServletResponse resp = (HttpServletResponse) async.getResponse();
       if (error != null) {
         Throwable cause = error instanceof CompletionException && error.getCause() != null
             ? error.getCause() : error;
-        sourceFailed(resp, "", cause);
+        sourceFailed(resp, key, cause);
       } else {
         answer.write(resp, woken);
       }
@@ -526,11 +528,17 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     }
   }
 
-
+  /**
+   * Answers 503 for a failure of the source or the writer, and logs the failure at WARNING with
+   * its key and cause. The answer names no cause: an upstream's error text can carry its address,
+   * an ACL token's AccessorID or a secret's path (ConsulClient quotes Consul's error body), and
+   * the caller of this servlet may be anyone who reaches its port.
+   */
   private void sourceFailed(HttpServletResponse resp, String key, Throwable e) throws IOException {
-    LOG.log(Level.DEBUG, "source failed for '" + key + "'", e);
+    LOG.log(Level.WARNING, "the source failed for key '" + key + "'; answered 503", e);
     resp.setHeader("Retry-After", "1");
-    problem(resp, 503, "Service Unavailable", "the source failed: " + e);
+    problem(resp, 503, "Service Unavailable",
+        "the source is unavailable; retry later (the cause is in the server's log)");
   }
 
   // ----------------------------------------------------------------------------- answers
