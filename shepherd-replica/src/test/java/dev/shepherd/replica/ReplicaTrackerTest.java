@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -146,6 +147,31 @@ class ReplicaTrackerTest {
         assertThat(seen).isTrue();
         assertThat(router.stats().fallbacks().get(Route.FallbackReason.TIMED_OUT)).isEqualTo(2);
         assertThat(Pools.exists(replica, "items", 5_000_001)).isFalse();
+      } finally {
+        pg.resumeReplay();
+      }
+    }
+  }
+
+  @Test
+  void anInterruptedWaitThrowsInterruptedExceptionAndRemovesItsRegistration() throws Exception {
+    try (ReplicaTracker tracker = ReplicaTracker.builder(replica).name("interrupted").build()) {
+      pg.pauseReplay();
+      try {
+        Lsn lsn = Pools.insert(primary, "items", 5_500_001);
+        AtomicReference<Object> outcome = new AtomicReference<>();
+        Thread waiter = Thread.ofPlatform().name("interrupted-waiter").start(() -> {
+          try {
+            outcome.set(tracker.awaitReplay(lsn, Duration.ofMinutes(10)));
+          } catch (InterruptedException e) {
+            outcome.set(e);
+          }
+        });
+        await().atMost(Duration.ofSeconds(30)).until(() -> tracker.stats().waiting() == 1);
+        waiter.interrupt();
+        assertThat(waiter.join(Duration.ofSeconds(30))).as("the wait returned on the interrupt").isTrue();
+        assertThat(outcome.get()).isInstanceOf(InterruptedException.class);
+        assertThat(tracker.stats().waiting()).as("an interrupted registration does not leak").isZero();
       } finally {
         pg.resumeReplay();
       }
