@@ -19,9 +19,11 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -61,10 +63,12 @@ import org.jspecify.annotations.Nullable;
  * prefix a hash tag ({@code "{idem}:"}) so a record and the counter share a slot.
  *
  * <p>The store opens one connection from the client on first use (so a service may start while
- * Redis is down) and shares it among all threads; Lettuce reconnects it after a failure. A
- * command that does not answer within the command timeout, or any Redis error, is an
- * {@link IdempotencyStoreException}. {@link #close()} closes that connection, not the client.
- * Thread-safe.
+ * Redis is down) and shares it among all threads; Lettuce reconnects it after a failure. One
+ * connect attempt runs at a time, and every caller waits for it no longer than the command
+ * timeout; an attempt that failed is remembered for a second, during which calls fail at once
+ * with its cause instead of each connecting again. A command that does not answer within the
+ * command timeout, or any Redis error, is an {@link IdempotencyStoreException}.
+ * {@link #close()} closes that connection, not the client. Thread-safe.
  */
 public final class RedisIdempotencyStore implements IdempotencyStore {
 
@@ -151,6 +155,21 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
 
   static final String RELEASE_SCRIPT = OWNED + "redis.call('DEL', KEYS[1])\nreturn 1\n";
 
+  /*
+   * Why connecting works this way: Lettuce's connect blocks for up to the client's own connect
+   * timeout (10 s by default) against a Redis that accepts but does not answer, and the first
+   * call, or any call after a failed connect, needs a connection. So one attempt runs at a time,
+   * on a virtual thread of its own, and every caller waits for that attempt at most the command
+   * timeout: K callers during an outage each fail within the command timeout, not K times the
+   * connect timeout one after the other. A failed attempt is remembered for connectRetryDelay,
+   * during which callers fail at once with its cause, so a stampede does not start a connect
+   * each. The lock guards only these fields and is never held across I/O (a monitor held across
+   * a connect would also pin the carrier of every virtual thread queued on it, on Java 21).
+   */
+
+  /** How long a failed connect is remembered before a call starts the next attempt. */
+  static final Duration CONNECT_RETRY_DELAY = Duration.ofSeconds(1);
+
   private final RedisClient client;
   private final String prefix;
   private final byte[] tokenCounter;
@@ -158,14 +177,21 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
   private final boolean allowEviction;
   private final int replicas;
   private final long replicaTimeoutMillis;
+  private final long connectRetryDelayNanos;
   private final Script claim = new Script(CLAIM_SCRIPT);
   private final Script renew = new Script(RENEW_SCRIPT);
   private final Script complete = new Script(COMPLETE_SCRIPT);
   private final Script halt = new Script(HALT_SCRIPT);
   private final Script release = new Script(RELEASE_SCRIPT);
 
-  private final Object connectLock = new Object();
+  private final ReentrantLock connectLock = new ReentrantLock();
   private volatile @Nullable StatefulRedisConnection<byte[], byte[]> connection;
+  /** The connect attempt under way, or null; guarded by {@link #connectLock}. */
+  private @Nullable CompletableFuture<StatefulRedisConnection<byte[], byte[]>> connecting;
+  /** Why the last attempt failed, or null if it did not; guarded by {@link #connectLock}. */
+  private @Nullable Throwable connectFailure;
+  /** When the last attempt failed ({@link System#nanoTime()}); guarded by {@link #connectLock}. */
+  private long connectFailedAt;
   private volatile boolean closed;
 
   private RedisIdempotencyStore(Builder b) {
@@ -176,6 +202,7 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
     this.allowEviction = b.allowEviction;
     this.replicas = b.replicas;
     this.replicaTimeoutMillis = b.replicaTimeout.toMillis();
+    this.connectRetryDelayNanos = Durations.toNanosSaturated(b.connectRetryDelay);
   }
 
   /**
@@ -319,16 +346,23 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
     return 0;
   }
 
-  /** Closes the store's connection (not the client). Idempotent. */
+  /**
+   * Closes the store's connection (not the client); a connect under way closes its connection
+   * when it arrives. Idempotent.
+   */
   @Override
   public void close() {
-    synchronized (connectLock) {
+    StatefulRedisConnection<byte[], byte[]> c;
+    connectLock.lock();
+    try {
       closed = true;
-      StatefulRedisConnection<byte[], byte[]> c = connection;
+      c = connection;
       connection = null;
-      if (c != null) {
-        c.close();
-      }
+    } finally {
+      connectLock.unlock();
+    }
+    if (c != null) {
+      c.close();
     }
   }
 
@@ -353,32 +387,102 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
     return s.getBytes(StandardCharsets.UTF_8);
   }
 
+  /**
+   * Returns the shared connection, joining (or starting) the one connect attempt if there is none
+   * yet; see the block comment on connecting.
+   *
+   * @throws IdempotencyStoreException if the attempt failed, failed less than the retry delay
+   *     ago, or did not finish within the command timeout
+   * @throws IllegalStateException if the store is closed
+   */
   private StatefulRedisConnection<byte[], byte[]> connection(String key) {
     StatefulRedisConnection<byte[], byte[]> c = connection;
     if (c != null) {
       return c;
     }
-    synchronized (connectLock) {
+    CompletableFuture<StatefulRedisConnection<byte[], byte[]>> attempt;
+    connectLock.lock();
+    try {
       if (closed) {
         throw new IllegalStateException("Redis idempotency store is closed");
       }
-      if (connection == null) {
-        try {
-          StatefulRedisConnection<byte[], byte[]> opened = client.connect(ByteArrayCodec.INSTANCE);
-          opened.setTimeout(Duration.ofNanos(timeoutNanos));
-          try {
-            checkEvictionPolicy(opened);
-          } catch (RuntimeException e) {
-            opened.close();
-            throw e;
-          }
-          connection = opened;
-        } catch (RuntimeException e) {
-          throw new IdempotencyStoreException(
-              "cannot connect to Redis for idempotency key '" + key + "': " + e.getMessage(), e);
-        }
+      c = connection;
+      if (c != null) {
+        return c;
       }
-      return connection;
+      attempt = connecting;
+      if (attempt == null) {
+        Throwable failure = connectFailure;
+        long since = System.nanoTime() - connectFailedAt;
+        if (failure != null && since < connectRetryDelayNanos) {
+          throw new IdempotencyStoreException("cannot connect to Redis for idempotency key '" + key
+              + "': " + failure.getMessage() + " (the last attempt failed "
+              + TimeUnit.NANOSECONDS.toMillis(since) + " ms ago; the next starts "
+              + Duration.ofNanos(connectRetryDelayNanos) + " after it)", failure);
+        }
+        CompletableFuture<StatefulRedisConnection<byte[], byte[]>> started =
+            new CompletableFuture<>();
+        connecting = started;
+        Thread.ofVirtual().name("shepherd-idempotency-redis-connect")
+            .start(() -> connect(started));
+        attempt = started;
+      }
+    } finally {
+      connectLock.unlock();
+    }
+    try {
+      return attempt.get(timeoutNanos, TimeUnit.NANOSECONDS);
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause() == null ? e : e.getCause();
+      throw new IdempotencyStoreException("cannot connect to Redis for idempotency key '" + key
+          + "': " + cause.getMessage(), cause);
+    } catch (TimeoutException e) {
+      throw new IdempotencyStoreException("cannot connect to Redis for idempotency key '" + key
+          + "': no connection within the command timeout of " + Duration.ofNanos(timeoutNanos)
+          + " (the attempt goes on, and later calls wait for it)", e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IdempotencyStoreException(
+          "interrupted while connecting to Redis for idempotency key '" + key + "'", e);
+    }
+  }
+
+  /** One connect attempt, on a thread of its own: opens, checks, publishes the outcome. */
+  private void connect(CompletableFuture<StatefulRedisConnection<byte[], byte[]>> attempt) {
+    StatefulRedisConnection<byte[], byte[]> opened = null;
+    Throwable failure = null;
+    try {
+      opened = client.connect(ByteArrayCodec.INSTANCE);
+      opened.setTimeout(Duration.ofNanos(timeoutNanos));
+      checkEvictionPolicy(opened);
+    } catch (RuntimeException | Error e) {
+      failure = e;
+    }
+    boolean discard = failure != null;
+    connectLock.lock();
+    try {
+      connecting = null;
+      if (failure == null && closed) {
+        failure = new IllegalStateException("Redis idempotency store is closed");
+        discard = true;
+      }
+      if (failure == null) {
+        connection = opened;
+        connectFailure = null;
+      } else {
+        connectFailure = failure;
+        connectFailedAt = System.nanoTime();
+      }
+    } finally {
+      connectLock.unlock();
+    }
+    if (discard && opened != null) {
+      opened.close();
+    }
+    if (failure == null) {
+      attempt.complete(opened);
+    } else {
+      attempt.completeExceptionally(failure);
     }
   }
 
@@ -491,6 +595,7 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
     private boolean allowEviction;
     private int replicas;
     private Duration replicaTimeout = Duration.ofSeconds(1);
+    private Duration connectRetryDelay = CONNECT_RETRY_DELAY;
 
     private Builder(RedisClient client) {
       this.client = client;
@@ -554,6 +659,17 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
      */
     public Builder commandTimeout(Duration timeout) {
       this.commandTimeout = Require.positive(timeout, "commandTimeout");
+      return this;
+    }
+
+    /**
+     * Sets how long a failed connect is remembered (default 1 s); a test seam, not API.
+     *
+     * @param delay the delay, positive
+     * @return this builder
+     */
+    Builder connectRetryDelay(Duration delay) {
+      this.connectRetryDelay = Require.positive(delay, "connectRetryDelay");
       return this;
     }
 

@@ -14,7 +14,9 @@ import dev.shepherd.idempotency.Tracked;
 import dev.shepherd.idempotency.ForwardingIdempotencyStore;
 import dev.shepherd.testing.FaultProxy;
 import dev.shepherd.testing.RedisServer;
+import io.lettuce.core.ClientOptions;
 import io.lettuce.core.RedisClient;
+import io.lettuce.core.SocketOptions;
 import io.lettuce.core.api.StatefulRedisConnection;
 import java.lang.management.ManagementFactory;
 import java.time.Duration;
@@ -23,6 +25,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -36,7 +39,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * The Redis store and the tracker with Redis behind a {@link FaultProxy}: a Redis that stops
  * answering bounds every call by the command timeout, renewals never pile up, the owner learns
  * that its lease is unconfirmed, and a response stored during an outage is stored once Redis
- * answers again. Also the start-up check of the eviction policy and the optional {@code WAIT}.
+ * answers again; a first connect to a Redis that does not answer, or that refuses, costs each
+ * caller at most the command timeout and starts one attempt, not one per caller. Also the
+ * start-up check of the eviction policy and the optional {@code WAIT}.
  */
 class RedisIdempotencyFaultTest {
 
@@ -122,6 +127,77 @@ class RedisIdempotencyFaultTest {
 
     assertThat(tracker.track("outage", "fp")).isInstanceOfSatisfying(Tracked.Completed.class,
         done -> assertThat(done.response()).isEqualTo(OK));
+  }
+
+  @Test
+  void callersOfAFirstConnectToASilentRedisShareOneAttemptAndEachFailWithinTheCommandTimeout()
+      throws Exception {
+    proxy = FaultProxy.to(redis.port());
+    resources.add(proxy);
+    proxy.stopForwarding(); // accepts connections, never answers
+    RedisClient client = RedisClient.create("redis://127.0.0.1:" + proxy.port());
+    // Lettuce's own connect timeout outlasts the test: only the store's bound can end a call.
+    client.setOptions(ClientOptions.builder().socketOptions(
+        SocketOptions.builder().connectTimeout(Duration.ofSeconds(60)).build()).build());
+    resources.add(client::shutdown);
+    RedisIdempotencyStore store =
+        RedisIdempotencyStore.builder(client).commandTimeout(Duration.ofSeconds(1)).build();
+    resources.add(store);
+    ExecutorService callers = Executors.newVirtualThreadPerTaskExecutor();
+    resources.add(callers::shutdownNow);
+
+    List<Future<Tracked>> calls = new ArrayList<>();
+    for (int i = 0; i < 8; i++) {
+      String key = "silent-" + i;
+      calls.add(callers.submit(() -> store.claim(key, "fp", LEASE, LEASE, OrphanPolicy.TAKE_OVER)));
+    }
+
+    // Each fails within about the 1 s command timeout; queued behind each other's connects, the
+    // k-th caller would wait k times Lettuce's connect timeout.
+    for (Future<Tracked> call : calls) {
+      assertThatThrownBy(() -> call.get(6, TimeUnit.SECONDS))
+          .isInstanceOf(ExecutionException.class)
+          .cause().isInstanceOf(IdempotencyStoreException.class)
+          .hasMessageContaining("cannot connect to Redis")
+          .hasMessageContaining("no connection within the command timeout of PT1S");
+    }
+    await().atMost(Duration.ofSeconds(10)).until(() -> proxy.acceptedConnections() >= 1);
+    assertThat(proxy.acceptedConnections()).isEqualTo(1);
+  }
+
+  @Test
+  void failedConnectIsRememberedSoCallersFailAtOnceInsteadOfEachConnecting() {
+    proxy = FaultProxy.to(redis.port());
+    resources.add(proxy);
+    proxy.refuseConnections();
+    RedisClient client = RedisClient.create("redis://127.0.0.1:" + proxy.port());
+    resources.add(client::shutdown);
+    RedisIdempotencyStore remembering = RedisIdempotencyStore.builder(client)
+        .connectRetryDelay(Duration.ofMinutes(10)).build();
+    resources.add(remembering);
+
+    assertThatThrownBy(() -> remembering.claim("k", "fp", LEASE, LEASE, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(IdempotencyStoreException.class)
+        .hasMessageContaining("cannot connect to Redis");
+    long attempts = proxy.acceptedConnections();
+    for (int i = 0; i < 20; i++) {
+      assertThatThrownBy(() -> remembering.claim("k", "fp", LEASE, LEASE, OrphanPolicy.TAKE_OVER))
+          .isInstanceOf(IdempotencyStoreException.class)
+          .hasMessageContaining("cannot connect to Redis")
+          .hasMessageContaining("the last attempt failed");
+    }
+    assertThat(attempts).isEqualTo(1);
+    assertThat(proxy.acceptedConnections()).isEqualTo(1);
+
+    // With the default delay, a call after it connects again once Redis is back.
+    RedisIdempotencyStore recovering = RedisIdempotencyStore.builder(client).build();
+    resources.add(recovering);
+    assertThatThrownBy(() -> recovering.claim("k", "fp", LEASE, LEASE, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(IdempotencyStoreException.class);
+    proxy.restore();
+    await().atMost(Duration.ofSeconds(20)).ignoreExceptions().until(
+        () -> recovering.claim("k", "fp", LEASE, LEASE, OrphanPolicy.TAKE_OVER),
+        tracked -> tracked instanceof Tracked.Claimed);
   }
 
   @Test
