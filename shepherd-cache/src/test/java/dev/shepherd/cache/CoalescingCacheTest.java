@@ -719,6 +719,82 @@ class CoalescingCacheTest {
     assertThat(cache.getIfPresent("k")).isEqualTo("v");
   }
 
+  /** Three async callers of "k" on one held load: index 0 started it, 1 and 2 joined it. */
+  private static List<CompletableFuture<Fetched<String>>> threeAsyncCallers(
+      CoalescingCache<String, String> cache, Gate gate) throws InterruptedException {
+    Loader<String, String> loader =
+        k -> {
+          gate.pass();
+          return Load.commit("v");
+        };
+    List<CompletableFuture<Fetched<String>>> callers = new ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      callers.add(cache.fetchAsync("k", loader));
+    }
+    gate.awaitStarted();
+    assertThat(cache.waitingCallers("k")).isEqualTo(3);
+    return callers;
+  }
+
+  /** The two callers that stayed get the one load's value, and it is stored. */
+  private static void theOthersGetTheValueOfOneLoad(
+      CoalescingCache<String, String> cache,
+      Gate gate,
+      CompletableFuture<Fetched<String>> loaded,
+      CompletableFuture<Fetched<String>> joined)
+      throws Exception {
+    gate.open();
+    assertThat(loaded.get(30, TimeUnit.SECONDS)).isEqualTo(new Fetched<>("v", Fetched.Source.LOADED));
+    assertThat(joined.get(30, TimeUnit.SECONDS)).isEqualTo(new Fetched<>("v", Fetched.Source.JOINED));
+    assertThat(gate.runs).hasValue(1);
+    assertThat(cache.stats().loads()).isEqualTo(1);
+    assertThat(cache.getIfPresent("k")).isEqualTo("v");
+  }
+
+  @Test
+  void completingAnAsyncFetchRemovesThatCallerOnly() throws Exception {
+    CoalescingCache<String, String> cache = builder().cancelWhenAbandoned(true).build();
+    Gate gate = new Gate();
+    List<CompletableFuture<Fetched<String>>> callers = threeAsyncCallers(cache, gate);
+    Fetched<String> own = new Fetched<>("mine", Fetched.Source.HIT);
+
+    assertThat(callers.get(1).complete(own)).isTrue();
+
+    assertThat(cache.waitingCallers("k")).isEqualTo(2);
+    theOthersGetTheValueOfOneLoad(cache, gate, callers.get(0), callers.get(2));
+    assertThat(callers.get(1)).isCompletedWithValue(own);
+  }
+
+  @Test
+  void completingAnAsyncFetchExceptionallyRemovesThatCallerOnly() throws Exception {
+    CoalescingCache<String, String> cache = builder().cancelWhenAbandoned(true).build();
+    Gate gate = new Gate();
+    List<CompletableFuture<Fetched<String>>> callers = threeAsyncCallers(cache, gate);
+    IllegalStateException own = new IllegalStateException("given up");
+
+    assertThat(callers.get(1).completeExceptionally(own)).isTrue();
+
+    assertThat(cache.waitingCallers("k")).isEqualTo(2);
+    theOthersGetTheValueOfOneLoad(cache, gate, callers.get(0), callers.get(2));
+    assertThat(callers.get(1)).isCompletedExceptionally();
+    assertThatThrownBy(callers.get(1)::join).hasCause(own);
+  }
+
+  @Test
+  void orTimeoutOnAnAsyncFetchRemovesThatCallerOnly() throws Exception {
+    CoalescingCache<String, String> cache = builder().cancelWhenAbandoned(true).build();
+    Gate gate = new Gate();
+    List<CompletableFuture<Fetched<String>>> callers = threeAsyncCallers(cache, gate);
+
+    // The load is held until the gate opens, so this timeout passes first whatever the machine does.
+    CompletableFuture<Fetched<String>> timedOut = callers.get(1).orTimeout(1, TimeUnit.MILLISECONDS);
+
+    await().until(() -> cache.waitingCallers("k") < 3);
+    assertThat(cache.waitingCallers("k")).isEqualTo(2);
+    theOthersGetTheValueOfOneLoad(cache, gate, callers.get(0), callers.get(2));
+    assertThatThrownBy(timedOut::join).hasCauseInstanceOf(TimeoutException.class);
+  }
+
   @Test
   void fetchAsyncOnAHitIsAlreadyComplete() throws Exception {
     CoalescingCache<String, String> cache = builder().build();
