@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.shepherd.core.Ticker;
 import dev.shepherd.testing.FakeTicker;
 import java.io.IOException;
 import java.time.Duration;
@@ -16,6 +17,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -1000,6 +1002,77 @@ class CoalescingCacheTest {
     long allocated = threads.getThreadAllocatedBytes(self) - before;
 
     assertThat(allocated).isLessThan(1_000);
+  }
+
+  @Test
+  void aHitWithTheDefaultTimeToLiveAllocatesNothing() throws Exception {
+    CoalescingCache<String, String> cache =
+        CoalescingCache.<String, String>builder()
+            .maximumSize(100)
+            .timeToLive(Duration.ofHours(1))
+            .build();
+    Loader<String, String> loader = k -> Load.commit("v");
+    cache.fetch("hot", loader);
+    com.sun.management.ThreadMXBean threads =
+        (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+    long self = Thread.currentThread().threadId();
+    for (int i = 0; i < 20_000; i++) {
+      cache.fetch("hot", loader);
+    }
+
+    long before = threads.getThreadAllocatedBytes(self);
+    for (int i = 0; i < 10_000; i++) {
+      cache.fetch("hot", loader);
+    }
+    long allocated = threads.getThreadAllocatedBytes(self) - before;
+
+    assertThat(cache.fetch("hot", loader).source()).isEqualTo(Fetched.Source.HIT);
+    assertThat(allocated).isLessThan(1_000);
+  }
+
+  /** A ticker that counts its reads, over the test's fake one. */
+  private Ticker countingReads(AtomicLong reads) {
+    return () -> {
+      reads.incrementAndGet();
+      return ticker.read();
+    };
+  }
+
+  /** Hits "k" 1,000 times each by fetch, fetch with a timeout and fetchAsync. */
+  private static void hitThreeThousandTimes(CoalescingCache<String, String> cache) throws Exception {
+    Loader<String, String> loader = k -> Load.commit("other");
+    for (int i = 0; i < 1_000; i++) {
+      assertThat(cache.fetch("k", loader).source()).isEqualTo(Fetched.Source.HIT);
+      assertThat(cache.fetch("k", loader, Duration.ofSeconds(1)).source()).isEqualTo(Fetched.Source.HIT);
+      assertThat(cache.fetchAsync("k", loader).join().source()).isEqualTo(Fetched.Source.HIT);
+    }
+  }
+
+  @Test
+  void withoutExpiryAHitReadsNoClock() throws Exception {
+    AtomicLong reads = new AtomicLong();
+    CoalescingCache<String, String> cache =
+        builder().maximumSize(100).ticker(countingReads(reads)).executor(Runnable::run).build();
+    assertThat(cache.fetch("k", k -> Load.commit("v")).source()).isEqualTo(Fetched.Source.LOADED);
+    long afterLoad = reads.get();
+
+    hitThreeThousandTimes(cache);
+
+    assertThat(reads.get() - afterLoad).isZero();
+    assertThat(cache.stats().hits()).isEqualTo(3_000);
+  }
+
+  @Test
+  void withoutExpiryAHitOnAValueWithItsOwnTtlReadsTheClockOnce() throws Exception {
+    AtomicLong reads = new AtomicLong();
+    CoalescingCache<String, String> cache =
+        builder().maximumSize(100).ticker(countingReads(reads)).executor(Runnable::run).build();
+    cache.fetch("k", k -> Load.commit("v", Duration.ofHours(1)));
+    long afterLoad = reads.get();
+
+    hitThreeThousandTimes(cache);
+
+    assertThat(reads.get() - afterLoad).isEqualTo(3_000);
   }
 
   @Test
