@@ -19,7 +19,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
@@ -50,8 +49,15 @@ import org.jspecify.annotations.Nullable;
  * until the result's index changes or the wait (plus up to wait/16 of jitter) passes, and answers
  * the index in {@code X-Consul-Index}, which this client returns as {@link Versioned#index()}. An
  * absent key is {@code 404} with an index: it reads as {@code Optional.empty()}. A response
- * without a usable {@code X-Consul-Index} is answered with index 0, which the watch loop counts as
- * a failure. The ACL token travels in the {@code X-Consul-Token} header, never in the URL.
+ * without {@code X-Consul-Index} is answered with index 0, which the watch loop counts as a
+ * failure. A malformed answer fails with {@link ConsulException} naming what did not parse: an
+ * {@code X-Consul-Index} that is not an unsigned decimal, or a KV {@code Value} that is not
+ * Base64 (named by its key, never quoted). Consul's indexes are unsigned 64-bit, {@link Versioned}'s
+ * are non-negative {@code long}s: an index above {@code Long.MAX_VALUE} is a
+ * {@link ConsulException} too, not a negative or wrapped index (a Raft index never gets near
+ * 2<sup>63</sup>, so such a header comes from a broken agent or proxy, and the watch loop backing
+ * off on it is better than following a wrong index). The ACL token travels in the
+ * {@code X-Consul-Token} header, never in the URL.
  *
  * <h2>Why the connection limits cannot starve blocking queries</h2>
  *
@@ -127,7 +133,8 @@ public final class ConsulClient implements AutoCloseable {
    * @return the entry, empty if the key is absent, with {@code X-Consul-Index}
    * @throws NullPointerException if an argument is null
    * @throws IllegalArgumentException if {@code key} is empty, {@code index} or {@code wait} negative
-   * @throws ConsulException if the request failed or Consul answered an error
+   * @throws ConsulException if the request failed, Consul answered an error, or the answer was
+   *     malformed (an {@code X-Consul-Index} or a {@code Value} that does not parse)
    * @throws InterruptedException if interrupted while waiting (the request is cancelled)
    */
   public Versioned<Optional<KvEntry>> kvGet(String key, long index, Duration wait)
@@ -142,7 +149,8 @@ public final class ConsulClient implements AutoCloseable {
     if (array.isEmpty()) {
       return new Versioned<>(Optional.empty(), answered);
     }
-    return new Versioned<>(Optional.of(kvEntry(object(array.get(0), response))), answered);
+    return new Versioned<>(Optional.of(kvEntry(object(array.get(0), response), response)),
+        answered);
   }
 
   /**
@@ -157,7 +165,8 @@ public final class ConsulClient implements AutoCloseable {
    * @throws NullPointerException if an argument is null
    * @throws IllegalArgumentException if {@code service} is empty, {@code index} or {@code wait}
    *     negative
-   * @throws ConsulException if the request failed or Consul answered an error
+   * @throws ConsulException if the request failed, Consul answered an error, or the answer was
+   *     malformed (an {@code X-Consul-Index} or a body that does not parse)
    * @throws InterruptedException if interrupted while waiting (the request is cancelled)
    */
   public Versioned<List<ServiceHealth>> healthService(String service, boolean passingOnly,
@@ -347,14 +356,36 @@ public final class ConsulClient implements AutoCloseable {
     return response;
   }
 
-  /** The X-Consul-Index header, or 0 when missing or malformed (a failure for the watch loop). */
+  /**
+   * The X-Consul-Index header, or 0 when it is missing (a failure for the watch loop).
+   *
+   * @throws ConsulException if it is not an unsigned decimal, or is above {@code Long.MAX_VALUE}
+   */
   static long consulIndex(HttpResponse<?> response) {
-    OptionalLong index = response.headers().firstValueAsLong("X-Consul-Index");
-    try {
-      return index.isPresent() && index.getAsLong() > 0L ? index.getAsLong() : 0L;
-    } catch (NumberFormatException e) {
+    Optional<String> header = response.headers().firstValue("X-Consul-Index");
+    if (header.isEmpty()) {
       return 0L;
     }
+    String text = header.get();
+    String answered = response.request().method() + " " + response.request().uri().getRawPath()
+        + " answered X-Consul-Index '"
+        + (text.length() > 40 ? text.substring(0, 40) + "..." : text) + "'";
+    long index;
+    try {
+      // Digits only: parseUnsignedLong would also take a leading '+'.
+      if (text.isEmpty() || !text.chars().allMatch(c -> c >= '0' && c <= '9')) {
+        throw new NumberFormatException("not digits");
+      }
+      index = Long.parseUnsignedLong(text);
+    } catch (NumberFormatException e) {
+      throw new ConsulException(answered + ", which is not an unsigned 64-bit integer",
+          response.statusCode(), e);
+    }
+    if (index < 0L) { // above Long.MAX_VALUE as unsigned: see the class comment
+      throw new ConsulException(answered + ", above " + Long.MAX_VALUE
+          + ", the largest index this client represents", response.statusCode(), null);
+    }
+    return index;
   }
 
   // ------------------------------------------------------------------------------ parsing
@@ -392,9 +423,17 @@ public final class ConsulClient implements AutoCloseable {
     return copy;
   }
 
-  private static KvEntry kvEntry(Map<String, @Nullable Object> m) {
+  private static KvEntry kvEntry(Map<String, @Nullable Object> m, HttpResponse<byte[]> response) {
     Object value = m.get("Value");
-    byte[] bytes = value instanceof String s ? Base64.getDecoder().decode(s) : null;
+    byte[] bytes;
+    try {
+      bytes = value instanceof String s ? Base64.getDecoder().decode(s) : null;
+    } catch (IllegalArgumentException e) {
+      // The value may be a secret: name the key and the decoder's reason, never the text.
+      throw new ConsulException(response.request().method() + " "
+          + response.request().uri().getRawPath() + " answered a Value of key '"
+          + string(m, "Key") + "' that is not Base64: " + e.getMessage(), response.statusCode(), e);
+    }
     Object session = m.get("Session");
     return new KvEntry(string(m, "Key"), bytes, number(m, "Flags"), number(m, "CreateIndex"),
         number(m, "ModifyIndex"), number(m, "LockIndex"),
