@@ -83,6 +83,10 @@ import org.jspecify.annotations.Nullable;
  *       {@code WARNING} with the key.
  * </ul>
  *
+ * <p>The servlet and every filter in front of it must be async-supported: otherwise a query to be
+ * held fails with the container's error answer (its held-query slot and waiter are freed, so the
+ * key keeps serving).
+ *
  * <p>Thread-safe. {@link #destroy()} releases the timer thread; requests still held then end when
  * the container closes their connections (clients see a failure and retry).
  *
@@ -357,8 +361,14 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
         }
         return;
       }
-      CompletableFuture<?> wake = kind == Kind.KEY
-          ? s.whenChanged(key, minIndex) : s.whenPrefixChanged(key, minIndex);
+      CompletableFuture<?> wake;
+      try {
+        wake = kind == Kind.KEY
+            ? s.whenChanged(key, minIndex) : s.whenPrefixChanged(key, minIndex);
+      } catch (RuntimeException | Error e) {
+        release(permitKey);
+        throw e;
+      }
       if (wake.isDone()) {
         release(permitKey);
         answer.write(resp, null);
@@ -409,12 +419,31 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
   /**
    * Holds an acquired query until {@code wake} completes, or {@code wait} passes (null: the wake
    * future ends the wait itself), or the client goes away; the permit is released exactly once.
+   *
+   * <p>Until the async context's listener and the wake callback own them, the permit and the
+   * waiter belong to this call: if anything throws before (above all {@code startAsync}, when a
+   * filter in the chain is not async-supported), they are freed here and the exception goes on to
+   * the container. Otherwise every such failed query would keep its slot, clients retrying would
+   * fill the key's cap, and the key would answer 429 for good.
    */
   private void holdAcquired(HttpServletRequest req, String key, String permitKey,
       CompletableFuture<?> wake, @Nullable Duration wait, Answer answer) {
-    AsyncContext async = req.startAsync();
-    async.setTimeout(0);
     AtomicBoolean done = new AtomicBoolean();
+    try {
+      AsyncContext async = req.startAsync();
+      async.setTimeout(0);
+      hold(async, done, key, permitKey, wake, wait, answer);
+    } catch (RuntimeException | Error e) {
+      if (done.compareAndSet(false, true)) {
+        wake.cancel(false);
+        release(permitKey);
+      }
+      throw e;
+    }
+  }
+
+  private void hold(AsyncContext async, AtomicBoolean done, String key, String permitKey,
+      CompletableFuture<?> wake, @Nullable Duration wait, Answer answer) {
     ScheduledThreadPoolExecutor t = timer;
     ScheduledFuture<?> timeout = wait == null || t == null ? null : t.schedule(() -> {
       if (done.compareAndSet(false, true)) {
