@@ -9,6 +9,7 @@ import dev.shepherd.idempotency.OrphanPolicy;
 import dev.shepherd.idempotency.StoredResponse;
 import dev.shepherd.idempotency.Tracked;
 import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisCommandTimeoutException;
 import io.lettuce.core.RedisFuture;
 import io.lettuce.core.RedisNoScriptException;
 import io.lettuce.core.ScriptOutputType;
@@ -18,7 +19,10 @@ import io.lettuce.core.codec.ByteArrayCodec;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -66,9 +70,13 @@ import org.jspecify.annotations.Nullable;
  * Redis is down) and shares it among all threads; Lettuce reconnects it after a failure. One
  * connect attempt runs at a time, and every caller waits for it no longer than the command
  * timeout; an attempt that failed is remembered for a second, during which calls fail at once
- * with its cause instead of each connecting again. A command that does not answer within the
- * command timeout, or any Redis error, is an {@link IdempotencyStoreException}.
- * {@link #close()} closes that connection, not the client. Thread-safe.
+ * with its cause instead of each connecting again. With
+ * {@link Builder#waitForReplicas(int, Duration)}, complete and halt run with their {@code WAIT} on
+ * connections of their own instead (at most {@value #WAIT_CONNECTIONS}, opened the same way), so
+ * that a {@code WAIT} never holds up the claims and renewals on the shared one. A command that
+ * does not answer within the command timeout, or any Redis error, is an
+ * {@link IdempotencyStoreException}. {@link #close()} closes these connections, not the client.
+ * Thread-safe.
  */
 public final class RedisIdempotencyStore implements IdempotencyStore {
 
@@ -127,11 +135,20 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
       "local r = redis.call('HMGET', KEYS[1], 's', 't')\n"
           + "if r[1] ~= 'P' or r[2] ~= ARGV[1] then return 0 end\n";
 
-  /** Finishing again with the same token and outcome (a retry whose reply was lost) is a no-op. */
+  /**
+   * Finishing again with the same token and outcome (a retry whose reply was lost, or whose
+   * {@code WAIT} fell short) changes nothing, but it sets the record's expiry again to the same
+   * instant: that write is what makes the {@code WAIT} after it, maybe on another connection than
+   * the first one's, cover the first write too ({@code WAIT} counts from its own connection's last
+   * write, and a script that writes nothing does not move it).
+   */
   private static String finish(String state) {
     return NOW
-        + "local r = redis.call('HMGET', KEYS[1], 's', 't')\n"
-        + "if r[1] == '" + state + "' and r[2] == ARGV[1] then return 1 end\n"
+        + "local r = redis.call('HMGET', KEYS[1], 's', 't', 'e')\n"
+        + "if r[1] == '" + state + "' and r[2] == ARGV[1] then\n"
+        + "  if r[3] then redis.call('PEXPIREAT', KEYS[1], r[3]) end\n"
+        + "  return 1\n"
+        + "end\n"
         + "if r[1] ~= 'P' or r[2] ~= ARGV[1] then return 0 end\n"
         + "local e = now + tonumber(ARGV[3])\n"
         + "redis.call('HSET', KEYS[1], 's', '" + state + "', '" + (state.equals("C") ? "r" : "h")
@@ -170,6 +187,22 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
   /** How long a failed connect is remembered before a call starts the next attempt. */
   static final Duration CONNECT_RETRY_DELAY = Duration.ofSeconds(1);
 
+  /*
+   * Why complete and halt have connections of their own under waitForReplicas: WAIT blocks the
+   * client that sent it, and Redis serves nothing else of that client meanwhile. On the shared,
+   * multiplexed connection one WAIT for a replica that is down held every claim and renewal
+   * queued behind it for the whole WAIT timeout, and a few of them past the command timeout. WAIT
+   * counts from the last write of its own connection, so the write and its WAIT go on the same
+   * connection, taken from a small pool for the pair and given back after. A caller waits for a
+   * free one at most the command timeout, so a replica outage blocks at most WAIT_CONNECTIONS
+   * WAITs at a time and retried completes queue here, not on the shared connection. A connection
+   * whose command timed out may still have a WAIT queued on the server: it is closed, and the
+   * next user of its slot opens a new one.
+   */
+
+  /** The most connections that complete and halt use to wait for replicas. */
+  static final int WAIT_CONNECTIONS = 8;
+
   private final RedisClient client;
   private final String prefix;
   private final byte[] tokenCounter;
@@ -184,14 +217,12 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
   private final Script halt = new Script(HALT_SCRIPT);
   private final Script release = new Script(RELEASE_SCRIPT);
 
-  private final ReentrantLock connectLock = new ReentrantLock();
-  private volatile @Nullable StatefulRedisConnection<byte[], byte[]> connection;
-  /** The connect attempt under way, or null; guarded by {@link #connectLock}. */
-  private @Nullable CompletableFuture<StatefulRedisConnection<byte[], byte[]>> connecting;
-  /** Why the last attempt failed, or null if it did not; guarded by {@link #connectLock}. */
-  private @Nullable Throwable connectFailure;
-  /** When the last attempt failed ({@link System#nanoTime()}); guarded by {@link #connectLock}. */
-  private long connectFailedAt;
+  /** The connection every claim and renewal uses; complete and halt too without replicas. */
+  private final Connector shared = new Connector(true);
+  /** Free connections for a write and its WAIT; empty without waitForReplicas. */
+  private final BlockingQueue<Connector> waitConnectors = new ArrayBlockingQueue<>(WAIT_CONNECTIONS);
+  /** Every connection, for close. */
+  private final List<Connector> connectors;
   private volatile boolean closed;
 
   private RedisIdempotencyStore(Builder b) {
@@ -203,6 +234,13 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
     this.replicas = b.replicas;
     this.replicaTimeoutMillis = b.replicaTimeout.toMillis();
     this.connectRetryDelayNanos = Durations.toNanosSaturated(b.connectRetryDelay);
+    List<Connector> all = new ArrayList<>(List.of(shared));
+    for (int i = 0; replicas > 0 && i < WAIT_CONNECTIONS; i++) {
+      Connector waiting = new Connector(false);
+      waitConnectors.add(waiting);
+      all.add(waiting);
+    }
+    this.connectors = List.copyOf(all);
   }
 
   /**
@@ -243,6 +281,7 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
             "claim",
             key,
             claim,
+            shared.get(key),
             new byte[][] {bytes(prefix + key), tokenCounter},
             bytes(fingerprint),
             millis(lease),
@@ -278,43 +317,82 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
 
   @Override
   public boolean renew(String key, long fencingToken, Duration lease, Duration retention) {
-    return isOne(call("renew", key, renew, keys(key), token(fencingToken), millis(lease),
-        millis(retention)));
+    return isOne(call("renew", key, renew, shared.get(key), keys(key), token(fencingToken),
+        millis(lease), millis(retention)));
   }
 
   @Override
   public boolean complete(
       String key, long fencingToken, StoredResponse response, Duration retention) {
-    boolean done = isOne(call("complete", key, complete, keys(key), token(fencingToken),
-        response.toBytes(), millis(retention)));
-    if (done) {
-      awaitReplicas("complete", key);
-    }
-    return done;
+    return finishRecord("complete", key, complete, token(fencingToken), response.toBytes(),
+        millis(retention));
   }
 
   @Override
   public boolean halt(String key, long fencingToken, String reason, Duration retention) {
-    boolean done = isOne(call("halt", key, halt, keys(key), token(fencingToken), bytes(reason),
-        millis(retention)));
-    if (done) {
-      awaitReplicas("halt", key);
-    }
-    return done;
+    return finishRecord("halt", key, halt, token(fencingToken), bytes(reason), millis(retention));
   }
 
   /**
-   * With {@link Builder#waitForReplicas(int, Duration)}, waits until that many replicas have the
-   * write ({@code WAIT}); fewer is an {@link IdempotencyStoreException}. The tracker then retries
-   * the complete, which is a no-op for a record already completed with the token, and waits again.
+   * Runs a complete or halt script; with {@link Builder#waitForReplicas(int, Duration)}, on a
+   * connection of the WAIT pool and followed there by its {@code WAIT} (see the block comment on
+   * it).
    */
-  private void awaitReplicas(String operation, String key) {
+  private boolean finishRecord(String operation, String key, Script script, byte[]... args) {
     if (replicas == 0) {
-      return;
+      return isOne(call(operation, key, script, shared.get(key), keys(key), args));
     }
+    shared.get(key); // the first connection checks the eviction policy
+    Connector slot = borrowWaitConnector(operation, key);
+    try {
+      StatefulRedisConnection<byte[], byte[]> c = slot.get(key);
+      try {
+        boolean done = isOne(call(operation, key, script, c, keys(key), args));
+        if (done) {
+          awaitReplicas(operation, key, c);
+        }
+        return done;
+      } catch (IdempotencyStoreException e) {
+        if (e.getCause() instanceof TimeoutException
+            || e.getCause() instanceof RedisCommandTimeoutException
+            || Thread.currentThread().isInterrupted()) {
+          slot.discard(c); // its script or WAIT may still be queued on the server
+        }
+        throw e;
+      }
+    } finally {
+      waitConnectors.add(slot);
+    }
+  }
+
+  private Connector borrowWaitConnector(String operation, String key) {
+    Connector slot;
+    try {
+      slot = waitConnectors.poll(timeoutNanos, TimeUnit.NANOSECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IdempotencyStoreException("interrupted while waiting for a connection to "
+          + operation + " idempotency key '" + key + "'", e);
+    }
+    if (slot == null) {
+      throw new IdempotencyStoreException("cannot " + operation + " idempotency key '" + key
+          + "': all " + WAIT_CONNECTIONS + " connections that wait for replicas stayed busy for "
+          + Duration.ofNanos(timeoutNanos) + " (the command timeout)", null);
+    }
+    return slot;
+  }
+
+  /**
+   * Waits until {@link Builder#waitForReplicas(int, Duration) that many} replicas have the
+   * connection's last write ({@code WAIT}); fewer is an {@link IdempotencyStoreException}. The
+   * tracker then retries the complete, which changes nothing for a record already completed with
+   * the token but moves the connection's write offset past the first write, and waits again.
+   */
+  private void awaitReplicas(
+      String operation, String key, StatefulRedisConnection<byte[], byte[]> c) {
     long acknowledged;
     try {
-      acknowledged = await(connection(key).async().waitForReplication(replicas, replicaTimeoutMillis));
+      acknowledged = await(c.async().waitForReplication(replicas, replicaTimeoutMillis));
     } catch (ExecutionException e) {
       Throwable cause = e.getCause() == null ? e : e.getCause();
       throw new IdempotencyStoreException("Redis WAIT after " + operation + " of idempotency key '"
@@ -336,7 +414,7 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
 
   @Override
   public boolean release(String key, long fencingToken) {
-    return isOne(call("release", key, release, keys(key), token(fencingToken)));
+    return isOne(call("release", key, release, shared.get(key), keys(key), token(fencingToken)));
   }
 
   /** Returns 0: Redis deletes expired records itself ({@code PEXPIRE}). */
@@ -347,22 +425,14 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
   }
 
   /**
-   * Closes the store's connection (not the client); a connect under way closes its connection
+   * Closes the store's connections (not the client); a connect under way closes its connection
    * when it arrives. Idempotent.
    */
   @Override
   public void close() {
-    StatefulRedisConnection<byte[], byte[]> c;
-    connectLock.lock();
-    try {
-      closed = true;
-      c = connection;
-      connection = null;
-    } finally {
-      connectLock.unlock();
-    }
-    if (c != null) {
-      c.close();
+    closed = true;
+    for (Connector connector : connectors) {
+      connector.close();
     }
   }
 
@@ -385,105 +455,6 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
 
   private static byte[] bytes(String s) {
     return s.getBytes(StandardCharsets.UTF_8);
-  }
-
-  /**
-   * Returns the shared connection, joining (or starting) the one connect attempt if there is none
-   * yet; see the block comment on connecting.
-   *
-   * @throws IdempotencyStoreException if the attempt failed, failed less than the retry delay
-   *     ago, or did not finish within the command timeout
-   * @throws IllegalStateException if the store is closed
-   */
-  private StatefulRedisConnection<byte[], byte[]> connection(String key) {
-    StatefulRedisConnection<byte[], byte[]> c = connection;
-    if (c != null) {
-      return c;
-    }
-    CompletableFuture<StatefulRedisConnection<byte[], byte[]>> attempt;
-    connectLock.lock();
-    try {
-      if (closed) {
-        throw new IllegalStateException("Redis idempotency store is closed");
-      }
-      c = connection;
-      if (c != null) {
-        return c;
-      }
-      attempt = connecting;
-      if (attempt == null) {
-        Throwable failure = connectFailure;
-        long since = System.nanoTime() - connectFailedAt;
-        if (failure != null && since < connectRetryDelayNanos) {
-          throw new IdempotencyStoreException("cannot connect to Redis for idempotency key '" + key
-              + "': " + failure.getMessage() + " (the last attempt failed "
-              + TimeUnit.NANOSECONDS.toMillis(since) + " ms ago; the next starts "
-              + Duration.ofNanos(connectRetryDelayNanos) + " after it)", failure);
-        }
-        CompletableFuture<StatefulRedisConnection<byte[], byte[]>> started =
-            new CompletableFuture<>();
-        connecting = started;
-        Thread.ofVirtual().name("shepherd-idempotency-redis-connect")
-            .start(() -> connect(started));
-        attempt = started;
-      }
-    } finally {
-      connectLock.unlock();
-    }
-    try {
-      return attempt.get(timeoutNanos, TimeUnit.NANOSECONDS);
-    } catch (ExecutionException e) {
-      Throwable cause = e.getCause() == null ? e : e.getCause();
-      throw new IdempotencyStoreException("cannot connect to Redis for idempotency key '" + key
-          + "': " + cause.getMessage(), cause);
-    } catch (TimeoutException e) {
-      throw new IdempotencyStoreException("cannot connect to Redis for idempotency key '" + key
-          + "': no connection within the command timeout of " + Duration.ofNanos(timeoutNanos)
-          + " (the attempt goes on, and later calls wait for it)", e);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IdempotencyStoreException(
-          "interrupted while connecting to Redis for idempotency key '" + key + "'", e);
-    }
-  }
-
-  /** One connect attempt, on a thread of its own: opens, checks, publishes the outcome. */
-  private void connect(CompletableFuture<StatefulRedisConnection<byte[], byte[]>> attempt) {
-    StatefulRedisConnection<byte[], byte[]> opened = null;
-    Throwable failure = null;
-    try {
-      opened = client.connect(ByteArrayCodec.INSTANCE);
-      opened.setTimeout(Duration.ofNanos(timeoutNanos));
-      checkEvictionPolicy(opened);
-    } catch (RuntimeException | Error e) {
-      failure = e;
-    }
-    boolean discard = failure != null;
-    connectLock.lock();
-    try {
-      connecting = null;
-      if (failure == null && closed) {
-        failure = new IllegalStateException("Redis idempotency store is closed");
-        discard = true;
-      }
-      if (failure == null) {
-        connection = opened;
-        connectFailure = null;
-      } else {
-        connectFailure = failure;
-        connectFailedAt = System.nanoTime();
-      }
-    } finally {
-      connectLock.unlock();
-    }
-    if (discard && opened != null) {
-      opened.close();
-    }
-    if (failure == null) {
-      attempt.complete(opened);
-    } else {
-      attempt.completeExceptionally(failure);
-    }
   }
 
   /**
@@ -514,9 +485,9 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
   }
 
   /** Runs a script by its SHA, loading it again if Redis lost it (restart, SCRIPT FLUSH). */
-  private List<Object> call(
-      String operation, String key, Script script, byte[][] keys, byte[]... args) {
-    RedisAsyncCommands<byte[], byte[]> redis = connection(key).async();
+  private List<Object> call(String operation, String key, Script script,
+      StatefulRedisConnection<byte[], byte[]> connection, byte[][] keys, byte[]... args) {
+    RedisAsyncCommands<byte[], byte[]> redis = connection.async();
     try {
       Object reply;
       try {
@@ -565,6 +536,155 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
   @Override
   public String toString() {
     return "RedisIdempotencyStore[" + prefix + "]";
+  }
+
+  /**
+   * One connection to Redis, opened on first use by one attempt at a time that every caller waits
+   * for at most the command timeout (see the block comment on connecting). Thread-safe.
+   */
+  private final class Connector {
+    private final boolean checkEviction;
+    private final ReentrantLock lock = new ReentrantLock();
+    private volatile @Nullable StatefulRedisConnection<byte[], byte[]> connection;
+    /** The connect attempt under way, or null; guarded by {@link #lock}. */
+    private @Nullable CompletableFuture<StatefulRedisConnection<byte[], byte[]>> connecting;
+    /** Why the last attempt failed, or null if it did not; guarded by {@link #lock}. */
+    private @Nullable Throwable failure;
+    /** When the last attempt failed ({@link System#nanoTime()}); guarded by {@link #lock}. */
+    private long failedAt;
+
+    Connector(boolean checkEviction) {
+      this.checkEviction = checkEviction;
+    }
+
+    /**
+     * Returns the connection, joining (or starting) the one connect attempt if there is none.
+     *
+     * @throws IdempotencyStoreException if the attempt failed, failed less than the retry delay
+     *     ago, or did not finish within the command timeout
+     * @throws IllegalStateException if the store is closed
+     */
+    StatefulRedisConnection<byte[], byte[]> get(String key) {
+      StatefulRedisConnection<byte[], byte[]> c = connection;
+      if (c != null) {
+        return c;
+      }
+      CompletableFuture<StatefulRedisConnection<byte[], byte[]>> attempt;
+      lock.lock();
+      try {
+        if (closed) {
+          throw new IllegalStateException("Redis idempotency store is closed");
+        }
+        c = connection;
+        if (c != null) {
+          return c;
+        }
+        attempt = connecting;
+        if (attempt == null) {
+          Throwable last = failure;
+          long since = System.nanoTime() - failedAt;
+          if (last != null && since < connectRetryDelayNanos) {
+            throw new IdempotencyStoreException("cannot connect to Redis for idempotency key '"
+                + key + "': " + last.getMessage() + " (the last attempt failed "
+                + TimeUnit.NANOSECONDS.toMillis(since) + " ms ago; the next starts "
+                + Duration.ofNanos(connectRetryDelayNanos) + " after it)", last);
+          }
+          CompletableFuture<StatefulRedisConnection<byte[], byte[]>> started =
+              new CompletableFuture<>();
+          connecting = started;
+          Thread.ofVirtual().name("shepherd-idempotency-redis-connect")
+              .start(() -> connect(started));
+          attempt = started;
+        }
+      } finally {
+        lock.unlock();
+      }
+      try {
+        return attempt.get(timeoutNanos, TimeUnit.NANOSECONDS);
+      } catch (ExecutionException e) {
+        Throwable cause = e.getCause() == null ? e : e.getCause();
+        throw new IdempotencyStoreException("cannot connect to Redis for idempotency key '" + key
+            + "': " + cause.getMessage(), cause);
+      } catch (TimeoutException e) {
+        throw new IdempotencyStoreException("cannot connect to Redis for idempotency key '" + key
+            + "': no connection within the command timeout of " + Duration.ofNanos(timeoutNanos)
+            + " (the attempt goes on, and later calls wait for it)", e);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IdempotencyStoreException(
+            "interrupted while connecting to Redis for idempotency key '" + key + "'", e);
+      }
+    }
+
+    /** One connect attempt, on a thread of its own: opens, checks, publishes the outcome. */
+    private void connect(CompletableFuture<StatefulRedisConnection<byte[], byte[]>> attempt) {
+      StatefulRedisConnection<byte[], byte[]> opened = null;
+      Throwable failed = null;
+      try {
+        opened = client.connect(ByteArrayCodec.INSTANCE);
+        opened.setTimeout(Duration.ofNanos(timeoutNanos));
+        if (checkEviction) {
+          checkEvictionPolicy(opened);
+        }
+      } catch (RuntimeException | Error e) {
+        failed = e;
+      }
+      boolean discard = failed != null;
+      lock.lock();
+      try {
+        connecting = null;
+        if (failed == null && closed) {
+          failed = new IllegalStateException("Redis idempotency store is closed");
+          discard = true;
+        }
+        if (failed == null) {
+          connection = opened;
+          failure = null;
+        } else {
+          failure = failed;
+          failedAt = System.nanoTime();
+        }
+      } finally {
+        lock.unlock();
+      }
+      if (discard && opened != null) {
+        opened.close();
+      }
+      if (failed == null) {
+        attempt.complete(opened);
+      } else {
+        attempt.completeExceptionally(failed);
+      }
+    }
+
+    /** Closes {@code c} if it is still this connector's; the next {@link #get} opens another. */
+    @SuppressWarnings("ReferenceEquality") // identity: is it still the very same connection?
+    void discard(StatefulRedisConnection<byte[], byte[]> c) {
+      lock.lock();
+      try {
+        if (connection == c) {
+          connection = null;
+        }
+      } finally {
+        lock.unlock();
+      }
+      c.close();
+    }
+
+    /** Closes the connection; the store is closed already, so no new one is opened. */
+    void close() {
+      StatefulRedisConnection<byte[], byte[]> c;
+      lock.lock();
+      try {
+        c = connection;
+        connection = null;
+      } finally {
+        lock.unlock();
+      }
+      if (c != null) {
+        c.close();
+      }
+    }
   }
 
   /** A Lua script with its SHA-1, for EVALSHA. */
@@ -620,7 +740,10 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
      * acknowledged the write, up to {@code timeout}; fewer is an
      * {@link IdempotencyStoreException} (the tracker retries). This narrows, but does not close,
      * the window in which a failover loses a completed record: Redis replication stays
-     * asynchronous. Default 0 (no waiting).
+     * asynchronous. The write and its {@code WAIT} run on a connection of their own, one of at
+     * most {@value RedisIdempotencyStore#WAIT_CONNECTIONS} (a complete or halt waits for a free
+     * one at most the command timeout), so claims and renewals never queue behind a
+     * {@code WAIT}. Default 0 (no waiting).
      *
      * @param replicas how many replicas must acknowledge, 0 to turn it off
      * @param timeout the longest {@code WAIT}, positive and shorter than the command timeout
