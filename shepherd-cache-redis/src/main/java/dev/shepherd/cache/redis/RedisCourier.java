@@ -13,6 +13,7 @@ import io.lettuce.core.RedisFuture;
 import io.lettuce.core.RedisNoScriptException;
 import io.lettuce.core.ScanArgs;
 import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.lettuce.core.codec.ByteArrayCodec;
@@ -29,7 +30,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.Iterator;
-import java.util.LinkedHashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -96,10 +97,13 @@ import org.jspecify.annotations.Nullable;
  * <h2>State machines</h2>
  *
  * <pre>
- * mode:  LOCAL --probe: connected, own message echoed, missed invalidations replayed,
+ * mode:  LOCAL --probe: connected, own message echoed, missed invalidations replayed
+ *                until none is left (those made during a replay are replayed next),
  *                local storage cleared--------------------------------------------> CLUSTERED
  *        CLUSTERED --a command failed or was late, a connection dropped-----------> LOCAL
  *                                                         [counted; one WARNING per outage]
+ *        LOCAL, CLUSTERED --close(): connections closed, also those a probe
+ *                is still opening (closed as soon as they open)-------------------> CLOSED
  * job:   ASKING --value or kept failure in the shared tier----------------------> DONE
  *        ASKING --lease free: token = INCR---------------------------------------> LEADING
  *        ASKING --lease held by another JVM--------------------------------------> WAITING
@@ -141,8 +145,10 @@ import org.jspecify.annotations.Nullable;
  * once instead of waiting for it to lapse. A probe every
  * {@link Builder#probeInterval} reconnects, checks that a message published on the channel comes
  * back through the subscription, replays the invalidations made meanwhile (the keys, up to 10,000;
- * more clears the shared tier of this cache), clears this JVM's local storage (invalidations of
- * other JVMs may have been missed) and returns to cluster mode. The cache starts in local mode and
+ * more clears the shared tier of this cache), then those made while it replayed, until none is
+ * left (an invalidation is never lost: it is replayed, or sent by its caller once the courier is
+ * clustered), clears this JVM's local storage (invalidations of other JVMs may have been missed)
+ * and returns to cluster mode. The cache starts in local mode and
  * joins the cluster when the first probe succeeds ({@link #isClustered()}). Per-waiter timeouts,
  * interrupts and {@code cancelWhenAbandoned} are the cache's and keep working in both modes.
  *
@@ -160,7 +166,8 @@ import org.jspecify.annotations.Nullable;
  * {@code keyPrefix + name + ":v:" + key} (values), {@code ":l:"} (leases), {@code ":seq"} (the
  * token counter) and the channel {@code ":events"}; on Redis Cluster put a hash tag in the name.
  * The courier opens two connections from the client (commands, pub/sub) and adds a connection
- * listener to it; {@link #close()} removes both, not the client. One courier serves one cache.
+ * listener to it; {@link #close()} removes both (a connection a probe is still opening is closed
+ * as soon as it opens), not the client. One courier serves one cache.
  * Thread-safe.
  *
  * @param <K> the key's type
@@ -182,6 +189,15 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
    * `waiting`. Messages are handled in order on one thread (inbox); jobs are completed, loads and
    * Redis calls run on the loader executor (virtual threads), never on Lettuce's event loop nor
    * on the inbox (a completion runs the dependent stages of callers' futures, which may block).
+   *
+   * Missed invalidations: out of cluster mode an invalidation is remembered (its key, or a clear
+   * owed) with a number. The probe replays a copy, then forgets only what was not invalidated again
+   * since the copy (an invalidation made during the replay may come after the replay deleted its
+   * key, or after the clear passed it), and switches to cluster mode, under `lock`, only when
+   * nothing is left; rememberMissed refuses under that lock once clustered, and its caller sends
+   * the invalidation itself. So each one is replayed or sent, whenever it is made. A steady stream
+   * of invalidations keeps the probe replaying (and the courier local, which is safe) until it
+   * eases.
    */
 
   private static final System.Logger LOG = System.getLogger(RedisCourier.class.getName());
@@ -291,12 +307,22 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private volatile @Nullable StatefulRedisPubSubConnection<byte[], byte[]> events;
   private final AtomicBoolean probeScheduled = new AtomicBoolean();
   private volatile @Nullable Echo echo;
-  /** Keys invalidated while Redis was unreachable. */
+  /**
+   * Keys invalidated out of cluster mode, each with the number ({@link #missedCount}) of its last
+   * such invalidation: a replay forgets a key only if it was not invalidated again since the replay
+   * copied it.
+   */
   @GuardedBy("lock")
-  private final Set<String> missedInvalidations = new LinkedHashSet<>();
-  /** Whether an invalidateAll, or too many invalidations, were missed. */
+  private final Map<String, Long> missedInvalidations = new LinkedHashMap<>();
+  /** How many invalidations were missed since the courier was built; numbers them. */
   @GuardedBy("lock")
-  private boolean missedAll;
+  private long missedCount;
+  /**
+   * The number of the last missed invalidateAll (or overflow of {@link #missedInvalidations}); 0
+   * when no clear of the shared tier is owed.
+   */
+  @GuardedBy("lock")
+  private long missedAll;
   /** Whether the warning of the current outage was logged. */
   @GuardedBy("lock")
   private boolean outageLogged;
@@ -442,54 +468,76 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   public void invalidated(Object key) {
     K typed = castKey(key);
     String text = keys.encode(typed);
-    if (clustered) {
-      try {
-        eval(
-            "invalidate",
-            text,
-            invalidate,
-            new byte[][] {valueKey(text), leaseKey(text)},
-            channel,
-            message(INVALIDATE, text));
-        invalidationsSent.increment();
-      } catch (RedisTrouble e) {
-        fallBack(e);
-        rememberMissed(text);
-      }
-    } else {
-      rememberMissed(text);
-    }
+    // Sent in cluster mode, else remembered for the probe to replay; rememberMissed refuses once
+    // the probe has clustered (it checks under the lock the probe clusters under), and the
+    // invalidation is sent after all: none falls between the two.
+    boolean done;
+    do {
+      done = sendInvalidation(text) || rememberMissed(text);
+    } while (!done);
     // Our own jobs waiting on the key's lease: it was just deleted.
     retry(takeWaiting(text));
   }
 
   @Override
   public void invalidatedAll() {
-    if (clustered) {
-      try {
-        clearSharedTier();
-        publish(message(INVALIDATE_ALL, ""));
-        invalidationsSent.increment();
-      } catch (RedisTrouble e) {
-        fallBack(e);
-        synchronized (lock) {
-          missedAll = true;
-        }
-      }
-    } else {
-      synchronized (lock) {
-        missedAll = true;
-      }
-    }
+    boolean done;
+    do {
+      done = sendInvalidateAll() || rememberMissedAll();
+    } while (!done);
     for (String text : List.copyOf(waiting.keySet())) {
       retry(takeWaiting(text));
     }
   }
 
   /**
+   * Deletes the key's value and lease in Redis and publishes the invalidation; false if not
+   * clustered, or if Redis failed (then falls back).
+   */
+  private boolean sendInvalidation(String text) {
+    if (!clustered) {
+      return false;
+    }
+    try {
+      eval(
+          "invalidate",
+          text,
+          invalidate,
+          new byte[][] {valueKey(text), leaseKey(text)},
+          channel,
+          message(INVALIDATE, text));
+      invalidationsSent.increment();
+      return true;
+    } catch (RedisTrouble e) {
+      fallBack(e);
+      return false;
+    }
+  }
+
+  /**
+   * Clears the shared tier and publishes the invalidation of every key; false if not clustered, or
+   * if Redis failed (then falls back).
+   */
+  private boolean sendInvalidateAll() {
+    if (!clustered) {
+      return false;
+    }
+    try {
+      clearSharedTier();
+      publish(message(INVALIDATE_ALL, ""));
+      invalidationsSent.increment();
+      return true;
+    } catch (RedisTrouble e) {
+      fallBack(e);
+      return false;
+    }
+  }
+
+  /**
    * Stops coalescing across JVMs: closes the courier's connections and threads (not the client) and
    * hands every job still waiting on another JVM to a local load. Jobs dispatched afterwards load
-   * locally. Idempotent.
+   * locally. Does not wait for a probe that is connecting: what it opens is closed as soon as it
+   * is open. Idempotent.
    */
   @Override
   public void close() {
@@ -1312,15 +1360,36 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     }
   }
 
-  private void rememberMissed(String text) {
+  /**
+   * Remembers an invalidation made out of cluster mode for the probe to replay; returns false,
+   * remembering nothing, if the courier is clustered (the caller sends it instead). A key is kept
+   * even while a clear is owed: a replay may be clearing the shared tier right now, past the key.
+   */
+  private boolean rememberMissed(String text) {
     synchronized (lock) {
-      if (!missedAll) {
-        missedInvalidations.add(text);
-        if (missedInvalidations.size() > MAX_MISSED_INVALIDATIONS) {
-          missedInvalidations.clear();
-          missedAll = true;
-        }
+      if (clustered) {
+        return false;
       }
+      long number = ++missedCount;
+      missedInvalidations.put(text, number);
+      if (missedInvalidations.size() > MAX_MISSED_INVALIDATIONS) {
+        missedInvalidations.clear();
+        missedAll = number;
+      }
+      return true;
+    }
+  }
+
+  /** As {@link #rememberMissed}, for an invalidation of every key. */
+  private boolean rememberMissedAll() {
+    synchronized (lock) {
+      if (clustered) {
+        return false;
+      }
+      // The clear owed covers the keys missed until now.
+      missedInvalidations.clear();
+      missedAll = ++missedCount;
+      return true;
     }
   }
 
@@ -1341,7 +1410,10 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     }
   }
 
-  /** Connects, checks the channel end to end, replays missed invalidations, then clusters. */
+  /**
+   * Connects, checks the channel end to end, replays missed invalidations until none is left, then
+   * clusters.
+   */
   private void probe() {
     if (closed || clustered) {
       return;
@@ -1352,25 +1424,38 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       echo = expected;
       publish(message(PROBE, expected.nonce));
       expected.future.get(commandTimeoutNanos, TimeUnit.NANOSECONDS);
-      replayMissedInvalidations();
       Courier.Host<K, V> h = host;
       boolean wasDown;
-      synchronized (lock) {
-        if (closed) {
-          return;
+      while (true) {
+        Missed missed;
+        synchronized (lock) {
+          if (closed) {
+            return;
+          }
+          // Clustered only under the lock rememberMissed takes and only with nothing left to
+          // replay: an invalidation made at any moment is either replayed here or sent by its
+          // caller in cluster mode.
+          if (missedInvalidations.isEmpty() && missedAll == 0L) {
+            // Invalidations of the other JVMs may have been missed while we were away.
+            if (h != null) {
+              h.invalidateAllLocally();
+            }
+            clustered = true;
+            wasDown = outageLogged;
+            outageLogged = false;
+            break;
+          }
+          missed = new Missed(new LinkedHashMap<>(missedInvalidations), missedAll);
         }
-        // Invalidations of the other JVMs may have been missed while we were away.
-        if (h != null) {
-          h.invalidateAllLocally();
-        }
-        clustered = true;
-        wasDown = outageLogged;
-        outageLogged = false;
+        replay(missed);
       }
       if (wasDown) {
         LOG.log(System.Logger.Level.INFO, "Redis is back: cache " + namespace + " coalesces across JVMs again");
       }
     } catch (RedisTrouble | TimeoutException | ExecutionException | RuntimeException e) {
+      if (closed) {
+        return; // closed meanwhile: no outage to report, no probe to schedule
+      }
       boolean first;
       synchronized (lock) {
         first = !outageLogged;
@@ -1392,26 +1477,31 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     }
   }
 
-  private void replayMissedInvalidations() throws RedisTrouble {
-    List<String> missed;
-    boolean all;
-    synchronized (lock) {
-      missed = new ArrayList<>(missedInvalidations);
-      all = missedAll;
-    }
-    if (all) {
+  /** A copy of the missed invalidations, taken under the lock, each with its number. */
+  private record Missed(Map<String, Long> keys, long all) {}
+
+  /**
+   * Replays one copy of the missed invalidations, then forgets what it replayed unless it was
+   * missed again meanwhile (the invalidation made meanwhile may have come after the replay
+   * deleted the key, or after the clear passed it): the probe replays again what is left.
+   */
+  private void replay(Missed missed) throws RedisTrouble {
+    if (missed.all() != 0L) {
+      // Clears the keys copied too: each was invalidated before the clear starts.
       clearSharedTier();
       publish(message(INVALIDATE_ALL, ""));
     } else {
-      for (String text : missed) {
+      for (String text : missed.keys().keySet()) {
         eval("invalidate", text, invalidate, new byte[][] {valueKey(text), leaseKey(text)},
             channel, message(INVALIDATE, text));
       }
     }
     synchronized (lock) {
-      missed.forEach(missedInvalidations::remove);
-      if (all) {
-        missedAll = false;
+      for (Map.Entry<String, Long> replayed : missed.keys().entrySet()) {
+        missedInvalidations.remove(replayed.getKey(), replayed.getValue());
+      }
+      if (missedAll == missed.all()) {
+        missedAll = 0L;
       }
     }
   }
@@ -1473,6 +1563,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
           Duration lease = Duration.ofMillis(leaseMillis);
           opened.setTimeout(commandTimeout.compareTo(lease) > 0 ? commandTimeout : lease);
           commands = opened;
+          closeIfClosed(opened);
         }
         StatefulRedisPubSubConnection<byte[], byte[]> p = events;
         if (p == null || !p.isOpen()) {
@@ -1494,6 +1585,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
                 }
               });
           events = opened;
+          closeIfClosed(opened);
           await("subscribe", "*", opened.async().subscribe(channel));
         }
       } catch (RuntimeException e) {
@@ -1501,6 +1593,21 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       }
     } finally {
       connectLock.unlock();
+    }
+  }
+
+  /**
+   * Closes a connection just opened, and the other, if the courier was closed while it was opening.
+   * close() does not wait for a connect (it may take the client's connect timeout): it sets
+   * {@code closed}, then closes the connections it finds; a connect stores what it opened, then
+   * reads {@code closed}. Both fields are volatile, so one of the two sees the other's write, and
+   * the connect closes its own connection, not the field (close() may have emptied it).
+   */
+  private void closeIfClosed(StatefulConnection<byte[], byte[]> opened) throws RedisTrouble {
+    if (closed) {
+      discard(opened.closeAsync());
+      closeConnections();
+      throw new RedisTrouble("closed while connecting", null);
     }
   }
 
