@@ -46,7 +46,9 @@ import org.jspecify.annotations.Nullable;
  * conditional {@code UPDATE} that names the fencing token it saw, so of two JVMs racing for an
  * orphan exactly one wins (the other sees the winner's claim). Fencing tokens come from a sequence
  * and never shrink for a key: a take-over takes {@code greatest(nextval, token + 1)}, and a
- * released record is kept (state {@code R}) so the key's next token is still larger. Complete,
+ * released record is kept (state {@code R}) so the key's next token is still larger. A released
+ * record is free whatever its expiry says: the next claim takes it over like an expired one, even
+ * if the database's clock stepped back after the release. Complete,
  * halt, release and renew are single {@code UPDATE}s conditioned on the token. Leases and
  * retention are measured by the database server's clock ({@code statement_timestamp()}).
  *
@@ -138,11 +140,11 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     this.takeOverSql =
         "UPDATE " + table + " SET fingerprint = ?, state = 'P',"
             + " fencing_token = greatest(nextval('" + seq + "'), fencing_token + 1),"
-            + " took_over = (expires_at > " + now + "), claimed_at = " + now + ","
-            + " lease_until = " + now + plus + ", expires_at = " + now + plus + ","
+            + " took_over = (state <> 'R' AND expires_at > " + now + "), claimed_at = " + now
+            + ", lease_until = " + now + plus + ", expires_at = " + now + plus + ","
             + " response = NULL, reason = NULL"
-            + " WHERE idempotency_key = ? AND fencing_token = ? AND (expires_at <= " + now
-            + " OR (state = 'P' AND lease_until <= " + now + " AND fingerprint = ?))"
+            + " WHERE idempotency_key = ? AND fencing_token = ? AND (state = 'R' OR expires_at <= "
+            + now + " OR (state = 'P' AND lease_until <= " + now + " AND fingerprint = ?))"
             + " RETURNING fencing_token, claimed_at, took_over";
     this.haltOrphanSql =
         "UPDATE " + table + " SET state = 'H', reason = ?, expires_at = " + now + plus
@@ -291,7 +293,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
       return inserted.claim();
     }
     ClaimRow.Existing seen = (ClaimRow.Existing) row;
-    if (!seen.expiresAt.isAfter(seen.now)) {
+    if (seen.state.equals("R") || !seen.expiresAt.isAfter(seen.now)) {
       return takeOver(c, key, fingerprint, seen.token, leaseMicros, expiryMicros);
     }
     if (!seen.fingerprint.equals(fingerprint)) {

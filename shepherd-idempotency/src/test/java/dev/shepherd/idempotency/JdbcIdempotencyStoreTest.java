@@ -348,6 +348,42 @@ class JdbcIdempotencyStoreTest {
   }
 
   @Test
+  void releasedKeyIsFreeForTheNextClaimEvenIfTheDatabaseClockSteppedBack() throws Exception {
+    String same = key("released-clock-same");
+    String other = key("released-clock-other");
+    List<Long> tokens = new ArrayList<>();
+    for (String key : List.of(same, other)) {
+      Tracked.Claimed first =
+          (Tracked.Claimed) store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER);
+      assertThat(store.release(key, first.fencingToken())).isTrue();
+      tokens.add(first.fencingToken());
+    }
+    // The released rows' expiry (the release's statement_timestamp()) now lies ahead of the
+    // next claim's clock, as after the database's clock stepped back.
+    try (Connection c = dataSource.getConnection();
+        PreparedStatement ps = c.prepareStatement("UPDATE shepherd_idempotency"
+            + " SET expires_at = statement_timestamp() + interval '1 hour'"
+            + " WHERE idempotency_key IN (?, ?) AND state = 'R'")) {
+      ps.setString(1, same);
+      ps.setString(2, other);
+      assertThat(ps.executeUpdate()).isEqualTo(2);
+    }
+
+    assertThat(store.claim(same, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOfSatisfying(Tracked.Claimed.class, claim -> {
+          assertThat(claim.tookOver()).isFalse();
+          assertThat(claim.fencingToken()).isGreaterThan(tokens.get(0));
+        });
+    assertThat(store.claim(other, "another-fp", LONG, LONG, OrphanPolicy.HALT))
+        .isInstanceOfSatisfying(Tracked.Claimed.class, claim -> {
+          assertThat(claim.tookOver()).isFalse();
+          assertThat(claim.fencingToken()).isGreaterThan(tokens.get(1));
+        });
+    assertThat(store.claim(same, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.InProgress.class);
+  }
+
+  @Test
   void releasedKeyKeepsItsRowSoTheNextTokenIsLarger() throws Exception {
     String key = key("released-row");
     Tracked.Claimed first =
