@@ -19,6 +19,9 @@ import org.jspecify.annotations.Nullable;
  */
 public abstract class RemoteBackendBuilder<B extends RemoteBackendBuilder<B>> {
 
+  /** Default of {@link #writeTimeout(Duration)}: 30 s. */
+  public static final Duration DEFAULT_WRITE_TIMEOUT = Duration.ofSeconds(30);
+
   /** Default of {@link #maxFrameBytes(int)}: 16 MiB. */
   public static final int DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
@@ -30,6 +33,7 @@ public abstract class RemoteBackendBuilder<B extends RemoteBackendBuilder<B>> {
   private int maxHandshakes = 64;
   private int maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
   private CodecLimits codecLimits = CodecLimits.defaults();
+  private Duration writeTimeout = DEFAULT_WRITE_TIMEOUT;
 
   /** For the builders of remote backends. */
   protected RemoteBackendBuilder() {}
@@ -134,6 +138,28 @@ public abstract class RemoteBackendBuilder<B extends RemoteBackendBuilder<B>> {
   }
 
   /**
+   * Sets how long the parent waits for a runner to take one frame (a call with its argument, a
+   * cancel, a shutdown) before it declares the runner dead. A runner that stops reading (a stopped
+   * or hung JVM, a network partition) would otherwise keep the thread that writes to it blocked
+   * until TCP gives up, which takes minutes or, for a stopped local process, forever; and every
+   * other write to that runner waits behind it. Past this timeout the connection is closed, the
+   * runner is killed, and its calls fail with {@link RunnerDiedException}. Cancels and shutdowns
+   * are written off the pool's own threads, so a stuck runner never delays another runner's
+   * timeouts; a call's own write blocks its caller (or the thread that frees a slot) for at most
+   * this long. Default {@link #DEFAULT_WRITE_TIMEOUT}; allow for the largest argument over the
+   * slowest link.
+   *
+   * @param timeout positive
+   * @return this builder
+   * @throws NullPointerException if null
+   * @throws IllegalArgumentException if not positive
+   */
+  public final B writeTimeout(Duration timeout) {
+    this.writeTimeout = Require.positive(timeout, "writeTimeout");
+    return self();
+  }
+
+  /**
    * Sets the payload codec's limits (nesting depth, elements per collection, bytes per string),
    * applied to arguments and results at both ends. Default {@link
    * CodecLimits#defaults()}.
@@ -184,7 +210,8 @@ public abstract class RemoteBackendBuilder<B extends RemoteBackendBuilder<B>> {
     String host = advertisedHost != null ? advertisedHost : defaultAdvertisedHost;
     try {
       return new RemoteBackend(launcher, f, new RemoteRunnerServer.Options(
-          bind, port, host, handshakeTimeout, maxHandshakes, maxFrameBytes, codecLimits));
+          bind, port, host, handshakeTimeout, maxHandshakes, maxFrameBytes, codecLimits,
+          writeTimeout));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot listen on " + bind + ":" + port, e);
     }

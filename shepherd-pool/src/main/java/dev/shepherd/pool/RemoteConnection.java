@@ -24,7 +24,10 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * One authenticated runner connection, parent side: the {@link RunnerHandle} of a remote runner.
  *
- * <p>Writes are whole frames under a lock; one platform thread reads frames and completes calls.
+ * <p>Writes are whole frames under a lock, each bounded by the backend's write timeout; a call's
+ * frame is written by the thread that starts it, cancels and shutdowns by a virtual thread of
+ * their own (so the pool's housekeeping never waits on a runner's socket); one platform thread
+ * reads frames and completes calls.
  * The runner is dead when the connection ends, when what was launched ends, or when a write fails;
  * whichever comes first fails every open call with {@link RunnerDiedException}, kills what was
  * launched, and reports to the pool once.
@@ -115,6 +118,12 @@ final class RemoteConnection implements RunnerHandle {
   @Override
   public void shutdown(Duration timeout) {
     shutdownRequested = true;
+    // Off the caller's thread (the pool's housekeeping, or the thread that retired the runner): a
+    // runner that stopped reading blocks this write until the write timeout.
+    Thread.ofVirtual().name("shepherd-pool-remote-shutdown-" + id).start(() -> sendShutdown(timeout));
+  }
+
+  private void sendShutdown(Duration timeout) {
     try {
       FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.SHUTDOWN);
       frame.out.writeLong(TimeUnit.NANOSECONDS.toMillis(Durations.toNanosSaturated(timeout)));
@@ -125,19 +134,14 @@ final class RemoteConnection implements RunnerHandle {
     }
     // If it does not exit in time (plus a margin for the JVM to stop), kill it.
     long killAfter = Durations.saturatedAdd(Durations.toNanosSaturated(timeout), 5_000_000_000L);
-    Thread.ofVirtual()
-        .name("shepherd-pool-remote-reaper-" + id)
-        .start(
-            () -> {
-              try {
-                LaunchedRunner l = launched;
-                if (l != null) {
-                  l.exited().get(killAfter, TimeUnit.NANOSECONDS);
-                }
-              } catch (Exception e) {
-                kill();
-              }
-            });
+    try {
+      LaunchedRunner l = launched;
+      if (l != null) {
+        l.exited().get(killAfter, TimeUnit.NANOSECONDS);
+      }
+    } catch (Exception e) {
+      kill();
+    }
   }
 
   @Override
@@ -252,6 +256,13 @@ final class RemoteConnection implements RunnerHandle {
       if (result.isDone() || !cancelSent.compareAndSet(false, true)) {
         return;
       }
+      // Off the caller's thread, which is often the pool's housekeeping thread: a runner that
+      // stopped reading blocks this write until the write timeout, and the housekeeping thread
+      // times out every other call of the pool.
+      Thread.ofVirtual().name("shepherd-pool-remote-cancel-" + id).start(this::sendCancel);
+    }
+
+    private void sendCancel() {
       try {
         FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.CANCEL);
         frame.out.writeLong(callId);

@@ -272,12 +272,14 @@ final class RemoteRunner {
             byte[] payload = RemoteProtocol.readBytes(body);
             startCall(callId, function, payload);
           }
-          case RemoteProtocol.CANCEL -> {
-            Thread thread = running.get(body.readLong());
-            if (thread != null) {
-              thread.interrupt();
-            }
-          }
+          case RemoteProtocol.CANCEL ->
+              // Under the map's lock: once runCall has removed its entry, no cancel reaches it.
+              running.computeIfPresent(
+                  body.readLong(),
+                  (callId, thread) -> {
+                    thread.interrupt();
+                    return thread;
+                  });
           case RemoteProtocol.SHUTDOWN -> {
             long graceMillis = body.readLong();
             shutdown(graceMillis);
@@ -321,26 +323,43 @@ final class RemoteRunner {
   }
 
   private void runCall(long callId, String function, byte[] payload) {
-    FrameChannel.FrameWriter frame;
     try {
-      if (shuttingDown) {
-        frame = failure(callId, RemoteProtocol.FAILURE_REJECTED,
-            new IllegalStateException("runner " + id + " is shutting down"));
-      } else if (!functions.contains(function)) {
-        frame = failure(callId, RemoteProtocol.FAILURE_REJECTED, functions.unknown(function));
-      } else {
-        frame = execute(callId, functions.get(function), payload);
+      FrameChannel.FrameWriter frame;
+      try {
+        frame = answer(callId, function, payload);
+      } finally {
+        running.remove(callId);
+        // No cancel can interrupt this thread any more (see readLoop); clear the flag a late one
+        // left: a virtual thread's socket write that has to wait while interrupted closes the
+        // socket, which would end this runner and every other call on it.
+        Thread.interrupted();
       }
-    } finally {
-      running.remove(callId);
-    }
-    try {
-      channel.send(frame);
-    } catch (IOException e) {
-      end("cannot write to parent (" + e + ")");
+      try {
+        channel.send(frame);
+      } catch (IOException e) {
+        end("cannot write to parent (" + e + ")");
+      }
     } finally {
       lastActivityNanos = System.nanoTime();
       active.decrementAndGet();
+    }
+  }
+
+  /** The frame that answers a call; never throws, so every call gets its answer. */
+  private FrameChannel.FrameWriter answer(long callId, String function, byte[] payload) {
+    try {
+      if (shuttingDown) {
+        return failure(callId, RemoteProtocol.FAILURE_REJECTED,
+            new IllegalStateException("runner " + id + " is shutting down"));
+      } else if (!functions.contains(function)) {
+        return failure(callId, RemoteProtocol.FAILURE_REJECTED, functions.unknown(function));
+      }
+      return execute(callId, functions.get(function), payload);
+    } catch (Throwable t) {
+      // Encoding the result threw (a collection changed while it was encoded, a map key whose
+      // toString throws, an OutOfMemoryError): the call fails instead of never being answered.
+      return failure(callId, RemoteProtocol.FAILURE_THREW,
+          new IllegalStateException("cannot return the result of \"" + function + "\"", t));
     }
   }
 
@@ -377,7 +396,42 @@ final class RemoteRunner {
     }
   }
 
-  private static FrameChannel.FrameWriter failure(long callId, byte kind, Throwable t) {
+  /**
+   * A FAILURE frame for {@code t}, within the frame limit: if the whole chain is too large (or
+   * encoding it throws, say from a {@code getMessage} that throws), only the outermost exception's
+   * class and message are sent, without stack frames or causes, and the message says so.
+   */
+  private FrameChannel.FrameWriter failure(long callId, byte kind, Throwable t) {
+    int limit = channel.maxFrameBytes();
+    try {
+      FrameChannel.FrameWriter whole = failureFrame(callId, kind, t);
+      if (whole.plainLength() <= limit) {
+        return whole;
+      }
+    } catch (RuntimeException | StackOverflowError e) {
+      // a throwable whose own methods throw: sent bare below
+    }
+    String message;
+    try {
+      message = t.getMessage();
+    } catch (RuntimeException e) {
+      message = null;
+    }
+    String bare =
+        (message == null ? "" : RemoteProtocol.printable(message, RemoteProtocol.MAX_TEXT / 2) + " ")
+            + "(stack trace and causes left out: they exceed the frame limit maxFrameBytes="
+            + limit + " or could not be encoded)";
+    return failureFrame(
+        callId,
+        kind,
+        new RemoteException(
+            t instanceof RemoteException r ? r.remoteClassName() : t.getClass().getName(),
+            bare,
+            new StackTraceElement[0],
+            null));
+  }
+
+  private static FrameChannel.FrameWriter failureFrame(long callId, byte kind, Throwable t) {
     try {
       FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.FAILURE);
       frame.out.writeLong(callId);

@@ -78,7 +78,8 @@ final class RemoteRunnerServer implements AutoCloseable {
       Duration handshakeTimeout,
       int maxHandshakes,
       int maxFrameBytes,
-      CodecLimits codecLimits) {}
+      CodecLimits codecLimits,
+      Duration writeTimeout) {}
 
   /**
    * Opens the server and starts accepting runners.
@@ -87,7 +88,12 @@ final class RemoteRunnerServer implements AutoCloseable {
    * @throws IOException if it cannot listen
    */
   public RemoteRunnerServer(Options options) throws IOException {
-    this.serverSocket = new ServerSocket(options.port(), 128, options.bindAddress());
+    this(options, new ServerSocket(options.port(), 128, options.bindAddress()));
+  }
+
+  /** Accepts runners on a socket already listening (tests hand in one whose accept fails). */
+  RemoteRunnerServer(Options options, ServerSocket serverSocket) {
+    this.serverSocket = serverSocket;
     this.handshakes = new Semaphore(options.maxHandshakes());
     this.handshakeTimeoutNanos = Durations.toNanosSaturated(options.handshakeTimeout());
     this.options = options;
@@ -245,6 +251,8 @@ final class RemoteRunnerServer implements AutoCloseable {
     }
   }
 
+  private int failedAccepts; // accept thread only
+
   private void acceptLoop() {
     while (!closed) {
       Socket socket;
@@ -255,12 +263,24 @@ final class RemoteRunnerServer implements AutoCloseable {
       }
       try {
         socket = serverSocket.accept();
+        failedAccepts = 0;
       } catch (IOException | RuntimeException e) {
         handshakes.release();
-        if (!closed) {
-          LOG.log(System.Logger.Level.WARNING, "accepting runners failed", e);
+        if (closed || serverSocket.isClosed()) {
+          return;
         }
-        return;
+        // Out of file descriptors or another passing failure: a pool that stopped accepting
+        // would never boot a runner again, so log the first of a run of failures and retry,
+        // backing off up to a second; the connection waits in the listen backlog meanwhile.
+        if (failedAccepts++ == 0) {
+          LOG.log(System.Logger.Level.WARNING, "accepting runners failed; retrying", e);
+        }
+        try {
+          Thread.sleep(Math.min(1_000L, 10L << Math.min(failedAccepts, 7)));
+        } catch (InterruptedException interrupted) {
+          return;
+        }
+        continue;
       }
       try {
         Thread.ofVirtual().name("shepherd-pool-remote-handshake").start(() -> handshake(socket));
@@ -313,6 +333,7 @@ final class RemoteRunnerServer implements AutoCloseable {
       }
       byte[][] keys = RemoteProtocol.sessionKeys(wait.secret, parentNonce, runnerNonce, id);
       channel.seal(keys[0], keys[1], options.maxFrameBytes());
+      channel.writeTimeout(options.writeTimeout(), deadlines);
       if (!cut.cancel(false) || socket.isClosed()) {
         throw new IOException("handshake deadline passed");
       }

@@ -82,8 +82,9 @@ class BadInputTest {
       assertThatThrownBy(() -> pool.call("sqaure", 2L))
           .isInstanceOf(IllegalArgumentException.class)
           .hasMessage(
-              "unknown function \"sqaure\"; registered functions are [badResult, bytes, count, echo,"
-                  + " fail, gate, pid, print, record, sleep, spin, square, touch]");
+              "unknown function \"sqaure\"; registered functions are [badResult,"
+                  + " bigResultEncodedUntilCancelled, bytes, count, echo, fail, gate, pid, print,"
+                  + " record, resultThatThrowsWhenEncoded, sleep, spin, square, throwDeep, touch]");
       assertThatThrownBy(() -> pool.callAsync("sqaure", 2L)).isInstanceOf(IllegalArgumentException.class);
     }
   }

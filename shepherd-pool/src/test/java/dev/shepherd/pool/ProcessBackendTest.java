@@ -97,7 +97,9 @@ class ProcessBackendTest {
   void anUnknownFunctionIsNamedAndTheRegisteredOnesListed() {
     assertThatThrownBy(() -> shared.call("nope", 1, LONG))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageStartingWith("unknown function \"nope\"; registered functions are [badResult, bytes, count, echo");
+        .hasMessageStartingWith(
+            "unknown function \"nope\"; registered functions are [badResult,"
+                + " bigResultEncodedUntilCancelled, bytes, count, echo");
   }
 
   @Test

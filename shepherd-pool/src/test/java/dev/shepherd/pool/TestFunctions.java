@@ -24,6 +24,21 @@ public final class TestFunctions implements FunctionRegistryFactory {
   /** Creates the factory. */
   public TestFunctions() {}
 
+  /** Throws from {@code depth} frames down, with a chain of causes as deep as the runner sends. */
+  private static Object throwDeep(int depth) {
+    if (depth > 0) {
+      return throwDeep(depth - 1);
+    }
+    IllegalStateException failure = new IllegalStateException("deep failure");
+    Throwable last = failure;
+    for (int i = 0; i < 20; i++) {
+      IllegalArgumentException cause = new IllegalArgumentException("cause " + i);
+      last.initCause(cause);
+      last = cause;
+    }
+    throw failure;
+  }
+
   static CountDownLatch gate(String name) {
     return GATES.computeIfAbsent(name, k -> new CountDownLatch(1));
   }
@@ -117,6 +132,46 @@ public final class TestFunctions implements FunctionRegistryFactory {
         .register(
             "badResult",
             arg -> new Object())
+        .register(
+            "resultThatThrowsWhenEncoded",
+            // A collection that changes while it is encoded, as a list shared with another thread
+            // would: the codec's read of its first element throws.
+            arg ->
+                new java.util.AbstractList<Object>() {
+                  @Override
+                  public Object get(int index) {
+                    throw new java.util.ConcurrentModificationException("changed while encoded");
+                  }
+
+                  @Override
+                  public int size() {
+                    return 3;
+                  }
+                })
+        .register(
+            "bigResultEncodedUntilCancelled",
+            // (Integer) megabytes whose encoding waits, up to 60 s, until the call's thread is
+            // interrupted (the parent's cancel arrived), then finishes: the cancel lands after the
+            // function returned, while its result is being encoded and the flag stays set.
+            arg ->
+                new java.util.AbstractList<Object>() {
+                  @Override
+                  public Object get(int index) {
+                    if (index == 0) {
+                      long end = System.nanoTime() + 60_000_000_000L;
+                      while (!Thread.currentThread().isInterrupted() && System.nanoTime() < end) {
+                        Thread.onSpinWait();
+                      }
+                    }
+                    return new byte[1024 * 1024];
+                  }
+
+                  @Override
+                  public int size() {
+                    return (Integer) arg;
+                  }
+                })
+        .register("throwDeep", arg -> throwDeep((Integer) arg))
         .build();
   }
 

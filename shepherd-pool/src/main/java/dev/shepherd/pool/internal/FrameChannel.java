@@ -10,6 +10,10 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.security.GeneralSecurityException;
+import java.time.Duration;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import javax.crypto.Cipher;
 import javax.crypto.spec.GCMParameterSpec;
@@ -38,6 +42,12 @@ import org.jspecify.annotations.Nullable;
  * <p>Thread safety: {@link #send} may be called from many threads (frames are sealed and written
  * whole under one lock, which also orders the sequence numbers); {@link #receive} and {@link
  * #readPlain} from one reader thread only.
+ *
+ * <p>A socket write has no timeout of its own: a peer that stops reading (a stopped process, a
+ * network partition) would keep a sender blocked inside {@link #send}, holding the lock every
+ * other sender waits for, until TCP gives up (minutes) or forever. With {@link #writeTimeout} set,
+ * a frame not written within it closes the socket: the blocked sender and every later one fail
+ * with an {@link IOException} that says so, and the reader sees the connection end.
  */
 public final class FrameChannel implements AutoCloseable {
 
@@ -58,6 +68,9 @@ public final class FrameChannel implements AutoCloseable {
   @GuardedBy("writeLock") private long sendSequence;
   private long receiveSequence; // reader thread only
   private volatile int maxFrameBytes = MAX_PLAIN_FRAME;
+  private volatile long writeTimeoutNanos;
+  private volatile @Nullable ScheduledExecutorService writeWatch;
+  private volatile boolean writeStalled;
 
   /** One cipher per direction: sending under the write lock, receiving on the reader thread. */
   private record Sealed(Cipher send, SecretKeySpec sendKey, Cipher receive, SecretKeySpec receiveKey) {}
@@ -216,10 +229,31 @@ public final class FrameChannel implements AutoCloseable {
   }
 
   /**
+   * Bounds how long {@link #send} may wait for the peer to take a frame: past it the socket is
+   * closed (see the class comment).
+   *
+   * @param timeout the most one frame's write may take; zero or negative for no bound
+   * @param watch the scheduler that closes the socket when a write overruns
+   */
+  public void writeTimeout(Duration timeout, ScheduledExecutorService watch) {
+    this.writeWatch = watch;
+    this.writeTimeoutNanos = timeout.isNegative() ? 0L : saturatedNanos(timeout);
+  }
+
+  private static long saturatedNanos(Duration d) {
+    try {
+      return d.toNanos();
+    } catch (ArithmeticException e) {
+      return Long.MAX_VALUE;
+    }
+  }
+
+  /**
    * Seals and writes one frame.
    *
    * @param frame the frame
-   * @throws IOException if the write fails (the caller treats the connection as lost)
+   * @throws IOException if the write fails or overruns the write timeout (the caller treats the
+   *     connection as lost)
    */
   public void send(FrameWriter frame) throws IOException {
     Sealed state = sealed;
@@ -240,11 +274,49 @@ public final class FrameChannel implements AutoCloseable {
       } catch (GeneralSecurityException e) {
         throw new IllegalStateException("sealing a frame failed", e);
       }
-      out.write(wire);
-      out.flush();
+      ScheduledFuture<?> overrun = watchWrite();
+      try {
+        out.write(wire);
+        out.flush();
+      } catch (IOException e) {
+        if (writeStalled) {
+          throw new IOException(
+              "the peer took no frame for longer than the write timeout of "
+                  + Duration.ofNanos(writeTimeoutNanos)
+                  + " (a "
+                  + wire.length
+                  + "-byte frame was being written): connection closed",
+              e);
+        }
+        throw e;
+      } finally {
+        if (overrun != null) {
+          overrun.cancel(false);
+        }
+      }
     } finally {
       writeLock.unlock();
     }
+  }
+
+  private @Nullable ScheduledFuture<?> watchWrite() throws IOException {
+    if (writeStalled) {
+      throw new IOException(
+          "connection closed: an earlier frame overran the write timeout of "
+              + Duration.ofNanos(writeTimeoutNanos));
+    }
+    long timeout = writeTimeoutNanos;
+    ScheduledExecutorService watch = writeWatch;
+    if (timeout <= 0L || watch == null) {
+      return null;
+    }
+    return watch.schedule(
+        () -> {
+          writeStalled = true;
+          closeQuietly(socket);
+        },
+        timeout,
+        TimeUnit.NANOSECONDS);
   }
 
   /**
@@ -259,7 +331,18 @@ public final class FrameChannel implements AutoCloseable {
     if (state == null) {
       throw new IllegalStateException("the channel is not sealed yet");
     }
-    int length = in.readInt();
+    int length;
+    try {
+      length = in.readInt();
+    } catch (IOException e) {
+      if (writeStalled) {
+        throw new IOException(
+            "connection closed: the peer took no frame for longer than the write timeout of "
+                + Duration.ofNanos(writeTimeoutNanos),
+            e);
+      }
+      throw e;
+    }
     int limit = maxFrameBytes;
     if (length < 1 + TAG_BYTES || length - TAG_BYTES > limit) {
       throw new IOException(
