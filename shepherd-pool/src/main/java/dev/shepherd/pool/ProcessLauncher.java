@@ -4,11 +4,9 @@ import dev.shepherd.pool.internal.RemoteProtocol;
 import dev.shepherd.pool.spi.LaunchedRunner;
 import dev.shepherd.pool.spi.RunnerLauncher;
 import dev.shepherd.pool.spi.RunnerSpec;
-import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystems;
@@ -25,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -193,22 +192,65 @@ final class ProcessLauncher implements RunnerLauncher {
     return new ChildProcess(id, process);
   }
 
+  /** The most of one line of a child's output that is kept; the rest of the line is counted. */
+  static final int MAX_LINE_BYTES = 8192;
+
   private static void pump(InputStream stream, String id, String name, System.Logger.Level level) {
     Thread.ofVirtual()
         .name("shepherd-pool-" + id + "-" + name)
         .start(
             () -> {
-              try (BufferedReader reader =
-                  new BufferedReader(new InputStreamReader(stream, StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = reader.readLine()) != null) {
-                  LOG.log(level, "[" + id + "] " + RemoteProtocol.printable(line, 8192));
-                }
+              try (InputStream in = stream) {
+                forEachLine(
+                    in, MAX_LINE_BYTES,
+                    line -> LOG.log(level, "[" + id + "] " + RemoteProtocol.printable(line, MAX_LINE_BYTES + 64)));
               } catch (IOException e) {
                 // the child is gone
               }
             });
   }
+
+  /**
+   * Splits a child's output into lines, keeping at most {@code maxBytes} of each: a child that
+   * writes gigabytes without a newline must not run the parent out of memory, and its pump must
+   * keep draining the pipe (a pump that died would leave the child blocked on a full pipe). A cut
+   * line ends with how many bytes were left out.
+   */
+  static void forEachLine(InputStream in, int maxBytes, Consumer<String> sink) throws IOException {
+    byte[] chunk = new byte[8192];
+    byte[] line = new byte[maxBytes];
+    int kept = 0;
+    long dropped = 0;
+    boolean pending = false;
+    for (int n = in.read(chunk); n >= 0; n = in.read(chunk)) {
+      for (int i = 0; i < n; i++) {
+        byte b = chunk[i];
+        if (b == '\n') {
+          sink.accept(line(line, kept, dropped));
+          kept = 0;
+          dropped = 0;
+          pending = false;
+        } else {
+          pending = true;
+          if (kept < maxBytes) {
+            line[kept++] = b;
+          } else {
+            dropped++;
+          }
+        }
+      }
+    }
+    if (pending) {
+      sink.accept(line(line, kept, dropped));
+    }
+  }
+
+  private static String line(byte[] bytes, int length, long dropped) {
+    int end = length > 0 && bytes[length - 1] == '\r' && dropped == 0 ? length - 1 : length;
+    String text = new String(bytes, 0, end, StandardCharsets.UTF_8);
+    return dropped == 0 ? text : text + "...(" + dropped + " more bytes left out)";
+  }
+
 
   @Override
   public String toString() {
