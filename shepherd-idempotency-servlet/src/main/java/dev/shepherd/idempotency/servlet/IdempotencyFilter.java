@@ -30,11 +30,13 @@ import java.util.Collection;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.Enumeration;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
@@ -129,7 +131,11 @@ import org.jspecify.annotations.Nullable;
  * {@link Builder#replayDenyList(Collection) deny-list} (by default {@code Set-Cookie},
  * {@code Set-Cookie2} and the hop-by-hop headers of RFC 9110 section 7.6.1, plus any header named
  * in {@code Connection}), plus {@code Idempotent-Replayed: true}. Denied headers are dropped before
- * storing too, so cookies never reach the store. A response the application ended with
+ * storing too, so cookies never reach the store. Headers that filters before this one had set
+ * before the chain ran, and that the application left as they were (a request id,
+ * {@code traceparent}, CORS headers), are not stored either: a replay carries the values those
+ * filters set for the retry, not the first request's; a header name the application changed is
+ * stored with all its values. A response the application ended with
  * {@code sendError} is stored as its status and message and replayed with {@code sendError}, so the
  * container renders the same error page.
  *
@@ -476,7 +482,7 @@ public final class IdempotencyFilter implements Filter {
     StoredResponse stored = notKept != null
         ? new StoredResponse(status, List.of(new StoredResponse.Header(NOT_KEPT_HEADER, notKept)),
             new byte[0], clock.instant())
-        : toStored(capture, status);
+        : toStored(capture, status, headersBefore);
     try {
       if (tx != null) {
         tx.commit(stored);
@@ -541,12 +547,19 @@ public final class IdempotencyFilter implements Filter {
     }
   }
 
-  private StoredResponse toStored(CapturingResponse capture, int status) {
+  /**
+   * The response to store: the application's status, body and headers, minus the deny-list and
+   * minus every header name that earlier filters had set and the application left as it was.
+   */
+  private StoredResponse toStored(CapturingResponse capture, int status,
+      List<String[]> headersBefore) {
     List<StoredResponse.Header> headers = new ArrayList<>();
     List<String[]> captured = capture.headers();
     Set<String> denied = deniedFor(captured);
+    Set<String> untouched = untouchedNames(headersBefore, captured);
     for (String[] header : captured) {
-      if (!denied.contains(header[0].toLowerCase(Locale.ROOT))) {
+      String lower = header[0].toLowerCase(Locale.ROOT);
+      if (!denied.contains(lower) && !untouched.contains(lower)) {
         headers.add(new StoredResponse.Header(header[0], header[1]));
       }
     }
@@ -559,6 +572,37 @@ public final class IdempotencyFilter implements Filter {
       body = capture.holding() ? capture.body() : new byte[0];
     }
     return new StoredResponse(status, headers, body, clock.instant());
+  }
+
+  /**
+   * The header names (lower case) that have exactly the same values, in order, after the chain as
+   * before it: set by earlier filters (a request id, {@code traceparent}, CORS) and not changed by
+   * the application. Such a header belongs to each request, so it is not stored, and a replay keeps
+   * the value the earlier filters set for the retry. A name the application changed in any way
+   * (another value, one more value, one fewer) is stored with all its values.
+   */
+  private static Set<String> untouchedNames(List<String[]> before, List<String[]> after) {
+    if (before.isEmpty()) {
+      return Set.of();
+    }
+    Map<String, List<String>> was = valuesByName(before);
+    Map<String, List<String>> is = valuesByName(after);
+    Set<String> untouched = new HashSet<>();
+    for (Map.Entry<String, List<String>> name : was.entrySet()) {
+      if (name.getValue().equals(is.get(name.getKey()))) {
+        untouched.add(name.getKey());
+      }
+    }
+    return untouched;
+  }
+
+  private static Map<String, List<String>> valuesByName(List<String[]> headers) {
+    Map<String, List<String>> values = new HashMap<>();
+    for (String[] header : headers) {
+      values.computeIfAbsent(header[0].toLowerCase(Locale.ROOT), name -> new ArrayList<>())
+          .add(header[1]);
+    }
+    return values;
   }
 
   /** The deny-list plus the names a {@code Connection} header lists (RFC 9110 7.6.1). */

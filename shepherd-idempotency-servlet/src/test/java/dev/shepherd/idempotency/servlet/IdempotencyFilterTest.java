@@ -13,6 +13,8 @@ import dev.shepherd.idempotency.ForwardingIdempotencyStore;
 import dev.shepherd.idempotency.IdempotencyStoreException;
 import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.InMemoryIdempotencyStore;
+import jakarta.servlet.Filter;
+import jakarta.servlet.http.HttpServletResponse;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
@@ -26,6 +28,7 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -91,6 +94,37 @@ class IdempotencyFilterTest {
     assertThat(replay.headers().allValues("X-Multi")).containsExactly("a", "b");
     assertThat(headersWithout(replay, "Idempotent-Replayed"))
         .isEqualTo(headersWithout(first, "Set-Cookie"));
+    assertThat(servlet.runs("/orders")).isEqualTo(1);
+  }
+
+  @Test
+  void replayKeepsTheHeadersOuterFiltersSetForTheRetryAndReplaysTheApplicationsOwn()
+      throws Exception {
+    AtomicInteger requests = new AtomicInteger();
+    Filter outer = (req, res, chain) -> {
+      HttpServletResponse response = (HttpServletResponse) res;
+      response.setHeader("X-Request-Id", "req-" + requests.incrementAndGet());
+      response.setHeader("Access-Control-Allow-Origin", "https://shop.example");
+      response.setContentType("text/plain"); // a default that the application replaces
+      chain.doFilter(req, res);
+    };
+    tracker = IdempotencyTracker.builder().store(InMemoryIdempotencyStore.create()).build();
+    servlet.tracker = tracker;
+    app = new JettyApp(
+        List.of(outer, IdempotencyFilter.builder(tracker).allowAnonymous(true).build()), servlet);
+
+    HttpResponse<byte[]> first = app.send(app.post("/orders", KEY, "{}").build());
+    HttpResponse<byte[]> replay = app.send(app.post("/orders", KEY, "{}").build());
+
+    assertThat(first.headers().allValues("X-Request-Id")).containsExactly("req-1");
+    assertThat(replay.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+    assertThat(replay.headers().allValues("X-Request-Id")).containsExactly("req-2");
+    assertThat(replay.headers().allValues("Access-Control-Allow-Origin"))
+        .containsExactly("https://shop.example");
+    assertThat(replay.headers().allValues("X-Order-Id")).containsExactly("order-1");
+    assertThat(replay.headers().allValues("X-Multi")).containsExactly("a", "b");
+    assertThat(replay.headers().allValues("Content-Type")).containsExactly("application/json");
+    assertThat(replay.body()).isEqualTo(first.body());
     assertThat(servlet.runs("/orders")).isEqualTo(1);
   }
 

@@ -9,6 +9,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.concurrent.Executors;
 import org.eclipse.jetty.ee10.servlet.FilterHolder;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
@@ -21,7 +22,7 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /**
  * A real embedded Jetty 12 (ee10) on 127.0.0.1 and a free port, serving one servlet behind one
- * filter, with a {@link HttpClient} to call it. Request handlers run on virtual threads, so hundreds
+ * filter (or a chain of them, outermost first), with a {@link HttpClient} to call it. Request handlers run on virtual threads, so hundreds
  * of blocked requests cost nothing.
  */
 final class JettyApp implements AutoCloseable {
@@ -31,6 +32,10 @@ final class JettyApp implements AutoCloseable {
   final HttpClient client;
 
   JettyApp(Filter filter, HttpServlet servlet) throws Exception {
+    this(List.of(filter), servlet);
+  }
+
+  JettyApp(List<Filter> filters, HttpServlet servlet) throws Exception {
     QueuedThreadPool threads = new QueuedThreadPool(400, 8);
     threads.setVirtualThreadsExecutor(Executors.newVirtualThreadPerTaskExecutor());
     server = new Server(threads);
@@ -45,7 +50,9 @@ final class JettyApp implements AutoCloseable {
     server.addConnector(connector);
     ServletContextHandler context = new ServletContextHandler();
     context.setContextPath("/");
-    context.addFilter(new FilterHolder(filter), "/*", EnumSet.of(DispatcherType.REQUEST));
+    for (Filter filter : filters) {
+      context.addFilter(new FilterHolder(filter), "/*", EnumSet.of(DispatcherType.REQUEST));
+    }
     context.addServlet(new ServletHolder(servlet), "/*");
     server.setHandler(context);
     server.start();
