@@ -203,6 +203,9 @@ final class RemoteRunner {
     FrameChannel.Frame welcome;
     try {
       welcome = channel.receive();
+    } catch (java.net.SocketTimeoutException e) {
+      throw new IOException(
+          "the parent sent no WELCOME within " + CONNECT_TIMEOUT_MILLIS + " ms", e);
     } catch (IOException e) {
       throw new IOException("the parent did not prove the secret (" + e.getMessage() + ")", e);
     }

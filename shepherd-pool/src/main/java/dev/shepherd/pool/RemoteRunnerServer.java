@@ -227,11 +227,13 @@ final class RemoteRunnerServer implements AutoCloseable {
       }
     }
     try {
+      RemoteConnection connection = new RemoteConnection(id, channel, launched, listener);
+      // WELCOME first: the runner waits only so long for it, and connected() may be a slow call
+      // (the Kubernetes backend deletes the runner's Secret through the API server).
+      connection.welcome(spec, options.maxFrameBytes(), options.codecLimits());
       if (launched != null) {
         launched.connected();
       }
-      RemoteConnection connection = new RemoteConnection(id, channel, launched, listener);
-      connection.welcome(spec, options.maxFrameBytes(), options.codecLimits());
       connection.startReading();
       return connection;
     } catch (IOException | RuntimeException e) {

@@ -8,6 +8,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -16,7 +17,9 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import java.util.logging.Handler;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
@@ -254,6 +257,57 @@ class ProcessBackendTest {
             .backend(RemoteBackend.builder().functions(TestFunctions.class).launcher(inProcess).build())
             .build()) {
       assertThat(pool.call("square", 12L, LONG)).isEqualTo(144L);
+    }
+  }
+
+  /**
+   * The Kubernetes backend's {@code connected()} deletes the runner's Secret through the API
+   * server, which can be slow; the runner waits only 10 s for its WELCOME, so the WELCOME must not
+   * wait for {@code connected()}.
+   */
+  @Test
+  void aSlowConnectedHookDoesNotKeepTheRunnerFromItsWelcome() throws Exception {
+    ProcessLauncher processes =
+        new ProcessLauncher(
+            Path.of(System.getProperty("java.home"), "bin", "java"),
+            ProcessLauncher.defaultJvmOptions(),
+            System.getProperty("java.class.path"));
+    RunnerLauncher slowToConfirm =
+        (spec, env) -> {
+          LaunchedRunner child = processes.launch(spec, env);
+          return new LaunchedRunner() {
+            @Override
+            public CompletableFuture<Void> exited() {
+              return child.exited();
+            }
+
+            @Override
+            public void connected() {
+              // longer than the runner waits for its WELCOME; the child is alive throughout
+              long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(11);
+              while (System.nanoTime() < end) {
+                assertThat(child.exited()).isNotDone();
+                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100));
+              }
+            }
+
+            @Override
+            public void kill() {
+              child.kill();
+            }
+          };
+        };
+    try (ElasticPool pool =
+        ElasticPool.builder()
+            .backend(
+                RemoteBackend.builder()
+                    .functions(TestFunctions.class)
+                    .launcher(slowToConfirm)
+                    .build())
+            .bootTimeout(Duration.ofSeconds(60))
+            .build()) {
+      assertThat(pool.call("square", 12L, LONG)).isEqualTo(144L);
+      assertThat(pool.snapshot().deaths()).isZero();
     }
   }
 
