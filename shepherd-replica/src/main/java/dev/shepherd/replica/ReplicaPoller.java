@@ -153,7 +153,8 @@ final class ReplicaPoller implements Runnable {
         ReplicaTracker.Waiter lowest = tracker.firstOrNull();
         if (session.strategy == ReplayStrategy.WAIT_FOR_LSN && lowest != null) {
           try {
-            session.waitFor(lowest.target(), tracker.maxIntervalNanos);
+            session.waitFor(
+                lowest.target(), waitForLsnNanos(tracker.maxIntervalNanos, tracker.networkTimeoutMillis));
           } catch (SQLException | RuntimeException e) {
             session.close();
             session = new Session();
@@ -198,6 +199,16 @@ final class ReplicaPoller implements Runnable {
     }
   }
 
+
+  /**
+   * How long one {@code WAIT FOR LSN} may wait on the server: the longest pause between polls, but
+   * at most half the connection's network timeout, or a replica that is merely behind would trip
+   * the socket timeout and be reported unavailable (and its connection closed) instead of waited
+   * for.
+   */
+  static long waitForLsnNanos(long maxIntervalNanos, int networkTimeoutMillis) {
+    return Math.min(maxIntervalNanos, TimeUnit.MILLISECONDS.toNanos(networkTimeoutMillis) / 2);
+  }
 
   private record Sample(boolean inRecovery, @Nullable Lsn replayed) {}
 

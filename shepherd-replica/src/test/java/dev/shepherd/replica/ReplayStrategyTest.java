@@ -35,6 +35,16 @@ class ReplayStrategyTest {
   }
 
   @Test
+  void aWaitForLsnEndsWellInsideTheConnectionsNetworkTimeout() {
+    long ms = 1_000_000L;
+    // the default: 50 ms pauses, a 2 s network timeout
+    assertThat(ReplicaPoller.waitForLsnNanos(50 * ms, 2_000)).isEqualTo(50 * ms);
+    // a pause as long as the network timeout would trip the socket timeout on a lagging replica
+    assertThat(ReplicaPoller.waitForLsnNanos(5_000 * ms, 2_000)).isEqualTo(1_000 * ms);
+    assertThat(ReplicaPoller.waitForLsnNanos(Long.MAX_VALUE, 1)).isEqualTo(ms / 2);
+  }
+
+  @Test
   void waitForLsnStatementUsesNoThrowAndAMillisecondTimeout() {
     assertThat(ReplayStrategy.waitForLsnSql(Lsn.parse("0/306EE20"), 50))
         .isEqualTo("WAIT FOR LSN '0/306EE20' WITH (TIMEOUT '50ms', NO_THROW)");
