@@ -22,7 +22,6 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -35,13 +34,9 @@ import java.util.concurrent.TimeoutException;
  * authenticated, sealed channel to the boot waiting for that runner id.
  *
  * <p>What an unauthenticated peer can cost, and why it is bounded: a connection holds one of
- * {@code maxHandshakes} permits, a virtual thread, and at most {@value FrameChannel#MAX_PLAIN_FRAME}
- * bytes of frame. When a connection arrives and no permit is free, the oldest handshake still
- * running is cut to make room once it has run {@link #MIN_HANDSHAKE_AGE_NANOS} (or the handshake
- * timeout, if shorter): connections that only hold a place (a flood of silent ones) then cannot
- * keep a runner's connection waiting in the backlog past its own 10 s wait, a runner finishes its
- * handshake well within that age, and a flood that reconnects at once costs at most {@code
- * maxHandshakes} accepts per that age instead of a busy loop. The whole handshake has one deadline,
+ * {@code maxHandshakes} permits (the acceptor stops accepting while none is free, so further
+ * connections wait in the kernel's backlog instead of holding threads), a virtual thread, and at
+ * most {@value FrameChannel#MAX_PLAIN_FRAME} bytes of frame; the whole handshake has one deadline,
  * {@code handshakeTimeout}, at which the socket is closed whatever the peer is sending; and any
  * failure, {@link Error}s included, closes the socket. Text the peer sent (its runner id) reaches
  * logs only escaped and bounded.
@@ -60,22 +55,6 @@ final class RemoteRunnerServer implements AutoCloseable {
   private final Map<String, Pending> pending = new ConcurrentHashMap<>();
   private final Thread acceptor;
   private final Semaphore handshakes;
-  /** How long a handshake runs before a newer connection may cut it when every permit is taken. */
-  static final long MIN_HANDSHAKE_AGE_NANOS = TimeUnit.SECONDS.toNanos(1);
-
-  /** The handshakes running now, oldest first. */
-  private final ConcurrentLinkedDeque<Running> inHandshake = new ConcurrentLinkedDeque<>();
-
-  /** A handshake in progress: identity matters, not the fields. */
-  private static final class Running {
-    final Socket socket;
-    final long startedNanos = System.nanoTime();
-    volatile boolean cut;
-
-    Running(Socket socket) {
-      this.socket = socket;
-    }
-  }
   private final long handshakeTimeoutNanos;
   private final Options options;
   private final ScheduledThreadPoolExecutor deadlines;
@@ -280,9 +259,15 @@ final class RemoteRunnerServer implements AutoCloseable {
     while (!closed) {
       Socket socket;
       try {
+        handshakes.acquire();
+      } catch (InterruptedException e) {
+        return;
+      }
+      try {
         socket = serverSocket.accept();
         failedAccepts = 0;
       } catch (IOException | RuntimeException e) {
+        handshakes.release();
         if (closed || serverSocket.isClosed()) {
           return;
         }
@@ -300,17 +285,8 @@ final class RemoteRunnerServer implements AutoCloseable {
         continue;
       }
       try {
-        makeRoom();
-      } catch (InterruptedException e) {
-        closeQuietly(socket);
-        return;
-      }
-      Running running = new Running(socket);
-      inHandshake.addLast(running);
-      try {
-        Thread.ofVirtual().name("shepherd-pool-remote-handshake").start(() -> handshake(running));
+        Thread.ofVirtual().name("shepherd-pool-remote-handshake").start(() -> handshake(socket));
       } catch (Throwable t) {
-        inHandshake.remove(running);
         handshakes.release();
         closeQuietly(socket);
         if (t instanceof Error error) {
@@ -320,31 +296,7 @@ final class RemoteRunnerServer implements AutoCloseable {
     }
   }
 
-  /**
-   * Takes a handshake permit for a connection just accepted: one that is free, else the permit of
-   * the oldest handshake once it is old enough to be cut (see the class comment).
-   */
-  private void makeRoom() throws InterruptedException {
-    long minAge = Math.min(MIN_HANDSHAKE_AGE_NANOS, handshakeTimeoutNanos);
-    while (!handshakes.tryAcquire()) {
-      Running oldest = inHandshake.peekFirst();
-      long wait = oldest == null ? minAge : minAge - (System.nanoTime() - oldest.startedNanos);
-      if (oldest != null && wait <= 0L) {
-        if (inHandshake.remove(oldest)) {
-          oldest.cut = true;
-          closeQuietly(oldest.socket); // its handshake fails at once and gives its permit back
-        }
-        handshakes.acquire();
-        return;
-      }
-      if (handshakes.tryAcquire(Math.max(wait, 1_000_000L), TimeUnit.NANOSECONDS)) {
-        return;
-      }
-    }
-  }
-
-  private void handshake(Running running) {
-    Socket socket = running.socket;
+  private void handshake(Socket socket) {
     ScheduledFuture<?> cut = null;
     boolean handedOver = false;
     String peer = String.valueOf(socket.getRemoteSocketAddress());
@@ -388,18 +340,14 @@ final class RemoteRunnerServer implements AutoCloseable {
         throw new IOException("handshake deadline passed");
       }
       socket.setSoTimeout(0);
-      if (!inHandshake.remove(running)) { // from now on it is never cut for a newer connection
-        throw new IOException("cut for a newer connection");
-      }
       if (!wait.connected.complete(channel)) {
         throw new IOException("runner \"" + RemoteProtocol.printable(id, 64) + "\" already connected or its boot gave up");
       }
       handedOver = true;
     } catch (Throwable e) {
       LOG.log(
-          running.cut ? System.Logger.Level.DEBUG : System.Logger.Level.WARNING,
-          (running.cut ? "cut for a newer connection: " : "")
-              + "rejected a runner connection from "
+          System.Logger.Level.WARNING,
+          "rejected a runner connection from "
               + peer
               + ": "
               + RemoteProtocol.printable(String.valueOf(e), RemoteProtocol.MAX_TEXT));
@@ -414,7 +362,6 @@ final class RemoteRunnerServer implements AutoCloseable {
       if (!handedOver) {
         closeQuietly(socket);
       }
-      inHandshake.remove(running);
       handshakes.release();
     }
   }

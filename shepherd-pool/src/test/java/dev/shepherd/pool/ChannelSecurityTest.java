@@ -16,10 +16,8 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.management.ManagementFactory;
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
-import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -127,68 +125,6 @@ class ChannelSecurityTest {
       stop.set(true);
       for (Thread t : threads) {
         t.join();
-      }
-    }
-  }
-
-  /**
-   * Silent connections that only hold a place, far more than {@code maxHandshakes} (64) and the
-   * listen backlog (128), reopened as soon as they are cut: the oldest is cut whenever a new one
-   * arrives once it has run a second, so a runner's connection is never queued behind them past its
-   * own 10 s wait.
-   */
-  @Test
-  void aFloodOfSilentConnectionsDoesNotKeepRunnersFromConnecting() throws Exception {
-    RemoteBackend backend =
-        RemoteBackend.builder().functions(TestFunctions.class).launcher(new Launcher()).build();
-    int port = backend.address().getPort();
-    AtomicBoolean stop = new AtomicBoolean();
-    AtomicInteger open = new AtomicInteger();
-    List<Thread> threads = new ArrayList<>();
-    try {
-      for (int i = 0; i < 600; i++) {
-        threads.add(Thread.ofVirtual().start(() -> holdPlaces(port, stop, open)));
-      }
-      // more than the permits and the backlog together hold (the rest retry their SYNs)
-      await().atMost(LONG).until(() -> open.get() >= 200);
-      try (ElasticPool pool =
-          ElasticPool.builder().name("silent-flood").backend(backend).min(0).max(1)
-              .bootTimeout(LONG).build()) {
-        assertThat(pool.call("square", 7L, LONG)).isEqualTo(49L);
-        assertThat(pool.snapshot().bootFailures()).isZero();
-      }
-    } finally {
-      stop.set(true);
-      for (Thread t : threads) {
-        t.join();
-      }
-      backend.close();
-    }
-  }
-
-  /** Connects and sends nothing until the parent cuts the connection; then connects again. */
-  private static void holdPlaces(int port, AtomicBoolean stop, AtomicInteger open) {
-    boolean counted = false;
-    while (!stop.get()) {
-      try (Socket s = new Socket()) {
-        s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 30_000);
-        if (!counted) {
-          counted = true;
-          open.incrementAndGet();
-        }
-        s.setSoTimeout(200);
-        InputStream in = s.getInputStream();
-        while (!stop.get()) {
-          try {
-            if (in.read(new byte[1024]) < 0) {
-              break; // cut: connect again
-            }
-          } catch (SocketTimeoutException e) {
-            // still held
-          }
-        }
-      } catch (IOException e) {
-        // refused or reset: connect again
       }
     }
   }
