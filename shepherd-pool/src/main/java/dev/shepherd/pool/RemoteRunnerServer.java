@@ -20,6 +20,7 @@ import java.time.Duration;
 import java.util.Base64;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
@@ -55,6 +56,8 @@ final class RemoteRunnerServer implements AutoCloseable {
   private final Map<String, Pending> pending = new ConcurrentHashMap<>();
   private final Thread acceptor;
   private final Semaphore handshakes;
+  /** The authenticated connections, whose writes {@link #sweepWrites} watches. */
+  private final Set<FrameChannel> sealed = ConcurrentHashMap.newKeySet();
   private final long handshakeTimeoutNanos;
   private final Options options;
   private final ScheduledThreadPoolExecutor deadlines;
@@ -109,6 +112,11 @@ final class RemoteRunnerServer implements AutoCloseable {
               return t;
             });
     deadlines.setRemoveOnCancelPolicy(true);
+    // One sweep for every connection's write deadline, instead of a timer per frame written.
+    long writeTimeout = Durations.toNanosSaturated(options.writeTimeout());
+    long sweep = Math.max(1_000_000L, Math.min(TimeUnit.SECONDS.toNanos(1), writeTimeout / 4));
+    var unusedSweep =
+        deadlines.scheduleWithFixedDelay(this::sweepWrites, sweep, sweep, TimeUnit.NANOSECONDS);
     this.acceptor =
         Thread.ofPlatform()
             .daemon()
@@ -255,6 +263,12 @@ final class RemoteRunnerServer implements AutoCloseable {
 
   private int failedAccepts; // accept thread only
 
+  /** Closes the connections whose current write overran the write timeout; forgets closed ones. */
+  private void sweepWrites() {
+    long now = System.nanoTime();
+    sealed.removeIf(channel -> channel.isClosed() || channel.closeIfWriteOverran(now));
+  }
+
   private void acceptLoop() {
     while (!closed) {
       Socket socket;
@@ -335,7 +349,8 @@ final class RemoteRunnerServer implements AutoCloseable {
       }
       byte[][] keys = RemoteProtocol.sessionKeys(wait.secret, parentNonce, runnerNonce, id);
       channel.seal(keys[0], keys[1], options.maxFrameBytes());
-      channel.writeTimeout(options.writeTimeout(), deadlines);
+      channel.writeTimeout(options.writeTimeout());
+      sealed.add(channel);
       if (!cut.cancel(false) || socket.isClosed()) {
         throw new IOException("handshake deadline passed");
       }

@@ -11,9 +11,6 @@ import java.io.OutputStream;
 import java.net.Socket;
 import java.security.GeneralSecurityException;
 import java.time.Duration;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import javax.crypto.Cipher;
 import javax.crypto.spec.GCMParameterSpec;
@@ -46,8 +43,10 @@ import org.jspecify.annotations.Nullable;
  * <p>A socket write has no timeout of its own: a peer that stops reading (a stopped process, a
  * network partition) would keep a sender blocked inside {@link #send}, holding the lock every
  * other sender waits for, until TCP gives up (minutes) or forever. With {@link #writeTimeout} set,
- * a frame not written within it closes the socket: the blocked sender and every later one fail
- * with an {@link IOException} that says so, and the reader sees the connection end.
+ * whoever watches the channel ({@link #closeIfWriteOverran}, called periodically) closes the
+ * socket when a frame is not written within it: the blocked sender and every later one fail with
+ * an {@link IOException} that says so, and the reader sees the connection end. A send only
+ * stamps when its write began (no timer per frame).
  */
 public final class FrameChannel implements AutoCloseable {
 
@@ -69,7 +68,8 @@ public final class FrameChannel implements AutoCloseable {
   private long receiveSequence; // reader thread only
   private volatile int maxFrameBytes = MAX_PLAIN_FRAME;
   private volatile long writeTimeoutNanos;
-  private volatile @Nullable ScheduledExecutorService writeWatch;
+  /** When the write in progress began ({@link System#nanoTime}, never 0), or 0 if none is. */
+  private volatile long writeStartedNanos;
   private volatile boolean writeStalled;
 
   /** One cipher per direction: sending under the write lock, receiving on the reader thread. */
@@ -229,15 +229,39 @@ public final class FrameChannel implements AutoCloseable {
   }
 
   /**
-   * Bounds how long {@link #send} may wait for the peer to take a frame: past it the socket is
-   * closed (see the class comment).
+   * Bounds how long {@link #send} may wait for the peer to take a frame: past it, {@link
+   * #closeIfWriteOverran} closes the socket (see the class comment).
    *
    * @param timeout the most one frame's write may take; zero or negative for no bound
-   * @param watch the scheduler that closes the socket when a write overruns
    */
-  public void writeTimeout(Duration timeout, ScheduledExecutorService watch) {
-    this.writeWatch = watch;
+  public void writeTimeout(Duration timeout) {
     this.writeTimeoutNanos = timeout.isNegative() ? 0L : saturatedNanos(timeout);
+  }
+
+  /**
+   * Closes the socket if a write has been in progress for longer than the write timeout.
+   *
+   * @param nowNanos the current {@link System#nanoTime}
+   * @return true if the socket was closed for it (now or before)
+   */
+  public boolean closeIfWriteOverran(long nowNanos) {
+    long started = writeStartedNanos;
+    long timeout = writeTimeoutNanos;
+    if (!writeStalled && (started == 0L || timeout <= 0L || nowNanos - started <= timeout)) {
+      return false;
+    }
+    writeStalled = true;
+    closeQuietly(socket);
+    return true;
+  }
+
+  /**
+   * Returns whether the socket is closed, by either end's doing or this end's.
+   *
+   * @return true once closed
+   */
+  public boolean isClosed() {
+    return socket.isClosed();
   }
 
   private static long saturatedNanos(Duration d) {
@@ -274,7 +298,12 @@ public final class FrameChannel implements AutoCloseable {
       } catch (GeneralSecurityException e) {
         throw new IllegalStateException("sealing a frame failed", e);
       }
-      ScheduledFuture<?> overrun = watchWrite();
+      if (writeStalled) {
+        throw new IOException(
+            "connection closed: an earlier frame overran the write timeout of "
+                + Duration.ofNanos(writeTimeoutNanos));
+      }
+      writeStartedNanos = System.nanoTime() | 1L;
       try {
         out.write(wire);
         out.flush();
@@ -290,33 +319,11 @@ public final class FrameChannel implements AutoCloseable {
         }
         throw e;
       } finally {
-        if (overrun != null) {
-          overrun.cancel(false);
-        }
+        writeStartedNanos = 0L;
       }
     } finally {
       writeLock.unlock();
     }
-  }
-
-  private @Nullable ScheduledFuture<?> watchWrite() throws IOException {
-    if (writeStalled) {
-      throw new IOException(
-          "connection closed: an earlier frame overran the write timeout of "
-              + Duration.ofNanos(writeTimeoutNanos));
-    }
-    long timeout = writeTimeoutNanos;
-    ScheduledExecutorService watch = writeWatch;
-    if (timeout <= 0L || watch == null) {
-      return null;
-    }
-    return watch.schedule(
-        () -> {
-          writeStalled = true;
-          closeQuietly(socket);
-        },
-        timeout,
-        TimeUnit.NANOSECONDS);
   }
 
   /**
