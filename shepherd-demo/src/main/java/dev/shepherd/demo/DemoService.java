@@ -65,8 +65,11 @@ import org.jspecify.annotations.Nullable;
  *       token), falling back to the primary after 500 ms.
  *   <li>{@code GET /products/{id}}: through a {@link CoalescingCache} over a 200 ms catalog.
  *   <li>{@code GET /config/{key}} as a Consul-style blocking query, or as server-sent events with
- *       {@code Accept: text/event-stream}; {@code PUT /config/{key}} changes it.
+ *       {@code Accept: text/event-stream} (at most {@value ConfigServlet#MAX_STREAMS} streams open
+ *       at once); {@code PUT /config/{key}} changes it.
  *   <li>{@code POST /reports}: counts primes on the {@link ElasticPool} (child-JVM runners).
+ *   <li>Every JSON body ({@code /orders}, {@code /reports}, playground runs) is
+ *       {@code application/json} of at most {@value Json#MAX_BODY} bytes (415 and 413 otherwise).
  *   <li>{@code GET /metrics} (Prometheus), {@code GET /api/stats} and the dashboard at {@code /};
  *       {@code GET /api/settings}: each capability's settings, read from its {@code config()}.
  *   <li>The playground under {@code /playground/} ({@link Playground}): each capability's scenario
@@ -285,7 +288,7 @@ final class DemoService implements AutoCloseable {
         ? BlockingQueryServlet.builder(etcdSource, (String s) -> s.getBytes(StandardCharsets.UTF_8))
             .writer(EtcdKvWriter.utf8(etcd), b -> new String(b, StandardCharsets.UTF_8)).build()
         : BlockingQueryServlet.ofStrings(config);
-    ServletHolder configHolder = new ServletHolder(new ConfigServlet(configQueries, watcher));
+    ServletHolder configHolder = new ServletHolder(new ConfigServlet(configQueries, watcher, ConfigServlet.MAX_STREAMS));
     configHolder.setAsyncSupported(true);
     context.addServlet(configHolder, "/config/*");
     context.addServlet(new ServletHolder(new ReportsServlet(pool)), "/reports");

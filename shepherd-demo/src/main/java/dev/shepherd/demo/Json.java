@@ -7,12 +7,24 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.util.Locale;
 import org.jspecify.annotations.Nullable;
 
-/** JSON in and out for the demo's servlets, and RFC 9457 problem answers. */
+/**
+ * JSON in and out for the demo's servlets, and RFC 9457 problem answers.
+ *
+ * <p>Every JSON request body the demo reads goes through here, with one limit and one rule: it is
+ * at most {@value #MAX_BODY} bytes (an order, a report or a run's parameters are tens of bytes;
+ * a longer body is a 413 and is not read on), and it is {@code Content-Type: application/json}
+ * (else 415), which a page of another site cannot send without a CORS preflight, never granted
+ * here, so no cross-site form or {@code text/plain} post reaches a handler.
+ */
 final class Json {
 
   static final ObjectMapper MAPPER = new ObjectMapper();
+
+  /** The largest JSON request body read, in bytes. */
+  static final int MAX_BODY = 4_096;
 
   private Json() {}
 
@@ -64,13 +76,59 @@ final class Json {
   }
 
   /**
-   * Reads the request's body as JSON, or answers 400 naming the parse error.
+   * Checks that the request says {@code Content-Type: application/json}, or answers 415.
    *
-   * @return the body, or null when it was not JSON and the 400 answer has been written
+   * @param what what the request is, for the answer ("a run request")
+   * @return whether it does; when not, the 415 answer has been written
    */
-  static @Nullable JsonNode readOr400(HttpServletRequest request, HttpServletResponse response) throws IOException {
+  static boolean isJsonOr415(HttpServletRequest request, HttpServletResponse response, String what)
+      throws IOException {
+    String type = request.getContentType();
+    if (type != null && type.toLowerCase(Locale.ROOT).startsWith("application/json")) {
+      return true;
+    }
+    problem(response, 415, "Unsupported Media Type", what + " must be Content-Type: application/json"
+        + " (a page of another site cannot send that without a CORS preflight, which this service never grants)");
+    return false;
+  }
+
+  /**
+   * Reads the request's body, at most {@value #MAX_BODY} bytes, or answers 413 naming the limit.
+   * A body declared longer is not read at all, a longer streamed one not past the limit (Jetty then
+   * drops what has already arrived, or closes the connection rather than read on).
+   *
+   * @param what what the body is, for the answer ("an order")
+   * @return the body, or null when it was too large and the 413 answer has been written
+   */
+  static byte @Nullable [] readBodyOr413(HttpServletRequest request, HttpServletResponse response, String what)
+      throws IOException {
+    byte[] body = request.getContentLengthLong() > MAX_BODY
+        ? null : request.getInputStream().readNBytes(MAX_BODY + 1);
+    if (body != null && body.length <= MAX_BODY) {
+      return body;
+    }
+    problem(response, 413, "Content Too Large", what + " is at most " + MAX_BODY + " bytes");
+    return null;
+  }
+
+  /**
+   * Reads the request's JSON body, or answers 415 (not {@code application/json}), 413 (longer than
+   * {@value #MAX_BODY} bytes) or 400 (not JSON, naming the parse error).
+   *
+   * @param what what the body is, for the answers ("a report request")
+   * @return the body, or null when an error answer has been written
+   */
+  static @Nullable JsonNode readJsonOr4xx(HttpServletRequest request, HttpServletResponse response, String what)
+      throws IOException {
+    if (!isJsonOr415(request, response, what)) {
+      return null;
+    }
+    byte[] body = readBodyOr413(request, response, what);
+    if (body == null) {
+      return null;
+    }
     try {
-      return read(request.getInputStream().readAllBytes());
+      return read(body);
     } catch (IOException e) {
       problem(response, 400, "Bad Request", "the body is not JSON: " + e.getMessage());
       return null;

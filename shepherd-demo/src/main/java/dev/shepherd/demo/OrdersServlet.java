@@ -23,7 +23,9 @@ import javax.sql.DataSource;
  * {@code POST /orders} writes an order on the primary (made idempotent by the filter in front) and
  * records the write's WAL position in the consistency token; {@code GET /orders/{id}} reads it on
  * the replica once the replica has replayed the caller's token, or on the primary after the wait
- * bound, and says which one answered.
+ * bound, and says which one answered. An order is {@code application/json} of at most
+ * {@value Json#MAX_BODY} bytes (415 and 413 otherwise), also at {@code /playground/naive/orders},
+ * where no idempotency filter bounds the body first.
  */
 final class OrdersServlet extends HttpServlet {
 
@@ -43,7 +45,7 @@ final class OrdersServlet extends HttpServlet {
       Json.problem(resp, 404, "Not Found", "POST goes to /orders");
       return;
     }
-    JsonNode body = Json.readOr400(req, resp);
+    JsonNode body = Json.readJsonOr4xx(req, resp, "an order");
     if (body == null) {
       return;
     }

@@ -27,13 +27,12 @@ import java.util.Properties;
  * Safe by default: answers only loopback clients (the service listens on 127.0.0.1 only, this
  * checks again), a run request must be {@code application/json} (so a page of another site cannot
  * start one without a CORS preflight, which this servlet never grants), its body is at most
- * {@value #MAX_BODY} bytes, and every scenario bounds its size and duration.
+ * {@value Json#MAX_BODY} bytes (both checked by {@link Json}, as for every JSON body of the demo),
+ * and every scenario bounds its size and duration.
  */
 final class PlaygroundServlet extends HttpServlet {
 
   @Serial private static final long serialVersionUID = 1L;
-
-  static final int MAX_BODY = 4_096;
 
   private final transient Playground playground;
   private final String page;
@@ -122,15 +121,11 @@ final class PlaygroundServlet extends HttpServlet {
       Json.problem(resp, 405, "Method Not Allowed", "start a run with POST /playground/run/" + name);
       return;
     }
-    String type = req.getContentType();
-    if (type == null || !type.toLowerCase(java.util.Locale.ROOT).startsWith("application/json")) {
-      Json.problem(resp, 415, "Unsupported Media Type",
-          "a run request must be Content-Type: application/json (a page of another site cannot send that without a CORS preflight)");
+    if (!Json.isJsonOr415(req, resp, "a run request")) {
       return;
     }
-    byte[] body = req.getInputStream().readNBytes(MAX_BODY + 1);
-    if (body.length > MAX_BODY) {
-      Json.problem(resp, 413, "Content Too Large", "run parameters are at most " + MAX_BODY + " bytes");
+    byte[] body = Json.readBodyOr413(req, resp, "the body of a run request");
+    if (body == null) {
       return;
     }
     JsonNode parameters;

@@ -10,7 +10,11 @@ import java.io.Serial;
 import java.time.Duration;
 import java.util.Map;
 
-/** {@code POST /reports} runs a CPU-heavy report (a prime sieve) on the elastic pool's runners. */
+/**
+ * {@code POST /reports} runs a CPU-heavy report (a prime sieve) on the elastic pool's runners. The
+ * body is {@code application/json} of at most {@value Json#MAX_BODY} bytes (415 and 413 otherwise):
+ * a page of another site cannot make a visitor's browser start reports.
+ */
 final class ReportsServlet extends HttpServlet {
 
   @Serial private static final long serialVersionUID = 1L;
@@ -23,7 +27,7 @@ final class ReportsServlet extends HttpServlet {
 
   @Override
   protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-    JsonNode body = Json.readOr400(req, resp);
+    JsonNode body = Json.readJsonOr4xx(req, resp, "a report request");
     if (body == null) {
       return;
     }

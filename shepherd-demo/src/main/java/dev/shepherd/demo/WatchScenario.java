@@ -126,7 +126,9 @@ final class WatchScenario extends AbstractScenario.Http implements AutoCloseable
 
   /** The servlet of {@code /playground/watch/config/*}: blocking queries and event streams of this scenario's store. */
   HttpServlet servlet() {
-    return new ConfigServlet(BlockingQueryServlet.ofStrings(store), watcher);
+    // Room for a run's streams and the previous run's, which the server notices closed only at
+    // their next heartbeats (runs follow one another at once from the terminal).
+    return new ConfigServlet(BlockingQueryServlet.ofStrings(store), watcher, 2 * MAX_SUBSCRIBERS);
   }
 
   /** One subscriber's view: the newest index seen, and whether it heard of the outage and the recovery. */

@@ -1,0 +1,170 @@
+package dev.shepherd.demo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.io.BufferedReader;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The reference service's request limits, against {@code target/shepherd-demo.jar} started as
+ * {@code ./shepherd demo} starts it: JSON bodies are bounded ({@link Json#MAX_BODY}, 413) and must
+ * be {@code application/json} (415, so no cross-site simple request reaches a handler), and event
+ * streams are capped ({@link ConfigServlet#MAX_STREAMS}, 429), a closed stream freeing its slot.
+ */
+class DemoRequestLimitsIT {
+
+  private static final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+  private static final List<String> output = new CopyOnWriteArrayList<>();
+  private static Process service;
+  private static Thread serviceReader;
+  private static String base;
+
+  @BeforeAll
+  static void startTheService() throws Exception {
+    Path jar = Path.of("target", "shepherd-demo.jar");
+    assertThat(jar).as("the shaded jar built by package").exists();
+    int port;
+    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      port = socket.getLocalPort();
+    }
+    base = "http://127.0.0.1:" + port;
+    service = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-jar", jar.toString(), "--port", Integer.toString(port), "--pool", "local")
+        .redirectErrorStream(true).start();
+    serviceReader = Thread.ofVirtual().start(() -> {
+      try (BufferedReader reader = new BufferedReader(new InputStreamReader(service.getInputStream(), StandardCharsets.UTF_8))) {
+        for (String line = reader.readLine(); line != null; line = reader.readLine()) {
+          output.add(line.strip());
+        }
+      } catch (IOException ignored) {
+        // the process ended
+      }
+    });
+    await().atMost(Duration.ofMinutes(2))
+        .until(() -> output.contains("Shepherd reference service is up.") || !service.isAlive());
+    assertThat(service.isAlive()).as("service alive; its output:\n%s", String.join("\n", output)).isTrue();
+  }
+
+  @AfterAll
+  static void stopTheService() throws Exception {
+    if (service != null) {
+      service.destroy();
+      assertThat(service.waitFor(60, TimeUnit.SECONDS)).as("service stopped within 60 s").isTrue();
+      serviceReader.join(10_000);
+    }
+  }
+
+  private static HttpResponse<String> post(String path, String contentType, HttpRequest.BodyPublisher body,
+      String idempotencyKey) throws Exception {
+    HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + path)).POST(body);
+    if (contentType != null) {
+      request.header("Content-Type", contentType);
+    }
+    if (idempotencyKey != null) {
+      request.header("Idempotency-Key", idempotencyKey);
+    }
+    return http.send(request.build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  /** A JSON object of exactly {@code size} bytes. */
+  private static String jsonOf(int size, String fields) {
+    String start = "{" + fields + ",\"pad\":\"";
+    return start + "x".repeat(size - start.length() - 2) + "\"}";
+  }
+
+  private static void assertTooLarge(HttpResponse<String> response) {
+    assertThat(response.statusCode()).as(response.body()).isEqualTo(413);
+    assertThat(response.headers().firstValue("Content-Type")).contains("application/problem+json");
+    assertThat(response.body()).contains("at most " + Json.MAX_BODY + " bytes");
+  }
+
+  @Test
+  void aJsonBodyOverTheLimitIs413NamingTheLimit() throws Exception {
+    String justOver = jsonOf(Json.MAX_BODY + 1, "\"upTo\":100");
+    assertThat(justOver).hasSize(Json.MAX_BODY + 1);
+    assertTooLarge(post("/reports", "application/json", HttpRequest.BodyPublishers.ofString(justOver), null));
+    byte[] streamed = jsonOf(16 * 1024, "\"upTo\":100").getBytes(StandardCharsets.UTF_8);
+    assertTooLarge(post("/reports", "application/json",
+        HttpRequest.BodyPublishers.ofInputStream(() -> new ByteArrayInputStream(streamed)), null));
+    assertTooLarge(post("/orders", "application/json", HttpRequest.BodyPublishers.ofString(
+        jsonOf(Json.MAX_BODY + 1, "\"customer\":\"big\",\"product\":\"p\",\"quantity\":1")), "\"too-large-1\""));
+    HttpResponse<String> fits = post("/reports", "application/json",
+        HttpRequest.BodyPublishers.ofString(jsonOf(Json.MAX_BODY, "\"upTo\":100")), null);
+    assertThat(fits.statusCode()).as(fits.body()).isEqualTo(200);
+    assertThat(fits.body()).contains("\"primes\":25");
+  }
+
+  @Test
+  void aJsonPostThatIsNotApplicationJsonIs415() throws Exception {
+    HttpRequest.BodyPublisher report = HttpRequest.BodyPublishers.ofString("{\"upTo\":100}");
+    HttpResponse<String> textPlain = post("/reports", "text/plain", report, null);
+    assertThat(textPlain.statusCode()).as(textPlain.body()).isEqualTo(415);
+    assertThat(textPlain.body()).contains("must be Content-Type: application/json");
+    assertThat(post("/reports", "application/x-www-form-urlencoded", report, null).statusCode()).isEqualTo(415);
+    assertThat(post("/reports", null, report, null).statusCode()).isEqualTo(415);
+    HttpResponse<String> order = post("/orders", "text/plain", HttpRequest.BodyPublishers.ofString(
+        "{\"customer\":\"cross-site\",\"product\":\"p\",\"quantity\":1}"), "\"cross-site-1\"");
+    assertThat(order.statusCode()).as(order.body()).isEqualTo(415);
+  }
+
+  @Test
+  void eventStreamsAreCappedAndAStreamWhoseClientLeftFreesItsSlot() throws Exception {
+    HttpRequest streamRequest = HttpRequest.newBuilder(URI.create(base + "/config/feature-flags"))
+        .header("Accept", "text/event-stream").build();
+    List<InputStream> open = new ArrayList<>();
+    try {
+      for (int i = 0; i < ConfigServlet.MAX_STREAMS; i++) {
+        HttpResponse<InputStream> stream = http.send(streamRequest, HttpResponse.BodyHandlers.ofInputStream());
+        open.add(stream.body());
+        assertThat(stream.statusCode()).as("stream %d", i).isEqualTo(200);
+      }
+      // The head only: were this one served, its body would never end.
+      HttpResponse<InputStream> refused = http.send(streamRequest, HttpResponse.BodyHandlers.ofInputStream());
+      open.add(refused.body());
+      assertThat(refused.statusCode()).as("one stream more than the cap").isEqualTo(429);
+      assertThat(refused.headers().firstValue("Retry-After")).contains("1");
+      assertThat(refused.headers().firstValue("Content-Type")).contains("application/problem+json");
+      assertThat(new String(refused.body().readAllBytes(), StandardCharsets.UTF_8))
+          .contains("at most " + ConfigServlet.MAX_STREAMS);
+      // Blocking queries on the same path are not streams: still served.
+      assertThat(http.send(HttpRequest.newBuilder(URI.create(base + "/config/feature-flags")).build(),
+          HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
+
+      open.remove(0).close(); // the client goes away without a word
+      await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(500)).until(() -> {
+        HttpResponse<InputStream> again = http.send(streamRequest, HttpResponse.BodyHandlers.ofInputStream());
+        if (again.statusCode() == 200) {
+          open.add(again.body());
+          return true;
+        }
+        again.body().close();
+        assertThat(again.statusCode()).isEqualTo(429);
+        return false;
+      });
+    } finally {
+      for (InputStream body : open) {
+        body.close();
+      }
+    }
+  }
+}
