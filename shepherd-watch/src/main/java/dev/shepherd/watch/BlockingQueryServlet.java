@@ -2,6 +2,7 @@ package dev.shepherd.watch;
 
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.shepherd.core.internal.Durations;
 import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.internal.GoDuration;
@@ -99,7 +100,8 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
    * waiter (a future) and one timer task, which is what the per-key and total caps bound. The
    * timer removes cancelled tasks at once (removeOnCancel), so a query answered by a write frees
    * its timer slot and AsyncContext immediately rather than at the end of its wait. Over a plain
-   * WatchSource a held query is a virtual thread blocked in fetch, bounded by the same caps.
+   * WatchSource the held queries on one key and index share one fetch of the source (a virtual
+   * thread blocked in fetch; see "shared upstream fetches" below), each under the same caps.
    */
 
   private static final long serialVersionUID = 1L;
@@ -139,6 +141,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
   private final transient Executor responders;
   private final transient AtomicInteger held = new AtomicInteger();
   private final transient ConcurrentHashMap<String, Integer> heldPerKey = new ConcurrentHashMap<>();
+  private final transient ConcurrentHashMap<FetchKey, Upstream> upstreams = new ConcurrentHashMap<>();
   private transient @Nullable ScheduledThreadPoolExecutor timer;
   private final transient Builder<V> builder;
   private final transient Config config;
@@ -240,7 +243,8 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
    * such as an etcd source: blocking queries on single keys, read-only unless
    * {@link Builder#writer(KvWriter, Function)} is set.
    *
-   * @param source the source; the servlet calls {@code fetch} once per query
+   * @param source the source; the servlet calls {@code fetch} once per query that answers at
+   *     once (no index), and once per key and index for all the queries held on it together
    * @param encoder turns a value into the bytes sent
    * @param <V> the type of values
    * @return a new builder
@@ -385,28 +389,136 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
         }
         return;
       }
-      Duration effective = effectiveWait(wait);
-      CompletableFuture<Versioned<Optional<V>>> fetch = new CompletableFuture<>();
       if (!acquire(key)) {
         tooMany(resp);
         return;
       }
+      CompletableFuture<Versioned<Optional<V>>> fetched;
+      try {
+        fetched = join(src, key, minIndex, wait.compareTo(MAX_WAIT) > 0 ? MAX_WAIT : wait);
+      } catch (RuntimeException | Error e) {
+        release(key);
+        throw e;
+      }
+      holdAcquired(req, key, key, fetched, null, answer);
+    }
+  }
+
+  // ---------------------------------------------------------------- shared upstream fetches
+
+  /*
+   * Why held queries over a plain source share fetches: each fetch of a ConsulClient source is one
+   * HTTP connection to the agent, and Consul refuses a client past http_max_conns_per_client (200
+   * by default), so 200 held queries on one key would cut this host off from Consul. All held
+   * queries on one key at one index ask the same question, so they share one fetch: a query joins
+   * the running fetch of its (key, index) if that fetch's wait is no longer than the query's own
+   * (it then ends before the query's wait plus jitter would, within what the protocol allows),
+   * else starts a new one, which later queries join. The fetch leaves the map when it ends, and is
+   * cancelled (its thread interrupted) only when the last query on it leaves: a client that goes
+   * away does not cut the others' answer short. A failure is logged once, here, not per query.
+   */
+
+  private record FetchKey(String key, long minIndex) {}
+
+  /**
+   * Joins the running fetch of {@code (key, minIndex)}, or starts one; returns this query's view
+   * of it, whose cancellation is this query leaving.
+   */
+  private CompletableFuture<Versioned<Optional<V>>> join(WatchSource<Optional<V>> src, String key,
+      long minIndex, Duration wait) {
+    FetchKey id = new FetchKey(key, minIndex);
+    Upstream upstream = upstreams.compute(id,
+        (k, running) -> running != null && running.tryJoin(wait) ? running : new Upstream(k, wait));
+    upstream.startOnce(src);
+    return upstream.view();
+  }
+
+  /** Returns how many shared upstream fetches run now (for tests). */
+  int upstreamFetches() {
+    return upstreams.size();
+  }
+
+  /** One fetch of the source, answered to every held query that joined it. */
+  private final class Upstream {
+    private final FetchKey id;
+    private final Duration wait;
+    private final CompletableFuture<Versioned<Optional<V>>> result = new CompletableFuture<>();
+    private final AtomicBoolean started = new AtomicBoolean();
+    @GuardedBy("this") private int holders = 1; // the query that started it
+    @GuardedBy("this") private boolean closed;
+
+    Upstream(FetchKey id, Duration wait) {
+      this.id = id;
+      this.wait = wait;
+    }
+
+    /** Adds a query that waits at least as long as this fetch does; false if it may not join. */
+    synchronized boolean tryJoin(Duration queryWait) {
+      if (closed || result.isDone() || queryWait.compareTo(wait) < 0) {
+        return false;
+      }
+      holders++;
+      return true;
+    }
+
+    void startOnce(WatchSource<Optional<V>> src) {
+      if (!started.compareAndSet(false, true)) {
+        return;
+      }
+      Duration effective = effectiveWait(wait);
       Thread fetcher = Thread.ofVirtual().name("shepherd-kv-fetch").unstarted(() -> {
         try {
-          fetch.complete(src.fetch(key, minIndex, effective));
+          Versioned<Optional<V>> value = src.fetch(id.key(), id.minIndex(), effective);
+          upstreams.remove(id, this); // before answering: a later query starts a fresh fetch
+          result.complete(value);
         } catch (InterruptedException e) {
-          fetch.cancel(false);
+          upstreams.remove(id, this);
+          result.cancel(false);
         } catch (Exception | LinkageError e) {
-          fetch.completeExceptionally(e);
+          upstreams.remove(id, this);
+          LOG.log(Level.WARNING, "the source failed for key '" + id.key()
+              + "'; the queries held on it are answered 503", e);
+          result.completeExceptionally(e);
         }
       });
-      var unusedInterrupt = fetch.whenComplete((v, e) -> {
+      var unusedInterrupt = result.whenComplete((v, e) -> {
         if (e instanceof CancellationException) {
           fetcher.interrupt();
         }
       });
-      holdAcquired(req, key, key, fetch, null, answer);
       fetcher.start();
+    }
+
+    /** A future of the result for one query that joined; cancelling it is that query leaving. */
+    CompletableFuture<Versioned<Optional<V>>> view() {
+      CompletableFuture<Versioned<Optional<V>>> view = new CompletableFuture<>();
+      var unusedForward = result.whenComplete((value, error) -> {
+        if (error != null) {
+          view.completeExceptionally(error);
+        } else {
+          view.complete(value);
+        }
+      });
+      var unusedLeave = view.whenComplete((value, error) -> {
+        if (error instanceof CancellationException) {
+          leave();
+        }
+      });
+      return view;
+    }
+
+    private void leave() {
+      boolean last;
+      synchronized (this) {
+        last = --holders == 0 && !result.isDone();
+        if (last) {
+          closed = true;
+        }
+      }
+      if (last) {
+        upstreams.remove(id, this);
+        result.cancel(false);
+      }
     }
   }
 
@@ -496,7 +608,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       if (error != null) {
         Throwable cause = error instanceof CompletionException && error.getCause() != null
             ? error.getCause() : error;
-        sourceFailed(resp, key, cause);
+        sourceFailed(resp, key, cause, false); // logged once by its upstream fetch
       } else {
         answer.write(resp, woken);
       }
@@ -553,18 +665,22 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       Thread.currentThread().interrupt();
       problem(resp, 503, "Service Unavailable", "interrupted");
     } else {
-      sourceFailed(resp, key, e);
+      sourceFailed(resp, key, e, true);
     }
   }
 
   /**
    * Answers 503 for a failure of the source or the writer, and logs the failure at WARNING with
-   * its key and cause. The answer names no cause: an upstream's error text can carry its address,
-   * an ACL token's AccessorID or a secret's path (ConsulClient quotes Consul's error body), and
-   * the caller of this servlet may be anyone who reaches its port.
+   * its key and cause unless it was logged where it happened (a shared fetch, answered to many
+   * queries, logs once). The answer names no cause: an upstream's error text can carry its
+   * address, an ACL token's AccessorID or a secret's path (ConsulClient quotes Consul's error
+   * body), and the caller of this servlet may be anyone who reaches its port.
    */
-  private void sourceFailed(HttpServletResponse resp, String key, Throwable e) throws IOException {
-    LOG.log(Level.WARNING, "the source failed for key '" + key + "'; answered 503", e);
+  private void sourceFailed(HttpServletResponse resp, String key, Throwable e, boolean log)
+      throws IOException {
+    if (log) {
+      LOG.log(Level.WARNING, "the source failed for key '" + key + "'; answered 503", e);
+    }
     resp.setHeader("Retry-After", "1");
     problem(resp, 503, "Service Unavailable",
         "the source is unavailable; retry later (the cause is in the server's log)");

@@ -75,7 +75,8 @@ import org.jspecify.annotations.Nullable;
  *   <li>The {@link Watcher} sends one query per key however many subscribe, so the number of open
  *       connections is the number of watched keys, well under Consul's
  *       {@code http_max_conns_per_client} (200 by default) for typical use; watch more keys than
- *       that from one process only after raising it.
+ *       that from one process only after raising it. A {@link BlockingQueryServlet} over
+ *       {@link #kvSource()} likewise shares one query per key and index among the queries it holds.
  * </ul>
  *
  * <p>Thread-safe. {@link #close()} shuts down the {@code HttpClient} if this client created it.
