@@ -57,8 +57,9 @@ import org.jspecify.annotations.Nullable;
  *     .path("/webhooks", KeyPolicy.OPTIONAL)                     // key optional there
  *     .waitForInFlight(Duration.ofSeconds(5))                    // wait, then replay, not 409
  *     .build();
- * servletContext.addFilter("idempotency", filter)
- *     .addMappingForUrlPatterns(EnumSet.of(DispatcherType.REQUEST), false, "/*");
+ * FilterRegistration.Dynamic registration = servletContext.addFilter("idempotency", filter);
+ * registration.setAsyncSupported(true); // async endpoints behind it keep working (not captured)
+ * registration.addMappingForUrlPatterns(EnumSet.of(DispatcherType.REQUEST), false, "/*");
  * }</pre>
  *
  * <h2>What a request gets</h2>

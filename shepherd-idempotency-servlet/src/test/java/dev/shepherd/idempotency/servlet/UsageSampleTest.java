@@ -5,8 +5,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.shepherd.idempotency.IdempotencyTracker;
 import dev.shepherd.idempotency.InMemoryIdempotencyStore;
 import jakarta.servlet.DispatcherType;
+import jakarta.servlet.FilterRegistration;
 import jakarta.servlet.ServletContainerInitializer;
 import jakarta.servlet.ServletContext;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -36,8 +40,9 @@ class UsageSampleTest {
         .path("/webhooks", KeyPolicy.OPTIONAL)                     // key optional there
         .waitForInFlight(Duration.ofSeconds(5))                    // wait, then replay, not 409
         .build();
-    servletContext.addFilter("idempotency", filter)
-        .addMappingForUrlPatterns(EnumSet.of(DispatcherType.REQUEST), false, "/*");
+    FilterRegistration.Dynamic registration = servletContext.addFilter("idempotency", filter);
+    registration.setAsyncSupported(true); // async endpoints behind it keep working (not captured)
+    registration.addMappingForUrlPatterns(EnumSet.of(DispatcherType.REQUEST), false, "/*");
     // --- sample end ---
     this.tracker = tracker;
   }
@@ -55,6 +60,28 @@ class UsageSampleTest {
         register(ctx);
     context.addServletContainerInitializer(initializer);
     context.addServlet(new ServletHolder(new TestServlet()), "/*");
+    // An async endpoint behind the filter, as a service's long-poll or SSE endpoints are.
+    ServletHolder events =
+        new ServletHolder(
+            new HttpServlet() {
+              @Override
+              protected void doGet(HttpServletRequest req, HttpServletResponse resp) {
+                var async = req.startAsync();
+                async.start(
+                    () -> {
+                      try {
+                        resp.setContentType("text/plain");
+                        resp.getWriter().print("event");
+                      } catch (java.io.IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                      } finally {
+                        async.complete();
+                      }
+                    });
+              }
+            });
+    events.setAsyncSupported(true);
+    context.addServlet(events, "/events");
     server.setHandler(context);
     server.start();
     try (HttpClient client = HttpClient.newHttpClient()) {
@@ -71,6 +98,12 @@ class UsageSampleTest {
           .POST(HttpRequest.BodyPublishers.ofString("{}")).build(),
           HttpResponse.BodyHandlers.ofString());
 
+      HttpResponse<String> event = client.send(HttpRequest.newBuilder(
+              URI.create("http://127.0.0.1:" + connector.getLocalPort() + "/events")).build(),
+          HttpResponse.BodyHandlers.ofString());
+
+      assertThat(event.statusCode()).isEqualTo(200);
+      assertThat(event.body()).isEqualTo("event");
       assertThat(first.statusCode()).isEqualTo(201);
       assertThat(retry.body()).isEqualTo(first.body());
       assertThat(retry.headers().firstValue("Idempotent-Replayed")).hasValue("true");
