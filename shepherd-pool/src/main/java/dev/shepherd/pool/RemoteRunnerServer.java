@@ -73,8 +73,9 @@ final class RemoteRunnerServer implements AutoCloseable {
    * @param maxHandshakes how many handshakes run at once
    * @param maxFrameBytes the largest frame after the handshake
    * @param codecLimits the payload limits, sent to runners
+   * @param writeTimeout the most one frame's write may take before the connection is closed
    */
-  public record Options(
+  record Options(
       InetAddress bindAddress,
       int port,
       @Nullable String advertisedHost,
