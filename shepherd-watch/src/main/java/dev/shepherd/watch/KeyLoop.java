@@ -220,8 +220,7 @@ final class KeyLoop<V> {
       while (checkPoint()) {
         Versioned<V> result = null;
         Throwable error = null;
-        if (paceNext
-            && !paceWait(config.minFetchIntervalNanos() - (config.ticker().read() - lastFetchStart))) {
+        if (paceNext && !paceWait(lastFetchStart)) {
           continue; // interrupted: the check point decides
         }
         lastFetchStart = config.ticker().read();
@@ -278,7 +277,8 @@ final class KeyLoop<V> {
         recordFailure(error, consecutiveFailures, now - firstFailureNanos);
         long backoffNanos = Durations.toNanosSaturated(config.backoff().delay(consecutiveFailures));
         // false: interrupted while backing off; the check point at the top of the loop decides
-        boolean unusedCompleted = backoffWait(backoffNanos, firstFailureNanos, consecutiveFailures);
+        boolean unusedCompleted =
+            backoffWait(now, backoffNanos, firstFailureNanos, consecutiveFailures);
       }
     } finally {
       Thread.interrupted(); // never leak our interrupt into an executor's pooled thread
@@ -293,21 +293,21 @@ final class KeyLoop<V> {
    * once) is asked at most once per interval. A fetch that blocked for longer than the interval
    * is followed at once either way.
    */
-  private boolean paceWait(long remainingNanos) {
-    if (remainingNanos <= 0L) {
-      return true;
-    }
+  private boolean paceWait(long lastFetchStart) {
     try {
-      Sleeps.sleep(config.ticker(), remainingNanos);
+      Sleeps.sleep(config.ticker(), lastFetchStart, config.minFetchIntervalNanos());
       return true;
     } catch (InterruptedException e) {
       return false;
     }
   }
 
-  /** Waits out a backoff; returns false if interrupted. Wakes at the failing threshold. */
-  private boolean backoffWait(long waitNanos, long firstFailureNanos, int consecutiveFailures) {
-    long start = config.ticker().read();
+  /**
+   * Waits out a backoff measured from the reading {@code start} the failure was recorded at (see
+   * Sleeps); returns false if interrupted. Wakes at the failing threshold.
+   */
+  private boolean backoffWait(long start, long waitNanos, long firstFailureNanos,
+      int consecutiveFailures) {
     while (true) {
       long now = config.ticker().read();
       long elapsed = now - start;
@@ -324,7 +324,7 @@ final class KeyLoop<V> {
         }
       }
       try {
-        Sleeps.sleep(config.ticker(), remaining);
+        Sleeps.sleep(config.ticker(), now, remaining);
       } catch (InterruptedException e) {
         return false;
       }

@@ -127,13 +127,14 @@ public final class PollingWatchSource<V> implements WatchSource<V> {
     Polled<V> last = polled.get(key);
     if (minIndex != 0L && last != null && last.versioned().index() == minIndex) {
       long stagger = maxStaggerNanos == 0L ? 0L : (long) (maxStaggerNanos * random.getAsDouble());
-      long dueIn = Durations.saturatedAdd(maxAgeNanos, stagger) - (ticker.read() - last.readAt());
+      long age = Durations.saturatedAdd(maxAgeNanos, stagger);
+      long now = ticker.read();
       long maxWaitNanos = Durations.toNanosSaturated(maxWait);
-      if (dueIn > maxWaitNanos) {
-        Sleeps.sleep(ticker, maxWaitNanos);
+      if (age - (now - last.readAt()) > maxWaitNanos) {
+        Sleeps.sleep(ticker, now, maxWaitNanos);
         return last.versioned();
       }
-      Sleeps.sleep(ticker, dueIn);
+      Sleeps.sleep(ticker, last.readAt(), age); // from the read itself, see Sleeps
     }
     return read(key);
   }

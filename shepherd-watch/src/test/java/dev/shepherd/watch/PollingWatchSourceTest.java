@@ -3,8 +3,10 @@ package dev.shepherd.watch;
 import static dev.shepherd.watch.TestAwait.await;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.shepherd.core.Ticker;
 import dev.shepherd.testing.FakeTicker;
 import java.time.Duration;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
@@ -52,6 +54,45 @@ class PollingWatchSourceTest {
     Thread.sleep(30); // not to pass: gives a wrong poller the chance to read early and fail
     assertThat(source.readCount()).isEqualTo(1);
     ticker.advance(Duration.ofMillis(500));
+    t.join();
+    assertThat(source.readCount()).isEqualTo(2);
+    assertThat(second.get()).isEqualTo(first);
+  }
+
+  /*
+   * Regression: the fetch read the ticker to compute how long to wait, and the sleep read it
+   * again to start measuring. A test that advanced the fake ticker between the two readings (it
+   * advances as soon as it sees the watcher's previous read, which is when the watcher goes on to
+   * its next fetch) lost that advance, and the fetch waited for one that never came:
+   * underAWatcherOnlyChangesAreDelivered then timed out now and then. This ticker puts the
+   * advance into that gap every time.
+   */
+  @Test
+  void anAdvanceBetweenComputingTheWaitAndParkingStillEndsTheWait() throws Exception {
+    AtomicBoolean armed = new AtomicBoolean();
+    Ticker advancesRightAfterItsNextRead = () -> {
+      long now = ticker.read();
+      if (armed.compareAndSet(true, false)) {
+        ticker.advance(Duration.ofSeconds(16));
+      }
+      return now;
+    };
+    PollingWatchSource<String> source = PollingWatchSource.<String>builder(key -> upstream.get())
+        .maxAge(Duration.ofSeconds(16))
+        .ticker(advancesRightAfterItsNextRead)
+        .random(() -> 0)
+        .build();
+    Versioned<String> first = source.fetch("k", 0, Duration.ofMinutes(5));
+    armed.set(true);
+    AtomicReference<Versioned<String>> second = new AtomicReference<>();
+    Thread t = Thread.ofVirtual().start(() -> {
+      try {
+        second.set(source.fetch("k", first.index(), Duration.ofMinutes(5)));
+      } catch (Exception e) {
+        throw new AssertionError(e);
+      }
+    });
+    await().until(() -> second.get() != null); // the ticker is 16 s past the first read
     t.join();
     assertThat(source.readCount()).isEqualTo(2);
     assertThat(second.get()).isEqualTo(first);
