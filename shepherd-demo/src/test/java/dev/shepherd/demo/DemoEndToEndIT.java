@@ -191,7 +191,9 @@ class DemoEndToEndIT {
         URI.create(base + "/config/feature-flags?index=" + index + "&wait=30s")).build(), HttpResponse.BodyHandlers.ofString());
     await().atMost(Duration.ofSeconds(10)).until(() -> events.contains("id: " + index));
     assertThat(blocked).isNotDone();
+    // As the banner's `curl -X PUT ... -d '{...}'` sends it: curl -d's form Content-Type over a JSON body.
     HttpResponse<String> put = http.send(HttpRequest.newBuilder(URI.create(base + "/config/feature-flags"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
         .PUT(HttpRequest.BodyPublishers.ofString("{\"checkout-v2\":true}")).build(), HttpResponse.BodyHandlers.ofString());
     assertThat(put.statusCode()).isEqualTo(200);
     HttpResponse<String> changed = blocked.get(30, TimeUnit.SECONDS);

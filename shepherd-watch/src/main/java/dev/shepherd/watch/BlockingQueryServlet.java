@@ -23,7 +23,9 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.CancellationException;
@@ -71,8 +73,10 @@ import org.jspecify.annotations.Nullable;
  *       change below. {@code ?keys} lists the key names only, {@code ?separator=/} rolls them up at
  *       the first separator after the prefix. Both need a store that lists by prefix (the
  *       in-memory store); over a plain {@link WatchSource} they are a 400.
- *   <li>{@code PUT /v1/kv/<key>} with the value as body (at most {@code maxBodyBytes}, 512 KiB as
- *       in Consul, else 413): answers {@code true}, or {@code false} when {@code ?cas=<n>} did not
+ *   <li>{@code PUT /v1/kv/<key>} with the value as body, taken raw whatever its
+ *       {@code Content-Type} as in Consul (also {@code curl -d}'s form type; query parameters are
+ *       read from the query string alone), at most {@code maxBodyBytes}, 512 KiB as in Consul,
+ *       else 413: answers {@code true}, or {@code false} when {@code ?cas=<n>} did not
  *       match ({@code cas=0}: only if absent). {@code DELETE} the same, {@code ?recurse} deletes a
  *       prefix, {@code ?cas=0} never deletes. Both go through the {@link WriteAuthorizer} (default
  *       {@link WriteAuthorizer#loopbackOnly()}, else 403) and need a {@link KvWriter} (else 405).
@@ -315,13 +319,15 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     Duration wait;
     Kind kind;
     String separator;
+    boolean raw;
     try {
       key = key(req);
-      index = parseIndex(req.getParameter("index"));
-      wait = parseWait(req.getParameter("wait"));
-      kind = req.getParameter("keys") != null ? Kind.KEYS
-          : req.getParameter("recurse") != null ? Kind.RECURSE : Kind.KEY;
-      separator = req.getParameter("separator");
+      Query query = Query.of(req);
+      index = parseIndex(query.get("index"));
+      wait = parseWait(query.get("wait"));
+      kind = query.has("keys") ? Kind.KEYS : query.has("recurse") ? Kind.RECURSE : Kind.KEY;
+      separator = query.get("separator");
+      raw = query.has("raw");
       if (separator != null && kind != Kind.KEYS) {
         throw new IllegalArgumentException("separator is only valid with ?keys");
       }
@@ -337,7 +343,6 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       problem(resp, 400, "Bad Request", e.getMessage());
       return;
     }
-    boolean raw = req.getParameter("raw") != null;
     // An index beyond Long.MAX_VALUE (unsigned) differs from any index we have: answer at once.
     long minIndex = index < 0 ? 0L : index;
     Answer answer = switch (kind) {
@@ -850,14 +855,13 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       readOnly(resp);
       return;
     }
-    boolean recurse = req.getParameter("recurse") != null;
-    WriteTarget target = writeTarget(req, resp, recurse, "deletes of");
+    WriteTarget target = writeTarget(req, resp, true, "deletes of");
     if (target == null) {
       return;
     }
     String key = target.key();
     try {
-      answerBoolean(resp, recurse ? OptionalLong.of(w.deletePrefix(key)) : w.delete(key, target.cas()));
+      answerBoolean(resp, target.recurse() ? OptionalLong.of(w.deletePrefix(key)) : w.delete(key, target.cas()));
     } catch (UnsupportedOperationException e) {
       problem(resp, 400, "Bad Request", "?recurse: " + e.getMessage());
     } catch (Exception e) {
@@ -865,31 +869,38 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     }
   }
 
-  /** The key and {@code ?cas} of a {@code PUT} or {@code DELETE} that may go ahead. */
-  private record WriteTarget(String key, OptionalLong cas) {}
+  /**
+   * The key, {@code ?cas} and {@code ?recurse} (of a {@code DELETE}) of a {@code PUT} or
+   * {@code DELETE} that may go ahead.
+   */
+  private record WriteTarget(String key, OptionalLong cas, boolean recurse) {}
 
   /**
-   * Reads and checks the key and {@code ?cas} of a {@code PUT} or {@code DELETE}, then asks the
-   * authorizer; answers 400 or 403 and returns null when the request may not go ahead.
+   * Reads and checks the key and the query parameters of a {@code PUT} or {@code DELETE}, then
+   * asks the authorizer; answers 400 or 403 and returns null when the request may not go ahead.
+   * Reads nothing of the body (see {@link Query}).
    *
-   * @param recurse whether the request is a {@code DELETE ?recurse} (its key may be empty, and it
-   *     takes no {@code ?cas})
+   * @param delete whether the request is a {@code DELETE}, which may take {@code ?recurse} (then
+   *     its key may be empty, and it takes no {@code ?cas})
    * @param change what the request does to the key, for the 403 message ("writes to")
    */
   private @Nullable WriteTarget writeTarget(HttpServletRequest req, HttpServletResponse resp,
-      boolean recurse, String change) throws IOException {
+      boolean delete, String change) throws IOException {
     String key;
     OptionalLong cas;
+    boolean recurse;
     try {
       key = key(req);
+      Query query = Query.of(req);
+      recurse = delete && query.has("recurse");
       if (key.isEmpty() && !recurse) {
         throw new IllegalArgumentException("Missing key name: request /v1/kv/<key>");
       }
-      cas = parseCas(req.getParameter("cas"));
+      cas = parseCas(query.get("cas"));
       if (recurse && cas.isPresent()) {
         throw new IllegalArgumentException("cas cannot be combined with recurse");
       }
-      refuseUnsupported(req);
+      refuseUnsupported(query);
     } catch (IllegalArgumentException e) {
       problem(resp, 400, "Bad Request", e.getMessage());
       return null;
@@ -898,16 +909,16 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       problem(resp, 403, "Forbidden", "Permission denied: " + change + " '" + key + "' are not allowed");
       return null;
     }
-    return new WriteTarget(key, cas);
+    return new WriteTarget(key, cas, recurse);
   }
 
-  private static void refuseUnsupported(HttpServletRequest req) {
+  private static void refuseUnsupported(Query query) {
     for (String name : new String[] {"acquire", "release"}) {
-      if (req.getParameter(name) != null) {
+      if (query.has(name)) {
         throw new IllegalArgumentException("?" + name + ": sessions and locks are not supported");
       }
     }
-    String flags = req.getParameter("flags");
+    String flags = query.get("flags");
     if (flags != null && !flags.equals("0")) {
       throw new IllegalArgumentException("?flags: only 0 is supported, was '" + flags + "'");
     }
@@ -1011,11 +1022,14 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     if (raw.charAt(0) != '/') {
       throw new IllegalArgumentException("the key must follow a '/'");
     }
-    return percentDecode(raw.substring(1));
+    return percentDecode(raw.substring(1), "the key");
   }
 
-  /** Decodes %XX escapes to UTF-8 text, strictly: a bad escape or bad UTF-8 is an error. */
-  static String percentDecode(String text) {
+  /**
+   * Decodes %XX escapes to UTF-8 text, strictly: a bad escape or bad UTF-8 is an error naming
+   * {@code what} was decoded ("the key").
+   */
+  static String percentDecode(String text, String what) {
     if (text.indexOf('%') < 0) {
       return text;
     }
@@ -1026,7 +1040,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
         int hi = i + 1 < text.length() ? Character.digit(text.charAt(i + 1), 16) : -1;
         int lo = i + 2 < text.length() ? Character.digit(text.charAt(i + 2), 16) : -1;
         if (hi < 0 || lo < 0) {
-          throw new IllegalArgumentException("bad percent-escape in the key at position " + i);
+          throw new IllegalArgumentException("bad percent-escape in " + what + " at position " + i);
         }
         bytes.write(hi * 16 + lo);
         i += 2;
@@ -1045,7 +1059,57 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
           .onUnmappableCharacter(CodingErrorAction.REPORT)
           .decode(ByteBuffer.wrap(bytes.toByteArray())).toString();
     } catch (CharacterCodingException e) {
-      throw new IllegalArgumentException("the key is not UTF-8 once percent-decoded");
+      throw new IllegalArgumentException(what + " is not UTF-8 once percent-decoded");
+    }
+  }
+
+  /**
+   * The query parameters of a request, read from its query string alone: the first value of each
+   * name, {@code +} as a space and %XX escapes decoded strictly, as Go's {@code url.ParseQuery}
+   * in Consul; a name without {@code =} has the value "".
+   *
+   * <p>Never through {@code getParameter}: for a body sent as
+   * {@code application/x-www-form-urlencoded} (what {@code curl -d} sends unless told otherwise)
+   * the container parses the body as parameters too, so a {@code PUT} read afterwards stored an
+   * empty value, and fields of a body passed for query parameters. Consul takes the body raw
+   * whatever its {@code Content-Type}, and so do we.
+   */
+  record Query(Map<String, String> values) {
+
+    /**
+     * Parses the query string of {@code req}.
+     *
+     * @throws IllegalArgumentException if a name or value has a bad escape or is not UTF-8
+     */
+    static Query of(HttpServletRequest req) {
+      String text = req.getQueryString();
+      Map<String, String> values = new HashMap<>();
+      if (text != null) {
+        for (String pair : text.split("&", -1)) {
+          if (pair.isEmpty()) {
+            continue;
+          }
+          int eq = pair.indexOf('=');
+          String name = decode(eq < 0 ? pair : pair.substring(0, eq), "a query parameter name");
+          String value = eq < 0 ? "" : decode(pair.substring(eq + 1), "?" + name);
+          values.putIfAbsent(name, value);
+        }
+      }
+      return new Query(Map.copyOf(values));
+    }
+
+    private static String decode(String text, String what) {
+      return percentDecode(text.replace('+', ' '), what);
+    }
+
+    /** Returns the first value of {@code name}, or null when absent. */
+    @Nullable String get(String name) {
+      return values.get(name);
+    }
+
+    /** Returns whether {@code name} is present, with or without a value. */
+    boolean has(String name) {
+      return values.containsKey(name);
     }
   }
 

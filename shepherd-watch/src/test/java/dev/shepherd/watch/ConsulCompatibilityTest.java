@@ -98,6 +98,58 @@ class ConsulCompatibilityTest {
     assertThat(negative.body()).contains("index must be an unsigned 64-bit integer");
   }
 
+  /** What {@code curl -X PUT -d <body>} sends: a form Content-Type over any body. */
+  private HttpResponse<String> sendAsCurlDoes(String method, String pathAndQuery, String body)
+      throws Exception {
+    return http.send(HttpRequest.newBuilder(URI.create(server.uri() + pathAndQuery))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .method(method, HttpRequest.BodyPublishers.ofString(body)).build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
+  // Regression: parameters were read through getParameter, so Jetty parsed a form-typed body as
+  // parameters and the PUT stored an empty value.
+  @Test
+  void aPutStoresItsRawBodyEvenWhenItIsSentAsAForm() throws Exception {
+    for (String body : List.of("{\"a\":1}", "a=1&b=2", "flags=1&acquire=s&cas=7")) {
+      HttpResponse<String> put = sendAsCurlDoes("PUT", "/v1/kv/k", body);
+      assertThat(put.statusCode()).as(body).isEqualTo(200);
+      assertThat(put.body()).isEqualTo("true");
+      assertThat(store.get("k").value()).contains(body);
+    }
+    // The query string still counts, and only it: ?cas here, the body's cas=7 above.
+    long index = store.get("k").index();
+    assertThat(sendAsCurlDoes("PUT", "/v1/kv/k?cas=" + (index + 1), "a=2").body()).isEqualTo("false");
+    assertThat(sendAsCurlDoes("PUT", "/v1/kv/k?cas=" + index, "a=2").body()).isEqualTo("true");
+    assertThat(store.get("k").value()).contains("a=2");
+    assertThat(sendAsCurlDoes("PUT", "/v1/kv/k?flags=1", "a=3").statusCode()).isEqualTo(400);
+    assertThat(store.get("k").value()).contains("a=2");
+  }
+
+  @Test
+  void aFormBodyIsNoParameterOfAReadOrADelete() throws Exception {
+    store.put("dir/a", "1");
+    store.put("dir/b", "2");
+    HttpResponse<String> get = sendAsCurlDoes("GET", "/v1/kv/dir/a", "raw");
+    assertThat(get.statusCode()).isEqualTo(200);
+    assertThat(get.body()).startsWith("[{"); // JSON, not the raw value
+    assertThat(sendAsCurlDoes("GET", "/v1/kv/dir/a?raw", "index=x").body()).isEqualTo("1");
+    assertThat(sendAsCurlDoes("DELETE", "/v1/kv/dir/a", "recurse").body()).isEqualTo("true");
+    assertThat(store.get("dir/a").value()).isEmpty();
+    assertThat(store.get("dir/b").value()).contains("2"); // not deleted as a prefix
+  }
+
+  @Test
+  void queryParametersAreDecodedStrictlyAsConsulDoes() throws Exception {
+    store.put("dir/a", "1");
+    store.put("dir/b/c", "2");
+    assertThat(send("GET", "/v1/kv/dir/?keys&separator=%2F", "").body())
+        .isEqualTo("[\"dir/a\",\"dir/b/\"]");
+    HttpResponse<String> notUtf8 = send("GET", "/v1/kv/dir/a?index=%FF", "");
+    assertThat(notUtf8.statusCode()).isEqualTo(400);
+    assertThat(notUtf8.body()).contains("?index is not UTF-8");
+  }
+
   @Test
   void checkAndSetAnswersAsConsulDoes() throws Exception {
     long first = store.put("k", "v1");
