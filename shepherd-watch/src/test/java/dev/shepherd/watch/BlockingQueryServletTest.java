@@ -5,15 +5,28 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.shepherd.testing.ServletServer;
+import jakarta.servlet.DispatcherType;
+import jakarta.servlet.Filter;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import org.eclipse.jetty.ee10.servlet.FilterHolder;
+import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
+import org.eclipse.jetty.ee10.servlet.ServletHolder;
+import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -173,34 +186,71 @@ class BlockingQueryServletTest {
     assertThat(consul.inFlight()).isZero();
   }
 
+  /*
+   * The README's claim that every request of ConsulClient is HTTP/1.1, also on a caller's own
+   * HttpClient, checked where it matters: the server here speaks HTTP/2 too (h2c, at most 100
+   * streams per connection) and the caller's client prefers HTTP/2. Were a request sent as
+   * HTTP/2, the JDK client would upgrade and multiplex on one connection: the server would see
+   * HTTP/2.0, and at most 100 of the 300 queries would be held at once.
+   */
   @Test
   void threeHundredHeldQueriesFromOneClientAreNotStarvedByConnectionLimits() throws Exception {
-    int keys = 300;
-    List<CompletableFuture<Versioned<Optional<KvEntry>>>> held = new ArrayList<>();
-    for (int i = 0; i < keys; i++) {
-      long index = store.put("k" + i, "v");
-      String key = "k" + i;
-      CompletableFuture<Versioned<Optional<KvEntry>>> f = new CompletableFuture<>();
-      Thread.ofVirtual().start(() -> {
-        try {
-          f.complete(consul.kvGet(key, index, Duration.ofMinutes(5)));
-        } catch (Throwable e) {
-          f.completeExceptionally(e);
-        }
-      });
-      held.add(f);
-    }
-    await().until(() -> store.waitingQueries() == keys);
-    assertThat(consul.inFlight()).isEqualTo(keys);
-    // One more, unrelated request still goes through at once, and so does the last query.
-    assertThat(consul.kvGet("k0", 0, Duration.ZERO).value()).isPresent();
-    store.put("k" + (keys - 1), "changed");
-    assertThat(held.get(keys - 1).join().value().orElseThrow().valueAsString()).contains("changed");
-    for (int i = 0; i < keys - 1; i++) {
-      store.put("k" + i, "changed");
-    }
-    for (CompletableFuture<Versioned<Optional<KvEntry>>> f : held) {
-      assertThat(f.join().value().orElseThrow().valueAsString()).contains("changed");
+    Set<String> protocols = ConcurrentHashMap.newKeySet();
+    Server jetty = new Server();
+    jetty.setStopTimeout(0);
+    HttpConfiguration config = new HttpConfiguration();
+    HTTP2CServerConnectionFactory h2c = new HTTP2CServerConnectionFactory(config);
+    h2c.setMaxConcurrentStreams(100);
+    ServerConnector connector = new ServerConnector(jetty, new HttpConnectionFactory(config), h2c);
+    connector.setHost("127.0.0.1");
+    jetty.addConnector(connector);
+    ServletContextHandler context = new ServletContextHandler();
+    ServletHolder holder = new ServletHolder(BlockingQueryServlet.ofStrings(store));
+    holder.setAsyncSupported(true);
+    context.addServlet(holder, "/v1/kv/*");
+    FilterHolder recorder = new FilterHolder((Filter) (req, resp, chain) -> {
+      protocols.add(req.getProtocol());
+      chain.doFilter(req, resp);
+    });
+    recorder.setAsyncSupported(true);
+    context.addFilter(recorder, "/*", EnumSet.of(DispatcherType.REQUEST));
+    jetty.setHandler(context);
+    jetty.start();
+    HttpClient prefersHttp2 = HttpClient.newBuilder().version(HttpClient.Version.HTTP_2).build();
+    try (ConsulClient own = ConsulClient.builder()
+        .baseUri(URI.create("http://127.0.0.1:" + connector.getLocalPort()))
+        .httpClient(prefersHttp2).build()) {
+      int keys = 300;
+      List<CompletableFuture<Versioned<Optional<KvEntry>>>> held = new ArrayList<>();
+      for (int i = 0; i < keys; i++) {
+        long index = store.put("k" + i, "v");
+        String key = "k" + i;
+        CompletableFuture<Versioned<Optional<KvEntry>>> f = new CompletableFuture<>();
+        Thread.ofVirtual().start(() -> {
+          try {
+            f.complete(own.kvGet(key, index, Duration.ofMinutes(5)));
+          } catch (Throwable e) {
+            f.completeExceptionally(e);
+          }
+        });
+        held.add(f);
+      }
+      await().until(() -> store.waitingQueries() == keys);
+      assertThat(own.inFlight()).isEqualTo(keys);
+      // One more, unrelated request still goes through at once, and so does the last query.
+      assertThat(own.kvGet("k0", 0, Duration.ZERO).value()).isPresent();
+      store.put("k" + (keys - 1), "changed");
+      assertThat(held.get(keys - 1).join().value().orElseThrow().valueAsString()).contains("changed");
+      for (int i = 0; i < keys - 1; i++) {
+        store.put("k" + i, "changed");
+      }
+      for (CompletableFuture<Versioned<Optional<KvEntry>>> f : held) {
+        assertThat(f.join().value().orElseThrow().valueAsString()).contains("changed");
+      }
+      assertThat(protocols).containsExactly("HTTP/1.1");
+    } finally {
+      prefersHttp2.shutdownNow();
+      jetty.stop();
     }
   }
 

@@ -151,6 +151,21 @@ class ConsulCompatibilityTest {
   }
 
   @Test
+  void sessionsLocksAndNonZeroFlagsAre400AndChangeNothing() throws Exception {
+    long index = store.put("k", "v1");
+    for (String query : List.of("?acquire=0b5fca35", "?release=0b5fca35", "?flags=1")) {
+      HttpResponse<String> put = send("PUT", "/v1/kv/k" + query, "v2");
+      assertThat(put.statusCode()).as(query).isEqualTo(400);
+      assertThat(put.headers().firstValue("Content-Type")).hasValueSatisfying(
+          type -> assertThat(type).startsWith("application/problem+json"));
+      assertThat(put.body()).contains(query.substring(0, query.indexOf('=')));
+      assertThat(send("DELETE", "/v1/kv/k" + query, "").statusCode()).as(query).isEqualTo(400);
+    }
+    assertThat(store.get("k").index()).isEqualTo(index);
+    assertThat(send("PUT", "/v1/kv/k?flags=0", "v2").body()).isEqualTo("true");
+  }
+
+  @Test
   void checkAndSetAnswersAsConsulDoes() throws Exception {
     long first = store.put("k", "v1");
     assertThat(send("PUT", "/v1/kv/k?cas=0", "over").body()).isEqualTo("false");

@@ -190,6 +190,40 @@ class FloodLimitsTest {
   }
 
   @Test
+  void aFullServletStillAnswersAQueryWhoseIndexAlreadyDiffers() throws Exception {
+    long stale = store.put("k", "v1");
+    long current = store.put("k", "v2");
+    BlockingQueryServlet<String> servlet = BlockingQueryServlet.builder(store,
+        s -> s.getBytes(StandardCharsets.UTF_8), b -> new String(b, StandardCharsets.UTF_8))
+        .maxHeldQueries(2).build();
+    URI uri = start(servlet);
+    List<CountDownLatch> held = new ArrayList<>();
+    for (int i = 0; i < 2; i++) {
+      CountDownLatch latch = new CountDownLatch(1);
+      client.newRequest(uri.resolve("/v1/kv/k?index=" + current + "&wait=10m"))
+          .send(result -> latch.countDown());
+      held.add(latch);
+    }
+    await().until(() -> servlet.heldQueries() == 2);
+    assertThat(client.newRequest(uri.resolve("/v1/kv/k?index=" + current + "&wait=10m")).send()
+        .getStatus()).as("one more to hold").isEqualTo(429);
+
+    var differs = client.newRequest(uri.resolve("/v1/kv/k?raw&index=" + stale + "&wait=10m")).send();
+    assertThat(differs.getStatus()).isEqualTo(200);
+    assertThat(differs.getContentAsString()).isEqualTo("v2");
+    assertThat(differs.getHeaders().get("X-Consul-Index")).isEqualTo(Long.toString(current));
+    var unsignedAboveAny = client.newRequest(uri.resolve("/v1/kv/k?raw&index=18446744073709551615")).send();
+    assertThat(unsignedAboveAny.getStatus()).isEqualTo(200);
+    assertThat(client.newRequest(uri.resolve("/v1/kv/k?raw")).send().getStatus()).isEqualTo(200);
+    assertThat(servlet.heldQueries()).isEqualTo(2);
+
+    store.put("k", "v3");
+    for (CountDownLatch latch : held) {
+      assertThat(latch.await(30, TimeUnit.SECONDS)).isTrue();
+    }
+  }
+
+  @Test
   void aQueryAnsweredByAWriteRemovesItsWaitTimerAtOnce() throws Exception {
     long index = store.put("k", "v1");
     BlockingQueryServlet<String> servlet = BlockingQueryServlet.ofStrings(store);
