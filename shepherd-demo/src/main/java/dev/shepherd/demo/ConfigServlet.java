@@ -16,7 +16,10 @@ import java.io.IOException;
 import java.io.Serial;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -63,6 +66,8 @@ final class ConfigServlet extends WrappingServlet {
   private final int maxStreams;
   private final AtomicLong streams = new AtomicLong();
   private final AtomicInteger open = new AtomicInteger();
+  /** Ends each open stream (its finish); removed as each ends. */
+  private final transient Set<Runnable> ends = ConcurrentHashMap.newKeySet();
   private transient @Nullable ScheduledThreadPoolExecutor heartbeats;
 
   ConfigServlet(HttpServlet blocking, Watcher<Optional<String>> watcher, int maxStreams) {
@@ -90,6 +95,20 @@ final class ConfigServlet extends WrappingServlet {
       timer.shutdownNow();
     }
     super.destroy();
+  }
+
+  /**
+   * Ends every open event stream and answers every held blocking query at once: called when the
+   * server starts stopping, whose graceful stop would otherwise wait for streams that never end
+   * by themselves and queries held for minutes.
+   */
+  void endAll() {
+    for (Runnable end : List.copyOf(ends)) {
+      end.run();
+    }
+    if (inner instanceof BlockingQueryServlet<?> blocking) {
+      blocking.answerHeldQueries();
+    }
   }
 
   /** Returns how many event streams are open now. */
@@ -138,9 +157,14 @@ final class ConfigServlet extends WrappingServlet {
     AtomicBoolean live = new AtomicBoolean(true);
     AtomicReference<@Nullable Subscription<Optional<String>>> subscription = new AtomicReference<>();
     AtomicReference<@Nullable ScheduledFuture<?>> heartbeat = new AtomicReference<>();
+    AtomicReference<@Nullable Runnable> self = new AtomicReference<>();
     Runnable finish = () -> {
       if (live.compareAndSet(true, false)) {
         open.decrementAndGet();
+        Runnable me = self.get();
+        if (me != null) {
+          ends.remove(me);
+        }
         ScheduledFuture<?> beat = heartbeat.get();
         if (beat != null) {
           beat.cancel(false);
@@ -159,6 +183,11 @@ final class ConfigServlet extends WrappingServlet {
         });
       }
     };
+    self.set(finish);
+    ends.add(finish);
+    if (!live.get()) {
+      ends.remove(finish); // finished before it was registered
+    }
     async.addListener(new AsyncListener() {
       @Override
       public void onComplete(AsyncEvent event) {

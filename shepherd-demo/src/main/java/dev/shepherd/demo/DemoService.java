@@ -49,6 +49,7 @@ import org.eclipse.jetty.ee10.servlet.FilterHolder;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.util.component.LifeCycle;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.jspecify.annotations.Nullable;
@@ -288,7 +289,9 @@ final class DemoService implements AutoCloseable {
         ? BlockingQueryServlet.builder(etcdSource, (String s) -> s.getBytes(StandardCharsets.UTF_8))
             .writer(EtcdKvWriter.utf8(etcd), b -> new String(b, StandardCharsets.UTF_8)).build()
         : BlockingQueryServlet.ofStrings(config);
-    ServletHolder configHolder = new ServletHolder(new ConfigServlet(configQueries, watcher, ConfigServlet.MAX_STREAMS));
+    ConfigServlet configServlet = new ConfigServlet(configQueries, watcher, ConfigServlet.MAX_STREAMS);
+    endOnStop(jetty, configServlet);
+    ServletHolder configHolder = new ServletHolder(configServlet);
     configHolder.setAsyncSupported(true);
     context.addServlet(configHolder, "/config/*");
     context.addServlet(new ServletHolder(new ReportsServlet(pool)), "/reports");
@@ -299,10 +302,23 @@ final class DemoService implements AutoCloseable {
     String settings = settingsJson();
     context.addServlet(new ServletHolder(new TextServlet("application/json", () -> settings)), "/api/settings");
     context.addServlet(new ServletHolder(TextServlet.resource("text/html; charset=utf-8", "dashboard.html")), "");
-    playground(context, consistency);
+    playground(context, consistency, jetty);
     jetty.setHandler(context);
     jetty.setStopTimeout(5_000);
     return jetty;
+  }
+
+  /**
+   * Ends the servlet's event streams and held queries as soon as the server starts stopping:
+   * Jetty's graceful stop waits for open requests, and those never end by themselves.
+   */
+  private static void endOnStop(Server jetty, ConfigServlet servlet) {
+    jetty.addEventListener(new LifeCycle.Listener() {
+      @Override
+      public void lifeCycleStopping(LifeCycle event) {
+        servlet.endAll();
+      }
+    });
   }
 
   /**
@@ -310,11 +326,14 @@ final class DemoService implements AutoCloseable {
    * the watch scenario's streams) and its results under {@code /api/playground/}, apart from the
    * service's ordinary endpoints.
    */
-  private void playground(ServletContextHandler context, ConsistencyTokenFilter consistency) {
+  private void playground(ServletContextHandler context, ConsistencyTokenFilter consistency,
+      Server jetty) {
     context.addFilter(new FilterHolder(consistency), "/playground/naive/orders", EnumSet.of(DispatcherType.REQUEST));
     context.addServlet(new ServletHolder(new NaiveOrdersServlet(playground,
         new OrdersServlet(database.primary(), router))), "/playground/naive/orders");
-    ServletHolder streams = new ServletHolder(watchScenario.servlet());
+    ConfigServlet scenarioStreams = watchScenario.servlet();
+    endOnStop(jetty, scenarioStreams);
+    ServletHolder streams = new ServletHolder(scenarioStreams);
     streams.setAsyncSupported(true);
     context.addServlet(streams, "/playground/watch/config/*");
     context.addServlet(new ServletHolder(new PlaygroundServlet(playground)), "/playground/*");

@@ -7,7 +7,6 @@ import dev.shepherd.watch.InMemoryVersionedStore;
 import dev.shepherd.watch.Versioned;
 import dev.shepherd.watch.WatchSource;
 import dev.shepherd.watch.Watcher;
-import jakarta.servlet.http.HttpServlet;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -125,7 +124,7 @@ final class WatchScenario extends AbstractScenario.Http implements AutoCloseable
   }
 
   /** The servlet of {@code /playground/watch/config/*}: blocking queries and event streams of this scenario's store. */
-  HttpServlet servlet() {
+  ConfigServlet servlet() {
     // Room for a run's streams and the previous run's, which the server notices closed only at
     // their next heartbeats (runs follow one another at once from the terminal).
     return new ConfigServlet(BlockingQueryServlet.ofStrings(store), watcher, 2 * MAX_SUBSCRIBERS);

@@ -27,6 +27,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.OptionalLong;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -144,6 +145,8 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
   private final transient DoubleSupplier random;
   private final transient Executor responders;
   private final transient AtomicInteger held = new AtomicInteger();
+  /** Answers each held query now, as its wait running out would; removed when it is answered. */
+  private final transient Set<Runnable> answerNow = ConcurrentHashMap.newKeySet();
   private final transient ConcurrentHashMap<String, Integer> heldPerKey = new ConcurrentHashMap<>();
   private final transient ConcurrentHashMap<FetchKey, Upstream> upstreams = new ConcurrentHashMap<>();
   private transient @Nullable ScheduledThreadPoolExecutor timer;
@@ -280,6 +283,19 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     ScheduledThreadPoolExecutor t = timer;
     if (t != null) {
       t.shutdownNow();
+    }
+  }
+
+  /**
+   * Answers every query held now at once: over a store as if its wait had run out (the current
+   * value and index), over a plain source with 503 and {@code Retry-After} (it has no value to give
+   * before its fetch returns). Call it when the server starts stopping, or a graceful stop waits
+   * for queries that may be held for minutes; clients then ask again and find the server gone, or
+   * another instance. Queries that arrive later are held as usual.
+   */
+  public void answerHeldQueries() {
+    for (Runnable answer : List.copyOf(answerNow)) {
+      answer.run();
     }
   }
 
@@ -562,13 +578,27 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
   private void hold(AsyncContext async, AtomicBoolean done, String key, String permitKey,
       CompletableFuture<?> wake, @Nullable Duration wait, Answer answer) {
     ScheduledThreadPoolExecutor t = timer;
-    ScheduledFuture<?> timeout = wait == null || t == null ? null : t.schedule(() -> {
+    Runnable timesOut = () -> {
       if (done.compareAndSet(false, true)) {
         wake.cancel(false);
         release(permitKey);
         responders.execute(() -> finish(async, key, answer, null, null));
       }
-    }, Durations.toNanosSaturated(wait), TimeUnit.NANOSECONDS);
+    };
+    // A store's query is answered now with the current value; a plain source's has no value to
+    // give before its fetch returns, so it is answered 503 (retry), which its fetch's end would
+    // otherwise keep waiting for.
+    Runnable now = wait != null ? timesOut : () -> {
+      if (done.compareAndSet(false, true)) {
+        wake.cancel(false);
+        release(permitKey);
+        responders.execute(() -> stopping(async));
+      }
+    };
+    answerNow.add(now);
+    var unusedForget = wake.whenComplete((v, e) -> answerNow.remove(now));
+    ScheduledFuture<?> timeout = wait == null || t == null ? null
+        : t.schedule(timesOut, Durations.toNanosSaturated(wait), TimeUnit.NANOSECONDS);
     async.addListener(new AsyncListener() {
       @Override
       public void onComplete(AsyncEvent event) {}
@@ -604,6 +634,23 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
         finish(async, key, answer, wait == null ? value : null, error);
       }
     }, responders);
+  }
+
+  /** Answers a held query 503 because the server is stopping. */
+  private static void stopping(AsyncContext async) {
+    try {
+      HttpServletResponse resp = (HttpServletResponse) async.getResponse();
+      resp.setHeader("Retry-After", "1");
+      problem(resp, 503, "Service Unavailable", "the server is stopping; retry");
+    } catch (IOException | RuntimeException e) {
+      LOG.log(Level.DEBUG, "could not answer a blocking query", e);
+    } finally {
+      try {
+        async.complete();
+      } catch (IllegalStateException alreadyDone) {
+        // the container completed it (client gone)
+      }
+    }
   }
 
   private void finish(AsyncContext async, String key, Answer answer, @Nullable Object woken,
