@@ -147,6 +147,8 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
   private final transient AtomicInteger held = new AtomicInteger();
   /** Answers each held query now, as its wait running out would; removed when it is answered. */
   private final transient Set<Runnable> answerNow = ConcurrentHashMap.newKeySet();
+  /** Set by {@link #answerHeldQueries()}: the server is stopping, nothing is held any more. */
+  private transient volatile boolean stopping;
   private final transient ConcurrentHashMap<String, Integer> heldPerKey = new ConcurrentHashMap<>();
   private final transient ConcurrentHashMap<FetchKey, Upstream> upstreams = new ConcurrentHashMap<>();
   private transient @Nullable ScheduledThreadPoolExecutor timer;
@@ -291,9 +293,11 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
    * value and index), over a plain source with 503 and {@code Retry-After} (it has no value to give
    * before its fetch returns). Call it when the server starts stopping, or a graceful stop waits
    * for queries that may be held for minutes; clients then ask again and find the server gone, or
-   * another instance. Queries that arrive later are held as usual.
+   * another instance. From then on, a query that would be held is answered the same way at once
+   * (one that was being set up while this ran included).
    */
   public void answerHeldQueries() {
+    stopping = true;
     for (Runnable answer : List.copyOf(answerNow)) {
       answer.run();
     }
@@ -592,11 +596,15 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       if (done.compareAndSet(false, true)) {
         wake.cancel(false);
         release(permitKey);
-        responders.execute(() -> stopping(async));
+        responders.execute(() -> answerStopping(async));
       }
     };
     answerNow.add(now);
     var unusedForget = wake.whenComplete((v, e) -> answerNow.remove(now));
+    if (stopping) {
+      // answerHeldQueries() ran: it saw this query in the set, or this line sees its flag
+      now.run();
+    }
     ScheduledFuture<?> timeout = wait == null || t == null ? null
         : t.schedule(timesOut, Durations.toNanosSaturated(wait), TimeUnit.NANOSECONDS);
     async.addListener(new AsyncListener() {
@@ -636,8 +644,16 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     }, responders);
   }
 
+  private static void completeQuietly(AsyncContext async) {
+    try {
+      async.complete();
+    } catch (IllegalStateException alreadyDone) {
+      // the container completed it (client gone)
+    }
+  }
+
   /** Answers a held query 503 because the server is stopping. */
-  private static void stopping(AsyncContext async) {
+  private static void answerStopping(AsyncContext async) {
     try {
       HttpServletResponse resp = (HttpServletResponse) async.getResponse();
       resp.setHeader("Retry-After", "1");
@@ -645,11 +661,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     } catch (IOException | RuntimeException e) {
       LOG.log(Level.DEBUG, "could not answer a blocking query", e);
     } finally {
-      try {
-        async.complete();
-      } catch (IllegalStateException alreadyDone) {
-        // the container completed it (client gone)
-      }
+      completeQuietly(async);
     }
   }
 
@@ -667,11 +679,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     } catch (IOException | RuntimeException e) {
       LOG.log(Level.DEBUG, "could not answer a blocking query", e);
     } finally {
-      try {
-        async.complete();
-      } catch (IllegalStateException alreadyDone) {
-        // the container completed it (client gone)
-      }
+      completeQuietly(async);
     }
   }
 
