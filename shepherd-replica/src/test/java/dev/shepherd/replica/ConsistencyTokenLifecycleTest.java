@@ -276,6 +276,12 @@ class ConsistencyTokenLifecycleTest {
       assertThat(Lsn.parse(Pools.queryString(primary, "SELECT pg_current_wal_lsn()::text")).compareTo(t2.lsn())).isNegative();
       assertThat(read(app, onTimeline2)).isEqualTo("null replica");
       assertThat(app.filter().stats().otherHistory()).isEqualTo(1);
+      // The rebuilt replica was restarted: a poll connection the pool hands out may still be a
+      // dead one, which answers one wait "unavailable" (the router then reads from the primary,
+      // as documented). A client retries; so does this test, until the tracker serves again.
+      Lsn written = Lsn.parse(Pools.queryString(primary, "SELECT pg_current_wal_lsn()::text"));
+      org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(
+          () -> tracker.awaitReplay(written, Duration.ofSeconds(5)) instanceof ReplayResult.Replayed);
       // And the original timeline's tokens still work.
       String afterRebuild = write(app);
       assertThat(read(app, afterRebuild)).isEqualTo(CODEC.decode(afterRebuild).lsn() + " replica");
