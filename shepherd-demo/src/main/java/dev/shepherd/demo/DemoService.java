@@ -70,7 +70,8 @@ import org.jspecify.annotations.Nullable;
  *       at once); {@code PUT /config/{key}} changes it.
  *   <li>{@code POST /reports}: counts primes on the {@link ElasticPool} (child-JVM runners).
  *   <li>Every JSON body ({@code /orders}, {@code /reports}, playground runs) is
- *       {@code application/json} of at most {@value Json#MAX_BODY} bytes (415 and 413 otherwise).
+ *       {@code application/json} of at most {@value Json#MAX_BODY} bytes (415 and 413 otherwise;
+ *       on {@code /orders} the idempotency filter, bounded at the same size, answers the 413).
  *   <li>{@code GET /metrics} (Prometheus), {@code GET /api/stats} and the dashboard at {@code /};
  *       {@code GET /api/settings}: each capability's settings, read from its {@code config()}.
  *   <li>The playground under {@code /playground/} ({@link Playground}): each capability's scenario
@@ -277,7 +278,11 @@ final class DemoService implements AutoCloseable {
     // "/orders/*" also matches "/orders" itself: map each filter once, or it runs twice.
     // The demo has no login: its callers share one anonymous scope, an explicit opt-in (a real
     // service scopes keys per user with principalResolver).
-    IdempotencyFilter idempotency = IdempotencyFilter.builder(tracker).allowAnonymous(true).build();
+    // The filter reads and holds a keyed body before the servlet sees it: bounded at the demo's own
+    // JSON limit, not the filter's default 1 MiB, so a longer body is refused (413 body-too-large,
+    // nothing stored for its key) before it is buffered.
+    IdempotencyFilter idempotency = IdempotencyFilter.builder(tracker).allowAnonymous(true)
+        .maxBodySize(Json.MAX_BODY).build();
     context.addFilter(new FilterHolder(idempotency), "/orders/*", request);
     ConsistencyTokenFilter consistency = ConsistencyTokenFilter.builder(codec).secureCookie(false).build();
     context.addFilter(new FilterHolder(consistency), "/orders/*", request);

@@ -3,6 +3,7 @@ package dev.shepherd.demo;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.shepherd.idempotency.servlet.IdempotencyFilter;
 import java.io.BufferedReader;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -27,7 +28,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The reference service's request limits, against {@code target/shepherd-demo.jar} started as
- * {@code ./shepherd demo} starts it: JSON bodies are bounded ({@link Json#MAX_BODY}, 413) and must
+ * {@code ./shepherd demo} starts it: JSON bodies are bounded ({@link Json#MAX_BODY}, 413; on
+ * {@code /orders} by the idempotency filter, before it buffers the body, nothing stored) and must
  * be {@code application/json} (415, so no cross-site simple request reaches a handler), and event
  * streams are capped ({@link ConfigServlet#MAX_STREAMS}, 429), a closed stream freeing its slot.
  */
@@ -98,6 +100,16 @@ class DemoRequestLimitsIT {
     assertThat(response.body()).contains("at most " + Json.MAX_BODY + " bytes");
   }
 
+  /** The filter's own 413: problem type {@code body-too-large}, naming the demo's limit, not a replay. */
+  private static void assertRefusedByTheIdempotencyFilter(HttpResponse<String> response) {
+    assertThat(response.statusCode()).as(response.body()).isEqualTo(413);
+    assertThat(response.headers().firstValue("Content-Type")).contains("application/problem+json");
+    assertThat(response.headers().firstValue(IdempotencyFilter.REPLAYED_HEADER)).isEmpty();
+    assertThat(response.body())
+        .contains(IdempotencyFilter.DEFAULT_PROBLEM_TYPE_BASE.resolve("body-too-large").toString())
+        .contains("larger than " + Json.MAX_BODY + " bytes");
+  }
+
   @Test
   void aJsonBodyOverTheLimitIs413NamingTheLimit() throws Exception {
     String justOver = jsonOf(Json.MAX_BODY + 1, "\"upTo\":100");
@@ -106,12 +118,32 @@ class DemoRequestLimitsIT {
     byte[] streamed = jsonOf(16 * 1024, "\"upTo\":100").getBytes(StandardCharsets.UTF_8);
     assertTooLarge(post("/reports", "application/json",
         HttpRequest.BodyPublishers.ofInputStream(() -> new ByteArrayInputStream(streamed)), null));
-    assertTooLarge(post("/orders", "application/json", HttpRequest.BodyPublishers.ofString(
+    assertRefusedByTheIdempotencyFilter(post("/orders", "application/json", HttpRequest.BodyPublishers.ofString(
         jsonOf(Json.MAX_BODY + 1, "\"customer\":\"big\",\"product\":\"p\",\"quantity\":1")), "\"too-large-1\""));
     HttpResponse<String> fits = post("/reports", "application/json",
         HttpRequest.BodyPublishers.ofString(jsonOf(Json.MAX_BODY, "\"upTo\":100")), null);
     assertThat(fits.statusCode()).as(fits.body()).isEqualTo(200);
     assertThat(fits.body()).contains("\"primes\":25");
+  }
+
+  @Test
+  void anOrderOverTheLimitIsRefusedByTheIdempotencyFilterAndNothingIsStoredForItsKey() throws Exception {
+    String key = "\"too-large-2\"";
+    String order = "\"customer\":\"big\",\"product\":\"p\",\"quantity\":1";
+    String over = jsonOf(Json.MAX_BODY + 1, order);
+    assertThat(over.length()).as("under the filter's default limit").isLessThan(IdempotencyFilter.DEFAULT_MAX_BODY_SIZE);
+    // Refused before the filter buffers it, and again on a retry: no answer was stored to replay.
+    assertRefusedByTheIdempotencyFilter(post("/orders", "application/json", HttpRequest.BodyPublishers.ofString(over), key));
+    assertRefusedByTheIdempotencyFilter(post("/orders", "application/json", HttpRequest.BodyPublishers.ofString(over), key));
+    // The key is still unused: a corrected order with it runs (not 422 key-reused), and its retry replays it.
+    String fits = "{" + order + "}";
+    HttpResponse<String> created = post("/orders", "application/json", HttpRequest.BodyPublishers.ofString(fits), key);
+    assertThat(created.statusCode()).as(created.body()).isEqualTo(201);
+    assertThat(created.headers().firstValue(IdempotencyFilter.REPLAYED_HEADER)).isEmpty();
+    HttpResponse<String> replayed = post("/orders", "application/json", HttpRequest.BodyPublishers.ofString(fits), key);
+    assertThat(replayed.statusCode()).as(replayed.body()).isEqualTo(201);
+    assertThat(replayed.headers().firstValue(IdempotencyFilter.REPLAYED_HEADER)).contains("true");
+    assertThat(replayed.body()).isEqualTo(created.body());
   }
 
   @Test
