@@ -65,9 +65,9 @@ import org.jspecify.annotations.Nullable;
  *   <li>Every request is sent as HTTP/1.1 (also on a caller's own {@code HttpClient}): the JDK
  *       client then opens one more connection whenever no idle one is free and has no per-host or
  *       total cap ({@code jdk.httpclient.connectionPoolSize} only bounds <em>idle</em>
- *       connections kept). Over HTTP/2 all queries would share one connection whose
- *       {@code MAX_CONCURRENT_STREAMS} the server sets, which is exactly the silent starvation of
- *       Java Consul clients whose pools allow 2 or 5 connections per host.
+ *       connections kept). Over HTTP/2 queries could share one connection capped by the
+ *       {@code MAX_CONCURRENT_STREAMS} the server sets, the silent starvation seen in Java Consul
+ *       clients whose pools allow 2 or 5 connections per host.
  *   <li>Requests are sent with {@code sendAsync}: a held query parks no client thread; only the
  *       caller waits (a virtual thread in a {@link Watcher}).
  *   <li>Each request has a timeout of {@code wait + wait/16 + readTimeoutMargin} (default margin
