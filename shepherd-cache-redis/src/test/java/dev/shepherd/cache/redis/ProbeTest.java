@@ -12,7 +12,6 @@ import io.lettuce.core.ClientOptions;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.SocketOptions;
-import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.pubsub.RedisPubSubAdapter;
 import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
@@ -25,8 +24,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -37,7 +35,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  */
 class ProbeTest {
 
-  @RegisterExtension static final RedisServer redis = RedisServer.create();
+  @RegisterExtension @Order(1) static final RedisServer redis = RedisServer.create();
+  @RegisterExtension @Order(2) static final RawRedis raw = RawRedis.on(redis);
 
   /**
    * How long each chunk through the proxy waits once the replay is about to start: the watching
@@ -50,21 +49,6 @@ class ProbeTest {
    * the watcher takes to slow the proxy down once the probe message is out.
    */
   private static final int MISSED = 2_000;
-
-  private static RedisClient rawClient;
-  private static StatefulRedisConnection<String, String> raw;
-
-  @BeforeAll
-  static void connect() {
-    rawClient = RedisClient.create(redis.uri());
-    raw = rawClient.connect();
-  }
-
-  @AfterAll
-  static void disconnect() {
-    raw.close();
-    rawClient.shutdown(Duration.ZERO, Duration.ofSeconds(2));
-  }
 
   private static String name() {
     return "t" + UUID.randomUUID();
@@ -149,7 +133,7 @@ class ProbeTest {
     assertThat(a.courier().isClustered()).as("the proxy refuses A's connections").isFalse();
     ReplayHold hold = new ReplayHold(proxy, kind);
     try (StatefulRedisPubSubConnection<byte[], byte[]> watch =
-        rawClient.connectPubSub(ByteArrayCodec.INSTANCE)) {
+        raw.client().connectPubSub(ByteArrayCodec.INSTANCE)) {
       watch.addListener(hold);
       watch.sync().subscribe((RedisCourier.DEFAULT_PREFIX + name + ":events").getBytes(UTF_8));
       proxy.restore(); // A's next probe connects, echoes its message and replays

@@ -27,30 +27,15 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Two or three members (each a courier and cache of its own, as separate JVMs are) on one real Redis. */
 class RedisCourierTest {
 
-  @RegisterExtension static final RedisServer redis = RedisServer.create();
-
-  private static RedisClient rawClient;
-  private static StatefulRedisConnection<String, String> raw;
-
-  @BeforeAll
-  static void connect() {
-    rawClient = RedisClient.create(redis.uri());
-    raw = rawClient.connect();
-  }
-
-  @AfterAll
-  static void disconnect() {
-    raw.close();
-    rawClient.shutdown(Duration.ZERO, Duration.ofSeconds(2));
-  }
+  @RegisterExtension @Order(1) static final RedisServer redis = RedisServer.create();
+  @RegisterExtension @Order(2) static final RawRedis raw = RawRedis.on(redis);
 
   private static RedisCommands<String, String> redis() {
     return raw.sync();
@@ -540,7 +525,7 @@ class RedisCourierTest {
     String name = name();
     try (Member a = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {});
         Member b = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {});
-        StatefulRedisConnection<byte[], byte[]> bytes = rawClient.connect(ByteArrayCodec.INSTANCE)) {
+        StatefulRedisConnection<byte[], byte[]> bytes = raw.client().connect(ByteArrayCodec.INSTANCE)) {
       CountDownLatch finish = new CountDownLatch(1);
       AtomicInteger runs = new AtomicInteger();
       CompletableFuture<Fetched<String>> waiter = waitOnLeader(a, b, "k", "real", finish, runs);
