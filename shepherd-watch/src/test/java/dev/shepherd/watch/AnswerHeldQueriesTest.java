@@ -3,6 +3,7 @@ package dev.shepherd.watch;
 import static dev.shepherd.watch.TestAwait.await;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.shepherd.testing.ServletServer;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -14,10 +15,6 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
-import org.eclipse.jetty.ee10.servlet.ServletHolder;
-import org.eclipse.jetty.server.Server;
-import org.eclipse.jetty.server.ServerConnector;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -28,28 +25,18 @@ import org.junit.jupiter.api.Test;
 class AnswerHeldQueriesTest {
 
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-  private Server server;
+  private ServletServer server;
   private URI uri;
 
-  private void start(BlockingQueryServlet<String> servlet) throws Exception {
-    server = new Server();
-    server.setStopTimeout(0);
-    ServerConnector connector = new ServerConnector(server);
-    connector.setHost("127.0.0.1");
-    server.addConnector(connector);
-    ServletContextHandler context = new ServletContextHandler();
-    ServletHolder holder = new ServletHolder(servlet);
-    holder.setAsyncSupported(true);
-    context.addServlet(holder, "/v1/kv/*");
-    server.setHandler(context);
-    server.start();
-    uri = URI.create("http://127.0.0.1:" + connector.getLocalPort());
+  private void start(BlockingQueryServlet<String> servlet) {
+    server = KvServers.start(servlet, "/v1/kv/*");
+    uri = server.uri();
   }
 
   @AfterEach
-  void stop() throws Exception {
+  void stop() {
     if (server != null) {
-      server.stop();
+      server.close();
     }
     http.shutdownNow();
   }

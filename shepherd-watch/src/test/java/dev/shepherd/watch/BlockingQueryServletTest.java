@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.shepherd.testing.ServletServer;
-import jakarta.servlet.DispatcherType;
 import jakarta.servlet.Filter;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -13,20 +12,11 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.EnumSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import org.eclipse.jetty.ee10.servlet.FilterHolder;
-import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
-import org.eclipse.jetty.ee10.servlet.ServletHolder;
-import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
-import org.eclipse.jetty.server.HttpConfiguration;
-import org.eclipse.jetty.server.HttpConnectionFactory;
-import org.eclipse.jetty.server.Server;
-import org.eclipse.jetty.server.ServerConnector;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -196,29 +186,17 @@ class BlockingQueryServletTest {
   @Test
   void threeHundredHeldQueriesFromOneClientAreNotStarvedByConnectionLimits() throws Exception {
     Set<String> protocols = ConcurrentHashMap.newKeySet();
-    Server jetty = new Server();
-    jetty.setStopTimeout(0);
-    HttpConfiguration config = new HttpConfiguration();
-    HTTP2CServerConnectionFactory h2c = new HTTP2CServerConnectionFactory(config);
-    h2c.setMaxConcurrentStreams(100);
-    ServerConnector connector = new ServerConnector(jetty, new HttpConnectionFactory(config), h2c);
-    connector.setHost("127.0.0.1");
-    jetty.addConnector(connector);
-    ServletContextHandler context = new ServletContextHandler();
-    ServletHolder holder = new ServletHolder(BlockingQueryServlet.ofStrings(store));
-    holder.setAsyncSupported(true);
-    context.addServlet(holder, "/v1/kv/*");
-    FilterHolder recorder = new FilterHolder((Filter) (req, resp, chain) -> {
+    Filter recorder = (req, resp, chain) -> {
       protocols.add(req.getProtocol());
       chain.doFilter(req, resp);
-    });
-    recorder.setAsyncSupported(true);
-    context.addFilter(recorder, "/*", EnumSet.of(DispatcherType.REQUEST));
-    jetty.setHandler(context);
-    jetty.start();
+    };
+    TestJetty jetty = TestJetty.builder().http11().h2c(100)
+        .servlet(BlockingQueryServlet.ofStrings(store), "/v1/kv/*")
+        .filter(recorder, true, "/*")
+        .start();
     HttpClient prefersHttp2 = HttpClient.newBuilder().version(HttpClient.Version.HTTP_2).build();
     try (ConsulClient own = ConsulClient.builder()
-        .baseUri(URI.create("http://127.0.0.1:" + connector.getLocalPort()))
+        .baseUri(jetty.uri())
         .httpClient(prefersHttp2).build()) {
       int keys = 300;
       List<CompletableFuture<Versioned<Optional<KvEntry>>>> held = new ArrayList<>();
@@ -250,7 +228,7 @@ class BlockingQueryServletTest {
       assertThat(protocols).containsExactly("HTTP/1.1");
     } finally {
       prefersHttp2.shutdownNow();
-      jetty.stop();
+      jetty.close();
     }
   }
 

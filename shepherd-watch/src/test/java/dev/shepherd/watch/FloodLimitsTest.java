@@ -19,15 +19,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.eclipse.jetty.client.HttpClient;
 import org.eclipse.jetty.client.Result;
 import org.eclipse.jetty.client.BufferingResponseListener;
-import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
-import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.http2.client.HTTP2Client;
 import org.eclipse.jetty.http2.client.transport.HttpClientTransportOverHTTP2;
-import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
-import org.eclipse.jetty.server.HttpConfiguration;
-import org.eclipse.jetty.server.Server;
-import org.eclipse.jetty.server.ServerConnector;
-import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -42,26 +35,12 @@ import org.junit.jupiter.api.Test;
 class FloodLimitsTest {
 
   private final InMemoryVersionedStore<String> store = InMemoryVersionedStore.create();
-  private Server server;
+  private TestJetty server;
   private HttpClient client;
 
   private URI start(BlockingQueryServlet<String> servlet) throws Exception {
-    QueuedThreadPool threads = new QueuedThreadPool(32, 4);
-    threads.setName("jetty-flood");
-    server = new Server(threads);
-    server.setStopTimeout(0);
-    HttpConfiguration config = new HttpConfiguration();
-    HTTP2CServerConnectionFactory h2c = new HTTP2CServerConnectionFactory(config);
-    h2c.setMaxConcurrentStreams(30_000);
-    ServerConnector connector = new ServerConnector(server, h2c);
-    connector.setHost("127.0.0.1");
-    server.addConnector(connector);
-    ServletContextHandler context = new ServletContextHandler();
-    ServletHolder holder = new ServletHolder(servlet);
-    holder.setAsyncSupported(true);
-    context.addServlet(holder, "/v1/kv/*");
-    server.setHandler(context);
-    server.start();
+    server = TestJetty.builder().threads("jetty-flood", 32, 4).h2c(30_000)
+        .servlet(servlet, "/v1/kv/*").start();
     HTTP2Client h2 = new HTTP2Client();
     h2.setMaxConcurrentPushedStreams(0);
     client = new HttpClient(new HttpClientTransportOverHTTP2(h2));
@@ -69,7 +48,7 @@ class FloodLimitsTest {
     client.setMaxConnectionsPerDestination(1);
     client.setIdleTimeout(0);
     client.start();
-    return URI.create("http://127.0.0.1:" + connector.getLocalPort());
+    return server.uri();
   }
 
   @AfterEach
@@ -78,7 +57,7 @@ class FloodLimitsTest {
       client.stop();
     }
     if (server != null) {
-      server.stop();
+      server.close();
     }
   }
 

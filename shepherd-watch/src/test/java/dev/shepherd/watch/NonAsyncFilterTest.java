@@ -3,7 +3,6 @@ package dev.shepherd.watch;
 import static dev.shepherd.watch.TestAwait.await;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import jakarta.servlet.DispatcherType;
 import jakarta.servlet.Filter;
 import jakarta.servlet.FilterChain;
 import jakarta.servlet.ServletException;
@@ -15,16 +14,8 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.EnumSet;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import org.eclipse.jetty.ee10.servlet.FilterHolder;
-import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
-import org.eclipse.jetty.ee10.servlet.ServletHolder;
-import org.eclipse.jetty.ee10.servlet.ServletMapping;
-import org.eclipse.jetty.server.Server;
-import org.eclipse.jetty.server.ServerConnector;
-import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -47,39 +38,23 @@ class NonAsyncFilterTest {
 
   private final InMemoryVersionedStore<String> store = InMemoryVersionedStore.create();
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-  private Server server;
+  private TestJetty server;
   private URI uri;
 
   /** Serves the servlet at /v1/kv/* directly and at /filtered/v1/kv/* behind the filter. */
   private void start(BlockingQueryServlet<String> servlet) throws Exception {
-    QueuedThreadPool threads = new QueuedThreadPool(16, 2);
-    threads.setName("jetty-non-async-filter");
-    server = new Server(threads);
-    server.setStopTimeout(0);
-    ServerConnector connector = new ServerConnector(server);
-    connector.setHost("127.0.0.1");
-    server.addConnector(connector);
-    ServletContextHandler context = new ServletContextHandler();
-    ServletHolder holder = new ServletHolder("kv", servlet);
-    holder.setAsyncSupported(true);
-    context.getServletHandler().addServlet(holder);
-    ServletMapping mapping = new ServletMapping();
-    mapping.setServletName("kv");
-    mapping.setPathSpecs(new String[] {"/v1/kv/*", "/filtered/v1/kv/*"});
-    context.getServletHandler().addServletMapping(mapping);
-    FilterHolder filter = new FilterHolder(new PassThrough());
-    filter.setAsyncSupported(false);
-    context.addFilter(filter, "/filtered/*", EnumSet.of(DispatcherType.REQUEST));
-    server.setHandler(context);
-    server.start();
-    uri = URI.create("http://127.0.0.1:" + connector.getLocalPort());
+    server = TestJetty.builder().threads("jetty-non-async-filter", 16, 2)
+        .servlet(servlet, "/v1/kv/*", "/filtered/v1/kv/*")
+        .filter(new PassThrough(), false, "/filtered/*")
+        .start();
+    uri = server.uri();
   }
 
   @AfterEach
   void stop() throws Exception {
     http.shutdownNow();
     if (server != null) {
-      server.stop();
+      server.close();
     }
   }
 

@@ -14,15 +14,8 @@ import org.eclipse.jetty.client.BufferingResponseListener;
 import org.eclipse.jetty.client.ContentResponse;
 import org.eclipse.jetty.client.HttpClient;
 import org.eclipse.jetty.client.Request;
-import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
-import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.http2.client.HTTP2Client;
 import org.eclipse.jetty.http2.client.transport.HttpClientTransportOverHTTP2;
-import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
-import org.eclipse.jetty.server.HttpConfiguration;
-import org.eclipse.jetty.server.Server;
-import org.eclipse.jetty.server.ServerConnector;
-import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -43,7 +36,7 @@ class SharedUpstreamFetchTest {
   private ServletServer upstream;
   private ConsulClient consul;
   private BlockingQueryServlet<KvEntry> front;
-  private Server frontServer;
+  private TestJetty frontServer;
   private URI frontUri;
   private HttpClient client;
 
@@ -53,22 +46,10 @@ class SharedUpstreamFetchTest {
     consul = ConsulClient.builder().baseUri(upstream.uri()).build();
     front = BlockingQueryServlet.builder(consul.kvSource(),
         (KvEntry e) -> e.value() == null ? new byte[0] : e.value()).build();
-    QueuedThreadPool threads = new QueuedThreadPool(16, 2);
-    threads.setName("jetty-front");
-    frontServer = new Server(threads);
-    frontServer.setStopTimeout(0);
-    HTTP2CServerConnectionFactory h2c = new HTTP2CServerConnectionFactory(new HttpConfiguration());
-    h2c.setMaxConcurrentStreams(1_000); // Jetty's default, 128, would queue most of the 300
-    ServerConnector connector = new ServerConnector(frontServer, h2c);
-    connector.setHost("127.0.0.1");
-    frontServer.addConnector(connector);
-    ServletContextHandler context = new ServletContextHandler();
-    ServletHolder holder = new ServletHolder(front);
-    holder.setAsyncSupported(true);
-    context.addServlet(holder, "/v1/kv/*");
-    frontServer.setHandler(context);
-    frontServer.start();
-    frontUri = URI.create("http://127.0.0.1:" + connector.getLocalPort());
+    frontServer = TestJetty.builder().threads("jetty-front", 16, 2)
+        .h2c(1_000) // Jetty's default, 128, would queue most of the 300
+        .servlet(front, "/v1/kv/*").start();
+    frontUri = frontServer.uri();
     client = new HttpClient(new HttpClientTransportOverHTTP2(new HTTP2Client()));
     client.setMaxConnectionsPerDestination(1);
     client.setMaxRequestsQueuedPerDestination(1_000);
@@ -79,7 +60,7 @@ class SharedUpstreamFetchTest {
   @AfterEach
   void stop() throws Exception {
     client.stop();
-    frontServer.stop();
+    frontServer.close();
     consul.close();
     upstream.close();
   }
