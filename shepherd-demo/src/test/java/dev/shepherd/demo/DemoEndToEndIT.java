@@ -3,11 +3,6 @@ package dev.shepherd.demo;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.InputStreamReader;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -42,26 +37,16 @@ import org.junit.jupiter.api.TestMethodOrder;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class DemoEndToEndIT {
 
-  private static final Path JAR = Path.of("target", "shepherd-demo.jar");
   private static final Pattern PG_DIR = Pattern.compile("\\(embedded, in (\\S+)\\)");
 
   private static final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-  private static final List<String> output = new CopyOnWriteArrayList<>();
-  private static Process service;
-  private static Thread serviceReader;
-  private static int port;
+  private static DemoProcess service;
   private static String base;
 
   @BeforeAll
   static void startTheServiceLikeTheReadme() throws Exception {
-    assertThat(JAR).as("the shaded jar built by package").exists();
-    port = freePort();
-    base = "http://127.0.0.1:" + port;
-    service = start("--port", Integer.toString(port));
-    serviceReader = lastReader;
-    await().atMost(Duration.ofMinutes(2))
-        .until(() -> output.contains("Shepherd reference service is up.") || !service.isAlive());
-    assertThat(service.isAlive()).as("service alive; its output:\n%s", String.join("\n", output)).isTrue();
+    service = DemoProcess.startOnFreePort();
+    base = service.base();
   }
 
   @AfterAll
@@ -69,38 +54,16 @@ class DemoEndToEndIT {
     if (service == null) {
       return;
     }
-    String pgDirectory = output.stream().map(PG_DIR::matcher).filter(Matcher::find).map(m -> m.group(1))
+    String pgDirectory = service.output().stream().map(PG_DIR::matcher).filter(Matcher::find).map(m -> m.group(1))
         .findFirst().orElseThrow(() -> new AssertionError("the service did not print its PostgreSQL directory"));
-    assertThat(service.isAlive()).as("service still running before the stop; output:\n%s", String.join("\n", output)).isTrue();
-    service.destroy(); // SIGTERM runs the same shutdown hook as Ctrl-C
-    assertThat(service.waitFor(60, TimeUnit.SECONDS)).as("service stopped within 60 s").isTrue();
-    serviceReader.join(10_000); // the output pipe is drained only after the process ends
+    assertThat(service.process().isAlive()).as("service still running before the stop; output:\n%s", service.outputText()).isTrue();
+    service.stop(); // SIGTERM runs the same shutdown hook as Ctrl-C
     // What the shutdown hook prints may not reach a pipe (JUL's own hook races it); what it does is checked:
-    assertThat(service.exitValue()).as("exit code of a SIGTERM shutdown").isEqualTo(143);
+    assertThat(service.process().exitValue()).as("exit code of a SIGTERM shutdown").isEqualTo(143);
     assertThat(Path.of(pgDirectory)).as("embedded PostgreSQL directory removed").doesNotExist();
     assertThat(ProcessHandle.allProcesses()
         .filter(p -> p.info().commandLine().orElse("").contains(pgDirectory)).count())
         .as("no PostgreSQL process of the demo left").isZero();
-  }
-
-  private static Thread lastReader;
-
-  private static Process start(String... args) throws IOException {
-    List<String> command = new ArrayList<>(List.of(
-        Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar", JAR.toString()));
-    command.addAll(List.of(args));
-    Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-    lastReader = Thread.ofVirtual().start(() -> {
-      try (BufferedReader reader = new BufferedReader(
-          new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
-        for (String line = reader.readLine(); line != null; line = reader.readLine()) {
-          output.add(line.strip());
-        }
-      } catch (IOException ignored) {
-        // the process ended
-      }
-    });
-    return process;
   }
 
   @Test
@@ -210,7 +173,7 @@ class DemoEndToEndIT {
     assertThat(report.statusCode()).as(report.body()).isEqualTo(200);
     assertThat(report.body()).contains("\"primes\":148933");
     long runnerPid = Long.parseLong(report.body().replaceAll(".*\"pid\":(\\d+).*", "$1"));
-    assertThat(runnerPid).as("computed in a runner JVM, not in the service").isNotEqualTo(service.pid());
+    assertThat(runnerPid).as("computed in a runner JVM, not in the service").isNotEqualTo(service.process().pid());
     assertThat(http.send(postRequest("/reports", null, "{\"upTo\":-1}"), HttpResponse.BodyHandlers.ofString())
         .statusCode()).isEqualTo(400);
   }
@@ -241,12 +204,13 @@ class DemoEndToEndIT {
   @Test
   @Order(8)
   void aSecondServiceOnTheSamePortFailsWithAClearError() throws Exception {
-    int before = output.size();
-    Process second = start("--port", Integer.toString(port), "--pool", "local");
-    assertThat(second.waitFor(2, TimeUnit.MINUTES)).isTrue();
-    assertThat(second.exitValue()).isEqualTo(3);
-    await().atMost(Duration.ofSeconds(5)).until(() -> output.subList(before, output.size()).stream()
-        .anyMatch(l -> l.contains("port " + port + " on 127.0.0.1 is already in use")));
+    int port = service.port();
+    try (DemoProcess second = DemoProcess.launch(port, "--pool", "local")) {
+      assertThat(second.process().waitFor(2, TimeUnit.MINUTES)).isTrue();
+      assertThat(second.process().exitValue()).isEqualTo(3);
+      await().atMost(Duration.ofSeconds(5)).until(() -> second.output().stream()
+          .anyMatch(l -> l.contains("port " + port + " on 127.0.0.1 is already in use")));
+    }
   }
 
   @Test
@@ -255,8 +219,8 @@ class DemoEndToEndIT {
     Map<String, Double> before = dashboardFigures(false);
     assertThat(before).containsKeys("fig-cache-hits", "fig-idem-claims", "fig-watch-queries",
         "fig-replica-reads", "fig-pool-runners");
-    Process load = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-cp", JAR.toString(), "dev.shepherd.demo.DemoMain", "--load", base, "--duration", "8s")
+    Process load = DemoProcess.java(
+        "-cp", DemoProcess.JAR.toString(), "dev.shepherd.demo.DemoMain", "--load", base, "--duration", "8s")
         .redirectErrorStream(true).redirectOutput(Path.of("target", "load.log").toFile()).start();
     assertThat(load.waitFor(2, TimeUnit.MINUTES)).isTrue();
     assertThat(load.exitValue()).isZero();
@@ -329,11 +293,5 @@ class DemoEndToEndIT {
 
   private static HttpResponse<String> post(String path, String key, String body) throws Exception {
     return http.send(postRequest(path, key, body), HttpResponse.BodyHandlers.ofString());
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      return socket.getLocalPort();
-    }
   }
 }

@@ -1,25 +1,16 @@
 package dev.shepherd.demo;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.testing.EtcdServer;
 import dev.shepherd.testing.PostgresCluster;
 import dev.shepherd.testing.RedisServer;
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -39,24 +30,12 @@ class DemoExternalServersIT {
 
   @Test
   void ordersReplayFromRedisAndConfigLivesInEtcd() throws Exception {
-    int port;
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      port = socket.getLocalPort();
-    }
-    String base = "http://127.0.0.1:" + port;
-    Process service = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-jar", Path.of("target", "shepherd-demo.jar").toString(), "--port", Integer.toString(port),
+    DemoProcess service = DemoProcess.startOnFreePort(
         "--primary-url", pg.primaryJdbcUrl(), "--replica-url", pg.replicaJdbcUrl(),
-        "--redis", redis.uri(), "--etcd", etcd.endpoint(), "--pool", "local")
-        .redirectErrorStream(true).start();
-    List<String> output = new CopyOnWriteArrayList<>();
-    Thread.ofVirtual().start(() -> new BufferedReader(new InputStreamReader(service.getInputStream(),
-        StandardCharsets.UTF_8)).lines().forEach(l -> output.add(l.strip())));
+        "--redis", redis.uri(), "--etcd", etcd.endpoint(), "--pool", "local");
+    String base = service.base();
     try {
-      await().atMost(Duration.ofMinutes(2))
-          .until(() -> output.contains("Shepherd reference service is up.") || !service.isAlive());
-      assertThat(service.isAlive()).as(String.join("\n", output)).isTrue();
-      assertThat(output).contains("idempotency on Redis, config on etcd");
+      assertThat(service.output()).contains("idempotency on Redis, config on etcd");
 
       String body = "{\"customer\":\"ada\",\"product\":\"p1\",\"quantity\":2}";
       HttpResponse<String> first = post(base + "/orders", "\"redis-1\"", body);
@@ -86,8 +65,7 @@ class DemoExternalServersIT {
       assertThat(Long.parseLong(changed.headers().firstValue("X-Consul-Index").orElseThrow())).isGreaterThan(index);
       assertThat(changed.body()).contains("\"Value\":\"b2Zm\""); // base64 of "off"
     } finally {
-      service.destroy();
-      assertThat(service.waitFor(60, TimeUnit.SECONDS)).isTrue();
+      service.stop();
     }
   }
 

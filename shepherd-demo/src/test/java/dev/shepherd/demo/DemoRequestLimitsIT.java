@@ -4,24 +4,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.idempotency.servlet.IdempotencyFilter;
-import java.io.BufferedReader;
 import java.io.ByteArrayInputStream;
-import java.io.IOException;
 import java.io.InputStream;
-import java.io.InputStreamReader;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -36,43 +28,19 @@ import org.junit.jupiter.api.Test;
 class DemoRequestLimitsIT {
 
   private static final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-  private static final List<String> output = new CopyOnWriteArrayList<>();
-  private static Process service;
-  private static Thread serviceReader;
+  private static DemoProcess service;
   private static String base;
 
   @BeforeAll
   static void startTheService() throws Exception {
-    Path jar = Path.of("target", "shepherd-demo.jar");
-    assertThat(jar).as("the shaded jar built by package").exists();
-    int port;
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      port = socket.getLocalPort();
-    }
-    base = "http://127.0.0.1:" + port;
-    service = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-jar", jar.toString(), "--port", Integer.toString(port), "--pool", "local")
-        .redirectErrorStream(true).start();
-    serviceReader = Thread.ofVirtual().start(() -> {
-      try (BufferedReader reader = new BufferedReader(new InputStreamReader(service.getInputStream(), StandardCharsets.UTF_8))) {
-        for (String line = reader.readLine(); line != null; line = reader.readLine()) {
-          output.add(line.strip());
-        }
-      } catch (IOException ignored) {
-        // the process ended
-      }
-    });
-    await().atMost(Duration.ofMinutes(2))
-        .until(() -> output.contains("Shepherd reference service is up.") || !service.isAlive());
-    assertThat(service.isAlive()).as("service alive; its output:\n%s", String.join("\n", output)).isTrue();
+    service = DemoProcess.startOnFreePort("--pool", "local");
+    base = service.base();
   }
 
   @AfterAll
   static void stopTheService() throws Exception {
     if (service != null) {
-      service.destroy();
-      assertThat(service.waitFor(60, TimeUnit.SECONDS)).as("service stopped within 60 s").isTrue();
-      serviceReader.join(10_000);
+      service.stop();
     }
   }
 

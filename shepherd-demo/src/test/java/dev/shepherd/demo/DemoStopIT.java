@@ -1,24 +1,15 @@
 package dev.shepherd.demo;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.InputStreamReader;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -31,32 +22,9 @@ class DemoStopIT {
 
   @Test
   void aStopWithAStreamOpenAndAQueryHeldIsCleanAndAnswersTheQuery() throws Exception {
-    Path jar = Path.of("target", "shepherd-demo.jar");
-    assertThat(jar).as("the shaded jar built by package").exists();
-    int port;
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      port = socket.getLocalPort();
-    }
-    String base = "http://127.0.0.1:" + port;
-    List<String> output = new CopyOnWriteArrayList<>();
-    Process service = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-jar", jar.toString(), "--port", Integer.toString(port), "--pool", "local")
-        .redirectErrorStream(true).start();
-    Thread reader = Thread.ofVirtual().start(() -> {
-      try (BufferedReader lines = new BufferedReader(
-          new InputStreamReader(service.getInputStream(), StandardCharsets.UTF_8))) {
-        for (String line = lines.readLine(); line != null; line = lines.readLine()) {
-          output.add(line.strip());
-        }
-      } catch (IOException ignored) {
-        // the process ended
-      }
-    });
     HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-    try {
-      await().atMost(Duration.ofMinutes(2))
-          .until(() -> output.contains("Shepherd reference service is up.") || !service.isAlive());
-      assertThat(service.isAlive()).as("service alive; its output:\n%s", String.join("\n", output)).isTrue();
+    try (DemoProcess service = DemoProcess.startOnFreePort("--pool", "local")) {
+      String base = service.base();
       URI flags = URI.create(base + "/config/feature-flags");
       HttpResponse<String> now = http.send(HttpRequest.newBuilder(flags).build(),
           HttpResponse.BodyHandlers.ofString());
@@ -75,11 +43,10 @@ class DemoStopIT {
           .statusCode()).isEqualTo(200);
       assertThat(held).isNotDone();
 
-      service.destroy(); // SIGTERM
-      assertThat(service.waitFor(60, TimeUnit.SECONDS)).as("service stopped within 60 s").isTrue();
-      reader.join(10_000);
+      service.stop(); // SIGTERM
 
-      assertThat(output).as(String.join("\n", output)).noneMatch(line -> line.contains("stopping Jetty failed"));
+      assertThat(service.output()).as(service.outputText())
+          .noneMatch(line -> line.contains("stopping Jetty failed"));
       HttpResponse<String> answered = held.get(30, TimeUnit.SECONDS);
       assertThat(answered.statusCode()).isEqualTo(200);
       assertThat(answered.headers().firstValue("X-Consul-Index")).hasValue(index);
@@ -89,7 +56,6 @@ class DemoStopIT {
         // a reset at the server's exit ends it too
       }
     } finally {
-      service.destroyForcibly();
       http.shutdownNow();
     }
   }

@@ -6,12 +6,8 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.BufferedReader;
 import java.io.File;
-import java.io.IOException;
-import java.io.InputStreamReader;
 import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -23,7 +19,6 @@ import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -54,43 +49,22 @@ import org.openqa.selenium.chrome.ChromeOptions;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class PlaygroundBrowserIT {
 
-  private static final Path JAR = Path.of("target", "shepherd-demo.jar");
   private static final Path CHROMIUM = Path.of("/usr/bin/chromium");
   private static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private static final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-  private static final List<String> output = new CopyOnWriteArrayList<>();
-  private static Process service;
-  private static Thread serviceReader;
+  private static DemoProcess service;
   private static String base;
   private static Path profile;
   private static WebDriver browser;
 
   @BeforeAll
   static void startTheServiceAndABrowser() throws Exception {
-    assertThat(JAR).as("the shaded jar built by package").exists();
     assertThat(CHROMIUM).as("Chromium is needed: sudo apt-get install -y chromium chromium-driver").isExecutable();
     assertThat(CHROMEDRIVER).as("chromedriver is needed: sudo apt-get install -y chromium-driver").exists();
-    int port;
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      port = socket.getLocalPort();
-    }
-    base = "http://127.0.0.1:" + port;
-    service = new ProcessBuilder(java(), "-jar", JAR.toString(), "--port", Integer.toString(port), "--pool", "local")
-        .redirectErrorStream(true).start();
-    serviceReader = Thread.ofVirtual().start(() -> {
-      try (BufferedReader reader = new BufferedReader(new InputStreamReader(service.getInputStream(), StandardCharsets.UTF_8))) {
-        for (String line = reader.readLine(); line != null; line = reader.readLine()) {
-          output.add(line.strip());
-        }
-      } catch (IOException ignored) {
-        // the process ended
-      }
-    });
-    await().atMost(Duration.ofMinutes(2))
-        .until(() -> output.contains("Shepherd reference service is up.") || !service.isAlive());
-    assertThat(service.isAlive()).as("service alive; its output:\n%s", String.join("\n", output)).isTrue();
+    service = DemoProcess.startOnFreePort("--pool", "local");
+    base = service.base();
 
     profile = Files.createTempDirectory("shepherd-selenium-");
     ChromeOptions options = new ChromeOptions();
@@ -117,9 +91,7 @@ class PlaygroundBrowserIT {
       }
     }
     if (service != null) {
-      service.destroy();
-      assertThat(service.waitFor(60, TimeUnit.SECONDS)).as("service stopped within 60 s").isTrue();
-      serviceReader.join(10_000);
+      service.stop();
     }
   }
 
@@ -234,7 +206,7 @@ class PlaygroundBrowserIT {
   @Test
   @Order(2)
   void theTerminalRunsAScenarioAndPrintsBothSides() throws Exception {
-    Process cli = new ProcessBuilder(java(), "-cp", JAR.toString(), "dev.shepherd.demo.DemoMain",
+    Process cli = DemoProcess.java("-cp", DemoProcess.JAR.toString(), "dev.shepherd.demo.DemoMain",
         "--scenario", "cache", base, "--param", "callers=300", "--param", "catalog=healthy")
         .redirectErrorStream(true).start();
     String printed = new String(cli.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -351,9 +323,5 @@ class PlaygroundBrowserIT {
   private static HttpResponse<String> post(String path, String type, String body) throws Exception {
     return http.send(HttpRequest.newBuilder(URI.create(base + path)).header("Content-Type", type)
         .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
-  }
-
-  private static String java() {
-    return Path.of(System.getProperty("java.home"), "bin", "java").toString();
   }
 }
