@@ -18,8 +18,10 @@ import org.jspecify.annotations.Nullable;
  * supplies the other half, starting "something that runs {@code RunnerMain} with these environment
  * variables" (a child process for {@link ProcessBackend}, a Pod for the Kubernetes backend).
  *
- * <p>Protocol, in brief: the runner connects to {@link RunnerEnvironment#PARENT}; both ends
- * exchange random nonces; the runner proves the random 256-bit secret this backend generated for
+ * <p>Protocol, in brief: the runner connects to {@link RunnerEnvironment#PARENT} and at once sends
+ * its id and nonce with a tag over them keyed by its secret (so the parent can tell a runner from
+ * a connection that sends nothing, see {@link RemoteBackendBuilder#maxHandshakes}); the parent
+ * answers with its own nonce; the runner proves the random 256-bit secret this backend generated for
  * it (passed in {@link RunnerEnvironment#SECRET}, never sent) with an HMAC-SHA256 over both nonces
  * and its id; both derive session keys from the secret and the nonces, and the parent proves
  * itself with a first frame sealed under them, so a runner never talks to a listener that does not
@@ -32,7 +34,8 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Bounds: before authentication a connection may send at most 1 KiB and must finish the
  * handshake within {@link RemoteBackendBuilder#handshakeTimeout} (default 5 s), and at most {@link
- * RemoteBackendBuilder#maxHandshakes} (default 64) handshakes run at once; after it, frames are limited to
+ * RemoteBackendBuilder#maxHandshakes} (default 256) connections wait for their first frame at once,
+ * the oldest cut when another arrives; after it, frames are limited to
  * {@link RemoteBackendBuilder#maxFrameBytes} (default 16 MiB) and payloads to the codec's {@link
  * CodecLimits}. A wrong proof, an unknown or already connected id, a frame too large, or
  * silence past the deadline closes the connection.

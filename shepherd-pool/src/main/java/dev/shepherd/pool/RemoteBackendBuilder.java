@@ -30,7 +30,7 @@ public abstract class RemoteBackendBuilder<B extends RemoteBackendBuilder<B>> {
   private int port;
   private @Nullable String advertisedHost;
   private Duration handshakeTimeout = Duration.ofSeconds(5);
-  private int maxHandshakes = 64;
+  private int maxHandshakes = 256;
   private int maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
   private CodecLimits codecLimits = CodecLimits.defaults();
   private Duration writeTimeout = DEFAULT_WRITE_TIMEOUT;
@@ -111,8 +111,12 @@ public abstract class RemoteBackendBuilder<B extends RemoteBackendBuilder<B>> {
   }
 
   /**
-   * Sets how many unauthenticated connections are handled at once; further ones wait in the
-   * listen backlog until a handshake ends. Default 64.
+   * Sets how many connections may wait for their first frame at once: accepted, but not yet
+   * known to be a booting runner (a runner sends its first frame, the KNOCK, the moment it
+   * connects, and is known once it is read). When one more connection arrives, the oldest such
+   * connection is cut to make room, so connections that send nothing cannot keep runners out
+   * (a runner that is cut anyway connects again, for up to 10 s). Each costs a file descriptor
+   * and a few hundred bytes, no thread. Default 256.
    *
    * @param max 1 or more
    * @return this builder

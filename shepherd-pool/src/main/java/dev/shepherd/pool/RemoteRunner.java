@@ -102,20 +102,29 @@ final class RemoteRunner {
     if (parentPid != null) {
       watchParentProcess(parentPid);
     }
-    Socket socket = new Socket();
+    InetSocketAddress address;
+    try {
+      address =
+          new InetSocketAddress(
+              parent.substring(0, colon), Integer.parseInt(parent.substring(colon + 1)));
+    } catch (IllegalArgumentException e) {
+      System.err.println("shepherd runner: " + RunnerEnvironment.PARENT + " " + parent + ": " + e);
+      return 2;
+    }
     RemoteRunner runner;
     long idleBackstopMillis;
     try {
-      socket.setTcpNoDelay(true);
-      socket.connect(
-          new InetSocketAddress(parent.substring(0, colon), Integer.parseInt(parent.substring(colon + 1))),
-          CONNECT_TIMEOUT_MILLIS);
-      runner = new RemoteRunner(id, socket, functions);
+      runner = connect(id, address, secret, functions);
+    } catch (IOException | RuntimeException e) {
+      System.err.println("shepherd runner " + id + ": cannot reach parent " + parent + ": " + e);
+      return 3;
+    }
+    try {
       runner.exitOnParentLoss = haltOnParentLoss;
-      idleBackstopMillis = runner.handshake(secret);
+      idleBackstopMillis = runner.finishHandshake(secret);
     } catch (IOException | RuntimeException e) {
       System.err.println("shepherd runner " + id + ": refusing parent " + parent + ": " + e);
-      RemoteRunnerServer.closeQuietly(socket);
+      RemoteRunnerServer.closeQuietly(runner.socket);
       return 3;
     }
     return runner.serve(idleBackstopMillis);
@@ -174,13 +183,99 @@ final class RemoteRunner {
   }
 
   /**
-   * Proves the secret to the parent and checks the parent's proof: the WELCOME must open under the
-   * session key derived from the secret, so a listener that does not know it is refused before
-   * this runner reads a single call.
+   * Connects and knocks until the parent answers with a CHALLENGE, for at most {@value
+   * #CONNECT_TIMEOUT_MILLIS} ms in all. A parent under a flood of unauthenticated connections
+   * cuts the oldest of them to make room, and a runner whose KNOCK reached it too late can be
+   * among them; so can a connection refused while the parent's listen backlog is full. Both are
+   * tried again, backing off from 20 ms to 500 ms. What the parent answers, once it answers, is
+   * not retried.
    */
-  private long handshake(byte[] secret) throws IOException {
-    socket.setSoTimeout(CONNECT_TIMEOUT_MILLIS);
-    FrameChannel.Frame challengeFrame = channel.readPlain();
+  private static RemoteRunner connect(
+      String id, InetSocketAddress parent, byte[] secret, FunctionRegistry functions)
+      throws IOException {
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CONNECT_TIMEOUT_MILLIS);
+    long backoffMillis = 20;
+    int attempts = 0;
+    IOException lastCut = null;
+    while (true) {
+      attempts++;
+      // The KNOCK is built before the connection exists and written the moment it does: a parent
+      // under a flood cuts a connection that has sent nothing for long, and the first use of the
+      // JVM's crypto takes tens of milliseconds.
+      byte[] runnerNonce = new byte[RemoteProtocol.NONCE_BYTES];
+      new java.security.SecureRandom().nextBytes(runnerNonce);
+      FrameChannel.FrameWriter knock = new FrameChannel.FrameWriter(RemoteProtocol.KNOCK);
+      knock.out.writeByte(RemoteProtocol.VERSION);
+      RemoteProtocol.writeString(knock.out, id);
+      knock.out.write(runnerNonce);
+      knock.out.write(RemoteProtocol.knockTag(secret, runnerNonce, id));
+      Socket socket = new Socket();
+      try {
+        socket.setTcpNoDelay(true);
+        socket.connect(parent, remainingMillis(deadline));
+        RemoteRunner runner = new RemoteRunner(id, socket, functions);
+        runner.knock(knock, runnerNonce, deadline);
+        if (attempts > 1) {
+          System.err.println(
+              "shepherd runner " + id + ": reached the parent on attempt " + attempts
+                  + " (the earlier connections were refused or cut before its CHALLENGE; the last: "
+                  + lastCut + ")");
+        }
+        return runner;
+      } catch (java.net.SocketException | java.io.EOFException e) {
+        // Refused, reset or cut before the CHALLENGE: the parent never looked at this knock.
+        RemoteRunnerServer.closeQuietly(socket);
+        lastCut = e;
+        long left = remainingMillis(deadline);
+        if (left <= 1) {
+          throw new IOException(
+              "no CHALLENGE from the parent within " + CONNECT_TIMEOUT_MILLIS + " ms in "
+                  + attempts + " attempts; the last: " + e, e);
+        }
+        try {
+          Thread.sleep(Math.min(backoffMillis, left));
+        } catch (InterruptedException interrupted) {
+          Thread.currentThread().interrupt();
+          throw new IOException("interrupted while connecting", interrupted);
+        }
+        backoffMillis = Math.min(500, backoffMillis * 2);
+      } catch (IOException | RuntimeException e) {
+        RemoteRunnerServer.closeQuietly(socket);
+        throw e;
+      }
+    }
+  }
+
+  private static int remainingMillis(long deadlineNanos) {
+    long left = TimeUnit.NANOSECONDS.toMillis(deadlineNanos - System.nanoTime());
+    return (int) Math.max(1, Math.min(Integer.MAX_VALUE, left));
+  }
+
+  /** The nonces of this connection's handshake, set by {@link #knock}. */
+  private byte[] runnerNonce = new byte[0];
+
+  private byte[] parentNonce = new byte[0];
+
+  /**
+   * Sends the KNOCK (this runner's id and nonce, tagged with the secret) and reads the parent's
+   * CHALLENGE.
+   *
+   * @throws java.net.SocketException or {@link java.io.EOFException} if the parent cut the
+   *     connection first (worth another try)
+   * @throws IOException if the parent answered with something else or another version
+   */
+  private void knock(FrameChannel.FrameWriter knock, byte[] nonce, long deadlineNanos)
+      throws IOException {
+    runnerNonce = nonce;
+    channel.writePlain(knock);
+    socket.setSoTimeout(remainingMillis(deadlineNanos));
+    FrameChannel.Frame challengeFrame;
+    try {
+      challengeFrame = channel.readPlain();
+    } catch (java.net.SocketTimeoutException e) {
+      throw new IOException(
+          "the parent sent no CHALLENGE within " + CONNECT_TIMEOUT_MILLIS + " ms", e);
+    }
     if (challengeFrame.type() != RemoteProtocol.CHALLENGE) {
       throw new IOException("expected CHALLENGE, got frame type " + challengeFrame.type());
     }
@@ -189,15 +284,20 @@ final class RemoteRunner {
       throw new IOException(
           "the parent speaks protocol version " + version + ", this runner " + RemoteProtocol.VERSION);
     }
-    byte[] parentNonce = new byte[RemoteProtocol.NONCE_BYTES];
+    parentNonce = new byte[RemoteProtocol.NONCE_BYTES];
     challengeFrame.body().readFully(parentNonce);
-    byte[] runnerNonce = new byte[RemoteProtocol.NONCE_BYTES];
-    new java.security.SecureRandom().nextBytes(runnerNonce);
-    FrameChannel.FrameWriter hello = new FrameChannel.FrameWriter(RemoteProtocol.HELLO);
-    RemoteProtocol.writeString(hello.out, id);
-    hello.out.write(runnerNonce);
-    hello.out.write(RemoteProtocol.runnerProof(secret, parentNonce, runnerNonce, id));
-    channel.writePlain(hello);
+  }
+
+  /**
+   * Proves the secret to the parent and checks the parent's proof: the WELCOME must open under the
+   * session key derived from the secret, so a listener that does not know it is refused before
+   * this runner reads a single call.
+   */
+  private long finishHandshake(byte[] secret) throws IOException {
+    socket.setSoTimeout(CONNECT_TIMEOUT_MILLIS);
+    FrameChannel.FrameWriter proof = new FrameChannel.FrameWriter(RemoteProtocol.PROOF);
+    proof.out.write(RemoteProtocol.runnerProof(secret, parentNonce, runnerNonce, id));
+    channel.writePlain(proof);
     byte[][] keys = RemoteProtocol.sessionKeys(secret, parentNonce, runnerNonce, id);
     channel.seal(keys[1], keys[0], FrameChannel.MAX_PLAIN_FRAME);
     FrameChannel.Frame welcome;

@@ -130,6 +130,272 @@ class ChannelSecurityTest {
   }
 
   /**
+   * More silent connections than {@code maxHandshakes}, each reconnecting as soon as it is cut and
+   * each held for a long handshake timeout: a runner connecting meanwhile must still be taken at
+   * once. (Before the runner spoke first and connections were cut oldest-first, the first 16 held
+   * every handshake slot for 30 s and the runner waited in the listen backlog behind the other 84
+   * until its 10 s wait for the parent ran out, so every boot failed.)
+   */
+  @Test
+  void silentConnectionsBeyondMaxHandshakesNeverKeepARunnerOut() throws Exception {
+    RemoteBackend backend =
+        RemoteBackend.builder()
+            .functions(TestFunctions.class)
+            .launcher(new Launcher())
+            .maxHandshakes(16)
+            .handshakeTimeout(Duration.ofSeconds(30))
+            .build();
+    int port = backend.address().getPort();
+    AtomicBoolean stop = new AtomicBoolean();
+    AtomicInteger cuts = new AtomicInteger();
+    CountDownLatch connected = new CountDownLatch(100);
+    List<Thread> threads = new ArrayList<>();
+    List<PoolEvent> failures = new CopyOnWriteArrayList<>();
+    try {
+      for (int i = 0; i < 100; i++) {
+        threads.add(Thread.ofVirtual().start(() -> holdSilently(port, stop, cuts, connected)));
+      }
+      assertThat(connected.await(60, TimeUnit.SECONDS)).isTrue();
+      try (ElasticPool pool =
+          ElasticPool.builder()
+              .name("silent-flood")
+              .backend(backend)
+              .min(2)
+              .max(2)
+              .bootTimeout(Duration.ofSeconds(20))
+              .eventListener(
+                  event -> {
+                    if (event instanceof PoolEvent.BootFailed) {
+                      failures.add(event);
+                    }
+                  })
+              .build()) {
+        await().atMost(LONG).until(() -> pool.snapshot().ready() == 2 || !failures.isEmpty());
+        assertThat(failures).as("boots that failed during the flood").isEmpty();
+        assertThat(pool.call("echo", 7L, LONG)).isEqualTo(7L);
+        assertThat(cuts).as("silent connections cut to make room").hasPositiveValue();
+      }
+    } finally {
+      stop.set(true);
+      for (Thread t : threads) {
+        t.join();
+      }
+      backend.close();
+    }
+  }
+
+  /**
+   * The handshake as a runner speaks it, written by hand against the server with a boot waiting:
+   * a KNOCK that checks earns a CHALLENGE; a second one for the same runner while the first is in
+   * its handshake is cut (a recorded KNOCK replayed cannot take a booting runner's place twice);
+   * a KNOCK with a wrong tag is cut; the PROOF completes the boot.
+   */
+  @Test
+  void aKnockThatChecksEarnsTheOnlyChallengeOfItsRunner() throws Exception {
+    CompletableFuture<Map<String, String>> env = new CompletableFuture<>();
+    CompletableFuture<Void> exited = new CompletableFuture<>();
+    RunnerLauncher captures =
+        (spec, environment) -> {
+          env.complete(environment);
+          return new LaunchedRunner() {
+            @Override
+            public CompletableFuture<Void> exited() {
+              return exited;
+            }
+
+            @Override
+            public void kill() {
+              exited.complete(null);
+            }
+          };
+        };
+    RemoteRunnerServer.Options options =
+        new RemoteRunnerServer.Options(
+            InetAddress.getLoopbackAddress(), 0, null, Duration.ofSeconds(30), 64, 1 << 20,
+            CodecLimits.defaults(), Duration.ofSeconds(30));
+    try (RemoteRunnerServer server = new RemoteRunnerServer(options)) {
+      RunnerSpec spec = new RunnerSpec("hand", "hand-1", LONG, LONG, LONG, 1);
+      CompletableFuture<Object> booted = new CompletableFuture<>();
+      Thread.ofVirtual().start(() -> {
+        try {
+          booted.complete(server.boot(spec, cause -> {}, captures, TestFunctions.class.getName()));
+        } catch (Throwable t) {
+          booted.completeExceptionally(t);
+        }
+      });
+      byte[] secret = Base64.getUrlDecoder().decode(env.get(60, TimeUnit.SECONDS).get(RunnerEnvironment.SECRET));
+
+      try (Socket wrongTag = new Socket(InetAddress.getLoopbackAddress(), server.address().getPort())) {
+        knock(wrongTag, "hand-1", new byte[32], new byte[RemoteProtocol.NONCE_BYTES]);
+        wrongTag.setSoTimeout(30_000);
+        assertThat(wrongTag.getInputStream().read()).as("a KNOCK with a wrong tag is cut").isEqualTo(-1);
+      }
+      byte[] runnerNonce = new byte[RemoteProtocol.NONCE_BYTES];
+      new SecureRandom().nextBytes(runnerNonce);
+      try (Socket first = new Socket(InetAddress.getLoopbackAddress(), server.address().getPort());
+          Socket replayed = new Socket(InetAddress.getLoopbackAddress(), server.address().getPort())) {
+        first.setSoTimeout(30_000);
+        replayed.setSoTimeout(30_000);
+        knock(first, "hand-1", secret, runnerNonce);
+        FrameChannel channel = new FrameChannel(first);
+        FrameChannel.Frame challenge = channel.readPlain();
+        assertThat(challenge.type()).isEqualTo(RemoteProtocol.CHALLENGE);
+        assertThat(challenge.body().readByte()).isEqualTo(RemoteProtocol.VERSION);
+        byte[] parentNonce = new byte[RemoteProtocol.NONCE_BYTES];
+        challenge.body().readFully(parentNonce);
+
+        knock(replayed, "hand-1", secret, runnerNonce);
+        assertThat(replayed.getInputStream().read())
+            .as("a second KNOCK of a runner in its handshake is cut")
+            .isEqualTo(-1);
+        assertThat(booted).isNotDone();
+
+        FrameChannel.FrameWriter proof = new FrameChannel.FrameWriter(RemoteProtocol.PROOF);
+        proof.out.write(RemoteProtocol.runnerProof(secret, parentNonce, runnerNonce, "hand-1"));
+        channel.writePlain(proof);
+        byte[][] keys = RemoteProtocol.sessionKeys(secret, parentNonce, runnerNonce, "hand-1");
+        channel.seal(keys[1], keys[0], 1 << 20);
+        assertThat(channel.receive().type()).isEqualTo(RemoteProtocol.WELCOME);
+        assertThat(booted.get(60, TimeUnit.SECONDS)).isInstanceOf(RemoteConnection.class);
+      }
+    }
+  }
+
+  private static void knock(Socket s, String id, byte[] secret, byte[] runnerNonce) throws IOException {
+    FrameChannel.FrameWriter knock = new FrameChannel.FrameWriter(RemoteProtocol.KNOCK);
+    knock.out.writeByte(RemoteProtocol.VERSION);
+    RemoteProtocol.writeString(knock.out, id);
+    knock.out.write(runnerNonce);
+    knock.out.write(RemoteProtocol.knockTag(secret, runnerNonce, id));
+    new FrameChannel(s).writePlain(knock);
+  }
+
+  /**
+   * A runner whose connection is cut before the parent's CHALLENGE (as a parent under a flood
+   * cuts the oldest knocking connections) connects again and boots. Before runners tried again,
+   * the first cut ended the runner with status 3 and failed the boot.
+   */
+  @Test
+  void aRunnerCutBeforeItsChallengeConnectsAgainAndBoots() throws Exception {
+    Launcher launcher = new Launcher();
+    RemoteBackend backend =
+        RemoteBackend.builder().functions(TestFunctions.class).launcher(launcher).build();
+    List<PoolEvent> failures = new CopyOnWriteArrayList<>();
+    try (TamperingProxy proxy = new TamperingProxy(backend.address().getPort(), 3, false);
+        ElasticPool pool =
+            ElasticPool.builder()
+                .name("cut-knock")
+                .backend(backend)
+                .bootTimeout(LONG)
+                .eventListener(
+                    event -> {
+                      if (event instanceof PoolEvent.BootFailed) {
+                        failures.add(event);
+                      }
+                    })
+                .build()) {
+      launcher.parentOverride = "127.0.0.1:" + proxy.port();
+
+      assertThat(pool.call("echo", 5L, LONG)).isEqualTo(5L);
+
+      assertThat(proxy.cut).hasValue(3);
+      assertThat(failures).isEmpty();
+    }
+  }
+
+  /**
+   * Junk from many connections costs the log about a line a second, each line counting what it
+   * did not log.
+   */
+  @Test
+  void refusedConnectionsAreLoggedAtMostOnceASecondWithACountOfTheRest() throws Exception {
+    Logger logger = Logger.getLogger(RemoteBackend.class.getName());
+    List<LogRecord> records = new CopyOnWriteArrayList<>();
+    Handler handler =
+        new Handler() {
+          @Override
+          public void publish(LogRecord record) {
+            records.add(record);
+          }
+
+          @Override
+          public void flush() {}
+
+          @Override
+          public void close() {}
+        };
+    logger.addHandler(handler);
+    RemoteBackend backend =
+        RemoteBackend.builder()
+            .functions(TestFunctions.class)
+            .launcher((spec, env) -> {
+              throw new IllegalStateException("not used");
+            })
+            .build();
+    long started = System.nanoTime();
+    try (backend) {
+      for (int i = 0; i < 300; i++) {
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), backend.address().getPort())) {
+          s.setSoTimeout(30_000);
+          DataOutputStream out = new DataOutputStream(s.getOutputStream());
+          out.writeInt(1);
+          out.writeByte(99);
+          out.flush();
+          assertThat(s.getInputStream().read()).isEqualTo(-1); // refused and cut
+        }
+      }
+      long seconds = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - started);
+      assertThat(records).hasSizeBetween(1, (int) seconds + 1);
+      assertThat(records.get(0).getMessage()).contains("expected KNOCK, got frame type 99");
+      // A line a second later counts the refusals it did not log.
+      await().atMost(LONG).until(() -> {
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), backend.address().getPort())) {
+          s.getOutputStream().write(new byte[] {0, 0, 0, 1, 99});
+          s.setSoTimeout(30_000);
+          assertThat(s.getInputStream().read()).isEqualTo(-1);
+        }
+        return records.size() > 1;
+      });
+      assertThat(records.get(records.size() - 1).getMessage()).containsPattern("since the last such line: [1-9][0-9]* more refused");
+    } finally {
+      logger.removeHandler(handler);
+    }
+  }
+
+  /** Connects, sends nothing, reads until the parent cuts it, counts the cut and reconnects. */
+  private static void holdSilently(
+      int port, AtomicBoolean stop, AtomicInteger cuts, CountDownLatch connected) {
+    boolean counted = false;
+    while (!stop.get()) {
+      try (Socket s = new Socket()) {
+        s.connect(new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), port), 60_000);
+        if (!counted) {
+          counted = true;
+          connected.countDown();
+        }
+        s.setSoTimeout(200);
+        InputStream in = s.getInputStream();
+        while (!stop.get()) {
+          try {
+            if (in.read() < 0) {
+              break; // cut by the parent
+            }
+          } catch (java.net.SocketTimeoutException e) {
+            // still held: keep waiting
+          }
+        }
+        if (!stop.get()) {
+          cuts.incrementAndGet();
+        }
+      } catch (IOException e) {
+        if (!stop.get()) {
+          cuts.incrementAndGet();
+        }
+      }
+    }
+  }
+
+  /**
    * Connects, reads nothing, announces a frame (256 MiB, or a plausible 100 bytes), then sends one
    * byte every 100 ms; when the parent closes the connection, counts a cut and starts over.
    */
@@ -140,7 +406,7 @@ class ChannelSecurityTest {
       try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
         DataOutputStream out = new DataOutputStream(s.getOutputStream());
         out.writeInt(hugeFrame ? 256 * 1024 * 1024 : 100);
-        out.writeByte(RemoteProtocol.HELLO);
+        out.writeByte(RemoteProtocol.KNOCK);
         out.flush();
         int sent = 0;
         while (!stop.get()) {
@@ -209,10 +475,20 @@ class ChannelSecurityTest {
   private static final class TamperingProxy implements AutoCloseable {
     private final ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
     private final int target;
+    private final int cutFirst;
+    private final boolean tamper;
+    final AtomicInteger cut = new AtomicInteger();
     volatile boolean flipped;
 
     TamperingProxy(int target) throws IOException {
+      this(target, 0, true);
+    }
+
+    /** Cuts the first {@code cutFirst} connections at once; flips a byte if {@code tamper}. */
+    TamperingProxy(int target, int cutFirst, boolean tamper) throws IOException {
       this.target = target;
+      this.cutFirst = cutFirst;
+      this.tamper = tamper;
       Thread.ofVirtual().start(this::accept);
     }
 
@@ -224,11 +500,16 @@ class ChannelSecurityTest {
       try {
         while (true) {
           Socket runner = server.accept();
+          if (cut.get() < cutFirst) {
+            cut.incrementAndGet();
+            runner.close();
+            continue;
+          }
           Socket parent = new Socket(InetAddress.getLoopbackAddress(), target);
           InputStream fromRunner = runner.getInputStream();
           InputStream fromParent = parent.getInputStream();
           Thread.ofVirtual().start(() -> pump(fromRunner, parent, false));
-          Thread.ofVirtual().start(() -> pump(fromParent, runner, true));
+          Thread.ofVirtual().start(() -> pump(fromParent, runner, tamper));
         }
       } catch (IOException e) {
         // closed
@@ -276,15 +557,18 @@ class ChannelSecurityTest {
           startRunner("127.0.0.1:" + impostor.getLocalPort(), "victim-1", secret);
       try (Socket s = impostor.accept()) {
         FrameChannel channel = new FrameChannel(s);
+        FrameChannel.Frame knock = channel.readPlain();
+        assertThat(knock.type()).isEqualTo(RemoteProtocol.KNOCK);
+        assertThat(knock.body().readByte()).isEqualTo(RemoteProtocol.VERSION);
+        String id = RemoteProtocol.readString(knock.body());
+        byte[] runnerNonce = new byte[RemoteProtocol.NONCE_BYTES];
+        knock.body().readFully(runnerNonce);
         byte[] parentNonce = new byte[RemoteProtocol.NONCE_BYTES];
         FrameChannel.FrameWriter challenge = new FrameChannel.FrameWriter(RemoteProtocol.CHALLENGE);
         challenge.out.writeByte(RemoteProtocol.VERSION);
         challenge.out.write(parentNonce);
         channel.writePlain(challenge);
-        FrameChannel.Frame hello = channel.readPlain();
-        String id = RemoteProtocol.readString(hello.body());
-        byte[] runnerNonce = new byte[RemoteProtocol.NONCE_BYTES];
-        hello.body().readFully(runnerNonce);
+        assertThat(channel.readPlain().type()).isEqualTo(RemoteProtocol.PROOF);
         // The impostor's best try: everything right but the secret, which it does not have.
         byte[][] keys = RemoteProtocol.sessionKeys(new byte[32], parentNonce, runnerNonce, id);
         channel.seal(keys[0], keys[1], FrameChannel.MAX_PLAIN_FRAME);
@@ -510,12 +794,12 @@ class ChannelSecurityTest {
     try (backend;
         Socket s = new Socket(InetAddress.getLoopbackAddress(), backend.address().getPort())) {
       FrameChannel channel = new FrameChannel(s);
-      channel.readPlain();
-      FrameChannel.FrameWriter hello = new FrameChannel.FrameWriter(RemoteProtocol.HELLO);
+      FrameChannel.FrameWriter knock = new FrameChannel.FrameWriter(RemoteProtocol.KNOCK);
+      knock.out.writeByte(RemoteProtocol.VERSION);
       String id = "x\n2026-12-04 SEVERE forged entry \u001b[2J\u202e" + "y".repeat(800);
-      RemoteProtocol.writeString(hello.out, id);
-      hello.out.write(new byte[64]);
-      channel.writePlain(hello);
+      RemoteProtocol.writeString(knock.out, id);
+      knock.out.write(new byte[64]);
+      channel.writePlain(knock);
       await().atMost(LONG).until(() -> !records.isEmpty());
       String message = records.get(0).getMessage();
       assertThat(message)

@@ -416,4 +416,17 @@ public final class FrameChannel implements AutoCloseable {
       // closing anyway
     }
   }
+
+  /**
+   * Closes a channel or selector, ignoring a failure to close.
+   *
+   * @param closeable what to close
+   */
+  public static void closeQuietly(java.io.Closeable closeable) {
+    try {
+      closeable.close();
+    } catch (IOException e) {
+      // closing anyway
+    }
+  }
 }

@@ -17,9 +17,10 @@ import org.jspecify.annotations.Nullable;
  * length} + UTF-8; integers big-endian.
  *
  * <pre>
+ * KNOCK      runner→parent  plain   byte version, string runnerId, 32 random bytes (the runner's
+ *                                   nonce), 32 bytes HMAC-SHA256(secret, "knock" || nonce || id)
  * CHALLENGE  parent→runner  plain   byte version, 32 random bytes (the parent's nonce)
- * HELLO      runner→parent  plain   string runnerId, 32 random bytes (the runner's nonce),
- *                                   32 bytes HMAC-SHA256(secret, "runner" || nonces || runnerId)
+ * PROOF      runner→parent  plain   32 bytes HMAC-SHA256(secret, "runner" || nonces || runnerId)
  * WELCOME    parent→runner  sealed  long idleBackstopMillis (-1 never), int maxConcurrency,
  *                                   string pool, int maxFrameBytes, codec limits (3 ints)
  * CALL       parent→runner  sealed  long callId, string function, bytes payload
@@ -30,8 +31,14 @@ import org.jspecify.annotations.Nullable;
  *                                   exception
  * </pre>
  *
- * <p>Mutual authentication: the runner proves the per-runner secret in HELLO (bound to both
- * nonces, so a recorded HELLO is worthless on another connection); the parent proves it by
+ * <p>The runner speaks first, in the same moment it connects, so that the parent can tell a runner
+ * from a connection that sends nothing (or junk) before it has spent anything but a few hundred
+ * bytes on it: a KNOCK that checks moves the connection out of the crowd of unauthenticated ones
+ * the parent cuts to make room under a flood. The KNOCK's tag is not the proof: it carries no
+ * nonce of the parent's, so a recorded KNOCK could be replayed; it only earns a CHALLENGE.
+ *
+ * <p>Mutual authentication: the runner proves the per-runner secret in PROOF (bound to both
+ * nonces, so a recorded PROOF is worthless on another connection); the parent proves it by
  * sending a WELCOME that opens under a key derived from the secret. Both ends derive the session
  * keys with HKDF-SHA256 (salt: both nonces; input: the secret; info: direction and runner id). A
  * runner runs nothing before the WELCOME opens; a parent hands out no call before the proof checks.
@@ -44,8 +51,8 @@ public final class RemoteProtocol {
 
   /** Parent to runner, plain: the protocol version and the parent's nonce. */
   public static final byte CHALLENGE = 1;
-  /** Runner to parent, plain: runner id, the runner's nonce and its proof of the secret. */
-  public static final byte HELLO = 2;
+  /** Runner to parent, plain: its proof of the secret, bound to both nonces. */
+  public static final byte PROOF = 2;
   /** Parent to runner, the first sealed frame: limits and the idle backstop. */
   public static final byte WELCOME = 3;
   /** Parent to runner: call id, function name, payload. */
@@ -58,6 +65,8 @@ public final class RemoteProtocol {
   public static final byte RESULT = 7;
   /** Runner to parent: call id, kind and the exception. */
   public static final byte FAILURE = 8;
+  /** Runner to parent, plain, the first frame: version, runner id, its nonce and a knock tag. */
+  public static final byte KNOCK = 9;
 
   /** Failure kind: the function threw. */
   public static final byte FAILURE_THREW = 0;
@@ -66,12 +75,12 @@ public final class RemoteProtocol {
   /** Failure kind: the runner refused the call (unknown function, shutting down). */
   public static final byte FAILURE_REJECTED = 2;
 
-  /** The handshake's version; a runner of another version refuses the parent. */
-  public static final byte VERSION = 2;
+  /** The handshake's version; each end refuses a peer of another version. */
+  public static final byte VERSION = 3;
 
   /** Bytes of each side's handshake nonce. */
   public static final int NONCE_BYTES = 32;
-  /** The longest runner id accepted in a HELLO, in characters. */
+  /** The longest runner id accepted in a KNOCK, in characters. */
   public static final int MAX_RUNNER_ID_BYTES = 253;
   /** The most stack frames carried per exception. */
   public static final int MAX_STACK_FRAMES = 256;
@@ -83,11 +92,27 @@ public final class RemoteProtocol {
   private RemoteProtocol() {}
 
   /**
+   * Computes the tag of a runner's KNOCK: that it knows the secret of the id it names, over its own
+   * nonce only (the parent has sent nothing yet).
+   *
+   * @param secret the per-runner secret
+   * @param runnerNonce the runner's nonce
+   * @param runnerId the runner's id
+   * @return HMAC-SHA256 over a label, the nonce and the id, keyed by the secret
+   */
+  public static byte[] knockTag(byte[] secret, byte[] runnerNonce, String runnerId) {
+    Mac mac = hmac(secret);
+    mac.update("shepherd-pool runner knock".getBytes(StandardCharsets.US_ASCII));
+    mac.update(runnerNonce);
+    return mac.doFinal(runnerId.getBytes(StandardCharsets.UTF_8));
+  }
+
+  /**
    * Computes the runner's proof of the secret, bound to both nonces and its id.
    *
    * @param secret the per-runner secret
    * @param parentNonce the parent's nonce from CHALLENGE
-   * @param runnerNonce the runner's nonce from HELLO
+   * @param runnerNonce the runner's nonce from KNOCK
    * @param runnerId the runner's id
    * @return HMAC-SHA256 over a label, both nonces and the id, keyed by the secret
    */
@@ -120,7 +145,7 @@ public final class RemoteProtocol {
 
   private static byte[] expand(byte[] prk, String direction, String runnerId) {
     Mac mac = hmac(prk);
-    mac.update(("shepherd-pool v2 " + direction + " ").getBytes(StandardCharsets.US_ASCII));
+    mac.update(("shepherd-pool v3 " + direction + " ").getBytes(StandardCharsets.US_ASCII));
     mac.update(runnerId.getBytes(StandardCharsets.UTF_8));
     mac.update((byte) 1);
     return mac.doFinal();
