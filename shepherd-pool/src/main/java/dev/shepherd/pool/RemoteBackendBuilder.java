@@ -97,8 +97,10 @@ public abstract class RemoteBackendBuilder<B extends RemoteBackendBuilder<B>> {
   }
 
   /**
-   * Sets how long a connecting runner has, in total, to complete the handshake (send its proof)
-   * before the connection is closed. Default 5 s.
+   * Sets how long a connection has for each half of the handshake before it is closed: from its
+   * accept to a whole first frame (the runner's KNOCK), and from a KNOCK that checks to the
+   * runner's proof of its secret. One deadline per half, whatever the peer sends meanwhile.
+   * Default 5 s.
    *
    * @param timeout positive
    * @return this builder
@@ -116,7 +118,7 @@ public abstract class RemoteBackendBuilder<B extends RemoteBackendBuilder<B>> {
    * connects, and is known once it is read). When one more connection arrives, the oldest such
    * connection is cut to make room, so connections that send nothing cannot keep runners out
    * (a runner that is cut anyway connects again, for up to 10 s). Each costs a file descriptor
-   * and a few hundred bytes, no thread. Default 256.
+   * and at most 1 KiB, no thread. Default 256.
    *
    * @param max 1 or more
    * @return this builder

@@ -222,8 +222,9 @@ final class RemoteRunner {
                   + lastCut + ")");
         }
         return runner;
-      } catch (java.net.SocketException | java.io.EOFException e) {
-        // Refused, reset or cut before the CHALLENGE: the parent never looked at this knock.
+      } catch (java.net.SocketException | java.io.EOFException | ParentBusyException e) {
+        // Refused, reset or cut before the CHALLENGE (the parent never looked at this KNOCK, or
+        // another connection of this runner's is still in its handshake): try again.
         RemoteRunnerServer.closeQuietly(socket);
         lastCut = e;
         long left = remainingMillis(deadline);
@@ -239,10 +240,25 @@ final class RemoteRunner {
           throw new IOException("interrupted while connecting", interrupted);
         }
         backoffMillis = Math.min(500, backoffMillis * 2);
+      } catch (java.net.SocketTimeoutException e) {
+        RemoteRunnerServer.closeQuietly(socket);
+        throw new IOException(
+            "no CHALLENGE from the parent within " + CONNECT_TIMEOUT_MILLIS + " ms in " + attempts
+                + " attempts (the last timed out" + (lastCut == null ? "" : "; the one before: " + lastCut)
+                + ")", e);
       } catch (IOException | RuntimeException e) {
         RemoteRunnerServer.closeQuietly(socket);
         throw e;
       }
+    }
+  }
+
+  /** The parent is handling another connection of this runner's: worth another try. */
+  private static final class ParentBusyException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    ParentBusyException(String message) {
+      super(message);
     }
   }
 
@@ -275,6 +291,15 @@ final class RemoteRunner {
     } catch (java.net.SocketTimeoutException e) {
       throw new IOException(
           "the parent sent no CHALLENGE within " + CONNECT_TIMEOUT_MILLIS + " ms", e);
+    }
+    if (challengeFrame.type() == RemoteProtocol.REFUSED) {
+      boolean tryAgain = challengeFrame.body().readBoolean();
+      String reason =
+          RemoteProtocol.printable(RemoteProtocol.readString(challengeFrame.body()), 200);
+      if (tryAgain) {
+        throw new ParentBusyException("the parent refused this connection for now: " + reason);
+      }
+      throw new IOException("the parent refused this runner: " + reason);
     }
     if (challengeFrame.type() != RemoteProtocol.CHALLENGE) {
       throw new IOException("expected CHALLENGE, got frame type " + challengeFrame.type());

@@ -8,6 +8,7 @@ import dev.shepherd.pool.spi.RunnerHandle;
 import dev.shepherd.pool.spi.RunnerLauncher;
 import dev.shepherd.pool.spi.RunnerListener;
 import dev.shepherd.pool.spi.RunnerSpec;
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import org.jspecify.annotations.Nullable;
 import java.io.ByteArrayInputStream;
 import java.io.DataInputStream;
@@ -27,6 +28,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -51,29 +53,36 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *   <li><b>Knocking</b>: accepted, its first frame (the runner's KNOCK) not yet read whole. Held by
  *       the acceptor thread alone, without a thread of its own: a descriptor, a selection key and
  *       at most {@value FrameChannel#MAX_PLAIN_FRAME} bytes of frame. At most {@code
- *       maxHandshakes} connections knock at once; the acceptor never stops accepting, and when one
- *       more arrives the oldest knocking connection is cut to make room. A knocking connection is
- *       also cut at {@code handshakeTimeout} after its accept, at a first frame that is not a
- *       well-formed KNOCK of a booting runner with a tag that checks, and when the peer closes it.
- *       A runner sends its KNOCK the moment it connects, so its KNOCK is usually read in the same
- *       step that accepts it: connections that send nothing cannot crowd a runner out, they are
- *       what gets cut, oldest first, as new ones arrive.
- *   <li><b>Challenged</b>: the KNOCK checked (one connection per booting runner at a time). The
- *       connection leaves the selector and gets a virtual thread, which sends the CHALLENGE, reads
- *       the PROOF and seals the channel, all within the same {@code handshakeTimeout} from its
- *       accept, after which a timer closes it.
+ *       maxHandshakes} connections knock at once; the acceptor does not stop accepting (except
+ *       for a pause of up to a second after a failed accept), and when one more connection
+ *       arrives the oldest knocking one is read once more (a KNOCK that has arrived is checked)
+ *       and otherwise cut to make room. A knocking connection is also cut at {@code
+ *       handshakeTimeout} after its accept and when the peer closes it. A runner sends its KNOCK
+ *       the moment it connects, so connections that send nothing cannot crowd a runner out: they
+ *       are what gets cut, oldest first, and a runner cut anyway connects again.
+ *   <li><b>Challenged</b>: the KNOCK names a booting runner, its tag checks against that runner's
+ *       secret, its nonce is new for that runner (a replayed KNOCK repeats one, and is cut), and
+ *       no other connection of the runner is challenged (a fresh KNOCK then gets a REFUSED that
+ *       says to try again). The key is cancelled; at the next selection it leaves the selector,
+ *       and the channel, now blocking, gets a virtual thread that sends the CHALLENGE, reads the
+ *       PROOF and seals the channel within a {@code handshakeTimeout} of its own, after which a
+ *       timer closes it. Any other KNOCK is cut with a REFUSED frame that says why (another
+ *       protocol version; "not a booting runner, or not its secret", without saying which).
  *   <li><b>Handed over</b>: the proof checked; the channel completes the boot's future (or is
  *       closed if the boot has given up), and its writes are watched by {@link #sweepWrites}.
  * </ol>
  *
  * <p>Any failure, {@link Error}s included, closes the socket. Text the peer sent (its runner id)
  * reaches logs only escaped and bounded, and rejections are logged at most once a second, with a
- * count of the rest, so a flood cannot flood the log either.
+ * count of the rest, so a flood cannot flood the log either. A failure of the acceptor's own
+ * (an {@link OutOfMemoryError}, a runtime exception) cuts the connections it was handling and
+ * the acceptor goes on; one it cannot go on from (its selector failed, another {@link Error})
+ * fails the waiting boots and every later one at once, naming it.
  *
  * <p>What this does not stop: more connections than {@code maxHandshakes} plus the listen backlog
  * ({@value #MIN_BACKLOG} or {@code maxHandshakes}, whichever is larger, capped by the kernel's
  * {@code somaxconn}), reopened as fast as they are cut, keep the backlog full, and the kernel then
- * drops a runner's connection attempt before anything here sees it; the runner tries again for
+ * drops a runner's connection attempts before anything here sees them; the runner tries again for
  * 10 s. Only the network can stop that (on Kubernetes, a NetworkPolicy).
  *
  * <p>Threads: one platform acceptor thread (accepts, reads KNOCKs, cuts); one virtual thread per
@@ -87,6 +96,9 @@ final class RemoteRunnerServer implements AutoCloseable {
 
   /** The smallest listen backlog asked of the kernel. */
   static final int MIN_BACKLOG = 1024;
+
+  /** The most KNOCKs that check for one boot; a runner sends one per connection attempt. */
+  private static final int MAX_KNOCKS_PER_BOOT = 256;
 
   /** The most connections one step of the acceptor accepts before it reads again. */
   private static final int ACCEPT_BATCH = 64;
@@ -105,6 +117,8 @@ final class RemoteRunnerServer implements AutoCloseable {
   private final ScheduledThreadPoolExecutor deadlines;
   private final RejectionLog rejections = new RejectionLog();
   private volatile boolean closed;
+  /** Why the acceptor stopped for good, or null while it runs. */
+  private volatile @Nullable Throwable stopped;
 
   // Acceptor thread only.
   /** The knocking connections, oldest first (accept order is deadline order). */
@@ -239,6 +253,8 @@ final class RemoteRunnerServer implements AutoCloseable {
     final CompletableFuture<FrameChannel> connected = new CompletableFuture<>();
     /** Whether a connection of this runner's is challenged now; one at a time. */
     final AtomicBoolean challenged = new AtomicBoolean();
+    /** The nonces of this runner's KNOCKs that checked (acceptor thread only). */
+    final Set<ByteBuffer> knockNonces = new HashSet<>();
 
     Pending(byte[] secret) {
       this.secret = secret;
@@ -263,12 +279,21 @@ final class RemoteRunnerServer implements AutoCloseable {
     if (closed) {
       throw new IllegalStateException("remote backend closed");
     }
+    Throwable acceptorFailure = stopped;
+    if (acceptorFailure != null) {
+      throw stoppedException(acceptorFailure);
+    }
     String id = spec.runnerId();
     byte[] secret = new byte[32];
     random.nextBytes(secret);
     Pending wait = new Pending(secret);
     if (pending.putIfAbsent(id, wait) != null) {
       throw new IllegalStateException("runner id " + id + " is already booting");
+    }
+    Throwable failedMeanwhile = stopped; // the acceptor fails the boots it finds; this one too
+    if (failedMeanwhile != null) {
+      pending.remove(id, wait);
+      throw stoppedException(failedMeanwhile);
     }
     Map<String, String> env = new HashMap<>();
     env.put(RunnerEnvironment.PARENT, advertisedAddress);
@@ -366,15 +391,12 @@ final class RemoteRunnerServer implements AutoCloseable {
   /** A connection whose KNOCK checked, on its way to its own handshake thread. */
   private static final class Challenged {
     final SocketChannel channel;
-    final long acceptedNanos;
     final String id;
     final Pending boot;
     final byte[] runnerNonce;
 
-    Challenged(
-        SocketChannel channel, long acceptedNanos, String id, Pending boot, byte[] runnerNonce) {
+    Challenged(SocketChannel channel, String id, Pending boot, byte[] runnerNonce) {
       this.channel = channel;
-      this.acceptedNanos = acceptedNanos;
       this.id = id;
       this.boot = boot;
       this.runnerNonce = runnerNonce;
@@ -382,37 +404,82 @@ final class RemoteRunnerServer implements AutoCloseable {
   }
 
   private void acceptLoop() {
+    int failuresInARow = 0;
     try {
       while (!closed) {
-        long now = System.nanoTime();
-        cutLate(now);
-        if (acceptPaused && now - acceptPausedUntil >= 0) {
-          acceptPaused = false;
-          serverKey.interestOps(SelectionKey.OP_ACCEPT);
+        try {
+          step();
+          failuresInARow = 0;
+        } catch (OutOfMemoryError | RuntimeException e) {
+          if (closed) {
+            return;
+          }
+          // A passing failure (memory, one connection's handling): cut what is half-handled so
+          // nothing is left behind, say so once per run of failures, pause, and go on accepting;
+          // a backend whose acceptor died would fail every later boot.
+          if (failuresInARow++ == 0) {
+            LOG.log(System.Logger.Level.ERROR, "the runner acceptor failed; cutting the "
+                + (knocking.size() + admitted.size()) + " connections in their handshake and going on", e);
+          }
+          cutInFlight();
+          Thread.sleep(100);
         }
-        acceptReady = false;
-        selector.select(this::ready, selectTimeoutMillis(now));
-        if (acceptReady) {
-          acceptSome();
-        }
-        startHandshakes();
       }
-    } catch (IOException | RuntimeException e) {
+    } catch (InterruptedException e) {
+      // only close() stops the acceptor; an interrupt means the JVM is going down
+    } catch (Throwable e) {
+      // The selector failed, or an Error that is not passing: nothing can be accepted any more.
       if (!closed) {
-        LOG.log(System.Logger.Level.ERROR, "the runner acceptor stopped; no runner can connect", e);
+        stopped = e;
+        LOG.log(System.Logger.Level.ERROR,
+            "the runner acceptor stopped; every boot of this backend fails from now on", e);
+        for (Pending wait : pending.values()) {
+          wait.connected.completeExceptionally(stoppedException(e));
+        }
       }
+      // Not rethrown: it is logged and every boot reports it; the thread ends here either way.
     } finally {
-      for (Knock k : knocking) {
-        FrameChannel.closeQuietly(k.channel);
-      }
-      knocking.clear();
-      for (Challenged c : admitted) {
-        FrameChannel.closeQuietly(c.channel);
-      }
-      admitted.clear();
-      FrameChannel.closeQuietly(selector);
-      FrameChannel.closeQuietly(server);
+      cutInFlight();
+      closeListener();
     }
+  }
+
+  /** One turn of the acceptor: cut late knocks, wait for readiness, accept, start handshakes. */
+  private void step() throws IOException {
+    long now = System.nanoTime();
+    cutLate(now);
+    if (acceptPaused && now - acceptPausedUntil >= 0) {
+      acceptPaused = false;
+      serverKey.interestOps(SelectionKey.OP_ACCEPT);
+    }
+    acceptReady = false;
+    selector.select(this::ready, selectTimeoutMillis(now));
+    if (acceptReady) {
+      acceptSome();
+    }
+    startHandshakes();
+  }
+
+  private void cutInFlight() {
+    for (Knock k : knocking) {
+      cancelAndClose(k);
+    }
+    knocking.clear();
+    for (Challenged c : admitted) {
+      FrameChannel.closeQuietly(c.channel);
+      c.boot.challenged.set(false);
+    }
+    admitted.clear();
+  }
+
+  private void closeListener() {
+    FrameChannel.closeQuietly(selector);
+    FrameChannel.closeQuietly(server);
+  }
+
+  private static RunnerBootException stoppedException(Throwable cause) {
+    return new RunnerBootException(
+        "the runner server stopped accepting connections (" + cause + "); close this backend", cause);
   }
 
   /** Milliseconds until the oldest knock's deadline or the end of an accept pause; 0 for none. */
@@ -523,7 +590,8 @@ final class RemoteRunnerServer implements AutoCloseable {
         }
         int length = k.length.getInt(0);
         if (length < 1 || length > FrameChannel.MAX_PLAIN_FRAME) {
-          refuse(k, "a first frame of " + length + " bytes, outside 1.." + FrameChannel.MAX_PLAIN_FRAME);
+          refuse(k, "a first frame of " + length + " bytes, outside 1.." + FrameChannel.MAX_PLAIN_FRAME,
+              null, false);
           return;
         }
         frame = k.frame = ByteBuffer.allocate(length);
@@ -540,77 +608,100 @@ final class RemoteRunnerServer implements AutoCloseable {
     }
   }
 
-  /** Checks a whole KNOCK: the right type and version, a booting runner, a tag that checks. */
+  /**
+   * Checks a whole KNOCK: the right type and version, a booting runner, a tag that checks, a
+   * nonce not seen before for that runner (a replay repeats one), and no other connection of the
+   * runner's challenged now.
+   */
   private void knocked(Knock k, byte[] frame) {
     String id = null;
     try {
       DataInputStream in = new DataInputStream(new ByteArrayInputStream(frame));
       byte type = in.readByte();
       if (type != RemoteProtocol.KNOCK) {
-        refuse(k, "expected KNOCK, got frame type " + type);
+        refuse(k, "expected KNOCK, got frame type " + type, null, false);
         return;
       }
       byte version = in.readByte();
       if (version != RemoteProtocol.VERSION) {
-        refuse(k, "a runner of protocol version " + version + ", this parent " + RemoteProtocol.VERSION);
+        String both = "protocol version " + version + " against the parent's " + RemoteProtocol.VERSION;
+        refuse(k, "a runner of " + both, "the runner speaks " + both, false);
         return;
       }
       id = RemoteProtocol.readString(in);
+      String shown = "runner \"" + RemoteProtocol.printable(id, 64) + "\"";
       if (id.length() > RemoteProtocol.MAX_RUNNER_ID_BYTES) {
-        refuse(k, "runner id \"" + RemoteProtocol.printable(id, 64) + "\" of " + id.length()
-            + " chars is longer than " + RemoteProtocol.MAX_RUNNER_ID_BYTES);
+        refuse(k, shown + " has an id of " + id.length() + " chars, longer than "
+            + RemoteProtocol.MAX_RUNNER_ID_BYTES, "runner id too long", false);
         return;
       }
       byte[] runnerNonce = new byte[RemoteProtocol.NONCE_BYTES];
       in.readFully(runnerNonce);
       byte[] tag = new byte[32];
       in.readFully(tag);
+      if (in.available() != 0) {
+        refuse(k, "a KNOCK with " + in.available() + " bytes after its tag", "malformed KNOCK", false);
+        return;
+      }
       Pending wait = pending.get(id);
+      String unknown = "not a booting runner, or not its secret";
       if (wait == null) {
-        refuse(k, "no runner \"" + RemoteProtocol.printable(id, 64) + "\" is booting");
+        refuse(k, "no " + shown + " is booting", unknown, false);
         return;
       }
       if (!MessageDigest.isEqual(RemoteProtocol.knockTag(wait.secret, runnerNonce, id), tag)) {
-        refuse(k, "runner \"" + RemoteProtocol.printable(id, 64) + "\" knocked without its secret");
+        refuse(k, shown + " knocked without its secret", unknown, false);
+        return;
+      }
+      if (wait.knockNonces.size() >= MAX_KNOCKS_PER_BOOT
+          || !wait.knockNonces.add(ByteBuffer.wrap(runnerNonce))) {
+        refuse(k, "a KNOCK of " + shown + " replayed (its nonce was seen before)", null, false);
         return;
       }
       if (!wait.challenged.compareAndSet(false, true)) {
-        refuse(k, "runner \"" + RemoteProtocol.printable(id, 64) + "\" is already in a handshake");
+        refuse(k, shown + " is already in a handshake on another connection",
+            "already in a handshake on another connection", true);
         return;
       }
       knocking.remove(k);
       if (k.key != null) {
         k.key.cancel(); // leaves the selector at its next selection, before the channel blocks
       }
-      admitted.add(new Challenged(k.channel, k.acceptedNanos, id, wait, runnerNonce));
+      admitted.add(new Challenged(k.channel, id, wait, runnerNonce));
     } catch (IOException e) {
       refuse(k, "a KNOCK that ends early (" + e.getMessage() + ")"
-          + (id == null ? "" : " from runner \"" + RemoteProtocol.printable(id, 64) + "\""));
+          + (id == null ? "" : " from runner \"" + RemoteProtocol.printable(id, 64) + "\""),
+          "malformed KNOCK", false);
     }
   }
 
-  /** Hands the connections whose KNOCK checked to their own threads, in blocking mode. */
+  /**
+   * Hands the connections whose KNOCK checked to their own threads, in blocking mode. A channel
+   * may block only once its cancelled key has left the selector, which happens at the next
+   * selection; a KNOCK that checks during that selection is handed over in the next round.
+   */
   private void startHandshakes() throws IOException {
-    if (admitted.isEmpty()) {
-      return;
-    }
-    List<Challenged> starting = new ArrayList<>(admitted);
-    admitted.clear();
-    selector.selectNow(this::ready); // deregisters the cancelled keys, so the channels may block
-    for (int i = 0; i < starting.size(); i++) {
-      Challenged c = starting.get(i);
+    while (!admitted.isEmpty()) {
+      List<Challenged> starting = new ArrayList<>(admitted);
+      admitted.clear();
       try {
-        c.channel.configureBlocking(true);
-        Thread.ofVirtual().name("shepherd-pool-remote-handshake").start(() -> handshake(c));
-      } catch (Throwable t) {
-        FrameChannel.closeQuietly(c.channel);
-        c.boot.challenged.set(false);
-        if (t instanceof Error error) {
-          for (Challenged rest : starting.subList(i + 1, starting.size())) {
-            FrameChannel.closeQuietly(rest.channel);
-            rest.boot.challenged.set(false);
+        selector.selectNow(this::ready); // deregisters the cancelled keys of `starting`
+      } catch (IOException | RuntimeException | Error e) {
+        admitted.addAll(starting); // closed by whoever handles the failure
+        throw e;
+      }
+      for (int i = 0; i < starting.size(); i++) {
+        Challenged c = starting.get(i);
+        try {
+          c.channel.configureBlocking(true);
+          Thread.ofVirtual().name("shepherd-pool-remote-handshake").start(() -> handshake(c));
+        } catch (IOException | RuntimeException | Error e) {
+          FrameChannel.closeQuietly(c.channel);
+          c.boot.challenged.set(false);
+          if (e instanceof Error) {
+            admitted.addAll(starting.subList(i + 1, starting.size()));
+            throw e;
           }
-          throw error;
         }
       }
     }
@@ -622,9 +713,25 @@ final class RemoteRunnerServer implements AutoCloseable {
     cancelAndClose(k);
   }
 
-  private void refuse(Knock k, String why) {
+  /**
+   * Cuts a knocking connection whose first frame was refused, telling the peer why in a REFUSED
+   * frame when it sent one whole (a runner of another version, a runner whose boot has ended);
+   * the log gets {@code why}, the peer only {@code told}, which does not say whether a runner id
+   * is booting.
+   */
+  private void refuse(Knock k, String why, @Nullable String told, boolean tryAgain) {
     knocking.remove(k);
     String peer = String.valueOf(k.channel.socket().getRemoteSocketAddress());
+    if (told != null) {
+      try {
+        FrameChannel.FrameWriter refused = new FrameChannel.FrameWriter(RemoteProtocol.REFUSED);
+        refused.out.writeBoolean(tryAgain);
+        RemoteProtocol.writeString(refused.out, told);
+        k.channel.write(ByteBuffer.wrap(refused.plainFrame())); // one try; it is closed anyway
+      } catch (IOException | RuntimeException e) {
+        // the peer is gone or not reading: it is cut all the same
+      }
+    }
     cancelAndClose(k);
     rejections.log("refused a runner connection from " + peer + ": " + why);
   }
@@ -639,7 +746,8 @@ final class RemoteRunnerServer implements AutoCloseable {
   /**
    * Rejections, logged at most once a second with a count of those not logged, so that a flood
    * of bad connections costs a line a second. Silent connections cut to make room or at their
-   * deadline are only counted, in the same lines.
+   * deadline are only counted, in the same lines. The line is written outside the lock, so a
+   * slow log handler delays only the thread that writes it.
    */
   private static final class RejectionLog {
     private long lastNanos;
@@ -649,47 +757,56 @@ final class RemoteRunnerServer implements AutoCloseable {
     private long late;
 
     /** Logs a refusal now, or counts it if a line went out less than a second ago. */
-    synchronized void log(String line) {
-      if (!due()) {
+    void log(String line) {
+      String due;
+      synchronized (this) {
         refused++;
-        return;
+        due = due(RemoteProtocol.printable(line, RemoteProtocol.MAX_TEXT));
       }
-      write(RemoteProtocol.printable(line, RemoteProtocol.MAX_TEXT));
+      write(due);
     }
 
     /** Counts a silent connection cut to make room under {@code maxHandshakes}. */
-    synchronized void crowded() {
-      crowded++;
-      if (due()) {
-        write("cut silent runner connections");
+    void crowded() {
+      String due;
+      synchronized (this) {
+        crowded++;
+        due = due("cut silent runner connections");
       }
+      write(due);
     }
 
     /** Counts a knocking connection cut at the handshake timeout. */
-    synchronized void late() {
-      late++;
-      if (due()) {
-        write("cut silent runner connections");
+    void late() {
+      String due;
+      synchronized (this) {
+        late++;
+        due = due("cut silent runner connections");
       }
+      write(due);
     }
 
-    private boolean due() {
-      return !any || System.nanoTime() - lastNanos >= TimeUnit.SECONDS.toNanos(1);
-    }
-
-    private void write(String line) {
-      String counts =
-          refused + crowded + late == 0
-              ? ""
-              : " (since the last such line: " + refused + " more refused, " + crowded
-                  + " cut to make room under maxHandshakes, " + late
-                  + " cut at handshakeTimeout before a KNOCK)";
+    /** The line to write now, with the counts since the last one (this one included), or null. */
+    @GuardedBy("this")
+    private @Nullable String due(String line) {
+      long now = System.nanoTime();
+      if (any && now - lastNanos < TimeUnit.SECONDS.toNanos(1)) {
+        return null;
+      }
+      String counts = " (since the last such line: " + refused + " refused, " + crowded
+          + " cut to make room under maxHandshakes, " + late + " cut at handshakeTimeout before a KNOCK)";
       any = true;
-      lastNanos = System.nanoTime();
+      lastNanos = now;
       refused = 0;
       crowded = 0;
       late = 0;
-      LOG.log(System.Logger.Level.WARNING, line + counts);
+      return line + counts;
+    }
+
+    private static void write(@Nullable String line) {
+      if (line != null) {
+        LOG.log(System.Logger.Level.WARNING, line);
+      }
     }
   }
 
@@ -701,8 +818,9 @@ final class RemoteRunnerServer implements AutoCloseable {
     String peer = String.valueOf(socket.getRemoteSocketAddress());
     String id = c.id;
     try {
-      long left = c.acceptedNanos + handshakeTimeoutNanos - System.nanoTime();
-      cut = deadlines.schedule(() -> closeQuietly(socket), Math.max(0L, left), TimeUnit.NANOSECONDS);
+      // A budget of its own from the KNOCK: one read late under a flood still has time to finish.
+      long left = handshakeTimeoutNanos;
+      cut = deadlines.schedule(() -> closeQuietly(socket), left, TimeUnit.NANOSECONDS);
       socket.setSoTimeout(
           (int) Math.max(1, Math.min(Integer.MAX_VALUE, TimeUnit.NANOSECONDS.toMillis(left))));
       FrameChannel channel = new FrameChannel(socket);

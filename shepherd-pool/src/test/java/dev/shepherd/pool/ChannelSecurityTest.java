@@ -209,11 +209,7 @@ class ChannelSecurityTest {
             }
           };
         };
-    RemoteRunnerServer.Options options =
-        new RemoteRunnerServer.Options(
-            InetAddress.getLoopbackAddress(), 0, null, Duration.ofSeconds(30), 64, 1 << 20,
-            CodecLimits.defaults(), Duration.ofSeconds(30));
-    try (RemoteRunnerServer server = new RemoteRunnerServer(options)) {
+    try (RemoteRunnerServer server = new RemoteRunnerServer(handOptions())) {
       RunnerSpec spec = new RunnerSpec("hand", "hand-1", LONG, LONG, LONG, 1);
       CompletableFuture<Object> booted = new CompletableFuture<>();
       Thread.ofVirtual().start(() -> {
@@ -225,17 +221,18 @@ class ChannelSecurityTest {
       });
       byte[] secret = Base64.getUrlDecoder().decode(env.get(60, TimeUnit.SECONDS).get(RunnerEnvironment.SECRET));
 
-      try (Socket wrongTag = new Socket(InetAddress.getLoopbackAddress(), server.address().getPort())) {
-        knock(wrongTag, "hand-1", new byte[32], new byte[RemoteProtocol.NONCE_BYTES]);
-        wrongTag.setSoTimeout(30_000);
-        assertThat(wrongTag.getInputStream().read()).as("a KNOCK with a wrong tag is cut").isEqualTo(-1);
+      int port = server.address().getPort();
+      try (Socket wrongTag = new Socket(InetAddress.getLoopbackAddress(), port)) {
+        knock(wrongTag, "hand-1", new byte[32], fresh());
+        assertThat(refusal(wrongTag))
+            .as("a KNOCK with a wrong tag is refused, without saying whether the id boots")
+            .isEqualTo("final: not a booting runner, or not its secret");
       }
-      byte[] runnerNonce = new byte[RemoteProtocol.NONCE_BYTES];
-      new SecureRandom().nextBytes(runnerNonce);
-      try (Socket first = new Socket(InetAddress.getLoopbackAddress(), server.address().getPort());
-          Socket replayed = new Socket(InetAddress.getLoopbackAddress(), server.address().getPort())) {
+      byte[] runnerNonce = fresh();
+      try (Socket first = new Socket(InetAddress.getLoopbackAddress(), port);
+          Socket replayed = new Socket(InetAddress.getLoopbackAddress(), port);
+          Socket second = new Socket(InetAddress.getLoopbackAddress(), port)) {
         first.setSoTimeout(30_000);
-        replayed.setSoTimeout(30_000);
         knock(first, "hand-1", secret, runnerNonce);
         FrameChannel channel = new FrameChannel(first);
         FrameChannel.Frame challenge = channel.readPlain();
@@ -245,9 +242,14 @@ class ChannelSecurityTest {
         challenge.body().readFully(parentNonce);
 
         knock(replayed, "hand-1", secret, runnerNonce);
+        replayed.setSoTimeout(30_000);
         assertThat(replayed.getInputStream().read())
-            .as("a second KNOCK of a runner in its handshake is cut")
+            .as("a replayed KNOCK (the same nonce) is cut without a word")
             .isEqualTo(-1);
+        knock(second, "hand-1", secret, fresh());
+        assertThat(refusal(second))
+            .as("a fresh KNOCK while another connection of the runner is challenged")
+            .isEqualTo("try again: already in a handshake on another connection");
         assertThat(booted).isNotDone();
 
         FrameChannel.FrameWriter proof = new FrameChannel.FrameWriter(RemoteProtocol.PROOF);
@@ -258,7 +260,123 @@ class ChannelSecurityTest {
         assertThat(channel.receive().type()).isEqualTo(RemoteProtocol.WELCOME);
         assertThat(booted.get(60, TimeUnit.SECONDS)).isInstanceOf(RemoteConnection.class);
       }
+      try (Socket oldVersion = new Socket(InetAddress.getLoopbackAddress(), port)) {
+        FrameChannel.FrameWriter knock = new FrameChannel.FrameWriter(RemoteProtocol.KNOCK);
+        knock.out.writeByte(RemoteProtocol.VERSION + 1);
+        RemoteProtocol.writeString(knock.out, "hand-2");
+        knock.out.write(new byte[64]);
+        new FrameChannel(oldVersion).writePlain(knock);
+        assertThat(refusal(oldVersion))
+            .isEqualTo("final: the runner speaks protocol version " + (RemoteProtocol.VERSION + 1)
+                + " against the parent's " + RemoteProtocol.VERSION);
+      }
     }
+  }
+
+  private static byte[] fresh() {
+    byte[] nonce = new byte[RemoteProtocol.NONCE_BYTES];
+    new SecureRandom().nextBytes(nonce);
+    return nonce;
+  }
+
+  /** Reads a REFUSED frame: "final: reason" or "try again: reason"; the connection then ends. */
+  private static String refusal(Socket s) throws IOException {
+    s.setSoTimeout(30_000);
+    FrameChannel.Frame refused = new FrameChannel(s).readPlain();
+    assertThat(refused.type()).isEqualTo(RemoteProtocol.REFUSED);
+    String answer = (refused.body().readBoolean() ? "try again: " : "final: ")
+        + RemoteProtocol.readString(refused.body());
+    assertThat(s.getInputStream().read()).isEqualTo(-1);
+    return answer;
+  }
+
+  /**
+   * A runner told it is refused for good (here: another protocol version) ends at once with the
+   * parent's reason, instead of trying again for 10 s and ending with a bare end of stream.
+   */
+  @Test
+  void aRunnerRefusedForGoodEndsAtOnceWithTheParentsReason() throws Exception {
+    byte[] secret = fresh();
+    try (ServerSocket parent = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+      Process runner = startRunner("127.0.0.1:" + parent.getLocalPort(), "refused-1", secret);
+      try (Socket s = parent.accept()) {
+        FrameChannel channel = new FrameChannel(s);
+        assertThat(channel.readPlain().type()).isEqualTo(RemoteProtocol.KNOCK);
+        FrameChannel.FrameWriter refused = new FrameChannel.FrameWriter(RemoteProtocol.REFUSED);
+        refused.out.writeBoolean(false);
+        RemoteProtocol.writeString(refused.out, "the runner speaks protocol version 9 against the parent's 3");
+        channel.writePlain(refused);
+      }
+      parent.setSoTimeout(2_000);
+      assertThat(runner.waitFor(60, TimeUnit.SECONDS)).isTrue();
+      String stderr = new String(runner.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertThat(runner.exitValue()).as(stderr).isEqualTo(3);
+      assertThat(stderr).contains(
+          "the parent refused this runner: the runner speaks protocol version 9 against the parent's 3");
+      assertThatThrownBy(parent::accept)
+          .as("the runner did not connect again")
+          .isInstanceOf(java.net.SocketTimeoutException.class);
+    }
+  }
+
+  /**
+   * A passing failure on the acceptor thread (an OutOfMemoryError while accepting) does not stop
+   * the server: a later connection is still read and answered.
+   */
+  @Test
+  void anOutOfMemoryErrorOnTheAcceptorIsSurvived() throws Exception {
+    AtomicInteger calls = new AtomicInteger();
+    try (RemoteRunnerServer server =
+            new RemoteRunnerServer(
+                handOptions(),
+                listening -> {
+                  if (calls.getAndIncrement() == 0) {
+                    throw new OutOfMemoryError("test: no memory for this accept");
+                  }
+                  return listening.accept();
+                });
+        Socket s = new Socket(InetAddress.getLoopbackAddress(), server.address().getPort())) {
+      FrameChannel.FrameWriter knock = new FrameChannel.FrameWriter(RemoteProtocol.KNOCK);
+      knock.out.writeByte(RemoteProtocol.VERSION);
+      RemoteProtocol.writeString(knock.out, "nobody");
+      knock.out.write(new byte[64]);
+      new FrameChannel(s).writePlain(knock);
+
+      assertThat(refusal(s)).isEqualTo("final: not a booting runner, or not its secret");
+      assertThat(calls.get()).isGreaterThan(1);
+    }
+  }
+
+  /**
+   * An acceptor that cannot go on (an Error that is not passing) fails every boot at once, naming
+   * why, instead of letting each launch a runner that is never answered.
+   */
+  @Test
+  void anAcceptorThatStoppedFailsEveryBootAtOnceNamingWhy() throws Exception {
+    try (RemoteRunnerServer server =
+            new RemoteRunnerServer(
+                handOptions(),
+                listening -> {
+                  throw new InternalError("test: the acceptor cannot go on");
+                });
+        Socket s = new Socket(InetAddress.getLoopbackAddress(), server.address().getPort())) {
+      assertThat(s.isConnected()).isTrue(); // its accept is what fails
+      RunnerSpec spec = new RunnerSpec("stopped", "stopped-1", LONG, LONG, LONG, 1);
+      RunnerLauncher unused = (sp, env) -> {
+        throw new AssertionError("a boot of a stopped server launched a runner");
+      };
+      await().atMost(LONG).untilAsserted(() ->
+          assertThatThrownBy(() -> server.boot(spec, cause -> {}, unused, TestFunctions.class.getName()))
+              .isInstanceOf(RunnerBootException.class)
+              .hasMessageContaining("the runner server stopped accepting connections")
+              .hasMessageContaining("test: the acceptor cannot go on"));
+    }
+  }
+
+  private static RemoteRunnerServer.Options handOptions() {
+    return new RemoteRunnerServer.Options(
+        InetAddress.getLoopbackAddress(), 0, null, Duration.ofSeconds(30), 64, 1 << 20,
+        CodecLimits.defaults(), Duration.ofSeconds(30));
   }
 
   private static void knock(Socket s, String id, byte[] secret, byte[] runnerNonce) throws IOException {
@@ -281,6 +399,10 @@ class ChannelSecurityTest {
     RemoteBackend backend =
         RemoteBackend.builder().functions(TestFunctions.class).launcher(launcher).build();
     List<PoolEvent> failures = new CopyOnWriteArrayList<>();
+    List<String> childLines = new CopyOnWriteArrayList<>();
+    Logger childLog = Logger.getLogger(ProcessBackend.class.getName());
+    Handler handler = collect(childLines);
+    childLog.addHandler(handler);
     try (TamperingProxy proxy = new TamperingProxy(backend.address().getPort(), 3, false);
         ElasticPool pool =
             ElasticPool.builder()
@@ -300,7 +422,28 @@ class ChannelSecurityTest {
 
       assertThat(proxy.cut).hasValue(3);
       assertThat(failures).isEmpty();
+      await().atMost(LONG).untilAsserted(() -> assertThat(childLines)
+          .anySatisfy(line -> assertThat(line).contains(
+              "cut-knock-1: reached the parent on attempt 4")));
+    } finally {
+      childLog.removeHandler(handler);
     }
+  }
+
+  /** Collects what child runners print, as the process launcher logs it. */
+  private static Handler collect(List<String> lines) {
+    return new Handler() {
+      @Override
+      public void publish(LogRecord record) {
+        lines.add(record.getMessage());
+      }
+
+      @Override
+      public void flush() {}
+
+      @Override
+      public void close() {}
+    };
   }
 
   /**
@@ -356,19 +499,26 @@ class ChannelSecurityTest {
         }
         return records.size() > 1;
       });
-      assertThat(records.get(records.size() - 1).getMessage()).containsPattern("since the last such line: [1-9][0-9]* more refused");
+      assertThat(records.get(records.size() - 1).getMessage()).containsPattern("since the last such line: ([2-9]|[1-9][0-9]+) refused");
     } finally {
       logger.removeHandler(handler);
     }
   }
 
-  /** Connects, sends nothing, reads until the parent cuts it, counts the cut and reconnects. */
+  /**
+   * Connects, sends nothing, reads until the parent cuts it, counts the cut (an established
+   * connection that ends; a failed connect is not counted) and reconnects.
+   */
   private static void holdSilently(
       int port, AtomicBoolean stop, AtomicInteger cuts, CountDownLatch connected) {
     boolean counted = false;
     while (!stop.get()) {
       try (Socket s = new Socket()) {
-        s.connect(new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), port), 60_000);
+        try {
+          s.connect(new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), port), 60_000);
+        } catch (IOException notConnected) {
+          continue;
+        }
         if (!counted) {
           counted = true;
           connected.countDown();
@@ -389,7 +539,7 @@ class ChannelSecurityTest {
         }
       } catch (IOException e) {
         if (!stop.get()) {
-          cuts.incrementAndGet();
+          cuts.incrementAndGet(); // reset by the parent
         }
       }
     }

@@ -131,6 +131,22 @@ public final class FrameChannel implements AutoCloseable {
     public int plainLength() {
       return buffer.size() - 4;
     }
+
+    /**
+     * Returns the frame as a plain frame goes on the wire, length first.
+     *
+     * @return the bytes
+     * @throws IOException if it is larger than {@value #MAX_PLAIN_FRAME} bytes
+     */
+    public byte[] plainFrame() throws IOException {
+      byte[] bytes = buffer.toByteArray();
+      int length = bytes.length - 4;
+      if (length > MAX_PLAIN_FRAME) {
+        throw new IOException("handshake frame of " + length + " bytes exceeds " + MAX_PLAIN_FRAME);
+      }
+      putInt(bytes, 0, length);
+      return bytes;
+    }
   }
 
   private static final class Buffer extends ByteArrayOutputStream {
@@ -150,12 +166,7 @@ public final class FrameChannel implements AutoCloseable {
    * @throws IOException if it is too large or the write fails
    */
   public void writePlain(FrameWriter frame) throws IOException {
-    byte[] bytes = frame.buffer.toByteArray();
-    int length = bytes.length - 4;
-    if (length > MAX_PLAIN_FRAME) {
-      throw new IOException("handshake frame of " + length + " bytes exceeds " + MAX_PLAIN_FRAME);
-    }
-    putInt(bytes, 0, length);
+    byte[] bytes = frame.plainFrame();
     writeLock.lock();
     try {
       out.write(bytes);

@@ -20,6 +20,7 @@ import org.jspecify.annotations.Nullable;
  * KNOCK      runner→parent  plain   byte version, string runnerId, 32 random bytes (the runner's
  *                                   nonce), 32 bytes HMAC-SHA256(secret, "knock" || nonce || id)
  * CHALLENGE  parent→runner  plain   byte version, 32 random bytes (the parent's nonce)
+ * REFUSED    parent→runner  plain   boolean tryAgain, string reason (instead of CHALLENGE)
  * PROOF      runner→parent  plain   32 bytes HMAC-SHA256(secret, "runner" || nonces || runnerId)
  * WELCOME    parent→runner  sealed  long idleBackstopMillis (-1 never), int maxConcurrency,
  *                                   string pool, int maxFrameBytes, codec limits (3 ints)
@@ -67,6 +68,8 @@ public final class RemoteProtocol {
   public static final byte FAILURE = 8;
   /** Runner to parent, plain, the first frame: version, runner id, its nonce and a knock tag. */
   public static final byte KNOCK = 9;
+  /** Parent to runner, plain, instead of CHALLENGE: whether to try again, and why not now. */
+  public static final byte REFUSED = 10;
 
   /** Failure kind: the function threw. */
   public static final byte FAILURE_THREW = 0;
