@@ -193,21 +193,10 @@ class ChannelSecurityTest {
   @Test
   void aKnockThatChecksEarnsTheOnlyChallengeOfItsRunner() throws Exception {
     CompletableFuture<Map<String, String>> env = new CompletableFuture<>();
-    CompletableFuture<Void> exited = new CompletableFuture<>();
     RunnerLauncher captures =
         (spec, environment) -> {
           env.complete(environment);
-          return new LaunchedRunner() {
-            @Override
-            public CompletableFuture<Void> exited() {
-              return exited;
-            }
-
-            @Override
-            public void kill() {
-              exited.complete(null);
-            }
-          };
+          return new StubRunner();
         };
     try (RemoteRunnerServer server = new RemoteRunnerServer(handOptions())) {
       RunnerSpec spec = new RunnerSpec("hand", "hand-1", LONG, LONG, LONG, 1);
@@ -373,6 +362,16 @@ class ChannelSecurityTest {
     }
   }
 
+  /** A remote backend for connections spoken by hand: it never launches a runner. */
+  private static RemoteBackend backendThatBootsNothing() {
+    return RemoteBackend.builder()
+        .functions(TestFunctions.class)
+        .launcher((spec, env) -> {
+          throw new IllegalStateException("not used");
+        })
+        .build();
+  }
+
   private static RemoteRunnerServer.Options handOptions() {
     return new RemoteRunnerServer.Options(
         InetAddress.getLoopbackAddress(), 0, null, Duration.ofSeconds(30), 64, 1 << 20,
@@ -399,11 +398,8 @@ class ChannelSecurityTest {
     RemoteBackend backend =
         RemoteBackend.builder().functions(TestFunctions.class).launcher(launcher).build();
     List<PoolEvent> failures = new CopyOnWriteArrayList<>();
-    List<String> childLines = new CopyOnWriteArrayList<>();
-    Logger childLog = Logger.getLogger(ProcessBackend.class.getName());
-    Handler handler = collect(childLines);
-    childLog.addHandler(handler);
-    try (TamperingProxy proxy = new TamperingProxy(backend.address().getPort(), 3, false);
+    try (LogCapture childLog = LogCapture.of(ProcessBackend.class);
+        TamperingProxy proxy = new TamperingProxy(backend.address().getPort(), 3, false);
         ElasticPool pool =
             ElasticPool.builder()
                 .name("cut-knock")
@@ -422,28 +418,10 @@ class ChannelSecurityTest {
 
       assertThat(proxy.cut).hasValue(3);
       assertThat(failures).isEmpty();
-      await().atMost(LONG).untilAsserted(() -> assertThat(childLines)
+      await().atMost(LONG).untilAsserted(() -> assertThat(childLog.messages())
           .anySatisfy(line -> assertThat(line).contains(
               "cut-knock-1: reached the parent on attempt 4")));
-    } finally {
-      childLog.removeHandler(handler);
     }
-  }
-
-  /** Collects what child runners print, as the process launcher logs it. */
-  private static Handler collect(List<String> lines) {
-    return new Handler() {
-      @Override
-      public void publish(LogRecord record) {
-        lines.add(record.getMessage());
-      }
-
-      @Override
-      public void flush() {}
-
-      @Override
-      public void close() {}
-    };
   }
 
   /**
@@ -452,29 +430,9 @@ class ChannelSecurityTest {
    */
   @Test
   void refusedConnectionsAreLoggedAtMostOnceASecondWithACountOfTheRest() throws Exception {
-    Logger logger = Logger.getLogger(RemoteBackend.class.getName());
-    List<LogRecord> records = new CopyOnWriteArrayList<>();
-    Handler handler =
-        new Handler() {
-          @Override
-          public void publish(LogRecord record) {
-            records.add(record);
-          }
-
-          @Override
-          public void flush() {}
-
-          @Override
-          public void close() {}
-        };
-    logger.addHandler(handler);
-    RemoteBackend backend =
-        RemoteBackend.builder()
-            .functions(TestFunctions.class)
-            .launcher((spec, env) -> {
-              throw new IllegalStateException("not used");
-            })
-            .build();
+    LogCapture log = LogCapture.of(RemoteBackend.class);
+    List<String> records = log.messages();
+    RemoteBackend backend = backendThatBootsNothing();
     long started = System.nanoTime();
     try (backend) {
       for (int i = 0; i < 300; i++) {
@@ -489,7 +447,7 @@ class ChannelSecurityTest {
       }
       long seconds = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - started);
       assertThat(records).hasSizeBetween(1, (int) seconds + 1);
-      assertThat(records.get(0).getMessage()).contains("expected KNOCK, got frame type 99");
+      assertThat(records.get(0)).contains("expected KNOCK, got frame type 99");
       // A line a second later counts the refusals it did not log.
       await().atMost(LONG).until(() -> {
         try (Socket s = new Socket(InetAddress.getLoopbackAddress(), backend.address().getPort())) {
@@ -499,9 +457,9 @@ class ChannelSecurityTest {
         }
         return records.size() > 1;
       });
-      assertThat(records.get(records.size() - 1).getMessage()).containsPattern("since the last such line: ([2-9]|[1-9][0-9]+) refused");
+      assertThat(records.get(records.size() - 1)).containsPattern("since the last such line: ([2-9]|[1-9][0-9]+) refused");
     } finally {
-      logger.removeHandler(handler);
+      log.close();
     }
   }
 
@@ -918,29 +876,9 @@ class ChannelSecurityTest {
 
   @Test
   void aRunnerIdFromTheWireIsEscapedAndBoundedInTheLog() throws Exception {
-    Logger logger = Logger.getLogger(RemoteBackend.class.getName());
-    List<LogRecord> records = new CopyOnWriteArrayList<>();
-    Handler handler =
-        new Handler() {
-          @Override
-          public void publish(LogRecord record) {
-            records.add(record);
-          }
-
-          @Override
-          public void flush() {}
-
-          @Override
-          public void close() {}
-        };
-    logger.addHandler(handler);
-    RemoteBackend backend =
-        RemoteBackend.builder()
-            .functions(TestFunctions.class)
-            .launcher((spec, env) -> {
-              throw new IllegalStateException("not used");
-            })
-            .build();
+    LogCapture log = LogCapture.of(RemoteBackend.class);
+    List<String> records = log.messages();
+    RemoteBackend backend = backendThatBootsNothing();
     try (backend;
         Socket s = new Socket(InetAddress.getLoopbackAddress(), backend.address().getPort())) {
       FrameChannel channel = new FrameChannel(s);
@@ -951,7 +889,7 @@ class ChannelSecurityTest {
       knock.out.write(new byte[64]);
       channel.writePlain(knock);
       await().atMost(LONG).until(() -> !records.isEmpty());
-      String message = records.get(0).getMessage();
+      String message = records.get(0);
       assertThat(message)
           .contains("x\\u000a2026-12-04 SEVERE forged entry \\u001b[2J\\u202e")
           .doesNotContain("\n")
@@ -959,7 +897,7 @@ class ChannelSecurityTest {
           .doesNotContain("\u202e");
       assertThat(message.length()).isLessThan(400);
     } finally {
-      logger.removeHandler(handler);
+      log.close();
     }
   }
 

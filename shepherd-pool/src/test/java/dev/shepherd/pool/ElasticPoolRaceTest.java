@@ -62,11 +62,11 @@ class ElasticPoolRaceTest {
     // A remote runner's connection fails its open calls before it tells the pool of the death:
     // the freed slot must not be handed to waiters, each of which would then fail to start on the
     // dead runner and hand its slot on to the next.
-    List<InProcessRunner> launched = new CopyOnWriteArrayList<>();
+    List<StubRunner> launched = new CopyOnWriteArrayList<>();
     RunnerLauncher inProcess =
         (spec, env) -> {
           Thread.ofVirtual().start(() -> RemoteRunner.run(env));
-          InProcessRunner runner = new InProcessRunner();
+          StubRunner runner = new StubRunner();
           launched.add(runner);
           return runner;
         };
@@ -105,17 +105,4 @@ class ElasticPoolRaceTest {
   }
 
   /** A runner launched on a thread of this JVM; completing {@code exited} plays its exit. */
-  private static final class InProcessRunner implements LaunchedRunner {
-    final CompletableFuture<Void> exited = new CompletableFuture<>();
-
-    @Override
-    public CompletableFuture<Void> exited() {
-      return exited;
-    }
-
-    @Override
-    public void kill() {
-      exited.complete(null);
-    }
-  }
 }

@@ -138,28 +138,10 @@ class ProcessBackendTest {
 
   @Test
   void childOutputReachesTheParentLoggerTaggedWithTheRunnerId() throws Exception {
-    List<String> lines = new CopyOnWriteArrayList<>();
-    Handler handler =
-        new Handler() {
-          @Override
-          public void publish(LogRecord record) {
-            lines.add(record.getMessage());
-          }
-
-          @Override
-          public void flush() {}
-
-          @Override
-          public void close() {}
-        };
-    Logger logger = Logger.getLogger(ProcessBackend.class.getName());
-    logger.addHandler(handler);
-    try {
+    try (LogCapture log = LogCapture.of(ProcessBackend.class)) {
       shared.call("print", "hello from the child", LONG);
       String id = shared.snapshot().runners().get(0).id();
-      await().until(() -> lines.contains("[" + id + "] hello from the child"));
-    } finally {
-      logger.removeHandler(handler);
+      await().until(() -> log.messages().contains("[" + id + "] hello from the child"));
     }
   }
 
@@ -234,7 +216,7 @@ class ProcessBackendTest {
           Map<String, String> forged = new HashMap<>(env);
           forged.put(RunnerEnvironment.SECRET, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
           Thread.ofVirtual().start(() -> status.complete(RemoteRunner.run(forged)));
-          return new InProcessRunner();
+          return new StubRunner();
         };
     try (RemoteBackend backend =
         RemoteBackend.builder().functions(TestFunctions.class).launcher(impostor).build()) {
@@ -250,7 +232,7 @@ class ProcessBackendTest {
     RunnerLauncher inProcess =
         (spec, env) -> {
           Thread.ofVirtual().start(() -> RemoteRunner.run(env));
-          return new InProcessRunner();
+          return new StubRunner();
         };
     try (ElasticPool pool =
         ElasticPool.builder()
@@ -311,18 +293,4 @@ class ProcessBackendTest {
     }
   }
 
-  /** A runner launched on a thread of this JVM: never "exits" on its own. */
-  private static final class InProcessRunner implements LaunchedRunner {
-    private final CompletableFuture<Void> exited = new CompletableFuture<>();
-
-    @Override
-    public CompletableFuture<Void> exited() {
-      return exited;
-    }
-
-    @Override
-    public void kill() {
-      exited.complete(null);
-    }
-  }
 }
