@@ -4,9 +4,14 @@ import dev.shepherd.core.internal.Durations;
 import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.Ticker;
 import java.lang.System.Logger.Level;
+import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import javax.sql.DataSource;
 import org.jspecify.annotations.Nullable;
@@ -21,30 +26,42 @@ import org.jspecify.annotations.Nullable;
  * }</pre>
  *
  * <p>{@link #current()} answers the identity read last while it is younger than the
- * {@linkplain Builder#refreshInterval(Duration) refresh interval} (default 5 s), else reads it again
- * (one caller at a time; the others answer the previous value meanwhile). After a failover, where the
- * primary's data source now reaches the promoted server, tokens from the old timeline are thus
- * recognised within one refresh interval. When the read fails (the primary is down, or the data
- * source reaches a standby), the last identity known is kept and the failure logged; before any
- * successful read the identity is unknown (empty), and tokens are then not checked for history.
+ * {@linkplain Builder#refreshInterval(Duration) refresh interval} (default 5 s). When it is older,
+ * one caller starts a read on a virtual thread of its own and every caller, that one included,
+ * answers the previous value at once: a slow or unreachable primary never holds a request. Only the
+ * very first read is waited for, at most the {@linkplain Builder#queryTimeout(Duration) query
+ * timeout} (default 2 s). After a failover, where the primary's data source now reaches the promoted
+ * server, tokens from the old timeline are thus recognised within one refresh interval and one read.
+ * When the read fails (the primary is down, or the data source reaches a standby), the last identity
+ * known is kept and the failure logged; before any successful read the identity is unknown (empty),
+ * and tokens are then not checked for history.
+ *
+ * <p>The read is bounded: the identity query runs with the query timeout as its connection's
+ * network timeout ({@link java.sql.Connection#setNetworkTimeout}, set back afterwards), so a
+ * primary that stops answering on a pooled connection fails the read after that long instead of
+ * holding it, and with it every later refresh, forever. Getting the connection is bounded by the
+ * data source's own timeout (HikariCP's {@code connectionTimeout}, 30 s by default).
  *
  * <p>Thread-safe.
  */
 public final class PrimaryIdentity {
 
   /*
-   * State: `known` (the last identity read, or null) and `readAtNanos` (when it was last tried). A
-   * caller that finds the value older than the interval and wins the `refreshing` flag queries;
-   * every other caller answers `known` at once, so a slow or failing primary never stalls requests
-   * beyond the one that refreshes (bounded by the data source's connection and network timeouts).
+   * State: `known` (the last identity read, or null), `readAtNanos` (when a read last ended) and
+   * `refreshing` (a read is running). A caller that finds the value older than the interval and
+   * wins `refreshing` starts the read on a virtual thread, which sets `known` (on success) and
+   * `readAtNanos`, then clears `refreshing`; nobody else ever waits for it, except the callers
+   * before the first read ended (`firstRead`), who wait at most the query timeout.
    */
 
   private static final System.Logger LOG = System.getLogger(PrimaryIdentity.class.getName());
 
   private final DataSource primary;
   private final long refreshNanos;
+  private final Duration queryTimeout;
   private final Ticker ticker;
   private final AtomicBoolean refreshing = new AtomicBoolean();
+  private final CompletableFuture<Void> firstRead = new CompletableFuture<>();
   private volatile @Nullable DatabaseIdentity known;
   private volatile long readAtNanos;
   private volatile boolean everTried;
@@ -52,6 +69,7 @@ public final class PrimaryIdentity {
   private PrimaryIdentity(Builder builder) {
     this.primary = builder.primary;
     this.refreshNanos = Durations.toNanosSaturated(builder.refreshInterval);
+    this.queryTimeout = builder.queryTimeout;
     this.ticker = builder.ticker;
   }
 
@@ -67,30 +85,51 @@ public final class PrimaryIdentity {
   }
 
   /**
-   * Returns the primary's identity, reading it again when the last read is older than the refresh
-   * interval.
+   * Returns the primary's identity, starting a read in the background when the last one is older
+   * than the refresh interval. Waits only for the first read, at most the query timeout.
    *
    * @return the identity, empty while it has never been read successfully
    */
   public Optional<DatabaseIdentity> current() {
     if ((!everTried || ticker.read() - readAtNanos >= refreshNanos) && refreshing.compareAndSet(false, true)) {
-      try {
-        if (!everTried || ticker.read() - readAtNanos >= refreshNanos) {
-          refresh();
+      if (!everTried || ticker.read() - readAtNanos >= refreshNanos) {
+        try {
+          Thread.ofVirtual().name("shepherd-replica-primary-identity").start(this::refresh);
+        } catch (RuntimeException | OutOfMemoryError e) {
+          refreshing.set(false);
+          LOG.log(Level.WARNING, "cannot start a read of the primary's identity: " + e);
         }
-      } finally {
+      } else {
         refreshing.set(false);
+      }
+    }
+    if (!firstRead.isDone()) {
+      try {
+        firstRead.get(queryTimeout.toNanos(), TimeUnit.NANOSECONDS);
+      } catch (TimeoutException | ExecutionException e) {
+        // not read yet: unknown for now
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
       }
     }
     return Optional.ofNullable(known);
   }
 
   private void refresh() {
-    try {
-      DatabaseIdentity read = DatabaseIdentity.of(primary);
-      DatabaseIdentity before = known;
-      if (before != null && !before.equals(read)) {
-        LOG.log(Level.INFO, "the primary's identity changed from " + before + " to " + read
+    try (Connection connection = primary.getConnection()) {
+      int before = connection.getNetworkTimeout();
+      connection.setNetworkTimeout(Runnable::run, timeoutMillis(queryTimeout));
+      DatabaseIdentity read;
+      try {
+        read = DatabaseIdentity.of(connection);
+      } finally {
+        if (!connection.isClosed()) {
+          connection.setNetworkTimeout(Runnable::run, before);
+        }
+      }
+      DatabaseIdentity previous = known;
+      if (previous != null && !previous.equals(read)) {
+        LOG.log(Level.INFO, "the primary's identity changed from " + previous + " to " + read
             + ": consistency tokens of the old history are ignored from now on");
       }
       known = read;
@@ -99,7 +138,13 @@ public final class PrimaryIdentity {
     } finally {
       readAtNanos = ticker.read();
       everTried = true;
+      refreshing.set(false);
+      firstRead.complete(null);
     }
+  }
+
+  private static int timeoutMillis(Duration timeout) {
+    return (int) Math.max(1L, Math.min(Integer.MAX_VALUE, timeout.toMillis()));
   }
 
   @Override
@@ -111,6 +156,7 @@ public final class PrimaryIdentity {
   public static final class Builder {
     private final DataSource primary;
     private Duration refreshInterval = Duration.ofSeconds(5);
+    private Duration queryTimeout = Duration.ofSeconds(2);
     private Ticker ticker = Ticker.system();
 
     private Builder(DataSource primary) {
@@ -128,6 +174,21 @@ public final class PrimaryIdentity {
      */
     public Builder refreshInterval(Duration interval) {
       this.refreshInterval = Require.nonNegative(interval, "refreshInterval");
+      return this;
+    }
+
+    /**
+     * Sets how long one read of the identity may take on its connection (the connection's network
+     * timeout while the query runs), and how long the callers before the first read ended wait for
+     * it. Default 2 s.
+     *
+     * @param timeout positive
+     * @return this builder
+     * @throws NullPointerException if {@code timeout} is null
+     * @throws IllegalArgumentException if it is not positive
+     */
+    public Builder queryTimeout(Duration timeout) {
+      this.queryTimeout = Require.positive(timeout, "queryTimeout");
       return this;
     }
 

@@ -84,6 +84,13 @@ final class ReplicaPoller implements Runnable {
           if (tracker.closed || tracker.waiters.isEmpty() || !tracker.polling.compareAndSet(false, true)) {
             return;
           }
+          if (interrupted) {
+            // A waiter registered after failAll, while `polling` was still set, so it started no
+            // poller. This thread may not poll for it (its interrupt stays set: it would fail the
+            // waiter as interrupted at once): hand it a fresh poller, or its answer if refused.
+            tracker.startPoller();
+            return;
+          }
           tracker.claimPoller();
           owning = true;
         }

@@ -170,12 +170,7 @@ public final class ReplicaRouter {
       try {
         connection = toReplica.dataSource().getConnection();
       } catch (SQLException e) {
-        replicaReads.decrement();
-        Route fallback = new Route.ToPrimary(primary, Route.FallbackReason.REPLICA_UNAVAILABLE,
-            "replica " + toReplica.replica().name() + " gave no connection: " + e.getMessage(), required,
-            List.of(), toReplica.waited());
-        record(fallback);
-        route = fallback;
+        route = replicaGaveNoConnection(toReplica, required, e);
         connection = primary.getConnection();
       }
       try (Connection c = connection) {
@@ -191,6 +186,9 @@ public final class ReplicaRouter {
     ReplicaTracker best = null;
     Lsn bestLsn = null;
     for (ReplicaTracker replica : replicas) {
+      if (replica.closed) {
+        continue; // closed by its owner: no longer a place to read
+      }
       ReplicaTracker.Status status = replica.status();
       if (status != ReplicaTracker.Status.STREAMING && status != ReplicaTracker.Status.UNKNOWN) {
         continue;
@@ -224,7 +222,17 @@ public final class ReplicaRouter {
     int pending = 0;
     try {
       for (int i = 0; i < n; i++) {
-        switch (replicas.get(i).begin(required, deadline)) {
+        ReplicaTracker.Start begun;
+        try {
+          begun = replicas.get(i).begin(required, deadline);
+        } catch (IllegalStateException closed) {
+          if (!replicas.get(i).closed) {
+            throw closed;
+          }
+          // Closed by its owner (at shutdown, or taken out of service): skip it, do not fail the read.
+          begun = new ReplicaTracker.Start.Answered(new ReplayResult.ReplicaUnavailable(required, closed, Duration.ZERO));
+        }
+        switch (begun) {
           case ReplicaTracker.Start.Answered answered -> results[i] = answered.result();
           case ReplicaTracker.Waiter waiter -> {
             waiting[i] = waiter;
@@ -315,6 +323,21 @@ public final class ReplicaRouter {
 
   private Duration elapsed(long start) {
     return Duration.ofNanos(Math.max(0L, ticker.read() - start));
+  }
+
+  /**
+   * Turns a read routed to a replica whose pool then gave no connection into a read on the
+   * primary: counted as that fallback instead of a replica read, and told to the listener, but its
+   * wait counted once (it was counted when the route was chosen).
+   */
+  Route replicaGaveNoConnection(Route.ToReplica chosen, @Nullable Lsn required, SQLException e) {
+    replicaReads.decrement();
+    Route fallback = new Route.ToPrimary(primary, Route.FallbackReason.REPLICA_UNAVAILABLE,
+        "replica " + chosen.replica().name() + " gave no connection: " + e.getMessage(), required,
+        List.of(), chosen.waited());
+    Require.nonNull(fallbacks.get(Route.FallbackReason.REPLICA_UNAVAILABLE), "fallback counter").increment();
+    listener.accept(fallback);
+    return fallback;
   }
 
   private void record(Route route) {

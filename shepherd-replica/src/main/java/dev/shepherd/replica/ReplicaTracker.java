@@ -405,7 +405,7 @@ public final class ReplicaTracker implements AutoCloseable {
     };
   }
 
-  private void startPoller() {
+  void startPoller() {
     pollerStarts.increment();
     try {
       if (executor != null) {

@@ -196,6 +196,7 @@ final class RoutingConnection implements InvocationHandler {
         } catch (SQLException e) {
           LOG.log(System.Logger.Level.WARNING, "replica " + toReplica.replica().name()
               + " gave no connection, reading on the primary: " + e.getMessage());
+          var unusedFallback = owner.router().replicaGaveNoConnection(toReplica, owner.requiredLsn(), e);
         }
       }
     }

@@ -2,9 +2,11 @@ package dev.shepherd.replica;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import com.zaxxer.hikari.HikariDataSource;
 import dev.shepherd.testing.FakeTicker;
+import dev.shepherd.testing.FaultProxy;
 import dev.shepherd.testing.PostgresCluster;
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.http.HttpServlet;
@@ -199,16 +201,64 @@ class ConsistencyTokenLifecycleTest {
     otherCluster.stopPrimary();
     try {
       ticker.advance(Duration.ofMillis(1));
+      // The read starts in the background; callers answer the last identity meanwhile.
+      assertThat(identity.current()).contains(expected);
+      await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(connections).hasValue(2));
       assertThat(identity.current()).contains(expected); // the read fails: the last identity is kept
-      assertThat(connections).hasValue(2);
     } finally {
       otherCluster.startPrimary();
     }
-    ticker.advance(Duration.ofSeconds(5));
-    assertThat(identity.current()).contains(expected);
-    assertThat(connections).hasValue(3);
+    // Once the failed read has ended, the next interval reads again.
+    await().atMost(Duration.ofSeconds(60)).until(() -> {
+      ticker.advance(Duration.ofSeconds(5));
+      return identity.current().equals(java.util.Optional.of(expected)) && connections.get() >= 3;
+    });
     PrimaryIdentity neverRead = PrimaryIdentity.builder(replica).build(); // a standby has no identity to give
     assertThat(neverRead.current()).isEmpty();
+  }
+
+  /**
+   * A primary that stops answering on a pooled connection (a network black hole) neither holds a
+   * caller nor stops later reads: callers answer the last identity at once, and the read fails at
+   * the query timeout, so the next interval reads again. The read used to run on the caller's
+   * thread with no timeout: that caller hung, and no later refresh ever started.
+   */
+  @Test
+  void aPrimaryThatStopsAnsweringHoldsNoCallerAndLaterIntervalsReadAgain() throws Exception {
+    FakeTicker ticker = new FakeTicker();
+    AtomicInteger connections = new AtomicInteger();
+    try (FaultProxy proxy = FaultProxy.to(otherCluster.primaryPort());
+        HikariDataSource pool = otherCluster.primaryDataSource(proxy, Duration.ofSeconds(1))) {
+      DataSource counted = (DataSource) Proxy.newProxyInstance(DataSource.class.getClassLoader(),
+          new Class<?>[] {DataSource.class}, (p, method, args) -> {
+            if (method.getName().equals("getConnection")) {
+              connections.incrementAndGet();
+            }
+            try {
+              return method.invoke(pool, args);
+            } catch (InvocationTargetException e) {
+              throw e.getCause();
+            }
+          });
+      PrimaryIdentity identity = PrimaryIdentity.builder(counted)
+          .refreshInterval(Duration.ofSeconds(5)).queryTimeout(Duration.ofMillis(500)).ticker(ticker).build();
+      DatabaseIdentity expected = DatabaseIdentity.of(other);
+      await().atMost(Duration.ofSeconds(60)).until(() -> identity.current().isPresent());
+      assertThat(identity.current()).contains(expected);
+      int read = connections.get();
+
+      proxy.stopForwarding(); // the pooled connection stays open; nothing answers on it
+      ticker.advance(Duration.ofSeconds(5));
+      assertThat(identity.current()).contains(expected); // answered at once; the read runs behind
+      await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(connections).hasValue(read + 1));
+      // The read fails at its timeout, so a later interval tries again, still with the proxy stopped.
+      await().atMost(Duration.ofSeconds(60)).until(() -> {
+        ticker.advance(Duration.ofSeconds(5));
+        assertThat(identity.current()).contains(expected);
+        return connections.get() >= read + 2;
+      });
+      proxy.restore();
+    }
   }
 
   @Test

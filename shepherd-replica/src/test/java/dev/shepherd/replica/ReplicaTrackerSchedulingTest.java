@@ -117,6 +117,60 @@ class ReplicaTrackerSchedulingTest {
   }
 
   /**
+   * A waiter that registers while an interrupted poller is stopping (after it answered the waiters
+   * it had, before it let go of the polling flag, so the waiter starts no poller of its own) gets a
+   * fresh poller and its real answer. The interrupted poller used to take the flag back and go on
+   * with its interrupt status set, failing that waiter, and every later one, as interrupted.
+   */
+  @Test
+  void aWaiterArrivingWhileAnInterruptedPollerStopsGetsAFreshPoller() throws Exception {
+    FakeReplica fake = new FakeReplica();
+    fake.replayed = FIRST;
+    AtomicReference<Thread> poller = new AtomicReference<>();
+    Executor executor = task -> poller.set(Thread.ofVirtual().name("test-poller").start(task));
+    ReplicaTracker tracker = ReplicaTracker.builder(fake).strategy(ReplayStrategy.POLLING).executor(executor)
+        .minPollInterval(Duration.ofMillis(1)).maxPollInterval(Duration.ofMinutes(10))
+        .stallCheckAfter(Duration.ofHours(1)).build();
+    ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
+    try {
+      Future<ReplayResult> first = threads.submit(() -> tracker.awaitReplay(SECOND, Duration.ofSeconds(30)));
+      await().atMost(Duration.ofSeconds(30)).until(() -> fake.polls.get() >= 3 && poller.get() != null);
+      AtomicReference<Future<ReplayResult>> late = new AtomicReference<>();
+      // Inside the stopping poller's connection close: after failAll, before `polling` is released.
+      // (This runs on the interrupted poller thread: no blocking waits here, they would see its
+      // interrupt; the waiter registers at once, so a bounded spin is enough.)
+      AtomicInteger pollsThen = new AtomicInteger();
+      fake.onClose = n -> {
+        late.set(threads.submit(() -> tracker.awaitReplay(SECOND, Duration.ofSeconds(30))));
+        long giveUp = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (tracker.waiters.isEmpty() && System.nanoTime() - giveUp < 0) {
+          Thread.onSpinWait();
+        }
+        pollsThen.set(fake.polls.get());
+      };
+      Thread interrupted = poller.get();
+      interrupted.interrupt();
+
+      assertThat(first.get(60, TimeUnit.SECONDS)).isInstanceOf(ReplayResult.ReplicaUnavailable.class);
+      await().atMost(Duration.ofSeconds(30)).until(() -> late.get() != null);
+      fake.onClose = n -> {};
+      // Polls that do not reach the target yet (the interrupted poller, had it gone on, would then
+      // have failed the waiter at its next turn), then the replica replays it.
+      await().atMost(Duration.ofSeconds(30))
+          .until(() -> fake.polls.get() >= pollsThen.get() + 2 || late.get().isDone());
+      fake.replayed = SECOND;
+      assertThat(late.get().get(60, TimeUnit.SECONDS))
+          .as("the waiter that arrived while the interrupted poller stopped")
+          .isInstanceOf(ReplayResult.Replayed.class);
+      assertThat(tracker.stats().pollerStarts()).isEqualTo(2);
+      interrupted.join();
+    } finally {
+      tracker.close();
+      threads.close();
+    }
+  }
+
+  /**
    * A waiter for a fresh write arrives while the poller pauses long (an older waiter's target is not
    * being replayed): it unparks the poller, and when that poll does not see its target yet, the
    * next pause is the minimum again, because replay is about to move. The flag that asks for it used

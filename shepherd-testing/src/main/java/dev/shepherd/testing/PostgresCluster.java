@@ -215,6 +215,21 @@ public final class PostgresCluster extends ServerFixture {
   }
 
   /**
+   * Returns a new HikariCP pool whose connections go through {@code proxy} (made with {@code
+   * FaultProxy.to(cluster.primaryPort())}), so a test can make the primary's network fail under a
+   * pool that is already in use. Defaults as {@link #primaryDataSource()}; the caller closes it.
+   *
+   * @param proxy a proxy in front of the primary
+   * @param connectionTimeout how long {@code getConnection()} waits at most (at least 250 ms)
+   * @return the pool, named {@code primary-via-proxy}
+   * @throws IllegalStateException if the fixture is not started
+   * @throws IllegalArgumentException if {@code connectionTimeout} is below 250 ms
+   */
+  public HikariDataSource primaryDataSource(FaultProxy proxy, Duration connectionTimeout) {
+    return pool(jdbcUrl(proxy.port()), "primary-via-proxy", connectionTimeout);
+  }
+
+  /**
    * Returns a new HikariCP pool of connections to the replica, with the defaults of
    * {@link #primaryDataSource()}. The caller closes it.
    *

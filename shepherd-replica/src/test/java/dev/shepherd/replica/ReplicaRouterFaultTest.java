@@ -1,0 +1,144 @@
+package dev.shepherd.replica;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.io.PrintWriter;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executor;
+import java.util.logging.Logger;
+import javax.sql.DataSource;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The router when a replica fails it after the routing decision: a pool that gives no connection,
+ * a tracker closed by its owner. Scheduling only, so the replicas are {@link FakeReplica}s.
+ */
+class ReplicaRouterFaultTest {
+
+  private static final Lsn FIRST = Lsn.parse("0/1000");
+  private static final Lsn SECOND = Lsn.parse("0/2000");
+
+  /** A replica whose pool stops giving connections to readers; its poller still gets them. */
+  private static final class ReadersRefused implements DataSource {
+    final FakeReplica replica = new FakeReplica();
+    volatile boolean refuseReaders;
+
+    @Override
+    public Connection getConnection() throws SQLException {
+      if (refuseReaders && !Thread.currentThread().getName().startsWith("test-poller")) {
+        throw new SQLException("test: the replica's pool is exhausted");
+      }
+      return replica.getConnection();
+    }
+
+    @Override
+    public Connection getConnection(String user, String password) throws SQLException {
+      return getConnection();
+    }
+
+    @Override
+    public PrintWriter getLogWriter() {
+      return null;
+    }
+
+    @Override
+    public void setLogWriter(PrintWriter out) {}
+
+    @Override
+    public void setLoginTimeout(int seconds) {}
+
+    @Override
+    public int getLoginTimeout() {
+      return 0;
+    }
+
+    @Override
+    public Logger getParentLogger() {
+      return Logger.getGlobal();
+    }
+
+    @Override
+    public <T> T unwrap(Class<T> type) throws SQLException {
+      throw new SQLException("not a wrapper");
+    }
+
+    @Override
+    public boolean isWrapperFor(Class<?> type) {
+      return false;
+    }
+  }
+
+  private static final Executor POLLERS = task -> Thread.ofVirtual().name("test-poller").start(task);
+
+  /**
+   * A read that waited for a replica whose pool then gave no connection runs on the primary and
+   * is counted once, as that fallback: its wait once (it was counted twice), no replica read, and
+   * the listener hears the decision and its revision.
+   */
+  @Test
+  void aReplicaThatGivesNoConnectionAfterTheWaitCountsTheWaitOnceAndTheReadAsAFallback() throws Exception {
+    ReadersRefused replicaSource = new ReadersRefused();
+    replicaSource.replica.replayed = FIRST;
+    List<Route> routes = new CopyOnWriteArrayList<>();
+    try (ReplicaTracker tracker = ReplicaTracker.builder(replicaSource).name("refusing")
+        .strategy(ReplayStrategy.POLLING).executor(POLLERS).minPollInterval(Duration.ofMillis(1))
+        .maxPollInterval(Duration.ofMillis(5)).build()) {
+      ReplicaRouter router = ReplicaRouter.builder(new FakeReplica()).replica(tracker)
+          .maxWait(Duration.ofSeconds(30)).listener(routes::add).build();
+      replicaSource.refuseReaders = true;
+      replicaSource.replica.onPoll = n -> {
+        if (n >= 5) {
+          replicaSource.replica.replayed = SECOND; // replayed only after a few polls: a real wait
+        }
+      };
+
+      String answer = router.read(SECOND, connection -> "read");
+
+      assertThat(answer).isEqualTo("read");
+      assertThat(routes).hasSize(2);
+      assertThat(routes.get(0)).isInstanceOf(Route.ToReplica.class);
+      assertThat(routes.get(1)).isInstanceOfSatisfying(Route.ToPrimary.class,
+          p -> assertThat(p.reason()).isEqualTo(Route.FallbackReason.REPLICA_UNAVAILABLE));
+      Duration waited = routes.get(0).waited();
+      assertThat(waited).isPositive();
+      ReplicaRouter.Stats stats = router.stats();
+      assertThat(stats.replicaReads()).isZero();
+      assertThat(stats.fallbacks()).containsEntry(Route.FallbackReason.REPLICA_UNAVAILABLE, 1L);
+      assertThat(stats.totalWait()).as("the wait, counted once").isEqualTo(waited);
+    }
+  }
+
+  /**
+   * A tracker its owner closed is skipped: reads that need a position go to the other replica,
+   * reads that do not go to a replica still open, and nothing throws. A closed tracker used to
+   * throw IllegalStateException out of every routed read.
+   */
+  @Test
+  void aClosedTrackerIsSkippedInsteadOfFailingEveryRead() throws Exception {
+    FakeReplica closing = new FakeReplica();
+    FakeReplica open = new FakeReplica();
+    closing.replayed = SECOND;
+    open.replayed = SECOND;
+    ReplicaTracker closed = ReplicaTracker.builder(closing).name("closed").strategy(ReplayStrategy.POLLING)
+        .executor(POLLERS).build();
+    try (ReplicaTracker serving = ReplicaTracker.builder(open).name("serving").strategy(ReplayStrategy.POLLING)
+        .executor(POLLERS).build()) {
+      ReplicaRouter router = ReplicaRouter.builder(new FakeReplica()).replica(closed).replica(serving)
+          .maxWait(Duration.ofSeconds(30)).build();
+      await().atMost(Duration.ofSeconds(30)).until(() -> router.route(FIRST) instanceof Route.ToReplica);
+      closed.close();
+
+      for (int i = 0; i < 3; i++) {
+        assertThat(router.route(SECOND)).isInstanceOfSatisfying(Route.ToReplica.class,
+            r -> assertThat(r.replica()).isSameAs(serving));
+        assertThat(router.route(null)).isInstanceOfSatisfying(Route.ToReplica.class,
+            r -> assertThat(r.replica()).isSameAs(serving));
+      }
+    }
+  }
+}
