@@ -216,6 +216,21 @@ public final class ReplicaRouter {
       return new Route.ToPrimary(primary, Route.FallbackReason.NO_REPLICAS, "no replica configured", required, List.of(), Duration.ZERO);
     }
     int n = replicas.size();
+    // The caches first: when a replica has replayed the position already, no other replica gets a
+    // waiter (a lagging one would start polling, and query, for a read that does not need it).
+    ReplicaTracker cachedBest = null;
+    ReplayResult.Replayed cachedBestResult = null;
+    for (ReplicaTracker replica : replicas) {
+      ReplayResult.Replayed hit = replica.closed ? null : replica.cachedReplay(required);
+      if (hit != null && (cachedBestResult == null || hit.replayed().compareTo(cachedBestResult.replayed()) > 0)) {
+        cachedBest = replica;
+        cachedBestResult = hit;
+      }
+    }
+    if (cachedBest != null) {
+      return new Route.ToReplica(cachedBest.dataSource(), cachedBest, required, cachedBestResult.replayed(),
+          elapsed(start));
+    }
     ReplayResult[] results = new ReplayResult[n];
     ReplicaTracker.Waiter[] waiting = new ReplicaTracker.Waiter[n];
     Semaphore completions = new Semaphore(0);

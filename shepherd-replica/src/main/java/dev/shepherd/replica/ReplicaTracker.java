@@ -330,17 +330,33 @@ public final class ReplicaTracker implements AutoCloseable {
   }
 
   /**
+   * Answers from the cache alone: the replica is streaming and its last polled position is at or
+   * past {@code target}. Sends no query and registers nothing; counted as a cache hit when it
+   * answers.
+   *
+   * @return the answer, or null when the cache does not have it
+   */
+  ReplayResult.@Nullable Replayed cachedReplay(Lsn target) {
+    Lsn cached = lastReplayed;
+    if (health.status == Status.STREAMING && cached != null && cached.isAtLeast(target)) {
+      cacheHits.increment();
+      return new ReplayResult.Replayed(target, cached, Duration.ZERO);
+    }
+    return null;
+  }
+
+  /**
    * Starts a wait: returns a result at once when the cache or the health answers, else a
    * registered waiter. Shared by {@link #awaitReplay} and the router.
    */
   Start begin(Lsn target, Deadline deadline) {
     Require.state(!closed, "ReplicaTracker " + name + " is closed");
+    ReplayResult.Replayed hit = cachedReplay(target);
+    if (hit != null) {
+      return new Start.Answered(hit);
+    }
     Health current = health;
     Lsn cached = lastReplayed;
-    if (current.status == Status.STREAMING && cached != null && cached.isAtLeast(target)) {
-      cacheHits.increment();
-      return new Start.Answered(new ReplayResult.Replayed(target, cached, Duration.ZERO));
-    }
     ReplayResult failure = failureOf(current, target, Duration.ZERO);
     if (failure != null && ticker.read() - current.sinceNanos < retryNanos) {
       return new Start.Answered(failure);

@@ -141,4 +141,34 @@ class ReplicaRouterFaultTest {
       }
     }
   }
+
+  /**
+   * When one replica answers from its cache, a lagging one gets no waiter: no poller starts and
+   * no query is sent for it. Every replica used to get a waiter before the caches were compared,
+   * so each read with a token made the lagging replica poll.
+   */
+  @Test
+  void aReplicaThatAnswersFromItsCacheSparesTheLaggingOneAWait() throws Exception {
+    FakeReplica upToDate = new FakeReplica();
+    FakeReplica lagging = new FakeReplica();
+    upToDate.replayed = SECOND;
+    lagging.replayed = FIRST;
+    try (ReplicaTracker fresh = ReplicaTracker.builder(upToDate).name("fresh").strategy(ReplayStrategy.POLLING)
+            .executor(POLLERS).build();
+        ReplicaTracker behind = ReplicaTracker.builder(lagging).name("behind").strategy(ReplayStrategy.POLLING)
+            .executor(POLLERS).build()) {
+      assertThat(fresh.awaitReplay(SECOND, Duration.ofSeconds(30))).isInstanceOf(ReplayResult.Replayed.class);
+      await().atMost(Duration.ofSeconds(30)).until(() -> !fresh.isPolling());
+      ReplicaRouter router = ReplicaRouter.builder(new FakeReplica()).replica(behind).replica(fresh)
+          .maxWait(Duration.ofSeconds(30)).build();
+
+      for (int i = 0; i < 5; i++) {
+        assertThat(router.route(SECOND)).isInstanceOfSatisfying(Route.ToReplica.class,
+            r -> assertThat(r.replica()).isSameAs(fresh));
+      }
+
+      assertThat(behind.stats().pollerStarts()).isZero();
+      assertThat(lagging.polls).hasValue(0);
+    }
+  }
 }
