@@ -50,7 +50,10 @@ import org.postgresql.core.TransactionState;
  *   <li>{@code synchronous_commit = off} lets a commit return before its record is written; the
  *       written position can then be before the commit, and a reader could see stale data. The
  *       helper reads the session's setting and refuses with {@link IllegalStateException} when it
- *       is {@code off}.
+ *       is {@code off}. What it cannot see: a {@code SET LOCAL synchronous_commit = off} inside
+ *       the transaction that committed (it ended with that transaction, so the session reads
+ *       {@code on} again by the time this runs). Do not turn synchronous commit off per
+ *       transaction for writes whose readers must see them.
  * </ul>
  *
  * <p>Stateless and thread-safe; a connection is, as always in JDBC, used by one thread at a time.
