@@ -337,14 +337,19 @@ public final class ConsistencyTokenFilter implements Filter {
 
     /**
      * Sets the cookie's max age. Default 1 hour; a position older than that is replayed everywhere.
+     * The cookie's {@code Max-Age} counts whole seconds, so a fraction of a second is dropped.
      *
-     * @param maxAge the max age
+     * @param maxAge the max age, at least 1 second
      * @return this builder
      * @throws NullPointerException if {@code maxAge} is null
-     * @throws IllegalArgumentException if it is not positive
+     * @throws IllegalArgumentException if it is shorter than 1 second (which would be sent as
+     *     {@code Max-Age=0}, the instruction to delete the cookie)
      */
     public Builder cookieMaxAge(Duration maxAge) {
-      this.maxAge = Require.positive(maxAge, "cookieMaxAge");
+      Require.nonNull(maxAge, "cookieMaxAge");
+      Require.argument(maxAge.compareTo(Duration.ofSeconds(1)) >= 0,
+          "cookieMaxAge must be at least 1 second (Max-Age counts whole seconds and 0 deletes the cookie), was " + maxAge);
+      this.maxAge = maxAge;
       return this;
     }
 

@@ -1,6 +1,7 @@
 package dev.shepherd.replica;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.http.Cookie;
@@ -174,6 +175,18 @@ class ConsistencyTokenFilterTest {
     String value = cookies.get(0).substring(ConsistencyTokenFilter.DEFAULT_COOKIE.length() + 1, cookies.get(0).indexOf(';'));
     assertThat(CODEC.decode(value).lsn()).isEqualTo(Lsn.parse("0/500"));
     assertThat(cookies.get(0)).contains("Max-Age=3600");
+  }
+
+  @Test
+  void aCookieMaxAgeUnderOneSecondIsRefusedRatherThanSentAsMaxAgeZero() throws Exception {
+    for (Duration tooShort : List.of(Duration.ofMillis(999), Duration.ofNanos(1), Duration.ZERO, Duration.ofSeconds(-1))) {
+      assertThatThrownBy(() -> ConsistencyTokenFilter.builder(CODEC).cookieMaxAge(tooShort))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("cookieMaxAge must be at least 1 second").hasMessageEndingWith("was " + tooShort);
+    }
+    start(ConsistencyTokenFilter.builder(CODEC).secureCookie(false).cookieMaxAge(Duration.ofMillis(1999)).build());
+    HttpResponse<String> response = send(get("/write?lsn=0/500").POST(HttpRequest.BodyPublishers.noBody()));
+    assertThat(response.headers().allValues("Set-Cookie")).singleElement().asString().contains("; Max-Age=1;");
   }
 
   @Test
