@@ -58,7 +58,12 @@ public final class ConsistencyTokenCodec {
   private final Map<String, SecretKeySpec> keys;
 
   private ConsistencyTokenCodec(Builder builder) {
-    this.signingKeyId = Require.nonNull(builder.signingKeyId, "signingKey");
+    String signing = builder.signingKeyId;
+    if (signing == null) {
+      throw new IllegalStateException("ConsistencyTokenCodec needs a key to sign new tokens: call signingKey(keyId, secret)"
+          + " (verificationKey(keyId, secret) only adds a key that verifies old ones)");
+    }
+    this.signingKeyId = signing;
     this.keys = Map.copyOf(builder.keys);
   }
 
@@ -215,7 +220,7 @@ public final class ConsistencyTokenCodec {
      * Builds the codec.
      *
      * @return the codec
-     * @throws NullPointerException if no signing key was set
+     * @throws IllegalStateException if no signing key was set ({@link #signingKey(String, byte[])})
      */
     public ConsistencyTokenCodec build() {
       return new ConsistencyTokenCodec(this);

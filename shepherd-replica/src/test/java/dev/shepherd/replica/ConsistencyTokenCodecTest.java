@@ -133,7 +133,14 @@ class ConsistencyTokenCodecTest {
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at least 32 bytes, was 16");
     assertThatThrownBy(() -> ConsistencyTokenCodec.builder().signingKey("bad id", SECRET))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("\"bad id\"");
-    assertThatThrownBy(() -> ConsistencyTokenCodec.builder().build()).isInstanceOf(NullPointerException.class);
+  }
+
+  @Test
+  void buildingWithoutASigningKeyIsABadStateThatNamesTheCall() {
+    assertThatThrownBy(() -> ConsistencyTokenCodec.builder().build())
+        .isInstanceOf(IllegalStateException.class).hasMessageContaining("call signingKey(keyId, secret)");
+    assertThatThrownBy(() -> ConsistencyTokenCodec.builder().verificationKey("k0", SECRET).build())
+        .isInstanceOf(IllegalStateException.class).hasMessageContaining("call signingKey(keyId, secret)");
   }
 
   @Test
