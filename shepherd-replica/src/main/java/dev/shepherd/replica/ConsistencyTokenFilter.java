@@ -41,8 +41,10 @@ import org.jspecify.annotations.Nullable;
  * the client sent on purpose, the request is answered {@code 400 Bad Request} as
  * {@code application/problem+json} naming the problem, unless {@link Builder#ignoreInvalidTokens()}
  * is set (then it runs without the token, which only costs it read-your-writes). Each case is
- * logged and counted ({@link #stats()}). The request attribute {@link #ATTRIBUTE} holds the token
- * that was used.
+ * counted ({@link #stats()}, the numbers to watch) and logged at {@code DEBUG} only, naming the
+ * problem: any client can send any number of bad tokens, which says nothing about this server, so a
+ * line per token at {@code INFO} would let it fill the log. The request attribute
+ * {@link #ATTRIBUTE} holds the token that was used.
  *
  * <p>Several writes in one request send one token, merged: the header is replaced, and the cookie
  * replaced among the response's {@code Set-Cookie} headers, never added twice.
@@ -139,7 +141,7 @@ public final class ConsistencyTokenFilter implements Filter {
           token = codec.decode(c.getValue());
         } catch (InvalidConsistencyTokenException e) {
           invalidCookies.increment();
-          LOG.log(Level.INFO, "clearing the consistency cookie: " + e.getMessage());
+          LOG.log(Level.DEBUG, () -> "clearing the consistency cookie: " + e.getMessage());
           clearCookie = true;
           continue;
         }
@@ -161,11 +163,11 @@ public final class ConsistencyTokenFilter implements Filter {
       } catch (InvalidConsistencyTokenException e) {
         invalidHeaders.increment();
         if (rejectInvalid) {
-          LOG.log(Level.DEBUG, "answering 400: " + e.getMessage());
+          LOG.log(Level.DEBUG, () -> "answering 400: " + e.getMessage());
           problem(httpResponse, String.valueOf(e.getMessage()));
           return;
         }
-        LOG.log(Level.INFO, "ignoring the consistency header: " + e.getMessage());
+        LOG.log(Level.DEBUG, () -> "ignoring the consistency header: " + e.getMessage());
       }
     }
     ConsistencyToken incoming = ConsistencyToken.merge(fromHeader, fromCookie);

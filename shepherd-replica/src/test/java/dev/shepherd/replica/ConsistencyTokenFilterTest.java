@@ -19,6 +19,11 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
 import org.eclipse.jetty.ee10.servlet.FilterHolder;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
@@ -234,6 +239,45 @@ class ConsistencyTokenFilterTest {
     HttpResponse<String> write = send(get("/write?lsn=0/800").POST(HttpRequest.BodyPublishers.noBody())
         .header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=" + old));
     assertThat(write.headers().firstValue(ConsistencyTokenFilter.DEFAULT_HEADER).orElseThrow()).startsWith("v2.k2.");
+  }
+
+  @Test
+  void badTokensAreLoggedAtDebugOnlySoNoClientCanFloodTheLog() throws Exception {
+    // System.Logger's default backend is java.util.logging; its FINE is System.Logger's DEBUG.
+    Logger logger = Logger.getLogger(ConsistencyTokenFilter.class.getName());
+    List<LogRecord> records = new CopyOnWriteArrayList<>();
+    Handler handler = new Handler() {
+      @Override
+      public void publish(LogRecord logRecord) {
+        records.add(logRecord);
+      }
+
+      @Override
+      public void flush() {}
+
+      @Override
+      public void close() {}
+    };
+    Level level = logger.getLevel();
+    logger.setLevel(Level.ALL);
+    logger.addHandler(handler);
+    try {
+      ConsistencyTokenFilter filter = ConsistencyTokenFilter.builder(CODEC).secureCookie(false).ignoreInvalidTokens().build();
+      start(filter);
+      for (int i = 0; i < 50; i++) {
+        HttpResponse<String> response = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, "bad-header-" + i)
+            .header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=bad-cookie-" + i));
+        assertThat(response.statusCode()).isEqualTo(200);
+      }
+      assertThat(filter.stats().invalidHeaders()).isEqualTo(50);
+      assertThat(filter.stats().invalidCookies()).isEqualTo(50);
+      assertThat(records).hasSize(100).allSatisfy(r -> assertThat(r.getLevel()).isEqualTo(Level.FINE));
+      assertThat(records).anySatisfy(r -> assertThat(r.getMessage()).contains("bad-header-49"))
+          .anySatisfy(r -> assertThat(r.getMessage()).contains("bad-cookie-49"));
+    } finally {
+      logger.removeHandler(handler);
+      logger.setLevel(level);
+    }
   }
 
   @Test
