@@ -33,12 +33,14 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>A token in both header and cookie: the greater position wins. Tokens the
  * {@linkplain Builder#policy(ConsistencyTokenPolicy) policy} rejects (older than its maximum age,
- * or from another cluster or timeline) are ignored, and such a cookie is cleared.
+ * or from another cluster or timeline) are ignored, and such a cookie is cleared. So is a
+ * well-formed token signed with a key id the codec no longer knows ({@link UnknownTokenKeyException}:
+ * a key rotated out), in the header as in the cookie.
  *
- * <p>A token that fails verification (malformed, forged, altered, or signed with a key no longer
- * known) never locks a client out: in the cookie, which the client cannot easily drop, it is
+ * <p>A token that fails verification otherwise (malformed, or forged or altered under a known key)
+ * never locks a client out either: in the cookie, which the client cannot easily drop, it is
  * ignored and the cookie cleared ({@code Set-Cookie} with {@code Max-Age=0}); in the header, which
- * the client sent on purpose, the request is answered {@code 400 Bad Request} as
+ * the client sent on purpose and can drop, the request is answered {@code 400 Bad Request} as
  * {@code application/problem+json} naming the problem, unless {@link Builder#ignoreInvalidTokens()}
  * is set (then it runs without the token, which only costs it read-your-writes). Each case is
  * counted ({@link #stats()}, the numbers to watch) and logged at {@code DEBUG} only, naming the
@@ -108,8 +110,10 @@ public final class ConsistencyTokenFilter implements Filter {
    * @param accepted tokens used (header and cookie counted apiece)
    * @param expired tokens ignored as older than the policy's maximum age
    * @param otherHistory tokens ignored as from another cluster or timeline
-   * @param invalidCookies cookies that failed verification, ignored and cleared
-   * @param invalidHeaders headers that failed verification (answered 400, or ignored)
+   * @param invalidCookies cookies that failed verification (signed with an unknown key among them),
+   *     ignored and cleared
+   * @param invalidHeaders headers that failed verification: answered 400, or ignored (those signed
+   *     with an unknown key always, the others with {@link Builder#ignoreInvalidTokens()})
    */
   public record Stats(long accepted, long expired, long otherHistory, long invalidCookies, long invalidHeaders) {}
 
@@ -162,7 +166,8 @@ public final class ConsistencyTokenFilter implements Filter {
         fromHeader = usable(codec.decode(value.trim()), "header");
       } catch (InvalidConsistencyTokenException e) {
         invalidHeaders.increment();
-        if (rejectInvalid) {
+        // A key rotated out is the server's doing, not the client's: ignore such a token like an expired one.
+        if (rejectInvalid && !(e instanceof UnknownTokenKeyException)) {
           LOG.log(Level.DEBUG, () -> "answering 400: " + e.getMessage());
           problem(httpResponse, String.valueOf(e.getMessage()));
           return;
@@ -357,7 +362,8 @@ public final class ConsistencyTokenFilter implements Filter {
 
     /**
      * Makes the filter run requests with an invalid token in the header as if they had none,
-     * instead of answering {@code 400}. (An invalid cookie is always ignored and cleared.)
+     * instead of answering {@code 400}. (An invalid cookie is always ignored and cleared, and a
+     * header token signed with a key the codec does not know is always ignored.)
      *
      * @return this builder
      */

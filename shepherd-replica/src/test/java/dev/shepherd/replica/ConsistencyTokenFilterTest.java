@@ -171,6 +171,37 @@ class ConsistencyTokenFilterTest {
   }
 
   @Test
+  void aHeaderTokenOfAKeyRotatedOutIsIgnoredLikeAnExpiredOneRatherThanAnswered400() throws Exception {
+    ConsistencyTokenFilter filter = ConsistencyTokenFilter.builder(CODEC).secureCookie(false).build();
+    start(filter);
+    ConsistencyTokenCodec retired = ConsistencyTokenCodec.builder().signingKey("k0", ConsistencyTokenCodecTest.OTHER).build();
+    String stale = retired.encode(ConsistencyToken.of(Lsn.parse("FFFF/0")));
+    HttpResponse<String> alone = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, stale));
+    assertThat(alone.statusCode()).isEqualTo(200);
+    assertThat(alone.body()).isEqualTo("null");
+    assertThat(alone.headers().allValues("Set-Cookie")).isEmpty();
+    String fresh = CODEC.encode(ConsistencyToken.of(Lsn.parse("0/80")));
+    HttpResponse<String> withCookie = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, stale)
+        .header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=" + fresh));
+    assertThat(withCookie.statusCode()).isEqualTo(200);
+    assertThat(withCookie.body()).isEqualTo("0/80");
+    HttpResponse<String> inCookie = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, fresh)
+        .header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=" + stale));
+    assertThat(inCookie.body()).isEqualTo("0/80");
+    assertThat(inCookie.headers().allValues("Set-Cookie"))
+        .containsExactly(ConsistencyTokenFilter.DEFAULT_COOKIE + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+    // A malformed token naming the same unknown key, and a forged one under the known key, are still refused.
+    String malformed = stale.replace(".0000FFFF00000000.", ".FFFF/0.");
+    String forged = ConsistencyTokenCodec.builder().signingKey("k1", ConsistencyTokenCodecTest.OTHER).build()
+        .encode(ConsistencyToken.of(Lsn.parse("FFFF/0")));
+    for (String refused : List.of(malformed, forged)) {
+      HttpResponse<String> response = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, refused));
+      assertThat(response.statusCode()).as(refused).isEqualTo(400);
+    }
+    assertThat(filter.stats()).isEqualTo(new ConsistencyTokenFilter.Stats(2, 0, 0, 1, 4));
+  }
+
+  @Test
   void anInvalidCookieWithAWriteGetsOnlyTheNewToken() throws Exception {
     start(ConsistencyTokenFilter.builder(CODEC).secureCookie(false).build());
     HttpResponse<String> response = send(get("/write?lsn=0/500").POST(HttpRequest.BodyPublishers.noBody())
