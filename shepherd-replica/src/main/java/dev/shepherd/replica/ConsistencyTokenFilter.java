@@ -33,7 +33,8 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>A token in both header and cookie: the greater position wins. Tokens the
  * {@linkplain Builder#policy(ConsistencyTokenPolicy) policy} rejects (older than its maximum age,
- * or from another cluster or timeline) are ignored, and such a cookie is cleared. So is a
+ * issued further in the future than its maximum clock skew, or from another cluster or timeline)
+ * are ignored before the header and cookie are merged, and such a cookie is cleared. So is a
  * well-formed token signed with a key id the codec no longer knows ({@link UnknownTokenKeyException}:
  * a key rotated out), in the header as in the cookie.
  *
@@ -108,7 +109,8 @@ public final class ConsistencyTokenFilter implements Filter {
    * Counters of the tokens this filter has seen.
    *
    * @param accepted tokens used (header and cookie counted apiece)
-   * @param expired tokens ignored as older than the policy's maximum age
+   * @param expired tokens ignored as older than the policy's maximum age, or issued further in the
+   *     future than its maximum clock skew
    * @param otherHistory tokens ignored as from another cluster or timeline
    * @param invalidCookies cookies that failed verification (signed with an unknown key among them),
    *     ignored and cleared
@@ -198,7 +200,10 @@ public final class ConsistencyTokenFilter implements Filter {
       }
       case ConsistencyTokenPolicy.Verdict.Expired e -> {
         expired.increment();
-        LOG.log(Level.DEBUG, () -> "ignoring a consistency " + where + " issued " + e.age() + " ago (max " + e.maxAge() + ")");
+        LOG.log(Level.DEBUG, () -> e.age().isNegative()
+            ? "ignoring a consistency " + where + " issued " + e.age().negated() + " in the future (max clock skew "
+                + policy.maxClockSkew() + ")"
+            : "ignoring a consistency " + where + " issued " + e.age() + " ago (max " + e.maxAge() + ")");
         yield null;
       }
       case ConsistencyTokenPolicy.Verdict.OtherHistory o -> {

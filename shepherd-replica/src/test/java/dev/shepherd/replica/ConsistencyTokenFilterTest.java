@@ -260,6 +260,30 @@ class ConsistencyTokenFilterTest {
   }
 
   @Test
+  void aTokenIssuedFarInTheFutureIsIgnoredAndDoesNotWinTheMergeOverAValidOne() throws Exception {
+    Instant now = Instant.parse("2026-12-04T21:00:00Z");
+    ConsistencyTokenFilter filter = ConsistencyTokenFilter.builder(CODEC).secureCookie(false)
+        .policy(ConsistencyTokenPolicy.builder().clock(Clock.fixed(now, ZoneOffset.UTC)).build())
+        .build();
+    start(filter);
+    // Signed by a server whose clock runs two hours ahead, of a history the valid token does not share.
+    String ahead = CODEC.encode(ConsistencyToken.of(Lsn.parse("FFFF/0"), new DatabaseIdentity(42L, 2), now.plus(Duration.ofHours(2))));
+    String valid = CODEC.encode(ConsistencyToken.of(Lsn.parse("0/80"), new DatabaseIdentity(42L, 1), now.minus(Duration.ofMinutes(1))));
+    HttpResponse<String> viaHeader = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, ahead)
+        .header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=" + valid));
+    assertThat(viaHeader.statusCode()).isEqualTo(200);
+    assertThat(viaHeader.body()).isEqualTo("0/80");
+    HttpResponse<String> viaCookie = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, valid)
+        .header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=" + ahead));
+    assertThat(viaCookie.body()).isEqualTo("0/80");
+    assertThat(viaCookie.headers().allValues("Set-Cookie")).singleElement().asString().contains("Max-Age=0");
+    // Within the clock skew (5 minutes by default), a token from the future is used.
+    String slightlyAhead = CODEC.encode(ConsistencyToken.of(Lsn.parse("0/90"), new DatabaseIdentity(42L, 1), now.plus(Duration.ofMinutes(4))));
+    assertThat(send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, slightlyAhead)).body()).isEqualTo("0/90");
+    assertThat(filter.stats()).isEqualTo(new ConsistencyTokenFilter.Stats(3, 2, 0, 0, 0));
+  }
+
+  @Test
   void aRotatedCodecAcceptsTokensOfTheOldKeyAndSignsWithTheNewOne() throws Exception {
     ConsistencyTokenCodec rotated = ConsistencyTokenCodec.builder()
         .signingKey("k2", ConsistencyTokenCodecTest.OTHER).verificationKey("k1", ConsistencyTokenCodecTest.SECRET).build();
