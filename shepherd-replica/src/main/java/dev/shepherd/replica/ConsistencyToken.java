@@ -75,6 +75,13 @@ public record ConsistencyToken(Lsn lsn, Instant issuedAt, @Nullable DatabaseIden
    * two different histories: the token issued later, whole, since the earlier one belongs to a
    * history that the later write has left behind.
    *
+   * <p>This trusts the issue times: a token issued in the future (by a server whose clock runs
+   * ahead) wins over one of another history, and lends a token of the same history its issue time.
+   * Merge only tokens a {@link ConsistencyTokenPolicy} found usable, or use
+   * {@link ConsistencyTokenPolicy#merge}, which drops the others (tokens issued further ahead than
+   * its maximum clock skew among them); {@link ConsistencyTokenFilter} checks every token it
+   * receives before it merges them.
+   *
    * @param other another token, or null
    * @return the merged token; this one if {@code other} is null
    */

@@ -37,9 +37,23 @@ import org.jspecify.annotations.Nullable;
  * in constant time. Tokens of the older {@code v1} form (no issue time, no history) are refused as
  * invalid, which the filter answers by clearing the cookie.
  *
+ * <p>A token that is well-formed (every field, and a signature of 32 bytes) but names a key id this
+ * codec does not know, as every token of a key dropped after a rotation does, throws
+ * {@link UnknownTokenKeyException}, a subclass of {@link InvalidConsistencyTokenException}: it is no
+ * sign of tampering, and {@link ConsistencyTokenFilter} ignores such a token like an expired one
+ * (and clears such a cookie) rather than answering {@code 400}. A malformed token, whatever its key
+ * id, and a signature that does not match under a known key throw
+ * {@link InvalidConsistencyTokenException} itself.
+ *
  * <p>Immutable and thread-safe.
  */
 public final class ConsistencyTokenCodec {
+
+  /*
+   * decode checks the whole format before it looks the key id up, so that UnknownTokenKeyException
+   * (which the filter forgives) means "a token as this codec writes them, of another key" and never
+   * "garbage with a key id nobody knows"; the signature is then checked under the known key last.
+   */
 
   /** The longest text {@link #decode} looks at. */
   public static final int MAX_LENGTH = 192;
@@ -48,6 +62,7 @@ public final class ConsistencyTokenCodec {
 
   private static final String VERSION = "v2";
   private static final String ALGORITHM = "HmacSHA256";
+  private static final int SIGNATURE_BYTES = 32;
   private static final Pattern KEY_ID = Pattern.compile("[A-Za-z0-9_-]{1,32}");
   private static final Pattern LSN_HEX = Pattern.compile("[0-9A-F]{16}");
   private static final Pattern TIME_HEX = Pattern.compile("[0-9A-F]{1,16}");
@@ -58,7 +73,12 @@ public final class ConsistencyTokenCodec {
   private final Map<String, SecretKeySpec> keys;
 
   private ConsistencyTokenCodec(Builder builder) {
-    this.signingKeyId = Require.nonNull(builder.signingKeyId, "signingKey");
+    String signing = builder.signingKeyId;
+    if (signing == null) {
+      throw new IllegalStateException("ConsistencyTokenCodec needs a key to sign new tokens: call signingKey(keyId, secret)"
+          + " (verificationKey(keyId, secret) only adds a key that verifies old ones)");
+    }
+    this.signingKeyId = signing;
     this.keys = Map.copyOf(builder.keys);
   }
 
@@ -93,8 +113,10 @@ public final class ConsistencyTokenCodec {
    * @param text the text from {@link #encode}
    * @return the token
    * @throws NullPointerException if {@code text} is null
-   * @throws InvalidConsistencyTokenException if the text is malformed, names an unknown key, or its
-   *     signature does not match; the message says which and quotes the text (bounded)
+   * @throws UnknownTokenKeyException if the text is well-formed but names a key id this codec does
+   *     not know (a key rotated out)
+   * @throws InvalidConsistencyTokenException if the text is malformed, or its signature does not
+   *     match; the message (of both exceptions) says which and quotes the text (bounded)
    */
   public ConsistencyToken decode(String text) {
     Require.nonNull(text, "text");
@@ -108,10 +130,6 @@ public final class ConsistencyTokenCodec {
     if (!KEY_ID.matcher(parts[1]).matches()) {
       throw invalid(text, "the key id is not 1 to 32 of A-Z a-z 0-9 _ -");
     }
-    SecretKeySpec key = keys.get(parts[1]);
-    if (key == null) {
-      throw invalid(text, "signed with unknown key id \"" + parts[1] + "\"");
-    }
     if (!LSN_HEX.matcher(parts[2]).matches()) {
       throw invalid(text, "the position is not 16 upper-case hexadecimal digits");
     }
@@ -122,30 +140,39 @@ public final class ConsistencyTokenCodec {
     if (!noHistory && (!LSN_HEX.matcher(parts[4]).matches() || !TIMELINE_HEX.matcher(parts[5]).matches())) {
       throw invalid(text, "the history is not 16 and 8 upper-case hexadecimal digits, nor empty");
     }
+    if (!noHistory && Integer.parseUnsignedInt(parts[5], 16) <= 0) {
+      throw invalid(text, "the timeline is not positive");
+    }
     byte[] signature;
     try {
       signature = Base64.getUrlDecoder().decode(parts[6]);
     } catch (IllegalArgumentException e) {
       throw invalid(text, "the signature is not base64url");
     }
+    if (signature.length != SIGNATURE_BYTES) {
+      throw invalid(text, "the signature is not " + SIGNATURE_BYTES + " bytes of base64url");
+    }
+    // Well-formed: only now may the key id be told apart as merely unknown (see the class comment).
+    SecretKeySpec key = keys.get(parts[1]);
+    if (key == null) {
+      throw new UnknownTokenKeyException(message(text, "signed with unknown key id \"" + parts[1] + "\""), parts[1]);
+    }
     int end = text.length() - parts[6].length() - 1;
     byte[] expected = mac(key, text.substring(0, end));
     if (!MessageDigest.isEqual(expected, signature)) {
       throw invalid(text, "the signature does not match (forged or altered)");
     }
-    DatabaseIdentity database = null;
-    if (!noHistory) {
-      int timeline = Integer.parseUnsignedInt(parts[5], 16);
-      if (timeline <= 0) {
-        throw invalid(text, "the timeline is not positive");
-      }
-      database = new DatabaseIdentity(Long.parseUnsignedLong(parts[4], 16), timeline);
-    }
+    DatabaseIdentity database = noHistory ? null
+        : new DatabaseIdentity(Long.parseUnsignedLong(parts[4], 16), Integer.parseUnsignedInt(parts[5], 16));
     return new ConsistencyToken(Lsn.of(Long.parseUnsignedLong(parts[2], 16)),
         Instant.ofEpochMilli(Long.parseUnsignedLong(parts[3], 16)), database);
   }
 
   private static InvalidConsistencyTokenException invalid(String text, String why) {
+    return new InvalidConsistencyTokenException(message(text, why));
+  }
+
+  private static String message(String text, String why) {
     // Bounded, and printable ASCII only: the message goes to logs and problem details.
     StringBuilder shown = new StringBuilder();
     for (int i = 0; i < Math.min(48, text.length()); i++) {
@@ -155,7 +182,7 @@ public final class ConsistencyTokenCodec {
     if (text.length() > 48) {
       shown.append("...");
     }
-    return new InvalidConsistencyTokenException("invalid consistency token \"" + shown + "\": " + why);
+    return "invalid consistency token \"" + shown + "\": " + why;
   }
 
   private static byte[] mac(@Nullable SecretKeySpec key, String payload) {
@@ -215,7 +242,7 @@ public final class ConsistencyTokenCodec {
      * Builds the codec.
      *
      * @return the codec
-     * @throws NullPointerException if no signing key was set
+     * @throws IllegalStateException if no signing key was set ({@link #signingKey(String, byte[])})
      */
     public ConsistencyTokenCodec build() {
       return new ConsistencyTokenCodec(this);

@@ -33,16 +33,21 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>A token in both header and cookie: the greater position wins. Tokens the
  * {@linkplain Builder#policy(ConsistencyTokenPolicy) policy} rejects (older than its maximum age,
- * or from another cluster or timeline) are ignored, and such a cookie is cleared.
+ * issued further in the future than its maximum clock skew, or from another cluster or timeline)
+ * are ignored before the header and cookie are merged, and such a cookie is cleared. So is a
+ * well-formed token signed with a key id the codec no longer knows ({@link UnknownTokenKeyException}:
+ * a key rotated out), in the header as in the cookie.
  *
- * <p>A token that fails verification (malformed, forged, altered, or signed with a key no longer
- * known) never locks a client out: in the cookie, which the client cannot easily drop, it is
+ * <p>A token that fails verification otherwise (malformed, or forged or altered under a known key)
+ * never locks a client out either: in the cookie, which the client cannot easily drop, it is
  * ignored and the cookie cleared ({@code Set-Cookie} with {@code Max-Age=0}); in the header, which
- * the client sent on purpose, the request is answered {@code 400 Bad Request} as
+ * the client sent on purpose and can drop, the request is answered {@code 400 Bad Request} as
  * {@code application/problem+json} naming the problem, unless {@link Builder#ignoreInvalidTokens()}
  * is set (then it runs without the token, which only costs it read-your-writes). Each case is
- * logged and counted ({@link #stats()}). The request attribute {@link #ATTRIBUTE} holds the token
- * that was used.
+ * counted ({@link #stats()}, the numbers to watch) and logged at {@code DEBUG} only, naming the
+ * problem: any client can send any number of bad tokens, which says nothing about this server, so a
+ * line per token at {@code INFO} would let it fill the log. The request attribute
+ * {@link #ATTRIBUTE} holds the token that was used.
  *
  * <p>Several writes in one request send one token, merged: the header is replaced, and the cookie
  * replaced among the response's {@code Set-Cookie} headers, never added twice.
@@ -104,10 +109,13 @@ public final class ConsistencyTokenFilter implements Filter {
    * Counters of the tokens this filter has seen.
    *
    * @param accepted tokens used (header and cookie counted apiece)
-   * @param expired tokens ignored as older than the policy's maximum age
+   * @param expired tokens ignored as older than the policy's maximum age, or issued further in the
+   *     future than its maximum clock skew
    * @param otherHistory tokens ignored as from another cluster or timeline
-   * @param invalidCookies cookies that failed verification, ignored and cleared
-   * @param invalidHeaders headers that failed verification (answered 400, or ignored)
+   * @param invalidCookies cookies that failed verification (signed with an unknown key among them),
+   *     ignored and cleared
+   * @param invalidHeaders headers that failed verification: answered 400, or ignored (those signed
+   *     with an unknown key always, the others with {@link Builder#ignoreInvalidTokens()})
    */
   public record Stats(long accepted, long expired, long otherHistory, long invalidCookies, long invalidHeaders) {}
 
@@ -139,7 +147,7 @@ public final class ConsistencyTokenFilter implements Filter {
           token = codec.decode(c.getValue());
         } catch (InvalidConsistencyTokenException e) {
           invalidCookies.increment();
-          LOG.log(Level.INFO, "clearing the consistency cookie: " + e.getMessage());
+          LOG.log(Level.DEBUG, () -> "clearing the consistency cookie: " + e.getMessage());
           clearCookie = true;
           continue;
         }
@@ -160,12 +168,13 @@ public final class ConsistencyTokenFilter implements Filter {
         fromHeader = usable(codec.decode(value.trim()), "header");
       } catch (InvalidConsistencyTokenException e) {
         invalidHeaders.increment();
-        if (rejectInvalid) {
-          LOG.log(Level.DEBUG, "answering 400: " + e.getMessage());
+        // A key rotated out is the server's doing, not the client's: ignore such a token like an expired one.
+        if (rejectInvalid && !(e instanceof UnknownTokenKeyException)) {
+          LOG.log(Level.DEBUG, () -> "answering 400: " + e.getMessage());
           problem(httpResponse, String.valueOf(e.getMessage()));
           return;
         }
-        LOG.log(Level.INFO, "ignoring the consistency header: " + e.getMessage());
+        LOG.log(Level.DEBUG, () -> "ignoring the consistency header: " + e.getMessage());
       }
     }
     ConsistencyToken incoming = ConsistencyToken.merge(fromHeader, fromCookie);
@@ -191,7 +200,10 @@ public final class ConsistencyTokenFilter implements Filter {
       }
       case ConsistencyTokenPolicy.Verdict.Expired e -> {
         expired.increment();
-        LOG.log(Level.DEBUG, () -> "ignoring a consistency " + where + " issued " + e.age() + " ago (max " + e.maxAge() + ")");
+        LOG.log(Level.DEBUG, () -> e.age().isNegative()
+            ? "ignoring a consistency " + where + " issued " + e.age().negated() + " in the future (max clock skew "
+                + policy.maxClockSkew() + ")"
+            : "ignoring a consistency " + where + " issued " + e.age() + " ago (max " + e.maxAge() + ")");
         yield null;
       }
       case ConsistencyTokenPolicy.Verdict.OtherHistory o -> {
@@ -337,20 +349,26 @@ public final class ConsistencyTokenFilter implements Filter {
 
     /**
      * Sets the cookie's max age. Default 1 hour; a position older than that is replayed everywhere.
+     * The cookie's {@code Max-Age} counts whole seconds, so a fraction of a second is dropped.
      *
-     * @param maxAge the max age
+     * @param maxAge the max age, at least 1 second
      * @return this builder
      * @throws NullPointerException if {@code maxAge} is null
-     * @throws IllegalArgumentException if it is not positive
+     * @throws IllegalArgumentException if it is shorter than 1 second (which would be sent as
+     *     {@code Max-Age=0}, the instruction to delete the cookie)
      */
     public Builder cookieMaxAge(Duration maxAge) {
-      this.maxAge = Require.positive(maxAge, "cookieMaxAge");
+      Require.nonNull(maxAge, "cookieMaxAge");
+      Require.argument(maxAge.compareTo(Duration.ofSeconds(1)) >= 0,
+          "cookieMaxAge must be at least 1 second (Max-Age counts whole seconds and 0 deletes the cookie), was " + maxAge);
+      this.maxAge = maxAge;
       return this;
     }
 
     /**
      * Makes the filter run requests with an invalid token in the header as if they had none,
-     * instead of answering {@code 400}. (An invalid cookie is always ignored and cleared.)
+     * instead of answering {@code 400}. (An invalid cookie is always ignored and cleared, and a
+     * header token signed with a key the codec does not know is always ignored.)
      *
      * @return this builder
      */

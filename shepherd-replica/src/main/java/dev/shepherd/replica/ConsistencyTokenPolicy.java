@@ -7,7 +7,8 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * Decides whether a verified {@link ConsistencyToken} is still worth waiting for, and stamps new
- * ones: a token older than the {@linkplain Builder#maxAge(Duration) maximum age}, or from another
+ * ones: a token older than the {@linkplain Builder#maxAge(Duration) maximum age}, issued further in
+ * the future than the {@linkplain Builder#maxClockSkew(Duration) maximum clock skew}, or from another
  * cluster or timeline than the current primary's, is to be ignored (read as if there were none)
  * rather than waited on.
  *
@@ -30,17 +31,28 @@ import org.jspecify.annotations.Nullable;
  * WAL they replayed differently, so waiting for it is wrong either way. Tokens whose history is
  * unknown, or checked while the primary's identity is unknown, are judged by age alone.
  *
- * <p>Defaults: maximum age 1 hour, {@link Clock#systemUTC()}, no database check. Immutable and
- * thread-safe.
+ * <p>Clock skew: a token issued by a server whose clock runs ahead of this one's carries an issue
+ * time in the future. Within the maximum clock skew it counts as just issued, so no token stays
+ * usable for longer than the maximum age plus the maximum skew; further ahead it is
+ * {@link Verdict.Expired} (with a negative age), so a server whose clock is far off cannot mint
+ * tokens that live for as long as its clock is wrong. {@link ConsistencyToken#merge} trusts issue
+ * times (a later-issued token wins between two histories and lends the merged token its issue time),
+ * so merge tokens a client brings with {@link #merge(ConsistencyToken, ConsistencyToken)}, which
+ * keeps only the usable ones.
+ *
+ * <p>Defaults: maximum age 1 hour, maximum clock skew 5 minutes, {@link Clock#systemUTC()}, no
+ * database check. Immutable and thread-safe.
  */
 public final class ConsistencyTokenPolicy {
 
   private final Duration maxAge;
+  private final Duration maxClockSkew;
   private final Clock clock;
   private final @Nullable PrimaryIdentity database;
 
   private ConsistencyTokenPolicy(Builder builder) {
     this.maxAge = builder.maxAge;
+    this.maxClockSkew = builder.maxClockSkew;
     this.clock = builder.clock;
     this.database = builder.database;
   }
@@ -74,6 +86,15 @@ public final class ConsistencyTokenPolicy {
   }
 
   /**
+   * Returns how far in the future a usable token's issue time may lie.
+   *
+   * @return the maximum clock skew
+   */
+  public Duration maxClockSkew() {
+    return maxClockSkew;
+  }
+
+  /**
    * The judgement on one token.
    */
   public sealed interface Verdict {
@@ -93,10 +114,11 @@ public final class ConsistencyTokenPolicy {
     record Usable(ConsistencyToken token) implements Verdict {}
 
     /**
-     * The token is older than the maximum age: ignore it.
+     * The token is older than the maximum age, or was issued further in the future than the
+     * maximum clock skew: ignore it.
      *
      * @param token the token
-     * @param age how old it is
+     * @param age how old it is; negative for a token issued in the future (by how much, negated)
      * @param maxAge the policy's maximum age
      */
     record Expired(ConsistencyToken token, Duration age, Duration maxAge) implements Verdict {}
@@ -122,7 +144,10 @@ public final class ConsistencyTokenPolicy {
     Require.nonNull(token, "token");
     Duration age = Duration.between(token.issuedAt(), clock.instant());
     if (age.isNegative()) {
-      age = Duration.ZERO; // issued by a server whose clock runs ahead: as young as can be
+      if (age.negated().compareTo(maxClockSkew) > 0) {
+        return new Verdict.Expired(token, age, maxAge); // issued by a clock far ahead: no telling its age
+      }
+      age = Duration.ZERO; // issued by a server whose clock runs a little ahead: as young as can be
     }
     if (age.compareTo(maxAge) > 0) {
       return new Verdict.Expired(token, age, maxAge);
@@ -133,6 +158,24 @@ public final class ConsistencyTokenPolicy {
       return new Verdict.OtherHistory(token, current);
     }
     return new Verdict.Usable(token);
+  }
+
+  /**
+   * Merges the tokens among {@code a} and {@code b} that this policy finds {@link Verdict.Usable}, as
+   * {@link ConsistencyToken#merge(ConsistencyToken, ConsistencyToken)} does: a token issued further
+   * in the future than the maximum clock skew (or expired, or of another history) neither wins over
+   * a usable one nor lends it its issue time. May read the primary's identity, as {@link #check}.
+   *
+   * @param a a token, or null
+   * @param b a token, or null
+   * @return the merged usable tokens; null if neither is usable
+   */
+  public @Nullable ConsistencyToken merge(@Nullable ConsistencyToken a, @Nullable ConsistencyToken b) {
+    return ConsistencyToken.merge(usableOrNull(a), usableOrNull(b));
+  }
+
+  private @Nullable ConsistencyToken usableOrNull(@Nullable ConsistencyToken token) {
+    return token != null && check(token) instanceof Verdict.Usable ? token : null;
   }
 
   /**
@@ -155,12 +198,13 @@ public final class ConsistencyTokenPolicy {
 
   @Override
   public String toString() {
-    return "ConsistencyTokenPolicy[maxAge=" + maxAge + ", database=" + database + "]";
+    return "ConsistencyTokenPolicy[maxAge=" + maxAge + ", maxClockSkew=" + maxClockSkew + ", database=" + database + "]";
   }
 
   /** Builds a {@link ConsistencyTokenPolicy}. Not thread-safe. */
   public static final class Builder {
     private Duration maxAge = Duration.ofHours(1);
+    private Duration maxClockSkew = Duration.ofMinutes(5);
     private Clock clock = Clock.systemUTC();
     private @Nullable PrimaryIdentity database;
 
@@ -176,6 +220,21 @@ public final class ConsistencyTokenPolicy {
      */
     public Builder maxAge(Duration maxAge) {
       this.maxAge = Require.positive(maxAge, "maxAge");
+      return this;
+    }
+
+    /**
+     * Sets how far in the future a token's issue time may lie, for servers whose clocks run ahead
+     * of this one's: within it the token counts as just issued, beyond it as expired. Default 5
+     * minutes; zero accepts no token from the future.
+     *
+     * @param maxClockSkew the maximum clock skew
+     * @return this builder
+     * @throws NullPointerException if {@code maxClockSkew} is null
+     * @throws IllegalArgumentException if it is negative
+     */
+    public Builder maxClockSkew(Duration maxClockSkew) {
+      this.maxClockSkew = Require.nonNegative(maxClockSkew, "maxClockSkew");
       return this;
     }
 

@@ -22,7 +22,7 @@ import org.jspecify.annotations.Nullable;
  *
  * <pre>{@code
  * PrimaryIdentity identity = PrimaryIdentity.builder(primaryDataSource).build();
- * ConsistencyTokenFilter filter = ConsistencyTokenFilter.builder(codec).database(identity).build();
+ * ConsistencyTokenFilter filter = ConsistencyTokenFilter.builder(codec).policy(ConsistencyTokenPolicy.builder().database(identity).build()).build();
  * }</pre>
  *
  * <p>{@link #current()} answers the identity read last while it is younger than the

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class ConsistencyTokenCodecTest {
@@ -111,6 +112,35 @@ class ConsistencyTokenCodecTest {
   }
 
   @Test
+  void aWellFormedTokenOfAnUnknownKeyIsToldApartFromAMalformedOrForgedOne() {
+    ConsistencyTokenCodec retired = ConsistencyTokenCodec.builder().signingKey("k0", OTHER).build();
+    String stale = retired.encode(ConsistencyToken.of(Lsn.parse("0/100"), new DatabaseIdentity(42L, 1),
+        Instant.parse("2026-12-04T20:00:00Z")));
+    assertThatThrownBy(() -> codec.decode(stale))
+        .isInstanceOfSatisfying(UnknownTokenKeyException.class, e -> assertThat(e.keyId()).isEqualTo("k0"))
+        .isInstanceOf(InvalidConsistencyTokenException.class)
+        .hasMessageContaining("unknown key id \"k0\"").hasMessageContaining("\"v2.k0.0000000000000100.");
+    String[] p = stale.split("\\.");
+    // Malformed under the unknown key id: each is plainly invalid, whatever the key id.
+    for (String malformed : List.of(
+        String.join(".", p[0], p[1], "0/100", p[3], p[4], p[5], p[6]),
+        String.join(".", p[0], p[1], p[2], "xyz", p[4], p[5], p[6]),
+        String.join(".", p[0], p[1], p[2], p[3], p[4], "", p[6]),
+        String.join(".", p[0], p[1], p[2], p[3], p[4], "00000000", p[6]),
+        String.join(".", p[0], p[1], p[2], p[3], p[4], p[5], "***"),
+        String.join(".", p[0], p[1], p[2], p[3], p[4], p[5], p[6].substring(0, 40)),
+        String.join(".", p[0], p[1], p[2], p[3], p[4], p[5], p[6] + "AAAA"),
+        "v2.k0.garbage")) {
+      assertThatThrownBy(() -> codec.decode(malformed)).as(malformed)
+          .isExactlyInstanceOf(InvalidConsistencyTokenException.class);
+    }
+    // Signed under a known key with another secret: forged, not merely unknown.
+    String forged = ConsistencyTokenCodec.builder().signingKey("k1", OTHER).build().encode(ConsistencyToken.of(Lsn.parse("0/1")));
+    assertThatThrownBy(() -> codec.decode(forged)).isExactlyInstanceOf(InvalidConsistencyTokenException.class)
+        .hasMessageContaining("signature does not match");
+  }
+
+  @Test
   void rotationAcceptsTheOldKeyAndSignsWithTheNewOne() {
     String old = codec.encode(ConsistencyToken.of(Lsn.parse("0/100")));
     ConsistencyTokenCodec rotated = ConsistencyTokenCodec.builder()
@@ -133,7 +163,14 @@ class ConsistencyTokenCodecTest {
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at least 32 bytes, was 16");
     assertThatThrownBy(() -> ConsistencyTokenCodec.builder().signingKey("bad id", SECRET))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("\"bad id\"");
-    assertThatThrownBy(() -> ConsistencyTokenCodec.builder().build()).isInstanceOf(NullPointerException.class);
+  }
+
+  @Test
+  void buildingWithoutASigningKeyIsABadStateThatNamesTheCall() {
+    assertThatThrownBy(() -> ConsistencyTokenCodec.builder().build())
+        .isInstanceOf(IllegalStateException.class).hasMessageContaining("call signingKey(keyId, secret)");
+    assertThatThrownBy(() -> ConsistencyTokenCodec.builder().verificationKey("k0", SECRET).build())
+        .isInstanceOf(IllegalStateException.class).hasMessageContaining("call signingKey(keyId, secret)");
   }
 
   @Test

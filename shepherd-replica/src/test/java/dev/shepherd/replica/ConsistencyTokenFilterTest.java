@@ -1,6 +1,7 @@
 package dev.shepherd.replica;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.http.Cookie;
@@ -18,6 +19,11 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
 import org.eclipse.jetty.ee10.servlet.FilterHolder;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
@@ -165,6 +171,37 @@ class ConsistencyTokenFilterTest {
   }
 
   @Test
+  void aHeaderTokenOfAKeyRotatedOutIsIgnoredLikeAnExpiredOneRatherThanAnswered400() throws Exception {
+    ConsistencyTokenFilter filter = ConsistencyTokenFilter.builder(CODEC).secureCookie(false).build();
+    start(filter);
+    ConsistencyTokenCodec retired = ConsistencyTokenCodec.builder().signingKey("k0", ConsistencyTokenCodecTest.OTHER).build();
+    String stale = retired.encode(ConsistencyToken.of(Lsn.parse("FFFF/0")));
+    HttpResponse<String> alone = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, stale));
+    assertThat(alone.statusCode()).isEqualTo(200);
+    assertThat(alone.body()).isEqualTo("null");
+    assertThat(alone.headers().allValues("Set-Cookie")).isEmpty();
+    String fresh = CODEC.encode(ConsistencyToken.of(Lsn.parse("0/80")));
+    HttpResponse<String> withCookie = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, stale)
+        .header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=" + fresh));
+    assertThat(withCookie.statusCode()).isEqualTo(200);
+    assertThat(withCookie.body()).isEqualTo("0/80");
+    HttpResponse<String> inCookie = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, fresh)
+        .header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=" + stale));
+    assertThat(inCookie.body()).isEqualTo("0/80");
+    assertThat(inCookie.headers().allValues("Set-Cookie"))
+        .containsExactly(ConsistencyTokenFilter.DEFAULT_COOKIE + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+    // A malformed token naming the same unknown key, and a forged one under the known key, are still refused.
+    String malformed = stale.replace(".0000FFFF00000000.", ".FFFF/0.");
+    String forged = ConsistencyTokenCodec.builder().signingKey("k1", ConsistencyTokenCodecTest.OTHER).build()
+        .encode(ConsistencyToken.of(Lsn.parse("FFFF/0")));
+    for (String refused : List.of(malformed, forged)) {
+      HttpResponse<String> response = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, refused));
+      assertThat(response.statusCode()).as(refused).isEqualTo(400);
+    }
+    assertThat(filter.stats()).isEqualTo(new ConsistencyTokenFilter.Stats(2, 0, 0, 1, 4));
+  }
+
+  @Test
   void anInvalidCookieWithAWriteGetsOnlyTheNewToken() throws Exception {
     start(ConsistencyTokenFilter.builder(CODEC).secureCookie(false).build());
     HttpResponse<String> response = send(get("/write?lsn=0/500").POST(HttpRequest.BodyPublishers.noBody())
@@ -174,6 +211,18 @@ class ConsistencyTokenFilterTest {
     String value = cookies.get(0).substring(ConsistencyTokenFilter.DEFAULT_COOKIE.length() + 1, cookies.get(0).indexOf(';'));
     assertThat(CODEC.decode(value).lsn()).isEqualTo(Lsn.parse("0/500"));
     assertThat(cookies.get(0)).contains("Max-Age=3600");
+  }
+
+  @Test
+  void aCookieMaxAgeUnderOneSecondIsRefusedRatherThanSentAsMaxAgeZero() throws Exception {
+    for (Duration tooShort : List.of(Duration.ofMillis(999), Duration.ofNanos(1), Duration.ZERO, Duration.ofSeconds(-1))) {
+      assertThatThrownBy(() -> ConsistencyTokenFilter.builder(CODEC).cookieMaxAge(tooShort))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("cookieMaxAge must be at least 1 second").hasMessageEndingWith("was " + tooShort);
+    }
+    start(ConsistencyTokenFilter.builder(CODEC).secureCookie(false).cookieMaxAge(Duration.ofMillis(1999)).build());
+    HttpResponse<String> response = send(get("/write?lsn=0/500").POST(HttpRequest.BodyPublishers.noBody()));
+    assertThat(response.headers().allValues("Set-Cookie")).singleElement().asString().contains("; Max-Age=1;");
   }
 
   @Test
@@ -211,6 +260,30 @@ class ConsistencyTokenFilterTest {
   }
 
   @Test
+  void aTokenIssuedFarInTheFutureIsIgnoredAndDoesNotWinTheMergeOverAValidOne() throws Exception {
+    Instant now = Instant.parse("2026-12-04T21:00:00Z");
+    ConsistencyTokenFilter filter = ConsistencyTokenFilter.builder(CODEC).secureCookie(false)
+        .policy(ConsistencyTokenPolicy.builder().clock(Clock.fixed(now, ZoneOffset.UTC)).build())
+        .build();
+    start(filter);
+    // Signed by a server whose clock runs two hours ahead, of a history the valid token does not share.
+    String ahead = CODEC.encode(ConsistencyToken.of(Lsn.parse("FFFF/0"), new DatabaseIdentity(42L, 2), now.plus(Duration.ofHours(2))));
+    String valid = CODEC.encode(ConsistencyToken.of(Lsn.parse("0/80"), new DatabaseIdentity(42L, 1), now.minus(Duration.ofMinutes(1))));
+    HttpResponse<String> viaHeader = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, ahead)
+        .header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=" + valid));
+    assertThat(viaHeader.statusCode()).isEqualTo(200);
+    assertThat(viaHeader.body()).isEqualTo("0/80");
+    HttpResponse<String> viaCookie = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, valid)
+        .header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=" + ahead));
+    assertThat(viaCookie.body()).isEqualTo("0/80");
+    assertThat(viaCookie.headers().allValues("Set-Cookie")).singleElement().asString().contains("Max-Age=0");
+    // Within the clock skew (5 minutes by default), a token from the future is used.
+    String slightlyAhead = CODEC.encode(ConsistencyToken.of(Lsn.parse("0/90"), new DatabaseIdentity(42L, 1), now.plus(Duration.ofMinutes(4))));
+    assertThat(send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, slightlyAhead)).body()).isEqualTo("0/90");
+    assertThat(filter.stats()).isEqualTo(new ConsistencyTokenFilter.Stats(3, 2, 0, 0, 0));
+  }
+
+  @Test
   void aRotatedCodecAcceptsTokensOfTheOldKeyAndSignsWithTheNewOne() throws Exception {
     ConsistencyTokenCodec rotated = ConsistencyTokenCodec.builder()
         .signingKey("k2", ConsistencyTokenCodecTest.OTHER).verificationKey("k1", ConsistencyTokenCodecTest.SECRET).build();
@@ -221,6 +294,45 @@ class ConsistencyTokenFilterTest {
     HttpResponse<String> write = send(get("/write?lsn=0/800").POST(HttpRequest.BodyPublishers.noBody())
         .header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=" + old));
     assertThat(write.headers().firstValue(ConsistencyTokenFilter.DEFAULT_HEADER).orElseThrow()).startsWith("v2.k2.");
+  }
+
+  @Test
+  void badTokensAreLoggedAtDebugOnlySoNoClientCanFloodTheLog() throws Exception {
+    // System.Logger's default backend is java.util.logging; its FINE is System.Logger's DEBUG.
+    Logger logger = Logger.getLogger(ConsistencyTokenFilter.class.getName());
+    List<LogRecord> records = new CopyOnWriteArrayList<>();
+    Handler handler = new Handler() {
+      @Override
+      public void publish(LogRecord logRecord) {
+        records.add(logRecord);
+      }
+
+      @Override
+      public void flush() {}
+
+      @Override
+      public void close() {}
+    };
+    Level level = logger.getLevel();
+    logger.setLevel(Level.ALL);
+    logger.addHandler(handler);
+    try {
+      ConsistencyTokenFilter filter = ConsistencyTokenFilter.builder(CODEC).secureCookie(false).ignoreInvalidTokens().build();
+      start(filter);
+      for (int i = 0; i < 50; i++) {
+        HttpResponse<String> response = send(get("/read").header(ConsistencyTokenFilter.DEFAULT_HEADER, "bad-header-" + i)
+            .header("Cookie", ConsistencyTokenFilter.DEFAULT_COOKIE + "=bad-cookie-" + i));
+        assertThat(response.statusCode()).isEqualTo(200);
+      }
+      assertThat(filter.stats().invalidHeaders()).isEqualTo(50);
+      assertThat(filter.stats().invalidCookies()).isEqualTo(50);
+      assertThat(records).hasSize(100).allSatisfy(r -> assertThat(r.getLevel()).isEqualTo(Level.FINE));
+      assertThat(records).anySatisfy(r -> assertThat(r.getMessage()).contains("bad-header-49"))
+          .anySatisfy(r -> assertThat(r.getMessage()).contains("bad-cookie-49"));
+    } finally {
+      logger.removeHandler(handler);
+      logger.setLevel(level);
+    }
   }
 
   @Test
