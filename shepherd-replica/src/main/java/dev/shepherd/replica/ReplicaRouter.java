@@ -186,12 +186,8 @@ public final class ReplicaRouter {
     ReplicaTracker best = null;
     Lsn bestLsn = null;
     for (ReplicaTracker replica : replicas) {
-      if (replica.closed) {
-        continue; // closed by its owner: no longer a place to read
-      }
-      ReplicaTracker.Status status = replica.status();
-      if (status != ReplicaTracker.Status.STREAMING && status != ReplicaTracker.Status.UNKNOWN) {
-        continue;
+      if (!replica.servesReads()) {
+        continue; // closed, or failing (a poll is under way to find it again)
       }
       Lsn lsn = replica.lastReplayed().orElse(null);
       if (best == null || (lsn != null && (bestLsn == null || lsn.compareTo(bestLsn) > 0))) {
@@ -346,6 +342,7 @@ public final class ReplicaRouter {
    * wait counted once (it was counted when the route was chosen).
    */
   Route replicaGaveNoConnection(Route.ToReplica chosen, @Nullable Lsn required, SQLException e) {
+    chosen.replica().readerGotNoConnection(e);
     replicaReads.decrement();
     Route fallback = new Route.ToPrimary(primary, Route.FallbackReason.REPLICA_UNAVAILABLE,
         "replica " + chosen.replica().name() + " gave no connection: " + e.getMessage(), required,

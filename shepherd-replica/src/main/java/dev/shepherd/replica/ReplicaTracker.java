@@ -74,9 +74,13 @@ public final class ReplicaTracker implements AutoCloseable {
    * Each waiter owns one CompletableFuture; whoever completes it first wins, and the caller always
    * returns the future's value, so a waiter released by the poller at its deadline reports Replayed.
    *
-   * Health: STREAMING <-> UNAVAILABLE | PROMOTED | NOT_REPLICATING. Written only by the poller. A
-   * failure health, for retryInterval after it was set, answers new callers at once (and the poller
-   * fails racing waiters without a query); after that, a caller's wait makes the poller try again.
+   * Health: STREAMING <-> UNAVAILABLE | PROMOTED | NOT_REPLICATING. Written by the poller, and
+   * set to UNAVAILABLE by the router when this replica's pool gives a reader no connection
+   * (readerGotNoConnection): a dead replica is otherwise seen only by a poll, and reads without a
+   * position start none. A failure health, for retryInterval after it was set, answers new callers
+   * at once (and the poller fails racing waiters without a query); after that, a caller's wait
+   * makes the poller try again, and so does a read without a position (servesReads starts a poll
+   * for position zero, at most once a retry interval, and sends the read elsewhere meanwhile).
    *
    * Who wakes whom: a caller that registers a target beyond the cached replay position unparks the
    * poller if it is sleeping longer than the minimum interval and asks it to reset the interval.
@@ -127,6 +131,8 @@ public final class ReplicaTracker implements AutoCloseable {
   final LongAdder queries = new LongAdder();
   private final LongAdder pollerStarts = new LongAdder();
   private final LongAdder cacheHits = new LongAdder();
+  /** When {@link #servesReads} last started a poll for an unavailable replica. */
+  private final AtomicLong lastProbeNanos = new AtomicLong(Long.MIN_VALUE); // MIN_VALUE: never
   private volatile int maxActivePollers;
   volatile @Nullable Lsn lastReplayed;
   volatile Health health;
@@ -327,6 +333,44 @@ public final class ReplicaTracker implements AutoCloseable {
      * @param result the answer
      */
     record Answered(ReplayResult result) implements Start {}
+  }
+
+  /**
+   * Called by the router when this replica's pool gave a reader no connection: the replica is
+   * marked UNAVAILABLE (unless a poll already found it promoted or not replicating), so reads go
+   * elsewhere for the retry interval instead of each waiting out the pool's connection timeout.
+   */
+  void readerGotNoConnection(SQLException cause) {
+    Health current = health;
+    if (current.status == Status.STREAMING || current.status == Status.UNKNOWN) {
+      LOG.log(Level.WARNING, "replica " + name + " gave a reader no connection; reads go elsewhere until a poll"
+          + " finds it again: " + cause);
+      health(Status.UNAVAILABLE, cause, null);
+    }
+  }
+
+  /**
+   * Whether a read that needs no position may go to this replica: yes while it streams or has not
+   * been contacted. When it is unavailable and its retry interval has passed, starts a poll (a wait
+   * for position zero, which the next poll answers, whatever it finds) so that it comes back once
+   * it answers, and still answers no for this read.
+   */
+  boolean servesReads() {
+    Health current = health;
+    if (current.status == Status.STREAMING || current.status == Status.UNKNOWN) {
+      return !closed;
+    }
+    long now = ticker.read();
+    long last = lastProbeNanos.get();
+    if (current.status == Status.UNAVAILABLE && !closed && now - current.sinceNanos >= retryNanos
+        && (last == Long.MIN_VALUE || now - last >= retryNanos) && lastProbeNanos.compareAndSet(last, now)) {
+      try {
+        var unusedProbe = begin(Lsn.ZERO, Deadline.after(Duration.ofNanos(retryNanos), ticker));
+      } catch (IllegalStateException closedMeanwhile) {
+        // closed: nothing to probe
+      }
+    }
+    return false;
   }
 
   /**

@@ -28,10 +28,15 @@ class ReplicaRouterFaultTest {
     final FakeReplica replica = new FakeReplica();
     volatile boolean refuseReaders;
 
+    final java.util.concurrent.atomic.AtomicInteger readerAttempts = new java.util.concurrent.atomic.AtomicInteger();
+
     @Override
     public Connection getConnection() throws SQLException {
-      if (refuseReaders && !Thread.currentThread().getName().startsWith("test-poller")) {
-        throw new SQLException("test: the replica's pool is exhausted");
+      if (!Thread.currentThread().getName().startsWith("test-poller")) {
+        readerAttempts.incrementAndGet();
+        if (refuseReaders) {
+          throw new SQLException("test: the replica's pool is exhausted");
+        }
       }
       return replica.getConnection();
     }
@@ -169,6 +174,47 @@ class ReplicaRouterFaultTest {
 
       assertThat(behind.stats().pollerStarts()).isZero();
       assertThat(lagging.polls).hasValue(0);
+    }
+  }
+
+  /**
+   * Reads that need no position start no poll, so a replica that dies after its last poll used to
+   * stay STREAMING for them for ever: every read tried its pool and waited out the pool's
+   * connection timeout. The first failure now marks it unavailable, later reads go to the primary
+   * without trying it, and after the retry interval a poll (not a read) finds it again.
+   */
+  @Test
+  void aReplicaWhosePoolGivesNoConnectionIsLeftAloneUntilAPollFindsItAgain() throws Exception {
+    ReadersRefused replicaSource = new ReadersRefused();
+    replicaSource.replica.replayed = FIRST;
+    dev.shepherd.testing.FakeTicker ticker = new dev.shepherd.testing.FakeTicker();
+    try (ReplicaTracker tracker = ReplicaTracker.builder(replicaSource).name("dying")
+        .strategy(ReplayStrategy.POLLING).executor(POLLERS).ticker(ticker)
+        .retryInterval(Duration.ofSeconds(1)).build()) {
+      assertThat(tracker.awaitReplay(FIRST, Duration.ofSeconds(30))).isInstanceOf(ReplayResult.Replayed.class);
+      await().atMost(Duration.ofSeconds(30)).until(() -> !tracker.isPolling());
+      ReplicaRouter router = ReplicaRouter.builder(new FakeReplica()).replica(tracker).build();
+      replicaSource.refuseReaders = true;
+
+      String first = router.read(null, connection -> "on the primary");
+      assertThat(first).isEqualTo("on the primary");
+      assertThat(tracker.status()).isEqualTo(ReplicaTracker.Status.UNAVAILABLE);
+      int attempts = replicaSource.readerAttempts.get();
+      int polls = replicaSource.replica.polls.get();
+      for (int i = 0; i < 5; i++) {
+        String later = router.read(null, connection -> "on the primary");
+        assertThat(later).isEqualTo("on the primary");
+      }
+      assertThat(replicaSource.readerAttempts).as("reads that tried the failing pool").hasValue(attempts);
+      assertThat(replicaSource.replica.polls).as("polls before the retry interval").hasValue(polls);
+
+      replicaSource.refuseReaders = false; // the replica is back
+      ticker.advance(Duration.ofSeconds(1));
+      assertThat(router.route(null)).as("the read that starts the poll still goes elsewhere")
+          .isInstanceOf(Route.ToPrimary.class);
+      await().atMost(Duration.ofSeconds(30)).until(() -> router.route(null) instanceof Route.ToReplica);
+      assertThat(replicaSource.replica.polls.get()).isGreaterThan(polls);
+      assertThat(tracker.status()).isEqualTo(ReplicaTracker.Status.STREAMING);
     }
   }
 }
