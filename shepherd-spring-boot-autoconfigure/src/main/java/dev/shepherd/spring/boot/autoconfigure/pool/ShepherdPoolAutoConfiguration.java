@@ -8,8 +8,9 @@ import org.springframework.context.annotation.Import;
 
 /**
  * {@link ElasticPool} beans from {@code shepherd.pool.pools.<name>}, named after each pool, their
- * functions from the application's {@code RunnerFunction} beans; a bean of the same name defined by
- * the application wins. Pools are closed on shutdown.
+ * functions from the application's {@code RunnerFunction} beans; an {@code ElasticPool} of the same
+ * name defined by the application wins, and a bean of another type under that name stops the start
+ * naming the property. Pools are closed on shutdown.
  */
 @AutoConfiguration
 @ConditionalOnClass(ElasticPool.class)

@@ -15,6 +15,7 @@ import org.springframework.boot.autoconfigure.AutoConfigurations;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.stereotype.Component;
 
 /** Pools from properties, their functions from the application's beans. */
 class ShepherdPoolAutoConfigurationTest {
@@ -37,6 +38,18 @@ class ShepherdPoolAutoConfigurationTest {
     @Bean(destroyMethod = "close")
     ElasticPool squares() {
       return ElasticPool.builder().name("own").backend(LocalBackend.of(FunctionRegistry.builder().build())).build();
+    }
+  }
+
+  /** A service that happens to carry the pool's name, as a component-scanned {@code Squares} class would. */
+  @Component("squares")
+  static class SquaresService {}
+
+  @Configuration(proxyBeanMethods = false)
+  static class SquaresBean {
+    @Bean
+    StringBuilder squares() {
+      return new StringBuilder();
     }
   }
 
@@ -74,6 +87,14 @@ class ShepherdPoolAutoConfigurationTest {
   void backsOffForABeanOfTheSameName() {
     runner.withUserConfiguration(OwnPool.class)
         .run(context -> assertThat(context.getBean("squares", ElasticPool.class).snapshot().name()).isEqualTo("own"));
+  }
+
+  @Test
+  void aBeanOfAnotherTypeUnderThePoolsNameStopsTheStartNamingThePropertyAndTheBean() {
+    runner.withUserConfiguration(SquaresService.class).run(context -> assertThat(Failures.of(context))
+        .contains("shepherd.pool.pools.squares", "already has a bean of that name", SquaresService.class.getName()));
+    runner.withUserConfiguration(SquaresBean.class).run(context -> assertThat(Failures.of(context))
+        .contains("shepherd.pool.pools.squares", "already has a bean of that name", StringBuilder.class.getName()));
   }
 
   @Test
