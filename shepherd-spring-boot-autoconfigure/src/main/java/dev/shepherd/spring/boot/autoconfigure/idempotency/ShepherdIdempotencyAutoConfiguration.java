@@ -107,11 +107,11 @@ public final class ShepherdIdempotencyAutoConfiguration {
         // speaks: an application on H2 or MySQL that wanted only the cache must still start.
         String product = type == ShepherdIdempotencyProperties.StoreType.AUTO ? databaseProduct(primary) : POSTGRESQL;
         if (product.equals(POSTGRESQL)) {
+          JdbcIdempotencyStore.Builder jdbc = JdbcIdempotencyStore.builder(primary);
+          String table = properties.jdbc().tableName();
+          set("shepherd.idempotency.jdbc.table-name", table, () -> jdbc.tableName(table));
           jdbcStoreDataSource = primary;
-          return JdbcIdempotencyStore.builder(primary)
-              .tableName(properties.jdbc().tableName())
-              .createSchema(properties.jdbc().createSchema())
-              .build();
+          return jdbc.createSchema(properties.jdbc().createSchema()).build();
         }
         whyMemory = "the DataSource is " + product + ", and the JDBC store needs PostgreSQL";
       } else if (type == ShepherdIdempotencyProperties.StoreType.JDBC) {

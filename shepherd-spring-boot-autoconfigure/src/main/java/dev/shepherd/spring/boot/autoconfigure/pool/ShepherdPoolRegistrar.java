@@ -93,11 +93,9 @@ final class ShepherdPoolRegistrar implements ImportBeanDefinitionRegistrar, Envi
     set(prefix + "boot-timeout", pool.bootTimeout(), () -> builder.bootTimeout(pool.bootTimeout()));
     set(prefix + "shutdown-timeout", pool.shutdownTimeout(), () -> builder.shutdownTimeout(pool.shutdownTimeout()));
     set(prefix + "idle-shutdown-after", pool.idleShutdownAfter(), () -> builder.idleShutdownAfter(pool.idleShutdownAfter()));
-    try {
-      return builder.build();
-    } catch (IllegalArgumentException | IllegalStateException e) {
-      throw new InvalidConfigurationPropertyValueException(prefix + "*", name, e.getMessage());
-    }
+    // The builder's cross-field check (min at most max), without starting anything, blamed on min.
+    set(prefix + "min", pool.min(), builder::config);
+    return builder.build();
   }
 
   private FunctionRegistry functions(String prefix, ShepherdPoolProperties.Pool pool) {

@@ -3,6 +3,7 @@ package dev.shepherd.spring.boot.autoconfigure.watch;
 import static dev.shepherd.spring.boot.autoconfigure.internal.Settings.set;
 
 import dev.shepherd.core.Backoff;
+import dev.shepherd.core.ExponentialBackoff;
 import dev.shepherd.watch.ConsulClient;
 import java.time.Duration;
 import dev.shepherd.watch.Watcher;
@@ -78,10 +79,14 @@ public final class ShepherdWatchAutoConfiguration {
     Watcher.Builder<Optional<String>> watcher = Watcher.builder(opened.source());
     try {
       set("shepherd.watch.max-wait", properties.maxWait(), () -> watcher.maxWait(properties.maxWait()));
+      // Each setting blamed on its own property; backoff-max is checked even while it is unused.
+      ExponentialBackoff.Builder backoff = Backoff.exponential();
+      Duration max = properties.backoffMax();
+      set("shepherd.watch.backoff-max", max, () -> backoff.max(max));
       Duration initial = properties.backoffInitial();
       if (initial != null) {
-        set("shepherd.watch.backoff-initial", initial, () -> watcher.backoff(
-            Backoff.exponential().initial(initial).max(properties.backoffMax()).build()));
+        set("shepherd.watch.backoff-initial", initial, () -> backoff.initial(initial));
+        set("shepherd.watch.backoff-max", max, () -> watcher.backoff(backoff.build())); // max at least initial
       }
       set("shepherd.watch.failing-threshold", properties.failingThreshold(),
           () -> watcher.failingThreshold(properties.failingThreshold()));

@@ -80,4 +80,16 @@ class ShepherdCacheAutoConfigurationTest {
     runner.withUserConfiguration(Caching.class).withPropertyValues("shepherd.cache.caches.products.time-to-live=0s")
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.cache.caches.products.time-to-live"));
   }
+
+  @Test
+  void aBadDefaultFailsAtStartNamingTheDefaultNotTheFirstCacheThatUsesIt() {
+    runner.withUserConfiguration(Caching.class).withPropertyValues("shepherd.cache.defaults.time-to-live=0s")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.cache.defaults.time-to-live"));
+    runner.withUserConfiguration(Caching.class).withPropertyValues("shepherd.cache.defaults.wait-timeout=-1s")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.cache.defaults.wait-timeout"));
+    runner.withUserConfiguration(Caching.class)
+        .withPropertyValues("shepherd.cache.caches.products.maximum-size=10", "shepherd.cache.defaults.load-timeout=0s")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.cache.defaults.load-timeout")
+            .doesNotContain("shepherd.cache.caches.products"));
+  }
 }

@@ -188,6 +188,16 @@ class ShepherdIdempotencyAutoConfigurationTest {
   }
 
   @Test
+  void badStoreSettingsStopTheStartNamingTheProperty() {
+    runner.withUserConfiguration(LettuceClient.class).withPropertyValues("shepherd.idempotency.redis.command-timeout=0s")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.idempotency.redis.command-timeout"));
+    runner.withUserConfiguration(LettuceClient.class).withPropertyValues("shepherd.idempotency.redis.key-prefix=")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.idempotency.redis.key-prefix"));
+    withPostgres().withPropertyValues("shepherd.idempotency.jdbc.table-name=Idempotency-Records")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.idempotency.jdbc.table-name", "lower-case"));
+  }
+
+  @Test
   void thePrincipalComesFromSpringSecuritysAuthentication() {
     SpringSecurityPrincipalResolver resolver = new SpringSecurityPrincipalResolver();
     MockHttpServletRequest request = new MockHttpServletRequest("POST", "/orders");

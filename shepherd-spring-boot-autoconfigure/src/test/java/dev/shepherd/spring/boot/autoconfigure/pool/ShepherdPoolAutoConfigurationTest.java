@@ -110,6 +110,8 @@ class ShepherdPoolAutoConfigurationTest {
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.pool.pools.squares.functions").contains("cube"));
     runner.withPropertyValues("shepherd.pool.pools.squares.max=0")
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.pool.pools.squares.max"));
+    runner.withPropertyValues("shepherd.pool.pools.squares.min=3")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.pool.pools.squares.min", "at most max (2)"));
     runner.withPropertyValues("shepherd.pool.pools.squares.backend=process")
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.pool.pools.squares.functions-factory"));
   }

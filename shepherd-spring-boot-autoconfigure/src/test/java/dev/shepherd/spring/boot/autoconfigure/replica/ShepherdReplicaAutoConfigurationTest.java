@@ -140,6 +140,8 @@ class ShepherdReplicaAutoConfigurationTest {
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.replica.routing.data-source-bean-name"));
     withReplica().withPropertyValues("shepherd.replica.replicas.r1.max-poll-interval=-1s")
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.replica.replicas.r1.max-poll-interval"));
+    withReplica().withPropertyValues("shepherd.replica.max-wait=-1s")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.replica.max-wait"));
   }
 
   @Test

@@ -132,5 +132,10 @@ class ShepherdWatchAutoConfigurationTest {
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.watch.keys.checkout.key"));
     runner().withPropertyValues("shepherd.watch.max-wait=-1s")
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.watch.max-wait"));
+    runner().withPropertyValues("shepherd.watch.backoff-initial=1s", "shepherd.watch.backoff-max=500ms")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.watch.backoff-max", "at least initial")
+            .doesNotContain("shepherd.watch.backoff-initial"));
+    runner().withPropertyValues("shepherd.watch.backoff-max=0s")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.watch.backoff-max"));
   }
 }
