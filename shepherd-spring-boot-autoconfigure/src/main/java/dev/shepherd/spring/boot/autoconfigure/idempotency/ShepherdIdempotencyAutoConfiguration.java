@@ -70,7 +70,9 @@ public final class ShepherdIdempotencyAutoConfiguration {
   private volatile @Nullable DataSource jdbcStoreDataSource;
 
   /**
-   * The store, as {@code shepherd.idempotency.store} says.
+   * The store, as {@code shepherd.idempotency.store} says; none when the application has its own
+   * store or its own tracker (which brings its store, so this one, and its table check, would go
+   * unused). Declared before the tracker below, so that its condition sees only the application's.
    *
    * @param properties {@code shepherd.idempotency.*}
    * @param beanFactory where the Redis client and the DataSource are looked up
@@ -78,7 +80,7 @@ public final class ShepherdIdempotencyAutoConfiguration {
    * @throws InvalidConfigurationPropertyValueException when the chosen store's dependency is missing
    */
   @Bean
-  @ConditionalOnMissingBean
+  @ConditionalOnMissingBean({IdempotencyStore.class, IdempotencyTracker.class})
   @DependsOnDatabaseInitialization // after Flyway or Liquibase, so create-schema never races a migration
   public IdempotencyStore shepherdIdempotencyStore(ShepherdIdempotencyProperties properties, BeanFactory beanFactory) {
     ShepherdIdempotencyProperties.StoreType type = properties.store();

@@ -67,6 +67,14 @@ class ShepherdIdempotencyAutoConfigurationTest {
     }
   }
 
+  @Configuration(proxyBeanMethods = false)
+  static class OwnTracker {
+    @Bean(destroyMethod = "close")
+    IdempotencyTracker ownTracker() {
+      return IdempotencyTracker.builder().store(InMemoryIdempotencyStore.create()).build();
+    }
+  }
+
   @AfterEach
   void clearSecurity() {
     SecurityContextHolder.clearContext();
@@ -178,6 +186,18 @@ class ShepherdIdempotencyAutoConfigurationTest {
   void backsOffForTheApplicationsStoreAndTracker() {
     runner.withUserConfiguration(OwnStore.class, LettuceClient.class)
         .run(context -> assertThat(context).hasSingleBean(IdempotencyStore.class).hasBean("ownStore"));
+    runner.withUserConfiguration(OwnTracker.class).run(context -> assertThat(context)
+        .hasSingleBean(IdempotencyTracker.class).hasBean("ownTracker").doesNotHaveBean(IdempotencyStore.class));
+  }
+
+  @Test
+  void theApplicationsTrackerMeansNoStoreAndNoTableCheck() {
+    withPostgres().withUserConfiguration(OwnTracker.class).withPropertyValues("shepherd.idempotency.jdbc.table-name=idem_unused")
+        .run(context -> {
+          assertThat(context).hasNotFailed().doesNotHaveBean(IdempotencyStore.class);
+          assertThat(context.getBean("shepherdIdempotencyFilter", FilterRegistrationBean.class).getFilter())
+              .isInstanceOf(dev.shepherd.idempotency.servlet.IdempotencyFilter.class);
+        });
   }
 
   @Test
