@@ -11,6 +11,7 @@ import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import org.springframework.cache.CacheManager;
 import org.springframework.cache.annotation.EnableCaching;
 import org.springframework.cache.concurrent.ConcurrentMapCacheManager;
+import org.springframework.cache.support.NoOpCacheManager;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
@@ -67,6 +68,14 @@ class ShepherdCacheAutoConfigurationTest {
   void absentWhenDisabledSpringBootsOwnTakesOver() {
     runner.withUserConfiguration(Caching.class).withPropertyValues("shepherd.cache.enabled=false")
         .run(context -> assertThat(context.getBean(CacheManager.class)).isNotInstanceOf(CoalescingCacheManager.class));
+  }
+
+  @Test
+  void springCacheTypeChoosesSpringBootsCacheAndNoneTurnsCachingOff() {
+    runner.withUserConfiguration(Caching.class).withPropertyValues("spring.cache.type=none")
+        .run(context -> assertThat(context.getBean(CacheManager.class)).isInstanceOf(NoOpCacheManager.class));
+    runner.withUserConfiguration(Caching.class).withPropertyValues("spring.cache.type=simple")
+        .run(context -> assertThat(context.getBean(CacheManager.class)).isInstanceOf(ConcurrentMapCacheManager.class));
   }
 
   @Test
