@@ -22,6 +22,8 @@ class ConfigurationMetadataTest {
     }
     List<Map<String, Object>> properties = (List<Map<String, Object>>) metadata.get("properties");
     assertThat(properties).hasSizeGreaterThan(50);
+    assertThat(properties).extracting(p -> p.get("name")).as("each capability's switch").contains("shepherd.cache.enabled",
+        "shepherd.idempotency.enabled", "shepherd.replica.enabled", "shepherd.watch.enabled", "shepherd.pool.enabled");
     List<String> problems = new ArrayList<>();
     for (Map<String, Object> property : properties) {
       String name = (String) property.get("name");

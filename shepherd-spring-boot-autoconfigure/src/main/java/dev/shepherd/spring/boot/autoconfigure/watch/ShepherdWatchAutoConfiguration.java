@@ -13,6 +13,7 @@ import java.util.Optional;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
 import org.springframework.context.ApplicationContext;
@@ -24,10 +25,12 @@ import org.springframework.util.ClassUtils;
 /**
  * Watched keys from {@code shepherd.watch.keys}, on etcd or Consul: their changes as
  * {@link ShepherdWatchEvent}s and, for keys with a {@code property}, as live configuration (see
- * {@link ShepherdWatches}). Backs off when the application defines a {@link ShepherdWatches}.
+ * {@link ShepherdWatches}). Backs off when the application defines a {@link ShepherdWatches}, and
+ * is off with {@code shepherd.watch.enabled=false}.
  */
 @AutoConfiguration
 @ConditionalOnClass(Watcher.class)
+@ConditionalOnProperty(prefix = "shepherd.watch", name = "enabled", havingValue = "true", matchIfMissing = true)
 @Conditional(OnWatchKeysConfiguredCondition.class)
 @EnableConfigurationProperties(ShepherdWatchProperties.class)
 public final class ShepherdWatchAutoConfiguration {

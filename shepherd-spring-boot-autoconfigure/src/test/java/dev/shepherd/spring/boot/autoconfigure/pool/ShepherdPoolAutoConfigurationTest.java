@@ -84,6 +84,12 @@ class ShepherdPoolAutoConfigurationTest {
   }
 
   @Test
+  void absentWhenDisabled() {
+    runner.withPropertyValues("shepherd.pool.enabled=false")
+        .run(context -> assertThat(context).hasNotFailed().doesNotHaveBean(ElasticPool.class));
+  }
+
+  @Test
   void backsOffForABeanOfTheSameName() {
     runner.withUserConfiguration(OwnPool.class)
         .run(context -> assertThat(context.getBean("squares", ElasticPool.class).snapshot().name()).isEqualTo("own"));

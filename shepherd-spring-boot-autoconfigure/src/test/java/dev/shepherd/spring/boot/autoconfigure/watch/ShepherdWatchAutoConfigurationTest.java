@@ -117,6 +117,12 @@ class ShepherdWatchAutoConfigurationTest {
   }
 
   @Test
+  void absentWhenDisabled() {
+    runner().withPropertyValues("shepherd.watch.enabled=false")
+        .run(context -> assertThat(context).hasNotFailed().doesNotHaveBean(ShepherdWatches.class));
+  }
+
+  @Test
   void backsOffForTheApplicationsWatches() {
     runner().withUserConfiguration(OwnWatches.class)
         .run(context -> assertThat(context).hasSingleBean(ShepherdWatches.class).hasBean("ownWatches"));
