@@ -9,7 +9,10 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import tools.jackson.databind.json.JsonMapper;
 
-/** The configuration metadata the processor generated: every shepherd.* property is described and has a default or says what unset means. */
+/**
+ * The configuration metadata the processor generated: every shepherd.* property (and Shepherd's
+ * management.health.shepherd-* switches) is described and has a default or says what unset means.
+ */
 class ConfigurationMetadataTest {
 
   @Test
@@ -29,8 +32,8 @@ class ConfigurationMetadataTest {
       String name = (String) property.get("name");
       String description = (String) property.get("description");
       String type = String.valueOf(property.get("type"));
-      if (!name.startsWith("shepherd.")) {
-        problems.add(name + ": outside shepherd.*");
+      if (!name.startsWith("shepherd.") && !name.startsWith("management.health.shepherd-")) {
+        problems.add(name + ": outside shepherd.* and management.health.shepherd-*");
       }
       if (description == null || description.isBlank()) {
         problems.add(name + ": no description");
