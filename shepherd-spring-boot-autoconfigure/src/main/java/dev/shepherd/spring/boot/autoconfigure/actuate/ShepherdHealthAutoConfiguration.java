@@ -23,6 +23,7 @@ import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.boot.health.autoconfigure.contributor.ConditionalOnEnabledHealthIndicator;
 import org.springframework.boot.health.contributor.CompositeHealthContributor;
 import org.springframework.boot.health.contributor.Health;
@@ -32,11 +33,19 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
 /**
- * Actuator health contributors: {@code shepherdReplica} (one per replica, see
- * {@link ReplicaHealthIndicator}), {@code shepherdPool} (one per pool), {@code shepherdWatch} (one
- * per watched key: DOWN while failing past {@code shepherd.watch.failing-threshold}) and {@code
- * shepherdIdempotency} (the store answers one harmless call). Each can be turned off with
- * {@code management.health.<name>.enabled=false} and backs off for a bean of the same name.
+ * Actuator health contributors: {@code shepherdIdempotency} (the store answers one harmless call),
+ * on unless {@code management.health.shepherdIdempotency.enabled=false}; and, each only when
+ * turned on, {@code shepherdReplica} (one per replica, see {@link ReplicaHealthIndicator};
+ * {@code management.health.shepherd-replica.enabled=true}), {@code shepherdPool} (one per pool;
+ * {@code management.health.shepherd-pool.enabled=true}) and {@code shepherdWatch} (one per watched
+ * key: DOWN while failing past {@code shepherd.watch.failing-threshold};
+ * {@code management.health.shepherd-watch.enabled=true}). Each backs off for a bean of the same
+ * name.
+ *
+ * <p>Why three are opt-in: every contributor counts toward the root {@code /actuator/health}
+ * status, which load balancers read. A replica that lags or is down costs only latency (reads go
+ * to the primary), and a stale key keeps its last value, so by default neither may turn the
+ * instance's health to 503. (Resilience4j's health indicators are opt-in likewise.)
  */
 @AutoConfiguration(after = {ShepherdReplicaAutoConfiguration.class, ShepherdPoolAutoConfiguration.class,
     ShepherdWatchAutoConfiguration.class, ShepherdIdempotencyAutoConfiguration.class})
@@ -56,7 +65,7 @@ public final class ShepherdHealthAutoConfiguration {
   @Configuration(proxyBeanMethods = false)
   @ConditionalOnClass(ReplicaTracker.class)
   @ConditionalOnBean(ShepherdReplicas.class)
-  @ConditionalOnEnabledHealthIndicator("shepherdReplica")
+  @ConditionalOnProperty(name = "management.health.shepherd-replica.enabled", havingValue = "true")
   static final class ReplicaHealth {
     @Bean
     @ConditionalOnMissingBean(name = "shepherdReplicaHealthContributor")
@@ -68,7 +77,7 @@ public final class ShepherdHealthAutoConfiguration {
   @Configuration(proxyBeanMethods = false)
   @ConditionalOnClass(ElasticPool.class)
   @ConditionalOnBean(ElasticPool.class)
-  @ConditionalOnEnabledHealthIndicator("shepherdPool")
+  @ConditionalOnProperty(name = "management.health.shepherd-pool.enabled", havingValue = "true")
   static final class PoolHealth {
     @Bean
     @ConditionalOnMissingBean(name = "shepherdPoolHealthContributor")
@@ -91,7 +100,7 @@ public final class ShepherdHealthAutoConfiguration {
   @Configuration(proxyBeanMethods = false)
   @ConditionalOnClass(Subscription.class)
   @ConditionalOnBean(ShepherdWatches.class)
-  @ConditionalOnEnabledHealthIndicator("shepherdWatch")
+  @ConditionalOnProperty(name = "management.health.shepherd-watch.enabled", havingValue = "true")
   static final class WatchHealth {
     @Bean
     @ConditionalOnMissingBean(name = "shepherdWatchHealthContributor")

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import org.jspecify.annotations.Nullable;
 import org.springframework.cache.Cache;
 import org.springframework.cache.CacheManager;
@@ -26,7 +27,8 @@ public final class CoalescingCacheManager implements CacheManager {
   private final Map<String, CoalescingSpringCache> caches = new ConcurrentHashMap<>();
 
   /**
-   * Creates the manager and the caches configured under {@code shepherd.cache.caches}.
+   * Creates the manager and the caches configured under {@code shepherd.cache.caches}, after
+   * checking the defaults ({@code shepherd.cache.defaults.*}) that later caches are made with.
    *
    * @param properties the settings
    * @param onCreate told of every cache created (metrics binding), on the creating thread
@@ -35,6 +37,9 @@ public final class CoalescingCacheManager implements CacheManager {
   public CoalescingCacheManager(ShepherdCacheProperties properties, Consumer<CoalescingSpringCache> onCreate) {
     this.properties = properties;
     this.onCreate = onCreate;
+    // The defaults on a builder that is thrown away: a bad one stops the start naming its property,
+    // instead of failing the first dynamic cache at run time.
+    builder("", null, properties.defaults()).config();
     properties.caches().keySet().forEach(this::getCache);
   }
 
@@ -49,7 +54,7 @@ public final class CoalescingCacheManager implements CacheManager {
       return null;
     }
     return caches.computeIfAbsent(name, n -> {
-      CoalescingSpringCache created = create(n, (own == null ? properties.defaults() : own.orElse(properties.defaults())));
+      CoalescingSpringCache created = create(n, own);
       onCreate.accept(created);
       return created;
     });
@@ -60,18 +65,35 @@ public final class CoalescingCacheManager implements CacheManager {
     return List.copyOf(caches.keySet());
   }
 
-  private CoalescingSpringCache create(String name, ShepherdCacheProperties.Spec spec) {
-    String prefix = properties.caches().containsKey(name) ? "shepherd.cache.caches." + name + "." : "shepherd.cache.defaults.";
+  private CoalescingSpringCache create(String name, ShepherdCacheProperties.@Nullable Spec own) {
+    ShepherdCacheProperties.Spec spec = own == null ? properties.defaults() : own.orElse(properties.defaults());
+    return new CoalescingSpringCache(name, builder(name, own, spec).build(), properties.allowNullValues(), spec.waitTimeout());
+  }
+
+  /**
+   * A builder with the settings of {@code spec}, each checked and a bad one reported under the
+   * property it came from: the cache's own when it sets it, else the default.
+   */
+  private static CoalescingCache.Builder<Object, Object> builder(String name, ShepherdCacheProperties.@Nullable Spec own,
+      ShepherdCacheProperties.Spec spec) {
     CoalescingCache.Builder<Object, Object> builder = CoalescingCache.builder();
-    setIfPresent(prefix + "maximum-size", spec.maximumSize(), builder::maximumSize);
-    setIfPresent(prefix + "time-to-live", spec.timeToLive(), builder::timeToLive);
-    setIfPresent(prefix + "cache-failures-for", spec.cacheFailuresFor(), builder::cacheFailuresFor);
-    setIfPresent(prefix + "serve-stale-on-error", spec.serveStaleOnError(), builder::serveStaleOnError);
-    setIfPresent(prefix + "load-timeout", spec.loadTimeout(), builder::loadTimeout);
+    setIfPresent(property(name, own, ShepherdCacheProperties.Spec::maximumSize, "maximum-size"), spec.maximumSize(), builder::maximumSize);
+    setIfPresent(property(name, own, ShepherdCacheProperties.Spec::timeToLive, "time-to-live"), spec.timeToLive(), builder::timeToLive);
+    setIfPresent(property(name, own, ShepherdCacheProperties.Spec::cacheFailuresFor, "cache-failures-for"), spec.cacheFailuresFor(),
+        builder::cacheFailuresFor);
+    setIfPresent(property(name, own, ShepherdCacheProperties.Spec::serveStaleOnError, "serve-stale-on-error"), spec.serveStaleOnError(),
+        builder::serveStaleOnError);
+    setIfPresent(property(name, own, ShepherdCacheProperties.Spec::loadTimeout, "load-timeout"), spec.loadTimeout(), builder::loadTimeout);
     Duration wait = spec.waitTimeout();
     if (wait != null && (wait.isZero() || wait.isNegative())) {
-      throw new InvalidConfigurationPropertyValueException(prefix + "wait-timeout", wait, "must be positive");
+      throw new InvalidConfigurationPropertyValueException(property(name, own, ShepherdCacheProperties.Spec::waitTimeout, "wait-timeout"),
+          wait, "must be positive");
     }
-    return new CoalescingSpringCache(name, builder.build(), properties.allowNullValues(), wait);
+    return builder;
+  }
+
+  private static String property(String name, ShepherdCacheProperties.@Nullable Spec own,
+      Function<ShepherdCacheProperties.Spec, @Nullable Object> setting, String key) {
+    return (own != null && setting.apply(own) != null ? "shepherd.cache.caches." + name + "." : "shepherd.cache.defaults.") + key;
   }
 }

@@ -10,12 +10,14 @@ import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.cache.CacheManager;
 import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Conditional;
 
 /**
  * Installs a {@link CoalescingCacheManager} when the application enables caching
- * ({@code @EnableCaching}) and defines no {@link CacheManager} of its own; it runs before Spring
- * Boot's cache auto-configuration, which then backs off. Every {@link CoalescingCacheListener} bean
- * is told of each cache created.
+ * ({@code @EnableCaching}), defines no {@link CacheManager} of its own and leaves {@code
+ * spring.cache.type} unset; it runs before Spring Boot's cache auto-configuration, which then backs
+ * off. With {@code spring.cache.type} set, Boot's cache of that type is made instead ({@code none}
+ * turns caching off). Every {@link CoalescingCacheListener} bean is told of each cache created.
  */
 @AutoConfiguration(
     beforeName = "org.springframework.boot.cache.autoconfigure.CacheAutoConfiguration")
@@ -23,6 +25,7 @@ import org.springframework.context.annotation.Bean;
 @ConditionalOnBean(type = "org.springframework.cache.interceptor.CacheAspectSupport")
 @ConditionalOnMissingBean(CacheManager.class)
 @ConditionalOnProperty(prefix = "shepherd.cache", name = "enabled", havingValue = "true", matchIfMissing = true)
+@Conditional(OnNoSpringCacheTypeCondition.class)
 @EnableConfigurationProperties(ShepherdCacheProperties.class)
 public final class ShepherdCacheAutoConfiguration {
   /** Creates the configuration; used by Spring. */

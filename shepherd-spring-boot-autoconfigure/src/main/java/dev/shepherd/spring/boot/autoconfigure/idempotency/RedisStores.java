@@ -1,5 +1,7 @@
 package dev.shepherd.spring.boot.autoconfigure.idempotency;
 
+import static dev.shepherd.spring.boot.autoconfigure.internal.Settings.set;
+
 import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.idempotency.redis.RedisIdempotencyStore;
 import io.lettuce.core.AbstractRedisClient;
@@ -39,6 +41,9 @@ final class RedisStores {
   }
 
   static IdempotencyStore store(RedisClient client, ShepherdIdempotencyProperties.Redis redis) {
-    return RedisIdempotencyStore.builder(client).keyPrefix(redis.keyPrefix()).commandTimeout(redis.commandTimeout()).build();
+    RedisIdempotencyStore.Builder store = RedisIdempotencyStore.builder(client);
+    set("shepherd.idempotency.redis.key-prefix", redis.keyPrefix(), () -> store.keyPrefix(redis.keyPrefix()));
+    set("shepherd.idempotency.redis.command-timeout", redis.commandTimeout(), () -> store.commandTimeout(redis.commandTimeout()));
+    return store.build();
   }
 }

@@ -37,9 +37,10 @@ import org.springframework.util.ClassUtils;
  * chosen from what the application has ({@code shepherd.idempotency.store=auto}): Redis when
  * {@code shepherd-idempotency-redis} is on the class path and the application has a Lettuce
  * {@code RedisClient} or a Spring Data Redis Lettuce connection factory; else PostgreSQL on its
- * {@code DataSource} (the primary, when replicas are routed), whose table is never created
- * silently: a missing table stops the start with the ways to create it; else in memory, with a
- * warning. Each bean backs off when the application defines its own.
+ * {@code DataSource} (the primary, when replicas are routed) when that is PostgreSQL (its {@code
+ * DatabaseMetaData} product name), whose table is never created silently: a missing table stops
+ * the start with the ways to create it; else in memory, with a warning that says why. Each bean
+ * backs off when the application defines its own.
  */
 @AutoConfiguration(afterName = {
     "org.springframework.boot.jdbc.autoconfigure.DataSourceAutoConfiguration",
@@ -62,11 +63,16 @@ public final class ShepherdIdempotencyAutoConfiguration {
 
   private static final String REDIS_STORE = "dev.shepherd.idempotency.redis.RedisIdempotencyStore";
 
+  /** The product name PostgreSQL's driver reports, {@code DatabaseMetaData.getDatabaseProductName()}. */
+  private static final String POSTGRESQL = "PostgreSQL";
+
   /** The data source of the JDBC store this configuration built, for the table check; null for other stores. */
   private volatile @Nullable DataSource jdbcStoreDataSource;
 
   /**
-   * The store, as {@code shepherd.idempotency.store} says.
+   * The store, as {@code shepherd.idempotency.store} says; none when the application has its own
+   * store or its own tracker (which brings its store, so this one, and its table check, would go
+   * unused). Declared before the tracker below, so that its condition sees only the application's.
    *
    * @param properties {@code shepherd.idempotency.*}
    * @param beanFactory where the Redis client and the DataSource are looked up
@@ -74,7 +80,7 @@ public final class ShepherdIdempotencyAutoConfiguration {
    * @throws InvalidConfigurationPropertyValueException when the chosen store's dependency is missing
    */
   @Bean
-  @ConditionalOnMissingBean
+  @ConditionalOnMissingBean({IdempotencyStore.class, IdempotencyTracker.class})
   @DependsOnDatabaseInitialization // after Flyway or Liquibase, so create-schema never races a migration
   public IdempotencyStore shepherdIdempotencyStore(ShepherdIdempotencyProperties properties, BeanFactory beanFactory) {
     ShepherdIdempotencyProperties.StoreType type = properties.store();
@@ -94,27 +100,44 @@ public final class ShepherdIdempotencyAutoConfiguration {
             "no Lettuce RedisClient bean and no Spring Data Redis LettuceConnectionFactory bean to reach Redis with");
       }
     }
+    String whyMemory = "there is no DataSource and no Redis client";
     if (type == ShepherdIdempotencyProperties.StoreType.JDBC || type == ShepherdIdempotencyProperties.StoreType.AUTO) {
       DataSource dataSource = beanFactory.getBeanProvider(DataSource.class).getIfUnique();
       if (dataSource != null) {
         DataSource primary = primaryOf(dataSource);
-        jdbcStoreDataSource = primary;
-        return JdbcIdempotencyStore.builder(primary)
-            .tableName(properties.jdbc().tableName())
-            .createSchema(properties.jdbc().createSchema())
-            .build();
-      }
-      if (type == ShepherdIdempotencyProperties.StoreType.JDBC) {
+        // Auto mode takes the DataSource only when it is PostgreSQL, the one database the JDBC store
+        // speaks: an application on H2 or MySQL that wanted only the cache must still start.
+        String product = type == ShepherdIdempotencyProperties.StoreType.AUTO ? databaseProduct(primary) : POSTGRESQL;
+        if (product.equals(POSTGRESQL)) {
+          JdbcIdempotencyStore.Builder jdbc = JdbcIdempotencyStore.builder(primary);
+          String table = properties.jdbc().tableName();
+          set("shepherd.idempotency.jdbc.table-name", table, () -> jdbc.tableName(table));
+          jdbcStoreDataSource = primary;
+          return jdbc.createSchema(properties.jdbc().createSchema()).build();
+        }
+        whyMemory = "the DataSource is " + product + ", and the JDBC store needs PostgreSQL";
+      } else if (type == ShepherdIdempotencyProperties.StoreType.JDBC) {
         throw new InvalidConfigurationPropertyValueException("shepherd.idempotency.store", type,
             "the JDBC store needs one DataSource bean, and there is none (or several without a primary)");
       }
     }
     if (type == ShepherdIdempotencyProperties.StoreType.AUTO) {
-      LOG.log(System.Logger.Level.WARNING, "Idempotency-Key records are kept in memory: a retry that reaches another "
-          + "instance, or this one after a restart, runs again. Give the application a DataSource or a Redis client, "
-          + "or set shepherd.idempotency.store=memory to say this is intended.");
+      LOG.log(System.Logger.Level.WARNING, "Idempotency-Key records are kept in memory because " + whyMemory
+          + ": a retry that reaches another instance, or this one after a restart, runs again. Give the application "
+          + "a PostgreSQL DataSource or a Redis client, or set shepherd.idempotency.store=memory to say this is intended.");
     }
     return InMemoryIdempotencyStore.create();
+  }
+
+  /** The database's product name as its driver reports it ({@code PostgreSQL} for PostgreSQL). */
+  private static String databaseProduct(DataSource dataSource) {
+    try (Connection c = dataSource.getConnection()) {
+      return c.getMetaData().getDatabaseProductName();
+    } catch (SQLException e) {
+      throw new InvalidConfigurationPropertyValueException("shepherd.idempotency.store", ShepherdIdempotencyProperties.StoreType.AUTO,
+          "cannot tell whether the DataSource is PostgreSQL (whose JDBC store auto mode would choose): " + e.getMessage()
+              + "; set shepherd.idempotency.store to jdbc or memory");
+    }
   }
 
   /** The routing data source's primary, or the data source itself: records are written, never read from a replica. */

@@ -60,7 +60,10 @@ public record ShepherdIdempotencyProperties(
 
   /** Where idempotency records are kept. */
   public enum StoreType {
-    /** Redis when shepherd-idempotency-redis and a Lettuce client are there, else JDBC on the DataSource, else memory. */
+    /**
+     * Redis when shepherd-idempotency-redis and a Lettuce client are there, else JDBC on the
+     * DataSource when it is PostgreSQL, else memory (with a warning).
+     */
     AUTO,
     /** PostgreSQL through the application's DataSource (its primary when replicas are routed). */
     JDBC,

@@ -27,7 +27,8 @@ import org.springframework.util.ClassUtils;
 
 /**
  * Registers an {@link ElasticPool} bean per pool under {@code shepherd.pool.pools}, named after the
- * pool, unless the application already has a bean of that name. Each pool is closed on shutdown.
+ * pool, unless the application already has an {@code ElasticPool} of that name; a bean of another
+ * type under that name stops the start. Each pool is closed on shutdown.
  */
 final class ShepherdPoolRegistrar implements ImportBeanDefinitionRegistrar, EnvironmentAware, BeanFactoryAware {
 
@@ -54,12 +55,28 @@ final class ShepherdPoolRegistrar implements ImportBeanDefinitionRegistrar, Envi
         .orElse(Map.of());
     pools.forEach((name, pool) -> {
       if (registry.containsBeanDefinition(name)) {
-        return; // the application's own bean of that name wins
+        checkIsAPool(name);
+        return; // the application's own pool of that name wins
       }
       RootBeanDefinition definition = new RootBeanDefinition(ElasticPool.class, () -> build(name, pool));
       definition.setDestroyMethodName("close");
       registry.registerBeanDefinition(name, definition);
     });
+  }
+
+  /**
+   * Backs off only for the application's own {@link ElasticPool} (or a bean whose type cannot be
+   * known before it is created): a bean of another type under the pool's name, a component-scanned
+   * {@code Reports} service say, would leave the pool unregistered and the injection of it failing
+   * far from the cause.
+   */
+  private void checkIsAPool(String name) {
+    Class<?> type = beanFactory.getType(name, false);
+    if (type != null && !ElasticPool.class.isAssignableFrom(type)) {
+      throw new InvalidConfigurationPropertyValueException("shepherd.pool.pools." + name, name,
+          "the pool would be an ElasticPool bean named '" + name + "', and the application already has a bean of that "
+              + "name, a " + type.getName() + "; rename the pool or that bean");
+    }
   }
 
   private ElasticPool build(String name, ShepherdPoolProperties.Pool pool) {
@@ -76,11 +93,9 @@ final class ShepherdPoolRegistrar implements ImportBeanDefinitionRegistrar, Envi
     set(prefix + "boot-timeout", pool.bootTimeout(), () -> builder.bootTimeout(pool.bootTimeout()));
     set(prefix + "shutdown-timeout", pool.shutdownTimeout(), () -> builder.shutdownTimeout(pool.shutdownTimeout()));
     set(prefix + "idle-shutdown-after", pool.idleShutdownAfter(), () -> builder.idleShutdownAfter(pool.idleShutdownAfter()));
-    try {
-      return builder.build();
-    } catch (IllegalArgumentException | IllegalStateException e) {
-      throw new InvalidConfigurationPropertyValueException(prefix + "*", name, e.getMessage());
-    }
+    // The builder's cross-field check (min at most max), without starting anything, blamed on min.
+    set(prefix + "min", pool.min(), builder::config);
+    return builder.build();
   }
 
   private FunctionRegistry functions(String prefix, ShepherdPoolProperties.Pool pool) {

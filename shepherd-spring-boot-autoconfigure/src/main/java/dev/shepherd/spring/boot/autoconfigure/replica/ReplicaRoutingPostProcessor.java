@@ -1,5 +1,7 @@
 package dev.shepherd.spring.boot.autoconfigure.replica;
 
+import static dev.shepherd.spring.boot.autoconfigure.internal.Settings.set;
+
 import dev.shepherd.replica.ReplicaRouter;
 import dev.shepherd.replica.ReplicaRoutingDataSource;
 import dev.shepherd.replica.ReplicaTracker;
@@ -63,7 +65,8 @@ final class ReplicaRoutingPostProcessor implements BeanPostProcessor, BeanFactor
       // A data source that cannot answer isWrapperFor is not a routing one.
     }
     ShepherdReplicaProperties properties = beanFactory.getBean(ShepherdReplicaProperties.class);
-    ReplicaRouter.Builder router = ReplicaRouter.builder(primary).maxWait(properties.maxWait());
+    ReplicaRouter.Builder router = ReplicaRouter.builder(primary);
+    set("shepherd.replica.max-wait", properties.maxWait(), () -> router.maxWait(properties.maxWait()));
     for (ReplicaTracker tracker : beanFactory.getBean(ShepherdReplicas.class).trackers()) {
       router.replica(tracker);
     }

@@ -20,6 +20,7 @@ import javax.sql.DataSource;
 import org.springframework.beans.factory.ListableBeanFactory;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
+import org.springframework.boot.autoconfigure.condition.AnyNestedCondition;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
@@ -37,8 +38,9 @@ import org.springframework.core.env.Environment;
  * Read-your-writes on PostgreSQL replicas with no code change. For the replicas under {@code
  * shepherd.replica.replicas}: a connection pool and a {@link ReplicaTracker} each
  * ({@link ShepherdReplicas}) and a tracker for each {@link ReplicaDataSource} bean, the application's primary {@code DataSource} wrapped in a routing one
- * ({@link ReplicaRoutingPostProcessor}), a {@link ConsistencyTokenCodec} and, in a Servlet web
- * application, the {@link ConsistencyTokenFilter} on every request.
+ * ({@link ReplicaRoutingPostProcessor}) and, in a Servlet web application, a {@link
+ * ConsistencyTokenCodec} and the {@link ConsistencyTokenFilter} on every request (elsewhere the
+ * codec only when its signing secret is set).
  *
  * <p>Every bean backs off when the application defines its own of the same type (the filter: of the
  * same name, {@code shepherdConsistencyTokenFilter}); {@code ReplicaTracker} beans of the
@@ -132,7 +134,9 @@ public final class ShepherdReplicaAutoConfiguration {
   }
 
   /**
-   * The codec that signs and checks consistency tokens.
+   * The codec that signs and checks consistency tokens: in a Servlet web application, whose token
+   * filter needs it, and elsewhere only when {@code shepherd.replica.token.signing-secret} is set
+   * (for the application's own use), so that a batch job reading from replicas needs no secret.
    *
    * @param properties {@code shepherd.replica.token.*}
    * @return the codec
@@ -140,6 +144,7 @@ public final class ShepherdReplicaAutoConfiguration {
    */
   @Bean
   @ConditionalOnMissingBean
+  @Conditional(CodecWanted.class)
   public ConsistencyTokenCodec consistencyTokenCodec(ShepherdReplicaProperties properties) {
     ShepherdReplicaProperties.Token token = properties.token();
     String secret = token.signingSecret();
@@ -200,6 +205,19 @@ public final class ShepherdReplicaAutoConfiguration {
       }
     }
     throw new InvalidConfigurationPropertyValueException("shepherd.replica.routing.data-source-bean-name", name, problem);
+  }
+
+  /** A Servlet web application (its token filter signs with the codec), or a signing secret set. */
+  static final class CodecWanted extends AnyNestedCondition {
+    CodecWanted() {
+      super(ConfigurationPhase.REGISTER_BEAN);
+    }
+
+    @ConditionalOnWebApplication(type = ConditionalOnWebApplication.Type.SERVLET)
+    static final class ServletApplication {}
+
+    @ConditionalOnProperty(prefix = "shepherd.replica.token", name = "signing-secret")
+    static final class SigningSecretSet {}
   }
 
   /** The token filter of a Servlet web application. */

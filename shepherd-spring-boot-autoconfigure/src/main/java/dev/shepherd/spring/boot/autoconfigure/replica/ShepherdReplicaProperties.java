@@ -79,8 +79,9 @@ public record ShepherdReplicaProperties(
    *
    * @param signingKeyId Id of the signing key, written into every token (rotate by changing it and
    *     keeping the old key as a verification key).
-   * @param signingSecret The signing secret, at least 32 bytes of UTF-8. Required when replicas are
-   *     configured.
+   * @param signingSecret The signing secret, at least 32 bytes of UTF-8. Required in a Servlet web
+   *     application with replicas (the token filter signs with it); elsewhere the codec is made
+   *     only when it is set.
    * @param verificationKeys Old keys still accepted during a rotation: key id to secret.
    * @param header Response and request header that carries the token; empty for none.
    * @param cookie Cookie that carries the token; empty for none.

@@ -3,6 +3,7 @@ package dev.shepherd.spring.boot.autoconfigure.watch;
 import static dev.shepherd.spring.boot.autoconfigure.internal.Settings.set;
 
 import dev.shepherd.core.Backoff;
+import dev.shepherd.core.ExponentialBackoff;
 import dev.shepherd.watch.ConsulClient;
 import java.time.Duration;
 import dev.shepherd.watch.Watcher;
@@ -12,6 +13,7 @@ import java.util.Optional;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
 import org.springframework.context.ApplicationContext;
@@ -23,10 +25,12 @@ import org.springframework.util.ClassUtils;
 /**
  * Watched keys from {@code shepherd.watch.keys}, on etcd or Consul: their changes as
  * {@link ShepherdWatchEvent}s and, for keys with a {@code property}, as live configuration (see
- * {@link ShepherdWatches}). Backs off when the application defines a {@link ShepherdWatches}.
+ * {@link ShepherdWatches}). Backs off when the application defines a {@link ShepherdWatches}, and
+ * is off with {@code shepherd.watch.enabled=false}.
  */
 @AutoConfiguration
 @ConditionalOnClass(Watcher.class)
+@ConditionalOnProperty(prefix = "shepherd.watch", name = "enabled", havingValue = "true", matchIfMissing = true)
 @Conditional(OnWatchKeysConfiguredCondition.class)
 @EnableConfigurationProperties(ShepherdWatchProperties.class)
 public final class ShepherdWatchAutoConfiguration {
@@ -78,10 +82,14 @@ public final class ShepherdWatchAutoConfiguration {
     Watcher.Builder<Optional<String>> watcher = Watcher.builder(opened.source());
     try {
       set("shepherd.watch.max-wait", properties.maxWait(), () -> watcher.maxWait(properties.maxWait()));
+      // Each setting blamed on its own property; backoff-max is checked even while it is unused.
+      ExponentialBackoff.Builder backoff = Backoff.exponential();
+      Duration max = properties.backoffMax();
+      set("shepherd.watch.backoff-max", max, () -> backoff.max(max));
       Duration initial = properties.backoffInitial();
       if (initial != null) {
-        set("shepherd.watch.backoff-initial", initial, () -> watcher.backoff(
-            Backoff.exponential().initial(initial).max(properties.backoffMax()).build()));
+        set("shepherd.watch.backoff-initial", initial, () -> backoff.initial(initial));
+        set("shepherd.watch.backoff-max", max, () -> watcher.backoff(backoff.build())); // max at least initial
       }
       set("shepherd.watch.failing-threshold", properties.failingThreshold(),
           () -> watcher.failingThreshold(properties.failingThreshold()));

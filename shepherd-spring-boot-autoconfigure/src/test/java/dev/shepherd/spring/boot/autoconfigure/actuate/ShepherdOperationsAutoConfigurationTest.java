@@ -17,6 +17,9 @@ import javax.sql.DataSource;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.health.actuate.endpoint.HealthEndpoint;
+import org.springframework.boot.health.autoconfigure.actuate.endpoint.HealthEndpointAutoConfiguration;
+import org.springframework.boot.health.autoconfigure.registry.HealthContributorRegistryAutoConfiguration;
 import org.springframework.boot.health.contributor.CompositeHealthContributor;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.HealthContributor;
@@ -32,6 +35,8 @@ import org.springframework.context.annotation.Configuration;
 class ShepherdOperationsAutoConfigurationTest {
 
   @RegisterExtension static final PostgresCluster pg = PostgresCluster.create();
+
+  private static final String UNREACHABLE = "jdbc:postgresql://127.0.0.1:1/none?connectTimeout=1";
 
   @Configuration(proxyBeanMethods = false)
   static class App {
@@ -66,13 +71,19 @@ class ShepherdOperationsAutoConfigurationTest {
             "shepherd.pool.pools.work.max=1");
   }
 
+  /** With the replica and pool health contributors turned on. */
+  private ApplicationContextRunner withHealthOn(String replicaUrl) {
+    return runner(replicaUrl).withPropertyValues("management.health.shepherd-replica.enabled=true",
+        "management.health.shepherd-pool.enabled=true");
+  }
+
   private static Health component(HealthContributor composite, String name) {
     return ((HealthIndicator) ((CompositeHealthContributor) composite).getContributor(name)).health(true);
   }
 
   @Test
   void replicaAndPoolHealthAndTheMetersArePresent() {
-    runner(pg.replicaJdbcUrl()).run(context -> {
+    withHealthOn(pg.replicaJdbcUrl()).run(context -> {
       Health replica = component(context.getBean("shepherdReplicaHealthContributor", HealthContributor.class), "r1");
       assertThat(replica.getStatus()).isEqualTo(Status.UP);
       assertThat(replica.getDetails()).containsEntry("state", "streaming").containsKeys("replayLsn", "replayBacklogBytes", "tracker");
@@ -97,12 +108,12 @@ class ShepherdOperationsAutoConfigurationTest {
 
   @Test
   void aReplicaThatIsThePrimaryIsDownAsPromotedAndOneThatCannotBeReachedAsUnavailable() {
-    runner(pg.primaryJdbcUrl()).run(context -> {
+    withHealthOn(pg.primaryJdbcUrl()).run(context -> {
       Health health = component(context.getBean("shepherdReplicaHealthContributor", HealthContributor.class), "r1");
       assertThat(health.getStatus()).isEqualTo(Status.DOWN);
       assertThat(health.getDetails()).containsEntry("state", "promoted");
     });
-    runner("jdbc:postgresql://127.0.0.1:1/none?connectTimeout=1").run(context -> {
+    withHealthOn(UNREACHABLE).run(context -> {
       Health health = component(context.getBean("shepherdReplicaHealthContributor", HealthContributor.class), "r1");
       assertThat(health.getStatus()).isEqualTo(Status.DOWN);
       assertThat(health.getDetails()).containsEntry("state", "unavailable");
@@ -110,13 +121,27 @@ class ShepherdOperationsAutoConfigurationTest {
   }
 
   @Test
+  void byDefaultAReplicaThatIsDownLeavesTheRootHealthUp() {
+    AutoConfigurations endpoint = AutoConfigurations.of(HealthContributorRegistryAutoConfiguration.class,
+        HealthEndpointAutoConfiguration.class);
+    runner(UNREACHABLE).withConfiguration(endpoint)
+        .run(context -> assertThat(context.getBean(HealthEndpoint.class).health().getStatus()).isEqualTo(Status.UP));
+    withHealthOn(UNREACHABLE).withConfiguration(endpoint)
+        .run(context -> assertThat(context.getBean(HealthEndpoint.class).health().getStatus())
+            .as("turned on, it counts toward the root").isEqualTo(Status.DOWN));
+  }
+
+  @Test
   void absentWithoutARegistryAndWhenTurnedOffAndBackedOff() {
     new ApplicationContextRunner()
         .withConfiguration(AutoConfigurations.of(ShepherdMetricsAutoConfiguration.class))
         .run(context -> assertThat(context).doesNotHaveBean(CoalescingCacheListener.class).doesNotHaveBean(ReplicaRouterCustomizer.class));
-    runner(pg.replicaJdbcUrl()).withPropertyValues("management.health.shepherdReplica.enabled=false")
-        .run(context -> assertThat(context).doesNotHaveBean("shepherdReplicaHealthContributor").hasBean("shepherdPoolHealthContributor"));
-    runner(pg.replicaJdbcUrl()).withUserConfiguration(OwnPoolHealth.class)
+    runner(pg.replicaJdbcUrl())
+        .run(context -> assertThat(context).doesNotHaveBean("shepherdReplicaHealthContributor").doesNotHaveBean("shepherdPoolHealthContributor"));
+    runner(pg.replicaJdbcUrl()).withPropertyValues("management.health.shepherdReplica.enabled=true")
+        .run(context -> assertThat(context).as("the camel-case form binds too")
+            .hasBean("shepherdReplicaHealthContributor").doesNotHaveBean("shepherdPoolHealthContributor"));
+    withHealthOn(pg.replicaJdbcUrl()).withUserConfiguration(OwnPoolHealth.class)
         .run(context -> assertThat(context.getBean("shepherdPoolHealthContributor", HealthIndicator.class).health().getStatus())
             .isEqualTo(Status.OUT_OF_SERVICE));
   }

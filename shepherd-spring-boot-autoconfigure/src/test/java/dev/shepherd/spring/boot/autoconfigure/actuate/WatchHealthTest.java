@@ -27,7 +27,7 @@ class WatchHealthTest {
         .withPropertyValues("shepherd.watch.source=etcd", "shepherd.watch.etcd.endpoints=" + etcd.endpoint(),
             "shepherd.watch.etcd.request-timeout=1s", "shepherd.watch.failing-threshold=1s", "shepherd.watch.max-wait=2s",
             "shepherd.watch.backoff-initial=100ms", "shepherd.watch.backoff-max=1s",
-            "shepherd.watch.keys.flag.key=config/flag")
+            "shepherd.watch.keys.flag.key=config/flag", "management.health.shepherd-watch.enabled=true")
         .run(context -> {
           HealthIndicator health = (HealthIndicator) context.getBean("shepherdWatchHealthContributor", HealthContributor.class);
           assertThat(health.health().getStatus()).isEqualTo(Status.UP);

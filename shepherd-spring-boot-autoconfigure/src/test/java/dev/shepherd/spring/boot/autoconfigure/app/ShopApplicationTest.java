@@ -49,6 +49,9 @@ class ShopApplicationTest {
         "spring.data.redis.url=" + redis.uri(),
         "management.endpoints.web.exposure.include=health,metrics",
         "management.endpoint.health.show-details=always",
+        "management.health.shepherd-replica.enabled=true",
+        "management.health.shepherd-pool.enabled=true",
+        "management.health.shepherd-watch.enabled=true",
         // idempotency: Redis, found through Spring Data Redis's connection factory
         "shepherd.idempotency.paths[/orders]=required",
         "shepherd.idempotency.principal-header=X-Api-Key",

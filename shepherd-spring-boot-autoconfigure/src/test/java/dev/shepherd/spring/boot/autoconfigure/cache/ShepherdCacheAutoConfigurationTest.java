@@ -11,6 +11,7 @@ import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import org.springframework.cache.CacheManager;
 import org.springframework.cache.annotation.EnableCaching;
 import org.springframework.cache.concurrent.ConcurrentMapCacheManager;
+import org.springframework.cache.support.NoOpCacheManager;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
@@ -70,6 +71,14 @@ class ShepherdCacheAutoConfigurationTest {
   }
 
   @Test
+  void springCacheTypeChoosesSpringBootsCacheAndNoneTurnsCachingOff() {
+    runner.withUserConfiguration(Caching.class).withPropertyValues("spring.cache.type=none")
+        .run(context -> assertThat(context.getBean(CacheManager.class)).isInstanceOf(NoOpCacheManager.class));
+    runner.withUserConfiguration(Caching.class).withPropertyValues("spring.cache.type=simple")
+        .run(context -> assertThat(context.getBean(CacheManager.class)).isInstanceOf(ConcurrentMapCacheManager.class));
+  }
+
+  @Test
   void backsOffForTheApplicationsCacheManager() {
     runner.withUserConfiguration(OwnCacheManager.class)
         .run(context -> assertThat(context).hasSingleBean(CacheManager.class).doesNotHaveBean(CoalescingCacheManager.class));
@@ -79,5 +88,17 @@ class ShepherdCacheAutoConfigurationTest {
   void misconfiguredFailsAtStartNamingTheProperty() {
     runner.withUserConfiguration(Caching.class).withPropertyValues("shepherd.cache.caches.products.time-to-live=0s")
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.cache.caches.products.time-to-live"));
+  }
+
+  @Test
+  void aBadDefaultFailsAtStartNamingTheDefaultNotTheFirstCacheThatUsesIt() {
+    runner.withUserConfiguration(Caching.class).withPropertyValues("shepherd.cache.defaults.time-to-live=0s")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.cache.defaults.time-to-live"));
+    runner.withUserConfiguration(Caching.class).withPropertyValues("shepherd.cache.defaults.wait-timeout=-1s")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.cache.defaults.wait-timeout"));
+    runner.withUserConfiguration(Caching.class)
+        .withPropertyValues("shepherd.cache.caches.products.maximum-size=10", "shepherd.cache.defaults.load-timeout=0s")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.cache.defaults.load-timeout")
+            .doesNotContain("shepherd.cache.caches.products"));
   }
 }

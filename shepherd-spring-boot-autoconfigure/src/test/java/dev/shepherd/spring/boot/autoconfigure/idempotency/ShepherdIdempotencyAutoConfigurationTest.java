@@ -15,6 +15,11 @@ import dev.shepherd.testing.RedisServer;
 import io.lettuce.core.RedisClient;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.logging.Handler;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -62,6 +67,14 @@ class ShepherdIdempotencyAutoConfigurationTest {
     }
   }
 
+  @Configuration(proxyBeanMethods = false)
+  static class OwnTracker {
+    @Bean(destroyMethod = "close")
+    IdempotencyTracker ownTracker() {
+      return IdempotencyTracker.builder().store(InMemoryIdempotencyStore.create()).build();
+    }
+  }
+
   @AfterEach
   void clearSecurity() {
     SecurityContextHolder.clearContext();
@@ -105,6 +118,36 @@ class ShepherdIdempotencyAutoConfigurationTest {
   }
 
   @Test
+  void aDataSourceThatIsNotPostgreSqlLeavesAutoModeInMemoryWithAWarningSayingWhy() {
+    List<String> warnings = new CopyOnWriteArrayList<>();
+    Handler handler = new Handler() {
+      @Override
+      public void publish(LogRecord record) {
+        warnings.add(record.getMessage());
+      }
+
+      @Override
+      public void flush() {}
+
+      @Override
+      public void close() {}
+    };
+    Logger logger = Logger.getLogger(ShepherdIdempotencyAutoConfiguration.class.getName());
+    logger.addHandler(handler);
+    try {
+      runner.withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class))
+          .withPropertyValues("spring.datasource.url=jdbc:h2:mem:idempotency-auto;DB_CLOSE_DELAY=-1")
+          .run(context -> {
+            assertThat(context).hasNotFailed();
+            assertThat(context.getBean(IdempotencyStore.class)).isInstanceOf(InMemoryIdempotencyStore.class);
+          });
+    } finally {
+      logger.removeHandler(handler);
+    }
+    assertThat(warnings).anySatisfy(w -> assertThat(w).contains("in memory", "the DataSource is H2", "needs PostgreSQL"));
+  }
+
+  @Test
   void createSchemaTrueCreatesTheTable() {
     withPostgres().withPropertyValues("shepherd.idempotency.jdbc.table-name=idem_created", "shepherd.idempotency.jdbc.create-schema=true")
         .run(context -> {
@@ -143,6 +186,18 @@ class ShepherdIdempotencyAutoConfigurationTest {
   void backsOffForTheApplicationsStoreAndTracker() {
     runner.withUserConfiguration(OwnStore.class, LettuceClient.class)
         .run(context -> assertThat(context).hasSingleBean(IdempotencyStore.class).hasBean("ownStore"));
+    runner.withUserConfiguration(OwnTracker.class).run(context -> assertThat(context)
+        .hasSingleBean(IdempotencyTracker.class).hasBean("ownTracker").doesNotHaveBean(IdempotencyStore.class));
+  }
+
+  @Test
+  void theApplicationsTrackerMeansNoStoreAndNoTableCheck() {
+    withPostgres().withUserConfiguration(OwnTracker.class).withPropertyValues("shepherd.idempotency.jdbc.table-name=idem_unused")
+        .run(context -> {
+          assertThat(context).hasNotFailed().doesNotHaveBean(IdempotencyStore.class);
+          assertThat(context.getBean("shepherdIdempotencyFilter", FilterRegistrationBean.class).getFilter())
+              .isInstanceOf(dev.shepherd.idempotency.servlet.IdempotencyFilter.class);
+        });
   }
 
   @Test
@@ -150,6 +205,16 @@ class ShepherdIdempotencyAutoConfigurationTest {
     runner.withPropertyValues("shepherd.idempotency.store=jdbc").run(context -> assertThat(Failures.of(context)).contains("shepherd.idempotency.store"));
     runner.withPropertyValues("shepherd.idempotency.store=redis").run(context -> assertThat(Failures.of(context)).contains("shepherd.idempotency.store"));
     runner.withPropertyValues("shepherd.idempotency.lease=0s").run(context -> assertThat(Failures.of(context)).contains("shepherd.idempotency.lease"));
+  }
+
+  @Test
+  void badStoreSettingsStopTheStartNamingTheProperty() {
+    runner.withUserConfiguration(LettuceClient.class).withPropertyValues("shepherd.idempotency.redis.command-timeout=0s")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.idempotency.redis.command-timeout"));
+    runner.withUserConfiguration(LettuceClient.class).withPropertyValues("shepherd.idempotency.redis.key-prefix=")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.idempotency.redis.key-prefix"));
+    withPostgres().withPropertyValues("shepherd.idempotency.jdbc.table-name=Idempotency-Records")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.idempotency.jdbc.table-name", "lower-case"));
   }
 
   @Test

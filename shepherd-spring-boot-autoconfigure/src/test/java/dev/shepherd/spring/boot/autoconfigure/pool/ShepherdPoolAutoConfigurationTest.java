@@ -15,6 +15,7 @@ import org.springframework.boot.autoconfigure.AutoConfigurations;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.stereotype.Component;
 
 /** Pools from properties, their functions from the application's beans. */
 class ShepherdPoolAutoConfigurationTest {
@@ -37,6 +38,18 @@ class ShepherdPoolAutoConfigurationTest {
     @Bean(destroyMethod = "close")
     ElasticPool squares() {
       return ElasticPool.builder().name("own").backend(LocalBackend.of(FunctionRegistry.builder().build())).build();
+    }
+  }
+
+  /** A service that happens to carry the pool's name, as a component-scanned {@code Squares} class would. */
+  @Component("squares")
+  static class SquaresService {}
+
+  @Configuration(proxyBeanMethods = false)
+  static class SquaresBean {
+    @Bean
+    StringBuilder squares() {
+      return new StringBuilder();
     }
   }
 
@@ -71,9 +84,23 @@ class ShepherdPoolAutoConfigurationTest {
   }
 
   @Test
+  void absentWhenDisabled() {
+    runner.withPropertyValues("shepherd.pool.enabled=false")
+        .run(context -> assertThat(context).hasNotFailed().doesNotHaveBean(ElasticPool.class));
+  }
+
+  @Test
   void backsOffForABeanOfTheSameName() {
     runner.withUserConfiguration(OwnPool.class)
         .run(context -> assertThat(context.getBean("squares", ElasticPool.class).snapshot().name()).isEqualTo("own"));
+  }
+
+  @Test
+  void aBeanOfAnotherTypeUnderThePoolsNameStopsTheStartNamingThePropertyAndTheBean() {
+    runner.withUserConfiguration(SquaresService.class).run(context -> assertThat(Failures.of(context))
+        .contains("shepherd.pool.pools.squares", "already has a bean of that name", SquaresService.class.getName()));
+    runner.withUserConfiguration(SquaresBean.class).run(context -> assertThat(Failures.of(context))
+        .contains("shepherd.pool.pools.squares", "already has a bean of that name", StringBuilder.class.getName()));
   }
 
   @Test
@@ -89,6 +116,8 @@ class ShepherdPoolAutoConfigurationTest {
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.pool.pools.squares.functions").contains("cube"));
     runner.withPropertyValues("shepherd.pool.pools.squares.max=0")
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.pool.pools.squares.max"));
+    runner.withPropertyValues("shepherd.pool.pools.squares.min=3")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.pool.pools.squares.min", "at most max (2)"));
     runner.withPropertyValues("shepherd.pool.pools.squares.backend=process")
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.pool.pools.squares.functions-factory"));
   }

@@ -98,15 +98,28 @@ class ShepherdReplicaAutoConfigurationTest {
         });
   }
 
+  private WebApplicationContextRunner webRunner() {
+    return new WebApplicationContextRunner()
+        .withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class, ShepherdReplicaAutoConfiguration.class))
+        .withPropertyValues("spring.datasource.url=" + pg.primaryJdbcUrl(), "spring.datasource.username=" + pg.user());
+  }
+
   @Test
   void inAServletApplicationTheTokenFilterIsRegistered() {
-    new WebApplicationContextRunner()
-        .withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class, ShepherdReplicaAutoConfiguration.class))
-        .withPropertyValues("spring.datasource.url=" + pg.primaryJdbcUrl(), "spring.datasource.username=" + pg.user(),
-            "shepherd.replica.replicas.r1.url=" + pg.replicaJdbcUrl(), "shepherd.replica.replicas.r1.username=" + pg.user(),
+    webRunner()
+        .withPropertyValues("shepherd.replica.replicas.r1.url=" + pg.replicaJdbcUrl(), "shepherd.replica.replicas.r1.username=" + pg.user(),
             "shepherd.replica.token.signing-secret=0123456789abcdef0123456789abcdef")
         .run(context -> assertThat(context.getBean("shepherdConsistencyTokenFilter", FilterRegistrationBean.class).getFilter())
             .isInstanceOf(ConsistencyTokenFilter.class));
+  }
+
+  @Test
+  void outsideAWebApplicationNoSigningSecretIsNeededAndNoCodecIsMade() {
+    runner().withPropertyValues("shepherd.replica.replicas.r1.url=" + pg.replicaJdbcUrl(), "shepherd.replica.replicas.r1.username=" + pg.user())
+        .run(context -> {
+          assertThat(context).hasNotFailed().doesNotHaveBean(ConsistencyTokenCodec.class);
+          assertThat(context.getBean(DataSource.class)).isInstanceOf(ReplicaRoutingDataSource.class);
+        });
   }
 
   @Test
@@ -132,7 +145,7 @@ class ShepherdReplicaAutoConfigurationTest {
     runner().withPropertyValues("shepherd.replica.replicas.r1.username=x",
             "shepherd.replica.token.signing-secret=0123456789abcdef0123456789abcdef")
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.replica.replicas.r1.url"));
-    runner().withPropertyValues("shepherd.replica.replicas.r1.url=" + pg.replicaJdbcUrl())
+    webRunner().withPropertyValues("shepherd.replica.replicas.r1.url=" + pg.replicaJdbcUrl())
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.replica.token.signing-secret"));
     withReplica().withPropertyValues("shepherd.replica.token.signing-secret=too-short")
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.replica.token.signing-secret"));
@@ -140,6 +153,8 @@ class ShepherdReplicaAutoConfigurationTest {
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.replica.routing.data-source-bean-name"));
     withReplica().withPropertyValues("shepherd.replica.replicas.r1.max-poll-interval=-1s")
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.replica.replicas.r1.max-poll-interval"));
+    withReplica().withPropertyValues("shepherd.replica.max-wait=-1s")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.replica.max-wait"));
   }
 
   @Test

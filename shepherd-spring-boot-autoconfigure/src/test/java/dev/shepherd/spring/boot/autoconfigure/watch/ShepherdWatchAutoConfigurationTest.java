@@ -117,6 +117,12 @@ class ShepherdWatchAutoConfigurationTest {
   }
 
   @Test
+  void absentWhenDisabled() {
+    runner().withPropertyValues("shepherd.watch.enabled=false")
+        .run(context -> assertThat(context).hasNotFailed().doesNotHaveBean(ShepherdWatches.class));
+  }
+
+  @Test
   void backsOffForTheApplicationsWatches() {
     runner().withUserConfiguration(OwnWatches.class)
         .run(context -> assertThat(context).hasSingleBean(ShepherdWatches.class).hasBean("ownWatches"));
@@ -132,5 +138,10 @@ class ShepherdWatchAutoConfigurationTest {
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.watch.keys.checkout.key"));
     runner().withPropertyValues("shepherd.watch.max-wait=-1s")
         .run(context -> assertThat(Failures.of(context)).contains("shepherd.watch.max-wait"));
+    runner().withPropertyValues("shepherd.watch.backoff-initial=1s", "shepherd.watch.backoff-max=500ms")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.watch.backoff-max", "at least initial")
+            .doesNotContain("shepherd.watch.backoff-initial"));
+    runner().withPropertyValues("shepherd.watch.backoff-max=0s")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.watch.backoff-max"));
   }
 }
