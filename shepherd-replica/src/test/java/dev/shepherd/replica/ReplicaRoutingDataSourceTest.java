@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
+import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -82,6 +83,40 @@ class ReplicaRoutingDataSourceTest {
           return v;
         }
       }
+    }
+  }
+
+  /**
+   * A read-only connection whose replica's pool gives no connection reads on the primary, and the
+   * router counts it as that fallback, not as a replica read (it was counted as a replica read).
+   */
+  @Test
+  void aReadOnlyConnectionWhoseReplicaGivesNoConnectionIsCountedAsAFallback() throws Exception {
+    DataSource refusing = (DataSource) java.lang.reflect.Proxy.newProxyInstance(
+        DataSource.class.getClassLoader(), new Class<?>[] {DataSource.class}, (proxy, method, args) -> {
+          if (method.getName().equals("getConnection")
+              && !Thread.currentThread().getName().startsWith("shepherd-replica-poller")) {
+            throw new java.sql.SQLTransientConnectionException("test: the replica's pool is exhausted");
+          }
+          try {
+            return method.invoke(replica, args);
+          } catch (java.lang.reflect.InvocationTargetException e) {
+            throw e.getCause();
+          }
+        });
+    try (ReplicaTracker refusingTracker = ReplicaTracker.builder(refusing).name("refusing").build()) {
+      assertThat(refusingTracker.awaitReplay(Lsn.ZERO, Duration.ofSeconds(30)))
+          .isInstanceOf(ReplayResult.Replayed.class);
+      ReplicaRouter router = ReplicaRouter.builder(primary).replica(refusingTracker).build();
+      ReplicaRoutingDataSource ds = ReplicaRoutingDataSource.builder(primary, router).build();
+      String role;
+      try (Connection c = ds.getConnection()) {
+        c.setReadOnly(true);
+        role = serverRole(c);
+      }
+      assertThat(role).isEqualTo("primary");
+      assertThat(router.stats().replicaReads()).isZero();
+      assertThat(router.stats().fallbacks()).containsEntry(Route.FallbackReason.REPLICA_UNAVAILABLE, 1L);
     }
   }
 
