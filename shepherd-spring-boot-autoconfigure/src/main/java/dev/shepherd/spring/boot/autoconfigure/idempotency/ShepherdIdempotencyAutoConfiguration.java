@@ -107,7 +107,12 @@ public final class ShepherdIdempotencyAutoConfiguration {
         DataSource primary = primaryOf(dataSource);
         // Auto mode takes the DataSource only when it is PostgreSQL, the one database the JDBC store
         // speaks: an application on H2 or MySQL that wanted only the cache must still start.
-        String product = type == ShepherdIdempotencyProperties.StoreType.AUTO ? databaseProduct(primary) : POSTGRESQL;
+        String product = databaseProduct(primary, type);
+        if (!product.equals(POSTGRESQL) && type == ShepherdIdempotencyProperties.StoreType.JDBC) {
+          throw new InvalidConfigurationPropertyValueException("shepherd.idempotency.store", type,
+              "the JDBC store needs PostgreSQL, and the DataSource is " + product
+                  + "; use store=redis or store=memory, or a PostgreSQL DataSource");
+        }
         if (product.equals(POSTGRESQL)) {
           JdbcIdempotencyStore.Builder jdbc = JdbcIdempotencyStore.builder(primary);
           String table = properties.jdbc().tableName();
@@ -130,13 +135,13 @@ public final class ShepherdIdempotencyAutoConfiguration {
   }
 
   /** The database's product name as its driver reports it ({@code PostgreSQL} for PostgreSQL). */
-  private static String databaseProduct(DataSource dataSource) {
+  private static String databaseProduct(DataSource dataSource, ShepherdIdempotencyProperties.StoreType type) {
     try (Connection c = dataSource.getConnection()) {
       return c.getMetaData().getDatabaseProductName();
     } catch (SQLException e) {
-      throw new InvalidConfigurationPropertyValueException("shepherd.idempotency.store", ShepherdIdempotencyProperties.StoreType.AUTO,
-          "cannot tell whether the DataSource is PostgreSQL (whose JDBC store auto mode would choose): " + e.getMessage()
-              + "; set shepherd.idempotency.store to jdbc or memory");
+      throw new InvalidConfigurationPropertyValueException("shepherd.idempotency.store", type,
+          "cannot tell whether the DataSource is PostgreSQL (the one database the JDBC store speaks): " + e.getMessage()
+              + (type == ShepherdIdempotencyProperties.StoreType.AUTO ? "; set shepherd.idempotency.store to jdbc or memory" : ""));
     }
   }
 

@@ -148,6 +148,16 @@ class ShepherdIdempotencyAutoConfigurationTest {
   }
 
   @Test
+  void anExplicitJdbcStoreOnADataSourceThatIsNotPostgreSqlStopsTheStartNamingTheDatabase() {
+    runner.withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class))
+        .withPropertyValues("spring.datasource.url=jdbc:h2:mem:idempotency-jdbc;DB_CLOSE_DELAY=-1",
+            "shepherd.idempotency.store=jdbc")
+        .run(context -> assertThat(context).getFailure().rootCause()
+            .hasMessageContaining("shepherd.idempotency.store")
+            .hasMessageContaining("the JDBC store needs PostgreSQL, and the DataSource is H2"));
+  }
+
+  @Test
   void createSchemaTrueCreatesTheTable() {
     withPostgres().withPropertyValues("shepherd.idempotency.jdbc.table-name=idem_created", "shepherd.idempotency.jdbc.create-schema=true")
         .run(context -> {
