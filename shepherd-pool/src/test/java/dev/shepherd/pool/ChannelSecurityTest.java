@@ -425,6 +425,40 @@ class ChannelSecurityTest {
   }
 
   /**
+   * A caller whose thread is interrupted when its call is written must not close the runner's
+   * connection for every other call: the channel is a {@code SocketChannel}, whose I/O closes the
+   * channel when the writing thread is interrupted (a {@code java.net.Socket} on a platform
+   * thread ignores the interrupt).
+   */
+  @Test
+  void aCallerInterruptedWhenItsCallIsWrittenLeavesTheRunnerServing() throws Exception {
+    RemoteBackend backend =
+        RemoteBackend.builder().functions(TestFunctions.class).launcher(new Launcher()).build();
+    try (ElasticPool pool =
+        ElasticPool.builder().name("interrupted").backend(backend).min(1).max(1).bootTimeout(LONG).build()) {
+      await().atMost(LONG).until(() -> pool.snapshot().ready() == 1);
+      CompletableFuture<Object> answer = new CompletableFuture<>();
+      Thread caller = Thread.ofPlatform().start(() -> {
+        Thread.currentThread().interrupt();
+        try {
+          answer.complete(pool.call("echo", 41L, LONG));
+        } catch (Throwable t) {
+          answer.completeExceptionally(t);
+        }
+      });
+      caller.join();
+      // The interrupted call may answer or throw InterruptedException; it must not kill the runner.
+      Object first = answer.handle((v, t) -> t == null ? v : t).get(60, TimeUnit.SECONDS);
+      assertThat(first).as("the interrupted caller's answer")
+          .satisfiesAnyOf(
+              a -> assertThat(a).isEqualTo(41L),
+              a -> assertThat(a).isInstanceOf(InterruptedException.class));
+      assertThat(pool.call("echo", 42L, LONG)).isEqualTo(42L);
+      assertThat(pool.snapshot().deaths()).as("runner deaths").isZero();
+    }
+  }
+
+  /**
    * Junk from many connections costs the log about a line a second, each line counting what it
    * did not log.
    */

@@ -167,12 +167,16 @@ public final class FrameChannel implements AutoCloseable {
    */
   public void writePlain(FrameWriter frame) throws IOException {
     byte[] bytes = frame.plainFrame();
+    boolean interrupted = Thread.interrupted(); // see send: a pending interrupt would close it
     writeLock.lock();
     try {
       out.write(bytes);
       out.flush();
     } finally {
       writeLock.unlock();
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 
@@ -315,6 +319,12 @@ public final class FrameChannel implements AutoCloseable {
                 + Duration.ofNanos(writeTimeoutNanos));
       }
       writeStartedNanos = System.nanoTime() | 1L;
+      // A SocketChannel closes itself when the thread doing I/O on it is interrupted, even if the
+      // interrupt was pending before the write began: one caller's interrupt would end the
+      // connection and every other call on it. The pending interrupt is set aside for the write
+      // and restored after (an interrupt that arrives while a write is blocked still closes it:
+      // the frame is then cut in the middle, and the connection could not go on anyway).
+      boolean interrupted = Thread.interrupted();
       try {
         out.write(wire);
         out.flush();
@@ -331,6 +341,9 @@ public final class FrameChannel implements AutoCloseable {
         throw e;
       } finally {
         writeStartedNanos = 0L;
+        if (interrupted) {
+          Thread.currentThread().interrupt();
+        }
       }
     } finally {
       writeLock.unlock();
