@@ -410,6 +410,8 @@ final class RemoteRunnerServer implements AutoCloseable {
         try {
           step();
           failuresInARow = 0;
+        } catch (java.nio.channels.ClosedSelectorException e) {
+          throw e; // not passing: the selector is gone (stopped below, unless closing)
         } catch (OutOfMemoryError | RuntimeException e) {
           if (closed) {
             return;
