@@ -7,8 +7,6 @@ import dev.shepherd.core.internal.Durations;
 import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.Ticker;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
@@ -969,8 +967,20 @@ public final class CoalescingCache<K, V> {
         // The stored answer is made inside compute, right before Caffeine makes its node for a new
         // key, so the two sit side by side in memory and a hit's read of the answer's header
         // usually finds it in a cache line the lookup has just brought in.
-        map.compute(
-            key, (k, old) -> flight.isInvalidated() ? old : stored(committed, now, ttlNanos));
+        if (!flight.isInvalidated()) {
+          try {
+            map.compute(
+                key,
+                (k, old) -> {
+                  if (flight.isInvalidated()) {
+                    throw new Unchanged(); // invalidated meanwhile: old is a newer entry
+                  }
+                  return stored(committed, now, ttlNanos);
+                });
+          } catch (Unchanged leftAsItWas) {
+            // The newer entry keeps its own write time.
+          }
+        }
         return new Flight.Value<>(committed, Fetched.Source.LOADED, Fetched.Source.JOINED);
       }
       case Load.Ignore<? extends V> ignore -> {
@@ -983,35 +993,53 @@ public final class CoalescingCache<K, V> {
         if (LOG.isLoggable(System.Logger.Level.DEBUG)) {
           LOG.log(System.Logger.Level.DEBUG, "load of key " + key + " failed", error);
         }
-        List<V> stale = new ArrayList<>(1);
-        storage
-            .asMap()
-            .compute(
+        // Read without side effects; Caffeine's compute runs only when a failure is to be kept.
+        Object old = storage.policy().getIfPresentQuietly(key);
+        Entry<V> oldEntry = entryOf(old);
+        V stale =
+            oldEntry != null && graceNanos > 0L && !oldEntry.isFreshAt(now)
+                ? oldEntry.staleValueAt(now)
+                : null;
+        if (failureTtlNanos > 0L
+            && !flight.isInvalidated()
+            && (old == null || !isFreshValue(old, now))) {
+          try {
+            map.compute(
                 key,
-                (k, old) -> {
-                  Entry<V> oldEntry = entryOf(old);
-                  if (oldEntry != null && graceNanos > 0L && !oldEntry.isFreshAt(now)) {
-                    V staleValue = oldEntry.staleValueAt(now);
-                    if (staleValue != null) {
-                      stale.add(staleValue);
-                    }
-                  }
-                  if (flight.isInvalidated() || failureTtlNanos == 0L) {
-                    return old;
-                  }
-                  if (old != null && isFreshValue(old, now)) {
-                    return old; // a failed refresh leaves a fresh value in place
+                (k, current) -> {
+                  if (flight.isInvalidated() || (current != null && isFreshValue(current, now))) {
+                    // Invalidated, or a fresh value stored since the read: leave it as it is.
+                    throw new Unchanged();
                   }
                   return Entry.failure(
-                      error, graceNanos > 0L ? oldEntry : null, now, failureTtlNanos);
+                      error, graceNanos > 0L ? entryOf(current) : null, now, failureTtlNanos);
                 });
-        if (!stale.isEmpty()) {
-          return new Flight.Value<>(stale.get(0), Fetched.Source.STALE, Fetched.Source.STALE);
+          } catch (Unchanged leftAsItWas) {
+            // The entry keeps its own write time.
+          }
+        }
+        if (stale != null) {
+          return new Flight.Value<>(stale, Fetched.Source.STALE, Fetched.Source.STALE);
         }
         return new Flight.Failure<>(error, LoadFailedException.message(key, error));
       }
     }
   }
+  /**
+   * Thrown inside a Caffeine {@code compute} to leave the entry as it is. Returning the old value
+   * instead is not a no-op: Caffeine counts it as a write and, with fixed expiry
+   * ({@code expireAfterWrite}), restarts the entry's time to live, so a failed refresh every few
+   * seconds would keep a value fresh for ever. Thrown only when the entry changed between the read
+   * that decided to write and the write itself; made without a stack trace.
+   */
+  private static final class Unchanged extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    Unchanged() {
+      super(null, null, false, false);
+    }
+  }
+
   /**
    * The shared daemon timer for load timeouts: one task per running load (not per waiter), cancelled
    * when the load ends.

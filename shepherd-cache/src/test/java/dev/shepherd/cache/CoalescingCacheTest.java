@@ -638,6 +638,64 @@ class CoalescingCacheTest {
     assertThat(cache.getIfPresent("k")).isEqualTo("old");
   }
 
+  /** Regression: Caffeine counted the untouched entry of a failed load as a write. */
+  @ParameterizedTest(name = "failures kept: {0}")
+  @CsvSource({"false", "true"})
+  void aFailedRefreshDoesNotStretchTheTimeToLiveOfTheStoredValue(boolean keepFailures)
+      throws Exception {
+    CoalescingCache.Builder<String, String> b = builder().timeToLive(Duration.ofSeconds(60));
+    if (keepFailures) {
+      b.cacheFailuresFor(Duration.ofSeconds(5));
+    }
+    CoalescingCache<String, String> cache = b.build();
+    cache.put("k", "old");
+    ticker.advance(Duration.ofSeconds(50));
+
+    assertThat(cache.refresh("k", k -> Load.fail(new IOException("down"))))
+        .failsWithin(Duration.ofSeconds(30))
+        .withThrowableOfType(ExecutionException.class)
+        .havingCause()
+        .isInstanceOf(LoadFailedException.class);
+    ticker.advance(Duration.ofSeconds(20));
+
+    assertThat(cache.getIfPresent("k")).isNull();
+    assertThat(cache.fetch("k", k -> Load.commit("new")))
+        .isEqualTo(new Fetched<>("new", Fetched.Source.LOADED));
+  }
+
+  /** Regression: an invalidated load's commit restarted the time to live of the newer value. */
+  @ParameterizedTest(name = "invalidated load fails: {0}")
+  @CsvSource({"false", "true"})
+  void anInvalidatedLoadDoesNotStretchTheTimeToLiveOfANewerValue(boolean fails)
+      throws Exception {
+    CoalescingCache<String, String> cache =
+        builder()
+            .timeToLive(Duration.ofSeconds(60))
+            .cacheFailuresFor(Duration.ofSeconds(30))
+            .loadTimeout(Duration.ofMinutes(5))
+            .build();
+    Gate gate = new Gate();
+    CompletableFuture<Fetched<String>> invalidated =
+        cache.fetchAsync(
+            "k",
+            k -> {
+              gate.pass();
+              return fails ? Load.fail(new IOException("down")) : Load.commit("before");
+            });
+    gate.awaitStarted();
+    cache.invalidate("k");
+    cache.put("k", "newer");
+    ticker.advance(Duration.ofSeconds(50));
+
+    gate.open();
+    invalidated.handle((value, error) -> null).get(30, TimeUnit.SECONDS);
+    assertThat(invalidated.isCompletedExceptionally()).isEqualTo(fails);
+    assertThat(cache.getIfPresent("k")).isEqualTo("newer");
+    ticker.advance(Duration.ofSeconds(20));
+
+    assertThat(cache.getIfPresent("k")).isNull();
+  }
+
   @Test
   void invalidateDuringALoadHandsItsResultToItsWaitersButDoesNotStoreIt() throws Exception {
     CoalescingCache<String, String> cache = builder().build();
