@@ -371,7 +371,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
       if (outcome != null) {
         return false;
       }
-      result = ready != null ? ready : cache.settle(this, Require.nonNull(load, "load"));
+      result = ready != null ? ready : settle(Require.nonNull(load, "load"));
       outcome = result;
       if (interruptLoader) {
         interruptLoaderLocked();
@@ -397,6 +397,27 @@ final class Flight<K, V> implements Courier.Job<K, V> {
       w = next;
     }
     return true;
+  }
+
+  /**
+   * Settles {@code load} into storage and an outcome; if that throws (a weigher that throws or
+   * returns a negative weight, an {@code OutOfMemoryError}, a key whose {@code toString} throws),
+   * the flight fails with that error instead of staying RUNNING with no outcome: it leaves the map,
+   * its waiters get the error at once instead of a load timeout, and the next fetch loads again.
+   */
+  @GuardedBy("lock")
+  private Outcome<V> settle(Load<? extends V> load) {
+    try {
+      return cache.settle(this, load);
+    } catch (Throwable error) {
+      String message;
+      try {
+        message = LoadFailedException.message(key, error);
+      } catch (Throwable unprintable) {
+        message = "load failed while storing its result: " + error.getClass().getName();
+      }
+      return new Failure<>(error, message);
+    }
   }
 
   @GuardedBy("lock")

@@ -1127,6 +1127,49 @@ class CoalescingCacheTest {
     assertThat(cache.estimatedSize()).isLessThanOrEqualTo(2);
   }
 
+  /** Regression: a throwing weigher left the flight without an outcome and its waiters parked. */
+  @Test
+  void aWeigherThatThrowsFailsTheWaitersAtOnceAndTheNextFetchLoadsAgain() throws Exception {
+    IllegalStateException weighing = new IllegalStateException("cannot weigh");
+    CoalescingCache<String, String> cache =
+        builder()
+            .weigher(
+                100,
+                (k, v) -> {
+                  if (v.equals("bad")) {
+                    throw weighing;
+                  }
+                  return 1;
+                })
+            .build();
+    Gate gate = new Gate();
+    Loader<String, String> loader =
+        k -> {
+          gate.pass();
+          return Load.commit("bad");
+        };
+    Caller<Fetched<String>> leader = Caller.start(() -> cache.fetch("k", loader));
+    gate.awaitStarted();
+    Caller<Fetched<String>> joiner = Caller.start(() -> cache.fetch("k", loader));
+    CompletableFuture<Fetched<String>> async = cache.fetchAsync("k", loader);
+    await().until(() -> cache.waitingCallers("k") == 3);
+
+    gate.open();
+
+    assertThat(failureOf(leader)).isInstanceOf(LoadFailedException.class).cause().isSameAs(weighing);
+    assertThat(failureOf(joiner)).isInstanceOf(LoadFailedException.class).cause().isSameAs(weighing);
+    assertThat(async)
+        .failsWithin(Duration.ofSeconds(30))
+        .withThrowableOfType(ExecutionException.class)
+        .havingCause()
+        .isInstanceOf(LoadFailedException.class)
+        .havingCause()
+        .isSameAs(weighing);
+    assertThat(cache.waitingCallers("k")).isZero();
+    assertThat(cache.fetch("k", k -> Load.commit("good")))
+        .isEqualTo(new Fetched<>("good", Fetched.Source.LOADED));
+  }
+
   @Test
   void nullKeyOrLoaderIsANullPointerException() {
     CoalescingCache<String, String> cache = builder().build();
