@@ -6,11 +6,14 @@ import com.github.benmanes.caffeine.cache.Expiry;
 import dev.shepherd.core.internal.Durations;
 import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.Ticker;
+import java.io.InterruptedIOException;
+import java.nio.channels.ClosedByInterruptException;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.ThreadFactory;
@@ -1001,6 +1004,7 @@ public final class CoalescingCache<K, V> {
                 ? oldEntry.staleValueAt(now)
                 : null;
         if (failureTtlNanos > 0L
+            && isKeepable(flight, error)
             && !flight.isInvalidated()
             && (old == null || !isFreshValue(old, now))) {
           try {
@@ -1025,6 +1029,31 @@ public final class CoalescingCache<K, V> {
       }
     }
   }
+  /**
+   * Whether a failure may be kept by {@link Builder#cacheFailuresFor}: not when it says nothing
+   * about the key but about the thread or the machine that loaded it, and the next load may well
+   * succeed: an interrupt (the loader's thread interrupted from outside, or an
+   * {@link InterruptedException}, {@link InterruptedIOException} or
+   * {@link ClosedByInterruptException} anywhere in the causes), a
+   * {@link VirtualMachineError}, or a {@link RejectedExecutionException}.
+   */
+  private static boolean isKeepable(Flight<?, ?> flight, Throwable error) {
+    if (flight.loaderInterrupted()) {
+      return false;
+    }
+    Throwable t = error;
+    for (int depth = 0; t != null && depth < 32; depth++, t = t.getCause()) {
+      if (t instanceof InterruptedException
+          || t instanceof InterruptedIOException
+          || t instanceof ClosedByInterruptException
+          || t instanceof VirtualMachineError
+          || t instanceof RejectedExecutionException) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   /**
    * Thrown inside a Caffeine {@code compute} to leave the entry as it is. Returning the old value
    * instead is not a no-op: Caffeine counts it as a write and, with fixed expiry
@@ -1185,7 +1214,8 @@ public final class CoalescingCache<K, V> {
      * core the busy carriers hold) and the last caller is answered about 14 % later than with
      * Guava, while {@code Runnable::run} matches Guava (StampedeBenchmark). The price: that caller
      * cannot leave its load. Its timeout is not honoured until the loader returns, and
-     * interrupting its thread interrupts the loader, whose failure then reaches every waiter.
+     * interrupting its thread interrupts the loader, whose failure then reaches every waiter (it
+     * is not kept by {@link #cacheFailuresFor}, and the thread's interrupt status stays set).
      *
      * @param executor the executor
      * @return this builder
@@ -1213,7 +1243,12 @@ public final class CoalescingCache<K, V> {
      * Keeps a failed load's failure for {@code ttl}: fetches within it get the failure (or a stale
      * value, see {@link #serveStaleOnError}) without a load. Default: failures are not kept. With a
      * {@link #timeToLive default time to live}, a failure is kept at most that long (plus the stale
-     * grace).
+     * grace). Never kept, because they say nothing about the key: a failure caused by an interrupt
+     * (the loader's thread interrupted from outside, or an {@link InterruptedException},
+     * {@link InterruptedIOException} or {@link ClosedByInterruptException}
+     * among its causes), a {@link VirtualMachineError} such as {@link OutOfMemoryError}, or a
+     * {@link RejectedExecutionException} from the executor; such a failure
+     * still reaches the waiters of its load, and the next fetch loads again.
      *
      * @param ttl how long a failure is kept
      * @return this builder

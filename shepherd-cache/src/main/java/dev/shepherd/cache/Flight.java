@@ -54,7 +54,8 @@ import org.jspecify.annotations.Nullable;
  * only {@link #complete} with an outcome from elsewhere; whichever finishes first wins.
  *
  * <p>The loader's thread is recorded under the lock while the loader runs, so an interrupt is only
- * ever sent while our loader runs; if one arrives just as the loader returns, {@link #run} clears it.
+ * ever sent while our loader runs; {@link #runLoader} clears the interrupt it sent, and gives back
+ * one it did not send (the caller's own, when the loader runs on the caller's thread).
  */
 final class Flight<K, V> implements Courier.Job<K, V> {
 
@@ -109,6 +110,11 @@ final class Flight<K, V> implements Courier.Job<K, V> {
   @GuardedBy("lock") private int waiters;
   @GuardedBy("lock") private @Nullable Thread loaderThread;
   @GuardedBy("lock") private @Nullable ScheduledFuture<?> timer;
+  /** Whether this flight interrupted its loader (load timeout, abandoned). */
+  @GuardedBy("lock") private boolean interruptSent;
+
+  /** Whether the loader failed on a thread someone else interrupted: not a failure to keep. */
+  private volatile boolean loaderInterrupted;
 
   private volatile boolean invalidated;
   private volatile @Nullable Outcome<V> outcome;
@@ -134,6 +140,15 @@ final class Flight<K, V> implements Courier.Job<K, V> {
 
   boolean isInvalidated() {
     return invalidated;
+  }
+
+  /**
+   * Whether the loader's thread was interrupted from outside while the loader failed (the caller's
+   * own interrupt, with an executor that runs the loader on the caller's thread): the failure says
+   * nothing about the key, so it is not kept.
+   */
+  boolean loaderInterrupted() {
+    return loaderInterrupted;
   }
 
   /** Marks that {@code invalidate} ran during this flight: its result is handed out, not stored. */
@@ -323,28 +338,40 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     }
     cache.loadStarted();
     Load<? extends V> result;
+    boolean interrupted = false;
     try {
       result = loader.load(key);
       if (result == null) {
         result = Load.fail(new NullPointerException("loader returned null for key " + key));
       }
+    } catch (InterruptedException error) {
+      interrupted = true; // throwing it cleared the thread's interrupt status
+      result = Load.fail(error);
     } catch (Throwable error) {
       result = Load.fail(error);
     }
+    interrupted |= Thread.currentThread().isInterrupted();
     boolean lost;
+    boolean ours;
     lock.lock();
     try {
       loaderThread = null;
       lost = outcome != null;
+      ours = interruptSent;
     } finally {
       lock.unlock();
     }
-    if (lost) {
-      // Abandoned or timed out while the loader ran: we may have interrupted this very thread.
+    if (ours) {
+      // Abandoned or timed out while the loader ran: we interrupted this very thread.
       Thread.interrupted();
-      return null;
+    } else if (interrupted) {
+      // Someone else's interrupt (the caller's, when the loader runs on its thread): give it back.
+      Thread.currentThread().interrupt();
+      if (result instanceof Load.Fail<? extends V>) {
+        loaderInterrupted = true;
+      }
     }
-    return result;
+    return lost ? null : result;
   }
 
   @Override
@@ -423,6 +450,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
   @GuardedBy("lock")
   private void interruptLoaderLocked() {
     if (loaderThread != null) {
+      interruptSent = true;
       loaderThread.interrupt();
     }
   }

@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -432,6 +433,111 @@ class CoalescingCacheTest {
     assertThat(fetched).isEqualTo(new Fetched<>("v", Fetched.Source.LOADED));
     assertThat(loaderThreads).containsExactly(Thread.currentThread());
     assertThat(cache.fetch("k", k -> Load.commit("again")).source()).isEqualTo(Fetched.Source.HIT);
+  }
+
+  /** Regression: the caller's interrupt became a kept failure and its interrupt status was lost. */
+  @Test
+  void interruptingACallerThatRunsTheLoaderKeepsItsInterruptStatusAndTheFailureIsNotKept()
+      throws Exception {
+    CoalescingCache<String, String> cache =
+        builder().executor(Runnable::run).cacheFailuresFor(Duration.ofMinutes(1)).build();
+    Gate gate = new Gate();
+    Loader<String, String> loader =
+        k -> {
+          gate.pass();
+          return Load.commit("v");
+        };
+    List<Throwable> leaderCause = new ArrayList<>();
+    Caller<Boolean> leader =
+        Caller.start(
+            () -> {
+              try {
+                cache.fetch("k", loader);
+                return false;
+              } catch (LoadFailedException e) {
+                leaderCause.add(e.getCause());
+                return Thread.currentThread().isInterrupted();
+              }
+            });
+    gate.awaitStarted();
+    Caller<Fetched<String>> joiner = Caller.start(() -> cache.fetch("k", loader));
+    await().until(() -> cache.waitingCallers("k") == 2);
+
+    leader.thread.interrupt();
+
+    assertThat(valueOf(leader)).as("the leader's interrupt status").isTrue();
+    assertThat(leaderCause).singleElement().isInstanceOf(InterruptedException.class);
+    assertThat(failureOf(joiner)).isInstanceOf(LoadFailedException.class);
+    assertThat(cache.fetch("k", k -> Load.commit("again")))
+        .isEqualTo(new Fetched<>("again", Fetched.Source.LOADED));
+  }
+
+  @Test
+  void aVirtualMachineErrorIsNotKeptByCacheFailuresFor() throws Exception {
+    CoalescingCache<String, String> cache =
+        builder().cacheFailuresFor(Duration.ofMinutes(1)).build();
+    OutOfMemoryError oom = new OutOfMemoryError("simulated");
+
+    assertThatThrownBy(
+            () ->
+                cache.fetch(
+                    "k",
+                    k -> {
+                      throw oom;
+                    }))
+        .isInstanceOf(LoadFailedException.class)
+        .cause()
+        .isSameAs(oom);
+    assertThat(cache.fetch("k", k -> Load.commit("v")))
+        .isEqualTo(new Fetched<>("v", Fetched.Source.LOADED));
+  }
+
+  @Test
+  void anExecutorsRejectionIsNotKeptByCacheFailuresFor() throws Exception {
+    AtomicBoolean reject = new AtomicBoolean(true);
+    CoalescingCache<String, String> cache =
+        builder()
+            .cacheFailuresFor(Duration.ofMinutes(1))
+            .executor(
+                task -> {
+                  if (reject.getAndSet(false)) {
+                    throw new RejectedExecutionException("full");
+                  }
+                  task.run();
+                })
+            .build();
+
+    assertThatThrownBy(() -> cache.fetch("k", k -> Load.commit("v")))
+        .isInstanceOf(LoadFailedException.class)
+        .cause()
+        .isInstanceOf(RejectedExecutionException.class);
+    assertThat(cache.fetch("k", k -> Load.commit("v")))
+        .isEqualTo(new Fetched<>("v", Fetched.Source.LOADED));
+  }
+
+  @Test
+  void aFailureOfALoaderWhoseThreadWasInterruptedIsNotKept() throws Exception {
+    CoalescingCache<String, String> cache =
+        builder().executor(Runnable::run).cacheFailuresFor(Duration.ofMinutes(1)).build();
+
+    boolean[] interruptedAfter = new boolean[1];
+    assertThatThrownBy(
+            () -> {
+              try {
+                cache.fetch(
+                    "k",
+                    k -> {
+                      Thread.currentThread().interrupt(); // a loader that wraps its interrupt
+                      throw new IllegalStateException("query cancelled");
+                    });
+              } finally {
+                interruptedAfter[0] = Thread.interrupted();
+              }
+            })
+        .isInstanceOf(LoadFailedException.class);
+    assertThat(interruptedAfter[0]).isTrue();
+    assertThat(cache.fetch("k", k -> Load.commit("v")))
+        .isEqualTo(new Fetched<>("v", Fetched.Source.LOADED));
   }
 
   @Test
