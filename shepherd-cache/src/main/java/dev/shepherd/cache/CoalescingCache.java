@@ -80,8 +80,11 @@ import org.jspecify.annotations.Nullable;
  *
  * All methods are thread-safe. Time comes from the {@link Builder#ticker ticker} (expiry, timeouts,
  * load timeouts); with a fake ticker, call {@link #cleanUp()} after advancing it so parked callers
- * read it again. Async futures are completed in the thread that ends the load: dependent stages
- * without an executor run there.
+ * read it again. Async futures are completed in the thread that ends the load (usually the
+ * loader's): dependent stages without an executor run there. When the timer that enforces the
+ * load timeout ends a load, its futures are completed on a new virtual thread, never on that timer
+ * thread, which watches the load timeouts of every cache in the JVM: a dependent that blocks delays
+ * no other load's timeout.
  *
  * @param <K> the key's type
  * @param <V> the value's type
@@ -466,7 +469,9 @@ public final class CoalescingCache<K, V> {
   /**
    * Returns a future of the value of {@code key}, loading it with {@code loader} if it is missing.
    * The future is already complete on a hit. Cancelling it (or completing it, or {@code orTimeout})
-   * makes this caller, and only this caller, leave the load.
+   * makes this caller, and only this caller, leave the load. It is completed in the thread that ends
+   * the load, where dependent stages added without an executor run; when the load timeout's timer
+   * ends the load, in a new virtual thread (see "Threads and time" above).
    *
    * @param key the key
    * @param loader loads the value if the key is missing and no load is running for it
@@ -906,7 +911,7 @@ public final class CoalescingCache<K, V> {
     public ScheduledFuture<?> scheduleLoadTimeout(Flight<K, V> flight, long delayNanos) {
       return Timer.INSTANCE.schedule(
           () -> {
-            if (!flight.expireIfOverdue() && !flight.isDone()) {
+            if (!flight.expireIfOverdue(true) && !flight.isDone()) {
               // The ticker is not the clock (a fake one in a test): check again later.
               flight.armTimer(true);
             }
@@ -1071,7 +1076,8 @@ public final class CoalescingCache<K, V> {
 
   /**
    * The shared daemon timer for load timeouts: one task per running load (not per waiter), cancelled
-   * when the load ends.
+   * when the load ends. A task only fails the flight and unparks its blocking waiters; futures are
+   * completed off this thread (see {@link Flight#expireIfOverdue(boolean)}).
    */
   private static final class Timer {
     static final ScheduledThreadPoolExecutor INSTANCE = create();

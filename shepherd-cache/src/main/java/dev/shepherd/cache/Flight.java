@@ -31,7 +31,8 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Who wakes whom: the thread that writes the outcome detaches the whole list under the lock,
  * removes the flight from the cache's map, then, outside the lock, unparks every blocking waiter and
- * completes every async waiter's future. A blocking waiter with a timeout parks until its own deadline
+ * completes every async waiter's future (on a new virtual thread when the shared timer thread ends
+ * the flight at the load timeout, so that no future's dependent stage runs on the timer thread). A blocking waiter with a timeout parks until its own deadline
  * or the load deadline, whichever is first; one without parks untimed, and the flight's single timer
  * task (armed at dispatch, cancelled at the end) fails the flight at the load deadline. On waking it reads {@link #outcome} (volatile). If its deadline
  * passed or it was interrupted it calls {@link #leave}: under the lock, if the outcome is already set
@@ -266,11 +267,22 @@ final class Flight<K, V> implements Courier.Job<K, V> {
 
   /** Fails the flight if the loader has outlived the load timeout; returns whether it is done. */
   boolean expireIfOverdue() {
+    return expireIfOverdue(false);
+  }
+
+  /**
+   * Fails the flight if the loader has outlived the load timeout; returns whether it is done.
+   *
+   * @param onTimer whether the caller is the JVM-wide timer thread: the async waiters' futures are
+   *     then completed on a new virtual thread, so their dependent stages never run on (and never
+   *     block) the thread that watches every cache's load timeouts
+   */
+  boolean expireIfOverdue(boolean onTimer) {
     if (outcome == null && loadRemainingNanos() == 0L) {
       TimeoutException timeout =
           new TimeoutException(
               "loader of key " + key + " did not finish within " + cache.loadTimeout());
-      finish(Load.fail(timeout), null, true);
+      finish(Load.fail(timeout), null, true, onTimer);
     }
     return outcome != null;
   }
@@ -313,7 +325,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     if (fresh == null) {
       return outcome != null;
     }
-    finish(null, new Value<>(fresh, Fetched.Source.HIT, Fetched.Source.JOINED), false);
+    finish(null, new Value<>(fresh, Fetched.Source.HIT, Fetched.Source.JOINED), false, false);
     return true;
   }
 
@@ -321,7 +333,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
   public void run() {
     Load<? extends V> result = runLoader();
     if (result != null) {
-      finish(result, null, false);
+      finish(result, null, false, false);
     }
   }
 
@@ -377,7 +389,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
   @Override
   public boolean complete(Load<? extends V> load) {
     Require.nonNull(load, "outcome");
-    return finish(load, null, false);
+    return finish(load, null, false, false);
   }
 
   @Override
@@ -387,10 +399,14 @@ final class Flight<K, V> implements Courier.Job<K, V> {
 
   /**
    * Ends the flight once: settles {@code load} into storage and an outcome (or takes {@code ready}),
-   * detaches the waiters, removes the flight from the map and wakes the waiters.
+   * detaches the waiters, removes the flight from the map and wakes the waiters: blocking ones here,
+   * async ones here too unless {@code futuresElsewhere}, then on a new virtual thread.
    */
   private boolean finish(
-      @Nullable Load<? extends V> load, @Nullable Outcome<V> ready, boolean interruptLoader) {
+      @Nullable Load<? extends V> load,
+      @Nullable Outcome<V> ready,
+      boolean interruptLoader,
+      boolean futuresElsewhere) {
     Waiter<V> detached;
     Outcome<V> result;
     lock.lock();
@@ -412,18 +428,36 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     }
     cache.ended(this, false);
     Thread self = Thread.currentThread();
-    for (Waiter<V> w = detached; w != null; ) {
-      Waiter<V> next = w.next;
+    boolean futures = false;
+    for (Waiter<V> w = detached; w != null; w = w.next) {
       if (w.thread != null) {
         if (w.thread != self) { // a caller that ran the loader itself is not parked
           LockSupport.unpark(w.thread);
         }
       } else if (w.future != null) {
-        cache.deliver(w.future, result, w.leader, key);
+        if (futuresElsewhere) {
+          futures = true;
+        } else {
+          cache.deliver(w.future, result, w.leader, key);
+        }
       }
-      w = next;
+    }
+    if (futures) {
+      Waiter<V> list = detached;
+      Thread.ofVirtual()
+          .name("shepherd-cache-timeout")
+          .start(() -> deliverFutures(list, result));
     }
     return true;
+  }
+
+  /** Completes the futures of a detached waiter list (no longer changed by anyone). */
+  private void deliverFutures(@Nullable Waiter<V> list, Outcome<V> result) {
+    for (Waiter<V> w = list; w != null; w = w.next) {
+      if (w.future != null) {
+        cache.deliver(w.future, result, w.leader, key);
+      }
+    }
   }
 
   /**

@@ -12,6 +12,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -1013,6 +1015,79 @@ class CoalescingCacheTest {
         .isInstanceOf(LoadFailedException.class);
     assertThat(cache.fetch("k", k -> Load.commit("next")).source())
         .isEqualTo(Fetched.Source.LOADED);
+  }
+
+  /**
+   * Regression: the shared timer thread completed the futures of a timed-out load, so a dependent
+   * that blocked there held up the load timeouts of every cache. Each cache has its own fake
+   * ticker; the timer polls it (a load timeout of 50 ms re-checks every 50 ms of real time), so
+   * advancing a ticker lets the timer, and only the timer, end that cache's load.
+   */
+  @Test
+  void aBlockingDependentOfATimedOutLoadDoesNotDelayAnotherCachesLoadTimeout() throws Exception {
+    FakeTicker tickerA = new FakeTicker();
+    FakeTicker tickerB = new FakeTicker();
+    CoalescingCache<String, String> a =
+        CoalescingCache.<String, String>builder()
+            .ticker(tickerA)
+            .loadTimeout(Duration.ofMillis(50))
+            .build();
+    CoalescingCache<String, String> b =
+        CoalescingCache.<String, String>builder()
+            .ticker(tickerB)
+            .loadTimeout(Duration.ofMillis(50))
+            .build();
+    Gate gateA = new Gate();
+    Gate gateB = new Gate();
+    CountDownLatch inDependent = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    List<String> dependentThread = new CopyOnWriteArrayList<>();
+    CompletableFuture<Fetched<String>> fromA =
+        a.fetchAsync(
+            "k",
+            k -> {
+              gateA.pass();
+              return Load.commit("never");
+            });
+    CompletableFuture<Void> blockingDependent =
+        fromA.handle(
+            (value, error) -> {
+              dependentThread.add(Thread.currentThread().getName());
+              inDependent.countDown();
+              try {
+                release.await();
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+              return null;
+            });
+    gateA.awaitStarted();
+    tickerA.advance(Duration.ofMillis(50));
+    assertThat(inDependent.await(30, TimeUnit.SECONDS)).as("A's dependent runs").isTrue();
+
+    try {
+      CompletableFuture<Fetched<String>> fromB =
+          b.fetchAsync(
+              "k",
+              k -> {
+                gateB.pass();
+                return Load.commit("never");
+              });
+      gateB.awaitStarted();
+      tickerB.advance(Duration.ofMillis(50));
+
+      assertThat(fromB)
+          .failsWithin(Duration.ofSeconds(30))
+          .withThrowableOfType(ExecutionException.class)
+          .havingCause()
+          .isInstanceOf(LoadFailedException.class)
+          .havingCause()
+          .isInstanceOf(TimeoutException.class);
+      assertThat(dependentThread).singleElement().isNotEqualTo("shepherd-cache-timer");
+    } finally {
+      release.countDown();
+    }
+    blockingDependent.get(30, TimeUnit.SECONDS);
   }
 
   @Test
