@@ -6,13 +6,14 @@ import com.github.benmanes.caffeine.cache.Expiry;
 import dev.shepherd.core.internal.Durations;
 import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.Ticker;
+import java.io.InterruptedIOException;
+import java.nio.channels.ClosedByInterruptException;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.ThreadFactory;
@@ -79,8 +80,11 @@ import org.jspecify.annotations.Nullable;
  *
  * All methods are thread-safe. Time comes from the {@link Builder#ticker ticker} (expiry, timeouts,
  * load timeouts); with a fake ticker, call {@link #cleanUp()} after advancing it so parked callers
- * read it again. Async futures are completed in the thread that ends the load: dependent stages
- * without an executor run there.
+ * read it again. Async futures are completed in the thread that ends the load (usually the
+ * loader's): dependent stages without an executor run there. When the timer that enforces the
+ * load timeout ends a load, its futures are completed on a new virtual thread, never on that timer
+ * thread, which watches the load timeouts of every cache in the JVM: a dependent that blocks delays
+ * no other load's timeout.
  *
  * @param <K> the key's type
  * @param <V> the value's type
@@ -465,7 +469,9 @@ public final class CoalescingCache<K, V> {
   /**
    * Returns a future of the value of {@code key}, loading it with {@code loader} if it is missing.
    * The future is already complete on a hit. Cancelling it (or completing it, or {@code orTimeout})
-   * makes this caller, and only this caller, leave the load.
+   * makes this caller, and only this caller, leave the load. It is completed in the thread that ends
+   * the load, where dependent stages added without an executor run; when the load timeout's timer
+   * ends the load, in a new virtual thread (see "Threads and time" above).
    *
    * @param key the key
    * @param loader loads the value if the key is missing and no load is running for it
@@ -905,7 +911,7 @@ public final class CoalescingCache<K, V> {
     public ScheduledFuture<?> scheduleLoadTimeout(Flight<K, V> flight, long delayNanos) {
       return Timer.INSTANCE.schedule(
           () -> {
-            if (!flight.expireIfOverdue() && !flight.isDone()) {
+            if (!flight.expireIfOverdue(true) && !flight.isDone()) {
               // The ticker is not the clock (a fake one in a test): check again later.
               flight.armTimer(true);
             }
@@ -969,8 +975,20 @@ public final class CoalescingCache<K, V> {
         // The stored answer is made inside compute, right before Caffeine makes its node for a new
         // key, so the two sit side by side in memory and a hit's read of the answer's header
         // usually finds it in a cache line the lookup has just brought in.
-        map.compute(
-            key, (k, old) -> flight.isInvalidated() ? old : stored(committed, now, ttlNanos));
+        if (!flight.isInvalidated()) {
+          try {
+            map.compute(
+                key,
+                (k, old) -> {
+                  if (flight.isInvalidated()) {
+                    throw new Unchanged(); // invalidated meanwhile: old is a newer entry
+                  }
+                  return stored(committed, now, ttlNanos);
+                });
+          } catch (Unchanged leftAsItWas) {
+            // The newer entry keeps its own write time.
+          }
+        }
         return new Flight.Value<>(committed, Fetched.Source.LOADED, Fetched.Source.JOINED);
       }
       case Load.Ignore<? extends V> ignore -> {
@@ -983,38 +1001,83 @@ public final class CoalescingCache<K, V> {
         if (LOG.isLoggable(System.Logger.Level.DEBUG)) {
           LOG.log(System.Logger.Level.DEBUG, "load of key " + key + " failed", error);
         }
-        List<V> stale = new ArrayList<>(1);
-        storage
-            .asMap()
-            .compute(
+        // Read without side effects; Caffeine's compute runs only when a failure is to be kept.
+        Object old = storage.policy().getIfPresentQuietly(key);
+        Entry<V> oldEntry = entryOf(old);
+        V stale =
+            oldEntry != null && graceNanos > 0L && !oldEntry.isFreshAt(now)
+                ? oldEntry.staleValueAt(now)
+                : null;
+        if (failureTtlNanos > 0L
+            && isKeepable(flight, error)
+            && !flight.isInvalidated()
+            && (old == null || !isFreshValue(old, now))) {
+          try {
+            map.compute(
                 key,
-                (k, old) -> {
-                  Entry<V> oldEntry = entryOf(old);
-                  if (oldEntry != null && graceNanos > 0L && !oldEntry.isFreshAt(now)) {
-                    V staleValue = oldEntry.staleValueAt(now);
-                    if (staleValue != null) {
-                      stale.add(staleValue);
-                    }
-                  }
-                  if (flight.isInvalidated() || failureTtlNanos == 0L) {
-                    return old;
-                  }
-                  if (old != null && isFreshValue(old, now)) {
-                    return old; // a failed refresh leaves a fresh value in place
+                (k, current) -> {
+                  if (flight.isInvalidated() || (current != null && isFreshValue(current, now))) {
+                    // Invalidated, or a fresh value stored since the read: leave it as it is.
+                    throw new Unchanged();
                   }
                   return Entry.failure(
-                      error, graceNanos > 0L ? oldEntry : null, now, failureTtlNanos);
+                      error, graceNanos > 0L ? entryOf(current) : null, now, failureTtlNanos);
                 });
-        if (!stale.isEmpty()) {
-          return new Flight.Value<>(stale.get(0), Fetched.Source.STALE, Fetched.Source.STALE);
+          } catch (Unchanged leftAsItWas) {
+            // The entry keeps its own write time.
+          }
+        }
+        if (stale != null) {
+          return new Flight.Value<>(stale, Fetched.Source.STALE, Fetched.Source.STALE);
         }
         return new Flight.Failure<>(error, LoadFailedException.message(key, error));
       }
     }
   }
   /**
+   * Whether a failure may be kept by {@link Builder#cacheFailuresFor}: not when it says nothing
+   * about the key but about the thread or the machine that loaded it, and the next load may well
+   * succeed: an interrupt (the loader's thread interrupted from outside, or an
+   * {@link InterruptedException}, {@link InterruptedIOException} or
+   * {@link ClosedByInterruptException} anywhere in the causes), a
+   * {@link VirtualMachineError}, or a {@link RejectedExecutionException}.
+   */
+  private static boolean isKeepable(Flight<?, ?> flight, Throwable error) {
+    if (flight.loaderInterrupted()) {
+      return false;
+    }
+    Throwable t = error;
+    for (int depth = 0; t != null && depth < 32; depth++, t = t.getCause()) {
+      if (t instanceof InterruptedException
+          || t instanceof InterruptedIOException
+          || t instanceof ClosedByInterruptException
+          || t instanceof VirtualMachineError
+          || t instanceof RejectedExecutionException) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Thrown inside a Caffeine {@code compute} to leave the entry as it is. Returning the old value
+   * instead is not a no-op: Caffeine counts it as a write and, with fixed expiry
+   * ({@code expireAfterWrite}), restarts the entry's time to live, so a failed refresh every few
+   * seconds would keep a value fresh for ever. Thrown only when the entry changed between the read
+   * that decided to write and the write itself; made without a stack trace.
+   */
+  private static final class Unchanged extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    Unchanged() {
+      super(null, null, false, false);
+    }
+  }
+
+  /**
    * The shared daemon timer for load timeouts: one task per running load (not per waiter), cancelled
-   * when the load ends.
+   * when the load ends. A task only fails the flight and unparks its blocking waiters; futures are
+   * completed off this thread (see {@link Flight#expireIfOverdue(boolean)}).
    */
   private static final class Timer {
     static final ScheduledThreadPoolExecutor INSTANCE = create();
@@ -1157,7 +1220,8 @@ public final class CoalescingCache<K, V> {
      * core the busy carriers hold) and the last caller is answered about 14 % later than with
      * Guava, while {@code Runnable::run} matches Guava (StampedeBenchmark). The price: that caller
      * cannot leave its load. Its timeout is not honoured until the loader returns, and
-     * interrupting its thread interrupts the loader, whose failure then reaches every waiter.
+     * interrupting its thread interrupts the loader, whose failure then reaches every waiter (it
+     * is not kept by {@link #cacheFailuresFor}, and the thread's interrupt status stays set).
      *
      * @param executor the executor
      * @return this builder
@@ -1185,7 +1249,12 @@ public final class CoalescingCache<K, V> {
      * Keeps a failed load's failure for {@code ttl}: fetches within it get the failure (or a stale
      * value, see {@link #serveStaleOnError}) without a load. Default: failures are not kept. With a
      * {@link #timeToLive default time to live}, a failure is kept at most that long (plus the stale
-     * grace).
+     * grace). Never kept, because they say nothing about the key: a failure caused by an interrupt
+     * (the loader's thread interrupted from outside, or an {@link InterruptedException},
+     * {@link InterruptedIOException} or {@link ClosedByInterruptException}
+     * among its causes), a {@link VirtualMachineError} such as {@link OutOfMemoryError}, or a
+     * {@link RejectedExecutionException} from the executor; such a failure
+     * still reaches the waiters of its load, and the next fetch loads again.
      *
      * @param ttl how long a failure is kept
      * @return this builder

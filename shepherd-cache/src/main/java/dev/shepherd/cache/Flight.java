@@ -31,7 +31,8 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Who wakes whom: the thread that writes the outcome detaches the whole list under the lock,
  * removes the flight from the cache's map, then, outside the lock, unparks every blocking waiter and
- * completes every async waiter's future. A blocking waiter with a timeout parks until its own deadline
+ * completes every async waiter's future (on a new virtual thread when the shared timer thread ends
+ * the flight at the load timeout, so that no future's dependent stage runs on the timer thread). A blocking waiter with a timeout parks until its own deadline
  * or the load deadline, whichever is first; one without parks untimed, and the flight's single timer
  * task (armed at dispatch, cancelled at the end) fails the flight at the load deadline. On waking it reads {@link #outcome} (volatile). If its deadline
  * passed or it was interrupted it calls {@link #leave}: under the lock, if the outcome is already set
@@ -54,7 +55,8 @@ import org.jspecify.annotations.Nullable;
  * only {@link #complete} with an outcome from elsewhere; whichever finishes first wins.
  *
  * <p>The loader's thread is recorded under the lock while the loader runs, so an interrupt is only
- * ever sent while our loader runs; if one arrives just as the loader returns, {@link #run} clears it.
+ * ever sent while our loader runs; {@link #runLoader} clears the interrupt it sent, and gives back
+ * one it did not send (the caller's own, when the loader runs on the caller's thread).
  */
 final class Flight<K, V> implements Courier.Job<K, V> {
 
@@ -109,6 +111,11 @@ final class Flight<K, V> implements Courier.Job<K, V> {
   @GuardedBy("lock") private int waiters;
   @GuardedBy("lock") private @Nullable Thread loaderThread;
   @GuardedBy("lock") private @Nullable ScheduledFuture<?> timer;
+  /** Whether this flight interrupted its loader (load timeout, abandoned). */
+  @GuardedBy("lock") private boolean interruptSent;
+
+  /** Whether the loader failed on a thread someone else interrupted: not a failure to keep. */
+  private volatile boolean loaderInterrupted;
 
   private volatile boolean invalidated;
   private volatile @Nullable Outcome<V> outcome;
@@ -134,6 +141,15 @@ final class Flight<K, V> implements Courier.Job<K, V> {
 
   boolean isInvalidated() {
     return invalidated;
+  }
+
+  /**
+   * Whether the loader's thread was interrupted from outside while the loader failed (the caller's
+   * own interrupt, with an executor that runs the loader on the caller's thread): the failure says
+   * nothing about the key, so it is not kept.
+   */
+  boolean loaderInterrupted() {
+    return loaderInterrupted;
   }
 
   /** Marks that {@code invalidate} ran during this flight: its result is handed out, not stored. */
@@ -251,11 +267,22 @@ final class Flight<K, V> implements Courier.Job<K, V> {
 
   /** Fails the flight if the loader has outlived the load timeout; returns whether it is done. */
   boolean expireIfOverdue() {
+    return expireIfOverdue(false);
+  }
+
+  /**
+   * Fails the flight if the loader has outlived the load timeout; returns whether it is done.
+   *
+   * @param onTimer whether the caller is the JVM-wide timer thread: the async waiters' futures are
+   *     then completed on a new virtual thread, so their dependent stages never run on (and never
+   *     block) the thread that watches every cache's load timeouts
+   */
+  boolean expireIfOverdue(boolean onTimer) {
     if (outcome == null && loadRemainingNanos() == 0L) {
       TimeoutException timeout =
           new TimeoutException(
               "loader of key " + key + " did not finish within " + cache.loadTimeout());
-      finish(Load.fail(timeout), null, true);
+      finish(Load.fail(timeout), null, true, onTimer);
     }
     return outcome != null;
   }
@@ -298,7 +325,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     if (fresh == null) {
       return outcome != null;
     }
-    finish(null, new Value<>(fresh, Fetched.Source.HIT, Fetched.Source.JOINED), false);
+    finish(null, new Value<>(fresh, Fetched.Source.HIT, Fetched.Source.JOINED), false, false);
     return true;
   }
 
@@ -306,7 +333,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
   public void run() {
     Load<? extends V> result = runLoader();
     if (result != null) {
-      finish(result, null, false);
+      finish(result, null, false, false);
     }
   }
 
@@ -323,34 +350,46 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     }
     cache.loadStarted();
     Load<? extends V> result;
+    boolean interrupted = false;
     try {
       result = loader.load(key);
       if (result == null) {
         result = Load.fail(new NullPointerException("loader returned null for key " + key));
       }
+    } catch (InterruptedException error) {
+      interrupted = true; // throwing it cleared the thread's interrupt status
+      result = Load.fail(error);
     } catch (Throwable error) {
       result = Load.fail(error);
     }
+    interrupted |= Thread.currentThread().isInterrupted();
     boolean lost;
+    boolean ours;
     lock.lock();
     try {
       loaderThread = null;
       lost = outcome != null;
+      ours = interruptSent;
     } finally {
       lock.unlock();
     }
-    if (lost) {
-      // Abandoned or timed out while the loader ran: we may have interrupted this very thread.
+    if (ours) {
+      // Abandoned or timed out while the loader ran: we interrupted this very thread.
       Thread.interrupted();
-      return null;
+    } else if (interrupted) {
+      // Someone else's interrupt (the caller's, when the loader runs on its thread): give it back.
+      Thread.currentThread().interrupt();
+      if (result instanceof Load.Fail<? extends V>) {
+        loaderInterrupted = true;
+      }
     }
-    return result;
+    return lost ? null : result;
   }
 
   @Override
   public boolean complete(Load<? extends V> load) {
     Require.nonNull(load, "outcome");
-    return finish(load, null, false);
+    return finish(load, null, false, false);
   }
 
   @Override
@@ -360,10 +399,14 @@ final class Flight<K, V> implements Courier.Job<K, V> {
 
   /**
    * Ends the flight once: settles {@code load} into storage and an outcome (or takes {@code ready}),
-   * detaches the waiters, removes the flight from the map and wakes the waiters.
+   * detaches the waiters, removes the flight from the map and wakes the waiters: blocking ones here,
+   * async ones here too unless {@code futuresElsewhere}, then on a new virtual thread.
    */
   private boolean finish(
-      @Nullable Load<? extends V> load, @Nullable Outcome<V> ready, boolean interruptLoader) {
+      @Nullable Load<? extends V> load,
+      @Nullable Outcome<V> ready,
+      boolean interruptLoader,
+      boolean futuresElsewhere) {
     Waiter<V> detached;
     Outcome<V> result;
     lock.lock();
@@ -371,7 +414,7 @@ final class Flight<K, V> implements Courier.Job<K, V> {
       if (outcome != null) {
         return false;
       }
-      result = ready != null ? ready : cache.settle(this, Require.nonNull(load, "load"));
+      result = ready != null ? ready : settle(Require.nonNull(load, "load"));
       outcome = result;
       if (interruptLoader) {
         interruptLoaderLocked();
@@ -385,23 +428,63 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     }
     cache.ended(this, false);
     Thread self = Thread.currentThread();
-    for (Waiter<V> w = detached; w != null; ) {
-      Waiter<V> next = w.next;
+    boolean futures = false;
+    for (Waiter<V> w = detached; w != null; w = w.next) {
       if (w.thread != null) {
         if (w.thread != self) { // a caller that ran the loader itself is not parked
           LockSupport.unpark(w.thread);
         }
       } else if (w.future != null) {
-        cache.deliver(w.future, result, w.leader, key);
+        if (futuresElsewhere) {
+          futures = true;
+        } else {
+          cache.deliver(w.future, result, w.leader, key);
+        }
       }
-      w = next;
+    }
+    if (futures) {
+      Waiter<V> list = detached;
+      Thread.ofVirtual()
+          .name("shepherd-cache-timeout")
+          .start(() -> deliverFutures(list, result));
     }
     return true;
+  }
+
+  /** Completes the futures of a detached waiter list (no longer changed by anyone). */
+  private void deliverFutures(@Nullable Waiter<V> list, Outcome<V> result) {
+    for (Waiter<V> w = list; w != null; w = w.next) {
+      if (w.future != null) {
+        cache.deliver(w.future, result, w.leader, key);
+      }
+    }
+  }
+
+  /**
+   * Settles {@code load} into storage and an outcome; if that throws (a weigher that throws or
+   * returns a negative weight, an {@code OutOfMemoryError}, a key whose {@code toString} throws),
+   * the flight fails with that error instead of staying RUNNING with no outcome: it leaves the map,
+   * its waiters get the error at once instead of a load timeout, and the next fetch loads again.
+   */
+  @GuardedBy("lock")
+  private Outcome<V> settle(Load<? extends V> load) {
+    try {
+      return cache.settle(this, load);
+    } catch (Throwable error) {
+      String message;
+      try {
+        message = LoadFailedException.message(key, error);
+      } catch (Throwable unprintable) {
+        message = "load failed while storing its result: " + error.getClass().getName();
+      }
+      return new Failure<>(error, message);
+    }
   }
 
   @GuardedBy("lock")
   private void interruptLoaderLocked() {
     if (loaderThread != null) {
+      interruptSent = true;
       loaderThread.interrupt();
     }
   }

@@ -12,7 +12,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -434,6 +437,111 @@ class CoalescingCacheTest {
     assertThat(cache.fetch("k", k -> Load.commit("again")).source()).isEqualTo(Fetched.Source.HIT);
   }
 
+  /** Regression: the caller's interrupt became a kept failure and its interrupt status was lost. */
+  @Test
+  void interruptingACallerThatRunsTheLoaderKeepsItsInterruptStatusAndTheFailureIsNotKept()
+      throws Exception {
+    CoalescingCache<String, String> cache =
+        builder().executor(Runnable::run).cacheFailuresFor(Duration.ofMinutes(1)).build();
+    Gate gate = new Gate();
+    Loader<String, String> loader =
+        k -> {
+          gate.pass();
+          return Load.commit("v");
+        };
+    List<Throwable> leaderCause = new ArrayList<>();
+    Caller<Boolean> leader =
+        Caller.start(
+            () -> {
+              try {
+                cache.fetch("k", loader);
+                return false;
+              } catch (LoadFailedException e) {
+                leaderCause.add(e.getCause());
+                return Thread.currentThread().isInterrupted();
+              }
+            });
+    gate.awaitStarted();
+    Caller<Fetched<String>> joiner = Caller.start(() -> cache.fetch("k", loader));
+    await().until(() -> cache.waitingCallers("k") == 2);
+
+    leader.thread.interrupt();
+
+    assertThat(valueOf(leader)).as("the leader's interrupt status").isTrue();
+    assertThat(leaderCause).singleElement().isInstanceOf(InterruptedException.class);
+    assertThat(failureOf(joiner)).isInstanceOf(LoadFailedException.class);
+    assertThat(cache.fetch("k", k -> Load.commit("again")))
+        .isEqualTo(new Fetched<>("again", Fetched.Source.LOADED));
+  }
+
+  @Test
+  void aVirtualMachineErrorIsNotKeptByCacheFailuresFor() throws Exception {
+    CoalescingCache<String, String> cache =
+        builder().cacheFailuresFor(Duration.ofMinutes(1)).build();
+    OutOfMemoryError oom = new OutOfMemoryError("simulated");
+
+    assertThatThrownBy(
+            () ->
+                cache.fetch(
+                    "k",
+                    k -> {
+                      throw oom;
+                    }))
+        .isInstanceOf(LoadFailedException.class)
+        .cause()
+        .isSameAs(oom);
+    assertThat(cache.fetch("k", k -> Load.commit("v")))
+        .isEqualTo(new Fetched<>("v", Fetched.Source.LOADED));
+  }
+
+  @Test
+  void anExecutorsRejectionIsNotKeptByCacheFailuresFor() throws Exception {
+    AtomicBoolean reject = new AtomicBoolean(true);
+    CoalescingCache<String, String> cache =
+        builder()
+            .cacheFailuresFor(Duration.ofMinutes(1))
+            .executor(
+                task -> {
+                  if (reject.getAndSet(false)) {
+                    throw new RejectedExecutionException("full");
+                  }
+                  task.run();
+                })
+            .build();
+
+    assertThatThrownBy(() -> cache.fetch("k", k -> Load.commit("v")))
+        .isInstanceOf(LoadFailedException.class)
+        .cause()
+        .isInstanceOf(RejectedExecutionException.class);
+    assertThat(cache.fetch("k", k -> Load.commit("v")))
+        .isEqualTo(new Fetched<>("v", Fetched.Source.LOADED));
+  }
+
+  @Test
+  void aFailureOfALoaderWhoseThreadWasInterruptedIsNotKept() throws Exception {
+    CoalescingCache<String, String> cache =
+        builder().executor(Runnable::run).cacheFailuresFor(Duration.ofMinutes(1)).build();
+
+    boolean[] interruptedAfter = new boolean[1];
+    assertThatThrownBy(
+            () -> {
+              try {
+                cache.fetch(
+                    "k",
+                    k -> {
+                      Thread.currentThread().interrupt(); // a loader that wraps its interrupt
+                      throw new IllegalStateException("query cancelled");
+                    });
+              } finally {
+                interruptedAfter[0] = Thread.interrupted();
+              }
+            })
+        .isInstanceOf(LoadFailedException.class);
+    assertThat(interruptedAfter[0]).isTrue();
+    assertThat(cache.fetch("k", k -> Load.commit("v")))
+        .isEqualTo(new Fetched<>("v", Fetched.Source.LOADED));
+  }
+
   @Test
   void interruptingAWaitingThreadRemovesThatWaiterOnly() throws Exception {
     CoalescingCache<String, String> cache = builder().build();
@@ -636,6 +744,64 @@ class CoalescingCacheTest {
         .havingCause()
         .isInstanceOf(LoadFailedException.class);
     assertThat(cache.getIfPresent("k")).isEqualTo("old");
+  }
+
+  /** Regression: Caffeine counted the untouched entry of a failed load as a write. */
+  @ParameterizedTest(name = "failures kept: {0}")
+  @CsvSource({"false", "true"})
+  void aFailedRefreshDoesNotStretchTheTimeToLiveOfTheStoredValue(boolean keepFailures)
+      throws Exception {
+    CoalescingCache.Builder<String, String> b = builder().timeToLive(Duration.ofSeconds(60));
+    if (keepFailures) {
+      b.cacheFailuresFor(Duration.ofSeconds(5));
+    }
+    CoalescingCache<String, String> cache = b.build();
+    cache.put("k", "old");
+    ticker.advance(Duration.ofSeconds(50));
+
+    assertThat(cache.refresh("k", k -> Load.fail(new IOException("down"))))
+        .failsWithin(Duration.ofSeconds(30))
+        .withThrowableOfType(ExecutionException.class)
+        .havingCause()
+        .isInstanceOf(LoadFailedException.class);
+    ticker.advance(Duration.ofSeconds(20));
+
+    assertThat(cache.getIfPresent("k")).isNull();
+    assertThat(cache.fetch("k", k -> Load.commit("new")))
+        .isEqualTo(new Fetched<>("new", Fetched.Source.LOADED));
+  }
+
+  /** Regression: an invalidated load's commit restarted the time to live of the newer value. */
+  @ParameterizedTest(name = "invalidated load fails: {0}")
+  @CsvSource({"false", "true"})
+  void anInvalidatedLoadDoesNotStretchTheTimeToLiveOfANewerValue(boolean fails)
+      throws Exception {
+    CoalescingCache<String, String> cache =
+        builder()
+            .timeToLive(Duration.ofSeconds(60))
+            .cacheFailuresFor(Duration.ofSeconds(30))
+            .loadTimeout(Duration.ofMinutes(5))
+            .build();
+    Gate gate = new Gate();
+    CompletableFuture<Fetched<String>> invalidated =
+        cache.fetchAsync(
+            "k",
+            k -> {
+              gate.pass();
+              return fails ? Load.fail(new IOException("down")) : Load.commit("before");
+            });
+    gate.awaitStarted();
+    cache.invalidate("k");
+    cache.put("k", "newer");
+    ticker.advance(Duration.ofSeconds(50));
+
+    gate.open();
+    invalidated.handle((value, error) -> null).get(30, TimeUnit.SECONDS);
+    assertThat(invalidated.isCompletedExceptionally()).isEqualTo(fails);
+    assertThat(cache.getIfPresent("k")).isEqualTo("newer");
+    ticker.advance(Duration.ofSeconds(20));
+
+    assertThat(cache.getIfPresent("k")).isNull();
   }
 
   @Test
@@ -849,6 +1015,79 @@ class CoalescingCacheTest {
         .isInstanceOf(LoadFailedException.class);
     assertThat(cache.fetch("k", k -> Load.commit("next")).source())
         .isEqualTo(Fetched.Source.LOADED);
+  }
+
+  /**
+   * Regression: the shared timer thread completed the futures of a timed-out load, so a dependent
+   * that blocked there held up the load timeouts of every cache. Each cache has its own fake
+   * ticker; the timer polls it (a load timeout of 50 ms re-checks every 50 ms of real time), so
+   * advancing a ticker lets the timer, and only the timer, end that cache's load.
+   */
+  @Test
+  void aBlockingDependentOfATimedOutLoadDoesNotDelayAnotherCachesLoadTimeout() throws Exception {
+    FakeTicker tickerA = new FakeTicker();
+    FakeTicker tickerB = new FakeTicker();
+    CoalescingCache<String, String> a =
+        CoalescingCache.<String, String>builder()
+            .ticker(tickerA)
+            .loadTimeout(Duration.ofMillis(50))
+            .build();
+    CoalescingCache<String, String> b =
+        CoalescingCache.<String, String>builder()
+            .ticker(tickerB)
+            .loadTimeout(Duration.ofMillis(50))
+            .build();
+    Gate gateA = new Gate();
+    Gate gateB = new Gate();
+    CountDownLatch inDependent = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    List<String> dependentThread = new CopyOnWriteArrayList<>();
+    CompletableFuture<Fetched<String>> fromA =
+        a.fetchAsync(
+            "k",
+            k -> {
+              gateA.pass();
+              return Load.commit("never");
+            });
+    CompletableFuture<Void> blockingDependent =
+        fromA.handle(
+            (value, error) -> {
+              dependentThread.add(Thread.currentThread().getName());
+              inDependent.countDown();
+              try {
+                release.await();
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+              return null;
+            });
+    gateA.awaitStarted();
+    tickerA.advance(Duration.ofMillis(50));
+    assertThat(inDependent.await(30, TimeUnit.SECONDS)).as("A's dependent runs").isTrue();
+
+    try {
+      CompletableFuture<Fetched<String>> fromB =
+          b.fetchAsync(
+              "k",
+              k -> {
+                gateB.pass();
+                return Load.commit("never");
+              });
+      gateB.awaitStarted();
+      tickerB.advance(Duration.ofMillis(50));
+
+      assertThat(fromB)
+          .failsWithin(Duration.ofSeconds(30))
+          .withThrowableOfType(ExecutionException.class)
+          .havingCause()
+          .isInstanceOf(LoadFailedException.class)
+          .havingCause()
+          .isInstanceOf(TimeoutException.class);
+      assertThat(dependentThread).singleElement().isNotEqualTo("shepherd-cache-timer");
+    } finally {
+      release.countDown();
+    }
+    blockingDependent.get(30, TimeUnit.SECONDS);
   }
 
   @Test
@@ -1067,6 +1306,49 @@ class CoalescingCacheTest {
     }
     cache.cleanUp();
     assertThat(cache.estimatedSize()).isLessThanOrEqualTo(2);
+  }
+
+  /** Regression: a throwing weigher left the flight without an outcome and its waiters parked. */
+  @Test
+  void aWeigherThatThrowsFailsTheWaitersAtOnceAndTheNextFetchLoadsAgain() throws Exception {
+    IllegalStateException weighing = new IllegalStateException("cannot weigh");
+    CoalescingCache<String, String> cache =
+        builder()
+            .weigher(
+                100,
+                (k, v) -> {
+                  if (v.equals("bad")) {
+                    throw weighing;
+                  }
+                  return 1;
+                })
+            .build();
+    Gate gate = new Gate();
+    Loader<String, String> loader =
+        k -> {
+          gate.pass();
+          return Load.commit("bad");
+        };
+    Caller<Fetched<String>> leader = Caller.start(() -> cache.fetch("k", loader));
+    gate.awaitStarted();
+    Caller<Fetched<String>> joiner = Caller.start(() -> cache.fetch("k", loader));
+    CompletableFuture<Fetched<String>> async = cache.fetchAsync("k", loader);
+    await().until(() -> cache.waitingCallers("k") == 3);
+
+    gate.open();
+
+    assertThat(failureOf(leader)).isInstanceOf(LoadFailedException.class).cause().isSameAs(weighing);
+    assertThat(failureOf(joiner)).isInstanceOf(LoadFailedException.class).cause().isSameAs(weighing);
+    assertThat(async)
+        .failsWithin(Duration.ofSeconds(30))
+        .withThrowableOfType(ExecutionException.class)
+        .havingCause()
+        .isInstanceOf(LoadFailedException.class)
+        .havingCause()
+        .isSameAs(weighing);
+    assertThat(cache.waitingCallers("k")).isZero();
+    assertThat(cache.fetch("k", k -> Load.commit("good")))
+        .isEqualTo(new Fetched<>("good", Fetched.Source.LOADED));
   }
 
   @Test
