@@ -1034,6 +1034,7 @@ public final class CoalescingCache<K, V> {
       }
     }
   }
+
   /**
    * Whether a failure may be kept by {@link Builder#cacheFailuresFor}: not when it says nothing
    * about the key but about the thread or the machine that loaded it, and the next load may well
