@@ -179,18 +179,7 @@ class ConsistencyTokenLifecycleTest {
   void thePrimaryIdentityIsCachedForItsIntervalAndKeptWhileThePrimaryIsDown() throws Exception {
     FakeTicker ticker = new FakeTicker();
     AtomicInteger connections = new AtomicInteger();
-    // The real pool, counting the connections asked of it.
-    DataSource counted = (DataSource) Proxy.newProxyInstance(DataSource.class.getClassLoader(),
-        new Class<?>[] {DataSource.class}, (proxy, method, args) -> {
-          if (method.getName().equals("getConnection")) {
-            connections.incrementAndGet();
-          }
-          try {
-            return method.invoke(other, args);
-          } catch (InvocationTargetException e) {
-            throw e.getCause();
-          }
-        });
+    DataSource counted = DataSources.counting(other, connections); // the real pool, counted
     PrimaryIdentity identity = PrimaryIdentity.builder(counted).refreshInterval(Duration.ofSeconds(5)).ticker(ticker).build();
     DatabaseIdentity expected = DatabaseIdentity.of(other);
     assertThat(identity.current()).contains(expected);
@@ -229,17 +218,7 @@ class ConsistencyTokenLifecycleTest {
     AtomicInteger connections = new AtomicInteger();
     try (FaultProxy proxy = FaultProxy.to(otherCluster.primaryPort());
         HikariDataSource pool = otherCluster.primaryDataSource(proxy, Duration.ofSeconds(1))) {
-      DataSource counted = (DataSource) Proxy.newProxyInstance(DataSource.class.getClassLoader(),
-          new Class<?>[] {DataSource.class}, (p, method, args) -> {
-            if (method.getName().equals("getConnection")) {
-              connections.incrementAndGet();
-            }
-            try {
-              return method.invoke(pool, args);
-            } catch (InvocationTargetException e) {
-              throw e.getCause();
-            }
-          });
+      DataSource counted = DataSources.counting(pool, connections);
       PrimaryIdentity identity = PrimaryIdentity.builder(counted)
           .refreshInterval(Duration.ofSeconds(5)).queryTimeout(Duration.ofMillis(500)).ticker(ticker).build();
       DatabaseIdentity expected = DatabaseIdentity.of(other);

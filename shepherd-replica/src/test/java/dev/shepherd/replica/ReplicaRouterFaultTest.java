@@ -3,14 +3,12 @@ package dev.shepherd.replica;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import java.io.PrintWriter;
-import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executor;
-import java.util.logging.Logger;
+import java.util.concurrent.atomic.AtomicInteger;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.Test;
 
@@ -24,58 +22,23 @@ class ReplicaRouterFaultTest {
   private static final Lsn SECOND = Lsn.parse("0/2000");
 
   /** A replica whose pool stops giving connections to readers; its poller still gets them. */
-  private static final class ReadersRefused implements DataSource {
+  private static final class ReadersRefused {
     final FakeReplica replica = new FakeReplica();
+    final AtomicInteger readerAttempts = new AtomicInteger();
     volatile boolean refuseReaders;
-
-    final java.util.concurrent.atomic.AtomicInteger readerAttempts = new java.util.concurrent.atomic.AtomicInteger();
-
-    @Override
-    public Connection getConnection() throws SQLException {
+    final DataSource dataSource = DataSources.beforeConnect(replica, () -> {
       if (!Thread.currentThread().getName().startsWith("test-poller")) {
         readerAttempts.incrementAndGet();
         if (refuseReaders) {
           throw new SQLException("test: the replica's pool is exhausted");
         }
       }
-      return replica.getConnection();
-    }
+    });
+  }
 
-    @Override
-    public Connection getConnection(String user, String password) throws SQLException {
-      return getConnection();
-    }
-
-    @Override
-    public PrintWriter getLogWriter() {
-      return null;
-    }
-
-    @Override
-    public void setLogWriter(PrintWriter out) {}
-
-    @Override
-    public void setLoginTimeout(int seconds) {}
-
-    @Override
-    public int getLoginTimeout() {
-      return 0;
-    }
-
-    @Override
-    public Logger getParentLogger() {
-      return Logger.getGlobal();
-    }
-
-    @Override
-    public <T> T unwrap(Class<T> type) throws SQLException {
-      throw new SQLException("not a wrapper");
-    }
-
-    @Override
-    public boolean isWrapperFor(Class<?> type) {
-      return false;
-    }
+  /** A tracker on {@code source} whose pollers are named for the tests. */
+  private static ReplicaTracker.Builder tracker(DataSource source, String name) {
+    return ReplicaTracker.builder(source).name(name).strategy(ReplayStrategy.POLLING).executor(POLLERS);
   }
 
   private static final Executor POLLERS = task -> Thread.ofVirtual().name("test-poller").start(task);
@@ -90,8 +53,7 @@ class ReplicaRouterFaultTest {
     ReadersRefused replicaSource = new ReadersRefused();
     replicaSource.replica.replayed = FIRST;
     List<Route> routes = new CopyOnWriteArrayList<>();
-    try (ReplicaTracker tracker = ReplicaTracker.builder(replicaSource).name("refusing")
-        .strategy(ReplayStrategy.POLLING).executor(POLLERS).minPollInterval(Duration.ofMillis(1))
+    try (ReplicaTracker tracker = tracker(replicaSource.dataSource, "refusing").minPollInterval(Duration.ofMillis(1))
         .maxPollInterval(Duration.ofMillis(5)).build()) {
       ReplicaRouter router = ReplicaRouter.builder(new FakeReplica()).replica(tracker)
           .maxWait(Duration.ofSeconds(30)).listener(routes::add).build();
@@ -129,10 +91,8 @@ class ReplicaRouterFaultTest {
     FakeReplica open = new FakeReplica();
     closing.replayed = SECOND;
     open.replayed = SECOND;
-    ReplicaTracker closed = ReplicaTracker.builder(closing).name("closed").strategy(ReplayStrategy.POLLING)
-        .executor(POLLERS).build();
-    try (ReplicaTracker serving = ReplicaTracker.builder(open).name("serving").strategy(ReplayStrategy.POLLING)
-        .executor(POLLERS).build()) {
+    ReplicaTracker closed = tracker(closing, "closed").build();
+    try (ReplicaTracker serving = tracker(open, "serving").build()) {
       ReplicaRouter router = ReplicaRouter.builder(new FakeReplica()).replica(closed).replica(serving)
           .maxWait(Duration.ofSeconds(30)).build();
       await().atMost(Duration.ofSeconds(30)).until(() -> router.route(FIRST) instanceof Route.ToReplica);
@@ -158,10 +118,8 @@ class ReplicaRouterFaultTest {
     FakeReplica lagging = new FakeReplica();
     upToDate.replayed = SECOND;
     lagging.replayed = FIRST;
-    try (ReplicaTracker fresh = ReplicaTracker.builder(upToDate).name("fresh").strategy(ReplayStrategy.POLLING)
-            .executor(POLLERS).build();
-        ReplicaTracker behind = ReplicaTracker.builder(lagging).name("behind").strategy(ReplayStrategy.POLLING)
-            .executor(POLLERS).build()) {
+    try (ReplicaTracker fresh = tracker(upToDate, "fresh").build();
+        ReplicaTracker behind = tracker(lagging, "behind").build()) {
       assertThat(fresh.awaitReplay(SECOND, Duration.ofSeconds(30))).isInstanceOf(ReplayResult.Replayed.class);
       await().atMost(Duration.ofSeconds(30)).until(() -> !fresh.isPolling());
       ReplicaRouter router = ReplicaRouter.builder(new FakeReplica()).replica(behind).replica(fresh)
@@ -188,8 +146,7 @@ class ReplicaRouterFaultTest {
     ReadersRefused replicaSource = new ReadersRefused();
     replicaSource.replica.replayed = FIRST;
     dev.shepherd.testing.FakeTicker ticker = new dev.shepherd.testing.FakeTicker();
-    try (ReplicaTracker tracker = ReplicaTracker.builder(replicaSource).name("dying")
-        .strategy(ReplayStrategy.POLLING).executor(POLLERS).ticker(ticker)
+    try (ReplicaTracker tracker = tracker(replicaSource.dataSource, "dying").ticker(ticker)
         .retryInterval(Duration.ofSeconds(1)).build()) {
       assertThat(tracker.awaitReplay(FIRST, Duration.ofSeconds(30))).isInstanceOf(ReplayResult.Replayed.class);
       await().atMost(Duration.ofSeconds(30)).until(() -> !tracker.isPolling());

@@ -92,18 +92,11 @@ class ReplicaRoutingDataSourceTest {
    */
   @Test
   void aReadOnlyConnectionWhoseReplicaGivesNoConnectionIsCountedAsAFallback() throws Exception {
-    DataSource refusing = (DataSource) java.lang.reflect.Proxy.newProxyInstance(
-        DataSource.class.getClassLoader(), new Class<?>[] {DataSource.class}, (proxy, method, args) -> {
-          if (method.getName().equals("getConnection")
-              && !Thread.currentThread().getName().startsWith("shepherd-replica-poller")) {
-            throw new java.sql.SQLTransientConnectionException("test: the replica's pool is exhausted");
-          }
-          try {
-            return method.invoke(replica, args);
-          } catch (java.lang.reflect.InvocationTargetException e) {
-            throw e.getCause();
-          }
-        });
+    DataSource refusing = DataSources.beforeConnect(replica, () -> {
+      if (!Thread.currentThread().getName().startsWith("shepherd-replica-poller")) {
+        throw new java.sql.SQLTransientConnectionException("test: the replica's pool is exhausted");
+      }
+    });
     try (ReplicaTracker refusingTracker = ReplicaTracker.builder(refusing).name("refusing").build()) {
       assertThat(refusingTracker.awaitReplay(Lsn.ZERO, Duration.ofSeconds(30)))
           .isInstanceOf(ReplayResult.Replayed.class);

@@ -78,6 +78,14 @@ class ReplicaTrackerSchedulingTest {
     }
   }
 
+  /** A tracker whose poller thread is recorded in {@code poller}, polling fast, backing off long. */
+  private static ReplicaTracker trackerRecordingItsPoller(FakeReplica fake, AtomicReference<Thread> poller) {
+    Executor executor = task -> poller.set(Thread.ofVirtual().name("test-poller").start(task));
+    return ReplicaTracker.builder(fake).strategy(ReplayStrategy.POLLING).executor(executor)
+        .minPollInterval(Duration.ofMillis(1)).maxPollInterval(Duration.ofMinutes(10))
+        .stallCheckAfter(Duration.ofHours(1)).build();
+  }
+
   /**
    * The executor running the poller interrupts it (as {@code shutdownNow} does): the poller used to
    * keep going with the interrupt status set, so every park returned at once and it queried the
@@ -88,10 +96,7 @@ class ReplicaTrackerSchedulingTest {
     FakeReplica fake = new FakeReplica();
     fake.replayed = FIRST;
     AtomicReference<Thread> poller = new AtomicReference<>();
-    Executor executor = task -> poller.set(Thread.ofVirtual().name("test-poller").start(task));
-    ReplicaTracker tracker = ReplicaTracker.builder(fake).strategy(ReplayStrategy.POLLING).executor(executor)
-        .minPollInterval(Duration.ofMillis(1)).maxPollInterval(Duration.ofMinutes(10))
-        .stallCheckAfter(Duration.ofHours(1)).build();
+    ReplicaTracker tracker = trackerRecordingItsPoller(fake, poller);
     ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
     try {
       Future<ReplayResult> waiting = threads.submit(() -> tracker.awaitReplay(SECOND, Duration.ofSeconds(20)));
@@ -127,10 +132,7 @@ class ReplicaTrackerSchedulingTest {
     FakeReplica fake = new FakeReplica();
     fake.replayed = FIRST;
     AtomicReference<Thread> poller = new AtomicReference<>();
-    Executor executor = task -> poller.set(Thread.ofVirtual().name("test-poller").start(task));
-    ReplicaTracker tracker = ReplicaTracker.builder(fake).strategy(ReplayStrategy.POLLING).executor(executor)
-        .minPollInterval(Duration.ofMillis(1)).maxPollInterval(Duration.ofMinutes(10))
-        .stallCheckAfter(Duration.ofHours(1)).build();
+    ReplicaTracker tracker = trackerRecordingItsPoller(fake, poller);
     ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
     try {
       Future<ReplayResult> first = threads.submit(() -> tracker.awaitReplay(SECOND, Duration.ofSeconds(30)));
