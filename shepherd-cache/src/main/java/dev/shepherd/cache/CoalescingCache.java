@@ -536,8 +536,11 @@ public final class CoalescingCache<K, V> {
   }
 
   /**
-   * Stores a value with the default time to live, as a load would. A running load of the key is not
-   * affected and will overwrite it when it ends (use {@link #invalidate} first to prevent that).
+   * Stores a value with the default time to live, as a load would. A load of the key that is
+   * running answers its waiters with what it loaded (they asked before this value existed) but
+   * does not store it, so it cannot overwrite this newer value when it ends (the write-through
+   * race: read the source, the application writes and puts, the load commits). Local to this
+   * cache: a courier shared with other JVMs does not hear of it.
    *
    * @param key the key
    * @param value the value
@@ -546,7 +549,19 @@ public final class CoalescingCache<K, V> {
   public void put(K key, V value) {
     Require.nonNull(key, "key");
     Require.nonNull(value, "value");
-    storage.put(key, stored(value, ticker.read(), defaultTtlNanos));
+    Object entry = stored(value, ticker.read(), defaultTtlNanos);
+    storage
+        .asMap()
+        .compute(
+            key,
+            (k, old) -> {
+              Flight<K, V> flight = flights.get(k);
+              if (flight != null) {
+                flight.markInvalidated();
+                flights.remove(k, flight);
+              }
+              return entry;
+            });
   }
 
   /**

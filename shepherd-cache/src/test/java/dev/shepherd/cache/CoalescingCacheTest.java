@@ -19,6 +19,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
@@ -1106,6 +1107,38 @@ class CoalescingCacheTest {
     // A caller arriving after the deadline finds the load overdue and fails it.
     assertThatThrownBy(() -> cache.fetch("k", stuck)).isInstanceOf(LoadFailedException.class);
     assertThat(failureOf(first)).isInstanceOf(LoadFailedException.class);
+  }
+
+  /**
+   * The write-through race: a load reads the source, the application writes a newer value and
+   * puts it, then the load commits what it read. The put must win: the load's waiters get what it
+   * loaded, and the cache keeps the newer value. The load used to overwrite it.
+   */
+  @Test
+  void aValuePutWhileALoadRunsIsNotOverwrittenByTheLoad() throws Exception {
+    CoalescingCache<String, String> cache = builder().build();
+    CountDownLatch loading = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    CompletableFuture<Fetched<String>> load = new CompletableFuture<>();
+    Thread.ofVirtual().start(() -> {
+      try {
+        load.complete(cache.fetch("k", k -> {
+          loading.countDown();
+          release.await();
+          return Load.commit("read before the write");
+        }));
+      } catch (Throwable t) {
+        load.completeExceptionally(t);
+      }
+    });
+    assertThat(loading.await(30, TimeUnit.SECONDS)).isTrue();
+
+    cache.put("k", "written");
+    release.countDown();
+
+    assertThat(load.get(30, TimeUnit.SECONDS).value()).as("the load's own caller").isEqualTo("read before the write");
+    assertThat(cache.getIfPresent("k")).isEqualTo("written");
+    assertThat(cache.fetch("k", k -> Load.commit("loaded again")).value()).isEqualTo("written");
   }
 
   @Test
