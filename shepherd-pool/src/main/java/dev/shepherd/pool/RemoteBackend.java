@@ -32,8 +32,9 @@ import org.jspecify.annotations.Nullable;
  * flow back; a cancel frame interrupts the call's thread on the runner. The runner exits when its
  * connection closes, when asked to shut down, and when idle past its limit.
  *
- * <p>Bounds: before authentication a connection may send at most 1 KiB and must finish the
- * handshake within {@link RemoteBackendBuilder#handshakeTimeout} (default 5 s), and at most {@link
+ * <p>Bounds: before authentication a connection may send at most 1 KiB and must finish each half
+ * of the handshake (accept to KNOCK, KNOCK to proof) within {@link
+ * RemoteBackendBuilder#handshakeTimeout} (default 5 s each), and at most {@link
  * RemoteBackendBuilder#maxHandshakes} (default 256) connections wait for their first frame at once,
  * the oldest cut when another arrives; after it, frames are limited to
  * {@link RemoteBackendBuilder#maxFrameBytes} (default 16 MiB) and payloads to the codec's {@link
