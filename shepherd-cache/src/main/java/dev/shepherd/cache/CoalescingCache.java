@@ -549,19 +549,7 @@ public final class CoalescingCache<K, V> {
   public void put(K key, V value) {
     Require.nonNull(key, "key");
     Require.nonNull(value, "value");
-    Object entry = stored(value, ticker.read(), defaultTtlNanos);
-    storage
-        .asMap()
-        .compute(
-            key,
-            (k, old) -> {
-              Flight<K, V> flight = flights.get(k);
-              if (flight != null) {
-                flight.markInvalidated();
-                flights.remove(k, flight);
-              }
-              return entry;
-            });
+    replaceLocally(key, stored(value, ticker.read(), defaultTtlNanos));
   }
 
   /**
@@ -579,6 +567,14 @@ public final class CoalescingCache<K, V> {
   }
 
   private void removeLocally(K key) {
+    replaceLocally(key, null);
+  }
+
+  /**
+   * Stores {@code entry} for {@code key} (removes it when null) and, in the same compute, detaches
+   * a running load of the key so that it cannot store its older result over this change.
+   */
+  private void replaceLocally(K key, @Nullable Object entry) {
     storage
         .asMap()
         .compute(
@@ -589,7 +585,7 @@ public final class CoalescingCache<K, V> {
                 flight.markInvalidated();
                 flights.remove(k, flight);
               }
-              return null;
+              return entry;
             });
   }
 
