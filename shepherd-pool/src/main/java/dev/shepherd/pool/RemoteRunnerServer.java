@@ -821,10 +821,8 @@ final class RemoteRunnerServer implements AutoCloseable {
     String id = c.id;
     try {
       // A budget of its own from the KNOCK: one read late under a flood still has time to finish.
-      long left = handshakeTimeoutNanos;
-      cut = deadlines.schedule(() -> closeQuietly(socket), left, TimeUnit.NANOSECONDS);
-      socket.setSoTimeout(
-          (int) Math.max(1, Math.min(Integer.MAX_VALUE, TimeUnit.NANOSECONDS.toMillis(left))));
+      // The timer closing the socket ends a blocked read or write alike; no read timeout needed.
+      cut = deadlines.schedule(() -> closeQuietly(socket), handshakeTimeoutNanos, TimeUnit.NANOSECONDS);
       FrameChannel channel = new FrameChannel(socket);
       byte[] parentNonce = new byte[RemoteProtocol.NONCE_BYTES];
       random.nextBytes(parentNonce);
@@ -850,7 +848,6 @@ final class RemoteRunnerServer implements AutoCloseable {
       if (!cut.cancel(false) || socket.isClosed()) {
         throw new IOException("handshake deadline passed");
       }
-      socket.setSoTimeout(0);
       if (!c.boot.connected.complete(channel)) {
         throw new IOException("runner \"" + RemoteProtocol.printable(id, 64) + "\" already connected or its boot gave up");
       }

@@ -5,6 +5,7 @@ import dev.shepherd.pool.internal.RemoteProtocol;
 import dev.shepherd.pool.spi.LaunchedRunner;
 import dev.shepherd.pool.spi.RunnerLauncher;
 import dev.shepherd.pool.spi.RunnerSpec;
+import dev.shepherd.testing.LogCapture;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -192,23 +193,9 @@ class ChannelSecurityTest {
    */
   @Test
   void aKnockThatChecksEarnsTheOnlyChallengeOfItsRunner() throws Exception {
-    CompletableFuture<Map<String, String>> env = new CompletableFuture<>();
-    RunnerLauncher captures =
-        (spec, environment) -> {
-          env.complete(environment);
-          return new StubRunner();
-        };
-    try (RemoteRunnerServer server = new RemoteRunnerServer(handOptions())) {
-      RunnerSpec spec = new RunnerSpec("hand", "hand-1", LONG, LONG, LONG, 1);
+    try (RemoteRunnerServer server = new RemoteRunnerServer(handOptions(Duration.ofSeconds(30)))) {
       CompletableFuture<Object> booted = new CompletableFuture<>();
-      Thread.ofVirtual().start(() -> {
-        try {
-          booted.complete(server.boot(spec, cause -> {}, captures, TestFunctions.class.getName()));
-        } catch (Throwable t) {
-          booted.completeExceptionally(t);
-        }
-      });
-      byte[] secret = Base64.getUrlDecoder().decode(env.get(60, TimeUnit.SECONDS).get(RunnerEnvironment.SECRET));
+      byte[] secret = bootByHand(server, "hand-1", booted);
 
       int port = server.address().getPort();
       try (Socket wrongTag = new Socket(InetAddress.getLoopbackAddress(), port)) {
@@ -373,9 +360,58 @@ class ChannelSecurityTest {
   }
 
   private static RemoteRunnerServer.Options handOptions() {
+    return handOptions(Duration.ofSeconds(30));
+  }
+
+  private static RemoteRunnerServer.Options handOptions(Duration handshakeTimeout) {
     return new RemoteRunnerServer.Options(
-        InetAddress.getLoopbackAddress(), 0, null, Duration.ofSeconds(30), 64, 1 << 20,
+        InetAddress.getLoopbackAddress(), 0, null, handshakeTimeout, 64, 1 << 20,
         CodecLimits.defaults(), Duration.ofSeconds(30));
+  }
+
+  /**
+   * Starts a boot of {@code id} whose launcher starts nothing (the test speaks for the runner);
+   * completes {@code booted} when the boot ends and returns the secret the runner was given.
+   */
+  private static byte[] bootByHand(RemoteRunnerServer server, String id, CompletableFuture<Object> booted)
+      throws Exception {
+    CompletableFuture<Map<String, String>> env = new CompletableFuture<>();
+    RunnerLauncher captures =
+        (spec, environment) -> {
+          env.complete(environment);
+          return new StubRunner();
+        };
+    RunnerSpec spec = new RunnerSpec("hand", id, LONG, LONG, LONG, 1);
+    Thread.ofVirtual().start(() -> {
+      try {
+        booted.complete(server.boot(spec, cause -> {}, captures, TestFunctions.class.getName()));
+      } catch (Throwable t) {
+        booted.completeExceptionally(t);
+      }
+    });
+    return Base64.getUrlDecoder().decode(env.get(60, TimeUnit.SECONDS).get(RunnerEnvironment.SECRET));
+  }
+
+  /**
+   * The second half of the handshake has its own deadline: a connection whose KNOCK checked and
+   * that then sends no PROOF is closed at handshakeTimeout, and the boot is not completed with it.
+   */
+  @Test
+  void aChallengedConnectionThatSendsNoProofIsClosedAtTheHandshakeTimeout() throws Exception {
+    try (RemoteRunnerServer server = new RemoteRunnerServer(handOptions(Duration.ofSeconds(1)))) {
+      CompletableFuture<Object> booted = new CompletableFuture<>();
+      byte[] secret = bootByHand(server, "silent-1", booted);
+      try (Socket s = new Socket(InetAddress.getLoopbackAddress(), server.address().getPort())) {
+        s.setSoTimeout(30_000);
+        knock(s, "silent-1", secret, fresh());
+        FrameChannel channel = new FrameChannel(s);
+        assertThat(channel.readPlain().type()).isEqualTo(RemoteProtocol.CHALLENGE);
+
+        // No PROOF: the parent hangs up at its deadline (the read would time out after 30 s if not).
+        assertThat(s.getInputStream().read()).isEqualTo(-1);
+      }
+      assertThat(booted).isNotDone();
+    }
   }
 
   private static void knock(Socket s, String id, byte[] secret, byte[] runnerNonce) throws IOException {

@@ -3,6 +3,7 @@ package dev.shepherd.replica;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.shepherd.testing.LogCapture;
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.http.Cookie;
 import jakarta.servlet.http.HttpServlet;
@@ -19,8 +20,6 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.EnumSet;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
@@ -299,24 +298,8 @@ class ConsistencyTokenFilterTest {
   @Test
   void badTokensAreLoggedAtDebugOnlySoNoClientCanFloodTheLog() throws Exception {
     // System.Logger's default backend is java.util.logging; its FINE is System.Logger's DEBUG.
-    Logger logger = Logger.getLogger(ConsistencyTokenFilter.class.getName());
-    List<LogRecord> records = new CopyOnWriteArrayList<>();
-    Handler handler = new Handler() {
-      @Override
-      public void publish(LogRecord logRecord) {
-        records.add(logRecord);
-      }
-
-      @Override
-      public void flush() {}
-
-      @Override
-      public void close() {}
-    };
-    Level level = logger.getLevel();
-    logger.setLevel(Level.ALL);
-    logger.addHandler(handler);
-    try {
+    try (LogCapture log = LogCapture.allLevels(ConsistencyTokenFilter.class)) {
+      List<LogRecord> records = log.records();
       ConsistencyTokenFilter filter = ConsistencyTokenFilter.builder(CODEC).secureCookie(false).ignoreInvalidTokens().build();
       start(filter);
       for (int i = 0; i < 50; i++) {
@@ -329,9 +312,6 @@ class ConsistencyTokenFilterTest {
       assertThat(records).hasSize(100).allSatisfy(r -> assertThat(r.getLevel()).isEqualTo(Level.FINE));
       assertThat(records).anySatisfy(r -> assertThat(r.getMessage()).contains("bad-header-49"))
           .anySatisfy(r -> assertThat(r.getMessage()).contains("bad-cookie-49"));
-    } finally {
-      logger.removeHandler(handler);
-      logger.setLevel(level);
     }
   }
 

@@ -2,18 +2,14 @@ package dev.shepherd.watch;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.shepherd.testing.LogCapture;
 import dev.shepherd.testing.ServletServer;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.logging.Handler;
 import java.util.logging.Level;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -30,21 +26,7 @@ class SourceFailureAnswerTest {
 
   private final ReplayConsulServlet consulAgent = new ReplayConsulServlet();
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-  // Held strongly: JUL keeps loggers weakly, and a collected logger would lose the handler.
-  private final Logger servletLog = Logger.getLogger(BlockingQueryServlet.class.getName());
-  private final List<LogRecord> logged = new CopyOnWriteArrayList<>();
-  private final Handler recorder = new Handler() {
-    @Override
-    public void publish(LogRecord record) {
-      logged.add(record);
-    }
-
-    @Override
-    public void flush() {}
-
-    @Override
-    public void close() {}
-  };
+  private LogCapture servletLog;
   private ServletServer upstream;
   private ConsulClient consul;
   private ServletServer front;
@@ -55,12 +37,12 @@ class SourceFailureAnswerTest {
     consul = ConsulClient.builder().baseUri(upstream.uri()).token("s3cr3t-token").build();
     front = KvServers.start(BlockingQueryServlet.builder(consul.kvSource(),
         (KvEntry e) -> e.value() == null ? new byte[0] : e.value()).build(), "/v1/kv/*");
-    servletLog.addHandler(recorder);
+    servletLog = LogCapture.of(BlockingQueryServlet.class);
   }
 
   @AfterEach
   void stop() {
-    servletLog.removeHandler(recorder);
+    servletLog.close();
     http.shutdownNow();
     front.close();
     consul.close();
@@ -88,7 +70,7 @@ class SourceFailureAnswerTest {
   }
 
   private void assertLoggedWithKey() {
-    assertThat(logged).anySatisfy(r -> {
+    assertThat(servletLog.records()).anySatisfy(r -> {
       assertThat(r.getLevel()).isEqualTo(Level.WARNING);
       assertThat(r.getMessage()).contains("'" + KEY + "'");
       assertThat(r.getThrown()).isInstanceOf(ConsulException.class)

@@ -10,16 +10,13 @@ import dev.shepherd.idempotency.JdbcIdempotencyStore;
 import dev.shepherd.idempotency.Tracked;
 import dev.shepherd.idempotency.flyway.ShepherdIdempotencyMigration;
 import dev.shepherd.idempotency.redis.RedisIdempotencyStore;
+import dev.shepherd.testing.LogCapture;
 import dev.shepherd.testing.PostgresCluster;
 import dev.shepherd.testing.RedisServer;
 import io.lettuce.core.RedisClient;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.logging.Handler;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -119,30 +116,15 @@ class ShepherdIdempotencyAutoConfigurationTest {
 
   @Test
   void aDataSourceThatIsNotPostgreSqlLeavesAutoModeInMemoryWithAWarningSayingWhy() {
-    List<String> warnings = new CopyOnWriteArrayList<>();
-    Handler handler = new Handler() {
-      @Override
-      public void publish(LogRecord record) {
-        warnings.add(record.getMessage());
-      }
-
-      @Override
-      public void flush() {}
-
-      @Override
-      public void close() {}
-    };
-    Logger logger = Logger.getLogger(ShepherdIdempotencyAutoConfiguration.class.getName());
-    logger.addHandler(handler);
-    try {
+    List<String> warnings;
+    try (LogCapture log = LogCapture.of(ShepherdIdempotencyAutoConfiguration.class)) {
+      warnings = log.messages();
       runner.withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class))
           .withPropertyValues("spring.datasource.url=jdbc:h2:mem:idempotency-auto;DB_CLOSE_DELAY=-1")
           .run(context -> {
             assertThat(context).hasNotFailed();
             assertThat(context.getBean(IdempotencyStore.class)).isInstanceOf(InMemoryIdempotencyStore.class);
           });
-    } finally {
-      logger.removeHandler(handler);
     }
     assertThat(warnings).anySatisfy(w -> assertThat(w).contains("in memory", "the DataSource is H2", "needs PostgreSQL"));
   }
