@@ -15,6 +15,7 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import javax.sql.DataSource;
 import org.jspecify.annotations.Nullable;
@@ -104,6 +105,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   private final String table;
   private final long queryTimeoutNanos;
   private final int networkTimeoutMillis;
+  private final long networkTimeoutNanos;
   private volatile boolean networkTimeoutUnsupported;
   private final String claimSql;
   private final String takeOverSql;
@@ -121,6 +123,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     this.table = table;
     this.queryTimeoutNanos = Durations.toNanosSaturated(queryTimeout);
     this.networkTimeoutMillis = (int) Math.min(Integer.MAX_VALUE, networkTimeout.toMillis());
+    this.networkTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(networkTimeoutMillis);
     String seq = table + "_token_seq";
     String now = "statement_timestamp()";
     String plus = " + (?::bigint * interval '1 microsecond')";
@@ -389,7 +392,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
       Object... parameters) throws SQLException {
     try (PreparedStatement ps = prepare(c, sql)) {
       bind(ps, parameters);
-      try (ResultSet rs = WATCHDOG.executeQuery(ps, queryTimeoutNanos)) {
+      try (ResultSet rs = WATCHDOG.executeQuery(ps, queryTimeoutNanos, cancelGiveUpNanos())) {
         commitIfNeeded(c);
         return rs.next() ? reader.read(rs) : null;
       }
@@ -423,7 +426,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     byte[] bytes = response.toBytes();
     try (PreparedStatement ps = prepare(c, completeSql)) {
       bind(ps, bytes, micros(retention), key, fencingToken);
-      return WATCHDOG.executeUpdate(ps, queryTimeoutNanos) == 1
+      return WATCHDOG.executeUpdate(ps, queryTimeoutNanos, cancelGiveUpNanos()) == 1
           || alreadyFinished(c, key, fencingToken, "C");
     }
   }
@@ -433,7 +436,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     return withConnection("halt", key, c -> {
       try (PreparedStatement ps = prepare(c, haltSql)) {
         bind(ps, reason, micros(retention), key, fencingToken);
-        boolean done = WATCHDOG.executeUpdate(ps, queryTimeoutNanos) == 1
+        boolean done = WATCHDOG.executeUpdate(ps, queryTimeoutNanos, cancelGiveUpNanos()) == 1
             || alreadyFinished(c, key, fencingToken, "H");
         commitIfNeeded(c);
         return done;
@@ -449,7 +452,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
       throws SQLException {
     try (PreparedStatement ps = prepare(c, finishedSql)) {
       bind(ps, key, fencingToken);
-      try (ResultSet rs = WATCHDOG.executeQuery(ps, queryTimeoutNanos)) {
+      try (ResultSet rs = WATCHDOG.executeQuery(ps, queryTimeoutNanos, cancelGiveUpNanos())) {
         return rs.next() && state.equals(rs.getString(1));
       }
     }
@@ -466,7 +469,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     return withConnection("prune expired records of", null, c -> {
       try (PreparedStatement ps = prepare(c, pruneSql)) {
         bind(ps, limit);
-        int deleted = WATCHDOG.executeUpdate(ps, queryTimeoutNanos);
+        int deleted = WATCHDOG.executeUpdate(ps, queryTimeoutNanos, cancelGiveUpNanos());
         commitIfNeeded(c);
         return deleted;
       }
@@ -478,7 +481,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     return withConnection(operation, key, c -> {
       try (PreparedStatement ps = prepare(c, sql)) {
         bind(ps, parameters);
-        int rows = WATCHDOG.executeUpdate(ps, queryTimeoutNanos);
+        int rows = WATCHDOG.executeUpdate(ps, queryTimeoutNanos, cancelGiveUpNanos());
         commitIfNeeded(c);
         return rows == 1;
       }
@@ -536,6 +539,15 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
       LOG.log(System.Logger.Level.WARNING, "the JDBC driver has no network timeout: a database"
           + " that stops answering is bounded by the query timeout only", e);
     }
+  }
+
+  /**
+   * How long after a statement's start a cancel of it still in flight is given up: its network
+   * deadline, when the executing thread has failed on its own (see {@link StatementWatchdog});
+   * without a network timeout, never, since the cancel is then all that ends the statement.
+   */
+  private long cancelGiveUpNanos() {
+    return networkTimeoutUnsupported ? Long.MAX_VALUE / 2 : networkTimeoutNanos;
   }
 
   /**

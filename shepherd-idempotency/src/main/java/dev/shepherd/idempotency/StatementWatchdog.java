@@ -41,6 +41,19 @@ import java.util.concurrent.locks.LockSupport;
  * (the driver opens a connection to send the cancel, which must not hold up the tick). The driver
  * makes a cancel that races with the statement's end harmless: it cancels only a statement still
  * executing, and the executing thread waits for a cancel in progress before it goes on.
+ *
+ * <h2>Why a cancel is given up at the statement's network deadline</h2>
+ *
+ * That wait is the catch: pgjdbc's cancel opens a socket to the server and waits for the server to
+ * close it, bounded only by the driver's {@code cancelSignalTimeout} (10 s by default). Against a
+ * database or network that hangs, the cancel hangs too, and the executing thread, whose read
+ * fails at its network timeout, then waits for it: a call took the query timeout plus the cancel
+ * signal timeout (15 s with the defaults) instead of the network timeout (6 s). So every cancel
+ * runs on a virtual thread that the tick interrupts once the statement's network deadline (its
+ * start plus the network timeout) has passed: a virtual thread blocked in socket I/O is unblocked
+ * by an interrupt, which closes that socket; the driver ignores a cancel that failed on I/O, and
+ * the executing thread goes on with its own timeout's error. The tick keeps running while a
+ * cancel is in flight, so the interrupt never lacks a thread to send it.
  */
 final class StatementWatchdog {
 
@@ -56,26 +69,42 @@ final class StatementWatchdog {
   private static final class Watch {
     final Statement statement;
     final long deadline;
+    /** When the cancel of this statement, if one is sent, is given up (the network deadline). */
+    final long giveUpAt;
 
-    Watch(Statement statement, long deadline) {
+    Watch(Statement statement, long deadline, long giveUpAt) {
       this.statement = statement;
       this.deadline = deadline;
+      this.giveUpAt = giveUpAt;
     }
   }
 
+  /** A cancel in flight, on its own virtual thread. */
+  private record Cancel(Thread thread, long giveUpAt) {}
+
   private final Set<Watch> watched = ConcurrentHashMap.newKeySet();
+  /** Cancels in flight; added only by the ticking thread, removed by each cancel's thread. */
+  private final Set<Cancel> cancelling = ConcurrentHashMap.newKeySet();
   private final AtomicBoolean ticking = new AtomicBoolean();
 
   private StatementWatchdog() {}
 
-  /** Runs {@code executeQuery()}, cancelling it if it runs longer than {@code timeoutNanos}. */
-  ResultSet executeQuery(PreparedStatement ps, long timeoutNanos) throws SQLException {
-    return execute(ps, timeoutNanos, PreparedStatement::executeQuery);
+  /**
+   * Runs {@code executeQuery()}, cancelling it if it runs longer than {@code timeoutNanos}; a
+   * cancel still in flight {@code giveUpNanos} after the start is interrupted.
+   */
+  ResultSet executeQuery(PreparedStatement ps, long timeoutNanos, long giveUpNanos)
+      throws SQLException {
+    return execute(ps, timeoutNanos, giveUpNanos, PreparedStatement::executeQuery);
   }
 
-  /** Runs {@code executeUpdate()}, cancelling it if it runs longer than {@code timeoutNanos}. */
-  int executeUpdate(PreparedStatement ps, long timeoutNanos) throws SQLException {
-    return execute(ps, timeoutNanos, PreparedStatement::executeUpdate);
+  /**
+   * Runs {@code executeUpdate()}, cancelling it if it runs longer than {@code timeoutNanos}; a
+   * cancel still in flight {@code giveUpNanos} after the start is interrupted.
+   */
+  int executeUpdate(PreparedStatement ps, long timeoutNanos, long giveUpNanos)
+      throws SQLException {
+    return execute(ps, timeoutNanos, giveUpNanos, PreparedStatement::executeUpdate);
   }
 
   /** One execution of a prepared statement. */
@@ -83,9 +112,9 @@ final class StatementWatchdog {
     T run(PreparedStatement ps) throws SQLException;
   }
 
-  private <T> T execute(PreparedStatement ps, long timeoutNanos, Execution<T> execution)
-      throws SQLException {
-    Watch watch = watch(ps, timeoutNanos);
+  private <T> T execute(PreparedStatement ps, long timeoutNanos, long giveUpNanos,
+      Execution<T> execution) throws SQLException {
+    Watch watch = watch(ps, timeoutNanos, giveUpNanos);
     try {
       return execution.run(ps);
     } finally {
@@ -93,8 +122,9 @@ final class StatementWatchdog {
     }
   }
 
-  private Watch watch(Statement statement, long timeoutNanos) {
-    Watch watch = new Watch(statement, System.nanoTime() + timeoutNanos);
+  private Watch watch(Statement statement, long timeoutNanos, long giveUpNanos) {
+    long now = System.nanoTime();
+    Watch watch = new Watch(statement, now + timeoutNanos, now + giveUpNanos);
     watched.add(watch);
     if (!ticking.get() && ticking.compareAndSet(false, true)) {
       Thread.ofVirtual().name("shepherd-idempotency-statement-watchdog").start(this::tick);
@@ -114,17 +144,38 @@ final class StatementWatchdog {
       }
       for (Watch watch : late) {
         if (watched.remove(watch)) { // still executing: cancel it
-          Thread.ofVirtual().name("shepherd-idempotency-statement-cancel")
-              .start(() -> cancel(watch.statement));
+          startCancel(watch);
         }
       }
-      if (watched.isEmpty()) {
+      for (Cancel cancel : cancelling) {
+        if (now - cancel.giveUpAt() >= 0) {
+          cancel.thread().interrupt(); // closes the cancel's socket; see the class comment
+        }
+      }
+      // Only this thread adds to `cancelling`, so it may stop once both sets are empty.
+      if (watched.isEmpty() && cancelling.isEmpty()) {
         ticking.set(false);
         if (watched.isEmpty() || !ticking.compareAndSet(false, true)) {
           return;
         }
       }
     }
+  }
+
+  private void startCancel(Watch watch) {
+    // The thread removes its own entry when done; it starts after the entry is in the set.
+    Cancel[] self = new Cancel[1];
+    Thread thread = Thread.ofVirtual().name("shepherd-idempotency-statement-cancel").unstarted(
+        () -> {
+          try {
+            cancel(watch.statement);
+          } finally {
+            cancelling.remove(self[0]);
+          }
+        });
+    self[0] = new Cancel(thread, watch.giveUpAt);
+    cancelling.add(self[0]);
+    thread.start();
   }
 
   private static void cancel(Statement statement) {
