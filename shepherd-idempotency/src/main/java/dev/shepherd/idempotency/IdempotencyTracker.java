@@ -122,7 +122,9 @@ public final class IdempotencyTracker implements AutoCloseable {
    *     │  complete/halt stored ─────────────────────────▶ FINISHED (removed)
    *     └  complete/halt failed past completionRetry ─────▶ PENDING (still held and renewed; each
    *                                                         heartbeat tries the outcome again until
-   *                                                         it is stored or the claim is LOST)
+   *                                                         it is stored or the claim is LOST;
+   *                                                         a halt, fail or release meanwhile
+   *                                                         changes nothing and returns false)
    *
    * confirmedUntil is a ticker reading: the instant a renewal (or the claim) was SENT plus the
    * lease. The store starts the lease when it executes the call, which is after it was sent, so
@@ -446,13 +448,21 @@ public final class IdempotencyTracker implements AutoCloseable {
    * Drops a claim so that the next request with the key runs again, for example when the request
    * failed before its handler started.
    *
+   * <p>If a {@link #complete} of the claim threw because the store failed, its response is still
+   * waiting to be stored (the tracker keeps trying): release then changes nothing and returns
+   * false, so a caller that releases in a {@code finally} never throws that response away.
+   *
    * @param claim the claim returned by {@link #track}
-   * @return true if the claim was released; false if it was no longer current (nothing to undo)
+   * @return true if the claim was released; false if it was no longer current (nothing to undo) or
+   *     a response of it is waiting to be stored
    * @throws NullPointerException if {@code claim} is null
    * @throws IdempotencyStoreException if the store fails; the claim's lease then runs out
    */
   public boolean release(Tracked.Claimed claim) {
     Require.nonNull(claim, "claim");
+    if (responsePending(claim, "release")) {
+      return false;
+    }
     held.remove(claim);
     try {
       return storeCall(
@@ -464,11 +474,14 @@ public final class IdempotencyTracker implements AutoCloseable {
 
   /**
    * Marks a claim {@link Tracked.Halted} with a reason: its request will not run again until
-   * retention ends. Store failures are retried as {@link #complete} retries them.
+   * retention ends. Store failures are retried as {@link #complete} retries them. If a response
+   * of the claim is waiting to be stored (a {@link #complete} threw because the store failed),
+   * halt changes nothing and returns false: that response is stored, not the halt.
    *
    * @param claim the claim returned by {@link #track}
    * @param reason why; cut to {@value #MAX_REASON_LENGTH} characters
-   * @return true if the claim is now halted; false if it was no longer current
+   * @return true if the claim is now halted; false if it was no longer current, or a response of
+   *     it is waiting to be stored
    * @throws NullPointerException if an argument is null
    * @throws IdempotencyStoreException if the store failed for {@code completionRetry}; the tracker
    *     keeps trying in the background, as for {@link #complete}
@@ -476,6 +489,9 @@ public final class IdempotencyTracker implements AutoCloseable {
   public boolean halt(Tracked.Claimed claim, String reason) {
     Require.nonNull(claim, "claim");
     String text = sanitizeReason(Require.nonNull(reason, "reason"));
+    if (responsePending(claim, "halt")) {
+      return false;
+    }
     try {
       finish(claim, new Outcome.Halt(text), "halt");
       return true;
@@ -488,11 +504,14 @@ public final class IdempotencyTracker implements AutoCloseable {
    * Records that a claimed request failed with an exception, under the
    * {@link Builder#failurePolicy(FailurePolicy) failure policy}: {@link FailurePolicy#HALT}
    * (default) marks the key halted with the exception's class and message as reason;
-   * {@link FailurePolicy#RELEASE} releases it.
+   * {@link FailurePolicy#RELEASE} releases it. A response of the claim waiting to be stored (a
+   * {@link #complete} threw because the store failed) is never discarded: fail then changes
+   * nothing and returns false.
    *
    * @param claim the claim returned by {@link #track}
    * @param failure what the request threw
-   * @return true if the claim was halted or released; false if it was no longer current
+   * @return true if the claim was halted or released; false if it was no longer current, or a
+   *     response of it is waiting to be stored
    * @throws NullPointerException if an argument is null
    * @throws IdempotencyStoreException if the store fails (see {@link #halt} and {@link #release})
    */
@@ -503,6 +522,22 @@ public final class IdempotencyTracker implements AutoCloseable {
       case HALT -> halt(claim, describe(failure));
       case RELEASE -> release(claim);
     };
+  }
+
+  /**
+   * Whether a response of the claim is waiting to be stored (its {@link #complete} threw after
+   * {@code completionRetry}); then a later halt or release must not replace it.
+   */
+  private boolean responsePending(Tracked.Claimed claim, String operation) {
+    Holding h = held.get(claim);
+    if (h != null && h.pending instanceof Outcome.Complete) {
+      LOG.log(Level.WARNING,
+          "idempotency key ''{0}'': {1} ignored, the response of fencing token {2} is waiting to"
+              + " be stored and the tracker keeps trying",
+          claim.key(), operation, claim.fencingToken());
+      return true;
+    }
+    return false;
   }
 
   /** Stores an outcome with retries; see {@link #complete}. */

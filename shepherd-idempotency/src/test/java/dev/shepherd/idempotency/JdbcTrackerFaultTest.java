@@ -1,0 +1,104 @@
+package dev.shepherd.idempotency;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.zaxxer.hikari.HikariDataSource;
+import dev.shepherd.testing.FaultProxy;
+import dev.shepherd.testing.PostgresCluster;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.UUID;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * The tracker over the JDBC store on a real PostgreSQL whose network a fault proxy breaks on
+ * demand. The heartbeat's interval is far beyond each test, which calls {@code heartbeat()}
+ * itself, on an executor that runs renewals on the calling thread: every store call happens at a
+ * point the test chose.
+ */
+class JdbcTrackerFaultTest {
+
+  @RegisterExtension static final PostgresCluster pg = PostgresCluster.primaryOnly();
+
+  private static final Duration LONG = Duration.ofMinutes(30);
+
+  private FaultProxy proxy;
+  private HikariDataSource dataSource;
+  private JdbcIdempotencyStore store;
+  private IdempotencyTracker tracker;
+
+  @BeforeEach
+  void start() {
+    proxy = FaultProxy.to(pg.primaryPort());
+    dataSource = pg.primaryDataSource(proxy, Duration.ofMillis(250));
+    store = JdbcIdempotencyStore.builder(dataSource).createSchema(true)
+        .queryTimeout(Duration.ofSeconds(2)).build();
+    tracker = IdempotencyTracker.builder().store(store).lease(LONG).retention(LONG)
+        .heartbeatInterval(Duration.ofMinutes(10)).executor(Runnable::run)
+        .completionRetry(Duration.ZERO).build();
+  }
+
+  @AfterEach
+  void stop() {
+    tracker.close();
+    dataSource.close();
+    proxy.close();
+  }
+
+  private static StoredResponse response(String body) {
+    return new StoredResponse(201, List.of(), body.getBytes(StandardCharsets.UTF_8),
+        Instant.parse("2026-01-02T03:04:05Z"));
+  }
+
+  private static String key(String name) {
+    return name + ":" + UUID.randomUUID();
+  }
+
+  /** Claims a key and makes its complete fail: its response is then waiting to be stored. */
+  private Tracked.Claimed claimWithAResponseWaiting(String key, StoredResponse response) {
+    Tracked.Claimed claim = (Tracked.Claimed) tracker.track(key, "fp");
+    proxy.refuseConnections();
+    proxy.cutConnections();
+    try {
+      assertThatThrownBy(() -> tracker.complete(claim, response))
+          .isInstanceOf(IdempotencyStoreException.class)
+          .hasMessageContaining("keeps trying");
+    } finally {
+      proxy.restore();
+    }
+    return claim;
+  }
+
+  @Test
+  void failAfterCompleteThrewKeepsTheWaitingResponseWhichIsStoredAndReplayed() {
+    String key = key("fail-after-complete");
+    Tracked.Claimed claim = claimWithAResponseWaiting(key, response("created"));
+
+    // The README's shape: the handler's exception path calls fail() with whatever was thrown.
+    assertThat(tracker.fail(claim, new IllegalStateException("complete threw"))).isFalse();
+    assertThat(tracker.track(key, "fp")).isInstanceOf(Tracked.InProgress.class);
+    tracker.heartbeat(); // stores the waiting response
+
+    assertThat(tracker.track(key, "fp")).isInstanceOfSatisfying(Tracked.Completed.class,
+        done -> assertThat(done.response()).isEqualTo(response("created")));
+  }
+
+  @Test
+  void releaseAfterCompleteThrewKeepsTheWaitingResponseWhichIsStoredAndReplayed() {
+    String key = key("release-after-complete");
+    Tracked.Claimed claim = claimWithAResponseWaiting(key, response("created"));
+
+    assertThat(tracker.release(claim)).isFalse(); // a release in a finally
+    assertThat(tracker.halt(claim, "late halt")).isFalse();
+    tracker.heartbeat();
+
+    assertThat(tracker.track(key, "fp")).isInstanceOfSatisfying(Tracked.Completed.class,
+        done -> assertThat(done.response()).isEqualTo(response("created")));
+  }
+}
