@@ -57,8 +57,10 @@ import java.sql.SQLException;
  * </pre>
  *
  * <p>The connection comes from the store's {@code DataSource} with auto-commit off and the store's
- * network timeout; {@link #close()} rolls back what was not committed, restores auto-commit and
- * closes it. Confined to one thread, like a connection.
+ * network timeout (so the request's own statements also fail once the database sends nothing for
+ * that long); {@link #close()} rolls back what was not committed, puts back the auto-commit and
+ * network timeout the connection was handed out with, and closes it. Confined to one thread, like
+ * a connection.
  */
 public final class JdbcClaimTransaction implements AutoCloseable {
 
@@ -70,15 +72,20 @@ public final class JdbcClaimTransaction implements AutoCloseable {
   private final JdbcIdempotencyStore store;
   private final Tracked.Claimed claim;
   private final Connection connection;
+  /** The connection's auto-commit and network timeout when it was handed out, put back at close. */
+  private final boolean previousAutoCommit;
+  private final int previousNetworkTimeout;
   private State state = State.OPEN;
 
   private JdbcClaimTransaction(
       IdempotencyTracker tracker, JdbcIdempotencyStore store, Tracked.Claimed claim,
-      Connection connection) {
+      Connection connection, boolean previousAutoCommit, int previousNetworkTimeout) {
     this.tracker = tracker;
     this.store = store;
     this.claim = claim;
     this.connection = connection;
+    this.previousAutoCommit = previousAutoCommit;
+    this.previousNetworkTimeout = previousNetworkTimeout;
   }
 
   /**
@@ -100,22 +107,26 @@ public final class JdbcClaimTransaction implements AutoCloseable {
               + tracker.store());
     }
     Connection c;
+    int[] networkTimeout = new int[1];
     try {
-      c = store.openConnection();
+      c = store.openConnection(networkTimeout);
     } catch (SQLException e) {
       throw new IdempotencyStoreException(
           "cannot open a transaction for idempotency key '" + claim.key() + "': "
               + e.getMessage(), e);
     }
+    boolean autoCommit;
     try {
+      autoCommit = c.getAutoCommit();
       c.setAutoCommit(false);
     } catch (SQLException e) {
+      store.restoreNetworkTimeout(c, networkTimeout[0]);
       closeQuietly(c);
       throw new IdempotencyStoreException(
           "cannot open a transaction for idempotency key '" + claim.key() + "': "
               + e.getMessage(), e);
     }
-    return new JdbcClaimTransaction(tracker, store, claim, c);
+    return new JdbcClaimTransaction(tracker, store, claim, c, autoCommit, networkTimeout[0]);
   }
 
   /**
@@ -193,11 +204,14 @@ public final class JdbcClaimTransaction implements AutoCloseable {
     if (state == State.OPEN) {
       rollbackQuietly();
     }
-    try {
-      connection.setAutoCommit(true);
-    } catch (SQLException e) {
-      LOG.log(Level.DEBUG, "could not restore auto-commit", e);
+    if (previousAutoCommit) { // one handed out with auto-commit off goes back that way
+      try {
+        connection.setAutoCommit(true);
+      } catch (SQLException e) {
+        LOG.log(Level.DEBUG, "could not restore auto-commit", e);
+      }
     }
+    store.restoreNetworkTimeout(connection, previousNetworkTimeout);
     closeQuietly(connection);
   }
 

@@ -501,8 +501,12 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
    */
   private <T> T withConnection(String operation, @Nullable String key, SqlWork<T> work) {
     try (Connection c = dataSource.getConnection()) {
-      setNetworkTimeout(c);
-      return work.run(c);
+      int previous = setNetworkTimeout(c);
+      try {
+        return work.run(c);
+      } finally {
+        restoreNetworkTimeout(c, previous);
+      }
     } catch (SQLException e) {
       String what = key == null
           ? operation + " table " + table
@@ -512,11 +516,16 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     }
   }
 
-  /** Opens a connection for a caller's transaction, with this store's network timeout. */
-  Connection openConnection() throws SQLException {
+  /**
+   * Gets a connection for a caller's transaction and sets this store's network timeout on it;
+   * the caller gives it back with {@link #restoreNetworkTimeout} and closes it.
+   *
+   * @param previous receives the connection's network timeout before (element 0)
+   */
+  Connection openConnection(int[] previous) throws SQLException {
     Connection c = dataSource.getConnection();
     try {
-      setNetworkTimeout(c);
+      previous[0] = setNetworkTimeout(c);
       return c;
     } catch (SQLException | RuntimeException e) {
       c.close();
@@ -524,20 +533,51 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     }
   }
 
-  /**
-   * Sets the network timeout; a driver without it (SQLFeatureNotSupportedException) keeps only the
-   * query timeout, and the store says so once.
+  /*
+   * Why the network timeout is put back: a pool hands the same physical connection to the
+   * application next, and not every pool resets it (HikariCP does; DBCP2 and Tomcat JDBC do
+   * not), so the store's 6 s would cut the application's own long queries. Both calls are local
+   * to the driver (pgjdbc sets the socket's SO_TIMEOUT): no round trip.
    */
-  private void setNetworkTimeout(Connection c) throws SQLException {
+
+  /**
+   * Sets the network timeout and returns the one the connection had; a driver without it
+   * (SQLFeatureNotSupportedException) keeps only the query timeout, and the store says so once.
+   *
+   * @return the previous network timeout in milliseconds, or -1 if none was set
+   */
+  private int setNetworkTimeout(Connection c) throws SQLException {
     if (networkTimeoutUnsupported) {
-      return;
+      return -1;
     }
     try {
-      c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
+      int previous = c.getNetworkTimeout();
+      if (previous != networkTimeoutMillis) {
+        c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
+      }
+      return previous;
     } catch (SQLFeatureNotSupportedException e) {
       networkTimeoutUnsupported = true;
       LOG.log(System.Logger.Level.WARNING, "the JDBC driver has no network timeout: a database"
           + " that stops answering is bounded by the query timeout only", e);
+      return -1;
+    }
+  }
+
+  /**
+   * Puts back the network timeout a connection had before {@link #setNetworkTimeout}; a
+   * connection that broke meanwhile is left as it is (the pool discards it).
+   */
+  void restoreNetworkTimeout(Connection c, int previous) {
+    if (previous < 0 || previous == networkTimeoutMillis) {
+      return;
+    }
+    try {
+      if (!c.isClosed()) {
+        c.setNetworkTimeout(Runnable::run, previous);
+      }
+    } catch (SQLException | RuntimeException e) {
+      LOG.log(System.Logger.Level.DEBUG, "could not restore a connection's network timeout", e);
     }
   }
 
