@@ -60,8 +60,10 @@ import org.jspecify.annotations.Nullable;
  * <h2>Keys and fingerprints</h2>
  *
  * The key is an already-scoped string (an HTTP filter builds it from the principal, the method,
- * the path and the {@code Idempotency-Key} header): 1 to {@value #MAX_KEY_LENGTH} characters, no
- * U+0000 and no unpaired surrogate, so that it is stored unchanged by every store. The fingerprint
+ * the path and the {@code Idempotency-Key} header): 1 to {@value #MAX_KEY_LENGTH} characters and at
+ * most {@value #MAX_KEY_BYTES} bytes in UTF-8, no U+0000 and no unpaired surrogate, so that it is
+ * stored unchanged by every store (PostgreSQL refuses an index entry over 2,704 bytes: a limit in
+ * characters alone let 1,024 CJK characters, 3,072 bytes, through to a store error on every try). The fingerprint
  * is an opaque string the caller computes (for example a hex SHA-256 of the request), with the same
  * rules and at most {@value #MAX_FINGERPRINT_LENGTH} characters.
  *
@@ -149,6 +151,12 @@ public final class IdempotencyTracker implements AutoCloseable {
 
   /** The longest key accepted, in characters. */
   public static final int MAX_KEY_LENGTH = 1024;
+
+  /**
+   * The longest key accepted, in bytes of its UTF-8 form: every store indexes the key, and
+   * PostgreSQL's btree index takes at most 2,704 bytes per entry.
+   */
+  public static final int MAX_KEY_BYTES = 2048;
 
   /** The longest fingerprint accepted, in characters. */
   public static final int MAX_FINGERPRINT_LENGTH = 1024;
@@ -311,7 +319,8 @@ public final class IdempotencyTracker implements AutoCloseable {
    * {@link #complete}, {@link #release}, {@link #fail} or {@link #halt} is called with the claim,
    * and the caller must call one of them (in a {@code finally}).
    *
-   * @param key the already-scoped key, 1 to {@value #MAX_KEY_LENGTH} characters
+   * @param key the already-scoped key, 1 to {@value #MAX_KEY_LENGTH} characters and at most
+   *     {@value #MAX_KEY_BYTES} bytes in UTF-8
    * @param fingerprint the request's fingerprint, 1 to {@value #MAX_FINGERPRINT_LENGTH} characters
    * @return the key's state for this caller
    * @throws NullPointerException if an argument is null
@@ -321,7 +330,7 @@ public final class IdempotencyTracker implements AutoCloseable {
    * @throws IdempotencyStoreException if the store fails
    */
   public Tracked track(String key, String fingerprint) {
-    checkText(key, "key", MAX_KEY_LENGTH);
+    checkKey(key);
     checkText(fingerprint, "fingerprint", MAX_FINGERPRINT_LENGTH);
     Require.state(!closed.get(), "tracker is closed");
     long start = ticker.read();
@@ -915,11 +924,38 @@ public final class IdempotencyTracker implements AutoCloseable {
    * @return the key
    * @throws NullPointerException if {@code key} is null
    * @throws IllegalArgumentException if it is empty, longer than {@value #MAX_KEY_LENGTH}
-   *     characters, or holds U+0000 or an unpaired surrogate
+   *     characters or {@value #MAX_KEY_BYTES} bytes in UTF-8, or holds U+0000 or an unpaired
+   *     surrogate
    */
   public static String checkKey(String key) {
     checkText(key, "key", MAX_KEY_LENGTH);
+    if (key.length() * 3L > MAX_KEY_BYTES) { // shorter keys fit whatever their characters
+      int bytes = utf8Length(key);
+      if (bytes > MAX_KEY_BYTES) {
+        throw new IllegalArgumentException("key must be at most " + MAX_KEY_BYTES
+            + " bytes in UTF-8, was " + bytes + " (" + key.length() + " characters)");
+      }
+    }
     return key;
+  }
+
+  /** The length of a string's UTF-8 form (its surrogates are paired: checked before). */
+  private static int utf8Length(String s) {
+    int bytes = 0;
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (c < 0x80) {
+        bytes += 1;
+      } else if (c < 0x800) {
+        bytes += 2;
+      } else if (Character.isHighSurrogate(c)) {
+        bytes += 4;
+        i++;
+      } else {
+        bytes += 3;
+      }
+    }
+    return bytes;
   }
 
   @Override

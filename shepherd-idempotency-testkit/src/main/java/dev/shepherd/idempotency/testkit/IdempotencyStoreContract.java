@@ -169,6 +169,51 @@ public abstract class IdempotencyStoreContract {
     });
   }
 
+  /**
+   * A unique key of exactly {@code bytes} bytes in UTF-8, mostly distinct three-byte characters
+   * (CJK), so that no compression in the store makes it smaller.
+   */
+  private static String keyOfUtf8Bytes(int bytes) {
+    StringBuilder key = new StringBuilder(UUID.randomUUID().toString()); // 36 ASCII bytes
+    int cjk = (bytes - key.length()) / 3;
+    for (int i = 0; i < cjk; i++) {
+      key.append((char) (0x4E00 + (i * 7919) % 20000)); // distinct characters in U+4E00..
+    }
+    while (key.toString().getBytes(UTF_8).length < bytes) {
+      key.append('x');
+    }
+    return key.toString();
+  }
+
+  @Test
+  void keyOfTheMostUtf8BytesIsClaimedCompletedAndReplayedUnchanged() {
+    String key = keyOfUtf8Bytes(IdempotencyTracker.MAX_KEY_BYTES);
+    assertThat(key.getBytes(UTF_8)).hasSize(IdempotencyTracker.MAX_KEY_BYTES);
+    IdempotencyTracker tracker = tracker(LONG, LONG);
+
+    Tracked.Claimed claim = (Tracked.Claimed) tracker.track(key, "fp");
+    assertThat(claim.key()).isEqualTo(key);
+    tracker.complete(claim, response("long key"));
+
+    assertThat(tracker.track(key, "fp")).isInstanceOfSatisfying(Tracked.Completed.class,
+        done -> assertThat(done.response()).isEqualTo(response("long key")));
+  }
+
+  @Test
+  void keyOverTheMostUtf8BytesIsRejectedBeforeItReachesTheStore() {
+    // 1,024 characters (the most) but 3,072 bytes: over PostgreSQL's 2,704-byte index entry.
+    String key = keyOfUtf8Bytes(3 * IdempotencyTracker.MAX_KEY_LENGTH).substring(0,
+        IdempotencyTracker.MAX_KEY_LENGTH);
+    IdempotencyTracker tracker = tracker(LONG, LONG);
+
+    assertThatThrownBy(() -> tracker.track(key, "fp"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("key must be at most " + IdempotencyTracker.MAX_KEY_BYTES
+            + " bytes in UTF-8");
+    assertThatThrownBy(() -> IdempotencyTracker.checkKey(key))
+        .isInstanceOf(IllegalArgumentException.class);
+  }
+
   @Test
   void secondTrackWhileLeaseLivesIsInProgressSinceTheClaim() {
     String key = key("busy");
