@@ -746,15 +746,22 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
      * {@code WAIT}. Default 0 (no waiting).
      *
      * @param replicas how many replicas must acknowledge, 0 to turn it off
-     * @param timeout the longest {@code WAIT}, positive and shorter than the command timeout
+     * @param timeout the longest {@code WAIT}, at least 1 ms ({@code WAIT} takes milliseconds,
+     *     and {@code WAIT n 0} would block forever) and shorter than the command timeout (checked
+     *     at {@link #build()}: a {@code WAIT} that may run as long as the command timeout makes
+     *     every complete time out while a replica lags)
      * @return this builder
      * @throws NullPointerException if {@code timeout} is null
-     * @throws IllegalArgumentException if {@code replicas} is negative or {@code timeout} is not
-     *     positive
+     * @throws IllegalArgumentException if {@code replicas} is negative or {@code timeout} is
+     *     under 1 ms
      */
     public Builder waitForReplicas(int replicas, Duration timeout) {
       this.replicas = Require.atLeast(replicas, 0, "replicas");
-      this.replicaTimeout = Require.positive(timeout, "timeout");
+      Require.positive(timeout, "timeout");
+      Require.argument(timeout.compareTo(Duration.ofMillis(1)) >= 0,
+          "waitForReplicas timeout must be at least 1 ms (WAIT takes milliseconds, and WAIT n 0"
+              + " blocks forever), was " + timeout);
+      this.replicaTimeout = timeout;
       return this;
     }
 
@@ -800,8 +807,13 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
      * Builds the store. It connects on first use.
      *
      * @return the store
+     * @throws IllegalStateException if {@link #waitForReplicas(int, Duration)} asks for replicas
+     *     with a timeout that is not shorter than the command timeout
      */
     public RedisIdempotencyStore build() {
+      Require.state(replicas == 0 || replicaTimeout.compareTo(commandTimeout) < 0,
+          "waitForReplicas timeout " + replicaTimeout + " must be shorter than the command timeout "
+              + commandTimeout + ": the WAIT and its reply must fit in one command's time");
       return new RedisIdempotencyStore(this);
     }
   }

@@ -86,6 +86,28 @@ class RedisWaitForReplicasTest {
   }
 
   @Test
+  void waitTimeoutsThatCouldNeverWorkAreRejectedAtTheBuilder() {
+    RedisClient client = RedisClient.create(primary.uri());
+    resources.add(client::shutdown);
+    // Under 1 ms would be WAIT n 0: blocks forever on the server.
+    assertThatThrownBy(() -> RedisIdempotencyStore.builder(client)
+        .waitForReplicas(1, Duration.ofNanos(999_999)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("at least 1 ms");
+    // As long as the command timeout: every complete would time out while a replica lags.
+    assertThatThrownBy(() -> RedisIdempotencyStore.builder(client)
+        .commandTimeout(Duration.ofSeconds(1)).waitForReplicas(1, Duration.ofSeconds(1)).build())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("must be shorter than the command timeout");
+    assertThatThrownBy(() -> RedisIdempotencyStore.builder(client)
+        .waitForReplicas(1, Duration.ofSeconds(9)).build()) // the default command timeout is 5 s
+        .isInstanceOf(IllegalStateException.class);
+    // Off (0 replicas) needs no check; the shortest sensible one builds.
+    RedisIdempotencyStore.builder(client).waitForReplicas(0, Duration.ofSeconds(9)).build().close();
+    RedisIdempotencyStore.builder(client).waitForReplicas(1, Duration.ofMillis(1)).build().close();
+  }
+
+  @Test
   void completesWaitingForAStoppedReplicaNeverHoldUpClaimsAndRenewalsOfOtherKeys()
       throws Exception {
     RedisIdempotencyStore store = store(Duration.ofSeconds(10), Duration.ofSeconds(5));
