@@ -136,7 +136,11 @@ public final class IdempotencyTracker implements AutoCloseable {
    * Who wakes whom. One timer thread ticks the heartbeat every heartbeatInterval (at most a third
    * of the lease) and hands each held claim's renewal to the executor, unless that claim's previous
    * renewal is still in flight (`Holding.busy`): a hung store never piles up renewals, threads or
-   * connections, and every renewal is bounded by the store's own timeouts. complete/halt keep the
+   * connections, and every renewal is bounded by the store's own timeouts. The same thread runs,
+   * for each held claim, one check armed for its confirmedUntil, which tells the listener the
+   * moment the lease is unconfirmed (a heartbeat tick would be up to an interval late) and arms
+   * itself again while renewals keep moving confirmedUntil; the heartbeat checks too, as a
+   * fallback. complete/halt keep the
    * claim in `held` while they retry, so it is renewed throughout; release removes it first (a
    * release that fails is harmless: the key becomes claimable when the lease runs out, which is what
    * release asked for).
@@ -224,16 +228,22 @@ public final class IdempotencyTracker implements AutoCloseable {
       this.confirmedUntil = confirmedUntil;
     }
 
-    void confirm(long until) {
+    /**
+     * Moves confirmedUntil forward.
+     *
+     * @return true if the listener had been told the lease was unconfirmed (the check that tells
+     *     it must be armed again)
+     */
+    boolean confirm(long until) {
       // Only forward: a slow renewal answered after a faster later one must not shorten it.
       long current;
       do {
         current = confirmedUntil;
         if (until - current <= 0) {
-          return;
+          return false;
         }
       } while (!CONFIRMED.compareAndSet(this, current, until));
-      reportedUnconfirmed.set(false);
+      return reportedUnconfirmed.getAndSet(false);
     }
 
     private static final java.lang.invoke.VarHandle CONFIRMED;
@@ -343,7 +353,9 @@ public final class IdempotencyTracker implements AutoCloseable {
     Tracked tracked = storeCall("claim", key, () -> store.claim(key, fingerprint, lease, retention,
         orphanPolicy));
     if (tracked instanceof Tracked.Claimed claim) {
-      held.put(claim, new Holding(claim, fingerprint, start + leaseNanos));
+      Holding h = new Holding(claim, fingerprint, start + leaseNanos);
+      held.put(claim, h);
+      armUnconfirmedCheck(h);
     } else if (replayCache != null && tracked instanceof Tracked.Completed done) {
       replayCache.put(key, fingerprint, done, start);
     }
@@ -719,12 +731,8 @@ public final class IdempotencyTracker implements AutoCloseable {
   void heartbeat() {
     long now = ticker.read();
     for (Holding h : held.values()) {
-      if (now - h.confirmedUntil >= 0 && h.reportedUnconfirmed.compareAndSet(false, true)) {
-        LOG.log(Level.WARNING,
-            "idempotency key ''{0}'': the lease of fencing token {1} could not be confirmed in"
-                + " time (the store did not answer renewals); isHeld() is false",
-            h.claim.key(), h.claim.fencingToken());
-        notifyLost(h.claim, false);
+      if (now - h.confirmedUntil >= 0) {
+        reportUnconfirmed(h); // normally done already, by the check armed for confirmedUntil
       }
       if (!h.busy.compareAndSet(false, true)) {
         continue; // the previous renewal is still in flight: never two at once
@@ -762,7 +770,9 @@ public final class IdempotencyTracker implements AutoCloseable {
       }
       if (store.renew(h.claim.key(), h.claim.fencingToken(), lease, retention)) {
         renewals.incrementAndGet();
-        h.confirm(sent + leaseNanos);
+        if (h.confirm(sent + leaseNanos)) {
+          armUnconfirmedCheck(h); // confirmed again after the listener was told: watch anew
+        }
       } else {
         lost(h);
       }
@@ -786,6 +796,43 @@ public final class IdempotencyTracker implements AutoCloseable {
           h.claim.fencingToken());
       notifyLost(h.claim, true);
       signalFinished();
+    }
+  }
+
+  /**
+   * Arms a one-shot check on the timer for the instant the claim's lease stops being confirmed,
+   * so the listener hears of it then, not at the next heartbeat tick (up to a heartbeat interval
+   * later). The check arms itself again when a renewal moved confirmedUntil meanwhile: one
+   * pending check per held claim.
+   */
+  private void armUnconfirmedCheck(Holding h) {
+    long delay = Math.max(0, h.confirmedUntil - ticker.read());
+    try {
+      // Not kept: the check ends itself once the claim is no longer held.
+      var unused = timer.schedule(() -> checkUnconfirmed(h), delay, TimeUnit.NANOSECONDS);
+    } catch (RejectedExecutionException e) {
+      LOG.log(Level.DEBUG, "tracker closed: no check of the lease", e);
+    }
+  }
+
+  private void checkUnconfirmed(Holding h) {
+    if (held.get(h.claim) != h) {
+      return;
+    }
+    if (ticker.read() - h.confirmedUntil >= 0) {
+      reportUnconfirmed(h); // armed again by the renewal that confirms it again, if one does
+    } else {
+      armUnconfirmedCheck(h);
+    }
+  }
+
+  private void reportUnconfirmed(Holding h) {
+    if (h.reportedUnconfirmed.compareAndSet(false, true)) {
+      LOG.log(Level.WARNING,
+          "idempotency key ''{0}'': the lease of fencing token {1} could not be confirmed in"
+              + " time (the store did not answer renewals); isHeld() is false",
+          h.claim.key(), h.claim.fencingToken());
+      notifyLost(h.claim, false);
     }
   }
 

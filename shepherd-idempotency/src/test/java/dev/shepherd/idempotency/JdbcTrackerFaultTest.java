@@ -2,6 +2,7 @@ package dev.shepherd.idempotency;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import com.zaxxer.hikari.HikariDataSource;
 import dev.shepherd.testing.FaultProxy;
@@ -11,6 +12,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -100,5 +102,45 @@ class JdbcTrackerFaultTest {
 
     assertThat(tracker.track(key, "fp")).isInstanceOfSatisfying(Tracked.Completed.class,
         done -> assertThat(done.response()).isEqualTo(response("created")));
+  }
+
+  /**
+   * The listener is told when the lease can no longer be confirmed, before another owner can
+   * claim the key, and not at the next heartbeat tick after that (up to a heartbeat interval,
+   * a third of the lease, later). The claim travels through a proxy that delays it by half a
+   * heartbeat interval, so the database starts its lease that much after the tracker started
+   * counting; the tracker's first heartbeat tick comes right after the claim, so the tick after
+   * the lease's end comes almost a whole interval after it. Renewals fail (the proxy refuses).
+   * What is asserted is the order of two events: the listener was told, another owner claimed.
+   */
+  @Test
+  void listenerIsToldThatTheLeaseIsUnconfirmedBeforeAnotherOwnerCanClaimTheKey() {
+    Duration lease = Duration.ofSeconds(3); // heartbeat every second
+    AtomicLong events = new AtomicLong();
+    AtomicLong toldAt = new AtomicLong();
+    String key = key("listener");
+    try (HikariDataSource direct = pg.primaryDataSource();
+        IdempotencyTracker owner = IdempotencyTracker.builder().store(store).lease(lease)
+            .claimListener((claim, definitely) -> {
+              if (!definitely) {
+                toldAt.compareAndSet(0, events.incrementAndGet());
+              }
+            }).build();
+        IdempotencyTracker other = IdempotencyTracker.builder()
+            .store(JdbcIdempotencyStore.builder(direct).build()).lease(lease).build()) {
+      proxy.delay(Duration.ofMillis(500));
+      Tracked.Claimed claim = (Tracked.Claimed) owner.track(key, "fp");
+      proxy.refuseConnections();
+      proxy.cutConnections();
+
+      await().pollInterval(Duration.ofMillis(10)).atMost(Duration.ofMinutes(2))
+          .until(() -> other.track(key, "fp") instanceof Tracked.Claimed);
+      long otherClaimedAt = events.incrementAndGet();
+
+      assertThat(toldAt.get()).isPositive().isLessThan(otherClaimedAt);
+      assertThat(owner.isHeld(claim)).isFalse();
+    } finally {
+      proxy.restore();
+    }
   }
 }
