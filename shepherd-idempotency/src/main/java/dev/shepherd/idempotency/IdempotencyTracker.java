@@ -221,6 +221,11 @@ public final class IdempotencyTracker implements AutoCloseable {
     final AtomicBoolean reportedUnconfirmed = new AtomicBoolean();
     volatile long confirmedUntil;
     volatile @Nullable Outcome pending;
+    /**
+     * A complete or halt of this claim is in a store call on the caller's thread: a renewal that
+     * finds the claim gone may have run after that call finished the record (see renew).
+     */
+    volatile boolean finishing;
 
     Holding(Tracked.Claimed claim, String fingerprint, long confirmedUntil) {
       this.claim = claim;
@@ -564,6 +569,9 @@ public final class IdempotencyTracker implements AutoCloseable {
   /** Stores an outcome with retries; see {@link #complete}. */
   private void finish(Tracked.Claimed claim, Outcome outcome, String operation) {
     Holding holding = held.get(claim);
+    if (holding != null) {
+      holding.finishing = true;
+    }
     long start = ticker.read();
     long giveUpAt = System.nanoTime() + completionRetryNanos;
     long pause = FIRST_RETRY_NANOS;
@@ -601,6 +609,9 @@ public final class IdempotencyTracker implements AutoCloseable {
         pause = Math.min(MAX_RETRY_NANOS, pause * 2);
       }
     } finally {
+      if (holding != null) {
+        holding.finishing = false;
+      }
       signalFinished();
     }
   }
@@ -787,6 +798,13 @@ public final class IdempotencyTracker implements AutoCloseable {
   }
 
   private void lost(Holding h) {
+    if (h.finishing) {
+      // A renewal sent before the owner's complete (or halt) may run after it in the store and
+      // find the record finished: that is not a loss. The owner's own call says which it is.
+      LOG.log(Level.DEBUG, "idempotency key ''{0}'': renewal found the claim finished or gone"
+          + " while its owner finishes it; the owner's call decides", h.claim.key());
+      return;
+    }
     if (held.remove(h.claim, h)) {
       LOG.log(
           Level.WARNING,

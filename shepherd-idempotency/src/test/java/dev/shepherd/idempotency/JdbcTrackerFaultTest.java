@@ -143,4 +143,39 @@ class JdbcTrackerFaultTest {
       proxy.restore();
     }
   }
+
+  /**
+   * A renewal that runs in the store after the owner's complete finds the record completed,
+   * which is not a loss: the listener must not hear "definitely lost" about a request whose
+   * response was stored. The complete is held right after its UPDATE committed, before its call
+   * returns; the renewal runs then.
+   */
+  @Test
+  void renewalThatRunsAfterTheOwnersCompleteIsNotReportedAsALoss() throws Exception {
+    List<Boolean> told = new java.util.concurrent.CopyOnWriteArrayList<>();
+    try (HikariDataSource direct = pg.primaryDataSource()) {
+      PausingDataSource pausing = new PausingDataSource(direct);
+      try (IdempotencyTracker owner = IdempotencyTracker.builder()
+          .store(JdbcIdempotencyStore.builder(pausing).build()).lease(LONG)
+          .heartbeatInterval(Duration.ofMinutes(10)).executor(Runnable::run)
+          .claimListener((claim, definitely) -> told.add(definitely)).build()) {
+        String key = key("renew-vs-complete");
+        Tracked.Claimed claim = (Tracked.Claimed) owner.track(key, "fp");
+        Thread completer = Thread.ofPlatform().unstarted(
+            () -> owner.complete(claim, response("done")));
+        pausing.pauseCloseOf(completer);
+        completer.start();
+        pausing.awaitPaused(); // the record is completed in the database
+
+        owner.heartbeat(); // its renewal finds state C
+        pausing.release();
+        completer.join();
+
+        assertThat(told).isEmpty();
+        assertThat(owner.track(key, "fp")).isInstanceOfSatisfying(Tracked.Completed.class,
+            done -> assertThat(done.response()).isEqualTo(response("done")));
+        assertThat(owner.heldClaims()).isZero();
+      }
+    }
+  }
 }
