@@ -90,9 +90,21 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
    * r response bytes, h halted reason. Numbers are written with string.format('%d') so they
    * compare as strings and never turn into Lua's 1.7e+12 notation.
    */
+  /*
+   * Why two readings of the clock: TIME has microseconds and the record milliseconds. `now`
+   * (rounded down) is what comparisons use: a lease counts as over only once floor(now) reached
+   * its end, so never early. `up` (rounded up) is where a lease written now starts: its end is
+   * then never before the true instant of the write plus the lease, and so never before the
+   * tracker's confirmedUntil (the instant the call was sent plus the lease). Rounded down, the
+   * lease could end up to 1 ms before isHeld() turned false on the owner. (The record's expiry,
+   * lease plus retention of at least 1 ms, stays on `now`: it still ends after the lease; and
+   * the lease left, as reported, is capped at the asker's lease.)
+   */
   private static final String NOW =
       "local tm = redis.call('TIME')\n"
-          + "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n";
+          + "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"
+          + "local up = now\n"
+          + "if tonumber(tm[2]) % 1000 > 0 then up = now + 1 end\n";
 
   static final String CLAIM_SCRIPT =
       NOW
@@ -111,7 +123,7 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
           + "  if oldToken ~= nil then redis.call('HDEL', KEYS[1], 'r', 'h') end\n"
           + "  local e = now + lease + retention\n"
           + "  redis.call('HSET', KEYS[1], 's', 'P', 't', string.format('%d', token), 'f', ARGV[1],"
-          + " 'c', string.format('%d', now), 'l', string.format('%d', now + lease),"
+          + " 'c', string.format('%d', now), 'l', string.format('%d', up + lease),"
           + " 'e', string.format('%d', e))\n"
           + "  redis.call('PEXPIREAT', KEYS[1], string.format('%d', e))\n"
           + "  return {'C', token, now, tookOver}\n"
@@ -124,7 +136,9 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
           + "if r[1] == 'C' then return {'D', e, redis.call('HGET', KEYS[1], 'r')} end\n"
           + "if r[1] == 'H' then return {'H', e, redis.call('HGET', KEYS[1], 'h')} end\n"
           + "local leaseUntil = tonumber(r[5])\n"
-          + "if leaseUntil > now then return {'P', tonumber(r[4]), leaseUntil - now} end\n"
+          + "if leaseUntil > now then\n"
+          + "  return {'P', tonumber(r[4]), math.min(leaseUntil - now, lease)}\n"
+          + "end\n"
           + "if ARGV[4] == 'T' then return claim(1, tonumber(r[2])) end\n"
           + "local halted = now + retention\n"
           + "redis.call('HSET', KEYS[1], 's', 'H', 'h', ARGV[5], 'e', string.format('%d', halted))\n"
@@ -161,7 +175,7 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
       NOW
           + OWNED
           + "local e = now + tonumber(ARGV[2]) + tonumber(ARGV[3])\n"
-          + "redis.call('HSET', KEYS[1], 'l', string.format('%d', now + tonumber(ARGV[2])),"
+          + "redis.call('HSET', KEYS[1], 'l', string.format('%d', up + tonumber(ARGV[2])),"
           + " 'e', string.format('%d', e))\n"
           + "redis.call('PEXPIREAT', KEYS[1], string.format('%d', e))\n"
           + "return 1\n";

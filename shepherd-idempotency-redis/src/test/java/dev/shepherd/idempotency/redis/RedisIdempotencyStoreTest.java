@@ -74,6 +74,39 @@ class RedisIdempotencyStoreTest extends IdempotencyStoreContract {
     return false;
   }
 
+  /** Redis's clock in microseconds (TIME). */
+  private static long redisMicros() {
+    java.util.List<String> time = probe.sync().time();
+    return Long.parseLong(time.get(0)) * 1_000_000 + Long.parseLong(time.get(1));
+  }
+
+  /**
+   * A lease written by a claim or a renewal never ends before the instant the call was sent plus
+   * the lease (the tracker's confirmedUntil), by Redis's own clock: here bounded from below by a
+   * TIME read before the call. With the lease start rounded down to the millisecond, a call
+   * executed within the same millisecond as that read ended its lease up to 1 ms early; 100
+   * claims and 100 renewals make that all but certain to show.
+   */
+  @Test
+  void leaseWrittenByAClaimOrARenewalNeverEndsBeforeTheCallWasSentPlusTheLease() {
+    Duration lease = Duration.ofSeconds(30);
+    for (int i = 0; i < 100; i++) {
+      String key = "lease-start:" + java.util.UUID.randomUUID();
+      long beforeClaim = redisMicros();
+      Tracked.Claimed claim =
+          (Tracked.Claimed) store.claim(key, "fp", lease, LONG, OrphanPolicy.TAKE_OVER);
+      long leaseUntil = Long.parseLong(
+          probe.sync().hget(RedisIdempotencyStore.DEFAULT_PREFIX + key, "l"));
+      assertThat(leaseUntil * 1000).isGreaterThanOrEqualTo(beforeClaim + lease.toNanos() / 1000);
+
+      long beforeRenew = redisMicros();
+      assertThat(store.renew(key, claim.fencingToken(), lease, LONG)).isTrue();
+      leaseUntil = Long.parseLong(
+          probe.sync().hget(RedisIdempotencyStore.DEFAULT_PREFIX + key, "l"));
+      assertThat(leaseUntil * 1000).isGreaterThanOrEqualTo(beforeRenew + lease.toNanos() / 1000);
+    }
+  }
+
   @Test
   void recordsExpireThroughTheirRedisTimeToLive() {
     String key = key("ttl");
