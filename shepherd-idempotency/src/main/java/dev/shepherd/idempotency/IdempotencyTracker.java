@@ -109,7 +109,10 @@ import org.jspecify.annotations.Nullable;
  * exactly once.
  *
  * <p>Thread-safe. {@link #close()} stops the heartbeat and pruning; it does not close the store.
- * Outcomes still waiting to be stored when it is called are not stored: their leases run out.
+ * Outcomes still waiting to be stored (a {@link #complete} or {@link #halt} that threw) are tried
+ * once more by {@code close()}, retrying for up to {@code completionRetry}; those still not stored
+ * then are logged and their leases run out, as do the leases of claims whose requests are still
+ * running (they are no longer renewed), so their keys can be taken over after the lease.
  */
 public final class IdempotencyTracker implements AutoCloseable {
 
@@ -720,8 +723,12 @@ public final class IdempotencyTracker implements AutoCloseable {
   }
 
   /**
-   * Stops the heartbeat and pruning, and the executor if the tracker made it. Claims still held
-   * are not released: their leases run out. Idempotent.
+   * Stops the heartbeat and pruning, and the executor if the tracker made it. Outcomes waiting
+   * to be stored (a {@link #complete} or {@link #halt} that threw) are stored first, on the
+   * calling thread, retrying with backoff for up to {@link Builder#completionRetry(Duration)
+   * completionRetry}; any still not stored then are logged, and their leases run out. Claims
+   * still held by running requests are not released and no longer renewed: their leases run out,
+   * and their owners' {@code complete} may then find them taken over. Idempotent.
    */
   @Override
   public void close() {
@@ -729,8 +736,51 @@ public final class IdempotencyTracker implements AutoCloseable {
       return;
     }
     timer.shutdownNow();
-    if (ownedExecutor != null) {
-      ownedExecutor.shutdown();
+    try {
+      flushPending();
+    } finally {
+      if (ownedExecutor != null) {
+        ownedExecutor.shutdown();
+      }
+      signalFinished();
+    }
+  }
+
+  /** Stores the outcomes still pending, within completionRetry; see {@link #close()}. */
+  private void flushPending() {
+    long giveUpAt = System.nanoTime() + completionRetryNanos;
+    long pause = FIRST_RETRY_NANOS;
+    while (true) {
+      int left = 0;
+      RuntimeException last = null;
+      for (Holding h : held.values()) {
+        Outcome pending = h.pending;
+        if (pending == null) {
+          continue;
+        }
+        try {
+          if (storeOutcome(h.claim, pending)) {
+            finished(h.claim, h, pending, ticker.read());
+          } else {
+            lost(h);
+          }
+        } catch (RuntimeException e) {
+          left++;
+          last = e;
+        }
+      }
+      if (left == 0) {
+        return;
+      }
+      long remaining = giveUpAt - System.nanoTime();
+      if (remaining <= 0 || Thread.currentThread().isInterrupted()) {
+        LOG.log(Level.WARNING, "tracker closed with " + left + " outcome(s) not stored after "
+            + Duration.ofNanos(completionRetryNanos) + "; their keys stay in progress until their"
+            + " leases run out", last);
+        return;
+      }
+      LockSupport.parkNanos(Math.min(pause, remaining));
+      pause = Math.min(MAX_RETRY_NANOS, pause * 2);
     }
   }
 

@@ -178,4 +178,34 @@ class JdbcTrackerFaultTest {
       }
     }
   }
+
+  @Test
+  void closeStoresTheResponsesStillWaitingToBeStored() {
+    String key = key("close-flush");
+    claimWithAResponseWaiting(key, response("created"));
+    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.InProgress.class);
+
+    tracker.close();
+
+    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOfSatisfying(Tracked.Completed.class,
+            done -> assertThat(done.response()).isEqualTo(response("created")));
+  }
+
+  @Test
+  void closeWhileTheStoreIsDownGivesUpWithinItsBoundAndTheKeyWaitsForItsLease() {
+    String key = key("close-down");
+    claimWithAResponseWaiting(key, response("created"));
+    proxy.refuseConnections();
+    proxy.cutConnections();
+    try {
+      tracker.close(); // completionRetry is zero here: one attempt, which fails
+    } finally {
+      proxy.restore();
+    }
+
+    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.InProgress.class);
+  }
 }
