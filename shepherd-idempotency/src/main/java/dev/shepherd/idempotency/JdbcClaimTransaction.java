@@ -56,7 +56,11 @@ import java.sql.SQLException;
  *     └─ close() without commit ──────▶ ROLLED_BACK (the claim stays held: fail or release it)
  * </pre>
  *
- * <p>The connection comes from the store's {@code DataSource} with auto-commit off and the store's
+ * <p>The connection comes from the store's
+ * {@link JdbcIdempotencyStore.Builder#transactionDataSource(javax.sql.DataSource) transaction
+ * DataSource}
+ * (by default the store's own; give requests a pool apart from the store's, or a request holding
+ * the last connection starves the renewals of its own claim) with auto-commit off and the store's
  * network timeout (so the request's own statements also fail once the database sends nothing for
  * that long); {@link #close()} rolls back what was not committed, puts back the auto-commit and
  * network timeout the connection was handed out with, and closes it. Confined to one thread, like

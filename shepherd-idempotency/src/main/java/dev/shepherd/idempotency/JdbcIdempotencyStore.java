@@ -102,6 +102,8 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   private static final StatementWatchdog WATCHDOG = StatementWatchdog.SHARED;
 
   private final DataSource dataSource;
+  /** Where {@link JdbcClaimTransaction} connections come from: the store's own, unless set. */
+  private final DataSource transactionDataSource;
   private final String table;
   private final long queryTimeoutNanos;
   private final int networkTimeoutMillis;
@@ -117,9 +119,10 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   private final String finishedSql;
   private final String pruneSql;
 
-  private JdbcIdempotencyStore(DataSource dataSource, String table, Duration queryTimeout,
-      Duration networkTimeout) {
+  private JdbcIdempotencyStore(DataSource dataSource, DataSource transactionDataSource,
+      String table, Duration queryTimeout, Duration networkTimeout) {
     this.dataSource = dataSource;
+    this.transactionDataSource = transactionDataSource;
     this.table = table;
     this.queryTimeoutNanos = Durations.toNanosSaturated(queryTimeout);
     this.networkTimeoutMillis = (int) Math.min(Integer.MAX_VALUE, networkTimeout.toMillis());
@@ -523,7 +526,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
    * @param previous receives the connection's network timeout before (element 0)
    */
   Connection openConnection(int[] previous) throws SQLException {
-    Connection c = dataSource.getConnection();
+    Connection c = transactionDataSource.getConnection();
     try {
       previous[0] = setNetworkTimeout(c);
       return c;
@@ -657,6 +660,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   /** Builds a {@link JdbcIdempotencyStore}. Not thread-safe. */
   public static final class Builder {
     private final DataSource dataSource;
+    private @Nullable DataSource transactionDataSource;
     private String tableName = DEFAULT_TABLE;
     private boolean createSchema;
     private Duration queryTimeout = Duration.ofSeconds(5);
@@ -678,6 +682,28 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
      */
     public Builder tableName(String tableName) {
       this.tableName = checkTable(tableName);
+      return this;
+    }
+
+    /**
+     * Sets where {@link JdbcClaimTransaction} takes its connections from: the application's pool,
+     * to the same database, while the store's own statements (claims, renewals, completes) keep
+     * the pool given to {@link JdbcIdempotencyStore#builder(DataSource)}. Default: that same pool.
+     *
+     * <p>Why: a claim transaction holds its connection for the whole request. If requests and the
+     * store share one pool, as many transactional requests as the pool has connections leave no
+     * connection for the renewals of their own claims; the renewals wait for the pool's
+     * connection timeout (HikariCP: 30 s, more than a third of the default lease), the leases run
+     * out and other requests take the keys over while the first ones still run. Give the store a
+     * small pool of its own (two to four connections, a connection timeout well under a third of
+     * the lease) and the requests theirs, here.
+     *
+     * @param transactionDataSource the pool claim transactions use; the store does not close it
+     * @return this builder
+     * @throws NullPointerException if {@code transactionDataSource} is null
+     */
+    public Builder transactionDataSource(DataSource transactionDataSource) {
+      this.transactionDataSource = Require.nonNull(transactionDataSource, "transactionDataSource");
       return this;
     }
 
@@ -731,7 +757,9 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
      * @throws IdempotencyStoreException if the schema could not be created
      */
     public JdbcIdempotencyStore build() {
-      JdbcIdempotencyStore store = new JdbcIdempotencyStore(dataSource, tableName, queryTimeout,
+      JdbcIdempotencyStore store = new JdbcIdempotencyStore(dataSource,
+          transactionDataSource != null ? transactionDataSource : dataSource, tableName,
+          queryTimeout,
           networkTimeout != null ? networkTimeout : queryTimeout.plusSeconds(1));
       if (createSchema) {
         store.createSchema();
