@@ -27,6 +27,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 
@@ -75,7 +76,10 @@ import org.jspecify.annotations.Nullable;
  * connections of their own instead (at most {@value #WAIT_CONNECTIONS}, opened the same way), so
  * that a {@code WAIT} never holds up the claims and renewals on the shared one. A command that
  * does not answer within the command timeout, or any Redis error, is an
- * {@link IdempotencyStoreException}. {@link #close()} closes these connections, not the client.
+ * {@link IdempotencyStoreException}; after {@value #MAX_CONSECUTIVE_TIMEOUTS} commands in a row
+ * timed out on a connection, the store closes it and the next call opens another (a half-open
+ * connection left by a failover would otherwise time out every call for minutes).
+ * {@link #close()} closes these connections, not the client.
  * Thread-safe.
  */
 public final class RedisIdempotencyStore implements IdempotencyStore {
@@ -216,6 +220,21 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
 
   /** The most connections that complete and halt use to wait for replicas. */
   static final int WAIT_CONNECTIONS = 8;
+
+  /*
+   * Why a connection is replaced after consecutive timeouts: Lettuce reconnects a connection
+   * whose channel closed, but a half-open one (the server failed over or vanished without a RST)
+   * stays "connected" and every command on it times out until the kernel gives up, some 15
+   * minutes later. So after MAX_CONSECUTIVE_TIMEOUTS commands in a row on the shared connection
+   * timed out with no reply in between, the store closes it and the next call opens another. A
+   * single slow command does not do it: any reply resets the count.
+   */
+
+  /** How many commands in a row may time out on a connection before it is replaced. */
+  static final int MAX_CONSECUTIVE_TIMEOUTS = 3;
+
+  private static final System.Logger LOG =
+      System.getLogger(RedisIdempotencyStore.class.getName());
 
   private final RedisClient client;
   private final String prefix;
@@ -512,6 +531,7 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
         }
         reply = await(redis.eval(script.source, ScriptOutputType.MULTI, keys, args));
       }
+      answered(connection);
       if (reply instanceof List<?> list) {
         @SuppressWarnings("unchecked") // Lettuce's MULTI output is a List<Object>.
         List<Object> objects = (List<Object>) list;
@@ -520,10 +540,16 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
       return List.of(reply);
     } catch (ExecutionException e) {
       Throwable cause = e.getCause() == null ? e : e.getCause();
+      if (cause instanceof RedisCommandTimeoutException) {
+        timedOut(connection);
+      } else {
+        answered(connection); // Redis answered, with an error
+      }
       throw new IdempotencyStoreException(
           "Redis failed to " + operation + " idempotency key '" + key + "': "
               + cause.getMessage(), cause);
     } catch (TimeoutException e) {
+      timedOut(connection);
       throw new IdempotencyStoreException(
           "Redis did not answer within " + Duration.ofNanos(timeoutNanos) + " to " + operation
               + " idempotency key '" + key + "'", e);
@@ -534,6 +560,19 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
     } catch (RuntimeException e) {
       throw new IdempotencyStoreException(
           "Redis failed to " + operation + " idempotency key '" + key + "': " + e.getMessage(), e);
+    }
+  }
+
+  /** Counts a command timeout against the connector that owns the connection; see above. */
+  private void timedOut(StatefulRedisConnection<byte[], byte[]> c) {
+    for (Connector connector : connectors) {
+      connector.timedOut(c);
+    }
+  }
+
+  private void answered(StatefulRedisConnection<byte[], byte[]> c) {
+    for (Connector connector : connectors) {
+      connector.answered(c);
     }
   }
 
@@ -566,6 +605,8 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
     private @Nullable Throwable failure;
     /** When the last attempt failed ({@link System#nanoTime()}); guarded by {@link #lock}. */
     private long failedAt;
+    /** Commands in a row that timed out on the current connection. */
+    private final AtomicInteger timeouts = new AtomicInteger();
 
     Connector(boolean checkEviction) {
       this.checkEviction = checkEviction;
@@ -668,6 +709,28 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
         attempt.complete(opened);
       } else {
         attempt.completeExceptionally(failed);
+      }
+    }
+
+    /**
+     * Counts a timeout of a command on {@code c}, if it is this connector's connection, and
+     * replaces the connection after MAX_CONSECUTIVE_TIMEOUTS in a row.
+     */
+    @SuppressWarnings("ReferenceEquality") // identity: is it this very connection?
+    void timedOut(StatefulRedisConnection<byte[], byte[]> c) {
+      if (connection == c && timeouts.incrementAndGet() >= MAX_CONSECUTIVE_TIMEOUTS) {
+        timeouts.set(0);
+        LOG.log(System.Logger.Level.WARNING, MAX_CONSECUTIVE_TIMEOUTS + " Redis commands in a"
+            + " row timed out on one connection; closing it, the next call opens another");
+        discard(c);
+      }
+    }
+
+    /** Resets the count of timeouts: Redis answered on {@code c}. */
+    @SuppressWarnings("ReferenceEquality") // identity: is it this very connection?
+    void answered(StatefulRedisConnection<byte[], byte[]> c) {
+      if (connection == c && timeouts.get() != 0) {
+        timeouts.set(0);
       }
     }
 

@@ -75,6 +75,36 @@ class RedisIdempotencyFaultTest {
     return store;
   }
 
+  /**
+   * A connection that stops answering without closing (half-open, as after a failover) is
+   * replaced after {@value RedisIdempotencyStore#MAX_CONSECUTIVE_TIMEOUTS} timeouts in a row: the
+   * next call opens a new connection (counted at the proxy), which works once the network does.
+   */
+  @Test
+  void sharedConnectionIsReplacedAfterConsecutiveCommandTimeouts() {
+    RedisIdempotencyStore store = storeThroughProxy();
+    Duration lease = Duration.ofMinutes(1);
+    assertThat(store.claim("replace:first", "fp", lease, lease, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.Claimed.class);
+    long opened = proxy.acceptedConnections();
+    proxy.stopForwarding();
+    for (int i = 0; i < RedisIdempotencyStore.MAX_CONSECUTIVE_TIMEOUTS; i++) {
+      String key = "replace:timeout-" + i;
+      assertThatThrownBy(() -> store.claim(key, "fp", lease, lease, OrphanPolicy.TAKE_OVER))
+          .isInstanceOf(IdempotencyStoreException.class);
+    }
+    assertThat(proxy.acceptedConnections()).isEqualTo(opened);
+
+    assertThatThrownBy(() -> store.claim("replace:next", "fp", lease, lease,
+        OrphanPolicy.TAKE_OVER)).isInstanceOf(IdempotencyStoreException.class);
+    await().atMost(Duration.ofMinutes(1))
+        .until(() -> proxy.acceptedConnections() == opened + 1); // a new connection
+    proxy.restore();
+
+    await().atMost(Duration.ofMinutes(1)).ignoreExceptions().until(() -> store.claim(
+        "replace:after", "fp", lease, lease, OrphanPolicy.TAKE_OVER) instanceof Tracked.Claimed);
+  }
+
   @Test
   void hungRedisFailsEveryCallWithinTheTimeoutAndRenewalsNeverPileUp() throws Exception {
     Counting store = new Counting(storeThroughProxy());
