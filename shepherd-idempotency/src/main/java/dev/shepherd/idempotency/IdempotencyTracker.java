@@ -6,6 +6,7 @@ import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.Ticker;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
@@ -14,11 +15,8 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.LockSupport;
-import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -149,8 +147,9 @@ public final class IdempotencyTracker implements AutoCloseable {
    * release asked for).
    *
    * Waiters in track(key, fp, maxWait) poll the store with growing pauses (a store shared across
-   * JVMs cannot notify us); an owner in this JVM that finishes a claim signals `finished`, so a
-   * local waiter re-polls at once instead of after its pause.
+   * JVMs cannot notify us), parked between polls and registered in `waiting` under their key; an
+   * owner in this JVM that finishes a claim unparks the waiters of that key only, so they re-poll
+   * at once instead of after their pause, and a finish never wakes the waiters of other keys.
    *
    * Pruning runs on the executor, one run at a time (`pruning`), in batches of pruneBatchSize,
    * so no store call holds a table or a lock for long and track() never waits for it.
@@ -202,10 +201,8 @@ public final class IdempotencyTracker implements AutoCloseable {
   private final AtomicBoolean pruning = new AtomicBoolean();
   private final AtomicBoolean closed = new AtomicBoolean();
   private final AtomicLong renewals = new AtomicLong();
-  private final ReentrantLock finishedLock = new ReentrantLock();
-  private final Condition finished = finishedLock.newCondition();
-  /** Threads in track(key, fp, maxWait); owners take finishedLock only when it is positive. */
-  private final AtomicInteger waiters = new AtomicInteger();
+  /** Threads in track(key, fp, maxWait), by the key they wait for; a key's set, never empty. */
+  private final ConcurrentHashMap<String, Set<Thread>> waiting = new ConcurrentHashMap<>();
 
   /** The outcome a claim is to be finished with once the store takes it. */
   private sealed interface Outcome {
@@ -391,11 +388,20 @@ public final class IdempotencyTracker implements AutoCloseable {
     Require.nonNegative(maxWait, "maxWait");
     Deadline deadline = Deadline.after(maxWait, ticker);
     long pause = MIN_POLL_NANOS;
-    waiters.incrementAndGet();
+    Thread self = Thread.currentThread();
+    // Registered before the first poll: a finish between a poll and the park leaves a permit.
+    waiting.compute(key, (k, threads) -> {
+      Set<Thread> set = threads != null ? threads : ConcurrentHashMap.newKeySet();
+      set.add(self);
+      return set;
+    });
     try {
       return awaitOutcome(key, fingerprint, deadline, pause);
     } finally {
-      waiters.decrementAndGet();
+      waiting.computeIfPresent(key, (k, threads) -> {
+        threads.remove(self);
+        return threads.isEmpty() ? null : threads;
+      });
     }
   }
 
@@ -410,11 +416,10 @@ public final class IdempotencyTracker implements AutoCloseable {
       }
       long leaseLeft = Math.max(MIN_POLL_NANOS, Durations.toNanosSaturated(busy.leaseRemaining()));
       long wait = Math.min(remaining, Math.min(pause, leaseLeft));
-      finishedLock.lockInterruptibly();
-      try {
-        finished.awaitNanos(wait);
-      } finally {
-        finishedLock.unlock();
+      LockSupport.parkNanos(this, wait); // unparked when a claim of this key finishes here
+      if (Thread.interrupted()) {
+        throw new InterruptedException("interrupted while waiting for idempotency key '" + key
+            + "'");
       }
       pause = Math.min(MAX_POLL_NANOS, pause * 2);
     }
@@ -497,7 +502,7 @@ public final class IdempotencyTracker implements AutoCloseable {
       return storeCall(
           "release", claim.key(), () -> store.release(claim.key(), claim.fencingToken()));
     } finally {
-      signalFinished();
+      signalFinished(claim.key());
     }
   }
 
@@ -615,7 +620,7 @@ public final class IdempotencyTracker implements AutoCloseable {
       if (holding != null) {
         holding.finishing = false;
       }
-      signalFinished();
+      signalFinished(claim.key());
     }
   }
 
@@ -643,13 +648,13 @@ public final class IdempotencyTracker implements AutoCloseable {
    */
   void completedElsewhere(Tracked.Claimed claim, StoredResponse response, long start) {
     finished(claim, held.get(claim), new Outcome.Complete(response), start);
-    signalFinished();
+    signalFinished(claim.key());
   }
 
   /** Stops renewing a claim whose outcome is unknown; its lease runs out if it was not stored. */
   void abandon(Tracked.Claimed claim) {
     held.remove(claim);
-    signalFinished();
+    signalFinished(claim.key());
   }
 
   /** Reads the tracker's ticker (for helpers in this package). */
@@ -742,7 +747,7 @@ public final class IdempotencyTracker implements AutoCloseable {
       if (ownedExecutor != null) {
         ownedExecutor.shutdown();
       }
-      signalFinished();
+      waiting.values().forEach(threads -> threads.forEach(LockSupport::unpark)); // to fail fast
     }
   }
 
@@ -819,7 +824,7 @@ public final class IdempotencyTracker implements AutoCloseable {
         try {
           if (storeOutcome(h.claim, pending)) {
             finished(h.claim, h, pending, sent);
-            signalFinished();
+            signalFinished(h.claim.key());
           } else {
             lost(h);
           }
@@ -863,7 +868,7 @@ public final class IdempotencyTracker implements AutoCloseable {
           h.claim.key(),
           h.claim.fencingToken());
       notifyLost(h.claim, true);
-      signalFinished();
+      signalFinished(h.claim.key());
     }
   }
 
@@ -933,15 +938,11 @@ public final class IdempotencyTracker implements AutoCloseable {
     }
   }
 
-  private void signalFinished() {
-    if (waiters.get() == 0) {
-      return; // nobody waits: owners never contend on the lock
-    }
-    finishedLock.lock();
-    try {
-      finished.signalAll();
-    } finally {
-      finishedLock.unlock();
+  /** Wakes the threads waiting in this JVM for the key, and only those. */
+  private void signalFinished(String key) {
+    Set<Thread> threads = waiting.get(key); // one hash lookup when nobody waits
+    if (threads != null) {
+      threads.forEach(LockSupport::unpark);
     }
   }
 
