@@ -108,7 +108,8 @@ import org.jspecify.annotations.Nullable;
  *       ├─ throws ───────────────▶ tracker.fail(claim) (HALT by default), body dropped, rethrown
  *       ├─ async started ────────▶ release(claim), body passed through uncaptured
  *       ├─ body over storage limit ▶ switched to streaming at once; complete(claim, not-kept
- *       │                             marker) at the end
+ *       │                             marker) at the end (transactional: the write throws
+ *       │                             IOException, rolled back, fail(claim), 500)
  *       ├─ 5xx and !store5xx ────▶ complete(claim, not-kept marker), body sent
  *       │                          (releaseUnstored: release(claim) instead)
  *       └─ otherwise ─▶ complete(claim, response)  (transactional: in the request's transaction)
@@ -122,9 +123,11 @@ import org.jspecify.annotations.Nullable;
  *
  * Holding the body until it is stored is what makes "sent" imply "stored as the key's outcome":
  * a client never receives a response that a retry could not reproduce, except a response larger
- * than the storage limit or a {@code sendRedirect}, which are sent as they are produced. Consequently
- * {@code flushBuffer()} and {@code flush()} do not reach the client while holding; streaming
- * endpoints should be mapped {@link KeyPolicy#IGNORED}.
+ * than the storage limit, which is sent as it is produced (in transactional mode it is refused
+ * instead: it would reach the client before the commit). A {@code sendRedirect} is held too, as a
+ * 302 with an absolute {@code Location}. Consequently {@code flushBuffer()} and {@code flush()} do
+ * not reach the client while holding; streaming endpoints should be mapped
+ * {@link KeyPolicy#IGNORED}.
  *
  * <h2>Replays</h2>
  *
@@ -447,7 +450,8 @@ public final class IdempotencyFilter implements Filter {
     // What earlier filters set (CORS, tracing): restored if the answer becomes a problem after all.
     int statusBefore = response.getStatus();
     List<String[]> headersBefore = headersOf(response);
-    CapturingResponse capture = new CapturingResponse(response, config.maxStoredResponseSize());
+    CapturingResponse capture = new CapturingResponse(request, response,
+        config.maxStoredResponseSize(), tx != null);
     try {
       chain.doFilter(request, capture);
     } catch (IOException | ServletException | RuntimeException | Error e) {
@@ -461,6 +465,24 @@ public final class IdempotencyFilter implements Filter {
         e.addSuppressed(storeFailure);
       }
       throw e;
+    }
+    if (capture.refused()) {
+      // Transactional and too large to hold: nothing was sent and nothing may be committed; the
+      // handler swallowed the refused write, so the request fails as if it had thrown.
+      if (tx != null) {
+        tx.close();
+      }
+      String why = "the response was larger than the storage limit of "
+          + config.maxStoredResponseSize() + " bytes, which transactional mode cannot stream";
+      try {
+        tracker.fail(claim, new IOException(why));
+      } catch (IdempotencyStoreException e) {
+        LOG.log(Level.WARNING, "could not record a refused response as failed", e);
+      }
+      answerInstead(capture, response, statusBefore, headersBefore,
+          new Problem(Problem.Kind.REQUEST_FAILED, "The request failed: " + why
+              + "; its writes were rolled back."));
+      return;
     }
     if (request.isAsyncStarted()) {
       if (tx != null) {
@@ -883,8 +905,10 @@ public final class IdempotencyFilter implements Filter {
 
     /**
      * Sets the largest response body that is stored (default 1 MiB). A larger response is sent
-     * to the client as it is produced, not stored, and its claim released, so a retry runs the
-     * request again.
+     * to the client as it is produced, not stored, and its key completed with a "not kept" marker
+     * (or released under {@link #releaseUnstored(boolean)}). Under {@link #transactional(boolean)}
+     * a larger response is refused instead: the write past the limit throws {@code IOException},
+     * the handler's writes roll back, and the request fails as if the handler had thrown.
      *
      * @param bytes the limit in bytes, at least 0
      * @return this builder
@@ -898,8 +922,8 @@ public final class IdempotencyFilter implements Filter {
 
     /**
      * Sets whether 5xx responses of the application are stored and replayed (default true, as
-     * Stripe does: the request did run). When false, a 5xx is sent and its claim released, so a
-     * retry runs again.
+     * Stripe does: the request did run). When false, a 5xx is sent and its key completed with a
+     * "not kept" marker (or released under {@link #releaseUnstored(boolean)}).
      *
      * @param store5xx true to store 5xx responses
      * @return this builder

@@ -181,6 +181,48 @@ class IdempotencyFilterTest {
     assertThat(servlet.runs("/redirect")).isEqualTo(1);
   }
 
+  /**
+   * A redirect is held like any response until it is stored: if storing fails, the client gets
+   * 503, not a redirect the key's outcome might never match; a retry then replays the redirect.
+   */
+  @Test
+  void redirectIsHeldUntilStoredSoAStoreFailureAnswers503NotTheRedirect() throws Exception {
+    CompleteSwitch store = new CompleteSwitch(InMemoryIdempotencyStore.create());
+    store.failing = true;
+    start(IdempotencyTracker.builder().store(store).completionRetry(Duration.ZERO)
+        .lease(Duration.ofSeconds(3)), b -> {});
+    HttpResponse<byte[]> first = app.send(app.post("/redirect", KEY, "x").build());
+    assertProblem(first, 503, "store-unavailable");
+    assertThat(first.headers().firstValue("Location")).isEmpty();
+
+    store.failing = false; // the tracker stores the held response on a later heartbeat
+    HttpResponse<byte[]> replay = await().atMost(Duration.ofSeconds(30))
+        .until(() -> app.send(app.post("/redirect", KEY, "x").build()), r -> r.statusCode() != 409);
+    assertThat(replay.statusCode()).isEqualTo(302);
+    assertThat(replay.headers().firstValue("Location").orElseThrow())
+        .isEqualTo("http://127.0.0.1:" + app.port() + "/orders/1");
+    assertThat(replay.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+    assertThat(servlet.runs("/redirect")).isEqualTo(1);
+  }
+
+  /** A store whose completes fail while {@code failing} is set. */
+  private static final class CompleteSwitch extends ForwardingIdempotencyStore {
+    volatile boolean failing;
+
+    CompleteSwitch(dev.shepherd.idempotency.IdempotencyStore delegate) {
+      super(delegate);
+    }
+
+    @Override
+    public boolean complete(String key, long token, dev.shepherd.idempotency.StoredResponse response,
+        Duration retention) {
+      if (failing) {
+        throw new IdempotencyStoreException("store does not answer", null);
+      }
+      return super.complete(key, token, response, retention);
+    }
+  }
+
   @Test
   void resetDiscardsWhatWasWrittenBeforeIt() throws Exception {
     start(b -> {});

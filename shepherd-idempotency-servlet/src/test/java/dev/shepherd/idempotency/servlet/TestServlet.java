@@ -30,6 +30,10 @@ final class TestServlet extends HttpServlet {
   /** Counts down when a request to {@code /slow} entered the handler. */
   transient volatile CountDownLatch entered = new CountDownLatch(1);
 
+  /** What the container's stream threw at {@code /abort} once the client had gone. */
+  final transient java.util.concurrent.atomic.AtomicReference<IOException> streamFailure =
+      new java.util.concurrent.atomic.AtomicReference<>();
+
   /** The tracker behind the filter, for {@code /token}'s isHeld check. */
   transient volatile dev.shepherd.idempotency.@org.jspecify.annotations.Nullable IdempotencyTracker
       tracker;
@@ -37,6 +41,17 @@ final class TestServlet extends HttpServlet {
   int runs(String path) {
     AtomicInteger n = runs.get(path);
     return n == null ? 0 : n.get();
+  }
+
+  private void awaitGate() {
+    try {
+      if (!gate.await(60, TimeUnit.SECONDS)) {
+        throw new IllegalStateException("the test never opened the gate");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
   }
 
   @Override
@@ -81,6 +96,47 @@ final class TestServlet extends HttpServlet {
         }
       }
       case "/redirect" -> res.sendRedirect("/orders/" + run);
+      case "/abort" -> {
+        // One chunk past the test's storage limit, flushed: the response is streaming. Then, once
+        // the test's client has gone, write until the container's stream fails.
+        res.setContentType("application/octet-stream");
+        java.io.OutputStream out = res.getOutputStream();
+        byte[] chunk = new byte[8192];
+        out.write(chunk);
+        out.flush();
+        entered.countDown();
+        awaitGate();
+        try {
+          for (int i = 0; i < 10_000; i++) {
+            out.write(chunk);
+            out.flush();
+          }
+        } catch (IOException e) {
+          streamFailure.set(e);
+          throw e;
+        }
+      }
+      case "/tx-redirect", "/tx-big" -> {
+        java.sql.Connection c = IdempotencyFilter.connection(req).orElseThrow();
+        try (java.sql.PreparedStatement insert =
+            c.prepareStatement("INSERT INTO tx_orders (idempotency_key) VALUES (?)")) {
+          insert.setString(1, req.getHeader("Idempotency-Key"));
+          insert.executeUpdate();
+        } catch (java.sql.SQLException e) {
+          throw new IOException(e);
+        }
+        if (path.equals("/tx-redirect")) {
+          res.sendRedirect("/orders/" + run); // post/redirect/get
+          entered.countDown();
+          awaitGate();
+        } else {
+          res.setContentType("application/octet-stream");
+          byte[] chunk = new byte[8192];
+          for (int i = 0; i < 64; i++) {
+            res.getOutputStream().write(chunk);
+          }
+        }
+      }
       case "/tx-order", "/tx-order-fails" -> {
         java.sql.Connection c = IdempotencyFilter.connection(req).orElseThrow();
         try (java.sql.PreparedStatement insert =
@@ -129,14 +185,7 @@ final class TestServlet extends HttpServlet {
       }
       case "/slow" -> {
         entered.countDown();
-        try {
-          if (!gate.await(60, TimeUnit.SECONDS)) {
-            throw new IllegalStateException("the test never opened the gate");
-          }
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new IllegalStateException(e);
-        }
+        awaitGate();
         res.setStatus(201);
         res.setContentType("text/plain");
         res.getOutputStream().write(("slow run " + run).getBytes(StandardCharsets.UTF_8));
