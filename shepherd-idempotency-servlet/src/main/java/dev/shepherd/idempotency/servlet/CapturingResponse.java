@@ -36,6 +36,8 @@ import org.jspecify.annotations.Nullable;
  *     HOLDING ── filter: passThrough() (async)      ──▶ STREAMING (capture dropped)
  *     HOLDING ── filter: deliver()                  ──▶ SENT      (held body / sendError sent)
  *     HOLDING ── filter: discard()                  ──▶ DISCARDED (nothing of the body sent)
+ *     STREAMING ── the container's stream throws    ──▶ STREAMING, streamFailed (the client went
+ *                                                      away; the handler's effects happened)
  * </pre>
  *
  * <p>{@code sendRedirect} does not leave HOLDING: it sets status 302 and an absolute
@@ -77,6 +79,7 @@ final class CapturingResponse extends HttpServletResponseWrapper {
   private int size;
   private boolean overflowed;
   private boolean refused;
+  private boolean streamFailed;
   private boolean closed;
   private int errorStatus = -1;
   private @Nullable String errorMessage;
@@ -117,6 +120,15 @@ final class CapturingResponse extends HttpServletResponseWrapper {
    */
   boolean refused() {
     return refused;
+  }
+
+  /**
+   * True if the container's stream failed after streaming started: the client went away (or
+   * stopped reading) while a response too large to store was sent, so the handler's effects
+   * happened whatever it does with the exception.
+   */
+  boolean streamFailed() {
+    return streamFailed;
   }
 
   /** True while nothing of the body has reached the container. */
@@ -210,7 +222,22 @@ final class CapturingResponse extends HttpServletResponseWrapper {
     buffer = new byte[0];
     size = 0;
     if (held > 0) {
-      real().getOutputStream().write(bytes, 0, held);
+      streamed(() -> real().getOutputStream().write(bytes, 0, held));
+    }
+  }
+
+  /** An operation on the container's stream, which throws when the client went away. */
+  private interface StreamOperation {
+    void run() throws IOException;
+  }
+
+  /** Runs an operation on the container's stream while streaming, noting when it fails. */
+  private void streamed(StreamOperation operation) throws IOException {
+    try {
+      operation.run();
+    } catch (IOException e) {
+      streamFailed = true;
+      throw e;
     }
   }
 
@@ -241,7 +268,7 @@ final class CapturingResponse extends HttpServletResponseWrapper {
                 + " would reach the client before the request's transaction commits");
           }
           startStreaming();
-          real().getOutputStream().write(b, off, len);
+          streamed(() -> real().getOutputStream().write(b, off, len));
           return;
         }
         if (size + len > buffer.length) {
@@ -251,7 +278,7 @@ final class CapturingResponse extends HttpServletResponseWrapper {
         System.arraycopy(b, off, buffer, size, len);
         size += len;
       }
-      case STREAMING -> real().getOutputStream().write(b, off, len);
+      case STREAMING -> streamed(() -> real().getOutputStream().write(b, off, len));
       case SENT, DISCARDED -> {
         // After the filter decided, late writes (from a misbehaving application) go nowhere.
       }
@@ -260,13 +287,13 @@ final class CapturingResponse extends HttpServletResponseWrapper {
 
   private synchronized void flushBytes() throws IOException {
     if (delivery == Delivery.STREAMING) {
-      real().getOutputStream().flush();
+      streamed(() -> real().getOutputStream().flush());
     }
   }
 
   private synchronized void closeBytes() throws IOException {
     if (delivery == Delivery.STREAMING) {
-      real().getOutputStream().close();
+      streamed(() -> real().getOutputStream().close());
     } else {
       closed = true;
     }
@@ -343,7 +370,7 @@ final class CapturingResponse extends HttpServletResponseWrapper {
     if (delivery == Delivery.HOLDING) {
       flushEncoder();
     } else if (delivery == Delivery.STREAMING) {
-      super.flushBuffer();
+      streamed(super::flushBuffer);
     }
   }
 

@@ -106,6 +106,8 @@ import org.jspecify.annotations.Nullable;
  *   parse key ─▶ read body (≤ limit) ─▶ fingerprint ─▶ track(scope(principal, key), fingerprint)
  *     Claimed ─▶ chain runs on a CapturingResponse that HOLDS the body (nothing reaches the client)
  *       ├─ throws ───────────────▶ tracker.fail(claim) (HALT by default), body dropped, rethrown
+ *       │                          (unless the container's stream threw while streaming: the
+ *       │                          client left, the handler ran; complete(claim, not-kept marker))
  *       ├─ async started ────────▶ release(claim), body passed through uncaptured
  *       ├─ body over storage limit ▶ switched to streaming at once; complete(claim, not-kept
  *       │                             marker) at the end (transactional: the write throws
@@ -455,6 +457,17 @@ public final class IdempotencyFilter implements Filter {
     try {
       chain.doFilter(request, capture);
     } catch (IOException | ServletException | RuntimeException | Error e) {
+      if (capture.streamFailed()) {
+        // The client went away while a response too large to store was streamed: the handler
+        // ran and its effects happened, so this is "not kept", not a failure to run again.
+        try {
+          finishUnkept(claim, capture.status(), "the client disconnected while the response"
+              + " was streamed");
+        } catch (ClaimLostException | IdempotencyStoreException storeFailure) {
+          e.addSuppressed(storeFailure);
+        }
+        throw e;
+      }
       capture.discard();
       if (tx != null) {
         tx.close(); // rolls the request's writes back before the key is halted
@@ -529,6 +542,22 @@ public final class IdempotencyFilter implements Filter {
       LOG.log(Level.WARNING, "idempotency store failed storing a response already sent", e);
     }
     capture.deliver();
+  }
+
+  /**
+   * Ends a claim whose response was not kept: completes it with the marker, or releases it under
+   * {@code releaseUnstored(true)}.
+   *
+   * @throws ClaimLostException if the key was taken over meanwhile
+   * @throws IdempotencyStoreException if the store fails (the tracker keeps trying)
+   */
+  private void finishUnkept(Tracked.Claimed claim, int status, String why) {
+    if (config.releaseUnstored()) {
+      releaseQuietly(claim, why);
+      return;
+    }
+    tracker.complete(claim, new StoredResponse(status,
+        List.of(new StoredResponse.Header(NOT_KEPT_HEADER, why)), new byte[0], clock.instant()));
   }
 
   /** Drops the held response and sends a problem, with what earlier filters had set. */

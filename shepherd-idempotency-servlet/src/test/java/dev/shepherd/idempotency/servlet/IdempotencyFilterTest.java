@@ -447,6 +447,37 @@ class IdempotencyFilterTest {
     assertThat(servlet.runs("/big")).isEqualTo(2);
   }
 
+  /**
+   * A client that disconnects while a response too large to store is streamed makes the
+   * container's stream throw in the handler; the handler did run (its effects happened), so the key
+   * is completed as "not kept", never failed: under {@code FailurePolicy.RELEASE} a failure would
+   * let the retry run the request a second time.
+   */
+  @Test
+  void clientDisconnectingDuringAStreamedResponseIsNotAFailureSoARetryDoesNotRunAgain()
+      throws Exception {
+    start(FailurePolicy.RELEASE,
+        b -> b.maxStoredResponseSize(1000).waitForInFlight(Duration.ofSeconds(60)));
+    try (Socket socket = new Socket("127.0.0.1", app.port())) {
+      socket.setSoTimeout(30_000);
+      socket.getOutputStream().write(("POST /abort HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+          + "Idempotency-Key: " + KEY + "\r\nContent-Type: application/json\r\n"
+          + "Content-Length: 1\r\n\r\nx")
+          .getBytes(StandardCharsets.US_ASCII));
+      socket.getOutputStream().flush();
+      assertThat(servlet.entered.await(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+      assertThat(socket.getInputStream().read()).isEqualTo('H'); // the streamed response began
+      socket.setSoLinger(true, 0); // close with a reset, as a client that gives up does
+    }
+    servlet.gate.countDown();
+    await().atMost(Duration.ofSeconds(60)).until(() -> servlet.streamFailure.get() != null);
+
+    HttpResponse<byte[]> retry = app.send(app.post("/abort", KEY, "x").build());
+    assertProblem(retry, 200, "response-not-kept");
+    assertThat(text(retry)).contains("the client disconnected while the response was streamed");
+    assertThat(servlet.runs("/abort")).isEqualTo(1);
+  }
+
   // ---- 409, 422, waiting ------------------------------------------------------------------------
 
   @Test
