@@ -75,6 +75,9 @@ import org.jspecify.annotations.Nullable;
  *       token)</td><td>400 {@code key-malformed}</td></tr>
  *   <tr><td>body longer than {@link Builder#maxBodySize(int)}</td><td>413
  *       {@code body-too-large}, nothing stored</td></tr>
+ *   <tr><td>an {@code application/x-www-form-urlencoded} body over
+ *       {@link Builder#maxFormContentSize(int)} or with more than {@link Builder#maxFormKeys(int)}
+ *       fields</td><td>413 {@code form-too-large}, nothing stored</td></tr>
  *   <tr><td>no principal, and {@link Builder#allowAnonymous(boolean)} not set</td><td>400
  *       {@code principal-missing}, nothing stored</td></tr>
  *   <tr><td>the key's first request finished, but its response was not kept (too large, or a
@@ -172,6 +175,12 @@ public final class IdempotencyFilter implements Filter {
   /** The default request body limit: 1 MiB. */
   public static final int DEFAULT_MAX_BODY_SIZE = 1 << 20;
 
+  /** The default limit of a URL-encoded form body: 200,000 bytes, Jetty's default. */
+  public static final int DEFAULT_MAX_FORM_CONTENT_SIZE = 200_000;
+
+  /** The default limit of the fields of a URL-encoded form body: 1,000, Jetty's default. */
+  public static final int DEFAULT_MAX_FORM_KEYS = 1_000;
+
   /** The default limit of a stored response body: 1 MiB. */
   public static final int DEFAULT_MAX_STORED_RESPONSE_SIZE = 1 << 20;
 
@@ -254,7 +263,7 @@ public final class IdempotencyFilter implements Filter {
     this.config = new Config(List.copyOf(new TreeSet<>(methods)), b.defaultPolicy, b.lenient,
         b.maxBodySize, b.maxStoredResponseSize, b.store5xx, List.copyOf(new TreeSet<>(denyList)),
         b.retryAfter, b.waitForInFlight, b.problemTypeBase, b.allowAnonymous, b.releaseUnstored,
-        b.transactional);
+        b.transactional, b.maxFormContentSize, b.maxFormKeys);
   }
 
   /**
@@ -368,6 +377,18 @@ public final class IdempotencyFilter implements Filter {
         return;
       }
       case CachedBodyRequest.Read read -> body = read.bytes();
+    }
+    if (CachedBodyRequest.isForm(request)) {
+      // The filter parses form bodies itself (the container can no longer read them), so it
+      // applies the limits the container would before parsing: a 1 MiB body "a1=&a2=&..." would
+      // otherwise become some 200,000 map entries.
+      int fields = CachedBodyRequest.formFields(body);
+      if (body.length > config.maxFormContentSize() || fields > config.maxFormKeys()) {
+        send(response, new Problem(Problem.Kind.FORM_TOO_LARGE, "The form body has "
+            + body.length + " bytes and " + fields + " fields; this endpoint accepts at most "
+            + config.maxFormContentSize() + " bytes and " + config.maxFormKeys() + " fields."));
+        return;
+      }
     }
     CachedBodyRequest cached = new CachedBodyRequest(request, body);
     String principal = Require.nonNull(principalResolver.resolve(request),
@@ -797,6 +818,8 @@ public final class IdempotencyFilter implements Filter {
    * @param allowAnonymous whether anonymous requests share one scope
    * @param releaseUnstored whether a response that is not kept releases its key
    * @param transactional whether owned requests run in a transaction bound to their claim
+   * @param maxFormContentSize the largest URL-encoded form body, in bytes
+   * @param maxFormKeys the most fields of a URL-encoded form body
    */
   public record Config(
       List<String> methods,
@@ -811,7 +834,9 @@ public final class IdempotencyFilter implements Filter {
       URI problemTypeBase,
       boolean allowAnonymous,
       boolean releaseUnstored,
-      boolean transactional) {
+      boolean transactional,
+      int maxFormContentSize,
+      int maxFormKeys) {
 
     /**
      * Checks and copies the components.
@@ -825,6 +850,36 @@ public final class IdempotencyFilter implements Filter {
       Require.nonNull(retryAfter, "retryAfter");
       Require.nonNull(waitForInFlight, "waitForInFlight");
       Require.nonNull(problemTypeBase, "problemTypeBase");
+    }
+
+    /**
+     * The settings of a filter without form limits, which then are the defaults
+     * ({@link IdempotencyFilter#DEFAULT_MAX_FORM_CONTENT_SIZE},
+     * {@link IdempotencyFilter#DEFAULT_MAX_FORM_KEYS}); kept for callers compiled before the form
+     * limits existed.
+     *
+     * @param methods the covered methods, upper case, sorted
+     * @param keyPolicy the policy outside every path rule
+     * @param lenient whether bare-token keys are accepted
+     * @param maxBodySize the largest request body, in bytes
+     * @param maxStoredResponseSize the largest stored response body, in bytes
+     * @param store5xx whether 5xx responses are stored
+     * @param replayDenyList the header names never stored nor replayed, lower case, sorted
+     * @param retryAfter the {@code Retry-After} of 409 and 503 answers
+     * @param waitForInFlight how long a duplicate waits for the first request
+     * @param problemTypeBase the base of problem type URIs
+     * @param allowAnonymous whether anonymous requests share one scope
+     * @param releaseUnstored whether a response that is not kept releases its key
+     * @param transactional whether owned requests run in a transaction bound to their claim
+     * @throws NullPointerException if a component is null
+     */
+    public Config(List<String> methods, KeyPolicy keyPolicy, boolean lenient, int maxBodySize,
+        int maxStoredResponseSize, boolean store5xx, List<String> replayDenyList,
+        Duration retryAfter, Duration waitForInFlight, URI problemTypeBase,
+        boolean allowAnonymous, boolean releaseUnstored, boolean transactional) {
+      this(methods, keyPolicy, lenient, maxBodySize, maxStoredResponseSize, store5xx,
+          replayDenyList, retryAfter, waitForInFlight, problemTypeBase, allowAnonymous,
+          releaseUnstored, transactional, DEFAULT_MAX_FORM_CONTENT_SIZE, DEFAULT_MAX_FORM_KEYS);
     }
   }
 
@@ -840,6 +895,8 @@ public final class IdempotencyFilter implements Filter {
     private boolean lenient;
     private int maxBodySize = DEFAULT_MAX_BODY_SIZE;
     private int maxStoredResponseSize = DEFAULT_MAX_STORED_RESPONSE_SIZE;
+    private int maxFormContentSize = DEFAULT_MAX_FORM_CONTENT_SIZE;
+    private int maxFormKeys = DEFAULT_MAX_FORM_KEYS;
     private boolean store5xx = true;
     private Set<String> denyList = DEFAULT_REPLAY_DENY_LIST;
     private RequestFingerprinter fingerprinter = RequestFingerprinter.defaults();
@@ -929,6 +986,38 @@ public final class IdempotencyFilter implements Filter {
      */
     public Builder maxBodySize(int bytes) {
       this.maxBodySize = Require.inRange(bytes, 0, Integer.MAX_VALUE - 8, "maxBodySize");
+      return this;
+    }
+
+    /**
+     * Sets the largest {@code application/x-www-form-urlencoded} body a tracked request may have
+     * (default {@value IdempotencyFilter#DEFAULT_MAX_FORM_CONTENT_SIZE} bytes, as Jetty's); a
+     * larger one is answered 413 {@code form-too-large} before anything is stored. The filter parses such bodies for
+     * {@code getParameter} itself, since the container can no longer read them, and applies this
+     * limit where the container would apply its own. Bodies are also bounded by
+     * {@link #maxBodySize(int)}.
+     *
+     * @param bytes the limit in bytes, at least 0
+     * @return this builder
+     * @throws IllegalArgumentException if {@code bytes} is negative or above 2^31-9
+     */
+    public Builder maxFormContentSize(int bytes) {
+      this.maxFormContentSize =
+          Require.inRange(bytes, 0, Integer.MAX_VALUE - 8, "maxFormContentSize");
+      return this;
+    }
+
+    /**
+     * Sets the most fields an {@code application/x-www-form-urlencoded} body of a tracked request
+     * may have (default {@value IdempotencyFilter#DEFAULT_MAX_FORM_KEYS}, as Jetty's); one with
+     * more is answered 413 {@code form-too-large} before anything is stored.
+     *
+     * @param keys the limit, at least 0
+     * @return this builder
+     * @throws IllegalArgumentException if {@code keys} is negative
+     */
+    public Builder maxFormKeys(int keys) {
+      this.maxFormKeys = Require.inRange(keys, 0, Integer.MAX_VALUE, "maxFormKeys");
       return this;
     }
 

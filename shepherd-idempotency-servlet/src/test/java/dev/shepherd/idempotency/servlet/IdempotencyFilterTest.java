@@ -256,6 +256,49 @@ class IdempotencyFilterTest {
     assertThat(text(response)).isEqualTo("a=1+1 b=2");
   }
 
+  /**
+   * The filter parses form bodies itself, so it applies the container's form limits: a body of
+   * many tiny fields ("a1=&a2=&...") would otherwise cost a map entry per few bytes.
+   */
+  @Test
+  void formWithMoreFieldsThanTheLimitIs413BeforeAnythingRunsOrIsStored() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> tooMany = app.send(form("\"many\"", fields(1001)));
+    HttpResponse<byte[]> atTheLimit = app.send(form("\"enough\"", fields(1000)));
+    HttpResponse<byte[]> retry = app.send(form("\"many\"", fields(1000)));
+
+    assertProblem(tooMany, 413, "form-too-large");
+    assertThat(text(tooMany)).contains("1001 fields").contains("at most 200000 bytes and 1000");
+    assertThat(text(atTheLimit)).isEqualTo("a=null b=null");
+    assertThat(retry.statusCode()).isEqualTo(200); // nothing was stored for the refused one
+    assertThat(servlet.runs("/form")).isEqualTo(2);
+  }
+
+  @Test
+  void formLargerThanTheFormSizeLimitIs413() throws Exception {
+    start(b -> b.maxFormContentSize(100).maxFormKeys(3));
+    assertProblem(app.send(form("\"big\"", "a=" + "x".repeat(99))), 413, "form-too-large");
+    assertProblem(app.send(form("\"keys\"", "a=1&b=2&c=3&d=4")), 413, "form-too-large");
+    assertThat(text(app.send(form("\"ok\"", "a=1&&b=2&c=3&")))).isEqualTo("a=1 b=2");
+    assertThat(servlet.runs("/form")).isEqualTo(1);
+  }
+
+  private HttpRequest form(String key, String body) {
+    return HttpRequest.newBuilder(app.uri("/form"))
+        .header("Idempotency-Key", key)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .POST(HttpRequest.BodyPublishers.ofString(body))
+        .build();
+  }
+
+  private static String fields(int n) {
+    StringBuilder body = new StringBuilder();
+    for (int i = 1; i <= n; i++) {
+      body.append(i == 1 ? "" : "&").append('f').append(i).append('=');
+    }
+    return body.toString();
+  }
+
   // ---- 5xx and exceptions -----------------------------------------------------------------------
 
   @Test
