@@ -95,7 +95,7 @@ import org.jspecify.annotations.Nullable;
  *       {@code FailurePolicy.HALT}; under {@code RELEASE} it runs again)</td></tr>
  *   <tr><td>the key was used with another request (fingerprint)</td><td>422
  *       {@code key-reused}</td></tr>
- *   <tr><td>the store fails (before or after the handler)</td><td>503
+ *   <tr><td>the store fails (before or after the handler), or the tracker is closed</td><td>503
  *       {@code store-unavailable} with {@code Retry-After}</td></tr>
  * </table>
  *
@@ -408,6 +408,12 @@ public final class IdempotencyFilter implements Filter {
           : tracker.track(scopedKey, fingerprint, config.waitForInFlight());
     } catch (IdempotencyStoreException e) {
       LOG.log(Level.WARNING, "idempotency store failed; answering 503", e);
+      send(response, storeUnavailable());
+      return;
+    } catch (IllegalStateException e) {
+      // The tracker was closed (the application is shutting down, or closed it too early): the
+      // request cannot be tracked, which to the client is the same as a store it cannot reach.
+      LOG.log(Level.WARNING, "idempotency tracker is closed; answering 503", e);
       send(response, storeUnavailable());
       return;
     } catch (InterruptedException e) {

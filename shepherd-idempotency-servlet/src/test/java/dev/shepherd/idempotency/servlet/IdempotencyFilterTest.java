@@ -764,6 +764,22 @@ class IdempotencyFilterTest {
     }
   }
 
+  /**
+   * A request that arrives after the tracker was closed (shutdown, or a tracker closed under a
+   * running filter) cannot be tracked: 503 with a problem body, never the container's 500.
+   */
+  @Test
+  void requestAfterTheTrackerClosedIs503ProblemNot500() throws Exception {
+    start(b -> {});
+    tracker.close();
+    HttpResponse<byte[]> response = app.send(app.post("/orders", KEY, "x").build());
+
+    assertProblem(response, 503, "store-unavailable");
+    assertThat(response.headers().firstValue("Retry-After")).hasValue("1");
+    assertThat(response.headers().firstValue("Cache-Control")).hasValue("no-store");
+    assertThat(servlet.runs("/orders")).isZero();
+  }
+
   @Test
   void optionalKeyIsStillTrackedWhenSent() throws Exception {
     start(b -> b.keyPolicy(KeyPolicy.OPTIONAL));
