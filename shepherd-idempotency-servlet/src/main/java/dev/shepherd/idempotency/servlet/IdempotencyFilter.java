@@ -313,14 +313,16 @@ public final class IdempotencyFilter implements Filter {
   }
 
   /**
-   * Returns the policy that applies to a method and a path within the application.
+   * Returns the policy that applies to a method and a path within the application. Runs of
+   * {@code /} in the path count as one, as most containers and frameworks route them.
    *
    * @param method the HTTP method, for example {@code POST}
-   * @param path the path without the context path, for example {@code /orders/7}
+   * @param path the decoded path without the context path, for example {@code /orders/7}
    * @return the policy
    */
   public KeyPolicy policyFor(String method, String path) {
     String m = method.toUpperCase(Locale.ROOT);
+    path = collapseSlashes(path);
     for (PathRule rule : pathRules) {
       if (rule.matches(path) && (rule.methods.isEmpty() ? methods : rule.methods).contains(m)) {
         return rule.policy;
@@ -781,12 +783,32 @@ public final class IdempotencyFilter implements Filter {
     return "idem:" + HexFormat.of().formatHex(digest.digest());
   }
 
-  private static String pathWithinApplication(HttpServletRequest request) {
-    String uri = request.getRequestURI();
-    String context = request.getContextPath();
-    return context != null && !context.isEmpty() && uri.startsWith(context)
-        ? uri.substring(context.length())
-        : uri;
+  /**
+   * The path the container routed the request by: servlet path plus path info, which the Servlet
+   * specification defines as decoded, without path parameters, with {@code .} and {@code ..}
+   * resolved. The raw {@code getRequestURI()} is none of these: {@code /payments;x},
+   * {@code /%70ayments} and {@code /a/../payments} reach the servlet at {@code /payments} but
+   * would not match a rule for it, so a {@code REQUIRED} endpoint could be reached untracked.
+   */
+  static String pathWithinApplication(HttpServletRequest request) {
+    String servletPath = request.getServletPath();
+    String pathInfo = request.getPathInfo();
+    String path = (servletPath == null ? "" : servletPath) + (pathInfo == null ? "" : pathInfo);
+    return path.isEmpty() ? "/" : path;
+  }
+
+  private static String collapseSlashes(String path) {
+    if (!path.contains("//")) {
+      return path;
+    }
+    StringBuilder out = new StringBuilder(path.length());
+    for (int i = 0; i < path.length(); i++) {
+      char c = path.charAt(i);
+      if (c != '/' || out.isEmpty() || out.charAt(out.length() - 1) != '/') {
+        out.append(c);
+      }
+    }
+    return out.toString();
   }
 
   @Override
@@ -952,7 +974,10 @@ public final class IdempotencyFilter implements Filter {
      * Sets the policy of a path and everything below it ({@code /orders} covers {@code /orders}
      * and {@code /orders/7}, not {@code /ordersx}) for the given methods, or for the filter's
      * {@link #methods(String...) methods} if none are given. The longest matching prefix wins;
-     * among equal prefixes, the rule added last. Paths exclude the context path.
+     * among equal prefixes, the rule added last. Paths exclude the context path, and are matched
+     * against the path the container routes by (servlet path plus path info: decoded, without
+     * path parameters, dot segments resolved, runs of {@code /} counted as one), never the raw
+     * request URI.
      *
      * @param pathPrefix the path prefix, starting with {@code /}
      * @param policy the policy

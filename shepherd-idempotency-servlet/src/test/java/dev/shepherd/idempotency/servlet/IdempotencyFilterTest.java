@@ -739,6 +739,33 @@ class IdempotencyFilterTest {
   }
 
   /**
+   * A path rule matches the path the container routes by, not the raw request URI: each spelling
+   * of {@code /payments} that reaches the servlet there is held to its REQUIRED policy, and one of
+   * {@code /public} to its IGNORED one.
+   */
+  @Test
+  void pathRulesMatchThePathTheServletSeesNotTheRawUri() throws Exception {
+    start(b -> b.keyPolicy(KeyPolicy.IGNORED).path("/payments", KeyPolicy.REQUIRED)
+        .path("/public", KeyPolicy.IGNORED, "POST"));
+    for (String spelling : List.of("/payments;x", "/%70ayments", "/a/../payments",
+        "/./payments", "/payments;x/7", "//payments")) {
+      String response = Http.raw(app.port(), ascii("POST " + spelling + " HTTP/1.1\r\n"
+          + "Host: 127.0.0.1\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"));
+      assertThat(response).as(spelling).startsWith("HTTP/1.1 400 ");
+      if (!spelling.equals("//payments")) { // Jetty 12 itself refuses an empty segment: 400
+        assertThat(response).as(spelling).contains("/key-missing\"");
+      }
+    }
+    assertThat(servlet.runs).as("runs by raw URI").allSatisfy(
+        (path, runs) -> assertThat(runs.get()).as(path).isZero());
+    assertThat(app.send(app.post("/%70ublic;v=1", null, "x").build()).statusCode())
+        .isEqualTo(200);
+    IdempotencyFilter filter = IdempotencyFilter.builder(tracker)
+        .keyPolicy(KeyPolicy.IGNORED).path("/payments", KeyPolicy.REQUIRED).build();
+    assertThat(filter.policyFor("POST", "//payments//7")).isEqualTo(KeyPolicy.REQUIRED);
+  }
+
+  /**
    * A problem answered before the body is read closes the connection: the unread body would
    * otherwise be parsed as the next request, or the server would drop the connection after the
    * answer without saying so, and a client reusing it (the JDK's does) would fail its next request.
