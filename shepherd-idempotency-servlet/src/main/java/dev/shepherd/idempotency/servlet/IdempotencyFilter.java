@@ -775,12 +775,55 @@ public final class IdempotencyFilter implements Filter {
   /** SHA-256 of the length-prefixed principal and key: fixed length, unambiguous, no raw data. */
   static String scope(String principal, String key) {
     MessageDigest digest = Sha256Fingerprinter.sha256();
-    byte[] p = principal.getBytes(StandardCharsets.UTF_8);
+    byte[] p = losslessUtf8(principal);
     digest.update(Integer.toString(p.length).getBytes(StandardCharsets.US_ASCII));
     digest.update((byte) ':');
     digest.update(p);
-    digest.update(key.getBytes(StandardCharsets.UTF_8));
+    digest.update(losslessUtf8(key));
     return "idem:" + HexFormat.of().formatHex(digest.digest());
+  }
+
+  /**
+   * UTF-8 of a string, except that an unpaired surrogate is encoded as its own three bytes
+   * (generalised UTF-8, as WTF-8 does) instead of the {@code ?} that {@code getBytes(UTF_8)}
+   * substitutes: otherwise {@code "x\uD800"}, {@code "x\uD801"} and {@code "x?"} (principals a
+   * resolver may take from a token's claims) would share one scope. A well-formed string encodes
+   * exactly as UTF-8, so its scope, and every stored key, stay as they were; the three bytes of a
+   * surrogate ({@code ED A0..BF xx}) occur in no well-formed UTF-8, so no two strings collide.
+   */
+  static byte[] losslessUtf8(String s) {
+    boolean wellFormed = true;
+    for (int i = 0; i < s.length() && wellFormed; i++) {
+      char c = s.charAt(i);
+      if (Character.isHighSurrogate(c) && i + 1 < s.length()
+          && Character.isLowSurrogate(s.charAt(i + 1))) {
+        i++;
+      } else if (Character.isSurrogate(c)) {
+        wellFormed = false;
+      }
+    }
+    if (wellFormed) {
+      return s.getBytes(StandardCharsets.UTF_8);
+    }
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(s.length() * 3);
+    s.codePoints().forEach(cp -> {
+      if (cp < 0x80) {
+        out.write(cp);
+      } else if (cp < 0x800) {
+        out.write(0xC0 | (cp >> 6));
+        out.write(0x80 | (cp & 0x3F));
+      } else if (cp < 0x10000) { // includes an unpaired surrogate, 0xD800..0xDFFF
+        out.write(0xE0 | (cp >> 12));
+        out.write(0x80 | ((cp >> 6) & 0x3F));
+        out.write(0x80 | (cp & 0x3F));
+      } else {
+        out.write(0xF0 | (cp >> 18));
+        out.write(0x80 | ((cp >> 12) & 0x3F));
+        out.write(0x80 | ((cp >> 6) & 0x3F));
+        out.write(0x80 | (cp & 0x3F));
+      }
+    });
+    return out.toByteArray();
   }
 
   /**
