@@ -124,6 +124,9 @@ import org.jspecify.annotations.Nullable;
  *              └─ IdempotencyStoreException ──▶ body dropped, 503; the tracker keeps the claim
  *                                               and keeps storing the response, so a retry gets
  *                                               409 in-progress and then this response
+ *                                               (transactional: the writes roll back with it and
+ *                                               the claim lapses; a retry after the lease runs
+ *                                               again)
  * </pre>
  *
  * Holding the body until it is stored is what makes "sent" imply "stored as the key's outcome":

@@ -275,6 +275,37 @@ class IdempotencyFilterPostgresTest {
     }
   }
 
+  /**
+   * In transactional mode a failed store is not retried in the background: the response's UPDATE
+   * was rolled back with the handler's writes, so there is nothing to store. The client gets 503,
+   * a retry 409 while the abandoned claim's lease lasts, and then a second run on an empty slate.
+   */
+  @Test
+  void transactionalStoreFailureGives503AndAfterTheLeaseARetryRunsAgainOnAnEmptySlate()
+      throws Exception {
+    createOrdersTable();
+    start(t -> t.lease(Duration.ofSeconds(2)), f -> f.transactional(true), false);
+    String key = "\"tx-503\"";
+    CompletableFuture<HttpResponse<byte[]>> first = app.client.sendAsync(
+        app.post("/tx-redirect", key, "{}").build(), HttpResponse.BodyHandlers.ofByteArray());
+    assertThat(servlet.entered.await(30, TimeUnit.SECONDS)).isTrue(); // inserted, not committed
+
+    databaseDown(); // the request's own connection is reset: its UPDATE and COMMIT cannot run
+    servlet.gate.countDown();
+    assertProblem(first.get(60, TimeUnit.SECONDS), 503, "store-unavailable");
+    proxy.restore();
+    assertThat(rows(key)).isZero();
+
+    HttpResponse<byte[]> retry = await().atMost(Duration.ofSeconds(60))
+        .pollInterval(Duration.ofMillis(200))
+        .until(() -> app.send(app.post("/tx-redirect", key, "{}").build()),
+            r -> r.statusCode() != 409 && r.statusCode() != 503);
+    assertThat(retry.statusCode()).isEqualTo(302);
+    assertThat(retry.headers().firstValue("Location").orElseThrow()).endsWith("/orders/2");
+    assertThat(servlet.runs("/tx-redirect")).isEqualTo(2);
+    assertThat(rows(key)).isEqualTo(1);
+  }
+
   @Test
   void transactionalRedirectIsDeliveredAfterTheCommitAndReplayed() throws Exception {
     createOrdersTable();

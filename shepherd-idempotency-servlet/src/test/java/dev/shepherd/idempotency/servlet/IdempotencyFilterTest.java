@@ -223,6 +223,55 @@ class IdempotencyFilterTest {
     }
   }
 
+  /**
+   * flush() and flushBuffer() do not reach the client while the body is held: /writer flushes
+   * half its body, and when storing then fails the client gets only the 503, nothing of it.
+   */
+  @Test
+  void flushedBodyIsStillHeldSoAStoreFailureAnswers503WithNoneOfIt() throws Exception {
+    CompleteSwitch store = new CompleteSwitch(InMemoryIdempotencyStore.create());
+    store.failing = true;
+    start(IdempotencyTracker.builder().store(store).completionRetry(Duration.ZERO), b -> {});
+    HttpResponse<byte[]> response = app.send(app.post("/writer", KEY, "x").build());
+
+    assertProblem(response, 503, "store-unavailable");
+    assertThat(text(response)).doesNotContain("run 1");
+  }
+
+  /** Async requests are out of scope: the claim is released and the response passes through. */
+  @Test
+  void asyncRequestIsPassedThroughAndItsClaimReleasedSoARetryRunsAgain() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> first = app.send(app.post("/async", KEY, "x").build());
+    HttpResponse<byte[]> retry = app.send(app.post("/async", KEY, "x").build());
+
+    assertThat(text(first)).isEqualTo("async run 1");
+    assertThat(text(retry)).isEqualTo("async run 2");
+    assertThat(retry.headers().firstValue("Idempotent-Replayed")).isEmpty();
+  }
+
+  @Test
+  void nonBlockingOutputIsRefusedUnderTheFilter() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> response = app.send(app.post("/write-listener", KEY, "x").build());
+    assertThat(text(response)).isEqualTo("refused: non-blocking output is not supported under"
+        + " IdempotencyFilter (async is out of scope)");
+  }
+
+  /** Headers a Connection header names are hop-by-hop (RFC 9110 7.6.1): never replayed. */
+  @Test
+  void headersNamedInConnectionAreNotReplayed() throws Exception {
+    start(b -> {});
+    app.send(app.post("/hop-by-hop", KEY, "x").build());
+    HttpResponse<byte[]> replay = app.send(app.post("/hop-by-hop", KEY, "x").build());
+
+    assertThat(text(replay)).isEqualTo("hop run 1");
+    assertThat(replay.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+    assertThat(replay.headers().firstValue("X-Kept")).hasValue("3");
+    assertThat(replay.headers().firstValue("X-Hop")).isEmpty();
+    assertThat(replay.headers().firstValue("X-Other")).isEmpty();
+  }
+
   @Test
   void resetDiscardsWhatWasWrittenBeforeIt() throws Exception {
     start(b -> {});

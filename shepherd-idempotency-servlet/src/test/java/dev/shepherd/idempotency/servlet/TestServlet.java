@@ -96,6 +96,44 @@ final class TestServlet extends HttpServlet {
         }
       }
       case "/redirect" -> res.sendRedirect("/orders/" + run);
+      case "/async" -> {
+        jakarta.servlet.AsyncContext async = req.startAsync();
+        async.start(() -> {
+          try {
+            async.getResponse().setContentType("text/plain");
+            async.getResponse().getOutputStream().write(("async run " + run)
+                .getBytes(StandardCharsets.UTF_8));
+          } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          } finally {
+            async.complete();
+          }
+        });
+      }
+      case "/write-listener" -> {
+        res.setContentType("text/plain");
+        try {
+          res.getOutputStream().setWriteListener(new jakarta.servlet.WriteListener() {
+            @Override
+            public void onWritePossible() {}
+
+            @Override
+            public void onError(Throwable t) {}
+          });
+          res.getOutputStream().write("listener accepted".getBytes(StandardCharsets.UTF_8));
+        } catch (UnsupportedOperationException e) {
+          res.getOutputStream().write(("refused: " + e.getMessage())
+              .getBytes(StandardCharsets.UTF_8));
+        }
+      }
+      case "/hop-by-hop" -> {
+        res.setContentType("text/plain");
+        res.addHeader("Connection", "X-Hop, x-other");
+        res.addHeader("X-Hop", "1");
+        res.addHeader("X-Other", "2");
+        res.addHeader("X-Kept", "3");
+        res.getWriter().print("hop run " + run);
+      }
       case "/abort" -> {
         // One chunk past the test's storage limit, flushed: the response is streaming. Then, once
         // the test's client has gone, write until the container's stream fails.
