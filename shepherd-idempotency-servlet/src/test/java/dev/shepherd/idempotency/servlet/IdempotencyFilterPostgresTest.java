@@ -343,6 +343,23 @@ class IdempotencyFilterPostgresTest {
     assertThat(servlet.runs("/tx-big")).isEqualTo(1);
   }
 
+  /** The same through a PrintWriter, which swallows the refused write: the filter answers. */
+  @Test
+  void transactionalResponseTooLargeToHoldThroughAWriterIsAnswered500AndRolledBack()
+      throws Exception {
+    createOrdersTable();
+    start(t -> {}, f -> f.transactional(true).maxStoredResponseSize(10_000), false);
+    HttpResponse<byte[]> first =
+        app.send(app.post("/tx-big-writer", "\"tx-big-w\"", "{}").build());
+
+    assertProblem(first, 500, "request-failed");
+    assertThat(text(first)).contains("larger than the storage limit of 10000 bytes");
+    assertThat(rows("\"tx-big-w\"")).isZero();
+    assertProblem(app.send(app.post("/tx-big-writer", "\"tx-big-w\"", "{}").build()), 500,
+        "request-failed");
+    assertThat(servlet.runs("/tx-big-writer")).isEqualTo(1);
+  }
+
   private static void createOrdersTable() throws SQLException {
     try (Connection c = DriverManager.getConnection(pg.primaryJdbcUrl());
         Statement s = c.createStatement()) {

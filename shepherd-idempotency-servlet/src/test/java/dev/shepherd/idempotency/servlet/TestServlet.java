@@ -154,7 +154,7 @@ final class TestServlet extends HttpServlet {
           throw e;
         }
       }
-      case "/tx-redirect", "/tx-big" -> {
+      case "/tx-redirect", "/tx-big", "/tx-big-writer" -> {
         java.sql.Connection c = IdempotencyFilter.connection(req).orElseThrow();
         try (java.sql.PreparedStatement insert =
             c.prepareStatement("INSERT INTO tx_orders (idempotency_key) VALUES (?)")) {
@@ -167,6 +167,12 @@ final class TestServlet extends HttpServlet {
           res.sendRedirect("/orders/" + run); // post/redirect/get
           entered.countDown();
           awaitGate();
+        } else if (path.equals("/tx-big-writer")) {
+          res.setContentType("text/plain");
+          PrintWriter w = res.getWriter(); // swallows the refused write, as PrintWriter does
+          for (int i = 0; i < 64; i++) {
+            w.print("y".repeat(8192));
+          }
         } else {
           res.setContentType("application/octet-stream");
           byte[] chunk = new byte[8192];
