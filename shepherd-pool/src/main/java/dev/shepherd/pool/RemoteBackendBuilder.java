@@ -5,6 +5,7 @@ import dev.shepherd.pool.spi.RunnerLauncher;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
+import java.nio.file.Path;
 import java.time.Duration;
 import org.jspecify.annotations.Nullable;
 
@@ -211,15 +212,40 @@ public abstract class RemoteBackendBuilder<B extends RemoteBackendBuilder<B>> {
    */
   protected final RemoteBackend buildRemote(
       RunnerLauncher launcher, InetAddress defaultBindAddress, @Nullable String defaultAdvertisedHost) {
+    return buildRemote(launcher, defaultBindAddress, defaultAdvertisedHost, null);
+  }
+
+  /**
+   * As {@link #buildRemote(RunnerLauncher, InetAddress, String)}, listening on a Unix domain
+   * socket in an owner-only directory created under {@code socketDirectory} if it is not null.
+   */
+  final RemoteBackend buildRemote(
+      RunnerLauncher launcher,
+      InetAddress defaultBindAddress,
+      @Nullable String defaultAdvertisedHost,
+      @Nullable Path socketDirectory) {
     Class<? extends FunctionRegistryFactory> f = Require.nonNull(functions, "functions");
     InetAddress bind = bindAddress != null ? bindAddress : defaultBindAddress;
     String host = advertisedHost != null ? advertisedHost : defaultAdvertisedHost;
     try {
       return new RemoteBackend(launcher, f, new RemoteRunnerServer.Options(
           bind, port, host, handshakeTimeout, maxHandshakes, maxFrameBytes, codecLimits,
-          writeTimeout));
+          writeTimeout, socketDirectory));
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot listen on " + bind + ":" + port, e);
+      throw new UncheckedIOException(
+          socketDirectory != null
+              ? "cannot listen on a Unix domain socket under " + socketDirectory + ": " + e.getMessage()
+              : "cannot listen on " + bind + ":" + port,
+          e);
     }
+  }
+
+  /**
+   * Returns whether {@link #bindAddress}, {@link #port} or {@link #advertisedHost} was set.
+   *
+   * @return true if any TCP option was set
+   */
+  final boolean tcpOptionSet() {
+    return bindAddress != null || port != 0 || advertisedHost != null;
   }
 }

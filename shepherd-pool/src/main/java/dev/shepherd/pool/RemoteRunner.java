@@ -5,7 +5,11 @@ import dev.shepherd.pool.internal.RemoteProtocol;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.Socket;
+import java.net.SocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.StandardSocketOptions;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.SocketChannel;
 import java.util.Base64;
 import java.util.Map;
 import java.util.Optional;
@@ -13,6 +17,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The runner side of the remote protocol (see {@link RemoteBackend} and {@link RemoteProtocol}).
@@ -28,7 +33,7 @@ final class RemoteRunner {
   private static final long WATCH_INTERVAL_MILLIS = 200;
 
   private final String id;
-  private final Socket socket;
+  private final SocketChannel socket;
   private final FrameChannel channel;
   private final FunctionRegistry functions;
   private volatile CodecLimits codecLimits = CodecLimits.defaults();
@@ -41,7 +46,7 @@ final class RemoteRunner {
   /** Whether losing the parent halts the JVM at once (true for {@link RunnerMain}). */
   private volatile boolean exitOnParentLoss;
 
-  private RemoteRunner(String id, Socket socket, FunctionRegistry functions) throws IOException {
+  private RemoteRunner(String id, SocketChannel socket, FunctionRegistry functions) {
     this.id = id;
     this.socket = socket;
     this.functions = functions;
@@ -84,9 +89,11 @@ final class RemoteRunner {
               + RunnerEnvironment.FUNCTIONS);
       return 2;
     }
-    int colon = parent.lastIndexOf(':');
-    if (colon <= 0) {
-      System.err.println("shepherd runner: " + RunnerEnvironment.PARENT + " must be host:port");
+    SocketAddress address;
+    try {
+      address = parentAddress(parent);
+    } catch (IllegalArgumentException e) {
+      System.err.println("shepherd runner: " + RunnerEnvironment.PARENT + " " + parent + ": " + e.getMessage());
       return 2;
     }
     byte[] secret;
@@ -101,15 +108,6 @@ final class RemoteRunner {
     String parentPid = env.get(RunnerEnvironment.PARENT_PID);
     if (parentPid != null) {
       watchParentProcess(parentPid);
-    }
-    InetSocketAddress address;
-    try {
-      address =
-          new InetSocketAddress(
-              parent.substring(0, colon), Integer.parseInt(parent.substring(colon + 1)));
-    } catch (IllegalArgumentException e) {
-      System.err.println("shepherd runner: " + RunnerEnvironment.PARENT + " " + parent + ": " + e);
-      return 2;
     }
     RemoteRunner runner;
     long idleBackstopMillis;
@@ -128,6 +126,36 @@ final class RemoteRunner {
       return 3;
     }
     return runner.serve(idleBackstopMillis);
+  }
+
+  /**
+   * Parses {@link RunnerEnvironment#PARENT}: {@code host:port}, or {@code unix:} and the path of
+   * a Unix domain socket.
+   *
+   * @throws IllegalArgumentException naming what is wrong with it
+   */
+  static SocketAddress parentAddress(String parent) {
+    if (parent.startsWith(RemoteRunnerServer.Options.UNIX_PREFIX)) {
+      String path = parent.substring(RemoteRunnerServer.Options.UNIX_PREFIX.length());
+      if (path.isEmpty()) {
+        throw new IllegalArgumentException("no path after " + RemoteRunnerServer.Options.UNIX_PREFIX);
+      }
+      return UnixDomainSocketAddress.of(path);
+    }
+    int colon = parent.lastIndexOf(':');
+    if (colon <= 0) {
+      throw new IllegalArgumentException("must be host:port or unix:<path>");
+    }
+    int port;
+    try {
+      port = Integer.parseInt(parent.substring(colon + 1));
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("the port is not a number", e);
+    }
+    if (port < 1 || port > 65535) {
+      throw new IllegalArgumentException("the port is not from 1 to 65535");
+    }
+    return new InetSocketAddress(parent.substring(0, colon), port);
   }
 
   /** Exits the JVM as soon as the parent process is gone, even if the socket lingers. */
@@ -191,12 +219,13 @@ final class RemoteRunner {
    * not retried.
    */
   private static RemoteRunner connect(
-      String id, InetSocketAddress parent, byte[] secret, FunctionRegistry functions)
+      String id, SocketAddress parent, byte[] secret, FunctionRegistry functions)
       throws IOException {
     long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CONNECT_TIMEOUT_MILLIS);
     long backoffMillis = 20;
     int attempts = 0;
     IOException lastCut = null;
+    boolean unix = parent instanceof UnixDomainSocketAddress;
     while (true) {
       attempts++;
       // The KNOCK is built before the connection exists and written the moment it does: a parent
@@ -209,12 +238,19 @@ final class RemoteRunner {
       RemoteProtocol.writeString(knock.out, id);
       knock.out.write(runnerNonce);
       knock.out.write(RemoteProtocol.knockTag(secret, runnerNonce, id));
-      Socket socket = new Socket();
+      SocketChannel socket = unix ? SocketChannel.open(StandardProtocolFamily.UNIX) : SocketChannel.open();
+      // A socket channel has no connect or read timeout: the deadline closes it instead.
+      Deadline timer = new Deadline(socket, deadline);
       try {
-        socket.setTcpNoDelay(true);
-        socket.connect(parent, remainingMillis(deadline));
+        if (!unix) {
+          socket.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        }
+        socket.connect(parent);
         RemoteRunner runner = new RemoteRunner(id, socket, functions);
-        runner.knock(knock, runnerNonce, deadline);
+        runner.knock(knock, runnerNonce);
+        if (!timer.disarm()) {
+          throw new java.nio.channels.AsynchronousCloseException(); // closed at the deadline
+        }
         if (attempts > 1) {
           System.err.println(
               "shepherd runner " + id + ": reached the parent on attempt " + attempts
@@ -222,11 +258,23 @@ final class RemoteRunner {
                   + lastCut + ")");
         }
         return runner;
-      } catch (java.net.SocketException | java.io.EOFException | ParentBusyException e) {
+      } catch (IOException | RuntimeException e) {
+        timer.disarm();
+        RemoteRunnerServer.closeQuietly(socket);
+        if (timer.fired()) {
+          throw new IOException(
+              "no CHALLENGE from the parent within " + CONNECT_TIMEOUT_MILLIS + " ms in " + attempts
+                  + " attempts (the last timed out" + (lastCut == null ? "" : "; the one before: " + lastCut)
+                  + ")", e);
+        }
+        if (!(e instanceof java.net.SocketException
+            || e instanceof java.io.EOFException
+            || e instanceof ParentBusyException)) {
+          throw e;
+        }
         // Refused, reset or cut before the CHALLENGE (the parent never looked at this KNOCK, or
         // another connection of this runner's is still in its handshake): try again.
-        RemoteRunnerServer.closeQuietly(socket);
-        lastCut = e;
+        lastCut = (IOException) e;
         long left = remainingMillis(deadline);
         if (left <= 1) {
           throw new IOException(
@@ -240,16 +288,51 @@ final class RemoteRunner {
           throw new IOException("interrupted while connecting", interrupted);
         }
         backoffMillis = Math.min(500, backoffMillis * 2);
-      } catch (java.net.SocketTimeoutException e) {
-        RemoteRunnerServer.closeQuietly(socket);
-        throw new IOException(
-            "no CHALLENGE from the parent within " + CONNECT_TIMEOUT_MILLIS + " ms in " + attempts
-                + " attempts (the last timed out" + (lastCut == null ? "" : "; the one before: " + lastCut)
-                + ")", e);
-      } catch (IOException | RuntimeException e) {
-        RemoteRunnerServer.closeQuietly(socket);
-        throw e;
       }
+    }
+  }
+
+  /**
+   * Closes a connection when a deadline passes unless disarmed first: the runner's only bound on
+   * connecting and on the handshake, since a socket channel has neither a connect nor a read
+   * timeout. States: armed, then either disarmed (by the runner) or fired (by its timer thread),
+   * decided by one compare-and-set, so a runner that disarmed knows the connection was not
+   * closed under it.
+   */
+  private static final class Deadline {
+    private static final int ARMED = 0;
+    private static final int DISARMED = 1;
+    private static final int FIRED = 2;
+
+    private final AtomicInteger state = new AtomicInteger(ARMED);
+    private final Thread timer;
+
+    Deadline(SocketChannel connection, long deadlineNanos) {
+      this.timer =
+          Thread.ofPlatform()
+              .daemon()
+              .name("shepherd-runner-handshake-deadline")
+              .start(
+                  () -> {
+                    long left;
+                    while (state.get() == ARMED && (left = deadlineNanos - System.nanoTime()) > 0) {
+                      LockSupport.parkNanos(this, left);
+                    }
+                    if (state.compareAndSet(ARMED, FIRED)) {
+                      RemoteRunnerServer.closeQuietly(connection);
+                    }
+                  });
+    }
+
+    /** Stops the timer; returns false if it had already closed the connection. */
+    boolean disarm() {
+      boolean disarmed = state.compareAndSet(ARMED, DISARMED);
+      LockSupport.unpark(timer);
+      return disarmed || state.get() == DISARMED;
+    }
+
+    boolean fired() {
+      return state.get() == FIRED;
     }
   }
 
@@ -280,12 +363,10 @@ final class RemoteRunner {
    *     connection first (worth another try)
    * @throws IOException if the parent answered with something else or another version
    */
-  private void knock(FrameChannel.FrameWriter knock, byte[] nonce, long deadlineNanos)
-      throws IOException {
+  private void knock(FrameChannel.FrameWriter knock, byte[] nonce) throws IOException {
     runnerNonce = nonce;
     channel.writePlain(knock);
-    socket.setSoTimeout(remainingMillis(deadlineNanos));
-    FrameChannel.Frame challengeFrame = channel.readPlain(); // a timeout ends the attempts
+    FrameChannel.Frame challengeFrame = channel.readPlain(); // the deadline ends the attempts
     if (challengeFrame.type() == RemoteProtocol.REFUSED) {
       boolean tryAgain = challengeFrame.body().readBoolean();
       String reason =
@@ -313,33 +394,41 @@ final class RemoteRunner {
    * this runner reads a single call.
    */
   private long finishHandshake(byte[] secret) throws IOException {
-    socket.setSoTimeout(CONNECT_TIMEOUT_MILLIS);
-    FrameChannel.FrameWriter proof = new FrameChannel.FrameWriter(RemoteProtocol.PROOF);
-    proof.out.write(RemoteProtocol.runnerProof(secret, parentNonce, runnerNonce, id));
-    channel.writePlain(proof);
-    byte[][] keys = RemoteProtocol.sessionKeys(secret, parentNonce, runnerNonce, id);
-    channel.seal(keys[1], keys[0], FrameChannel.MAX_PLAIN_FRAME);
-    FrameChannel.Frame welcome;
+    Deadline timer =
+        new Deadline(socket, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CONNECT_TIMEOUT_MILLIS));
     try {
-      welcome = channel.receive();
-    } catch (java.net.SocketTimeoutException e) {
-      throw new IOException(
-          "the parent sent no WELCOME within " + CONNECT_TIMEOUT_MILLIS + " ms", e);
-    } catch (IOException e) {
-      throw new IOException("the parent did not prove the secret (" + e.getMessage() + ")", e);
+      FrameChannel.FrameWriter proof = new FrameChannel.FrameWriter(RemoteProtocol.PROOF);
+      proof.out.write(RemoteProtocol.runnerProof(secret, parentNonce, runnerNonce, id));
+      channel.writePlain(proof);
+      byte[][] keys = RemoteProtocol.sessionKeys(secret, parentNonce, runnerNonce, id);
+      channel.seal(keys[1], keys[0], FrameChannel.MAX_PLAIN_FRAME);
+      FrameChannel.Frame welcome;
+      try {
+        welcome = channel.receive();
+      } catch (IOException e) {
+        if (timer.fired()) {
+          throw new IOException(
+              "the parent sent no WELCOME within " + CONNECT_TIMEOUT_MILLIS + " ms", e);
+        }
+        throw new IOException("the parent did not prove the secret (" + e.getMessage() + ")", e);
+      }
+      if (welcome.type() != RemoteProtocol.WELCOME) {
+        throw new IOException("expected WELCOME, got frame type " + welcome.type());
+      }
+      DataInputStream body = welcome.body();
+      long idleMillis = body.readLong();
+      body.readInt(); // maxConcurrency: the parent enforces it
+      RemoteProtocol.readString(body); // the pool's name
+      int maxFrameBytes = body.readInt();
+      codecLimits = new CodecLimits(body.readInt(), body.readInt(), body.readInt());
+      channel.maxFrameBytes(maxFrameBytes);
+      if (!timer.disarm()) {
+        throw new IOException("the handshake took longer than " + CONNECT_TIMEOUT_MILLIS + " ms");
+      }
+      return idleMillis;
+    } finally {
+      timer.disarm();
     }
-    if (welcome.type() != RemoteProtocol.WELCOME) {
-      throw new IOException("expected WELCOME, got frame type " + welcome.type());
-    }
-    DataInputStream body = welcome.body();
-    long idleMillis = body.readLong();
-    body.readInt(); // maxConcurrency: the parent enforces it
-    RemoteProtocol.readString(body); // the pool's name
-    int maxFrameBytes = body.readInt();
-    codecLimits = new CodecLimits(body.readInt(), body.readInt(), body.readInt());
-    channel.maxFrameBytes(maxFrameBytes);
-    socket.setSoTimeout(0);
-    return idleMillis;
   }
 
   private int serve(long idleBackstopMillis) {

@@ -15,13 +15,21 @@ import java.io.DataInputStream;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.Socket;
+import java.net.SocketAddress;
+import java.net.StandardProtocolFamily;
 import java.net.StandardSocketOptions;
+import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileSystems;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.time.Duration;
@@ -84,6 +92,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@code somaxconn}), reopened as fast as they are cut, keep the backlog full, and the kernel then
  * drops a runner's connection attempts before anything here sees them; the runner tries again for
  * 10 s. Only the network can stop that (on Kubernetes, a NetworkPolicy).
+ *
+ * <p>Where it listens: a TCP port, or (for runners on this host) a Unix domain socket in a
+ * directory of its own that only this user can enter (mode {@code rwx------}, created for this
+ * server and deleted by {@link #close}). Over a Unix domain socket no other local user can
+ * connect at all, so none of them can crowd the backlog or even knock; the handshake is the same.
  *
  * <p>Threads: one platform acceptor thread (accepts, reads KNOCKs, cuts); one virtual thread per
  * challenged connection; one platform timer thread that cuts challenged connections at their
@@ -149,6 +162,9 @@ final class RemoteRunnerServer implements AutoCloseable {
    * @param maxFrameBytes the largest frame after the handshake
    * @param codecLimits the payload limits, sent to runners
    * @param writeTimeout the most one frame's write may take before the connection is closed
+   * @param socketDirectory null to listen on TCP ({@code bindAddress}, {@code port}); else the
+   *     directory in which the server creates its own owner-only directory holding a Unix domain
+   *     socket, and the TCP options are unused
    */
   record Options(
       InetAddress bindAddress,
@@ -158,7 +174,15 @@ final class RemoteRunnerServer implements AutoCloseable {
       int maxHandshakes,
       int maxFrameBytes,
       CodecLimits codecLimits,
-      Duration writeTimeout) {}
+      Duration writeTimeout,
+      @Nullable Path socketDirectory) {
+
+    /** The prefix of {@link RunnerEnvironment#PARENT} for a Unix domain socket. */
+    static final String UNIX_PREFIX = "unix:";
+  }
+
+  /** The owner-only directory holding the Unix domain socket, or null on TCP. */
+  private final @Nullable Path socketHome;
 
   /**
    * Opens the server and starts accepting runners.
@@ -175,33 +199,52 @@ final class RemoteRunnerServer implements AutoCloseable {
     this.accept = accept;
     this.options = options;
     this.handshakeTimeoutNanos = Durations.toNanosSaturated(options.handshakeTimeout());
-    ServerSocketChannel opened = ServerSocketChannel.open();
+    Path directory = options.socketDirectory();
+    Path home = directory == null ? null : ownerOnlyDirectory(directory);
+    ServerSocketChannel opened = null;
     Selector opening = null;
     try {
-      opened.bind(
-          new InetSocketAddress(options.bindAddress(), options.port()),
-          Math.max(MIN_BACKLOG, options.maxHandshakes()));
+      SocketAddress at =
+          home == null
+              ? new InetSocketAddress(options.bindAddress(), options.port())
+              : unixAddress(home.resolve(SOCKET_NAME));
+      opened = ServerSocketChannel.open(home == null ? protocolOf(options.bindAddress()) : StandardProtocolFamily.UNIX);
+      opened.bind(at, Math.max(MIN_BACKLOG, options.maxHandshakes()));
       opened.configureBlocking(false);
       opening = Selector.open();
       this.serverKey = opened.register(opening, SelectionKey.OP_ACCEPT);
     } catch (IOException | RuntimeException e) {
-      FrameChannel.closeQuietly(opened);
+      if (opened != null) {
+        FrameChannel.closeQuietly(opened);
+      }
       if (opening != null) {
         FrameChannel.closeQuietly(opening);
+      }
+      if (home != null) {
+        deleteQuietly(home);
       }
       throw e;
     }
     this.server = opened;
     this.selector = opening;
-    int localPort = ((InetSocketAddress) opened.socket().getLocalSocketAddress()).getPort();
-    String advertisedHost = options.advertisedHost();
-    String host = advertisedHost != null ? advertisedHost : options.bindAddress().getHostAddress();
-    this.advertisedAddress = host + ":" + localPort;
+    this.socketHome = home;
+    String name;
+    if (home == null) {
+      int localPort = ((InetSocketAddress) opened.getLocalAddress()).getPort();
+      String advertisedHost = options.advertisedHost();
+      String host = advertisedHost != null ? advertisedHost : options.bindAddress().getHostAddress();
+      this.advertisedAddress = host + ":" + localPort;
+      name = String.valueOf(localPort);
+    } else {
+      this.advertisedAddress = Options.UNIX_PREFIX + home.resolve(SOCKET_NAME);
+      name = home.getFileName().toString();
+    }
+    String threadSuffix = name;
     this.deadlines =
         new ScheduledThreadPoolExecutor(
             1,
             r -> {
-              Thread t = new Thread(r, "shepherd-pool-remote-handshake-deadline-" + localPort);
+              Thread t = new Thread(r, "shepherd-pool-remote-handshake-deadline-" + threadSuffix);
               t.setDaemon(true);
               return t;
             });
@@ -214,22 +257,114 @@ final class RemoteRunnerServer implements AutoCloseable {
     this.acceptor =
         Thread.ofPlatform()
             .daemon()
-            .name("shepherd-pool-remote-acceptor-" + localPort)
+            .name("shepherd-pool-remote-acceptor-" + threadSuffix)
             .unstarted(this::acceptLoop);
     acceptor.start();
+  }
+
+  private static StandardProtocolFamily protocolOf(InetAddress address) {
+    return address instanceof java.net.Inet6Address
+        ? StandardProtocolFamily.INET6
+        : StandardProtocolFamily.INET;
+  }
+
+  /**
+   * Creates a directory that only this user can enter (on a POSIX file system; elsewhere the
+   * file system's default for a new directory, which on Windows is the user's own).
+   */
+  private static Path ownerOnlyDirectory(Path parent) throws IOException {
+    deleteStaleDirectories(parent);
+    String prefix = SOCKET_HOME_PREFIX + ProcessHandle.current().pid() + "-";
+    if (FileSystems.getDefault().supportedFileAttributeViews().contains("posix")) {
+      return Files.createTempDirectory(
+          parent,
+          prefix,
+          PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+    }
+    return Files.createTempDirectory(parent, prefix);
+  }
+
+  /** The start of the name of a socket's directory, followed by the owning process id and "-". */
+  static final String SOCKET_HOME_PREFIX = "shepherd-runners-";
+
+  /**
+   * Deletes the socket directories that servers of processes no longer running left behind (a
+   * parent killed with {@code kill -9} cannot delete its own): those named for a process id that
+   * is gone and owned by this user. A reused process id only keeps a directory a while longer.
+   */
+  private static void deleteStaleDirectories(Path parent) {
+    String user = System.getProperty("user.name", "");
+    try (DirectoryStream<Path> homes = Files.newDirectoryStream(parent, SOCKET_HOME_PREFIX + "*")) {
+      for (Path home : homes) {
+        String rest = home.getFileName().toString().substring(SOCKET_HOME_PREFIX.length());
+        int dash = rest.indexOf('-');
+        long pid;
+        try {
+          pid = Long.parseLong(dash < 0 ? rest : rest.substring(0, dash));
+        } catch (NumberFormatException e) {
+          continue;
+        }
+        if (ProcessHandle.of(pid).isPresent()
+            || !Files.isDirectory(home, LinkOption.NOFOLLOW_LINKS)
+            || !Files.getOwner(home, LinkOption.NOFOLLOW_LINKS).getName().equals(user)) {
+          continue;
+        }
+        deleteQuietly(home);
+      }
+    } catch (IOException | RuntimeException e) {
+      LOG.log(System.Logger.Level.DEBUG, "could not look for stale runner sockets in " + parent, e);
+    }
+  }
+
+  /** The name of the socket in its directory. */
+  static final String SOCKET_NAME = "socket";
+
+  /**
+   * The most bytes of a Unix domain socket's path that Linux (108 with the final NUL) and macOS
+   * (104) both accept. Under macOS's {@code java.io.tmpdir} (about 49 bytes) the whole path
+   * takes about 99.
+   */
+  private static final int MAX_UNIX_PATH_BYTES = 103;
+
+  private static UnixDomainSocketAddress unixAddress(Path path) throws IOException {
+    int bytes = path.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+    if (bytes > MAX_UNIX_PATH_BYTES) {
+      throw new IOException(
+          "the runner socket's path " + path + " is " + bytes + " bytes, more than the "
+              + MAX_UNIX_PATH_BYTES + " a Unix domain socket allows; choose a shorter socketDirectory");
+    }
+    return UnixDomainSocketAddress.of(path);
+  }
+
+  private static void deleteQuietly(Path home) {
+    try {
+      Files.deleteIfExists(home.resolve(SOCKET_NAME));
+      Files.deleteIfExists(home);
+    } catch (IOException e) {
+      LOG.log(System.Logger.Level.DEBUG, "could not delete " + home, e);
+    }
   }
 
   /**
    * Returns the address the server listens on.
    *
    * @return the bound address and port
+   * @throws IllegalStateException if it listens on a Unix domain socket
    */
   public InetSocketAddress address() {
-    return (InetSocketAddress) server.socket().getLocalSocketAddress();
+    if (socketHome != null) {
+      throw new IllegalStateException("listening on a Unix domain socket: " + advertisedAddress);
+    }
+    try {
+      return (InetSocketAddress) server.getLocalAddress();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
   }
 
   /**
-   * Returns the {@code host:port} runners are told to connect to.
+   * Returns where runners are told to connect: {@code host:port}, or {@code unix:} and the path
+   * of the Unix domain socket.
    *
    * @return the advertised address
    */
@@ -477,6 +612,9 @@ final class RemoteRunnerServer implements AutoCloseable {
   private void closeListener() {
     FrameChannel.closeQuietly(selector);
     FrameChannel.closeQuietly(server);
+    if (socketHome != null) {
+      deleteQuietly(socketHome);
+    }
   }
 
   private static RunnerBootException stoppedException(Throwable cause) {
@@ -546,7 +684,9 @@ final class RemoteRunnerServer implements AutoCloseable {
       Knock k = new Knock(channel, System.nanoTime());
       try {
         channel.configureBlocking(false);
-        channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        if (socketHome == null) {
+          channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        }
         k.key = channel.register(selector, SelectionKey.OP_READ, k);
       } catch (IOException | RuntimeException e) {
         FrameChannel.closeQuietly(channel);
@@ -723,7 +863,7 @@ final class RemoteRunnerServer implements AutoCloseable {
    */
   private void refuse(Knock k, String why, @Nullable String told, boolean tryAgain) {
     knocking.remove(k);
-    String peer = String.valueOf(k.channel.socket().getRemoteSocketAddress());
+    String peer = peerOf(k.channel);
     if (told != null) {
       try {
         FrameChannel.FrameWriter refused = new FrameChannel.FrameWriter(RemoteProtocol.REFUSED);
@@ -812,12 +952,24 @@ final class RemoteRunnerServer implements AutoCloseable {
     }
   }
 
+  /** Who is at the other end, for logs: an address on TCP, the socket's path otherwise. */
+  private String peerOf(SocketChannel channel) {
+    if (socketHome != null) {
+      return "the runner socket";
+    }
+    try {
+      return String.valueOf(channel.getRemoteAddress());
+    } catch (IOException e) {
+      return "a closed connection";
+    }
+  }
+
   /** Sends the CHALLENGE, checks the PROOF, seals and hands the channel to its boot. */
   private void handshake(Challenged c) {
-    Socket socket = c.channel.socket();
+    SocketChannel socket = c.channel;
     ScheduledFuture<?> cut = null;
     boolean handedOver = false;
-    String peer = String.valueOf(socket.getRemoteSocketAddress());
+    String peer = peerOf(socket);
     String id = c.id;
     try {
       // A budget of its own from the KNOCK: one read late under a flood still has time to finish.
@@ -845,7 +997,7 @@ final class RemoteRunnerServer implements AutoCloseable {
       channel.seal(keys[0], keys[1], options.maxFrameBytes());
       channel.writeTimeout(options.writeTimeout());
       sealed.add(channel);
-      if (!cut.cancel(false) || socket.isClosed()) {
+      if (!cut.cancel(false) || !socket.isOpen()) {
         throw new IOException("handshake deadline passed");
       }
       if (!c.boot.connected.complete(channel)) {
@@ -871,11 +1023,11 @@ final class RemoteRunnerServer implements AutoCloseable {
   }
 
   /**
-   * Closes a socket, ignoring a failure to close.
+   * Closes a connection, ignoring a failure to close.
    *
-   * @param socket the socket
+   * @param socket the connection
    */
-  public static void closeQuietly(Socket socket) {
+  public static void closeQuietly(java.io.Closeable socket) {
     FrameChannel.closeQuietly(socket);
   }
 
@@ -885,6 +1037,9 @@ final class RemoteRunnerServer implements AutoCloseable {
     deadlines.shutdownNow();
     selector.wakeup(); // the acceptor closes the knocking connections, the selector and the socket
     FrameChannel.closeQuietly(server);
+    if (socketHome != null) {
+      deleteQuietly(socketHome); // no runner can connect from here on; the acceptor may be gone
+    }
     for (Pending wait : pending.values()) {
       wait.connected.completeExceptionally(new IllegalStateException("remote backend closed"));
     }

@@ -13,7 +13,10 @@ import java.util.Map;
  */
 public final class RunnerEnvironment {
 
-  /** {@code host:port} of the parent's {@link RemoteBackend} server. */
+  /**
+   * Where the parent's server listens: {@code host:port}, or {@code unix:} and the path of a Unix
+   * domain socket (a {@link ProcessBackend}'s default).
+   */
   public static final String PARENT = "SHEPHERD_POOL_PARENT";
 
   /** The runner's id; the runner presents it when it connects. */

@@ -22,7 +22,7 @@ class AcceptRecoveryTest {
     RemoteRunnerServer.Options options =
         new RemoteRunnerServer.Options(
             InetAddress.getLoopbackAddress(), 0, null, Duration.ofSeconds(5), 64, 4096,
-            CodecLimits.defaults(), Duration.ofSeconds(30));
+            CodecLimits.defaults(), Duration.ofSeconds(30), null);
     try (RemoteRunnerServer server =
             new RemoteRunnerServer(
                 options,

@@ -366,7 +366,7 @@ class ChannelSecurityTest {
   private static RemoteRunnerServer.Options handOptions(Duration handshakeTimeout) {
     return new RemoteRunnerServer.Options(
         InetAddress.getLoopbackAddress(), 0, null, handshakeTimeout, 64, 1 << 20,
-        CodecLimits.defaults(), Duration.ofSeconds(30));
+        CodecLimits.defaults(), Duration.ofSeconds(30), null);
   }
 
   /**

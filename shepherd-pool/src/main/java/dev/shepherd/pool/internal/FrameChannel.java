@@ -7,8 +7,11 @@ import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
 import java.security.GeneralSecurityException;
 import java.time.Duration;
 import java.util.concurrent.locks.ReentrantLock;
@@ -57,7 +60,9 @@ public final class FrameChannel implements AutoCloseable {
   private static final int TAG_BYTES = TAG_BITS / 8;
   private static final int NONCE_BYTES = 12;
 
-  private final Socket socket;
+  /** The connection: a {@link SocketChannel} or a {@link Socket}. */
+  private final java.io.Closeable socket;
+  private final java.util.function.BooleanSupplier open;
   private final DataInputStream in;
   private final OutputStream out;
   private final ReentrantLock writeLock = new ReentrantLock();
@@ -76,6 +81,19 @@ public final class FrameChannel implements AutoCloseable {
   private record Sealed(Cipher send, SecretKeySpec sendKey, Cipher receive, SecretKeySpec receiveKey) {}
 
   /**
+   * Wraps a connected socket channel in blocking mode, over TCP or a Unix domain socket; the
+   * channel starts plain.
+   *
+   * @param socket the connection, closed by {@link #close()}
+   */
+  public FrameChannel(SocketChannel socket) {
+    this.socket = socket;
+    this.open = socket::isOpen;
+    this.in = new DataInputStream(new BufferedInputStream(new ChannelInput(socket), 64 * 1024));
+    this.out = new ChannelOutput(socket);
+  }
+
+  /**
    * Wraps a connected socket; the channel starts plain.
    *
    * @param socket the connection, closed by {@link #close()}
@@ -83,17 +101,60 @@ public final class FrameChannel implements AutoCloseable {
    */
   public FrameChannel(Socket socket) throws IOException {
     this.socket = socket;
+    this.open = () -> !socket.isClosed();
     this.in = new DataInputStream(new BufferedInputStream(socket.getInputStream(), 64 * 1024));
     this.out = socket.getOutputStream();
   }
 
   /**
-   * Returns the underlying socket.
-   *
-   * @return the socket
+   * Reads a blocking socket channel without the channel's blocking lock, which the streams of
+   * {@code Channels.newInputStream} take on some JDKs: a read blocked there would keep every
+   * writer of the same channel waiting.
    */
-  public Socket socket() {
-    return socket;
+  private static final class ChannelInput extends InputStream {
+    private final SocketChannel channel;
+
+    ChannelInput(SocketChannel channel) {
+      this.channel = channel;
+    }
+
+    @Override
+    public int read() throws IOException {
+      byte[] one = new byte[1];
+      int n = read(one, 0, 1);
+      return n < 0 ? -1 : one[0] & 0xff;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      java.util.Objects.checkFromIndexSize(off, len, b.length);
+      if (len == 0) {
+        return 0;
+      }
+      return channel.read(ByteBuffer.wrap(b, off, len)); // blocks for at least one byte
+    }
+  }
+
+  /** Writes a blocking socket channel whole, without the channel's blocking lock. */
+  private static final class ChannelOutput extends OutputStream {
+    private final SocketChannel channel;
+
+    ChannelOutput(SocketChannel channel) {
+      this.channel = channel;
+    }
+
+    @Override
+    public void write(int b) throws IOException {
+      write(new byte[] {(byte) b}, 0, 1);
+    }
+
+    @Override
+    public void write(byte[] b, int off, int len) throws IOException {
+      ByteBuffer buffer = ByteBuffer.wrap(b, off, len);
+      while (buffer.hasRemaining()) {
+        channel.write(buffer);
+      }
+    }
   }
 
   /**
@@ -276,7 +337,7 @@ public final class FrameChannel implements AutoCloseable {
    * @return true once closed
    */
   public boolean isClosed() {
-    return socket.isClosed();
+    return !open.getAsBoolean();
   }
 
   private static long saturatedNanos(Duration d) {
