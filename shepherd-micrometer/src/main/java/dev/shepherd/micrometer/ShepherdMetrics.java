@@ -63,7 +63,8 @@ import java.util.function.ToDoubleFunction;
  *   <tr><td>{@code shepherd.replica.poll.interval.max}</td><td>time gauge</td><td>replica</td>
  *       <td>the configured longest pause between replay-position queries</td></tr>
  *   <tr><td>{@code shepherd.replica.reads}</td><td>counter</td><td>router, target=replica|primary, reason</td>
- *       <td>routed reads; reason is the fallback reason for the primary, "none" for a replica</td></tr>
+ *       <td>routed reads; reason is the fallback reason for the primary, "none" for a replica; every target and
+ *       reason is registered at once, at zero</td></tr>
  *   <tr><td>{@code shepherd.replica.wait}</td><td>timer (p50, p99)</td><td>router</td>
  *       <td>time a read waited for replay before it was routed</td></tr>
  *   <tr><td>{@code shepherd.pool.runners}</td><td>gauge</td><td>pool, state=ready|booting|draining</td><td>runners</td></tr>
