@@ -59,7 +59,9 @@ import org.jspecify.annotations.Nullable;
  * store cancels it on the server, from one watchdog thread rather than a timer task per
  * statement) and every connection the store uses a network timeout
  * ({@link Builder#networkTimeout(Duration)}, default the query timeout plus 1 s: a database or
- * network that stops answering fails the call, where a cancel could not get through either).
+ * network that stops answering fails the call, where a cancel could not get through either; a
+ * cancel still in flight then is given up, since the driver would hold the call until the cancel
+ * ended). The network timeout is set for each call and put back after it.
  * Getting a connection is bounded by the {@code DataSource} (HikariCP's
  * {@code connectionTimeout}, pgjdbc's {@code connectTimeout}).
  *
