@@ -27,8 +27,9 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <pre>
  *   IDLE ──a statement is watched──▶ TICKING (one virtual thread: every TICK it cancels
- *     ▲                                 watched statements past their deadline)
- *     └──── a tick finds nothing watched, and nothing was added meanwhile ────┘
+ *     ▲                                 watched statements past their deadline, and interrupts
+ *     │                                 cancels in flight past their network deadline)
+ *     └── a tick finds nothing watched and no cancel in flight, and nothing was added meanwhile ─┘
  * </pre>
  *
  * {@code ticking} is true while a ticking thread exists. A watcher adds its entry and then starts
