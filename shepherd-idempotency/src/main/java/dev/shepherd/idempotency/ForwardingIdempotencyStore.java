@@ -24,6 +24,7 @@ import java.time.Duration;
 public class ForwardingIdempotencyStore implements IdempotencyStore {
 
   private final IdempotencyStore delegate;
+  private final boolean claimOverridden;
 
   /**
    * Creates a store that forwards to {@code delegate}.
@@ -33,6 +34,17 @@ public class ForwardingIdempotencyStore implements IdempotencyStore {
    */
   public ForwardingIdempotencyStore(IdempotencyStore delegate) {
     this.delegate = Require.nonNull(delegate, "delegate");
+    this.claimOverridden = overridesClaim(getClass());
+  }
+
+  /** Whether a subclass overrides the claim without a claim id; see the claim with one. */
+  private static boolean overridesClaim(Class<?> type) {
+    try {
+      return type.getMethod("claim", String.class, String.class, Duration.class, Duration.class,
+          OrphanPolicy.class).getDeclaringClass() != ForwardingIdempotencyStore.class;
+    } catch (NoSuchMethodException e) {
+      throw new IllegalStateException("IdempotencyStore.claim is public", e);
+    }
   }
 
   /**
@@ -48,6 +60,25 @@ public class ForwardingIdempotencyStore implements IdempotencyStore {
   public Tracked claim(
       String key, String fingerprint, Duration lease, Duration retention, OrphanPolicy policy) {
     return delegate.claim(key, fingerprint, lease, retention, policy);
+  }
+
+  /**
+   * Forwards the claim with its claim id to the delegate, unless a subclass overrides
+   * {@link #claim(String, String, Duration, Duration, OrphanPolicy)}: then that override gets
+   * every claim, as it did before claim ids existed, and the id is dropped (such a store cannot
+   * release a claim whose reply was lost; override this method too to keep it).
+   */
+  @Override
+  public Tracked claim(String key, String fingerprint, Duration lease, Duration retention,
+      OrphanPolicy policy, String claimId) {
+    return claimOverridden
+        ? claim(key, fingerprint, lease, retention, policy)
+        : delegate.claim(key, fingerprint, lease, retention, policy, claimId);
+  }
+
+  @Override
+  public boolean releaseClaim(String key, String claimId) {
+    return delegate.releaseClaim(key, claimId);
   }
 
   @Override

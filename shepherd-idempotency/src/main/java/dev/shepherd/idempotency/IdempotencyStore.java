@@ -32,6 +32,9 @@ import java.time.Duration;
  *       one took it over), and return whether they did. {@link #complete} and {@link #halt} on a
  *       record already completed (halted) with that same token change nothing and return true,
  *       so that a caller may retry one whose reply was lost.
+ *   <li>A claim made with a claim id ({@link #claim(String, String, Duration, Duration,
+ *       OrphanPolicy, String)}) can be released by that id ({@link #releaseClaim}) while it is
+ *       in progress and nobody took it over, without knowing its token.
  *   <li>Every answer about a record reports the same {@code expiresAt}: the expiry is fixed when
  *       the record is written, not computed afresh per answer.
  *   <li>{@link #prune}: delete records whose retention ran out, at most {@code limit} of them.
@@ -58,6 +61,42 @@ public interface IdempotencyStore extends AutoCloseable {
    */
   Tracked claim(
       String key, String fingerprint, Duration lease, Duration retention, OrphanPolicy orphanPolicy);
+
+  /**
+   * Claims a key like {@link #claim(String, String, Duration, Duration, OrphanPolicy)}, and if it
+   * creates or takes over the record, tags it with {@code claimId}, an id the caller made up for
+   * this one claim attempt: if the reply is lost (a timeout after the store did write), the caller
+   * can still free the key with {@link #releaseClaim(String, String)} instead of leaving an orphan
+   * that blocks it for a whole lease (or, under {@link OrphanPolicy#HALT}, halts it). The default
+   * ignores the id, for stores written before it; such stores leave that orphan.
+   *
+   * @param key the key, already validated by the tracker
+   * @param fingerprint the request's fingerprint
+   * @param lease how long the claim holds without renewal
+   * @param retention as for the other {@code claim}
+   * @param orphanPolicy what to do with a record whose lease ran out
+   * @param claimId the attempt's id, unique (a random UUID)
+   * @return the outcome
+   * @throws IdempotencyStoreException if the store fails
+   */
+  default Tracked claim(String key, String fingerprint, Duration lease, Duration retention,
+      OrphanPolicy orphanPolicy, String claimId) {
+    return claim(key, fingerprint, lease, retention, orphanPolicy);
+  }
+
+  /**
+   * Releases the record of a key, as {@link #release} does, if it is in progress under the claim
+   * that was tagged {@code claimId} (not taken over since): what a caller does after a claim whose
+   * reply it never got. The default, for stores that do not keep claim ids, releases nothing.
+   *
+   * @param key the key
+   * @param claimId the id the claim was made with
+   * @return true if that claim was in progress and is now released
+   * @throws IdempotencyStoreException if the store fails
+   */
+  default boolean releaseClaim(String key, String claimId) {
+    return false;
+  }
 
   /**
    * Extends the lease of a claim to {@code lease} from now.

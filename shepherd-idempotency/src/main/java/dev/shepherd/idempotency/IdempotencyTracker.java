@@ -151,6 +151,12 @@ public final class IdempotencyTracker implements AutoCloseable {
    * owner in this JVM that finishes a claim unparks the waiters of that key only, so they re-poll
    * at once instead of after their pause, and a finish never wakes the waiters of other keys.
    *
+   * A claim whose store call failed may still have been written (its reply lost to a timeout):
+   * nobody would renew or finish it, and it would block its key for a lease, or under
+   * OrphanPolicy.HALT halt it. Every claim carries a random claim id, and a failed one goes to
+   * `orphans`, whose entries are released by that id at once and on each heartbeat (one call per
+   * entry at a time) until released, found absent, or past their lease.
+   *
    * Pruning runs on the executor, one run at a time (`pruning`), in batches of pruneBatchSize,
    * so no store call holds a table or a lock for long and track() never waits for it.
    */
@@ -180,6 +186,7 @@ public final class IdempotencyTracker implements AutoCloseable {
   private static final long MAX_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
   private static final long FIRST_RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
   private static final long MAX_RETRY_NANOS = TimeUnit.SECONDS.toNanos(1);
+  private static final int MAX_ORPHANS = 1024;
 
   private final Config config;
   private final IdempotencyStore store;
@@ -195,6 +202,9 @@ public final class IdempotencyTracker implements AutoCloseable {
   private final ClaimListener listener;
   private final ScheduledExecutorService timer;
 
+  /** Claims whose reply never came, to release by their claim id; see releaseOrphanLater. */
+  private final ConcurrentHashMap<String, Orphan> orphans = new ConcurrentHashMap<>();
+
   /** Held claims; see the state machine above. */
   private final ConcurrentHashMap<Tracked.Claimed, Holding> held = new ConcurrentHashMap<>();
   private final @Nullable ReplayCache replayCache;
@@ -209,6 +219,22 @@ public final class IdempotencyTracker implements AutoCloseable {
     record Complete(StoredResponse response) implements Outcome {}
 
     record Halt(String reason) implements Outcome {}
+  }
+
+  /** A claim that may have been written although its call failed: released by its claim id. */
+  private static final class Orphan {
+    final String key;
+    final String claimId;
+    /** Past this ticker reading its lease ran out: another owner may have it, stop trying. */
+    final long until;
+    /** A release is in flight: never two at once. */
+    final AtomicBoolean busy = new AtomicBoolean();
+
+    Orphan(String key, String claimId, long until) {
+      this.key = key;
+      this.claimId = claimId;
+      this.until = until;
+    }
   }
 
   /** A claim this tracker holds and renews. */
@@ -342,7 +368,9 @@ public final class IdempotencyTracker implements AutoCloseable {
    * @throws IllegalArgumentException if the key or fingerprint is empty, too long, or holds U+0000
    *     or an unpaired surrogate
    * @throws IllegalStateException if the tracker is closed
-   * @throws IdempotencyStoreException if the store fails
+   * @throws IdempotencyStoreException if the store fails; if it wrote the claim all the same (the
+   *     reply was lost), the tracker releases that claim in the background by its claim id (see
+   *     {@link IdempotencyStore#releaseClaim}), so a retry after that runs the request
    */
   public Tracked track(String key, String fingerprint) {
     checkKey(key);
@@ -355,8 +383,15 @@ public final class IdempotencyTracker implements AutoCloseable {
         return cached;
       }
     }
-    Tracked tracked = storeCall("claim", key, () -> store.claim(key, fingerprint, lease, retention,
-        orphanPolicy));
+    String claimId = newClaimId();
+    Tracked tracked;
+    try {
+      tracked = storeCall("claim", key, () -> store.claim(key, fingerprint, lease, retention,
+          orphanPolicy, claimId));
+    } catch (IdempotencyStoreException e) {
+      releaseOrphanLater(key, claimId, start); // the claim may have been written all the same
+      throw e;
+    }
     if (tracked instanceof Tracked.Claimed claim) {
       Holding h = new Holding(claim, fingerprint, start + leaseNanos);
       held.put(claim, h);
@@ -796,6 +831,9 @@ public final class IdempotencyTracker implements AutoCloseable {
    */
   void heartbeat() {
     long now = ticker.read();
+    for (Orphan o : orphans.values()) {
+      tryReleaseOrphan(o);
+    }
     for (Holding h : held.values()) {
       if (now - h.confirmedUntil >= 0) {
         reportUnconfirmed(h); // normally done already, by the check armed for confirmedUntil
@@ -869,6 +907,60 @@ public final class IdempotencyTracker implements AutoCloseable {
           h.claim.fencingToken());
       notifyLost(h.claim, true);
       signalFinished(h.claim.key());
+    }
+  }
+
+  /** A claim id: 122 random bits, unique for every practical purpose, without SecureRandom. */
+  private static String newClaimId() {
+    java.util.concurrent.ThreadLocalRandom random = java.util.concurrent.ThreadLocalRandom.current();
+    return new java.util.UUID(
+        (random.nextLong() & ~0xF000L) | 0x4000L,
+        (random.nextLong() & 0x3FFFFFFFFFFFFFFFL) | 0x8000000000000000L).toString();
+  }
+
+  /**
+   * Remembers a claim whose call failed, to release it by its claim id if the store did write it
+   * (a reply lost to a timeout); tried at once and on every heartbeat until it is released, found
+   * not there, or its lease ran out. Bounded: past MAX_ORPHANS pending, a failed claim is only
+   * logged, and its record, if written, waits for its lease.
+   */
+  private void releaseOrphanLater(String key, String claimId, long sent) {
+    if (orphans.size() >= MAX_ORPHANS) {
+      LOG.log(Level.WARNING, "idempotency key ''{0}'': claim failed and " + MAX_ORPHANS
+          + " failed claims already wait to be released; if it was written, the key is busy until"
+          + " its lease runs out", key);
+      return;
+    }
+    Orphan o = new Orphan(key, claimId, sent + leaseNanos);
+    orphans.put(claimId, o);
+    tryReleaseOrphan(o);
+  }
+
+  private void tryReleaseOrphan(Orphan o) {
+    if (ticker.read() - o.until >= 0) {
+      orphans.remove(o.claimId, o);
+      return;
+    }
+    if (!o.busy.compareAndSet(false, true)) {
+      return;
+    }
+    try {
+      executor.execute(() -> {
+        try {
+          if (store.releaseClaim(o.key, o.claimId)) {
+            LOG.log(Level.INFO, "idempotency key ''{0}'': released a claim whose reply was lost",
+                o.key);
+            signalFinished(o.key);
+          }
+          orphans.remove(o.claimId, o);
+        } catch (RuntimeException e) {
+          LOG.log(Level.DEBUG, "releasing a claim whose reply was lost failed, will retry", e);
+        } finally {
+          o.busy.set(false);
+        }
+      });
+    } catch (RejectedExecutionException e) {
+      o.busy.set(false);
     }
   }
 

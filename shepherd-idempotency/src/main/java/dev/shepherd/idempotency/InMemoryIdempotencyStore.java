@@ -48,7 +48,8 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
       long expiryNanos,
       Instant expiresAt,
       @Nullable StoredResponse response,
-      @Nullable String reason) {}
+      @Nullable String reason,
+      @Nullable String claimId) {}
 
   private final ConcurrentHashMap<String, Entry> records = new ConcurrentHashMap<>();
   private final AtomicLong tokens = new AtomicLong();
@@ -104,6 +105,12 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
   @Override
   public Tracked claim(
       String key, String fingerprint, Duration lease, Duration retention, OrphanPolicy orphanPolicy) {
+    return claim(key, fingerprint, lease, retention, orphanPolicy, null);
+  }
+
+  @Override
+  public Tracked claim(String key, String fingerprint, Duration lease, Duration retention,
+      OrphanPolicy orphanPolicy, @Nullable String claimId) {
     long leaseNanos = Durations.toNanosSaturated(lease);
     long retentionNanos = Durations.toNanosSaturated(retention);
     Tracked[] outcome = new Tracked[1];
@@ -112,7 +119,7 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
         (k, e) -> {
           long now = ticker.read();
           if (e == null || now - e.expiryNanos() >= 0) {
-            Entry claimed = newClaim(fingerprint, now, leaseNanos, retentionNanos);
+            Entry claimed = newClaim(fingerprint, now, leaseNanos, retentionNanos, claimId);
             outcome[0] = new Tracked.Claimed(k, claimed.token(), claimed.since(), false);
             return claimed;
           }
@@ -137,7 +144,7 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
                 return e;
               }
               if (orphanPolicy == OrphanPolicy.TAKE_OVER) {
-                Entry claimed = newClaim(fingerprint, now, leaseNanos, retentionNanos);
+                Entry claimed = newClaim(fingerprint, now, leaseNanos, retentionNanos, claimId);
                 outcome[0] = new Tracked.Claimed(k, claimed.token(), claimed.since(), true);
                 return claimed;
               }
@@ -152,7 +159,8 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
                       expiry,
                       wallTime(expiry, now),
                       null,
-                      IdempotencyTracker.OWNER_VANISHED);
+                      IdempotencyTracker.OWNER_VANISHED,
+                      null);
               outcome[0] = new Tracked.Halted(IdempotencyTracker.OWNER_VANISHED, halted.expiresAt());
               return halted;
             }
@@ -162,7 +170,8 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
     return outcome[0];
   }
 
-  private Entry newClaim(String fingerprint, long now, long leaseNanos, long retentionNanos) {
+  private Entry newClaim(String fingerprint, long now, long leaseNanos, long retentionNanos,
+      @Nullable String claimId) {
     long leaseEnd = Durations.saturatedAdd(now, leaseNanos);
     long expiry = Durations.saturatedAdd(leaseEnd, retentionNanos);
     return new Entry(
@@ -174,7 +183,8 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
         expiry,
         wallTime(expiry, now),
         null,
-        null);
+        null,
+        claimId);
   }
 
   private Instant wallTime(long deadlineNanos, long now) {
@@ -188,7 +198,7 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
       long leaseEnd = Durations.saturatedAdd(now, Durations.toNanosSaturated(lease));
       long expiry = Durations.saturatedAdd(leaseEnd, Durations.toNanosSaturated(retention));
       return new Entry(e.state(), e.token(), e.fingerprint(), e.since(), leaseEnd, expiry,
-          wallTime(expiry, now), null, null);
+          wallTime(expiry, now), null, null, e.claimId());
     });
   }
 
@@ -225,7 +235,7 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
           long now = ticker.read();
           long expiry = Durations.saturatedAdd(now, Durations.toNanosSaturated(retention));
           return new Entry(state, e.token(), e.fingerprint(), e.since(), e.leaseEndNanos(), expiry,
-              wallTime(expiry, now), response, reason);
+              wallTime(expiry, now), response, reason, null);
         });
     return done[0];
   }
@@ -233,6 +243,22 @@ public final class InMemoryIdempotencyStore implements IdempotencyStore {
   @Override
   public boolean release(String key, long fencingToken) {
     return ifOwned(key, fencingToken, e -> null);
+  }
+
+  @Override
+  public boolean releaseClaim(String key, String claimId) {
+    Require.nonNull(claimId, "claimId");
+    boolean[] done = new boolean[1];
+    records.computeIfPresent(
+        key,
+        (k, e) -> {
+          if (!claimId.equals(e.claimId()) || !owned(e, e.token())) {
+            return e;
+          }
+          done[0] = true;
+          return null;
+        });
+    return done[0];
   }
 
   /**

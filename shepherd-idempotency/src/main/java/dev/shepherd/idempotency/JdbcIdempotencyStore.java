@@ -118,6 +118,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   private final String completeSql;
   private final String haltSql;
   private final String releaseSql;
+  private final String releaseClaimSql;
   private final String finishedSql;
   private final String pruneSql;
 
@@ -136,9 +137,9 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
         "WITH r AS (SELECT fencing_token, claimed_at, fingerprint, state, lease_until,"
             + " expires_at, response, reason FROM " + table + " WHERE idempotency_key = ?),"
             + " ins AS (INSERT INTO " + table + " (idempotency_key, fingerprint, state,"
-            + " fencing_token, took_over, claimed_at, lease_until, expires_at)"
+            + " fencing_token, took_over, claimed_at, lease_until, expires_at, claim_id)"
             + " SELECT ?, ?, 'P', nextval('" + seq + "'), false, " + now + ", " + now + plus
-            + ", " + now + plus + " WHERE NOT EXISTS (SELECT 1 FROM r)"
+            + ", " + now + plus + ", ? WHERE NOT EXISTS (SELECT 1 FROM r)"
             + " ON CONFLICT (idempotency_key) DO NOTHING RETURNING fencing_token, claimed_at)"
             + " SELECT true, i.fencing_token, i.claimed_at, NULL::text, NULL::char(1),"
             + " NULL::timestamptz, NULL::timestamptz, NULL::bytea, NULL::text, " + now
@@ -150,7 +151,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
             + " fencing_token = greatest(nextval('" + seq + "'), fencing_token + 1),"
             + " took_over = (state <> 'R' AND expires_at > " + now + "), claimed_at = " + now
             + ", lease_until = " + now + plus + ", expires_at = " + now + plus + ","
-            + " response = NULL, reason = NULL"
+            + " response = NULL, reason = NULL, claim_id = ?"
             + " WHERE idempotency_key = ? AND fencing_token = ? AND (state = 'R' OR expires_at <= "
             + now + " OR (state = 'P' AND lease_until <= " + now + " AND fingerprint = ?))"
             + " RETURNING fencing_token, claimed_at, took_over";
@@ -175,6 +176,10 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     this.releaseSql =
         "UPDATE " + table + " SET state = 'R', expires_at = " + now + ", response = NULL,"
             + " reason = NULL" + owned;
+    this.releaseClaimSql =
+        "UPDATE " + table + " SET state = 'R', expires_at = " + now + ", response = NULL,"
+            + " reason = NULL WHERE idempotency_key = ? AND claim_id = ? AND state = 'P'"
+            + " AND expires_at > " + now;
     this.pruneSql =
         "DELETE FROM " + table + " WHERE idempotency_key IN (SELECT idempotency_key FROM "
             + table + " WHERE expires_at <= " + now
@@ -266,12 +271,18 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   @Override
   public Tracked claim(
       String key, String fingerprint, Duration lease, Duration retention, OrphanPolicy policy) {
+    return claim(key, fingerprint, lease, retention, policy, null);
+  }
+
+  @Override
+  public Tracked claim(String key, String fingerprint, Duration lease, Duration retention,
+      OrphanPolicy policy, @Nullable String claimId) {
     long leaseMicros = micros(lease);
     long expiryMicros = Math.min(MAX_MICROS, leaseMicros + micros(retention));
     return withConnection("claim", key, c -> {
       for (int attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
         Tracked tracked = claimOnce(c, key, fingerprint, leaseMicros, expiryMicros, retention,
-            policy);
+            policy, claimId);
         if (tracked != null) {
           return tracked;
         }
@@ -290,10 +301,11 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
       long leaseMicros,
       long expiryMicros,
       Duration retention,
-      OrphanPolicy policy)
+      OrphanPolicy policy,
+      @Nullable String claimId)
       throws SQLException {
     ClaimRow row = queryRow(c, claimSql, rs -> ClaimRow.read(rs, key),
-        key, key, fingerprint, leaseMicros, expiryMicros);
+        key, key, fingerprint, leaseMicros, expiryMicros, new NullText(claimId));
     if (row == null) {
       return null; // inserted and committed by another session after our snapshot: look again
     }
@@ -302,7 +314,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
     }
     ClaimRow.Existing seen = (ClaimRow.Existing) row;
     if (seen.state.equals("R") || !seen.expiresAt.isAfter(seen.now)) {
-      return takeOver(c, key, fingerprint, seen.token, leaseMicros, expiryMicros);
+      return takeOver(c, key, fingerprint, seen.token, leaseMicros, expiryMicros, claimId);
     }
     if (!seen.fingerprint.equals(fingerprint)) {
       return new Tracked.Mismatch(seen.expiresAt);
@@ -320,7 +332,7 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
               seen.claimedAt, Duration.between(seen.now, seen.leaseUntil));
         }
         if (policy == OrphanPolicy.TAKE_OVER) {
-          return takeOver(c, key, fingerprint, seen.token, leaseMicros, expiryMicros);
+          return takeOver(c, key, fingerprint, seen.token, leaseMicros, expiryMicros, claimId);
         }
         return haltOrphan(c, key, seen.token, retention);
       }
@@ -368,11 +380,12 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
 
   private Tracked.@Nullable Claimed takeOver(
       Connection c, String key, String fingerprint, long seenToken, long leaseMicros,
-      long expiryMicros) throws SQLException {
+      long expiryMicros, @Nullable String claimId) throws SQLException {
     // No row: someone else changed it first, look again.
     return queryRow(c, takeOverSql,
         rs -> new Tracked.Claimed(key, rs.getLong(1), instant(rs, 2), rs.getBoolean(3)),
-        fingerprint, leaseMicros, expiryMicros, key, seenToken, fingerprint);
+        fingerprint, leaseMicros, expiryMicros, new NullText(claimId), key, seenToken,
+        fingerprint);
   }
 
   private Tracked.@Nullable Halted haltOrphan(
@@ -466,6 +479,12 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   @Override
   public boolean release(String key, long fencingToken) {
     return update("release", key, releaseSql, key, fencingToken);
+  }
+
+  @Override
+  public boolean releaseClaim(String key, String claimId) {
+    Require.nonNull(claimId, "claimId");
+    return update("release the claim of", key, releaseClaimSql, key, claimId);
   }
 
   @Override
@@ -606,7 +625,8 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
   /**
    * Sets a statement's parameters, in order, each with its typed setter.
    *
-   * @param parameters the values: {@code String}, {@code Long}, {@code Integer} or {@code byte[]}
+   * @param parameters the values: {@code String}, {@code Long}, {@code Integer}, {@code byte[]} or
+   *     {@link NullText}
    */
   private static void bind(PreparedStatement ps, Object... parameters) throws SQLException {
     for (int i = 0; i < parameters.length; i++) {
@@ -616,11 +636,21 @@ public final class JdbcIdempotencyStore implements IdempotencyStore {
         case Long l -> ps.setLong(index, l);
         case Integer n -> ps.setInt(index, n);
         case byte[] b -> ps.setBytes(index, b);
+        case NullText t -> {
+          if (t.value() == null) {
+            ps.setNull(index, java.sql.Types.VARCHAR);
+          } else {
+            ps.setString(index, t.value());
+          }
+        }
         default -> throw new IllegalArgumentException(
             "no setter for a parameter of " + parameters[i].getClass());
       }
     }
   }
+
+  /** A text parameter that may be SQL NULL. */
+  private record NullText(@Nullable String value) {}
 
   private static void commitIfNeeded(Connection c) throws SQLException {
     if (!c.getAutoCommit()) {

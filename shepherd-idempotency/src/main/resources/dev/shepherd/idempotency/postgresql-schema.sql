@@ -20,8 +20,13 @@ CREATE TABLE IF NOT EXISTS shepherd_idempotency (
   -- the StoredResponse in its byte-exact format (StoredResponse.toBytes), when state = 'C'
   response        bytea,
   -- why, when state = 'H'
-  reason          text
+  reason          text,
+  -- the id the claiming caller gave its attempt, so it can release a claim whose reply it lost
+  claim_id        text
 );
+
+-- Tables created before claim ids existed.
+ALTER TABLE shepherd_idempotency ADD COLUMN IF NOT EXISTS claim_id text;
 
 CREATE INDEX IF NOT EXISTS shepherd_idempotency_expires_at_idx
   ON shepherd_idempotency (expires_at);

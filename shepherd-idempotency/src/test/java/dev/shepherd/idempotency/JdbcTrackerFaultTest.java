@@ -208,4 +208,46 @@ class JdbcTrackerFaultTest {
     assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
         .isInstanceOf(Tracked.InProgress.class);
   }
+
+  /**
+   * A claim that the database wrote but whose reply was lost (the network timeout struck while
+   * the proxy held the reply) is released by the tracker through its claim id, so a retry runs
+   * the request instead of finding the key in progress for a whole lease (or, under
+   * OrphanPolicy.HALT, halted).
+   */
+  @Test
+  void claimWhoseReplyWasLostIsReleasedSoTheRetryRuns() throws Exception {
+    String key = key("lost-reply");
+    try (HikariDataSource direct = pg.primaryDataSource();
+        IdempotencyTracker owner = IdempotencyTracker.builder()
+            .store(JdbcIdempotencyStore.builder(dataSource).queryTimeout(Duration.ofMinutes(1))
+                .networkTimeout(Duration.ofMillis(500)).build())
+            .lease(LONG).heartbeatInterval(Duration.ofMillis(200)).build();
+        IdempotencyTracker retry = IdempotencyTracker.builder()
+            .store(JdbcIdempotencyStore.builder(direct).build()).lease(LONG).build()) {
+      proxy.delay(Duration.ofSeconds(1)); // the claim reaches the database after the timeout
+      try {
+        assertThatThrownBy(() -> owner.track(key, "fp"))
+            .isInstanceOf(IdempotencyStoreException.class);
+        await().atMost(Duration.ofMinutes(1)).until(() -> rowExists(direct, key)); // written
+      } finally {
+        proxy.restore();
+      }
+
+      await().atMost(Duration.ofMinutes(1))
+          .until(() -> retry.track(key, "fp") instanceof Tracked.Claimed);
+    }
+  }
+
+  private static boolean rowExists(javax.sql.DataSource dataSource, String key)
+      throws java.sql.SQLException {
+    try (java.sql.Connection c = dataSource.getConnection();
+        java.sql.PreparedStatement ps = c.prepareStatement(
+            "SELECT 1 FROM shepherd_idempotency WHERE idempotency_key = ?")) {
+      ps.setString(1, key);
+      try (java.sql.ResultSet rs = ps.executeQuery()) {
+        return rs.next();
+      }
+    }
+  }
 }

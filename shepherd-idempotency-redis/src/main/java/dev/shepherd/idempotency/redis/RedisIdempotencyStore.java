@@ -91,8 +91,9 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
    * Hash fields: s state (P in progress, C completed, H halted), t token, f fingerprint,
    * c claimed at (ms since the epoch, Redis clock), l lease until (ms), e expires at (ms: the
    * record's one expiry, also set with PEXPIREAT, so every answer reports the same instant),
-   * r response bytes, h halted reason. Numbers are written with string.format('%d') so they
-   * compare as strings and never turn into Lua's 1.7e+12 notation.
+   * r response bytes, h halted reason, i the claim id its claimer gave (when it gave one).
+   * Numbers are written with string.format('%d') so they compare as strings and never turn into
+   * Lua's 1.7e+12 notation.
    */
   /*
    * Why two readings of the clock: TIME has microseconds and the record milliseconds. `now`
@@ -124,7 +125,8 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
           + "    token = oldToken + 1\n"
           + "    redis.call('SET', KEYS[2], string.format('%d', token))\n"
           + "  end\n"
-          + "  if oldToken ~= nil then redis.call('HDEL', KEYS[1], 'r', 'h') end\n"
+          + "  if oldToken ~= nil then redis.call('HDEL', KEYS[1], 'r', 'h', 'i') end\n"
+          + "  if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'i', ARGV[6]) end\n"
           + "  local e = now + lease + retention\n"
           + "  redis.call('HSET', KEYS[1], 's', 'P', 't', string.format('%d', token), 'f', ARGV[1],"
           + " 'c', string.format('%d', now), 'l', string.format('%d', up + lease),"
@@ -190,6 +192,11 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
 
   static final String RELEASE_SCRIPT = OWNED + "redis.call('DEL', KEYS[1])\nreturn 1\n";
 
+  static final String RELEASE_CLAIM_SCRIPT =
+      "local r = redis.call('HMGET', KEYS[1], 's', 'i')\n"
+          + "if r[1] ~= 'P' or r[2] ~= ARGV[1] then return 0 end\n"
+          + "redis.call('DEL', KEYS[1])\nreturn 1\n";
+
   /*
    * Why connecting works this way: Lettuce's connect blocks for up to the client's own connect
    * timeout (10 s by default) against a Redis that accepts but does not answer, and the first
@@ -249,6 +256,7 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
   private final Script complete = new Script(COMPLETE_SCRIPT);
   private final Script halt = new Script(HALT_SCRIPT);
   private final Script release = new Script(RELEASE_SCRIPT);
+  private final Script releaseClaim = new Script(RELEASE_CLAIM_SCRIPT);
 
   /** The connection every claim and renewal uses; complete and halt too without replicas. */
   private final Connector shared = new Connector(true);
@@ -309,6 +317,12 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
   @Override
   public Tracked claim(
       String key, String fingerprint, Duration lease, Duration retention, OrphanPolicy policy) {
+    return claim(key, fingerprint, lease, retention, policy, "");
+  }
+
+  @Override
+  public Tracked claim(String key, String fingerprint, Duration lease, Duration retention,
+      OrphanPolicy policy, String claimId) {
     List<Object> reply =
         call(
             "claim",
@@ -320,7 +334,8 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
             millis(lease),
             millis(retention),
             bytes(policy == OrphanPolicy.TAKE_OVER ? "T" : "H"),
-            bytes(IdempotencyTracker.OWNER_VANISHED));
+            bytes(IdempotencyTracker.OWNER_VANISHED),
+            bytes(claimId));
     try {
       String kind = new String((byte[]) reply.get(0), StandardCharsets.US_ASCII);
       return switch (kind) {
@@ -448,6 +463,13 @@ public final class RedisIdempotencyStore implements IdempotencyStore {
   @Override
   public boolean release(String key, long fencingToken) {
     return isOne(call("release", key, release, shared.get(key), keys(key), token(fencingToken)));
+  }
+
+  @Override
+  public boolean releaseClaim(String key, String claimId) {
+    Require.notEmpty(claimId, "claimId");
+    return isOne(call("release the claim of", key, releaseClaim, shared.get(key), keys(key),
+        bytes(claimId)));
   }
 
   /** Returns 0: Redis deletes expired records itself ({@code PEXPIRE}). */

@@ -215,6 +215,40 @@ public abstract class IdempotencyStoreContract {
   }
 
   @Test
+  void aClaimIsReleasedByTheClaimIdItWasMadeWithAndByNoOther() {
+    String key = key("claim-id");
+    Tracked.Claimed claim = (Tracked.Claimed)
+        store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER, "attempt-1");
+
+    assertThat(store.releaseClaim(key, "attempt-2")).isFalse();
+    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.InProgress.class);
+    assertThat(store.releaseClaim(key, "attempt-1")).isTrue();
+    assertThat(store.releaseClaim(key, "attempt-1")).isFalse();
+
+    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.HALT, "attempt-3"))
+        .isInstanceOfSatisfying(Tracked.Claimed.class, next -> {
+          assertThat(next.tookOver()).isFalse();
+          assertThat(next.fencingToken()).isGreaterThan(claim.fencingToken());
+        });
+  }
+
+  @Test
+  void aClaimIdReleasesNothingOnceItsClaimWasTakenOverOrFinished() {
+    String key = key("claim-id-gone");
+    store.claim(key, "fp", SHORT, LONG, OrphanPolicy.TAKE_OVER, "old");
+    awaitLeaseOver(SHORT);
+    Tracked.Claimed successor = (Tracked.Claimed)
+        store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER, "new");
+
+    assertThat(store.releaseClaim(key, "old")).isFalse();
+    assertThat(store.complete(key, successor.fencingToken(), response("kept"), LONG)).isTrue();
+    assertThat(store.releaseClaim(key, "new")).isFalse();
+    assertThat(store.claim(key, "fp", LONG, LONG, OrphanPolicy.TAKE_OVER))
+        .isInstanceOf(Tracked.Completed.class);
+  }
+
+  @Test
   void secondTrackWhileLeaseLivesIsInProgressSinceTheClaim() {
     String key = key("busy");
     Tracked.Claimed claim = claimed(key, LONG);
