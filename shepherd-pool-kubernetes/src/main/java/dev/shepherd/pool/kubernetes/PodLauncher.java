@@ -88,11 +88,13 @@ final class PodLauncher implements RunnerLauncher {
     String ns = r.factory.namespace();
     try {
       if (secret != null) {
-        // First the Secret (owned by the parent Pod until the runner Pod exists, so that a parent
-        // that dies in between leaves nothing behind), then the Pod that refers to it.
+        // First the Secret (owned by the parent Pod, so that Kubernetes collects it with the
+        // parent whatever happens to this JVM), then the Pod that refers to it. The Secret is
+        // never handed to the runner Pod: that would need get and patch on every Secret of the
+        // namespace; it is deleted by name when the runner connected or ended instead.
         client.secrets().inNamespace(ns).resource(secretFor(r, podName, spec, secret)).create();
       }
-      pod = client.pods().inNamespace(ns).resource(pod).create();
+      client.pods().inNamespace(ns).resource(pod).create();
     } catch (KubernetesClientException e) {
       subscription.close();
       // The request may have reached the server: delete by name, which is harmless if it did not.
@@ -112,28 +114,6 @@ final class PodLauncher implements RunnerLauncher {
               + " "
               + e.getMessage(),
           e);
-    }
-    if (secret != null) {
-      // Now the runner Pod owns its Secret: Kubernetes collects it with the Pod.
-      OwnerReference podOwner =
-          new OwnerReferenceBuilder()
-              .withApiVersion("v1")
-              .withKind("Pod")
-              .withName(podName)
-              .withUid(pod.getMetadata().getUid())
-              .withController(true)
-              .withBlockOwnerDeletion(false)
-              .build();
-      try {
-        client.secrets().inNamespace(ns).withName(podName)
-            .edit(s -> new SecretBuilder(s).editMetadata().withOwnerReferences(podOwner).endMetadata().build());
-      } catch (KubernetesClientException e) {
-        LOG.log(
-            Level.WARNING,
-            "cannot hand the Secret of runner Pod " + ns + "/" + podName + " to the Pod; it is"
-                + " deleted when the runner connects or ends, else with the parent Pod",
-            e);
-      }
     }
     LOG.log(Level.DEBUG, () -> "created runner Pod " + ns + "/" + podName);
     return launched;

@@ -66,6 +66,18 @@ class RunnerPodFactoryTest {
   }
 
   @Test
+  void runnerGetsNoServiceAccountTokenUnlessTheTemplateSetsIt() {
+    Pod unset = factory(template(), "runner").create("reports-1-abc", "reports-1", Map.of());
+    PodTemplateSpec asks = new PodTemplateSpecBuilder(template()).editSpec()
+        .withServiceAccountName("reports-runner").withAutomountServiceAccountToken(true).endSpec().build();
+    Pod wanted = factory(asks, "runner").create("reports-1-abc", "reports-1", Map.of());
+
+    assertThat(unset.getSpec().getAutomountServiceAccountToken()).isFalse();
+    assertThat(wanted.getSpec().getAutomountServiceAccountToken()).isTrue();
+    assertThat(wanted.getSpec().getServiceAccountName()).isEqualTo("reports-runner");
+  }
+
+  @Test
   void podHasNameNamespaceLabelsAndTheParentAsControllingOwner() {
     Pod pod = factory(template(), "runner").create("reports-1-abc", "reports/1", Map.of());
 
