@@ -290,7 +290,8 @@ public class MockKubernetes implements BeforeEachCallback, AfterEachCallback {
         if (h.matches(request)) {
           h.held.countDown();
           // No answer until long after every client gave up; the object appears on release().
-          return new MockResponse().setResponseCode(201).setBodyDelay(Duration.ofHours(1));
+          // (A body, so that the delay applies: an empty answer is sent at once.)
+          return new MockResponse().setResponseCode(201).setBody("{}").setBodyDelay(Duration.ofHours(1));
         }
       }
       return super.handleCreate(request);

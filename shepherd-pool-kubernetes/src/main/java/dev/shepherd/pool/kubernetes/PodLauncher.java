@@ -49,6 +49,10 @@ final class PodLauncher implements RunnerLauncher {
    * the Pod cannot start, its runner container ended, it is being deleted or is gone, or kill().
    * On ENDED the exited() future completes (exceptionally, with the reason) and the Pod is deleted
    * on the executor: never on the informer's event thread, which must not block.
+   * SUBSCRIBED --create failed, or its answer lost (timeout, interrupt)--> ABANDONED: unsubscribed,
+   * Pod and Secret deleted by name on the executor (never from the launching thread, which the
+   * boot timer may have interrupted). A Pod the API server stores after that delete has no
+   * subscriber when the informer adds it, and is deleted as unowned.
    */
 
   private static final System.Logger LOG = System.getLogger(PodLauncher.class.getName());
@@ -98,8 +102,10 @@ final class PodLauncher implements RunnerLauncher {
     } catch (KubernetesClientException e) {
       subscription.close();
       // The request may have reached the server: delete by name, which is harmless if it did not.
-      launched.deleteQuietly();
-      launched.deleteSecretQuietly();
+      // On the executor: this thread may have been interrupted (the boot timed out), and a delete
+      // sent from an interrupted thread is not waited for. If the Pod is stored only after the
+      // delete (a slow admission webhook), the watcher finds it unowned and deletes it then.
+      launched.abandon();
       throw new KubernetesApiException(
           "cannot create Pod "
               + ns
@@ -180,7 +186,8 @@ final class PodLauncher implements RunnerLauncher {
       if (w != null) {
         w.close();
       }
-      w = new RunnerPodWatcher(client, settings.namespace(), Map.of(RunnerPodFactory.LABEL_BACKEND, backendId));
+      w = new RunnerPodWatcher(
+          client, settings.namespace(), Map.of(RunnerPodFactory.LABEL_BACKEND, backendId), this::deleteUnowned);
       watcher = w;
     }
     w.start();
@@ -299,6 +306,42 @@ final class PodLauncher implements RunnerLauncher {
     w.close();
   }
 
+  /**
+   * Deletes a runner Pod (and its Secret) that belongs to no runner: one whose create the API
+   * server completed after its launch had given up. Called on the informer's thread; deletes on
+   * the executor.
+   */
+  private void deleteUnowned(Pod pod) {
+    String name = pod.getMetadata().getName();
+    String ns = settings.namespace();
+    LOG.log(Level.INFO, () -> "deleting runner Pod " + ns + "/" + name + ": no runner owns it (its create outlived its boot)");
+    runOnExecutor(
+        () -> {
+          try {
+            client.pods().inNamespace(ns).withName(name).withGracePeriod(0).delete();
+            client.secrets().inNamespace(ns).withName(name).delete();
+          } catch (KubernetesClientException e) {
+            LOG.log(Level.WARNING, "cannot delete the unowned runner Pod " + ns + "/" + name + "; close() deletes it", e);
+          }
+        });
+  }
+
+  /** Runs a deletion on the executor, or here if the executor refuses it (it was shut down). */
+  private void runOnExecutor(Runnable task) {
+    try {
+      settings.executor().execute(task);
+    } catch (RejectedExecutionException e) {
+      boolean interrupted = Thread.interrupted();
+      try {
+        task.run();
+      } finally {
+        if (interrupted) {
+          Thread.currentThread().interrupt();
+        }
+      }
+    }
+  }
+
   private static String podName(String runnerId) {
     String base = KubernetesNames.toDnsLabel(runnerId, KubernetesNames.MAX_POD_NAME - SUFFIX - 1);
     return base + "-" + randomSuffix(SUFFIX);
@@ -337,6 +380,20 @@ final class PodLauncher implements RunnerLauncher {
       this.podName = podName;
       this.runnerId = runnerId;
       this.secretDeleted = new AtomicBoolean(!hasSecret);
+    }
+
+    /**
+     * The create failed or its answer was lost: ends this runner and deletes its Pod and Secret by
+     * name on the executor.
+     */
+    void abandon() {
+      if (ended.compareAndSet(false, true)) {
+        runOnExecutor(
+            () -> {
+              deleteQuietly();
+              deleteSecretQuietly();
+            });
+      }
     }
 
     /** The runner proved its secret: nothing needs the Secret any more. */
@@ -401,19 +458,14 @@ final class PodLauncher implements RunnerLauncher {
               resolved.factory.namespace(),
               podName,
               reason + " (last seen: " + lastState + ")");
-      Runnable finish =
+      runOnExecutor(
           () -> {
             exited.completeExceptionally(cause);
             deleteSecretQuietly();
             if (delete) {
               deleteQuietly();
             }
-          };
-      try {
-        settings.executor().execute(finish);
-      } catch (RejectedExecutionException e) {
-        finish.run();
-      }
+          });
     }
 
     void deleteQuietly() {

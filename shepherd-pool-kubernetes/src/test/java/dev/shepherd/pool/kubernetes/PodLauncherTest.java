@@ -13,7 +13,10 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import dev.shepherd.testing.MockKubernetes;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -171,6 +174,41 @@ class PodLauncherTest {
     } finally {
       own.close();
     }
+  }
+
+  private List<io.fabric8.kubernetes.api.model.Secret> secrets() {
+    return api.client().secrets().inNamespace(KubernetesApiServer.NAMESPACE)
+        .withLabel(RunnerPodFactory.LABEL_BACKEND, launcher.backendId()).list().getItems();
+  }
+
+  /**
+   * The boot timer interrupts a launch whose Pod create is held by the API server (a slow
+   * admission webhook); the launch's delete by name finds nothing, and the Pod is stored after
+   * it. Without close(), that Pod and its Secret are deleted anyway.
+   */
+  @Test
+  void podStoredAfterItsInterruptedCreateGaveUpIsDeleted() throws Exception {
+    launcher.awaitWatching(Duration.ofSeconds(60));
+    MockKubernetes.HeldCreate hold = api.holdNextCreate("pods");
+    CompletableFuture<Throwable> failure = new CompletableFuture<>();
+    Thread boot = Thread.ofVirtual().start(() -> {
+      try {
+        launcher.launch(spec("reports-1"), Map.of("SHEPHERD_POOL_SECRET", "s"));
+        failure.complete(null);
+      } catch (Throwable t) {
+        failure.complete(t);
+      }
+    });
+    assertThat(hold.awaitHeld(Duration.ofSeconds(60))).isTrue();
+
+    boot.interrupt(); // what the pool's boot timer does
+    assertThat(failure.get(60, TimeUnit.SECONDS)).isInstanceOf(KubernetesApiException.class);
+    String podPath = "/api/v1/namespaces/" + KubernetesApiServer.NAMESPACE + "/pods/reports-1-";
+    await().atMost(Duration.ofSeconds(60)).until(() -> api.requests().stream()
+        .anyMatch(r -> r.method().equals("DELETE") && r.pathWithoutQuery().startsWith(podPath)));
+    hold.release();
+
+    await().atMost(Duration.ofSeconds(60)).until(() -> pods().isEmpty() && secrets().isEmpty());
   }
 
   @Test
