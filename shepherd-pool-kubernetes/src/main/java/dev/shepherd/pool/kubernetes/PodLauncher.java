@@ -59,10 +59,13 @@ final class PodLauncher implements RunnerLauncher {
   private static final SecureRandom RANDOM = new SecureRandom();
   private static final char[] ALPHABET = "bcdfghjklmnpqrstvwxz2456789".toCharArray();
   private static final int SUFFIX = 6;
+  /** This JVM's id ({@value RunnerPodFactory#LABEL_PROCESS}): a restarted parent has another. */
+  static final String PROCESS_ID = randomSuffix(10);
 
   private final KubernetesSettings settings;
   private final KubernetesClient client;
   private final String backendId;
+  private final String processId;
   private final ReentrantLock lock = new ReentrantLock();
   @GuardedBy("lock") private @Nullable Resolved resolved;
   // replaced if its first list failed
@@ -70,9 +73,15 @@ final class PodLauncher implements RunnerLauncher {
   @GuardedBy("lock") private boolean closed;
 
   PodLauncher(KubernetesSettings settings) {
+    this(settings, PROCESS_ID);
+  }
+
+  /** A launcher that labels its Pods as those of the JVM {@code processId} (a test seam). */
+  PodLauncher(KubernetesSettings settings, String processId) {
     this.settings = settings;
     this.client = settings.client();
     this.backendId = randomSuffix(10);
+    this.processId = processId;
   }
 
   /** The id that labels every Pod of this launcher ({@value RunnerPodFactory#LABEL_BACKEND}). */
@@ -132,8 +141,7 @@ final class PodLauncher implements RunnerLauncher {
             .withNewMetadata()
             .withName(podName)
             .withNamespace(r.factory.namespace())
-            .addToLabels(RunnerPodFactory.LABEL_MANAGED_BY, RunnerPodFactory.MANAGED_BY)
-            .addToLabels(RunnerPodFactory.LABEL_BACKEND, r.backendId)
+            .addToLabels(r.labels)
             .addToLabels(RunnerPodFactory.LABEL_RUNNER, KubernetesNames.toLabelValue(spec.runnerId()))
             .endMetadata()
             .withType("Opaque")
@@ -240,6 +248,10 @@ final class PodLauncher implements RunnerLauncher {
     labels.put(RunnerPodFactory.LABEL_MANAGED_BY, RunnerPodFactory.MANAGED_BY);
     labels.put(RunnerPodFactory.LABEL_POOL, KubernetesNames.toLabelValue(spec.poolName()));
     labels.put(RunnerPodFactory.LABEL_BACKEND, backendId);
+    labels.put(RunnerPodFactory.LABEL_PROCESS, processId);
+    if (parent != null) {
+      labels.put(RunnerPodFactory.LABEL_PARENT_UID, parent.uid());
+    }
     Map<String, String> annotations = new LinkedHashMap<>(settings.annotations());
     if (parent != null) {
       annotations.put(RunnerPodFactory.ANNOTATION_PARENT, parent.namespace() + "/" + parent.name());
@@ -257,7 +269,13 @@ final class PodLauncher implements RunnerLauncher {
             settings.args());
     RunnerPodWatcher w = watcher();
     w.awaitStarted(timeout);
-    resolved = new Resolved(factory, w, container, parent == null ? null : parent.ownerReference(), backendId);
+    Map<String, String> own = new LinkedHashMap<>(labels);
+    own.keySet().removeAll(settings.labels().keySet());
+    resolved = new Resolved(factory, w, container, parent == null ? null : parent.ownerReference(), Map.copyOf(own));
+    if (parent != null) {
+      String pool = Require.nonNull(labels.get(RunnerPodFactory.LABEL_POOL), "pool label");
+      runOnExecutor(() -> deleteEarlierRuns(parent.uid(), pool));
+    }
     return resolved;
   }
 
@@ -304,6 +322,44 @@ final class PodLauncher implements RunnerLauncher {
       }
     }
     w.close();
+  }
+
+  /**
+   * Deletes the runner Pods and Secrets of this pool that an earlier JVM of the same parent Pod
+   * left behind: a parent container that restarted (killed for memory, a failed liveness probe)
+   * keeps its Pod, so the owner reference never deletes them, and the old JVM's close() never ran.
+   * Runs once, on the executor, after the first boot found the parent.
+   */
+  private void deleteEarlierRuns(String parentUid, String pool) {
+    String ns = settings.namespace();
+    String selector = RunnerPodFactory.LABEL_PARENT_UID + "=" + parentUid + ", " + RunnerPodFactory.LABEL_POOL
+        + "=" + pool + ", " + RunnerPodFactory.LABEL_PROCESS + "!=" + processId;
+    try {
+      int pods =
+          client.pods().inNamespace(ns)
+              .withLabel(RunnerPodFactory.LABEL_MANAGED_BY, RunnerPodFactory.MANAGED_BY)
+              .withLabel(RunnerPodFactory.LABEL_PARENT_UID, parentUid)
+              .withLabel(RunnerPodFactory.LABEL_POOL, pool)
+              .withoutLabel(RunnerPodFactory.LABEL_PROCESS, processId)
+              .withGracePeriod(0)
+              .delete()
+              .size();
+      int secrets =
+          client.secrets().inNamespace(ns)
+              .withLabel(RunnerPodFactory.LABEL_MANAGED_BY, RunnerPodFactory.MANAGED_BY)
+              .withLabel(RunnerPodFactory.LABEL_PARENT_UID, parentUid)
+              .withLabel(RunnerPodFactory.LABEL_POOL, pool)
+              .withoutLabel(RunnerPodFactory.LABEL_PROCESS, processId)
+              .delete()
+              .size();
+      if (pods + secrets > 0) {
+        LOG.log(Level.INFO, "deleted " + pods + " runner Pods and " + secrets + " Secrets in " + ns
+            + " left by an earlier run of this parent (" + selector + ")");
+      }
+    } catch (KubernetesClientException e) {
+      LOG.log(Level.WARNING, "cannot delete the runner Pods left by an earlier run of this parent ("
+          + selector + "); they stay until the parent Pod goes", e);
+    }
   }
 
   /**
@@ -355,12 +411,16 @@ final class PodLauncher implements RunnerLauncher {
     return new String(out);
   }
 
+  /**
+   * @param labels the backend's own labels of every runner Pod and Secret (managed-by, pool,
+   *     backend, process, parent uid), without the user's
+   */
   private record Resolved(
       RunnerPodFactory factory,
       RunnerPodWatcher watcher,
       String containerName,
       @Nullable OwnerReference parentOwner,
-      String backendId) {}
+      Map<String, String> labels) {}
 
   /** One runner Pod. */
   private final class LaunchedPod implements LaunchedRunner {

@@ -64,6 +64,10 @@ final class RunnerPodFactory {
   static final String LABEL_POOL = "shepherd.dev/pool";
   static final String LABEL_BACKEND = "shepherd.dev/backend";
   static final String LABEL_RUNNER = "shepherd.dev/runner";
+  /** The uid of the parent Pod (only with an owner). */
+  static final String LABEL_PARENT_UID = "shepherd.dev/parent-uid";
+  /** A random id of the parent JVM, shared by every backend in it. */
+  static final String LABEL_PROCESS = "shepherd.dev/process";
   static final String ANNOTATION_RUNNER_ID = "shepherd.dev/runner-id";
   static final String ANNOTATION_PARENT = "shepherd.dev/parent";
   /** The key of the runner's secret in its Kubernetes Secret. */

@@ -34,13 +34,14 @@ class PodLauncherTest {
   @RegisterExtension final KubernetesApiServer api = new KubernetesApiServer();
 
   private ExecutorService executor;
+  private KubernetesSettings settings;
   private PodLauncher launcher;
 
   @BeforeEach
   void create() {
     api.createParent();
     executor = Executors.newVirtualThreadPerTaskExecutor();
-    KubernetesSettings settings =
+    settings =
         KubernetesBackend.builder()
             .client(api.client())
             .environment(
@@ -209,6 +210,66 @@ class PodLauncherTest {
     hold.release();
 
     await().atMost(Duration.ofSeconds(60)).until(() -> pods().isEmpty() && secrets().isEmpty());
+  }
+
+  /** How many sweeps of earlier runs have finished (their last request, the Secrets', was sent). */
+  private long sweeps() {
+    return api.requests().stream()
+        .filter(r -> r.method().equals("DELETE")
+            && r.pathWithoutQuery().endsWith("/secrets")
+            && r.query().contains("parent-uid"))
+        .count();
+  }
+
+  private List<Pod> podsOf(PodLauncher l) {
+    return api.client().pods().inNamespace(KubernetesApiServer.NAMESPACE)
+        .withLabel(RunnerPodFactory.LABEL_BACKEND, l.backendId()).list().getItems();
+  }
+
+  private List<io.fabric8.kubernetes.api.model.Secret> secretsOf(PodLauncher l) {
+    return api.client().secrets().inNamespace(KubernetesApiServer.NAMESPACE)
+        .withLabel(RunnerPodFactory.LABEL_BACKEND, l.backendId()).list().getItems();
+  }
+
+  /**
+   * The parent's container restarted (killed for memory, a failed liveness probe): same Pod, so
+   * the owner reference deletes nothing, and the old JVM never closed its backend. The new JVM's
+   * first boot deletes the old JVM's runner Pods and Secrets of the same pool, and nothing of
+   * another pool or of another backend in this JVM.
+   */
+  @Test
+  void podsLeftByAnEarlierJvmOfTheSameParentAreDeletedOnTheFirstBoot() throws Exception {
+    Duration d = Duration.ofSeconds(30);
+    PodLauncher earlier = new PodLauncher(settings, "earlierjvm");
+    PodLauncher earlierOtherPool = new PodLauncher(settings, "earlierjvm");
+    PodLauncher sameJvm = new PodLauncher(settings, PodLauncher.PROCESS_ID);
+    try {
+      earlier.launch(spec("reports-1"), Map.of("SHEPHERD_POOL_SECRET", "s"));
+      earlier.launch(spec("reports-2"), Map.of("SHEPHERD_POOL_SECRET", "s"));
+      earlierOtherPool.launch(new RunnerSpec("exports", "exports-1", d, d, d, 1), Map.of("SHEPHERD_POOL_SECRET", "s"));
+      // Each launcher sweeps once, after its first boot found the parent: Pods, then Secrets.
+      await().atMost(Duration.ofSeconds(60)).until(() -> sweeps() == 2);
+      assertThat(podsOf(earlier)).hasSize(2);
+      assertThat(secretsOf(earlier)).hasSize(2);
+      // The earlier JVM is gone: its launchers are never used or closed again. This JVM has two
+      // backends of the pool.
+      sameJvm.launch(spec("reports-7"), Map.of("SHEPHERD_POOL_SECRET", "s"));
+      launcher.launch(spec("reports-3"), Map.of("SHEPHERD_POOL_SECRET", "s"));
+
+      await().atMost(Duration.ofSeconds(60)).until(() -> sweeps() == 4);
+      assertThat(podsOf(earlier)).isEmpty();
+      assertThat(secretsOf(earlier)).isEmpty();
+      assertThat(podsOf(earlierOtherPool)).hasSize(1);
+      assertThat(podsOf(sameJvm)).hasSize(1);
+      assertThat(podsOf(launcher)).hasSize(1);
+      assertThat(podsOf(launcher).get(0).getMetadata().getLabels())
+          .containsEntry(RunnerPodFactory.LABEL_PROCESS, PodLauncher.PROCESS_ID)
+          .containsKey(RunnerPodFactory.LABEL_PARENT_UID);
+    } finally {
+      earlier.close();
+      earlierOtherPool.close();
+      sameJvm.close();
+    }
   }
 
   @Test
