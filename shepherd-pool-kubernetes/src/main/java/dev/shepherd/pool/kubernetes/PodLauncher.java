@@ -456,10 +456,14 @@ final class PodLauncher implements RunnerLauncher {
       }
     }
 
-    /** The runner proved its secret: nothing needs the Secret any more. */
+    /**
+     * The runner proved its secret: nothing needs the Secret any more. Deleted on the executor:
+     * this is the boot's thread, and a slow API server must not hold the boot until its timer
+     * fires and kills a runner that did connect (or interrupts the delete).
+     */
     @Override
     public void connected() {
-      deleteSecretQuietly();
+      runOnExecutor(this::deleteSecretQuietly);
     }
 
     void deleteSecretQuietly() {

@@ -272,6 +272,43 @@ class PodLauncherTest {
     }
   }
 
+  /**
+   * connected() runs on the boot's thread: it leaves the Secret's deletion to the executor, so a
+   * slow API server cannot hold the boot past its timer (which would kill a runner that did
+   * connect). The executor here is a queue the test drains.
+   */
+  @Test
+  void connectedLeavesTheSecretsDeletionToTheExecutor() throws Exception {
+    java.util.Queue<Runnable> queued = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    PodLauncher own =
+        new PodLauncher(
+            KubernetesBackend.builder()
+                .client(api.client())
+                .environment(Map.of(
+                    "POD_NAME", KubernetesApiServer.PARENT_NAME,
+                    "POD_NAMESPACE", KubernetesApiServer.NAMESPACE,
+                    "POD_IP", "127.0.0.1"))
+                .executor(queued::add)
+                .settings());
+    try {
+      LaunchedRunner r = own.launch(spec("reports-1"), Map.of("SHEPHERD_POOL_SECRET", "s"));
+      String name = podsOf(own).get(0).getMetadata().getName();
+      String secretPath = "/api/v1/namespaces/" + KubernetesApiServer.NAMESPACE + "/secrets/" + name;
+
+      r.connected();
+
+      assertThat(api.requests()).noneMatch(q -> q.method().equals("DELETE") && q.pathWithoutQuery().equals(secretPath));
+      assertThat(secretsOf(own)).hasSize(1);
+      for (Runnable task; (task = queued.poll()) != null; ) {
+        task.run();
+      }
+      assertThat(secretsOf(own)).isEmpty();
+      assertThat(podsOf(own)).hasSize(1);
+    } finally {
+      own.close();
+    }
+  }
+
   @Test
   void launchAfterCloseIsRejected() {
     launcher.close();
