@@ -447,10 +447,11 @@ final class RemoteRunnerServer implements AutoCloseable {
       channel = wait.connected.get(timeout, TimeUnit.NANOSECONDS);
       got = true;
     } catch (TimeoutException e) {
+      String seen = launched == null ? "" : launched.describe();
       kill(launched);
       throw new RunnerBootException(
           "runner " + id + " did not connect back within bootTimeout " + spec.bootTimeout()
-              + "; killed",
+              + "; killed" + (seen.isEmpty() ? "" : "; last seen: " + seen),
           null);
     } catch (ExecutionException e) {
       kill(launched);

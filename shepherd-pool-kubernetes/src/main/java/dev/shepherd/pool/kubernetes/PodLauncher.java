@@ -434,6 +434,7 @@ final class PodLauncher implements RunnerLauncher {
     private final AtomicBoolean secretDeleted;
     private volatile @Nullable AutoCloseable subscription;
     private volatile String lastState = "not created yet";
+    private volatile boolean hasConnected;
 
     LaunchedPod(Resolved resolved, String podName, String runnerId, boolean hasSecret) {
       this.resolved = resolved;
@@ -463,7 +464,14 @@ final class PodLauncher implements RunnerLauncher {
      */
     @Override
     public void connected() {
+      hasConnected = true;
       runOnExecutor(this::deleteSecretQuietly);
+    }
+
+    /** What the API last said of the Pod: for a boot that timed out, why it is not running. */
+    @Override
+    public String describe() {
+      return "runner Pod " + where() + ": " + lastState;
     }
 
     void deleteSecretQuietly() {
@@ -484,6 +492,11 @@ final class PodLauncher implements RunnerLauncher {
 
     @Override
     public void kill() {
+      if (!hasConnected && !ended.get()) {
+        // A boot that gave up (its timer, or the pool closing): the pool's own message cannot say
+        // why the Pod never connected, so say it here.
+        LOG.log(Level.INFO, () -> "deleting runner Pod " + where() + ": its runner did not connect back (last seen: " + lastState + ")");
+      }
       end("runner Pod " + where() + " was deleted by the pool", true);
     }
 

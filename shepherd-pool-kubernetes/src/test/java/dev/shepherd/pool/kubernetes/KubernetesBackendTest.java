@@ -353,6 +353,38 @@ class KubernetesBackendTest {
     assertThat(pool.call("echo", "still", Duration.ofSeconds(60))).isEqualTo("still");
   }
 
+  /** Before, only the runner container's status counted: the boot waited out its whole timeout. */
+  @Test
+  void initContainerThatCannotBePulledFailsTheBootWithTheReason() {
+    kubelet.startOnly(p -> false);
+    List<Throwable> bootFailures = new java.util.concurrent.CopyOnWriteArrayList<>();
+    pool =
+        poolBuilder(backendBuilder().build())
+            .bootTimeout(Duration.ofSeconds(600))
+            .onGrowEnd(r -> {
+              if (r instanceof PoolEvent.BootFailed f) {
+                bootFailures.add(f.cause());
+              }
+            })
+            .build();
+    CompletableFuture<Object> call = pool.callAsync("echo", 1L, Duration.ofSeconds(600));
+    await().atMost(Duration.ofSeconds(60)).until(() -> !kubelet.seen().isEmpty());
+    String podName = kubelet.seen().get(0).getMetadata().getName();
+
+    kubelet.setStatus(podName, new PodStatusBuilder().withPhase("Pending")
+        .addNewInitContainerStatus().withName("fetch-model").withNewState().withNewWaiting()
+        .withReason("ImagePullBackOff").withMessage("Back-off pulling image").endWaiting().endState()
+        .endInitContainerStatus()
+        .addNewContainerStatus().withName("web").withNewState().withNewWaiting()
+        .withReason("PodInitializing").endWaiting().endState().endContainerStatus().build());
+
+    // Well before the 600 s boot timeout: the boot fails on the status itself.
+    await().atMost(Duration.ofSeconds(120)).until(() -> !bootFailures.isEmpty());
+    assertThat(bootFailures.get(0)).hasStackTraceContaining("init container \"fetch-model\" cannot start: ImagePullBackOff");
+    await().until(() -> runnerPods().stream().noneMatch(p -> p.getMetadata().getName().equals(podName)));
+    call.cancel(true);
+  }
+
   @Test
   void imageThatCannotBePulledFailsTheBootWithTheReason() {
     kubelet.startOnly(p -> false);

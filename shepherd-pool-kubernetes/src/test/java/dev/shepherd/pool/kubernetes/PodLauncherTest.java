@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import dev.shepherd.testing.LogCapture;
 import dev.shepherd.testing.MockKubernetes;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -306,6 +307,27 @@ class PodLauncherTest {
       assertThat(podsOf(own)).hasSize(1);
     } finally {
       own.close();
+    }
+  }
+
+  /** What the pool's boot-timeout message and the kill's log line report: why the Pod is pending. */
+  @Test
+  void launchedPodDescribesWhyItIsPending() throws Exception {
+    LaunchedRunner r = launcher.launch(spec("reports-1"), Map.of());
+    String name = pods().get(0).getMetadata().getName();
+    Pod p = api.client().pods().inNamespace(KubernetesApiServer.NAMESPACE).withName(name).get();
+    p.setStatus(new PodStatusBuilder().withPhase("Pending").addNewCondition().withType("PodScheduled")
+        .withStatus("False").withReason("Unschedulable")
+        .withMessage("0/3 nodes are available: 3 Insufficient memory.").endCondition().build());
+    api.client().pods().inNamespace(KubernetesApiServer.NAMESPACE).resource(p).updateStatus();
+
+    await().atMost(Duration.ofSeconds(60)).until(() -> r.describe().contains("Insufficient memory"));
+    assertThat(r.describe()).isEqualTo("runner Pod " + KubernetesApiServer.NAMESPACE + "/" + name
+        + ": Pod Pending; PodScheduled False: Unschedulable (0/3 nodes are available: 3 Insufficient memory.)");
+    try (LogCapture log = LogCapture.of(PodLauncher.class)) {
+      r.kill();
+      assertThat(log.messages()).anySatisfy(m -> assertThat(m)
+          .contains("did not connect back").contains("Insufficient memory"));
     }
   }
 
