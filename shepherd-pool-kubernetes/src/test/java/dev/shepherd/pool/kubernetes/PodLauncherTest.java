@@ -331,6 +331,28 @@ class PodLauncherTest {
     }
   }
 
+  /**
+   * Two pools whose names are not label values get distinct pool labels: a NetworkPolicy that
+   * admits one pool's runners must not admit the other's (both were "" before).
+   */
+  @Test
+  void poolsWhoseNamesAreNotLabelValuesGetDistinctPoolLabels() throws Exception {
+    Duration d = Duration.ofSeconds(30);
+    List<String> pools = new ArrayList<>();
+    for (String pool : List.of("отчёты", "отчеты", "reports")) {
+      PodLauncher own = new PodLauncher(settings); // one launcher (backend) per pool
+      try {
+        own.launch(new RunnerSpec(pool, pool + "-1", d, d, d, 1), Map.of());
+        pools.add(podsOf(own).get(0).getMetadata().getLabels().get(RunnerPodFactory.LABEL_POOL));
+      } finally {
+        own.close();
+      }
+    }
+
+    assertThat(pools).hasSize(3).doesNotHaveDuplicates().contains("reports")
+        .allSatisfy(v -> assertThat(v).isNotEmpty().satisfies(x -> assertThat(KubernetesNames.isLabelValue(x)).isTrue()));
+  }
+
   @Test
   void launchAfterCloseIsRejected() {
     launcher.close();

@@ -86,7 +86,8 @@ class RunnerPodFactoryTest {
     assertThat(pod.getMetadata().getLabels())
         .containsEntry("team", "reports")
         .containsEntry(RunnerPodFactory.LABEL_POOL, "reports")
-        .containsEntry(RunnerPodFactory.LABEL_RUNNER, "reports_1");
+        .containsEntry(RunnerPodFactory.LABEL_RUNNER, KubernetesNames.toLabelValue("reports/1"));
+    assertThat(pod.getMetadata().getLabels().get(RunnerPodFactory.LABEL_RUNNER)).matches("reports_1-[0-9a-f]{8}");
     assertThat(pod.getMetadata().getAnnotations())
         .containsEntry("note", "kept")
         .containsEntry(RunnerPodFactory.ANNOTATION_RUNNER_ID, "reports/1");
