@@ -62,6 +62,7 @@ public class MockKubernetes implements BeforeEachCallback, AfterEachCallback {
   private final List<Request> requests = new CopyOnWriteArrayList<>();
   private final List<HeldCreate> holds = new CopyOnWriteArrayList<>();
   private final List<KubernetesClient> extraClients = new CopyOnWriteArrayList<>();
+  private final List<Refusal> refusals = new CopyOnWriteArrayList<>();
   private @Nullable KubernetesMockServer server;
   private @Nullable KubernetesClient client;
 
@@ -78,6 +79,7 @@ public class MockKubernetes implements BeforeEachCallback, AfterEachCallback {
   public void beforeEach(ExtensionContext context) throws Exception {
     requests.clear();
     holds.clear();
+    refusals.clear();
     WatchClosedOffTheEventLoop d = new WatchClosedOffTheEventLoop();
     dispatcher = d;
     server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(), d, false);
@@ -183,6 +185,31 @@ public class MockKubernetes implements BeforeEachCallback, AfterEachCallback {
   }
 
   /**
+   * Answers every later request with {@code method} on {@code resource} (in any namespace, named
+   * or not, watches included) with HTTP {@code code} and a Kubernetes {@code Status} saying so,
+   * as an API server whose RBAC refuses the client ({@code 403}) would. For the rest of the test.
+   *
+   * @param code the HTTP status, such as 403
+   * @param method the HTTP method, such as {@code GET}
+   * @param resource the resource's plural name, such as {@code pods}
+   */
+  public void refuse(int code, String method, String resource) {
+    refusals.add(new Refusal(code, Objects.requireNonNull(method, "method"), Objects.requireNonNull(resource, "resource")));
+  }
+
+  private record Refusal(int code, String method, String resource) {
+    boolean matches(RecordedRequest r) {
+      if (!method.equals(r.getMethod())) {
+        return false;
+      }
+      String path = r.getPath();
+      int q = path.indexOf('?');
+      path = q < 0 ? path : path.substring(0, q);
+      return path.matches("/api/v1/(namespaces/[^/]+/)?" + java.util.regex.Pattern.quote(resource) + "(/.*)?");
+    }
+  }
+
+  /**
    * One request the server received.
    *
    * @param method the HTTP method, such as {@code GET}
@@ -281,6 +308,17 @@ public class MockKubernetes implements BeforeEachCallback, AfterEachCallback {
     @Override
     public MockResponse dispatch(RecordedRequest request) {
       requests.add(new Request(request.getMethod(), request.getPath(), request.getHeader("User-Agent")));
+      for (Refusal r : refusals) {
+        if (r.matches(request)) {
+          String reason = r.code() == 403 ? "Forbidden" : r.code() == 401 ? "Unauthorized" : "Refused";
+          return new MockResponse()
+              .setResponseCode(r.code())
+              .setHeader("Content-Type", "application/json")
+              .setBody("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\""
+                  + r.resource() + " is forbidden: refused by the test\",\"reason\":\"" + reason
+                  + "\",\"code\":" + r.code() + "}");
+        }
+      }
       return super.dispatch(request);
     }
 

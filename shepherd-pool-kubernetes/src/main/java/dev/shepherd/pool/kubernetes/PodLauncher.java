@@ -23,7 +23,10 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
@@ -292,8 +295,50 @@ final class PodLauncher implements RunnerLauncher {
     if (w == null) {
       return;
     }
-    // Pods whose create answer was lost, or whose delete failed: one call by label, retried once.
-    // Deleted while the watch still runs, so their runners end as "deleted".
+    // Bounded: against an unreachable API server the client's own retries (ten by default, with
+    // backoff) would hold close() for minutes. Past the bound the deletions go on in the
+    // background and the Pods go with their owner anyway.
+    Duration bound = closeBound();
+    CompletableFuture<Void> deletions = new CompletableFuture<>();
+    runOnExecutor(
+        () -> {
+          try {
+            deleteRemaining();
+          } finally {
+            deletions.complete(null);
+          }
+        });
+    try {
+      deletions.get(bound.toNanos(), TimeUnit.NANOSECONDS);
+    } catch (TimeoutException e) {
+      LOG.log(
+          Level.WARNING,
+          "the API server has not answered the deletion of the remaining runner Pods labelled "
+              + RunnerPodFactory.LABEL_BACKEND
+              + "="
+              + backendId
+              + " within "
+              + bound
+              + " (twice the client's request timeout); closing without waiting, they go with their owner");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (ExecutionException e) {
+      throw new AssertionError("completed only normally", e);
+    }
+    w.close();
+  }
+
+  /** How long close() waits for its deletions: twice the client's request timeout, else 20 s. */
+  private Duration closeBound() {
+    int ms = client.getConfiguration() == null ? 0 : client.getConfiguration().getRequestTimeout();
+    return Duration.ofMillis(ms > 0 ? 2L * ms : 20_000L);
+  }
+
+  /**
+   * Pods whose create answer was lost, or whose delete failed: one call by label, retried once.
+   * Deleted while the watch still runs, so their runners end as "deleted".
+   */
+  private void deleteRemaining() {
     for (int attempt = 1; attempt <= 2; attempt++) {
       try {
         client
@@ -307,7 +352,7 @@ final class PodLauncher implements RunnerLauncher {
             .inNamespace(settings.namespace())
             .withLabel(RunnerPodFactory.LABEL_BACKEND, backendId)
             .delete();
-        break;
+        return;
       } catch (KubernetesClientException e) {
         LOG.log(
             attempt == 1 ? Level.DEBUG : Level.WARNING,
@@ -321,7 +366,6 @@ final class PodLauncher implements RunnerLauncher {
             e);
       }
     }
-    w.close();
   }
 
   /**

@@ -109,13 +109,15 @@ final class RunnerPodWatcher implements AutoCloseable {
     try {
       f.get(Durations.toNanosSaturated(timeout), TimeUnit.NANOSECONDS);
     } catch (ExecutionException e) {
+      Throwable cause = e.getCause();
       throw new KubernetesApiException(
           "cannot list and watch runner Pods in namespace "
               + namespace
               + " with labels "
               + selector
-              + " (the service account needs list and watch on pods)",
-          e.getCause());
+              + ": "
+              + KubernetesApiException.describe(cause, "list and watch on pods"),
+          cause);
     } catch (TimeoutException e) {
       throw new KubernetesApiException(
           "listing runner Pods in namespace " + namespace + " took longer than " + timeout, e);

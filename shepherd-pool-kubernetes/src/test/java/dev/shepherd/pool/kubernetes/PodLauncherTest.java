@@ -353,6 +353,82 @@ class PodLauncherTest {
         .allSatisfy(v -> assertThat(v).isNotEmpty().satisfies(x -> assertThat(KubernetesNames.isLabelValue(x)).isTrue()));
   }
 
+  /** A refusal names the permission; an API server that does not answer is not blamed on RBAC. */
+  @Test
+  void aRefusedFirstListNamesThePermission() throws Exception {
+    String uid = api.client().pods().inNamespace(KubernetesApiServer.NAMESPACE)
+        .withName(KubernetesApiServer.PARENT_NAME).get().getMetadata().getUid();
+    PodLauncher own =
+        new PodLauncher(
+            KubernetesBackend.builder()
+                .client(api.client())
+                .parentPod(KubernetesApiServer.PARENT_NAME, uid) // nothing to read: the list comes first
+                .parentHost("127.0.0.1")
+                .image("registry.example.com/web:1.4.2")
+                .podTemplate(new io.fabric8.kubernetes.api.model.PodBuilder().withNewSpec()
+                    .addNewContainer().withName("web").endContainer().endSpec().build())
+                .executor(executor)
+                .settings());
+    api.refuse(403, "GET", "pods");
+    try {
+      assertThatThrownBy(() -> own.launch(spec("reports-1"), Map.of()))
+          .isInstanceOf(KubernetesApiException.class)
+          .hasMessageContaining("cannot list and watch runner Pods")
+          .hasMessageContaining("HTTP 403, the service account needs list and watch on pods");
+    } finally {
+      own.close();
+    }
+  }
+
+  @Test
+  void anApiServerThatDoesNotAnswerIsNotBlamedOnPermissions() {
+    api.stopServer();
+
+    assertThatThrownBy(() -> launcher.launch(spec("reports-1"), Map.of()))
+        .isInstanceOf(KubernetesApiException.class)
+        .hasMessageContaining("cannot read the parent Pod")
+        .hasMessageContaining("the API server did not answer")
+        .hasMessageNotContaining("service account");
+  }
+
+  /**
+   * With the client's retries on (ten, as a client built from the environment has; here with a
+   * long backoff), close() against an API server that is gone returns after its bound instead of
+   * retrying its bulk deletions for minutes.
+   */
+  @Test
+  void closeAgainstAnApiServerThatIsGoneReturnsAfterItsBound() throws Exception {
+    io.fabric8.kubernetes.client.Config config =
+        new io.fabric8.kubernetes.client.ConfigBuilder(io.fabric8.kubernetes.client.Config.empty())
+            .withMasterUrl(api.client().getMasterUrl().toString())
+            .withNamespace(KubernetesApiServer.NAMESPACE)
+            .withRequestTimeout(2_000)
+            .withConnectionTimeout(2_000)
+            .withRequestRetryBackoffLimit(10)
+            .withRequestRetryBackoffInterval(5_000) // 5, 10, 20, ... s between attempts
+            .build();
+    try (io.fabric8.kubernetes.client.KubernetesClient retrying =
+        new io.fabric8.kubernetes.client.KubernetesClientBuilder().withConfig(config).build()) {
+      PodLauncher own =
+          new PodLauncher(
+              KubernetesBackend.builder()
+                  .client(retrying)
+                  .environment(Map.of(
+                      "POD_NAME", KubernetesApiServer.PARENT_NAME,
+                      "POD_NAMESPACE", KubernetesApiServer.NAMESPACE,
+                      "POD_IP", "127.0.0.1"))
+                  .executor(executor)
+                  .settings());
+      own.launch(spec("reports-1"), Map.of());
+      api.stopServer();
+
+      CompletableFuture<Void> closed = CompletableFuture.runAsync(own::close, executor);
+
+      // The bound is 4 s here (twice the request timeout); the retries alone would take minutes.
+      await().atMost(Duration.ofSeconds(60)).until(closed::isDone);
+    }
+  }
+
   @Test
   void launchAfterCloseIsRejected() {
     launcher.close();
