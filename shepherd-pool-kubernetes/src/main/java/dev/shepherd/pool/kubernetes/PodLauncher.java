@@ -414,7 +414,8 @@ final class PodLauncher implements RunnerLauncher {
   private void deleteUnowned(Pod pod) {
     String name = pod.getMetadata().getName();
     String ns = settings.namespace();
-    LOG.log(Level.INFO, () -> "deleting runner Pod " + ns + "/" + name + ": no runner owns it (its create outlived its boot)");
+    LOG.log(Level.INFO, () -> "deleting runner Pod " + ns + "/" + name + ": no runner owns it (a create that outlived its"
+        + " boot, or the Pod of a runner that ended before the Pod was seen)");
     runOnExecutor(
         () -> {
           try {
