@@ -479,8 +479,9 @@ final class RemoteRunnerServer implements AutoCloseable {
     }
     try {
       RemoteConnection connection = new RemoteConnection(id, channel, launched, listener);
-      // WELCOME first: the runner waits only so long for it, and connected() may be a slow call
-      // (the Kubernetes backend deletes the runner's Secret through the API server).
+      // WELCOME first: the runner waits only so long for it, and a launcher's connected() may be
+      // slow (the Kubernetes backend hands the Secret's deletion to its executor, another
+      // launcher may not).
       connection.welcome(spec, options.maxFrameBytes(), options.codecLimits());
       if (launched != null) {
         launched.connected();
