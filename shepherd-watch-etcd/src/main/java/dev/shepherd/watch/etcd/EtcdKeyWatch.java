@@ -135,6 +135,11 @@ final class EtcdKeyWatch {
     this.idleSinceNanos = ticker.read();
   }
 
+  /** Returns the key, as the caller named it. */
+  String name() {
+    return name;
+  }
+
   // ---------------------------------------------------------------- fetch side
 
   /** Starts reading the key if nobody did yet; idempotent. */
