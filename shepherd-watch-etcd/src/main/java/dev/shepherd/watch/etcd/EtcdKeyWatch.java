@@ -160,7 +160,9 @@ final class EtcdKeyWatch {
 
   /**
    * Waits until the snapshot's revision differs from {@code minIndex}, the watch is failing, or
-   * {@code maxWaitNanos} passed.
+   * {@code maxWaitNanos} passed. A {@code minIndex} above the snapshot's revision (the caller
+   * wrote the key, or any key, at that revision and the watch has not shown it yet) first reads
+   * the key, so the answer is at least as new as that revision.
    *
    * <p>The first answer (no snapshot yet) waits for the initial read whatever {@code maxWaitNanos}
    * says; that read is bounded by the request timeout, after which the watch is failing.
@@ -177,6 +179,7 @@ final class EtcdKeyWatch {
     // declared failed here, which also starts a new read (a late answer of the old one is ignored).
     long firstReadNanos = Durations.saturatedAdd(Durations.toNanosSaturated(requestTimeout),
         Durations.toNanosSaturated(requestTimeout));
+    boolean caughtUp = false;
     lock.lockInterruptibly();
     try {
       while (true) {
@@ -184,6 +187,18 @@ final class EtcdKeyWatch {
           throw new IllegalStateException("the etcd watch of key '" + name + "' is closed");
         }
         Snapshot current = snapshot;
+        if (current != null && !caughtUp && current.revision() < minIndex && failure == null) {
+          // The caller knows a revision this watch has not shown for the key (its own write,
+          // its event still on the way): read the key before answering.
+          caughtUp = true;
+          lock.unlock();
+          try {
+            catchUp();
+          } finally {
+            lock.lock();
+          }
+          continue;
+        }
         if (current != null && current.revision() != minIndex) {
           owedRecovery.remove(Thread.currentThread());
           return current;
@@ -216,6 +231,48 @@ final class EtcdKeyWatch {
         } else {
           remaining = changed.awaitNanos(remaining);
         }
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Reads the key (bounded by the request timeout, cancelled after it) and publishes the answer if
+   * it is newer than the snapshot. Called without the lock. An answer from a store revision below
+   * the newest seen is left alone: whether the store was reset is for the watch to find out.
+   *
+   * @throws EtcdUnavailableException if the read failed or timed out
+   * @throws InterruptedException if interrupted while waiting for it
+   */
+  private void catchUp() throws InterruptedException {
+    CompletableFuture<GetResponse> get = kv.get(key);
+    GetResponse response;
+    try {
+      response = get.get(Durations.toNanosSaturated(requestTimeout), TimeUnit.NANOSECONDS);
+    } catch (java.util.concurrent.TimeoutException e) {
+      throw new EtcdUnavailableException(name, "etcd did not answer a read of key '" + name
+          + "' within " + requestTimeout, e);
+    } catch (java.util.concurrent.ExecutionException e) {
+      Throwable cause = e.getCause() != null ? e.getCause() : e;
+      throw new EtcdUnavailableException(name, "a read of key '" + name + "' failed: " + cause, cause);
+    } finally {
+      get.cancel(true); // nothing when it completed; else the call is abandoned
+    }
+    long header = response.getHeader().getRevision();
+    lock.lock();
+    try {
+      Snapshot current = snapshot;
+      if (state == State.CLOSED || current == null || header < seenRevision) {
+        return;
+      }
+      Snapshot read = response.getKvs().isEmpty()
+          ? absentAt(header, false)
+          : new Snapshot(response.getKvs().get(0).getValue(), response.getKvs().get(0).getModRevision());
+      seenRevision = header;
+      if (read.revision() > current.revision()) {
+        snapshot = read;
+        changed.signalAll();
       }
     } finally {
       lock.unlock();

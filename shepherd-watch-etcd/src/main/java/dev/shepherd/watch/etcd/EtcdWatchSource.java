@@ -52,7 +52,9 @@ import org.jspecify.annotations.Nullable;
  *       re-reading a key that is still absent keeps the index it had, so it is not delivered again.
  *   <li>{@code fetch(key, 0, wait)} reads the key and answers at once; {@code fetch(key, i, wait)}
  *       answers as soon as the index differs from {@code i}, or after {@code wait} with the same
- *       value and index. It throws {@link EtcdUnavailableException} while the key's watch is
+ *       value and index. An {@code i} above the key's index (the caller wrote at revision
+ *       {@code i}, and the watch has not shown it yet) first reads the key from etcd, so the
+ *       answer is at least as new as revision {@code i}. It throws {@link EtcdUnavailableException} while the key's watch is
  *       failing and nothing newer is known.
  * </ul>
  *
@@ -172,7 +174,8 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
    * zero of a key that is not watched reads it once and opens no watch.
    *
    * @param key the etcd key, as UTF-8
-   * @param minIndex the index the caller has; zero answers at once with the current value
+   * @param minIndex the index the caller has; zero answers at once with the current value; one
+   *     above the key's index reads the key from etcd before answering
    * @param maxWait the longest wait when nothing changes; zero answers at once
    * @return the value ({@code Optional.empty()} when the key is absent) and its mod revision
    * @throws NullPointerException if {@code key} or {@code maxWait} is null, or the decoder returned
