@@ -481,8 +481,12 @@ final class EtcdKeyWatch {
   private void open(Attempt next, long fromRevision) {
     Watch.Watcher watcher;
     try {
-      watcher = watch.watch(key,
-          WatchOption.builder().withRevision(fromRevision).withCreateNotify(true).build(), next);
+      // requireLeader: a member cut off from its cluster's quorum keeps an ordinary stream open
+      // and sends nothing, so the key would look live while no write can reach it; with it, etcd
+      // refuses the stream, and cancels an open one once the member has been without a leader for
+      // three election timeouts, and the watch fails ("no leader") and is reopened.
+      watcher = watch.watch(key, WatchOption.builder().withRevision(fromRevision)
+          .withCreateNotify(true).withRequireLeader(true).build(), next);
     } catch (RuntimeException e) {
       next.onError(e);
       return;
