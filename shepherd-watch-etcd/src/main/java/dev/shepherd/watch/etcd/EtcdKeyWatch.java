@@ -39,6 +39,7 @@ import org.jspecify.annotations.Nullable;
  *   WATCHING ──created, header ≥ seen──▶ LIVE   (failure cleared)
  *   WATCHING/LIVE ──created, header &lt; seen (data wiped)──▶ READING   (reset)
  *   WATCHING/LIVE ──compacted / "future revision"──────────▶ READING   (re-read, go on)
+ *   WATCHING/LIVE ──backlog above one gRPC message─────────▶ READING   (re-read, go on)
  *   WATCHING/LIVE ──other error, unexpected completion─────▶ BACKOFF   (failure recorded)
  *   LIVE     ──events──▶ LIVE       (snapshot advanced by mod revision, duplicates dropped)
  *   BACKOFF  ──timer──▶ WATCHING from resumeRevision (or READING if never read)
@@ -114,6 +115,7 @@ final class EtcdKeyWatch {
   @GuardedBy("lock") private long idleSinceNanos;
   @GuardedBy("lock") private long resets;
   @GuardedBy("lock") private long compactions;
+  @GuardedBy("lock") private long oversized;
   @GuardedBy("lock") private long reads;
   @GuardedBy("lock") private boolean resetPending;
   /** Threads that a fetch told "failing" during the current failure episode. */
@@ -561,6 +563,16 @@ final class EtcdKeyWatch {
         resetPending = true; // counted and logged by the read that follows
         gen = ++generation;
         state = State.READING;
+      } else if (isTooLarge(cause)) {
+        // The events since resumeRevision do not fit in one gRPC message (after a cut, etcd sends
+        // up to 1,000 revisions at once). Resuming from the same revision would fail the same way
+        // until etcd compacts it; only the latest value is needed, so read it and go on from there.
+        oversized++;
+        LOG.log(System.Logger.Level.INFO, "the events of key ''{0}'' since revision {1} exceed one"
+            + " gRPC message; the key is read again and versions in between are skipped",
+            name, resumeRevision);
+        gen = ++generation;
+        state = State.READING;
       } else {
         scheduleRetry(recordFailure(cause));
       }
@@ -585,6 +597,10 @@ final class EtcdKeyWatch {
       lock.unlock();
     }
     from.abandonLater();
+  }
+
+  private static boolean isTooLarge(Throwable cause) {
+    return cause instanceof EtcdException etcd && etcd.getErrorCode() == ErrorCode.RESOURCE_EXHAUSTED;
   }
 
   private static boolean isFutureRevision(Throwable cause) {
@@ -681,13 +697,16 @@ final class EtcdKeyWatch {
     }
   }
 
-  /** How often the key was reset, read in full, and found compacted; one consistent reading. */
-  record Counts(long resets, long reads, long compactions) {}
+  /**
+   * How often the key was reset, read in full, found compacted, and read again because its backlog
+   * exceeded one message; one consistent reading.
+   */
+  record Counts(long resets, long reads, long compactions, long oversized) {}
 
   Counts counts() {
     lock.lock();
     try {
-      return new Counts(resets, reads, compactions);
+      return new Counts(resets, reads, compactions, oversized);
     } finally {
       lock.unlock();
     }
@@ -703,6 +722,10 @@ final class EtcdKeyWatch {
 
   long compactions() {
     return counts().compactions();
+  }
+
+  long oversized() {
+    return counts().oversized();
   }
 
   @Override

@@ -134,6 +134,37 @@ class EtcdDisconnectTest {
   }
 
   @Test
+  void aBacklogLargerThanTheClientTakesInOneMessageIsSkippedToTheLatestValue() throws Exception {
+    try (FaultProxy proxy = FaultProxy.to(etcd.port());
+        Client client = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port()).build()) {
+      CountingWatch counting = new CountingWatch(client.getWatchClient());
+      try (EtcdWatchSource<String> source = source(client, counting)) {
+        put("large", "v0");
+        long first = source.fetch("large", 0, Duration.ofMinutes(1)).index();
+        await().until(() -> source.keyWatch("large").state() == EtcdKeyWatch.State.LIVE);
+        proxy.refuseConnections();
+        proxy.cutConnections();
+        await().atMost(Duration.ofSeconds(30)).until(() -> source.keyWatch("large").state() != EtcdKeyWatch.State.LIVE);
+        // 50 values of 100 KiB: the resumed watch's first answer would be 5 MB, above the 4 MiB
+        // a gRPC client takes in one message by default
+        String big = "x".repeat(100 * 1024);
+        long last = 0;
+        for (int i = 1; i <= 50; i++) {
+          last = put("large", i + big);
+        }
+        proxy.restore();
+
+        Versioned<Optional<String>> answer = nextAfter(source, "large", first);
+        assertThat(answer.index()).isEqualTo(last);
+        assertThat(answer.value()).contains(50 + big);
+        assertThat(source.keyWatch("large").oversized()).as("the backlog was skipped by a re-read").isPositive();
+        long after = put("large", "small");
+        assertThat(nextAfter(source, "large", last)).isEqualTo(Versioned.of(Optional.of("small"), after));
+      }
+    }
+  }
+
+  @Test
   void aKeyDeletedAndCompactedAwayWhileDisconnectedIsDeliveredAsAbsent() throws Exception {
     try (FaultProxy proxy = FaultProxy.to(etcd.port());
         Client client = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port()).build()) {
