@@ -41,6 +41,7 @@ import org.jspecify.annotations.Nullable;
  *   WATCHING/LIVE ──compacted / "future revision"──────────▶ READING   (re-read, go on)
  *   WATCHING/LIVE ──backlog above one gRPC message─────────▶ READING   (re-read, go on)
  *   WATCHING/LIVE ──other error, unexpected completion─────▶ BACKOFF   (failure recorded)
+ *   WATCHING ──no creation notice within requestTimeout───▶ BACKOFF   (failure recorded)
  *   LIVE     ──events──▶ LIVE       (snapshot advanced by mod revision, duplicates dropped)
  *   BACKOFF  ──timer──▶ WATCHING from resumeRevision (or READING if never read)
  *   any      ──close()──▶ CLOSED    (terminal; waiters wake and fail)
@@ -494,6 +495,28 @@ final class EtcdKeyWatch {
       return;
     }
     next.attach(watcher);
+    CompletableFuture.delayedExecutor(Durations.toNanosSaturated(requestTimeout), TimeUnit.NANOSECONDS)
+        .execute(() -> guarded("a creation deadline", () -> creationDeadline(next)));
+  }
+
+  /**
+   * Fails an attempt whose watch etcd has neither confirmed nor refused within the request
+   * timeout: a creation request stuck on a stalled connection (or queued behind a proxy's stream
+   * limit) would otherwise leave the key waiting with no failure reported.
+   */
+  private void creationDeadline(Attempt pending) {
+    lock.lock();
+    try {
+      if (pending.generation != generation || state != State.WATCHING) {
+        return; // confirmed (LIVE), failed, or abandoned meanwhile
+      }
+      attempt = null;
+      scheduleRetry(recordFailure(new java.util.concurrent.TimeoutException(
+          "etcd did not confirm the watch of key '" + name + "' within " + requestTimeout)));
+    } finally {
+      lock.unlock();
+    }
+    pending.abandonUnconfirmed();
   }
 
   private void onResponse(Attempt from, WatchResponse response) {
@@ -774,6 +797,15 @@ final class EtcdKeyWatch {
     void abandon() {
       abandoned = true;
       closeWatcher();
+    }
+
+    /**
+     * Closes a watcher whose creation etcd never confirmed, without waiting for a notice that may
+     * not come (jetcd 0.8.7 leaves nothing on the server then: see the class comment).
+     */
+    void abandonUnconfirmed() {
+      closable = true;
+      abandonLater();
     }
 
     /** Closes the jetcd watcher from another thread (we may be inside its callback). */

@@ -569,8 +569,9 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
     }
 
     /**
-     * Sets the timeout of a read (Get) of a key; a read that takes longer is a failure. Default
-     * 5 s.
+     * Sets the timeout of a read (Get) of a key, and of etcd's confirmation that a new watch was
+     * created; a read or a confirmation that takes longer is a failure (the watch is then closed
+     * and opened again after the backoff). Default 5 s.
      *
      * @param timeout the timeout, positive
      * @return this builder

@@ -165,6 +165,33 @@ class EtcdDisconnectTest {
   }
 
   @Test
+  void aWatchWhoseCreationEtcdNeverConfirmsFailsAfterTheRequestTimeout() throws Exception {
+    // reads go straight to etcd, the watch through a proxy; gRPC's keepalive (which would find a
+    // stalled connection after its own timeout) is set far out, so only the source's deadline acts
+    try (FaultProxy proxy = FaultProxy.to(etcd.port());
+        Client watching = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port())
+            .keepaliveTime(Duration.ofMinutes(10)).build();
+        EtcdWatchSource<String> source = EtcdWatchSource.builder(direct).watchClient(watching.getWatchClient())
+            .requestTimeout(Duration.ofSeconds(1)).reconnectBackoff(Backoff.fixed(Duration.ofMillis(100))).build()) {
+      put("stall-other", "x");
+      source.fetch("stall-other", 0, Duration.ofMinutes(1));
+      await().atMost(Duration.ofSeconds(30)).until(() -> source.keyWatch("stall-other").state() == EtcdKeyWatch.State.LIVE);
+      proxy.stopForwarding(); // the connection stays open; nothing passes either way
+
+      long first = put("stall", "v1");
+      assertThat(source.fetch("stall", 0, Duration.ofMinutes(1)).index()).isEqualTo(first);
+      await().atMost(Duration.ofSeconds(60)).untilAsserted(() ->
+          assertThatThrownBy(() -> source.fetch("stall", first, Duration.ofMillis(200)))
+              .isInstanceOf(EtcdUnavailableException.class)
+              .hasMessageContaining("did not confirm the watch of key 'stall'"));
+
+      proxy.restore();
+      long second = put("stall", "v2");
+      assertThat(nextAfter(source, "stall", first)).isEqualTo(Versioned.of(Optional.of("v2"), second));
+    }
+  }
+
+  @Test
   void aKeyDeletedAndCompactedAwayWhileDisconnectedIsDeliveredAsAbsent() throws Exception {
     try (FaultProxy proxy = FaultProxy.to(etcd.port());
         Client client = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port()).build()) {
