@@ -19,6 +19,7 @@ import java.time.Duration;
 import java.util.HashSet;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.Condition;
@@ -97,6 +98,7 @@ final class EtcdKeyWatch {
   private final Ticker ticker;
   private final WatchCounts counter;
   private final Reconnector reconnector;
+  private final Executor executor;
 
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
@@ -119,13 +121,18 @@ final class EtcdKeyWatch {
   @GuardedBy("lock") private long oversized;
   @GuardedBy("lock") private long reads;
   @GuardedBy("lock") private boolean resetPending;
+  /** The read (Get) sent last, possibly still on its way after its timeout; see {@link #read}. */
+  @GuardedBy("lock") private @Nullable CompletableFuture<GetResponse> sentRead;
+  /** {@code seenRevision} when {@link #sentRead} was sent. */
+  @GuardedBy("lock") private long sentReadSeen;
   /** Threads that a fetch told "failing" during the current failure episode. */
   @GuardedBy("lock") private final Set<Thread> toldFailing = new HashSet<>();
   /** Threads told "failing" whose next fetch must answer at once: the watch recovered. */
   @GuardedBy("lock") private final Set<Thread> owedRecovery = new HashSet<>();
 
   EtcdKeyWatch(String name, ByteSequence key, KV kv, Watch watch, Backoff backoff,
-      Duration requestTimeout, Ticker ticker, WatchCounts counter, Reconnector reconnector) {
+      Duration requestTimeout, Ticker ticker, WatchCounts counter, Reconnector reconnector,
+      Executor executor) {
     this.name = name;
     this.key = key;
     this.kv = kv;
@@ -135,6 +142,7 @@ final class EtcdKeyWatch {
     this.ticker = ticker;
     this.counter = counter;
     this.reconnector = reconnector;
+    this.executor = executor;
     this.idleSinceNanos = ticker.read();
   }
 
@@ -414,25 +422,59 @@ final class EtcdKeyWatch {
     }
   }
 
+  /**
+   * Reads the key for generation {@code gen}, bounded by the request timeout.
+   *
+   * <p>jetcd cannot cancel a read: the future it returns is a stage after its own retry logic, so
+   * completing or cancelling it leaves the gRPC call running, and while the channel is down the
+   * call waits for it to be ready. A read whose timeout passed is therefore still on its way, and
+   * if each retry sent a new one, an outage would pile up one call per retry per key. So at most
+   * one read per key is in flight: while the last one sent has not answered, the next attempt
+   * waits for that one (under its own timeout) instead of sending another.
+   */
   private void read(long gen) {
+    CompletableFuture<GetResponse> get = null;
+    long seenWhenSent;
     lock.lock();
     try {
       reads++;
+      CompletableFuture<GetResponse> inFlight = sentRead;
+      if (inFlight != null && !inFlight.isDone()) {
+        get = inFlight;
+        seenWhenSent = sentReadSeen;
+      } else {
+        seenWhenSent = seenRevision;
+      }
     } finally {
       lock.unlock();
     }
-    CompletableFuture<GetResponse> get;
-    try {
-      get = kv.get(key);
-    } catch (RuntimeException e) {
-      onRead(gen, null, e);
-      return;
+    if (get == null) {
+      try {
+        get = kv.get(key);
+      } catch (RuntimeException e) {
+        onRead(gen, null, e, seenWhenSent);
+        return;
+      }
+      lock.lock();
+      try {
+        sentRead = get;
+        sentReadSeen = seenWhenSent;
+      } finally {
+        lock.unlock();
+      }
     }
-    var unusedRead = get.orTimeout(Durations.toNanosSaturated(requestTimeout), TimeUnit.NANOSECONDS)
-        .whenComplete((response, error) -> guarded("a read", () -> onRead(gen, response, error)));
+    var unusedRead = get.copy().orTimeout(Durations.toNanosSaturated(requestTimeout), TimeUnit.NANOSECONDS)
+        .whenCompleteAsync((response, error) -> guarded("a read", () -> onRead(gen, response, error, seenWhenSent)),
+            executor);
   }
 
-  private void onRead(long gen, @Nullable GetResponse response, @Nullable Throwable error) {
+  /**
+   * The answer of a read for generation {@code gen}; {@code seenWhenSent} is the newest revision
+   * seen when the read was sent (a read answered late may be older than what was seen since, which
+   * is no reset).
+   */
+  private void onRead(long gen, @Nullable GetResponse response, @Nullable Throwable error,
+      long seenWhenSent) {
     Attempt next;
     long from;
     lock.lock();
@@ -446,7 +488,7 @@ final class EtcdKeyWatch {
         return;
       }
       long header = response.getHeader().getRevision();
-      boolean reset = resetPending || (seenRevision > 0 && header < seenRevision);
+      boolean reset = resetPending || (seenWhenSent > 0 && header < seenWhenSent);
       resetPending = false;
       if (reset) {
         resets++;
@@ -495,7 +537,7 @@ final class EtcdKeyWatch {
       return;
     }
     next.attach(watcher);
-    CompletableFuture.delayedExecutor(Durations.toNanosSaturated(requestTimeout), TimeUnit.NANOSECONDS)
+    CompletableFuture.delayedExecutor(Durations.toNanosSaturated(requestTimeout), TimeUnit.NANOSECONDS, executor)
         .execute(() -> guarded("a creation deadline", () -> creationDeadline(next)));
   }
 
@@ -673,7 +715,7 @@ final class EtcdKeyWatch {
   @GuardedBy("lock") // callers hold it
   private void scheduleRetry(long gen) {
     long delay = Durations.toNanosSaturated(backoff.delay(failures));
-    CompletableFuture.delayedExecutor(delay, TimeUnit.NANOSECONDS)
+    CompletableFuture.delayedExecutor(delay, TimeUnit.NANOSECONDS, executor)
         .execute(() -> guarded("a retry", () -> retry(gen)));
   }
 
@@ -811,7 +853,7 @@ final class EtcdKeyWatch {
     /** Closes the jetcd watcher from another thread (we may be inside its callback). */
     void abandonLater() {
       abandoned = true;
-      var unusedClose = CompletableFuture.runAsync(this::closeWatcher);
+      var unusedClose = CompletableFuture.runAsync(this::closeWatcher, executor);
     }
 
     /** Closes the watcher if it is attached and closable; else its notice or error will. */
@@ -834,7 +876,7 @@ final class EtcdKeyWatch {
     private void becomeClosable() {
       closable = true;
       if (abandoned) {
-        var unusedClose = CompletableFuture.runAsync(this::closeWatcher);
+        var unusedClose = CompletableFuture.runAsync(this::closeWatcher, executor);
       }
     }
 

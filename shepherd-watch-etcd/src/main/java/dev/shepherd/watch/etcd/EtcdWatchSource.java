@@ -20,6 +20,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -85,7 +86,8 @@ import org.jspecify.annotations.Nullable;
  * </ul>
  *
  * <p>Thread-safe. All work is asynchronous: fetching threads only wait; jetcd's callbacks update
- * the state and wake them; retries run on the JDK's delayed executor. The source does not own
+ * the state and wake them; retries and other background work run on the
+ * {@linkplain Builder#executor(Executor) executor} (a virtual thread per task by default). The source does not own
  * the jetcd {@link Client}: {@link #close()} closes every watch it opened, not the client.
  *
  * @param <V> the type of decoded values
@@ -134,22 +136,25 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
   private final int maxWatchedKeys;
   private final WatchCounts counter = new WatchCounts();
   private final Reconnector reconnector;
+  private final Executor executor;
   private volatile boolean closed;
 
   private EtcdWatchSource(Builder<V> builder) {
     this.decoder = builder.decoder;
-    this.kv = builder.client.getKVClient();
+    this.kv = builder.kv != null ? builder.kv : builder.client.getKVClient();
     this.watch = builder.watch != null ? builder.watch : builder.client.getWatchClient();
     this.config = new Config(builder.reconnectBackoff, builder.reconnectProbe,
-        builder.requestTimeout, builder.idleTimeout, builder.ticker, builder.maxWatchedKeys);
+        builder.requestTimeout, builder.idleTimeout, builder.ticker, builder.maxWatchedKeys,
+        builder.executor != null ? builder.executor : Builder.VIRTUAL_THREADS);
     this.maxWatchedKeys = config.maxWatchedKeys();
+    this.executor = config.executor();
     this.reconnectBackoff = config.reconnectBackoff();
     this.requestTimeout = config.requestTimeout();
     this.idleTimeout = config.idleTimeout();
     this.ticker = config.ticker();
     this.reconnector = new Reconnector(
         builder.reconnect != null ? builder.reconnect : ChannelReconnect.of(builder.client),
-        Durations.toNanosSaturated(config.reconnectProbe()));
+        Durations.toNanosSaturated(config.reconnectProbe()), executor);
   }
 
   /**
@@ -291,13 +296,15 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
    * @param idleTimeout how long a key's watch stays open with no fetch
    * @param ticker the time source
    * @param maxWatchedKeys the most keys watched at once
+   * @param executor what runs reconnections, retries, idle checks and closes
    */
   public record Config(Backoff reconnectBackoff, Duration reconnectProbe, Duration requestTimeout,
-      Duration idleTimeout, Ticker ticker, int maxWatchedKeys) {
+      Duration idleTimeout, Ticker ticker, int maxWatchedKeys, Executor executor) {
 
     /**
-     * The settings without a bound on watched keys given: the default bound,
-     * {@value Builder#DEFAULT_MAX_WATCHED_KEYS}.
+     * The settings with the defaults of the later options: at most
+     * {@value Builder#DEFAULT_MAX_WATCHED_KEYS} watched keys, background work on a virtual thread
+     * per task.
      *
      * @param reconnectBackoff the wait before reopening a failed watch
      * @param reconnectProbe how often jetcd's channel is asked to reconnect while a watch fails
@@ -308,7 +315,7 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
     public Config(Backoff reconnectBackoff, Duration reconnectProbe, Duration requestTimeout,
         Duration idleTimeout, Ticker ticker) {
       this(reconnectBackoff, reconnectProbe, requestTimeout, idleTimeout, ticker,
-          Builder.DEFAULT_MAX_WATCHED_KEYS);
+          Builder.DEFAULT_MAX_WATCHED_KEYS, Builder.VIRTUAL_THREADS);
     }
   }
 
@@ -441,7 +448,7 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
 
   private EtcdKeyWatch newKeyWatch(String key) {
     return new EtcdKeyWatch(key, ByteSequence.from(key, StandardCharsets.UTF_8), kv, watch,
-        reconnectBackoff, requestTimeout, ticker, counter, reconnector);
+        reconnectBackoff, requestTimeout, ticker, counter, reconnector, executor);
   }
 
   private void scheduleIdleCheck(String key, EtcdKeyWatch entry) {
@@ -450,7 +457,7 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
 
   private void scheduleIdleCheck(String key, EtcdKeyWatch entry, long delayNanos) {
     long idleNanos = Durations.toNanosSaturated(idleTimeout);
-    CompletableFuture.delayedExecutor(delayNanos, TimeUnit.NANOSECONDS).execute(() -> {
+    CompletableFuture.delayedExecutor(delayNanos, TimeUnit.NANOSECONDS, executor).execute(() -> {
       var unusedEvicted = evictIf(key, entry, idleNanos);
       long again = entry.nextIdleCheck(idleNanos);
       if (again > 0) {
@@ -489,6 +496,22 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
     /** The default of {@link #maxWatchedKeys(int)}. */
     static final int DEFAULT_MAX_WATCHED_KEYS = 10_000;
 
+    /** The default of {@link #executor(Executor)}: a new virtual thread per task. */
+    static final Executor VIRTUAL_THREADS = new Executor() {
+      private final java.util.concurrent.ThreadFactory threads =
+          Thread.ofVirtual().name("shepherd-etcd-", 0).factory();
+
+      @Override
+      public void execute(Runnable task) {
+        threads.newThread(task).start();
+      }
+
+      @Override
+      public String toString() {
+        return "a virtual thread per task";
+      }
+    };
+
     private final Client client;
     private final Function<? super ByteSequence, ? extends V> decoder;
     private Backoff reconnectBackoff = Backoff.exponential()
@@ -498,8 +521,10 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
     private Duration requestTimeout = Duration.ofSeconds(5);
     private Duration idleTimeout = Duration.ofMinutes(5);
     private int maxWatchedKeys = DEFAULT_MAX_WATCHED_KEYS;
+    private @Nullable Executor executor;
     private Ticker ticker = Ticker.system();
     private @Nullable Watch watch;
+    private @Nullable KV kv;
 
     private Builder(Client client, Function<? super ByteSequence, ? extends V> decoder) {
       this.client = client;
@@ -513,9 +538,11 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
       this.idleTimeout = from.idleTimeout;
       this.ticker = from.ticker;
       this.watch = from.watch;
+      this.kv = from.kv;
       this.reconnectProbe = from.reconnectProbe;
       this.reconnect = from.reconnect;
       this.maxWatchedKeys = from.maxWatchedKeys;
+      this.executor = from.executor;
     }
 
     /**
@@ -617,6 +644,23 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
     }
 
     /**
+     * Sets what runs the source's background work: reopening watches after their backoff, the
+     * reconnect probe, watch-creation deadlines, idle checks and closing abandoned jetcd watchers.
+     * Each task is short and calls jetcd, which may block briefly on its own lock. Default: a new
+     * virtual thread per task; never the common fork-join pool, which blocking application code
+     * can starve, so that etcd's return would go unnoticed. (The timers only wait: they hand each
+     * task to this executor when it is due.)
+     *
+     * @param executor the executor
+     * @return this builder
+     * @throws NullPointerException if {@code executor} is null
+     */
+    public Builder<V> executor(Executor executor) {
+      this.executor = Require.nonNull(executor, "executor");
+      return this;
+    }
+
+    /**
      * Sets the ticker that measures idle time and how long a watch has been failing; the test
      * seam for time. Default {@link Ticker#system()}.
      *
@@ -626,6 +670,12 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
      */
     public Builder<V> ticker(Ticker ticker) {
       this.ticker = Require.nonNull(ticker, "ticker");
+      return this;
+    }
+
+    /** Replaces the client's KV (tests count reads through a wrapper). */
+    Builder<V> kvClient(KV kv) {
+      this.kv = Require.nonNull(kv, "kv");
       return this;
     }
 
