@@ -777,6 +777,16 @@ final class EtcdKeyWatch {
     }
   }
 
+  /** How many threads are remembered for the recovery report now (for tests). */
+  int rememberedThreads() {
+    lock.lock();
+    try {
+      return toldFailing.size() + owedRecovery.size();
+    } finally {
+      lock.unlock();
+    }
+  }
+
   long resets() {
     return counts().resets();
   }

@@ -192,6 +192,63 @@ class EtcdDisconnectTest {
   }
 
   @Test
+  void aReadEtcdDoesNotAnswerFailsTheFirstFetchInsteadOfHanging() throws Exception {
+    try (FaultProxy proxy = FaultProxy.to(etcd.port());
+        Client client = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port())
+            .keepaliveTime(Duration.ofMinutes(10)).build();
+        EtcdWatchSource<String> source = EtcdWatchSource.builder(client)
+            .requestTimeout(Duration.ofMillis(500)).reconnectBackoff(Backoff.fixed(Duration.ofMillis(100))).build()) {
+      put("unanswered-warm", "x");
+      source.fetch("unanswered-warm", 0, Duration.ofMinutes(1)); // the connection is up
+      proxy.stopForwarding();
+      long first = put("unanswered", "v1");
+      // maxWait is 10 minutes, but a first fetch waits only for the read, which times out
+      assertThatThrownBy(() -> source.fetch("unanswered", 0, Duration.ofMinutes(10)))
+          .isInstanceOf(EtcdUnavailableException.class)
+          .hasMessageContaining("'unanswered'")
+          .hasRootCauseInstanceOf(java.util.concurrent.TimeoutException.class);
+      proxy.restore();
+      assertThat(nextAfter(source, "unanswered", 0)).isEqualTo(Versioned.of(Optional.of("v1"), first));
+    }
+  }
+
+  @Test
+  void theRecoveryReportRemembersAtMost1024ThreadsPerKey() throws Exception {
+    try (FaultProxy proxy = FaultProxy.to(etcd.port());
+        Client client = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port()).build();
+        EtcdWatchSource<String> source = source(client, new CountingWatch(client.getWatchClient()));
+        ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor()) {
+      long first = put("many-threads", "v1");
+      source.fetch("many-threads", 0, Duration.ofMinutes(1));
+      await().until(() -> source.keyWatch("many-threads").state() == EtcdKeyWatch.State.LIVE);
+      proxy.refuseConnections();
+      proxy.cutConnections();
+      // a failure is recorded once the watch left LIVE; the proxy refuses, so it cannot come back
+      await().atMost(Duration.ofSeconds(30)).until(() -> source.keyWatch("many-threads").state() != EtcdKeyWatch.State.LIVE);
+      java.util.concurrent.CountDownLatch told = new java.util.concurrent.CountDownLatch(1_100);
+      java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+      try {
+        for (int i = 0; i < 1_100; i++) { // 1,100 live threads, each told "failing" once
+          var unusedThread = threads.submit(() -> {
+            try {
+              source.fetch("many-threads", first, Duration.ZERO);
+            } catch (EtcdUnavailableException expected) {
+              told.countDown();
+            }
+            release.await();
+            return null;
+          });
+        }
+        assertThat(told.await(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(source.keyWatch("many-threads").rememberedThreads()).isEqualTo(EtcdKeyWatch.MAX_REMEMBERED);
+      } finally {
+        release.countDown();
+        proxy.restore();
+      }
+    }
+  }
+
+  @Test
   void aKeyDeletedAndCompactedAwayWhileDisconnectedIsDeliveredAsAbsent() throws Exception {
     try (FaultProxy proxy = FaultProxy.to(etcd.port());
         Client client = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port()).build()) {
