@@ -64,7 +64,9 @@ import org.jspecify.annotations.Nullable;
  * <ul>
  *   <li>The first fetch of a key reads it (a Get) and opens a jetcd watch from the read's header
  *       revision + 1, so no change between the read and the watch is lost. Later fetches of the key
- *       wait on that watch; they never query etcd themselves.
+ *       wait on that watch; only one whose index is above the key's reads etcd itself. A fetch
+ *       that does not wait, of a key nobody watches, reads it once and opens no watch; at most
+ *       {@linkplain Builder#maxWatchedKeys(int) maxWatchedKeys} keys are watched at once.
  *   <li>After a disconnect (etcd restarted, network error) the watch is reopened, with
  *       {@linkplain Builder#reconnectBackoff(Backoff) backoff}, from the revision after the last
  *       event seen: no change is skipped and none is delivered twice (events are de-duplicated by
