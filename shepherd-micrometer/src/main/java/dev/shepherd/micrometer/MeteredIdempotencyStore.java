@@ -6,12 +6,14 @@ import dev.shepherd.idempotency.OrphanPolicy;
 import dev.shepherd.idempotency.StoredResponse;
 import dev.shepherd.idempotency.Tracked;
 import io.micrometer.core.instrument.Counter;
-import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
 import java.time.Duration;
 
 /** An {@link IdempotencyStore} that counts claims by outcome and finishes by kind, and forwards every call. */
 final class MeteredIdempotencyStore extends ForwardingIdempotencyStore {
+
+  private static final String CLAIMS = "shepherd.idempotency.claims";
+  private static final String FINISHES = "shepherd.idempotency.finishes";
 
   private final Counter claimed;
   private final Counter tookOver;
@@ -24,26 +26,26 @@ final class MeteredIdempotencyStore extends ForwardingIdempotencyStore {
   private final Counter halts;
   private final Counter releases;
 
-  MeteredIdempotencyStore(IdempotencyStore delegate, MeterRegistry registry, Tags tags) {
+  /**
+   * Registers one counter of a name and tags.
+   */
+  @FunctionalInterface
+  interface Counters {
+    Counter register(String name, Tags tags);
+  }
+
+  MeteredIdempotencyStore(IdempotencyStore delegate, Tags tags, Counters counters) {
     super(delegate);
-    this.claimed = claims(registry, tags, "claimed");
-    this.tookOver = claims(registry, tags, "took_over");
-    this.inProgress = claims(registry, tags, "in_progress");
-    this.completed = claims(registry, tags, "completed");
-    this.halted = claims(registry, tags, "halted");
-    this.mismatch = claims(registry, tags, "mismatch");
-    this.error = claims(registry, tags, "error");
-    this.completes = finishes(registry, tags, "complete");
-    this.halts = finishes(registry, tags, "halt");
-    this.releases = finishes(registry, tags, "release");
-  }
-
-  private static Counter claims(MeterRegistry registry, Tags tags, String outcome) {
-    return Counter.builder("shepherd.idempotency.claims").tags(tags.and("outcome", outcome)).register(registry);
-  }
-
-  private static Counter finishes(MeterRegistry registry, Tags tags, String how) {
-    return Counter.builder("shepherd.idempotency.finishes").tags(tags.and("how", how)).register(registry);
+    this.claimed = counters.register(CLAIMS, tags.and("outcome", "claimed"));
+    this.tookOver = counters.register(CLAIMS, tags.and("outcome", "took_over"));
+    this.inProgress = counters.register(CLAIMS, tags.and("outcome", "in_progress"));
+    this.completed = counters.register(CLAIMS, tags.and("outcome", "completed"));
+    this.halted = counters.register(CLAIMS, tags.and("outcome", "halted"));
+    this.mismatch = counters.register(CLAIMS, tags.and("outcome", "mismatch"));
+    this.error = counters.register(CLAIMS, tags.and("outcome", "error"));
+    this.completes = counters.register(FINISHES, tags.and("how", "complete"));
+    this.halts = counters.register(FINISHES, tags.and("how", "halt"));
+    this.releases = counters.register(FINISHES, tags.and("how", "release"));
   }
 
   @Override

@@ -94,7 +94,7 @@ public final class ProcessBackend extends ForwardingBackend {
     /**
      * Sets the directory in which the backend creates its own owner-only directory for the Unix
      * domain socket ({@link Transport#UNIX_DOMAIN_SOCKET} only). Default: {@code java.io.tmpdir}.
-     * The socket's whole path must fit in 100 bytes (a limit of Unix domain sockets), so a deep
+     * The socket's whole path must fit in 103 bytes (a limit of Unix domain sockets), so a deep
      * temporary directory may need a shorter one here.
      *
      * @param directory an existing directory

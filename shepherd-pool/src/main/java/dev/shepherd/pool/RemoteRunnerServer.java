@@ -207,7 +207,7 @@ final class RemoteRunnerServer implements AutoCloseable {
       SocketAddress at =
           home == null
               ? new InetSocketAddress(options.bindAddress(), options.port())
-              : unixAddress(home.resolve("runners"));
+              : unixAddress(home.resolve(SOCKET_NAME));
       opened = ServerSocketChannel.open(home == null ? protocolOf(options.bindAddress()) : StandardProtocolFamily.UNIX);
       opened.bind(at, Math.max(MIN_BACKLOG, options.maxHandshakes()));
       opened.configureBlocking(false);
@@ -236,7 +236,7 @@ final class RemoteRunnerServer implements AutoCloseable {
       this.advertisedAddress = host + ":" + localPort;
       name = String.valueOf(localPort);
     } else {
-      this.advertisedAddress = Options.UNIX_PREFIX + home.resolve("runners");
+      this.advertisedAddress = Options.UNIX_PREFIX + home.resolve(SOCKET_NAME);
       name = home.getFileName().toString();
     }
     String threadSuffix = name;
@@ -316,8 +316,15 @@ final class RemoteRunnerServer implements AutoCloseable {
     }
   }
 
-  /** The most bytes of a Unix domain socket's path that every supported system accepts. */
-  private static final int MAX_UNIX_PATH_BYTES = 100;
+  /** The name of the socket in its directory. */
+  static final String SOCKET_NAME = "socket";
+
+  /**
+   * The most bytes of a Unix domain socket's path that Linux (108 with the final NUL) and macOS
+   * (104) both accept. Under macOS's {@code java.io.tmpdir} (about 49 bytes) the whole path
+   * takes about 99.
+   */
+  private static final int MAX_UNIX_PATH_BYTES = 103;
 
   private static UnixDomainSocketAddress unixAddress(Path path) throws IOException {
     int bytes = path.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
@@ -331,7 +338,7 @@ final class RemoteRunnerServer implements AutoCloseable {
 
   private static void deleteQuietly(Path home) {
     try {
-      Files.deleteIfExists(home.resolve("runners"));
+      Files.deleteIfExists(home.resolve(SOCKET_NAME));
       Files.deleteIfExists(home);
     } catch (IOException e) {
       LOG.log(System.Logger.Level.DEBUG, "could not delete " + home, e);

@@ -63,7 +63,7 @@ class UnixSocketTransportTest {
     gone.waitFor();
     Path stale = Files.createDirectory(
         temp.resolve(RemoteRunnerServer.SOCKET_HOME_PREFIX + gone.pid() + "-123"));
-    Files.writeString(stale.resolve("runners"), "left by a killed parent");
+    Files.writeString(stale.resolve(RemoteRunnerServer.SOCKET_NAME), "left by a killed parent");
     Path live = Files.createDirectory(
         temp.resolve(RemoteRunnerServer.SOCKET_HOME_PREFIX + ProcessHandle.current().pid() + "-456"));
     Path other = Files.createDirectory(temp.resolve("shepherd-runners-notapid"));
@@ -142,8 +142,8 @@ class UnixSocketTransportTest {
 
   @Test
   void theParentAddressIsParsedOrNamedAsWrong() {
-    assertThat(RemoteRunner.parentAddress("unix:/run/x/runners"))
-        .isEqualTo(UnixDomainSocketAddress.of("/run/x/runners"));
+    assertThat(RemoteRunner.parentAddress("unix:/run/x/socket"))
+        .isEqualTo(UnixDomainSocketAddress.of("/run/x/socket"));
     assertThat(RemoteRunner.parentAddress("127.0.0.1:4000"))
         .isEqualTo(new InetSocketAddress("127.0.0.1", 4000));
     assertThatThrownBy(() -> RemoteRunner.parentAddress("unix:"))

@@ -3,6 +3,7 @@ package dev.shepherd.benchmarks.pool;
 import dev.shepherd.pool.ElasticPool;
 import dev.shepherd.pool.LocalBackend;
 import dev.shepherd.pool.ProcessBackend;
+import java.net.InetAddress;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -10,6 +11,7 @@ import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -34,6 +36,10 @@ import org.openjdk.jmh.annotations.Threads;
  * for v in /tmp/pool-before .; do java -jar $v/shepherd-benchmarks/target/benchmarks.jar \
  *   'pool.ProcessCallBenchmark' -f 1 -wi 2 -i 4 -w 2 -r 3; done
  * </pre>
+ *
+ * <p>{@code -p channel=default,tcp} compares the process backend's default transport (a Unix
+ * domain socket since 2026-12-05, TCP on 127.0.0.1 before) with TCP on 127.0.0.1, chosen through
+ * {@code bindAddress}, which every version has.
  */
 public class ProcessCallBenchmark {
 
@@ -45,12 +51,22 @@ public class ProcessCallBenchmark {
     final Long small = 42L;
     final byte[] kib = new byte[1024];
 
+    /** {@code default}: the backend's default transport; {@code tcp}: TCP on 127.0.0.1. */
+    @Param({"default"})
+    public String channel;
+
     @Setup(Level.Trial)
     public void setUp() throws Exception {
       process =
           ElasticPool.builder()
               .name("bench-process")
-              .backend(ProcessBackend.builder().functions(BenchFunctions.class).build())
+              .backend(
+                  "tcp".equals(channel)
+                      ? ProcessBackend.builder()
+                          .functions(BenchFunctions.class)
+                          .bindAddress(InetAddress.getLoopbackAddress())
+                          .build()
+                      : ProcessBackend.builder().functions(BenchFunctions.class).build())
               .min(2)
               .max(2)
               .maxConcurrency(64)

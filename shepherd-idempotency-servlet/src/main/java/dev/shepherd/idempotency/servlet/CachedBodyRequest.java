@@ -28,7 +28,9 @@ import org.jspecify.annotations.Nullable;
  * A request whose body the filter has already read (to fingerprint it), handed to the application
  * in its place: {@link #getInputStream()} and {@link #getReader()} replay the cached bytes, and for
  * {@code application/x-www-form-urlencoded} bodies the parameter methods parse the cached body
- * together with the query string, since the container can no longer read the body itself.
+ * together with the query string, since the container can no longer read the body itself. The
+ * filter checks such a body against its form limits (size and number of fields) before it reaches
+ * here, as the container would before parsing it.
  *
  * <p>Multipart bodies ({@code getParts()}) are not re-parsed: the container's part parser reads the
  * consumed stream. Confined to the request's thread, like the request it wraps.
@@ -85,6 +87,31 @@ final class CachedBodyRequest extends HttpServletRequestWrapper {
     return body;
   }
 
+  /** True if the request declares an {@code application/x-www-form-urlencoded} body. */
+  static boolean isForm(HttpServletRequest request) {
+    String type = request.getContentType();
+    return type != null
+        && type.toLowerCase(Locale.ROOT).startsWith("application/x-www-form-urlencoded");
+  }
+
+  /**
+   * Counts the fields of a URL-encoded form body (its non-empty {@code &}-separated pairs), the
+   * number of entries parsing it would make, without parsing it.
+   */
+  static int formFields(byte[] body) {
+    int fields = 0;
+    boolean inField = false;
+    for (byte b : body) {
+      if (b == '&') {
+        inField = false;
+      } else if (!inField) {
+        inField = true;
+        fields++;
+      }
+    }
+    return fields;
+  }
+
   @Override
   public ServletInputStream getInputStream() {
     if (readerTaken) {
@@ -125,16 +152,10 @@ final class CachedBodyRequest extends HttpServletRequestWrapper {
     }
   }
 
-  private boolean isForm() {
-    String type = getContentType();
-    return type != null
-        && type.toLowerCase(Locale.ROOT).startsWith("application/x-www-form-urlencoded");
-  }
-
   private Map<String, String[]> parameters() {
     Map<String, String[]> map = parameters;
     if (map == null) {
-      if (!isForm()) {
+      if (!isForm(this)) {
         map = super.getParameterMap();
       } else {
         Charset charset;

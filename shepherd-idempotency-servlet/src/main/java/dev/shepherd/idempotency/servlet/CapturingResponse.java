@@ -2,11 +2,14 @@ package dev.shepherd.idempotency.servlet;
 
 import jakarta.servlet.ServletOutputStream;
 import jakarta.servlet.WriteListener;
+import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import jakarta.servlet.http.HttpServletResponseWrapper;
 import java.io.IOException;
 import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.nio.charset.Charset;
 import java.nio.charset.IllegalCharsetNameException;
 import java.nio.charset.StandardCharsets;
@@ -28,11 +31,21 @@ import org.jspecify.annotations.Nullable;
  *
  *   delivery:
  *     HOLDING ── body grows past the storage limit ──▶ STREAMING (capture dropped: overflowed)
+ *     HOLDING ── the same, when streaming is refused ▶ DISCARDED (overflowed, refused: the write
+ *                                                              throws IOException)
  *     HOLDING ── filter: passThrough() (async)      ──▶ STREAMING (capture dropped)
- *     HOLDING ── sendRedirect()                     ──▶ SENT      (container sent it; headers kept)
  *     HOLDING ── filter: deliver()                  ──▶ SENT      (held body / sendError sent)
  *     HOLDING ── filter: discard()                  ──▶ DISCARDED (nothing of the body sent)
+ *     STREAMING ── the container's stream throws    ──▶ STREAMING, streamFailed (the client went
+ *                                                      away; the handler's effects happened)
  * </pre>
+ *
+ * <p>{@code sendRedirect} does not leave HOLDING: it sets status 302 and an absolute
+ * {@code Location} (resolved against the request URL, as the Servlet specification asks of the
+ * container) on the real response and ends the body, as {@code sendError} does; the redirect
+ * reaches the client at {@link #deliver()}, after it was stored, like any other held response.
+ * A redirect that reached the client before its request's outcome (or its transaction) was
+ * committed could point at something a retry never sees.
  *
  * <p>While HOLDING, bytes go to a private buffer and never to the container, so the real response
  * stays uncommitted: status and headers are set on it directly (they are read back for storage),
@@ -58,11 +71,15 @@ final class CapturingResponse extends HttpServletResponseWrapper {
   private enum Delivery { HOLDING, STREAMING, SENT, DISCARDED }
 
   private final int storageLimit;
+  private final boolean refuseOverflow;
+  private final HttpServletRequest request;
   private BodyMode mode = BodyMode.UNDECIDED;
   private Delivery delivery = Delivery.HOLDING;
   private byte[] buffer = new byte[256];
   private int size;
   private boolean overflowed;
+  private boolean refused;
+  private boolean streamFailed;
   private boolean closed;
   private int errorStatus = -1;
   private @Nullable String errorMessage;
@@ -70,9 +87,20 @@ final class CapturingResponse extends HttpServletResponseWrapper {
   private @Nullable PrintWriter writer;
   private @Nullable Charset writerCharset;
 
-  CapturingResponse(HttpServletResponse response, int storageLimit) {
+  /**
+   * Wraps a response.
+   *
+   * @param request the request, to resolve relative redirects against
+   * @param storageLimit the largest body that is held
+   * @param refuseOverflow true to refuse a body past the limit (the write throws) instead of
+   *     streaming it: a streamed body reaches the client before anything is committed
+   */
+  CapturingResponse(HttpServletRequest request, HttpServletResponse response, int storageLimit,
+      boolean refuseOverflow) {
     super(response);
+    this.request = request;
     this.storageLimit = storageLimit;
+    this.refuseOverflow = refuseOverflow;
   }
 
   private HttpServletResponse real() {
@@ -84,6 +112,23 @@ final class CapturingResponse extends HttpServletResponseWrapper {
   /** True if the body outgrew the storage limit, so the response cannot be stored. */
   boolean overflowed() {
     return overflowed;
+  }
+
+  /**
+   * True if the body outgrew the storage limit while streaming was refused: nothing was sent, the
+   * write that crossed the limit threw, and the response is lost.
+   */
+  boolean refused() {
+    return refused;
+  }
+
+  /**
+   * True if the container's stream failed after streaming started: the client went away (or
+   * stopped reading) while a response too large to store was sent, so the handler's effects
+   * happened whatever it does with the exception.
+   */
+  boolean streamFailed() {
+    return streamFailed;
   }
 
   /** True while nothing of the body has reached the container. */
@@ -172,12 +217,28 @@ final class CapturingResponse extends HttpServletResponseWrapper {
   private void startStreaming() throws IOException {
     delivery = Delivery.STREAMING;
     overflowed = true;
-    ServletOutputStream out = real().getOutputStream();
-    if (size > 0) {
-      out.write(buffer, 0, size);
-    }
+    int held = size;
+    byte[] bytes = buffer;
     buffer = new byte[0];
     size = 0;
+    if (held > 0) {
+      streamed(() -> real().getOutputStream().write(bytes, 0, held));
+    }
+  }
+
+  /** An operation on the container's stream, which throws when the client went away. */
+  private interface StreamOperation {
+    void run() throws IOException;
+  }
+
+  /** Runs an operation on the container's stream while streaming, noting when it fails. */
+  private void streamed(StreamOperation operation) throws IOException {
+    try {
+      operation.run();
+    } catch (IOException e) {
+      streamFailed = true;
+      throw e;
+    }
   }
 
   private void flushEncoder() {
@@ -196,8 +257,18 @@ final class CapturingResponse extends HttpServletResponseWrapper {
           return; // the response is logically committed: writes are ignored, as by the container
         }
         if ((long) size + len > storageLimit) {
+          if (refuseOverflow) {
+            overflowed = true;
+            refused = true;
+            delivery = Delivery.DISCARDED;
+            buffer = new byte[0];
+            size = 0;
+            throw new IOException("the response is larger than the storage limit of "
+                + storageLimit + " bytes; in transactional mode it cannot be streamed, since it"
+                + " would reach the client before the request's transaction commits");
+          }
           startStreaming();
-          real().getOutputStream().write(b, off, len);
+          streamed(() -> real().getOutputStream().write(b, off, len));
           return;
         }
         if (size + len > buffer.length) {
@@ -207,7 +278,7 @@ final class CapturingResponse extends HttpServletResponseWrapper {
         System.arraycopy(b, off, buffer, size, len);
         size += len;
       }
-      case STREAMING -> real().getOutputStream().write(b, off, len);
+      case STREAMING -> streamed(() -> real().getOutputStream().write(b, off, len));
       case SENT, DISCARDED -> {
         // After the filter decided, late writes (from a misbehaving application) go nowhere.
       }
@@ -216,13 +287,13 @@ final class CapturingResponse extends HttpServletResponseWrapper {
 
   private synchronized void flushBytes() throws IOException {
     if (delivery == Delivery.STREAMING) {
-      real().getOutputStream().flush();
+      streamed(() -> real().getOutputStream().flush());
     }
   }
 
   private synchronized void closeBytes() throws IOException {
     if (delivery == Delivery.STREAMING) {
-      real().getOutputStream().close();
+      streamed(() -> real().getOutputStream().close());
     } else {
       closed = true;
     }
@@ -299,7 +370,7 @@ final class CapturingResponse extends HttpServletResponseWrapper {
     if (delivery == Delivery.HOLDING) {
       flushEncoder();
     } else if (delivery == Delivery.STREAMING) {
-      super.flushBuffer();
+      streamed(super::flushBuffer);
     }
   }
 
@@ -353,15 +424,31 @@ final class CapturingResponse extends HttpServletResponseWrapper {
     errorMessage = msg;
   }
 
+  /**
+   * Records a redirect as the container would send it, without sending it: status 302, the
+   * location made absolute, the body cleared and ended; it reaches the client at
+   * {@link #deliver()}, once stored.
+   */
   @Override
-  public void sendRedirect(String location) throws IOException {
+  public void sendRedirect(String location) {
     if (isCommitted()) {
       throw new IllegalStateException("the response is already committed");
     }
     flushEncoder();
     size = 0;
-    delivery = Delivery.SENT;
-    super.sendRedirect(location);
+    real().resetBuffer();
+    real().setHeader("Location", absolute(location));
+    real().setStatus(HttpServletResponse.SC_FOUND);
+    closed = true;
+  }
+
+  /** The location resolved against the request URL (RFC 3986), or as given if it is no URI. */
+  private String absolute(String location) {
+    try {
+      return new URI(request.getRequestURL().toString()).resolve(new URI(location)).toString();
+    } catch (URISyntaxException | IllegalArgumentException e) {
+      return location;
+    }
   }
 
   /** The byte stream of both body modes. */

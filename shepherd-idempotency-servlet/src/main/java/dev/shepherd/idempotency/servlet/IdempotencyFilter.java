@@ -75,6 +75,9 @@ import org.jspecify.annotations.Nullable;
  *       token)</td><td>400 {@code key-malformed}</td></tr>
  *   <tr><td>body longer than {@link Builder#maxBodySize(int)}</td><td>413
  *       {@code body-too-large}, nothing stored</td></tr>
+ *   <tr><td>an {@code application/x-www-form-urlencoded} body over
+ *       {@link Builder#maxFormContentSize(int)} or with more than {@link Builder#maxFormKeys(int)}
+ *       fields</td><td>413 {@code form-too-large}, nothing stored</td></tr>
  *   <tr><td>no principal, and {@link Builder#allowAnonymous(boolean)} not set</td><td>400
  *       {@code principal-missing}, nothing stored</td></tr>
  *   <tr><td>the key's first request finished, but its response was not kept (too large, or a
@@ -92,7 +95,7 @@ import org.jspecify.annotations.Nullable;
  *       {@code FailurePolicy.HALT}; under {@code RELEASE} it runs again)</td></tr>
  *   <tr><td>the key was used with another request (fingerprint)</td><td>422
  *       {@code key-reused}</td></tr>
- *   <tr><td>the store fails (before or after the handler)</td><td>503
+ *   <tr><td>the store fails (before or after the handler), or the tracker is closed</td><td>503
  *       {@code store-unavailable} with {@code Retry-After}</td></tr>
  * </table>
  *
@@ -106,9 +109,12 @@ import org.jspecify.annotations.Nullable;
  *   parse key ─▶ read body (≤ limit) ─▶ fingerprint ─▶ track(scope(principal, key), fingerprint)
  *     Claimed ─▶ chain runs on a CapturingResponse that HOLDS the body (nothing reaches the client)
  *       ├─ throws ───────────────▶ tracker.fail(claim) (HALT by default), body dropped, rethrown
+ *       │                          (unless the container's stream threw while streaming: the
+ *       │                          client left, the handler ran; complete(claim, not-kept marker))
  *       ├─ async started ────────▶ release(claim), body passed through uncaptured
  *       ├─ body over storage limit ▶ switched to streaming at once; complete(claim, not-kept
- *       │                             marker) at the end
+ *       │                             marker) at the end (transactional: the write throws
+ *       │                             IOException, rolled back, fail(claim), 500)
  *       ├─ 5xx and !store5xx ────▶ complete(claim, not-kept marker), body sent
  *       │                          (releaseUnstored: release(claim) instead)
  *       └─ otherwise ─▶ complete(claim, response)  (transactional: in the request's transaction)
@@ -118,13 +124,18 @@ import org.jspecify.annotations.Nullable;
  *              └─ IdempotencyStoreException ──▶ body dropped, 503; the tracker keeps the claim
  *                                               and keeps storing the response, so a retry gets
  *                                               409 in-progress and then this response
+ *                                               (transactional: the writes roll back with it and
+ *                                               the claim lapses; a retry after the lease runs
+ *                                               again)
  * </pre>
  *
  * Holding the body until it is stored is what makes "sent" imply "stored as the key's outcome":
  * a client never receives a response that a retry could not reproduce, except a response larger
- * than the storage limit or a {@code sendRedirect}, which are sent as they are produced. Consequently
- * {@code flushBuffer()} and {@code flush()} do not reach the client while holding; streaming
- * endpoints should be mapped {@link KeyPolicy#IGNORED}.
+ * than the storage limit, which is sent as it is produced (in transactional mode it is refused
+ * instead: it would reach the client before the commit). A {@code sendRedirect} is held too, as a
+ * 302 with an absolute {@code Location}. Consequently {@code flushBuffer()} and {@code flush()} do
+ * not reach the client while holding; streaming endpoints should be mapped
+ * {@link KeyPolicy#IGNORED}.
  *
  * <h2>Replays</h2>
  *
@@ -166,6 +177,12 @@ public final class IdempotencyFilter implements Filter {
 
   /** The default request body limit: 1 MiB. */
   public static final int DEFAULT_MAX_BODY_SIZE = 1 << 20;
+
+  /** The default limit of a URL-encoded form body: 200,000 bytes, Jetty's default. */
+  public static final int DEFAULT_MAX_FORM_CONTENT_SIZE = 200_000;
+
+  /** The default limit of the fields of a URL-encoded form body: 1,000, Jetty's default. */
+  public static final int DEFAULT_MAX_FORM_KEYS = 1_000;
 
   /** The default limit of a stored response body: 1 MiB. */
   public static final int DEFAULT_MAX_STORED_RESPONSE_SIZE = 1 << 20;
@@ -249,7 +266,7 @@ public final class IdempotencyFilter implements Filter {
     this.config = new Config(List.copyOf(new TreeSet<>(methods)), b.defaultPolicy, b.lenient,
         b.maxBodySize, b.maxStoredResponseSize, b.store5xx, List.copyOf(new TreeSet<>(denyList)),
         b.retryAfter, b.waitForInFlight, b.problemTypeBase, b.allowAnonymous, b.releaseUnstored,
-        b.transactional);
+        b.transactional, b.maxFormContentSize, b.maxFormKeys);
   }
 
   /**
@@ -299,14 +316,16 @@ public final class IdempotencyFilter implements Filter {
   }
 
   /**
-   * Returns the policy that applies to a method and a path within the application.
+   * Returns the policy that applies to a method and a path within the application. Runs of
+   * {@code /} in the path count as one, as most containers and frameworks route them.
    *
    * @param method the HTTP method, for example {@code POST}
-   * @param path the path without the context path, for example {@code /orders/7}
+   * @param path the decoded path without the context path, for example {@code /orders/7}
    * @return the policy
    */
   public KeyPolicy policyFor(String method, String path) {
     String m = method.toUpperCase(Locale.ROOT);
+    path = collapseSlashes(path);
     for (PathRule rule : pathRules) {
       if (rule.matches(path) && (rule.methods.isEmpty() ? methods : rule.methods).contains(m)) {
         return rule.policy;
@@ -364,6 +383,18 @@ public final class IdempotencyFilter implements Filter {
       }
       case CachedBodyRequest.Read read -> body = read.bytes();
     }
+    if (CachedBodyRequest.isForm(request)) {
+      // The filter parses form bodies itself (the container can no longer read them), so it
+      // applies the limits the container would before parsing: a 1 MiB body "a1=&a2=&..." would
+      // otherwise become some 200,000 map entries.
+      int fields = CachedBodyRequest.formFields(body);
+      if (body.length > config.maxFormContentSize() || fields > config.maxFormKeys()) {
+        send(response, new Problem(Problem.Kind.FORM_TOO_LARGE, "The form body has "
+            + body.length + " bytes and " + fields + " fields; this endpoint accepts at most "
+            + config.maxFormContentSize() + " bytes and " + config.maxFormKeys() + " fields."));
+        return;
+      }
+    }
     CachedBodyRequest cached = new CachedBodyRequest(request, body);
     String principal = Require.nonNull(principalResolver.resolve(request),
         "principal returned by " + principalResolver);
@@ -382,6 +413,12 @@ public final class IdempotencyFilter implements Filter {
           : tracker.track(scopedKey, fingerprint, config.waitForInFlight());
     } catch (IdempotencyStoreException e) {
       LOG.log(Level.WARNING, "idempotency store failed; answering 503", e);
+      send(response, storeUnavailable());
+      return;
+    } catch (IllegalStateException e) {
+      // The tracker was closed (the application is shutting down, or closed it too early): the
+      // request cannot be tracked, which to the client is the same as a store it cannot reach.
+      LOG.log(Level.WARNING, "idempotency tracker is closed; answering 503", e);
       send(response, storeUnavailable());
       return;
     } catch (InterruptedException e) {
@@ -447,10 +484,22 @@ public final class IdempotencyFilter implements Filter {
     // What earlier filters set (CORS, tracing): restored if the answer becomes a problem after all.
     int statusBefore = response.getStatus();
     List<String[]> headersBefore = headersOf(response);
-    CapturingResponse capture = new CapturingResponse(response, config.maxStoredResponseSize());
+    CapturingResponse capture = new CapturingResponse(request, response,
+        config.maxStoredResponseSize(), tx != null);
     try {
       chain.doFilter(request, capture);
     } catch (IOException | ServletException | RuntimeException | Error e) {
+      if (capture.streamFailed()) {
+        // The client went away while a response too large to store was streamed: the handler
+        // ran and its effects happened, so this is "not kept", not a failure to run again.
+        try {
+          finishUnkept(claim, capture.status(), "the client disconnected while the response"
+              + " was streamed");
+        } catch (ClaimLostException | IdempotencyStoreException storeFailure) {
+          e.addSuppressed(storeFailure);
+        }
+        throw e;
+      }
       capture.discard();
       if (tx != null) {
         tx.close(); // rolls the request's writes back before the key is halted
@@ -461,6 +510,24 @@ public final class IdempotencyFilter implements Filter {
         e.addSuppressed(storeFailure);
       }
       throw e;
+    }
+    if (capture.refused()) {
+      // Transactional and too large to hold: nothing was sent and nothing may be committed; the
+      // handler swallowed the refused write, so the request fails as if it had thrown.
+      if (tx != null) {
+        tx.close();
+      }
+      String why = "the response was larger than the storage limit of "
+          + config.maxStoredResponseSize() + " bytes, which transactional mode cannot stream";
+      try {
+        tracker.fail(claim, new IOException(why));
+      } catch (IdempotencyStoreException e) {
+        LOG.log(Level.WARNING, "could not record a refused response as failed", e);
+      }
+      answerInstead(capture, response, statusBefore, headersBefore,
+          new Problem(Problem.Kind.REQUEST_FAILED, "The request failed: " + why
+              + "; its writes were rolled back."));
+      return;
     }
     if (request.isAsyncStarted()) {
       if (tx != null) {
@@ -507,6 +574,22 @@ public final class IdempotencyFilter implements Filter {
       LOG.log(Level.WARNING, "idempotency store failed storing a response already sent", e);
     }
     capture.deliver();
+  }
+
+  /**
+   * Ends a claim whose response was not kept: completes it with the marker, or releases it under
+   * {@code releaseUnstored(true)}.
+   *
+   * @throws ClaimLostException if the key was taken over meanwhile
+   * @throws IdempotencyStoreException if the store fails (the tracker keeps trying)
+   */
+  private void finishUnkept(Tracked.Claimed claim, int status, String why) {
+    if (config.releaseUnstored()) {
+      releaseQuietly(claim, why);
+      return;
+    }
+    tracker.complete(claim, new StoredResponse(status,
+        List.of(new StoredResponse.Header(NOT_KEPT_HEADER, why)), new byte[0], clock.instant()));
   }
 
   /** Drops the held response and sends a problem, with what earlier filters had set. */
@@ -695,20 +778,83 @@ public final class IdempotencyFilter implements Filter {
   /** SHA-256 of the length-prefixed principal and key: fixed length, unambiguous, no raw data. */
   static String scope(String principal, String key) {
     MessageDigest digest = Sha256Fingerprinter.sha256();
-    byte[] p = principal.getBytes(StandardCharsets.UTF_8);
+    byte[] p = losslessUtf8(principal);
     digest.update(Integer.toString(p.length).getBytes(StandardCharsets.US_ASCII));
     digest.update((byte) ':');
     digest.update(p);
-    digest.update(key.getBytes(StandardCharsets.UTF_8));
+    digest.update(losslessUtf8(key));
     return "idem:" + HexFormat.of().formatHex(digest.digest());
   }
 
-  private static String pathWithinApplication(HttpServletRequest request) {
-    String uri = request.getRequestURI();
-    String context = request.getContextPath();
-    return context != null && !context.isEmpty() && uri.startsWith(context)
-        ? uri.substring(context.length())
-        : uri;
+  /**
+   * UTF-8 of a string, except that an unpaired surrogate is encoded as its own three bytes
+   * (generalised UTF-8, as WTF-8 does) instead of the {@code ?} that {@code getBytes(UTF_8)}
+   * substitutes: otherwise {@code "x\uD800"}, {@code "x\uD801"} and {@code "x?"} (principals a
+   * resolver may take from a token's claims) would share one scope. A well-formed string encodes
+   * exactly as UTF-8, so its scope, and every stored key, stay as they were; the three bytes of a
+   * surrogate ({@code ED A0..BF xx}) occur in no well-formed UTF-8, so no two strings collide.
+   */
+  static byte[] losslessUtf8(String s) {
+    boolean wellFormed = true;
+    for (int i = 0; i < s.length() && wellFormed; i++) {
+      char c = s.charAt(i);
+      if (Character.isHighSurrogate(c) && i + 1 < s.length()
+          && Character.isLowSurrogate(s.charAt(i + 1))) {
+        i++;
+      } else if (Character.isSurrogate(c)) {
+        wellFormed = false;
+      }
+    }
+    if (wellFormed) {
+      return s.getBytes(StandardCharsets.UTF_8);
+    }
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(s.length() * 3);
+    s.codePoints().forEach(cp -> {
+      if (cp < 0x80) {
+        out.write(cp);
+      } else if (cp < 0x800) {
+        out.write(0xC0 | (cp >> 6));
+        out.write(0x80 | (cp & 0x3F));
+      } else if (cp < 0x10000) { // includes an unpaired surrogate, 0xD800..0xDFFF
+        out.write(0xE0 | (cp >> 12));
+        out.write(0x80 | ((cp >> 6) & 0x3F));
+        out.write(0x80 | (cp & 0x3F));
+      } else {
+        out.write(0xF0 | (cp >> 18));
+        out.write(0x80 | ((cp >> 12) & 0x3F));
+        out.write(0x80 | ((cp >> 6) & 0x3F));
+        out.write(0x80 | (cp & 0x3F));
+      }
+    });
+    return out.toByteArray();
+  }
+
+  /**
+   * The path the container routed the request by: servlet path plus path info, which the Servlet
+   * specification defines as decoded, without path parameters, with {@code .} and {@code ..}
+   * resolved. The raw {@code getRequestURI()} is none of these: {@code /payments;x},
+   * {@code /%70ayments} and {@code /a/../payments} reach the servlet at {@code /payments} but
+   * would not match a rule for it, so a {@code REQUIRED} endpoint could be reached untracked.
+   */
+  static String pathWithinApplication(HttpServletRequest request) {
+    String servletPath = request.getServletPath();
+    String pathInfo = request.getPathInfo();
+    String path = (servletPath == null ? "" : servletPath) + (pathInfo == null ? "" : pathInfo);
+    return path.isEmpty() ? "/" : path;
+  }
+
+  private static String collapseSlashes(String path) {
+    if (!path.contains("//")) {
+      return path;
+    }
+    StringBuilder out = new StringBuilder(path.length());
+    for (int i = 0; i < path.length(); i++) {
+      char c = path.charAt(i);
+      if (c != '/' || out.isEmpty() || out.charAt(out.length() - 1) != '/') {
+        out.append(c);
+      }
+    }
+    return out.toString();
   }
 
   @Override
@@ -746,6 +892,8 @@ public final class IdempotencyFilter implements Filter {
    * @param allowAnonymous whether anonymous requests share one scope
    * @param releaseUnstored whether a response that is not kept releases its key
    * @param transactional whether owned requests run in a transaction bound to their claim
+   * @param maxFormContentSize the largest URL-encoded form body, in bytes
+   * @param maxFormKeys the most fields of a URL-encoded form body
    */
   public record Config(
       List<String> methods,
@@ -760,7 +908,9 @@ public final class IdempotencyFilter implements Filter {
       URI problemTypeBase,
       boolean allowAnonymous,
       boolean releaseUnstored,
-      boolean transactional) {
+      boolean transactional,
+      int maxFormContentSize,
+      int maxFormKeys) {
 
     /**
      * Checks and copies the components.
@@ -774,6 +924,36 @@ public final class IdempotencyFilter implements Filter {
       Require.nonNull(retryAfter, "retryAfter");
       Require.nonNull(waitForInFlight, "waitForInFlight");
       Require.nonNull(problemTypeBase, "problemTypeBase");
+    }
+
+    /**
+     * The settings of a filter without form limits, which then are the defaults
+     * ({@link IdempotencyFilter#DEFAULT_MAX_FORM_CONTENT_SIZE},
+     * {@link IdempotencyFilter#DEFAULT_MAX_FORM_KEYS}); kept for callers compiled before the form
+     * limits existed.
+     *
+     * @param methods the covered methods, upper case, sorted
+     * @param keyPolicy the policy outside every path rule
+     * @param lenient whether bare-token keys are accepted
+     * @param maxBodySize the largest request body, in bytes
+     * @param maxStoredResponseSize the largest stored response body, in bytes
+     * @param store5xx whether 5xx responses are stored
+     * @param replayDenyList the header names never stored nor replayed, lower case, sorted
+     * @param retryAfter the {@code Retry-After} of 409 and 503 answers
+     * @param waitForInFlight how long a duplicate waits for the first request
+     * @param problemTypeBase the base of problem type URIs
+     * @param allowAnonymous whether anonymous requests share one scope
+     * @param releaseUnstored whether a response that is not kept releases its key
+     * @param transactional whether owned requests run in a transaction bound to their claim
+     * @throws NullPointerException if a component is null
+     */
+    public Config(List<String> methods, KeyPolicy keyPolicy, boolean lenient, int maxBodySize,
+        int maxStoredResponseSize, boolean store5xx, List<String> replayDenyList,
+        Duration retryAfter, Duration waitForInFlight, URI problemTypeBase,
+        boolean allowAnonymous, boolean releaseUnstored, boolean transactional) {
+      this(methods, keyPolicy, lenient, maxBodySize, maxStoredResponseSize, store5xx,
+          replayDenyList, retryAfter, waitForInFlight, problemTypeBase, allowAnonymous,
+          releaseUnstored, transactional, DEFAULT_MAX_FORM_CONTENT_SIZE, DEFAULT_MAX_FORM_KEYS);
     }
   }
 
@@ -789,6 +969,8 @@ public final class IdempotencyFilter implements Filter {
     private boolean lenient;
     private int maxBodySize = DEFAULT_MAX_BODY_SIZE;
     private int maxStoredResponseSize = DEFAULT_MAX_STORED_RESPONSE_SIZE;
+    private int maxFormContentSize = DEFAULT_MAX_FORM_CONTENT_SIZE;
+    private int maxFormKeys = DEFAULT_MAX_FORM_KEYS;
     private boolean store5xx = true;
     private Set<String> denyList = DEFAULT_REPLAY_DENY_LIST;
     private RequestFingerprinter fingerprinter = RequestFingerprinter.defaults();
@@ -838,7 +1020,10 @@ public final class IdempotencyFilter implements Filter {
      * Sets the policy of a path and everything below it ({@code /orders} covers {@code /orders}
      * and {@code /orders/7}, not {@code /ordersx}) for the given methods, or for the filter's
      * {@link #methods(String...) methods} if none are given. The longest matching prefix wins;
-     * among equal prefixes, the rule added last. Paths exclude the context path.
+     * among equal prefixes, the rule added last. Paths exclude the context path, and are matched
+     * against the path the container routes by (servlet path plus path info: decoded, without
+     * path parameters, dot segments resolved, runs of {@code /} counted as one), never the raw
+     * request URI.
      *
      * @param pathPrefix the path prefix, starting with {@code /}
      * @param policy the policy
@@ -882,9 +1067,43 @@ public final class IdempotencyFilter implements Filter {
     }
 
     /**
+     * Sets the largest {@code application/x-www-form-urlencoded} body a tracked request may have
+     * (default {@value IdempotencyFilter#DEFAULT_MAX_FORM_CONTENT_SIZE} bytes, as Jetty's); a
+     * larger one is answered 413 {@code form-too-large} before anything is stored. The filter parses such bodies for
+     * {@code getParameter} itself, since the container can no longer read them, and applies this
+     * limit where the container would apply its own. Bodies are also bounded by
+     * {@link #maxBodySize(int)}.
+     *
+     * @param bytes the limit in bytes, at least 0
+     * @return this builder
+     * @throws IllegalArgumentException if {@code bytes} is negative or above 2^31-9
+     */
+    public Builder maxFormContentSize(int bytes) {
+      this.maxFormContentSize =
+          Require.inRange(bytes, 0, Integer.MAX_VALUE - 8, "maxFormContentSize");
+      return this;
+    }
+
+    /**
+     * Sets the most fields an {@code application/x-www-form-urlencoded} body of a tracked request
+     * may have (default {@value IdempotencyFilter#DEFAULT_MAX_FORM_KEYS}, as Jetty's); one with
+     * more is answered 413 {@code form-too-large} before anything is stored.
+     *
+     * @param keys the limit, at least 0
+     * @return this builder
+     * @throws IllegalArgumentException if {@code keys} is negative
+     */
+    public Builder maxFormKeys(int keys) {
+      this.maxFormKeys = Require.inRange(keys, 0, Integer.MAX_VALUE, "maxFormKeys");
+      return this;
+    }
+
+    /**
      * Sets the largest response body that is stored (default 1 MiB). A larger response is sent
-     * to the client as it is produced, not stored, and its claim released, so a retry runs the
-     * request again.
+     * to the client as it is produced, not stored, and its key completed with a "not kept" marker
+     * (or released under {@link #releaseUnstored(boolean)}). Under {@link #transactional(boolean)}
+     * a larger response is refused instead: the write past the limit throws {@code IOException},
+     * the handler's writes roll back, and the request fails as if the handler had thrown.
      *
      * @param bytes the limit in bytes, at least 0
      * @return this builder
@@ -898,8 +1117,8 @@ public final class IdempotencyFilter implements Filter {
 
     /**
      * Sets whether 5xx responses of the application are stored and replayed (default true, as
-     * Stripe does: the request did run). When false, a 5xx is sent and its claim released, so a
-     * retry runs again.
+     * Stripe does: the request did run). When false, a 5xx is sent and its key completed with a
+     * "not kept" marker (or released under {@link #releaseUnstored(boolean)}).
      *
      * @param store5xx true to store 5xx responses
      * @return this builder

@@ -31,6 +31,7 @@ record Problem(Kind kind, String detail, @Nullable String retryAfterSeconds, int
     IN_PROGRESS(409, "in-progress", "A request with this Idempotency-Key is in progress"),
     KEY_REUSED(422, "key-reused", "Idempotency-Key reused with another request"),
     BODY_TOO_LARGE(413, "body-too-large", "Request body too large for an idempotent request"),
+    FORM_TOO_LARGE(413, "form-too-large", "Form body over the form limits"),
     STORE_UNAVAILABLE(503, "store-unavailable", "Idempotency store unavailable"),
     PRINCIPAL_MISSING(400, "principal-missing", "No caller to scope the Idempotency-Key to"),
     LEASE_LOST(409, "lease-lost", "The request lost its Idempotency-Key while it ran"),

@@ -27,6 +27,11 @@ class FilterConfigTest {
       assertThat(defaults.allowAnonymous()).isFalse();
       assertThat(defaults.releaseUnstored()).isFalse();
       assertThat(defaults.transactional()).isFalse();
+      assertThat(defaults.maxFormContentSize()).isEqualTo(200_000);
+      assertThat(defaults.maxFormKeys()).isEqualTo(1000);
+      assertThat(IdempotencyFilter.builder(tracker).maxFormContentSize(5).maxFormKeys(2).build()
+          .config()).extracting(c -> c.maxFormContentSize() + "/" + c.maxFormKeys())
+          .isEqualTo("5/2");
       assertThat(defaults.replayDenyList()).contains("set-cookie").isSorted();
       assertThat(custom.methods()).containsExactly("POST", "PUT");
       assertThat(custom.maxBodySize()).isEqualTo(10);

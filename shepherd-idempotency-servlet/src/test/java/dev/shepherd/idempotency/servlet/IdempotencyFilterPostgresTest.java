@@ -232,6 +232,141 @@ class IdempotencyFilterPostgresTest {
     assertThat(rows("\"tx-2\"")).isZero(); // inserted, then the handler threw: rolled back
   }
 
+  /**
+   * Post/redirect/get in transactional mode: the handler inserts, redirects, and its instance loses
+   * the database (and so its lease) before the COMMIT; another instance takes the key over. The
+   * redirect must not have reached the first client: it would point at rolled-back writes, and the
+   * client would never retry.
+   */
+  @Test
+  void transactionalRedirectIsSentOnlyAfterTheCommitSoAnOwnerThatLostItsKeyAnswers409()
+      throws Exception {
+    createOrdersTable();
+    start(t -> t.lease(Duration.ofSeconds(2)), f -> f.transactional(true), false);
+    String key = "\"tx-redirect\"";
+    CompletableFuture<HttpResponse<byte[]>> first = app.client.sendAsync(
+        app.post("/tx-redirect", key, "{}").build(), HttpResponse.BodyHandlers.ofByteArray());
+    assertThat(servlet.entered.await(30, TimeUnit.SECONDS)).isTrue(); // inserted, redirected
+
+    proxy.stopForwarding(); // this instance can neither renew its lease nor commit
+    TestServlet otherServlet = new TestServlet();
+    otherServlet.gate.countDown();
+    try (HikariDataSource otherData = pg.primaryDataSource();
+        IdempotencyTracker otherTracker = IdempotencyTracker.builder()
+            .store(JdbcIdempotencyStore.builder(otherData).build()).build();
+        JettyApp other = new JettyApp(IdempotencyFilter.builder(otherTracker).allowAnonymous(true)
+            .transactional(true).build(), otherServlet)) {
+      // The other instance answers 409 while the lease lasts, then takes the key over and runs.
+      HttpResponse<byte[]> takenOver = await().atMost(Duration.ofSeconds(60))
+          .pollInterval(Duration.ofMillis(200))
+          .until(() -> other.send(other.post("/tx-redirect", key, "{}").build()),
+              r -> r.statusCode() != 409);
+      assertThat(takenOver.statusCode()).isEqualTo(302);
+      assertThat(first).isNotDone();
+
+      proxy.restore();
+      servlet.gate.countDown();
+      assertProblem(first.get(60, TimeUnit.SECONDS), 409, "lease-lost");
+      assertThat(rows(key)).isEqualTo(1); // the successor's; the first owner's rolled back
+      HttpResponse<byte[]> replay = other.send(other.post("/tx-redirect", key, "{}").build());
+      assertThat(replay.statusCode()).isEqualTo(302);
+      assertThat(replay.headers().firstValue("Location"))
+          .isEqualTo(takenOver.headers().firstValue("Location"));
+    }
+  }
+
+  /**
+   * In transactional mode a failed store is not retried in the background: the response's UPDATE
+   * was rolled back with the handler's writes, so there is nothing to store. The client gets 503,
+   * a retry 409 while the abandoned claim's lease lasts, and then a second run on an empty slate.
+   */
+  @Test
+  void transactionalStoreFailureGives503AndAfterTheLeaseARetryRunsAgainOnAnEmptySlate()
+      throws Exception {
+    createOrdersTable();
+    start(t -> t.lease(Duration.ofSeconds(2)), f -> f.transactional(true), false);
+    String key = "\"tx-503\"";
+    CompletableFuture<HttpResponse<byte[]>> first = app.client.sendAsync(
+        app.post("/tx-redirect", key, "{}").build(), HttpResponse.BodyHandlers.ofByteArray());
+    assertThat(servlet.entered.await(30, TimeUnit.SECONDS)).isTrue(); // inserted, not committed
+
+    databaseDown(); // the request's own connection is reset: its UPDATE and COMMIT cannot run
+    servlet.gate.countDown();
+    assertProblem(first.get(60, TimeUnit.SECONDS), 503, "store-unavailable");
+    proxy.restore();
+    assertThat(rows(key)).isZero();
+
+    HttpResponse<byte[]> retry = await().atMost(Duration.ofSeconds(60))
+        .pollInterval(Duration.ofMillis(200))
+        .until(() -> app.send(app.post("/tx-redirect", key, "{}").build()),
+            r -> r.statusCode() != 409 && r.statusCode() != 503);
+    assertThat(retry.statusCode()).isEqualTo(302);
+    assertThat(retry.headers().firstValue("Location").orElseThrow()).endsWith("/orders/2");
+    assertThat(servlet.runs("/tx-redirect")).isEqualTo(2);
+    assertThat(rows(key)).isEqualTo(1);
+  }
+
+  @Test
+  void transactionalRedirectIsDeliveredAfterTheCommitAndReplayed() throws Exception {
+    createOrdersTable();
+    start(t -> {}, f -> f.transactional(true), false);
+    servlet.gate.countDown();
+    HttpResponse<byte[]> first = app.send(app.post("/tx-redirect", "\"tx-prg\"", "{}").build());
+    HttpResponse<byte[]> replay = app.send(app.post("/tx-redirect", "\"tx-prg\"", "{}").build());
+
+    assertThat(first.statusCode()).isEqualTo(302);
+    assertThat(first.headers().firstValue("Location").orElseThrow()).endsWith("/orders/1");
+    assertThat(replay.headers().firstValue("Location"))
+        .isEqualTo(first.headers().firstValue("Location"));
+    assertThat(replay.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+    assertThat(rows("\"tx-prg\"")).isEqualTo(1);
+    assertThat(servlet.runs("/tx-redirect")).isEqualTo(1);
+  }
+
+  /**
+   * A response too large to hold cannot be streamed in transactional mode: it would reach the
+   * client before the COMMIT. The write past the limit throws, the handler's writes roll back, and
+   * the key fails like a handler that threw.
+   */
+  @Test
+  void transactionalResponseTooLargeToHoldIsRefusedAndRolledBackNeverStreamedBeforeTheCommit()
+      throws Exception {
+    createOrdersTable();
+    start(t -> {}, f -> f.transactional(true).maxStoredResponseSize(10_000), false);
+    HttpResponse<byte[]> first = app.send(app.post("/tx-big", "\"tx-big\"", "{}").build());
+    HttpResponse<byte[]> retry = app.send(app.post("/tx-big", "\"tx-big\"", "{}").build());
+
+    assertThat(first.statusCode()).isEqualTo(500);
+    assertThat(first.body()).hasSizeLessThan(10_000);
+    assertThat(rows("\"tx-big\"")).isZero();
+    assertProblem(retry, 500, "request-failed");
+    assertThat(servlet.runs("/tx-big")).isEqualTo(1);
+  }
+
+  /** The same through a PrintWriter, which swallows the refused write: the filter answers. */
+  @Test
+  void transactionalResponseTooLargeToHoldThroughAWriterIsAnswered500AndRolledBack()
+      throws Exception {
+    createOrdersTable();
+    start(t -> {}, f -> f.transactional(true).maxStoredResponseSize(10_000), false);
+    HttpResponse<byte[]> first =
+        app.send(app.post("/tx-big-writer", "\"tx-big-w\"", "{}").build());
+
+    assertProblem(first, 500, "request-failed");
+    assertThat(text(first)).contains("larger than the storage limit of 10000 bytes");
+    assertThat(rows("\"tx-big-w\"")).isZero();
+    assertProblem(app.send(app.post("/tx-big-writer", "\"tx-big-w\"", "{}").build()), 500,
+        "request-failed");
+    assertThat(servlet.runs("/tx-big-writer")).isEqualTo(1);
+  }
+
+  private static void createOrdersTable() throws SQLException {
+    try (Connection c = DriverManager.getConnection(pg.primaryJdbcUrl());
+        Statement s = c.createStatement()) {
+      s.execute("CREATE TABLE IF NOT EXISTS tx_orders (idempotency_key text NOT NULL)");
+    }
+  }
+
   private static int rows(String key) throws SQLException {
     try (Connection c = DriverManager.getConnection(pg.primaryJdbcUrl());
         Statement s = c.createStatement();

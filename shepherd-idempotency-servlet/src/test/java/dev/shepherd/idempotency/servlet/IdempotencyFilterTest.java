@@ -181,6 +181,97 @@ class IdempotencyFilterTest {
     assertThat(servlet.runs("/redirect")).isEqualTo(1);
   }
 
+  /**
+   * A redirect is held like any response until it is stored: if storing fails, the client gets
+   * 503, not a redirect the key's outcome might never match; a retry then replays the redirect.
+   */
+  @Test
+  void redirectIsHeldUntilStoredSoAStoreFailureAnswers503NotTheRedirect() throws Exception {
+    CompleteSwitch store = new CompleteSwitch(InMemoryIdempotencyStore.create());
+    store.failing = true;
+    start(IdempotencyTracker.builder().store(store).completionRetry(Duration.ZERO)
+        .lease(Duration.ofSeconds(3)), b -> {});
+    HttpResponse<byte[]> first = app.send(app.post("/redirect", KEY, "x").build());
+    assertProblem(first, 503, "store-unavailable");
+    assertThat(first.headers().firstValue("Location")).isEmpty();
+
+    store.failing = false; // the tracker stores the held response on a later heartbeat
+    HttpResponse<byte[]> replay = await().atMost(Duration.ofSeconds(30))
+        .until(() -> app.send(app.post("/redirect", KEY, "x").build()), r -> r.statusCode() != 409);
+    assertThat(replay.statusCode()).isEqualTo(302);
+    assertThat(replay.headers().firstValue("Location").orElseThrow())
+        .isEqualTo("http://127.0.0.1:" + app.port() + "/orders/1");
+    assertThat(replay.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+    assertThat(servlet.runs("/redirect")).isEqualTo(1);
+  }
+
+  /** A store whose completes fail while {@code failing} is set. */
+  private static final class CompleteSwitch extends ForwardingIdempotencyStore {
+    volatile boolean failing;
+
+    CompleteSwitch(dev.shepherd.idempotency.IdempotencyStore delegate) {
+      super(delegate);
+    }
+
+    @Override
+    public boolean complete(String key, long token, dev.shepherd.idempotency.StoredResponse response,
+        Duration retention) {
+      if (failing) {
+        throw new IdempotencyStoreException("store does not answer", null);
+      }
+      return super.complete(key, token, response, retention);
+    }
+  }
+
+  /**
+   * flush() and flushBuffer() do not reach the client while the body is held: /writer flushes
+   * half its body, and when storing then fails the client gets only the 503, nothing of it.
+   */
+  @Test
+  void flushedBodyIsStillHeldSoAStoreFailureAnswers503WithNoneOfIt() throws Exception {
+    CompleteSwitch store = new CompleteSwitch(InMemoryIdempotencyStore.create());
+    store.failing = true;
+    start(IdempotencyTracker.builder().store(store).completionRetry(Duration.ZERO), b -> {});
+    HttpResponse<byte[]> response = app.send(app.post("/writer", KEY, "x").build());
+
+    assertProblem(response, 503, "store-unavailable");
+    assertThat(text(response)).doesNotContain("run 1");
+  }
+
+  /** Async requests are out of scope: the claim is released and the response passes through. */
+  @Test
+  void asyncRequestIsPassedThroughAndItsClaimReleasedSoARetryRunsAgain() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> first = app.send(app.post("/async", KEY, "x").build());
+    HttpResponse<byte[]> retry = app.send(app.post("/async", KEY, "x").build());
+
+    assertThat(text(first)).isEqualTo("async run 1");
+    assertThat(text(retry)).isEqualTo("async run 2");
+    assertThat(retry.headers().firstValue("Idempotent-Replayed")).isEmpty();
+  }
+
+  @Test
+  void nonBlockingOutputIsRefusedUnderTheFilter() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> response = app.send(app.post("/write-listener", KEY, "x").build());
+    assertThat(text(response)).isEqualTo("refused: non-blocking output is not supported under"
+        + " IdempotencyFilter (async is out of scope)");
+  }
+
+  /** Headers a Connection header names are hop-by-hop (RFC 9110 7.6.1): never replayed. */
+  @Test
+  void headersNamedInConnectionAreNotReplayed() throws Exception {
+    start(b -> {});
+    app.send(app.post("/hop-by-hop", KEY, "x").build());
+    HttpResponse<byte[]> replay = app.send(app.post("/hop-by-hop", KEY, "x").build());
+
+    assertThat(text(replay)).isEqualTo("hop run 1");
+    assertThat(replay.headers().firstValue("Idempotent-Replayed")).hasValue("true");
+    assertThat(replay.headers().firstValue("X-Kept")).hasValue("3");
+    assertThat(replay.headers().firstValue("X-Hop")).isEmpty();
+    assertThat(replay.headers().firstValue("X-Other")).isEmpty();
+  }
+
   @Test
   void resetDiscardsWhatWasWrittenBeforeIt() throws Exception {
     start(b -> {});
@@ -212,6 +303,49 @@ class IdempotencyFilterTest {
         .build());
 
     assertThat(text(response)).isEqualTo("a=1+1 b=2");
+  }
+
+  /**
+   * The filter parses form bodies itself, so it applies the container's form limits: a body of
+   * many tiny fields ("a1=&a2=&...") would otherwise cost a map entry per few bytes.
+   */
+  @Test
+  void formWithMoreFieldsThanTheLimitIs413BeforeAnythingRunsOrIsStored() throws Exception {
+    start(b -> {});
+    HttpResponse<byte[]> tooMany = app.send(form("\"many\"", fields(1001)));
+    HttpResponse<byte[]> atTheLimit = app.send(form("\"enough\"", fields(1000)));
+    HttpResponse<byte[]> retry = app.send(form("\"many\"", fields(1000)));
+
+    assertProblem(tooMany, 413, "form-too-large");
+    assertThat(text(tooMany)).contains("1001 fields").contains("at most 200000 bytes and 1000");
+    assertThat(text(atTheLimit)).isEqualTo("a=null b=null");
+    assertThat(retry.statusCode()).isEqualTo(200); // nothing was stored for the refused one
+    assertThat(servlet.runs("/form")).isEqualTo(2);
+  }
+
+  @Test
+  void formLargerThanTheFormSizeLimitIs413() throws Exception {
+    start(b -> b.maxFormContentSize(100).maxFormKeys(3));
+    assertProblem(app.send(form("\"big\"", "a=" + "x".repeat(99))), 413, "form-too-large");
+    assertProblem(app.send(form("\"keys\"", "a=1&b=2&c=3&d=4")), 413, "form-too-large");
+    assertThat(text(app.send(form("\"ok\"", "a=1&&b=2&c=3&")))).isEqualTo("a=1 b=2");
+    assertThat(servlet.runs("/form")).isEqualTo(1);
+  }
+
+  private HttpRequest form(String key, String body) {
+    return HttpRequest.newBuilder(app.uri("/form"))
+        .header("Idempotency-Key", key)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .POST(HttpRequest.BodyPublishers.ofString(body))
+        .build();
+  }
+
+  private static String fields(int n) {
+    StringBuilder body = new StringBuilder();
+    for (int i = 1; i <= n; i++) {
+      body.append(i == 1 ? "" : "&").append('f').append(i).append('=');
+    }
+    return body.toString();
   }
 
   // ---- 5xx and exceptions -----------------------------------------------------------------------
@@ -403,6 +537,37 @@ class IdempotencyFilterTest {
     assertThat(second.body()).hasSize(64 * 8192);
     assertThat(second.headers().firstValue("Idempotent-Replayed")).isEmpty();
     assertThat(servlet.runs("/big")).isEqualTo(2);
+  }
+
+  /**
+   * A client that disconnects while a response too large to store is streamed makes the
+   * container's stream throw in the handler; the handler did run (its effects happened), so the key
+   * is completed as "not kept", never failed: under {@code FailurePolicy.RELEASE} a failure would
+   * let the retry run the request a second time.
+   */
+  @Test
+  void clientDisconnectingDuringAStreamedResponseIsNotAFailureSoARetryDoesNotRunAgain()
+      throws Exception {
+    start(FailurePolicy.RELEASE,
+        b -> b.maxStoredResponseSize(1000).waitForInFlight(Duration.ofSeconds(60)));
+    try (Socket socket = new Socket("127.0.0.1", app.port())) {
+      socket.setSoTimeout(30_000);
+      socket.getOutputStream().write(("POST /abort HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+          + "Idempotency-Key: " + KEY + "\r\nContent-Type: application/json\r\n"
+          + "Content-Length: 1\r\n\r\nx")
+          .getBytes(StandardCharsets.US_ASCII));
+      socket.getOutputStream().flush();
+      assertThat(servlet.entered.await(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+      assertThat(socket.getInputStream().read()).isEqualTo('H'); // the streamed response began
+      socket.setSoLinger(true, 0); // close with a reset, as a client that gives up does
+    }
+    servlet.gate.countDown();
+    await().atMost(Duration.ofSeconds(60)).until(() -> servlet.streamFailure.get() != null);
+
+    HttpResponse<byte[]> retry = app.send(app.post("/abort", KEY, "x").build());
+    assertProblem(retry, 200, "response-not-kept");
+    assertThat(text(retry)).contains("the client disconnected while the response was streamed");
+    assertThat(servlet.runs("/abort")).isEqualTo(1);
   }
 
   // ---- 409, 422, waiting ------------------------------------------------------------------------
@@ -623,6 +788,33 @@ class IdempotencyFilterTest {
   }
 
   /**
+   * A path rule matches the path the container routes by, not the raw request URI: each spelling
+   * of {@code /payments} that reaches the servlet there is held to its REQUIRED policy, and one of
+   * {@code /public} to its IGNORED one.
+   */
+  @Test
+  void pathRulesMatchThePathTheServletSeesNotTheRawUri() throws Exception {
+    start(b -> b.keyPolicy(KeyPolicy.IGNORED).path("/payments", KeyPolicy.REQUIRED)
+        .path("/public", KeyPolicy.IGNORED, "POST"));
+    for (String spelling : List.of("/payments;x", "/%70ayments", "/a/../payments",
+        "/./payments", "/payments;x/7", "//payments")) {
+      String response = Http.raw(app.port(), ascii("POST " + spelling + " HTTP/1.1\r\n"
+          + "Host: 127.0.0.1\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"));
+      assertThat(response).as(spelling).startsWith("HTTP/1.1 400 ");
+      if (!spelling.equals("//payments")) { // Jetty 12 itself refuses an empty segment: 400
+        assertThat(response).as(spelling).contains("/key-missing\"");
+      }
+    }
+    assertThat(servlet.runs).as("runs by raw URI").allSatisfy(
+        (path, runs) -> assertThat(runs.get()).as(path).isZero());
+    assertThat(app.send(app.post("/%70ublic;v=1", null, "x").build()).statusCode())
+        .isEqualTo(200);
+    IdempotencyFilter filter = IdempotencyFilter.builder(tracker)
+        .keyPolicy(KeyPolicy.IGNORED).path("/payments", KeyPolicy.REQUIRED).build();
+    assertThat(filter.policyFor("POST", "//payments//7")).isEqualTo(KeyPolicy.REQUIRED);
+  }
+
+  /**
    * A problem answered before the body is read closes the connection: the unread body would
    * otherwise be parsed as the next request, or the server would drop the connection after the
    * answer without saying so, and a client reusing it (the JDK's does) would fail its next request.
@@ -646,6 +838,22 @@ class IdempotencyFilterTest {
       }
       assertThat(headers).contains("connection: close");
     }
+  }
+
+  /**
+   * A request that arrives after the tracker was closed (shutdown, or a tracker closed under a
+   * running filter) cannot be tracked: 503 with a problem body, never the container's 500.
+   */
+  @Test
+  void requestAfterTheTrackerClosedIs503ProblemNot500() throws Exception {
+    start(b -> {});
+    tracker.close();
+    HttpResponse<byte[]> response = app.send(app.post("/orders", KEY, "x").build());
+
+    assertProblem(response, 503, "store-unavailable");
+    assertThat(response.headers().firstValue("Retry-After")).hasValue("1");
+    assertThat(response.headers().firstValue("Cache-Control")).hasValue("no-store");
+    assertThat(servlet.runs("/orders")).isZero();
   }
 
   @Test

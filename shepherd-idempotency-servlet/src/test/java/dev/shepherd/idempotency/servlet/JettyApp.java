@@ -51,9 +51,13 @@ final class JettyApp implements AutoCloseable {
     ServletContextHandler context = new ServletContextHandler();
     context.setContextPath("/");
     for (Filter filter : filters) {
-      context.addFilter(new FilterHolder(filter), "/*", EnumSet.of(DispatcherType.REQUEST));
+      FilterHolder holder = new FilterHolder(filter);
+      holder.setAsyncSupported(true); // as the README registers it; sync requests are unaffected
+      context.addFilter(holder, "/*", EnumSet.of(DispatcherType.REQUEST));
     }
-    context.addServlet(new ServletHolder(servlet), "/*");
+    ServletHolder servletHolder = new ServletHolder(servlet);
+    servletHolder.setAsyncSupported(true);
+    context.addServlet(servletHolder, "/*");
     server.setHandler(context);
     server.start();
     port = connector.getLocalPort();

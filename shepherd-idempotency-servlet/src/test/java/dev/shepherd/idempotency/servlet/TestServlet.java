@@ -30,6 +30,10 @@ final class TestServlet extends HttpServlet {
   /** Counts down when a request to {@code /slow} entered the handler. */
   transient volatile CountDownLatch entered = new CountDownLatch(1);
 
+  /** What the container's stream threw at {@code /abort} once the client had gone. */
+  final transient java.util.concurrent.atomic.AtomicReference<IOException> streamFailure =
+      new java.util.concurrent.atomic.AtomicReference<>();
+
   /** The tracker behind the filter, for {@code /token}'s isHeld check. */
   transient volatile dev.shepherd.idempotency.@org.jspecify.annotations.Nullable IdempotencyTracker
       tracker;
@@ -37,6 +41,17 @@ final class TestServlet extends HttpServlet {
   int runs(String path) {
     AtomicInteger n = runs.get(path);
     return n == null ? 0 : n.get();
+  }
+
+  private void awaitGate() {
+    try {
+      if (!gate.await(60, TimeUnit.SECONDS)) {
+        throw new IllegalStateException("the test never opened the gate");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
   }
 
   @Override
@@ -81,6 +96,91 @@ final class TestServlet extends HttpServlet {
         }
       }
       case "/redirect" -> res.sendRedirect("/orders/" + run);
+      case "/async" -> {
+        jakarta.servlet.AsyncContext async = req.startAsync();
+        async.start(() -> {
+          try {
+            async.getResponse().setContentType("text/plain");
+            async.getResponse().getOutputStream().write(("async run " + run)
+                .getBytes(StandardCharsets.UTF_8));
+          } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          } finally {
+            async.complete();
+          }
+        });
+      }
+      case "/write-listener" -> {
+        res.setContentType("text/plain");
+        try {
+          res.getOutputStream().setWriteListener(new jakarta.servlet.WriteListener() {
+            @Override
+            public void onWritePossible() {}
+
+            @Override
+            public void onError(Throwable t) {}
+          });
+          res.getOutputStream().write("listener accepted".getBytes(StandardCharsets.UTF_8));
+        } catch (UnsupportedOperationException e) {
+          res.getOutputStream().write(("refused: " + e.getMessage())
+              .getBytes(StandardCharsets.UTF_8));
+        }
+      }
+      case "/hop-by-hop" -> {
+        res.setContentType("text/plain");
+        res.addHeader("Connection", "X-Hop, x-other");
+        res.addHeader("X-Hop", "1");
+        res.addHeader("X-Other", "2");
+        res.addHeader("X-Kept", "3");
+        res.getWriter().print("hop run " + run);
+      }
+      case "/abort" -> {
+        // One chunk past the test's storage limit, flushed: the response is streaming. Then, once
+        // the test's client has gone, write until the container's stream fails.
+        res.setContentType("application/octet-stream");
+        java.io.OutputStream out = res.getOutputStream();
+        byte[] chunk = new byte[8192];
+        out.write(chunk);
+        out.flush();
+        entered.countDown();
+        awaitGate();
+        try {
+          for (int i = 0; i < 10_000; i++) {
+            out.write(chunk);
+            out.flush();
+          }
+        } catch (IOException e) {
+          streamFailure.set(e);
+          throw e;
+        }
+      }
+      case "/tx-redirect", "/tx-big", "/tx-big-writer" -> {
+        java.sql.Connection c = IdempotencyFilter.connection(req).orElseThrow();
+        try (java.sql.PreparedStatement insert =
+            c.prepareStatement("INSERT INTO tx_orders (idempotency_key) VALUES (?)")) {
+          insert.setString(1, req.getHeader("Idempotency-Key"));
+          insert.executeUpdate();
+        } catch (java.sql.SQLException e) {
+          throw new IOException(e);
+        }
+        if (path.equals("/tx-redirect")) {
+          res.sendRedirect("/orders/" + run); // post/redirect/get
+          entered.countDown();
+          awaitGate();
+        } else if (path.equals("/tx-big-writer")) {
+          res.setContentType("text/plain");
+          PrintWriter w = res.getWriter(); // swallows the refused write, as PrintWriter does
+          for (int i = 0; i < 64; i++) {
+            w.print("y".repeat(8192));
+          }
+        } else {
+          res.setContentType("application/octet-stream");
+          byte[] chunk = new byte[8192];
+          for (int i = 0; i < 64; i++) {
+            res.getOutputStream().write(chunk);
+          }
+        }
+      }
       case "/tx-order", "/tx-order-fails" -> {
         java.sql.Connection c = IdempotencyFilter.connection(req).orElseThrow();
         try (java.sql.PreparedStatement insert =
@@ -129,14 +229,7 @@ final class TestServlet extends HttpServlet {
       }
       case "/slow" -> {
         entered.countDown();
-        try {
-          if (!gate.await(60, TimeUnit.SECONDS)) {
-            throw new IllegalStateException("the test never opened the gate");
-          }
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new IllegalStateException(e);
-        }
+        awaitGate();
         res.setStatus(201);
         res.setContentType("text/plain");
         res.getOutputStream().write(("slow run " + run).getBytes(StandardCharsets.UTF_8));

@@ -34,13 +34,16 @@ import org.springframework.context.annotation.Configuration;
 
 /**
  * Actuator health contributors: {@code shepherdIdempotency} (the store answers one harmless call),
- * on unless {@code management.health.shepherdIdempotency.enabled=false}; and, each only when
+ * on unless {@code management.health.shepherd-idempotency.enabled=false} (or
+ * {@code management.health.defaults.enabled=false}); and, each only when
  * turned on, {@code shepherdReplica} (one per replica, see {@link ReplicaHealthIndicator};
  * {@code management.health.shepherd-replica.enabled=true}), {@code shepherdPool} (one per pool;
  * {@code management.health.shepherd-pool.enabled=true}) and {@code shepherdWatch} (one per watched
  * key: DOWN while failing past {@code shepherd.watch.failing-threshold};
  * {@code management.health.shepherd-watch.enabled=true}). Each backs off for a bean of the same
- * name.
+ * name. Every switch is {@code management.health.shepherd-<x>.enabled}; as for any Spring Boot
+ * property, the camel-case form ({@code management.health.shepherdIdempotency.enabled}, the name
+ * this switch was documented under first) binds to it too.
  *
  * <p>Why three are opt-in: every contributor counts toward the root {@code /actuator/health}
  * status, which load balancers read. A replica that lags or is down costs only latency (reads go
@@ -130,7 +133,10 @@ public final class ShepherdHealthAutoConfiguration {
   @Configuration(proxyBeanMethods = false)
   @ConditionalOnClass(IdempotencyStore.class)
   @ConditionalOnBean(IdempotencyStore.class)
-  @ConditionalOnEnabledHealthIndicator("shepherdIdempotency")
+  // Kebab case, like the other three: the condition asks the environment for this canonical name,
+  // which Spring Boot's relaxed binding also finds set as shepherdIdempotency or SHEPHERDIDEMPOTENCY;
+  // a camel-case name here would be matched only when written exactly so.
+  @ConditionalOnEnabledHealthIndicator("shepherd-idempotency")
   static final class IdempotencyHealth {
     @Bean
     @ConditionalOnMissingBean(name = "shepherdIdempotencyHealthContributor")

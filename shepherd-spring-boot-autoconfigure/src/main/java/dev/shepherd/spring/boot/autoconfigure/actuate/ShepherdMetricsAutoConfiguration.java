@@ -5,6 +5,7 @@ import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.micrometer.ShepherdMetrics;
 import dev.shepherd.pool.ElasticPool;
 import dev.shepherd.replica.ReplicaTracker;
+import dev.shepherd.replica.Route;
 import dev.shepherd.spring.boot.autoconfigure.cache.CoalescingCacheListener;
 import dev.shepherd.spring.boot.autoconfigure.idempotency.IdempotencyStoreDecorator;
 import dev.shepherd.spring.boot.autoconfigure.replica.ReplicaRouterCustomizer;
@@ -13,6 +14,7 @@ import dev.shepherd.spring.boot.autoconfigure.watch.ShepherdWatches;
 import dev.shepherd.watch.Watcher;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.MeterBinder;
+import java.util.function.Consumer;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
@@ -26,6 +28,11 @@ import org.springframework.context.annotation.Configuration;
  * replica tracker and the routing decisions (tag {@code router=primary}), the idempotency store's
  * claims (tag {@code store=default}), every {@code ElasticPool} bean and the watcher (tag
  * {@code watcher=shepherd}).
+ *
+ * <p>Each is bound through a {@link ShepherdMetrics.Binding}, and the meters leave the registry
+ * again: a pool's, the replicas' and the watcher's when that bean is destroyed, the others when the
+ * context closes. A registry that outlives the context (one supplied from outside, a devtools
+ * restart, tests sharing one) keeps no meter of a closed context's components.
  */
 @AutoConfiguration(afterName = {
     "org.springframework.boot.micrometer.metrics.autoconfigure.MetricsAutoConfiguration",
@@ -36,13 +43,22 @@ public final class ShepherdMetricsAutoConfiguration {
   /** Creates the configuration; used by Spring. */
   public ShepherdMetricsAutoConfiguration() {}
 
+  /**
+   * Where the bindings are kept until their component or the context goes; static, as a bean
+   * post-processor must be (it is told of each component bean's destruction).
+   */
+  @Bean
+  static ShepherdMeterBindings shepherdMeterBindings() {
+    return new ShepherdMeterBindings();
+  }
 
   @Configuration(proxyBeanMethods = false)
   @ConditionalOnClass(CoalescingCache.class)
   static final class CacheMetrics {
     @Bean
-    CoalescingCacheListener shepherdCacheMetrics(ObjectProvider<MeterRegistry> registry) {
-      return cache -> registry.ifAvailable(r -> ShepherdMetrics.bindCache(r, cache.getName(), cache.getNativeCache()));
+    CoalescingCacheListener shepherdCacheMetrics(ObjectProvider<MeterRegistry> registry, ShepherdMeterBindings bindings) {
+      return cache -> registry.ifAvailable(r -> bindings.bind(bindings, r, "the cache " + cache.getName(),
+          b -> b.cache(cache.getName(), cache.getNativeCache())));
     }
   }
 
@@ -50,13 +66,19 @@ public final class ShepherdMetricsAutoConfiguration {
   @ConditionalOnClass(ReplicaTracker.class)
   static final class ReplicaMetrics {
     @Bean
-    ReplicaRouterCustomizer shepherdReplicaRouteMetrics(ObjectProvider<MeterRegistry> registry) {
-      return router -> registry.ifAvailable(r -> router.listener(ShepherdMetrics.routeListener(r, "primary")));
+    ReplicaRouterCustomizer shepherdReplicaRouteMetrics(ObjectProvider<MeterRegistry> registry, ShepherdMeterBindings bindings) {
+      return router -> registry.ifAvailable(r -> {
+        Consumer<Route> listener = bindings.bind(bindings, r, "the router primary", b -> b.routeListener("primary"));
+        if (listener != null) {
+          router.listener(listener);
+        }
+      });
     }
 
     @Bean
-    MeterBinder shepherdReplicaTrackerMetrics(ObjectProvider<ShepherdReplicas> replicas) {
-      return registry -> replicas.ifAvailable(r -> r.trackers().forEach(t -> ShepherdMetrics.bindReplicaTracker(registry, t)));
+    MeterBinder shepherdReplicaTrackerMetrics(ObjectProvider<ShepherdReplicas> replicas, ShepherdMeterBindings bindings) {
+      return registry -> replicas.ifAvailable(r -> r.trackers().forEach(t -> bindings.bind(r, registry, "the replica " + t.name(),
+          b -> b.replicaTracker(t))));
     }
   }
 
@@ -64,10 +86,11 @@ public final class ShepherdMetricsAutoConfiguration {
   @ConditionalOnClass(IdempotencyStore.class)
   static final class IdempotencyMetrics {
     @Bean
-    IdempotencyStoreDecorator shepherdIdempotencyStoreMetrics(ObjectProvider<MeterRegistry> registry) {
+    IdempotencyStoreDecorator shepherdIdempotencyStoreMetrics(ObjectProvider<MeterRegistry> registry, ShepherdMeterBindings bindings) {
       return store -> {
         MeterRegistry r = registry.getIfAvailable();
-        return r == null ? store : ShepherdMetrics.meteredStore(r, "default", store);
+        IdempotencyStore metered = r == null ? null : bindings.bind(bindings, r, "the idempotency store", b -> b.meteredStore("default", store));
+        return metered == null ? store : metered;
       };
     }
   }
@@ -76,8 +99,9 @@ public final class ShepherdMetricsAutoConfiguration {
   @ConditionalOnClass(ElasticPool.class)
   static final class PoolMetrics {
     @Bean
-    MeterBinder shepherdPoolMetrics(ObjectProvider<ElasticPool> pools) {
-      return registry -> pools.orderedStream().forEach(pool -> ShepherdMetrics.bindPool(registry, pool));
+    MeterBinder shepherdPoolMetrics(ObjectProvider<ElasticPool> pools, ShepherdMeterBindings bindings) {
+      return registry -> pools.orderedStream().forEach(pool -> bindings.bind(pool, registry, "the pool " + pool.config().name(),
+          b -> b.pool(pool)));
     }
   }
 
@@ -85,8 +109,9 @@ public final class ShepherdMetricsAutoConfiguration {
   @ConditionalOnClass(Watcher.class)
   static final class WatchMetrics {
     @Bean
-    MeterBinder shepherdWatchMetrics(ObjectProvider<ShepherdWatches> watches) {
-      return registry -> watches.ifAvailable(w -> ShepherdMetrics.bindWatcher(registry, "shepherd", w.watcher()));
+    MeterBinder shepherdWatchMetrics(ObjectProvider<ShepherdWatches> watches, ShepherdMeterBindings bindings) {
+      return registry -> watches.ifAvailable(w -> bindings.bind(w, registry, "the watcher shepherd",
+          b -> b.watcher("shepherd", w.watcher())));
     }
   }
 }

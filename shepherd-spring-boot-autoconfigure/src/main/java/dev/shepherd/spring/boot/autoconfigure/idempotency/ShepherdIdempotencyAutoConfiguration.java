@@ -19,6 +19,7 @@ import org.jspecify.annotations.Nullable;
 import org.springframework.beans.factory.BeanFactory;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.beans.factory.SmartInitializingSingleton;
+import org.springframework.beans.factory.config.ConfigurableBeanFactory;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
@@ -84,7 +85,10 @@ public final class ShepherdIdempotencyAutoConfiguration {
   @DependsOnDatabaseInitialization // after Flyway or Liquibase, so create-schema never races a migration
   public IdempotencyStore shepherdIdempotencyStore(ShepherdIdempotencyProperties properties, BeanFactory beanFactory) {
     ShepherdIdempotencyProperties.StoreType type = properties.store();
-    ClassLoader loader = ShepherdIdempotencyAutoConfiguration.class.getClassLoader();
+    // The application's class loader, the one Spring's class conditions ask, so that this choice and
+    // those conditions agree on what is on the class path.
+    ClassLoader loader = beanFactory instanceof ConfigurableBeanFactory configurable && configurable.getBeanClassLoader() != null
+        ? configurable.getBeanClassLoader() : ShepherdIdempotencyAutoConfiguration.class.getClassLoader();
     boolean redisPossible = ClassUtils.isPresent(REDIS_STORE, loader) && ClassUtils.isPresent("io.lettuce.core.RedisClient", loader);
     if (type == ShepherdIdempotencyProperties.StoreType.REDIS || (type == ShepherdIdempotencyProperties.StoreType.AUTO && redisPossible)) {
       if (!redisPossible) {

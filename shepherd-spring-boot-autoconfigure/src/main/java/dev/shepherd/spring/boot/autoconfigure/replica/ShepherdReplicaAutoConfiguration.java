@@ -19,6 +19,7 @@ import java.util.Map;
 import javax.sql.DataSource;
 import org.springframework.beans.factory.ListableBeanFactory;
 import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.beans.factory.config.ConfigurableBeanFactory;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.AnyNestedCondition;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
@@ -33,6 +34,7 @@ import org.springframework.context.annotation.Conditional;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.core.Ordered;
 import org.springframework.core.env.Environment;
+import org.springframework.util.ClassUtils;
 
 /**
  * Read-your-writes on PostgreSQL replicas with no code change. For the replicas under {@code
@@ -55,6 +57,9 @@ public final class ShepherdReplicaAutoConfiguration {
   /** Creates the configuration; used by Spring. */
   public ShepherdReplicaAutoConfiguration() {}
 
+  /** A class of PostgreSQL's driver that the write position is read through. */
+  private static final String POSTGRES_DRIVER_CLASS = "org.postgresql.core.BaseConnection";
+
 
   /**
    * The replicas: a pool and a tracker for each configured one, a tracker for each
@@ -70,6 +75,7 @@ public final class ShepherdReplicaAutoConfiguration {
   @ConditionalOnMissingBean
   public ShepherdReplicas shepherdReplicas(ShepherdReplicaProperties properties, ObjectProvider<ReplicaTracker> applicationTrackers,
       ListableBeanFactory beanFactory) {
+    requirePostgresDriver(beanFactory);
     List<ReplicaTracker> trackers = new ArrayList<>();
     List<AutoCloseable> owned = new ArrayList<>();
     List<HikariDataSource> pools = new ArrayList<>();
@@ -105,6 +111,21 @@ public final class ShepherdReplicaAutoConfiguration {
     owned.addAll(pools); // trackers first, then their pools
     applicationTrackers.orderedStream().forEach(trackers::add);
     return new ShepherdReplicas(trackers, owned);
+  }
+
+  /**
+   * Stops the start when PostgreSQL's driver is missing (excluded from shepherd-replica's
+   * dependencies): every commit's write position is read through it, so the first write would fail
+   * with a NoClassDefFoundError that names no setting.
+   */
+  private static void requirePostgresDriver(ListableBeanFactory beanFactory) {
+    ClassLoader loader = beanFactory instanceof ConfigurableBeanFactory configurable && configurable.getBeanClassLoader() != null
+        ? configurable.getBeanClassLoader() : ShepherdReplicaAutoConfiguration.class.getClassLoader();
+    if (!ClassUtils.isPresent(POSTGRES_DRIVER_CLASS, loader)) {
+      throw new InvalidConfigurationPropertyValueException("shepherd.replica.enabled", true,
+          "replicas are configured, and read-your-writes needs PostgreSQL's JDBC driver (org.postgresql:postgresql, a "
+              + "dependency of shepherd-replica) on the class path; add it back, or set shepherd.replica.enabled=false");
+    }
   }
 
   private static HikariDataSource pool(String name, ShepherdReplicaProperties.Replica replica, String prefix) {

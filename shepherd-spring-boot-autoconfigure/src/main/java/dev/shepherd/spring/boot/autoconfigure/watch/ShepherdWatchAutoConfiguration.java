@@ -64,9 +64,12 @@ public final class ShepherdWatchAutoConfiguration {
     }
     ShepherdWatches.Opened opened = switch (type) {
       case ETCD -> {
-        if (!ClassUtils.isPresent("dev.shepherd.watch.etcd.EtcdWatchSource", ShepherdWatchAutoConfiguration.class.getClassLoader())) {
+        // Both: shepherd-watch-etcd's classes load without jetcd (nothing links them until used), and
+        // without jetcd the first use would be a NoClassDefFoundError naming no property.
+        ClassLoader loader = context.getClassLoader();
+        if (!ClassUtils.isPresent("dev.shepherd.watch.etcd.EtcdWatchSource", loader) || !ClassUtils.isPresent("io.etcd.jetcd.Client", loader)) {
           throw new InvalidConfigurationPropertyValueException("shepherd.watch.source", type,
-              "the etcd source needs dev.shepherd:shepherd-watch-etcd on the class path");
+              "the etcd source needs dev.shepherd:shepherd-watch-etcd and its io.etcd:jetcd-core on the class path");
         }
         yield EtcdSources.open(properties.etcd());
       }
