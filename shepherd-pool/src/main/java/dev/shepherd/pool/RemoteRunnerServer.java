@@ -454,10 +454,11 @@ final class RemoteRunnerServer implements AutoCloseable {
       channel = wait.connected.get(timeout, TimeUnit.NANOSECONDS);
       got = true;
     } catch (TimeoutException e) {
+      String seen = launched == null ? "" : launched.describe();
       kill(launched);
       throw new RunnerBootException(
           "runner " + id + " did not connect back within bootTimeout " + spec.bootTimeout()
-              + "; killed",
+              + "; killed" + (seen.isEmpty() ? "" : "; last seen: " + seen),
           null);
     } catch (ExecutionException e) {
       kill(launched);
@@ -478,8 +479,9 @@ final class RemoteRunnerServer implements AutoCloseable {
     }
     try {
       RemoteConnection connection = new RemoteConnection(id, channel, launched, listener);
-      // WELCOME first: the runner waits only so long for it, and connected() may be a slow call
-      // (the Kubernetes backend deletes the runner's Secret through the API server).
+      // WELCOME first: the runner waits only so long for it, and a launcher's connected() may be
+      // slow (the Kubernetes backend hands the Secret's deletion to its executor, another
+      // launcher may not).
       connection.welcome(spec, options.maxFrameBytes(), options.codecLimits());
       if (launched != null) {
         launched.connected();

@@ -9,12 +9,20 @@ import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.fabric8.mockwebserver.Context;
 import io.fabric8.mockwebserver.MockWebServer;
 import io.fabric8.mockwebserver.http.MockResponse;
+import io.fabric8.mockwebserver.http.RecordedRequest;
 import io.fabric8.mockwebserver.http.Response;
 import io.fabric8.mockwebserver.http.WebSocket;
 import io.fabric8.mockwebserver.http.WebSocketListener;
 import java.net.InetAddress;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
@@ -41,10 +49,20 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * closed) so blocked the event loop for up to 30 s, and every request meanwhile timed out. Here
  * those two handlers run on a thread of their own, so the sends can finish
  * ({@code MockKubernetesTest}).
+ *
+ * <p>The server records every request it receives ({@link #requests()}: method, path and the
+ * client's {@code User-Agent}, so that {@link #client(String)} tells one client's requests from
+ * another's), and can hold the next create of a resource ({@link #holdNextCreate(String)}) as a
+ * slow admission webhook would: the object appears only when the test releases it, and the client
+ * gets no answer meanwhile.
  */
 public class MockKubernetes implements BeforeEachCallback, AfterEachCallback {
 
   private final String namespace;
+  private final List<Request> requests = new CopyOnWriteArrayList<>();
+  private final List<HeldCreate> holds = new CopyOnWriteArrayList<>();
+  private final List<KubernetesClient> extraClients = new CopyOnWriteArrayList<>();
+  private final List<Refusal> refusals = new CopyOnWriteArrayList<>();
   private @Nullable KubernetesMockServer server;
   private @Nullable KubernetesClient client;
 
@@ -59,23 +77,39 @@ public class MockKubernetes implements BeforeEachCallback, AfterEachCallback {
 
   @Override
   public void beforeEach(ExtensionContext context) throws Exception {
-    server =
-        new KubernetesMockServer(
-            new Context(), new MockWebServer(), new HashMap<>(), new WatchClosedOffTheEventLoop(), false);
+    requests.clear();
+    holds.clear();
+    refusals.clear();
+    WatchClosedOffTheEventLoop d = new WatchClosedOffTheEventLoop();
+    dispatcher = d;
+    server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(), d, false);
     server.start(InetAddress.getLoopbackAddress(), 0);
-    Config config =
+    client = newClient(null);
+  }
+
+  private KubernetesClient newClient(@Nullable String userAgent) {
+    ConfigBuilder config =
         new ConfigBuilder(Config.empty())
-            .withMasterUrl("http://127.0.0.1:" + server.getPort())
+            .withMasterUrl("http://127.0.0.1:" + Objects.requireNonNull(server, "server").getPort())
             .withNamespace(namespace)
             .withRequestTimeout(10_000)
             .withConnectionTimeout(10_000)
-            .withRequestRetryBackoffLimit(0) // the mock server has no transient failures
-            .build();
-    client = new KubernetesClientBuilder().withConfig(config).build();
+            .withRequestRetryBackoffLimit(0); // the mock server has no transient failures
+    if (userAgent != null) {
+      config.withUserAgent(userAgent);
+    }
+    return new KubernetesClientBuilder().withConfig(config.build()).build();
   }
 
   @Override
   public void afterEach(ExtensionContext context) {
+    for (HeldCreate h : holds) {
+      h.discard();
+    }
+    for (KubernetesClient c : extraClients) {
+      c.close();
+    }
+    extraClients.clear();
     if (client != null) {
       client.close();
     }
@@ -112,13 +146,195 @@ public class MockKubernetes implements BeforeEachCallback, AfterEachCallback {
     return namespace;
   }
 
+  /**
+   * Returns a new client of the running mock server, like {@link #client()} but sending {@code
+   * userAgent} as its {@code User-Agent}, so that its requests can be told apart in {@link
+   * #requests()}.
+   *
+   * @param userAgent the {@code User-Agent} of every request of the client
+   * @return the client, closed after the test
+   */
+  public KubernetesClient client(String userAgent) {
+    Objects.requireNonNull(userAgent, "userAgent");
+    KubernetesClient c = newClient(userAgent);
+    extraClients.add(c);
+    return c;
+  }
+
+  /**
+   * Returns every request the server has received during this test, in the order it received them.
+   *
+   * @return an unmodifiable snapshot
+   */
+  public List<Request> requests() {
+    return List.copyOf(requests);
+  }
+
+  /**
+   * Holds the next create (POST) of a resource: the server neither stores the object nor answers
+   * until {@link HeldCreate#release()}, as an API server whose admission webhook is slow; the
+   * client meanwhile waits (until its request timeout, 10 s, or an interrupt).
+   *
+   * @param resource the resource's plural name, such as {@code pods} or {@code secrets}
+   * @return the hold
+   */
+  public HeldCreate holdNextCreate(String resource) {
+    HeldCreate h = new HeldCreate(Objects.requireNonNull(resource, "resource"));
+    holds.add(h);
+    return h;
+  }
+
+  /**
+   * Answers every later request with {@code method} on {@code resource} (in any namespace, named
+   * or not, watches included) with HTTP {@code code} and a Kubernetes {@code Status} saying so,
+   * as an API server whose RBAC refuses the client ({@code 403}) would. For the rest of the test.
+   *
+   * @param code the HTTP status, such as 403
+   * @param method the HTTP method, such as {@code GET}
+   * @param resource the resource's plural name, such as {@code pods}
+   */
+  public void refuse(int code, String method, String resource) {
+    refusals.add(new Refusal(code, Objects.requireNonNull(method, "method"), Objects.requireNonNull(resource, "resource")));
+  }
+
+  private record Refusal(int code, String method, String resource) {
+    boolean matches(RecordedRequest r) {
+      if (!method.equals(r.getMethod())) {
+        return false;
+      }
+      String path = r.getPath();
+      int q = path.indexOf('?');
+      path = q < 0 ? path : path.substring(0, q);
+      return path.matches("/api/v1/(namespaces/[^/]+/)?" + java.util.regex.Pattern.quote(resource) + "(/.*)?");
+    }
+  }
+
+  /**
+   * One request the server received.
+   *
+   * @param method the HTTP method, such as {@code GET}
+   * @param path the path with its query string, such as {@code
+   *     /api/v1/namespaces/apps/pods?watch=true}
+   * @param userAgent the client's {@code User-Agent}, or null if it sent none
+   */
+  public record Request(String method, String path, @Nullable String userAgent) {
+
+    /**
+     * Returns the path without its query string.
+     *
+     * @return the path
+     */
+    public String pathWithoutQuery() {
+      int q = path.indexOf('?');
+      return q < 0 ? path : path.substring(0, q);
+    }
+
+    /**
+     * Returns the query string, or an empty string if there is none.
+     *
+     * @return the query, without the {@code ?}
+     */
+    public String query() {
+      int q = path.indexOf('?');
+      return q < 0 ? "" : path.substring(q + 1);
+    }
+  }
+
+  /** A create held by {@link #holdNextCreate(String)}. Thread-safe. */
+  public final class HeldCreate {
+    private final String resource;
+    private final CountDownLatch held = new CountDownLatch(1);
+    private final AtomicReference<@Nullable RecordedRequest> request = new AtomicReference<>();
+    private volatile boolean done;
+
+    HeldCreate(String resource) {
+      this.resource = resource;
+    }
+
+    boolean matches(RecordedRequest r) {
+      if (done || request.get() != null || !"POST".equals(r.getMethod())) {
+        return false;
+      }
+      String path = r.getPath();
+      int q = path.indexOf('?');
+      path = q < 0 ? path : path.substring(0, q);
+      return path.endsWith("/" + resource) && request.compareAndSet(null, r);
+    }
+
+    /**
+     * Waits until a create was held.
+     *
+     * @param timeout how long to wait
+     * @return whether one was held in time
+     * @throws InterruptedException if interrupted while waiting
+     */
+    public boolean awaitHeld(Duration timeout) throws InterruptedException {
+      return held.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    /**
+     * Lets the held create through: the server stores the object (watchers see it added) as if
+     * the request had just arrived. The client's answer is not sent.
+     *
+     * @throws IllegalStateException if nothing was held yet, or it was already released
+     */
+    public void release() {
+      RecordedRequest r = request.get();
+      if (r == null || done) {
+        throw new IllegalStateException("no create of " + resource + " is held");
+      }
+      done = true;
+      Objects.requireNonNull(dispatcher, "the mock API server runs only during a test").handleCreate(r);
+    }
+
+    void discard() {
+      done = true;
+    }
+  }
+
+  private volatile @Nullable WatchClosedOffTheEventLoop dispatcher;
+
   /** Stops the API server (requests fail with a connection error); the client stays open. */
   public void stopServer() {
     Objects.requireNonNull(server, "the mock API server runs only during a test").destroy();
   }
 
-  /** The CRUD dispatcher whose watches handle their end off the server's event loop. */
-  private static final class WatchClosedOffTheEventLoop extends KubernetesCrudDispatcher {
+  /**
+   * The CRUD dispatcher whose watches handle their end off the server's event loop; it records
+   * every request and holds the creates asked for.
+   */
+  private final class WatchClosedOffTheEventLoop extends KubernetesCrudDispatcher {
+
+    @Override
+    public MockResponse dispatch(RecordedRequest request) {
+      requests.add(new Request(request.getMethod(), request.getPath(), request.getHeader("User-Agent")));
+      for (Refusal r : refusals) {
+        if (r.matches(request)) {
+          String reason = r.code() == 403 ? "Forbidden" : r.code() == 401 ? "Unauthorized" : "Refused";
+          return new MockResponse()
+              .setResponseCode(r.code())
+              .setHeader("Content-Type", "application/json")
+              .setBody("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\""
+                  + r.resource() + " is forbidden: refused by the test\",\"reason\":\"" + reason
+                  + "\",\"code\":" + r.code() + "}");
+        }
+      }
+      return super.dispatch(request);
+    }
+
+    @Override
+    public MockResponse handleCreate(RecordedRequest request) {
+      for (HeldCreate h : new ArrayList<>(holds)) {
+        if (h.matches(request)) {
+          h.held.countDown();
+          // No answer until long after every client gave up; the object appears on release().
+          // (A body, so that the delay applies: an empty answer is sent at once.)
+          return new MockResponse().setResponseCode(201).setBody("{}").setBodyDelay(Duration.ofHours(1));
+        }
+      }
+      return super.handleCreate(request);
+    }
+
     @Override
     public MockResponse handleWatch(String path) {
       MockResponse response = super.handleWatch(path);

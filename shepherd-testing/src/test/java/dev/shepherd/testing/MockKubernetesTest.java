@@ -1,9 +1,11 @@
 package dev.shepherd.testing;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.Watch;
 import io.fabric8.kubernetes.client.Watcher;
 import io.fabric8.kubernetes.client.WatcherException;
@@ -49,5 +51,49 @@ class MockKubernetesTest {
       // timeout if that loop is blocked.
       assertThat(api.client().configMaps().withLabel("round", label).list().getItems()).isEmpty();
     }
+  }
+
+  @Test
+  void requestsAreRecordedWithTheClientsUserAgent() {
+    api.client("tester").configMaps().withName("absent").get();
+    api.client().configMaps().list();
+
+    assertThat(api.requests())
+        .anySatisfy(r -> {
+          assertThat(r.method()).isEqualTo("GET");
+          assertThat(r.pathWithoutQuery()).isEqualTo("/api/v1/namespaces/apps/configmaps/absent");
+          assertThat(r.userAgent()).isEqualTo("tester");
+        })
+        .anySatisfy(r -> assertThat(r.userAgent()).isNotEqualTo("tester"));
+  }
+
+  @Test
+  void aHeldCreateStoresNothingUntilReleased() throws Exception {
+    MockKubernetes.HeldCreate hold = api.holdNextCreate("configmaps");
+    Thread creator = Thread.ofVirtual().start(() -> {
+      try {
+        api.client().configMaps().resource(new ConfigMapBuilder()
+            .withNewMetadata().withName("held").endMetadata().build()).create();
+      } catch (RuntimeException e) {
+        // interrupted below: the client gives up, the server still holds the create
+      }
+    });
+    assertThat(hold.awaitHeld(java.time.Duration.ofSeconds(30))).isTrue();
+    assertThat(api.client().configMaps().withName("held").get()).isNull();
+    creator.interrupt();
+    creator.join();
+
+    hold.release();
+
+    assertThat(api.client().configMaps().withName("held").get()).isNotNull();
+  }
+
+  @Test
+  void refusedRequestsGetTheStatusCode() {
+    api.refuse(403, "GET", "secrets");
+
+    assertThatThrownBy(() -> api.client().secrets().list())
+        .isInstanceOfSatisfying(KubernetesClientException.class, e -> assertThat(e.getCode()).isEqualTo(403));
+    assertThat(api.client().configMaps().list().getItems()).isEmpty();
   }
 }

@@ -59,13 +59,15 @@ import org.jspecify.annotations.Nullable;
  * <p>Each runner's secret reaches its Pod through a Kubernetes {@code Secret} named like the Pod
  * (an environment variable from a {@code secretKeyRef}, never a literal value in the Pod spec,
  * which anyone allowed to read Pods could see). The Secret is created just before its Pod, owned
- * by the Pod once it exists (so that Kubernetes collects it with the Pod), and deleted as soon as
- * the runner has connected and proved the secret, or has ended. The parent listens on the Pod's
- * own IP only, never on every interface.
+ * by the parent Pod (so that Kubernetes collects it with the parent), and deleted as soon as the
+ * runner has connected and proved the secret, or has ended. The parent listens on the Pod's own
+ * IP only, never on every interface. Runner Pods get no service account token unless the template
+ * sets {@code automountServiceAccountToken}: a runner needs no API access, and the parent's
+ * would let it read the runners' Secrets or delete the parent.
  *
  * <p>The service account needs {@code get, list, watch, create, delete, deletecollection} on
- * {@code pods} and {@code get, create, patch, delete, deletecollection} on {@code secrets} in the
- * namespace (the README shows the Role, and a NetworkPolicy that admits only the pool's runners).
+ * {@code pods} and {@code create, delete, deletecollection} on {@code secrets} in the namespace
+ * (the README shows the Role, and a NetworkPolicy that admits only the pool's runners).
  *
  * <p>Thread-safe. One backend serves one pool.
  */
@@ -212,8 +214,8 @@ public final class KubernetesBackend extends ForwardingBackend {
     /**
      * Sets the client that creates, watches and deletes runner Pods and their Secrets. Required.
      * The backend never closes it. Its service account needs {@code get, list, watch, create,
-     * delete, deletecollection} on {@code pods} and {@code get, create, patch, delete,
-     * deletecollection} on {@code secrets} in the namespace.
+     * delete, deletecollection} on {@code pods} and {@code create, delete, deletecollection} on
+     * {@code secrets} in the namespace.
      *
      * @param client the client
      * @return this builder
@@ -244,7 +246,9 @@ public final class KubernetesBackend extends ForwardingBackend {
      * runner Pod (the name, namespace and owner are the backend's). Defaults to a copy of the
      * parent Pod's runner container and Pod-level settings (service account, volumes, security
      * context, node selection) without the parent's labels, init containers, other containers,
-     * probes and ports.
+     * probes, ports and API token. A runner Pod gets a service account token only if the template
+     * sets {@code automountServiceAccountToken: true} (best with a service account of its own);
+     * when the template leaves it unset the backend sets it to false.
      *
      * @param template a Pod whose metadata and spec are the template; its status is ignored
      * @return this builder

@@ -1,5 +1,9 @@
 package dev.shepherd.pool.kubernetes;
 
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
 import java.util.Locale;
 import java.util.regex.Pattern;
 
@@ -71,24 +75,47 @@ final class KubernetesNames {
   }
 
   /**
-   * Turns any text into a valid label value: characters outside [-A-Za-z0-9_.] become '_', cut
-   * to 63, and non-alphanumeric ends trimmed.
+   * Turns any text into a valid label value, distinct for distinct texts: a text that is already
+   * a valid label value is kept as it is; any other has the characters outside [-A-Za-z0-9_.]
+   * replaced by '_', is cut, has non-alphanumeric ends trimmed, and gets '-' and 8 hex digits of
+   * its SHA-256 (of the original text, so that "отчёты" and "отчеты", or two long names with a
+   * common prefix, do not share a label and a NetworkPolicy on one does not admit the other).
    */
   static String toLabelValue(String s) {
+    if (!s.isEmpty() && isLabelValue(s)) {
+      return s;
+    }
     StringBuilder out = new StringBuilder(Math.min(s.length(), MAX_LABEL_VALUE));
-    for (int i = 0; i < s.length() && out.length() < MAX_LABEL_VALUE; i++) {
+    for (int i = 0; i < s.length() && out.length() < MAX_LABEL_VALUE - HASH_SUFFIX; i++) {
       char c = s.charAt(i);
       boolean alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
       out.append(alnum || c == '-' || c == '.' || c == '_' ? c : '_');
     }
     int start = 0;
     int end = out.length();
-    while (start < end && !Character.isLetterOrDigit(out.charAt(start))) {
+    while (start < end && !isAsciiAlnum(out.charAt(start))) {
       start++;
     }
-    while (end > start && !Character.isLetterOrDigit(out.charAt(end - 1))) {
+    while (end > start && !isAsciiAlnum(out.charAt(end - 1))) {
       end--;
     }
-    return out.substring(start, end);
+    String hash = hash(s);
+    return start == end ? hash : out.substring(start, end) + "-" + hash;
+  }
+
+  /** '-' and 8 hex digits. */
+  private static final int HASH_SUFFIX = 9;
+
+  private static boolean isAsciiAlnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  }
+
+  private static String hash(String s) {
+    try {
+      byte[] d = MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
+      return HexFormat.of().formatHex(d, 0, 4);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("every Java platform has SHA-256", e);
+    }
   }
 }

@@ -81,10 +81,8 @@ record KubernetesSettings(
               + namespace
               + "/"
               + parentName
-              + " (HTTP "
-              + e.getCode()
-              + "; the service account needs get, list, watch, create, delete and deletecollection on pods): "
-              + e.getMessage(),
+              + ": "
+              + KubernetesApiException.describe(e, "get on pods"),
           e);
     }
     if (pod == null) {

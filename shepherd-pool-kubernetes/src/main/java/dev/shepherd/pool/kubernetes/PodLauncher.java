@@ -23,7 +23,10 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
@@ -49,16 +52,23 @@ final class PodLauncher implements RunnerLauncher {
    * the Pod cannot start, its runner container ended, it is being deleted or is gone, or kill().
    * On ENDED the exited() future completes (exceptionally, with the reason) and the Pod is deleted
    * on the executor: never on the informer's event thread, which must not block.
+   * SUBSCRIBED --create failed, or its answer lost (timeout, interrupt)--> ABANDONED: unsubscribed,
+   * Pod and Secret deleted by name on the executor (never from the launching thread, which the
+   * boot timer may have interrupted). A Pod the API server stores after that delete has no
+   * subscriber when the informer adds it, and is deleted as unowned.
    */
 
   private static final System.Logger LOG = System.getLogger(PodLauncher.class.getName());
   private static final SecureRandom RANDOM = new SecureRandom();
   private static final char[] ALPHABET = "bcdfghjklmnpqrstvwxz2456789".toCharArray();
   private static final int SUFFIX = 6;
+  /** This JVM's id ({@value RunnerPodFactory#LABEL_PROCESS}): a restarted parent has another. */
+  static final String PROCESS_ID = randomSuffix(10);
 
   private final KubernetesSettings settings;
   private final KubernetesClient client;
   private final String backendId;
+  private final String processId;
   private final ReentrantLock lock = new ReentrantLock();
   @GuardedBy("lock") private @Nullable Resolved resolved;
   // replaced if its first list failed
@@ -66,9 +76,15 @@ final class PodLauncher implements RunnerLauncher {
   @GuardedBy("lock") private boolean closed;
 
   PodLauncher(KubernetesSettings settings) {
+    this(settings, PROCESS_ID);
+  }
+
+  /** A launcher that labels its Pods as those of the JVM {@code processId} (a test seam). */
+  PodLauncher(KubernetesSettings settings, String processId) {
     this.settings = settings;
     this.client = settings.client();
     this.backendId = randomSuffix(10);
+    this.processId = processId;
   }
 
   /** The id that labels every Pod of this launcher ({@value RunnerPodFactory#LABEL_BACKEND}). */
@@ -88,16 +104,20 @@ final class PodLauncher implements RunnerLauncher {
     String ns = r.factory.namespace();
     try {
       if (secret != null) {
-        // First the Secret (owned by the parent Pod until the runner Pod exists, so that a parent
-        // that dies in between leaves nothing behind), then the Pod that refers to it.
+        // First the Secret (owned by the parent Pod, so that Kubernetes collects it with the
+        // parent whatever happens to this JVM), then the Pod that refers to it. The Secret is
+        // never handed to the runner Pod: that would need get and patch on every Secret of the
+        // namespace; it is deleted by name when the runner connected or ended instead.
         client.secrets().inNamespace(ns).resource(secretFor(r, podName, spec, secret)).create();
       }
-      pod = client.pods().inNamespace(ns).resource(pod).create();
+      client.pods().inNamespace(ns).resource(pod).create();
     } catch (KubernetesClientException e) {
       subscription.close();
       // The request may have reached the server: delete by name, which is harmless if it did not.
-      launched.deleteQuietly();
-      launched.deleteSecretQuietly();
+      // On the executor: this thread may have been interrupted (the boot timed out), and a delete
+      // sent from an interrupted thread is not waited for. If the Pod is stored only after the
+      // delete (a slow admission webhook), the watcher finds it unowned and deletes it then.
+      launched.abandon();
       throw new KubernetesApiException(
           "cannot create Pod "
               + ns
@@ -113,28 +133,6 @@ final class PodLauncher implements RunnerLauncher {
               + e.getMessage(),
           e);
     }
-    if (secret != null) {
-      // Now the runner Pod owns its Secret: Kubernetes collects it with the Pod.
-      OwnerReference podOwner =
-          new OwnerReferenceBuilder()
-              .withApiVersion("v1")
-              .withKind("Pod")
-              .withName(podName)
-              .withUid(pod.getMetadata().getUid())
-              .withController(true)
-              .withBlockOwnerDeletion(false)
-              .build();
-      try {
-        client.secrets().inNamespace(ns).withName(podName)
-            .edit(s -> new SecretBuilder(s).editMetadata().withOwnerReferences(podOwner).endMetadata().build());
-      } catch (KubernetesClientException e) {
-        LOG.log(
-            Level.WARNING,
-            "cannot hand the Secret of runner Pod " + ns + "/" + podName + " to the Pod; it is"
-                + " deleted when the runner connects or ends, else with the parent Pod",
-            e);
-      }
-    }
     LOG.log(Level.DEBUG, () -> "created runner Pod " + ns + "/" + podName);
     return launched;
   }
@@ -146,8 +144,7 @@ final class PodLauncher implements RunnerLauncher {
             .withNewMetadata()
             .withName(podName)
             .withNamespace(r.factory.namespace())
-            .addToLabels(RunnerPodFactory.LABEL_MANAGED_BY, RunnerPodFactory.MANAGED_BY)
-            .addToLabels(RunnerPodFactory.LABEL_BACKEND, r.backendId)
+            .addToLabels(r.labels)
             .addToLabels(RunnerPodFactory.LABEL_RUNNER, KubernetesNames.toLabelValue(spec.runnerId()))
             .endMetadata()
             .withType("Opaque")
@@ -200,7 +197,8 @@ final class PodLauncher implements RunnerLauncher {
       if (w != null) {
         w.close();
       }
-      w = new RunnerPodWatcher(client, settings.namespace(), Map.of(RunnerPodFactory.LABEL_BACKEND, backendId));
+      w = new RunnerPodWatcher(
+          client, settings.namespace(), Map.of(RunnerPodFactory.LABEL_BACKEND, backendId), this::deleteUnowned);
       watcher = w;
     }
     w.start();
@@ -253,6 +251,10 @@ final class PodLauncher implements RunnerLauncher {
     labels.put(RunnerPodFactory.LABEL_MANAGED_BY, RunnerPodFactory.MANAGED_BY);
     labels.put(RunnerPodFactory.LABEL_POOL, KubernetesNames.toLabelValue(spec.poolName()));
     labels.put(RunnerPodFactory.LABEL_BACKEND, backendId);
+    labels.put(RunnerPodFactory.LABEL_PROCESS, processId);
+    if (parent != null) {
+      labels.put(RunnerPodFactory.LABEL_PARENT_UID, parent.uid());
+    }
     Map<String, String> annotations = new LinkedHashMap<>(settings.annotations());
     if (parent != null) {
       annotations.put(RunnerPodFactory.ANNOTATION_PARENT, parent.namespace() + "/" + parent.name());
@@ -270,7 +272,13 @@ final class PodLauncher implements RunnerLauncher {
             settings.args());
     RunnerPodWatcher w = watcher();
     w.awaitStarted(timeout);
-    resolved = new Resolved(factory, w, container, parent == null ? null : parent.ownerReference(), backendId);
+    Map<String, String> own = new LinkedHashMap<>(labels);
+    own.keySet().removeAll(settings.labels().keySet());
+    resolved = new Resolved(factory, w, container, parent == null ? null : parent.ownerReference(), Map.copyOf(own));
+    if (parent != null) {
+      String pool = Require.nonNull(labels.get(RunnerPodFactory.LABEL_POOL), "pool label");
+      runOnExecutor(() -> deleteEarlierRuns(parent.uid(), pool));
+    }
     return resolved;
   }
 
@@ -287,8 +295,50 @@ final class PodLauncher implements RunnerLauncher {
     if (w == null) {
       return;
     }
-    // Pods whose create answer was lost, or whose delete failed: one call by label, retried once.
-    // Deleted while the watch still runs, so their runners end as "deleted".
+    // Bounded: against an unreachable API server the client's own retries (ten by default, with
+    // backoff) would hold close() for minutes. Past the bound the deletions go on in the
+    // background and the Pods go with their owner anyway.
+    Duration bound = closeBound();
+    CompletableFuture<Void> deletions = new CompletableFuture<>();
+    runOnExecutor(
+        () -> {
+          try {
+            deleteRemaining();
+          } finally {
+            deletions.complete(null);
+          }
+        });
+    try {
+      deletions.get(bound.toNanos(), TimeUnit.NANOSECONDS);
+    } catch (TimeoutException e) {
+      LOG.log(
+          Level.WARNING,
+          "the API server has not answered the deletion of the remaining runner Pods labelled "
+              + RunnerPodFactory.LABEL_BACKEND
+              + "="
+              + backendId
+              + " within "
+              + bound
+              + " (twice the client's request timeout); closing without waiting, they go with their owner");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (ExecutionException e) {
+      throw new AssertionError("completed only normally", e);
+    }
+    w.close();
+  }
+
+  /** How long close() waits for its deletions: twice the client's request timeout, else 20 s. */
+  private Duration closeBound() {
+    int ms = client.getConfiguration() == null ? 0 : client.getConfiguration().getRequestTimeout();
+    return Duration.ofMillis(ms > 0 ? 2L * ms : 20_000L);
+  }
+
+  /**
+   * Pods whose create answer was lost, or whose delete failed: one call by label, retried once.
+   * Deleted while the watch still runs, so their runners end as "deleted".
+   */
+  private void deleteRemaining() {
     for (int attempt = 1; attempt <= 2; attempt++) {
       try {
         client
@@ -302,7 +352,7 @@ final class PodLauncher implements RunnerLauncher {
             .inNamespace(settings.namespace())
             .withLabel(RunnerPodFactory.LABEL_BACKEND, backendId)
             .delete();
-        break;
+        return;
       } catch (KubernetesClientException e) {
         LOG.log(
             attempt == 1 ? Level.DEBUG : Level.WARNING,
@@ -316,7 +366,81 @@ final class PodLauncher implements RunnerLauncher {
             e);
       }
     }
-    w.close();
+  }
+
+  /**
+   * Deletes the runner Pods and Secrets of this pool that an earlier JVM of the same parent Pod
+   * left behind: a parent container that restarted (killed for memory, a failed liveness probe)
+   * keeps its Pod, so the owner reference never deletes them, and the old JVM's close() never ran.
+   * Runs once, on the executor, after the first boot found the parent.
+   */
+  private void deleteEarlierRuns(String parentUid, String pool) {
+    String ns = settings.namespace();
+    String selector = RunnerPodFactory.LABEL_PARENT_UID + "=" + parentUid + ", " + RunnerPodFactory.LABEL_POOL
+        + "=" + pool + ", " + RunnerPodFactory.LABEL_PROCESS + "!=" + processId;
+    try {
+      int pods =
+          client.pods().inNamespace(ns)
+              .withLabel(RunnerPodFactory.LABEL_MANAGED_BY, RunnerPodFactory.MANAGED_BY)
+              .withLabel(RunnerPodFactory.LABEL_PARENT_UID, parentUid)
+              .withLabel(RunnerPodFactory.LABEL_POOL, pool)
+              .withoutLabel(RunnerPodFactory.LABEL_PROCESS, processId)
+              .withGracePeriod(0)
+              .delete()
+              .size();
+      int secrets =
+          client.secrets().inNamespace(ns)
+              .withLabel(RunnerPodFactory.LABEL_MANAGED_BY, RunnerPodFactory.MANAGED_BY)
+              .withLabel(RunnerPodFactory.LABEL_PARENT_UID, parentUid)
+              .withLabel(RunnerPodFactory.LABEL_POOL, pool)
+              .withoutLabel(RunnerPodFactory.LABEL_PROCESS, processId)
+              .delete()
+              .size();
+      if (pods + secrets > 0) {
+        LOG.log(Level.INFO, "deleted " + pods + " runner Pods and " + secrets + " Secrets in " + ns
+            + " left by an earlier run of this parent (" + selector + ")");
+      }
+    } catch (KubernetesClientException e) {
+      LOG.log(Level.WARNING, "cannot delete the runner Pods left by an earlier run of this parent ("
+          + selector + "); they stay until the parent Pod goes", e);
+    }
+  }
+
+  /**
+   * Deletes a runner Pod (and its Secret) that belongs to no runner: one whose create the API
+   * server completed after its launch had given up. Called on the informer's thread; deletes on
+   * the executor.
+   */
+  private void deleteUnowned(Pod pod) {
+    String name = pod.getMetadata().getName();
+    String ns = settings.namespace();
+    LOG.log(Level.INFO, () -> "deleting runner Pod " + ns + "/" + name + ": no runner owns it (a create that outlived its"
+        + " boot, or the Pod of a runner that ended before the Pod was seen)");
+    runOnExecutor(
+        () -> {
+          try {
+            client.pods().inNamespace(ns).withName(name).withGracePeriod(0).delete();
+            client.secrets().inNamespace(ns).withName(name).delete();
+          } catch (KubernetesClientException e) {
+            LOG.log(Level.WARNING, "cannot delete the unowned runner Pod " + ns + "/" + name + "; close() deletes it", e);
+          }
+        });
+  }
+
+  /** Runs a deletion on the executor, or here if the executor refuses it (it was shut down). */
+  private void runOnExecutor(Runnable task) {
+    try {
+      settings.executor().execute(task);
+    } catch (RejectedExecutionException e) {
+      boolean interrupted = Thread.interrupted();
+      try {
+        task.run();
+      } finally {
+        if (interrupted) {
+          Thread.currentThread().interrupt();
+        }
+      }
+    }
   }
 
   private static String podName(String runnerId) {
@@ -332,12 +456,16 @@ final class PodLauncher implements RunnerLauncher {
     return new String(out);
   }
 
+  /**
+   * @param labels the backend's own labels of every runner Pod and Secret (managed-by, pool,
+   *     backend, process, parent uid), without the user's
+   */
   private record Resolved(
       RunnerPodFactory factory,
       RunnerPodWatcher watcher,
       String containerName,
       @Nullable OwnerReference parentOwner,
-      String backendId) {}
+      Map<String, String> labels) {}
 
   /** One runner Pod. */
   private final class LaunchedPod implements LaunchedRunner {
@@ -351,6 +479,7 @@ final class PodLauncher implements RunnerLauncher {
     private final AtomicBoolean secretDeleted;
     private volatile @Nullable AutoCloseable subscription;
     private volatile String lastState = "not created yet";
+    private volatile boolean hasConnected;
 
     LaunchedPod(Resolved resolved, String podName, String runnerId, boolean hasSecret) {
       this.resolved = resolved;
@@ -359,10 +488,35 @@ final class PodLauncher implements RunnerLauncher {
       this.secretDeleted = new AtomicBoolean(!hasSecret);
     }
 
-    /** The runner proved its secret: nothing needs the Secret any more. */
+    /**
+     * The create failed or its answer was lost: ends this runner and deletes its Pod and Secret by
+     * name on the executor.
+     */
+    void abandon() {
+      if (ended.compareAndSet(false, true)) {
+        runOnExecutor(
+            () -> {
+              deleteQuietly();
+              deleteSecretQuietly();
+            });
+      }
+    }
+
+    /**
+     * The runner proved its secret: nothing needs the Secret any more. Deleted on the executor:
+     * this is the boot's thread, and a slow API server must not hold the boot until its timer
+     * fires and kills a runner that did connect (or interrupts the delete).
+     */
     @Override
     public void connected() {
-      deleteSecretQuietly();
+      hasConnected = true;
+      runOnExecutor(this::deleteSecretQuietly);
+    }
+
+    /** What the API last said of the Pod: for a boot that timed out, why it is not running. */
+    @Override
+    public String describe() {
+      return "runner Pod " + where() + ": " + lastState;
     }
 
     void deleteSecretQuietly() {
@@ -383,6 +537,11 @@ final class PodLauncher implements RunnerLauncher {
 
     @Override
     public void kill() {
+      if (!hasConnected && !ended.get()) {
+        // A boot that gave up (its timer, or the pool closing): the pool's own message cannot say
+        // why the Pod never connected, so say it here.
+        LOG.log(Level.INFO, () -> "deleting runner Pod " + where() + ": its runner did not connect back (last seen: " + lastState + ")");
+      }
       end("runner Pod " + where() + " was deleted by the pool", true);
     }
 
@@ -421,19 +580,14 @@ final class PodLauncher implements RunnerLauncher {
               resolved.factory.namespace(),
               podName,
               reason + " (last seen: " + lastState + ")");
-      Runnable finish =
+      runOnExecutor(
           () -> {
             exited.completeExceptionally(cause);
             deleteSecretQuietly();
             if (delete) {
               deleteQuietly();
             }
-          };
-      try {
-        settings.executor().execute(finish);
-      } catch (RejectedExecutionException e) {
-        finish.run();
-      }
+          });
     }
 
     void deleteQuietly() {

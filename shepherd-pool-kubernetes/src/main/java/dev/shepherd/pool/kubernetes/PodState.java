@@ -28,7 +28,10 @@ sealed interface PodState {
   /** The runner container is running. */
   record Running() implements PodState {}
 
-  /** The runner container cannot start without outside help (bad image, missing secret). */
+  /**
+   * The runner container, or an init container before it, cannot start without outside help (bad
+   * image, missing secret).
+   */
   record CannotStart(String reason) implements PodState {}
 
   /** The Pod failed or succeeded, or the runner container terminated. */
@@ -79,6 +82,17 @@ sealed interface PodState {
         why.append("; ").append(terminated(cs.getState().getTerminated()));
       }
       return new Ended(why.toString());
+    }
+    // An init container that cannot start keeps the runner container from ever starting.
+    if (status != null && status.getInitContainerStatuses() != null) {
+      for (ContainerStatus init : status.getInitContainerStatuses()) {
+        ContainerStateWaiting w = init.getState() == null ? null : init.getState().getWaiting();
+        if (w != null && w.getReason() != null && CANNOT_START.contains(w.getReason())) {
+          StringBuilder why = new StringBuilder("init container \"").append(init.getName()).append("\" cannot start");
+          append(why, w.getReason(), w.getMessage());
+          return new CannotStart(why.toString());
+        }
+      }
     }
     if (cs != null && cs.getState() != null) {
       if (cs.getState().getTerminated() != null) {

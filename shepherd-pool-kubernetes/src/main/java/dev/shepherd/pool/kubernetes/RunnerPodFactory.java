@@ -13,10 +13,15 @@ import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.PodSpecBuilder;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;
+import io.fabric8.kubernetes.api.model.Volume;
+import io.fabric8.kubernetes.api.model.VolumeMount;
+import io.fabric8.kubernetes.api.model.VolumeProjection;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.Collectors;
 import org.jspecify.annotations.Nullable;
 
@@ -40,6 +45,15 @@ final class RunnerPodFactory {
    * whoever reads it could connect before the runner does. A Secret needs the secrets permission,
    * and the launcher deletes it as soon as the runner has connected or died.
    *
+   * Why runners get no API token unless the template asks for one: the parent's service account
+   * may create and delete Pods and create Secrets, and a runner runs whatever functions and
+   * arguments reach it; with the parent's token a runner (or anyone who took one over) could
+   * delete the parent or start Pods of its own. So automountServiceAccountToken is false unless
+   * the template sets it, and a template derived from the parent Pod drops the token volume the
+   * API server injected into the parent's stored spec (a projected serviceAccountToken volume, or
+   * whatever is mounted at the well-known token path): copied into a new Pod, that volume would
+   * mount a token whatever automountServiceAccountToken says.
+   *
    * Why the template is copied rather than the parent Pod: the parent's labels would put the
    * runner behind the parent's Services and selectors, its init containers may run migrations, its
    * probes do not apply to a runner, and host ports would collide (see fromParent).
@@ -50,6 +64,10 @@ final class RunnerPodFactory {
   static final String LABEL_POOL = "shepherd.dev/pool";
   static final String LABEL_BACKEND = "shepherd.dev/backend";
   static final String LABEL_RUNNER = "shepherd.dev/runner";
+  /** The uid of the parent Pod (only with an owner). */
+  static final String LABEL_PARENT_UID = "shepherd.dev/parent-uid";
+  /** A random id of the parent JVM, shared by every backend in it. */
+  static final String LABEL_PROCESS = "shepherd.dev/process";
   static final String ANNOTATION_RUNNER_ID = "shepherd.dev/runner-id";
   static final String ANNOTATION_PARENT = "shepherd.dev/parent";
   /** The key of the runner's secret in its Kubernetes Secret. */
@@ -132,7 +150,11 @@ final class RunnerPodFactory {
     for (Container c : spec.getContainers()) {
       containers.add(containerName.equals(c.getName()) ? runnerContainer(c, env, podName) : c);
     }
-    spec = new PodSpecBuilder(spec).withContainers(containers).withRestartPolicy("Never").build();
+    PodSpecBuilder b = new PodSpecBuilder(spec).withContainers(containers).withRestartPolicy("Never");
+    if (spec.getAutomountServiceAccountToken() == null) {
+      b.withAutomountServiceAccountToken(false);
+    }
+    spec = b.build();
     return new PodBuilder().withMetadata(meta.build()).withSpec(spec).build();
   }
 
@@ -172,24 +194,49 @@ final class RunnerPodFactory {
 
   /**
    * Derives a runner template from the parent Pod: only the runner container, without probes,
-   * ports, init or ephemeral containers, node binding, hostname or resolved priority; none of the
-   * parent's labels or annotations.
+   * ports, init or ephemeral containers, node binding, hostname or resolved priority, and without
+   * an API token (no automatic one, and not the token volume the API server added to the parent);
+   * none of the parent's labels or annotations.
    *
    * @throws IllegalArgumentException if the parent has no container named {@code containerName}
    */
   static PodTemplateSpec fromParent(Pod parent, String containerName) {
     PodSpec ps = parent.getSpec();
     Container c = container(ps, containerName, "parent Pod " + parent.getMetadata().getName());
+    Set<String> tokenVolumes = new HashSet<>();
+    List<Volume> volumes = new ArrayList<>();
+    for (Volume v : ps.getVolumes() == null ? List.<Volume>of() : ps.getVolumes()) {
+      if (isTokenVolume(v)) {
+        tokenVolumes.add(v.getName());
+      } else {
+        volumes.add(v);
+      }
+    }
+    List<VolumeMount> mounts = new ArrayList<>();
+    for (VolumeMount m : c.getVolumeMounts() == null ? List.<VolumeMount>of() : c.getVolumeMounts()) {
+      if (TOKEN_PATH.equals(trimSlash(m.getMountPath()))) {
+        tokenVolumes.add(m.getName());
+      }
+    }
+    for (VolumeMount m : c.getVolumeMounts() == null ? List.<VolumeMount>of() : c.getVolumeMounts()) {
+      if (!tokenVolumes.contains(m.getName())) {
+        mounts.add(m);
+      }
+    }
+    volumes.removeIf(v -> tokenVolumes.contains(v.getName()));
     Container runner =
         new ContainerBuilder(c)
             .withLivenessProbe(null)
             .withReadinessProbe(null)
             .withStartupProbe(null)
             .withPorts(List.of())
+            .withVolumeMounts(mounts)
             .build();
     PodSpec spec =
         new PodSpecBuilder(ps)
             .withContainers(runner)
+            .withVolumes(volumes)
+            .withAutomountServiceAccountToken(false)
             .withInitContainers(List.of())
             .withEphemeralContainers(List.of())
             .withNodeName(null)
@@ -201,6 +248,25 @@ final class RunnerPodFactory {
     t.setMetadata(new ObjectMeta());
     t.setSpec(spec);
     return t;
+  }
+
+  /** Where Kubernetes mounts a Pod's service account token. */
+  static final String TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+  private static boolean isTokenVolume(Volume v) {
+    if (v.getProjected() == null || v.getProjected().getSources() == null) {
+      return false;
+    }
+    for (VolumeProjection p : v.getProjected().getSources()) {
+      if (p.getServiceAccountToken() != null) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static @Nullable String trimSlash(@Nullable String path) {
+    return path != null && path.length() > 1 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
   }
 
   /**

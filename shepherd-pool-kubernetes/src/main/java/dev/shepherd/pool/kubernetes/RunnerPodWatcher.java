@@ -36,6 +36,12 @@ final class RunnerPodWatcher implements AutoCloseable {
    * missed. An informer replays a delete it missed while disconnected as onDelete(pod, true), so
    * Gone is always reported. Subscribers are keyed by Pod name: the backend label selects the
    * Pods, names identify them.
+   *
+   * A Pod added to the cache that no one subscribes to (and that is not being deleted) belongs to
+   * no runner: every launch subscribes before it creates, and unsubscribes only when its runner
+   * has ended (and its Pod is deleted) or its create failed. Such a Pod is a create that outlived
+   * its launch (an API server that stored the Pod after the client gave up), and is handed to the
+   * unowned callback, which deletes it.
    */
 
   private static final System.Logger LOG = System.getLogger(RunnerPodWatcher.class.getName());
@@ -43,15 +49,27 @@ final class RunnerPodWatcher implements AutoCloseable {
   private final KubernetesClient client;
   private final String namespace;
   private final Map<String, String> selector;
+  private final Consumer<Pod> unowned;
   private final Map<String, Subscriber> subscribers = new ConcurrentHashMap<>();
   @GuardedBy("this") private @Nullable SharedIndexInformer<Pod> informer;
   @GuardedBy("this") private @Nullable CompletableFuture<Void> started;
   @GuardedBy("this") private boolean closed;
 
-  RunnerPodWatcher(KubernetesClient client, String namespace, Map<String, String> selector) {
+  /**
+   * Creates a watcher; nothing happens until {@link #start()}.
+   *
+   * @param client the client
+   * @param namespace the runner Pods' namespace
+   * @param selector the labels that select the runner Pods
+   * @param unowned called on the informer's thread (it must not block) with each Pod added that
+   *     no one subscribes to and that is not being deleted
+   */
+  RunnerPodWatcher(
+      KubernetesClient client, String namespace, Map<String, String> selector, Consumer<Pod> unowned) {
     this.client = client;
     this.namespace = namespace;
     this.selector = Map.copyOf(selector);
+    this.unowned = unowned;
   }
 
   /**
@@ -91,13 +109,15 @@ final class RunnerPodWatcher implements AutoCloseable {
     try {
       f.get(Durations.toNanosSaturated(timeout), TimeUnit.NANOSECONDS);
     } catch (ExecutionException e) {
+      Throwable cause = e.getCause();
       throw new KubernetesApiException(
           "cannot list and watch runner Pods in namespace "
               + namespace
               + " with labels "
               + selector
-              + " (the service account needs list and watch on pods)",
-          e.getCause());
+              + ": "
+              + KubernetesApiException.describe(cause, "list and watch on pods"),
+          cause);
     } catch (TimeoutException e) {
       throw new KubernetesApiException(
           "listing runner Pods in namespace " + namespace + " took longer than " + timeout, e);
@@ -171,6 +191,17 @@ final class RunnerPodWatcher implements AutoCloseable {
   private final class Handler implements ResourceEventHandler<Pod> {
     @Override
     public void onAdd(Pod pod) {
+      String name = pod.getMetadata() == null ? null : pod.getMetadata().getName();
+      if (name != null
+          && !subscribers.containsKey(name)
+          && pod.getMetadata().getDeletionTimestamp() == null) {
+        try {
+          unowned.accept(pod);
+        } catch (RuntimeException e) {
+          LOG.log(Level.WARNING, "handling the unowned runner Pod " + name + " failed", e);
+        }
+        return;
+      }
       deliver(pod, false);
     }
 

@@ -13,6 +13,8 @@ final class KubernetesApiServer extends MockKubernetes {
   static final String NAMESPACE = "apps";
   static final String PARENT_NAME = "web-7d9f8-abcde";
   static final String PARENT_IMAGE = "registry.example.com/web:1.4.2";
+  /** The token volume the API server's ServiceAccount admission adds to every stored Pod. */
+  static final String TOKEN_VOLUME = "kube-api-access-x7k2p";
 
   KubernetesApiServer() {
     super(NAMESPACE);
@@ -32,6 +34,27 @@ final class KubernetesApiServer extends MockKubernetes {
             .withServiceAccountName("web")
             .withRestartPolicy("Always")
             .withNodeName("node-1")
+            .addNewVolume()
+            .withName("config")
+            .withNewEmptyDir()
+            .endEmptyDir()
+            .endVolume()
+            .addNewVolume()
+            .withName(TOKEN_VOLUME)
+            .withNewProjected()
+            .addNewSource()
+            .withNewServiceAccountToken()
+            .withPath("token")
+            .withExpirationSeconds(3607L)
+            .endServiceAccountToken()
+            .endSource()
+            .addNewSource()
+            .withNewConfigMap()
+            .withName("kube-root-ca.crt")
+            .endConfigMap()
+            .endSource()
+            .endProjected()
+            .endVolume()
             .addNewInitContainer()
             .withName("migrate")
             .withImage(PARENT_IMAGE)
@@ -48,6 +71,15 @@ final class KubernetesApiServer extends MockKubernetes {
             .endFieldRef()
             .endValueFrom()
             .endEnv()
+            .addNewVolumeMount()
+            .withName("config")
+            .withMountPath("/config")
+            .endVolumeMount()
+            .addNewVolumeMount()
+            .withName(TOKEN_VOLUME)
+            .withMountPath("/var/run/secrets/kubernetes.io/serviceaccount")
+            .withReadOnly(true)
+            .endVolumeMount()
             .addNewPort()
             .withContainerPort(8080)
             .withHostPort(8080)

@@ -154,6 +154,26 @@ class KubernetesBackendTest {
     assertThat(pod.getSpec().getInitContainers()).isEmpty();
   }
 
+  /**
+   * A runner gets no API token: the parent's would let it read every runner's Secret and delete
+   * the parent. Neither the automatic one nor the token volume the API server put into the
+   * parent's stored spec, which a copy of that spec would otherwise mount.
+   */
+  @Test
+  void runnerPodOfTheParentsTemplateHasNoServiceAccountToken() throws Exception {
+    pool = poolBuilder(backendBuilder().build()).build();
+    pool.call("echo", 1L, Duration.ofSeconds(60));
+
+    Pod pod = kubelet.seen().get(0);
+
+    assertThat(pod.getSpec().getAutomountServiceAccountToken()).isFalse();
+    assertThat(pod.getSpec().getVolumes()).extracting(v -> v.getName()).containsExactly("config");
+    assertThat(pod.getSpec().getContainers().get(0).getVolumeMounts())
+        .extracting(m -> m.getMountPath())
+        .containsExactly("/config");
+    assertThat(Serialization.asJson(pod)).doesNotContain("serviceAccountToken");
+  }
+
   @Test
   void runnerPodFollowsTheTemplateWithItsResourcesLabelsAndImage() throws Exception {
     Pod template =
@@ -180,6 +200,7 @@ class KubernetesBackendTest {
 
     assertThat(pod.getMetadata().getLabels()).containsEntry("team", "reports").containsEntry("tier", "batch");
     assertThat(pod.getSpec().getServiceAccountName()).isEqualTo("runner");
+    assertThat(pod.getSpec().getAutomountServiceAccountToken()).isFalse();
     Container c = pod.getSpec().getContainers().get(0);
     assertThat(c.getImage()).isEqualTo("registry.example.com/reports-runner:7");
     assertThat(c.getResources().getLimits()).containsEntry("memory", new Quantity("1Gi"));
@@ -219,7 +240,7 @@ class KubernetesBackendTest {
   }
 
   @Test
-  void theSecretIsOwnedByItsPodAndDeletedWhenTheRunnerDiesBeforeConnecting() throws Exception {
+  void theSecretIsOwnedByTheParentAndDeletedWhenTheRunnerDiesBeforeConnecting() throws Exception {
     kubelet.startOnly(p -> false);
     pool = poolBuilder(backendBuilder().build()).build();
     CompletableFuture<Object> call = pool.callAsync("echo", 1L, Duration.ofSeconds(60));
@@ -231,8 +252,8 @@ class KubernetesBackendTest {
           assertThat(s.getMetadata().getName()).isEqualTo(podName);
           assertThat(s.getMetadata().getOwnerReferences()).singleElement().satisfies(o -> {
             assertThat(o.getKind()).isEqualTo("Pod");
-            assertThat(o.getName()).isEqualTo(podName);
-            assertThat(o.getUid()).isEqualTo(pod.getMetadata().getUid());
+            assertThat(o.getName()).isEqualTo(KubernetesApiServer.PARENT_NAME);
+            assertThat(o.getUid()).isEqualTo(parent.getMetadata().getUid());
           });
         }));
 
@@ -330,6 +351,38 @@ class KubernetesBackendTest {
 
     await().atMost(Duration.ofSeconds(60)).until(() -> runnerPods().size() == 1);
     assertThat(pool.call("echo", "still", Duration.ofSeconds(60))).isEqualTo("still");
+  }
+
+  /** Before, only the runner container's status counted: the boot waited out its whole timeout. */
+  @Test
+  void initContainerThatCannotBePulledFailsTheBootWithTheReason() {
+    kubelet.startOnly(p -> false);
+    List<Throwable> bootFailures = new java.util.concurrent.CopyOnWriteArrayList<>();
+    pool =
+        poolBuilder(backendBuilder().build())
+            .bootTimeout(Duration.ofSeconds(600))
+            .onGrowEnd(r -> {
+              if (r instanceof PoolEvent.BootFailed f) {
+                bootFailures.add(f.cause());
+              }
+            })
+            .build();
+    CompletableFuture<Object> call = pool.callAsync("echo", 1L, Duration.ofSeconds(600));
+    await().atMost(Duration.ofSeconds(60)).until(() -> !kubelet.seen().isEmpty());
+    String podName = kubelet.seen().get(0).getMetadata().getName();
+
+    kubelet.setStatus(podName, new PodStatusBuilder().withPhase("Pending")
+        .addNewInitContainerStatus().withName("fetch-model").withNewState().withNewWaiting()
+        .withReason("ImagePullBackOff").withMessage("Back-off pulling image").endWaiting().endState()
+        .endInitContainerStatus()
+        .addNewContainerStatus().withName("web").withNewState().withNewWaiting()
+        .withReason("PodInitializing").endWaiting().endState().endContainerStatus().build());
+
+    // Well before the 600 s boot timeout: the boot fails on the status itself.
+    await().atMost(Duration.ofSeconds(120)).until(() -> !bootFailures.isEmpty());
+    assertThat(bootFailures.get(0)).hasStackTraceContaining("init container \"fetch-model\" cannot start: ImagePullBackOff");
+    await().until(() -> runnerPods().stream().noneMatch(p -> p.getMetadata().getName().equals(podName)));
+    call.cancel(true);
   }
 
   @Test

@@ -18,6 +18,38 @@ class PodStateTest {
         .isInstanceOf(PodState.Pending.class);
   }
 
+  /** The runner container never starts while an init container cannot: no need to wait it out. */
+  @Test
+  void initContainerThatCannotBePulledMeansThePodCannotStart() {
+    Pod pod =
+        pod("Pending")
+            .editStatus()
+            .addNewInitContainerStatus()
+            .withName("fetch-model")
+            .withNewState()
+            .withNewWaiting()
+            .withReason("ImagePullBackOff")
+            .withMessage("Back-off pulling image \"models:7\"")
+            .endWaiting()
+            .endState()
+            .endInitContainerStatus()
+            .addNewContainerStatus()
+            .withName("runner")
+            .withNewState()
+            .withNewWaiting()
+            .withReason("PodInitializing")
+            .endWaiting()
+            .endState()
+            .endContainerStatus()
+            .endStatus()
+            .build();
+
+    assertThat(PodState.of(pod, "runner"))
+        .isEqualTo(
+            new PodState.CannotStart(
+                "init container \"fetch-model\" cannot start: ImagePullBackOff (Back-off pulling image \"models:7\")"));
+  }
+
   @Test
   void unschedulablePodIsPendingWithTheSchedulersMessage() {
     Pod pod =

@@ -66,6 +66,18 @@ class RunnerPodFactoryTest {
   }
 
   @Test
+  void runnerGetsNoServiceAccountTokenUnlessTheTemplateSetsIt() {
+    Pod unset = factory(template(), "runner").create("reports-1-abc", "reports-1", Map.of());
+    PodTemplateSpec asks = new PodTemplateSpecBuilder(template()).editSpec()
+        .withServiceAccountName("reports-runner").withAutomountServiceAccountToken(true).endSpec().build();
+    Pod wanted = factory(asks, "runner").create("reports-1-abc", "reports-1", Map.of());
+
+    assertThat(unset.getSpec().getAutomountServiceAccountToken()).isFalse();
+    assertThat(wanted.getSpec().getAutomountServiceAccountToken()).isTrue();
+    assertThat(wanted.getSpec().getServiceAccountName()).isEqualTo("reports-runner");
+  }
+
+  @Test
   void podHasNameNamespaceLabelsAndTheParentAsControllingOwner() {
     Pod pod = factory(template(), "runner").create("reports-1-abc", "reports/1", Map.of());
 
@@ -74,7 +86,8 @@ class RunnerPodFactoryTest {
     assertThat(pod.getMetadata().getLabels())
         .containsEntry("team", "reports")
         .containsEntry(RunnerPodFactory.LABEL_POOL, "reports")
-        .containsEntry(RunnerPodFactory.LABEL_RUNNER, "reports_1");
+        .containsEntry(RunnerPodFactory.LABEL_RUNNER, KubernetesNames.toLabelValue("reports/1"));
+    assertThat(pod.getMetadata().getLabels().get(RunnerPodFactory.LABEL_RUNNER)).matches("reports_1-[0-9a-f]{8}");
     assertThat(pod.getMetadata().getAnnotations())
         .containsEntry("note", "kept")
         .containsEntry(RunnerPodFactory.ANNOTATION_RUNNER_ID, "reports/1");

@@ -27,7 +27,7 @@ class RunnerPodWatcherTest {
 
   @BeforeEach
   void start() throws InterruptedException {
-    watcher = new RunnerPodWatcher(api.client(), KubernetesApiServer.NAMESPACE, SELECTOR);
+    watcher = new RunnerPodWatcher(api.client(), KubernetesApiServer.NAMESPACE, SELECTOR, pod -> {});
     // Generous: the first informer of a JVM loads many classes, on a machine shared with builds.
     watcher.awaitStarted(Duration.ofSeconds(120));
   }

@@ -25,6 +25,17 @@ public interface LaunchedRunner {
    */
   default void connected() {}
 
+  /**
+   * Describes what was last seen of it, for the message of a boot that timed out (for a Pod, why
+   * it is still pending: "0/3 nodes are available: 3 Insufficient memory"). The default has
+   * nothing to say.
+   *
+   * @return a short description, or an empty string
+   */
+  default String describe() {
+    return "";
+  }
+
   /** Ends it at once (destroy the process, delete the Pod). Idempotent; returns without waiting. */
   void kill();
 }
