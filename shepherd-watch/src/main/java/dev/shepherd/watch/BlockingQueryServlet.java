@@ -84,7 +84,8 @@ import org.jspecify.annotations.Nullable;
  *   <li>Held queries are capped in total and per key; beyond a cap a query is answered at once
  *       with 429 and {@code Retry-After}. Errors are {@code application/problem+json} with
  *       Consul's statuses: 400 bad parameter, 403 denied, 404 absent, 405 read-only, 413 body too
- *       large, 429 too many held queries, 503 the source failed. A 503 names no cause (an
+ *       large, 429 too many held queries (or the source refused to watch one more key:
+ *       {@link WatchLimitExceededException}), 503 the source failed. A 503 names no cause (an
  *       upstream's error text may carry its address or ACL details); the cause is logged at
  *       {@code WARNING} with the key.
  * </ul>
@@ -499,6 +500,10 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
         } catch (InterruptedException e) {
           upstreams.remove(id, this);
           result.cancel(false);
+        } catch (WatchLimitExceededException e) {
+          upstreams.remove(id, this);
+          LOG.log(Level.DEBUG, "the source refused to watch key '" + id.key() + "'; answered 429", e);
+          result.completeExceptionally(e);
         } catch (Exception | LinkageError e) {
           upstreams.remove(id, this);
           LOG.log(Level.WARNING, "the source failed for key '" + id.key()
@@ -672,7 +677,11 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       if (error != null) {
         Throwable cause = error instanceof CompletionException && error.getCause() != null
             ? error.getCause() : error;
-        sourceFailed(resp, key, cause, false); // logged once by its upstream fetch
+        if (cause instanceof WatchLimitExceededException limited) {
+          tooManyWatchedKeys(resp, limited);
+        } else {
+          sourceFailed(resp, key, cause, false); // logged once by its upstream fetch
+        }
       } else {
         answer.write(resp, woken);
       }
@@ -716,12 +725,26 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
   }
 
   /**
+   * Answers 429 because the source watches as many keys as it may, each in use: the answer says
+   * so, with the limit, and not the key (the client knows it) nor anything about the upstream.
+   */
+  private void tooManyWatchedKeys(HttpServletResponse resp, WatchLimitExceededException e)
+      throws IOException {
+    long seconds = Math.max(1L, (retryAfter.toMillis() + 999L) / 1000L);
+    resp.setHeader("Retry-After", Long.toString(seconds));
+    problem(resp, 429, "Too Many Requests", "the source watches as many keys as it may (at most "
+        + e.limit() + "), each with a query in progress; retry after " + seconds + " s");
+  }
+
+  /**
    * Answers the failure of a call this request thread made to the source or the writer: 503
    * "interrupted" with the thread's interrupt flag set again when it was interrupted, else as
    * {@link #sourceFailed}.
    */
   private void callFailed(HttpServletResponse resp, String key, Exception e) throws IOException {
-    if (e instanceof InterruptedException) {
+    if (e instanceof WatchLimitExceededException limited) {
+      tooManyWatchedKeys(resp, limited);
+    } else if (e instanceof InterruptedException) {
       Thread.currentThread().interrupt();
       problem(resp, 503, "Service Unavailable", "interrupted");
     } else {

@@ -19,6 +19,7 @@ import java.time.Duration;
 import java.util.HashSet;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.Condition;
@@ -39,7 +40,9 @@ import org.jspecify.annotations.Nullable;
  *   WATCHING ──created, header ≥ seen──▶ LIVE   (failure cleared)
  *   WATCHING/LIVE ──created, header &lt; seen (data wiped)──▶ READING   (reset)
  *   WATCHING/LIVE ──compacted / "future revision"──────────▶ READING   (re-read, go on)
+ *   WATCHING/LIVE ──backlog above one gRPC message─────────▶ READING   (re-read, go on)
  *   WATCHING/LIVE ──other error, unexpected completion─────▶ BACKOFF   (failure recorded)
+ *   WATCHING ──no creation notice within requestTimeout───▶ BACKOFF   (failure recorded)
  *   LIVE     ──events──▶ LIVE       (snapshot advanced by mod revision, duplicates dropped)
  *   BACKOFF  ──timer──▶ WATCHING from resumeRevision (or READING if never read)
  *   any      ──close()──▶ CLOSED    (terminal; waiters wake and fail)
@@ -95,6 +98,7 @@ final class EtcdKeyWatch {
   private final Ticker ticker;
   private final WatchCounts counter;
   private final Reconnector reconnector;
+  private final Executor executor;
 
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
@@ -114,15 +118,21 @@ final class EtcdKeyWatch {
   @GuardedBy("lock") private long idleSinceNanos;
   @GuardedBy("lock") private long resets;
   @GuardedBy("lock") private long compactions;
+  @GuardedBy("lock") private long oversized;
   @GuardedBy("lock") private long reads;
   @GuardedBy("lock") private boolean resetPending;
+  /** The read (Get) sent last, possibly still on its way after its timeout; see {@link #read}. */
+  @GuardedBy("lock") private @Nullable CompletableFuture<GetResponse> sentRead;
+  /** {@code seenRevision} when {@link #sentRead} was sent. */
+  @GuardedBy("lock") private long sentReadSeen;
   /** Threads that a fetch told "failing" during the current failure episode. */
   @GuardedBy("lock") private final Set<Thread> toldFailing = new HashSet<>();
   /** Threads told "failing" whose next fetch must answer at once: the watch recovered. */
   @GuardedBy("lock") private final Set<Thread> owedRecovery = new HashSet<>();
 
   EtcdKeyWatch(String name, ByteSequence key, KV kv, Watch watch, Backoff backoff,
-      Duration requestTimeout, Ticker ticker, WatchCounts counter, Reconnector reconnector) {
+      Duration requestTimeout, Ticker ticker, WatchCounts counter, Reconnector reconnector,
+      Executor executor) {
     this.name = name;
     this.key = key;
     this.kv = kv;
@@ -132,7 +142,13 @@ final class EtcdKeyWatch {
     this.ticker = ticker;
     this.counter = counter;
     this.reconnector = reconnector;
+    this.executor = executor;
     this.idleSinceNanos = ticker.read();
+  }
+
+  /** Returns the key, as the caller named it. */
+  String name() {
+    return name;
   }
 
   // ---------------------------------------------------------------- fetch side
@@ -155,7 +171,9 @@ final class EtcdKeyWatch {
 
   /**
    * Waits until the snapshot's revision differs from {@code minIndex}, the watch is failing, or
-   * {@code maxWaitNanos} passed.
+   * {@code maxWaitNanos} passed. A {@code minIndex} above the snapshot's revision (the caller
+   * wrote the key, or any key, at that revision and the watch has not shown it yet) first reads
+   * the key, so the answer is at least as new as that revision.
    *
    * <p>The first answer (no snapshot yet) waits for the initial read whatever {@code maxWaitNanos}
    * says; that read is bounded by the request timeout, after which the watch is failing.
@@ -172,6 +190,7 @@ final class EtcdKeyWatch {
     // declared failed here, which also starts a new read (a late answer of the old one is ignored).
     long firstReadNanos = Durations.saturatedAdd(Durations.toNanosSaturated(requestTimeout),
         Durations.toNanosSaturated(requestTimeout));
+    boolean caughtUp = false;
     lock.lockInterruptibly();
     try {
       while (true) {
@@ -179,6 +198,18 @@ final class EtcdKeyWatch {
           throw new IllegalStateException("the etcd watch of key '" + name + "' is closed");
         }
         Snapshot current = snapshot;
+        if (current != null && !caughtUp && current.revision() < minIndex && failure == null) {
+          // The caller knows a revision this watch has not shown for the key (its own write,
+          // its event still on the way): read the key before answering.
+          caughtUp = true;
+          lock.unlock();
+          try {
+            catchUp();
+          } finally {
+            lock.lock();
+          }
+          continue;
+        }
         if (current != null && current.revision() != minIndex) {
           owedRecovery.remove(Thread.currentThread());
           return current;
@@ -211,6 +242,48 @@ final class EtcdKeyWatch {
         } else {
           remaining = changed.awaitNanos(remaining);
         }
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Reads the key (bounded by the request timeout, cancelled after it) and publishes the answer if
+   * it is newer than the snapshot. Called without the lock. An answer from a store revision below
+   * the newest seen is left alone: whether the store was reset is for the watch to find out.
+   *
+   * @throws EtcdUnavailableException if the read failed or timed out
+   * @throws InterruptedException if interrupted while waiting for it
+   */
+  private void catchUp() throws InterruptedException {
+    CompletableFuture<GetResponse> get = kv.get(key);
+    GetResponse response;
+    try {
+      response = get.get(Durations.toNanosSaturated(requestTimeout), TimeUnit.NANOSECONDS);
+    } catch (java.util.concurrent.TimeoutException e) {
+      throw new EtcdUnavailableException(name, "etcd did not answer a read of key '" + name
+          + "' within " + requestTimeout, e);
+    } catch (java.util.concurrent.ExecutionException e) {
+      Throwable cause = e.getCause() != null ? e.getCause() : e;
+      throw new EtcdUnavailableException(name, "a read of key '" + name + "' failed: " + cause, cause);
+    } finally {
+      get.cancel(true); // nothing when it completed; else the call is abandoned
+    }
+    long header = response.getHeader().getRevision();
+    lock.lock();
+    try {
+      Snapshot current = snapshot;
+      if (state == State.CLOSED || current == null || header < seenRevision) {
+        return;
+      }
+      Snapshot read = response.getKvs().isEmpty()
+          ? absentAt(header, false)
+          : new Snapshot(response.getKvs().get(0).getValue(), response.getKvs().get(0).getModRevision());
+      seenRevision = header;
+      if (read.revision() > current.revision()) {
+        snapshot = read;
+        changed.signalAll();
       }
     } finally {
       lock.unlock();
@@ -349,25 +422,59 @@ final class EtcdKeyWatch {
     }
   }
 
+  /**
+   * Reads the key for generation {@code gen}, bounded by the request timeout.
+   *
+   * <p>jetcd cannot cancel a read: the future it returns is a stage after its own retry logic, so
+   * completing or cancelling it leaves the gRPC call running, and while the channel is down the
+   * call waits for it to be ready. A read whose timeout passed is therefore still on its way, and
+   * if each retry sent a new one, an outage would pile up one call per retry per key. So at most
+   * one read per key is in flight: while the last one sent has not answered, the next attempt
+   * waits for that one (under its own timeout) instead of sending another.
+   */
   private void read(long gen) {
+    CompletableFuture<GetResponse> get = null;
+    long seenWhenSent;
     lock.lock();
     try {
       reads++;
+      CompletableFuture<GetResponse> inFlight = sentRead;
+      if (inFlight != null && !inFlight.isDone()) {
+        get = inFlight;
+        seenWhenSent = sentReadSeen;
+      } else {
+        seenWhenSent = seenRevision;
+      }
     } finally {
       lock.unlock();
     }
-    CompletableFuture<GetResponse> get;
-    try {
-      get = kv.get(key);
-    } catch (RuntimeException e) {
-      onRead(gen, null, e);
-      return;
+    if (get == null) {
+      try {
+        get = kv.get(key);
+      } catch (RuntimeException e) {
+        onRead(gen, null, e, seenWhenSent);
+        return;
+      }
+      lock.lock();
+      try {
+        sentRead = get;
+        sentReadSeen = seenWhenSent;
+      } finally {
+        lock.unlock();
+      }
     }
-    var unusedRead = get.orTimeout(Durations.toNanosSaturated(requestTimeout), TimeUnit.NANOSECONDS)
-        .whenComplete((response, error) -> guarded("a read", () -> onRead(gen, response, error)));
+    var unusedRead = get.copy().orTimeout(Durations.toNanosSaturated(requestTimeout), TimeUnit.NANOSECONDS)
+        .whenCompleteAsync((response, error) -> guarded("a read", () -> onRead(gen, response, error, seenWhenSent)),
+            executor);
   }
 
-  private void onRead(long gen, @Nullable GetResponse response, @Nullable Throwable error) {
+  /**
+   * The answer of a read for generation {@code gen}; {@code seenWhenSent} is the newest revision
+   * seen when the read was sent (a read answered late may be older than what was seen since, which
+   * is no reset).
+   */
+  private void onRead(long gen, @Nullable GetResponse response, @Nullable Throwable error,
+      long seenWhenSent) {
     Attempt next;
     long from;
     lock.lock();
@@ -381,7 +488,7 @@ final class EtcdKeyWatch {
         return;
       }
       long header = response.getHeader().getRevision();
-      boolean reset = resetPending || (seenRevision > 0 && header < seenRevision);
+      boolean reset = resetPending || (seenWhenSent > 0 && header < seenWhenSent);
       resetPending = false;
       if (reset) {
         resets++;
@@ -419,13 +526,39 @@ final class EtcdKeyWatch {
   private void open(Attempt next, long fromRevision) {
     Watch.Watcher watcher;
     try {
-      watcher = watch.watch(key,
-          WatchOption.builder().withRevision(fromRevision).withCreateNotify(true).build(), next);
+      // requireLeader: a member cut off from its cluster's quorum keeps an ordinary stream open
+      // and sends nothing, so the key would look live while no write can reach it; with it, etcd
+      // refuses the stream, and cancels an open one once the member has been without a leader for
+      // three election timeouts, and the watch fails ("no leader") and is reopened.
+      watcher = watch.watch(key, WatchOption.builder().withRevision(fromRevision)
+          .withCreateNotify(true).withRequireLeader(true).build(), next);
     } catch (RuntimeException e) {
       next.onError(e);
       return;
     }
     next.attach(watcher);
+    CompletableFuture.delayedExecutor(Durations.toNanosSaturated(requestTimeout), TimeUnit.NANOSECONDS, executor)
+        .execute(() -> guarded("a creation deadline", () -> creationDeadline(next)));
+  }
+
+  /**
+   * Fails an attempt whose watch etcd has neither confirmed nor refused within the request
+   * timeout: a creation request stuck on a stalled connection (or queued behind a proxy's stream
+   * limit) would otherwise leave the key waiting with no failure reported.
+   */
+  private void creationDeadline(Attempt pending) {
+    lock.lock();
+    try {
+      if (pending.generation != generation || state != State.WATCHING) {
+        return; // confirmed (LIVE), failed, or abandoned meanwhile
+      }
+      attempt = null;
+      scheduleRetry(recordFailure(new java.util.concurrent.TimeoutException(
+          "etcd did not confirm the watch of key '" + name + "' within " + requestTimeout)));
+    } finally {
+      lock.unlock();
+    }
+    pending.abandonUnconfirmed();
   }
 
   private void onResponse(Attempt from, WatchResponse response) {
@@ -495,6 +628,16 @@ final class EtcdKeyWatch {
         resetPending = true; // counted and logged by the read that follows
         gen = ++generation;
         state = State.READING;
+      } else if (isTooLarge(cause)) {
+        // The events since resumeRevision do not fit in one gRPC message (after a cut, etcd sends
+        // up to 1,000 revisions at once). Resuming from the same revision would fail the same way
+        // until etcd compacts it; only the latest value is needed, so read it and go on from there.
+        oversized++;
+        LOG.log(System.Logger.Level.INFO, "the events of key ''{0}'' since revision {1} exceed one"
+            + " gRPC message; the key is read again and versions in between are skipped",
+            name, resumeRevision);
+        gen = ++generation;
+        state = State.READING;
       } else {
         scheduleRetry(recordFailure(cause));
       }
@@ -519,6 +662,10 @@ final class EtcdKeyWatch {
       lock.unlock();
     }
     from.abandonLater();
+  }
+
+  private static boolean isTooLarge(Throwable cause) {
+    return cause instanceof EtcdException etcd && etcd.getErrorCode() == ErrorCode.RESOURCE_EXHAUSTED;
   }
 
   private static boolean isFutureRevision(Throwable cause) {
@@ -568,7 +715,7 @@ final class EtcdKeyWatch {
   @GuardedBy("lock") // callers hold it
   private void scheduleRetry(long gen) {
     long delay = Durations.toNanosSaturated(backoff.delay(failures));
-    CompletableFuture.delayedExecutor(delay, TimeUnit.NANOSECONDS)
+    CompletableFuture.delayedExecutor(delay, TimeUnit.NANOSECONDS, executor)
         .execute(() -> guarded("a retry", () -> retry(gen)));
   }
 
@@ -615,13 +762,26 @@ final class EtcdKeyWatch {
     }
   }
 
-  /** How often the key was reset, read in full, and found compacted; one consistent reading. */
-  record Counts(long resets, long reads, long compactions) {}
+  /**
+   * How often the key was reset, read in full, found compacted, and read again because its backlog
+   * exceeded one message; one consistent reading.
+   */
+  record Counts(long resets, long reads, long compactions, long oversized) {}
 
   Counts counts() {
     lock.lock();
     try {
-      return new Counts(resets, reads, compactions);
+      return new Counts(resets, reads, compactions, oversized);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** How many threads are remembered for the recovery report now (for tests). */
+  int rememberedThreads() {
+    lock.lock();
+    try {
+      return toldFailing.size() + owedRecovery.size();
     } finally {
       lock.unlock();
     }
@@ -637,6 +797,10 @@ final class EtcdKeyWatch {
 
   long compactions() {
     return counts().compactions();
+  }
+
+  long oversized() {
+    return counts().oversized();
   }
 
   @Override
@@ -687,10 +851,19 @@ final class EtcdKeyWatch {
       closeWatcher();
     }
 
+    /**
+     * Closes a watcher whose creation etcd never confirmed, without waiting for a notice that may
+     * not come (jetcd 0.8.7 leaves nothing on the server then: see the class comment).
+     */
+    void abandonUnconfirmed() {
+      closable = true;
+      abandonLater();
+    }
+
     /** Closes the jetcd watcher from another thread (we may be inside its callback). */
     void abandonLater() {
       abandoned = true;
-      var unusedClose = CompletableFuture.runAsync(this::closeWatcher);
+      var unusedClose = CompletableFuture.runAsync(this::closeWatcher, executor);
     }
 
     /** Closes the watcher if it is attached and closable; else its notice or error will. */
@@ -713,7 +886,7 @@ final class EtcdKeyWatch {
     private void becomeClosable() {
       closable = true;
       if (abandoned) {
-        var unusedClose = CompletableFuture.runAsync(this::closeWatcher);
+        var unusedClose = CompletableFuture.runAsync(this::closeWatcher, executor);
       }
     }
 

@@ -6,7 +6,7 @@ import java.time.Duration;
 /**
  * Thrown by {@link EtcdWatchSource#fetch(String, long, Duration)} when the etcd watch of a key is
  * failing (etcd unreachable, the request timed out, etcd ended the watch) and no newer value than
- * the caller's is known.
+ * the caller's is known, or when a read of a key that is not watched failed.
  *
  * <p>The source keeps reconnecting in the background with its own backoff; the watch loop that
  * called {@code fetch} counts the failure, backs off and calls again. The message names the key,
@@ -26,6 +26,14 @@ public final class EtcdUnavailableException extends ShepherdException {
     this.key = key;
     this.consecutiveFailures = consecutiveFailures;
     this.failingFor = failingFor;
+  }
+
+  /** A read of a key nobody watches failed: one failure, failing for no time yet. */
+  EtcdUnavailableException(String key, String message, Throwable cause) {
+    super(message, cause);
+    this.key = key;
+    this.consecutiveFailures = 1;
+    this.failingFor = Duration.ZERO;
   }
 
   /**

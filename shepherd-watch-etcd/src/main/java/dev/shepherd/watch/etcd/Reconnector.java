@@ -3,6 +3,7 @@ package dev.shepherd.watch.etcd;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -20,13 +21,15 @@ final class Reconnector {
 
   private final Runnable reconnect;
   private final long intervalNanos;
+  private final Executor executor;
   private final Set<Object> failing = ConcurrentHashMap.newKeySet();
   private final AtomicBoolean scheduled = new AtomicBoolean();
   private volatile boolean closed;
 
-  Reconnector(Runnable reconnect, long intervalNanos) {
+  Reconnector(Runnable reconnect, long intervalNanos, Executor executor) {
     this.reconnect = reconnect;
     this.intervalNanos = intervalNanos;
+    this.executor = executor;
   }
 
   /** A watch started failing (idempotent). */
@@ -53,7 +56,7 @@ final class Reconnector {
 
   private void schedule() {
     if (!closed && scheduled.compareAndSet(false, true)) {
-      CompletableFuture.delayedExecutor(intervalNanos, TimeUnit.NANOSECONDS).execute(this::tick);
+      CompletableFuture.delayedExecutor(intervalNanos, TimeUnit.NANOSECONDS, executor).execute(this::tick);
     }
   }
 

@@ -134,6 +134,121 @@ class EtcdDisconnectTest {
   }
 
   @Test
+  void aBacklogLargerThanTheClientTakesInOneMessageIsSkippedToTheLatestValue() throws Exception {
+    try (FaultProxy proxy = FaultProxy.to(etcd.port());
+        Client client = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port()).build()) {
+      CountingWatch counting = new CountingWatch(client.getWatchClient());
+      try (EtcdWatchSource<String> source = source(client, counting)) {
+        put("large", "v0");
+        long first = source.fetch("large", 0, Duration.ofMinutes(1)).index();
+        await().until(() -> source.keyWatch("large").state() == EtcdKeyWatch.State.LIVE);
+        proxy.refuseConnections();
+        proxy.cutConnections();
+        await().atMost(Duration.ofSeconds(30)).until(() -> source.keyWatch("large").state() != EtcdKeyWatch.State.LIVE);
+        // 50 values of 100 KiB: the resumed watch's first answer would be 5 MB, above the 4 MiB
+        // a gRPC client takes in one message by default
+        String big = "x".repeat(100 * 1024);
+        long last = 0;
+        for (int i = 1; i <= 50; i++) {
+          last = put("large", i + big);
+        }
+        proxy.restore();
+
+        Versioned<Optional<String>> answer = nextAfter(source, "large", first);
+        assertThat(answer.index()).isEqualTo(last);
+        assertThat(answer.value()).contains(50 + big);
+        assertThat(source.keyWatch("large").oversized()).as("the backlog was skipped by a re-read").isPositive();
+        long after = put("large", "small");
+        assertThat(nextAfter(source, "large", last)).isEqualTo(Versioned.of(Optional.of("small"), after));
+      }
+    }
+  }
+
+  @Test
+  void aWatchWhoseCreationEtcdNeverConfirmsFailsAfterTheRequestTimeout() throws Exception {
+    // reads go straight to etcd, the watch through a proxy; gRPC's keepalive (which would find a
+    // stalled connection after its own timeout) is set far out, so only the source's deadline acts
+    try (FaultProxy proxy = FaultProxy.to(etcd.port());
+        Client watching = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port())
+            .keepaliveTime(Duration.ofMinutes(10)).build();
+        EtcdWatchSource<String> source = EtcdWatchSource.builder(direct).watchClient(watching.getWatchClient())
+            .requestTimeout(Duration.ofSeconds(1)).reconnectBackoff(Backoff.fixed(Duration.ofMillis(100))).build()) {
+      put("stall-other", "x");
+      source.fetch("stall-other", 0, Duration.ofMinutes(1));
+      await().atMost(Duration.ofSeconds(30)).until(() -> source.keyWatch("stall-other").state() == EtcdKeyWatch.State.LIVE);
+      proxy.stopForwarding(); // the connection stays open; nothing passes either way
+
+      long first = put("stall", "v1");
+      assertThat(source.fetch("stall", 0, Duration.ofMinutes(1)).index()).isEqualTo(first);
+      await().atMost(Duration.ofSeconds(60)).untilAsserted(() ->
+          assertThatThrownBy(() -> source.fetch("stall", first, Duration.ofMillis(200)))
+              .isInstanceOf(EtcdUnavailableException.class)
+              .hasMessageContaining("did not confirm the watch of key 'stall'"));
+
+      proxy.restore();
+      long second = put("stall", "v2");
+      assertThat(nextAfter(source, "stall", first)).isEqualTo(Versioned.of(Optional.of("v2"), second));
+    }
+  }
+
+  @Test
+  void aReadEtcdDoesNotAnswerFailsTheFirstFetchInsteadOfHanging() throws Exception {
+    try (FaultProxy proxy = FaultProxy.to(etcd.port());
+        Client client = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port())
+            .keepaliveTime(Duration.ofMinutes(10)).build();
+        EtcdWatchSource<String> source = EtcdWatchSource.builder(client)
+            .requestTimeout(Duration.ofMillis(500)).reconnectBackoff(Backoff.fixed(Duration.ofMillis(100))).build()) {
+      put("unanswered-warm", "x");
+      source.fetch("unanswered-warm", 0, Duration.ofMinutes(1)); // the connection is up
+      proxy.stopForwarding();
+      long first = put("unanswered", "v1");
+      // maxWait is 10 minutes, but a first fetch waits only for the read, which times out
+      assertThatThrownBy(() -> source.fetch("unanswered", 0, Duration.ofMinutes(10)))
+          .isInstanceOf(EtcdUnavailableException.class)
+          .hasMessageContaining("'unanswered'")
+          .hasRootCauseInstanceOf(java.util.concurrent.TimeoutException.class);
+      proxy.restore();
+      assertThat(nextAfter(source, "unanswered", 0)).isEqualTo(Versioned.of(Optional.of("v1"), first));
+    }
+  }
+
+  @Test
+  void theRecoveryReportRemembersAtMost1024ThreadsPerKey() throws Exception {
+    try (FaultProxy proxy = FaultProxy.to(etcd.port());
+        Client client = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port()).build();
+        EtcdWatchSource<String> source = source(client, new CountingWatch(client.getWatchClient()));
+        ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor()) {
+      long first = put("many-threads", "v1");
+      source.fetch("many-threads", 0, Duration.ofMinutes(1));
+      await().until(() -> source.keyWatch("many-threads").state() == EtcdKeyWatch.State.LIVE);
+      proxy.refuseConnections();
+      proxy.cutConnections();
+      // a failure is recorded once the watch left LIVE; the proxy refuses, so it cannot come back
+      await().atMost(Duration.ofSeconds(30)).until(() -> source.keyWatch("many-threads").state() != EtcdKeyWatch.State.LIVE);
+      java.util.concurrent.CountDownLatch told = new java.util.concurrent.CountDownLatch(1_100);
+      java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+      try {
+        for (int i = 0; i < 1_100; i++) { // 1,100 live threads, each told "failing" once
+          var unusedThread = threads.submit(() -> {
+            try {
+              source.fetch("many-threads", first, Duration.ZERO);
+            } catch (EtcdUnavailableException expected) {
+              told.countDown();
+            }
+            release.await();
+            return null;
+          });
+        }
+        assertThat(told.await(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(source.keyWatch("many-threads").rememberedThreads()).isEqualTo(EtcdKeyWatch.MAX_REMEMBERED);
+      } finally {
+        release.countDown();
+        proxy.restore();
+      }
+    }
+  }
+
+  @Test
   void aKeyDeletedAndCompactedAwayWhileDisconnectedIsDeliveredAsAbsent() throws Exception {
     try (FaultProxy proxy = FaultProxy.to(etcd.port());
         Client client = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port()).build()) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.testing.EtcdServer;
+import dev.shepherd.testing.FaultProxy;
 import dev.shepherd.watch.BlockingQueryServlet;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
@@ -86,6 +87,60 @@ class EtcdServletTest {
           .until(() -> send(http, "GET", base + "app%2Fflag", "").statusCode() == 404);
       HttpResponse<String> recurse = send(http, "GET", base + "app/?recurse", "");
       assertThat(recurse.statusCode()).isEqualTo(400);
+    } finally {
+      jetty.stop();
+    }
+  }
+
+  @Test
+  void aQueryOnTheIndexBeforeAWriteReturnsThatWriteEvenWhileTheWatchHasNotSeenIt() throws Exception {
+    Server jetty = new Server();
+    HttpConfiguration config = new HttpConfiguration();
+    config.setUriCompliance(UriCompliance.DEFAULT.with("CONSUL_KEYS",
+        UriCompliance.Violation.AMBIGUOUS_PATH_SEPARATOR));
+    ServerConnector connector = new ServerConnector(jetty, new HttpConnectionFactory(config));
+    connector.setHost("127.0.0.1");
+    jetty.addConnector(connector);
+    // reads and writes go straight to etcd; the watch goes through a proxy that can hold its events
+    try (FaultProxy proxy = FaultProxy.to(etcd.port());
+        Client client = Client.builder().endpoints(etcd.endpoint()).build();
+        Client watching = Client.builder().endpoints("http://" + proxy.host() + ":" + proxy.port()).build();
+        EtcdWatchSource<String> source = EtcdWatchSource.builder(client)
+            .watchClient(watching.getWatchClient()).build();
+        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
+      ServletContextHandler context = new ServletContextHandler();
+      ServletHolder holder = new ServletHolder(
+          BlockingQueryServlet.builder(source, (String s) -> s.getBytes(StandardCharsets.UTF_8))
+              .writer(EtcdKvWriter.utf8(client), b -> new String(b, StandardCharsets.UTF_8)).build());
+      holder.setAsyncSupported(true);
+      context.addServlet(holder, "/v1/kv/*");
+      jetty.setHandler(context);
+      jetty.start();
+      String base = "http://127.0.0.1:" + connector.getLocalPort() + "/v1/kv/";
+
+      long first = client.getKVClient().put(ByteSequence.from("ryw/flag", StandardCharsets.UTF_8),
+          ByteSequence.from("v1", StandardCharsets.UTF_8)).get(10, TimeUnit.SECONDS).getHeader().getRevision();
+      CompletableFuture<HttpResponse<String>> held = http.sendAsync(HttpRequest.newBuilder(
+          URI.create(base + "ryw%2Fflag?raw&index=" + first + "&wait=10m")).build(), HttpResponse.BodyHandlers.ofString());
+      await().atMost(Duration.ofSeconds(30)).until(() -> source.keyWatch("ryw/flag") != null
+          && source.keyWatch("ryw/flag").state() == EtcdKeyWatch.State.LIVE);
+      etcd.put("ryw/neighbour", "x"); // the key's index is now below the write's index minus one
+      proxy.stopForwarding(); // from here the watch sees nothing new
+
+      HttpResponse<String> written = send(http, "PUT", base + "ryw%2Fflag", "v2");
+      assertThat(written.body()).isEqualTo("true");
+      long index = Long.parseLong(written.headers().firstValue("X-Consul-Index").orElseThrow());
+      HttpResponse<String> read = http.sendAsync(HttpRequest.newBuilder(
+          URI.create(base + "ryw%2Fflag?raw&index=" + (index - 1) + "&wait=10m")).build(),
+          HttpResponse.BodyHandlers.ofString()).get(30, TimeUnit.SECONDS);
+      assertThat(read.body()).as("the read after the write, its watch event held back").isEqualTo("v2");
+      assertThat(read.headers().firstValue("X-Consul-Index")).contains(Long.toString(index));
+      // the query held before the write learns of it too
+      assertThat(held.get(30, TimeUnit.SECONDS).body()).isEqualTo("v2");
+      proxy.restore();
+      // once the watch has the write, the same query still answers it at once
+      assertThat(send(http, "GET", base + "ryw%2Fflag?raw&index=" + (index - 1) + "&wait=10m", "").body())
+          .isEqualTo("v2");
     } finally {
       jetty.stop();
     }

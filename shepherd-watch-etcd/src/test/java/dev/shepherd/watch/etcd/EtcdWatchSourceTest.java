@@ -53,6 +53,20 @@ class EtcdWatchSourceTest {
   }
 
   @Test
+  void aFetchAnswersTheLatestValueAndSkipsVersionsWrittenInBetween() throws Exception {
+    long first = put("latest", "v1");
+    try (EtcdWatchSource<String> source = EtcdWatchSource.builder(client).build()) {
+      assertThat(source.fetch("latest", 0, Duration.ofMinutes(1)).index()).isEqualTo(first);
+      put("latest", "v2");
+      put("latest", "v3");
+      long fourth = put("latest", "v4");
+      // no fetch waits meanwhile; once the watch has the last write, the next answer is that one
+      await().atMost(Duration.ofSeconds(30)).until(() -> source.fetch("latest", 0, Duration.ZERO).index() == fourth);
+      assertThat(source.fetch("latest", first, Duration.ofMinutes(1))).isEqualTo(Versioned.of(Optional.of("v4"), fourth));
+    }
+  }
+
+  @Test
   void firstFetchAnswersTheCurrentValueAtOnceWithItsModRevision() throws Exception {
     long revision = put("first", "v1");
     put("unrelated", "x");

@@ -77,6 +77,35 @@ class EtcdWatcherTest {
   }
 
   @Test
+  void threeWatchersSharingOneSourceUseOneEtcdWatchPerKey() throws Exception {
+    try (Client client = Client.builder().endpoints(etcd.endpoint()).build()) {
+      client.getKVClient().put(bytes("shared/a"), bytes("v1")).get(10, TimeUnit.SECONDS);
+      client.getKVClient().put(bytes("shared/b"), bytes("v1")).get(10, TimeUnit.SECONDS);
+      CountingWatch counting = new CountingWatch(client.getWatchClient());
+      Recording sink = new Recording();
+      try (EtcdWatchSource<String> source = EtcdWatchSource.builder(client).watchClient(counting).build();
+          Watcher<Optional<String>> first = Watcher.builder(source).build();
+          Watcher<Optional<String>> second = Watcher.builder(source).build();
+          Watcher<Optional<String>> third = Watcher.builder(source).build()) {
+        List<Watcher<Optional<String>>> watchers = List.of(first, second, third);
+        for (int w = 0; w < watchers.size(); w++) {
+          watchers.get(w).watch("shared/a", "a" + w, sink);
+          watchers.get(w).watch("shared/b", "b" + w, sink);
+        }
+        await().atMost(Duration.ofSeconds(30)).until(() -> sink.updates.size() == 6);
+        long a2 = client.getKVClient().put(bytes("shared/a"), bytes("v2")).get(10, TimeUnit.SECONDS).getHeader().getRevision();
+        long b2 = client.getKVClient().put(bytes("shared/b"), bytes("v2")).get(10, TimeUnit.SECONDS).getHeader().getRevision();
+        await().atMost(Duration.ofSeconds(30)).until(() -> java.util.stream.IntStream.range(0, 3).allMatch(w ->
+            sink.last("a" + w).map(u -> u.index() == a2).orElse(false)
+                && sink.last("b" + w).map(u -> u.index() == b2).orElse(false)));
+        assertThat(counting.calls).as("one etcd watch per key for three watchers").hasValue(2);
+        assertThat(source.openEtcdWatches()).isEqualTo(2);
+        await().atMost(Duration.ofSeconds(30)).until(() -> EtcdMetrics.watchers(etcd.endpoint()) == 2);
+      }
+    }
+  }
+
+  @Test
   void jetcdUsedDirectlyOpensOneEtcdWatchPerSubscriber() throws Exception {
     // 100, not 1,000, to keep the suite short: jetcd sets up ~70 streams a second here; the
     // benchmark (dev.shepherd.benchmarks.watchetcd) runs the full 1,000.

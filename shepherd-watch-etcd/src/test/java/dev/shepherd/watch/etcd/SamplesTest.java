@@ -37,8 +37,9 @@ class SamplesTest {
             .backoff(Backoff.exponential().initial(Duration.ofMillis(100)).max(Duration.ofSeconds(5)).build())
             .build();
         Subscription<Optional<String>> checkout = watcher.watch("config/checkout", "checkout", events::add)) {
-      // events receives Update(value=Optional[on], index=<mod revision>) at once, then one Update
-      // per change; a deleted key arrives as Update(value=Optional.empty, index=<delete revision>)
+      // events receives Update(value=Optional[on], index=<mod revision>) at once, then an Update with
+      // the latest value after changes (versions written in quick succession may be skipped); a
+      // deleted key arrives as Update(value=Optional.empty, index=<delete revision>)
       // --- end of README sample ---
       WatchEvent<Optional<String>> first = events.poll(30, TimeUnit.SECONDS);
       assertThat(first).isInstanceOfSatisfying(WatchEvent.Update.class,
