@@ -57,6 +57,27 @@ final class MeteredIdempotencyStore extends ForwardingIdempotencyStore {
       error.increment();
       throw e;
     }
+    return counted(tracked);
+  }
+
+  /**
+   * Forwards the claim with its id, so that the tracker can still release a claim whose reply it
+   * never got through this store ({@link IdempotencyStore#releaseClaim}); counted once.
+   */
+  @Override
+  public Tracked claim(String key, String fingerprint, Duration lease, Duration retention,
+      OrphanPolicy orphanPolicy, String claimId) {
+    Tracked tracked;
+    try {
+      tracked = delegate().claim(key, fingerprint, lease, retention, orphanPolicy, claimId);
+    } catch (RuntimeException e) {
+      error.increment();
+      throw e;
+    }
+    return counted(tracked);
+  }
+
+  private Tracked counted(Tracked tracked) {
     switch (tracked) {
       case Tracked.Claimed c -> (c.tookOver() ? tookOver : claimed).increment();
       case Tracked.InProgress p -> inProgress.increment();
@@ -80,6 +101,11 @@ final class MeteredIdempotencyStore extends ForwardingIdempotencyStore {
   @Override
   public boolean release(String key, long fencingToken) {
     return counted(super.release(key, fencingToken), releases);
+  }
+
+  @Override
+  public boolean releaseClaim(String key, String claimId) {
+    return counted(super.releaseClaim(key, claimId), releases);
   }
 
   /** Counts a successful finish or release on {@code counter}; returns {@code done}. */

@@ -105,6 +105,28 @@ class ShepherdMetricsTest {
     assertThat(registry.get("shepherd.idempotency.finishes").tags("how", "complete").counter().count()).isEqualTo(1);
   }
 
+  /**
+   * The tracker tags each claim with an id so that it can release a claim whose reply it never
+   * got; a metered store must pass that id on (and count the claim once), or such a claim stays
+   * an orphan whenever metrics are on.
+   */
+  @Test
+  void aMeteredStorePassesTheClaimIdOnSoALostClaimCanBeReleased() {
+    var store = ShepherdMetrics.meteredStore(registry, "ids", InMemoryIdempotencyStore.create());
+    Tracked claimed = store.claim("k", "f", Duration.ofMinutes(1), Duration.ofHours(1),
+        dev.shepherd.idempotency.OrphanPolicy.TAKE_OVER, "claim-1");
+    assertThat(claimed).isInstanceOf(Tracked.Claimed.class);
+    assertThat(store.releaseClaim("k", "claim-2")).isFalse();
+    assertThat(store.releaseClaim("k", "claim-1")).isTrue();
+    assertThat(store.claim("k", "f", Duration.ofMinutes(1), Duration.ofHours(1),
+        dev.shepherd.idempotency.OrphanPolicy.TAKE_OVER, "claim-3"))
+        .as("released, so claimable again at once").isInstanceOf(Tracked.Claimed.class);
+    assertThat(registry.get("shepherd.idempotency.claims").tags("store", "ids", "outcome", "claimed")
+        .counter().count()).isEqualTo(2);
+    assertThat(registry.get("shepherd.idempotency.finishes").tags("store", "ids", "how", "release")
+        .counter().count()).isEqualTo(1);
+  }
+
   @Test
   void watchSubscribersAndUpstreamQueriesAreVisible() throws Exception {
     InMemoryVersionedStore<String> store = InMemoryVersionedStore.create();
