@@ -13,6 +13,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -140,8 +142,8 @@ public final class IdempotencyTracker implements AutoCloseable {
    * connections, and every renewal is bounded by the store's own timeouts. The same thread runs,
    * for each held claim, one check armed for its confirmedUntil, which tells the listener the
    * moment the lease is unconfirmed (a heartbeat tick would be up to an interval late) and arms
-   * itself again while renewals keep moving confirmedUntil; the heartbeat checks too, as a
-   * fallback. complete/halt keep the
+   * itself again while renewals keep moving confirmedUntil, and is cancelled (and leaves the
+   * timer's queue) when the claim is let go; the heartbeat checks too, as a fallback. complete/halt keep the
    * claim in `held` while they retry, so it is renewed throughout; release removes it first (a
    * release that fails is harmless: the key becomes claimable when the lease runs out, which is what
    * release asked for).
@@ -246,6 +248,8 @@ public final class IdempotencyTracker implements AutoCloseable {
     /** Told the listener that the lease is unconfirmed; reset when a renewal confirms it. */
     final AtomicBoolean reportedUnconfirmed = new AtomicBoolean();
     volatile long confirmedUntil;
+    /** The check armed for confirmedUntil; cancelled when the claim is no longer held. */
+    volatile @Nullable ScheduledFuture<?> check;
     volatile @Nullable Outcome pending;
     /**
      * A complete or halt of this claim is in a store call on the caller's thread: a renewal that
@@ -319,9 +323,13 @@ public final class IdempotencyTracker implements AutoCloseable {
       this.executor = virtual;
       this.ownedExecutor = virtual;
     }
-    this.timer =
-        Executors.newSingleThreadScheduledExecutor(
-            Thread.ofPlatform().daemon().name("shepherd-idempotency-timer").factory());
+    ScheduledThreadPoolExecutor scheduler =
+        new ScheduledThreadPoolExecutor(
+            1, Thread.ofPlatform().daemon().name("shepherd-idempotency-timer").factory());
+    // Each held claim has a check armed for its lease; a claim finished long before its lease
+    // ends takes its check out of the queue instead of leaving it there until it comes due.
+    scheduler.setRemoveOnCancelPolicy(true);
+    this.timer = scheduler;
   }
 
   private void start() {
@@ -532,7 +540,7 @@ public final class IdempotencyTracker implements AutoCloseable {
     if (responsePending(claim, "release")) {
       return false;
     }
-    held.remove(claim);
+    unhold(claim);
     try {
       return storeCall(
           "release", claim.key(), () -> store.release(claim.key(), claim.fencingToken()));
@@ -626,7 +634,7 @@ public final class IdempotencyTracker implements AutoCloseable {
             finished(claim, holding, outcome, start);
             return;
           }
-          held.remove(claim);
+          unhold(claim);
           throw new ClaimLostException(claim.key(), claim.fencingToken(), operation);
         } catch (ClaimLostException e) {
           throw e;
@@ -669,7 +677,7 @@ public final class IdempotencyTracker implements AutoCloseable {
 
   private void finished(
       Tracked.Claimed claim, @Nullable Holding holding, Outcome outcome, long start) {
-    held.remove(claim);
+    unhold(claim);
     if (replayCache != null && holding != null && outcome instanceof Outcome.Complete c) {
       // The store's expiry is later than start + retention by its own clock: a lower bound.
       replayCache.put(claim.key(), holding.fingerprint,
@@ -688,7 +696,7 @@ public final class IdempotencyTracker implements AutoCloseable {
 
   /** Stops renewing a claim whose outcome is unknown; its lease runs out if it was not stored. */
   void abandon(Tracked.Claimed claim) {
-    held.remove(claim);
+    unhold(claim);
     signalFinished(claim.key());
   }
 
@@ -899,6 +907,7 @@ public final class IdempotencyTracker implements AutoCloseable {
       return;
     }
     if (held.remove(h.claim, h)) {
+      cancelCheck(h);
       LOG.log(
           Level.WARNING,
           "idempotency key ''{0}'': lease of fencing token {1} was lost (it ran out and the key"
@@ -973,11 +982,36 @@ public final class IdempotencyTracker implements AutoCloseable {
   private void armUnconfirmedCheck(Holding h) {
     long delay = Math.max(0, h.confirmedUntil - ticker.read());
     try {
-      // Not kept: the check ends itself once the claim is no longer held.
-      var unused = timer.schedule(() -> checkUnconfirmed(h), delay, TimeUnit.NANOSECONDS);
+      h.check = timer.schedule(() -> checkUnconfirmed(h), delay, TimeUnit.NANOSECONDS);
+      if (held.get(h.claim) != h) {
+        cancelCheck(h); // let go meanwhile: the check would only find it gone
+      }
     } catch (RejectedExecutionException e) {
       LOG.log(Level.DEBUG, "tracker closed: no check of the lease", e);
     }
+  }
+
+  /** Stops holding a claim: no more renewals, and its lease check leaves the timer. */
+  private void unhold(Tracked.Claimed claim) {
+    Holding h = held.remove(claim);
+    if (h != null) {
+      cancelCheck(h);
+    }
+  }
+
+  private static void cancelCheck(Holding h) {
+    ScheduledFuture<?> check = h.check;
+    if (check != null) {
+      check.cancel(false);
+    }
+  }
+
+  /**
+   * Returns how many tasks wait on the tracker's timer: the heartbeat, the pruning, and one lease
+   * check per held claim (a test seam).
+   */
+  int pendingTimerTasks() {
+    return ((ScheduledThreadPoolExecutor) timer).getQueue().size();
   }
 
   private void checkUnconfirmed(Holding h) {

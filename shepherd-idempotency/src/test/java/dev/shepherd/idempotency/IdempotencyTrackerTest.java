@@ -46,6 +46,27 @@ class IdempotencyTrackerTest {
     return new StoredResponse(200, List.of(), new byte[] {1, 2, 3}, Instant.EPOCH);
   }
 
+  /**
+   * Each held claim arms a check for the end of its confirmed lease; a claim finished long before
+   * that must take its check off the timer, or a busy service keeps one task per request of the
+   * last lease (a day here) in the timer's queue.
+   */
+  @Test
+  void aFinishedClaimTakesItsLeaseCheckOffTheTimer() {
+    int idle = tracker.pendingTimerTasks();
+    for (int i = 0; i < 300; i++) {
+      Tracked.Claimed claim = (Tracked.Claimed) tracker.track("k" + i, "fp");
+      switch (i % 3) {
+        case 0 -> tracker.complete(claim, ok());
+        case 1 -> tracker.release(claim);
+        default -> tracker.halt(claim, "failed");
+      }
+    }
+    Tracked.Claimed open = (Tracked.Claimed) tracker.track("open", "fp");
+    assertThat(tracker.isHeld(open)).isTrue();
+    assertThat(tracker.pendingTimerTasks()).as("one check, for the claim still held").isEqualTo(idle + 1);
+  }
+
   @Test
   void defaultsAreSixtySecondLeaseAndTwentyFourHourRetention() {
     assertThat(defaults.lease()).isEqualTo(Duration.ofSeconds(60));
