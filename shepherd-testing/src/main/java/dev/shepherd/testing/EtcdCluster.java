@@ -2,10 +2,7 @@ package dev.shepherd.testing;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.URI;
 import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -95,17 +92,7 @@ public final class EtcdCluster extends ServerFixture {
    * @return true if the member is healthy
    */
   public boolean healthy(int member) {
-    try {
-      HttpResponse<String> response = http.send(
-          HttpRequest.newBuilder(URI.create(endpoint(member) + "/health")).timeout(Duration.ofSeconds(2)).build(),
-          HttpResponse.BodyHandlers.ofString());
-      return response.statusCode() == 200 && response.body().contains("\"health\":\"true\"");
-    } catch (IOException e) {
-      return false;
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return false;
-    }
+    return EtcdServer.healthy(http, endpoint(member));
   }
 
   @Override

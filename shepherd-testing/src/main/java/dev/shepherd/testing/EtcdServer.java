@@ -154,9 +154,14 @@ public final class EtcdServer extends ProcessServer {
 
   @Override
   boolean ready() {
+    return healthy(http, endpoint());
+  }
+
+  /** Whether the etcd member at {@code endpoint} reports itself healthy (within 2 s). */
+  static boolean healthy(HttpClient http, String endpoint) {
     try {
       HttpResponse<String> response = http.send(
-          HttpRequest.newBuilder(URI.create(endpoint() + "/health")).timeout(Duration.ofSeconds(2)).build(),
+          HttpRequest.newBuilder(URI.create(endpoint + "/health")).timeout(Duration.ofSeconds(2)).build(),
           HttpResponse.BodyHandlers.ofString());
       return response.statusCode() == 200 && response.body().contains("\"health\":\"true\"");
     } catch (IOException e) {
