@@ -6,8 +6,6 @@ import static org.awaitility.Awaitility.await;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -36,7 +34,8 @@ final class DemoProcess implements AutoCloseable {
   static final String UP = "Shepherd reference service is up.";
 
   private final Process process;
-  private final int port;
+  /** The port asked for, or (after {@link #startOnFreePort}) the one the service printed. */
+  private volatile int port;
   private final List<String> output = new CopyOnWriteArrayList<>();
   private final Thread reader;
 
@@ -56,17 +55,34 @@ final class DemoProcess implements AutoCloseable {
   }
 
   /**
-   * Starts the jar on a free loopback port with {@code args} after {@code --port}, and waits until
-   * it is up; kills it if it does not come up.
+   * Starts the jar with {@code --port 0} and {@code args}, waits until it is up, and takes its port
+   * from the dashboard line it prints; kills it if it does not come up. Port 0 lets the kernel
+   * choose at Jetty's bind: a port chosen here and handed over could be taken meanwhile (the
+   * demo's embedded PostgreSQL picks free ports too, before Jetty binds).
    */
   static DemoProcess startOnFreePort(String... args) throws IOException {
-    DemoProcess service = launch(freePort(), args);
+    DemoProcess service = launch(0, args);
     try {
-      return service.awaitUp();
+      service.awaitUp();
+      await().atMost(Duration.ofSeconds(10)).until(() -> service.printedPort() > 0);
+      service.port = service.printedPort();
+      return service;
     } catch (RuntimeException | Error e) {
       service.close();
       throw e;
     }
+  }
+
+  /** The port of the {@code dashboard http://127.0.0.1:<port>/} line, or 0 before it is printed. */
+  private int printedPort() {
+    for (String line : output) {
+      java.util.regex.Matcher m =
+          java.util.regex.Pattern.compile("^dashboard\\s+http://127\\.0\\.0\\.1:(\\d+)/$").matcher(line);
+      if (m.matches()) {
+        return Integer.parseInt(m.group(1));
+      }
+    }
+    return 0;
   }
 
   /** Starts the jar on {@code port} with {@code args} after {@code --port}, without waiting. */
@@ -130,9 +146,4 @@ final class DemoProcess implements AutoCloseable {
     return String.join("\n", output);
   }
 
-  private static int freePort() throws IOException {
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      return socket.getLocalPort();
-    }
-  }
 }
