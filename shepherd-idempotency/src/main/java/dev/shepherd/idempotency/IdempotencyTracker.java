@@ -157,7 +157,10 @@ public final class IdempotencyTracker implements AutoCloseable {
    * nobody would renew or finish it, and it would block its key for a lease, or under
    * OrphanPolicy.HALT halt it. Every claim carries a random claim id, and a failed one goes to
    * `orphans`, whose entries are released by that id at once and on each heartbeat (one call per
-   * entry at a time) until released, found absent, or past their lease.
+   * entry at a time) until released or past their lease. Not finding the claim does not end the
+   * attempts: a statement the caller gave up on may still be on its way to the store (a
+   * connection closed at its network timeout does not stop a statement the server already has
+   * in its buffer), and it can write the claim after the first release found nothing.
    *
    * Pruning runs on the executor, one run at a time (`pruning`), in batches of pruneBatchSize,
    * so no store call holds a table or a lock for long and track() never waits for it.
@@ -929,8 +932,8 @@ public final class IdempotencyTracker implements AutoCloseable {
 
   /**
    * Remembers a claim whose call failed, to release it by its claim id if the store did write it
-   * (a reply lost to a timeout); tried at once and on every heartbeat until it is released, found
-   * not there, or its lease ran out. Bounded: past MAX_ORPHANS pending, a failed claim is only
+   * (a reply lost to a timeout); tried at once and on every heartbeat until it is released or its
+   * lease ran out (a claim not found yet may still be written by a statement in flight). Bounded: past MAX_ORPHANS pending, a failed claim is only
    * logged, and its record, if written, waits for its lease.
    */
   private void releaseOrphanLater(String key, String claimId, long sent) {
@@ -960,8 +963,8 @@ public final class IdempotencyTracker implements AutoCloseable {
             LOG.log(Level.INFO, "idempotency key ''{0}'': released a claim whose reply was lost",
                 o.key);
             signalFinished(o.key);
+            orphans.remove(o.claimId, o);
           }
-          orphans.remove(o.claimId, o);
         } catch (RuntimeException e) {
           LOG.log(Level.DEBUG, "releasing a claim whose reply was lost failed, will retry", e);
         } finally {

@@ -90,6 +90,41 @@ class IdempotencyTrackerTest {
     });
   }
 
+  /**
+   * The caller of a claim can give up (its timeout) while the statement is still on its way: the
+   * first release by claim id finds nothing, and the claim is written after it. The heartbeat must
+   * keep trying until the claim's lease ends, or the key stays blocked for a whole lease (halted,
+   * under OrphanPolicy.HALT) by a request that never ran.
+   */
+  @Test
+  void aClaimWrittenAfterItsCallerGaveUpIsStillReleasedByItsId() {
+    java.util.concurrent.atomic.AtomicReference<Runnable> late =
+        new java.util.concurrent.atomic.AtomicReference<>();
+    IdempotencyStore lateWriting = new ForwardingIdempotencyStore(store) {
+      @Override
+      public Tracked claim(String key, String fingerprint, Duration lease, Duration retention,
+          OrphanPolicy policy, String claimId) {
+        if (late.get() == null) {
+          late.set(() -> store.claim(key, fingerprint, lease, retention, policy, claimId));
+          throw new IdempotencyStoreException("the claim's reply did not come in time", null);
+        }
+        return super.claim(key, fingerprint, lease, retention, policy, claimId);
+      }
+    };
+    try (IdempotencyTracker t = IdempotencyTracker.builder().store(lateWriting)
+        .executor(Runnable::run).ticker(ticker).orphanPolicy(OrphanPolicy.HALT).build()) {
+      assertThatThrownBy(() -> t.track("k", "fp")).isInstanceOf(IdempotencyStoreException.class);
+      late.get().run(); // the statement reaches the store after the first release found nothing
+      assertThat(store.claim("k", "fp", Duration.ofSeconds(60), Duration.ofHours(1),
+          OrphanPolicy.HALT)).as("the late claim holds the key").isInstanceOf(Tracked.InProgress.class);
+
+      t.heartbeat();
+
+      assertThat(t.track("k", "fp")).as("released by its id, so the retry runs")
+          .isInstanceOf(Tracked.Claimed.class);
+    }
+  }
+
   @Test
   void heartbeatKeepsTheKeyPastManyLeases() {
     Tracked.Claimed claim = (Tracked.Claimed) defaults.track("k", "fp");
