@@ -61,7 +61,8 @@ public final class ProcessBackend extends ForwardingBackend {
   /**
    * Builds a {@link ProcessBackend}: the shared options of every remote backend ({@link
    * RemoteBackendBuilder}: functions, channel bounds) plus how to start the child JVMs. The
-   * server listens on 127.0.0.1 only. Not thread-safe.
+   * server listens on a Unix domain socket only this user can reach, or on 127.0.0.1 only
+   * ({@link #transport}). Not thread-safe.
    */
   public static final class Builder extends RemoteBackendBuilder<Builder> {
     private @Nullable Transport transport;
@@ -157,7 +158,7 @@ public final class ProcessBackend extends ForwardingBackend {
     }
 
     /**
-     * Builds the backend and starts its loopback server.
+     * Builds the backend and starts its server (a Unix domain socket, or TCP on loopback).
      *
      * @return the backend
      * @throws NullPointerException if the functions class was not set

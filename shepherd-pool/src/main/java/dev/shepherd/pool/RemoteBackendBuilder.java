@@ -59,8 +59,9 @@ public abstract class RemoteBackendBuilder<B extends RemoteBackendBuilder<B>> {
   }
 
   /**
-   * Sets the address the server listens on. Default: the backend's (127.0.0.1 for the process
-   * and generic remote backends; the Pod IP for the Kubernetes one).
+   * Sets the address the server listens on. Default: the backend's (127.0.0.1 for the generic
+   * remote backend and for a process backend on TCP, which setting this chooses; the Pod IP for
+   * the Kubernetes one).
    *
    * @param bindAddress the address
    * @return this builder
