@@ -3,19 +3,14 @@ package dev.shepherd.idempotency;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.shepherd.testing.PostgresCluster;
-import java.io.PrintWriter;
-import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.DriverManager;
-import java.sql.SQLException;
-import java.sql.SQLFeatureNotSupportedException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.UUID;
-import java.util.logging.Logger;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -103,56 +98,13 @@ class JdbcRoundTripTest {
   private static DataSource singleConnection(Connection connection) {
     Connection kept = (Connection) Proxy.newProxyInstance(
         JdbcRoundTripTest.class.getClassLoader(), new Class<?>[] {Connection.class},
-        (proxy, method, args) -> {
-          if (method.getName().equals("close")) {
-            return null;
-          }
-          try {
-            return method.invoke(connection, args);
-          } catch (InvocationTargetException e) {
-            throw e.getCause();
-          }
-        });
-    return new DataSource() {
+        (proxy, method, args) -> method.getName().equals("close")
+            ? null
+            : TestDataSource.invoke(connection, method, args));
+    return new TestDataSource() {
       @Override
       public Connection getConnection() {
         return kept;
-      }
-
-      @Override
-      public Connection getConnection(String username, String password) {
-        return kept;
-      }
-
-      @Override
-      public PrintWriter getLogWriter() {
-        return new PrintWriter(System.err, true, StandardCharsets.UTF_8);
-      }
-
-      @Override
-      public void setLogWriter(PrintWriter out) {}
-
-      @Override
-      public void setLoginTimeout(int seconds) {}
-
-      @Override
-      public int getLoginTimeout() {
-        return 0;
-      }
-
-      @Override
-      public Logger getParentLogger() throws SQLFeatureNotSupportedException {
-        throw new SQLFeatureNotSupportedException();
-      }
-
-      @Override
-      public <T> T unwrap(Class<T> iface) throws SQLException {
-        throw new SQLException("not a wrapper");
-      }
-
-      @Override
-      public boolean isWrapperFor(Class<?> iface) {
-        return false;
       }
     };
   }

@@ -1,17 +1,12 @@
 package dev.shepherd.idempotency;
 
-import java.io.PrintWriter;
 import java.lang.reflect.InvocationHandler;
-import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Proxy;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
-import java.sql.SQLFeatureNotSupportedException;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.logging.Logger;
-import javax.sql.DataSource;
 
 /**
  * A pool of one real PostgreSQL connection that, like DBCP2 or Tomcat JDBC by default, hands the
@@ -19,7 +14,7 @@ import javax.sql.DataSource;
  * network timeout): what a store leaves on a pooled connection, the next borrower gets. {@code
  * close()} of a handed-out connection gives it back; {@link #close()} closes the physical one.
  */
-final class SingleConnectionDataSource implements DataSource, AutoCloseable {
+final class SingleConnectionDataSource extends TestDataSource implements AutoCloseable {
 
   private final Connection physical;
   private final AtomicInteger borrowed = new AtomicInteger();
@@ -59,11 +54,7 @@ final class SingleConnectionDataSource implements DataSource, AutoCloseable {
             if (returned) {
               throw new SQLException("connection was given back to the pool");
             }
-            try {
-              return method.invoke(physical, args);
-            } catch (InvocationTargetException e) {
-              throw e.getCause();
-            }
+            return TestDataSource.invoke(physical, method, args);
           }
         }
       }
@@ -73,43 +64,7 @@ final class SingleConnectionDataSource implements DataSource, AutoCloseable {
   }
 
   @Override
-  public Connection getConnection(String username, String password) {
-    return getConnection();
-  }
-
-  @Override
   public void close() throws SQLException {
     physical.close();
-  }
-
-  @Override
-  public PrintWriter getLogWriter() {
-    return new PrintWriter(System.err);
-  }
-
-  @Override
-  public void setLogWriter(PrintWriter out) {}
-
-  @Override
-  public void setLoginTimeout(int seconds) {}
-
-  @Override
-  public int getLoginTimeout() {
-    return 0;
-  }
-
-  @Override
-  public Logger getParentLogger() throws SQLFeatureNotSupportedException {
-    throw new SQLFeatureNotSupportedException();
-  }
-
-  @Override
-  public <T> T unwrap(Class<T> iface) throws SQLException {
-    throw new SQLException("not a wrapper");
-  }
-
-  @Override
-  public boolean isWrapperFor(Class<?> iface) {
-    return false;
   }
 }

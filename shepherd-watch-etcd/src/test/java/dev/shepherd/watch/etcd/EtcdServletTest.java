@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.testing.EtcdServer;
+import dev.shepherd.testing.ServletServer;
 import dev.shepherd.testing.FaultProxy;
 import dev.shepherd.watch.BlockingQueryServlet;
 import io.etcd.jetcd.ByteSequence;
@@ -16,13 +17,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
-import org.eclipse.jetty.ee10.servlet.ServletHolder;
-import org.eclipse.jetty.http.UriCompliance;
-import org.eclipse.jetty.server.HttpConfiguration;
-import org.eclipse.jetty.server.HttpConnectionFactory;
-import org.eclipse.jetty.server.Server;
-import org.eclipse.jetty.server.ServerConnector;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -36,25 +30,13 @@ class EtcdServletTest {
 
   @Test
   void servesBlockingQueriesAndCheckAndSetWritesOverEtcd() throws Exception {
-    Server jetty = new Server();
-    HttpConfiguration config = new HttpConfiguration();
-    config.setUriCompliance(UriCompliance.DEFAULT.with("CONSUL_KEYS",
-        UriCompliance.Violation.AMBIGUOUS_PATH_SEPARATOR));
-    ServerConnector connector = new ServerConnector(jetty, new HttpConnectionFactory(config));
-    connector.setHost("127.0.0.1");
-    jetty.addConnector(connector);
+    ServletServer jetty = null;
     try (Client client = Client.builder().endpoints(etcd.endpoint()).build();
         EtcdWatchSource<String> source = EtcdWatchSource.builder(client).build();
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
-      ServletContextHandler context = new ServletContextHandler();
-      ServletHolder holder = new ServletHolder(
-          BlockingQueryServlet.builder(source, (String s) -> s.getBytes(StandardCharsets.UTF_8))
-              .writer(EtcdKvWriter.utf8(client), b -> new String(b, StandardCharsets.UTF_8)).build());
-      holder.setAsyncSupported(true);
-      context.addServlet(holder, "/config/*");
-      jetty.setHandler(context);
-      jetty.start();
-      String base = "http://127.0.0.1:" + connector.getLocalPort() + "/config/";
+      jetty = consulKv("/config/*", BlockingQueryServlet.builder(source, (String s) -> s.getBytes(StandardCharsets.UTF_8))
+          .writer(EtcdKvWriter.utf8(client), b -> new String(b, StandardCharsets.UTF_8)).build());
+      String base = jetty.uri() + "/config/";
 
       assertThat(send(http, "PUT", base + "app%2Fflag?cas=0", "on").body()).isEqualTo("true");
       assertThat(send(http, "PUT", base + "app%2Fflag?cas=0", "off").body()).isEqualTo("false");
@@ -88,19 +70,15 @@ class EtcdServletTest {
       HttpResponse<String> recurse = send(http, "GET", base + "app/?recurse", "");
       assertThat(recurse.statusCode()).isEqualTo(400);
     } finally {
-      jetty.stop();
+      if (jetty != null) {
+        jetty.close();
+      }
     }
   }
 
   @Test
   void aQueryOnTheIndexBeforeAWriteReturnsThatWriteEvenWhileTheWatchHasNotSeenIt() throws Exception {
-    Server jetty = new Server();
-    HttpConfiguration config = new HttpConfiguration();
-    config.setUriCompliance(UriCompliance.DEFAULT.with("CONSUL_KEYS",
-        UriCompliance.Violation.AMBIGUOUS_PATH_SEPARATOR));
-    ServerConnector connector = new ServerConnector(jetty, new HttpConnectionFactory(config));
-    connector.setHost("127.0.0.1");
-    jetty.addConnector(connector);
+    ServletServer jetty = null;
     // reads and writes go straight to etcd; the watch goes through a proxy that can hold its events
     try (FaultProxy proxy = FaultProxy.to(etcd.port());
         Client client = Client.builder().endpoints(etcd.endpoint()).build();
@@ -108,15 +86,9 @@ class EtcdServletTest {
         EtcdWatchSource<String> source = EtcdWatchSource.builder(client)
             .watchClient(watching.getWatchClient()).build();
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
-      ServletContextHandler context = new ServletContextHandler();
-      ServletHolder holder = new ServletHolder(
-          BlockingQueryServlet.builder(source, (String s) -> s.getBytes(StandardCharsets.UTF_8))
-              .writer(EtcdKvWriter.utf8(client), b -> new String(b, StandardCharsets.UTF_8)).build());
-      holder.setAsyncSupported(true);
-      context.addServlet(holder, "/v1/kv/*");
-      jetty.setHandler(context);
-      jetty.start();
-      String base = "http://127.0.0.1:" + connector.getLocalPort() + "/v1/kv/";
+      jetty = consulKv("/v1/kv/*", BlockingQueryServlet.builder(source, (String s) -> s.getBytes(StandardCharsets.UTF_8))
+          .writer(EtcdKvWriter.utf8(client), b -> new String(b, StandardCharsets.UTF_8)).build());
+      String base = jetty.uri() + "/v1/kv/";
 
       long first = client.getKVClient().put(ByteSequence.from("ryw/flag", StandardCharsets.UTF_8),
           ByteSequence.from("v1", StandardCharsets.UTF_8)).get(10, TimeUnit.SECONDS).getHeader().getRevision();
@@ -142,8 +114,18 @@ class EtcdServletTest {
       assertThat(send(http, "GET", base + "ryw%2Fflag?raw&index=" + (index - 1) + "&wait=10m", "").body())
           .isEqualTo("v2");
     } finally {
-      jetty.stop();
+      if (jetty != null) {
+        jetty.close();
+      }
     }
+  }
+
+  /** A started Jetty serving {@code servlet} at {@code mapping}, with encoded {@code /} in keys. */
+  private static ServletServer consulKv(String mapping, BlockingQueryServlet<String> servlet) {
+    ServletServer server =
+        ServletServer.builder().servlet(mapping, servlet).uriCompliance(ServletServer.CONSUL_KEYS).build();
+    server.start();
+    return server;
   }
 
   private static HttpResponse<String> send(HttpClient http, String method, String uri, String body)
