@@ -1,6 +1,5 @@
 package dev.shepherd.cache;
 
-import dev.shepherd.core.internal.Require;
 import java.time.Duration;
 import java.util.concurrent.Executor;
 import org.jspecify.annotations.Nullable;
@@ -108,27 +107,7 @@ public interface Courier {
    * @throws NullPointerException if {@code executor} is null
    */
   static Courier local(Executor executor) {
-    Require.nonNull(executor, "executor");
-    return new Courier() {
-      @Override
-      public <K, V> void dispatch(Job<K, V> job) {
-        try {
-          executor.execute(
-              () -> {
-                if (!job.completeFromStorage()) {
-                  job.run();
-                }
-              });
-        } catch (RuntimeException rejected) {
-          job.complete(Load.fail(rejected));
-        }
-      }
-
-      @Override
-      public String toString() {
-        return "Courier.local(" + executor + ")";
-      }
-    };
+    return new LocalCourier(executor);
   }
 
   /**
