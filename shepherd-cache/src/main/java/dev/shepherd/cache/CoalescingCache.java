@@ -547,8 +547,10 @@ public final class CoalescingCache<K, V> {
    * Stores a value with the default time to live, as a load would. A load of the key that is
    * running answers its waiters with what it loaded (they asked before this value existed) but
    * does not store it, so it cannot overwrite this newer value when it ends (the write-through
-   * race: read the source, the application writes and puts, the load commits). Local to this
-   * cache: a courier shared with other JVMs does not hear of it.
+   * race: read the source, the application writes and puts, the load commits). Then the courier
+   * hears of it ({@link Courier#stored}): one shared with other JVMs removes the key's older value
+   * from the shared tier and from the other JVMs before this method returns (they load the new
+   * value at their next fetch; the value itself is not sent to them).
    *
    * @param key the key
    * @param value the value
@@ -558,6 +560,7 @@ public final class CoalescingCache<K, V> {
     Require.nonNull(key, "key");
     Require.nonNull(value, "value");
     replaceLocally(key, stored(value, ticker.read(), defaultTtlNanos));
+    courier.stored(key);
   }
 
   /**

@@ -65,6 +65,17 @@ public interface Courier {
   default void invalidatedAll() {}
 
   /**
+   * Called by {@link CoalescingCache#put} after the value was stored in this JVM, in the caller's
+   * thread, before {@code put} returns. A courier shared with other JVMs makes the older value of
+   * the key leave them: it removes the key from the shared tier and from the other JVMs' storage
+   * (as for {@link #invalidated}, without removing the value just stored here), so that their
+   * next fetch loads the new value instead of answering the old one. The default does nothing.
+   *
+   * @param key the key whose value was just stored
+   */
+  default void stored(Object key) {}
+
+  /**
    * What a cache offers the courier it was built with (see {@link #attach}). Thread-safe.
    *
    * @param <K> the key's type
