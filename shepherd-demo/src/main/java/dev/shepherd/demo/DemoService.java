@@ -74,6 +74,11 @@ import org.jspecify.annotations.Nullable;
  *   <li>Every JSON body ({@code /orders}, {@code /reports}, playground runs) is
  *       {@code application/json} of at most {@value Json#MAX_BODY} bytes (415 and 413 otherwise;
  *       on {@code /orders} the idempotency filter, bounded at the same size, answers the 413).
+ *   <li>Every request must name the service ({@code Host} {@code 127.0.0.1:<port>} or
+ *       {@code localhost:<port>}, else 421), and a write with an {@code Origin} must come from its
+ *       own pages (else 403): {@link LocalHostFilter}, against DNS rebinding.
+ *   <li>At most {@value #MAX_CONNECTIONS} connections; a request body arrives at
+ *       {@value #MIN_REQUEST_DATA_RATE} bytes/s at least, or the request is ended.
  *   <li>{@code GET /metrics} (Prometheus), {@code GET /api/stats} and the dashboard at {@code /};
  *       {@code GET /api/settings}: each capability's settings, read from its {@code config()}.
  *   <li>The playground under {@code /playground/} ({@link Playground}): each capability's scenario

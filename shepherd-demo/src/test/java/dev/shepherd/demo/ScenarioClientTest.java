@@ -21,7 +21,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * {@link ScenarioClient} against real HTTP servers that are not the demo (the URL is the user's):
  * a proxy's HTML error page, a body far over the bound, and answers whose text carries terminal
  * escape sequences. Each ends in one clear line or a clean table, never a stack trace, never an
- * escape sequence on the terminal.
+ * escape sequence on the terminal; {@link LoadGenerator} stops reading an answer past the bound too.
  */
 class ScenarioClientTest {
 
@@ -118,5 +118,18 @@ class ScenarioClientTest {
     Run busy = new Run("busy");
     assertThat(busy.exit).isEqualTo(ScenarioClient.BUSY);
     assertThat(busy.printed).isEqualTo("shepherd demo: already running[31m" + System.lineSeparator());
+  }
+
+  @Test
+  void theLoadGeneratorStopsReadingAnAnswerPastTheBound() throws Exception {
+    answers.mode = "huge";
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    try (PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8)) {
+      LoadGenerator.run(URI.create(server.uri() + "/"), java.time.Duration.ofSeconds(2), out);
+    }
+    String done = bytes.toString(StandardCharsets.UTF_8).lines().filter(l -> l.contains("load done"))
+        .findFirst().orElseThrow();
+    // Every answer is 8 MiB with status 202: each one counts as failed, none as answered.
+    assertThat(done).contains("IOException").doesNotContain(" 202=");
   }
 }
