@@ -60,6 +60,17 @@ class ScenarioClientTest {
             "caption", "red " + ESC + "[31mtext\u202E reversed\r\nline",
             "rows", java.util.List.of(Map.of("label", "calls" + ESC + "[2J", "unit", "", "shepherd", 1, "baseline", 2)),
             "timeline", java.util.List.of(Map.of("atMs", 1.0, "side", "shepherd", "text", "event" + ESC + "[1A\u009b"))));
+      } else if (path.startsWith("stalled/")) {
+        // The head and the start of a body, then nothing: a server that stalls mid-answer.
+        resp.setStatus(202);
+        resp.setContentType("application/json");
+        resp.getOutputStream().write("{\"runId\":".getBytes(StandardCharsets.UTF_8));
+        resp.flushBuffer();
+        try {
+          stalled.await();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
       } else if (path.startsWith("busy/")) {
         resp.setStatus(409);
         Json.write(resp, 409, Map.of("detail", "already running" + ESC + "[31m"));
@@ -70,6 +81,13 @@ class ScenarioClientTest {
   }
 
   private static final Answers answers = new Answers();
+  /** Holds the stalled answers until the class is done. */
+  private static final java.util.concurrent.CountDownLatch stalled = new java.util.concurrent.CountDownLatch(1);
+
+  @org.junit.jupiter.api.AfterAll
+  static void endTheStalledAnswers() {
+    stalled.countDown();
+  }
 
   @RegisterExtension
   static final ServletServer server = ServletServer.builder().servlet("/*", answers).build();
@@ -131,5 +149,15 @@ class ScenarioClientTest {
         .findFirst().orElseThrow();
     // Every answer is 8 MiB with status 202: each one counts as failed, none as answered.
     assertThat(done).contains("IOException").doesNotContain(" 202=");
+  }
+
+  @Test
+  @org.junit.jupiter.api.Timeout(value = 2, unit = java.util.concurrent.TimeUnit.MINUTES) // fails, not hangs, without the bound
+  void anAnswerThatStallsMidBodyEndsInOneLineAfterTheBound() throws Exception {
+    // The head arrives at once, so the request's own timeout (which ends at the head) never fires.
+    Run run = new Run("stalled");
+    assertThat(run.exit).isEqualTo(ScenarioClient.FAILED);
+    assertThat(run.printed.lines()).as(run.printed).hasSize(1);
+    assertThat(run.printed).contains("no whole answer from").contains("within 20000 ms");
   }
 }
