@@ -223,6 +223,8 @@ final class ReplicaPoller implements Runnable {
   private final class Session {
     private @Nullable Connection connection;
     private @Nullable PreparedStatement poll;
+    /** The connection's own network timeout, set back before it returns to the pool. */
+    private int networkTimeoutBefore;
     ReplayStrategy strategy = ReplayStrategy.POLLING;
 
     private Connection connection() throws SQLException {
@@ -233,6 +235,7 @@ final class ReplicaPoller implements Runnable {
       c = tracker.dataSource.getConnection();
       try {
         c.setAutoCommit(true); // no transaction, so no snapshot, is held between polls
+        networkTimeoutBefore = c.getNetworkTimeout();
         c.setNetworkTimeout(Runnable::run, tracker.networkTimeoutMillis);
         ReplayStrategy resolved = tracker.resolvedStrategy;
         if (resolved == null) {
@@ -256,7 +259,20 @@ final class ReplicaPoller implements Runnable {
       return c;
     }
 
+    /** Names the replica and the network timeout in a failure that is the timeout. */
+    SQLException named(SQLException e) {
+      return Jdbc.timedOut(e, "replica " + tracker.name, Duration.ofMillis(tracker.networkTimeoutMillis));
+    }
+
     Sample poll() throws SQLException {
+      try {
+        return pollOnce();
+      } catch (SQLException e) {
+        throw named(e);
+      }
+    }
+
+    private Sample pollOnce() throws SQLException {
       connection();
       PreparedStatement statement = poll;
       if (statement == null) {
@@ -277,6 +293,8 @@ final class ReplicaPoller implements Runnable {
       tracker.queries.increment();
       try (Statement s = connection().createStatement(); ResultSet row = s.executeQuery(ReplicaTracker.RECEIVER_QUERY)) {
         return row.next() && row.getBoolean(1);
+      } catch (SQLException e) {
+        throw named(e);
       }
     }
 
@@ -285,6 +303,8 @@ final class ReplicaPoller implements Runnable {
       try (Statement s = connection().createStatement()) {
         // The status row (success, timeout, not in recovery) is not needed: the next poll reads the truth.
         s.execute(ReplayStrategy.waitForLsnSql(target, TimeUnit.NANOSECONDS.toMillis(timeoutNanos)));
+      } catch (SQLException e) {
+        throw named(e);
       }
     }
 
@@ -293,6 +313,14 @@ final class ReplicaPoller implements Runnable {
       connection = null;
       poll = null;
       if (c != null) {
+        try {
+          if (!c.isClosed()) {
+            c.setNetworkTimeout(Runnable::run, networkTimeoutBefore); // as the pool lent it
+          }
+        } catch (SQLException e) {
+          ReplicaTracker.LOG.log(Level.DEBUG, "restoring the network timeout of the poll connection of replica "
+              + tracker.name + ": " + e);
+        }
         try {
           c.close();
         } catch (SQLException e) {

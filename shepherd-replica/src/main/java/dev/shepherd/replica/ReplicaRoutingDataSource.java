@@ -6,6 +6,7 @@ import java.lang.reflect.Proxy;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.SQLFeatureNotSupportedException;
+import java.time.Duration;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
@@ -71,6 +72,7 @@ public final class ReplicaRoutingDataSource implements DataSource {
   private final Consumer<Lsn> onWrite;
   private final boolean recordWrites;
   private final boolean perThread;
+  private final Duration queryTimeout;
   /**
    * The newest write of each thread made outside any consistency scope. Per instance on purpose: a
    * write through one routing data source says nothing about the replicas of another.
@@ -93,6 +95,7 @@ public final class ReplicaRoutingDataSource implements DataSource {
     this.onWrite = builder.onWrite;
     this.recordWrites = builder.recordWrites;
     this.perThread = builder.perThread;
+    this.queryTimeout = builder.queryTimeout;
   }
 
   /**
@@ -157,7 +160,8 @@ public final class ReplicaRoutingDataSource implements DataSource {
     ConnectionDefaults known = defaults;
     if (known == null) {
       try (Connection probe = primary.getConnection()) {
-        known = new ConnectionDefaults(probe.getAutoCommit(), probe.getTransactionIsolation());
+        known = Jdbc.bounded(probe, queryTimeout, "the primary (connection defaults)",
+            () -> new ConnectionDefaults(probe.getAutoCommit(), probe.getTransactionIsolation()));
       }
       defaults = known;
     }
@@ -186,6 +190,10 @@ public final class ReplicaRoutingDataSource implements DataSource {
 
   boolean recordWrites() {
     return recordWrites;
+  }
+
+  Duration queryTimeout() {
+    return queryTimeout;
   }
 
   void written(ConsistencyToken written) {
@@ -280,6 +288,7 @@ public final class ReplicaRoutingDataSource implements DataSource {
     private Consumer<Lsn> onWrite = lsn -> {};
     private boolean recordWrites = true;
     private boolean perThread = true;
+    private Duration queryTimeout = Jdbc.DEFAULT_QUERY_TIMEOUT;
 
     private Builder(DataSource primary, ReplicaRouter router) {
       this.primary = primary;
@@ -335,6 +344,22 @@ public final class ReplicaRoutingDataSource implements DataSource {
      */
     public Builder rememberWritesPerThread(boolean remember) {
       this.perThread = remember;
+      return this;
+    }
+
+    /**
+     * Sets the bound of each statement this data source sends on its own (the write-position query
+     * after a commit, the first call's read of the connection defaults): the connection's network
+     * timeout while it runs, set back afterwards. Default 2 s. The application's own statements get
+     * whatever their pool's connections have (pgjdbc's {@code socketTimeout}, none by default).
+     *
+     * @param timeout positive
+     * @return this builder
+     * @throws NullPointerException if {@code timeout} is null
+     * @throws IllegalArgumentException if it is not positive
+     */
+    public Builder queryTimeout(Duration timeout) {
+      this.queryTimeout = Require.positive(timeout, "queryTimeout");
       return this;
     }
 

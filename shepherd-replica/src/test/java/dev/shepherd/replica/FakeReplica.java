@@ -46,6 +46,7 @@ final class FakeReplica implements DataSource {
       }
       case "isClosed" -> false;
       case "setAutoCommit", "setNetworkTimeout" -> null;
+      case "getNetworkTimeout" -> 0;
       case "toString" -> "FakeReplica.Connection#" + number;
       case "hashCode" -> System.identityHashCode(proxy);
       case "equals" -> proxy == args[0];

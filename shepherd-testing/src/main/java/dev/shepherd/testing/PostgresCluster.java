@@ -241,6 +241,21 @@ public final class PostgresCluster extends ServerFixture {
   }
 
   /**
+   * Returns a new HikariCP pool whose connections go through {@code proxy} (made with {@code
+   * FaultProxy.to(cluster.replicaPort())}), so a test can make the replica's network fail under a
+   * pool that is already in use. Defaults as {@link #primaryDataSource()}; the caller closes it.
+   *
+   * @param proxy a proxy in front of the replica
+   * @param connectionTimeout how long {@code getConnection()} waits at most (at least 250 ms)
+   * @return the pool, named {@code replica-via-proxy}
+   * @throws IllegalStateException if the fixture is not started
+   * @throws IllegalArgumentException if {@code connectionTimeout} is below 250 ms
+   */
+  public HikariDataSource replicaDataSource(FaultProxy proxy, Duration connectionTimeout) {
+    return pool(jdbcUrl(proxy.port()), "replica-via-proxy", connectionTimeout);
+  }
+
+  /**
    * Returns a new HikariCP pool of connections to the replica with its own connection timeout; a
    * short one (250 ms) makes a stopped replica show up fast in tests of its failure.
    *
