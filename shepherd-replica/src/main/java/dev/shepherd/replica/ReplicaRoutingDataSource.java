@@ -33,9 +33,10 @@ import org.jspecify.annotations.Nullable;
  * managers set those first ({@code setReadOnly(true)} for {@code @Transactional(readOnly = true)}),
  * then run statements. At that first use the work is read-only when the connection was set
  * read-only or when the {@linkplain Builder#readOnlyWhen(BooleanSupplier) read-only signal} says so;
- * read-only work is routed by {@link ReplicaRouter#route(Lsn)} with the position of
- * {@link ConsistencyContext#requiredLsn()} (a replica that has replayed it, the primary after the
- * router's bound), and everything else goes to the primary. A replica whose pool gives no
+ * read-only work is routed by {@link ReplicaRouter#routeAfter(ConsistencyToken)} with the token of
+ * {@link ConsistencyContext#current()} merged with the thread's own last write (a replica that has
+ * replayed its position, on its timeline when the token knows it; the primary after the router's
+ * bound), and everything else goes to the primary. A replica whose pool gives no
  * connection is replaced by the primary.
  *
  * <p>After a commit on the primary of a connection that ran statements since the last commit, and
@@ -78,7 +79,7 @@ public final class ReplicaRoutingDataSource implements DataSource {
    * write through one routing data source says nothing about the replicas of another.
    */
   @SuppressWarnings("ThreadLocalUsage")
-  private final ThreadLocal<Lsn> lastWriteOutsideScope = new ThreadLocal<>();
+  private final ThreadLocal<ConsistencyToken> lastWriteOutsideScope = new ThreadLocal<>();
   private volatile @Nullable ConnectionDefaults defaults;
 
   final LongAdder replicaConnections = new LongAdder();
@@ -207,22 +208,25 @@ public final class ReplicaRoutingDataSource implements DataSource {
       inScope = false; // no filter and no callWith around this work
     }
     if (!inScope && perThread) {
-      Lsn previous = lastWriteOutsideScope.get();
-      if (previous == null || lsn.compareTo(previous) > 0) {
-        lastWriteOutsideScope.set(lsn);
-      }
+      lastWriteOutsideScope.set(written.merge(lastWriteOutsideScope.get()));
     }
     onWrite.accept(lsn);
   }
 
   /** The position read-only work on this thread must see: the scope's, or this thread's own last write. */
   @Nullable Lsn requiredLsn() {
-    Lsn scoped = ConsistencyContext.requiredLsn();
-    Lsn own = perThread ? lastWriteOutsideScope.get() : null;
-    if (scoped == null) {
-      return own;
-    }
-    return own == null || scoped.compareTo(own) >= 0 ? scoped : own;
+    ConsistencyToken required = required();
+    return required == null ? null : required.lsn();
+  }
+
+  /**
+   * The token read-only work on this thread must see, with its history when known: the scope's
+   * merged with this thread's own last write.
+   */
+  @Nullable ConsistencyToken required() {
+    ConsistencyToken scoped = ConsistencyContext.current().orElse(null);
+    ConsistencyToken own = perThread ? lastWriteOutsideScope.get() : null;
+    return ConsistencyToken.merge(scoped, own);
   }
 
   @Override

@@ -184,7 +184,7 @@ final class RoutingConnection implements InvocationHandler {
     if (readOnlyWork) {
       Route route;
       try {
-        route = owner.router().route(owner.requiredLsn());
+        route = owner.router().routeAfter(owner.required());
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new SQLException("interrupted while waiting for a replica to replay the required position", "57014", e);

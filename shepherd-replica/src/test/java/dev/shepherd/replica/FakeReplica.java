@@ -95,7 +95,8 @@ final class FakeReplica implements DataSource {
         yield first;
       }
       case "getBoolean" -> recovery;
-      case "getString" -> text;
+      // The poll's history columns: no receiver visible, timeline 1, system identifier 1.
+      case "getString" -> args[0] instanceof Integer column && column > 2 ? (column == 3 ? null : "1") : text;
       case "close" -> null;
       case "toString" -> "FakeReplica.ResultSet";
       case "hashCode" -> System.identityHashCode(proxy);
