@@ -128,6 +128,18 @@ class TimelineDivergenceTest {
       assertThat(oldOnly.stats().fallbacks()).containsEntry(Route.FallbackReason.OTHER_HISTORY, 1L);
       boolean seen = oldOnly.readAfter(onTimeline2, c -> Pools.exists(c, "facts", 2));
       assertThat(seen).as("read on the primary of timeline 2").isTrue();
+
+      // The routing data source routes read-only work with the scope's token, history included.
+      ReplicaRoutingDataSource routing = ReplicaRoutingDataSource.builder(newPrimary, oldOnly).build();
+      boolean seenThroughRouting = ConsistencyContext.callWith(onTimeline2, () -> {
+        try (Connection c = routing.getConnection()) {
+          c.setReadOnly(true);
+          return Pools.exists(c, "facts", 2);
+        }
+      });
+      assertThat(seenThroughRouting).isTrue();
+      assertThat(routing.stats().primaryConnections()).isEqualTo(1);
+      assertThat(oldOnly.stats().fallbacks()).containsEntry(Route.FallbackReason.OTHER_HISTORY, 3L);
     }
   }
 
