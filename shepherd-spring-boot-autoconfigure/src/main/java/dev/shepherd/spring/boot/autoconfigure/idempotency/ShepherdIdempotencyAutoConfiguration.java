@@ -48,7 +48,7 @@ import org.springframework.util.ClassUtils;
     "org.springframework.boot.data.redis.autoconfigure.DataRedisAutoConfiguration",
     "org.springframework.boot.flyway.autoconfigure.FlywayAutoConfiguration",
     "org.springframework.boot.liquibase.autoconfigure.LiquibaseAutoConfiguration"})
-@ConditionalOnClass({IdempotencyTracker.class, IdempotencyFilter.class})
+@ConditionalOnClass(name = {"dev.shepherd.idempotency.IdempotencyTracker", "dev.shepherd.idempotency.servlet.IdempotencyFilter"})
 @ConditionalOnWebApplication(type = ConditionalOnWebApplication.Type.SERVLET)
 @ConditionalOnProperty(prefix = "shepherd.idempotency", name = "enabled", havingValue = "true", matchIfMissing = true)
 @EnableConfigurationProperties(ShepherdIdempotencyProperties.class)
