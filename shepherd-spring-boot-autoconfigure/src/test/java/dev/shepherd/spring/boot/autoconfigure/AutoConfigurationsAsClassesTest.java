@@ -46,7 +46,7 @@ class AutoConfigurationsAsClassesTest {
     REPLICA("replica.ShepherdReplicaAutoConfiguration", "shepherdReplicas", "shepherdReplicaRouter", "consistencyTokenCodec",
         "shepherdConsistencyTokenFilter"),
     IDEMPOTENCY("idempotency.ShepherdIdempotencyAutoConfiguration", "shepherdIdempotencyStore", "shepherdIdempotencyTracker",
-        "shepherdIdempotencyFilter"),
+        "shepherdIdempotencyFilter", "shepherdIdempotencyDataSource"),
     WATCH("watch.ShepherdWatchAutoConfiguration", "shepherdWatches"),
     POOL("pool.ShepherdPoolAutoConfiguration", "work"),
     METRICS("actuate.ShepherdMetricsAutoConfiguration", "shepherdMeterBindings", "shepherdCacheMetrics",
@@ -123,6 +123,8 @@ class AutoConfigurationsAsClassesTest {
       case IDEMPOTENCY -> {
         if (missing == Library.SERVLET) {
           beans.clear();
+        } else if (missing == Library.HIKARI) {
+          beans.remove("shepherdIdempotencyDataSource"); // the JDBC store's own pool is a HikariCP pool
         }
       }
       case METRICS -> {
