@@ -21,6 +21,9 @@ import org.jspecify.annotations.Nullable;
  * cluster.stopMember(1); cluster.stopMember(2); // member 0 has no quorum, hence no leader
  * }</pre>
  *
+ * <p>{@link #suspendMember(int)} freezes a member (SIGSTOP) with its connections open, so it
+ * falls behind while the other two commit, and catches up after {@link #resumeMember(int)}.
+ *
  * <p>Members use a 100 ms heartbeat and etcd's default 1 s election timeout. A stopped member keeps
  * its data; {@link #close()} stops every member and deletes the data.
  */
