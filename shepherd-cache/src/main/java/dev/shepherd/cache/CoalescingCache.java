@@ -48,9 +48,11 @@ import org.jspecify.annotations.Nullable;
  *       allocating beyond Caffeine's own {@code getIfPresent}.
  *   <li><b>Miss</b>: the first caller of a missing key starts a load (the leader, answered
  *       {@link Fetched.Source#LOADED}); every caller of that key until the load ends joins it
- *       ({@link Fetched.Source#JOINED}). The loader runs once, on the {@link Builder#executor
- *       executor}, after the courier checked storage once more. Each caller waits with its
- *       own timeout; the load itself is bounded by the {@link Builder#loadTimeout load timeout}.
+ *       ({@link Fetched.Source#JOINED}). The loader runs once, after storage was checked once
+ *       more: on the leader's own thread when it called {@link #fetch(Object, Loader)} without a
+ *       timeout (it waits for the whole load anyway; see {@link Builder#loadOnCallingThread}),
+ *       on the {@link Builder#executor executor} otherwise. Each caller waits with its own
+ *       timeout; the load itself is bounded by the {@link Builder#loadTimeout load timeout}.
  *   <li><b>Failure</b>: shared, never repeated per caller. Each waiter gets its own
  *       {@link LoadFailedException} (own stack trace, the loader's error as cause). With
  *       {@link Builder#cacheFailuresFor} the failure is kept and answers callers without a load;
@@ -150,6 +152,8 @@ public final class CoalescingCache<K, V> {
   private final long loadTimeoutNanos;
   private final Duration loadTimeout;
   private final boolean cancelWhenAbandoned;
+  /** Whether a blocking, untimed leader runs its own load ({@link Builder#loadOnCallingThread}). */
+  private final boolean loadOnCallingThread;
   private final FlightOwner<K, V> owner = new Owner();
   /**
    * Whether a hit must check the entry's time to live itself: when stale grace keeps expired values
@@ -189,6 +193,7 @@ public final class CoalescingCache<K, V> {
     this.loadTimeout = b.loadTimeout();
     this.loadTimeoutNanos = Durations.toNanosSaturated(b.loadTimeout());
     this.cancelWhenAbandoned = b.cancelWhenAbandoned();
+    this.loadOnCallingThread = b.loadOnCallingThread();
     this.horizonNanos =
         ttl == null ? Long.MAX_VALUE : Durations.saturatedAdd(defaultTtlNanos, graceNanos);
     this.checkOnRead = expiry(b) != ExpiryPolicy.VARIABLE || graceNanos > 0L;
@@ -404,7 +409,10 @@ public final class CoalescingCache<K, V> {
 
   /**
    * Returns the value of {@code key}, loading it with {@code loader} if it is missing, and waiting at
-   * most until the load ends (bounded by the {@link Builder#loadTimeout load timeout}).
+   * most until the load ends (bounded by the {@link Builder#loadTimeout load timeout}). A call that
+   * starts the load runs the loader on its own thread unless {@link Builder#loadOnCallingThread} is
+   * off; it then returns when its loader does, even past the load timeout if the loader ignores
+   * the interrupt sent at it.
    *
    * @param key the key
    * @param loader loads the value if the key is missing and no load is running for it
@@ -412,8 +420,8 @@ public final class CoalescingCache<K, V> {
    * @throws NullPointerException if an argument is null
    * @throws LoadFailedException if the load this call waited on failed (or timed out), or a kept
    *     failure answered it
-   * @throws InterruptedException if the thread was interrupted while waiting; only this caller
-   *     leaves the load
+   * @throws InterruptedException if the thread was interrupted while waiting (or, running the
+   *     loader itself, its loader failed after the interrupt); only this caller leaves the load
    */
   public Fetched<V> fetch(K key, Loader<? super K, ? extends V> loader) throws InterruptedException {
     Object stored = map.get(Require.nonNull(key, "key"));
@@ -539,8 +547,10 @@ public final class CoalescingCache<K, V> {
    * Stores a value with the default time to live, as a load would. A load of the key that is
    * running answers its waiters with what it loaded (they asked before this value existed) but
    * does not store it, so it cannot overwrite this newer value when it ends (the write-through
-   * race: read the source, the application writes and puts, the load commits). Local to this
-   * cache: a courier shared with other JVMs does not hear of it.
+   * race: read the source, the application writes and puts, the load commits). Then the courier
+   * hears of it ({@link Courier#stored}): one shared with other JVMs removes the key's older value
+   * from the shared tier and from the other JVMs before this method returns (they load the new
+   * value at their next fetch; the value itself is not sent to them).
    *
    * @param key the key
    * @param value the value
@@ -550,6 +560,7 @@ public final class CoalescingCache<K, V> {
     Require.nonNull(key, "key");
     Require.nonNull(value, "value");
     replaceLocally(key, stored(value, ticker.read(), defaultTtlNanos));
+    courier.stored(key);
   }
 
   /**
@@ -719,7 +730,19 @@ public final class CoalescingCache<K, V> {
         if (flight == null) {
           flight = created;
           node = leader;
-          dispatch(created);
+          if (timeout == null && loadOnCallingThread && mayLoadOn(me)) {
+            created.armTimer();
+            if (!created.runOnCaller(leader)) {
+              // Its own interrupt ended its attempt and it left; the others get a load elsewhere.
+              if (!created.isDone()) {
+                dispatch(created);
+              }
+              Thread.interrupted();
+              throw new InterruptedException("interrupted while loading key " + key);
+            }
+          } else {
+            dispatch(created);
+          }
         }
       }
       if (node == null) {
@@ -740,6 +763,16 @@ public final class CoalescingCache<K, V> {
       }
     }
   }
+
+  /**
+   * Whether {@code thread} may run a loader itself: a platform thread always; a virtual one from
+   * Java 24 on, where blocking inside {@code synchronized} no longer pins its carrier.
+   */
+  private static boolean mayLoadOn(Thread thread) {
+    return !thread.isVirtual() || VIRTUAL_THREADS_UNPIN;
+  }
+
+  private static final boolean VIRTUAL_THREADS_UNPIN = Runtime.version().feature() >= 24;
 
   private @Nullable Object await(
       K key,
@@ -1124,6 +1157,7 @@ public final class CoalescingCache<K, V> {
     private boolean cancelWhenAbandoned;
     private Duration loadTimeout = Duration.ofMinutes(1);
     private boolean recordStats = true;
+    private @Nullable Boolean loadOnCallingThread;
 
     private Builder() {}
 
@@ -1205,8 +1239,11 @@ public final class CoalescingCache<K, V> {
     }
 
     /**
-     * Sets where loaders run (through {@link Courier#local(Executor)}). Ignored if a
-     * {@link #courier} is set.
+     * Sets where loaders run (through {@link Courier#local(Executor)}) when the caller that starts
+     * the load does not run it itself (see {@link #loadOnCallingThread}): {@code fetchAsync},
+     * {@code refresh}, {@code fetch} with a timeout. Ignored if a {@link #courier} is set. Setting
+     * it turns {@link #loadOnCallingThread} off unless that is set too: your executor then runs
+     * every load.
      *
      * <p>Default: the JVM's shared loader threads. A load starts at once on a pooled daemon
      * platform thread ({@code shepherd-cache-loader-N}) while fewer than 2 per core (at least 8)
@@ -1215,25 +1252,21 @@ public final class CoalescingCache<K, V> {
      * carrier runs virtual threads that do not block, a virtual loader waits until one of them
      * ends, and every caller of the key waits with it; the operating system gives a platform
      * thread a core within its time slice (and before Java 24 a virtual loader that blocks inside
-     * {@code synchronized} pins its carrier). The price is start latency in some stampedes: in
-     * StampedeBenchmark (10,000 virtual callers, 2 cores, Java 25) the platform loader starts
-     * about 2.3 ms after the release and a virtual one about 1 ms, and the last caller is answered
-     * 1 to 3.6 ms later than with a virtual thread per load; when the callers had been parked long
-     * before the release, the platform thread started first. Virtual threads take over past the
-     * bound so that loaders that block never need a platform thread each.
+     * {@code synchronized} pins its carrier). The price is start latency when every core is busy:
+     * in StampedeBenchmark (10,000 virtual callers, 2 cores, Java 25) a platform loader thread
+     * starts about 2.3 ms after the release, a virtual one about 1 ms; the leader that runs its
+     * own load starts it at once. Virtual threads take over past the bound so that loaders that
+     * block never need a platform thread each.
      *
      * <p>An executor of your own must start each task without waiting behind other loads (a
      * queue of loads behind a busy thread delays every caller of every key in it).
      *
-     * <p>{@code Runnable::run} runs each load on the thread of the caller that starts it, as
-     * Guava's {@code LoadingCache} and Caffeine's synchronous {@code get} do. It starts the load
-     * soonest: in a stampede of 10,000 virtual threads on 2 cores, the default's platform thread
-     * starts about 2 ms after the first caller (it waits for the operating system to give it a
-     * core the busy carriers hold) and the last caller is answered about 14 % later than with
-     * Guava, while {@code Runnable::run} matches Guava (StampedeBenchmark). The price: that caller
-     * cannot leave its load. Its timeout is not honoured until the loader returns, and
-     * interrupting its thread interrupts the loader, whose failure then reaches every waiter (it
-     * is not kept by {@link #cacheFailuresFor}, and the thread's interrupt status stays set).
+     * <p>{@code Runnable::run} runs every load on the thread of the caller that starts it, its
+     * timed and async calls included. The price: that caller cannot leave its load. Its timeout
+     * is not honoured until the loader returns, and interrupting its thread interrupts the loader,
+     * whose failure then reaches every waiter (it is not kept by {@link #cacheFailuresFor}, and
+     * the thread's interrupt status stays set). {@link #loadOnCallingThread} gets the start
+     * without these costs.
      *
      * @param executor the executor
      * @return this builder
@@ -1341,12 +1374,64 @@ public final class CoalescingCache<K, V> {
     }
 
     /**
+     * Whether a caller that starts a load with the blocking {@link CoalescingCache#fetch(Object,
+     * Loader) fetch(key, loader)}, the one without a timeout of its own, runs the loader on its own
+     * thread instead of handing it to the {@link #executor}. That caller waits for the whole load
+     * anyway; running it itself starts the load at once, where a handed-off load waits for its
+     * thread to be scheduled: under a stampede that keeps every core busy, about 2 ms on a 2-core
+     * machine (StampedeBenchmark: 10,000 callers of one cold key, with it the last caller is
+     * answered as soon as with Guava's {@code LoadingCache}, which always loads on the caller's
+     * thread, as Caffeine's synchronous {@code get} does). Every other load still runs on the
+     * executor: {@link CoalescingCache#fetchAsync}, {@link CoalescingCache#refresh}, and a
+     * {@code fetch} with a timeout (whose caller must be able to leave at it).
+     *
+     * <p>What stays the same for every other caller of the key: they join the load with their own
+     * timeouts and interrupts, and the load timeout answers them at its deadline. What differs for
+     * the caller that runs it:
+     *
+     * <ul>
+     *   <li>The loader sees that caller's thread: its thread locals (a Spring transaction bound to
+     *       the thread, a logging context, a security context). A loader that must not read inside
+     *       the caller's transaction (it would cache what that transaction has not committed) needs
+     *       this off, or a loader that opens its own transaction.
+     *   <li>Interrupting that caller interrupts its loader. If the loader then fails, the caller
+     *       throws {@link InterruptedException} as any interrupted waiter does, the failure is not
+     *       handed to anyone, and the load starts again on the executor for the callers still
+     *       waiting (or is dropped, with {@link #cancelWhenAbandoned} and nobody left): the loader
+     *       has then run twice. A loader that finishes despite the interrupt answers everyone.
+     *   <li>At the load timeout the loader is interrupted and the other callers are answered with
+     *       the timeout; that caller returns when its loader does, so a loader that ignores
+     *       interrupts holds it past the load timeout.
+     * </ul>
+     *
+     * <p>On Java 21 to 23 a virtual-thread caller always hands the load to the executor: a loader
+     * that blocks inside {@code synchronized} there would pin that caller's carrier thread.
+     *
+     * <p>Default: on when neither {@link #executor} nor {@link #courier} is set; off when either
+     * is (your executor then runs every load). Needs the local courier: on with a {@link #courier}
+     * of your own, {@link #build()} fails.
+     *
+     * @param onCallingThread whether the blocking, untimed leader runs its own load
+     * @return this builder
+     */
+    public Builder<K, V> loadOnCallingThread(boolean onCallingThread) {
+      this.loadOnCallingThread = onCallingThread;
+      return this;
+    }
+
+    /**
      * Returns the settings so far as an immutable configuration, as {@link #build()} would use them
      * (the local courier on the executor unless a courier was set).
      *
      * @return the configuration
+     * @throws IllegalStateException if the settings contradict each other (see
+     *     {@link CacheConfig})
      */
     public CacheConfig<K, V> config() {
+      boolean onCallingThread =
+          loadOnCallingThread != null
+              ? loadOnCallingThread
+              : courier == null && executor == LoaderThreads.SHARED;
       return new CacheConfig<>(
           maximumSize,
           maximumWeight,
@@ -1359,7 +1444,8 @@ public final class CoalescingCache<K, V> {
           staleGrace,
           cancelWhenAbandoned,
           loadTimeout,
-          recordStats);
+          recordStats,
+          onCallingThread);
     }
 
     /**

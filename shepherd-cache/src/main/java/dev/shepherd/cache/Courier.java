@@ -1,6 +1,5 @@
 package dev.shepherd.cache;
 
-import dev.shepherd.core.internal.Require;
 import java.time.Duration;
 import java.util.concurrent.Executor;
 import org.jspecify.annotations.Nullable;
@@ -66,6 +65,17 @@ public interface Courier {
   default void invalidatedAll() {}
 
   /**
+   * Called by {@link CoalescingCache#put} after the value was stored in this JVM, in the caller's
+   * thread, before {@code put} returns. A courier shared with other JVMs makes the older value of
+   * the key leave them: it removes the key from the shared tier and from the other JVMs' storage
+   * (as for {@link #invalidated}, without removing the value just stored here), so that their
+   * next fetch loads the new value instead of answering the old one. The default does nothing.
+   *
+   * @param key the key whose value was just stored
+   */
+  default void stored(Object key) {}
+
+  /**
    * What a cache offers the courier it was built with (see {@link #attach}). Thread-safe.
    *
    * @param <K> the key's type
@@ -108,27 +118,7 @@ public interface Courier {
    * @throws NullPointerException if {@code executor} is null
    */
   static Courier local(Executor executor) {
-    Require.nonNull(executor, "executor");
-    return new Courier() {
-      @Override
-      public <K, V> void dispatch(Job<K, V> job) {
-        try {
-          executor.execute(
-              () -> {
-                if (!job.completeFromStorage()) {
-                  job.run();
-                }
-              });
-        } catch (RuntimeException rejected) {
-          job.complete(Load.fail(rejected));
-        }
-      }
-
-      @Override
-      public String toString() {
-        return "Courier.local(" + executor + ")";
-      }
-    };
+    return new LocalCourier(executor);
   }
 
   /**

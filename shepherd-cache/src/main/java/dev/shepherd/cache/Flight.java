@@ -52,7 +52,10 @@ import org.jspecify.annotations.Nullable;
  * <p>A flight sees its cache only through {@link FlightOwner} (time, load settings, storage, the
  * end of the flight). A courier either calls {@link #run} (load and finish here) or
  * {@link #runLoader} and then {@link #complete} (load, share the outcome elsewhere, then finish), or
- * only {@link #complete} with an outcome from elsewhere; whichever finishes first wins.
+ * only {@link #complete} with an outcome from elsewhere; whichever finishes first wins. With the
+ * local courier the cache may instead carry the flight out on its leader's own thread
+ * ({@link #runOnCaller}); if the leader's interrupt fails that attempt, the leader leaves, the
+ * flight stays RUNNING and goes to the courier for the waiters left.
  *
  * <p>The loader's thread is recorded under the lock while the loader runs, so an interrupt is only
  * ever sent while our loader runs; {@link #runLoader} clears the interrupt it sent, and gives back
@@ -326,6 +329,36 @@ final class Flight<K, V> implements Courier.Job<K, V> {
       return outcome != null;
     }
     finish(null, new Value<>(fresh, Fetched.Source.HIT, Fetched.Source.JOINED), false, false);
+    return true;
+  }
+
+  /**
+   * Carries the flight out on the thread of the blocking leader that started it (the cache's
+   * {@code loadOnCallingThread}): storage once more, the loader, then the end of the flight, as a
+   * local courier's loader thread does with {@link #completeFromStorage()} and {@link #run()}.
+   *
+   * <p>If the leader's own interrupt made its loader fail, that failure is nobody's answer: it says
+   * nothing about the key, and the other waiters did not ask to be interrupted. The leader then
+   * leaves like any interrupted waiter, and the flight stays RUNNING for the others (the cache hands
+   * it to its courier), unless leaving abandoned it or another transition ended it meanwhile.
+   *
+   * @param leader the leader's waiter, the caller of this method
+   * @return true when the flight has ended (the leader reads {@link #outcome()}); false when the
+   *     leader left after its interrupt and the flight may still need a loader elsewhere
+   */
+  boolean runOnCaller(Waiter<V> leader) {
+    if (completeFromStorage()) {
+      return true;
+    }
+    Load<? extends V> result = runLoader();
+    if (result == null) {
+      return true; // ended while the loader ran (the load timeout)
+    }
+    if (loaderInterrupted && result instanceof Load.Fail<? extends V>) {
+      loaderInterrupted = false; // the attempt that failed is not the flight's outcome
+      return !leave(leader);
+    }
+    finish(result, null, false, false);
     return true;
   }
 

@@ -11,7 +11,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * The default loader executor of every cache in the JVM: a load starts at once on a pooled
  * platform thread while fewer than {@link #PLATFORM_THREADS} loads run on them, and on a new
- * virtual thread beyond that.
+ * virtual thread beyond that. It runs the loads their callers do not run themselves (a blocking,
+ * untimed leader runs its own: see {@code CoalescingCache.Builder#loadOnCallingThread}), so the
+ * start latency measured below no longer applies to the stampede of {@code fetch} callers.
  *
  * <p>Why not only virtual threads: a virtual thread is never preempted. While every carrier runs
  * virtual threads that do not block (CPU-bound work), a virtual loader waits until one of them

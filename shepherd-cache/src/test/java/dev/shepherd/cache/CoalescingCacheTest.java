@@ -15,6 +15,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -131,24 +132,213 @@ class CoalescingCacheTest {
   }
 
   @Test
-  void loadersRunOnTheSharedLoaderThreadsByDefaultAndOnTheGivenExecutorOtherwise() throws Exception {
+  void anUntimedLeaderRunsItsOwnLoadAndEveryOtherLoadRunsOnTheSharedLoaderThreads()
+      throws Exception {
     CoalescingCache<String, String> byDefault = CoalescingCache.<String, String>builder().build();
-    Thread caller = Thread.currentThread();
-    assertThat(byDefault.fetch("k", k -> Load.commit(Thread.currentThread().getName())).value())
+    Loader<String, String> threadName = k -> Load.commit(Thread.currentThread().getName());
+    assertThat(byDefault.config().loadOnCallingThread()).isTrue();
+
+    // A platform caller without a timeout of its own: the load runs on its thread.
+    CompletableFuture<String> onPlatform = new CompletableFuture<>();
+    Thread platform = Thread.ofPlatform().name("platform-caller").start(() -> {
+      try {
+        onPlatform.complete(byDefault.fetch("untimed", threadName).value());
+      } catch (Throwable t) {
+        onPlatform.completeExceptionally(t);
+      }
+    });
+    assertThat(onPlatform.get(30, TimeUnit.SECONDS)).isEqualTo("platform-caller");
+    platform.join();
+
+    // A virtual caller too from Java 24 on; before, a loader blocking in synchronized would pin it.
+    String virtual = valueOf(Caller.start(() -> byDefault.fetch("virtual", threadName))).value();
+    if (Runtime.version().feature() >= 24) {
+      assertThat(virtual).isEmpty(); // Caller's virtual threads have no name
+    } else {
+      assertThat(virtual).startsWith("shepherd-cache-loader-");
+    }
+
+    // A caller with a timeout must be able to leave at it; async and refresh callers do not wait.
+    assertThat(byDefault.fetch("timed", threadName, Duration.ofSeconds(30)).value())
+        .startsWith("shepherd-cache-loader-");
+    assertThat(byDefault.fetchAsync("async", threadName).get(30, TimeUnit.SECONDS).value())
+        .startsWith("shepherd-cache-loader-");
+    assertThat(byDefault.refresh("timed", threadName).get(30, TimeUnit.SECONDS).value())
         .startsWith("shepherd-cache-loader-");
 
+    CoalescingCache<String, String> off =
+        CoalescingCache.<String, String>builder().loadOnCallingThread(false).build();
+    assertThat(off.fetch("untimed", threadName).value()).startsWith("shepherd-cache-loader-");
+  }
+
+  @Test
+  void anExecutorOfYourOwnRunsEveryLoadUnlessTheCallingThreadIsAskedFor() throws Exception {
     AtomicInteger executed = new AtomicInteger();
-    CoalescingCache<String, Boolean> custom =
-        CoalescingCache.<String, Boolean>builder()
-            .executor(
-                task -> {
-                  executed.incrementAndGet();
-                  Thread.ofPlatform().start(task);
-                })
-            .build();
-    assertThat(custom.fetch("k", k -> Load.commit(Thread.currentThread() != caller)).value())
-        .isTrue();
+    Executor ownThreads = task -> {
+      executed.incrementAndGet();
+      Thread.ofPlatform().name("own-executor").start(task);
+    };
+    Loader<String, String> threadName = k -> Load.commit(Thread.currentThread().getName());
+    CoalescingCache<String, String> custom =
+        CoalescingCache.<String, String>builder().executor(ownThreads).build();
+    assertThat(custom.config().loadOnCallingThread()).isFalse();
+    assertThat(custom.fetch("k", threadName).value()).isEqualTo("own-executor");
     assertThat(executed).hasValue(1);
+
+    CoalescingCache<String, String> both = CoalescingCache.<String, String>builder()
+        .executor(ownThreads).loadOnCallingThread(true).build();
+    assertThat(both.fetch("k", threadName).value()).isEqualTo(Thread.currentThread().getName());
+    assertThat(both.fetch("timed", threadName, Duration.ofSeconds(30)).value())
+        .isEqualTo("own-executor");
+    assertThat(executed).hasValue(2);
+  }
+
+  @Test
+  void theCallingThreadNeedsTheLocalCourier() {
+    Courier elsewhere = Courier.local(Runnable::run);
+    CoalescingCache<String, String> cache = CoalescingCache.<String, String>builder()
+        .courier(elsewhere).build();
+    assertThat(cache.config().loadOnCallingThread()).isFalse();
+
+    Courier own = new Courier() {
+      @Override
+      public <K, V> void dispatch(Courier.Job<K, V> job) {
+        job.run();
+      }
+    };
+    assertThatThrownBy(() -> CoalescingCache.<String, String>builder()
+            .courier(own).loadOnCallingThread(true).build())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("loadOnCallingThread needs the local courier");
+  }
+
+  /**
+   * The leader that runs its own load is interrupted and its loader fails for it: that failure is
+   * nobody else's answer. The leader leaves with InterruptedException; the joiner gets a value from
+   * a second run of the loader, on a loader thread.
+   */
+  @Test
+  void anInterruptedLeaderLeavesItsOwnLoadAndTheOthersGetALoadOnALoaderThread() throws Exception {
+    CoalescingCache<String, String> cache = builder().cacheFailuresFor(Duration.ofMinutes(1)).build();
+    Gate gate = new Gate();
+    List<String> loaderThreads = new CopyOnWriteArrayList<>();
+    Loader<String, String> loader =
+        k -> {
+          loaderThreads.add(Thread.currentThread().getName());
+          if (loaderThreads.size() == 1) {
+            gate.pass(); // the leader's run: only its interrupt ends it
+          }
+          return Load.commit("v" + loaderThreads.size());
+        };
+    CompletableFuture<Boolean> leaderInterruptStatus = new CompletableFuture<>();
+    Thread leader = Thread.ofPlatform().name("leader").start(() -> {
+      try {
+        cache.fetch("k", loader);
+        leaderInterruptStatus.completeExceptionally(new AssertionError("the leader was answered"));
+      } catch (InterruptedException e) {
+        leaderInterruptStatus.complete(Thread.currentThread().isInterrupted());
+      } catch (Throwable t) {
+        leaderInterruptStatus.completeExceptionally(t);
+      }
+    });
+    gate.awaitStarted();
+    Caller<Fetched<String>> joiner = Caller.start(() -> cache.fetch("k", loader));
+    await().until(() -> cache.waitingCallers("k") == 2);
+
+    leader.interrupt();
+
+    assertThat(leaderInterruptStatus.get(30, TimeUnit.SECONDS))
+        .as("cleared, as by any method that throws InterruptedException").isFalse();
+    assertThat(valueOf(joiner)).isEqualTo(new Fetched<>("v2", Fetched.Source.JOINED));
+    assertThat(loaderThreads).hasSize(2);
+    assertThat(loaderThreads.get(0)).isEqualTo("leader");
+    assertThat(loaderThreads.get(1)).startsWith("shepherd-cache-loader-");
+    assertThat(cache.fetch("k", loader).source()).isEqualTo(Fetched.Source.HIT);
+    assertThat(cache.stats().failures()).isZero();
+    leader.join();
+  }
+
+  @Test
+  void anInterruptedLeaderAloneLeavesAnAbandonedLoadCancelledWhenAskedAndStoredOtherwise()
+      throws Exception {
+    for (boolean cancel : new boolean[] {true, false}) {
+      CoalescingCache<String, String> cache = builder().cancelWhenAbandoned(cancel).build();
+      Gate gate = new Gate();
+      AtomicInteger runs = new AtomicInteger();
+      Loader<String, String> loader =
+          k -> {
+            if (runs.incrementAndGet() == 1) {
+              gate.pass();
+            }
+            return Load.commit("v");
+          };
+      CompletableFuture<Throwable> failure = new CompletableFuture<>();
+      Thread leader = Thread.ofPlatform().start(() -> {
+        try {
+          cache.fetch("k", loader);
+          failure.complete(null);
+        } catch (Throwable t) {
+          failure.complete(t);
+        }
+      });
+      gate.awaitStarted();
+      leader.interrupt();
+      assertThat(failure.get(30, TimeUnit.SECONDS)).isInstanceOf(InterruptedException.class);
+      leader.join();
+      if (cancel) {
+        assertThat(cache.stats().abandonedLoads()).isEqualTo(1);
+        assertThat(cache.waitingCallers("k")).isZero();
+        assertThat(runs).as("cancelled, not run again").hasValue(1);
+        assertThat(cache.getIfPresent("k")).isNull();
+      } else {
+        await().until(() -> "v".equals(cache.getIfPresent("k")));
+        assertThat(runs).as("run again for the cache").hasValue(2);
+        assertThat(cache.stats().abandonedLoads()).isZero();
+      }
+    }
+  }
+
+  /** The load timeout answers the others while the leader's loader still runs on its thread. */
+  @Test
+  void theLoadTimeoutAnswersTheJoinersOfALoadRunningOnItsLeadersThread() throws Exception {
+    CoalescingCache<String, String> cache = builder().loadTimeout(Duration.ofSeconds(5)).build();
+    Gate gate = new Gate();
+    AtomicBoolean interrupted = new AtomicBoolean();
+    Loader<String, String> loader =
+        k -> {
+          try {
+            gate.pass();
+          } catch (InterruptedException e) {
+            interrupted.set(true);
+            throw e;
+          }
+          return Load.commit("late");
+        };
+    CompletableFuture<Throwable> leaderFailure = new CompletableFuture<>();
+    AtomicBoolean leaderInterruptStatus = new AtomicBoolean();
+    Thread leader = Thread.ofPlatform().start(() -> {
+      try {
+        cache.fetch("k", loader);
+        leaderFailure.complete(null);
+      } catch (Throwable t) {
+        leaderInterruptStatus.set(Thread.currentThread().isInterrupted());
+        leaderFailure.complete(t);
+      }
+    });
+    gate.awaitStarted();
+    Caller<Fetched<String>> joiner = Caller.start(() -> cache.fetch("k", loader));
+    await().until(() -> cache.waitingCallers("k") == 2);
+
+    ticker.advance(Duration.ofSeconds(5));
+    cache.cleanUp();
+
+    assertThat(failureOf(joiner)).isInstanceOf(LoadFailedException.class)
+        .hasCauseInstanceOf(TimeoutException.class);
+    assertThat(leaderFailure.get(30, TimeUnit.SECONDS)).isInstanceOf(LoadFailedException.class)
+        .hasCauseInstanceOf(TimeoutException.class);
+    assertThat(interrupted).isTrue();
+    assertThat(leaderInterruptStatus).as("the flight's own interrupt is not left behind").isFalse();
+    leader.join();
   }
 
   @Test

@@ -39,9 +39,10 @@ import org.openjdk.jmh.annotations.Warmup;
  * Caffeine's synchronous {@code get(k, fn)}, Caffeine's {@code AsyncCache.get(k, fn).join()} and
  * Guava's {@code LoadingCache.get}. {@code msToLastCall}, {@code msToLoadStart} and
  * {@code msToLoadEnd} split that time: arrival of the callers, the wait for the loader to start
- * (Guava and Shepherd's {@code executor(Runnable::run)} run it on the first caller's thread; the
- * others on a pooled platform thread, which must wait for a core held by the busy carriers), the
- * load, and the wake-up of every waiter after it.
+ * (Guava and Shepherd's default run it on the first caller's thread; Caffeine async, and Shepherd
+ * with {@code loadOnCallingThread(false)} in {@link #shepherdLoaderThread}, on a pooled platform
+ * thread, which must wait for a core held by the busy carriers), the load, and the wake-up of
+ * every waiter after it.
  *
  * <p>The {@code ...Failing} methods: the loader throws after 20 ms. Callers that reach the cache
  * after a failed load ended start a new one unless failures are kept (Shepherd's
@@ -90,7 +91,7 @@ public class StampedeBenchmark {
   private CoalescingCache<String, String> shepherd;
   private CoalescingCache<String, String> shepherdCachingFailures;
   private CoalescingCache<String, String> shepherdOnCommonPool;
-  private CoalescingCache<String, String> shepherdCallerRuns;
+  private CoalescingCache<String, String> shepherdLoaderThread;
   private Cache<String, String> caffeine;
   private AsyncCache<String, String> caffeineAsync;
   private CoalescingCache<String, String> shepherdVirtual;
@@ -108,7 +109,8 @@ public class StampedeBenchmark {
         CoalescingCache.<String, String>builder().cacheFailuresFor(Duration.ofSeconds(10)).build();
     shepherdOnCommonPool =
         CoalescingCache.<String, String>builder().executor(ForkJoinPool.commonPool()).build();
-    shepherdCallerRuns = CoalescingCache.<String, String>builder().executor(Runnable::run).build();
+    shepherdLoaderThread =
+        CoalescingCache.<String, String>builder().loadOnCallingThread(false).build();
     shepherdVirtual = CoalescingCache.<String, String>builder().executor(VIRTUAL).build();
     caffeine = Caffeine.newBuilder().build();
     caffeineAsync = Caffeine.newBuilder().buildAsync();
@@ -211,8 +213,9 @@ public class StampedeBenchmark {
   }
 
   /**
-   * Shepherd with a new virtual thread per load instead of its default pooled platform threads:
-   * what the default's start latency costs (see LoaderThreads for why it is not the default).
+   * Shepherd with a new virtual thread per load (the executor set, so the leader does not run its
+   * own): against {@link #shepherdLoaderThread}, what the pooled platform threads' start latency
+   * costs (see LoaderThreads for why they are the default executor).
    */
   @Benchmark
   public void shepherdVirtual(Runs counters) throws InterruptedException {
@@ -226,12 +229,12 @@ public class StampedeBenchmark {
   }
 
   /**
-   * Shepherd with {@code executor(Runnable::run)}: the caller that starts the load runs the loader
-   * on its own thread, as Guava does (like for like with {@link #guava}).
+   * Shepherd with {@code loadOnCallingThread(false)}: the leader hands its load to the shared
+   * loader threads, as every load did before the leader ran its own (the default, like Guava).
    */
   @Benchmark
-  public void shepherdCallerRuns(Runs counters) throws InterruptedException {
-    stampede(counters, () -> shepherdCallerRuns.fetch("cold", loading));
+  public void shepherdLoaderThread(Runs counters) throws InterruptedException {
+    stampede(counters, () -> shepherdLoaderThread.fetch("cold", loading));
   }
 
   @Benchmark
@@ -264,10 +267,10 @@ public class StampedeBenchmark {
     stampede(counters, () -> shepherdOnCommonPool.fetch("cold", failing));
   }
 
-  /** A failing loader run by the caller that starts the load, as {@link #guavaFailing}'s. */
+  /** A failing loader on the shared loader threads ({@code loadOnCallingThread(false)}). */
   @Benchmark
-  public void shepherdFailingCallerRuns(Runs counters) throws InterruptedException {
-    stampede(counters, () -> shepherdCallerRuns.fetch("cold", failing));
+  public void shepherdFailingLoaderThread(Runs counters) throws InterruptedException {
+    stampede(counters, () -> shepherdLoaderThread.fetch("cold", failing));
   }
 
   /** The same with negative caching on: late callers get the kept failure instead of a new load. */

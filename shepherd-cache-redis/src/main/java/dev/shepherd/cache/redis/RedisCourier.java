@@ -479,6 +479,19 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     retry(takeWaiting(text));
   }
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>Here: the key's value and lease are deleted in Redis and the invalidation is published, as
+   * for {@link #invalidated}; this JVM ignores its own message, so the value just put stays here.
+   * Deleting the lease refuses a running leader's write (it may have read the source before the
+   * write that the put reflects). Out of cluster mode it is remembered and replayed by the probe.
+   */
+  @Override
+  public void stored(Object key) {
+    invalidated(key);
+  }
+
   @Override
   public void invalidatedAll() {
     boolean done;

@@ -367,6 +367,35 @@ class RedisCourierTest {
     }
   }
 
+  /**
+   * Write-through in cluster mode: the application writes the source and puts the new value in
+   * one JVM. The older value must leave the shared tier and the other JVMs, or they (and this JVM
+   * after an eviction) keep answering it.
+   */
+  @Test
+  void aPutInOneJvmTakesTheOlderValueOutOfTheSharedTierAndTheOtherJvms() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name);
+        Member b = Member.join(redis.uri(), name)) {
+      assertThat(a.cache().fetch("k", k -> Load.commit("old")).value()).isEqualTo("old");
+      assertThat(b.cache().fetch("k", k -> Load.commit("unused")).value())
+          .as("from the shared tier").isEqualTo("old");
+      assertThat(redis().get(valueKey(name, "k"))).isEqualTo("Vold");
+
+      a.cache().put("k", "new");
+
+      assertThat(redis().get(valueKey(name, "k"))).as("the shared tier's older value").isNull();
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().getIfPresent("k") == null);
+      assertThat(a.cache().getIfPresent("k")).as("the value put stays where it was put")
+          .isEqualTo("new");
+      assertThat(b.cache().fetch("k", k -> Load.commit("new")))
+          .isEqualTo(new Fetched<>("new", Fetched.Source.LOADED));
+      try (Member c = Member.join(redis.uri(), name)) {
+        assertThat(c.cache().fetch("k", k -> Load.commit("unused")).value()).isEqualTo("new");
+      }
+    }
+  }
+
   @Test
   void aValueTooLargeForTheSharedTierIsLoadedByEachWaitingJvmItself() throws Exception {
     String name = name();

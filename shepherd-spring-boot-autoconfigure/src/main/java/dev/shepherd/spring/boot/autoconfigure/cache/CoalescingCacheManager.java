@@ -84,6 +84,10 @@ public final class CoalescingCacheManager implements CacheManager {
     setIfPresent(property(name, own, ShepherdCacheProperties.Spec::serveStaleOnError, "serve-stale-on-error"), spec.serveStaleOnError(),
         builder::serveStaleOnError);
     setIfPresent(property(name, own, ShepherdCacheProperties.Spec::loadTimeout, "load-timeout"), spec.loadTimeout(), builder::loadTimeout);
+    Boolean onCallingThread = spec.loadOnCallingThread();
+    if (onCallingThread != null) {
+      builder.loadOnCallingThread(onCallingThread);
+    }
     Duration wait = spec.waitTimeout();
     if (wait != null && (wait.isZero() || wait.isNegative())) {
       throw new InvalidConfigurationPropertyValueException(property(name, own, ShepherdCacheProperties.Spec::waitTimeout, "wait-timeout"),

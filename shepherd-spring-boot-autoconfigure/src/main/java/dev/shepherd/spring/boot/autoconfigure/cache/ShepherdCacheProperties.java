@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
 import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.boot.context.properties.bind.ConstructorBinding;
 import org.springframework.boot.context.properties.bind.DefaultValue;
 
 /**
@@ -40,6 +41,10 @@ public record ShepherdCacheProperties(
    * @param loadTimeout A load running longer fails every caller waiting for it; 1 minute when unset.
    * @param waitTimeout How long one caller waits for a load before it gets an error (the load goes
    *     on); no bound when unset.
+   * @param loadOnCallingThread Whether the caller that starts a load without a wait-timeout runs the
+   *     cached method on its own thread, inside its transaction and with its security and request
+   *     context, as Spring's other caches do; true when unset. With a wait-timeout, or when false,
+   *     the method runs on Shepherd's loader threads, without them.
    */
   public record Spec(
       @Nullable Long maximumSize,
@@ -47,7 +52,32 @@ public record ShepherdCacheProperties(
       @Nullable Duration cacheFailuresFor,
       @Nullable Duration serveStaleOnError,
       @Nullable Duration loadTimeout,
-      @Nullable Duration waitTimeout) {
+      @Nullable Duration waitTimeout,
+      @Nullable Boolean loadOnCallingThread) {
+
+    /**
+     * The settings as they were bound before {@code loadOnCallingThread} existed.
+     *
+     * @param maximumSize most entries kept, or null
+     * @param timeToLive how long a loaded value stays fresh, or null
+     * @param cacheFailuresFor how long a failed load is kept, or null
+     * @param serveStaleOnError how long an expired value is kept to answer a failed reload, or null
+     * @param loadTimeout the longest a load may run, or null
+     * @param waitTimeout how long one caller waits for a load, or null
+     */
+    public Spec(
+        @Nullable Long maximumSize,
+        @Nullable Duration timeToLive,
+        @Nullable Duration cacheFailuresFor,
+        @Nullable Duration serveStaleOnError,
+        @Nullable Duration loadTimeout,
+        @Nullable Duration waitTimeout) {
+      this(maximumSize, timeToLive, cacheFailuresFor, serveStaleOnError, loadTimeout, waitTimeout, null);
+    }
+
+    /** The constructor the binder uses (a record's canonical one). */
+    @ConstructorBinding
+    public Spec {}
 
     /** Returns this spec with every unset field taken from {@code defaults}. */
     Spec orElse(Spec defaults) {
@@ -57,7 +87,8 @@ public record ShepherdCacheProperties(
           or(cacheFailuresFor, defaults.cacheFailuresFor),
           or(serveStaleOnError, defaults.serveStaleOnError),
           or(loadTimeout, defaults.loadTimeout),
-          or(waitTimeout, defaults.waitTimeout));
+          or(waitTimeout, defaults.waitTimeout),
+          or(loadOnCallingThread, defaults.loadOnCallingThread));
     }
 
     private static <T> @Nullable T or(@Nullable T own, @Nullable T fallback) {

@@ -9,7 +9,6 @@ import dev.shepherd.replica.ConsistencyTokenFilter;
 import dev.shepherd.replica.ReplicaRouter;
 import dev.shepherd.replica.ReplicaRoutingDataSource;
 import dev.shepherd.replica.ReplicaTracker;
-import jakarta.servlet.Filter;
 import java.nio.charset.StandardCharsets;
 import java.sql.SQLException;
 import java.time.Duration;
@@ -49,7 +48,7 @@ import org.springframework.util.ClassUtils;
  * application are added to the configured replicas.
  */
 @AutoConfiguration(afterName = "org.springframework.boot.jdbc.autoconfigure.DataSourceAutoConfiguration")
-@ConditionalOnClass({ReplicaTracker.class, HikariDataSource.class})
+@ConditionalOnClass(name = {"dev.shepherd.replica.ReplicaTracker", "com.zaxxer.hikari.HikariDataSource"})
 @ConditionalOnProperty(prefix = "shepherd.replica", name = "enabled", havingValue = "true", matchIfMissing = true)
 @Conditional(OnReplicasConfiguredCondition.class)
 @EnableConfigurationProperties(ShepherdReplicaProperties.class)
@@ -244,7 +243,7 @@ public final class ShepherdReplicaAutoConfiguration {
   /** The token filter of a Servlet web application. */
   @Configuration(proxyBeanMethods = false)
   @ConditionalOnWebApplication(type = ConditionalOnWebApplication.Type.SERVLET)
-  @ConditionalOnClass(Filter.class)
+  @ConditionalOnClass(name = "jakarta.servlet.Filter")
   static final class TokenFilterConfiguration {
 
     /** Order of the token filter: early, so every later filter and handler runs inside its scope. */

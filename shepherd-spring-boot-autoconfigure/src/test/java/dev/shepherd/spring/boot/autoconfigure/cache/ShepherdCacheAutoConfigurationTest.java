@@ -59,6 +59,32 @@ class ShepherdCacheAutoConfigurationTest {
     });
   }
 
+  /**
+   * The cached method (Spring's value loader) of the caller that starts the load runs on that
+   * caller's thread, with its thread-bound transaction and context, unless a cache turns it off or
+   * sets a wait-timeout (the caller must be able to leave at it).
+   */
+  @Test
+  void theCallerThatStartsALoadRunsTheCachedMethodOnItsOwnThreadUnlessTurnedOff() {
+    runner.withUserConfiguration(Caching.class)
+        .withPropertyValues("shepherd.cache.caches.off.load-on-calling-thread=false",
+            "shepherd.cache.caches.timed.wait-timeout=30s")
+        .run(context -> {
+          CacheManager manager = context.getBean(CacheManager.class);
+          String caller = Thread.currentThread().getName();
+          java.util.concurrent.Callable<String> threadName = () -> Thread.currentThread().getName();
+          assertThat(manager.getCache("default").get("k", threadName)).isEqualTo(caller);
+          assertThat(manager.getCache("off").get("k", threadName)).startsWith("shepherd-cache-loader-");
+          assertThat(manager.getCache("timed").get("k", threadName)).startsWith("shepherd-cache-loader-");
+          assertThat(((CoalescingCache<?, ?>) manager.getCache("default").getNativeCache())
+              .config().loadOnCallingThread()).isTrue();
+        });
+    runner.withUserConfiguration(Caching.class)
+        .withPropertyValues("shepherd.cache.defaults.load-on-calling-thread=false")
+        .run(context -> assertThat(context.getBean(CacheManager.class).getCache("any")
+            .get("k", () -> Thread.currentThread().getName())).startsWith("shepherd-cache-loader-"));
+  }
+
   @Test
   void absentWithoutEnableCaching() {
     runner.run(context -> assertThat(context).doesNotHaveBean(CacheManager.class));
