@@ -198,7 +198,8 @@ public final class ShepherdReplicaAutoConfiguration {
 
   /**
    * The router of the routing data source, for code that routes reads itself
-   * ({@code router.read(ConsistencyContext.requiredLsn(), c -> ...)}).
+   * ({@code router.readAfter(ConsistencyContext.current().orElse(null), c -> ...)}, which also checks the
+   * replica replays the token's cluster and timeline).
    *
    * @param properties {@code shepherd.replica.*}
    * @param beanFactory where the wrapped data source is found
