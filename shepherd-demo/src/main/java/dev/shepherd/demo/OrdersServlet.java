@@ -2,6 +2,7 @@ package dev.shepherd.demo;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.shepherd.replica.ConsistencyContext;
+import dev.shepherd.replica.ConsistencyToken;
 import dev.shepherd.replica.Lsn;
 import dev.shepherd.replica.ReplicaRouter;
 import dev.shepherd.replica.Route;
@@ -122,9 +123,12 @@ final class OrdersServlet extends HttpServlet {
       Json.problem(resp, 404, "Not Found", "orders are at /orders/{numeric id}");
       return;
     }
-    Lsn required = ConsistencyContext.requiredLsn();
+    ConsistencyToken token = ConsistencyContext.current().orElse(null);
+    Lsn required = token == null ? null : token.lsn();
     try {
-      Route route = router.route(required);
+      // With the token, not its bare LSN: a replica replaying another cluster or timeline (after a
+      // failover) is not taken for caught up, whatever position it reports.
+      Route route = router.routeAfter(token);
       try (Connection c = route.dataSource().getConnection();
           PreparedStatement select = c.prepareStatement(
               "SELECT id, customer, product, quantity, created_at FROM orders WHERE id = ?")) {
