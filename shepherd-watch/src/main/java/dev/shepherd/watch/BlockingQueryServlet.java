@@ -66,7 +66,8 @@ import org.jspecify.annotations.Nullable;
  *   <li>{@code GET /v1/kv/<key>?index=<n>&wait=<d>}: answers at once if the key's index differs
  *       from {@code n} (or {@code n} is 0 or absent); otherwise holds the request without a thread
  *       (Servlet async) until the key is written or {@code wait} passes. {@code wait} is Go
- *       duration text ({@code 10s}, {@code 5m}), default 5 minutes, capped at 10; the server adds
+ *       duration text ({@code 10s}, {@code 5m}), default 5 minutes (also for {@code 0s}, as
+ *       Consul's blocking query treats a zero wait), capped at 10; the server adds
  *       a random {@code [0, wait/16)} so many clients spread out. Indexes are unsigned 64-bit as
  *       in Consul. The answer is Consul's JSON array ({@code Key, Value} in base64, {@code Flags},
  *       {@code CreateIndex, ModifyIndex, LockIndex}), or 404 with an empty body when absent; the
@@ -83,8 +84,12 @@ import org.jspecify.annotations.Nullable;
  *       match ({@code cas=0}: only if absent). {@code DELETE} the same, {@code ?recurse} deletes a
  *       prefix, {@code ?cas=0} never deletes. Both go through the {@link WriteAuthorizer} (default
  *       {@link WriteAuthorizer#loopbackOnly()}, else 403) and need a {@link KvWriter} (else 405).
- *   <li>Held queries are capped in total and per key; beyond a cap a query is answered at once
- *       with 429 and {@code Retry-After}. Errors are {@code application/problem+json} with
+ *   <li>Held queries are capped in total, per key and per client address; beyond a cap a query
+ *       is answered at once with 429 and {@code Retry-After}. Over a plain source, reads without
+ *       an index of one key share one fetch, and at most {@code maxConcurrentReads} run at once
+ *       (429 beyond). Reads are not authorized: anyone who reaches the port reads any key the
+ *       source serves (over {@link ConsulClient#kvSource()}, anything the front's ACL token may
+ *       read); authenticate in a filter in front if that is too much. Errors are {@code application/problem+json} with
  *       Consul's statuses: 400 bad parameter, 403 denied, 404 absent, 405 read-only, 413 body too
  *       large, 429 too many held queries (or the source refused to watch one more key:
  *       {@link WatchLimitExceededException}), 503 the source failed. A 503 names no cause (an
@@ -95,6 +100,12 @@ import org.jspecify.annotations.Nullable;
  * <p>The servlet and every filter in front of it must be async-supported: otherwise a query to be
  * held fails with the container's error answer (its held-query slot and waiter are freed, so the
  * key keeps serving).
+ *
+ * <p>A client that closes its connection while its query is held frees the slot at once over
+ * HTTP/2, but not over HTTP/1.1: Jetty reads nothing more from that connection and does not apply
+ * its idle timeout to it, so the slot stays until the key changes, the wait runs out or
+ * {@link #answerHeldQueries()}; {@link Builder#maxHeldQueriesPerClient(int)} bounds what one
+ * address can pin that way.
  *
  * <p>Thread-safe. {@link #destroy()} releases the timer thread; requests still held then end when
  * the container closes their connections (clients see a failure and retry).
@@ -311,8 +322,9 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
    * such as an etcd source: blocking queries on single keys, read-only unless
    * {@link Builder#writer(KvWriter, Function)} is set.
    *
-   * @param source the source; the servlet calls {@code fetch} once per query that answers at
-   *     once (no index), and once per key and index for all the queries held on it together
+   * @param source the source; the servlet calls {@code fetch} once per key and index for all the
+   *     queries on it at the same time (index 0: reads that answer at once), and
+   *     {@code release(key)} once no fetch of the key ran for {@code releaseKeysAfter}
    * @param encoder turns a value into the bytes sent
    * @param <V> the type of values
    * @return a new builder
@@ -758,7 +770,9 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
 
   /**
    * Holds an acquired query until {@code wake} completes, or {@code wait} passes (null: the wake
-   * future ends the wait itself), or the client goes away; the permit is released exactly once.
+   * future ends the wait itself, and {@code backstop}, if set, answers 503 should it overrun), or
+   * the container reports an error (over HTTP/2, the client going away; over HTTP/1.1 a closed
+   * connection is not noticed while held); the permit is released exactly once.
    *
    * <p>Until the async context's listener and the wake callback own them, the permit and the
    * waiter belong to this call: if anything throws before (above all {@code startAsync}, when a
