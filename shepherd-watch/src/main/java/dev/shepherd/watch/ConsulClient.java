@@ -57,7 +57,9 @@ import org.jspecify.annotations.Nullable;
  * {@link ConsulException} too, not a negative or wrapped index (a Raft index never gets near
  * 2<sup>63</sup>, so such a header comes from a broken agent or proxy, and the watch loop backing
  * off on it is better than following a wrong index). The ACL token travels in the
- * {@code X-Consul-Token} header, never in the URL.
+ * {@code X-Consul-Token} header, never in the URL, and never follows a redirect: the client's own
+ * {@code HttpClient} does not follow them (a 3xx is a {@link ConsulException}) and a caller's
+ * must not either.
  *
  * <h2>Why the connection limits cannot starve blocking queries</h2>
  *

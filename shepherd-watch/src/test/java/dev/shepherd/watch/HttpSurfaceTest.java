@@ -408,6 +408,50 @@ class HttpSurfaceTest {
 
   // ------------------------------------------------------------ a caller's HttpClient
 
+  /** Answers every request with a redirect to {@code target}. */
+  static final class Redirecting extends HttpServlet {
+    private static final long serialVersionUID = 1L;
+    transient volatile URI target = URI.create("http://127.0.0.1:1");
+
+    @Override
+    protected void service(HttpServletRequest req, HttpServletResponse resp) {
+      resp.setStatus(302);
+      resp.setHeader("Location", target.resolve(req.getRequestURI()).toString());
+    }
+  }
+
+  /** Records the token header of every request it receives. */
+  static final class TokenRecorder extends HttpServlet {
+    private static final long serialVersionUID = 1L;
+    final transient List<String> tokens = new CopyOnWriteArrayList<>();
+
+    @Override
+    protected void service(HttpServletRequest req, HttpServletResponse resp) {
+      tokens.add(String.valueOf(req.getHeader("X-Consul-Token")));
+      resp.setStatus(404);
+      resp.setHeader("X-Consul-Index", "1");
+    }
+  }
+
+  @Test
+  void aRedirectFromTheAgentIsNeverFollowedWithTheToken() throws Exception {
+    TokenRecorder elsewhere = new TokenRecorder();
+    ServletServer other = ServletServer.builder().servlet("/*", elsewhere).build();
+    other.start();
+    toClose.add(other);
+    Redirecting redirecting = new Redirecting();
+    redirecting.target = other.uri();
+    ServletServer agent = ServletServer.builder().servlet("/*", redirecting).build();
+    agent.start();
+    toClose.add(agent);
+    ConsulClient consul = consulAt(agent);
+    assertThatThrownBy(() -> consul.kvGet("cfg", 0L, Duration.ZERO))
+        .isInstanceOf(ConsulException.class);
+    assertThatThrownBy(() -> consul.kvGet("cfg", 3L, Duration.ofSeconds(1)))
+        .isInstanceOf(ConsulException.class);
+    assertThat(elsewhere.tokens).isEmpty();
+  }
+
   @Test
   void aCallersHttpClientThatFollowsRedirectsIsRefused() {
     try (HttpClient following = HttpClient.newBuilder()
