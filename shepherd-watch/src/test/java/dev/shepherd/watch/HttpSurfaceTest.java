@@ -75,10 +75,8 @@ class HttpSurfaceTest {
       int now = inProgress.incrementAndGet();
       peak.accumulateAndGet(now, Math::max);
       try {
-        if (!gate.await(60, TimeUnit.SECONDS)) {
-          resp.sendError(500, "gate never opened");
-          return;
-        }
+        // A minute without the gate: answer normally, so only a client's own timeout fails it.
+        var unusedOpened = gate.await(60, TimeUnit.SECONDS);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return;
@@ -450,6 +448,58 @@ class HttpSurfaceTest {
     assertThatThrownBy(() -> consul.kvGet("cfg", 3L, Duration.ofSeconds(1)))
         .isInstanceOf(ConsulException.class);
     assertThat(elsewhere.tokens).isEmpty();
+  }
+
+  /** Sends the headers of a 200 at once, then one byte of its body every 50 ms, for a minute. */
+  static final class Dripping extends HttpServlet {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+      resp.setStatus(200);
+      resp.setHeader("X-Consul-Index", "9");
+      resp.setContentType("application/json");
+      resp.setContentLength(1_200);
+      resp.flushBuffer();
+      try {
+        for (int i = 0; i < 1_200; i++) {
+          resp.getOutputStream().write(i == 0 ? '[' : i == 1_199 ? ']' : ' '); // valid: []
+          resp.getOutputStream().flush();
+          Thread.sleep(50);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } catch (IOException clientGone) {
+        // the client cut it off: what the test expects
+      }
+    }
+  }
+
+  @Test
+  void aSilentAgentFailsTheRequestAfterItsWaitAndTheMargin() throws Exception {
+    GatedConsul silent = new GatedConsul(); // its gate never opens in this test
+    ServletServer agent = serve(silent);
+    try (ConsulClient consul = ConsulClient.builder().baseUri(agent.uri())
+        .readTimeoutMargin(Duration.ofMillis(200)).build()) {
+      assertThatThrownBy(() -> consul.kvGet("cfg", 0L, Duration.ZERO))
+          .isInstanceOf(ConsulException.class);
+      assertThatThrownBy(() -> consul.kvGet("cfg", 4L, Duration.ofMillis(300)))
+          .isInstanceOf(ConsulException.class);
+      assertThat(silent.paths).hasSize(2);
+    } finally {
+      silent.gate.countDown();
+    }
+  }
+
+  @Test
+  void anAgentThatDripsItsBodyIsCutOff() throws Exception {
+    ServletServer agent = serve(new Dripping());
+    try (ConsulClient consul = ConsulClient.builder().baseUri(agent.uri())
+        .readTimeoutMargin(Duration.ofMillis(300)).build()) {
+      // the headers arrive at once; the body would take a minute
+      assertThatThrownBy(() -> consul.kvGet("cfg", 0L, Duration.ZERO))
+          .isInstanceOf(ConsulException.class);
+    }
   }
 
   @Test
