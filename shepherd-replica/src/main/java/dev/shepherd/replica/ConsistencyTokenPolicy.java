@@ -18,7 +18,7 @@ import org.jspecify.annotations.Nullable;
  *     .database(PrimaryIdentity.builder(primary).build())
  *     .build();
  * switch (policy.check(token)) {
- *   case ConsistencyTokenPolicy.Verdict.Usable u -> router.read(u.token().lsn(), work);
+ *   case ConsistencyTokenPolicy.Verdict.Usable u -> router.readAfter(u.token(), work);
  *   case ConsistencyTokenPolicy.Verdict.Expired e -> router.read(null, work);
  *   case ConsistencyTokenPolicy.Verdict.OtherHistory o -> router.read(null, work);
  * }

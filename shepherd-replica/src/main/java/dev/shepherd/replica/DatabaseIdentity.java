@@ -47,15 +47,28 @@ public record DatabaseIdentity(long systemIdentifier, int timeline) {
   /**
    * Returns the identity of the primary {@code primary} is connected to.
    *
+   * <p>The query runs with the connection's network timeout at most 2 s (set back afterwards), so a
+   * primary that stops answering fails it with a {@link java.sql.SQLTimeoutException}.
+   *
    * @param primary a connection to the primary (autocommit, or with no transaction that matters:
    *     the query reads no table)
    * @return the identity
    * @throws NullPointerException if {@code primary} is null
    * @throws IllegalStateException if the server is a standby
+   * @throws java.sql.SQLTimeoutException if the primary does not answer within 2 s
    * @throws SQLException if the query fails
    */
   public static DatabaseIdentity of(Connection primary) throws SQLException {
+    return of(primary, Jdbc.DEFAULT_QUERY_TIMEOUT);
+  }
+
+  /** As {@link #of(Connection)}, bounded by {@code timeout}. */
+  static DatabaseIdentity of(Connection primary, java.time.Duration timeout) throws SQLException {
     Require.nonNull(primary, "primary");
+    return Jdbc.bounded(primary, timeout, "the primary (identity query)", () -> query(primary));
+  }
+
+  private static DatabaseIdentity query(Connection primary) throws SQLException {
     try (PreparedStatement statement = primary.prepareStatement(QUERY);
         ResultSet row = statement.executeQuery()) {
       if (!row.next()) {
@@ -78,6 +91,7 @@ public record DatabaseIdentity(long systemIdentifier, int timeline) {
    * @return the identity
    * @throws NullPointerException if {@code primary} is null
    * @throws IllegalStateException if the server is a standby
+   * @throws java.sql.SQLTimeoutException if the primary does not answer within 2 s
    * @throws SQLException if no connection can be had or the query fails
    */
   public static DatabaseIdentity of(DataSource primary) throws SQLException {

@@ -117,16 +117,7 @@ public final class PrimaryIdentity {
 
   private void refresh() {
     try (Connection connection = primary.getConnection()) {
-      int before = connection.getNetworkTimeout();
-      connection.setNetworkTimeout(Runnable::run, timeoutMillis(queryTimeout));
-      DatabaseIdentity read;
-      try {
-        read = DatabaseIdentity.of(connection);
-      } finally {
-        if (!connection.isClosed()) {
-          connection.setNetworkTimeout(Runnable::run, before);
-        }
-      }
+      DatabaseIdentity read = DatabaseIdentity.of(connection, queryTimeout); // network timeout set back after
       DatabaseIdentity previous = known;
       if (previous != null && !previous.equals(read)) {
         LOG.log(Level.INFO, "the primary's identity changed from " + previous + " to " + read
@@ -141,10 +132,6 @@ public final class PrimaryIdentity {
       refreshing.set(false);
       firstRead.complete(null);
     }
-  }
-
-  private static int timeoutMillis(Duration timeout) {
-    return (int) Math.max(1L, Math.min(Integer.MAX_VALUE, timeout.toMillis()));
   }
 
   @Override

@@ -14,6 +14,7 @@ import org.jspecify.annotations.Nullable;
  *   case ReplayResult.ReplicaUnavailable u -> "primary: down";  // u.cause() says why
  *   case ReplayResult.Promoted p -> "primary: promoted";        // pg_is_in_recovery() is false now
  *   case ReplayResult.NotReplicating n -> "primary: " + n.reason();
+ *   case ReplayResult.OtherHistory o -> "primary: " + o.reason(); // another timeline or cluster
  * };
  * }</pre>
  *
@@ -93,4 +94,20 @@ public sealed interface ReplayResult {
    * @param waited how long the caller waited
    */
   record NotReplicating(Lsn target, String reason, Duration waited) implements ReplayResult {}
+
+  /**
+   * The replica replays another history than the token's ({@link DatabaseIdentity}: another
+   * cluster, or a timeline the token's position is not on), so its replay position says nothing
+   * about the token's write and it will never have it: reported as soon as a poll shows it, not
+   * after the timeout. A replica on an older timeline that may still switch to the token's is
+   * waited for instead (and times out if it does not).
+   *
+   * @param target the position waited for
+   * @param required the history of the token's position
+   * @param replica the replica's history as its poll saw it, in words
+   * @param reason why the replica will never have the write
+   * @param waited how long the caller waited
+   */
+  record OtherHistory(Lsn target, DatabaseIdentity required, String replica, String reason, Duration waited)
+      implements ReplayResult {}
 }

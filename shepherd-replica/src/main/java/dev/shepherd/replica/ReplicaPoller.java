@@ -120,6 +120,13 @@ final class ReplicaPoller implements Runnable {
           continue;
         }
         Lsn replayed = sample.replayed != null ? sample.replayed : Lsn.ZERO;
+        ReplicaHistory before = tracker.history;
+        if (before != null && sample.history != null && (before.timeline() != sample.history.timeline()
+            || before.systemIdentifier() != sample.history.systemIdentifier())) {
+          ReplicaTracker.LOG.log(Level.INFO, "replica " + tracker.name + " now replays " + sample.history + " (was "
+              + before + "): tokens of other histories are not served by it");
+        }
+        tracker.history = sample.history; // before the position: see ReplicaHistory
         tracker.lastReplayed = replayed;
         if (tracker.health.status() != ReplicaTracker.Status.STREAMING) {
           if (tracker.health.status() != ReplicaTracker.Status.UNKNOWN) {
@@ -127,7 +134,7 @@ final class ReplicaPoller implements Runnable {
           }
           tracker.health = tracker.health(ReplicaTracker.Status.STREAMING, null, null);
         }
-        tracker.release(replayed);
+        tracker.release(replayed, sample.history);
         long now = tracker.ticker.read();
         boolean moved = previous == null || !previous.equals(replayed);
         previous = replayed;
@@ -217,12 +224,37 @@ final class ReplicaPoller implements Runnable {
     return Math.min(maxIntervalNanos, TimeUnit.MILLISECONDS.toNanos(networkTimeoutMillis) / 2);
   }
 
-  private record Sample(boolean inRecovery, @Nullable Lsn replayed) {}
+  private record Sample(boolean inRecovery, @Nullable Lsn replayed, @Nullable ReplicaHistory history) {}
+
+  /**
+   * Reads the history columns of a poll: the receiver's timeline (exact) when visible, else the
+   * last restartpoint's (a lower bound); null when the server reports neither.
+   */
+  static @Nullable ReplicaHistory history(@Nullable String receivedTli, @Nullable String checkpointTli,
+      @Nullable String systemIdentifier) throws SQLException {
+    String tli = receivedTli != null ? receivedTli : checkpointTli;
+    if (systemIdentifier == null || tli == null) {
+      return null;
+    }
+    try {
+      boolean exact = receivedTli != null;
+      int timeline = Integer.parseInt(tli);
+      if (timeline <= 0) {
+        throw new SQLException("unexpected timeline " + timeline + " in the poll of a replica");
+      }
+      return new ReplicaHistory(Long.parseUnsignedLong(systemIdentifier), timeline, exact);
+    } catch (NumberFormatException e) {
+      throw new SQLException("unexpected history in the poll of a replica: received_tli=" + receivedTli
+          + ", checkpoint timeline=" + checkpointTli + ", system_identifier=" + systemIdentifier, e);
+    }
+  }
 
   /** The poller's connection, opened lazily and closed when the poller stops or a query fails. */
   private final class Session {
     private @Nullable Connection connection;
     private @Nullable PreparedStatement poll;
+    /** The connection's own network timeout, set back before it returns to the pool. */
+    private int networkTimeoutBefore;
     ReplayStrategy strategy = ReplayStrategy.POLLING;
 
     private Connection connection() throws SQLException {
@@ -233,6 +265,7 @@ final class ReplicaPoller implements Runnable {
       c = tracker.dataSource.getConnection();
       try {
         c.setAutoCommit(true); // no transaction, so no snapshot, is held between polls
+        networkTimeoutBefore = c.getNetworkTimeout();
         c.setNetworkTimeout(Runnable::run, tracker.networkTimeoutMillis);
         ReplayStrategy resolved = tracker.resolvedStrategy;
         if (resolved == null) {
@@ -256,7 +289,20 @@ final class ReplicaPoller implements Runnable {
       return c;
     }
 
+    /** Names the replica and the network timeout in a failure that is the timeout. */
+    SQLException named(SQLException e) {
+      return Jdbc.timedOut(e, "replica " + tracker.name, Duration.ofMillis(tracker.networkTimeoutMillis));
+    }
+
     Sample poll() throws SQLException {
+      try {
+        return pollOnce();
+      } catch (SQLException e) {
+        throw named(e);
+      }
+    }
+
+    private Sample pollOnce() throws SQLException {
       connection();
       PreparedStatement statement = poll;
       if (statement == null) {
@@ -269,7 +315,8 @@ final class ReplicaPoller implements Runnable {
         }
         boolean inRecovery = row.getBoolean(1);
         String text = row.getString(2);
-        return new Sample(inRecovery, text == null ? null : Lsn.parse(text));
+        ReplicaHistory history = history(row.getString(3), row.getString(4), row.getString(5));
+        return new Sample(inRecovery, text == null ? null : Lsn.parse(text), history);
       }
     }
 
@@ -277,6 +324,8 @@ final class ReplicaPoller implements Runnable {
       tracker.queries.increment();
       try (Statement s = connection().createStatement(); ResultSet row = s.executeQuery(ReplicaTracker.RECEIVER_QUERY)) {
         return row.next() && row.getBoolean(1);
+      } catch (SQLException e) {
+        throw named(e);
       }
     }
 
@@ -285,6 +334,8 @@ final class ReplicaPoller implements Runnable {
       try (Statement s = connection().createStatement()) {
         // The status row (success, timeout, not in recovery) is not needed: the next poll reads the truth.
         s.execute(ReplayStrategy.waitForLsnSql(target, TimeUnit.NANOSECONDS.toMillis(timeoutNanos)));
+      } catch (SQLException e) {
+        throw named(e);
       }
     }
 
@@ -293,6 +344,14 @@ final class ReplicaPoller implements Runnable {
       connection = null;
       poll = null;
       if (c != null) {
+        try {
+          if (!c.isClosed()) {
+            c.setNetworkTimeout(Runnable::run, networkTimeoutBefore); // as the pool lent it
+          }
+        } catch (SQLException e) {
+          ReplicaTracker.LOG.log(Level.DEBUG, "restoring the network timeout of the poll connection of replica "
+              + tracker.name + ": " + e);
+        }
         try {
           c.close();
         } catch (SQLException e) {

@@ -143,7 +143,25 @@ public final class ReplicaRouter {
    */
   public Route route(@Nullable Lsn required) throws InterruptedException {
     long start = ticker.read();
-    Route route = required == null ? routeAny() : routeFor(required, Deadline.after(maxWait, ticker), start);
+    Route route = required == null ? routeAny() : routeFor(required, null, Deadline.after(maxWait, ticker), start);
+    record(route);
+    return route;
+  }
+
+  /**
+   * Chooses where a read that must see {@code token}'s write goes, as {@link #route(Lsn)}, and when
+   * the token knows its {@linkplain ConsistencyToken#database() history}, counts a replica only
+   * while it replays that history (see {@link ReplicaTracker#awaitReplay(ConsistencyToken, Duration)}):
+   * one of another cluster or timeline is not waited for, and when no replica serves, the read goes
+   * to the primary with {@link Route.FallbackReason#OTHER_HISTORY} if that is all they answered.
+   *
+   * @param token the token of the write the read must see, or null for any replica
+   * @return the route
+   * @throws InterruptedException if interrupted while waiting
+   */
+  public Route routeAfter(@Nullable ConsistencyToken token) throws InterruptedException {
+    long start = ticker.read();
+    Route route = token == null ? routeAny() : routeFor(token.lsn(), token.database(), Deadline.after(maxWait, ticker), start);
     record(route);
     return route;
   }
@@ -164,7 +182,33 @@ public final class ReplicaRouter {
    */
   public <T> T read(@Nullable Lsn required, SqlWork<T> work) throws SQLException, InterruptedException {
     Require.nonNull(work, "work");
-    Route route = route(required);
+    return run(route(required), required, work);
+  }
+
+  /**
+   * Routes a read with {@link #routeAfter(ConsistencyToken)}, then runs {@code work} as
+   * {@link #read(Lsn, SqlWork)} does.
+   *
+   * <p>The library bounds its own statements only; {@code work}'s statements run with whatever the
+   * chosen pool's connections have (pgjdbc's {@code socketTimeout}, none by default), so give the
+   * pools a socket timeout when a read must not outlive a server that stops answering.
+   *
+   * @param token the token of the write the read must see (for example
+   *     {@code ConsistencyContext.current().orElse(null)}), or null
+   * @param work the read
+   * @param <T> the result type
+   * @return what {@code work} returned
+   * @throws NullPointerException if {@code work} is null
+   * @throws SQLException if the primary cannot be reached or the work fails
+   * @throws InterruptedException if interrupted while waiting for a replica
+   */
+  public <T> T readAfter(@Nullable ConsistencyToken token, SqlWork<T> work) throws SQLException, InterruptedException {
+    Require.nonNull(work, "work");
+    return run(routeAfter(token), token == null ? null : token.lsn(), work);
+  }
+
+  private <T> T run(Route chosen, @Nullable Lsn required, SqlWork<T> work) throws SQLException {
+    Route route = chosen;
     if (route instanceof Route.ToReplica toReplica) {
       Connection connection;
       try {
@@ -207,7 +251,8 @@ public final class ReplicaRouter {
   // NullAway cannot follow the two arrays: a slot of 'results' is read only once set, and a slot
   // of 'waiting' is cleared only after its result was taken.
   @SuppressWarnings("NullAway")
-  private Route routeFor(Lsn required, Deadline deadline, long start) throws InterruptedException {
+  private Route routeFor(Lsn required, @Nullable DatabaseIdentity history, Deadline deadline, long start)
+      throws InterruptedException {
     if (replicas.isEmpty()) {
       return new Route.ToPrimary(primary, Route.FallbackReason.NO_REPLICAS, "no replica configured", required, List.of(), Duration.ZERO);
     }
@@ -217,7 +262,7 @@ public final class ReplicaRouter {
     ReplicaTracker cachedBest = null;
     ReplayResult.Replayed cachedBestResult = null;
     for (ReplicaTracker replica : replicas) {
-      ReplayResult.Replayed hit = replica.closed ? null : replica.cachedReplay(required);
+      ReplayResult.Replayed hit = replica.closed ? null : replica.cachedReplay(required, history);
       if (hit != null && (cachedBestResult == null || hit.replayed().compareTo(cachedBestResult.replayed()) > 0)) {
         cachedBest = replica;
         cachedBestResult = hit;
@@ -235,7 +280,7 @@ public final class ReplicaRouter {
       for (int i = 0; i < n; i++) {
         ReplicaTracker.Start begun;
         try {
-          begun = replicas.get(i).begin(required, deadline);
+          begun = replicas.get(i).begin(required, history, deadline);
         } catch (IllegalStateException closed) {
           if (!replicas.get(i).closed) {
             throw closed;
@@ -306,6 +351,7 @@ public final class ReplicaRouter {
         case ReplayResult.ReplicaUnavailable u -> Route.FallbackReason.REPLICA_UNAVAILABLE;
         case ReplayResult.Promoted p -> Route.FallbackReason.PROMOTED;
         case ReplayResult.NotReplicating x -> Route.FallbackReason.NOT_REPLICATING;
+        case ReplayResult.OtherHistory o -> Route.FallbackReason.OTHER_HISTORY;
         case ReplayResult.Replayed r -> throw new IllegalStateException("fallback with a replayed replica");
       };
       // A timeout says the replicas are merely behind: that is the most useful reason to report.
@@ -328,6 +374,7 @@ public final class ReplicaRouter {
       case ReplayResult.ReplicaUnavailable u -> "unavailable (" + u.cause() + ")";
       case ReplayResult.Promoted p -> "promoted";
       case ReplayResult.NotReplicating x -> "not replicating (" + x.reason() + ")";
+      case ReplayResult.OtherHistory o -> "of another history (" + o.replica() + ": " + o.reason() + ")";
       case ReplayResult.Replayed r -> "replayed " + r.replayed();
     };
   }

@@ -6,6 +6,7 @@ import java.lang.reflect.Proxy;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.SQLFeatureNotSupportedException;
+import java.time.Duration;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
@@ -32,9 +33,10 @@ import org.jspecify.annotations.Nullable;
  * managers set those first ({@code setReadOnly(true)} for {@code @Transactional(readOnly = true)}),
  * then run statements. At that first use the work is read-only when the connection was set
  * read-only or when the {@linkplain Builder#readOnlyWhen(BooleanSupplier) read-only signal} says so;
- * read-only work is routed by {@link ReplicaRouter#route(Lsn)} with the position of
- * {@link ConsistencyContext#requiredLsn()} (a replica that has replayed it, the primary after the
- * router's bound), and everything else goes to the primary. A replica whose pool gives no
+ * read-only work is routed by {@link ReplicaRouter#routeAfter(ConsistencyToken)} with the token of
+ * {@link ConsistencyContext#current()} merged with the thread's own last write (a replica that has
+ * replayed its position, on its timeline when the token knows it; the primary after the router's
+ * bound), and everything else goes to the primary. A replica whose pool gives no
  * connection is replaced by the primary.
  *
  * <p>After a commit on the primary of a connection that ran statements since the last commit, and
@@ -71,12 +73,13 @@ public final class ReplicaRoutingDataSource implements DataSource {
   private final Consumer<Lsn> onWrite;
   private final boolean recordWrites;
   private final boolean perThread;
+  private final Duration queryTimeout;
   /**
    * The newest write of each thread made outside any consistency scope. Per instance on purpose: a
    * write through one routing data source says nothing about the replicas of another.
    */
   @SuppressWarnings("ThreadLocalUsage")
-  private final ThreadLocal<Lsn> lastWriteOutsideScope = new ThreadLocal<>();
+  private final ThreadLocal<ConsistencyToken> lastWriteOutsideScope = new ThreadLocal<>();
   private volatile @Nullable ConnectionDefaults defaults;
 
   final LongAdder replicaConnections = new LongAdder();
@@ -93,6 +96,7 @@ public final class ReplicaRoutingDataSource implements DataSource {
     this.onWrite = builder.onWrite;
     this.recordWrites = builder.recordWrites;
     this.perThread = builder.perThread;
+    this.queryTimeout = builder.queryTimeout;
   }
 
   /**
@@ -157,7 +161,8 @@ public final class ReplicaRoutingDataSource implements DataSource {
     ConnectionDefaults known = defaults;
     if (known == null) {
       try (Connection probe = primary.getConnection()) {
-        known = new ConnectionDefaults(probe.getAutoCommit(), probe.getTransactionIsolation());
+        known = Jdbc.bounded(probe, queryTimeout, "the primary (connection defaults)",
+            () -> new ConnectionDefaults(probe.getAutoCommit(), probe.getTransactionIsolation()));
       }
       defaults = known;
     }
@@ -188,6 +193,10 @@ public final class ReplicaRoutingDataSource implements DataSource {
     return recordWrites;
   }
 
+  Duration queryTimeout() {
+    return queryTimeout;
+  }
+
   void written(ConsistencyToken written) {
     writesRecorded.increment();
     Lsn lsn = written.lsn();
@@ -199,22 +208,25 @@ public final class ReplicaRoutingDataSource implements DataSource {
       inScope = false; // no filter and no callWith around this work
     }
     if (!inScope && perThread) {
-      Lsn previous = lastWriteOutsideScope.get();
-      if (previous == null || lsn.compareTo(previous) > 0) {
-        lastWriteOutsideScope.set(lsn);
-      }
+      lastWriteOutsideScope.set(written.merge(lastWriteOutsideScope.get()));
     }
     onWrite.accept(lsn);
   }
 
   /** The position read-only work on this thread must see: the scope's, or this thread's own last write. */
   @Nullable Lsn requiredLsn() {
-    Lsn scoped = ConsistencyContext.requiredLsn();
-    Lsn own = perThread ? lastWriteOutsideScope.get() : null;
-    if (scoped == null) {
-      return own;
-    }
-    return own == null || scoped.compareTo(own) >= 0 ? scoped : own;
+    ConsistencyToken required = required();
+    return required == null ? null : required.lsn();
+  }
+
+  /**
+   * The token read-only work on this thread must see, with its history when known: the scope's
+   * merged with this thread's own last write.
+   */
+  @Nullable ConsistencyToken required() {
+    ConsistencyToken scoped = ConsistencyContext.current().orElse(null);
+    ConsistencyToken own = perThread ? lastWriteOutsideScope.get() : null;
+    return ConsistencyToken.merge(scoped, own);
   }
 
   @Override
@@ -280,6 +292,7 @@ public final class ReplicaRoutingDataSource implements DataSource {
     private Consumer<Lsn> onWrite = lsn -> {};
     private boolean recordWrites = true;
     private boolean perThread = true;
+    private Duration queryTimeout = Jdbc.DEFAULT_QUERY_TIMEOUT;
 
     private Builder(DataSource primary, ReplicaRouter router) {
       this.primary = primary;
@@ -335,6 +348,22 @@ public final class ReplicaRoutingDataSource implements DataSource {
      */
     public Builder rememberWritesPerThread(boolean remember) {
       this.perThread = remember;
+      return this;
+    }
+
+    /**
+     * Sets the bound of each statement this data source sends on its own (the write-position query
+     * after a commit, the first call's read of the connection defaults): the connection's network
+     * timeout while it runs, set back afterwards. Default 2 s. The application's own statements get
+     * whatever their pool's connections have (pgjdbc's {@code socketTimeout}, none by default).
+     *
+     * @param timeout positive
+     * @return this builder
+     * @throws NullPointerException if {@code timeout} is null
+     * @throws IllegalArgumentException if it is not positive
+     */
+    public Builder queryTimeout(Duration timeout) {
+      this.queryTimeout = Require.positive(timeout, "queryTimeout");
       return this;
     }
 

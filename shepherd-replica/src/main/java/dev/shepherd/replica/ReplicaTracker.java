@@ -87,10 +87,23 @@ public final class ReplicaTracker implements AutoCloseable {
    * The caller writes `urgent` then reads `sleepingNanos`; the poller writes `sleepingNanos` then
    * reads (and clears) `urgent`, once per pause: one of the two always sees the other.
    * The poller completes futures; callers block in future.get(remaining).
+   *
+   * History: a waiter may carry the history of its token's position (system identifier, timeline).
+   * The poller writes `history` BEFORE `lastReplayed`, and readers (the cache) read `lastReplayed`
+   * BEFORE `history`, so a reader never pairs a new position with an older history (the pair that
+   * could count a position of a newer timeline as the older one's); see ReplicaHistory. Such a
+   * waiter is released only when the sample's history is the token's, and failed with
+   * OtherHistory as soon as a sample shows the replica never will replay it.
    */
 
   static final System.Logger LOG = System.getLogger(ReplicaTracker.class.getName());
-  static final String POLL_QUERY = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text";
+  /**
+   * The poll: the role, the replay position, then (read after the position, see ReplicaHistory) the
+   * receiver's timeline, the last restartpoint's timeline and the system identifier.
+   */
+  static final String POLL_QUERY = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"
+      + " (pg_stat_get_wal_receiver()).received_tli::text, (pg_control_checkpoint()).timeline_id::text,"
+      + " (pg_control_system()).system_identifier::text";
   static final String RECEIVER_QUERY = "SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver)";
   static final String VERSION_QUERY = "SELECT current_setting('server_version_num')";
 
@@ -134,7 +147,10 @@ public final class ReplicaTracker implements AutoCloseable {
   /** When {@link #servesReads} last started a poll for an unavailable replica. */
   private final AtomicLong lastProbeNanos = new AtomicLong(Long.MIN_VALUE); // MIN_VALUE: never
   private volatile int maxActivePollers;
+  /** Written by the poller after {@link #history}, read before it: see {@link ReplicaHistory}. */
   volatile @Nullable Lsn lastReplayed;
+  /** The history the replica replays, as the last poll saw it; written before {@link #lastReplayed}. */
+  volatile @Nullable ReplicaHistory history;
   volatile Health health;
   private volatile @Nullable Thread pollerThread;
   volatile long sleepingNanos;
@@ -321,6 +337,37 @@ public final class ReplicaTracker implements AutoCloseable {
   }
 
   /**
+   * Waits until the replica has replayed the position of {@code token} within the token's history,
+   * it turns out it never will, or the timeout passes.
+   *
+   * <p>As {@link #awaitReplay(Lsn, Duration)}, and when the token knows its
+   * {@linkplain ConsistencyToken#database() history}, the replica counts only while it replays that
+   * history: the same cluster (system identifier) and the token's timeline. A replica of another
+   * cluster, on a newer timeline, or one that replayed past the token's position on an older
+   * timeline (so its WAL left the token's history before that position) answers
+   * {@link ReplayResult.OtherHistory} as soon as a poll shows it; one on an older timeline that has
+   * not reached the position is waited for, since it may still switch to the token's timeline.
+   * How the replica's timeline is read, and what it needs, is in the README ("Timelines").
+   *
+   * @param token the token whose position the read must see
+   * @param timeout how long to wait at most; zero checks the cache only
+   * @return the outcome
+   * @throws NullPointerException if an argument is null
+   * @throws IllegalArgumentException if {@code timeout} is negative
+   * @throws IllegalStateException if the tracker is closed
+   * @throws InterruptedException if the calling thread is interrupted while waiting
+   */
+  public ReplayResult awaitReplay(ConsistencyToken token, Duration timeout) throws InterruptedException {
+    Require.nonNull(token, "token");
+    Require.nonNegative(timeout, "timeout");
+    Deadline deadline = Deadline.after(timeout, ticker);
+    return switch (begin(token.lsn(), token.database(), deadline)) {
+      case Start.Answered answered -> answered.result();
+      case Waiter waiter -> finish(waiter, deadline);
+    };
+  }
+
+  /**
    * What starting a wait gave: an answer at once (from the cache, the health, or an expired
    * deadline), or a registered {@link Waiter} the caller then {@linkplain #finish finishes} (or
    * {@linkplain #expire expires}).
@@ -381,8 +428,18 @@ public final class ReplicaTracker implements AutoCloseable {
    * @return the answer, or null when the cache does not have it
    */
   ReplayResult.@Nullable Replayed cachedReplay(Lsn target) {
-    Lsn cached = lastReplayed;
-    if (health.status == Status.STREAMING && cached != null && cached.isAtLeast(target)) {
+    return cachedReplay(target, null);
+  }
+
+  /**
+   * As {@link #cachedReplay(Lsn)}, and with {@code required}, only when the cached history is the
+   * token's (see {@link ReplicaHistory#reached}).
+   */
+  ReplayResult.@Nullable Replayed cachedReplay(Lsn target, @Nullable DatabaseIdentity required) {
+    Lsn cached = lastReplayed; // before the history: see ReplicaHistory
+    ReplicaHistory seen = history;
+    boolean sameHistory = required == null || (seen != null && cached != null && seen.reached(required, target, cached));
+    if (health.status == Status.STREAMING && cached != null && cached.isAtLeast(target) && sameHistory) {
       cacheHits.increment();
       return new ReplayResult.Replayed(target, cached, Duration.ZERO);
     }
@@ -394,13 +451,25 @@ public final class ReplicaTracker implements AutoCloseable {
    * registered waiter. Shared by {@link #awaitReplay} and the router.
    */
   Start begin(Lsn target, Deadline deadline) {
+    return begin(target, null, deadline);
+  }
+
+  /** As {@link #begin(Lsn, Deadline)}, for a position of the history {@code required} (null: any). */
+  Start begin(Lsn target, @Nullable DatabaseIdentity required, Deadline deadline) {
     Require.state(!closed, "ReplicaTracker " + name + " is closed");
-    ReplayResult.Replayed hit = cachedReplay(target);
+    ReplayResult.Replayed hit = cachedReplay(target, required);
     if (hit != null) {
       return new Start.Answered(hit);
     }
     Health current = health;
     Lsn cached = lastReplayed;
+    ReplicaHistory seen = history;
+    if (required != null && current.status == Status.STREAMING && cached != null && seen != null) {
+      String never = seen.never(required, target, cached);
+      if (never != null) {
+        return new Start.Answered(otherHistory(target, required, seen, never, Duration.ZERO));
+      }
+    }
     ReplayResult failure = failureOf(current, target, Duration.ZERO);
     if (failure != null && ticker.read() - current.sinceNanos < retryNanos) {
       return new Start.Answered(failure);
@@ -408,7 +477,7 @@ public final class ReplicaTracker implements AutoCloseable {
     if (deadline.isExpired()) {
       return new Start.Answered(new ReplayResult.TimedOut(target, cached, Duration.ZERO));
     }
-    Waiter waiter = new Waiter(target, sequence.incrementAndGet(), ticker);
+    Waiter waiter = new Waiter(target, required, sequence.incrementAndGet(), ticker);
     waiters.add(waiter);
     if (closed) { // close() ran between the check above and the add: it may have missed this waiter
       waiters.remove(waiter);
@@ -511,16 +580,39 @@ public final class ReplicaTracker implements AutoCloseable {
     return next;
   }
 
-  /** Completes every waiter whose target is at or before {@code replayed}, in one pass. */
-  void release(Lsn replayed) {
+  /**
+   * Completes, in one pass, every waiter whose target is at or before {@code replayed} and whose
+   * history (if it has one) {@code seen} is, and fails with {@link ReplayResult.OtherHistory} every
+   * waiter whose history the replica will never replay. A waiter with a history and an unknown
+   * {@code seen} (a server that does not report it) keeps waiting.
+   */
+  void release(Lsn replayed, @Nullable ReplicaHistory seen) {
     for (Waiter waiter : waiters) {
-      if (!replayed.isAtLeast(waiter.target())) {
-        break; // ordered by target: the rest are later
-      }
-      if (waiters.remove(waiter)) {
-        waiter.result().complete(new ReplayResult.Replayed(waiter.target(), replayed, waiter.waited()));
+      DatabaseIdentity required = waiter.required();
+      if (required == null) {
+        if (!replayed.isAtLeast(waiter.target())) {
+          continue; // ordered by target, but later waiters with a history may still be failed
+        }
+        if (waiters.remove(waiter)) {
+          waiter.result().complete(new ReplayResult.Replayed(waiter.target(), replayed, waiter.waited()));
+        }
+      } else if (seen != null) {
+        String never = seen.never(required, waiter.target(), replayed);
+        if (never != null) {
+          if (waiters.remove(waiter)) {
+            LOG.log(Level.DEBUG, "replica " + name + " will never replay " + waiter.target() + " of " + required + ": " + never);
+            waiter.result().complete(otherHistory(waiter.target(), required, seen, never, waiter.waited()));
+          }
+        } else if (seen.reached(required, waiter.target(), replayed) && waiters.remove(waiter)) {
+          waiter.result().complete(new ReplayResult.Replayed(waiter.target(), replayed, waiter.waited()));
+        }
       }
     }
+  }
+
+  ReplayResult.OtherHistory otherHistory(Lsn target, DatabaseIdentity required, ReplicaHistory seen, String reason,
+      Duration waited) {
+    return new ReplayResult.OtherHistory(target, required, "replica " + name + ": " + seen, reason, waited);
   }
 
   /** Completes every current waiter with the failure {@code current} stands for. */
@@ -557,16 +649,17 @@ public final class ReplicaTracker implements AutoCloseable {
    * One caller's wait.
    *
    * @param target the position waited for
+   * @param required the history the position belongs to, or null for any
    * @param sequence the order of registration, which orders waiters for the same target
    * @param startNanos when the wait began, by {@code ticker}
    * @param ticker the time source
    * @param result completed by the poller, the deadline or {@link #close()}
    */
-  record Waiter(Lsn target, long sequence, long startNanos, Ticker ticker, CompletableFuture<ReplayResult> result)
-      implements Start {
+  record Waiter(Lsn target, @Nullable DatabaseIdentity required, long sequence, long startNanos, Ticker ticker,
+      CompletableFuture<ReplayResult> result) implements Start {
 
-    Waiter(Lsn target, long sequence, Ticker ticker) {
-      this(target, sequence, ticker.read(), ticker, new CompletableFuture<>());
+    Waiter(Lsn target, @Nullable DatabaseIdentity required, long sequence, Ticker ticker) {
+      this(target, required, sequence, ticker.read(), ticker, new CompletableFuture<>());
     }
 
     Duration waited() {

@@ -83,6 +83,8 @@ public sealed interface Route {
     /** Every replica that answered was promoted. */
     PROMOTED,
     /** Every replica that answered is not replicating. */
-    NOT_REPLICATING
+    NOT_REPLICATING,
+    /** Every replica that answered replays another cluster or timeline than the token's position. */
+    OTHER_HISTORY
   }
 }

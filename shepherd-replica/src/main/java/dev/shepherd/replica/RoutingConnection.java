@@ -184,7 +184,7 @@ final class RoutingConnection implements InvocationHandler {
     if (readOnlyWork) {
       Route route;
       try {
-        route = owner.router().route(owner.requiredLsn());
+        route = owner.router().routeAfter(owner.required());
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new SQLException("interrupted while waiting for a replica to replay the required position", "57014", e);
@@ -241,7 +241,7 @@ final class RoutingConnection implements InvocationHandler {
   private void record(Connection bound) {
     ConsistencyToken written;
     try {
-      written = WritePosition.tokenAfterCommit(bound);
+      written = WritePosition.tokenAfterCommit(bound, owner.queryTimeout());
     } catch (SQLException | RuntimeException e) {
       // The commit happened: failing it now would tell the caller it did not. Later reads of this
       // work may then miss the write on a replica, which the warning says.

@@ -5,6 +5,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.Locale;
 import javax.sql.DataSource;
@@ -72,16 +73,38 @@ public final class WritePosition {
    * <p>When the connection is not in autocommit mode (and no transaction is open), the query runs
    * in a transaction of its own that this method commits, so no transaction is left open.
    *
+   * <p>The query is bounded: it runs with the connection's network timeout set to at most 2 s
+   * ({@link Connection#setNetworkTimeout}; the connection's own value is set back afterwards, and a
+   * shorter one is kept), so a primary that stops answering fails this call with a
+   * {@link java.sql.SQLTimeoutException} naming the timeout instead of holding the caller.
+   *
    * @param primary a connection to the primary, with no transaction open
    * @return the position to wait for on a replica
    * @throws NullPointerException if {@code primary} is null
    * @throws IllegalStateException if a transaction is open on {@code primary}, if the session's
    *     {@code synchronous_commit} is {@code off}, or if the server is a standby (the message says
    *     which)
+   * @throws java.sql.SQLTimeoutException if the primary does not answer within 2 s
    * @throws SQLException if the query fails
    */
   public static Lsn afterCommit(Connection primary) throws SQLException {
-    return read(primary, false).lsn;
+    return read(primary, false, Jdbc.DEFAULT_QUERY_TIMEOUT).lsn;
+  }
+
+  /**
+   * As {@link #afterCommit(Connection)}, with the query bounded by {@code timeout} instead of 2 s.
+   *
+   * @param primary a connection to the primary, with no transaction open
+   * @param timeout how long the query may take on the connection (its network timeout meanwhile)
+   * @return the position to wait for on a replica
+   * @throws NullPointerException if an argument is null
+   * @throws IllegalArgumentException if {@code timeout} is not positive
+   * @throws IllegalStateException as {@link #afterCommit(Connection)}
+   * @throws java.sql.SQLTimeoutException if the primary does not answer within {@code timeout}
+   * @throws SQLException if the query fails
+   */
+  public static Lsn afterCommit(Connection primary, Duration timeout) throws SQLException {
+    return read(primary, false, Require.positive(timeout, "timeout")).lsn;
   }
 
   /**
@@ -89,22 +112,40 @@ public final class WritePosition {
    * {@link #afterCommit(Connection)}, issued now, with the primary's {@link DatabaseIdentity}
    * read in the same statement (so it is exact even right after a failover, where a cached
    * identity may lag). Record it with {@link ConsistencyContext#recordWrite(ConsistencyToken)}.
+   * The query is bounded by 2 s, as in {@link #afterCommit(Connection)}.
    *
    * @param primary a connection to the primary, with no transaction open
    * @return the token
    * @throws NullPointerException if {@code primary} is null
    * @throws IllegalStateException as {@link #afterCommit(Connection)}
+   * @throws java.sql.SQLTimeoutException if the primary does not answer within 2 s
    * @throws SQLException if the query fails
    */
   public static ConsistencyToken tokenAfterCommit(Connection primary) throws SQLException {
-    Written written = read(primary, true);
+    return tokenAfterCommit(primary, Jdbc.DEFAULT_QUERY_TIMEOUT);
+  }
+
+  /**
+   * As {@link #tokenAfterCommit(Connection)}, with the query bounded by {@code timeout}.
+   *
+   * @param primary a connection to the primary, with no transaction open
+   * @param timeout how long the query may take on the connection (its network timeout meanwhile)
+   * @return the token
+   * @throws NullPointerException if an argument is null
+   * @throws IllegalArgumentException if {@code timeout} is not positive
+   * @throws IllegalStateException as {@link #afterCommit(Connection)}
+   * @throws java.sql.SQLTimeoutException if the primary does not answer within {@code timeout}
+   * @throws SQLException if the query fails
+   */
+  public static ConsistencyToken tokenAfterCommit(Connection primary, Duration timeout) throws SQLException {
+    Written written = read(primary, true, Require.positive(timeout, "timeout"));
     return new ConsistencyToken(written.lsn, Instant.now(), written.database);
   }
 
   private record Written(Lsn lsn, @Nullable DatabaseIdentity database) {}
 
-  /** Runs the query; with {@code identity}, also reads the primary's history. */
-  private static Written read(Connection primary, boolean identity) throws SQLException {
+  /** Runs the query, bounded by {@code timeout}; with {@code identity}, also reads the primary's history. */
+  private static Written read(Connection primary, boolean identity, Duration timeout) throws SQLException {
     Require.nonNull(primary, "primary");
     if (primary.isWrapperFor(BaseConnection.class)) {
       TransactionState state = primary.unwrap(BaseConnection.class).getTransactionState();
@@ -114,6 +155,10 @@ public final class WritePosition {
             + ": call it after commit(), when the commit record exists");
       }
     }
+    return Jdbc.bounded(primary, timeout, "the primary (write position query)", () -> query(primary, identity));
+  }
+
+  private static Written query(Connection primary, boolean identity) throws SQLException {
     boolean autoCommit = primary.getAutoCommit();
     String text;
     String synchronousCommit;
@@ -133,7 +178,7 @@ public final class WritePosition {
       }
       throw e;
     } finally {
-      if (!autoCommit) {
+      if (!autoCommit && !primary.isClosed()) {
         primary.commit();
       }
     }

@@ -46,6 +46,7 @@ final class FakeReplica implements DataSource {
       }
       case "isClosed" -> false;
       case "setAutoCommit", "setNetworkTimeout" -> null;
+      case "getNetworkTimeout" -> 0;
       case "toString" -> "FakeReplica.Connection#" + number;
       case "hashCode" -> System.identityHashCode(proxy);
       case "equals" -> proxy == args[0];
@@ -94,7 +95,8 @@ final class FakeReplica implements DataSource {
         yield first;
       }
       case "getBoolean" -> recovery;
-      case "getString" -> text;
+      // The poll's history columns: no receiver visible, timeline 1, system identifier 1.
+      case "getString" -> args[0] instanceof Integer column && column > 2 ? (column == 3 ? null : "1") : text;
       case "close" -> null;
       case "toString" -> "FakeReplica.ResultSet";
       case "hashCode" -> System.identityHashCode(proxy);

@@ -303,6 +303,7 @@ class ReplicaTrackerTest {
         case ReplayResult.ReplicaUnavailable u -> "primary: down";  // u.cause() says why
         case ReplayResult.Promoted p -> "primary: promoted";        // pg_is_in_recovery() is false now
         case ReplayResult.NotReplicating n -> "primary: " + n.reason();
+        case ReplayResult.OtherHistory o -> "primary: " + o.reason(); // another timeline or cluster
       };
       // README switch end
       assertThat(where).isEqualTo("replica");

@@ -21,6 +21,9 @@ import org.jspecify.annotations.Nullable;
  * cluster.stopMember(1); cluster.stopMember(2); // member 0 has no quorum, hence no leader
  * }</pre>
  *
+ * <p>{@link #suspendMember(int)} freezes a member (SIGSTOP) with its connections open, so it
+ * falls behind while the other two commit, and catches up after {@link #resumeMember(int)}.
+ *
  * <p>Members use a 100 ms heartbeat and etcd's default 1 s election timeout. A stopped member keeps
  * its data; {@link #close()} stops every member and deletes the data.
  */
@@ -33,6 +36,7 @@ public final class EtcdCluster extends ServerFixture {
   private final int[] clientPorts = new int[MEMBERS];
   private final int[] peerPorts = new int[MEMBERS];
   private final @Nullable Process[] processes = new Process[MEMBERS];
+  private final boolean[] suspended = new boolean[MEMBERS];
   private final List<List<String>> commands = new ArrayList<>();
   private @Nullable Path directory;
 
@@ -68,8 +72,61 @@ public final class EtcdCluster extends ServerFixture {
   public synchronized void stopMember(int member) {
     Process process = processes[member];
     if (process != null) {
+      if (suspended[member]) {
+        resumeMember(member); // a frozen process would not act on SIGTERM
+      }
       ServerSupport.stop(process, Duration.ofSeconds(10));
       processes[member] = null;
+    }
+    suspended[member] = false;
+  }
+
+  /**
+   * Freezes one member (SIGSTOP) until {@link #resumeMember(int)}: its process and sockets stay,
+   * so clients and peers stay connected, but it reads and answers nothing. The other two members
+   * keep a quorum and go on committing writes, which the frozen member applies only after it is
+   * resumed: the way to make a member lag behind the cluster. Does nothing if it is not running.
+   *
+   * @param member 0, 1 or 2
+   * @throws IllegalStateException if the signal could not be sent
+   */
+  public synchronized void suspendMember(int member) {
+    Process process = processes[member];
+    if (process != null && !suspended[member]) {
+      signal(process, "STOP");
+      suspended[member] = true;
+    }
+  }
+
+  /**
+   * Lets a member frozen by {@link #suspendMember(int)} run again (SIGCONT); it then reads what
+   * its clients and peers sent meanwhile and catches up with the cluster. Does nothing if it is
+   * not frozen.
+   *
+   * @param member 0, 1 or 2
+   * @throws IllegalStateException if the signal could not be sent
+   */
+  public synchronized void resumeMember(int member) {
+    Process process = processes[member];
+    if (process != null && suspended[member]) {
+      signal(process, "CONT");
+    }
+    suspended[member] = false;
+  }
+
+  private static void signal(Process process, String signal) {
+    try {
+      Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid()))
+          .redirectErrorStream(true).start();
+      if (!kill.waitFor(10, java.util.concurrent.TimeUnit.SECONDS) || kill.exitValue() != 0) {
+        kill.destroyForcibly();
+        throw new IllegalStateException("kill -" + signal + " " + process.pid() + " failed");
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot run kill -" + signal, e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while sending SIG" + signal, e);
     }
   }
 

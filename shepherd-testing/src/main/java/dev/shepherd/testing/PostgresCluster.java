@@ -58,6 +58,7 @@ public final class PostgresCluster extends ServerFixture {
   private @Nullable Path base;
   private int primaryPort;
   private int replicaPort;
+  private final List<Path> standbys = new ArrayList<>();
 
   private PostgresCluster(Path binDirectory, boolean withReplica) {
     this.binDirectory = binDirectory;
@@ -241,6 +242,21 @@ public final class PostgresCluster extends ServerFixture {
   }
 
   /**
+   * Returns a new HikariCP pool whose connections go through {@code proxy} (made with {@code
+   * FaultProxy.to(cluster.replicaPort())}), so a test can make the replica's network fail under a
+   * pool that is already in use. Defaults as {@link #primaryDataSource()}; the caller closes it.
+   *
+   * @param proxy a proxy in front of the replica
+   * @param connectionTimeout how long {@code getConnection()} waits at most (at least 250 ms)
+   * @return the pool, named {@code replica-via-proxy}
+   * @throws IllegalStateException if the fixture is not started
+   * @throws IllegalArgumentException if {@code connectionTimeout} is below 250 ms
+   */
+  public HikariDataSource replicaDataSource(FaultProxy proxy, Duration connectionTimeout) {
+    return pool(jdbcUrl(proxy.port()), "replica-via-proxy", connectionTimeout);
+  }
+
+  /**
    * Returns a new HikariCP pool of connections to the replica with its own connection timeout; a
    * short one (250 ms) makes a stopped replica show up fast in tests of its failure.
    *
@@ -334,6 +350,45 @@ public final class PostgresCluster extends ServerFixture {
   }
 
   /**
+   * Makes one more streaming standby with {@code pg_basebackup -R} from the server on
+   * {@code upstreamPort} (the primary, the replica, or the replica after {@link #promoteReplica()}:
+   * a standby of the new timeline), starts it on a free port and waits until it streams. It is
+   * stopped and deleted with the fixture. For tests of several standbys on different histories.
+   *
+   * @param upstreamPort the port of the server to copy and stream from
+   * @return the new standby's port on 127.0.0.1 (user {@code postgres}, database {@code postgres})
+   * @throws IllegalStateException if it cannot be made or does not stream within 60 s
+   */
+  public synchronized int addStandby(int upstreamPort) {
+    Path standby = baseDirectory().resolve("standby-" + (standbys.size() + 1));
+    asPostgres(List.of(bin("pg_basebackup"), "-h", "127.0.0.1", "-p", Integer.toString(upstreamPort),
+        "-U", USER, "-D", standby.toString(), "-R", "-X", "stream", "-c", "fast", "--no-sync"),
+        Duration.ofMinutes(2));
+    standbys.add(standby);
+    int port = startOnFreePort(standby, standby.getFileName().toString(), free -> "port = %d%n".formatted(free));
+    ServerSupport.await("standby on port " + port + " to stream from port " + upstreamPort, Duration.ofSeconds(60), () -> {
+      try (Connection c = DriverManager.getConnection(jdbcUrl(port)); Statement s = c.createStatement();
+          ResultSet rs = s.executeQuery("SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'")) {
+        return rs.next() && rs.getInt(1) > 0;
+      } catch (SQLException e) {
+        return false;
+      }
+    });
+    return port;
+  }
+
+  /**
+   * Returns the JDBC URL of the {@code postgres} database of a server of this fixture on {@code port}
+   * (one made by {@link #addStandby(int)}).
+   *
+   * @param port the server's port
+   * @return {@code jdbc:postgresql://127.0.0.1:<port>/postgres?user=postgres}
+   */
+  public String jdbcUrlOf(int port) {
+    return jdbcUrl(port);
+  }
+
+  /**
    * Waits until the replica has replayed everything the primary had written when called.
    *
    * @param timeout how long to wait at most
@@ -409,7 +464,10 @@ public final class PostgresCluster extends ServerFixture {
       return;
     }
     RuntimeException failure = null;
-    for (Path directory : List.of(replicaDirectory(), primaryDirectory())) {
+    List<Path> directories = new ArrayList<>(standbys);
+    standbys.clear();
+    directories.addAll(List.of(replicaDirectory(), primaryDirectory()));
+    for (Path directory : directories) {
       try {
         pgCtlStop(directory);
       } catch (RuntimeException e) {

@@ -37,13 +37,18 @@ import org.jspecify.annotations.Nullable;
  *   NEW ──start()──▶ READING        a Get of the key is in flight
  *   READING  ──Get ok──────────────▶ WATCHING   (snapshot published; watch from header + 1)
  *   READING  ──Get failed──────────▶ BACKOFF
+ *   READING  ──Get header &lt; seen when sent───▶ WATCHING   (reset: snapshot replaced, may go back)
  *   WATCHING ──created, header ≥ seen──▶ LIVE   (failure cleared)
- *   WATCHING/LIVE ──created, header &lt; seen (data wiped)──▶ READING   (reset)
+ *   WATCHING ──created, header &lt; seen──▶ VERIFYING   (watch kept; a Get is sent)
+ *   VERIFYING ──Get header ≥ suspectedBelow──▶ LIVE   (the member lags: no reset; failure cleared)
+ *   VERIFYING ──Get header &lt; seen when sent──▶ WATCHING   (reset: watch replaced, from header + 1)
+ *   VERIFYING ──Get inconclusive (older read reused)──▶ READING   (watch abandoned)
+ *   VERIFYING ──Get failed──▶ BACKOFF   (watch abandoned; the retry reads)
  *   WATCHING/LIVE ──compacted / "future revision"──────────▶ READING   (re-read, go on)
  *   WATCHING/LIVE ──backlog above one gRPC message─────────▶ READING   (re-read, go on)
  *   WATCHING/LIVE ──other error, unexpected completion─────▶ BACKOFF   (failure recorded)
  *   WATCHING ──no creation notice within requestTimeout───▶ BACKOFF   (failure recorded)
- *   LIVE     ──events──▶ LIVE       (snapshot advanced by mod revision, duplicates dropped)
+ *   LIVE/VERIFYING ──events──▶ same (snapshot advanced by mod revision, duplicates dropped)
  *   BACKOFF  ──timer──▶ WATCHING from resumeRevision (or READING if never read)
  *   any      ──close()──▶ CLOSED    (terminal; waiters wake and fail)
  * </pre>
@@ -68,8 +73,20 @@ import org.jspecify.annotations.Nullable;
  * the delete); after a Get that finds no key it is the Get's header revision, unless the key was
  * already known to be absent. {@code resumeRevision} is the first revision the next watch must
  * start from: one past the newest revision whose events for this key we have seen (or one past a
- * Get's header). {@code seenRevision} is the newest store revision observed at all; an answer
- * whose header is older means the store was wiped (an index reset).
+ * Get's header). {@code seenRevision} is the newest store revision observed at all.
+ *
+ * <p>Reset or lag: a header below {@code seenRevision} means the store went backwards (wiped, or
+ * an older snapshot restored) only if the answer is linearizable. Gets are (jetcd's default): the
+ * member serving one first catches up with the leader's commit index, so its header is at least
+ * every revision committed before it was sent. A watch's creation notice is not: etcd answers it
+ * with the applied revision of the member that took the watch, and jetcd spreads calls over the
+ * cluster's members, so a follower that lags confirms a watch below the revision a Get on another
+ * member already showed. Neither cluster id (a restore made with the original cluster's flags
+ * keeps it) nor raft term (it changes with every election) tells the two apart, so such a notice
+ * only raises the suspicion (VERIFYING, or {@code resetSuspected} after a "future revision" error)
+ * and a Get decides. On a lag the watch stays: the member sends its events once it has caught up,
+ * and the snapshot, advanced only by newer mod revisions, never goes back meanwhile. Outside a
+ * reset the revision published for a key is monotonic, whichever member answered.
  */
 final class EtcdKeyWatch {
 
@@ -79,7 +96,7 @@ final class EtcdKeyWatch {
   static final int MAX_REMEMBERED = 1024;
 
   /** The lifecycle states; see the class comment. */
-  enum State { NEW, READING, WATCHING, LIVE, BACKOFF, CLOSED }
+  enum State { NEW, READING, WATCHING, VERIFYING, LIVE, BACKOFF, CLOSED }
 
   /**
    * The latest known state of the key.
@@ -120,7 +137,11 @@ final class EtcdKeyWatch {
   @GuardedBy("lock") private long compactions;
   @GuardedBy("lock") private long oversized;
   @GuardedBy("lock") private long reads;
-  @GuardedBy("lock") private boolean resetPending;
+  @GuardedBy("lock") private long lags;
+  /** A revision below the one seen came back; the next read decides whether etcd was reset. */
+  @GuardedBy("lock") private boolean resetSuspected;
+  /** In VERIFYING: {@code seenRevision} when the watch was confirmed with a header below it. */
+  @GuardedBy("lock") private long suspectedBelow;
   /** The read (Get) sent last, possibly still on its way after its timeout; see {@link #read}. */
   @GuardedBy("lock") private @Nullable CompletableFuture<GetResponse> sentRead;
   /** {@code seenRevision} when {@link #sentRead} was sent. */
@@ -277,14 +298,8 @@ final class EtcdKeyWatch {
       if (state == State.CLOSED || current == null || header < seenRevision) {
         return;
       }
-      Snapshot read = response.getKvs().isEmpty()
-          ? absentAt(header, false)
-          : new Snapshot(response.getKvs().get(0).getValue(), response.getKvs().get(0).getModRevision());
       seenRevision = header;
-      if (read.revision() > current.revision()) {
-        snapshot = read;
-        changed.signalAll();
-      }
+      publish(readSnapshot(response, false));
     } finally {
       lock.unlock();
     }
@@ -472,34 +487,78 @@ final class EtcdKeyWatch {
    * The answer of a read for generation {@code gen}; {@code seenWhenSent} is the newest revision
    * seen when the read was sent (a read answered late may be older than what was seen since, which
    * is no reset).
+   *
+   * <p>Reads are linearizable: whichever member serves one, its header is at least every revision
+   * the cluster had committed when it was sent. A header below {@code seenWhenSent} is therefore a
+   * store that went backwards (a reset), never a member that lags. In VERIFYING (the watch was
+   * confirmed below the revision seen) an answer at or above {@link #suspectedBelow} shows the
+   * member that confirmed it lags: the watch stays. An answer that shows neither (an older read
+   * still in flight was reused) abandons the watch and reads again.
    */
   private void onRead(long gen, @Nullable GetResponse response, @Nullable Throwable error,
       long seenWhenSent) {
-    Attempt next;
-    long from;
+    @Nullable Attempt next = null;
+    @Nullable Attempt abandoned = null;
+    long from = 0;
+    long readAgain = -1;
     lock.lock();
     try {
       if (gen != generation) {
         return;
       }
+      boolean verifying = state == State.VERIFYING;
+      if (verifying) {
+        abandoned = attempt; // unless the member only lags: then the watch stays, below
+      }
       if (error != null || response == null) {
         Throwable cause = error != null ? error : new ShepherdException("etcd answered no response");
+        if (verifying) {
+          attempt = null;
+          resetSuspected = true;
+        }
         scheduleRetry(recordFailure(unwrap(cause)));
         return;
       }
       long header = response.getHeader().getRevision();
-      boolean reset = resetPending || (seenWhenSent > 0 && header < seenWhenSent);
-      resetPending = false;
+      boolean reset = seenWhenSent > 0 && header < seenWhenSent;
+      if (verifying && !reset) {
+        if (header >= suspectedBelow) {
+          abandoned = null;
+          lags++;
+          LOG.log(System.Logger.Level.DEBUG, "the etcd member watching key ''{0}'' lags (revision"
+              + " {1} seen, a read answered {2}): no reset, the watch stays", name, suspectedBelow, header);
+          publish(readSnapshot(response, false));
+          seenRevision = Math.max(seenRevision, header);
+          resumeRevision = Math.max(resumeRevision, header + 1);
+          state = State.LIVE;
+          clearFailure();
+          changed.signalAll();
+          return;
+        }
+        attempt = null;
+        resetSuspected = true;
+        readAgain = ++generation;
+        state = State.READING;
+        return;
+      }
+      if (verifying) {
+        attempt = null;
+      }
       if (reset) {
         resets++;
         LOG.log(System.Logger.Level.INFO, "etcd was reset (revision {0} seen, {1} now): key ''{2}''"
             + " read again", seenRevision, header, name);
+      } else if (resetSuspected) {
+        lags++;
+        LOG.log(System.Logger.Level.DEBUG, "etcd answered key ''{0}'' below the revision seen, but a"
+            + " read shows no reset (revision {1} seen, {2} read)", name, seenWhenSent, header);
       }
-      Snapshot read = response.getKvs().isEmpty()
-          ? absentAt(header, reset)
-          : new Snapshot(response.getKvs().get(0).getValue(), response.getKvs().get(0).getModRevision());
-      if (reset || snapshot == null || read.revision() > snapshot.revision()) {
+      resetSuspected = false;
+      Snapshot read = readSnapshot(response, reset);
+      if (reset) {
         snapshot = read;
+      } else {
+        publish(read);
       }
       seenRevision = reset ? header : Math.max(seenRevision, header);
       resumeRevision = header + 1;
@@ -509,8 +568,36 @@ final class EtcdKeyWatch {
       changed.signalAll();
     } finally {
       lock.unlock();
+      if (abandoned != null) {
+        abandoned.abandonLater();
+      }
     }
-    open(next, from);
+    if (readAgain >= 0) {
+      read(readAgain);
+    } else if (next != null) {
+      open(next, from);
+    }
+  }
+
+  /** The key's state as a read found it; an absent key keeps its index (see {@link #absentAt}). */
+  @GuardedBy("lock") // callers hold it
+  private Snapshot readSnapshot(GetResponse response, boolean reset) {
+    return response.getKvs().isEmpty()
+        ? absentAt(response.getHeader().getRevision(), reset)
+        : new Snapshot(response.getKvs().get(0).getValue(), response.getKvs().get(0).getModRevision());
+  }
+
+  /**
+   * Makes {@code read} the snapshot if it is newer: outside a reset the revision delivered for a
+   * key never goes back, whichever member or stream answered last.
+   */
+  @GuardedBy("lock") // callers hold it
+  private void publish(Snapshot read) {
+    Snapshot current = snapshot;
+    if (current == null || read.revision() > current.revision()) {
+      snapshot = read;
+      changed.signalAll();
+    }
   }
 
   /** An absent key keeps the index it was deleted at, so a re-read of it delivers nothing new. */
@@ -571,10 +658,10 @@ final class EtcdKeyWatch {
       long header = response.getHeader().getRevision();
       if (response.isCreatedNotify()) {
         if (header < seenRevision) {
-          resetPending = true; // counted and logged by the read that follows
-          gen = ++generation;
-          state = State.READING;
-          attempt = null;
+          // A reset, or a member that lags: the watch stays open while a linearizable read decides
+          state = State.VERIFYING;
+          suspectedBelow = seenRevision;
+          gen = generation;
         } else {
           seenRevision = Math.max(seenRevision, header);
           state = State.LIVE;
@@ -605,7 +692,6 @@ final class EtcdKeyWatch {
     } finally {
       lock.unlock();
     }
-    from.abandonLater();
     read(gen);
   }
 
@@ -625,7 +711,7 @@ final class EtcdKeyWatch {
         gen = ++generation;
         state = State.READING;
       } else if (isFutureRevision(cause)) {
-        resetPending = true; // counted and logged by the read that follows
+        resetSuspected = true; // decided, counted and logged by the read that follows
         gen = ++generation;
         state = State.READING;
       } else if (isTooLarge(cause)) {
@@ -727,7 +813,7 @@ final class EtcdKeyWatch {
       if (gen != generation) {
         return;
       }
-      if (snapshot == null || resetPending) {
+      if (snapshot == null || resetSuspected) {
         state = State.READING;
       } else {
         next = newAttempt(State.WATCHING);
@@ -763,15 +849,16 @@ final class EtcdKeyWatch {
   }
 
   /**
-   * How often the key was reset, read in full, found compacted, and read again because its backlog
-   * exceeded one message; one consistent reading.
+   * How often the key was reset, read in full, found compacted, read again because its backlog
+   * exceeded one message, and answered below the revision seen by a member that only lagged (no
+   * reset); one consistent reading.
    */
-  record Counts(long resets, long reads, long compactions, long oversized) {}
+  record Counts(long resets, long reads, long compactions, long oversized, long lags) {}
 
   Counts counts() {
     lock.lock();
     try {
-      return new Counts(resets, reads, compactions, oversized);
+      return new Counts(resets, reads, compactions, oversized, lags);
     } finally {
       lock.unlock();
     }

@@ -75,9 +75,14 @@ import org.jspecify.annotations.Nullable;
  *       new read: the current value is delivered, the versions in between are gone.
  *   <li>When etcd's revision went backwards (its data was wiped or an older snapshot restored),
  *       the key is read again and its index goes backwards with it; the watch loop then delivers
- *       the value from scratch. A reset is recognised when etcd answers with a header revision
- *       below the newest one already seen for the key; a store wiped and then written past that
- *       revision before this source reconnects cannot be told apart from a restart.
+ *       the value from scratch. A reset is recognised when a read (linearizable, so at least as
+ *       new as anything the cluster had committed) answers with a header revision below the
+ *       newest one already seen for the key; a store wiped and then written past that revision
+ *       before this source reconnects cannot be told apart from a restart.
+ *   <li>A watch confirmed by a cluster member that lags behind the others (its revision below
+ *       one a read on another member showed) is no reset: a read checks it, the watch stays and
+ *       delivers the member's events once it has caught up. Apart from a reset, the index
+ *       delivered for a key never goes back, whichever member answered.
  *   <li>While a key's watch is failing, a fetch with nothing newer throws
  *       {@link EtcdUnavailableException}; a watch loop (a thread) told so is answered at once,
  *       with the current value, as soon as the watch is healthy again, so it records a success
@@ -119,7 +124,8 @@ public final class EtcdWatchSource<V> implements WatchSource<Optional<V>>, AutoC
    * so a stream cut before its backlog arrived skips events), and after a wipe it resumes from a
    * revision the new store reaches only much later, silently missing every write until then. The
    * source closes a failed jetcd watcher and reopens from the revision after the last event it saw,
-   * asking for the creation notice, whose header revision tells whether the store was reset.
+   * asking for the creation notice: a header revision below the one seen means a reset or a
+   * member that lags, and a linearizable read tells which (EtcdKeyWatch's class comment).
    */
 
   private final Function<? super ByteSequence, ? extends V> decoder;

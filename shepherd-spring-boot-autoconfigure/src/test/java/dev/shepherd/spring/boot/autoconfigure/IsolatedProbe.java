@@ -4,6 +4,8 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicReference;
+import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.test.context.FilteredClassLoader;
 import org.springframework.boot.test.context.runner.AbstractApplicationContextRunner;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import org.springframework.boot.test.context.runner.WebApplicationContextRunner;
@@ -69,6 +71,91 @@ public final class IsolatedProbe {
     io.micrometer.core.instrument.MeterRegistry meterRegistry() {
       return new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
     }
+  }
+
+  /** The application without the imports: the auto-configurations come as classes, from the runner. */
+  @Configuration(proxyBeanMethods = false)
+  static class PlainApp {
+    @Bean
+    dev.shepherd.pool.RunnerFunction echo() {
+      return x -> x;
+    }
+  }
+
+  /** Caching turned on, for the cache auto-configuration (without it, {@code @EnableCaching} would want a cache manager). */
+  @Configuration(proxyBeanMethods = false)
+  @EnableCaching
+  static class Caching {}
+
+  /** The application's own idempotency store, for the health contributor to report on. */
+  @Configuration(proxyBeanMethods = false)
+  static class AppStore {
+    @Bean
+    dev.shepherd.idempotency.IdempotencyStore appIdempotencyStore() {
+      return dev.shepherd.idempotency.InMemoryIdempotencyStore.create();
+    }
+  }
+
+  /**
+   * Starts an application whose auto-configurations are registered as classes, as a test of the
+   * application registers them ({@code AutoConfigurations.of(SomeAutoConfiguration.class)}): Spring
+   * then reads their annotations by reflection, which loads every class an annotation names, and
+   * processes each nested configuration whose own condition does not hold it back.
+   *
+   * @param hidden package prefixes hidden from the context by a {@link FilteredClassLoader}; none
+   *     to use this class's own class loader as it is
+   * @param autoConfigurations the names of the classes to register, each loaded by this class's loader
+   * @param web a Servlet web application (else a plain one)
+   * @param appStore whether the application defines its own idempotency store
+   * @param properties {@code name=value} pairs
+   * @return the sorted bean names, or {@code FAILED} and the failure's stack trace
+   */
+  public static String startByClass(String[] hidden, String[] autoConfigurations, boolean web, boolean appStore,
+      String[] properties) {
+    AtomicReference<String> result = new AtomicReference<>();
+    try {
+      Class<?>[] classes = new Class<?>[autoConfigurations.length];
+      for (int i = 0; i < classes.length; i++) {
+        classes[i] = Class.forName(autoConfigurations[i], false, IsolatedProbe.class.getClassLoader());
+      }
+      if (web) {
+        runByClass(new WebApplicationContextRunner(), hidden, classes, appStore, properties, result);
+      } else {
+        runByClass(new ApplicationContextRunner(), hidden, classes, appStore, properties, result);
+      }
+    } catch (Throwable t) {
+      StringWriter trace = new StringWriter();
+      t.printStackTrace(new PrintWriter(trace));
+      return "FAILED " + trace;
+    }
+    return result.get();
+  }
+
+  private static <R extends AbstractApplicationContextRunner<R, ?, ?>> void runByClass(R runner, String[] hidden,
+      Class<?>[] classes, boolean appStore, String[] properties, AtomicReference<String> result) {
+    R configured = runner.withConfiguration(AutoConfigurations.of(classes)).withUserConfiguration(PlainApp.class)
+        .withPropertyValues(properties);
+    if (hidden.length > 0) {
+      configured = configured.withClassLoader(new FilteredClassLoader(hidden));
+    }
+    boolean micrometerHidden = Arrays.stream(hidden).anyMatch(h -> h.startsWith("io.micrometer"));
+    if (!micrometerHidden && ClassUtils.isPresent("io.micrometer.core.instrument.MeterRegistry", IsolatedProbe.class.getClassLoader())) {
+      configured = configured.withUserConfiguration(Registry.class);
+    }
+    if (Arrays.stream(classes).anyMatch(c -> c.getSimpleName().equals("ShepherdCacheAutoConfiguration"))) {
+      configured = configured.withUserConfiguration(Caching.class);
+    }
+    if (appStore) {
+      configured = configured.withUserConfiguration(AppStore.class);
+    }
+    configured.run(context -> {
+      if (context.getStartupFailure() != null) {
+        throw context.getStartupFailure();
+      }
+      String[] names = context.getBeanDefinitionNames();
+      Arrays.sort(names);
+      result.set(String.join(",", names));
+    });
   }
 
   /**

@@ -4,11 +4,7 @@ import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.pool.ElasticPool;
 import dev.shepherd.pool.PoolSnapshot;
 import dev.shepherd.replica.ReplicaTracker;
-import dev.shepherd.spring.boot.autoconfigure.idempotency.ShepherdIdempotencyAutoConfiguration;
-import dev.shepherd.spring.boot.autoconfigure.pool.ShepherdPoolAutoConfiguration;
-import dev.shepherd.spring.boot.autoconfigure.replica.ShepherdReplicaAutoConfiguration;
 import dev.shepherd.spring.boot.autoconfigure.replica.ShepherdReplicas;
-import dev.shepherd.spring.boot.autoconfigure.watch.ShepherdWatchAutoConfiguration;
 import dev.shepherd.spring.boot.autoconfigure.watch.ShepherdWatches;
 import dev.shepherd.watch.Subscription;
 import java.time.Duration;
@@ -50,10 +46,21 @@ import org.springframework.context.annotation.Configuration;
  * to the primary), and a stale key keeps its last value, so by default neither may turn the
  * instance's health to 503. (Resilience4j's health indicators are opt-in likewise.)
  */
-@AutoConfiguration(after = {ShepherdReplicaAutoConfiguration.class, ShepherdPoolAutoConfiguration.class,
-    ShepherdWatchAutoConfiguration.class, ShepherdIdempotencyAutoConfiguration.class})
-@ConditionalOnClass(HealthIndicator.class)
+@AutoConfiguration(afterName = {"dev.shepherd.spring.boot.autoconfigure.replica.ShepherdReplicaAutoConfiguration",
+    "dev.shepherd.spring.boot.autoconfigure.pool.ShepherdPoolAutoConfiguration",
+    "dev.shepherd.spring.boot.autoconfigure.watch.ShepherdWatchAutoConfiguration",
+    "dev.shepherd.spring.boot.autoconfigure.idempotency.ShepherdIdempotencyAutoConfiguration"})
+@ConditionalOnClass(name = "org.springframework.boot.health.contributor.HealthIndicator")
 public final class ShepherdHealthAutoConfiguration {
+
+  /*
+   * Why every condition on an optional library names its classes as strings: an application's
+   * test registers this class itself (AutoConfigurations.of(...)), and Spring then reads its
+   * annotations by reflection. A class literal of an absent library cannot be read, so the
+   * annotation is dropped and the configuration is processed as if unconditional: the nested
+   * configurations below, whose bean methods name Actuator's health types, then fail to load. Names are
+   * read either way. Each nested configuration carries its own condition for the same reason.
+   */
   /** Creates the configuration; used by Spring. */
   public ShepherdHealthAutoConfiguration() {}
 
@@ -66,8 +73,8 @@ public final class ShepherdHealthAutoConfiguration {
   }
 
   @Configuration(proxyBeanMethods = false)
-  @ConditionalOnClass(ReplicaTracker.class)
-  @ConditionalOnBean(ShepherdReplicas.class)
+  @ConditionalOnClass(name = "dev.shepherd.replica.ReplicaTracker")
+  @ConditionalOnBean(type = "dev.shepherd.spring.boot.autoconfigure.replica.ShepherdReplicas")
   @ConditionalOnProperty(name = "management.health.shepherd-replica.enabled", havingValue = "true")
   static final class ReplicaHealth {
     @Bean
@@ -78,8 +85,8 @@ public final class ShepherdHealthAutoConfiguration {
   }
 
   @Configuration(proxyBeanMethods = false)
-  @ConditionalOnClass(ElasticPool.class)
-  @ConditionalOnBean(ElasticPool.class)
+  @ConditionalOnClass(name = "dev.shepherd.pool.ElasticPool")
+  @ConditionalOnBean(type = "dev.shepherd.pool.ElasticPool")
   @ConditionalOnProperty(name = "management.health.shepherd-pool.enabled", havingValue = "true")
   static final class PoolHealth {
     @Bean
@@ -101,8 +108,8 @@ public final class ShepherdHealthAutoConfiguration {
   }
 
   @Configuration(proxyBeanMethods = false)
-  @ConditionalOnClass(Subscription.class)
-  @ConditionalOnBean(ShepherdWatches.class)
+  @ConditionalOnClass(name = "dev.shepherd.watch.Subscription")
+  @ConditionalOnBean(type = "dev.shepherd.spring.boot.autoconfigure.watch.ShepherdWatches")
   @ConditionalOnProperty(name = "management.health.shepherd-watch.enabled", havingValue = "true")
   static final class WatchHealth {
     @Bean
@@ -131,8 +138,8 @@ public final class ShepherdHealthAutoConfiguration {
   }
 
   @Configuration(proxyBeanMethods = false)
-  @ConditionalOnClass(IdempotencyStore.class)
-  @ConditionalOnBean(IdempotencyStore.class)
+  @ConditionalOnClass(name = "dev.shepherd.idempotency.IdempotencyStore")
+  @ConditionalOnBean(type = "dev.shepherd.idempotency.IdempotencyStore")
   // Kebab case, like the other three: the condition asks the environment for this canonical name,
   // which Spring Boot's relaxed binding also finds set as shepherdIdempotency or SHEPHERDIDEMPOTENCY;
   // a camel-case name here would be matched only when written exactly so.

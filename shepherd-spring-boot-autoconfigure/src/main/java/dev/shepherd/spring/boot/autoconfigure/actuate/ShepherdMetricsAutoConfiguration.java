@@ -1,17 +1,14 @@
 package dev.shepherd.spring.boot.autoconfigure.actuate;
 
-import dev.shepherd.cache.CoalescingCache;
 import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.micrometer.ShepherdMetrics;
 import dev.shepherd.pool.ElasticPool;
-import dev.shepherd.replica.ReplicaTracker;
 import dev.shepherd.replica.Route;
 import dev.shepherd.spring.boot.autoconfigure.cache.CoalescingCacheListener;
 import dev.shepherd.spring.boot.autoconfigure.idempotency.IdempotencyStoreDecorator;
 import dev.shepherd.spring.boot.autoconfigure.replica.ReplicaRouterCustomizer;
 import dev.shepherd.spring.boot.autoconfigure.replica.ShepherdReplicas;
 import dev.shepherd.spring.boot.autoconfigure.watch.ShepherdWatches;
-import dev.shepherd.watch.Watcher;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.MeterBinder;
 import java.util.function.Consumer;
@@ -37,9 +34,18 @@ import org.springframework.context.annotation.Configuration;
 @AutoConfiguration(afterName = {
     "org.springframework.boot.micrometer.metrics.autoconfigure.MetricsAutoConfiguration",
     "org.springframework.boot.micrometer.metrics.autoconfigure.CompositeMeterRegistryAutoConfiguration"})
-@ConditionalOnClass({ShepherdMetrics.class, MeterRegistry.class})
-@ConditionalOnBean(MeterRegistry.class)
+@ConditionalOnClass(name = {"dev.shepherd.micrometer.ShepherdMetrics", "io.micrometer.core.instrument.MeterRegistry"})
+@ConditionalOnBean(type = "io.micrometer.core.instrument.MeterRegistry")
 public final class ShepherdMetricsAutoConfiguration {
+
+  /*
+   * Why every condition on an optional library names its classes as strings: an application's
+   * test registers this class itself (AutoConfigurations.of(...)), and Spring then reads its
+   * annotations by reflection. A class literal of an absent library cannot be read, so the
+   * annotation is dropped and the configuration is processed as if unconditional: the nested
+   * configurations below, whose bean methods name Micrometer's types, then fail to load. Names are
+   * read either way. Each nested configuration carries its own condition for the same reason.
+   */
   /** Creates the configuration; used by Spring. */
   public ShepherdMetricsAutoConfiguration() {}
 
@@ -53,7 +59,7 @@ public final class ShepherdMetricsAutoConfiguration {
   }
 
   @Configuration(proxyBeanMethods = false)
-  @ConditionalOnClass(CoalescingCache.class)
+  @ConditionalOnClass(name = "dev.shepherd.cache.CoalescingCache")
   static final class CacheMetrics {
     @Bean
     CoalescingCacheListener shepherdCacheMetrics(ObjectProvider<MeterRegistry> registry, ShepherdMeterBindings bindings) {
@@ -63,7 +69,7 @@ public final class ShepherdMetricsAutoConfiguration {
   }
 
   @Configuration(proxyBeanMethods = false)
-  @ConditionalOnClass(ReplicaTracker.class)
+  @ConditionalOnClass(name = "dev.shepherd.replica.ReplicaTracker")
   static final class ReplicaMetrics {
     @Bean
     ReplicaRouterCustomizer shepherdReplicaRouteMetrics(ObjectProvider<MeterRegistry> registry, ShepherdMeterBindings bindings) {
@@ -83,7 +89,7 @@ public final class ShepherdMetricsAutoConfiguration {
   }
 
   @Configuration(proxyBeanMethods = false)
-  @ConditionalOnClass(IdempotencyStore.class)
+  @ConditionalOnClass(name = "dev.shepherd.idempotency.IdempotencyStore")
   static final class IdempotencyMetrics {
     @Bean
     IdempotencyStoreDecorator shepherdIdempotencyStoreMetrics(ObjectProvider<MeterRegistry> registry, ShepherdMeterBindings bindings) {
@@ -96,7 +102,7 @@ public final class ShepherdMetricsAutoConfiguration {
   }
 
   @Configuration(proxyBeanMethods = false)
-  @ConditionalOnClass(ElasticPool.class)
+  @ConditionalOnClass(name = "dev.shepherd.pool.ElasticPool")
   static final class PoolMetrics {
     @Bean
     MeterBinder shepherdPoolMetrics(ObjectProvider<ElasticPool> pools, ShepherdMeterBindings bindings) {
@@ -106,7 +112,7 @@ public final class ShepherdMetricsAutoConfiguration {
   }
 
   @Configuration(proxyBeanMethods = false)
-  @ConditionalOnClass(Watcher.class)
+  @ConditionalOnClass(name = "dev.shepherd.watch.Watcher")
   static final class WatchMetrics {
     @Bean
     MeterBinder shepherdWatchMetrics(ObjectProvider<ShepherdWatches> watches, ShepherdMeterBindings bindings) {

@@ -1,6 +1,5 @@
 package dev.shepherd.spring.boot.autoconfigure.cache;
 
-import dev.shepherd.cache.CoalescingCache;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
@@ -21,7 +20,7 @@ import org.springframework.context.annotation.Conditional;
  */
 @AutoConfiguration(
     beforeName = "org.springframework.boot.cache.autoconfigure.CacheAutoConfiguration")
-@ConditionalOnClass({CoalescingCache.class, CacheManager.class})
+@ConditionalOnClass(name = {"dev.shepherd.cache.CoalescingCache", "org.springframework.cache.CacheManager"})
 @ConditionalOnBean(type = "org.springframework.cache.interceptor.CacheAspectSupport")
 @ConditionalOnMissingBean(CacheManager.class)
 @ConditionalOnProperty(prefix = "shepherd.cache", name = "enabled", havingValue = "true", matchIfMissing = true)

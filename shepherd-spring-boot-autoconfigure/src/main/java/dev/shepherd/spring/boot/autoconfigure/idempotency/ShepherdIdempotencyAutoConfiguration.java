@@ -30,6 +30,8 @@ import org.springframework.boot.context.properties.source.InvalidConfigurationPr
 import org.springframework.boot.sql.init.dependency.DependsOnDatabaseInitialization;
 import org.springframework.boot.web.servlet.FilterRegistrationBean;
 import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.context.annotation.Lazy;
 import org.springframework.util.ClassUtils;
 
 /**
@@ -42,13 +44,19 @@ import org.springframework.util.ClassUtils;
  * DatabaseMetaData} product name), whose table is never created silently: a missing table stops
  * the start with the ways to create it; else in memory, with a warning that says why. Each bean
  * backs off when the application defines its own.
+ *
+ * <p>The JDBC store runs its own statements (claims, lease renewals, completes) on a small HikariCP
+ * pool of its own to the same database ({@code shepherd.idempotency.jdbc.pool.*}, see
+ * {@link ShepherdIdempotencyDataSource}), so that requests holding every connection of the
+ * application's pool cannot delay a renewal past the lease; claims completed inside the
+ * application's transactions use the application's {@code DataSource}.
  */
 @AutoConfiguration(afterName = {
     "org.springframework.boot.jdbc.autoconfigure.DataSourceAutoConfiguration",
     "org.springframework.boot.data.redis.autoconfigure.DataRedisAutoConfiguration",
     "org.springframework.boot.flyway.autoconfigure.FlywayAutoConfiguration",
     "org.springframework.boot.liquibase.autoconfigure.LiquibaseAutoConfiguration"})
-@ConditionalOnClass({IdempotencyTracker.class, IdempotencyFilter.class})
+@ConditionalOnClass(name = {"dev.shepherd.idempotency.IdempotencyTracker", "dev.shepherd.idempotency.servlet.IdempotencyFilter"})
 @ConditionalOnWebApplication(type = ConditionalOnWebApplication.Type.SERVLET)
 @ConditionalOnProperty(prefix = "shepherd.idempotency", name = "enabled", havingValue = "true", matchIfMissing = true)
 @EnableConfigurationProperties(ShepherdIdempotencyProperties.class)
@@ -64,6 +72,24 @@ public final class ShepherdIdempotencyAutoConfiguration {
 
   private static final String REDIS_STORE = "dev.shepherd.idempotency.redis.RedisIdempotencyStore";
 
+  /**
+   * Where the JDBC store's own statements get their connections: its own pool (or the
+   * application's {@link ShepherdIdempotencyDataSource} bean), else the application's data source.
+   */
+  private static DataSource storeStatements(DataSource primary, ObjectProvider<ShepherdIdempotencyDataSource> storeDataSource,
+      ShepherdIdempotencyProperties properties) {
+    ShepherdIdempotencyDataSource own = storeDataSource.getIfAvailable();
+    if (own != null) {
+      return own.dataSource();
+    }
+    if (properties.jdbc().pool().enabled()) {
+      LOG.log(System.Logger.Level.WARNING, "The JDBC idempotency store shares the application's DataSource because HikariCP "
+          + "is not on the class path: a pool saturated by requests then delays lease renewals. Add com.zaxxer:HikariCP, "
+          + "declare a ShepherdIdempotencyDataSource bean, or set shepherd.idempotency.jdbc.pool.enabled=false to say this is intended.");
+    }
+    return primary;
+  }
+
   /** The product name PostgreSQL's driver reports, {@code DatabaseMetaData.getDatabaseProductName()}. */
   private static final String POSTGRESQL = "PostgreSQL";
 
@@ -77,13 +103,15 @@ public final class ShepherdIdempotencyAutoConfiguration {
    *
    * @param properties {@code shepherd.idempotency.*}
    * @param beanFactory where the Redis client and the DataSource are looked up
+   * @param storeDataSource the JDBC store's own connections (made only when the JDBC store is chosen)
    * @return the store
    * @throws InvalidConfigurationPropertyValueException when the chosen store's dependency is missing
    */
   @Bean
   @ConditionalOnMissingBean({IdempotencyStore.class, IdempotencyTracker.class})
   @DependsOnDatabaseInitialization // after Flyway or Liquibase, so create-schema never races a migration
-  public IdempotencyStore shepherdIdempotencyStore(ShepherdIdempotencyProperties properties, BeanFactory beanFactory) {
+  public IdempotencyStore shepherdIdempotencyStore(ShepherdIdempotencyProperties properties, BeanFactory beanFactory,
+      ObjectProvider<ShepherdIdempotencyDataSource> storeDataSource) {
     ShepherdIdempotencyProperties.StoreType type = properties.store();
     // The application's class loader, the one Spring's class conditions ask, so that this choice and
     // those conditions agree on what is on the class path.
@@ -118,7 +146,8 @@ public final class ShepherdIdempotencyAutoConfiguration {
                   + "; use store=redis or store=memory, or a PostgreSQL DataSource");
         }
         if (product.equals(POSTGRESQL)) {
-          JdbcIdempotencyStore.Builder jdbc = JdbcIdempotencyStore.builder(primary);
+          JdbcIdempotencyStore.Builder jdbc = JdbcIdempotencyStore.builder(storeStatements(primary, storeDataSource, properties))
+              .transactionDataSource(primary);
           String table = properties.jdbc().tableName();
           set("shepherd.idempotency.jdbc.table-name", table, () -> jdbc.tableName(table));
           jdbcStoreDataSource = primary;
@@ -249,6 +278,27 @@ public final class ShepherdIdempotencyAutoConfiguration {
     registration.setUrlPatterns(properties.urlPatterns());
     registration.setOrder(FILTER_ORDER);
     return registration;
+  }
+
+  /**
+   * The JDBC store's own HikariCP pool, made when the JDBC store is chosen (lazily: a Redis or
+   * in-memory store opens no connection) and closed with the context. In a nested configuration of
+   * its own so that HikariCP's types are loaded only when HikariCP is there.
+   */
+  @Configuration(proxyBeanMethods = false)
+  @ConditionalOnClass(name = "com.zaxxer.hikari.HikariDataSource")
+  @ConditionalOnProperty(prefix = "shepherd.idempotency.jdbc.pool", name = "enabled", havingValue = "true", matchIfMissing = true)
+  static final class StorePoolConfiguration {
+    @Bean
+    @Lazy
+    @ConditionalOnMissingBean
+    ShepherdIdempotencyDataSource shepherdIdempotencyDataSource(ShepherdIdempotencyProperties properties, BeanFactory beanFactory) {
+      DataSource dataSource = beanFactory.getBeanProvider(DataSource.class).getIfUnique();
+      if (dataSource == null) {
+        throw new IllegalStateException("the JDBC idempotency store's pool needs the application's DataSource, and there is none");
+      }
+      return StorePools.create(primaryOf(dataSource), properties.jdbc().pool(), beanFactory);
+    }
   }
 
   private static PrincipalResolver principalResolver(ShepherdIdempotencyProperties properties) {

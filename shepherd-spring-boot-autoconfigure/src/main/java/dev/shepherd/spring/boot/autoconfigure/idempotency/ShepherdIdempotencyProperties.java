@@ -65,7 +65,10 @@ public record ShepherdIdempotencyProperties(
      * DataSource when it is PostgreSQL, else memory (with a warning).
      */
     AUTO,
-    /** PostgreSQL through the application's DataSource (its primary when replicas are routed). */
+    /**
+     * PostgreSQL, the application's database (its primary when replicas are routed), through a
+     * small pool of the store's own (shepherd.idempotency.jdbc.pool).
+     */
     JDBC,
     /** Redis through the application's Lettuce RedisClient or Spring Data Redis Lettuce connection factory. */
     REDIS,
@@ -79,10 +82,29 @@ public record ShepherdIdempotencyProperties(
    * @param tableName Table of the records (a plain or schema-qualified lower-case identifier).
    * @param createSchema Whether the table is created at start-up. Off by default: apply the shipped
    *     Flyway, Liquibase or SQL schema instead; a missing table is then a start-up error.
+   * @param pool The store's own connection pool, for its claims, lease renewals and completes.
    */
   public record Jdbc(
       @DefaultValue("shepherd_idempotency") String tableName,
-      @DefaultValue("false") boolean createSchema) {}
+      @DefaultValue("false") boolean createSchema,
+      @DefaultValue Pool pool) {}
+
+  /**
+   * The JDBC store's own HikariCP pool, to the application's database (settings copied from the
+   * application's HikariCP pool, else from spring.datasource.*): lease renewals then never wait
+   * behind the application's requests for a connection. Needs HikariCP on the class path.
+   *
+   * @param enabled Whether the JDBC store gets a pool of its own. When false, or without HikariCP,
+   *     the store runs its statements on the application's DataSource, where a pool saturated by
+   *     requests delays lease renewals past the lease.
+   * @param maximumSize Most connections in the store's pool (also kept open when idle).
+   * @param connectionTimeout How long a statement of the store waits for a connection of its pool;
+   *     keep it well under a third of shepherd.idempotency.lease (HikariCP's minimum is 250 ms).
+   */
+  public record Pool(
+      @DefaultValue("true") boolean enabled,
+      @DefaultValue("4") int maximumSize,
+      @DefaultValue("5s") Duration connectionTimeout) {}
 
   /**
    * The Redis store.

@@ -14,7 +14,7 @@ import org.springframework.context.annotation.Import;
  * naming the property. Pools are closed on shutdown. Off with {@code shepherd.pool.enabled=false}.
  */
 @AutoConfiguration
-@ConditionalOnClass(ElasticPool.class)
+@ConditionalOnClass(name = "dev.shepherd.pool.ElasticPool")
 @ConditionalOnProperty(prefix = "shepherd.pool", name = "enabled", havingValue = "true", matchIfMissing = true)
 @EnableConfigurationProperties(ShepherdPoolProperties.class)
 @Import(ShepherdPoolRegistrar.class)

@@ -9,7 +9,6 @@ import dev.shepherd.replica.ConsistencyTokenFilter;
 import dev.shepherd.replica.ReplicaRouter;
 import dev.shepherd.replica.ReplicaRoutingDataSource;
 import dev.shepherd.replica.ReplicaTracker;
-import jakarta.servlet.Filter;
 import java.nio.charset.StandardCharsets;
 import java.sql.SQLException;
 import java.time.Duration;
@@ -49,7 +48,7 @@ import org.springframework.util.ClassUtils;
  * application are added to the configured replicas.
  */
 @AutoConfiguration(afterName = "org.springframework.boot.jdbc.autoconfigure.DataSourceAutoConfiguration")
-@ConditionalOnClass({ReplicaTracker.class, HikariDataSource.class})
+@ConditionalOnClass(name = {"dev.shepherd.replica.ReplicaTracker", "com.zaxxer.hikari.HikariDataSource"})
 @ConditionalOnProperty(prefix = "shepherd.replica", name = "enabled", havingValue = "true", matchIfMissing = true)
 @Conditional(OnReplicasConfiguredCondition.class)
 @EnableConfigurationProperties(ShepherdReplicaProperties.class)
@@ -199,7 +198,8 @@ public final class ShepherdReplicaAutoConfiguration {
 
   /**
    * The router of the routing data source, for code that routes reads itself
-   * ({@code router.read(ConsistencyContext.requiredLsn(), c -> ...)}).
+   * ({@code router.readAfter(ConsistencyContext.current().orElse(null), c -> ...)}, which also checks the
+   * replica replays the token's cluster and timeline).
    *
    * @param properties {@code shepherd.replica.*}
    * @param beanFactory where the wrapped data source is found
@@ -244,7 +244,7 @@ public final class ShepherdReplicaAutoConfiguration {
   /** The token filter of a Servlet web application. */
   @Configuration(proxyBeanMethods = false)
   @ConditionalOnWebApplication(type = ConditionalOnWebApplication.Type.SERVLET)
-  @ConditionalOnClass(Filter.class)
+  @ConditionalOnClass(name = "jakarta.servlet.Filter")
   static final class TokenFilterConfiguration {
 
     /** Order of the token filter: early, so every later filter and handler runs inside its scope. */

@@ -29,7 +29,7 @@ import org.springframework.util.ClassUtils;
  * is off with {@code shepherd.watch.enabled=false}.
  */
 @AutoConfiguration
-@ConditionalOnClass(Watcher.class)
+@ConditionalOnClass(name = "dev.shepherd.watch.Watcher")
 @ConditionalOnProperty(prefix = "shepherd.watch", name = "enabled", havingValue = "true", matchIfMissing = true)
 @Conditional(OnWatchKeysConfiguredCondition.class)
 @EnableConfigurationProperties(ShepherdWatchProperties.class)
