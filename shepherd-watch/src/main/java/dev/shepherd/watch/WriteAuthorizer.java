@@ -41,8 +41,8 @@ public interface WriteAuthorizer {
    *   <li>The {@code Host} header must be {@code localhost}, {@code 127.0.0.1} or {@code [::1]}
    *       (any port): a browser page whose name an attacker re-resolved to 127.0.0.1 (DNS
    *       rebinding) sends its own name, and is refused.
-   *   <li>A request with {@code Forwarded}, {@code X-Forwarded-For} or {@code X-Real-IP} is
-   *       refused: it was relayed by a proxy on this host for someone else, or, with Jetty's
+   *   <li>A request with {@code Forwarded}, {@code X-Real-IP} or any {@code X-Forwarded-*} header
+   *       ({@code -For}, {@code -Host}, ...) is refused: it was relayed by a proxy on this host for someone else, or, with Jetty's
    *       {@code ForwardedRequestCustomizer}, its remote address is what the client claimed.
    * </ul>
    *
@@ -54,8 +54,7 @@ public interface WriteAuthorizer {
    */
   static WriteAuthorizer loopbackOnly() {
     return (request, key) -> {
-      if (request.getHeader("Forwarded") != null || request.getHeader("X-Forwarded-For") != null
-          || request.getHeader("X-Real-IP") != null || !loopbackHost(request.getHeader("Host"))) {
+      if (relayed(request) || !loopbackHost(request.getHeader("Host"))) {
         return false;
       }
       String address = request.getRemoteAddr();
@@ -70,6 +69,20 @@ public interface WriteAuthorizer {
         return false;
       }
     };
+  }
+
+  /** Returns whether the request carries a header that a proxy adds when it relays one. */
+  private static boolean relayed(HttpServletRequest request) {
+    if (request.getHeader("Forwarded") != null || request.getHeader("X-Real-IP") != null) {
+      return true;
+    }
+    java.util.Enumeration<String> names = request.getHeaderNames();
+    while (names != null && names.hasMoreElements()) {
+      if (names.nextElement().regionMatches(true, 0, "X-Forwarded-", 0, 12)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**

@@ -329,6 +329,25 @@ class HttpSurfaceTest {
     assertThat(store.get("a").value()).hasValue("evil");
   }
 
+  @Test
+  void loopbackOnlyRefusesAClaimedAddressOrHostUnderForwardedRequestCustomizer() throws Exception {
+    InMemoryVersionedStore<String> store = InMemoryVersionedStore.create();
+    store.put("a", "good");
+    TestJetty jetty = TestJetty.builder().http11().forwarded()
+        .servlet(BlockingQueryServlet.ofStrings(store), "/v1/kv/*").start();
+    toClose.add(jetty::close);
+    URI base = jetty.uri();
+    // A remote client would claim loopback; here the claim alone must be refused.
+    assertThat(rawPut(base, "Host: 127.0.0.1:" + base.getPort()
+        + "\r\nX-Forwarded-For: 127.0.0.1\r\n")).isEqualTo(403);
+    assertThat(rawPut(base, "Host: evil.example\r\nX-Forwarded-Host: localhost\r\n"))
+        .isEqualTo(403);
+    assertThat(rawPut(base, "Host: evil.example\r\nForwarded: for=127.0.0.1;host=localhost\r\n"))
+        .isEqualTo(403);
+    assertThat(store.get("a").value()).hasValue("good");
+    assertThat(rawPut(base, "Host: localhost:" + base.getPort() + "\r\n")).isEqualTo(200);
+  }
+
   // ------------------------------------------------------------ dot segments
 
   @Test
