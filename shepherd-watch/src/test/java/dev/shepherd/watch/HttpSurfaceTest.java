@@ -212,8 +212,14 @@ class HttpSurfaceTest {
     }
     assertThat(servlet.heldQueries()).isEqualTo(cap);
     // A change answers them: the answer cannot be written, and each slot is freed.
-    store.put("cfg", "v2");
+    long changed = store.put("cfg", "v2");
     await().until(() -> servlet.heldQueries() == 0);
+    // Without a change, the wait running out frees the slot.
+    Socket socket = rawGet(base, loopback, "/v1/kv/cfg?index=" + changed + "&wait=2s");
+    await().until(() -> servlet.heldQueries() == 1);
+    socket.close();
+    await().until(() -> servlet.heldQueries() == 0);
+    assertThat(store.get("cfg").index()).isEqualTo(changed);
   }
 
   @Test
