@@ -211,6 +211,8 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
   private final transient AtomicInteger reads = new AtomicInteger();
   private final transient ConcurrentHashMap<String, KeyUse> sourceKeys = new ConcurrentHashMap<>();
   private final transient AtomicInteger pendingReleases = new AtomicInteger();
+  private final transient java.util.concurrent.atomic.AtomicLong generations =
+      new java.util.concurrent.atomic.AtomicLong();
   private final transient ConcurrentHashMap<FetchKey, Upstream> upstreams = new ConcurrentHashMap<>();
   private transient @Nullable ScheduledThreadPoolExecutor timer;
   private final transient Builder<V> builder;
@@ -601,8 +603,8 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
 
   /** Marks a fetch of {@code key} started: the source's state for it is in use. */
   private void keyInUse(String key) {
-    sourceKeys.compute(key, (k, use) -> use == null
-        ? new KeyUse(1, 0L) : new KeyUse(use.running() + 1, use.generation() + 1));
+    long generation = generations.incrementAndGet(); // unique: never matches a stale release
+    sourceKeys.compute(key, (k, use) -> new KeyUse(use == null ? 1 : use.running() + 1, generation));
   }
 
   /**
@@ -650,7 +652,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     return sourceKeys.size();
   }
 
-  /** Fetches of one source key running now, and a generation bumped by each start. */
+  /** Fetches of one source key running now, and the generation of the latest start. */
   private record KeyUse(int running, long generation) {}
 
   /** Returns how many shared upstream fetches run now (for tests). */
