@@ -265,9 +265,15 @@ final class ConfigServlet extends WrappingServlet {
     }
   }
 
-  private static String data(String value) {
+  /**
+   * The value as SSE {@code data:} lines. The event-stream format ends a line at CR LF, at a lone
+   * CR and at a lone LF, so the value is split at all three: a value split at LF only could carry a
+   * CR followed by {@code id:} or {@code event:} and forge fields, or a whole event, in every open
+   * stream. A client joins the data lines with LF, so the CRs of a value arrive as LFs.
+   */
+  static String data(String value) {
     StringBuilder lines = new StringBuilder();
-    for (String line : value.split("\n", -1)) {
+    for (String line : value.split("\r\n|\r|\n", -1)) {
       lines.append("data: ").append(line).append('\n');
     }
     return lines.toString();

@@ -50,7 +50,9 @@ import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.util.component.LifeCycle;
+import org.eclipse.jetty.server.NetworkConnectionLimit;
 import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.MinimumDataRateHandler;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.jspecify.annotations.Nullable;
 
@@ -72,6 +74,11 @@ import org.jspecify.annotations.Nullable;
  *   <li>Every JSON body ({@code /orders}, {@code /reports}, playground runs) is
  *       {@code application/json} of at most {@value Json#MAX_BODY} bytes (415 and 413 otherwise;
  *       on {@code /orders} the idempotency filter, bounded at the same size, answers the 413).
+ *   <li>Every request must name the service ({@code Host} {@code 127.0.0.1:<port>} or
+ *       {@code localhost:<port>}, else 421), and a write with an {@code Origin} must come from its
+ *       own pages (else 403): {@link LocalHostFilter}, against DNS rebinding.
+ *   <li>At most {@value #MAX_CONNECTIONS} connections; a request body arrives at
+ *       {@value #MIN_REQUEST_DATA_RATE} bytes/s at least, or the request is ended.
  *   <li>{@code GET /metrics} (Prometheus), {@code GET /api/stats} and the dashboard at {@code /};
  *       {@code GET /api/settings}: each capability's settings, read from its {@code config()}.
  *   <li>The playground under {@code /playground/} ({@link Playground}): each capability's scenario
@@ -261,6 +268,11 @@ final class DemoService implements AutoCloseable {
                 + (etcd != null ? ", config on etcd" : ", config in memory")));
   }
 
+  /** The most connections open at once; Jetty accepts no more until one closes. */
+  static final int MAX_CONNECTIONS = 1_000;
+  /** The slowest a request body may arrive, in bytes per second (a 4 KB body within 4 s). */
+  static final long MIN_REQUEST_DATA_RATE = 1_024;
+
   private Server jetty(DemoOptions options, ConsistencyTokenCodec codec) {
     QueuedThreadPool threads = new QueuedThreadPool(400, 8);
     threads.setName("demo-http");
@@ -274,6 +286,9 @@ final class DemoService implements AutoCloseable {
     ServletContextHandler context = new ServletContextHandler();
     context.setContextPath("/");
     EnumSet<DispatcherType> request = EnumSet.of(DispatcherType.REQUEST);
+    // First of all: a request must name this service (Host), and a write must not come from a page
+    // of another origin; listening on 127.0.0.1 alone does not stop a DNS-rebound page.
+    context.addFilter(new FilterHolder(new LocalHostFilter()), "/*", request);
     // Idempotency outside, consistency inside: a replayed answer carries the original token.
     // "/orders/*" also matches "/orders" itself: map each filter once, or it runs twice.
     // The demo has no login: its callers share one anonymous scope, an explicit opt-in (a real
@@ -308,7 +323,12 @@ final class DemoService implements AutoCloseable {
     context.addServlet(new ServletHolder(new TextServlet("application/json", () -> settings)), "/api/settings");
     context.addServlet(new ServletHolder(TextServlet.resource("text/html; charset=utf-8", "dashboard.html")), "");
     playground(context, consistency, jetty);
-    jetty.setHandler(context);
+    // A body must arrive at MIN_REQUEST_DATA_RATE at least, or the read fails and the request ends:
+    // the idle timeout alone lets a body dripped a byte just under every 30 s hold its request for
+    // hours. No minimum for writes: an event stream writes a heartbeat every 5 s and nothing else.
+    jetty.setHandler(new MinimumDataRateHandler(context, MIN_REQUEST_DATA_RATE, 0));
+    // At most MAX_CONNECTIONS open connections: past it Jetty stops accepting until one closes.
+    jetty.addBean(new NetworkConnectionLimit(MAX_CONNECTIONS, jetty));
     jetty.setStopTimeout(5_000);
     return jetty;
   }

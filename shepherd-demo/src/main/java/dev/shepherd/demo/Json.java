@@ -71,6 +71,30 @@ final class Json {
     response.getOutputStream().write(bytes);
   }
 
+  /**
+   * Reads the field {@code name} of a JSON request body as a whole number from {@code min} to
+   * {@code max}, or answers 400 naming the field. Only a JSON integer that fits an {@code int} is
+   * one: {@code 4294967297} is refused, not wrapped to 1 as {@link JsonNode#asInt()} would, and so
+   * are {@code 2.5} and {@code "2"}.
+   *
+   * @param fallback the value of an absent field, or null when the field is required
+   * @return the value, or null when the 400 answer has been written
+   */
+  static @Nullable Integer wholeOr400(JsonNode body, String name, @Nullable Integer fallback, int min, int max,
+      HttpServletResponse response) throws IOException {
+    JsonNode node = body.path(name);
+    if ((node.isMissingNode() || node.isNull()) && fallback != null) {
+      return fallback;
+    }
+    if (node.isIntegralNumber() && node.canConvertToInt() && node.intValue() >= min && node.intValue() <= max) {
+      return node.intValue();
+    }
+    String was = node.isMissingNode() ? "missing" : node.toString();
+    problem(response, 400, "Bad Request", name + " must be a whole number from " + min + " to " + max + ", was "
+        + (was.length() > 40 ? was.substring(0, 40) + "..." : was));
+    return null;
+  }
+
   static JsonNode read(byte[] body) throws IOException {
     return MAPPER.readTree(body);
   }

@@ -151,8 +151,10 @@ final class LoadGenerator {
 
   private Optional<HttpResponse<String>> send(HttpRequest.Builder request, String what) {
     try {
-      HttpResponse<String> response = http.send(request.timeout(Duration.ofSeconds(30)).build(),
-          HttpResponse.BodyHandlers.ofString());
+      // The URL is the user's: the answer is bounded in size and time (BoundedHttp), and only its
+      // status is ever printed (in the counts), never its text.
+      HttpResponse<String> response = BoundedHttp.send(http, request.timeout(Duration.ofSeconds(30)).build(),
+          BoundedHttp.MAX_BODY, Duration.ofSeconds(45));
       count(what + " " + response.statusCode());
       return Optional.of(response);
     } catch (java.io.IOException e) {

@@ -31,6 +31,17 @@ final class OrdersServlet extends HttpServlet {
 
   @Serial private static final long serialVersionUID = 1L;
 
+  /*
+   * A database's error text stays in the log: PostgreSQL's carries the server's host and port
+   * ("Connection to 127.0.0.1:5432 refused"), constraint names and row values ("Key (id)=(7)"),
+   * none of which a client should read. The answer says what failed, in fixed words.
+   */
+  private static final System.Logger LOG = System.getLogger(OrdersServlet.class.getName());
+  /** The detail of the 503 when writing an order fails in the database. */
+  static final String PRIMARY_FAILED = "the primary database failed (the order may or may not be stored); retry with the same Idempotency-Key";
+  /** The detail of the 503 when reading an order fails in the database. */
+  static final String DATABASE_FAILED = "the database failed; retry later";
+
   private final transient DataSource primary;
   private final transient ReplicaRouter router;
 
@@ -51,15 +62,17 @@ final class OrdersServlet extends HttpServlet {
     }
     String customer = body.path("customer").asText("");
     String product = body.path("product").asText("");
-    int quantity = body.path("quantity").asInt(0);
-    long paymentDelayMs = body.path("paymentDelayMs").asLong(0);
-    if (customer.isEmpty() || product.isEmpty() || quantity < 1 || quantity > 1_000) {
+    if (customer.isEmpty() || product.isEmpty()) {
       Json.problem(resp, 400, "Bad Request",
           "an order needs customer and product (non-empty strings) and quantity (1 to 1000)");
       return;
     }
-    if (paymentDelayMs < 0 || paymentDelayMs > 10_000) {
-      Json.problem(resp, 400, "Bad Request", "paymentDelayMs must be between 0 and 10000, was " + paymentDelayMs);
+    Integer quantity = Json.wholeOr400(body, "quantity", null, 1, 1_000, resp);
+    if (quantity == null) {
+      return;
+    }
+    Integer paymentDelayMs = Json.wholeOr400(body, "paymentDelayMs", 0, 0, 10_000, resp);
+    if (paymentDelayMs == null) {
       return;
     }
     try {
@@ -95,7 +108,8 @@ final class OrdersServlet extends HttpServlet {
       resp.setHeader("Location", "/orders/" + id);
       Json.write(resp, 201, order);
     } catch (SQLException e) {
-      Json.problem(resp, 503, "Service Unavailable", "the primary database failed: " + e.getMessage());
+      LOG.log(System.Logger.Level.WARNING, "POST /orders: the primary database failed", e);
+      Json.problem(resp, 503, "Service Unavailable", PRIMARY_FAILED);
     }
   }
 
@@ -136,7 +150,8 @@ final class OrdersServlet extends HttpServlet {
         }
       }
     } catch (SQLException e) {
-      Json.problem(resp, 503, "Service Unavailable", "the database failed: " + e.getMessage());
+      LOG.log(System.Logger.Level.WARNING, "GET /orders/{id}: the database failed", e);
+      Json.problem(resp, 503, "Service Unavailable", DATABASE_FAILED);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       Json.problem(resp, 503, "Service Unavailable", "interrupted");

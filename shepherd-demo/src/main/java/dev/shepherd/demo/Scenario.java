@@ -82,7 +82,7 @@ interface Scenario {
       long value;
       if (node.isMissingNode() || node.isNull()) {
         value = fallback;
-      } else if (node.isIntegralNumber() || (node.isTextual() && node.asText().matches("-?\\d{1,10}"))) {
+      } else if ((node.isIntegralNumber() && node.canConvertToInt()) || (node.isTextual() && node.asText().matches("-?\\d{1,10}"))) {
         value = node.asLong();
       } else {
         throw new IllegalArgumentException(name + " must be a whole number between " + min + " and " + max

@@ -11,11 +11,17 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.Locale;
 import java.util.Map;
+import org.jspecify.annotations.Nullable;
 
 /**
  * {@code ./shepherd demo --scenario NAME [URL]}: runs one playground scenario on a running service,
  * as the page's Run button does, waits for it and prints the comparison table, the caption and the
  * timeline.
+ *
+ * <p>The URL is the user's, so the answers are trusted no further than any server's: bodies are
+ * read up to {@link BoundedHttp#MAX_BODY} bytes and 20 s each, every text printed has its control
+ * characters taken out (no terminal escape sequence gets through), and an answer that is not JSON
+ * (a proxy's error page) is one line saying so, not a stack trace.
  */
 final class ScenarioClient {
 
@@ -39,32 +45,49 @@ final class ScenarioClient {
         body.put(k, v);
       }
     });
-    HttpResponse<String> started;
     try {
-      started = http.send(HttpRequest.newBuilder(base.resolve("/playground/run/" + name)).timeout(Duration.ofSeconds(10))
-          .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body.toString())).build(),
-          HttpResponse.BodyHandlers.ofString());
+      return runOrThrow(http, base, name, body, out);
     } catch (java.net.ConnectException e) {
       out.println("shepherd demo: no service answers at " + base + "; start it first with ./shepherd demo");
       return FAILED;
+    } catch (IOException e) {
+      out.println("shepherd demo: talking to " + base + " failed: " + BoundedHttp.printable(String.valueOf(e.getMessage())));
+      return FAILED;
+    } finally {
+      http.shutdownNow();
     }
-    JsonNode answer = Json.read(started.body().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+  }
+
+  private static int runOrThrow(HttpClient http, URI base, String name, ObjectNode body, PrintStream out)
+      throws IOException, InterruptedException {
+    HttpResponse<String> started = BoundedHttp.send(http, HttpRequest.newBuilder(base.resolve("/playground/run/" + name))
+        .timeout(Duration.ofSeconds(10)).header("Content-Type", "application/json")
+        .POST(HttpRequest.BodyPublishers.ofString(body.toString())).build(), BoundedHttp.MAX_BODY, Duration.ofSeconds(20));
+    JsonNode answer = jsonOf(started, base, out);
+    if (answer == null) {
+      return FAILED;
+    }
     if (started.statusCode() == 409) {
-      out.println("shepherd demo: " + answer.path("detail").asText());
+      out.println("shepherd demo: " + BoundedHttp.printable(answer.path("detail").asText()));
       return BUSY;
     }
     if (started.statusCode() != 202) {
-      out.println("shepherd demo: the service refused the run (" + started.statusCode() + "): " + answer.path("detail").asText());
+      out.println("shepherd demo: the service refused the run (" + started.statusCode() + "): "
+          + BoundedHttp.printable(answer.path("detail").asText()));
       return FAILED;
     }
     long runId = answer.path("runId").asLong();
-    out.println("Running " + name + " (run " + runId + ", parameters " + answer.path("parameters") + ") on " + base + " ...");
+    out.println("Running " + name + " (run " + runId + ", parameters "
+        + BoundedHttp.printable(answer.path("parameters").toString()) + ") on " + base + " ...");
     JsonNode result;
     long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
     while (true) {
-      HttpResponse<String> status = http.send(HttpRequest.newBuilder(base.resolve("/api/playground/" + name))
-          .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
-      result = Json.read(status.body().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      HttpResponse<String> status = BoundedHttp.send(http, HttpRequest.newBuilder(base.resolve("/api/playground/" + name))
+          .timeout(Duration.ofSeconds(10)).build(), BoundedHttp.MAX_BODY, Duration.ofSeconds(20));
+      result = jsonOf(status, base, out);
+      if (result == null) {
+        return FAILED;
+      }
       if (result.path("runId").asLong() >= runId && !result.path("state").asText().equals("running")) {
         break;
       }
@@ -78,28 +101,48 @@ final class ScenarioClient {
     return result.path("state").asText().equals("done") ? DONE : FAILED;
   }
 
+  /**
+   * The answer's JSON, or null after printing one line that says the answer is not JSON (a
+   * proxy's HTML error page, say, or a service other than the demo).
+   */
+  private static @Nullable JsonNode jsonOf(HttpResponse<String> response, URI base, PrintStream out) {
+    try {
+      return Json.read(response.body().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    } catch (IOException e) {
+      out.println("shepherd demo: " + base + " answered " + response.statusCode() + " with a body that is not JSON ("
+          + BoundedHttp.printable(response.headers().firstValue("Content-Type").orElse("no Content-Type"))
+          + "); is the Shepherd demo running there?");
+      return null;
+    }
+  }
+
   static void print(JsonNode result, PrintStream out) {
     out.println();
-    out.println(result.path("title").asText() + "  (" + result.path("state").asText() + " in "
+    out.println(text(result, "title") + "  (" + text(result, "state") + " in "
         + result.path("tookMs").asLong() + " ms)");
     if (!result.path("error").isNull() && !result.path("error").isMissingNode()) {
-      out.println("  error: " + result.path("error").asText());
+      out.println("  error: " + text(result, "error"));
     }
-    String baseline = result.path("baselineName").asText("without Shepherd");
+    String baseline = BoundedHttp.printable(result.path("baselineName").asText("without Shepherd"));
     out.printf(Locale.ROOT, "  %-58s %12s   %s%n", "", "Shepherd", baseline);
     for (JsonNode row : result.path("rows")) {
-      String label = row.path("label").asText() + (row.path("unit").asText().isEmpty() ? "" : " (" + row.path("unit").asText() + ")");
+      String label = text(row, "label") + (text(row, "unit").isEmpty() ? "" : " (" + text(row, "unit") + ")");
       out.printf(Locale.ROOT, "  %-58s %12s   %s%n", label, number(row.path("shepherd")), number(row.path("baseline")));
     }
     out.println();
-    out.println("  " + result.path("caption").asText());
+    out.println("  " + text(result, "caption"));
     out.println();
     out.println("  Timeline (ms since the run started):");
     for (JsonNode e : result.path("timeline")) {
-      out.printf(Locale.ROOT, "  %9.1f  %-8s %s%n", e.path("atMs").asDouble(), e.path("side").asText(), e.path("text").asText());
+      out.printf(Locale.ROOT, "  %9.1f  %-8s %s%n", e.path("atMs").asDouble(), text(e, "side"), text(e, "text"));
     }
     result.path("timelineOmitted").properties().forEach(f ->
-        out.println("             ... and " + f.getValue().asInt() + " more " + f.getKey() + " events"));
+        out.println("             ... and " + f.getValue().asInt() + " more " + BoundedHttp.printable(f.getKey()) + " events"));
+  }
+
+  /** A text field of the service's answer, safe to print ({@link BoundedHttp#printable}). */
+  private static String text(JsonNode node, String field) {
+    return BoundedHttp.printable(node.path(field).asText());
   }
 
   private static String number(JsonNode n) {

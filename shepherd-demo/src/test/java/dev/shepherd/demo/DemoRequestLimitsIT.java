@@ -24,6 +24,8 @@ import org.junit.jupiter.api.Test;
  * {@code /orders} by the idempotency filter, before it buffers the body, nothing stored) and must
  * be {@code application/json} (415, so no cross-site simple request reaches a handler), and event
  * streams are capped ({@link ConfigServlet#MAX_STREAMS}, 429), a closed stream freeing its slot.
+ * A request for another {@code Host} (a DNS-rebound page) is 421 and a write from a page of another
+ * {@code Origin} 403, before any handler runs ({@link LocalHostFilter}).
  */
 class DemoRequestLimitsIT {
 
@@ -166,5 +168,59 @@ class DemoRequestLimitsIT {
         body.close();
       }
     }
+  }
+
+  private static HttpResponse<String> get(String path) throws Exception {
+    return http.send(HttpRequest.newBuilder(URI.create(base + path)).build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  @Test
+  void aRequestForAnotherHostIsRefused() throws Exception {
+    int port = service.port();
+    String rebound = "Host: rebind.evil:" + port;
+    String run = "{\"callers\":10}";
+    RawHttp.Answer start = RawHttp.exchange(port, RawHttp.request("POST", "/playground/run/cache", run,
+        rebound, "Content-Type: application/json"));
+    assertThat(start.status()).as(start.text()).isEqualTo(421);
+    assertThat(start.header("Content-Type")).hasValueSatisfying(t -> assertThat(t).startsWith("application/problem+json"));
+    assertThat(start.body()).contains("not Host: rebind.evil:" + port);
+    assertThat(get("/api/playground/cache").body()).as("no run started").contains("\"state\":\"never\"");
+
+    HttpResponse<String> before = get("/config/feature-flags");
+    assertThat(before.statusCode()).isEqualTo(200);
+    RawHttp.Answer put = RawHttp.exchange(port, RawHttp.request("PUT", "/config/feature-flags",
+        "{\"checkout-v2\":\"rebound\"}", rebound));
+    assertThat(put.status()).as(put.text()).isEqualTo(421);
+    HttpResponse<String> after = get("/config/feature-flags");
+    assertThat(after.body()).as("value unchanged").isEqualTo(before.body());
+    assertThat(after.headers().firstValue("X-Consul-Index")).isEqualTo(before.headers().firstValue("X-Consul-Index"));
+
+    // Reads too: a rebound page could otherwise read the figures and the metrics.
+    assertThat(RawHttp.exchange(port, RawHttp.request("GET", "/api/stats", "", rebound)).status()).isEqualTo(421);
+    assertThat(RawHttp.exchange(port, RawHttp.request("GET", "/metrics", "", "Host: 127.0.0.1")).status())
+        .as("the right host on another port").isEqualTo(421);
+    // The names of this service are served, in any letter case.
+    RawHttp.Answer local = RawHttp.exchange(port, RawHttp.request("GET", "/api/stats", "", "Host: LocalHost:" + port));
+    assertThat(local.status()).as(local.text()).isEqualTo(200);
+    assertThat(RawHttp.exchange(port, RawHttp.request("GET", "/api/playground/cache", "", "Host: 127.0.0.1:" + port))
+        .status()).isEqualTo(200);
+  }
+
+  @Test
+  void aWriteFromAPageOfAnotherOriginIsRefused() throws Exception {
+    int port = service.port();
+    String host = "Host: 127.0.0.1:" + port;
+    String report = "{\"upTo\":100}";
+    RawHttp.Answer foreign = RawHttp.exchange(port, RawHttp.request("POST", "/reports", report,
+        host, "Content-Type: application/json", "Origin: http://rebind.evil:" + port));
+    assertThat(foreign.status()).as(foreign.text()).isEqualTo(403);
+    assertThat(foreign.body()).contains("not Origin: http://rebind.evil:" + port);
+    assertThat(RawHttp.exchange(port, RawHttp.request("PUT", "/config/feature-flags", "x", host, "Origin: null"))
+        .status()).isEqualTo(403);
+    // The dashboard's own page sends its origin: served.
+    RawHttp.Answer own = RawHttp.exchange(port, RawHttp.request("POST", "/reports", report,
+        host, "Content-Type: application/json", "Origin: http://localhost:" + port));
+    assertThat(own.status()).as(own.text()).isEqualTo(200);
+    assertThat(own.body()).contains("\"primes\":25");
   }
 }

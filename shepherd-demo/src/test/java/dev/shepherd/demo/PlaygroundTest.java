@@ -90,6 +90,9 @@ class PlaygroundTest {
     try (Playground playground = new Playground(List.of(new CacheScenario()))) {
       assertThatThrownBy(() -> playground.start("cache", body().put("callers", 10_001)))
           .isInstanceOf(IllegalArgumentException.class).hasMessage("callers must be between 1 and 10000, was 10001");
+      // A JSON integer past the long range is refused, not truncated into range (2^64 + 1000 is not 1000).
+      assertThatThrownBy(() -> playground.start("cache", body().put("callers", new java.math.BigInteger("18446744073709552616"))))
+          .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("callers must be a whole number");
       assertThatThrownBy(() -> playground.start("cache", body().put("callers", "many")))
           .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("callers must be a whole number");
       assertThatThrownBy(() -> playground.start("cache", body().put("catalog", "flaky")))
