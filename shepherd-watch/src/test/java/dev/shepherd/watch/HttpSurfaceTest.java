@@ -286,6 +286,41 @@ class HttpSurfaceTest {
   }
 
   @Test
+  void concurrentReadsOfFewKeysLeaveNoSourceStateBehind() throws Exception {
+    AtomicInteger reads = new AtomicInteger();
+    PollingWatchSource<Optional<String>> source = polling(reads);
+    BlockingQueryServlet<String> servlet = BlockingQueryServlet.builder(source,
+        (String s) -> s.getBytes(StandardCharsets.UTF_8)).releaseKeysAfter(Duration.ZERO)
+        .maxConcurrentReads(3).build();
+    URI base = serve(servlet).uri();
+    int threads = 8;
+    int perThread = 60;
+    List<CompletableFuture<Void>> workers = new ArrayList<>();
+    AtomicInteger served = new AtomicInteger();
+    AtomicInteger refused = new AtomicInteger();
+    for (int t = 0; t < threads; t++) {
+      int seed = t;
+      workers.add(CompletableFuture.runAsync(() -> {
+        for (int i = 0; i < perThread; i++) {
+          try {
+            int status = http.send(HttpRequest.newBuilder(base.resolve("/v1/kv/k-" + ((seed + i) % 5)))
+                .GET().build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+            (status == 200 ? served : refused).incrementAndGet();
+            assertThat(status).isIn(200, 429);
+          } catch (IOException | InterruptedException e) {
+            throw new IllegalStateException(e);
+          }
+        }
+      }, command -> Thread.ofVirtual().start(command)));
+    }
+    CompletableFuture.allOf(workers.toArray(CompletableFuture[]::new)).get(120, TimeUnit.SECONDS);
+    assertThat(served.get() + refused.get()).isEqualTo(threads * perThread);
+    assertThat(served.get()).isPositive();
+    await().until(() -> source.polledKeys() == 0 && servlet.sourceKeysInUse() == 0
+        && servlet.runningReads() == 0 && servlet.upstreamFetches() == 0);
+  }
+
+  @Test
   void aKeyIsKeptWhileItsClientsComeBackSoItsIndexHolds() throws Exception {
     AtomicInteger reads = new AtomicInteger();
     PollingWatchSource<Optional<String>> source = polling(reads);
