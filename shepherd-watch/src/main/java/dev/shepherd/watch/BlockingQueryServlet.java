@@ -33,7 +33,9 @@ import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.ThreadLocalRandom;
@@ -64,7 +66,8 @@ import org.jspecify.annotations.Nullable;
  *   <li>{@code GET /v1/kv/<key>?index=<n>&wait=<d>}: answers at once if the key's index differs
  *       from {@code n} (or {@code n} is 0 or absent); otherwise holds the request without a thread
  *       (Servlet async) until the key is written or {@code wait} passes. {@code wait} is Go
- *       duration text ({@code 10s}, {@code 5m}), default 5 minutes, capped at 10; the server adds
+ *       duration text ({@code 10s}, {@code 5m}), default 5 minutes (also for {@code 0s}, as
+ *       Consul's blocking query treats a zero wait), capped at 10; the server adds
  *       a random {@code [0, wait/16)} so many clients spread out. Indexes are unsigned 64-bit as
  *       in Consul. The answer is Consul's JSON array ({@code Key, Value} in base64, {@code Flags},
  *       {@code CreateIndex, ModifyIndex, LockIndex}), or 404 with an empty body when absent; the
@@ -81,8 +84,12 @@ import org.jspecify.annotations.Nullable;
  *       match ({@code cas=0}: only if absent). {@code DELETE} the same, {@code ?recurse} deletes a
  *       prefix, {@code ?cas=0} never deletes. Both go through the {@link WriteAuthorizer} (default
  *       {@link WriteAuthorizer#loopbackOnly()}, else 403) and need a {@link KvWriter} (else 405).
- *   <li>Held queries are capped in total and per key; beyond a cap a query is answered at once
- *       with 429 and {@code Retry-After}. Errors are {@code application/problem+json} with
+ *   <li>Held queries are capped in total, per key and per client address; beyond a cap a query
+ *       is answered at once with 429 and {@code Retry-After}. Over a plain source, reads without
+ *       an index of one key share one fetch, and at most {@code maxConcurrentReads} run at once
+ *       (429 beyond). Reads are not authorized: anyone who reaches the port reads any key the
+ *       source serves (over {@link ConsulClient#kvSource()}, anything the front's ACL token may
+ *       read); authenticate in a filter in front if that is too much. Errors are {@code application/problem+json} with
  *       Consul's statuses: 400 bad parameter, 403 denied, 404 absent, 405 read-only, 413 body too
  *       large, 429 too many held queries (or the source refused to watch one more key:
  *       {@link WatchLimitExceededException}), 503 the source failed. A 503 names no cause (an
@@ -93,6 +100,12 @@ import org.jspecify.annotations.Nullable;
  * <p>The servlet and every filter in front of it must be async-supported: otherwise a query to be
  * held fails with the container's error answer (its held-query slot and waiter are freed, so the
  * key keeps serving).
+ *
+ * <p>A client that closes its connection while its query is held frees the slot at once over
+ * HTTP/2, but not over HTTP/1.1: Jetty reads nothing more from that connection and does not apply
+ * its idle timeout to it, so the slot stays until the key changes, the wait runs out or
+ * {@link #answerHeldQueries()}; {@link Builder#maxHeldQueriesPerClient(int)} bounds what one
+ * address can pin that way.
  *
  * <p>Thread-safe. {@link #destroy()} releases the timer thread; requests still held then end when
  * the container closes their connections (clients see a failure and retry).
@@ -108,6 +121,30 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
    * its timer slot and AsyncContext immediately rather than at the end of its wait. Over a plain
    * WatchSource the held queries on one key and index share one fetch of the source (a virtual
    * thread blocked in fetch; see "shared upstream fetches" below), each under the same caps.
+   *
+   * States of one GET (each arrow happens once; the "done" CAS makes the three ends exclusive):
+   *
+   *   parsed --index 0, store--> answered now (never counted, never refused)
+   *   parsed --index 0, source--> joins the running read of (key, 0) or, with a read slot free
+   *       (maxConcurrentReads), starts one; no slot free: 429 + Retry-After. The request thread
+   *       waits for the shared read, which frees its read slot when it ends.
+   *   parsed --index n--> permit: total < maxHeld, key < maxHeldPerKey and client (remote
+   *       address) < maxHeldPerClient, else 429 + Retry-After
+   *   permit --> held (AsyncContext, waiter or shared fetch, timer)
+   *   held --> answered on wake | answered on the wait timer (store) or the backstop timer
+   *       (source: 503 once wait + jitter + BACKSTOP passed without the fetch ending) | freed on
+   *       the container's onError | answered by answerHeldQueries(); each frees the permit.
+   *
+   * Over HTTP/1.1 Jetty neither reads a connection whose request is suspended nor applies its idle
+   * timeout to it, so a client that sends a held query and closes its socket raises no onError:
+   * its permit stays until the wake, the wait timer or the backstop, and only the per-client cap
+   * bounds how many one address can pin that way (HTTP/2 notices a reset stream at once).
+   *
+   * Source keys: a shared fetch marks its key in use while it runs; when the last fetch of a key
+   * ends, WatchSource.release(key) runs after releaseKeysAfter unless a fetch of the key started
+   * again meanwhile (a generation number tells). The delay keeps a PollingWatchSource's invented
+   * index across a client's next query (released at once, the next read invents a new index and
+   * every watcher would wake at once, again and again).
    */
 
   private static final long serialVersionUID = 1L;
@@ -122,6 +159,20 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
   public static final int DEFAULT_MAX_HELD_QUERIES = 10_000;
   /** Default cap on held queries of one key (or one prefix). */
   public static final int DEFAULT_MAX_HELD_QUERIES_PER_KEY = 5_000;
+  /**
+   * Default cap on held queries of one client (remote address): 200, Consul's
+   * {@code http_max_conns_per_client}.
+   */
+  public static final int DEFAULT_MAX_HELD_QUERIES_PER_CLIENT = 200;
+  /** Default cap on reads without an index of a plain source running at once. */
+  public static final int DEFAULT_MAX_CONCURRENT_READS = 64;
+  /** Default time a plain source keeps a key nobody fetches before it is released: 1 minute. */
+  public static final Duration DEFAULT_RELEASE_KEYS_AFTER = Duration.ofMinutes(1);
+  /**
+   * How long past its wait (and jitter) a query held over a plain source waits for the source
+   * before it is answered 503: 30 s.
+   */
+  static final Duration BACKSTOP = Duration.ofSeconds(30);
   /** Default cap on a {@code PUT} body: Consul's 512 KiB. */
   public static final int DEFAULT_MAX_BODY_BYTES = 512 * 1024;
 
@@ -135,6 +186,10 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
   private final transient WriteAuthorizer authorizer;
   private final transient int maxHeld;
   private final transient int maxHeldPerKey;
+  private final transient int maxHeldPerClient;
+  private final transient int maxReads;
+  private final transient Duration releaseKeysAfter;
+  private final transient Duration overrunAllowed;
   /**
    * How much of a streamed body beyond {@code maxBodyBytes} is read and dropped before answering
    * 413, so that a client still sending gets the answer instead of a reset connection: 1 MiB.
@@ -151,6 +206,13 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
   /** Set by {@link #answerHeldQueries()}: the server is stopping, nothing is held any more. */
   private transient volatile boolean stopping;
   private final transient ConcurrentHashMap<String, Integer> heldPerKey = new ConcurrentHashMap<>();
+  private final transient ConcurrentHashMap<String, Integer> heldPerClient = new ConcurrentHashMap<>();
+  /** Reads without an index of a plain source running now, at most maxReads. */
+  private final transient AtomicInteger reads = new AtomicInteger();
+  private final transient ConcurrentHashMap<String, KeyUse> sourceKeys = new ConcurrentHashMap<>();
+  private final transient AtomicInteger pendingReleases = new AtomicInteger();
+  private final transient java.util.concurrent.atomic.AtomicLong generations =
+      new java.util.concurrent.atomic.AtomicLong();
   private final transient ConcurrentHashMap<FetchKey, Upstream> upstreams = new ConcurrentHashMap<>();
   private transient @Nullable ScheduledThreadPoolExecutor timer;
   private final transient Builder<V> builder;
@@ -165,13 +227,18 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     this.authorizer = b.authorizer;
     this.maxHeld = b.maxHeld;
     this.maxHeldPerKey = b.maxHeldPerKey;
+    this.maxHeldPerClient = b.maxHeldPerClient;
+    this.maxReads = b.maxReads;
+    this.releaseKeysAfter = b.releaseKeysAfter;
+    this.overrunAllowed = b.overrunAllowed;
     this.maxBodyBytes = b.maxBodyBytes;
     this.retryAfter = b.retryAfter;
     this.random = random;
     this.responders = task -> Thread.ofVirtual().name("shepherd-kv-response").start(task);
     this.builder = b;
-    this.config = new Config(b.maxHeld, b.maxHeldPerKey, b.maxBodyBytes, b.retryAfter,
-        b.authorizer, b.writer != null, b.store != null);
+    this.config = new Config(b.maxHeld, b.maxHeldPerKey, b.maxHeldPerClient, b.maxReads,
+        b.releaseKeysAfter, b.maxBodyBytes, b.retryAfter, b.authorizer, b.writer != null,
+        b.store != null);
   }
 
   /**
@@ -191,13 +258,17 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
    *
    * @param maxHeldQueries blocking queries held at once in total
    * @param maxHeldQueriesPerKey blocking queries held at once on one key or prefix
+   * @param maxHeldQueriesPerClient blocking queries held at once for one remote address
+   * @param maxConcurrentReads reads without an index of a plain source running at once
+   * @param releaseKeysAfter how long a plain source keeps an unused key before it is released
    * @param maxBodyBytes the largest {@code PUT} body
    * @param retryAfter the {@code Retry-After} of a 429
    * @param authorizer who may write
    * @param writable whether {@code PUT} and {@code DELETE} have a writer
    * @param lists whether {@code ?recurse} and {@code ?keys} are served (an in-memory store)
    */
-  public record Config(int maxHeldQueries, int maxHeldQueriesPerKey, int maxBodyBytes,
+  public record Config(int maxHeldQueries, int maxHeldQueriesPerKey, int maxHeldQueriesPerClient,
+      int maxConcurrentReads, Duration releaseKeysAfter, int maxBodyBytes,
       Duration retryAfter, WriteAuthorizer authorizer, boolean writable, boolean lists) {}
 
   /**
@@ -253,8 +324,9 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
    * such as an etcd source: blocking queries on single keys, read-only unless
    * {@link Builder#writer(KvWriter, Function)} is set.
    *
-   * @param source the source; the servlet calls {@code fetch} once per query that answers at
-   *     once (no index), and once per key and index for all the queries held on it together
+   * @param source the source; the servlet calls {@code fetch} once per key and index for all the
+   *     queries on it at the same time (index 0: reads that answer at once), and
+   *     {@code release(key)} once no fetch of the key ran for {@code releaseKeysAfter}
    * @param encoder turns a value into the bytes sent
    * @param <V> the type of values
    * @return a new builder
@@ -313,10 +385,13 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     return held.get();
   }
 
-  /** Returns the wait timers pending (for tests: cancelled ones must not stay). */
+  /**
+   * Returns the wait timers pending (for tests: cancelled ones must not stay); the delayed
+   * releases of source keys, which share the timer thread, are not counted.
+   */
   int pendingTimers() {
     ScheduledThreadPoolExecutor t = timer;
-    return t == null ? 0 : t.getQueue().size();
+    return t == null ? 0 : t.getQueue().size() - pendingReleases.get();
   }
 
   /**
@@ -373,7 +448,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     };
     if (store != null) {
       InMemoryVersionedStore<V> s = store;
-      String permitKey = kind == Kind.KEY ? key : "?prefix " + key;
+      Permit permitKey = new Permit(kind == Kind.KEY ? key : "?prefix " + key, client(req));
       // The permit comes first, so store waiters never outnumber the cap even for an instant.
       if (minIndex == 0L || !acquire(permitKey)) {
         // Index 0 always answers at once (counted as a query by the store); a full servlet still
@@ -404,29 +479,33 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
         answer.write(resp, null);
         return;
       }
-      holdAcquired(req, key, permitKey, wake, effectiveWait(wait), answer);
+      holdAcquired(req, key, permitKey, wake, effectiveWait(wait), null, answer);
     } else {
       WatchSource<Optional<V>> src = Require.nonNull(source, "source");
       if (minIndex == 0L) {
-        try {
-          answer.write(resp, src.fetch(key, 0L, Duration.ZERO));
-        } catch (Exception e) {
-          callFailed(resp, key, e);
-        }
+        readNow(src, key, resp, answer);
         return;
       }
-      if (!acquire(key)) {
+      Permit permit = new Permit(key, client(req));
+      if (!acquire(permit)) {
         tooMany(resp);
         return;
       }
+      Duration capped = wait.compareTo(MAX_WAIT) > 0 ? MAX_WAIT : wait;
       CompletableFuture<Versioned<Optional<V>>> fetched;
       try {
-        fetched = join(src, key, minIndex, wait.compareTo(MAX_WAIT) > 0 ? MAX_WAIT : wait);
+        fetched = join(src, key, minIndex, capped);
       } catch (RuntimeException | Error e) {
-        release(key);
+        release(permit);
         throw e;
       }
-      holdAcquired(req, key, key, fetched, null, answer);
+      if (fetched == null) { // only index-0 reads are refused a fetch
+        release(permit);
+        tooMany(resp);
+        return;
+      }
+      Duration backstop = capped.plus(capped.dividedBy(16)).plus(overrunAllowed);
+      holdAcquired(req, key, permit, fetched, null, backstop, answer);
     }
   }
 
@@ -447,17 +526,134 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
   private record FetchKey(String key, long minIndex) {}
 
   /**
+   * Answers a read without an index over a plain source: it joins the running read of the key, or
+   * starts one if a read slot is free, else answers 429. Waits on the request thread; a read
+   * without an index asks the source to answer at once.
+   */
+  private void readNow(WatchSource<Optional<V>> src, String key, HttpServletResponse resp,
+      Answer answer) throws IOException {
+    CompletableFuture<Versioned<Optional<V>>> read = join(src, key, 0L, Duration.ZERO);
+    if (read == null) {
+      tooManyReads(resp);
+      return;
+    }
+    Versioned<Optional<V>> value;
+    try {
+      value = read.get();
+    } catch (InterruptedException e) {
+      read.cancel(false);
+      callFailed(resp, key, e);
+      return;
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause() == null ? e : e.getCause();
+      if (cause instanceof WatchLimitExceededException limited) {
+        tooManyWatchedKeys(resp, limited);
+      } else if (cause instanceof IllegalArgumentException) {
+        keyRefused(resp);
+      } else {
+        sourceFailed(resp, key, cause, false); // logged once by its upstream fetch
+      }
+      return;
+    }
+    answer.write(resp, value);
+  }
+
+  /**
    * Joins the running fetch of {@code (key, minIndex)}, or starts one; returns this query's view
    * of it, whose cancellation is this query leaving.
    */
-  private CompletableFuture<Versioned<Optional<V>>> join(WatchSource<Optional<V>> src, String key,
-      long minIndex, Duration wait) {
+  private @Nullable CompletableFuture<Versioned<Optional<V>>> join(WatchSource<Optional<V>> src,
+      String key, long minIndex, Duration wait) {
     FetchKey id = new FetchKey(key, minIndex);
-    Upstream upstream = upstreams.compute(id,
-        (k, running) -> running != null && running.tryJoin(wait) ? running : new Upstream(k, wait));
+    boolean[] counted = new boolean[1];
+    Upstream upstream = upstreams.compute(id, (k, running) -> {
+      if (running != null && running.tryJoin(wait)) {
+        counted[0] = true;
+        return running;
+      }
+      if (minIndex != 0L) {
+        counted[0] = true;
+        return new Upstream(k, wait, false);
+      }
+      // A read without an index holds no permit: the read slots bound how many run at once.
+      if (reads.incrementAndGet() > maxReads) {
+        reads.decrementAndGet();
+        return running; // null, or one that has ended (it removes itself)
+      }
+      counted[0] = true;
+      return new Upstream(k, wait, true);
+    });
+    if (upstream == null || !counted[0]) {
+      return null;
+    }
     upstream.startOnce(src);
     return upstream.view();
   }
+
+  /** Returns how many queries wait on the running fetch of {@code key} at {@code index} (for tests). */
+  int queriesOn(String key, long index) {
+    Upstream upstream = upstreams.get(new FetchKey(key, index));
+    return upstream == null ? 0 : upstream.holders();
+  }
+
+  /** Returns how many reads without an index run now (for tests). */
+  int runningReads() {
+    return reads.get();
+  }
+
+  /** Marks a fetch of {@code key} started: the source's state for it is in use. */
+  private void keyInUse(String key) {
+    long generation = generations.incrementAndGet(); // unique: never matches a stale release
+    sourceKeys.compute(key, (k, use) -> new KeyUse(use == null ? 1 : use.running() + 1, generation));
+  }
+
+  /**
+   * Marks a fetch of {@code key} ended; when none is left, the source releases the key after
+   * {@code releaseKeysAfter}, unless a fetch of it starts again before.
+   */
+  private void keyIdle(String key) {
+    KeyUse now = sourceKeys.computeIfPresent(key,
+        (k, use) -> new KeyUse(use.running() - 1, use.generation()));
+    if (now == null || now.running() > 0) {
+      return;
+    }
+    long generation = now.generation();
+    Runnable releaseIfIdle = () -> sourceKeys.computeIfPresent(key, (k, use) -> {
+      // (runs once, from the timer or at once)
+      if (use.running() > 0 || use.generation() != generation) {
+        return use;
+      }
+      try {
+        Require.nonNull(source, "source").release(k);
+      } catch (RuntimeException e) {
+        LOG.log(Level.WARNING, "the source failed to release key '" + k + "'", e);
+      }
+      return null;
+    });
+    ScheduledThreadPoolExecutor t = timer;
+    if (releaseKeysAfter.isZero() || t == null) {
+      releaseIfIdle.run();
+    } else {
+      try {
+        pendingReleases.incrementAndGet();
+        var unusedRelease = t.schedule(() -> {
+          pendingReleases.decrementAndGet();
+          releaseIfIdle.run();
+        }, Durations.toNanosSaturated(releaseKeysAfter), TimeUnit.NANOSECONDS);
+      } catch (RejectedExecutionException stopped) {
+        pendingReleases.decrementAndGet();
+        releaseIfIdle.run();
+      }
+    }
+  }
+
+  /** Returns how many keys of the source are in use or waiting to be released (for tests). */
+  int sourceKeysInUse() {
+    return sourceKeys.size();
+  }
+
+  /** Fetches of one source key running now, and the generation of the latest start. */
+  private record KeyUse(int running, long generation) {}
 
   /** Returns how many shared upstream fetches run now (for tests). */
   int upstreamFetches() {
@@ -470,12 +666,18 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     private final Duration wait;
     private final CompletableFuture<Versioned<Optional<V>>> result = new CompletableFuture<>();
     private final AtomicBoolean started = new AtomicBoolean();
+    private final boolean readSlot;
     @GuardedBy("this") private int holders = 1; // the query that started it
     @GuardedBy("this") private boolean closed;
 
-    Upstream(FetchKey id, Duration wait) {
+    Upstream(FetchKey id, Duration wait, boolean readSlot) {
       this.id = id;
       this.wait = wait;
+      this.readSlot = readSlot;
+    }
+
+    synchronized int holders() {
+      return holders;
     }
 
     /** Adds a query that waits at least as long as this fetch does; false if it may not join. */
@@ -492,6 +694,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
         return;
       }
       Duration effective = effectiveWait(wait);
+      keyInUse(id.key());
       Thread fetcher = Thread.ofVirtual().name("shepherd-kv-fetch").unstarted(() -> {
         try {
           Versioned<Optional<V>> value = src.fetch(id.key(), id.minIndex(), effective);
@@ -504,11 +707,20 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
           upstreams.remove(id, this);
           LOG.log(Level.DEBUG, "the source refused to watch key '" + id.key() + "'; answered 429", e);
           result.completeExceptionally(e);
+        } catch (IllegalArgumentException e) {
+          upstreams.remove(id, this);
+          LOG.log(Level.DEBUG, "the source refused key '" + id.key() + "'; answered 400", e);
+          result.completeExceptionally(e);
         } catch (Exception | LinkageError e) {
           upstreams.remove(id, this);
           LOG.log(Level.WARNING, "the source failed for key '" + id.key()
               + "'; the queries held on it are answered 503", e);
           result.completeExceptionally(e);
+        } finally {
+          if (readSlot) {
+            reads.decrementAndGet();
+          }
+          keyIdle(id.key());
         }
       });
       var unusedInterrupt = result.whenComplete((v, e) -> {
@@ -560,7 +772,9 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
 
   /**
    * Holds an acquired query until {@code wake} completes, or {@code wait} passes (null: the wake
-   * future ends the wait itself), or the client goes away; the permit is released exactly once.
+   * future ends the wait itself, and {@code backstop}, if set, answers 503 should it overrun), or
+   * the container reports an error (over HTTP/2, the client going away; over HTTP/1.1 a closed
+   * connection is not noticed while held); the permit is released exactly once.
    *
    * <p>Until the async context's listener and the wake callback own them, the permit and the
    * waiter belong to this call: if anything throws before (above all {@code startAsync}, when a
@@ -568,13 +782,14 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
    * the container. Otherwise every such failed query would keep its slot, clients retrying would
    * fill the key's cap, and the key would answer 429 for good.
    */
-  private void holdAcquired(HttpServletRequest req, String key, String permitKey,
-      CompletableFuture<?> wake, @Nullable Duration wait, Answer answer) {
+  private void holdAcquired(HttpServletRequest req, String key, Permit permitKey,
+      CompletableFuture<?> wake, @Nullable Duration wait, @Nullable Duration backstop,
+      Answer answer) {
     AtomicBoolean done = new AtomicBoolean();
     try {
       AsyncContext async = req.startAsync();
       async.setTimeout(0);
-      hold(async, done, key, permitKey, wake, wait, answer);
+      hold(async, done, key, permitKey, wake, wait, backstop, answer);
     } catch (RuntimeException | Error e) {
       if (done.compareAndSet(false, true)) {
         wake.cancel(false);
@@ -584,8 +799,9 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     }
   }
 
-  private void hold(AsyncContext async, AtomicBoolean done, String key, String permitKey,
-      CompletableFuture<?> wake, @Nullable Duration wait, Answer answer) {
+  private void hold(AsyncContext async, AtomicBoolean done, String key, Permit permitKey,
+      CompletableFuture<?> wake, @Nullable Duration wait, @Nullable Duration backstop,
+      Answer answer) {
     ScheduledThreadPoolExecutor t = timer;
     Runnable timesOut = () -> {
       if (done.compareAndSet(false, true)) {
@@ -601,7 +817,19 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       if (done.compareAndSet(false, true)) {
         wake.cancel(false);
         release(permitKey);
-        responders.execute(() -> answerStopping(async));
+        responders.execute(() -> answerUnavailable(async, "the server is stopping; retry"));
+      }
+    };
+    // Over a plain source the fetch ends the wait; if it overruns its wait by BACKSTOP, the query
+    // is answered 503 so that its permit cannot stay taken for as long as the source overruns.
+    Runnable overrun = () -> {
+      if (done.compareAndSet(false, true)) {
+        wake.cancel(false);
+        release(permitKey);
+        LOG.log(Level.WARNING, "the source did not answer a query on key '" + key
+            + "' within its wait and " + overrunAllowed + "; answered 503");
+        responders.execute(() -> answerUnavailable(async,
+            "the source did not answer within the wait; retry"));
       }
     };
     answerNow.add(now);
@@ -610,8 +838,11 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       // answerHeldQueries() ran: it saw this query in the set, or this line sees its flag
       now.run();
     }
-    ScheduledFuture<?> timeout = wait == null || t == null ? null
-        : t.schedule(timesOut, Durations.toNanosSaturated(wait), TimeUnit.NANOSECONDS);
+    ScheduledFuture<?> timeout = t == null ? null
+        : wait != null ? t.schedule(timesOut, Durations.toNanosSaturated(wait), TimeUnit.NANOSECONDS)
+        : backstop != null
+            ? t.schedule(overrun, Durations.toNanosSaturated(backstop), TimeUnit.NANOSECONDS)
+        : null;
     async.addListener(new AsyncListener() {
       @Override
       public void onComplete(AsyncEvent event) {}
@@ -657,12 +888,12 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     }
   }
 
-  /** Answers a held query 503 because the server is stopping. */
-  private static void answerStopping(AsyncContext async) {
+  /** Answers a held query 503 (the server is stopping, or the source overran its wait). */
+  private static void answerUnavailable(AsyncContext async, String detail) {
     try {
       HttpServletResponse resp = (HttpServletResponse) async.getResponse();
       resp.setHeader("Retry-After", "1");
-      problem(resp, 503, "Service Unavailable", "the server is stopping; retry");
+      problem(resp, 503, "Service Unavailable", detail);
     } catch (IOException | RuntimeException e) {
       LOG.log(Level.DEBUG, "could not answer a blocking query", e);
     } finally {
@@ -679,6 +910,8 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
             ? error.getCause() : error;
         if (cause instanceof WatchLimitExceededException limited) {
           tooManyWatchedKeys(resp, limited);
+        } else if (cause instanceof IllegalArgumentException) {
+          keyRefused(resp);
         } else {
           sourceFailed(resp, key, cause, false); // logged once by its upstream fetch
         }
@@ -692,36 +925,72 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     }
   }
 
-  private boolean acquire(String permitKey) {
+  /** What a held query counts against: its key (or prefix) and its client's address. */
+  private record Permit(String key, String client) {}
+
+  /** The remote address of a request: what the per-client cap counts. */
+  private static String client(HttpServletRequest req) {
+    String address = req.getRemoteAddr();
+    return address == null ? "" : address;
+  }
+
+  private boolean acquire(Permit permit) {
     if (held.incrementAndGet() > maxHeld) {
       held.decrementAndGet();
       return false;
     }
+    if (!count(heldPerClient, permit.client(), maxHeldPerClient)) {
+      held.decrementAndGet();
+      return false;
+    }
+    if (!count(heldPerKey, permit.key(), maxHeldPerKey)) {
+      heldPerClient.computeIfPresent(permit.client(), (k, n) -> n <= 1 ? null : n - 1);
+      held.decrementAndGet();
+      return false;
+    }
+    return true;
+  }
+
+  /** Adds one to {@code name}'s count unless it is at {@code max}; true if added. */
+  private static boolean count(ConcurrentHashMap<String, Integer> counts, String name, int max) {
     boolean[] granted = new boolean[1];
-    heldPerKey.compute(permitKey, (k, n) -> {
+    counts.compute(name, (k, n) -> {
       int count = n == null ? 0 : n;
-      if (count >= maxHeldPerKey) {
+      if (count >= max) {
         return n;
       }
       granted[0] = true;
       return count + 1;
     });
-    if (!granted[0]) {
-      held.decrementAndGet();
-    }
     return granted[0];
   }
 
-  private void release(String permitKey) {
-    heldPerKey.computeIfPresent(permitKey, (k, n) -> n <= 1 ? null : n - 1);
+  private void release(Permit permit) {
+    heldPerKey.computeIfPresent(permit.key(), (k, n) -> n <= 1 ? null : n - 1);
+    heldPerClient.computeIfPresent(permit.client(), (k, n) -> n <= 1 ? null : n - 1);
     held.decrementAndGet();
+  }
+
+  /** Answers 429 because every read slot is taken by reads of other keys. */
+  private void tooManyReads(HttpServletResponse resp) throws IOException {
+    long seconds = Math.max(1L, (retryAfter.toMillis() + 999L) / 1000L);
+    resp.setHeader("Retry-After", Long.toString(seconds));
+    problem(resp, 429, "Too Many Requests", "too many reads of the source at once (at most "
+        + maxReads + "); retry after " + seconds + " s");
+  }
+
+  /** Answers 400 because the source refused the key (a dot segment for a Consul upstream). */
+  private static void keyRefused(HttpServletResponse resp) throws IOException {
+    problem(resp, 400, "Bad Request", "the source refused this key (for a Consul upstream: "
+        + "a '.' or '..' segment)");
   }
 
   private void tooMany(HttpServletResponse resp) throws IOException {
     long seconds = Math.max(1L, (retryAfter.toMillis() + 999L) / 1000L);
     resp.setHeader("Retry-After", Long.toString(seconds));
     problem(resp, 429, "Too Many Requests", "too many blocking queries held (at most " + maxHeld
-        + " in total and " + maxHeldPerKey + " per key); retry after " + seconds + " s");
+        + " in total, " + maxHeldPerKey + " per key and " + maxHeldPerClient
+        + " per client address); retry after " + seconds + " s");
   }
 
   /**
@@ -1224,11 +1493,17 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     }
   }
 
+  /**
+   * Parses {@code wait} as Consul does: absent, empty or zero is the default wait (Consul's
+   * blocking query replaces a wait of zero or less with its default query time), so
+   * {@code wait=0s} never turns a blocking query into a busy poll.
+   */
   static Duration parseWait(@Nullable String text) {
     if (text == null || text.isEmpty()) {
       return DEFAULT_WAIT;
     }
-    return GoDuration.parseNonNegative(text, "wait");
+    Duration wait = GoDuration.parseNonNegative(text, "wait");
+    return wait.isZero() ? DEFAULT_WAIT : wait;
   }
 
   private static void problem(HttpServletResponse resp, int status, String title,
@@ -1262,6 +1537,10 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     private WriteAuthorizer authorizer = WriteAuthorizer.loopbackOnly();
     private int maxHeld = DEFAULT_MAX_HELD_QUERIES;
     private int maxHeldPerKey = DEFAULT_MAX_HELD_QUERIES_PER_KEY;
+    private int maxHeldPerClient = DEFAULT_MAX_HELD_QUERIES_PER_CLIENT;
+    private int maxReads = DEFAULT_MAX_CONCURRENT_READS;
+    private Duration releaseKeysAfter = DEFAULT_RELEASE_KEYS_AFTER;
+    private Duration overrunAllowed = BACKSTOP;
     private int maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
     private Duration retryAfter = Duration.ofSeconds(1);
 
@@ -1322,6 +1601,66 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
      */
     public Builder<V> maxHeldQueriesPerKey(int max) {
       this.maxHeldPerKey = Require.atLeast(max, 1, "maxHeldQueriesPerKey");
+      return this;
+    }
+
+    /**
+     * Sets the most blocking queries held at once for one client, counted by remote address
+     * (default 200, Consul's {@code http_max_conns_per_client}); one more is answered 429 at once.
+     *
+     * <p>Over HTTP/1.1, Jetty does not notice that a client closed the connection of a held
+     * query (it reads no more from a connection whose request is suspended, and does not apply
+     * its idle timeout to it): the query keeps its slot until its key changes or its wait (at
+     * most 10 minutes and 37.5 s) runs out. This cap is what stops one address from filling the
+     * total cap that way. Behind a reverse proxy every client has the proxy's address: raise the
+     * cap, or let the proxy limit its clients.
+     *
+     * @param max at least 1
+     * @return this builder
+     * @throws IllegalArgumentException if {@code max} is below 1
+     */
+    public Builder<V> maxHeldQueriesPerClient(int max) {
+      this.maxHeldPerClient = Require.atLeast(max, 1, "maxHeldQueriesPerClient");
+      return this;
+    }
+
+    /**
+     * Sets how many reads without an index (answered at once) of a plain source run at once
+     * (default 64). Concurrent reads of one key share one fetch of the source; a read of another
+     * key beyond the cap is answered 429 with {@code Retry-After}. Over {@link ConsulClient} each
+     * running read is one connection to the agent, which refuses a host past its
+     * {@code http_max_conns_per_client} (200), so this cap plus the held queries' shared fetches
+     * keep the front under it. Has no effect over an in-memory store.
+     *
+     * @param max at least 1
+     * @return this builder
+     * @throws IllegalArgumentException if {@code max} is below 1
+     */
+    public Builder<V> maxConcurrentReads(int max) {
+      this.maxReads = Require.atLeast(max, 1, "maxConcurrentReads");
+      return this;
+    }
+
+    /**
+     * Sets how long after its last fetch ended a key of a plain source is released
+     * ({@link WatchSource#release(String)}), unless it is fetched again before (default 1 minute).
+     * Without it, a source that keeps state per key (a {@link PollingWatchSource}'s last value)
+     * would keep every key ever asked for. Zero releases at once, which makes a
+     * {@link PollingWatchSource} invent a new index for the next query of the key: its clients
+     * would be answered at once, again and again.
+     *
+     * @param delay zero or positive
+     * @return this builder
+     * @throws IllegalArgumentException if it is negative
+     */
+    public Builder<V> releaseKeysAfter(Duration delay) {
+      this.releaseKeysAfter = Require.nonNegative(delay, "releaseKeysAfter");
+      return this;
+    }
+
+    /** Test seam: how long past its wait a source may overrun before a held query gets 503. */
+    Builder<V> overrunAllowed(Duration overrun) {
+      this.overrunAllowed = Require.nonNegative(overrun, "overrunAllowed");
       return this;
     }
 

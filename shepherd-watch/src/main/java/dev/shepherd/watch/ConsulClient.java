@@ -57,7 +57,9 @@ import org.jspecify.annotations.Nullable;
  * {@link ConsulException} too, not a negative or wrapped index (a Raft index never gets near
  * 2<sup>63</sup>, so such a header comes from a broken agent or proxy, and the watch loop backing
  * off on it is better than following a wrong index). The ACL token travels in the
- * {@code X-Consul-Token} header, never in the URL.
+ * {@code X-Consul-Token} header, never in the URL, and never follows a redirect: the client's own
+ * {@code HttpClient} does not follow them (a 3xx is a {@link ConsulException}) and a caller's
+ * must not either.
  *
  * <h2>Why the connection limits cannot starve blocking queries</h2>
  *
@@ -130,10 +132,12 @@ public final class ConsulClient implements AutoCloseable {
    *
    * @param key the key, not empty
    * @param index the index the caller has; 0 answers at once
-   * @param wait the longest hold, zero or more (Consul caps it at 10 minutes)
+   * @param wait the longest hold, zero or more (Consul caps it at 10 minutes; zero is Consul's
+   *     default of 5 minutes, as in Consul)
    * @return the entry, empty if the key is absent, with {@code X-Consul-Index}
    * @throws NullPointerException if an argument is null
-   * @throws IllegalArgumentException if {@code key} is empty, {@code index} or {@code wait} negative
+   * @throws IllegalArgumentException if {@code key} is empty or has a {@code .} or {@code ..}
+   *     segment, or {@code index} or {@code wait} is negative
    * @throws ConsulException if the request failed, Consul answered an error, or the answer was
    *     malformed (an {@code X-Consul-Index} or a {@code Value} that does not parse)
    * @throws InterruptedException if interrupted while waiting (the request is cancelled)
@@ -294,8 +298,10 @@ public final class ConsulClient implements AutoCloseable {
     StringBuilder query = new StringBuilder(flag);
     Duration timeout = readTimeoutMargin;
     if (index > 0L) {
-      Duration capped = wait.compareTo(BlockingQueryServlet.MAX_WAIT) > 0
-          ? BlockingQueryServlet.MAX_WAIT : wait;
+      // Consul holds a blocking query with a wait of zero for its default wait (5 minutes), as
+      // if none was given: send that wait, and time the request out after it, not at once.
+      Duration capped = wait.isZero() ? BlockingQueryServlet.DEFAULT_WAIT
+          : wait.compareTo(BlockingQueryServlet.MAX_WAIT) > 0 ? BlockingQueryServlet.MAX_WAIT : wait;
       if (!query.isEmpty()) {
         query.append('&');
       }
@@ -480,8 +486,21 @@ public final class ConsulClient implements AutoCloseable {
     return m.get(field) instanceof Number n ? n.longValue() : 0L;
   }
 
-  /** Percent-encodes each segment of a slash-separated path (RFC 3986 unreserved kept). */
+  /**
+   * Percent-encodes each segment of a slash-separated path (RFC 3986 unreserved kept). A segment
+   * {@code .} or {@code ..} is refused: sent as is, a path-normalising proxy or agent would
+   * resolve it ({@code x/../../agent/self}) and the request, token included, would reach another
+   * endpoint than the key's.
+   *
+   * @throws IllegalArgumentException if a segment is {@code .} or {@code ..}
+   */
   static String encodePath(String path) {
+    for (String segment : path.split("/", -1)) {
+      if (segment.equals(".") || segment.equals("..")) {
+        throw new IllegalArgumentException("a key or name may not have a '" + segment
+            + "' segment");
+      }
+    }
     StringBuilder out = new StringBuilder(path.length() + 8);
     for (byte b : path.getBytes(StandardCharsets.UTF_8)) {
       int c = b & 0xff;
@@ -600,20 +619,28 @@ public final class ConsulClient implements AutoCloseable {
      * @throws IllegalArgumentException if it is empty
      */
     public Builder datacenter(String datacenter) {
-      this.datacenter = Require.notEmpty(datacenter, "datacenter");
+      var unusedChecked = encodePath(Require.notEmpty(datacenter, "datacenter"));
+      this.datacenter = datacenter;
       return this;
     }
 
     /**
      * Uses a caller's {@code HttpClient} (not closed by {@link ConsulClient#close()}). Requests are
      * still sent as HTTP/1.1, whatever its version setting, so queries never queue for streams.
+     * Its connect timeout is its own. It must not follow redirects: the JDK client resends a
+     * redirected request with its headers, so a 3xx from a proxy would carry the
+     * {@code X-Consul-Token} to whatever host it names.
      *
-     * @param httpClient the client
+     * @param httpClient the client, with {@code followRedirects() == Redirect.NEVER}
      * @return this builder
      * @throws NullPointerException if {@code httpClient} is null
+     * @throws IllegalArgumentException if it follows redirects
      */
     public Builder httpClient(HttpClient httpClient) {
-      this.httpClient = Require.nonNull(httpClient, "httpClient");
+      Require.argument(Require.nonNull(httpClient, "httpClient").followRedirects()
+          == HttpClient.Redirect.NEVER, "httpClient must not follow redirects (it would resend "
+          + "the ACL token to the host a 3xx names), was " + httpClient.followRedirects());
+      this.httpClient = httpClient;
       return this;
     }
 

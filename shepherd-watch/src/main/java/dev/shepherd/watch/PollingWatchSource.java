@@ -161,6 +161,11 @@ public final class PollingWatchSource<V> implements WatchSource<V> {
     return reads.get();
   }
 
+  /** Returns how many keys this source remembers a polled value of (for tests). */
+  int polledKeys() {
+    return polled.size();
+  }
+
   /** Forgets the polled value of {@code key}. */
   @Override
   public void release(String key) {

@@ -15,6 +15,11 @@ import java.security.MessageDigest;
  * lets anyone who reaches the port change the configuration every watcher follows, so a server
  * exposed on a network must decide explicitly who writes ({@link #consulToken(String)}, or a
  * check of its own); local tools and tests on the same host keep working.
+ *
+ * <p>Behind a reverse proxy or sidecar on the same host (nginx, Envoy), every request arrives from
+ * loopback, whoever sent it: {@link #loopbackOnly()} refuses requests that carry forwarding
+ * headers, but a proxy that adds none would pass its clients' writes. Use
+ * {@link #consulToken(String)} there.
  */
 @FunctionalInterface
 public interface WriteAuthorizer {
@@ -29,12 +34,29 @@ public interface WriteAuthorizer {
   boolean allows(HttpServletRequest request, String key);
 
   /**
-   * Allows writes only from a loopback address (127.0.0.0/8, ::1).
+   * Allows writes only from a loopback address (127.0.0.0/8, ::1), addressed to a loopback name,
+   * and not relayed.
+   *
+   * <ul>
+   *   <li>The {@code Host} header must be {@code localhost}, {@code 127.0.0.1} or {@code [::1]}
+   *       (any port): a browser page whose name an attacker re-resolved to 127.0.0.1 (DNS
+   *       rebinding) sends its own name, and is refused.
+   *   <li>A request with {@code Forwarded}, {@code X-Real-IP} or any {@code X-Forwarded-*} header
+   *       ({@code -For}, {@code -Host}, ...) is refused: it was relayed by a proxy on this host for someone else, or, with Jetty's
+   *       {@code ForwardedRequestCustomizer}, its remote address is what the client claimed.
+   * </ul>
+   *
+   * <p>A proxy on the same host that adds none of these headers still passes its clients' writes
+   * (see the interface comment): this check is for local tools and tests, not for a server
+   * reachable through a proxy.
    *
    * @return the authorizer
    */
   static WriteAuthorizer loopbackOnly() {
     return (request, key) -> {
+      if (relayed(request) || !loopbackHost(request.getHeader("Host"))) {
+        return false;
+      }
       String address = request.getRemoteAddr();
       // Only IP literals reach getByName, so it never resolves a name.
       if (address == null || address.isEmpty() || !address.chars().allMatch(
@@ -47,6 +69,45 @@ public interface WriteAuthorizer {
         return false;
       }
     };
+  }
+
+  /** Returns whether the request carries a header that a proxy adds when it relays one. */
+  private static boolean relayed(HttpServletRequest request) {
+    if (request.getHeader("Forwarded") != null || request.getHeader("X-Real-IP") != null) {
+      return true;
+    }
+    java.util.Enumeration<String> names = request.getHeaderNames();
+    while (names != null && names.hasMoreElements()) {
+      if (names.nextElement().regionMatches(true, 0, "X-Forwarded-", 0, 12)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Returns whether a {@code Host} header names this host by a loopback name, with any port.
+   * Only the three names loopback clients use are accepted; no name is resolved.
+   */
+  private static boolean loopbackHost(@org.jspecify.annotations.Nullable String host) {
+    if (host == null) {
+      return false;
+    }
+    String name = host.trim().toLowerCase(java.util.Locale.ROOT);
+    if (name.startsWith("[::1]")) {
+      name = name.substring(5);
+      return name.isEmpty() || port(name);
+    }
+    int colon = name.indexOf(':');
+    String bare = colon < 0 ? name : name.substring(0, colon);
+    return (bare.equals("localhost") || bare.equals("127.0.0.1"))
+        && (colon < 0 || port(name.substring(colon)));
+  }
+
+  /** Returns whether {@code text} is {@code :} followed by 1 to 5 digits. */
+  private static boolean port(String text) {
+    return text.length() >= 2 && text.length() <= 6 && text.charAt(0) == ':'
+        && text.substring(1).chars().allMatch(c -> c >= '0' && c <= '9');
   }
 
   /**

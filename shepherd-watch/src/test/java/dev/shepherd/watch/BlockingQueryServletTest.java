@@ -10,6 +10,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -190,8 +191,12 @@ class BlockingQueryServletTest {
       protocols.add(req.getProtocol());
       chain.doFilter(req, resp);
     };
+    // One client holding 300 queries, more than Consul's (and the servlet's) default of 200 per
+    // client: raised here, as on a Consul agent such a client needs http_max_conns_per_client raised.
     TestJetty jetty = TestJetty.builder().http11().h2c(100)
-        .servlet(BlockingQueryServlet.ofStrings(store), "/v1/kv/*")
+        .servlet(BlockingQueryServlet.builder(store, (String s) -> s.getBytes(StandardCharsets.UTF_8),
+            b -> new String(b, StandardCharsets.UTF_8)).maxHeldQueriesPerClient(300).build(),
+            "/v1/kv/*")
         .filter(recorder, true, "/*")
         .start();
     HttpClient prefersHttp2 = HttpClient.newBuilder().version(HttpClient.Version.HTTP_2).build();

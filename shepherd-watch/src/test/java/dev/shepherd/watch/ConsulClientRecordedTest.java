@@ -61,6 +61,15 @@ class ConsulClientRecordedTest {
   }
 
   @Test
+  void aZeroWaitIsSentAsConsulsDefaultWaitAndNotTimedOutEarly() throws Exception {
+    replay.enqueue("kv-config-changed.http");
+    consul.kvGet("service/api/config", 4131, Duration.ZERO);
+    // Consul holds a blocking query with wait 0 for its default 5 minutes: the client says so,
+    // and its request timeout covers that hold instead of the bare margin.
+    assertThat(replay.received.get(0).query()).isEqualTo("index=4131&wait=300000ms");
+  }
+
+  @Test
   void aWaitAboveTenMinutesIsCappedAsConsulWould() throws Exception {
     replay.enqueue("kv-config-changed.http");
     consul.kvGet("service/api/config", 4131, Duration.ofHours(1));

@@ -75,7 +75,8 @@ class FloodLimitsTest {
     }
     BlockingQueryServlet<String> servlet = BlockingQueryServlet.withRandom(
         BlockingQueryServlet.builder(store, s -> s.getBytes(StandardCharsets.UTF_8),
-            b -> new String(b, StandardCharsets.UTF_8)).maxHeldQueries(cap).build(), () -> 0.0);
+            b -> new String(b, StandardCharsets.UTF_8)).maxHeldQueries(cap)
+            .maxHeldQueriesPerClient(queries).build(), () -> 0.0); // one client: the total binds
     URI uri = start(servlet);
 
     // Long enough that no held query ends before the last one was sent, even on a loaded machine,

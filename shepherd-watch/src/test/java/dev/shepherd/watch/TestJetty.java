@@ -84,6 +84,15 @@ final class TestJetty implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Applies Jetty's {@code ForwardedRequestCustomizer}: the remote address, host and scheme
+     * come from the {@code Forwarded}/{@code X-Forwarded-*} headers, as behind a proxy.
+     */
+    Builder forwarded() {
+      http.addCustomizer(new org.eclipse.jetty.server.ForwardedRequestCustomizer());
+      return this;
+    }
+
     /** A thread pool of its own, named for the test. */
     Builder threads(String name, int max, int min) {
       threads = new QueuedThreadPool(max, min);
