@@ -726,12 +726,21 @@ public final class CoalescingCache<K, V> {
       if (flight == null) {
         Flight.Waiter<V> leader = new Flight.Waiter<>(me, null, true);
         Flight<K, V> created = new Flight<>(owner, key, loader, false, leader);
+        boolean here = timeout == null && loadOnCallingThread && mayLoadOn(me);
+        if (here) {
+          // Before it is published, so without contention: once callers join it, a virtual leader
+          // that waited for the flight's lock would wait behind every one of them.
+          created.claimForCaller();
+          created.armTimer();
+        }
         flight = flights.putIfAbsent(key, created);
+        if (flight != null && here) {
+          created.cancelTimer(); // another caller's flight won: this one was never seen
+        }
         if (flight == null) {
           flight = created;
           node = leader;
-          if (timeout == null && loadOnCallingThread && mayLoadOn(me)) {
-            created.armTimer();
+          if (here) {
             if (!created.runOnCaller(leader)) {
               // Its own interrupt ended its attempt and it left; the others get a load elsewhere.
               if (!created.isDone()) {

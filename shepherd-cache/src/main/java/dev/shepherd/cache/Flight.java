@@ -57,9 +57,11 @@ import org.jspecify.annotations.Nullable;
  * ({@link #runOnCaller}); if the leader's interrupt fails that attempt, the leader leaves, the
  * flight stays RUNNING and goes to the courier for the waiters left.
  *
- * <p>The loader's thread is recorded under the lock while the loader runs, so an interrupt is only
- * ever sent while our loader runs; {@link #runLoader} clears the interrupt it sent, and gives back
- * one it did not send (the caller's own, when the loader runs on the caller's thread).
+ * <p>The loader's thread is recorded under the lock while the loader runs (for a leader that runs
+ * its own load, from just before the flight is published, so that it takes no lock that joining
+ * callers contend for before its loader starts), so an interrupt is only ever sent to our loader's
+ * thread; {@link #runLoader} and {@link #runOnCaller} clear the interrupt they sent, and give back
+ * one they did not send (the caller's own, when the loader runs on the caller's thread).
  */
 final class Flight<K, V> implements Courier.Job<K, V> {
 
@@ -347,10 +349,15 @@ final class Flight<K, V> implements Courier.Job<K, V> {
    *     leader left after its interrupt and the flight may still need a loader elsewhere
    */
   boolean runOnCaller(Waiter<V> leader) {
-    if (completeFromStorage()) {
+    // The loader's thread was recorded and the timer armed before the flight was published
+    // (claimForCaller, armTimer), so the leader takes no lock between publishing the flight and
+    // starting its loader: while callers are joining, a virtual leader that waited for the lock
+    // would go behind all of them.
+    if (completeFromStorage() || outcome != null) {
+      releaseLoaderThread();
       return true;
     }
-    Load<? extends V> result = runLoader();
+    Load<? extends V> result = load();
     if (result == null) {
       return true; // ended while the loader ran (the load timeout)
     }
@@ -360,6 +367,47 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     }
     finish(result, null, false, false);
     return true;
+  }
+
+  /**
+   * Records the calling thread as this flight's loader thread, before the flight is published in
+   * the cache's map (so without contention), for {@link #runOnCaller}.
+   */
+  void claimForCaller() {
+    lock.lock();
+    try {
+      loaderThread = Thread.currentThread();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Cancels the load-timeout timer of a flight that was never published. */
+  void cancelTimer() {
+    lock.lock();
+    try {
+      cancelTimerLocked();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Forgets the loader thread recorded by {@link #claimForCaller} when the loader did not run,
+   * and clears an interrupt this flight sent it meanwhile.
+   */
+  private void releaseLoaderThread() {
+    boolean ours;
+    lock.lock();
+    try {
+      loaderThread = null;
+      ours = interruptSent;
+    } finally {
+      lock.unlock();
+    }
+    if (ours) {
+      Thread.interrupted();
+    }
   }
 
   @Override
@@ -381,6 +429,14 @@ final class Flight<K, V> implements Courier.Job<K, V> {
     } finally {
       lock.unlock();
     }
+    return load();
+  }
+
+  /**
+   * Runs the loader on {@link #loaderThread} (the calling thread, recorded already), then clears
+   * it; see {@link #runLoader}.
+   */
+  private @Nullable Load<? extends V> load() {
     cache.loadStarted();
     Load<? extends V> result;
     boolean interrupted = false;
