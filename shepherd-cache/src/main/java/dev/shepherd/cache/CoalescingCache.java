@@ -1388,9 +1388,11 @@ public final class CoalescingCache<K, V> {
      * thread instead of handing it to the {@link #executor}. That caller waits for the whole load
      * anyway; running it itself starts the load at once, where a handed-off load waits for its
      * thread to be scheduled: under a stampede that keeps every core busy, about 2 ms on a 2-core
-     * machine (StampedeBenchmark: 10,000 callers of one cold key, with it the last caller is
-     * answered as soon as with Guava's {@code LoadingCache}, which always loads on the caller's
-     * thread, as Caffeine's synchronous {@code get} does). Every other load still runs on the
+     * machine. In StampedeBenchmark (10,000 virtual callers of one cold key, 20 ms loader, 2
+     * cores) the loader starts about 0.1 ms after the release, as Guava's {@code LoadingCache}'s
+     * (which always loads on the caller's thread, as Caffeine's synchronous {@code get} does),
+     * and the last caller was answered at or before Guava's in 10 of 12 runs (0.986x on
+     * average; BENCHMARKS.md). Every other load still runs on the
      * executor: {@link CoalescingCache#fetchAsync}, {@link CoalescingCache#refresh}, and a
      * {@code fetch} with a timeout (whose caller must be able to leave at it).
      *
