@@ -255,8 +255,6 @@ final class ReplicaPoller implements Runnable {
     private @Nullable PreparedStatement poll;
     /** The connection's own network timeout, set back before it returns to the pool. */
     private int networkTimeoutBefore;
-    /** The system identifier of the server behind {@link #connection}, read when it was opened. */
-    private @Nullable String systemIdentifier;
     ReplayStrategy strategy = ReplayStrategy.POLLING;
 
     private Connection connection() throws SQLException {
@@ -282,10 +280,6 @@ final class ReplicaPoller implements Runnable {
           tracker.resolvedStrategy = resolved;
         }
         strategy = resolved;
-        try (Statement s = c.createStatement(); ResultSet row = s.executeQuery(ReplicaTracker.SYSTEM_QUERY)) {
-          tracker.queries.increment();
-          systemIdentifier = row.next() ? row.getString(1) : null;
-        }
         poll = c.prepareStatement(ReplicaTracker.POLL_QUERY);
       } catch (SQLException | RuntimeException e) {
         Jdbc.closeAfter(c, e);
@@ -321,7 +315,7 @@ final class ReplicaPoller implements Runnable {
         }
         boolean inRecovery = row.getBoolean(1);
         String text = row.getString(2);
-        ReplicaHistory history = history(row.getString(3), row.getString(4), systemIdentifier);
+        ReplicaHistory history = history(row.getString(3), row.getString(4), row.getString(5));
         return new Sample(inRecovery, text == null ? null : Lsn.parse(text), history);
       }
     }
@@ -349,7 +343,6 @@ final class ReplicaPoller implements Runnable {
       Connection c = connection;
       connection = null;
       poll = null;
-      systemIdentifier = null;
       if (c != null) {
         try {
           if (!c.isClosed()) {

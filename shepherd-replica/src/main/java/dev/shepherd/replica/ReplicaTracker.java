@@ -99,17 +99,11 @@ public final class ReplicaTracker implements AutoCloseable {
   static final System.Logger LOG = System.getLogger(ReplicaTracker.class.getName());
   /**
    * The poll: the role, the replay position, then (read after the position, see ReplicaHistory) the
-   * receiver's timeline and, only when that is not visible, the last restartpoint's (which reads
-   * the control file from disk). The system identifier never changes under one connection, so it
-   * is read once per poller connection ({@link #SYSTEM_QUERY}) instead of at every poll: both
-   * control-file reads at every poll cost about a fifth of a busy poller's rounds.
+   * receiver's timeline, the last restartpoint's timeline and the system identifier.
    */
   static final String POLL_QUERY = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"
-      + " (pg_stat_get_wal_receiver()).received_tli::text,"
-      + " CASE WHEN (pg_stat_get_wal_receiver()).received_tli IS NULL"
-      + " THEN (pg_control_checkpoint()).timeline_id::text END";
-  /** The server's system identifier, read once per poller connection. */
-  static final String SYSTEM_QUERY = "SELECT system_identifier::text FROM pg_control_system()";
+      + " (pg_stat_get_wal_receiver()).received_tli::text, (pg_control_checkpoint()).timeline_id::text,"
+      + " (pg_control_system()).system_identifier::text";
   static final String RECEIVER_QUERY = "SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver)";
   static final String VERSION_QUERY = "SELECT current_setting('server_version_num')";
 

@@ -81,9 +81,6 @@ final class FakeReplica implements DataSource {
     } else if (sql.equals(ReplicaTracker.RECEIVER_QUERY)) {
       recovery = true;
       text = "t";
-    } else if (sql.equals(ReplicaTracker.SYSTEM_QUERY)) {
-      recovery = true;
-      text = "1"; // system identifier 1
     } else if (sql.equals(ReplicaTracker.VERSION_QUERY)) {
       recovery = true;
       text = "150000";
@@ -98,8 +95,7 @@ final class FakeReplica implements DataSource {
         yield first;
       }
       case "getBoolean" -> recovery;
-      // The poll's history columns: no receiver visible, timeline 1 (the system identifier, 1, is
-      // read once per connection).
+      // The poll's history columns: no receiver visible, timeline 1, system identifier 1.
       case "getString" -> args[0] instanceof Integer column && column > 2 ? (column == 3 ? null : "1") : text;
       case "close" -> null;
       case "toString" -> "FakeReplica.ResultSet";
