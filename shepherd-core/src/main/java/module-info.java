@@ -11,6 +11,8 @@ module dev.shepherd.core {
   // Type-use annotations (@Nullable) in the API; a compile-time dependency of every user anyway.
   requires static transitive org.jspecify;
   requires static com.google.errorprone.annotations;
+  // Only for internal.LimitedBody, used by modules that require java.net.http themselves.
+  requires static java.net.http;
 
   exports dev.shepherd.core;
   exports dev.shepherd.core.internal to

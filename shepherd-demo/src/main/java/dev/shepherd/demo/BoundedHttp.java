@@ -1,21 +1,17 @@
 package dev.shepherd.demo;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Flow;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import dev.shepherd.core.internal.LimitedBody;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -45,7 +41,9 @@ final class BoundedHttp {
    */
   static HttpResponse<String> send(HttpClient http, HttpRequest request, int maxBody, Duration timeout)
       throws IOException, InterruptedException {
-    CompletableFuture<HttpResponse<String>> answer = http.sendAsync(request, info -> new Limited(maxBody));
+    CompletableFuture<HttpResponse<String>> answer = http.sendAsync(request,
+        info -> HttpResponse.BodySubscribers.mapping(LimitedBody.handler(maxBody).apply(info),
+            bytes -> new String(bytes, StandardCharsets.UTF_8)));
     try {
       return answer.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
     } catch (TimeoutException e) {
@@ -81,58 +79,5 @@ final class BoundedHttp {
       }
     });
     return safe.toString();
-  }
-
-  /** Collects a body of at most {@code max} bytes; past it, cancels and fails. */
-  private static final class Limited implements HttpResponse.BodySubscriber<String> {
-    private final int max;
-    private final CompletableFuture<String> body = new CompletableFuture<>();
-    private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-    private Flow.@Nullable Subscription subscription;
-
-    Limited(int max) {
-      this.max = max;
-    }
-
-    @Override
-    public CompletionStage<String> getBody() {
-      return body;
-    }
-
-    @Override
-    public void onSubscribe(Flow.Subscription s) {
-      subscription = s;
-      s.request(Long.MAX_VALUE);
-    }
-
-    @Override
-    public void onNext(List<ByteBuffer> items) {
-      if (body.isDone()) {
-        return;
-      }
-      for (ByteBuffer item : items) {
-        if (bytes.size() + (long) item.remaining() > max) {
-          Flow.Subscription s = subscription;
-          if (s != null) {
-            s.cancel();
-          }
-          body.completeExceptionally(new IOException("the answer's body is longer than " + max + " bytes"));
-          return;
-        }
-        byte[] chunk = new byte[item.remaining()];
-        item.get(chunk);
-        bytes.write(chunk, 0, chunk.length);
-      }
-    }
-
-    @Override
-    public void onError(Throwable failure) {
-      body.completeExceptionally(failure);
-    }
-
-    @Override
-    public void onComplete() {
-      body.complete(bytes.toString(StandardCharsets.UTF_8));
-    }
   }
 }

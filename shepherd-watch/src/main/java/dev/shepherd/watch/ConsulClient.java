@@ -2,15 +2,14 @@ package dev.shepherd.watch;
 
 import com.fasterxml.jackson.jr.ob.JSON;
 import dev.shepherd.core.internal.Durations;
+import dev.shepherd.core.internal.LimitedBody;
 import dev.shepherd.core.internal.Require;
 import dev.shepherd.core.internal.GoDuration;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -20,9 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Flow;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -335,7 +332,7 @@ public final class ConsulClient implements AutoCloseable {
     String what = request.method() + " " + request.uri().getRawPath();
     inFlight.incrementAndGet();
     CompletableFuture<HttpResponse<byte[]>> future =
-        http.sendAsync(request, info -> new LimitedBody(maxResponseBytes));
+        http.sendAsync(request, LimitedBody.handler(maxResponseBytes));
     // The request's timeout bounds the wait for the headers; this bounds the body as well.
     Duration bound = request.timeout().orElse(readTimeoutMargin).plus(readTimeoutMargin);
     HttpResponse<byte[]> response;
@@ -513,59 +510,6 @@ public final class ConsulClient implements AutoCloseable {
       }
     }
     return out.toString();
-  }
-
-  /** Buffers a response body up to a limit; a longer body fails the request and is not read on. */
-  private static final class LimitedBody implements HttpResponse.BodySubscriber<byte[]> {
-    private final int max;
-    private final ByteArrayOutputStream buffer = new ByteArrayOutputStream();
-    private final CompletableFuture<byte[]> body = new CompletableFuture<>();
-    private volatile Flow.@Nullable Subscription subscription;
-
-    LimitedBody(int max) {
-      this.max = max;
-    }
-
-    @Override
-    public CompletionStage<byte[]> getBody() {
-      return body;
-    }
-
-    @Override
-    public void onSubscribe(Flow.Subscription s) {
-      subscription = s;
-      s.request(Long.MAX_VALUE);
-    }
-
-    @Override
-    public void onNext(List<ByteBuffer> items) {
-      if (body.isDone()) {
-        return;
-      }
-      for (ByteBuffer item : items) {
-        if (buffer.size() + (long) item.remaining() > max) {
-          Flow.Subscription s = subscription;
-          if (s != null) {
-            s.cancel();
-          }
-          body.completeExceptionally(new IOException("the response body exceeds " + max + " bytes"));
-          return;
-        }
-        byte[] chunk = new byte[item.remaining()];
-        item.get(chunk);
-        buffer.writeBytes(chunk);
-      }
-    }
-
-    @Override
-    public void onError(Throwable error) {
-      body.completeExceptionally(error);
-    }
-
-    @Override
-    public void onComplete() {
-      body.complete(buffer.toByteArray());
-    }
   }
 
   /**

@@ -64,7 +64,7 @@ class BlockingQueryServletTest {
     store.put("big", "x".repeat(4_000));
     try (ConsulClient small = ConsulClient.builder().baseUri(server.uri()).maxResponseBytes(1_000).build()) {
       assertThatThrownBy(() -> small.kvGet("big", 0, Duration.ofSeconds(1)))
-          .isInstanceOf(ConsulException.class).hasMessageContaining("exceeds 1000 bytes");
+          .isInstanceOf(ConsulException.class).hasMessageContaining("longer than 1000 bytes");
       store.put("small", "y");
       assertThat(small.kvGet("small", 0, Duration.ofSeconds(1)).value()).isPresent();
     }
