@@ -269,7 +269,27 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
    */
   public record Config(int maxHeldQueries, int maxHeldQueriesPerKey, int maxHeldQueriesPerClient,
       int maxConcurrentReads, Duration releaseKeysAfter, int maxBodyBytes,
-      Duration retryAfter, WriteAuthorizer authorizer, boolean writable, boolean lists) {}
+      Duration retryAfter, WriteAuthorizer authorizer, boolean writable, boolean lists) {
+
+    /**
+     * The settings as they were before the per-client, read and key-release settings existed:
+     * those take their defaults (200 per client, 64 reads, keys released after one minute).
+     *
+     * @param maxHeldQueries blocking queries held at once in total
+     * @param maxHeldQueriesPerKey blocking queries held at once on one key or prefix
+     * @param maxBodyBytes the largest {@code PUT} body
+     * @param retryAfter the {@code Retry-After} of a 429
+     * @param authorizer who may write
+     * @param writable whether {@code PUT} and {@code DELETE} have a writer
+     * @param lists whether {@code ?recurse} and {@code ?keys} are served (an in-memory store)
+     */
+    public Config(int maxHeldQueries, int maxHeldQueriesPerKey, int maxBodyBytes, Duration retryAfter,
+        WriteAuthorizer authorizer, boolean writable, boolean lists) {
+      this(maxHeldQueries, maxHeldQueriesPerKey, DEFAULT_MAX_HELD_QUERIES_PER_CLIENT,
+          DEFAULT_MAX_CONCURRENT_READS, DEFAULT_RELEASE_KEYS_AFTER, maxBodyBytes, retryAfter,
+          authorizer, writable, lists);
+    }
+  }
 
   /**
    * Returns a servlet serving a store of strings (UTF-8 on the wire), writable through
