@@ -741,6 +741,11 @@ public final class CoalescingCache<K, V> {
           flight = created;
           node = leader;
           if (here) {
+            if (created.isDone()) {
+              // Its load timeout ended it before it was published (a pause longer than the load
+              // timeout): its removal from the map came first and missed it.
+              flights.remove(key, created);
+            }
             if (!created.runOnCaller(leader)) {
               // Its own interrupt ended its attempt and it left; the others get a load elsewhere.
               if (!created.isDone()) {

@@ -298,6 +298,29 @@ class CoalescingCacheTest {
     }
   }
 
+  /**
+   * A leader arms its load timeout before it publishes its flight; a timeout that fires first
+   * (here 1 ns, on the shared timer thread) must not leave an ended flight in the map, where every
+   * later caller would join it and get its failure. Whether the timer fires before or after the
+   * publication varies from iteration to iteration; every iteration checks that nothing is left.
+   */
+  @Test
+  void aLoadTimeoutThatFiresAroundThePublicationLeavesNoFlightBehind() throws Exception {
+    CoalescingCache<String, String> cache = CoalescingCache.<String, String>builder()
+        .loadTimeout(Duration.ofNanos(1)).build();
+    for (int i = 0; i < 1_000; i++) {
+      String key = "k" + i;
+      try {
+        cache.fetch(key, k -> Load.commit("v"));
+      } catch (LoadFailedException timedOut) {
+        assertThat(timedOut).hasCauseInstanceOf(TimeoutException.class);
+      }
+      // The timer thread removes a flight it ended just after its waiters can see the outcome.
+      await().pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(1)).atMost(Duration.ofSeconds(30))
+          .until(() -> cache.toString().endsWith("loading=0]"));
+    }
+  }
+
   /** The load timeout answers the others while the leader's loader still runs on its thread. */
   @Test
   void theLoadTimeoutAnswersTheJoinersOfALoadRunningOnItsLeadersThread() throws Exception {
