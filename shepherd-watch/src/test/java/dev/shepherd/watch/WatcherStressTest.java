@@ -70,7 +70,10 @@ class WatcherStressTest {
       }
       writer.join();
       await().until(() -> watcher.watchedKeys().isEmpty() && source.inFlight.get() == 0);
-      assertThat(source.maxInFlight.get()).isEqualTo(1);
+      // Never two fetches at once. Zero is possible: a loop checks for subscribers before its
+      // first fetch, and on a busy machine every churner may have closed before any loop got a
+      // core (the stayers below make the loop fetch for sure).
+      assertThat(source.maxInFlight.get()).isLessThanOrEqualTo(1);
       int releasesAfterChurn = source.releases.get();
       assertThat(releasesAfterChurn).isPositive();
 
