@@ -139,16 +139,10 @@ class CoalescingCacheTest {
     assertThat(byDefault.config().loadOnCallingThread()).isTrue();
 
     // A platform caller without a timeout of its own: the load runs on its thread.
-    CompletableFuture<String> onPlatform = new CompletableFuture<>();
-    Thread platform = Thread.ofPlatform().name("platform-caller").start(() -> {
-      try {
-        onPlatform.complete(byDefault.fetch("untimed", threadName).value());
-      } catch (Throwable t) {
-        onPlatform.completeExceptionally(t);
-      }
-    });
-    assertThat(onPlatform.get(30, TimeUnit.SECONDS)).isEqualTo("platform-caller");
-    platform.join();
+    Caller<String> platform =
+        Caller.startOnPlatform("platform-caller", () -> byDefault.fetch("untimed", threadName).value());
+    assertThat(valueOf(platform)).isEqualTo("platform-caller");
+    platform.thread.join();
 
     // A virtual caller too from Java 24 on; before, a loader blocking in synchronized would pin it.
     String virtual = valueOf(Caller.start(() -> byDefault.fetch("virtual", threadName))).value();
@@ -272,19 +266,11 @@ class CoalescingCacheTest {
             }
             return Load.commit("v");
           };
-      CompletableFuture<Throwable> failure = new CompletableFuture<>();
-      Thread leader = Thread.ofPlatform().start(() -> {
-        try {
-          cache.fetch("k", loader);
-          failure.complete(null);
-        } catch (Throwable t) {
-          failure.complete(t);
-        }
-      });
+      Caller<Fetched<String>> leader = Caller.startOnPlatform("leader", () -> cache.fetch("k", loader));
       gate.awaitStarted();
-      leader.interrupt();
-      assertThat(failure.get(30, TimeUnit.SECONDS)).isInstanceOf(InterruptedException.class);
-      leader.join();
+      leader.thread.interrupt();
+      assertThat(failureOf(leader)).isInstanceOf(InterruptedException.class);
+      leader.thread.join();
       if (cancel) {
         assertThat(cache.stats().abandonedLoads()).isEqualTo(1);
         assertThat(cache.waitingCallers("k")).isZero();
