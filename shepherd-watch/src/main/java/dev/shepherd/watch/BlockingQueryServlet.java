@@ -1190,6 +1190,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
     KvWriter<V> w = writer;
     Function<byte[], ? extends V> dec = decoder;
     if (w == null || dec == null) {
+      closeIfBodyUnread(req, resp);
       readOnly(resp);
       return;
     }
@@ -1269,14 +1270,28 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       }
       refuseUnsupported(query);
     } catch (IllegalArgumentException e) {
+      closeIfBodyUnread(req, resp);
       problem(resp, 400, "Bad Request", e.getMessage());
       return null;
     }
     if (!authorizer.allows(req, key)) {
+      closeIfBodyUnread(req, resp);
       problem(resp, 403, "Forbidden", "Permission denied: " + change + " '" + key + "' are not allowed");
       return null;
     }
     return new WriteTarget(key, cas, recurse);
+  }
+
+  /**
+   * Announces that the connection closes after this answer when the request has a body that is
+   * refused unread (nothing of it is read before the checks): Jetty closes a connection whose
+   * request body was not consumed, and a client that was not told would send its next request on
+   * it and see the connection end with no answer.
+   */
+  private static void closeIfBodyUnread(HttpServletRequest req, HttpServletResponse resp) {
+    if (req.getContentLengthLong() != 0) { // -1: chunked, length unknown
+      resp.setHeader("Connection", "close");
+    }
   }
 
   private static void refuseUnsupported(Query query) {

@@ -159,6 +159,9 @@ class ConsulCompatibilityTest {
       assertThat(put.headers().firstValue("Content-Type")).hasValueSatisfying(
           type -> assertThat(type).startsWith("application/problem+json"));
       assertThat(put.body()).contains(query.substring(0, query.indexOf('=')));
+      // Its body was refused unread, so the connection closes: the client is told, or it would
+      // send its next request on a connection that ends without an answer.
+      assertThat(put.headers().firstValue("Connection")).hasValue("close");
       assertThat(send("DELETE", "/v1/kv/k" + query, "").statusCode()).as(query).isEqualTo(400);
     }
     assertThat(store.get("k").index()).isEqualTo(index);
