@@ -353,8 +353,10 @@ public final class ReplicaRoutingDataSource implements DataSource {
 
     /**
      * Sets the bound of each statement this data source sends on its own (the write-position query
-     * after a commit, the first call's read of the connection defaults): the connection's network
-     * timeout while it runs, set back afterwards. Default 2 s. The application's own statements get
+     * after a commit, the first call's read of the connection defaults, and the settings the
+     * application chose before its first statement, which a routed connection applies to the physical
+     * connection it takes: auto-commit, read-only, isolation): the connection's network timeout while
+     * it runs, set back afterwards. Default 2 s. The application's own statements get
      * whatever their pool's connections have (pgjdbc's {@code socketTimeout}, none by default).
      *
      * @param timeout positive

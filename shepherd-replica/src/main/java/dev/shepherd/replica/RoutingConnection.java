@@ -181,6 +181,7 @@ final class RoutingConnection implements InvocationHandler {
     }
     boolean readOnlyWork = readOnly || owner.readOnlySignal();
     Kind chosen = Kind.PRIMARY;
+    String server = "the primary";
     if (readOnlyWork) {
       Route route;
       try {
@@ -192,6 +193,7 @@ final class RoutingConnection implements InvocationHandler {
       if (route instanceof Route.ToReplica toReplica) {
         try {
           bound = toReplica.dataSource().getConnection();
+          server = "replica " + toReplica.replica().name();
           chosen = Kind.REPLICA;
         } catch (SQLException e) {
           LOG.log(System.Logger.Level.WARNING, "replica " + toReplica.replica().name()
@@ -203,15 +205,26 @@ final class RoutingConnection implements InvocationHandler {
     if (bound == null) {
       bound = owner.primaryDataSource().getConnection();
     }
+    Connection physical = bound;
     try {
-      if (bound.getAutoCommit() != autoCommit) {
-        bound.setAutoCommit(autoCommit);
-      }
-      if (readOnly) {
-        bound.setReadOnly(true);
-      }
-      if (isolation != defaults.isolation()) {
-        bound.setTransactionIsolation(isolation);
+      boolean switchAutoCommit = physical.getAutoCommit() != autoCommit;
+      boolean otherIsolation = isolation != defaults.isolation();
+      if (switchAutoCommit || readOnly || otherIsolation) {
+        // Settings the application asked for before the first statement, applied now: pgjdbc sends
+        // some as statements (an isolation level, a session read-only mode), so they are bounded
+        // like the library's own statements.
+        boolean unused = Jdbc.bounded(physical, owner.queryTimeout(), server + " (applying the connection's settings)", () -> {
+          if (switchAutoCommit) {
+            physical.setAutoCommit(autoCommit);
+          }
+          if (readOnly) {
+            physical.setReadOnly(true);
+          }
+          if (otherIsolation) {
+            physical.setTransactionIsolation(isolation);
+          }
+          return true;
+        });
       }
     } catch (SQLException | RuntimeException e) {
       Jdbc.closeAfter(bound, e);

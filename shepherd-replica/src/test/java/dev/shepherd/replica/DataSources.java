@@ -32,6 +32,22 @@ final class DataSources {
         });
   }
 
+  /** {@code target}, running {@code hook} after every {@code getConnection} that returned one. */
+  static DataSource afterConnect(DataSource target, BeforeConnect hook) {
+    return (DataSource) Proxy.newProxyInstance(DataSource.class.getClassLoader(),
+        new Class<?>[] {DataSource.class}, (proxy, method, args) -> {
+          try {
+            Object result = method.invoke(target, args);
+            if (method.getName().equals("getConnection")) {
+              hook.run();
+            }
+            return result;
+          } catch (InvocationTargetException e) {
+            throw e.getCause();
+          }
+        });
+  }
+
   /** {@code target}, counting the connections asked of it. */
   static DataSource counting(DataSource target, AtomicInteger connections) {
     return beforeConnect(target, connections::incrementAndGet);

@@ -7,10 +7,13 @@ import com.zaxxer.hikari.HikariDataSource;
 import dev.shepherd.testing.FaultProxy;
 import dev.shepherd.testing.PostgresCluster;
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLTimeoutException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
+import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -110,6 +113,62 @@ class LibraryTimeoutTest {
         proxy.restore();
         pg.resumeReplay();
       }
+    }
+  }
+
+  /**
+   * A routed connection applies the settings the application asked for before its first statement
+   * (here a transaction isolation, which pgjdbc sends as a statement) on the physical connection
+   * it takes; a primary that stops answering right then fails that statement at the routing data
+   * source's query timeout, naming the primary, instead of holding the application's thread for
+   * ever (it used to run with the connection's own network timeout: none by default).
+   */
+  @Test
+  void aRoutedConnectionWhoseServerStopsAnsweringWhileItsSettingsAreAppliedFailsAtTheQueryTimeout()
+      throws Exception {
+    try (FaultProxy proxy = FaultProxy.to(pg.primaryPort());
+        HikariDataSource pool = pg.primaryDataSource(proxy, Duration.ofSeconds(1));
+        HikariDataSource replica = pg.replicaDataSource();
+        ReplicaTracker tracker = ReplicaTracker.builder(replica).name("r1").build()) {
+      AtomicBoolean stopAfterConnect = new AtomicBoolean();
+      DataSource stopping = DataSources.afterConnect(pool, () -> {
+        if (stopAfterConnect.get()) {
+          proxy.stopForwarding(); // the connection is handed out alive, then nothing answers
+        }
+      });
+      ReplicaRouter router = ReplicaRouter.builder(stopping).replica(tracker).build();
+      ReplicaRoutingDataSource routing = ReplicaRoutingDataSource.builder(stopping, router)
+          .queryTimeout(Duration.ofMillis(400)).build();
+      try (Connection c = routing.getConnection()) { // asks the primary for its defaults first
+        c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE);
+        assertThat(serverIsolation(c)).isEqualTo("serializable");
+      }
+      stopAfterConnect.set(true);
+      CompletableFuture<Throwable> failure = new CompletableFuture<>();
+      Thread.ofVirtual().start(() -> {
+        try (Connection c = routing.getConnection()) {
+          c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE); // recorded, not yet sent
+          serverIsolation(c); // binds: takes a connection, applies the isolation, then the query
+          failure.complete(new AssertionError("answered through a proxy that forwards nothing"));
+        } catch (Exception e) {
+          failure.complete(e);
+        }
+      });
+      try {
+        await().atMost(Duration.ofSeconds(60)).until(failure::isDone);
+        assertThat(failure.join()).isInstanceOf(SQLTimeoutException.class)
+            .hasMessageContaining("the primary").hasMessageContaining("400 ms");
+      } finally {
+        proxy.cutConnections(); // frees a call still hung, so the pool can close
+        proxy.restore();
+      }
+    }
+  }
+
+  private static String serverIsolation(Connection c) throws Exception {
+    try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SHOW transaction_isolation")) {
+      rs.next();
+      return rs.getString(1);
     }
   }
 
