@@ -21,6 +21,8 @@ import org.jspecify.annotations.Nullable;
  */
 final class Json {
 
+  private static final System.Logger LOG = System.getLogger(Json.class.getName());
+
   static final ObjectMapper MAPPER = new ObjectMapper();
 
   /** The largest JSON request body read, in bytes. */
@@ -43,15 +45,21 @@ final class Json {
   }
 
   /**
-   * Answers 200 with the JSON of {@code answer}, or 503 problem+json with the failure's message when
-   * a Shepherd component fails (or the thread is interrupted, which it keeps set).
+   * Answers 200 with the JSON of {@code answer}, or 503 problem+json when a Shepherd component
+   * fails (or the thread is interrupted, which it keeps set). The 503 says what failed in fixed
+   * words and names the exception's class only: a failure's message can carry what a client must
+   * not see (a loader's or a runner's error text, file paths of the runner's JVM, a server's
+   * address), so the whole failure goes to the service's log, for its operator.
+   *
+   * @param what what was being made, for the answer and the log ("the report", "product p1")
    */
-  static void writeOr503(HttpServletResponse response, Answer answer) throws IOException {
+  static void writeOr503(HttpServletResponse response, String what, Answer answer) throws IOException {
     Object body;
     try {
       body = answer.body();
     } catch (ShepherdException e) {
-      problem(response, 503, "Service Unavailable", String.valueOf(e.getMessage()));
+      LOG.log(System.Logger.Level.WARNING, what + ": failed", e);
+      problem(response, 503, "Service Unavailable", unavailable(what, e));
       return;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -59,6 +67,12 @@ final class Json {
       return;
     }
     write(response, 200, body);
+  }
+
+  /** The fixed words of a 503 for {@code what} failing with {@code e}. */
+  static String unavailable(String what, ShepherdException e) {
+    return what + " could not be made (" + e.getClass().getSimpleName()
+        + "); retry later, the cause is in the service's log";
   }
 
   static void problem(HttpServletResponse response, int status, String title, String detail) throws IOException {

@@ -36,7 +36,7 @@ final class ProductsServlet extends HttpServlet {
       return;
     }
     String id = path.substring(1);
-    Json.writeOr503(resp, () -> {
+    Json.writeOr503(resp, "product " + id, () -> {
       Fetched<Catalog.Product> fetched = cache.fetch(id, key -> Load.commit(catalog.lookup(key)), Duration.ofSeconds(5));
       Map<String, Object> body = new LinkedHashMap<>();
       body.put("id", fetched.value().id());

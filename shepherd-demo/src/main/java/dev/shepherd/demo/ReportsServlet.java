@@ -53,7 +53,7 @@ final class ReportsServlet extends HttpServlet {
     }
     try {
       long start = System.nanoTime();
-      Json.writeOr503(resp, () -> {
+      Json.writeOr503(resp, "the report", () -> {
         Object result = pool.call("primes", Map.of("upTo", (long) upTo), Duration.ofSeconds(30));
         Map<String, Object> answer = new java.util.LinkedHashMap<>();
         if (result instanceof Map<?, ?> map) {
