@@ -187,15 +187,22 @@ class AutoConfigurationsAsClassesTest {
     softly.assertAll();
   }
 
-  /** Truly absent, in a class loader without the library's jars: each auto-configuration alone, then all together. */
+  /**
+   * Truly absent, in a class loader without the library's jars: each auto-configuration alone, then
+   * all together. One class loader per missing library serves its eight context starts (loading
+   * Spring afresh for each took most of this module's time): whether a class resolves in a class
+   * loader does not depend on what was started in it before, and each start is a context of its own.
+   */
   @Test
   void eachAutoConfigurationAsAClassStartsWithEachLibraryAbsent() throws Exception {
     SoftAssertions softly = new SoftAssertions();
     for (Library missing : Library.values()) {
-      for (Auto auto : Auto.values()) {
-        checkStarted(softly, List.of(auto), missing, false, startWithout(missing, List.of(auto), auto == Auto.HEALTH));
+      try (URLClassLoader isolated = classLoaderWithout(missing)) {
+        for (Auto auto : Auto.values()) {
+          checkStarted(softly, List.of(auto), missing, false, startIn(isolated, missing, List.of(auto), auto == Auto.HEALTH));
+        }
+        checkStarted(softly, List.of(Auto.values()), missing, true, startIn(isolated, missing, List.of(Auto.values()), false));
       }
-      checkStarted(softly, List.of(Auto.values()), missing, true, startWithout(missing, List.of(Auto.values()), false));
     }
     softly.assertAll();
   }
@@ -215,8 +222,8 @@ class AutoConfigurationsAsClassesTest {
     }
   }
 
-  /** Starts the probe on this test's class path without the library's jars. */
-  private static String startWithout(Library missing, List<Auto> autos, boolean appStore) throws Exception {
+  /** A class loader of this test's class path without the library's jars (its parent: the platform's). */
+  private static URLClassLoader classLoaderWithout(Library missing) {
     List<URL> urls = new ArrayList<>();
     int left = 0;
     for (String entry : System.getProperty("java.class.path").split(File.pathSeparator)) {
@@ -227,8 +234,13 @@ class AutoConfigurationsAsClassesTest {
       urls.add(toUrl(entry));
     }
     assertThat(left).as("the class path had " + missing).isPositive();
+    return new URLClassLoader(urls.toArray(URL[]::new), ClassLoader.getPlatformClassLoader());
+  }
+
+  /** Starts the probe in {@code isolated}, a class loader without the library's jars. */
+  private static String startIn(URLClassLoader isolated, Library missing, List<Auto> autos, boolean appStore) throws Exception {
     ClassLoader previous = Thread.currentThread().getContextClassLoader();
-    try (URLClassLoader isolated = new URLClassLoader(urls.toArray(URL[]::new), ClassLoader.getPlatformClassLoader())) {
+    try {
       Thread.currentThread().setContextClassLoader(isolated);
       Method start = isolated.loadClass(IsolatedProbe.class.getName())
           .getMethod("startByClass", String[].class, String[].class, boolean.class, boolean.class, String[].class);
