@@ -32,9 +32,18 @@ final class ScenarioClient {
   /** Exit code when a run of that scenario was already going. */
   static final int BUSY = 4;
 
+  /** How long each answer's whole body may take to arrive once its head has. */
+  static final Duration BODY_TIMEOUT = Duration.ofSeconds(20);
+
   private ScenarioClient() {}
 
   static int run(URI base, String name, Map<String, String> parameters, PrintStream out)
+      throws IOException, InterruptedException {
+    return run(base, name, parameters, out, BODY_TIMEOUT);
+  }
+
+  /** {@link #run(URI, String, Map, PrintStream)} with another body timeout (tests). */
+  static int run(URI base, String name, Map<String, String> parameters, PrintStream out, Duration bodyTimeout)
       throws IOException, InterruptedException {
     HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     ObjectNode body = Json.MAPPER.createObjectNode();
@@ -46,7 +55,7 @@ final class ScenarioClient {
       }
     });
     try {
-      return runOrThrow(http, base, name, body, out);
+      return runOrThrow(http, base, name, body, out, bodyTimeout);
     } catch (java.net.ConnectException e) {
       out.println("shepherd demo: no service answers at " + base + "; start it first with ./shepherd demo");
       return FAILED;
@@ -58,11 +67,11 @@ final class ScenarioClient {
     }
   }
 
-  private static int runOrThrow(HttpClient http, URI base, String name, ObjectNode body, PrintStream out)
-      throws IOException, InterruptedException {
+  private static int runOrThrow(HttpClient http, URI base, String name, ObjectNode body, PrintStream out,
+      Duration bodyTimeout) throws IOException, InterruptedException {
     HttpResponse<String> started = BoundedHttp.send(http, HttpRequest.newBuilder(base.resolve("/playground/run/" + name))
         .timeout(Duration.ofSeconds(10)).header("Content-Type", "application/json")
-        .POST(HttpRequest.BodyPublishers.ofString(body.toString())).build(), BoundedHttp.MAX_BODY, Duration.ofSeconds(20));
+        .POST(HttpRequest.BodyPublishers.ofString(body.toString())).build(), BoundedHttp.MAX_BODY, bodyTimeout);
     JsonNode answer = jsonOf(started, base, out);
     if (answer == null) {
       return FAILED;
@@ -83,7 +92,7 @@ final class ScenarioClient {
     long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
     while (true) {
       HttpResponse<String> status = BoundedHttp.send(http, HttpRequest.newBuilder(base.resolve("/api/playground/" + name))
-          .timeout(Duration.ofSeconds(10)).build(), BoundedHttp.MAX_BODY, Duration.ofSeconds(20));
+          .timeout(Duration.ofSeconds(10)).build(), BoundedHttp.MAX_BODY, bodyTimeout);
       result = jsonOf(status, base, out);
       if (result == null) {
         return FAILED;
