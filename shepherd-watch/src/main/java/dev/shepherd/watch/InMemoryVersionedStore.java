@@ -1,8 +1,11 @@
 package dev.shepherd.watch;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
+import dev.shepherd.core.Ticker;
+import dev.shepherd.core.internal.Durations;
 import dev.shepherd.core.internal.Require;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -37,11 +40,42 @@ import org.jspecify.annotations.Nullable;
  *   <li>The store has one write counter that starts at 1; every {@link #put} and {@link #delete}
  *       increments it and stamps the key with the new value (its modify index), so indexes only
  *       grow and a key's index is the index of its last write.
- *   <li>A key that was never written has index 1; a deleted key keeps its delete index (a
- *       tombstone), so a watcher of an absent key is woken only by a write of that key.
+ *   <li>A deleted key keeps its delete index in a tombstone, so a watcher of it is woken only by
+ *       a write of that key. Tombstones are reaped, oldest first, once older than the tombstone
+ *       TTL (default 15 minutes) or when there are more than the maximum (default 10,000); see
+ *       {@link Builder}.
+ *   <li>A key without an entry (never written, or deleted and its tombstone reaped) has the reap
+ *       floor as its index: the highest delete index reaped so far, or 1 if none was. So a
+ *       reaped key's index never goes backwards: it is its delete index while the tombstone lives
+ *       and the floor afterwards, which is at least that (tombstones are reaped in index order).
  *   <li>{@link #wipe()} forgets everything and restarts the counter at 1: every watcher then sees
  *       its index go backwards, as after a Consul data loss, and starts again from 0.
  * </ul>
+ *
+ * <h2>Tombstones and their reaping</h2>
+ *
+ * <p>Without reaping, every key written and deleted once would stay in memory for ever, and a
+ * writer (through {@link BlockingQueryServlet}'s write path, or an application) could grow the
+ * store without bound with unique keys. Consul has the same problem and the same answer: its KV
+ * deletes leave tombstones in a "graveyard" ({@code agent/consul/state/graveyard.go}) that a
+ * tombstone GC reaps once they are older than {@code TombstoneTTL}, 15 minutes by default
+ * ({@code agent/consul/state/tombstone_gc.go}: "the tombstones allow queries to provide monotonic
+ * index values within the TTL window"); reaping deletes the stones but not the tombstone table's
+ * index, and {@code kvsGetTxn} answers every key, absent ones too, with the highest index of the
+ * KV and tombstone tables, so a reaped key's index never goes backwards. The floor here is that
+ * table index cut down to what is needed: the highest reaped delete index.
+ *
+ * <p>Reaping is incremental: each write reaps at most a few tombstones (a recursive delete also
+ * as many as it made), oldest first, under the write lock it already holds; so no write pays for
+ * the whole graveyard, and the number of tombstones never exceeds the maximum. A store that
+ * nobody writes keeps its expired tombstones until the next writes (they no longer grow).
+ * Reaping wakes nobody: nothing a watcher could see changed.
+ *
+ * <p>The one observable effect: the index of a key without an entry is the floor, which rises as
+ * tombstones are reaped. A blocked read of such a key is not woken by a reap, but when its wait
+ * ends it answers the risen index (still absent), so a {@link Watcher} publishes the absent value
+ * once more; a prefix's index (see {@code list}) includes the floor too, for the same reason.
+ * Consul does the same, and more often: an absent key there answers the whole KV table's index.
  *
  * <p>{@code fetch(key, minIndex, maxWait)} answers at once when the key's index differs from
  * {@code minIndex} (greater: a change; smaller: the store was wiped), and otherwise blocks until
@@ -60,18 +94,48 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
   @GuardedBy("lock") private final HashMap<String, List<Waiter<V>>> waiters = new HashMap<>();
   @GuardedBy("lock") private final HashMap<String, List<PrefixWaiter>> prefixWaiters = new HashMap<>();
   @GuardedBy("lock") private long index = 1L;
+  /** Tombstones in delete order; an element whose key was written again since is stale. */
+  @GuardedBy("lock") private final ArrayDeque<Tombstone> graveyard = new ArrayDeque<>();
+  /** The highest delete index reaped since the last wipe, 0 if none. */
+  @GuardedBy("lock") private long reapedIndex;
   private final AtomicLong reads = new AtomicLong();
+  private final long tombstoneTtlNanos;
+  private final int maxTombstones;
+  private final Ticker ticker;
 
-  private InMemoryVersionedStore() {}
+  /** Tombstones a write reaps at most besides those it made; 2 would keep pace with deletes. */
+  private static final int REAP_PER_WRITE = 4;
+
+  /** The default of {@link Builder#tombstoneTtl}: Consul's {@code TombstoneTTL}. */
+  static final Duration DEFAULT_TOMBSTONE_TTL = Duration.ofMinutes(15);
+
+  /** The default of {@link Builder#maxTombstones}. */
+  static final int DEFAULT_MAX_TOMBSTONES = 10_000;
+
+  private InMemoryVersionedStore(Builder<V> builder) {
+    this.tombstoneTtlNanos = Durations.toNanosSaturated(builder.tombstoneTtl);
+    this.maxTombstones = builder.maxTombstones;
+    this.ticker = builder.ticker;
+  }
 
   /**
-   * Creates an empty store, at index 1.
+   * Creates an empty store, at index 1, with the default tombstone TTL and maximum.
    *
    * @param <V> the type of values
    * @return a new store
    */
   public static <V> InMemoryVersionedStore<V> create() {
-    return new InMemoryVersionedStore<>();
+    return InMemoryVersionedStore.<V>builder().build();
+  }
+
+  /**
+   * Returns a builder of a store whose tombstone reaping can be set.
+   *
+   * @param <V> the type of values
+   * @return a new builder
+   */
+  public static <V> Builder<V> builder() {
+    return new Builder<>();
   }
 
   /**
@@ -90,7 +154,8 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
   }
 
   /**
-   * Deletes a key and wakes its waiters; the key keeps the delete index.
+   * Deletes a key and wakes its waiters; the key keeps the delete index until its tombstone is
+   * reaped (see the class comment).
    *
    * @param key the key, not empty
    * @return the new index of the key (and of the store)
@@ -171,12 +236,15 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
       }
       next = ++index;
       Versioned<Optional<V>> absent = new Versioned<>(Optional.empty(), next);
+      long now = ticker.read();
       for (String key : present) {
         entries.put(key, new Entry<>(null, next, 0L));
+        graveyard.addLast(new Tombstone(key, next, now));
         List<Waiter<V>> woken = waiters.remove(key);
         wakeups.add(() -> complete(woken, absent));
         collectPrefixWaiters(key, next, wakeups);
       }
+      reap(now, present.size() + REAP_PER_WRITE);
     } finally {
       lock.unlock();
     }
@@ -204,15 +272,46 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
       long createIndex = value == null ? 0L
           : previous != null && previous.value() != null ? previous.createIndex() : next;
       entries.put(key, new Entry<>(value, next, createIndex));
+      long now = ticker.read();
+      if (value == null) {
+        graveyard.addLast(new Tombstone(key, next, now));
+      }
       answer = new Versioned<>(Optional.ofNullable(value), next);
       woken = waiters.remove(key);
       collectPrefixWaiters(key, next, wakeups);
+      reap(now, REAP_PER_WRITE);
     } finally {
       lock.unlock();
     }
     complete(woken, answer);
     wakeups.forEach(Runnable::run);
     return OptionalLong.of(answer.index());
+  }
+
+  /**
+   * Under lock: reaps at most {@code budget} tombstones from the oldest, while they are expired
+   * or more than the maximum, and raises the floor to the last one reaped. Wakes nobody.
+   */
+  @GuardedBy("lock")
+  private void reap(long now, int budget) {
+    for (int i = 0; i < budget && !graveyard.isEmpty(); i++) {
+      Tombstone oldest = graveyard.peekFirst();
+      if (graveyard.size() <= maxTombstones && now - oldest.diedAtNanos() < tombstoneTtlNanos) {
+        return;
+      }
+      graveyard.pollFirst();
+      Entry<V> entry = entries.get(oldest.key());
+      if (entry != null && entry.value() == null && entry.modifyIndex() == oldest.index()) {
+        entries.remove(oldest.key());
+        reapedIndex = Math.max(reapedIndex, oldest.index());
+      } // else stale: the key was written again since
+    }
+  }
+
+  /** Under lock: the index of a key without an entry, the reap floor (1 if nothing was reaped). */
+  @GuardedBy("lock")
+  private long absentIndex() {
+    return Math.max(1L, reapedIndex);
   }
 
   /** Under lock: removes the prefix waiters {@code key} wakes; their completion goes to the list. */
@@ -242,6 +341,8 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
     lock.lock();
     try {
       entries.clear();
+      graveyard.clear();
+      reapedIndex = 0L;
       index = 1L;
       woken = new LinkedHashMap<>(waiters);
       waiters.clear();
@@ -394,14 +495,15 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
 
   /**
    * Returns the present keys under {@code prefix} in key order, with the prefix's index: the
-   * highest modify index of any key under it, deleted ones included (so a delete moves it), or 1
-   * when no key under it was ever written.
+   * highest modify index of any key under it, tombstones included (so a delete moves it), and at
+   * least the reap floor (so reaping the tombstone of its last write does not move it back); 1
+   * when no key under it was ever written and nothing was reaped.
    */
   Versioned<List<Listed<V>>> list(String prefix) {
     lock.lock();
     try {
       List<Listed<V>> items = new ArrayList<>();
-      long max = 0L;
+      long max = absentIndex();
       for (Map.Entry<String, Entry<V>> e : entries.tailMap(prefix, true).entrySet()) {
         if (!e.getKey().startsWith(prefix)) {
           break;
@@ -413,7 +515,7 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
           items.add(new Listed<>(e.getKey(), value, entry.createIndex(), entry.modifyIndex()));
         }
       }
-      return new Versioned<>(List.copyOf(items), max == 0L ? 1L : max);
+      return new Versioned<>(List.copyOf(items), max);
     } finally {
       lock.unlock();
     }
@@ -449,7 +551,7 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
     try {
       Entry<V> entry = entries.get(key);
       if (entry == null) {
-        return new Versioned<>(Optional.empty(), 1L);
+        return new Versioned<>(Optional.empty(), absentIndex());
       }
       V value = entry.value();
       return new Versioned<>(value == null ? Optional.empty()
@@ -526,7 +628,7 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
   private Versioned<Optional<V>> current(String key) {
     Entry<V> entry = entries.get(key);
     if (entry == null) {
-      return new Versioned<>(Optional.empty(), 1L);
+      return new Versioned<>(Optional.empty(), absentIndex());
     }
     return new Versioned<>(Optional.ofNullable(entry.value()), entry.modifyIndex());
   }
@@ -556,7 +658,85 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
     return "InMemoryVersionedStore[index=" + index() + "]";
   }
 
+  /**
+   * Returns how many keys the store holds, tombstones included: what reaping bounds. For tests.
+   */
+  int entryCount() {
+    lock.lock();
+    try {
+      return entries.size();
+    } finally {
+      lock.unlock();
+    }
+  }
+
   private record Entry<V>(@Nullable V value, long modifyIndex, long createIndex) {}
+
+  /** A delete of {@code key} at {@code index}, made at ticker reading {@code diedAtNanos}. */
+  private record Tombstone(String key, long index, long diedAtNanos) {}
+
+  /**
+   * Builder of {@link InMemoryVersionedStore}; not thread-safe.
+   *
+   * @param <V> the type of values
+   */
+  public static final class Builder<V> {
+    private Duration tombstoneTtl = DEFAULT_TOMBSTONE_TTL;
+    private int maxTombstones = DEFAULT_MAX_TOMBSTONES;
+    private Ticker ticker = Ticker.system();
+
+    private Builder() {}
+
+    /**
+     * Sets how long a deleted key keeps its tombstone (its delete index) at least, unless there
+     * are more than {@link #maxTombstones} (default 15 minutes, Consul's {@code TombstoneTTL}).
+     * While it lives, the key answers its delete index; afterwards the reap floor, which is never
+     * lower (see the class comment).
+     *
+     * @param ttl zero or more; zero reaps tombstones at the next writes
+     * @return this builder
+     * @throws NullPointerException if {@code ttl} is null
+     * @throws IllegalArgumentException if it is negative
+     */
+    public Builder<V> tombstoneTtl(Duration ttl) {
+      this.tombstoneTtl = Require.nonNegative(ttl, "tombstoneTtl");
+      return this;
+    }
+
+    /**
+     * Sets how many tombstones the store keeps at most, whatever their age (default 10,000);
+     * bounds the memory a stream of unique keys written and deleted can take.
+     *
+     * @param max zero or more; zero reaps each tombstone in the write that made it
+     * @return this builder
+     * @throws IllegalArgumentException if it is negative
+     */
+    public Builder<V> maxTombstones(int max) {
+      this.maxTombstones = Require.atLeast(max, 0, "maxTombstones");
+      return this;
+    }
+
+    /**
+     * Sets the time source of tombstone ages (default {@link Ticker#system()}); the test seam.
+     *
+     * @param ticker the ticker
+     * @return this builder
+     * @throws NullPointerException if {@code ticker} is null
+     */
+    public Builder<V> ticker(Ticker ticker) {
+      this.ticker = Require.nonNull(ticker, "ticker");
+      return this;
+    }
+
+    /**
+     * Builds an empty store, at index 1.
+     *
+     * @return a new store
+     */
+    public InMemoryVersionedStore<V> build() {
+      return new InMemoryVersionedStore<>(this);
+    }
+  }
 
   /** A pending blocking read; cancelling it removes it from the store. */
   private static final class Waiter<V> extends CompletableFuture<Versioned<Optional<V>>> {
