@@ -15,11 +15,13 @@ import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -82,29 +84,58 @@ import org.jspecify.annotations.Nullable;
  * the key is written or {@code maxWait} passes. {@link #whenChanged(String, long)} is the
  * non-blocking form used by {@link BlockingQueryServlet}.
  *
- * <p>Thread-safe; writes are serialised by one lock and wake only the waiters of the written key.
+ * <h2>Lock, readers and who wakes whom</h2>
+ *
+ * <p>Thread-safe. Writes (and the reaping they do, and {@link #wipe()}) are serialised by one
+ * lock; a write completes the waiters of the written key and of every waiting prefix of it after
+ * releasing the lock, and nothing else wakes a waiter (a reap does not; a wipe wakes all). The
+ * blocking reads of one key ({@link #whenChanged}) check and register under the lock, which they
+ * hold for O(log n).
+ *
+ * <p>Reads of a prefix ({@code list}, {@code whenPrefixChanged}, {@link #keys()}) scan every key
+ * under it, and a flood of them ({@code ?recurse} over HTTP on a large prefix) must not stall the
+ * writes, so they scan without the lock, seqlock style: the entries are in a concurrent sorted
+ * map, each write makes the write sequence odd before it changes the entries or the reap floor
+ * and even again after; a scan that read the same even sequence before and after saw no write,
+ * so its list and its index are one snapshot (a watcher never gets an index whose list misses a
+ * write at or below it, which would lose that change). A scan that saw the sequence move is
+ * retried; after a few tries the reader scans under the lock, so readers cannot starve (and
+ * writers then wait for one scan only). {@code whenPrefixChanged} scans for the index only, and
+ * takes the lock just to register, after checking that the sequence has not moved since its scan.
+ * A write finds the waiting prefixes of its key by the prefix lengths that have waiters, not by
+ * walking every waiting prefix.
  *
  * @param <V> the type of values
  */
 public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>> {
 
   private final ReentrantLock lock = new ReentrantLock();
+  /** Written under lock inside an odd write sequence; read by anyone (see the class comment). */
+  private final ConcurrentSkipListMap<String, Entry<V>> entries = new ConcurrentSkipListMap<>();
+  /** Odd while a write changes {@code entries} or {@code reapedIndex}; only writers change it. */
+  private final AtomicLong writeSequence = new AtomicLong();
   // Guarded by lock.
-  @GuardedBy("lock") private final TreeMap<String, Entry<V>> entries = new TreeMap<>();
   @GuardedBy("lock") private final HashMap<String, List<Waiter<V>>> waiters = new HashMap<>();
   @GuardedBy("lock") private final HashMap<String, List<PrefixWaiter>> prefixWaiters = new HashMap<>();
+  /** How many waiting prefixes (keys of {@code prefixWaiters}) have each length. */
+  @GuardedBy("lock") private final TreeMap<Integer, Integer> prefixLengths = new TreeMap<>();
   @GuardedBy("lock") private long index = 1L;
   /** Tombstones in delete order; an element whose key was written again since is stale. */
   @GuardedBy("lock") private final ArrayDeque<Tombstone> graveyard = new ArrayDeque<>();
-  /** The highest delete index reaped since the last wipe, 0 if none. */
-  @GuardedBy("lock") private long reapedIndex;
+  /** The highest delete index reaped since the last wipe, 0 if none; written as entries are. */
+  private volatile long reapedIndex;
   private final AtomicLong reads = new AtomicLong();
+  /** Test hook run after each entry a prefix scan visits; null in production. */
+  private volatile @Nullable Runnable scanHook;
   private final long tombstoneTtlNanos;
   private final int maxTombstones;
   private final Ticker ticker;
 
   /** Tombstones a write reaps at most besides those it made; 2 would keep pace with deletes. */
   private static final int REAP_PER_WRITE = 4;
+
+  /** Scans without the lock a prefix read tries before it scans under the lock. */
+  private static final int OPTIMISTIC_SCANS = 3;
 
   /** The default of {@link Builder#tombstoneTtl}: Consul's {@code TombstoneTTL}. */
   static final Duration DEFAULT_TOMBSTONE_TTL = Duration.ofMinutes(15);
@@ -237,14 +268,21 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
       next = ++index;
       Versioned<Optional<V>> absent = new Versioned<>(Optional.empty(), next);
       long now = ticker.read();
+      writeSequence.incrementAndGet(); // odd: entries change
+      try {
+        for (String key : present) {
+          entries.put(key, new Entry<>(null, next, 0L));
+          graveyard.addLast(new Tombstone(key, next, now));
+        }
+        reap(now, present.size() + REAP_PER_WRITE);
+      } finally {
+        writeSequence.incrementAndGet();
+      }
       for (String key : present) {
-        entries.put(key, new Entry<>(null, next, 0L));
-        graveyard.addLast(new Tombstone(key, next, now));
         List<Waiter<V>> woken = waiters.remove(key);
         wakeups.add(() -> complete(woken, absent));
         collectPrefixWaiters(key, next, wakeups);
       }
-      reap(now, present.size() + REAP_PER_WRITE);
     } finally {
       lock.unlock();
     }
@@ -271,15 +309,20 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
       long next = ++index;
       long createIndex = value == null ? 0L
           : previous != null && previous.value() != null ? previous.createIndex() : next;
-      entries.put(key, new Entry<>(value, next, createIndex));
       long now = ticker.read();
-      if (value == null) {
-        graveyard.addLast(new Tombstone(key, next, now));
+      writeSequence.incrementAndGet(); // odd: entries change
+      try {
+        entries.put(key, new Entry<>(value, next, createIndex));
+        if (value == null) {
+          graveyard.addLast(new Tombstone(key, next, now));
+        }
+        reap(now, REAP_PER_WRITE);
+      } finally {
+        writeSequence.incrementAndGet();
       }
       answer = new Versioned<>(Optional.ofNullable(value), next);
       woken = waiters.remove(key);
       collectPrefixWaiters(key, next, wakeups);
-      reap(now, REAP_PER_WRITE);
     } finally {
       lock.unlock();
     }
@@ -290,7 +333,8 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
 
   /**
    * Under lock: reaps at most {@code budget} tombstones from the oldest, while they are expired
-   * or more than the maximum, and raises the floor to the last one reaped. Wakes nobody.
+   * or more than the maximum, and raises the floor to the last one reaped. Wakes nobody. Called
+   * inside an odd write sequence.
    */
   @GuardedBy("lock")
   private void reap(long now, int budget) {
@@ -308,8 +352,10 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
     }
   }
 
-  /** Under lock: the index of a key without an entry, the reap floor (1 if nothing was reaped). */
-  @GuardedBy("lock")
+  /**
+   * The index of a key without an entry, the reap floor (1 if nothing was reaped); read it under
+   * the lock or inside a validated scan.
+   */
   private long absentIndex() {
     return Math.max(1L, reapedIndex);
   }
@@ -320,15 +366,41 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
     if (prefixWaiters.isEmpty()) {
       return;
     }
-    var it = prefixWaiters.entrySet().iterator();
-    while (it.hasNext()) {
-      var e = it.next();
-      if (key.startsWith(e.getKey())) {
-        List<PrefixWaiter> list = e.getValue();
-        it.remove();
-        wakeups.add(() -> list.forEach(w -> w.complete(newIndex)));
+    // O(distinct waiting lengths x key length), not O(waiting prefixes): look up only the key's
+    // own prefixes, of the lengths some waiting prefix has.
+    List<String> hit = new ArrayList<>(2);
+    for (int length : prefixLengths.headMap(key.length(), true).keySet()) {
+      String prefix = key.substring(0, length);
+      if (prefixWaiters.containsKey(prefix)) {
+        hit.add(prefix);
       }
     }
+    for (String prefix : hit) {
+      List<PrefixWaiter> list = removePrefix(prefix);
+      wakeups.add(() -> list.forEach(w -> w.complete(newIndex)));
+    }
+  }
+
+  /** Under lock: registers a waiter of {@code prefix}. */
+  @GuardedBy("lock")
+  private PrefixWaiter addPrefixWaiter(String prefix) {
+    PrefixWaiter waiter = new PrefixWaiter(prefix);
+    List<PrefixWaiter> list = prefixWaiters.get(prefix);
+    if (list == null) {
+      list = new ArrayList<>(2);
+      prefixWaiters.put(prefix, list);
+      prefixLengths.merge(prefix.length(), 1, Integer::sum);
+    }
+    list.add(waiter);
+    return waiter;
+  }
+
+  /** Under lock: removes every waiter of {@code prefix}, which has some, and returns them. */
+  @GuardedBy("lock")
+  private List<PrefixWaiter> removePrefix(String prefix) {
+    List<PrefixWaiter> list = Require.nonNull(prefixWaiters.remove(prefix), "waiters of prefix");
+    prefixLengths.computeIfPresent(prefix.length(), (length, n) -> n == 1 ? null : n - 1);
+    return list;
   }
 
   /**
@@ -340,14 +412,20 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
     List<List<PrefixWaiter>> prefixWoken;
     lock.lock();
     try {
-      entries.clear();
+      writeSequence.incrementAndGet(); // odd: entries change
+      try {
+        entries.clear();
+        reapedIndex = 0L;
+      } finally {
+        writeSequence.incrementAndGet();
+      }
       graveyard.clear();
-      reapedIndex = 0L;
       index = 1L;
       woken = new LinkedHashMap<>(waiters);
       waiters.clear();
       prefixWoken = new ArrayList<>(prefixWaiters.values());
       prefixWaiters.clear();
+      prefixLengths.clear();
     } finally {
       lock.unlock();
     }
@@ -418,8 +496,7 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
    * @return a snapshot of the keys
    */
   public List<String> keys() {
-    lock.lock();
-    try {
+    return consistentScan(() -> {
       List<String> keys = new ArrayList<>();
       entries.forEach((k, e) -> {
         if (e.value() != null) {
@@ -427,9 +504,7 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
         }
       });
       return keys;
-    } finally {
-      lock.unlock();
-    }
+    });
   }
 
   /**
@@ -500,8 +575,7 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
    * when no key under it was ever written and nothing was reaped.
    */
   Versioned<List<Listed<V>>> list(String prefix) {
-    lock.lock();
-    try {
+    return consistentScan(() -> {
       List<Listed<V>> items = new ArrayList<>();
       long max = absentIndex();
       for (Map.Entry<String, Entry<V>> e : entries.tailMap(prefix, true).entrySet()) {
@@ -514,10 +588,65 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
         if (value != null) {
           items.add(new Listed<>(e.getKey(), value, entry.createIndex(), entry.modifyIndex()));
         }
+        scanned();
       }
       return new Versioned<>(List.copyOf(items), max);
+    });
+  }
+
+  /**
+   * Returns the prefix's index as {@link #list} computes it, without building the list.
+   */
+  long prefixIndex(String prefix) {
+    return consistentScan(() -> scanPrefixIndex(prefix));
+  }
+
+  /** Scans for the prefix's index; consistent only if validated (see {@link #consistentScan}). */
+  private long scanPrefixIndex(String prefix) {
+    long max = absentIndex();
+    for (Map.Entry<String, Entry<V>> e : entries.tailMap(prefix, true).entrySet()) {
+      if (!e.getKey().startsWith(prefix)) {
+        break;
+      }
+      max = Math.max(max, e.getValue().modifyIndex());
+      scanned();
+    }
+    return max;
+  }
+
+  /**
+   * Runs {@code scan} without the lock until it ran with no write in between (the write sequence
+   * even and unchanged), at most {@link #OPTIMISTIC_SCANS} times, then under the lock.
+   */
+  private <T> T consistentScan(Supplier<T> scan) {
+    for (int attempt = 0; attempt < OPTIMISTIC_SCANS; attempt++) {
+      long before = writeSequence.get();
+      if ((before & 1L) != 0L) {
+        Thread.onSpinWait(); // a write is under way
+        continue;
+      }
+      T result = scan.get();
+      if (writeSequence.get() == before) {
+        return result;
+      }
+    }
+    lock.lock();
+    try {
+      return scan.get();
     } finally {
       lock.unlock();
+    }
+  }
+
+  /** Sets the test hook run after each entry a prefix scan visits. */
+  void scanHook(@Nullable Runnable hook) {
+    this.scanHook = hook;
+  }
+
+  private void scanned() {
+    Runnable hook = scanHook;
+    if (hook != null) {
+      hook.run();
     }
   }
 
@@ -528,15 +657,32 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
    */
   CompletableFuture<Long> whenPrefixChanged(String prefix, long minIndex) {
     reads.incrementAndGet();
-    lock.lock();
-    try {
-      long now = list(prefix).index();
+    for (int attempt = 0; attempt < OPTIMISTIC_SCANS; attempt++) {
+      long before = writeSequence.get();
+      if ((before & 1L) != 0L) {
+        Thread.onSpinWait(); // a write is under way
+        continue;
+      }
+      long now = scanPrefixIndex(prefix);
+      if (writeSequence.get() != before) {
+        continue;
+      }
       if (now != minIndex) {
         return CompletableFuture.completedFuture(now);
       }
-      PrefixWaiter waiter = new PrefixWaiter(prefix);
-      prefixWaiters.computeIfAbsent(prefix, k -> new ArrayList<>(2)).add(waiter);
-      return waiter;
+      lock.lock();
+      try {
+        if (writeSequence.get() == before) { // no write since the scan: the next one wakes it
+          return addPrefixWaiter(prefix);
+        }
+      } finally {
+        lock.unlock();
+      }
+    }
+    lock.lock();
+    try {
+      long now = scanPrefixIndex(prefix);
+      return now != minIndex ? CompletableFuture.completedFuture(now) : addPrefixWaiter(prefix);
     } finally {
       lock.unlock();
     }
@@ -581,7 +727,7 @@ public final class InMemoryVersionedStore<V> implements WatchSource<Optional<V>>
         try {
           List<PrefixWaiter> list = prefixWaiters.get(prefix);
           if (list != null && list.remove(this) && list.isEmpty()) {
-            prefixWaiters.remove(prefix);
+            removePrefix(prefix);
           }
         } finally {
           lock.unlock();
