@@ -63,9 +63,12 @@ import org.jspecify.annotations.Nullable;
  * tombstone GC reaps once they are older than {@code TombstoneTTL}, 15 minutes by default
  * ({@code agent/consul/state/tombstone_gc.go}: "the tombstones allow queries to provide monotonic
  * index values within the TTL window"); reaping deletes the stones but not the tombstone table's
- * index, and {@code kvsGetTxn} answers every key, absent ones too, with the highest index of the
- * KV and tombstone tables, so a reaped key's index never goes backwards. The floor here is that
- * table index cut down to what is needed: the highest reaped delete index.
+ * index, and {@code kvsGetTxn} answers every key, absent ones too, with {@code kvsMaxIndex}, the
+ * highest index of the KV and tombstone tables ({@code agent/consul/state/kvs_ce.go}), so a
+ * reaped key's index never goes backwards. The floor here is that table index cut down to what
+ * is needed: the highest reaped delete index. Consul's {@code kvsListTxn} takes a prefix's index
+ * from its entries and its live tombstones only, so it can go back when the tombstone of the
+ * prefix's last delete is reaped; here a prefix's index is never below the floor.
  *
  * <p>Reaping is incremental: each write reaps at most a few tombstones (a recursive delete also
  * as many as it made), oldest first, under the write lock it already holds; so no write pays for
