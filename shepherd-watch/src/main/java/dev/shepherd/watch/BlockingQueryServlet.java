@@ -473,7 +473,7 @@ public final class BlockingQueryServlet<V> extends HttpServlet {
       if (minIndex == 0L || !acquire(permitKey)) {
         // Index 0 always answers at once (counted as a query by the store); a full servlet still
         // answers at once a query that needs no hold.
-        long now = minIndex == 0L ? -1L : kind == Kind.KEY ? s.get(key).index() : s.list(key).index();
+        long now = minIndex == 0L ? -1L : kind == Kind.KEY ? s.get(key).index() : s.prefixIndex(key);
         if (minIndex == 0L) {
           CompletableFuture<?> counted = kind == Kind.KEY
               ? s.whenChanged(key, 0L) : s.whenPrefixChanged(key, 0L);
