@@ -1,11 +1,16 @@
 package dev.shepherd.demo;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.shepherd.idempotency.servlet.IdempotencyFilter;
 import java.io.ByteArrayInputStream;
 import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -172,6 +177,70 @@ class DemoRequestLimitsIT {
 
   private static HttpResponse<String> get(String path) throws Exception {
     return http.send(HttpRequest.newBuilder(URI.create(base + path)).build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  /**
+   * At most {@link DemoService#MAX_CONNECTIONS} connections are open at once: past it Jetty accepts
+   * no more (a flood of idle connections cannot take every file descriptor and selector slot), so
+   * a request on one more connection is not answered; once some close, it is. The "not answered"
+   * is a 3 s read timeout: without the limit the answer comes at once, and with it nothing can
+   * answer before a connection closes (Jetty's idle timeout, 30 s, is far off).
+   */
+  @Test
+  void connectionsPastTheLimitWaitUntilOthersClose() throws Exception {
+    int port = service.port();
+    List<Socket> idle = new ArrayList<>();
+    try {
+      // Accepted in the order they connect; the few the tests' HTTP client keeps alive count too.
+      // Every 20th asks for an answer before the next connect: the listen backlog holds 50, and a
+      // connect past a full backlog waits for the kernel's 1 s SYN retry (they took 8 s unpaced).
+      for (int i = 0; i < DemoService.MAX_CONNECTIONS; i++) {
+        Socket socket = new Socket();
+        socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 5_000);
+        idle.add(socket);
+        if (i % 20 == 19 && i < DemoService.MAX_CONNECTIONS - 30) {
+          assertThat(keptAliveStatus(socket, port)).isEqualTo(200); // so every one before it was accepted
+        }
+      }
+      try (Socket extra = RawHttp.connect(port)) {
+        extra.getOutputStream().write(RawHttp.request("GET", "/api/settings", "", "Host: 127.0.0.1:" + port)
+            .getBytes(StandardCharsets.UTF_8));
+        extra.getOutputStream().flush();
+        extra.setSoTimeout(3_000);
+        assertThatThrownBy(() -> extra.getInputStream().read()).as("answered past the connection limit")
+            .isInstanceOf(SocketTimeoutException.class);
+        // Closing the oldest 50 (accepted before anything after them) frees places for the rest.
+        for (Socket socket : idle.subList(0, 50)) {
+          socket.close();
+        }
+        extra.setSoTimeout(60_000);
+        RawHttp.Answer answer = RawHttp.read(extra.getInputStream());
+        assertThat(answer.status()).as(answer.text()).isEqualTo(200);
+      }
+    } finally {
+      for (Socket socket : idle) {
+        socket.close();
+      }
+    }
+  }
+
+  /** Sends a GET on {@code socket}, keeping it open, and reads the answer's status and body. */
+  private static int keptAliveStatus(Socket socket, int port) throws Exception {
+    socket.setSoTimeout(60_000);
+    socket.getOutputStream().write(("GET /api/settings HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\n\r\n")
+        .getBytes(StandardCharsets.UTF_8));
+    socket.getOutputStream().flush();
+    InputStream in = socket.getInputStream();
+    StringBuilder head = new StringBuilder();
+    while (!head.toString().endsWith("\r\n\r\n")) {
+      int b = in.read();
+      assertThat(b).as("the answer's head so far: %s", head).isNotNegative();
+      head.append((char) b);
+    }
+    int length = head.toString().lines().filter(l -> l.regionMatches(true, 0, "Content-Length:", 0, 15))
+        .map(l -> Integer.parseInt(l.substring(15).trim())).findFirst().orElseThrow();
+    assertThat(in.readNBytes(length)).hasSize(length);
+    return Integer.parseInt(head.toString().split(" ", 3)[1]);
   }
 
   @Test
