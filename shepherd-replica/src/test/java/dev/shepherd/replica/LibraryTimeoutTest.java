@@ -11,6 +11,7 @@ import java.sql.ResultSet;
 import java.sql.SQLTimeoutException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 import javax.sql.DataSource;
@@ -62,19 +63,9 @@ class LibraryTimeoutTest {
       assertThat(c.getNetworkTimeout()).as("the connection's own network timeout, set back").isEqualTo(before);
 
       proxy.stopForwarding();
-      // A thread of its own, not joined: without the bound it would hang until the proxy closes.
-      CompletableFuture<Throwable> failure = new CompletableFuture<>();
-      Thread.ofVirtual().start(() -> {
-        try {
-          WritePosition.afterCommit(c, Duration.ofMillis(400));
-          failure.complete(new AssertionError("answered through a proxy that forwards nothing"));
-        } catch (Exception e) {
-          failure.complete(e);
-        }
-      });
       try {
-        await().atMost(Duration.ofSeconds(60)).until(failure::isDone);
-        assertThat(failure.join()).isInstanceOf(SQLTimeoutException.class)
+        assertThat(failureOnAThreadOfItsOwn(() -> WritePosition.afterCommit(c, Duration.ofMillis(400))))
+            .isInstanceOf(SQLTimeoutException.class)
             .hasMessageContaining("the primary").hasMessageContaining("400 ms");
       } finally {
         proxy.cutConnections(); // frees a call still hung, so the pool can close
@@ -144,25 +135,37 @@ class LibraryTimeoutTest {
         assertThat(serverIsolation(c)).isEqualTo("serializable");
       }
       stopAfterConnect.set(true);
-      CompletableFuture<Throwable> failure = new CompletableFuture<>();
-      Thread.ofVirtual().start(() -> {
-        try (Connection c = routing.getConnection()) {
-          c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE); // recorded, not yet sent
-          serverIsolation(c); // binds: takes a connection, applies the isolation, then the query
-          failure.complete(new AssertionError("answered through a proxy that forwards nothing"));
-        } catch (Exception e) {
-          failure.complete(e);
-        }
-      });
       try {
-        await().atMost(Duration.ofSeconds(60)).until(failure::isDone);
-        assertThat(failure.join()).isInstanceOf(SQLTimeoutException.class)
+        assertThat(failureOnAThreadOfItsOwn(() -> {
+          try (Connection c = routing.getConnection()) {
+            c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE); // recorded, not yet sent
+            return serverIsolation(c); // binds: takes a connection, applies the isolation, then the query
+          }
+        })).isInstanceOf(SQLTimeoutException.class)
             .hasMessageContaining("the primary").hasMessageContaining("400 ms");
       } finally {
         proxy.cutConnections(); // frees a call still hung, so the pool can close
         proxy.restore();
       }
     }
+  }
+
+  /**
+   * Runs {@code call} on a thread of its own, not joined (without its bound it would hang until
+   * the proxy closes), and returns what it threw; an answer is an assertion error.
+   */
+  private static Throwable failureOnAThreadOfItsOwn(Callable<?> call) {
+    CompletableFuture<Throwable> failure = new CompletableFuture<>();
+    Thread.ofVirtual().start(() -> {
+      try {
+        call.call();
+        failure.complete(new AssertionError("answered through a proxy that forwards nothing"));
+      } catch (Exception e) {
+        failure.complete(e);
+      }
+    });
+    await().atMost(Duration.ofSeconds(60)).until(failure::isDone);
+    return failure.join();
   }
 
   private static String serverIsolation(Connection c) throws Exception {
