@@ -76,7 +76,8 @@ import org.jspecify.annotations.Nullable;
  * that handles the answer):
  * returns the key's value (or kept failure) from the shared tier if it is there (the job completes
  * with it, no load); else, if another JVM holds the key's <em>load lease</em>, this JVM waits; else
- * it takes the lease with a new <em>fencing token</em> ({@code INCR} of a counter) and runs the
+ * it takes the lease with a new <em>fencing token</em> ({@code INCR} of a counter, raised to Redis'
+ * clock in microseconds when it is behind, so a lost or restored counter repeats no token) and runs the
  * loader, renewing the lease every third of its length while the loader runs. The leader writes its
  * outcome with a second script that checks the token is still the lease's (a leader whose lease
  * lapsed or was invalidated is refused), stores it for the cache's time to live (a failure for
@@ -105,7 +106,7 @@ import org.jspecify.annotations.Nullable;
  *        LOCAL, CLUSTERED --close(): connections closed, also those a probe
  *                is still opening (closed as soon as they open)-------------------> CLOSED
  * job:   ASKING --value or kept failure in the shared tier----------------------> DONE
- *        ASKING --lease free: token = INCR---------------------------------------> LEADING
+ *        ASKING --lease free: token = max(INCR, Redis' clock in us)---------------> LEADING
  *        ASKING --lease held by another JVM--------------------------------------> WAITING
  *        WAITING --result message naming the awaited lease's token-----------------> DONE
  *        WAITING --"stored" message (above maxMessageValueBytes): read the tier----> ASKING
@@ -231,6 +232,14 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private static final byte IGNORED = 'I';
   private static final byte FAILURE = 'F';
 
+  /**
+   * Reads the shared tier, else the lease, else takes the lease. A token is the larger of the
+   * counter plus one and Redis' clock in microseconds: a counter alone starts again after FLUSHALL,
+   * an eviction or a restart from an older snapshot, and would hand a lapsed leader's token to the
+   * key's next leader, whose fence would then let the lapsed leader's older value in. Tokens stay
+   * below 2^53 (exact in Lua's numbers) until the year 2255; they repeat only if Redis' clock goes
+   * back by more than the time since the lost tokens were handed out.
+   */
   static final String ACQUIRE_SCRIPT =
       "if ARGV[2] ~= '1' then\n"
           + "  local v = redis.call('GET', KEYS[1])\n"
@@ -238,9 +247,16 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
           + "end\n"
           + "local t = redis.call('GET', KEYS[2])\n"
           + "if t then return {'W', t, redis.call('PTTL', KEYS[2])} end\n"
+          + "local now = redis.call('TIME')\n"
+          + "local floor = tonumber(now[1]) * 1000000 + tonumber(now[2])\n"
           + "local token = redis.call('INCR', KEYS[3])\n"
-          + "redis.call('SET', KEYS[2], tostring(token), 'PX', ARGV[1])\n"
-          + "return {'L', tostring(token)}\n";
+          + "if token < floor then\n"
+          + "  token = floor\n"
+          + "  redis.call('SET', KEYS[3], string.format('%d', token))\n"
+          + "end\n"
+          + "local t = string.format('%d', token)\n"
+          + "redis.call('SET', KEYS[2], t, 'PX', ARGV[1])\n"
+          + "return {'L', t}\n";
 
   static final String RENEW_SCRIPT =
       "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
@@ -1163,7 +1179,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
         }
         long token = ByteBuffer.wrap(message, bodyAt, 8).getLong();
         if (token <= 0L || !waiting.containsKey(text)) {
-          return; // nobody here waits on the key (tokens come from INCR: a leader's is positive)
+          return; // nobody here waits on the key (tokens come from INCR and TIME: a leader's is positive)
         }
         byte[] record = Arrays.copyOfRange(message, bodyAt + 8, message.length);
         // Completed on the loader executor, not here: completing a job also completes the

@@ -1,0 +1,98 @@
+package dev.shepherd.cache.redis;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.shepherd.cache.Fetched;
+import dev.shepherd.cache.Load;
+import dev.shepherd.testing.RedisServer;
+import java.time.Duration;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * The courier's keys in Redis lost (FLUSHALL, a restart without persistence or from an older
+ * snapshot, eviction) or overwritten with something else, while members of the cache run. A Redis
+ * of its own: the tests flush it.
+ */
+class LostAndCorruptKeysTest {
+
+  @RegisterExtension @Order(1) static final RedisServer redis = RedisServer.create();
+  @RegisterExtension @Order(2) static final RawRedis raw = RawRedis.on(redis);
+
+  private static String name() {
+    return "t" + UUID.randomUUID();
+  }
+
+  private static String key(String name, String kind, String key) {
+    return RedisCourier.DEFAULT_PREFIX + name + ":" + kind + key;
+  }
+
+  /** Starts a fetch on a virtual thread; the future holds its answer or its exception. */
+  private static CompletableFuture<Fetched<String>> fetchInThread(
+      Member member, String key, dev.shepherd.cache.Loader<String, String> loader) {
+    CompletableFuture<Fetched<String>> answer = new CompletableFuture<>();
+    Thread.ofVirtual().start(() -> {
+      try {
+        answer.complete(member.cache().fetch(key, loader));
+      } catch (Throwable t) {
+        answer.completeExceptionally(t);
+      }
+    });
+    return answer;
+  }
+
+  /**
+   * A leader whose lease was lost with the rest of Redis' keys must be refused, even when the
+   * lease taken after the loss is numbered from a counter that was lost too: a counter that starts
+   * again hands out the lapsed leader's token to the next leader of the key, and the lapsed
+   * leader's older value would then be stored, and the new leader's refused.
+   */
+  @Test
+  void aLeaderWhoseLeaseWasLostInAFlushIsRefusedAlthoughTheTokenCounterWasLostToo()
+      throws Exception {
+    String name = name();
+    Duration lease = Duration.ofMinutes(10); // nothing lapses during the test
+    try (Member a = Member.join(redis.uri(), name, c -> c.lease(lease), c -> {});
+        Member b = Member.join(redis.uri(), name, c -> c.lease(lease), c -> {})) {
+      CountDownLatch aStarted = new CountDownLatch(1);
+      CountDownLatch aFinish = new CountDownLatch(1);
+      CompletableFuture<Fetched<String>> old = fetchInThread(a, "k", k -> {
+        aStarted.countDown();
+        aFinish.await();
+        return Load.commit("old");
+      });
+      assertThat(aStarted.await(30, TimeUnit.SECONDS)).isTrue();
+
+      raw.sync().flushall(); // the lease and the token counter are gone
+
+      CountDownLatch bStarted = new CountDownLatch(1);
+      CountDownLatch bFinish = new CountDownLatch(1);
+      CompletableFuture<Fetched<String>> fresh = fetchInThread(b, "k", k -> {
+        bStarted.countDown();
+        bFinish.await();
+        return Load.commit("new");
+      });
+      assertThat(bStarted.await(30, TimeUnit.SECONDS)).as("B leads the key after the flush")
+          .isTrue();
+
+      aFinish.countDown();
+      assertThat(old.get(30, TimeUnit.SECONDS).value()).as("its own caller").isEqualTo("old");
+      await().atMost(30, TimeUnit.SECONDS).until(() -> a.courier().stats().refusedWrites() == 1
+          || raw.sync().exists(key(name, "v:", "k")) == 1);
+      assertThat(raw.sync().get(key(name, "v:", "k"))).as("A's write after the flush").isNull();
+      assertThat(a.courier().stats().refusedWrites()).isEqualTo(1);
+
+      bFinish.countDown();
+      assertThat(fresh.get(30, TimeUnit.SECONDS).value()).isEqualTo("new");
+      await().atMost(30, TimeUnit.SECONDS).until(() -> raw.sync().exists(key(name, "v:", "k")) == 1);
+      assertThat(raw.sync().get(key(name, "v:", "k"))).isEqualTo("Vnew");
+      assertThat(b.courier().stats().refusedWrites()).isZero();
+    }
+  }
+}
