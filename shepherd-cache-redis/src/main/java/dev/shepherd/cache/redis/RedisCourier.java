@@ -166,6 +166,8 @@ import org.jspecify.annotations.Nullable;
  * (a value committed with its own time to live, for what is left of it). Keys are
  * {@code keyPrefix + name + ":v:" + key} (values), {@code ":l:"} (leases), {@code ":seq"} (the
  * token counter) and the channel {@code ":events"}; on Redis Cluster put a hash tag in the name.
+ * That key space is the courier's: a key there that holds another type counts as absent and is
+ * overwritten, a lease that is no token counts as free, a lease without an expiry is given one.
  * The courier opens two connections from the client (commands, pub/sub) and adds a connection
  * listener to it; {@link #close()} removes both (a connection a probe is still opening is closed
  * as soon as it opens), not the client. One courier serves one cache.
@@ -232,6 +234,17 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private static final byte IGNORED = 'I';
   private static final byte FAILURE = 'F';
 
+  /*
+   * The scripts read the courier's keys with redis.pcall: a key of the cache's key space that holds
+   * another type (another application's hash under the same prefix, a hand-made key) answers
+   * WRONGTYPE, a fault of that key and not of Redis. Read with redis.call it failed the script, and
+   * the courier fell back to local mode at every miss of the key (and cleared its local storage at
+   * every return to cluster mode). Instead such a value counts as absent and the leader's write
+   * overwrites it; such a lease, or one that is not a token, counts as free and is overwritten; a
+   * lease without an expiry (ours always have one) is given one, so it lapses like any other; a
+   * counter that is not a number starts again from the clock.
+   */
+
   /**
    * Reads the shared tier, else the lease, else takes the lease. A token is the larger of the
    * counter plus one and Redis' clock in microseconds: a counter alone starts again after FLUSHALL,
@@ -242,15 +255,22 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
    */
   static final String ACQUIRE_SCRIPT =
       "if ARGV[2] ~= '1' then\n"
-          + "  local v = redis.call('GET', KEYS[1])\n"
-          + "  if v then return {'V', v, redis.call('PTTL', KEYS[1])} end\n"
+          + "  local v = redis.pcall('GET', KEYS[1])\n"
+          + "  if type(v) == 'string' then return {'V', v, redis.call('PTTL', KEYS[1])} end\n"
           + "end\n"
-          + "local t = redis.call('GET', KEYS[2])\n"
-          + "if t then return {'W', t, redis.call('PTTL', KEYS[2])} end\n"
+          + "local held = redis.pcall('GET', KEYS[2])\n"
+          + "if type(held) == 'string' and #held <= 18 and string.match(held, '^[1-9]%d*$') then\n"
+          + "  local left = redis.call('PTTL', KEYS[2])\n"
+          + "  if left < 0 then\n"
+          + "    redis.call('PEXPIRE', KEYS[2], ARGV[1])\n"
+          + "    left = tonumber(ARGV[1])\n"
+          + "  end\n"
+          + "  return {'W', held, left}\n"
+          + "end\n"
           + "local now = redis.call('TIME')\n"
           + "local floor = tonumber(now[1]) * 1000000 + tonumber(now[2])\n"
-          + "local token = redis.call('INCR', KEYS[3])\n"
-          + "if token < floor then\n"
+          + "local token = redis.pcall('INCR', KEYS[3])\n"
+          + "if type(token) ~= 'number' or token < floor then\n"
           + "  token = floor\n"
           + "  redis.call('SET', KEYS[3], string.format('%d', token))\n"
           + "end\n"
@@ -259,13 +279,13 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
           + "return {'L', t}\n";
 
   static final String RENEW_SCRIPT =
-      "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+      "if redis.pcall('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
           + "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
           + "return 1\n";
 
   /** The fenced write: only the lease's current token may store and publish. */
   static final String COMMIT_SCRIPT =
-      "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+      "if redis.pcall('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
           + "redis.call('DEL', KEYS[1])\n"
           + "local ttl = tonumber(ARGV[3])\n"
           + "if ttl > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)\n"
@@ -275,7 +295,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
           + "return 1\n";
 
   static final String RELEASE_SCRIPT =
-      "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+      "if redis.pcall('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
           + "redis.call('DEL', KEYS[1])\n"
           + "redis.call('PUBLISH', ARGV[2], ARGV[3])\n"
           + "return 1\n";

@@ -95,4 +95,52 @@ class LostAndCorruptKeysTest {
       assertThat(b.courier().stats().refusedWrites()).isZero();
     }
   }
+
+  /**
+   * A key of the cache's key space that holds another type (another application's hash under the
+   * same prefix, a hand-made key) answers Redis' WRONGTYPE error to the scripts. That is a fault of
+   * one key, not of Redis: before, every miss of the key made its JVM fall back to local mode, and
+   * each return to cluster mode cleared the JVM's whole local storage, once per probe interval for
+   * as long as the key stayed. The scripts now take a wrong-typed key as absent and overwrite it,
+   * a lease that is not a token as free, and give a lease without an expiry one.
+   */
+  @Test
+  void aWrongTypedKeyInTheCachesKeySpaceIsOverwrittenWithoutLeavingClusterMode() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name);
+        Member b = Member.join(redis.uri(), name)) {
+      assertThat(a.cache().fetch("warm", k -> Load.commit("kept")).value()).isEqualTo("kept");
+      raw.sync().hset(key(name, "v:", "value"), "field", "x");
+      raw.sync().hset(key(name, "l:", "lease"), "field", "x");
+
+      assertThat(a.cache().fetch("value", k -> Load.commit("loaded")).value()).isEqualTo("loaded");
+      assertThat(a.cache().fetch("lease", k -> Load.commit("loaded")).value()).isEqualTo("loaded");
+      raw.sync().del(key(name, "", "seq"));
+      raw.sync().hset(key(name, "", "seq"), "field", "x");
+      assertThat(a.cache().fetch("counter", k -> Load.commit("loaded")).value()).isEqualTo("loaded");
+
+      // A lease that is no token, and one without an expiry (a waiting JVM re-asked every 21 ms
+      // for as long as it stayed, and never loaded): taken as free, and given the lease's length.
+      raw.sync().set(key(name, "l:", "word"), "not-a-token");
+      assertThat(a.cache().fetch("word", k -> Load.commit("loaded")).value()).isEqualTo("loaded");
+      raw.sync().set(key(name, "l:", "forever"), "12345");
+      assertThat(a.cache().fetchAsync("forever", k -> Load.commit("loaded"))
+          .get(30, TimeUnit.SECONDS).value()).isEqualTo("loaded");
+
+      assertThat(a.courier().stats().fallbacks()).as("no fall back").isZero();
+      assertThat(a.courier().stats().leads()).as("each loaded for the cluster").isEqualTo(6);
+      assertThat(a.courier().stats().takeovers()).as("after the lease without expiry lapsed")
+          .isEqualTo(1);
+      assertThat(a.courier().stats().localLoads()).isZero();
+      assertThat(a.cache().getIfPresent("warm")).as("local storage kept").isEqualTo("kept");
+      for (String k : new String[] {"value", "lease", "counter", "word", "forever"}) {
+        await().atMost(30, TimeUnit.SECONDS)
+            .until(() -> "string".equals(raw.sync().type(key(name, "v:", k)))
+                && "Vloaded".equals(raw.sync().get(key(name, "v:", k))));
+        assertThat(b.cache().fetch(k, x -> Load.commit("other")))
+            .as("from the shared tier").isEqualTo(new Fetched<>("loaded", Fetched.Source.LOADED));
+      }
+      assertThat(b.courier().stats().sharedAnswers()).isEqualTo(5);
+    }
+  }
 }
