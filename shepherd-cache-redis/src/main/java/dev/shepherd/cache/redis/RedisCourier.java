@@ -849,7 +849,10 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
         lost.set(true); // lapsed or invalidated: our write will be refused
       }
     } catch (RedisTrouble e) {
-      lost.set(true);
+      // Not lost: one late or failed renewal says nothing of the lease, which may well still be
+      // ours. The next one tries again (in local mode too: the script is fenced), so a leader
+      // whose Redis was slow for a moment keeps its load instead of letting it lapse and be
+      // loaded a second time by a waiting JVM.
       fallBack(e);
     }
   }

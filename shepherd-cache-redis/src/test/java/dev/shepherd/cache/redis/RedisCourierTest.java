@@ -150,6 +150,46 @@ class RedisCourierTest {
     }
   }
 
+  /**
+   * One renewal that Redis answers too late (a slow moment) made the leader stop renewing for the
+   * rest of its load: its lease lapsed one lease length later although Redis was back long before,
+   * and a waiting JVM loaded the key a second time.
+   */
+  @Test
+  void aLeaderKeepsRenewingAfterOneRenewalWasLateSoItsLoadIsNotTakenOver() throws Exception {
+    String name = name();
+    Duration lease = Duration.ofSeconds(3); // renewed every second
+    try (FaultProxy proxy = FaultProxy.to(redis.port());
+        Member a = Member.join("redis://127.0.0.1:" + proxy.port(), name,
+            c -> c.lease(lease).commandTimeout(Duration.ofMillis(300)), c -> {});
+        Member b = Member.join(redis.uri(), name, c -> c.lease(lease), c -> {})) {
+      CountDownLatch finish = new CountDownLatch(1);
+      AtomicInteger runs = new AtomicInteger();
+      CompletableFuture<Fetched<String>> waiter = waitOnLeader(a, b, "k", "from-a", finish, runs);
+      String token = redis().get(leaseKey(name, "k"));
+
+      // The leader's next renewal waits in the proxy past its command timeout: A falls back.
+      proxy.stopForwarding();
+      await().atMost(30, TimeUnit.SECONDS).until(() -> a.courier().stats().fallbacks() == 1);
+      proxy.restore();
+      await().atMost(30, TimeUnit.SECONDS).until(() -> a.courier().isClustered());
+
+      // A renewal after the late one: the lease's time left goes up again, under A's token (or,
+      // without renewals, the lease lapses and B takes the key with another token).
+      long left = redis().pttl(leaseKey(name, "k"));
+      await().atMost(30, TimeUnit.SECONDS).until(() -> {
+        String now = redis().get(leaseKey(name, "k"));
+        return !token.equals(now) || redis().pttl(leaseKey(name, "k")) > left;
+      });
+      assertThat(redis().get(leaseKey(name, "k"))).as("A's lease, renewed").isEqualTo(token);
+
+      finish.countDown();
+      assertThat(waiter.get(30, TimeUnit.SECONDS).value()).isEqualTo("from-a");
+      assertThat(runs).as("one load for the cluster").hasValue(1);
+      assertThat(b.courier().stats().leads()).isZero();
+    }
+  }
+
   @Test
   void aLateWriteFromALeaderWhoseLeaseLapsedIsRefusedByItsFencingToken() throws Exception {
     String name = name();
