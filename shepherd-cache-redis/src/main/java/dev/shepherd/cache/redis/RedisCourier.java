@@ -106,6 +106,7 @@ import org.jspecify.annotations.Nullable;
  *        LOCAL, CLUSTERED --close(): connections closed, also those a probe
  *                is still opening (closed as soon as they open)-------------------> CLOSED
  * job:   ASKING --value or kept failure in the shared tier----------------------> DONE
+ *        ASKING --stored value undecodable here: ask again past it-----------------> ASKING
  *        ASKING --lease free: token = max(INCR, Redis' clock in us)---------------> LEADING
  *        ASKING --lease held by another JVM--------------------------------------> WAITING
  *        WAITING --result message naming the awaited lease's token-----------------> DONE
@@ -167,7 +168,10 @@ import org.jspecify.annotations.Nullable;
  * {@code keyPrefix + name + ":v:" + key} (values), {@code ":l:"} (leases), {@code ":seq"} (the
  * token counter) and the channel {@code ":events"}; on Redis Cluster put a hash tag in the name.
  * That key space is the courier's: a key there that holds another type counts as absent and is
- * overwritten, a lease that is no token counts as free, a lease without an expiry is given one.
+ * overwritten, a lease that is no token counts as free, a lease without an expiry is given one. A
+ * stored value longer than this JVM's {@code maxValueBytes} is not read from Redis at all (the
+ * acquire script checks its length first), and one this JVM cannot decode is not taken: either
+ * way the job asks again past it, and the key's leader replaces it.
  * The courier opens two connections from the client (commands, pub/sub) and adds a connection
  * listener to it; {@link #close()} removes both (a connection a probe is still opening is closed
  * as soon as it opens), not the client. One courier serves one cache.
@@ -246,7 +250,9 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
    */
 
   /**
-   * Reads the shared tier, else the lease, else takes the lease. A token is the larger of the
+   * Reads the shared tier, else the lease, else takes the lease. A value longer than the reader's
+   * largest record (ARGV[3]) is not sent, so no more than that is read from Redis for it; like a
+   * wrong-typed one, it counts as absent and the leader's write replaces it. A token is the larger of the
    * counter plus one and Redis' clock in microseconds: a counter alone starts again after FLUSHALL,
    * an eviction or a restart from an older snapshot, and would hand a lapsed leader's token to the
    * key's next leader, whose fence would then let the lapsed leader's older value in. Tokens stay
@@ -255,8 +261,10 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
    */
   static final String ACQUIRE_SCRIPT =
       "if ARGV[2] ~= '1' then\n"
-          + "  local v = redis.pcall('GET', KEYS[1])\n"
-          + "  if type(v) == 'string' then return {'V', v, redis.call('PTTL', KEYS[1])} end\n"
+          + "  local size = redis.pcall('STRLEN', KEYS[1])\n"
+          + "  if type(size) == 'number' and size > 0 and size <= tonumber(ARGV[3]) then\n"
+          + "    return {'V', redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}\n"
+          + "  end\n"
           + "end\n"
           + "local held = redis.pcall('GET', KEYS[2])\n"
           + "if type(held) == 'string' and #held <= 18 and string.match(held, '^[1-9]%d*$') then\n"
@@ -311,6 +319,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private final String namespace;
   private final long leaseMillis;
   private final byte[] leaseArg;
+  private final byte[] maxRecordArg;
   private final Duration commandTimeout;
   private final long commandTimeoutNanos;
   private final int maxValueBytes;
@@ -384,6 +393,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     this.commandTimeoutNanos = Durations.toNanosSaturated(b.commandTimeout);
     this.maxValueBytes = b.maxValueBytes;
     this.maxMessageValueBytes = Math.min(b.maxMessageValueBytes, b.maxValueBytes);
+    this.maxRecordArg = ascii(Integer.toString(maxRecordBytes()));
     this.probeIntervalMillis = Math.max(1L, b.probeInterval.toMillis());
     this.loaders = b.executor;
     this.onRemoteInvalidation = b.onRemoteInvalidation;
@@ -680,8 +690,10 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
    * question cannot be sent ({@link #acquire} then fails the job or falls back).
    *
    * @param takeStored read the shared tier even for a refresh (another JVM just stored the value)
+   * @param passStored do not read the shared tier: what it holds could not be decoded here, so this
+   *     job takes the lease (or waits on it) and the leader's write replaces it
    */
-  private @Nullable Question ask(Courier.Job<K, V> job, boolean takeStored) {
+  private @Nullable Question ask(Courier.Job<K, V> job, boolean takeStored, boolean passStored) {
     String text;
     try {
       text = keys.encode(job.key());
@@ -690,7 +702,9 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     }
     Ticket ticket = register(text, job);
     byte[][] scriptKeys = {valueKey(text), leaseKey(text), seqKey};
-    byte[][] args = {leaseArg, job.isRefresh() && !takeStored ? ONE : ZERO};
+    byte[][] args = {
+      leaseArg, passStored || (job.isRefresh() && !takeStored) ? ONE : ZERO, maxRecordArg
+    };
     try {
       return new Question(text, scriptKeys, args, send(acquire, scriptKeys, args), ticket);
     } catch (RedisTrouble e) {
@@ -700,10 +714,15 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   }
 
   private @Nullable Question ask(Courier.Job<K, V> job) {
-    return ask(job, false);
+    return ask(job, false, false);
   }
 
   private void acquire(Courier.Job<K, V> job, boolean waitedBefore, boolean takeStored) {
+    acquire(job, waitedBefore, takeStored, false);
+  }
+
+  private void acquire(
+      Courier.Job<K, V> job, boolean waitedBefore, boolean takeStored, boolean passStored) {
     if (job.isDone()) {
       return;
     }
@@ -714,7 +733,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       job.complete(Load.fail(e));
       return;
     }
-    Question asked = ask(job, takeStored);
+    Question asked = ask(job, takeStored, passStored);
     if (asked == null) {
       fallBack(new RedisTrouble("cannot send the acquire script of key " + text, null));
       runLocally(job);
@@ -745,8 +764,16 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       switch (kind) {
         case "V" -> {
           unregister(text, job);
-          sharedAnswers.increment();
-          complete(job, text, (byte[]) reply.get(1), (Long) reply.get(2));
+          Load<V> load = readable(text, (byte[]) reply.get(1), (Long) reply.get(2));
+          if (load != null) {
+            sharedAnswers.increment();
+            job.complete(load);
+          } else {
+            // Not a value this JVM can read (corrupt, foreign, another codec): kept, it would make
+            // every JVM load the key alone until it expires (if ever). Ask again past it: the
+            // key's leader, here or elsewhere, replaces it. Such a question never answers "V".
+            acquire(job, waitedBefore, false, true);
+          }
         }
         case "W" -> {
           long token = Long.parseLong(ascii((byte[]) reply.get(1)));
@@ -1021,21 +1048,30 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     return maxValueBytes > Integer.MAX_VALUE - 9 ? Integer.MAX_VALUE : maxValueBytes + 9;
   }
 
+  /** Completes a job with an outcome from a message, or loads it here if it cannot be read. */
   private void complete(Courier.Job<K, V> job, String text, byte[] record, long pttl) {
-    Load<V> load;
+    Load<V> load = readable(text, record, pttl);
+    if (load == null) {
+      execute(() -> runLocally(job)); // the loader on its executor, whatever thread decoded
+      return;
+    }
+    job.complete(load);
+  }
+
+  /** Decodes a shared outcome, or logs why it cannot and returns null. */
+  private @Nullable Load<V> readable(String text, byte[] record, long pttl) {
     try {
       if (record.length > maxRecordBytes()) {
         throw new IllegalArgumentException(
             "shared record of " + record.length + " bytes exceeds maxValueBytes " + maxValueBytes);
       }
-      load = decode(record, pttl);
+      return decode(record, pttl);
     } catch (Exception e) {
       LOG.log(System.Logger.Level.WARNING,
-          "unreadable shared outcome of key " + text + "; loading it in this JVM", e);
-      execute(() -> runLocally(job)); // the loader on its executor, whatever thread decoded
-      return;
+          "unreadable shared outcome of key " + text + " (" + record.length + " bytes, codec "
+              + values + "); not taken", e);
+      return null;
     }
-    job.complete(load);
   }
 
   // ---- waiting jobs ----
@@ -1959,7 +1995,9 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
     /**
      * Sets the largest encoded value the shared tier keeps and publishes; larger values are
-     * loaded by each JVM itself. Default 1 MiB.
+     * loaded by each JVM itself. It also bounds what this JVM reads: a larger value found in the
+     * shared tier is not read, but counts as absent and is replaced by the key's leader (give
+     * every JVM of the cache the same limit). Default 1 MiB.
      *
      * @param bytes the limit, at least 1
      * @return this builder

@@ -143,4 +143,64 @@ class LostAndCorruptKeysTest {
       assertThat(b.courier().stats().sharedAnswers()).isEqualTo(5);
     }
   }
+
+  /**
+   * A value in the shared tier that the codec cannot read (corrupt, written by another codec or
+   * version, foreign) made each JVM load the key alone at every miss, for as long as the value
+   * stayed there (forever without a time to live): nobody took the lease, so nobody replaced it.
+   * Now the JVM that cannot read it asks again past it, leads, and its write replaces it.
+   */
+  @Test
+  void aSharedValueThatCannotBeDecodedIsReplacedByOneLoadForTheCluster() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name);
+        Member b = Member.join(redis.uri(), name)) {
+      raw.sync().set(key(name, "v:", "unknown-kind"), "Zgarbage");
+      raw.sync().set(key(name, "v:", "short"), "T1234");
+      for (String k : new String[] {"unknown-kind", "short"}) {
+        assertThat(a.cache().fetch(k, x -> Load.commit("loaded"))).as(k)
+            .isEqualTo(new Fetched<>("loaded", Fetched.Source.LOADED));
+        await().atMost(30, TimeUnit.SECONDS)
+            .until(() -> "Vloaded".equals(raw.sync().get(key(name, "v:", k))));
+        assertThat(b.cache().fetch(k, x -> Load.commit("other")).value()).as(k)
+            .isEqualTo("loaded");
+      }
+      assertThat(a.courier().stats().leads()).isEqualTo(2);
+      assertThat(a.courier().stats().localLoads()).isZero();
+      assertThat(b.courier().stats().sharedAnswers()).isEqualTo(2);
+      assertThat(b.courier().stats().localLoads()).isZero();
+    }
+  }
+
+  /**
+   * A value far larger than {@code maxValueBytes} in the shared tier (planted, or stored by a JVM
+   * with a larger limit) was read whole from Redis before its size was checked: the bound came
+   * after the bytes were in memory. The acquire script now sends no value longer than the
+   * courier's largest record, and the leader's write replaces it.
+   */
+  @Test
+  void aSharedValueLargerThanTheLimitIsNeitherReadFromRedisNorKept() throws Exception {
+    String name = name();
+    int planted = 8 << 20;
+    try (Member a = Member.join(redis.uri(), name, c -> c.maxValueBytes(1024), c -> {})) {
+      raw.sync().set(key(name, "v:", "huge"), "V" + "x".repeat(planted));
+      long before = netOutputBytes();
+      assertThat(a.cache().fetch("huge", k -> Load.commit("small")))
+          .isEqualTo(new Fetched<>("small", Fetched.Source.LOADED));
+      assertThat(netOutputBytes() - before).as("bytes Redis sent meanwhile, to anyone")
+          .isLessThan(64 * 1024);
+      await().atMost(30, TimeUnit.SECONDS)
+          .until(() -> "Vsmall".equals(raw.sync().get(key(name, "v:", "huge"))));
+      assertThat(a.courier().stats().leads()).isEqualTo(1);
+    }
+  }
+
+  private static long netOutputBytes() {
+    for (String line : raw.sync().info("stats").split("\r\n")) {
+      if (line.startsWith("total_net_output_bytes:")) {
+        return Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
+      }
+    }
+    throw new AssertionError("no total_net_output_bytes in INFO stats");
+  }
 }

@@ -637,7 +637,8 @@ class RedisCourierTest {
         Member b = Member.join(redis.uri(), name, c -> c.maxValueBytes(16), c -> {})) {
       String big = "y".repeat(100);
       assertThat(a.cache().fetch("big", k -> Load.commit(big)).value()).isEqualTo(big);
-      // B's limit is smaller than what A stored: B does not decode it, it loads the key itself.
+      // B's limit is smaller than what A stored: B does not read it, it loads the key (and
+      // replaces it: LostAndCorruptKeysTest).
       assertThat(b.cache().fetch("big", k -> Load.commit("b-loaded")).value()).isEqualTo("b-loaded");
 
       // Garbage on the channel (short, a lying key length, an unknown kind) is ignored.
