@@ -13,6 +13,7 @@ import io.lettuce.core.RedisFuture;
 import io.lettuce.core.RedisNoScriptException;
 import io.lettuce.core.ScanArgs;
 import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.SetArgs;
 import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.async.RedisAsyncCommands;
@@ -98,9 +99,9 @@ import org.jspecify.annotations.Nullable;
  * <h2>State machines</h2>
  *
  * <pre>
- * mode:  LOCAL --probe: connected, own message echoed, missed invalidations replayed
- *                until none is left (those made during a replay are replayed next),
- *                local storage cleared--------------------------------------------> CLUSTERED
+ * mode:  LOCAL --probe: connected, a key written, own message echoed, missed
+ *                invalidations replayed until none is left (those made during a replay
+ *                are replayed next), local storage cleared--------------------------> CLUSTERED
  *        CLUSTERED --a command failed or was late, a connection dropped-----------> LOCAL
  *                                                         [counted; one WARNING per outage]
  *        LOCAL, CLUSTERED --close(): connections closed, also those a probe
@@ -166,7 +167,7 @@ import org.jspecify.annotations.Nullable;
  * that takes a value from the shared tier keeps it locally for the cache's time to live from then
  * (a value committed with its own time to live, for what is left of it). Keys are
  * {@code keyPrefix + name + ":v:" + key} (values), {@code ":l:"} (leases), {@code ":seq"} (the
- * token counter) and the channel {@code ":events"}; on Redis Cluster put a hash tag in the name.
+ * token counter), {@code ":probe"} (written by each probe) and the channel {@code ":events"}; on Redis Cluster put a hash tag in the name.
  * That key space is the courier's: a key there that holds another type counts as absent and is
  * overwritten, a lease that is no token counts as free, a lease without an expiry is given one. A
  * stored value longer than this JVM's {@code maxValueBytes} is not read from Redis at all (the
@@ -328,6 +329,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private final Executor loaders;
   private final @Nullable Consumer<? super K> onRemoteInvalidation;
   private final byte[] seqKey;
+  private final byte[] probeKey;
   private final byte[] channel;
   private final long nodeId = new SecureRandom().nextLong();
 
@@ -398,6 +400,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     this.loaders = b.executor;
     this.onRemoteInvalidation = b.onRemoteInvalidation;
     this.seqKey = utf8(namespace + "seq");
+    this.probeKey = utf8(namespace + "probe");
     this.channel = utf8(namespace + "events");
     this.inbox =
         Executors.newSingleThreadExecutor(
@@ -1499,8 +1502,11 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   }
 
   /**
-   * Connects, checks the channel end to end, replays missed invalidations until none is left, then
-   * clusters.
+   * Connects, checks that Redis takes a write and that the channel works end to end, replays missed
+   * invalidations until none is left, then clusters. The write matters: a Redis out of memory
+   * under {@code noeviction}, or a master demoted to a replica by a failover, still answers,
+   * publishes and delivers, but refuses every script that writes; a probe that did not write
+   * returned to cluster mode at once, clearing the local storage, and the next miss fell back again.
    */
   private void probe() {
     if (closed || clustered) {
@@ -1509,6 +1515,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     try {
       connect();
       Echo expected = new Echo(Long.toHexString(new SecureRandom().nextLong()));
+      await("write", "probe", connection().async().set(
+          probeKey, utf8(expected.nonce), SetArgs.Builder.px(Math.max(1_000L, probeIntervalMillis))));
       echo = expected;
       publish(message(PROBE, expected.nonce));
       expected.future.get(commandTimeoutNanos, TimeUnit.NANOSECONDS);
