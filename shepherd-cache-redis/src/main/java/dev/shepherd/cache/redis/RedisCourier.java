@@ -102,7 +102,9 @@ import org.jspecify.annotations.Nullable;
  * mode:  LOCAL --probe: connected, a key written, own message echoed, missed
  *                invalidations replayed until none is left (those made during a replay
  *                are replayed next), local storage cleared--------------------------> CLUSTERED
- *        CLUSTERED --a command failed or was late, a connection dropped-----------> LOCAL
+ *        CLUSTERED --a command failed or was late, a connection dropped, the
+ *                subscription's connection did not answer a PING (heartbeat;
+ *                closed, the probe opens a new one)--------------------------------> LOCAL
  *                                                         [counted; one WARNING per outage]
  *        LOCAL, CLUSTERED --close(): connections closed, also those a probe
  *                is still opening (closed as soon as they open)-------------------> CLOSED
@@ -139,8 +141,11 @@ import org.jspecify.annotations.Nullable;
  * <h2>When Redis is down or slow</h2>
  *
  * Every Redis command is bounded by {@link Builder#commandTimeout}; loads never wait for a
- * connection (connections are opened by a background probe). On a failed or late command, or when
- * a connection drops, the courier falls back to local coalescing: every job then loads in its own
+ * connection (connections are opened by a background probe). On a failed or late command, when
+ * a connection drops, or when the subscription's connection does not answer the {@code PING} sent
+ * every {@link Builder#heartbeatInterval} in cluster mode (a connection no byte crosses any more is
+ * closed by nobody; it is closed then, and the probe opens a new one), the courier falls back to
+ * local coalescing: every job then loads in its own
  * JVM (one load per key per JVM), jobs that were waiting on another JVM load at once, the fall back
  * is counted ({@link Stats#fallbacks}) and logged once (a WARNING per outage). A question whose
  * answer came too late may still have taken the key's lease in Redis; when that answer arrives
@@ -326,6 +331,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private final int maxValueBytes;
   private final int maxMessageValueBytes;
   private final long probeIntervalMillis;
+  private final long heartbeatMillis;
   private final Executor loaders;
   private final @Nullable Consumer<? super K> onRemoteInvalidation;
   private final byte[] seqKey;
@@ -397,6 +403,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     this.maxMessageValueBytes = Math.min(b.maxMessageValueBytes, b.maxValueBytes);
     this.maxRecordArg = ascii(Integer.toString(maxRecordBytes()));
     this.probeIntervalMillis = Math.max(1L, b.probeInterval.toMillis());
+    this.heartbeatMillis = Math.max(1L, b.heartbeatInterval.toMillis());
     this.loaders = b.executor;
     this.onRemoteInvalidation = b.onRemoteInvalidation;
     this.seqKey = utf8(namespace + "seq");
@@ -490,6 +497,19 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     }
     client.addListener(connectionListener);
     scheduleProbe(0L);
+    try {
+      discard(timer.scheduleWithFixedDelay(
+          () -> {
+            if (clustered && !closed) {
+              execute(this::heartbeat);
+            }
+          },
+          heartbeatMillis,
+          heartbeatMillis,
+          TimeUnit.MILLISECONDS));
+    } catch (RejectedExecutionException closing) {
+      // closed meanwhile: nothing to watch
+    }
   }
 
   @Override
@@ -1502,6 +1522,25 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   }
 
   /**
+   * In cluster mode, checks that the subscription's connection answers; if it does not, closes it
+   * (Lettuce would keep a connection that no byte crosses as open, and the probe would keep using
+   * it) and falls back, so the probe opens a new one and, back in cluster mode, clears the local
+   * storage of what the JVM may have missed meanwhile.
+   */
+  private void heartbeat() {
+    StatefulRedisPubSubConnection<byte[], byte[]> p = events;
+    if (p == null || !clustered || closed) {
+      return;
+    }
+    try {
+      await("ping", "the subscription's connection", p.async().ping());
+    } catch (RedisTrouble e) {
+      discard(p.closeAsync());
+      fallBack(e);
+    }
+  }
+
+  /**
    * Connects, checks that Redis takes a write and that the channel works end to end, replays missed
    * invalidations until none is left, then clusters. The write matters: a Redis out of memory
    * under {@code noeviction}, or a master demoted to a replica by a failover, still answers,
@@ -1519,7 +1558,17 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
           probeKey, utf8(expected.nonce), SetArgs.Builder.px(Math.max(1_000L, probeIntervalMillis))));
       echo = expected;
       publish(message(PROBE, expected.nonce));
-      expected.future.get(commandTimeoutNanos, TimeUnit.NANOSECONDS);
+      try {
+        expected.future.get(commandTimeoutNanos, TimeUnit.NANOSECONDS);
+      } catch (TimeoutException e) {
+        // The subscription hears nothing although Redis took the message: reopen it next time.
+        StatefulRedisPubSubConnection<byte[], byte[]> p = events;
+        if (p != null) {
+          discard(p.closeAsync());
+        }
+        throw new RedisTrouble("the probe's message did not come back through the subscription to "
+            + ascii(channel) + " within " + commandTimeout + "; it is reopened", e);
+      }
       Courier.Host<K, V> h = host;
       boolean wasDown;
       while (true) {
@@ -1548,7 +1597,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       if (wasDown) {
         LOG.log(System.Logger.Level.INFO, "Redis is back: cache " + namespace + " coalesces across JVMs again");
       }
-    } catch (RedisTrouble | TimeoutException | ExecutionException | RuntimeException e) {
+    } catch (RedisTrouble | ExecutionException | RuntimeException e) {
       if (closed) {
         return; // closed meanwhile: no outage to report, no probe to schedule
       }
@@ -1933,6 +1982,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     private int maxValueBytes = 1 << 20;
     private int maxMessageValueBytes = DEFAULT_MAX_MESSAGE_VALUE_BYTES;
     private Duration probeInterval = Duration.ofSeconds(1);
+    private Duration heartbeatInterval = Duration.ofSeconds(1);
     private Executor executor = task -> Thread.ofVirtual().name("shepherd-cache-redis").start(task);
     private @Nullable Consumer<? super K> onRemoteInvalidation;
 
@@ -2044,6 +2094,24 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
      */
     public Builder<K, V> probeInterval(Duration interval) {
       this.probeInterval = Require.positive(interval, "probeInterval");
+      return this;
+    }
+
+    /**
+     * Sets how often, in cluster mode, the courier checks that its subscription's connection still
+     * answers (a {@code PING} on it, bounded by {@link #commandTimeout}). A connection that no byte
+     * crosses any more (a NAT or load balancer that dropped the idle flow) is closed by nobody: the
+     * client still sees it open, and without the check the JVM would stay in cluster mode missing
+     * every other JVM's invalidation. When it does not answer, the courier falls back to local
+     * mode and the probe opens a new one. Default 1 s.
+     *
+     * @param interval the interval, positive
+     * @return this builder
+     * @throws NullPointerException if null
+     * @throws IllegalArgumentException if not positive
+     */
+    public Builder<K, V> heartbeatInterval(Duration interval) {
+      this.heartbeatInterval = Require.positive(interval, "heartbeatInterval");
       return this;
     }
 
