@@ -114,7 +114,8 @@ import org.jspecify.annotations.Nullable;
  *        ASKING --lease held by another JVM--------------------------------------> WAITING
  *        WAITING --result message naming the awaited lease's token-----------------> DONE
  *        WAITING --"stored" message (above maxMessageValueBytes): read the tier----> ASKING
- *        WAITING --lease would lapse, invalidation, lease given back--------------> ASKING
+ *        WAITING --lease would lapse, invalidation, lease given back, a leader's
+ *                write refused (retry message)---------------------------------------> ASKING
  *        WAITING --"not shared" message (too large)-------------------------------> LOCAL LOAD
  *        LEADING --loader returned: fenced write, publish, complete here----------> DONE
  *        LEADING --abandoned or timed out here: lease given back, waiters ask again-> DONE
@@ -297,9 +298,18 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
           + "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
           + "return 1\n";
 
-  /** The fenced write: only the lease's current token may store and publish. */
+  /**
+   * The fenced write: only the lease's current token may store and publish. A refused write tells
+   * the key's waiting JVMs to ask again (ARGV[7], a retry message): those that waited on this lease
+   * hear no result for it otherwise, and a lease lost with the rest of Redis' keys (FLUSHALL, an
+   * eviction) never lapses for them; they would wait a whole lease. Waiters of a newer lease ask
+   * once more and wait on it again.
+   */
   static final String COMMIT_SCRIPT =
-      "if redis.pcall('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+      "if redis.pcall('GET', KEYS[1]) ~= ARGV[1] then\n"
+          + "  redis.call('PUBLISH', ARGV[4], ARGV[7])\n"
+          + "  return 0\n"
+          + "end\n"
           + "redis.call('DEL', KEYS[1])\n"
           + "local ttl = tonumber(ARGV[3])\n"
           + "if ttl > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)\n"
@@ -956,7 +966,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       ascii(Long.toString(encoded.ttlMillis())),
       channel,
       message(inline ? RESULT : STORED, text, token),
-      inline ? ONE : ZERO
+      inline ? ONE : ZERO,
+      message(RETRY, text)
     };
     return new Question(text, scriptKeys, args, send(commit, scriptKeys, args), null);
   }

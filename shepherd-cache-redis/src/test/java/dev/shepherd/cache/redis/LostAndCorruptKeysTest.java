@@ -97,6 +97,49 @@ class LostAndCorruptKeysTest {
   }
 
   /**
+   * A JVM waiting on a lease that a flush took away waits for that lease's result only; the key's
+   * next leader's result names another token, and nobody publishes one for the lost lease: the
+   * waiting JVM waited until the lease would have lapsed (here ten minutes), far past any load
+   * timeout. The lost leader's refused write now tells the waiting JVMs to ask again.
+   */
+  @Test
+  void aJvmWaitingOnALeaseLostInAFlushIsWokenWhenThatLeadersWriteIsRefused() throws Exception {
+    String name = name();
+    Duration lease = Duration.ofMinutes(10);
+    try (Member a = Member.join(redis.uri(), name, c -> c.lease(lease), c -> {});
+        Member b = Member.join(redis.uri(), name, c -> c.lease(lease), c -> {});
+        Member c = Member.join(redis.uri(), name, x -> x.lease(lease), x -> {})) {
+      CountDownLatch aStarted = new CountDownLatch(1);
+      CountDownLatch aFinish = new CountDownLatch(1);
+      fetchInThread(a, "k", k -> {
+        aStarted.countDown();
+        aFinish.await();
+        return Load.commit("old");
+      });
+      assertThat(aStarted.await(30, TimeUnit.SECONDS)).isTrue();
+      CompletableFuture<Fetched<String>> waiting =
+          fetchInThread(c, "k", k -> Load.commit("loaded-by-c"));
+      await().atMost(30, TimeUnit.SECONDS).until(() -> c.cache().waitingCallers("k") == 1);
+
+      raw.sync().flushall();
+      CountDownLatch bStarted = new CountDownLatch(1);
+      CountDownLatch bFinish = new CountDownLatch(1);
+      fetchInThread(b, "k", k -> {
+        bStarted.countDown();
+        bFinish.await();
+        return Load.commit("new");
+      });
+      assertThat(bStarted.await(30, TimeUnit.SECONDS)).isTrue();
+
+      aFinish.countDown();
+      await().atMost(30, TimeUnit.SECONDS).until(() -> a.courier().stats().refusedWrites() == 1);
+      bFinish.countDown();
+      assertThat(waiting.get(30, TimeUnit.SECONDS).value()).isEqualTo("new");
+      assertThat(c.courier().stats().leads()).isZero();
+    }
+  }
+
+  /**
    * A key of the cache's key space that holds another type (another application's hash under the
    * same prefix, a hand-made key) answers Redis' WRONGTYPE error to the scripts. That is a fault of
    * one key, not of Redis: before, every miss of the key made its JVM fall back to local mode, and
