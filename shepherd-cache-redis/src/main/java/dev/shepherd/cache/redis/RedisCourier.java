@@ -170,10 +170,11 @@ import org.jspecify.annotations.Nullable;
  * the codec cannot encode, is not shared: the leader answers its own JVM, and every JVM that waited
  * loads the key itself (counted in {@link Stats#notShared}). The shared tier keeps values for the
  * cache's time to live (forever without one: set one, or a Redis {@code maxmemory} policy); a JVM
- * that takes a value from the shared tier keeps it locally for the cache's time to live from then
- * (a value committed with its own time to live, for what is left of it). Keys are
- * {@code keyPrefix + name + ":v:" + key} (values), {@code ":l:"} (leases), {@code ":seq"} (the
- * token counter), {@code ":probe"} (written by each probe) and the channel {@code ":events"}; on Redis Cluster put a hash tag in the name.
+ * that takes a value from the shared tier keeps it locally for what is left of it there (at most
+ * its own time to live), so no value is answered longer than one time to live after it was loaded.
+ * Keys are {@code keyPrefix + name + ":v:" + key} (values), {@code ":l:"} (leases), {@code ":seq"}
+ * (the token counter), {@code ":probe"} (written by each probe) and the channel
+ * {@code ":events"}; on Redis Cluster put a hash tag in the name.
  * That key space is the courier's: a key there that holds another type counts as absent and is
  * overwritten, a lease that is no token counts as free, a lease without an expiry is given one. A
  * stored value longer than this JVM's {@code maxValueBytes} is not read from Redis at all (the
@@ -1404,7 +1405,16 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     byte kind = record[0];
     switch (kind) {
       case VALUE -> {
-        return Load.commit(values.decode(Arrays.copyOfRange(record, 1, record.length)));
+        V value = values.decode(Arrays.copyOfRange(record, 1, record.length));
+        if (pttl <= 0L) {
+          return Load.commit(value); // from a message: loaded just now
+        }
+        // From the shared tier: kept here only for what is left of it there (at most this
+        // cache's own time to live), not a whole time to live from now.
+        Courier.Host<K, V> h = host;
+        Duration ttl = h == null ? null : h.timeToLive();
+        long left = ttl == null ? pttl : Math.min(pttl, Math.max(1L, ttl.toMillis()));
+        return Load.commit(value, Duration.ofMillis(left));
       }
       case VALUE_TTL -> {
         if (record.length < 9) {

@@ -436,6 +436,31 @@ class RedisCourierTest {
     }
   }
 
+  /**
+   * A JVM that took a value from the shared tier kept it for its whole time to live from then,
+   * however long the value had already been there: a value loaded once could be answered for
+   * nearly twice the time to live. It keeps it for what is left of it in the shared tier now.
+   */
+  @Test
+  void aValueTakenFromTheSharedTierIsKeptOnlyForWhatIsLeftOfItsTimeToLive() throws Exception {
+    String name = name();
+    dev.shepherd.testing.FakeTicker ticker = new dev.shepherd.testing.FakeTicker();
+    try (Member a = Member.join(redis.uri(), name, c -> {}, c -> c.timeToLive(Duration.ofMinutes(5)));
+        Member b = Member.join(redis.uri(), name, c -> {},
+            c -> c.timeToLive(Duration.ofMinutes(5)).ticker(ticker))) {
+      assertThat(a.cache().fetch("k", k -> Load.commit("v")).value()).isEqualTo("v");
+      await().atMost(30, TimeUnit.SECONDS).until(() -> redis().exists(valueKey(name, "k")) == 1);
+      assertThat(redis().pttl(valueKey(name, "k"))).as("kept for the cache's time to live")
+          .isBetween(1L, Duration.ofMinutes(5).toMillis());
+      redis().pexpire(valueKey(name, "k"), Duration.ofMinutes(1).toMillis()); // four minutes on
+
+      assertThat(b.cache().fetch("k", k -> Load.commit("other")).value()).isEqualTo("v");
+      assertThat(b.courier().stats().sharedAnswers()).isEqualTo(1);
+      ticker.advance(Duration.ofMinutes(2));
+      assertThat(b.cache().getIfPresent("k")).as("past what was left of it").isNull();
+    }
+  }
+
   @Test
   void aValueTooLargeForTheSharedTierIsLoadedByEachWaitingJvmItself() throws Exception {
     String name = name();
