@@ -16,7 +16,9 @@ public interface KeyCodec<K> {
    * Encodes a key.
    *
    * @param key the key
-   * @return its text
+   * @return its text, well-formed: a text with an unpaired surrogate has no UTF-8 form, so the
+   *     courier refuses it (the key's load fails, its invalidate or put throws
+   *     IllegalArgumentException) rather than let it name another key in Redis
    */
   String encode(K key);
 

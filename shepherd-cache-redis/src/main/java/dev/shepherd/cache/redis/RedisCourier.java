@@ -547,7 +547,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   @Override
   public void invalidated(Object key) {
     K typed = castKey(key);
-    String text = keys.encode(typed);
+    String text = text(typed);
     // Sent in cluster mode, else remembered for the probe to replay; rememberMissed refuses once
     // the probe has clustered (it checks under the lock the probe clusters under), and the
     // invalidation is sent after all: none falls between the two.
@@ -666,10 +666,41 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       return;
     }
     if (!clustered) {
+      try {
+        text(job.key()); // refused in every mode, not only while clustered
+      } catch (RuntimeException e) {
+        job.complete(Load.fail(e));
+        return;
+      }
       runLocally(job);
       return;
     }
     acquire(job, false, false);
+  }
+
+  /**
+   * The key's text from the codec, checked to have a UTF-8 form: an unpaired surrogate would
+   * become '?' in its bytes, so two such keys would name one Redis key (one answered the other's
+   * value) and an invalidation would reach the other JVMs as a third key.
+   *
+   * @throws IllegalArgumentException if the text has an unpaired surrogate
+   */
+  private String text(K key) {
+    String text = keys.encode(key);
+    for (int i = 0; i < text.length(); i++) {
+      char ch = text.charAt(i);
+      if (Character.isHighSurrogate(ch) && i + 1 < text.length()
+          && Character.isLowSurrogate(text.charAt(i + 1))) {
+        i++;
+      } else if (Character.isSurrogate(ch)) {
+        throw new IllegalArgumentException(
+            "the text of key " + key + " has an unpaired surrogate at index " + i + " (U+"
+                + HexFormat.of().withUpperCase().toHexDigits(ch)
+                + "): it has no UTF-8 form and would name another key in Redis; make the KeyCodec"
+                + " produce well-formed text");
+      }
+    }
+    return text;
   }
 
   /**
@@ -730,7 +761,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private @Nullable Question ask(Courier.Job<K, V> job, boolean takeStored, boolean passStored) {
     String text;
     try {
-      text = keys.encode(job.key());
+      text = text(job.key());
     } catch (RuntimeException e) {
       return null;
     }
@@ -762,7 +793,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     }
     String text;
     try {
-      text = keys.encode(job.key());
+      text = text(job.key());
     } catch (RuntimeException e) {
       job.complete(Load.fail(e));
       return;

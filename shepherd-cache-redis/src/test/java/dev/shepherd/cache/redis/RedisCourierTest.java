@@ -461,6 +461,35 @@ class RedisCourierTest {
     }
   }
 
+  /**
+   * Text with an unpaired surrogate has no UTF-8 form: its bytes in Redis and in messages had a
+   * '?' in its place, so two such keys named one Redis key, and the second was answered the
+   * first's value (and an invalidation of one reached the other JVMs as a third key). Such a key
+   * now fails its load, and its invalidation, with an error that says why.
+   */
+  @Test
+  void keysWhoseTextHasNoUtf8FormAreRefusedInsteadOfAnsweringAnotherKeysValue() throws Exception {
+    String name = name();
+    String one = "x\uD800";
+    String other = "x\uDBFF";
+    try (Member a = Member.join(redis.uri(), name);
+        Member b = Member.join(redis.uri(), name)) {
+      assertThatThrownBy(() -> a.cache().fetch(one, k -> Load.commit("one")))
+          .isInstanceOf(LoadFailedException.class)
+          .hasRootCauseInstanceOf(IllegalArgumentException.class)
+          .hasStackTraceContaining("unpaired surrogate at index 1");
+      assertThatThrownBy(() -> b.cache().fetch(other, k -> Load.commit("other")))
+          .isInstanceOf(LoadFailedException.class)
+          .hasRootCauseInstanceOf(IllegalArgumentException.class);
+      assertThat(redis().exists(valueKey(name, "x?"))).isZero();
+      assertThatThrownBy(() -> a.cache().invalidate(one))
+          .isInstanceOf(IllegalArgumentException.class);
+      assertThat(a.cache().fetch("x\uD83D\uDE00", k -> Load.commit("paired")).value())
+          .as("a surrogate pair is fine").isEqualTo("paired");
+      assertThat(a.courier().stats().fallbacks()).isZero();
+    }
+  }
+
   @Test
   void aValueTooLargeForTheSharedTierIsLoadedByEachWaitingJvmItself() throws Exception {
     String name = name();
