@@ -172,7 +172,8 @@ import org.jspecify.annotations.Nullable;
  * cache's time to live (forever without one: set one, or a Redis {@code maxmemory} policy); a JVM
  * that takes a value from the shared tier keeps it locally for what is left of it there (at most
  * its own time to live), so no value is answered longer than one time to live after it was loaded.
- * Keys are {@code keyPrefix + name + ":v:" + key} (values), {@code ":l:"} (leases), {@code ":seq"}
+ * Keys are {@code keyPrefix + name + ":v:" + key} (values; a {@code ':'} of the name is written
+ * {@code %3A} and a {@code '%'} {@code %25}), {@code ":l:"} (leases), {@code ":seq"}
  * (the token counter), {@code ":probe"} (written by each probe) and the channel
  * {@code ":events"}; on Redis Cluster put a hash tag in the name.
  * That key space is the courier's: a key there that holds another type counts as absent and is
@@ -405,7 +406,9 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     this.client = b.client;
     this.keys = b.keys;
     this.values = b.values;
-    this.namespace = b.prefix + b.name + ":";
+    // Escaped, so that no name extends another into its keys: unescaped, cache "a"'s key "v:x"
+    // was cache "a:v"'s key "x", and "a"'s invalidateAll (SCAN "a:v:*") emptied cache "a:v".
+    this.namespace = b.prefix + b.name.replace("%", "%25").replace(":", "%3A") + ":";
     this.leaseMillis = Math.max(1L, b.lease.toMillis());
     this.leaseArg = ascii(Long.toString(leaseMillis));
     this.commandTimeout = b.commandTimeout;
@@ -2046,7 +2049,9 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
     /**
      * Sets the cache's name: JVMs whose couriers have the same prefix and name share loads,
-     * values and invalidations. Default {@code "default"}.
+     * values and invalidations. In Redis a {@code ':'} of the name is written {@code %3A} and a
+     * {@code '%'} {@code %25}, so no cache's keys are another's ({@code "a"} and {@code "a:v"}
+     * share none). Default {@code "default"}.
      *
      * @param name the name, not empty
      * @return this builder

@@ -490,6 +490,30 @@ class RedisCourierTest {
     }
   }
 
+  /**
+   * The name was put in the keys as it is, so cache {@code a}'s key {@code v:x} and cache
+   * {@code a:v}'s key {@code x} were one Redis key (one cache answered the other's value), and
+   * {@code a}'s invalidateAll, scanning {@code a:v:*}, emptied cache {@code a:v}. A ':' (and '%')
+   * in the name is escaped now.
+   */
+  @Test
+  void cachesWhoseNamesExtendEachOtherShareNoKey() throws Exception {
+    String base = name();
+    try (Member a = Member.join(redis.uri(), base);
+        Member av = Member.join(redis.uri(), base + ":v")) {
+      assertThat(av.cache().fetch("x", k -> Load.commit("of-a:v")).value()).isEqualTo("of-a:v");
+      await().atMost(30, TimeUnit.SECONDS)
+          .until(() -> redis().keys(RedisCourier.DEFAULT_PREFIX + base + "*x").size() == 1);
+      String avKey = redis().keys(RedisCourier.DEFAULT_PREFIX + base + "*x").get(0);
+
+      assertThat(a.cache().fetch("v:x", k -> Load.commit("of-a")).value())
+          .as("not the other cache's value").isEqualTo("of-a");
+      a.cache().invalidateAll();
+      assertThat(redis().exists(avKey)).as("the other cache's value, after invalidateAll")
+          .isEqualTo(1);
+    }
+  }
+
   @Test
   void aValueTooLargeForTheSharedTierIsLoadedByEachWaitingJvmItself() throws Exception {
     String name = name();
