@@ -48,6 +48,8 @@ import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
@@ -184,7 +186,8 @@ import org.jspecify.annotations.Nullable;
  * The courier opens two connections from the client (commands, pub/sub) and adds a connection
  * listener to it; {@link #close()} removes both (a connection a probe is still opening is closed
  * as soon as it opens), not the client. One courier serves one cache.
- * Thread-safe.
+ * Messages received and not yet handled are bounded (10,000, 64 MiB): past that they are dropped
+ * and the courier falls back, since an invalidation may be among them. Thread-safe.
  *
  * @param <K> the key's type
  * @param <V> the value's type
@@ -205,6 +208,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
    * `waiting`. Messages are handled in order on one thread (inbox); jobs are completed, loads and
    * Redis calls run on the loader executor (virtual threads), never on Lettuce's event loop nor
    * on the inbox (a completion runs the dependent stages of callers' futures, which may block).
+   * The inbox holds at most MAX_INBOX_MESSAGES messages and MAX_INBOX_BYTES; past that, messages
+   * are dropped and the courier falls back (see received()).
    *
    * Missed invalidations: out of cluster mode an invalidation is remembered (its key, or a clear
    * owed) with a number. The probe replays a copy, then forgets only what was not invalidated again
@@ -226,6 +231,10 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private static final int MAX_FAILURE_MESSAGE = 1_000;
   private static final int MAX_KEY_BYTES = 64 * 1024;
   private static final int MAX_MISSED_INVALIDATIONS = 10_000;
+  /** Messages received and not yet handled, at most; past it they are dropped and we fall back. */
+  private static final int MAX_INBOX_MESSAGES = 10_000;
+  /** Their bytes, at most (or two of the largest messages, if more). */
+  private static final long MAX_INBOX_BYTES = 64L << 20;
   private static final byte[] ZERO = {'0'};
   private static final byte[] ONE = {'1'};
   /** The awaited token of a job whose question to Redis is still in flight. */
@@ -359,6 +368,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
   private final ConcurrentHashMap<String, Waiters<K, V>> waiting = new ConcurrentHashMap<>();
   private final ExecutorService inbox;
+  private final AtomicInteger inboxMessages = new AtomicInteger();
+  private final AtomicLong inboxBytes = new AtomicLong();
   private final ScheduledThreadPoolExecutor timer;
   private final RedisConnectionStateListener connectionListener = new ConnectionListener();
 
@@ -1277,12 +1288,53 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
   // ---- messages ----
 
-  private void onMessage(byte[] message) {
-    if (message.length < HEADER
-        || message.length - HEADER > MAX_KEY_BYTES + 8L + maxRecordBytes()) {
+  /** The largest message a courier of this cache sends. */
+  private long maxMessageBytes() {
+    return HEADER + MAX_KEY_BYTES + 8L + maxRecordBytes();
+  }
+
+  /**
+   * Hands a message from Lettuce's event loop to the inbox, within a bound: at most
+   * {@link #MAX_INBOX_MESSAGES} messages and {@link #MAX_INBOX_BYTES} waiting. With the inbox's
+   * thread held (a slow {@code onRemoteInvalidation} listener, a long pause) a busy channel, or
+   * anyone who can publish on it, would otherwise grow the heap without limit. A message past the
+   * bound is dropped; an invalidation may be among them, so the JVM falls back, and the probe
+   * (whose own message must come through this inbox) brings it back, clearing its local storage,
+   * once the inbox keeps up. A message larger than any courier sends is not even queued.
+   */
+  private void received(byte[] message) {
+    if (message.length < HEADER || message.length > maxMessageBytes()) {
       LOG.log(System.Logger.Level.DEBUG, "message of " + message.length + " bytes ignored");
       return;
     }
+    long budget = Math.max(MAX_INBOX_BYTES, 2L * maxMessageBytes());
+    if (inboxMessages.incrementAndGet() > MAX_INBOX_MESSAGES
+        || inboxBytes.addAndGet(message.length) > budget) {
+      inboxMessages.decrementAndGet();
+      inboxBytes.addAndGet(-message.length);
+      if (clustered && !closed) {
+        execute(() -> fallBack(new RedisTrouble("the courier's message thread is "
+            + MAX_INBOX_MESSAGES + " messages or " + budget + " bytes behind on " + ascii(channel)
+            + "; messages are dropped until it catches up", null)));
+      }
+      return;
+    }
+    try {
+      inbox.execute(() -> {
+        try {
+          onMessage(message);
+        } finally {
+          inboxMessages.decrementAndGet();
+          inboxBytes.addAndGet(-message.length);
+        }
+      });
+    } catch (RejectedExecutionException closing) {
+      inboxMessages.decrementAndGet(); // closed: nothing to do
+      inboxBytes.addAndGet(-message.length);
+    }
+  }
+
+  private void onMessage(byte[] message) {
     ByteBuffer in = ByteBuffer.wrap(message);
     byte kind = in.get();
     long sender = in.getLong();
@@ -1777,11 +1829,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
               new RedisPubSubAdapter<>() {
                 @Override
                 public void message(byte[] from, byte[] message) {
-                  try {
-                    inbox.execute(() -> onMessage(message));
-                  } catch (RejectedExecutionException closing) {
-                    // closed: nothing to do
-                  }
+                  received(message);
                 }
               });
           events = opened;
@@ -2187,7 +2235,9 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
     /**
      * Sets a listener told of every key another JVM invalidated, after it was removed here (for
-     * metrics or tests). It runs on the courier's message thread and must not block.
+     * metrics or tests). It runs on the courier's message thread and must not block: messages
+     * wait for it, and past 10,000 waiting (or 64 MiB) they are dropped and the courier falls back
+     * to local mode until the thread catches up.
      *
      * @param listener the listener
      * @return this builder
