@@ -697,15 +697,19 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
    * become '?' in its bytes, so two such keys would name one Redis key (one answered the other's
    * value) and an invalidation would reach the other JVMs as a third key.
    *
-   * @throws IllegalArgumentException if the text has an unpaired surrogate
+   * @throws IllegalArgumentException if the text has an unpaired surrogate, or is longer than
+   *     {@link #MAX_KEY_BYTES} in UTF-8 (receivers drop a message naming a longer key)
    */
   private String text(K key) {
     String text = keys.encode(key);
+    long bytes = 0;
     for (int i = 0; i < text.length(); i++) {
       char ch = text.charAt(i);
+      bytes += ch < 0x80 ? 1 : ch < 0x800 ? 2 : 3;
       if (Character.isHighSurrogate(ch) && i + 1 < text.length()
           && Character.isLowSurrogate(text.charAt(i + 1))) {
         i++;
+        bytes++; // a pair is 4 bytes
       } else if (Character.isSurrogate(ch)) {
         throw new IllegalArgumentException(
             "the text of key " + key + " has an unpaired surrogate at index " + i + " (U+"
@@ -713,6 +717,12 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
                 + "): it has no UTF-8 form and would name another key in Redis; make the KeyCodec"
                 + " produce well-formed text");
       }
+    }
+    if (bytes > MAX_KEY_BYTES) {
+      // Every receiver drops a message naming a longer key: its invalidation would reach no JVM.
+      throw new IllegalArgumentException("the text of a key is " + bytes + " bytes in UTF-8, more"
+          + " than the " + MAX_KEY_BYTES + " a message between JVMs carries; make the KeyCodec"
+          + " produce shorter text (a digest, for example)");
     }
     return text;
   }

@@ -491,6 +491,27 @@ class RedisCourierTest {
   }
 
   /**
+   * Every receiver drops a message whose key is longer than 64 KiB, but senders sent them: such a
+   * key loaded for the cluster, and its invalidation never left the JVM that made it, so the other
+   * JVMs kept the old value. Such a key is now refused, as a key with no UTF-8 form is.
+   */
+  @Test
+  void keysLongerThanAMessageCanCarryAreRefused() throws Exception {
+    String name = name();
+    String huge = "k".repeat(64 * 1024 + 1);
+    try (Member a = Member.join(redis.uri(), name)) {
+      assertThatThrownBy(() -> a.cache().fetch(huge, k -> Load.commit("v")))
+          .isInstanceOf(LoadFailedException.class)
+          .hasRootCauseInstanceOf(IllegalArgumentException.class)
+          .hasStackTraceContaining("65537 bytes");
+      assertThatThrownBy(() -> a.cache().invalidate(huge))
+          .isInstanceOf(IllegalArgumentException.class);
+      String largest = "k".repeat(64 * 1024);
+      assertThat(a.cache().fetch(largest, k -> Load.commit("v")).value()).isEqualTo("v");
+    }
+  }
+
+  /**
    * The name was put in the keys as it is, so cache {@code a}'s key {@code v:x} and cache
    * {@code a:v}'s key {@code x} were one Redis key (one cache answered the other's value), and
    * {@code a}'s invalidateAll, scanning {@code a:v:*}, emptied cache {@code a:v}. A ':' (and '%')
