@@ -490,6 +490,63 @@ class RedisCourierTest {
     }
   }
 
+  /** README: {@code Load.ignore} is shared with the waiting JVMs but stored nowhere. */
+  @Test
+  void anIgnoredValueAnswersTheWaitingJvmsAndIsStoredNowhere() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {});
+        Member b = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {})) {
+      CountDownLatch started = new CountDownLatch(1);
+      CountDownLatch finish = new CountDownLatch(1);
+      CompletableFuture<Fetched<String>> leader = fetchInThread(a.cache(), "k", k -> {
+        started.countDown();
+        finish.await();
+        return Load.ignore("transient");
+      });
+      assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+      CompletableFuture<Fetched<String>> waiter =
+          fetchInThread(b.cache(), "k", k -> Load.commit("loaded-by-b"));
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers("k") == 1);
+      finish.countDown();
+
+      assertThat(leader.get(30, TimeUnit.SECONDS).value()).isEqualTo("transient");
+      assertThat(waiter.get(30, TimeUnit.SECONDS).value()).isEqualTo("transient");
+      await().atMost(30, TimeUnit.SECONDS).until(() -> redis().exists(leaseKey(name, "k")) == 0);
+      assertThat(redis().exists(valueKey(name, "k"))).isZero();
+      assertThat(a.cache().getIfPresent("k")).isNull();
+      assertThat(b.cache().getIfPresent("k")).isNull();
+    }
+  }
+
+  /**
+   * README: the caller that started a JVM's job is answered {@code LOADED} even when the value
+   * came from another JVM, the others {@code JOINED}; a caller's own timeout ends its wait only.
+   */
+  @Test
+  void callersWaitingOnAnotherJvmGetLoadedOrJoinedAndTheirOwnTimeouts() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {});
+        Member b = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {})) {
+      CountDownLatch finish = new CountDownLatch(1);
+      AtomicInteger runs = new AtomicInteger();
+      CompletableFuture<Fetched<String>> first = waitOnLeader(a, b, "k", "from-a", finish, runs);
+      CompletableFuture<Fetched<String>> second =
+          fetchInThread(b.cache(), "k", k -> Load.commit("loaded-by-b"));
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers("k") == 2);
+      assertThatThrownBy(() -> b.cache().fetch("k", k -> Load.commit("x"), Duration.ofMillis(100)))
+          .isInstanceOf(FetchTimeoutException.class);
+      assertThat(first).isNotDone();
+      finish.countDown();
+
+      assertThat(first.get(30, TimeUnit.SECONDS))
+          .isEqualTo(new Fetched<>("from-a", Fetched.Source.LOADED));
+      assertThat(second.get(30, TimeUnit.SECONDS))
+          .isEqualTo(new Fetched<>("from-a", Fetched.Source.JOINED));
+      assertThat(runs).hasValue(1);
+      assertThat(b.courier().stats().sharedAnswers()).isEqualTo(1);
+    }
+  }
+
   /**
    * Every receiver drops a message whose key is longer than 64 KiB, but senders sent them: such a
    * key loaded for the cluster, and its invalidation never left the JVM that made it, so the other
