@@ -370,6 +370,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private final ExecutorService inbox;
   private final AtomicInteger inboxMessages = new AtomicInteger();
   private final AtomicLong inboxBytes = new AtomicLong();
+  /** Whether an invalidation of an undecodable key was logged at WARNING (later ones: DEBUG). */
+  private final AtomicBoolean undecodableLogged = new AtomicBoolean();
   private final ScheduledThreadPoolExecutor timer;
   private final RedisConnectionStateListener connectionListener = new ConnectionListener();
 
@@ -1412,7 +1414,14 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     try {
       key = keys.decode(text);
     } catch (RuntimeException e) {
-      LOG.log(System.Logger.Level.WARNING, "invalidation of an undecodable key " + text, e);
+      // The text came from whoever published it: escaped and cut (a newline would write a line of
+      // its own into the log), without the exception (its message repeats the text), and at
+      // WARNING only once (a flood of them would flood the log).
+      boolean first = undecodableLogged.compareAndSet(false, true);
+      LOG.log(first ? System.Logger.Level.WARNING : System.Logger.Level.DEBUG,
+          "invalidation of a key the KeyCodec cannot decode, ignored: \"" + printable(text)
+              + "\" (" + e.getClass().getName() + ")"
+              + (first ? "; later ones are logged at DEBUG" : ""));
       return;
     }
     h.invalidateLocally(key);
@@ -1425,6 +1434,31 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
         LOG.log(System.Logger.Level.WARNING, "onRemoteInvalidation listener failed", e);
       }
     }
+  }
+
+  /** Text from the channel as a log may show it: control characters escaped, cut at 100. */
+  private static String printable(String text) {
+    StringBuilder out = new StringBuilder(Math.min(text.length(), 100) + 16);
+    for (int i = 0; i < text.length() && i < 100; i++) {
+      char ch = text.charAt(i);
+      switch (ch) {
+        case '\\' -> out.append("\\\\");
+        case '\n' -> out.append("\\n");
+        case '\r' -> out.append("\\r");
+        case '\t' -> out.append("\\t");
+        default -> {
+          if (Character.isISOControl(ch) || Character.isSurrogate(ch)) {
+            out.append("\\u").append(HexFormat.of().toHexDigits(ch));
+          } else {
+            out.append(ch);
+          }
+        }
+      }
+    }
+    if (text.length() > 100) {
+      out.append("... (").append(text.length()).append(" characters)");
+    }
+    return out.toString();
   }
 
   private byte[] message(byte kind, String text) {

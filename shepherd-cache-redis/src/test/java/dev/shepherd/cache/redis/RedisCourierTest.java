@@ -807,6 +807,58 @@ class RedisCourierTest {
     }
   }
 
+  /**
+   * The key text of an invalidation that the codec cannot decode came from whoever published it
+   * and was logged as it was, at WARNING with a stack trace, once per message: a publisher could
+   * write lines of its own into the log (a newline in the key) and flood it. It is logged once,
+   * escaped and cut; later ones at DEBUG.
+   */
+  @Test
+  void undecodableKeysFromTheChannelAreLoggedOnceEscapedAndCut() throws Exception {
+    String name = name();
+    List<String> warnings = new java.util.concurrent.CopyOnWriteArrayList<>();
+    java.util.logging.Logger log = java.util.logging.Logger.getLogger(RedisCourier.class.getName());
+    java.util.logging.Handler handler = new java.util.logging.Handler() {
+      @Override
+      public void publish(java.util.logging.LogRecord r) {
+        if (r.getLevel() == java.util.logging.Level.WARNING) {
+          warnings.add(r.getMessage());
+        }
+      }
+
+      @Override
+      public void flush() {}
+
+      @Override
+      public void close() {}
+    };
+    RedisClient client = RedisClient.create(redis.uri());
+    try (RedisCourier<Long, String> courier =
+        RedisCourier.builder(client, KeyCodec.longs(), ValueCodec.string())
+            .name(name).probeInterval(Duration.ofMillis(100)).build();
+        StatefulRedisConnection<byte[], byte[]> bytes = raw.client().connect(ByteArrayCodec.INSTANCE)) {
+      CoalescingCache<Long, String> cache =
+          CoalescingCache.<Long, String>builder().courier(courier).build();
+      await().atMost(60, TimeUnit.SECONDS).until(courier::isClustered);
+      assertThat(cache.fetch(7L, k -> Load.commit("seven")).value()).isEqualTo("seven");
+      log.addHandler(handler);
+      byte[] channel = (RedisCourier.DEFAULT_PREFIX + name + ":events").getBytes(UTF_8);
+      for (int i = 0; i < 3; i++) {
+        bytes.sync().publish(channel,
+            message('I', "1\nSEVERE: forged line " + "x".repeat(1_000), -1, ""));
+      }
+      bytes.sync().publish(channel, message('I', "7", -1, ""));
+      await().atMost(30, TimeUnit.SECONDS).until(() -> courier.stats().invalidationsReceived() == 1);
+      assertThat(warnings).hasSize(1).allSatisfy(m -> {
+        assertThat(m).doesNotContain("\n").contains("1\\nSEVERE");
+        assertThat(m.length()).isLessThan(500);
+      });
+    } finally {
+      log.removeHandler(handler);
+      client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+    }
+  }
+
   @Test
   void codecsRoundTripStringsBytesAndJackson() throws Exception {
     assertThat(ValueCodec.string().decode(ValueCodec.string().encode("héllo"))).isEqualTo("héllo");
