@@ -854,12 +854,12 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       String kind = ascii((byte[]) reply.get(0));
       switch (kind) {
         case "V" -> {
-          unregister(text, job);
+          boolean mine = unregister(text, job);
           Load<V> load = readable(text, (byte[]) reply.get(1), (Long) reply.get(2));
           if (load != null) {
             sharedAnswers.increment();
             job.complete(load);
-          } else {
+          } else if (mine) { // else a message or another path acts on the job already
             // Not a value this JVM can read (corrupt, foreign, another codec): kept, it would make
             // every JVM load the key alone until it expires (if ever). Ask again past it: the
             // key's leader, here or elsewhere, replaces it. Such a question never answers "V".
