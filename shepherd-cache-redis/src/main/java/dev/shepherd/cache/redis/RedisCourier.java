@@ -353,6 +353,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private final int maxMessageValueBytes;
   private final long probeIntervalMillis;
   private final long heartbeatMillis;
+  private final boolean shareFailureMessages;
   private final Executor loaders;
   private final @Nullable Consumer<? super K> onRemoteInvalidation;
   private final byte[] seqKey;
@@ -431,6 +432,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     this.maxRecordArg = ascii(Integer.toString(maxRecordBytes()));
     this.probeIntervalMillis = Math.max(1L, b.probeInterval.toMillis());
     this.heartbeatMillis = Math.max(1L, b.heartbeatInterval.toMillis());
+    this.shareFailureMessages = b.shareFailureMessages;
     this.loaders = b.executor;
     this.onRemoteInvalidation = b.onRemoteInvalidation;
     this.seqKey = utf8(namespace + "seq");
@@ -1501,7 +1503,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
           prefixed(IGNORED, values.encode(Require.nonNull(i.value(), "value")));
       case Load.Fail<? extends V> f -> {
         Throwable error = f.error();
-        String message = error.getMessage() == null ? "" : error.getMessage();
+        String message =
+            error.getMessage() == null || !shareFailureMessages ? "" : error.getMessage();
         if (message.length() > MAX_FAILURE_MESSAGE) {
           message = message.substring(0, MAX_FAILURE_MESSAGE);
         }
@@ -2130,6 +2133,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     private int maxMessageValueBytes = DEFAULT_MAX_MESSAGE_VALUE_BYTES;
     private Duration probeInterval = Duration.ofSeconds(1);
     private Duration heartbeatInterval = Duration.ofSeconds(1);
+    private boolean shareFailureMessages = true;
     private Executor executor = task -> Thread.ofVirtual().name("shepherd-cache-redis").start(task);
     private @Nullable Consumer<? super K> onRemoteInvalidation;
 
@@ -2261,6 +2265,22 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
      */
     public Builder<K, V> heartbeatInterval(Duration interval) {
       this.heartbeatInterval = Require.positive(interval, "heartbeatInterval");
+      return this;
+    }
+
+    /**
+     * Sets whether a failure's message is shared with the other JVMs, or only the class of the
+     * loader's error. Shared failures are stored in Redis (for {@code cacheFailuresFor}) and
+     * published to every JVM of the cache; error messages often carry SQL, URLs, host names or
+     * ids, which anything that reads Redis or the channel then sees. Off, a waiter in another JVM
+     * gets a {@link RemoteLoadException} with the class and an empty message; the JVM that ran the
+     * load keeps the whole error. Default true.
+     *
+     * @param share whether messages are shared
+     * @return this builder
+     */
+    public Builder<K, V> shareFailureMessages(boolean share) {
+      this.shareFailureMessages = share;
       return this;
     }
 

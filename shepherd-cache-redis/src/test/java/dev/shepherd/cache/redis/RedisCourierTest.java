@@ -120,6 +120,31 @@ class RedisCourierTest {
     }
   }
 
+  /**
+   * A loader error's message went to Redis and to every JVM of the cache, whatever it held (SQL,
+   * URLs, ids). With {@code shareFailureMessages(false)} only its class leaves the JVM.
+   */
+  @Test
+  void withFailureMessagesNotSharedOnlyTheErrorsClassLeavesTheJvm() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name, c -> c.shareFailureMessages(false),
+            c -> c.cacheFailuresFor(Duration.ofMinutes(1)));
+        Member b = Member.join(redis.uri(), name, c -> {},
+            c -> c.cacheFailuresFor(Duration.ofMinutes(1)))) {
+      assertThatThrownBy(() -> a.cache().fetch("k", k -> {
+        throw new IOException("password=hunter2 at db.internal");
+      })).isInstanceOf(LoadFailedException.class).hasRootCauseMessage("password=hunter2 at db.internal");
+      await().atMost(30, TimeUnit.SECONDS).until(() -> redis().exists(valueKey(name, "k")) == 1);
+      assertThat(redis().get(valueKey(name, "k"))).isEqualTo("Fjava.io.IOException\n");
+
+      Throwable remote = org.junit.jupiter.api.Assertions.assertThrows(LoadFailedException.class,
+          () -> b.cache().fetch("k", k -> Load.commit("unused"))).getCause();
+      assertThat(remote).isInstanceOf(RemoteLoadException.class);
+      assertThat(((RemoteLoadException) remote).remoteClass()).isEqualTo("java.io.IOException");
+      assertThat(((RemoteLoadException) remote).remoteMessage()).isEmpty();
+    }
+  }
+
   @Test
   void aLiveLeaderRenewsItsLeaseSoALoaderLongerThanTheLeaseIsNotTakenOver() throws Exception {
     String name = name();
