@@ -573,6 +573,44 @@ class RedisCourierTest {
   }
 
   /**
+   * README: {@code cancelWhenAbandoned} works in both modes. A JVM whose only caller of a key
+   * waiting on another JVM's lease leaves abandons its job there; the leader's load goes on, and
+   * the next caller in that JVM takes the leader's value.
+   */
+  @Test
+  void aCallerLeavingAJobThatWaitsOnAnotherJvmAbandonsItThereOnly() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {});
+        Member b = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)),
+            c -> c.cancelWhenAbandoned(true))) {
+      CountDownLatch started = new CountDownLatch(1);
+      CountDownLatch finish = new CountDownLatch(1);
+      AtomicInteger runs = new AtomicInteger();
+      CompletableFuture<Fetched<String>> leader = fetchInThread(a.cache(), "k", k -> {
+        runs.incrementAndGet();
+        started.countDown();
+        finish.await();
+        return Load.commit("from-a");
+      });
+      assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+      CompletableFuture<Fetched<String>> leaving = b.cache().fetchAsync("k", k -> {
+        runs.incrementAndGet();
+        return Load.commit("loaded-by-b");
+      });
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers("k") == 1);
+      leaving.cancel(false);
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers("k") == 0);
+
+      finish.countDown();
+      assertThat(leader.get(30, TimeUnit.SECONDS).value()).isEqualTo("from-a");
+      await().atMost(30, TimeUnit.SECONDS).until(() -> redis().exists(valueKey(name, "k")) == 1);
+      assertThat(b.cache().fetch("k", k -> Load.commit("loaded-by-b")).value()).isEqualTo("from-a");
+      assertThat(runs).hasValue(1);
+      assertThat(b.courier().stats().leads()).isZero();
+    }
+  }
+
+  /**
    * Every receiver drops a message whose key is longer than 64 KiB, but senders sent them: such a
    * key loaded for the cluster, and its invalidation never left the JVM that made it, so the other
    * JVMs kept the old value. Such a key is now refused, as a key with no UTF-8 form is.
