@@ -16,7 +16,10 @@ public interface KeyCodec<K> {
    * Encodes a key.
    *
    * @param key the key
-   * @return its text
+   * @return its text, well-formed and at most 64 KiB in UTF-8: a text with an unpaired surrogate
+   *     has no UTF-8 form (it would name another key in Redis) and a longer one no message between
+   *     JVMs carries, so the courier refuses them (the key's load fails, its invalidate or put
+   *     throws IllegalArgumentException)
    */
   String encode(K key);
 

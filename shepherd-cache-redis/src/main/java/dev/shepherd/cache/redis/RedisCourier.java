@@ -13,6 +13,7 @@ import io.lettuce.core.RedisFuture;
 import io.lettuce.core.RedisNoScriptException;
 import io.lettuce.core.ScanArgs;
 import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.SetArgs;
 import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.async.RedisAsyncCommands;
@@ -47,6 +48,8 @@ import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
@@ -76,7 +79,8 @@ import org.jspecify.annotations.Nullable;
  * that handles the answer):
  * returns the key's value (or kept failure) from the shared tier if it is there (the job completes
  * with it, no load); else, if another JVM holds the key's <em>load lease</em>, this JVM waits; else
- * it takes the lease with a new <em>fencing token</em> ({@code INCR} of a counter) and runs the
+ * it takes the lease with a new <em>fencing token</em> ({@code INCR} of a counter, raised to Redis'
+ * clock in microseconds when it is behind, so a lost or restored counter repeats no token) and runs the
  * loader, renewing the lease every third of its length while the loader runs. The leader writes its
  * outcome with a second script that checks the token is still the lease's (a leader whose lease
  * lapsed or was invalidated is refused), stores it for the cache's time to live (a failure for
@@ -97,19 +101,23 @@ import org.jspecify.annotations.Nullable;
  * <h2>State machines</h2>
  *
  * <pre>
- * mode:  LOCAL --probe: connected, own message echoed, missed invalidations replayed
- *                until none is left (those made during a replay are replayed next),
- *                local storage cleared--------------------------------------------> CLUSTERED
- *        CLUSTERED --a command failed or was late, a connection dropped-----------> LOCAL
+ * mode:  LOCAL --probe: connected, a key written, own message echoed, missed
+ *                invalidations replayed until none is left (those made during a replay
+ *                are replayed next), local storage cleared--------------------------> CLUSTERED
+ *        CLUSTERED --a command failed or was late, a connection dropped, the
+ *                subscription's connection did not answer a PING (heartbeat;
+ *                closed, the probe opens a new one)--------------------------------> LOCAL
  *                                                         [counted; one WARNING per outage]
  *        LOCAL, CLUSTERED --close(): connections closed, also those a probe
  *                is still opening (closed as soon as they open)-------------------> CLOSED
  * job:   ASKING --value or kept failure in the shared tier----------------------> DONE
- *        ASKING --lease free: token = INCR---------------------------------------> LEADING
+ *        ASKING --stored value undecodable here: ask again past it-----------------> ASKING
+ *        ASKING --lease free: token = max(INCR, Redis' clock in us)---------------> LEADING
  *        ASKING --lease held by another JVM--------------------------------------> WAITING
  *        WAITING --result message naming the awaited lease's token-----------------> DONE
  *        WAITING --"stored" message (above maxMessageValueBytes): read the tier----> ASKING
- *        WAITING --lease would lapse, invalidation, lease given back--------------> ASKING
+ *        WAITING --lease would lapse, invalidation, lease given back, a leader's
+ *                write refused (retry message)---------------------------------------> ASKING
  *        WAITING --"not shared" message (too large)-------------------------------> LOCAL LOAD
  *        LEADING --loader returned: fenced write, publish, complete here----------> DONE
  *        LEADING --abandoned or timed out here: lease given back, waiters ask again-> DONE
@@ -136,8 +144,11 @@ import org.jspecify.annotations.Nullable;
  * <h2>When Redis is down or slow</h2>
  *
  * Every Redis command is bounded by {@link Builder#commandTimeout}; loads never wait for a
- * connection (connections are opened by a background probe). On a failed or late command, or when
- * a connection drops, the courier falls back to local coalescing: every job then loads in its own
+ * connection (connections are opened by a background probe). On a failed or late command, when
+ * a connection drops, or when the subscription's connection does not answer the {@code PING} sent
+ * every {@link Builder#heartbeatInterval} in cluster mode (a connection no byte crosses any more is
+ * closed by nobody; it is closed then, and the probe opens a new one), the courier falls back to
+ * local coalescing: every job then loads in its own
  * JVM (one load per key per JVM), jobs that were waiting on another JVM load at once, the fall back
  * is counted ({@link Stats#fallbacks}) and logged once (a WARNING per outage). A question whose
  * answer came too late may still have taken the key's lease in Redis; when that answer arrives
@@ -161,14 +172,22 @@ import org.jspecify.annotations.Nullable;
  * the codec cannot encode, is not shared: the leader answers its own JVM, and every JVM that waited
  * loads the key itself (counted in {@link Stats#notShared}). The shared tier keeps values for the
  * cache's time to live (forever without one: set one, or a Redis {@code maxmemory} policy); a JVM
- * that takes a value from the shared tier keeps it locally for the cache's time to live from then
- * (a value committed with its own time to live, for what is left of it). Keys are
- * {@code keyPrefix + name + ":v:" + key} (values), {@code ":l:"} (leases), {@code ":seq"} (the
- * token counter) and the channel {@code ":events"}; on Redis Cluster put a hash tag in the name.
+ * that takes a value from the shared tier keeps it locally for what is left of it there (at most
+ * its own time to live), so no value is answered longer than one time to live after it was loaded.
+ * Keys are {@code keyPrefix + name + ":v:" + key} (values; a {@code ':'} of the name is written
+ * {@code %3A} and a {@code '%'} {@code %25}), {@code ":l:"} (leases), {@code ":seq"}
+ * (the token counter), {@code ":probe"} (written by each probe) and the channel
+ * {@code ":events"}; on Redis Cluster put a hash tag in the name.
+ * That key space is the courier's: a key there that holds another type counts as absent and is
+ * overwritten, a lease that is no token counts as free, a lease without an expiry is given one. A
+ * stored value longer than this JVM's {@code maxValueBytes} is not read from Redis at all (the
+ * acquire script checks its length first), and one this JVM cannot decode is not taken: either
+ * way the job asks again past it, and the key's leader replaces it.
  * The courier opens two connections from the client (commands, pub/sub) and adds a connection
  * listener to it; {@link #close()} removes both (a connection a probe is still opening is closed
  * as soon as it opens), not the client. One courier serves one cache.
- * Thread-safe.
+ * Messages received and not yet handled are bounded (10,000, 64 MiB): past that they are dropped
+ * and the courier falls back, since an invalidation may be among them. Thread-safe.
  *
  * @param <K> the key's type
  * @param <V> the value's type
@@ -189,6 +208,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
    * `waiting`. Messages are handled in order on one thread (inbox); jobs are completed, loads and
    * Redis calls run on the loader executor (virtual threads), never on Lettuce's event loop nor
    * on the inbox (a completion runs the dependent stages of callers' futures, which may block).
+   * The inbox holds at most MAX_INBOX_MESSAGES messages and MAX_INBOX_BYTES; past that, messages
+   * are dropped and the courier falls back (see received()).
    *
    * Missed invalidations: out of cluster mode an invalidation is remembered (its key, or a clear
    * owed) with a number. The probe replays a copy, then forgets only what was not invalidated again
@@ -210,6 +231,10 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private static final int MAX_FAILURE_MESSAGE = 1_000;
   private static final int MAX_KEY_BYTES = 64 * 1024;
   private static final int MAX_MISSED_INVALIDATIONS = 10_000;
+  /** Messages received and not yet handled, at most; past it they are dropped and we fall back. */
+  private static final int MAX_INBOX_MESSAGES = 10_000;
+  /** Their bytes, at most (or two of the largest messages, if more). */
+  private static final long MAX_INBOX_BYTES = 64L << 20;
   private static final byte[] ZERO = {'0'};
   private static final byte[] ONE = {'1'};
   /** The awaited token of a job whose question to Redis is still in flight. */
@@ -231,25 +256,71 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private static final byte IGNORED = 'I';
   private static final byte FAILURE = 'F';
 
+  /*
+   * The scripts read the courier's keys with redis.pcall: a key of the cache's key space that holds
+   * another type (another application's hash under the same prefix, a hand-made key) answers
+   * WRONGTYPE, a fault of that key and not of Redis. Read with redis.call it failed the script, and
+   * the courier fell back to local mode at every miss of the key (and cleared its local storage at
+   * every return to cluster mode). Instead such a value counts as absent and the leader's write
+   * overwrites it; such a lease, or one that is not a token, counts as free and is overwritten; a
+   * lease without an expiry (ours always have one) is given one, so it lapses like any other; a
+   * counter that is not a number starts again from the clock.
+   */
+
+  /**
+   * Reads the shared tier, else the lease, else takes the lease. A value longer than the reader's
+   * largest record (ARGV[3]) is not sent, so no more than that is read from Redis for it; like a
+   * wrong-typed one, it counts as absent and the leader's write replaces it. A token is the larger of the
+   * counter plus one and Redis' clock in microseconds: a counter alone starts again after FLUSHALL,
+   * an eviction or a restart from an older snapshot, and would hand a lapsed leader's token to the
+   * key's next leader, whose fence would then let the lapsed leader's older value in. Tokens stay
+   * below 2^53 (exact in Lua's numbers) until the year 2255; they repeat only if Redis' clock goes
+   * back by more than the time since the lost tokens were handed out.
+   */
   static final String ACQUIRE_SCRIPT =
       "if ARGV[2] ~= '1' then\n"
-          + "  local v = redis.call('GET', KEYS[1])\n"
-          + "  if v then return {'V', v, redis.call('PTTL', KEYS[1])} end\n"
+          + "  local size = redis.pcall('STRLEN', KEYS[1])\n"
+          + "  if type(size) == 'number' and size > 0 and size <= tonumber(ARGV[3]) then\n"
+          + "    return {'V', redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}\n"
+          + "  end\n"
           + "end\n"
-          + "local t = redis.call('GET', KEYS[2])\n"
-          + "if t then return {'W', t, redis.call('PTTL', KEYS[2])} end\n"
-          + "local token = redis.call('INCR', KEYS[3])\n"
-          + "redis.call('SET', KEYS[2], tostring(token), 'PX', ARGV[1])\n"
-          + "return {'L', tostring(token)}\n";
+          + "local held = redis.pcall('GET', KEYS[2])\n"
+          + "if type(held) == 'string' and #held <= 18 and string.match(held, '^[1-9]%d*$') then\n"
+          + "  local left = redis.call('PTTL', KEYS[2])\n"
+          + "  if left < 0 then\n"
+          + "    redis.call('PEXPIRE', KEYS[2], ARGV[1])\n"
+          + "    left = tonumber(ARGV[1])\n"
+          + "  end\n"
+          + "  return {'W', held, left}\n"
+          + "end\n"
+          + "local now = redis.call('TIME')\n"
+          + "local floor = tonumber(now[1]) * 1000000 + tonumber(now[2])\n"
+          + "local token = redis.pcall('INCR', KEYS[3])\n"
+          + "if type(token) ~= 'number' or token < floor then\n"
+          + "  token = floor\n"
+          + "  redis.call('SET', KEYS[3], string.format('%d', token))\n"
+          + "end\n"
+          + "local t = string.format('%d', token)\n"
+          + "redis.call('SET', KEYS[2], t, 'PX', ARGV[1])\n"
+          + "return {'L', t}\n";
 
   static final String RENEW_SCRIPT =
-      "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+      "if redis.pcall('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
           + "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
           + "return 1\n";
 
-  /** The fenced write: only the lease's current token may store and publish. */
+  /**
+   * The fenced write: only the lease's current token may store and publish. A refused write tells
+   * the key's waiting JVMs to ask again (ARGV[7], a retry message): those that waited on this lease
+   * hear no result for it otherwise, and a lease lost with the rest of Redis' keys (FLUSHALL, an
+   * eviction) never lapses for them; they would wait a whole lease. Waiters of a newer lease ask
+   * once more and wait on it again.
+   */
   static final String COMMIT_SCRIPT =
-      "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+      "if redis.pcall('GET', KEYS[1]) ~= ARGV[1] then\n"
+          + "  redis.call('PUBLISH', ARGV[4], ARGV[7])\n"
+          + "  return 0\n"
+          + "end\n"
           + "redis.call('DEL', KEYS[1])\n"
           + "local ttl = tonumber(ARGV[3])\n"
           + "if ttl > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)\n"
@@ -259,7 +330,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
           + "return 1\n";
 
   static final String RELEASE_SCRIPT =
-      "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+      "if redis.pcall('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
           + "redis.call('DEL', KEYS[1])\n"
           + "redis.call('PUBLISH', ARGV[2], ARGV[3])\n"
           + "return 1\n";
@@ -275,14 +346,18 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private final String namespace;
   private final long leaseMillis;
   private final byte[] leaseArg;
+  private final byte[] maxRecordArg;
   private final Duration commandTimeout;
   private final long commandTimeoutNanos;
   private final int maxValueBytes;
   private final int maxMessageValueBytes;
   private final long probeIntervalMillis;
+  private final long heartbeatMillis;
+  private final boolean shareFailureMessages;
   private final Executor loaders;
   private final @Nullable Consumer<? super K> onRemoteInvalidation;
   private final byte[] seqKey;
+  private final byte[] probeKey;
   private final byte[] channel;
   private final long nodeId = new SecureRandom().nextLong();
 
@@ -294,6 +369,10 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
   private final ConcurrentHashMap<String, Waiters<K, V>> waiting = new ConcurrentHashMap<>();
   private final ExecutorService inbox;
+  private final AtomicInteger inboxMessages = new AtomicInteger();
+  private final AtomicLong inboxBytes = new AtomicLong();
+  /** Whether an invalidation of an undecodable key was logged at WARNING (later ones: DEBUG). */
+  private final AtomicBoolean undecodableLogged = new AtomicBoolean();
   private final ScheduledThreadPoolExecutor timer;
   private final RedisConnectionStateListener connectionListener = new ConnectionListener();
 
@@ -341,17 +420,23 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     this.client = b.client;
     this.keys = b.keys;
     this.values = b.values;
-    this.namespace = b.prefix + b.name + ":";
+    // Escaped, so that no name extends another into its keys: unescaped, cache "a"'s key "v:x"
+    // was cache "a:v"'s key "x", and "a"'s invalidateAll (SCAN "a:v:*") emptied cache "a:v".
+    this.namespace = b.prefix + b.name.replace("%", "%25").replace(":", "%3A") + ":";
     this.leaseMillis = Math.max(1L, b.lease.toMillis());
     this.leaseArg = ascii(Long.toString(leaseMillis));
     this.commandTimeout = b.commandTimeout;
     this.commandTimeoutNanos = Durations.toNanosSaturated(b.commandTimeout);
     this.maxValueBytes = b.maxValueBytes;
     this.maxMessageValueBytes = Math.min(b.maxMessageValueBytes, b.maxValueBytes);
+    this.maxRecordArg = ascii(Integer.toString(maxRecordBytes()));
     this.probeIntervalMillis = Math.max(1L, b.probeInterval.toMillis());
+    this.heartbeatMillis = Math.max(1L, b.heartbeatInterval.toMillis());
+    this.shareFailureMessages = b.shareFailureMessages;
     this.loaders = b.executor;
     this.onRemoteInvalidation = b.onRemoteInvalidation;
     this.seqKey = utf8(namespace + "seq");
+    this.probeKey = utf8(namespace + "probe");
     this.channel = utf8(namespace + "events");
     this.inbox =
         Executors.newSingleThreadExecutor(
@@ -441,6 +526,19 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     }
     client.addListener(connectionListener);
     scheduleProbe(0L);
+    try {
+      discard(timer.scheduleWithFixedDelay(
+          () -> {
+            if (clustered && !closed) {
+              execute(this::heartbeat);
+            }
+          },
+          heartbeatMillis,
+          heartbeatMillis,
+          TimeUnit.MILLISECONDS));
+    } catch (RejectedExecutionException closing) {
+      // closed meanwhile: nothing to watch
+    }
   }
 
   @Override
@@ -467,7 +565,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   @Override
   public void invalidated(Object key) {
     K typed = castKey(key);
-    String text = keys.encode(typed);
+    String text = text(typed);
     // Sent in cluster mode, else remembered for the probe to replay; rememberMissed refuses once
     // the probe has clustered (it checks under the lock the probe clusters under), and the
     // invalidation is sent after all: none falls between the two.
@@ -586,10 +684,51 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       return;
     }
     if (!clustered) {
+      try {
+        text(job.key()); // refused in every mode, not only while clustered
+      } catch (RuntimeException e) {
+        job.complete(Load.fail(e));
+        return;
+      }
       runLocally(job);
       return;
     }
     acquire(job, false, false);
+  }
+
+  /**
+   * The key's text from the codec, checked to have a UTF-8 form: an unpaired surrogate would
+   * become '?' in its bytes, so two such keys would name one Redis key (one answered the other's
+   * value) and an invalidation would reach the other JVMs as a third key.
+   *
+   * @throws IllegalArgumentException if the text has an unpaired surrogate, or is longer than
+   *     {@link #MAX_KEY_BYTES} in UTF-8 (receivers drop a message naming a longer key)
+   */
+  private String text(K key) {
+    String text = keys.encode(key);
+    long bytes = 0;
+    for (int i = 0; i < text.length(); i++) {
+      char ch = text.charAt(i);
+      bytes += ch < 0x80 ? 1 : ch < 0x800 ? 2 : 3;
+      if (Character.isHighSurrogate(ch) && i + 1 < text.length()
+          && Character.isLowSurrogate(text.charAt(i + 1))) {
+        i++;
+        bytes++; // a pair is 4 bytes
+      } else if (Character.isSurrogate(ch)) {
+        throw new IllegalArgumentException(
+            "the text of key " + key + " has an unpaired surrogate at index " + i + " (U+"
+                + HexFormat.of().withUpperCase().toHexDigits(ch)
+                + "): it has no UTF-8 form and would name another key in Redis; make the KeyCodec"
+                + " produce well-formed text");
+      }
+    }
+    if (bytes > MAX_KEY_BYTES) {
+      // Every receiver drops a message naming a longer key: its invalidation would reach no JVM.
+      throw new IllegalArgumentException("the text of a key is " + bytes + " bytes in UTF-8, more"
+          + " than the " + MAX_KEY_BYTES + " a message between JVMs carries; make the KeyCodec"
+          + " produce shorter text (a digest, for example)");
+    }
+    return text;
   }
 
   /**
@@ -644,17 +783,21 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
    * question cannot be sent ({@link #acquire} then fails the job or falls back).
    *
    * @param takeStored read the shared tier even for a refresh (another JVM just stored the value)
+   * @param passStored do not read the shared tier: what it holds could not be decoded here, so this
+   *     job takes the lease (or waits on it) and the leader's write replaces it
    */
-  private @Nullable Question ask(Courier.Job<K, V> job, boolean takeStored) {
+  private @Nullable Question ask(Courier.Job<K, V> job, boolean takeStored, boolean passStored) {
     String text;
     try {
-      text = keys.encode(job.key());
+      text = text(job.key());
     } catch (RuntimeException e) {
       return null;
     }
     Ticket ticket = register(text, job);
     byte[][] scriptKeys = {valueKey(text), leaseKey(text), seqKey};
-    byte[][] args = {leaseArg, job.isRefresh() && !takeStored ? ONE : ZERO};
+    byte[][] args = {
+      leaseArg, passStored || (job.isRefresh() && !takeStored) ? ONE : ZERO, maxRecordArg
+    };
     try {
       return new Question(text, scriptKeys, args, send(acquire, scriptKeys, args), ticket);
     } catch (RedisTrouble e) {
@@ -664,21 +807,26 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   }
 
   private @Nullable Question ask(Courier.Job<K, V> job) {
-    return ask(job, false);
+    return ask(job, false, false);
   }
 
   private void acquire(Courier.Job<K, V> job, boolean waitedBefore, boolean takeStored) {
+    acquire(job, waitedBefore, takeStored, false);
+  }
+
+  private void acquire(
+      Courier.Job<K, V> job, boolean waitedBefore, boolean takeStored, boolean passStored) {
     if (job.isDone()) {
       return;
     }
     String text;
     try {
-      text = keys.encode(job.key());
+      text = text(job.key());
     } catch (RuntimeException e) {
       job.complete(Load.fail(e));
       return;
     }
-    Question asked = ask(job, takeStored);
+    Question asked = ask(job, takeStored, passStored);
     if (asked == null) {
       fallBack(new RedisTrouble("cannot send the acquire script of key " + text, null));
       runLocally(job);
@@ -708,9 +856,17 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       String kind = ascii((byte[]) reply.get(0));
       switch (kind) {
         case "V" -> {
-          unregister(text, job);
-          sharedAnswers.increment();
-          complete(job, text, (byte[]) reply.get(1), (Long) reply.get(2));
+          boolean mine = unregister(text, job);
+          Load<V> load = readable(text, (byte[]) reply.get(1), (Long) reply.get(2));
+          if (load != null) {
+            sharedAnswers.increment();
+            job.complete(load);
+          } else if (mine) { // else a message or another path acts on the job already
+            // Not a value this JVM can read (corrupt, foreign, another codec): kept, it would make
+            // every JVM load the key alone until it expires (if ever). Ask again past it: the
+            // key's leader, here or elsewhere, replaces it. Such a question never answers "V".
+            acquire(job, waitedBefore, false, true);
+          }
         }
         case "W" -> {
           long token = Long.parseLong(ascii((byte[]) reply.get(1)));
@@ -813,7 +969,10 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
         lost.set(true); // lapsed or invalidated: our write will be refused
       }
     } catch (RedisTrouble e) {
-      lost.set(true);
+      // Not lost: one late or failed renewal says nothing of the lease, which may well still be
+      // ours. The next one tries again (in local mode too: the script is fenced), so a leader
+      // whose Redis was slow for a moment keeps its load instead of letting it lapse and be
+      // loaded a second time by a waiting JVM.
       fallBack(e);
     }
   }
@@ -867,7 +1026,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       ascii(Long.toString(encoded.ttlMillis())),
       channel,
       message(inline ? RESULT : STORED, text, token),
-      inline ? ONE : ZERO
+      inline ? ONE : ZERO,
+      message(RETRY, text)
     };
     return new Question(text, scriptKeys, args, send(commit, scriptKeys, args), null);
   }
@@ -982,21 +1142,30 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     return maxValueBytes > Integer.MAX_VALUE - 9 ? Integer.MAX_VALUE : maxValueBytes + 9;
   }
 
+  /** Completes a job with an outcome from a message, or loads it here if it cannot be read. */
   private void complete(Courier.Job<K, V> job, String text, byte[] record, long pttl) {
-    Load<V> load;
+    Load<V> load = readable(text, record, pttl);
+    if (load == null) {
+      execute(() -> runLocally(job)); // the loader on its executor, whatever thread decoded
+      return;
+    }
+    job.complete(load);
+  }
+
+  /** Decodes a shared outcome, or logs why it cannot and returns null. */
+  private @Nullable Load<V> readable(String text, byte[] record, long pttl) {
     try {
       if (record.length > maxRecordBytes()) {
         throw new IllegalArgumentException(
             "shared record of " + record.length + " bytes exceeds maxValueBytes " + maxValueBytes);
       }
-      load = decode(record, pttl);
+      return decode(record, pttl);
     } catch (Exception e) {
       LOG.log(System.Logger.Level.WARNING,
-          "unreadable shared outcome of key " + text + "; loading it in this JVM", e);
-      execute(() -> runLocally(job)); // the loader on its executor, whatever thread decoded
-      return;
+          "unreadable shared outcome of key " + text + " (" + record.length + " bytes, codec "
+              + values + "); not taken", e);
+      return null;
     }
-    job.complete(load);
   }
 
   // ---- waiting jobs ----
@@ -1133,12 +1302,53 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
   // ---- messages ----
 
-  private void onMessage(byte[] message) {
-    if (message.length < HEADER
-        || message.length - HEADER > MAX_KEY_BYTES + 8L + maxRecordBytes()) {
+  /** The largest message a courier of this cache sends. */
+  private long maxMessageBytes() {
+    return HEADER + MAX_KEY_BYTES + 8L + maxRecordBytes();
+  }
+
+  /**
+   * Hands a message from Lettuce's event loop to the inbox, within a bound: at most
+   * {@link #MAX_INBOX_MESSAGES} messages and {@link #MAX_INBOX_BYTES} waiting. With the inbox's
+   * thread held (a slow {@code onRemoteInvalidation} listener, a long pause) a busy channel, or
+   * anyone who can publish on it, would otherwise grow the heap without limit. A message past the
+   * bound is dropped; an invalidation may be among them, so the JVM falls back, and the probe
+   * (whose own message must come through this inbox) brings it back, clearing its local storage,
+   * once the inbox keeps up. A message larger than any courier sends is not even queued.
+   */
+  private void received(byte[] message) {
+    if (message.length < HEADER || message.length > maxMessageBytes()) {
       LOG.log(System.Logger.Level.DEBUG, "message of " + message.length + " bytes ignored");
       return;
     }
+    long budget = Math.max(MAX_INBOX_BYTES, 2L * maxMessageBytes());
+    if (inboxMessages.incrementAndGet() > MAX_INBOX_MESSAGES
+        || inboxBytes.addAndGet(message.length) > budget) {
+      inboxMessages.decrementAndGet();
+      inboxBytes.addAndGet(-message.length);
+      if (clustered && !closed) {
+        execute(() -> fallBack(new RedisTrouble("the courier's message thread is "
+            + MAX_INBOX_MESSAGES + " messages or " + budget + " bytes behind on " + ascii(channel)
+            + "; messages are dropped until it catches up", null)));
+      }
+      return;
+    }
+    try {
+      inbox.execute(() -> {
+        try {
+          onMessage(message);
+        } finally {
+          inboxMessages.decrementAndGet();
+          inboxBytes.addAndGet(-message.length);
+        }
+      });
+    } catch (RejectedExecutionException closing) {
+      inboxMessages.decrementAndGet(); // closed: nothing to do
+      inboxBytes.addAndGet(-message.length);
+    }
+  }
+
+  private void onMessage(byte[] message) {
     ByteBuffer in = ByteBuffer.wrap(message);
     byte kind = in.get();
     long sender = in.getLong();
@@ -1163,7 +1373,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
         }
         long token = ByteBuffer.wrap(message, bodyAt, 8).getLong();
         if (token <= 0L || !waiting.containsKey(text)) {
-          return; // nobody here waits on the key (tokens come from INCR: a leader's is positive)
+          return; // nobody here waits on the key (tokens come from INCR and TIME: a leader's is positive)
         }
         byte[] record = Arrays.copyOfRange(message, bodyAt + 8, message.length);
         // Completed on the loader executor, not here: completing a job also completes the
@@ -1206,7 +1416,14 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     try {
       key = keys.decode(text);
     } catch (RuntimeException e) {
-      LOG.log(System.Logger.Level.WARNING, "invalidation of an undecodable key " + text, e);
+      // The text came from whoever published it: escaped and cut (a newline would write a line of
+      // its own into the log), without the exception (its message repeats the text), and at
+      // WARNING only once (a flood of them would flood the log).
+      boolean first = undecodableLogged.compareAndSet(false, true);
+      LOG.log(first ? System.Logger.Level.WARNING : System.Logger.Level.DEBUG,
+          "invalidation of a key the KeyCodec cannot decode, ignored: \"" + printable(text)
+              + "\" (" + e.getClass().getName() + ")"
+              + (first ? "; later ones are logged at DEBUG" : ""));
       return;
     }
     h.invalidateLocally(key);
@@ -1219,6 +1436,31 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
         LOG.log(System.Logger.Level.WARNING, "onRemoteInvalidation listener failed", e);
       }
     }
+  }
+
+  /** Text from the channel as a log may show it: control characters escaped, cut at 100. */
+  private static String printable(String text) {
+    StringBuilder out = new StringBuilder(Math.min(text.length(), 100) + 16);
+    for (int i = 0; i < text.length() && i < 100; i++) {
+      char ch = text.charAt(i);
+      switch (ch) {
+        case '\\' -> out.append("\\\\");
+        case '\n' -> out.append("\\n");
+        case '\r' -> out.append("\\r");
+        case '\t' -> out.append("\\t");
+        default -> {
+          if (Character.isISOControl(ch) || Character.isSurrogate(ch)) {
+            out.append("\\u").append(HexFormat.of().toHexDigits(ch));
+          } else {
+            out.append(ch);
+          }
+        }
+      }
+    }
+    if (text.length() > 100) {
+      out.append("... (").append(text.length()).append(" characters)");
+    }
+    return out.toString();
   }
 
   private byte[] message(byte kind, String text) {
@@ -1261,7 +1503,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
           prefixed(IGNORED, values.encode(Require.nonNull(i.value(), "value")));
       case Load.Fail<? extends V> f -> {
         Throwable error = f.error();
-        String message = error.getMessage() == null ? "" : error.getMessage();
+        String message =
+            error.getMessage() == null || !shareFailureMessages ? "" : error.getMessage();
         if (message.length() > MAX_FAILURE_MESSAGE) {
           message = message.substring(0, MAX_FAILURE_MESSAGE);
         }
@@ -1295,7 +1538,16 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     byte kind = record[0];
     switch (kind) {
       case VALUE -> {
-        return Load.commit(values.decode(Arrays.copyOfRange(record, 1, record.length)));
+        V value = values.decode(Arrays.copyOfRange(record, 1, record.length));
+        if (pttl <= 0L) {
+          return Load.commit(value); // from a message: loaded just now
+        }
+        // From the shared tier: kept here only for what is left of it there (at most this
+        // cache's own time to live), not a whole time to live from now.
+        Courier.Host<K, V> h = host;
+        Duration ttl = h == null ? null : h.timeToLive();
+        long left = ttl == null ? pttl : Math.min(pttl, Math.max(1L, ttl.toMillis()));
+        return Load.commit(value, Duration.ofMillis(left));
       }
       case VALUE_TTL -> {
         if (record.length < 9) {
@@ -1424,8 +1676,30 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   }
 
   /**
-   * Connects, checks the channel end to end, replays missed invalidations until none is left, then
-   * clusters.
+   * In cluster mode, checks that the subscription's connection answers; if it does not, closes it
+   * (Lettuce would keep a connection that no byte crosses as open, and the probe would keep using
+   * it) and falls back, so the probe opens a new one and, back in cluster mode, clears the local
+   * storage of what the JVM may have missed meanwhile.
+   */
+  private void heartbeat() {
+    StatefulRedisPubSubConnection<byte[], byte[]> p = events;
+    if (p == null || !clustered || closed) {
+      return;
+    }
+    try {
+      await("ping", "the subscription's connection", p.async().ping());
+    } catch (RedisTrouble e) {
+      discard(p.closeAsync());
+      fallBack(e);
+    }
+  }
+
+  /**
+   * Connects, checks that Redis takes a write and that the channel works end to end, replays missed
+   * invalidations until none is left, then clusters. The write matters: a Redis out of memory
+   * under {@code noeviction}, or a master demoted to a replica by a failover, still answers,
+   * publishes and delivers, but refuses every script that writes; a probe that did not write
+   * returned to cluster mode at once, clearing the local storage, and the next miss fell back again.
    */
   private void probe() {
     if (closed || clustered) {
@@ -1434,9 +1708,21 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     try {
       connect();
       Echo expected = new Echo(Long.toHexString(new SecureRandom().nextLong()));
+      await("write", "probe", connection().async().set(
+          probeKey, utf8(expected.nonce), SetArgs.Builder.px(Math.max(1_000L, probeIntervalMillis))));
       echo = expected;
       publish(message(PROBE, expected.nonce));
-      expected.future.get(commandTimeoutNanos, TimeUnit.NANOSECONDS);
+      try {
+        expected.future.get(commandTimeoutNanos, TimeUnit.NANOSECONDS);
+      } catch (TimeoutException e) {
+        // The subscription hears nothing although Redis took the message: reopen it next time.
+        StatefulRedisPubSubConnection<byte[], byte[]> p = events;
+        if (p != null) {
+          discard(p.closeAsync());
+        }
+        throw new RedisTrouble("the probe's message did not come back through the subscription to "
+            + ascii(channel) + " within " + commandTimeout + "; it is reopened", e);
+      }
       Courier.Host<K, V> h = host;
       boolean wasDown;
       while (true) {
@@ -1465,7 +1751,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       if (wasDown) {
         LOG.log(System.Logger.Level.INFO, "Redis is back: cache " + namespace + " coalesces across JVMs again");
       }
-    } catch (RedisTrouble | TimeoutException | ExecutionException | RuntimeException e) {
+    } catch (RedisTrouble | ExecutionException | RuntimeException e) {
       if (closed) {
         return; // closed meanwhile: no outage to report, no probe to schedule
       }
@@ -1590,11 +1876,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
               new RedisPubSubAdapter<>() {
                 @Override
                 public void message(byte[] from, byte[] message) {
-                  try {
-                    inbox.execute(() -> onMessage(message));
-                  } catch (RejectedExecutionException closing) {
-                    // closed: nothing to do
-                  }
+                  received(message);
                 }
               });
           events = opened;
@@ -1850,6 +2132,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     private int maxValueBytes = 1 << 20;
     private int maxMessageValueBytes = DEFAULT_MAX_MESSAGE_VALUE_BYTES;
     private Duration probeInterval = Duration.ofSeconds(1);
+    private Duration heartbeatInterval = Duration.ofSeconds(1);
+    private boolean shareFailureMessages = true;
     private Executor executor = task -> Thread.ofVirtual().name("shepherd-cache-redis").start(task);
     private @Nullable Consumer<? super K> onRemoteInvalidation;
 
@@ -1861,7 +2145,9 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
     /**
      * Sets the cache's name: JVMs whose couriers have the same prefix and name share loads,
-     * values and invalidations. Default {@code "default"}.
+     * values and invalidations. In Redis a {@code ':'} of the name is written {@code %3A} and a
+     * {@code '%'} {@code %25}, so no cache's keys are another's ({@code "a"} and {@code "a:v"}
+     * share none). Default {@code "default"}.
      *
      * @param name the name, not empty
      * @return this builder
@@ -1920,7 +2206,9 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
     /**
      * Sets the largest encoded value the shared tier keeps and publishes; larger values are
-     * loaded by each JVM itself. Default 1 MiB.
+     * loaded by each JVM itself. It also bounds what this JVM reads: a larger value found in the
+     * shared tier is not read, but counts as absent and is replaced by the key's leader (give
+     * every JVM of the cache the same limit). Default 1 MiB.
      *
      * @param bytes the limit, at least 1
      * @return this builder
@@ -1963,6 +2251,40 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     }
 
     /**
+     * Sets how often, in cluster mode, the courier checks that its subscription's connection still
+     * answers (a {@code PING} on it, bounded by {@link #commandTimeout}). A connection that no byte
+     * crosses any more (a NAT or load balancer that dropped the idle flow) is closed by nobody: the
+     * client still sees it open, and without the check the JVM would stay in cluster mode missing
+     * every other JVM's invalidation. When it does not answer, the courier falls back to local
+     * mode and the probe opens a new one. Default 1 s.
+     *
+     * @param interval the interval, positive
+     * @return this builder
+     * @throws NullPointerException if null
+     * @throws IllegalArgumentException if not positive
+     */
+    public Builder<K, V> heartbeatInterval(Duration interval) {
+      this.heartbeatInterval = Require.positive(interval, "heartbeatInterval");
+      return this;
+    }
+
+    /**
+     * Sets whether a failure's message is shared with the other JVMs, or only the class of the
+     * loader's error. Shared failures are stored in Redis (for {@code cacheFailuresFor}) and
+     * published to every JVM of the cache; error messages often carry SQL, URLs, host names or
+     * ids, which anything that reads Redis or the channel then sees. Off, a waiter in another JVM
+     * gets a {@link RemoteLoadException} with the class and an empty message; the JVM that ran the
+     * load keeps the whole error. Default true.
+     *
+     * @param share whether messages are shared
+     * @return this builder
+     */
+    public Builder<K, V> shareFailureMessages(boolean share) {
+      this.shareFailureMessages = share;
+      return this;
+    }
+
+    /**
      * Sets where loaders and Redis calls run (this replaces the cache builder's executor). Default:
      * a new virtual thread per task.
      *
@@ -1977,7 +2299,9 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
     /**
      * Sets a listener told of every key another JVM invalidated, after it was removed here (for
-     * metrics or tests). It runs on the courier's message thread and must not block.
+     * metrics or tests). It runs on the courier's message thread and must not block: messages
+     * wait for it, and past 10,000 waiting (or 64 MiB) they are dropped and the courier falls back
+     * to local mode until the thread catches up.
      *
      * @param listener the listener
      * @return this builder

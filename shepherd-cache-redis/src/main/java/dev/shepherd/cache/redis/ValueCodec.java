@@ -29,7 +29,9 @@ public interface ValueCodec<V> {
    *
    * @param bytes the bytes
    * @return the value, not null
-   * @throws Exception if the bytes are not a value; the JVM then loads the key itself
+   * @throws Exception if the bytes are not a value; the JVM does not take them, it asks again past
+   *     them and the key's leader replaces them in the shared tier (bytes from a message: the JVM
+   *     loads the key itself)
    */
   V decode(byte[] bytes) throws Exception;
 

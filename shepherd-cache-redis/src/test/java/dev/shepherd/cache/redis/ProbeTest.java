@@ -219,6 +219,61 @@ class ProbeTest {
     return ids;
   }
 
+  /**
+   * README: a cache that cannot reach Redis at start-up logs one WARNING, however many probes
+   * fail; more missed invalidations than the courier keeps (10,000 keys) clear the cache's keys in
+   * Redis on its return, and every other JVM clears its storage.
+   */
+  @Test
+  void moreMissedInvalidationsThanAreKeptClearTheSharedTierAndOneWarningSaysRedisIsUnreachable()
+      throws Exception {
+    String name = name();
+    List<String> warnings = new CopyOnWriteArrayList<>();
+    java.util.logging.Logger log = java.util.logging.Logger.getLogger(RedisCourier.class.getName());
+    java.util.logging.Handler handler = new java.util.logging.Handler() {
+      @Override
+      public void publish(java.util.logging.LogRecord r) {
+        if (r.getLevel() == java.util.logging.Level.WARNING) {
+          warnings.add(r.getMessage());
+        }
+      }
+
+      @Override
+      public void flush() {}
+
+      @Override
+      public void close() {}
+    };
+    log.addHandler(handler);
+    try (FaultProxy proxy = FaultProxy.to(redis.port());
+        Member b = Member.join(redis.uri(), name)) {
+      assertThat(b.cache().fetch("elsewhere", k -> Load.commit("old")).value()).isEqualTo("old");
+      await().atMost(30, TimeUnit.SECONDS)
+          .until(() -> raw.sync().exists(valueKey(name, "elsewhere")) == 1);
+      proxy.refuseConnections();
+      try (Behind a = Behind.proxy(proxy, name)) {
+        await().atMost(60, TimeUnit.SECONDS).until(() -> proxy.acceptedConnections() >= 3);
+        assertThat(warnings).as("one warning however many probes failed").hasSize(1)
+            .allSatisfy(m -> assertThat(m).contains("cannot reach Redis"));
+        for (int i = 0; i <= 10_000; i++) { // one more key than are kept
+          a.cache().invalidate("missed-" + i);
+        }
+        assertThat(a.courier().isClustered()).isFalse();
+
+        proxy.restore();
+        await().atMost(60, TimeUnit.SECONDS).until(a.courier()::isClustered);
+        assertThat(raw.sync().exists(valueKey(name, "elsewhere"))).as("the shared tier cleared")
+            .isZero();
+        await().atMost(30, TimeUnit.SECONDS)
+            .until(() -> b.cache().getIfPresent("elsewhere") == null);
+        assertThat(b.courier().stats().invalidationsReceived())
+            .as("one invalidation of every key, not 10,001").isEqualTo(1);
+      }
+    } finally {
+      log.removeHandler(handler);
+    }
+  }
+
   @Test
   void closingTheCourierWhileItsProbeConnectsLeavesNoConnectionOpen() throws Exception {
     String clientName = "closing-" + UUID.randomUUID();

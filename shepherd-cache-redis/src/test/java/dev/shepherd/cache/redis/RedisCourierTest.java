@@ -120,6 +120,31 @@ class RedisCourierTest {
     }
   }
 
+  /**
+   * A loader error's message went to Redis and to every JVM of the cache, whatever it held (SQL,
+   * URLs, ids). With {@code shareFailureMessages(false)} only its class leaves the JVM.
+   */
+  @Test
+  void withFailureMessagesNotSharedOnlyTheErrorsClassLeavesTheJvm() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name, c -> c.shareFailureMessages(false),
+            c -> c.cacheFailuresFor(Duration.ofMinutes(1)));
+        Member b = Member.join(redis.uri(), name, c -> {},
+            c -> c.cacheFailuresFor(Duration.ofMinutes(1)))) {
+      assertThatThrownBy(() -> a.cache().fetch("k", k -> {
+        throw new IOException("password=hunter2 at db.internal");
+      })).isInstanceOf(LoadFailedException.class).hasRootCauseMessage("password=hunter2 at db.internal");
+      await().atMost(30, TimeUnit.SECONDS).until(() -> redis().exists(valueKey(name, "k")) == 1);
+      assertThat(redis().get(valueKey(name, "k"))).isEqualTo("Fjava.io.IOException\n");
+
+      Throwable remote = org.junit.jupiter.api.Assertions.assertThrows(LoadFailedException.class,
+          () -> b.cache().fetch("k", k -> Load.commit("unused"))).getCause();
+      assertThat(remote).isInstanceOf(RemoteLoadException.class);
+      assertThat(((RemoteLoadException) remote).remoteClass()).isEqualTo("java.io.IOException");
+      assertThat(((RemoteLoadException) remote).remoteMessage()).isEmpty();
+    }
+  }
+
   @Test
   void aLiveLeaderRenewsItsLeaseSoALoaderLongerThanTheLeaseIsNotTakenOver() throws Exception {
     String name = name();
@@ -147,6 +172,46 @@ class RedisCourierTest {
       assertThat(second.get(30, TimeUnit.SECONDS).value()).isEqualTo("from-a");
       assertThat(b.courier().stats().leads()).isZero();
       assertThat(b.courier().stats().takeovers()).isZero();
+    }
+  }
+
+  /**
+   * One renewal that Redis answers too late (a slow moment) made the leader stop renewing for the
+   * rest of its load: its lease lapsed one lease length later although Redis was back long before,
+   * and a waiting JVM loaded the key a second time.
+   */
+  @Test
+  void aLeaderKeepsRenewingAfterOneRenewalWasLateSoItsLoadIsNotTakenOver() throws Exception {
+    String name = name();
+    Duration lease = Duration.ofSeconds(3); // renewed every second
+    try (FaultProxy proxy = FaultProxy.to(redis.port());
+        Member a = Member.join("redis://127.0.0.1:" + proxy.port(), name,
+            c -> c.lease(lease).commandTimeout(Duration.ofMillis(300)), c -> {});
+        Member b = Member.join(redis.uri(), name, c -> c.lease(lease), c -> {})) {
+      CountDownLatch finish = new CountDownLatch(1);
+      AtomicInteger runs = new AtomicInteger();
+      CompletableFuture<Fetched<String>> waiter = waitOnLeader(a, b, "k", "from-a", finish, runs);
+      String token = redis().get(leaseKey(name, "k"));
+
+      // The leader's next renewal waits in the proxy past its command timeout: A falls back.
+      proxy.stopForwarding();
+      await().atMost(30, TimeUnit.SECONDS).until(() -> a.courier().stats().fallbacks() == 1);
+      proxy.restore();
+      await().atMost(30, TimeUnit.SECONDS).until(() -> a.courier().isClustered());
+
+      // A renewal after the late one: the lease's time left goes up again, under A's token (or,
+      // without renewals, the lease lapses and B takes the key with another token).
+      long left = redis().pttl(leaseKey(name, "k"));
+      await().atMost(30, TimeUnit.SECONDS).until(() -> {
+        String now = redis().get(leaseKey(name, "k"));
+        return !token.equals(now) || redis().pttl(leaseKey(name, "k")) > left;
+      });
+      assertThat(redis().get(leaseKey(name, "k"))).as("A's lease, renewed").isEqualTo(token);
+
+      finish.countDown();
+      assertThat(waiter.get(30, TimeUnit.SECONDS).value()).isEqualTo("from-a");
+      assertThat(runs).as("one load for the cluster").hasValue(1);
+      assertThat(b.courier().stats().leads()).isZero();
     }
   }
 
@@ -396,6 +461,200 @@ class RedisCourierTest {
     }
   }
 
+  /**
+   * A JVM that took a value from the shared tier kept it for its whole time to live from then,
+   * however long the value had already been there: a value loaded once could be answered for
+   * nearly twice the time to live. It keeps it for what is left of it in the shared tier now.
+   */
+  @Test
+  void aValueTakenFromTheSharedTierIsKeptOnlyForWhatIsLeftOfItsTimeToLive() throws Exception {
+    String name = name();
+    dev.shepherd.testing.FakeTicker ticker = new dev.shepherd.testing.FakeTicker();
+    try (Member a = Member.join(redis.uri(), name, c -> {}, c -> c.timeToLive(Duration.ofMinutes(5)));
+        Member b = Member.join(redis.uri(), name, c -> {},
+            c -> c.timeToLive(Duration.ofMinutes(5)).ticker(ticker))) {
+      assertThat(a.cache().fetch("k", k -> Load.commit("v")).value()).isEqualTo("v");
+      await().atMost(30, TimeUnit.SECONDS).until(() -> redis().exists(valueKey(name, "k")) == 1);
+      assertThat(redis().pttl(valueKey(name, "k"))).as("kept for the cache's time to live")
+          .isBetween(1L, Duration.ofMinutes(5).toMillis());
+      redis().pexpire(valueKey(name, "k"), Duration.ofMinutes(1).toMillis()); // four minutes on
+
+      assertThat(b.cache().fetch("k", k -> Load.commit("other")).value()).isEqualTo("v");
+      assertThat(b.courier().stats().sharedAnswers()).isEqualTo(1);
+      ticker.advance(Duration.ofMinutes(2));
+      assertThat(b.cache().getIfPresent("k")).as("past what was left of it").isNull();
+    }
+  }
+
+  /**
+   * Text with an unpaired surrogate has no UTF-8 form: its bytes in Redis and in messages had a
+   * '?' in its place, so two such keys named one Redis key, and the second was answered the
+   * first's value (and an invalidation of one reached the other JVMs as a third key). Such a key
+   * now fails its load, and its invalidation, with an error that says why.
+   */
+  @Test
+  void keysWhoseTextHasNoUtf8FormAreRefusedInsteadOfAnsweringAnotherKeysValue() throws Exception {
+    String name = name();
+    String one = "x\uD800";
+    String other = "x\uDBFF";
+    try (Member a = Member.join(redis.uri(), name);
+        Member b = Member.join(redis.uri(), name)) {
+      assertThatThrownBy(() -> a.cache().fetch(one, k -> Load.commit("one")))
+          .isInstanceOf(LoadFailedException.class)
+          .hasRootCauseInstanceOf(IllegalArgumentException.class)
+          .hasStackTraceContaining("unpaired surrogate at index 1");
+      assertThatThrownBy(() -> b.cache().fetch(other, k -> Load.commit("other")))
+          .isInstanceOf(LoadFailedException.class)
+          .hasRootCauseInstanceOf(IllegalArgumentException.class);
+      assertThat(redis().exists(valueKey(name, "x?"))).isZero();
+      assertThatThrownBy(() -> a.cache().invalidate(one))
+          .isInstanceOf(IllegalArgumentException.class);
+      assertThat(a.cache().fetch("x\uD83D\uDE00", k -> Load.commit("paired")).value())
+          .as("a surrogate pair is fine").isEqualTo("paired");
+      assertThat(a.courier().stats().fallbacks()).isZero();
+    }
+  }
+
+  /** README: {@code Load.ignore} is shared with the waiting JVMs but stored nowhere. */
+  @Test
+  void anIgnoredValueAnswersTheWaitingJvmsAndIsStoredNowhere() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {});
+        Member b = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {})) {
+      CountDownLatch started = new CountDownLatch(1);
+      CountDownLatch finish = new CountDownLatch(1);
+      CompletableFuture<Fetched<String>> leader = fetchInThread(a.cache(), "k", k -> {
+        started.countDown();
+        finish.await();
+        return Load.ignore("transient");
+      });
+      assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+      CompletableFuture<Fetched<String>> waiter =
+          fetchInThread(b.cache(), "k", k -> Load.commit("loaded-by-b"));
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers("k") == 1);
+      finish.countDown();
+
+      assertThat(leader.get(30, TimeUnit.SECONDS).value()).isEqualTo("transient");
+      assertThat(waiter.get(30, TimeUnit.SECONDS).value()).isEqualTo("transient");
+      await().atMost(30, TimeUnit.SECONDS).until(() -> redis().exists(leaseKey(name, "k")) == 0);
+      assertThat(redis().exists(valueKey(name, "k"))).isZero();
+      assertThat(a.cache().getIfPresent("k")).isNull();
+      assertThat(b.cache().getIfPresent("k")).isNull();
+    }
+  }
+
+  /**
+   * README: the caller that started a JVM's job is answered {@code LOADED} even when the value
+   * came from another JVM, the others {@code JOINED}; a caller's own timeout ends its wait only.
+   */
+  @Test
+  void callersWaitingOnAnotherJvmGetLoadedOrJoinedAndTheirOwnTimeouts() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {});
+        Member b = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {})) {
+      CountDownLatch finish = new CountDownLatch(1);
+      AtomicInteger runs = new AtomicInteger();
+      CompletableFuture<Fetched<String>> first = waitOnLeader(a, b, "k", "from-a", finish, runs);
+      CompletableFuture<Fetched<String>> second =
+          fetchInThread(b.cache(), "k", k -> Load.commit("loaded-by-b"));
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers("k") == 2);
+      assertThatThrownBy(() -> b.cache().fetch("k", k -> Load.commit("x"), Duration.ofMillis(100)))
+          .isInstanceOf(FetchTimeoutException.class);
+      assertThat(first).isNotDone();
+      finish.countDown();
+
+      assertThat(first.get(30, TimeUnit.SECONDS))
+          .isEqualTo(new Fetched<>("from-a", Fetched.Source.LOADED));
+      assertThat(second.get(30, TimeUnit.SECONDS))
+          .isEqualTo(new Fetched<>("from-a", Fetched.Source.JOINED));
+      assertThat(runs).hasValue(1);
+      assertThat(b.courier().stats().sharedAnswers()).isEqualTo(1);
+    }
+  }
+
+  /**
+   * README: {@code cancelWhenAbandoned} works in both modes. A JVM whose only caller of a key
+   * waiting on another JVM's lease leaves abandons its job there; the leader's load goes on, and
+   * the next caller in that JVM takes the leader's value.
+   */
+  @Test
+  void aCallerLeavingAJobThatWaitsOnAnotherJvmAbandonsItThereOnly() throws Exception {
+    String name = name();
+    try (Member a = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)), c -> {});
+        Member b = Member.join(redis.uri(), name, c -> c.lease(Duration.ofSeconds(60)),
+            c -> c.cancelWhenAbandoned(true))) {
+      CountDownLatch started = new CountDownLatch(1);
+      CountDownLatch finish = new CountDownLatch(1);
+      AtomicInteger runs = new AtomicInteger();
+      CompletableFuture<Fetched<String>> leader = fetchInThread(a.cache(), "k", k -> {
+        runs.incrementAndGet();
+        started.countDown();
+        finish.await();
+        return Load.commit("from-a");
+      });
+      assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+      CompletableFuture<Fetched<String>> leaving = b.cache().fetchAsync("k", k -> {
+        runs.incrementAndGet();
+        return Load.commit("loaded-by-b");
+      });
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers("k") == 1);
+      leaving.cancel(false);
+      await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers("k") == 0);
+
+      finish.countDown();
+      assertThat(leader.get(30, TimeUnit.SECONDS).value()).isEqualTo("from-a");
+      await().atMost(30, TimeUnit.SECONDS).until(() -> redis().exists(valueKey(name, "k")) == 1);
+      assertThat(b.cache().fetch("k", k -> Load.commit("loaded-by-b")).value()).isEqualTo("from-a");
+      assertThat(runs).hasValue(1);
+      assertThat(b.courier().stats().leads()).isZero();
+    }
+  }
+
+  /**
+   * Every receiver drops a message whose key is longer than 64 KiB, but senders sent them: such a
+   * key loaded for the cluster, and its invalidation never left the JVM that made it, so the other
+   * JVMs kept the old value. Such a key is now refused, as a key with no UTF-8 form is.
+   */
+  @Test
+  void keysLongerThanAMessageCanCarryAreRefused() throws Exception {
+    String name = name();
+    String huge = "k".repeat(64 * 1024 + 1);
+    try (Member a = Member.join(redis.uri(), name)) {
+      assertThatThrownBy(() -> a.cache().fetch(huge, k -> Load.commit("v")))
+          .isInstanceOf(LoadFailedException.class)
+          .hasRootCauseInstanceOf(IllegalArgumentException.class)
+          .hasStackTraceContaining("65537 bytes");
+      assertThatThrownBy(() -> a.cache().invalidate(huge))
+          .isInstanceOf(IllegalArgumentException.class);
+      String largest = "k".repeat(64 * 1024);
+      assertThat(a.cache().fetch(largest, k -> Load.commit("v")).value()).isEqualTo("v");
+    }
+  }
+
+  /**
+   * The name was put in the keys as it is, so cache {@code a}'s key {@code v:x} and cache
+   * {@code a:v}'s key {@code x} were one Redis key (one cache answered the other's value), and
+   * {@code a}'s invalidateAll, scanning {@code a:v:*}, emptied cache {@code a:v}. A ':' (and '%')
+   * in the name is escaped now.
+   */
+  @Test
+  void cachesWhoseNamesExtendEachOtherShareNoKey() throws Exception {
+    String base = name();
+    try (Member a = Member.join(redis.uri(), base);
+        Member av = Member.join(redis.uri(), base + ":v")) {
+      assertThat(av.cache().fetch("x", k -> Load.commit("of-a:v")).value()).isEqualTo("of-a:v");
+      await().atMost(30, TimeUnit.SECONDS)
+          .until(() -> redis().keys(RedisCourier.DEFAULT_PREFIX + base + "*x").size() == 1);
+      String avKey = redis().keys(RedisCourier.DEFAULT_PREFIX + base + "*x").get(0);
+
+      assertThat(a.cache().fetch("v:x", k -> Load.commit("of-a")).value())
+          .as("not the other cache's value").isEqualTo("of-a");
+      a.cache().invalidateAll();
+      assertThat(redis().exists(avKey)).as("the other cache's value, after invalidateAll")
+          .isEqualTo(1);
+    }
+  }
+
   @Test
   void aValueTooLargeForTheSharedTierIsLoadedByEachWaitingJvmItself() throws Exception {
     String name = name();
@@ -597,7 +856,8 @@ class RedisCourierTest {
         Member b = Member.join(redis.uri(), name, c -> c.maxValueBytes(16), c -> {})) {
       String big = "y".repeat(100);
       assertThat(a.cache().fetch("big", k -> Load.commit(big)).value()).isEqualTo(big);
-      // B's limit is smaller than what A stored: B does not decode it, it loads the key itself.
+      // B's limit is smaller than what A stored: B does not read it, it loads the key (and
+      // replaces it: LostAndCorruptKeysTest).
       assertThat(b.cache().fetch("big", k -> Load.commit("b-loaded")).value()).isEqualTo("b-loaded");
 
       // Garbage on the channel (short, a lying key length, an unknown kind) is ignored.
@@ -607,6 +867,58 @@ class RedisCourierTest {
       redis().publish(channel, "Z123456780000");
       assertThat(b.cache().fetch("after", k -> Load.commit("fine")).value()).isEqualTo("fine");
       assertThat(a.cache().fetch("after", k -> Load.commit("other")).value()).isEqualTo("fine");
+    }
+  }
+
+  /**
+   * The key text of an invalidation that the codec cannot decode came from whoever published it
+   * and was logged as it was, at WARNING with a stack trace, once per message: a publisher could
+   * write lines of its own into the log (a newline in the key) and flood it. It is logged once,
+   * escaped and cut; later ones at DEBUG.
+   */
+  @Test
+  void undecodableKeysFromTheChannelAreLoggedOnceEscapedAndCut() throws Exception {
+    String name = name();
+    List<String> warnings = new java.util.concurrent.CopyOnWriteArrayList<>();
+    java.util.logging.Logger log = java.util.logging.Logger.getLogger(RedisCourier.class.getName());
+    java.util.logging.Handler handler = new java.util.logging.Handler() {
+      @Override
+      public void publish(java.util.logging.LogRecord r) {
+        if (r.getLevel() == java.util.logging.Level.WARNING) {
+          warnings.add(r.getMessage());
+        }
+      }
+
+      @Override
+      public void flush() {}
+
+      @Override
+      public void close() {}
+    };
+    RedisClient client = RedisClient.create(redis.uri());
+    try (RedisCourier<Long, String> courier =
+        RedisCourier.builder(client, KeyCodec.longs(), ValueCodec.string())
+            .name(name).probeInterval(Duration.ofMillis(100)).build();
+        StatefulRedisConnection<byte[], byte[]> bytes = raw.client().connect(ByteArrayCodec.INSTANCE)) {
+      CoalescingCache<Long, String> cache =
+          CoalescingCache.<Long, String>builder().courier(courier).build();
+      await().atMost(60, TimeUnit.SECONDS).until(courier::isClustered);
+      assertThat(cache.fetch(7L, k -> Load.commit("seven")).value()).isEqualTo("seven");
+      log.addHandler(handler);
+      byte[] channel = (RedisCourier.DEFAULT_PREFIX + name + ":events").getBytes(UTF_8);
+      for (int i = 0; i < 3; i++) {
+        bytes.sync().publish(channel,
+            message('I', "1\nSEVERE: forged line " + "x".repeat(1_000), -1, ""));
+      }
+      bytes.sync().publish(channel, message('I', "7", -1, ""));
+      await().atMost(30, TimeUnit.SECONDS).until(() -> courier.stats().invalidationsReceived() == 1);
+      assertThat(warnings).hasSize(1).allSatisfy(m -> {
+        assertThat(m).doesNotContain("\n").contains("1\\nSEVERE");
+        assertThat(m.length()).isLessThan(500);
+      });
+    } finally {
+      log.removeHandler(handler);
+      client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
     }
   }
 
