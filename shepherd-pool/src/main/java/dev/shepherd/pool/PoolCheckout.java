@@ -29,7 +29,10 @@ abstract class PoolCheckout extends PoolRetirement {
    *   RUNNING --could not be sent--> WAITING (back at the head: it ran nowhere)
    *   RUNNING --deadline/cancel---> RUNNING (caller's future fails now, runner cancels the work;
    *                                          the slot is freed when the runner reports the end;
-   *                                          a grace timer of cancelGrace starts)
+   *                                          a grace timer of cancelGrace starts, by whoever
+   *                                          sees both the cancel and the started call: the
+   *                                          canceller, or startOnRunner if start() was still
+   *                                          running)
    *   RUNNING --grace passed, still running--> DONE, and either the runner is killed (its other
    *                                          calls fail with RunnerDiedException; a replacement
    *                                          boots if needed), or, if the backend wrote the call
@@ -513,6 +516,9 @@ abstract class PoolCheckout extends PoolRetirement {
     }
     call.remote = remote;
     if (call.cancelRequested) {
+      // Cancelled or expired while start() ran: cancel() saw no running call to stop and armed no
+      // grace, so arm it here, or a function that ignores the cancel would hold the slot for good.
+      armGrace(call);
       remote.cancel();
     }
     if (local == null) {
