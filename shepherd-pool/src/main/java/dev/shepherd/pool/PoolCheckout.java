@@ -26,7 +26,8 @@ abstract class PoolCheckout extends PoolRetirement {
    *   WAITING --deadline/cancel---> DONE    (counted out of `waiting`; the deque entry is skipped
    *                                          lazily, so no other waiter is touched)
    *   RUNNING --result from runner-> DONE   (runner.active--, slot to the head waiter)
-   *   RUNNING --could not be sent--> WAITING (back at the head: it ran nowhere)
+   *   RUNNING --could not be sent--> WAITING (back at the head: it ran nowhere; unless cancelled
+   *                                          or expired meanwhile: DONE with the runner's death)
    *   RUNNING --deadline/cancel---> RUNNING (caller's future fails now, runner cancels the work;
    *                                          the slot is freed when the runner reports the end;
    *                                          a grace timer of cancelGrace starts, by whoever

@@ -57,8 +57,9 @@ abstract class PoolRetirement extends PoolBoots {
   /**
    * Puts a call that could not be sent to its (dead) runner back at the head of the queue, so the
    * runner's death does not fail it: it never ran. Placed children are not re-queued (their
-   * placement already named the runner), nor is anything once the pool is closed; those fail with
-   * the runner's death as before.
+   * placement already named the runner), nor a call its caller cancelled or whose deadline passed
+   * meanwhile (it would run for nobody), nor anything once the pool is closed; those fail with
+   * the runner's death as before (a cancelled call's future has already failed).
    */
   void requeueUnsent(Call call, Runner runner) {
     if (call.kind == Kind.CHILD) {
@@ -66,7 +67,7 @@ abstract class PoolRetirement extends PoolBoots {
     }
     lock.lock();
     try {
-      if (closed || call.state != CallState.RUNNING || call.runner != runner || !runner.calls.remove(call)) {
+      if (closed || call.cancelRequested || call.state != CallState.RUNNING || call.runner != runner || !runner.calls.remove(call)) {
         return;
       }
       runner.active--;

@@ -8,6 +8,7 @@ import dev.shepherd.pool.spi.RunnerHandle;
 import dev.shepherd.pool.spi.RunnerListener;
 import dev.shepherd.pool.spi.RunnerSpec;
 import dev.shepherd.pool.spi.RunningCall;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.SortedSet;
@@ -18,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A caller that gives up while its call is being started on a runner: the pool has given it the
@@ -152,6 +154,37 @@ class CancelWhileStartingTest {
       // The grace passes, the runner still spins: it is stopped and replaced, its slot freed.
       await().atMost(Duration.ofSeconds(30)).until(() -> pool.snapshot().deaths() == 1);
       assertThat(pool.call("echo", "after", LONG)).isEqualTo("after");
+      assertThat(pool.snapshot().busySlots()).isZero();
+    }
+  }
+
+  /**
+   * Before the fix, a call that could not be sent went back to the head of the queue even when its
+   * caller had cancelled it meanwhile, and ran on the replacement runner for nobody.
+   */
+  @Test
+  void aCallCancelledWhileItCouldNotBeSentIsNotRunOnTheReplacement(@TempDir Path dir)
+      throws Exception {
+    GatedBackend backend = new GatedBackend("touch", true);
+    Path proof = dir.resolve("ran");
+    ElasticPool pool =
+        ElasticPool.builder()
+            .name("cancel-unsent")
+            .backend(backend)
+            .min(1)
+            .max(1)
+            .maxConcurrency(1)
+            .bootTimeout(LONG)
+            .build();
+    try (pool) {
+      CompletableFuture<Object> touch = waiterHeldInItsStart(pool, backend, "touch", proof.toString());
+      assertThat(touch.cancel(true)).isTrue();
+      backend.open.countDown();
+
+      // Queued behind the cancelled call, had it been put back: this runs after it would have.
+      assertThat(pool.call("echo", "after", LONG)).isEqualTo("after");
+      assertThat(backend.starts).filteredOn(start -> start.startsWith("2:")).containsExactly("2:echo");
+      assertThat(proof).doesNotExist();
       assertThat(pool.snapshot().busySlots()).isZero();
     }
   }
