@@ -70,7 +70,8 @@ abstract class PoolBoots extends PoolEvents {
     emit(new PoolEvent.BootStarted(config.name(), boot.runnerId, count), config.onGrowStart());
     long timeoutNanos = Durations.toNanosSaturated(config.bootTimeout());
     boot.timer =
-        scheduler.schedule(() -> bootTimedOut(boot), timeoutNanos, TimeUnit.NANOSECONDS);
+        scheduler.schedule(
+            () -> offTimerThread(() -> bootTimedOut(boot)), timeoutNanos, TimeUnit.NANOSECONDS);
     thread.start();
   }
 

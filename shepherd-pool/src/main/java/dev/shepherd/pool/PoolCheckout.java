@@ -49,7 +49,10 @@ abstract class PoolCheckout extends PoolRetirement {
    * drives expiry in tests without real waits). An async call gets its timer only when its
    * deadline is within two sweeps: at once if its timeout is that short, else from the sweep that
    * finds it near (or passed: then the sweep expires it), so the many calls that end well before
-   * their deadline never touch the scheduler.
+   * their deadline never touch the scheduler. The timer thread (which also runs the sweep) only
+   * notices: the expiry, a cancel grace's end and a boot timeout run on a virtual thread of their
+   * own (offTimerThread), because failing a caller's future runs its dependent stages there, and
+   * one caller's stage that blocked must not hold up every other deadline.
    */
 
   PoolCheckout(ElasticPoolConfig config) {
@@ -198,7 +201,8 @@ abstract class PoolCheckout extends PoolRetirement {
   private void armTimer(Call call, long remainingNanos) {
     try {
       ScheduledFuture<?> timer =
-          scheduler.schedule(() -> expire(call), remainingNanos, TimeUnit.NANOSECONDS);
+          scheduler.schedule(
+              () -> offTimerThread(() -> expire(call)), remainingNanos, TimeUnit.NANOSECONDS);
       var unused2 = call.future.whenComplete((r, t) -> timer.cancel(false));
     } catch (java.util.concurrent.RejectedExecutionException e) {
       // closed: close() fails or finishes every call within its shutdown timeout
@@ -245,7 +249,7 @@ abstract class PoolCheckout extends PoolRetirement {
       Call call = due.get(i);
       long remaining = call.deadline.remainingNanos();
       if (remaining <= 0) {
-        expire(call);
+        offTimerThread(() -> expire(call)); // called by the sweep, on the timer thread
       } else if (!call.future.isDone()) {
         armTimer(call, remaining);
       }
@@ -299,7 +303,7 @@ abstract class PoolCheckout extends PoolRetirement {
     if (Call.GRACE_ARMED.compareAndSet(call, 0, 1)) {
       try {
         var unused4 = scheduler.schedule(
-            () -> graceExpired(call),
+            () -> offTimerThread(() -> graceExpired(call)),
             Durations.toNanosSaturated(config.cancelGrace()),
             TimeUnit.NANOSECONDS);
       } catch (java.util.concurrent.RejectedExecutionException e) {
@@ -474,7 +478,7 @@ abstract class PoolCheckout extends PoolRetirement {
                 + ")",
             false,
             lastBootFailure);
-    effects.add(() -> call.fail(failure));
+    effects.add(() -> offTimerThread(() -> call.fail(failure))); // the sweep runs on the timer
     if (closed) {
       changed.signalAll();
     }

@@ -81,6 +81,10 @@ abstract class PoolState {
   final Ticker ticker;
   final ScheduledExecutorService scheduler;
   final ThreadFactory bootThreads;
+  /** Virtual threads for what the timer thread finds due; see {@link #offTimerThread}. */
+  final ThreadFactory timerTasks;
+  /** The scheduler's thread, which runs the housekeeping sweep and every timer. */
+  private volatile @Nullable Thread timerThread;
 
   final ReentrantLock lock = new ReentrantLock();
   final Condition changed = lock.newCondition();
@@ -126,11 +130,27 @@ abstract class PoolState {
             r -> {
               Thread t = new Thread(r, "shepherd-pool-" + name + "-housekeeping");
               t.setDaemon(true);
+              timerThread = t;
               return t;
             });
     executor.setRemoveOnCancelPolicy(true);
     this.scheduler = executor;
     this.bootThreads = Thread.ofVirtual().name("shepherd-pool-" + name + "-boot-", 0).factory();
+    this.timerTasks = Thread.ofVirtual().name("shepherd-pool-" + name + "-timer-", 0).factory();
+  }
+
+  /**
+   * Runs {@code task} now, or, on the pool's one timer thread, on a virtual thread of its own. What
+   * a deadline, a cancel grace or a boot timeout does completes callers' futures, whose dependent
+   * stages run on the completing thread, and calls hooks: one that blocked on the timer thread
+   * would hold up every other deadline, grace and boot timeout of the pool.
+   */
+  void offTimerThread(Runnable task) {
+    if (Thread.currentThread() == timerThread) {
+      timerTasks.newThread(task).start();
+    } else {
+      task.run();
+    }
   }
 
   IllegalStateException closedError() {

@@ -1,0 +1,67 @@
+package dev.shepherd.pool;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The pool has one timer thread for every deadline, boot timeout and cancel grace. A caller's
+ * dependent stage runs on the thread that completes its future; before the fix, a timed-out
+ * call's future was completed on the timer thread, and one caller's stage that blocked there
+ * stopped every other call's deadline.
+ */
+class TimerThreadTest {
+
+  private static final Duration LONG = Duration.ofSeconds(60);
+
+  @Test
+  void aCallersBlockingStageOnATimedOutCallDoesNotStopOtherCallsDeadlines() throws Exception {
+    try (ElasticPool pool =
+        ElasticPool.builder()
+            .name("timer")
+            .backend(ProcessBackend.builder().functions(TestFunctions.class).build())
+            .min(1)
+            .max(1)
+            .maxConcurrency(2)
+            .bootTimeout(LONG)
+            .build()) {
+      await().atMost(LONG).until(() -> pool.snapshot().ready() == 1);
+      Thread test = Thread.currentThread();
+      CountDownLatch blocked = new CountDownLatch(1);
+      CountDownLatch release = new CountDownLatch(1);
+      try {
+        CompletableFuture<Object> first = pool.callAsync("sleep", 600_000L, Duration.ofMillis(200));
+        var unused =
+            first.whenComplete(
+                (r, t) -> {
+                  if (Thread.currentThread() != test) { // completed by the pool, not registered late
+                    blocked.countDown();
+                    try {
+                      release.await();
+                    } catch (InterruptedException e) {
+                      Thread.currentThread().interrupt();
+                    }
+                  }
+                });
+        assertThat(blocked.await(60, TimeUnit.SECONDS)).isTrue();
+
+        CompletableFuture<Object> second = pool.callAsync("sleep", 600_000L, Duration.ofMillis(200));
+        try {
+          second.get(20, TimeUnit.SECONDS);
+          throw new AssertionError("the call was expected to time out");
+        } catch (ExecutionException e) {
+          assertThat(e.getCause()).isInstanceOf(CallTimeoutException.class);
+        }
+        assertThat(blocked.getCount()).isZero();
+      } finally {
+        release.countDown();
+      }
+    }
+  }
+}
