@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.SortedSet;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -43,7 +44,10 @@ abstract class PoolCheckout extends PoolRetirement {
    *   RUNNING --runner died-------> DONE    (RunnerDiedException)
    *
    * Who wakes whom: a caller blocks only on its own future. Whoever frees a slot (a result, a
-   * boot, a resize) pops the head waiter under the lock and starts its call after unlocking. Time
+   * boot, a resize) pops the head waiter under the lock and starts its call after unlocking. A
+   * remote runner's result is taken (finished) on a virtual thread of its own, not on the thread
+   * that completed the backend's future (a connection's reader), because completing the caller's
+   * future runs the caller's dependent stages there. Time
    * is noticed three ways, all funnelled into expire(call): a blocked caller's own timed wait, a
    * timer for async callers, and the housekeeping sweep, which reads the Ticker (so a FakeTicker
    * drives expiry in tests without real waits). An async call gets its timer only when its
@@ -527,8 +531,19 @@ abstract class PoolCheckout extends PoolRetirement {
       remote.cancel();
     }
     if (local == null) {
-      var unused5 =
-          remote.result().whenComplete((result, failure) -> finished(call, runner, result, failure));
+      CompletableFuture<@Nullable Object> outcome = remote.result();
+      if (outcome.isDone()) {
+        // Ended in start() (not sent, say): taken here, before the caller waits on its future.
+        var unused5 = outcome.whenComplete((result, failure) -> finished(call, runner, result, failure));
+      } else {
+        // Off the thread that completes the backend's future (a connection's one reader thread):
+        // finished() completes the caller's future, whose dependent stages run where it
+        // completes, and one that blocked there would keep every other result of the runner from
+        // being read.
+        var unused6 =
+            outcome.whenCompleteAsync(
+                (result, failure) -> finished(call, runner, result, failure), results);
+      }
     }
   }
 

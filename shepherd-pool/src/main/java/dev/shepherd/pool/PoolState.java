@@ -14,6 +14,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -83,6 +84,8 @@ abstract class PoolState {
   final ThreadFactory bootThreads;
   /** Virtual threads for what the timer thread finds due; see {@link #offTimerThread}. */
   final ThreadFactory timerTasks;
+  /** Takes a remote call's result, each on a virtual thread of its own (PoolCheckout.startOnRunner). */
+  final Executor results;
   /** The scheduler's thread, which runs the housekeeping sweep and every timer. */
   private volatile @Nullable Thread timerThread;
 
@@ -137,6 +140,8 @@ abstract class PoolState {
     this.scheduler = executor;
     this.bootThreads = Thread.ofVirtual().name("shepherd-pool-" + name + "-boot-", 0).factory();
     this.timerTasks = Thread.ofVirtual().name("shepherd-pool-" + name + "-timer-", 0).factory();
+    ThreadFactory resultThreads = Thread.ofVirtual().name("shepherd-pool-" + name + "-result-", 0).factory();
+    this.results = task -> resultThreads.newThread(task).start();
   }
 
   /**
