@@ -44,7 +44,9 @@ abstract class PoolCheckout extends PoolRetirement {
    *   RUNNING --runner died-------> DONE    (RunnerDiedException)
    *
    * Who wakes whom: a caller blocks only on its own future. Whoever frees a slot (a result, a
-   * boot, a resize) pops the head waiter under the lock and starts its call after unlocking. A
+   * boot, a resize) pops the head waiter under the lock and starts its call after unlocking: on
+   * a local runner itself, on a remote one from a virtual thread (the start writes a frame, and
+   * the thread that freed the slot may hold another caller's result, still to be completed). A
    * remote runner's result is taken (finished) on a virtual thread of its own, not on the thread
    * that completed the backend's future (a connection's reader), because completing the caller's
    * future runs the caller's dependent stages there. Time
@@ -459,7 +461,11 @@ abstract class PoolCheckout extends PoolRetirement {
       waiters.pollFirst();
       waiting--;
       assign(head, runner);
-      effects.add(() -> startOnRunner(head, runner));
+      if (runner.handle instanceof LocalBackend.LocalRunner) {
+        effects.add(() -> startOnRunner(head, runner)); // hands the call to a thread: no wait
+      } else {
+        effects.addHandover(() -> startOnRunner(head, runner)); // writes a frame: off this thread
+      }
     }
   }
 

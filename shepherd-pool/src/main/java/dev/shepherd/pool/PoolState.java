@@ -315,7 +315,11 @@ abstract class PoolState {
 
   /** Side effects collected under the lock and run after it. */
   static final class Effects {
+    private static final ThreadFactory HANDOVERS =
+        Thread.ofVirtual().name("shepherd-pool-handover-", 0).factory();
+
     private @Nullable ArrayList<Runnable> actions;
+    private @Nullable ArrayList<Runnable> handovers;
 
     void add(Runnable action) {
       if (actions == null) {
@@ -324,11 +328,30 @@ abstract class PoolState {
       actions.add(action);
     }
 
-    void run() {
-      ArrayList<Runnable> list = actions;
-      if (list == null) {
-        return;
+    /**
+     * Adds the start of a waiter's call on a remote runner, which writes its frame: run() starts
+     * these, in order, on a virtual thread of their own, so the thread that freed the slot (one
+     * that holds another caller's result, a boot, a resize) does not wait for that write.
+     */
+    void addHandover(Runnable start) {
+      if (handovers == null) {
+        handovers = new ArrayList<>(2);
       }
+      handovers.add(start);
+    }
+
+    void run() {
+      ArrayList<Runnable> starts = handovers;
+      if (starts != null) {
+        HANDOVERS.newThread(() -> runAll(starts)).start();
+      }
+      ArrayList<Runnable> list = actions;
+      if (list != null) {
+        runAll(list);
+      }
+    }
+
+    private static void runAll(List<Runnable> list) {
       for (int i = 0; i < list.size(); i++) {
         try {
           list.get(i).run();

@@ -25,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
  * A caller that gives up while its call is being started on a runner: the pool has given it the
  * slot (the call is RUNNING) but the backend's {@code start} has not returned yet (a frame being
  * written to a child JVM). A waiter's call is started by whichever thread freed the slot (here the
- * reader of the child's connection), so its caller holds the future and can cancel it meanwhile.
+ * pool's thread that hands it over), so its caller holds the future and can cancel it meanwhile.
  * The backend below holds {@code start} of one function at a gate, standing in for a slow write.
  */
 class CancelWhileStartingTest {
