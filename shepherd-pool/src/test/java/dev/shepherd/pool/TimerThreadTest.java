@@ -64,4 +64,51 @@ class TimerThreadTest {
       }
     }
   }
+
+  /**
+   * Before the fix, the {@link IdleCheck} ran on the timer thread: a check that blocked (one that
+   * asks the runner over the network, say) stopped the sweep, which arms the deadline timer of an
+   * async call when its deadline comes near, so such a call never timed out.
+   */
+  @Test
+  void anIdleCheckThatBlocksDoesNotStopDeadlines() throws Exception {
+    CountDownLatch checking = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    IdleCheck blocking =
+        runnerId -> {
+          checking.countDown();
+          try {
+            release.await();
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+          return false;
+        };
+    try (ElasticPool pool =
+        ElasticPool.builder()
+            .name("idle-check")
+            .backend(ProcessBackend.builder().functions(TestFunctions.class).build())
+            .max(1)
+            .maxConcurrency(2)
+            .bootTimeout(LONG)
+            .housekeepingInterval(Duration.ofMillis(20))
+            .idleShutdownAfter(Duration.ofMillis(1), blocking)
+            .build()) {
+      try {
+        assertThat(pool.call("echo", "boot", LONG)).isEqualTo("boot");
+        assertThat(checking.await(60, TimeUnit.SECONDS)).isTrue();
+
+        // Far from its deadline at first (more than two sweeps), so a sweep must arm its timer.
+        CompletableFuture<Object> call = pool.callAsync("sleep", 600_000L, Duration.ofSeconds(1));
+        try {
+          call.get(20, TimeUnit.SECONDS);
+          throw new AssertionError("the call was expected to time out");
+        } catch (ExecutionException e) {
+          assertThat(e.getCause()).isInstanceOf(CallTimeoutException.class);
+        }
+      } finally {
+        release.countDown();
+      }
+    }
+  }
 }
