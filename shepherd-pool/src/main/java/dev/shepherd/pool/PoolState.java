@@ -146,13 +146,23 @@ abstract class PoolState {
 
   /**
    * Runs {@code task} now, or, on the pool's one timer thread, on a virtual thread of its own. What
-   * a deadline, a cancel grace or a boot timeout does completes callers' futures, whose dependent
-   * stages run on the completing thread, and calls hooks: one that blocked on the timer thread
-   * would hold up every other deadline, grace and boot timeout of the pool.
+   * a deadline, a cancel grace, a boot timeout, a boot the sweep starts or an idle retirement does
+   * completes callers' futures, whose dependent stages run on the completing thread, and calls
+   * hooks: one that blocked on the timer thread would hold up every other deadline, grace and
+   * boot timeout of the pool.
    */
   void offTimerThread(Runnable task) {
     if (Thread.currentThread() == timerThread) {
-      timerTasks.newThread(task).start();
+      timerTasks
+          .newThread(
+              () -> {
+                try {
+                  task.run();
+                } catch (RuntimeException e) {
+                  LOG.log(System.Logger.Level.ERROR, "pool action failed", e);
+                }
+              })
+          .start();
     } else {
       task.run();
     }

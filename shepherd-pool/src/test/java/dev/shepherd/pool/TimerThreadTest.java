@@ -111,4 +111,50 @@ class TimerThreadTest {
       }
     }
   }
+
+  /**
+   * Before the fix, a boot the sweep started (a retry after a failed boot, or one for min) called
+   * the onGrowStart hook on the timer thread: a hook that blocked stopped the sweep, and with it
+   * the deadline of every async call whose timer the sweep had yet to arm.
+   */
+  @Test
+  void aBlockingGrowHookOfABootRetryDoesNotStopDeadlines() throws Exception {
+    ControlledBackend backend = new ControlledBackend();
+    backend.failNextBoots.set(1);
+    java.util.concurrent.atomic.AtomicInteger grows = new java.util.concurrent.atomic.AtomicInteger();
+    CountDownLatch retrying = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    try (ElasticPool pool =
+        ElasticPool.builder()
+            .name("grow-hook")
+            .backend(backend)
+            .max(1)
+            .housekeepingInterval(Duration.ofMillis(20))
+            .onGrowStart(
+                event -> {
+                  if (grows.incrementAndGet() == 2) { // the retry, started by the sweep
+                    retrying.countDown();
+                    try {
+                      release.await();
+                    } catch (InterruptedException e) {
+                      Thread.currentThread().interrupt();
+                    }
+                  }
+                })
+            .build()) {
+      try {
+        // Its first boot fails; the retry comes a second later, two seconds before its deadline.
+        CompletableFuture<Object> call = pool.callAsync("echo", "x", Duration.ofSeconds(3));
+        assertThat(retrying.await(60, TimeUnit.SECONDS)).isTrue();
+        try {
+          call.get(20, TimeUnit.SECONDS);
+          throw new AssertionError("the call was expected to time out");
+        } catch (ExecutionException e) {
+          assertThat(e.getCause()).isInstanceOf(CallTimeoutException.class);
+        }
+      } finally {
+        release.countDown();
+      }
+    }
+  }
 }
