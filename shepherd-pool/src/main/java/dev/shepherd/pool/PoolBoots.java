@@ -54,7 +54,8 @@ abstract class PoolBoots extends PoolEvents {
       BootAttempt boot = new BootAttempt(config.name() + "-" + ++runnerSequence);
       boots.add(boot);
       int count = runners.size() + boots.size();
-      effects.add(() -> launch(boot, count));
+      // launch() calls the onGrowStart hook: off the timer thread when the sweep plans the boot
+      effects.add(() -> offTimerThread(() -> launch(boot, count)));
       if (lastBootFailure != null) {
         break; // after a failure, one boot at a time until one succeeds
       }
@@ -70,7 +71,8 @@ abstract class PoolBoots extends PoolEvents {
     emit(new PoolEvent.BootStarted(config.name(), boot.runnerId, count), config.onGrowStart());
     long timeoutNanos = Durations.toNanosSaturated(config.bootTimeout());
     boot.timer =
-        scheduler.schedule(() -> bootTimedOut(boot), timeoutNanos, TimeUnit.NANOSECONDS);
+        scheduler.schedule(
+            () -> offTimerThread(() -> bootTimedOut(boot)), timeoutNanos, TimeUnit.NANOSECONDS);
     thread.start();
   }
 

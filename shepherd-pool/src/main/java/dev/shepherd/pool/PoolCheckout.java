@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.SortedSet;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -26,10 +27,14 @@ abstract class PoolCheckout extends PoolRetirement {
    *   WAITING --deadline/cancel---> DONE    (counted out of `waiting`; the deque entry is skipped
    *                                          lazily, so no other waiter is touched)
    *   RUNNING --result from runner-> DONE   (runner.active--, slot to the head waiter)
-   *   RUNNING --could not be sent--> WAITING (back at the head: it ran nowhere)
+   *   RUNNING --could not be sent--> WAITING (back at the head: it ran nowhere; unless cancelled
+   *                                          or expired meanwhile: DONE with the runner's death)
    *   RUNNING --deadline/cancel---> RUNNING (caller's future fails now, runner cancels the work;
    *                                          the slot is freed when the runner reports the end;
-   *                                          a grace timer of cancelGrace starts)
+   *                                          a grace timer of cancelGrace starts, by whoever
+   *                                          sees both the cancel and the started call: the
+   *                                          canceller, or startOnRunner if start() was still
+   *                                          running)
    *   RUNNING --grace passed, still running--> DONE, and either the runner is killed (its other
    *                                          calls fail with RunnerDiedException; a replacement
    *                                          boots if needed), or, if the backend wrote the call
@@ -39,13 +44,21 @@ abstract class PoolCheckout extends PoolRetirement {
    *   RUNNING --runner died-------> DONE    (RunnerDiedException)
    *
    * Who wakes whom: a caller blocks only on its own future. Whoever frees a slot (a result, a
-   * boot, a resize) pops the head waiter under the lock and starts its call after unlocking. Time
+   * boot, a resize) pops the head waiter under the lock and starts its call after unlocking: on
+   * a local runner itself, on a remote one from a virtual thread (the start writes a frame, and
+   * the thread that freed the slot may hold another caller's result, still to be completed). A
+   * remote runner's result is taken (finished) on a virtual thread of its own, not on the thread
+   * that completed the backend's future (a connection's reader), because completing the caller's
+   * future runs the caller's dependent stages there. Time
    * is noticed three ways, all funnelled into expire(call): a blocked caller's own timed wait, a
    * timer for async callers, and the housekeeping sweep, which reads the Ticker (so a FakeTicker
    * drives expiry in tests without real waits). An async call gets its timer only when its
    * deadline is within two sweeps: at once if its timeout is that short, else from the sweep that
    * finds it near (or passed: then the sweep expires it), so the many calls that end well before
-   * their deadline never touch the scheduler.
+   * their deadline never touch the scheduler. The timer thread (which also runs the sweep) only
+   * notices: the expiry, a cancel grace's end and a boot timeout run on a virtual thread of their
+   * own (offTimerThread), because failing a caller's future runs its dependent stages there, and
+   * one caller's stage that blocked must not hold up every other deadline.
    */
 
   PoolCheckout(ElasticPoolConfig config) {
@@ -194,7 +207,8 @@ abstract class PoolCheckout extends PoolRetirement {
   private void armTimer(Call call, long remainingNanos) {
     try {
       ScheduledFuture<?> timer =
-          scheduler.schedule(() -> expire(call), remainingNanos, TimeUnit.NANOSECONDS);
+          scheduler.schedule(
+              () -> offTimerThread(() -> expire(call)), remainingNanos, TimeUnit.NANOSECONDS);
       var unused2 = call.future.whenComplete((r, t) -> timer.cancel(false));
     } catch (java.util.concurrent.RejectedExecutionException e) {
       // closed: close() fails or finishes every call within its shutdown timeout
@@ -241,7 +255,7 @@ abstract class PoolCheckout extends PoolRetirement {
       Call call = due.get(i);
       long remaining = call.deadline.remainingNanos();
       if (remaining <= 0) {
-        expire(call);
+        offTimerThread(() -> expire(call)); // called by the sweep, on the timer thread
       } else if (!call.future.isDone()) {
         armTimer(call, remaining);
       }
@@ -295,7 +309,7 @@ abstract class PoolCheckout extends PoolRetirement {
     if (Call.GRACE_ARMED.compareAndSet(call, 0, 1)) {
       try {
         var unused4 = scheduler.schedule(
-            () -> graceExpired(call),
+            () -> offTimerThread(() -> graceExpired(call)),
             Durations.toNanosSaturated(config.cancelGrace()),
             TimeUnit.NANOSECONDS);
       } catch (java.util.concurrent.RejectedExecutionException e) {
@@ -447,7 +461,11 @@ abstract class PoolCheckout extends PoolRetirement {
       waiters.pollFirst();
       waiting--;
       assign(head, runner);
-      effects.add(() -> startOnRunner(head, runner));
+      if (runner.handle instanceof LocalBackend.LocalRunner) {
+        effects.add(() -> startOnRunner(head, runner)); // hands the call to a thread: no wait
+      } else {
+        effects.addHandover(() -> startOnRunner(head, runner)); // writes a frame: off this thread
+      }
     }
   }
 
@@ -470,7 +488,7 @@ abstract class PoolCheckout extends PoolRetirement {
                 + ")",
             false,
             lastBootFailure);
-    effects.add(() -> call.fail(failure));
+    effects.add(() -> offTimerThread(() -> call.fail(failure))); // the sweep runs on the timer
     if (closed) {
       changed.signalAll();
     }
@@ -513,11 +531,25 @@ abstract class PoolCheckout extends PoolRetirement {
     }
     call.remote = remote;
     if (call.cancelRequested) {
+      // Cancelled or expired while start() ran: cancel() saw no running call to stop and armed no
+      // grace, so arm it here, or a function that ignores the cancel would hold the slot for good.
+      armGrace(call);
       remote.cancel();
     }
     if (local == null) {
-      var unused5 =
-          remote.result().whenComplete((result, failure) -> finished(call, runner, result, failure));
+      CompletableFuture<@Nullable Object> outcome = remote.result();
+      if (outcome.isDone()) {
+        // Ended in start() (not sent, say): taken here, before the caller waits on its future.
+        var unused5 = outcome.whenComplete((result, failure) -> finished(call, runner, result, failure));
+      } else {
+        // Off the thread that completes the backend's future (a connection's one reader thread):
+        // finished() completes the caller's future, whose dependent stages run where it
+        // completes, and one that blocked there would keep every other result of the runner from
+        // being read.
+        var unused6 =
+            outcome.whenCompleteAsync(
+                (result, failure) -> finished(call, runner, result, failure), results);
+      }
     }
   }
 

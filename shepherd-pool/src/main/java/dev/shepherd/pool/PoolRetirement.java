@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /** Retiring and burying the runners of an {@link ElasticPool}: idle, resize, single use, death, close. */
 abstract class PoolRetirement extends PoolBoots {
@@ -23,7 +24,8 @@ abstract class PoolRetirement extends PoolBoots {
    *     first: the freed slots must not go to waiters)
    * Idle: beyond min, a runner idle past idleShutdownAfter retires; the last min ones only after
    * minIdleShutdownAfter, and are then not re-booted until demand (idledOutMin). Idle candidates
-   * are collected under the lock, checked outside it, and retired only if their idle generation
+   * are collected under the lock, checked outside it (off the timer thread, one round at a time:
+   * the IdleCheck and the onShrink hook are user code), and retired only if their idle generation
    * did not change meanwhile. Close: drain for shutdownTimeout, then fail waiters, kill busy
    * runners, shut idle ones down, close the backend.
    */
@@ -57,8 +59,9 @@ abstract class PoolRetirement extends PoolBoots {
   /**
    * Puts a call that could not be sent to its (dead) runner back at the head of the queue, so the
    * runner's death does not fail it: it never ran. Placed children are not re-queued (their
-   * placement already named the runner), nor is anything once the pool is closed; those fail with
-   * the runner's death as before.
+   * placement already named the runner), nor a call its caller cancelled or whose deadline passed
+   * meanwhile (it would run for nobody), nor anything once the pool is closed; those fail with
+   * the runner's death as before (a cancelled call's future has already failed).
    */
   void requeueUnsent(Call call, Runner runner) {
     if (call.kind == Kind.CHILD) {
@@ -66,7 +69,7 @@ abstract class PoolRetirement extends PoolBoots {
     }
     lock.lock();
     try {
-      if (closed || call.state != CallState.RUNNING || call.runner != runner || !runner.calls.remove(call)) {
+      if (closed || call.cancelRequested || call.state != CallState.RUNNING || call.runner != runner || !runner.calls.remove(call)) {
         return;
       }
       runner.active--;
@@ -169,24 +172,42 @@ abstract class PoolRetirement extends PoolBoots {
       }
       effects.run();
       armNearTimers(nearDeadline);
-      for (int i = 0; i < idleCandidates.size(); i++) {
-        Runner runner = idleCandidates.get(i);
-        IdleCheck check = config.idleCheck();
-        boolean idle = true;
-        if (check != null) {
-          try {
-            idle = check.isIdle(runner.id);
-          } catch (RuntimeException e) {
-            LOG.log(System.Logger.Level.WARNING, "idle check of " + runner.id + " threw", e);
-            idle = false;
-          }
-        }
-        if (idle) {
-          retireIdle(runner, generations.get(i));
-        }
+      if (!idleCandidates.isEmpty() && idleRetiring.compareAndSet(false, true)) {
+        // The IdleCheck and the retirement's hooks are user code: off the timer thread, one round
+        // at a time (a round still running skips this sweep's; the next sweep collects again).
+        offTimerThread(
+            () -> {
+              try {
+                retireIdleCandidates(idleCandidates, generations);
+              } finally {
+                idleRetiring.set(false);
+              }
+            });
       }
     } catch (RuntimeException | Error e) {
       LOG.log(System.Logger.Level.ERROR, "pool " + config.name() + " housekeeping failed", e);
+    }
+  }
+
+  /** Whether a round of idle checks and retirements runs now (see housekeep). */
+  private final AtomicBoolean idleRetiring = new AtomicBoolean();
+
+  private void retireIdleCandidates(List<Runner> idleCandidates, List<Long> generations) {
+    for (int i = 0; i < idleCandidates.size(); i++) {
+      Runner runner = idleCandidates.get(i);
+      IdleCheck check = config.idleCheck();
+      boolean idle = true;
+      if (check != null) {
+        try {
+          idle = check.isIdle(runner.id);
+        } catch (RuntimeException e) {
+          LOG.log(System.Logger.Level.WARNING, "idle check of " + runner.id + " threw", e);
+          idle = false;
+        }
+      }
+      if (idle) {
+        retireIdle(runner, generations.get(i));
+      }
     }
   }
 

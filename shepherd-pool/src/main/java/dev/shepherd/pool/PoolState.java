@@ -14,6 +14,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -81,6 +82,12 @@ abstract class PoolState {
   final Ticker ticker;
   final ScheduledExecutorService scheduler;
   final ThreadFactory bootThreads;
+  /** Virtual threads for what the timer thread finds due; see {@link #offTimerThread}. */
+  final ThreadFactory timerTasks;
+  /** Takes a remote call's result, each on a virtual thread of its own (PoolCheckout.startOnRunner). */
+  final Executor results;
+  /** The scheduler's thread, which runs the housekeeping sweep and every timer. */
+  private volatile @Nullable Thread timerThread;
 
   final ReentrantLock lock = new ReentrantLock();
   final Condition changed = lock.newCondition();
@@ -126,11 +133,39 @@ abstract class PoolState {
             r -> {
               Thread t = new Thread(r, "shepherd-pool-" + name + "-housekeeping");
               t.setDaemon(true);
+              timerThread = t;
               return t;
             });
     executor.setRemoveOnCancelPolicy(true);
     this.scheduler = executor;
     this.bootThreads = Thread.ofVirtual().name("shepherd-pool-" + name + "-boot-", 0).factory();
+    this.timerTasks = Thread.ofVirtual().name("shepherd-pool-" + name + "-timer-", 0).factory();
+    ThreadFactory resultThreads = Thread.ofVirtual().name("shepherd-pool-" + name + "-result-", 0).factory();
+    this.results = task -> resultThreads.newThread(task).start();
+  }
+
+  /**
+   * Runs {@code task} now, or, on the pool's one timer thread, on a virtual thread of its own. What
+   * a deadline, a cancel grace, a boot timeout, a boot the sweep starts or an idle retirement does
+   * completes callers' futures, whose dependent stages run on the completing thread, and calls
+   * hooks: one that blocked on the timer thread would hold up every other deadline, grace and
+   * boot timeout of the pool.
+   */
+  void offTimerThread(Runnable task) {
+    if (Thread.currentThread() == timerThread) {
+      timerTasks
+          .newThread(
+              () -> {
+                try {
+                  task.run();
+                } catch (RuntimeException e) {
+                  LOG.log(System.Logger.Level.ERROR, "pool action failed", e);
+                }
+              })
+          .start();
+    } else {
+      task.run();
+    }
   }
 
   IllegalStateException closedError() {
@@ -290,7 +325,11 @@ abstract class PoolState {
 
   /** Side effects collected under the lock and run after it. */
   static final class Effects {
+    private static final ThreadFactory HANDOVERS =
+        Thread.ofVirtual().name("shepherd-pool-handover-", 0).factory();
+
     private @Nullable ArrayList<Runnable> actions;
+    private @Nullable ArrayList<Runnable> handovers;
 
     void add(Runnable action) {
       if (actions == null) {
@@ -299,11 +338,30 @@ abstract class PoolState {
       actions.add(action);
     }
 
-    void run() {
-      ArrayList<Runnable> list = actions;
-      if (list == null) {
-        return;
+    /**
+     * Adds the start of a waiter's call on a remote runner, which writes its frame: run() starts
+     * these, in order, on a virtual thread of their own, so the thread that freed the slot (one
+     * that holds another caller's result, a boot, a resize) does not wait for that write.
+     */
+    void addHandover(Runnable start) {
+      if (handovers == null) {
+        handovers = new ArrayList<>(2);
       }
+      handovers.add(start);
+    }
+
+    void run() {
+      ArrayList<Runnable> starts = handovers;
+      if (starts != null) {
+        HANDOVERS.newThread(() -> runAll(starts)).start();
+      }
+      ArrayList<Runnable> list = actions;
+      if (list != null) {
+        runAll(list);
+      }
+    }
+
+    private static void runAll(List<Runnable> list) {
       for (int i = 0; i < list.size(); i++) {
         try {
           list.get(i).run();

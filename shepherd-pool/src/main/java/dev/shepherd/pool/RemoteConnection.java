@@ -25,8 +25,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * One authenticated runner connection, parent side: the {@link RunnerHandle} of a remote runner.
  *
  * <p>Writes are whole frames under a lock, each bounded by the backend's write timeout; a call's
- * frame is written by the thread that starts it, cancels and shutdowns by a virtual thread of
- * their own (so the pool's housekeeping never waits on a runner's socket); one platform thread
+ * frame is written by the thread that starts it, which waits for the lock at most until the
+ * call's deadline (then the call fails with a {@link CallTimeoutException}, not started, and the
+ * runner is kept), cancels and shutdowns by a virtual thread of their own (so the pool's housekeeping never waits on a runner's socket); one platform thread
  * reads frames and completes calls.
  * The runner is dead when the connection ends, when what was launched ends, or when a write fails;
  * whichever comes first fails every open call with {@link RunnerDiedException}, kills what was
@@ -101,7 +102,20 @@ final class RemoteConnection implements RunnerHandle {
       frame.out.writeLong(callId);
       RemoteProtocol.writeString(frame.out, function);
       RemoteProtocol.writeBytes(frame.out, payload == null ? PayloadCodec.encode(null) : payload);
-      channel.send(frame);
+      // Bounded by the call's own deadline: behind a write to a runner that stopped reading, the
+      // caller would otherwise wait for the write timeout whatever its own timeout.
+      if (!channel.send(frame, Durations.toNanosSaturated(timeout))) {
+        calls.remove(callId);
+        call.result.completeExceptionally(
+            new CallTimeoutException(
+                "\"" + function + "\" was not sent to runner " + id + " within its timeout "
+                    + timeout + ": the connection was writing another frame all that time (a"
+                    + " large one, or to a runner that stopped reading: past writeTimeout the"
+                    + " runner is declared dead)",
+                false,
+                null));
+        return call;
+      }
     } catch (IOException e) {
       calls.remove(callId);
       died(e);

@@ -864,6 +864,102 @@ class ChannelSecurityTest {
     }
   }
 
+  /**
+   * The README's promise beyond a flipped byte (tested with a proxy above): a sealed frame
+   * replayed, delivered out of order, or sealed under a key other than the session's fails its
+   * tag, with a message that says so, before anything reads its body.
+   */
+  @Test
+  void aReplayedReorderedOrInjectedSealedFrameFailsItsTag() throws Exception {
+    byte[] sessionKey = new byte[32];
+    byte[] otherDirection = new byte[32];
+    otherDirection[0] = 1;
+    byte[] strangerKey = new byte[32];
+    strangerKey[0] = 2;
+    List<byte[]> frames = sealedFrames(sessionKey, otherDirection, 2);
+    byte[] stranger = sealedFrames(strangerKey, otherDirection, 1).get(0);
+
+    // Replayed: frame 0 again where frame 1 is due.
+    try (Delivery replay = new Delivery(otherDirection, sessionKey, frames.get(0), frames.get(0))) {
+      assertThat(replay.receiver.receive().body().readLong()).isZero();
+      assertThatThrownBy(replay.receiver::receive)
+          .isInstanceOf(IOException.class)
+          .hasMessageContaining("frame 1 failed authentication");
+    }
+    // Reordered: frame 1 first.
+    try (Delivery reordered = new Delivery(otherDirection, sessionKey, frames.get(1), frames.get(0))) {
+      assertThatThrownBy(reordered.receiver::receive)
+          .isInstanceOf(IOException.class)
+          .hasMessageContaining("frame 0 failed authentication");
+    }
+    // Injected: a well-formed frame sealed under a key the session does not use.
+    try (Delivery injected = new Delivery(otherDirection, sessionKey, stranger)) {
+      assertThatThrownBy(injected.receiver::receive)
+          .isInstanceOf(IOException.class)
+          .hasMessageContaining("frame 0 failed authentication");
+    }
+    // The frames themselves are sound: in order, both open.
+    try (Delivery inOrder = new Delivery(otherDirection, sessionKey, frames.get(0), frames.get(1))) {
+      assertThat(inOrder.receiver.receive().body().readLong()).isZero();
+      assertThat(inOrder.receiver.receive().body().readLong()).isEqualTo(1);
+    }
+  }
+
+  /** Seals {@code count} RESULT frames (bodies 0, 1, ...) under {@code sendKey}; their wire bytes. */
+  private static List<byte[]> sealedFrames(byte[] sendKey, byte[] receiveKey, int count)
+      throws IOException {
+    try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+        Socket a = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
+        Socket tap = server.accept()) {
+      FrameChannel sender = new FrameChannel(a);
+      sender.seal(sendKey, receiveKey, 4096);
+      DataInputStream wire = new DataInputStream(tap.getInputStream());
+      List<byte[]> frames = new ArrayList<>();
+      for (int i = 0; i < count; i++) {
+        FrameChannel.FrameWriter frame = new FrameChannel.FrameWriter(RemoteProtocol.RESULT);
+        frame.out.writeLong(i);
+        sender.send(frame);
+        int length = wire.readInt();
+        byte[] bytes = new byte[4 + length];
+        bytes[0] = (byte) (length >>> 24);
+        bytes[1] = (byte) (length >>> 16);
+        bytes[2] = (byte) (length >>> 8);
+        bytes[3] = (byte) length;
+        wire.readFully(bytes, 4, length);
+        frames.add(bytes);
+      }
+      return frames;
+    }
+  }
+
+  /** A sealed receiver fed the given wire bytes, in this order. */
+  private static final class Delivery implements AutoCloseable {
+    final ServerSocket server;
+    final Socket in;
+    final Socket out;
+    final FrameChannel receiver;
+
+    Delivery(byte[] sendKey, byte[] receiveKey, byte[]... wire) throws IOException {
+      server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+      in = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
+      out = server.accept();
+      receiver = new FrameChannel(out);
+      receiver.seal(sendKey, receiveKey, 4096);
+      OutputStream raw = in.getOutputStream();
+      for (byte[] frame : wire) {
+        raw.write(frame);
+      }
+      raw.flush();
+    }
+
+    @Override
+    public void close() throws IOException {
+      in.close();
+      out.close();
+      server.close();
+    }
+  }
+
   // ---------------------------------------------------------------------------------------------
   // 5. A call that ignores interrupts cannot wedge the pool
 

@@ -4,6 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.shepherd.pool.spi.Backend;
+import dev.shepherd.pool.spi.ForwardingBackend;
+import dev.shepherd.pool.spi.RunnerHandle;
+import dev.shepherd.pool.spi.RunnerListener;
+import dev.shepherd.pool.spi.RunnerSpec;
+import dev.shepherd.pool.spi.RunningCall;
 import dev.shepherd.testing.FakeTicker;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -16,6 +22,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -223,7 +231,7 @@ class ElasticPoolTest {
   }
 
   @Test
-  void minRunnersStayUnlessMinIdleShutdownIsSet() {
+  void minRunnersStayUnlessMinIdleShutdownIsSet() throws Exception {
     FakeTicker ticker = new FakeTicker();
     try (ElasticPool pool =
         ElasticPool.builder().backend(local()).min(1).max(3).ticker(ticker)
@@ -237,6 +245,15 @@ class ElasticPoolTest {
       ticker.advance(Duration.ofSeconds(50));
       pool.housekeep();
       assertThat(pool.snapshot().ready()).isZero();
+      // Idled out, it is not booted again until a call needs it.
+      for (int i = 0; i < 3; i++) {
+        ticker.advance(Duration.ofSeconds(50));
+        pool.housekeep();
+      }
+      assertThat(pool.snapshot().booting()).isZero();
+      assertThat(pool.snapshot().boots()).isEqualTo(1);
+      assertThat(pool.call("echo", "demand", LONG)).isEqualTo("demand");
+      assertThat(pool.snapshot().boots()).isEqualTo(2);
     }
   }
 
@@ -511,6 +528,81 @@ class ElasticPoolTest {
           new PoolEvent.RunnerRetired("hooks", "hooks-1", 0, PoolEvent.RetireReason.IDLE));
       assertThat(pool.snapshot().boots()).isEqualTo(1);
     }
+  }
+
+  /**
+   * README: "Hooks, listeners and backends are never called under the pool's lock." Every hook,
+   * the listener and every backend and runner method records whether the pool's lock is held.
+   */
+  @Test
+  void hooksListenersAndTheBackendAreNeverCalledUnderThePoolsLock() throws Exception {
+    FakeTicker ticker = new FakeTicker();
+    AtomicReference<ElasticPool> self = new AtomicReference<>();
+    List<String> called = new CopyOnWriteArrayList<>();
+    List<String> underLock = new CopyOnWriteArrayList<>();
+    java.util.function.Consumer<String> check =
+        what -> {
+          called.add(what);
+          ElasticPool pool = self.get();
+          if (pool != null && pool.lock.isHeldByCurrentThread()) {
+            underLock.add(what);
+          }
+        };
+    Backend backend =
+        new ForwardingBackend(local()) {
+          @Override
+          public @Nullable Object prepare(String function, @Nullable Object argument) {
+            check.accept("prepare");
+            return super.prepare(function, argument);
+          }
+
+          @Override
+          public RunnerHandle boot(RunnerSpec spec, RunnerListener listener) throws Exception {
+            check.accept("boot");
+            RunnerHandle handle = super.boot(spec, listener);
+            return new RunnerHandle() {
+              @Override
+              public String id() {
+                return handle.id();
+              }
+
+              @Override
+              public RunningCall start(String function, @Nullable Object argument, Duration timeout) {
+                check.accept("start");
+                return handle.start(function, argument, timeout);
+              }
+
+              @Override
+              public void shutdown(Duration timeout) {
+                check.accept("shutdown");
+                handle.shutdown(timeout);
+              }
+
+              @Override
+              public void kill() {
+                check.accept("kill");
+                handle.kill();
+              }
+            };
+          }
+        };
+    try (ElasticPool pool =
+        ElasticPool.builder().name("unlocked").backend(backend).max(1).ticker(ticker)
+            .idleShutdownAfter(Duration.ofSeconds(1)).housekeepingInterval(MANUAL)
+            .onGrowStart(e -> check.accept("onGrowStart"))
+            .onGrowEnd(e -> check.accept("onGrowEnd"))
+            .onShrink(e -> check.accept("onShrink"))
+            .eventListener(e -> check.accept("listener"))
+            .build()) {
+      self.set(pool);
+      assertThat(pool.call("echo", 1)).isEqualTo(1);
+      ticker.advance(Duration.ofSeconds(1));
+      pool.housekeep();
+      await().until(() -> called.contains("onShrink") && called.contains("shutdown"));
+    }
+    assertThat(called).contains(
+        "prepare", "boot", "start", "shutdown", "onGrowStart", "onGrowEnd", "onShrink", "listener");
+    assertThat(underLock).isEmpty();
   }
 
   @Test

@@ -111,6 +111,26 @@ class RunnerChannelFaultTest {
     }
   }
 
+  /**
+   * Whether {@code thread} is blocked writing a frame into a socket that takes no more (it holds
+   * the connection's write lock meanwhile).
+   */
+  private static boolean blockedInAWrite(Thread thread) {
+    StackTraceElement[] stack = thread.getStackTrace();
+    boolean inSend = false;
+    boolean inSocketWrite = false;
+    for (StackTraceElement frame : stack) {
+      if (frame.getClassName().equals(dev.shepherd.pool.internal.FrameChannel.class.getName())
+          && frame.getMethodName().equals("send")) {
+        inSend = true;
+      }
+      if (frame.getClassName().startsWith("sun.nio.ch.") && frame.getMethodName().contains("write")) {
+        inSocketWrite = true;
+      }
+    }
+    return inSend && inSocketWrite;
+  }
+
   private static String chain(Throwable t) {
     StringBuilder all = new StringBuilder();
     for (Throwable c = t; c != null; c = c.getCause()) {
@@ -150,6 +170,74 @@ class RunnerChannelFaultTest {
         assertThat(failureOf(first, LONG)).isInstanceOf(CallTimeoutException.class);
         assertThat(failureOf(second, LONG)).isInstanceOf(CallTimeoutException.class);
         assertThat(writer.isAlive()).isTrue(); // still stuck: the write timeout is 5 minutes
+      } finally {
+        ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+      }
+    }
+  }
+
+  /**
+   * Before the fix, a call whose runner's connection was busy writing another frame (a large
+   * argument to a child that stopped reading) waited for that write, up to the write timeout (here
+   * 5 minutes), whatever its own timeout: the caller that asked for one second waited minutes.
+   */
+  @Test
+  void aCallWaitingBehindAStuckWriteTimesOutAtItsOwnDeadlineAndTheRunnerIsKept() throws Exception {
+    ProcessBackend backend =
+        ProcessBackend.builder()
+            .functions(TestFunctions.class)
+            .writeTimeout(Duration.ofMinutes(5))
+            .build();
+    // No sweep and a long grace: the call can end only at its own deadline, or (before the fix)
+    // when the grace ran out and the runner was killed for it.
+    try (ElasticPool pool =
+        ElasticPool.builder()
+            .name("behind")
+            .backend(backend)
+            .min(1)
+            .max(1)
+            .maxConcurrency(8)
+            .housekeepingInterval(Duration.ofMinutes(10))
+            .cancelGrace(Duration.ofMinutes(5))
+            .build()) {
+      long pid = (Long) pool.call("pid", null, LONG);
+      signal("STOP", pid);
+      try {
+        // Large arguments until one write blocks inside the socket, holding the runner's write
+        // lock (the socket buffers of a Unix domain socket may take a frame or more first).
+        List<Thread> writers = new CopyOnWriteArrayList<>();
+        for (int i = 0; i < 4; i++) {
+          writers.add(
+              Thread.ofVirtual()
+                  .start(
+                      () -> {
+                        try {
+                          pool.call("echo", new byte[STUCK_BYTES], LONG);
+                        } catch (InterruptedException | RuntimeException e) {
+                          // the runner is killed at the end of the test
+                        }
+                      }));
+        }
+        await().atMost(LONG).until(() -> writers.stream().anyMatch(t -> blockedInAWrite(t)));
+
+        CompletableFuture<Throwable> small =
+            CompletableFuture.supplyAsync(
+                () -> {
+                  try {
+                    pool.call("echo", "small", Duration.ofSeconds(1));
+                    return null;
+                  } catch (InterruptedException | RuntimeException e) {
+                    return e;
+                  }
+                });
+        Throwable failure = small.get(LONG.toSeconds(), TimeUnit.SECONDS);
+        assertThat(failure)
+            .isInstanceOf(CallTimeoutException.class)
+            .hasMessageContaining("was not sent");
+        assertThat(((CallTimeoutException) failure).started()).isFalse();
+        assertThat(writers).allMatch(Thread::isAlive); // the big writes still wait: 5 minutes
+        assertThat(pool.snapshot().deaths()).isZero();
+        assertThat(pool.snapshot().busySlots()).isEqualTo(4);
       } finally {
         ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
       }

@@ -14,6 +14,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.security.GeneralSecurityException;
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import javax.crypto.Cipher;
 import javax.crypto.spec.GCMParameterSpec;
@@ -49,7 +50,9 @@ import org.jspecify.annotations.Nullable;
  * whoever watches the channel ({@link #closeIfWriteOverran}, called periodically) closes the
  * socket when a frame is not written within it: the blocked sender and every later one fail with
  * an {@link IOException} that says so, and the reader sees the connection end. A send only
- * stamps when its write began (no timer per frame).
+ * stamps when its write began (no timer per frame). A sender with a deadline of its own (a call)
+ * uses {@link #send(FrameWriter, long)}, which writes nothing and returns false when another
+ * frame's write still holds the channel at that deadline, instead of waiting for the write timeout.
  */
 public final class FrameChannel implements AutoCloseable {
 
@@ -360,54 +363,110 @@ public final class FrameChannel implements AutoCloseable {
     if (state == null) {
       throw new IllegalStateException("the channel is not sealed yet");
     }
-    int plainLength = frame.plainLength();
-    byte[] plain = frame.buffer.array();
-    byte[] wire = new byte[4 + plainLength + TAG_BYTES];
-    putInt(wire, 0, plainLength + TAG_BYTES);
+    byte[] wire = wireFor(frame); // allocated before taking the lock
     writeLock.lock();
     try {
-      Cipher cipher = state.send();
-      try {
-        cipher.init(Cipher.ENCRYPT_MODE, state.sendKey(), nonce(sendSequence++));
-        cipher.updateAAD(wire, 0, 4);
-        cipher.doFinal(plain, 4, plainLength, wire, 4);
-      } catch (GeneralSecurityException e) {
-        throw new IllegalStateException("sealing a frame failed", e);
-      }
-      if (writeStalled) {
-        throw new IOException(
-            "connection closed: an earlier frame overran the write timeout of "
-                + Duration.ofNanos(writeTimeoutNanos));
-      }
-      writeStartedNanos = System.nanoTime() | 1L;
-      // A SocketChannel closes itself when the thread doing I/O on it is interrupted, even if the
-      // interrupt was pending before the write began: one caller's interrupt would end the
-      // connection and every other call on it. The pending interrupt is set aside for the write
-      // and restored after (an interrupt that arrives while a write is blocked still closes it:
-      // the frame is then cut in the middle, and the connection could not go on anyway).
-      boolean interrupted = Thread.interrupted();
-      try {
-        out.write(wire);
-        out.flush();
-      } catch (IOException e) {
-        if (writeStalled) {
-          throw new IOException(
-              "the peer took no frame for longer than the write timeout of "
-                  + Duration.ofNanos(writeTimeoutNanos)
-                  + " (a "
-                  + wire.length
-                  + "-byte frame was being written): connection closed",
-              e);
-        }
-        throw e;
-      } finally {
-        writeStartedNanos = 0L;
-        if (interrupted) {
-          Thread.currentThread().interrupt();
+      sendLocked(state, frame, wire);
+    } finally {
+      writeLock.unlock();
+    }
+  }
+
+  /**
+   * Seals and writes one frame, unless another frame's write holds the channel for longer than
+   * {@code lockTimeoutNanos}: then nothing is written. A sender with a deadline of its own (a
+   * call) does not wait behind a write to a peer that stopped reading for the whole write timeout.
+   * An interrupt while waiting does not end the wait (it is restored after, as in {@link #send}).
+   *
+   * @param frame the frame
+   * @param lockTimeoutNanos the most to wait for the write before it to end
+   * @return true if the frame was written, false if nothing was because the wait ran out
+   * @throws IOException as {@link #send}
+   */
+  public boolean send(FrameWriter frame, long lockTimeoutNanos) throws IOException {
+    Sealed state = sealed;
+    if (state == null) {
+      throw new IllegalStateException("the channel is not sealed yet");
+    }
+    byte[] wire = wireFor(frame);
+    boolean interrupted = false;
+    boolean locked = false;
+    long deadline = System.nanoTime() + Math.max(0L, lockTimeoutNanos);
+    try {
+      while (!locked) {
+        try {
+          locked = writeLock.tryLock(Math.max(0L, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+          if (!locked) {
+            return false;
+          }
+        } catch (InterruptedException e) {
+          interrupted = true; // set aside: an interrupt must not cut the wait, nor close the socket
         }
       }
     } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
+    try {
+      sendLocked(state, frame, wire);
+      return true;
+    } finally {
       writeLock.unlock();
+    }
+  }
+
+  /** A buffer for the sealed frame: its length, then the ciphertext and tag, filled under the lock. */
+  private static byte[] wireFor(FrameWriter frame) {
+    int plainLength = frame.plainLength();
+    byte[] wire = new byte[4 + plainLength + TAG_BYTES];
+    putInt(wire, 0, plainLength + TAG_BYTES);
+    return wire;
+  }
+
+  @GuardedBy("writeLock")
+  private void sendLocked(Sealed state, FrameWriter frame, byte[] wire) throws IOException {
+    int plainLength = frame.plainLength();
+    byte[] plain = frame.buffer.array();
+    Cipher cipher = state.send();
+    try {
+      cipher.init(Cipher.ENCRYPT_MODE, state.sendKey(), nonce(sendSequence++));
+      cipher.updateAAD(wire, 0, 4);
+      cipher.doFinal(plain, 4, plainLength, wire, 4);
+    } catch (GeneralSecurityException e) {
+      throw new IllegalStateException("sealing a frame failed", e);
+    }
+    if (writeStalled) {
+      throw new IOException(
+          "connection closed: an earlier frame overran the write timeout of "
+              + Duration.ofNanos(writeTimeoutNanos));
+    }
+    writeStartedNanos = System.nanoTime() | 1L;
+    // A SocketChannel closes itself when the thread doing I/O on it is interrupted, even if the
+    // interrupt was pending before the write began: one caller's interrupt would end the
+    // connection and every other call on it. The pending interrupt is set aside for the write
+    // and restored after (an interrupt that arrives while a write is blocked still closes it:
+    // the frame is then cut in the middle, and the connection could not go on anyway).
+    boolean interrupted = Thread.interrupted();
+    try {
+      out.write(wire);
+      out.flush();
+    } catch (IOException e) {
+      if (writeStalled) {
+        throw new IOException(
+            "the peer took no frame for longer than the write timeout of "
+                + Duration.ofNanos(writeTimeoutNanos)
+                + " (a "
+                + wire.length
+                + "-byte frame was being written): connection closed",
+            e);
+      }
+      throw e;
+    } finally {
+      writeStartedNanos = 0L;
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 
