@@ -42,7 +42,7 @@ class AutoConfigurationsAsClassesTest {
 
   /** The auto-configurations, and the beans each makes with every library there. */
   enum Auto {
-    CACHE("cache.ShepherdCacheAutoConfiguration", "cacheManager"),
+    CACHE("cache.ShepherdCacheAutoConfiguration", "cacheManager", "shepherdCacheCouriers"),
     REPLICA("replica.ShepherdReplicaAutoConfiguration", "shepherdReplicas", "shepherdReplicaRouter", "consistencyTokenCodec",
         "shepherdConsistencyTokenFilter"),
     IDEMPOTENCY("idempotency.ShepherdIdempotencyAutoConfiguration", "shepherdIdempotencyStore", "shepherdIdempotencyTracker",

@@ -327,6 +327,28 @@ class ClusteredCacheTest {
   }
 
   @Test
+  void aBadClusterSettingStopsTheStartNamingItsProperty() {
+    member(new Loads(false), "bad").withPropertyValues("shepherd.cache.caches.products.cluster.lease=10ms",
+        "shepherd.cache.defaults.cluster.max-value-bytes=0")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.cache.caches.products.cluster.lease"));
+    member(new Loads(false), "bad").withPropertyValues("shepherd.cache.defaults.cluster.max-value-bytes=0")
+        .run(context -> assertThat(Failures.of(context)).contains("shepherd.cache.defaults.cluster.max-value-bytes"));
+  }
+
+  @Test
+  void cachesCreatedOnFirstUseTakeTheDefaultClusterSettings() {
+    Loads loads = new Loads(false);
+    member(loads, "dynamic").withPropertyValues("shepherd.cache.dynamic=true",
+        "shepherd.cache.defaults.cluster.value-type=" + Product.class.getName()).run(context -> {
+          assertThat(context).hasNotFailed();
+          CoalescingCache<?, ?> others = (CoalescingCache<?, ?>) context.getBean(CacheManager.class).getCache("others").getNativeCache();
+          assertThat(others.config().courier()).isInstanceOf(RedisCourier.class);
+          RedisCourier<?, ?> courier = (RedisCourier<?, ?>) others.config().courier();
+          assertThat(courier.toString()).contains("test:dynamic:others");
+        });
+  }
+
+  @Test
   void withClusterModeOffNoCacheHasACourierOfRedis() {
     member(new Loads(false), "off").withPropertyValues("shepherd.cache.cluster.enabled=false").run(context -> {
       assertThat(context).hasNotFailed();
