@@ -95,7 +95,10 @@ public final class CoalescingCacheManager implements CacheManager, AutoCloseable
     return List.copyOf(caches.keySet());
   }
 
-  /** Closes the couriers of the clustered caches (not the Redis client); the caches then coalesce in this JVM only. */
+  /**
+   * Closes the couriers of the clustered caches (not the Redis client); the caches then coalesce in
+   * this JVM only. Idempotent.
+   */
   @Override
   public void close() {
     List<AutoCloseable> closing;

@@ -86,7 +86,8 @@ public final class ShepherdCacheAutoConfiguration {
    * Closes the clustered caches' couriers when the context stops. Spring Data Redis's Lettuce
    * connection factory is a lifecycle bean that shuts its client down when the context stops,
    * before any bean is destroyed; this bean is made to depend on it (in cluster mode), so the
-   * couriers close first. Without cluster mode it does nothing.
+   * couriers close first. Without cluster mode it does nothing. A context stopped and started again
+   * keeps its caches, coalescing in this JVM only (a closed courier loads locally).
    *
    * @param cacheManager the manager whose couriers it closes
    * @return the lifecycle

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.jsontype.impl.LaissezFaireSubTypeValidator;
 import dev.shepherd.cache.CoalescingCache;
 import dev.shepherd.cache.redis.KeyCodec;
 import dev.shepherd.cache.redis.RedisCourier;
@@ -346,6 +348,15 @@ class ClusteredCacheTest {
           RedisCourier<?, ?> courier = (RedisCourier<?, ?>) others.config().courier();
           assertThat(courier.toString()).contains("test:dynamic:others");
         });
+  }
+
+  @Test
+  void anObjectMapperWithDefaultTypingStopsTheStart() {
+    member(new Loads(false), "typing")
+        .withBean(ObjectMapper.class, () -> new ObjectMapper()
+            .activateDefaultTyping(LaissezFaireSubTypeValidator.instance, ObjectMapper.DefaultTyping.NON_FINAL))
+        .run(context -> assertThat(Failures.of(context))
+            .contains("shepherd.cache.caches.products.cluster.value-type").contains("default typing"));
   }
 
   @Test
