@@ -42,7 +42,7 @@ class AutoConfigurationsAsClassesTest {
 
   /** The auto-configurations, and the beans each makes with every library there. */
   enum Auto {
-    CACHE("cache.ShepherdCacheAutoConfiguration", "cacheManager"),
+    CACHE("cache.ShepherdCacheAutoConfiguration", "cacheManager", "shepherdCacheCouriers"),
     REPLICA("replica.ShepherdReplicaAutoConfiguration", "shepherdReplicas", "shepherdReplicaRouter", "consistencyTokenCodec",
         "shepherdConsistencyTokenFilter"),
     IDEMPOTENCY("idempotency.ShepherdIdempotencyAutoConfiguration", "shepherdIdempotencyStore", "shepherdIdempotencyTracker",
@@ -69,8 +69,9 @@ class AutoConfigurationsAsClassesTest {
         List.of("io.micrometer", "dev.shepherd.micrometer", "org.springframework.boot.micrometer")),
     ACTUATOR(List.of("spring-boot-health", "spring-boot-actuator"),
         List.of("org.springframework.boot.health", "org.springframework.boot.actuate")),
-    LETTUCE(List.of("/io/lettuce/", "shepherd-idempotency-redis", "spring-data-redis", "spring-boot-data-redis"),
-        List.of("io.lettuce", "dev.shepherd.idempotency.redis", "org.springframework.data.redis", "org.springframework.boot.data.redis")),
+    LETTUCE(List.of("/io/lettuce/", "shepherd-idempotency-redis", "shepherd-cache-redis", "spring-data-redis", "spring-boot-data-redis"),
+        List.of("io.lettuce", "dev.shepherd.idempotency.redis", "dev.shepherd.cache.redis", "org.springframework.data.redis",
+            "org.springframework.boot.data.redis")),
     JETCD(List.of("/io/etcd/", "shepherd-watch-etcd"), List.of("io.etcd", "dev.shepherd.watch.etcd")),
     SERVLET(List.of("tomcat-embed", "jakarta.servlet-api"), List.of("jakarta.servlet", "org.apache.catalina", "org.apache.tomcat")),
     PGJDBC(List.of("/org/postgresql/"), List.of("org.postgresql")),

@@ -83,33 +83,46 @@ class ConfigurationMetadataTest {
       if (!value.isRecord()) {
         continue; // a map of plain values (paths, verification keys): the metadata's own entry says it all
       }
-      RecordComponent[] components = value.getRecordComponents();
-      Parameter[] parameters = value.getDeclaredConstructor(
-          Arrays.stream(components).map(RecordComponent::getType).toArray(Class<?>[]::new)).getParameters();
-      for (int i = 0; i < components.length; i++) {
-        String name = property.get("name") + ".<name>." + kebab(components[i].getName());
-        expected.add(name);
-        String[] row = table.get(name);
-        if (row == null) {
-          problems.add(name + ": not in the README's table");
-          continue;
-        }
-        DefaultValue annotated = parameters[i].getAnnotation(DefaultValue.class);
-        String literal = annotated == null || annotated.value().length == 0 ? null : "`" + String.join(",", annotated.value()) + "`";
-        if (literal != null && !row[0].equals(literal)) {
-          problems.add(name + ": the README says " + row[0] + ", the code " + literal);
-        }
-        if (literal == null && (row[0].isBlank() || row[0].matches("`[^`]*`"))) {
-          problems.add(name + ": the code has no default value, the README should say what unset means, not " + row[0]);
-        }
-        if (row[1].isBlank()) {
-          problems.add(name + ": no description");
-        }
-      }
+      checkRows(value, property.get("name") + ".<name>.", table, expected, problems);
     }
     assertThat(expected).as("the four maps keyed by name").hasSizeGreaterThan(20);
     assertThat(problems).isEmpty();
     assertThat(table.keySet()).as("no row for a setting that does not exist").containsExactlyInAnyOrderElementsOf(expected);
+  }
+
+  /**
+   * Checks the README's rows of each setting of {@code value}, a record, under {@code prefix}; a
+   * setting that is itself a record ({@code cluster}) has a row per setting of its own.
+   */
+  private static void checkRows(Class<?> value, String prefix, Map<String, String[]> table, List<String> expected,
+      List<String> problems) throws Exception {
+    RecordComponent[] components = value.getRecordComponents();
+    Parameter[] parameters = value.getDeclaredConstructor(
+        Arrays.stream(components).map(RecordComponent::getType).toArray(Class<?>[]::new)).getParameters();
+    for (int i = 0; i < components.length; i++) {
+      String name = prefix + kebab(components[i].getName());
+      if (components[i].getType().isRecord()) {
+        checkRows(components[i].getType(), name + ".", table, expected, problems);
+        continue;
+      }
+      expected.add(name);
+      String[] row = table.get(name);
+      if (row == null) {
+        problems.add(name + ": not in the README's table");
+        continue;
+      }
+      DefaultValue annotated = parameters[i].getAnnotation(DefaultValue.class);
+      String literal = annotated == null || annotated.value().length == 0 ? null : "`" + String.join(",", annotated.value()) + "`";
+      if (literal != null && !row[0].equals(literal)) {
+        problems.add(name + ": the README says " + row[0] + ", the code " + literal);
+      }
+      if (literal == null && (row[0].isBlank() || row[0].matches("`[^`]*`"))) {
+        problems.add(name + ": the code has no default value, the README should say what unset means, not " + row[0]);
+      }
+      if (row[1].isBlank()) {
+        problems.add(name + ": no description");
+      }
+    }
   }
 
   /** The README's rows of settings under a name: property to {default, description}. */

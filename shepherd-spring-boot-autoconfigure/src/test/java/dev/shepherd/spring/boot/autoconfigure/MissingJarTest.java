@@ -106,10 +106,13 @@ class MissingJarTest {
 
   @Test
   void withoutLettuce() throws Exception {
-    List<String> missing = List.of("/io/lettuce/", "shepherd-idempotency-redis", "spring-data-redis", "spring-boot-data-redis");
+    List<String> missing = List.of("/io/lettuce/", "shepherd-idempotency-redis", "shepherd-cache-redis", "spring-data-redis",
+        "spring-boot-data-redis");
     assertThat(beans(startWithout(missing, true, everything()))).containsAll(CORE).contains("shepherdIdempotencyStore");
     assertThat(startWithout(missing, true, everything("shepherd.idempotency.store=redis")))
         .startsWith("FAILED").contains("shepherd.idempotency.store").contains("io.lettuce:lettuce-core");
+    assertThat(startWithout(missing, true, everything("shepherd.cache.cluster.enabled=true")))
+        .startsWith("FAILED").contains("shepherd.cache.cluster.enabled").contains("dev.shepherd:shepherd-cache-redis");
   }
 
   @Test

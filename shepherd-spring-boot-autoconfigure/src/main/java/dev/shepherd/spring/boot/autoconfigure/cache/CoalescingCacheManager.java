@@ -4,6 +4,7 @@ import static dev.shepherd.spring.boot.autoconfigure.internal.Settings.setIfPres
 
 import dev.shepherd.cache.CoalescingCache;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
@@ -18,13 +19,18 @@ import org.springframework.boot.context.properties.source.InvalidConfigurationPr
 /**
  * A Spring {@link CacheManager} of {@link CoalescingSpringCache}s built from {@link
  * ShepherdCacheProperties}: the configured caches at once, others on first use with the defaults
- * (unless {@code shepherd.cache.dynamic=false}). Thread-safe.
+ * (unless {@code shepherd.cache.dynamic=false}). In cluster mode ({@code
+ * shepherd.cache.cluster.enabled}, made by {@link ShepherdCacheAutoConfiguration}) each clustered
+ * cache has a {@code RedisCourier} of its own, closed by {@link #close()}. Thread-safe.
  */
-public final class CoalescingCacheManager implements CacheManager {
+public final class CoalescingCacheManager implements CacheManager, AutoCloseable {
 
   private final ShepherdCacheProperties properties;
   private final Consumer<CoalescingSpringCache> onCreate;
+  private final @Nullable CacheClustering clustering;
   private final Map<String, CoalescingSpringCache> caches = new ConcurrentHashMap<>();
+  /** Closes the couriers of the clustered caches; guarded by itself. */
+  private final List<AutoCloseable> couriers = new ArrayList<>();
 
   /**
    * Creates the manager and the caches configured under {@code shepherd.cache.caches}, after
@@ -35,12 +41,36 @@ public final class CoalescingCacheManager implements CacheManager {
    * @throws InvalidConfigurationPropertyValueException if a setting is invalid, naming the property
    */
   public CoalescingCacheManager(ShepherdCacheProperties properties, Consumer<CoalescingSpringCache> onCreate) {
+    this(properties, onCreate, null);
+  }
+
+  /**
+   * Creates the manager; with {@code clustering}, the caches it says are clustered get their courier
+   * from it.
+   */
+  CoalescingCacheManager(ShepherdCacheProperties properties, Consumer<CoalescingSpringCache> onCreate,
+      @Nullable CacheClustering clustering) {
     this.properties = properties;
     this.onCreate = onCreate;
-    // The defaults on a builder that is thrown away: a bad one stops the start naming its property,
-    // instead of failing the first dynamic cache at run time.
-    builder("", null, properties.defaults()).config();
-    properties.caches().keySet().forEach(this::getCache);
+    this.clustering = clustering;
+    try {
+      // The defaults on a builder that is thrown away: a bad one stops the start naming its property,
+      // instead of failing the first dynamic cache at run time.
+      builder("", null, properties.defaults(), false).config();
+      if (clustering != null && properties.dynamic()) {
+        // Likewise the defaults' cluster settings, which dynamic caches take: a courier built and closed.
+        CacheClustering.Member member = clustering.member(CacheClustering.DYNAMIC, properties.defaults().cluster(),
+            key -> "shepherd.cache.defaults.cluster." + key);
+        if (member != null) {
+          builder("", null, properties.defaults(), true).config();
+          member.closer().close();
+        }
+      }
+      properties.caches().keySet().forEach(this::getCache);
+    } catch (Exception e) {
+      close();
+      throw e instanceof RuntimeException runtime ? runtime : new IllegalStateException(e);
+    }
   }
 
   @Override
@@ -65,9 +95,56 @@ public final class CoalescingCacheManager implements CacheManager {
     return List.copyOf(caches.keySet());
   }
 
+  /**
+   * Closes the couriers of the clustered caches (not the Redis client); the caches then coalesce in
+   * this JVM only. Idempotent.
+   */
+  @Override
+  public void close() {
+    List<AutoCloseable> closing;
+    synchronized (couriers) {
+      closing = List.copyOf(couriers);
+      couriers.clear();
+    }
+    for (AutoCloseable courier : closing) {
+      try {
+        courier.close();
+      } catch (Exception e) {
+        System.getLogger(CoalescingCacheManager.class.getName()).log(System.Logger.Level.WARNING, "closing " + courier, e);
+      }
+    }
+  }
+
   private CoalescingSpringCache create(String name, ShepherdCacheProperties.@Nullable Spec own) {
     ShepherdCacheProperties.Spec spec = own == null ? properties.defaults() : own.orElse(properties.defaults());
-    return new CoalescingSpringCache(name, builder(name, own, spec).build(), properties.allowNullValues(), spec.waitTimeout());
+    CacheClustering.Member member = clustering == null ? null
+        : clustering.member(name, spec.cluster(), key -> clusterProperty(name, own, key));
+    if (member == null) {
+      return new CoalescingSpringCache(name, builder(name, own, spec, false).build(), properties.allowNullValues(), spec.waitTimeout());
+    }
+    synchronized (couriers) {
+      couriers.add(member.closer());
+    }
+    CoalescingCache<Object, Object> cache = builder(name, own, spec, true).courier(member.courier()).build();
+    return new CoalescingSpringCache(name, cache, properties.allowNullValues(), spec.waitTimeout(), member.keyCheck());
+  }
+
+  /** The cluster property {@code key} of the cache: its own when it sets it, else the default's. */
+  private static String clusterProperty(String name, ShepherdCacheProperties.@Nullable Spec own, String key) {
+    ShepherdCacheProperties.ClusterSpec cluster = own == null ? null : own.cluster();
+    boolean ownSetting = cluster != null && switch (key) {
+      case "enabled" -> cluster.enabled() != null;
+      case "value-type" -> cluster.valueType() != null;
+      case "key-prefix" -> cluster.keyPrefix() != null;
+      case "lease" -> cluster.lease() != null;
+      case "command-timeout" -> cluster.commandTimeout() != null;
+      case "max-value-bytes" -> cluster.maxValueBytes() != null;
+      default -> cluster.shareFailureMessages() != null;
+    };
+    // A configured cache that sets no value type is told to set its own; a dynamic one, the default.
+    boolean toSet = key.equals("value-type") || key.equals("enabled");
+    return (ownSetting || (own != null && toSet) ? "shepherd.cache.caches." + name : "shepherd.cache.defaults")
+        + ".cluster." + key;
   }
 
   /**
@@ -75,7 +152,7 @@ public final class CoalescingCacheManager implements CacheManager {
    * property it came from: the cache's own when it sets it, else the default.
    */
   private static CoalescingCache.Builder<Object, Object> builder(String name, ShepherdCacheProperties.@Nullable Spec own,
-      ShepherdCacheProperties.Spec spec) {
+      ShepherdCacheProperties.Spec spec, boolean clustered) {
     CoalescingCache.Builder<Object, Object> builder = CoalescingCache.builder();
     setIfPresent(property(name, own, ShepherdCacheProperties.Spec::maximumSize, "maximum-size"), spec.maximumSize(), builder::maximumSize);
     setIfPresent(property(name, own, ShepherdCacheProperties.Spec::timeToLive, "time-to-live"), spec.timeToLive(), builder::timeToLive);
@@ -85,6 +162,12 @@ public final class CoalescingCacheManager implements CacheManager {
         builder::serveStaleOnError);
     setIfPresent(property(name, own, ShepherdCacheProperties.Spec::loadTimeout, "load-timeout"), spec.loadTimeout(), builder::loadTimeout);
     Boolean onCallingThread = spec.loadOnCallingThread();
+    if (clustered && Boolean.TRUE.equals(onCallingThread)) {
+      throw new InvalidConfigurationPropertyValueException(
+          property(name, own, ShepherdCacheProperties.Spec::loadOnCallingThread, "load-on-calling-thread"), true,
+          "cache '" + name + "' is clustered: its loads run where its RedisCourier puts them (the JVM that wins the key, on a "
+              + "loader thread); set it false or leave it unset");
+    }
     if (onCallingThread != null) {
       builder.loadOnCallingThread(onCallingThread);
     }

@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 import org.springframework.cache.support.AbstractValueAdaptingCache;
@@ -20,13 +21,17 @@ import org.springframework.cache.support.AbstractValueAdaptingCache;
  * running it again for each; with {@code cacheFailuresFor} the failure is also kept for later
  * callers.
  *
- * <p>Null values are stored as Spring's {@code NullValue} when allowed. Thread-safe.
+ * <p>Null values are stored as Spring's {@code NullValue} when allowed. A clustered cache with the
+ * default key codec refuses a key that is not a {@code String}, {@code Long}, {@code Integer} or
+ * {@code UUID} in every method, with an {@code IllegalArgumentException} naming the cache and the
+ * key's class. Thread-safe.
  */
 public final class CoalescingSpringCache extends AbstractValueAdaptingCache {
 
   private final String name;
   private final CoalescingCache<Object, Object> cache;
   private final @Nullable Duration waitTimeout;
+  private final @Nullable Consumer<Object> keyCheck;
 
   /**
    * Creates a cache.
@@ -38,10 +43,24 @@ public final class CoalescingSpringCache extends AbstractValueAdaptingCache {
    */
   public CoalescingSpringCache(String name, CoalescingCache<Object, Object> cache, boolean allowNullValues,
       @Nullable Duration waitTimeout) {
+    this(name, cache, allowNullValues, waitTimeout, null);
+  }
+
+  /** Creates a cache whose every key passes {@code keyCheck} first (a clustered cache refuses keys it cannot send to Redis). */
+  CoalescingSpringCache(String name, CoalescingCache<Object, Object> cache, boolean allowNullValues,
+      @Nullable Duration waitTimeout, @Nullable Consumer<Object> keyCheck) {
     super(allowNullValues);
     this.name = name;
     this.cache = cache;
     this.waitTimeout = waitTimeout;
+    this.keyCheck = keyCheck;
+  }
+
+  private Object checked(Object key) {
+    if (keyCheck != null) {
+      keyCheck.accept(key);
+    }
+    return key;
   }
 
   @Override
@@ -61,7 +80,7 @@ public final class CoalescingSpringCache extends AbstractValueAdaptingCache {
 
   @Override
   protected @Nullable Object lookup(Object key) {
-    return cache.getIfPresent(key);
+    return cache.getIfPresent(checked(key));
   }
 
   /**
@@ -75,6 +94,7 @@ public final class CoalescingSpringCache extends AbstractValueAdaptingCache {
   @Override
   @SuppressWarnings("unchecked")
   public <T> @Nullable T get(Object key, Callable<T> valueLoader) {
+    checked(key);
     try {
       Fetched<Object> fetched = waitTimeout == null
           ? cache.fetch(key, k -> Load.commit(toStoreValue(valueLoader.call())))
@@ -116,6 +136,7 @@ public final class CoalescingSpringCache extends AbstractValueAdaptingCache {
   @Override
   @SuppressWarnings("unchecked")
   public <T> CompletableFuture<T> retrieve(Object key, Supplier<CompletableFuture<T>> valueLoader) {
+    checked(key);
     return cache.fetchAsync(key, k -> {
       try {
         return Load.commit(toStoreValue(valueLoader.get().join()));
@@ -136,12 +157,12 @@ public final class CoalescingSpringCache extends AbstractValueAdaptingCache {
 
   @Override
   public void put(Object key, @Nullable Object value) {
-    cache.put(key, toStoreValue(value));
+    cache.put(checked(key), toStoreValue(value));
   }
 
   @Override
   public void evict(Object key) {
-    cache.invalidate(key);
+    cache.invalidate(checked(key));
   }
 
   @Override

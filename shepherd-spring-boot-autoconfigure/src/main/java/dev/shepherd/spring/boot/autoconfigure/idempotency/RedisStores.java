@@ -4,12 +4,10 @@ import static dev.shepherd.spring.boot.autoconfigure.internal.Settings.set;
 
 import dev.shepherd.idempotency.IdempotencyStore;
 import dev.shepherd.idempotency.redis.RedisIdempotencyStore;
-import io.lettuce.core.AbstractRedisClient;
+import dev.shepherd.spring.boot.autoconfigure.internal.LettuceClients;
 import io.lettuce.core.RedisClient;
 import org.jspecify.annotations.Nullable;
 import org.springframework.beans.factory.BeanFactory;
-import org.springframework.data.redis.connection.lettuce.LettuceConnectionFactory;
-import org.springframework.util.ClassUtils;
 
 /** The Redis store; loaded only when shepherd-idempotency-redis and Lettuce are on the class path. */
 final class RedisStores {
@@ -18,26 +16,9 @@ final class RedisStores {
 
   /** Returns the application's Lettuce client: a RedisClient bean, else Spring Data Redis's Lettuce factory's client. */
   static @Nullable RedisClient client(BeanFactory beanFactory) {
-    RedisClient client = beanFactory.getBeanProvider(RedisClient.class).getIfUnique();
-    if (client != null) {
-      return client;
-    }
-    if (ClassUtils.isPresent("org.springframework.data.redis.connection.lettuce.LettuceConnectionFactory", RedisStores.class.getClassLoader())) {
-      LettuceConnectionFactory factory = beanFactory.getBeanProvider(LettuceConnectionFactory.class).getIfUnique();
-      if (factory != null) {
-        if (!factory.isRunning()) {
-          factory.start();
-        }
-        AbstractRedisClient nativeClient = factory.getNativeClient();
-        if (nativeClient instanceof RedisClient standalone) {
-          return standalone;
-        }
-        throw new IllegalStateException("shepherd.idempotency.store: Spring Data Redis's Lettuce client is a "
-            + (nativeClient == null ? "null client" : nativeClient.getClass().getSimpleName())
-            + "; the Redis store needs a standalone RedisClient (define a RedisClient bean, or set shepherd.idempotency.store=jdbc)");
-      }
-    }
-    return null;
+    LettuceClients.Found found = LettuceClients.find(beanFactory, kind -> "shepherd.idempotency.store: Spring Data Redis's Lettuce client is a "
+        + kind + "; the Redis store needs a standalone RedisClient (define a RedisClient bean, or set shepherd.idempotency.store=jdbc)");
+    return found == null ? null : found.client();
   }
 
   static IdempotencyStore store(RedisClient client, ShepherdIdempotencyProperties.Redis redis) {

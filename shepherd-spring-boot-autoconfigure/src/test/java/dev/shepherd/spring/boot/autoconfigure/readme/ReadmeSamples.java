@@ -1,7 +1,9 @@
 package dev.shepherd.spring.boot.autoconfigure.readme;
 
+import dev.shepherd.cache.redis.KeyCodec;
 import dev.shepherd.pool.ElasticPool;
 import dev.shepherd.pool.RunnerFunction;
+import dev.shepherd.spring.boot.autoconfigure.cache.ShepherdCacheKeyCodecs;
 import dev.shepherd.spring.boot.autoconfigure.watch.ShepherdWatchEvent;
 import java.time.Duration;
 import org.springframework.beans.factory.annotation.Qualifier;
@@ -102,6 +104,17 @@ final class ReadmeSamples {
 
     public Object render(String customer) throws Exception {
       return pool.call("render", customer, Duration.ofSeconds(10));
+    }
+  }
+
+  /** A key that is not a String, Long, Integer or UUID. */
+  record Sku(String code) {}
+
+  @Configuration(proxyBeanMethods = false)
+  static class ClusteredKeys {
+    @Bean
+    ShepherdCacheKeyCodecs keyCodecs() {
+      return cache -> cache.equals("skus") ? KeyCodec.of(Sku::code, Sku::new) : null; // null: the default codec
     }
   }
   // --- end

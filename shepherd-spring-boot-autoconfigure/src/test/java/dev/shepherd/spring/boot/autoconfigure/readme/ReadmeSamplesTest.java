@@ -48,7 +48,7 @@ class ReadmeSamplesTest {
   @Test
   void everyJavaSampleIsCompiledCodeVerbatim() throws Exception {
     List<String> java = blocks("java");
-    assertThat(java).hasSize(4);
+    assertThat(java).hasSize(5);
     String samples = normalized(Files.readString(SAMPLES));
     for (String block : java) {
       assertThat(samples).as("README sample in ReadmeSamples.java").contains(normalized(block));
