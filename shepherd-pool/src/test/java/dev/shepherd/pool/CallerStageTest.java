@@ -3,13 +3,9 @@ package dev.shepherd.pool;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.shepherd.pool.spi.Backend;
 import dev.shepherd.pool.spi.RunnerHandle;
-import dev.shepherd.pool.spi.RunnerListener;
-import dev.shepherd.pool.spi.RunnerSpec;
 import dev.shepherd.pool.spi.RunningCall;
 import java.time.Duration;
-import java.util.SortedSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -73,78 +69,46 @@ class CallerStageTest {
    * the start of "square" until {@link #openStart}, standing in for a result that arrives later
    * and a frame write that takes long.
    */
-  private static final class HeldBackend implements Backend {
-    private final ProcessBackend process = ProcessBackend.builder().functions(TestFunctions.class).build();
+  private static final class HeldBackend extends StartWrappingBackend {
     final CompletableFuture<Void> releaseResult = new CompletableFuture<>();
     final CountDownLatch startEntered = new CountDownLatch(1);
     final CountDownLatch openStart = new CountDownLatch(1);
 
-    @Override
-    public SortedSet<String> functionNames() {
-      return process.functionNames();
+    HeldBackend() {
+      super(ProcessBackend.builder().functions(TestFunctions.class).build());
     }
 
     @Override
-    public @Nullable Object prepare(String function, @Nullable Object argument) {
-      return process.prepare(function, argument);
-    }
-
-    @Override
-    public RunnerHandle boot(RunnerSpec spec, RunnerListener listener) throws Exception {
-      RunnerHandle handle = process.boot(spec, listener);
-      return new RunnerHandle() {
-        @Override
-        public String id() {
-          return handle.id();
-        }
-
-        @Override
-        public RunningCall start(String function, @Nullable Object argument, Duration timeout) {
-          if (function.equals("square")) {
-            startEntered.countDown();
-            try {
-              if (!openStart.await(60, TimeUnit.SECONDS)) {
-                throw new AssertionError("the start was never let through");
-              }
-            } catch (InterruptedException e) {
-              Thread.currentThread().interrupt();
-              throw new AssertionError(e);
-            }
+    RunningCall start(RunnerHandle runner, int number, String function, @Nullable Object argument,
+        Duration timeout) {
+      if (function.equals("square")) {
+        startEntered.countDown();
+        try {
+          if (!openStart.await(60, TimeUnit.SECONDS)) {
+            throw new AssertionError("the start was never let through");
           }
-          RunningCall call = handle.start(function, argument, timeout);
-          if (!function.equals("echo")) {
-            return call;
-          }
-          CompletableFuture<@Nullable Object> held =
-              call.result().thenCombine(releaseResult, (result, released) -> result);
-          return new RunningCall() {
-            @Override
-            public CompletableFuture<@Nullable Object> result() {
-              return held;
-            }
-
-            @Override
-            public void cancel() {
-              call.cancel();
-            }
-          };
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new AssertionError(e);
+        }
+      }
+      RunningCall call = runner.start(function, argument, timeout);
+      if (!function.equals("echo")) {
+        return call;
+      }
+      CompletableFuture<@Nullable Object> held =
+          call.result().thenCombine(releaseResult, (result, released) -> result);
+      return new RunningCall() {
+        @Override
+        public CompletableFuture<@Nullable Object> result() {
+          return held;
         }
 
         @Override
-        public void shutdown(Duration timeout) {
-          handle.shutdown(timeout);
-        }
-
-        @Override
-        public void kill() {
-          handle.kill();
+        public void cancel() {
+          call.cancel();
         }
       };
-    }
-
-    @Override
-    public void close() {
-      process.close();
     }
   }
 

@@ -3,20 +3,16 @@ package dev.shepherd.pool;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.shepherd.pool.spi.Backend;
 import dev.shepherd.pool.spi.RunnerHandle;
-import dev.shepherd.pool.spi.RunnerListener;
-import dev.shepherd.pool.spi.RunnerSpec;
 import dev.shepherd.pool.spi.RunningCall;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.SortedSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -33,82 +29,46 @@ class CancelWhileStartingTest {
   private static final Duration LONG = Duration.ofSeconds(60);
 
   /** A process backend whose {@code start} of {@link #gated} waits at a gate; records starts. */
-  private static final class GatedBackend implements Backend {
-    private final ProcessBackend process = ProcessBackend.builder().functions(TestFunctions.class).build();
+  private static final class GatedBackend extends StartWrappingBackend {
     final String gated;
     /** Whether the gated start then fails as if the runner had died while it was written. */
     final boolean dieWhileStarting;
     final CountDownLatch entered = new CountDownLatch(1);
     final CountDownLatch open = new CountDownLatch(1);
-    final AtomicInteger boots = new AtomicInteger();
     /** "runner-number:function" for every start, in order. */
     final List<String> starts = new CopyOnWriteArrayList<>();
+    /** Whether the first runner is gone (only it is gated). */
+    private final AtomicBoolean firstGone = new AtomicBoolean();
 
     GatedBackend(String gated, boolean dieWhileStarting) {
+      super(ProcessBackend.builder().functions(TestFunctions.class).build());
       this.gated = gated;
       this.dieWhileStarting = dieWhileStarting;
     }
 
     @Override
-    public SortedSet<String> functionNames() {
-      return process.functionNames();
-    }
-
-    @Override
-    public @Nullable Object prepare(String function, @Nullable Object argument) {
-      return process.prepare(function, argument);
-    }
-
-    @Override
-    public RunnerHandle boot(RunnerSpec spec, RunnerListener listener) throws Exception {
-      RunnerHandle handle = process.boot(spec, listener);
-      int number = boots.incrementAndGet();
-      java.util.concurrent.atomic.AtomicBoolean gone = new java.util.concurrent.atomic.AtomicBoolean();
-      return new RunnerHandle() {
-        @Override
-        public String id() {
-          return handle.id();
-        }
-
-        @Override
-        public RunningCall start(String function, @Nullable Object preparedArgument, Duration timeout) {
-          starts.add(number + ":" + function);
-          if (gone.get()) {
-            throw new RunnerDiedException(handle.id(), "runner " + handle.id() + " is gone", null);
+    RunningCall start(RunnerHandle runner, int number, String function, @Nullable Object preparedArgument,
+        Duration timeout) {
+      starts.add(number + ":" + function);
+      if (number == 1 && firstGone.get()) {
+        throw new RunnerDiedException(runner.id(), "runner " + runner.id() + " is gone", null);
+      }
+      if (number == 1 && function.equals(gated)) {
+        entered.countDown();
+        try {
+          if (!open.await(60, TimeUnit.SECONDS)) {
+            throw new AssertionError("the gate was never opened");
           }
-          if (number == 1 && function.equals(gated)) {
-            entered.countDown();
-            try {
-              if (!open.await(60, TimeUnit.SECONDS)) {
-                throw new AssertionError("the gate was never opened");
-              }
-            } catch (InterruptedException e) {
-              Thread.currentThread().interrupt();
-              throw new AssertionError(e);
-            }
-            if (dieWhileStarting) {
-              gone.set(true);
-              throw new RunnerDiedException(handle.id(), "runner " + handle.id() + " is gone", null);
-            }
-          }
-          return handle.start(function, preparedArgument, timeout);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new AssertionError(e);
         }
-
-        @Override
-        public void shutdown(Duration timeout) {
-          handle.shutdown(timeout);
+        if (dieWhileStarting) {
+          firstGone.set(true);
+          throw new RunnerDiedException(runner.id(), "runner " + runner.id() + " is gone", null);
         }
-
-        @Override
-        public void kill() {
-          handle.kill();
-        }
-      };
-    }
-
-    @Override
-    public void close() {
-      process.close();
+      }
+      return runner.start(function, preparedArgument, timeout);
     }
   }
 
