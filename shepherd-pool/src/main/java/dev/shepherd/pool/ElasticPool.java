@@ -142,6 +142,8 @@ public final class ElasticPool extends PoolCheckout implements AutoCloseable {
    * @throws CallFailedException if the function threw; the cause is what it threw
    * @throws RunnerDiedException if the runner died during the call
    * @throws PoolClosedException if the pool closed before a slot was free
+   * @throws TooManyWaitersException if no slot was free and {@link
+   *     ElasticPoolBuilder#maxWaiters(int)} calls already waited (nothing was queued)
    * @throws InterruptedException if the calling thread was interrupted (the call is cancelled)
    */
   public @Nullable Object call(String function, @Nullable Object argument)
@@ -164,6 +166,8 @@ public final class ElasticPool extends PoolCheckout implements AutoCloseable {
    * @throws CallFailedException if the function threw; the cause is what it threw
    * @throws RunnerDiedException if the runner died during the call
    * @throws PoolClosedException if the pool closed before a slot was free
+   * @throws TooManyWaitersException if no slot was free and {@link
+   *     ElasticPoolBuilder#maxWaiters(int)} calls already waited (nothing was queued)
    * @throws InterruptedException if the calling thread was interrupted (the call is cancelled)
    */
   public @Nullable Object call(String function, @Nullable Object argument, Duration timeout)
@@ -246,6 +250,8 @@ public final class ElasticPool extends PoolCheckout implements AutoCloseable {
    * @throws IllegalStateException if the pool is closed
    * @throws CallTimeoutException if no slot was free in time
    * @throws PoolClosedException if the pool closed before a slot was free
+   * @throws TooManyWaitersException if no slot was free and {@link
+   *     ElasticPoolBuilder#maxWaiters(int)} calls already waited (nothing was queued)
    * @throws InterruptedException if the calling thread was interrupted while waiting
    */
   public PlacedChild placeChild(String function, @Nullable Object argument)
@@ -265,6 +271,8 @@ public final class ElasticPool extends PoolCheckout implements AutoCloseable {
    * @throws IllegalStateException if the pool is closed
    * @throws CallTimeoutException if no slot was free in time
    * @throws PoolClosedException if the pool closed before a slot was free
+   * @throws TooManyWaitersException if no slot was free and {@link
+   *     ElasticPoolBuilder#maxWaiters(int)} calls already waited (nothing was queued)
    * @throws InterruptedException if the calling thread was interrupted while waiting
    */
   public PlacedChild placeChild(

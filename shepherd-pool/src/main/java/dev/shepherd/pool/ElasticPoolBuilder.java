@@ -20,6 +20,7 @@ public final class ElasticPoolBuilder {
   private int min = 0;
   private int max = 1;
   private int maxConcurrency = 100;
+  private int maxWaiters = Integer.MAX_VALUE;
   private boolean singleUse;
   private Duration callTimeout = Duration.ofSeconds(30);
   private Duration bootTimeout = Duration.ofSeconds(30);
@@ -98,6 +99,23 @@ public final class ElasticPoolBuilder {
    */
   public ElasticPoolBuilder maxConcurrency(int maxConcurrency) {
     this.maxConcurrency = Require.atLeast(maxConcurrency, 1, "maxConcurrency");
+    return this;
+  }
+
+  /**
+   * Sets how many calls may wait for a runner slot at once (all slots busy, or the pool still
+   * booting). A call that finds no free slot while that many wait is refused at once, without
+   * being queued, started or booting a runner: {@code call} and {@code placeChild} throw {@link
+   * TooManyWaitersException}, the future of {@code callAsync} fails with it, and a {@code cast}
+   * logs it. A waiter that leaves (it got a slot, timed out or was cancelled) frees its place.
+   * Default {@link Integer#MAX_VALUE}: no bound, as before this option.
+   *
+   * @param maxWaiters 1 or more
+   * @return this builder
+   * @throws IllegalArgumentException if below 1
+   */
+  public ElasticPoolBuilder maxWaiters(int maxWaiters) {
+    this.maxWaiters = Require.atLeast(maxWaiters, 1, "maxWaiters");
     return this;
   }
 
@@ -342,6 +360,7 @@ public final class ElasticPoolBuilder {
         onGrowStart,
         onGrowEnd,
         onShrink,
-        eventListener);
+        eventListener,
+        maxWaiters);
   }
 }

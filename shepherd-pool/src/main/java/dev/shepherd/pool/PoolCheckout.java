@@ -23,12 +23,17 @@ abstract class PoolCheckout extends PoolRetirement {
    * Call (class Call), for call, callAsync, cast and placeChild alike:
    *   NEW --slot free-------------> RUNNING (runner.active++; started outside the lock)
    *   NEW --no slot---------------> WAITING (in `waiters`, FIFO; boots planned for the demand)
+   *   NEW --no slot, `waiting` at maxWaiters--> DONE (refused in submit with
+   *                                          TooManyWaitersException: not queued, no boot
+   *                                          planned; the bound reads the count `waiting`, not
+   *                                          the deque, which still holds skipped entries)
    *   WAITING --slot freed/booted-> RUNNING (head first; a freed slot is handed over directly)
    *   WAITING --deadline/cancel---> DONE    (counted out of `waiting`; the deque entry is skipped
    *                                          lazily, so no other waiter is touched)
    *   RUNNING --result from runner-> DONE   (runner.active--, slot to the head waiter)
    *   RUNNING --could not be sent--> WAITING (back at the head: it ran nowhere; unless cancelled
-   *                                          or expired meanwhile: DONE with the runner's death)
+   *                                          or expired meanwhile: DONE with the runner's death;
+   *                                          never refused by maxWaiters, it was accepted)
    *   RUNNING --deadline/cancel---> RUNNING (caller's future fails now, runner cancels the work;
    *                                          the slot is freed when the runner reports the end;
    *                                          a grace timer of cancelGrace starts, by whoever
@@ -94,6 +99,7 @@ abstract class PoolCheckout extends PoolRetirement {
             Durations.toNanosSaturated(timeout));
     Effects effects = new Effects();
     Runner runner;
+    TooManyWaitersException refused = null;
     lock.lock();
     try {
       if (closed) {
@@ -102,6 +108,10 @@ abstract class PoolCheckout extends PoolRetirement {
       runner = leastLoaded();
       if (runner != null) {
         assign(call, runner);
+      } else if (waiting >= config.maxWaiters()) {
+        // `waiting`, not the deque's size: cancelled and expired entries stay there until skipped.
+        call.state = CallState.DONE;
+        refused = tooManyWaitersLocked(call);
       } else {
         call.state = CallState.WAITING;
         call.enqueuedAt = ticker.read();
@@ -114,10 +124,30 @@ abstract class PoolCheckout extends PoolRetirement {
     }
     if (runner != null) {
       startOnRunner(call, runner); // the fast path: no effect list
+    } else if (refused != null) {
+      call.fail(refused); // before the caller holds the future: no dependent stage runs here
     } else {
       effects.run();
     }
     return call;
+  }
+
+  @GuardedBy("lock")
+  private TooManyWaitersException tooManyWaitersLocked(Call call) {
+    return new TooManyWaitersException(
+        "pool "
+            + config.name()
+            + ": \""
+            + call.function
+            + "\" refused without queueing: "
+            + waiting
+            + " calls already wait for a runner slot, maxWaiters is "
+            + config.maxWaiters()
+            + " ("
+            + describeLocked()
+            + ")",
+        config.maxWaiters(),
+        waiting);
   }
 
   /** Blocks for a call's outcome, expiring it when its deadline passes. */

@@ -45,7 +45,8 @@ abstract class PoolState {
    *
    * Runner (class Runner): BOOTING -> READY -> DRAINING -> DEAD; a failed or timed-out boot never
    * becomes READY; a DEAD runner stays dead: a late death report or a late call result is ignored.
-   * Call (class Call): NEW -> RUNNING, or NEW -> WAITING -> RUNNING | DONE, RUNNING -> DONE.
+   * Call (class Call): NEW -> RUNNING, or NEW -> WAITING -> RUNNING | DONE, RUNNING -> DONE, or
+   * NEW -> DONE when refused (maxWaiters calls already wait).
    */
 
   static final System.Logger LOG = System.getLogger(ElasticPool.class.getName());

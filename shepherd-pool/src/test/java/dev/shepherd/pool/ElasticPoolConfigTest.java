@@ -59,4 +59,25 @@ class ElasticPoolConfigTest {
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("min must be at most max (2), was 3");
   }
+
+  @Test
+  void waitersAreUnboundedByDefaultAndTheOldConstructorKeepsThatDefault() {
+    ElasticPoolConfig unbounded = ElasticPool.builder().backend(backend).config();
+    assertThat(unbounded.maxWaiters()).isEqualTo(Integer.MAX_VALUE);
+    assertThat(ElasticPool.builder().backend(backend).maxWaiters(7).config().maxWaiters())
+        .isEqualTo(7);
+    assertThatThrownBy(() -> ElasticPool.builder().maxWaiters(0))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("maxWaiters must be at least 1, was 0");
+    ElasticPoolConfig old =
+        new ElasticPoolConfig(
+            unbounded.name(), unbounded.backend(), unbounded.ticker(), unbounded.min(),
+            unbounded.max(), unbounded.maxConcurrency(), unbounded.singleUse(),
+            unbounded.callTimeout(), unbounded.bootTimeout(), unbounded.shutdownTimeout(),
+            unbounded.idleShutdownAfter(), unbounded.idleCheck(),
+            unbounded.minIdleShutdownAfter(), unbounded.housekeepingInterval(),
+            unbounded.cancelGrace(), unbounded.isRunner(), unbounded.onGrowStart(),
+            unbounded.onGrowEnd(), unbounded.onShrink(), unbounded.eventListener());
+    assertThat(old).isEqualTo(unbounded);
+  }
 }
