@@ -22,6 +22,7 @@ import io.lettuce.core.pubsub.RedisPubSubAdapter;
 import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
@@ -53,6 +54,8 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -189,6 +192,21 @@ import org.jspecify.annotations.Nullable;
  * Messages received and not yet handled are bounded (10,000, 64 MiB): past that they are dropped
  * and the courier falls back, since an invalidation may be among them. Thread-safe.
  *
+ * <h2>Message tags</h2>
+ *
+ * Without {@link Builder#messageKey} whoever can publish on the channel can make every JVM clear
+ * its local storage (an invalidation of every key) or, with a lease token read from Redis, install
+ * a value for the key's waiting JVMs. With a key, every message this courier publishes (from Java
+ * or through a script) ends with an HMAC-SHA256 tag of the channel's name and the message's bytes,
+ * and a received message without a valid tag is dropped before it is read, counted in
+ * {@link Stats#rejectedMessages} and logged (a WARNING once, then DEBUG; never its bytes). The tag
+ * stops forgery by a party that can publish but has no key; it does not stop replay: a party that
+ * can read the channel can publish a recorded message again. A replayed invalidation only costs
+ * loads; a replayed result names a lease that is gone and installs nothing (the fence). All JVMs of
+ * a cache must share the key: one with another key (or none) neither hears nor is heard by the
+ * others, yet its probe (which hears its own messages) keeps it clustered, so keyed and unkeyed
+ * JVMs do not coalesce.
+ *
  * @param <K> the key's type
  * @param <V> the value's type
  */
@@ -249,6 +267,11 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private static final byte STORED = 'S';
   private static final byte PROBE = 'P';
   private static final int HEADER = 1 + 8 + 4;
+  /** The HMAC-SHA256 tag that ends every message of a courier built with a message key. */
+  private static final int TAG_BYTES = 32;
+  private static final String MAC = "HmacSHA256";
+  /** The shortest message key accepted: as long as the tag. */
+  private static final int MIN_MESSAGE_KEY_BYTES = 32;
 
   // Record kinds (first byte of a stored or published outcome).
   private static final byte VALUE = 'V';
@@ -314,7 +337,9 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
    * the key's waiting JVMs to ask again (ARGV[7], a retry message): those that waited on this lease
    * hear no result for it otherwise, and a lease lost with the rest of Redis' keys (FLUSHALL, an
    * eviction) never lapses for them; they would wait a whole lease. Waiters of a newer lease ask
-   * once more and wait on it again.
+   * once more and wait on it again. A result carrying its record is the header (ARGV[5]), the
+   * record, then the tag of both (ARGV[8], empty without a message key); the other messages come
+   * tagged from Java.
    */
   static final String COMMIT_SCRIPT =
       "if redis.pcall('GET', KEYS[1]) ~= ARGV[1] then\n"
@@ -325,7 +350,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
           + "local ttl = tonumber(ARGV[3])\n"
           + "if ttl > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)\n"
           + "elseif ttl < 0 then redis.call('SET', KEYS[2], ARGV[2]) end\n"
-          + "if ARGV[6] == '1' then redis.call('PUBLISH', ARGV[4], ARGV[5] .. ARGV[2])\n"
+          + "if ARGV[6] == '1' then redis.call('PUBLISH', ARGV[4], ARGV[5] .. ARGV[2] .. ARGV[8])\n"
           + "else redis.call('PUBLISH', ARGV[4], ARGV[5]) end\n"
           + "return 1\n";
 
@@ -359,6 +384,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private final byte[] seqKey;
   private final byte[] probeKey;
   private final byte[] channel;
+  /** The key of the messages' tags; null: messages carry none and none is checked. */
+  private final @Nullable SecretKeySpec messageKey;
   private final long nodeId = new SecureRandom().nextLong();
 
   private final Script acquire = new Script(ACQUIRE_SCRIPT);
@@ -373,6 +400,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private final AtomicLong inboxBytes = new AtomicLong();
   /** Whether an invalidation of an undecodable key was logged at WARNING (later ones: DEBUG). */
   private final AtomicBoolean undecodableLogged = new AtomicBoolean();
+  /** Whether a message without a valid tag was logged at WARNING (later ones: DEBUG). */
+  private final AtomicBoolean rejectedLogged = new AtomicBoolean();
   private final ScheduledThreadPoolExecutor timer;
   private final RedisConnectionStateListener connectionListener = new ConnectionListener();
 
@@ -415,6 +444,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private final LongAdder notShared = new LongAdder();
   private final LongAdder invalidationsSent = new LongAdder();
   private final LongAdder invalidationsReceived = new LongAdder();
+  private final LongAdder rejectedMessages = new LongAdder();
 
   private RedisCourier(Builder<K, V> b) {
     this.client = b.client;
@@ -438,6 +468,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     this.seqKey = utf8(namespace + "seq");
     this.probeKey = utf8(namespace + "probe");
     this.channel = utf8(namespace + "events");
+    this.messageKey = b.messageKey == null ? null : new SecretKeySpec(b.messageKey, MAC);
     this.inbox =
         Executors.newSingleThreadExecutor(
             Thread.ofPlatform().daemon().name("shepherd-cache-redis-inbox-" + b.name).factory());
@@ -486,7 +517,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     return new Stats(
         leads.sum(), takeovers.sum(), sharedAnswers.sum(), localLoads.sum(), fallbacks.sum(),
         refusedWrites.sum(), notShared.sum(), invalidationsSent.sum(),
-        invalidationsReceived.sum());
+        invalidationsReceived.sum(), rejectedMessages.sum());
   }
 
   /**
@@ -502,6 +533,8 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
    * @param notShared outcomes too large for the shared tier or that the codec could not encode
    * @param invalidationsSent invalidations published to the other JVMs
    * @param invalidationsReceived invalidations of other JVMs applied to this JVM's storage
+   * @param rejectedMessages messages received without a valid tag and dropped (with a
+   *     {@link Builder#messageKey} only)
    */
   public record Stats(
       long leads,
@@ -512,7 +545,28 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       long refusedWrites,
       long notShared,
       long invalidationsSent,
-      long invalidationsReceived) {}
+      long invalidationsReceived,
+      long rejectedMessages) {
+
+    /**
+     * The counters of a courier before {@code rejectedMessages} was counted.
+     *
+     * @param leads see the record
+     * @param takeovers see the record
+     * @param sharedAnswers see the record
+     * @param localLoads see the record
+     * @param fallbacks see the record
+     * @param refusedWrites see the record
+     * @param notShared see the record
+     * @param invalidationsSent see the record
+     * @param invalidationsReceived see the record
+     */
+    public Stats(long leads, long takeovers, long sharedAnswers, long localLoads, long fallbacks,
+        long refusedWrites, long notShared, long invalidationsSent, long invalidationsReceived) {
+      this(leads, takeovers, sharedAnswers, localLoads, fallbacks, refusedWrites, notShared,
+          invalidationsSent, invalidationsReceived, 0L);
+    }
+  }
 
   // ---- Courier ----
 
@@ -616,7 +670,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
           invalidate,
           new byte[][] {valueKey(text), leaseKey(text)},
           channel,
-          message(INVALIDATE, text));
+          signed(message(INVALIDATE, text)));
       invalidationsSent.increment();
       return true;
     } catch (RedisTrouble e) {
@@ -635,7 +689,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     }
     try {
       clearSharedTier();
-      publish(message(INVALIDATE_ALL, ""));
+      publish(signed(message(INVALIDATE_ALL, "")));
       invalidationsSent.increment();
       return true;
     } catch (RedisTrouble e) {
@@ -1020,14 +1074,16 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private Question sendCommit(String text, long token, Encoded encoded) throws RedisTrouble {
     boolean inline = encoded.record().length <= maxMessageValueBytes || encoded.ttlMillis() == 0L;
     byte[][] scriptKeys = {leaseKey(text), valueKey(text)};
+    byte[] header = message(inline ? RESULT : STORED, text, token);
     byte[][] args = {
       ascii(Long.toString(token)),
       encoded.record(),
       ascii(Long.toString(encoded.ttlMillis())),
       channel,
-      message(inline ? RESULT : STORED, text, token),
+      inline ? header : signed(header),
       inline ? ONE : ZERO,
-      message(RETRY, text)
+      signed(message(RETRY, text)),
+      inline && messageKey != null ? tag(header, encoded.record()) : new byte[0]
     };
     return new Question(text, scriptKeys, args, send(commit, scriptKeys, args), null);
   }
@@ -1035,7 +1091,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
   private void releaseQuietly(String text, long token, byte kind) {
     try {
       eval("release the lease of", text, release, new byte[][] {leaseKey(text)},
-          ascii(Long.toString(token)), channel, message(kind, text));
+          ascii(Long.toString(token)), channel, signed(message(kind, text)));
     } catch (RedisTrouble e) {
       fallBack(e);
     }
@@ -1304,7 +1360,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
 
   /** The largest message a courier of this cache sends. */
   private long maxMessageBytes() {
-    return HEADER + MAX_KEY_BYTES + 8L + maxRecordBytes();
+    return HEADER + MAX_KEY_BYTES + 8L + maxRecordBytes() + (messageKey == null ? 0 : TAG_BYTES);
   }
 
   /**
@@ -1314,18 +1370,40 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
    * anyone who can publish on it, would otherwise grow the heap without limit. A message past the
    * bound is dropped; an invalidation may be among them, so the JVM falls back, and the probe
    * (whose own message must come through this inbox) brings it back, clearing its local storage,
-   * once the inbox keeps up. A message larger than any courier sends is not even queued.
+   * once the inbox keeps up. A message larger than any courier sends is not even queued, nor is
+   * one without a valid tag when the courier has a message key (it is counted and dropped here).
    */
-  private void received(byte[] message) {
-    if (message.length < HEADER || message.length > maxMessageBytes()) {
-      LOG.log(System.Logger.Level.DEBUG, "message of " + message.length + " bytes ignored");
+  private void received(byte[] tagged) {
+    if (tagged.length < HEADER || tagged.length > maxMessageBytes()) {
+      if (messageKey != null) {
+        rejected(tagged.length);
+      } else {
+        LOG.log(System.Logger.Level.DEBUG, "message of " + tagged.length + " bytes ignored");
+      }
       return;
     }
+    byte[] message = tagged;
+    if (messageKey != null) {
+      // Checked here, before the message takes room in the inbox: a flood of forged messages
+      // (whoever can publish, without the key) is dropped and never makes this JVM fall back.
+      int length = tagged.length - TAG_BYTES;
+      if (length < HEADER) {
+        rejected(tagged.length);
+        return;
+      }
+      message = Arrays.copyOf(tagged, length);
+      if (!MessageDigest.isEqual(
+          tag(message), Arrays.copyOfRange(tagged, length, tagged.length))) {
+        rejected(tagged.length);
+        return;
+      }
+    }
+    byte[] accepted = message;
     long budget = Math.max(MAX_INBOX_BYTES, 2L * maxMessageBytes());
     if (inboxMessages.incrementAndGet() > MAX_INBOX_MESSAGES
-        || inboxBytes.addAndGet(message.length) > budget) {
+        || inboxBytes.addAndGet(accepted.length) > budget) {
       inboxMessages.decrementAndGet();
-      inboxBytes.addAndGet(-message.length);
+      inboxBytes.addAndGet(-accepted.length);
       if (clustered && !closed) {
         execute(() -> fallBack(new RedisTrouble("the courier's message thread is "
             + MAX_INBOX_MESSAGES + " messages or " + budget + " bytes behind on " + ascii(channel)
@@ -1336,15 +1414,15 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     try {
       inbox.execute(() -> {
         try {
-          onMessage(message);
+          onMessage(accepted);
         } finally {
           inboxMessages.decrementAndGet();
-          inboxBytes.addAndGet(-message.length);
+          inboxBytes.addAndGet(-accepted.length);
         }
       });
     } catch (RejectedExecutionException closing) {
       inboxMessages.decrementAndGet(); // closed: nothing to do
-      inboxBytes.addAndGet(-message.length);
+      inboxBytes.addAndGet(-accepted.length);
     }
   }
 
@@ -1461,6 +1539,45 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       out.append("... (").append(text.length()).append(" characters)");
     }
     return out.toString();
+  }
+
+  /** Counts and logs a message dropped for its missing or wrong tag; its bytes are not shown. */
+  private void rejected(int length) {
+    rejectedMessages.increment();
+    boolean first = rejectedLogged.compareAndSet(false, true);
+    LOG.log(first ? System.Logger.Level.WARNING : System.Logger.Level.DEBUG,
+        "message of " + length + " bytes on " + ascii(channel) + " without a valid tag dropped:"
+            + " published by a JVM of this cache with another messageKey (or none), or by a party"
+            + " without the key" + (first ? "; later ones are logged at DEBUG" : ""));
+  }
+
+  /** The message followed by its tag; the message itself without a message key. */
+  private byte[] signed(byte[] message) {
+    if (messageKey == null) {
+      return message;
+    }
+    byte[] tag = tag(message);
+    byte[] out = Arrays.copyOf(message, message.length + TAG_BYTES);
+    System.arraycopy(tag, 0, out, message.length, TAG_BYTES);
+    return out;
+  }
+
+  /** The HMAC-SHA256 of the channel's name (and its length) and the parts, in order. */
+  private byte[] tag(byte[]... parts) {
+    SecretKeySpec key = Require.nonNull(messageKey, "messageKey");
+    Mac mac;
+    try {
+      mac = Mac.getInstance(MAC);
+      mac.init(key);
+    } catch (GeneralSecurityException e) {
+      throw new IllegalStateException(MAC + " is missing from this JVM", e);
+    }
+    mac.update(ByteBuffer.allocate(4).putInt(channel.length).array());
+    mac.update(channel);
+    for (byte[] part : parts) {
+      mac.update(part);
+    }
+    return mac.doFinal();
   }
 
   private byte[] message(byte kind, String text) {
@@ -1711,7 +1828,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
       await("write", "probe", connection().async().set(
           probeKey, utf8(expected.nonce), SetArgs.Builder.px(Math.max(1_000L, probeIntervalMillis))));
       echo = expected;
-      publish(message(PROBE, expected.nonce));
+      publish(signed(message(PROBE, expected.nonce)));
       try {
         expected.future.get(commandTimeoutNanos, TimeUnit.NANOSECONDS);
       } catch (TimeoutException e) {
@@ -1788,11 +1905,11 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     if (missed.all() != 0L) {
       // Clears the keys copied too: each was invalidated before the clear starts.
       clearSharedTier();
-      publish(message(INVALIDATE_ALL, ""));
+      publish(signed(message(INVALIDATE_ALL, "")));
     } else {
       for (String text : missed.keys().keySet()) {
         eval("invalidate", text, invalidate, new byte[][] {valueKey(text), leaseKey(text)},
-            channel, message(INVALIDATE, text));
+            channel, signed(message(INVALIDATE, text)));
       }
     }
     synchronized (lock) {
@@ -2136,6 +2253,7 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
     private boolean shareFailureMessages = true;
     private Executor executor = task -> Thread.ofVirtual().name("shepherd-cache-redis").start(task);
     private @Nullable Consumer<? super K> onRemoteInvalidation;
+    private byte @Nullable [] messageKey;
 
     private Builder(RedisClient client, KeyCodec<K> keys, ValueCodec<V> values) {
       this.client = client;
@@ -2309,6 +2427,30 @@ public final class RedisCourier<K, V> implements Courier, AutoCloseable {
      */
     public Builder<K, V> onRemoteInvalidation(Consumer<? super K> listener) {
       this.onRemoteInvalidation = Require.nonNull(listener, "listener");
+      return this;
+    }
+
+    /**
+     * Sets the secret with which messages on the cache's channel are tagged (HMAC-SHA256 of the
+     * channel's name and the message): a received message without a valid tag is dropped and
+     * counted ({@link Stats#rejectedMessages}). This stops a party that can publish on the
+     * channel, but has not the key, from clearing every JVM's local storage or installing values;
+     * it does not stop the replay of a recorded message (a replayed invalidation costs loads; a
+     * replayed result names a lease that is gone and installs nothing). Every JVM of the cache
+     * must have the same key: one with another key, or none, neither hears nor is heard by the
+     * others, yet stays clustered (its probe hears its own messages), so its loads and
+     * invalidations are not shared. Default: none, and messages carry no tag.
+     *
+     * @param secret the key, at least 32 bytes (copied)
+     * @return this builder
+     * @throws NullPointerException if null
+     * @throws IllegalArgumentException if shorter than 32 bytes
+     */
+    public Builder<K, V> messageKey(byte[] secret) {
+      Require.nonNull(secret, "secret");
+      Require.argument(secret.length >= MIN_MESSAGE_KEY_BYTES,
+          "a message key has at least " + MIN_MESSAGE_KEY_BYTES + " bytes");
+      this.messageKey = secret.clone();
       return this;
     }
 
