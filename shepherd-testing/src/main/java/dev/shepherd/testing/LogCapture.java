@@ -99,6 +99,20 @@ public final class LogCapture implements AutoCloseable {
     return messages;
   }
 
+  /**
+   * Returns the messages of the records so far at {@code level} exactly, oldest first (a copy: call
+   * it again to see later records).
+   *
+   * @param level the level, such as {@link Level#WARNING}
+   * @return the messages, unformatted
+   * @throws NullPointerException if {@code level} is null
+   */
+  public List<String> messagesAt(Level level) {
+    Objects.requireNonNull(level, "level");
+    return records.stream().filter(r -> level.equals(r.getLevel()))
+        .map(r -> String.valueOf(r.getMessage())).toList();
+  }
+
   /** Removes the handler and gives the logger its level back. */
   @Override
   public void close() {

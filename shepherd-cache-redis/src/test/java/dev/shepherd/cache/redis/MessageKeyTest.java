@@ -8,6 +8,7 @@ import static org.awaitility.Awaitility.await;
 import dev.shepherd.cache.CoalescingCache;
 import dev.shepherd.cache.Fetched;
 import dev.shepherd.cache.Load;
+import dev.shepherd.testing.LogCapture;
 import dev.shepherd.testing.RedisServer;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
@@ -21,11 +22,11 @@ import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Level;
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
 import org.junit.jupiter.api.Order;
@@ -60,41 +61,24 @@ class MessageKeyTest {
   @Test
   void aForgedInvalidateAllClearsNothingIsCountedAndLoggedOnceWithoutItsBytes() throws Exception {
     String name = name();
-    List<String> warnings = new CopyOnWriteArrayList<>();
-    java.util.logging.Logger log = java.util.logging.Logger.getLogger(RedisCourier.class.getName());
-    java.util.logging.Handler handler = new java.util.logging.Handler() {
-      @Override
-      public void publish(java.util.logging.LogRecord r) {
-        if (r.getLevel() == java.util.logging.Level.WARNING) {
-          warnings.add(r.getMessage());
-        }
-      }
-
-      @Override
-      public void flush() {}
-
-      @Override
-      public void close() {}
-    };
     try (Member a = keyed(name, KEY);
         StatefulRedisConnection<byte[], byte[]> bytes = raw.client().connect(ByteArrayCodec.INSTANCE)) {
       assertThat(a.cache().fetch("k", k -> Load.commit("v")).value()).isEqualTo("v");
-      log.addHandler(handler);
-      byte[] channel = channel(name);
-      // Unsigned, then with a tag of another key, then with a tag of garbage bytes.
-      byte[] forged = message('A', "forged-text", -1, "");
-      bytes.sync().publish(channel, forged);
-      bytes.sync().publish(channel, concat(forged, hmac(OTHER_KEY, channel, forged)));
-      bytes.sync().publish(channel, concat(forged, new byte[32]));
-      bytes.sync().publish(channel, message('I', "k", -1, ""));
-      await().atMost(30, TimeUnit.SECONDS).until(() -> a.courier().stats().rejectedMessages() == 4);
+      try (LogCapture log = LogCapture.of(RedisCourier.class)) {
+        byte[] channel = channel(name);
+        // Unsigned, then with a tag of another key, then with a tag of garbage bytes.
+        byte[] forged = message('A', "forged-text", -1, "");
+        bytes.sync().publish(channel, forged);
+        bytes.sync().publish(channel, concat(forged, hmac(OTHER_KEY, channel, forged)));
+        bytes.sync().publish(channel, concat(forged, new byte[32]));
+        bytes.sync().publish(channel, message('I', "k", -1, ""));
+        await().atMost(30, TimeUnit.SECONDS).until(() -> a.courier().stats().rejectedMessages() == 4);
 
-      assertThat(a.cache().getIfPresent("k")).isEqualTo("v");
-      assertThat(a.courier().stats().invalidationsReceived()).isZero();
-      assertThat(a.courier().stats().fallbacks()).isZero();
-      assertThat(warnings).hasSize(1).allSatisfy(m -> assertThat(m).doesNotContain("forged-text"));
-    } finally {
-      log.removeHandler(handler);
+        assertThat(a.cache().getIfPresent("k")).isEqualTo("v");
+        assertThat(a.courier().stats().invalidationsReceived()).isZero();
+        assertThat(a.courier().stats().fallbacks()).isZero();
+        assertThat(log.messagesAt(Level.WARNING)).hasSize(1).allSatisfy(m -> assertThat(m).doesNotContain("forged-text"));
+      }
     }
   }
 

@@ -7,6 +7,7 @@ import static org.awaitility.Awaitility.await;
 import dev.shepherd.cache.CoalescingCache;
 import dev.shepherd.cache.Load;
 import dev.shepherd.testing.FaultProxy;
+import dev.shepherd.testing.LogCapture;
 import dev.shepherd.testing.RedisServer;
 import io.lettuce.core.ClientOptions;
 import io.lettuce.core.RedisClient;
@@ -24,6 +25,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import java.util.logging.Level;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -228,24 +230,8 @@ class ProbeTest {
   void moreMissedInvalidationsThanAreKeptClearTheSharedTierAndOneWarningSaysRedisIsUnreachable()
       throws Exception {
     String name = name();
-    List<String> warnings = new CopyOnWriteArrayList<>();
-    java.util.logging.Logger log = java.util.logging.Logger.getLogger(RedisCourier.class.getName());
-    java.util.logging.Handler handler = new java.util.logging.Handler() {
-      @Override
-      public void publish(java.util.logging.LogRecord r) {
-        if (r.getLevel() == java.util.logging.Level.WARNING) {
-          warnings.add(r.getMessage());
-        }
-      }
-
-      @Override
-      public void flush() {}
-
-      @Override
-      public void close() {}
-    };
-    log.addHandler(handler);
-    try (FaultProxy proxy = FaultProxy.to(redis.port());
+    try (LogCapture log = LogCapture.of(RedisCourier.class);
+        FaultProxy proxy = FaultProxy.to(redis.port());
         Member b = Member.join(redis.uri(), name)) {
       assertThat(b.cache().fetch("elsewhere", k -> Load.commit("old")).value()).isEqualTo("old");
       await().atMost(30, TimeUnit.SECONDS)
@@ -253,7 +239,7 @@ class ProbeTest {
       proxy.refuseConnections();
       try (Behind a = Behind.proxy(proxy, name)) {
         await().atMost(60, TimeUnit.SECONDS).until(() -> proxy.acceptedConnections() >= 3);
-        assertThat(warnings).as("one warning however many probes failed").hasSize(1)
+        assertThat(log.messagesAt(Level.WARNING)).as("one warning however many probes failed").hasSize(1)
             .allSatisfy(m -> assertThat(m).contains("cannot reach Redis"));
         for (int i = 0; i <= 10_000; i++) { // one more key than are kept
           a.cache().invalidate("missed-" + i);
@@ -269,8 +255,6 @@ class ProbeTest {
         assertThat(b.courier().stats().invalidationsReceived())
             .as("one invalidation of every key, not 10,001").isEqualTo(1);
       }
-    } finally {
-      log.removeHandler(handler);
     }
   }
 

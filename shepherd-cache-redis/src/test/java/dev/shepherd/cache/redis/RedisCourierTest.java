@@ -11,6 +11,7 @@ import dev.shepherd.cache.Fetched;
 import dev.shepherd.cache.Load;
 import dev.shepherd.cache.LoadFailedException;
 import dev.shepherd.testing.FaultProxy;
+import dev.shepherd.testing.LogCapture;
 import dev.shepherd.testing.RedisServer;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
@@ -27,6 +28,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Level;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -257,23 +259,7 @@ class RedisCourierTest {
         Member a = Member.join("redis://127.0.0.1:" + proxy.port(), name,
             c -> c.commandTimeout(Duration.ofMillis(300)), c -> c.cancelWhenAbandoned(true));
         Member b = Member.join(redis.uri(), name)) {
-      List<String> warnings = new java.util.concurrent.CopyOnWriteArrayList<>();
-      java.util.logging.Logger log = java.util.logging.Logger.getLogger(RedisCourier.class.getName());
-      java.util.logging.Handler handler = new java.util.logging.Handler() {
-        @Override
-        public void publish(java.util.logging.LogRecord r) {
-          if (r.getLevel() == java.util.logging.Level.WARNING) {
-            warnings.add(r.getMessage());
-          }
-        }
-
-        @Override
-        public void flush() {}
-
-        @Override
-        public void close() {}
-      };
-      log.addHandler(handler);
+      LogCapture log = LogCapture.of(RedisCourier.class);
       proxy.delay(Duration.ofSeconds(3));
 
       Fetched<String> local = a.cache().fetch("slow", k -> Load.commit("loaded-here"));
@@ -297,7 +283,8 @@ class RedisCourierTest {
       assertThat(interrupted.await(30, TimeUnit.SECONDS)).isTrue();
 
       assertThat(a.cache().fetch("slow-2", k -> Load.commit("also-here")).value()).isEqualTo("also-here");
-      log.removeHandler(handler);
+      List<String> warnings = log.messagesAt(Level.WARNING);
+      log.close();
       assertThat(warnings).as("one warning for the outage, however many commands failed")
           .hasSize(1).allSatisfy(m -> assertThat(m).contains("unreachable or slow"));
 
@@ -879,22 +866,6 @@ class RedisCourierTest {
   @Test
   void undecodableKeysFromTheChannelAreLoggedOnceEscapedAndCut() throws Exception {
     String name = name();
-    List<String> warnings = new java.util.concurrent.CopyOnWriteArrayList<>();
-    java.util.logging.Logger log = java.util.logging.Logger.getLogger(RedisCourier.class.getName());
-    java.util.logging.Handler handler = new java.util.logging.Handler() {
-      @Override
-      public void publish(java.util.logging.LogRecord r) {
-        if (r.getLevel() == java.util.logging.Level.WARNING) {
-          warnings.add(r.getMessage());
-        }
-      }
-
-      @Override
-      public void flush() {}
-
-      @Override
-      public void close() {}
-    };
     RedisClient client = RedisClient.create(redis.uri());
     try (RedisCourier<Long, String> courier =
         RedisCourier.builder(client, KeyCodec.longs(), ValueCodec.string())
@@ -904,20 +875,20 @@ class RedisCourierTest {
           CoalescingCache.<Long, String>builder().courier(courier).build();
       await().atMost(60, TimeUnit.SECONDS).until(courier::isClustered);
       assertThat(cache.fetch(7L, k -> Load.commit("seven")).value()).isEqualTo("seven");
-      log.addHandler(handler);
-      byte[] channel = (RedisCourier.DEFAULT_PREFIX + name + ":events").getBytes(UTF_8);
-      for (int i = 0; i < 3; i++) {
-        bytes.sync().publish(channel,
-            message('I', "1\nSEVERE: forged line " + "x".repeat(1_000), -1, ""));
+      try (LogCapture log = LogCapture.of(RedisCourier.class)) {
+        byte[] channel = (RedisCourier.DEFAULT_PREFIX + name + ":events").getBytes(UTF_8);
+        for (int i = 0; i < 3; i++) {
+          bytes.sync().publish(channel,
+              message('I', "1\nSEVERE: forged line " + "x".repeat(1_000), -1, ""));
+        }
+        bytes.sync().publish(channel, message('I', "7", -1, ""));
+        await().atMost(30, TimeUnit.SECONDS).until(() -> courier.stats().invalidationsReceived() == 1);
+        assertThat(log.messagesAt(Level.WARNING)).hasSize(1).allSatisfy(m -> {
+          assertThat(m).doesNotContain("\n").contains("1\\nSEVERE");
+          assertThat(m.length()).isLessThan(500);
+        });
       }
-      bytes.sync().publish(channel, message('I', "7", -1, ""));
-      await().atMost(30, TimeUnit.SECONDS).until(() -> courier.stats().invalidationsReceived() == 1);
-      assertThat(warnings).hasSize(1).allSatisfy(m -> {
-        assertThat(m).doesNotContain("\n").contains("1\\nSEVERE");
-        assertThat(m.length()).isLessThan(500);
-      });
     } finally {
-      log.removeHandler(handler);
       client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
     }
   }
