@@ -1,5 +1,6 @@
 package dev.shepherd.cache.redis;
 
+import static dev.shepherd.cache.redis.TestCalls.fetchInThread;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -33,20 +34,6 @@ class LostAndCorruptKeysTest {
     return RedisCourier.DEFAULT_PREFIX + name + ":" + kind + key;
   }
 
-  /** Starts a fetch on a virtual thread; the future holds its answer or its exception. */
-  private static CompletableFuture<Fetched<String>> fetchInThread(
-      Member member, String key, dev.shepherd.cache.Loader<String, String> loader) {
-    CompletableFuture<Fetched<String>> answer = new CompletableFuture<>();
-    Thread.ofVirtual().start(() -> {
-      try {
-        answer.complete(member.cache().fetch(key, loader));
-      } catch (Throwable t) {
-        answer.completeExceptionally(t);
-      }
-    });
-    return answer;
-  }
-
   /**
    * A leader whose lease was lost with the rest of Redis' keys must be refused, even when the
    * lease taken after the loss is numbered from a counter that was lost too: a counter that starts
@@ -62,7 +49,7 @@ class LostAndCorruptKeysTest {
         Member b = Member.join(redis.uri(), name, c -> c.lease(lease), c -> {})) {
       CountDownLatch aStarted = new CountDownLatch(1);
       CountDownLatch aFinish = new CountDownLatch(1);
-      CompletableFuture<Fetched<String>> old = fetchInThread(a, "k", k -> {
+      CompletableFuture<Fetched<String>> old = fetchInThread(a.cache(), "k", k -> {
         aStarted.countDown();
         aFinish.await();
         return Load.commit("old");
@@ -73,7 +60,7 @@ class LostAndCorruptKeysTest {
 
       CountDownLatch bStarted = new CountDownLatch(1);
       CountDownLatch bFinish = new CountDownLatch(1);
-      CompletableFuture<Fetched<String>> fresh = fetchInThread(b, "k", k -> {
+      CompletableFuture<Fetched<String>> fresh = fetchInThread(b.cache(), "k", k -> {
         bStarted.countDown();
         bFinish.await();
         return Load.commit("new");
@@ -111,20 +98,20 @@ class LostAndCorruptKeysTest {
         Member c = Member.join(redis.uri(), name, x -> x.lease(lease), x -> {})) {
       CountDownLatch aStarted = new CountDownLatch(1);
       CountDownLatch aFinish = new CountDownLatch(1);
-      fetchInThread(a, "k", k -> {
+      fetchInThread(a.cache(), "k", k -> {
         aStarted.countDown();
         aFinish.await();
         return Load.commit("old");
       });
       assertThat(aStarted.await(30, TimeUnit.SECONDS)).isTrue();
       CompletableFuture<Fetched<String>> waiting =
-          fetchInThread(c, "k", k -> Load.commit("loaded-by-c"));
+          fetchInThread(c.cache(), "k", k -> Load.commit("loaded-by-c"));
       await().atMost(30, TimeUnit.SECONDS).until(() -> c.cache().waitingCallers("k") == 1);
 
       raw.sync().flushall();
       CountDownLatch bStarted = new CountDownLatch(1);
       CountDownLatch bFinish = new CountDownLatch(1);
-      fetchInThread(b, "k", k -> {
+      fetchInThread(b.cache(), "k", k -> {
         bStarted.countDown();
         bFinish.await();
         return Load.commit("new");

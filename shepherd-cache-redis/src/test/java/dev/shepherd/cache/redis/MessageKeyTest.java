@@ -1,6 +1,9 @@
 package dev.shepherd.cache.redis;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
+import static dev.shepherd.cache.redis.TestCalls.fetchInThread;
+import static dev.shepherd.cache.redis.TestCalls.message;
+import static dev.shepherd.cache.redis.TestCalls.waitOnLeader;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -205,50 +208,6 @@ class MessageKeyTest {
     } finally {
       client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
     }
-  }
-
-  private static CompletableFuture<Fetched<String>> waitOnLeader(
-      Member a, Member b, String key, String value, CountDownLatch finish, AtomicInteger runs)
-      throws InterruptedException {
-    CountDownLatch started = new CountDownLatch(1);
-    fetchInThread(a.cache(), key, k -> {
-      runs.incrementAndGet();
-      started.countDown();
-      finish.await();
-      return Load.commit(value);
-    });
-    assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
-    CompletableFuture<Fetched<String>> waiter = fetchInThread(b.cache(), key, k -> {
-      runs.incrementAndGet();
-      return Load.commit("loaded-by-b");
-    });
-    await().atMost(30, TimeUnit.SECONDS).until(() -> b.cache().waitingCallers(key) == 1);
-    return waiter;
-  }
-
-  private static CompletableFuture<Fetched<String>> fetchInThread(
-      CoalescingCache<String, String> cache, String key, dev.shepherd.cache.Loader<String, String> loader) {
-    CompletableFuture<Fetched<String>> answer = new CompletableFuture<>();
-    Thread.ofVirtual().start(() -> {
-      try {
-        answer.complete(cache.fetch(key, loader));
-      } catch (Throwable t) {
-        answer.completeExceptionally(t);
-      }
-    });
-    return answer;
-  }
-
-  /** A channel message as another JVM would send it, untagged: kind, sender, key, token, record. */
-  private static byte[] message(char kind, String key, long token, String record) {
-    byte[] k = key.getBytes(UTF_8);
-    byte[] r = record.getBytes(UTF_8);
-    ByteBuffer out = ByteBuffer.allocate(1 + 8 + 4 + k.length + (token < 0 ? 0 : 8) + r.length);
-    out.put((byte) kind).putLong(42L).putInt(k.length).put(k);
-    if (token >= 0) {
-      out.putLong(token);
-    }
-    return out.put(r).array();
   }
 
   private static byte[] hmac(byte[] key, byte[] channel, byte[] message) throws Exception {
