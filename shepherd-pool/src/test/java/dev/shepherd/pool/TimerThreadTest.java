@@ -1,6 +1,7 @@
 package dev.shepherd.pool;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import java.time.Duration;
@@ -52,12 +53,8 @@ class TimerThreadTest {
         assertThat(blocked.await(60, TimeUnit.SECONDS)).isTrue();
 
         CompletableFuture<Object> second = pool.callAsync("sleep", 600_000L, Duration.ofMillis(200));
-        try {
-          second.get(20, TimeUnit.SECONDS);
-          throw new AssertionError("the call was expected to time out");
-        } catch (ExecutionException e) {
-          assertThat(e.getCause()).isInstanceOf(CallTimeoutException.class);
-        }
+        assertThatThrownBy(() -> second.get(20, TimeUnit.SECONDS)).as("the call was expected to time out")
+            .isInstanceOf(ExecutionException.class).hasCauseInstanceOf(CallTimeoutException.class);
         assertThat(blocked.getCount()).isZero();
       } finally {
         release.countDown();
@@ -100,12 +97,8 @@ class TimerThreadTest {
 
         // Far from its deadline at first (more than two sweeps), so a sweep must arm its timer.
         CompletableFuture<Object> call = pool.callAsync("sleep", 600_000L, Duration.ofSeconds(1));
-        try {
-          call.get(20, TimeUnit.SECONDS);
-          throw new AssertionError("the call was expected to time out");
-        } catch (ExecutionException e) {
-          assertThat(e.getCause()).isInstanceOf(CallTimeoutException.class);
-        }
+        assertThatThrownBy(() -> call.get(20, TimeUnit.SECONDS)).as("the call was expected to time out")
+            .isInstanceOf(ExecutionException.class).hasCauseInstanceOf(CallTimeoutException.class);
       } finally {
         release.countDown();
       }
@@ -146,12 +139,8 @@ class TimerThreadTest {
         // Its first boot fails; the retry comes a second later, two seconds before its deadline.
         CompletableFuture<Object> call = pool.callAsync("echo", "x", Duration.ofSeconds(3));
         assertThat(retrying.await(60, TimeUnit.SECONDS)).isTrue();
-        try {
-          call.get(20, TimeUnit.SECONDS);
-          throw new AssertionError("the call was expected to time out");
-        } catch (ExecutionException e) {
-          assertThat(e.getCause()).isInstanceOf(CallTimeoutException.class);
-        }
+        assertThatThrownBy(() -> call.get(20, TimeUnit.SECONDS)).as("the call was expected to time out")
+            .isInstanceOf(ExecutionException.class).hasCauseInstanceOf(CallTimeoutException.class);
       } finally {
         release.countDown();
       }

@@ -1,6 +1,7 @@
 package dev.shepherd.cache.redis;
 
-import static java.nio.charset.StandardCharsets.UTF_8;
+import static dev.shepherd.cache.redis.TestCalls.channel;
+import static dev.shepherd.cache.redis.TestCalls.message;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -8,7 +9,6 @@ import dev.shepherd.testing.RedisServer;
 import io.lettuce.core.RedisFuture;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.codec.ByteArrayCodec;
-import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -27,12 +27,6 @@ class InboxBoundTest {
 
   /** Invalidations another JVM would send: more than the courier keeps waiting. */
   private static final int FLOOD = 12_000;
-
-  private static byte[] invalidation(String key) {
-    byte[] k = key.getBytes(UTF_8);
-    return ByteBuffer.allocate(1 + 8 + 4 + k.length).put((byte) 'I').putLong(42L).putInt(k.length)
-        .put(k).array();
-  }
 
   /**
    * Messages were queued for the courier's message thread without bound: with that thread held
@@ -56,13 +50,13 @@ class InboxBoundTest {
         }), c -> {});
         StatefulRedisConnection<byte[], byte[]> bytes =
             raw.client().connect(ByteArrayCodec.INSTANCE)) {
-      byte[] channel = (RedisCourier.DEFAULT_PREFIX + name + ":events").getBytes(UTF_8);
-      bytes.sync().publish(channel, invalidation("first"));
+      byte[] channel = channel(name);
+      bytes.sync().publish(channel, message('I', "first", -1, ""));
       assertThat(held.await(30, TimeUnit.SECONDS)).as("the message thread is held").isTrue();
 
       List<RedisFuture<Long>> sent = new ArrayList<>(FLOOD);
       for (int i = 0; i < FLOOD; i++) {
-        sent.add(bytes.async().publish(channel, invalidation("k" + i)));
+        sent.add(bytes.async().publish(channel, message('I', "k" + i, -1, "")));
       }
       for (RedisFuture<Long> f : sent) {
         f.get(30, TimeUnit.SECONDS);

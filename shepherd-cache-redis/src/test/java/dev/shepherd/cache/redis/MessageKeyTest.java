@@ -1,9 +1,10 @@
 package dev.shepherd.cache.redis;
 
-import static java.nio.charset.StandardCharsets.UTF_8;
+import static dev.shepherd.cache.redis.TestCalls.channel;
 import static dev.shepherd.cache.redis.TestCalls.fetchInThread;
 import static dev.shepherd.cache.redis.TestCalls.message;
 import static dev.shepherd.cache.redis.TestCalls.waitOnLeader;
+import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -50,10 +51,6 @@ class MessageKeyTest {
 
   private static String name() {
     return "t" + UUID.randomUUID();
-  }
-
-  private static byte[] channel(String name) {
-    return (RedisCourier.DEFAULT_PREFIX + name + ":events").getBytes(UTF_8);
   }
 
   private static Member keyed(String name, byte[] key) {

@@ -1,6 +1,6 @@
 package dev.shepherd.cache.redis;
 
-import static java.nio.charset.StandardCharsets.UTF_8;
+import static dev.shepherd.cache.redis.TestCalls.channel;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -137,7 +137,7 @@ class ProbeTest {
     try (StatefulRedisPubSubConnection<byte[], byte[]> watch =
         raw.client().connectPubSub(ByteArrayCodec.INSTANCE)) {
       watch.addListener(hold);
-      watch.sync().subscribe((RedisCourier.DEFAULT_PREFIX + name + ":events").getBytes(UTF_8));
+      watch.sync().subscribe(channel(name));
       proxy.restore(); // A's next probe connects, echoes its message and replays
       assertThat(hold.held.await(60, TimeUnit.SECONDS)).as("A's replay started").isTrue();
     }

@@ -1,9 +1,10 @@
 package dev.shepherd.cache.redis;
 
-import static java.nio.charset.StandardCharsets.UTF_8;
+import static dev.shepherd.cache.redis.TestCalls.channel;
 import static dev.shepherd.cache.redis.TestCalls.fetchInThread;
 import static dev.shepherd.cache.redis.TestCalls.message;
 import static dev.shepherd.cache.redis.TestCalls.waitOnLeader;
+import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -21,7 +22,6 @@ import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.sync.RedisCommands;
 import io.lettuce.core.codec.ByteArrayCodec;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -778,7 +778,7 @@ class RedisCourierTest {
       // A stale result (the lease before) and a forged one (a lease nobody holds), then an
       // invalidation of another key: messages are handled in order, so once B counted that
       // invalidation it has handled both results.
-      byte[] channel = (RedisCourier.DEFAULT_PREFIX + name + ":events").getBytes(UTF_8);
+      byte[] channel = channel(name);
       bytes.sync().publish(channel, message('R', "k", token - 1, "Vstale"));
       bytes.sync().publish(channel, message('R', "k", token + 1, "Vforged"));
       bytes.sync().publish(channel, message('I', "other", -1, ""));
@@ -833,7 +833,7 @@ class RedisCourierTest {
       await().atMost(60, TimeUnit.SECONDS).until(courier::isClustered);
       assertThat(cache.fetch(7L, k -> Load.commit("seven")).value()).isEqualTo("seven");
       try (LogCapture log = LogCapture.of(RedisCourier.class)) {
-        byte[] channel = (RedisCourier.DEFAULT_PREFIX + name + ":events").getBytes(UTF_8);
+        byte[] channel = channel(name);
         for (int i = 0; i < 3; i++) {
           bytes.sync().publish(channel,
               message('I', "1\nSEVERE: forged line " + "x".repeat(1_000), -1, ""));

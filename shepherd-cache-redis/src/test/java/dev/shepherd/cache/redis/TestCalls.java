@@ -53,6 +53,11 @@ final class TestCalls {
     return waiter;
   }
 
+  /** The pub/sub channel of the cache {@code name} under the default key prefix, as bytes. */
+  static byte[] channel(String name) {
+    return (RedisCourier.DEFAULT_PREFIX + name + ":events").getBytes(UTF_8);
+  }
+
   /**
    * A channel message as the courier writes one, from a sender whose node id is 42: its kind, the
    * key, the lease token (none if negative) and the record.
